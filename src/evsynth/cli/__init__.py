@@ -1,0 +1,59 @@
+"""Command-line interface: ``evsynth <command> ...``.
+
+Each subcommand module exposes ``register(subparsers)``; exit codes: 0 success, 2 invalid input
+(message, no traceback), 1 internal error (short message; ``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from evsynth import __version__
+from evsynth.errors import InputError
+
+#: modules under evsynth.cli that register subcommands (skipped if absent)
+SUBCOMMAND_MODULES = ("records", "screen", "run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evsynth", description="Evidence synthesis.")
+    parser.add_argument("--version", action="version", version=f"evsynth {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"evsynth.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"evsynth.cli.{name}":
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"evsynth: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evsynth: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last-resort handler for the CLI
+        if args.debug:
+            raise
+        print(f"evsynth: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+              "traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

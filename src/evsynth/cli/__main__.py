@@ -1,0 +1,5 @@
+import sys
+
+from evsynth.cli import main
+
+sys.exit(main())
