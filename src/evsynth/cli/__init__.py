@@ -14,7 +14,7 @@ from evsynth import __version__
 from evsynth.errors import InputError
 
 #: modules under evsynth.cli that register subcommands (skipped if absent)
-SUBCOMMAND_MODULES = ("records", "screen", "run")
+SUBCOMMAND_MODULES = ("records", "screen", "search", "run")
 
 
 def build_parser() -> argparse.ArgumentParser:
