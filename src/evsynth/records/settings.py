@@ -1,0 +1,216 @@
+"""Reading the records-layer settings from ``REVIEW_DIR/review.toml``.
+
+Only the keys of this layer are read (``[[searches]]`` and ``[screening]``); every other section
+of ``review.toml`` belongs to other parts of the pipeline and is ignored here.
+
+Example::
+
+    [[searches]]
+    database = "MEDLINE"
+    interface = "PubMed"
+    date_searched = 2011-07-31
+    date_from = 1980-01-01
+    date_to = 2011-07-31
+    query = '("vertebroplasty"[MeSH Terms] OR vertebroplasty[tiab]) AND ...'
+    files = ["searches/pubmed_2011-07-31.nbib"]   # relative to REVIEW_DIR
+    kind = "database"                             # or "register"
+
+    [screening]
+    exclusion_reasons_title_abstract = ["not a randomised trial", "not osteoporotic fracture"]
+    exclusion_reasons_full_text = ["wrong comparator", "wrong outcome", "not retrieved"]
+    reviewers = ["AB", "CD"]
+    highlight_terms = ["vertebroplasty", "randomi*"]
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evsynth.errors import InputError
+
+#: file name of the review settings inside a review folder
+REVIEW_TOML = "review.toml"
+
+#: allowed values of ``[[searches]].kind`` (PRISMA 2020 counts registers apart from databases)
+SEARCH_KINDS = ("database", "register")
+
+#: screening stages, in order
+STAGES = ("title-abstract", "full-text")
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """One ``[[searches]]`` entry of review.toml.
+
+    ``files`` are as written in review.toml (relative to the review folder unless absolute);
+    :meth:`paths` resolves them. Dates are :class:`datetime.date` or None.
+    """
+
+    database: str
+    files: tuple[str, ...] = ()
+    interface: str | None = None
+    date_searched: _dt.date | None = None
+    date_from: _dt.date | None = None
+    date_to: _dt.date | None = None
+    query: str | None = None
+    kind: str = "database"
+    #: review folder the relative ``files`` are resolved against (None: current directory)
+    review_dir: Path | None = None
+
+    def paths(self) -> list[Path]:
+        """Absolute-or-review-relative paths of this search's export files."""
+        base = self.review_dir if self.review_dir is not None else Path(".")
+        return [Path(f) if Path(f).is_absolute() else base / f for f in self.files]
+
+
+@dataclass(frozen=True)
+class ScreeningSettings:
+    """The ``[screening]`` table of review.toml (all keys optional)."""
+
+    exclusion_reasons_title_abstract: tuple[str, ...] = ()
+    exclusion_reasons_full_text: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    highlight_terms: tuple[str, ...] = ()
+
+    def reasons(self, stage: str) -> tuple[str, ...]:
+        """Configured exclusion reasons for ``stage`` ("title-abstract" or "full-text")."""
+        check_stage(stage)
+        if stage == "title-abstract":
+            return self.exclusion_reasons_title_abstract
+        return self.exclusion_reasons_full_text
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """The records-layer part of review.toml."""
+
+    searches: tuple[SearchSpec, ...] = ()
+    screening: ScreeningSettings = field(default_factory=ScreeningSettings)
+    path: Path | None = None
+
+
+def check_stage(stage: str) -> str:
+    """Return ``stage`` if it is a known screening stage, else raise InputError."""
+    if stage not in STAGES:
+        raise InputError(f"screening stage {stage!r} is unknown; expected one of {list(STAGES)}")
+    return stage
+
+
+def load_toml(review_dir: str | Path) -> tuple[dict[str, Any], Path]:
+    """Parse ``REVIEW_DIR/review.toml`` (an empty dict if the file does not exist)."""
+    path = Path(review_dir) / REVIEW_TOML
+    if not path.exists():
+        return {}, path
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh), path
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not valid UTF-8 ({exc.reason}); expected a TOML file") from None
+
+
+def _str(value: Any, where: str, key: str, optional: bool = True) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where}: key '{key}' is {value!r}; expected a non-empty string")
+    return value
+
+
+def _date(value: Any, where: str, key: str) -> _dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise InputError(f"{where}: key '{key}' is {value!r}; expected a date such as 2011-07-31")
+
+
+def _str_list(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise InputError(f"{where}: key '{key}' is {value!r}; expected a list of non-empty strings")
+    return tuple(value)
+
+
+def parse_searches(data: dict[str, Any], path: Path | str = REVIEW_TOML,
+                   review_dir: Path | None = None) -> tuple[SearchSpec, ...]:
+    """Build :class:`SearchSpec` objects from the parsed ``[[searches]]`` array."""
+    raw = data.get("searches", [])
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise InputError(f"{path}: 'searches' must be an array of tables ([[searches]])")
+    out = []
+    for i, entry in enumerate(raw, start=1):
+        where = f"{path}: [[searches]] entry {i}"
+        if not isinstance(entry, dict):
+            raise InputError(f"{where}: expected a table")
+        database = _str(entry.get("database"), where, "database", optional=False)
+        kind = entry.get("kind", "database")
+        if kind not in SEARCH_KINDS:
+            raise InputError(f"{where}: key 'kind' is {kind!r}; "
+                             f"expected one of {list(SEARCH_KINDS)}")
+        out.append(SearchSpec(
+            database=database,
+            files=_str_list(entry.get("files"), where, "files"),
+            interface=_str(entry.get("interface"), where, "interface"),
+            date_searched=_date(entry.get("date_searched"), where, "date_searched"),
+            date_from=_date(entry.get("date_from"), where, "date_from"),
+            date_to=_date(entry.get("date_to"), where, "date_to"),
+            query=_str(entry.get("query"), where, "query"),
+            kind=kind,
+            review_dir=review_dir,
+        ))
+    return tuple(out)
+
+
+def parse_screening(data: dict[str, Any], path: Path | str = REVIEW_TOML) -> ScreeningSettings:
+    """Build :class:`ScreeningSettings` from the parsed ``[screening]`` table."""
+    raw = data.get("screening", {})
+    where = f"{path}: [screening]"
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: expected a table")
+    keys = ("exclusion_reasons_title_abstract", "exclusion_reasons_full_text", "reviewers",
+            "highlight_terms")
+    values = {k: _str_list(raw.get(k), where, k) for k in keys}
+    for k in ("exclusion_reasons_title_abstract", "exclusion_reasons_full_text", "reviewers"):
+        seen: set[str] = set()
+        for v in values[k]:
+            if v in seen:
+                raise InputError(f"{where}: key '{k}' lists {v!r} twice; expected unique values")
+            seen.add(v)
+    return ScreeningSettings(**values)
+
+
+def read_searches(review_dir: str | Path) -> tuple[SearchSpec, ...]:
+    """The ``[[searches]]`` entries of ``REVIEW_DIR/review.toml`` (empty if none)."""
+    data, path = load_toml(review_dir)
+    return parse_searches(data, path, Path(review_dir))
+
+
+def read_screening(review_dir: str | Path) -> ScreeningSettings:
+    """The ``[screening]`` table of ``REVIEW_DIR/review.toml`` (defaults if absent)."""
+    data, path = load_toml(review_dir)
+    return parse_screening(data, path)
+
+
+def read_settings(review_dir: str | Path) -> ReviewSettings:
+    """Both the searches and the screening settings of a review folder."""
+    data, path = load_toml(review_dir)
+    return ReviewSettings(searches=parse_searches(data, path, Path(review_dir)),
+                          screening=parse_screening(data, path), path=path)
