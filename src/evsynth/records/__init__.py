@@ -1,1 +1,37 @@
-"""records layer."""
+"""Records layer: import literature-database exports and find duplicate records.
+
+Public names: :func:`read` (any supported export -> normalised DataFrame, see
+:data:`RECORD_COLUMNS`), :func:`deduplicate`, :func:`merge_duplicates`.
+Heavy submodules are imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from evsynth.records.model import RECORD_COLUMNS, empty_records
+
+_LAZY: dict[str, tuple[str, str]] = {
+    "read": ("evsynth.records.io", "read"),
+    "sniff_format": ("evsynth.records.io", "sniff_format"),
+    "FORMATS": ("evsynth.records.io", "FORMATS"),
+    "deduplicate": ("evsynth.records.dedup", "deduplicate"),
+    "merge_duplicates": ("evsynth.records.dedup", "merge_duplicates"),
+}
+
+__all__ = ["RECORD_COLUMNS", "empty_records", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'evsynth.records' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
