@@ -12,15 +12,29 @@ chapter 6.5; Wan et al. (2014); Luo et al. (2018); Shi et al. (2020); metafor's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from evsynth.errors import InputError, first_bad, study_name
 
 __all__ = [
+    "CombinedGroup",
+    "MeanSD",
+    "combine_groups",
+    "combine_groups_many",
+    "correlation_from_change",
+    "mean_sd_from_median",
     "sd_change",
+    "sd_from_ci",
+    "sd_from_ci_md",
+    "sd_from_p",
+    "sd_from_se",
+    "sd_from_t",
     "se_from_ci",
     "se_from_p",
 ]
@@ -57,7 +71,7 @@ def _fail(mask: np.ndarray, x: np.ndarray, field: str, want: str, labels: Labels
     """Raise InputError at the first True of ``mask`` (flattened), naming study and field."""
     i = first_bad(np.ravel(mask))
     if i is not None:
-        v = np.ravel(x)[i]
+        v = float(np.ravel(x)[i])
         raise InputError(f"{study_name(i, labels)}: field '{field}' is {v!r}; expected {want}")
 
 
@@ -165,3 +179,450 @@ def se_from_p(estimate: ArrayLike, p: ArrayLike, *, labels: Labels = None
     _probability(pp, "p", labels)
     z = stats.norm.isf(pp / 2.0)
     return _out(np.abs(est) / z, scalar)
+
+
+# --------------------------------------------------------------------------- SDs of group means
+
+
+def sd_from_se(se: ArrayLike, n: ArrayLike, *, labels: Labels = None) -> float | np.ndarray:
+    """SD of a group from the standard error of its mean: ``SD = SE * sqrt(n)``.
+
+    Cochrane Handbook v6.4, section 6.5.2.2. Units: those of the outcome; ``n`` is the group size.
+    """
+    (s, nn), scalar = _broadcast({"se": se, "n": n})
+    _nonneg(s, "se", labels)
+    _positive(nn, "n", labels)
+    return _out(s * np.sqrt(nn), scalar)
+
+
+_DISTS = ("auto", "t", "z")
+
+
+def _check_dist(dist: str) -> str:
+    if dist not in _DISTS:
+        raise InputError(f"argument 'dist' is {dist!r}; expected one of {', '.join(_DISTS)}")
+    return dist
+
+
+def _use_t(dist: str, small: np.ndarray) -> np.ndarray:
+    """Boolean mask of rows using a t quantile: all for 't', none for 'z', ``small`` for 'auto'."""
+    if dist == "t":
+        return np.ones_like(small, dtype=bool)
+    if dist == "z":
+        return np.zeros_like(small, dtype=bool)
+    return small
+
+
+def _quantile(lv: float, use_t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Upper ``(1 + level)/2`` quantile: Student t with ``df`` where ``use_t``, else normal."""
+    prob = 0.5 + lv / 2.0
+    q = np.full(use_t.shape, stats.norm.ppf(prob))
+    if np.any(use_t):
+        q[use_t] = stats.t.ppf(prob, df[use_t])
+    return q
+
+
+def _check_ci(lo: np.ndarray, up: np.ndarray, labels: Labels) -> None:
+    _finite(lo, "lower", labels)
+    _finite(up, "upper", labels)
+    _fail(lo > up, lo, "lower", "a lower confidence limit <= the upper limit", labels)
+
+
+def sd_from_ci(lower: ArrayLike, upper: ArrayLike, n: ArrayLike, level: float = 95,
+               dist: str = "auto", *, labels: Labels = None) -> float | np.ndarray:
+    """SD of a group from the confidence interval of its mean.
+
+    ``SD = sqrt(n) (upper - lower) / (2 q)`` with ``q`` the upper ``(1 + level)/2`` quantile
+    (divisor 3.92 for a large-sample 95% CI). Cochrane Handbook v6.4, section 6.5.2.2: for small
+    groups the CI should have used Student t with ``n - 1`` df. ``dist="auto"`` uses t when
+    ``n < 60`` and the normal otherwise; ``"t"`` or ``"z"`` force one. ``level`` in percent
+    (95) or as a fraction (0.95).
+    """
+    (lo, up, nn), scalar = _broadcast({"lower": lower, "upper": upper, "n": n})
+    lv = _level(level)
+    dist = _check_dist(dist)
+    _check_ci(lo, up, labels)
+    _positive(nn, "n", labels)
+    use_t = _use_t(dist, nn < 60)
+    _fail(use_t & (nn < 2), nn, "n",
+          "n >= 2 (a t quantile needs n - 1 >= 1 degrees of freedom)", labels)
+    q = _quantile(lv, use_t, nn - 1.0)
+    return _out(np.sqrt(nn) * (up - lo) / (2.0 * q), scalar)
+
+
+def _check_two_groups(n1: np.ndarray, n2: np.ndarray, labels: Labels) -> None:
+    _positive(n1, "n1", labels)
+    _positive(n2, "n2", labels)
+
+
+def _pooled_factor(n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
+    """``sqrt(1/n1 + 1/n2)``: SE of a mean difference per unit within-group SD."""
+    return np.sqrt(1.0 / n1 + 1.0 / n2)
+
+
+def sd_from_ci_md(lower: ArrayLike, upper: ArrayLike, n1: ArrayLike, n2: ArrayLike,
+                  level: float = 95, dist: str = "auto", *, labels: Labels = None
+                  ) -> float | np.ndarray:
+    """Pooled within-group SD from the confidence interval of a mean difference.
+
+    ``SE = (upper - lower) / (2 q)``, ``SD = SE / sqrt(1/n1 + 1/n2)`` (Cochrane Handbook v6.4,
+    section 6.5.2.3). ``q`` is the Student t quantile with ``n1 + n2 - 2`` df for small trials
+    (``dist="auto"``: when either group has fewer than 60 participants), else the normal one.
+    The SD is assumed common to both groups.
+    """
+    (lo, up, a, b), scalar = _broadcast({"lower": lower, "upper": upper, "n1": n1, "n2": n2})
+    lv = _level(level)
+    dist = _check_dist(dist)
+    _check_ci(lo, up, labels)
+    _check_two_groups(a, b, labels)
+    df = a + b - 2.0
+    use_t = _use_t(dist, (a < 60) | (b < 60))
+    _fail(use_t & (df < 1), a + b, "n1 + n2",
+          "n1 + n2 >= 3 (a t quantile needs n1 + n2 - 2 >= 1 degrees of freedom)", labels)
+    q = _quantile(lv, use_t, df)
+    se = (up - lo) / (2.0 * q)
+    return _out(se / _pooled_factor(a, b), scalar)
+
+
+def sd_from_t(t: ArrayLike, n1: ArrayLike, n2: ArrayLike, md: ArrayLike, *,
+              labels: Labels = None) -> float | np.ndarray:
+    """Pooled within-group SD from a two-sample t statistic and the mean difference.
+
+    ``SE = |MD| / |t|``, ``SD = SE / sqrt(1/n1 + 1/n2)`` (Cochrane Handbook v6.4, section
+    6.5.2.3). Units: those of ``md``. ``t`` and ``md`` must be non-zero.
+    """
+    (tt, a, b, d), scalar = _broadcast({"t": t, "n1": n1, "n2": n2, "md": md})
+    _finite(tt, "t", labels)
+    _fail(tt == 0, tt, "t", "a non-zero t statistic", labels)
+    _check_two_groups(a, b, labels)
+    _finite(d, "md", labels)
+    _fail(d == 0, d, "md", "a non-zero mean difference (the SD is undefined when it is 0)",
+          labels)
+    return _out(np.abs(d) / np.abs(tt) / _pooled_factor(a, b), scalar)
+
+
+def sd_from_p(p: ArrayLike, n1: ArrayLike, n2: ArrayLike, md: ArrayLike, dist: str = "t", *,
+              labels: Labels = None) -> float | np.ndarray:
+    """Pooled within-group SD from the two-sided P value of a two-sample t test.
+
+    ``t = F^{-1}_{t, n1+n2-2}(1 - p/2)``, then as :func:`sd_from_t` (Cochrane Handbook v6.4,
+    section 6.5.2.3). ``dist="z"`` uses the normal quantile instead (large trials). ``p`` must
+    be an exact P value in (0, 1), not a threshold such as "p < 0.05".
+    """
+    if dist not in ("t", "z"):
+        raise InputError(f"argument 'dist' is {dist!r}; expected 't' or 'z'")
+    (pp, a, b, d), scalar = _broadcast({"p": p, "n1": n1, "n2": n2, "md": md})
+    _probability(pp, "p", labels)
+    _check_two_groups(a, b, labels)
+    _finite(d, "md", labels)
+    _fail(d == 0, d, "md", "a non-zero mean difference (the SD is undefined when it is 0)",
+          labels)
+    df = a + b - 2.0
+    if dist == "t":
+        _fail(df < 1, a + b, "n1 + n2",
+              "n1 + n2 >= 3 (the t quantile needs n1 + n2 - 2 >= 1 degrees of freedom)", labels)
+        tt = stats.t.isf(pp / 2.0, df)
+    else:
+        tt = stats.norm.isf(pp / 2.0)
+    return _out(np.abs(d) / tt / _pooled_factor(a, b), scalar)
+
+
+# --------------------------------------------------------------------------- change scores (2)
+
+
+def correlation_from_change(sd_baseline: ArrayLike, sd_followup: ArrayLike,
+                            sd_change: ArrayLike, tol: float = 0.05, *,
+                            labels: Labels = None) -> float | np.ndarray:
+    """Baseline/follow-up correlation back-computed from a study reporting all three SDs.
+
+    ``r = (SD_b^2 + SD_f^2 - SD_change^2) / (2 SD_b SD_f)`` (Cochrane Handbook v6.4, section
+    6.5.2.8). Reported SDs are rounded, so a value just outside [-1, 1] (by at most ``tol``) is
+    clipped to the boundary with a :class:`UserWarning` naming the studies; a value further out
+    means the three SDs are impossible together (``SD_change`` must lie between
+    ``|SD_b - SD_f|`` and ``SD_b + SD_f``) and raises InputError naming the study.
+    """
+    (sb, sf, sc), scalar = _broadcast({"sd_baseline": sd_baseline, "sd_followup": sd_followup,
+                                       "sd_change": sd_change})
+    _positive(sb, "sd_baseline", labels)
+    _positive(sf, "sd_followup", labels)
+    _nonneg(sc, "sd_change", labels)
+    if not (np.isfinite(tol) and tol >= 0):
+        raise InputError(f"argument 'tol' is {tol!r}; expected a number >= 0")
+    r = (sb**2 + sf**2 - sc**2) / (2.0 * sb * sf)
+    i = first_bad(np.ravel(np.abs(r) > 1.0 + tol))
+    if i is not None:
+        b, f, c = (float(np.ravel(v)[i]) for v in (sb, sf, sc))
+        raise InputError(
+            f"{study_name(i, labels)}: field 'sd_change' is {c!r}; expected a value between "
+            f"|sd_baseline - sd_followup| = {abs(b - f)!r} and sd_baseline + sd_followup = "
+            f"{b + f!r} (the implied correlation {float(np.ravel(r)[i]):.4g} is outside [-1, 1])")
+    out = np.ravel(np.abs(r) > 1.0)
+    if out.any():
+        names = ", ".join(study_name(int(j), labels) for j in np.flatnonzero(out))
+        warnings.warn(f"implied correlation slightly outside [-1, 1] (rounded SDs?) clipped to "
+                      f"the boundary for {names}", UserWarning, stacklevel=2)
+    return _out(np.clip(r, -1.0, 1.0), scalar)
+
+
+# --------------------------------------------------------------------------- combining groups
+
+
+@dataclass(frozen=True)
+class CombinedGroup:
+    """Sample size, mean and SD of groups merged into one (arrays or floats)."""
+
+    n: float | np.ndarray
+    mean: float | np.ndarray
+    sd: float | np.ndarray
+
+    def __iter__(self) -> Iterator:
+        return iter((self.n, self.mean, self.sd))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per study: columns ``n``, ``mean``, ``sd``."""
+        return pd.DataFrame({k: np.atleast_1d(v) for k, v in
+                             (("n", self.n), ("mean", self.mean), ("sd", self.sd))})
+
+
+def _combine(n1: np.ndarray, m1: np.ndarray, s1: np.ndarray, n2: np.ndarray, m2: np.ndarray,
+             s2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = n1 + n2
+    m = (n1 * m1 + n2 * m2) / n
+    ss = (n1 - 1.0) * s1**2 + (n2 - 1.0) * s2**2 + n1 * n2 / n * (m1 - m2) ** 2
+    return n, m, np.sqrt(np.maximum(ss, 0.0) / (n - 1.0))
+
+
+def combine_groups(n1: ArrayLike, m1: ArrayLike, sd1: ArrayLike, n2: ArrayLike, m2: ArrayLike,
+                   sd2: ArrayLike, *, labels: Labels = None) -> CombinedGroup:
+    """Combine two subgroups (sizes, means, SDs) into a single group.
+
+    ``N = N1 + N2``, ``M = (N1 M1 + N2 M2) / N``,
+    ``SD = sqrt(((N1-1) SD1^2 + (N2-1) SD2^2 + N1 N2 / N (M1 - M2)^2) / (N - 1))``
+    (Cochrane Handbook v6.4, Table 6.5.a). Exact for sample SDs (divisor ``n - 1``), so it is
+    associative and commutative. Each ``n`` must be >= 1 and each SD >= 0.
+    """
+    (a, ma, sa, b, mb, sb), scalar = _broadcast(
+        {"n1": n1, "m1": m1, "sd1": sd1, "n2": n2, "m2": m2, "sd2": sd2})
+    for x, f in ((a, "n1"), (b, "n2")):
+        _finite(x, f, labels)
+        _fail(x < 1, x, f, "a group size >= 1", labels)
+    _finite(ma, "m1", labels)
+    _finite(mb, "m2", labels)
+    _nonneg(sa, "sd1", labels)
+    _nonneg(sb, "sd2", labels)
+    n, m, s = _combine(a, ma, sa, b, mb, sb)
+    return CombinedGroup(_out(n, scalar), _out(m, scalar), _out(s, scalar))
+
+
+def combine_groups_many(ns: ArrayLike, means: ArrayLike, sds: ArrayLike, *,
+                        labels: Labels = None) -> CombinedGroup:
+    """Combine k >= 1 groups into one by folding :func:`combine_groups` over axis 0.
+
+    ``ns``, ``means``, ``sds`` have shape ``(k,)`` (one study) or ``(k, m)`` (k groups in each of
+    m studies; the result then has shape ``(m,)``). Cochrane Handbook v6.4, Table 6.5.a, applied
+    repeatedly; the result does not depend on the order of the groups. In error messages
+    ``row i`` is group i along axis 0 (``labels`` name the groups).
+    """
+    (nn, mm, ss), _ = _broadcast({"ns": ns, "means": means, "sds": sds})
+    if nn.ndim == 0 or nn.shape[0] == 0:
+        raise InputError("arguments 'ns', 'means', 'sds': expected one entry per group "
+                         "(a sequence of length k >= 1 along the first axis)")
+    # validate column by column so that "row i" in a message is group i (position on axis 0)
+    k = nn.shape[0]
+    for arr, field in ((nn, "ns"), (mm, "means"), (ss, "sds")):
+        cols = arr.reshape(k, -1).T
+        for v in cols:
+            _finite(v, field, labels)
+            if field == "ns":
+                _fail(v < 1, v, field, "a group size >= 1", labels)
+            elif field == "sds":
+                _fail(v < 0, v, field, "a number >= 0", labels)
+    n, m, s = nn[0], mm[0], ss[0]
+    for g in range(1, k):
+        n, m, s = _combine(n, m, s, nn[g], mm[g], ss[g])
+    scalar = np.ndim(n) == 0
+    return CombinedGroup(_out(np.asarray(n), scalar), _out(np.asarray(m), scalar),
+                         _out(np.asarray(s), scalar))
+
+
+# --------------------------------------------------------------------------- medians, IQR, range
+
+
+@dataclass(frozen=True)
+class MeanSD:
+    """Estimated means and SDs, with the scenario used for each study.
+
+    ``scenario`` is ``"S1"`` (min, median, max), ``"S2"`` (min, q1, median, q3, max) or ``"S3"``
+    (q1, median, q3), as in Wan et al. (2014). Iterating gives ``(mean, sd)``.
+    """
+
+    mean: float | np.ndarray
+    sd: float | np.ndarray
+    scenario: str | np.ndarray
+    method: str
+
+    def __iter__(self) -> Iterator:
+        return iter((self.mean, self.sd))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per study: columns ``mean``, ``sd``, ``scenario``."""
+        return pd.DataFrame({"mean": np.atleast_1d(self.mean), "sd": np.atleast_1d(self.sd),
+                             "scenario": np.atleast_1d(self.scenario)})
+
+
+#: method -> (mean estimator, SD estimator) per scenario; see mean_sd_from_median
+_MEDIAN_METHODS: dict[str, tuple[str, str]] = {
+    "luo_wan_shi": ("luo", "wan_shi"),
+    "luo_wan": ("luo", "wan"),
+    "wan": ("wan", "wan"),
+    "hozo": ("hozo", "hozo"),
+    "bland": ("bland", "bland"),
+}
+_METHOD_ALIASES = {"default": "luo_wan_shi", "shi": "luo_wan_shi", "luo_shi": "luo_wan_shi"}
+#: scenarios each method covers
+_METHOD_SCENARIOS = {"hozo": ("S1",), "bland": ("S2",)}
+
+
+def _xi(n: np.ndarray) -> np.ndarray:
+    """Approximate expected range of n standard normals (Wan et al. 2014):
+    2 Phi^-1((n - 0.375)/(n + 0.25))."""
+    return 2.0 * stats.norm.ppf((n - 0.375) / (n + 0.25))
+
+
+def _eta(n: np.ndarray) -> np.ndarray:
+    """Approximate expected IQR of n standard normals (Wan et al. 2014):
+    2 Phi^-1((0.75 n - 0.125)/(n + 0.25))."""
+    return 2.0 * stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25))
+
+
+def mean_sd_from_median(median: ArrayLike, q1: ArrayLike | None = None,
+                        q3: ArrayLike | None = None, min: ArrayLike | None = None,
+                        max: ArrayLike | None = None, n: ArrayLike | None = None,
+                        method: str = "luo_wan_shi", *, labels: Labels = None) -> MeanSD:
+    """Estimate a group's mean and SD from its median with the IQR and/or the range.
+
+    Scenarios (per study; a NaN in ``q1``/``q3`` or ``min``/``max`` means "not reported"):
+    S1 = {min, median, max}, S2 = {min, q1, median, q3, max}, S3 = {q1, median, q3}. ``n`` is
+    the group size (>= 2). Methods (all assume normal data; means in the outcome's units):
+
+    * ``"luo_wan_shi"`` (default; aliases ``"default"``, ``"shi"``): means of Luo et al. (2018,
+      Stat Methods Med Res 27:1785) with their n-dependent weights, e.g.
+      S1: ``w = 4 / (4 + n^0.75)``, ``mean = w (min + max)/2 + (1 - w) median``; SDs of Wan et
+      al. (2014, BMC Med Res Methodol 14:135) for S1 ``(max - min)/xi(n)`` and S3
+      ``(q3 - q1)/eta(n)``, and of Shi et al. (2020, Res Synth Methods 11:641) for S2,
+      ``w (max - min)/xi + (1 - w)(q3 - q1)/eta`` with ``w = 1/(1 + 0.07 n^0.6)``.
+      This is metafor's ``conv.fivenum(..., method="default", dist="norm", test=FALSE)``.
+    * ``"luo_wan"``: Luo means; Wan SDs in all scenarios (S2: the average of the range and IQR
+      estimators, as in Wan et al. 2014).
+    * ``"wan"``: Wan et al. (2014) means, S1 ``(min + 2 median + max)/4``, S2
+      ``(min + 2 q1 + 2 median + 2 q3 + max)/8``, S3 ``(q1 + median + q3)/3``, and Wan SDs.
+    * ``"hozo"`` (S1 only): Hozo et al. (2005, BMC Med Res Methodol 5:13): mean
+      ``(min + 2 median + max)/4`` if n <= 25 else the median; SD
+      ``sqrt(((min - 2 median + max)^2/4 + (max - min)^2)/12)`` if n <= 15, ``range/4`` if
+      n <= 70, else ``range/6``.
+    * ``"bland"`` (S2 only): Bland (2015, Int J Stat Med Res 4:57) mean and SD.
+
+    Here ``xi(n) = 2 Phi^-1((n - 0.375)/(n + 0.25))`` and
+    ``eta(n) = 2 Phi^-1((0.75 n - 0.125)/(n + 0.25))``. No skewness test is applied (metafor's
+    ``test=TRUE`` would drop skewed studies); no log-normal variant. Raises InputError naming the
+    study if the summaries are not ordered (min <= q1 <= median <= q3 <= max), if a pair is only
+    half reported, if neither the IQR nor the range is given, or if the method does not cover the
+    study's scenario.
+    """
+    key = _METHOD_ALIASES.get(method, method)
+    if key not in _MEDIAN_METHODS:
+        raise InputError(f"argument 'method' is {method!r}; expected one of "
+                         f"{', '.join([*_MEDIAN_METHODS, *_METHOD_ALIASES])}")
+    if n is None:
+        raise InputError("argument 'n' (the group size) is required")
+    nan = np.nan
+    given = {"median": median, "q1": nan if q1 is None else q1, "q3": nan if q3 is None else q3,
+             "min": nan if min is None else min, "max": nan if max is None else max, "n": n}
+    (m, a1, a3, lo, hi, nn), scalar = _broadcast(given)
+    _finite(m, "median", labels)
+    _finite(nn, "n", labels)
+    _fail(nn < 2, nn, "n", "a group size >= 2", labels)
+    for x, f in ((a1, "q1"), (a3, "q3"), (lo, "min"), (hi, "max")):
+        _fail(np.isinf(x), x, f, "a finite number (or NaN for not reported)", labels)
+    has_q = ~np.isnan(a1) & ~np.isnan(a3)
+    has_r = ~np.isnan(lo) & ~np.isnan(hi)
+    _fail(np.isnan(a1) != np.isnan(a3), np.where(np.isnan(a1), a1, a3),
+          "q1" if np.any(np.isnan(a1) & ~np.isnan(a3)) else "q3",
+          "q1 and q3 both given (or both missing)", labels)
+    _fail(np.isnan(lo) != np.isnan(hi), np.where(np.isnan(lo), lo, hi),
+          "min" if np.any(np.isnan(lo) & ~np.isnan(hi)) else "max",
+          "min and max both given (or both missing)", labels)
+    _fail(~has_q & ~has_r, m, "median",
+          "the median with its quartiles (q1, q3) and/or the range (min, max)", labels)
+    # ordering min <= q1 <= median <= q3 <= max (only among the values given)
+    chain = [(lo, "min"), (a1, "q1"), (m, "median"), (a3, "q3"), (hi, "max")]
+    for i, (x, fx) in enumerate(chain):
+        for y, fy in chain[i + 1:]:
+            bad = ~np.isnan(x) & ~np.isnan(y) & (x > y)
+            _fail(bad, x, fx, f"{fx} <= {fy} (summaries must be ordered "
+                  "min <= q1 <= median <= q3 <= max)", labels)
+    s2 = has_q & has_r
+    s1 = has_r & ~has_q
+    s3 = has_q & ~has_r
+    scen = np.where(s2, "S2", np.where(s1, "S1", "S3"))
+    covered = _METHOD_SCENARIOS.get(key)
+    if covered is not None:
+        _fail(~np.isin(scen, covered), m, "median",
+              f"data for scenario {'/'.join(covered)} (method {key!r} covers only "
+              f"{'/'.join(covered)}: S1 = min, median, max; S2 = all five; S3 = q1, median, q3)",
+              labels)
+    mean_kind, sd_kind = _MEDIAN_METHODS[key]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean, sd = _median_estimates(mean_kind, sd_kind, m, a1, a3, lo, hi, nn, s1, s2, s3)
+    return MeanSD(_out(mean, scalar), _out(sd, scalar), str(scen) if scalar else scen, key)
+
+
+def _median_estimates(mean_kind: str, sd_kind: str, m: np.ndarray, q1: np.ndarray,
+                      q3: np.ndarray, a: np.ndarray, b: np.ndarray, n: np.ndarray,
+                      s1: np.ndarray, s2: np.ndarray, s3: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise estimators for each scenario (formulas cited in mean_sd_from_median)."""
+    mid_r = (a + b) / 2.0
+    mid_q = (q1 + q3) / 2.0
+    rng = b - a
+    iqr = q3 - q1
+    xi, eta = _xi(n), _eta(n)
+    if mean_kind == "luo":  # Luo et al. (2018)
+        w1 = 4.0 / (4.0 + n**0.75)
+        mean_s1 = w1 * mid_r + (1.0 - w1) * m
+        w3 = 0.7 + 0.39 / n
+        mean_s3 = w3 * mid_q + (1.0 - w3) * m
+        wa = 2.2 / (2.2 + n**0.75)
+        wb = 0.7 - 0.72 / n**0.55
+        mean_s2 = wa * mid_r + wb * mid_q + (1.0 - wa - wb) * m
+    elif mean_kind == "wan":
+        mean_s1 = (a + 2.0 * m + b) / 4.0  # Wan et al. (2014)
+        mean_s2 = (a + 2.0 * q1 + 2.0 * m + 2.0 * q3 + b) / 8.0
+        mean_s3 = (q1 + m + q3) / 3.0
+    elif mean_kind == "hozo":
+        mean_s1 = np.where(n <= 25, (a + 2.0 * m + b) / 4.0, m)   # Hozo et al. (2005)
+        mean_s2 = mean_s3 = np.full_like(m, np.nan)
+    else:  # bland
+        mean_s2 = (a + 2.0 * q1 + 2.0 * m + 2.0 * q3 + b) / 8.0   # Bland (2015)
+        mean_s1 = mean_s3 = np.full_like(m, np.nan)
+
+    sd_s1 = rng / xi  # Wan et al. (2014)
+    sd_s3 = iqr / eta
+    if sd_kind == "wan_shi":
+        w = 1.0 / (1.0 + 0.07 * n**0.6)  # Shi et al. (2020)
+        sd_s2 = w * rng / xi + (1.0 - w) * iqr / eta
+    elif sd_kind == "wan":
+        sd_s2 = 0.5 * (rng / xi + iqr / eta)  # Wan et al. (2014)
+    elif sd_kind == "hozo":
+        small = np.sqrt(((a - 2.0 * m + b) ** 2 / 4.0 + rng**2) / 12.0)
+        sd_s1 = np.where(n <= 15, small, np.where(n <= 70, rng / 4.0, rng / 6.0))
+        sd_s2 = sd_s3 = np.full_like(m, np.nan)
+    else:  # bland (2015): SD from the five-number summary
+        var = ((a**2 + 2 * q1**2 + 2 * m**2 + 2 * q3**2 + b**2) / 16.0
+               + (a * q1 + q1 * m + m * q3 + q3 * b) / 8.0
+               - (a + 2 * q1 + 2 * m + 2 * q3 + b) ** 2 / 64.0)
+        sd_s2 = np.sqrt(np.maximum(var, 0.0))
+        sd_s1 = sd_s3 = np.full_like(m, np.nan)
+    mean = np.where(s2, mean_s2, np.where(s1, mean_s1, mean_s3))
+    sd = np.where(s2, sd_s2, np.where(s1, sd_s1, sd_s3))
+    return mean, sd
