@@ -1,0 +1,254 @@
+"""Reading export files: decoding, format sniffing and dispatch to the format parsers.
+
+:func:`read` turns one export file (or several) into the normalised record table of
+:mod:`evsynth.records.model`. The format is sniffed from the content, never from the
+extension. Malformed records are skipped or repaired, listed in ``df.attrs["problems"]``
+(``{"file", "line", "message"}``) and announced with :func:`warnings.warn`; problems with the
+whole file (empty, binary, unknown format, undecodable) raise :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evsynth.errors import InputError
+from evsynth.records.model import RECORD_COLUMNS, empty_records, records_frame
+
+#: format name -> parser module under ``evsynth.records.formats``
+FORMATS: dict[str, str] = {
+    "ris": "ris",
+    "medline": "medline",
+    "pubmed_xml": "pubmed_xml",
+    "wos": "wos",
+    "bibtex": "bibtex",
+    "csv": "csv",
+    "endnote_xml": "endnote_xml",
+    "ovid": "ovid",
+}
+_ALIASES = {"nbib": "medline", "pubmed": "medline", "ciw": "wos", "bib": "bibtex",
+            "endnote": "endnote_xml", "xml": None, "tsv": "csv", "txt": None}
+
+
+class RecordsWarning(UserWarning):
+    """A malformed record was skipped or repaired while reading an export file."""
+
+
+# ----------------------------------------------------------------------------------------------
+# decoding
+# ----------------------------------------------------------------------------------------------
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+_BINARY_MAGIC = {
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (e.g. .docx/.xlsx)",
+    b"\xd0\xcf\x11\xe0": "an MS Office binary document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x1f\x8b": "a gzip archive",
+    b"SQLite format 3": "an SQLite database",
+}
+
+
+def decode_bytes(data: bytes, path: str) -> tuple[str, str]:
+    """Decode an export file: BOM first, then UTF-8, then cp1252, then Latin-1.
+
+    Returns ``(text, encoding)``. Raises :class:`InputError` for empty or binary files.
+    """
+    if not data.strip():
+        raise InputError(f"{path}: the file is empty; expected a literature-database export")
+    for magic, what in _BINARY_MAGIC.items():
+        if data.startswith(magic):
+            raise InputError(f"{path}: the file is {what}, not a literature-database export")
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(enc), enc
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}: starts with a {enc} byte-order mark but cannot be "
+                                 f"decoded as {enc} ({exc.reason} at byte {exc.start})") from None
+    if b"\x00" in data[:4096]:
+        # UTF-16 without BOM shows alternate NULs; anything else with NULs is binary
+        sample = data[:4096]
+        if sample[1::2].count(0) > len(sample) // 4:
+            try:
+                return data.decode("utf-16-le"), "utf-16-le"
+            except UnicodeDecodeError:
+                pass
+        if sample[0::2].count(0) > len(sample) // 4:
+            try:
+                return data.decode("utf-16-be"), "utf-16-be"
+            except UnicodeDecodeError:
+                pass
+        raise InputError(f"{path}: the file contains binary data (NUL bytes); expected a "
+                         "text export (RIS, MEDLINE, XML, BibTeX, CSV...)")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+        enc = "cp1252"
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+        enc = "latin-1"
+    # a text export has few control characters; many means a binary file
+    ctrl = sum(1 for ch in text[:20000] if ord(ch) < 32 and ch not in "\t\r\n\f")
+    if ctrl > max(10, len(text[:20000]) // 100):
+        raise InputError(f"{path}: the file is not decodable text (UTF-8, cp1252 or Latin-1); "
+                         "expected a literature-database export")
+    return text, enc
+
+
+# ----------------------------------------------------------------------------------------------
+# sniffing
+# ----------------------------------------------------------------------------------------------
+_OVID_HEAD = re.compile(r"^<\d+\.\s*>\s*$", re.MULTILINE)
+_RIS_TY = re.compile(r"^TY {1,2}- ", re.MULTILINE)
+_RIS_TAG = re.compile(r"^[A-Z][A-Z0-9]  - ", re.MULTILINE)
+_RIS_ER = re.compile(r"^ER {1,2}-", re.MULTILINE)
+_MEDLINE = re.compile(r"^(?:PMID|OWN |STAT|FAU |DCOM|PMC |AID |JT  )- ", re.MULTILINE)
+_WOS_HEAD = re.compile(r"^(?:FN |VR |PT [A-Z]\s*$)", re.MULTILINE)
+_WOS_TAG = re.compile(r"^(?:PT|AU|TI|SO|UT|ER)(?: |$)", re.MULTILINE)
+_BIBTEX = re.compile(r"^\s*@[A-Za-z]+\s*[{(]", re.MULTILINE)
+
+
+def sniff_format(text: str) -> str | None:
+    """Guess the export format from the content; None when nothing fits.
+
+    Order matters: XML kinds by root element, Ovid tagged by its ``<1. >`` headers, RIS by
+    ``TY  -``/``ER  -`` lines, MEDLINE by 4-letter tags (``PMID-``), WoS by ``FN``/``PT``
+    lines with 2-letter tags followed by one space, BibTeX by ``@type{``, else CSV.
+    """
+    head = text.lstrip("\ufeff \t\r\n")[:20000]
+    if head.startswith("<?xml") or head.startswith("<!DOCTYPE") or re.match(r"<[A-Za-z]", head):
+        if re.search(r"<(?:PubmedArticleSet|PubmedArticle|PubmedBookArticle|MedlineCitation)\b",
+                     head):
+            return "pubmed_xml"
+        if re.search(r"<records?\b", head) and re.search(r"<(?:xml|records)\b", head):
+            return "endnote_xml"
+        if not _OVID_HEAD.search(head):
+            return None
+    if _OVID_HEAD.search(head) or re.search(r"^VN  - Ovid Technologies", head, re.MULTILINE):
+        return "ovid"
+    if _RIS_TY.search(head):
+        return "ris"
+    if _MEDLINE.search(head):
+        return "medline"
+    if _WOS_HEAD.search(head) and len(_WOS_TAG.findall(head)) >= 2:
+        return "wos"
+    if _RIS_ER.search(text) and len(_RIS_TAG.findall(head)) >= 3:
+        return "ris"
+    if _BIBTEX.search(head):
+        return "bibtex"
+    first = next((ln for ln in head.splitlines() if ln.strip()), "")
+    if any(sep in first for sep in (",", ";", "\t")) and "\n" in head.strip():
+        return "csv"
+    return None
+
+
+def _parser(fmt: str) -> Any:
+    return importlib.import_module(f"evsynth.records.formats.{FORMATS[fmt]}")
+
+
+def _resolve_format(fmt: str | None, path: str) -> str | None:
+    if fmt is None:
+        return None
+    key = fmt.lower().replace("-", "_")
+    if key in FORMATS:
+        return key
+    if key in _ALIASES and _ALIASES[key]:
+        return _ALIASES[key]
+    raise InputError(f"{path}: unknown format {fmt!r}; expected one of {sorted(FORMATS)}")
+
+
+def _read_one(path: str | os.PathLike, fmt: str | None, database: str | None,
+              mapping: Mapping[str, str] | None, start_problems: list) -> pd.DataFrame:
+    p = Path(path)
+    name = str(path)
+    if not p.exists():
+        raise InputError(f"{name}: no such file")
+    if p.is_dir():
+        raise InputError(f"{name}: is a directory; expected an export file")
+    data = p.read_bytes()
+    text, _enc = decode_bytes(data, name)
+    fmt = _resolve_format(fmt, name)
+    if fmt is None:
+        fmt = sniff_format(text)
+        if fmt is None:
+            raise InputError(f"{name}: unknown format: the content is not RIS, MEDLINE/PubMed, "
+                             "PubMed XML, Web of Science, Ovid, EndNote XML, BibTeX or CSV")
+    options: dict[str, Any] = {}
+    if fmt == "csv" and mapping is not None:
+        options["mapping"] = dict(mapping)
+    records, problems = _parser(fmt).parse(text, name, **options)
+    if not records:
+        raise InputError(f"{name}: no records found in this {fmt} file")
+    for n, rec in enumerate(records, start=1):
+        rec["record_id"] = f"{p.name}:{n}"
+        rec["source_file"] = name
+        rec["source_format"] = fmt
+        if database is not None:
+            rec["source_database"] = database
+    df = records_frame(records)
+    for pr in problems:
+        warnings.warn(f"{pr['file']}, line {pr['line']}: {pr['message']}", RecordsWarning,
+                      stacklevel=3)
+    start_problems.extend(problems)
+    return df
+
+
+def read(path: str | os.PathLike | Iterable[str | os.PathLike], format: str | None = None,
+         *, database: str | None = None, mapping: Mapping[str, str] | None = None
+         ) -> pd.DataFrame:
+    """Read a literature-database export into the normalised record table.
+
+    Parameters
+    ----------
+    path : a file path, or a list of paths (their tables are concatenated).
+    format : ``"ris"``, ``"medline"``, ``"pubmed_xml"``, ``"wos"``, ``"bibtex"``, ``"csv"``,
+        ``"endnote_xml"`` or ``"ovid"``; sniffed from the content when None.
+    database : fills ``source_database`` (e.g. ``"MEDLINE"``), overriding what the file says.
+    mapping : for CSV, record column -> CSV header (e.g. ``{"title": "Title"}``); built-in
+        mappings for Embase.com, PubMed, ASySD and bib-dedupe CSVs are used when None.
+
+    Returns a DataFrame with exactly the columns of :data:`RECORD_COLUMNS`;
+    ``attrs["problems"]`` lists malformed records and ``attrs["counts"]`` the records read per
+    file. Raises :class:`InputError` naming the file for empty, binary, undecodable or
+    unrecognised files.
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths:
+        raise InputError("read(): no file given; expected a path to an export file")
+    problems: list[dict[str, Any]] = []
+    frames = []
+    counts: dict[str, int] = {}
+    for pth in paths:
+        df = _read_one(pth, format, database, mapping, problems)
+        counts[str(pth)] = len(df)
+        frames.append(df)
+    if len(frames) == 1:
+        out = frames[0]
+    else:
+        out = pd.concat(frames, ignore_index=True) if frames else empty_records()
+        out["year"] = out["year"].astype("Int64")
+        if out["record_id"].duplicated().any():
+            # two files with the same base name: qualify the ids with the path as given
+            out["record_id"] = [f"{sf}:{rid.rsplit(':', 1)[1]}" for sf, rid in
+                                zip(out["source_file"], out["record_id"], strict=True)]
+    out = out[list(RECORD_COLUMNS)]
+    out.attrs["problems"] = problems
+    out.attrs["counts"] = counts
+    return out
