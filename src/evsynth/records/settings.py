@@ -20,6 +20,7 @@ Example::
     exclusion_reasons_full_text = ["wrong comparator", "wrong outcome", "not retrieved"]
     reviewers = ["AB", "CD"]
     highlight_terms = ["vertebroplasty", "randomi*"]
+    reviewers_per_record = 2      # optional; default 2 if two or more reviewers, else 1
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class ScreeningSettings:
     exclusion_reasons_full_text: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     highlight_terms: tuple[str, ...] = ()
+    #: reviewers whose agreeing decisions make a record's outcome final (None: 2 when two or
+    #: more reviewers are listed, else 1); optional key of this layer
+    reviewers_per_record: int | None = None
 
     def reasons(self, stage: str) -> tuple[str, ...]:
         """Configured exclusion reasons for ``stage`` ("title-abstract" or "full-text")."""
@@ -194,7 +198,11 @@ def parse_screening(data: dict[str, Any], path: Path | str = REVIEW_TOML) -> Scr
             if v in seen:
                 raise InputError(f"{where}: key '{k}' lists {v!r} twice; expected unique values")
             seen.add(v)
-    return ScreeningSettings(**values)
+    rpr = raw.get("reviewers_per_record")
+    if rpr is not None and (isinstance(rpr, bool) or not isinstance(rpr, int) or rpr < 1):
+        raise InputError(f"{where}: key 'reviewers_per_record' is {rpr!r}; expected an integer "
+                         ">= 1")
+    return ScreeningSettings(**values, reviewers_per_record=rpr)
 
 
 def read_searches(review_dir: str | Path) -> tuple[SearchSpec, ...]:

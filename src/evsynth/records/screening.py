@@ -1,0 +1,414 @@
+"""Screening: decisions, dual-screening agreement, conflicts, resolutions, CSV export/import.
+
+Decisions are stored per record in :class:`evsynth.records.store.Store` and apply to the
+record's duplicate group (screening happens after duplicate removal: one reference per group).
+The history is kept; the latest decision of each reviewer per group and stage counts.
+
+Outcome of a group at a stage (:func:`screening_table`):
+
+* a *resolution* (decision of kind "resolution", e.g. by a third reviewer after discussion)
+  settles the group whatever the reviewers said;
+* otherwise, when at least ``reviewers_per_record`` reviewers decided and all agree (at the
+  full-text stage also on the exclusion reason) that decision is final;
+* reviewers who disagree make a *conflict* (listed by :func:`conflicts`), settled by
+  :func:`resolve`;
+* fewer decisions than required: the group is still pending.
+
+Dual independent screening with conflicts settled by discussion or a third reviewer follows
+the Cochrane Handbook (Lefebvre et al., Cochrane Handbook v6.4, chapter 4, section 4.6.4;
+MECIR C39-C40). At the title-abstract stage a final "include" or "maybe" sends the reference on
+to full-text assessment ("if in doubt, retrieve the full text"); at the full-text stage a final
+"maybe" means "awaiting classification".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evsynth.errors import InputError
+from evsynth.records.settings import STAGES, ScreeningSettings, check_stage
+from evsynth.records.store import DECISION_KINDS, DECISIONS, Store
+
+#: columns of an exported decisions CSV (``title`` is for the reader and ignored on import)
+CSV_COLUMNS = ("record_id", "stage", "reviewer", "decision", "reason", "kind", "note",
+               "decided_at", "title")
+#: columns an imported decisions CSV must have
+CSV_REQUIRED = ("record_id", "stage", "reviewer", "decision")
+
+
+def reviewers_required(settings: ScreeningSettings | None) -> int:
+    """Reviewers needed per record: ``reviewers_per_record`` if set, else 2 when two or more
+    reviewers are configured (dual screening), else 1."""
+    if settings is None:
+        return 1
+    if settings.reviewers_per_record is not None:
+        return settings.reviewers_per_record
+    return 2 if len(settings.reviewers) >= 2 else 1
+
+
+def validate_decision(stage: str, decision: str, reason: str | None,
+                      settings: ScreeningSettings | None, where: str = "") -> None:
+    """Check stage, decision and reason against the allowed values and configured reasons.
+
+    A reason, when given, must be one of the stage's configured exclusion reasons (if any are
+    configured), and only an exclusion has a reason. At the full-text stage an exclusion needs
+    a reason when reasons are configured (PRISMA 2020 item 16a reports them).
+    """
+    if stage not in STAGES:
+        raise InputError(f"{where}field 'stage' is {stage!r}; expected one of {list(STAGES)}")
+    if decision not in DECISIONS:
+        raise InputError(f"{where}field 'decision' is {decision!r}; expected one of "
+                         f"{list(DECISIONS)}")
+    reasons = settings.reasons(stage) if settings is not None else ()
+    if reason is not None:
+        if decision != "exclude":
+            raise InputError(f"{where}field 'reason' is {reason!r} for decision {decision!r}; "
+                             "expected no reason (only an exclusion has one)")
+        if reasons and reason not in reasons:
+            raise InputError(f"{where}field 'reason' is {reason!r}; expected one of the "
+                             f"configured {stage} exclusion reasons {list(reasons)}")
+    elif decision == "exclude" and stage == "full-text" and reasons:
+        raise InputError(f"{where}field 'reason' is missing for a full-text exclusion; expected "
+                         f"one of {list(reasons)}")
+
+
+def record_decision(store: Store, record_id: str, stage: str, decision: str, reviewer: str,
+                    reason: str | None = None, *, settings: ScreeningSettings | None = None,
+                    note: str | None = None, source: str = "api") -> None:
+    """Record a reviewer's screening decision (committed before returning)."""
+    validate_decision(stage, decision, reason, settings)
+    store.add_decision(record_id, stage, decision, reviewer, reason, note=note, source=source)
+
+
+def resolve(store: Store, record_id: str, stage: str, decision: str, reviewer: str,
+            reason: str | None = None, *, settings: ScreeningSettings | None = None,
+            note: str | None = None) -> None:
+    """Record the decision settling a conflict (kind "resolution"); it overrides reviewers."""
+    validate_decision(stage, decision, reason, settings)
+    store.add_decision(record_id, stage, decision, reviewer, reason, kind="resolution",
+                       note=note, source="resolution")
+
+
+def latest_decisions(store: Store, stage: str | None = None,
+                     kind: str | None = None) -> pd.DataFrame:
+    """The decision that counts per (group, stage, reviewer, kind): the latest one.
+
+    Columns: group_id (representative record_id), record_id, stage, reviewer, kind, decision,
+    reason, note, decided_at, decision_id.
+    """
+    if stage is not None:
+        check_stage(stage)
+    h = store.decision_history(stage)
+    if kind is not None:
+        h = h[h["kind"] == kind]
+    groups = store.duplicate_groups()
+    cols = ["group_id", "record_id", "stage", "reviewer", "kind", "decision", "reason", "note",
+            "decided_at", "decision_id"]
+    if h.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+    h = h.copy()
+    h["group_id"] = h["record_id"].map(groups)
+    h = h.sort_values("decision_id")
+    last = h.groupby(["group_id", "stage", "reviewer", "kind"], sort=False).tail(1)
+    return last[cols].sort_values("decision_id").reset_index(drop=True)
+
+
+def screening_table(store: Store, stage: str,
+                    settings: ScreeningSettings | None = None,
+                    required: int | None = None) -> pd.DataFrame:
+    """One row per duplicate group eligible for ``stage``, with its screening outcome.
+
+    Columns: group_id, n_decisions, decisions (``{reviewer: decision}``), reasons
+    (``{reviewer: reason}``), resolution, final (include/exclude/maybe or None), reason
+    (of the final exclusion), conflict (bool), status ("pending", "conflict", "decided",
+    "resolved"). Eligible: every group for title-abstract; for full-text, the groups whose
+    title-abstract outcome is include or maybe.
+    """
+    check_stage(stage)
+    need = required if required is not None else reviewers_required(settings)
+    groups = eligible_groups(store, stage, settings, required)
+    lat = latest_decisions(store, stage)
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for r in lat.to_dict("records"):
+        by_group.setdefault(r["group_id"], []).append(r)
+    rows = []
+    for g in groups:
+        rs = by_group.get(g, [])
+        screens = {r["reviewer"]: r for r in rs if r["kind"] == "screen"}
+        res = [r for r in rs if r["kind"] == "resolution"]
+        resolution = max(res, key=lambda r: r["decision_id"]) if res else None
+        decisions = {k: v["decision"] for k, v in screens.items()}
+        reasons = {k: v["reason"] for k, v in screens.items()}
+        final: str | None = None
+        reason: str | None = None
+        conflict = False
+        if resolution is not None:
+            final, reason, status = resolution["decision"], resolution["reason"], "resolved"
+        else:
+            vals = set(decisions.values())
+            if stage == "full-text" and vals == {"exclude"}:
+                vals = {("exclude", r) for r in reasons.values()}
+            if len(vals) > 1:
+                conflict, status = True, "conflict"
+            elif len(decisions) >= need and decisions:
+                final = next(iter(decisions.values()))
+                reason = next((r for r in reasons.values() if r), None) \
+                    if final == "exclude" else None
+                status = "decided"
+            else:
+                status = "pending"
+        rows.append(dict(group_id=g, n_decisions=len(decisions), decisions=decisions,
+                         reasons=reasons,
+                         resolution=None if resolution is None else resolution["decision"],
+                         final=final, reason=reason, conflict=conflict, status=status))
+    cols = ["group_id", "n_decisions", "decisions", "reasons", "resolution", "final", "reason",
+            "conflict", "status"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def eligible_groups(store: Store, stage: str, settings: ScreeningSettings | None = None,
+                    required: int | None = None) -> list[str]:
+    """Representative record ids of the groups to screen at ``stage``, in import order."""
+    check_stage(stage)
+    groups = store.duplicate_groups()
+    reps = [r for r, g in groups.items() if r == g]
+    if stage == "title-abstract":
+        return reps
+    ta = screening_table(store, "title-abstract", settings, required)
+    passed = set(ta.loc[ta["final"].isin(["include", "maybe"]), "group_id"])
+    return [r for r in reps if r in passed]
+
+
+def queue(store: Store, stage: str, reviewer: str,
+          settings: ScreeningSettings | None = None) -> pd.DataFrame:
+    """Records ``reviewer`` still has to screen at ``stage``: one per duplicate group (its
+    representative), eligible for the stage, with no decision by this reviewer yet; import
+    order. Columns: those of :meth:`Store.unique_records`."""
+    check_stage(stage)
+    if not isinstance(reviewer, str) or not reviewer.strip():
+        raise InputError(f"reviewer {reviewer!r}; expected a non-empty name")
+    eligible = set(eligible_groups(store, stage, settings))
+    lat = latest_decisions(store, stage, kind="screen")
+    done = set(lat.loc[lat["reviewer"] == reviewer, "group_id"])
+    uniq = store.unique_records()
+    keep = uniq["record_id"].map(lambda r: r in eligible and r not in done)
+    return uniq[keep].reset_index(drop=True)
+
+
+def conflicts(store: Store, stage: str | None = None,
+              settings: ScreeningSettings | None = None) -> pd.DataFrame:
+    """Unresolved conflicts: groups whose reviewers disagree. Columns: group_id, stage,
+    title, decisions ``{reviewer: decision}``, reasons ``{reviewer: reason}``."""
+    stages = [check_stage(stage)] if stage is not None else list(STAGES)
+    titles = dict(zip(*store.records()[["record_id", "title"]].T.values, strict=True)) \
+        if store.n_records() else {}
+    rows = []
+    for st in stages:
+        tab = screening_table(store, st, settings)
+        for r in tab[tab["conflict"]].to_dict("records"):
+            rows.append(dict(group_id=r["group_id"], stage=st, title=titles.get(r["group_id"]),
+                             decisions=r["decisions"], reasons=r["reasons"]))
+    return pd.DataFrame(rows, columns=["group_id", "stage", "title", "decisions", "reasons"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Agreement
+# ----------------------------------------------------------------------------------------------
+def cohen_kappa(a: Sequence[str], b: Sequence[str],
+                categories: Sequence[str] = DECISIONS) -> dict[str, Any]:
+    """Percent agreement and Cohen's kappa of two raters' paired categorical ratings.
+
+    kappa = (p_o - p_e) / (1 - p_e), p_o the observed proportion of agreement and
+    p_e = sum_k p_{1k} p_{2k} the agreement expected from the marginals (Cohen 1960, Educ
+    Psychol Meas 20:37-46; as ``psych::cohen.kappa`` unweighted). The large-sample variance
+    is that of Fleiss, Cohen & Everitt (1969, Psychol Bull 72:323-327), as in
+    ``psych::cohen.kappa``. kappa is None when p_e = 1 (both raters used one and the same
+    category throughout: kappa is undefined).
+
+    Returns dict(n, agreement (proportion), percent_agreement, expected_agreement, kappa,
+    kappa_se, table (rows rater a, columns rater b, in ``categories`` order)).
+    """
+    if len(a) != len(b):
+        raise InputError(f"agreement: {len(a)} ratings against {len(b)}; expected pairs")
+    cats = list(categories)
+    idx = {c: i for i, c in enumerate(cats)}
+    for x in (*a, *b):
+        if x not in idx:
+            raise InputError(f"agreement: rating {x!r}; expected one of {cats}")
+    n = len(a)
+    k = len(cats)
+    table = np.zeros((k, k), dtype=int)
+    for x, y in zip(a, b, strict=True):
+        table[idx[x], idx[y]] += 1
+    out: dict[str, Any] = dict(n=n, table=pd.DataFrame(table, index=cats, columns=cats))
+    if n == 0:
+        out.update(agreement=None, percent_agreement=None, expected_agreement=None,
+                   kappa=None, kappa_se=None)
+        return out
+    p = table / n
+    po = float(np.trace(p))
+    r, c = p.sum(axis=1), p.sum(axis=0)
+    pe = float(r @ c)
+    out.update(agreement=po, percent_agreement=100.0 * po, expected_agreement=pe)
+    if np.isclose(pe, 1.0, rtol=0, atol=1e-12):
+        out.update(kappa=None, kappa_se=None)
+        return out
+    kappa = (po - pe) / (1 - pe)
+    # Fleiss, Cohen & Everitt (1969) large-sample variance of unweighted kappa
+    diag = np.diag(p)
+    term1 = float(np.sum(diag * (1 - (r + c) * (1 - kappa)) ** 2))
+    off = np.outer(np.ones(k), np.ones(k)) - np.eye(k)
+    term2 = float((1 - kappa) ** 2 * np.sum(off * p * (c[:, None] + r[None, :]) ** 2))
+    term3 = float((kappa - pe * (1 - kappa)) ** 2)
+    var = (term1 + term2 - term3) / (n * (1 - pe) ** 2)
+    out.update(kappa=float(kappa), kappa_se=float(np.sqrt(max(var, 0.0))))
+    return out
+
+
+def agreement(store: Store, stage: str, reviewers: Sequence[str] | None = None) -> pd.DataFrame:
+    """Inter-rater agreement per pair of reviewers at ``stage``.
+
+    Uses each reviewer's latest own ("screen") decision per duplicate group; only groups both
+    reviewers decided count. Columns: reviewer_a, reviewer_b, n, percent_agreement,
+    expected_agreement, kappa, kappa_se (see :func:`cohen_kappa`; kappa None if undefined).
+    """
+    check_stage(stage)
+    lat = latest_decisions(store, stage, kind="screen")
+    by_rev: dict[str, dict[str, str]] = {}
+    for r in lat.to_dict("records"):
+        by_rev.setdefault(r["reviewer"], {})[r["group_id"]] = r["decision"]
+    names = list(reviewers) if reviewers is not None else sorted(by_rev)
+    rows = []
+    for ra, rb in combinations(names, 2):
+        da, db = by_rev.get(ra, {}), by_rev.get(rb, {})
+        common = [g for g in da if g in db]
+        k = cohen_kappa([da[g] for g in common], [db[g] for g in common])
+        rows.append(dict(stage=stage, reviewer_a=ra, reviewer_b=rb, n=k["n"],
+                         percent_agreement=k["percent_agreement"],
+                         expected_agreement=k["expected_agreement"], kappa=k["kappa"],
+                         kappa_se=k["kappa_se"]))
+    return pd.DataFrame(rows, columns=["stage", "reviewer_a", "reviewer_b", "n",
+                                       "percent_agreement", "expected_agreement", "kappa",
+                                       "kappa_se"])
+
+
+# ----------------------------------------------------------------------------------------------
+# CSV export / import
+# ----------------------------------------------------------------------------------------------
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def export_decisions(store: Store, path: str | os.PathLike[str], stage: str | None = None,
+                     history: bool = True) -> int:
+    """Write screening decisions to a UTF-8 CSV (columns :data:`CSV_COLUMNS`); returns rows.
+
+    ``history=True`` writes every decision ever made (the audit trail, oldest first);
+    ``False`` only the latest per reviewer. Written atomically (temp file + rename).
+    """
+    if stage is not None:
+        check_stage(stage)
+    df = store.decision_history(stage) if history else latest_decisions(store, stage)
+    titles = dict(zip(*store.records()[["record_id", "title"]].T.values, strict=True)) \
+        if store.n_records() else {}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in df.sort_values("decision_id").to_dict("records"):
+        w.writerow(["" if r.get(c) is None or (isinstance(r.get(c), float) and r[c] != r[c])
+                    else r[c] for c in CSV_COLUMNS[:-1]] + [titles.get(r["record_id"]) or ""])
+    _atomic_write_text(Path(path), buf.getvalue())
+    return len(df)
+
+
+def read_decisions_csv(path: str | os.PathLike[str], store: Store,
+                       settings: ScreeningSettings | None = None) -> list[dict[str, Any]]:
+    """Parse and validate a decisions CSV; InputError names the file, line and field.
+
+    Needs columns record_id, stage, reviewer, decision; optional reason, kind, note,
+    decided_at (others such as title are ignored). Record ids must be in the store; reasons
+    must be configured ones (see :func:`validate_decision`).
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror}); expected a CSV file") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not UTF-8 text; expected a UTF-8 CSV of decisions") from None
+    if not text.strip():
+        raise InputError(f"{p}: file is empty; expected a CSV with a header line")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except csv.Error as exc:
+        raise InputError(f"{p}, line 1: not valid CSV ({exc})") from None
+    missing = [c for c in CSV_REQUIRED if c not in header]
+    if missing:
+        raise InputError(f"{p}, line 1: header lacks column(s) {missing}; expected at least "
+                         f"{list(CSV_REQUIRED)}")
+    known = set(store.record_ids())
+    rows: list[dict[str, Any]] = []
+    line = reader.line_num
+    while True:
+        start = line + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputError(f"{p}, line {start}: not valid CSV ({exc})") from None
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise InputError(f"{p}, line {start}: {len(values)} fields; expected {len(header)} "
+                             "as in the header")
+        rec = {h: (v.strip() or None) for h, v in zip(header, values, strict=True)}
+        where = f"{p}, line {start}: "
+        for c in CSV_REQUIRED:
+            if rec.get(c) is None:
+                raise InputError(f"{where}field '{c}' is empty; expected a value")
+        if rec["record_id"] not in known:
+            raise InputError(f"{where}field 'record_id' is {rec['record_id']!r}, which is not "
+                             "in the store; expected an imported record id")
+        kind = rec.get("kind") or "screen"
+        if kind not in DECISION_KINDS:
+            raise InputError(f"{where}field 'kind' is {kind!r}; expected one of "
+                             f"{list(DECISION_KINDS)}")
+        validate_decision(rec["stage"], rec["decision"], rec.get("reason"), settings, where)
+        rows.append(dict(record_id=rec["record_id"], stage=rec["stage"],
+                         decision=rec["decision"], reviewer=rec["reviewer"],
+                         reason=rec.get("reason"), kind=kind, note=rec.get("note"),
+                         decided_at=rec.get("decided_at"), source="csv"))
+    return rows
+
+
+def import_decisions(store: Store, path: str | os.PathLike[str],
+                     settings: ScreeningSettings | None = None) -> int:
+    """Import a decisions CSV all-or-nothing: every row is validated before one transaction
+    writes them. Rows identical to stored ones (same decided_at) are skipped, so re-importing
+    an export is harmless. Returns the number of decisions written."""
+    rows = read_decisions_csv(path, store, settings)
+    return store.add_decisions(rows)
