@@ -1,0 +1,896 @@
+"""Mantel-Haenszel and Peto common-effect pooling of 2x2 tables and person-time data.
+
+Python counterparts of metafor's ``rma.mh`` and ``rma.peto`` (Viechtbauer 2010, metafor 3.8-1),
+checked against them to 1e-6 relative (fixtures in ``tests/reference/mh``).
+
+Public functions
+----------------
+``meta_mh(measure, ai, bi, ci, di, n1i, n2i, *, x1i, x2i, t1i, t2i, data, slab, add, to,
+drop00, correct, level)`` and ``meta_peto(ai, bi, ci, di, n1i, n2i, *, data, slab, add, to,
+drop00, level)``, both returning :class:`MHResult`.
+
+Zero cells and continuity corrections (``add``, ``to``, ``drop00``)
+-------------------------------------------------------------------
+As in metafor, each of these can be one value or a pair. The first element applies to the
+per-study effect sizes ``yi``/``vi`` (computed by :func:`evsynth.effect_size`, used for Cochran's Q,
+I^2 and forest-plot rows); the second applies to the tables used by the pooled estimator and
+defaults to ``0`` / ``"none"`` / ``False``: the Mantel-Haenszel and Peto estimators need no
+continuity correction, and a study with no events (or only events) in both arms contributes
+nothing to the pooled OR/RR (it is kept in ``k`` as metafor does, with weight 0). For the risk
+difference such a study *does* contribute (an observed difference of 0), again as metafor.
+
+RevMan 5 (and R's ``meta`` with ``MH.exact=FALSE``) instead adds 0.5 to every cell of a study with
+a zero cell also inside the Mantel-Haenszel computation and excludes double-zero studies; that is
+reproduced with ``add=(0.5, 0.5), to=("only0", "only0"), drop00=(True, True)``.
+
+Deviations from metafor (documented, deliberate)
+------------------------------------------------
+* Where metafor returns ``NA`` for the estimate (e.g. MH OR when every study has ``ai = 0`` or
+  ``di = 0``) or would produce a zero standard error, :class:`evsynth.errors.InputError` is raised.
+* Missing counts raise :class:`InputError` instead of silently dropping the study.
+* A group of size 0 (``n1i = 0`` or ``n2i = 0``) or a person-time <= 0 raises :class:`InputError`.
+* Non-integer counts are accepted (as metafor does) but trigger a ``UserWarning``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evsynth.errors import InputError, first_bad, study_name
+from evsynth.models.results import ResultMixin, fmt_p
+
+__all__ = ["MHResult", "MHPrediction", "meta_mh", "meta_peto"]
+
+_MH_MEASURES = ("OR", "RR", "RD", "IRR", "IRD")
+_RATIO_MEASURES = ("OR", "RR", "IRR", "PETO")
+_TO_CHOICES = ("all", "only0", "if0all", "none")
+
+_VARIANCE_NAMES = {
+    "OR": "Robins-Breslow-Greenland (1986)",
+    "RR": "Greenland-Robins (1985)",
+    "RD": "Sato-Greenland-Robins (1989) / Greenland-Robins (1985)",
+    "IRR": "Greenland-Robins (1985), person-time",
+    "IRD": "Greenland-Robins (1985), person-time",
+    "PETO": "Peto one-step: 1 / sum(V_i) (Yusuf et al. 1985)",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# result objects
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(repr=False)
+class MHPrediction(ResultMixin):
+    """Pooled estimate from :meth:`MHResult.predict`.
+
+    ``pred``, ``ci_lb``, ``ci_ub`` are on the model scale (log scale for OR/RR/IRR/PETO) unless a
+    ``transf`` was given. ``se`` is ``None`` after a transformation (as metafor's ``NA``). There is
+    no prediction interval: the model is a common-effect (equal-effects) model with tau^2 = 0, so a
+    prediction interval would coincide with the confidence interval and is not reported.
+    """
+
+    pred: float
+    se: float | None
+    ci_lb: float
+    ci_ub: float
+    level: float
+    transf: str | None = None
+
+    _dict_fields = ("pred", "se", "ci_lb", "ci_ub", "level", "transf")
+
+    def summary_text(self) -> str:
+        se = "NA" if self.se is None else f"{self.se:.4f}"
+        head = f"{'pred':>9} {'se':>8} {'ci.lb':>9} {'ci.ub':>9}"
+        row = f"{self.pred:9.4f} {se:>8} {self.ci_lb:9.4f} {self.ci_ub:9.4f}"
+        note = f"({self.level:g}% CI" + (f", transformed by {self.transf})" if self.transf else ")")
+        return f"{head}\n{row}\n{note}"
+
+
+@dataclass(repr=False)
+class MHResult(ResultMixin):
+    """Fitted Mantel-Haenszel / Peto common-effect model (names follow metafor's ``rma.mh``).
+
+    Fields
+    ------
+    measure : "OR", "RR", "RD", "IRR", "IRD" or "PETO".
+    method : "MH" or "PETO".
+    k : number of tables used by the pooled estimator (metafor ``k``; double-zero tables are kept
+        unless the second element of ``drop00`` is True).
+    k_yi : number of per-study effect sizes entering Q (metafor ``k.yi``).
+    k_all : number of rows supplied.
+    k_pos : (OR) tables used by the Breslow-Day test; (PETO) tables with V_i > 0.
+    beta, se, zval, pval, ci_lb, ci_ub : pooled estimate on the model scale (log OR, log RR,
+        log IRR, log Peto OR; raw risk / rate difference), its standard error, Wald z, two-sided
+        p-value and ``level`` % confidence limits.
+    estimate_exp, ci_lb_exp, ci_ub_exp : exp() of beta and limits for ratio measures, else None.
+    tau2 : always 0 (common-effect model).
+    QE, QEp, I2 (percent), H2 : Cochran's Q test of heterogeneity and derived statistics.
+    CO, COp : Cochran's (1954) test (OR only); MH, MHp : Cochran-Mantel-Haenszel test (OR) or
+        Mantel-Haenszel person-time test (IRR); BD, BDp : Breslow-Day; TA, TAp : Tarone-corrected
+        Breslow-Day (OR only). ``None`` where not applicable (e.g. BDp when k_pos < 2).
+    yi, vi : per-study effect sizes and sampling variances entering Q (length k_yi), from
+        :func:`evsynth.effect_size`; ``slab_yi`` their labels.
+    weights : percent weight of each of the k tables in the pooled estimate (as RevMan shows);
+        ``slab`` their labels.
+    studies : one row per supplied study: label, yi, vi, weight, in_model, in_q.
+    method_info : every choice made (measure, add, to, drop00, correct, level, variance estimator,
+        studies dropped and why).
+    """
+
+    measure: str
+    method: str
+    k: int
+    k_yi: int
+    k_all: int
+    k_pos: int | None
+    beta: float
+    se: float
+    zval: float
+    pval: float
+    ci_lb: float
+    ci_ub: float
+    level: float
+    QE: float
+    QEp: float
+    I2: float
+    H2: float
+    yi: np.ndarray
+    vi: np.ndarray
+    weights: np.ndarray
+    slab: list
+    slab_yi: list
+    studies: pd.DataFrame
+    method_info: dict[str, Any]
+    CO: float | None = None
+    COp: float | None = None
+    MH: float | None = None
+    MHp: float | None = None
+    BD: float | None = None
+    BDp: float | None = None
+    TA: float | None = None
+    TAp: float | None = None
+    tau2: float = 0.0
+    estimate_exp: float | None = field(init=False)
+    ci_lb_exp: float | None = field(init=False)
+    ci_ub_exp: float | None = field(init=False)
+
+    _dict_fields = (
+        "measure", "method", "k", "k_yi", "k_all", "k_pos", "beta", "se", "zval", "pval",
+        "ci_lb", "ci_ub", "estimate_exp", "ci_lb_exp", "ci_ub_exp", "level", "tau2", "QE", "QEp",
+        "I2", "H2", "CO", "COp", "MH", "MHp", "BD", "BDp", "TA", "TAp", "yi", "vi", "slab_yi",
+        "weights", "slab", "studies", "method_info",
+    )
+
+    def __post_init__(self) -> None:
+        if self.measure in _RATIO_MEASURES:
+            self.estimate_exp = math.exp(self.beta)
+            self.ci_lb_exp = math.exp(self.ci_lb)
+            self.ci_ub_exp = math.exp(self.ci_ub)
+        else:
+            self.estimate_exp = self.ci_lb_exp = self.ci_ub_exp = None
+
+    @property
+    def b(self) -> float:
+        """Alias of ``beta`` (metafor's ``b``)."""
+        return self.beta
+
+    def predict(self, transf: Callable[[Any], Any] | None = None,
+                level: float | None = None) -> MHPrediction:
+        """Pooled estimate with a confidence interval, optionally transformed (e.g. ``np.exp``).
+
+        As metafor's ``predict.rma``: with ``transf`` the estimate and CI limits are transformed
+        and ``se`` is None. ``level`` (percent, default the model's) recomputes the Wald CI
+        beta +/- z_{1-alpha/2} se. No prediction interval is given (common-effect model, tau^2=0).
+        """
+        alpha = _level_alpha(self.level if level is None else level)
+        crit = float(stats.norm.isf(alpha / 2))
+        pred, lb, ub = self.beta, self.beta - crit * self.se, self.beta + crit * self.se
+        se: float | None = self.se
+        name = None
+        if transf is not None:
+            if not callable(transf):
+                raise InputError(f"predict: 'transf' must be a callable such as numpy.exp, "
+                                 f"got {transf!r}")
+            pred, lb, ub = (float(transf(v)) for v in (pred, lb, ub))
+            lb, ub = min(lb, ub), max(lb, ub)
+            se = None
+            name = getattr(transf, "__name__", repr(transf))
+        return MHPrediction(pred=float(pred), se=se, ci_lb=float(lb), ci_ub=float(ub),
+                            level=100 * (1 - alpha), transf=name)
+
+    def summary_text(self) -> str:
+        title = ("Equal-Effects Model (Mantel-Haenszel)" if self.method == "MH"
+                 else "Equal-Effects Model (Peto's method)")
+        scale = {"OR": "log OR", "RR": "log RR", "IRR": "log IRR", "PETO": "log OR",
+                 "RD": "RD", "IRD": "IRD"}[self.measure]
+        lines = [f"{title}, measure {self.measure} (k = {self.k})", ""]
+        if self.k_yi > 1:
+            lines += [
+                f"I^2 (total heterogeneity / total variability):  {self.I2:.2f}%",
+                f"H^2 (total variability / sampling variability): {self.H2:.2f}",
+                "",
+                "Test for Heterogeneity:",
+                f"Q(df = {self.k_yi - 1}) = {self.QE:.4f}, p-val {_pfmt(self.QEp)}",
+                "",
+            ]
+        lines += [
+            f"Model Results ({scale} scale):",
+            "",
+            f"{'estimate':>9} {'se':>8} {'zval':>9} {'pval':>8} {'ci.lb':>9} {'ci.ub':>9}",
+            f"{self.beta:9.4f} {self.se:8.4f} {self.zval:9.4f} {fmt_p(self.pval):>8} "
+            f"{self.ci_lb:9.4f} {self.ci_ub:9.4f}",
+        ]
+        if self.estimate_exp is not None:
+            name = "OR" if self.measure == "PETO" else self.measure
+            lines += [
+                "",
+                f"Model Results ({name} scale):",
+                "",
+                f"{'estimate':>9} {'ci.lb':>9} {'ci.ub':>9}",
+                f"{self.estimate_exp:9.4f} {self.ci_lb_exp:9.4f} {self.ci_ub_exp:9.4f}",
+            ]
+        if self.MH is not None:
+            test = "Cochran-Mantel-Haenszel Test:" if self.measure == "OR" else \
+                "Mantel-Haenszel Test:"
+            lines += ["", f"{test:33s}CMH = {self.MH:.4f}, df = 1, p-val {_pfmt(self.MHp)}"]
+        if self.TA is not None and self.TAp is not None:
+            lines.append(f"{'Tarone' + chr(39) + 's Test for Heterogeneity:':33s}"
+                         f"X^2 = {self.TA:.4f}, df = {self.k_pos - 1}, "
+                         f"p-val {_pfmt(self.TAp)}")
+        lines += ["", "tau^2 = 0 (common-effect model); no prediction interval is reported."]
+        return "\n".join(lines)
+
+
+def _pfmt(p: float | None) -> str:
+    s = fmt_p(p)
+    return s if s.startswith("<") or s == "NA" else f"= {s}"
+
+
+# --------------------------------------------------------------------------------------------
+# argument handling
+# --------------------------------------------------------------------------------------------
+
+
+def _level_alpha(level: Any) -> float:
+    """Two-sided alpha from a confidence level, as metafor's ``.level``.
+
+    ``level`` >= 1 is a percentage (95 -> 0.05); 0.5 < level < 1 a proportion (0.95 -> 0.05).
+    """
+    try:
+        lv = float(level)
+    except (TypeError, ValueError):
+        raise InputError(f"'level' must be a number such as 95, got {level!r}") from None
+    if math.isfinite(lv) and 1 <= lv < 100:
+        return (100 - lv) / 100
+    if math.isfinite(lv) and 0.5 < lv < 1:
+        return 1 - lv
+    raise InputError(f"'level' must be a confidence level in percent, 1 <= level < 100 "
+                     f"(e.g. 95), or a proportion in (0.5, 1), got {level!r}")
+
+
+def _pair(value: Any, name: str) -> tuple[Any, Any]:
+    """Normalise metafor's one-or-two-value arguments to a pair (2nd defaults as metafor)."""
+    default2 = {"add": 0.0, "to": "none", "drop00": False}[name]
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        pair = (value, default2)
+    else:
+        vals = list(value)
+        if len(vals) == 1:
+            pair = (vals[0], default2)
+        elif len(vals) == 2:
+            pair = (vals[0], vals[1])
+        else:
+            raise InputError(f"'{name}' must be one value or a pair (first for the per-study "
+                             f"effect sizes, second for the pooled estimator), got {value!r}")
+    if name == "add":
+        out = []
+        for v in pair:
+            try:
+                fv = float(v)
+            except (TypeError, ValueError):
+                raise InputError(f"'add' must be a non-negative number, got {v!r}") from None
+            if not math.isfinite(fv) or fv < 0:
+                raise InputError(f"'add' must be a non-negative number, got {v!r}")
+            out.append(fv)
+        return out[0], out[1]
+    if name == "to":
+        for v in pair:
+            if v not in _TO_CHOICES:
+                raise InputError(f"'to' must be one of {', '.join(_TO_CHOICES)} (or a pair of "
+                                 f"them), got {v!r}")
+        return pair[0], pair[1]
+    for v in pair:
+        if not isinstance(v, (bool, np.bool_)):
+            raise InputError(f"'drop00' must be True/False (or a pair of them), got {v!r}")
+    return bool(pair[0]), bool(pair[1])
+
+
+def _labels(slab: Any, data: pd.DataFrame | None, k: int) -> list | None:
+    """Study labels from ``slab`` (a sequence, or a column name of ``data``)."""
+    if slab is None:
+        return None
+    if isinstance(slab, str):
+        if data is None or slab not in data.columns:
+            raise InputError(f"slab={slab!r}: expected a sequence of study labels or the name of "
+                             f"a column of 'data'")
+        slab = data[slab]
+    labels = list(slab)
+    if len(labels) != k:
+        raise InputError(f"'slab' has {len(labels)} labels but the data have {k} studies")
+    for i, lab in enumerate(labels):
+        if lab is None or (isinstance(lab, float) and math.isnan(lab)):
+            raise InputError(f"study in row {i + 1}: field 'slab' is missing; expected a label")
+    return [lab.item() if isinstance(lab, np.generic) else lab for lab in labels]
+
+
+def _column(name: str, value: Any, data: pd.DataFrame | None) -> np.ndarray | None:
+    """A numeric per-study vector from an array-like or a column name of ``data``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if data is None:
+            raise InputError(f"field '{name}': got the column name {value!r} but no 'data'")
+        if value not in data.columns:
+            raise InputError(f"field '{name}': column {value!r} not found in 'data' (columns: "
+                             f"{', '.join(map(str, data.columns))})")
+        value = data[value]
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        value = [value]
+    try:
+        arr = np.asarray(pd.to_numeric(pd.Series(np.asarray(value, dtype=object).ravel()),
+                                       errors="raise"), dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"field '{name}': expected numbers, got non-numeric values ({exc})") \
+            from None
+    if np.asarray(value, dtype=object).ndim > 1:
+        raise InputError(f"field '{name}': expected a one-dimensional vector of per-study values")
+    return arr
+
+
+def _check_lengths(cols: dict[str, np.ndarray]) -> int:
+    lengths = {n: len(v) for n, v in cols.items()}
+    if len(set(lengths.values())) != 1:
+        desc = ", ".join(f"{n} has {m}" for n, m in lengths.items())
+        raise InputError(f"mismatched lengths: {desc}; all per-study fields must have one value "
+                         f"per study")
+    k = next(iter(lengths.values()))
+    if k == 0:
+        raise InputError("no studies supplied (all per-study fields are empty)")
+    return k
+
+
+def _check_count(x: np.ndarray, name: str, labels: list | None, what: str = "a count") -> None:
+    i = first_bad(np.isnan(x))
+    if i is not None:
+        raise InputError(f"{study_name(i, labels)}: field '{name}' is missing; expected {what} "
+                         f"(studies with missing data must be removed before pooling)")
+    i = first_bad(~np.isfinite(x))
+    if i is not None:
+        raise InputError(f"{study_name(i, labels)}: field '{name}' is {x[i]!r}; expected {what}")
+    i = first_bad(x < 0)
+    if i is not None:
+        raise InputError(f"{study_name(i, labels)}: field '{name}' is {x[i]:g}; expected {what} "
+                         f">= 0")
+
+
+def _warn_noninteger(x: np.ndarray, name: str, labels: list | None) -> None:
+    i = first_bad(x != np.round(x))
+    if i is not None:
+        warnings.warn(f"{study_name(i, labels)}: field '{name}' is {x[i]:g}, not a whole number; "
+                      f"counts are used as given (metafor does the same)", UserWarning,
+                      stacklevel=4)
+
+
+def _binary_tables(ai: Any, bi: Any, ci: Any, di: Any, n1i: Any, n2i: Any,
+                   data: pd.DataFrame | None, slab: Any,
+                   fn: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list | None]:
+    """Validated 2x2 cell counts (ai, bi, ci, di) from either cells or (ai, n1i, ci, n2i)."""
+    cols = {n: _column(n, v, data) for n, v in
+            (("ai", ai), ("bi", bi), ("ci", ci), ("di", di), ("n1i", n1i), ("n2i", n2i))}
+    given = {n: v for n, v in cols.items() if v is not None}
+    for req in ("ai", "ci"):
+        if req not in given:
+            raise InputError(f"{fn}: field '{req}' is required; give ai, bi, ci, di or ai, n1i, "
+                             f"ci, n2i")
+    if "bi" not in given and "n1i" not in given:
+        raise InputError(f"{fn}: give either 'bi' or 'n1i' (group 1 non-events or group size)")
+    if "di" not in given and "n2i" not in given:
+        raise InputError(f"{fn}: give either 'di' or 'n2i' (group 2 non-events or group size)")
+    k = _check_lengths(given)
+    labels = _labels(slab, data, k)
+    for n, v in given.items():
+        _check_count(v, n, labels, "a count" if n not in ("n1i", "n2i") else "a group size")
+    a, c = given["ai"], given["ci"]
+    for ev, tot, grp in ((a, given.get("n1i"), 1), (c, given.get("n2i"), 2)):
+        if tot is not None:
+            i = first_bad(ev > tot)
+            if i is not None:
+                evn, totn = ("ai", "n1i") if grp == 1 else ("ci", "n2i")
+                raise InputError(f"{study_name(i, labels)}: field '{evn}' is {ev[i]:g} but "
+                                 f"'{totn}' is {tot[i]:g}; events cannot exceed the group size")
+    b = given["bi"] if "bi" in given else given["n1i"] - a
+    d = given["di"] if "di" in given else given["n2i"] - c
+    for cell, tot, cn, tn, evn in ((b, given.get("n1i"), "bi", "n1i", "ai"),
+                                   (d, given.get("n2i"), "di", "n2i", "ci")):
+        if tot is not None and cn in given:
+            ev = a if evn == "ai" else c
+            i = first_bad(ev + cell != tot)
+            if i is not None:
+                raise InputError(f"{study_name(i, labels)}: field '{tn}' is {tot[i]:g} but "
+                                 f"{evn} + {cn} = {ev[i] + cell[i]:g}; expected them to agree")
+    for n, v in (("ai", a), ("bi", b), ("ci", c), ("di", d)):
+        _warn_noninteger(v, n, labels)
+    for tot, tn in ((a + b, "n1i"), (c + d, "n2i")):
+        i = first_bad(tot <= 0)
+        if i is not None:
+            raise InputError(f"{study_name(i, labels)}: field '{tn}' (group size) is 0; expected "
+                             f"a positive group size")
+    return a, b, c, d, labels
+
+
+def _rate_tables(x1i: Any, x2i: Any, t1i: Any, t2i: Any, data: pd.DataFrame | None,
+                 slab: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list | None]:
+    """Validated event counts and person-times for IRR/IRD."""
+    cols = {n: _column(n, v, data) for n, v in
+            (("x1i", x1i), ("x2i", x2i), ("t1i", t1i), ("t2i", t2i))}
+    for n, v in cols.items():
+        if v is None:
+            raise InputError(f"meta_mh: field '{n}' is required for person-time measures "
+                             f"(give x1i, x2i, t1i, t2i)")
+    k = _check_lengths(cols)  # type: ignore[arg-type]
+    labels = _labels(slab, data, k)
+    for n in ("x1i", "x2i"):
+        _check_count(cols[n], n, labels)
+        _warn_noninteger(cols[n], n, labels)
+    for n in ("t1i", "t2i"):
+        t = cols[n]
+        _check_count(t, n, labels, "a person-time")
+        i = first_bad(t <= 0)
+        if i is not None:
+            raise InputError(f"{study_name(i, labels)}: field '{n}' is {t[i]:g}; expected a "
+                             f"positive person-time")
+    return cols["x1i"], cols["x2i"], cols["t1i"], cols["t2i"], labels  # type: ignore[return-value]
+
+
+def _add_to(cells: list[np.ndarray], add: float, to: str) -> list[np.ndarray]:
+    """Add ``add`` to the cells of all / zero-cell / (if any zero) all tables (escalc's ``to``)."""
+    if to == "none" or add == 0:
+        return cells
+    if to == "all":
+        return [c + add for c in cells]
+    any0 = np.zeros(len(cells[0]), dtype=bool)
+    for c in cells:
+        any0 |= c == 0
+    if to == "only0":
+        return [c + add * any0 for c in cells]
+    if any0.any():  # if0all
+        return [c + add for c in cells]
+    return cells
+
+
+# --------------------------------------------------------------------------------------------
+# per-study effect sizes (delegated to evsynth.effect_size)
+# --------------------------------------------------------------------------------------------
+
+
+def _study_effects(measure: str, tables: dict[str, np.ndarray], add: float, to: str,
+                   drop00: bool, labels: list | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-study yi, vi from :func:`evsynth.effect_size` (metafor ``escalc``), NaN where undefined.
+
+    ``drop00`` sets yi/vi of double-zero (or double-all) studies to NaN, as escalc.
+    """
+    from evsynth.effects.escalc import effect_size
+
+    res = effect_size(measure, **tables, add=add, to=to, drop00=drop00)
+    yi = np.asarray(_get(res, "yi"), dtype=float)
+    vi = np.asarray(_get(res, "vi"), dtype=float)
+    ok = np.isfinite(yi) & np.isfinite(vi)
+    return np.where(ok, yi, np.nan), np.where(ok, vi, np.nan)
+
+
+def _get(res: Any, name: str) -> Any:
+    if isinstance(res, (pd.DataFrame, dict)):
+        return res[name]
+    return getattr(res, name)
+
+
+def _heterogeneity(yi: np.ndarray, vi: np.ndarray, beta: float) -> tuple[float, float, float,
+                                                                         float]:
+    """Cochran's Q of yi around the pooled ``beta`` with weights 1/vi, and I^2 (%), H^2.
+
+    As metafor ``rma.mh``: QE = max(0, sum((yi - beta)^2 / vi)), df = k_yi - 1, I^2 =
+    max(0, 100 (QE - df) / QE), H^2 = QE / df (Higgins & Thompson 2002); with k_yi <= 1:
+    QE = 0, p = 1, I^2 = 0, H^2 = 1.
+    """
+    kyi = len(yi)
+    if kyi <= 1:
+        return 0.0, 1.0, 0.0, 1.0
+    qe = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
+    return _q_stats(qe, kyi - 1)
+
+
+def _q_stats(qe: float, df: int) -> tuple[float, float, float, float]:
+    qep = float(stats.chi2.sf(qe, df))
+    i2 = 0.0 if qe <= 0 else max(0.0, 100.0 * (qe - df) / qe)
+    return qe, qep, i2, qe / df
+
+
+# --------------------------------------------------------------------------------------------
+# pooled estimators (vectorised over studies)
+# --------------------------------------------------------------------------------------------
+
+
+def _wald(beta: float, se: float, alpha: float) -> dict[str, float]:
+    """Wald z test and (1 - alpha) CI: z = beta/se, p = 2(1 - Phi(|z|)), beta -/+ z_{a/2} se."""
+    crit = float(stats.norm.isf(alpha / 2))
+    z = beta / se
+    return {"beta": beta, "se": se, "zval": z, "pval": float(2 * stats.norm.sf(abs(z))),
+            "ci_lb": beta - crit * se, "ci_ub": beta + crit * se}
+
+
+def _mh_or(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
+           correct: bool) -> dict[str, Any]:
+    """Mantel-Haenszel pooled log odds ratio with tests.
+
+    * OR_MH = sum(a d / N) / sum(b c / N) (Mantel & Haenszel 1959).
+    * Var(log OR_MH) by Robins, Breslow & Greenland (1986, Biometrics 42:311), with
+      P = (a + d)/N, Q = (b + c)/N, R = a d / N, S = b c / N:
+      1/2 [sum(P R)/R+^2 + sum(P S + Q R)/(R+ S+) + sum(Q S)/S+^2].
+    * Cochran (1954) statistic CO (hypergeometric variance with N) and Cochran-Mantel-Haenszel
+      MH (N - 1; Mantel & Haenszel 1959), with the 1/2 continuity correction if ``correct``.
+    * Breslow-Day (Breslow & Day 1980, sec. 4.4) statistic around OR_MH on the k_pos tables with
+      fitted cell > 0 and both margins > 0, and Tarone's (1985) corrected version, df = k_pos - 1.
+    Matches metafor ``rma.mh(measure="OR")`` line by line. Weights (%): S_i / S+ (RevMan MH).
+    """
+    n = a + b + c + d
+    n1, n2 = a + b, c + d
+    r_i, s_i = a * d / n, b * c / n
+    rsum, ssum = float(r_i.sum()), float(s_i.sum())
+    if rsum == 0 or ssum == 0:
+        which = ("every study has ai = 0 or di = 0 (sum of ai*di/ni is 0), so the pooled OR "
+                 "would be 0") if rsum == 0 else ("every study has bi = 0 or ci = 0 (sum of "
+                                                  "bi*ci/ni is 0), so the pooled OR would be "
+                                                  "infinite")
+        raise InputError(f"meta_mh(measure='OR'): all studies are uninformative: {which}; the "
+                         f"Mantel-Haenszel odds ratio is not estimable (fields 'ai'/'bi'/'ci'/"
+                         f"'di')")
+    p_i, q_i = (a + d) / n, (b + c) / n
+    var = 0.5 * (float(np.sum(p_i * r_i)) / rsum**2
+                 + float(np.sum(p_i * s_i + q_i * r_i)) / (rsum * ssum)
+                 + float(np.sum(q_i * s_i)) / ssum**2)
+    or_mh = rsum / ssum
+    out: dict[str, Any] = {"beta": math.log(or_mh), "se": math.sqrt(var), "weights_raw": s_i}
+
+    xt, yt = a + c, b + d
+    cc = 0.5 if correct else 0.0
+    dev = abs(float(np.sum(a - n1 / n * xt))) - cc
+    v_co = float(np.sum(n1 / n * (n2 / n) * (xt * (yt / n))))
+    v_mh = float(np.sum(n1 / n * (n2 / n) * (xt * (yt / (n - 1)))))
+    out["CO"] = dev**2 / v_co
+    out["COp"] = float(stats.chi2.sf(out["CO"], 1))
+    out["MH"] = dev**2 / v_mh
+    out["MHp"] = float(stats.chi2.sf(out["MH"], 1))
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if or_mh == 1:
+            n11 = n1 / n * xt
+        else:
+            aa = or_mh * (n1 + xt) + (n2 - xt)
+            bb = np.sqrt(aa**2 - 4 * n1 * xt * or_mh * (or_mh - 1))
+            n11 = (aa - bb) / (2 * (or_mh - 1))
+        pos = (n11 > 0) & (xt > 0) & (yt > 0)
+        k_pos = int(pos.sum())
+        e11 = n11[pos]
+        e12 = n1[pos] - e11
+        e21 = xt[pos] - e11
+        e22 = e11 - n1[pos] - xt[pos] + n[pos]
+        v_i = 1.0 / (1 / e11 + 1 / e12 + 1 / e21 + 1 / e22)
+        resid = a[pos] - e11
+        bd = max(0.0, float(np.sum(resid**2 / v_i)))
+        ta = max(0.0, bd - float(np.sum(resid)) ** 2 / float(np.sum(v_i))) if k_pos else 0.0
+    out.update(BD=bd, TA=ta, k_pos=k_pos,
+               BDp=float(stats.chi2.sf(bd, k_pos - 1)) if k_pos > 1 else None,
+               TAp=float(stats.chi2.sf(ta, k_pos - 1)) if k_pos > 1 else None)
+    return out
+
+
+def _mh_rr(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict[str, Any]:
+    """Mantel-Haenszel pooled log risk ratio (Greenland & Robins 1985, Biometrics 41:55).
+
+    RR_MH = sum(a n2/N) / sum(c n1/N); Var(log RR_MH) = sum(n1 n2 (a + c)/N^2 - a c/N) / (R S)
+    with R = sum(a n2/N), S = sum(c n1/N). As metafor ``rma.mh(measure="RR")``.
+    Weights (%): c n1 / N (RevMan MH).
+    """
+    n = a + b + c + d
+    n1, n2 = a + b, c + d
+    if float(a.sum()) == 0 or float(c.sum()) == 0:
+        fld = "ai" if float(a.sum()) == 0 else "ci"
+        grp = 1 if fld == "ai" else 2
+        raise InputError(f"meta_mh(measure='RR'): all studies are uninformative: field '{fld}' "
+                         f"is 0 in every study (no events in group {grp}), so the "
+                         f"Mantel-Haenszel risk ratio is not estimable")
+    r, s = float(np.sum(a * (n2 / n))), float(np.sum(c * (n1 / n)))
+    var = float(np.sum(n1 / n * (n2 / n) * (a + c) - a / n * c)) / (r * s)
+    return {"beta": math.log(r / s), "se": math.sqrt(max(var, 0.0)),
+            "weights_raw": c / n * n1}
+
+
+def _mh_rd(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict[str, Any]:
+    """Mantel-Haenszel pooled risk difference (Greenland & Robins 1985) with the Sato,
+    Greenland & Robins (1989, Biometrics 45:1323) variance, as metafor ``rma.mh(measure="RD")``.
+
+    RD_MH = sum((a n2 - c n1)/N) / W, W = sum(n1 n2 / N);
+    Var = [RD_MH sum(c (n1/N)^2 - a (n2/N)^2 + (n1/N)(n2/N)(n2 - n1)/2)
+           + sum(a (n2 - c)/N + c (n1 - a)/N)/2] / W^2.  Weights (%): n1 n2 / N.
+    """
+    n = a + b + c + d
+    n1, n2 = a + b, c + d
+    w = n1 * (n2 / n)
+    wsum = float(w.sum())
+    beta = float(np.sum(a * (n2 / n) - c * (n1 / n))) / wsum
+    num = (beta * float(np.sum(c * (n1 / n) ** 2 - a * (n2 / n) ** 2
+                               + (n1 / n) * (n2 / n) * (n2 - n1) / 2))
+           + float(np.sum(a * (n2 - c) / n + c * (n1 - a) / n)) / 2)
+    return {"beta": beta, "se": math.sqrt(max(num, 0.0) / wsum**2), "weights_raw": w}
+
+
+def _mh_irr(x1: np.ndarray, x2: np.ndarray, t1: np.ndarray, t2: np.ndarray,
+            correct: bool) -> dict[str, Any]:
+    """Mantel-Haenszel pooled log incidence rate ratio (Greenland & Robins 1985; Rothman,
+    Greenland & Lash 2008, ch. 15), as metafor ``rma.mh(measure="IRR")``.
+
+    IRR_MH = sum(x1 t2/T) / sum(x2 t1/T); Var(log) = sum((t1/T)(t2/T)(x1 + x2)) / (R S).
+    MH test (person-time): (|sum(x1 - (x1 + x2) t1/T)| - cc)^2 / sum((x1 + x2)(t1/T)(t2/T)),
+    cc = 1/2 if ``correct``. Weights (%): x2 t1 / T.
+    """
+    tt = t1 + t2
+    if float(x1.sum()) == 0 or float(x2.sum()) == 0:
+        fld = "x1i" if float(x1.sum()) == 0 else "x2i"
+        raise InputError(f"meta_mh(measure='IRR'): all studies are uninformative: field '{fld}' "
+                         f"is 0 in every study, so the incidence rate ratio is not estimable")
+    r, s = float(np.sum(x1 * (t2 / tt))), float(np.sum(x2 * (t1 / tt)))
+    var = float(np.sum((t1 / tt) * (t2 / tt) * (x1 + x2))) / (r * s)
+    xt = x1 + x2
+    cc = 0.5 if correct else 0.0
+    mh = (abs(float(np.sum(x1 - xt * (t1 / tt)))) - cc) ** 2 / float(
+        np.sum(xt * (t1 / tt) * (t2 / tt)))
+    return {"beta": math.log(r / s), "se": math.sqrt(var), "MH": mh,
+            "MHp": float(stats.chi2.sf(mh, 1)), "weights_raw": x2 / tt * t1}
+
+
+def _mh_ird(x1: np.ndarray, x2: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> dict[str, Any]:
+    """Mantel-Haenszel pooled incidence rate difference (Greenland & Robins 1985), as metafor
+    ``rma.mh(measure="IRD")``: IRD = sum((x1 t2 - x2 t1)/T) / W, W = sum(t1 t2/T),
+    Var = sum((t1 t2/T)^2 (x1/t1^2 + x2/t2^2)) / W^2. Weights (%): t1 t2 / T.
+    """
+    tt = t1 + t2
+    w = (t1 / tt) * t2
+    wsum = float(w.sum())
+    beta = float(np.sum((x1 * t2 - x2 * t1) / tt)) / wsum
+    se = math.sqrt(float(np.sum(w**2 * (x1 / t1**2 + x2 / t2**2)))) / wsum
+    return {"beta": beta, "se": se, "weights_raw": w}
+
+
+def _peto(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict[str, Any]:
+    """Peto's one-step pooled log odds ratio (Yusuf, Peto, Lewis, Collins & Sleight 1985; Cochrane
+    Handbook v6.4 sec. 10.4.4.2), as metafor ``rma.peto``.
+
+    O - E = a - (a + c) n1/N, V = (a + c)(b + d) n1 n2 / (N^2 (N - 1)) (hypergeometric variance);
+    log OR = sum(O - E) / sum(V), se = 1/sqrt(sum V). Heterogeneity:
+    Q = sum((O - E)^2 / V) - (sum(O - E))^2 / sum(V) over tables with V > 0. Weights (%): V.
+    """
+    n = a + b + c + d
+    n1, n2 = a + b, c + d
+    xt, yt = a + c, b + d
+    e = xt * n1 / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = xt * yt * (n1 / n) * (n2 / n) / (n - 1)
+    v = np.where(np.isfinite(v), v, 0.0)
+    vsum = float(v.sum())
+    if vsum == 0:
+        raise InputError("meta_peto: all studies are uninformative: one of the two outcomes "
+                         "never occurs in any table (fields 'ai'+'ci' or 'bi'+'di' are 0 in "
+                         "every study), so Peto's method cannot be used")
+    oe = a - e
+    pos = v > 0
+    qe = max(0.0, float(np.sum(oe[pos] ** 2 / v[pos])) - float(np.sum(oe)) ** 2 / vsum)
+    return {"beta": float(np.sum(oe)) / vsum, "se": math.sqrt(1 / vsum), "weights_raw": v,
+            "QE_peto": qe, "k_pos": int(pos.sum())}
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------
+
+
+def _double_zero(cells: list[np.ndarray], rates: bool) -> np.ndarray:
+    if rates:
+        return (cells[0] == 0) & (cells[1] == 0)
+    a, b, c, d = cells
+    return ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+
+
+def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndarray] | None,
+         labels: list | None, add: Any, to: Any, drop00: Any, correct: bool,
+         level: Any) -> MHResult:
+    add2, to2, drop2 = _pair(add, "add"), _pair(to, "to"), _pair(drop00, "drop00")
+    alpha = _level_alpha(level)
+    if not isinstance(correct, (bool, np.bool_)):
+        raise InputError(f"'correct' must be True or False, got {correct!r}")
+    rates = times is not None
+    k_all = len(cells[0])
+    names = labels if labels is not None else list(range(1, k_all + 1))
+
+    # per-study effect sizes (first element of add/to/drop00)
+    if rates:
+        tables = {"x1i": cells[0], "x2i": cells[1], "t1i": times[0], "t2i": times[1]}
+    else:
+        tables = {"ai": cells[0], "bi": cells[1], "ci": cells[2], "di": cells[3]}
+    es_measure = "PETO" if method == "PETO" else measure
+    yi_f, vi_f = _study_effects(es_measure, tables, add2[0], to2[0], drop2[0], labels)
+    in_q = np.isfinite(yi_f)
+
+    # tables for the pooled estimator (second element)
+    dz = _double_zero(cells, rates)
+    in_model = ~dz if drop2[1] else np.ones(k_all, dtype=bool)
+    k = int(in_model.sum())
+    if k == 0:
+        raise InputError(f"{'meta_peto' if method == 'PETO' else 'meta_mh'}: all {k_all} "
+                         f"studies have no events (or only events) in both groups and "
+                         f"drop00[1] is True, so no study is left (k = 0)")
+    mcells = _add_to([x[in_model] for x in cells], add2[1], to2[1])
+
+    if method == "PETO":
+        fit = _peto(*mcells)
+    elif measure == "OR":
+        fit = _mh_or(*mcells, correct=bool(correct))
+    elif measure == "RR":
+        fit = _mh_rr(*mcells)
+    elif measure == "RD":
+        fit = _mh_rd(*mcells)
+    elif measure == "IRR":
+        fit = _mh_irr(*mcells, *(t[in_model] for t in times), correct=bool(correct))
+    else:
+        fit = _mh_ird(*mcells, *(t[in_model] for t in times))
+    if not (math.isfinite(fit["se"]) and fit["se"] > 0):
+        raise InputError(f"{'meta_peto' if method == 'PETO' else 'meta_mh'}(measure="
+                         f"{measure!r}): the pooled estimate has standard error "
+                         f"{fit['se']!r}; the data are uninformative (e.g. no events, or only "
+                         f"events, in every study)")
+
+    wald = _wald(fit["beta"], fit["se"], alpha)
+    yi, vi = yi_f[in_q], vi_f[in_q]
+    k_yi = int(in_q.sum())
+    if method == "PETO":
+        # metafor rma.peto: Q from (O - E) and V, df = k_yi - 1, applied when k_pos > 1
+        if fit["k_pos"] > 1 and k_yi > 1:
+            qe, qep, i2, h2 = _q_stats(fit["QE_peto"], k_yi - 1)
+        else:
+            qe, qep, i2, h2 = fit["QE_peto"], 1.0, 0.0, 1.0
+    else:
+        qe, qep, i2, h2 = _heterogeneity(yi, vi, fit["beta"])
+
+    wraw = np.asarray(fit["weights_raw"], dtype=float)
+    weights = 100 * wraw / wraw.sum()
+    weight_full = np.full(k_all, np.nan)
+    weight_full[in_model] = weights
+    studies = pd.DataFrame({"slab": names, "yi": yi_f, "vi": vi_f, "weight": weight_full,
+                            "in_model": in_model, "in_q": in_q})
+
+    dropped_model = [names[i] for i in np.flatnonzero(~in_model)]
+    excluded_q = [names[i] for i in np.flatnonzero(~in_q)]
+    dz_label = ("no events in both groups" if rates else
+                "no events (or only events) in both groups")
+    info: dict[str, Any] = {
+        "method": "Peto" if method == "PETO" else "Mantel-Haenszel",
+        "measure": measure,
+        "model": "common-effect (equal-effects), tau2 = 0",
+        "add": list(add2), "to": list(to2), "drop00": list(drop2),
+        "correct": bool(correct) if method == "MH" and measure in ("OR", "IRR") else None,
+        "level": 100 * (1 - alpha),
+        "variance_estimator": _VARIANCE_NAMES["PETO" if method == "PETO" else measure],
+        "per_study_effects": f"evsynth.effect_size(measure={es_measure!r}, add={add2[0]}, "
+                             f"to={to2[0]!r}, drop00={drop2[0]})",
+        "k_all": k_all, "k": k, "k_yi": k_yi,
+        "n_dropped_from_model": len(dropped_model),
+        "dropped_from_model": dropped_model,
+        "dropped_from_model_reason": (f"{dz_label} (drop00[1] = True)" if dropped_model
+                                      else None),
+        "n_excluded_from_q": len(excluded_q),
+        "excluded_from_q": excluded_q,
+        "excluded_from_q_reason": (f"per-study effect not computable: {dz_label} "
+                                   f"(drop00[0] = {drop2[0]}) or zero cells without a "
+                                   f"continuity correction" if excluded_q else None),
+        "heterogeneity": ("Q = sum((O-E)^2/V) - (sum(O-E))^2/sum(V)" if method == "PETO" else
+                          "Cochran's Q of per-study yi (weights 1/vi) around the pooled "
+                          "estimate"),
+        "weights": "percent of " + {"PETO": "V_i", "OR": "b*c/N", "RR": "c*n1/N",
+                                    "RD": "n1*n2/N", "IRR": "x2*t1/T",
+                                    "IRD": "t1*t2/T"}["PETO" if method == "PETO" else measure],
+        "prediction_interval": "none (common-effect model, tau2 = 0)",
+        "reference": "metafor::rma.peto" if method == "PETO" else "metafor::rma.mh",
+    }
+    return MHResult(
+        measure=measure, method=method, k=k, k_yi=k_yi, k_all=k_all,
+        k_pos=fit.get("k_pos"), level=100 * (1 - alpha),
+        QE=qe, QEp=qep, I2=i2, H2=h2, yi=yi, vi=vi, weights=weights,
+        slab=[names[i] for i in np.flatnonzero(in_model)],
+        slab_yi=[names[i] for i in np.flatnonzero(in_q)],
+        studies=studies, method_info=info,
+        CO=fit.get("CO"), COp=fit.get("COp"), MH=fit.get("MH"), MHp=fit.get("MHp"),
+        BD=fit.get("BD"), BDp=fit.get("BDp"), TA=fit.get("TA"), TAp=fit.get("TAp"),
+        **wald,
+    )
+
+
+def meta_mh(measure: str, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None,
+            n1i: Any = None, n2i: Any = None, *, x1i: Any = None, x2i: Any = None,
+            t1i: Any = None, t2i: Any = None, data: pd.DataFrame | None = None,
+            slab: Any = None, add: float | Sequence[float] = 1 / 2,
+            to: str | Sequence[str] = "only0", drop00: bool | Sequence[bool] = True,
+            correct: bool = True, level: float = 95) -> MHResult:
+    """Mantel-Haenszel common-effect meta-analysis (metafor ``rma.mh``).
+
+    Parameters
+    ----------
+    measure : "OR", "RR", "RD" (2x2 tables: ``ai, bi, ci, di`` or ``ai, n1i, ci, n2i``) or
+        "IRR", "IRD" (person-time: ``x1i, x2i`` events, ``t1i, t2i`` person-times).
+        Group 1 (``ai``/``x1i``) is the treatment/exposed group; events are outcome 1.
+    data : optional DataFrame; any per-study argument (and ``slab``) may then be a column name.
+    add, to, drop00 : continuity correction (one value, or a pair: first for per-study yi/vi,
+        second for the pooled estimator; defaults ``(1/2, 0)``, ``("only0", "none")``,
+        ``(True, False)`` as metafor). See the module docstring.
+    correct : continuity correction of 1/2 in the (C)MH test (OR, IRR).
+    level : confidence level in percent.
+
+    Returns
+    -------
+    MHResult with ``beta``/``ci_lb``/``ci_ub`` on the log scale for OR/RR/IRR (raw for RD/IRD)
+    and exponentiated ``estimate_exp``/``ci_lb_exp``/``ci_ub_exp`` for ratio measures.
+    """
+    if not isinstance(measure, str) or measure.upper() not in _MH_MEASURES:
+        raise InputError(f"meta_mh: 'measure' must be one of {', '.join(_MH_MEASURES)}, got "
+                         f"{measure!r}")
+    measure = measure.upper()
+    if data is not None and not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(data)
+    if measure in ("IRR", "IRD"):
+        extra = [n for n, v in (("ai", ai), ("bi", bi), ("ci", ci), ("di", di), ("n1i", n1i),
+                                ("n2i", n2i)) if v is not None]
+        if extra:
+            raise InputError(f"meta_mh(measure={measure!r}): person-time measures take x1i, x2i, "
+                             f"t1i, t2i, not {', '.join(extra)}")
+        x1, x2, t1, t2, labels = _rate_tables(x1i, x2i, t1i, t2i, data, slab)
+        return _fit("MH", measure, [x1, x2], [t1, t2], labels, add, to, drop00, correct, level)
+    extra = [n for n, v in (("x1i", x1i), ("x2i", x2i), ("t1i", t1i), ("t2i", t2i))
+             if v is not None]
+    if extra:
+        raise InputError(f"meta_mh(measure={measure!r}): 2x2-table measures take ai, bi, ci, di "
+                         f"(or ai, n1i, ci, n2i), not {', '.join(extra)}")
+    a, b, c, d, labels = _binary_tables(ai, bi, ci, di, n1i, n2i, data, slab, "meta_mh")
+    return _fit("MH", measure, [a, b, c, d], None, labels, add, to, drop00, correct, level)
+
+
+def meta_peto(ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, n1i: Any = None,
+              n2i: Any = None, *, data: pd.DataFrame | None = None, slab: Any = None,
+              add: float | Sequence[float] = 1 / 2, to: str | Sequence[str] = "only0",
+              drop00: bool | Sequence[bool] = True, level: float = 95) -> MHResult:
+    """Peto's one-step common-effect odds ratio (metafor ``rma.peto``; Yusuf et al. 1985).
+
+    Arguments as :func:`meta_mh` for 2x2 tables. ``beta`` is the pooled log odds ratio;
+    ``measure`` of the result is "PETO". ``add``/``to``/``drop00`` (first element) only affect the
+    per-study Peto log odds ratios ``yi``/``vi``; the pooled estimate and Q use the raw tables.
+    """
+    if data is not None and not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(data)
+    a, b, c, d, labels = _binary_tables(ai, bi, ci, di, n1i, n2i, data, slab, "meta_peto")
+    return _fit("PETO", "PETO", [a, b, c, d], None, labels, add, to, drop00, False, level)
