@@ -1,0 +1,203 @@
+"""Fit (mixed-effects) meta-analysis models for a whole batch of groups at once.
+
+This is the one code path behind :func:`evsynth.meta` (a batch of one), :func:`evsynth.meta_batch`,
+subgroup analyses and the leave-one-out style diagnostics. Formulas follow metafor's ``rma.uni``
+(Viechtbauer 2010, J Stat Softw 36(3)); the Knapp-Hartung adjustment follows Knapp & Hartung
+(2003, Stat Med 22:2693) and Sidik & Jonkman (2002); the "adhoc" variant floors the scale factor
+at 1 (Knapp & Hartung 2003; Röver, Knapp & Friede 2015).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from evsynth.models.kernels import (
+    FIXED_METHODS,
+    METHODS,
+    Design,
+    Tau2Result,
+    WeightedFit,
+    estimate_tau2,
+    loglik,
+)
+
+TESTS = ("z", "t", "knha", "adhoc")
+
+
+@dataclass
+class Control:
+    """Numerical settings of the tau^2 estimation (recorded in every result)."""
+
+    tol: float = 1e-12  # convergence: |change in tau^2| <= tol * max(1, tau^2)
+    maxiter: int = 100  # Fisher-scoring / Newton steps before the bracketing fallback
+    ll0check: bool = True  # compare the ML/REML root with the boundary tau^2 = 0
+
+    @classmethod
+    def from_any(cls, control: dict | Control | None) -> Control:
+        if control is None:
+            return cls()
+        if isinstance(control, Control):
+            return control
+        c = cls()
+        aliases = {"threshold": "tol", "tol": "tol", "maxiter": "maxiter", "ll0check": "ll0check"}
+        for key, value in dict(control).items():
+            if key not in aliases:
+                raise ValueError(f"control: unknown setting {key!r}; expected one of "
+                                 f"{sorted(aliases)}")
+            setattr(c, aliases[key], type(getattr(c, aliases[key]))(value))
+        return c
+
+
+def normalise_level(level: float) -> float:
+    """Confidence level as a fraction (metafor accepts 95 or 0.95)."""
+    level = float(level)
+    if level > 1:
+        level /= 100.0
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 100); got {level}")
+    return level
+
+
+def default_btt(p: int, intercept: bool) -> np.ndarray:
+    """Coefficients tested by the omnibus test: all but the intercept when there are moderators."""
+    if intercept and p > 1:
+        return np.arange(1, p)
+    return np.arange(p)
+
+
+def critical_values(test: str, level: float, df: np.ndarray) -> np.ndarray:
+    """Two-sided critical values: normal for ``z``, t(df) otherwise."""
+    alpha = 1 - level
+    if test == "z":
+        return np.full(np.shape(df), stats.norm.ppf(1 - alpha / 2))
+    return stats.t.ppf(1 - alpha / 2, df)
+
+
+def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndarray):
+    """Wald test of ``L beta = 0`` per group: (QM, df1, p). F(m, df) under t/knha/adhoc."""
+    Lb = np.einsum("ij,gj->gi", L, beta)
+    LVL = np.einsum("ij,gjk,lk->gil", L, vb, L)
+    m = L.shape[0]
+    QM = np.einsum("gi,gi->g", Lb, np.linalg.solve(LVL, Lb[..., None])[..., 0])
+    if test == "z":
+        return QM, m, stats.chi2.sf(QM, m)
+    QM = QM / m
+    return QM, m, stats.f.sf(QM, m, df)
+
+
+def fit_batch(des: Design, method: str = "REML", test: str = "z", level: float = 95,
+              control: Control | None = None, btt: np.ndarray | None = None,
+              intercept: bool = True, compute_r2: bool = True,
+              tau2_fixed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Fit the model for every group of ``des``; returns a dict of per-group arrays.
+
+    Keys: ``k, p, beta (G,p), vb (G,p,p), se, zval, pval, ci_lb, ci_ub, df, tau2, se_tau2, I2,
+    H2, vt, QE, QEp, QM, QMdf, QMp, s2w, ll_ML, ll_REML, ll, AIC, BIC, AICc, parms, R2,
+    weights (n,), converged, iterations, fallback``.
+    """
+    control = control or Control()
+    level = normalise_level(level)
+    method = method.upper() if method.upper() in METHODS else method
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
+    k = des.k.astype(float)
+    p = des.p
+    if tau2_fixed is not None:
+        t2 = Tau2Result(np.asarray(tau2_fixed, float), np.full(des.seg.G, np.nan),
+                        np.ones(des.seg.G, bool), np.zeros(des.seg.G, np.int64),
+                        np.zeros(des.seg.G, bool), np.asarray(tau2_fixed) == 0)
+    else:
+        t2 = estimate_tau2(des, method, tol=control.tol, maxiter=control.maxiter,
+                           reml_ll0check=control.ll0check)
+    tau2 = t2.tau2
+    fit = WeightedFit(des, tau2)
+    beta = fit.beta
+    vb = fit.Ainv.copy()
+    df = k - p
+    s2w = np.ones_like(k)
+    if test in ("knha", "adhoc"):
+        s2w = np.where(fit.RSS <= np.finfo(float).eps, 0.0, fit.RSS / np.where(df > 0, df, 1))
+        if test == "adhoc":
+            s2w = np.maximum(s2w, 1.0)
+        vb = vb * s2w[:, None, None]
+    se = np.sqrt(np.einsum("gii->gi", vb))
+    zval = beta / se
+    if test == "z":
+        pval = 2 * stats.norm.sf(np.abs(zval))
+    else:
+        pval = 2 * stats.t.sf(np.abs(zval), df[:, None])
+    crit = critical_values(test, level, df)
+    ci_lb = beta - crit[:, None] * se
+    ci_ub = beta + crit[:, None] * se
+
+    btt = default_btt(p, intercept) if btt is None else np.asarray(btt)
+    L = np.eye(p)[btt]
+    QM, QMdf, QMp = wald(beta, vb, L, test, df)
+
+    # heterogeneity: Cochran's Q with fixed-effects weights (uncentred y; see meta() docs)
+    fe = WeightedFit(des, w=1.0 / des.v)
+    has_df = k > p
+    QE = np.where(has_df, np.maximum(0.0, fe.RSS), 0.0)
+    QEp = np.where(has_df, stats.chi2.sf(QE, np.where(has_df, k - p, 1)), 1.0)
+    vt = np.where(has_df, (k - p) / fe.trP, 0.0)
+    if method in FIXED_METHODS:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            I2 = np.where(has_df & (QE > 0), np.maximum(0.0, 100 * (QE - (k - p)) / QE), 0.0)
+            H2 = np.where(has_df, QE / np.where(has_df, k - p, 1), 1.0)
+    else:
+        I2 = np.where(has_df, 100 * tau2 / (vt + tau2), 0.0)
+        H2 = np.where(has_df, tau2 / np.where(has_df, vt, 1) + 1, 1.0)
+
+    # fit statistics (metafor: ll.ML and ll.REML with REMLf = TRUE)
+    ll_ML = loglik(des, tau2, reml=False, fit=fit)
+    ll_REML = loglik(des, tau2, reml=True, fit=fit)
+    fixed_tau = method in FIXED_METHODS or tau2_fixed is not None
+    parms = p + (0 if fixed_tau else 1)
+    if method == "REML":
+        ll, n_ic = ll_REML, k - p
+    else:
+        ll, n_ic = ll_ML, k
+    AIC = -2 * ll + 2 * parms
+    BIC = -2 * ll + parms * np.log(n_ic)
+    m_ = np.maximum(n_ic, parms + 2)
+    AICc = -2 * ll + 2 * parms * m_ / (m_ - parms - 1)
+
+    R2 = np.full(des.seg.G, np.nan)
+    if compute_r2 and intercept and p > 1:
+        R2 = pseudo_r2(des, method, tau2, control)
+
+    return {
+        "k": des.k.copy(), "p": np.full(des.seg.G, p), "beta": beta, "vb": vb, "se": se,
+        "zval": zval, "pval": pval, "ci_lb": ci_lb, "ci_ub": ci_ub, "df": df, "crit": crit,
+        "tau2": tau2, "se_tau2": t2.se_tau2, "I2": I2, "H2": H2, "vt": vt, "QE": QE, "QEp": QEp,
+        "QM": QM, "QMdf": np.full(des.seg.G, QMdf), "QMp": QMp, "s2w": s2w,
+        "ll_ML": ll_ML, "ll_REML": ll_REML, "ll": ll, "AIC": AIC, "BIC": BIC, "AICc": AICc,
+        "parms": np.full(des.seg.G, parms), "R2": R2, "weights": fit.w,
+        "converged": t2.converged, "iterations": t2.iterations, "fallback": t2.fallback,
+        "notes": t2.notes, "level": level,
+    }
+
+
+def pseudo_r2(des: Design, method: str, tau2: np.ndarray, control: Control) -> np.ndarray:
+    """Pseudo R^2 (% of heterogeneity accounted for): (tau2_RE - tau2_ME) / tau2_RE, floored at 0
+    (Raudenbush 2009; metafor ``r2def = "1"``). For equal-effects models: the adjusted R^2 of the
+    weighted least-squares regression (metafor)."""
+    if method in FIXED_METHODS:
+        fit = WeightedFit(des, w=1.0 / des.v)
+        null = Design(des.y, des.v, np.ones((des.y.size, 1)), des.seg)
+        fit0 = WeightedFit(null, w=1.0 / des.v)
+        k = des.k.astype(float)
+        r2 = 1 - fit.RSS / fit0.RSS
+        adj = 1 - (1 - r2) * (k - 1) / (k - des.p)
+        return np.maximum(0.0, 100 * adj)
+    null = Design(des.y, des.v, np.ones((des.y.size, 1)), des.seg)
+    t0 = estimate_tau2(null, method, tol=control.tol, maxiter=control.maxiter,
+                       reml_ll0check=control.ll0check).tau2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(t0 > 0, np.maximum(0.0, 100 * (t0 - tau2) / t0), 0.0)
+    return r2

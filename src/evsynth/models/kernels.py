@@ -1,0 +1,485 @@
+"""Batch-native numeric kernels for (mixed-effects) meta-analysis models.
+
+Many meta-analyses are stacked in flat arrays ``y`` (effects), ``v`` (sampling variances) and ``X``
+(design matrix, one row per study) sorted by group, with group offsets (ragged: each group has its
+own k). Every kernel works on all groups at once; a single fit is a batch of one.
+
+Notation follows Viechtbauer (2005, J Educ Behav Stat 30:261) and metafor's ``rma.uni``:
+``W = diag(1/(v + tau2))``, ``A = X'WX``, ``P = W - W X A^-1 X' W``, so that ``Y'PY`` is the
+(generalised) residual sum of squares and ``PY = W r`` with GLS residuals ``r = y - X beta``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+#: tau^2 estimators known to the kernels (metafor's ``rma.uni`` method codes)
+METHODS = ("EE", "FE", "CE", "DL", "DLIT", "HE", "HS", "HSk", "SJ", "SJIT", "ML", "REML", "EB",
+           "PM", "PMM", "GENQ")
+FIXED_METHODS = ("EE", "FE", "CE")
+
+
+class Segments:
+    """Contiguous groups of rows: ``starts`` offsets into arrays of length ``n`` sorted by group."""
+
+    def __init__(self, sizes: np.ndarray):
+        sizes = np.asarray(sizes, dtype=np.int64)
+        self.sizes = sizes
+        self.G = int(sizes.size)
+        self.n = int(sizes.sum())
+        self.starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        self.equal_k = int(sizes[0]) if self.G and np.all(sizes == sizes[0]) else None
+        self.index = np.repeat(np.arange(self.G), sizes)
+
+    def sum(self, x: np.ndarray) -> np.ndarray:
+        """Per-group sums of ``x`` (first axis = rows); returns shape (G, ...)."""
+        if self.equal_k is not None:
+            return x.reshape(self.G, self.equal_k, *x.shape[1:]).sum(axis=1)
+        return np.add.reduceat(x, self.starts, axis=0)
+
+    def expand(self, g: np.ndarray) -> np.ndarray:
+        """Broadcast a per-group array (G, ...) to rows (n, ...)."""
+        if self.equal_k is not None:
+            return np.repeat(g, self.equal_k, axis=0)
+        return g[self.index]
+
+    def subset(self, groups: np.ndarray) -> tuple[Segments, np.ndarray]:
+        """Segments for the selected groups (bool mask of length G) and the row mask."""
+        rows = np.repeat(groups, self.sizes)
+        return Segments(self.sizes[groups]), rows
+
+
+@dataclass
+class Design:
+    """Stacked data of a batch: effects, variances, design matrix and groups."""
+
+    y: np.ndarray
+    v: np.ndarray
+    X: np.ndarray  # (n, p)
+    seg: Segments
+    intercept_only: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.intercept_only = self.X.shape[1] == 1 and bool(np.all(self.X == 1.0))
+
+    @property
+    def p(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def k(self) -> np.ndarray:
+        return self.seg.sizes
+
+    def subset(self, groups: np.ndarray) -> Design:
+        seg, rows = self.seg.subset(groups)
+        return Design(self.y[rows], self.v[rows], self.X[rows], seg)
+
+    # -- weighted cross products, per group ---------------------------------------------------
+    def xtdx(self, d: np.ndarray) -> np.ndarray:
+        """Per-group ``X' diag(d) X`` with shape (G, p, p)."""
+        if self.intercept_only:
+            return self.seg.sum(d)[:, None, None]
+        X = self.X
+        return self.seg.sum(d[:, None, None] * X[:, :, None] * X[:, None, :])
+
+    def xtdy(self, d: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-group ``X' diag(d) y`` with shape (G, p)."""
+        if self.intercept_only:
+            return self.seg.sum(d * y)[:, None]
+        return self.seg.sum((d * y)[:, None] * self.X)
+
+    def fitted(self, beta: np.ndarray) -> np.ndarray:
+        """Row-wise ``X beta_g`` for per-group coefficients beta (G, p)."""
+        if self.intercept_only:
+            return self.seg.expand(beta[:, 0])
+        return np.einsum("ij,ij->i", self.X, self.seg.expand(beta))
+
+
+def _inv(A: np.ndarray) -> np.ndarray:
+    """Inverse of a stack of symmetric positive-definite matrices (G, p, p)."""
+    if A.shape[1] == 1:
+        return 1.0 / A
+    return np.linalg.inv(A)
+
+
+def _tr(M: np.ndarray) -> np.ndarray:
+    return np.einsum("gii->g", M)
+
+
+def _tr_prod(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """tr(A B) for stacks of matrices."""
+    return np.einsum("gij,gji->g", A, B)
+
+
+class WeightedFit:
+    """Weighted least-squares fit of every group at per-group tau^2 (or given row weights).
+
+    Quantities (per group) follow metafor's ``rma.uni`` internals: ``RSS = Y'PY``,
+    ``YPPY = Y'PPY``, ``trP = tr(P)``, ``trPP = tr(PP)``.
+    """
+
+    def __init__(self, des: Design, tau2: np.ndarray | None = None, w: np.ndarray | None = None):
+        self.des = des
+        if w is None:
+            w = 1.0 / (des.v + des.seg.expand(tau2))
+        self.w = w
+        self.A = des.xtdx(w)
+        self.Ainv = _inv(self.A)
+        self.beta = np.einsum("gij,gj->gi", self.Ainv, des.xtdy(w, des.y))
+        self.r = des.y - des.fitted(self.beta)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _sum(self, key: str, x_fn) -> np.ndarray:
+        if key not in self._cache:
+            self._cache[key] = self.des.seg.sum(x_fn())
+        return self._cache[key]
+
+    @property
+    def RSS(self) -> np.ndarray:
+        return self._sum("RSS", lambda: self.w * self.r**2)
+
+    @property
+    def YPPY(self) -> np.ndarray:
+        return self._sum("YPPY", lambda: (self.w * self.r) ** 2)
+
+    @property
+    def sum_w(self) -> np.ndarray:
+        return self._sum("sw", lambda: self.w)
+
+    @property
+    def sum_w2(self) -> np.ndarray:
+        return self._sum("sw2", lambda: self.w**2)
+
+    def _AinvB(self, power: int) -> np.ndarray:
+        key = f"AinvB{power}"
+        if key not in self._cache:
+            self._cache[key] = np.einsum("gij,gjk->gik", self.Ainv, self.des.xtdx(self.w**power))
+        return self._cache[key]
+
+    @property
+    def trP(self) -> np.ndarray:
+        """tr(P) = sum(w) - tr(A^-1 X'W^2X)."""
+        return self.sum_w - _tr(self._AinvB(2))
+
+    @property
+    def trPP(self) -> np.ndarray:
+        """tr(PP) = sum(w^2) - 2 tr(A^-1 X'W^3X) + tr((A^-1 X'W^2X)^2)."""
+        M2 = self._AinvB(2)
+        return self.sum_w2 - 2.0 * _tr(self._AinvB(3)) + _tr_prod(M2, M2)
+
+    def tr_PVPV(self, v: np.ndarray) -> np.ndarray:
+        """tr(PVPV) with V = diag(v), P built from these weights (for SE of tau^2, metafor)."""
+        w = self.w
+        D1 = np.einsum("gij,gjk->gik", self.Ainv, self.des.xtdx(w**2 * v))
+        return (self.des.seg.sum((w * v) ** 2) - 2.0 * _tr(np.einsum(
+            "gij,gjk->gik", self.Ainv, self.des.xtdx(w**3 * v**2))) + _tr_prod(D1, D1))
+
+    def tr_PVP(self, v: np.ndarray) -> np.ndarray:
+        """tr(PVP) = sum(PV * P) with V = diag(v)."""
+        w = self.w
+        M2 = self._AinvB(2)
+        D1 = np.einsum("gij,gjk->gik", self.Ainv, self.des.xtdx(w**2 * v))
+        return (self.des.seg.sum(w**2 * v) - 2.0 * _tr(np.einsum(
+            "gij,gjk->gik", self.Ainv, self.des.xtdx(w**3 * v))) + _tr_prod(M2, D1))
+
+    def logdet_A(self) -> np.ndarray:
+        if self.A.shape[1] == 1:
+            return np.log(self.A[:, 0, 0])
+        return np.linalg.slogdet(self.A)[1]
+
+
+def ols_quantities(des: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OLS residual sum of squares, tr(PV) and tr(PVPV) with P = I - X(X'X)^-1X' (HE estimator)."""
+    ones = np.ones_like(des.y)
+    fit = WeightedFit(des, w=ones)
+    S = fit.Ainv
+    XtVX = des.xtdx(des.v)
+    SXtVX = np.einsum("gij,gjk->gik", S, XtVX)
+    trPV = des.seg.sum(des.v) - _tr(SXtVX)
+    trPVPV = (des.seg.sum(des.v**2) - 2.0 * _tr(np.einsum("gij,gjk->gik", S, des.xtdx(des.v**2)))
+              + _tr_prod(SXtVX, SXtVX))
+    return fit.RSS, trPV, trPVPV
+
+
+@dataclass
+class Tau2Result:
+    """Per-group tau^2 estimates with their convergence record."""
+
+    tau2: np.ndarray
+    se_tau2: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    fallback: np.ndarray  # True where the bracketing root finder was used
+    at_boundary: np.ndarray  # True where tau^2 = 0 exactly (estimate at the lower bound)
+    notes: list[str] = field(default_factory=list)
+
+
+def _score(method: str, fit: WeightedFit, k: np.ndarray, p: int, target: np.ndarray | None):
+    """Estimating equation value (root = estimate; positive = tau^2 too small) and its
+    Fisher-scoring step.
+
+    - ML: score ``Y'PPY - sum(w)``, information ``sum(w^2)`` (Viechtbauer 2005, eq. 9).
+    - REML: score ``Y'PPY - tr(P)``, information ``tr(PP)`` (Viechtbauer 2005, eq. 11).
+    - PM/EB/PMM: ``Q(tau2) - target`` with ``Q = Y'PY`` and ``dQ/dtau2 = -Y'PPY`` (Paule & Mandel
+      1982; DerSimonian & Kacker 2007, Newton form). EB's fixed point (Morris 1983, metafor's
+      iteration ``k/(k-p) Y'PY = k``) is the same root as PM's ``Y'PY = k - p``.
+    """
+    if method == "ML":
+        num = fit.YPPY - fit.sum_w
+        return num, num / fit.sum_w2
+    if method == "REML":
+        num = fit.YPPY - fit.trP
+        return num, num / fit.trPP
+    num = fit.RSS - target
+    return num, num / fit.YPPY
+
+
+def loglik(des: Design, tau2: np.ndarray, reml: bool, fit: WeightedFit | None = None) -> np.ndarray:
+    """Log-likelihood per group (metafor's ``ll.ML`` / ``ll.REML`` with ``REMLf=TRUE``)."""
+    fit = fit or WeightedFit(des, tau2)
+    k = des.k
+    slv = des.seg.sum(np.log(des.v + des.seg.expand(tau2)))
+    if not reml:
+        return -0.5 * k * np.log(2 * np.pi) - 0.5 * slv - 0.5 * fit.RSS
+    p = des.p
+    if des.intercept_only:
+        logdet_xx = np.log(k.astype(float))
+    else:
+        logdet_xx = np.linalg.slogdet(des.xtdx(np.ones_like(des.y)))[1]
+    return (-0.5 * (k - p) * np.log(2 * np.pi) + 0.5 * logdet_xx - 0.5 * slv
+            - 0.5 * fit.logdet_A() - 0.5 * fit.RSS)
+
+
+def _bracket_root(des: Design, method: str, target: np.ndarray | None, lo: np.ndarray,
+                  hi: np.ndarray, tol: float, maxiter: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised safeguarded root finder (Illinois regula falsi with bisection fallback) for
+    the estimating equation on [lo, hi] where score(lo) > 0 > score(hi).
+
+    Returns (root, iterations).
+    """
+    p = des.p
+    k = des.k
+
+    def f(t):
+        return _score(method, WeightedFit(des, t), k, p, target)[0]
+
+    flo, fhi = f(lo), f(hi)
+    it = np.zeros(lo.shape, dtype=np.int64)
+    side = np.zeros(lo.shape)
+    for i in range(maxiter):
+        width = hi - lo
+        done = width <= tol * np.maximum(1.0, hi)
+        if np.all(done):
+            break
+        # regula falsi point, falling back to bisection when it is not strictly inside
+        mid = hi - fhi * (hi - lo) / (fhi - flo)
+        bad = ~np.isfinite(mid) | (mid <= lo) | (mid >= hi) | (i % 3 == 2)
+        mid = np.where(bad, 0.5 * (lo + hi), mid)
+        fm = f(mid)
+        it += ~done
+        pos = fm > 0
+        upd_lo = pos & ~done
+        upd_hi = ~pos & ~done
+        # Illinois modification: halve the function value at the retained end point
+        fhi = np.where(upd_lo & (side == 1), fhi / 2, fhi)
+        flo = np.where(upd_hi & (side == -1), flo / 2, flo)
+        lo = np.where(upd_lo, mid, lo)
+        flo = np.where(upd_lo, fm, flo)
+        hi = np.where(upd_hi, mid, hi)
+        fhi = np.where(upd_hi, fm, fhi)
+        side = np.where(upd_lo, 1, np.where(upd_hi, -1, side))
+        exact = (fm == 0) & ~done
+        lo = np.where(exact, mid, lo)
+        hi = np.where(exact, mid, hi)
+    return 0.5 * (lo + hi), it
+
+
+def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | None,
+               tol: float, maxiter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fisher scoring / Newton on the estimating equation with step halving at the boundary and a
+    bracketing fallback for every group that has not converged after ``maxiter`` steps.
+
+    The boundary is exact: when tau^2 = 0 and the score there is <= 0, the estimate is 0.
+    Returns (tau2, converged, iterations, used_fallback).
+    """
+    G = des.seg.G
+    p = des.p
+    tau2 = np.maximum(init, 0.0)
+    active = np.ones(G, dtype=bool)
+    iters = np.zeros(G, dtype=np.int64)
+    sub, idx = des, np.arange(G)
+    for _ in range(maxiter):
+        if not active.any():
+            break
+        if not active.all():
+            idx = np.flatnonzero(active)
+            sub = des.subset(active)
+        else:
+            idx, sub = np.arange(G), des
+        t = tau2[idx]
+        fit = WeightedFit(sub, t)
+        score, step = _score(method, fit, sub.k, p, None if target is None else target[idx])
+        step = np.where(np.isfinite(step), step, 0.0)
+        new = t + step
+        # boundary: project onto tau2 >= 0; at 0 with a non-positive score, stop exactly at 0
+        new = np.where(new < 0, 0.0, new)
+        at0 = (t == 0) & (score <= 0)
+        new = np.where(at0, 0.0, new)
+        change = np.abs(new - t)
+        tau2[idx] = new
+        iters[idx] += 1
+        done = (change <= tol * np.maximum(1.0, new)) | at0
+        active[idx[done]] = False
+    converged = ~active
+    fallback = np.zeros(G, dtype=bool)
+    if active.any():
+        # bracketing fallback on the estimating equation
+        sub = des.subset(active)
+        tgt = None if target is None else target[active]
+        f0 = _score(method, WeightedFit(sub, np.zeros(sub.seg.G)), sub.k, p, tgt)[0]
+        root = np.zeros(sub.seg.G)
+        pos = f0 > 0
+        if pos.any():
+            sub2 = sub.subset(pos)
+            tgt2 = None if tgt is None else tgt[pos]
+            ybar = sub2.seg.sum(sub2.y) / sub2.k
+            spread = sub2.seg.sum((sub2.y - sub2.seg.expand(ybar)) ** 2) / sub2.k
+            hi = np.maximum(10.0 * spread, 10.0 * sub2.seg.sum(sub2.v) / sub2.k) + 1.0
+            for _ in range(60):
+                fhi = _score(method, WeightedFit(sub2, hi), sub2.k, p, tgt2)[0]
+                if np.all(fhi < 0):
+                    break
+                hi = np.where(fhi >= 0, hi * 4.0, hi)
+            lo = np.zeros(sub2.seg.G)
+            r, it = _bracket_root(sub2, method, tgt2, lo, hi, tol)
+            root[pos] = r
+            sub_iters = np.zeros(sub.seg.G, dtype=np.int64)
+            sub_iters[pos] = it
+            iters[active] += sub_iters
+        tau2[active] = root
+        fallback[active] = True
+        converged[active] = True
+    return tau2, converged, iters, fallback
+
+
+def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int = 100,
+                  reml_ll0check: bool = True) -> Tau2Result:
+    """Estimate tau^2 for every group with the given method (metafor ``rma.uni`` codes).
+
+    Closed forms: DL (DerSimonian & Laird 1986), HE (Hedges 1983; Hedges & Olkin 1985),
+    HS/HSk (Hunter & Schmidt 2004), SJ (Sidik & Jonkman 2005). Iterative: ML, REML (Fisher
+    scoring; Viechtbauer 2005), PM (Paule & Mandel 1982), EB (Morris 1983; Berkey et al. 1995),
+    PMM (median-unbiased PM; Viechtbauer 2021, metafor), DLIT/SJIT (iterated DL/SJ).
+    SEs of tau^2 follow metafor's ``rma.uni``. Every estimate is >= 0.
+    """
+    G = des.seg.G
+    k = des.k.astype(float)
+    p = des.p
+    zeros = np.zeros(G)
+    conv = np.ones(G, dtype=bool)
+    iters = np.zeros(G, dtype=np.int64)
+    fallback = np.zeros(G, dtype=bool)
+    notes: list[str] = []
+    if method in FIXED_METHODS:
+        return Tau2Result(zeros.copy(), np.full(G, np.nan), conv, iters, fallback, zeros == 0)
+
+    v = des.v
+    fe = WeightedFit(des, w=1.0 / v)
+    se = np.full(G, np.nan)
+    if method in ("HS", "HSk"):
+        rss = fe.RSS * (k / (k - p) if method == "HSk" else 1.0)
+        tau2 = np.maximum(0.0, (rss - k) / fe.sum_w)
+        se = np.sqrt(1 / fe.sum_w**2 * (2 * (k - p) + 4 * tau2 * fe.trP + 2 * tau2**2 * fe.trPP))
+        if method == "HSk":
+            se = k / (k - p) * se
+    elif method == "HE":
+        rss0, trPV, trPVPV = ols_quantities(des)
+        tau2 = np.maximum(0.0, (rss0 - trPV) / (k - p))
+        se = np.sqrt(1 / (k - p) ** 2 * (2 * trPVPV + 4 * tau2 * trPV + 2 * tau2**2 * (k - p)))
+    elif method in ("DL", "DLIT"):
+        tau2 = np.maximum(0.0, (fe.RSS - (k - p)) / fe.trP)
+        if method == "DLIT":
+            tau2, conv, iters = _fixed_point(des, tau2, lambda f, t: (f.RSS - (k - p)) / f.trP,
+                                             tol, maxiter)
+        fit = fe if method == "DL" else WeightedFit(des, tau2)
+        se = np.sqrt(1 / fit.trP**2 * (2 * (k - p) + 4 * tau2 * fit.trP + 2 * tau2**2 * fit.trPP))
+    elif method in ("SJ", "SJIT"):
+        ybar = des.seg.sum(des.y) / k
+        tau0 = des.seg.sum((des.y - des.seg.expand(ybar)) ** 2) / k
+        if method == "SJ":
+            fit0 = WeightedFit(des, tau0)
+            tau2 = tau0 * fit0.RSS / (k - p)
+            se_fit, se_tau0 = fit0, tau0
+        else:
+            tau2, conv, iters = _fixed_point(des, tau0, lambda f, t: t * f.RSS / (k - p), tol,
+                                             maxiter)
+            se_fit, se_tau0 = None, None
+        tau2 = np.maximum(0.0, tau2)
+        if method == "SJ":
+            se = np.sqrt(se_tau0**2 / (k - p) ** 2 * (2 * se_fit.tr_PVPV(v)
+                         + 4 * tau2 * se_fit.tr_PVP(v) + 2 * tau2**2 * se_fit.trPP))
+        else:
+            w = 1.0 / (v + des.seg.expand(tau2))
+            se = np.sqrt(2 * k**2 / (k - p) / des.seg.sum(w) ** 2)
+    elif method in ("ML", "REML", "EB", "PM", "PMM"):
+        target = None
+        if method in ("EB", "PM"):
+            target = k - p
+        elif method == "PMM":
+            target = stats.chi2.ppf(0.5, k - p)
+        if method in ("ML", "REML"):
+            rss0, trPV, _ = ols_quantities(des)
+            init = np.maximum(0.0, (rss0 - trPV) / (k - p))  # HE start, as metafor
+        else:
+            init = zeros.copy()
+        tau2, conv, iters, fallback = _iterative(des, "PM" if target is not None else method,
+                                                 init, target, tol, maxiter)
+        if method in ("ML", "REML") and reml_ll0check:
+            # global check against the boundary (metafor's ll0check): keep tau2 = 0 when the
+            # likelihood there is higher than at the interior root
+            reml = method == "REML"
+            ll_est = loglik(des, tau2, reml)
+            ll_0 = loglik(des, zeros, reml)
+            worse = (ll_0 > ll_est + 1e-10 * np.maximum(1.0, np.abs(ll_est))) & (tau2 > 0)
+            if worse.any():
+                tau2 = np.where(worse, 0.0, tau2)
+                notes.append(f"{int(worse.sum())} group(s): root was a local maximum; the "
+                             "likelihood is higher at tau^2 = 0, which was taken")
+        fit = WeightedFit(des, tau2)
+        if method == "ML":
+            se = np.sqrt(2 / fit.sum_w2)
+        elif method == "REML":
+            se = np.sqrt(2 / fit.trPP)
+        else:
+            se = np.sqrt(2 * k**2 / (k - p) / fit.sum_w**2)
+    elif method == "GENQ":
+        raise ValueError("method 'GENQ' needs study weights; it is not available in this version")
+    else:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    # k == 1 (intercept-only): tau^2 = 0 as metafor
+    one = des.k == 1
+    if one.any():
+        tau2 = np.where(one, 0.0, tau2)
+        se = np.where(one, np.nan, se)
+    return Tau2Result(tau2, se, conv, iters, fallback, tau2 == 0, notes)
+
+
+def _fixed_point(des: Design, start: np.ndarray, update, tol: float, maxiter: int):
+    """Iterate ``tau2 <- max(0, update(fit(tau2), tau2))`` (DLIT, SJIT) for all groups."""
+    tau2 = np.maximum(0.0, start)
+    G = des.seg.G
+    active = np.ones(G, dtype=bool)
+    iters = np.zeros(G, dtype=np.int64)
+    for _ in range(maxiter * 10):
+        if not active.any():
+            break
+        fit = WeightedFit(des, tau2)
+        new = np.maximum(0.0, update(fit, tau2))
+        change = np.abs(new - tau2)
+        tau2 = np.where(active, new, tau2)
+        iters += active
+        active &= ~(change <= tol * np.maximum(1.0, new))
+    return tau2, ~active, iters

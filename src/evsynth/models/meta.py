@@ -1,0 +1,751 @@
+"""Fixed- and random-effects meta-analysis and meta-regression: :func:`meta`.
+
+The model is metafor's ``rma.uni`` (Viechtbauer 2010, J Stat Softw 36(3)):
+``y_i = x_i' beta + u_i + e_i`` with ``u_i ~ N(0, tau^2)`` and ``e_i ~ N(0, v_i)``.
+A single fit is a batch of one through :func:`evsynth.models.engine.fit_batch`.
+
+Deliberate difference from metafor 3.8: for models *without* an intercept metafor centres ``yi``
+before computing Q_E and the moment estimators of tau^2, which changes those numbers; evsynth
+uses the uncentred ``yi`` (the textbook ``y'Py``). Models with an intercept are unaffected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evsynth.errors import InputError, check_finite, first_bad, study_name
+from evsynth.models.engine import (
+    TESTS,
+    Control,
+    critical_values,
+    default_btt,
+    fit_batch,
+    normalise_level,
+    wald,
+)
+from evsynth.models.kernels import FIXED_METHODS, METHODS, Design, Segments, WeightedFit
+from evsynth.models.results import ResultMixin, fmt_p, to_jsonable
+
+PI_TYPES = ("default", "t", "riley", "simple")
+_PI_ALIASES = {"k-1": "t", "t(k-1)": "t", "k-2": "riley", "t(k-2)": "riley", "higgins": "riley",
+               "metafor": "default", "z": "simple"}
+
+
+# --------------------------------------------------------------------------------------------
+# input handling
+# --------------------------------------------------------------------------------------------
+def _column(x: Any, data: pd.DataFrame | None, field: str) -> np.ndarray | None:
+    """An argument given as array-like, or as a column name of ``data``."""
+    if x is None:
+        return None
+    if isinstance(x, str):
+        if data is None:
+            raise InputError(f"argument '{field}' is the column name {x!r} but no data= was given")
+        if x not in data.columns:
+            raise InputError(f"argument '{field}': column {x!r} is not in data (columns: "
+                             f"{', '.join(map(str, data.columns))})")
+        x = data[x]
+    arr = np.asarray(x)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    return arr
+
+
+def _as_float(arr: np.ndarray, field: str, labels) -> np.ndarray:
+    try:
+        return np.asarray(arr, dtype=float)
+    except (TypeError, ValueError):
+        for i, val in enumerate(arr):
+            try:
+                float(val)
+            except (TypeError, ValueError):
+                raise InputError(f"{study_name(i, labels)}: field '{field}' is {val!r}; expected "
+                                 "a number") from None
+        raise
+
+
+def prepare_inputs(yi, vi, sei, data, slab) -> tuple[np.ndarray, np.ndarray, list | None]:
+    """Resolve and validate yi and vi (or sei); returns float arrays and study labels."""
+    if isinstance(yi, pd.DataFrame) and vi is None and sei is None:
+        frame = yi
+        if not {"yi", "vi"} <= set(frame.columns):
+            raise InputError("a DataFrame passed as yi must have columns 'yi' and 'vi'")
+        if slab is None and "slab" in frame.columns:
+            slab = frame["slab"]
+        yi, vi = frame["yi"], frame["vi"]
+    y = _column(yi, data, "yi")
+    if y is None:
+        raise InputError("yi is required")
+    labels = None
+    if slab is not None:
+        labels = list(_column(slab, data, "slab"))
+    if vi is None and sei is None:
+        raise InputError("give the sampling variances vi (or standard errors sei)")
+    v_raw = _column(vi if vi is not None else sei, data, "vi" if vi is not None else "sei")
+    field = "vi" if vi is not None else "sei"
+    if len(v_raw) != len(y):
+        raise InputError(f"yi has {len(y)} values but {field} has {len(v_raw)}; they must match")
+    if labels is not None and len(labels) != len(y):
+        raise InputError(f"slab has {len(labels)} labels but yi has {len(y)} values")
+    y = _as_float(y, "yi", labels)
+    v = _as_float(v_raw, field, labels)
+    if y.size == 0:
+        raise InputError("no studies: yi is empty")
+    check_finite(y, "yi", labels)
+    check_finite(v, field, labels)
+    bad = first_bad(v <= 0)
+    if bad is not None:
+        raise InputError(f"{study_name(bad, labels)}: field '{field}' is {v[bad]!r}; expected a "
+                         "positive sampling " + ("variance" if field == "vi" else "standard error"))
+    if sei is not None and vi is None:
+        v = v**2
+    return y, v, labels
+
+
+@dataclass
+class ModelMatrix:
+    """Design matrix with column names and, for formulas, the spec to build new rows."""
+
+    X: np.ndarray
+    names: list[str]
+    intercept: bool
+    spec: Any = None  # formulaic ModelSpec for formula moderators
+
+
+def build_model_matrix(mods, data, intercept: bool, k: int, labels) -> ModelMatrix:
+    """Model matrix from an array (k x p, no intercept column) or a formula string."""
+    if mods is None:
+        if not intercept:
+            raise InputError("a model with neither moderators nor an intercept has no parameters")
+        return ModelMatrix(np.ones((k, 1)), ["intrcpt"], True)
+    if isinstance(mods, str):
+        if data is None:
+            raise InputError(f"mods is the formula {mods!r} but no data= was given")
+        from formulaic import model_matrix
+
+        formula = mods.strip()
+        if not formula.startswith("~"):
+            formula = "~ " + formula
+        try:
+            mm = model_matrix(formula, data, na_action="raise")
+        except Exception as exc:  # formulaic raises many types; report which part failed
+            raise InputError(f"mods formula {mods!r}: {exc}") from None
+        names = list(mm.columns)
+        X = np.asarray(mm, dtype=float)
+        has_int = "Intercept" in names
+        if has_int:
+            j = names.index("Intercept")
+            X = np.column_stack([X[:, j], np.delete(X, j, axis=1)])
+            names = ["intrcpt"] + [n for i, n in enumerate(names) if i != j]
+        spec = mm.model_spec
+        return ModelMatrix(X, names, has_int, spec)
+    M = np.asarray(mods, dtype=float) if not isinstance(mods, pd.DataFrame) else mods
+    names: list[str]
+    if isinstance(M, pd.DataFrame):
+        names = [str(c) for c in M.columns]
+        M = M.to_numpy(dtype=float)
+    else:
+        if M.ndim == 1:
+            M = M[:, None]
+        names = [f"mod{j + 1}" for j in range(M.shape[1])]
+    if M.shape[0] != k:
+        raise InputError(f"mods has {M.shape[0]} rows but there are {k} studies")
+    bad = np.argwhere(~np.isfinite(M))
+    if bad.size:
+        i, j = bad[0]
+        raise InputError(f"{study_name(int(i), labels)}: moderator '{names[j]}' is {M[i, j]!r}; "
+                         "expected a finite number")
+    if intercept:
+        return ModelMatrix(np.column_stack([np.ones(k), M]), ["intrcpt", *names], True)
+    return ModelMatrix(M, names, False)
+
+
+# --------------------------------------------------------------------------------------------
+# result objects
+# --------------------------------------------------------------------------------------------
+@dataclass(repr=False)
+class Prediction(ResultMixin):
+    """Predicted (average) effects with confidence and prediction intervals."""
+
+    pred: Any
+    se: Any
+    ci_lb: Any
+    ci_ub: Any
+    pi_lb: Any
+    pi_ub: Any
+    level: float
+    pi_type: str
+    transf: str | None = None
+
+    _dict_fields = ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "level", "pi_type",
+                    "transf")
+
+    def to_frame(self) -> pd.DataFrame:
+        cols = ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
+        return pd.DataFrame({c: np.atleast_1d(getattr(self, c)) for c in cols})
+
+    def summary_text(self) -> str:
+        return self.to_frame().to_string(index=False, float_format=lambda x: f"{x:.4f}")
+
+
+class ConfintFrame(pd.DataFrame):
+    """DataFrame of heterogeneity CIs; rows are also reachable as attributes (``ci.tau2``)."""
+
+    _metadata = ["method_info"]
+
+    @property
+    def _constructor(self):
+        return ConfintFrame
+
+    def __getattr__(self, name: str):
+        if name in ("tau2", "tau", "I2", "H2") and name in self.index:
+            return self.loc[name]
+        return super().__getattr__(name)
+
+
+@dataclass(repr=False)
+class AnovaResult(ResultMixin):
+    """Likelihood-ratio test of nested models or Wald test of coefficients/contrasts."""
+
+    kind: str  # "LRT" or "Wald"
+    LRT: float = np.nan
+    df: float = np.nan
+    pval: float = np.nan
+    R2: float = np.nan
+    ll_full: float = np.nan
+    ll_reduced: float = np.nan
+    tau2_full: float = np.nan
+    tau2_reduced: float = np.nan
+    QM: float = np.nan
+    QMdf: Any = None
+    QMp: float = np.nan
+    test: str = "z"
+    hypotheses: list[str] | None = None
+
+    _dict_fields = ("kind", "LRT", "df", "pval", "R2", "ll_full", "ll_reduced", "tau2_full",
+                    "tau2_reduced", "QM", "QMdf", "QMp", "test", "hypotheses")
+
+    def summary_text(self) -> str:
+        if self.kind == "LRT":
+            return (f"Likelihood-ratio test of nested models\n  full ll = {self.ll_full:.4f}, "
+                    f"reduced ll = {self.ll_reduced:.4f}\n  LRT = {self.LRT:.4f}, df = "
+                    f"{self.df:g}, p = {fmt_p(self.pval)}; tau^2 full = {self.tau2_full:.4f}, "
+                    f"reduced = {self.tau2_reduced:.4f}, pseudo-R^2 = {self.R2:.2f}%")
+        df = self.QMdf if np.ndim(self.QMdf) == 0 else ", ".join(f"{d:g}" for d in self.QMdf)
+        stat = "QM" if self.test == "z" else "F"
+        lines = [f"Wald test ({stat}(df = {df}) = {self.QM:.4f}, p = {fmt_p(self.QMp)})"]
+        if self.hypotheses:
+            lines += [f"  H{i + 1}: {h} = 0" for i, h in enumerate(self.hypotheses)]
+        return "\n".join(lines)
+
+
+class MetaResult(ResultMixin):
+    """A fitted meta-analysis / meta-regression model (metafor's ``rma.uni`` fields)."""
+
+    _dict_fields = ("k", "p", "coef_names", "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "vb",
+                    "tau2", "se_tau2", "tau", "I2", "H2", "R2", "QE", "QEp", "QM", "QMp", "QMdf",
+                    "weights", "ll", "AIC", "BIC", "AICc", "fit_stats", "method", "test", "level",
+                    "method_info", "yi", "vi", "slab")
+
+    def __init__(self, out: dict, g: int, *, des: Design, mm: ModelMatrix, method: str,
+                 test: str, control: Control, labels, rows: np.ndarray, btt: np.ndarray):
+        self._des = des.subset(np.arange(des.seg.G) == g) if des.seg.G > 1 else des
+        self._mm = mm
+        self._control = control
+        self._btt = btt
+        self.method = method
+        self.test = test
+        self.level = float(out["level"])
+        self.k = int(out["k"][g])
+        self.p = int(out["p"][g])
+        self.coef_names = list(mm.names)
+        self.beta = out["beta"][g].copy()
+        self.vb = out["vb"][g].copy()
+        self.se = out["se"][g].copy()
+        self.zval = out["zval"][g].copy()
+        self.pval = out["pval"][g].copy()
+        self.ci_lb = out["ci_lb"][g].copy()
+        self.ci_ub = out["ci_ub"][g].copy()
+        self.df = float(out["df"][g]) if test != "z" else None
+        self.tau2 = float(out["tau2"][g])
+        self.se_tau2 = float(out["se_tau2"][g])
+        self.tau = float(np.sqrt(self.tau2))
+        self.I2 = float(out["I2"][g])
+        self.H2 = float(out["H2"][g])
+        self.vt = float(out["vt"][g])
+        self.R2 = float(out["R2"][g])
+        self.QE = float(out["QE"][g])
+        self.QEp = float(out["QEp"][g])
+        self.QM = float(out["QM"][g])
+        self.QMp = float(out["QMp"][g])
+        self.QMdf = [int(out["QMdf"][g]), None if test == "z" else int(self.k - self.p)]
+        self.s2w = float(out["s2w"][g])
+        w = out["weights"][rows]
+        self.weights = 100 * w / w.sum()
+        self.ll = float(out["ll"][g])
+        self.AIC = float(out["AIC"][g])
+        self.BIC = float(out["BIC"][g])
+        self.AICc = float(out["AICc"][g])
+        self.parms = int(out["parms"][g])
+        self.fit_stats = {"ll_ML": float(out["ll_ML"][g]), "ll_REML": float(out["ll_REML"][g]),
+                          "AIC": self.AIC, "BIC": self.BIC, "AICc": self.AICc}
+        self.yi = self._des.y.copy()
+        self.vi = self._des.v.copy()
+        self.slab = labels
+        converged = bool(out["converged"][g])
+        self.method_info = {
+            "estimator": method,
+            "test": test,
+            "level": self.level,
+            "tolerance": control.tol,
+            "max_iterations": control.maxiter,
+            "iterations": int(out["iterations"][g]),
+            "converged": converged,
+            "algorithm": _algorithm(method, bool(out["fallback"][g])),
+            "boundary": bool(self.tau2 == 0 and method not in FIXED_METHODS),
+            "ll0check": control.ll0check,
+            "knha_scale": self.s2w if test in ("knha", "adhoc") else None,
+            "df": self.df,
+            "btt": [int(b) for b in btt],
+            "notes": list(out.get("notes", [])),
+            "reference": "metafor rma.uni (Viechtbauer 2010)",
+        }
+        if method in FIXED_METHODS and test in ("knha", "adhoc"):
+            self.method_info["notes"].append(
+                "Knapp-Hartung adjustment is not meant for equal-effects models (as metafor warns)")
+        if self.k == 1:
+            self.method_info["notes"].append("k = 1: tau^2 set to 0; heterogeneity not estimable")
+        self.subgroups: dict[Any, MetaResult] | None = None
+        self.Q_between = self.Q_between_df = self.Q_between_p = None
+        self.subgroup_tau2: str | None = None
+
+    # convenience ------------------------------------------------------------------------------
+    @property
+    def estimate(self) -> float:
+        """The pooled estimate (the intercept of an intercept-only model)."""
+        if self.p != 1:
+            raise AttributeError("estimate is defined for intercept-only models; use beta")
+        return float(self.beta[0])
+
+    @property
+    def coefficients(self) -> pd.DataFrame:
+        """Coefficient table (estimate, se, zval, pval, ci_lb, ci_ub) indexed by name."""
+        return pd.DataFrame({"estimate": self.beta, "se": self.se,
+                             ("tval" if self.test != "z" else "zval"): self.zval,
+                             "pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub},
+                            index=self.coef_names)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-study data with weights (percent)."""
+        return pd.DataFrame({"slab": self.slab if self.slab is not None
+                             else [f"Study {i + 1}" for i in range(self.k)],
+                             "yi": self.yi, "vi": self.vi, "sei": np.sqrt(self.vi),
+                             "weight": self.weights})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if self.subgroups is not None:
+            d["subgroups"] = {str(k): v.to_dict() for k, v in self.subgroups.items()}
+            d["Q_between"] = self.Q_between
+            d["Q_between_df"] = self.Q_between_df
+            d["Q_between_p"] = to_jsonable(self.Q_between_p)
+            d["subgroup_tau2"] = self.subgroup_tau2
+        return d
+
+    # inference --------------------------------------------------------------------------------
+    def _crit(self, level: float, df: float | None = None) -> float:
+        if self.test == "z" and df is None:
+            return float(stats.norm.ppf(1 - (1 - level) / 2))
+        return float(critical_values("t", level, np.array(self.k - self.p if df is None else df)))
+
+    def predict(self, newmods=None, transf: Callable | None = None, level: float | None = None,
+                pi_type: str = "default", intercept: bool | None = None) -> Prediction:
+        """Predicted average effect(s) with CI and prediction interval (metafor ``predict.rma``).
+
+        ``pi_type``: ``"default"`` (metafor: z, or t(k-p) under t/knha/adhoc tests),
+        ``"t"`` (t with k-p df; k-1 for an intercept-only model), ``"riley"`` (t with k-p-1 df;
+        k-2 for an intercept-only model; Higgins, Thompson & Spiegelhalter 2009; Riley 2011), or
+        ``"simple"`` (z, ignoring the uncertainty of the estimate). The PI is
+        ``pred +/- crit * sqrt(se^2 + tau^2)``. ``transf`` (e.g. ``np.exp``) is applied to
+        pred and the bounds (the SE is then not reported).
+        """
+        lvl = self.level if level is None else normalise_level(level)
+        pi_type = _PI_ALIASES.get(str(pi_type).lower(), str(pi_type).lower())
+        if pi_type not in PI_TYPES:
+            raise InputError(f"pi_type must be one of {PI_TYPES}; got {pi_type!r}")
+        Xn = self._new_rows(newmods, intercept)
+        pred = Xn @ self.beta
+        vpred = np.einsum("ij,jk,ik->i", Xn, self.vb, Xn)
+        se = np.sqrt(vpred)
+        crit = self._crit(lvl)
+        ci_lb, ci_ub = pred - crit * se, pred + crit * se
+        if pi_type == "simple":
+            pcrit, pvar = float(stats.norm.ppf(1 - (1 - lvl) / 2)), 0 * vpred
+        elif pi_type == "default":
+            pcrit, pvar = crit, vpred
+        else:
+            ddf = self.k - self.p - (self.parms - self.p if pi_type == "riley" else 0)
+            pcrit, pvar = self._crit(lvl, max(ddf, 1)), vpred
+        pi_lb = pred - pcrit * np.sqrt(pvar + self.tau2)
+        pi_ub = pred + pcrit * np.sqrt(pvar + self.tau2)
+        name = None
+        if transf is not None:
+            name = getattr(transf, "__name__", repr(transf))
+            pred, ci_lb, ci_ub, pi_lb, pi_ub = (np.asarray(transf(a), dtype=float)
+                                                for a in (pred, ci_lb, ci_ub, pi_lb, pi_ub))
+            ci_lb, ci_ub = np.minimum(ci_lb, ci_ub), np.maximum(ci_lb, ci_ub)
+            pi_lb, pi_ub = np.minimum(pi_lb, pi_ub), np.maximum(pi_lb, pi_ub)
+            se = np.full_like(pred, np.nan)
+
+        def out(a):
+            return float(a[0]) if len(a) == 1 else np.asarray(a)
+
+        return Prediction(out(pred), out(se), out(ci_lb), out(ci_ub), out(pi_lb), out(pi_ub),
+                          lvl, pi_type, name)
+
+    def _new_rows(self, newmods, intercept: bool | None) -> np.ndarray:
+        mm = self._mm
+        if newmods is None:
+            if self.p == 1 and mm.intercept:
+                return np.ones((1, 1))
+            return self._des.X.copy()  # fitted values for each study, as metafor
+        if isinstance(newmods, (pd.DataFrame, dict)) and mm.spec is not None:
+            frame = pd.DataFrame(newmods) if isinstance(newmods, dict) else newmods
+            new = np.asarray(mm.spec.get_model_matrix(frame), dtype=float)
+            cols = list(mm.spec.get_model_matrix(frame).columns)
+            if "Intercept" in cols:
+                j = cols.index("Intercept")
+                new = np.column_stack([new[:, j], np.delete(new, j, axis=1)])
+            return new
+        M = np.atleast_2d(np.asarray(newmods, dtype=float))
+        n_mods = self.p - (1 if mm.intercept else 0)
+        if M.shape[1] != n_mods and M.shape[0] == n_mods and M.shape[1] != self.p:
+            M = M.T
+        use_int = mm.intercept if intercept is None else intercept
+        if M.shape[1] == n_mods and mm.intercept:
+            M = np.column_stack([np.full(M.shape[0], 1.0 if use_int else 0.0), M])
+        if M.shape[1] != self.p:
+            raise InputError(f"newmods has {M.shape[1]} columns; the model has {n_mods} "
+                             "moderator(s)")
+        return M
+
+    def confint(self, level: float | None = None) -> ConfintFrame:
+        """Q-profile confidence intervals for tau^2, tau, I^2 and H^2 (Viechtbauer 2007,
+        Stat Med 26:37; metafor ``confint.rma.uni``, type "QP"): the bounds solve
+        ``Q_gen(tau2) = chi^2_{k-p}`` quantiles, with I^2 and H^2 transformed through the typical
+        within-study variance."""
+        if self.method in FIXED_METHODS:
+            raise InputError("confint: an equal-effects model has no tau^2 to bound")
+        if self.k - self.p < 1:
+            raise InputError(f"confint: needs k > p (k = {self.k}, p = {self.p})")
+        lvl = self.level if level is None else normalise_level(level)
+        dfree = self.k - self.p
+        crit_u = stats.chi2.ppf(1 - (1 - lvl) / 2, dfree)  # bound for the lower limit
+        crit_l = stats.chi2.ppf((1 - lvl) / 2, dfree)  # bound for the upper limit
+        lb = self._q_profile(crit_u)
+        ub = self._q_profile(crit_l)
+        vt = self.vt
+        rows = {
+            "tau2": (self.tau2, lb, ub),
+            "tau": (self.tau, np.sqrt(lb), np.sqrt(ub)),
+            "I2": (self.I2, 100 * lb / (vt + lb), 100 * ub / (vt + ub)),
+            "H2": (self.H2, lb / vt + 1, ub / vt + 1),
+        }
+        frame = ConfintFrame.from_dict(rows, orient="index", columns=["estimate", "ci_lb", "ci_ub"])
+        frame.method_info = {"type": "Q-profile", "level": lvl, "df": dfree}
+        return frame
+
+    def _q_profile(self, target: float) -> float:
+        """tau^2 solving the generalised Q statistic Q(tau2) = target (0 if Q(0) < target)."""
+        des = self._des
+
+        def q(t: float) -> float:
+            return float(WeightedFit(des, np.array([t])).RSS[0]) - target
+
+        if q(0.0) <= 0:
+            return 0.0
+        hi = max(100.0, 10 * self.tau2, 10 * float(np.var(des.y)) + 1)
+        while q(hi) > 0:
+            hi *= 10
+            if hi > 1e300:
+                return np.inf
+        from scipy.optimize import brentq
+
+        return float(brentq(q, 0.0, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=1000))
+
+    def anova(self, other: MetaResult | None = None, *, btt: Sequence[int] | None = None,
+              L=None) -> AnovaResult:
+        """Compare nested models by a likelihood-ratio test, or Wald-test coefficients.
+
+        ``anova(other)``: LRT of nested ML or REML fits (both with the same method; with REML the
+        fixed effects must be the same, as metafor warns); ``R2`` is the pseudo-R^2 of the
+        reduced vs the full model (% of the reduced tau^2 accounted for).
+        ``anova(btt=[...])`` tests coefficients ``beta[btt] = 0`` (0-based indices);
+        ``anova(L=matrix)`` tests the linear contrasts ``L beta = 0`` jointly (metafor ``anova.rma``
+        with ``btt`` / ``X``). Under t/knha/adhoc tests the statistic is F(m, k-p).
+        """
+        if other is not None:
+            return self._lrt(other)
+        if btt is None and L is None:
+            btt = self._btt
+        if L is None:
+            idx = np.atleast_1d(np.asarray(btt, dtype=int))
+            if np.any((idx < 0) | (idx >= self.p)):
+                raise InputError(f"btt indices must be in 0..{self.p - 1}; got {list(idx)}")
+            Lm = np.eye(self.p)[idx]
+            hyp = [self.coef_names[i] for i in idx]
+        else:
+            Lm = np.atleast_2d(np.asarray(L, dtype=float))
+            if Lm.shape[1] != self.p:
+                raise InputError(f"L must have {self.p} columns (one per coefficient); got "
+                                 f"{Lm.shape[1]}")
+            hyp = [" + ".join(f"{c:g}*{n}" for c, n in zip(row, self.coef_names, strict=True)
+                              if c != 0) for row in Lm]
+        if np.linalg.matrix_rank(Lm) < Lm.shape[0]:
+            raise InputError("the hypotheses in L are linearly dependent (L is not of full row "
+                             "rank)")
+        df = np.array([self.k - self.p], dtype=float)
+        QM, m, QMp = wald(self.beta[None, :], self.vb[None, :, :], Lm, self.test, df)
+        QMdf = m if self.test == "z" else [m, self.k - self.p]
+        return AnovaResult("Wald", QM=float(QM[0]), QMdf=QMdf, QMp=float(QMp[0]), test=self.test,
+                           hypotheses=hyp)
+
+    def _lrt(self, other: MetaResult) -> AnovaResult:
+        if self.method not in ("ML", "REML") or other.method != self.method:
+            raise InputError("likelihood-ratio tests need two fits with the same method, ML or "
+                             f"REML (got {self.method} and {other.method})")
+        if self.k != other.k or not np.allclose(self.yi, other.yi):
+            raise InputError("the two models were not fitted to the same data")
+        full, red = (self, other) if self.parms >= other.parms else (other, self)
+        if full.parms == red.parms:
+            raise InputError("the models have the same number of parameters; they are not nested")
+        LRT = max(0.0, 2 * (full.ll - red.ll))
+        df = full.parms - red.parms
+        with np.errstate(divide="ignore", invalid="ignore"):
+            R2 = max(0.0, 100 * (red.tau2 - full.tau2) / red.tau2) if red.tau2 > 0 else 0.0
+        return AnovaResult("LRT", LRT=LRT, df=float(df), pval=float(stats.chi2.sf(LRT, df)),
+                           R2=R2, ll_full=full.ll, ll_reduced=red.ll, tau2_full=full.tau2,
+                           tau2_reduced=red.tau2, test=self.test)
+
+    # printing ---------------------------------------------------------------------------------
+    def summary_text(self) -> str:
+        fixed = self.method in FIXED_METHODS
+        kind = "Equal-effects" if fixed else "Random-effects"
+        if self.p > 1:
+            kind = "Mixed-effects" if not fixed else "Equal-effects with moderators"
+        lines = [f"{kind} model (k = {self.k}; tau^2 estimator: {self.method}; test: {self.test})",
+                 ""]
+        if not fixed:
+            lines.append(f"tau^2 (estimated amount of {'residual ' if self.p > 1 else ''}"
+                         f"heterogeneity): {self.tau2:.4f} (SE = {self.se_tau2:.4f})")
+            lines.append(f"tau (square root of estimated tau^2 value): {self.tau:.4f}")
+        lines.append(f"I^2: {self.I2:.2f}%   H^2: {self.H2:.2f}"
+                     + (f"   R^2: {self.R2:.2f}%" if np.isfinite(self.R2) else ""))
+        lines.append(f"Test for {'residual ' if self.p > 1 else ''}heterogeneity: "
+                     f"Q(df = {self.k - self.p}) = {self.QE:.4f}, p-val = {fmt_p(self.QEp)}")
+        if self.p > 1:
+            stat = "QM" if self.test == "z" else "F"
+            df = self.QMdf[0] if self.test == "z" else f"{self.QMdf[0]}, {self.QMdf[1]}"
+            lines.append(f"Test of moderators: {stat}(df = {df}) = {self.QM:.4f}, "
+                         f"p-val = {fmt_p(self.QMp)}")
+        lines.append("")
+        table = self.coefficients.copy()
+        table["pval"] = [fmt_p(p) for p in table["pval"]]
+        lines.append(table.to_string(float_format=lambda x: f"{x:.4f}"))
+        lines.append("")
+        lines.append(f"logLik = {self.ll:.4f}, AIC = {self.AIC:.4f}, BIC = {self.BIC:.4f}, "
+                     f"AICc = {self.AICc:.4f}")
+        if self.subgroups is not None:
+            lines.append("")
+            lines.append("Subgroups:")
+            for lvl, sub in self.subgroups.items():
+                lines.append(f"  {lvl}: k = {sub.k}, estimate = {sub.beta[0]:.4f} "
+                             f"[{sub.ci_lb[0]:.4f}, {sub.ci_ub[0]:.4f}], tau^2 = {sub.tau2:.4f}, "
+                             f"I^2 = {sub.I2:.1f}%")
+            lines.append(f"Test for subgroup differences: Chi^2 = {self.Q_between:.2f}, "
+                         f"df = {self.Q_between_df}, p = {fmt_p(self.Q_between_p)}")
+        return "\n".join(lines)
+
+
+def _algorithm(method: str, fallback: bool) -> str:
+    if method in FIXED_METHODS:
+        return "closed form (tau^2 = 0)"
+    if method in ("ML", "REML"):
+        base = "Fisher scoring from the HE estimate, projected onto tau^2 >= 0"
+    elif method in ("PM", "EB", "PMM"):
+        base = "Newton on the generalised Q estimating equation from tau^2 = 0"
+    elif method in ("DLIT", "SJIT"):
+        base = "fixed-point iteration"
+    else:
+        base = "closed form"
+    if fallback:
+        base += "; bracketing root finder (Illinois/bisection) used after non-convergence"
+    return base
+
+
+# --------------------------------------------------------------------------------------------
+# public entry point
+# --------------------------------------------------------------------------------------------
+def meta(yi, vi=None, *, sei=None, method: str = "REML", test: str = "z", mods=None,
+         intercept: bool = True, data: pd.DataFrame | None = None, level: float = 95,
+         control: dict | None = None, slab=None, subgroup=None,
+         subgroup_tau2: str = "separate", btt: Sequence[int] | None = None) -> MetaResult:
+    """Fit an equal-, random- or mixed-effects meta-analysis model (metafor ``rma.uni``).
+
+    Parameters
+    ----------
+    yi, vi : effects and sampling variances (arrays, or column names with ``data=``); ``yi`` may
+        also be a DataFrame from :func:`evsynth.effect_size` (columns yi, vi).
+    sei : standard errors instead of ``vi``.
+    method : tau^2 estimator: ``EE``/``FE``/``CE`` (equal/common effect), ``DL``, ``DLIT``,
+        ``REML``, ``ML``, ``PM``, ``PMM``, ``EB``, ``HE``, ``SJ``, ``SJIT``, ``HS``, ``HSk``.
+    test : ``"z"``, ``"t"``, ``"knha"`` (Hartung-Knapp-Sidik-Jonkman) or ``"adhoc"``
+        (HKSJ with the scale factor floored at 1).
+    mods : moderators, an array (k x p, no intercept column) or, with ``data=``, a formula such as
+        ``"~ ablat + C(alloc)"`` (formulaic; treatment coding like R).
+    level : confidence level (95 or 0.95).
+    control : ``{"tol": 1e-12, "maxiter": 100, "ll0check": True}`` (``threshold`` = ``tol``).
+    subgroup : labels; fits each level separately and adds the test for subgroup differences
+        (``subgroup_tau2="separate"``, RevMan) or a mixed-effects model with a common tau^2
+        (``subgroup_tau2="common"``, test = QM of the subgroup factor).
+    btt : 0-based indices of the coefficients in the omnibus test (default: all but intercept).
+    """
+    method_u = method.upper() if method.upper() in {m.upper() for m in METHODS} else method
+    method_u = {m.upper(): m for m in METHODS}.get(method_u.upper(), method_u)
+    if method_u not in METHODS:
+        raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method_u == "GENQ":
+        raise InputError("method 'GENQ' (generalised Q with user weights) is not available yet")
+    if test not in TESTS:
+        raise InputError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
+    if subgroup_tau2 not in ("separate", "common"):
+        raise InputError("subgroup_tau2 must be 'separate' or 'common'")
+    try:
+        normalise_level(level)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    con = Control.from_any(control)
+    y, v, labels = prepare_inputs(yi, vi, sei, data, slab)
+    k = y.size
+    mm = build_model_matrix(mods, data, intercept, k, labels)
+    X = mm.X
+    p = X.shape[1]
+    _check_estimable(k, p, method_u, test, mm)
+    des = Design(y, v, X, Segments(np.array([k])))
+    btt_arr = default_btt(p, mm.intercept) if btt is None else np.atleast_1d(np.asarray(btt))
+    out = fit_batch(des, method_u, test, level, con, btt=btt_arr, intercept=mm.intercept)
+    res = MetaResult(out, 0, des=des, mm=mm, method=method_u, test=test, control=con,
+                     labels=labels, rows=np.arange(k), btt=btt_arr)
+    if subgroup is not None:
+        _add_subgroups(res, y, v, labels, _column(subgroup, data, "subgroup"), method_u, test,
+                       level, con, subgroup_tau2)
+    return res
+
+
+def _check_estimable(k: int, p: int, method: str, test: str, mm: ModelMatrix) -> None:
+    if np.linalg.matrix_rank(mm.X) < p:
+        raise InputError(f"the model matrix ({', '.join(mm.names)}) is not of full rank: some "
+                         "moderators are constant or collinear")
+    intercept_only = p == 1 and mm.intercept
+    if not (intercept_only and k == 1):
+        need = p if method in FIXED_METHODS else p + 1
+        if k < need:
+            raise InputError(f"too few studies for the model: k = {k}, but {need} are needed for "
+                             f"{p} coefficient(s)" + ("" if method in FIXED_METHODS else
+                                                      " and tau^2"))
+    if test != "z" and k - p < 1:
+        raise InputError(f"test '{test}' needs k > p (k = {k}, p = {p}): the t distribution has "
+                         "no degrees of freedom")
+
+
+def _add_subgroups(res: MetaResult, y, v, labels, groups, method, test, level, con,
+                   subgroup_tau2: str) -> None:
+    """Subgroup analysis: per-level fits and the test for subgroup differences.
+
+    ``separate`` (RevMan 5, Cochrane Handbook 10.11.3.1): each level is fitted on its own (one
+    batch); Q_between is Cochran's Q of the subgroup estimates with weights 1/se^2, on
+    levels - 1 df. ``common``: a mixed-effects meta-regression on the subgroup factor with one
+    tau^2 (Borenstein et al. 2009, ch. 19); Q_between is its omnibus QM test.
+    """
+    if len(groups) != y.size:
+        raise InputError(f"subgroup has {len(groups)} labels but there are {y.size} studies")
+    codes, levels = pd.factorize(pd.Series(groups), sort=True)
+    if (codes < 0).any():
+        i = int(np.flatnonzero(codes < 0)[0])
+        raise InputError(f"{study_name(i, labels)}: field 'subgroup' is missing")
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=len(levels))
+    res.subgroup_tau2 = subgroup_tau2
+    G = len(levels)
+    if subgroup_tau2 == "separate":
+        des = Design(y[order], v[order], np.ones((y.size, 1)), Segments(sizes))
+        for g in range(G):
+            if method not in FIXED_METHODS and test != "z" and sizes[g] < 2:
+                raise InputError(f"subgroup {levels[g]!r} has k = 1: test '{test}' cannot be used")
+        out = fit_batch(des, method, test, level, con, compute_r2=False)
+        subs = {}
+        for g, lvl in enumerate(levels):
+            rows = np.flatnonzero(des.seg.index == g)
+            sub_labels = [labels[i] for i in order[rows]] if labels is not None else None
+            subs[lvl] = MetaResult(out, g, des=des, mm=ModelMatrix(np.ones((sizes[g], 1)),
+                                                                    ["intrcpt"], True),
+                                   method=method, test=test, control=con, labels=sub_labels,
+                                   rows=rows, btt=np.array([0]))
+        est = np.array([s.beta[0] for s in subs.values()])
+        w = 1 / np.array([s.se[0] for s in subs.values()]) ** 2
+        Q = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2)) if G > 1 else 0.0
+        res.subgroups = subs
+        res.Q_between = Q
+        res.Q_between_df = G - 1
+        res.Q_between_p = float(stats.chi2.sf(Q, G - 1)) if G > 1 else np.nan
+        return
+    # common tau^2: mixed-effects model with the subgroup factor
+    Xf = np.zeros((y.size, G))
+    Xf[np.arange(y.size), codes] = 1.0
+    mmf = ModelMatrix(Xf, [f"subgroup[{lv}]" for lv in levels], False)
+    _check_estimable(y.size, G, method, test, mmf)
+    des = Design(y, v, Xf, Segments(np.array([y.size])))
+    out = fit_batch(des, method, test, level, con, btt=np.arange(G), intercept=False,
+                    compute_r2=False)
+    # contrasts of every level against the first: beta_j - beta_1 = 0 for j = 2..G
+    L = np.eye(G)[1:] - np.eye(G)[0][None, :]
+    fitted = MetaResult(out, 0, des=des, mm=mmf, method=method, test=test, control=con,
+                        labels=labels, rows=np.arange(y.size), btt=np.arange(G))
+    if G > 1:
+        QM, m, QMp = wald(out["beta"], out["vb"], L, test, out["df"])
+        res.Q_between, res.Q_between_p = float(QM[0]), float(QMp[0])
+    else:
+        res.Q_between, res.Q_between_p = 0.0, np.nan
+    res.Q_between_df = G - 1
+    subs = {}
+    for g, lvl in enumerate(levels):
+        sub = _coef_view(fitted, g)
+        subs[lvl] = sub
+    res.subgroups = subs
+
+
+def _coef_view(fitted: MetaResult, g: int) -> MetaResult:
+    """One subgroup of a common-tau^2 model, presented as a fit with that coefficient."""
+    import copy
+
+    sub = copy.copy(fitted)
+    sl = slice(g, g + 1)
+    sub.beta, sub.se, sub.zval, sub.pval = (fitted.beta[sl], fitted.se[sl], fitted.zval[sl],
+                                            fitted.pval[sl])
+    sub.ci_lb, sub.ci_ub = fitted.ci_lb[sl], fitted.ci_ub[sl]
+    sub.vb = fitted.vb[sl, sl]
+    sub.coef_names = [fitted.coef_names[g]]
+    mask = fitted._des.X[:, g] == 1
+    sub.k = int(mask.sum())
+    sub.yi, sub.vi = fitted.yi[mask], fitted.vi[mask]
+    w = fitted.weights[mask]
+    sub.weights = 100 * w / w.sum()
+    if fitted.slab is not None:
+        sub.slab = [s for s, m in zip(fitted.slab, mask, strict=True) if m]
+    return sub
