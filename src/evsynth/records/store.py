@@ -77,7 +77,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from evsynth.errors import InputError
-from evsynth.records.model import DICT_COLUMNS, LIST_COLUMNS, RECORD_COLUMNS
+from evsynth.records.model import DICT_COLUMNS, LIST_COLUMNS, RECORD_COLUMNS, TEXT_COLUMNS
 from evsynth.records.settings import SEARCH_KINDS, STAGES
 
 #: file name of the default SQLite store inside a review folder
@@ -272,6 +272,9 @@ def store_url(target: str | os.PathLike[str]) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # let SQLAlchemy, not the sqlite3 module, open transactions (so DDL is transactional too;
+    # SQLAlchemy documentation, "Serializable isolation / Savepoints / Transactional DDL")
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
@@ -291,6 +294,7 @@ def make_engine(target: str | os.PathLike[str]) -> Engine:
                 raise InputError(f"{parent}: review folder does not exist; expected a directory")
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     return sa.create_engine(url)
 
@@ -473,6 +477,9 @@ class Store:
                                for c in [*RECORD_COLUMNS, "import_id"]})
         for c in LIST_COLUMNS + DICT_COLUMNS:
             df[c] = [_from_db(c, v) for v in df[c]]
+        for c in TEXT_COLUMNS:
+            df[c] = pd.Series([None if v is None or (isinstance(v, float) and v != v) else v
+                               for v in df[c]], dtype=object)
         df["year"] = pd.array([None if pd.isna(v) else int(v) for v in df["year"]],
                               dtype="Int64")
         df["source_line"] = pd.Series([None if pd.isna(v) else int(v)

@@ -1,0 +1,307 @@
+"""Tests of the review-folder store (evsynth.records.store)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evsynth.errors import InputError
+from evsynth.records.model import RECORD_COLUMNS, records_frame
+from evsynth.records.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ImportBatch,
+    Store,
+    file_sha256,
+    make_engine,
+    migrate,
+    schema_version,
+    store_url,
+)
+
+
+def make_records(n: int, file: str = "a.ris", **extra) -> pd.DataFrame:
+    return records_frame([dict(record_id=f"{file}:{i}", title=f"Title {i} of {file}",
+                               authors=["Smith, John", "Müller, Jörg"], year=2000 + i,
+                               doi=f"10.1000/{file}.{i}", keywords=["a", "b"],
+                               other_ids={"embase": str(i)}, source_line=3 * i - 2,
+                               source_file=file, source_format="ris", **extra)
+                          for i in range(1, n + 1)])
+
+
+def write_file(tmp_path, name: str, content: str):
+    p = tmp_path / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(content, encoding="utf-8")
+    return p
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path)
+    yield s
+    s.close()
+
+
+def test_new_store_has_schema_and_wal(tmp_path, store):
+    assert (tmp_path / "evsynth.sqlite").exists()
+    assert store.version == SCHEMA_VERSION == MIGRATIONS[-1][0]
+    insp = sa.inspect(store.engine)
+    for t in ("imports", "records", "duplicates", "duplicate_uncertain", "screening_decisions",
+              "retrieval", "study_links", "schema_version"):
+        assert insp.has_table(t), t
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    con = sqlite3.connect(tmp_path / "evsynth.sqlite")
+    rows = con.execute("SELECT version, description FROM schema_version").fetchall()
+    con.close()
+    assert [r[0] for r in rows] == [1]
+
+
+def test_store_url_forms(tmp_path):
+    assert store_url(tmp_path) == f"sqlite:///{tmp_path}/evsynth.sqlite"
+    assert store_url(tmp_path / "x.sqlite") == f"sqlite:///{tmp_path}/x.sqlite"
+    assert store_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    s = Store(f"sqlite:///{tmp_path}/other.db")
+    assert s.n_records() == 0
+    s.close()
+    assert (tmp_path / "other.db").exists()
+
+
+def test_missing_review_folder(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        Store(tmp_path / "nope")
+
+
+def test_reopen_does_not_reapply_migrations(tmp_path, store):
+    store.add_import(make_records(2), "a.ris", "MEDLINE", sha256="s1")
+    store.close()
+    s2 = Store(tmp_path)
+    assert s2.n_records() == 2
+    with s2.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() == 1
+    s2.close()
+
+
+def test_added_migration_is_applied_once(tmp_path, store):
+    store.close()
+    calls = []
+
+    def m2(conn):
+        calls.append(1)
+        conn.exec_driver_sql("ALTER TABLE records ADD COLUMN extra TEXT")
+
+    migs = [*MIGRATIONS, (2, "add records.extra", m2)]
+    engine = make_engine(tmp_path)
+    assert migrate(engine, migs) == 2
+    assert migrate(engine, migs) == 2
+    assert calls == [1]
+    assert "extra" in [c["name"] for c in sa.inspect(engine).get_columns("records")]
+    engine.dispose()
+    # this code only knows version 1: a version-2 store is refused, not misread
+    with pytest.raises(InputError, match="newer"):
+        Store(tmp_path)
+
+
+def test_failed_migration_rolls_back(tmp_path, store):
+    store.close()
+
+    def bad(conn):
+        conn.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("boom")
+
+    engine = make_engine(tmp_path)
+    with pytest.raises(RuntimeError):
+        migrate(engine, [*MIGRATIONS, (2, "bad", bad)])
+    assert schema_version(engine) == 1
+    assert not sa.inspect(engine).has_table("half_done")
+    engine.dispose()
+
+
+def test_migrations_must_be_ordered(tmp_path):
+    engine = make_engine(tmp_path)
+    with pytest.raises(ValueError):
+        migrate(engine, [MIGRATIONS[0], MIGRATIONS[0]])
+    engine.dispose()
+
+
+def test_records_round_trip(store):
+    df = make_records(3)
+    df.loc[1, "title"] = None
+    df.at[2, "authors"] = []
+    df.loc[2, "year"] = pd.NA
+    store.add_import(df, "a.ris", "Embase", sha256="abc")
+    out = store.records()
+    assert list(out.columns) == [*RECORD_COLUMNS, "import_id"]
+    assert list(out["record_id"]) == ["a.ris:1", "a.ris:2", "a.ris:3"]
+    assert out.loc[0, "authors"] == ["Smith, John", "Müller, Jörg"]
+    assert out.loc[2, "authors"] == []
+    assert out.loc[0, "other_ids"] == {"embase": "1"}
+    assert out.loc[0, "keywords"] == ["a", "b"]
+    assert str(out["year"].dtype) == "Int64"
+    assert out.loc[0, "year"] == 2001 and pd.isna(out.loc[2, "year"])
+    assert out.loc[1, "title"] is None
+    assert out.loc[0, "source_line"] == 1
+    imp = store.imports()
+    assert imp.loc[0, "database"] == "Embase" and imp.loc[0, "n_records"] == 3
+    assert imp.loc[0, "source_format"] == "ris" and imp.loc[0, "kind"] == "database"
+
+
+def test_source_database_filled_from_import(store):
+    df = make_records(1)
+    store.add_import(df, "a.ris", "CENTRAL", kind="register", sha256="z")
+    assert store.records().loc[0, "source_database"] == "CENTRAL"
+    assert store.imports().loc[0, "kind"] == "register"
+
+
+def test_reimport_same_bytes_is_idempotent(tmp_path, store):
+    p = write_file(tmp_path, "s/a.ris", "TY  - JOUR\nTI  - x\nER  - \n")
+    r1 = store.add_import(make_records(2), str(p), "MEDLINE")
+    r2 = store.add_import(make_records(2), str(p), "MEDLINE")
+    assert r1.new and not r2.new and r2.import_id == r1.import_id and r2.n_records == 2
+    assert store.n_records() == 2 and len(store.imports()) == 1
+    assert store.imports().loc[0, "sha256"] == file_sha256(p)
+    # same bytes under another name: still the same export
+    q = write_file(tmp_path, "copy.ris", p.read_text())
+    assert not store.add_import(make_records(2), str(q), "MEDLINE").new
+    # the same file listed twice in one call
+    res = store.add_imports([ImportBatch(make_records(1, "b.ris"), "b.ris", "X", sha256="b"),
+                             ImportBatch(make_records(1, "b.ris"), "b.ris", "X", sha256="b")])
+    assert res[0].new and res[1] == res[0]
+    assert store.n_records() == 3
+
+
+def test_same_file_name_other_folder_gets_prefixed_ids(store):
+    store.add_import(make_records(2), "x/a.ris", "MEDLINE", sha256="1")
+    r = store.add_import(make_records(2), "y/a.ris", "Embase", sha256="2")
+    ids = store.record_ids()
+    assert ids == ["a.ris:1", "a.ris:2", f"{r.import_id}/a.ris:1", f"{r.import_id}/a.ris:2"]
+
+
+def test_add_imports_all_or_nothing(store):
+    good = ImportBatch(make_records(2), "a.ris", "MEDLINE", sha256="g")
+    bad = ImportBatch(make_records(2).drop(columns=["doi"]), "b.ris", "MEDLINE", sha256="b")
+    with pytest.raises(InputError, match="b.ris.*doi"):
+        store.add_imports([good, bad])
+    assert store.n_records() == 0 and store.imports().empty
+
+
+def test_bad_kind_and_duplicate_ids(store):
+    with pytest.raises(InputError, match="kind"):
+        store.add_import(make_records(1), "a.ris", "X", kind="grey", sha256="k")
+    df = pd.concat([make_records(1), make_records(1)], ignore_index=True)
+    with pytest.raises(InputError, match="twice"):
+        store.add_import(df, "a.ris", "X", sha256="d")
+    assert store.n_records() == 0
+
+
+def test_empty_file_import_is_recorded(store):
+    r = store.add_import(make_records(0), "empty.ris", "X", sha256="e")
+    assert r.n_records == 0 and len(store.imports()) == 1
+
+
+def test_duplicate_groups_auto_manual(store):
+    store.add_import(make_records(4), "a.ris", "MEDLINE", sha256="1")
+    store.add_import(make_records(2, "b.ris"), "b.ris", "Embase", sha256="2")
+    assert not store.deduplicated()
+    groups = store.duplicate_groups()
+    assert all(k == v for k, v in groups.items())
+    uncertain = pd.DataFrame([dict(record_id_a="a.ris:3", record_id_b="a.ris:4", score=0.8,
+                                   reason="similar title")])
+    store.set_duplicate_groups({"a.ris:1": 0, "b.ris:1": 0, "a.ris:2": 1, "b.ris:2": 1,
+                                "a.ris:3": 2, "a.ris:4": 3}, uncertain=uncertain)
+    g = store.duplicate_groups()
+    assert g["b.ris:1"] == "a.ris:1" and g["b.ris:2"] == "a.ris:2" and g["a.ris:4"] == "a.ris:4"
+    assert store.deduplicated()
+    assert store.uncertain_pairs().to_dict("records") == [
+        dict(record_id_a="a.ris:3", record_id_b="a.ris:4", score=0.8, reason="similar title")]
+    # manual merge of the uncertain pair, manual split of an automatic pair
+    assert store.merge_records(["a.ris:3", "a.ris:4"], "AB") == "a.ris:3"
+    store.split_record("b.ris:2", "AB")
+    # a new automatic run that groups everything separately keeps the manual decisions
+    store.set_duplicate_groups({r: i for i, r in enumerate(store.record_ids())})
+    g = store.duplicate_groups()
+    assert g["a.ris:4"] == "a.ris:3" and g["b.ris:2"] == "b.ris:2"
+    assert g["b.ris:1"] == "b.ris:1"
+    u = store.unique_records()
+    assert list(u["record_id"]) == ["a.ris:1", "a.ris:2", "a.ris:3", "b.ris:1", "b.ris:2"]
+    assert list(u["group_size"]) == [1, 1, 2, 1, 1]
+
+
+def test_duplicate_groups_bad_input(store):
+    store.add_import(make_records(2), "a.ris", "MEDLINE", sha256="1")
+    with pytest.raises(InputError, match="nope"):
+        store.set_duplicate_groups({"nope": 1})
+    with pytest.raises(InputError, match="at least two"):
+        store.merge_records(["a.ris:1"])
+    with pytest.raises(InputError, match="method"):
+        store.set_duplicate_groups({"a.ris:1": 1}, method="fuzzy")
+
+
+def test_decisions_history_and_validation(store):
+    store.add_import(make_records(2), "a.ris", "MEDLINE", sha256="1")
+    store.add_decision("a.ris:1", "title-abstract", "exclude", "AB", "wrong design")
+    store.add_decision("a.ris:1", "title-abstract", "include", "AB")
+    h = store.decision_history()
+    assert list(h["decision"]) == ["exclude", "include"]
+    assert h.loc[0, "reason"] == "wrong design" and h.loc[1, "kind"] == "screen"
+    for bad, msg in [(dict(stage="abstract"), "stage"), (dict(decision="yes"), "decision"),
+                     (dict(reviewer=" "), "reviewer"), (dict(record_id="zzz"), "zzz"),
+                     (dict(kind="vote"), "kind")]:
+        row = dict(record_id="a.ris:2", stage="title-abstract", decision="include",
+                   reviewer="AB") | bad
+        with pytest.raises(InputError, match=msg):
+            store.add_decisions([row])
+    # one bad row: nothing from the batch is written
+    rows = [dict(record_id="a.ris:2", stage="full-text", decision="include", reviewer="CD"),
+            dict(record_id="missing", stage="full-text", decision="include", reviewer="CD")]
+    with pytest.raises(InputError):
+        store.add_decisions(rows)
+    assert len(store.decision_history()) == 2
+
+
+def test_retrieval_and_study_links(store):
+    store.add_import(make_records(3), "a.ris", "MEDLINE", sha256="1")
+    store.set_retrieval("a.ris:1", "not retrieved", "AB")
+    store.set_retrieval("a.ris:1", "retrieved", "AB", note="via ILL")
+    store.set_retrieval("a.ris:2", "not retrieved")
+    assert store.retrieval() == {"a.ris:1": "retrieved", "a.ris:2": "not retrieved"}
+    store.link_study("a.ris:1", "Kallmes 2009")
+    store.link_study("a.ris:2", "Kallmes 2009")
+    store.link_study("a.ris:3", "Buchbinder 2009")
+    store.link_study("a.ris:3", "Buchbinder 2009 ")
+    assert store.study_links() == {"a.ris:1": "Kallmes 2009", "a.ris:2": "Kallmes 2009",
+                                   "a.ris:3": "Buchbinder 2009"}
+    with pytest.raises(InputError, match="status"):
+        store.set_retrieval("a.ris:1", "lost")
+    with pytest.raises(InputError, match="study_id"):
+        store.link_study("a.ris:1", "")
+    with pytest.raises(InputError, match="nope"):
+        store.link_study("nope", "S")
+
+
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               max_size=40)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(titles=st.lists(text, min_size=1, max_size=5),
+       authors=st.lists(st.lists(text.filter(lambda s: s.strip()), max_size=3), min_size=5,
+                        max_size=5))
+def test_round_trip_property(tmp_path_factory, titles, authors):
+    """Whatever text a record holds comes back unchanged (after the model's normalisation)."""
+    d = tmp_path_factory.mktemp("rt")
+    df = records_frame([dict(record_id=f"f:{i}", title=t, authors=authors[i])
+                        for i, t in enumerate(titles)])
+    with Store(d) as s:
+        s.add_import(df, "f", "DB", sha256="h")
+        out = s.records()
+    assert list(out["title"]) == list(df["title"])
+    assert list(out["authors"]) == list(df["authors"])
