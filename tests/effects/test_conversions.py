@@ -452,10 +452,12 @@ def test_bad_mean_sd_from_median():
         convert.mean_sd_from_median(5, q1=3, q3=7, min=3.5, max=9, n=20)
     with raises(r"'q3'.*q3 <= max"):
         convert.mean_sd_from_median(5, q1=3, q3=7, min=1, max=6, n=20)
-    with raises(r"'q3'.*both given"):
+    with raises(r"'q3' is missing while 'q1' is given.*both given"):
         convert.mean_sd_from_median(5, q1=3, n=20)
-    with raises(r"'max'.*both given"):
+    with raises(r"row 2.*'max' is missing while 'min'"):
         convert.mean_sd_from_median([5, 5], min=[1, 1], max=[9, nan], n=20)
+    with raises(r"row 1.*'q1' is missing while 'q3'"):
+        convert.mean_sd_from_median([5, 5], q1=[nan, 3], q3=[7, 7], n=20)
     with raises(r"row 2.*quartiles.*range"):
         convert.mean_sd_from_median([5, 5], min=[1, nan], max=[9, nan], n=20)
     with raises(r"'n'.*>= 2"):

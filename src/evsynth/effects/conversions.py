@@ -546,12 +546,15 @@ def mean_sd_from_median(median: ArrayLike, q1: ArrayLike | None = None,
         _fail(np.isinf(x), x, f, "a finite number (or NaN for not reported)", labels)
     has_q = ~np.isnan(a1) & ~np.isnan(a3)
     has_r = ~np.isnan(lo) & ~np.isnan(hi)
-    _fail(np.isnan(a1) != np.isnan(a3), np.where(np.isnan(a1), a1, a3),
-          "q1" if np.any(np.isnan(a1) & ~np.isnan(a3)) else "q3",
-          "q1 and q3 both given (or both missing)", labels)
-    _fail(np.isnan(lo) != np.isnan(hi), np.where(np.isnan(lo), lo, hi),
-          "min" if np.any(np.isnan(lo) & ~np.isnan(hi)) else "max",
-          "min and max both given (or both missing)", labels)
+    for x, fx, y, fy in ((a1, "q1", a3, "q3"), (lo, "min", hi, "max")):
+        # report the first study where one of the pair is given without the other
+        half = np.isnan(x) != np.isnan(y)
+        i = first_bad(np.ravel(half))
+        if i is not None:
+            field = fx if np.isnan(np.ravel(x)[i]) else fy
+            raise InputError(f"{study_name(i, labels)}: field '{field}' is missing while "
+                             f"'{fy if field == fx else fx}' is given; expected {fx} and {fy} "
+                             f"both given (or both missing)")
     _fail(~has_q & ~has_r, m, "median",
           "the median with its quartiles (q1, q3) and/or the range (min, max)", labels)
     # ordering min <= q1 <= median <= q3 <= max (only among the values given)
