@@ -142,6 +142,9 @@ def normalise_text(value: Any) -> str:
     return normalise_title(value)
 
 
+_INITIALS = re.compile(r"(?:[A-Z]\.?-?){1,4}")
+
+
 def first_author_surname(authors: Iterable[str] | None) -> str | None:
     """Surname of the first author (text before the first comma, or last word), or None."""
     if not authors:
@@ -154,11 +157,13 @@ def first_author_surname(authors: Iterable[str] | None) -> str | None:
             sur = a.split(",", 1)[0].strip()
         else:
             parts = a.split()
-            # MEDLINE "Smith JA" style: surname first, initials last
-            if len(parts) > 1 and re.fullmatch(r"[A-Z]{1,4}", parts[-1]):
-                sur = " ".join(parts[:-1])
+            # MEDLINE "Smith JA" / Embase "Smith J.A." style: surname first, initials last
+            if len(parts) > 1 and _INITIALS.fullmatch(parts[-1]):
+                sur = " ".join(p for p in parts[:-1] if not _INITIALS.fullmatch(p)) or parts[0]
+            elif len(parts) <= 3:
+                sur = parts[-1]  # "Given Surname"
             else:
-                sur = parts[-1]
+                sur = a  # a group author ("National Collaborating Centre ... (UK)")
         return sur or None
     return None
 

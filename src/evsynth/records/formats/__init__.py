@@ -64,3 +64,74 @@ def join_pages(start: str | None, end: str | None) -> str | None:
     if start and end and "-" not in start and start != end:
         return f"{start}-{end}"
     return start or end
+
+
+_XML_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+_XML_BUILTIN = {"amp", "lt", "gt", "quot", "apos"}
+
+
+def _html_entities_to_chars(s: str) -> str:
+    import html
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name in _XML_BUILTIN:
+            return m.group(0)
+        ch = html.unescape(m.group(0))
+        if ch == m.group(0):
+            return m.group(0)
+        return html.escape(ch, quote=False)
+
+    return _XML_ENTITY.sub(sub, s)
+
+
+def xml_chunks(text: str, path: str, tags: tuple[str, ...]
+               ) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
+    """Cut an XML export into record elements, parsed one by one.
+
+    Records do not nest, so each ``<tag ...>`` start (for ``tag`` in ``tags``) begins a record
+    that ends at the matching ``</tag>``; each is parsed with :mod:`xml.etree.ElementTree`
+    on its own. A record that is not well-formed (or has no end tag) is reported with its
+    start line and skipped; the rest of the file is kept. Returns ``[(line, element)]``.
+    """
+    import xml.etree.ElementTree as ET
+
+    alt = "|".join(re.escape(t) for t in tags)
+    start_re = re.compile(rf"<({alt})(?=[\s>/])")
+    out: list[tuple[int, Any]] = []
+    problems: list[dict[str, Any]] = []
+    starts = [(m.start(), m.group(1)) for m in start_re.finditer(text)]
+    line = 1
+    pos = 0
+    for k, (s, tag) in enumerate(starts):
+        line += text.count("\n", pos, s) + text.count("\r", pos, s) - text.count("\r\n", pos, s)
+        pos = s
+        limit = starts[k + 1][0] if k + 1 < len(starts) else len(text)
+        end_tag = f"</{tag}>"
+        e = text.find(end_tag, s, limit)
+        if e < 0:
+            problems.append(problem(path, line, f"<{tag}> record has no closing {end_tag} "
+                                                "before the next record; skipped"))
+            continue
+        chunk = text[s:e + len(end_tag)]
+        try:
+            elem = ET.fromstring(chunk)
+        except ET.ParseError:
+            try:
+                elem = ET.fromstring(_html_entities_to_chars(chunk))
+            except ET.ParseError as exc:
+                rel = exc.position[0] - 1 if hasattr(exc, "position") else 0
+                problems.append(problem(path, line + rel, f"<{tag}> record is not well-formed "
+                                                          f"XML ({exc}); skipped"))
+                continue
+        out.append((line, elem))
+    return out, problems
+
+
+def xml_text(elem: Any) -> str | None:
+    """All text inside ``elem`` (markup such as ``<i>``/``<style>`` dropped), or None."""
+    if elem is None:
+        return None
+    s = "".join(elem.itertext())
+    s = re.sub(r"\s+", " ", s).strip()
+    return s or None
