@@ -94,6 +94,53 @@ def test_generic_se_match_r():
                     rtol=RTOL, atol=ATOL)
 
 
+def test_wald_yi_vi_matches_r_generic_se():
+    d = fixture("ci_t_p.json")["generic"]
+    est, lo, up = (np.array(d[k]) for k in ("estimate", "lower", "upper"))
+    se_ci = np.array(d["se_from_ci"]["95"])
+    # rows 0-1 from the CI, row 2 from the P value, row 3 from a z statistic
+    lo_, up_ = lo.copy(), up.copy()
+    lo_[2:] = up_[2:] = np.nan
+    z = np.array([np.nan, np.nan, np.nan, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = convert.wald_yi_vi(est, lo_, up_, p=d["p"], z=z)
+    assert list(out["source"]) == ["ci", "ci", "p", "z"]
+    assert_allclose(out["yi"], est)
+    assert_allclose(out["vi"][:2], se_ci[:2] ** 2, rtol=RTOL, atol=ATOL)
+    assert_allclose(out["vi"][2], d["se_from_p"][2] ** 2, rtol=RTOL, atol=ATOL)
+    assert_allclose(out["vi"][3], (est[3] / 3.0) ** 2, rtol=1e-12)
+    # ratio measures: log scale, as se_from_ci(log=True)
+    rows = d["log_rows"]
+    ratio = np.sqrt(lo[rows] * up[rows])  # geometric midpoint: symmetric on the log scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lg = convert.wald_yi_vi(ratio, lo[rows], up[rows], log=True, level=90)
+    assert_allclose(lg["yi"], np.log(ratio))
+    assert_allclose(lg["vi"], np.array(d["se_from_ci_log"]["90"]) ** 2, rtol=RTOL, atol=ATOL)
+
+
+def test_wald_yi_vi_checks_and_bad_input():
+    with pytest.warns(UserWarning, match="halfway.*row 1"):
+        convert.wald_yi_vi(1.5, 1.1, 2.2)  # an odds ratio given without log=True
+    with raises(r"row 2.*confidence interval.*P value"):
+        convert.wald_yi_vi([1.0, 2.0], [0.5, np.nan], [1.5, np.nan])
+    with raises(r"'upper' is missing while 'lower'"):
+        convert.wald_yi_vi(1.0, 0.5)
+    with raises(r"'estimate'.*positive"):
+        convert.wald_yi_vi(-1.0, 0.5, 1.5, log=True)
+    with raises(r"'lower'.*positive ratio"):
+        convert.wald_yi_vi(1.0, 0.0, 1.5, log=True)
+    with raises(r"'p'.*between 0 and 1"):
+        convert.wald_yi_vi(1.0, p=1.0)
+    with raises(r"'z'.*non-zero"):
+        convert.wald_yi_vi(1.0, z=0.0)
+    with raises(r"'estimate'.*different from the null"):
+        convert.wald_yi_vi(1.0, p=0.04, log=True)
+    with raises(r"'estimate'.*finite"):
+        convert.wald_yi_vi(np.nan, 0.5, 1.5)
+
+
 MEDIAN_METHODS = ["luo_wan_shi", "luo_wan", "wan"]
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "sd_from_t",
     "se_from_ci",
     "se_from_p",
+    "wald_yi_vi",
 ]
 
 ArrayLike = float | int | Sequence | np.ndarray
@@ -179,6 +180,80 @@ def se_from_p(estimate: ArrayLike, p: ArrayLike, *, labels: Labels = None
     _probability(pp, "p", labels)
     z = stats.norm.isf(pp / 2.0)
     return _out(np.abs(est) / z, scalar)
+
+
+def _optional(x: ArrayLike | None) -> ArrayLike:
+    return np.nan if x is None else x
+
+
+def wald_yi_vi(estimate: ArrayLike, lower: ArrayLike | None = None,
+               upper: ArrayLike | None = None, p: ArrayLike | None = None,
+               z: ArrayLike | None = None, level: float = 95, log: bool = False,
+               check: bool = True, *, labels: Labels = None) -> pd.DataFrame:
+    """Effect sizes ``yi`` and sampling variances ``vi`` from Wald-type CIs, z or P values.
+
+    Per study (NaN = not reported): ``vi = ((upper - lower) / (2 z_{(1+level)/2}))^2`` when
+    both CI limits are given, else ``vi = (yi / z)^2`` with ``z`` given or
+    ``z = Phi^{-1}(1 - p/2)`` from a two-sided P value (Cochrane Handbook v6.4, sections
+    6.3.1-6.3.2; as metafor ``conv.wald``, which also prefers the CI). With ``log=True`` the
+    estimate and limits are ratios (OR, RR, HR) and ``yi`` is the log ratio. With ``check`` a
+    :class:`UserWarning` names studies whose estimate is not about halfway between the limits
+    (``|midpoint - yi| > 0.1 (upper - lower)``, metafor's rule; often a ratio given without
+    ``log=True``). Returns a DataFrame with columns ``yi``, ``vi`` and ``source``
+    (``"ci"``, ``"z"`` or ``"p"``).
+    """
+    (est, lo, up, pp, zz), _ = _broadcast({"estimate": estimate, "lower": _optional(lower),
+                                           "upper": _optional(upper), "p": _optional(p),
+                                           "z": _optional(z)})
+    est, lo, up, pp, zz = (np.ravel(a) for a in (est, lo, up, pp, zz))
+    lv = _level(level)
+    _finite(est, "estimate", labels)
+    for x, f in ((lo, "lower"), (up, "upper"), (pp, "p"), (zz, "z")):
+        _fail(np.isinf(x), x, f, "a finite number (or NaN for not reported)", labels)
+    for x, fx, y, fy in ((lo, "lower", up, "upper"),):
+        half = np.isnan(x) != np.isnan(y)
+        i = first_bad(half)
+        if i is not None:
+            field = fx if np.isnan(x[i]) else fy
+            raise InputError(f"{study_name(i, labels)}: field '{field}' is missing while "
+                             f"'{fy if field == fx else fx}' is given; expected both confidence "
+                             f"limits (or neither)")
+    has_ci = ~np.isnan(lo)
+    has_z = ~has_ci & ~np.isnan(zz)
+    has_p = ~has_ci & ~has_z & ~np.isnan(pp)
+    _fail(~(has_ci | has_z | has_p), est, "estimate",
+          "a confidence interval (lower, upper), a z statistic or a P value with it", labels)
+    if log:
+        _positive(est, "estimate", labels)
+        _fail(has_ci & ~(lo > 0), lo, "lower", "a positive ratio (log=True)", labels)
+        _fail(has_ci & ~(up > 0), up, "upper", "a positive ratio (log=True)", labels)
+    _fail(has_ci & (lo > up), lo, "lower", "a lower confidence limit <= the upper limit", labels)
+    _fail(has_p & ((pp <= 0) | (pp >= 1)), pp, "p", "a P value strictly between 0 and 1",
+          labels)
+    _fail(has_z & (zz == 0), zz, "z", "a non-zero z statistic", labels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yi = np.log(est) if log else est.copy()
+        llo = np.where(has_ci, np.log(np.where(has_ci, lo, 1.0)), np.nan) if log else lo
+        lup = np.where(has_ci, np.log(np.where(has_ci, up, 1.0)), np.nan) if log else up
+    _fail((has_z | has_p) & (yi == 0), est, "estimate",
+          "an estimate different from the null (vi from a z or P value would be 0)", labels)
+    crit = stats.norm.isf((1.0 - lv) / 2.0)
+    vi = np.full(yi.shape, np.nan)
+    vi[has_ci] = ((lup[has_ci] - llo[has_ci]) / (2.0 * crit)) ** 2
+    vi[has_z] = (yi[has_z] / zz[has_z]) ** 2
+    vi[has_p] = (yi[has_p] / stats.norm.isf(pp[has_p] / 2.0)) ** 2
+    if check and has_ci.any():
+        width = lup - llo
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.abs((lup + llo) / 2.0 - yi) > 0.1 * width
+        off &= has_ci
+        if off.any():
+            names = ", ".join(study_name(int(j), labels) for j in np.flatnonzero(off))
+            warnings.warn(f"the estimate is not about halfway between the confidence limits "
+                          f"(ratio measure without log=True?) for {names}", UserWarning,
+                          stacklevel=2)
+    source = np.where(has_ci, "ci", np.where(has_z, "z", "p"))
+    return pd.DataFrame({"yi": yi, "vi": vi, "source": source})
 
 
 # --------------------------------------------------------------------------- SDs of group means
