@@ -382,12 +382,15 @@ def _check_count(x: np.ndarray, name: str, labels: list | None, what: str = "a c
                          f">= 0")
 
 
-def _warn_noninteger(x: np.ndarray, name: str, labels: list | None) -> None:
+def _warn_noninteger(x: np.ndarray, name: str, labels: list | None) -> bool:
+    """Warn (UserWarning) about the first non-integer count; True if a warning was issued."""
     i = first_bad(x != np.round(x))
     if i is not None:
         warnings.warn(f"{study_name(i, labels)}: field '{name}' is {x[i]:g}, not a whole number; "
                       f"counts are used as given (metafor does the same)", UserWarning,
                       stacklevel=4)
+        return True
+    return False
 
 
 def _binary_tables(ai: Any, bi: Any, ci: Any, di: Any, n1i: Any, n2i: Any,
@@ -427,8 +430,9 @@ def _binary_tables(ai: Any, bi: Any, ci: Any, di: Any, n1i: Any, n2i: Any,
             if i is not None:
                 raise InputError(f"{study_name(i, labels)}: field '{tn}' is {tot[i]:g} but "
                                  f"{evn} + {cn} = {ev[i] + cell[i]:g}; expected them to agree")
-    for n, v in (("ai", a), ("bi", b), ("ci", c), ("di", d)):
-        _warn_noninteger(v, n, labels)
+    for n, v in given.items():  # warn once, naming the first supplied field that is fractional
+        if _warn_noninteger(v, n, labels):
+            break
     for tot, tn in ((a + b, "n1i"), (c + d, "n2i")):
         i = first_bad(tot <= 0)
         if i is not None:
@@ -450,7 +454,9 @@ def _rate_tables(x1i: Any, x2i: Any, t1i: Any, t2i: Any, data: pd.DataFrame | No
     labels = _labels(slab, data, k)
     for n in ("x1i", "x2i"):
         _check_count(cols[n], n, labels)
-        _warn_noninteger(cols[n], n, labels)
+    for n in ("x1i", "x2i"):
+        if _warn_noninteger(cols[n], n, labels):
+            break
     for n in ("t1i", "t2i"):
         t = cols[n]
         _check_count(t, n, labels, "a person-time")
@@ -491,16 +497,10 @@ def _study_effects(measure: str, tables: dict[str, np.ndarray], add: float, to: 
     from evsynth.effects.escalc import effect_size
 
     res = effect_size(measure, **tables, add=add, to=to, drop00=drop00)
-    yi = np.asarray(_get(res, "yi"), dtype=float)
-    vi = np.asarray(_get(res, "vi"), dtype=float)
+    yi = np.asarray(res["yi"], dtype=float)
+    vi = np.asarray(res["vi"], dtype=float)
     ok = np.isfinite(yi) & np.isfinite(vi)
     return np.where(ok, yi, np.nan), np.where(ok, vi, np.nan)
-
-
-def _get(res: Any, name: str) -> Any:
-    if isinstance(res, (pd.DataFrame, dict)):
-        return res[name]
-    return getattr(res, name)
 
 
 def _heterogeneity(yi: np.ndarray, vi: np.ndarray, beta: float) -> tuple[float, float, float,
@@ -730,15 +730,6 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
     k_all = len(cells[0])
     names = labels if labels is not None else list(range(1, k_all + 1))
 
-    # per-study effect sizes (first element of add/to/drop00)
-    if rates:
-        tables = {"x1i": cells[0], "x2i": cells[1], "t1i": times[0], "t2i": times[1]}
-    else:
-        tables = {"ai": cells[0], "bi": cells[1], "ci": cells[2], "di": cells[3]}
-    es_measure = "PETO" if method == "PETO" else measure
-    yi_f, vi_f = _study_effects(es_measure, tables, add2[0], to2[0], drop2[0], labels)
-    in_q = np.isfinite(yi_f)
-
     # tables for the pooled estimator (second element)
     dz = _double_zero(cells, rates)
     in_model = ~dz if drop2[1] else np.ones(k_all, dtype=bool)
@@ -768,6 +759,16 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
                          f"events, in every study)")
 
     wald = _wald(fit["beta"], fit["se"], alpha)
+
+    # per-study effect sizes (first element of add/to/drop00), after the pooled estimator so that
+    # uninformative data are reported by the estimator's own message
+    if rates:
+        tables = {"x1i": cells[0], "x2i": cells[1], "t1i": times[0], "t2i": times[1]}
+    else:
+        tables = {"ai": cells[0], "bi": cells[1], "ci": cells[2], "di": cells[3]}
+    es_measure = "PETO" if method == "PETO" else measure
+    yi_f, vi_f = _study_effects(es_measure, tables, add2[0], to2[0], drop2[0], labels)
+    in_q = np.isfinite(yi_f)
     yi, vi = yi_f[in_q], vi_f[in_q]
     k_yi = int(in_q.sum())
     if method == "PETO":
