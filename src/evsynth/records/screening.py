@@ -46,6 +46,11 @@ CSV_COLUMNS = ("record_id", "stage", "reviewer", "decision", "reason", "kind", "
 CSV_REQUIRED = ("record_id", "stage", "reviewer", "decision")
 
 
+def _frame(rows: list[dict[str, Any]], cols: Sequence[str]) -> pd.DataFrame:
+    """DataFrame keeping None as None (object columns), not NaN."""
+    return pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in cols})
+
+
 def reviewers_required(settings: ScreeningSettings | None) -> int:
     """Reviewers needed per record: ``reviewers_per_record`` if set, else 2 when two or more
     reviewers are configured (dual screening), else 1."""
@@ -173,7 +178,10 @@ def screening_table(store: Store, stage: str,
                          final=final, reason=reason, conflict=conflict, status=status))
     cols = ["group_id", "n_decisions", "decisions", "reasons", "resolution", "final", "reason",
             "conflict", "status"]
-    return pd.DataFrame(rows, columns=cols)
+    out = _frame(rows, cols)
+    out["conflict"] = out["conflict"].astype(bool)
+    out["n_decisions"] = out["n_decisions"].astype(int)
+    return out
 
 
 def eligible_groups(store: Store, stage: str, settings: ScreeningSettings | None = None,
@@ -218,7 +226,7 @@ def conflicts(store: Store, stage: str | None = None,
         for r in tab[tab["conflict"]].to_dict("records"):
             rows.append(dict(group_id=r["group_id"], stage=st, title=titles.get(r["group_id"]),
                              decisions=r["decisions"], reasons=r["reasons"]))
-    return pd.DataFrame(rows, columns=["group_id", "stage", "title", "decisions", "reasons"])
+    return _frame(rows, ["group_id", "stage", "title", "decisions", "reasons"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -297,9 +305,8 @@ def agreement(store: Store, stage: str, reviewers: Sequence[str] | None = None) 
                          percent_agreement=k["percent_agreement"],
                          expected_agreement=k["expected_agreement"], kappa=k["kappa"],
                          kappa_se=k["kappa_se"]))
-    return pd.DataFrame(rows, columns=["stage", "reviewer_a", "reviewer_b", "n",
-                                       "percent_agreement", "expected_agreement", "kappa",
-                                       "kappa_se"])
+    return _frame(rows, ["stage", "reviewer_a", "reviewer_b", "n", "percent_agreement",
+                         "expected_agreement", "kappa", "kappa_se"])
 
 
 # ----------------------------------------------------------------------------------------------
