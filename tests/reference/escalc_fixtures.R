@@ -69,6 +69,30 @@ case("zero_RR_add1_all", "RR", zero, list(add = 1, to = "all"), src)
 case("zero_AS_add05", "AS", zero, list(add = 0.5), src)
 for (vt in c("UB", "AV")) case(paste0("zero_RD_", vt), "RD", zero, list(vtype = vt), src)
 
+# RevMan 5 zero-cell rule (Deeks & Higgins 2010; Cochrane Handbook 10.4.4): 0.5 added to all cells
+# of studies with a zero cell; OR/RR not estimable (excluded) when both groups have no events or
+# only events; RD keeps such studies; Peto's method uses no correction.
+revman <- function(m, inp) {
+  opts <- if (m == "PETO") list(to = "none") else list(add = 0.5, to = "only0")
+  res <- suppressWarnings(do.call(escalc, c(list(measure = m), inp, opts)))
+  yi <- res$yi
+  vi <- res$vi
+  if (m %in% c("OR", "RR")) {
+    dz <- with(inp, (ai == 0 & ci == 0) | (bi == 0 & di == 0))
+    yi[dz] <- NA
+    vi[dz] <- NA
+  }
+  list(yi = yi, vi = vi)
+}
+for (m in c("OR", "RR", "RD", "PETO")) {
+  r <- revman(m, zero)
+  write_case(paste0("zero_", m, "_revman"), m, zero, list(to = "revman"), r$yi, r$vi,
+             "R, by formula", paste(src, "; RevMan 5 zero-cell rule via metafor::escalc"))
+  r <- revman(m, bcg)
+  write_case(paste0("bcg_", m, "_revman"), m, bcg, list(to = "revman"), r$yi, r$vi,
+             "R, by formula", "metadat::dat.bcg; RevMan 5 zero-cell rule via metafor::escalc")
+}
+
 # ------------------------------------------------------------------ rates: dat.hart1999
 hart <- list(x1i = dat.hart1999$x1i, x2i = dat.hart1999$x2i,
              t1i = dat.hart1999$t1i, t2i = dat.hart1999$t2i)
@@ -200,6 +224,39 @@ for (vt in c("LS", "HO")) {
                 n1i = chg2$n1i, n2i = chg2$n2i, vtype = vt)
   write_case(paste0("morris_MD_CHANGE_", vt), "MD_CHANGE", two, list(vtype = vt), res$yi,
              res$vi, "R, by formula", paste(src, "(measure MD)"))
+}
+
+# Evans et al. 2016 (vertebroplasty vs kyphoplasty), pain 0-10 at baseline and 1 year, from
+# ../shared/data/vertebroplasty/arm_level.csv (n = number randomised); pre-post r assumed 0.5.
+vp_file <- file.path("..", "shared", "data", "vertebroplasty", "arm_level.csv")
+if (file.exists(vp_file)) {
+  vp <- read.csv(vp_file)
+  ev <- subset(vp, study == "Evans 2016" & outcome == "pain")
+  g <- function(arm, tp, col) ev[ev$arm == arm & ev$timepoint_label == tp, col]
+  two_vp <- list(m1i_pre = g("intervention", "baseline", "mean"),
+                 m1i_post = g("intervention", "1 year", "mean"),
+                 sd1i_pre = g("intervention", "baseline", "sd"),
+                 sd1i_post = g("intervention", "1 year", "sd"),
+                 m2i_pre = g("control", "baseline", "mean"),
+                 m2i_post = g("control", "1 year", "mean"),
+                 sd2i_pre = g("control", "baseline", "sd"),
+                 sd2i_post = g("control", "1 year", "sd"),
+                 n1i = g("intervention", "baseline", "n"), n2i = g("control", "baseline", "n"),
+                 ri = 0.5)
+  res <- with(two_vp, escalc("SMD", m1i = m1i_post - m1i_pre, m2i = m2i_post - m2i_pre,
+                             sd1i = sdc(sd1i_pre, sd1i_post, ri),
+                             sd2i = sdc(sd2i_pre, sd2i_post, ri), n1i = n1i, n2i = n2i))
+  # one study: keep the inputs as arrays of length 1
+  write_json(list(name = "evans2016_SMD_CHANGE", measure = "SMD_CHANGE",
+                  options = structure(list(), names = character(0)),
+                  inputs = lapply(two_vp, I), yi = I(as.numeric(res$yi)),
+                  vi = I(as.numeric(res$vi)), reference = "R, by formula",
+                  source = paste("Evans et al. 2016 pain, baseline and 1 year, from",
+                                 "shared/data/vertebroplasty/arm_level.csv; r = 0.5 assumed;",
+                                 "change SD (Handbook 6.5.2.8) then metafor::escalc SMD"),
+                  metafor_version = as.character(packageVersion("metafor"))),
+             file.path(out_dir, "evans2016_SMD_CHANGE.json"), digits = NA, auto_unbox = TRUE,
+             pretty = TRUE, na = "null")
 }
 
 # ------------------------------------------------------------------ correlations: dat.molloy2014
