@@ -127,6 +127,8 @@ def test_wald_yi_vi_checks_and_bad_input():
         convert.wald_yi_vi([1.0, 2.0], [0.5, np.nan], [1.5, np.nan])
     with raises(r"'upper' is missing while 'lower'"):
         convert.wald_yi_vi(1.0, 0.5)
+    with raises(r"'lower'.*< the upper"):
+        convert.wald_yi_vi(1.0, 1.0, 1.0)
     with raises(r"'estimate'.*positive"):
         convert.wald_yi_vi(-1.0, 0.5, 1.5, log=True)
     with raises(r"'lower'.*positive ratio"):
@@ -416,7 +418,7 @@ def test_bad_sd_from_se():
 
 
 def test_bad_sd_from_ci():
-    with raises(r"row 1.*'lower'.*<= the upper"):
+    with raises(r"row 1.*'lower'.*< the upper"):
         convert.sd_from_ci(5, 3, 20)
     with raises(r"'n'.*n >= 2"):
         convert.sd_from_ci(1, 3, 1)  # t quantile with 0 df
@@ -451,8 +453,10 @@ def test_bad_two_group_inputs():
 
 
 def test_bad_generic_se():
-    with raises(r"'lower'.*<= the upper"):
+    with raises(r"'lower'.*< the upper"):
         convert.se_from_ci(2.0, 1.0)
+    with raises(r"row 2.*'lower'.*< the upper"):
+        convert.se_from_ci([1.0, 1.5], [2.0, 1.5])  # a zero-width CI would give SE = 0
     with raises(r"row 2.*'lower'.*positive"):
         convert.se_from_ci([0.5, -0.1], [2, 2], log=True)
     with raises(r"'estimate'.*non-zero"):

@@ -100,6 +100,16 @@ def _probability(p: np.ndarray, field: str, labels: Labels) -> None:
     _fail((p <= 0) | (p >= 1), p, field, "a P value strictly between 0 and 1", labels)
 
 
+def _pair(x: np.ndarray, fx: str, y: np.ndarray, fy: str, labels: Labels) -> None:
+    """InputError at the first study where one of a pair (e.g. q1/q3) is NaN and the other not."""
+    i = first_bad(np.ravel(np.isnan(x) != np.isnan(y)))
+    if i is not None:
+        missing, other = (fx, fy) if np.isnan(np.ravel(x)[i]) else (fy, fx)
+        raise InputError(f"{study_name(i, labels)}: field '{missing}' is missing while "
+                         f"'{other}' is given; expected {fx} and {fy} both given (or both "
+                         f"missing)")
+
+
 def _level(level: float) -> float:
     """Confidence level given as a percentage (95) or a fraction (0.95) -> fraction."""
     try:
@@ -159,8 +169,8 @@ def se_from_ci(lower: ArrayLike, upper: ArrayLike, level: float = 95, log: bool 
     else:
         _finite(lo, "lower", labels)
         _finite(up, "upper", labels)
-    _fail(lo > up, np.exp(lo) if log else lo, "lower",
-          "a lower confidence limit <= the upper limit", labels)
+    _fail(lo >= up, np.exp(lo) if log else lo, "lower",
+          "a lower confidence limit < the upper limit", labels)
     z = stats.norm.ppf(0.5 + lv / 2.0)
     return _out((up - lo) / (2.0 * z), scalar)
 
@@ -210,14 +220,7 @@ def wald_yi_vi(estimate: ArrayLike, lower: ArrayLike | None = None,
     _finite(est, "estimate", labels)
     for x, f in ((lo, "lower"), (up, "upper"), (pp, "p"), (zz, "z")):
         _fail(np.isinf(x), x, f, "a finite number (or NaN for not reported)", labels)
-    for x, fx, y, fy in ((lo, "lower", up, "upper"),):
-        half = np.isnan(x) != np.isnan(y)
-        i = first_bad(half)
-        if i is not None:
-            field = fx if np.isnan(x[i]) else fy
-            raise InputError(f"{study_name(i, labels)}: field '{field}' is missing while "
-                             f"'{fy if field == fx else fx}' is given; expected both confidence "
-                             f"limits (or neither)")
+    _pair(lo, "lower", up, "upper", labels)
     has_ci = ~np.isnan(lo)
     has_z = ~has_ci & ~np.isnan(zz)
     has_p = ~has_ci & ~has_z & ~np.isnan(pp)
@@ -227,7 +230,7 @@ def wald_yi_vi(estimate: ArrayLike, lower: ArrayLike | None = None,
         _positive(est, "estimate", labels)
         _fail(has_ci & ~(lo > 0), lo, "lower", "a positive ratio (log=True)", labels)
         _fail(has_ci & ~(up > 0), up, "upper", "a positive ratio (log=True)", labels)
-    _fail(has_ci & (lo > up), lo, "lower", "a lower confidence limit <= the upper limit", labels)
+    _fail(has_ci & (lo >= up), lo, "lower", "a lower confidence limit < the upper limit", labels)
     _fail(has_p & ((pp <= 0) | (pp >= 1)), pp, "p", "a P value strictly between 0 and 1",
           labels)
     _fail(has_z & (zz == 0), zz, "z", "a non-zero z statistic", labels)
@@ -300,7 +303,7 @@ def _quantile(lv: float, use_t: np.ndarray, df: np.ndarray) -> np.ndarray:
 def _check_ci(lo: np.ndarray, up: np.ndarray, labels: Labels) -> None:
     _finite(lo, "lower", labels)
     _finite(up, "upper", labels)
-    _fail(lo > up, lo, "lower", "a lower confidence limit <= the upper limit", labels)
+    _fail(lo >= up, lo, "lower", "a lower confidence limit < the upper limit", labels)
 
 
 def sd_from_ci(lower: ArrayLike, upper: ArrayLike, n: ArrayLike, level: float = 95,
@@ -310,8 +313,9 @@ def sd_from_ci(lower: ArrayLike, upper: ArrayLike, n: ArrayLike, level: float = 
     ``SD = sqrt(n) (upper - lower) / (2 q)`` with ``q`` the upper ``(1 + level)/2`` quantile
     (divisor 3.92 for a large-sample 95% CI). Cochrane Handbook v6.4, section 6.5.2.2: for small
     groups the CI should have used Student t with ``n - 1`` df. ``dist="auto"`` uses t when
-    ``n < 60`` and the normal otherwise; ``"t"`` or ``"z"`` force one. ``level`` in percent
-    (95) or as a fraction (0.95).
+    ``n < 60`` and the normal otherwise (the Handbook notes that for 60-100 either may have been
+    used); ``"t"`` or ``"z"`` force one. ``level`` in percent (95) or as a fraction (0.95).
+    Requires ``lower < upper``.
     """
     (lo, up, nn), scalar = _broadcast({"lower": lower, "upper": upper, "n": n})
     lv = _level(level)
@@ -621,15 +625,8 @@ def mean_sd_from_median(median: ArrayLike, q1: ArrayLike | None = None,
         _fail(np.isinf(x), x, f, "a finite number (or NaN for not reported)", labels)
     has_q = ~np.isnan(a1) & ~np.isnan(a3)
     has_r = ~np.isnan(lo) & ~np.isnan(hi)
-    for x, fx, y, fy in ((a1, "q1", a3, "q3"), (lo, "min", hi, "max")):
-        # report the first study where one of the pair is given without the other
-        half = np.isnan(x) != np.isnan(y)
-        i = first_bad(np.ravel(half))
-        if i is not None:
-            field = fx if np.isnan(np.ravel(x)[i]) else fy
-            raise InputError(f"{study_name(i, labels)}: field '{field}' is missing while "
-                             f"'{fy if field == fx else fx}' is given; expected {fx} and {fy} "
-                             f"both given (or both missing)")
+    _pair(a1, "q1", a3, "q3", labels)
+    _pair(lo, "min", hi, "max", labels)
     _fail(~has_q & ~has_r, m, "median",
           "the median with its quartiles (q1, q3) and/or the range (min, max)", labels)
     # ordering min <= q1 <= median <= q3 <= max (only among the values given)
