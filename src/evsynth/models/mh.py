@@ -19,9 +19,11 @@ continuity correction, and a study with no events (or only events) in both arms 
 nothing to the pooled OR/RR (it is kept in ``k`` as metafor does, with weight 0). For the risk
 difference such a study *does* contribute (an observed difference of 0), again as metafor.
 
-RevMan 5 (and R's ``meta`` with ``MH.exact=FALSE``) instead adds 0.5 to every cell of a study with
-a zero cell also inside the Mantel-Haenszel computation and excludes double-zero studies; that is
-reproduced with ``add=(0.5, 0.5), to=("only0", "only0"), drop00=(True, True)``.
+RevMan 5 differs: it adds 0.5 to every cell of a study with a zero cell also inside the
+Mantel-Haenszel computation and leaves out double-zero studies (this is what R's ``meta`` does by
+default, ``MH.exact=FALSE``, to reproduce RevMan). That behaviour is obtained here with
+``add=(0.5, 0.5), to=("only0", "only0"), drop00=(True, True)``; the default follows metafor.
+Not verified against RevMan output itself (no RevMan reference values in the test suite).
 
 Deviations from metafor (documented, deliberate)
 ------------------------------------------------
