@@ -556,7 +556,7 @@ def _numeric(val: Any, fld: str, labels: list | None) -> Arr:
     out = conv.to_numpy(dtype=float, na_value=np.nan)
     i = first_bad(np.isinf(out))
     if i is not None:
-        raise InputError(f"{study_name(i, labels)}: field '{fld}' is {out[i]!r}; expected a "
+        raise InputError(f"{study_name(i, labels)}: field '{fld}' is {float(out[i])!r}; expected a "
                          f"finite number")
     return out
 
@@ -588,6 +588,10 @@ def _collect(code: str, spec: Measure, data: pd.DataFrame | None, slab: Any,
     if data is not None and not isinstance(data, pd.DataFrame):
         raise InputError(f"data= must be a pandas DataFrame, got {type(data).__name__}")
     raw = {n: _column(n, v, data) for n, v in columns.items() if v is not None}
+    for n, v in raw.items():
+        if np.ndim(v) > 1:
+            raise InputError(f"field '{n}': expected a one-dimensional column, got shape "
+                             f"{np.shape(v)}")
     lengths = {n: len(v) for n, v in raw.items() if np.ndim(v) > 0}
     if data is not None:
         k = len(data)
