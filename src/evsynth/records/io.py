@@ -232,6 +232,11 @@ def read(path: str | os.PathLike | Iterable[str | os.PathLike], format: str | No
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths:
         raise InputError("read(): no file given; expected a path to an export file")
+    seen = [str(Path(p).resolve()) for p in paths]
+    if len(set(seen)) != len(seen):
+        dup = next(str(p) for p, r in zip(paths, seen, strict=True) if seen.count(r) > 1)
+        raise InputError(f"{dup}: the same file is given more than once; expected each export "
+                         "once")
     problems: list[dict[str, Any]] = []
     frames = []
     counts: dict[str, int] = {}
