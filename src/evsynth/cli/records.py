@@ -1,0 +1,299 @@
+"""``evsynth records ...``: import exports into a review folder, deduplicate, report status,
+export/import screening decisions, record full-text retrieval and study links, draw PRISMA.
+
+Subcommands::
+
+    evsynth records import REVIEW_DIR [FILE ...] [--database NAME] [--kind database|register]
+                                      [--format FMT]
+    evsynth records dedup REVIEW_DIR
+    evsynth records status REVIEW_DIR
+    evsynth records decisions-export REVIEW_DIR OUT.csv [--stage STAGE] [--latest]
+    evsynth records decisions-import REVIEW_DIR IN.csv
+    evsynth records retrieval REVIEW_DIR RECORD_ID (--retrieved | --not-retrieved) [--by NAME]
+    evsynth records link-study REVIEW_DIR RECORD_ID STUDY_ID [--by NAME]
+    evsynth records prisma REVIEW_DIR --out DIR [--title TEXT]
+
+Bad input exits with code 2 and a message naming the file and line; nothing is written to
+the store in that case (imports read every file before one transaction writes them all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from evsynth.errors import InputError
+from evsynth.records.settings import STAGES, SearchSpec, read_settings
+from evsynth.records.store import STORE_FILE, ImportBatch, Store, file_sha256
+
+
+def _review_dir(path: str) -> Path:
+    p = Path(path)
+    if not p.is_dir():
+        raise InputError(f"{path}: review folder does not exist; expected a directory")
+    return p
+
+
+def _open_existing(path: str) -> Store:
+    """The store of an existing review folder (InputError if nothing was imported yet)."""
+    p = _review_dir(path)
+    if not (p / STORE_FILE).exists():
+        raise InputError(f"{p / STORE_FILE}: no store in this review folder; expected "
+                         "'evsynth records import' to have been run")
+    return Store(p)
+
+
+def _find_search(searches: tuple[SearchSpec, ...], database: str | None,
+                 file: Path | None) -> SearchSpec | None:
+    for s in searches:
+        if database is not None and s.database == database:
+            return s
+    if file is not None:
+        for s in searches:
+            if any(Path(q).resolve() == file.resolve() for q in s.paths()):
+                return s
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+def cmd_import(args: argparse.Namespace) -> int:
+    from evsynth.records import read
+
+    review = _review_dir(args.review_dir)
+    settings = read_settings(review)
+    jobs: list[tuple[Path, str, str]] = []  # (file, database, kind)
+    if args.files:
+        for f in args.files:
+            path = Path(f)
+            spec = _find_search(settings.searches, args.database, path)
+            database = args.database or (spec.database if spec else None)
+            if database is None:
+                raise InputError(f"{f}: no --database given and no [[searches]] entry in "
+                                 f"{review / 'review.toml'} lists this file; expected "
+                                 "--database NAME")
+            kind = args.kind or (spec.kind if spec and spec.database == database
+                                 else "database")
+            jobs.append((path, database, kind))
+    else:
+        if not settings.searches:
+            raise InputError(f"{review / 'review.toml'}: no FILE given and no [[searches]] "
+                             "entries; expected files on the command line or [[searches]] "
+                             "with files = [...]")
+        for spec in settings.searches:
+            if args.database and spec.database != args.database:
+                continue
+            if not spec.files:
+                raise InputError(f"{review / 'review.toml'}: [[searches]] entry for "
+                                 f"{spec.database!r} lists no files; expected files = [...]")
+            for path in spec.paths():
+                jobs.append((path, spec.database, args.kind or spec.kind))
+        if not jobs:
+            raise InputError(f"{review / 'review.toml'}: no [[searches]] entry for database "
+                             f"{args.database!r}")
+    batches = []
+    problems: list[str] = []
+    for path, database, kind in jobs:  # read everything first: nothing is stored on error
+        if not path.is_file():
+            raise InputError(f"{path}: file not found; expected an export file")
+        with warnings.catch_warnings():  # reported below from attrs["problems"]
+            warnings.simplefilter("ignore")
+            df = read(path, args.format, database=database)
+        for p in df.attrs.get("problems", []) or []:
+            problems.append(f"{p.get('file')}, line {p.get('line')}: {p.get('message')} "
+                            "(record skipped or repaired)" if isinstance(p, dict) else str(p))
+        batches.append(ImportBatch(df, str(path), database, kind,
+                                   sha256=file_sha256(path)))
+    with Store(review) as store:
+        results = store.add_imports(batches)
+    for r, b in zip(results, batches, strict=True):
+        note = "" if r.new else " (already imported; not added again)"
+        print(f"{r.file}: {r.n_records} records read [{b.database}]{note}")
+    for p in problems:
+        print(f"warning: {p}", file=sys.stderr)
+    return 0
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from evsynth.records import RECORD_COLUMNS, deduplicate
+
+    with _open_existing(args.review_dir) as store:
+        df = store.records()
+        out = deduplicate(df[list(RECORD_COLUMNS)])
+        groups = dict(zip(out["record_id"], out["duplicate_group"].astype(int), strict=True))
+        unc = out.attrs.get("uncertain_pairs")
+        store.set_duplicate_groups(groups, method="auto", uncertain=unc)
+        g = store.duplicate_groups()
+        n, n_groups = len(g), len(set(g.values()))
+        n_unc = 0 if unc is None else len(unc)
+    print(f"{n} records; {n_groups} unique after deduplication; {n - n_groups} duplicates "
+          f"removed; {n_unc} uncertain pairs to check")
+    return 0
+
+
+def _fmt_pct(x: Any) -> str:
+    return "-" if x is None else f"{x:.1f}%"
+
+
+def _fmt_kappa(x: Any) -> str:
+    return "undefined" if x is None else f"{x:.3f}"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from evsynth.records.screening import agreement, screening_table
+
+    review = _review_dir(args.review_dir)
+    settings = read_settings(review).screening
+    with _open_existing(args.review_dir) as store:
+        imp = store.imports()
+        print("Records per database:")
+        if imp.empty:
+            print("  (none imported)")
+        for (db, kind), sub in imp.groupby(["database", "kind"], sort=False):
+            label = f"{db} (register)" if kind == "register" else db
+            print(f"  {label}: {int(sub['n_records'].sum())} records from {len(sub)} file(s)")
+        groups = store.duplicate_groups()
+        n, n_groups = len(groups), len(set(groups.values()))
+        dedup = "deduplicated" if store.deduplicated() else "not deduplicated yet"
+        print(f"Total: {n} records; {n_groups} unique; {n - n_groups} duplicates ({dedup}); "
+              f"{len(store.uncertain_pairs())} uncertain duplicate pairs")
+        for stage in STAGES:
+            tab = screening_table(store, stage, settings)
+            finals = tab["final"].value_counts().to_dict()
+            print(f"Screening, {stage}: {len(tab)} to screen; "
+                  f"include {finals.get('include', 0)}, exclude {finals.get('exclude', 0)}, "
+                  f"maybe {finals.get('maybe', 0)}, pending "
+                  f"{int((tab['status'] == 'pending').sum())}, conflicts "
+                  f"{int(tab['conflict'].sum())}")
+            lat = store.decision_history(stage)
+            if len(lat):
+                for reviewer, sub in lat[lat["kind"] == "screen"].groupby("reviewer"):
+                    done = len(set(sub["record_id"].map(groups)))
+                    print(f"  {reviewer}: {done} decided")
+            ag = agreement(store, stage)
+            for r in ag.to_dict("records"):
+                if r["n"]:
+                    print(f"  agreement {r['reviewer_a']} vs {r['reviewer_b']}: n = {r['n']}, "
+                          f"{_fmt_pct(r['percent_agreement'])}, Cohen's kappa "
+                          f"{_fmt_kappa(r['kappa'])}")
+    return 0
+
+
+def cmd_decisions_export(args: argparse.Namespace) -> int:
+    from evsynth.records.screening import export_decisions
+
+    with _open_existing(args.review_dir) as store:
+        n = export_decisions(store, args.out, stage=args.stage, history=not args.latest)
+    print(f"{args.out}: {n} decisions written")
+    return 0
+
+
+def cmd_decisions_import(args: argparse.Namespace) -> int:
+    from evsynth.records.screening import import_decisions
+
+    settings = read_settings(_review_dir(args.review_dir)).screening
+    with _open_existing(args.review_dir) as store:
+        n = import_decisions(store, args.csv, settings)
+    print(f"{args.csv}: {n} decisions imported")
+    return 0
+
+
+def cmd_retrieval(args: argparse.Namespace) -> int:
+    status = "retrieved" if args.retrieved else "not retrieved"
+    with _open_existing(args.review_dir) as store:
+        store.set_retrieval(args.record_id, status, args.by, args.note)
+    print(f"{args.record_id}: {status}")
+    return 0
+
+
+def cmd_link_study(args: argparse.Namespace) -> int:
+    with _open_existing(args.review_dir) as store:
+        store.link_study(args.record_id, args.study_id, args.by)
+    print(f"{args.record_id} -> study {args.study_id}")
+    return 0
+
+
+def cmd_prisma(args: argparse.Namespace) -> int:
+    import json
+
+    from evsynth.records.prisma import prisma_counts, prisma_diagram
+
+    settings = read_settings(_review_dir(args.review_dir)).screening
+    with _open_existing(args.review_dir) as store:
+        counts = prisma_counts(store, settings)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    svg, png = out / "prisma.svg", out / "prisma.png"
+    prisma_diagram(counts, svg, png, title=args.title)
+    tmp = out / ".prisma_counts.json.tmp"
+    tmp.write_text(json.dumps(counts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(out / "prisma_counts.json")
+    print(f"{svg}\n{png}\n{out / 'prisma_counts.json'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+def register(subparsers: Any) -> None:
+    """Add ``evsynth records ...`` to the CLI."""
+    p = subparsers.add_parser("records", help="import, deduplicate and track literature records",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="records_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    q = sub.add_parser("import", help="import export files into the review store")
+    q.add_argument("review_dir")
+    q.add_argument("files", nargs="*", metavar="FILE",
+                   help="export files (default: every [[searches]] file of review.toml)")
+    q.add_argument("--database", help="database name used in PRISMA (e.g. MEDLINE)")
+    q.add_argument("--kind", choices=["database", "register"],
+                   help="PRISMA source kind (default: from review.toml, else database)")
+    q.add_argument("--format", help="file format (default: sniffed from the content)")
+    q.set_defaults(func=cmd_import)
+
+    q = sub.add_parser("dedup", help="find duplicate records and record the groups")
+    q.add_argument("review_dir")
+    q.set_defaults(func=cmd_dedup)
+
+    q = sub.add_parser("status", help="counts per database, duplicates, screening progress")
+    q.add_argument("review_dir")
+    q.set_defaults(func=cmd_status)
+
+    q = sub.add_parser("decisions-export", help="write screening decisions to CSV")
+    q.add_argument("review_dir")
+    q.add_argument("out", metavar="OUT.csv")
+    q.add_argument("--stage", choices=STAGES)
+    q.add_argument("--latest", action="store_true",
+                   help="only the latest decision per reviewer (default: full history)")
+    q.set_defaults(func=cmd_decisions_export)
+
+    q = sub.add_parser("decisions-import", help="import screening decisions from CSV "
+                       "(all or nothing)")
+    q.add_argument("review_dir")
+    q.add_argument("csv", metavar="IN.csv")
+    q.set_defaults(func=cmd_decisions_import)
+
+    q = sub.add_parser("retrieval", help="record whether a full text was retrieved")
+    q.add_argument("review_dir")
+    q.add_argument("record_id")
+    g = q.add_mutually_exclusive_group(required=True)
+    g.add_argument("--retrieved", action="store_true")
+    g.add_argument("--not-retrieved", action="store_true")
+    q.add_argument("--by", help="who recorded it")
+    q.add_argument("--note")
+    q.set_defaults(func=cmd_retrieval)
+
+    q = sub.add_parser("link-study", help="link an included report to a study id")
+    q.add_argument("review_dir")
+    q.add_argument("record_id")
+    q.add_argument("study_id")
+    q.add_argument("--by", help="who linked it")
+    q.set_defaults(func=cmd_link_study)
+
+    q = sub.add_parser("prisma", help="PRISMA 2020 flow diagram (SVG, PNG) and counts (JSON)")
+    q.add_argument("review_dir")
+    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--title", help="title above the diagram")
+    q.set_defaults(func=cmd_prisma)

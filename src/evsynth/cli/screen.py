@@ -1,0 +1,51 @@
+"""``evsynth screen REVIEW_DIR --stage title-abstract --reviewer NAME``: the terminal screener.
+
+See :mod:`evsynth.records.screener` for the keys (i include, e exclude + reason number,
+m maybe, b back, q quit). Every decision is committed to ``REVIEW_DIR/evsynth.sqlite`` at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from evsynth.errors import InputError
+from evsynth.records.settings import STAGES, read_settings
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    from evsynth.cli.records import _open_existing
+    from evsynth.records.screener import Screener
+
+    settings = read_settings(args.review_dir).screening if os.path.isdir(args.review_dir) \
+        else None
+    store = _open_existing(args.review_dir)
+    try:
+        if settings is not None and settings.reviewers and args.reviewer not in settings.reviewers:
+            raise InputError(f"--reviewer {args.reviewer!r} is not one of the reviewers in "
+                             f"{os.path.join(args.review_dir, 'review.toml')} [screening] "
+                             f"{list(settings.reviewers)}")
+        if store.n_records() == 0:
+            raise InputError(f"{args.review_dir}: the store holds no records; expected "
+                             "'evsynth records import' first")
+        color = {"always": True, "never": False, "auto": None}[args.color]
+        screener = Screener(store, args.stage, args.reviewer, settings, color=color,
+                            out=sys.stdout)
+        screener.run()
+    finally:
+        store.close()
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``evsynth screen`` to the CLI."""
+    p = subparsers.add_parser("screen", help="screen records interactively in the terminal",
+                              description=__doc__)
+    p.add_argument("review_dir")
+    p.add_argument("--stage", required=True, choices=STAGES)
+    p.add_argument("--reviewer", required=True, help="your name or initials (as in review.toml)")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                   help="ANSI colours and highlighting (default: when writing to a terminal)")
+    p.set_defaults(func=cmd_screen)
