@@ -19,10 +19,10 @@ import warnings
 
 import pandas as pd
 import pytest
+from tests.conftest import SHARED
 
 from evsynth.errors import InputError
 from evsynth.records import RECORD_COLUMNS, read
-from tests.conftest import SHARED
 
 R = SHARED / "data" / "records"
 

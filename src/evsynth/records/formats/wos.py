@@ -105,7 +105,8 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
     for k in f.get("DE", []) + f.get("ID", []):
         keywords.extend(x.strip() for x in k.split(";") if x.strip())
     year = first("PY", "EA", "PD")
-    pages = join_pages(first("BP"), first("EP")) or first("AR")
+    article_no = re.sub(r"^UNSP\s+", "", first("AR") or "") or None
+    pages = join_pages(first("BP"), first("EP")) or article_no
     pt = first("PT")
     return {
         "title": first("TI"),
