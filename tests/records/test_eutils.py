@@ -560,3 +560,113 @@ def test_split_helpers_on_recorded_replies():
 def test_split_medline_property(ids):
     text = "".join(f"\nPMID- {i}\nTI  - title {i}\n      continued\nAU  - X Y\n" for i in ids)
     assert [p for p, _ in split_medline(text)] == [str(i) for i in ids]
+
+
+# --- CLI: evsynth search pubmed ------------------------------------------------------------
+
+@pytest.fixture
+def fast(monkeypatch):
+    """No real waiting in CLI runs: raise the per-second limits the client enforces."""
+    import evsynth.records.eutils as eu
+
+    monkeypatch.setattr(eu, "RATE_NO_KEY", 1000.0)
+    monkeypatch.setattr(eu, "RATE_WITH_KEY", 1000.0)
+    monkeypatch.delenv("NCBI_API_KEY", raising=False)
+    monkeypatch.delenv("NCBI_EMAIL", raising=False)
+
+
+REVIEW = '''
+[[searches]]
+database = "MEDLINE"
+interface = "PubMed"
+date_searched = 2018-12-31
+date_from = 2017-01-01
+date_to = 2018-12-31
+query = '("acne vulgaris"[mh] OR acne[tiab]) AND (light[tiab] OR phototherapy[tiab])'
+files = ["searches/pubmed.nbib"]
+
+[[searches]]
+database = "Embase"
+interface = "Ovid"
+query = "acne.mp."
+files = ["searches/embase.ris"]
+'''
+
+
+def test_cli_pubmed_query(ncbi, tmp_path, capsys, fast):
+    from evsynth.cli import main
+
+    fake, base = ncbi
+    rc = main(["search", "pubmed", str(tmp_path), "--query", QUERY, "--out", "s/pm.nbib",
+               "--base-url", base, "--batch-size", "2", "--api-key", "k123",
+               "--email", "a@b.org"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "PubMed: 5 records saved to s/pm.nbib (search count 5)" in out
+    assert "add to review.toml:" in out and 'files = ["s/pm.nbib"]' in out
+    assert "efetch: batch 3/3 (1 records)" in err
+    assert medline_pmids(tmp_path / "s" / "pm.nbib") == MEDLINE_PMIDS
+    assert all(r["api_key"] == "k123" and r["email"] == "a@b.org" for r in fake.log)
+
+
+def test_cli_pubmed_from_searches_entry(ncbi, tmp_path, capsys, fast, monkeypatch):
+    from evsynth.cli import main
+    from evsynth.records.search import load_strategies
+
+    fake, base = ncbi
+    monkeypatch.setenv("NCBI_API_KEY", "envkey")
+    (tmp_path / "review.toml").write_text(REVIEW, encoding="utf-8")
+    rc = main(["search", "pubmed", str(tmp_path), "--database", "medline", "--base-url", base,
+               "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and err == ""
+    assert "saved to searches/pubmed.nbib" in out and "add to review.toml" not in out
+    req = fake.log[0]
+    assert req["term"] == QUERY and req["api_key"] == "envkey"
+    assert (req["mindate"], req["maxdate"], req["datetype"]) == ("2017/01/01", "2018/12/31",
+                                                                 "pdat")
+    # the saved file is where review.toml says, and the entry now validates and counts
+    s = load_strategies(tmp_path, check_files=False)[0]
+    assert s.paths()[0].is_file()
+    assert main(["search", "pubmed", str(tmp_path), "--search", "1", "--base-url", base]) == 0
+    assert "already complete" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--search", "3"], "--search 3 but there are 2"),
+    (["--database", "CINAHL"], "matches 0"),
+    (["--database", "Embase"], "is searched via Ovid; expected a PubMed search"),
+    (["--query", "x", "--date-from", "July 2011"], "--date-from"),
+    (["--query", "x", "--batch-size", "0"], "batch size"),
+])
+def test_cli_pubmed_bad_input(tmp_path, capsys, fast, argv, match):
+    from evsynth.cli import main
+
+    (tmp_path / "review.toml").write_text(REVIEW, encoding="utf-8")
+    rc = main(["search", "pubmed", str(tmp_path), *argv, "--base-url", "http://127.0.0.1:9/"])
+    err = capsys.readouterr().err
+    assert rc == 2 and match in err and "Traceback" not in err
+
+
+def test_cli_pubmed_missing_review_dir(tmp_path, capsys):
+    from evsynth.cli import main
+
+    assert main(["search", "pubmed", str(tmp_path / "nope"), "--query", "x"]) == 2
+    assert "review folder does not exist" in capsys.readouterr().err
+
+
+def test_cli_pubmed_server_failure_exit_1(ncbi, tmp_path, capsys, fast):
+    from evsynth.cli import main
+
+    fake, base = ncbi
+    fake.failures.append(Failure("efetch.fcgi", 503, times=5, retstart=2))
+    argv = ["search", "pubmed", str(tmp_path), "--query", QUERY, "--out", "p.nbib",
+            "--base-url", base, "--batch-size", "2", "--max-retries", "0", "--quiet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 503" in err and "run the same command again" in err
+    fake.failures.clear()
+    fake.log.clear()
+    assert main(argv) == 0
+    assert efetches(fake) == [2, 4]
+    assert medline_pmids(tmp_path / "p.nbib") == MEDLINE_PMIDS

@@ -439,3 +439,52 @@ def test_missing_files_allowed_when_not_checked(tmp_path: Path):
 
 def test_no_review_toml(tmp_path: Path):
     assert load_strategies(tmp_path) == ()
+
+
+# --- CLI: evsynth search build / list ---------------------------------------------------------
+
+def test_cli_build(tmp_path: Path, capsys):
+    from evsynth.cli import main
+
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"date_from": "1980-01-01", "date_to": "2011-07-31",
+                             "concepts": [{"name": "v", "mesh": ["Vertebroplasty"]},
+                                          {"name": "f", "mesh": ["Fractures, Compression"]}]}),
+                 encoding="utf-8")
+    assert main(["search", "build", str(f)]) == 0
+    assert capsys.readouterr().out == JBMR_MESH + "\n"
+    assert main(["search", "build", str(f), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"query": JBMR_MESH}
+    f.write_text('{"concepts": [{"name": "v", "text_words": ["a\\"b"]}]}', encoding="utf-8")
+    assert main(["search", "build", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "c.json: concept 'v'" in err and "Traceback" not in err
+
+
+def test_cli_list(tmp_path: Path, capsys):
+    from evsynth.cli import main
+
+    review = _review(tmp_path)
+    assert main(["search", "list", str(review)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("1. MEDLINE via PubMed, searched 2011-07-31, 1980-01-01 to ")
+    assert len(out) == 3
+    (review / "searches" / "pubmed.nbib").unlink()
+    assert main(["search", "list", str(review)]) == 2
+    assert "entry 1 (MEDLINE): key 'files'" in capsys.readouterr().err
+    assert main(["search", "list", str(tmp_path / "empty")]) == 0
+    assert "no [[searches]] entries" in capsys.readouterr().out
+
+
+def test_cli_list_counts(tmp_path: Path, capsys, shared_dir):
+    pytest.importorskip("evsynth.records.io")
+    from evsynth.cli import main
+
+    src = shared_dir / "data" / "records" / "medline" / "synthesisr" / "PubMed_example.txt"
+    (tmp_path / "searches").mkdir()
+    (tmp_path / "searches" / "pubmed.txt").write_bytes(src.read_bytes())
+    (tmp_path / "review.toml").write_text(
+        '[[searches]]\ndatabase = "MEDLINE"\ninterface = "PubMed"\nquery = "x"\n'
+        'files = ["searches/pubmed.txt"]\n', encoding="utf-8")
+    assert main(["search", "list", str(tmp_path), "--count"]) == 0
+    assert capsys.readouterr().out == "1. MEDLINE via PubMed: x -> 3 records in pubmed.txt\n"
