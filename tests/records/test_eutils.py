@@ -268,6 +268,16 @@ def test_saved_medline_reads_with_records_reader(ncbi, tmp_path):
     assert list(df["pmid"]) == MEDLINE_PMIDS
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 5, 6, 500])
+def test_any_batch_size_gives_each_record_once(ncbi, tmp_path, batch_size):
+    fake, base = ncbi
+    res = client(base).fetch_all(QUERY, tmp_path / "p.nbib", batch_size=batch_size)
+    n = -(-5 // batch_size)
+    assert efetches(fake) == [batch_size * i for i in range(n)]
+    assert res.batches_total == n and res.records == 5 and res.warnings == ()
+    assert medline_pmids(tmp_path / "p.nbib") == MEDLINE_PMIDS
+
+
 # --- rate limiting ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("api_key, interval", [(None, 1 / 3), ("abc123key", 1 / 10)])
@@ -526,6 +536,10 @@ def test_client_bad_arguments():
         EutilsClient("ftp://example.org/")
     with pytest.raises(InputError, match="max_retries"):
         EutilsClient(max_retries=-1)
+    with pytest.raises(InputError, match="tool is 'my tool'; expected a string without"):
+        EutilsClient(tool="my tool")
+    with pytest.raises(InputError, match="email"):
+        EutilsClient(email="")
     with pytest.raises(InputError, match="api_key is empty"):
         EutilsClient(api_key=" ")
     with pytest.raises(InputError, match="non-empty search string"):

@@ -220,6 +220,11 @@ class EutilsClient:
             raise InputError(f"max_retries is {max_retries!r}; expected an integer >= 0")
         if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
             raise InputError("api_key is empty; expected the NCBI API key or None")
+        for name, value in (("tool", tool), ("email", email)):
+            if value is not None and (not isinstance(value, str) or not re.fullmatch(r"\S+",
+                                                                                      value)):
+                raise InputError(f"{name} is {value!r}; expected a string without spaces "
+                                 "(NCBI's E-utilities usage rules)")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.api_key = api_key.strip() if api_key else None
         self.tool = tool
