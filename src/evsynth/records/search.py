@@ -606,9 +606,10 @@ def cochrane_rct_filter(version: str = "sensitivity-maximizing") -> Not:
     """Cochrane Highly Sensitive Search Strategy for randomised trials in MEDLINE, PubMed format,
     2008 revision.
 
-    Source: Lefebvre C et al., Cochrane Handbook for Systematic Reviews of Interventions v6,
-    Technical Supplement to Chapter 4 (4.S1), section 3.6.1 (Box 3.6.a, sensitivity-maximizing;
-    Box 3.6.b, sensitivity- and precision-maximizing); also Handbook v5.1 Box 6.4.c/6.4.d.
+    Source: Lefebvre C et al., Technical Supplement to Chapter 4 (4.S1) of the Cochrane Handbook
+    for Systematic Reviews of Interventions v6 (2019), section 3.6.1 (PubMed-format versions);
+    Cochrane Handbook v5.1 (2011) section 6.4.11.1, Box 6.4.a (sensitivity-maximizing) and
+    Box 6.4.b (sensitivity- and precision-maximizing), PubMed format.
     Terms are kept in the Handbook's order: lines #1-#8 OR-ed, NOT (animals [mh] NOT humans [mh]).
     """
     if version in ("sensitivity-maximizing", "sensitivity", "hsss"):
