@@ -84,7 +84,8 @@ def parse(text: str, path: str, **_: Any) -> tuple[list[dict[str, Any]], list[di
             blocks.append((b.start_line, b.ignore_error_block))  # repeated field: keep entry
         else:
             err = getattr(b, "error", None)
-            msg = str(err).splitlines()[0] if err else type(b).__name__
+            lines = str(err).strip().splitlines() if err else []
+            msg = lines[0] if lines else "syntax error, e.g. an unclosed brace"
             problems.append(problem(path, b.start_line + 1,
                                     f"BibTeX entry could not be parsed ({msg}); skipped"))
     blocks.sort(key=lambda x: x[0])
