@@ -123,6 +123,14 @@ def test_md_change_matches_md_of_changes():
                                - np.subtract(TWO["m2i_post"], TWO["m2i_pre"]))
 
 
+def test_smd_from_t_statistic_equals_d():
+    n1, n2 = np.array([15.0, 40.0]), np.array([14.0, 38.0])
+    t = np.array([2.5, -1.2])
+    a = es("SMD", ti=t, n1i=n1, n2i=n2)
+    b = es("SMD", di=t * np.sqrt(1 / n1 + 1 / n2), n1i=n1, n2i=n2)
+    np.testing.assert_allclose(a[["yi", "vi"]], b[["yi", "vi"]], rtol=1e-12)
+
+
 def test_uncorrected_smd_is_cohens_d():
     res = es("SMD", correct=False, **CONT)
     g = es("SMD", **CONT)
@@ -260,9 +268,10 @@ def test_bad_correlation_out_of_range():
 
 
 def test_bad_missing_required_argument():
-    _raises("measure 'SMD' needs argument 'sd2i'", "SMD",
+    _raises("measure 'SMD' needs 'sd2i'", "SMD",
             **{k: v for k, v in CONT.items() if k != "sd2i"})
     _raises("needs 'bi' or 'n1i'", "OR", ai=[1], ci=[2], di=[5])
+    _raises("measure 'SMD' needs argument 'n2i'", "SMD", di=[0.3], n1i=[10])
     _raises("needs argument 'ri'", "SMCC", m1i=[1.0], m2i=[0.5], sd1i=[1.0], sd2i=[1.0], ni=[9])
     _raises("needs the estimate 'yi'", "GEN", sei=[0.1])
     _raises("needs 'sei', 'vi', a CI", "GEN", yi=[0.1])

@@ -142,6 +142,14 @@ for (vt in c("LS", "UB", "LS2", "AV")) {
   case(paste0("normand_SMD_", vt), "SMD", nd, list(vtype = vt), src)
 }
 case("normand_SMDH", "SMDH", nd, source = src)
+# SMD from Cohen's d or a t statistic for some studies (metafor replaces m1i, m2i, sd1i, sd2i)
+nd_dt <- nd
+nd_dt$di <- c(NA, 0.25, NA, NA, -0.4, NA, NA, NA, NA)
+nd_dt$ti <- c(NA, NA, -2.1, NA, 1.3, NA, NA, NA, NA)
+for (v in c("m1i", "m2i", "sd1i", "sd2i")) nd_dt[[v]][c(2, 3, 5)] <- NA
+case("normand_SMD_di_ti", "SMD", nd_dt, source = paste(src, "with d or t for studies 2, 3, 5"))
+case("dt_only_SMD", "SMD", list(ti = c(2.5, -1.2, 0.4), n1i = c(15, 40, 8), n2i = c(14, 38, 9)),
+     list(vtype = "UB"), "constructed t statistics")
 for (vt in c("LS", "HO", "AV", "AVHO")) {
   case(paste0("normand_ROM_", vt), "ROM", nd, list(vtype = vt), src)
 }

@@ -357,13 +357,16 @@ class Measure:
     correctable: bool = False
     #: required arguments when they differ from the family's (e.g. SMCR needs no sd2i)
     required: tuple[str, ...] | None = None
+    #: optional arguments beyond the family's (e.g. SMD's di, ti)
+    more: tuple[str, ...] = ()
 
     def args(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(required, optional) data arguments of this measure."""
         req, opt = _FAMILY_ARGS[self.family]
         if self.required is None:
-            return req, opt
-        return self.required, tuple(a for a in req + opt if a not in self.required)
+            return req, opt + self.more
+        return (self.required,
+                tuple(a for a in req + opt if a not in self.required) + self.more)
 
 
 def _2x2(f: Callable[..., tuple[Arr, Arr]], vt: bool = False):
@@ -424,7 +427,8 @@ MEASURES: dict[str, Measure] = {
                   "raw mean difference", vtypes=("LS", "UB", "HO")),
     "SMD": Measure("cont2", lambda p, v, c: smd(p.m1, p.m2, p.sd1, p.sd2, p.n1, p.n2, v, c),
                    "standardised mean difference (Hedges' g)",
-                   vtypes=("LS", "UB", "LS2", "AV", "RM5"), correctable=True),
+                   vtypes=("LS", "UB", "LS2", "AV", "RM5"), correctable=True,
+                   required=("n1i", "n2i"), more=("di", "ti")),
     "SMDH": Measure("cont2", lambda p, v, c: smd_heteroscedastic(p.m1, p.m2, p.sd1, p.sd2, p.n1,
                                                                  p.n2, c),
                     "standardised mean difference, heteroscedastic (Bonett)",
@@ -738,12 +742,35 @@ def _prep_prop(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, 
             np.where(id0, "zero cell and no continuity correction", ""))
 
 
+def _smd_from_d_or_t(rows: _Rows) -> Arr:
+    """SMD studies reported as Cohen's d (``di``) or a two-sample t statistic (``ti``, converted
+    by ``d = t sqrt(1/n1 + 1/n2)``, Borenstein 2009 eq. 4.23; metafor ``escalc`` SMD): the d is
+    put in as ``m1i = d, m2i = 0, sd1i = sd2i = 1`` (as metafor does), so the SMD formula then
+    applies its correction and variance. Returns the mask of studies given this way."""
+    k = rows.k
+    means = ("m1i", "m2i", "sd1i", "sd2i")
+    if not (rows.has("di") or rows.has("ti")) and not all(rows.has(n) for n in means):
+        missing = [n for n in means if not rows.has(n)]
+        raise InputError(f"measure 'SMD' needs {', '.join(repr(n) for n in missing)} (or Cohen's "
+                         f"d 'di', or the t statistic 'ti')")
+    d = rows["di"] if rows.has("di") else np.full(k, np.nan)
+    if rows.has("ti"):
+        d = np.where(np.isnan(d), rows["ti"] * np.sqrt(1 / rows["n1i"] + 1 / rows["n2i"]), d)
+    use = ~np.isnan(d)
+    for n, fill in zip(means, (d, 0.0, 1.0, 1.0), strict=True):
+        x = rows[n] if rows.has(n) else np.full(k, np.nan)
+        rows.x[n] = np.where(use, fill, x)
+    return use
+
+
 def _prep_cont2(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, Arr]:
     rows.positive("sd1i", "sd2i")
     rows.at_least(2, "n1i", "n2i")
     if code == "ROM":
         rows.positive("m1i", "m2i")
-    bad = rows.missing("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i")
+    if code == "SMD":
+        _smd_from_d_or_t(rows)
+    bad = rows.missing("n1i", "n2i", "m1i", "m2i", "sd1i", "sd2i")
     p = SimpleNamespace(m1=rows["m1i"], m2=rows["m2i"], sd1=rows["sd1i"], sd2=rows["sd2i"],
                         n1=rows["n1i"], n2=rows["n2i"])
     return p, bad, np.full(rows.k, "")
@@ -861,11 +888,11 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
         Measure code (see :data:`MEASURES`): 2x2 tables ``OR RR RD PETO AS`` (``ai, bi, ci, di``
         or ``ai, n1i, ci, n2i``); rates ``IRR IRD`` (``x1i, x2i, t1i, t2i``), ``IRLN`` (``xi,
         ti``); proportions ``PR PLO PAS PFT`` (``xi`` and ``mi`` non-events or ``ni``); two-group
-        means ``MD SMD SMDH ROM`` (``m1i, m2i, sd1i, sd2i, n1i, n2i``); one-group change ``MC SMCC
-        SMCR`` (``m1i`` follow-up mean, ``m2i`` baseline mean, ``sd1i, sd2i, ni, ri``; for
-        ``SMCR`` ``sd1i`` is the standardiser, normally the baseline SD, and ``sd2i`` is still
-        required but unused by the formula as in metafor's argument checks -- pass the other
-        SD); ``MN`` (``mi, sdi, ni``); ``COR ZCOR`` (``ri, ni``).
+        means ``MD SMD SMDH ROM`` (``m1i, m2i, sd1i, sd2i, n1i, n2i``; for ``SMD`` a study may
+        instead give Cohen's d ``di`` or the two-sample t statistic ``ti``, as in metafor);
+        one-group change ``MC SMCC SMCR`` (``m1i`` follow-up mean, ``m2i`` baseline mean,
+        ``sd1i, sd2i, ni, ri``; ``SMCR`` standardises by ``sd1i``, normally the baseline SD, and
+        does not need ``sd2i``); ``MN`` (``mi, sdi, ni``); ``COR ZCOR`` (``ri, ni``).
 
         ``SMD_CHANGE`` (two groups, change from baseline): Hedges' g of the change scores, from
         per-arm baseline and follow-up means and SDs ``m1i_pre, m1i_post, sd1i_pre, sd1i_post,
