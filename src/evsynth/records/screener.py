@@ -23,7 +23,8 @@ import re
 import shutil
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -97,23 +98,33 @@ class KeyReader:
             return None
         return line.strip()
 
-    def _raw_key(self) -> str | None:
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep the terminal in cbreak mode (keys unbuffered, not echoed) for the block; the
+        previous mode is restored however the block ends."""
+        if not self.tty:
+            yield
+            return
         import termios
         import tty
 
         assert self.fd is not None
         old = termios.tcgetattr(self.fd)
         try:
-            tty.setcbreak(self.fd)
-            data = os.read(self.fd, 1)
-            if data == b"\x1b":  # swallow the rest of an escape sequence (arrow keys)
-                import select
-
-                while select.select([self.fd], [], [], 0.02)[0]:
-                    os.read(self.fd, 8)
-                return "\x1b"
+            tty.setcbreak(self.fd, termios.TCSANOW)
+            yield
         finally:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, old)
+
+    def _raw_key(self) -> str | None:
+        assert self.fd is not None
+        data = os.read(self.fd, 1)
+        if data == b"\x1b":  # swallow the rest of an escape sequence (arrow keys)
+            import select
+
+            while select.select([self.fd], [], [], 0.02)[0]:
+                os.read(self.fd, 8)
+            return "\x1b"
         if not data or data == b"\x04":  # EOF or Ctrl-D
             return None
         ch = data.decode("utf-8", "replace")
@@ -266,6 +277,10 @@ class Screener:
 
     def run(self) -> int:
         """Screen until the queue is empty, ``q`` or end of input; returns decisions made."""
+        with self.keys.session():
+            return self._run()
+
+    def _run(self) -> int:
         todo = queue(self.store, self.stage, self.reviewer, self.settings)
         records = todo.to_dict("records")
         total = len(eligible_groups(self.store, self.stage, self.settings))

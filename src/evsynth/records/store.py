@@ -390,7 +390,12 @@ class Store:
     def _read_sql(self, query: Any) -> pd.DataFrame:
         with self.engine.connect() as conn:
             res = conn.execute(query)
-            return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+            df = pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+        for c in df.columns:  # SQL NULL stays None (not NaN) in text columns
+            if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype):
+                df[c] = pd.Series([None if isinstance(v, float) and v != v else v
+                                   for v in df[c]], dtype=object, index=df.index)
+        return df
 
     # ------------------------------------------------------------------ imports and records
     def add_imports(self, batches: Iterable[ImportBatch]) -> list[ImportResult]:
