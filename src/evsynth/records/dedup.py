@@ -198,6 +198,8 @@ def _compare(k: dict[str, list[Any]], i: int, j: int, title_threshold: float,
     if d_i and d_i == d_j:
         if not (ti and tj) or t_sim >= 0.75 or same_place:
             return "dup", max(t_sim, 0.99), "same DOI"
+        if pi and pj and pi != pj:
+            return "no", t_sim, "same DOI (of a supplement/issue) but different titles and pages"
         return "uncertain", t_sim, "same DOI but different titles"
     if not (ti and tj):
         return "no", 0.0, ""
