@@ -366,6 +366,7 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
     tau2 = np.maximum(init, 0.0)
     lo_all = np.zeros(G)
     hi_all = np.full(G, np.inf)
+    tried0 = np.zeros(G, dtype=bool)
     active = np.ones(G, dtype=bool)
     iters = np.zeros(G, dtype=np.int64)
     idx, sub = np.arange(G), des
@@ -388,6 +389,10 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
         small_step = np.abs(step) <= tol * np.maximum(1.0, t)
         outside = ((new < lo) | (new > hi)) & ~small_step
         mid = np.where(np.isfinite(hi), 0.5 * (lo + hi), lo)
+        # a step below the boundary tries tau2 = 0 itself once (the MLE is often exactly there)
+        try0 = outside & (new < lo) & (lo == 0) & ~tried0[idx]
+        tried0[idx] |= try0
+        mid = np.where(try0, 0.0, mid)
         new = np.where(outside, mid, new)
         new = np.where(at0, 0.0, np.maximum(new, 0.0))
         narrow = np.isfinite(hi) & (hi - lo <= tol * np.maximum(1.0, hi)) & ~small_step & ~at0
