@@ -697,9 +697,10 @@ def _prep_2x2(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, A
     id0 = ((a == 0) | (b == 0) | (c == 0) | (d == 0)) & ~bad
     o2 = o if not (o.to == REVMAN and code == "PETO") else _Opts(**{**o.__dict__, "to": "none"})
     a, b, c, d = _zero_correct([a, b, c, d], id0, ~bad, o2)
-    zero_note = ("zero cell(s) and no continuity correction" if o2.to == "none"
-                 else "zero cell(s)")
-    return SimpleNamespace(a=a, b=b, c=c, d=d), bad, np.where(id0, zero_note, "")
+    suffix = " and no continuity correction" if o2.to == "none" else ""
+    why = np.where(id00, "no events (or only events) in both groups", "zero cell(s)")
+    zero_note = np.where(id0, np.char.add(why, suffix), "")
+    return SimpleNamespace(a=a, b=b, c=c, d=d), bad, zero_note
 
 
 def _prep_ir2(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, Arr]:
