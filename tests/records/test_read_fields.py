@@ -167,3 +167,13 @@ def test_format_is_sniffed_not_taken_from_extension():
     assert r["source_format"] == "wos"
     r = rec("ris/asysd/ris_export.txt")
     assert r["source_format"] == "ris"
+
+
+def test_ris_ovid_medline_pmid_from_versioned_database_codes():
+    """Ovid links use D=med20, D=pmnm8, D=medp...: every record of medline_84 has a PMID
+    (84 L2 lines, ``grep '^L2' | grep -c 'AN=[0-9]*$'``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = read(R / "ris/citesource/medline_84.ris")
+    assert df["pmid"].notna().all() and df["pmid"].iloc[0] == "39012781"
+    assert rec("ris/asreview/ovid_psycinfo.ris")["other_ids"] == {"psycinfo": "2019-65183-001"}

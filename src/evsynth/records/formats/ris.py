@@ -148,7 +148,7 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
             pmid = pmid or a
     urls = _all(f, "UR", "L1", "L2", "L3", "L4", "LK")
     for u in urls:
-        m = re.search(r"ovidweb\.cgi\?.*\bD=([a-z]+)\b.*\bAN=([\w-]+)", u)
+        m = re.search(r"ovidweb\.cgi\?.*\bD=([a-z]+)\d*\b.*\bAN=([\w-]+)", u)
         if m:
             ovid_db, an = m.group(1), m.group(2)
             if ovid_db.startswith(("med", "prem", "mesz", "pmnm")) and an.isdigit():
