@@ -48,7 +48,9 @@ def hedges_correction(m: Arr | float) -> Arr:
     ``c(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2))``, computed on the log scale as
     ``exp(lgamma(m/2) - log(sqrt(m/2)) - lgamma((m-1)/2))`` (Hedges 1981, J Educ Stat 6:107, eq.
     6e; metafor's internal ``.cmicalc``). ``m`` is the degrees of freedom (``n1 + n2 - 2`` for two
-    groups, ``n - 1`` for one group); ``NaN`` where ``m <= 1``. Dimensionless.
+    groups, ``n - 1`` for one group); ``NaN`` where ``m <= 1``. Dimensionless. The log-gamma
+    difference loses about ``eps * m log(m)`` to rounding (relative 3e-10 at m = 1e6), as in
+    metafor.
     """
     m = np.asarray(m, dtype=float)
     with np.errstate(all="ignore"):
@@ -58,7 +60,9 @@ def hedges_correction(m: Arr | float) -> Arr:
 
 def _wmean(x: Arr, w: Arr) -> float:
     """Weighted mean over the studies where both ``x`` and ``w`` are finite (metafor ``.wmean``
-    with ``na.rm=TRUE``); used by the ``AV`` variance types."""
+    with ``na.rm=TRUE``); used by the ``AV`` variance types. Unlike metafor, a 2x2 study with a
+    missing cell (or dropped by ``drop00``) is left out of both groups' means, not only the
+    group with the missing value."""
     ok = np.isfinite(x) & np.isfinite(w)
     if not ok.any():
         return np.nan
@@ -927,14 +931,17 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
         Handbook v6.4 section 10.4.4): 0.5 is added to all four cells of a study with a zero
         cell; for OR and RR a study with no events in both groups, or only events in both groups,
         is not estimable and is excluded (NaN, with the reason in ``note``); RD keeps such studies
-        (RD = 0, with the 0.5 correction for its variance); PETO gets no correction (Peto's
-        method needs none) and double-zero studies come out undefined.
+        (with 0.5 added to their cells, as any study with a zero cell, so that the variance is
+        positive); PETO gets no correction (Peto's method needs none) and double-zero studies
+        come out undefined. Note: the RD and PETO parts follow the RevMan 5 documentation and
+        the Handbook's description; they have not been checked against RevMan output.
     drop00
         Exclude (NaN, noted) studies with no events (or only events) in both groups (2x2 and
         two-group rate measures).
     correct
         Apply the small-sample correction to standardised measures (SMD, SMDH, SMCC, SMCR,
-        SMD_CHANGE); ``False`` gives uncorrected d (as metafor >= 4.0 ``correct=FALSE``).
+        SMD_CHANGE); ``False`` gives uncorrected d (as metafor >= 4.0 ``correct=FALSE``; not
+        with ``vtype="UB"``, the unbiased variance of the corrected g).
     level, ratio, log_scale
         ``GEN`` only, see above.
     **columns
