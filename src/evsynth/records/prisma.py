@@ -207,6 +207,13 @@ def _check_counts(counts: dict[str, Any]) -> None:
             if k not in counts[sec]:
                 raise InputError(f"prisma_diagram: counts[{sec!r}] lacks {k!r}; expected the "
                                  "structure of prisma_counts()")
+            v = counts[sec][k]
+            items = v.items() if isinstance(v, dict) else [(None, v)]
+            for name, x in items:
+                if isinstance(x, bool) or not isinstance(x, int) or x < 0:
+                    where = f"counts[{sec!r}][{k!r}]" + (f"[{name!r}]" if name else "")
+                    raise InputError(f"prisma_diagram: {where} is {x!r}; expected a "
+                                     "non-negative integer")
 
 
 def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
