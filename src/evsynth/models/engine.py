@@ -81,7 +81,11 @@ def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndar
     Lb = np.einsum("ij,gj->gi", L, beta)
     LVL = np.einsum("ij,gjk,lk->gil", L, vb, L)
     m = L.shape[0]
-    QM = np.einsum("gi,gi->g", Lb, np.linalg.solve(LVL, Lb[..., None])[..., 0])
+    # a singular covariance (e.g. a Knapp-Hartung scale factor of 0) leaves the test undefined
+    singular = ~(np.abs(np.linalg.det(LVL)) > 0) | ~np.all(np.isfinite(LVL), axis=(1, 2))
+    safe = np.where(singular[:, None, None], np.eye(m)[None], LVL)
+    QM = np.einsum("gi,gi->g", Lb, np.linalg.solve(safe, Lb[..., None])[..., 0])
+    QM = np.where(singular, np.nan, QM)
     if test == "z":
         return QM, m, stats.chi2.sf(QM, m)
     QM = QM / m
@@ -126,7 +130,8 @@ def fit_batch(des: Design, method: str = "REML", test: str = "z", level: float =
             s2w = np.maximum(s2w, 1.0)
         vb = vb * s2w[:, None, None]
     se = np.sqrt(np.einsum("gii->gi", vb))
-    zval = beta / se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zval = beta / se
     if test == "z":
         pval = 2 * stats.norm.sf(np.abs(zval))
     else:

@@ -507,6 +507,8 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
             init = zeros.copy()
         tau2, conv, iters, fallback = _iterative(des, "PM" if target is not None else method,
                                                  init, target, tol, maxiter)
+        if method in ("ML", "REML"):
+            tau2 = _recheck_boundary(des, method, init, tau2, tol, notes)
         if method in ("ML", "REML") and reml_ll0check:
             # global check against the boundary (metafor's ll0check): keep tau2 = 0 when the
             # likelihood there is higher than at the interior root
@@ -535,6 +537,47 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         tau2 = np.where(one, 0.0, tau2)
         se = np.where(one, np.nan, se)
     return Tau2Result(tau2, se, conv, iters, fallback, tau2 == 0, notes)
+
+
+def _recheck_boundary(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, tol: float,
+                      notes: list[str], n_grid: int = 24) -> np.ndarray:
+    """Look for an interior maximum when the iteration stopped at tau^2 = 0 from a positive start.
+
+    The ML/REML likelihood need not be unimodal: its score can be negative at 0 and still have an
+    interior root with a higher likelihood (Viechtbauer 2005 discusses multiple maxima). For those
+    groups the score is scanned on a grid in (0, start]; every up-to-down sign change is refined
+    with the bracketing root finder and the candidate with the highest likelihood is kept.
+    """
+    cand = (tau2 == 0) & (init > 0)
+    if not cand.any():
+        return tau2
+    sub = des.subset(cand)
+    start = init[cand]
+    G = sub.seg.G
+    grid = start[:, None] * (np.arange(1, n_grid + 1) / n_grid)[None, :] ** 2
+    scores = np.column_stack([_score(method, WeightedFit(sub, grid[:, j]), None)[0]
+                              for j in range(n_grid)])
+    best_t = np.zeros(G)
+    reml = method == "REML"
+    best_ll = loglik(sub, best_t, reml)
+    for j in range(n_grid - 1):
+        down = (scores[:, j] > 0) & (scores[:, j + 1] <= 0)
+        if not down.any():
+            continue
+        sub2 = sub.subset(down)
+        root, _ = _bracket_root(sub2, method, None, grid[down, j], grid[down, j + 1], tol)
+        ll = loglik(sub2, root, reml)
+        better = ll > best_ll[down] + 1e-12 * np.maximum(1.0, np.abs(ll))
+        idx = np.flatnonzero(down)[better]
+        best_t[idx], best_ll[idx] = root[better], ll[better]
+    moved = best_t > 0
+    if moved.any():
+        out = tau2.copy()
+        out[np.flatnonzero(cand)[moved]] = best_t[moved]
+        notes.append(f"{int(moved.sum())} group(s): the score is negative at tau^2 = 0 but an "
+                     "interior maximum with a higher likelihood exists; it was taken")
+        return out
+    return tau2
 
 
 def _fixed_point(des: Design, start: np.ndarray, update, tol: float, maxiter: int):

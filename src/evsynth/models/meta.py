@@ -319,6 +319,10 @@ class MetaResult(ResultMixin):
         if method in FIXED_METHODS and test in ("knha", "adhoc"):
             self.method_info["notes"].append(
                 "Knapp-Hartung adjustment is not meant for equal-effects models (as metafor warns)")
+        if test in ("knha", "adhoc") and self.s2w == 0:
+            self.method_info["notes"].append(
+                "Knapp-Hartung scale factor is 0 (all weighted residuals are 0): standard errors "
+                "are 0 and the omnibus test is undefined (QM = NaN); test='adhoc' floors it at 1")
         if self.k == 1:
             self.method_info["notes"].append("k = 1: tau^2 set to 0; heterogeneity not estimable")
         self.subgroups: dict[Any, MetaResult] | None = None
