@@ -33,7 +33,8 @@ def check_finite(x: np.ndarray, field: str, labels: Sequence | None = None) -> N
     """Raise InputError naming the first study whose ``field`` is NaN or infinite."""
     i = first_bad(~np.isfinite(x))
     if i is not None:
-        raise InputError(f"{study_name(i, labels)}: field '{field}' is {x[i]!r}; expected a finite number")
+        raise InputError(f"{study_name(i, labels)}: field '{field}' is {x[i]!r}; expected a "
+                         "finite number")
 
 
 def check_positive(x: np.ndarray, field: str, labels: Sequence | None = None,
