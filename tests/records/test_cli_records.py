@@ -242,6 +242,14 @@ def test_retrieval_and_link_study_cli(capsys, review):
         assert s.study_links() == {rid: "Smith 2019"}
     code, _, err = run(capsys, "records", "link-study", review, "nope:1", "S")
     assert code == 2 and "nope:1" in err
+    # with a studies.csv, ids must be listed there
+    (review / "studies.csv").write_text("study_id,year\nSmith 2019,2019\nJones 2020,2020\n",
+                                        encoding="utf-8")
+    code, _, err = run(capsys, "records", "link-study", review, rid, "Brown 2018")
+    assert code == 2 and "studies.csv" in err and "Brown 2018" in err
+    assert run(capsys, "records", "link-study", review, rid, "Jones 2020")[0] == 0
+    with Store(review) as s:
+        assert s.study_links() == {rid: "Jones 2020"}
 
 
 def test_commands_need_a_store(capsys, tmp_path):

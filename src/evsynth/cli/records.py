@@ -208,7 +208,31 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def known_study_ids(review: Path) -> set[str] | None:
+    """Study ids listed in ``REVIEW_DIR/studies.csv`` (column ``study_id``, else ``study``), or
+    None when there is no such file or column (then any id is accepted)."""
+    import csv
+
+    path = review / "studies.csv"
+    if not path.is_file():
+        return None
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            col = next((c for c in ("study_id", "study") if c in (reader.fieldnames or [])),
+                       None)
+            if col is None:
+                return None
+            return {(row.get(col) or "").strip() for row in reader} - {""}
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read ({exc}); expected a UTF-8 CSV") from None
+
+
 def cmd_link_study(args: argparse.Namespace) -> int:
+    known = known_study_ids(_review_dir(args.review_dir))
+    if known is not None and args.study_id.strip() not in known:
+        raise InputError(f"{Path(args.review_dir) / 'studies.csv'}: study id "
+                         f"{args.study_id!r} is not listed; expected one of its study ids")
     with _open_existing(args.review_dir) as store:
         store.link_study(args.record_id, args.study_id, args.by)
     print(f"{args.record_id} -> study {args.study_id}")

@@ -30,6 +30,9 @@ def cmd_screen(args: argparse.Namespace) -> int:
         if store.n_records() == 0:
             raise InputError(f"{args.review_dir}: the store holds no records; expected "
                              "'evsynth records import' first")
+        if not store.deduplicated():
+            print("evsynth: note: duplicates have not been looked for yet (run 'evsynth records "
+                  "dedup'); every imported record is shown", file=sys.stderr)
         color = {"always": True, "never": False, "auto": None}[args.color]
         screener = Screener(store, args.stage, args.reviewer, settings, color=color,
                             out=sys.stdout)
