@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +271,19 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
                       f"Reports of included studies (n = {_n(inc['reports'])})"], None),
     ]
 
+    pend = counts.get("pending") or {}
+    notes = []
+    if pend.get("title_abstract_undecided") or pend.get("title_abstract_conflicts"):
+        notes.append(f"Title-abstract screening unfinished: "
+                     f"{pend.get('title_abstract_undecided', 0)} undecided, "
+                     f"{pend.get('title_abstract_conflicts', 0)} conflicts.")
+    if pend.get("full_text_undecided") or pend.get("full_text_conflicts") \
+            or pend.get("full_text_awaiting"):
+        notes.append(f"Full-text assessment unfinished: {pend.get('full_text_undecided', 0)} "
+                     f"undecided, {pend.get('full_text_conflicts', 0)} conflicts, "
+                     f"{pend.get('full_text_awaiting', 0)} awaiting classification.")
+    note_lines = textwrap.wrap("Note: " + " ".join(notes), 120) if notes else []
+
     # geometry in inches (figure units = inches via a data coordinate system)
     line_h = 0.178  # 9.2 pt text at line spacing 1.35, in inches
     pad = 0.16
@@ -288,7 +302,8 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
         heights.append(max(hl, hr, 0.95 if _phase == "Included" else 0.62))
     top_margin = 0.3 + (0.4 if title else 0)
     header_h = 0.42
-    total_h = top_margin + header_h + 0.2 + sum(heights) + gap * (len(rows) - 1) + 0.45
+    total_h = (top_margin + header_h + 0.2 + sum(heights) + gap * (len(rows) - 1) + 0.45
+               + 0.19 * len(note_lines))
     fig = plt.figure(figsize=(width, total_h))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
@@ -362,20 +377,10 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
         if i + 1 < len(rows):
             arrow(left_x + box_w / 2, top + h, left_x + box_w / 2, tops[i + 1])
 
-    pend = counts.get("pending") or {}
-    notes = []
-    if pend.get("title_abstract_undecided") or pend.get("title_abstract_conflicts"):
-        notes.append(f"title-abstract screening unfinished: "
-                     f"{pend.get('title_abstract_undecided', 0)} undecided, "
-                     f"{pend.get('title_abstract_conflicts', 0)} conflicts")
-    if pend.get("full_text_undecided") or pend.get("full_text_conflicts") \
-            or pend.get("full_text_awaiting"):
-        notes.append(f"full-text assessment unfinished: {pend.get('full_text_undecided', 0)} "
-                     f"undecided, {pend.get('full_text_conflicts', 0)} conflicts, "
-                     f"{pend.get('full_text_awaiting', 0)} awaiting classification")
-    if notes:
-        ax.text(left_x - band_w - 0.12, total_h - 0.22, "Note: " + "; ".join(notes),
-                ha="left", va="center", fontsize=8, color="#a33", style="italic")
+    if note_lines:
+        ax.text(left_x - band_w - 0.12, total_h - 0.2 - 0.19 * len(note_lines),
+                "\n".join(note_lines), ha="left", va="top", fontsize=8, color="#a33",
+                style="italic", linespacing=1.3)
 
     _atomic_save(fig, Path(path_svg), "svg", dpi)
     if path_png is not None:
