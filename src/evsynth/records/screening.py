@@ -15,10 +15,12 @@ Outcome of a group at a stage (:func:`screening_table`):
 * fewer decisions than required: the group is still pending.
 
 Dual independent screening with conflicts settled by discussion or a third reviewer follows
-the Cochrane Handbook (Lefebvre et al., Cochrane Handbook v6.4, chapter 4, section 4.6.4;
-MECIR C39-C40). At the title-abstract stage a final "include" or "maybe" sends the reference on
-to full-text assessment ("if in doubt, retrieve the full text"); at the full-text stage a final
-"maybe" means "awaiting classification".
+the Cochrane Handbook (Lefebvre C et al., Cochrane Handbook for Systematic Reviews of
+Interventions v6, chapter 4 "Searching for and selecting studies", section 4.6; MECIR standard
+C39: at least two people working independently decide inclusion). At the title-abstract stage a
+final "include" or "maybe" sends the reference on to full-text assessment (when in doubt, the
+full text is retrieved); at the full-text stage a final "maybe" means "awaiting
+classification".
 """
 
 from __future__ import annotations
