@@ -44,7 +44,7 @@ write_group <- function(name, cases, note = NULL) {
   x <- list(group = name, metafor_version = as.character(packageVersion("metafor")),
             r_version = R.version.string, note = note, cases = cases)
   write_json(x, file.path(out_dir, paste0(name, ".json")), digits = NA, auto_unbox = TRUE,
-             pretty = TRUE, na = "null", null = "null")
+             pretty = TRUE, na = "string", null = "null")
   cat(sprintf("%-22s %4d cases\n", name, length(cases)))
 }
 
@@ -83,6 +83,9 @@ fit_rma <- function(d, ...) {
   }
   r
 }
+
+# NOTE: na = "string" so that Inf/-Inf/NaN/NA survive as the strings "Inf", "-Inf", "NaN", "NA"
+# (with na = "null" jsonlite would write Inf as null); a missing (NULL) output is written as null.
 
 # ---- datasets (exported to CSV so the Python tests use exactly the same numbers) -------------
 datasets <- list()
@@ -233,7 +236,7 @@ for (rn in names(regs)) {
     r <- fit_rma(bcgd, mods = rg$r, method = m, test = tt)
     case <- list(id = paste("bcg", rn, m, tt, sep = "_"), dataset = "rma_bcg.csv",
                  args = list(method = m, test = tt, level = 95, mods_r = deparse(rg$r),
-                             mods = rg$py, mod_columns = rg$cols, newmods = mat(rg$newmods)),
+                             mods = rg$py, mod_columns = as.list(rg$cols), newmods = mat(rg$newmods)),
                  control = r$control, warnings = r$warnings)
     if (!is.null(r$error)) {
       case$status <- "error"
@@ -266,7 +269,7 @@ for (m in c("REML", "DL", "FE")) for (tt in c("z", "knha")) {
   reg_cases[[length(reg_cases) + 1]] <- list(
     id = paste("bcg_ablat_alloc_btt", m, tt, sep = "_"), dataset = "rma_bcg.csv",
     args = list(method = m, test = tt, level = 95, mods_r = "~ablat + factor(alloc)",
-                mods = "~ ablat + C(alloc)", mod_columns = regs$ablat_alloc$cols,
+                mods = "~ ablat + C(alloc)", mod_columns = as.list(regs$ablat_alloc$cols),
                 btt_r = 3:4, btt = 2:3),
     warnings = character(0), status = "ok", result = fields(res))
 }
@@ -277,7 +280,7 @@ for (m in c("REML", "ML", "DL", "FE")) for (tt in c("z", "knha")) {
   reg_cases[[length(reg_cases) + 1]] <- list(
     id = paste("raudenbush_weeks", m, tt, sep = "_"), dataset = "rma_raudenbush.csv",
     args = list(method = m, test = tt, level = 95, mods_r = "~weeks", mods = "~ weeks",
-                mod_columns = "weeks", newmods = list(0, 3, 10)),
+                mod_columns = list("weeks"), newmods = list(0, 3, 10)),
     warnings = character(0), status = "ok", result = fields(res),
     predict_new = predictions(res, newmods = c(0, 3, 10)),
     predict_fitted = pred_fields(predict(res)))
@@ -395,7 +398,7 @@ for (sn in names(noint_specs)) {
     noint_cases[[length(noint_cases) + 1]] <- list(
       id = paste("bcg_noint", sn, m, tt, sep = "_"), dataset = "rma_bcg.csv",
       args = list(method = m, test = tt, level = 95, intercept = FALSE,
-                  mod_columns = noint_specs[[sn]]$cols),
+                  mod_columns = as.list(noint_specs[[sn]]$cols)),
       status = "ok", source = "matrix algebra (uncentred y)", result = a,
       metafor = list(QE = mf$QE, tau2 = mf$tau2, beta = num(mf$beta), I2 = mf$I2))
   }
@@ -424,7 +427,9 @@ for (sp in ci_specs) {
     f <- if (is.null(rn)) fit_rma(d, method = m)
          else fit_rma(d, mods = regs[[rn]]$r, method = m)
     res <- f$value
-    r <- if (is.null(f$error)) capture(confint(res, level = lev, control = CI_CTRL)) else f
+    # metafor's default tau2.max (100 here) truncates the upper bound for k = 2; widen it
+    ci_ctrl <- c(CI_CTRL, list(tau2.max = 1e4 * max(1, var(d$yi), max(d$vi))))
+    r <- if (is.null(f$error)) capture(confint(res, level = lev, control = ci_ctrl)) else f
     args <- list(method = m, test = "z", level = 95, ci_level = lev)
     if (!is.null(rn)) {
       args$mods <- regs[[rn]]$py
@@ -448,7 +453,7 @@ for (sp in ci_specs) {
     ci_cases[[length(ci_cases) + 1]] <- case
   }
 }
-write_group("confint", ci_cases, note = "metafor confint(res, level, control = list(tol = 1e-12))$random")
+write_group("confint", ci_cases, note = "metafor confint(res, level, control = list(tol = 1e-12, tau2.max = ...))$random")
 
 # ---- 5. anova: likelihood-ratio tests between nested fits ---------------------------------------
 lrt_cases <- list()
