@@ -305,3 +305,35 @@ def test_round_trip_property(tmp_path_factory, titles, authors):
         out = s.records()
     assert list(out["title"]) == list(df["title"])
     assert list(out["authors"]) == list(df["authors"])
+
+
+WRITER = """
+import sys
+from evsynth.records.store import Store
+s = Store(sys.argv[1])
+for i in range(1, 41):
+    s.add_decision(f"a.ris:{i}", "title-abstract", "include", sys.argv[2])
+    s.retrieval()
+s.close()
+"""
+
+
+def test_concurrent_writers(tmp_path, store):
+    """Two processes recording decisions at the same time (two reviewers): none is lost."""
+    import subprocess
+    import sys
+
+    store.add_import(make_records(40), "a.ris", "MEDLINE", sha256="1")
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name],
+                              stderr=subprocess.PIPE) for name in ("AB", "CD")]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    h = store.decision_history()
+    assert len(h) == 80
+    assert h.groupby("reviewer").size().to_dict() == {"AB": 40, "CD": 40}
+
+
+def test_missing_file_import(tmp_path, store):
+    with pytest.raises(InputError, match="nope.ris"):
+        store.add_import(make_records(1), str(tmp_path / "nope.ris"), "MEDLINE")

@@ -294,7 +294,11 @@ def make_engine(target: str | os.PathLike[str]) -> Engine:
                 raise InputError(f"{parent}: review folder does not exist; expected a directory")
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # IMMEDIATE takes the write lock at the start, so two processes writing at once
+        # (two reviewers screening) wait for each other (busy_timeout) instead of failing
+        # with SQLITE_BUSY when a read transaction would have to be upgraded to a write
+        sa.event.listen(engine, "begin",
+                        lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return sa.create_engine(url)
 
@@ -412,7 +416,11 @@ class Store:
                 if b.kind not in SEARCH_KINDS:
                     raise InputError(f"{b.file}: kind {b.kind!r} is unknown; expected one of "
                                      f"{list(SEARCH_KINDS)}")
-                sha = b.sha256 or file_sha256(b.file)
+                try:
+                    sha = b.sha256 or file_sha256(b.file)
+                except OSError as exc:
+                    raise InputError(f"{b.file}: cannot read ({exc.strerror}); expected an "
+                                     "export file") from None
                 if sha in seen:
                     results.append(seen[sha])
                     continue
