@@ -6,6 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI machines are small and shared: no per-example deadline, and no failure for slow data generation
+settings.register_profile("evsynth", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("evsynth")
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "tests" / "reference"

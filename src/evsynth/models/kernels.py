@@ -540,7 +540,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
 
 
 def _recheck_boundary(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, tol: float,
-                      notes: list[str], n_grid: int = 24) -> np.ndarray:
+                      notes: list[str], n_grid: int = 16) -> np.ndarray:
     """Look for an interior maximum when the iteration stopped at tau^2 = 0 from a positive start.
 
     The ML/REML likelihood need not be unimodal: its score can be negative at 0 and still have an
@@ -581,7 +581,13 @@ def _recheck_boundary(des: Design, method: str, init: np.ndarray, tau2: np.ndarr
 
 
 def _fixed_point(des: Design, start: np.ndarray, update, tol: float, maxiter: int):
-    """Iterate ``tau2 <- max(0, update(fit(tau2), tau2))`` (DLIT, SJIT) for all groups."""
+    """Iterate ``tau2 <- max(0, update(fit(tau2), tau2))`` (DLIT, SJIT) for all groups.
+
+    Groups whose iteration has not settled after ``10 * maxiter`` steps (the DLIT map can cycle;
+    metafor then stops with an error) are solved by bisection on ``h(t) = update(t) - t`` over a
+    bracket with h > 0 at the lower and h <= 0 at the upper end, so a true fixed point is
+    returned, never the last iterate. A group with no sign change keeps converged = False.
+    """
     tau2 = np.maximum(0.0, start)
     G = des.seg.G
     active = np.ones(G, dtype=bool)
@@ -595,4 +601,30 @@ def _fixed_point(des: Design, start: np.ndarray, update, tol: float, maxiter: in
         tau2 = np.where(active, new, tau2)
         iters += active
         active &= ~(change <= tol * np.maximum(1.0, new))
+    if active.any():
+        sub = des.subset(active)
+
+        def h(t):
+            return np.maximum(0.0, update(WeightedFit(sub, t), t)) - t
+
+        lo = np.zeros(sub.seg.G)
+        h_lo = h(lo)
+        hi = np.maximum(tau2[active], 1e-12) * 2
+        for _ in range(200):
+            bad = h(hi) > 0
+            if not bad.any():
+                break
+            hi = np.where(bad, hi * 4, hi)
+        ok = (h_lo > 0) & (h(hi) <= 0)
+        for _ in range(300):
+            mid = 0.5 * (lo + hi)
+            pos = h(mid) > 0
+            lo, hi = np.where(pos, mid, lo), np.where(pos, hi, mid)
+            if np.all(hi - lo <= tol * np.maximum(1.0, hi) * 1e-2):
+                break
+        root = np.where(h_lo <= 0, 0.0, 0.5 * (lo + hi))
+        idx = np.flatnonzero(active)
+        tau2[idx] = root
+        solved = ok | (h_lo <= 0)
+        active[idx[solved]] = False
     return tau2, ~active, iters
