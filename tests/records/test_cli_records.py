@@ -187,10 +187,25 @@ def test_dedup_status_screen_prisma(capsys, review, tmp_path):
     assert "include 1, exclude 0, maybe 1" in out and "conflicts 1" in out
     assert "AB: 3 decided" in out and "CD: 3 decided" in out
     assert "agreement AB vs CD: n = 3, 66.7%" in out
+    code, out, _ = run(capsys, "records", "conflicts", review)
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and "title-abstract" in lines[0]
+    assert "AB: exclude (not a randomised trial), CD: include" in lines[0]
+    rid = lines[0].split("\t")[0]
+    code, _, err = run(capsys, "records", "resolve", review, rid, "--stage", "title-abstract",
+                       "--decision", "exclude", "--reason", "too old", "--reviewer", "EF")
+    assert code == 2 and "reason" in err
+    code, out, _ = run(capsys, "records", "resolve", review, rid, "--stage", "title-abstract",
+                       "--decision", "exclude", "--reason", "off topic", "--reviewer", "EF")
+    assert code == 0
+    code, out, _ = run(capsys, "records", "conflicts", review)
+    assert out.strip() == "No unresolved conflicts."
+    code, out, _ = run(capsys, "records", "status", review)
+    assert "include 1, exclude 1, maybe 1" in out and "conflicts 0" in out
     # decisions round trip through CSV
     csv_path = tmp_path / "dec.csv"
     code, out, _ = run(capsys, "records", "decisions-export", review, csv_path)
-    assert code == 0 and "6 decisions written" in out
+    assert code == 0 and "7 decisions written" in out
     # PRISMA from the store
     out_dir = tmp_path / "prisma"
     code, out, err = run(capsys, "records", "prisma", review, "--out", out_dir, "--title", "T")
@@ -201,7 +216,8 @@ def test_dedup_status_screen_prisma(capsys, review, tmp_path):
     assert counts["removed_before_screening"]["duplicates"] == n_total - n_unique
     assert counts["screening"]["records_screened"] == n_unique
     assert counts["screening"]["reports_sought"] == 2  # include + maybe agreed
-    assert counts["pending"]["title_abstract_conflicts"] == 1
+    assert counts["pending"]["title_abstract_conflicts"] == 0
+    assert counts["screening"]["records_excluded"] == 1
     assert (out_dir / "prisma.svg").stat().st_size > 0
     assert (out_dir / "prisma.png").read_bytes()[:4] == b"\x89PNG"
 

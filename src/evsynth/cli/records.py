@@ -9,6 +9,9 @@ Subcommands::
     evsynth records status REVIEW_DIR
     evsynth records decisions-export REVIEW_DIR OUT.csv [--stage STAGE] [--latest]
     evsynth records decisions-import REVIEW_DIR IN.csv
+    evsynth records conflicts REVIEW_DIR [--stage STAGE]
+    evsynth records resolve REVIEW_DIR RECORD_ID --stage STAGE --decision D --reviewer NAME
+                            [--reason TEXT]
     evsynth records retrieval REVIEW_DIR RECORD_ID (--retrieved | --not-retrieved) [--by NAME]
     evsynth records link-study REVIEW_DIR RECORD_ID STUDY_ID [--by NAME]
     evsynth records prisma REVIEW_DIR --out DIR [--title TEXT]
@@ -200,6 +203,33 @@ def cmd_decisions_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    from evsynth.records.screening import conflicts
+
+    settings = read_settings(_review_dir(args.review_dir)).screening
+    with _open_existing(args.review_dir) as store:
+        c = conflicts(store, args.stage, settings)
+    if c.empty:
+        print("No unresolved conflicts.")
+    for r in c.to_dict("records"):
+        votes = ", ".join(f"{k}: {v}" + (f" ({r['reasons'][k]})" if r["reasons"].get(k) else "")
+                          for k, v in r["decisions"].items())
+        print(f"{r['group_id']}\t{r['stage']}\t{votes}\t{r['title'] or ''}")
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from evsynth.records.screening import resolve
+
+    settings = read_settings(_review_dir(args.review_dir)).screening
+    with _open_existing(args.review_dir) as store:
+        store.check_record_ids([args.record_id], "resolve: ")
+        resolve(store, args.record_id, args.stage, args.decision, args.reviewer, args.reason,
+                settings=settings, note=args.note)
+    print(f"{args.record_id}: {args.stage} resolved as {args.decision}")
+    return 0
+
+
 def cmd_retrieval(args: argparse.Namespace) -> int:
     status = "retrieved" if args.retrieved else "not retrieved"
     with _open_existing(args.review_dir) as store:
@@ -298,6 +328,21 @@ def register(subparsers: Any) -> None:
     q.add_argument("review_dir")
     q.add_argument("csv", metavar="IN.csv")
     q.set_defaults(func=cmd_decisions_import)
+
+    q = sub.add_parser("conflicts", help="list records the reviewers disagree on")
+    q.add_argument("review_dir")
+    q.add_argument("--stage", choices=STAGES)
+    q.set_defaults(func=cmd_conflicts)
+
+    q = sub.add_parser("resolve", help="record the decision settling a conflict")
+    q.add_argument("review_dir")
+    q.add_argument("record_id")
+    q.add_argument("--stage", required=True, choices=STAGES)
+    q.add_argument("--decision", required=True, choices=["include", "exclude", "maybe"])
+    q.add_argument("--reason", help="exclusion reason (one of review.toml's list)")
+    q.add_argument("--reviewer", required=True, help="who resolved it")
+    q.add_argument("--note")
+    q.set_defaults(func=cmd_resolve)
 
     q = sub.add_parser("retrieval", help="record whether a full text was retrieved")
     q.add_argument("review_dir")
