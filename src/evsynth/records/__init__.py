@@ -1,7 +1,10 @@
 """Records layer: import literature-database exports and find duplicate records.
 
 Public names: :func:`read` (any supported export -> normalised DataFrame, see
-:data:`RECORD_COLUMNS`), :func:`deduplicate`, :func:`merge_duplicates`.
+:data:`RECORD_COLUMNS`), :func:`deduplicate`, :func:`merge_duplicates`; the review store
+(:class:`Store`), screening agreement (:func:`cohen_kappa`), the PRISMA 2020 flow diagram
+(:func:`prisma_counts`, :func:`prisma_diagram`), search strategies and the PubMed query builder
+(:class:`SearchStrategy`, :class:`Concept`, :func:`build_query`) and the E-utilities client.
 Heavy submodules are imported lazily.
 """
 
@@ -18,6 +21,17 @@ _LAZY: dict[str, tuple[str, str]] = {
     "FORMATS": ("evsynth.records.io", "FORMATS"),
     "deduplicate": ("evsynth.records.dedup", "deduplicate"),
     "merge_duplicates": ("evsynth.records.dedup", "merge_duplicates"),
+    "Store": ("evsynth.records.store", "Store"),
+    "prisma_counts": ("evsynth.records.prisma", "prisma_counts"),
+    "prisma_diagram": ("evsynth.records.prisma", "prisma_diagram"),
+    "cohen_kappa": ("evsynth.records.screening", "cohen_kappa"),
+    "SearchStrategy": ("evsynth.records.search", "SearchStrategy"),
+    "load_strategies": ("evsynth.records.search", "load_strategies"),
+    "Concept": ("evsynth.records.search", "Concept"),
+    "PubMedQuery": ("evsynth.records.search", "PubMedQuery"),
+    "build_query": ("evsynth.records.search", "build_query"),
+    "cochrane_rct_filter": ("evsynth.records.search", "cochrane_rct_filter"),
+    "EutilsClient": ("evsynth.records.eutils", "EutilsClient"),
 }
 
 __all__ = ["RECORD_COLUMNS", "empty_records", *_LAZY]
