@@ -78,8 +78,6 @@ def critical_values(test: str, level: float, df: np.ndarray) -> np.ndarray:
 
 def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndarray):
     """Wald test of ``L beta = 0`` per group: (QM, df1, p). F(m, df) under t/knha/adhoc."""
-    Lb = np.einsum("ij,gj->gi", L, beta)
-    LVL = np.einsum("ij,gjk,lk->gil", L, vb, L)
     m = L.shape[0]
     if m == 1 and L.shape[1] == 1:  # one coefficient of an intercept-only model: no linear algebra
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -87,6 +85,8 @@ def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndar
         if test == "z":
             return QM, m, special.chdtrc(m, QM)
         return QM, m, special.fdtrc(m, df, QM)
+    Lb = np.einsum("ij,gj->gi", L, beta)
+    LVL = np.einsum("ij,gjk,lk->gil", L, vb, L)
     # a singular covariance (e.g. a Knapp-Hartung scale factor of 0) leaves the test undefined
     singular = ~(np.abs(np.linalg.det(LVL)) > 0) | ~np.all(np.isfinite(LVL), axis=(1, 2))
     safe = np.where(singular[:, None, None], np.eye(m)[None], LVL)

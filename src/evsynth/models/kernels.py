@@ -351,6 +351,20 @@ def _bracket_root(des: Design, method: str, target: np.ndarray | None, lo: np.nd
     return 0.5 * (lo + hi), it
 
 
+#: groups from which the fused (numba) kernel is used for intercept-only ML/REML/PM batches
+FUSED_MIN_GROUPS = 2048
+
+
+def _use_fused(des: Design, method: str) -> bool:
+    """Fused kernel only for big intercept-only batches, when numba is importable."""
+    if not des.intercept_only or des.seg.G < FUSED_MIN_GROUPS or method not in ("ML", "REML",
+                                                                                  "PM"):
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
 def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | None,
                tol: float, maxiter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Safeguarded Newton / Fisher scoring on the estimating equation, for all groups at once.
@@ -370,7 +384,15 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
     active = np.ones(G, dtype=bool)
     iters = np.zeros(G, dtype=np.int64)
     idx, sub = np.arange(G), des
-    for _ in range(maxiter):
+    steps = maxiter
+    if _use_fused(des, method):
+        from evsynth.models import _fused
+
+        tau2, iters, conv = _fused.newton_intercept_only(
+            des.y, des.v, des.seg.starts, des.seg.sizes, method, tau2, target, tol, maxiter)
+        active = ~conv
+        steps = 0
+    for _ in range(steps):
         if not active.any():
             break
         live = active[idx]
@@ -472,8 +494,8 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     elif method in ("DL", "DLIT"):
         tau2 = np.maximum(0.0, (fe.RSS - (k - p)) / fe.trP)
         if method == "DLIT":
-            tau2, conv, iters = _fixed_point(des, tau2, lambda f, t: (f.RSS - (k - p)) / f.trP,
-                                             tol, maxiter)
+            tau2, conv, iters = _fixed_point(
+                des, tau2, lambda f, t: (f.RSS - (f.des.k - p)) / f.trP, tol, maxiter)
         fit = fe if method == "DL" else WeightedFit(des, tau2)
         se = np.sqrt(1 / fit.trP**2 * (2 * (k - p) + 4 * tau2 * fit.trP + 2 * tau2**2 * fit.trPP))
     elif method in ("SJ", "SJIT"):
@@ -484,7 +506,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
             tau2 = tau0 * fit0.RSS / (k - p)
             se_fit, se_tau0 = fit0, tau0
         else:
-            tau2, conv, iters = _fixed_point(des, tau0, lambda f, t: t * f.RSS / (k - p), tol,
+            tau2, conv, iters = _fixed_point(des, tau0, lambda f, t: t * f.RSS / (f.des.k - p), tol,
                                              maxiter)
             se_fit, se_tau0 = None, None
         tau2 = np.maximum(0.0, tau2)
@@ -540,7 +562,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
 
 
 def _recheck_boundary(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, tol: float,
-                      notes: list[str], n_grid: int = 16) -> np.ndarray:
+                      notes: list[str], n_grid: int = 12) -> np.ndarray:
     """Look for an interior maximum when the iteration stopped at tau^2 = 0 from a positive start.
 
     The ML/REML likelihood need not be unimodal: its score can be negative at 0 and still have an

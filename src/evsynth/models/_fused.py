@@ -1,0 +1,131 @@
+"""Fused per-group kernel for intercept-only ML/REML/PM iterations (optional, needs numba).
+
+The numpy kernel in :mod:`evsynth.models.kernels` makes about twenty passes over all rows per
+Newton step and is memory-bound for millions of meta-analyses. This kernel runs the *same*
+safeguarded Newton iteration (same estimating equations, bracket, boundary rule and stopping
+rule as ``kernels._iterative``; see there for the sources) group by group with the sums fused in
+one pass, in parallel over groups. It is used only when numba is installed; results are tested
+equal to the numpy kernel. bench/bench_meta.py measured the need (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # pragma: no cover - exercised when numba is installed
+    from numba import njit, prange
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover
+    AVAILABLE = False
+
+METHOD_CODES = {"ML": 0, "REML": 1, "PM": 2}
+
+if AVAILABLE:
+
+    @njit(cache=True, parallel=True)
+    def _newton_groups(y, v, starts, sizes, init, target, code, tol, maxiter, tau2_out,
+                       iters_out, conv_out):  # pragma: no cover - compiled
+        G = starts.shape[0]
+        for g in prange(G):
+            s = starts[g]
+            k = sizes[g]
+            t = init[g] if init[g] > 0.0 else 0.0
+            lo = 0.0
+            hi = np.inf
+            tried0 = False
+            conv = False
+            it = 0
+            while it < maxiter:
+                sw = 0.0
+                swy = 0.0
+                for i in range(s, s + k):
+                    w = 1.0 / (v[i] + t)
+                    sw += w
+                    swy += w * y[i]
+                b = swy / sw
+                sw2 = 0.0
+                sw3 = 0.0
+                rss = 0.0
+                yppy = 0.0
+                swu = 0.0
+                swuu = 0.0
+                for i in range(s, s + k):
+                    w = 1.0 / (v[i] + t)
+                    r = y[i] - b
+                    u = w * r
+                    w2 = w * w
+                    sw2 += w2
+                    sw3 += w2 * w
+                    rss += u * r
+                    yppy += u * u
+                    swu += w * u
+                    swuu += w * u * u
+                if code == 2:
+                    score = rss - target[g]
+                    info = yppy
+                else:
+                    if code == 0:
+                        score = yppy - sw
+                        info = sw2
+                    else:
+                        m2 = sw2 / sw
+                        score = yppy - (sw - m2)
+                        info = sw2 - 2.0 * sw3 / sw + m2 * m2
+                    obs = 2.0 * (swuu - swu * swu / sw) - info
+                    if obs > 0.0:
+                        info = obs
+                step = score / info
+                if not np.isfinite(step):
+                    step = 0.0
+                pos = score > 0.0
+                if pos:
+                    if t > lo:
+                        lo = t
+                else:
+                    if t < hi:
+                        hi = t
+                at0 = (t == 0.0) and (not pos)
+                new = t + step
+                small = abs(step) <= tol * max(1.0, t)
+                outside = ((new < lo) or (new > hi)) and not small
+                if outside:
+                    if np.isfinite(hi):
+                        mid = 0.5 * (lo + hi)
+                    else:
+                        mid = lo
+                    if new < lo and lo == 0.0 and not tried0:
+                        tried0 = True
+                        mid = 0.0
+                    new = mid
+                if at0:
+                    new = 0.0
+                elif new < 0.0:
+                    new = 0.0
+                narrow = np.isfinite(hi) and (hi - lo <= tol * max(1.0, hi)) and not small \
+                    and not at0
+                if narrow:
+                    new = 0.5 * (lo + hi)
+                t = new
+                it += 1
+                if small or at0 or narrow:
+                    conv = True
+                    break
+            tau2_out[g] = t
+            iters_out[g] = it
+            conv_out[g] = conv
+
+
+def newton_intercept_only(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                          method: str, init: np.ndarray, target: np.ndarray | None, tol: float,
+                          maxiter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run the fused iteration; returns (tau2, iterations, converged) per group."""
+    G = starts.size
+    tau2 = np.empty(G)
+    iters = np.empty(G, dtype=np.int64)
+    conv = np.empty(G, dtype=np.bool_)
+    tgt = np.zeros(G) if target is None else np.asarray(target, dtype=float)
+    _newton_groups(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+                   starts.astype(np.int64), sizes.astype(np.int64), init.astype(float), tgt,
+                   METHOD_CODES[method], float(tol), int(maxiter), tau2, iters, conv)
+    return tau2, iters, conv
