@@ -455,3 +455,26 @@ def test_subgroups_common_tau2_match_metafor(case):
     close(est, r["level_estimates"], f"{case['id']}: subgroup estimates")
     for lvl in case["levels"]:
         close(fit.subgroups[lvl].tau2, r["tau2"], f"{case['id']}: common tau2")
+
+
+def test_result_has_the_contract_fields():
+    df = _data("rma_bcg.csv")
+    fit = evsynth.meta("yi", "vi", data=df, mods="~ ablat", method="REML", slab=df["study"])
+    for name in ("k", "p", "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "vb", "tau2", "se_tau2",
+                 "tau", "I2", "H2", "R2", "QE", "QEp", "QM", "QMp", "QMdf", "weights", "ll",
+                 "AIC", "BIC", "AICc", "method_info"):
+        assert hasattr(fit, name), name
+    for name in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub"):
+        assert np.shape(getattr(fit, name)) == (fit.p,), name
+    assert np.shape(fit.vb) == (fit.p, fit.p)
+    assert np.shape(fit.weights) == (fit.k,)
+    assert isinstance(fit.method_info, dict) and fit.method_info
+    d = fit.to_dict()
+    json.dumps(d)  # JSON-ready
+    assert d["tau2"] == pytest.approx(fit.tau2)
+    text = fit.summary()
+    assert isinstance(text, str) and "ablat" in text
+    pr = fit.predict(np.array([[10.0], [50.0]]))
+    assert np.shape(pr.pred) == (2,)
+    single = evsynth.meta("yi", "vi", data=df).predict()
+    assert isinstance(single.pred, float)
