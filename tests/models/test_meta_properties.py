@@ -352,3 +352,18 @@ def test_batch_with_groups_needing_different_iterations(method):
         one = evsynth.meta(np.array(y), np.array(v), method=method)
         assert row["tau2"] == pytest.approx(one.tau2, rel=1e-7, abs=1e-10), row["g"]
         assert row["estimate"] == pytest.approx(one.beta[0], rel=1e-7, abs=1e-10), row["g"]
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+@pytest.mark.parametrize("data", [([0.5], [0.1]), ([0.3] * 5, [0.01, 0.05, 0.02, 0.1, 0.03]),
+                                  ([0.0, 0.0], [1.0, 1.0])], ids=["k1", "identical", "zeros"])
+def test_edge_cases_leak_no_numpy_warnings(method, data):
+    """k = 1 and Q = 0 are legitimate inputs: no RuntimeWarning from numpy divisions may leak."""
+    import warnings
+
+    y, v = np.array(data[0]), np.array(data[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit = evsynth.meta(y, v, method=method)
+        fit.predict()
+    assert fit.tau2 == 0.0
