@@ -98,7 +98,14 @@ def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndar
     return QM, m, special.fdtrc(m, df, QM)
 
 
-def fit_batch(des: Design, method: str = "REML", test: str = "z", level: float = 95,
+def fit_batch(*args, **kwargs) -> dict[str, np.ndarray]:
+    """Fit the model for every group (see :func:`_fit_batch`); edge cases such as k = 1 or
+    Q = 0 divide by zero on the way and are resolved explicitly, so numpy's warnings are muted."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _fit_batch(*args, **kwargs)
+
+
+def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float = 95,
               control: Control | None = None, btt: np.ndarray | None = None,
               intercept: bool = True, compute_r2: bool = True,
               tau2_fixed: np.ndarray | None = None) -> dict[str, np.ndarray]:

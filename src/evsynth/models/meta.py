@@ -108,6 +108,20 @@ def prepare_inputs(yi, vi, sei, data, slab) -> tuple[np.ndarray, np.ndarray, lis
     return y, v, labels
 
 
+def _check_formula_columns(formula: str, data: pd.DataFrame) -> None:
+    """Name the first study (row, 1-based) with a missing value in a column the formula uses."""
+    import re
+
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
+    for col in data.columns:
+        if str(col) in names:
+            miss = pd.isna(data[col]).to_numpy()
+            if miss.any():
+                i = int(np.flatnonzero(miss)[0])
+                raise InputError(f"study in row {i + 1}: moderator '{col}' is missing; expected "
+                                 "a value for every study")
+
+
 @dataclass
 class ModelMatrix:
     """Design matrix with column names and, for formulas, the spec to build new rows."""
@@ -132,6 +146,7 @@ def build_model_matrix(mods, data, intercept: bool, k: int, labels) -> ModelMatr
         formula = mods.strip()
         if not formula.startswith("~"):
             formula = "~ " + formula
+        _check_formula_columns(formula, data)
         try:
             mm = model_matrix(formula, data, na_action="raise")
         except Exception as exc:  # formulaic raises many types; report which part failed
@@ -634,7 +649,10 @@ def meta(yi, vi=None, *, sei=None, method: str = "REML", test: str = "z", mods=N
         normalise_level(level)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    con = Control.from_any(control)
+    try:
+        con = Control.from_any(control)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
     y, v, labels = prepare_inputs(yi, vi, sei, data, slab)
     k = y.size
     mm = build_model_matrix(mods, data, intercept, k, labels)

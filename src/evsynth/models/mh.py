@@ -598,7 +598,8 @@ def _mh_or(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
         v_i = 1.0 / (1 / e11 + 1 / e12 + 1 / e21 + 1 / e22)
         resid = a[pos] - e11
         bd = max(0.0, float(np.sum(resid**2 / v_i)))
-        ta = max(0.0, bd - float(np.sum(resid)) ** 2 / float(np.sum(v_i))) if k_pos else 0.0
+        sv = float(np.sum(v_i))
+        ta = max(0.0, bd - float(np.sum(resid)) ** 2 / sv) if k_pos and sv > 0 else 0.0
     out.update(BD=bd, TA=ta, k_pos=k_pos,
                BDp=float(stats.chi2.sf(bd, k_pos - 1)) if k_pos > 1 else None,
                TAp=float(stats.chi2.sf(ta, k_pos - 1)) if k_pos > 1 else None)
