@@ -111,8 +111,14 @@ def test_re_equals_fe_whenever_tau2_is_zero(data, method):
     assert re.QE == pytest.approx(fe.QE, rel=1e-10, abs=1e-12)
 
 
+# SJIT and DLIT are linearly convergent fixed-point iterations stopped, as in metafor, by an
+# absolute threshold on tau^2; where their limit is 0 the stopped value depends on the units of y,
+# so they are left out of this property (their fixed point itself is tested elsewhere).
+SCALE_METHODS = [m for m in ALL_METHODS if m not in ("SJIT", "DLIT")]
+
+
 @SETTINGS
-@given(data=meta_data(min_k=3), method=st.sampled_from(ALL_METHODS), test=st.sampled_from(TESTS),
+@given(data=meta_data(min_k=3), method=st.sampled_from(SCALE_METHODS), test=st.sampled_from(TESTS),
        c=st.sampled_from([1e-3, 0.5, 3.0, 1e3, -2.0]))
 def test_scale_invariance(data, method, test, c):
     """yi -> c*yi, vi -> c^2*vi: beta scales by c, tau^2 by c^2, se by |c|; z, p, Q, I^2, H^2

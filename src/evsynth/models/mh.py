@@ -583,12 +583,11 @@ def _mh_or(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
     out["MHp"] = float(stats.chi2.sf(out["MH"], 1))
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        if or_mh == 1:
-            n11 = n1 / n * xt
-        else:
-            aa = or_mh * (n1 + xt) + (n2 - xt)
-            bb = np.sqrt(aa**2 - 4 * n1 * xt * or_mh * (or_mh - 1))
-            n11 = (aa - bb) / (2 * (or_mh - 1))
+        # the admissible root of (OR-1) x^2 - aa x + OR n1 xt = 0 in its rationalised form
+        # 2C / (aa + sqrt(aa^2 - 4AC)): the same root without cancellation (and OR = 1 included)
+        aa = or_mh * (n1 + xt) + (n2 - xt)
+        bb = np.sqrt(aa**2 - 4 * n1 * xt * or_mh * (or_mh - 1))
+        n11 = 2 * or_mh * n1 * xt / (aa + bb)
         pos = (n11 > 0) & (xt > 0) & (yt > 0)
         k_pos = int(pos.sum())
         e11 = n11[pos]
@@ -597,6 +596,11 @@ def _mh_or(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
         e22 = e11 - n1[pos] - xt[pos] + n[pos]
         v_i = 1.0 / (1 / e11 + 1 / e12 + 1 / e21 + 1 / e22)
         resid = a[pos] - e11
+        # a table with an expected cell of 0 has no variance and carries no information for the
+        # test; keep it out instead of letting inf/NaN make the sum order-dependent
+        keep = np.isfinite(v_i) & (v_i > 0) & np.isfinite(resid)
+        v_i, resid = v_i[keep], resid[keep]
+        k_pos = int(keep.sum())
         bd = max(0.0, float(np.sum(resid**2 / v_i)))
         sv = float(np.sum(v_i))
         ta = max(0.0, bd - float(np.sum(resid)) ** 2 / sv) if k_pos and sv > 0 else 0.0
