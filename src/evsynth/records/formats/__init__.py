@@ -23,6 +23,37 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+def group_tags(tagged: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """``[(tag, value), ...]`` -> ``{tag: [values in order]}`` for tagged formats."""
+    fields: dict[str, list[str]] = {}
+    for tag, value in tagged:
+        fields.setdefault(tag, []).append(value)
+    return fields
+
+
+def first_value(fields: dict[str, list[str]], *tags: str) -> str | None:
+    """The first non-empty value of the first tag (in the order given) that has one."""
+    for t in tags:
+        for v in fields.get(t, []):
+            if v:
+                return v
+    return None
+
+
+def parse_tagged(text: str, path: str, split_records, to_record
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Shared ``parse`` of the line-tagged formats: cut ``text`` into records with the format's
+    ``split_records(lines, path)`` and map each with ``to_record(tagged)``, recording the line
+    where each record starts."""
+    chunks, problems = split_records(split_lines(text), path)
+    records = []
+    for start, tagged in chunks:
+        rec = to_record(tagged)
+        rec["source_line"] = start
+        records.append(rec)
+    return records, problems
+
+
 def problem(path: str, line: int | None, message: str) -> dict[str, Any]:
     """A problem report: ``{"file": path, "line": line, "message": message}``."""
     return {"file": str(path), "line": line, "message": message}

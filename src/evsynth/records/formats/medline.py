@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evsynth.records.formats import problem, split_lines
+from evsynth.records.formats import first_value, group_tags, parse_tagged, problem
 
 _TAG = re.compile(r"^([A-Z][A-Z0-9 ]{1,3})- ?(.*)$")
 
@@ -63,16 +63,10 @@ _MONTHS = {m: i for i, m in enumerate(
 
 def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
     """Map MEDLINE tags to the record model (NLM element descriptions)."""
-    f: dict[str, list[str]] = {}
-    for tag, value in tagged:
-        f.setdefault(tag, []).append(value)
+    f = group_tags(tagged)
 
     def first(*tags: str) -> str | None:
-        for t in tags:
-            for v in f.get(t, []):
-                if v:
-                    return v
-        return None
+        return first_value(f, *tags)
 
     doi = None
     other_ids: dict[str, str] = {}
@@ -115,10 +109,4 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
 
 def parse(text: str, path: str, **_: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Parse MEDLINE/PubMed tagged text into record dicts."""
-    chunks, problems = split_records(split_lines(text), path)
-    records = []
-    for start, tagged in chunks:
-        rec = to_record(tagged)
-        rec["source_line"] = start
-        records.append(rec)
-    return records, problems
+    return parse_tagged(text, path, split_records, to_record)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evsynth.records.formats import problem, split_lines
+from evsynth.records.formats import first_value, group_tags, parse_tagged, problem
 
 _HEAD = re.compile(r"^<(\d+)\.\s*>\s*$")
 _TAG = re.compile(r"^([A-Z][A-Z0-9])  - ?(.*)$")
@@ -59,16 +59,10 @@ def split_records(lines: list[str], path: str
 
 def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
     """Map Ovid field tags to the record model."""
-    f: dict[str, list[str]] = {}
-    for tag, value in tagged:
-        f.setdefault(tag, []).append(value)
+    f = group_tags(tagged)
 
     def first(*tags: str) -> str | None:
-        for t in tags:
-            for v in f.get(t, []):
-                if v:
-                    return v
-        return None
+        return first_value(f, *tags)
 
     db = first("DB")
     db_l = (db or "").lower()
@@ -115,10 +109,4 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
 
 def parse(text: str, path: str, **_: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Parse Ovid tagged text into record dicts."""
-    chunks, problems = split_records(split_lines(text), path)
-    records = []
-    for start, tagged in chunks:
-        rec = to_record(tagged)
-        rec["source_line"] = start
-        records.append(rec)
-    return records, problems
+    return parse_tagged(text, path, split_records, to_record)

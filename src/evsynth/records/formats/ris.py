@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evsynth.records.formats import doi_in, join_pages, pmid_in, problem, split_lines
+from evsynth.records.formats import (
+    doi_in,
+    group_tags,
+    join_pages,
+    parse_tagged,
+    pmid_in,
+    problem,
+)
 
 _TAG = re.compile(r"^([A-Z][A-Z0-9])\s{1,2}-(?:\s(.*))?$")
 #: Lines that frame records in some exports and carry no data ("1.", "Record #1 of 2", ...)
@@ -120,9 +127,7 @@ _EMBASE_ID = re.compile(r"^L?\d{8,12}$")
 
 def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
     """Map RIS tags to the record model (tag meanings per the RIS spec and vendor usage)."""
-    f: dict[str, list[str]] = {}
-    for tag, value in tagged:
-        f.setdefault(tag, []).append(value)
+    f = group_tags(tagged)
     ty = _first(f, "TY")
     title = _first(f, "TI", "T1", "CT", "ST")
     if title is None and ty in ("BOOK", "EBOOK"):
@@ -200,11 +205,4 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
 
 def parse(text: str, path: str, **_: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Parse RIS text into record dicts (see :mod:`evsynth.records.formats`)."""
-    lines = split_lines(text)
-    chunks, problems = split_records(lines, path)
-    records = []
-    for start, tagged in chunks:
-        rec = to_record(tagged)
-        rec["source_line"] = start
-        records.append(rec)
-    return records, problems
+    return parse_tagged(text, path, split_records, to_record)

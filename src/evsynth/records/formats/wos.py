@@ -10,7 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evsynth.records.formats import join_pages, problem, split_lines
+from evsynth.records.formats import (
+    first_value,
+    group_tags,
+    join_pages,
+    parse_tagged,
+    problem,
+)
 
 _TAG = re.compile(r"^([A-Z][A-Z0-9])(?: (.*))?$")
 #: fields whose continuation lines are separate list items
@@ -74,16 +80,10 @@ _DATABASES = {"WOS": "Web of Science", "ZOOREC": "Zoological Record", "MEDLINE":
 
 def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
     """Map WoS field tags to the record model."""
-    f: dict[str, list[str]] = {}
-    for tag, value in tagged:
-        f.setdefault(tag, []).append(value)
+    f = group_tags(tagged)
 
     def first(*tags: str) -> str | None:
-        for t in tags:
-            for v in f.get(t, []):
-                if v:
-                    return v
-        return None
+        return first_value(f, *tags)
 
     other_ids: dict[str, str] = {}
     ut = first("UT")
@@ -132,10 +132,4 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
 
 def parse(text: str, path: str, **_: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Parse WoS tagged text into record dicts."""
-    chunks, problems = split_records(split_lines(text), path)
-    records = []
-    for start, tagged in chunks:
-        rec = to_record(tagged)
-        rec["source_line"] = start
-        records.append(rec)
-    return records, problems
+    return parse_tagged(text, path, split_records, to_record)
