@@ -8,6 +8,7 @@ exit code 2 with no traceback.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,3 +47,21 @@ def check_positive(x: np.ndarray, field: str, labels: Sequence | None = None,
     if i is not None:
         want = "a number >= 0" if allow_zero else "a positive number"
         raise InputError(f"{study_name(i, labels)}: field '{field}' is {x[i]!r}; expected {want}")
+
+
+def resolve_column(field: str, value: Any, data: Any) -> Any:
+    """An argument given as values, or as the name of a column of the DataFrame ``data``.
+
+    The one home for the ``data=`` convention of :func:`evsynth.effect_size`, :func:`evsynth.meta`
+    and :func:`evsynth.meta_mh`; a name with no ``data`` or not in it is an :class:`InputError`
+    naming the argument and the column.
+    """
+    if not isinstance(value, str):
+        return value
+    if data is None:
+        raise InputError(f"argument '{field}' is the column name {value!r} but no data= "
+                         f"DataFrame was given; pass an array, or data= with a column {value!r}")
+    if value not in data.columns:
+        raise InputError(f"argument '{field}': column {value!r} is not in data (columns: "
+                         f"{', '.join(map(str, data.columns))})")
+    return data[value]

@@ -368,9 +368,9 @@ def test_bad_options(kw, pattern):
 
 def test_bad_data_columns_and_person_time():
     d = pd.DataFrame(GOOD)
-    with pytest.raises(InputError, match="column 'events' not found"):
+    with pytest.raises(InputError, match="column 'events' is not in data"):
         evsynth.meta_mh("OR", ai="events", n1i="n1i", ci="ci", n2i="n2i", data=d)
-    with pytest.raises(InputError, match="no 'data'"):
+    with pytest.raises(InputError, match="no data= DataFrame"):
         evsynth.meta_mh("OR", ai="ai", n1i="n1i", ci="ci", n2i="n2i")
     with pytest.raises(InputError, match="person-time measures take x1i"):
         evsynth.meta_mh("IRR", **GOOD)

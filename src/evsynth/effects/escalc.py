@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import special
 
 from evsynth.effects.conversions import sd_change, se_from_ci, se_from_p
-from evsynth.errors import InputError, first_bad, study_name
+from evsynth.errors import InputError, first_bad, resolve_column, study_name
 
 __all__ = ["MEASURES", "Measure", "effect_size", "hedges_correction", "measures", "smd"]
 
@@ -570,14 +570,7 @@ def _numeric(val: Any, fld: str, labels: list | None) -> Arr:
 
 
 def _column(name: str, val: Any, data: pd.DataFrame | None) -> Any:
-    if isinstance(val, str):
-        if data is None:
-            raise InputError(f"argument '{name}' is the string {val!r} but no data= DataFrame was "
-                             f"given; pass an array, or data= with a column {val!r}")
-        if val not in data.columns:
-            raise InputError(f"argument '{name}': column {val!r} is not in data (columns: "
-                             f"{', '.join(map(str, data.columns))})")
-        return data[val]
+    val = resolve_column(name, val, data)
     if isinstance(val, pd.Series):
         return val.reset_index(drop=True)
     return val

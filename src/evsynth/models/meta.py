@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.errors import InputError, check_finite, first_bad, study_name
+from evsynth.errors import InputError, check_finite, first_bad, resolve_column, study_name
 from evsynth.models.engine import (
     TESTS,
     Control,
@@ -44,13 +44,7 @@ def _column(x: Any, data: pd.DataFrame | None, field: str) -> np.ndarray | None:
     """An argument given as array-like, or as a column name of ``data``."""
     if x is None:
         return None
-    if isinstance(x, str):
-        if data is None:
-            raise InputError(f"argument '{field}' is the column name {x!r} but no data= was given")
-        if x not in data.columns:
-            raise InputError(f"argument '{field}': column {x!r} is not in data (columns: "
-                             f"{', '.join(map(str, data.columns))})")
-        x = data[x]
+    x = resolve_column(field, x, data)
     arr = np.asarray(x)
     if arr.ndim == 0:
         arr = arr.reshape(1)

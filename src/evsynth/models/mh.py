@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.errors import InputError, first_bad, study_name
+from evsynth.errors import InputError, first_bad, resolve_column, study_name
 from evsynth.models.results import ResultMixin, fmt_p
 
 __all__ = ["MHResult", "MHPrediction", "meta_mh", "meta_peto"]
@@ -338,13 +338,7 @@ def _column(name: str, value: Any, data: pd.DataFrame | None) -> np.ndarray | No
     """A numeric per-study vector from an array-like or a column name of ``data``."""
     if value is None:
         return None
-    if isinstance(value, str):
-        if data is None:
-            raise InputError(f"field '{name}': got the column name {value!r} but no 'data'")
-        if value not in data.columns:
-            raise InputError(f"field '{name}': column {value!r} not found in 'data' (columns: "
-                             f"{', '.join(map(str, data.columns))})")
-        value = data[value]
+    value = resolve_column(name, value, data)
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
         value = [value]
     try:
