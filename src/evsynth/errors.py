@@ -65,3 +65,14 @@ def resolve_column(field: str, value: Any, data: Any) -> Any:
         raise InputError(f"argument '{field}': column {value!r} is not in data (columns: "
                          f"{', '.join(map(str, data.columns))})")
     return data[value]
+
+
+def nonnegative_number(field: str, value: Any) -> float:
+    """``value`` as a finite float >= 0 (e.g. a continuity correction), else an InputError."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"argument '{field}' is {value!r}; expected a number >= 0") from None
+    if not np.isfinite(out) or out < 0:
+        raise InputError(f"argument '{field}' is {value!r}; expected a number >= 0")
+    return out

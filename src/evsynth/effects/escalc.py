@@ -29,7 +29,13 @@ import pandas as pd
 from scipy import special
 
 from evsynth.effects.conversions import sd_change, se_from_ci, se_from_p
-from evsynth.errors import InputError, first_bad, resolve_column, study_name
+from evsynth.errors import (
+    InputError,
+    first_bad,
+    nonnegative_number,
+    resolve_column,
+    study_name,
+)
 
 __all__ = ["MEASURES", "Measure", "effect_size", "hedges_correction", "measures", "smd"]
 
@@ -1021,12 +1027,7 @@ def _options(code: str, spec: Measure, vtype: str, add: float | None, to: str, d
         raise InputError(f"to='revman' adds 0.5 (the RevMan 5 rule); got add={add!r}")
     if add is None:
         add = 0.5 if to == REVMAN else spec.add
-    try:
-        add = float(add)
-    except (TypeError, ValueError):
-        raise InputError(f"argument 'add' is {add!r}; expected a number >= 0") from None
-    if not np.isfinite(add) or add < 0:
-        raise InputError(f"argument 'add' is {add!r}; expected a number >= 0")
+    add = nonnegative_number("add", add)
     if drop00 and spec.family not in ("2x2", "ir2"):
         raise InputError(f"drop00 applies to two-group count measures, not to '{code}'")
     if not correct and not spec.correctable:

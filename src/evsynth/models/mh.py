@@ -46,7 +46,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.errors import InputError, first_bad, resolve_column, study_name
+from evsynth.errors import (
+    InputError,
+    first_bad,
+    nonnegative_number,
+    resolve_column,
+    study_name,
+)
 from evsynth.models.results import ResultMixin, fmt_p
 
 __all__ = ["MHResult", "MHPrediction", "meta_mh", "meta_peto"]
@@ -294,16 +300,7 @@ def _pair(value: Any, name: str) -> tuple[Any, Any]:
             raise InputError(f"'{name}' must be one value or a pair (first for the per-study "
                              f"effect sizes, second for the pooled estimator), got {value!r}")
     if name == "add":
-        out = []
-        for v in pair:
-            try:
-                fv = float(v)
-            except (TypeError, ValueError):
-                raise InputError(f"'add' must be a non-negative number, got {v!r}") from None
-            if not math.isfinite(fv) or fv < 0:
-                raise InputError(f"'add' must be a non-negative number, got {v!r}")
-            out.append(fv)
-        return out[0], out[1]
+        return nonnegative_number("add", pair[0]), nonnegative_number("add", pair[1])
     if name == "to":
         for v in pair:
             if v not in _TO_CHOICES:
