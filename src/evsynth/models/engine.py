@@ -18,7 +18,6 @@ from evsynth.models.kernels import (
     FIXED_METHODS,
     METHODS,
     Design,
-    Tau2Result,
     WeightedFit,
     estimate_tau2,
     loglik,
@@ -107,8 +106,7 @@ def fit_batch(*args, **kwargs) -> dict[str, np.ndarray]:
 
 def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float = 95,
               control: Control | None = None, btt: np.ndarray | None = None,
-              intercept: bool = True, compute_r2: bool = True,
-              tau2_fixed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+              intercept: bool = True, compute_r2: bool = True) -> dict[str, np.ndarray]:
     """Fit the model for every group of ``des``; returns a dict of per-group arrays.
 
     Keys: ``k, p, beta (G,p), vb (G,p,p), se, zval, pval, ci_lb, ci_ub, df, tau2, se_tau2, I2,
@@ -124,13 +122,8 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
         raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
     k = des.k.astype(float)
     p = des.p
-    if tau2_fixed is not None:
-        t2 = Tau2Result(np.asarray(tau2_fixed, float), np.full(des.seg.G, np.nan),
-                        np.ones(des.seg.G, bool), np.zeros(des.seg.G, np.int64),
-                        np.zeros(des.seg.G, bool), np.asarray(tau2_fixed) == 0)
-    else:
-        t2 = estimate_tau2(des, method, tol=control.tol, maxiter=control.maxiter,
-                           reml_ll0check=control.ll0check)
+    t2 = estimate_tau2(des, method, tol=control.tol, maxiter=control.maxiter,
+                       reml_ll0check=control.ll0check)
     tau2 = t2.tau2
     fit = WeightedFit(des, tau2)
     beta = fit.beta
@@ -174,8 +167,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     # fit statistics (metafor: ll.ML and ll.REML with REMLf = TRUE)
     ll_ML = loglik(des, tau2, reml=False, fit=fit)
     ll_REML = loglik(des, tau2, reml=True, fit=fit)
-    fixed_tau = method in FIXED_METHODS or tau2_fixed is not None
-    parms = p + (0 if fixed_tau else 1)
+    parms = p + (0 if method in FIXED_METHODS else 1)
     if method == "REML":
         ll, n_ic = ll_REML, k - p
     else:

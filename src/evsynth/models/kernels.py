@@ -263,7 +263,6 @@ class Tau2Result:
     converged: np.ndarray
     iterations: np.ndarray
     fallback: np.ndarray  # True where the bracketing root finder was used
-    at_boundary: np.ndarray  # True where tau^2 = 0 exactly (estimate at the lower bound)
     notes: list[str] = field(default_factory=list)
 
 
@@ -476,7 +475,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     fallback = np.zeros(G, dtype=bool)
     notes: list[str] = []
     if method in FIXED_METHODS:
-        return Tau2Result(zeros.copy(), np.full(G, np.nan), conv, iters, fallback, zeros == 0)
+        return Tau2Result(zeros.copy(), np.full(G, np.nan), conv, iters, fallback)
 
     v = des.v
     fe = WeightedFit(des, w=1.0 / v)
@@ -558,7 +557,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     if one.any():
         tau2 = np.where(one, 0.0, tau2)
         se = np.where(one, np.nan, se)
-    return Tau2Result(tau2, se, conv, iters, fallback, tau2 == 0, notes)
+    return Tau2Result(tau2, se, conv, iters, fallback, notes)
 
 
 def _recheck_boundary(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, tol: float,

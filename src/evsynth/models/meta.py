@@ -116,6 +116,18 @@ def _check_formula_columns(formula: str, data: pd.DataFrame) -> None:
                                  "a value for every study")
 
 
+def _intercept_first(mm: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """A formulaic model matrix with its ``Intercept`` column (if any) moved first and named
+    ``intrcpt`` (metafor's name)."""
+    names = list(mm.columns)
+    X = np.asarray(mm, dtype=float)
+    if "Intercept" not in names:
+        return X, names
+    j = names.index("Intercept")
+    X = np.column_stack([X[:, j], np.delete(X, j, axis=1)])
+    return X, ["intrcpt"] + [n for i, n in enumerate(names) if i != j]
+
+
 @dataclass
 class ModelMatrix:
     """Design matrix with column names and, for formulas, the spec to build new rows."""
@@ -145,15 +157,8 @@ def build_model_matrix(mods, data, intercept: bool, k: int, labels) -> ModelMatr
             mm = model_matrix(formula, data, na_action="raise")
         except Exception as exc:  # formulaic raises many types; report which part failed
             raise InputError(f"mods formula {mods!r}: {exc}") from None
-        names = list(mm.columns)
-        X = np.asarray(mm, dtype=float)
-        has_int = "Intercept" in names
-        if has_int:
-            j = names.index("Intercept")
-            X = np.column_stack([X[:, j], np.delete(X, j, axis=1)])
-            names = ["intrcpt"] + [n for i, n in enumerate(names) if i != j]
-        spec = mm.model_spec
-        return ModelMatrix(X, names, has_int, spec)
+        X, names = _intercept_first(mm)
+        return ModelMatrix(X, names, names[0] == "intrcpt", mm.model_spec)
     M = np.asarray(mods, dtype=float) if not isinstance(mods, pd.DataFrame) else mods
     names: list[str]
     if isinstance(M, pd.DataFrame):
@@ -430,12 +435,7 @@ class MetaResult(ResultMixin):
             return self._des.X.copy()  # fitted values for each study, as metafor
         if isinstance(newmods, (pd.DataFrame, dict)) and mm.spec is not None:
             frame = pd.DataFrame(newmods) if isinstance(newmods, dict) else newmods
-            new = np.asarray(mm.spec.get_model_matrix(frame), dtype=float)
-            cols = list(mm.spec.get_model_matrix(frame).columns)
-            if "Intercept" in cols:
-                j = cols.index("Intercept")
-                new = np.column_stack([new[:, j], np.delete(new, j, axis=1)])
-            return new
+            return _intercept_first(mm.spec.get_model_matrix(frame))[0]
         M = np.atleast_2d(np.asarray(newmods, dtype=float))
         n_mods = self.p - (1 if mm.intercept else 0)
         if M.shape[1] != n_mods and M.shape[0] == n_mods and M.shape[1] != self.p:
@@ -629,8 +629,7 @@ def meta(yi, vi=None, *, sei=None, method: str = "REML", test: str = "z", mods=N
         (``subgroup_tau2="common"``, test = QM of the subgroup factor).
     btt : 0-based indices of the coefficients in the omnibus test (default: all but intercept).
     """
-    method_u = method.upper() if method.upper() in {m.upper() for m in METHODS} else method
-    method_u = {m.upper(): m for m in METHODS}.get(method_u.upper(), method_u)
+    method_u = {m.upper(): m for m in METHODS}.get(str(method).upper(), method)  # "reml" -> "REML"
     if method_u not in METHODS:
         raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if method_u == "GENQ":
