@@ -29,6 +29,8 @@ from evsynth.models.engine import (
     normalise_level,
     wald,
 )
+from evsynth.models.bias import SmallStudyMethods
+from evsynth.models.influence import InfluenceMethods
 from evsynth.models.kernels import FIXED_METHODS, METHODS, Design, Segments, WeightedFit
 from evsynth.models.results import ResultMixin, fmt_p, to_jsonable
 
@@ -259,7 +261,7 @@ class AnovaResult(ResultMixin):
         return "\n".join(lines)
 
 
-class MetaResult(ResultMixin):
+class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
     """A fitted meta-analysis / meta-regression model (metafor's ``rma.uni`` fields)."""
 
     _dict_fields = ("k", "p", "coef_names", "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "vb",
