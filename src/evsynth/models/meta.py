@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from evsynth.errors import InputError, check_finite, first_bad, resolve_column, study_name
+from evsynth.models.bias import SmallStudyMethods
 from evsynth.models.engine import (
     TESTS,
     Control,
@@ -29,7 +30,6 @@ from evsynth.models.engine import (
     normalise_level,
     wald,
 )
-from evsynth.models.bias import SmallStudyMethods
 from evsynth.models.influence import InfluenceMethods
 from evsynth.models.kernels import FIXED_METHODS, METHODS, Design, Segments, WeightedFit
 from evsynth.models.results import ResultMixin, fmt_p, to_jsonable

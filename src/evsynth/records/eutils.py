@@ -30,10 +30,8 @@ import hashlib
 import http.client
 import json
 import math
-import os
 import re
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -46,6 +44,7 @@ from typing import Any
 
 from evsynth import __version__
 from evsynth.errors import InputError
+from evsynth.files import atomic_write
 
 #: NCBI's E-utilities base URL
 DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -132,25 +131,6 @@ class RateLimiter:
             if delay > 0:
                 self.sleep(delay)
         self._last = self.clock()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so a
-    reader never sees a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # --- record splitting (for counting and de-duplicating batches) --------------------------------

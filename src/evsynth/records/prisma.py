@@ -51,11 +51,11 @@ among the reports excluded with reasons. Full-text outcomes "maybe" are counted 
 from __future__ import annotations
 
 import os
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
+from evsynth.files import save_figure
 from evsynth.records.screening import screening_table
 from evsynth.records.settings import ScreeningSettings
 from evsynth.records.store import Store
@@ -175,20 +175,6 @@ def prisma_counts(store: Store, settings: ScreeningSettings | None = None) -> di
 # ----------------------------------------------------------------------------------------------
 def _n(x: int) -> str:
     return f"{x:,}"
-
-
-def _atomic_save(fig: Any, path: Path, fmt: str, dpi: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg"
-                    else None)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _check_counts(counts: dict[str, Any]) -> None:
@@ -382,7 +368,7 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
                 "\n".join(note_lines), ha="left", va="top", fontsize=8, color="#a33",
                 style="italic", linespacing=1.3)
 
-    _atomic_save(fig, Path(path_svg), "svg", dpi)
+    save_figure(fig, Path(path_svg), dpi)
     if path_png is not None:
-        _atomic_save(fig, Path(path_png), "png", dpi)
+        save_figure(fig, Path(path_png), dpi)
     plt.close(fig)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from evsynth.errors import InputError
+from evsynth.files import atomic_write_text
 from evsynth.records.settings import STAGES, ScreeningSettings, check_stage
 from evsynth.records.store import DECISION_KINDS, DECISIONS, Store
 
@@ -314,19 +314,6 @@ def agreement(store: Store, stage: str, reviewers: Sequence[str] | None = None) 
 # ----------------------------------------------------------------------------------------------
 # CSV export / import
 # ----------------------------------------------------------------------------------------------
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def export_decisions(store: Store, path: str | os.PathLike[str], stage: str | None = None,
                      history: bool = True) -> int:
     """Write screening decisions to a UTF-8 CSV (columns :data:`CSV_COLUMNS`); returns rows.
@@ -345,7 +332,7 @@ def export_decisions(store: Store, path: str | os.PathLike[str], stage: str | No
     for r in df.sort_values("decision_id").to_dict("records"):
         w.writerow(["" if r.get(c) is None or (isinstance(r.get(c), float) and r[c] != r[c])
                     else r[c] for c in CSV_COLUMNS[:-1]] + [titles.get(r["record_id"]) or ""])
-    _atomic_write_text(Path(path), buf.getvalue())
+    atomic_write_text(Path(path), buf.getvalue())
     return len(df)
 
 
