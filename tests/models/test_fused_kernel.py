@@ -20,13 +20,37 @@ def _batch(G: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"g": g, "yi": yi, "vi": vi})
 
 
-@pytest.mark.parametrize("method", ["REML", "ML", "PM", "EB"])
-def test_fused_equals_numpy(method, monkeypatch):
+@pytest.mark.parametrize("method", ["REML", "ML", "PM", "EB", "DL", "DLIT", "HE", "FE"])
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_fused_equals_numpy(method, test, monkeypatch):
     df = _batch(3000, seed=5)
-    fused = evsynth.meta_batch(df, by="g", method=method)
+    fused = evsynth.meta_batch(df, by="g", method=method, test=test)
     monkeypatch.setattr(kernels, "FUSED_MIN_GROUPS", 10**12)
-    plain = evsynth.meta_batch(df, by="g", method=method)
-    np.testing.assert_allclose(fused["tau2"], plain["tau2"], rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(fused["estimate"], plain["estimate"], rtol=1e-10, atol=1e-13)
+    plain = evsynth.meta_batch(df, by="g", method=method, test=test)
+    # every reported quantity (the fused sums feed beta, se, Q, I^2, the likelihoods, se(tau^2))
+    for col in ("tau2", "estimate", "se", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "I2",
+                "H2", "QE", "QEp", "se_tau2"):
+        np.testing.assert_allclose(fused[col], plain[col], rtol=1e-9, atol=1e-12, err_msg=col)
     assert fused["converged"].all() and plain["converged"].all()
     assert (fused["tau2"] >= 0).all()
+
+
+def test_fused_fit_quantities_equal_weighted_fit():
+    """FusedInterceptFit gives WeightedFit's per-group quantities (one fused pass vs numpy)."""
+    df = _batch(2500, seed=9)
+    sizes = df.groupby("g").size().to_numpy()
+    des = kernels.Design(df["yi"].to_numpy(), df["vi"].to_numpy(), np.ones((len(df), 1)),
+                         kernels.Segments(sizes))
+    tau2 = np.random.default_rng(1).uniform(0, 0.4, sizes.size)
+    fused, plain = kernels.FusedInterceptFit(des, tau2), kernels.WeightedFit(des, tau2)
+    for name in ("RSS", "YPPY", "YPPPY", "sum_w", "sum_w2", "sum_w3", "trP", "trPP",
+                 "sum_log_vt"):
+        np.testing.assert_allclose(getattr(fused, name), getattr(plain, name), rtol=1e-11,
+                                   err_msg=name)
+    np.testing.assert_allclose(fused.beta, plain.beta, rtol=1e-11)
+    np.testing.assert_allclose(fused.logdet_A(), plain.logdet_A(), rtol=1e-11)
+    np.testing.assert_allclose(fused.w, plain.w, rtol=1e-14)
+    np.testing.assert_allclose(fused.r, plain.r, rtol=1e-11, atol=1e-14)
+    for reml in (True, False):
+        np.testing.assert_allclose(kernels.loglik(des, tau2, reml, fit=fused),
+                                   kernels.loglik(des, tau2, reml), rtol=1e-11)

@@ -373,3 +373,14 @@ def test_edge_cases_leak_no_numpy_warnings(method, data):
         fit = evsynth.meta(y, v, method=method)
         fit.predict()
     assert fit.tau2 == 0.0
+
+
+@given(st.lists(st.floats(0, 1e4, allow_nan=False), min_size=1, max_size=50))
+def test_chi2_sf_one_df_equals_incomplete_gamma(xs):
+    """The erfc form of the 1-df chi-square tail (fast path of Wald tests) equals chdtrc."""
+    from scipy import special
+
+    from evsynth.models.engine import chi2_sf
+
+    x = np.asarray(xs)
+    np.testing.assert_allclose(chi2_sf(1, x), special.chdtrc(1, x), rtol=1e-12, atol=1e-300)

@@ -116,6 +116,71 @@ if AVAILABLE:
             conv_out[g] = conv
 
 
+if AVAILABLE:
+
+    @njit(cache=True, parallel=True)
+    def _weighted_sums(y, v, starts, sizes, tau2, out):  # pragma: no cover - compiled
+        G = starts.shape[0]
+        for g in prange(G):
+            s = starts[g]
+            k = sizes[g]
+            t = tau2[g]
+            sw = 0.0
+            swy = 0.0
+            slv = 0.0
+            for i in range(s, s + k):
+                vt = v[i] + t
+                w = 1.0 / vt
+                sw += w
+                swy += w * y[i]
+                slv += np.log(vt)
+            b = swy / sw
+            sw2 = 0.0
+            sw3 = 0.0
+            rss = 0.0
+            yppy = 0.0
+            swu = 0.0
+            swuu = 0.0
+            for i in range(s, s + k):
+                w = 1.0 / (v[i] + t)
+                r = y[i] - b
+                u = w * r
+                w2 = w * w
+                sw2 += w2
+                sw3 += w2 * w
+                rss += u * r
+                yppy += u * u
+                swu += w * u
+                swuu += w * u * u
+            out[g, 0] = sw
+            out[g, 1] = b
+            out[g, 2] = sw2
+            out[g, 3] = sw3
+            out[g, 4] = rss
+            out[g, 5] = yppy
+            out[g, 6] = swu
+            out[g, 7] = swuu
+            out[g, 8] = slv
+
+
+#: columns of :func:`weighted_sums`
+SUM_COLUMNS = ("sw", "beta", "sw2", "sw3", "RSS", "YPPY", "swu", "swuu", "slv")
+
+
+def weighted_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                  tau2: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-group sums of an intercept-only weighted fit at ``tau2`` in one fused pass:
+    ``sw = sum w``, ``beta = sum w y / sw``, ``sw2``, ``sw3`` (sums of w^2, w^3), ``RSS = Y'PY``,
+    ``YPPY = Y'PPY``, ``swu = sum w u``, ``swuu = sum w u^2`` (u = PY = w r) and
+    ``slv = sum log(v + tau2)``; the same quantities as :class:`evsynth.models.kernels.WeightedFit`.
+    """
+    out = np.empty((starts.size, len(SUM_COLUMNS)))
+    _weighted_sums(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+                   starts.astype(np.int64), sizes.astype(np.int64),
+                   np.ascontiguousarray(tau2, dtype=float), out)
+    return {name: out[:, j] for j, name in enumerate(SUM_COLUMNS)}
+
+
 def newton_intercept_only(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
                           method: str, init: np.ndarray, target: np.ndarray | None, tol: float,
                           maxiter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

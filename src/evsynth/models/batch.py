@@ -72,7 +72,8 @@ def meta_batch(df: pd.DataFrame, by, yi: str = "yi", vi: str = "vi", method: str
         codes, y, v = codes[order], y[order], v[order]
     sizes = np.bincount(codes, minlength=len(keys))
     des = Design(y, v, np.ones((y.size, 1)), Segments(sizes))
-    out = fit_batch(des, method, test, lvl, Control.from_any(control), compute_r2=False)
+    out = fit_batch(des, method, test, lvl, Control.from_any(control), compute_r2=False,
+                    row_weights=False)
     k = out["k"]
     est, se = out["beta"][:, 0], out["se"][:, 0]
     tau2 = out["tau2"]

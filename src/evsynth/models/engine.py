@@ -21,6 +21,7 @@ from evsynth.models.kernels import (
     WeightedFit,
     estimate_tau2,
     loglik,
+    weighted_fit,
 )
 
 TESTS = ("z", "t", "knha", "adhoc")
@@ -75,6 +76,16 @@ def critical_values(test: str, level: float, df: np.ndarray) -> np.ndarray:
     return special.stdtrit(df, 1 - alpha / 2)
 
 
+def chi2_sf(df, x: np.ndarray) -> np.ndarray:
+    """Upper tail of the chi-square distribution; with 1 df through ``erfc(sqrt(x / 2))``
+    (P(chi^2_1 > x) = P(|Z| > sqrt(x))), which is exact and far faster than the incomplete gamma
+    function for millions of values."""
+    df = np.asarray(df)
+    if df.ndim == 0 and df == 1:
+        return special.erfc(np.sqrt(np.asarray(x) / 2))
+    return special.chdtrc(df, x)
+
+
 def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndarray):
     """Wald test of ``L beta = 0`` per group: (QM, df1, p). F(m, df) under t/knha/adhoc."""
     m = L.shape[0]
@@ -82,7 +93,7 @@ def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndar
         with np.errstate(divide="ignore", invalid="ignore"):
             QM = np.where(vb[:, 0, 0] > 0, beta[:, 0] ** 2 / vb[:, 0, 0], np.nan)
         if test == "z":
-            return QM, m, special.chdtrc(m, QM)
+            return QM, m, chi2_sf(m, QM)
         return QM, m, special.fdtrc(m, df, QM)
     Lb = np.einsum("ij,gj->gi", L, beta)
     LVL = np.einsum("ij,gjk,lk->gil", L, vb, L)
@@ -92,7 +103,7 @@ def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndar
     QM = np.einsum("gi,gi->g", Lb, np.linalg.solve(safe, Lb[..., None])[..., 0])
     QM = np.where(singular, np.nan, QM)
     if test == "z":
-        return QM, m, special.chdtrc(m, QM)
+        return QM, m, chi2_sf(m, QM)
     QM = QM / m
     return QM, m, special.fdtrc(m, df, QM)
 
@@ -106,7 +117,8 @@ def fit_batch(*args, **kwargs) -> dict[str, np.ndarray]:
 
 def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float = 95,
               control: Control | None = None, btt: np.ndarray | None = None,
-              intercept: bool = True, compute_r2: bool = True) -> dict[str, np.ndarray]:
+              intercept: bool = True, compute_r2: bool = True,
+              row_weights: bool = True) -> dict[str, np.ndarray]:
     """Fit the model for every group of ``des``; returns a dict of per-group arrays.
 
     Keys: ``k, p, beta (G,p), vb (G,p,p), se, zval, pval, ci_lb, ci_ub, df, tau2, se_tau2, I2,
@@ -125,7 +137,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     t2 = estimate_tau2(des, method, tol=control.tol, maxiter=control.maxiter,
                        reml_ll0check=control.ll0check)
     tau2 = t2.tau2
-    fit = WeightedFit(des, tau2)
+    fit = weighted_fit(des, tau2)
     beta = fit.beta
     vb = fit.Ainv.copy()
     df = k - p
@@ -151,7 +163,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     QM, QMdf, QMp = wald(beta, vb, L, test, df)
 
     # heterogeneity: Cochran's Q with fixed-effects weights (uncentred y; see meta() docs)
-    fe = WeightedFit(des, w=1.0 / des.v)
+    fe = weighted_fit(des, np.zeros(des.seg.G))  # fixed-effects weights 1 / v
     has_df = k > p
     QE = np.where(has_df, np.maximum(0.0, fe.RSS), 0.0)
     QEp = np.where(has_df, special.chdtrc(np.where(has_df, k - p, 1), QE), 1.0)
@@ -187,7 +199,8 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
         "tau2": tau2, "se_tau2": t2.se_tau2, "I2": I2, "H2": H2, "vt": vt, "QE": QE, "QEp": QEp,
         "QM": QM, "QMdf": np.full(des.seg.G, QMdf), "QMp": QMp, "s2w": s2w,
         "ll_ML": ll_ML, "ll_REML": ll_REML, "ll": ll, "AIC": AIC, "BIC": BIC, "AICc": AICc,
-        "parms": np.full(des.seg.G, parms), "R2": R2, "weights": fit.w,
+        "parms": np.full(des.seg.G, parms), "R2": R2,
+        "weights": fit.w if row_weights else None,
         "converged": t2.converged, "iterations": t2.iterations, "fallback": t2.fallback,
         "notes": t2.notes, "level": level,
     }

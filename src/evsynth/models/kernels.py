@@ -136,6 +136,7 @@ class WeightedFit:
 
     def __init__(self, des: Design, tau2: np.ndarray | None = None, w: np.ndarray | None = None):
         self.des = des
+        self.tau2 = tau2
         if w is None:
             w = 1.0 / des.seg.add(des.v, tau2)
         self.w = w
@@ -240,9 +241,56 @@ class WeightedFit:
             return np.log(self.A[:, 0, 0])
         return np.linalg.slogdet(self.A)[1]
 
+    @property
+    def sum_log_vt(self) -> np.ndarray:
+        """sum log(v + tau^2) = -sum log w (the log-determinant of the marginal covariance)."""
+        if self.tau2 is None:
+            return self._sum("slv", lambda: -np.log(self.w))
+        return self._sum("slv", lambda: np.log(self.des.seg.add(self.des.v, self.tau2)))
+
+
+class FusedInterceptFit(WeightedFit):
+    """:class:`WeightedFit` of a big intercept-only batch with every per-group sum computed in
+    one fused pass (:func:`evsynth.models._fused.weighted_sums`); row-wise arrays (weights,
+    residuals) are only formed when asked for. Same quantities, same formulas."""
+
+    def __init__(self, des: Design, tau2: np.ndarray):
+        from evsynth.models import _fused
+
+        self.des = des
+        self.tau2 = np.asarray(tau2, dtype=float)
+        sums = _fused.weighted_sums(des.y, des.v, des.seg.starts, des.seg.sizes, self.tau2)
+        self.A = sums["sw"][:, None, None]
+        self.Ainv = 1.0 / self.A
+        self.beta = sums["beta"][:, None]
+        swu, sw = sums["swu"], sums["sw"]
+        self._cache = {"RSS": sums["RSS"], "YPPY": sums["YPPY"], "sw2": sums["sw2"],
+                       "sw3": sums["sw3"], "slv": sums["slv"], "YPPPY": sums["swuu"] - swu**2 / sw}
+
+    @property
+    def w(self) -> np.ndarray:  # type: ignore[override]
+        return self._row("w", lambda: 1.0 / self.des.seg.add(self.des.v, self.tau2))
+
+    @property
+    def r(self) -> np.ndarray:  # type: ignore[override]
+        return self._row("r", lambda: self.des.residuals(self.beta))
+
+
+def weighted_fit(des: Design, tau2: np.ndarray) -> WeightedFit:
+    """The weighted fit at ``tau2``: fused for big intercept-only batches (numba), numpy
+    otherwise."""
+    if _fusable(des):
+        return FusedInterceptFit(des, tau2)
+    return WeightedFit(des, tau2)
+
 
 def ols_quantities(des: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """OLS residual sum of squares, tr(PV) and tr(PVPV) with P = I - X(X'X)^-1X' (HE estimator)."""
+    if des.intercept_only:  # P = I - J/k: closed forms of the same traces, no matrices
+        seg, k = des.seg, des.k.astype(float)
+        rss = seg.sum(seg.add(des.y, seg.sum(des.y) / k, -1.0) ** 2)
+        sv, sv2 = seg.sum(des.v), seg.sum(des.v**2)
+        return rss, sv - sv / k, sv2 - 2.0 * sv2 / k + (sv / k) ** 2
     ones = np.ones_like(des.y)
     fit = WeightedFit(des, w=ones)
     S = fit.Ainv
@@ -294,9 +342,9 @@ def _score(method: str, fit: WeightedFit, target: np.ndarray | None, newton: boo
 
 def loglik(des: Design, tau2: np.ndarray, reml: bool, fit: WeightedFit | None = None) -> np.ndarray:
     """Log-likelihood per group (metafor's ``ll.ML`` / ``ll.REML`` with ``REMLf=TRUE``)."""
-    fit = fit or WeightedFit(des, tau2)
+    fit = fit or weighted_fit(des, tau2)
     k = des.k
-    slv = des.seg.sum(np.log(des.seg.add(des.v, tau2)))
+    slv = fit.sum_log_vt
     if not reml:
         return -0.5 * k * np.log(2 * np.pi) - 0.5 * slv - 0.5 * fit.RSS
     p = des.p
@@ -354,14 +402,17 @@ def _bracket_root(des: Design, method: str, target: np.ndarray | None, lo: np.nd
 FUSED_MIN_GROUPS = 2048
 
 
-def _use_fused(des: Design, method: str) -> bool:
-    """Fused kernel only for big intercept-only batches, when numba is importable."""
-    if not des.intercept_only or des.seg.G < FUSED_MIN_GROUPS or method not in ("ML", "REML",
-                                                                                  "PM"):
+def _fusable(des: Design) -> bool:
+    """Fused kernels only for big intercept-only batches, when numba is importable."""
+    if not des.intercept_only or des.seg.G < FUSED_MIN_GROUPS:
         return False
-    import importlib.util
+    from evsynth.models import _fused
 
-    return importlib.util.find_spec("numba") is not None
+    return _fused.AVAILABLE
+
+
+def _use_fused(des: Design, method: str) -> bool:
+    return method in ("ML", "REML", "PM") and _fusable(des)
 
 
 def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | None,
@@ -478,7 +529,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         return Tau2Result(zeros.copy(), np.full(G, np.nan), conv, iters, fallback)
 
     v = des.v
-    fe = WeightedFit(des, w=1.0 / v)
+    fe = weighted_fit(des, zeros)  # fixed-effects weights 1 / v
     se = np.full(G, np.nan)
     if method in ("HS", "HSk"):
         rss = fe.RSS * (k / (k - p) if method == "HSk" else 1.0)
@@ -495,7 +546,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         if method == "DLIT":
             tau2, conv, iters = _fixed_point(
                 des, tau2, lambda f, t: (f.RSS - (f.des.k - p)) / f.trP, tol, maxiter)
-        fit = fe if method == "DL" else WeightedFit(des, tau2)
+        fit = fe if method == "DL" else weighted_fit(des, tau2)
         se = np.sqrt(1 / fit.trP**2 * (2 * (k - p) + 4 * tau2 * fit.trP + 2 * tau2**2 * fit.trPP))
     elif method in ("SJ", "SJIT"):
         ybar = des.seg.sum(des.y) / k
@@ -534,14 +585,17 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
             # global check against the boundary (metafor's ll0check): keep tau2 = 0 when the
             # likelihood there is higher than at the interior root
             reml = method == "REML"
-            ll_est = loglik(des, tau2, reml)
-            ll_0 = loglik(des, zeros, reml)
+            fit = weighted_fit(des, tau2)
+            ll_est = loglik(des, tau2, reml, fit=fit)
+            ll_0 = loglik(des, zeros, reml, fit=fe)
             worse = (ll_0 > ll_est + 1e-10 * np.maximum(1.0, np.abs(ll_est))) & (tau2 > 0)
             if worse.any():
                 tau2 = np.where(worse, 0.0, tau2)
                 notes.append(f"{int(worse.sum())} group(s): root was a local maximum; the "
                              "likelihood is higher at tau^2 = 0, which was taken")
-        fit = WeightedFit(des, tau2)
+                fit = weighted_fit(des, tau2)
+        else:
+            fit = weighted_fit(des, tau2)
         if method == "ML":
             se = np.sqrt(2 / fit.sum_w2)
         elif method == "REML":
@@ -576,7 +630,7 @@ def _recheck_boundary(des: Design, method: str, init: np.ndarray, tau2: np.ndarr
     start = init[cand]
     G = sub.seg.G
     grid = start[:, None] * (np.arange(1, n_grid + 1) / n_grid)[None, :] ** 2
-    scores = np.column_stack([_score(method, WeightedFit(sub, grid[:, j]), None)[0]
+    scores = np.column_stack([_score(method, weighted_fit(sub, grid[:, j]), None)[0]
                               for j in range(n_grid)])
     best_t = np.zeros(G)
     reml = method == "REML"
