@@ -1,0 +1,394 @@
+"""Read and validate a review folder (``review.toml``, ``studies.csv``, ``outcomes.csv``).
+
+Every problem found is reported, not just the first: :func:`load_review` raises one
+:class:`~evsynth.errors.InputError` whose message lists each error on its own line, naming the
+file, the TOML key or CSV line (line 1 is the header), the field, and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from evsynth.errors import InputError
+from evsynth.review.schema import (
+    CONTINUOUS_MEASURES,
+    GRADE_DOMAINS,
+    OUTCOME_COLUMNS,
+    Comparison,
+    GradeEntry,
+    Outcome,
+    OutcomeRow,
+    ReviewConfig,
+    StudyRow,
+    Window,
+)
+
+REVIEW_FILE = "review.toml"
+STUDIES_FILE = "studies.csv"
+OUTCOMES_FILE = "outcomes.csv"
+INPUT_FILES = (REVIEW_FILE, STUDIES_FILE, OUTCOMES_FILE)
+#: at most this many errors are listed in one message
+MAX_ERRORS = 50
+
+
+@dataclass
+class Review:
+    """A validated review folder."""
+
+    path: Path
+    config: ReviewConfig
+    studies: list[StudyRow]
+    outcomes: list[OutcomeRow]
+    #: CSV line number (header = line 1) of each outcomes.csv row, parallel to ``outcomes``
+    outcome_lines: list[int]
+    #: sha256 of each input file, by file name
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def study_by_id(self) -> dict[str, StudyRow]:
+        return {s.study_id: s for s in self.studies}
+
+    def comparison(self, cid: str) -> Comparison:
+        return next(c for c in self.config.comparisons if c.id == cid)
+
+    def outcome(self, oid: str) -> Outcome:
+        return next(o for o in self.config.outcomes if o.id == oid)
+
+    def window(self, wid: str) -> Window:
+        return next(w for w in self.config.windows if w.id == wid)
+
+    def grade_for(self, cid: str, oid: str, wid: str) -> GradeEntry | None:
+        """The ``[[grade]]`` entry for this analysis: one naming the window, else one for all
+        windows of the comparison and outcome, else None."""
+        general = None
+        for g in self.config.grade:
+            if g.comparison == cid and g.outcome == oid:
+                if g.window == wid:
+                    return g
+                if g.window is None:
+                    general = g
+        return general
+
+
+# ----------------------------------------------------------------------------- error helpers
+def _loc(loc: tuple[Any, ...]) -> str:
+    """pydantic location -> TOML key path such as ``outcomes[1].scale``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _msg(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg
+
+
+def _toml_errors(path: Path, exc: ValidationError, data: dict[str, Any]) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = _loc(err["loc"])
+        where = f"key '{loc}'" if loc else "top level"
+        ident = ""
+        if err["loc"] and isinstance(err["loc"][0], str) and len(err["loc"]) > 1 \
+                and isinstance(err["loc"][1], int):
+            try:
+                item = data[err["loc"][0]][err["loc"][1]]
+                if isinstance(item, dict) and "id" in item:
+                    ident = f" (id {item['id']!r})"
+            except (KeyError, IndexError, TypeError):
+                pass
+        got = ""
+        if err["type"] not in ("missing",) and "input" in err and not isinstance(
+                err["input"], (dict, list)):
+            got = f" (got {err['input']!r})"
+        if err["type"] == "extra_forbidden":
+            out.append(f"{path}: {where}{ident}: unknown key; expected one of the documented "
+                       "keys (see docs/results-schema.md / the example review.toml)")
+        else:
+            out.append(f"{path}: {where}{ident}: {_msg(err)}{got}")
+    return out
+
+
+def _row_errors(path: Path, line: int, row: dict[str, Any], exc: ValidationError) -> list[str]:
+    out = []
+    who = f" (study {row['study_id']!r})" if row.get("study_id") else ""
+    for err in exc.errors():
+        fld = _loc(err["loc"])
+        got = ""
+        if err["type"] != "missing" and "input" in err and not isinstance(err["input"], dict):
+            got = f" (got {err['input']!r})"
+        if err["type"] == "extra_forbidden":
+            out.append(f"{path}: line {line}{who}: column '{fld}' is not a known column; "
+                       f"expected columns: {', '.join(OUTCOME_COLUMNS)}")
+        elif fld:
+            out.append(f"{path}: line {line}{who}: field '{fld}': {_msg(err)}{got}")
+        else:
+            out.append(f"{path}: line {line}{who}: {_msg(err)}")
+    return out
+
+
+def _raise(errors: list[str]) -> None:
+    if errors:
+        shown = errors[:MAX_ERRORS]
+        more = f"\n... and {len(errors) - MAX_ERRORS} more" if len(errors) > MAX_ERRORS else ""
+        head = "invalid review folder" if len(errors) > 1 else ""
+        text = "\n  ".join(shown)
+        raise InputError((f"{head} ({len(errors)} errors):\n  " + text + more) if head else text)
+
+
+# ----------------------------------------------------------------------------- readers
+def _read_bytes(path: Path) -> bytes:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found; a review folder needs {', '.join(INPUT_FILES)}")
+    return path.read_bytes()
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: byte {exc.start} is not UTF-8; expected a UTF-8 text "
+                         "file") from None
+
+
+def read_config(path: Path, raw: bytes) -> tuple[ReviewConfig | None, list[str]]:
+    """Parse and validate ``review.toml``; returns the config (None on error) and the errors."""
+    try:
+        data = tomllib.loads(_decode(path, raw))
+    except tomllib.TOMLDecodeError as exc:
+        return None, [f"{path}: not valid TOML: {exc}"]
+    try:
+        return ReviewConfig.model_validate(data), []
+    except ValidationError as exc:
+        return None, _toml_errors(path, exc, data)
+
+
+def read_csv_rows(path: Path, raw: bytes, model: type[BaseModel],
+                  required: tuple[str, ...]) -> tuple[list[Any], list[int], list[str]]:
+    """Validate each CSV row with ``model``; returns rows, their line numbers and the errors."""
+    text = _decode(path, raw)
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    missing = [c for c in required if c not in header]
+    if missing:
+        return [], [], [f"{path}: line 1 (header): missing column(s) "
+                         f"{', '.join(repr(m) for m in missing)}; found {', '.join(header)}"]
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        return [], [], [f"{path}: line 1 (header): duplicate column(s) {', '.join(dup)}"]
+    rows, lines, errors = [], [], []
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            errors.append(f"{path}: line {line}: more cells than header columns "
+                          f"({len(header)}); expected one value per column")
+            continue
+        if all((v or "").strip() == "" for v in row.values()):
+            continue  # blank line
+        clean = {k: v for k, v in row.items() if k is not None}
+        try:
+            rows.append(model.model_validate(clean))
+            lines.append(line)
+        except ValidationError as exc:
+            errors.extend(_row_errors(path, line, clean, exc))
+    if not rows and not errors:
+        errors.append(f"{path}: no data rows; expected at least one row after the header")
+    return rows, lines, errors
+
+
+def file_sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+# ----------------------------------------------------------------------------- cross-checks
+def _config_checks(path: Path, cfg: ReviewConfig) -> list[str]:
+    errors = []
+    for key, items in (("comparisons", cfg.comparisons), ("outcomes", cfg.outcomes),
+                       ("windows", cfg.windows), ("subgroups", cfg.subgroups)):
+        seen: set[str] = set()
+        for i, it in enumerate(items):
+            if it.id in seen:
+                errors.append(f"{path}: key '{key}[{i}].id': duplicate id {it.id!r}; expected "
+                              "each id once")
+            seen.add(it.id)
+    ws = sorted(enumerate(cfg.windows), key=lambda p: p[1].weeks)
+    for (_i, a), (j, b) in zip(ws, ws[1:], strict=False):
+        a_hi, b_lo = a.weeks[1], b.weeks[0]
+        if b_lo < a_hi or (b_lo == a_hi and a.include_upper):
+            errors.append(f"{path}: key 'windows[{j}].weeks': window {b.id!r} "
+                          f"{list(b.weeks)} overlaps window {a.id!r} {list(a.weeks)}"
+                          f"{' (include_upper = true)' if b_lo == a_hi else ''}; expected "
+                          "disjoint windows so that an assessment belongs to one window")
+    comp_ids = {c.id for c in cfg.comparisons}
+    out_ids = {o.id for o in cfg.outcomes}
+    win_ids = {w.id for w in cfg.windows}
+    seen_g: set[tuple[str, str, str | None]] = set()
+    for i, g in enumerate(cfg.grade):
+        for fld, val, ids in (("comparison", g.comparison, comp_ids),
+                              ("outcome", g.outcome, out_ids), ("window", g.window, win_ids)):
+            if val is not None and val not in ids:
+                errors.append(f"{path}: key 'grade[{i}].{fld}': {val!r} is not a defined "
+                              f"{fld} id; expected one of {', '.join(sorted(ids))}")
+        key = (g.comparison, g.outcome, g.window)
+        if key in seen_g:
+            errors.append(f"{path}: key 'grade[{i}]': a second entry for {key}; expected one")
+        seen_g.add(key)
+    cs = cfg.change_scores
+    if cs.correlation in cs.sensitivity:
+        errors.append(f"{path}: key 'change_scores.sensitivity': contains the main correlation "
+                      f"{cs.correlation}; expected other values")
+    return errors
+
+
+def _study_checks(path: Path, studies: list[StudyRow], lines: list[int],
+                  cfg: ReviewConfig | None) -> list[str]:
+    errors = []
+    seen: dict[str, int] = {}
+    for s, line in zip(studies, lines, strict=True):
+        if s.study_id in seen:
+            errors.append(f"{path}: line {line}: field 'study_id': duplicate {s.study_id!r} "
+                          f"(first on line {seen[s.study_id]}); expected one row per study")
+        seen.setdefault(s.study_id, line)
+        if s.n_intervention and s.n_control and s.n_randomised and \
+                s.n_intervention + s.n_control > s.n_randomised:
+            errors.append(f"{path}: line {line} (study {s.study_id!r}): n_intervention + "
+                          f"n_control exceed n_randomised ({s.n_randomised})")
+    if cfg is not None:
+        cols = set(StudyRow.model_fields)
+        if studies:
+            cols |= set(studies[0].model_extra or {})
+        for i, sg in enumerate(cfg.subgroups):
+            if sg.column not in cols:
+                errors.append(f"{REVIEW_FILE}: key 'subgroups[{i}].column': {sg.column!r} is not "
+                              f"a column of {path}")
+    return errors
+
+
+def _outcome_checks(path: Path, rows: list[OutcomeRow], lines: list[int],
+                    cfg: ReviewConfig | None, study_ids: set[str] | None) -> list[str]:
+    errors = []
+    comps = {c.id for c in cfg.comparisons} if cfg else None
+    outs = {o.id: o for o in cfg.outcomes} if cfg else None
+    seen: dict[tuple, int] = {}
+    for r, line in zip(rows, lines, strict=True):
+        where = f"{path}: line {line} (study {r.study_id!r})"
+        if study_ids is not None and r.study_id not in study_ids:
+            errors.append(f"{where}: field 'study_id': {r.study_id!r} is not in "
+                          f"{STUDIES_FILE}; expected a study_id listed there")
+        if comps is not None and r.comparison not in comps:
+            errors.append(f"{where}: field 'comparison': {r.comparison!r} is not a comparison "
+                          f"id of {REVIEW_FILE}; expected one of {', '.join(sorted(comps))}")
+        if outs is not None:
+            o = outs.get(r.outcome)
+            if o is None:
+                errors.append(f"{where}: field 'outcome': {r.outcome!r} is not an outcome id of "
+                              f"{REVIEW_FILE}; expected one of {', '.join(sorted(outs))}")
+            else:
+                binary = o.kind == "binary"
+                if r.value_type == "events" and not binary:
+                    errors.append(f"{where}: field 'value_type': 'events' for the continuous "
+                                  f"outcome {o.id!r}; expected final, change, baseline_followup "
+                                  "or contrast")
+                if r.value_type in ("final", "change", "baseline_followup") and binary:
+                    errors.append(f"{where}: field 'value_type': {r.value_type!r} for the "
+                                  f"binary outcome {o.id!r}; expected events or contrast")
+                if r.value_type == "contrast":
+                    ok = ("MD", "SMD") if not binary else ("OR", "RR", "RD")
+                    if r.measure not in ok:
+                        errors.append(f"{where}: field 'measure': {r.measure!r} for the "
+                                      f"{o.kind} outcome {o.id!r}; expected one of "
+                                      f"{', '.join(ok)}")
+        key = (r.study_id, r.comparison, r.outcome, r.timepoint_weeks, r.arm or "contrast",
+               r.value_type if r.value_type == "contrast" else "arm")
+        if key in seen:
+            errors.append(f"{where}: duplicate of line {seen[key]} (same study, comparison, "
+                          f"outcome, timepoint_weeks and arm); expected one row")
+        seen.setdefault(key, line)
+    # arms of one assessment must agree on the kind of value
+    arms: dict[tuple, list[tuple[OutcomeRow, int]]] = {}
+    for r, line in zip(rows, lines, strict=True):
+        if r.value_type != "contrast":
+            arms.setdefault((r.study_id, r.comparison, r.outcome, r.timepoint_weeks),
+                            []).append((r, line))
+    for (sid, _c, oid, t), group in arms.items():
+        kinds = {r.value_type for r, _ in group}
+        if len(kinds) > 1:
+            errors.append(f"{path}: lines {', '.join(str(ln) for _, ln in group)} (study "
+                          f"{sid!r}, outcome {oid!r}, {t:g} weeks): arms have different "
+                          f"value_type ({', '.join(sorted(kinds))}); expected the same in both "
+                          "arms")
+    return errors
+
+
+# ----------------------------------------------------------------------------- public
+def load_review(path: str | Path) -> Review:
+    """Read and validate a review folder; InputError listing every problem found."""
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError(f"{root}: review folder not found; expected a directory with "
+                         f"{', '.join(INPUT_FILES)}")
+    raws = {name: _read_bytes(root / name) for name in INPUT_FILES}
+    errors: list[str] = []
+    cfg, errs = read_config(root / REVIEW_FILE, raws[REVIEW_FILE])
+    errors += errs
+    if cfg is not None:
+        errors += _config_checks(root / REVIEW_FILE, cfg)
+    studies, s_lines, errs = read_csv_rows(root / STUDIES_FILE, raws[STUDIES_FILE], StudyRow,
+                                           ("study_id",))
+    errors += errs
+    errors += _study_checks(root / STUDIES_FILE, studies, s_lines, cfg)
+    outcomes, o_lines, errs = read_csv_rows(
+        root / OUTCOMES_FILE, raws[OUTCOMES_FILE], OutcomeRow,
+        ("study_id", "comparison", "outcome", "timepoint_weeks", "value_type"))
+    errors += errs
+    study_ids = {s.study_id for s in studies} if studies else None
+    errors += _outcome_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg, study_ids)
+    _raise(errors)
+    assert cfg is not None
+    return Review(path=root, config=cfg, studies=studies, outcomes=outcomes,
+                  outcome_lines=o_lines,
+                  hashes={name: file_sha256(raw) for name, raw in raws.items()})
+
+
+def validate(path: str | Path) -> list[str]:
+    """Validate a review folder: a short summary (lines of text) if it is valid, else an
+    InputError listing every problem."""
+    r = load_review(path)
+    cfg = r.config
+    n_analyses = len(cfg.comparisons) * len(cfg.outcomes) * len(cfg.windows)
+    lines = [f"OK: {r.path}: {len(r.studies)} studies, {len(r.outcomes)} outcome rows, "
+             f"{len(cfg.comparisons)} comparisons, {len(cfg.outcomes)} outcomes, "
+             f"{len(cfg.windows)} windows ({n_analyses} comparison x outcome x window "
+             "combinations)"]
+    per_pair: dict[tuple[str, str], set[str]] = {}
+    for x in r.outcomes:
+        per_pair.setdefault((x.comparison, x.outcome), set()).add(x.study_id)
+    for c in cfg.comparisons:
+        for o in cfg.outcomes:
+            if (c.id, o.id) in per_pair:
+                lines.append(f"  {c.id}.{o.id}: {len(per_pair[c.id, o.id])} studies with data "
+                             f"({o.measure})")
+    needs_r = [o.id for o in cfg.outcomes if o.measure in CONTINUOUS_MEASURES
+               and o.measure.endswith("_CHANGE")]
+    if needs_r:
+        lines.append(f"  change-score correlation {cfg.change_scores.correlation} "
+                     f"(sensitivity: {cfg.change_scores.sensitivity or 'none'}) for "
+                     f"{', '.join(needs_r)}")
+    return lines
+
+
+__all__ = ["GRADE_DOMAINS", "INPUT_FILES", "Review", "load_review", "validate"]

@@ -1,0 +1,371 @@
+"""Schema of a review folder: ``review.toml``, ``studies.csv`` and ``outcomes.csv`` (pydantic v2).
+
+The models check one item at a time (types, allowed values, ranges, fields a row of a given kind
+needs); :mod:`evsynth.review.load` turns their errors into :class:`~evsynth.errors.InputError`
+messages naming the file, the TOML key or CSV line, the field and what was expected, and adds the
+cross-checks between files (ids that must exist, overlapping windows, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+#: effect measures per outcome kind (codes of :func:`evsynth.effect_size`)
+CONTINUOUS_MEASURES = ("MD", "SMD", "SMD_CHANGE", "MD_CHANGE")
+BINARY_MEASURES = ("OR", "RR", "RD")
+#: measures analysed on the log scale (estimates, CIs and yi are log values)
+RATIO_MEASURES = ("OR", "RR")
+#: measures a contrast row (generic inverse variance) may report
+CONTRAST_MEASURES = ("MD", "SMD", "OR", "RR", "RD")
+VALUE_TYPES = ("final", "change", "baseline_followup", "events", "contrast")
+DIFFERENCE_DIRECTIONS = ("intervention_minus_control", "control_minus_intervention", "unknown")
+RATIO_DIRECTIONS = ("intervention_over_control", "control_over_intervention", "unknown")
+#: values of a risk-of-bias judgement (Cochrane RoB 2 wording, plus RoB 1's "unclear")
+ROB_VALUES = ("low", "some concerns", "unclear", "high")
+GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision",
+                 "publication_bias")
+
+Id = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+def _empty_to_none(v: Any) -> Any:
+    """CSV cells: an empty or whitespace-only string is a missing value."""
+    if isinstance(v, str) and not v.strip():
+        return None
+    if isinstance(v, str):
+        return v.strip()
+    return v
+
+
+OptStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
+OptFloat = Annotated[float | None, BeforeValidator(_empty_to_none)]
+OptInt = Annotated[int | None, BeforeValidator(_empty_to_none)]
+
+
+def normalise_method(v: str) -> str:
+    """A tau^2 estimator name as :func:`evsynth.meta` spells it (``"reml"`` -> ``"REML"``)."""
+    from evsynth.models.kernels import METHODS
+
+    known = {m.upper(): m for m in METHODS if m != "GENQ"}
+    if v.upper() not in known:
+        raise ValueError(f"unknown method {v!r}; expected one of {', '.join(known.values())}")
+    return known[v.upper()]
+
+
+class _Strict(BaseModel):
+    """TOML tables: unknown keys are errors (a typo must not be ignored silently)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+
+
+# ============================================================================== review.toml
+class ModelConfig(_Strict):
+    """Meta-analysis model defaults (``[model]``); each outcome may override them."""
+
+    method: str = "REML"
+    test: Literal["z", "t", "knha", "adhoc"] = "z"
+    prediction_interval: bool = True
+    pi_type: Literal["default", "t", "riley", "simple"] = "default"
+    level: float = Field(95.0, gt=50, lt=100)
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        return normalise_method(v)
+
+
+class Comparison(_Strict):
+    """``[[comparisons]]``: intervention vs control."""
+
+    id: Id
+    intervention: str = Field(min_length=1)
+    control: str = Field(min_length=1)
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _label(self) -> Comparison:
+        if not self.label:
+            self.label = f"{self.intervention} vs {self.control}"
+        return self
+
+
+class Outcome(_Strict):
+    """``[[outcomes]]``: what is measured, on which scale, how it is pooled."""
+
+    id: Id
+    label: str | None = None
+    kind: Literal["continuous", "binary"]
+    instrument: str | None = None
+    scale: tuple[float, float] | None = None
+    direction: Literal["lower_is_better", "higher_is_better"]
+    mid: float | None = Field(None, gt=0)
+    measure: Literal["MD", "SMD", "SMD_CHANGE", "MD_CHANGE", "OR", "RR", "RD"]
+    assumed_control_risk: float | None = Field(None, gt=0, lt=1)
+    # optional per-outcome overrides of [model]
+    method: str | None = None
+    test: Literal["z", "t", "knha", "adhoc"] | None = None
+    prediction_interval: bool | None = None
+
+    @model_validator(mode="after")
+    def _checks(self) -> Outcome:
+        if not self.label:
+            self.label = self.id
+        allowed = CONTINUOUS_MEASURES if self.kind == "continuous" else BINARY_MEASURES
+        if self.measure not in allowed:
+            raise ValueError(f"measure {self.measure!r} does not fit kind {self.kind!r}; "
+                             f"expected one of {', '.join(allowed)}")
+        if self.scale is not None and not self.scale[0] < self.scale[1]:
+            raise ValueError(f"scale {list(self.scale)}: expected [min, max] with min < max")
+        if self.assumed_control_risk is not None and self.kind != "binary":
+            raise ValueError("assumed_control_risk applies to binary outcomes only")
+        if self.method is not None:
+            self.method = normalise_method(self.method)
+        return self
+
+
+class Window(_Strict):
+    """``[[windows]]``: a follow-up time window in weeks, and how to pick one assessment."""
+
+    id: Id
+    label: str | None = None
+    weeks: tuple[float, float]
+    include_upper: bool = True
+    target_weeks: float | None = None
+    rule: Literal["closest", "latest"] = "closest"
+
+    @model_validator(mode="after")
+    def _checks(self) -> Window:
+        lo, hi = self.weeks
+        if not 0 <= lo < hi:
+            raise ValueError(f"weeks {list(self.weeks)}: expected [from, to] with 0 <= from < to")
+        if self.rule == "closest" and self.target_weeks is None:
+            raise ValueError("rule 'closest' needs target_weeks")
+        if self.target_weeks is not None and not lo <= self.target_weeks <= hi:
+            raise ValueError(f"target_weeks {self.target_weeks} is outside weeks "
+                             f"{list(self.weeks)}")
+        if not self.label:
+            self.label = f"{lo:g} to {hi:g} weeks"
+        return self
+
+    def contains(self, t: float) -> bool:
+        """Whether an assessment at ``t`` weeks falls in the window."""
+        lo, hi = self.weeks
+        return lo <= t <= hi if self.include_upper else lo <= t < hi
+
+
+class ChangeScores(_Strict):
+    """``[change_scores]``: the baseline/follow-up correlation imputed for change-score SDs."""
+
+    correlation: float = Field(0.5, ge=-1, le=1)
+    sensitivity: list[Annotated[float, Field(ge=-1, le=1)]] = Field(default_factory=list)
+
+
+class Judgement(_Strict):
+    """One GRADE domain: downgrade by 0, 1 or 2 levels, with the reason."""
+
+    downgrade: Literal[0, 1, 2] = 0
+    reason: str = ""
+
+
+class GradeEntry(_Strict):
+    """``[[grade]]``: judgements for one comparison x outcome (x window, or all windows)."""
+
+    comparison: Id
+    outcome: Id
+    window: Id | None = None
+    risk_of_bias: Judgement = Field(default_factory=Judgement)
+    inconsistency: Judgement = Field(default_factory=Judgement)
+    indirectness: Judgement = Field(default_factory=Judgement)
+    imprecision: Judgement = Field(default_factory=Judgement)
+    publication_bias: Judgement = Field(default_factory=Judgement)
+    comment: str | None = None
+
+
+class Subgroup(_Strict):
+    """``[[subgroups]]``: a pre-specified subgroup variable, a column of studies.csv."""
+
+    id: Id
+    column: str = Field(min_length=1)
+    label: str | None = None
+
+
+class SensitivityConfig(_Strict):
+    """``[sensitivity]``: which sensitivity analyses to run."""
+
+    change_score_correlations: bool = True
+    exclude_high_risk_of_bias: bool = True
+    common_effect: bool = True
+
+
+class ReviewConfig(_Strict):
+    """The whole ``review.toml``."""
+
+    title: str = Field(min_length=1)
+    question: str = ""
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    comparisons: list[Comparison] = Field(min_length=1)
+    outcomes: list[Outcome] = Field(min_length=1)
+    windows: list[Window] = Field(min_length=1)
+    change_scores: ChangeScores = Field(default_factory=ChangeScores)
+    grade: list[GradeEntry] = Field(default_factory=list)
+    subgroups: list[Subgroup] = Field(default_factory=list)
+    sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
+
+
+# ============================================================================== studies.csv
+class StudyRow(BaseModel):
+    """One row of ``studies.csv``. Only ``study_id`` is required; unknown facts stay empty.
+
+    Columns not listed here are kept as text (e.g. for a subgroup variable).
+    """
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    study_id: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
+    label: OptStr = None
+    year: OptInt = Field(None, ge=1900, le=2100)
+    comparison: OptStr = None
+    country: OptStr = None
+    design: OptStr = None
+    n_randomised: OptInt = Field(None, ge=1)
+    n_intervention: OptInt = Field(None, ge=1)
+    n_control: OptInt = Field(None, ge=1)
+    mean_age: OptFloat = Field(None, gt=0, lt=130)
+    age_range: OptStr = None
+    percent_female: OptFloat = Field(None, ge=0, le=100)
+    symptom_duration: OptStr = None
+    funding: OptStr = None
+    industry_funding: Annotated[Literal["yes", "no", "unclear"] | None,
+                                BeforeValidator(_empty_to_none)] = None
+    funder_role: OptStr = None
+    rob_randomisation: OptStr = None
+    rob_deviations: OptStr = None
+    rob_missing: OptStr = None
+    rob_measurement: OptStr = None
+    rob_selection: OptStr = None
+    rob_overall: OptStr = None
+    source: OptStr = None
+    note: OptStr = None
+
+    @field_validator("rob_randomisation", "rob_deviations", "rob_missing", "rob_measurement",
+                     "rob_selection", "rob_overall")
+    @classmethod
+    def _rob(cls, v: str | None) -> str | None:
+        if v is not None and v.lower() not in ROB_VALUES:
+            raise ValueError(f"{v!r} is not a risk-of-bias judgement; expected one of "
+                             f"{', '.join(ROB_VALUES)} (or empty)")
+        return None if v is None else v.lower()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _extras(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: _empty_to_none(v) for k, v in data.items()}
+        return data
+
+
+# ============================================================================== outcomes.csv
+class OutcomeRow(BaseModel):
+    """One row of ``outcomes.csv`` (tidy: one arm, or one contrast, at one time point)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    study_id: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
+    comparison: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
+    outcome: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
+    timepoint_weeks: Annotated[float, BeforeValidator(_empty_to_none), Field(gt=0)]
+    arm: Annotated[Literal["intervention", "control"] | None,
+                   BeforeValidator(_empty_to_none)] = None
+    value_type: Annotated[Literal["final", "change", "baseline_followup", "events", "contrast"],
+                          BeforeValidator(_empty_to_none)]
+    n: OptInt = Field(None, ge=1)
+    mean: OptFloat = None
+    sd: OptFloat = Field(None, gt=0)
+    baseline_mean: OptFloat = None
+    baseline_sd: OptFloat = Field(None, gt=0)
+    events: OptInt = Field(None, ge=0)
+    total: OptInt = Field(None, ge=1)
+    measure: Annotated[Literal["MD", "SMD", "OR", "RR", "RD"] | None,
+                       BeforeValidator(_empty_to_none)] = None
+    estimate: OptFloat = None
+    ci_lb: OptFloat = None
+    ci_ub: OptFloat = None
+    ci_level: OptFloat = Field(None, gt=50, lt=100)
+    se: OptFloat = Field(None, gt=0)
+    direction: OptStr = None
+    n_intervention: OptInt = Field(None, ge=1)
+    n_control: OptInt = Field(None, ge=1)
+    source: OptStr = None
+    note: OptStr = None
+
+    @model_validator(mode="after")
+    def _fields_for_value_type(self) -> OutcomeRow:
+        vt = self.value_type
+        need: tuple[str, ...]
+        if vt == "contrast":
+            if self.arm is not None:
+                raise ValueError("value_type 'contrast' is a between-group estimate: leave "
+                                 "'arm' empty")
+            need = ("measure", "estimate", "direction")
+            for f in ("n", "mean", "sd", "baseline_mean", "baseline_sd", "events", "total"):
+                if getattr(self, f) is not None:
+                    raise ValueError(f"field '{f}' is for arm rows, not for value_type "
+                                     "'contrast'")
+        else:
+            if self.arm is None:
+                raise ValueError(f"value_type {vt!r} needs 'arm' (intervention or control)")
+            need = {"final": ("n", "mean", "sd"), "change": ("n", "mean", "sd"),
+                    "baseline_followup": ("n", "mean", "sd", "baseline_mean", "baseline_sd"),
+                    "events": ("events", "total")}[vt]
+            for f in ("measure", "estimate", "ci_lb", "ci_ub", "se", "direction"):
+                if getattr(self, f) is not None:
+                    raise ValueError(f"field '{f}' is for contrast rows, not for value_type "
+                                     f"{vt!r}")
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"value_type {vt!r} needs {', '.join(repr(m) for m in missing)}")
+        if vt == "events" and self.events > self.total:
+            raise ValueError(f"events ({self.events}) exceed total ({self.total})")
+        if vt == "contrast":
+            self._contrast_checks()
+        return self
+
+    def _contrast_checks(self) -> None:
+        ratio = self.measure in RATIO_MEASURES
+        allowed = RATIO_DIRECTIONS if ratio else DIFFERENCE_DIRECTIONS
+        if self.direction not in allowed:
+            raise ValueError(f"direction {self.direction!r} for a {self.measure} contrast; "
+                             f"expected one of {', '.join(allowed)}")
+        has_ci = self.ci_lb is not None or self.ci_ub is not None
+        if has_ci and (self.ci_lb is None or self.ci_ub is None):
+            raise ValueError("give both 'ci_lb' and 'ci_ub' (or neither)")
+        if self.se is None and not has_ci:
+            raise ValueError("a contrast row needs 'se' or a confidence interval "
+                             "('ci_lb', 'ci_ub')")
+        if has_ci and not self.ci_lb < self.ci_ub:
+            raise ValueError(f"ci_lb ({self.ci_lb}) must be below ci_ub ({self.ci_ub})")
+        if has_ci and not self.ci_lb <= self.estimate <= self.ci_ub:
+            raise ValueError(f"estimate {self.estimate} is outside its CI "
+                             f"[{self.ci_lb}, {self.ci_ub}]")
+        if ratio:
+            for f in ("estimate", "ci_lb", "ci_ub"):
+                v = getattr(self, f)
+                if v is not None and v <= 0:
+                    raise ValueError(f"field '{f}' is {v}: a {self.measure} must be > 0")
+        if has_ci and self.ci_level is None:
+            self.ci_level = 95.0
+
+
+#: the columns of outcomes.csv, in the documented order
+OUTCOME_COLUMNS = tuple(OutcomeRow.model_fields)
+#: the documented columns of studies.csv (others are allowed)
+STUDY_COLUMNS = tuple(StudyRow.model_fields)
