@@ -1,0 +1,178 @@
+"""Study characteristics per comparison, from the rows of studies.csv.
+
+The summary a review gives of its included trials (Cochrane Handbook 9.3 and MECIR R101: number of
+trials and participants, setting, participants, funding sources and declarations): trials,
+participants randomised, countries, % female (range and participant-weighted mean), mean age range,
+symptom duration, industry funding and the funder's role. A fact no row reports is said to be
+missing, with the count of trials reporting it; nothing is estimated.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from evsynth.errors import InputError
+from evsynth.summaries.sof import format_number
+
+MISSING = "not reported in studies.csv"
+
+
+def _value(row: dict, key: str) -> Any:
+    """A cell, None when empty, NaN or 'NR'."""
+    v = row.get(key)
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, str) and v.strip().lower() in ("", "nr", "na", "n/a", "not reported"):
+        return None
+    return v
+
+
+def _num(row: dict, key: str) -> float | None:
+    v = _value(row, key)
+    if v is None:
+        return None
+    try:
+        out = float(v)
+    except (TypeError, ValueError):
+        raise InputError(f"studies.csv: study {row.get('study_id')!r}: field {key!r} is {v!r}; "
+                         "expected a number or empty") from None
+    if not math.isfinite(out):
+        raise InputError(f"studies.csv: study {row.get('study_id')!r}: field {key!r} is {v!r}; "
+                         "expected a finite number or empty")
+    return out
+
+
+def _of(n: int, k: int) -> str:
+    return f"{n} of {k} {'trial' if k == 1 else 'trials'} report it"
+
+
+def _missing(k: int) -> str:
+    return f"{MISSING} (0 of {k} {'trial' if k == 1 else 'trials'})"
+
+
+def _n(row: dict) -> float | None:
+    """Participants randomised: n_randomised, else n_intervention + n_control."""
+    n = _num(row, "n_randomised")
+    if n is None:
+        ni, nc = _num(row, "n_intervention"), _num(row, "n_control")
+        if ni is not None and nc is not None:
+            n = ni + nc
+    return n
+
+
+def summarise(studies: list[dict], comparison: dict, study_ids: list[str]) -> dict[str, Any]:
+    """Characteristics of the trials ``study_ids`` of one comparison.
+
+    ``studies``: studies.csv rows as dicts (``study_id``, ``country``, ``n_randomised`` or
+    ``n_intervention`` + ``n_control``, ``mean_age``, ``percent_female``, ``symptom_duration``,
+    ``industry_funding`` yes/no/unclear, ``funding``, ``funder_role``). Returns counts, ranges
+    and texts, plus ``rows``: (label, text) pairs for a report table. Participant-weighted mean
+    % female = sum(n_i x female_i) / sum(n_i) over trials reporting both.
+    """
+    if not isinstance(comparison, dict):
+        raise InputError(f"comparison is {type(comparison).__name__}; expected a dict")
+    by_id: dict[str, dict] = {}
+    for i, row in enumerate(studies):
+        if not isinstance(row, dict) or not row.get("study_id"):
+            raise InputError(f"studies.csv row {i + 1}: field 'study_id' is missing; expected "
+                             "the study's id")
+        by_id[str(row["study_id"])] = row
+    ids = list(dict.fromkeys(str(s) for s in study_ids))
+    rows = [by_id.get(s, {"study_id": s}) for s in ids]
+    undescribed = [s for s in ids if s not in by_id]
+    k = len(ids)
+    out: dict[str, Any] = {"comparison": comparison.get("id"), "label": comparison.get("label"),
+                           "trials": k, "study_ids": ids, "undescribed": undescribed}
+    # participants randomised
+    ns = {r["study_id"]: _n(r) for r in rows}
+    known = [v for v in ns.values() if v is not None]
+    total = int(sum(known)) if known else None
+    out["participants"] = {"total": total, "n_reporting": len(known),
+                           "text": (_missing(k) if not known else f"{total}" + (
+                               "" if len(known) == k else f" ({_of(len(known), k)})"))}
+    # countries (a multinational trial lists several, separated by ; or ,)
+    countries: list[str] = []
+    n_c = 0
+    for r in rows:
+        v = _value(r, "country")
+        if v is not None:
+            n_c += 1
+            countries += [c.strip() for c in re.split(r"[;,]", str(v)) if c.strip()]
+    distinct = sorted(set(countries))
+    out["countries"] = {"values": distinct, "n": len(distinct), "n_reporting": n_c,
+                        "text": _missing(k) if not n_c else (
+                            f"{len(distinct)}: {', '.join(distinct)}"
+                            + ("" if n_c == k else f" ({_of(n_c, k)})"))}
+    # % female
+    fem = [(r["study_id"], _num(r, "percent_female"), ns[r["study_id"]]) for r in rows]
+    fem = [f for f in fem if f[1] is not None]
+    if fem:
+        vals = [f[1] for f in fem]
+        weighted = all(f[2] is not None for f in fem)
+        mean = (sum(f[1] * f[2] for f in fem) / sum(f[2] for f in fem) if weighted
+                else sum(vals) / len(vals))
+        text = (f"{format_number(min(vals), 1)}% to {format_number(max(vals), 1)}%; "
+                f"{'participant-weighted' if weighted else 'unweighted'} mean "
+                f"{format_number(mean, 1)}%" + ("" if len(fem) == k else f" ({_of(len(fem), k)})"))
+        out["percent_female"] = {"min": min(vals), "max": max(vals), "mean": mean,
+                                 "weighted": weighted, "n_reporting": len(fem), "text": text}
+    else:
+        out["percent_female"] = {"min": None, "max": None, "mean": None, "weighted": False,
+                                 "n_reporting": 0, "text": _missing(k)}
+    # mean age
+    ages = [a for a in (_num(r, "mean_age") for r in rows) if a is not None]
+    out["age"] = {"min": min(ages) if ages else None, "max": max(ages) if ages else None,
+                  "n_reporting": len(ages),
+                  "text": _missing(k) if not ages else (
+                      f"mean age {format_number(min(ages), 1)} to {format_number(max(ages), 1)} "
+                      "years" + ("" if len(ages) == k else f" ({_of(len(ages), k)})"))}
+    # symptom duration (free text per trial)
+    dur = {r["study_id"]: str(_value(r, "symptom_duration")) for r in rows
+           if _value(r, "symptom_duration") is not None}
+    out["symptom_duration"] = {"values": dur, "n_reporting": len(dur),
+                               "text": _missing(k) if not dur else (
+                                   "; ".join(f"{s}: {v}" for s, v in dur.items())
+                                   + ("" if len(dur) == k else f" ({_of(len(dur), k)})"))}
+    # industry funding and the funder's role
+    flags = {r["study_id"]: str(_value(r, "industry_funding")).lower() for r in rows
+             if _value(r, "industry_funding") is not None}
+    for s, v in flags.items():
+        if v not in ("yes", "no", "unclear"):
+            raise InputError(f"studies.csv: study {s!r}: field 'industry_funding' is {v!r}; "
+                             "expected yes, no or unclear")
+    yes = [s for s, v in flags.items() if v == "yes"]
+    roles = {s: str(_value(by_id.get(s, {}), "funder_role") or "not reported") for s in yes}
+    no_role = sum(1 for r in roles.values() if re.search(r"\bno role\b", r, re.I))
+    if flags:
+        text = (f"{len(yes)} of {len(flags)} trials reporting funding had industry funding"
+                + (f" ({', '.join(yes)})" if yes else ""))
+        if yes:
+            text += (f"; funder had no role in {no_role} of them; funder's role: "
+                     + "; ".join(f"{s}: {r}" for s, r in roles.items()))
+        unclear = sum(1 for v in flags.values() if v == "unclear")
+        if unclear:
+            text += f"; unclear in {unclear}"
+        if len(flags) < k:
+            text += f" ({_of(len(flags), k)})"
+    else:
+        text = _missing(k)
+    out["industry_funding"] = {"yes": len(yes), "no": sum(v == "no" for v in flags.values()),
+                               "unclear": sum(v == "unclear" for v in flags.values()),
+                               "n_reporting": len(flags), "funder_roles": roles,
+                               "no_role": no_role, "text": text}
+    out["rows"] = [
+        ["Trials", str(k)],
+        ["Participants (randomised)", out["participants"]["text"]],
+        ["Countries", out["countries"]["text"]],
+        ["Female", out["percent_female"]["text"]],
+        ["Age", out["age"]["text"]],
+        ["Symptom duration", out["symptom_duration"]["text"]],
+        ["Industry funding", out["industry_funding"]["text"]],
+    ]
+    if undescribed:
+        out["rows"].append(["Not in studies.csv", ", ".join(undescribed)])
+    return out
