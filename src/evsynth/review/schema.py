@@ -182,6 +182,7 @@ class GradeEntry(_Strict):
     comparison: Id
     outcome: Id
     window: Id | None = None
+    start: Literal["high", "low"] = "high"  # randomised trials start high (GRADE)
     risk_of_bias: Judgement = Field(default_factory=Judgement)
     inconsistency: Judgement = Field(default_factory=Judgement)
     indirectness: Judgement = Field(default_factory=Judgement)

@@ -1,0 +1,79 @@
+"""``evsynth run`` and ``evsynth validate``: a review folder to its report.
+
+::
+
+    evsynth run REVIEW_DIR [--out DIR] [--quiet] [--json] [--debug]
+    evsynth validate REVIEW_DIR
+
+``run`` writes DIR (default ``REVIEW_DIR/output``): results.json, figures/, report.html,
+report.md. Exit codes: 0 success, 2 invalid input (message naming file, line/key and field; no
+traceback), 1 internal error (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(x: float | None, log_scale: bool) -> str:
+    import math
+
+    if x is None:
+        return "NA"
+    return f"{math.exp(x):.2f}" if log_scale else f"{x:.2f}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from evsynth.review.pipeline import RESULTS_FILE, run, summary_lines
+
+    results = run(args.review_dir, args.out, quiet=args.quiet or args.json)
+    out = Path(results["output_dir"])
+    lines = summary_lines(results)
+    if args.json:
+        print(json.dumps({"results": str(out / RESULTS_FILE)}))
+        for rec in lines:
+            print(json.dumps(rec, allow_nan=False))
+        return 0
+    if not args.quiet:
+        for rec in lines:
+            est = (f"{_fmt(rec['estimate'], rec['log_scale'])} "
+                   f"[{_fmt(rec['ci_lb'], rec['log_scale'])}, "
+                   f"{_fmt(rec['ci_ub'], rec['log_scale'])}]" if rec["k"] else "no data")
+            extra = f", {rec['excluded']} left out" if rec["excluded"] else ""
+            print(f"  {rec['id']}: {rec['measure']} {est} (k = {rec['k']}{extra})")
+        report = out / "report.html"
+        print(f"Wrote {out} ({len(lines)} analyses)" +
+              (f"; report: {report}" if report.exists() else ""))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from evsynth.review.load import validate
+
+    for line in validate(args.review_dir):
+        print(line)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("run", help="run a review folder: results.json, forest plots, "
+                              "Summary of Findings, report.html and report.md")
+    p.add_argument("review_dir", metavar="REVIEW_DIR",
+                   help="folder with review.toml, studies.csv and outcomes.csv")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: REVIEW_DIR/output); replaced as a whole")
+    p.add_argument("--quiet", action="store_true", help="no progress display or summary")
+    p.add_argument("--json", action="store_true",
+                   help="print the results.json path and one JSON line per analysis")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks on errors")
+    p.set_defaults(func=cmd_run)
+    v = subparsers.add_parser("validate", help="check a review folder; print a summary or the "
+                              "errors (exit 2)")
+    v.add_argument("review_dir", metavar="REVIEW_DIR")
+    v.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks on errors")
+    v.set_defaults(func=cmd_validate)
