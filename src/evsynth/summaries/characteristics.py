@@ -54,6 +54,13 @@ def _missing(k: int) -> str:
     return f"{MISSING} (0 of {k} {'trial' if k == 1 else 'trials'})"
 
 
+def _range(lo: float, hi: float, unit: str) -> str:
+    """``62.6 to 81 years``, or one value when all trials agree."""
+    if format_number(lo, 1) == format_number(hi, 1):
+        return f"{format_number(lo, 1)}{unit}"
+    return f"{format_number(lo, 1)}{'%' if unit == '%' else ''} to {format_number(hi, 1)}{unit}"
+
+
 def _n(row: dict) -> float | None:
     """Participants randomised: n_randomised, else n_intervention + n_control."""
     n = _num(row, "n_randomised")
@@ -115,7 +122,7 @@ def summarise(studies: list[dict], comparison: dict, study_ids: list[str]) -> di
         weighted = all(f[2] is not None for f in fem)
         mean = (sum(f[1] * f[2] for f in fem) / sum(f[2] for f in fem) if weighted
                 else sum(vals) / len(vals))
-        text = (f"{format_number(min(vals), 1)}% to {format_number(max(vals), 1)}%; "
+        text = (_range(min(vals), max(vals), "%") + "; "
                 f"{'participant-weighted' if weighted else 'unweighted'} mean "
                 f"{format_number(mean, 1)}%" + ("" if len(fem) == k else f" ({_of(len(fem), k)})"))
         out["percent_female"] = {"min": min(vals), "max": max(vals), "mean": mean,
@@ -128,8 +135,8 @@ def summarise(studies: list[dict], comparison: dict, study_ids: list[str]) -> di
     out["age"] = {"min": min(ages) if ages else None, "max": max(ages) if ages else None,
                   "n_reporting": len(ages),
                   "text": _missing(k) if not ages else (
-                      f"mean age {format_number(min(ages), 1)} to {format_number(max(ages), 1)} "
-                      "years" + ("" if len(ages) == k else f" ({_of(len(ages), k)})"))}
+                      f"mean age {_range(min(ages), max(ages), ' years')}"
+                      + ("" if len(ages) == k else f" ({_of(len(ages), k)})"))}
     # symptom duration (free text per trial)
     dur = {r["study_id"]: str(_value(r, "symptom_duration")) for r in rows
            if _value(r, "symptom_duration") is not None}
