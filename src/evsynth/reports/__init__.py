@@ -1,0 +1,1 @@
+"""Reports: forest plots and review documents (HTML, Markdown) built from results.json dicts."""
