@@ -187,6 +187,12 @@ def read_csv_rows(path: Path, raw: bytes, model: type[BaseModel],
     if missing:
         return [], [], [f"{path}: line 1 (header): missing column(s) "
                          f"{', '.join(repr(m) for m in missing)}; found {', '.join(header)}"]
+    if model.model_config.get("extra") == "forbid":
+        unknown = [h for h in header if h not in model.model_fields]
+        if unknown:
+            return [], [], [f"{path}: line 1 (header): unknown column(s) "
+                             f"{', '.join(repr(u) for u in unknown)}; expected columns: "
+                             f"{', '.join(model.model_fields)}"]
     dup = sorted({h for h in header if header.count(h) > 1})
     if dup:
         return [], [], [f"{path}: line 1 (header): duplicate column(s) {', '.join(dup)}"]
