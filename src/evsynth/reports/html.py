@@ -1,0 +1,557 @@
+"""The review report as one self-contained HTML file (inline CSS and SVG, no scripts, no network).
+
+The content is built once as a list of blocks by :func:`build_document` (headings, paragraphs,
+lists, tables, figures), which :mod:`evsynth.reports.markdown` renders too, so both reports say
+the same. Every text from the input is escaped (``html.escape``); inlined forest-plot SVGs lose any
+XML prolog, script, foreignObject, event attribute or external reference, and their ids are
+prefixed per figure so several plots can share one page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from evsynth.errors import InputError
+from evsynth.reports.forest import format_effect, format_p
+from evsynth.summaries.characteristics import summarise
+from evsynth.summaries.grade import DOMAIN_LABELS, DOMAINS, certainty
+from evsynth.summaries.plain_language import key_result
+from evsynth.summaries.sof import MEASURE_NAMES, format_number, sof_row
+
+ESTIMATORS = {"REML": "restricted maximum likelihood (REML)", "ML": "maximum likelihood (ML)",
+              "DL": "DerSimonian-Laird", "PM": "Paule-Mandel", "HE": "Hedges",
+              "HS": "Hunter-Schmidt",
+              "SJ": "Sidik-Jonkman", "EB": "empirical Bayes", "EE": "common (equal) effect",
+              "FE": "common (fixed) effect", "DLIT": "iterated DerSimonian-Laird",
+              "SJIT": "iterated Sidik-Jonkman"}
+TESTS = {"z": "z (normal) test and intervals", "t": "t test and intervals",
+         "knha": "Hartung-Knapp-Sidik-Jonkman (Knapp-Hartung) adjustment",
+         "adhoc": "Knapp-Hartung adjustment with the ad hoc floor of 1"}
+GRADE_DEFINITIONS = [
+    ("High", "we are very confident that the true effect lies close to that of the estimate."),
+    ("Moderate", "we are moderately confident in the effect estimate: the true effect is likely "
+                 "to be close to the estimate, but there is a possibility that it is "
+                 "substantially different."),
+    ("Low", "our confidence in the effect estimate is limited: the true effect may be "
+            "substantially different from the estimate."),
+    ("Very low", "we have very little confidence in the effect estimate: the true effect is "
+                 "likely to be substantially different from the estimate.")]
+
+Block = dict[str, Any]
+
+
+# --- content ---------------------------------------------------------------------------------
+
+def _s(x: Any) -> str:
+    return "" if x is None else str(x)
+
+
+def _num(x: Any, digits: int = 2) -> str:
+    if x is None:
+        return "NA"
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return _s(x)
+    if v != v:
+        return "NA"
+    if v.is_integer() and abs(v) < 1e6:
+        return str(int(v))
+    return f"{v:.{digits}f}"
+
+
+def _effect(a: dict, d: dict) -> str:
+    """Estimate and CI on the natural scale (exp for OR/RR), as in the forest plot."""
+    if d.get("estimate") is None or d.get("ci_lb") is None or d.get("ci_ub") is None:
+        return "NA"
+    return format_effect(float(d["estimate"]), float(d["ci_lb"]), float(d["ci_ub"]),
+                         bool(a.get("log_scale")))
+
+
+def _p(x: Any) -> str:
+    return format_p(None if x is None else float(x))
+
+
+def summaries_of(a: dict) -> tuple[dict, dict, str]:
+    """The analysis' grade, SoF row and key result; computed when the pipeline left them out."""
+    g = a.get("grade") or certainty(None, a)
+    row = a.get("sof") or sof_row(a, g)
+    text = a.get("plain_language") or key_result(a, row)
+    return g, row, text
+
+
+def _analysis_title(a: dict) -> str:
+    o, w = a.get("outcome") or {}, a.get("window") or {}
+    title = _s(o.get("label") or o.get("id"))
+    return f"{title}: {w['label']}" if w.get("label") else title
+
+
+def _anchor(prefix: str, ident: Any) -> str:
+    return prefix + "-" + re.sub(r"[^A-Za-z0-9_.-]", "_", _s(ident))
+
+
+def _comparison_ids(results: dict, comp: dict) -> list[str]:
+    if comp.get("study_ids") is not None:
+        return list(comp["study_ids"])
+    ids: list[str] = []
+    for a in results.get("analyses") or []:
+        if (a.get("comparison") or {}).get("id") == comp.get("id"):
+            ids += [s["study_id"] for s in a.get("studies") or []]
+            ids += [s["study_id"] for s in a.get("excluded") or []]
+    return list(dict.fromkeys(ids))
+
+
+def _characteristics(results: dict, comp: dict) -> dict:
+    ch = comp.get("characteristics")
+    if ch:
+        return ch
+    base = {k: comp.get(k) for k in ("id", "label", "intervention", "control")}
+    return summarise(results.get("studies") or [], base, _comparison_ids(results, comp))
+
+
+def _sof_table(comp: dict, analyses: list[dict]) -> Block:
+    ctrl, interv = _s(comp.get("control")), _s(comp.get("intervention"))
+    rows = []
+    for a in analyses:
+        _, r, _ = summaries_of(a)
+        anticipated = {"lines": [t for t in (r.get("intervention_text"), r.get("difference_text"),
+                                             r.get("percent_text")) if t] or ["—"]}
+        cert = {"text": r.get("certainty_text") or "Not assessed",
+                "aria": f"{(r.get('certainty') or {}).get('label') or 'Not assessed'} "
+                        "certainty", "cls": "certainty"}
+        rows.append([r.get("outcome_text") or _analysis_title(a), r.get("control_text") or "—",
+                     anticipated, r.get("relative_text") or "—",
+                     r.get("participants_text"), cert, r.get("comments_text") or ""])
+    return {"type": "table", "cls": "sof",
+            "caption": f"Summary of findings: {interv} compared with {ctrl}",
+            "group_header": [("Outcomes", 1, 2), ("Anticipated absolute effects* (95% CI)", 2, 1),
+                             ("Relative effect (95% CI)", 1, 2),
+                             ("№ of participants (studies)", 1, 2),
+                             ("Certainty of the evidence (GRADE)", 1, 2), ("Comments", 1, 2)],
+            "header": ["Outcomes", f"With {ctrl}", f"With {interv}", "Relative effect (95% CI)",
+                       "№ of participants (studies)", "Certainty of the evidence (GRADE)",
+                       "Comments"],
+            "rows": rows, "row_header": True}
+
+
+def _pooled_table(a: dict) -> Block:
+    p = a["pooled"]
+    m = _s(a.get("measure"))
+    model = a.get("model") or {}
+    stat = "t" if model.get("test") in ("t", "knha", "adhoc") else "z"
+    df = f", df = {_num(p.get('df'))}" if p.get("df") is not None else ""
+    level = _num(model.get("level", 95))
+    rows = [["Studies (participants)", f"{a.get('k')} ({a.get('participants')})"],
+            ["Effect measure", f"{m} ({MEASURE_NAMES.get(m, m)})"],
+            ["Model", _model_text(model)],
+            [f"Pooled {m} ({level}% CI)", _effect(a, p)],
+            ["Test for overall effect",
+             f"{stat} = {_num(p.get('zval'))}{df} ({_p(p.get('pval'))})"]]
+    if p.get("pi_lb") is not None and p.get("pi_ub") is not None:
+        pi = {"estimate": p["estimate"], "ci_lb": p["pi_lb"], "ci_ub": p["pi_ub"]}
+        rows.append([f"{level}% prediction interval", _effect(a, pi).split(" ", 1)[1]])
+    else:
+        rows.append([f"{level}% prediction interval", "not computed (k < 3 or switched off)"])
+    rows.append(["Heterogeneity",
+                 f"Tau² = {_num(p.get('tau2'), 4)}; Chi² = {_num(p.get('QE'))}, df = "
+                 f"{_num(p.get('QE_df'))} ({_p(p.get('QEp'))}); I² = {_num(p.get('I2'), 0)}%"])
+    return {"type": "table", "caption": f"Pooled result: {_analysis_title(a)}",
+            "header": ["Quantity", "Value"], "rows": rows, "row_header": True}
+
+
+def _model_text(model: dict) -> str:
+    method = _s(model.get("method") or (model.get("method_info") or {}).get("estimator"))
+    test = _s(model.get("test"))
+    text = f"{ESTIMATORS.get(method, method)}; {TESTS.get(test, test)}"
+    if model.get("change_score_correlation") is not None:
+        text += (f"; change-score SDs imputed with correlation "
+                 f"{_num(model['change_score_correlation'])}")
+    return text
+
+
+def _grade_table(a: dict, g: dict) -> Block:
+    rows = []
+    prompts = g.get("prompts") or {}
+    for d in DOMAINS:
+        j = (g.get("downgrades") or {}).get(d)
+        if j is None:
+            judged = "not assessed"
+        else:
+            judged = ("not downgraded" if not j["downgrade"] else
+                      f"downgraded {j['downgrade']}: {j['reason'] or 'no reason given'}")
+        rows.append([DOMAIN_LABELS[d].capitalize(), judged, prompts.get(d, "—")])
+    cap = (f"GRADE: {g.get('symbols', '')} {g.get('label', '')}".strip()
+           + " (judgements from review.toml; computed prompts beside them)")
+    return {"type": "table", "caption": cap, "cls": "grade",
+            "header": ["Domain", "Judgement", "Computed prompt"], "rows": rows,
+            "row_header": True}
+
+
+def _analysis_blocks(a: dict, n_fig: int, figures: dict[str, str]) -> list[Block]:
+    aid = _s(a.get("id"))
+    g, _, text = summaries_of(a)
+    out: list[Block] = [
+        {"type": "section", "id": _anchor("analysis", aid)},
+        {"type": "heading", "level": 3, "text": _analysis_title(a),
+         "id": _anchor("h-analysis", aid)},
+        {"type": "para", "text": f"Analysis {aid}. {text}"}]
+    cap = (f"Figure {n_fig}. Forest plot: {_analysis_title(a)}, "
+           f"{(a.get('comparison') or {}).get('label') or ''}".rstrip(", "))
+    out.append({"type": "figure", "analysis_id": aid, "caption": cap,
+                "available": aid in figures})
+    if a.get("pooled") is None or not a.get("k"):
+        out.append({"type": "para", "text": "No study contributed data to this analysis."})
+    else:
+        out.append(_pooled_table(a))
+        out.append(_grade_table(a, g))
+    excluded = a.get("excluded") or []
+    if excluded:
+        out.append({"type": "heading", "level": 4, "text": "Studies left out"})
+        out.append({"type": "list", "items": [
+            f"{e.get('study_id')}" + (f" ({format_number(float(e['timepoint_weeks']), 2)} weeks)"
+                                      if e.get("timepoint_weeks") is not None else "")
+            + f": {e.get('reason')}" for e in excluded]})
+    sens = a.get("sensitivity") or []
+    if sens:
+        out.append({"type": "table", "caption": f"Sensitivity analyses: {_analysis_title(a)}",
+                    "header": ["Analysis", "k", "Estimate (95% CI)", "Tau²", "I²", "Note"],
+                    "row_header": True,
+                    "rows": [[s.get("name"), _num(s.get("k")), _effect(a, s),
+                              _num(s.get("tau2"), 4),
+                              "NA" if s.get("I2") is None else f"{_num(s.get('I2'), 0)}%",
+                              s.get("note") or ""] for s in sens]})
+    sgs = a.get("subgroup_analyses") or ([a["subgroups"]] if a.get("subgroups") else [])
+    for sg in sgs:
+        out.append({"type": "table", "caption": f"Subgroups by {sg.get('variable')}: "
+                                                f"{_analysis_title(a)}",
+                    "header": ["Subgroup", "k", "Participants", "Estimate (95% CI)", "I²"],
+                    "row_header": True,
+                    "rows": [[lv.get("label"), _num(lv.get("k")), _num(lv.get("participants")),
+                              _effect(a, lv),
+                              "NA" if lv.get("I2") is None else f"{_num(lv.get('I2'), 0)}%"]
+                             for lv in sg.get("levels") or []]})
+        out.append({"type": "para", "text":
+                    f"Test for subgroup differences: Chi² = {_num(sg.get('Q_between'))}, df = "
+                    f"{_num(sg.get('Q_between_df'))} ({_p(sg.get('Q_between_p'))})."})
+    notes = a.get("notes") or []
+    notes = notes + list((a.get("model") or {}).get("method_info", {}) .get("notes", []) or [])
+    if notes:
+        out.append({"type": "heading", "level": 4, "text": "Notes"})
+        out.append({"type": "list", "items": list(dict.fromkeys(notes))})
+    out.append({"type": "end"})
+    return out
+
+
+def _methods(results: dict) -> list[Block]:
+    rv = results.get("review") or {}
+    analyses = results.get("analyses") or []
+    out: list[Block] = [{"type": "section", "id": "methods"},
+                        {"type": "heading", "level": 2, "text": "Methods", "id": "h-methods"}]
+    models = {}
+    for a in analyses:
+        m = a.get("model") or {}
+        key = (m.get("method"), m.get("test"), m.get("level"), m.get("prediction_interval"))
+        models.setdefault(key, []).append(_s(a.get("id")))
+    items = []
+    for (method, test, level, pi), ids in models.items():
+        items.append(f"{ESTIMATORS.get(_s(method), _s(method))}; {TESTS.get(_s(test), _s(test))}; "
+                     f"{_num(level)}% confidence intervals; prediction interval "
+                     f"{'on' if pi else 'off'} ({len(ids)} "
+                     f"{'analysis' if len(ids) == 1 else 'analyses'}).")
+    out.append({"type": "para", "text": "Meta-analysis models as recorded in results.json "
+                "(evsynth.meta, numerically checked against R metafor rma.uni):"})
+    out.append({"type": "list", "items": items or ["no analyses"]})
+    outcomes = rv.get("outcomes") or list({(a.get("outcome") or {}).get("id"): a.get("outcome")
+                                           for a in analyses}.values())
+    if outcomes:
+        out.append({"type": "table", "caption": "Outcomes as specified in review.toml",
+                    "header": ["Outcome", "Kind", "Instrument", "Scale", "Direction", "MID",
+                               "Measure"], "row_header": True,
+                    "rows": [[o.get("label") or o.get("id"), o.get("kind"),
+                              o.get("instrument") or "—",
+                              "—" if o.get("scale_min") is None else
+                              f"{_num(o.get('scale_min'))} to {_num(o.get('scale_max'))}",
+                              _s(o.get("direction")).replace("_", " "),
+                              "—" if o.get("mid") is None else _num(o.get("mid")),
+                              o.get("measure")] for o in outcomes if o]})
+    windows = rv.get("windows") or []
+    if windows:
+        out.append({"type": "table", "caption": "Time windows",
+                    "header": ["Window", "Weeks", "Target (weeks)", "Rule"], "row_header": True,
+                    "rows": [[w.get("label") or w.get("id"),
+                              f"{_num(w.get('from_weeks'))} to {_num(w.get('to_weeks'))} "
+                              "(upper bound " + ("included" if w.get("include_upper")
+                                                 else "excluded") + ")",
+                              _num(w.get("target_weeks")), w.get("rule")] for w in windows]})
+    cs = rv.get("change_scores") or {}
+    text = []
+    if cs:
+        sens = ", ".join(_num(r) for r in cs.get("sensitivity") or []) or "none"
+        text.append(f"Change-score SDs, where needed, were imputed with a baseline/follow-up "
+                    f"correlation of {_num(cs.get('correlation'))} (Cochrane Handbook 6.5.2.8); "
+                    f"sensitivity values: {sens}.")
+    sc = rv.get("sensitivity") or {}
+    if sc:
+        on = [name for key, name in (("common_effect", "common-effect model"),
+                                     ("exclude_high_risk_of_bias",
+                                      "leaving out studies at high risk of bias"),
+                                     ("change_score_correlations",
+                                      "other change-score correlations")) if sc.get(key)]
+        text.append("Sensitivity analyses: " + (", ".join(on) if on else "none") + ".")
+    text.append("Certainty of the evidence: GRADE, starting at high for randomised trials and "
+                "rated down by the reviewers' judgements in review.toml (GRADE Handbook 5); the "
+                "I², prediction interval, confidence interval against the minimal important "
+                "difference and the optimal information size are computed prompts shown beside "
+                "the judgements, not judgements (Guyatt 2011, GRADE guidelines 6 and 7).")
+    text.append("Summary of findings: continuous outcomes show the control group's mean (mean "
+                "of the control-arm means weighted by n), the intervention group's value as the "
+                "control mean plus the mean difference, and the difference as a percentage of "
+                "the scale range; binary outcomes show risks per 1000 from the assumed control "
+                "risk (median control-group risk unless given) and the relative effect "
+                "(Cochrane Handbook 14.1.5, 15.4.4); an SMD is re-expressed in points with the "
+                "control-group SD (Cochrane Handbook 15.5.3.1).")
+    out += [{"type": "para", "text": t} for t in text]
+    out.append({"type": "heading", "level": 3, "text": "GRADE certainty levels"})
+    out.append({"type": "list", "items": [f"{w}: {d}" for w, d in GRADE_DEFINITIONS]})
+    out.append({"type": "end"})
+    return out
+
+
+def _provenance(results: dict) -> list[Block]:
+    pv = results.get("provenance") or {}
+    rows = [[k.replace("_", " ").capitalize(), _s(v)] for k, v in pv.items()
+            if not isinstance(v, (dict, list))]
+    files = pv.get("input_files") or pv.get("inputs") or {}
+    for name, h in files.items():
+        rows.append([f"Input file {name}", _s(h.get("sha256") if isinstance(h, dict) else h)])
+    if pv.get("missing_components"):
+        rows.append(["Missing components", ", ".join(map(str, pv["missing_components"]))])
+    rows.append(["results.json schema",
+                 f"{_s(results.get('schema'))} {_s(results.get('schema_version'))}"])
+    return [{"type": "section", "id": "provenance"},
+            {"type": "heading", "level": 2, "text": "Provenance", "id": "h-provenance"},
+            {"type": "table", "caption": "Provenance of this report", "header": ["Item", "Value"],
+             "rows": rows, "row_header": True, "cls": "provenance"},
+            {"type": "end"}]
+
+
+def build_document(results: dict, figures: dict[str, str]) -> list[Block]:
+    """The report's content as blocks (shared by the HTML and Markdown renderers).
+
+    ``figures``: analysis id -> figure (SVG text or path); only its keys are used here.
+    """
+    if not isinstance(results, dict):
+        raise InputError(f"results is {type(results).__name__}; expected the results.json dict")
+    analyses = results.get("analyses")
+    if not isinstance(analyses, list):
+        raise InputError("results: field 'analyses' is missing; expected a list of analyses")
+    rv = results.get("review") or {}
+    doc: list[Block] = [{"type": "title", "text": _s(rv.get("title")) or "Review report"}]
+    if rv.get("question"):
+        doc.append({"type": "para", "text": f"Question: {rv['question']}", "cls": "question"})
+    comps = results.get("comparisons") or []
+    toc = [(c.get("label") or c.get("id"), _anchor("comparison", c.get("id"))) for c in comps]
+    doc.append({"type": "toc", "items": toc + [("Methods", "methods"),
+                                               ("Provenance", "provenance")]})
+    n_fig = 0
+    for c in comps:
+        mine = [a for a in analyses if (a.get("comparison") or {}).get("id") == c.get("id")]
+        doc.append({"type": "section", "id": _anchor("comparison", c.get("id"))})
+        doc.append({"type": "heading", "level": 2, "text": _s(c.get("label") or c.get("id")),
+                    "id": _anchor("h-comparison", c.get("id"))})
+        ch = _characteristics(results, c)
+        doc.append({"type": "para", "text": f"{c.get('intervention')} compared with "
+                    f"{c.get('control')}: {ch['trials']} trials, "
+                    f"{ch['participants']['text']} participants randomised."})
+        doc.append({"type": "heading", "level": 3, "text": "Study characteristics"})
+        doc.append({"type": "table", "caption": f"Characteristics of the trials: {c.get('label')}",
+                    "header": ["Characteristic", "Summary"], "rows": ch["rows"],
+                    "row_header": True})
+        doc.append({"type": "heading", "level": 3, "text": "Summary of findings"})
+        if mine:
+            doc.append(_sof_table(c, mine))
+            doc.append({"type": "para", "cls": "note", "text":
+                        "*The value in the intervention group (and its 95% CI) is based on the "
+                        "assumed value in the control group and the relative effect (and its 95% "
+                        "CI). CI: confidence interval; MD: mean difference; SMD: standardised "
+                        "mean difference; RR: risk ratio; OR: odds ratio; MID: minimal important "
+                        "difference. GRADE certainty: ⊕⊕⊕⊕ high, ⊕⊕⊕◯ moderate, ⊕⊕◯◯ low, "
+                        "⊕◯◯◯ very low."})
+            doc.append({"type": "heading", "level": 3, "text": "Key results"})
+            doc.append({"type": "list", "items": [
+                f"{_analysis_title(a)}: {summaries_of(a)[2]}" for a in mine]})
+        else:
+            doc.append({"type": "para", "text": "No analysis for this comparison."})
+        for a in mine:
+            n_fig += 1
+            doc += _analysis_blocks(a, n_fig, figures)
+        doc.append({"type": "end"})
+    missing = results.get("not_analysed") or []
+    if missing:
+        doc.append({"type": "heading", "level": 2, "text": "Not analysed"})
+        doc.append({"type": "list", "items": [f"{m.get('id')}: {m.get('reason')}"
+                                              for m in missing]})
+    doc += _methods(results)
+    doc += _provenance(results)
+    return doc
+
+
+# --- HTML rendering --------------------------------------------------------------------------
+
+CSS = """
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
+       max-width: 72rem; padding: 1rem 1.5rem 3rem; color: #1a1a1a; line-height: 1.45; }
+h1 { font-size: 1.7rem; margin-bottom: .3rem; }
+h2 { border-bottom: 2px solid #2f5d8a; padding-bottom: .2rem; margin-top: 2.2rem; }
+h3 { margin-top: 1.6rem; }
+.question { font-style: italic; }
+nav ul { columns: 2; }
+table { border-collapse: collapse; margin: .8rem 0 1.2rem; width: 100%; font-size: .92rem; }
+caption { text-align: left; font-weight: 600; padding: .3rem 0; }
+th, td { border: 1px solid #b8c4d0; padding: .35rem .5rem; vertical-align: top; text-align: left; }
+thead th { background: #e7eef6; }
+tbody th { background: #f6f8fa; font-weight: 600; }
+.certainty { white-space: nowrap; }
+.sof td:nth-child(7) { font-size: .85rem; }
+.grade td { font-size: .85rem; }
+figure { margin: 1rem 0; overflow-x: auto; }
+figure svg { display: block; max-width: 100%; height: auto; background: #fff; }
+figcaption { font-size: .9rem; color: #333; margin-top: .3rem; }
+.note { font-size: .85rem; color: #333; }
+.missing-figure { border: 1px dashed #999; padding: .5rem; }
+@media print { nav { display: none; } h2 { break-before: page; } figure { break-inside: avoid; } }
+"""
+
+
+def e(x: Any) -> str:
+    """HTML-escaped text (quotes too)."""
+    return html.escape(_s(x), quote=True)
+
+
+_PROLOG = re.compile(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->", re.S | re.I)
+_UNSAFE = re.compile(r"<(script|foreignObject)\b.*?</\1\s*>|<(script|foreignObject)\b[^>]*/>",
+                     re.S | re.I)
+_EVENT = re.compile(r"\s+on[a-z]+\s*=\s*(\"[^\"]*\"|'[^']*')", re.I)
+_EXTERNAL = re.compile(r"\s+(?:xlink:)?href\s*=\s*(\"(?!#|data:)[^\"]*\"|'(?!#|data:)[^']*')",
+                       re.I)
+
+
+def inline_svg(svg: str, prefix: str, label: str) -> str:
+    """An SVG document made safe to inline: no prolog/comments, scripts, foreignObject, event
+    attributes or external links; ids (and their references) prefixed with ``prefix``; the root
+    gets ``role="img"`` and an ``aria-label``."""
+    if not isinstance(svg, str) or "<svg" not in svg:
+        raise InputError(f"figure for {label!r} is not an SVG document")
+    s = _PROLOG.sub("", svg)
+    s = _UNSAFE.sub("", s)
+    s = _EVENT.sub("", s)
+    s = _EXTERNAL.sub("", s)
+    s = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', s)
+    s = re.sub(r'(href=")#([^"]+)"', lambda m: f'{m.group(1)}#{prefix}{m.group(2)}"', s)
+    s = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}{m.group(1)})", s)
+    s = s.strip()
+    start = s.index("<svg")
+    s = s[start:]
+    return s.replace("<svg", f'<svg role="img" aria-label="{e(label)}"', 1)
+
+
+def _cell(c: Any, tag: str, scope: str | None = None) -> str:
+    if isinstance(c, dict):
+        attrs = ""
+        if c.get("cls"):
+            attrs += f' class="{e(c["cls"])}"'
+        inner = "<br>".join(e(t) for t in c["lines"]) if "lines" in c else e(c.get("text"))
+        if c.get("aria"):
+            inner = f'<span aria-label="{e(c["aria"])}" role="img">{inner}</span>'
+        text = inner
+    else:
+        attrs, text = "", e(c)
+    if scope:
+        attrs += f' scope="{scope}"'
+    return f"<{tag}{attrs}>{text}</{tag}>"
+
+
+def _table_html(b: Block) -> str:
+    cls = f' class="{e(b["cls"])}"' if b.get("cls") else ""
+    out = [f"<table{cls}>", f"<caption>{e(b.get('caption'))}</caption>", "<thead>"]
+    if b.get("group_header"):
+        first = "".join(
+            f'<th scope="{"colgroup" if cs > 1 else "col"}"'
+            + (f' colspan="{cs}"' if cs > 1 else "") + (f' rowspan="{rs}"' if rs > 1 else "")
+            + f">{e(t)}</th>" for t, cs, rs in b["group_header"])
+        second = "".join(_cell(h, "th", "col") for h, rs in zip(
+            b["header"], [rs for _, cs, rs in b["group_header"] for _ in range(cs)],
+            strict=True) if rs == 1)
+        out += [f"<tr>{first}</tr>", f"<tr>{second}</tr>"]
+    else:
+        out.append("<tr>" + "".join(_cell(h, "th", "col") for h in b["header"]) + "</tr>")
+    out.append("</thead><tbody>")
+    for row in b["rows"]:
+        cells = [_cell(c, "th", "row") if i == 0 and b.get("row_header") else _cell(c, "td")
+                 for i, c in enumerate(row)]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def render_html(results: dict, figures_svg: dict[str, str]) -> str:
+    """The whole report as one self-contained HTML document.
+
+    ``figures_svg``: analysis id -> SVG text of its forest plot (inlined). No script, no external
+    resource; every input text escaped.
+    """
+    if figures_svg is None:
+        figures_svg = {}
+    if not isinstance(figures_svg, dict):
+        raise InputError(f"figures_svg is {type(figures_svg).__name__}; expected a dict of "
+                         "analysis id -> SVG text")
+    doc = build_document(results, figures_svg)
+    title = doc[0]["text"]
+    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             '<meta name="generator" content="evsynth">',
+             f"<title>{e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
+             f'<header><h1 id="top">{e(title)}</h1>']
+    body: list[str] = []
+    header_open = True
+    n_svg = 0
+    for b in doc[1:]:
+        t = b["type"]
+        if t == "toc":
+            body.append("</header>")
+            header_open = False
+            body.append('<nav aria-label="Contents"><h2>Contents</h2><ul>' + "".join(
+                f'<li><a href="#{e(anchor)}">{e(text)}</a></li>' for text, anchor in b["items"])
+                + "</ul></nav>\n<main>")
+        elif t == "section":
+            body.append(f'<section id="{e(b["id"])}">')
+        elif t == "end":
+            body.append("</section>")
+        elif t == "heading":
+            hid = f' id="{e(b["id"])}"' if b.get("id") else ""
+            body.append(f"<h{b['level']}{hid}>{e(b['text'])}</h{b['level']}>")
+        elif t == "para":
+            cls = f' class="{e(b["cls"])}"' if b.get("cls") else ""
+            body.append(f"<p{cls}>{e(b['text'])}</p>")
+        elif t == "list":
+            body.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in b["items"]) + "</ul>")
+        elif t == "table":
+            body.append(_table_html(b))
+        elif t == "figure":
+            aid = b["analysis_id"]
+            if aid in figures_svg and figures_svg[aid]:
+                n_svg += 1
+                svg = inline_svg(figures_svg[aid], f"f{n_svg}-", b["caption"])
+                body.append(f'<figure class="forest" data-analysis="{e(aid)}">{svg}'
+                            f"<figcaption>{e(b['caption'])}</figcaption></figure>")
+            else:
+                body.append(f'<p class="missing-figure">{e(b["caption"])}: forest plot not '
+                            "available.</p>")
+    if header_open:
+        body.insert(0, "</header><main>")
+    parts += body
+    parts += ["</main>", "</body>", "</html>", ""]
+    return "\n".join(parts)
