@@ -156,7 +156,8 @@ def key_result(analysis: dict, sof_row: dict) -> str:
     intervention, control, label = _names(analysis)
     if pooled(analysis) is None:
         window = (analysis.get("window") or {}).get("label")
-        when = f" ({window})" if window else ""
+        when = ("" if not window else f" ({window})" if "(" not in window
+                else f", {lower_first(window)},")
         return (f"No trial reported {lower_first(label)}{when} for {intervention} compared with "
                 f"{control} in a form we could pool.")
     level = (sof_row.get("certainty") or {}).get("level")
