@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -43,6 +44,8 @@ MEASURE_NAMES = {
 }
 
 FONT = "DejaVu Sans"
+#: fonts tried, in order, for characters DejaVu Sans lacks (CJK), when installed
+FALLBACK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Droid Sans Fallback")
 SIZE = 8.0          # body text, points
 SMALL = 7.0         # footnotes (excluded studies), points
 ROW_H = 0.19        # row height, inches
@@ -67,7 +70,10 @@ class ForestFigure(Figure):
 
     def savefig(self, *args: Any, **kwargs: Any) -> None:
         """As :meth:`matplotlib.figure.Figure.savefig`, under ``svg.fonttype = "none"``."""
-        with mpl.rc_context(_SAVE_RC):
+        with mpl.rc_context(_SAVE_RC), warnings.catch_warnings():
+            # a character no installed font has is drawn as a box in the PNG; the SVG keeps the
+            # character itself (the browser has its own fonts)
+            warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
             super().savefig(*args, **kwargs)
 
 
@@ -188,7 +194,7 @@ def axis_ticks(extent: float, log_scale: bool) -> tuple[float, list[float]]:
         for lim, ticks in _LOG_SCALES:
             if math.log(lim) >= extent * 1.0001:
                 return math.log(lim), [math.log(t) for t in ticks]
-        dec = min(300, math.ceil(extent / math.log(10) + 1e-9))
+        dec = min(300, math.ceil(extent * 1.0001 / math.log(10)))
         step = max(1, math.ceil(dec / 3))
         ks = list(range(-dec, dec + 1, step))
         if ks[-1] != dec:
@@ -335,11 +341,22 @@ def _pooled(d: dict, where: str, k: int) -> _Pooled:
 # --------------------------------------------------------------------------------------------
 # text measurement (the Agg font machinery, no rendering)
 # --------------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def font_families() -> list[str]:
+    """DejaVu Sans, then the installed fallback fonts (matplotlib's glyph fallback)."""
+    from matplotlib.font_manager import fontManager
+
+    installed = {f.name for f in fontManager.ttflist}
+    return [FONT, *(f for f in FALLBACK_FONTS if f in installed)]
+
+
 @lru_cache(maxsize=4)
 def _font(bold: bool) -> Any:
     from matplotlib.font_manager import FontProperties, findfont, get_font
 
-    return get_font(findfont(FontProperties(family=FONT, weight="bold" if bold else "normal")))
+    weight = "bold" if bold else "normal"
+    paths = [findfont(FontProperties(family=f, weight=weight)) for f in font_families()]
+    return get_font(list(dict.fromkeys(paths)))
 
 
 @lru_cache(maxsize=8192)
@@ -347,7 +364,9 @@ def text_width(s: str, size: float = SIZE, bold: bool = False) -> float:
     """Width of one line of text in inches (DejaVu Sans at ``size`` points)."""
     font = _font(bold)
     font.set_size(size, 72)
-    font.set_text(s, 0.0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
+        font.set_text(s, 0.0)
     return font.get_width_height()[0] / 64.0 / 72.0
 
 
@@ -533,7 +552,8 @@ def _text(ax: Any, x: float, y: float, s: str, *, size: float = SIZE, bold: bool
           ha: str = "left", colour: str = INK, italic: bool = False, gid: str | None = None,
           **kw: Any) -> Any:
     """One line of text (mathtext off: ``$`` in labels stays a dollar sign)."""
-    return ax.text(x, y, s, fontsize=size, fontfamily=FONT, ha=ha, va="center", color=colour,
+    return ax.text(x, y, s, fontsize=size, fontfamily=font_families(), ha=ha, va="center",
+                   color=colour,
                    fontweight="bold" if bold else "normal",
                    fontstyle="italic" if italic else "normal", parse_math=False, gid=gid,
                    **kw)
@@ -833,7 +853,7 @@ class _ForestBuilder:
         pax.set_yticks([])
         pax.set_xticks([tr(t) for t in ticks])
         pax.set_xticklabels([_tick_label(t, self.log) for t in ticks], fontsize=SIZE - 0.5,
-                            fontfamily=FONT)
+                            fontfamily=font_families())
         pax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
         pax.tick_params(axis="x", length=3, width=0.6, pad=2)
         null = tr(0.0)
