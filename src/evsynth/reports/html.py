@@ -236,7 +236,7 @@ def _analysis_blocks(a: dict, n_fig: int, figures: dict[str, str]) -> list[Block
                     f"Test for subgroup differences: Chi² = {_num(sg.get('Q_between'))}, df = "
                     f"{_num(sg.get('Q_between_df'))} ({_p(sg.get('Q_between_p'))})."})
     notes = a.get("notes") or []
-    notes = notes + list((a.get("model") or {}).get("method_info", {}) .get("notes", []) or [])
+    notes = notes + list(((a.get("model") or {}).get("method_info") or {}).get("notes") or [])
     if notes:
         out.append({"type": "heading", "level": 4, "text": "Notes"})
         out.append({"type": "list", "items": list(dict.fromkeys(notes))})
