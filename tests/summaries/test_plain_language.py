@@ -97,3 +97,14 @@ def test_acronyms_keep_case_and_bad_row():
     assert lower_first("OPM") == "OPM" and lower_first("Placebo") == "placebo"
     with pytest.raises(InputError, match="sof_row"):
         key_result(continuous(), {})
+
+
+def test_small_bounds_get_more_decimals_and_singular_point():
+    # INVEST 1 year: MD 1.02 (0.04 to 2.01) lower pain; 0.04 must not show as "0"
+    a = continuous(pooled={"estimate": -1.02, "ci_lb": -2.01, "ci_ub": -0.04},
+                   control_summary={"continuous": None})
+    t = text(a)
+    assert t.startswith("Pain improved by 10.2% (0.4% better to 20.1% better), or 1.02 points "
+                        "(0.04 better to 2.01 better) on a 0 to 10-point scale.")
+    a = continuous(pooled={"estimate": -1.0, "ci_lb": -1.6, "ci_ub": -0.4})
+    assert "or 1 point (0.4 better to 1.6 better)" in text(a)

@@ -154,9 +154,12 @@ def _pooled_table(a: dict) -> Block:
         rows.append([f"{level}% prediction interval", _effect(a, pi).split(" ", 1)[1]])
     else:
         rows.append([f"{level}% prediction interval", "not computed (k < 3 or switched off)"])
-    rows.append(["Heterogeneity",
-                 f"Tau² = {_num(p.get('tau2'), 4)}; Chi² = {_num(p.get('QE'))}, df = "
-                 f"{_num(p.get('QE_df'))} ({_p(p.get('QEp'))}); I² = {_num(p.get('I2'), 0)}%"])
+    if (a.get("k") or 0) < 2:
+        rows.append(["Heterogeneity", "not applicable (one study)"])
+    else:
+        rows.append(["Heterogeneity",
+                     f"Tau² = {_num(p.get('tau2'), 4)}; Chi² = {_num(p.get('QE'))}, df = "
+                     f"{_num(p.get('QE_df'))} ({_p(p.get('QEp'))}); I² = {_num(p.get('I2'), 0)}%"])
     return {"type": "table", "caption": f"Pooled result: {_analysis_title(a)}",
             "header": ["Quantity", "Value"], "rows": rows, "row_header": True}
 

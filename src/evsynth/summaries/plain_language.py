@@ -15,7 +15,7 @@ from typing import Any
 
 from evsynth.errors import InputError
 from evsynth.summaries.grade import analysis_name, interval_facts, pooled, thresholds
-from evsynth.summaries.sof import benefit_interval, format_number, magnitude_words
+from evsynth.summaries.sof import benefit_interval, format_number, magnitude_words, points_word
 
 HEDGES = {"high": "results in", "moderate": "probably results in", "low": "may result in"}
 
@@ -101,23 +101,25 @@ def _continuous(analysis: dict, row: dict) -> list[str]:
             smin, smax = (format_number(pct[k], 3) for k in ("scale_min", "scale_max"))
             scale = f" on a {smin} to {smax}-point scale"
         if row.get("smd"):
-            out.append(f"This is about {mag} points ({ci}){scale}, using the control group's "
+            out.append(f"This is about {mag} {points_word(mag)} ({ci}){scale}, using the control "
+                       "group's "
                        "standard deviation.")
         elif pct:
             pb = pct["benefit"]
             pmag, pci = magnitude_words(pb["estimate"], pb["ci_lb"], pb["ci_ub"],
                                         pct["decimals"], suffix="%")
-            out.append(f"{upper_first(label)} {verb} by {pmag} ({pci}), or {mag} points ({ci})"
-                       f"{scale}.")
+            out.append(f"{upper_first(label)} {verb} by {pmag} ({pci}), or {mag} "
+                       f"{points_word(mag)} ({ci}){scale}.")
         else:
-            out.append(f"{upper_first(label)} {verb} by {mag} points ({ci}).")
+            out.append(f"{upper_first(label)} {verb} by {mag} {points_word(mag)} ({ci}).")
     iv, cv = row.get("intervention"), row.get("control")
     if iv and cv and "value" in iv:
         dec = iv["decimals"]
         about = "about " if iv.get("approximate") else ""
+        ivt, cvt = format_number(iv["value"], dec), format_number(cv["value"], dec)
         out.append(f"People who had {intervention} rated their {lower_first(label)} as {about}"
-                   f"{format_number(iv['value'], dec)} points; people who had {control}, "
-                   f"{format_number(cv['value'], dec)} points.")
+                   f"{ivt} {points_word(ivt)}; people who had {control}, {cvt} "
+                   f"{points_word(cvt)}.")
     return out
 
 

@@ -54,6 +54,20 @@ def scale_decimals(scale_min: float | None, scale_max: float | None,
     return min(3, max(0, 2 - math.floor(math.log10(big))))
 
 
+def enough_decimals(decimals: int, values: list[float], extra: int = 2) -> int:
+    """``decimals`` raised (by at most ``extra``) until no non-zero value shows as 0."""
+    out = decimals
+    while out < decimals + extra and any(v and format_number(abs(v), out) == "0"
+                                         for v in values):
+        out += 1
+    return out
+
+
+def points_word(text: str) -> str:
+    """``point`` after ``1``, else ``points``."""
+    return "point" if text == "1" else "points"
+
+
 def percent_decimals(values: list[float]) -> int:
     """Whole percentages unless every value is below 10% in size (then one decimal)."""
     return 0 if max(abs(v) for v in values) >= 10 else 1
@@ -63,6 +77,8 @@ def signed_words(value: float, decimals: int, pos: str, neg: str, unit: str = ""
     """``|value|`` with its unit and the word for its sign: ``0.7 points lower``, ``7% lower``;
     a value rounding to 0 has no word (``0 points``)."""
     text = format_number(abs(value), decimals)
+    if unit == "points":
+        unit = points_word(text)
     if unit:
         text += unit if unit == "%" else f" {unit}"
     if format_number(abs(value), decimals) == "0":
@@ -152,7 +168,7 @@ def _continuous(analysis: dict, p: dict, row: dict) -> None:
     elif m not in MD_MEASURES:
         raise InputError(f"{analysis_name(analysis)}: field 'measure' is {m!r} for a continuous "
                          "outcome; expected MD, MD_CHANGE, SMD or SMD_CHANGE")
-    dec = scale_decimals(smin, smax, [est, lb, ub])
+    dec = enough_decimals(scale_decimals(smin, smax, [est, lb, ub]), [est, lb, ub])
     pts = {"estimate": est, "ci_lb": lb, "ci_ub": ub, "unit": "points", "decimals": dec,
            "approximate": approximate}
     pts["benefit"] = dict(zip(("estimate", "ci_lb", "ci_ub"),
@@ -169,7 +185,7 @@ def _continuous(analysis: dict, p: dict, row: dict) -> None:
     if smin is not None and smax is not None:
         rng = smax - smin
         pct = [100 * v / rng for v in (est, lb, ub)]
-        pdec = percent_decimals(pct)
+        pdec = enough_decimals(percent_decimals(pct), pct)
         row["percent_of_scale"] = {"estimate": pct[0], "ci_lb": pct[1], "ci_ub": pct[2],
                                    "decimals": pdec, "scale_min": smin, "scale_max": smax,
                                    "benefit": dict(zip(("estimate", "ci_lb", "ci_ub"),
@@ -359,5 +375,5 @@ def sof_row(analysis: dict, grade: dict) -> dict[str, Any]:
     if excluded:
         row["comments"].append(f"{len(excluded)} {'study' if len(excluded) == 1 else 'studies'} "
                                "left out (reasons listed with the analysis)")
-    row["comments_text"] = "; ".join(row["comments"])
+    row["comments_text"] = "; ".join(c.strip().rstrip(".;") for c in row["comments"] if c)
     return row
