@@ -21,6 +21,23 @@ from evsynth.review.load import load_review
 from evsynth.review.pipeline import run
 
 
+@pytest.fixture
+def fast_figures(monkeypatch):
+    """Tests about the output folder, not the plots: a stand-in for the forest-plot writer
+    (the real one is exercised by test_output_folder and test_cli_run_json)."""
+    import evsynth.reports.forest as forest
+
+    def write(analysis, out_dir, stem):
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        svg = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
+        (out_dir / f"{stem}.svg").write_text(svg)
+        (out_dir / f"{stem}.png").write_bytes(b"")
+        return {"svg": str(out_dir / f"{stem}.svg"), "png": str(out_dir / f"{stem}.png")}
+
+    monkeypatch.setattr(forest, "write_forest", write)
+
+
 def _hashes(d: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())
             if p.is_file()}
@@ -77,7 +94,7 @@ def test_json_has_no_nan(finished):
     json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in results.json"))
 
 
-def test_failure_mid_run_leaves_nothing(tmp_path, monkeypatch):
+def test_failure_mid_run_leaves_nothing(tmp_path, monkeypatch, fast_figures):
     d = make_review(tmp_path / "review")
     out = tmp_path / "out"
 
@@ -91,7 +108,7 @@ def test_failure_mid_run_leaves_nothing(tmp_path, monkeypatch):
     assert _siblings(out) == []
 
 
-def test_failure_keeps_previous_output(tmp_path, monkeypatch):
+def test_failure_keeps_previous_output(tmp_path, monkeypatch, fast_figures):
     d = make_review(tmp_path / "review")
     out = tmp_path / "out"
     run(d, out, quiet=True)
@@ -103,7 +120,7 @@ def test_failure_keeps_previous_output(tmp_path, monkeypatch):
     assert _hashes(out) == before and _siblings(out) == []
 
 
-def test_rerun_replaces_output(tmp_path):
+def test_rerun_replaces_output(tmp_path, fast_figures):
     d = make_review(tmp_path / "review")
     out = tmp_path / "out"
     run(d, out, quiet=True)
@@ -153,7 +170,7 @@ def test_cli_run_json(tmp_path, capsys):
     assert all({"k", "estimate", "ci_lb", "ci_ub", "excluded"} <= set(r) for r in recs)
 
 
-def test_cli_run_quiet_and_plain(tmp_path, capsys):
+def test_cli_run_quiet_and_plain(tmp_path, capsys, fast_figures):
     d = make_review(tmp_path / "review")
     assert main(["run", str(d), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     assert capsys.readouterr().out == ""
