@@ -1,0 +1,112 @@
+"""End-to-end time of ``evsynth run examples/vertebroplasty`` in a fresh process.
+
+Each repetition starts a new Python process (``python -m evsynth.cli run ... --quiet``), so the
+time includes interpreter start-up, imports, validation, the analyses, forest plots (SVG + PNG),
+results.json and the HTML/Markdown reports. Wall time and the child's CPU time (user + system)
+are reported; the CPU time is less sensitive to other load on a shared machine. Target: < 5 s.
+
+    python bench/bench_run.py [--repeat N] [--write]
+
+``--write`` replaces the section between ``<!-- run:start -->`` and ``<!-- run:end -->`` in
+bench/RESULTS.md (appending the markers if absent) and touches nothing else in the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "vertebroplasty"
+RESULTS = REPO / "bench" / "RESULTS.md"
+START, END = "<!-- run:start -->", "<!-- run:end -->"
+TARGET_S = 5.0
+
+
+def one_run(out: Path) -> tuple[float, float]:
+    """(wall seconds, child CPU seconds) of one fresh-process run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "evsynth.cli", "run", str(EXAMPLE), "--out", str(out),
+                    "--quiet"], check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def section(walls: list[float], cpus: list[float], n_analyses: int) -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    ok = "meets" if min(walls) < TARGET_S else "misses"
+    return "\n".join([
+        START,
+        f"## End-to-end review run (bench/bench_run.py, {date.today().isoformat()})",
+        "",
+        f"`evsynth run examples/vertebroplasty --quiet` in a fresh process, {len(walls)} runs; "
+        f"{n_analyses} analyses, each with a forest plot in SVG and PNG, plus results.json, "
+        f"report.html and report.md. Machine: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, load average {load:.1f} at the start.",
+        "",
+        "| measure | min | median | max |",
+        "|---|---|---|---|",
+        f"| wall time (s) | {min(walls):.2f} | {statistics.median(walls):.2f} | "
+        f"{max(walls):.2f} |",
+        f"| CPU time, user + system (s) | {min(cpus):.2f} | {statistics.median(cpus):.2f} | "
+        f"{max(cpus):.2f} |",
+        "",
+        f"Best wall time {ok} the {TARGET_S:g} s target. Wall times on this shared machine vary "
+        "with the other sessions' load; the CPU time is the steadier figure.",
+        END,
+    ])
+
+
+def write_section(text: str) -> None:
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    if START in old and END in old:
+        head, rest = old.split(START, 1)
+        _, tail = rest.split(END, 1)
+        new = head + text + tail
+    else:
+        new = old + ("" if old.endswith("\n") or not old else "\n") + "\n" + text + "\n"
+    from evsynth.files import atomic_write_text
+
+    atomic_write_text(RESULTS, new)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="evsynth-bench-run-"))
+    try:
+        walls, cpus = [], []
+        for i in range(args.repeat):
+            w, c = one_run(tmp / "out")
+            walls.append(w)
+            cpus.append(c)
+            print(f"run {i + 1}: wall {w:.2f} s, cpu {c:.2f} s", flush=True)
+        import json
+
+        n = len(json.loads((tmp / "out" / "results.json").read_text())["analyses"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    text = section(walls, cpus, n)
+    print(text)
+    if args.write:
+        write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
