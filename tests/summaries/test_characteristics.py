@@ -61,3 +61,9 @@ def test_bad_values():
         summarise([{"year": 2000}], COMP, [])
     with pytest.raises(InputError, match="comparison"):
         summarise([], None, [])
+
+
+def test_age_ranges_listed():
+    rows = [{"study_id": "A", "mean_age": 70, "age_range": "60-85"}, {"study_id": "B"}]
+    s = summarise(rows, COMP, ["A", "B"])
+    assert s["age"]["text"] == "mean age 70 years (1 of 2 trials report it); ranges: A: 60-85"

@@ -48,7 +48,9 @@ def _s(x: Any) -> str:
     return "" if x is None else str(x)
 
 
-def _num(x: Any, digits: int = 2) -> str:
+def _num(x: Any, digits: int = 2, fixed: bool = False) -> str:
+    """A number for display: integers as such, else ``digits`` decimals (trailing zeros dropped
+    unless ``fixed``, as in RevMan's heterogeneity line)."""
     if x is None:
         return "NA"
     try:
@@ -59,7 +61,7 @@ def _num(x: Any, digits: int = 2) -> str:
         return "NA"
     if v.is_integer() and abs(v) < 1e6:
         return str(int(v))
-    return f"{v:.{digits}f}"
+    return f"{v:.{digits}f}" if fixed else format_number(v, digits)
 
 
 def _effect(a: dict, d: dict) -> str:
@@ -148,7 +150,7 @@ def _pooled_table(a: dict) -> Block:
             ["Model", _model_text(model)],
             [f"Pooled {m} ({level}% CI)", _effect(a, p)],
             ["Test for overall effect",
-             f"{stat} = {_num(p.get('zval'))}{df} ({_p(p.get('pval'))})"]]
+             f"{stat} = {_num(p.get('zval'), 2, True)}{df} ({_p(p.get('pval'))})"]]
     if p.get("pi_lb") is not None and p.get("pi_ub") is not None:
         pi = {"estimate": p["estimate"], "ci_lb": p["pi_lb"], "ci_ub": p["pi_ub"]}
         rows.append([f"{level}% prediction interval", _effect(a, pi).split(" ", 1)[1]])
@@ -157,9 +159,10 @@ def _pooled_table(a: dict) -> Block:
     if (a.get("k") or 0) < 2:
         rows.append(["Heterogeneity", "not applicable (one study)"])
     else:
+        tau2, chi2 = _num(p.get("tau2"), 4, True), _num(p.get("QE"), 2, True)
         rows.append(["Heterogeneity",
-                     f"Tau² = {_num(p.get('tau2'), 4)}; Chi² = {_num(p.get('QE'))}, df = "
-                     f"{_num(p.get('QE_df'))} ({_p(p.get('QEp'))}); I² = {_num(p.get('I2'), 0)}%"])
+                     f"Tau² = {tau2}; Chi² = {chi2}, df = {_num(p.get('QE_df'))} "
+                     f"({_p(p.get('QEp'))}); I² = {_num(p.get('I2'), 0)}%"])
     return {"type": "table", "caption": f"Pooled result: {_analysis_title(a)}",
             "header": ["Quantity", "Value"], "rows": rows, "row_header": True}
 

@@ -137,6 +137,12 @@ def summarise(studies: list[dict], comparison: dict, study_ids: list[str]) -> di
                   "text": _missing(k) if not ages else (
                       f"mean age {_range(min(ages), max(ages), ' years')}"
                       + ("" if len(ages) == k else f" ({_of(len(ages), k)})"))}
+    ranges = {r["study_id"]: str(_value(r, "age_range")) for r in rows
+              if _value(r, "age_range") is not None}
+    if ranges:
+        out["age"]["ranges"] = ranges
+        listed = "; ".join(f"{s}: {v}" for s, v in ranges.items())
+        out["age"]["text"] = (listed if not ages else out["age"]["text"] + "; ranges: " + listed)
     # symptom duration (free text per trial)
     dur = {r["study_id"]: str(_value(r, "symptom_duration")) for r in rows
            if _value(r, "symptom_duration") is not None}
