@@ -18,6 +18,7 @@ computes no statistics: every number comes from the analysis dict. The figure is
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import warnings
@@ -186,8 +187,9 @@ def axis_ticks(extent: float, log_scale: bool) -> tuple[float, list[float]]:
     """Symmetric axis limit and ticks on the analysis scale covering ``extent`` (the largest
     absolute value to show, on the analysis scale: log units for ratio measures).
 
-    Ratio measures: limits 2, 5, 10, ... 1000 (then powers of ten) with RevMan's tick sets,
-    returned as logs. Difference measures: a 1-2-5 limit L with ticks -L, -L/2, 0, L/2, L.
+    Ratio measures: limits 2, 5, 10, ... 1000 with RevMan's tick sets, then powers of ten
+    (ticks 10^-d, 10^-d/2, 1, 10^d/2, 10^d); returned as logs. Difference measures: a 1-2-5
+    limit L with ticks -L, -L/2, 0, L/2, L.
     """
     extent = abs(extent) if math.isfinite(extent) else 0.0
     if log_scale:
@@ -195,12 +197,7 @@ def axis_ticks(extent: float, log_scale: bool) -> tuple[float, list[float]]:
             if math.log(lim) >= extent * 1.0001:
                 return math.log(lim), [math.log(t) for t in ticks]
         dec = min(300, math.ceil(extent * 1.0001 / math.log(10)))
-        step = max(1, math.ceil(dec / 3))
-        ks = list(range(-dec, dec + 1, step))
-        if ks[-1] != dec:
-            ks = [-dec, *[k for k in ks if abs(k) < dec], dec]
-        if 0 not in ks:
-            ks = sorted({*ks, 0})
+        ks = [-dec, -(dec // 2), 0, dec // 2, dec]
         return dec * math.log(10), [k * math.log(10) for k in ks]
     if extent <= 0:
         lim = 1.0
@@ -342,27 +339,50 @@ def _pooled(d: dict, where: str, k: int) -> _Pooled:
 # text measurement (the Agg font machinery, no rendering)
 # --------------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
-def font_families() -> list[str]:
-    """DejaVu Sans, then the installed fallback fonts (matplotlib's glyph fallback)."""
+def _fallbacks() -> tuple[str, ...]:
     from matplotlib.font_manager import fontManager
 
     installed = {f.name for f in fontManager.ttflist}
-    return [FONT, *(f for f in FALLBACK_FONTS if f in installed)]
+    return tuple(f for f in FALLBACK_FONTS if f in installed)
 
 
 @lru_cache(maxsize=4)
-def _font(bold: bool) -> Any:
+def _font(bold: bool, fallback: bool) -> Any:
     from matplotlib.font_manager import FontProperties, findfont, get_font
 
+    fams = [FONT, *_fallbacks()] if fallback else [FONT]
     weight = "bold" if bold else "normal"
-    paths = [findfont(FontProperties(family=f, weight=weight)) for f in font_families()]
-    return get_font(list(dict.fromkeys(paths)))
+    return get_font(list(dict.fromkeys(findfont(FontProperties(family=f, weight=weight))
+                                       for f in fams)))
+
+
+@lru_cache(maxsize=1)
+def _dejavu_chars() -> frozenset[int]:
+    return frozenset(_font(False, False).get_charmap())
+
+
+def font_families(s: str) -> list[str]:
+    """``["DejaVu Sans"]``, with the installed fallback fonts when ``s`` has characters DejaVu
+    Sans lacks (matplotlib's glyph fallback is several times slower, so only then)."""
+    if all(ord(ch) in _dejavu_chars() for ch in s):
+        return [FONT]
+    return [FONT, *_fallbacks()]
+
+
+class _QuietFontLog(logging.Filter):
+    """Drops matplotlib's "Failed to find font weight bold for <fallback font>" notices."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Failed to find font weight" not in record.getMessage()
+
+
+logging.getLogger("matplotlib.font_manager").addFilter(_QuietFontLog())
 
 
 @lru_cache(maxsize=8192)
 def text_width(s: str, size: float = SIZE, bold: bool = False) -> float:
     """Width of one line of text in inches (DejaVu Sans at ``size`` points)."""
-    font = _font(bold)
+    font = _font(bold, len(font_families(s)) > 1)
     font.set_size(size, 72)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
@@ -552,7 +572,7 @@ def _text(ax: Any, x: float, y: float, s: str, *, size: float = SIZE, bold: bool
           ha: str = "left", colour: str = INK, italic: bool = False, gid: str | None = None,
           **kw: Any) -> Any:
     """One line of text (mathtext off: ``$`` in labels stays a dollar sign)."""
-    return ax.text(x, y, s, fontsize=size, fontfamily=font_families(), ha=ha, va="center",
+    return ax.text(x, y, s, fontsize=size, fontfamily=font_families(s), ha=ha, va="center",
                    color=colour,
                    fontweight="bold" if bold else "normal",
                    fontstyle="italic" if italic else "normal", parse_math=False, gid=gid,
@@ -853,7 +873,7 @@ class _ForestBuilder:
         pax.set_yticks([])
         pax.set_xticks([tr(t) for t in ticks])
         pax.set_xticklabels([_tick_label(t, self.log) for t in ticks], fontsize=SIZE - 0.5,
-                            fontfamily=font_families())
+                            fontfamily=FONT)
         pax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
         pax.tick_params(axis="x", length=3, width=0.6, pad=2)
         null = tr(0.0)
