@@ -291,6 +291,16 @@ def test_contrast_only_layout_generic_inverse_variance():
     assert f"{-0.5:.4f}" in got and "1.5800" in got
     assert "Events" not in got and "Total events" not in got
     assert "150" in got and "156" in got      # per-arm totals from n_intervention/n_control
+    # n per arm nested in the contrast record (as the pipeline writes it) is read too
+    a["studies"][0].update(n_intervention=None, n_control=None,
+                           contrast={"estimate": 0.61, "n_intervention": 7, "n_control": 9})
+    got = texts(forest_plot(a))
+    assert "7" in got and "9" in got and "107" in got and "113" in got
+    # no per-arm n at all: the empty Total columns are left out
+    for s in a["studies"]:
+        s.update(n_intervention=None, n_control=None, contrast=None)
+    got = texts(forest_plot(a))
+    assert "Total" not in got and "Vertebroplasty" not in got and "log[Odds Ratio]" in got
 
 
 def test_square_areas_proportional_to_weights():

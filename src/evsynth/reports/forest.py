@@ -194,9 +194,9 @@ def axis_ticks(extent: float, log_scale: bool) -> tuple[float, list[float]]:
     extent = abs(extent) if math.isfinite(extent) else 0.0
     if log_scale:
         for lim, ticks in _LOG_SCALES:
-            if math.log(lim) >= extent * 1.0001:
+            if math.log(lim) >= extent * (1 - 1e-12):
                 return math.log(lim), [math.log(t) for t in ticks]
-        dec = min(300, math.ceil(extent * 1.0001 / math.log(10)))
+        dec = min(300, math.ceil(extent * (1 - 1e-12) / math.log(10)))
         ks = [-dec, -(dec // 2), 0, dec // 2, dec]
         return dec * math.log(10), [k * math.log(10) for k in ks]
     if extent <= 0:
@@ -207,7 +207,7 @@ def axis_ticks(extent: float, log_scale: bool) -> tuple[float, list[float]]:
         for k in (e - 1, e, e + 1):
             for m in (1.0, 2.0, 5.0):
                 c = m * 10.0 ** k
-                if c >= extent * 1.0001 and c < lim:
+                if c >= extent * (1 - 1e-12) and c < lim:
                     lim = c
     return lim, [-lim, -lim / 2, 0.0, lim / 2, lim]
 
@@ -271,8 +271,11 @@ def _arm(study: dict, side: str, where: str) -> dict[str, float | None]:
     }
     if arm and out["n"] is None:
         out["n"] = _num(arm, "total", w, False, 0)
-    if out["n"] is None:
-        out["n"] = _num(study, f"n_{key}", where, False, 0)
+    if out["n"] is None:   # contrast rows: n per arm beside the estimate, when reported
+        contrast = study.get("contrast")
+        src = contrast if isinstance(contrast, dict) and contrast.get(f"n_{key}") is not None \
+            else study
+        out["n"] = _num(src, f"n_{key}", where, False, 0)
     return out
 
 
@@ -753,6 +756,11 @@ class _ForestBuilder:
 
     # ---- geometry -----------------------------------------------------------------------------
     def _measure(self) -> None:
+        # a data column empty in every row (e.g. arm totals of contrast rows that report none)
+        # is left out
+        self.columns = [c for c in self.columns
+                        if c.key in ("study", "weight", "effect")
+                        or any(r.cells.get(c.key) for r in self.rows)]
         for c in self.columns:
             texts = [r.cells.get(c.key, "") for r in self.rows]
             bold_w = max((text_width(r.cells.get(c.key, ""), SIZE, r.bold) for r in self.rows),
