@@ -382,6 +382,22 @@ def _n_multiset_permutations(counts: np.ndarray) -> float:
         return math.inf
 
 
+def _deletion_fits(fit: MetaResult) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The model refitted without each study (one batch), with the deleted fits' prediction
+    x_i' beta_(-i) for the left-out study and its variance x_i' vb_(-i) x_i."""
+    k = fit.k
+    X, y, v = fit._des.X, fit.yi, fit.vi
+
+    def build(groups: np.ndarray):
+        idx = _leave_out_rows(k, groups)
+        return y[idx], v[idx], X[idx]
+
+    d = fit_groups(fit, np.full(k, k - 1), build)
+    delpred = np.einsum("ij,ij->i", X, d["beta"])
+    vdelpred = np.einsum("ij,ijk,ik->i", X, d["vb"], X)
+    return d, delpred, vdelpred
+
+
 # --------------------------------------------------------------------------------------------
 # the methods
 # --------------------------------------------------------------------------------------------
@@ -447,18 +463,11 @@ class InfluenceMethods:
             raise InputError("influence: the model has k = 1 study; case deletion is undefined")
         k, p = self.k, self.p
         X, y, v = self._des.X, self.yi, self.vi
-
-        def build(groups: np.ndarray):
-            idx = _leave_out_rows(k, groups)
-            return y[idx], v[idx], X[idx]
-
-        d = fit_groups(self, np.full(k, k - 1), build)
+        d, delpred, vdelpred = _deletion_fits(self)
         with np.errstate(divide="ignore", invalid="ignore"):
             w = 1.0 / (v + self.tau2)
             A = np.einsum("i,ij,ik->jk", w, X, X)
             hat = w * np.einsum("ij,jk,ik->i", X, np.linalg.inv(A), X)
-            delpred = np.einsum("ij,ij->i", X, d["beta"])
-            vdelpred = np.einsum("ij,ijk,ik->i", X, d["vb"], X)
             s2w, t2 = d["s2w"], d["tau2"]
             resid = y - delpred
             resid = np.where(np.abs(resid) < 100 * np.finfo(float).eps, 0.0, resid)
@@ -486,6 +495,21 @@ class InfluenceMethods:
         frame["inf"] = np.where(is_infl, "*", "")
         return InfluenceResult(frame, dfbetas, is_infl, k, p, list(self.coef_names), self.tau2,
                                self.QE)
+
+    def baujat(self: MetaResult) -> pd.DataFrame:
+        """Coordinates of the Baujat plot (Baujat et al. 2002, Stat Med 21:2641; metafor
+        ``baujat.rma``): per study, ``x`` = its contribution to the (residual) heterogeneity,
+        the squared Pearson residual (y_i - x_i'beta)^2 / (v_i + tau^2) (for an equal-effects
+        intercept-only model its term of Cochran's Q), and ``y`` = its influence on the fitted
+        value, (x_i'beta_(-i) - x_i'beta)^2 / (x_i' vb_(-i) x_i) from the fit without it."""
+        if self.k == 1:
+            raise InputError("baujat: the model has k = 1 study; case deletion is undefined")
+        _, delpred, vdelpred = _deletion_fits(self)
+        pred = self._des.X @ self.beta
+        with np.errstate(divide="ignore", invalid="ignore"):
+            yhat = (delpred - pred) ** 2 / vdelpred
+        xhat = (self.yi - pred) ** 2 / (self.tau2 + self.vi)
+        return pd.DataFrame({"slab": _labels(self), "x": xhat, "y": yhat})
 
     def gosh(self: MetaResult, subsets: int | None = None, seed: int | None = None
              ) -> GoshResult:
