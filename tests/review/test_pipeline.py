@@ -242,3 +242,45 @@ def test_invariant_to_row_order(tmp_path_factory, seed):
     a = _strip(build_analyses(load_review(base)))
     b = _strip(build_analyses(load_review(shuffled)))
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- progress, example
+def test_progress_only_for_many_analyses_on_a_tty(monkeypatch):
+    assert pipeline._progress(100, quiet=True) == (None, None)
+    assert pipeline._progress(3, quiet=False) == (None, None)
+
+    class Tty:
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            return len(s)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(pipeline.sys, "stderr", Tty())
+    update, bar = pipeline._progress(100, quiet=False)
+    assert callable(update)
+    update(1)
+    bar.close()
+    monkeypatch.undo()
+
+
+def test_bundled_example_validates():
+    from evsynth.review.load import validate
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "vertebroplasty"
+    lines = validate(example)
+    assert lines[0].startswith("OK: ") and "9 studies" in lines[0]
+    an = {a["id"]: a for a in build_analyses(load_review(example))}
+    # unknown-sign contrasts are left out with the reason, never guessed
+    early = an["vp_vs_placebo.pain.early"]
+    assert early["k"] == 0
+    assert {e["study_id"] for e in early["excluded"]} == {"Kallmes 2009", "Firanescu 2018"}
+    # Comstock 2013 (positive = lower pain with vertebroplasty) is turned to VP minus placebo
+    assert an["vp_vs_placebo.pain.late"]["studies"][0]["yi"] == pytest.approx(-1.02)
+    # arm-level continuous, events, contrast and mixed arm + contrast analyses are all present
+    levels = {s["data_level"] for s in an["vp_vs_usual_care.new_fracture.late"]["studies"]}
+    assert levels == {"arm", "contrast"}
+    assert an["vp_vs_kyphoplasty.disability.early"]["model"]["change_score_correlation"] == 0.5
