@@ -108,6 +108,14 @@ def test_influence_matches_metafor(case):
     assert list(frame["inf"]) == ["*" if v else "" for v in expected]
 
 
+@pytest.mark.parametrize("case", _group("influence"), ids=_ids("influence"))
+def test_baujat_coordinates_match_metafor(case):
+    f, _ = _fit(case)
+    b = f.baujat()
+    _close(b["x"], case["baujat"]["x"])
+    _close(b["y"], case["baujat"]["y"])
+
+
 @pytest.mark.parametrize("case", _group("gosh"), ids=_ids("gosh"))
 def test_gosh_every_subset_matches_metafor(case):
     f, _ = _fit(case)
@@ -329,6 +337,8 @@ def test_bad_input():
         one.influence()
     with pytest.raises(InputError, match="k = 1"):
         one.gosh()
+    with pytest.raises(InputError, match="k = 1"):
+        one.baujat()
     with pytest.raises(InputError, match="without moderators"):
         reg.leave1out()
     with pytest.raises(InputError, match="without moderators"):

@@ -58,6 +58,8 @@ spec <- function(ds, rows, method, test, mods) {
        method = method, test = test, mods = mods)
 }
 
+pdf(NULL)  # baujat() draws; no plot file is wanted
+
 # ---- leave1out ----------------------------------------------------------------------------------
 l1o_fields <- function(l) {
   z <- if (!is.null(l$zval)) l$zval else l$tval
@@ -122,8 +124,10 @@ infl_specs <- list(
 cases <- list()
 for (s in infl_specs) {
   r <- fit(s[[1]], s[[2]], s[[3]], s[[4]], s[[5]])
+  b <- baujat(r)  # drawn on the null device opened below; returns the coordinates
   cases[[length(cases) + 1]] <- c(spec(s[[1]], s[[2]], s[[3]], s[[4]], s[[5]]),
-                                  list(result = infl_fields(influence(r))))
+                                  list(result = infl_fields(influence(r)),
+                                       baujat = list(x = num(b$x), y = num(b$y))))
 }
 write_group("influence", cases)
 
