@@ -365,11 +365,13 @@ def _dejavu_chars() -> frozenset[int]:
 
 
 def font_families(s: str) -> list[str]:
-    """``["DejaVu Sans"]``, with the installed fallback fonts when ``s`` has characters DejaVu
-    Sans lacks (matplotlib's glyph fallback is several times slower, so only then)."""
+    """``["DejaVu Sans", "sans-serif"]``, with the installed fallback fonts before the generic
+    family when ``s`` has characters DejaVu Sans lacks (matplotlib's glyph fallback is several
+    times slower, so only then). The SVG names the same list, so a browser without DejaVu Sans
+    uses its sans-serif font."""
     if all(ord(ch) in _dejavu_chars() for ch in s):
-        return [FONT]
-    return [FONT, *_fallbacks()]
+        return [FONT, "sans-serif"]
+    return [FONT, *_fallbacks(), "sans-serif"]
 
 
 class _QuietFontLog(logging.Filter):
@@ -881,7 +883,7 @@ class _ForestBuilder:
         pax.set_yticks([])
         pax.set_xticks([tr(t) for t in ticks])
         pax.set_xticklabels([_tick_label(t, self.log) for t in ticks], fontsize=SIZE - 0.5,
-                            fontfamily=FONT)
+                            fontfamily=[FONT, "sans-serif"])
         pax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
         pax.tick_params(axis="x", length=3, width=0.6, pad=2)
         null = tr(0.0)
