@@ -323,6 +323,15 @@ def test_result_objects_print_and_serialise():
     assert "tval" in f0.leave1out().summary_text()
 
 
+def test_influence_with_zero_knapp_hartung_scale_is_nan_not_inf():
+    f = meta([0.3] * 5, [0.1, 0.2, 0.1, 0.3, 0.2], test="knha")
+    inf = f.influence()
+    for col in ("rstudent", "dffits", "cook.d", "dfbs.intrcpt"):
+        assert np.isnan(inf.frame[col]).all()
+    assert not inf.is_infl.any()
+    assert_allclose(inf.hat, f.weights / 100)
+
+
 # --------------------------------------------------------------------------------------------
 # bad input
 # --------------------------------------------------------------------------------------------
@@ -355,7 +364,11 @@ def test_bad_input():
         big.gosh()
     with pytest.raises(InputError, match=">= 2"):
         f.gosh(subsets=1)
-    with pytest.raises(InputError, match="iter must be >= 2"):
+    with pytest.raises(InputError, match="iter must be a whole number >= 2"):
         f.permutest(iter=1)
+    with pytest.raises(InputError, match="iter must be"):
+        f.permutest(iter="many")
+    with pytest.raises(InputError, match="subsets must be"):
+        f.gosh(subsets=float("nan"))
     with pytest.raises(InputError, match="exact test needs"):
         big.permutest(exact=True)

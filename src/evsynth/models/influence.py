@@ -382,6 +382,26 @@ def _n_multiset_permutations(counts: np.ndarray) -> float:
         return math.inf
 
 
+def _safe_inv(M: np.ndarray) -> np.ndarray:
+    """Inverse of a covariance matrix; NaN when it is singular (e.g. a Knapp-Hartung scale
+    factor of 0 makes vb = 0), so the statistics built on it are NaN rather than an error."""
+    try:
+        return np.linalg.inv(M)
+    except np.linalg.LinAlgError:
+        return np.full_like(M, np.nan)
+
+
+def _whole_number(value: Any, name: str, minimum: int) -> int:
+    """``value`` rounded to an int >= minimum (InputError otherwise)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = np.nan
+    if not np.isfinite(x) or round(x) < minimum:
+        raise InputError(f"{name} must be a whole number >= {minimum}; got {value!r}")
+    return int(round(x))
+
+
 def _deletion_fits(fit: MetaResult) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The model refitted without each study (one batch), with the deleted fits' prediction
     x_i' beta_(-i) for the left-out study and its variance x_i' vb_(-i) x_i."""
@@ -474,7 +494,7 @@ class InfluenceMethods:
             rstudent = resid / np.sqrt(v * s2w + vdelpred + t2 * s2w)
             dffits = (X @ self.beta - delpred) / np.sqrt(s2w * hat * (t2 + v))
             dfb = self.beta[None, :] - d["beta"]
-            cook = np.einsum("ij,jk,ik->i", dfb, np.linalg.inv(self.vb), dfb)
+            cook = np.einsum("ij,jk,ik->i", dfb, _safe_inv(self.vb), dfb)
             cov_r = np.linalg.det(d["vb"]) / np.linalg.det(self.vb)
             Wdel = 1.0 / (v[None, :] + t2[:, None])  # (deleted fit i, study j)
             Adel = np.einsum("ij,jk,jl->ikl", Wdel, X, X)
@@ -483,6 +503,12 @@ class InfluenceMethods:
             if fine.any():
                 diag[fine] = np.einsum("ijj->ij", np.linalg.inv(Adel[fine]))
             dfbs = dfb / np.sqrt(s2w[:, None] * diag)
+            # a Knapp-Hartung scale factor of 0 (all deleted-fit residuals 0) leaves the scaled
+            # statistics undefined: NaN, not the +-inf of a rounding-level difference over 0
+            undefined = s2w == 0
+            rstudent = np.where(undefined, np.nan, rstudent)
+            dffits = np.where(undefined, np.nan, dffits)
+            dfbs = np.where(undefined[:, None], np.nan, dfbs)
             crit_dffits = 3 * np.sqrt(p / (k - p)) if k > p else np.inf
             is_infl = ((np.abs(dffits) > crit_dffits) | (special.chdtr(p, cook) > 0.5)
                        | (hat > 3 * p / k) | np.any(np.abs(dfbs) > 1, axis=1))
@@ -529,9 +555,7 @@ class InfluenceMethods:
             raise InputError(f"gosh: k = {self.k} studies have 2^{self.k} - 1 subsets; give "
                              "subsets= (the number of random subsets to fit, e.g. 100000)")
         if subsets is not None:
-            if not np.isfinite(subsets) or round(subsets) < 2:
-                raise InputError(f"gosh: subsets must be a whole number >= 2; got {subsets!r}")
-            subsets = int(round(subsets))
+            subsets = _whole_number(subsets, "gosh: subsets", 2)
         k, p = self.k, self.p
         rng = np.random.default_rng(seed)
         incl, exact = _gosh_incl(k, p, subsets, rng)
@@ -565,14 +589,14 @@ class InfluenceMethods:
         exact); meta-regressions: the rows of the model matrix are permuted against the effects
         (all k!/prod(c_j!) distinct permutations when exact, c_j = counts of identical rows).
         The test is exact when that number is <= ``iter`` (or ``exact=True``), else ``iter``
-        random permutations, the first being the observed data (as metafor). Two-sided p-values
+        random permutations, the first being the observed data (as metafor; ``exact=False``
+        therefore behaves as ``None``, as in metafor). ``seed`` seeds numpy's generator (the
+        random draws cannot reproduce R's). Two-sided p-values
         of each coefficient: the share of permutations with |z| >= |z_obs| - sqrt(eps); of the
         omnibus test: QM >= QM_obs - sqrt(eps) (metafor's defaults). Permutations whose model
         cannot be fitted are left out (metafor redraws them in the random case).
         """
-        iter_ = int(round(iter)) if np.isfinite(iter) else 0
-        if iter_ < 2:
-            raise InputError(f"permutest: iter must be >= 2; got {iter!r}")
+        iter_ = _whole_number(iter, "permutest: iter", 2)
         k, p = self.k, self.p
         int_only = p == 1 and self._mm.intercept
         X, y, v = self._des.X, self.yi, self.vi
