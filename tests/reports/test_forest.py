@@ -16,6 +16,7 @@ from matplotlib.text import Text
 from evsynth.errors import InputError
 from evsynth.files import svg_string
 from evsynth.reports.forest import (
+    _tick_label,
     axis_ticks,
     favours_labels,
     forest_plot,
@@ -196,7 +197,10 @@ def test_axis_ticks_log_revman_scales():
     lim, ticks = axis_ticks(math.log(7), True)
     assert np.exp(ticks) == pytest.approx([0.1, 0.2, 0.5, 1, 2, 5, 10])
     assert math.exp(axis_ticks(math.log(80), True)[0]) == pytest.approx(100)
+    lim, ticks = axis_ticks(math.log(300), True)
+    assert [_tick_label(t, True) for t in ticks] == ["0.001", "0.1", "1", "10", "1000"]
     lim, ticks = axis_ticks(math.log(5e4), True)   # beyond 1000: powers of ten
+    assert [_tick_label(t, True) for t in ticks] == ["1e-5", "0.01", "1", "100", "1e5"]
     assert math.exp(lim) == pytest.approx(1e5) and 0.0 in ticks
 
 

@@ -214,7 +214,7 @@ def axis_ticks(extent: float, log_scale: bool) -> tuple[float, list[float]]:
 
 def _tick_label(t: float, log_scale: bool) -> str:
     v = math.exp(t) if log_scale else t
-    if log_scale and abs(t) > 6.9:   # beyond 1000: powers of ten
+    if log_scale and abs(t) > math.log(1000) + 1e-9:   # beyond 1000: powers of ten
         return f"1e{round(t / math.log(10)):d}"
     s = f"{round(v, 10):g}"
     return "0" if s == "-0" else s
