@@ -597,7 +597,7 @@ def _draw_footnotes(ax: Any, y: float, wrapped: list[str]) -> None:
     _text(ax, MARGIN, y, "Not included in this analysis:", size=SMALL, bold=True, colour=GREY)
     for j, line in enumerate(wrapped):
         _text(ax, MARGIN + (0 if line.startswith("• ") else 0.1), y + (j + 1) * ROW_H * 0.85,
-              line, size=SMALL, colour=GREY, gid="excluded")
+              line, size=SMALL, colour=GREY, gid=f"excluded-{j}")
 
 
 def _empty_plot(title: str, excluded: list[str]) -> Figure:
@@ -914,7 +914,7 @@ class _ForestBuilder:
                 est, lb, ub = (clip(v) for v in r.diamond)
                 h = ROW_H * 0.38
                 pax.fill([tr(lb), tr(est), tr(ub), tr(est)], [yc, yc - h, yc, yc + h],
-                         facecolor=INK, edgecolor=INK, lw=0.5, zorder=3, gid="diamond")
+                         facecolor=INK, edgecolor=INK, lw=0.5, zorder=3, gid=f"diamond-{i}")
             if r.pi:
                 lb, ub = r.pi
                 xs = [tr(clip(lb)), tr(clip(ub))]
@@ -938,20 +938,20 @@ class _ForestBuilder:
                         gid="study-squares")
             if arr_l:
                 pax.scatter([tr(-lim)] * len(arr_l), arr_l, s=14, marker="<", c=INK,
-                            linewidths=0, zorder=4, clip_on=False, gid="ci-arrows")
+                            linewidths=0, zorder=4, clip_on=False, gid="ci-arrows-left")
             if arr_r:
                 pax.scatter([tr(lim)] * len(arr_r), arr_r, s=14, marker=">", c=INK,
-                            linewidths=0, zorder=4, clip_on=False, gid="ci-arrows")
+                            linewidths=0, zorder=4, clip_on=False, gid="ci-arrows-right")
         # favours labels under the tick labels, either side of the null line
         ax = fig.axes[0]
         null_x = self.panel_x + PANEL_W / 2
         y0 = y_end + 0.08 + 0.2 + ROW_H * 0.5
         for j, line in enumerate(fav_l):
             _text(ax, null_x - 0.06, y0 + j * ROW_H * 0.9, line, size=SIZE - 0.5, ha="right",
-                  gid="favours-left")
+                  gid=f"favours-left-{j}")
         for j, line in enumerate(fav_r):
             _text(ax, null_x + 0.06, y0 + j * ROW_H * 0.9, line, size=SIZE - 0.5, ha="left",
-                  gid="favours-right")
+                  gid=f"favours-right-{j}")
 
 
 def write_forest(analysis: dict, out_dir: str | os.PathLike[str], stem: str) -> dict[str, str]:
