@@ -90,7 +90,8 @@ def format_p(p: float | None) -> str:
         return "P < 0.00001"
     if p >= 0.00995:
         return f"P = {p:.2f}"
-    return f"P = {float(f'{p:.1g}'):.{max(1, -math.floor(math.log10(p)))}f}"
+    r = float(f"{p:.1g}")
+    return f"P = {r:.{-math.floor(math.log10(r))}f}"
 
 
 def _fixed2(x: float) -> str:
@@ -134,8 +135,8 @@ def _fmt_int(x: float | None) -> str:
 
 
 def _fmt_tau2(t: float) -> str:
-    """Tau² with two decimals as RevMan, two significant digits when below 0.01."""
-    if 0 < t < 0.01:
+    """Tau² with two decimals as RevMan; two significant digits from 0.0001 to 0.01."""
+    if 0.0001 <= t < 0.01:
         return f"{t:.2g}"
     return _fixed2(t)
 
