@@ -465,6 +465,8 @@ def test_write_forest_atomic_no_partial_file(tmp_path, monkeypatch):
     (lambda a: a["pooled"].update(estimate=float("inf")), r"pooled.*'estimate'"),
     (lambda a: a["pooled"].update(QEp=-0.1), r"pooled.*'QEp'"),
     (lambda a: a.update(excluded=[None]), r"excluded\[0\]"),
+    (lambda a: a["model"].update(level=120), r"model: field 'level' is 120"),
+    (lambda a: a["model"].update(level="x"), r"model: field 'level' is 'x'"),
 ])
 def test_bad_input_names_study_and_field(mutate, match):
     a = continuous()

@@ -504,13 +504,11 @@ def _model_label(analysis: dict) -> tuple[str, bool, bool]:
 
     model = analysis.get("model") or {}
     method = str(model.get("method") or "REML").upper()
-    level = model.get("level", 95)
-    try:
-        level = float(level)
-        if level < 1:
-            level *= 100
-    except (TypeError, ValueError):
-        level = 95.0
+    level = _num(model, "level", f"analysis {analysis.get('id', '?')!r}, model", False, 0)
+    level = 95.0 if level is None else level * 100 if level < 1 else level
+    if not 0 < level < 100:
+        raise InputError(f"analysis {analysis.get('id', '?')!r}, model: field 'level' is "
+                         f"{model.get('level')!r}; expected a confidence level in (0, 100)")
     fixed = method in FIXED_METHODS or method in ("MH", "PETO")
     kind = {"MH": "M-H", "PETO": "Peto"}.get(method, "IV")
     test = str(model.get("test") or "z").lower()
