@@ -308,6 +308,29 @@ def test_contrast_only_layout_generic_inverse_variance():
     assert "Total" not in got and "Vertebroplasty" not in got and "log[Odds Ratio]" in got
 
 
+def test_change_measure_with_baseline_and_follow_up_rows():
+    a = continuous()
+    a["measure"] = a["outcome"]["measure"] = "MD_CHANGE"
+    a["model"]["change_score_correlation"] = 0.5
+    b = a["studies"][0]
+    b["value_type"] = "baseline_followup"
+    b["intervention"].update(baseline_mean=7.9, baseline_sd=2.0)
+    b["control"].update(baseline_mean=7.4, baseline_sd=1.9)
+    c = a["studies"][1]
+    c["value_type"] = "baseline_followup"
+    c["intervention"].update(change_mean=-4.5, change_sd=2.4)
+    c["control"].update(change_mean=-3.2, change_sd=2.6)
+    fig = forest_plot(a)
+    got = texts(fig)
+    assert "Mean change" in got
+    assert "-4.5" in got and "2.4" in got and "-3.2" in got   # the change, when given
+    assert "3.3" not in got and "3.1" not in got               # never the follow-up values
+    note = " ".join(s for s in got if s.startswith("Note") or "imputed" in s or "shown" in s)
+    assert "Buchbinder 2009: the change from baseline was computed" in note
+    assert "correlation 0.5" in note and "Comstock" not in note
+    assert_no_overlap(fig)
+
+
 def test_square_areas_proportional_to_weights():
     a = continuous()
     fig = forest_plot(a)

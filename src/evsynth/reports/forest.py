@@ -255,7 +255,8 @@ class _Study:
     contrast: bool
     sei: float | None
     subgroup: str | None
-    arms: dict[str, dict[str, float | None]]   # "i"/"c" -> {"n", "mean", "sd", "events"}
+    arms: dict[str, dict[str, float | None]]   # "i"/"c" -> {"n", "mean", "sd", "events", ...}
+    baseline_followup: bool = False
 
 
 def _arm(study: dict, side: str, where: str) -> dict[str, float | None]:
@@ -269,6 +270,8 @@ def _arm(study: dict, side: str, where: str) -> dict[str, float | None]:
         "mean": _num(arm, "mean", w, False) if arm else None,
         "sd": _num(arm, "sd", w, False, 0) if arm else None,
         "events": _num(arm, "events", w, False, 0) if arm else None,
+        "change_mean": _num(arm, "change_mean", w, False) if arm else None,
+        "change_sd": _num(arm, "change_sd", w, False, 0) if arm else None,
     }
     if arm and out["n"] is None:
         out["n"] = _num(arm, "total", w, False, 0)
@@ -304,6 +307,7 @@ def _studies(analysis: dict, aid: str) -> list[_Study]:
         contrast = s.get("data_level") == "contrast"
         out.append(_Study(label=str(name), yi=yi, lb=lb, ub=ub,
                           weight=0.0 if weight is None else weight, contrast=contrast, sei=sei,
+                          baseline_followup=s.get("value_type") == "baseline_followup",
                           subgroup=None if s.get("subgroup") is None else str(s["subgroup"]),
                           arms={"i": _arm(s, "i", where), "c": _arm(s, "c", where)}))
     return out
@@ -632,6 +636,8 @@ class _ForestBuilder:
         self.binary = outcome.get("kind") == "binary" or any(
             s.arms["i"]["events"] is not None for s in studies)
         measure = str(analysis.get("measure") or outcome.get("measure") or "")
+        self.change = measure.upper().endswith("_CHANGE")
+        self.notes: list[str] = []   # footnotes under the plot
         self.measure_name = MEASURE_NAMES.get(measure.upper(), measure or "Effect")
         self.model_label, self.fixed, self.tstat = _model_label(analysis)
         self.level_label = self.model_label.split(", ")[-1]
@@ -652,7 +658,7 @@ class _ForestBuilder:
         any_arm = any(not s.contrast for s in self.studies)
         any_contrast = any(s.contrast for s in self.studies)
         arm_keys = (("events", "Events"), ("n", "Total")) if self.binary else (
-            ("mean", "Mean"), ("sd", "SD"), ("n", "Total"))
+            ("mean", "Mean change" if self.change else "Mean"), ("sd", "SD"), ("n", "Total"))
         giv_name = f"log[{self.measure_name}]" if self.log else self.measure_name
         giv = [_Col("giv_est", giv_name), _Col("giv_se", "SE")]
         cols = [_Col("study", "Study or Subgroup", align="left")]
@@ -673,9 +679,15 @@ class _ForestBuilder:
             arm = s.arms[side]
             cells[f"{side}_n"] = _fmt_int(arm["n"])
             if not s.contrast:
-                cells[f"{side}_mean"] = _fmt_num(arm["mean"])
-                cells[f"{side}_sd"] = _fmt_num(arm["sd"])
+                mean, sd = arm["mean"], arm["sd"]
+                if self.change and s.baseline_followup:   # the arm's change, when given
+                    mean, sd = arm["change_mean"], arm["change_sd"]
+                cells[f"{side}_mean"] = _fmt_num(mean)
+                cells[f"{side}_sd"] = _fmt_num(sd)
                 cells[f"{side}_events"] = _fmt_int(arm["events"])
+        if self.change and s.baseline_followup and not s.contrast and any(
+                s.arms[side]["change_mean"] is None for side in ("i", "c")):
+            self.notes.append(s.label)
         if s.contrast:
             cells["giv_est"] = f"{s.yi:.4f}"
             cells["giv_se"] = "" if s.sei is None else f"{s.sei:.4f}"
@@ -816,11 +828,13 @@ class _ForestBuilder:
         fav_r = _wrap(self.right_label, self.width - null_x - 0.06 - MARGIN / 2, SIZE - 0.5)
         n_fav = max(len(fav_l), len(fav_r))
         wrapped, h_ex = _footnote_height(self.excluded, self.width - 2 * MARGIN - 0.1)
+        note_lines = _wrap(self._change_note(), self.width - 2 * MARGIN) if self.notes else []
+        h_note = len(note_lines) * ROW_H * 0.85 + (ROW_H * 0.4 if note_lines else 0)
         y_head = MARGIN + len(t_lines) * ROW_H + 0.08
         y_body = y_head + 2 * ROW_H + 0.06
         y_end = y_body + len(self.rows) * ROW_H
         band = max(len(self.bottom_lines) * ROW_H, 0.2 + (n_fav + 0.3) * ROW_H) + 0.08
-        height = y_end + band + (h_ex + ROW_H * 1.3 if wrapped else 0) + MARGIN
+        height = y_end + band + h_note + (h_ex + ROW_H * 1.3 if wrapped else 0) + MARGIN
         fig, ax = _new_figure(self.width, height)
         # title and headers
         for j, line in enumerate(t_lines):
@@ -840,9 +854,22 @@ class _ForestBuilder:
         for j, line in enumerate(self.bottom_lines):
             _text(ax, MARGIN + PAD, y_end + 0.08 + (j + 0.5) * ROW_H, line)
         self._draw_panel(fig, height, y_body, y_end, lim, ticks, fav_l, fav_r)
+        for j, line in enumerate(note_lines):
+            _text(ax, MARGIN, y_end + band + ROW_H * 0.4 + j * ROW_H * 0.85, line, size=SMALL,
+                  colour=GREY, gid=f"note-{j}")
         if wrapped:
-            _draw_footnotes(ax, y_end + band + ROW_H * 0.6, wrapped)
+            _draw_footnotes(ax, y_end + band + h_note + ROW_H * 0.6, wrapped)
         return fig
+
+    def _change_note(self) -> str:
+        """Why the mean and SD of change are blank for studies reporting baseline and
+        follow-up values (their change SD is imputed by the pipeline, Cochrane Handbook v6.4
+        section 6.5.2.8)."""
+        r = (self.a.get("model") or {}).get("change_score_correlation")
+        imputed = f" with correlation {r:g}" if isinstance(r, (int, float)) else ""
+        return (f"Note: {', '.join(self.notes)}: the change from baseline was computed from "
+                f"baseline and follow-up values (SD of change imputed{imputed}); the arms' "
+                "change mean and SD are not shown.")
 
     def _draw_headers(self, ax: Any, y: float) -> None:
         y1, y2 = y + 0.5 * ROW_H, y + 1.5 * ROW_H
