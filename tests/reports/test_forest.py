@@ -454,6 +454,11 @@ def test_write_forest_svg_and_png(tmp_path):
     assert "Comstock 2013 (INVEST)" in open(paths["svg"], encoding="utf-8").read()
     assert sorted(os.listdir(tmp_path / "figures")) == ["vp.pain.late.forest.png",
                                                          "vp.pain.late.forest.svg"]
+    from PIL import Image
+
+    w150 = Image.open(paths["png"]).size[0]
+    small = write_forest(continuous(), tmp_path, "small", dpi=75)
+    assert Image.open(small["png"]).size[0] == pytest.approx(w150 / 2, abs=2)
 
 
 def test_write_forest_atomic_no_partial_file(tmp_path, monkeypatch):

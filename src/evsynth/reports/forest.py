@@ -980,12 +980,11 @@ class _ForestBuilder:
                   gid=f"favours-right-{j}")
 
 
-def write_forest(analysis: dict, out_dir: str | os.PathLike[str], stem: str) -> dict[str, str]:
-    """Draw the forest plot and save ``stem.svg`` and ``stem.png`` in ``out_dir`` atomically
-    (:func:`evsynth.files.save_figure`). Returns ``{"svg": path, "png": path}``."""
+def write_forest(analysis: dict, out_dir: str | os.PathLike[str], stem: str, *,
+                 dpi: int = 150) -> dict[str, str]:
+    """Draw the forest plot and save ``stem.svg`` and ``stem.png`` (at ``dpi``) in ``out_dir``
+    atomically (:func:`evsynth.files.save_figure`). Returns ``{"svg": path, "png": path}``."""
     fig = forest_plot(analysis)
     out_dir = Path(out_dir)
-    paths = {}
-    for fmt in ("svg", "png"):
-        paths[fmt] = str(save_figure(fig, out_dir / f"{stem}.{fmt}"))
-    return paths
+    return {fmt: str(save_figure(fig, out_dir / f"{stem}.{fmt}", dpi=dpi))
+            for fmt in ("svg", "png")}
