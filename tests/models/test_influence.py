@@ -354,6 +354,8 @@ def test_bad_input():
         reg.cumul()
     with pytest.raises(InputError, match="order has 3 values but the model has k = 13"):
         f.cumul(order=[1, 2, 3])
+    with pytest.raises(InputError, match="not a column name"):
+        f.cumul(order="year")
     with pytest.raises(InputError, match="row 2"):
         f.cumul(order=[1.0, np.nan] + [3.0] * 11)
     with pytest.raises(InputError, match="cannot be sorted"):

@@ -309,6 +309,9 @@ def _case_frame(res: dict[str, np.ndarray], labels: list) -> pd.DataFrame:
 
 def _sort_order(order: Any, k: int, decreasing: bool) -> np.ndarray:
     """Positions of the studies sorted by the values ``order`` (stable, as R's ``order()``)."""
+    if isinstance(order, str):
+        raise InputError(f"cumul: order is the string {order!r}; give the values to sort by, one "
+                         "per study (e.g. data['year']), not a column name")
     keys = pd.Series(np.asarray(order).ravel() if not isinstance(order, pd.Series)
                      else order.to_numpy())
     if len(keys) != k:
