@@ -54,3 +54,18 @@ def test_fused_fit_quantities_equal_weighted_fit():
     for reml in (True, False):
         np.testing.assert_allclose(kernels.loglik(des, tau2, reml, fit=fused),
                                    kernels.loglik(des, tau2, reml), rtol=1e-11)
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_fused_score_grid_equals_score(method):
+    from evsynth.models import _fused
+
+    df = _batch(300, seed=3)
+    sizes = df.groupby("g").size().to_numpy()
+    des = kernels.Design(df["yi"].to_numpy(), df["vi"].to_numpy(), np.ones((len(df), 1)),
+                         kernels.Segments(sizes))
+    grid = np.random.default_rng(2).uniform(0, 1, (sizes.size, 5))
+    got = _fused.score_grid(des.y, des.v, des.seg.starts, des.seg.sizes, grid, method)
+    for j in range(grid.shape[1]):
+        want = kernels._score(method, kernels.WeightedFit(des, grid[:, j]), None)[0]
+        np.testing.assert_allclose(got[:, j], want, rtol=1e-9, atol=1e-9)

@@ -141,7 +141,8 @@ def check_fields(fit, r: dict, df: pd.DataFrame, what: str) -> None:
     close(fit.ci_ub, r["ci_ub"], f"{what}: ci_ub", atol=b_atol)
     close(fit.vb, r["vb"], f"{what}: vb", atol=b_atol**2)
     close(fit.tau2, r["tau2"], f"{what}: tau2", atol=t_atol)
-    close(fit.tau, r["tau"], f"{what}: tau", atol=math.sqrt(t_atol) * 1e-3)
+    # |sqrt(a) - sqrt(b)| <= sqrt(|a - b|): metafor stops at tau^2 ~ 1e-13 for an estimate of 0
+    close(fit.tau, r["tau"], f"{what}: tau", atol=math.sqrt(t_atol))
     close(fit.se_tau2, r["se_tau2"], f"{what}: se_tau2", atol=t_atol)
     close(fit.I2, r["I2"], f"{what}: I2", atol=1e-8)
     close(fit.H2, r["H2"], f"{what}: H2", atol=1e-10)

@@ -137,6 +137,12 @@ datasets$tinyhomog <- data.frame(study = LETTERS[1:5],
 datasets$identical <- data.frame(study = LETTERS[1:5], yi = rep(0.3, 5),
                                  vi = c(0.01, 0.05, 0.02, 0.1, 0.03))
 
+# a REML/ML likelihood with two interior maxima (tau^2 = 0.0019 and 0.0692; found in the 1e6
+# benchmark batch): the estimate must be the global maximum
+datasets$bimodal <- data.frame(study = LETTERS[1:10],
+  yi = c(0.48497671353998167, 0.4472465672597114, 0.2984089892513892, 0.37031211433377542, -0.96078171207511542, 0.24964538342808484, 0.32422944900226336, 0.206494589955874, 0.78617838970340159, 1.4996022113122101),
+  vi = c(0.010323498261468632, 0.038324199149234156, 0.078000641946844376, 0.010207085453620658, 0.1664081114916465, 0.086416770453534214, 0.19336437413995111, 0.093080844906764978, 0.051948720216330832, 0.1962612632444436))
+
 for (nm in names(datasets)) {
   write.csv(datasets[[nm]], file.path(data_dir, paste0("rma_", nm, ".csv")), row.names = FALSE)
 }

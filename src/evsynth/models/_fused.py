@@ -163,6 +163,53 @@ if AVAILABLE:
             out[g, 8] = slv
 
 
+if AVAILABLE:
+
+    @njit(cache=True, parallel=True)
+    def _score_grid(y, v, starts, sizes, grid, reml, out):  # pragma: no cover - compiled
+        G, J = grid.shape
+        for g in prange(G):
+            s = starts[g]
+            k = sizes[g]
+            c = 0.0  # centre y first: the one-pass sums below then lose no precision
+            for i in range(s, s + k):
+                c += y[i]
+            c /= k
+            for j in range(J):
+                t = grid[g, j]
+                sw = 0.0
+                swy = 0.0
+                sw2 = 0.0
+                sw2y = 0.0
+                sw2yy = 0.0
+                for i in range(s, s + k):
+                    w = 1.0 / (v[i] + t)
+                    yc = y[i] - c
+                    w2 = w * w
+                    sw += w
+                    swy += w * yc
+                    sw2 += w2
+                    sw2y += w2 * yc
+                    sw2yy += w2 * yc * yc
+                b = swy / sw
+                yppy = sw2yy - 2.0 * b * sw2y + b * b * sw2  # sum w^2 (y - b)^2
+                if reml:
+                    out[g, j] = yppy - (sw - sw2 / sw)
+                else:
+                    out[g, j] = yppy - sw
+
+
+def score_grid(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+               grid: np.ndarray, method: str) -> np.ndarray:
+    """ML or REML score (``Y'PPY - sum w`` or ``Y'PPY - tr P``, as ``kernels._score``) of every
+    intercept-only group at every tau^2 of its row of ``grid`` (G, J), in one parallel call."""
+    out = np.empty(grid.shape)
+    _score_grid(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+                starts.astype(np.int64), sizes.astype(np.int64),
+                np.ascontiguousarray(grid, dtype=float), method == "REML", out)
+    return out
+
+
 #: columns of :func:`weighted_sums`
 SUM_COLUMNS = ("sw", "beta", "sw2", "sw3", "RSS", "YPPY", "swu", "swuu", "slv")
 
