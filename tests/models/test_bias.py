@@ -9,6 +9,8 @@ Agreement: rtol 1e-6 (atol 1e-10). Exceptions, each tested against an independen
   number of added studies with combined p >= alpha (checked directly, and within 2 of metafor).
 * hc: metafor's integrate() runs at rel.tol 1.2e-4, so the CI is compared at rtol 1e-6 (it
   agrees to ~1e-8).
+* selmodel: estimates at 1e-6; Hessian SEs at 1e-5 (both sides differentiate numerically),
+  2e-3 at the boundary (see test_selmodel_matches_metafor).
 * Q0 trim-and-fill on magnesium: metafor fails with "missing value where TRUE/FALSE needed"
   (sqrt of a negative number); evsynth raises an InputError saying why.
 """
@@ -475,3 +477,82 @@ def test_exact_kendall_distribution_sums_to_one(n, data):
     perm = data.draw(st.permutations(list(range(n))))
     tau, p, exact = kendall_test(np.arange(n, dtype=float), np.array(perm, dtype=float))
     assert exact and 0 < p <= 1
+
+
+# ------------------------------------------------------------------------------------------------
+# selmodel
+# ------------------------------------------------------------------------------------------------
+SEL = _cases("selmodel")
+
+
+def _at_boundary(case) -> bool:
+    """tau^2 ~ 0 or a delta at its bound: the optimum is on the edge of the parameter space."""
+    return (case["tau2"] is not None and case["tau2"] < 1e-8) or any(
+        "bound" in w for w in case["warnings"])
+
+
+@pytest.mark.parametrize("case", SEL, ids=_ids(SEL, "dataset", "method", "type", "alternative",
+                                               "steps_arg"))
+def test_selmodel_matches_metafor(case):
+    """Estimates, log-likelihood and LRT at 1e-6 relative; Hessian SEs at 1e-5 in the interior
+    (numerical Hessians on both sides: numDeriv in R, Richardson differences here). At the
+    boundary (tau^2 ~ 0, or a delta at its bound)
+    the estimates still agree at 1e-6 (tau^2 at atol 1e-8) but the SEs only at 2e-3: metafor
+    differentiates through its clamp of tau^2 / bound, evsynth leaves tau^2 = 0 out of the
+    Hessian (se_tau2 = NaN with a note)."""
+    d = _data(case["dataset"])
+    fit = evsynth.meta(d.yi, d.vi, method=case["method"], control=CTRL)
+    if case["error"] is not None:
+        if "intervals" in case["error"]:
+            with pytest.raises(InputError, match="no study has a p-value"):
+                fit.selmodel(type=case["type"], steps=case["steps_arg"],
+                             alternative=case["alternative"])
+        else:
+            pytest.skip(f"metafor failed: {case['error']}")
+        return
+    res = fit.selmodel(type=case["type"], steps=case["steps_arg"],
+                       alternative=case["alternative"])
+    boundary = _at_boundary(case)
+    _close(res.beta, case["beta"])
+    _close(res.tau2, case["tau2"], atol=1e-8)
+    _close(res.delta, case["delta"], rtol=1e-6 if not boundary else 1e-2, atol=1e-8)
+    _close(res.ll, case["ll"])
+    _close(res.LRT, case["LRT"], atol=1e-8)
+    _close(res.LRTp, case["LRTp"], rtol=1e-5)
+    assert res.LRTdf == case["LRTdf"]
+    se_rtol = 2e-3 if boundary else 1e-5
+    _close(res.se, case["se"], rtol=se_rtol)
+    se_delta = [np.nan if x is None else x for x in case["se_delta"]]
+    _close(res.se_delta, se_delta, rtol=se_rtol)
+    if case["method"] not in ("FE", "EE") and not boundary:
+        _close(res.se_tau2, case["se_tau2"], rtol=1e-5)
+    if case["ptable"] is not None:
+        assert res.ptable == case["ptable"]
+    assert res.converged
+    assert "selection model" in res.summary_text()
+    assert res.to_dict()["LRTdf"] == case["LRTdf"]
+
+
+@pytest.mark.parametrize("dataset", ["hackshaw", "raudenbush"])
+def test_selmodel_nests_the_ml_model(dataset):
+    """The unadjusted ML model is the selection model with all deltas = 1, so the maximised
+    log-likelihood is at least the ML one and LRT = 2 (ll - ll0) >= 0."""
+    d = _data(dataset)
+    res = evsynth.meta(d.yi, d.vi).selmodel(steps=[0.05, 1])
+    ml = evsynth.meta(d.yi, d.vi, method="ML")
+    assert res.ll0 == pytest.approx(ml.ll, rel=1e-12)
+    assert res.ll >= ml.ll - 1e-9
+    assert res.LRT == pytest.approx(max(0.0, 2 * (res.ll - ml.ll)), abs=1e-12)
+
+
+def test_selmodel_errors():
+    d = _data("hackshaw")
+    fit = evsynth.meta(d.yi, d.vi)
+    with pytest.raises(InputError, match="type"):
+        fit.selmodel(type="halfnorm")
+    with pytest.raises(InputError, match="alternative"):
+        fit.selmodel(alternative="up")
+    with pytest.raises(InputError, match="steps must be"):
+        fit.selmodel(steps=[-0.1, 1])
+    with pytest.raises(InputError, match="too few studies"):
+        evsynth.meta([0.5, 0.9, 0.1], [0.01, 0.02, 0.03]).selmodel(type="beta")

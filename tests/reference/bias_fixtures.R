@@ -236,3 +236,43 @@ for (nm in names(datasets)) {
     ci_lb_rma = num(v$ci.lb.rma), ci_ub_rma = num(v$ci.ub.rma))
 }
 write_group("hc", cases)
+
+# ------------------------------------------------------------------------------------------------
+# selmodel (Vevea & Hedges 1995 step function; Citkowicz & Vevea 2017 beta). metafor refits the
+# model by ML; optimiser BFGS with reltol 1e-15 and finite-difference steps 1e-5, and the integrals (beta type) at rel.tol 1e-10.
+# ------------------------------------------------------------------------------------------------
+sctrl <- function(npar) {
+  list(optimizer = "optim", optmethod = "BFGS", reltol = 1e-15, maxit = 10000,
+       ndeps = rep(1e-5, npar), intCtrl = list(rel.tol = 1e-10, subdivisions = 1000L))
+}
+cases <- list()
+sel_case <- function(nm, method, type, steps = NULL, alternative = "greater") {
+  d <- datasets[[nm]]
+  res <- fit(d, method)
+  npar <- 1 + 1 + (if (is.null(steps)) 2 else length(steps))
+  r <- if (is.null(steps)) capture(selmodel(res, type = type, alternative = alternative,
+                                            control = sctrl(npar)))
+       else capture(selmodel(res, type = type, steps = steps, alternative = alternative,
+                             control = sctrl(npar)))
+  v <- r$value
+  list(dataset = nm, method = method, type = type, steps_arg = steps, alternative = alternative,
+       error = r$error, warnings = r$warnings, beta = num(v$beta), se = num(v$se),
+       zval = num(v$zval), pval = num(v$pval), ci_lb = num(v$ci.lb), ci_ub = num(v$ci.ub),
+       tau2 = num(v$tau2), se_tau2 = num(v$se.tau2), delta = num(v$delta),
+       se_delta = num(v$se.delta), pval_delta = num(v$pval.delta), LRT = num(v$LRT),
+       LRTdf = num(v$LRTdf), LRTp = num(v$LRTp), ll = num(v$ll),
+       ptable = if (is.data.frame(v$ptable)) num(v$ptable$k) else NULL)
+}
+for (nm in c("hackshaw", "magnesium", "lee", "raudenbush", "bcg")) {
+  cases[[length(cases) + 1]] <- sel_case(nm, "REML", "stepfun", c(0.025, 1))
+  cases[[length(cases) + 1]] <- sel_case(nm, "REML", "beta")
+}
+cases[[length(cases) + 1]] <- sel_case("hackshaw", "FE", "stepfun", c(0.025, 1))
+cases[[length(cases) + 1]] <- sel_case("hackshaw", "ML", "stepfun", c(0.025, 0.5, 1))
+cases[[length(cases) + 1]] <- sel_case("magnesium", "REML", "stepfun", c(0.025, 1),
+                                       alternative = "less")
+cases[[length(cases) + 1]] <- sel_case("raudenbush", "REML", "stepfun", c(0.05, 0.10, 0.50, 1))
+cases[[length(cases) + 1]] <- sel_case("hackshaw", "REML", "stepfun", c(0.05, 1),
+                                       alternative = "two.sided")
+cases[[length(cases) + 1]] <- sel_case("hine", "REML", "stepfun", c(0.025, 1))
+write_group("selmodel", cases)

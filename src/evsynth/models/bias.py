@@ -297,6 +297,75 @@ class HcResult(ResultMixin):
                 f"{self.se_rma:9.4f}{self.ci_lb_rma:9.4f}{self.ci_ub_rma:9.4f}")
 
 
+@dataclass(repr=False)
+class SelmodelResult(ResultMixin):
+    """Selection model (metafor ``selmodel``): coefficients adjusted for selection, tau^2,
+    the selection parameters ``delta`` (step function: relative likelihood of selection per
+    p-value interval, the first fixed at 1; beta: the two shape parameters), SEs from the
+    Hessian of the log-likelihood, and the likelihood-ratio test against the unadjusted ML model
+    (``LRT`` on ``LRTdf`` df, ``LRTp``). ``ptable``: studies per p-value interval."""
+
+    type: str
+    alternative: str
+    steps: list | None
+    coef_names: list[str]
+    beta: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    pval: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+    vb: np.ndarray
+    tau2: float
+    se_tau2: float
+    delta: np.ndarray
+    se_delta: np.ndarray
+    zval_delta: np.ndarray
+    pval_delta: np.ndarray
+    ci_lb_delta: np.ndarray
+    ci_ub_delta: np.ndarray
+    LRT: float
+    LRTdf: int
+    LRTp: float
+    ll: float
+    ll0: float
+    k: int
+    ptable: list | None
+    level: float
+    converged: bool
+    notes: list = field(default_factory=list)
+
+    _dict_fields = ("type", "alternative", "steps", "coef_names", "beta", "se", "zval", "pval",
+                    "ci_lb", "ci_ub", "vb", "tau2", "se_tau2", "delta", "se_delta", "zval_delta",
+                    "pval_delta", "ci_lb_delta", "ci_ub_delta", "LRT", "LRTdf", "LRTp", "ll",
+                    "ll0", "k", "ptable", "level", "converged", "notes")
+
+    @property
+    def estimate(self) -> float:
+        """The adjusted pooled estimate of an intercept-only model."""
+        if len(self.beta) != 1:
+            raise AttributeError("estimate is defined for intercept-only models; use beta")
+        return float(self.beta[0])
+
+    def summary_text(self) -> str:
+        head = ("Step-function selection model (Vevea & Hedges 1995)" if self.type == "stepfun"
+                else "Beta selection model (Citkowicz & Vevea 2017)")
+        lines = [f"{head}; k = {self.k}, alternative = {self.alternative}",
+                 f"  tau^2 = {self.tau2:.4f} (SE = {self.se_tau2:.4f}); logLik = {self.ll:.4f}",
+                 f"  LRT against the unadjusted model: {self.LRT:.4f} (df = {self.LRTdf}), "
+                 f"p = {fmt_p(self.LRTp)}"]
+        for i, n in enumerate(self.coef_names):
+            lines.append(f"  {n}: {self.beta[i]:.4f} (SE {self.se[i]:.4f}), p = "
+                         f"{fmt_p(self.pval[i])}, CI [{self.ci_lb[i]:.4f}, {self.ci_ub[i]:.4f}]")
+        for j, d in enumerate(self.delta):
+            label = (f"delta {j + 1} ({0 if j == 0 else self.steps[j - 1]:g} < p <= "
+                     f"{self.steps[j]:g}; k = {self.ptable[j]})" if self.type == "stepfun"
+                     else f"delta {j + 1}")
+            lines.append(f"  {label}: {d:.4f} (SE {self.se_delta[j]:.4f})")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
@@ -734,6 +803,277 @@ class SmallStudyMethods:
         return HcResult(beta, se, beta - u0 * se, beta + u0 * se, tau2, float(self.beta[0]),
                         float(self.se[0]), float(self.ci_lb[0]), float(self.ci_ub[0]), self.tau2,
                         "DL", self.method, self.level)
+
+
+    # selection models ------------------------------------------------------------------------
+    def selmodel(self, type: str = "stepfun", steps: Sequence[float] | None = (0.025, 1),
+                 alternative: str = "greater", delta_min: float | None = None,
+                 delta_max: float = 100.0) -> SelmodelResult:
+        """Selection model fitted by maximum likelihood (metafor ``selmodel``).
+
+        ``type="stepfun"``: Vevea & Hedges (1995, Psychometrika 60:419) step function; the
+        relative likelihood of selection is ``delta_j`` for a one-sided (``alternative=
+        "greater"``, the default; or ``"less"``, ``"two.sided"``) p-value in ``(steps[j-1],
+        steps[j]]``, ``delta_1 = 1``. ``type="beta"``: Citkowicz & Vevea (2017, Psychol Methods
+        22:28), weight ``p^(d1-1) (1-p)^(d2-1)`` with p kept in ``[1e-5, 1 - 1e-5]``.
+
+        The log-likelihood (metafor ``.selmodel.ll.stepfun`` / ``.selmodel.ll.cont``) is
+        ``sum log w(p_i) + log phi(y_i; x_i'b, v_i + tau2) - log A_i`` with ``A_i`` the
+        expected weight under the model (closed form for the step function, numerical
+        integration for the beta model). As metafor, a REML/DL/... fit is first refitted by ML,
+        tau^2 is optimised on the log scale and each delta on the logit scale of
+        ``(delta_min, delta_max)`` (defaults (0, 100); beta: (1e-5, 100)); SEs come from the
+        numerical Hessian on the natural scale (Richardson extrapolation, as numDeriv), and the
+        LRT compares with the unadjusted ML model (df = number of estimated deltas).
+        """
+        what = "selmodel"
+        if type not in ("stepfun", "beta"):
+            raise InputError(f"{what}: type must be 'stepfun' or 'beta'; got {type!r}")
+        if alternative not in ("greater", "less", "two.sided"):
+            raise InputError(f"{what}: alternative must be 'greater', 'less' or 'two.sided'; "
+                             f"got {alternative!r}")
+        from evsynth.models.engine import fit_batch
+
+        des = self._des
+        y, v, X = des.y, des.v, des.X
+        k, p = X.shape
+        fixed = self.method in FIXED_METHODS
+        ml_method = self.method if fixed else "ML"
+        out = fit_batch(des, ml_method, "z", self.level, self._control, compute_r2=False,
+                        intercept=self._mm.intercept)
+        beta0, tau20, ll0 = out["beta"][0], float(out["tau2"][0]), float(out["ll_ML"][0])
+        pv = _selmodel_pval(y, v, alternative)
+        notes: list[str] = []
+        if type == "stepfun":
+            if steps is None:
+                raise InputError(f"{what}: the step function needs steps= (p-value cut-points)")
+            st_arr = np.unique(np.asarray(steps, dtype=float))
+            if st_arr.size == 0 or np.any(~np.isfinite(st_arr)) or st_arr[0] < 0 or \
+                    st_arr[-1] > 1:
+                raise InputError(f"{what}: steps must be numbers in [0, 1]; got {list(steps)}")
+            if st_arr[-1] != 1:
+                st_arr = np.r_[st_arr, 1.0]
+            if st_arr.size < 2:
+                raise InputError(f"{what}: steps must include at least one cut-point below 1")
+            n_delta = st_arr.size - 1
+            lo = 0.0 if delta_min is None else float(delta_min)
+            pgrp = np.searchsorted(st_arr, pv, side="left")
+            ptable = np.bincount(pgrp, minlength=st_arr.size).tolist()
+            # the first delta is fixed at 1: only intervals with an estimated delta must be used
+            empty = [j for j in range(1, st_arr.size) if ptable[j] == 0]
+            if empty:
+                j = empty[0]
+                left = 0 if j == 0 else st_arr[j - 1]
+                raise InputError(f"{what}: no study has a p-value in the interval ({left:g}, "
+                                 f"{st_arr[j]:g}]; its selection weight cannot be estimated "
+                                 "(choose other steps)")
+            steps_out: list | None = st_arr.tolist()
+        else:
+            st_arr = None
+            n_delta = 2
+            lo = 1e-5 if delta_min is None else float(delta_min)
+            pgrp, ptable, steps_out = None, None, None
+        hi = float(delta_max)
+        if not 0 <= lo < 1 < hi:
+            raise InputError(f"{what}: need delta_min < 1 < delta_max (got {lo}, {hi})")
+        n_par = p + (0 if fixed else 1) + n_delta
+        if k < n_par:
+            raise InputError(f"{what}: too few studies (k = {k}) to estimate {n_par} parameters")
+        sei = np.sqrt(v)
+
+        def loglik(beta, tau2, dfree):
+            delta = np.r_[1.0, dfree] if type == "stepfun" else np.asarray(dfree)
+            yhat = X @ beta
+            sd = np.sqrt(v + tau2)
+            base = stats.norm.logpdf(y, yhat, sd)
+            if type == "stepfun":
+                F = np.array([_p_below(s_, sei, yhat, sd, alternative) for s_ in st_arr])
+                P = np.diff(np.vstack([np.zeros(k), F]), axis=0)
+                A = delta @ P
+                with np.errstate(divide="ignore"):
+                    return float(np.sum(np.log(delta[pgrp]) + base - np.log(A)))
+            A = _beta_norm_const(delta, sei, yhat, sd, alternative)
+            w = _beta_weight(np.clip(pv, 1e-5, 1 - 1e-5), delta)
+            return float(np.sum(np.log(w) + base - np.log(A)))
+
+        def unpack(theta):
+            beta = theta[:p]
+            tau2 = 0.0 if fixed else float(np.exp(theta[p]))
+            if tau2 < 10 * np.finfo(float).eps:
+                tau2 = 0.0
+            x = theta[p + (0 if fixed else 1):]
+            return beta, tau2, lo + (hi - lo) / (1 + np.exp(-x))
+
+        def negll(theta):
+            val = -loglik(*unpack(theta))
+            return val if np.isfinite(val) else 1e300
+
+        theta0 = np.r_[beta0, [] if fixed else [np.log(tau20 + 0.001)],
+                       np.full(n_delta, np.log((1 - lo) / (hi - 1)))]
+        opt = optimize.minimize(negll, theta0, method="BFGS",
+                                jac=lambda t: _central_grad(negll, t),
+                                options={"gtol": 1e-9, "maxiter": 10000})
+        theta = opt.x
+        gnorm = float(np.max(np.abs(_central_grad(negll, theta))))
+        converged = bool(opt.success or gnorm < 1e-6)
+        if not converged:
+            notes.append("the optimiser did not report convergence")
+        beta, tau2, dfree = unpack(theta)
+        ll = loglik(beta, tau2, dfree)
+        # Hessian of -ll on the natural scale (beta, tau2, free deltas)
+        tau2_in = not fixed and tau2 > 1e-8
+        if not fixed and not tau2_in:
+            notes.append("tau^2 is at the boundary 0: its SE is not available")
+
+        def negll_nat(z):
+            b = z[:p]
+            t2 = float(z[p]) if tau2_in else tau2
+            return -loglik(b, max(t2, 0.0), z[p + (1 if tau2_in else 0):])
+
+        z0 = np.r_[beta, [tau2] if tau2_in else [], dfree]
+        H = _richardson_hessian(negll_nat, z0)
+        try:
+            cov = np.linalg.inv(H)
+            if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+                raise np.linalg.LinAlgError
+        except np.linalg.LinAlgError:
+            cov = np.full_like(H, np.nan)
+            notes.append("the Hessian is not invertible: SEs are not available")
+        vb = cov[:p, :p]
+        se = np.sqrt(np.diag(vb))
+        se_tau2 = float(np.sqrt(cov[p, p])) if tau2_in else np.nan
+        vd = cov[p + (1 if tau2_in else 0):, p + (1 if tau2_in else 0):]
+        se_dfree = np.sqrt(np.diag(vd))
+        crit = float(special.ndtri(1 - (1 - self.level) / 2))
+        zval = beta / se
+        pval = 2 * special.ndtr(-np.abs(zval))
+        if type == "stepfun":
+            delta = np.r_[1.0, dfree]
+            se_delta = np.r_[np.nan, se_dfree]
+        else:
+            delta, se_delta = np.asarray(dfree), se_dfree
+        zd = (delta - 1) / se_delta
+        pd_ = 2 * special.ndtr(-np.abs(zd))
+        lbd = np.maximum(delta - crit * se_delta, 0.0)
+        ubd = delta + crit * se_delta
+        if np.any(dfree <= lo + 1e-4) or np.any(dfree >= hi - 1e-2):
+            notes.append("one or more delta estimates are (almost) at their bound "
+                         f"({lo:g}, {hi:g}); treat the results with caution")
+        LRT = max(0.0, 2 * (ll - ll0))
+        LRTdf = n_delta
+        LRTp = float(special.chdtrc(LRTdf, LRT))
+        return SelmodelResult(type, alternative, steps_out, list(self.coef_names), beta, se,
+                              zval, pval, beta - crit * se, beta + crit * se, vb, tau2, se_tau2,
+                              delta, se_delta, zd, pd_, lbd, ubd, LRT, LRTdf, LRTp, ll, ll0, k,
+                              ptable, self.level, converged, notes)
+
+
+def _selmodel_pval(y: np.ndarray, v: np.ndarray, alternative: str) -> np.ndarray:
+    """p-values of the studies as metafor's ``.selmodel.pval`` (one-sided by default)."""
+    z = y / np.sqrt(v)
+    if alternative == "two.sided":
+        return 2 * special.ndtr(-np.abs(z))
+    return special.ndtr(-z) if alternative == "greater" else special.ndtr(z)
+
+
+def _p_below(s: float, sei: np.ndarray, yhat: np.ndarray, sd: np.ndarray,
+             alternative: str) -> np.ndarray:
+    """P(p_i <= s) when y_i ~ N(yhat_i, sd_i^2) and p_i is the p-value of y_i / sei_i (the
+    interval probabilities of Vevea & Hedges 1995)."""
+    if s <= 0:
+        return np.zeros_like(yhat)
+    if s >= 1:
+        return np.ones_like(yhat)
+    if alternative == "greater":
+        return special.ndtr((yhat - sei * special.ndtri(1 - s)) / sd)
+    if alternative == "less":
+        return special.ndtr((sei * special.ndtri(s) - yhat) / sd)
+    c = sei * special.ndtri(1 - s / 2)
+    return special.ndtr((yhat - c) / sd) + special.ndtr((-c - yhat) / sd)
+
+
+def _beta_weight(pv: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Citkowicz & Vevea (2017) weight p^(d1-1) (1-p)^(d2-1)."""
+    return pv ** (delta[0] - 1) * (1 - pv) ** (delta[1] - 1)
+
+
+def _beta_norm_const(delta: np.ndarray, sei: np.ndarray, yhat: np.ndarray, sd: np.ndarray,
+                     alternative: str) -> np.ndarray:
+    """A_i = E[w(p_i)] under y_i ~ N(yhat_i, sd_i^2), p clamped to [1e-5, 1 - 1e-5] (metafor):
+    integrated on the z = y / sei scale, where p depends on z only, by 24-point Gauss-Legendre
+    rules on 160 pieces of [-U, U] split at the kinks of the clamped p; beyond |z| = U the
+    weight is constant and the tails are normal probabilities."""
+    U = float(special.ndtri(1 - 0.25e-5))
+    pmin = 1e-5
+
+    def pz(z):
+        return np.clip(_selmodel_pval(z, np.ones_like(z), alternative), pmin, 1 - pmin)
+
+    z, wq = _beta_nodes(alternative)
+    dens = stats.norm.pdf((sei[:, None] * z[None, :] - yhat[:, None]) / sd[:, None])
+    mid = (dens * (sei / sd)[:, None]) @ (wq * _beta_weight(pz(z), delta))
+    w_hi = _beta_weight(pz(np.array([U + 1.0])), delta)[0]
+    w_lo = _beta_weight(pz(np.array([-U - 1.0])), delta)[0]
+    upper = special.ndtr((yhat - sei * U) / sd)  # P(z > U)
+    lower = special.ndtr((-sei * U - yhat) / sd)  # P(z < -U)
+    return mid + w_hi * upper + w_lo * lower
+
+
+_NODES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _beta_nodes(alternative: str) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes and weights on [-U, U] for :func:`_beta_norm_const` (cached)."""
+    if alternative not in _NODES:
+        pmin = 1e-5
+        U = float(special.ndtri(1 - 0.25e-5))
+        kinks = [special.ndtri(1 - pmin), special.ndtri(1 - pmin / 2),
+                 special.ndtri(0.5 + pmin / 2), 0.0]
+        edges = np.unique(np.r_[np.linspace(-U, U, 161), kinks, -np.asarray(kinks)])
+        x, w = np.polynomial.legendre.leggauss(24)
+        a, b = edges[:-1, None], edges[1:, None]
+        z = ((b - a) / 2 * x[None, :] + (a + b) / 2).ravel()
+        wq = ((b - a) / 2 * w[None, :]).ravel()
+        _NODES[alternative] = (z, wq)
+    return _NODES[alternative]
+
+
+def _central_grad(f, x: np.ndarray) -> np.ndarray:
+    """Central-difference gradient (step 1e-6 relative)."""
+    g = np.empty_like(x)
+    for i in range(x.size):
+        h = 1e-6 * max(1.0, abs(x[i]))
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def _richardson_hessian(f, x: np.ndarray, levels: int = 4) -> np.ndarray:
+    """Hessian by central second differences with Richardson extrapolation (as numDeriv's
+    ``hessian``, Gilbert & Varadhan; steps 1e-3 |x| + 1e-5, halved at each level)."""
+    n = x.size
+    f0 = f(x)
+    h0 = 1e-3 * np.abs(x) + 1e-5
+
+    def second(h):
+        H = np.empty((n, n))
+        for i in range(n):
+            ei = np.zeros(n)
+            ei[i] = h[i]
+            H[i, i] = (f(x + 2 * ei) - 2 * f0 + f(x - 2 * ei)) / (4 * h[i] ** 2)
+            for j in range(i):
+                ej = np.zeros(n)
+                ej[j] = h[j]
+                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                     + f(x - ei - ej)) / (4 * h[i] * h[j])
+        return H
+
+    table = [second(h0 / 2**m) for m in range(levels)]
+    for order in range(1, levels):
+        fac = 4.0**order
+        table = [(fac * table[m + 1] - table[m]) / (fac - 1) for m in range(len(table) - 1)]
+    return table[0]
 
 
 def _round_half_even(x: float) -> float:
