@@ -380,6 +380,12 @@ def test_errors_regtest_arguments():
         fit.regtest(method="peters", ai=zero.ai, bi=zero.bi, ci=zero.ci, di=zero.di)
 
 
+def test_errors_regtest_exact_fit():
+    fit = evsynth.meta([0.1, 0.2, 0.3, 0.4], [0.01, 0.04, 0.09, 0.16], method="FE")
+    with pytest.raises(InputError, match="exactly"):
+        fit.regtest(model="lm")  # yi = sei: residuals 0
+
+
 def test_errors_regtest_rank_deficient():
     fit = evsynth.meta([0.1, 0.3, 0.2, 0.5], [0.02] * 4)
     with pytest.raises(InputError, match="no longer of full rank"):
@@ -440,7 +446,13 @@ def test_regtest_affine_invariance(rows, shift, scale):
     v = np.array([r[1] for r in rows])
     if np.ptp(np.sqrt(v)) < 1e-3:
         return
-    a = evsynth.meta(y, v, method="FE").regtest(model="lm")
+    try:
+        a = evsynth.meta(y, v, method="FE").regtest(model="lm")
+    except InputError as exc:  # an exact fit has no t test
+        assert "exactly" in str(exc)
+        return
+    if a.fit.sigma2 < 1e-12:
+        return
     b = evsynth.meta(scale * y, scale**2 * v, method="FE").regtest(model="lm")
     c = evsynth.meta(y + shift, v, method="FE").regtest(model="lm")
     assert_allclose(b.zval, a.zval, rtol=1e-7, atol=1e-9)

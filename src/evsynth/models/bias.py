@@ -71,6 +71,9 @@ def weighted_lm(y: np.ndarray, X: np.ndarray, w: np.ndarray, names: Sequence[str
     fit = WeightedFit(Design(y, 1.0 / w, X, Segments(np.array([k]))), w=w)
     df = k - p
     sigma2 = float(fit.RSS[0]) / df
+    if float(fit.RSS[0]) <= 1e-24 * max(float(np.sum(w * y * y)), np.finfo(float).tiny):
+        raise InputError(f"the weighted regression on {', '.join(names)} fits the {k} studies "
+                         "exactly (residual variance 0): its t test is undefined")
     beta = fit.beta[0].copy()
     se = np.sqrt(np.diag(fit.Ainv[0]) * sigma2)
     with np.errstate(divide="ignore", invalid="ignore"):
