@@ -181,8 +181,9 @@ def main() -> None:
             rows[0]["speedup_vs_metafor"] = rows[0]["metafor_s_extrapolated"] / rows[0][
                 "evsynth_s"]
     table = pd.DataFrame(rows)
-    text = table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else \
-        table.to_string(index=False)
+    table = table.astype(object).where(table.notna(), None)  # empty cells, not "nan"
+    text = table.to_markdown(index=False, floatfmt=".4g", missingval="") if _has_tabulate() \
+        else table.to_string(index=False, na_rep="")
     print("\n".join(lines))
     print(text)
     if args.write:
