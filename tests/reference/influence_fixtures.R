@@ -172,3 +172,30 @@ for (s in perm_specs) {
                                   list(iter = s[[6]], result = perm_fields(pt)))
 }
 write_group("permutest", cases)
+
+# ---- metafor's ML fits at the boundary in the exact permutation test -------------------------------
+# For bcg rows 1-7, ~ ablat + year, ML, test "t", metafor's Fisher scoring stops at tau^2 = 0 on some
+# permutations although an interior maximum has a higher likelihood, which shifts its permutation
+# p-values by a few permutations. Recorded here: every permutation (metafor's own enumeration) whose
+# metafor fit is at tau^2 = 0, with the permuted moderators and metafor's log-likelihood, so the
+# Python test can show which of them are not maxima of the likelihood.
+d <- data$bcg[1:7, ]
+r <- rma(yi, vi, mods = ~ ablat + year, data = d, method = "ML", test = "t", control = CTRL)
+X <- as.data.frame(r$X)[do.call(order, as.data.frame(r$X)), ]
+X.indices <- cumsum(c(TRUE, !duplicated(X)[-1]))
+X.indices <- rep(cumsum(rle(X.indices)$lengths) - (rle(X.indices)$lengths - 1),
+                 rle(X.indices)$lengths)
+pm <- metafor:::.genuperms(X.indices)
+boundary <- list()
+for (i in seq_len(nrow(pm))) {
+  Xi <- as.matrix(X[pm[i, ], ])
+  f <- suppressWarnings(rma(d$yi, d$vi, mods = Xi, intercept = FALSE, method = "ML", test = "t",
+                            control = CTRL))
+  if (f$tau2 == 0) {
+    boundary[[length(boundary) + 1]] <- list(ablat = num(Xi[, 2]), year = num(Xi[, 3]),
+                                             ll = as.numeric(logLik(f)))
+  }
+}
+write_group("permutest_boundary",
+            list(c(spec("bcg", 1:7, "ML", "t", "ablat + year"),
+                   list(n_perm = nrow(pm), boundary = boundary))))
