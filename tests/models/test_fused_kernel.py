@@ -69,3 +69,17 @@ def test_fused_score_grid_equals_score(method):
     for j in range(grid.shape[1]):
         want = kernels._score(method, kernels.WeightedFit(des, grid[:, j]), None)[0]
         np.testing.assert_allclose(got[:, j], want, rtol=1e-9, atol=1e-9)
+
+
+def test_xtdx_equal_groups_matmul_equals_einsum():
+    """The batched-matmul X'DX for equal-size groups equals the general per-row outer products."""
+    rng = np.random.default_rng(4)
+    G, k, p = 50, 7, 3
+    X = np.column_stack([np.ones(G * k), rng.normal(size=(G * k, p - 1))])
+    d = rng.uniform(0.1, 2, G * k)
+    des = kernels.Design(rng.normal(size=G * k), rng.uniform(0.1, 1, G * k), X,
+                         kernels.Segments(np.full(G, k)))
+    assert des.seg.equal_k == k
+    want = np.add.reduceat(d[:, None, None] * X[:, :, None] * X[:, None, :],
+                           des.seg.starts, axis=0)
+    np.testing.assert_allclose(des.xtdx(d), want, rtol=1e-13)

@@ -96,6 +96,9 @@ class Design:
         if self.intercept_only:
             return self.seg.sum(d)[:, None, None]
         X = self.X
+        if self.seg.equal_k is not None:  # batched matmul (G, p, k) @ (G, k, p): no n x p x p array
+            Xr = X.reshape(self.seg.G, self.seg.equal_k, X.shape[1])
+            return (Xr * d.reshape(self.seg.G, -1, 1)).transpose(0, 2, 1) @ Xr
         return self.seg.sum(d[:, None, None] * X[:, :, None] * X[:, None, :])
 
     def xtdy(self, d: np.ndarray, y: np.ndarray) -> np.ndarray:
