@@ -23,6 +23,39 @@ METHOD_CODES = {"ML": 0, "REML": 1, "PM": 2}
 
 if AVAILABLE:
 
+    @njit(cache=True, inline="always")
+    def _sums(y, v, s, k, t, logs):  # pragma: no cover - compiled
+        """Sums of one group's weighted fit at tau^2 = t (see :func:`weighted_sums`)."""
+        sw = 0.0
+        swy = 0.0
+        slv = 0.0
+        for i in range(s, s + k):
+            vt = v[i] + t
+            w = 1.0 / vt
+            sw += w
+            swy += w * y[i]
+            if logs:
+                slv += np.log(vt)
+        b = swy / sw
+        sw2 = 0.0
+        sw3 = 0.0
+        rss = 0.0
+        yppy = 0.0
+        swu = 0.0
+        swuu = 0.0
+        for i in range(s, s + k):
+            w = 1.0 / (v[i] + t)
+            r = y[i] - b
+            u = w * r
+            w2 = w * w
+            sw2 += w2
+            sw3 += w2 * w
+            rss += u * r
+            yppy += u * u
+            swu += w * u
+            swuu += w * u * u
+        return sw, b, sw2, sw3, rss, yppy, swu, swuu, slv
+
     @njit(cache=True, parallel=True)
     def _newton_groups(y, v, starts, sizes, init, target, code, tol, maxiter, tau2_out,
                        iters_out, conv_out):  # pragma: no cover - compiled
@@ -37,30 +70,7 @@ if AVAILABLE:
             conv = False
             it = 0
             while it < maxiter:
-                sw = 0.0
-                swy = 0.0
-                for i in range(s, s + k):
-                    w = 1.0 / (v[i] + t)
-                    sw += w
-                    swy += w * y[i]
-                b = swy / sw
-                sw2 = 0.0
-                sw3 = 0.0
-                rss = 0.0
-                yppy = 0.0
-                swu = 0.0
-                swuu = 0.0
-                for i in range(s, s + k):
-                    w = 1.0 / (v[i] + t)
-                    r = y[i] - b
-                    u = w * r
-                    w2 = w * w
-                    sw2 += w2
-                    sw3 += w2 * w
-                    rss += u * r
-                    yppy += u * u
-                    swu += w * u
-                    swuu += w * u * u
+                sw, b, sw2, sw3, rss, yppy, swu, swuu, _ = _sums(y, v, s, k, t, False)
                 if code == 2:
                     score = rss - target[g]
                     info = yppy
@@ -122,36 +132,8 @@ if AVAILABLE:
     def _weighted_sums(y, v, starts, sizes, tau2, out):  # pragma: no cover - compiled
         G = starts.shape[0]
         for g in prange(G):
-            s = starts[g]
-            k = sizes[g]
-            t = tau2[g]
-            sw = 0.0
-            swy = 0.0
-            slv = 0.0
-            for i in range(s, s + k):
-                vt = v[i] + t
-                w = 1.0 / vt
-                sw += w
-                swy += w * y[i]
-                slv += np.log(vt)
-            b = swy / sw
-            sw2 = 0.0
-            sw3 = 0.0
-            rss = 0.0
-            yppy = 0.0
-            swu = 0.0
-            swuu = 0.0
-            for i in range(s, s + k):
-                w = 1.0 / (v[i] + t)
-                r = y[i] - b
-                u = w * r
-                w2 = w * w
-                sw2 += w2
-                sw3 += w2 * w
-                rss += u * r
-                yppy += u * u
-                swu += w * u
-                swuu += w * u * u
+            sw, b, sw2, sw3, rss, yppy, swu, swuu, slv = _sums(y, v, starts[g], sizes[g],
+                                                               tau2[g], True)
             out[g, 0] = sw
             out[g, 1] = b
             out[g, 2] = sw2
