@@ -76,3 +76,29 @@ def nonnegative_number(field: str, value: Any) -> float:
     if not np.isfinite(out) or out < 0:
         raise InputError(f"argument '{field}' is {value!r}; expected a number >= 0")
     return out
+
+
+def finite_number(value: Any, where: str, field: str, *, required: bool = False,
+                  minimum: float | None = None, expected: str = "a finite number") -> float | None:
+    """``value`` as a finite float, or None when it is missing (None, "" or NaN) and not
+    ``required``; otherwise an InputError naming ``where`` (file, row, study or analysis) and the
+    field. ``minimum`` adds a lower bound. Booleans are not numbers here."""
+    missing = value is None or (isinstance(value, str) and value.strip() == "")
+    if not missing and isinstance(value, float) and value != value:  # NaN
+        missing = not required
+    if missing:
+        if required:
+            raise InputError(f"{where}: field {field!r} is missing; expected {expected}")
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: field {field!r} is {value!r}; expected {expected}") from None
+    if not np.isfinite(out):
+        raise InputError(f"{where}: field {field!r} is {value!r}; expected {expected}")
+    if minimum is not None and out < minimum:
+        raise InputError(f"{where}: field {field!r} is {value!r}; expected a number >= "
+                         f"{minimum:g}")
+    return out

@@ -32,7 +32,7 @@ import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from evsynth.errors import InputError
+from evsynth.errors import InputError, finite_number
 from evsynth.files import save_figure
 
 __all__ = ["favours_labels", "forest_plot", "format_p", "write_forest", "axis_ticks"]
@@ -227,22 +227,8 @@ def _tick_label(t: float, log_scale: bool) -> str:
 def _num(d: dict | None, key: str, where: str, required: bool = True,
          minimum: float | None = None) -> float | None:
     """``d[key]`` as a finite float (None allowed when not required), else an InputError."""
-    val = None if d is None else d.get(key)
-    if val is None:
-        if required:
-            raise InputError(f"{where}: field {key!r} is missing; expected a finite number")
-        return None
-    if isinstance(val, bool) or not isinstance(val, (int, float)) and not hasattr(val,
-                                                                                 "__float__"):
-        raise InputError(f"{where}: field {key!r} is {val!r}; expected a finite number")
-    out = float(val)
-    if not math.isfinite(out):
-        if not required and math.isnan(out):
-            return None
-        raise InputError(f"{where}: field {key!r} is {val!r}; expected a finite number")
-    if minimum is not None and out < minimum:
-        raise InputError(f"{where}: field {key!r} is {val!r}; expected a number >= {minimum:g}")
-    return out
+    return finite_number(None if d is None else d.get(key), where, key, required=required,
+                         minimum=minimum)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from evsynth.errors import InputError
+from evsynth.errors import InputError, finite_number
 from evsynth.summaries.sof import format_number
 
 MISSING = "not reported in studies.csv"
@@ -32,18 +32,8 @@ def _value(row: dict, key: str) -> Any:
 
 
 def _num(row: dict, key: str) -> float | None:
-    v = _value(row, key)
-    if v is None:
-        return None
-    try:
-        out = float(v)
-    except (TypeError, ValueError):
-        raise InputError(f"studies.csv: study {row.get('study_id')!r}: field {key!r} is {v!r}; "
-                         "expected a number or empty") from None
-    if not math.isfinite(out):
-        raise InputError(f"studies.csv: study {row.get('study_id')!r}: field {key!r} is {v!r}; "
-                         "expected a finite number or empty")
-    return out
+    return finite_number(_value(row, key), f"studies.csv: study {row.get('study_id')!r}", key,
+                         expected="a finite number or empty")
 
 
 def _of(n: int, k: int) -> str:

@@ -16,7 +16,7 @@ import math
 from statistics import NormalDist
 from typing import Any
 
-from evsynth.errors import InputError
+from evsynth.errors import InputError, finite_number
 
 #: the five GRADE domains for rating down (GRADE Handbook 5.2)
 DOMAINS: tuple[str, ...] = ("risk_of_bias", "inconsistency", "indirectness", "imprecision",
@@ -50,20 +50,7 @@ def analysis_name(analysis: dict) -> str:
 def number(value: Any, field: str, analysis: dict, *, required: bool = False) -> float | None:
     """``value`` as a finite float, None when missing; an InputError naming the analysis and field
     when it is not a finite number (or missing but required)."""
-    if value is None or value == "":
-        if required:
-            raise InputError(f"{analysis_name(analysis)}: field {field!r} is missing; expected a "
-                             "finite number")
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{analysis_name(analysis)}: field {field!r} is {value!r}; expected a "
-                         "finite number") from None
-    if not math.isfinite(out):
-        raise InputError(f"{analysis_name(analysis)}: field {field!r} is {value!r}; expected a "
-                         "finite number")
-    return out
+    return finite_number(value, analysis_name(analysis), field, required=required)
 
 
 def pooled(analysis: dict) -> dict | None:
