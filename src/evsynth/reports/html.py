@@ -195,7 +195,9 @@ def _grade_table(a: dict, g: dict) -> Block:
             "row_header": True}
 
 
-def _analysis_blocks(a: dict, n_fig: int, figures: dict[str, str]) -> list[Block]:
+def _analysis_blocks(a: dict, n_fig: list[int], figures: dict[str, str],
+                     funnels: dict[str, str]) -> list[Block]:
+    """The blocks of one analysis; ``n_fig`` is the running figure number (updated)."""
     aid = _s(a.get("id"))
     g, _, text = summaries_of(a)
     out: list[Block] = [
@@ -203,9 +205,10 @@ def _analysis_blocks(a: dict, n_fig: int, figures: dict[str, str]) -> list[Block
         {"type": "heading", "level": 3, "text": _analysis_title(a),
          "id": _anchor("h-analysis", aid)},
         {"type": "para", "text": f"Analysis {aid}. {text}"}]
-    cap = (f"Figure {n_fig}. Forest plot: {_analysis_title(a)}, "
+    n_fig[0] += 1
+    cap = (f"Figure {n_fig[0]}. Forest plot: {_analysis_title(a)}, "
            f"{(a.get('comparison') or {}).get('label') or ''}".rstrip(", "))
-    out.append({"type": "figure", "analysis_id": aid, "caption": cap,
+    out.append({"type": "figure", "kind": "forest", "analysis_id": aid, "caption": cap,
                 "available": aid in figures})
     if a.get("pooled") is None or not a.get("k"):
         out.append({"type": "para", "text": "No study contributed data to this analysis."})
@@ -241,12 +244,91 @@ def _analysis_blocks(a: dict, n_fig: int, figures: dict[str, str]) -> list[Block
         out.append({"type": "para", "text":
                     f"Test for subgroup differences: Chi² = {_num(sg.get('Q_between'))}, df = "
                     f"{_num(sg.get('Q_between_df'))} ({_p(sg.get('Q_between_p'))})."})
+    if a.get("pooled") is not None and a.get("k"):
+        out += _robustness_blocks(a, n_fig, funnels)
     notes = a.get("notes") or []
     notes = notes + list(((a.get("model") or {}).get("method_info") or {}).get("notes") or [])
     if notes:
         out.append({"type": "heading", "level": 4, "text": "Notes"})
         out.append({"type": "list", "items": list(dict.fromkeys(notes))})
     out.append({"type": "end"})
+    return out
+
+
+def _stat(x: Any, digits: int = 2) -> str:
+    """A diagnostic statistic with fixed decimals (NA when undefined)."""
+    return _num(x, digits, True) if x is not None else "NA"
+
+
+def _robustness_blocks(a: dict, n_fig: list[int], funnels: dict[str, str]) -> list[Block]:
+    """"Small-study effects and robustness": the funnel plot and tests (k >= 10) or the Cochrane
+    Handbook's caution (13.3.5.4), the leave-one-out and influence tables (k >= 3) or why not."""
+    aid = _s(a.get("id"))
+    title = _analysis_title(a)
+    level = _num((a.get("model") or {}).get("level", 95))
+    out: list[Block] = [{"type": "heading", "level": 4,
+                         "text": "Small-study effects and robustness"}]
+    ss = a.get("small_study") or {}
+    if ss.get("assessed"):
+        n_fig[0] += 1
+        out.append({"type": "figure", "kind": "funnel", "analysis_id": aid,
+                    "caption": f"Figure {n_fig[0]}. Contour-enhanced funnel plot: {title} "
+                               "(shaded: p < 0.10, 0.05, 0.01; open points: studies imputed by "
+                               "trim-and-fill)", "available": aid in funnels})
+        rows = []
+        eg, bg, tf = ss.get("egger"), ss.get("begg"), ss.get("trimfill")
+        if eg:
+            df = f" (df = {_num(eg.get('df'))})" if eg.get("df") is not None else ""
+            rows.append(["Egger's regression test (weighted regression on the SE)",
+                         f"{eg.get('statistic_name', 't')}{df} = {_stat(eg.get('statistic'))}",
+                         _p(eg.get("p"))])
+        if bg:
+            rows.append(["Begg's rank correlation test", f"Kendall's tau = "
+                         f"{_stat(bg.get('tau'), 3)}", _p(bg.get("p"))])
+        if tf:
+            k0 = int(tf.get("k0") or 0)
+            rows.append(["Trim-and-fill (L0)",
+                         f"{k0} {'study' if k0 == 1 else 'studies'} imputed on the "
+                         f"{_s(tf.get('side'))}; adjusted {_s(a.get('measure'))} "
+                         f"{_effect(a, tf)}", "—"])
+        if rows:
+            out.append({"type": "table", "caption": f"Tests for small-study effects: {title}",
+                        "header": ["Method", "Result", "P"], "rows": rows,
+                        "row_header": True})
+        for n in ss.get("notes") or []:
+            out.append({"type": "para", "cls": "note", "text": n})
+        out.append({"type": "para", "cls": "note", "text": _s(ss.get("text"))})
+    elif ss.get("text"):
+        out.append({"type": "para", "text": _s(ss.get("text"))})
+    loo = a.get("leave_one_out") or {}
+    if loo.get("rows"):
+        out.append({"type": "table", "caption": f"Leave-one-out analysis: {title}",
+                    "header": ["Study omitted", f"{_s(a.get('measure'))} ({level}% CI)",
+                               "Tau²", "I²", "Conclusion"], "row_header": True,
+                    "rows": [[r.get("study_id"), _effect({"log_scale": False}, r),
+                              _stat(r.get("tau2"), 4),
+                              "NA" if r.get("I2") is None else f"{_num(r.get('I2'), 0)}%",
+                              ("changes" if r.get("changes_conclusion") else "same")
+                              + (" (CI excludes the null)" if r.get("excludes_null")
+                                 else " (CI includes the null)")]
+                             for r in loo["rows"]]})
+    elif loo.get("note"):
+        out.append({"type": "para", "text": _s(loo.get("note"))})
+    inf = a.get("influence") or {}
+    if inf.get("rows"):
+        out.append({"type": "table", "caption": f"Influence diagnostics: {title}",
+                    "header": ["Study", "Studentised residual", "DFFITS", "Cook's distance",
+                               "Hat", "Weight (%)", "Influential"], "row_header": True,
+                    "rows": [[r.get("study_id"), _stat(r.get("rstudent")),
+                              _stat(r.get("dffits")), _stat(r.get("cook_d")),
+                              _stat(r.get("hat"), 3), _stat(r.get("weight"), 1),
+                              "yes" if r.get("flagged") else "no"] for r in inf["rows"]]})
+        out.append({"type": "para", "cls": "note", "text":
+                    "Influential (metafor influence(), Viechtbauer & Cheung 2010): |DFFITS| > "
+                    "3√(p/(k−p)), Cook's distance beyond the median of χ²(p), hat > 3p/k or "
+                    "any |DFBETAS| > 1."})
+    elif inf.get("note") and inf.get("note") != loo.get("note"):
+        out.append({"type": "para", "text": _s(inf.get("note"))})
     return out
 
 
@@ -343,11 +425,14 @@ def _provenance(results: dict) -> list[Block]:
             {"type": "end"}]
 
 
-def build_document(results: dict, figures: dict[str, str]) -> list[Block]:
+def build_document(results: dict, figures: dict[str, str],
+                   funnels: dict[str, str] | None = None) -> list[Block]:
     """The report's content as blocks (shared by the HTML and Markdown renderers).
 
-    ``figures``: analysis id -> figure (SVG text or path); only its keys are used here.
+    ``figures`` (forest plots) and ``funnels`` (funnel plots): analysis id -> figure (SVG text or
+    path); only their keys are used here.
     """
+    funnels = funnels or {}
     if not isinstance(results, dict):
         raise InputError(f"results is {type(results).__name__}; expected the results.json dict")
     analyses = results.get("analyses")
@@ -361,7 +446,7 @@ def build_document(results: dict, figures: dict[str, str]) -> list[Block]:
     toc = [(c.get("label") or c.get("id"), _anchor("comparison", c.get("id"))) for c in comps]
     doc.append({"type": "toc", "items": toc + [("Methods", "methods"),
                                                ("Provenance", "provenance")]})
-    n_fig = 0
+    n_fig = [0]
     for c in comps:
         mine = [a for a in analyses if (a.get("comparison") or {}).get("id") == c.get("id")]
         doc.append({"type": "section", "id": _anchor("comparison", c.get("id"))})
@@ -391,8 +476,7 @@ def build_document(results: dict, figures: dict[str, str]) -> list[Block]:
         else:
             doc.append({"type": "para", "text": "No analysis for this comparison."})
         for a in mine:
-            n_fig += 1
-            doc += _analysis_blocks(a, n_fig, figures)
+            doc += _analysis_blocks(a, n_fig, figures, funnels)
         doc.append({"type": "end"})
     missing = results.get("not_analysed") or []
     if missing:
@@ -503,18 +587,23 @@ def _table_html(b: Block) -> str:
     return "\n".join(out)
 
 
-def render_html(results: dict, figures_svg: dict[str, str]) -> str:
+def render_html(results: dict, figures_svg: dict[str, str],
+                funnel_svg: dict[str, str] | None = None) -> str:
     """The whole report as one self-contained HTML document.
 
-    ``figures_svg``: analysis id -> SVG text of its forest plot (inlined). No script, no external
-    resource; every input text escaped.
+    ``figures_svg``: analysis id -> SVG text of its forest plot; ``funnel_svg``: analysis id ->
+    SVG text of its funnel plot (k >= 10). Both inlined through :func:`inline_svg`. No script,
+    no external resource; every input text escaped.
     """
     if figures_svg is None:
         figures_svg = {}
-    if not isinstance(figures_svg, dict):
-        raise InputError(f"figures_svg is {type(figures_svg).__name__}; expected a dict of "
-                         "analysis id -> SVG text")
-    doc = build_document(results, figures_svg)
+    if funnel_svg is None:
+        funnel_svg = {}
+    for name, d in (("figures_svg", figures_svg), ("funnel_svg", funnel_svg)):
+        if not isinstance(d, dict):
+            raise InputError(f"{name} is {type(d).__name__}; expected a dict of analysis id -> "
+                             "SVG text")
+    doc = build_document(results, figures_svg, funnel_svg)
     title = doc[0]["text"]
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -548,13 +637,15 @@ def render_html(results: dict, figures_svg: dict[str, str]) -> str:
             body.append(_table_html(b))
         elif t == "figure":
             aid = b["analysis_id"]
-            if aid in figures_svg and figures_svg[aid]:
+            kind = b.get("kind", "forest")
+            source = funnel_svg if kind == "funnel" else figures_svg
+            if aid in source and source[aid]:
                 n_svg += 1
-                svg = inline_svg(figures_svg[aid], f"f{n_svg}-", b["caption"])
-                body.append(f'<figure class="forest" data-analysis="{e(aid)}">{svg}'
+                svg = inline_svg(source[aid], f"f{n_svg}-", b["caption"])
+                body.append(f'<figure class="{e(kind)}" data-analysis="{e(aid)}">{svg}'
                             f"<figcaption>{e(b['caption'])}</figcaption></figure>")
             else:
-                body.append(f'<p class="missing-figure">{e(b["caption"])}: forest plot not '
+                body.append(f'<p class="missing-figure">{e(b["caption"])}: {e(kind)} plot not '
                             "available.</p>")
     if header_open:
         body.insert(0, "</header><main>")

@@ -42,18 +42,22 @@ def _link_target(path: str) -> str:
             .replace(")", "%29").replace("<", "%3C").replace(">", "%3E"))
 
 
-def render_markdown(results: dict, figure_paths: dict[str, str]) -> str:
+def render_markdown(results: dict, figure_paths: dict[str, str],
+                    funnel_paths: dict[str, str] | None = None) -> str:
     """The whole report as Markdown.
 
-    ``figure_paths``: analysis id -> path of its forest plot (relative to report.md), shown as an
-    image link.
+    ``figure_paths``: analysis id -> path of its forest plot, ``funnel_paths``: analysis id ->
+    path of its funnel plot (relative to report.md), shown as image links.
     """
     if figure_paths is None:
         figure_paths = {}
-    if not isinstance(figure_paths, dict):
-        raise InputError(f"figure_paths is {type(figure_paths).__name__}; expected a dict of "
-                         "analysis id -> path")
-    doc = build_document(results, figure_paths)
+    if funnel_paths is None:
+        funnel_paths = {}
+    for name, d in (("figure_paths", figure_paths), ("funnel_paths", funnel_paths)):
+        if not isinstance(d, dict):
+            raise InputError(f"{name} is {type(d).__name__}; expected a dict of analysis id -> "
+                             "path")
+    doc = build_document(results, figure_paths, funnel_paths)
     out: list[str] = [f"# {md(doc[0]['text'])}", ""]
     for b in doc[1:]:
         t = b["type"]
@@ -86,10 +90,11 @@ def render_markdown(results: dict, figure_paths: dict[str, str]) -> str:
                 out.append("| " + " | ".join(cells) + " |")
             out.append("")
         elif t == "figure":
-            path = figure_paths.get(b["analysis_id"])
+            kind = b.get("kind", "forest")
+            path = (funnel_paths if kind == "funnel" else figure_paths).get(b["analysis_id"])
             if path:
                 cap = md(b["caption"])
                 out += [f"![{cap}]({_link_target(path)})", "", f"*{cap}*", ""]
             else:
-                out += [f"*{md(b['caption'])}: forest plot not available.*", ""]
+                out += [f"*{md(b['caption'])}: {md(kind)} plot not available.*", ""]
     return "\n".join(out).rstrip() + "\n"

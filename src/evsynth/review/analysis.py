@@ -288,6 +288,148 @@ def pooled_summary(fit, model: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# ============================================================================ small-study effects
+#: fewest studies for funnel-plot asymmetry tests (Cochrane Handbook v6.4, 13.3.5.4)
+MIN_K_SMALL_STUDY = 10
+#: fewest studies for leave-one-out and influence diagnostics (each deletion fit keeps k - 1 >= 2)
+MIN_K_ROBUSTNESS = 3
+SMALL_STUDY_CAUTION = ("Tests for funnel plot asymmetry should be used only when there are at "
+                       "least 10 studies included in the meta-analysis, because when there are "
+                       "fewer studies the power of the tests is too low to distinguish chance "
+                       "from real asymmetry (Cochrane Handbook 13.3.5.4)")
+
+
+def small_study(fit, k: int) -> dict[str, Any]:
+    """The ``small_study`` block of an analysis from its fitted model (k >= 1).
+
+    k >= 10: Egger's classic regression test (:meth:`MetaResult.regtest` with ``model="lm",
+    predictor="sei"``: weighted regression of yi on sei, t(k - 2); Egger et al. 1997, BMJ
+    315:629; metafor ``regtest(model="lm")``), Begg and Mazumdar's rank correlation
+    (:meth:`~MetaResult.ranktest`, metafor ``ranktest``) and trim-and-fill (L0 estimator, side
+    from the data; :meth:`~MetaResult.trimfill`, metafor ``trimfill``; Duval & Tweedie 2000).
+    k < 10: no tests, the Cochrane Handbook's caution (13.3.5.4) with k. A test that cannot be
+    computed (e.g. an exact regression fit) is None with the reason in ``notes``. Estimates and
+    CIs are on the analysis scale (log for OR/RR), as ``pooled``.
+    """
+    out: dict[str, Any] = {"k": k, "assessed": k >= MIN_K_SMALL_STUDY, "min_k": MIN_K_SMALL_STUDY,
+                           "text": None, "egger": None, "begg": None, "trimfill": None,
+                           "egger_p": None, "begg_p": None, "trimfill_k0": None, "notes": []}
+    if k < MIN_K_SMALL_STUDY:
+        out["text"] = (f"k = {k}: no funnel plot or test for small-study effects. "
+                       f"{SMALL_STUDY_CAUTION}.")
+        return out
+    try:
+        eg = fit.regtest(model="lm", predictor="sei")
+        out["egger"] = {"test": "Egger's regression test (classic weighted regression of yi on "
+                                "sei, Egger et al. 1997; metafor regtest(model = \"lm\", "
+                                "predictor = \"sei\"))",
+                        "model": eg.model, "predictor": eg.predictor, "statistic": _f(eg.zval),
+                        "statistic_name": "t" if eg.dfs is not None else "z", "df": eg.dfs,
+                        "p": _f(eg.pval), "limit_estimate": _f(eg.est),
+                        "limit_ci_lb": _f(eg.ci_lb), "limit_ci_ub": _f(eg.ci_ub)}
+        out["egger_p"] = out["egger"]["p"]
+    except InputError as exc:
+        out["notes"].append(f"Egger's test not computed: {exc}")
+    try:
+        rt = fit.ranktest()
+        out["begg"] = {"test": "Begg and Mazumdar rank correlation (Kendall's tau; metafor "
+                               "ranktest)", "tau": _f(rt.tau), "p": _f(rt.pval),
+                       "exact": bool(rt.exact)}
+        out["begg_p"] = out["begg"]["p"]
+    except InputError as exc:
+        out["notes"].append(f"Begg's test not computed: {exc}")
+    try:
+        tf = fit.trimfill()
+        out["trimfill"] = {"method": "trim-and-fill, L0 estimator (Duval & Tweedie 2000; metafor "
+                                     "trimfill)", "estimator": tf.estimator, "k0": int(tf.k0),
+                           "side": tf.side, "se_k0": _f(tf.se_k0), "k": int(tf.fit.k),
+                           "estimate": _f(tf.fit.beta), "ci_lb": _f(tf.fit.ci_lb),
+                           "ci_ub": _f(tf.fit.ci_ub), "tau2": _f(tf.fit.tau2),
+                           "filled": [{"yi": float(y), "vi": float(v)} for y, v in
+                                      zip(tf.yi[tf.fill], tf.vi[tf.fill], strict=True)]}
+        out["trimfill_k0"] = int(tf.k0)
+    except InputError as exc:
+        out["notes"].append(f"trim-and-fill not computed: {exc}")
+    out["text"] = (f"k = {k}: funnel plot (contour-enhanced) with Egger's and Begg's tests and "
+                   "trim-and-fill. Asymmetry tests have low power and asymmetry has other causes "
+                   "than publication bias (Cochrane Handbook 13.3.5).")
+    return out
+
+
+def _significant(lb: float | None, ub: float | None) -> bool | None:
+    """Whether a CI on the analysis scale excludes the null (0: differences and log ratios)."""
+    if lb is None or ub is None:
+        return None
+    return bool(lb > 0 or ub < 0)
+
+
+def _display(x: float | None, ratio: bool) -> float | None:
+    """A value on the display scale: exp for ratio measures (OR, RR), as the forest plot."""
+    if x is None:
+        return None
+    return float(np.exp(x)) if ratio else x
+
+
+def robustness(fit, k: int, ratio: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``leave_one_out`` and ``influence`` blocks of an analysis (k >= 1).
+
+    Leave-one-out: :meth:`MetaResult.leave1out` (metafor ``leave1out``), one row per omitted
+    study with the estimate and CI on the display scale (exp for OR/RR), tau^2 and I^2 (%), and
+    whether the CI's position against the null differs from the full analysis (on the analysis
+    scale: 0). Influence: :meth:`MetaResult.influence` (Viechtbauer & Cheung 2010; metafor
+    ``influence.rma.uni``): rstudent, DFFITS, Cook's distance, covariance ratio, hat, weight (%)
+    and metafor's influential flag. Both need k >= 3; below that ``rows`` is None and ``note``
+    says why.
+    """
+    if k < MIN_K_ROBUSTNESS:
+        why = (f"k = {k}: leave-one-out and influence diagnostics need at least "
+               f"{MIN_K_ROBUSTNESS} studies (leaving one out must leave a meta-analysis of 2)")
+        return ({"k": k, "scale": None, "rows": None, "changes_conclusion": None, "note": why},
+                {"k": k, "rows": None, "flagged": None, "note": why})
+    full = _significant(_f(fit.ci_lb), _f(fit.ci_ub))
+    loo = fit.leave1out().frame
+    rows, changes = [], []
+    for r in loo.itertuples(index=False):
+        lb, ub = _f(r.ci_lb), _f(r.ci_ub)
+        sig = _significant(lb, ub)
+        changed = None if sig is None or full is None else sig != full
+        if changed:
+            changes.append(str(r.slab))
+        rows.append({"study_id": str(r.slab), "estimate": _display(_f(r.estimate), ratio),
+                     "ci_lb": _display(lb, ratio), "ci_ub": _display(ub, ratio),
+                     "pval": _f(r.pval), "tau2": _f(r.tau2), "I2": _f(r.I2),
+                     "excludes_null": sig, "changes_conclusion": changed})
+    loo_block = {"k": k, "scale": "ratio (exp of the log scale)" if ratio else "analysis",
+                 "full_excludes_null": full, "rows": rows, "changes_conclusion": changes,
+                 "method": "leave-one-out (metafor leave1out), same model as the main analysis",
+                 "note": None}
+    inf = fit.influence()
+    fr = inf.frame
+    irows = []
+    for j in range(k):
+        irows.append({"study_id": str(fr["slab"].iloc[j]), "rstudent": _f(fr["rstudent"].iloc[j]),
+                      "dffits": _f(fr["dffits"].iloc[j]), "cook_d": _f(fr["cook.d"].iloc[j]),
+                      "cov_r": _f(fr["cov.r"].iloc[j]), "tau2_del": _f(fr["tau2.del"].iloc[j]),
+                      "hat": _f(fr["hat"].iloc[j]), "weight": _f(fr["weight"].iloc[j]),
+                      "flagged": bool(inf.is_infl[j])})
+    inf_block = {"k": k, "rows": irows,
+                 "flagged": [r["study_id"] for r in irows if r["flagged"]],
+                 "method": "case-deletion diagnostics (Viechtbauer & Cheung 2010; metafor "
+                           "influence.rma.uni); flagged when |DFFITS| > 3 sqrt(p/(k-p)), "
+                           "P(chi2_p <= Cook's d) > 0.5, hat > 3p/k or any |DFBETAS| > 1",
+                 "note": None}
+    return loo_block, inf_block
+
+
+def refit(analysis: dict[str, Any]):
+    """The main model of an analysis refitted from its ``studies`` (yi, vi) and ``model``: the
+    same :func:`evsynth.meta` call as :func:`build_analysis` (for figures drawn from a fit)."""
+    studies = analysis["studies"]
+    yi = np.array([s["yi"] for s in studies], dtype=float)
+    vi = np.array([s["vi"] for s in studies], dtype=float)
+    return _fit(yi, vi, [s["study_id"] for s in studies], analysis["model"])
+
+
 def _short(fit) -> dict[str, Any]:
     return {"k": int(fit.k), "estimate": _f(fit.beta), "ci_lb": _f(fit.ci_lb),
             "ci_ub": _f(fit.ci_ub), "tau2": _f(fit.tau2) if fit.k > 1 else None,
@@ -437,6 +579,7 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
     k = len(items)
     analysis_notes: list[str] = []
     pooled, method_info, subgroups, sensitivity = None, None, [], []
+    small = loo = infl = None
     weights = [None] * k
     fit = None
     if k:
@@ -447,6 +590,8 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
         subgroups, notes_sg = _subgroups(review, yi, vi, items, model, parts)
         analysis_notes += notes_sg
         sensitivity = _sensitivity(review, items, yi, vi, model, fit)
+        small = small_study(fit, k)
+        loo, infl = robustness(fit, k, outcome.measure in RATIO_MEASURES)
     if k == 1:
         analysis_notes.append("k = 1: pooled values are the single study's estimate")
     if any(it.uses_r for it in items):
@@ -484,6 +629,9 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
         "subgroup_analyses": [{kk: v for kk, v in s.items() if kk != "values"}
                               for s in subgroups],
         "sensitivity": sensitivity,
+        "small_study": small,
+        "leave_one_out": loo,
+        "influence": infl,
         "control_summary": control_summary(items, outcome),
         "notes": analysis_notes,
         "sof": None, "grade": None, "plain_language": None, "figures": None,

@@ -23,7 +23,7 @@ from typing import Any
 
 from evsynth.errors import InputError
 from evsynth.files import atomic_write_text
-from evsynth.review.analysis import build_analyses
+from evsynth.review.analysis import build_analyses, refit
 from evsynth.review.load import Review, load_review
 from evsynth.review.results import SCHEMA, build_results, write_results_json
 
@@ -181,6 +181,8 @@ def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any]) -> 
     """Figures, results.json and the reports, all inside the temporary folder ``tmp``."""
     svgs: dict[str, str] = {}
     paths: dict[str, str] = {}
+    funnel_svgs: dict[str, str] = {}
+    funnel_paths: dict[str, str] = {}
     if mods["forest"] is not None:
         import matplotlib
 
@@ -195,11 +197,47 @@ def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any]) -> 
             svgs[a["id"]] = Path(written["svg"]).read_text(encoding="utf-8")
             paths[a["id"]] = a["figures"]["forest_svg"]
             plt.close("all")
+    for a in results["analyses"]:
+        if (a.get("small_study") or {}).get("assessed"):
+            stem = f"{a['id']}.funnel"
+            svg = write_funnel(a, tmp / FIGURES_DIR, stem)
+            a["figures"] = {**(a.get("figures") or {}),
+                            "funnel_svg": f"{FIGURES_DIR}/{stem}.svg",
+                            "funnel_png": f"{FIGURES_DIR}/{stem}.png"}
+            funnel_svgs[a["id"]] = svg
+            funnel_paths[a["id"]] = a["figures"]["funnel_svg"]
     write_results_json(results, tmp / RESULTS_FILE)
     if mods["html"] is not None:
-        atomic_write_text(tmp / "report.html", mods["html"].render_html(results, svgs))
+        atomic_write_text(tmp / "report.html",
+                          mods["html"].render_html(results, svgs, funnel_svg=funnel_svgs))
     if mods["markdown"] is not None:
-        atomic_write_text(tmp / "report.md", mods["markdown"].render_markdown(results, paths))
+        atomic_write_text(tmp / "report.md", mods["markdown"].render_markdown(
+            results, paths, funnel_paths=funnel_paths))
+
+
+def write_funnel(analysis: dict[str, Any], fig_dir: Path, stem: str) -> str:
+    """Write the contour-enhanced funnel plot of an analysis with k >= 10 (trim-and-fill studies
+    as open points; :func:`evsynth.reports.bias_plots.funnel_plot`, after metafor ``funnel``) as
+    ``stem.svg`` and ``stem.png`` in ``fig_dir``; returns the SVG text.
+
+    The model is refitted from the analysis' yi/vi (:func:`evsynth.review.analysis.refit`) and
+    trim-and-fill rerun on the side recorded in ``small_study``, so the figure shows the numbers
+    of results.json; the x axis is on the analysis scale (log for OR/RR)."""
+    from evsynth.files import save_figure, svg_string
+    from evsynth.reports.bias_plots import funnel_plot
+
+    fit = refit(analysis)
+    tf_block = (analysis.get("small_study") or {}).get("trimfill")
+    tf = fit.trimfill(side=tf_block["side"]) if tf_block else None
+    m = analysis.get("measure") or "Effect"
+    xlabel = f"log {m}" if analysis.get("log_scale") else m
+    fig = funnel_plot(fit, contours=True, trimfill=tf if tf is not None and tf.k0 else None,
+                      xlabel=xlabel)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, fig_dir / f"{stem}.png")
+    svg = svg_string(fig)
+    atomic_write_text(fig_dir / f"{stem}.svg", svg)
+    return svg
 
 
 def summary_lines(results: dict[str, Any]) -> list[dict[str, Any]]:
