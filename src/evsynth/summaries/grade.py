@@ -277,6 +277,7 @@ def prompts(analysis: dict) -> dict[str, str]:
         bits.append(f"optimal information size {ois['total']} participants ({ois['basis']}); "
                     f"{n} randomised in the analysis: {met}")
     out["imprecision"] = "; ".join(bits)
+    _robustness_prompts(analysis, out)
     # publication bias: small-study effects need >= 10 studies (Cochrane Handbook 13.3.5.4)
     if k < 10:
         out["publication_bias"] = (f"k = {k}: too few studies to assess small-study effects "
@@ -301,6 +302,34 @@ def prompts(analysis: dict) -> dict[str, str]:
                 " (asymmetry tests have low power and other causes than publication bias; "
                 "Cochrane Handbook 13.3.5)")
     return out
+
+
+def _names(ids: list) -> str:
+    ids = [str(i) for i in ids]
+    return ids[0] if len(ids) == 1 else ", ".join(ids[:-1]) + " and " + ids[-1]
+
+
+def _robustness_prompts(analysis: dict, out: dict[str, str]) -> None:
+    """Add the influence and leave-one-out sentences (k >= 3) to the prompts: a study flagged
+    influential by metafor's ``influence()`` rules (Viechtbauer & Cheung 2010) to
+    *inconsistency* (an outlying study; GRADE guidelines 7, Guyatt et al. 2011, J Clin Epidemiol
+    64:1294), a leave-one-out fit whose CI moves across the null to *imprecision* (the conclusion
+    rests on one study; GRADE guidelines 6)."""
+    inf = analysis.get("influence") or {}
+    flagged = inf.get("flagged") or []
+    if flagged:
+        verb = "is" if len(flagged) == 1 else "are"
+        out["inconsistency"] += (f"; {_names(flagged)} {verb} flagged as influential (case-"
+                                 "deletion diagnostics): check whether it explains the "
+                                 "heterogeneity")
+    loo = analysis.get("leave_one_out") or {}
+    changes = loo.get("changes_conclusion") or []
+    if changes and loo.get("full_excludes_null") is not None:
+        now = ("excludes" if loo["full_excludes_null"] else "includes")
+        then = ("includes" if loo["full_excludes_null"] else "excludes")
+        out["imprecision"] += (f"; leaving out {_names(changes)} changes the conclusion: the CI "
+                               f"{now} the null with all studies and {then} it without "
+                               f"{'that study' if len(changes) == 1 else 'one of them'}")
 
 
 def prompt_facts(analysis: dict) -> dict[str, Any]:
