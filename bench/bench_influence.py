@@ -36,9 +36,12 @@ import pandas as pd
 
 import evsynth
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import table as results_table  # noqa: E402
+from _results import write_section  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 EGGER = HERE.parent / "tests" / "reference" / "data" / "infl_egger.csv"
-START, END = "<!-- influence:start -->", "<!-- influence:end -->"
 
 R_SCRIPT = r"""
 suppressMessages(library(metafor))
@@ -182,35 +185,12 @@ def main() -> None:
                 "evsynth_s"]
     table = pd.DataFrame(rows)
     table = table.astype(object).where(table.notna(), None)  # empty cells, not "nan"
-    text = table.to_markdown(index=False, floatfmt=".4g", missingval="") if _has_tabulate() \
-        else table.to_string(index=False, na_rep="")
+    text = results_table(table)
     print("\n".join(lines))
     print(text)
     if args.write:
-        _write_results("\n".join(lines) + "\n\n" + text + "\n")
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _write_results(block: str) -> None:
-    """Replace (or append) the influence section of bench/RESULTS.md, nothing else."""
-    path = HERE / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    section = (f"{START}\n## Influence and sensitivity (bench/bench_influence.py, "
-               f"{time.strftime('%Y-%m-%d')})\n\n{block}{END}")
-    if START in old and END in old:
-        new = old[: old.index(START)] + section + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip() + "\n\n" + section + "\n"
-    tmp = path.with_suffix(".tmp.influence")
-    tmp.write_text(new)
-    os.replace(tmp, path)
+        write_section("influence", "Influence and sensitivity (bench/bench_influence.py)",
+                      "\n".join(lines) + "\n\n" + text)
 
 
 if __name__ == "__main__":

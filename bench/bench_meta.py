@@ -31,6 +31,10 @@ import pandas as pd
 
 import evsynth
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import table as results_table  # noqa: E402
+from _results import write_section  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -172,33 +176,11 @@ def main() -> None:
                  "max_iterations": fit.method_info["iterations"]})
     print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    text = table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string()
+    text = results_table(table)
     print(text)
     if args.write:
-        _write_results("\n".join(lines) + "\n\n" + text + "\n")
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _write_results(block: str) -> None:
-    path = HERE / "RESULTS.md"
-    start, end = "<!-- core:start -->", "<!-- core:end -->"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    section = (f"{start}\n## Statistical core (bench/bench_meta.py, "
-               f"{time.strftime('%Y-%m-%d')})\n\n{block}{end}")
-    if start in old:
-        new = old[: old.index(start)] + section + old[old.index(end) + len(end):]
-    else:
-        new = old.rstrip() + "\n\n" + section + "\n"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
+        write_section("core", "Statistical core (bench/bench_meta.py)",
+                      "\n".join(lines) + "\n\n" + text)
 
 
 if __name__ == "__main__":

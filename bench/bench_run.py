@@ -23,14 +23,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "vertebroplasty"
-RESULTS = REPO / "bench" / "RESULTS.md"
-START, END = "<!-- run:start -->", "<!-- run:end -->"
 TARGET_S = 5.0
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_section  # noqa: E402
 
 
 def one_run(out: Path) -> tuple[float, float]:
@@ -49,9 +49,6 @@ def section(walls: list[float], cpus: list[float], n_analyses: int) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     ok = "meets" if min(walls) < TARGET_S else "misses"
     return "\n".join([
-        START,
-        f"## End-to-end review run (bench/bench_run.py, {date.today().isoformat()})",
-        "",
         f"`evsynth run examples/vertebroplasty --quiet` in a fresh process, {len(walls)} runs; "
         f"{n_analyses} analyses, each with a forest plot in SVG and PNG, plus results.json, "
         f"report.html and report.md. Machine: {os.cpu_count()} cores, "
@@ -66,21 +63,7 @@ def section(walls: list[float], cpus: list[float], n_analyses: int) -> str:
         "",
         f"Best wall time {ok} the {TARGET_S:g} s target. Wall times on this shared machine vary "
         "with the other sessions' load; the CPU time is the steadier figure.",
-        END,
     ])
-
-
-def write_section(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        _, tail = rest.split(END, 1)
-        new = head + text + tail
-    else:
-        new = old + ("" if old.endswith("\n") or not old else "\n") + "\n" + text + "\n"
-    from evsynth.files import atomic_write_text
-
-    atomic_write_text(RESULTS, new)
 
 
 def main() -> int:
@@ -104,7 +87,7 @@ def main() -> int:
     text = section(walls, cpus, n)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("run", "End-to-end review run (bench/bench_run.py)", text)
     return 0
 
 

@@ -645,9 +645,12 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
         from evsynth.models import _fused
 
         scores = _fused.score_grid(sub.y, sub.v, sub.seg.starts, sub.seg.sizes, grid, method)
-    else:
-        scores = np.column_stack([_score(method, WeightedFit(sub, grid[:, j]), None)[0]
-                                  for j in range(n_grid)])
+    else:  # every grid point of every group in one stacked fit (grid-major copies of the rows)
+        rows = np.tile(np.arange(sub.y.size), n_grid)
+        stacked = Design(sub.y[rows], sub.v[rows], sub.X[rows],
+                         Segments(np.tile(sub.seg.sizes, n_grid)))
+        scores = _score(method, WeightedFit(stacked, grid.T.ravel()), None)[0].reshape(
+            n_grid, sub.seg.G).T
     reml = method == "REML"
     best_t = cur.copy()
     best_ll = loglik(sub, best_t, reml)
