@@ -106,3 +106,33 @@ def test_example_pipeline_report_in_chromium(browser, tmp_path):
     n = sum(1 for a in results["analyses"] if (a.get("figures") or {}).get("forest_svg"))
     assert n == len(results["analyses"]) > 0
     check_report(browser, report, tmp_path / "example.png", n)
+
+
+def test_small_study_report_in_chromium(browser, tmp_path):
+    """A k >= 10 review: the forest plots pass check_report, and every funnel plot is present,
+    visible and has drawn content; the leave-one-out and influence tables are shown."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "review"))
+    from small_study_helpers import make_small_study_review
+
+    from evsynth.review import run
+
+    results = run(make_small_study_review(tmp_path / "review"), tmp_path / "out", quiet=True)
+    report = tmp_path / "out" / "report.html"
+    n = len(results["analyses"])
+    check_report(browser, report, tmp_path / "small_study.png", n)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(report.resolve().as_uri(), wait_until="load")
+    funnels = page.locator("figure.funnel svg")
+    assert funnels.count() == n
+    for i in range(n):
+        svg = funnels.nth(i)
+        svg.scroll_into_view_if_needed()
+        assert svg.is_visible(), f"funnel plot {i + 1} not visible"
+        box = svg.bounding_box()
+        assert box["width"] > 50 and box["height"] > 50, box
+        assert page.evaluate("e => e.querySelectorAll('path, use').length",
+                             svg.element_handle()) > 0
+    captions = page.locator("caption").all_inner_texts()
+    assert sum(c.startswith("Leave-one-out analysis") for c in captions) == n
+    assert sum(c.startswith("Influence diagnostics") for c in captions) == n
+    page.close()
