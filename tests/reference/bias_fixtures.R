@@ -10,40 +10,10 @@
 # here from the published formulas with lm() (Harbord, Egger & Sterne 2006, Stat Med 25:3443;
 # Peters et al. 2006, JAMA 295:676).
 
-suppressMessages(library(metafor))
-library(jsonlite)
+source(file.path("tests", "reference", "fixture_helpers.R"))
 
-out_dir <- file.path("tests", "reference", "bias")
-data_dir <- file.path("tests", "reference", "data")
-dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
-dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
+out_dir <- fixture_dir("bias")
 
-CTRL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
-
-num <- function(x) {
-  if (is.null(x) || length(x) == 0) return(NULL)
-  unname(as.numeric(x))
-}
-
-write_group <- function(name, cases, note = NULL) {
-  x <- list(group = name, metafor_version = as.character(packageVersion("metafor")),
-            r_version = R.version.string, note = note, cases = cases)
-  write_json(x, file.path(out_dir, paste0(name, ".json")), digits = NA, auto_unbox = TRUE,
-             pretty = TRUE, na = "string", null = "null")
-  cat(sprintf("%-12s %4d cases\n", name, length(cases)))
-}
-
-capture <- function(expr) {
-  warns <- character(0)
-  val <- withCallingHandlers(
-    tryCatch(expr, error = function(e) structure(list(msg = conditionMessage(e)), class = "err")),
-    warning = function(w) {
-      warns <<- c(warns, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    })
-  if (inherits(val, "err")) return(list(value = NULL, warnings = as.list(warns), error = val$msg))
-  list(value = val, warnings = as.list(warns), error = NULL)
-}
 
 # ------------------------------------------------------------------------------------------------
 # datasets (metadat)

@@ -16,50 +16,15 @@
 # therefore computed by plain matrix algebra below (Viechtbauer 2010, JSS 36(3); Raudenbush 2009),
 # and the matrix algebra is checked against rma() on models WITH an intercept first.
 
-suppressMessages(library(metafor))
-library(jsonlite)
+source(file.path("tests", "reference", "fixture_helpers.R"))
 
-out_dir <- file.path("tests", "reference", "rma")
-data_dir <- file.path("tests", "reference", "data")
-dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
-dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
+out_dir <- fixture_dir("rma")
 
-CTRL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
 CI_CTRL <- list(tol = 1e-12, maxiter = 10000)
 METHODS <- c("EE", "FE", "DL", "REML", "ML", "PM", "EB", "HE", "SJ", "HS", "HSk", "DLIT", "SJIT",
              "PMM")
 TESTS <- c("z", "t", "knha", "adhoc")
 
-num <- function(x) {
-  if (is.null(x) || length(x) == 0) return(NULL)
-  unname(as.numeric(x))
-}
-mat <- function(x) {
-  if (is.null(x)) return(NULL)
-  x <- unname(as.matrix(x))
-  lapply(seq_len(nrow(x)), function(i) as.numeric(x[i, ]))
-}
-
-write_group <- function(name, cases, note = NULL) {
-  x <- list(group = name, metafor_version = as.character(packageVersion("metafor")),
-            r_version = R.version.string, note = note, cases = cases)
-  write_json(x, file.path(out_dir, paste0(name, ".json")), digits = NA, auto_unbox = TRUE,
-             pretty = TRUE, na = "string", null = "null")
-  cat(sprintf("%-22s %4d cases\n", name, length(cases)))
-}
-
-# run an expression, returning list(value, warnings, error)
-capture <- function(expr) {
-  warns <- character(0)
-  val <- withCallingHandlers(
-    tryCatch(expr, error = function(e) structure(list(msg = conditionMessage(e)), class = "err")),
-    warning = function(w) {
-      warns <<- c(warns, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    })
-  if (inherits(val, "err")) return(list(value = NULL, warnings = as.list(warns), error = val$msg))
-  list(value = val, warnings = as.list(warns), error = NULL)
-}
 
 # rma() with threshold = 1e-12; metafor's convergence criterion is an ABSOLUTE change in tau^2, which
 # cannot be met when tau^2 is large (huge variances) or when the iteration ends in a floating-point
