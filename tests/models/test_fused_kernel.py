@@ -1,5 +1,7 @@
 """The fused (numba) intercept-only kernel gives the numpy kernel's results."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,18 +59,27 @@ def test_fused_fit_quantities_equal_weighted_fit():
 
 
 @pytest.mark.parametrize("method", ["ML", "REML"])
-def test_fused_score_grid_equals_score(method):
-    from evsynth.models import _fused
-
-    df = _batch(300, seed=3)
-    sizes = df.groupby("g").size().to_numpy()
+def test_fused_global_maxima_equal_numpy_scan(method, monkeypatch):
+    """The fused search for a higher likelihood maximum gives the numpy scan's answer, including
+    groups where the iteration stopped at a local maximum (the benchmark's bimodal case)."""
+    df = _batch(2500, seed=8)
+    bimodal = pd.read_csv(Path(__file__).parents[1] / "reference" / "data" / "rma_bimodal.csv")
+    df = pd.concat([df, bimodal.assign(g=df["g"].max() + 1)[["g", "yi", "vi"]]])
+    sizes = df.groupby("g", sort=False).size().to_numpy()
     des = kernels.Design(df["yi"].to_numpy(), df["vi"].to_numpy(), np.ones((len(df), 1)),
                          kernels.Segments(sizes))
-    grid = np.random.default_rng(2).uniform(0, 1, (sizes.size, 5))
-    got = _fused.score_grid(des.y, des.v, des.seg.starts, des.seg.sizes, grid, method)
-    for j in range(grid.shape[1]):
-        want = kernels._score(method, kernels.WeightedFit(des, grid[:, j]), None)[0]
-        np.testing.assert_allclose(got[:, j], want, rtol=1e-9, atol=1e-9)
+    rss0, trPV, _ = kernels.ols_quantities(des)
+    init = np.maximum(0.0, (rss0 - trPV) / (des.k - 1))
+    rng = np.random.default_rng(3)
+    # local maxima found by the iteration are replaced: start from the roots next to 0
+    cur = np.where(rng.random(sizes.size) < 0.5, 0.0, init)
+    cur[-1] = 0.0019402850834640884  # the lower of the two REML maxima of the bimodal data
+    fused = kernels._other_maxima(des, method, init, cur, 1e-12, [])
+    monkeypatch.setattr(kernels, "FUSED_MIN_GROUPS", 10**12)
+    plain = kernels._other_maxima(des, method, init, cur, 1e-12, [])
+    np.testing.assert_allclose(fused, plain, rtol=1e-9, atol=1e-12)
+    if method == "REML":
+        assert fused[-1] == pytest.approx(0.069223356677, rel=1e-8)
 
 
 def test_xtdx_equal_groups_matmul_equals_einsum():

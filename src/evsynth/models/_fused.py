@@ -147,48 +147,99 @@ if AVAILABLE:
 
 if AVAILABLE:
 
+    @njit(cache=True, inline="always")
+    def _score_at(y, v, s, k, t, c, reml):  # pragma: no cover - compiled
+        """ML/REML score at t in one pass over the group, y centred at c (no precision lost:
+        sum w^2 (y - b)^2 = sum w^2 yc^2 - 2 b' sum w^2 yc + b'^2 sum w^2, b' = b - c)."""
+        sw = 0.0
+        swy = 0.0
+        sw2 = 0.0
+        sw2y = 0.0
+        sw2yy = 0.0
+        for i in range(s, s + k):
+            w = 1.0 / (v[i] + t)
+            yc = y[i] - c
+            w2 = w * w
+            sw += w
+            swy += w * yc
+            sw2 += w2
+            sw2y += w2 * yc
+            sw2yy += w2 * yc * yc
+        b = swy / sw
+        yppy = sw2yy - 2.0 * b * sw2y + b * b * sw2
+        if reml:
+            return yppy - (sw - sw2 / sw)
+        return yppy - sw
+
+    @njit(cache=True, inline="always")
+    def _loglik_at(y, v, s, k, t, reml):  # pragma: no cover - compiled
+        sw, b, sw2, sw3, rss, yppy, swu, swuu, slv = _sums(y, v, s, k, t, True)
+        if reml:
+            return (-0.5 * (k - 1) * np.log(2 * np.pi) + 0.5 * np.log(k) - 0.5 * slv
+                    - 0.5 * np.log(sw) - 0.5 * rss)
+        return -0.5 * k * np.log(2 * np.pi) - 0.5 * slv - 0.5 * rss
+
     @njit(cache=True, parallel=True)
-    def _score_grid(y, v, starts, sizes, grid, reml, out):  # pragma: no cover - compiled
-        G, J = grid.shape
+    def _global_maxima(y, v, starts, sizes, init, tau2, reml, tol, n_grid,
+                       out):  # pragma: no cover - compiled
+        G = starts.shape[0]
         for g in prange(G):
             s = starts[g]
             k = sizes[g]
-            c = 0.0  # centre y first: the one-pass sums below then lose no precision
+            cur = tau2[g]
+            out[g] = cur
+            if k <= 1:
+                continue
+            ybar = 0.0
             for i in range(s, s + k):
-                c += y[i]
-            c /= k
-            for j in range(J):
-                t = grid[g, j]
-                sw = 0.0
-                swy = 0.0
-                sw2 = 0.0
-                sw2y = 0.0
-                sw2yy = 0.0
-                for i in range(s, s + k):
-                    w = 1.0 / (v[i] + t)
-                    yc = y[i] - c
-                    w2 = w * w
-                    sw += w
-                    swy += w * yc
-                    sw2 += w2
-                    sw2y += w2 * yc
-                    sw2yy += w2 * yc * yc
-                b = swy / sw
-                yppy = sw2yy - 2.0 * b * sw2y + b * b * sw2  # sum w^2 (y - b)^2
-                if reml:
-                    out[g, j] = yppy - (sw - sw2 / sw)
-                else:
-                    out[g, j] = yppy - sw
+                ybar += y[i]
+            ybar /= k
+            s2 = 0.0
+            for i in range(s, s + k):
+                s2 += (y[i] - ybar) ** 2
+            s2 /= k - 1
+            upper = max(max(2.0 * cur, init[g]), s2)
+            if not upper > 0.0:
+                continue
+            best_t = cur
+            best_ll = _loglik_at(y, v, s, k, cur, reml)
+            t0 = upper / (n_grid * n_grid)
+            sc0 = _score_at(y, v, s, k, t0, ybar, reml)
+            for j in range(2, n_grid + 1):
+                t1 = upper * (j / n_grid) ** 2
+                sc1 = _score_at(y, v, s, k, t1, ybar, reml)
+                if sc0 > 0.0 and sc1 <= 0.0 and not (t0 <= cur and cur <= t1):
+                    lo = t0
+                    hi = t1
+                    for _ in range(200):  # bisection on the score
+                        if hi - lo <= tol * max(1.0, hi):
+                            break
+                        mid = 0.5 * (lo + hi)
+                        if _score_at(y, v, s, k, mid, ybar, reml) > 0.0:
+                            lo = mid
+                        else:
+                            hi = mid
+                    root = 0.5 * (lo + hi)
+                    ll = _loglik_at(y, v, s, k, root, reml)
+                    if ll > best_ll + 1e-10 * max(1.0, abs(ll)):
+                        best_t = root
+                        best_ll = ll
+                t0 = t1
+                sc0 = sc1
+            out[g] = best_t
 
 
-def score_grid(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
-               grid: np.ndarray, method: str) -> np.ndarray:
-    """ML or REML score (``Y'PPY - sum w`` or ``Y'PPY - tr P``, as ``kernels._score``) of every
-    intercept-only group at every tau^2 of its row of ``grid`` (G, J), in one parallel call."""
-    out = np.empty(grid.shape)
-    _score_grid(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
-                starts.astype(np.int64), sizes.astype(np.int64),
-                np.ascontiguousarray(grid, dtype=float), method == "REML", out)
+def global_maxima(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                  method: str, init: np.ndarray, tau2: np.ndarray, tol: float,
+                  n_grid: int) -> np.ndarray:
+    """The fused form of ``kernels._other_maxima`` for intercept-only groups: the same score
+    scan on (0, max(2 tau2, start, var y)], bisection of every other down-crossing and the
+    likelihood comparison, group by group in one parallel call. Returns the new tau^2."""
+    out = np.empty(starts.size)
+    _global_maxima(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+                   starts.astype(np.int64), sizes.astype(np.int64),
+                   np.ascontiguousarray(init, dtype=float), np.ascontiguousarray(tau2, dtype=float),
+                   method == "REML", float(tol), int(n_grid), out)
     return out
 
 

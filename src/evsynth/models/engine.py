@@ -137,7 +137,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     t2 = estimate_tau2(des, method, tol=control.tol, maxiter=control.maxiter,
                        reml_ll0check=control.ll0check)
     tau2 = t2.tau2
-    fit = weighted_fit(des, tau2)
+    fit = t2.fit if t2.fit is not None else weighted_fit(des, tau2)
     beta = fit.beta
     vb = fit.Ainv.copy()
     df = k - p
@@ -163,7 +163,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     QM, QMdf, QMp = wald(beta, vb, L, test, df)
 
     # heterogeneity: Cochran's Q with fixed-effects weights (uncentred y; see meta() docs)
-    fe = weighted_fit(des, np.zeros(des.seg.G))  # fixed-effects weights 1 / v
+    fe = t2.fe if t2.fe is not None else weighted_fit(des, np.zeros(des.seg.G))  # w = 1/v
     has_df = k > p
     QE = np.where(has_df, np.maximum(0.0, fe.RSS), 0.0)
     QEp = np.where(has_df, special.chdtrc(np.where(has_df, k - p, 1), QE), 1.0)

@@ -315,6 +315,8 @@ class Tau2Result:
     iterations: np.ndarray
     fallback: np.ndarray  # True where the bracketing root finder was used
     notes: list[str] = field(default_factory=list)
+    fit: WeightedFit | None = None  # the weighted fit at tau2, when it was formed on the way
+    fe: WeightedFit | None = None  # the fit with fixed-effects weights 1 / v
 
 
 def _score(method: str, fit: WeightedFit, target: np.ndarray | None, newton: bool = False):
@@ -609,12 +611,14 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         raise ValueError("method 'GENQ' needs study weights; it is not available in this version")
     else:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    final = fit if method in ("ML", "REML", "EB", "PM", "PMM") else None
     # k == 1 (intercept-only): tau^2 = 0 as metafor
     one = des.k == 1
     if one.any():
         tau2 = np.where(one, 0.0, tau2)
         se = np.where(one, np.nan, se)
-    return Tau2Result(tau2, se, conv, iters, fallback, notes)
+        final = None
+    return Tau2Result(tau2, se, conv, iters, fallback, notes, fit=final, fe=fe)
 
 
 def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, tol: float,
@@ -630,6 +634,13 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
     y); every down-crossing of the score that does not contain the current estimate is refined
     with the bracketing root finder, and the candidate with the highest likelihood is kept.
     """
+    if _fusable(des):
+        from evsynth.models import _fused
+
+        out = _fused.global_maxima(des.y, des.v, des.seg.starts, des.seg.sizes, method, init,
+                                   tau2, tol, n_grid)
+        _note_moved(notes, int(np.sum(out != tau2)))
+        return out
     k = des.k.astype(float)
     seg = des.seg
     ybar = seg.sum(des.y) / k
@@ -641,16 +652,12 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
     sub = des if live.all() else des.subset(live)
     up, cur = upper[live], tau2[live]
     grid = up[:, None] * (np.arange(1, n_grid + 1) / n_grid)[None, :] ** 2
-    if _fusable(sub):
-        from evsynth.models import _fused
-
-        scores = _fused.score_grid(sub.y, sub.v, sub.seg.starts, sub.seg.sizes, grid, method)
-    else:  # every grid point of every group in one stacked fit (grid-major copies of the rows)
-        rows = np.tile(np.arange(sub.y.size), n_grid)
-        stacked = Design(sub.y[rows], sub.v[rows], sub.X[rows],
-                         Segments(np.tile(sub.seg.sizes, n_grid)))
-        scores = _score(method, WeightedFit(stacked, grid.T.ravel()), None)[0].reshape(
-            n_grid, sub.seg.G).T
+    # every grid point of every group in one stacked fit (grid-major copies of the rows)
+    rows = np.tile(np.arange(sub.y.size), n_grid)
+    stacked = Design(sub.y[rows], sub.v[rows], sub.X[rows],
+                     Segments(np.tile(sub.seg.sizes, n_grid)))
+    scores = _score(method, WeightedFit(stacked, grid.T.ravel()), None)[0].reshape(
+        n_grid, sub.seg.G).T
     reml = method == "REML"
     best_t = cur.copy()
     best_ll = loglik(sub, best_t, reml)
@@ -666,13 +673,18 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
         idx = np.flatnonzero(down)[better]
         best_t[idx], best_ll[idx] = root[better], ll[better]
     moved = best_t != cur
+    _note_moved(notes, int(moved.sum()))
     if not moved.any():
         return tau2
     out = tau2.copy()
     out[np.flatnonzero(live)[moved]] = best_t[moved]
-    notes.append(f"{int(moved.sum())} group(s): the iteration reached a local maximum of the "
-                 "likelihood; a higher maximum was found by a scan of the score and taken")
     return out
+
+
+def _note_moved(notes: list[str], n: int) -> None:
+    if n:
+        notes.append(f"{n} group(s): the iteration reached a local maximum of the likelihood; a "
+                     "higher maximum was found by a scan of the score and taken")
 
 
 def _fixed_point(des: Design, start: np.ndarray, update, tol: float, maxiter: int):
