@@ -94,3 +94,15 @@ def test_xtdx_equal_groups_matmul_equals_einsum():
     want = np.add.reduceat(d[:, None, None] * X[:, :, None] * X[:, None, :],
                            des.seg.starts, axis=0)
     np.testing.assert_allclose(des.xtdx(d), want, rtol=1e-13)
+
+
+def test_fused_ols_quantities_equal_numpy(monkeypatch):
+    df = _batch(2500, seed=12)
+    sizes = df.groupby("g").size().to_numpy()
+    des = kernels.Design(df["yi"].to_numpy(), df["vi"].to_numpy(), np.ones((len(df), 1)),
+                         kernels.Segments(sizes))
+    fused = kernels.ols_quantities(des)
+    monkeypatch.setattr(kernels, "FUSED_MIN_GROUPS", 10**12)
+    plain = kernels.ols_quantities(des)
+    for a, b in zip(fused, plain, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -243,6 +243,40 @@ def global_maxima(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.nd
     return out
 
 
+if AVAILABLE:
+
+    @njit(cache=True, parallel=True)
+    def _ols_sums(y, v, starts, sizes, out):  # pragma: no cover - compiled
+        G = starts.shape[0]
+        for g in prange(G):
+            s = starts[g]
+            k = sizes[g]
+            ybar = 0.0
+            sv = 0.0
+            sv2 = 0.0
+            for i in range(s, s + k):
+                ybar += y[i]
+                sv += v[i]
+                sv2 += v[i] * v[i]
+            ybar /= k
+            rss = 0.0
+            for i in range(s, s + k):
+                rss += (y[i] - ybar) ** 2
+            out[g, 0] = rss
+            out[g, 1] = sv
+            out[g, 2] = sv2
+
+
+def ols_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray,
+             sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group: sum (y - mean y)^2, sum v and sum v^2 (the intercept-only OLS quantities of
+    ``kernels.ols_quantities``) in one pass."""
+    out = np.empty((starts.size, 3))
+    _ols_sums(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+              starts.astype(np.int64), sizes.astype(np.int64), out)
+    return out[:, 0], out[:, 1], out[:, 2]
+
+
 #: columns of :func:`weighted_sums`
 SUM_COLUMNS = ("sw", "beta", "sw2", "sw3", "RSS", "YPPY", "swu", "swuu", "slv")
 

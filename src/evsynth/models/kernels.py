@@ -291,8 +291,13 @@ def ols_quantities(des: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """OLS residual sum of squares, tr(PV) and tr(PVPV) with P = I - X(X'X)^-1X' (HE estimator)."""
     if des.intercept_only:  # P = I - J/k: closed forms of the same traces, no matrices
         seg, k = des.seg, des.k.astype(float)
-        rss = seg.sum(seg.add(des.y, seg.sum(des.y) / k, -1.0) ** 2)
-        sv, sv2 = seg.sum(des.v), seg.sum(des.v**2)
+        if _fusable(des):
+            from evsynth.models import _fused
+
+            rss, sv, sv2 = _fused.ols_sums(des.y, des.v, seg.starts, seg.sizes)
+        else:
+            rss = seg.sum(seg.add(des.y, seg.sum(des.y) / k, -1.0) ** 2)
+            sv, sv2 = seg.sum(des.v), seg.sum(des.v**2)
         return rss, sv - sv / k, sv2 - 2.0 * sv2 / k + (sv / k) ** 2
     ones = np.ones_like(des.y)
     fit = WeightedFit(des, w=ones)
