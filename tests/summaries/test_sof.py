@@ -86,6 +86,7 @@ def test_binary_rr_per_1000_and_nnt():
     assert r["difference_text"] == "46 fewer per 1000 (92 fewer to 16 more)"
     assert r["nnt"]["kind"] == "NNTB" and r["nnt"]["value"] == math.ceil(1 / (acr * 0.2))
     assert r["nnt"]["ci_lb"] is None          # CI of the ARD includes 0 (Altman 1998)
+    assert r["nnt"]["ci_text"].startswith("NNTB ") and " to ∞ to NNTH " in r["nnt"]["ci_text"]
     assert "median control-group risk of 3 studies" in r["comments_text"]
 
 
@@ -183,3 +184,10 @@ def test_binary_risks_are_ordered_and_bounded(acr, logest, half, m):
     assert 0 <= iv["ci_lb"] <= iv["per_1000"] <= iv["ci_ub"] <= 1000
     ab = r["absolute"]
     assert ab["ci_lb"] <= ab["difference_per_1000"] <= ab["ci_ub"]
+
+
+def test_nnt_ci_through_infinity_when_ard_includes_zero():
+    """Altman 1998: ARD -0.05 (-0.10 to 0.02), lower is better -> NNTB 20 (NNTB 10 to inf to
+    NNTH 50)."""
+    n = number_needed_to_treat(-0.05, -0.10, 0.02, True)
+    assert (n["kind"], n["value"], n["ci_text"]) == ("NNTB", 20, "NNTB 10 to ∞ to NNTH 50")

@@ -272,8 +272,8 @@ def number_needed_to_treat(ard: float, lb: float, ub: float, low_better: bool
 
     NNT = 1 / |ARD| rounded up (Cochrane Handbook 15.4.4); benefit when the risk falls for an
     outcome where lower is better (adverse events) or rises where higher is better. The CI is the
-    reciprocal of the ARD's limits, given only when the ARD's CI excludes 0 (Altman 1998 BMJ
-    317:1309). None when the ARD is 0.
+    reciprocal of the ARD's limits when the ARD's CI excludes 0; otherwise it runs from NNTB
+    through infinity to NNTH (``ci_text``; Altman 1998 BMJ 317:1309). None when the ARD is 0.
     """
     if ard == 0:
         return None
@@ -285,8 +285,16 @@ def number_needed_to_treat(ard: float, lb: float, ub: float, low_better: bool
         a, b = sorted((math.ceil(round(1 / abs(lb), 9)), math.ceil(round(1 / abs(ub), 9))))
         out.update(ci_lb=a, ci_ub=b)
         out["text"] = f"{kind} {value} (95% CI {a} to {b})"
-    else:
-        out["text"] = f"{kind} {value} (the CI of the risk difference includes no difference)"
+    else:  # the CI of the ARD includes 0: NNTB x to infinity to NNTH y (Altman 1998)
+        ends = {}
+        for d in (lb, ub):
+            if d != 0:
+                ends["NNTB" if (d < 0) == low_better else "NNTH"] = math.ceil(round(1 / abs(d), 9))
+        parts = [f"NNTB {ends['NNTB']}" if "NNTB" in ends else None, "∞",
+                 f"NNTH {ends['NNTH']}" if "NNTH" in ends else None]
+        out["ci_text"] = " to ".join(p for p in parts if p)
+        out["text"] = (f"{kind} {value} (95% CI {out['ci_text']}: the CI of the risk difference "
+                       "includes no difference)")
     return out
 
 
