@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import evsynth
-from conftest import REFERENCE, load_fixture
+from fixture_data import REFERENCE, load_fixture
 
 CASES = sorted(p.stem for p in (REFERENCE / "escalc").glob("*.json"))
 RTOL, ATOL = 1e-6, 1e-10

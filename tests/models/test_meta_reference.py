@@ -439,6 +439,9 @@ def test_subgroups_separate_match_metafor(case):
     close(fit.Q_between, r["Q_between"], f"{case['id']}: Q_between", atol=1e-8)
     assert fit.Q_between_df == r["Q_between_df"]
     close_p(fit.Q_between_p, r["Q_between_p"], f"{case['id']}: Q_between_p")
+    q, dfq = r["Q_between"], r["Q_between_df"]  # I^2 of subgroup differences (Handbook 10.11.3.1)
+    close(fit.Q_between_I2, max(0.0, 100 * (q - dfq) / q) if q > 0 else 0.0,
+          f"{case['id']}: Q_between_I2", atol=1e-8)
 
 
 @pytest.mark.parametrize("case", [c for c in _cases("subgroups")
@@ -452,6 +455,9 @@ def test_subgroups_common_tau2_match_metafor(case):
     close(fit.Q_between, r["Q_between"], f"{case['id']}: Q_between", atol=1e-8)
     assert fit.Q_between_df == r["Q_between_df"]
     close_p(fit.Q_between_p, r["Q_between_p"], f"{case['id']}: Q_between_p")
+    q, dfq = r["Q_between"], r["Q_between_df"]  # I^2 of subgroup differences (Handbook 10.11.3.1)
+    close(fit.Q_between_I2, max(0.0, 100 * (q - dfq) / q) if q > 0 else 0.0,
+          f"{case['id']}: Q_between_I2", atol=1e-8)
     est = [fit.subgroups[lvl].beta[0] for lvl in case["levels"]]
     close(est, r["level_estimates"], f"{case['id']}: subgroup estimates")
     for lvl in case["levels"]:
@@ -479,3 +485,13 @@ def test_result_has_the_contract_fields():
     assert np.shape(pr.pred) == (2,)
     single = evsynth.meta("yi", "vi", data=df).predict()
     assert isinstance(single.pred, float)
+
+
+def test_i2_from_q_revman_subgroup_example():
+    """RevMan prints 'Chi² = 3.05, df = 1 (P = 0.08), I² = 67.2%' for a test for subgroup
+    differences; I^2 is 0 when Q <= df or Q = 0."""
+    from evsynth.models.engine import i2_from_q
+
+    assert round(i2_from_q(3.05, 1), 1) == 67.2
+    assert i2_from_q(0.5, 1) == 0.0 and i2_from_q(0.0, 3) == 0.0
+    assert np.allclose(i2_from_q(np.array([4.0, 0.0]), 2), [50.0, 0.0])

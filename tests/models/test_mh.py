@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import evsynth
-from conftest import REFERENCE, load_fixture
 from evsynth.errors import InputError
 from evsynth.models import mh
+from fixture_data import REFERENCE, load_fixture
 
 CASES = sorted(p.stem for p in (REFERENCE / "mh").glob("*.json"))
 RTOL, ATOL = 1e-6, 1e-10

@@ -86,6 +86,16 @@ def chi2_sf(df, x: np.ndarray) -> np.ndarray:
     return special.chdtrc(df, x)
 
 
+def i2_from_q(Q, df):
+    """I^2 (%) from a Q statistic and its degrees of freedom: ``max(0, 100 (Q - df) / Q)``, 0 when
+    Q = 0 (Higgins & Thompson 2002, Stat Med 21:1539; for subgroup differences Cochrane Handbook
+    10.11.3.1). Works on scalars and arrays."""
+    Q = np.asarray(Q, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(Q > 0, np.maximum(0.0, 100 * (Q - df) / Q), 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
 def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndarray):
     """Wald test of ``L beta = 0`` per group: (QM, df1, p). F(m, df) under t/knha/adhoc."""
     m = L.shape[0]
@@ -170,7 +180,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     vt = np.where(has_df, (k - p) / fe.trP, 0.0)
     if method in FIXED_METHODS:
         with np.errstate(divide="ignore", invalid="ignore"):
-            I2 = np.where(has_df & (QE > 0), np.maximum(0.0, 100 * (QE - (k - p)) / QE), 0.0)
+            I2 = np.where(has_df, i2_from_q(QE, k - p), 0.0)
             H2 = np.where(has_df, QE / np.where(has_df, k - p, 1), 1.0)
     else:
         I2 = np.where(has_df, 100 * tau2 / (vt + tau2), 0.0)

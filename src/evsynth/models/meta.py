@@ -27,6 +27,7 @@ from evsynth.models.engine import (
     critical_values,
     default_btt,
     fit_batch,
+    i2_from_q,
     normalise_level,
     wald,
 )
@@ -342,7 +343,7 @@ class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
         if self.k == 1:
             self.method_info["notes"].append("k = 1: tau^2 set to 0; heterogeneity not estimable")
         self.subgroups: dict[Any, MetaResult] | None = None
-        self.Q_between = self.Q_between_df = self.Q_between_p = None
+        self.Q_between = self.Q_between_df = self.Q_between_p = self.Q_between_I2 = None
         self.subgroup_tau2: str | None = None
 
     # convenience ------------------------------------------------------------------------------
@@ -375,6 +376,7 @@ class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
             d["Q_between"] = self.Q_between
             d["Q_between_df"] = self.Q_between_df
             d["Q_between_p"] = to_jsonable(self.Q_between_p)
+            d["Q_between_I2"] = self.Q_between_I2
             d["subgroup_tau2"] = self.subgroup_tau2
         return d
 
@@ -721,6 +723,7 @@ def _add_subgroups(res: MetaResult, y, v, labels, groups, method, test, level, c
         res.Q_between = Q
         res.Q_between_df = G - 1
         res.Q_between_p = float(stats.chi2.sf(Q, G - 1)) if G > 1 else np.nan
+        res.Q_between_I2 = i2_from_q(Q, G - 1)
         return
     # common tau^2: mixed-effects model with the subgroup factor
     Xf = np.zeros((y.size, G))
@@ -740,6 +743,7 @@ def _add_subgroups(res: MetaResult, y, v, labels, groups, method, test, level, c
     else:
         res.Q_between, res.Q_between_p = 0.0, np.nan
     res.Q_between_df = G - 1
+    res.Q_between_I2 = i2_from_q(res.Q_between, G - 1)
     subs = {}
     for g, lvl in enumerate(levels):
         sub = _coef_view(fitted, g)

@@ -53,6 +53,7 @@ from evsynth.errors import (
     resolve_column,
     study_name,
 )
+from evsynth.models.engine import i2_from_q
 from evsynth.models.results import ResultMixin, fmt_p
 
 __all__ = ["MHResult", "MHPrediction", "meta_mh", "meta_peto"]
@@ -513,7 +514,7 @@ def _heterogeneity(yi: np.ndarray, vi: np.ndarray, beta: float) -> tuple[float, 
 
 def _q_stats(qe: float, df: int) -> tuple[float, float, float, float]:
     qep = float(stats.chi2.sf(qe, df))
-    i2 = 0.0 if qe <= 0 else max(0.0, 100.0 * (qe - df) / qe)
+    i2 = i2_from_q(qe, df)
     return qe, qep, i2, qe / df
 
 

@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 
 from evsynth.errors import InputError, finite_number
 from evsynth.files import save_figure
+from evsynth.models.engine import i2_from_q
 
 __all__ = ["favours_labels", "forest_plot", "format_p", "write_forest", "axis_ticks"]
 
@@ -472,9 +473,9 @@ def _overall_test(p: _Pooled | None, tstat: bool) -> str:
 def _subgroup_difference(sg: dict, where: str) -> str | None:
     """"Test for subgroup differences: Chi² = ..., df = ... (P = ...), I² = ...%".
 
-    I² for subgroup differences is ``max(0, (Q - df) / Q)`` (Cochrane Handbook v6.4 section
-    10.11.3.1; Borenstein & Higgins 2013, Prev Sci 14:134), taken from ``I2_between`` when the
-    pipeline gives it.
+    I² for subgroup differences comes from the model layer (``I2_between``, set by the pipeline
+    from :func:`evsynth.meta`'s ``Q_between_I2``), or from the same function
+    (:func:`evsynth.models.engine.i2_from_q`) for a hand-made dict without it.
     """
     q = _num(sg, "Q_between", where, False, 0)
     df = _num(sg, "Q_between_df", where, False, 0)
@@ -482,7 +483,7 @@ def _subgroup_difference(sg: dict, where: str) -> str | None:
         return None
     i2 = _num(sg, "I2_between", where, False)
     if i2 is None:
-        i2 = max(0.0, (q - df) / q) * 100 if q > 0 else 0.0
+        i2 = i2_from_q(q, df)
     p = _num(sg, "Q_between_p", where, False, 0)
     return (f"Test for subgroup differences: Chi² = {_fixed2(q)}, df = {_df_text(df)} "
             f"({format_p(p)}), I² = {i2:.1f}%")

@@ -473,6 +473,7 @@ def _subgroups(review: Review, yi, vi, items: list[StudyInput], model: dict[str,
         out.append({"id": sg.id, "variable": sg.column, "label": sg.label or sg.column,
                     "levels": levels, "values": values, "Q_between": _f(fit.Q_between),
                     "Q_between_df": int(fit.Q_between_df), "Q_between_p": _f(fit.Q_between_p),
+                    "I2_between": _f(fit.Q_between_I2),
                     "method": "separate tau^2 per subgroup (RevMan; Cochrane Handbook 10.11.3.1)"})
     return out, notes
 
