@@ -38,17 +38,6 @@ def check_finite(x: np.ndarray, field: str, labels: Sequence | None = None) -> N
                          "finite number")
 
 
-def check_positive(x: np.ndarray, field: str, labels: Sequence | None = None,
-                   allow_zero: bool = False) -> None:
-    """Raise InputError naming the first study whose ``field`` is not > 0 (or >= 0)."""
-    check_finite(x, field, labels)
-    bad = x < 0 if allow_zero else x <= 0
-    i = first_bad(bad)
-    if i is not None:
-        want = "a number >= 0" if allow_zero else "a positive number"
-        raise InputError(f"{study_name(i, labels)}: field '{field}' is {x[i]!r}; expected {want}")
-
-
 def resolve_column(field: str, value: Any, data: Any) -> Any:
     """An argument given as values, or as the name of a column of the DataFrame ``data``.
 
