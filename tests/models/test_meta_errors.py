@@ -119,7 +119,7 @@ def test_unknown_method(method):
         evsynth.meta(Y, V, method=method)
 
 
-@pytest.mark.parametrize("test", ["wald", "Z ", "hksj", ""])
+@pytest.mark.parametrize("test", ["wald", "Z ", "hk sj", ""])
 def test_unknown_test(test):
     with pytest.raises(InputError, match="test"):
         evsynth.meta(Y, V, test=test)

@@ -29,6 +29,7 @@ from numpy.testing import assert_allclose
 
 import evsynth
 from evsynth.errors import InputError
+from evsynth.models.results import Summary
 
 REF = Path(__file__).resolve().parents[1] / "reference"
 RMA = REF / "rma"
@@ -174,7 +175,7 @@ def check_prediction(pr, ref: dict, what: str, fit=None, pi_type: str = "default
     for f in ("pred", "se", "ci_lb", "ci_ub"):
         close(getattr(pr, f), ref[f], f"{what}: {f}", atol=atol)
     if ref["pi_lb"] is None and fit is not None and fit.method in FIXED:
-        lvl = (fit.level if level is None else level / 100)
+        lvl = (fit.level if level is None else level) / 100
         if pi_type == "default":
             lb, ub = pr.ci_lb, pr.ci_ub
         else:
@@ -480,7 +481,7 @@ def test_result_has_the_contract_fields():
     json.dumps(d)  # JSON-ready
     assert d["tau2"] == pytest.approx(fit.tau2)
     text = fit.summary()
-    assert isinstance(text, str) and "ablat" in text
+    assert isinstance(text, Summary) and "ablat" in text
     pr = fit.predict(np.array([[10.0], [50.0]]))
     assert np.shape(pr.pred) == (2,)
     single = evsynth.meta("yi", "vi", data=df).predict()

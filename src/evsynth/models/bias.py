@@ -63,7 +63,8 @@ class LinearFit(ResultMixin):
 
 def weighted_lm(y: np.ndarray, X: np.ndarray, w: np.ndarray, names: Sequence[str],
                 level: float = 0.95) -> LinearFit:
-    """Fit :class:`LinearFit` (``level`` as a fraction) through the core WLS kernel."""
+    """Fit :class:`LinearFit` (``level`` as a fraction; the result stores percent) through the
+    core WLS kernel."""
     k, p = X.shape
     if k - p < 1:
         raise InputError(f"the weighted regression needs more studies than coefficients "
@@ -81,7 +82,7 @@ def weighted_lm(y: np.ndarray, X: np.ndarray, w: np.ndarray, names: Sequence[str
     pval = 2 * special.stdtr(df, -np.abs(tval))
     crit = special.stdtrit(df, 1 - (1 - level) / 2)
     return LinearFit(list(names), beta, se, tval, pval, beta - crit * se, beta + crit * se, df,
-                     sigma2, level)
+                     sigma2, round(100 * level, 10))
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,7 +293,7 @@ class HcResult(ResultMixin):
                     "ci_ub_rma", "tau2_rma", "method", "method_rma", "level")
 
     def summary_text(self) -> str:
-        return (f"Henmi & Copas interval (level {100 * self.level:g}%)\n"
+        return (f"Henmi & Copas interval (level {self.level:g}%)\n"
                 f"  {'method':<10}{'tau^2':>9}{'estimate':>10}{'se':>9}{'ci_lb':>9}{'ci_ub':>9}\n"
                 f"  {'HC (DL)':<10}{self.tau2:9.4f}{self.beta:10.4f}{self.se:9.4f}"
                 f"{self.ci_lb:9.4f}{self.ci_ub:9.4f}\n"
@@ -580,7 +581,7 @@ class SmallStudyMethods:
                                      "non-events; Peters' weights 1/(1/events + 1/non-events) "
                                      "are undefined")
                 w = 1 / (1 / ev + 1 / ne)
-            fit = weighted_lm(y, X, w, names, self.level)
+            fit = weighted_lm(y, X, w, names, self.level / 100)
             zval, pval = float(fit.tval[p]), float(fit.pval[p])
             dfs = int(fit.df)
             est = lb = ub = None
@@ -608,7 +609,7 @@ class SmallStudyMethods:
         Z = a - n1 * m1 / N
         V = n1 * n2 * m1 * m2 / (N**2 * (N - 1))
         X = np.column_stack([np.ones(k), np.sqrt(V)])
-        fit = weighted_lm(Z / np.sqrt(V), X, np.ones(k), ["intrcpt", "sqrtV"], self.level)
+        fit = weighted_lm(Z / np.sqrt(V), X, np.ones(k), ["intrcpt", "sqrtV"], self.level / 100)
         return RegtestResult("harbord", "lm", "sqrtV", float(fit.tval[0]), float(fit.pval[0]),
                              int(fit.df), None, None, None, fit, tested="intercept = 0")
 
@@ -762,7 +763,7 @@ class SmallStudyMethods:
         if k < 2:
             raise InputError(f"hc: needs at least 2 studies (k = {k})")
         y, v = self.yi, self.vi
-        alpha = 1 - self.level
+        alpha = 1 - self.level / 100
         w = 1 / v
         W1 = w.sum()
         W2, W3, W4 = (np.sum(w**j) / W1 for j in (2, 3, 4))
@@ -947,7 +948,7 @@ class SmallStudyMethods:
         se_tau2 = float(np.sqrt(cov[p, p])) if tau2_in else np.nan
         vd = cov[p + (1 if tau2_in else 0):, p + (1 if tau2_in else 0):]
         se_dfree = np.sqrt(np.diag(vd))
-        crit = float(special.ndtri(1 - (1 - self.level) / 2))
+        crit = float(special.ndtri(1 - (1 - self.level / 100) / 2))
         zval = beta / se
         pval = 2 * special.ndtr(-np.abs(zval))
         if type == "stepfun":

@@ -23,8 +23,7 @@ from evsynth.models.kernels import (
     loglik,
     weighted_fit,
 )
-
-TESTS = ("z", "t", "knha", "adhoc")
+from evsynth.validation import TESTS, control_settings, level_fraction
 
 
 @dataclass
@@ -37,28 +36,19 @@ class Control:
 
     @classmethod
     def from_any(cls, control: dict | Control | None) -> Control:
-        if control is None:
-            return cls()
+        """Settings from a ``control=`` dict (metafor's ``threshold`` is an alias of ``tol``),
+        checked by :func:`evsynth.validation.control_settings`."""
         if isinstance(control, Control):
             return control
-        c = cls()
-        aliases = {"threshold": "tol", "tol": "tol", "maxiter": "maxiter", "ll0check": "ll0check"}
-        for key, value in dict(control).items():
-            if key not in aliases:
-                raise ValueError(f"control: unknown setting {key!r}; expected one of "
-                                 f"{sorted(aliases)}")
-            setattr(c, aliases[key], type(getattr(c, aliases[key]))(value))
-        return c
+        settings = control_settings(control, {"tol": float, "maxiter": int, "ll0check": bool},
+                                    aliases={"threshold": "tol"})
+        return cls(**settings)
 
 
 def normalise_level(level: float) -> float:
-    """Confidence level as a fraction (metafor accepts 95 or 0.95)."""
-    level = float(level)
-    if level > 1:
-        level /= 100.0
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 100); got {level}")
-    return level
+    """Confidence level as a fraction (95 or 0.95 -> 0.95; :func:`evsynth.validation.level_percent`
+    states the rule and raises InputError outside it)."""
+    return level_fraction(level)
 
 
 def default_btt(p: int, intercept: bool) -> np.ndarray:

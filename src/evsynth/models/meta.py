@@ -22,18 +22,17 @@ from scipy import stats
 from evsynth.errors import InputError, check_finite, first_bad, resolve_column, study_name
 from evsynth.models.bias import SmallStudyMethods
 from evsynth.models.engine import (
-    TESTS,
     Control,
     critical_values,
     default_btt,
     fit_batch,
     i2_from_q,
-    normalise_level,
     wald,
 )
 from evsynth.models.influence import InfluenceMethods
-from evsynth.models.kernels import FIXED_METHODS, METHODS, Design, Segments, WeightedFit
-from evsynth.models.results import ResultMixin, fmt_p, to_jsonable
+from evsynth.models.kernels import FIXED_METHODS, Design, Segments, WeightedFit
+from evsynth.models.results import FittedModel, ResultMixin, fmt_p, to_jsonable
+from evsynth.validation import as_frame, level_fraction, level_percent, meta_method, test_code
 
 PI_TYPES = ("default", "t", "riley", "simple")
 _PI_ALIASES = {"k-1": "t", "t(k-1)": "t", "k-2": "riley", "t(k-2)": "riley", "higgins": "riley",
@@ -262,8 +261,16 @@ class AnovaResult(ResultMixin):
         return "\n".join(lines)
 
 
-class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
-    """A fitted meta-analysis / meta-regression model (metafor's ``rma.uni`` fields)."""
+class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
+    """A fitted meta-analysis / meta-regression model (metafor's ``rma.uni`` fields).
+
+    Follows the results contract (:class:`evsynth.models.results.FittedModel`): ``level`` is in
+    percent; ``beta``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub`` are arrays with one
+    value per coefficient; ``to_frame()`` is the coefficient table and :attr:`studies` the
+    per-study data with weights.
+    """
+
+    model_name = "meta() fit (rma.uni)"
 
     _dict_fields = ("k", "p", "coef_names", "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "vb",
                     "tau2", "se_tau2", "tau", "I2", "H2", "R2", "QE", "QEp", "QM", "QMp", "QMdf",
@@ -278,7 +285,7 @@ class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
         self._btt = btt
         self.method = method
         self.test = test
-        self.level = float(out["level"])
+        self.level = round(100 * float(out["level"]), 10)
         self.k = int(out["k"][g])
         self.p = int(out["p"][g])
         self.coef_names = list(mm.names)
@@ -348,13 +355,6 @@ class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
 
     # convenience ------------------------------------------------------------------------------
     @property
-    def estimate(self) -> float:
-        """The pooled estimate (the intercept of an intercept-only model)."""
-        if self.p != 1:
-            raise AttributeError("estimate is defined for intercept-only models; use beta")
-        return float(self.beta[0])
-
-    @property
     def coefficients(self) -> pd.DataFrame:
         """Coefficient table (estimate, se, zval, pval, ci_lb, ci_ub) indexed by name."""
         return pd.DataFrame({"estimate": self.beta, "se": self.se,
@@ -362,8 +362,9 @@ class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
                              "pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub},
                             index=self.coef_names)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Per-study data with weights (percent)."""
+    @property
+    def studies(self) -> pd.DataFrame:
+        """Per-study data: label, yi, vi, sei and weight (percent)."""
         return pd.DataFrame({"slab": self.slab if self.slab is not None
                              else [f"Study {i + 1}" for i in range(self.k)],
                              "yi": self.yi, "vi": self.vi, "sei": np.sqrt(self.vi),
@@ -397,7 +398,7 @@ class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
         ``pred +/- crit * sqrt(se^2 + tau^2)``. ``transf`` (e.g. ``np.exp``) is applied to
         pred and the bounds (the SE is then not reported).
         """
-        lvl = self.level if level is None else normalise_level(level)
+        lvl = level_fraction(self.level if level is None else level)
         pi_type = _PI_ALIASES.get(str(pi_type).lower(), str(pi_type).lower())
         if pi_type not in PI_TYPES:
             raise InputError(f"pi_type must be one of {PI_TYPES}; got {pi_type!r}")
@@ -429,7 +430,7 @@ class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
             return float(a[0]) if len(a) == 1 else np.asarray(a)
 
         return Prediction(out(pred), out(se), out(ci_lb), out(ci_ub), out(pi_lb), out(pi_ub),
-                          lvl, pi_type, name)
+                          round(100 * lvl, 10), pi_type, name)
 
     def _new_rows(self, newmods, intercept: bool | None) -> np.ndarray:
         mm = self._mm
@@ -461,7 +462,7 @@ class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
             raise InputError("confint: an equal-effects model has no tau^2 to bound")
         if self.k - self.p < 1:
             raise InputError(f"confint: needs k > p (k = {self.k}, p = {self.p})")
-        lvl = self.level if level is None else normalise_level(level)
+        lvl = level_fraction(self.level if level is None else level)
         dfree = self.k - self.p
         crit_u = stats.chi2.ppf(1 - (1 - lvl) / 2, dfree)  # bound for the lower limit
         crit_l = stats.chi2.ppf((1 - lvl) / 2, dfree)  # bound for the upper limit
@@ -475,7 +476,7 @@ class MetaResult(ResultMixin, SmallStudyMethods, InfluenceMethods):
             "H2": (self.H2, lb / vt + 1, ub / vt + 1),
         }
         frame = ConfintFrame.from_dict(rows, orient="index", columns=["estimate", "ci_lb", "ci_ub"])
-        frame.method_info = {"type": "Q-profile", "level": lvl, "df": dfree}
+        frame.method_info = {"type": "Q-profile", "level": round(100 * lvl, 10), "df": dfree}
         return frame
 
     def _q_profile(self, target: float) -> float:
@@ -633,23 +634,14 @@ def meta(yi, vi=None, *, sei=None, method: str = "REML", test: str = "z", mods=N
         (``subgroup_tau2="common"``, test = QM of the subgroup factor).
     btt : 0-based indices of the coefficients in the omnibus test (default: all but intercept).
     """
-    method_u = {m.upper(): m for m in METHODS}.get(str(method).upper(), method)  # "reml" -> "REML"
-    if method_u not in METHODS:
-        raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    if method_u == "GENQ":
-        raise InputError("method 'GENQ' (generalised Q with user weights) is not available yet")
-    if test not in TESTS:
-        raise InputError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
+    method_u = meta_method(method)
+    test = test_code(test)
     if subgroup_tau2 not in ("separate", "common"):
-        raise InputError("subgroup_tau2 must be 'separate' or 'common'")
-    try:
-        normalise_level(level)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    try:
-        con = Control.from_any(control)
-    except (TypeError, ValueError) as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(f"argument 'subgroup_tau2' is {subgroup_tau2!r}; expected 'separate' "
+                         "or 'common'")
+    level = level_percent(level)
+    con = Control.from_any(control)
+    data = as_frame(data)
     y, v, labels = prepare_inputs(yi, vi, sei, data, slab)
     k = y.size
     mm = build_model_matrix(mods, data, intercept, k, labels)

@@ -50,15 +50,14 @@ from evsynth.errors import (
     InputError,
     first_bad,
     nonnegative_number,
-    resolve_column,
     study_name,
 )
 from evsynth.models.engine import i2_from_q
-from evsynth.models.results import ResultMixin, fmt_p
+from evsynth.models.results import FittedModel, ResultMixin, fmt_p
+from evsynth.validation import as_frame, level_fraction, mh_measure, numeric_vector, study_labels
 
 __all__ = ["MHResult", "MHPrediction", "meta_mh", "meta_peto"]
 
-_MH_MEASURES = ("OR", "RR", "RD", "IRR", "IRD")
 _RATIO_MEASURES = ("OR", "RR", "IRR", "PETO")
 _TO_CHOICES = ("all", "only0", "if0all", "none")
 
@@ -105,8 +104,12 @@ class MHPrediction(ResultMixin):
 
 
 @dataclass(repr=False)
-class MHResult(ResultMixin):
+class MHResult(FittedModel):
     """Fitted Mantel-Haenszel / Peto common-effect model (names follow metafor's ``rma.mh``).
+
+    Follows the results contract (:class:`evsynth.models.results.FittedModel`): ``beta``,
+    ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub`` are arrays of length 1 (the one coefficient,
+    ``coef_names = ["intrcpt"]``), ``estimate`` is ``beta[0]``, ``level`` is in percent.
 
     Fields
     ------
@@ -141,12 +144,12 @@ class MHResult(ResultMixin):
     k_yi: int
     k_all: int
     k_pos: int | None
-    beta: float
-    se: float
-    zval: float
-    pval: float
-    ci_lb: float
-    ci_ub: float
+    beta: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    pval: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
     level: float
     QE: float
     QEp: float
@@ -180,15 +183,20 @@ class MHResult(ResultMixin):
     )
 
     def __post_init__(self) -> None:
+        for name in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub"):
+            setattr(self, name, np.atleast_1d(np.asarray(getattr(self, name), dtype=float)))
+        self.coef_names = ["intrcpt"]
+        self.model_name = ("Peto fit (rma.peto)" if self.method == "PETO"
+                           else "Mantel-Haenszel fit (rma.mh)")
         if self.measure in _RATIO_MEASURES:
-            self.estimate_exp = math.exp(self.beta)
-            self.ci_lb_exp = math.exp(self.ci_lb)
-            self.ci_ub_exp = math.exp(self.ci_ub)
+            self.estimate_exp = math.exp(self.beta[0])
+            self.ci_lb_exp = math.exp(self.ci_lb[0])
+            self.ci_ub_exp = math.exp(self.ci_ub[0])
         else:
             self.estimate_exp = self.ci_lb_exp = self.ci_ub_exp = None
 
     @property
-    def b(self) -> float:
+    def b(self) -> np.ndarray:
         """Alias of ``beta`` (metafor's ``b``)."""
         return self.beta
 
@@ -200,10 +208,11 @@ class MHResult(ResultMixin):
         and ``se`` is None. ``level`` (percent, default the model's) recomputes the Wald CI
         beta +/- z_{1-alpha/2} se. No prediction interval is given (common-effect model, tau^2=0).
         """
-        alpha = _level_alpha(self.level if level is None else level)
+        alpha = 1 - level_fraction(self.level if level is None else level)
         crit = float(stats.norm.isf(alpha / 2))
-        pred, lb, ub = self.beta, self.beta - crit * self.se, self.beta + crit * self.se
-        se: float | None = self.se
+        beta, se0 = float(self.beta[0]), float(self.se[0])
+        pred, lb, ub = beta, beta - crit * se0, beta + crit * se0
+        se: float | None = se0
         name = None
         if transf is not None:
             if not callable(transf):
@@ -235,8 +244,8 @@ class MHResult(ResultMixin):
             f"Model Results ({scale} scale):",
             "",
             f"{'estimate':>9} {'se':>8} {'zval':>9} {'pval':>8} {'ci.lb':>9} {'ci.ub':>9}",
-            f"{self.beta:9.4f} {self.se:8.4f} {self.zval:9.4f} {fmt_p(self.pval):>8} "
-            f"{self.ci_lb:9.4f} {self.ci_ub:9.4f}",
+            f"{self.beta[0]:9.4f} {self.se[0]:8.4f} {self.zval[0]:9.4f} "
+            f"{fmt_p(self.pval[0]):>8} {self.ci_lb[0]:9.4f} {self.ci_ub[0]:9.4f}",
         ]
         if self.estimate_exp is not None:
             name = "OR" if self.measure == "PETO" else self.measure
@@ -269,23 +278,6 @@ def _pfmt(p: float | None) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _level_alpha(level: Any) -> float:
-    """Two-sided alpha from a confidence level, as metafor's ``.level``.
-
-    ``level`` >= 1 is a percentage (95 -> 0.05); 0.5 < level < 1 a proportion (0.95 -> 0.05).
-    """
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise InputError(f"'level' must be a number such as 95, got {level!r}") from None
-    if math.isfinite(lv) and 1 <= lv < 100:
-        return (100 - lv) / 100
-    if math.isfinite(lv) and 0.5 < lv < 1:
-        return 1 - lv
-    raise InputError(f"'level' must be a confidence level in percent, 1 <= level < 100 "
-                     f"(e.g. 95), or a proportion in (0.5, 1), got {level!r}")
-
-
 def _pair(value: Any, name: str) -> tuple[Any, Any]:
     """Normalise metafor's one-or-two-value arguments to a pair (2nd defaults as metafor)."""
     default2 = {"add": 0.0, "to": "none", "drop00": False}[name]
@@ -314,40 +306,12 @@ def _pair(value: Any, name: str) -> tuple[Any, Any]:
     return bool(pair[0]), bool(pair[1])
 
 
-def _labels(slab: Any, data: pd.DataFrame | None, k: int) -> list | None:
-    """Study labels from ``slab`` (a sequence, or a column name of ``data``)."""
-    if slab is None:
-        return None
-    if isinstance(slab, str):
-        if data is None or slab not in data.columns:
-            raise InputError(f"slab={slab!r}: expected a sequence of study labels or the name of "
-                             f"a column of 'data'")
-        slab = data[slab]
-    labels = list(slab)
-    if len(labels) != k:
-        raise InputError(f"'slab' has {len(labels)} labels but the data have {k} studies")
-    for i, lab in enumerate(labels):
-        if lab is None or (isinstance(lab, float) and math.isnan(lab)):
-            raise InputError(f"study in row {i + 1}: field 'slab' is missing; expected a label")
-    return [lab.item() if isinstance(lab, np.generic) else lab for lab in labels]
-
-
 def _column(name: str, value: Any, data: pd.DataFrame | None) -> np.ndarray | None:
-    """A numeric per-study vector from an array-like or a column name of ``data``."""
+    """A numeric per-study vector from an array-like or a column name of ``data`` (missing
+    values are reported by :func:`_check_count` with the study named)."""
     if value is None:
         return None
-    value = resolve_column(name, value, data)
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-        value = [value]
-    try:
-        arr = np.asarray(pd.to_numeric(pd.Series(np.asarray(value, dtype=object).ravel()),
-                                       errors="raise"), dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"field '{name}': expected numbers, got non-numeric values ({exc})") \
-            from None
-    if np.asarray(value, dtype=object).ndim > 1:
-        raise InputError(f"field '{name}': expected a one-dimensional vector of per-study values")
-    return arr
+    return numeric_vector(name, value, data, allow_missing=True)
 
 
 def _check_lengths(cols: dict[str, np.ndarray]) -> int:
@@ -403,7 +367,7 @@ def _binary_tables(ai: Any, bi: Any, ci: Any, di: Any, n1i: Any, n2i: Any,
     if "di" not in given and "n2i" not in given:
         raise InputError(f"{fn}: give either 'di' or 'n2i' (group 2 non-events or group size)")
     k = _check_lengths(given)
-    labels = _labels(slab, data, k)
+    labels = study_labels(slab, data, k)
     for n, v in given.items():
         _check_count(v, n, labels, "a count" if n not in ("n1i", "n2i") else "a group size")
     a, c = given["ai"], given["ci"]
@@ -445,7 +409,7 @@ def _rate_tables(x1i: Any, x2i: Any, t1i: Any, t2i: Any, data: pd.DataFrame | No
             raise InputError(f"meta_mh: field '{n}' is required for person-time measures "
                              f"(give x1i, x2i, t1i, t2i)")
     k = _check_lengths(cols)  # type: ignore[arg-type]
-    labels = _labels(slab, data, k)
+    labels = study_labels(slab, data, k)
     for n in ("x1i", "x2i"):
         _check_count(cols[n], n, labels)
     for n in ("x1i", "x2i"):
@@ -722,7 +686,7 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
          labels: list | None, add: Any, to: Any, drop00: Any, correct: bool,
          level: Any) -> MHResult:
     add2, to2, drop2 = _pair(add, "add"), _pair(to, "to"), _pair(drop00, "drop00")
-    alpha = _level_alpha(level)
+    alpha = 1 - level_fraction(level)
     if not isinstance(correct, (bool, np.bool_)):
         raise InputError(f"'correct' must be True or False, got {correct!r}")
     rates = times is not None
@@ -857,12 +821,8 @@ def meta_mh(measure: str, ai: Any = None, bi: Any = None, ci: Any = None, di: An
     MHResult with ``beta``/``ci_lb``/``ci_ub`` on the log scale for OR/RR/IRR (raw for RD/IRD)
     and exponentiated ``estimate_exp``/``ci_lb_exp``/``ci_ub_exp`` for ratio measures.
     """
-    if not isinstance(measure, str) or measure.upper() not in _MH_MEASURES:
-        raise InputError(f"meta_mh: 'measure' must be one of {', '.join(_MH_MEASURES)}, got "
-                         f"{measure!r}")
-    measure = measure.upper()
-    if data is not None and not isinstance(data, pd.DataFrame):
-        data = pd.DataFrame(data)
+    measure = mh_measure(measure)
+    data = as_frame(data)
     if measure in ("IRR", "IRD"):
         extra = [n for n, v in (("ai", ai), ("bi", bi), ("ci", ci), ("di", di), ("n1i", n1i),
                                 ("n2i", n2i)) if v is not None]
@@ -890,7 +850,6 @@ def meta_peto(ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, n1
     ``measure`` of the result is "PETO". ``add``/``to``/``drop00`` (first element) only affect the
     per-study Peto log odds ratios ``yi``/``vi``; the pooled estimate and Q use the raw tables.
     """
-    if data is not None and not isinstance(data, pd.DataFrame):
-        data = pd.DataFrame(data)
+    data = as_frame(data)
     a, b, c, d, labels = _binary_tables(ai, bi, ci, di, n1i, n2i, data, slab, "meta_peto")
     return _fit("PETO", "PETO", [a, b, c, d], None, labels, add, to, drop00, False, level)

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from scipy import special
 
 from evsynth.errors import InputError, check_finite, first_bad, study_name
+from evsynth.validation import level_fraction
 
 __all__ = ["funnel_plot", "radial_plot", "labbe_plot"]
 
@@ -53,9 +54,7 @@ def funnel_plot(fit: Any, *, contours: bool | Sequence[float] = False, trimfill:
     _intercept_only(fit, "funnel_plot")
     y, se = np.asarray(fit.yi, float), np.sqrt(np.asarray(fit.vi, float))
     est = float(fit.beta[0])
-    lvl = fit.level if level is None else (level / 100 if level > 1 else level)
-    if not 0 < lvl < 1:
-        raise InputError(f"funnel_plot: level must be in (0, 1) or (0, 100); got {level!r}")
+    lvl = level_fraction(fit.level if level is None else level)
     extra_y = extra_se = np.empty(0)
     if trimfill is not None:
         fill = np.asarray(trimfill.fill, bool)
@@ -110,7 +109,7 @@ def radial_plot(fit: Any, *, title: str | None = None, width: float = 6.0,
     prec = 1 / np.sqrt(v + tau2)
     zi = y * prec
     est = float(fit.beta[0])
-    crit = special.ndtri(1 - (1 - fit.level) / 2)
+    crit = special.ndtri(1 - (1 - fit.level / 100) / 2)
     fig = _figure(width, height)
     ax = fig.add_subplot()
     xs = np.linspace(0, prec.max() * 1.08, 50)

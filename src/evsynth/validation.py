@@ -1,0 +1,266 @@
+"""One validation module for every entry point.
+
+:func:`evsynth.effect_size`, :func:`evsynth.meta`, :func:`evsynth.meta_mh`,
+:func:`evsynth.meta_peto`, :func:`evsynth.meta_batch`, the diagnostics and the review pipeline
+check their arguments here, so that they accept and reject the same things with the same
+message (``tests/test_validation_contract.py`` proves it, in the spirit of scikit-learn's common
+estimator checks). Every failure is an :class:`evsynth.errors.InputError` that names the
+argument (and the study, row or group where one is at fault) and says what was expected.
+
+Rules
+-----
+level
+    metafor's rule: a number above 1 is a percentage, one below 1 a proportion, so ``95`` and
+    ``0.95`` both mean 95%. Accepted: 50 <= level < 100 (or 0.5 <= level < 1); results store and
+    print the level in percent. ``level=0.4`` (a 40% interval, or a mistyped alpha) and
+    ``level=1`` (1% or 100%?) are errors: both are far more often a slip than intended.
+method and test codes
+    case-insensitive, with the aliases of :data:`METHOD_ALIASES` / :data:`TEST_ALIASES`;
+    results store the canonical spelling (``"reml"`` -> ``"REML"``, ``"hksj"`` -> ``"knha"``).
+control
+    a dict of known keys only; an unknown key or a value of the wrong type is an error naming it.
+study vectors
+    numbers only (booleans are not effect sizes, variances or counts); a column name is looked up
+    in ``data=``; messages name the study label (or row) and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evsynth.errors import InputError, study_name
+
+# --------------------------------------------------------------------------------------------
+# confidence level
+# --------------------------------------------------------------------------------------------
+LEVEL_EXPECTED = ("a confidence level in percent, 50 <= level < 100 (e.g. 95), or as a "
+                  "proportion, 0.5 <= level < 1 (e.g. 0.95)")
+
+
+def level_percent(level: Any, field: str = "level") -> float:
+    """The confidence level in percent (``95`` and ``0.95`` both give ``95.0``).
+
+    Raises :class:`InputError` for anything outside 50 <= level < 100 / 0.5 <= level < 1,
+    booleans, strings and non-finite numbers.
+
+    Examples
+    --------
+    >>> level_percent(0.95), level_percent(90)
+    (95.0, 90.0)
+    """
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, (int, float, np.number)):
+        raise InputError(f"argument '{field}' is {level!r}; expected {LEVEL_EXPECTED}")
+    lv = float(level)
+    if math.isfinite(lv):
+        if 0.5 <= lv < 1:
+            return round(100 * lv, 12)
+        if 50 <= lv < 100:
+            return lv
+    raise InputError(f"argument '{field}' is {level!r}; expected {LEVEL_EXPECTED}")
+
+
+def level_fraction(level: Any, field: str = "level") -> float:
+    """The confidence level as a proportion (``95`` -> ``0.95``), checked as
+    :func:`level_percent`."""
+    return level_percent(level, field) / 100
+
+
+# --------------------------------------------------------------------------------------------
+# method and test codes
+# --------------------------------------------------------------------------------------------
+#: tau^2 estimators of :func:`evsynth.meta` / :func:`evsynth.meta_batch` (metafor's spellings)
+META_METHODS = ("EE", "FE", "CE", "DL", "DLIT", "HE", "HS", "HSk", "SJ", "SJIT", "ML", "REML",
+                "EB", "PM", "PMM")
+#: extra spellings accepted for the estimators (all matched case-insensitively)
+METHOD_ALIASES = {"FIXED": "FE", "COMMON": "CE", "EQUAL": "EE", "DERSIMONIAN-LAIRD": "DL",
+                  "PAULE-MANDEL": "PM", "HEDGES": "HE", "SIDIK-JONKMAN": "SJ",
+                  "HUNTER-SCHMIDT": "HS", "EMPIRICAL-BAYES": "EB"}
+#: test statistics of the fixed effects
+TESTS = ("z", "t", "knha", "adhoc")
+TEST_ALIASES = {"hksj": "knha", "hk": "knha", "hartung-knapp": "knha", "knapp-hartung": "knha"}
+#: pooled-effect measures of :func:`evsynth.meta_mh`
+MH_MEASURES = ("OR", "RR", "RD", "IRR", "IRD")
+
+
+def choice(value: Any, choices: Sequence[str], field: str,
+           aliases: Mapping[str, str] | None = None) -> str:
+    """``value`` matched case-insensitively against ``choices`` (and ``aliases``); the canonical
+    spelling, or an :class:`InputError` listing what is accepted."""
+    if isinstance(value, str):
+        key = value
+        by_upper = {c.upper(): c for c in choices}
+        if key.upper() in by_upper:
+            return by_upper[key.upper()]
+        if aliases:
+            for alias, target in aliases.items():
+                if alias.upper() == key.upper():
+                    return target
+    raise InputError(f"argument '{field}' is {value!r}; expected one of {', '.join(choices)} "
+                     "(case-insensitive)")
+
+
+def meta_method(method: Any) -> str:
+    """A tau^2 estimator code (``"reml"`` -> ``"REML"``)."""
+    if isinstance(method, str) and method.strip().upper() == "GENQ":
+        raise InputError("argument 'method' is 'GENQ' (generalised Q with user weights), which "
+                         f"is not available yet; expected one of {', '.join(META_METHODS)}")
+    return choice(method, META_METHODS, "method", METHOD_ALIASES)
+
+
+def test_code(test: Any) -> str:
+    """A test code (``"Z"`` -> ``"z"``, ``"hksj"`` -> ``"knha"``)."""
+    return choice(test, TESTS, "test", TEST_ALIASES)
+
+
+def mh_measure(measure: Any, field: str = "measure") -> str:
+    """A Mantel-Haenszel measure code (``"or"`` -> ``"OR"``)."""
+    return choice(measure, MH_MEASURES, field)
+
+
+# --------------------------------------------------------------------------------------------
+# control settings
+# --------------------------------------------------------------------------------------------
+def control_settings(control: Any, allowed: Mapping[str, type],
+                     aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A ``control=`` dict checked against ``allowed`` (key -> type); returns the settings given
+    under their canonical names. Unknown keys, non-dicts and values of the wrong type are an
+    :class:`InputError` naming the key."""
+    if control is None:
+        return {}
+    if not isinstance(control, Mapping):
+        raise InputError(f"argument 'control' is {control!r}; expected a dict of settings "
+                         f"({', '.join(sorted(allowed))})")
+    aliases = dict(aliases or {})
+    out: dict[str, Any] = {}
+    for key, value in control.items():
+        name = aliases.get(key, key)
+        if name not in allowed:
+            known = sorted(set(allowed) | set(aliases))
+            raise InputError(f"control: unknown setting {key!r}; expected one of "
+                             f"{', '.join(known)}")
+        kind = allowed[name]
+        if kind is bool:
+            if not isinstance(value, (bool, np.bool_)):
+                raise InputError(f"control: setting {key!r} is {value!r}; expected True or False")
+            out[name] = bool(value)
+        elif kind is int:
+            if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
+                    or value < 1):
+                raise InputError(f"control: setting {key!r} is {value!r}; expected a whole "
+                                 "number >= 1")
+            out[name] = int(value)
+        else:
+            if (isinstance(value, (bool, np.bool_))
+                    or not isinstance(value, (int, float, np.number))
+                    or not math.isfinite(float(value)) or float(value) <= 0):
+                raise InputError(f"control: setting {key!r} is {value!r}; expected a positive "
+                                 "number")
+            out[name] = float(value)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# data columns, labels and study vectors
+# --------------------------------------------------------------------------------------------
+def as_frame(data: Any) -> pd.DataFrame | None:
+    """``data=`` as a DataFrame (a dict of columns is accepted), or None."""
+    if data is None or isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame(data)
+        except ValueError as exc:
+            raise InputError(f"argument 'data': {exc}") from None
+    raise InputError(f"argument 'data' is a {type(data).__name__}; expected a pandas DataFrame "
+                     "(or a dict of columns)")
+
+
+def column(field: str, value: Any, data: pd.DataFrame | None) -> Any:
+    """An argument given as values, or as the name of a column of the DataFrame ``data``.
+
+    The one home of the ``data=`` convention: a name with no ``data`` or not in it is an
+    :class:`InputError` naming the argument and the column.
+    """
+    if not isinstance(value, str):
+        return value
+    if data is None:
+        raise InputError(f"argument '{field}' is the column name {value!r} but no data= "
+                         f"DataFrame was given; pass an array, or data= with a column {value!r}")
+    if value not in data.columns:
+        raise InputError(f"argument '{field}': column {value!r} is not in data (columns: "
+                         f"{', '.join(map(str, data.columns))})")
+    return data[value]
+
+
+def study_labels(slab: Any, data: pd.DataFrame | None, k: int) -> list[Any] | None:
+    """Study labels from ``slab`` (a sequence, or a column name of ``data``), or None.
+
+    The one label helper: the number of labels must be ``k`` and none may be missing.
+    """
+    if slab is None:
+        return None
+    values = column("slab", slab, data)
+    if isinstance(values, (str, bytes)) or np.ndim(values) == 0:
+        values = [values]
+    labels = list(values)
+    if len(labels) != k:
+        raise InputError(f"argument 'slab' has {len(labels)} labels but there are {k} studies")
+    for i, lab in enumerate(labels):
+        if lab is None or (isinstance(lab, float) and math.isnan(lab)):
+            raise InputError(f"study in row {i + 1}: field 'slab' is missing; expected a study "
+                             "label")
+    return [lab.item() if isinstance(lab, np.generic) else lab for lab in labels]
+
+
+def numeric_vector(field: str, value: Any, data: pd.DataFrame | None = None, *,
+                   labels: Sequence[Any] | None = None, allow_missing: bool = False
+                   ) -> np.ndarray:
+    """A per-study argument (values, or a column of ``data``) as a 1-D float array.
+
+    Booleans, strings that are not numbers and (unless ``allow_missing``) NaN or infinite
+    values are an :class:`InputError` naming the first study at fault and the field.
+    """
+    raw = column(field, value, data)
+    if isinstance(raw, (list, tuple)) and any(isinstance(x, (bool, np.bool_)) for x in raw):
+        i = next(j for j, x in enumerate(raw) if isinstance(x, (bool, np.bool_)))
+        raise InputError(f"{study_name(i, labels)}: field '{field}' is {raw[i]!r}; expected a "
+                         "number (booleans are not numbers here)")
+    arr = np.asarray(raw)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise InputError(f"argument '{field}' has shape {arr.shape}; expected one value per "
+                         "study (a 1-D sequence)")
+    if arr.dtype == bool:
+        raise InputError(f"{study_name(0, labels)}: field '{field}' is {bool(arr[0])!r}; "
+                         "expected a number (booleans are not numbers here)")
+    if arr.dtype.kind in "iuf":
+        out = arr.astype(float)
+    else:
+        out = np.empty(arr.size)
+        for i, val in enumerate(arr):
+            if isinstance(val, np.generic):
+                val = val.item()
+            if isinstance(val, bool):
+                raise InputError(f"{study_name(i, labels)}: field '{field}' is {val!r}; "
+                                 "expected a number (booleans are not numbers here)")
+            if val is None or val is pd.NA or val is pd.NaT:
+                out[i] = np.nan
+                continue
+            try:
+                out[i] = float(val)
+            except (TypeError, ValueError):
+                raise InputError(f"{study_name(i, labels)}: field '{field}' is {val!r}; "
+                                 "expected a number") from None
+    if not allow_missing:
+        bad = np.flatnonzero(~np.isfinite(out))
+        if bad.size:
+            i = int(bad[0])
+            raise InputError(f"{study_name(i, labels)}: field '{field}' is {out[i]!r}; "
+                             "expected a finite number")
+    return out
