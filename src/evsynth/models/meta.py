@@ -130,6 +130,16 @@ def _intercept_first(mm: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     return X, ["intrcpt"] + [n for i, n in enumerate(names) if i != j]
 
 
+def _frame_from_dict(values: dict) -> pd.DataFrame:
+    """A dict of new moderator values as a DataFrame: single values make one row."""
+    if all(np.ndim(v) == 0 for v in values.values()):
+        values = {k: [v] for k, v in values.items()}
+    try:
+        return pd.DataFrame(values)
+    except ValueError as exc:
+        raise InputError(f"predict: newmods {values!r}: {exc}") from None
+
+
 @dataclass
 class ModelMatrix:
     """Design matrix with column names and, for formulas, the spec to build new rows."""
@@ -433,25 +443,139 @@ class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
                           round(100 * lvl, 10), pi_type, name)
 
     def _new_rows(self, newmods, intercept: bool | None) -> np.ndarray:
+        """Rows of the model matrix to predict at, by metafor's ``predict.rma`` rule (3.8-1).
+
+        The intercept column is never part of ``newmods``: predict adds 1 (or 0 with
+        ``intercept=False``) for a model with an intercept. With ``m`` moderators:
+
+        * ``m = 1``: a number, or a vector (or an n x 1 column) of n values, is n predictions;
+        * ``m > 1``: a vector of length ``m`` (or a 1 x m matrix) is one prediction, an n x m
+          matrix n predictions, one row each (so an m x m matrix is read as rows, as metafor);
+        * a DataFrame or dict: for a formula model, new data for the formula (one row per
+          prediction; a dict of single values is one row); otherwise columns named as the
+          moderators, matched by name as metafor matches the column names of a matrix.
+
+        Refused with an :class:`InputError` saying what is expected: any other shape; for one
+        moderator a matrix with more than one column (metafor flattens it, but an n x 2 matrix
+        could also be meant as rows of [intercept, moderator]); for m > 1 a matrix whose rows are
+        moderators (``m x n``, transposed); a column for the intercept; newmods for a model with
+        no moderators; ``intercept=True`` for a model without an intercept; ``intercept=False``
+        without newmods (metafor ignores it there); non-finite values; for formulas, missing
+        columns or categories that were not in the fitted data.
+        """
         mm = self._mm
+        mods = mm.names[1:] if mm.intercept else list(mm.names)
+        m = len(mods)
+        if intercept is not None and not isinstance(intercept, (bool, np.bool_)):
+            raise InputError(f"predict: argument 'intercept' is {intercept!r}; expected True or "
+                             "False")
+        if intercept is not None and intercept and not mm.intercept:
+            raise InputError("predict: intercept=True but the model has no intercept")
         if newmods is None:
+            if intercept is not None and not intercept and mm.intercept:
+                raise InputError("predict: intercept=False needs newmods (the moderator values "
+                                 "to predict at); without newmods predict gives the fitted "
+                                 "values")
             if self.p == 1 and mm.intercept:
                 return np.ones((1, 1))
             return self._des.X.copy()  # fitted values for each study, as metafor
+        if m == 0:
+            raise InputError("predict: the model has no moderators, so newmods cannot be given; "
+                             "expected predict() without newmods (the pooled estimate)")
+        expected = (f"one value per prediction for the moderator '{mods[0]}' (a number or a "
+                    "vector)" if m == 1 else
+                    f"{m} values per prediction for the moderators {', '.join(mods)} (a vector "
+                    f"of length {m} for one prediction, an n x {m} matrix for n, or a DataFrame "
+                    "with these columns)")
         if isinstance(newmods, (pd.DataFrame, dict)) and mm.spec is not None:
-            frame = pd.DataFrame(newmods) if isinstance(newmods, dict) else newmods
-            return _intercept_first(mm.spec.get_model_matrix(frame))[0]
-        M = np.atleast_2d(np.asarray(newmods, dtype=float))
-        n_mods = self.p - (1 if mm.intercept else 0)
-        if M.shape[1] != n_mods and M.shape[0] == n_mods and M.shape[1] != self.p:
-            M = M.T
-        use_int = mm.intercept if intercept is None else intercept
-        if M.shape[1] == n_mods and mm.intercept:
-            M = np.column_stack([np.full(M.shape[0], 1.0 if use_int else 0.0), M])
-        if M.shape[1] != self.p:
-            raise InputError(f"newmods has {M.shape[1]} columns; the model has {n_mods} "
-                             "moderator(s)")
-        return M
+            X = self._formula_rows(newmods)
+        else:
+            if isinstance(newmods, (pd.DataFrame, dict)):
+                M = self._named_columns(newmods, mods)
+            else:
+                try:
+                    M = np.asarray(newmods, dtype=float)
+                except (TypeError, ValueError):
+                    raise InputError(f"predict: newmods is {newmods!r}; expected {expected}; "
+                                     "numbers only") from None
+            M = self._newmods_matrix(M, m, mods, expected)
+            X = M if not mm.intercept else np.column_stack([np.ones(M.shape[0]), M])
+        if mm.intercept and intercept is not None and not intercept:
+            X[:, 0] = 0.0
+        bad = np.argwhere(~np.isfinite(X))
+        if bad.size:
+            i, j = bad[0]
+            raise InputError(f"predict: newmods row {i + 1}, '{mm.names[j]}' is "
+                             f"{float(X[i, j])!r}; expected a finite number")
+        return X
+
+    def _newmods_matrix(self, M: np.ndarray, m: int, mods: list[str], expected: str) -> np.ndarray:
+        """``newmods`` as an n x m matrix of moderator values (see :meth:`_new_rows`)."""
+        if M.size == 0:
+            raise InputError(f"predict: newmods is empty; expected {expected}")
+        if m == 1:
+            if M.ndim == 0 or M.ndim == 1:
+                return M.reshape(-1, 1)
+            if M.ndim == 2 and M.shape[1] == 1:
+                return M
+            hint = (" (the intercept is added by predict: intercept=False leaves it out)"
+                    if M.ndim == 2 and M.shape[1] == 2 and self._mm.intercept else "")
+            raise InputError(f"predict: newmods has shape {M.shape}; expected {expected}: a "
+                             "matrix with more than one column could be read as several "
+                             f"moderators per row{hint}")
+        if M.ndim == 1 and M.size == m:
+            return M.reshape(1, m)
+        if M.ndim == 2 and M.shape[1] == m:
+            return M
+        if M.ndim == 2 and M.shape[1] == m + 1 and self._mm.intercept:
+            hint = ("; newmods holds moderator values only: the intercept column is added by "
+                    "predict (intercept=False leaves it out)")
+        elif M.ndim == 2 and M.shape[0] == m:
+            hint = (f"; it looks transposed: give one row per prediction and one column per "
+                    f"moderator ({M.shape[1]} x {m})")
+        else:
+            hint = ""
+        shape = "a single number" if M.ndim == 0 else (
+            f"a vector of length {M.size}" if M.ndim == 1 else f"shape {M.shape}")
+        raise InputError(f"predict: newmods is {shape}; expected {expected}{hint}")
+
+    @staticmethod
+    def _named_columns(newmods, mods: list[str]) -> np.ndarray:
+        """A DataFrame or dict of moderator columns, put in the model's order by name (as
+        metafor matches the column names of a newmods matrix)."""
+        if isinstance(newmods, dict):
+            newmods = _frame_from_dict(newmods)
+        given = [str(c) for c in newmods.columns]
+        missing = [n for n in mods if n not in given]
+        extra = [c for c in given if c not in mods]
+        if missing or extra:
+            raise InputError(f"predict: newmods has the columns {', '.join(given)}; expected the "
+                             f"moderators {', '.join(mods)} (the intercept is added by predict)")
+        try:
+            return newmods.rename(columns=str)[mods].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"predict: newmods columns {', '.join(mods)} must hold numbers; "
+                             f"got {newmods.to_dict(orient='list')!r}") from None
+
+    def _formula_rows(self, newmods) -> np.ndarray:
+        """Model-matrix rows for new data of a formula model (formulaic's model spec of the fit;
+        a category not seen in the fitted data, or a missing value, is an error: formulaic would
+        turn it silently into the reference level or drop the row)."""
+        import warnings
+
+        frame = _frame_from_dict(newmods) if isinstance(newmods, dict) else newmods
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                mm_new = self._mm.spec.get_model_matrix(frame, na_action="raise")
+        except Exception as exc:  # formulaic raises many types; report which part failed
+            raise InputError(f"predict: newmods {frame.to_dict(orient='list')!r} does not fit "
+                             f"the formula's variables: {exc}") from None
+        X, names = _intercept_first(mm_new)
+        if names != self._mm.names or X.shape[0] != len(frame):
+            raise InputError(f"predict: newmods gives the model columns {', '.join(names)}; "
+                             f"expected {', '.join(self._mm.names)}")
+        return X
 
     def confint(self, level: float | None = None) -> ConfintFrame:
         """Q-profile confidence intervals for tau^2, tau, I^2 and H^2 (Viechtbauer 2007,
