@@ -45,4 +45,4 @@ print(f"MH OR {np.exp(mh.beta[0]) if np.ndim(mh.beta) else np.exp(mh.beta):.3f};
 rng = np.random.default_rng(2026)
 sim = pd.DataFrame({"g": np.repeat(np.arange(1000), 10), "vi": rng.uniform(0.01, 0.2, 10000)})
 sim["yi"] = rng.normal(0.3, np.sqrt(sim["vi"] + 0.05))
-print(evsynth.meta_batch(sim, by="g", method="REML").head())
+print(evsynth.meta_batch(sim, by="g", method="REML").to_frame().head())

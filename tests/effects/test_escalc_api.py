@@ -228,8 +228,8 @@ def _raises(match: str, *args, **kwargs):
 
 
 def test_bad_unknown_measure():
-    _raises("unknown measure 'XYZ'", "XYZ", **BIN)
-    _raises("measure code string", 3, **BIN)
+    _raises("argument 'measure' is 'XYZ'; expected one of", "XYZ", **BIN)
+    _raises("argument 'measure' is 3; expected one of", 3, **BIN)
 
 
 def test_bad_negative_count_names_study_and_field():
@@ -294,7 +294,7 @@ def test_bad_column_not_in_data():
     df = pd.DataFrame({"tp": [1], "tn": [5], "cp": [2], "cn": [4]})
     _raises("column 'cpos' is not in data", "OR", data=df, ai="tp", bi="tn", ci="cpos", di="cn")
     _raises("no data= DataFrame", "OR", ai="tp", bi=[1], ci=[1], di=[1])
-    _raises("must be a pandas DataFrame", "OR", data={"tp": [1]}, ai=[1], bi=[1], ci=[1], di=[1])
+    _raises("expected a pandas DataFrame", "OR", data=[1, 2], ai=[1], bi=[1], ci=[1], di=[1])
 
 
 def test_bad_non_numeric_and_infinite_values():
@@ -336,5 +336,5 @@ def test_bad_rates_and_means():
 
 
 def test_bad_slab():
-    _raises("'slab' has 2 labels for 3 studies", "OR", slab=["a", "b"], **BIN)
+    _raises("'slab' has 2 labels but there are 3 studies", "OR", slab=["a", "b"], **BIN)
     _raises("'slab' is missing", "OR", slab=["a", None, "c"], **BIN)

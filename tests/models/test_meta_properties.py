@@ -205,7 +205,7 @@ def test_batch_equals_one_by_one(groups, method, test, shuffle):
     df = pd.concat(frames, ignore_index=True)
     if shuffle:  # groups interleaved: rows need not be sorted by group
         df = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    out = evsynth.meta_batch(df, by="g", yi="yi", vi="vi", method=method, test=test)
+    out = evsynth.meta_batch(df, by="g", yi="yi", vi="vi", method=method, test=test).to_frame()
     for col in ("k", "estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "I2", "QE", "QEp",
                 "converged", "iterations"):
         assert col in out.columns, col
@@ -352,7 +352,7 @@ def test_batch_with_groups_needing_different_iterations(method):
                                                 ([0.2, 0.9], [0.04, 0.09])]
     df = pd.concat([pd.DataFrame({"g": i, "yi": y, "vi": v}) for i, (y, v) in enumerate(groups)],
                    ignore_index=True)
-    out = evsynth.meta_batch(df, by="g", yi="yi", vi="vi", method=method)
+    out = evsynth.meta_batch(df, by="g", yi="yi", vi="vi", method=method).to_frame()
     for _, row in out.iterrows():
         y, v = groups[int(row["g"])]
         one = evsynth.meta(np.array(y), np.array(v), method=method)

@@ -404,7 +404,7 @@ def test_confint_matches_metafor(case):
     for i, row in enumerate(ref["rows"]):
         atol = {"tau2": t_atol, "tau": 1e-8, "I2": 1e-6, "H2": 1e-8}[row]
         for col in ("estimate", "ci_lb", "ci_ub"):
-            close(ci.loc[row, col], ref[col][i], f"{case['id']}: {row} {col}", rtol=1e-6,
+            close(ci.to_frame().loc[row, col], ref[col][i], f"{case['id']}: {row} {col}", rtol=1e-6,
                   atol=atol)
 
 

@@ -33,8 +33,15 @@ from evsynth.errors import (
     InputError,
     first_bad,
     nonnegative_number,
-    resolve_column,
     study_name,
+)
+from evsynth.validation import (
+    as_frame,
+    choice,
+    column,
+    level_fraction,
+    numeric_vector,
+    study_labels,
 )
 
 __all__ = ["MEASURES", "Measure", "effect_size", "hedges_correction", "measures", "smd"]
@@ -551,23 +558,9 @@ class _Rows:
 
 
 def _numeric(val: Any, fld: str, labels: list | None) -> Arr:
-    """One input column as a 1-d float array (NaN for missing); InputError for text etc."""
-    if np.ndim(val) == 0:
-        val = [val]
-    if not isinstance(val, pd.Series):
-        obj = np.asarray(val, dtype=object)
-        if obj.ndim != 1:
-            raise InputError(f"field '{fld}': expected a one-dimensional column, got shape "
-                             f"{obj.shape}")
-        val = pd.Series(list(obj), dtype=object)
-    s = val
-    conv = pd.to_numeric(s, errors="coerce")
-    bad = conv.isna().to_numpy() & ~s.isna().to_numpy()
-    i = first_bad(bad)
-    if i is not None:
-        raise InputError(f"{study_name(i, labels)}: field '{fld}' is {s.iloc[i]!r}; expected a "
-                         f"number")
-    out = conv.to_numpy(dtype=float, na_value=np.nan)
+    """One input column as a 1-d float array (NaN for missing); InputError for text, booleans
+    and infinities (through :func:`evsynth.validation.numeric_vector`)."""
+    out = numeric_vector(fld, val, labels=labels, allow_missing=True)
     i = first_bad(np.isinf(out))
     if i is not None:
         raise InputError(f"{study_name(i, labels)}: field '{fld}' is {float(out[i])!r}; expected a "
@@ -576,7 +569,7 @@ def _numeric(val: Any, fld: str, labels: list | None) -> Arr:
 
 
 def _column(name: str, val: Any, data: pd.DataFrame | None) -> Any:
-    val = resolve_column(name, val, data)
+    val = column(name, val, data)
     if isinstance(val, pd.Series):
         return val.reset_index(drop=True)
     return val
@@ -592,8 +585,6 @@ def _collect(code: str, spec: Measure, data: pd.DataFrame | None, slab: Any,
             what = "is not used by" if known else "is not an argument of effect_size for"
             raise InputError(f"argument '{name}' {what} measure '{code}'; it takes "
                              f"{', '.join(req + opt)}")
-    if data is not None and not isinstance(data, pd.DataFrame):
-        raise InputError(f"data= must be a pandas DataFrame, got {type(data).__name__}")
     raw = {n: _column(n, v, data) for n, v in columns.items() if v is not None}
     for n, v in raw.items():
         if np.ndim(v) > 1:
@@ -611,17 +602,7 @@ def _collect(code: str, spec: Measure, data: pd.DataFrame | None, slab: Any,
             src = "data" if data is not None else f"the first column ({next(iter(lengths))})"
             raise InputError(f"argument '{n}' has {ln} values but {src} has {k}; expected one "
                              f"value per study")
-    labels = None
-    if slab is not None:
-        lab = _column("slab", slab, data)
-        lab = [lab] if np.ndim(lab) == 0 else list(lab)
-        if len(lab) != k:
-            raise InputError(f"argument 'slab' has {len(lab)} labels for {k} studies; expected "
-                             f"one label per study")
-        i = first_bad(pd.isna(pd.Series(lab, dtype=object)).to_numpy())
-        if i is not None:
-            raise InputError(f"study in row {i + 1}: field 'slab' is missing; expected a label")
-        labels = lab
+    labels = study_labels(slab, data, k)
     rows = _Rows(code, k, labels)
     for n, v in raw.items():
         arr = _numeric(v, n, labels)
@@ -952,13 +933,9 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
     study's ``yi``/``vi`` is NaN), indexed like ``data`` if given. ``attrs["measure"]`` holds
     the code.
     """
-    if not isinstance(measure, str):
-        raise InputError(f"argument 'measure' is {measure!r}; expected a measure code string")
-    code = measure.upper()
-    if code not in MEASURES:
-        raise InputError(f"unknown measure {measure!r}; expected one of "
-                         f"{', '.join(MEASURES)}")
+    code = choice(measure, tuple(MEASURES), "measure")
     spec = MEASURES[code]
+    data = as_frame(data)
     o = _options(code, spec, vtype, add, to, drop00, correct, level, ratio, log_scale)
     req, opt = spec.args()
     for n in req:
@@ -1040,14 +1017,10 @@ def _options(code: str, spec: Measure, vtype: str, add: float | None, to: str, d
         if ratio and not log_scale:
             raise InputError("ratio=True and log_scale=False contradict each other")
         ratio = bool(log_scale) or ratio
-    if code != "GEN" and (ratio or level != 95):
+    lv = level_fraction(level)
+    if code != "GEN" and (ratio or lv != 0.95):
         raise InputError(f"'level' and 'ratio'/'log_scale' apply to measure 'GEN' only, not to "
                          f"'{code}'")
-    lv = float(level)
-    if 1 < lv < 100:
-        lv = lv / 100
-    if not 0 < lv < 1:
-        raise InputError(f"argument 'level' is {level!r}; expected a confidence level such as 95")
     return _Opts(vtype, add, to, bool(drop00), bool(correct), lv, bool(ratio))
 
 

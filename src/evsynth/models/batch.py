@@ -6,12 +6,18 @@ All groups are stacked in flat arrays with group offsets and fitted by the same 
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from evsynth.errors import InputError
-from evsynth.models.engine import TESTS, Control, fit_batch, normalise_level
-from evsynth.models.kernels import FIXED_METHODS, METHODS, Design, Segments
+from evsynth.models.engine import Control, fit_batch
+from evsynth.models.kernels import FIXED_METHODS, Design, Segments
+from evsynth.models.results import ResultMixin
+from evsynth.validation import level_percent, meta_method, numeric_vector, test_code
 
 BATCH_COLUMNS = ("k", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "tau2",
                  "se_tau2", "tau", "I2", "H2", "QE", "QEp", "converged", "iterations", "note")
@@ -35,28 +41,105 @@ def _group_codes(df: pd.DataFrame, by) -> tuple[np.ndarray, pd.DataFrame]:
     return codes.astype(np.int64), keys
 
 
-def meta_batch(df: pd.DataFrame, by, yi: str = "yi", vi: str = "vi", method: str = "REML",
-               test: str = "z", level: float = 95, control: dict | None = None) -> pd.DataFrame:
+class BatchResult(ResultMixin):
+    """Many fitted meta-analyses: the results contract for a batch (one row per group).
+
+    ``k``, ``estimate``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``, ``pi_lb``, ``pi_ub``,
+    ``tau2``, ``I2``, ``QE``, ... are arrays with one value per group (also reachable as
+    ``res["tau2"]``); ``level`` is in percent; ``method_info`` records every choice;
+    ``to_frame()`` is the table (group keys first); ``summary()`` a short description;
+    ``to_dict()`` JSON-safe. Other DataFrame attributes (``res.columns``, ``res.iterrows()``)
+    still work for one release with a DeprecationWarning: use ``res.to_frame()``.
+    """
+
+    _dict_fields = ("level", "method_info", "table")
+
+    def __init__(self, frame: pd.DataFrame, keys: list[str], level: float,
+                 method_info: dict[str, Any]) -> None:
+        self.frame = frame
+        self.keys = keys
+        self.level = level
+        self.method_info = method_info
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.frame
+
+    def to_frame(self) -> pd.DataFrame:
+        """The results as a DataFrame (a copy): group keys, then one column per field."""
+        return self.frame.copy()
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.frame[key]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "frame":
+            raise AttributeError(name)
+        frame = self.__dict__.get("frame")
+        if frame is None:
+            raise AttributeError(name)
+        if name in BATCH_COLUMNS or name in self.__dict__.get("keys", ()):
+            return frame[name].to_numpy()
+        if hasattr(frame, name):
+            warnings.warn(f"meta_batch() returns a BatchResult; DataFrame attribute {name!r} "
+                          "will be removed: use .to_frame()", DeprecationWarning, stacklevel=2)
+            return getattr(frame, name)
+        raise AttributeError(f"BatchResult has no attribute {name!r}")
+
+    def summary_text(self) -> str:
+        info = self.method_info
+        n = len(self.frame)
+        lines = [f"{n} meta-analyses (tau^2 estimator: {info['estimator']}; test: "
+                 f"{info['test']}; level: {self.level:g}%)"]
+        if n:
+            k = self.frame["k"]
+            lines.append(f"k per analysis: {int(k.min())} to {int(k.max())} (median "
+                         f"{float(k.median()):g}); not converged: "
+                         f"{int((~self.frame['converged'].astype(bool)).sum())}")
+            lines.append("")
+            shown = self.frame.head(10)
+            lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+            if n > 10:
+                lines.append(f"... {n - 10} more rows (to_frame() for all)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = html.escape(self.summary_text().splitlines()[0])
+        return f"<strong>{head}</strong>" + self.frame.head(50).to_html(index=False)
+
+
+def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: str = "vi",
+               method: str = "REML", test: str = "z", level: float = 95,
+               control: dict[str, Any] | None = None) -> BatchResult:
     """Fit one intercept-only meta-analysis per group of ``df`` (grouped by column(s) ``by``).
 
-    Returns one row per group (in order of first appearance) with the group key(s) and ``k``,
-    ``estimate``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``, ``pi_lb``, ``pi_ub`` (metafor's
-    default prediction interval), ``tau2``, ``se_tau2``, ``tau``, ``I2``, ``H2``, ``QE``, ``QEp``,
-    ``converged``, ``iterations``, ``note``. Results equal those of :func:`evsynth.meta` on each
-    group (same code path). A group with k = 1 gets tau^2 = 0 and a note; under t-based tests its
-    p-value and CI are undefined (NaN, with the note saying why).
+    Returns a :class:`BatchResult`: one row per group (in order of first appearance) with the
+    group key(s) and ``k``, ``estimate``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``,
+    ``pi_lb``, ``pi_ub`` (metafor's default prediction interval), ``tau2``, ``se_tau2``, ``tau``,
+    ``I2``, ``H2``, ``QE``, ``QEp``, ``converged``, ``iterations``, ``note``. Results equal those
+    of :func:`evsynth.meta` on each group (same code path). A group with k = 1 gets tau^2 = 0
+    and a note; under t-based tests its p-value and CI are undefined (NaN, with the note saying
+    why).
     """
-    if method not in METHODS or method == "GENQ":
-        raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS[:-1])}")
-    if test not in TESTS:
-        raise InputError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
+    method = meta_method(method)
+    test = test_code(test)
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"meta_batch: argument 'df' is a {type(df).__name__}; expected a pandas "
+                         "DataFrame")
     for col in (yi, vi):
         if col not in df.columns:
             raise InputError(f"meta_batch: column {col!r} is not in the data")
-    lvl = normalise_level(level)
+    level = level_percent(level)
+    lvl = level / 100
+    con = Control.from_any(control)
     codes, keys = _group_codes(df, by)
-    y = df[yi].to_numpy(dtype=float)
-    v = df[vi].to_numpy(dtype=float)
+    y = numeric_vector(yi, df[yi], allow_missing=True)
+    v = numeric_vector(vi, df[vi], allow_missing=True)
     for arr, name in ((y, yi), (v, vi)):
         bad = ~np.isfinite(arr) if name == yi else ~(np.isfinite(arr) & (arr > 0))
         if bad.any():
@@ -72,7 +155,7 @@ def meta_batch(df: pd.DataFrame, by, yi: str = "yi", vi: str = "vi", method: str
         codes, y, v = codes[order], y[order], v[order]
     sizes = np.bincount(codes, minlength=len(keys))
     des = Design(y, v, np.ones((y.size, 1)), Segments(sizes))
-    out = fit_batch(des, method, test, lvl, Control.from_any(control), compute_r2=False,
+    out = fit_batch(des, method, test, lvl, con, compute_r2=False,
                     row_weights=False)
     k = out["k"]
     est, se = out["beta"][:, 0], out["se"][:, 0]
@@ -105,7 +188,8 @@ def meta_batch(df: pd.DataFrame, by, yi: str = "yi", vi: str = "vi", method: str
     res["converged"] = out["converged"]
     res["iterations"] = out["iterations"]
     res["note"] = note
-    res.attrs["method_info"] = {"estimator": method, "test": test, "level": lvl,
-                                "tolerance": Control.from_any(control).tol,
-                                "reference": "metafor rma.uni, one fit per group"}
-    return res
+    info = {"estimator": method, "test": test, "level": level, "tolerance": con.tol,
+            "max_iterations": con.maxiter, "ll0check": con.ll0check,
+            "prediction_interval": "metafor default: estimate +/- crit * sqrt(se^2 + tau^2)",
+            "reference": "metafor rma.uni, one fit per group"}
+    return BatchResult(res, list(keys.columns), level, info)

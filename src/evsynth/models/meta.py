@@ -220,19 +220,54 @@ class Prediction(ResultMixin):
         return self.to_frame().to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
-class ConfintFrame(pd.DataFrame):
-    """DataFrame of heterogeneity CIs; rows are also reachable as attributes (``ci.tau2``)."""
+class ConfintResult(ResultMixin):
+    """Confidence intervals for the heterogeneity parameters (metafor ``confint.rma.uni``).
 
-    _metadata = ["method_info"]
+    ``to_frame()``: one row per parameter (``tau2``, ``tau``, ``I2``, ``H2``) with ``estimate``,
+    ``ci_lb``, ``ci_ub``; a row is also an attribute (``ci.tau2`` is a Series with those three);
+    ``level`` in percent; ``method_info`` (type "Q-profile", df). Other DataFrame attributes
+    (``ci.loc``) still work for one release with a DeprecationWarning.
+    """
+
+    _dict_fields = ("level", "method_info", "table")
+    ROWS = ("tau2", "tau", "I2", "H2")
+
+    def __init__(self, frame: pd.DataFrame, level: float, method_info: dict[str, Any]) -> None:
+        self.frame = frame
+        self.level = level
+        self.method_info = method_info
 
     @property
-    def _constructor(self):
-        return ConfintFrame
+    def table(self) -> pd.DataFrame:
+        return self.frame.reset_index(names="parameter")
 
-    def __getattr__(self, name: str):
-        if name in ("tau2", "tau", "I2", "H2") and name in self.index:
-            return self.loc[name]
-        return super().__getattr__(name)
+    def to_frame(self) -> pd.DataFrame:
+        """The intervals as a DataFrame indexed by parameter (a copy)."""
+        return self.frame.copy()
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.frame[key]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "frame":
+            raise AttributeError(name)
+        frame = self.__dict__.get("frame")
+        if frame is None:
+            raise AttributeError(name)
+        if name in self.ROWS and name in frame.index:
+            return frame.loc[name]
+        if hasattr(frame, name):
+            import warnings
+
+            warnings.warn(f"confint() returns a ConfintResult; DataFrame attribute {name!r} will "
+                          "be removed: use .to_frame()", DeprecationWarning, stacklevel=2)
+            return getattr(frame, name)
+        raise AttributeError(f"ConfintResult has no attribute {name!r}")
+
+    def summary_text(self) -> str:
+        return (f"{self.level:g}% confidence intervals ({self.method_info['type']}, df = "
+                f"{self.method_info['df']})\n"
+                + self.frame.to_string(float_format=lambda x: f"{x:.4f}"))
 
 
 @dataclass(repr=False)
@@ -577,7 +612,7 @@ class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
                              f"expected {', '.join(self._mm.names)}")
         return X
 
-    def confint(self, level: float | None = None) -> ConfintFrame:
+    def confint(self, level: float | None = None) -> ConfintResult:
         """Q-profile confidence intervals for tau^2, tau, I^2 and H^2 (Viechtbauer 2007,
         Stat Med 26:37; metafor ``confint.rma.uni``, type "QP"): the bounds solve
         ``Q_gen(tau2) = chi^2_{k-p}`` quantiles, with I^2 and H^2 transformed through the typical
@@ -599,9 +634,10 @@ class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
             "I2": (self.I2, 100 * lb / (vt + lb), 100 * ub / (vt + ub)),
             "H2": (self.H2, lb / vt + 1, ub / vt + 1),
         }
-        frame = ConfintFrame.from_dict(rows, orient="index", columns=["estimate", "ci_lb", "ci_ub"])
-        frame.method_info = {"type": "Q-profile", "level": round(100 * lvl, 10), "df": dfree}
-        return frame
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "ci_lb", "ci_ub"])
+        pct = round(100 * lvl, 10)
+        return ConfintResult(frame, pct, {"type": "Q-profile", "level": pct, "df": dfree,
+                                          "reference": "Viechtbauer 2007, Stat Med 26:37"})
 
     def _q_profile(self, target: float) -> float:
         """tau^2 solving the generalised Q statistic Q(tau2) = target (0 if Q(0) < target)."""
