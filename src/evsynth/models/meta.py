@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.errors import InputError, check_finite, first_bad, resolve_column, study_name
+from evsynth.errors import InputError, check_finite, first_bad, study_name
 from evsynth.models.bias import SmallStudyMethods
 from evsynth.models.engine import (
     Control,
@@ -32,7 +32,16 @@ from evsynth.models.engine import (
 from evsynth.models.influence import InfluenceMethods
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments, WeightedFit
 from evsynth.models.results import FittedModel, ResultMixin, fmt_p, to_jsonable
-from evsynth.validation import as_frame, level_fraction, level_percent, meta_method, test_code
+from evsynth.validation import (
+    as_frame,
+    column,
+    level_fraction,
+    level_percent,
+    meta_method,
+    numeric_vector,
+    study_labels,
+    test_code,
+)
 
 PI_TYPES = ("default", "t", "riley", "simple")
 _PI_ALIASES = {"k-1": "t", "t(k-1)": "t", "k-2": "riley", "t(k-2)": "riley", "higgins": "riley",
@@ -43,27 +52,14 @@ _PI_ALIASES = {"k-1": "t", "t(k-1)": "t", "k-2": "riley", "t(k-2)": "riley", "hi
 # input handling
 # --------------------------------------------------------------------------------------------
 def _column(x: Any, data: pd.DataFrame | None, field: str) -> np.ndarray | None:
-    """An argument given as array-like, or as a column name of ``data``."""
+    """An argument given as array-like, or as a column name of ``data``
+    (:func:`evsynth.validation.column`)."""
     if x is None:
         return None
-    x = resolve_column(field, x, data)
-    arr = np.asarray(x)
+    arr = np.asarray(column(field, x, data))
     if arr.ndim == 0:
         arr = arr.reshape(1)
     return arr
-
-
-def _as_float(arr: np.ndarray, field: str, labels) -> np.ndarray:
-    try:
-        return np.asarray(arr, dtype=float)
-    except (TypeError, ValueError):
-        for i, val in enumerate(arr):
-            try:
-                float(val)
-            except (TypeError, ValueError):
-                raise InputError(f"{study_name(i, labels)}: field '{field}' is {val!r}; expected "
-                                 "a number") from None
-        raise
 
 
 def prepare_inputs(yi, vi, sei, data, slab) -> tuple[np.ndarray, np.ndarray, list | None]:
@@ -75,22 +71,19 @@ def prepare_inputs(yi, vi, sei, data, slab) -> tuple[np.ndarray, np.ndarray, lis
         if slab is None and "slab" in frame.columns:
             slab = frame["slab"]
         yi, vi = frame["yi"], frame["vi"]
-    y = _column(yi, data, "yi")
-    if y is None:
+    if yi is None:
         raise InputError("yi is required")
-    labels = None
-    if slab is not None:
-        labels = list(_column(slab, data, "slab"))
     if vi is None and sei is None:
         raise InputError("give the sampling variances vi (or standard errors sei)")
-    v_raw = _column(vi if vi is not None else sei, data, "vi" if vi is not None else "sei")
     field = "vi" if vi is not None else "sei"
-    if len(v_raw) != len(y):
-        raise InputError(f"yi has {len(y)} values but {field} has {len(v_raw)}; they must match")
-    if labels is not None and len(labels) != len(y):
-        raise InputError(f"slab has {len(labels)} labels but yi has {len(y)} values")
-    y = _as_float(y, "yi", labels)
-    v = _as_float(v_raw, field, labels)
+    y_raw = column("yi", yi, data)
+    v_raw = column(field, vi if vi is not None else sei, data)
+    k_y, k_v = (1 if np.ndim(x) == 0 else len(x) for x in (y_raw, v_raw))
+    if k_v != k_y:
+        raise InputError(f"yi has {k_y} values but {field} has {k_v}; they must match")
+    labels = study_labels(slab, data, k_y)
+    y = numeric_vector("yi", y_raw, labels=labels, allow_missing=True)
+    v = numeric_vector(field, v_raw, labels=labels, allow_missing=True)
     if y.size == 0:
         raise InputError("no studies: yi is empty")
     check_finite(y, "yi", labels)
