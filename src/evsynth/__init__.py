@@ -9,11 +9,24 @@ Public names are imported lazily so that ``import evsynth`` stays fast.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 from evsynth.errors import InputError
+
+if TYPE_CHECKING:
+    # What type checkers see: the real objects behind the lazy names below, so that
+    # ``evsynth.meta(...)`` is a ``MetaResult`` and not ``Any``. Nothing here runs at import
+    # time. tests/test_typing.py checks that this block and ``_LAZY`` name the same objects.
+    from evsynth import convert as convert
+    from evsynth import records as records
+    from evsynth.effects.escalc import effect_size as effect_size
+    from evsynth.models.batch import meta_batch as meta_batch
+    from evsynth.models.bias import fsn as fsn
+    from evsynth.models.meta import meta as meta
+    from evsynth.models.mh import meta_mh as meta_mh
+    from evsynth.models.mh import meta_peto as meta_peto
 
 #: public name -> "module:attribute" (attribute None means the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {

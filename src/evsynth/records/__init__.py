@@ -11,9 +11,29 @@ Heavy submodules are imported lazily.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evsynth.records.model import RECORD_COLUMNS, empty_records
+
+if TYPE_CHECKING:
+    # The real objects behind the lazy names, for type checkers only (never run);
+    # tests/test_typing.py checks that this block and ``_LAZY`` agree.
+    from evsynth.records.dedup import deduplicate as deduplicate
+    from evsynth.records.dedup import merge_duplicates as merge_duplicates
+    from evsynth.records.eutils import EutilsClient as EutilsClient
+    from evsynth.records.io import FORMATS as FORMATS
+    from evsynth.records.io import read as read
+    from evsynth.records.io import sniff_format as sniff_format
+    from evsynth.records.prisma import prisma_counts as prisma_counts
+    from evsynth.records.prisma import prisma_diagram as prisma_diagram
+    from evsynth.records.screening import cohen_kappa as cohen_kappa
+    from evsynth.records.search import Concept as Concept
+    from evsynth.records.search import PubMedQuery as PubMedQuery
+    from evsynth.records.search import SearchStrategy as SearchStrategy
+    from evsynth.records.search import build_query as build_query
+    from evsynth.records.search import cochrane_rct_filter as cochrane_rct_filter
+    from evsynth.records.search import load_strategies as load_strategies
+    from evsynth.records.store import Store as Store
 
 _LAZY: dict[str, tuple[str, str]] = {
     "read": ("evsynth.records.io", "read"),
