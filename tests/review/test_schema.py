@@ -33,7 +33,7 @@ def test_valid_folder_loads_and_validates(review_dir):
      ["outcomes[0].direction", "lower_is_better"]),
     ("weeks = [26, 52]", "weeks = [10, 52]", ["windows[1].weeks", "overlaps"]),
     ("target_weeks = 4", "target_weeks = 40", ["windows[0]", "outside"]),
-    ('method = "REML"', 'method = "BOGUS"', ["model.method", "unknown method"]),
+    ('method = "REML"', 'method = "BOGUS"', ["model.method", "argument 'method' is 'BOGUS'; expected one of"]),
     ('test = "z"', 'test = "q"', ["model.test"]),
     ("downgrade = 1", "downgrade = 3", ["grade[0].imprecision.downgrade"]),
     ('comparison = "a_vs_b"\noutcome = "pain"\nimprecision',

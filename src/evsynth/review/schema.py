@@ -52,13 +52,26 @@ OptInt = Annotated[int | None, BeforeValidator(_empty_to_none)]
 
 
 def normalise_method(v: str) -> str:
-    """A tau^2 estimator name as :func:`evsynth.meta` spells it (``"reml"`` -> ``"REML"``)."""
-    from evsynth.models.kernels import METHODS
+    """A tau^2 estimator name as :func:`evsynth.meta` spells it (``"reml"`` -> ``"REML"``),
+    by :func:`evsynth.validation.meta_method` (the rule of every entry point)."""
+    from evsynth.validation import meta_method
 
-    known = {m.upper(): m for m in METHODS if m != "GENQ"}
-    if v.upper() not in known:
-        raise ValueError(f"unknown method {v!r}; expected one of {', '.join(known.values())}")
-    return known[v.upper()]
+    return meta_method(v)
+
+
+def normalise_test(v: str | None) -> str | None:
+    """A test code as :func:`evsynth.meta` spells it (``"Z"`` -> ``"z"``, ``"hksj"`` ->
+    ``"knha"``), by :func:`evsynth.validation.test_code`."""
+    from evsynth.validation import test_code
+
+    return None if v is None else test_code(v)
+
+
+def normalise_level(v: float) -> float:
+    """A confidence level in percent (95 or 0.95), by :func:`evsynth.validation.level_percent`."""
+    from evsynth.validation import level_percent
+
+    return level_percent(v)
 
 
 class _Strict(BaseModel):
@@ -72,15 +85,25 @@ class ModelConfig(_Strict):
     """Meta-analysis model defaults (``[model]``); each outcome may override them."""
 
     method: str = "REML"
-    test: Literal["z", "t", "knha", "adhoc"] = "z"
+    test: str = "z"
     prediction_interval: bool = True
     pi_type: Literal["default", "t", "riley", "simple"] = "default"
-    level: float = Field(95.0, gt=50, lt=100)
+    level: float = 95.0
 
     @field_validator("method")
     @classmethod
     def _method(cls, v: str) -> str:
         return normalise_method(v)
+
+    @field_validator("test")
+    @classmethod
+    def _test(cls, v: str) -> str:
+        return normalise_test(v) or "z"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level(cls, v: float) -> float:
+        return normalise_level(v)
 
 
 class Comparison(_Strict):
@@ -112,7 +135,7 @@ class Outcome(_Strict):
     assumed_control_risk: float | None = Field(None, gt=0, lt=1)
     # optional per-outcome overrides of [model]
     method: str | None = None
-    test: Literal["z", "t", "knha", "adhoc"] | None = None
+    test: str | None = None
     prediction_interval: bool | None = None
 
     @model_validator(mode="after")
@@ -129,6 +152,7 @@ class Outcome(_Strict):
             raise ValueError("assumed_control_risk applies to binary outcomes only")
         if self.method is not None:
             self.method = normalise_method(self.method)
+        self.test = normalise_test(self.test)
         return self
 
 
