@@ -2,25 +2,67 @@
 
 A file is written to a temporary file in the destination folder and renamed into place
 (``os.replace`` is atomic on POSIX and Windows), so an interrupted run never leaves a half-written
-file and a reader sees either the old or the new content.
+file and a reader sees either the old or the new content. The file gets the permissions the
+user's umask gives a new file (0644 under the usual umask 022), not the 0600 of the temporary
+file, so co-authors on a shared drive can read the outputs.
+
+Also here: the two rules about where evsynth may write and read.
+
+* :func:`inside_folder`: a path read from a review folder's files (``review.toml``) must resolve,
+  symlinks resolved, inside that folder; otherwise it is an :class:`~evsynth.errors.InputError`.
+* :func:`check_overwrite`: an existing file that evsynth did not create as its own output is
+  never replaced unless the user asked for it (``--force``).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from evsynth.errors import InputError
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it where the OS allows)."""
+    try:  # Linux: no race with other threads
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Permissions of a new file under the current umask (``0o666 & ~umask``)."""
+    return 0o666 & ~current_umask()
+
+
+def dir_mode() -> int:
+    """Permissions of a new folder under the current umask (``0o777 & ~umask``)."""
+    return 0o777 & ~current_umask()
+
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename). Returns the path."""
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename) with the
+    permissions the umask gives a new file. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):  # mkstemp creates 0600; give the umask's mode
+                os.fchmod(fh.fileno(), file_mode())
+            else:  # pragma: no cover - Windows before Python 3.13
+                os.chmod(tmp, file_mode())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -35,6 +77,63 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically (newlines written as given)."""
     return atomic_write(path, text.encode("utf-8"))
+
+
+def make_dir(path: str | os.PathLike[str]) -> Path:
+    """Create a folder (and its parents) with the umask's permissions; an existing folder is
+    kept as it is."""
+    path = Path(path)
+    path.mkdir(mode=0o777, parents=True, exist_ok=True)
+    return path
+
+
+# ----------------------------------------------------------------------------- path rules
+def inside_folder(folder: str | os.PathLike[str], name: str | os.PathLike[str],
+                  where: str) -> Path:
+    """``name`` (relative to ``folder`` unless absolute) as a path inside ``folder``.
+
+    Both are resolved (symlinks followed, ``..`` collapsed) before the check, so neither
+    ``../x``, an absolute path elsewhere, nor a symlink pointing out of the folder passes.
+    Returns the path as ``folder / name`` (not resolved, for messages); raises
+    :class:`InputError` naming ``where`` (e.g. ``review.toml: [[searches]] entry 1, key
+    'files'``) otherwise.
+    """
+    base = Path(folder).resolve()
+    p = Path(name)
+    full = p if p.is_absolute() else Path(folder) / p
+    try:
+        real = full.resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loop
+        raise InputError(f"{where}: {str(name)!r} cannot be resolved ({exc}); expected a path "
+                         f"inside the review folder {folder}") from None
+    if real != base and base not in real.parents:
+        how = "resolves to" if real != full.absolute() else "is"
+        raise InputError(f"{where}: {str(name)!r} {how} {real}, outside the review folder "
+                         f"{base}; expected a path inside the review folder (no '..', no "
+                         "absolute path elsewhere, no symlink pointing out)")
+    return full
+
+
+def check_overwrite(path: str | os.PathLike[str], *, force: bool = False,
+                    owned: Callable[[Path], bool] | None = None, option: str = "--force",
+                    what: str = "file") -> None:
+    """Refuse to replace an existing ``path`` that evsynth did not write as its own output.
+
+    Allowed: ``path`` does not exist, ``force`` is true, or ``owned(path)`` says the existing
+    file is evsynth's own output (e.g. a previous run's). A folder in the way is refused even
+    with ``force`` (a symlink is replaced itself, never its target). Raises
+    :class:`InputError`.
+    """
+    p = Path(path)
+    if not os.path.lexists(p):
+        return
+    st = os.lstat(p)
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{p}: exists and is a folder; expected a {what} path")
+    if force or (stat.S_ISREG(st.st_mode) and owned is not None and owned(p)):
+        return
+    raise InputError(f"{p}: exists and was not written by evsynth as its output; expected a new "
+                     f"{what} path, or {option} to replace it")
 
 
 def figure_bytes(fig: Any, fmt: str, dpi: int = 150) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +26,7 @@ date_searched = 2011-07-31
 date_from = 1980-01-01
 date_to = "2011-07-31"
 query = '("vertebroplasty"[MeSH Terms] OR vertebroplasty[tiab]) AND random*'
-files = ["searches/pubmed_2011-07-31.nbib", "/abs/other.nbib"]
+files = ["searches/pubmed_2011-07-31.nbib", "searches/other.nbib"]
 kind = "database"
 
 [[searches]]
@@ -60,9 +59,9 @@ def test_full_settings(tmp_path):
         database="MEDLINE", interface="PubMed", date_searched=dt.date(2011, 7, 31),
         date_from=dt.date(1980, 1, 1), date_to=dt.date(2011, 7, 31),
         query='("vertebroplasty"[MeSH Terms] OR vertebroplasty[tiab]) AND random*',
-        files=("searches/pubmed_2011-07-31.nbib", "/abs/other.nbib"), kind="database",
+        files=("searches/pubmed_2011-07-31.nbib", "searches/other.nbib"), kind="database",
         review_dir=d)
-    assert med.paths() == [d / "searches/pubmed_2011-07-31.nbib", Path("/abs/other.nbib")]
+    assert med.paths() == [d / "searches/pubmed_2011-07-31.nbib", d / "searches/other.nbib"]
     assert reg.kind == "register" and reg.interface is None and reg.date_searched is None
     sc = s.screening
     assert sc.reviewers == ("AB", "CD") and sc.highlight_terms == ("vertebroplasty", "randomi*")

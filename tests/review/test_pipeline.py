@@ -61,7 +61,7 @@ def test_output_folder(finished):
     d, out, results, _ = finished
     assert (out / "results.json").is_file()
     data = json.loads((out / "results.json").read_text())
-    assert data["schema"] == "evsynth.results" and data["schema_version"] == "1.1"
+    assert data["schema"] == "evsynth.results" and data["schema_version"] == "1.2"
     assert data["review"]["title"] == "Test review"
     assert [a["id"] for a in data["analyses"]] == [a["id"] for a in results["analyses"]]
     prov = data["provenance"]
@@ -124,8 +124,12 @@ def test_rerun_replaces_output(tmp_path, fast_figures):
     d = make_review(tmp_path / "review")
     out = tmp_path / "out"
     run(d, out, quiet=True)
-    (out / "stale.txt").write_text("old")
-    run(d, out, quiet=True)
+    run(d, out, quiet=True)  # evsynth's own output is replaced without asking
+    (out / "stale.txt").write_text("old")  # a file evsynth did not write: only with force
+    with pytest.raises(InputError, match=r"files evsynth did not write \(stale.txt\).*--force"):
+        run(d, out, quiet=True)
+    assert (out / "stale.txt").read_text() == "old"
+    run(d, out, quiet=True, force=True)
     assert not (out / "stale.txt").exists() and (out / "results.json").exists()
     assert _siblings(out) == []
 

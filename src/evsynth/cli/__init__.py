@@ -13,6 +13,7 @@ import sys
 
 from evsynth import __version__
 from evsynth.errors import InputError
+from evsynth.textsafe import echo
 
 #: modules under evsynth.cli that register subcommands (skipped if absent)
 SUBCOMMAND_MODULES = ("records", "screen", "search", "run")
@@ -43,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"evsynth: error: {exc}", file=sys.stderr)
+        echo(f"evsynth: error: {exc}", err=True)
         return 2
     except KeyboardInterrupt:
-        print("evsynth: interrupted", file=sys.stderr)
+        echo("evsynth: interrupted", err=True)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last-resort handler for the CLI
         if args.debug:
             raise
-        print(f"evsynth: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-              "traceback)", file=sys.stderr)
+        echo(f"evsynth: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+             "traceback)", err=True)
         return 1
 
 

@@ -7,30 +7,35 @@ Subcommands::
                                       [--format FMT]
     evsynth records dedup REVIEW_DIR
     evsynth records status REVIEW_DIR
-    evsynth records decisions-export REVIEW_DIR OUT.csv [--stage STAGE] [--latest]
+    evsynth records decisions-export REVIEW_DIR OUT.csv [--stage STAGE] [--latest] [--force]
     evsynth records decisions-import REVIEW_DIR IN.csv
     evsynth records conflicts REVIEW_DIR [--stage STAGE]
     evsynth records resolve REVIEW_DIR RECORD_ID --stage STAGE --decision D --reviewer NAME
                             [--reason TEXT]
     evsynth records retrieval REVIEW_DIR RECORD_ID (--retrieved | --not-retrieved) [--by NAME]
     evsynth records link-study REVIEW_DIR RECORD_ID STUDY_ID [--by NAME]
-    evsynth records prisma REVIEW_DIR --out DIR [--title TEXT]
+    evsynth records prisma REVIEW_DIR --out DIR [--title TEXT] [--force]
 
 Bad input exits with code 2 and a message naming the file and line; nothing is written to
 the store in that case (imports read every file before one transaction writes them all).
+Export files named in review.toml must lie inside the review folder; an existing file is
+never replaced unless evsynth wrote it as its output or ``--force`` is given. Text from the
+records (titles, reasons, names) is printed with control characters made visible.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 from evsynth.errors import InputError
+from evsynth.files import atomic_write_text, check_overwrite, inside_folder, make_dir
 from evsynth.records.settings import STAGES, SearchSpec, read_settings
 from evsynth.records.store import STORE_FILE, ImportBatch, Store, file_sha256
+from evsynth.textsafe import echo
 
 
 def _review_dir(path: str) -> Path:
@@ -113,9 +118,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         results = store.add_imports(batches)
     for r, b in zip(results, batches, strict=True):
         note = "" if r.new else " (already imported; not added again)"
-        print(f"{r.file}: {r.n_records} records read [{b.database}]{note}")
+        echo(f"{r.file}: {r.n_records} records read [{b.database}]{note}")
     for p in problems:
-        print(f"warning: {p}", file=sys.stderr)
+        echo(f"warning: {p}", err=True)
     return 0
 
 
@@ -131,8 +136,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         g = store.duplicate_groups()
         n, n_groups = len(g), len(set(g.values()))
         n_unc = 0 if unc is None else len(unc)
-    print(f"{n} records; {n_groups} unique after deduplication; {n - n_groups} duplicates "
-          f"removed; {n_unc} uncertain pairs to check")
+    echo(f"{n} records; {n_groups} unique after deduplication; {n - n_groups} duplicates "
+         f"removed; {n_unc} uncertain pairs to check")
     return 0
 
 
@@ -144,6 +149,17 @@ def _fmt_kappa(x: Any) -> str:
     return "undefined" if x is None else f"{x:.3f}"
 
 
+def dedup_status(n: int, n_undeduplicated: int) -> str:
+    """The deduplication status of a store of ``n`` records, ``n_undeduplicated`` of which no
+    deduplication has looked at (imported before the first or after the last ``dedup``)."""
+    if n_undeduplicated == 0 and n:
+        return "deduplicated"
+    if n_undeduplicated >= n:
+        return "not deduplicated yet"
+    return (f"not deduplicated: {n_undeduplicated} records imported since the last "
+            "deduplication; run 'evsynth records dedup'")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from evsynth.records.screening import agreement, screening_table
 
@@ -151,36 +167,36 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = read_settings(review).screening
     with _open_existing(args.review_dir) as store:
         imp = store.imports()
-        print("Records per database:")
+        echo("Records per database:")
         if imp.empty:
-            print("  (none imported)")
+            echo("  (none imported)")
         for (db, kind), sub in imp.groupby(["database", "kind"], sort=False):
             label = f"{db} (register)" if kind == "register" else db
-            print(f"  {label}: {int(sub['n_records'].sum())} records from {len(sub)} file(s)")
+            echo(f"  {label}: {int(sub['n_records'].sum())} records from {len(sub)} file(s)")
         groups = store.duplicate_groups()
         n, n_groups = len(groups), len(set(groups.values()))
-        dedup = "deduplicated" if store.deduplicated() else "not deduplicated yet"
-        print(f"Total: {n} records; {n_groups} unique; {n - n_groups} duplicates ({dedup}); "
-              f"{len(store.uncertain_pairs())} uncertain duplicate pairs")
+        dedup = dedup_status(n, len(store.undeduplicated()))
+        echo(f"Total: {n} records; {n_groups} unique; {n - n_groups} duplicates ({dedup}); "
+             f"{len(store.uncertain_pairs())} uncertain duplicate pairs")
         for stage in STAGES:
             tab = screening_table(store, stage, settings)
             finals = tab["final"].value_counts().to_dict()
-            print(f"Screening, {stage}: {len(tab)} to screen; "
-                  f"include {finals.get('include', 0)}, exclude {finals.get('exclude', 0)}, "
-                  f"maybe {finals.get('maybe', 0)}, pending "
-                  f"{int((tab['status'] == 'pending').sum())}, conflicts "
-                  f"{int(tab['conflict'].sum())}")
+            echo(f"Screening, {stage}: {len(tab)} to screen; "
+                 f"include {finals.get('include', 0)}, exclude {finals.get('exclude', 0)}, "
+                 f"maybe {finals.get('maybe', 0)}, pending "
+                 f"{int((tab['status'] == 'pending').sum())}, conflicts "
+                 f"{int(tab['conflict'].sum())}")
             lat = store.decision_history(stage)
             if len(lat):
                 for reviewer, sub in lat[lat["kind"] == "screen"].groupby("reviewer"):
                     done = len(set(sub["record_id"].map(groups)))
-                    print(f"  {reviewer}: {done} decided")
+                    echo(f"  {reviewer}: {done} decided")
             ag = agreement(store, stage)
             for r in ag.to_dict("records"):
                 if r["n"]:
-                    print(f"  agreement {r['reviewer_a']} vs {r['reviewer_b']}: n = {r['n']}, "
-                          f"{_fmt_pct(r['percent_agreement'])}, Cohen's kappa "
-                          f"{_fmt_kappa(r['kappa'])}")
+                    echo(f"  agreement {r['reviewer_a']} vs {r['reviewer_b']}: n = {r['n']}, "
+                         f"{_fmt_pct(r['percent_agreement'])}, Cohen's kappa "
+                         f"{_fmt_kappa(r['kappa'])}")
     return 0
 
 
@@ -188,8 +204,9 @@ def cmd_decisions_export(args: argparse.Namespace) -> int:
     from evsynth.records.screening import export_decisions
 
     with _open_existing(args.review_dir) as store:
-        n = export_decisions(store, args.out, stage=args.stage, history=not args.latest)
-    print(f"{args.out}: {n} decisions written")
+        n = export_decisions(store, args.out, stage=args.stage, history=not args.latest,
+                             force=args.force)
+    echo(f"{args.out}: {n} decisions written")
     return 0
 
 
@@ -199,7 +216,7 @@ def cmd_decisions_import(args: argparse.Namespace) -> int:
     settings = read_settings(_review_dir(args.review_dir)).screening
     with _open_existing(args.review_dir) as store:
         n = import_decisions(store, args.csv, settings)
-    print(f"{args.csv}: {n} decisions imported")
+    echo(f"{args.csv}: {n} decisions imported")
     return 0
 
 
@@ -210,11 +227,11 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     with _open_existing(args.review_dir) as store:
         c = conflicts(store, args.stage, settings)
     if c.empty:
-        print("No unresolved conflicts.")
+        echo("No unresolved conflicts.")
     for r in c.to_dict("records"):
         votes = ", ".join(f"{k}: {v}" + (f" ({r['reasons'][k]})" if r["reasons"].get(k) else "")
                           for k, v in r["decisions"].items())
-        print(f"{r['group_id']}\t{r['stage']}\t{votes}\t{r['title'] or ''}")
+        echo(f"{r['group_id']}\t{r['stage']}\t{votes}\t{r['title'] or ''}")
     return 0
 
 
@@ -226,7 +243,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         store.check_record_ids([args.record_id], "resolve: ")
         resolve(store, args.record_id, args.stage, args.decision, args.reviewer, args.reason,
                 settings=settings, note=args.note)
-    print(f"{args.record_id}: {args.stage} resolved as {args.decision}")
+    echo(f"{args.record_id}: {args.stage} resolved as {args.decision}")
     return 0
 
 
@@ -234,7 +251,7 @@ def cmd_retrieval(args: argparse.Namespace) -> int:
     status = "retrieved" if args.retrieved else "not retrieved"
     with _open_existing(args.review_dir) as store:
         store.set_retrieval(args.record_id, status, args.by, args.note)
-    print(f"{args.record_id}: {status}")
+    echo(f"{args.record_id}: {status}")
     return 0
 
 
@@ -243,7 +260,7 @@ def known_study_ids(review: Path) -> set[str] | None:
     None when there is no such file or column (then any id is accepted)."""
     import csv
 
-    path = review / "studies.csv"
+    path = inside_folder(review, "studies.csv", f"{review}: studies.csv")
     if not path.is_file():
         return None
     try:
@@ -265,26 +282,43 @@ def cmd_link_study(args: argparse.Namespace) -> int:
                          f"{args.study_id!r} is not listed; expected one of its study ids")
     with _open_existing(args.review_dir) as store:
         store.link_study(args.record_id, args.study_id, args.by)
-    print(f"{args.record_id} -> study {args.study_id}")
+    echo(f"{args.record_id} -> study {args.study_id}")
     return 0
 
 
-def cmd_prisma(args: argparse.Namespace) -> int:
-    import json
+#: the files ``evsynth records prisma`` writes into its output folder
+PRISMA_FILES = ("prisma.svg", "prisma.png", "prisma_counts.json")
 
+
+def _prisma_output(out: Path) -> bool:
+    """Whether ``out`` holds a previous ``evsynth records prisma`` output: a
+    prisma_counts.json evsynth wrote (then prisma.svg/png beside it are evsynth's too)."""
+    from evsynth.records.prisma import check_counts
+
+    try:
+        counts = json.loads((out / "prisma_counts.json").read_text(encoding="utf-8"))
+        check_counts(counts)
+        return True
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
+def cmd_prisma(args: argparse.Namespace) -> int:
     from evsynth.records.prisma import prisma_counts, prisma_diagram
 
     settings = read_settings(_review_dir(args.review_dir)).screening
+    out = Path(args.out)
+    ours = out.is_dir() and _prisma_output(out)
+    for name in PRISMA_FILES:
+        check_overwrite(out / name, force=args.force, owned=lambda _p: ours)
     with _open_existing(args.review_dir) as store:
         counts = prisma_counts(store, settings)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     svg, png = out / "prisma.svg", out / "prisma.png"
     prisma_diagram(counts, svg, png, title=args.title)
-    tmp = out / ".prisma_counts.json.tmp"
-    tmp.write_text(json.dumps(counts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(out / "prisma_counts.json")
-    print(f"{svg}\n{png}\n{out / 'prisma_counts.json'}")
+    atomic_write_text(out / "prisma_counts.json",
+                      json.dumps(counts, indent=2, ensure_ascii=False) + "\n")
+    echo(f"{svg}\n{png}\n{out / 'prisma_counts.json'}")
     return 0
 
 
@@ -321,6 +355,8 @@ def register(subparsers: Any) -> None:
     q.add_argument("--stage", choices=STAGES)
     q.add_argument("--latest", action="store_true",
                    help="only the latest decision per reviewer (default: full history)")
+    q.add_argument("--force", action="store_true",
+                   help="replace OUT.csv if it exists (default: refuse)")
     q.set_defaults(func=cmd_decisions_export)
 
     q = sub.add_parser("decisions-import", help="import screening decisions from CSV "
@@ -365,4 +401,7 @@ def register(subparsers: Any) -> None:
     q.add_argument("review_dir")
     q.add_argument("--out", required=True, help="output folder")
     q.add_argument("--title", help="title above the diagram")
+    q.add_argument("--force", action="store_true",
+                   help="replace prisma.svg/.png/_counts.json in the folder even if evsynth did "
+                   "not write them (default: refuse)")
     q.set_defaults(func=cmd_prisma)

@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from evsynth.textsafe import echo
+
 
 def _fmt(x: float | None, log_scale: bool) -> str:
     import math
@@ -29,13 +31,13 @@ def _fmt(x: float | None, log_scale: bool) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from evsynth.review.pipeline import RESULTS_FILE, run, summary_lines
 
-    results = run(args.review_dir, args.out, quiet=args.quiet or args.json)
+    results = run(args.review_dir, args.out, quiet=args.quiet or args.json, force=args.force)
     out = Path(results["output_dir"])
     lines = summary_lines(results)
     if args.json:
-        print(json.dumps({"results": str(out / RESULTS_FILE)}))
+        echo(json.dumps({"results": str(out / RESULTS_FILE)}))
         for rec in lines:
-            print(json.dumps(rec, allow_nan=False))
+            echo(json.dumps(rec, allow_nan=False))
         return 0
     if not args.quiet:
         for rec in lines:
@@ -43,10 +45,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                    f"[{_fmt(rec['ci_lb'], rec['log_scale'])}, "
                    f"{_fmt(rec['ci_ub'], rec['log_scale'])}]" if rec["k"] else "no data")
             extra = f", {rec['excluded']} left out" if rec["excluded"] else ""
-            print(f"  {rec['id']}: {rec['measure']} {est} (k = {rec['k']}{extra})")
+            echo(f"  {rec['id']}: {rec['measure']} {est} (k = {rec['k']}{extra})")
+        for w in results.get("warnings") or []:
+            echo(f"warning: {w}", err=True)
         report = out / "report.html"
-        print(f"Wrote {out} ({len(lines)} analyses)" +
-              (f"; report: {report}" if report.exists() else ""))
+        echo(f"Wrote {out} ({len(lines)} analyses)" +
+             (f"; report: {report}" if report.exists() else ""))
     return 0
 
 
@@ -54,7 +58,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from evsynth.review.load import validate
 
     for line in validate(args.review_dir):
-        print(line)
+        echo(line)
     return 0
 
 
@@ -64,7 +68,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("review_dir", metavar="REVIEW_DIR",
                    help="folder with review.toml, studies.csv and outcomes.csv")
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="output folder (default: REVIEW_DIR/output); replaced as a whole")
+                   help="output folder (default: REVIEW_DIR/output); a previous evsynth output "
+                   "there is replaced as a whole")
+    p.add_argument("--force", action="store_true",
+                   help="replace the output folder even if it holds files evsynth did not "
+                   "write (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="no progress display or summary")
     p.add_argument("--json", action="store_true",
                    help="print the results.json path and one JSON line per analysis")

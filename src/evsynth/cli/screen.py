@@ -13,6 +13,7 @@ from typing import Any
 
 from evsynth.errors import InputError
 from evsynth.records.settings import STAGES, read_settings
+from evsynth.textsafe import echo
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
@@ -30,9 +31,14 @@ def cmd_screen(args: argparse.Namespace) -> int:
         if store.n_records() == 0:
             raise InputError(f"{args.review_dir}: the store holds no records; expected "
                              "'evsynth records import' first")
-        if not store.deduplicated():
-            print("evsynth: note: duplicates have not been looked for yet (run 'evsynth records "
-                  "dedup'); every imported record is shown", file=sys.stderr)
+        unchecked = len(store.undeduplicated())
+        if unchecked == store.n_records():
+            echo("evsynth: note: duplicates have not been looked for yet (run 'evsynth records "
+                 "dedup'); every imported record is shown", err=True)
+        elif unchecked:
+            echo(f"evsynth: note: {unchecked} records imported since the last deduplication "
+                 "have not been checked for duplicates (run 'evsynth records dedup'); they are "
+                 "shown as they are", err=True)
         color = {"always": True, "never": False, "auto": None}[args.color]
         screener = Screener(store, args.stage, args.reviewer, settings, color=color,
                             out=sys.stdout)

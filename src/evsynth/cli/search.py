@@ -1,8 +1,10 @@
 """``evsynth search ...``: run PubMed searches, build queries, list the review's searches.
 
-* ``evsynth search pubmed REVIEW_DIR --query Q [--out FILE]`` or ``--search N`` /
+* ``evsynth search pubmed REVIEW_DIR --query Q [--out FILE] [--force]`` or ``--search N`` /
   ``--database NAME`` (a ``[[searches]]`` entry of review.toml) -- saves every record through the
-  NCBI E-utilities (resumable; ``--out`` is relative to REVIEW_DIR).
+  NCBI E-utilities (resumable; ``--out`` is relative to REVIEW_DIR). The entry's file must lie
+  inside the review folder; an existing file that is not evsynth's earlier download of the same
+  search is replaced only with ``--force``.
 * ``evsynth search build CONCEPTS.toml|json`` -- prints the PubMed query built from concepts.
 * ``evsynth search list REVIEW_DIR [--count]`` -- prints each search's methods line.
 """
@@ -13,10 +15,10 @@ import argparse
 import datetime as _dt
 import json
 import os
-import sys
 from pathlib import Path
 
 from evsynth.errors import InputError
+from evsynth.textsafe import echo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pm.add_argument("--max-retries", type=int, default=5)
     pm.add_argument("--restart", action="store_true",
                     help="discard an earlier unfinished download of the same file")
+    pm.add_argument("--force", action="store_true",
+                    help="replace an existing output file that is not evsynth's earlier "
+                    "download of this search (default: refuse)")
     pm.add_argument("--quiet", action="store_true", help="no progress messages")
     pm.set_defaults(func=cmd_pubmed)
 
@@ -103,6 +108,7 @@ def cmd_pubmed(args: argparse.Namespace) -> int:
         raise InputError(f"{review}: review folder does not exist; expected a directory")
     date_from, date_to, out = args.date_from, args.date_to, args.out
     entry = None
+    out_path: Path | None = None
     if args.query is not None:
         query = args.query
     else:
@@ -115,10 +121,12 @@ def cmd_pubmed(args: argparse.Namespace) -> int:
                 raise InputError(f"{where}: key 'files' lists {len(entry.files)} files; "
                                  "expected one, or give --out")
             out = entry.files[0]
+            out_path = entry.paths()[0]  # checked to lie inside the review folder
     suffix = FORMATS[args.format][2]
     if out is None:
         out = f"searches/pubmed_{_dt.date.today().isoformat()}{suffix}"
-    out_path = Path(out) if Path(out).is_absolute() else review / out
+    if out_path is None:  # --out (named by the user) or evsynth's default
+        out_path = Path(out) if Path(out).is_absolute() else review / out
     mindate = pubmed_date(date_from, "--date-from") if date_from else None
     maxdate = pubmed_date(date_to, "--date-to") if date_to else None
     if mindate or maxdate:  # NCBI needs both
@@ -128,24 +136,29 @@ def cmd_pubmed(args: argparse.Namespace) -> int:
                           api_key=args.api_key or os.environ.get("NCBI_API_KEY") or None,
                           tool=args.tool, email=args.email or os.environ.get("NCBI_EMAIL"),
                           max_retries=args.max_retries)
-    say = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    say = None if args.quiet else (lambda msg: echo(msg, err=True))
     try:
         res = client.fetch_all(query, out_path, format=args.format, batch_size=args.batch_size,
                                mindate=mindate, maxdate=maxdate, restart=args.restart,
-                               progress=say)
+                               progress=say, overwrite=args.force)
     except EutilsError as exc:
-        print(f"evsynth: error: {exc}", file=sys.stderr)
-        print(f"evsynth: run the same command again to continue where it stopped "
-              f"({out_path.name}.eutils.json)", file=sys.stderr)
+        echo(f"evsynth: error: {exc}", err=True)
+        echo(f"evsynth: run the same command again to continue where it stopped "
+             f"({out_path.name}.eutils.json)", err=True)
         return 1
     for w in res.warnings:
-        print(f"evsynth: warning: {w}", file=sys.stderr)
+        echo(f"evsynth: warning: {w}", err=True)
     shown = out if not Path(out).is_absolute() else out_path
-    print(f"PubMed: {res.records} records saved to {shown} (search count {res.count})")
+    echo(f"PubMed: {res.records} records saved to {shown} (search count {res.count})")
     if res.query_translation:
-        print(f"query as translated by PubMed: {res.query_translation}")
+        echo(f"query as translated by PubMed: {res.query_translation}")
     if entry is None:
-        print("\nadd to review.toml:\n" + _toml_entry(query, str(shown), date_from, date_to))
+        try:
+            rel = out_path.resolve().relative_to(review.resolve()).as_posix()
+            echo("\nadd to review.toml:\n" + _toml_entry(query, rel, date_from, date_to))
+        except ValueError:
+            echo(f"\nto list it in review.toml, move {out_path} into the review folder "
+                 "(files named there must lie inside it)")
     return 0
 
 
@@ -171,7 +184,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from evsynth.records.search import load_query
 
     query = load_query(args.concepts).render()
-    print(json.dumps({"query": query}, ensure_ascii=False) if args.json else query)
+    echo(json.dumps({"query": query}, ensure_ascii=False) if args.json else query)
     return 0
 
 
@@ -181,8 +194,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     strategies = load_strategies(args.review_dir, check_files=True, count=args.count)
     if not strategies:
-        print(f"{Path(args.review_dir) / 'review.toml'}: no [[searches]] entries")
+        echo(f"{Path(args.review_dir) / 'review.toml'}: no [[searches]] entries")
         return 0
     for s in strategies:
-        print(f"{s.index}. {s.methods_line()}")
+        echo(f"{s.index}. {s.methods_line()}")
     return 0

@@ -21,6 +21,10 @@ Introduction to the E-utilities" and "The E-utilities In-Depth: Parameters, Synt
 the missing batches; the final file is assembled from the batches with each PMID kept once, and
 every file is written atomically (temporary file + rename). The API key is never written to the
 state file or shown in messages.
+
+An existing output file is replaced only when it is this client's own earlier download (its
+state file records the file's SHA-256 and it is unchanged) or with ``overwrite=True``
+(``--force``); a state file or batch folder that is not evsynth's is never replaced or deleted.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import hashlib
 import http.client
 import json
 import math
+import os
 import re
 import shutil
 import time
@@ -340,12 +345,15 @@ class EutilsClient:
                   mindate: str | None = None, maxdate: str | None = None,
                   datetype: str | None = None, restart: bool = False,
                   max_records: int = PUBMED_MAX_RECORDS,
-                  progress: Callable[[str], None] | None = None) -> FetchResult:
+                  progress: Callable[[str], None] | None = None,
+                  overwrite: bool = False) -> FetchResult:
         """Search and save every record to ``out`` (MEDLINE text or PubMed XML), resumably.
 
         State: ``<out>.eutils.json``; batches: ``<out>.parts/``. A second call with the same
         arguments continues a stopped download (or returns at once when it is complete);
-        ``restart=True`` discards earlier state.
+        ``restart=True`` discards earlier state. An existing ``out`` that is not this client's
+        unchanged earlier download is an InputError unless ``overwrite``; nothing is sent to
+        NCBI in that case.
         """
         out = Path(out)
         if format not in FORMATS:
@@ -362,6 +370,7 @@ class EutilsClient:
                  "mindate": mindate, "maxdate": maxdate,
                  "datetype": (datetype or "pdat") if mindate else None}
 
+        _check_parts_dir(parts_dir)
         state = None if restart else _load_state(state_path)
         resumed = state is not None
         if state is not None:
@@ -377,6 +386,16 @@ class EutilsClient:
             if state.get("complete"):
                 state = None  # output removed since: fetch again
                 resumed = False
+        if restart and state_path.exists():
+            try:
+                _load_state(state_path)
+            except InputError:
+                if not overwrite:
+                    raise
+        if os.path.lexists(out) and not overwrite and not _own_download(out, state_path):
+            raise InputError(f"{out}: exists and is not an earlier download of this search by "
+                             "evsynth; expected a new output file, or overwrite=True (--force) "
+                             "to replace it")
         if restart and parts_dir.exists():
             shutil.rmtree(parts_dir)
 
@@ -428,9 +447,9 @@ class EutilsClient:
             fetched += 1
             say(f"efetch: batch {b + 1}/{n_batches} ({len(pmids)} records)")
 
-        records, dropped = _assemble(out, parts_dir, state, n_batches, format)
+        records, dropped, digest = _assemble(out, parts_dir, state, n_batches, format)
         state.update(complete=True, records=records, duplicates_dropped=dropped,
-                     completed_at=self.now().isoformat(timespec="seconds"))
+                     out_sha256=digest, completed_at=self.now().isoformat(timespec="seconds"))
         _save_state(state_path, state)
         shutil.rmtree(parts_dir, ignore_errors=True)
         return self._result(out, state_path, state, fetched, requests_before, resumed)
@@ -598,13 +617,47 @@ def _load_state(path: Path) -> dict | None:
     return state
 
 
+_PART_NAME = re.compile(r"^(?:batch-\d{5}(?:\.nbib|\.xml)|\.batch-\d{5}(?:\.nbib|\.xml)\..*\.tmp)$")
+
+
+def _check_parts_dir(parts_dir: Path) -> None:
+    """Refuse a ``<out>.parts`` path that is not a folder of evsynth's batch files (it would be
+    written into and deleted)."""
+    if not os.path.lexists(parts_dir):
+        return
+    if parts_dir.is_symlink() or not parts_dir.is_dir():
+        raise InputError(f"{parts_dir}: exists and is not evsynth's batch folder; expected it "
+                         "moved away (evsynth keeps the download's batches there)")
+    foreign = sorted(p.name for p in parts_dir.iterdir()
+                     if not _PART_NAME.match(p.name) or not p.is_file() or p.is_symlink())
+    if foreign:
+        raise InputError(f"{parts_dir}: holds files evsynth did not write ({', '.join(foreign[:5])}"
+                         "); expected only evsynth's batch files (move the others away)")
+
+
+def _own_download(out: Path, state_path: Path) -> bool:
+    """Whether ``out`` is an unchanged complete download recorded in ``state_path``."""
+    try:
+        state = _load_state(state_path)
+    except InputError:
+        return False
+    if not state or not state.get("complete") or state.get("out") != out.name:
+        return False
+    try:
+        return not out.is_symlink() and out.is_file() and \
+            _sha256(out.read_bytes()) == state.get("out_sha256")
+    except OSError:
+        return False
+
+
 def _save_state(path: Path, state: dict) -> None:
     atomic_write(path, (json.dumps(state, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def _assemble(out: Path, parts_dir: Path, state: dict, n_batches: int,
-              format: str) -> tuple[int, int]:
-    """Join the batches into ``out`` keeping each PMID once; return (records, dropped)."""
+              format: str) -> tuple[int, int, str]:
+    """Join the batches into ``out`` keeping each PMID once; return (records, dropped, sha256
+    of the file written)."""
     seen: set[str] = set()
     dropped = 0
     chunks: list[bytes] = []
@@ -629,7 +682,7 @@ def _assemble(out: Path, parts_dir: Path, state: dict, n_batches: int,
         prolog = prolog or b'<?xml version="1.0" ?>\n<PubmedArticleSet>'
         data = prolog + b"\n" + b"\n".join(chunks) + b"\n</PubmedArticleSet>\n"
     atomic_write(out, data)
-    return len(chunks), dropped
+    return len(chunks), dropped, _sha256(data)
 
 
 __all__ = ["EutilsClient", "EutilsError", "HistoryExpiredError", "SearchResult", "FetchResult",

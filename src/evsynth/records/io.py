@@ -159,6 +159,46 @@ def sniff_format(text: str) -> str | None:
     return None
 
 
+#: names of the formats in messages
+FORMAT_NAMES = {"ris": "RIS", "medline": "MEDLINE/PubMed text", "pubmed_xml": "PubMed XML",
+                "wos": "Web of Science plain text", "bibtex": "BibTeX", "csv": "CSV",
+                "endnote_xml": "EndNote XML", "ovid": "Ovid tagged text"}
+#: what the content of a file in each format has at least (for a format given by the caller)
+_SIGNATURES: dict[str, Any] = {
+    "ris": lambda head, text: bool(_RIS_TAG.search(head)),
+    "medline": lambda head, text: bool(_MEDLINE.search(head)),
+    "pubmed_xml": lambda head, text: bool(re.search(
+        r"<(?:PubmedArticleSet|PubmedArticle|PubmedBookArticle|MedlineCitation)\b", head)),
+    "endnote_xml": lambda head, text: bool(re.search(r"<records?\b", head)),
+    "wos": lambda head, text: len(_WOS_TAG.findall(head)) >= 2,
+    "bibtex": lambda head, text: bool(_BIBTEX.search(head)),
+    "ovid": lambda head, text: bool(_OVID_HEAD.search(head) or re.search(
+        r"^[A-Z][A-Za-z0-9]{1,3} {0,2}- ", head, re.MULTILINE)),
+    "csv": lambda head, text: True,
+}
+
+
+def check_format(text: str, fmt: str, path: str) -> None:
+    """Refuse a format given by the caller (``--format``) that the content does not fit.
+
+    The content must not look like another format (:func:`sniff_format`) and must have the
+    marks of ``fmt`` (e.g. RIS tag lines ``XX  - ``); otherwise the parser would read it into
+    garbage records. Raises :class:`InputError` naming the file, the format given and the
+    format the content looks like.
+    """
+    sniffed = sniff_format(text)
+    head = text.lstrip("\ufeff \t\r\n")[:20000]
+    if sniffed is not None and sniffed != fmt:
+        raise InputError(f"{path}: the format {fmt!r} was given but the content looks like "
+                         f"{FORMAT_NAMES[sniffed]} ({sniffed!r}); expected a {FORMAT_NAMES[fmt]} "
+                         f"file, or --format {sniffed} (or no --format: the format is sniffed "
+                         "from the content)")
+    if sniffed is None and not _SIGNATURES[fmt](head, text):
+        raise InputError(f"{path}: the format {fmt!r} was given but the content does not look "
+                         f"like {FORMAT_NAMES[fmt]} (nor like any format evsynth reads); "
+                         f"expected a {FORMAT_NAMES[fmt]} export")
+
+
 def _parser(fmt: str) -> Any:
     return importlib.import_module(f"evsynth.records.formats.{FORMATS[fmt]}")
 
@@ -190,6 +230,8 @@ def _read_one(path: str | os.PathLike, fmt: str | None, database: str | None,
         if fmt is None:
             raise InputError(f"{name}: unknown format: the content is not RIS, MEDLINE/PubMed, "
                              "PubMed XML, Web of Science, Ovid, EndNote XML, BibTeX or CSV")
+    else:
+        check_format(text, fmt, name)
     options: dict[str, Any] = {}
     if fmt == "csv" and mapping is not None:
         options["mapping"] = dict(mapping)
@@ -219,7 +261,9 @@ def read(path: str | os.PathLike | Iterable[str | os.PathLike], format: str | No
     ----------
     path : a file path, or a list of paths (their tables are concatenated).
     format : ``"ris"``, ``"medline"``, ``"pubmed_xml"``, ``"wos"``, ``"bibtex"``, ``"csv"``,
-        ``"endnote_xml"`` or ``"ovid"``; sniffed from the content when None.
+        ``"endnote_xml"`` or ``"ovid"``; sniffed from the content when None. A format given
+        that the content does not fit (it looks like another format) is an InputError naming
+        the format the content looks like (:func:`check_format`).
     database : fills ``source_database`` (e.g. ``"MEDLINE"``), overriding what the file says.
     mapping : for CSV, record column -> CSV header (e.g. ``{"title": "Title"}``); built-in
         mappings for Embase.com, PubMed, ASySD and bib-dedupe CSVs are used when None.

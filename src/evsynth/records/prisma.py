@@ -177,7 +177,9 @@ def _n(x: int) -> str:
     return f"{x:,}"
 
 
-def _check_counts(counts: dict[str, Any]) -> None:
+def check_counts(counts: dict[str, Any]) -> None:
+    """Check that ``counts`` has the structure of :func:`prisma_counts` with non-negative
+    integer counts; InputError naming the first bad entry otherwise."""
     from evsynth.errors import InputError
 
     need = {"identification": ("databases", "registers"),
@@ -212,14 +214,14 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
     Screening, Included on the left; the main column of boxes; exclusion boxes on the right;
     arrows down the main column and across to the exclusions. Writes SVG (and PNG at ``dpi``)
     atomically: to a temporary file in the same folder, then ``os.replace``.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    The figure is a :class:`matplotlib.figure.Figure` drawn without pyplot: the caller's
+    backend, current figure and open figures are left as they were.
+    """
+    from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    _check_counts(counts)
+    check_counts(counts)
     ident = counts["identification"]
     rem = counts["removed_before_screening"]
     scr = counts["screening"]
@@ -290,7 +292,7 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
     header_h = 0.42
     total_h = (top_margin + header_h + 0.2 + sum(heights) + gap * (len(rows) - 1) + 0.45
                + 0.19 * len(note_lines))
-    fig = plt.figure(figsize=(width, total_h))
+    fig = Figure(figsize=(width, total_h))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
     ax.set_ylim(total_h, 0)  # y grows downwards
@@ -371,4 +373,3 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
     save_figure(fig, Path(path_svg), dpi)
     if path_png is not None:
         save_figure(fig, Path(path_png), dpi)
-    plt.close(fig)

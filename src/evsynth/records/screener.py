@@ -14,6 +14,11 @@ next record is shown, so quitting or killing the process never loses a recorded 
 Keys are read raw from the terminal (termios cbreak mode) when stdin is a TTY; otherwise one
 line per answer is read (its first character is the key), which lets scripts and tests drive
 the screener through a pipe.
+
+Everything is written through :func:`evsynth.textsafe.terminal_text` (one place:
+:meth:`Screener._out`): control characters in a record's title, abstract, authors or any other
+text are shown in caret notation (ESC as ``^[``), so a record cannot clear the screen or change
+colours; the screener's own colours are :class:`~evsynth.textsafe.Style` parts.
 """
 
 from __future__ import annotations
@@ -32,11 +37,26 @@ from evsynth.errors import InputError
 from evsynth.records.screening import eligible_groups, latest_decisions, queue, record_decision
 from evsynth.records.settings import ScreeningSettings, check_stage
 from evsynth.records.store import Store
+from evsynth.textsafe import Style, terminal_text
 
 #: ANSI styles
-BOLD, DIM, RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
-HIGHLIGHT = "\x1b[1;30;43m"  # bold black on yellow
-GREEN, RED, YELLOW, CYAN = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[36m"
+BOLD, DIM, RESET = Style("\x1b[1m"), Style("\x1b[2m"), Style("\x1b[0m")
+HIGHLIGHT = Style("\x1b[1;30;43m")  # bold black on yellow
+GREEN, RED, YELLOW, CYAN = (Style("\x1b[32m"), Style("\x1b[31m"), Style("\x1b[33m"),
+                            Style("\x1b[36m"))
+CLEAR = Style("\x1b[2J\x1b[H")  # clear the screen, cursor home
+NO_STYLE = Style("")
+
+#: a line to print: text (made safe when written) and evsynth's own styles
+Parts = list[Any]
+
+
+def _visible(value: Any) -> str | None:
+    """A record field as printable text (control characters in caret notation, so wrapping
+    counts what is shown), None when missing."""
+    if value is None:
+        return None
+    return terminal_text(value)
 
 
 def highlight_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
@@ -56,16 +76,31 @@ def highlight_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile(r"\b(?:" + "|".join(parts) + ")", re.IGNORECASE)
 
 
+def highlight_parts(text: str, pattern: re.Pattern[str] | None, color: bool,
+                    after: Style = NO_STYLE) -> Parts:
+    """``text`` as parts for :func:`~evsynth.textsafe.terminal_text`, matches of ``pattern``
+    wrapped in the highlight style (when ``color``); ``after`` is the style to restore after each
+    match. Without colour, matches are wrapped in ``*...*`` so they still stand out."""
+    if pattern is None:
+        return [text]
+    parts: Parts = []
+    pos = 0
+    for m in pattern.finditer(text):
+        parts.append(text[pos:m.start()])
+        if color:
+            parts += [HIGHLIGHT, m.group(0), RESET, after]
+        else:
+            parts.append(f"*{m.group(0)}*")
+        pos = m.end()
+    parts.append(text[pos:])
+    return parts
+
+
 def highlight(text: str, pattern: re.Pattern[str] | None, color: bool,
               after: str = "") -> str:
-    """``text`` with matches of ``pattern`` wrapped in ANSI highlight (when ``color``);
-    ``after`` is the style to restore after each match. Without colour, matches are wrapped
-    in ``*...*`` so they still stand out."""
-    if pattern is None:
-        return text
-    if color:
-        return pattern.sub(lambda m: f"{HIGHLIGHT}{m.group(0)}{RESET}{after}", text)
-    return pattern.sub(lambda m: f"*{m.group(0)}*", text)
+    """``text`` ready to print, with matches of ``pattern`` highlighted (see
+    :func:`highlight_parts`); control characters in ``text`` are made visible."""
+    return terminal_text(*highlight_parts(text, pattern, color, Style(after)))
 
 
 class KeyReader:
@@ -162,12 +197,21 @@ class Screener:
         self.recorded = 0
 
     # ------------------------------------------------------------------ output
-    def _s(self, style: str, text: str) -> str:
-        return f"{style}{text}{RESET}" if self.color else text
+    def _s(self, style: Style, *text: Any) -> Parts:
+        return [style, *text, RESET] if self.color else list(text)
 
-    def _w(self, text: str = "") -> None:
-        self.out.write(text + "\n")
+    def _out(self, *parts: Any) -> None:
+        """The one place the screener writes: every text part through
+        :func:`~evsynth.textsafe.terminal_text` (control characters made visible)."""
+        self.out.write(terminal_text(*parts))
         self.out.flush()
+
+    def _w(self, *parts: Any) -> None:
+        """Write one line made of ``parts`` (text and :class:`Style` parts, or lists of them)."""
+        flat: Parts = []
+        for p in parts:
+            flat += p if isinstance(p, list) else [p]
+        self._out(*flat, "\n")
 
     def _width(self) -> int:
         return max(40, min(100, shutil.get_terminal_size((88, 24)).columns) - 2)
@@ -177,16 +221,16 @@ class Screener:
         """Print one record with its progress ``position/total``."""
         width = self._width()
         if self.color and self.keys.tty:
-            self.out.write("\x1b[2J\x1b[H")  # clear screen
+            self._out(CLEAR)
         head = f"[{position}/{total}] {self.stage} screening - reviewer {self.reviewer}"
         self._w(self._s(DIM, "-" * width))
         self._w(self._s(CYAN, head))
         self._w(self._s(DIM, "-" * width))
-        title = rec.get("title") or "(no title)"
+        title = _visible(rec.get("title")) or "(no title)"
         lines = textwrap.wrap(title, width) or [title]
         for ln in lines:
-            self._w(self._s(BOLD, highlight(ln, self.pattern, self.color, BOLD)))
-        authors = list(rec.get("authors") or [])
+            self._w(self._s(BOLD, *highlight_parts(ln, self.pattern, self.color, BOLD)))
+        authors = [_visible(x) for x in rec.get("authors") or []]
         a = "; ".join(authors[:6]) + ("; et al." if len(authors) > 6 else "")
         meta = [a or "(no authors)"]
         year = rec.get("year")
@@ -198,19 +242,19 @@ class Screener:
                f"PMID:{rec['pmid']}" if rec.get("pmid") else "", rec.get("record_id") or ""]
         meta.append("  ".join(x for x in ids if x))
         for m in meta:
-            for ln in textwrap.wrap(m, width) or [""]:
+            for ln in textwrap.wrap(_visible(m), width) or [""]:
                 self._w(ln)
         if rec.get("group_size", 1) and int(rec.get("group_size", 1)) > 1:
             self._w(self._s(DIM, f"({rec['group_size']} duplicate records merged)"))
         self._w()
-        abstract = rec.get("abstract") or "(no abstract)"
+        abstract = _visible(rec.get("abstract")) or "(no abstract)"
         for ln in textwrap.wrap(abstract, width):
-            self._w(highlight(ln, self.pattern, self.color))
-        kw = rec.get("keywords") or []
+            self._w(highlight_parts(ln, self.pattern, self.color))
+        kw = [_visible(k) for k in rec.get("keywords") or []]
         if kw:
             self._w()
-            self._w(self._s(DIM, "Keywords: ") + highlight("; ".join(kw), self.pattern,
-                                                           self.color))
+            self._w(self._s(DIM, "Keywords: "),
+                    highlight_parts("; ".join(kw), self.pattern, self.color))
         self._w()
         if previous is not None:
             why = f" ({previous.reason})" if previous.reason else ""
@@ -219,8 +263,7 @@ class Screener:
     def prompt(self) -> None:
         """The key legend."""
         legend = "[i] include  [e] exclude  [m] maybe  [b] back  [q] quit > "
-        self.out.write(self._s(BOLD, legend))
-        self.out.flush()
+        self._out(*self._s(BOLD, legend))
 
     # ------------------------------------------------------------------ flow
     def _ask_reason(self) -> tuple[bool, str | None]:
@@ -235,8 +278,7 @@ class Screener:
             self._w("  0) no reason")
         self._w("  c) cancel")
         while True:
-            self.out.write("reason > ")
-            self.out.flush()
+            self._out("reason > ")
             ans = self._read_digits() if self.keys.tty and len(self.reasons) > 9 \
                 else self.keys.line()
             if ans is None:
@@ -266,14 +308,13 @@ class Screener:
             if k in ("\x7f", "\b"):
                 if buf:
                     buf = buf[:-1]
-                    self.out.write("\b \b")
+                    self._out(Style("\x1b[D"), " ", Style("\x1b[D"))  # cursor back, erase
             elif k in ("c", "\x1b", "q"):
                 self._w(k)
                 return k
             else:
                 buf += k
-                self.out.write(k)
-            self.out.flush()
+                self._out(k)
 
     def run(self) -> int:
         """Screen until the queue is empty, ``q`` or end of input; returns decisions made."""
@@ -327,7 +368,7 @@ class Screener:
             self.recorded += 1
             style = {"include": GREEN, "exclude": RED, "maybe": YELLOW}[decision]
             why = f" ({reason})" if reason else ""
-            self._w(self._s(style, f"recorded: {decision}{why}") + f" [{rec['record_id']}]")
+            self._w(self._s(style, f"recorded: {decision}{why}"), f" [{rec['record_id']}]")
             history.append(_Done(rec["record_id"], decision, reason))
             previous = None
             i += 1

@@ -37,9 +37,10 @@ import numpy as np
 import pandas as pd
 
 from evsynth.errors import InputError
-from evsynth.files import atomic_write_text
+from evsynth.files import check_overwrite
 from evsynth.records.settings import STAGES, ScreeningSettings, check_stage
 from evsynth.records.store import DECISION_KINDS, DECISIONS, Store
+from evsynth.textsafe import csv_uncell, write_csv
 
 #: columns of an exported decisions CSV (``title`` is for the reader and ignored on import)
 CSV_COLUMNS = ("record_id", "stage", "reviewer", "decision", "reason", "kind", "note",
@@ -315,24 +316,25 @@ def agreement(store: Store, stage: str, reviewers: Sequence[str] | None = None) 
 # CSV export / import
 # ----------------------------------------------------------------------------------------------
 def export_decisions(store: Store, path: str | os.PathLike[str], stage: str | None = None,
-                     history: bool = True) -> int:
+                     history: bool = True, *, force: bool = False) -> int:
     """Write screening decisions to a UTF-8 CSV (columns :data:`CSV_COLUMNS`); returns rows.
 
     ``history=True`` writes every decision ever made (the audit trail, oldest first);
-    ``False`` only the latest per reviewer. Written atomically (temp file + rename).
+    ``False`` only the latest per reviewer. Written atomically (temp file + rename) through
+    :func:`evsynth.textsafe.write_csv`: a cell beginning with ``= + - @``, a tab or a carriage
+    return gets a leading single quote, so no title, name or reason runs as a spreadsheet
+    formula (:func:`read_decisions_csv` removes it again). An existing file at ``path`` is an
+    InputError unless ``force``.
     """
     if stage is not None:
         check_stage(stage)
+    check_overwrite(path, force=force, what="CSV")
     df = store.decision_history(stage) if history else latest_decisions(store, stage)
     titles = dict(zip(*store.records()[["record_id", "title"]].T.values, strict=True)) \
         if store.n_records() else {}
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for r in df.sort_values("decision_id").to_dict("records"):
-        w.writerow(["" if r.get(c) is None or (isinstance(r.get(c), float) and r[c] != r[c])
-                    else r[c] for c in CSV_COLUMNS[:-1]] + [titles.get(r["record_id"]) or ""])
-    atomic_write_text(Path(path), buf.getvalue())
+    rows = [[r.get(c) for c in CSV_COLUMNS[:-1]] + [titles.get(r["record_id"])]
+            for r in df.sort_values("decision_id").to_dict("records")]
+    write_csv(Path(path), rows, CSV_COLUMNS)
     return len(df)
 
 
@@ -342,7 +344,9 @@ def read_decisions_csv(path: str | os.PathLike[str], store: Store,
 
     Needs columns record_id, stage, reviewer, decision; optional reason, kind, note,
     decided_at (others such as title are ignored). Record ids must be in the store; reasons
-    must be configured ones (see :func:`validate_decision`).
+    must be configured ones (see :func:`validate_decision`). The single quote
+    :func:`export_decisions` puts before a cell beginning with ``= + - @``, tab or carriage
+    return is removed (:func:`evsynth.textsafe.csv_uncell`), so an export imports unchanged.
     """
     p = Path(path)
     try:
@@ -357,7 +361,7 @@ def read_decisions_csv(path: str | os.PathLike[str], store: Store,
         raise InputError(f"{p}: file is empty; expected a CSV with a header line")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = [h.strip() for h in next(reader)]
+        header = [csv_uncell(h).strip() for h in next(reader)]
     except csv.Error as exc:
         raise InputError(f"{p}, line 1: not valid CSV ({exc})") from None
     missing = [c for c in CSV_REQUIRED if c not in header]
@@ -381,7 +385,7 @@ def read_decisions_csv(path: str | os.PathLike[str], store: Store,
         if len(values) != len(header):
             raise InputError(f"{p}, line {start}: {len(values)} fields; expected {len(header)} "
                              "as in the header")
-        rec = {h: (v.strip() or None) for h, v in zip(header, values, strict=True)}
+        rec = {h: (csv_uncell(v).strip() or None) for h, v in zip(header, values, strict=True)}
         where = f"{p}, line {start}: "
         for c in CSV_REQUIRED:
             if rec.get(c) is None:

@@ -49,8 +49,8 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 class SearchStrategy:
     """One database or register search as run, for the methods section and PRISMA.
 
-    ``files`` are as written in review.toml (relative to ``review_dir`` unless absolute);
-    ``index`` is the 1-based number of the ``[[searches]]`` entry. Dates are
+    ``files`` are as written in review.toml (relative to ``review_dir``, inside which they must
+    resolve); ``index`` is the 1-based number of the ``[[searches]]`` entry. Dates are
     :class:`datetime.date`. ``counts`` optionally maps each file (as written) to the number of
     records read from it.
     """
@@ -77,9 +77,13 @@ class SearchStrategy:
                    review_dir=getattr(spec, "review_dir", None))
 
     def paths(self) -> list[Path]:
-        """Paths of the export files (relative names resolved against ``review_dir``)."""
-        base = self.review_dir if self.review_dir is not None else Path(".")
-        return [Path(f) if Path(f).is_absolute() else base / f for f in self.files]
+        """Paths of the export files: ``review_dir / file``, each checked to resolve inside the
+        review folder (InputError otherwise; see :func:`evsynth.records.settings.search_paths`).
+        """
+        from evsynth.records.settings import search_paths
+
+        n = f" entry {self.index}" if self.index is not None else ""
+        return search_paths(self.files, self.review_dir, f"[[searches]]{n} ({self.database})")
 
     def with_counts(self, counts: Mapping[str, int]) -> SearchStrategy:
         """A copy with the number of records per export file (keys: files as written)."""

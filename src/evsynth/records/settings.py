@@ -3,6 +3,10 @@
 Only the keys of this layer are read (``[[searches]]`` and ``[screening]``); every other section
 of ``review.toml`` belongs to other parts of the pipeline and is ignored here.
 
+Every path in ``files`` must resolve, symlinks resolved, inside the review folder: ``..``, an
+absolute path elsewhere or a symlink pointing out is an :class:`~evsynth.errors.InputError`
+(a review folder someone else made must not make evsynth read or write other files).
+
 Example::
 
     [[searches]]
@@ -12,7 +16,7 @@ Example::
     date_from = 1980-01-01
     date_to = 2011-07-31
     query = '("vertebroplasty"[MeSH Terms] OR vertebroplasty[tiab]) AND ...'
-    files = ["searches/pubmed_2011-07-31.nbib"]   # relative to REVIEW_DIR
+    files = ["searches/pubmed_2011-07-31.nbib"]   # inside REVIEW_DIR (relative to it)
     kind = "database"                             # or "register"
 
     [screening]
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from evsynth.errors import InputError
+from evsynth.files import inside_folder
 
 #: file name of the review settings inside a review folder
 REVIEW_TOML = "review.toml"
@@ -47,8 +52,9 @@ STAGES = ("title-abstract", "full-text")
 class SearchSpec:
     """One ``[[searches]]`` entry of review.toml.
 
-    ``files`` are as written in review.toml (relative to the review folder unless absolute);
-    :meth:`paths` resolves them. Dates are :class:`datetime.date` or None.
+    ``files`` are as written in review.toml (relative to the review folder); :meth:`paths`
+    resolves them and checks that they lie inside it. Dates are :class:`datetime.date` or
+    None.
     """
 
     database: str
@@ -63,9 +69,10 @@ class SearchSpec:
     review_dir: Path | None = None
 
     def paths(self) -> list[Path]:
-        """Absolute-or-review-relative paths of this search's export files."""
-        base = self.review_dir if self.review_dir is not None else Path(".")
-        return [Path(f) if Path(f).is_absolute() else base / f for f in self.files]
+        """Paths of this search's export files: ``review_dir / file``, each checked to resolve
+        inside the review folder (InputError otherwise). Without a review folder, the files
+        as written (relative to the current directory)."""
+        return search_paths(self.files, self.review_dir, f"[[searches]] {self.database!r}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,15 @@ class ReviewSettings:
     searches: tuple[SearchSpec, ...] = ()
     screening: ScreeningSettings = field(default_factory=ScreeningSettings)
     path: Path | None = None
+
+
+def search_paths(files: tuple[str, ...], review_dir: Path | None, where: str) -> list[Path]:
+    """The export files of a ``[[searches]]`` entry as paths inside ``review_dir`` (see
+    :func:`evsynth.files.inside_folder`); ``where`` names the entry in messages."""
+    if review_dir is None:
+        return [Path(f) for f in files]
+    return [inside_folder(review_dir, f, f"{Path(review_dir) / REVIEW_TOML}: {where}, key 'files'")
+            for f in files]
 
 
 def check_stage(stage: str) -> str:
@@ -169,9 +185,13 @@ def parse_searches(data: dict[str, Any], path: Path | str = REVIEW_TOML,
         if kind not in SEARCH_KINDS:
             raise InputError(f"{where}: key 'kind' is {kind!r}; "
                              f"expected one of {list(SEARCH_KINDS)}")
+        files = _str_list(entry.get("files"), where, "files")
+        if review_dir is not None:
+            for f in files:
+                inside_folder(review_dir, f, f"{where}: key 'files'")
         out.append(SearchSpec(
             database=database,
-            files=_str_list(entry.get("files"), where, "files"),
+            files=files,
             interface=_str(entry.get("interface"), where, "interface"),
             date_searched=_date(entry.get("date_searched"), where, "date_searched"),
             date_from=_date(entry.get("date_from"), where, "date_from"),

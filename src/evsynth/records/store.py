@@ -23,8 +23,8 @@ Tables (schema version 1)
     Duplicate-group membership, one row per record that has been through deduplication:
     ``record_id``, ``group_id`` (an opaque label shared by the members; the group's
     representative is its first-imported member), ``method`` ("auto" or "manual"),
-    ``decided_by``, ``decided_at``. A record without a row is its own group. Manual rows
-    survive a new automatic run.
+    ``decided_by``, ``decided_at``. A record without a row is its own group and has not been
+    deduplicated yet (:meth:`Store.undeduplicated`). Manual rows survive a new automatic run.
 ``duplicate_uncertain``
     Pairs the automatic deduplication could not decide (``record_id_a``, ``record_id_b``,
     ``score``, ``reason``); replaced at each automatic run.
@@ -616,11 +616,22 @@ class Store:
         return self._read_sql(sa.select(u.c.record_id_a, u.c.record_id_b, u.c.score,
                                         u.c.reason).order_by(u.c.id))
 
-    def deduplicated(self) -> bool:
-        """True if an automatic or manual deduplication has been recorded."""
+    def undeduplicated(self) -> list[str]:
+        """Records no deduplication has looked at (no automatic or manual duplicate decision):
+        everything before the first ``dedup``, and afterwards the records imported since the
+        last run. In import order."""
+        r, d = T["records"], T["duplicates"]
+        q = (sa.select(r.c.record_id)
+             .where(~sa.exists().where(d.c.record_id == r.c.record_id))
+             .order_by(r.c.id))
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(T["duplicates"].c.record_id).limit(1)).first() \
-                is not None
+            return list(conn.execute(q).scalars())
+
+    def deduplicated(self) -> bool:
+        """True when the store holds records and deduplication has looked at every one of them
+        (a record imported after the last ``dedup`` run makes it False again: the status
+        belongs to the records it was run on)."""
+        return self.n_records() > 0 and not self.undeduplicated()
 
     def unique_records(self) -> pd.DataFrame:
         """One record per duplicate group (its representative), in import order, with a

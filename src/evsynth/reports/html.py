@@ -442,6 +442,13 @@ def build_document(results: dict, figures: dict[str, str],
     doc: list[Block] = [{"type": "title", "text": _s(rv.get("title")) or "Review report"}]
     if rv.get("question"):
         doc.append({"type": "para", "text": f"Question: {rv['question']}", "cls": "question"})
+    warns = results.get("warnings") or []
+    if warns:  # e.g. an SD wider than the outcome's scale (evsynth.review.load)
+        doc.append({"type": "heading", "level": 2, "text": "Data warnings", "id": "warnings"})
+        doc.append({"type": "para", "cls": "note", "text": "The input data passed validation "
+                    "but these values look implausible; check them before relying on the "
+                    "results."})
+        doc.append({"type": "list", "items": [_s(w) for w in warns]})
     comps = results.get("comparisons") or []
     toc = [(c.get("label") or c.get("id"), _anchor("comparison", c.get("id"))) for c in comps]
     doc.append({"type": "toc", "items": toc + [("Methods", "methods"),

@@ -3,6 +3,15 @@
 Every problem found is reported, not just the first: :func:`load_review` raises one
 :class:`~evsynth.errors.InputError` whose message lists each error on its own line, naming the
 file, the TOML key or CSV line (line 1 is the header), the field, and what was expected.
+
+Values on an outcome's declared ``scale = [min, max]`` are checked against it: an arm's mean
+(final value, follow-up or baseline) outside [min, max], a mean change outside
+[-(max - min), max - min] or an MD contrast estimate beyond max - min is an error; an SD wider
+than the scale's range (max - min) is a warning (:attr:`Review.warnings`), shown by
+``evsynth validate`` and in the report.
+
+The input files must be regular files inside the review folder (a symlink pointing out of it
+is an error).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from evsynth.errors import InputError
+from evsynth.files import inside_folder
 from evsynth.review.schema import (
     CONTINUOUS_MEASURES,
     GRADE_DOMAINS,
@@ -50,6 +60,8 @@ class Review:
     outcome_lines: list[int]
     #: sha256 of each input file, by file name
     hashes: dict[str, str] = field(default_factory=dict)
+    #: problems that do not stop the analysis but must be seen (file, line, field, why)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def study_by_id(self) -> dict[str, StudyRow]:
@@ -151,7 +163,8 @@ def _raise(errors: list[str]) -> None:
 
 
 # ----------------------------------------------------------------------------- readers
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(root: Path, name: str) -> bytes:
+    path = inside_folder(root, name, f"{root / name}")
     if not path.is_file():
         raise InputError(f"{path}: file not found; a review folder needs {', '.join(INPUT_FILES)}")
     return path.read_bytes()
@@ -340,6 +353,50 @@ def _outcome_checks(path: Path, rows: list[OutcomeRow], lines: list[int],
     return errors
 
 
+def _scale_checks(path: Path, rows: list[OutcomeRow], lines: list[int],
+                  cfg: ReviewConfig | None) -> tuple[list[str], list[str]]:
+    """Values against the outcome's declared scale: (errors, warnings)."""
+    errors: list[str] = []
+    warns: list[str] = []
+    if cfg is None:
+        return errors, warns
+    outs = {o.id: o for o in cfg.outcomes}
+    for r, line in zip(rows, lines, strict=True):
+        o = outs.get(r.outcome)
+        if o is None or o.scale is None or o.kind != "continuous":
+            continue
+        lo, hi = o.scale
+        rng = hi - lo
+        scale = f"[{lo:g}, {hi:g}]"
+        where = f"{path}: line {line} (study {r.study_id!r})"
+        limits: list[tuple[str, float | None, float, float, str]] = []
+        if r.value_type in ("final", "baseline_followup"):
+            limits.append(("mean", r.mean, lo, hi, f"the scale {scale} of outcome {o.id!r}"))
+        if r.value_type == "baseline_followup":
+            limits.append(("baseline_mean", r.baseline_mean, lo, hi,
+                           f"the scale {scale} of outcome {o.id!r}"))
+        if r.value_type == "change":
+            limits.append(("mean", r.mean, -rng, rng,
+                           f"[{-rng:g}, {rng:g}], the largest change possible on the scale "
+                           f"{scale} of outcome {o.id!r}"))
+        if r.value_type == "contrast" and r.measure == "MD":
+            limits.append(("estimate", r.estimate, -rng, rng,
+                           f"[{-rng:g}, {rng:g}], the largest difference possible on the scale "
+                           f"{scale} of outcome {o.id!r}"))
+        for fld, v, a, b, what in limits:
+            if v is not None and not a <= v <= b:
+                errors.append(f"{where}: field '{fld}': {v:g} is outside {what}; expected a "
+                              f"value from {a:g} to {b:g} (or correct the outcome's scale in "
+                              f"{REVIEW_FILE})")
+        for fld in ("sd", "baseline_sd"):
+            v = getattr(r, fld)
+            if v is not None and v > rng:
+                warns.append(f"{where}: field '{fld}': {v:g} is wider than the range {rng:g} of "
+                             f"the scale {scale} of outcome {o.id!r}; check the value (an SE or "
+                             "a variance given as an SD?)")
+    return errors, warns
+
+
 # ----------------------------------------------------------------------------- public
 def load_review(path: str | Path) -> Review:
     """Read and validate a review folder; InputError listing every problem found."""
@@ -347,7 +404,7 @@ def load_review(path: str | Path) -> Review:
     if not root.is_dir():
         raise InputError(f"{root}: review folder not found; expected a directory with "
                          f"{', '.join(INPUT_FILES)}")
-    raws = {name: _read_bytes(root / name) for name in INPUT_FILES}
+    raws = {name: _read_bytes(root, name) for name in INPUT_FILES}
     errors: list[str] = []
     cfg, errs = read_config(root / REVIEW_FILE, raws[REVIEW_FILE])
     errors += errs
@@ -363,16 +420,20 @@ def load_review(path: str | Path) -> Review:
     errors += errs
     study_ids = {s.study_id for s in studies} if studies else None
     errors += _outcome_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg, study_ids)
+    errs, warns = _scale_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg)
+    errors += errs
     _raise(errors)
     assert cfg is not None
     return Review(path=root, config=cfg, studies=studies, outcomes=outcomes,
                   outcome_lines=o_lines,
-                  hashes={name: file_sha256(raw) for name, raw in raws.items()})
+                  hashes={name: file_sha256(raw) for name, raw in raws.items()},
+                  warnings=warns)
 
 
 def validate(path: str | Path) -> list[str]:
-    """Validate a review folder: a short summary (lines of text) if it is valid, else an
-    InputError listing every problem."""
+    """Validate a review folder: a short summary (lines of text, then one ``warning: ...``
+    line per :attr:`Review.warnings` entry) if it is valid, else an InputError listing every
+    problem."""
     r = load_review(path)
     cfg = r.config
     n_analyses = len(cfg.comparisons) * len(cfg.outcomes) * len(cfg.windows)
@@ -394,6 +455,7 @@ def validate(path: str | Path) -> list[str]:
         lines.append(f"  change-score correlation {cfg.change_scores.correlation} "
                      f"(sensitivity: {cfg.change_scores.sensitivity or 'none'}) for "
                      f"{', '.join(needs_r)}")
+    lines += [f"warning: {w}" for w in r.warnings]
     return lines
 
 

@@ -4,19 +4,37 @@ The whole output folder is built in a temporary folder next to the destination a
 place at the end, so an interrupted or failed run leaves either the previous output or nothing --
 never a half-written report. The input files are only read.
 
+Temporary folders (``.NAME.tmp-*``, and ``.NAME.old-*`` holding the previous output while it is
+swapped out) carry a marker file, :data:`MARKER`, with the process id and host of the run. A
+run stopped by SIGTERM or SIGINT removes its temporary folder at once (a signal handler, active
+only while the folder exists, that then hands the signal on to the previous handler); a run
+killed outright (SIGKILL, power loss) leaves it behind, and the next run in the same place
+removes such folders when their marker names a process that is gone -- folders without
+evsynth's marker are never touched.
+
+An existing output folder is replaced only when it is evsynth's (its results.json) and holds
+nothing evsynth did not write, unless ``force``. Figures are drawn on
+:class:`matplotlib.figure.Figure` objects, never through pyplot: the caller's matplotlib backend
+and open figures are left as they were. Files get the permissions of the user's umask.
+
 Layers: this module calls the summaries (GRADE, Summary of Findings, plain language, study
 characteristics) and the reports (forest plots, HTML, Markdown); none of them calls back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import shutil
+import signal
+import socket
 import sys
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +50,14 @@ RESULTS_FILE = "results.json"
 FIGURES_DIR = "figures"
 #: a progress bar is shown from this many comparison x outcome x window combinations on
 PROGRESS_MIN = 12
+#: marker file inside evsynth's temporary folders (JSON: pid, host, created)
+MARKER = ".evsynth-run.json"
+#: files evsynth writes at the top of an output folder (figures/ holds the plots)
+OUTPUT_FILES = (RESULTS_FILE, "report.html", "report.md", MARKER)
+#: a stale temporary folder from another host is removed after this many seconds
+STALE_OTHER_HOST = 2 * 24 * 3600
+#: the signals that clean up the temporary folder before ending the run
+CLEANUP_SIGNALS = ("SIGTERM", "SIGINT")
 
 
 def _optional(module: str, missing: list[str]) -> Any:
@@ -50,14 +76,17 @@ def default_out_dir(review_dir: str | Path) -> Path:
     return Path(review_dir) / DEFAULT_OUT
 
 
-def _check_out_dir(review: Review, out: Path) -> None:
-    """Refuse an output folder that would replace the inputs or a folder evsynth did not write."""
+def _check_out_dir(review: Review, out: Path, force: bool = False) -> None:
+    """Refuse an output folder that would replace the inputs, a folder evsynth did not write,
+    or (without ``force``) an evsynth output folder holding files evsynth did not write."""
     src = review.path.resolve()
     dst = out.resolve()
     if dst == src or dst in src.parents:
         raise InputError(f"--out {out}: the output folder would replace the review folder "
                          f"{review.path}; expected a separate folder (default "
                          f"{default_out_dir(review.path)})")
+    if out.is_symlink():
+        raise InputError(f"--out {out}: is a symlink (to {dst}); expected a folder path")
     if dst.exists():
         if not dst.is_dir():
             raise InputError(f"--out {out}: exists and is not a folder; expected a folder path")
@@ -65,6 +94,26 @@ def _check_out_dir(review: Review, out: Path) -> None:
             raise InputError(f"--out {out}: exists, is not empty and holds no evsynth "
                              f"{RESULTS_FILE}; expected a new folder or a previous evsynth output "
                              "(it would be replaced)")
+        foreign = _foreign_files(dst)
+        if foreign and not force:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
+                                              if len(foreign) > 5 else "")
+            raise InputError(f"--out {out}: the previous evsynth output holds files evsynth did "
+                             f"not write ({shown}); expected them moved elsewhere, or --force to "
+                             "replace the folder as a whole")
+
+
+def _foreign_files(path: Path) -> list[str]:
+    """Entries of an evsynth output folder that evsynth does not write (relative names)."""
+    out = []
+    for p in sorted(path.iterdir()):
+        if p.name == FIGURES_DIR and p.is_dir() and not p.is_symlink():
+            out += [f"{FIGURES_DIR}/{q.name}" for q in sorted(p.iterdir())
+                    if q.is_symlink() or not q.is_file()
+                    or q.suffix.lower() not in (".svg", ".png")]
+        elif p.name not in OUTPUT_FILES or p.is_symlink() or not p.is_file():
+            out.append(p.name)
+    return out
 
 
 def _is_evsynth_output(path: Path) -> bool:
@@ -81,27 +130,150 @@ def _new_dir(parent: Path, prefix: str) -> Path:
     for _ in range(100):
         path = parent / f"{prefix}{uuid.uuid4().hex[:12]}"
         try:
-            path.mkdir()
+            path.mkdir(mode=0o777)
             return path
         except FileExistsError:
             continue
     raise FileExistsError(f"could not create a temporary folder in {parent}")
 
 
+def _write_marker(folder: Path) -> None:
+    """Mark ``folder`` as a temporary folder of this evsynth process."""
+    info = {"evsynth": "temporary folder of 'evsynth run'", "pid": os.getpid(),
+            "host": socket.gethostname(), "created": time.time()}
+    (folder / MARKER).write_text(json.dumps(info) + "\n", encoding="utf-8")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _is_stale(folder: Path, now: float | None = None) -> bool:
+    """Whether ``folder`` is an evsynth temporary folder (valid marker) left by a run that is
+    gone: same host and its process no longer exists, or another host and older than
+    :data:`STALE_OTHER_HOST`."""
+    try:
+        if folder.is_symlink() or not folder.is_dir():
+            return False
+        info = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        pid, host, created = int(info["pid"]), str(info["host"]), float(info["created"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if host == socket.gethostname():
+        return pid != os.getpid() and not _pid_alive(pid)
+    return (now if now is not None else time.time()) - created > STALE_OTHER_HOST
+
+
+def remove_stale_temporary(parent: str | Path) -> list[Path]:
+    """Remove the temporary folders (``.*.tmp-*``, ``.*.old-*``) in ``parent`` that killed
+    evsynth runs left behind (see :func:`_is_stale`); returns those removed. Folders without
+    evsynth's marker, and those of runs still going, are left alone."""
+    parent = Path(parent)
+    removed: list[Path] = []
+    if not parent.is_dir():
+        return removed
+    for p in sorted(parent.iterdir()):
+        if p.name.startswith(".") and (".tmp-" in p.name or ".old-" in p.name) \
+                and _is_stale(p):
+            shutil.rmtree(p, ignore_errors=True)
+            if not p.exists():
+                removed.append(p)
+    return removed
+
+
+class _Stopped(BaseException):
+    """Raised by the cleanup signal handler to unwind ``run`` (then the signal is handed on)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _cleanup_on_signals() -> Iterator[None]:
+    """While the block runs, SIGTERM/SIGINT unwind it (so its ``except``/``finally`` clauses
+    remove the temporary folder at once); afterwards the previous handlers are restored and the
+    signal is handed on to them (SIG_DFL: the signal is raised again, so the process ends as it
+    would have; Python's SIGINT handler: KeyboardInterrupt). Signals that were ignored stay
+    ignored; outside the main thread nothing is installed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise _Stopped(signum)
+
+    for name in CLEANUP_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        old = signal.getsignal(signum)
+        if old == signal.SIG_IGN or old is None:
+            continue
+        previous[signum] = old
+        signal.signal(signum, handler)
+    try:
+        yield
+    except _Stopped as stop:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        previous.clear()
+        old = signal.getsignal(stop.signum)
+        if callable(old):
+            old(stop.signum, None)
+        else:
+            signal.raise_signal(stop.signum)
+        raise  # the previous handler did not end the process or raise: stop the run anyway
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Hold back SIGTERM/SIGINT for the block (delivered when it ends; POSIX only)."""
+    sigs = {getattr(signal, n) for n in CLEANUP_SIGNALS if hasattr(signal, n)}
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _swap_into_place(tmp: Path, out: Path) -> None:
     """Rename the finished ``tmp`` folder to ``out``; an existing ``out`` is moved aside first
-    and deleted only once the new folder is in place (restored if the rename fails)."""
+    (marked as evsynth's temporary folder) and deleted only once the new folder is in place
+    (restored if the rename fails)."""
     old = None
     if out.exists():
         old = _new_dir(out.parent, f".{out.name}.old-")
         old.rmdir()
-        os.replace(out, old)
+        _write_marker(out)
+        try:
+            os.replace(out, old)
+        except BaseException:
+            (out / MARKER).unlink(missing_ok=True)
+            raise
     try:
         os.replace(tmp, out)
     except BaseException:
         if old is not None:
             os.replace(old, out)
+            (out / MARKER).unlink(missing_ok=True)
         raise
+    (out / MARKER).unlink(missing_ok=True)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -126,19 +298,21 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None] | None, An
     return bar.update, bar
 
 
-def run(review_dir: str | Path, out_dir: str | Path | None = None, *, quiet: bool = False
-        ) -> dict[str, Any]:
+def run(review_dir: str | Path, out_dir: str | Path | None = None, *, quiet: bool = False,
+        force: bool = False) -> dict[str, Any]:
     """Run a review folder: write ``out_dir`` (default ``REVIEW_DIR/output``) with
     ``results.json``, ``figures/`` (forest plots, SVG and PNG), ``report.html`` and
     ``report.md``. Returns the results (the content of results.json).
 
     Raises :class:`~evsynth.errors.InputError` for an invalid review folder (nothing is
-    written). Any failure leaves no temporary folder and the previous output untouched.
+    written), and for an ``out_dir`` that is not evsynth's output or (unless ``force``) holds
+    files evsynth did not write. Any failure, SIGTERM or SIGINT leaves no temporary folder and
+    the previous output untouched; temporary folders of killed runs are removed.
     """
     started = datetime.now(UTC)
     review = load_review(review_dir)
     out = Path(out_dir) if out_dir is not None else default_out_dir(review.path)
-    _check_out_dir(review, out)
+    _check_out_dir(review, out, force)
     cfg = review.config
     total = len(cfg.comparisons) * len(cfg.outcomes) * len(cfg.windows)
     update, bar = _progress(total, quiet)
@@ -165,14 +339,22 @@ def run(review_dir: str | Path, out_dir: str | Path | None = None, *, quiet: boo
                 results["studies"], {k: c[k] for k in ("id", "label", "intervention", "control")},
                 c["study_ids"])
     results["provenance"]["missing_components"] = missing
+    results["warnings"] = list(review.warnings)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_dir(out.parent, f".{out.name}.tmp-")
-    try:
-        _write_outputs(results, tmp, mods)
-        _swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    remove_stale_temporary(out.parent)
+    with _cleanup_on_signals():
+        tmp: Path | None = None
+        try:
+            with _signals_blocked():  # the folder never exists without its marker
+                tmp = _new_dir(out.parent, f".{out.name}.tmp-")
+                _write_marker(tmp)
+            _write_outputs(results, tmp, mods)
+            with _signals_blocked():
+                _swap_into_place(tmp, out)
+        except BaseException:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
     results["output_dir"] = str(out)
     return results
 
@@ -183,12 +365,7 @@ def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any]) -> 
     paths: dict[str, str] = {}
     funnel_svgs: dict[str, str] = {}
     funnel_paths: dict[str, str] = {}
-    if mods["forest"] is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+    if mods["forest"] is not None:  # Figure objects: no pyplot, no backend switch
         for a in results["analyses"]:
             stem = f"{a['id']}.forest"
             written = mods["forest"].write_forest(a, tmp / FIGURES_DIR, stem)
@@ -196,7 +373,6 @@ def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any]) -> 
                             "forest_png": f"{FIGURES_DIR}/{stem}.png"}
             svgs[a["id"]] = Path(written["svg"]).read_text(encoding="utf-8")
             paths[a["id"]] = a["figures"]["forest_svg"]
-            plt.close("all")
     for a in results["analyses"]:
         if (a.get("small_study") or {}).get("assessed"):
             stem = f"{a['id']}.funnel"
