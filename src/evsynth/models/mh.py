@@ -54,7 +54,14 @@ from evsynth.errors import (
 )
 from evsynth.models.engine import i2_from_q
 from evsynth.models.results import FittedModel, ResultMixin, fmt_p
-from evsynth.validation import as_frame, level_fraction, mh_measure, numeric_vector, study_labels
+from evsynth.validation import (
+    as_frame,
+    column,
+    level_fraction,
+    mh_measure,
+    numeric_vector,
+    study_labels,
+)
 
 __all__ = ["MHResult", "MHPrediction", "meta_mh", "meta_peto"]
 
@@ -306,12 +313,21 @@ def _pair(value: Any, name: str) -> tuple[Any, Any]:
     return bool(pair[0]), bool(pair[1])
 
 
-def _column(name: str, value: Any, data: pd.DataFrame | None) -> np.ndarray | None:
-    """A numeric per-study vector from an array-like or a column name of ``data`` (missing
-    values are reported by :func:`_check_count` with the study named)."""
-    if value is None:
-        return None
-    return numeric_vector(name, value, data, allow_missing=True)
+def _columns(values: dict[str, Any], data: pd.DataFrame | None, slab: Any) -> dict[str, Any]:
+    """The per-study numeric vectors (None where not given) and, under ``"slab"``, the study
+    labels; each vector from values or a column name of ``data``, checked by
+    :mod:`evsynth.validation` with the study named (missing values are reported by
+    :func:`_check_count`)."""
+    raw = {n: column(n, v, data) for n, v in values.items() if v is not None}
+    sizes = [1 if np.ndim(v) == 0 else len(v) for v in raw.values()]
+    labels = None
+    if sizes and len(set(sizes)) == 1:
+        labels = study_labels(slab, data, sizes[0])
+    out: dict[str, Any] = {n: None for n in values}
+    for n, v in raw.items():
+        out[n] = numeric_vector(n, v, labels=labels, allow_missing=True)
+    out["slab"] = labels
+    return out
 
 
 def _check_lengths(cols: dict[str, np.ndarray]) -> int:
@@ -355,8 +371,9 @@ def _binary_tables(ai: Any, bi: Any, ci: Any, di: Any, n1i: Any, n2i: Any,
                    data: pd.DataFrame | None, slab: Any,
                    fn: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list | None]:
     """Validated 2x2 cell counts (ai, bi, ci, di) from either cells or (ai, n1i, ci, n2i)."""
-    cols = {n: _column(n, v, data) for n, v in
-            (("ai", ai), ("bi", bi), ("ci", ci), ("di", di), ("n1i", n1i), ("n2i", n2i))}
+    cols = _columns({"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i}, data,
+                    slab)
+    labels = cols.pop("slab")
     given = {n: v for n, v in cols.items() if v is not None}
     for req in ("ai", "ci"):
         if req not in given:
@@ -366,8 +383,7 @@ def _binary_tables(ai: Any, bi: Any, ci: Any, di: Any, n1i: Any, n2i: Any,
         raise InputError(f"{fn}: give either 'bi' or 'n1i' (group 1 non-events or group size)")
     if "di" not in given and "n2i" not in given:
         raise InputError(f"{fn}: give either 'di' or 'n2i' (group 2 non-events or group size)")
-    k = _check_lengths(given)
-    labels = study_labels(slab, data, k)
+    _check_lengths(given)
     for n, v in given.items():
         _check_count(v, n, labels, "a count" if n not in ("n1i", "n2i") else "a group size")
     a, c = given["ai"], given["ci"]
@@ -402,14 +418,13 @@ def _binary_tables(ai: Any, bi: Any, ci: Any, di: Any, n1i: Any, n2i: Any,
 def _rate_tables(x1i: Any, x2i: Any, t1i: Any, t2i: Any, data: pd.DataFrame | None,
                  slab: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list | None]:
     """Validated event counts and person-times for IRR/IRD."""
-    cols = {n: _column(n, v, data) for n, v in
-            (("x1i", x1i), ("x2i", x2i), ("t1i", t1i), ("t2i", t2i))}
+    cols = _columns({"x1i": x1i, "x2i": x2i, "t1i": t1i, "t2i": t2i}, data, slab)
+    labels = cols.pop("slab")
     for n, v in cols.items():
         if v is None:
             raise InputError(f"meta_mh: field '{n}' is required for person-time measures "
                              f"(give x1i, x2i, t1i, t2i)")
-    k = _check_lengths(cols)  # type: ignore[arg-type]
-    labels = study_labels(slab, data, k)
+    _check_lengths(cols)  # type: ignore[arg-type]
     for n in ("x1i", "x2i"):
         _check_count(cols[n], n, labels)
     for n in ("x1i", "x2i"):

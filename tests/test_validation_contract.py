@@ -1,0 +1,213 @@
+"""Common checks of every entry point (in the spirit of scikit-learn's estimator checks).
+
+Every public entry point validates through :mod:`evsynth.validation`, so they accept and reject
+the same things with the same message: confidence levels, method and test codes, ``control``
+dicts, ``data=`` columns, study labels and numbers (booleans are not numbers).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import evsynth
+from evsynth.errors import InputError
+from evsynth.validation import LEVEL_EXPECTED
+
+BIN = {"ai": [4, 6, 3, 62], "bi": [119, 300, 228, 13536], "ci": [11, 29, 11, 248],
+       "di": [128, 274, 209, 12619]}
+YI = [-0.9, -1.6, -1.4, -0.2]
+VI = [0.36, 0.19, 0.42, 0.005]
+
+
+def _batch_frame() -> pd.DataFrame:
+    return pd.DataFrame({"g": [1, 1, 1, 2, 2, 2], "yi": YI[:3] * 2, "vi": VI[:3] * 2})
+
+
+#: entry point name -> callable taking keyword overrides
+ENTRY_POINTS = {
+    "meta": lambda **kw: evsynth.meta(YI, VI, **kw),
+    "meta_mh": lambda **kw: evsynth.meta_mh("OR", **BIN, **kw),
+    "meta_peto": lambda **kw: evsynth.meta_peto(**BIN, **kw),
+    "meta_batch": lambda **kw: evsynth.meta_batch(_batch_frame(), by="g", **kw),
+    "effect_size_GEN": lambda **kw: evsynth.effect_size(
+        "GEN", yi=[0.5, 0.2], ci_lb=[0.1, -0.1], ci_ub=[0.9, 0.5], **kw),
+    "predict": lambda **kw: evsynth.meta(YI, VI).predict(**kw),
+    "confint": lambda **kw: evsynth.meta(YI, VI).confint(**kw),
+    "mh_predict": lambda **kw: evsynth.meta_mh("OR", **BIN).predict(**kw),
+}
+LEVEL_TAKERS = list(ENTRY_POINTS)
+MODEL_FITTERS = ["meta", "meta_batch"]  # take method=, test=, control=
+
+
+def _stored_level(result) -> float:
+    if isinstance(result, pd.DataFrame):
+        return 95.0 if "yi" in result.columns else float("nan")
+    return float(result.level)
+
+
+@pytest.mark.parametrize("entry", LEVEL_TAKERS)
+@pytest.mark.parametrize("level, percent", [(95, 95.0), (0.95, 95.0), (90.0, 90.0),
+                                            (np.float64(0.9), 90.0), (99.9, 99.9)])
+def test_levels_accepted_and_stored_in_percent(entry, level, percent):
+    res = ENTRY_POINTS[entry](level=level)
+    if entry != "effect_size_GEN":
+        assert _stored_level(res) == pytest.approx(percent)
+
+
+@pytest.mark.parametrize("entry", LEVEL_TAKERS)
+@pytest.mark.parametrize("level", [0.4, 1, 100, 0, -5, 150, True, "95", float("nan"), None])
+def test_levels_rejected_with_one_message(entry, level):
+    if level is None and entry in ("predict", "confint", "mh_predict"):
+        pytest.skip("level=None means the fit's own level there")
+    with pytest.raises(InputError) as err:
+        ENTRY_POINTS[entry](level=level)
+    assert str(err.value) == f"argument 'level' is {level!r}; expected {LEVEL_EXPECTED}"
+
+
+@pytest.mark.parametrize("entry", MODEL_FITTERS)
+@pytest.mark.parametrize("given, canonical", [("reml", "REML"), ("Dl", "DL"), ("fe", "FE"),
+                                              ("hsk", "HSk"), ("paule-mandel", "PM")])
+def test_method_codes_case_insensitive(entry, given, canonical):
+    res = ENTRY_POINTS[entry](method=given)
+    assert res.method_info["estimator"] == canonical
+
+
+@pytest.mark.parametrize("entry", MODEL_FITTERS)
+@pytest.mark.parametrize("method", ["XYZ", "", "REMLL", 3, None])
+def test_method_codes_rejected_with_one_message(entry, method):
+    with pytest.raises(InputError, match=re.escape(f"argument 'method' is {method!r}; "
+                                                   "expected one of EE, FE")):
+        ENTRY_POINTS[entry](method=method)
+
+
+@pytest.mark.parametrize("entry", MODEL_FITTERS)
+def test_genq_is_refused_everywhere(entry):
+    with pytest.raises(InputError, match="'GENQ'.*not available yet"):
+        ENTRY_POINTS[entry](method="genq")
+
+
+@pytest.mark.parametrize("entry", MODEL_FITTERS)
+@pytest.mark.parametrize("given, canonical", [("Z", "z"), ("T", "t"), ("KNHA", "knha"),
+                                              ("hksj", "knha"), ("Adhoc", "adhoc")])
+def test_test_codes_case_insensitive(entry, given, canonical):
+    res = ENTRY_POINTS[entry](test=given)
+    assert res.method_info["test"] == canonical
+
+
+@pytest.mark.parametrize("entry", MODEL_FITTERS)
+@pytest.mark.parametrize("test", ["wald", "", "Z ", 1])
+def test_test_codes_rejected_with_one_message(entry, test):
+    with pytest.raises(InputError, match=re.escape(f"argument 'test' is {test!r}; expected one "
+                                                   "of z, t, knha, adhoc")):
+        ENTRY_POINTS[entry](test=test)
+
+
+@pytest.mark.parametrize("entry", MODEL_FITTERS)
+@pytest.mark.parametrize("control, message", [
+    ({"bogus": 1}, "control: unknown setting 'bogus'; expected one of"),
+    ({"maxiter": "a"}, "control: setting 'maxiter' is 'a'; expected a whole number >= 1"),
+    ({"maxiter": 0}, "control: setting 'maxiter' is 0; expected a whole number >= 1"),
+    ({"tol": -1}, "control: setting 'tol' is -1; expected a positive number"),
+    ({"threshold": True}, "control: setting 'threshold' is True; expected a positive number"),
+    ({"ll0check": "yes"}, "control: setting 'll0check' is 'yes'; expected True or False"),
+    ([1, 2], "argument 'control' is [1, 2]; expected a dict of settings"),
+])
+def test_control_rejected_with_one_message(entry, control, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        ENTRY_POINTS[entry](control=control)
+
+
+@pytest.mark.parametrize("entry", MODEL_FITTERS)
+def test_control_accepted(entry):
+    res = ENTRY_POINTS[entry](control={"threshold": 1e-10, "maxiter": 500, "ll0check": False})
+    assert res.method_info["tolerance"] == 1e-10
+
+
+# ------------------------------------------------------------------------------------------------
+# data= columns, labels and numbers
+# ------------------------------------------------------------------------------------------------
+DATA = pd.DataFrame({"tp": BIN["ai"], "tn": BIN["bi"], "cp": BIN["ci"], "cn": BIN["di"],
+                     "yi": YI, "vi": VI, "name": list("ABCD")})
+
+COLUMN_TAKERS = {
+    "effect_size": lambda **kw: evsynth.effect_size(
+        "OR", data=DATA, **{"ai": "tp", "bi": "tn", "ci": "cp", "di": "cn", **kw}),
+    "meta": lambda **kw: evsynth.meta(**{"yi": "yi", "vi": "vi", "data": DATA, **kw}),
+    "meta_mh": lambda **kw: evsynth.meta_mh(
+        "OR", data=DATA, **{"ai": "tp", "bi": "tn", "ci": "cp", "di": "cn", **kw}),
+    "meta_peto": lambda **kw: evsynth.meta_peto(
+        data=DATA, **{"ai": "tp", "bi": "tn", "ci": "cp", "di": "cn", **kw}),
+}
+FIRST_FIELD = {"effect_size": "ai", "meta": "yi", "meta_mh": "ai", "meta_peto": "ai"}
+
+
+@pytest.mark.parametrize("entry", list(COLUMN_TAKERS))
+def test_missing_column_one_message(entry):
+    field = FIRST_FIELD[entry]
+    with pytest.raises(InputError) as err:
+        COLUMN_TAKERS[entry](**{field: "nope"})
+    assert str(err.value).startswith(f"argument '{field}': column 'nope' is not in data "
+                                     "(columns: tp, tn, cp, cn, yi, vi, name)")
+
+
+@pytest.mark.parametrize("entry", list(COLUMN_TAKERS))
+def test_slab_column_and_length(entry):
+    res = COLUMN_TAKERS[entry](slab="name")
+    assert res is not None
+    with pytest.raises(InputError) as err:
+        COLUMN_TAKERS[entry](slab=["a", "b"])
+    assert str(err.value) == "argument 'slab' has 2 labels but there are 4 studies"
+    with pytest.raises(InputError) as err:
+        COLUMN_TAKERS[entry](slab=["a", None, "c", "d"])
+    assert str(err.value) == ("study in row 2: field 'slab' is missing; expected a study "
+                              "label")
+
+
+@pytest.mark.parametrize("entry", list(COLUMN_TAKERS))
+@pytest.mark.parametrize("bad", [True, np.bool_(False)])
+def test_booleans_are_not_numbers(entry, bad):
+    field = FIRST_FIELD[entry]
+    values = list(DATA["tp"] if field == "ai" else DATA["yi"])
+    values[1] = bad
+    with pytest.raises(InputError) as err:
+        COLUMN_TAKERS[entry](**{field: values, "slab": "name"})
+    assert str(err.value) == (f"study 'B' (row 2): field '{field}' is {bad!r}; expected a number "
+                              "(booleans are not numbers here)")
+
+
+@pytest.mark.parametrize("entry", list(COLUMN_TAKERS))
+def test_text_is_not_a_number(entry):
+    field = FIRST_FIELD[entry]
+    values = list(DATA["tp"] if field == "ai" else DATA["yi"])
+    values[2] = "ten"
+    with pytest.raises(InputError) as err:
+        COLUMN_TAKERS[entry](**{field: values, "slab": "name"})
+    assert str(err.value) == f"study 'C' (row 3): field '{field}' is 'ten'; expected a number"
+
+
+def test_batch_boolean_column():
+    df = _batch_frame()
+    df["vi"] = df["vi"] > 0
+    with pytest.raises(InputError, match="field 'vi' is True; expected a number"):
+        evsynth.meta_batch(df, by="g")
+
+
+DIRECT = {
+    "effect_size": lambda data: evsynth.effect_size("OR", data=data, ai="tp", bi="tn", ci="cp",
+                                                    di="cn"),
+    "meta": lambda data: evsynth.meta("yi", "vi", data=data),
+    "meta_mh": lambda data: evsynth.meta_mh("OR", data=data, ai="tp", bi="tn", ci="cp", di="cn"),
+    "meta_peto": lambda data: evsynth.meta_peto(data=data, ai="tp", bi="tn", ci="cp", di="cn"),
+}
+
+
+@pytest.mark.parametrize("entry", list(DIRECT))
+def test_data_must_be_a_frame(entry):
+    with pytest.raises(InputError, match=re.escape("argument 'data' is a list; expected a pandas "
+                                                   "DataFrame (or a dict of columns)")):
+        DIRECT[entry]([1, 2])
+    DIRECT[entry](DATA.to_dict(orient="list"))  # a dict of columns is accepted everywhere
