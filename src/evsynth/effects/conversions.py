@@ -136,8 +136,38 @@ def sd_change(sd_baseline: ArrayLike, sd_followup: ArrayLike, r: ArrayLike, *,
     """SD of change from baseline, given baseline and follow-up SDs and their correlation.
 
     ``SD_change = sqrt(SD_b^2 + SD_f^2 - 2 r SD_b SD_f)`` (Cochrane Handbook v6.4, section
-    6.5.2.8; Follmann et al. 1992, J Clin Epidemiol 45:769). Units: those of the SDs.
-    ``r`` must lie in [-1, 1]; SDs must be >= 0.
+    6.5.2.8; Follmann et al. 1992). Units: those of the SDs.
+
+    Parameters
+    ----------
+    sd_baseline, sd_followup : float or array_like
+        SDs at baseline and at follow-up (>= 0).
+    r : float or array_like
+        Correlation between baseline and follow-up measurements, in [-1, 1] (often imputed,
+        e.g. from :func:`correlation_from_change` applied to a study reporting all three SDs).
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The SD of the change scores (a float when every argument is a scalar).
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+    .. [2] Follmann D, Elliott P, Suh I, Cutler J (1992). Variance imputation for overviews of
+           clinical trials with continuous response. *J Clin Epidemiol* 45(7):769-773.
+
+    Examples
+    --------
+    >>> from evsynth import convert
+    >>> round(convert.sd_change(10.0, 12.0, r=0.5), 4)
+    11.1355
+    >>> convert.sd_change([10.0, 8.0], [12.0, 8.0], r=0.8).round(4)
+    array([7.2111, 5.0596])
     """
     (sb, sf, rr), scalar = _broadcast({"sd_baseline": sd_baseline, "sd_followup": sd_followup,
                                        "r": r})
@@ -159,6 +189,40 @@ def se_from_ci(lower: ArrayLike, upper: ArrayLike, level: float = 95, log: bool 
     ``SE = (upper - lower) / (2 z_{(1+level)/2})``, e.g. divisor 3.92 for 95% (Cochrane Handbook
     v6.4, section 6.3.1; for ratio measures (``log=True``) the limits are log-transformed first,
     section 6.3.2, giving the SE of the log ratio; as metafor ``conv.wald``).
+
+    Parameters
+    ----------
+    lower, upper : float or array_like
+        Confidence limits (``lower < upper``); ratios (> 0) when ``log=True``.
+    level : float, default 95
+        Confidence level in percent (95) or as a fraction (0.95).
+    log : bool, default False
+        The limits are ratios (OR, RR, HR): return the SE of the log ratio.
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Standard error(s) on the analysis scale (log scale when ``log=True``).
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+    .. [2] Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+           *J Stat Softw* 36(3):1-48. doi:10.18637/jss.v036.i03
+
+    Examples
+    --------
+    A mean difference of 0.6 with 95% CI 0.2 to 1.0, and a risk ratio with 95% CI 0.5 to 0.9:
+
+    >>> from evsynth import convert
+    >>> round(convert.se_from_ci(0.2, 1.0), 4)
+    0.2041
+    >>> round(convert.se_from_ci(0.5, 0.9, log=True), 4)
+    0.1499
     """
     (lo, up), scalar = _broadcast({"lower": lower, "upper": upper})
     lv = _level(level)
@@ -180,8 +244,36 @@ def se_from_p(estimate: ArrayLike, p: ArrayLike, *, labels: Labels = None
     """Standard error of an estimate from its two-sided P value (normal test).
 
     ``z = Phi^{-1}(1 - p/2)``, ``SE = |estimate| / z`` (Cochrane Handbook v6.4, section 6.3.2;
-    Altman & Bland 2011, BMJ 343:d2090). ``estimate`` is on the analysis scale (e.g. a log odds
-    ratio) and must be non-zero; ``p`` must lie in (0, 1).
+    Altman & Bland 2011).
+
+    Parameters
+    ----------
+    estimate : float or array_like
+        Estimate on the analysis scale (e.g. a log odds ratio); must be non-zero.
+    p : float or array_like
+        Exact two-sided P value in (0, 1) (not a threshold such as "p < 0.05").
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Standard error(s) of ``estimate``.
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+    .. [2] Altman DG, Bland JM (2011). How to obtain the confidence interval from a P value.
+           *BMJ* 343:d2090. doi:10.1136/bmj.d2090
+
+    Examples
+    --------
+    >>> import math
+    >>> from evsynth import convert
+    >>> round(convert.se_from_p(math.log(0.7), 0.03), 4)
+    0.1644
     """
     (est, pp), scalar = _broadcast({"estimate": estimate, "p": p})
     _finite(est, "estimate", labels)
@@ -205,12 +297,55 @@ def wald_yi_vi(estimate: ArrayLike, lower: ArrayLike | None = None,
     Per study (NaN = not reported): ``vi = ((upper - lower) / (2 z_{(1+level)/2}))^2`` when
     both CI limits are given, else ``vi = (yi / z)^2`` with ``z`` given or
     ``z = Phi^{-1}(1 - p/2)`` from a two-sided P value (Cochrane Handbook v6.4, sections
-    6.3.1-6.3.2; as metafor ``conv.wald``, which also prefers the CI). With ``log=True`` the
-    estimate and limits are ratios (OR, RR, HR) and ``yi`` is the log ratio. With ``check`` a
-    :class:`UserWarning` names studies whose estimate is not about halfway between the limits
-    (``|midpoint - yi| > 0.1 (upper - lower)``, metafor's rule; often a ratio given without
-    ``log=True``). Returns a DataFrame with columns ``yi``, ``vi`` and ``source``
-    (``"ci"``, ``"z"`` or ``"p"``).
+    6.3.1-6.3.2; as metafor ``conv.wald``, which also prefers the CI).
+
+    Parameters
+    ----------
+    estimate : float or array_like
+        Point estimates; ratios (OR, RR, HR) when ``log=True``.
+    lower, upper : float or array_like, optional
+        Confidence limits (NaN where not reported).
+    p : float or array_like, optional
+        Two-sided P values, used where no CI is given.
+    z : float or array_like, optional
+        Test statistics, used where no CI is given (before ``p``).
+    level : float, default 95
+        Confidence level of the intervals, in percent or as a fraction.
+    log : bool, default False
+        ``estimate`` and the limits are ratios; ``yi`` is then the log ratio.
+    check : bool, default True
+        Warn (:class:`UserWarning`) naming studies whose estimate is not about halfway between
+        the limits (``|midpoint - yi| > 0.1 (upper - lower)``, metafor's rule; often a ratio
+        given without ``log=True``).
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``yi``, ``vi`` and ``source`` (``"ci"``, ``"z"`` or ``"p"``: what ``vi`` was
+        computed from), one row per study.
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+    .. [2] Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+           *J Stat Softw* 36(3):1-48. doi:10.18637/jss.v036.i03
+
+    Examples
+    --------
+    Two hazard ratios, one reported with its 95% CI and one with a P value only:
+
+    >>> import numpy as np
+    >>> from evsynth import convert
+    >>> out = convert.wald_yi_vi([0.8, 0.7], lower=[0.6, np.nan], upper=[1.07, np.nan],
+    ...                          p=[np.nan, 0.03], log=True)
+    >>> print(out.round(4))
+           yi      vi source
+    0 -0.2231  0.0218     ci
+    1 -0.3567  0.0270      p
     """
     (est, lo, up, pp, zz), _ = _broadcast({"estimate": estimate, "lower": _optional(lower),
                                            "upper": _optional(upper), "p": _optional(p),
@@ -265,7 +400,33 @@ def wald_yi_vi(estimate: ArrayLike, lower: ArrayLike | None = None,
 def sd_from_se(se: ArrayLike, n: ArrayLike, *, labels: Labels = None) -> float | np.ndarray:
     """SD of a group from the standard error of its mean: ``SD = SE * sqrt(n)``.
 
-    Cochrane Handbook v6.4, section 6.5.2.2. Units: those of the outcome; ``n`` is the group size.
+    Cochrane Handbook v6.4, section 6.5.2.2.
+
+    Parameters
+    ----------
+    se : float or array_like
+        Standard error of the group mean (>= 0), in the outcome's units.
+    n : float or array_like
+        Group size (> 0).
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The group's SD, in the outcome's units.
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+
+    Examples
+    --------
+    >>> from evsynth import convert
+    >>> convert.sd_from_se(0.5, 25)
+    2.5
     """
     (s, nn), scalar = _broadcast({"se": se, "n": n})
     _nonneg(s, "se", labels)
@@ -312,10 +473,43 @@ def sd_from_ci(lower: ArrayLike, upper: ArrayLike, n: ArrayLike, level: float = 
 
     ``SD = sqrt(n) (upper - lower) / (2 q)`` with ``q`` the upper ``(1 + level)/2`` quantile
     (divisor 3.92 for a large-sample 95% CI). Cochrane Handbook v6.4, section 6.5.2.2: for small
-    groups the CI should have used Student t with ``n - 1`` df. ``dist="auto"`` uses t when
-    ``n < 60`` and the normal otherwise (the Handbook notes that for 60-100 either may have been
-    used); ``"t"`` or ``"z"`` force one. ``level`` in percent (95) or as a fraction (0.95).
-    Requires ``lower < upper``.
+    groups the CI should have used Student t with ``n - 1`` df.
+
+    Parameters
+    ----------
+    lower, upper : float or array_like
+        Confidence limits of the group mean (``lower < upper``).
+    n : float or array_like
+        Group size.
+    level : float, default 95
+        Confidence level in percent (95) or as a fraction (0.95).
+    dist : {"auto", "t", "z"}, default "auto"
+        Quantile used: ``"auto"`` uses Student t when ``n < 60`` and the normal otherwise (the
+        Handbook notes that for 60-100 either may have been used); ``"t"`` or ``"z"`` force one.
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The group's SD, in the outcome's units.
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+
+    Examples
+    --------
+    A mean with 95% CI 10.2 to 13.8 in a group of 100 (normal quantile), and in a group of 25
+    (t quantile with 24 df):
+
+    >>> from evsynth import convert
+    >>> round(convert.sd_from_ci(10.2, 13.8, n=100), 4)
+    9.1838
+    >>> round(convert.sd_from_ci(10.2, 13.8, n=25), 4)
+    4.3607
     """
     (lo, up, nn), scalar = _broadcast({"lower": lower, "upper": upper, "n": n})
     lv = _level(level)
@@ -345,9 +539,38 @@ def sd_from_ci_md(lower: ArrayLike, upper: ArrayLike, n1: ArrayLike, n2: ArrayLi
     """Pooled within-group SD from the confidence interval of a mean difference.
 
     ``SE = (upper - lower) / (2 q)``, ``SD = SE / sqrt(1/n1 + 1/n2)`` (Cochrane Handbook v6.4,
-    section 6.5.2.3). ``q`` is the Student t quantile with ``n1 + n2 - 2`` df for small trials
-    (``dist="auto"``: when either group has fewer than 60 participants), else the normal one.
-    The SD is assumed common to both groups.
+    section 6.5.2.3). The SD is assumed common to both groups.
+
+    Parameters
+    ----------
+    lower, upper : float or array_like
+        Confidence limits of the mean difference (``lower < upper``).
+    n1, n2 : float or array_like
+        Group sizes.
+    level : float, default 95
+        Confidence level in percent (95) or as a fraction (0.95).
+    dist : {"auto", "t", "z"}, default "auto"
+        ``"auto"``: Student t with ``n1 + n2 - 2`` df when either group has fewer than 60
+        participants, else the normal quantile; ``"t"`` or ``"z"`` force one.
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The pooled within-group SD, in the outcome's units.
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+
+    Examples
+    --------
+    >>> from evsynth import convert
+    >>> round(convert.sd_from_ci_md(-3.2, -0.4, n1=25, n2=27), 4)
+    2.5113
     """
     (lo, up, a, b), scalar = _broadcast({"lower": lower, "upper": upper, "n1": n1, "n2": n2})
     lv = _level(level)
@@ -368,7 +591,35 @@ def sd_from_t(t: ArrayLike, n1: ArrayLike, n2: ArrayLike, md: ArrayLike, *,
     """Pooled within-group SD from a two-sample t statistic and the mean difference.
 
     ``SE = |MD| / |t|``, ``SD = SE / sqrt(1/n1 + 1/n2)`` (Cochrane Handbook v6.4, section
-    6.5.2.3). Units: those of ``md``. ``t`` and ``md`` must be non-zero.
+    6.5.2.3).
+
+    Parameters
+    ----------
+    t : float or array_like
+        Two-sample t statistic (non-zero).
+    n1, n2 : float or array_like
+        Group sizes.
+    md : float or array_like
+        Mean difference (non-zero), in the outcome's units.
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The pooled within-group SD, in the units of ``md``.
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+
+    Examples
+    --------
+    >>> from evsynth import convert
+    >>> round(convert.sd_from_t(2.1, n1=30, n2=32, md=4.5), 4)
+    8.432
     """
     (tt, a, b, d), scalar = _broadcast({"t": t, "n1": n1, "n2": n2, "md": md})
     _finite(tt, "t", labels)
@@ -385,8 +636,37 @@ def sd_from_p(p: ArrayLike, n1: ArrayLike, n2: ArrayLike, md: ArrayLike, dist: s
     """Pooled within-group SD from the two-sided P value of a two-sample t test.
 
     ``t = F^{-1}_{t, n1+n2-2}(1 - p/2)``, then as :func:`sd_from_t` (Cochrane Handbook v6.4,
-    section 6.5.2.3). ``dist="z"`` uses the normal quantile instead (large trials). ``p`` must
-    be an exact P value in (0, 1), not a threshold such as "p < 0.05".
+    section 6.5.2.3).
+
+    Parameters
+    ----------
+    p : float or array_like
+        Exact two-sided P value in (0, 1), not a threshold such as "p < 0.05".
+    n1, n2 : float or array_like
+        Group sizes.
+    md : float or array_like
+        Mean difference (non-zero), in the outcome's units.
+    dist : {"t", "z"}, default "t"
+        ``"z"`` uses the normal quantile instead of Student t (large trials).
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The pooled within-group SD, in the units of ``md``.
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+
+    Examples
+    --------
+    >>> from evsynth import convert
+    >>> round(convert.sd_from_p(0.04, n1=30, n2=32, md=4.5), 4)
+    8.4346
     """
     if dist not in ("t", "z"):
         raise InputError(f"argument 'dist' is {dist!r}; expected 't' or 'z'")
@@ -419,6 +699,34 @@ def correlation_from_change(sd_baseline: ArrayLike, sd_followup: ArrayLike,
     clipped to the boundary with a :class:`UserWarning` naming the studies; a value further out
     means the three SDs are impossible together (``SD_change`` must lie between
     ``|SD_b - SD_f|`` and ``SD_b + SD_f``) and raises InputError naming the study.
+
+    Parameters
+    ----------
+    sd_baseline, sd_followup : float or array_like
+        SDs at baseline and follow-up (> 0).
+    sd_change : float or array_like
+        SD of the change from baseline (>= 0).
+    tol : float, default 0.05
+        How far outside [-1, 1] an implied correlation may be and still be clipped.
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The implied correlation(s), in [-1, 1].
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+
+    Examples
+    --------
+    >>> from evsynth import convert
+    >>> convert.correlation_from_change(10.0, 12.0, sd_change=8.0)
+    0.75
     """
     (sb, sf, sc), scalar = _broadcast({"sd_baseline": sd_baseline, "sd_followup": sd_followup,
                                        "sd_change": sd_change})
@@ -478,7 +786,37 @@ def combine_groups(n1: ArrayLike, m1: ArrayLike, sd1: ArrayLike, n2: ArrayLike, 
     ``N = N1 + N2``, ``M = (N1 M1 + N2 M2) / N``,
     ``SD = sqrt(((N1-1) SD1^2 + (N2-1) SD2^2 + N1 N2 / N (M1 - M2)^2) / (N - 1))``
     (Cochrane Handbook v6.4, Table 6.5.a). Exact for sample SDs (divisor ``n - 1``), so it is
-    associative and commutative. Each ``n`` must be >= 1 and each SD >= 0.
+    associative and commutative.
+
+    Parameters
+    ----------
+    n1, m1, sd1 : float or array_like
+        Size (>= 1), mean and SD (>= 0) of the first subgroup.
+    n2, m2, sd2 : float or array_like
+        The same for the second subgroup.
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    CombinedGroup
+        ``n``, ``mean`` and ``sd`` of the merged group (floats, or arrays for array input);
+        iterating gives ``(n, mean, sd)`` and :meth:`CombinedGroup.to_frame` a DataFrame.
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+
+    Examples
+    --------
+    Two dose arms merged into one intervention group:
+
+    >>> from evsynth import convert
+    >>> n, mean, sd = convert.combine_groups(10, 5.0, 1.0, 20, 6.0, 1.5)
+    >>> n, round(mean, 4), round(sd, 4)
+    (30.0, 5.6667, 1.4193)
     """
     (a, ma, sa, b, mb, sb), scalar = _broadcast(
         {"n1": n1, "m1": m1, "sd1": sd1, "n2": n2, "m2": m2, "sd2": sd2})
@@ -497,10 +835,34 @@ def combine_groups_many(ns: ArrayLike, means: ArrayLike, sds: ArrayLike, *,
                         labels: Labels = None) -> CombinedGroup:
     """Combine k >= 1 groups into one by folding :func:`combine_groups` over axis 0.
 
-    ``ns``, ``means``, ``sds`` have shape ``(k,)`` (one study) or ``(k, m)`` (k groups in each of
-    m studies; the result then has shape ``(m,)``). Cochrane Handbook v6.4, Table 6.5.a, applied
-    repeatedly; the result does not depend on the order of the groups. In error messages
-    ``row i`` is group i along axis 0 (``labels`` name the groups).
+    Cochrane Handbook v6.4, Table 6.5.a, applied repeatedly; the result does not depend on the
+    order of the groups.
+
+    Parameters
+    ----------
+    ns, means, sds : array_like
+        Sizes, means and SDs of shape ``(k,)`` (k groups of one study) or ``(k, m)`` (k groups
+        in each of m studies; the result then has shape ``(m,)``).
+    labels : sequence of str, optional
+        Group labels used in error messages, where ``row i`` is group i along axis 0.
+
+    Returns
+    -------
+    CombinedGroup
+        ``n``, ``mean`` and ``sd`` of the merged group(s).
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thomas J, Chandler J, Cumpston M, Li T, Page MJ, Welch VA (eds.)
+           (2019). *Cochrane Handbook for Systematic Reviews of Interventions*, 2nd edition
+           (online version 6.4, 2023). Wiley. doi:10.1002/9781119536604
+
+    Examples
+    --------
+    >>> from evsynth import convert
+    >>> g = convert.combine_groups_many([10, 20, 30], [5.0, 6.0, 7.0], [1.0, 1.5, 2.0])
+    >>> g.n, round(g.mean, 4), round(g.sd, 4)
+    (60.0, 6.3333, 1.8461)
     """
     (nn, mm, ss), _ = _broadcast({"ns": ns, "means": means, "sds": sds})
     if nn.ndim == 0 or nn.shape[0] == 0:
@@ -581,32 +943,82 @@ def mean_sd_from_median(median: ArrayLike, q1: ArrayLike | None = None,
     """Estimate a group's mean and SD from its median with the IQR and/or the range.
 
     Scenarios (per study; a NaN in ``q1``/``q3`` or ``min``/``max`` means "not reported"):
-    S1 = {min, median, max}, S2 = {min, q1, median, q3, max}, S3 = {q1, median, q3}. ``n`` is
-    the group size (>= 2). Methods (all assume normal data; means in the outcome's units):
+    S1 = {min, median, max}, S2 = {min, q1, median, q3, max}, S3 = {q1, median, q3}. All
+    methods assume normal data; means are in the outcome's units.
 
-    * ``"luo_wan_shi"`` (default; aliases ``"default"``, ``"shi"``): means of Luo et al. (2018,
-      Stat Methods Med Res 27:1785) with their n-dependent weights, e.g.
-      S1: ``w = 4 / (4 + n^0.75)``, ``mean = w (min + max)/2 + (1 - w) median``; SDs of Wan et
-      al. (2014, BMC Med Res Methodol 14:135) for S1 ``(max - min)/xi(n)`` and S3
-      ``(q3 - q1)/eta(n)``, and of Shi et al. (2020, Res Synth Methods 11:641) for S2,
+    * ``"luo_wan_shi"`` (default; aliases ``"default"``, ``"shi"``): means of Luo et al. (2018)
+      with their n-dependent weights, e.g. S1: ``w = 4 / (4 + n^0.75)``,
+      ``mean = w (min + max)/2 + (1 - w) median``; SDs of Wan et al. (2014) for S1
+      ``(max - min)/xi(n)`` and S3 ``(q3 - q1)/eta(n)``, and of Shi et al. (2020) for S2,
       ``w (max - min)/xi + (1 - w)(q3 - q1)/eta`` with ``w = 1/(1 + 0.07 n^0.6)``.
       This is metafor's ``conv.fivenum(..., method="default", dist="norm", test=FALSE)``.
     * ``"luo_wan"``: Luo means; Wan SDs in all scenarios (S2: the average of the range and IQR
       estimators, as in Wan et al. 2014).
     * ``"wan"``: Wan et al. (2014) means, S1 ``(min + 2 median + max)/4``, S2
       ``(min + 2 q1 + 2 median + 2 q3 + max)/8``, S3 ``(q1 + median + q3)/3``, and Wan SDs.
-    * ``"hozo"`` (S1 only): Hozo et al. (2005, BMC Med Res Methodol 5:13): mean
-      ``(min + 2 median + max)/4`` if n <= 25 else the median; SD
-      ``sqrt(((min - 2 median + max)^2/4 + (max - min)^2)/12)`` if n <= 15, ``range/4`` if
-      n <= 70, else ``range/6``.
-    * ``"bland"`` (S2 only): Bland (2015, Int J Stat Med Res 4:57) mean and SD.
+    * ``"hozo"`` (S1 only): Hozo et al. (2005): mean ``(min + 2 median + max)/4`` if n <= 25
+      else the median; SD ``sqrt(((min - 2 median + max)^2/4 + (max - min)^2)/12)`` if n <= 15,
+      ``range/4`` if n <= 70, else ``range/6``.
+    * ``"bland"`` (S2 only): Bland (2015) mean and SD.
 
     Here ``xi(n) = 2 Phi^-1((n - 0.375)/(n + 0.25))`` and
     ``eta(n) = 2 Phi^-1((0.75 n - 0.125)/(n + 0.25))``. No skewness test is applied (metafor's
-    ``test=TRUE`` would drop skewed studies); no log-normal variant. Raises InputError naming the
-    study if the summaries are not ordered (min <= q1 <= median <= q3 <= max), if a pair is only
-    half reported, if neither the IQR nor the range is given, or if the method does not cover the
-    study's scenario.
+    ``test=TRUE`` would drop skewed studies); no log-normal variant.
+
+    Parameters
+    ----------
+    median : float or array_like
+        Group median(s).
+    q1, q3 : float or array_like, optional
+        First and third quartiles (both or neither per study).
+    min, max : float or array_like, optional
+        Minimum and maximum (both or neither per study).
+    n : float or array_like
+        Group size (>= 2); required.
+    method : str, default "luo_wan_shi"
+        Estimators, see above.
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    MeanSD
+        ``mean``, ``sd``, ``scenario`` (per study) and ``method``; iterating gives
+        ``(mean, sd)`` and :meth:`MeanSD.to_frame` a DataFrame.
+
+    Raises
+    ------
+    InputError
+        Naming the study, if the summaries are not ordered (min <= q1 <= median <= q3 <= max),
+        a pair is only half reported, neither the IQR nor the range is given, or the method does
+        not cover the study's scenario.
+
+    References
+    ----------
+    .. [1] Luo D, Wan X, Liu J, Tong T (2018). Optimally estimating the sample mean from the
+           sample size, median, mid-range, and/or mid-quartile range. *Stat Methods Med Res*
+           27(6):1785-1805. doi:10.1177/0962280216669183
+    .. [2] Wan X, Wang W, Liu J, Tong T (2014). Estimating the sample mean and standard
+           deviation from the sample size, median, range and/or interquartile range. *BMC Med
+           Res Methodol* 14:135. doi:10.1186/1471-2288-14-135
+    .. [3] Shi J, Luo D, Weng H, Zeng XT, Lin L, Chu H, Tong T (2020). Optimally estimating the
+           sample standard deviation from the five-number summary. *Res Synth Methods*
+           11(5):641-654. doi:10.1002/jrsm.1429
+    .. [4] Hozo SP, Djulbegovic B, Hozo I (2005). Estimating the mean and variance from the
+           median, range, and the size of a sample. *BMC Med Res Methodol* 5:13.
+           doi:10.1186/1471-2288-5-13
+    .. [5] Bland M (2015). Estimating mean and standard deviation from the sample size, three
+           quartiles, minimum, and maximum. *Int J Stat Med Res* 4(1):57-64.
+           doi:10.6000/1929-6029.2015.04.01.6
+
+    Examples
+    --------
+    A median of 50 with IQR 40 to 62 in a group of 60 (scenario S3):
+
+    >>> from evsynth import convert
+    >>> est = convert.mean_sd_from_median(50.0, q1=40.0, q3=62.0, n=60)
+    >>> round(est.mean, 4), round(est.sd, 4), est.scenario
+    (50.7065, 16.7108, 'S3')
     """
     key = _METHOD_ALIASES.get(method, method)
     if key not in _MEDIAN_METHODS:
