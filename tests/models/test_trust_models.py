@@ -200,3 +200,83 @@ def test_predict_formula_new_data_checks():
         fit.predict({"ablat": 10})
     pr = fit.predict({"ablat": [10, 30], "alloc": ["random", "random"]})
     assert np.shape(pr.pred) == (2,)
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. subgroups with a common tau^2: complete intercept-only fits
+# ------------------------------------------------------------------------------------------------
+def _element(ref: dict, j: int) -> dict:
+    return {f: (None if ref[f] is None else np.atleast_1d(ref[f])[j]) for f in ref}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["id"]) for c in COMMON["cases"]])
+def test_common_tau2_subgroups_match_metafor(case):
+    a = case["args"]
+    fit = evsynth.meta("yi", "vi", data=BCG, slab="study", method=a["method"], test=a["test"],
+                       subgroup=a["subgroup"], subgroup_tau2="common")
+    assert list(fit.subgroups) == case["levels"]
+    total_qe = 0.0
+    for j, lvl in enumerate(case["levels"]):
+        sub, ref = fit.subgroups[lvl], case["fixed_tau2_fits"][lvl]
+        what = f"{case['id']} [{lvl}]"
+        # a complete intercept-only fit over this level's studies
+        assert (sub.k, sub.p, sub.coef_names) == (ref["k"], 1, ["intrcpt"]), what
+        assert sub.beta.shape == sub.se.shape == sub.ci_lb.shape == (1,), what
+        assert sub.vb.shape == (1, 1) and sub._des.X.shape == (sub.k, 1), what
+        assert np.all(sub._des.X == 1) and sub.yi.size == sub.k == len(sub.slab), what
+        assert list(sub.slab) == list(BCG.loc[BCG["alloc"] == lvl, "study"]), what
+        # the common tau^2 and the level's coefficient of rma(yi, vi, mods = ~ 0 + factor(alloc))
+        _close(sub.tau2, case["tau2"], f"{what}: common tau2")
+        if case["se_tau2"] is not None:
+            _close(sub.se_tau2, case["se_tau2"], f"{what}: se_tau2")
+        for f in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub"):
+            _close(getattr(sub, f), case["coef"][f][j], f"{what}: {f}")
+        # the level's studies at the fixed common tau^2: rma(yi, vi, tau2 = ., subset = level)
+        for f in ("QE", "QEp", "I2", "H2", "weights", "ll", "AIC", "BIC", "AICc"):
+            _close(getattr(sub, f), ref[f], f"{what}: {f}", atol=1e-8)
+        total_qe += sub.QE
+        # predict(): metafor's predict(res, newmods = diag(3)) row for the level
+        for pt in ("default", "t", "riley"):
+            check_prediction(sub.predict(pi_type=pt), _element(case["predict"][pt], j), sub,
+                             f"{what} pi_type={pt}", pt)
+        check_prediction(sub.predict(level=90), _element(case["predict"]["level90"], j), sub,
+                         f"{what} level=90", "default")
+        json.dumps(sub.to_dict())
+        assert f"k = {sub.k}" in str(sub.summary())
+        with pytest.raises(InputError, match="no moderators"):
+            sub.predict(newmods=[1])
+    _close(total_qe, case["QE"], f"{case['id']}: the levels' QE add up to the common QE",
+           atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "DL"])
+def test_common_tau2_subgroup_loglik_adds_up(method):
+    """The levels' log-likelihoods at the common tau^2 add up to the common model's (the model
+    matrix is block-diagonal: ML and REML likelihoods factor over the levels)."""
+    fit = evsynth.meta("yi", "vi", data=BCG, method=method, subgroup="alloc",
+                       subgroup_tau2="common")
+    common = evsynth.meta("yi", "vi", data=BCG, method=method, mods="~ 0 + C(alloc)")
+    _close(common.tau2, fit.subgroups["random"].tau2, "tau2")
+    _close(sum(s.ll for s in fit.subgroups.values()), common.ll, "sum of logLik", atol=1e-9)
+
+
+def test_common_tau2_subgroup_has_no_own_tau2_interval():
+    fit = evsynth.meta("yi", "vi", data=BCG, subgroup="alloc", subgroup_tau2="common")
+    with pytest.raises(InputError, match="common tau"):
+        fit.subgroups["random"].confint()
+    assert fit.subgroups["random"].anova().QMdf == 1
+
+
+def test_common_tau2_single_study_level_and_knha():
+    """A level with one study: k = 1, QE = 0, I^2 = 0, but the common tau^2 (not 0) and the
+    common model's t quantiles."""
+    y = np.array([0.1, 0.3, 0.5, 0.2, 0.4, 0.9])
+    v = np.array([0.01, 0.02, 0.015, 0.03, 0.02, 0.05])
+    fit = evsynth.meta(y, v, subgroup=["a", "a", "b", "b", "b", "c"], subgroup_tau2="common",
+                       test="knha")
+    c = fit.subgroups["c"]
+    assert c.k == 1 and c.QE == 0 and c.I2 == 0 and c.tau2 == fit.subgroups["a"].tau2 > 0
+    assert c.QMdf == [1, 3] and c.df == 3
+    pr = c.predict()
+    assert np.isfinite([pr.ci_lb, pr.ci_ub, pr.pi_lb, pr.pi_ub]).all()
+    assert not any("tau^2 set to 0" in n for n in c.method_info["notes"])

@@ -155,8 +155,13 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         codes, y, v = codes[order], y[order], v[order]
     sizes = np.bincount(codes, minlength=len(keys))
     des = Design(y, v, np.ones((y.size, 1)), Segments(sizes))
-    out = fit_batch(des, method, test, lvl, con, compute_r2=False,
-                    row_weights=False)
+
+    def where(i: int) -> str:  # row i of the sorted data, named as in the input
+        row = int(order[i]) if order is not None else i
+        return f"meta_batch: row {row + 1} (group {keys.iloc[codes[i]].to_dict()})"
+
+    out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
+                    where=where)
     k = out["k"]
     est, se = out["beta"][:, 0], out["se"][:, 0]
     tau2 = out["tau2"]

@@ -9,15 +9,18 @@ at 1 (Knapp & Hartung 2003; Röver, Knapp & Friede 2015).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
 
+from evsynth.errors import InputError, first_bad
 from evsynth.models.kernels import (
     FIXED_METHODS,
     METHODS,
     Design,
+    Tau2Result,
     WeightedFit,
     estimate_tau2,
     loglik,
@@ -111,20 +114,195 @@ def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndar
 def fit_batch(*args, **kwargs) -> dict[str, np.ndarray]:
     """Fit the model for every group (see :func:`_fit_batch`); edge cases such as k = 1 or
     Q = 0 divide by zero on the way and are resolved explicitly, so numpy's warnings are muted."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         return _fit_batch(*args, **kwargs)
 
 
+def _row_name(i: int) -> str:
+    return f"study in row {i + 1}"
+
+
+# exponent budget (base 2) for the products formed by the kernels: sums of w^3 (tr(PP)),
+# (w r)^2 (Y'PPY), w^3 r^2 (Y'PPPY), v^2 (HE, SJ), tau^4 (SE of tau^2), with room for k terms
+_BUDGET = 960.0
+# data whose sampling SDs lie within 2^-100 .. 2^100 (1e-30 .. 1e30) are fitted unscaled
+_NEUTRAL = 100.0
+
+
+def data_scale(des: Design, where: Callable[[int], str] | None = None) -> np.ndarray:
+    """Per-group power-of-two scale ``s`` at which the model is fitted: ``y / s``, ``v / s^2``.
+
+    The rma.uni model is location/scale equivariant (Viechtbauer 2010, J Stat Softw 36(3):
+    ``y -> y / s``, ``v -> v / s^2`` gives ``beta / s``, ``tau^2 / s^2``, the same z, Q, I^2 and
+    p-values, and log-likelihoods shifted by ``-k log s`` (ML) or ``-(k - p) log s`` (REML)).
+    Powers of two scale without rounding. ``s = 1`` (the data as given, bit for bit) whenever
+    the data are in the usual range: sampling SDs within 2^-100 .. 2^100 and no product the
+    kernels form can overflow. Otherwise ``s`` is the geometric middle of the sampling SDs,
+    moved as little as needed so that, in log2 units with ``a = v_min``, ``b = v_max``,
+    ``D`` = the spread of y and ``Y = max |y|`` (all scaled), every one of
+    ``w^3 = a^-3``, ``(w r)^2 = D^2 / a^2``, ``w^3 r^2 = D^2 / a^3``, ``w y = Y / a``, ``b^2``,
+    ``tau^4 ~ D^4`` and ``Y`` stays below ``2^960``.
+
+    Where no scale satisfies all of them the data cannot be fitted in floating point, and an
+    :class:`InputError` names the study (``where(i)`` names row ``i``) and the reason:
+    a variance below the smallest normal double (precision already lost), sampling variances
+    more than 2^800 (~1e240) apart, or an effect more than 2^360 (~1e108) standard errors from
+    the others.
+    """
+    where = where or _row_name
+    y, v, seg = des.y, des.v, des.seg
+    tiny = np.finfo(float).tiny
+    vlo, vhi, ylo, yhi = float(v.min()), float(v.max()), float(y.min()), float(y.max())
+    if vlo < tiny:
+        i = int(np.argmax(v < tiny))
+        raise InputError(f"{where(i)}: field 'vi' is {float(v[i])!r}, below the smallest normal "
+                         f"floating-point number ({tiny:.3g}): its precision is already lost; "
+                         "express the effects in other units so that the sampling variances "
+                         "are larger")
+    ymag = max(abs(ylo), abs(yhi))
+    ok = _scale_bounds(vlo, vhi, 2.0 * ymag, ymag)
+    if ok is not None and ok[0] <= 0.0 <= ok[1] and ok[2] <= _NEUTRAL:
+        return np.ones(seg.G)  # the usual case: one pass over the data, no scaling
+    starts = seg.starts
+    vmin, vmax = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+    ymin, ymax = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
+    spread = 2.0 * (ymax / 2 - ymin / 2)  # max - min without overflow
+    la, lb = np.log2(vmin), np.log2(vmax)
+    ly = np.log2(np.maximum(np.maximum(np.abs(ymin), np.abs(ymax)), tiny))
+    ld = np.where(spread > 0, np.log2(np.where(spread > 0, spread, 1.0)), la / 2 - 1)
+    E = _BUDGET
+    hi = np.minimum.reduce([(la + E / 3) / 2, E / 2 - ld + la, (E - 2 * ld + 3 * la) / 4,
+                            E - ly + la])
+    lo = np.maximum.reduce([(lb - E / 2) / 2, ld - E / 4, ly - E])
+    mid = (la + lb) / 4
+    sigma = np.where((lo <= 0) & (hi >= 0) & (np.abs(mid) <= _NEUTRAL), 0.0,
+                     np.clip(mid, lo, hi))
+    bad = np.flatnonzero(lo > hi)
+    if bad.size:
+        _raise_range(des, int(bad[0]), where)
+    return np.exp2(np.round(sigma))
+
+
+def _scale_bounds(vmin: float, vmax: float, spread: float, ymax: float):
+    """(lowest, highest) feasible log2 scale and max(|log2 v_min|, |log2 v_max|) / 2 for one
+    set of extremes (the bounds of :func:`data_scale`), or None if there is none."""
+    la, lb = np.log2(vmin), np.log2(vmax)
+    ld = np.log2(spread) if spread > 0 else la / 2 - 1
+    ly = np.log2(max(ymax, np.finfo(float).tiny))
+    E = _BUDGET
+    hi = min((la + E / 3) / 2, E / 2 - ld + la, (E - 2 * ld + 3 * la) / 4, E - ly + la)
+    lo = max((lb - E / 2) / 2, ld - E / 4, ly - E)
+    # every group's geometric middle of the SDs lies within 2^-_NEUTRAL .. 2^_NEUTRAL when the
+    # extreme variances lie within 2^-2_NEUTRAL .. 2^2_NEUTRAL
+    return (lo, hi, max(-la, lb) / 2) if lo <= hi else None
+
+
+def _raise_range(des: Design, g: int, where: Callable[[int], str],
+                 what: str | None = None) -> None:
+    """InputError for group ``g`` whose data floating point cannot hold, naming the study most
+    responsible: the smallest sampling variance when the variances are too far apart, else the
+    effect farthest (in standard errors) from the median effect."""
+    s0 = int(des.seg.starts[g])
+    y = des.y[s0:s0 + des.seg.sizes[g]]
+    v = des.v[s0:s0 + des.seg.sizes[g]]
+    lo, hi = int(np.argmin(v)), int(np.argmax(v))
+    prefix = f"{what} is not finite: " if what else ""
+    if np.log2(v[hi]) - np.log2(v[lo]) > 5 * _BUDGET / 6:
+        raise InputError(f"{where(s0 + lo)}: {prefix}its sampling variance vi = {v[lo]:.3g} is "
+                         f"{v[hi] / v[lo]:.3g} times smaller than that of {where(s0 + hi)} "
+                         f"(vi = {v[hi]:.3g}); weights this unequal (more than 1e240 apart) "
+                         "cannot be computed in floating point: check the variances (units, "
+                         "SE given as variance?)")
+    med = float(np.median(y))
+    dev = np.abs(y / 2 - med / 2)  # half the distance, without overflow
+    with np.errstate(divide="ignore"):
+        lz = np.log10(2 * np.maximum(dev, np.finfo(float).tiny)) - 0.5 * np.log10(v)
+    i = int(np.argmax(lz))
+    raise InputError(f"{where(s0 + i)}: {prefix}its effect yi = {y[i]:.6g} lies about "
+                     f"10^{lz[i]:.0f} standard errors (sei = {np.sqrt(v[i]):.3g}) from the "
+                     f"median effect {med:.6g}; the heterogeneity (Q, tau^2) of such data "
+                     "exceeds the floating-point range: check the effects and their variances "
+                     "(units?)")
+
+
 def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float = 95,
-              control: Control | None = None, btt: np.ndarray | None = None,
-              intercept: bool = True, compute_r2: bool = True,
-              row_weights: bool = True) -> dict[str, np.ndarray]:
+               control: Control | None = None, btt: np.ndarray | None = None,
+               intercept: bool = True, compute_r2: bool = True,
+               row_weights: bool = True, tau2_fixed: np.ndarray | None = None,
+               where: Callable[[int], str] | None = None) -> dict[str, np.ndarray]:
     """Fit the model for every group of ``des``; returns a dict of per-group arrays.
 
     Keys: ``k, p, beta (G,p), vb (G,p,p), se, zval, pval, ci_lb, ci_ub, df, tau2, se_tau2, I2,
     H2, vt, QE, QEp, QM, QMdf, QMp, s2w, ll_ML, ll_REML, ll, AIC, BIC, AICc, parms, R2,
     weights (n,), converged, iterations, fallback``.
+
+    ``tau2_fixed`` (per group): tau^2 is not estimated but set to these values (metafor
+    ``rma(..., tau2 = value)``: ``parms = p``, I^2 and H^2 from the fixed value).
+    ``where(i)`` names row ``i`` in error messages (default "study in row i+1").
+
+    The fit is done on data rescaled by :func:`data_scale` (exactly the data when they are in
+    the usual range) and scaled back; a fit whose estimate, SE, CI, tau^2 or Q is still not
+    finite raises an :class:`InputError` naming the study most responsible.
     """
+    where = where or _row_name
+    scale = data_scale(des, where)
+    if np.all(scale == 1.0):
+        out = _fit_core(des, method, test, level, control, btt, intercept, compute_r2,
+                        row_weights, tau2_fixed)
+    else:
+        s2 = scale * scale
+        scaled = Design(des.y / des.seg.expand(scale), des.v / des.seg.expand(s2), des.X,
+                        des.seg)
+        out = _fit_core(scaled, method, test, level, control, btt, intercept, compute_r2,
+                        row_weights, None if tau2_fixed is None else tau2_fixed / s2)
+        _unscale(out, scale, des)
+    _check_finite_fit(out, des, where)
+    return out
+
+
+def _unscale(out: dict[str, np.ndarray], s: np.ndarray, des: Design) -> None:
+    """Results of the fit to ``y / s``, ``v / s^2`` in the original units (equivariance, see
+    :func:`data_scale`)."""
+    s2 = s * s
+    for key in ("beta", "se", "ci_lb", "ci_ub"):
+        out[key] = out[key] * s[:, None]
+    out["vb"] = out["vb"] * s2[:, None, None]
+    for key in ("tau2", "se_tau2", "vt"):
+        out[key] = out[key] * s2
+    k = des.k.astype(float)
+    log_s = np.log(s)
+    out["ll_ML"] = out["ll_ML"] - k * log_s
+    out["ll_REML"] = out["ll_REML"] - (k - des.p) * log_s
+    shift = out["ll"] - (out["ll_REML"] if out["method"] == "REML" else out["ll_ML"])
+    out["ll"] = out["ll"] - shift
+    for key in ("AIC", "BIC", "AICc"):  # -2 ll + penalty
+        out[key] = out[key] + 2 * shift
+    if out["weights"] is not None:
+        out["weights"] = out["weights"] / des.seg.expand(s2)
+
+
+def _check_finite_fit(out: dict[str, np.ndarray], des: Design,
+                      where: Callable[[int], str]) -> None:
+    """No fit returns a non-finite estimate, SE, tau^2, CI or Q from finite data: the first
+    group where one is not finite raises an InputError (t-based CIs of a group with no degrees
+    of freedom, k = p, are undefined by design and left to the caller)."""
+    crit_ok = np.isfinite(out["crit"])[:, None]
+    checks = (("the estimate", ~np.isfinite(out["beta"]).all(axis=1)),
+              ("its standard error", ~np.isfinite(out["se"]).all(axis=1)),
+              ("the confidence interval",
+               ~(np.isfinite(out["ci_lb"]) & np.isfinite(out["ci_ub"]) | ~crit_ok).all(axis=1)),
+              ("tau^2", ~np.isfinite(out["tau2"])),
+              ("Cochran's Q", ~np.isfinite(out["QE"])))
+    for what, bad in checks:
+        g = first_bad(bad)
+        if g is not None:
+            _raise_range(des, g, where, what)
+
+
+def _fit_core(des: Design, method: str, test: str, level: float, control: Control | None,
+              btt: np.ndarray | None, intercept: bool, compute_r2: bool, row_weights: bool,
+              tau2_fixed: np.ndarray | None) -> dict[str, np.ndarray]:
+    """:func:`_fit_batch` on data in a safe range."""
     control = control or Control()
     level = normalise_level(level)
     method = method.upper() if method.upper() in METHODS else method
@@ -134,8 +312,14 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
         raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
     k = des.k.astype(float)
     p = des.p
-    t2 = estimate_tau2(des, method, tol=control.tol, maxiter=control.maxiter,
-                       reml_ll0check=control.ll0check)
+    if tau2_fixed is None:
+        t2 = estimate_tau2(des, method, tol=control.tol, maxiter=control.maxiter,
+                           reml_ll0check=control.ll0check)
+    else:
+        G = des.seg.G
+        t2 = Tau2Result(np.asarray(tau2_fixed, dtype=float).copy(), np.full(G, np.nan),
+                        np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64),
+                        np.zeros(G, dtype=bool))
     tau2 = t2.tau2
     fit = t2.fit if t2.fit is not None else weighted_fit(des, tau2)
     beta = fit.beta
@@ -179,7 +363,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     # fit statistics (metafor: ll.ML and ll.REML with REMLf = TRUE)
     ll_ML = loglik(des, tau2, reml=False, fit=fit)
     ll_REML = loglik(des, tau2, reml=True, fit=fit)
-    parms = p + (0 if method in FIXED_METHODS else 1)
+    parms = p + (0 if method in FIXED_METHODS or tau2_fixed is not None else 1)
     if method == "REML":
         ll, n_ic = ll_REML, k - p
     else:
@@ -202,7 +386,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
         "parms": np.full(des.seg.G, parms), "R2": R2,
         "weights": fit.w if row_weights else None,
         "converged": t2.converged, "iterations": t2.iterations, "fallback": t2.fallback,
-        "notes": t2.notes, "level": level,
+        "notes": t2.notes, "level": level, "method": method,
     }
 
 

@@ -310,6 +310,10 @@ class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
 
     model_name = "meta() fit (rma.uni)"
 
+    #: (residual df, number of variance parameters) of a subgroup of a common-tau^2 model: its
+    #: t quantiles and prediction intervals use the common model's (see :meth:`_t_df`)
+    _common_df: tuple[float, int] | None = None
+
     _dict_fields = ("k", "p", "coef_names", "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "vb",
                     "tau2", "se_tau2", "tau", "I2", "H2", "R2", "QE", "QEp", "QM", "QMp", "QMdf",
                     "weights", "ll", "AIC", "BIC", "AICc", "fit_stats", "method", "test", "level",
@@ -420,10 +424,18 @@ class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
         return d
 
     # inference --------------------------------------------------------------------------------
+    def _t_df(self) -> tuple[float, int]:
+        """Degrees of freedom of the t-based tests and intervals, and the number of variance
+        parameters (metafor ``predict.rma``: ``ddf = k - p``; ``pi.type = "riley"`` uses
+        ``ddf - parms + p``). A subgroup of a common-tau^2 model uses the common model's."""
+        if self._common_df is not None:
+            return self._common_df
+        return self.k - self.p, self.parms - self.p
+
     def _crit(self, level: float, df: float | None = None) -> float:
         if self.test == "z" and df is None:
             return float(stats.norm.ppf(1 - (1 - level) / 2))
-        return float(critical_values("t", level, np.array(self.k - self.p if df is None else df)))
+        return float(critical_values("t", level, np.array(self._t_df()[0] if df is None else df)))
 
     def predict(self, newmods=None, transf: Callable | None = None, level: float | None = None,
                 pi_type: str = "default", intercept: bool | None = None) -> Prediction:
@@ -451,7 +463,8 @@ class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
         elif pi_type == "default":
             pcrit, pvar = crit, vpred
         else:
-            ddf = self.k - self.p - (self.parms - self.p if pi_type == "riley" else 0)
+            ddf, n_var = self._t_df()
+            ddf -= n_var if pi_type == "riley" else 0
             pcrit, pvar = self._crit(lvl, max(ddf, 1)), vpred
         pi_lb = pred - pcrit * np.sqrt(pvar + self.tau2)
         pi_ub = pred + pcrit * np.sqrt(pvar + self.tau2)
@@ -612,6 +625,10 @@ class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
         within-study variance."""
         if self.method in FIXED_METHODS:
             raise InputError("confint: an equal-effects model has no tau^2 to bound")
+        if self._common_df is not None:
+            raise InputError("confint: this subgroup uses the common tau^2 of the subgroup "
+                             "model; expected confint() of that model, meta(..., mods='~ 0 + "
+                             "C(subgroup)', data=...)")
         if self.k - self.p < 1:
             raise InputError(f"confint: needs k > p (k = {self.k}, p = {self.p})")
         lvl = level_fraction(self.level if level is None else level)
@@ -681,9 +698,9 @@ class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
         if np.linalg.matrix_rank(Lm) < Lm.shape[0]:
             raise InputError("the hypotheses in L are linearly dependent (L is not of full row "
                              "rank)")
-        df = np.array([self.k - self.p], dtype=float)
+        df = np.array([self._t_df()[0]], dtype=float)
         QM, m, QMp = wald(self.beta[None, :], self.vb[None, :, :], Lm, self.test, df)
-        QMdf = m if self.test == "z" else [m, self.k - self.p]
+        QMdf = m if self.test == "z" else [m, int(df[0])]
         return AnovaResult("Wald", QM=float(QM[0]), QMdf=QMdf, QMp=float(QMp[0]), test=self.test,
                            hypotheses=hyp)
 
@@ -803,7 +820,8 @@ def meta(yi, vi=None, *, sei=None, method: str = "REML", test: str = "z", mods=N
     _check_estimable(k, p, method_u, test, mm)
     des = Design(y, v, X, Segments(np.array([k])))
     btt_arr = default_btt(p, mm.intercept) if btt is None else np.atleast_1d(np.asarray(btt))
-    out = fit_batch(des, method_u, test, level, con, btt=btt_arr, intercept=mm.intercept)
+    out = fit_batch(des, method_u, test, level, con, btt=btt_arr, intercept=mm.intercept,
+                    where=lambda i: study_name(i, labels))
     res = MetaResult(out, 0, des=des, mm=mm, method=method_u, test=test, control=con,
                      labels=labels, rows=np.arange(k), btt=btt_arr)
     if subgroup is not None:
@@ -852,7 +870,8 @@ def _add_subgroups(res: MetaResult, y, v, labels, groups, method, test, level, c
         for g in range(G):
             if method not in FIXED_METHODS and test != "z" and sizes[g] < 2:
                 raise InputError(f"subgroup {levels[g]!r} has k = 1: test '{test}' cannot be used")
-        out = fit_batch(des, method, test, level, con, compute_r2=False)
+        out = fit_batch(des, method, test, level, con, compute_r2=False,
+                        where=lambda i: study_name(int(order[i]), labels))
         subs = {}
         for g, lvl in enumerate(levels):
             rows = np.flatnonzero(des.seg.index == g)
@@ -877,7 +896,7 @@ def _add_subgroups(res: MetaResult, y, v, labels, groups, method, test, level, c
     _check_estimable(y.size, G, method, test, mmf)
     des = Design(y, v, Xf, Segments(np.array([y.size])))
     out = fit_batch(des, method, test, level, con, btt=np.arange(G), intercept=False,
-                    compute_r2=False)
+                    compute_r2=False, where=lambda i: study_name(i, labels))
     # contrasts of every level against the first: beta_j - beta_1 = 0 for j = 2..G
     L = np.eye(G)[1:] - np.eye(G)[0][None, :]
     fitted = MetaResult(out, 0, des=des, mm=mmf, method=method, test=test, control=con,
@@ -889,29 +908,67 @@ def _add_subgroups(res: MetaResult, y, v, labels, groups, method, test, level, c
         res.Q_between, res.Q_between_p = 0.0, np.nan
     res.Q_between_df = G - 1
     res.Q_between_I2 = i2_from_q(res.Q_between, G - 1)
+    res.subgroups = _common_tau2_subgroups(fitted, y, v, labels, levels, order, sizes, method,
+                                           test, level, con)
+
+
+def _common_tau2_subgroups(fitted: MetaResult, y, v, labels, levels, order, sizes, method, test,
+                           level, con) -> dict:
+    """The subgroups of a common-tau^2 model (``fitted``, ``~ 0 + subgroup`` with one tau^2) as
+    complete intercept-only fits, one per level (p = 1, model matrix a column of ones over that
+    level's studies):
+
+    * tau^2 is the common estimate, fixed (``se_tau2`` is the common estimate's SE);
+    * the coefficient, its SE, z/t, p-value, CI and Wald test are those of the level's
+      coefficient in the common model (metafor: ``rma(yi, vi, mods = ~ 0 + factor(g))``), with
+      the common model's residual df (k - G) for t quantiles and prediction intervals, so
+      ``predict()`` gives metafor's ``predict(res, newmods = diag(G))`` row for the level;
+    * k, QE (Cochran's Q of the level's studies around their equal-effects estimate, on
+      k_g - 1 df; the levels' QE add up to the common model's QE), QEp, I^2, H^2 (from the common
+      tau^2 and the level's typical within-study variance), weights, the log-likelihood and
+      AIC/BIC/AICc are those of the intercept-only fit to the level's studies with tau^2 fixed
+      at the common value (metafor ``rma(yi, vi, tau2 = tau2_common, subset = level)``; the
+      levels' log-likelihoods add up to the common model's).
+
+    Refitting diagnostics (leave-one-out, influence, funnel-plot tests) on such a result
+    re-estimate tau^2 from the level's studies alone.
+    """
+    G = len(levels)
+    des = Design(y[order], v[order], np.ones((y.size, 1)), Segments(sizes))
+    out = fit_batch(des, method, test, level, con, compute_r2=False,
+                    tau2_fixed=np.full(G, fitted.tau2),
+                    where=lambda i: study_name(int(order[i]), labels))
+    info = fitted.method_info
+    ddf, n_var = fitted.k - fitted.p, fitted.parms - fitted.p
     subs = {}
     for g, lvl in enumerate(levels):
-        sub = _coef_view(fitted, g)
+        rows = np.flatnonzero(des.seg.index == g)
+        sub_labels = [labels[i] for i in order[rows]] if labels is not None else None
+        sub = MetaResult(out, g, des=des, mm=ModelMatrix(np.ones((sizes[g], 1)), ["intrcpt"],
+                                                         True),
+                         method=method, test=test, control=con, labels=sub_labels, rows=rows,
+                         btt=np.array([0]))
+        sl = slice(g, g + 1)
+        sub.beta, sub.vb = fitted.beta[sl].copy(), fitted.vb[sl, sl].copy()
+        sub.se, sub.zval, sub.pval = fitted.se[sl].copy(), fitted.zval[sl].copy(), \
+            fitted.pval[sl].copy()
+        sub.ci_lb, sub.ci_ub = fitted.ci_lb[sl].copy(), fitted.ci_ub[sl].copy()
+        sub.df, sub.s2w, sub.se_tau2 = fitted.df, fitted.s2w, fitted.se_tau2
+        sub.QM, sub.QMp = float(fitted.zval[g] ** 2), float(fitted.pval[g])
+        sub.QMdf = [1, None if test == "z" else int(ddf)]
+        sub._common_df = (ddf, n_var)
+        sub.method_info = {
+            **sub.method_info,
+            "iterations": info["iterations"], "converged": info["converged"],
+            "algorithm": f"tau^2 fixed at the common estimate ({info['algorithm']})",
+            "boundary": info["boundary"], "knha_scale": info["knha_scale"], "df": fitted.df,
+            "notes": list(info["notes"]) + [
+                f"subgroup {lvl!r} of a model with a common tau^2 (~ 0 + subgroup, k = "
+                f"{fitted.k}): coefficient, SE, CI and tests from that model (df = {ddf}); "
+                "QE, I^2, H^2, weights and logLik of this subgroup's studies at the common "
+                "tau^2"],
+            "reference": "metafor rma(yi, vi, mods = ~ 0 + factor(subgroup)); "
+                         "rma(yi, vi, tau2 = tau2_common, subset = subgroup)",
+        }
         subs[lvl] = sub
-    res.subgroups = subs
-
-
-def _coef_view(fitted: MetaResult, g: int) -> MetaResult:
-    """One subgroup of a common-tau^2 model, presented as a fit with that coefficient."""
-    import copy
-
-    sub = copy.copy(fitted)
-    sl = slice(g, g + 1)
-    sub.beta, sub.se, sub.zval, sub.pval = (fitted.beta[sl], fitted.se[sl], fitted.zval[sl],
-                                            fitted.pval[sl])
-    sub.ci_lb, sub.ci_ub = fitted.ci_lb[sl], fitted.ci_ub[sl]
-    sub.vb = fitted.vb[sl, sl]
-    sub.coef_names = [fitted.coef_names[g]]
-    mask = fitted._des.X[:, g] == 1
-    sub.k = int(mask.sum())
-    sub.yi, sub.vi = fitted.yi[mask], fitted.vi[mask]
-    w = fitted.weights[mask]
-    sub.weights = 100 * w / w.sum()
-    if fitted.slab is not None:
-        sub.slab = [s for s, m in zip(fitted.slab, mask, strict=True) if m]
-    return sub
+    return subs

@@ -1,0 +1,138 @@
+"""The results contract, checked on every fitted model type (evsynth.models.results).
+
+Every fitted model has k, estimate (one-coefficient models), beta/se/zval/pval/ci_lb/ci_ub as
+1-D arrays, level in percent, method_info; summary() returns a Summary that prints only when
+printed and renders in Jupyter; to_dict() is JSON-safe (no NaN/inf: null and "Inf"/"-Inf");
+to_frame() is a tidy DataFrame. A batch result follows the same contract per row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import evsynth
+from evsynth.models.results import FittedModel, Summary, to_jsonable
+
+BCG = pd.read_csv(__import__("pathlib").Path(__file__).parents[2] / "examples" / "bcg.csv")
+ES = evsynth.effect_size("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=BCG,
+                         slab="study")
+DATA = BCG.join(ES[["yi", "vi"]])
+
+
+def _fits() -> dict:
+    kw = {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg", "data": BCG, "slab": "study"}
+    return {
+        "meta_REML": lambda: evsynth.meta(ES["yi"], ES["vi"], slab=ES["slab"]),
+        "meta_FE_knha": lambda: evsynth.meta(ES["yi"], ES["vi"], method="FE", test="knha"),
+        "meta_regression": lambda: evsynth.meta("yi", "vi", data=DATA, mods="~ ablat"),
+        "meta_subgroups": lambda: evsynth.meta("yi", "vi", data=DATA, subgroup="alloc"),
+        "meta_mh_OR": lambda: evsynth.meta_mh("OR", **kw),
+        "meta_mh_RD": lambda: evsynth.meta_mh("RD", **kw),
+        "meta_peto": lambda: evsynth.meta_peto(**kw),
+    }
+
+
+FITS = _fits()
+
+
+@pytest.fixture(params=list(FITS))
+def fit(request) -> FittedModel:
+    return FITS[request.param]()
+
+
+def test_contract_fields(fit):
+    assert isinstance(fit, FittedModel)
+    assert isinstance(fit.k, int) and fit.k > 0
+    p = len(fit.coef_names)
+    for name in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub"):
+        arr = getattr(fit, name)
+        assert isinstance(arr, np.ndarray) and arr.shape == (p,), name
+        assert np.all(np.isfinite(arr)), name
+    assert np.all(fit.ci_lb <= fit.beta) and np.all(fit.beta <= fit.ci_ub)
+    assert fit.level == 95.0
+    assert isinstance(fit.method_info, dict) and fit.method_info["level"] == 95.0
+    if p == 1:
+        assert fit.estimate == fit.beta[0]
+    else:
+        with pytest.raises(AttributeError, match="use beta"):
+            _ = fit.estimate
+
+
+def test_summary_prints_only_when_printed(fit, capsys):
+    s = fit.summary()
+    assert capsys.readouterr().out == ""
+    assert isinstance(s, Summary) and str(s) == repr(fit)
+    print(s)
+    assert capsys.readouterr().out.strip() == str(s).strip()
+    html = s._repr_html_()
+    assert html.startswith("<") and "<pre>" in html
+    assert fit._repr_html_() == html
+
+
+def test_to_dict_is_json_safe(fit):
+    d = fit.to_dict()
+    text = json.dumps(d, allow_nan=False)
+    assert json.loads(text) == d
+    for key in ("k", "beta", "se", "pval", "ci_lb", "ci_ub", "level", "method_info"):
+        assert key in d, key
+    assert d["level"] == 95.0
+
+
+def test_to_frame_is_tidy(fit):
+    frame = fit.to_frame()
+    assert list(frame.columns) == ["term", "estimate", "se", "statistic", "pval", "ci_lb",
+                                   "ci_ub"]
+    assert len(frame) == len(fit.coef_names)
+    np.testing.assert_array_equal(frame["estimate"], fit.beta)
+
+
+def test_predict_and_level(fit):
+    pred = fit.predict(level=90)
+    assert pred.level == 90.0
+    if len(fit.coef_names) == 1:  # a 90% CI lies inside the 95% CI
+        assert fit.ci_lb[0] < np.atleast_1d(pred.ci_lb)[0] < fit.beta[0]
+
+
+def test_to_jsonable_nonfinite():
+    assert to_jsonable([np.nan, np.inf, -np.inf, 1.5]) == [None, "Inf", "-Inf", 1.5]
+    assert to_jsonable({"a": np.float64("nan")}) == {"a": None}
+
+
+def test_batch_result_contract(capsys):
+    df = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 4,
+                       "yi": [0.1, 0.3, 0.2, 0.5, 0.4, 0.45, 0.7],
+                       "vi": [0.01, 0.02, 0.01, 0.03, 0.02, 0.05, 0.04]})
+    res = evsynth.meta_batch(df, by="g", level=0.9)
+    assert res.level == 90.0 and res.method_info["level"] == 90.0
+    assert len(res) == 2
+    for name in ("k", "estimate", "se", "pval", "ci_lb", "ci_ub", "tau2"):
+        assert isinstance(getattr(res, name), np.ndarray) and len(getattr(res, name)) == 2
+    one = evsynth.meta(df["yi"][:3], df["vi"][:3], level=90)
+    assert res.estimate[0] == pytest.approx(one.estimate, rel=1e-12)
+    assert res.ci_lb[0] == pytest.approx(one.ci_lb[0], rel=1e-12)
+    frame = res.to_frame()
+    assert isinstance(frame, pd.DataFrame) and list(frame["g"]) == ["a", "b"]
+    s = res.summary()
+    assert capsys.readouterr().out == "" and "2 meta-analyses" in str(s)
+    json.dumps(res.to_dict(), allow_nan=False)
+    assert "<table" in res._repr_html_()
+    with pytest.warns(DeprecationWarning, match="to_frame"):
+        assert list(res.columns)[:2] == ["g", "k"]
+
+
+def test_confint_result():
+    fit = evsynth.meta(ES["yi"], ES["vi"])
+    ci = fit.confint()
+    assert not isinstance(ci, pd.DataFrame)
+    assert ci.level == 95.0
+    assert ci.tau2["estimate"] == pytest.approx(fit.tau2)
+    frame = ci.to_frame()
+    assert list(frame.index) == ["tau2", "tau", "I2", "H2"]
+    assert math.isclose(frame.loc["tau", "ci_lb"] ** 2, frame.loc["tau2", "ci_lb"])
+    json.dumps(ci.to_dict(), allow_nan=False)
+    assert "Q-profile" in str(ci.summary())
