@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from evsynth.errors import InputError, first_bad, study_name
+from evsynth.validation import level_fraction
 
 __all__ = [
     "CombinedGroup",
@@ -108,20 +109,6 @@ def _pair(x: np.ndarray, fx: str, y: np.ndarray, fy: str, labels: Labels) -> Non
         raise InputError(f"{study_name(i, labels)}: field '{missing}' is missing while "
                          f"'{other}' is given; expected {fx} and {fy} both given (or both "
                          f"missing)")
-
-
-def _level(level: float) -> float:
-    """Confidence level given as a percentage (95) or a fraction (0.95) -> fraction."""
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise InputError(f"argument 'level' is {level!r}; expected a number such as 95") from None
-    if 1 < lv < 100:
-        lv /= 100
-    if not 0 < lv < 1:
-        raise InputError(f"argument 'level' is {level!r}; expected a confidence level in (0, 100) "
-                         f"percent, e.g. 95 (or a fraction in (0, 1))")
-    return lv
 
 
 def _out(x: np.ndarray, scalar: bool) -> float | np.ndarray:
@@ -225,7 +212,7 @@ def se_from_ci(lower: ArrayLike, upper: ArrayLike, level: float = 95, log: bool 
     0.1499
     """
     (lo, up), scalar = _broadcast({"lower": lower, "upper": upper})
-    lv = _level(level)
+    lv = level_fraction(level)
     if log:
         _positive(lo, "lower", labels)
         _positive(up, "upper", labels)
@@ -351,7 +338,7 @@ def wald_yi_vi(estimate: ArrayLike, lower: ArrayLike | None = None,
                                            "upper": _optional(upper), "p": _optional(p),
                                            "z": _optional(z)})
     est, lo, up, pp, zz = (np.ravel(a) for a in (est, lo, up, pp, zz))
-    lv = _level(level)
+    lv = level_fraction(level)
     _finite(est, "estimate", labels)
     for x, f in ((lo, "lower"), (up, "upper"), (pp, "p"), (zz, "z")):
         _fail(np.isinf(x), x, f, "a finite number (or NaN for not reported)", labels)
@@ -512,7 +499,7 @@ def sd_from_ci(lower: ArrayLike, upper: ArrayLike, n: ArrayLike, level: float = 
     4.3607
     """
     (lo, up, nn), scalar = _broadcast({"lower": lower, "upper": upper, "n": n})
-    lv = _level(level)
+    lv = level_fraction(level)
     dist = _check_dist(dist)
     _check_ci(lo, up, labels)
     _positive(nn, "n", labels)
@@ -573,7 +560,7 @@ def sd_from_ci_md(lower: ArrayLike, upper: ArrayLike, n1: ArrayLike, n2: ArrayLi
     2.5113
     """
     (lo, up, a, b), scalar = _broadcast({"lower": lower, "upper": upper, "n1": n1, "n2": n2})
-    lv = _level(level)
+    lv = level_fraction(level)
     dist = _check_dist(dist)
     _check_ci(lo, up, labels)
     _check_two_groups(a, b, labels)
