@@ -38,24 +38,6 @@ def check_finite(x: np.ndarray, field: str, labels: Sequence | None = None) -> N
                          "finite number")
 
 
-def resolve_column(field: str, value: Any, data: Any) -> Any:
-    """An argument given as values, or as the name of a column of the DataFrame ``data``.
-
-    The one home for the ``data=`` convention of :func:`evsynth.effect_size`, :func:`evsynth.meta`
-    and :func:`evsynth.meta_mh`; a name with no ``data`` or not in it is an :class:`InputError`
-    naming the argument and the column.
-    """
-    if not isinstance(value, str):
-        return value
-    if data is None:
-        raise InputError(f"argument '{field}' is the column name {value!r} but no data= "
-                         f"DataFrame was given; pass an array, or data= with a column {value!r}")
-    if value not in data.columns:
-        raise InputError(f"argument '{field}': column {value!r} is not in data (columns: "
-                         f"{', '.join(map(str, data.columns))})")
-    return data[value]
-
-
 def nonnegative_number(field: str, value: Any) -> float:
     """``value`` as a finite float >= 0 (e.g. a continuity correction), else an InputError."""
     try:
