@@ -138,7 +138,7 @@ def control_settings(control: Any, allowed: Mapping[str, type],
     aliases = dict(aliases or {})
     out: dict[str, Any] = {}
     for key, value in control.items():
-        name = aliases.get(key, key)
+        name = aliases[key] if key in aliases else key
         if name not in allowed:
             known = sorted(set(allowed) | set(aliases))
             raise InputError(f"control: unknown setting {key!r}; expected one of "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
 from scipy import special
@@ -69,7 +70,7 @@ def critical_values(test: str, level: float, df: np.ndarray) -> np.ndarray:
     return special.stdtrit(df, 1 - alpha / 2)
 
 
-def chi2_sf(df, x: np.ndarray) -> np.ndarray:
+def chi2_sf(df: float | np.ndarray, x: np.ndarray) -> np.ndarray:
     """Upper tail of the chi-square distribution; with 1 df through ``erfc(sqrt(x / 2))``
     (P(chi^2_1 > x) = P(|Z| > sqrt(x))), which is exact and far faster than the incomplete gamma
     function for millions of values."""
@@ -79,7 +80,11 @@ def chi2_sf(df, x: np.ndarray) -> np.ndarray:
     return special.chdtrc(df, x)
 
 
-def i2_from_q(Q, df):
+@overload
+def i2_from_q(Q: float, df: float) -> float: ...
+@overload
+def i2_from_q(Q: np.ndarray, df: float | np.ndarray) -> np.ndarray: ...
+def i2_from_q(Q: float | np.ndarray, df: float | np.ndarray) -> float | np.ndarray:
     """I^2 (%) from a Q statistic and its degrees of freedom: ``max(0, 100 (Q - df) / Q)``, 0 when
     Q = 0 (Higgins & Thompson 2002, Stat Med 21:1539; for subgroup differences Cochrane Handbook
     10.11.3.1). Works on scalars and arrays."""
@@ -89,7 +94,8 @@ def i2_from_q(Q, df):
     return float(out) if out.ndim == 0 else out
 
 
-def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndarray):
+def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str,
+         df: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """Wald test of ``L beta = 0`` per group: (QM, df1, p). F(m, df) under t/knha/adhoc."""
     m = L.shape[0]
     if m == 1 and L.shape[1] == 1:  # one coefficient of an intercept-only model: no linear algebra
@@ -111,7 +117,7 @@ def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str, df: np.ndar
     return QM, m, special.fdtrc(m, df, QM)
 
 
-def fit_batch(*args, **kwargs) -> dict[str, np.ndarray]:
+def fit_batch(*args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
     """Fit the model for every group (see :func:`_fit_batch`); edge cases such as k = 1 or
     Q = 0 divide by zero on the way and are resolved explicitly, so numpy's warnings are muted."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
@@ -183,7 +189,8 @@ def data_scale(des: Design, where: Callable[[int], str] | None = None) -> np.nda
     return np.exp2(np.round(sigma))
 
 
-def _scale_bounds(vmin: float, vmax: float, spread: float, ymax: float):
+def _scale_bounds(vmin: float, vmax: float, spread: float,
+                  ymax: float) -> tuple[float, float, float] | None:
     """(lowest, highest) feasible log2 scale and max(|log2 v_min|, |log2 v_max|) / 2 for one
     set of extremes (the bounds of :func:`data_scale`), or None if there is none."""
     la, lb = np.log2(vmin), np.log2(vmax)

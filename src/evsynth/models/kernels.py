@@ -11,6 +11,7 @@ Notation follows Viechtbauer (2005, J Educ Behav Stat 30:261) and metafor's ``rm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,10 +138,13 @@ class WeightedFit:
     ``YPPY = Y'PPY``, ``trP = tr(P)``, ``trPP = tr(PP)``.
     """
 
-    def __init__(self, des: Design, tau2: np.ndarray | None = None, w: np.ndarray | None = None):
+    def __init__(self, des: Design, tau2: np.ndarray | None = None,
+                 w: np.ndarray | None = None) -> None:
         self.des = des
         self.tau2 = tau2
         if w is None:
+            if tau2 is None:
+                raise ValueError("WeightedFit needs tau2 or the row weights w")
             w = 1.0 / des.seg.add(des.v, tau2)
         self.w = w
         self.A = des.xtdx(w)
@@ -149,12 +153,12 @@ class WeightedFit:
         self.r = des.residuals(self.beta)
         self._cache: dict[str, np.ndarray] = {}
 
-    def _sum(self, key: str, x_fn) -> np.ndarray:
+    def _sum(self, key: str, x_fn: Callable[[], np.ndarray]) -> np.ndarray:
         if key not in self._cache:
             self._cache[key] = self.des.seg.sum(x_fn())
         return self._cache[key]
 
-    def _row(self, key: str, x_fn) -> np.ndarray:
+    def _row(self, key: str, x_fn: Callable[[], np.ndarray]) -> np.ndarray:
         if key not in self._cache:
             self._cache[key] = x_fn()
         return self._cache[key]
@@ -247,9 +251,10 @@ class WeightedFit:
     @property
     def sum_log_vt(self) -> np.ndarray:
         """sum log(v + tau^2) = -sum log w (the log-determinant of the marginal covariance)."""
-        if self.tau2 is None:
+        tau2 = self.tau2
+        if tau2 is None:
             return self._sum("slv", lambda: -np.log(self.w))
-        return self._sum("slv", lambda: np.log(self.des.seg.add(self.des.v, self.tau2)))
+        return self._sum("slv", lambda: np.log(self.des.seg.add(self.des.v, tau2)))
 
 
 class FusedInterceptFit(WeightedFit):
@@ -257,7 +262,9 @@ class FusedInterceptFit(WeightedFit):
     one fused pass (:func:`evsynth.models._fused.weighted_sums`); row-wise arrays (weights,
     residuals) are only formed when asked for. Same quantities, same formulas."""
 
-    def __init__(self, des: Design, tau2: np.ndarray):
+    tau2: np.ndarray  # always given here (the base class also allows row weights instead)
+
+    def __init__(self, des: Design, tau2: np.ndarray) -> None:
         from evsynth.models import _fused
 
         self.des = des
@@ -324,7 +331,8 @@ class Tau2Result:
     fe: WeightedFit | None = None  # the fit with fixed-effects weights 1 / v
 
 
-def _score(method: str, fit: WeightedFit, target: np.ndarray | None, newton: bool = False):
+def _score(method: str, fit: WeightedFit, target: np.ndarray | None,
+           newton: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Estimating equation value (root = estimate; positive = tau^2 too small) and the step.
 
     - ML: score ``Y'PPY - sum(w)``, expected information ``sum(w^2)`` (Viechtbauer 2005, eq. 9).
@@ -346,6 +354,8 @@ def _score(method: str, fit: WeightedFit, target: np.ndarray | None, newton: boo
             obs = 2.0 * fit.YPPPY - info
             info = np.where(obs > 0, obs, info)
         return num, num / info
+    if target is None:
+        raise ValueError(f"method {method!r}: the estimating equation needs its target")
     num = fit.RSS - target
     return num, num / fit.YPPY
 
@@ -374,7 +384,7 @@ def _bracket_root(des: Design, method: str, target: np.ndarray | None, lo: np.nd
     Returns (root, iterations).
     """
 
-    def f(t):
+    def f(t: np.ndarray) -> np.ndarray:
         return _score(method, WeightedFit(des, t), target)[0]
 
     flo, fhi = f(lo), f(hi)
@@ -541,6 +551,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     v = des.v
     fe = weighted_fit(des, zeros)  # fixed-effects weights 1 / v
     se = np.full(G, np.nan)
+    fit_at_tau2: WeightedFit | None = None  # kept for the iterative estimators
     if method in ("HS", "HSk"):
         rss = fe.RSS * (k / (k - p) if method == "HSk" else 1.0)
         tau2 = np.maximum(0.0, (rss - k) / fe.sum_w)
@@ -563,17 +574,13 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         tau0 = des.seg.sum((des.y - des.seg.expand(ybar)) ** 2) / k
         if method == "SJ":
             fit0 = WeightedFit(des, tau0)
-            tau2 = tau0 * fit0.RSS / (k - p)
-            se_fit, se_tau0 = fit0, tau0
+            tau2 = np.maximum(0.0, tau0 * fit0.RSS / (k - p))
+            se = np.sqrt(tau0**2 / (k - p) ** 2 * (2 * fit0.tr_PVPV(v)
+                         + 4 * tau2 * fit0.tr_PVP(v) + 2 * tau2**2 * fit0.trPP))
         else:
             tau2, conv, iters = _fixed_point(des, tau0, lambda f, t: t * f.RSS / (f.des.k - p), tol,
                                              maxiter)
-            se_fit, se_tau0 = None, None
-        tau2 = np.maximum(0.0, tau2)
-        if method == "SJ":
-            se = np.sqrt(se_tau0**2 / (k - p) ** 2 * (2 * se_fit.tr_PVPV(v)
-                         + 4 * tau2 * se_fit.tr_PVP(v) + 2 * tau2**2 * se_fit.trPP))
-        else:
+            tau2 = np.maximum(0.0, tau2)
             w = 1.0 / (v + des.seg.expand(tau2))
             se = np.sqrt(2 * k**2 / (k - p) / des.seg.sum(w) ** 2)
     elif method in ("ML", "REML", "EB", "PM", "PMM"):
@@ -606,6 +613,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
                 fit = weighted_fit(des, tau2)
         else:
             fit = weighted_fit(des, tau2)
+        fit_at_tau2 = fit
         if method == "ML":
             se = np.sqrt(2 / fit.sum_w2)
         elif method == "REML":
@@ -616,7 +624,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         raise ValueError("method 'GENQ' needs study weights; it is not available in this version")
     else:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    final = fit if method in ("ML", "REML", "EB", "PM", "PMM") else None
+    final = fit_at_tau2
     # k == 1 (intercept-only): tau^2 = 0 as metafor
     one = des.k == 1
     if one.any():
@@ -692,7 +700,9 @@ def _note_moved(notes: list[str], n: int) -> None:
                      "higher maximum was found by a scan of the score and taken")
 
 
-def _fixed_point(des: Design, start: np.ndarray, update, tol: float, maxiter: int):
+def _fixed_point(des: Design, start: np.ndarray,
+                 update: Callable[[WeightedFit, np.ndarray], np.ndarray], tol: float,
+                 maxiter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Iterate ``tau2 <- max(0, update(fit(tau2), tau2))`` (DLIT, SJIT) for all groups.
 
     Groups whose iteration has not settled after ``10 * maxiter`` steps (the DLIT map can cycle;
@@ -716,7 +726,7 @@ def _fixed_point(des: Design, start: np.ndarray, update, tol: float, maxiter: in
     if active.any():
         sub = des.subset(active)
 
-        def h(t):
+        def h(t: np.ndarray) -> np.ndarray:
             return np.maximum(0.0, update(WeightedFit(sub, t), t)) - t
 
         lo = np.zeros(sub.seg.G)
