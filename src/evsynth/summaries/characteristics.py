@@ -105,13 +105,17 @@ def summarise(studies: list[dict], comparison: dict, study_ids: list[str]) -> di
                             f"{len(distinct)}: {', '.join(distinct)}"
                             + ("" if n_c == k else f" ({_of(n_c, k)})"))}
     # % female
-    fem = [(r["study_id"], _num(r, "percent_female"), ns[r["study_id"]]) for r in rows]
-    fem = [f for f in fem if f[1] is not None]
+    fem: list[tuple[float, float | None]] = []  # (% female, participants) of reporting trials
+    for r in rows:
+        pct = _num(r, "percent_female")
+        if pct is not None:
+            fem.append((pct, ns[r["study_id"]]))
     if fem:
-        vals = [f[1] for f in fem]
-        weighted = all(f[2] is not None for f in fem)
-        mean = (sum(f[1] * f[2] for f in fem) / sum(f[2] for f in fem) if weighted
-                else sum(vals) / len(vals))
+        vals = [pct for pct, _ in fem]
+        sizes = [n for _, n in fem if n is not None]
+        weighted = len(sizes) == len(fem)
+        mean = (sum(pct * n for pct, n in zip(vals, sizes, strict=True)) / sum(sizes)
+                if weighted else sum(vals) / len(vals))
         text = (_range(min(vals), max(vals), "%") + "; "
                 f"{'participant-weighted' if weighted else 'unweighted'} mean "
                 f"{format_number(mean, 1)}%" + ("" if len(fem) == k else f" ({_of(len(fem), k)})"))

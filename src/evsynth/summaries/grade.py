@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
-from typing import Any
+from typing import Any, overload
 
 from evsynth.errors import InputError, finite_number
 
@@ -84,6 +84,12 @@ def lower_is_better(analysis: dict) -> bool:
     return direction == "lower_is_better"
 
 
+@overload
+def natural(analysis: dict, value: float) -> float: ...
+@overload
+def natural(analysis: dict, value: None) -> None: ...
+@overload
+def natural(analysis: dict, value: float | None) -> float | None: ...
 def natural(analysis: dict, value: float | None) -> float | None:
     """A value on the analysis scale back on the natural scale (exp for log OR/RR)."""
     if value is None:
@@ -413,11 +419,12 @@ def certainty(judgements: dict | None, analysis: dict) -> dict[str, Any]:
     if pooled(analysis) is None:
         base["note"] = "no study contributed data"
         return base
-    total = sum(v["downgrade"] for v in domains.values())
+    judged = {k: v for k, v in domains.items() if v is not None}  # all of them (none missing)
+    total = sum(v["downgrade"] for v in judged.values())
     score = max(1, START_SCORES[start] - total)
     level, label, symbols = LEVELS[score]
     reasons = []
-    for name, v in domains.items():
+    for name, v in judged.items():
         if v["downgrade"]:
             levels = "one level" if v["downgrade"] == 1 else "two levels"
             reasons.append(f"Downgraded {levels} for {DOMAIN_LABELS[name]}: "

@@ -189,7 +189,8 @@ def _continuous(analysis: dict, p: dict, row: dict) -> None:
         row["percent_of_scale"] = {"estimate": pct[0], "ci_lb": pct[1], "ci_ub": pct[2],
                                    "decimals": pdec, "scale_min": smin, "scale_max": smax,
                                    "benefit": dict(zip(("estimate", "ci_lb", "ci_ub"),
-                                                       benefit_interval(*pct, low_better),
+                                                       benefit_interval(pct[0], pct[1], pct[2],
+                                                                        low_better),
                                                        strict=True))}
         pw = [signed_words(v, pdec, "higher", "lower", "%") for v in pct]
         row["percent_text"] = (f"{approx}{pw[0]} {_ci_text(pw[1], pw[2])} as a percentage of "
