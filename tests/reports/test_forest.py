@@ -589,7 +589,8 @@ def analyses(draw) -> dict:
                   "test": draw(st.sampled_from(["z", "knha", "t"])), "level": 95},
         "studies": studies,
         "excluded": [{"study_id": draw(names), "timepoint_weeks": 4.0, "reason": draw(names)}
-                     for _ in range(draw(st.integers(0, 3)))],
+                     # k = 0 draws the excluded studies; with none it is an InputError
+                     for _ in range(draw(st.integers(0 if k else 1, 3)))],
         "k": k, "participants": 0, "pooled": pooled, "subgroups": subgroups,
     }
 

@@ -1,19 +1,29 @@
-"""RevMan-style forest plots of one analysis (an entry of results.json ``"analyses"``).
+"""RevMan-style forest plots: one row model, one drawing routine, two entries.
 
 Layout after the forest plots of Review Manager 5 (The Cochrane Collaboration, RevMan 5.4 user
 guide, "Forest plots"; Cochrane Handbook for Systematic Reviews of Interventions v6.4, section
-10.2.1 and Figure 10.2.a): one row per study with the arm data, the weight, the effect and its
-confidence interval in text, and a square sized by weight (area proportional to weight) with its
-CI line; subgroup subtotals, the overall total with its diamond, the heterogeneity line
-(Tau², Chi², df, P, I²), the test for the overall effect, the test for subgroup differences
-(Handbook section 10.11.3.1), and "Favours ..." labels under the axis. The prediction interval
-(Higgins, Thompson & Spiegelhalter 2009, J R Stat Soc A 172:137; metafor ``predict.rma``
-``pi.lb``/``pi.ub``) is drawn as a bar with end caps on its own row under the total.
+10.2.1 and Figure 10.2.a): one row per study with its data columns (arm data), the weight, the
+effect and its confidence interval in text, and a square sized by weight (area proportional to
+weight) with its CI line; subgroup subtotals, the overall total with its diamond, the
+heterogeneity line (Tau², Chi², df, P, I²), the test for the overall effect, the test for
+subgroup differences (Handbook section 10.11.3.1), and "Favours ..." labels under the axis. The
+prediction interval (Higgins, Thompson & Spiegelhalter 2009, J R Stat Soc A 172:137; Handbook
+section 10.10.4.3) is drawn as a bar with end caps on its own row under the total.
 
-The plot works on plain dicts (the contract of the review pipeline, see ``evsynth.review``) and
-computes no statistics: every number comes from the analysis dict. The figure is a matplotlib
-:class:`~matplotlib.figure.Figure` built without pyplot (Agg canvas); its SVG keeps text as text
-(``svg.fonttype = "none"``) so the labels can be searched in the HTML report.
+Two entries build the same row model (:class:`ForestData`: studies, data columns, subgroups,
+pooled results, lines under the table) and draw it with one routine (:func:`draw_forest`):
+
+* :func:`forest_plot` / :func:`write_forest`: one analysis of the review pipeline (an entry of
+  results.json ``"analyses"``, see ``evsynth.review``), converted by :func:`analysis_data`;
+* :func:`evsynth.forest` (``fit.plot_forest()``): a fitted model, converted by the converter the
+  model type registers in :mod:`evsynth.models.diagnostics.forest`.
+
+Nothing here computes statistics: every number comes from the analysis dict or the fit. A dict
+the plot cannot be drawn from (a field missing or not finite, no studies) is an
+:class:`~evsynth.errors.InputError` naming the analysis, study and field, never a blank figure.
+The figure is a matplotlib :class:`~matplotlib.figure.Figure` built without pyplot (Agg canvas,
+no global state); its SVG keeps text as text (``svg.fonttype = "none"``) so the labels can be
+searched in the HTML report.
 """
 
 from __future__ import annotations
@@ -31,19 +41,28 @@ from typing import Any
 import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from evsynth.errors import InputError, finite_number
 from evsynth.files import save_figure
 from evsynth.models.engine import i2_from_q
 
-__all__ = ["favours_labels", "forest_plot", "format_p", "write_forest", "axis_ticks"]
+__all__ = ["ForestData", "ForestGroup", "ForestPooled", "ForestStudy", "Scale", "analysis_data",
+           "axis_ticks", "draw_forest", "favours_labels", "forest_plot", "format_effect",
+           "format_p", "measure_name", "write_forest"]
 
 #: RevMan's names of the effect measures (measure code -> column header)
 MEASURE_NAMES = {
     "MD": "Mean Difference", "MD_CHANGE": "Mean Difference",
     "SMD": "Std. Mean Difference", "SMD_CHANGE": "Std. Mean Difference",
     "OR": "Odds Ratio", "RR": "Risk Ratio", "RD": "Risk Difference",
+    "PETO": "Peto Odds Ratio", "HR": "Hazard Ratio", "IRR": "Rate Ratio",
+    "IRD": "Rate Difference", "ROM": "Ratio of Means",
 }
+#: measures analysed on the log scale and shown on the ratio scale
+RATIO_MEASURES = frozenset({"OR", "RR", "PETO", "HR", "IRR", "ROM"})
+#: measures of dichotomous (or count) outcomes: squares in RevMan's blue
+BINARY_MEASURES = frozenset({"OR", "RR", "RD", "PETO", "HR", "IRR", "IRD"})
 
 FONT = "DejaVu Sans"
 #: fonts tried, in order, for characters DejaVu Sans lacks (CJK), when installed
@@ -58,6 +77,7 @@ MAX_LABEL_W = 2.4   # study labels are truncated to this width, inches
 MAX_GROUP_W = 1.9   # arm names in the column headers are truncated to this width, inches
 INK = "#111111"
 GREY = "#555555"
+FITTED = "#8c8c8c"              # fitted values of a meta-regression (metafor's grey polygons)
 SQUARE_CONTINUOUS = "#2e7d32"   # RevMan draws continuous outcomes in green
 SQUARE_BINARY = "#1f4e9c"       # and dichotomous outcomes in blue
 PI_COLOUR = "#b03a2e"
@@ -71,7 +91,8 @@ class ForestFigure(Figure):
     (also through :func:`evsynth.files.svg_string`)."""
 
     def savefig(self, *args: Any, **kwargs: Any) -> None:
-        """As :meth:`matplotlib.figure.Figure.savefig`, under ``svg.fonttype = "none"``."""
+        """As :meth:`matplotlib.figure.Figure.savefig`, under ``svg.fonttype = "none"`` (the rc
+        settings are restored afterwards)."""
         with mpl.rc_context(_SAVE_RC), warnings.catch_warnings():
             # a character no installed font has is drawn as a box in the PNG; the SVG keeps the
             # character itself (the browser has its own fonts)
@@ -107,17 +128,68 @@ def _fixed2(x: float) -> str:
     return "0.00" if s == "-0.00" else s
 
 
-def _display(x: float, log_scale: bool) -> float:
-    """A value on the analysis scale shown on the natural scale (exp for ratio measures)."""
-    if not log_scale:
-        return x
-    return math.exp(x) if x < 700 else math.inf
+def _is_exp(f: Callable[..., Any]) -> bool:
+    """True when ``f`` is the exponential function (numpy.exp, math.exp or an equivalent)."""
+    try:
+        return all(math.isclose(float(f(x)), math.exp(x), rel_tol=1e-12)
+                   for x in (-2.0, -0.5, 0.0, 0.7, 3.0))
+    except Exception:  # a transform that fails on plain floats is not exp
+        return False
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How values on the analysis scale are shown: ``"linear"`` (as they are), ``"log"``
+    (exponentiated, on a log-spaced ratio axis: RevMan's OR/RR plots) or ``"transf"`` (any
+    other monotone function ``func``, on a linear axis of the transformed values, as metafor's
+    ``transf``)."""
+
+    kind: str = "linear"
+    func: Callable[[float], Any] | None = None
+
+    @classmethod
+    def of(cls, transf: Callable[[float], Any] | None) -> Scale:
+        """The scale of a transform: None -> linear, the exponential -> log, else transf."""
+        if transf is None:
+            return cls("linear")
+        if not callable(transf):
+            raise InputError(f"forest: argument 'transf' is {transf!r}; expected a function such "
+                             "as numpy.exp, None or 'auto'")
+        return cls("log") if _is_exp(transf) else cls("transf", transf)
+
+    def show(self, x: float) -> float:
+        """``x`` on the displayed scale."""
+        if self.kind == "linear":
+            return x
+        if self.kind == "log":
+            return math.exp(x) if x < 700 else math.inf
+        assert self.func is not None
+        try:
+            return float(self.func(x))
+        except Exception as exc:  # a failing user function is bad input
+            raise InputError(f"forest: transf({x!r}) failed: {exc}") from None
+
+    def interval(self, lb: float, ub: float) -> tuple[float, float]:
+        """A confidence interval on the displayed scale, lower bound first (a decreasing
+        transform swaps the bounds)."""
+        a, b = self.show(lb), self.show(ub)
+        return (a, b) if a <= b else (b, a)
+
+    def effect(self, est: float, lb: float, ub: float) -> str:
+        """``"-0.90 [-1.80, 0.00]"`` on the displayed scale."""
+        lo, hi = self.interval(lb, ub)
+        return f"{_fixed2(self.show(est))} [{_fixed2(lo)}, {_fixed2(hi)}]"
+
+    @property
+    def null(self) -> float | None:
+        """The line of no effect on the displayed scale (0, or 1 for ratios)."""
+        v = self.show(0.0)
+        return v if math.isfinite(v) else None
 
 
 def format_effect(est: float, lb: float, ub: float, log_scale: bool) -> str:
     """``"-0.90 [-1.80, 0.00]"``: estimate and CI, exponentiated for ratio measures."""
-    d = [_fixed2(_display(v, log_scale)) for v in (est, lb, ub)]
-    return f"{d[0]} [{d[1]}, {d[2]}]"
+    return Scale("log" if log_scale else "linear").effect(est, lb, ub)
 
 
 def _fmt_num(x: float | None) -> str:
@@ -144,6 +216,16 @@ def _fmt_tau2(t: float) -> str:
 
 def _df_text(df: float) -> str:
     return f"{int(df)}" if float(df).is_integer() else f"{df:.2f}"
+
+
+def measure_name(measure: str | None, scale: Scale) -> str:
+    """The header of the effect column: RevMan's name of a measure code ("Risk Ratio"), the
+    text itself for anything else, ``log[...]`` for a ratio measure shown on the log scale."""
+    text = "" if measure is None else str(measure).strip()
+    name = MEASURE_NAMES.get(text.upper(), text) or "Estimate"
+    if text.upper() in RATIO_MEASURES and scale.kind == "linear":
+        return f"log[{name}]"
+    return name
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,8 +304,33 @@ def _tick_label(t: float, log_scale: bool) -> str:
     return "0" if s == "-0" else s
 
 
+def _value_label(v: float) -> str:
+    """A tick label on the displayed scale."""
+    s = f"{round(v, 10):g}"
+    return "0" if s == "-0" else s
+
+
+def _ticks_between(lo: float, hi: float, log: bool) -> list[float]:
+    """Ticks for user-given axis limits (displayed scale): the limits themselves and round
+    values between them (1-2-5 on a log axis; matplotlib's 1-2-2.5-5 steps on a linear one)."""
+    if log:
+        span = math.log(hi) - math.log(lo)
+        cands = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1,
+                                              math.ceil(math.log10(hi)) + 2) for m in (1, 2, 5)]
+        inner = [c for c in cands if lo < c < hi
+                 and min(math.log(c) - math.log(lo), math.log(hi) - math.log(c)) > 0.08 * span]
+        if len(inner) > 5:
+            inner = [c for c in inner if math.isclose(math.log10(c), round(math.log10(c)),
+                                                      abs_tol=1e-9)] or inner[::2]
+        return [lo, *inner, hi]
+    span = hi - lo
+    inner = [float(t) for t in MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+             if lo < t < hi and min(t - lo, hi - t) > 0.08 * span]
+    return [lo, *inner, hi]
+
+
 # --------------------------------------------------------------------------------------------
-# input checking
+# input checking (analysis dicts)
 # --------------------------------------------------------------------------------------------
 def _num(d: dict | None, key: str, where: str, required: bool = True,
          minimum: float | None = None) -> float | None:
@@ -232,102 +339,12 @@ def _num(d: dict | None, key: str, where: str, required: bool = True,
                          minimum=minimum)
 
 
-@dataclass
-class _Study:
-    label: str
-    yi: float
-    lb: float
-    ub: float
-    weight: float
-    contrast: bool
-    sei: float | None
-    subgroup: str | None
-    arms: dict[str, dict[str, float | None]]   # "i"/"c" -> {"n", "mean", "sd", "events", ...}
-    baseline_followup: bool = False
-
-
-def _arm(study: dict, side: str, where: str) -> dict[str, float | None]:
-    key = "intervention" if side == "i" else "control"
-    arm = study.get(key)
-    if arm is not None and not isinstance(arm, dict):
-        raise InputError(f"{where}: field {key!r} is {arm!r}; expected a dict of arm data or None")
-    w = f"{where}, {key} arm"
-    out: dict[str, float | None] = {
-        "n": _num(arm, "n", w, False, 0) if arm else None,
-        "mean": _num(arm, "mean", w, False) if arm else None,
-        "sd": _num(arm, "sd", w, False, 0) if arm else None,
-        "events": _num(arm, "events", w, False, 0) if arm else None,
-        "change_mean": _num(arm, "change_mean", w, False) if arm else None,
-        "change_sd": _num(arm, "change_sd", w, False, 0) if arm else None,
-    }
-    if arm and out["n"] is None:
-        out["n"] = _num(arm, "total", w, False, 0)
-    if out["n"] is None:   # contrast rows: n per arm beside the estimate, when reported
-        contrast = study.get("contrast")
-        src = contrast if isinstance(contrast, dict) and contrast.get(f"n_{key}") is not None \
-            else study
-        out["n"] = _num(src, f"n_{key}", where, False, 0)
+def _req(d: dict | None, key: str, where: str, minimum: float | None = None) -> float:
+    """``d[key]`` as a finite float; an InputError when it is missing or not finite."""
+    out = finite_number(None if d is None else d.get(key), where, key, required=True,
+                        minimum=minimum)
+    assert out is not None
     return out
-
-
-def _studies(analysis: dict, aid: str) -> list[_Study]:
-    rows = analysis.get("studies") or []
-    if not isinstance(rows, list):
-        raise InputError(f"analysis {aid!r}: field 'studies' is {type(rows).__name__}; "
-                         "expected a list of study dicts")
-    out = []
-    for i, s in enumerate(rows):
-        if not isinstance(s, dict):
-            raise InputError(f"analysis {aid!r}: studies[{i}] is {s!r}; expected a dict")
-        name = s.get("label") or s.get("study_id") or f"row {i + 1}"
-        where = f"analysis {aid!r}, study {name!r}"
-        yi = _num(s, "yi", where)
-        sei = _num(s, "sei", where, False, 0)
-        if sei is None:
-            vi = _num(s, "vi", where, False, 0)
-            sei = math.sqrt(vi) if vi is not None else None
-        lb, ub = _num(s, "ci_lb", where), _num(s, "ci_ub", where)
-        if not lb <= yi <= ub:
-            raise InputError(f"{where}: yi = {yi!r} is not inside [ci_lb, ci_ub] = "
-                             f"[{lb!r}, {ub!r}]; expected ci_lb <= yi <= ci_ub")
-        weight = _num(s, "weight", where, False, 0)
-        contrast = s.get("data_level") == "contrast"
-        out.append(_Study(label=str(name), yi=yi, lb=lb, ub=ub,
-                          weight=0.0 if weight is None else weight, contrast=contrast, sei=sei,
-                          baseline_followup=s.get("value_type") == "baseline_followup",
-                          subgroup=None if s.get("subgroup") is None else str(s["subgroup"]),
-                          arms={"i": _arm(s, "i", where), "c": _arm(s, "c", where)}))
-    return out
-
-
-@dataclass
-class _Pooled:
-    est: float
-    lb: float
-    ub: float
-    k: int
-    stat: float | None = None
-    pval: float | None = None
-    df: float | None = None
-    tau2: float | None = None
-    i2: float | None = None
-    qe: float | None = None
-    qe_df: float | None = None
-    qep: float | None = None
-    pi: tuple[float, float] | None = None
-
-
-def _pooled(d: dict, where: str, k: int) -> _Pooled:
-    est = _num(d, "estimate", where)
-    lb, ub = _num(d, "ci_lb", where), _num(d, "ci_ub", where)
-    stat = _num(d, "zval", where, False)
-    pi_lb, pi_ub = _num(d, "pi_lb", where, False), _num(d, "pi_ub", where, False)
-    pi = (pi_lb, pi_ub) if pi_lb is not None and pi_ub is not None else None
-    return _Pooled(est=est, lb=lb, ub=ub, k=k, stat=stat, pval=_num(d, "pval", where, False, 0),
-                   df=_num(d, "df", where, False), tau2=_num(d, "tau2", where, False, 0),
-                   i2=_num(d, "I2", where, False), qe=_num(d, "QE", where, False, 0),
-                   qe_df=_num(d, "QE_df", where, False, 0), qep=_num(d, "QEp", where, False, 0),
-                   pi=pi)
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,45 +437,132 @@ def _wrap(s: str, width: float, size: float = SMALL, bold: bool = False) -> list
 
 
 # --------------------------------------------------------------------------------------------
-# table model
+
+
+# --------------------------------------------------------------------------------------------
+# the row model: what both entries build and the drawing routine draws
 # --------------------------------------------------------------------------------------------
 @dataclass
-class _Col:
+class Column:
+    """A data column of the table (arm data, extra columns), between the study labels and the
+    weights. ``group`` joins consecutive columns under one header (an arm's name); ``total``
+    says what the total rows show: ``"sum"`` (the column's sum on the Total/Subtotal row, as
+    RevMan's arm totals) or ``"events"`` (the sum on a "Total events" row)."""
+
     key: str
     header: str
-    group: str | None = None   # "i", "c" or None
+    group: str | None = None
     align: str = "right"
+    total: str | None = None
     width: float = 0.0
     x: float = 0.0
 
 
 @dataclass
-class _Row:
+class ForestStudy:
+    """One study row. ``yi``/``lb``/``ub`` are on the analysis scale (None: not estimable);
+    ``weight`` in percent (None: not in the pooled estimate); ``cells`` the texts of the data
+    columns and ``counts`` their numbers for the total rows; ``group`` the index of its subgroup
+    in :attr:`ForestData.groups`; ``fitted`` the fitted value and its CI of a meta-regression
+    (drawn as a grey polygon, as metafor's ``forest.rma``)."""
+
+    label: str
+    yi: float | None
+    lb: float | None
+    ub: float | None
+    weight: float | None
     cells: dict[str, str] = field(default_factory=dict)
-    bold: bool = False
-    span: str | None = None          # a text running across the table from the study column
-    square: tuple[float, float, float, float] | None = None   # yi, lb, ub, weight
-    diamond: tuple[float, float, float] | None = None         # est, lb, ub
+    counts: dict[str, float | None] = field(default_factory=dict)
+    group: int | None = None
+    fitted: tuple[float, float, float] | None = None
+
+
+@dataclass
+class ForestPooled:
+    """A pooled result (total or subtotal): estimate and CI (analysis scale), the number of
+    studies in its heterogeneity statistics ``k``, the test statistic (z, or t with ``df``) and
+    its P value, and tau², I², Q with its df and P; ``pi`` the prediction interval."""
+
+    est: float
+    lb: float
+    ub: float
+    k: int
+    stat: float | None = None
+    pval: float | None = None
+    df: float | None = None
+    tau2: float | None = None
+    i2: float | None = None
+    qe: float | None = None
+    qe_df: float | None = None
+    qep: float | None = None
     pi: tuple[float, float] | None = None
-    italic: bool = False
 
 
-def _heterogeneity(p: _Pooled | None, k: int, fixed: bool) -> str:
+@dataclass
+class ForestGroup:
+    """A subgroup: its heading, its pooled result (None: "Not estimable") and whether it gets
+    subtotal rows (False for the "Not in a subgroup" block)."""
+
+    label: str
+    pooled: ForestPooled | None = None
+    subtotal: bool = True
+
+
+@dataclass
+class ForestData:
+    """Everything a forest plot shows; built by :func:`analysis_data` (pipeline analyses) and by
+    the model converters of :mod:`evsynth.models.diagnostics.forest`, drawn by
+    :func:`draw_forest`.
+
+    ``method`` is RevMan's method and model ("IV, Random", "M-H, Fixed"), ``level`` the
+    confidence level in percent; ``fixed`` leaves Tau² out of the heterogeneity lines and
+    ``tstat`` names the statistic T (t tests) instead of Z. ``show_total`` False (a
+    meta-regression) draws no total rows: ``extra_lines`` then say what the model tested.
+    ``group_headers`` maps a column group to its header (an arm's name). ``xlim`` are the axis
+    limits on the displayed scale (None: RevMan's symmetric axis)."""
+
+    title: str
+    measure: str
+    method: str
+    level: float
+    scale: Scale
+    studies: list[ForestStudy]
+    columns: list[Column] = field(default_factory=list)
+    group_headers: dict[str, str] = field(default_factory=dict)
+    groups: list[ForestGroup] | None = None
+    pooled: ForestPooled | None = None
+    fixed: bool = False
+    tstat: bool = False
+    show_total: bool = True
+    extra_lines: list[str] = field(default_factory=list)
+    favours: tuple[str, str] | None = None
+    colour: str = SQUARE_CONTINUOUS
+    notes: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    xlim: tuple[float, float] | None = None
+
+    @property
+    def model_label(self) -> str:
+        """``"IV, Random, 95% CI"``: the header of the effect column and of the plot."""
+        return f"{self.method}, {self.level:g}% CI"
+
+
+def heterogeneity_line(p: ForestPooled | None, fixed: bool,
+                       prefix: str = "Heterogeneity") -> str:
     """RevMan's heterogeneity line (Handbook v6.4 section 10.10.2)."""
-    if p is None or k < 2 or p.qe is None:
-        return "Heterogeneity: Not applicable"
+    if p is None or p.k < 2 or p.qe is None:
+        return f"{prefix}: Not applicable"
     parts = []
     if not fixed and p.tau2 is not None:
         parts.append(f"Tau² = {_fmt_tau2(p.tau2)}")
-    df = p.qe_df if p.qe_df is not None else k - 1
-    chi = f"Chi² = {_fixed2(p.qe)}, df = {_df_text(df)} ({format_p(p.qep)})"
-    parts.append(chi)
+    df = p.qe_df if p.qe_df is not None else p.k - 1
+    parts.append(f"Chi² = {_fixed2(p.qe)}, df = {_df_text(df)} ({format_p(p.qep)})")
     if p.i2 is not None:
         parts.append(f"I² = {p.i2:.0f}%")
-    return "Heterogeneity: " + "; ".join(parts)
+    return f"{prefix}: " + "; ".join(parts)
 
 
-def _overall_test(p: _Pooled | None, tstat: bool) -> str:
+def overall_test_line(p: ForestPooled | None, tstat: bool) -> str:
     """RevMan's "Test for overall effect: Z = 1.96 (P = 0.05)" (T and df under t/Knapp-Hartung
     tests, metafor's ``test="t"``/``"knha"``)."""
     if p is None:
@@ -470,68 +574,175 @@ def _overall_test(p: _Pooled | None, tstat: bool) -> str:
     return f"Test for overall effect: {name} = {_fixed2(abs(p.stat))}{df} ({format_p(p.pval)})"
 
 
-def _subgroup_difference(sg: dict, where: str) -> str | None:
-    """"Test for subgroup differences: Chi² = ..., df = ... (P = ...), I² = ...%".
-
-    I² for subgroup differences comes from the model layer (``I2_between``, set by the pipeline
-    from :func:`evsynth.meta`'s ``Q_between_I2``), or from the same function
-    (:func:`evsynth.models.engine.i2_from_q`) for a hand-made dict without it.
-    """
-    q = _num(sg, "Q_between", where, False, 0)
-    df = _num(sg, "Q_between_df", where, False, 0)
-    if q is None or df is None:
-        return None
-    i2 = _num(sg, "I2_between", where, False)
+def subgroup_test_line(q: float, df: float, p: float | None, i2: float | None,
+                       label: str = "Test for subgroup differences") -> str:
+    """"Test for subgroup differences: Chi² = ..., df = ... (P = ...), I² = ...%" (Handbook
+    section 10.11.3.1); I² from :func:`evsynth.models.engine.i2_from_q` when not given."""
     if i2 is None:
         i2 = i2_from_q(q, df)
-    p = _num(sg, "Q_between_p", where, False, 0)
-    return (f"Test for subgroup differences: Chi² = {_fixed2(q)}, df = {_df_text(df)} "
-            f"({format_p(p)}), I² = {i2:.1f}%")
+    return f"{label}: Chi² = {_fixed2(q)}, df = {_df_text(df)} ({format_p(p)}), I² = {i2:.1f}%"
 
 
-def _model_label(analysis: dict) -> tuple[str, bool, bool]:
-    """("IV, Random, 95% CI", fixed?, t-test?) from the analysis' model settings."""
+# --------------------------------------------------------------------------------------------
+# analysis dicts (the review pipeline's results.json analyses) -> ForestData
+# --------------------------------------------------------------------------------------------
+#: fields an analysis dict needs for its forest plot (docs/results-schema.md)
+_REQUIRED = ("comparison", "outcome", "measure", "log_scale", "model", "studies", "pooled")
+
+
+@dataclass
+class _Study:
+    label: str
+    yi: float
+    lb: float
+    ub: float
+    weight: float
+    contrast: bool
+    sei: float | None
+    subgroup: str | None
+    arms: dict[str, dict[str, float | None]]   # "i"/"c" -> {"n", "mean", "sd", "events", ...}
+    baseline_followup: bool = False
+
+
+def _arm(study: dict, side: str, where: str) -> dict[str, float | None]:
+    key = "intervention" if side == "i" else "control"
+    arm = study.get(key)
+    if arm is not None and not isinstance(arm, dict):
+        raise InputError(f"{where}: field {key!r} is {arm!r}; expected a dict of arm data or None")
+    w = f"{where}, {key} arm"
+    out: dict[str, float | None] = {
+        "n": _num(arm, "n", w, False, 0) if arm else None,
+        "mean": _num(arm, "mean", w, False) if arm else None,
+        "sd": _num(arm, "sd", w, False, 0) if arm else None,
+        "events": _num(arm, "events", w, False, 0) if arm else None,
+        "change_mean": _num(arm, "change_mean", w, False) if arm else None,
+        "change_sd": _num(arm, "change_sd", w, False, 0) if arm else None,
+    }
+    if arm and out["n"] is None:
+        out["n"] = _num(arm, "total", w, False, 0)
+    if out["n"] is None:   # contrast rows: n per arm beside the estimate, when reported
+        contrast = study.get("contrast")
+        src = contrast if isinstance(contrast, dict) and contrast.get(f"n_{key}") is not None \
+            else study
+        out["n"] = _num(src, f"n_{key}", where, False, 0)
+    return out
+
+
+def _studies(analysis: dict, aid: str) -> list[_Study]:
+    rows = analysis.get("studies")
+    if not isinstance(rows, list):
+        raise InputError(f"analysis {aid!r}: field 'studies' is {type(rows).__name__}; "
+                         "expected a list of study dicts")
+    out = []
+    for i, s in enumerate(rows):
+        if not isinstance(s, dict):
+            raise InputError(f"analysis {aid!r}: studies[{i}] is {s!r}; expected a dict")
+        name = s.get("label") or s.get("study_id") or f"row {i + 1}"
+        where = f"analysis {aid!r}, study {name!r}"
+        yi = _req(s, "yi", where)
+        sei = _num(s, "sei", where, False, 0)
+        if sei is None:
+            vi = _num(s, "vi", where, False, 0)
+            sei = math.sqrt(vi) if vi is not None else None
+        lb, ub = _req(s, "ci_lb", where), _req(s, "ci_ub", where)
+        if not lb <= yi <= ub:
+            raise InputError(f"{where}: yi = {yi!r} is not inside [ci_lb, ci_ub] = "
+                             f"[{lb!r}, {ub!r}]; expected ci_lb <= yi <= ci_ub")
+        weight = _num(s, "weight", where, False, 0)
+        contrast = s.get("data_level") == "contrast"
+        out.append(_Study(label=str(name), yi=yi, lb=lb, ub=ub,
+                          weight=0.0 if weight is None else weight, contrast=contrast, sei=sei,
+                          baseline_followup=s.get("value_type") == "baseline_followup",
+                          subgroup=None if s.get("subgroup") is None else str(s["subgroup"]),
+                          arms={"i": _arm(s, "i", where), "c": _arm(s, "c", where)}))
+    return out
+
+
+def _pooled(d: dict, where: str, k: int) -> ForestPooled:
+    pi_lb, pi_ub = _num(d, "pi_lb", where, False), _num(d, "pi_ub", where, False)
+    pi = (pi_lb, pi_ub) if pi_lb is not None and pi_ub is not None else None
+    return ForestPooled(est=_req(d, "estimate", where), lb=_req(d, "ci_lb", where),
+                        ub=_req(d, "ci_ub", where), k=k, stat=_num(d, "zval", where, False),
+                        pval=_num(d, "pval", where, False, 0), df=_num(d, "df", where, False),
+                        tau2=_num(d, "tau2", where, False, 0), i2=_num(d, "I2", where, False),
+                        qe=_num(d, "QE", where, False, 0),
+                        qe_df=_num(d, "QE_df", where, False, 0),
+                        qep=_num(d, "QEp", where, False, 0), pi=pi)
+
+
+def _model_label(analysis: dict) -> tuple[str, float, bool, bool]:
+    """("IV, Random", level in percent, fixed?, t-test?) from the analysis' model settings."""
     from evsynth.models.kernels import FIXED_METHODS
 
-    model = analysis.get("model") or {}
-    method = str(model.get("method") or "REML").upper()
-    level = _num(model, "level", f"analysis {analysis.get('id', '?')!r}, model", False, 0)
-    level = 95.0 if level is None else level * 100 if level < 1 else level
+    aid = analysis.get("id", "?")
+    model = analysis.get("model")
+    if not isinstance(model, dict):
+        raise InputError(f"analysis {aid!r}: field 'model' is {model!r}; expected a dict with "
+                         "'method', 'test' and 'level'")
+    if not isinstance(model.get("method"), str) or not model["method"].strip():
+        raise InputError(f"analysis {aid!r}, model: field 'method' is {model.get('method')!r}; "
+                         "expected the estimator code (e.g. 'REML', 'DL', 'FE')")
+    method = model["method"].strip().upper()
+    level = _req(model, "level", f"analysis {aid!r}, model", 0)
+    level = level * 100 if level < 1 else level
     if not 0 < level < 100:
-        raise InputError(f"analysis {analysis.get('id', '?')!r}, model: field 'level' is "
+        raise InputError(f"analysis {aid!r}, model: field 'level' is "
                          f"{model.get('level')!r}; expected a confidence level in (0, 100)")
     fixed = method in FIXED_METHODS or method in ("MH", "PETO")
     kind = {"MH": "M-H", "PETO": "Peto"}.get(method, "IV")
     test = str(model.get("test") or "z").lower()
-    return (f"{kind}, {'Fixed' if fixed else 'Random'}, {level:g}% CI", fixed,
+    return (f"{kind}, {'Fixed' if fixed else 'Random'}", level, fixed,
             test in ("t", "knha", "adhoc"))
 
 
-# --------------------------------------------------------------------------------------------
-# the plot
-# --------------------------------------------------------------------------------------------
-def forest_plot(analysis: dict) -> Figure:
-    """RevMan-style forest plot of one analysis (the results.json analysis dict).
-
-    Raises :class:`~evsynth.errors.InputError` naming the analysis, study and field when a
-    number needed for the plot is missing or not finite.
-    """
+def _check_contract(analysis: Any) -> str:
+    """The analysis id; an InputError naming what is missing when ``analysis`` is not an
+    analysis dict that can be drawn (e.g. a fit's ``to_dict()``, an empty dict)."""
     if not isinstance(analysis, dict):
-        raise InputError(f"forest_plot: analysis is {type(analysis).__name__}; expected a dict")
+        raise InputError(f"forest_plot: analysis is {type(analysis).__name__}; expected a dict "
+                         "(an analysis of results.json)")
     aid = str(analysis.get("id", "?"))
-    comp = analysis.get("comparison") or {}
-    outcome = analysis.get("outcome") or {}
+    missing = [k for k in _REQUIRED if k not in analysis]
+    if missing:
+        hint = ""
+        if {"beta", "yi", "vi"} & set(analysis):
+            hint = ("; this looks like a fitted model's to_dict(): draw the fit itself with "
+                    "evsynth.forest(fit) (or fit.plot_forest())")
+        raise InputError(f"forest_plot: analysis {aid!r} has no field(s) "
+                         f"{', '.join(repr(k) for k in missing)}; expected a results.json "
+                         f"analysis (docs/results-schema.md){hint}")
+    comp = analysis["comparison"]
+    if not isinstance(comp, dict):
+        raise InputError(f"analysis {aid!r}: field 'comparison' is {comp!r}; expected a dict "
+                         "with 'intervention' and 'control'")
+    for arm in ("intervention", "control"):
+        if not isinstance(comp.get(arm), str) or not comp[arm].strip():
+            raise InputError(f"analysis {aid!r}: field 'comparison.{arm}' is "
+                             f"{comp.get(arm)!r}; expected the name of the {arm} arm")
+    if not isinstance(analysis["outcome"], dict):
+        raise InputError(f"analysis {aid!r}: field 'outcome' is {analysis['outcome']!r}; "
+                         "expected a dict")
+    if not isinstance(analysis["measure"], str) or not analysis["measure"].strip():
+        raise InputError(f"analysis {aid!r}: field 'measure' is {analysis['measure']!r}; "
+                         "expected the effect measure code (e.g. 'MD', 'OR')")
+    if not isinstance(analysis["log_scale"], bool):
+        raise InputError(f"analysis {aid!r}: field 'log_scale' is {analysis['log_scale']!r}; "
+                         "expected true or false")
+    pooled = analysis["pooled"]
+    if pooled is not None and not isinstance(pooled, dict):
+        raise InputError(f"analysis {aid!r}: field 'pooled' is {pooled!r}; expected a dict or "
+                         "None")
+    return aid
+
+
+def _title(analysis: dict) -> str:
+    comp, outcome = analysis["comparison"], analysis["outcome"]
     window = analysis.get("window") or {}
-    title_parts = [comp.get("label") or f"{comp.get('intervention', '?')} vs "
-                   f"{comp.get('control', '?')}", outcome.get("label") or outcome.get("id")]
-    if window.get("label"):
-        title_parts.append(window["label"])
-    title = " · ".join(str(t) for t in title_parts if t)
-    excluded = _excluded_lines(analysis, aid)
-    studies = _studies(analysis, aid)
-    if not studies:
-        return _empty_plot(title, excluded)
-    return _ForestBuilder(analysis, aid, title, studies, excluded).figure()
+    parts = [comp.get("label") or f"{comp['intervention']} vs {comp['control']}",
+             outcome.get("label") or outcome.get("id")]
+    if isinstance(window, dict) and window.get("label"):
+        parts.append(window["label"])
+    return " · ".join(str(t) for t in parts if t)
 
 
 def _excluded_lines(analysis: dict, aid: str) -> list[str]:
@@ -550,6 +761,527 @@ def _excluded_lines(analysis: dict, aid: str) -> list[str]:
             when = f" ({tp:g} weeks)"
         out.append(f"{name}{when}: {e.get('reason') or 'no reason given'}")
     return out
+
+
+def analysis_data(analysis: dict) -> ForestData | None:
+    """The row model of one analysis dict (None when no study could be pooled: k = 0 with the
+    excluded studies listed). Raises InputError naming the analysis, study and field when a
+    field needed for the plot is missing or not finite."""
+    aid = _check_contract(analysis)
+    excluded = _excluded_lines(analysis, aid)
+    studies = _studies(analysis, aid)
+    if not studies:
+        if not excluded:
+            raise InputError(f"forest_plot: analysis {aid!r} has no studies and no excluded "
+                             "studies; expected at least one study (field 'studies') or the "
+                             "reasons studies were left out (field 'excluded')")
+        return None
+    log = analysis["log_scale"]
+    outcome = analysis["outcome"]
+    comp = analysis["comparison"]
+    binary = outcome.get("kind") == "binary" or any(
+        s.arms["i"]["events"] is not None for s in studies)
+    measure = analysis["measure"].strip()
+    change = measure.upper().endswith("_CHANGE")
+    method, level, fixed, tstat = _model_label(analysis)
+    scale = Scale("log" if log else "linear")
+    name = MEASURE_NAMES.get(measure.upper(), measure)
+    columns = _analysis_columns(studies, binary, change, name, log)
+    notes: list[str] = []
+    fstudies = [_analysis_study(s, change, notes) for s in studies]
+    pd_ = analysis["pooled"]
+    pooled = None if pd_ is None else _pooled(pd_, f"analysis {aid!r}, pooled", len(studies))
+    data = ForestData(
+        title=_title(analysis), measure=name, method=method, level=level, scale=scale,
+        studies=fstudies, columns=columns,
+        group_headers={"i": str(comp["intervention"]), "c": str(comp["control"])},
+        pooled=pooled, fixed=fixed, tstat=tstat, favours=favours_labels(analysis),
+        colour=SQUARE_BINARY if binary else SQUARE_CONTINUOUS, excluded=excluded)
+    if notes:
+        data.notes.append(_change_note(analysis, notes))
+    _analysis_subgroups(analysis, aid, studies, data)
+    return data
+
+
+def _analysis_columns(studies: list[_Study], binary: bool, change: bool, name: str,
+                      log: bool) -> list[Column]:
+    any_arm = any(not s.contrast for s in studies)
+    any_contrast = any(s.contrast for s in studies)
+    arm_keys = (("events", "Events"), ("n", "Total")) if binary else (
+        ("mean", "Mean change" if change else "Mean"), ("sd", "SD"), ("n", "Total"))
+    totals = {"n": "sum", "events": "events"}
+    giv = [Column("giv_est", f"log[{name}]" if log else name), Column("giv_se", "SE")]
+    cols: list[Column] = []
+    if any_arm:
+        for side in ("i", "c"):
+            cols += [Column(f"{side}_{k}", h, group=side, total=totals.get(k))
+                     for k, h in arm_keys]
+        if any_contrast:
+            cols += giv
+    else:
+        cols += giv + [Column("i_n", "Total", group="i", total="sum"),
+                       Column("c_n", "Total", group="c", total="sum")]
+    return cols
+
+
+def _analysis_study(s: _Study, change: bool, notes: list[str]) -> ForestStudy:
+    cells: dict[str, str] = {}
+    counts: dict[str, float | None] = {}
+    for side in ("i", "c"):
+        arm = s.arms[side]
+        cells[f"{side}_n"] = _fmt_int(arm["n"])
+        counts[f"{side}_n"] = arm["n"]
+        counts[f"{side}_events"] = arm["events"]
+        if not s.contrast:
+            mean, sd = arm["mean"], arm["sd"]
+            if change and s.baseline_followup:   # the arm's change, when given
+                mean, sd = arm["change_mean"], arm["change_sd"]
+            cells[f"{side}_mean"] = _fmt_num(mean)
+            cells[f"{side}_sd"] = _fmt_num(sd)
+            cells[f"{side}_events"] = _fmt_int(arm["events"])
+    if change and s.baseline_followup and not s.contrast and any(
+            s.arms[side]["change_mean"] is None for side in ("i", "c")):
+        notes.append(s.label)
+    if s.contrast:
+        cells["giv_est"] = f"{s.yi:.4f}"
+        cells["giv_se"] = "" if s.sei is None else f"{s.sei:.4f}"
+    return ForestStudy(label=s.label, yi=s.yi, lb=s.lb, ub=s.ub, weight=s.weight, cells=cells,
+                       counts=counts)
+
+
+def _change_note(analysis: dict, names: list[str]) -> str:
+    """Why the mean and SD of change are blank for studies reporting baseline and follow-up
+    values (their change SD is imputed by the pipeline, Cochrane Handbook v6.4 section
+    6.5.2.8)."""
+    r = (analysis.get("model") or {}).get("change_score_correlation")
+    imputed = f" with correlation {r:g}" if isinstance(r, (int, float)) else ""
+    return (f"Note: {', '.join(names)}: the change from baseline was computed from baseline and "
+            f"follow-up values (SD of change imputed{imputed}); the arms' change mean and SD are "
+            "not shown.")
+
+
+def _analysis_subgroups(analysis: dict, aid: str, studies: list[_Study],
+                        data: ForestData) -> None:
+    where = f"analysis {aid!r}, subgroups"
+    sg = analysis.get("subgroups")
+    if not sg:
+        return
+    if not isinstance(sg, dict):
+        raise InputError(f"{where}: expected a dict or None, got {sg!r}")
+    levels = sg.get("levels") or []
+    if not isinstance(levels, list):
+        raise InputError(f"{where}: field 'levels' is {levels!r}; expected a list")
+    groups: list[ForestGroup] = []
+    labels: list[str] = []
+    for j, lv in enumerate(levels):
+        if not isinstance(lv, dict):
+            raise InputError(f"{where}.levels[{j}] is {lv!r}; expected a dict")
+        label = str(lv.get("label"))
+        members = [s for s in studies if s.subgroup == label]
+        lp = None
+        if lv.get("estimate") is not None:
+            lp = _pooled(lv, f"{where}, level {label!r}", len(members))
+        labels.append(label)
+        groups.append(ForestGroup(label=label, pooled=lp))
+    rest = len(groups)
+    for fs, s in zip(data.studies, studies, strict=True):
+        fs.group = labels.index(s.subgroup) if s.subgroup in labels else rest
+    if any(fs.group == rest for fs in data.studies):
+        groups.append(ForestGroup(label="Not in a subgroup", subtotal=False))
+    data.groups = groups
+    q = _num(sg, "Q_between", where, False, 0)
+    df = _num(sg, "Q_between_df", where, False, 0)
+    if q is not None and df is not None:
+        data.extra_lines.append(subgroup_test_line(q, df, _num(sg, "Q_between_p", where, False, 0),
+                                                   _num(sg, "I2_between", where, False)))
+
+
+# --------------------------------------------------------------------------------------------
+# the drawing routine
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Row:
+    cells: dict[str, str] = field(default_factory=dict)
+    bold: bool = False
+    span: str | None = None          # a text running across the table from the study column
+    square: tuple[float, float, float, float] | None = None   # yi, lb, ub, weight
+    diamond: tuple[float, float, float] | None = None         # est, lb, ub
+    fitted: tuple[float, float, float] | None = None          # meta-regression fitted value
+    pi: tuple[float, float] | None = None
+    italic: bool = False
+
+
+def _rows(d: ForestData) -> tuple[list[_Row], list[str]]:
+    """The table rows and the lines under it (heterogeneity, overall effect, subgroup
+    differences or what a meta-regression tested)."""
+    rows: list[_Row] = []
+    level = f"{d.level:g}% CI"
+    if d.groups:
+        for j, g in enumerate(d.groups):
+            members = [s for s in d.studies if s.group == j]
+            if not members:
+                continue
+            rows.append(_Row(span=_truncate(g.label, 4.0, SIZE, True), bold=True))
+            rows += [_study_row(d, s) for s in members]
+            if g.subtotal:
+                _total_rows(d, rows, f"Subtotal ({level})", members, g.pooled,
+                            heterogeneity_line(g.pooled, d.fixed),
+                            overall_test_line(g.pooled, d.tstat))
+            rows.append(_Row())
+    else:
+        rows += [_study_row(d, s) for s in d.studies]
+    bottom: list[str] = []
+    if d.show_total:
+        _total_rows(d, rows, f"Total ({level})", d.studies, d.pooled, "", "")
+        p = d.pooled
+        if p is not None and p.pi is not None:
+            lo, hi = d.scale.interval(*p.pi)
+            rows.append(_Row(cells={"study": "Prediction interval",
+                                    "effect": f"[{_fixed2(lo)}, {_fixed2(hi)}]"},
+                             pi=p.pi, italic=True))
+        bottom = [heterogeneity_line(p, d.fixed), overall_test_line(p, d.tstat)]
+    return rows, bottom + d.extra_lines
+
+
+def _study_row(d: ForestData, s: ForestStudy) -> _Row:
+    cells = {"study": _truncate(s.label, MAX_LABEL_W), **s.cells}
+    cells["weight"] = "" if s.weight is None else f"{s.weight:.1f}%"
+    if s.yi is None or s.lb is None or s.ub is None:
+        cells["effect"] = "Not estimable"
+        return _Row(cells=cells, fitted=s.fitted)
+    cells["effect"] = d.scale.effect(s.yi, s.lb, s.ub)
+    return _Row(cells=cells, square=(s.yi, s.lb, s.ub, s.weight or 0.0), fitted=s.fitted)
+
+
+def _total_rows(d: ForestData, rows: list[_Row], label: str, group: list[ForestStudy],
+                p: ForestPooled | None, het: str, test: str) -> None:
+    cells = {"study": label}
+    events: dict[str, str] = {}
+    for c in d.columns:
+        if c.total is None:
+            continue
+        vals = [s.counts.get(c.key) for s in group]
+        if not vals or any(v is None for v in vals):
+            continue
+        text = _fmt_int(sum(v for v in vals if v is not None))
+        if c.total == "sum":
+            cells[c.key] = text
+        else:
+            events[c.key] = text
+    cells["weight"] = f"{sum(s.weight or 0.0 for s in group):.1f}%"
+    if p is not None:
+        cells["effect"] = d.scale.effect(p.est, p.lb, p.ub)
+        rows.append(_Row(cells=cells, bold=True, diamond=(p.est, p.lb, p.ub)))
+    else:
+        cells["effect"] = "Not estimable"
+        rows.append(_Row(cells=cells, bold=True))
+    if events:
+        rows.append(_Row(cells={"study": "Total events", **events}))
+    if het:
+        rows.append(_Row(span=het))
+    if test:
+        rows.append(_Row(span=test))
+
+
+def _check_finite_display(d: ForestData) -> None:
+    """Every number shown must be finite on the displayed scale (a transform can make an
+    infinity or a NaN out of a finite value: an InputError naming the study)."""
+    if d.scale.kind != "transf":
+        return
+    pts: list[tuple[str, float]] = []
+    for s in d.studies:
+        for v in (s.yi, s.lb, s.ub):
+            if v is not None:
+                pts.append((f"study {s.label!r}", v))
+        if s.fitted is not None:
+            pts += [(f"fitted value of study {s.label!r}", v) for v in s.fitted]
+    pooled = [d.pooled] + [g.pooled for g in d.groups or []]
+    for p in pooled:
+        if p is not None:
+            pts += [("pooled estimate", v) for v in (p.est, p.lb, p.ub, *(p.pi or ()))]
+    for where, v in pts:
+        shown = d.scale.show(v)
+        if not math.isfinite(shown):
+            raise InputError(f"forest: transf gives {shown!r} for the value {v!r} of the "
+                             f"{where}; expected a function that is finite on every estimate "
+                             "and confidence limit")
+
+
+def draw_forest(d: ForestData) -> Figure:
+    """Draw the row model: the one drawing routine of every forest plot."""
+    if not d.studies:
+        raise InputError("forest: no studies to draw; expected at least one study row")
+    _check_finite_display(d)
+    return _Layout(d).figure()
+
+
+class _Layout:
+    """Lays out the table (columns measured from their texts) and draws it with the panel."""
+
+    def __init__(self, d: ForestData) -> None:
+        self.d = d
+        self.rows, self.bottom_lines = _rows(d)
+        self.columns = ([Column("study", "Study or Subgroup", align="left")]
+                        + [Column(c.key, c.header, c.group, c.align, c.total) for c in d.columns]
+                        + [Column("weight", "Weight"),
+                           Column("effect", d.model_label, align="left")])
+        self.notes = list(d.notes)
+
+    # ---- geometry -----------------------------------------------------------------------------
+    def _measure(self) -> None:
+        # a data column empty in every row (e.g. arm totals of contrast rows that report none)
+        # is left out
+        self.columns = [c for c in self.columns
+                        if c.key in ("study", "weight", "effect")
+                        or any(r.cells.get(c.key) for r in self.rows)]
+        for c in self.columns:
+            texts = [r.cells.get(c.key, "") for r in self.rows]
+            bold_w = max((text_width(r.cells.get(c.key, ""), SIZE, r.bold) for r in self.rows),
+                         default=0.0)
+            hw = text_width(c.header, SIZE, True)
+            c.width = max(bold_w, hw, 0.28 if any(texts) else 0.0) + PAD * 2
+        # arm names over their column groups
+        for key in self._groups():
+            cols = [c for c in self.columns if c.group == key]
+            name = self.d.group_headers.get(key, "")
+            need = min(text_width(name, SIZE, True), MAX_GROUP_W) + PAD * 2 if name else 0.0
+            have = sum(c.width for c in cols)
+            if cols and need > have:
+                for c in cols:
+                    c.width += (need - have) / len(cols)
+        # text running across the table must stop before the plot panel
+        spans = [text_width(r.span, SIZE, r.bold) for r in self.rows if r.span]
+        spans += [text_width(s, SIZE) for s in self.bottom_lines]
+        left = sum(c.width for c in self.columns)
+        need = max(spans, default=0.0) + PAD * 2 + 0.25   # room for the first tick label
+        if need > left:
+            self.columns[0].width += need - left
+        x = MARGIN
+        for c in self.columns:
+            c.x = x
+            x += c.width
+        self.panel_x = x + PAD
+        self.width = self.panel_x + PANEL_W + MARGIN
+
+    def _groups(self) -> list[str]:
+        return list(dict.fromkeys(c.group for c in self.columns if c.group is not None))
+
+    def _axis(self) -> tuple[float, float, list[float], list[str]]:
+        """Axis limits, ticks and tick labels on the displayed scale. RevMan's symmetric
+        limits by default: every point estimate and pooled CI inside, and the CIs of most
+        studies (the rest get arrows)."""
+        sc = self.d.scale
+        log = sc.kind == "log"
+        if self.d.xlim is not None:
+            lo, hi = self.d.xlim
+            ticks = _ticks_between(lo, hi, log)
+            return lo, hi, ticks, [_value_label(t) for t in ticks]
+        sq = [r.square for r in self.rows if r.square]
+        polys = [r.diamond for r in self.rows if r.diamond]
+        polys += [r.fitted for r in self.rows if r.fitted]
+        if sc.kind != "transf":
+            core = [abs(s[0]) for s in sq]
+            ci = sorted(max(abs(s[1]), abs(s[2])) for s in sq)
+            for poly in polys:
+                core += [abs(poly[1]), abs(poly[2])]
+            ci += [max(abs(r.pi[0]), abs(r.pi[1])) for r in self.rows if r.pi]
+            q80 = ci[min(len(ci) - 1, int(0.8 * len(ci)))] if ci else 0.0
+            lim, ticks = axis_ticks(max(max(core, default=0.0), q80), log)
+            return (sc.show(-lim), sc.show(lim), [sc.show(t) for t in ticks],
+                    [_tick_label(t, log) for t in ticks])
+        # any other transform: round limits around the estimates, pooled CIs, most study CIs
+        vals = [sc.show(s[0]) for s in sq]
+        for poly in polys:
+            vals += list(sc.interval(poly[1], poly[2]))
+        ivs = [sc.interval(s[1], s[2]) for s in sq]
+        ivs += [sc.interval(*r.pi) for r in self.rows if r.pi]
+        if ivs:
+            lows, highs = sorted(i[0] for i in ivs), sorted(i[1] for i in ivs)
+            vals += [lows[int(0.2 * (len(lows) - 1))], highs[int(0.8 * (len(highs) - 1))]]
+        if sc.null is not None:
+            vals.append(sc.null)
+        lo, hi = min(vals), max(vals)
+        if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+            lo, hi = lo - 1.0, hi + 1.0
+        ticks = [float(t) for t in
+                 MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)]
+        lo2 = max([t for t in ticks if t <= lo], default=lo)
+        hi2 = min([t for t in ticks if t >= hi], default=hi)
+        ticks = [t for t in ticks if lo2 <= t <= hi2]
+        return lo2, hi2, ticks, [_value_label(t) for t in ticks]
+
+    def figure(self) -> Figure:
+        self._measure()
+        lo, hi, ticks, tick_labels = self._axis()
+        d = self.d
+        t_lines = _wrap(d.title, self.width - 2 * MARGIN, SIZE + 1, True) if d.title else []
+        # favours labels: right of the null line up to the margin; left of it down to the end
+        # of the heterogeneity lines beside the axis
+        null_x = self.panel_x + PANEL_W * self._null_fraction(lo, hi)
+        used = max((text_width(s) for s in self.bottom_lines), default=0.0) + MARGIN + PAD
+        left, right = d.favours or ("", "")
+        fav_l = _wrap(left, null_x - 0.06 - max(used + 0.2, self.panel_x - 0.3),
+                      SIZE - 0.5) if left else []
+        fav_r = _wrap(right, self.width - null_x - 0.06 - MARGIN / 2, SIZE - 0.5) \
+            if right else []
+        n_fav = max(len(fav_l), len(fav_r))
+        wrapped, h_ex = _footnote_height(d.excluded, self.width - 2 * MARGIN - 0.1)
+        note_lines: list[str] = []
+        for note in self.notes:
+            note_lines += _wrap(note, self.width - 2 * MARGIN)
+        h_note = len(note_lines) * ROW_H * 0.85 + (ROW_H * 0.4 if note_lines else 0)
+        y_head = MARGIN + len(t_lines) * ROW_H + (0.08 if t_lines else 0.0)
+        y_body = y_head + 2 * ROW_H + 0.06
+        y_end = y_body + len(self.rows) * ROW_H
+        band = max(len(self.bottom_lines) * ROW_H, 0.2 + (n_fav + 0.3) * ROW_H) + 0.08
+        height = y_end + band + h_note + (h_ex + ROW_H * 1.3 if wrapped else 0) + MARGIN
+        fig, ax = _new_figure(self.width, height)
+        # title and headers
+        for j, line in enumerate(t_lines):
+            _text(ax, MARGIN, MARGIN + (j + 0.5) * ROW_H, line, size=SIZE + 1, bold=True)
+        self._draw_headers(ax, y_head)
+        # rows
+        for i, r in enumerate(self.rows):
+            yc = y_body + (i + 0.5) * ROW_H
+            if r.span:
+                _text(ax, MARGIN + PAD, yc, r.span, bold=r.bold)
+            for c in self.columns:
+                s = r.cells.get(c.key)
+                if not s:
+                    continue
+                x = c.x + PAD if c.align == "left" else c.x + c.width - PAD
+                _text(ax, x, yc, s, bold=r.bold, ha=c.align, italic=r.italic)
+        for j, line in enumerate(self.bottom_lines):
+            _text(ax, MARGIN + PAD, y_end + 0.08 + (j + 0.5) * ROW_H, line)
+        self._draw_panel(fig, height, y_body, y_end, lo, hi, ticks, tick_labels)
+        y0 = y_end + 0.08 + 0.2 + ROW_H * 0.5
+        for j, line in enumerate(fav_l):
+            _text(ax, null_x - 0.06, y0 + j * ROW_H * 0.9, line, size=SIZE - 0.5, ha="right",
+                  gid=f"favours-left-{j}")
+        for j, line in enumerate(fav_r):
+            _text(ax, null_x + 0.06, y0 + j * ROW_H * 0.9, line, size=SIZE - 0.5, ha="left",
+                  gid=f"favours-right-{j}")
+        for j, line in enumerate(note_lines):
+            _text(ax, MARGIN, y_end + band + ROW_H * 0.4 + j * ROW_H * 0.85, line, size=SMALL,
+                  colour=GREY, gid=f"note-{j}")
+        if wrapped:
+            _draw_footnotes(ax, y_end + band + h_note + ROW_H * 0.6, wrapped)
+        return fig
+
+    def _null_fraction(self, lo: float, hi: float) -> float:
+        """Where the null line is across the panel (0..1); the middle when it is not shown."""
+        null = self.d.scale.null
+        if null is None or not lo <= null <= hi:
+            return 0.5
+        if self.d.scale.kind == "log":
+            return (math.log(null) - math.log(lo)) / (math.log(hi) - math.log(lo))
+        return (null - lo) / (hi - lo)
+
+    def _draw_headers(self, ax: Any, y: float) -> None:
+        y1, y2 = y + 0.5 * ROW_H, y + 1.5 * ROW_H
+        for key in self._groups():
+            cols = [c for c in self.columns if c.group == key]
+            name = self.d.group_headers.get(key, "")
+            x0, x1 = cols[0].x, cols[-1].x + cols[-1].width
+            if name:
+                _text(ax, (x0 + x1) / 2, y1, _truncate(name, x1 - x0 - PAD, SIZE, True),
+                      bold=True, ha="center")
+            ax.plot([x0 + PAD / 2, x1 - PAD / 2], [y1 + 0.5 * ROW_H] * 2, color=INK, lw=0.5)
+        eff = next(c for c in self.columns if c.key == "effect")
+        _text(ax, eff.x + PAD, y1, self.d.measure, bold=True)
+        for c in self.columns:
+            x = c.x + PAD if c.align == "left" else c.x + c.width - PAD
+            _text(ax, x, y2, c.header, bold=True, ha=c.align)
+        px = self.panel_x + PANEL_W / 2
+        _text(ax, px, y1, self.d.measure, bold=True, ha="center")
+        _text(ax, px, y2, self.d.model_label, bold=True, ha="center")
+        ax.plot([MARGIN, self.panel_x + PANEL_W], [y + 2 * ROW_H + 0.03] * 2, color=INK, lw=0.7)
+
+    def _draw_panel(self, fig: Figure, height: float, y_body: float, y_end: float, lo: float,
+                    hi: float, ticks: list[float], tick_labels: list[str]) -> None:
+        w = self.width
+        sc = self.d.scale
+        pax = fig.add_axes((self.panel_x / w, (height - y_end) / height, PANEL_W / w,
+                            (y_end - y_body) / height))
+        pax.set_gid("forest-panel")
+        pax.patch.set_visible(False)
+        for side in ("top", "right", "left"):
+            pax.spines[side].set_visible(False)
+        pax.spines["bottom"].set_linewidth(0.7)
+        pax.set_ylim(y_end, y_body)
+        if sc.kind == "log":
+            pax.set_xscale("log")
+        pax.set_xlim(lo, hi)
+        pax.set_yticks([])
+        pax.set_xticks(ticks)
+        pax.set_xticklabels(tick_labels, fontsize=SIZE - 0.5, fontfamily=[FONT, "sans-serif"])
+        pax.xaxis.set_minor_locator(NullLocator())
+        pax.tick_params(axis="x", length=3, width=0.6, pad=2)
+        null = sc.null
+        if null is not None and lo <= null <= hi:
+            pax.plot([null, null], [y_end, y_body], color=INK, lw=0.6, zorder=1,
+                     gid="null-line")
+
+        def clip(v: float) -> float:
+            return min(max(v, lo), hi)
+
+        sq_x, sq_y, sq_w, arr_l, arr_r = [], [], [], [], []
+        seg_x: list[tuple[float, float]] = []
+        seg_y: list[float] = []
+        for i, r in enumerate(self.rows):
+            yc = y_body + (i + 0.5) * ROW_H
+            if r.fitted:
+                f_lb, f_ub = sc.interval(r.fitted[1], r.fitted[2])
+                fx = [clip(f_lb), clip(sc.show(r.fitted[0])), clip(f_ub)]
+                h = ROW_H * 0.3
+                pax.fill([fx[0], fx[1], fx[2], fx[1]], [yc, yc - h, yc, yc + h],
+                         facecolor=FITTED, edgecolor=FITTED, lw=0.4, zorder=2.5,
+                         gid=f"fitted-{i}")
+            if r.square:
+                yi, lb, ub, wt = r.square
+                a, b = sc.interval(lb, ub)
+                sq_x.append(clip(sc.show(yi)))
+                sq_y.append(yc)
+                sq_w.append(wt)
+                seg_x.append((clip(a), clip(b)))
+                seg_y.append(yc)
+                if a < lo:
+                    arr_l.append(yc)
+                if b > hi:
+                    arr_r.append(yc)
+            if r.diamond:
+                d_lb, d_ub = sc.interval(r.diamond[1], r.diamond[2])
+                dx = [clip(d_lb), clip(sc.show(r.diamond[0])), clip(d_ub)]
+                h = ROW_H * 0.38
+                pax.fill([dx[0], dx[1], dx[2], dx[1]], [yc, yc - h, yc, yc + h],
+                         facecolor=INK, edgecolor=INK, lw=0.5, zorder=3, gid=f"diamond-{i}")
+            if r.pi:
+                p_lb, p_ub = sc.interval(*r.pi)
+                xs = [clip(p_lb), clip(p_ub)]
+                pax.plot(xs, [yc, yc], color=PI_COLOUR, lw=1.6, zorder=3,
+                         solid_capstyle="butt", gid="prediction-interval")
+                h = ROW_H * 0.25
+                for v, x, left in ((p_lb, xs[0], True), (p_ub, xs[1], False)):
+                    if lo <= v <= hi:
+                        pax.plot([x, x], [yc - h, yc + h], color=PI_COLOUR, lw=1.2, zorder=3)
+                    else:
+                        pax.plot([x], [yc], marker="<" if left else ">", ms=4,
+                                 color=PI_COLOUR, zorder=3)
+        if seg_x:
+            for (x0, x1), yc in zip(seg_x, seg_y, strict=True):
+                pax.plot([x0, x1], [yc, yc], color=INK, lw=0.8, zorder=2,
+                         solid_capstyle="butt")
+            side_pt = ROW_H * 72 * 0.8
+            top = max(sq_w) if sq_w and max(sq_w) > 0 else 1.0
+            sizes = [max(side_pt ** 2 * wt / top, 2.0) for wt in sq_w]
+            pax.scatter(sq_x, sq_y, s=sizes, marker="s", c=self.d.colour, linewidths=0,
+                        zorder=4, gid="study-squares")
+            if arr_l:
+                pax.scatter([lo] * len(arr_l), arr_l, s=14, marker="<", c=INK,
+                            linewidths=0, zorder=4, clip_on=False, gid="ci-arrows-left")
+            if arr_r:
+                pax.scatter([hi] * len(arr_r), arr_r, s=14, marker=">", c=INK,
+                            linewidths=0, zorder=4, clip_on=False, gid="ci-arrows-right")
 
 
 def _new_figure(width: float, height: float) -> tuple[Figure, Any]:
@@ -608,363 +1340,20 @@ def _empty_plot(title: str, excluded: list[str]) -> Figure:
     return fig
 
 
-class _ForestBuilder:
-    """Lays out the table (columns measured from their texts) and draws it."""
+# --------------------------------------------------------------------------------------------
+# entries
+# --------------------------------------------------------------------------------------------
+def forest_plot(analysis: dict) -> Figure:
+    """RevMan-style forest plot of one analysis (the results.json analysis dict).
 
-    def __init__(self, analysis: dict, aid: str, title: str, studies: list[_Study],
-                 excluded: list[str]):
-        self.a = analysis
-        self.aid = aid
-        self.title = title
-        self.studies = studies
-        self.excluded = excluded
-        self.log = bool(analysis.get("log_scale"))
-        outcome = analysis.get("outcome") or {}
-        self.binary = outcome.get("kind") == "binary" or any(
-            s.arms["i"]["events"] is not None for s in studies)
-        measure = str(analysis.get("measure") or outcome.get("measure") or "")
-        self.change = measure.upper().endswith("_CHANGE")
-        self.notes: list[str] = []   # footnotes under the plot
-        self.measure_name = MEASURE_NAMES.get(measure.upper(), measure or "Effect")
-        self.model_label, self.fixed, self.tstat = _model_label(analysis)
-        self.level_label = self.model_label.split(", ")[-1]
-        comp = analysis.get("comparison") or {}
-        self.inter = str(comp.get("intervention") or "Intervention")
-        self.ctrl = str(comp.get("control") or "Control")
-        self.left_label, self.right_label = favours_labels(analysis)
-        pd_ = analysis.get("pooled")
-        self.pooled = None if pd_ is None else _pooled(pd_, f"analysis {aid!r}, pooled",
-                                                       len(studies))
-        self.columns = self._columns()
-        self.rows: list[_Row] = []
-        self.bottom_lines: list[str] = []
-        self._build_rows()
-
-    # ---- columns ----------------------------------------------------------------------------
-    def _columns(self) -> list[_Col]:
-        any_arm = any(not s.contrast for s in self.studies)
-        any_contrast = any(s.contrast for s in self.studies)
-        arm_keys = (("events", "Events"), ("n", "Total")) if self.binary else (
-            ("mean", "Mean change" if self.change else "Mean"), ("sd", "SD"), ("n", "Total"))
-        giv_name = f"log[{self.measure_name}]" if self.log else self.measure_name
-        giv = [_Col("giv_est", giv_name), _Col("giv_se", "SE")]
-        cols = [_Col("study", "Study or Subgroup", align="left")]
-        if any_arm:
-            for side in ("i", "c"):
-                cols += [_Col(f"{side}_{k}", h, group=side) for k, h in arm_keys]
-            if any_contrast:
-                cols += giv
-        else:
-            cols += giv + [_Col("i_n", "Total", group="i"), _Col("c_n", "Total", group="c")]
-        cols += [_Col("weight", "Weight"), _Col("effect", self.model_label, align="left")]
-        return cols
-
-    # ---- rows ---------------------------------------------------------------------------------
-    def _study_row(self, s: _Study) -> _Row:
-        cells = {"study": _truncate(s.label, MAX_LABEL_W)}
-        for side in ("i", "c"):
-            arm = s.arms[side]
-            cells[f"{side}_n"] = _fmt_int(arm["n"])
-            if not s.contrast:
-                mean, sd = arm["mean"], arm["sd"]
-                if self.change and s.baseline_followup:   # the arm's change, when given
-                    mean, sd = arm["change_mean"], arm["change_sd"]
-                cells[f"{side}_mean"] = _fmt_num(mean)
-                cells[f"{side}_sd"] = _fmt_num(sd)
-                cells[f"{side}_events"] = _fmt_int(arm["events"])
-        if self.change and s.baseline_followup and not s.contrast and any(
-                s.arms[side]["change_mean"] is None for side in ("i", "c")):
-            self.notes.append(s.label)
-        if s.contrast:
-            cells["giv_est"] = f"{s.yi:.4f}"
-            cells["giv_se"] = "" if s.sei is None else f"{s.sei:.4f}"
-        cells["weight"] = f"{s.weight:.1f}%"
-        cells["effect"] = format_effect(s.yi, s.lb, s.ub, self.log)
-        return _Row(cells=cells, square=(s.yi, s.lb, s.ub, s.weight))
-
-    def _total_rows(self, label: str, group: list[_Study], p: _Pooled | None,
-                    het: str, test: str) -> None:
-        cells = {"study": label}
-        for side in ("i", "c"):
-            ns = [s.arms[side]["n"] for s in group]
-            if ns and all(n is not None for n in ns):
-                cells[f"{side}_n"] = _fmt_int(sum(ns))
-        cells["weight"] = f"{sum(s.weight for s in group):.1f}%"
-        if p is not None:
-            cells["effect"] = format_effect(p.est, p.lb, p.ub, self.log)
-            self.rows.append(_Row(cells=cells, bold=True, diamond=(p.est, p.lb, p.ub)))
-        else:
-            cells["effect"] = "Not estimable"
-            self.rows.append(_Row(cells=cells, bold=True))
-        if self.binary:
-            ev = {side: [s.arms[side]["events"] for s in group] for side in ("i", "c")}
-            if all(e is not None for side in ev for e in ev[side]):
-                self.rows.append(_Row(cells={"study": "Total events",
-                                             "i_events": _fmt_int(sum(ev["i"])),
-                                             "c_events": _fmt_int(sum(ev["c"]))}))
-        if het:
-            self.rows.append(_Row(span=het))
-        if test:
-            self.rows.append(_Row(span=test))
-
-    def _build_rows(self) -> None:
-        where = f"analysis {self.aid!r}, subgroups"
-        sg = self.a.get("subgroups")
-        p = self.pooled
-        k = len(self.studies)
-        if sg:
-            if not isinstance(sg, dict):
-                raise InputError(f"{where}: expected a dict or None, got {sg!r}")
-            levels = sg.get("levels") or []
-            labels = [str(lv.get("label")) for lv in levels if isinstance(lv, dict)]
-            for j, lv in enumerate(levels):
-                if not isinstance(lv, dict):
-                    raise InputError(f"{where}.levels[{j}] is {lv!r}; expected a dict")
-                group = [s for s in self.studies if s.subgroup == labels[j]]
-                if not group:
-                    continue
-                self.rows.append(_Row(span=_truncate(labels[j], 4.0, SIZE, True), bold=True))
-                self.rows += [self._study_row(s) for s in group]
-                w = f"{where}, level {labels[j]!r}"
-                lp = None
-                if lv.get("estimate") is not None:
-                    lp = _pooled(lv, w, len(group))
-                    lp.stat = _num(lv, "zval", w, False)
-                self._total_rows(f"Subtotal ({self.level_label})", group, lp,
-                                 _heterogeneity(lp, len(group), self.fixed),
-                                 _overall_test(lp, self.tstat))
-                self.rows.append(_Row())
-            rest = [s for s in self.studies if s.subgroup not in labels]
-            if rest:
-                self.rows.append(_Row(span="Not in a subgroup", bold=True))
-                self.rows += [self._study_row(s) for s in rest]
-                self.rows.append(_Row())
-            sub = _subgroup_difference(sg, where)
-            if sub:
-                self.bottom_lines.append(sub)
-        else:
-            self.rows += [self._study_row(s) for s in self.studies]
-        self._total_rows(f"Total ({self.level_label})", self.studies, p, "", "")
-        if p is not None and p.pi is not None:
-            lo, hi = p.pi
-            self.rows.append(_Row(cells={"study": "Prediction interval",
-                                         "effect": "[" + ", ".join(
-                                             _fixed2(_display(v, self.log)) for v in (lo, hi))
-                                         + "]"},
-                                  pi=(lo, hi), italic=True))
-        self.bottom_lines[:0] = [_heterogeneity(p, k, self.fixed), _overall_test(p, self.tstat)]
-
-    # ---- geometry -----------------------------------------------------------------------------
-    def _measure(self) -> None:
-        # a data column empty in every row (e.g. arm totals of contrast rows that report none)
-        # is left out
-        self.columns = [c for c in self.columns
-                        if c.key in ("study", "weight", "effect")
-                        or any(r.cells.get(c.key) for r in self.rows)]
-        for c in self.columns:
-            texts = [r.cells.get(c.key, "") for r in self.rows]
-            bold_w = max((text_width(r.cells.get(c.key, ""), SIZE, r.bold) for r in self.rows),
-                         default=0.0)
-            hw = text_width(c.header, SIZE, True)
-            c.width = max(bold_w, hw, 0.28 if any(texts) else 0.0) + PAD * 2
-        # arm names over their column groups
-        for side, name in (("i", self.inter), ("c", self.ctrl)):
-            cols = [c for c in self.columns if c.group == side]
-            need = min(text_width(name, SIZE, True), MAX_GROUP_W) + PAD * 2
-            have = sum(c.width for c in cols)
-            if cols and need > have:
-                for c in cols:
-                    c.width += (need - have) / len(cols)
-        # text running across the table must stop before the plot panel
-        spans = [text_width(r.span, SIZE, r.bold) for r in self.rows if r.span]
-        spans += [text_width(s, SIZE) for s in self.bottom_lines]
-        left = sum(c.width for c in self.columns)
-        need = max(spans, default=0.0) + PAD * 2 + 0.25   # room for the first tick label
-        if need > left:
-            self.columns[0].width += need - left
-        x = MARGIN
-        for c in self.columns:
-            c.x = x
-            x += c.width
-        self.panel_x = x + PAD
-        self.width = self.panel_x + PANEL_W + MARGIN
-
-    def _axis(self) -> tuple[float, list[float]]:
-        """Symmetric limits: every point estimate and pooled CI inside, and the CIs of most
-        studies (the rest get arrows, as RevMan)."""
-        core = [abs(s.yi) for s in self.studies]
-        ci = sorted(max(abs(s.lb), abs(s.ub)) for s in self.studies)
-        for r in self.rows:
-            if r.diamond:
-                core += [abs(r.diamond[1]), abs(r.diamond[2])]
-            if r.pi:
-                ci.append(max(abs(r.pi[0]), abs(r.pi[1])))
-        q80 = ci[min(len(ci) - 1, int(0.8 * len(ci)))] if ci else 0.0
-        return axis_ticks(max(max(core, default=0.0), q80), self.log)
-
-    def figure(self) -> Figure:
-        self._measure()
-        lim, ticks = self._axis()
-        t_lines = _wrap(self.title, self.width - 2 * MARGIN, SIZE + 1, True)
-        # favours labels: right of the null line up to the margin; left of it down to the end
-        # of the heterogeneity lines beside the axis
-        null_x = self.panel_x + PANEL_W / 2
-        used = max((text_width(s) for s in self.bottom_lines), default=0.0) + MARGIN + PAD
-        fav_l = _wrap(self.left_label, null_x - 0.06 - max(used + 0.2, self.panel_x - 0.3),
-                      SIZE - 0.5)
-        fav_r = _wrap(self.right_label, self.width - null_x - 0.06 - MARGIN / 2, SIZE - 0.5)
-        n_fav = max(len(fav_l), len(fav_r))
-        wrapped, h_ex = _footnote_height(self.excluded, self.width - 2 * MARGIN - 0.1)
-        note_lines = _wrap(self._change_note(), self.width - 2 * MARGIN) if self.notes else []
-        h_note = len(note_lines) * ROW_H * 0.85 + (ROW_H * 0.4 if note_lines else 0)
-        y_head = MARGIN + len(t_lines) * ROW_H + 0.08
-        y_body = y_head + 2 * ROW_H + 0.06
-        y_end = y_body + len(self.rows) * ROW_H
-        band = max(len(self.bottom_lines) * ROW_H, 0.2 + (n_fav + 0.3) * ROW_H) + 0.08
-        height = y_end + band + h_note + (h_ex + ROW_H * 1.3 if wrapped else 0) + MARGIN
-        fig, ax = _new_figure(self.width, height)
-        # title and headers
-        for j, line in enumerate(t_lines):
-            _text(ax, MARGIN, MARGIN + (j + 0.5) * ROW_H, line, size=SIZE + 1, bold=True)
-        self._draw_headers(ax, y_head)
-        # rows
-        for i, r in enumerate(self.rows):
-            yc = y_body + (i + 0.5) * ROW_H
-            if r.span:
-                _text(ax, MARGIN + PAD, yc, r.span, bold=r.bold)
-            for c in self.columns:
-                s = r.cells.get(c.key)
-                if not s:
-                    continue
-                x = c.x + PAD if c.align == "left" else c.x + c.width - PAD
-                _text(ax, x, yc, s, bold=r.bold, ha=c.align, italic=r.italic)
-        for j, line in enumerate(self.bottom_lines):
-            _text(ax, MARGIN + PAD, y_end + 0.08 + (j + 0.5) * ROW_H, line)
-        self._draw_panel(fig, height, y_body, y_end, lim, ticks, fav_l, fav_r)
-        for j, line in enumerate(note_lines):
-            _text(ax, MARGIN, y_end + band + ROW_H * 0.4 + j * ROW_H * 0.85, line, size=SMALL,
-                  colour=GREY, gid=f"note-{j}")
-        if wrapped:
-            _draw_footnotes(ax, y_end + band + h_note + ROW_H * 0.6, wrapped)
-        return fig
-
-    def _change_note(self) -> str:
-        """Why the mean and SD of change are blank for studies reporting baseline and
-        follow-up values (their change SD is imputed by the pipeline, Cochrane Handbook v6.4
-        section 6.5.2.8)."""
-        r = (self.a.get("model") or {}).get("change_score_correlation")
-        imputed = f" with correlation {r:g}" if isinstance(r, (int, float)) else ""
-        return (f"Note: {', '.join(self.notes)}: the change from baseline was computed from "
-                f"baseline and follow-up values (SD of change imputed{imputed}); the arms' "
-                "change mean and SD are not shown.")
-
-    def _draw_headers(self, ax: Any, y: float) -> None:
-        y1, y2 = y + 0.5 * ROW_H, y + 1.5 * ROW_H
-        for side, name in (("i", self.inter), ("c", self.ctrl)):
-            cols = [c for c in self.columns if c.group == side]
-            if not cols:
-                continue
-            x0, x1 = cols[0].x, cols[-1].x + cols[-1].width
-            _text(ax, (x0 + x1) / 2, y1, _truncate(name, x1 - x0 - PAD, SIZE, True), bold=True,
-                  ha="center")
-            ax.plot([x0 + PAD / 2, x1 - PAD / 2], [y1 + 0.5 * ROW_H] * 2, color=INK, lw=0.5)
-        eff = next(c for c in self.columns if c.key == "effect")
-        _text(ax, eff.x + PAD, y1, self.measure_name, bold=True)
-        for c in self.columns:
-            x = c.x + PAD if c.align == "left" else c.x + c.width - PAD
-            _text(ax, x, y2, c.header, bold=True, ha=c.align)
-        px = self.panel_x + PANEL_W / 2
-        _text(ax, px, y1, self.measure_name, bold=True, ha="center")
-        _text(ax, px, y2, self.model_label, bold=True, ha="center")
-        ax.plot([MARGIN, self.panel_x + PANEL_W], [y + 2 * ROW_H + 0.03] * 2, color=INK, lw=0.7)
-
-    def _draw_panel(self, fig: Figure, height: float, y_body: float, y_end: float, lim: float,
-                    ticks: list[float], fav_l: list[str], fav_r: list[str]) -> None:
-        w = self.width
-        pax = fig.add_axes((self.panel_x / w, (height - y_end) / height, PANEL_W / w,
-                            (y_end - y_body) / height))
-        pax.set_gid("forest-panel")
-        pax.patch.set_visible(False)
-        for side in ("top", "right", "left"):
-            pax.spines[side].set_visible(False)
-        pax.spines["bottom"].set_linewidth(0.7)
-        pax.set_ylim(y_end, y_body)
-        tr: Callable[[float], float] = math.exp if self.log else float
-        if self.log:
-            pax.set_xscale("log")
-        pax.set_xlim(tr(-lim), tr(lim))
-        pax.set_yticks([])
-        pax.set_xticks([tr(t) for t in ticks])
-        pax.set_xticklabels([_tick_label(t, self.log) for t in ticks], fontsize=SIZE - 0.5,
-                            fontfamily=[FONT, "sans-serif"])
-        pax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
-        pax.tick_params(axis="x", length=3, width=0.6, pad=2)
-        null = tr(0.0)
-        pax.plot([null, null], [y_end, y_body], color=INK, lw=0.6, zorder=1,
-                 gid="null-line")
-        colour = SQUARE_BINARY if self.binary else SQUARE_CONTINUOUS
-
-        def clip(v: float) -> float:
-            return min(max(v, -lim), lim)
-
-        sq_x, sq_y, sq_w, arr_l, arr_r = [], [], [], [], []
-        seg_x: list[tuple[float, float]] = []
-        seg_y: list[float] = []
-        for i, r in enumerate(self.rows):
-            yc = y_body + (i + 0.5) * ROW_H
-            if r.square:
-                yi, lb, ub, wt = r.square
-                sq_x.append(tr(clip(yi)))
-                sq_y.append(yc)
-                sq_w.append(wt)
-                seg_x.append((tr(clip(lb)), tr(clip(ub))))
-                seg_y.append(yc)
-                if lb < -lim:
-                    arr_l.append(yc)
-                if ub > lim:
-                    arr_r.append(yc)
-            if r.diamond:
-                est, lb, ub = (clip(v) for v in r.diamond)
-                h = ROW_H * 0.38
-                pax.fill([tr(lb), tr(est), tr(ub), tr(est)], [yc, yc - h, yc, yc + h],
-                         facecolor=INK, edgecolor=INK, lw=0.5, zorder=3, gid=f"diamond-{i}")
-            if r.pi:
-                lb, ub = r.pi
-                xs = [tr(clip(lb)), tr(clip(ub))]
-                pax.plot(xs, [yc, yc], color=PI_COLOUR, lw=1.6, zorder=3,
-                         solid_capstyle="butt", gid="prediction-interval")
-                h = ROW_H * 0.25
-                for v, x in zip((lb, ub), xs, strict=True):
-                    if -lim <= v <= lim:
-                        pax.plot([x, x], [yc - h, yc + h], color=PI_COLOUR, lw=1.2, zorder=3)
-                    else:
-                        pax.plot([x], [yc], marker="<" if v < 0 else ">", ms=4,
-                                 color=PI_COLOUR, zorder=3)
-        if seg_x:
-            for (x0, x1), yc in zip(seg_x, seg_y, strict=True):
-                pax.plot([x0, x1], [yc, yc], color=INK, lw=0.8, zorder=2,
-                         solid_capstyle="butt")
-            side_pt = ROW_H * 72 * 0.8
-            top = max(sq_w) if sq_w and max(sq_w) > 0 else 1.0
-            sizes = [max(side_pt ** 2 * wt / top, 2.0) for wt in sq_w]
-            pax.scatter(sq_x, sq_y, s=sizes, marker="s", c=colour, linewidths=0, zorder=4,
-                        gid="study-squares")
-            if arr_l:
-                pax.scatter([tr(-lim)] * len(arr_l), arr_l, s=14, marker="<", c=INK,
-                            linewidths=0, zorder=4, clip_on=False, gid="ci-arrows-left")
-            if arr_r:
-                pax.scatter([tr(lim)] * len(arr_r), arr_r, s=14, marker=">", c=INK,
-                            linewidths=0, zorder=4, clip_on=False, gid="ci-arrows-right")
-        # favours labels under the tick labels, either side of the null line
-        ax = fig.axes[0]
-        null_x = self.panel_x + PANEL_W / 2
-        y0 = y_end + 0.08 + 0.2 + ROW_H * 0.5
-        for j, line in enumerate(fav_l):
-            _text(ax, null_x - 0.06, y0 + j * ROW_H * 0.9, line, size=SIZE - 0.5, ha="right",
-                  gid=f"favours-left-{j}")
-        for j, line in enumerate(fav_r):
-            _text(ax, null_x + 0.06, y0 + j * ROW_H * 0.9, line, size=SIZE - 0.5, ha="left",
-                  gid=f"favours-right-{j}")
+    Raises :class:`~evsynth.errors.InputError` naming the analysis, study and field when a
+    field needed for the plot is missing or not finite, or when there is nothing to draw (no
+    studies and no excluded studies); a fitted model is drawn with :func:`evsynth.forest`.
+    """
+    data = analysis_data(analysis)
+    if data is None:   # k = 0: the notice and the excluded studies
+        return _empty_plot(_title(analysis), _excluded_lines(analysis, str(analysis.get("id"))))
+    return draw_forest(data)
 
 
 def write_forest(analysis: dict, out_dir: str | os.PathLike[str], stem: str, *,
@@ -975,3 +1364,4 @@ def write_forest(analysis: dict, out_dir: str | os.PathLike[str], stem: str, *,
     out_dir = Path(out_dir)
     return {fmt: str(save_figure(fig, out_dir / f"{stem}.{fmt}", dpi=dpi))
             for fmt in ("svg", "png")}
+
