@@ -89,6 +89,20 @@ def _cells(values: Iterable[Any]) -> list[Any]:
     return ["" if _missing(v) else csv_cell(v) for v in values]
 
 
+class _RowWriter:
+    """csv.writer with ``\n`` line ends that also quotes cells holding a bare carriage return
+    (the csv module quotes only the characters of its line terminator, so ``"a\rb"`` would
+    otherwise split the row when read back)."""
+
+    def __init__(self, buf: io.StringIO) -> None:
+        self._minimal = csv.writer(buf, lineterminator="\n")
+        self._all = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, cells: list[Any]) -> None:
+        cr = any(isinstance(c, str) and "\r" in c for c in cells)
+        (self._all if cr else self._minimal).writerow(cells)
+
+
 def csv_text(data: Any, columns: Sequence[str] | None = None) -> str:
     """CSV text (UTF-8 ready, ``\\n`` line ends) of ``data`` with every cell through
     :func:`csv_cell`; missing values (None, NaN, NA) are empty cells.
@@ -98,7 +112,7 @@ def csv_text(data: Any, columns: Sequence[str] | None = None) -> str:
     row sequences (``columns`` is then the header; required).
     """
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = _RowWriter(buf)
     if hasattr(data, "itertuples") and hasattr(data, "columns"):  # a DataFrame
         cols = list(columns) if columns is not None else [str(c) for c in data.columns]
         w.writerow(_cells(cols))

@@ -2,6 +2,10 @@
 
 Each subcommand module exposes ``register(subparsers)``; exit codes: 0 success, 2 invalid input
 (message, no traceback), 1 internal error (short message; ``--debug`` shows the traceback).
+
+Everything the commands print goes through :func:`evsynth.textsafe.echo` (Python warnings too),
+so control characters in record titles, file contents or error messages are shown in caret
+notation and cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from evsynth import __version__
 from evsynth.errors import InputError
@@ -35,12 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings during a command: one line through the terminal-safe printer."""
+    echo(f"evsynth: warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except InputError as exc:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from evsynth.errors import InputError
 from evsynth.records.model import RECORD_COLUMNS, empty_records, records_frame
+from evsynth.textsafe import terminal_text
 
 #: format name -> parser module under ``evsynth.records.formats``
 FORMATS: dict[str, str] = {
@@ -246,7 +247,8 @@ def _read_one(path: str | os.PathLike, fmt: str | None, database: str | None,
             rec["source_database"] = database
     df = records_frame(records)
     for pr in problems:
-        warnings.warn(f"{pr['file']}, line {pr['line']}: {pr['message']}", RecordsWarning,
+        warnings.warn(terminal_text(f"{pr['file']}, line {pr['line']}: {pr['message']}"),
+                      RecordsWarning,
                       stacklevel=3)
     start_problems.extend(problems)
     return df
