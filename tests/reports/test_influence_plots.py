@@ -74,8 +74,8 @@ def test_influence_plot(bcg, tmp_path):
     f = meta(d["yi"], d["vi"], slab=d["study"], mods="ablat", data=d)
     inf = f.influence()
     fig = influence_plot(inf)
-    assert [ax.get_title() for ax in fig.axes[:8]] == ["rstudent", "dffits", "cook.d", "cov.r",
-                                                       "tau2.del", "QE.del", "hat", "weight"]
+    assert [ax.get_title() for ax in fig.axes[:8]] == ["rstudent", "dffits", "cook_d", "cov_r",
+                                                       "tau2_del", "QE_del", "hat", "weight"]
     # the weight panel's reference line is 100/k and its points are the weights
     weight_ax = fig.axes[7]
     assert_allclose(weight_ax.lines[0].get_ydata()[0], 100 / f.k)

@@ -115,7 +115,7 @@ def test_leave_one_out_and_influence_tables(finished):
         assert_allclose([r["I2"] for r in loo["rows"]], ref["I2"], **RTOL)
         inf, iref = a["influence"], fit.influence()
         assert len(inf["rows"]) == K
-        for key, col in (("rstudent", "rstudent"), ("cook_d", "cook.d"), ("dffits", "dffits"),
+        for key, col in (("rstudent", "rstudent"), ("cook_d", "cook_d"), ("dffits", "dffits"),
                          ("hat", "hat"), ("weight", "weight")):
             assert_allclose([r[key] for r in inf["rows"]], iref.frame[col], **RTOL)
         assert [r["flagged"] for r in inf["rows"]] == list(iref.is_infl)

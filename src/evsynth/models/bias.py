@@ -1,8 +1,12 @@
-"""Small-study effects and publication bias on a fitted model (metafor's ``regtest``,
-``ranktest``, ``trimfill``, ``fsn``, ``selmodel``, ``hc``; plus Peters', Harbord's and PET-PEESE).
+"""Shared machinery of the small-study and publication-bias diagnostics (a library).
 
-The methods live on :class:`SmallStudyMethods`, a mixin of :class:`evsynth.models.meta.MetaResult`
-(``self`` is a fitted model). :func:`fsn` works on raw effects. Every formula cites its source.
+The diagnostics (metafor's ``regtest``, ``ranktest``, ``trimfill``, ``selmodel``, ``hc``; plus
+Peters', Harbord's and PET-PEESE) live in :mod:`evsynth.models.diagnostics` (one file per
+method) and are called as methods of a fitted model (``fit.regtest()``). This module holds what
+they share: the weighted least-squares regression (:func:`weighted_lm`), the result objects,
+Kendall's rank correlation test (:func:`kendall_test`), validated per-study vectors and 2x2
+counts, and the selection-model likelihood pieces. :func:`fsn` (fail-safe N) works on raw
+effects. Every formula cites its source.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import integrate, optimize, special, stats
+from scipy import optimize, special, stats
 
-from evsynth.errors import InputError, check_finite, first_bad, resolve_column, study_name
-from evsynth.models.kernels import FIXED_METHODS, Design, Segments, WeightedFit
+from evsynth.errors import InputError, check_finite, first_bad, study_name
+from evsynth.models.kernels import Design, Segments, WeightedFit
 from evsynth.models.results import ResultMixin, fmt_p
+from evsynth.validation import column, numeric_vector
 
 PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
 REGTEST_METHODS = ("egger", "peters", "harbord")
@@ -54,6 +59,13 @@ class LinearFit(ResultMixin):
                              "pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub},
                             index=self.coef_names)
 
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy coefficient table: ``term, estimate, se, statistic`` (t), ``pval, ci_lb,
+        ci_ub``."""
+        return pd.DataFrame({"term": list(self.coef_names), "estimate": self.beta, "se": self.se,
+                             "statistic": self.tval, "pval": self.pval, "ci_lb": self.ci_lb,
+                             "ci_ub": self.ci_ub})
+
     def summary_text(self) -> str:
         table = self.coefficients.copy()
         table["pval"] = [fmt_p(p) for p in table["pval"]]
@@ -88,6 +100,11 @@ def weighted_lm(y: np.ndarray, X: np.ndarray, w: np.ndarray, names: Sequence[str
 # --------------------------------------------------------------------------------------------
 # result objects
 # --------------------------------------------------------------------------------------------
+def _or_nan(x: Any) -> Any:
+    """None (not applicable) as NaN for a table cell."""
+    return np.nan if x is None else x
+
+
 @dataclass(repr=False)
 class RegtestResult(ResultMixin):
     """Regression test for funnel-plot asymmetry (metafor ``regtest`` field names).
@@ -112,6 +129,15 @@ class RegtestResult(ResultMixin):
 
     _dict_fields = ("method", "model", "predictor", "zval", "pval", "dfs", "est", "ci_lb",
                     "ci_ub", "tested")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``method, model, predictor, statistic`` (z, or t on ``dfs`` df), ``dfs,
+        pval, est, ci_lb, ci_ub`` (the limit estimate, NaN when not defined)."""
+        return pd.DataFrame({"method": [self.method], "model": [self.model],
+                             "predictor": [self.predictor], "statistic": [self.zval],
+                             "dfs": [np.nan if self.dfs is None else self.dfs],
+                             "pval": [self.pval], "est": [_or_nan(self.est)],
+                             "ci_lb": [_or_nan(self.ci_lb)], "ci_ub": [_or_nan(self.ci_ub)]})
 
     def summary_text(self) -> str:
         names = {"egger": "Egger's regression test (weighted regression, Egger et al. 1997)",
@@ -140,6 +166,11 @@ class RanktestResult(ResultMixin):
     k: int
 
     _dict_fields = ("tau", "pval", "exact", "k")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``tau, pval, exact, k``."""
+        return pd.DataFrame({"tau": [self.tau], "pval": [self.pval], "exact": [self.exact],
+                             "k": [self.k]})
 
     def summary_text(self) -> str:
         kind = "exact" if self.exact else "normal approximation"
@@ -177,6 +208,14 @@ class TrimfillResult(ResultMixin):
         return pd.DataFrame({"slab": [s for s, f in zip(self.slab, self.fill, strict=True) if f],
                              "yi": self.yi[self.fill], "vi": self.vi[self.fill]})
 
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table of the model refitted to the filled data (as broom's
+        ``tidy`` of metafor's trimfill object), with ``k0`` and ``side``."""
+        out = self.fit.to_frame()
+        out["k0"] = self.k0
+        out["side"] = self.side
+        return out
+
     def __getattr__(self, name: str):
         # estimate fields of the refitted model: beta, se, zval, pval, ci_lb, ci_ub, tau2, k, ...
         if name.startswith("_") or name in ("fit",):
@@ -204,6 +243,10 @@ class FsnResult(ResultMixin):
     test: str | None = None
 
     _dict_fields = ("type", "fsnum", "alpha", "pval", "meanes", "target", "test")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row with the fields of :attr:`_dict_fields`."""
+        return pd.DataFrame({k: [_or_nan(getattr(self, k))] for k in self._dict_fields})
 
     def summary_text(self) -> str:
         lines = [f"Fail-safe N calculation using the {self.type} approach"]
@@ -249,6 +292,18 @@ class PetPeeseResult(ResultMixin):
         self.ci_lb, self.ci_ub = float(src.ci_lb[0]), float(src.ci_ub[0])
         self.pval = float(src.pval[0])
 
+    def to_frame(self) -> pd.DataFrame:
+        """Two rows (``PET``, ``PEESE``): ``estimator, estimate, se, pval, ci_lb, ci_ub,
+        chosen``."""
+        rows = [(name, f) for name, f in (("PET", self.pet), ("PEESE", self.peese))]
+        return pd.DataFrame({"estimator": [n for n, _ in rows],
+                             "estimate": [float(f.beta[0]) for _, f in rows],
+                             "se": [float(f.se[0]) for _, f in rows],
+                             "pval": [float(f.pval[0]) for _, f in rows],
+                             "ci_lb": [float(f.ci_lb[0]) for _, f in rows],
+                             "ci_ub": [float(f.ci_ub[0]) for _, f in rows],
+                             "chosen": [n == self.chosen for n, _ in rows]})
+
     def __getattr__(self, name: str):
         for prefix, src in (("pet_", "pet"), ("peese_", "peese")):
             if name.startswith(prefix):
@@ -291,6 +346,15 @@ class HcResult(ResultMixin):
 
     _dict_fields = ("beta", "se", "ci_lb", "ci_ub", "tau2", "beta_rma", "se_rma", "ci_lb_rma",
                     "ci_ub_rma", "tau2_rma", "method", "method_rma", "level")
+
+    def to_frame(self) -> pd.DataFrame:
+        """Two rows, as metafor prints them: the Henmi-Copas interval (``method`` "HC (DL)")
+        and the original fit: ``method, tau2, estimate, se, ci_lb, ci_ub``."""
+        return pd.DataFrame({"method": [f"HC ({self.method})", self.method_rma],
+                             "tau2": [self.tau2, self.tau2_rma],
+                             "estimate": [self.beta, self.beta_rma], "se": [self.se, self.se_rma],
+                             "ci_lb": [self.ci_lb, self.ci_lb_rma],
+                             "ci_ub": [self.ci_ub, self.ci_ub_rma]})
 
     def summary_text(self) -> str:
         return (f"Henmi & Copas interval (level {self.level:g}%)\n"
@@ -351,6 +415,19 @@ class SelmodelResult(ResultMixin):
             raise AttributeError("estimate is defined for intercept-only models; use beta")
         return float(self.beta[0])
 
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: one row per coefficient, then one per selection parameter
+        (``delta1``, ``delta2``, ...): ``term, estimate, se, statistic, pval, ci_lb, ci_ub``
+        (for the deltas the test is of delta = 1, as metafor)."""
+        deltas = [f"delta{j + 1}" for j in range(len(self.delta))]
+        return pd.DataFrame({
+            "term": [*self.coef_names, *deltas],
+            "estimate": np.r_[self.beta, self.delta], "se": np.r_[self.se, self.se_delta],
+            "statistic": np.r_[self.zval, self.zval_delta],
+            "pval": np.r_[self.pval, self.pval_delta],
+            "ci_lb": np.r_[self.ci_lb, self.ci_lb_delta],
+            "ci_ub": np.r_[self.ci_ub, self.ci_ub_delta]})
+
     def summary_text(self) -> str:
         head = ("Step-function selection model (Vevea & Hedges 1995)" if self.type == "stepfun"
                 else "Beta selection model (Citkowicz & Vevea 2017)")
@@ -373,31 +450,33 @@ class SelmodelResult(ResultMixin):
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def _vector(x: Any, k: int, field_name: str, labels, what: str) -> np.ndarray:
-    """A per-study numeric vector of length k (NaN/inf refused, naming the study)."""
+def study_vector(x: Any, k: int, field_name: str, labels, what: str) -> np.ndarray:
+    """A per-study numeric vector of length k (:func:`evsynth.validation.numeric_vector`:
+    numbers only, NaN/inf refused naming the study), prefixed with the diagnostic ``what``."""
+    if isinstance(x, str):
+        raise InputError(f"{what}: argument '{field_name}' is the string {x!r}; expected numbers, "
+                         "one per study")
     try:
-        arr = np.asarray(x, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        raise InputError(f"{what}: argument '{field_name}' must be numbers, one per "
-                         "study") from None
+        arr = numeric_vector(field_name, x, labels=labels)
+    except InputError as exc:
+        raise InputError(f"{what}: {exc}") from None
     if arr.size != k:
         raise InputError(f"{what}: argument '{field_name}' has {arr.size} values but the model has "
                          f"{k} studies")
-    check_finite(arr, field_name, labels)
     return arr
 
 
-def _counts(what: str, k: int, labels, ai, bi, ci, di, n1i, n2i) -> tuple[np.ndarray, ...]:
+def two_by_two(what: str, k: int, labels, ai, bi, ci, di, n1i, n2i) -> tuple[np.ndarray, ...]:
     """2x2 counts (ai, bi, ci, di) from ai/bi/ci/di or ai/n1i/ci/n2i, validated."""
     if ai is None or ci is None or (bi is None and n1i is None) or (di is None and n2i is None):
         raise InputError(f"{what}: needs the 2x2 counts of every study: ai, bi, ci, di (or ai, "
                          "n1i, ci, n2i)")
-    a = _vector(ai, k, "ai", labels, what)
-    c = _vector(ci, k, "ci", labels, what)
-    b = _vector(bi, k, "bi", labels, what) if bi is not None else (
-        _vector(n1i, k, "n1i", labels, what) - a)
-    d = _vector(di, k, "di", labels, what) if di is not None else (
-        _vector(n2i, k, "n2i", labels, what) - c)
+    a = study_vector(ai, k, "ai", labels, what)
+    c = study_vector(ci, k, "ci", labels, what)
+    b = study_vector(bi, k, "bi", labels, what) if bi is not None else (
+        study_vector(n1i, k, "n1i", labels, what) - a)
+    d = study_vector(di, k, "di", labels, what) if di is not None else (
+        study_vector(n2i, k, "n2i", labels, what) - c)
     for name, arr in (("ai", a), ("bi" if bi is not None else "n1i - ai", b), ("ci", c),
                       ("di" if di is not None else "n2i - ci", d)):
         i = first_bad(arr < 0)
@@ -405,21 +484,6 @@ def _counts(what: str, k: int, labels, ai, bi, ci, di, n1i, n2i) -> tuple[np.nda
             raise InputError(f"{what}: {study_name(i, labels)}: count '{name}' is {arr[i]!r}; "
                              "expected a number >= 0")
     return a, b, c, d
-
-
-def _intercept_only(self, what: str) -> None:
-    if not (self.p == 1 and self._mm.intercept):
-        raise InputError(f"{what} applies to models without moderators (this model has "
-                         f"{', '.join(self.coef_names)})")
-
-
-def _refit(self, yi: np.ndarray, vi: np.ndarray, *, mods=None, intercept: bool = True,
-           slab=None, test: str | None = None):
-    """Refit with this fit's estimator, test (unless given), level and control (evsynth.meta)."""
-    from evsynth.models.meta import meta
-
-    return meta(yi, vi, mods=mods, intercept=intercept, method=self.method,
-                test=test or self.test, level=self.level, control=self._control, slab=slab)
 
 
 def _mahonian(n: int) -> np.ndarray:
@@ -477,502 +541,9 @@ def kendall_test(x: np.ndarray, y: np.ndarray, exact: bool = True) -> tuple[floa
 
 
 # --------------------------------------------------------------------------------------------
-# the mixin
+# selection-model likelihood (metafor selmodel; used by evsynth.models.diagnostics.selmodel)
 # --------------------------------------------------------------------------------------------
-class SmallStudyMethods:
-    """Methods of :class:`evsynth.models.meta.MetaResult` for small-study effects."""
-
-    # regression tests -------------------------------------------------------------------------
-    def regtest(self, model: str = "rma", predictor: str = "sei", ni=None, *,
-                method: str | None = None, ai=None, bi=None, ci=None, di=None, n1i=None,
-                n2i=None) -> RegtestResult:
-        """Regression test for funnel-plot asymmetry (metafor ``regtest``; Egger et al. 1997,
-        BMJ 315:629; Sterne & Egger 2005).
-
-        ``model="rma"`` (default): the fit's model (same tau^2 estimator, test, level, control)
-        with the ``predictor`` added as a moderator; the test is the predictor's z (or t under
-        t/knha/adhoc). ``model="lm"``: weighted regression ``lm(yi ~ X + predictor, weights =
-        1/vi)`` with t(k - p - 1) (Egger's classic test). Predictors: ``sei``, ``vi``, ``ni``,
-        ``ninv`` (1/n), ``sqrtni``, ``sqrtninv`` (1/sqrt n); the sample-size ones need ``ni``.
-        Moderators of the fit stay in the model (as metafor). The limit estimate ``est`` (the
-        intercept) is given for intercept-only fits with predictors sei, vi, ninv, sqrtninv.
-
-        Named variants (``method=``, overriding model/predictor):
-
-        * ``"egger"``: ``model="lm", predictor="sei"`` (Egger et al. 1997).
-        * ``"peters"``: lnOR on 1/n (Peters et al. 2006, JAMA 295:676) weighted by
-          ``1/(1/(ai+ci) + 1/(bi+di))`` (events and non-events) when the 2x2 counts are given;
-          with only ``ni`` it is metafor's variant (``model="lm", predictor="ninv"``, weights
-          1/vi). The fit's yi should be log odds ratios.
-        * ``"harbord"``: Harbord, Egger & Sterne (2006, Stat Med 25:3443) modified test for
-          binary outcomes, from the counts (``ai, bi, ci, di`` or ``ai, n1i, ci, n2i``): the
-          efficient score ``Z = ai - n1 m1 / N`` and its variance ``V = n1 n2 m1 m2 /
-          (N^2 (N - 1))`` under OR = 1; ``Z/sqrt(V)`` is regressed on ``sqrt(V)`` (unweighted)
-          and the intercept is tested with t(k - 2). The fit's yi are not used.
-        """
-        what = "regtest"
-        k, labels = self.k, self.slab
-        if method is not None:
-            method = str(method).lower()
-            if method not in REGTEST_METHODS:
-                raise InputError(f"{what}: unknown method {method!r}; expected one of "
-                                 f"{', '.join(REGTEST_METHODS)} (or None for model/predictor)")
-            if method == "egger":
-                model, predictor = "lm", "sei"
-            elif method == "peters":
-                model, predictor = "lm", "ninv"
-            elif method == "harbord":
-                return self._harbord(ai, bi, ci, di, n1i, n2i)
-        if model not in ("rma", "lm"):
-            raise InputError(f"{what}: model must be 'rma' or 'lm'; got {model!r}")
-        if predictor not in PREDICTORS:
-            raise InputError(f"{what}: predictor must be one of {', '.join(PREDICTORS)}; got "
-                             f"{predictor!r}")
-        X0 = self._des.X
-        p = X0.shape[1]
-        y, v = self.yi, self.vi
-        if predictor in ("ni", "ninv", "sqrtni", "sqrtninv") or method == "peters":
-            if ni is None:
-                ni = getattr(self, "ni", None)
-            if ni is None and method == "peters" and ai is not None:
-                a, b, c, d = _counts(what, k, labels, ai, bi, ci, di, n1i, n2i)
-                ni = a + b + c + d
-            if ni is None:
-                raise InputError(f"{what}: predictor '{predictor}' needs the sample sizes: pass "
-                                 "ni= (total sample size of each study)")
-            n = _vector(ni, k, "ni", labels, what)
-            i = first_bad(n <= 0)
-            if i is not None:
-                raise InputError(f"{what}: {study_name(i, labels)}: field 'ni' is {n[i]!r}; "
-                                 "expected a positive sample size")
-            x = {"ni": n, "ninv": 1 / n, "sqrtni": np.sqrt(n), "sqrtninv": 1 / np.sqrt(n)}[
-                predictor]
-        else:
-            x = np.sqrt(v) if predictor == "sei" else v.copy()
-        X = np.column_stack([X0, x])
-        if np.linalg.matrix_rank(X) < p + 1:
-            raise InputError(f"{what}: the model matrix is no longer of full rank after adding "
-                             f"the predictor '{predictor}' (e.g. all studies have the same "
-                             f"{predictor})")
-        need = p + 2 if (model == "lm" or self.method not in FIXED_METHODS) else p + 1
-        if k < need:
-            raise InputError(f"{what}: too few studies (k = {k}); the {model} regression with "
-                             f"{p + 1} coefficient(s) needs at least {need}")
-        names = [*self.coef_names, predictor]
-        intercept_only = p == 1 and self._mm.intercept
-        has_limit = intercept_only and predictor in ("sei", "vi", "ninv", "sqrtninv")
-        if model == "rma":
-            frame = pd.DataFrame(X[:, 1:] if self._mm.intercept else X, columns=names[1:]
-                                 if self._mm.intercept else names)
-            fit = _refit(self, y, v, mods=frame, intercept=self._mm.intercept, slab=labels)
-            zval, pval = float(fit.zval[p]), float(fit.pval[p])
-            dfs = None if self.test == "z" else int(self.k - p - 1)
-            est = lb = ub = None
-            if has_limit:
-                est, lb, ub = float(fit.beta[0]), float(fit.ci_lb[0]), float(fit.ci_ub[0])
-        else:
-            w = 1 / v
-            if method == "peters" and ai is not None:
-                a, b, c, d = _counts(what, k, labels, ai, bi, ci, di, n1i, n2i)
-                ev, ne = a + c, b + d
-                i = first_bad((ev <= 0) | (ne <= 0))
-                if i is not None:
-                    raise InputError(f"{what}: {study_name(i, labels)} has no events or no "
-                                     "non-events; Peters' weights 1/(1/events + 1/non-events) "
-                                     "are undefined")
-                w = 1 / (1 / ev + 1 / ne)
-            fit = weighted_lm(y, X, w, names, self.level / 100)
-            zval, pval = float(fit.tval[p]), float(fit.pval[p])
-            dfs = int(fit.df)
-            est = lb = ub = None
-            if has_limit:
-                est, lb, ub = float(fit.beta[0]), float(fit.ci_lb[0]), float(fit.ci_ub[0])
-        return RegtestResult(method or ("egger" if (model, predictor) == ("lm", "sei")
-                                        else "metafor"),
-                             model, predictor, zval, pval, dfs, est, lb, ub, fit,
-                             tested=f"coefficient of {predictor} = 0")
-
-    def _harbord(self, ai, bi, ci, di, n1i, n2i) -> RegtestResult:
-        """Harbord et al. (2006) score-based test (see :meth:`regtest`)."""
-        what = "regtest(method='harbord')"
-        k, labels = self.k, self.slab
-        a, b, c, d = _counts(what, k, labels, ai, bi, ci, di, n1i, n2i)
-        n1, n2, m1, m2 = a + b, c + d, a + c, b + d
-        N = n1 + n2
-        i = first_bad((n1 <= 0) | (n2 <= 0) | (m1 <= 0) | (m2 <= 0) | (N < 2))
-        if i is not None:
-            raise InputError(f"{what}: {study_name(i, labels)} has an empty arm, no events or no "
-                             "non-events: its score variance V is 0; Harbord's test cannot use "
-                             "it (leave it out)")
-        if k < 3:
-            raise InputError(f"{what}: too few studies (k = {k}); needs at least 3")
-        Z = a - n1 * m1 / N
-        V = n1 * n2 * m1 * m2 / (N**2 * (N - 1))
-        X = np.column_stack([np.ones(k), np.sqrt(V)])
-        fit = weighted_lm(Z / np.sqrt(V), X, np.ones(k), ["intrcpt", "sqrtV"], self.level / 100)
-        return RegtestResult("harbord", "lm", "sqrtV", float(fit.tval[0]), float(fit.pval[0]),
-                             int(fit.df), None, None, None, fit, tested="intercept = 0")
-
-    # rank correlation ---------------------------------------------------------------------------
-    def ranktest(self, exact: bool = True) -> RanktestResult:
-        """Begg & Mazumdar (1994, Biometrics 50:1088) rank correlation test (metafor
-        ``ranktest``): Kendall's tau between the standardised deviates ``(yi - theta_FE) /
-        sqrt(vi - 1/sum(wi))`` and ``vi``. The p-value is exact when there are no ties (as
-        metafor, which asks ``cor.test`` for the exact test), else the normal approximation.
-        """
-        k = self.k
-        if k < 3:
-            raise InputError(f"ranktest: needs at least 3 studies (k = {k})")
-        y, v = self.yi, self.vi
-        w = 1 / v
-        theta = np.sum(w * y) / np.sum(w)
-        vstar = v - 1 / np.sum(w)
-        ystar = (y - theta) / np.sqrt(vstar)
-        tau, p, used = kendall_test(ystar, v, exact=exact)
-        return RanktestResult(tau, p, used, k)
-
-    # trim and fill ------------------------------------------------------------------------------
-    def trimfill(self, side: str | None = None, estimator: str = "L0", maxiter: int = 100,
-                 ilim: Sequence[float] | None = None) -> TrimfillResult:
-        """Trim-and-fill (Duval & Tweedie 2000, Biometrics 56:455 and JASA 95:89; metafor
-        ``trimfill.rma.uni``).
-
-        ``side``: where studies are missing; by default from the sign of the slope of the
-        fit's model with ``sqrt(vi)`` as moderator (negative slope: "right"). ``estimator``:
-        ``L0``, ``R0`` or ``Q0`` (Duval & Tweedie 2000); studies are trimmed and the estimate
-        refitted (same tau^2 estimator) until k0 is stable. The imputed studies mirror the k0
-        most extreme ones about the last trimmed estimate; the model is refitted to the filled
-        data with this fit's estimator, test and level (metafor refits with test "z" and level
-        95). ``p_k0`` (R0 only) = ``0.5^(k0+1)``. With R0 and all ranks positive, k0 = k - 1.
-        """
-        what = "trimfill"
-        _intercept_only(self, what)
-        if estimator not in ("L0", "R0", "Q0"):
-            raise InputError(f"{what}: estimator must be 'L0', 'R0' or 'Q0'; got {estimator!r}")
-        k = self.k
-        if k < 2:
-            raise InputError(f"{what}: needs at least 2 studies (k = {k})")
-        y0, v0 = self.yi, self.vi
-        if side is None:
-            try:
-                slope = _refit(self, y0, v0, mods=np.sqrt(v0)[:, None], test="z").beta[1]
-            except InputError as exc:
-                raise InputError(f"{what}: cannot choose the side from the regression on "
-                                 f"sqrt(vi) ({exc}); give side='left' or 'right'") from None
-            side = "right" if slope < 0 else "left"
-        elif side not in ("left", "right"):
-            raise InputError(f"{what}: side must be 'left', 'right' or None; got {side!r}")
-        sgn = -1.0 if side == "right" else 1.0
-        ys = sgn * y0
-        order = np.argsort(ys, kind="stable")
-        ys, vs = ys[order], v0[order]
-        k0, k0_prev, it = 0, -1, 0
-        beta, se_k0 = 0.0, 0.0
-        while k0 != k0_prev:
-            k0_prev = k0
-            it += 1
-            if it > maxiter:
-                raise InputError(f"{what}: the trim-and-fill algorithm did not converge in "
-                                 f"{maxiter} iterations (maxiter)")
-            m = k - k0
-            beta = float(_refit(self, ys[:m], vs[:m], test="z").beta[0])
-            c = ys - beta
-            ranks = stats.rankdata(np.abs(c), method="ordinal")
-            srank = np.sign(c) * ranks
-            if estimator == "R0":
-                neg = -srank[srank < 0]
-                k0f = (k - (neg.max() if neg.size else 0)) - 1
-                se_k0 = np.sqrt(2 * max(0.0, k0f) + 2)
-            else:
-                Sr = float(np.sum(srank[srank > 0]))
-                if estimator == "L0":
-                    k0f = (4 * Sr - k * (k + 1)) / (2 * k - 1)
-                else:
-                    disc = 2 * k**2 - 4 * Sr + 0.25
-                    if disc < 0:
-                        raise InputError(f"{what}: the Q0 estimator is undefined for these data "
-                                         f"(2k^2 - 4 S_rank + 1/4 = {disc:.4g} < 0); use L0 or "
-                                         "R0")
-                    k0f = k - 0.5 - np.sqrt(disc)
-                varSr = (k * (k + 1) * (2 * k + 1) + 10 * k0f**3 + 27 * k0f**2 + 17 * k0f
-                         - 18 * k * k0f**2 - 18 * k * k0f + 6 * k**2 * k0f) / 24
-                sq = np.sqrt(varSr) if varSr >= 0 else np.nan
-                if estimator == "L0":
-                    se_k0 = 4 * sq / (2 * k - 1)
-                else:
-                    den = (k - 0.5) ** 2 - k0f * (2 * k - k0f - 1)
-                    se_k0 = 2 * sq / np.sqrt(den) if den > 0 else np.nan
-            k0 = int(max(0, _round_half_even(k0f)))
-            se_k0 = float(max(0.0, se_k0)) if np.isfinite(se_k0) else np.nan
-        labels = self.slab if self.slab is not None else [f"Study {i + 1}" for i in range(k)]
-        if k0 > 0:
-            idx = order[k - k0:]
-            b_orig = sgn * beta
-            y_fill = 2 * b_orig - y0[idx]
-            if ilim is not None:
-                lo, hi = sorted(float(x) for x in ilim)
-                y_fill = np.clip(y_fill, lo, hi)
-            yi = np.concatenate([y0, y_fill])
-            vi = np.concatenate([v0, v0[idx]])
-            slab = [*labels, *[f"Filled {j + 1}" for j in range(k0)]]
-            fit = _refit(self, yi, vi, slab=slab)
-        else:
-            yi, vi, slab, fit = y0.copy(), v0.copy(), list(labels), self
-        fill = np.r_[np.zeros(k, bool), np.ones(k0, bool)]
-        p_k0 = float(0.5 ** (k0 + 1)) if estimator == "R0" else None
-        notes = []
-        if not np.isfinite(se_k0):
-            notes.append("se_k0 is undefined (NaN, as metafor): the variance formula of S_rank "
-                         "(Duval & Tweedie 2000) is negative at this k0")
-        return TrimfillResult(k0, side, estimator, se_k0, p_k0, yi, vi, fill, slab, fit, it,
-                              notes)
-
-    # PET-PEESE ----------------------------------------------------------------------------------
-    def pet_peese(self, alpha: float = 0.05, sided: int = 1) -> PetPeeseResult:
-        """PET-PEESE (Stanley & Doucouliagos 2014, Res Synth Methods 5:60; Stanley 2017).
-
-        PET: ``lm(yi ~ sei, weights = 1/vi)``; PEESE: ``lm(yi ~ vi, weights = 1/vi)`` (the
-        fixed-effects weighted regressions with multiplicative dispersion, = ``regtest(model=
-        "lm")`` with predictor sei / vi). Conditional rule: when PET's intercept differs from 0
-        (``sided=1``: one-sided in the direction of the PET estimate, p_two/2 < alpha, the
-        original rule; ``sided=2``: p_two < alpha), use PEESE, else PET.
-        """
-        _intercept_only(self, "pet_peese")
-        if sided not in (1, 2):
-            raise InputError(f"pet_peese: sided must be 1 or 2; got {sided!r}")
-        if not 0 < float(alpha) < 1:
-            raise InputError(f"pet_peese: alpha must be in (0, 1); got {alpha!r}")
-        pet = self.regtest(model="lm", predictor="sei").fit
-        peese = self.regtest(model="lm", predictor="vi").fit
-        p_rule = float(pet.pval[0]) / (2 if sided == 1 else 1)
-        chosen = "PEESE" if p_rule < alpha else "PET"
-        return PetPeeseResult(pet, peese, chosen, float(alpha), sided, p_rule)
-
-    # Henmi-Copas ----------------------------------------------------------------------------------
-    def hc(self, tol: float = 1e-12) -> HcResult:
-        """Henmi & Copas (2010, Stat Med 29:2969) confidence interval (metafor ``hc.rma.uni``).
-
-        The fixed-effect estimate ``beta = sum(w y)/sum(w)`` with its SE under the DL
-        random-effects model, ``se^2 = (tau2 W2 + 1)/W1``; the CI is ``beta -/+ u0 se``, where
-        ``u0 = sqrt(1 + tau2 W2) t0`` and t0 solves ``int_t0^inf P(Q <= f(r/t0)) phi(r) dr =
-        alpha/2`` with Q approximated by a gamma distribution given the standardised estimate
-        r (Henmi & Copas 2010, section 3; W_j = sum(w^j)/sum(w)).
-        """
-        _intercept_only(self, "hc")
-        k = self.k
-        if k < 2:
-            raise InputError(f"hc: needs at least 2 studies (k = {k})")
-        y, v = self.yi, self.vi
-        alpha = 1 - self.level / 100
-        w = 1 / v
-        W1 = w.sum()
-        W2, W3, W4 = (np.sum(w**j) / W1 for j in (2, 3, 4))
-        beta = float(np.sum(w * y) / W1)
-        Q = float(np.sum(w * (y - beta) ** 2))
-        tau2 = max(0.0, (Q - (k - 1)) / (W1 - W2))
-        se = float(np.sqrt((tau2 * W2 + 1) / W1))
-        VR = 1 + tau2 * W2
-        SDR = np.sqrt(VR)
-        D = W3 - W2**2
-
-        def EQ(r):
-            return (k - 1) + tau2 * (W1 - W2) + tau2**2 * (r**2 / VR**2 - 1 / VR) * D
-
-        def VQ(r):
-            a = r**2 / VR**2 - 1 / VR
-            return (2 * (k - 1) + 4 * tau2 * (W1 - W2) + 2 * tau2**2 * (W1 * W2 - 2 * W3 + W2**2)
-                    + 4 * tau2**2 * a * D + 4 * tau2**3 * a * (W4 - 2 * W2 * W3 + W2**3)
-                    + 2 * tau2**4 * (1 / VR**2 - 2 * r**2 / VR**3) * D**2)
-
-        def integrand(r, x):
-            s = SDR * r
-            eq, vq = EQ(s), VQ(s)
-            shape, scale = eq**2 / vq, vq / eq
-            q = (W1 / W2 - 1) * ((r / x) ** 2 - 1) + (k - 1)
-            return special.gammainc(shape, max(q, 0.0) / scale) * stats.norm.pdf(r)
-
-        def eqn(x):
-            val = integrate.quad(integrand, x, np.inf, args=(x,), epsabs=1e-13, epsrel=1e-12,
-                                 limit=200)[0]
-            return val - alpha / 2
-
-        lo, hi = 1e-12, 2.0
-        while eqn(hi) > 0 and hi < 64:
-            hi *= 2
-        if eqn(lo) * eqn(hi) > 0:
-            raise InputError("hc: could not bracket the Henmi-Copas critical value (the equation "
-                             "has no root in (0, 64])")
-        t0 = optimize.brentq(eqn, lo, hi, xtol=tol, rtol=4 * np.finfo(float).eps, maxiter=1000)
-        u0 = SDR * t0
-        return HcResult(beta, se, beta - u0 * se, beta + u0 * se, tau2, float(self.beta[0]),
-                        float(self.se[0]), float(self.ci_lb[0]), float(self.ci_ub[0]), self.tau2,
-                        "DL", self.method, self.level)
-
-
-    # selection models ------------------------------------------------------------------------
-    def selmodel(self, type: str = "stepfun", steps: Sequence[float] | None = (0.025, 1),
-                 alternative: str = "greater", delta_min: float | None = None,
-                 delta_max: float = 100.0) -> SelmodelResult:
-        """Selection model fitted by maximum likelihood (metafor ``selmodel``).
-
-        ``type="stepfun"``: Vevea & Hedges (1995, Psychometrika 60:419) step function; the
-        relative likelihood of selection is ``delta_j`` for a one-sided (``alternative=
-        "greater"``, the default; or ``"less"``, ``"two.sided"``) p-value in ``(steps[j-1],
-        steps[j]]``, ``delta_1 = 1``. ``type="beta"``: Citkowicz & Vevea (2017, Psychol Methods
-        22:28), weight ``p^(d1-1) (1-p)^(d2-1)`` with p kept in ``[1e-5, 1 - 1e-5]``.
-
-        The log-likelihood (metafor ``.selmodel.ll.stepfun`` / ``.selmodel.ll.cont``) is
-        ``sum log w(p_i) + log phi(y_i; x_i'b, v_i + tau2) - log A_i`` with ``A_i`` the
-        expected weight under the model (closed form for the step function, numerical
-        integration for the beta model). As metafor, a REML/DL/... fit is first refitted by ML,
-        tau^2 is optimised on the log scale and each delta on the logit scale of
-        ``(delta_min, delta_max)`` (defaults (0, 100); beta: (1e-5, 100)); SEs come from the
-        numerical Hessian on the natural scale (Richardson extrapolation, as numDeriv), and the
-        LRT compares with the unadjusted ML model (df = number of estimated deltas).
-        """
-        what = "selmodel"
-        if type not in ("stepfun", "beta"):
-            raise InputError(f"{what}: type must be 'stepfun' or 'beta'; got {type!r}")
-        if alternative not in ("greater", "less", "two.sided"):
-            raise InputError(f"{what}: alternative must be 'greater', 'less' or 'two.sided'; "
-                             f"got {alternative!r}")
-        from evsynth.models.engine import fit_batch
-
-        des = self._des
-        y, v, X = des.y, des.v, des.X
-        k, p = X.shape
-        fixed = self.method in FIXED_METHODS
-        ml_method = self.method if fixed else "ML"
-        out = fit_batch(des, ml_method, "z", self.level, self._control, compute_r2=False,
-                        intercept=self._mm.intercept)
-        beta0, tau20, ll0 = out["beta"][0], float(out["tau2"][0]), float(out["ll_ML"][0])
-        pv = _selmodel_pval(y, v, alternative)
-        notes: list[str] = []
-        if type == "stepfun":
-            if steps is None:
-                raise InputError(f"{what}: the step function needs steps= (p-value cut-points)")
-            st_arr = np.unique(np.asarray(steps, dtype=float))
-            if st_arr.size == 0 or np.any(~np.isfinite(st_arr)) or st_arr[0] < 0 or \
-                    st_arr[-1] > 1:
-                raise InputError(f"{what}: steps must be numbers in [0, 1]; got {list(steps)}")
-            if st_arr[-1] != 1:
-                st_arr = np.r_[st_arr, 1.0]
-            if st_arr.size < 2:
-                raise InputError(f"{what}: steps must include at least one cut-point below 1")
-            n_delta = st_arr.size - 1
-            lo = 0.0 if delta_min is None else float(delta_min)
-            pgrp = np.searchsorted(st_arr, pv, side="left")
-            ptable = np.bincount(pgrp, minlength=st_arr.size).tolist()
-            # the first delta is fixed at 1: only intervals with an estimated delta must be used
-            empty = [j for j in range(1, st_arr.size) if ptable[j] == 0]
-            if empty:
-                j = empty[0]
-                left = 0 if j == 0 else st_arr[j - 1]
-                raise InputError(f"{what}: no study has a p-value in the interval ({left:g}, "
-                                 f"{st_arr[j]:g}]; its selection weight cannot be estimated "
-                                 "(choose other steps)")
-            steps_out: list | None = st_arr.tolist()
-        else:
-            st_arr = None
-            n_delta = 2
-            lo = 1e-5 if delta_min is None else float(delta_min)
-            pgrp, ptable, steps_out = None, None, None
-        hi = float(delta_max)
-        if not 0 <= lo < 1 < hi:
-            raise InputError(f"{what}: need delta_min < 1 < delta_max (got {lo}, {hi})")
-        n_par = p + (0 if fixed else 1) + n_delta
-        if k < n_par:
-            raise InputError(f"{what}: too few studies (k = {k}) to estimate {n_par} parameters")
-        sei = np.sqrt(v)
-
-        def loglik(beta, tau2, dfree):
-            delta = np.r_[1.0, dfree] if type == "stepfun" else np.asarray(dfree)
-            yhat = X @ beta
-            sd = np.sqrt(v + tau2)
-            base = stats.norm.logpdf(y, yhat, sd)
-            if type == "stepfun":
-                F = np.array([_p_below(s_, sei, yhat, sd, alternative) for s_ in st_arr])
-                P = np.diff(np.vstack([np.zeros(k), F]), axis=0)
-                A = delta @ P
-                with np.errstate(divide="ignore"):
-                    return float(np.sum(np.log(delta[pgrp]) + base - np.log(A)))
-            A = _beta_norm_const(delta, sei, yhat, sd, alternative)
-            w = _beta_weight(np.clip(pv, 1e-5, 1 - 1e-5), delta)
-            return float(np.sum(np.log(w) + base - np.log(A)))
-
-        def unpack(theta):
-            beta = theta[:p]
-            tau2 = 0.0 if fixed else float(np.exp(theta[p]))
-            if tau2 < 10 * np.finfo(float).eps:
-                tau2 = 0.0
-            x = theta[p + (0 if fixed else 1):]
-            return beta, tau2, lo + (hi - lo) / (1 + np.exp(-x))
-
-        def negll(theta):
-            val = -loglik(*unpack(theta))
-            return val if np.isfinite(val) else 1e300
-
-        theta0 = np.r_[beta0, [] if fixed else [np.log(tau20 + 0.001)],
-                       np.full(n_delta, np.log((1 - lo) / (hi - 1)))]
-        opt = optimize.minimize(negll, theta0, method="BFGS",
-                                jac=lambda t: _central_grad(negll, t),
-                                options={"gtol": 1e-9, "maxiter": 10000})
-        theta = opt.x
-        gnorm = float(np.max(np.abs(_central_grad(negll, theta))))
-        converged = bool(opt.success or gnorm < 1e-6)
-        if not converged:
-            notes.append("the optimiser did not report convergence")
-        beta, tau2, dfree = unpack(theta)
-        ll = loglik(beta, tau2, dfree)
-        # Hessian of -ll on the natural scale (beta, tau2, free deltas)
-        tau2_in = not fixed and tau2 > 1e-8
-        if not fixed and not tau2_in:
-            notes.append("tau^2 is at the boundary 0: its SE is not available")
-
-        def negll_nat(z):
-            b = z[:p]
-            t2 = float(z[p]) if tau2_in else tau2
-            return -loglik(b, max(t2, 0.0), z[p + (1 if tau2_in else 0):])
-
-        z0 = np.r_[beta, [tau2] if tau2_in else [], dfree]
-        H = _richardson_hessian(negll_nat, z0)
-        try:
-            cov = np.linalg.inv(H)
-            if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
-                raise np.linalg.LinAlgError
-        except np.linalg.LinAlgError:
-            cov = np.full_like(H, np.nan)
-            notes.append("the Hessian is not invertible: SEs are not available")
-        vb = cov[:p, :p]
-        se = np.sqrt(np.diag(vb))
-        se_tau2 = float(np.sqrt(cov[p, p])) if tau2_in else np.nan
-        vd = cov[p + (1 if tau2_in else 0):, p + (1 if tau2_in else 0):]
-        se_dfree = np.sqrt(np.diag(vd))
-        crit = float(special.ndtri(1 - (1 - self.level / 100) / 2))
-        zval = beta / se
-        pval = 2 * special.ndtr(-np.abs(zval))
-        if type == "stepfun":
-            delta = np.r_[1.0, dfree]
-            se_delta = np.r_[np.nan, se_dfree]
-        else:
-            delta, se_delta = np.asarray(dfree), se_dfree
-        zd = (delta - 1) / se_delta
-        pd_ = 2 * special.ndtr(-np.abs(zd))
-        lbd = np.maximum(delta - crit * se_delta, 0.0)
-        ubd = delta + crit * se_delta
-        if np.any(dfree <= lo + 1e-4) or np.any(dfree >= hi - 1e-2):
-            notes.append("one or more delta estimates are (almost) at their bound "
-                         f"({lo:g}, {hi:g}); treat the results with caution")
-        LRT = max(0.0, 2 * (ll - ll0))
-        LRTdf = n_delta
-        LRTp = float(special.chdtrc(LRTdf, LRT))
-        return SelmodelResult(type, alternative, steps_out, list(self.coef_names), beta, se,
-                              zval, pval, beta - crit * se, beta + crit * se, vb, tau2, se_tau2,
-                              delta, se_delta, zd, pd_, lbd, ubd, LRT, LRTdf, LRTp, ll, ll0, k,
-                              ptable, self.level, converged, notes)
-
-
-def _selmodel_pval(y: np.ndarray, v: np.ndarray, alternative: str) -> np.ndarray:
+def selmodel_pval(y: np.ndarray, v: np.ndarray, alternative: str) -> np.ndarray:
     """p-values of the studies as metafor's ``.selmodel.pval`` (one-sided by default)."""
     z = y / np.sqrt(v)
     if alternative == "two.sided":
@@ -980,7 +551,7 @@ def _selmodel_pval(y: np.ndarray, v: np.ndarray, alternative: str) -> np.ndarray
     return special.ndtr(-z) if alternative == "greater" else special.ndtr(z)
 
 
-def _p_below(s: float, sei: np.ndarray, yhat: np.ndarray, sd: np.ndarray,
+def p_below(s: float, sei: np.ndarray, yhat: np.ndarray, sd: np.ndarray,
              alternative: str) -> np.ndarray:
     """P(p_i <= s) when y_i ~ N(yhat_i, sd_i^2) and p_i is the p-value of y_i / sei_i (the
     interval probabilities of Vevea & Hedges 1995)."""
@@ -996,12 +567,12 @@ def _p_below(s: float, sei: np.ndarray, yhat: np.ndarray, sd: np.ndarray,
     return special.ndtr((yhat - c) / sd) + special.ndtr((-c - yhat) / sd)
 
 
-def _beta_weight(pv: np.ndarray, delta: np.ndarray) -> np.ndarray:
+def beta_weight(pv: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Citkowicz & Vevea (2017) weight p^(d1-1) (1-p)^(d2-1)."""
     return pv ** (delta[0] - 1) * (1 - pv) ** (delta[1] - 1)
 
 
-def _beta_norm_const(delta: np.ndarray, sei: np.ndarray, yhat: np.ndarray, sd: np.ndarray,
+def beta_norm_const(delta: np.ndarray, sei: np.ndarray, yhat: np.ndarray, sd: np.ndarray,
                      alternative: str) -> np.ndarray:
     """A_i = E[w(p_i)] under y_i ~ N(yhat_i, sd_i^2), p clamped to [1e-5, 1 - 1e-5] (metafor):
     integrated on the z = y / sei scale, where p depends on z only, by 24-point Gauss-Legendre
@@ -1011,13 +582,13 @@ def _beta_norm_const(delta: np.ndarray, sei: np.ndarray, yhat: np.ndarray, sd: n
     pmin = 1e-5
 
     def pz(z):
-        return np.clip(_selmodel_pval(z, np.ones_like(z), alternative), pmin, 1 - pmin)
+        return np.clip(selmodel_pval(z, np.ones_like(z), alternative), pmin, 1 - pmin)
 
     z, wq = _beta_nodes(alternative)
     dens = stats.norm.pdf((sei[:, None] * z[None, :] - yhat[:, None]) / sd[:, None])
-    mid = (dens * (sei / sd)[:, None]) @ (wq * _beta_weight(pz(z), delta))
-    w_hi = _beta_weight(pz(np.array([U + 1.0])), delta)[0]
-    w_lo = _beta_weight(pz(np.array([-U - 1.0])), delta)[0]
+    mid = (dens * (sei / sd)[:, None]) @ (wq * beta_weight(pz(z), delta))
+    w_hi = beta_weight(pz(np.array([U + 1.0])), delta)[0]
+    w_lo = beta_weight(pz(np.array([-U - 1.0])), delta)[0]
     upper = special.ndtr((yhat - sei * U) / sd)  # P(z > U)
     lower = special.ndtr((-sei * U - yhat) / sd)  # P(z < -U)
     return mid + w_hi * upper + w_lo * lower
@@ -1042,7 +613,7 @@ def _beta_nodes(alternative: str) -> tuple[np.ndarray, np.ndarray]:
     return _NODES[alternative]
 
 
-def _central_grad(f, x: np.ndarray) -> np.ndarray:
+def central_grad(f, x: np.ndarray) -> np.ndarray:
     """Central-difference gradient (step 1e-6 relative)."""
     g = np.empty_like(x)
     for i in range(x.size):
@@ -1053,7 +624,7 @@ def _central_grad(f, x: np.ndarray) -> np.ndarray:
     return g
 
 
-def _richardson_hessian(f, x: np.ndarray, levels: int = 4) -> np.ndarray:
+def richardson_hessian(f, x: np.ndarray, levels: int = 4) -> np.ndarray:
     """Hessian by central second differences with Richardson extrapolation (as numDeriv's
     ``hessian``, Gilbert & Varadhan; steps 1e-3 |x| + 1e-5, halved at each level)."""
     n = x.size
@@ -1080,7 +651,7 @@ def _richardson_hessian(f, x: np.ndarray, levels: int = 4) -> np.ndarray:
     return table[0]
 
 
-def _round_half_even(x: float) -> float:
+def round_half_even(x: float) -> float:
     """R's ``round`` (IEC 60559: halves to even), as metafor rounds k0."""
     return float(np.round(x))
 
@@ -1208,7 +779,7 @@ def fsn(yi, vi=None, *, sei=None, type: str = "Rosenthal", target: float | None 
 
 
 def _fsn_column(x: Any, data: pd.DataFrame | None, field_name: str) -> np.ndarray:
-    x = resolve_column(field_name, x, data)
+    x = column(field_name, x, data)
     try:
         return np.asarray(x, dtype=float).reshape(-1)
     except (TypeError, ValueError):

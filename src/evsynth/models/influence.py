@@ -1,28 +1,32 @@
-"""Sensitivity and influence diagnostics on a fitted model.
+"""Shared machinery of the influence and sensitivity diagnostics (a library, no methods).
 
-Methods of :class:`evsynth.models.meta.MetaResult` (mixed in as :class:`InfluenceMethods`):
+The diagnostics themselves live in :mod:`evsynth.models.diagnostics` (one file per method:
+``leave1out``, ``cumul``, ``influence``, ``baujat``, ``gosh``, ``permutest``) and are called as
+methods of a fitted model (``fit.leave1out()``). This module holds what they share:
 
-- :meth:`~InfluenceMethods.leave1out` and :meth:`~InfluenceMethods.cumul`: the model refitted
-  without each study / with the studies added one at a time (metafor ``leave1out.rma.uni``,
-  ``cumul.rma.uni``; Lau et al. 1992, N Engl J Med 327:248 for cumulative meta-analysis).
-- :meth:`~InfluenceMethods.influence`: case-deletion diagnostics (Viechtbauer & Cheung 2010,
-  Res Synth Methods 1:112; metafor ``influence.rma.uni``).
-- :meth:`~InfluenceMethods.gosh`: the model on all (or a random sample of) subsets of the studies
-  (Olkin, Dahabreh & Trikalinos 2012, Res Synth Methods 3:214; metafor ``gosh.rma``).
-- :meth:`~InfluenceMethods.permutest`: permutation tests of the coefficients (Follmann &
-  Proschan 1999, Biometrics 55:389; Higgins & Thompson 2004, Stat Med 23:1663; metafor
-  ``permutest.rma.uni``).
+- :func:`fit_groups`: many refits of a :class:`~evsynth.models.meta.MetaResult`'s model in one
+  stacked batch by :func:`evsynth.models.engine.fit_batch` (the same code path as
+  :func:`evsynth.meta`); subsets and permutations are built with numpy and fitted in chunks of at
+  most :data:`CHUNK_ROWS` stacked rows, never by a Python loop over fits. Refits that metafor
+  cannot do (too few studies for the parameters, a rank-deficient design after deletion) give
+  NaN, as metafor gives NA.
+- the result objects :class:`CaseTable` (leave-one-out and cumulative tables),
+  :class:`InfluenceResult`, :class:`BaujatResult`, :class:`GoshResult` and
+  :class:`PermutationTest`; their frames use Python names (``cook_d``, ``QE``, ``QEp``; see
+  :data:`RENAMED`), the metafor names still work for one release with a DeprecationWarning.
+- helpers: GOSH subsets, multiset permutations, study sort orders, deletion fits.
 
-Speed: every refit is one group of a stacked batch fitted by
-:func:`evsynth.models.engine.fit_batch` (the same code path as :func:`evsynth.meta`); subsets and
-permutations are built with numpy and fitted in chunks of at most :data:`CHUNK_ROWS` stacked rows,
-never by a Python loop over fits. Refits that metafor cannot do (too few studies for the
-parameters, a rank-deficient design after deletion) give NaN, as metafor gives NA.
+References: Viechtbauer & Cheung (2010, Res Synth Methods 1:112, doi:10.1002/jrsm.11);
+Olkin, Dahabreh & Trikalinos (2012, Res Synth Methods 3:214, doi:10.1002/jrsm.1053);
+Follmann & Proschan (1999, Biometrics 55:389); Higgins & Thompson (2004, Stat Med 23:1663);
+Lau et al. (1992, N Engl J Med 327:248); Viechtbauer (2010, J Stat Softw 36(3),
+doi:10.18637/jss.v036.i03).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +94,7 @@ def fit_groups(fit: MetaResult, sizes: np.ndarray, build: Builder, *, p: int | N
     """
     G = sizes.size
     p = fit.p if p is None else p
-    int_only = p == 1 and fit._mm.intercept
+    int_only = p == 1 and fit.intercept
     shapes = {"beta": (p,), "se": (p,), "zval": (p,), "pval": (p,), "ci_lb": (p,),
               "ci_ub": (p,), "vb": (p, p)}
     out = {key: np.full((G, *shapes.get(key, ())), np.nan) for key in _FIT_KEYS}
@@ -114,14 +118,14 @@ def fit_groups(fit: MetaResult, sizes: np.ndarray, build: Builder, *, p: int | N
             if not mask.any():
                 continue
             sub = des if mask.all() else des.subset(mask)
-            res = fit_batch(sub, fit.method, test, fit.level, fit._control, btt=btt,
-                            intercept=fit._mm.intercept, compute_r2=False)
+            res = fit_batch(sub, fit.method, test, fit.level, fit.control, btt=btt,
+                            intercept=fit.intercept, compute_r2=False)
             for key in _FIT_KEYS:
                 out[key][groups[mask]] = res[key]
     return out
 
 
-def _leave_out_rows(k: int, groups: np.ndarray) -> np.ndarray:
+def leave_out_rows(k: int, groups: np.ndarray) -> np.ndarray:
     """Stacked study indices of the data sets 'all but study g' for g in ``groups``."""
     full = np.broadcast_to(np.arange(k), (groups.size, k))
     return full[full != groups[:, None]]
@@ -130,8 +134,31 @@ def _leave_out_rows(k: int, groups: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # result objects
 # --------------------------------------------------------------------------------------------
+#: old (metafor) column name -> Python name, kept working for one release with a warning
+RENAMED: dict[str, str] = {"Q": "QE", "Qp": "QEp", "cook.d": "cook_d", "cov.r": "cov_r",
+                           "tau2.del": "tau2_del", "QE.del": "QE_del"}
+
+
+def _renamed(key: str) -> str | None:
+    """The Python name of an old metafor column name (``dfbs.<coef>`` -> ``dfbs_<coef>``)."""
+    if key in RENAMED:
+        return RENAMED[key]
+    if key.startswith("dfbs."):
+        return "dfbs_" + key[len("dfbs."):]
+    return None
+
+
+def _warn_renamed(old: str, new: str) -> None:
+    warnings.warn(f"column {old!r} is now called {new!r} (Python names; the metafor name is "
+                  "accepted until the next release)", DeprecationWarning, stacklevel=3)
+
+
 class _FrameResult(ResultMixin):
-    """A result whose main content is a table; its columns are also attributes."""
+    """A result whose main content is a table; its columns are also attributes (as arrays).
+
+    Old metafor column names (``res["cook.d"]``, ``res.Q``) still work for one release with a
+    DeprecationWarning (``res.frame["Q"]``, a plain DataFrame, cannot warn: it fails).
+    """
 
     frame: pd.DataFrame
 
@@ -139,11 +166,21 @@ class _FrameResult(ResultMixin):
         if name.startswith("_"):
             raise AttributeError(name)
         frame = self.__dict__.get("frame")
-        if frame is not None and name in frame.columns:
-            return frame[name].to_numpy()
+        if frame is not None:
+            if name in frame.columns:
+                return frame[name].to_numpy()
+            new = _renamed(name)
+            if new is not None and new in frame.columns:
+                _warn_renamed(name, new)
+                return frame[new].to_numpy()
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def __getitem__(self, key: str) -> pd.Series:
+        if key not in self.frame.columns:
+            new = _renamed(key)
+            if new is not None and new in self.frame.columns:
+                _warn_renamed(key, new)
+                return self.frame[new]
         return self.frame[key]
 
     def __len__(self) -> int:
@@ -155,20 +192,30 @@ class _FrameResult(ResultMixin):
 
     @property
     def table(self) -> pd.DataFrame:
+        """The table (the DataFrame itself, not a copy)."""
         return self.frame
 
 
 class CaseTable(_FrameResult):
-    """Leave-one-out or cumulative results: one row per omitted / added study."""
+    """Leave-one-out or cumulative results: one row per omitted / added study.
 
-    _dict_fields = ("kind", "method", "test", "level", "table")
+    Columns: ``slab``, ``estimate``, ``se``, ``zval`` (a t statistic under t-based tests),
+    ``pval``, ``ci_lb``, ``ci_ub``, ``QE``, ``QEp``, ``tau2`` (not for Mantel-Haenszel / Peto
+    fits, which have none), ``I2``, ``H2`` (metafor's ``estimate, se, zval, pval, ci.lb, ci.ub,
+    Q, Qp, tau2, I2, H2``). With ``transf`` the estimate and bounds are transformed and ``se``
+    is NaN (as metafor's ``NA``); ``transf`` then names the function.
+    """
 
-    def __init__(self, frame: pd.DataFrame, kind: str, method: str, test: str, level: float):
+    _dict_fields = ("kind", "method", "test", "level", "transf", "table")
+
+    def __init__(self, frame: pd.DataFrame, kind: str, method: str, test: str, level: float,
+                 transf: str | None = None):
         self.frame = frame
         self.kind = kind
         self.method = method
         self.test = test
         self.level = level
+        self.transf = transf
 
     def summary_text(self) -> str:
         title = {"leave1out": "Leave-one-out analysis (row = study omitted)",
@@ -176,23 +223,25 @@ class CaseTable(_FrameResult):
         stat = "zval" if self.test == "z" else "tval"
         show = self.frame.rename(columns={"zval": stat}).copy()
         show["pval"] = [fmt_p(p) for p in show["pval"]]
-        show["Qp"] = [fmt_p(p) for p in show["Qp"]]
-        return (f"{title}; {self.method}, test = {self.test}\n"
+        show["QEp"] = [fmt_p(p) for p in show["QEp"]]
+        if self.transf is not None:
+            show = show.drop(columns="se")
+        note = f"; estimates and CIs transformed by {self.transf}" if self.transf else ""
+        return (f"{title}; {self.method}, test = {self.test}, level = {self.level:g}%{note}\n"
                 + show.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
 
 
 class InfluenceResult(_FrameResult):
     """Case-deletion diagnostics of metafor's ``influence.rma.uni`` (one row per study).
 
-    Columns (metafor's names): ``rstudent, dffits, cook.d, cov.r, tau2.del, QE.del, hat,
-    weight`` (weight in percent), ``dfbs.<coefficient>`` and ``inf`` (``"*"`` when influential).
-    Also attributes: ``cook_d``, ``cov_r``, ``tau2_del``, ``QE_del`` (arrays), ``dfbetas``
-    (DataFrame, one column per coefficient) and ``is_infl`` (bool array).
+    Columns: ``slab, rstudent, dffits, cook_d, cov_r, tau2_del, QE_del, hat, weight`` (weight in
+    percent), ``dfbs_<coefficient>`` and ``inf`` (``"*"`` when influential); metafor's names are
+    ``cook.d``, ``cov.r``, ``tau2.del``, ``QE.del``, ``dfbs.<coefficient>`` (still accepted by
+    ``res[...]`` for one release, with a DeprecationWarning). Also attributes: every column as an
+    array, ``dfbetas`` (DataFrame, one column per coefficient) and ``is_infl`` (bool array).
     """
 
     _dict_fields = ("k", "p", "coef_names", "table", "tau2", "QE")
-    _ALIASES = {"cook_d": "cook.d", "cov_r": "cov.r", "tau2_del": "tau2.del",
-                "QE_del": "QE.del"}
 
     def __init__(self, frame: pd.DataFrame, dfbetas: pd.DataFrame, is_infl: np.ndarray,
                  k: int, p: int, coef_names: list[str], tau2: float, QE: float):
@@ -201,15 +250,6 @@ class InfluenceResult(_FrameResult):
         self.is_infl = is_infl
         self.k, self.p, self.coef_names = k, p, coef_names
         self.tau2, self.QE = tau2, QE
-
-    def __getattr__(self, name: str) -> Any:
-        alias = type(self)._ALIASES.get(name)
-        if alias is not None:
-            return self.__dict__["frame"][alias].to_numpy()
-        return super().__getattr__(name)
-
-    def __getitem__(self, key: str) -> pd.Series:
-        return self.frame[self._ALIASES.get(key, key)]
 
     @property
     def dfbs(self) -> pd.DataFrame:
@@ -220,6 +260,45 @@ class InfluenceResult(_FrameResult):
         show = self.frame.copy()
         return ("Influence diagnostics (Viechtbauer & Cheung 2010; * = influential)\n"
                 + show.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+
+
+class BaujatResult(_FrameResult):
+    """Coordinates of the Baujat plot (Baujat et al. 2002; metafor ``baujat``): one row per
+    study with ``slab``, ``x`` (contribution to the (residual) heterogeneity) and ``y``
+    (influence on the pooled result / fitted value). Draw it with
+    :func:`evsynth.reports.influence_plots.baujat_plot`.
+
+    Until version 0.x ``baujat()`` returned the DataFrame itself; DataFrame attributes used on
+    this object (``res.columns``, ``res.iloc``) still work for one release with a
+    DeprecationWarning (use :attr:`frame` or :meth:`to_frame`).
+    """
+
+    _dict_fields = ("model", "int_only", "fixed", "table")
+
+    def __init__(self, frame: pd.DataFrame, model: str, int_only: bool, fixed: bool):
+        self.frame = frame
+        self.model = model
+        self.int_only = int_only
+        self.fixed = fixed
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            frame = self.__dict__.get("frame")
+            if name.startswith("_") or frame is None or not hasattr(frame, name):
+                raise
+            warnings.warn(f"baujat() returns a BaujatResult; use .frame.{name} (the DataFrame "
+                          "attributes on the result are accepted until the next release)",
+                          DeprecationWarning, stacklevel=2)
+            return getattr(frame, name)
+
+    def summary_text(self) -> str:
+        xlab = ("contribution to the overall heterogeneity" if self.fixed
+                else "squared Pearson residual")
+        return (f"Baujat plot coordinates (Baujat et al. 2002; {self.model}): x = {xlab}, "
+                "y = influence on the overall result\n"
+                + self.frame.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
 
 
 class GoshResult(_FrameResult):
@@ -289,25 +368,67 @@ class PermutationTest(ResultMixin):
 # --------------------------------------------------------------------------------------------
 # helpers of the methods
 # --------------------------------------------------------------------------------------------
-def _labels(fit: MetaResult) -> list:
+def labels_of(fit: Any) -> list:
+    """Study labels of a fit (its ``slab``, else "1", "2", ...) as metafor's ``slab``."""
     return list(fit.slab) if fit.slab is not None else [str(i + 1) for i in range(fit.k)]
 
 
-def _require_int_only(fit: MetaResult, name: str) -> None:
-    if not (fit.p == 1 and fit._mm.intercept):
-        raise InputError(f"{name}: only for models without moderators (as metafor); use "
-                         "influence() for case-deletion diagnostics of a meta-regression")
+def case_frame(res: dict[str, np.ndarray], labels: list, *, tau2: bool = True,
+               transf: Callable[[np.ndarray], np.ndarray] | None = None) -> pd.DataFrame:
+    """The table of a leave-one-out or cumulative analysis from per-row fit results (arrays
+    ``beta``, ``se``, ... of shape (rows,) or (rows, 1)): metafor's columns in Python names.
+    ``transf`` is applied to the estimate and bounds (sorted afterwards, as metafor's
+    ``.psort``) and ``se`` becomes NaN (metafor ``leave1out``/``cumul``, argument ``transf``)."""
+    def col(key: str) -> np.ndarray:
+        a = np.asarray(res[key], dtype=float)
+        return a[:, 0] if a.ndim == 2 else a
+
+    est, lb, ub, se = col("beta"), col("ci_lb"), col("ci_ub"), col("se")
+    if transf is not None:
+        est, lb, ub = (apply_transf(transf, a) for a in (est, lb, ub))
+        with np.errstate(invalid="ignore"):
+            lb, ub = np.fmin(lb, ub), np.fmax(lb, ub)
+        se = np.full_like(se, np.nan)
+    frame = pd.DataFrame({"slab": labels, "estimate": est, "se": se, "zval": col("zval"),
+                          "pval": col("pval"), "ci_lb": lb, "ci_ub": ub, "QE": col("QE"),
+                          "QEp": col("QEp")})
+    if tau2:
+        frame["tau2"] = col("tau2")
+    frame["I2"] = col("I2")
+    frame["H2"] = col("H2")
+    return frame
 
 
-def _case_frame(res: dict[str, np.ndarray], labels: list) -> pd.DataFrame:
-    return pd.DataFrame({
-        "slab": labels, "estimate": res["beta"][:, 0], "se": res["se"][:, 0],
-        "zval": res["zval"][:, 0], "pval": res["pval"][:, 0], "ci_lb": res["ci_lb"][:, 0],
-        "ci_ub": res["ci_ub"][:, 0], "Q": res["QE"], "Qp": res["QEp"], "tau2": res["tau2"],
-        "I2": res["I2"], "H2": res["H2"]})
+def apply_transf(transf: Callable[[Any], Any], values: np.ndarray) -> np.ndarray:
+    """``transf`` applied to each value (NaN stays NaN), as metafor's ``sapply(x, transf)``."""
+    out = np.full(values.shape, np.nan)
+    for i, x in enumerate(values):
+        if not np.isnan(x):
+            out[i] = float(transf(x))
+    return out
 
 
-def _sort_order(order: Any, k: int, decreasing: bool) -> np.ndarray:
+def transf_function(transf: Any, what: str, ratio: bool | None = None
+                    ) -> tuple[Callable[[Any], Any] | None, str | None]:
+    """metafor's ``transf`` argument: None/False (no transformation), a function, or True for
+    ``exp`` where the fit knows its measure is a ratio (``ratio`` True; Mantel-Haenszel OR, RR,
+    IRR and Peto fits, as ``leave1out.rma.mh``). Returns the function and its name."""
+    if transf is None or transf is False:
+        return None, None
+    if transf is True:
+        if ratio:
+            return np.exp, "exp"
+        why = ("the measure is not a ratio" if ratio is False
+               else "this model does not know its measure")
+        raise InputError(f"{what}: transf=True means exp for ratio measures, but {why}; pass "
+                         "a function such as numpy.exp")
+    if not callable(transf):
+        raise InputError(f"{what}: transf must be a function such as numpy.exp (or True for exp "
+                         f"on a ratio measure); got {transf!r}")
+    return transf, getattr(transf, "__name__", repr(transf))
+
+
+def sort_order(order: Any, k: int, decreasing: bool) -> np.ndarray:
     """Positions of the studies sorted by the values ``order`` (stable, as R's ``order()``)."""
     if isinstance(order, str):
         raise InputError(f"cumul: order is the string {order!r}; give the values to sort by, one "
@@ -329,7 +450,7 @@ def _sort_order(order: Any, k: int, decreasing: bool) -> np.ndarray:
                          "strings of one type") from None
 
 
-def _gosh_incl(k: int, p: int, subsets: int | None, rng: np.random.Generator
+def gosh_subsets(k: int, p: int, subsets: int | None, rng: np.random.Generator
                ) -> tuple[np.ndarray, bool]:
     """Incidence matrix of the GOSH subsets (metafor ``gosh.rma``): all subsets with at least p
     studies when there are at most ``subsets`` (default 10^6) of them, else a random sample whose
@@ -353,7 +474,7 @@ def _gosh_incl(k: int, p: int, subsets: int | None, rng: np.random.Generator
     return incl[order], exact
 
 
-def _multiset_permutations(codes: np.ndarray) -> np.ndarray:
+def multiset_permutations(codes: np.ndarray) -> np.ndarray:
     """All distinct orderings of the multiset ``codes`` (ints 0..m-1), built position by position
     (lexicographic order); shape (k!/prod(c_j!), k)."""
     counts = np.bincount(codes)
@@ -376,7 +497,7 @@ def _multiset_permutations(codes: np.ndarray) -> np.ndarray:
     return perms
 
 
-def _n_multiset_permutations(counts: np.ndarray) -> float:
+def n_multiset_permutations(counts: np.ndarray) -> float:
     """k! / prod(c_j!) (inf when it overflows a float)."""
     k = int(counts.sum())
     try:
@@ -385,7 +506,7 @@ def _n_multiset_permutations(counts: np.ndarray) -> float:
         return math.inf
 
 
-def _safe_inv(M: np.ndarray) -> np.ndarray:
+def safe_inv(M: np.ndarray) -> np.ndarray:
     """Inverse of a covariance matrix; NaN when it is singular (e.g. a Knapp-Hartung scale
     factor of 0 makes vb = 0), so the statistics built on it are NaN rather than an error."""
     try:
@@ -394,7 +515,7 @@ def _safe_inv(M: np.ndarray) -> np.ndarray:
         return np.full_like(M, np.nan)
 
 
-def _whole_number(value: Any, name: str, minimum: int) -> int:
+def whole_number(value: Any, name: str, minimum: int) -> int:
     """``value`` rounded to an int >= minimum (InputError otherwise)."""
     try:
         x = float(value)
@@ -405,14 +526,14 @@ def _whole_number(value: Any, name: str, minimum: int) -> int:
     return int(round(x))
 
 
-def _deletion_fits(fit: MetaResult) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def deletion_fits(fit: MetaResult) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The model refitted without each study (one batch), with the deleted fits' prediction
     x_i' beta_(-i) for the left-out study and its variance x_i' vb_(-i) x_i."""
     k = fit.k
-    X, y, v = fit._des.X, fit.yi, fit.vi
+    X, y, v = fit.model_matrix, fit.yi, fit.vi
 
     def build(groups: np.ndarray):
-        idx = _leave_out_rows(k, groups)
+        idx = leave_out_rows(k, groups)
         return y[idx], v[idx], X[idx]
 
     d = fit_groups(fit, np.full(k, k - 1), build)
@@ -421,239 +542,3 @@ def _deletion_fits(fit: MetaResult) -> tuple[dict[str, np.ndarray], np.ndarray, 
     return d, delpred, vdelpred
 
 
-# --------------------------------------------------------------------------------------------
-# the methods
-# --------------------------------------------------------------------------------------------
-class InfluenceMethods:
-    """Methods of :class:`evsynth.models.meta.MetaResult` for influence and sensitivity."""
-
-    def leave1out(self: MetaResult) -> CaseTable:
-        """Leave-one-out analysis (metafor ``leave1out.rma.uni``): the model refitted without each
-        study in turn, with the fit's method, test and level. One row per omitted study: slab,
-        estimate, se, zval (t under t-based tests), pval, ci_lb, ci_ub, Q, Qp, tau2, I2, H2.
-        Only for models without moderators, as metafor."""
-        _require_int_only(self, "leave1out")
-        if self.k == 1:
-            raise InputError("leave1out: the model has k = 1 study; there is nothing to leave out")
-        k, y, v = self.k, self.yi, self.vi
-
-        def build(groups: np.ndarray):
-            idx = _leave_out_rows(k, groups)
-            return y[idx], v[idx], np.ones((idx.size, 1))
-
-        res = fit_groups(self, np.full(k, k - 1), build)
-        return CaseTable(_case_frame(res, _labels(self)), "leave1out", self.method, self.test,
-                         self.level)
-
-    def cumul(self: MetaResult, order: Any = None, decreasing: bool = False) -> CaseTable:
-        """Cumulative meta-analysis (metafor ``cumul.rma.uni``): studies added one at a time.
-
-        ``order``: one value per study to sort by (e.g. publication year, precision); studies
-        with equal values keep their order (stable, as R's ``order()``). As in metafor >= 3.0 these
-        are *values to sort by*, not positions: to add studies in a given sequence of row
-        positions ``perm``, pass ``np.argsort(perm)``. Row i of the result is the model with the
-        first i + 1 studies; ``slab`` names the study added.
-        """
-        _require_int_only(self, "cumul")
-        k = self.k
-        pos = np.arange(k) if order is None else _sort_order(order, k, decreasing)
-        y, v = self.yi[pos], self.vi[pos]
-
-        def build(groups: np.ndarray):
-            tri = np.arange(k)[None, :] <= groups[:, None]
-            idx = np.broadcast_to(np.arange(k), tri.shape)[tri]
-            return y[idx], v[idx], np.ones((idx.size, 1))
-
-        res = fit_groups(self, np.arange(1, k + 1), build)
-        labels = _labels(self)
-        return CaseTable(_case_frame(res, [labels[i] for i in pos]), "cumul", self.method,
-                         self.test, self.level)
-
-    def influence(self: MetaResult) -> InfluenceResult:
-        """Case-deletion diagnostics (Viechtbauer & Cheung 2010; metafor ``influence.rma.uni``).
-
-        For each study i the model is refitted without it (one batch). With x_i its row of X,
-        ``hat`` the diagonal of X (X'WX)^-1 X'W, and (beta, vb, tau2, s2w)_(-i) the deleted fit:
-        rstudent = (y_i - x_i'beta_(-i)) / sqrt(v_i s2w_(-i) + x_i' vb_(-i) x_i
-        + tau2_(-i) s2w_(-i)); dffits = x_i'(beta - beta_(-i)) / sqrt(s2w_(-i) hat_i
-        (tau2_(-i) + v_i)); cook.d = (beta - beta_(-i))' vb^-1 (beta - beta_(-i));
-        cov.r = det vb_(-i) / det vb; dfbetas_j = (beta_j - beta_(-i)j) / sqrt(s2w_(-i)
-        [(X'W_(-i)X)^-1]_jj) with W_(-i) = diag(1/(v + tau2_(-i))) over all k studies.
-        A study is flagged influential (metafor's rules) when |dffits| > 3 sqrt(p/(k-p)),
-        P(chi^2_p <= cook.d) > 0.5, hat > 3p/k, or any |dfbetas| > 1. Works for meta-regression.
-        """
-        if self.k == 1:
-            raise InputError("influence: the model has k = 1 study; case deletion is undefined")
-        k, p = self.k, self.p
-        X, y, v = self._des.X, self.yi, self.vi
-        d, delpred, vdelpred = _deletion_fits(self)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w = 1.0 / (v + self.tau2)
-            A = np.einsum("i,ij,ik->jk", w, X, X)
-            hat = w * np.einsum("ij,jk,ik->i", X, np.linalg.inv(A), X)
-            s2w, t2 = d["s2w"], d["tau2"]
-            resid = y - delpred
-            resid = np.where(np.abs(resid) < 100 * np.finfo(float).eps, 0.0, resid)
-            rstudent = resid / np.sqrt(v * s2w + vdelpred + t2 * s2w)
-            dffits = (X @ self.beta - delpred) / np.sqrt(s2w * hat * (t2 + v))
-            dfb = self.beta[None, :] - d["beta"]
-            cook = np.einsum("ij,jk,ik->i", dfb, _safe_inv(self.vb), dfb)
-            cov_r = np.linalg.det(d["vb"]) / np.linalg.det(self.vb)
-            Wdel = 1.0 / (v[None, :] + t2[:, None])  # (deleted fit i, study j)
-            Adel = np.einsum("ij,jk,jl->ikl", Wdel, X, X)
-            fine = np.isfinite(t2)
-            diag = np.full((k, p), np.nan)
-            if fine.any():
-                diag[fine] = np.einsum("ijj->ij", np.linalg.inv(Adel[fine]))
-            dfbs = dfb / np.sqrt(s2w[:, None] * diag)
-            # a Knapp-Hartung scale factor of 0 (all deleted-fit residuals 0) leaves the scaled
-            # statistics undefined: NaN, not the +-inf of a rounding-level difference over 0
-            undefined = s2w == 0
-            rstudent = np.where(undefined, np.nan, rstudent)
-            dffits = np.where(undefined, np.nan, dffits)
-            dfbs = np.where(undefined[:, None], np.nan, dfbs)
-            crit_dffits = 3 * np.sqrt(p / (k - p)) if k > p else np.inf
-            is_infl = ((np.abs(dffits) > crit_dffits) | (special.chdtr(p, cook) > 0.5)
-                       | (hat > 3 * p / k) | np.any(np.abs(dfbs) > 1, axis=1))
-        frame = pd.DataFrame({"slab": _labels(self), "rstudent": rstudent, "dffits": dffits,
-                              "cook.d": cook, "cov.r": cov_r, "tau2.del": t2,
-                              "QE.del": d["QE"], "hat": hat, "weight": self.weights})
-        dfbetas = pd.DataFrame(dfbs, columns=list(self.coef_names))
-        for j, name in enumerate(self.coef_names):
-            frame[f"dfbs.{name}"] = dfbs[:, j]
-        frame["inf"] = np.where(is_infl, "*", "")
-        return InfluenceResult(frame, dfbetas, is_infl, k, p, list(self.coef_names), self.tau2,
-                               self.QE)
-
-    def baujat(self: MetaResult) -> pd.DataFrame:
-        """Coordinates of the Baujat plot (Baujat et al. 2002, Stat Med 21:2641; metafor
-        ``baujat.rma``): per study, ``x`` = its contribution to the (residual) heterogeneity,
-        the squared Pearson residual (y_i - x_i'beta)^2 / (v_i + tau^2) (for an equal-effects
-        intercept-only model its term of Cochran's Q), and ``y`` = its influence on the fitted
-        value, (x_i'beta_(-i) - x_i'beta)^2 / (x_i' vb_(-i) x_i) from the fit without it."""
-        if self.k == 1:
-            raise InputError("baujat: the model has k = 1 study; case deletion is undefined")
-        _, delpred, vdelpred = _deletion_fits(self)
-        pred = self._des.X @ self.beta
-        with np.errstate(divide="ignore", invalid="ignore"):
-            yhat = (delpred - pred) ** 2 / vdelpred
-        xhat = (self.yi - pred) ** 2 / (self.tau2 + self.vi)
-        return pd.DataFrame({"slab": _labels(self), "x": xhat, "y": yhat})
-
-    def gosh(self: MetaResult, subsets: int | None = None, seed: int | None = None
-             ) -> GoshResult:
-        """GOSH (graphical display of study heterogeneity; Olkin, Dahabreh & Trikalinos 2012):
-        the model fitted to every subset of the studies with at least p of them (metafor
-        ``gosh.rma``), or to ``subsets`` random subsets when there are more than that (default
-        cut-off 10^6, as metafor; subset sizes ~ Binomial(k, 1/2) restricted to p..k).
-
-        Returns per subset k, QE, I2, H2, tau2 and the estimate(s), plus the incidence matrix.
-        For DL and equal-effects intercept-only models metafor uses closed forms in which
-        H2 = QE/(k-1) even when tau2 = 0; that convention is kept so the numbers match.
-        k > 30 needs an explicit ``subsets``.
-        """
-        if self.k == 1:
-            raise InputError("gosh: the model has k = 1 study; there are no subsets to compare")
-        if subsets is None and self.k > GOSH_MAX_K:
-            raise InputError(f"gosh: k = {self.k} studies have 2^{self.k} - 1 subsets; give "
-                             "subsets= (the number of random subsets to fit, e.g. 100000)")
-        if subsets is not None:
-            subsets = _whole_number(subsets, "gosh: subsets", 2)
-        k, p = self.k, self.p
-        rng = np.random.default_rng(seed)
-        incl, exact = _gosh_incl(k, p, subsets, rng)
-        X, y, v = self._des.X, self.yi, self.vi
-
-        def build(groups: np.ndarray):
-            idx = np.nonzero(incl[groups])[1]
-            return y[idx], v[idx], X[idx]
-
-        sizes = incl.sum(axis=1)
-        res = fit_groups(self, sizes, build)
-        H2 = res["H2"]
-        if self.method == "DL" and p == 1 and self._mm.intercept:  # metafor's closed form
-            with np.errstate(divide="ignore", invalid="ignore"):
-                H2 = np.where(sizes > 1, res["QE"] / (sizes - 1), 1.0)
-        frame = pd.DataFrame({"k": sizes, "QE": res["QE"], "I2": res["I2"], "H2": H2,
-                              "tau2": res["tau2"]})
-        names = ["estimate"] if p == 1 and self._mm.intercept else list(self.coef_names)
-        for j, name in enumerate(names):
-            frame[name] = res["beta"][:, j]
-        fitted = np.isfinite(res["beta"]).all(axis=1)
-        return GoshResult(frame, incl, fitted, exact, self.method, names,
-                          list(self.slab) if self.slab is not None else None)
-
-    def permutest(self: MetaResult, exact: bool | None = None, iter: int = 1000,
-                  seed: int | None = None) -> PermutationTest:
-        """Permutation tests (metafor ``permutest.rma.uni``; Follmann & Proschan 1999; Higgins &
-        Thompson 2004).
-
-        Intercept-only models: the signs of the effects are flipped (all 2^k sign patterns when
-        exact); meta-regressions: the rows of the model matrix are permuted against the effects
-        (all k!/prod(c_j!) distinct permutations when exact, c_j = counts of identical rows).
-        The test is exact when that number is <= ``iter`` (or ``exact=True``), else ``iter``
-        random permutations, the first being the observed data (as metafor; ``exact=False``
-        therefore behaves as ``None``, as in metafor). ``seed`` seeds numpy's generator (the
-        random draws cannot reproduce R's). Two-sided p-values
-        of each coefficient: the share of permutations with |z| >= |z_obs| - sqrt(eps); of the
-        omnibus test: QM >= QM_obs - sqrt(eps) (metafor's defaults). Permutations whose model
-        cannot be fitted are left out (metafor redraws them in the random case).
-        """
-        iter_ = _whole_number(iter, "permutest: iter", 2)
-        k, p = self.k, self.p
-        int_only = p == 1 and self._mm.intercept
-        X, y, v = self._des.X, self.yi, self.vi
-        if int_only:
-            n_exact = 2.0**k
-        else:
-            _, row_codes = np.unique(X, axis=0, return_inverse=True)
-            row_codes = np.asarray(row_codes).ravel()
-            n_exact = _n_multiset_permutations(np.bincount(row_codes))
-        use_exact = bool(exact) or n_exact <= iter_
-        if use_exact and n_exact > PERM_MAX_EXACT:
-            raise InputError(f"permutest: an exact test needs {n_exact:.4g} permutations (more "
-                             f"than {PERM_MAX_EXACT}); use exact=None with iter= permutations")
-        rng = np.random.default_rng(seed)
-        if int_only:
-            if use_exact:
-                codes = np.arange(2**k, dtype=np.int64)
-                signs = np.where((codes[:, None] >> np.arange(k)) & 1, -1.0, 1.0)
-            else:
-                signs = rng.choice(np.array([-1.0, 1.0]), size=(iter_ - 1, k))
-
-            def build(groups: np.ndarray):
-                return ((signs[groups] * y[None, :]).ravel(), np.tile(v, groups.size),
-                        np.ones((groups.size * k, 1)))
-
-            n = signs.shape[0]
-        else:
-            if use_exact:
-                _, first = np.unique(row_codes, return_index=True)
-                perms = first[_multiset_permutations(row_codes)]  # rows of X to use
-            else:
-                perms = np.argsort(rng.random((iter_ - 1, k)), axis=1)
-
-            def build(groups: np.ndarray):
-                return (np.tile(y, groups.size), np.tile(v, groups.size),
-                        X[perms[groups].ravel()])
-
-            n = perms.shape[0]
-        res = fit_groups(self, np.full(n, k), build, btt=self._btt)
-        zp, bp, qp = res["zval"], res["beta"], res["QM"]
-        if not use_exact:  # the observed data count as the first permutation (metafor)
-            zp = np.vstack([self.zval[None, :], zp])
-            bp = np.vstack([self.beta[None, :], bp])
-            qp = np.concatenate([[self.QM], qp])
-        with np.errstate(invalid="ignore"):
-            okz = ~np.isnan(zp)
-            pval = (np.sum((np.abs(zp) >= np.abs(self.zval)[None, :] - COMPTOL) & okz, axis=0)
-                    / okz.sum(axis=0))
-            okq = ~np.isnan(qp)
-            QMp = float(np.sum((qp >= self.QM - COMPTOL) & okq) / okq.sum())
-        pval = np.minimum(pval, 1.0)
-        return PermutationTest(
-            coef_names=list(self.coef_names), beta=self.beta.copy(), se=self.se.copy(),
-            zval=self.zval.copy(), pval=pval, ci_lb=self.ci_lb.copy(), ci_ub=self.ci_ub.copy(),
-            QM=self.QM, QMdf=list(self.QMdf), QMp=QMp, exact=use_exact, iter=int(zp.shape[0]),
-            exact_iter=n_exact, test=self.test, btt=[int(b) for b in self._btt],
-            zval_perm=zp, beta_perm=bp, QM_perm=qp)

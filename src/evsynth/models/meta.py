@@ -20,7 +20,6 @@ import pandas as pd
 from scipy import stats
 
 from evsynth.errors import InputError, check_finite, first_bad, study_name
-from evsynth.models.bias import SmallStudyMethods
 from evsynth.models.engine import (
     Control,
     critical_values,
@@ -29,7 +28,6 @@ from evsynth.models.engine import (
     i2_from_q,
     wald,
 )
-from evsynth.models.influence import InfluenceMethods
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments, WeightedFit
 from evsynth.models.results import FittedModel, ResultMixin, fmt_p, to_jsonable
 from evsynth.validation import (
@@ -299,7 +297,7 @@ class AnovaResult(ResultMixin):
         return "\n".join(lines)
 
 
-class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
+class MetaResult(FittedModel):
     """A fitted meta-analysis / meta-regression model (metafor's ``rma.uni`` fields).
 
     Follows the results contract (:class:`evsynth.models.results.FittedModel`): ``level`` is in
@@ -411,6 +409,48 @@ class MetaResult(SmallStudyMethods, InfluenceMethods, FittedModel):
                              else [f"Study {i + 1}" for i in range(self.k)],
                              "yi": self.yi, "vi": self.vi, "sei": np.sqrt(self.vi),
                              "weight": self.weights})
+
+    # read-only views used by the diagnostics (evsynth.models.diagnostics) ---------------------
+    @property
+    def design(self) -> Design:
+        """The fitted data as the kernels' :class:`~evsynth.models.kernels.Design` (y, v, X of
+        the k studies in one segment); do not modify it."""
+        return self._des
+
+    @property
+    def model_matrix(self) -> np.ndarray:
+        """The model matrix X (k x p, intercept column first when there is one; read-only)."""
+        X = self._des.X.view()
+        X.flags.writeable = False
+        return X
+
+    @property
+    def intercept(self) -> bool:
+        """Whether the model has an intercept."""
+        return bool(self._mm.intercept)
+
+    @property
+    def int_only(self) -> bool:
+        """Whether the model is intercept-only, without moderators (metafor's ``int.only``)."""
+        return self.p == 1 and bool(self._mm.intercept)
+
+    @property
+    def control(self) -> Control:
+        """The numerical settings of the tau^2 estimation (tol, maxiter, ll0check)."""
+        return self._control
+
+    @property
+    def btt(self) -> np.ndarray:
+        """0-based indices of the coefficients in the omnibus test (read-only copy)."""
+        return np.array(self._btt)
+
+    def refit(self, yi: Any, vi: Any, *, mods: Any = None, intercept: bool = True,
+              slab: Any = None, test: str | None = None) -> MetaResult:
+        """This model (tau^2 estimator, test unless ``test`` is given, level, control) fitted
+        to other data with :func:`meta` (e.g. trim-and-fill's filled data, a regression test's
+        extra predictor)."""
+        return meta(yi, vi, mods=mods, intercept=intercept, method=self.method,
+                    test=test or self.test, level=self.level, control=self._control, slab=slab)
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()

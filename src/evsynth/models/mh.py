@@ -143,6 +143,9 @@ class MHResult(FittedModel):
     studies : one row per supplied study: label, yi, vi, weight, in_model, in_q.
     method_info : every choice made (measure, add, to, drop00, correct, level, variance estimator,
         studies dropped and why).
+    tables : the supplied per-study data, all ``k_all`` studies (``ai, bi, ci, di`` or ``x1i,
+        x2i, t1i, t2i``): the diagnostics refit the estimator on subsets of them (metafor's
+        ``outdat.f``).
     """
 
     measure: str
@@ -178,6 +181,7 @@ class MHResult(FittedModel):
     TA: float | None = None
     TAp: float | None = None
     tau2: float = 0.0
+    tables: dict[str, np.ndarray] = field(default_factory=dict)
     estimate_exp: float | None = field(init=False)
     ci_lb_exp: float | None = field(init=False)
     ci_ub_exp: float | None = field(init=False)
@@ -342,7 +346,13 @@ def _check_lengths(cols: dict[str, np.ndarray]) -> int:
     return k
 
 
+#: the largest whole number a double holds exactly (2^53): no count can be larger
+MAX_COUNT = float(2**53)
+
+
 def _check_count(x: np.ndarray, name: str, labels: list | None, what: str = "a count") -> None:
+    """Missing, non-finite or negative values are errors; so is a count (not a person-time)
+    above 2^53, which a double cannot hold as a whole number."""
     i = first_bad(np.isnan(x))
     if i is not None:
         raise InputError(f"{study_name(i, labels)}: field '{name}' is missing; expected {what} "
@@ -354,6 +364,10 @@ def _check_count(x: np.ndarray, name: str, labels: list | None, what: str = "a c
     if i is not None:
         raise InputError(f"{study_name(i, labels)}: field '{name}' is {x[i]:g}; expected {what} "
                          f">= 0")
+    i = None if what == "a person-time" else first_bad(x > MAX_COUNT)
+    if i is not None:
+        raise InputError(f"{study_name(i, labels)}: field '{name}' is {x[i]:g}; expected {what} "
+                         f"<= 2^53 ({MAX_COUNT:.0f}), the largest whole number stored exactly")
 
 
 def _warn_noninteger(x: np.ndarray, name: str, labels: list | None) -> bool:
@@ -697,6 +711,31 @@ def _double_zero(cells: list[np.ndarray], rates: bool) -> np.ndarray:
     return ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
 
 
+def _raise_not_representable(fn: str, what: str, supplied: dict[str, np.ndarray],
+                             labels: list | None, strict: bool = False) -> None:
+    """InputError for data whose Mantel-Haenszel / Peto computations leave the floating-point
+    range, naming the study and field with the value farthest from 1 (largest |log x| over the
+    positive counts and person-times). With ``strict`` it only raises when that value lies
+    outside 1e-8 .. 1e8 (else the caller reports the data as uninformative)."""
+    best, where = -1.0, None
+    for name, x in supplied.items():
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore"):
+            dist = np.where(x > 0, np.abs(np.log10(np.where(x > 0, x, 1.0))), -1.0)
+        i = int(np.argmax(dist))
+        if dist[i] > best:
+            best, where = float(dist[i]), (name, i, float(x[i]))
+    if strict and (where is None or best <= 8):
+        return
+    if where is None:
+        raise InputError(f"{fn}: {what} is not finite for these data")
+    name, i, val = where
+    raise InputError(f"{fn}: {study_name(i, labels)}: field '{name}' is {val:g}; {what} is not "
+                     "finite: the computations overflow or underflow for counts or person-times "
+                     "this far from 1 (check the data: counts are whole numbers of events or "
+                     "participants)")
+
+
 def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndarray] | None,
          labels: list | None, add: Any, to: Any, drop00: Any, correct: bool,
          level: Any) -> MHResult:
@@ -718,25 +757,40 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
                          f"drop00[1] is True, so no study is left (k = 0)")
     mcells = _add_to([x[in_model] for x in cells], add2[1], to2[1])
 
-    if method == "PETO":
-        fit = _peto(*mcells)
-    elif measure == "OR":
-        fit = _mh_or(*mcells, correct=bool(correct))
-    elif measure == "RR":
-        fit = _mh_rr(*mcells)
-    elif measure == "RD":
-        fit = _mh_rd(*mcells)
-    elif measure == "IRR":
-        fit = _mh_irr(*mcells, *(t[in_model] for t in times), correct=bool(correct))
-    else:
-        fit = _mh_ird(*mcells, *(t[in_model] for t in times))
-    if not (math.isfinite(fit["se"]) and fit["se"] > 0):
-        raise InputError(f"{'meta_peto' if method == 'PETO' else 'meta_mh'}(measure="
-                         f"{measure!r}): the pooled estimate has standard error "
-                         f"{fit['se']!r}; the data are uninformative (e.g. no events, or only "
-                         f"events, in every study)")
+    fn = f"{'meta_peto' if method == 'PETO' else 'meta_mh'}(measure={measure!r})"
+    supplied = dict(zip(("x1i", "x2i") if rates else ("ai", "bi", "ci", "di"), cells,
+                        strict=False))
+    if rates:
+        supplied.update(t1i=times[0], t2i=times[1])
+    try:
+        with np.errstate(all="ignore"):
+            if method == "PETO":
+                fit = _peto(*mcells)
+            elif measure == "OR":
+                fit = _mh_or(*mcells, correct=bool(correct))
+            elif measure == "RR":
+                fit = _mh_rr(*mcells)
+            elif measure == "RD":
+                fit = _mh_rd(*mcells)
+            elif measure == "IRR":
+                fit = _mh_irr(*mcells, *(t[in_model] for t in times), correct=bool(correct))
+            else:
+                fit = _mh_ird(*mcells, *(t[in_model] for t in times))
+    except (ArithmeticError, ValueError) as exc:  # math.log(0), float overflow, x / 0.0
+        if isinstance(exc, InputError):
+            raise
+        _raise_not_representable(fn, "the pooled estimate", supplied, labels)
+    if not (math.isfinite(fit["se"]) and fit["se"] > 0 and math.isfinite(fit["beta"])):
+        _raise_not_representable(fn, "the pooled estimate", supplied, labels, strict=True)
+        raise InputError(f"{fn}: the pooled estimate has standard error {fit['se']!r}; the data "
+                         "are uninformative (e.g. no events, or only events, in every study)")
 
     wald = _wald(fit["beta"], fit["se"], alpha)
+    exp_limit = math.log(np.finfo(float).max)  # exp() of the bounds must be finite for ratios
+    if not (math.isfinite(wald["ci_lb"]) and math.isfinite(wald["ci_ub"])) or (
+            measure in _RATIO_MEASURES and max(abs(wald["ci_lb"]), abs(wald["ci_ub"]))
+            >= exp_limit):
+        _raise_not_representable(fn, "the confidence interval", supplied, labels)
 
     # per-study effect sizes (first element of add/to/drop00), after the pooled estimator so that
     # uninformative data are reported by the estimator's own message
@@ -756,7 +810,10 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
         else:
             qe, qep, i2, h2 = fit["QE_peto"], 1.0, 0.0, 1.0
     else:
-        qe, qep, i2, h2 = _heterogeneity(yi, vi, fit["beta"])
+        with np.errstate(all="ignore"):
+            qe, qep, i2, h2 = _heterogeneity(yi, vi, fit["beta"])
+    if not math.isfinite(qe):
+        _raise_not_representable(fn, "Cochran's Q", supplied, labels)
 
     wraw = np.asarray(fit["weights_raw"], dtype=float)
     weights = 100 * wraw / wraw.sum()
@@ -807,6 +864,7 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
         studies=studies, method_info=info,
         CO=fit.get("CO"), COp=fit.get("COp"), MH=fit.get("MH"), MHp=fit.get("MHp"),
         BD=fit.get("BD"), BDp=fit.get("BDp"), TA=fit.get("TA"), TAp=fit.get("TAp"),
+        tables={name: np.asarray(col, dtype=float).copy() for name, col in tables.items()},
         **wald,
     )
 

@@ -16,10 +16,30 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from evsynth.models.bias import (
+        HcResult,
+        PetPeeseResult,
+        RanktestResult,
+        RegtestResult,
+        SelmodelResult,
+        TrimfillResult,
+    )
+    from evsynth.models.influence import (
+        BaujatResult,
+        CaseTable,
+        GoshResult,
+        InfluenceResult,
+        PermutationTest,
+    )
 
 
 def to_jsonable(value: Any) -> Any:
@@ -169,59 +189,123 @@ class FittedModel(ResultMixin):
 
         return diagnostics.dispatch(name, self, *args, **kwargs)
 
-    def leave1out(self, *args: Any, **kwargs: Any) -> Any:
+    def leave1out(self, *, transf: Callable[[Any], Any] | bool | None = None) -> CaseTable:
         """Leave-one-out analysis: the model refitted without each study in turn (metafor
-        ``leave1out``)."""
-        return self._diagnostic("leave1out", *args, **kwargs)
+        ``leave1out``; models without moderators, and Mantel-Haenszel / Peto fits).
 
-    def cumul(self, *args: Any, **kwargs: Any) -> Any:
-        """Cumulative meta-analysis: the model refitted as studies are added (metafor
-        ``cumul``)."""
-        return self._diagnostic("cumul", *args, **kwargs)
+        Parameters
+        ----------
+        transf : function applied to the estimates and CI bounds (e.g. ``numpy.exp``); ``se``
+            is then NaN. ``True`` means ``exp`` for Mantel-Haenszel/Peto ratio measures.
 
-    def influence(self, *args: Any, **kwargs: Any) -> Any:
-        """Case-deletion influence diagnostics (metafor ``influence``)."""
-        return self._diagnostic("influence", *args, **kwargs)
+        Returns
+        -------
+        CaseTable
+            One row per omitted study: ``slab, estimate, se, zval, pval, ci_lb, ci_ub, QE, QEp,
+            tau2`` (not for Mantel-Haenszel/Peto) ``, I2, H2``.
+        """
+        return self._diagnostic("leave1out", transf=transf)
 
-    def baujat(self, *args: Any, **kwargs: Any) -> Any:
-        """Baujat et al. (2002) contributions to heterogeneity and to the estimate."""
-        return self._diagnostic("baujat", *args, **kwargs)
+    def cumul(self, order: Any = None, decreasing: bool = False, *,
+              transf: Callable[[Any], Any] | bool | None = None) -> CaseTable:
+        """Cumulative meta-analysis: the model refitted as the studies are added one at a time
+        (metafor ``cumul``; Lau et al. 1992, N Engl J Med 327:248).
 
-    def gosh(self, *args: Any, **kwargs: Any) -> Any:
-        """GOSH: fits to subsets of the studies (Olkin, Dahabreh & Trikalinos 2012)."""
-        return self._diagnostic("gosh", *args, **kwargs)
+        Parameters
+        ----------
+        order : values to sort the studies by, one per study (e.g. the publication year);
+            ties keep their order (R's ``order()``). Default: the order of the data.
+        decreasing : sort in decreasing order.
+        transf : as in :meth:`leave1out`.
 
-    def permutest(self, *args: Any, **kwargs: Any) -> Any:
-        """Permutation tests of the coefficients (metafor ``permutest``)."""
-        return self._diagnostic("permutest", *args, **kwargs)
+        Returns
+        -------
+        CaseTable
+            Row i: the model with the first i + 1 studies; ``slab`` names the study added.
+        """
+        return self._diagnostic("cumul", order=order, decreasing=decreasing, transf=transf)
 
-    def regtest(self, *args: Any, **kwargs: Any) -> Any:
-        """Regression test for funnel-plot asymmetry (Egger-type; metafor ``regtest``)."""
-        return self._diagnostic("regtest", *args, **kwargs)
+    def influence(self) -> InfluenceResult:
+        """Case-deletion influence diagnostics (Viechtbauer & Cheung 2010, Res Synth Methods
+        1:112; metafor ``influence.rma.uni``): ``rstudent, dffits, cook_d, cov_r, tau2_del,
+        QE_del, hat, weight, dfbs_<coef>, inf`` per study."""
+        return self._diagnostic("influence")
 
-    def ranktest(self, *args: Any, **kwargs: Any) -> Any:
-        """Begg & Mazumdar's rank correlation test (metafor ``ranktest``)."""
-        return self._diagnostic("ranktest", *args, **kwargs)
+    def baujat(self) -> BaujatResult:
+        """Baujat et al. (2002) coordinates: each study's contribution to the heterogeneity
+        (``x``) and its influence on the pooled result (``y``) (metafor ``baujat``)."""
+        return self._diagnostic("baujat")
 
-    def trimfill(self, *args: Any, **kwargs: Any) -> Any:
-        """Duval & Tweedie's trim-and-fill (metafor ``trimfill``)."""
-        return self._diagnostic("trimfill", *args, **kwargs)
+    def gosh(self, subsets: int | None = None, seed: int | None = None) -> GoshResult:
+        """GOSH: the model fitted to all (or ``subsets`` random) subsets of the studies (Olkin,
+        Dahabreh & Trikalinos 2012; metafor ``gosh``); ``seed`` seeds the random subsets."""
+        return self._diagnostic("gosh", subsets=subsets, seed=seed)
 
-    def pet_peese(self, *args: Any, **kwargs: Any) -> Any:
-        """PET-PEESE conditional estimator (Stanley & Doucouliagos 2014)."""
-        return self._diagnostic("pet_peese", *args, **kwargs)
+    def permutest(self, exact: bool | None = None, iter: int = 1000,
+                  seed: int | None = None) -> PermutationTest:
+        """Permutation tests of the coefficients (metafor ``permutest``): exact when there
+        are at most ``iter`` permutations (or ``exact=True``), else ``iter`` random ones."""
+        return self._diagnostic("permutest", exact=exact, iter=iter, seed=seed)
 
-    def hc(self, *args: Any, **kwargs: Any) -> Any:
+    def regtest(self, model: str = "rma", predictor: str = "sei", ni: Any = None, *,
+                method: str | None = None, ai: Any = None, bi: Any = None, ci: Any = None,
+                di: Any = None, n1i: Any = None, n2i: Any = None) -> RegtestResult:
+        """Regression test for funnel-plot asymmetry (metafor ``regtest``; Egger et al. 1997).
+
+        Parameters
+        ----------
+        model : ``"rma"`` (the fit's model with the predictor added) or ``"lm"`` (weighted
+            regression with multiplicative dispersion, Egger's classic test).
+        predictor : ``"sei"``, ``"vi"``, ``"ni"``, ``"ninv"``, ``"sqrtni"`` or
+            ``"sqrtninv"``; the sample-size ones need ``ni``.
+        ni : sample size of each study.
+        method : ``"egger"``, ``"peters"`` or ``"harbord"`` (named variants; the last two use
+            the 2x2 counts ``ai, bi, ci, di`` or ``ai, n1i, ci, n2i``).
+        """
+        return self._diagnostic("regtest", model=model, predictor=predictor, ni=ni,
+                                method=method, ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i)
+
+    def ranktest(self, exact: bool = True) -> RanktestResult:
+        """Begg & Mazumdar's (1994) rank correlation test (metafor ``ranktest``); the exact
+        p-value when there are no ties and ``exact``."""
+        return self._diagnostic("ranktest", exact=exact)
+
+    def trimfill(self, side: str | None = None, estimator: str = "L0", maxiter: int = 100,
+                 ilim: Sequence[float] | None = None) -> TrimfillResult:
+        """Duval & Tweedie's (2000) trim-and-fill (metafor ``trimfill``): ``side`` ("left",
+        "right", or None to choose it from the data), ``estimator`` (``L0``, ``R0``, ``Q0``),
+        ``ilim`` (limits for the imputed effects)."""
+        return self._diagnostic("trimfill", side=side, estimator=estimator, maxiter=maxiter,
+                                ilim=ilim)
+
+    def pet_peese(self, alpha: float = 0.05, sided: int = 1) -> PetPeeseResult:
+        """PET-PEESE conditional estimator (Stanley & Doucouliagos 2014): PEESE when PET's
+        intercept is significant at ``alpha`` (``sided`` 1 or 2), else PET."""
+        return self._diagnostic("pet_peese", alpha=alpha, sided=sided)
+
+    def hc(self, tol: float = 1e-12) -> HcResult:
         """Henmi & Copas (2010) confidence interval (metafor ``hc``)."""
-        return self._diagnostic("hc", *args, **kwargs)
+        return self._diagnostic("hc", tol=tol)
 
-    def selmodel(self, *args: Any, **kwargs: Any) -> Any:
-        """Selection models (metafor ``selmodel``)."""
-        return self._diagnostic("selmodel", *args, **kwargs)
+    def selmodel(self, type: str = "stepfun", steps: Sequence[float] | None = (0.025, 1),
+                 alternative: str = "greater", delta_min: float | None = None,
+                 delta_max: float = 100.0) -> SelmodelResult:
+        """Selection models (metafor ``selmodel``): the step function of Vevea & Hedges (1995,
+        cut-points ``steps``) or the beta model of Citkowicz & Vevea (2017), by maximum
+        likelihood."""
+        return self._diagnostic("selmodel", type=type, steps=steps, alternative=alternative,
+                                delta_min=delta_min, delta_max=delta_max)
 
-    def plot_funnel(self, *args: Any, **kwargs: Any) -> Any:
-        """Funnel plot of the fit (metafor ``funnel``); returns a matplotlib Figure."""
-        return self._diagnostic("funnel", *args, **kwargs)
+    def plot_funnel(self, *, contours: bool | Sequence[float] = False, trimfill: Any = None,
+                    level: float | None = None, xlabel: str = "Effect size",
+                    title: str | None = None, width: float = 6.0,
+                    height: float = 5.0) -> Figure:
+        """Funnel plot of the fit (metafor ``funnel``): the per-study effects against their
+        standard errors around the pooled estimate, optionally contour-enhanced
+        (``contours``) and with trim-and-fill studies (``trimfill``); returns a matplotlib
+        Figure (see :func:`evsynth.reports.bias_plots.funnel_plot`)."""
+        return self._diagnostic("funnel", contours=contours, trimfill=trimfill, level=level,
+                                xlabel=xlabel, title=title, width=width, height=height)
 
     def plot_forest(self, *args: Any, **kwargs: Any) -> Any:
         """Forest plot of the fit in the RevMan layout (metafor ``forest``); returns a

@@ -35,7 +35,10 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _intercept_only(fit: Any, what: str) -> None:
-    if not (fit.p == 1 and fit._mm.intercept):
+    """A model without moderators: ``int_only`` where the model has it (metafor's
+    ``int.only``), else one coefficient (e.g. a Mantel-Haenszel or Peto fit)."""
+    beta = np.atleast_1d(np.asarray(getattr(fit, "beta", [np.nan]), dtype=float))
+    if not bool(getattr(fit, "int_only", beta.size == 1)):
         raise InputError(f"{what}: needs a model without moderators")
 
 
@@ -44,16 +47,25 @@ def funnel_plot(fit: Any, *, contours: bool | Sequence[float] = False, trimfill:
                 title: str | None = None, width: float = 6.0, height: float = 5.0) -> Figure:
     """Funnel plot: effects against their standard errors (SE axis inverted, 0 at the top).
 
-    The pseudo-confidence region is ``estimate +/- z_(1-alpha/2) * SE`` around the fit's
-    estimate (metafor ``funnel.rma``, level of the fit). ``contours=True`` (or a list of
-    levels such as ``[0.90, 0.95, 0.99]``) draws a contour-enhanced funnel centred on 0 (Peters
-    et al. 2008): shaded regions where a study would be significant at 10/5/1%.
-    ``trimfill``: a :meth:`trimfill` result; its filled studies are drawn as open points and
-    its adjusted estimate as a dashed line.
+    ``fit``: any fitted model without moderators that has per-study ``yi``, ``vi``, a pooled
+    ``estimate`` (or ``beta``) and ``level`` (percent), e.g. a :func:`evsynth.meta`,
+    :func:`evsynth.meta_mh` or :func:`evsynth.meta_peto` fit (for these, the studies with a
+    per-study effect, as metafor's ``funnel.rma`` draws ``x$yi``). The pseudo-confidence region
+    is ``estimate +/- z_(1-alpha/2) * SE`` around the fit's estimate (metafor ``funnel.rma``,
+    level of the fit). ``contours=True`` (or a list of levels such as ``[0.90, 0.95, 0.99]``)
+    draws a contour-enhanced funnel centred on 0 (Peters et al. 2008): shaded regions where a
+    study would be significant at 10/5/1%. ``trimfill``: a ``fit.trimfill()`` result; its
+    filled studies are drawn as open points and its adjusted estimate as a dashed line.
     """
     _intercept_only(fit, "funnel_plot")
+    for name in ("yi", "vi", "level"):
+        if getattr(fit, name, None) is None:
+            raise InputError(f"funnel_plot: expected a fitted model with per-study yi and vi "
+                             f"(this {type(fit).__name__} has no {name!r})")
     y, se = np.asarray(fit.yi, float), np.sqrt(np.asarray(fit.vi, float))
-    est = float(fit.beta[0])
+    if y.size == 0:
+        raise InputError("funnel_plot: the model has no per-study effects to draw")
+    est = float(np.ravel(fit.beta)[0])
     lvl = level_fraction(fit.level if level is None else level)
     extra_y = extra_se = np.empty(0)
     if trimfill is not None:

@@ -1,12 +1,12 @@
 """Plots of the influence and sensitivity analyses: Baujat plot, GOSH scatter, influence panel and
 cumulative forest plot.
 
-The plots draw results computed in :mod:`evsynth.models.influence` (no statistics here) after
-metafor's ``baujat.rma``, ``plot.gosh.rma``, ``plot.infl.rma.uni`` and ``forest.cumul.rma``
-(Viechtbauer 2010, J Stat Softw 36(3)); GOSH after Olkin, Dahabreh & Trikalinos (2012, Res Synth
-Methods 3:214), the Baujat plot after Baujat et al. (2002, Stat Med 21:2641). Each function
-returns a matplotlib :class:`~matplotlib.figure.Figure` built without pyplot (Agg canvas); save
-it with :func:`evsynth.files.save_figure` (SVG or PNG).
+The plots draw results of the diagnostics (:mod:`evsynth.models.diagnostics`; no statistics
+here) after metafor's ``baujat.rma``, ``plot.gosh.rma``, ``plot.infl.rma.uni`` and
+``forest.cumul.rma`` (Viechtbauer 2010, J Stat Softw 36(3)); GOSH after Olkin, Dahabreh &
+Trikalinos (2012, Res Synth Methods 3:214), the Baujat plot after Baujat et al. (2002, Stat Med
+21:2641). Each function returns a matplotlib :class:`~matplotlib.figure.Figure` built without
+pyplot (Agg canvas); save it with :func:`evsynth.files.save_figure` (SVG or PNG).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from evsynth.errors import InputError
+from evsynth.models.influence import BaujatResult
 
 __all__ = ["baujat_plot", "gosh_plot", "influence_plot", "cumul_forest_plot"]
 
@@ -47,8 +48,10 @@ def baujat_plot(fit: Any, *, symbol: str = "ids", title: str | None = None) -> F
     """Baujat plot: each study's contribution to the (residual) heterogeneity (x) against its
     influence on the pooled result / fitted value (y) (metafor ``baujat.rma``).
 
-    ``fit``: a fitted :class:`~evsynth.models.meta.MetaResult` (its ``baujat()`` coordinates are
-    computed) or the DataFrame that ``fit.baujat()`` returns (columns slab, x, y).
+    ``fit``: a fitted model (its ``baujat()`` coordinates are computed: a
+    :func:`evsynth.meta`, :func:`evsynth.meta_mh` or :func:`evsynth.meta_peto` fit), the
+    :class:`~evsynth.models.influence.BaujatResult` that ``fit.baujat()`` returns, or a
+    DataFrame with columns slab, x, y.
     ``symbol``: ``"ids"`` (study numbers, metafor's default), ``"slab"`` (study labels) or
     ``"dot"``.
     """
@@ -56,13 +59,15 @@ def baujat_plot(fit: Any, *, symbol: str = "ids", title: str | None = None) -> F
         raise InputError(f"baujat_plot: symbol must be 'ids', 'slab' or 'dot'; got {symbol!r}")
     if isinstance(fit, pd.DataFrame):
         coords, int_only, fixed = fit, True, False
-    elif hasattr(fit, "baujat"):
-        coords = fit.baujat()
-        int_only = fit.p == 1 and fit._mm.intercept
-        fixed = fit.method in ("EE", "FE", "CE")
+    elif isinstance(fit, BaujatResult):
+        coords, int_only, fixed = fit.frame, fit.int_only, fit.fixed
+    elif hasattr(fit, "supports") and "baujat" in fit.supports():
+        res = fit.baujat()
+        coords, int_only, fixed = res.frame, res.int_only, res.fixed
     else:
-        raise InputError("baujat_plot: expected a fitted model (evsynth.meta) or the DataFrame "
-                         "of fit.baujat()")
+        raise InputError("baujat_plot: expected a fitted model with a baujat() method "
+                         "(evsynth.meta, meta_mh, meta_peto), its baujat() result or a DataFrame "
+                         "with columns slab, x, y")
     for col in ("slab", "x", "y"):
         if col not in coords.columns:
             raise InputError(f"baujat_plot: the coordinates have no column {col!r}")
@@ -138,7 +143,7 @@ def gosh_plot(gosh: Any, *, coef: str | None = None, het: str = "I2", bins: int 
     return fig
 
 
-_PANELS = ("rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat", "weight")
+_PANELS = ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight")
 
 
 def _reference_lines(name: str, infl: Any) -> list[tuple[float, str]]:
@@ -150,13 +155,13 @@ def _reference_lines(name: str, infl: Any) -> list[tuple[float, str]]:
     if name == "dffits":
         c = 3 * np.sqrt(p / (k - p)) if k > p else np.inf
         return [(0.0, "--"), (c, ":"), (-c, ":")]
-    if name == "cook.d":
+    if name == "cook_d":
         return [(float(stats.chi2.ppf(0.5, p)), ":")]
-    if name == "cov.r":
+    if name == "cov_r":
         return [(1.0, "--")]
-    if name == "tau2.del":
+    if name == "tau2_del":
         return [(infl.tau2, "--")]
-    if name == "QE.del":
+    if name == "QE_del":
         return [(infl.QE, "--")]
     if name == "hat":
         return [(p / k, "--"), (3 * p / k, ":")]
@@ -191,7 +196,7 @@ def influence_plot(infl: Any, *, log_covr: bool = True, title: str | None = None
         if (~ok).any():
             lo = np.nanmin(z) if ok.any() else 0.0
             ax.scatter(pos[~ok], np.full((~ok).sum(), lo), marker="x", color=MISSING, zorder=3)
-        if name == "cov.r" and log_covr and ok.any() and np.all(z[ok] > 0):
+        if name == "cov_r" and log_covr and ok.any() and np.all(z[ok] > 0):
             ax.set_yscale("log")
             ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=np.arange(1.0, 10.0)))
             ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
@@ -252,8 +257,8 @@ def cumul_forest_plot(cumul: Any, *, transf: Callable[[np.ndarray], np.ndarray] 
     twin.set_yticks(rows)
     twin.set_yticklabels(right, fontsize=8)
     twin.tick_params(length=0)
-    level = getattr(cumul, "level", 0.95)
-    ax.set_xlabel(xlabel or ("Estimate" + f" ({100 * level:g}% CI)"))
+    level = float(getattr(cumul, "level", 95.0))  # percent (the results contract)
+    ax.set_xlabel(xlabel or f"Estimate ({level:g}% CI)")
     heading = ("Cumulative meta-analysis" if kind == "cumul"
                else "Leave-one-out analysis")
     ax.set_title(title or heading, fontsize=10)

@@ -408,8 +408,8 @@ def robustness(fit, k: int, ratio: bool) -> tuple[dict[str, Any], dict[str, Any]
     irows = []
     for j in range(k):
         irows.append({"study_id": str(fr["slab"].iloc[j]), "rstudent": _f(fr["rstudent"].iloc[j]),
-                      "dffits": _f(fr["dffits"].iloc[j]), "cook_d": _f(fr["cook.d"].iloc[j]),
-                      "cov_r": _f(fr["cov.r"].iloc[j]), "tau2_del": _f(fr["tau2.del"].iloc[j]),
+                      "dffits": _f(fr["dffits"].iloc[j]), "cook_d": _f(fr["cook_d"].iloc[j]),
+                      "cov_r": _f(fr["cov_r"].iloc[j]), "tau2_del": _f(fr["tau2_del"].iloc[j]),
                       "hat": _f(fr["hat"].iloc[j]), "weight": _f(fr["weight"].iloc[j]),
                       "flagged": bool(inf.is_infl[j])})
     inf_block = {"k": k, "rows": irows,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from evsynth.errors import InputError
 
@@ -42,31 +42,48 @@ METHODS: dict[str, str] = {
     "forest": "forest",
 }
 
-_REGISTRY: dict[str, dict[type, Callable[..., Any]]] = {}
+class _Entry(NamedTuple):
+    func: Callable[..., Any]
+    when: Callable[[Any], bool] | None
+    requires: str
+
+
+_REGISTRY: dict[str, dict[type, _Entry]] = {}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def register(name: str, *model_types: type) -> Callable[[F], F]:
-    """Decorator: ``func`` implements diagnostic ``name`` for ``model_types`` (and subclasses)."""
+def register(name: str, *model_types: type, when: Callable[[Any], bool] | None = None,
+             requires: str = "") -> Callable[[F], F]:
+    """Decorator: ``func`` implements diagnostic ``name`` for ``model_types`` (and subclasses).
+
+    ``when``: an optional test of the fitted model (e.g. "has no moderators", as metafor's
+    ``leave1out`` requires ``int.only``); a fit failing it does not support the method, and
+    asking for it is an InputError that says ``requires`` ("models without moderators, as
+    metafor").
+    """
     if name not in METHODS:
         raise ValueError(f"unknown diagnostic {name!r}; add it to METHODS first")
 
     def deco(func: F) -> F:
         table = _REGISTRY.setdefault(name, {})
         for cls in model_types:
-            table[cls] = func
+            table[cls] = _Entry(func, when, requires)
         return func
 
     return deco
 
 
 def _load(name: str) -> None:
-    importlib.import_module(f"{__name__}.{METHODS[name]}")
+    module = f"{__name__}.{METHODS[name]}"
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:  # a method whose module is not written yet: no types
+        if exc.name != module:
+            raise
 
 
-def implementation(name: str, fit: Any) -> Callable[..., Any] | None:
-    """The function registered for ``name`` and the type of ``fit`` (nearest in its MRO)."""
+def _entry(name: str, fit: Any) -> _Entry | None:
     if name not in METHODS:
         return None
     _load(name)
@@ -77,16 +94,29 @@ def implementation(name: str, fit: Any) -> Callable[..., Any] | None:
     return None
 
 
+def implementation(name: str, fit: Any) -> Callable[..., Any] | None:
+    """The function registered for ``name`` and the type of ``fit`` (nearest in its MRO), or
+    None when there is none or ``fit`` does not meet its condition (see :func:`register`)."""
+    entry = _entry(name, fit)
+    if entry is None or (entry.when is not None and not entry.when(fit)):
+        return None
+    return entry.func
+
+
 def supported(fit: Any) -> list[str]:
-    """Names of the methods defined for the type of ``fit``."""
+    """Names of the methods defined for ``fit`` (its type, and the conditions of each)."""
     return [name for name in METHODS if implementation(name, fit) is not None]
 
 
 def dispatch(name: str, fit: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call diagnostic ``name`` on ``fit``; an InputError when it is not defined for the type."""
-    func = implementation(name, fit)
-    if func is None:
-        model = getattr(fit, "model_name", type(fit).__name__)
-        raise InputError(f"{name}() is not defined for a {model}; this model supports: "
-                         f"{', '.join(supported(fit)) or 'no diagnostics'}")
-    return func(fit, *args, **kwargs)
+    """Call diagnostic ``name`` on ``fit``; an InputError naming the model and listing what it
+    supports when the method is not defined for it."""
+    entry = _entry(name, fit)
+    if entry is not None and (entry.when is None or entry.when(fit)):
+        return entry.func(fit, *args, **kwargs)
+    model = getattr(fit, "model_name", type(fit).__name__)
+    have = ", ".join(supported(fit)) or "no diagnostics"
+    if entry is not None:
+        raise InputError(f"{name}() is defined only for {entry.requires}; this {model} is not "
+                         f"one (it supports: {have})")
+    raise InputError(f"{name}() is not defined for a {model}; this model supports: {have}")

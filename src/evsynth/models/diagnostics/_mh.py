@@ -1,0 +1,84 @@
+"""Refits of Mantel-Haenszel and Peto fits on subsets of their tables (shared by the
+``leave1out``, ``cumul`` and ``baujat`` implementations for :class:`~evsynth.models.mh.MHResult`).
+
+metafor refits ``rma.mh`` / ``rma.peto`` with the fit's own settings (``measure``, ``add``,
+``to``, ``drop00``, ``correct``, ``level``) and ``subset=`` (``leave1out.rma.mh``,
+``cumul.rma.mh``, ``baujat.rma``); a refit that fails is ``NA``. Here every refit is the public
+:func:`evsynth.meta_mh` / :func:`evsynth.meta_peto` call on the subset of the tables the fit
+recorded (:attr:`MHResult.tables`), so the estimator, its zero-cell handling and its checks are
+exactly those of the original fit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evsynth.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from evsynth.models.mh import MHResult
+
+#: the statistics of a refit reported by metafor's leave1out/cumul for rma.mh and rma.peto
+KEYS = ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "QE", "QEp", "I2", "H2")
+
+
+def tables_of(fit: MHResult) -> dict[str, np.ndarray]:
+    """The per-study tables the fit was computed from (all ``k_all`` supplied studies)."""
+    tables = fit.tables
+    if not tables:
+        raise InputError(f"this {fit.model_name} does not carry its 2x2 / person-time tables "
+                         "(it was not made by meta_mh() or meta_peto()); refit it to use the "
+                         "diagnostics")
+    return tables
+
+
+def labels_all(fit: MHResult) -> list[Any]:
+    """Labels of all supplied studies (``fit.studies['slab']``), as metafor's ``slab``."""
+    return list(fit.studies["slab"])
+
+
+def refit(fit: MHResult, rows: Sequence[int] | np.ndarray) -> MHResult:
+    """The fit's estimator on the supplied studies at positions ``rows`` (0-based, in that
+    order), with its settings; InputError when it cannot be fitted (e.g. no informative
+    table)."""
+    from evsynth.models.mh import meta_mh, meta_peto
+
+    rows = np.asarray(rows, dtype=np.int64)
+    tables = tables_of(fit)
+    sub = {name: np.asarray(col)[rows] for name, col in tables.items()}
+    labels = labels_all(fit)
+    info = fit.method_info
+    kw: dict[str, Any] = {"slab": [labels[i] for i in rows], "add": info["add"],
+                          "to": info["to"], "drop00": info["drop00"], "level": fit.level}
+    with warnings.catch_warnings():  # e.g. non-integer counts, warned about by the fit itself
+        warnings.simplefilter("ignore")
+        if fit.method == "PETO":
+            return meta_peto(**sub, **kw)
+        correct = info.get("correct")
+        return meta_mh(fit.measure, **sub, correct=True if correct is None else bool(correct),
+                       **kw)
+
+
+def refits(fit: MHResult, subsets: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per subset the statistics in :data:`KEYS` of the refit (NaN where it fails, as metafor's
+    NA), and ``vb`` = se^2. Where the estimator fails but the subset has at most one study
+    with a per-study effect, Q = 0, p = 1, I^2 = 0, H^2 = 1 (metafor computes these without
+    the estimate)."""
+    n = len(subsets)
+    out = {key: np.full(n, np.nan) for key in KEYS}
+    has_yi = np.isfinite(np.asarray(fit.studies["yi"], dtype=float))
+    for g, rows in enumerate(subsets):
+        try:
+            res = refit(fit, rows)
+        except InputError:
+            if has_yi[np.asarray(rows, dtype=np.int64)].sum() <= 1:
+                out["QE"][g], out["QEp"][g], out["I2"][g], out["H2"][g] = 0.0, 1.0, 0.0, 1.0
+            continue
+        for key in KEYS:
+            out[key][g] = float(np.ravel(getattr(res, key))[0])
+    out["vb"] = out["se"] ** 2
+    return out
