@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from evsynth.effects.escalc import effect_size as effect_size
     from evsynth.models.batch import meta_batch as meta_batch
     from evsynth.models.bias import fsn as fsn
+    from evsynth.models.diagnostics.forest import forest as forest
     from evsynth.models.meta import meta as meta
     from evsynth.models.mh import meta_mh as meta_mh
     from evsynth.models.mh import meta_peto as meta_peto
@@ -37,6 +38,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "meta_peto": ("evsynth.models.mh", "meta_peto"),
     "meta_batch": ("evsynth.models.batch", "meta_batch"),
     "fsn": ("evsynth.models.bias", "fsn"),
+    "forest": ("evsynth.models.diagnostics.forest", "forest"),
     "records": ("evsynth.records", None),
 }
 
