@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
@@ -83,7 +84,8 @@ SQUARE_BINARY = "#1f4e9c"       # and dichotomous outcomes in blue
 PI_COLOUR = "#b03a2e"
 #: rc settings while saving: SVG text as text, reproducible SVG ids, and unhinted glyphs (a
 #: third less rendering time for PNG with matplotlib's glyph-by-glyph Agg text)
-_SAVE_RC = {"svg.fonttype": "none", "svg.hashsalt": "evsynth-forest", "text.hinting": "none"}
+_SAVE_RC: dict[Any, Any] = {"svg.fonttype": "none", "svg.hashsalt": "evsynth-forest",
+                            "text.hinting": "none"}
 
 
 class ForestFigure(Figure):
@@ -131,8 +133,9 @@ def _fixed2(x: float) -> str:
 def _is_exp(f: Callable[..., Any]) -> bool:
     """True when ``f`` is the exponential function (numpy.exp, math.exp or an equivalent)."""
     try:
-        return all(math.isclose(float(f(x)), math.exp(x), rel_tol=1e-12)
-                   for x in (-2.0, -0.5, 0.0, 0.7, 3.0))
+        with np.errstate(all="ignore"):
+            return all(math.isclose(float(f(x)), math.exp(x), rel_tol=1e-12)
+                       for x in (-2.0, -0.5, 0.0, 0.7, 3.0))
     except Exception:  # a transform that fails on plain floats is not exp
         return False
 
@@ -165,7 +168,8 @@ class Scale:
             return math.exp(x) if x < 700 else math.inf
         assert self.func is not None
         try:
-            return float(self.func(x))
+            with np.errstate(all="ignore"):   # a non-finite result is reported by the caller
+                return float(self.func(x))
         except Exception as exc:  # a failing user function is bad input
             raise InputError(f"forest: transf({x!r}) failed: {exc}") from None
 

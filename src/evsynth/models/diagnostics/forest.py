@@ -321,8 +321,9 @@ def _meta_rows(fit: MetaResult, o: _Options) -> _FitRows:
                     tstat=fit.test != "z")
     if list(fit.coef_names) != ["intrcpt"]:   # a meta-regression: fitted values, no total
         pred = fit.predict(level=level)
-        rows.fitted = tuple(np.atleast_1d(np.asarray(a, dtype=float))   # type: ignore[assignment]
-                            for a in (pred.pred, pred.ci_lb, pred.ci_ub))
+        f_est, f_lb, f_ub = (np.atleast_1d(np.asarray(a, dtype=float))
+                             for a in (pred.pred, pred.ci_lb, pred.ci_ub))
+        rows.fitted = (f_est, f_lb, f_ub)
         rows.show_total = False
         p = int(fit.p)
         resid = ForestPooled(est=0.0, lb=0.0, ub=0.0, k=int(fit.k), tau2=_f(fit.tau2),
