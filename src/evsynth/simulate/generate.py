@@ -1,0 +1,346 @@
+"""Data generators for simulated meta-analyses (one scenario, many replicates at once).
+
+Every replicate is one meta-analysis of ``k`` studies. The true study effects are
+``theta_i ~ N(mu, tau2)``; each study's estimate and sampling variance are computed from
+simulated participant-level summaries, as an analyst would compute them from a paper:
+
+``"MD"``
+    mean difference: arm means ``N(theta_i, sigma^2 / n)`` and ``N(0, sigma^2 / n)``, arm
+    variances ``sigma^2 chi^2_{n-1} / (n - 1)``; ``vi = s1^2 / n1 + s2^2 / n2`` (estimated).
+``"SMD"``
+    Hedges' g (exact small-sample factor J, metafor ``escalc(measure = "SMD")``) of arms with
+    unit SD and true standardised difference ``theta_i``; ``vi = 1/n1 + 1/n2 + g^2 /
+    (2 (n1 + n2))``, the usual large-sample variance, which depends on g itself (the
+    "biased variance": correlated with the estimate).
+``"logOR"``
+    log odds ratio from simulated 2x2 tables: control risk ``p0``, treatment risk
+    ``expit(logit(p0) + theta_i)``, binomial events per arm. A table with a zero cell gets
+    ``cc`` (0.5) added to every cell (metafor ``escalc`` default ``add = 1/2, to = "only0"``);
+    tables with no events (or only events) in both arms are kept (``drop00 = False``, the
+    escalc default) unless ``drop00=True``. Zero cells do occur with small ``n`` or ``p0``.
+``"known"``
+    the textbook model with known variances: ``vi = sigma^2 (1/n1 + 1/n2)`` and
+    ``yi ~ N(theta_i, vi)``.
+
+Sample sizes (per arm, both arms equal) are given by ``n``: an int (every study), a sequence
+of ``k`` ints (study ``i`` gets ``n[i]``: e.g. one large trial), ``("uniform", lo, hi)``
+(integers drawn uniformly in ``[lo, hi]``) or ``("lognormal", median, sdlog)`` (rounded,
+at least 2).
+
+Small-study selection (publication bias), ``selection``:
+``("pvalue", alpha, weight)``
+    a study whose one-sided p-value for a positive effect (``yi / sqrt(vi)`` against the
+    normal) is above ``alpha`` is published with probability ``weight`` (Hedges 1992 step
+    function; 0 = only significant studies are published);
+``("effect", threshold, weight)``
+    a study with ``yi < threshold`` is published with probability ``weight``.
+Studies are drawn until every replicate has ``k`` published studies.
+
+References: Morris, White & Crowther (2019), Stat Med 38:2074, doi:10.1002/sim.8086 (planning
+simulation studies); Hedges (1992), Stat Sci 7:246, doi:10.1214/ss/1177011364 (selection by
+p-value).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from evsynth.errors import InputError
+
+MEASURES = ("MD", "SMD", "logOR", "known")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One data-generating scenario of a simulation study.
+
+    Parameters
+    ----------
+    k : int
+        Studies per meta-analysis (>= 1).
+    tau2 : float
+        Between-study variance of the true effects (>= 0).
+    mu : float
+        Mean true effect (the estimand).
+    measure : str
+        ``"MD"``, ``"SMD"``, ``"logOR"`` or ``"known"`` (see :mod:`evsynth.simulate.generate`).
+    n : int, sequence of int or tuple
+        Per-arm sample sizes: an int, ``k`` ints, ``("uniform", lo, hi)`` or
+        ``("lognormal", median, sdlog)``.
+    sigma : float
+        Within-arm SD (``"MD"``, ``"known"``).
+    p0 : float
+        Control-arm risk (``"logOR"``).
+    cc : float
+        Continuity correction added to every cell of a 2x2 table with a zero cell.
+    drop00 : bool
+        Drop tables with no events (or only events) in both arms (``"logOR"``); the
+        meta-analysis then has fewer than ``k`` studies.
+    selection : tuple or None
+        ``("pvalue", alpha, weight)`` or ``("effect", threshold, weight)``: publication bias.
+    label : str
+        Free text kept with the results (not part of the scenario's identity).
+
+    Returns
+    -------
+    Scenario
+        A frozen description; :meth:`key` identifies it (random streams depend on it).
+
+    References
+    ----------
+    Morris TP, White IR, Crowther MJ (2019). Using simulation studies to evaluate statistical
+    methods. Stat Med 38:2074-2102. doi:10.1002/sim.8086
+
+    Examples
+    --------
+    >>> from evsynth.simulate import Scenario
+    >>> Scenario(k=5, tau2=0.1, n=50).k
+    5
+    """
+
+    k: int
+    tau2: float = 0.0
+    mu: float = 0.0
+    measure: str = "MD"
+    n: Any = 50
+    sigma: float = 1.0
+    p0: float = 0.1
+    cc: float = 0.5
+    drop00: bool = False
+    selection: Any = None
+    label: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n, list):
+            object.__setattr__(self, "n", tuple(self.n))
+        if isinstance(self.selection, list):
+            object.__setattr__(self, "selection", tuple(self.selection))
+        self.check()
+
+    def check(self) -> None:
+        """Raise :class:`InputError` naming the field that is out of range."""
+        where = f"scenario {self.params()}"
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
+            raise InputError(f"{where}: field 'k' is {self.k!r}; expected a whole number >= 1")
+        for name in ("tau2", "mu", "sigma", "p0", "cc"):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, (int, float, np.number)) \
+                    or not math.isfinite(float(val)):
+                raise InputError(f"{where}: field '{name}' is {val!r}; expected a finite number")
+        if self.tau2 < 0:
+            raise InputError(f"{where}: field 'tau2' is {self.tau2!r}; expected >= 0")
+        if self.sigma <= 0:
+            raise InputError(f"{where}: field 'sigma' is {self.sigma!r}; expected > 0")
+        if not 0 < self.p0 < 1:
+            raise InputError(f"{where}: field 'p0' is {self.p0!r}; expected 0 < p0 < 1")
+        if self.cc < 0:
+            raise InputError(f"{where}: field 'cc' is {self.cc!r}; expected >= 0")
+        if self.measure not in MEASURES:
+            raise InputError(f"{where}: field 'measure' is {self.measure!r}; expected one of "
+                             f"{', '.join(MEASURES)}")
+        _size_spec(self.n, int(self.k), where)
+        sel = self.selection
+        if sel is not None:
+            ok = (isinstance(sel, tuple) and len(sel) == 3 and sel[0] in ("pvalue", "effect")
+                  and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                          for x in sel[1:]) and 0 <= sel[2] <= 1)
+            if not ok or (sel[0] == "pvalue" and not 0 < sel[1] < 1):
+                raise InputError(f"{where}: field 'selection' is {sel!r}; expected None, "
+                                 "('pvalue', alpha, weight) with 0 < alpha < 1, or ('effect', "
+                                 "threshold, weight), with 0 <= weight <= 1")
+
+    def params(self) -> dict[str, Any]:
+        """The scenario's fields (without ``label``) as JSON-ready values."""
+        d = asdict(self)
+        d.pop("label")
+        d["n"] = list(self.n) if isinstance(self.n, tuple) else self.n
+        d["selection"] = list(self.selection) if self.selection is not None else None
+        return {key: (val.item() if isinstance(val, np.generic) else val)
+                for key, val in d.items()}
+
+    def key(self) -> str:
+        """A stable identifier (SHA-256 of the canonical JSON of :meth:`params`, 16 hex
+        digits): the scenario's random streams and its file on disk are keyed by it."""
+        import hashlib
+        import json
+
+        text = json.dumps(self.params(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _size_spec(n: Any, k: int, where: str) -> None:
+    bad = (f"{where}: field 'n' is {n!r}; expected an int >= 2, {k} ints >= 2, ('uniform', lo, "
+           "hi) with 2 <= lo <= hi, or ('lognormal', median, sdlog)")
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
+        if n < 2:
+            raise InputError(bad)
+        return
+    if isinstance(n, tuple) and n and isinstance(n[0], str):
+        if n[0] == "uniform" and len(n) == 3 and 2 <= n[1] <= n[2]:
+            return
+        if n[0] == "lognormal" and len(n) == 3 and n[1] >= 2 and n[2] >= 0:
+            return
+        raise InputError(bad)
+    if isinstance(n, Sequence) and len(n) == k and all(
+            isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 2 for x in n):
+        return
+    raise InputError(bad)
+
+
+def draw_sizes(n: Any, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Per-arm sample sizes of shape ``(replicates, k)`` from a size specification."""
+    if isinstance(n, (int, np.integer)):
+        return np.full(shape, int(n), dtype=np.int64)
+    if isinstance(n, tuple) and n and isinstance(n[0], str):
+        if n[0] == "uniform":
+            return rng.integers(int(n[1]), int(n[2]) + 1, size=shape)
+        med, sdlog = float(n[1]), float(n[2])
+        return np.maximum(2, np.rint(med * np.exp(sdlog * rng.standard_normal(shape)))
+                          ).astype(np.int64)
+    return np.broadcast_to(np.asarray(n, dtype=np.int64), shape).copy()
+
+
+def hedges_j(m: np.ndarray) -> np.ndarray:
+    """Exact small-sample correction of Cohen's d with ``m`` degrees of freedom (Hedges 1981,
+    J Educ Stat 6:107; metafor ``.cmicalc``): ``Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2))``."""
+    m = np.asarray(m, dtype=float)
+    return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
+
+
+def _studies(sc: Scenario, shape: tuple[int, int],
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw ``shape`` = (replicates, studies) studies: (yi, vi, keep) where ``keep`` marks the
+    studies that exist (False only for double-zero tables under ``drop00``)."""
+    nn = draw_sizes(sc.n, shape, rng).astype(float)
+    theta = sc.mu + math.sqrt(sc.tau2) * rng.standard_normal(shape)
+    keep = np.ones(shape, dtype=bool)
+    if sc.measure == "known":
+        vi = sc.sigma**2 * 2.0 / nn
+        yi = theta + np.sqrt(vi) * rng.standard_normal(shape)
+    elif sc.measure == "MD":
+        s = sc.sigma
+        m1 = theta + s / np.sqrt(nn) * rng.standard_normal(shape)
+        m2 = s / np.sqrt(nn) * rng.standard_normal(shape)
+        v1 = s**2 * rng.chisquare(nn - 1) / (nn - 1)
+        v2 = s**2 * rng.chisquare(nn - 1) / (nn - 1)
+        yi = m1 - m2
+        vi = v1 / nn + v2 / nn
+    elif sc.measure == "SMD":
+        m1 = theta + rng.standard_normal(shape) / np.sqrt(nn)
+        m2 = rng.standard_normal(shape) / np.sqrt(nn)
+        df = 2 * nn - 2
+        sp = np.sqrt(rng.chisquare(df) / df)
+        yi = hedges_j(df) * (m1 - m2) / sp
+        vi = 2.0 / nn + yi**2 / (2 * 2 * nn)
+    else:  # logOR
+        lp0 = math.log(sc.p0 / (1 - sc.p0))
+        p1 = special.expit(lp0 + theta)
+        ni = nn.astype(np.int64)
+        a = rng.binomial(ni, p1).astype(float)
+        c = rng.binomial(ni, sc.p0).astype(float)
+        b, d = nn - a, nn - c
+        zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+        if sc.drop00:
+            keep = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
+        add = np.where(zero, sc.cc, 0.0)
+        a, b, c, d = a + add, b + add, c + add, d + add
+        with np.errstate(divide="ignore", invalid="ignore"):
+            yi = np.log(a * d / (b * c))
+            vi = 1 / a + 1 / b + 1 / c + 1 / d
+        keep &= np.isfinite(yi) & np.isfinite(vi)  # cc = 0 with a zero cell
+    return yi, vi, keep
+
+
+def _published(sc: Scenario, yi: np.ndarray, vi: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+    kind, cut, weight = sc.selection
+    if kind == "pvalue":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = special.ndtr(-yi / np.sqrt(vi))
+        small = ~(p <= cut)
+    else:
+        small = yi < cut
+    return ~small | (rng.random(yi.shape) < weight)
+
+
+def generate(scenario: Scenario, replicates: int,
+             rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
+    """Simulate ``replicates`` meta-analyses of one scenario.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        What to simulate.
+    replicates : int
+        Number of meta-analyses.
+    rng : numpy.random.Generator, int or None
+        Random generator (or a seed for one).
+
+    Returns
+    -------
+    dict
+        ``yi``, ``vi`` (flat arrays, replicate after replicate), ``sizes`` (studies per
+        replicate: ``k`` unless ``drop00`` dropped tables) and ``drawn`` (studies drawn per
+        replicate before selection).
+
+    References
+    ----------
+    Morris TP, White IR, Crowther MJ (2019). Using simulation studies to evaluate statistical
+    methods. Stat Med 38:2074-2102. doi:10.1002/sim.8086
+
+    Examples
+    --------
+    >>> from evsynth.simulate import Scenario, generate
+    >>> d = generate(Scenario(k=4, tau2=0.1, measure="logOR", n=20, p0=0.05), 3, rng=1)
+    >>> d["yi"].shape, list(d["sizes"])
+    ((12,), [4, 4, 4])
+    """
+    if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) \
+            or replicates < 1:
+        raise InputError(f"argument 'replicates' is {replicates!r}; expected a whole number "
+                         ">= 1")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    k, R = int(scenario.k), int(replicates)
+    if scenario.selection is None:
+        yi, vi, keep = _studies(scenario, (R, k), gen)
+        drawn = np.full(R, k, dtype=np.int64)
+        sizes = keep.sum(axis=1)
+        return {"yi": yi[keep], "vi": vi[keep], "sizes": sizes, "drawn": drawn}
+    # selection: draw rounds of candidate studies until each replicate has k published ones
+    ys = np.empty((R, k))
+    vs = np.empty((R, k))
+    ks = np.ones((R, k), dtype=bool)
+    have = np.zeros(R, dtype=np.int64)
+    drawn = np.zeros(R, dtype=np.int64)
+    need = np.arange(R)
+    width = k
+    for _ in range(10_000):
+        if not need.size:
+            break
+        y, v, kp = _studies(scenario, (need.size, width), gen)
+        pub = _published(scenario, y, v, gen)
+        # take published studies in draw order until each replicate has k
+        rank = np.cumsum(pub, axis=1) + have[need, None]
+        take = pub & (rank <= k)
+        # studies drawn: up to and including the one that completed the meta-analysis
+        done = rank[:, -1] >= k
+        last = np.where(done, np.argmax(rank >= k, axis=1) + 1, width)
+        drawn[need] += last
+        rows, cols = np.nonzero(take)
+        slot = rank[rows, cols] - 1
+        ys[need[rows], slot] = y[rows, cols]
+        vs[need[rows], slot] = v[rows, cols]
+        ks[need[rows], slot] = kp[rows, cols]
+        have[need] = np.minimum(rank[:, -1], k)
+        need = need[have[need] < k]
+        width = min(4 * width, 1 << 16)
+    else:  # pragma: no cover - only with weight 0 and a scenario that never publishes
+        raise InputError(f"scenario {scenario.params()}: selection {scenario.selection!r} "
+                         "published too few studies (fewer than k after 10,000 rounds)")
+    return {"yi": ys[ks], "vi": vs[ks], "sizes": ks.sum(axis=1), "drawn": drawn}

@@ -1,0 +1,167 @@
+"""Performance measures of a simulation study with their Monte-Carlo standard errors.
+
+Definitions and Monte-Carlo SEs follow Morris, White & Crowther (2019, Stat Med 38:2074,
+doi:10.1002/sim.8086, Table 6), for ``n`` replicates with estimates ``t_i`` of the estimand
+``theta``:
+
+=================  ========================================  ==========================================
+measure            estimate                                  Monte-Carlo SE
+=================  ========================================  ==========================================
+bias               mean(t) - theta                           sqrt(sum (t - mean t)^2 / (n (n - 1)))
+empirical SE       sqrt(sum (t - mean t)^2 / (n - 1))        EmpSE / sqrt(2 (n - 1))
+MSE                mean((t - theta)^2)                       sqrt(sum ((t-theta)^2 - MSE)^2 / (n (n-1)))
+model SE           sqrt(mean(se^2))                          sqrt(var(se^2) / (4 n ModSE^2))
+rel. error ModSE   100 (ModSE / EmpSE - 1)                   100 (ModSE/EmpSE) sqrt(var(se^2) /
+                                                             (4 n ModSE^4) + 1 / (2 (n - 1)))
+coverage           mean(lb <= theta <= ub)                   sqrt(cov (1 - cov) / n)
+rejection          mean(p < alpha) (power, or type I error   sqrt(rej (1 - rej) / n)
+                   when theta = 0)
+CI / PI width      mean(ub - lb)                             sd(ub - lb) / sqrt(n)
+PI coverage        mean(P(lb <= theta_new <= ub)),           sd / sqrt(n)
+                   theta_new ~ N(theta, tau^2), computed
+                   exactly per replicate
+=================  ========================================  ==========================================
+
+The same for tau^2 (``tau2_bias``, ``tau2_empse``, ``tau2_mse``). Replicates whose fit did not
+converge are counted (``failures``) and left out of every measure (``n_used``), as Morris et
+al. recommend reporting; a replicate with a missing value of a measure (e.g. a t-based CI with
+no degrees of freedom) is left out of that measure only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+#: (measure, Monte-Carlo SE column) in the order of the results table
+MEASURES = ("bias", "empse", "mse", "modse", "relerr_modse", "coverage", "rejection",
+            "ci_width", "pi_coverage", "pi_width", "tau2_bias", "tau2_empse", "tau2_mse")
+
+
+def _mean_se(x: np.ndarray) -> tuple[float, float, int]:
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan, 0
+    m = float(x.mean())
+    se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return m, se, n
+
+
+def _prop(x: np.ndarray) -> tuple[float, float, int]:
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan, 0
+    p = float(x.mean())
+    return p, math.sqrt(p * (1 - p) / n), n
+
+
+def _location(t: np.ndarray, theta: float) -> dict[str, float]:
+    t = t[np.isfinite(t)]
+    n = t.size
+    out: dict[str, float] = {}
+    if n < 2:
+        return {key: math.nan for key in ("bias", "bias_mcse", "empse", "empse_mcse", "mse",
+                                          "mse_mcse")}
+    m = float(t.mean())
+    ss = float(((t - m) ** 2).sum())
+    out["bias"] = m - theta
+    out["bias_mcse"] = math.sqrt(ss / (n * (n - 1)))
+    out["empse"] = math.sqrt(ss / (n - 1))
+    out["empse_mcse"] = out["empse"] / math.sqrt(2 * (n - 1))
+    e2 = (t - theta) ** 2
+    mse = float(e2.mean())
+    out["mse"] = mse
+    out["mse_mcse"] = math.sqrt(float(((e2 - mse) ** 2).sum()) / (n * (n - 1)))
+    return out
+
+
+def performance(fits: dict[str, np.ndarray], theta: float, tau2: float = 0.0,
+                alpha: float = 0.05) -> dict[str, Any]:
+    """Performance measures of one method in one scenario, with Monte-Carlo SEs.
+
+    Parameters
+    ----------
+    fits : dict of arrays
+        Per-replicate ``estimate``, ``se``, ``ci_lb``, ``ci_ub``, ``pval``, ``tau2``,
+        ``pi_lb``, ``pi_ub`` and ``converged`` (as returned by
+        :func:`evsynth.simulate.methods.fit_method`).
+    theta : float
+        The true mean effect (estimand).
+    tau2 : float
+        The true between-study variance (for tau^2 measures and the prediction interval's
+        coverage of a new study's true effect).
+    alpha : float
+        Significance level of the rejection rate (power / type I error).
+
+    Returns
+    -------
+    dict
+        ``n_rep``, ``failures``, ``n_used`` and, for each name in :data:`MEASURES`, the value
+        and ``<name>_mcse``.
+
+    References
+    ----------
+    Morris TP, White IR, Crowther MJ (2019). Using simulation studies to evaluate statistical
+    methods. Stat Med 38:2074-2102. doi:10.1002/sim.8086
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsynth.simulate import performance
+    >>> est = np.array([0.1, -0.2, 0.05, 0.0])
+    >>> fits = {"estimate": est, "se": np.full(4, 0.1), "ci_lb": est - 0.2,
+    ...         "ci_ub": est + 0.2, "pval": np.array([0.3, 0.04, 0.6, 1.0]),
+    ...         "tau2": np.zeros(4), "pi_lb": est - 0.3, "pi_ub": est + 0.3,
+    ...         "converged": np.ones(4, bool)}
+    >>> m = performance(fits, theta=0.0)
+    >>> round(m["bias"], 4), m["coverage"], m["rejection"]
+    (-0.0125, 1.0, 0.25)
+    """
+    conv = np.asarray(fits["converged"], dtype=bool)
+    n_rep = int(conv.size)
+    ok = conv
+    est = np.asarray(fits["estimate"], dtype=float)[ok]
+    res: dict[str, Any] = {"n_rep": n_rep, "failures": int((~conv).sum()),
+                           "n_used": int(ok.sum())}
+    res.update(_location(est, theta))
+    se = np.asarray(fits["se"], dtype=float)[ok]
+    se2 = se[np.isfinite(se)] ** 2
+    if se2.size > 1 and res["empse"] > 0:
+        modse = math.sqrt(float(se2.mean()))
+        v = float(se2.var(ddof=1))
+        n = se2.size
+        res["modse"] = modse
+        res["modse_mcse"] = math.sqrt(v / (4 * n * modse**2)) if modse > 0 else math.nan
+        ratio = modse / res["empse"]
+        res["relerr_modse"] = 100 * (ratio - 1)
+        res["relerr_modse_mcse"] = 100 * ratio * math.sqrt(
+            v / (4 * n * modse**4) + 1 / (2 * (res["n_used"] - 1))) if modse > 0 else math.nan
+    else:
+        for key in ("modse", "relerr_modse"):
+            res[key] = res[f"{key}_mcse"] = math.nan
+    lb = np.asarray(fits["ci_lb"], dtype=float)[ok]
+    ub = np.asarray(fits["ci_ub"], dtype=float)[ok]
+    fin = np.isfinite(lb) & np.isfinite(ub)
+    res["coverage"], res["coverage_mcse"], _ = _prop(((lb <= theta) & (theta <= ub))[fin])
+    res["ci_width"], res["ci_width_mcse"], _ = _mean_se((ub - lb)[fin])
+    p = np.asarray(fits["pval"], dtype=float)[ok]
+    res["rejection"], res["rejection_mcse"], _ = _prop((p < alpha)[np.isfinite(p)])
+    plb = np.asarray(fits["pi_lb"], dtype=float)[ok]
+    pub = np.asarray(fits["pi_ub"], dtype=float)[ok]
+    pfin = np.isfinite(plb) & np.isfinite(pub)
+    if tau2 > 0:
+        sd = math.sqrt(tau2)
+        pc = special.ndtr((pub - theta) / sd) - special.ndtr((plb - theta) / sd)
+    else:
+        pc = ((plb <= theta) & (theta <= pub)).astype(float)
+    res["pi_coverage"], res["pi_coverage_mcse"], _ = _mean_se(np.where(pfin, pc, np.nan))
+    res["pi_width"], res["pi_width_mcse"], _ = _mean_se(np.where(pfin, pub - plb, np.nan))
+    t2 = _location(np.asarray(fits["tau2"], dtype=float)[ok], tau2)
+    for key in ("bias", "empse", "mse"):
+        res[f"tau2_{key}"] = t2[key]
+        res[f"tau2_{key}_mcse"] = t2[f"{key}_mcse"]
+    return res
