@@ -4,23 +4,18 @@ Definitions and Monte-Carlo SEs follow Morris, White & Crowther (2019, Stat Med 
 doi:10.1002/sim.8086, Table 6), for ``n`` replicates with estimates ``t_i`` of the estimand
 ``theta``:
 
-=================  ========================================  ==========================================
-measure            estimate                                  Monte-Carlo SE
-=================  ========================================  ==========================================
-bias               mean(t) - theta                           sqrt(sum (t - mean t)^2 / (n (n - 1)))
-empirical SE       sqrt(sum (t - mean t)^2 / (n - 1))        EmpSE / sqrt(2 (n - 1))
-MSE                mean((t - theta)^2)                       sqrt(sum ((t-theta)^2 - MSE)^2 / (n (n-1)))
-model SE           sqrt(mean(se^2))                          sqrt(var(se^2) / (4 n ModSE^2))
-rel. error ModSE   100 (ModSE / EmpSE - 1)                   100 (ModSE/EmpSE) sqrt(var(se^2) /
-                                                             (4 n ModSE^4) + 1 / (2 (n - 1)))
-coverage           mean(lb <= theta <= ub)                   sqrt(cov (1 - cov) / n)
-rejection          mean(p < alpha) (power, or type I error   sqrt(rej (1 - rej) / n)
-                   when theta = 0)
-CI / PI width      mean(ub - lb)                             sd(ub - lb) / sqrt(n)
-PI coverage        mean(P(lb <= theta_new <= ub)),           sd / sqrt(n)
-                   theta_new ~ N(theta, tau^2), computed
-                   exactly per replicate
-=================  ========================================  ==========================================
+- bias = mean(t) - theta; MCSE = sqrt(sum (t - mean t)^2 / (n (n - 1)))
+- empirical SE (``empse``) = sqrt(sum (t - mean t)^2 / (n - 1)); MCSE = EmpSE / sqrt(2 (n - 1))
+- MSE = mean((t - theta)^2); MCSE = sqrt(sum ((t - theta)^2 - MSE)^2 / (n (n - 1)))
+- model SE (``modse``) = sqrt(mean(se^2)); MCSE = sqrt(var(se^2) / (4 n ModSE^2))
+- relative error in the model SE (``relerr_modse``, %) = 100 (ModSE / EmpSE - 1);
+  MCSE = 100 (ModSE / EmpSE) sqrt(var(se^2) / (4 n ModSE^4) + 1 / (2 (n - 1)))
+- coverage = mean(lb <= theta <= ub); MCSE = sqrt(cov (1 - cov) / n)
+- rejection = mean(p < alpha): power, or the type I error rate when theta = 0;
+  MCSE = sqrt(rej (1 - rej) / n)
+- CI and PI width = mean(ub - lb); MCSE = sd(ub - lb) / sqrt(n)
+- PI coverage = mean over replicates of P(lb <= theta_new <= ub) for a new study's true effect
+  theta_new ~ N(theta, tau^2), computed exactly per replicate; MCSE = sd / sqrt(n)
 
 The same for tau^2 (``tau2_bias``, ``tau2_empse``, ``tau2_mse``). Replicates whose fit did not
 converge are counted (``failures``) and left out of every measure (``n_used``), as Morris et
