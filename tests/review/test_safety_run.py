@@ -243,6 +243,28 @@ def test_cli_run_out_with_user_files_needs_force(tmp_path, capsys):
     assert not (out / "figures" / "my-notes.txt").exists()
 
 
+def test_changed_outputs_need_force_and_older_outputs_are_recognised(tmp_path):
+    d = make_review(tmp_path / "review")
+    out = tmp_path / "out"
+    run(d, out, quiet=True)
+    manifest = json.loads((out / pipeline.MANIFEST).read_text(encoding="utf-8"))["files"]
+    assert {"results.json", "report.html", "report.md"} <= set(manifest)
+    assert any(k.startswith("figures/") for k in manifest)
+    with open(out / "report.md", "a", encoding="utf-8") as fh:
+        fh.write("\nmy edits\n")
+    with pytest.raises(InputError, match=r"or changed since \(report.md\).*--force"):
+        run(d, out, quiet=True)
+    assert (out / "report.md").read_text(encoding="utf-8").endswith("my edits\n")
+    run(d, out, quiet=True, force=True)
+    # an output folder of an older evsynth (no manifest): judged by the names evsynth writes
+    (out / pipeline.MANIFEST).unlink()
+    run(d, out, quiet=True)
+    (out / pipeline.MANIFEST).unlink()
+    (out / "figures" / "notes.docx").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"figures/notes.docx"):
+        run(d, out, quiet=True)
+
+
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks not available")
 def test_run_out_symlink_is_refused(tmp_path):
     d = make_review(tmp_path / "review")

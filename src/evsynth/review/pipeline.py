@@ -13,7 +13,8 @@ removes such folders when their marker names a process that is gone -- folders w
 evsynth's marker are never touched.
 
 An existing output folder is replaced only when it is evsynth's (its results.json) and holds
-nothing evsynth did not write, unless ``force``. Figures are drawn on
+nothing evsynth did not write or that changed since (the folder's :data:`MANIFEST` lists the
+files of the run with their SHA-256), unless ``force``. Figures are drawn on
 :class:`matplotlib.figure.Figure` objects, never through pyplot: the caller's matplotlib backend
 and open figures are left as they were. Files get the permissions of the user's umask.
 
@@ -52,8 +53,11 @@ FIGURES_DIR = "figures"
 PROGRESS_MIN = 12
 #: marker file inside evsynth's temporary folders (JSON: pid, host, created)
 MARKER = ".evsynth-run.json"
-#: files evsynth writes at the top of an output folder (figures/ holds the plots)
-OUTPUT_FILES = (RESULTS_FILE, "report.html", "report.md", MARKER)
+#: list of the files a run wrote, with their SHA-256 (JSON), kept in the output folder
+MANIFEST = ".evsynth-output.json"
+#: files evsynth writes at the top of an output folder (figures/ holds the plots); used for
+#: output folders of versions without a manifest
+OUTPUT_FILES = (RESULTS_FILE, "report.html", "report.md", MARKER, MANIFEST)
 #: a stale temporary folder from another host is removed after this many seconds
 STALE_OTHER_HOST = 2 * 24 * 3600
 #: the signals that clean up the temporary folder before ending the run
@@ -99,21 +103,52 @@ def _check_out_dir(review: Review, out: Path, force: bool = False) -> None:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
                                               if len(foreign) > 5 else "")
             raise InputError(f"--out {out}: the previous evsynth output holds files evsynth did "
-                             f"not write ({shown}); expected them moved elsewhere, or --force to "
-                             "replace the folder as a whole")
+                             f"not write, or changed since ({shown}); expected them moved "
+                             "elsewhere, or --force to replace the folder as a whole")
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_manifest(folder: Path) -> None:
+    """Record every file of the finished output ``folder`` with its SHA-256 (:data:`MANIFEST`),
+    so a later run knows which files are its own and unchanged."""
+    files = {p.relative_to(folder).as_posix(): _sha256_file(p)
+             for p in sorted(folder.rglob("*"))
+             if p.is_file() and p.name not in (MARKER, MANIFEST)}
+    atomic_write_text(folder / MANIFEST, json.dumps({"files": files}, indent=1) + "\n")
 
 
 def _foreign_files(path: Path) -> list[str]:
-    """Entries of an evsynth output folder that evsynth does not write (relative names)."""
+    """Entries of an evsynth output folder that evsynth did not write, or that changed since it
+    wrote them (relative names). Uses the folder's :data:`MANIFEST`; without one (older
+    versions), the names evsynth writes."""
+    try:
+        listed = json.loads((path / MANIFEST).read_text(encoding="utf-8"))["files"]
+        if not isinstance(listed, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = None
     out = []
-    for p in sorted(path.iterdir()):
-        if p.name == FIGURES_DIR and p.is_dir() and not p.is_symlink():
-            out += [f"{FIGURES_DIR}/{q.name}" for q in sorted(p.iterdir())
-                    if q.is_symlink() or not q.is_file()
-                    or q.suffix.lower() not in (".svg", ".png")]
-        elif p.name not in OUTPUT_FILES or p.is_symlink() or not p.is_file():
-            out.append(p.name)
-    return out
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        if p.is_symlink() or not (p.is_file() or p.is_dir()):
+            out.append(rel)
+        elif p.is_dir():
+            if listed is None and rel != FIGURES_DIR:
+                out.append(rel)
+        elif rel in (MARKER, MANIFEST):
+            continue
+        elif listed is not None:
+            if listed.get(rel) != _sha256_file(p):
+                out.append(rel)
+        elif not (rel in OUTPUT_FILES or (rel.startswith(f"{FIGURES_DIR}/") and rel.count("/") == 1
+                                          and p.suffix.lower() in (".svg", ".png"))):
+            out.append(rel)
+    return [r for r in out if not any(r.startswith(f"{o}/") for o in out)]
 
 
 def _is_evsynth_output(path: Path) -> bool:
@@ -349,6 +384,7 @@ def run(review_dir: str | Path, out_dir: str | Path | None = None, *, quiet: boo
                 tmp = _new_dir(out.parent, f".{out.name}.tmp-")
                 _write_marker(tmp)
             _write_outputs(results, tmp, mods)
+            _write_manifest(tmp)
             with _signals_blocked():
                 _swap_into_place(tmp, out)
         except BaseException:

@@ -41,6 +41,12 @@ def labels_all(fit: MHResult) -> list[Any]:
     return list(fit.studies["slab"])
 
 
+def in_model(fit: MHResult) -> np.ndarray:
+    """Positions of the supplied studies the estimator uses (all but the double-zero tables
+    removed by ``drop00[1]``): metafor's ``not.na``, the rows its diagnostics report."""
+    return np.flatnonzero(np.asarray(fit.studies["in_model"], dtype=bool))
+
+
 def refit(fit: MHResult, rows: Sequence[int] | np.ndarray) -> MHResult:
     """The fit's estimator on the supplied studies at positions ``rows`` (0-based, in that
     order), with its settings; InputError when it cannot be fitted (e.g. no informative
@@ -65,9 +71,14 @@ def refit(fit: MHResult, rows: Sequence[int] | np.ndarray) -> MHResult:
 
 def refits(fit: MHResult, subsets: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     """Per subset the statistics in :data:`KEYS` of the refit (NaN where it fails, as metafor's
-    NA), and ``vb`` = se^2. Where the estimator fails but the subset has at most one study
-    with a per-study effect, Q = 0, p = 1, I^2 = 0, H^2 = 1 (metafor computes these without
-    the estimate)."""
+    NA), and ``vb`` = se^2.
+
+    Where the Mantel-Haenszel estimator is not defined (e.g. no events in any table so far;
+    :func:`evsynth.meta_mh` refuses, metafor's ``rma.mh`` returns an NA estimate, or for the
+    risk difference of double-zero tables an estimate of 0 with standard error 0) but the subset
+    has at most one study with a per-study effect, Q = 0, p = 1, I^2 = 0, H^2 = 1, as metafor
+    computes them without the estimate. metafor's ``rma.peto`` gives NA for all of them.
+    """
     n = len(subsets)
     out = {key: np.full(n, np.nan) for key in KEYS}
     has_yi = np.isfinite(np.asarray(fit.studies["yi"], dtype=float))
@@ -75,7 +86,7 @@ def refits(fit: MHResult, subsets: Sequence[np.ndarray]) -> dict[str, np.ndarray
         try:
             res = refit(fit, rows)
         except InputError:
-            if has_yi[np.asarray(rows, dtype=np.int64)].sum() <= 1:
+            if fit.method != "PETO" and has_yi[np.asarray(rows, dtype=np.int64)].sum() <= 1:
                 out["QE"][g], out["QEp"][g], out["I2"][g], out["H2"][g] = 0.0, 1.0, 0.0, 1.0
             continue
         for key in KEYS:

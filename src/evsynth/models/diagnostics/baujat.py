@@ -39,21 +39,22 @@ def baujat_rma(fit: MetaResult) -> BaujatResult:
 
 @register("baujat", MHResult)
 def baujat_mh(fit: MHResult) -> BaujatResult:
-    """metafor ``baujat.rma`` for ``rma.mh`` / ``rma.peto``: one row per supplied study; ``x`` =
-    (y_i - beta)^2 / v_i, its term of Cochran's Q (NaN for a study without a per-study effect,
-    e.g. a double-zero table), ``y`` = (beta_(-i) - beta)^2 / se_(-i)^2 with beta_(-i) the
-    Mantel-Haenszel (Peto) estimate without study i (same settings; NaN where it cannot be
-    fitted)."""
+    """metafor ``baujat.rma`` for ``rma.mh`` / ``rma.peto``: one row per study the estimator
+    uses (the ``k`` tables); ``x`` = (y_i - beta)^2 / v_i, its term of Cochran's Q (NaN for a
+    study without a per-study effect, e.g. a double-zero table), ``y`` = (beta_(-i) - beta)^2 /
+    se_(-i)^2 with beta_(-i) the Mantel-Haenszel (Peto) estimate without study i (same
+    settings; NaN where it cannot be fitted)."""
     if fit.k == 1:
         raise InputError("baujat: the model has k = 1 study; case deletion is undefined")
-    k_all = fit.k_all
-    everyone = np.arange(k_all)
-    d = _mh.refits(fit, [everyone[everyone != i] for i in range(k_all)])
+    everyone = np.arange(fit.k_all)
+    rows = _mh.in_model(fit)
+    d = _mh.refits(fit, [everyone[everyone != i] for i in rows])
     beta = float(fit.beta[0])
-    yi = np.asarray(fit.studies["yi"], dtype=float)
-    vi = np.asarray(fit.studies["vi"], dtype=float)
+    yi = np.asarray(fit.studies["yi"], dtype=float)[rows]
+    vi = np.asarray(fit.studies["vi"], dtype=float)[rows]
     with np.errstate(divide="ignore", invalid="ignore"):
         yhat = (d["beta"] - beta) ** 2 / d["vb"]
         xhat = (yi - beta) ** 2 / vi
-    frame = pd.DataFrame({"slab": _mh.labels_all(fit), "x": xhat, "y": yhat})
+    labels = _mh.labels_all(fit)
+    frame = pd.DataFrame({"slab": [labels[i] for i in rows], "x": xhat, "y": yhat})
     return BaujatResult(frame, fit.model_name, True, True)

@@ -53,14 +53,19 @@ def cumul_rma(fit: MetaResult, order: Any = None, decreasing: bool = False, *,
 @register("cumul", MHResult)
 def cumul_mh(fit: MHResult, order: Any = None, decreasing: bool = False, *,
              transf: Callable[[Any], Any] | bool | None = None) -> CaseTable:
-    """metafor ``cumul.rma.mh`` / ``cumul.rma.peto``: row i is the Mantel-Haenszel (Peto)
-    estimator, with the fit's settings, on the first i + 1 supplied studies (all ``k_all``, one
-    value of ``order`` each) in the order of ``order``. A refit that cannot be done (e.g. only
-    tables without events so far) is NaN, as metafor's NA."""
+    """metafor ``cumul.rma.mh`` / ``cumul.rma.peto``: the supplied studies (all ``k_all``, one
+    value of ``order`` each) sorted by ``order``; the row of study i is the Mantel-Haenszel
+    (Peto) estimator, with the fit's settings, on the studies up to and including i. Rows are
+    given for the studies the estimator uses (not the double-zero tables removed by
+    ``drop00[1]``, as metafor). A refit that cannot be done (e.g. only tables without events so
+    far) is NaN, as metafor's NA."""
     func, name = transf_function(transf, "cumul", ratio=fit.estimate_exp is not None)
     k_all = fit.k_all
     pos = np.arange(k_all) if order is None else sort_order(order, k_all, decreasing)
-    res = _mh.refits(fit, [pos[: i + 1] for i in range(k_all)])
+    used = np.zeros(k_all, dtype=bool)
+    used[_mh.in_model(fit)] = True
+    steps = [i for i in range(k_all) if used[pos[i]]]
+    res = _mh.refits(fit, [pos[: i + 1] for i in steps])
     labels = _mh.labels_all(fit)
-    return CaseTable(case_frame(res, [labels[i] for i in pos], tau2=False, transf=func),
+    return CaseTable(case_frame(res, [labels[pos[i]] for i in steps], tau2=False, transf=func),
                      "cumul", fit.method, "z", fit.level, name)

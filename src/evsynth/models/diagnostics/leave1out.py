@@ -52,15 +52,17 @@ def leave1out_rma(fit: MetaResult, *, transf: Callable[[Any], Any] | bool | None
 def leave1out_mh(fit: MHResult, *, transf: Callable[[Any], Any] | bool | None = None
                  ) -> CaseTable:
     """metafor ``leave1out.rma.mh`` / ``leave1out.rma.peto``: the Mantel-Haenszel (Peto)
-    estimator on the tables without study i, for every supplied study (``k_all`` rows, also
-    those the estimator or Q did not use), with the fit's measure, add/to/drop00, correct and
-    level. Columns as metafor (no tau^2: a common-effect model); a refit that cannot be done is
-    NaN. ``transf=True`` is exp for ratio measures (OR, RR, IRR, Peto), as metafor."""
-    k_all = fit.k_all
+    estimator on the tables without study i, with the fit's measure, add/to/drop00, correct and
+    level, for every study the estimator uses (the ``k`` tables: also those without a
+    per-study effect in Q, not the double-zero tables removed by ``drop00[1]``, as metafor).
+    Columns as metafor (no tau^2: a common-effect model); a refit that cannot be done is NaN.
+    ``transf=True`` is exp for ratio measures (OR, RR, IRR, Peto), as metafor."""
     if fit.k == 1:
         raise InputError("leave1out: the model has k = 1 study; there is nothing to leave out")
     func, name = transf_function(transf, "leave1out", ratio=fit.estimate_exp is not None)
-    everyone = np.arange(k_all)
-    res = _mh.refits(fit, [everyone[everyone != i] for i in range(k_all)])
-    return CaseTable(case_frame(res, _mh.labels_all(fit), tau2=False, transf=func), "leave1out",
-                     fit.method, "z", fit.level, name)
+    everyone = np.arange(fit.k_all)
+    rows = _mh.in_model(fit)
+    res = _mh.refits(fit, [everyone[everyone != i] for i in rows])
+    labels = _mh.labels_all(fit)
+    return CaseTable(case_frame(res, [labels[i] for i in rows], tau2=False, transf=func),
+                     "leave1out", fit.method, "z", fit.level, name)
