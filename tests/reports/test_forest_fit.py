@@ -455,6 +455,8 @@ def test_no_pyplot():
 def test_fit_dict_is_not_an_analysis(fit):
     with pytest.raises(InputError, match=r"'studies'.*evsynth\.forest\(fit\)"):
         forest_plot(fit.to_dict())
+    with pytest.raises(InputError, match=r"expected a dict.*evsynth\.forest\(fit\)"):
+        forest_plot(fit)
     with pytest.raises(InputError, match="fitted model"):
         evsynth.forest(fit.to_dict())
     with pytest.raises(InputError, match="fitted model"):

@@ -703,8 +703,10 @@ def _check_contract(analysis: Any) -> str:
     """The analysis id; an InputError naming what is missing when ``analysis`` is not an
     analysis dict that can be drawn (e.g. a fit's ``to_dict()``, an empty dict)."""
     if not isinstance(analysis, dict):
+        hint = (": a fitted model is drawn with evsynth.forest(fit)"
+                if hasattr(analysis, "plot_forest") else "")
         raise InputError(f"forest_plot: analysis is {type(analysis).__name__}; expected a dict "
-                         "(an analysis of results.json)")
+                         f"(an analysis of results.json){hint}")
     aid = str(analysis.get("id", "?"))
     missing = [k for k in _REQUIRED if k not in analysis]
     if missing:
