@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,13 @@ from evsynth.review.schema import (
     Window,
 )
 
+if TYPE_CHECKING:
+    from evsynth.models.meta import MetaResult
+
+#: (effect_size call kind, effect_size arguments (None = not reported), uses_r), or the reason
+#: why the data cannot enter the analysis
+Recipe = tuple[tuple[Any, ...], dict[str, float | None], bool] | str
+
 UNKNOWN_DIRECTION = "direction of effect not reported (sign convention unknown)"
 FIXED = ("EE", "FE", "CE")
 
@@ -56,7 +63,7 @@ class StudyInput:
     study_id: str
     t: float
     recipe: tuple[Any, ...]  # effect_size call kind, see _recipe
-    args: dict[str, float]  # one value per effect_size argument
+    args: dict[str, float | None]  # one value per effect_size argument (None: not reported)
     uses_r: bool  # the change-score SD is imputed with the review's correlation
     entry: dict[str, Any]  # the analysis "studies" entry, without yi/vi/weight
     participants: int | None
@@ -83,16 +90,17 @@ def _arm(row: OutcomeRow) -> dict[str, Any]:
     return out
 
 
-def _arm_recipe(measure: str, vt: str, i: OutcomeRow, c: OutcomeRow
-                ) -> tuple[tuple, dict[str, float], bool] | str:
+def _arm_recipe(measure: str, vt: str, i: OutcomeRow, c: OutcomeRow) -> Recipe:
     """(recipe, effect_size arguments, uses_r) for a pair of arm rows, or the reason why the
     pair cannot enter an analysis of ``measure``."""
     if vt == "events":
         return (measure,), {"ai": i.events, "n1i": i.total, "ci": c.events, "n2i": c.total}, False
-    means = {"m1i": i.mean, "m2i": c.mean, "sd1i": i.sd, "sd2i": c.sd, "n1i": i.n, "n2i": c.n}
-    change = {"m1i_pre": i.baseline_mean, "m1i_post": i.mean, "sd1i_pre": i.baseline_sd,
-              "sd1i_post": i.sd, "m2i_pre": c.baseline_mean, "m2i_post": c.mean,
-              "sd2i_pre": c.baseline_sd, "sd2i_post": c.sd, "n1i": i.n, "n2i": c.n}
+    means: dict[str, float | None] = {"m1i": i.mean, "m2i": c.mean, "sd1i": i.sd,
+                                      "sd2i": c.sd, "n1i": i.n, "n2i": c.n}
+    change: dict[str, float | None] = {
+        "m1i_pre": i.baseline_mean, "m1i_post": i.mean, "sd1i_pre": i.baseline_sd,
+        "sd1i_post": i.sd, "m2i_pre": c.baseline_mean, "m2i_post": c.mean,
+        "sd2i_pre": c.baseline_sd, "sd2i_post": c.sd, "n1i": i.n, "n2i": c.n}
     if measure == "MD":
         return ("MD",), means, False  # final, change, or the follow-up values
     if measure == "SMD":
@@ -109,7 +117,7 @@ def _arm_recipe(measure: str, vt: str, i: OutcomeRow, c: OutcomeRow
             f"(value_type baseline_followup) or change scores for {measure}")
 
 
-def _contrast_recipe(measure: str, row: OutcomeRow) -> tuple[tuple, dict[str, float], bool] | str:
+def _contrast_recipe(measure: str, row: OutcomeRow) -> Recipe:
     """GEN recipe for a contrast row, oriented as intervention vs control."""
     accepts = {"MD": ("MD",), "MD_CHANGE": ("MD",), "SMD": ("SMD",), "SMD_CHANGE": (),
                "OR": ("OR",), "RR": ("RR",), "RD": ("RD",)}[measure]
@@ -119,12 +127,14 @@ def _contrast_recipe(measure: str, row: OutcomeRow) -> tuple[tuple, dict[str, fl
     if row.direction == "unknown":
         return UNKNOWN_DIRECTION
     est, lb, ub, se = row.estimate, row.ci_lb, row.ci_ub, row.se
+    if est is None:  # the schema requires an estimate in a contrast row
+        return "contrast row without an estimate"
     ratio = row.measure in RATIO_MEASURES
     if row.direction == "control_minus_intervention":
         est, lb, ub = -est, (None if ub is None else -ub), (None if lb is None else -lb)
     elif row.direction == "control_over_intervention":
         est, lb, ub = 1 / est, (None if ub is None else 1 / ub), (None if lb is None else 1 / lb)
-    args = {"yi": est, "sei": np.nan if se is None else se,
+    args: dict[str, float | None] = {"yi": est, "sei": np.nan if se is None else se,
             "ci_lb": np.nan if lb is None else lb, "ci_ub": np.nan if ub is None else ub}
     return ("GEN", ratio, float(row.ci_level or 95.0)), args, False
 
@@ -222,8 +232,9 @@ def compute_effects(items: list[StudyInput], r: float) -> tuple[np.ndarray, np.n
     for j, it in enumerate(items):
         groups.setdefault(it.recipe, []).append(j)
     for recipe, idx in groups.items():
-        cols = {k: np.array([items[j].args[k] for j in idx], dtype=float)
-                for k in items[idx[0]].args}
+        # Any: the data columns go to effect_size's **columns (mypy would match every keyword)
+        cols: dict[str, Any] = {k: np.array([items[j].args[k] for j in idx], dtype=float)
+                                for k in items[idx[0]].args}
         slab = [items[j].study_id for j in idx]
         if recipe[0] == "GEN":
             out = effect_size("GEN", slab=slab, ratio=recipe[1], level=recipe[2], **cols)
@@ -248,7 +259,7 @@ def _model_for(review: Review, outcome: Outcome) -> dict[str, Any]:
 
 
 def _fit(yi: np.ndarray, vi: np.ndarray, labels: list[str], model: dict[str, Any],
-         subgroup: list[str] | None = None):
+         subgroup: list[str] | None = None) -> MetaResult:
     """:func:`evsynth.meta` with the analysis model; k = 1 is fitted as a common-effect z model
     (the study's own estimate and Wald CI)."""
     from evsynth.models.meta import meta
@@ -267,10 +278,10 @@ def _f(x: Any) -> float | None:
     return x if np.isfinite(x) else None
 
 
-def pooled_summary(fit, model: dict[str, Any]) -> dict[str, Any]:
+def pooled_summary(fit: MetaResult, model: dict[str, Any]) -> dict[str, Any]:
     """The ``pooled`` dict of an analysis from a fitted :class:`MetaResult`."""
     k = fit.k
-    out = {"estimate": _f(fit.beta), "se": _f(fit.se), "ci_lb": _f(fit.ci_lb),
+    out: dict[str, Any] = {"estimate": _f(fit.beta), "se": _f(fit.se), "ci_lb": _f(fit.ci_lb),
            "ci_ub": _f(fit.ci_ub), "zval": _f(fit.zval), "pval": _f(fit.pval),
            "pi_lb": None, "pi_ub": None, "tau2": _f(fit.tau2), "tau": _f(fit.tau),
            "I2": _f(fit.I2), "H2": _f(fit.H2), "QE": _f(fit.QE), "QE_df": k - 1,
@@ -299,7 +310,7 @@ SMALL_STUDY_CAUTION = ("Tests for funnel plot asymmetry should be used only when
                        "from real asymmetry (Cochrane Handbook 13.3.5.4)")
 
 
-def small_study(fit, k: int) -> dict[str, Any]:
+def small_study(fit: MetaResult, k: int) -> dict[str, Any]:
     """The ``small_study`` block of an analysis from its fitted model (k >= 1).
 
     k >= 10: Egger's classic regression test (:meth:`MetaResult.regtest` with ``model="lm",
@@ -370,7 +381,7 @@ def _display(x: float | None, ratio: bool) -> float | None:
     return float(np.exp(x)) if ratio else x
 
 
-def robustness(fit, k: int, ratio: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def robustness(fit: MetaResult, k: int, ratio: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``leave_one_out`` and ``influence`` blocks of an analysis (k >= 1).
 
     Leave-one-out: :meth:`MetaResult.leave1out` (metafor ``leave1out``), one row per omitted
@@ -421,7 +432,7 @@ def robustness(fit, k: int, ratio: bool) -> tuple[dict[str, Any], dict[str, Any]
     return loo_block, inf_block
 
 
-def refit(analysis: dict[str, Any]):
+def refit(analysis: dict[str, Any]) -> MetaResult:
     """The main model of an analysis refitted from its ``studies`` (yi, vi) and ``model``: the
     same :func:`evsynth.meta` call as :func:`build_analysis` (for figures drawn from a fit)."""
     studies = analysis["studies"]
@@ -430,16 +441,18 @@ def refit(analysis: dict[str, Any]):
     return _fit(yi, vi, [s["study_id"] for s in studies], analysis["model"])
 
 
-def _short(fit) -> dict[str, Any]:
+def _short(fit: MetaResult) -> dict[str, Any]:
     return {"k": int(fit.k), "estimate": _f(fit.beta), "ci_lb": _f(fit.ci_lb),
             "ci_ub": _f(fit.ci_ub), "tau2": _f(fit.tau2) if fit.k > 1 else None,
             "I2": _f(fit.I2) if fit.k > 1 else None}
 
 
-def _subgroups(review: Review, yi, vi, items: list[StudyInput], model: dict[str, Any],
+def _subgroups(review: Review, yi: np.ndarray, vi: np.ndarray, items: list[StudyInput],
+               model: dict[str, Any],
                parts: list[int | None]) -> tuple[list[dict[str, Any]], list[str]]:
     """Every pre-specified subgroup analysis that can be fitted (>= 2 levels, k >= 2)."""
-    out, notes = [], []
+    out: list[dict[str, Any]] = []
+    notes: list[str] = []
     studies = review.study_by_id
     labels = [it.study_id for it in items]
     for sg in review.config.subgroups:
@@ -457,10 +470,12 @@ def _subgroups(review: Review, yi, vi, items: list[StudyInput], model: dict[str,
         except InputError as exc:
             notes.append(f"subgroup analysis by {sg.label or sg.id} not estimable: {exc}")
             continue
+        # meta(subgroup=...) sets the subgroup fits and the test for subgroup differences
+        assert fit.subgroups is not None and fit.Q_between_df is not None
         levels = []
         for lvl, sub in fit.subgroups.items():
             members = [j for j, v in enumerate(values) if v == lvl]
-            known = [parts[j] for j in members if parts[j] is not None]
+            known = [n for n in (parts[j] for j in members) if n is not None]
             levels.append({"label": str(lvl), "k": int(sub.k),
                            "participants": int(sum(known)) if known else None,
                            "estimate": _f(sub.beta), "ci_lb": _f(sub.ci_lb),
@@ -478,8 +493,8 @@ def _subgroups(review: Review, yi, vi, items: list[StudyInput], model: dict[str,
     return out, notes
 
 
-def _sensitivity(review: Review, items: list[StudyInput], yi, vi, model: dict[str, Any],
-                 fit) -> list[dict[str, Any]]:
+def _sensitivity(review: Review, items: list[StudyInput], yi: np.ndarray, vi: np.ndarray,
+                 model: dict[str, Any], fit: MetaResult) -> list[dict[str, Any]]:
     sens = review.config.sensitivity
     out: list[dict[str, Any]] = []
     labels = [it.study_id for it in items]
@@ -565,7 +580,7 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
     r = review.config.change_scores.correlation
     yi, vi, notes = compute_effects(items, r)
     bad = ~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0))
-    for j in np.flatnonzero(bad):
+    for j in map(int, np.flatnonzero(bad)):
         it = items[j]
         excluded.append({"study_id": it.study_id, "timepoint_weeks": it.t,
                          "reason": f"effect not estimable: {notes[j] or 'undefined'}",
@@ -579,9 +594,12 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
     parts = [it.participants for it in items]
     k = len(items)
     analysis_notes: list[str] = []
-    pooled, method_info, subgroups, sensitivity = None, None, [], []
+    pooled: dict[str, Any] | None = None
+    method_info: dict[str, Any] | None = None
+    subgroups: list[dict[str, Any]] = []
+    sensitivity: list[dict[str, Any]] = []
     small = loo = infl = None
-    weights = [None] * k
+    weights: list[float | None] = [None] * k
     fit = None
     if k:
         fit = _fit(yi, vi, labels, model)
