@@ -31,7 +31,7 @@ True
 
 from __future__ import annotations
 
-from evsynth.simulate.generate import MEASURES, Scenario, generate
+from evsynth.simulate.generators import MEASURES, Scenario, generate
 from evsynth.simulate.measures import performance
 from evsynth.simulate.methods import Method, fit_method
 from evsynth.simulate.runner import SimulationResult, block_rng, grid, run, run_scenario

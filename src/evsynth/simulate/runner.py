@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from evsynth.errors import InputError
-from evsynth.simulate.generate import Scenario, generate
+from evsynth.simulate.generators import Scenario, generate
 from evsynth.simulate.measures import performance
 from evsynth.simulate.methods import FIELDS, Method, fit_method
 
@@ -52,19 +52,20 @@ def run_scenario(scenario: Scenario, methods: Sequence[Method], replicates: int,
 
     ``blocks`` restricts the work to some blocks (for splitting a scenario over tasks; the
     concatenation over all blocks in order is what a whole run gives). Returns ``{"fits":
-    {method name: {field: array}}, "sizes", "drawn", "seconds"}``.
+    {method name: {field: array}}, "sizes", "drawn", "zero_cells", "seconds"}``.
     """
     t0 = time.perf_counter()
     nblocks = -(-replicates // block)
     todo = range(nblocks) if blocks is None else blocks
     parts: dict[str, dict[str, list[np.ndarray]]] = {m.name: {f: [] for f in FIELDS}
                                                      for m in methods}
-    sizes, drawn = [], []
+    sizes, drawn, zeros = [], [], []
     for b in todo:
         reps = min(block, replicates - b * block)
         data = generate(scenario, reps, block_rng(seed, scenario, b))
         sizes.append(data["sizes"])
         drawn.append(data["drawn"])
+        zeros.append(data["zero_cells"])
         for m in methods:
             fit = fit_method(m, data["yi"], data["vi"], data["sizes"])
             for f in FIELDS:
@@ -73,6 +74,7 @@ def run_scenario(scenario: Scenario, methods: Sequence[Method], replicates: int,
             for name, d in parts.items()}
     return {"fits": fits, "sizes": np.concatenate(sizes) if sizes else np.empty(0, int),
             "drawn": np.concatenate(drawn) if drawn else np.empty(0, int),
+            "zero_cells": np.concatenate(zeros) if zeros else np.empty(0, int),
             "seconds": time.perf_counter() - t0}
 
 
@@ -82,6 +84,7 @@ def _merge(pieces: list[dict[str, Any]]) -> dict[str, Any]:
                      for n in names},
             "sizes": np.concatenate([p["sizes"] for p in pieces]),
             "drawn": np.concatenate([p["drawn"] for p in pieces]),
+            "zero_cells": np.concatenate([p["zero_cells"] for p in pieces]),
             "seconds": float(sum(p["seconds"] for p in pieces))}
 
 
@@ -98,7 +101,8 @@ def _scenario_file(out: Path, sc: Scenario) -> Path:
 def _save(path: Path, sc: Scenario, raw: dict[str, Any]) -> None:
     from evsynth.files import atomic_write
 
-    arrays: dict[str, np.ndarray] = {"sizes": raw["sizes"], "drawn": raw["drawn"]}
+    arrays: dict[str, np.ndarray] = {"sizes": raw["sizes"], "drawn": raw["drawn"],
+                                     "zero_cells": raw["zero_cells"]}
     for j, (_name, d) in enumerate(raw["fits"].items()):
         for f, a in d.items():
             arrays[f"m{j}__{f}"] = a
@@ -115,7 +119,7 @@ def _load(path: Path) -> dict[str, Any]:
         fits = {name: {f: z[f"m{j}__{f}"] for f in FIELDS}
                 for j, name in enumerate(meta["methods"])}
         return {"fits": fits, "sizes": z["sizes"], "drawn": z["drawn"],
-                "seconds": float(meta["seconds"])}
+                "zero_cells": z["zero_cells"], "seconds": float(meta["seconds"])}
 
 
 def _open_folder(out: Path, study: dict[str, Any]) -> None:
@@ -170,8 +174,9 @@ class SimulationResult:
 
     def to_frame(self) -> Any:
         """Performance measures: one row per scenario x method (scenario fields, ``method``,
-        ``n_rep``, ``failures``, ``n_used``, each measure and its ``_mcse``, and the mean
-        studies drawn per meta-analysis before selection)."""
+        ``n_rep``, ``failures``, ``n_used``, each measure and its ``_mcse``, the mean number
+        of studies drawn per meta-analysis before selection, ``mean_drawn``, and of 2x2 tables
+        with a zero cell, ``mean_zero_cells``)."""
         import pandas as pd
 
         rows = []
@@ -187,6 +192,8 @@ class SimulationResult:
                 row["method"] = m.name
                 row.update(performance(raw["fits"][m.name], sc.mu, sc.tau2, self.alpha))
                 row["mean_drawn"] = float(np.mean(raw["drawn"])) if raw["drawn"].size else 0.0
+                row["mean_zero_cells"] = (float(np.mean(raw["zero_cells"]))
+                                          if raw["zero_cells"].size else 0.0)
                 rows.append(row)
         return pd.DataFrame(rows)
 

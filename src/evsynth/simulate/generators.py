@@ -69,7 +69,7 @@ class Scenario:
     mu : float
         Mean true effect (the estimand).
     measure : str
-        ``"MD"``, ``"SMD"``, ``"logOR"`` or ``"known"`` (see :mod:`evsynth.simulate.generate`).
+        ``"MD"``, ``"SMD"``, ``"logOR"`` or ``"known"`` (see :mod:`evsynth.simulate.generators`).
     n : int, sequence of int or tuple
         Per-arm sample sizes: an int, ``k`` ints, ``("uniform", lo, hi)`` or
         ``("lognormal", median, sdlog)``.
@@ -213,13 +213,46 @@ def hedges_j(m: np.ndarray) -> np.ndarray:
     return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
 
 
+def smd_from_summary(m1: np.ndarray, m2: np.ndarray, sp: np.ndarray, n1: np.ndarray,
+                     n2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hedges' g and its large-sample variance from arm means, the pooled SD and arm sizes
+    (metafor ``escalc(measure = "SMD")``, ``vtype = "LS"``)."""
+    g = hedges_j(n1 + n2 - 2) * (m1 - m2) / sp
+    return g, 1.0 / n1 + 1.0 / n2 + g**2 / (2 * (n1 + n2))
+
+
+def log_or_from_counts(a: np.ndarray, c: np.ndarray, n1: np.ndarray, n2: np.ndarray,
+                       cc: float = 0.5, drop00: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log odds ratio and variance of 2x2 tables (events ``a`` of ``n1``, ``c`` of ``n2``):
+    ``cc`` added to every cell of tables with a zero cell (metafor ``escalc`` ``add``,
+    ``to = "only0"``). Returns (yi, vi, keep); ``keep`` is False for double-zero (or
+    double-full) tables under ``drop00`` and for tables left undefined (``cc = 0``)."""
+    a, c = np.asarray(a, dtype=float), np.asarray(c, dtype=float)
+    b, d = n1 - a, n2 - c
+    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    keep = np.ones(a.shape, dtype=bool)
+    if drop00:
+        keep = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
+    add = np.where(zero, cc, 0.0)
+    a, b, c, d = a + add, b + add, c + add, d + add
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yi = np.log(a * d / (b * c))
+        vi = 1 / a + 1 / b + 1 / c + 1 / d
+    keep &= np.isfinite(yi) & np.isfinite(vi)
+    return yi, vi, keep
+
+
 def _studies(sc: Scenario, shape: tuple[int, int],
-             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw ``shape`` = (replicates, studies) studies: (yi, vi, keep) where ``keep`` marks the
-    studies that exist (False only for double-zero tables under ``drop00``)."""
+             rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Draw ``shape`` = (replicates, studies) studies: (yi, vi, keep, zero) where ``keep``
+    marks the studies that exist (False only for double-zero tables under ``drop00``) and
+    ``zero`` the 2x2 tables with a zero cell."""
     nn = draw_sizes(sc.n, shape, rng).astype(float)
     theta = sc.mu + math.sqrt(sc.tau2) * rng.standard_normal(shape)
     keep = np.ones(shape, dtype=bool)
+    zero = np.zeros(shape, dtype=bool)
     if sc.measure == "known":
         vi = sc.sigma**2 * 2.0 / nn
         yi = theta + np.sqrt(vi) * rng.standard_normal(shape)
@@ -236,25 +269,16 @@ def _studies(sc: Scenario, shape: tuple[int, int],
         m2 = rng.standard_normal(shape) / np.sqrt(nn)
         df = 2 * nn - 2
         sp = np.sqrt(rng.chisquare(df) / df)
-        yi = hedges_j(df) * (m1 - m2) / sp
-        vi = 2.0 / nn + yi**2 / (2 * 2 * nn)
+        yi, vi = smd_from_summary(m1, m2, sp, nn, nn)
     else:  # logOR
         lp0 = math.log(sc.p0 / (1 - sc.p0))
         p1 = special.expit(lp0 + theta)
         ni = nn.astype(np.int64)
         a = rng.binomial(ni, p1).astype(float)
         c = rng.binomial(ni, sc.p0).astype(float)
-        b, d = nn - a, nn - c
-        zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
-        if sc.drop00:
-            keep = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
-        add = np.where(zero, sc.cc, 0.0)
-        a, b, c, d = a + add, b + add, c + add, d + add
-        with np.errstate(divide="ignore", invalid="ignore"):
-            yi = np.log(a * d / (b * c))
-            vi = 1 / a + 1 / b + 1 / c + 1 / d
-        keep &= np.isfinite(yi) & np.isfinite(vi)  # cc = 0 with a zero cell
-    return yi, vi, keep
+        yi, vi, keep = log_or_from_counts(a, c, nn, nn, sc.cc, sc.drop00)
+        zero = (a == 0) | (a == nn) | (c == 0) | (c == nn)
+    return yi, vi, keep, zero
 
 
 def _published(sc: Scenario, yi: np.ndarray, vi: np.ndarray,
@@ -286,8 +310,9 @@ def generate(scenario: Scenario, replicates: int,
     -------
     dict
         ``yi``, ``vi`` (flat arrays, replicate after replicate), ``sizes`` (studies per
-        replicate: ``k`` unless ``drop00`` dropped tables) and ``drawn`` (studies drawn per
-        replicate before selection).
+        replicate: ``k`` unless ``drop00`` dropped tables), ``drawn`` (studies drawn per
+        replicate before selection) and ``zero_cells`` (2x2 tables with a zero cell per
+        replicate; 0 for other measures).
 
     References
     ----------
@@ -298,7 +323,7 @@ def generate(scenario: Scenario, replicates: int,
     --------
     >>> from evsynth.simulate import Scenario, generate
     >>> d = generate(Scenario(k=4, tau2=0.1, measure="logOR", n=20, p0=0.05), 3, rng=1)
-    >>> d["yi"].shape, list(d["sizes"])
+    >>> d["yi"].shape, d["sizes"].tolist()
     ((12,), [4, 4, 4])
     """
     if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) \
@@ -308,14 +333,16 @@ def generate(scenario: Scenario, replicates: int,
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     k, R = int(scenario.k), int(replicates)
     if scenario.selection is None:
-        yi, vi, keep = _studies(scenario, (R, k), gen)
+        yi, vi, keep, zero = _studies(scenario, (R, k), gen)
         drawn = np.full(R, k, dtype=np.int64)
         sizes = keep.sum(axis=1)
-        return {"yi": yi[keep], "vi": vi[keep], "sizes": sizes, "drawn": drawn}
+        return {"yi": yi[keep], "vi": vi[keep], "sizes": sizes, "drawn": drawn,
+                "zero_cells": (zero & keep).sum(axis=1)}
     # selection: draw rounds of candidate studies until each replicate has k published ones
     ys = np.empty((R, k))
     vs = np.empty((R, k))
     ks = np.ones((R, k), dtype=bool)
+    zs = np.zeros((R, k), dtype=bool)
     have = np.zeros(R, dtype=np.int64)
     drawn = np.zeros(R, dtype=np.int64)
     need = np.arange(R)
@@ -323,7 +350,7 @@ def generate(scenario: Scenario, replicates: int,
     for _ in range(10_000):
         if not need.size:
             break
-        y, v, kp = _studies(scenario, (need.size, width), gen)
+        y, v, kp, z0 = _studies(scenario, (need.size, width), gen)
         pub = _published(scenario, y, v, gen)
         # take published studies in draw order until each replicate has k
         rank = np.cumsum(pub, axis=1) + have[need, None]
@@ -337,10 +364,12 @@ def generate(scenario: Scenario, replicates: int,
         ys[need[rows], slot] = y[rows, cols]
         vs[need[rows], slot] = v[rows, cols]
         ks[need[rows], slot] = kp[rows, cols]
+        zs[need[rows], slot] = z0[rows, cols]
         have[need] = np.minimum(rank[:, -1], k)
         need = need[have[need] < k]
         width = min(4 * width, 1 << 16)
     else:  # pragma: no cover - only with weight 0 and a scenario that never publishes
         raise InputError(f"scenario {scenario.params()}: selection {scenario.selection!r} "
                          "published too few studies (fewer than k after 10,000 rounds)")
-    return {"yi": ys[ks], "vi": vs[ks], "sizes": ks.sum(axis=1), "drawn": drawn}
+    return {"yi": ys[ks], "vi": vs[ks], "sizes": ks.sum(axis=1), "drawn": drawn,
+            "zero_cells": (zs & ks).sum(axis=1)}
