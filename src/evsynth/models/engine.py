@@ -100,7 +100,8 @@ def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str,
     m = L.shape[0]
     if m == 1 and L.shape[1] == 1:  # one coefficient of an intercept-only model: no linear algebra
         with np.errstate(divide="ignore", invalid="ignore"):
-            QM = np.where(vb[:, 0, 0] > 0, beta[:, 0] ** 2 / vb[:, 0, 0], np.nan)
+            # (b / se)^2 rather than b^2 / se^2: finite whenever z^2 is, even for huge b
+            QM = np.where(vb[:, 0, 0] > 0, (beta[:, 0] / np.sqrt(vb[:, 0, 0])) ** 2, np.nan)
         if test == "z":
             return QM, m, chi2_sf(m, QM)
         return QM, m, special.fdtrc(m, df, QM)
@@ -131,26 +132,33 @@ def _row_name(i: int) -> str:
 # exponent budget (base 2) for the products formed by the kernels: sums of w^3 (tr(PP)),
 # (w r)^2 (Y'PPY), w^3 r^2 (Y'PPPY), v^2 (HE, SJ), tau^4 (SE of tau^2), with room for k terms
 _BUDGET = 960.0
-# data whose sampling SDs lie within 2^-100 .. 2^100 (1e-30 .. 1e30) are fitted unscaled
-_NEUTRAL = 100.0
+# log2 range of the sampling SDs' geometric middle within which data are fitted unscaled
+# (1.5e-5 .. 1.3e30): below it the absolute part of the convergence rule |change in tau^2| <=
+# tol * max(1, tau^2) would stop the iterations before tau^2 (~ SD^2 < 1e-10) is resolved;
+# above it only overflow matters, which the bounds of data_scale control
+_SD_LOW, _SD_HIGH = -16.0, 100.0
 
 
-def data_scale(des: Design, where: Callable[[int], str] | None = None) -> np.ndarray:
+def data_scale(des: Design, where: Callable[[int], str] | None = None,
+               report: Design | None = None) -> np.ndarray:
     """Per-group power-of-two scale ``s`` at which the model is fitted: ``y / s``, ``v / s^2``.
 
     The rma.uni model is location/scale equivariant (Viechtbauer 2010, J Stat Softw 36(3):
     ``y -> y / s``, ``v -> v / s^2`` gives ``beta / s``, ``tau^2 / s^2``, the same z, Q, I^2 and
     p-values, and log-likelihoods shifted by ``-k log s`` (ML) or ``-(k - p) log s`` (REML)).
     Powers of two scale without rounding. ``s = 1`` (the data as given, bit for bit) whenever
-    the data are in the usual range: sampling SDs within 2^-100 .. 2^100 and no product the
-    kernels form can overflow. Otherwise ``s`` is the geometric middle of the sampling SDs,
+    the data are in the usual range: the geometric middle of the sampling SDs within 2^-16 ..
+    2^100 (1.5e-5 .. 1.3e30) and no product the kernels form can overflow. Otherwise (e.g. SDs
+    of 1e-8, whose tau^2 ~ 1e-16 the absolute convergence tolerance could not resolve, or
+    effects near 1e300) ``s`` is the geometric middle of the sampling SDs,
     moved as little as needed so that, in log2 units with ``a = v_min``, ``b = v_max``,
     ``D`` = the spread of y and ``Y = max |y|`` (all scaled), every one of
     ``w^3 = a^-3``, ``(w r)^2 = D^2 / a^2``, ``w^3 r^2 = D^2 / a^3``, ``w y = Y / a``, ``b^2``,
     ``tau^4 ~ D^4`` and ``Y`` stays below ``2^960``.
 
     Where no scale satisfies all of them the data cannot be fitted in floating point, and an
-    :class:`InputError` names the study (``where(i)`` names row ``i``) and the reason:
+    :class:`InputError` names the study (``where(i)`` names row ``i``; the values shown are
+    those of ``report``, the data before a location shift) and the reason:
     a variance below the smallest normal double (precision already lost), sampling variances
     more than 2^800 (~1e240) apart, or an effect more than 2^360 (~1e108) standard errors from
     the others.
@@ -167,7 +175,7 @@ def data_scale(des: Design, where: Callable[[int], str] | None = None) -> np.nda
                          "are larger")
     ymag = max(abs(ylo), abs(yhi))
     ok = _scale_bounds(vlo, vhi, 2.0 * ymag, ymag)
-    if ok is not None and ok[0] <= 0.0 <= ok[1] and ok[2] <= _NEUTRAL:
+    if ok is not None and ok[0] <= 0.0 <= ok[1] and _SD_LOW <= ok[2] and ok[3] <= _SD_HIGH:
         return np.ones(seg.G)  # the usual case: one pass over the data, no scaling
     starts = seg.starts
     vmin, vmax = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
@@ -181,17 +189,17 @@ def data_scale(des: Design, where: Callable[[int], str] | None = None) -> np.nda
                             E - ly + la])
     lo = np.maximum.reduce([(lb - E / 2) / 2, ld - E / 4, ly - E])
     mid = (la + lb) / 4
-    sigma = np.where((lo <= 0) & (hi >= 0) & (np.abs(mid) <= _NEUTRAL), 0.0,
+    sigma = np.where((lo <= 0) & (hi >= 0) & (mid >= _SD_LOW) & (mid <= _SD_HIGH), 0.0,
                      np.clip(mid, lo, hi))
     bad = np.flatnonzero(lo > hi)
     if bad.size:
-        _raise_range(des, int(bad[0]), where)
+        _raise_range(report if report is not None else des, int(bad[0]), where)
     return np.exp2(np.round(sigma))
 
 
 def _scale_bounds(vmin: float, vmax: float, spread: float,
                   ymax: float) -> tuple[float, float, float] | None:
-    """(lowest, highest) feasible log2 scale and max(|log2 v_min|, |log2 v_max|) / 2 for one
+    """(lowest, highest) feasible log2 scale, log2 of the smallest and of the largest SD, for one
     set of extremes (the bounds of :func:`data_scale`), or None if there is none."""
     la, lb = np.log2(vmin), np.log2(vmax)
     ld = np.log2(spread) if spread > 0 else la / 2 - 1
@@ -199,9 +207,8 @@ def _scale_bounds(vmin: float, vmax: float, spread: float,
     E = _BUDGET
     hi = min((la + E / 3) / 2, E / 2 - ld + la, (E - 2 * ld + 3 * la) / 4, E - ly + la)
     lo = max((lb - E / 2) / 2, ld - E / 4, ly - E)
-    # every group's geometric middle of the SDs lies within 2^-_NEUTRAL .. 2^_NEUTRAL when the
-    # extreme variances lie within 2^-2_NEUTRAL .. 2^2_NEUTRAL
-    return (lo, hi, max(-la, lb) / 2) if lo <= hi else None
+    # every group's geometric middle of the SDs lies within 2^(la/2) .. 2^(lb/2)
+    return (lo, hi, la / 2, lb / 2) if lo <= hi else None
 
 
 def _raise_range(des: Design, g: int, where: Callable[[int], str],
@@ -252,17 +259,25 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     finite raises an :class:`InputError` naming the study most responsible.
     """
     where = where or _row_name
-    scale = data_scale(des, where)
+    shift = _location_shift(des, intercept)
+    work = des if shift is None else Design(des.y - des.seg.expand(shift), des.v, des.X, des.seg)
+    scale = data_scale(work, where, report=des)
     if np.all(scale == 1.0):
-        out = _fit_core(des, method, test, level, control, btt, intercept, compute_r2,
+        out = _fit_core(work, method, test, level, control, btt, intercept, compute_r2,
                         row_weights, tau2_fixed)
     else:
         s2 = scale * scale
-        scaled = Design(des.y / des.seg.expand(scale), des.v / des.seg.expand(s2), des.X,
+        scaled = Design(work.y / des.seg.expand(scale), des.v / des.seg.expand(s2), des.X,
                         des.seg)
         out = _fit_core(scaled, method, test, level, control, btt, intercept, compute_r2,
                         row_weights, None if tau2_fixed is None else tau2_fixed / s2)
         _unscale(out, scale, des)
+    if shift is not None:  # back to the original location: beta_0 + c, its tests and CI
+        out["beta"][:, 0] += shift
+        L = np.eye(des.p)[default_btt(des.p, intercept) if btt is None else np.asarray(btt)]
+        tests = _coef_tests(out["beta"], out["vb"], out["df"], test, out["level"], L)
+        tests.pop("QMdf")  # per group in out, unchanged
+        out.update(tests)
     _check_finite_fit(out, des, where)
     return out
 
@@ -306,6 +321,45 @@ def _check_finite_fit(out: dict[str, np.ndarray], des: Design,
             _raise_range(des, g, where, what)
 
 
+def _coef_tests(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, test: str, level: float,
+                L: np.ndarray) -> dict[str, np.ndarray]:
+    """SEs, Wald z (or t with df = k - p), two-sided p-values, CIs ``beta -/+ crit se`` and the
+    omnibus Wald test of ``L beta = 0`` (metafor rma.uni; Knapp & Hartung 2003 for t/knha)."""
+    se = np.sqrt(np.einsum("gii->gi", vb))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zval = beta / se
+    if test == "z":
+        pval = 2 * special.ndtr(-np.abs(zval))
+    else:
+        pval = 2 * special.stdtr(df[:, None], -np.abs(zval))
+    crit = critical_values(test, level, df)
+    QM, QMdf, QMp = wald(beta, vb, L, test, df)
+    return {"se": se, "zval": zval, "pval": pval, "crit": crit,
+            "ci_lb": beta - crit[:, None] * se, "ci_ub": beta + crit[:, None] * se,
+            "QM": QM, "QMdf": QMdf, "QMp": QMp}
+
+
+def _location_shift(des: Design, intercept: bool) -> np.ndarray | None:
+    """Per-group shift ``c`` of the effects, or None: the midrange of y for groups whose effects
+    lie more than 2^32 smallest standard errors from 0 in a model with an intercept column.
+
+    The model is location equivariant when X has an intercept column (y -> y - c gives
+    beta_0 - c, everything else unchanged; Viechtbauer 2010). Far from 0, rounding of the
+    weighted mean (relative error ~1e-16 of |y|) would otherwise exceed the standard errors and
+    show up as spurious heterogeneity; the midrange is exact for identical effects and keeps
+    |y - c| at half the spread."""
+    y, v = des.y, des.v
+    if max(abs(float(y.min())), abs(float(y.max()))) <= 2.0**32 * np.sqrt(float(v.min())):
+        return None
+    if not intercept or not (des.intercept_only or np.all(des.X[:, 0] == 1.0)):
+        return None
+    starts = des.seg.starts
+    ymin, ymax = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
+    need = np.maximum(np.abs(ymin), np.abs(ymax)) > 2.0**32 * np.sqrt(
+        np.minimum.reduceat(v, starts))
+    return np.where(need, ymin / 2 + ymax / 2, 0.0)
+
+
 def _fit_core(des: Design, method: str, test: str, level: float, control: Control | None,
               btt: np.ndarray | None, intercept: bool, compute_r2: bool, row_weights: bool,
               tau2_fixed: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -338,20 +392,10 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
         if test == "adhoc":
             s2w = np.maximum(s2w, 1.0)
         vb = vb * s2w[:, None, None]
-    se = np.sqrt(np.einsum("gii->gi", vb))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zval = beta / se
-    if test == "z":
-        pval = 2 * special.ndtr(-np.abs(zval))
-    else:
-        pval = 2 * special.stdtr(df[:, None], -np.abs(zval))
-    crit = critical_values(test, level, df)
-    ci_lb = beta - crit[:, None] * se
-    ci_ub = beta + crit[:, None] * se
-
     btt = default_btt(p, intercept) if btt is None else np.asarray(btt)
-    L = np.eye(p)[btt]
-    QM, QMdf, QMp = wald(beta, vb, L, test, df)
+    tests = _coef_tests(beta, vb, df, test, level, np.eye(p)[btt])
+    se, zval, pval, crit = tests["se"], tests["zval"], tests["pval"], tests["crit"]
+    ci_lb, ci_ub, QM, QMdf, QMp = (tests[key] for key in ("ci_lb", "ci_ub", "QM", "QMdf", "QMp"))
 
     # heterogeneity: Cochran's Q with fixed-effects weights (uncentred y; see meta() docs)
     fe = t2.fe if t2.fe is not None else weighted_fit(des, np.zeros(des.seg.G))  # w = 1/v
