@@ -334,7 +334,8 @@ def two_group_change(m1_pre: Arr, m1_post: Arr, sd1_pre: Arr, sd1_post: Arr, m2_
     """Per-arm change scores (follow-up minus baseline) and their SDs ``sd_change(sd_pre, sd_post,
     r)`` (Cochrane Handbook v6.4 section 6.5.2.8): returns ``(mc1, mc2, sdc1, sdc2)``."""
     return (m1_post - m1_pre, m2_post - m2_pre,
-            sd_change(sd1_pre, sd1_post, r), sd_change(sd2_pre, sd2_post, r))
+            np.asarray(sd_change(sd1_pre, sd1_post, r), dtype=float),
+            np.asarray(sd_change(sd2_pre, sd2_post, r), dtype=float))
 
 
 # =========================================================================== single groups
@@ -386,13 +387,17 @@ class Measure:
                 tuple(a for a in req + opt if a not in self.required) + self.more)
 
 
-def _2x2(f: Callable[..., tuple[Arr, Arr]], vt: bool = False):
+#: formula adapter: (parameters, vtype, correct) -> (yi, vi)
+Formula = Callable[[SimpleNamespace, str, bool], tuple[Arr, Arr]]
+
+
+def _2x2(f: Callable[..., tuple[Arr, Arr]], vt: bool = False) -> Formula:
     if vt:
         return lambda p, vtype, correct: f(p.a, p.b, p.c, p.d, vtype)
     return lambda p, vtype, correct: f(p.a, p.b, p.c, p.d)
 
 
-def _prop(f: Callable[..., tuple[Arr, Arr]], vt: bool = False):
+def _prop(f: Callable[..., tuple[Arr, Arr]], vt: bool = False) -> Formula:
     if vt:
         return lambda p, vtype, correct: f(p.x, p.m, vtype)
     return lambda p, vtype, correct: f(p.x, p.m)
@@ -742,7 +747,8 @@ def _smd_from_d_or_t(rows: _Rows) -> Arr:
     if rows.has("ti"):
         d = np.where(np.isnan(d), rows["ti"] * np.sqrt(1 / rows["n1i"] + 1 / rows["n2i"]), d)
     use = ~np.isnan(d)
-    for n, fill in zip(means, (d, 0.0, 1.0, 1.0), strict=True):
+    fills: tuple[Arr | float, ...] = (d, 0.0, 1.0, 1.0)  # d, and neutral means and SDs
+    for n, fill in zip(means, fills, strict=True):
         x = rows[n] if rows.has(n) else np.full(k, np.nan)
         rows.x[n] = np.where(use, fill, x)
     return use

@@ -23,7 +23,7 @@ BATCH_COLUMNS = ("k", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub", "pi_lb
                  "se_tau2", "tau", "I2", "H2", "QE", "QEp", "converged", "iterations", "note")
 
 
-def _group_codes(df: pd.DataFrame, by) -> tuple[np.ndarray, pd.DataFrame]:
+def _group_codes(df: pd.DataFrame, by: str | Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
     cols = [by] if isinstance(by, str) else list(by)
     missing = [c for c in cols if c not in df.columns]
     if missing:

@@ -337,7 +337,7 @@ def _methods(results: dict) -> list[Block]:
     analyses = results.get("analyses") or []
     out: list[Block] = [{"type": "section", "id": "methods"},
                         {"type": "heading", "level": 2, "text": "Methods", "id": "h-methods"}]
-    models = {}
+    models: dict[tuple[Any, ...], list[str]] = {}
     for a in analyses:
         m = a.get("model") or {}
         key = (m.get("method"), m.get("test"), m.get("level"), m.get("prediction_interval"))
