@@ -11,7 +11,7 @@ effects. Every formula cites its source.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,7 +216,7 @@ class TrimfillResult(ResultMixin):
         out["side"] = self.side
         return out
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         # estimate fields of the refitted model: beta, se, zval, pval, ci_lb, ci_ub, tau2, k, ...
         if name.startswith("_") or name in ("fit",):
             raise AttributeError(name)
@@ -304,7 +304,7 @@ class PetPeeseResult(ResultMixin):
                              "ci_ub": [float(f.ci_ub[0]) for _, f in rows],
                              "chosen": [n == self.chosen for n, _ in rows]})
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         for prefix, src in (("pet_", "pet"), ("peese_", "peese")):
             if name.startswith(prefix):
                 fit = self.__dict__[src]
@@ -438,9 +438,10 @@ class SelmodelResult(ResultMixin):
         for i, n in enumerate(self.coef_names):
             lines.append(f"  {n}: {self.beta[i]:.4f} (SE {self.se[i]:.4f}), p = "
                          f"{fmt_p(self.pval[i])}, CI [{self.ci_lb[i]:.4f}, {self.ci_ub[i]:.4f}]")
+        steps, ptable = self.steps or [], self.ptable or []
         for j, d in enumerate(self.delta):
-            label = (f"delta {j + 1} ({0 if j == 0 else self.steps[j - 1]:g} < p <= "
-                     f"{self.steps[j]:g}; k = {self.ptable[j]})" if self.type == "stepfun"
+            label = (f"delta {j + 1} ({0 if j == 0 else steps[j - 1]:g} < p <= "
+                     f"{steps[j]:g}; k = {ptable[j]})" if self.type == "stepfun"
                      else f"delta {j + 1}")
             lines.append(f"  {label}: {d:.4f} (SE {self.se_delta[j]:.4f})")
         lines += [f"  note: {n}" for n in self.notes]
@@ -450,7 +451,8 @@ class SelmodelResult(ResultMixin):
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def study_vector(x: Any, k: int, field_name: str, labels, what: str) -> np.ndarray:
+def study_vector(x: Any, k: int, field_name: str, labels: Sequence[Any] | None,
+                 what: str) -> np.ndarray:
     """A per-study numeric vector of length k (:func:`evsynth.validation.numeric_vector`:
     numbers only, NaN/inf refused naming the study), prefixed with the diagnostic ``what``."""
     if isinstance(x, str):
@@ -466,7 +468,8 @@ def study_vector(x: Any, k: int, field_name: str, labels, what: str) -> np.ndarr
     return arr
 
 
-def two_by_two(what: str, k: int, labels, ai, bi, ci, di, n1i, n2i) -> tuple[np.ndarray, ...]:
+def two_by_two(what: str, k: int, labels: Sequence[Any] | None, ai: Any, bi: Any, ci: Any,
+               di: Any, n1i: Any, n2i: Any) -> tuple[np.ndarray, ...]:
     """2x2 counts (ai, bi, ci, di) from ai/bi/ci/di or ai/n1i/ci/n2i, validated."""
     if ai is None or ci is None or (bi is None and n1i is None) or (di is None and n2i is None):
         raise InputError(f"{what}: needs the 2x2 counts of every study: ai, bi, ci, di (or ai, "
@@ -613,7 +616,7 @@ def _beta_nodes(alternative: str) -> tuple[np.ndarray, np.ndarray]:
     return _NODES[alternative]
 
 
-def central_grad(f, x: np.ndarray) -> np.ndarray:
+def central_grad(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
     """Central-difference gradient (step 1e-6 relative)."""
     g = np.empty_like(x)
     for i in range(x.size):
@@ -624,7 +627,8 @@ def central_grad(f, x: np.ndarray) -> np.ndarray:
     return g
 
 
-def richardson_hessian(f, x: np.ndarray, levels: int = 4) -> np.ndarray:
+def richardson_hessian(f: Callable[[np.ndarray], float], x: np.ndarray,
+                       levels: int = 4) -> np.ndarray:
     """Hessian by central second differences with Richardson extrapolation (as numDeriv's
     ``hessian``, Gilbert & Varadhan; steps 1e-3 |x| + 1e-5, halved at each level)."""
     n = x.size
@@ -662,7 +666,8 @@ def round_half_even(x: float) -> float:
 FSN_TYPES = ("Rosenthal", "Orwin", "Rosenberg")
 
 
-def fsn(yi, vi=None, *, sei=None, type: str = "Rosenthal", target: float | None = None,
+def fsn(yi: Any, vi: Any = None, *, sei: Any = None, type: str = "Rosenthal",
+        target: float | None = None,
         alpha: float = 0.05, data: pd.DataFrame | None = None, weighted: bool = False,
         test: str = "Stouffer") -> FsnResult:
     """Fail-safe N (metafor ``fsn``).
@@ -719,9 +724,10 @@ def fsn(yi, vi=None, *, sei=None, type: str = "Rosenthal", target: float | None 
     if need_v and v is None:
         raise InputError(f"fsn: type '{type}'" + (" (weighted)" if type == "Orwin" else "")
                          + " needs the sampling variances vi (or sei)")
+    v_: np.ndarray = v if v is not None else np.ones_like(y)  # unused when not needed
     pval = meanes = tgt = None
     if type == "Rosenthal":
-        z = y / np.sqrt(v)
+        z = y / np.sqrt(v_)
         if test == "Stouffer":
             z_avg = abs(z.sum() / np.sqrt(k))
             pval = float(special.ndtr(-z_avg))
@@ -750,7 +756,7 @@ def fsn(yi, vi=None, *, sei=None, type: str = "Rosenthal", target: float | None 
                     num -= 1
     elif type == "Orwin":
         if weighted:
-            w = 1 / v
+            w = 1 / v_
             meanes = float(np.sum(w * y) / np.sum(w))
         else:
             meanes = float(np.mean(y))
@@ -764,7 +770,7 @@ def fsn(yi, vi=None, *, sei=None, type: str = "Rosenthal", target: float | None 
                 tgt = -tgt
             num = max(0.0, k * (meanes - tgt) / tgt)
     else:
-        w = 1 / v
+        w = 1 / v_
         meanes = float(np.sum(w * y) / np.sum(w))
         zval = meanes / np.sqrt(1 / np.sum(w))
         wp = (np.sum(w * y) / special.ndtri(1 - alpha / 2)) ** 2 - np.sum(w)

@@ -342,6 +342,25 @@ class PermutationTest(ResultMixin):
     _dict_fields = ("coef_names", "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "QM", "QMdf",
                     "QMp", "exact", "iter", "exact_iter", "test", "btt")
 
+    coef_names: list[str]
+    beta: np.ndarray
+    se: np.ndarray
+    zval: np.ndarray
+    pval: np.ndarray  # permutation p-values
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+    QM: float
+    QMdf: list[int | None]
+    QMp: float  # permutation p-value of the omnibus test
+    exact: bool
+    iter: int
+    exact_iter: float
+    test: str
+    btt: list[int]
+    zval_perm: np.ndarray
+    beta_perm: np.ndarray
+    QM_perm: np.ndarray
+
     def __init__(self, **fields: Any):
         self.__dict__.update(fields)
 
@@ -532,7 +551,7 @@ def deletion_fits(fit: MetaResult) -> tuple[dict[str, np.ndarray], np.ndarray, n
     k = fit.k
     X, y, v = fit.model_matrix, fit.yi, fit.vi
 
-    def build(groups: np.ndarray):
+    def build(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         idx = leave_out_rows(k, groups)
         return y[idx], v[idx], X[idx]
 

@@ -138,9 +138,9 @@ def radial_plot(fit: Any, *, title: str | None = None, width: float = 6.0,
     return fig
 
 
-def labbe_plot(ai, n1i, ci, n2i, *, measure: str = "OR", estimate: float | None = None,
-               slab: Sequence | None = None, title: str | None = None, width: float = 5.5,
-               height: float = 5.5) -> Figure:
+def labbe_plot(ai: Any, n1i: Any, ci: Any, n2i: Any, *, measure: str = "OR",
+               estimate: float | None = None, slab: Sequence | None = None,
+               title: str | None = None, width: float = 5.5, height: float = 5.5) -> Figure:
     """L'Abbé plot: event proportion in the treatment arm (``ai/n1i``) against the control arm
     (``ci/n2i``), points sized by total sample size, the line of no effect (y = x) and, if an
     ``estimate`` (on the ``measure`` scale: log OR, log RR or RD) is given, the pooled effect

@@ -198,7 +198,8 @@ def influence_plot(infl: Any, *, log_covr: bool = True, title: str | None = None
             ax.scatter(pos[~ok], np.full((~ok).sum(), lo), marker="x", color=MISSING, zorder=3)
         if name == "cov_r" and log_covr and ok.any() and np.all(z[ok] > 0):
             ax.set_yscale("log")
-            ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=np.arange(1.0, 10.0)))
+            subs = [float(s) for s in range(1, 10)]
+            ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
             ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
             ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_title(name, fontsize=10)

@@ -13,7 +13,35 @@ implementation for the model types it is defined for (as metafor defines ``leave
 calls :func:`dispatch`; asking a model type for a method it has not registered is an
 :class:`evsynth.errors.InputError` that lists what it supports. A new model type plugs in by
 registering its implementations here; a new method by adding one file and its name to
-:data:`METHODS`.
+:data:`METHODS`. An implementation receives the fit and the keyword arguments of the
+:class:`~evsynth.models.results.FittedModel` method (all of them, with their defaults).
+
+What is registered, following the classes metafor 3.8 defines each method for (checked against
+its source: ``leave1out.rma.mh``, ``baujat.rma``, ``regtest``'s branch for ``rma.mh`` /
+``rma.peto``, ...):
+
+=============  ==============================  ========================================
+method         ``meta()`` (rma.uni)            ``meta_mh()`` / ``meta_peto()``
+=============  ==============================  ========================================
+leave1out      without moderators              yes (leave1out.rma.mh / .rma.peto)
+cumul          without moderators              yes (cumul.rma.mh / .rma.peto)
+influence      yes                             no (metafor: rma.uni only)
+baujat         yes                             yes (baujat.rma)
+gosh           yes                             not yet (metafor's gosh.rma accepts them)
+permutest      yes                             no (rma.uni only)
+regtest        yes                             yes (on the fit's yi/vi, equal effects)
+ranktest       yes                             yes (on the fit's yi/vi)
+trimfill       without moderators              no (rma.uni only)
+pet_peese      without moderators              no
+hc             without moderators              no (rma.uni only)
+selmodel       yes                             no (rma.uni only)
+funnel         without moderators              yes (funnel.rma)
+forest         yes                             yes (forest.rma)
+=============  ==============================  ========================================
+
+"Without moderators" is a condition of the registration (``when=``): a meta-regression does
+not list the method in ``fit.supports()`` and asking for it is an InputError, as in metafor
+(``int.only``); for ``funnel`` metafor draws residuals instead, which evsynth does not yet.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def selmodel_rma(fit: MetaResult, type: str = "stepfun",
                              "(choose other steps)")
         steps_out: list | None = st_arr.tolist()
     else:
-        st_arr = None
+        st_arr = np.empty(0)  # no cut-points
         n_delta = 2
         lo = 1e-5 if delta_min is None else float(delta_min)
         pgrp, ptable, steps_out = None, None, None

@@ -68,7 +68,7 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
         srank = np.sign(c) * ranks
         if estimator == "R0":
             neg = -srank[srank < 0]
-            k0f = (k - (neg.max() if neg.size else 0)) - 1
+            k0f = float(k - (neg.max() if neg.size else 0) - 1)
             se_k0 = np.sqrt(2 * max(0.0, k0f) + 2)
         else:
             Sr = float(np.sum(srank[srank > 0]))
