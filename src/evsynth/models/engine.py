@@ -198,7 +198,7 @@ def data_scale(des: Design, where: Callable[[int], str] | None = None,
 
 
 def _scale_bounds(vmin: float, vmax: float, spread: float,
-                  ymax: float) -> tuple[float, float, float] | None:
+                  ymax: float) -> tuple[float, float, float, float] | None:
     """(lowest, highest) feasible log2 scale, log2 of the smallest and of the largest SD, for one
     set of extremes (the bounds of :func:`data_scale`), or None if there is none."""
     la, lb = np.log2(vmin), np.log2(vmax)
@@ -275,7 +275,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     if shift is not None:  # back to the original location: beta_0 + c, its tests and CI
         out["beta"][:, 0] += shift
         L = np.eye(des.p)[default_btt(des.p, intercept) if btt is None else np.asarray(btt)]
-        tests = _coef_tests(out["beta"], out["vb"], out["df"], test, out["level"], L)
+        tests = _coef_tests(out["beta"], out["vb"], out["df"], test, float(out["level"]), L)
         tests.pop("QMdf")  # per group in out, unchanged
         out.update(tests)
     _check_finite_fit(out, des, where)
