@@ -284,3 +284,20 @@ def test_unsupported_diagnostics_are_clear_input_errors(name, fun):
     assert name not in fit.supports()
     assert {"leave1out", "cumul", "baujat", "regtest", "ranktest", "funnel"} <= set(
         fit.supports())
+
+
+def test_plots_of_mh_diagnostics():
+    """The influence plots draw the diagnostics of an MH fit (cumulative forest plot with the
+    level in percent, Baujat plot from the fit or its result)."""
+    from evsynth.reports.influence_plots import baujat_plot, cumul_forest_plot
+
+    d = pd.read_csv(REFERENCE / "data" / "mh_bcg.csv")
+    fit = evsynth.meta_mh("OR", ai=d.ai, bi=d.bi, ci=d.ci, di=d.di, slab=d.study, level=90)
+    fig = cumul_forest_plot(fit.cumul(), transf=np.exp)
+    assert fig.axes[0].get_xlabel() == "Estimate (90% CI)"
+    b = fit.baujat()
+    for arg in (fit, b):
+        ax = baujat_plot(arg).axes[0]
+        texts = {t.get_text(): t.xy for t in ax.texts}
+        assert_allclose(texts["4"], (b.frame["x"][3], b.frame["y"][3]))
+        assert ax.get_xlabel() == "Contribution to Overall Heterogeneity"

@@ -268,7 +268,7 @@ class BaujatResult(_FrameResult):
     (influence on the pooled result / fitted value). Draw it with
     :func:`evsynth.reports.influence_plots.baujat_plot`.
 
-    Until version 0.x ``baujat()`` returned the DataFrame itself; DataFrame attributes used on
+    Up to evsynth 0.1.0 ``baujat()`` returned the DataFrame itself; DataFrame attributes used on
     this object (``res.columns``, ``res.iloc``) still work for one release with a
     DeprecationWarning (use :attr:`frame` or :meth:`to_frame`).
     """
