@@ -875,7 +875,7 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
 
     Parameters
     ----------
-    measure
+    measure : str
         Measure code (see :data:`MEASURES`): 2x2 tables ``OR RR RD PETO AS`` (``ai, bi, ci, di``
         or ``ai, n1i, ci, n2i``); rates ``IRR IRD`` (``x1i, x2i, t1i, t2i``), ``IRLN`` (``xi,
         ti``); proportions ``PR PLO PAS PFT`` (``xi`` and ``mi`` non-events or ``ni``); two-group
@@ -935,9 +935,57 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
 
     Returns
     -------
-    DataFrame with ``slab`` (if given), ``yi``, ``vi``, ``sei`` and ``note`` (empty, or why the
-    study's ``yi``/``vi`` is NaN), indexed like ``data`` if given. ``attrs["measure"]`` holds
-    the code.
+    pandas.DataFrame
+        One row per study with ``slab`` (if given), ``yi``, ``vi``, ``sei`` and ``note`` (empty,
+        or why the study's ``yi``/``vi`` is NaN), indexed like ``data`` if given.
+        ``attrs["measure"]`` holds the code. Pass it to :func:`evsynth.meta` as ``yi``.
+
+    Raises
+    ------
+    InputError
+        For an unknown measure, a missing or unused argument, or a value that is not a number
+        or out of range (the message names the study and the field).
+
+    References
+    ----------
+    .. [1] Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+           *J Stat Softw* 36(3):1-48. doi:10.18637/jss.v036.i03 (``escalc``)
+    .. [2] Hedges LV (1981). Distribution theory for Glass's estimator of effect size and
+           related estimators. *J Educ Stat* 6(2):107-128. doi:10.3102/10769986006002107
+           (SMD: Hedges' g and its small-sample correction)
+    .. [3] Borenstein M, Hedges LV, Higgins JPT, Rothstein HR (2009). *Introduction to
+           Meta-Analysis*. Wiley. doi:10.1002/9780470743386 (2x2-table and mean measures)
+    .. [4] Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985). Beta blockade during and
+           after myocardial infarction: an overview of the randomized trials. *Prog Cardiovasc
+           Dis* 27(5):335-371. doi:10.1016/S0033-0620(85)80003-7 (PETO)
+    .. [5] Higgins JPT, Thomas J, Chandler J, et al. (eds.) (2019). *Cochrane Handbook for
+           Systematic Reviews of Interventions*, 2nd edition (online version 6.4, 2023).
+           Wiley. doi:10.1002/9781119536604 (GEN, SMD_CHANGE, ``to="revman"``)
+
+    Examples
+    --------
+    Log risk ratios of the first four BCG vaccine trials (metafor's ``dat.bcg``):
+
+    >>> import evsynth
+    >>> es = evsynth.effect_size("RR", ai=[4, 6, 3, 62], bi=[119, 300, 228, 13536],
+    ...                          ci=[11, 29, 11, 248], di=[128, 274, 209, 12619],
+    ...                          slab=["Aronson", "Ferguson", "Rosenthal", "Hart"])
+    >>> print(es[["slab", "yi", "vi"]].round(4))
+            slab      yi      vi
+    0    Aronson -0.8893  0.3256
+    1   Ferguson -1.5854  0.1946
+    2  Rosenthal -1.3481  0.4154
+    3       Hart -1.4416  0.0200
+
+    Column names with ``data=``, and Hedges' g from group means and SDs:
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"m1": [10.2, 8.9], "m2": [11.8, 10.1], "sd1": [3.1, 2.7],
+    ...                    "sd2": [3.4, 2.9], "n1": [40, 55], "n2": [42, 50]})
+    >>> g = evsynth.effect_size("SMD", data=df, m1i="m1", m2i="m2", sd1i="sd1", sd2i="sd2",
+    ...                         n1i="n1", n2i="n2")
+    >>> g["yi"].round(4).tolist()
+    [-0.4866, -0.4259]
     """
     code = choice(measure, tuple(MEASURES), "measure")
     spec = MEASURES[code]
