@@ -877,22 +877,86 @@ def meta_mh(measure: str, ai: Any = None, bi: Any = None, ci: Any = None, di: An
             correct: bool = True, level: float = 95) -> MHResult:
     """Mantel-Haenszel common-effect meta-analysis (metafor ``rma.mh``).
 
+    Pools 2x2 tables (odds ratio, risk ratio, risk difference) or person-time data (incidence
+    rate ratio and difference) with Mantel-Haenszel weights (Mantel & Haenszel 1959); the
+    variance of the log odds ratio is that of Robins, Breslow & Greenland (1986), those of the
+    other measures follow Greenland & Robins (1985). For OR and IRR the result also holds the
+    (Cochran-)Mantel-Haenszel test and, for OR, Tarone's test for heterogeneity.
+
     Parameters
     ----------
-    measure : "OR", "RR", "RD" (2x2 tables: ``ai, bi, ci, di`` or ``ai, n1i, ci, n2i``) or
-        "IRR", "IRD" (person-time: ``x1i, x2i`` events, ``t1i, t2i`` person-times).
-        Group 1 (``ai``/``x1i``) is the treatment/exposed group; events are outcome 1.
-    data : optional DataFrame; any per-study argument (and ``slab``) may then be a column name.
-    add, to, drop00 : continuity correction (one value, or a pair: first for per-study yi/vi,
+    measure : {"OR", "RR", "RD", "IRR", "IRD"}
+        Effect measure (case-insensitive). OR, RR, RD take 2x2 tables, IRR and IRD
+        person-time data.
+    ai, bi, ci, di : array_like or str, optional
+        Cells of the 2x2 tables: events and non-events in group 1 (treatment/exposed: ``ai``,
+        ``bi``) and in group 2 (``ci``, ``di``).
+    n1i, n2i : array_like or str, optional
+        Group sizes, instead of ``bi`` and ``di``.
+    x1i, x2i, t1i, t2i : array_like or str, optional
+        Events and person-times in groups 1 and 2 (IRR, IRD).
+    data : pandas.DataFrame, optional
+        Any per-study argument (and ``slab``) may then be a column name.
+    slab : array_like or str, optional
+        Study labels (used in the study table and in error messages).
+    add, to, drop00 : float, str, bool or a pair of them
+        Continuity correction (one value, or a pair: first for the per-study ``yi``/``vi``,
         second for the pooled estimator; defaults ``(1/2, 0)``, ``("only0", "none")``,
         ``(True, False)`` as metafor). See the module docstring.
-    correct : continuity correction of 1/2 in the (C)MH test (OR, IRR).
-    level : confidence level in percent.
+    correct : bool, default True
+        Continuity correction of 1/2 in the (C)MH test (OR, IRR).
+    level : float, default 95
+        Confidence level in percent (95) or as a fraction (0.95).
 
     Returns
     -------
-    MHResult with ``beta``/``ci_lb``/``ci_ub`` on the log scale for OR/RR/IRR (raw for RD/IRD)
-    and exponentiated ``estimate_exp``/``ci_lb_exp``/``ci_ub_exp`` for ratio measures.
+    MHResult
+        The fit: ``beta``, ``estimate``, ``se``, ``ci_lb``, ``ci_ub``, ``pval`` on the log scale
+        for OR/RR/IRR (raw for RD/IRD), exponentiated ``estimate_exp``, ``ci_lb_exp``,
+        ``ci_ub_exp`` for ratio measures, heterogeneity ``QE``, ``QEp``, ``I2``, ``H2``, the
+        per-study ``yi``/``vi``; ``summary()`` prints as metafor.
+
+    Raises
+    ------
+    InputError
+        For an unknown measure, arguments of the other data type, or a count that is not a
+        non-negative number (the message names the study and the field).
+
+    See Also
+    --------
+    meta_peto : Peto's one-step odds ratio.
+    meta : inverse-variance (equal-, random- and mixed-effects) models.
+
+    References
+    ----------
+    .. [1] Mantel N, Haenszel W (1959). Statistical aspects of the analysis of data from
+           retrospective studies of disease. *J Natl Cancer Inst* 22(4):719-748.
+           doi:10.1093/jnci/22.4.719
+    .. [2] Robins J, Breslow N, Greenland S (1986). Estimators of the Mantel-Haenszel variance
+           consistent in both sparse data and large-strata limiting models. *Biometrics*
+           42(2):311-323. doi:10.2307/2531052
+    .. [3] Greenland S, Robins JM (1985). Estimation of a common effect parameter from sparse
+           follow-up data. *Biometrics* 41(1):55-68. doi:10.2307/2530643
+    .. [4] Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+           *J Stat Softw* 36(3):1-48. doi:10.18637/jss.v036.i03
+
+    Examples
+    --------
+    The BCG vaccine trials (metafor's ``dat.bcg``): tuberculosis cases and non-cases among
+    vaccinated and unvaccinated participants.
+
+    >>> import evsynth
+    >>> tpos = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
+    >>> tneg = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
+    >>> cpos = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
+    >>> cneg = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+    >>> res = evsynth.meta_mh("OR", ai=tpos, bi=tneg, ci=cpos, di=cneg)
+    >>> round(res.estimate, 4), res.se.round(4)
+    (-0.4734, array([0.041]))
+    >>> round(res.estimate_exp, 4), round(res.ci_lb_exp, 4), round(res.ci_ub_exp, 4)
+    (0.6229, 0.5748, 0.675)
+    >>> round(res.QE, 2), res.k
+    (163.94, 13)
     """
     measure = mh_measure(measure)
     data = as_frame(data)
@@ -917,11 +981,63 @@ def meta_peto(ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, n1
               n2i: Any = None, *, data: pd.DataFrame | None = None, slab: Any = None,
               add: float | Sequence[float] = 1 / 2, to: str | Sequence[str] = "only0",
               drop00: bool | Sequence[bool] = True, level: float = 95) -> MHResult:
-    """Peto's one-step common-effect odds ratio (metafor ``rma.peto``; Yusuf et al. 1985).
+    """Peto's one-step common-effect odds ratio (metafor ``rma.peto``).
 
-    Arguments as :func:`meta_mh` for 2x2 tables. ``beta`` is the pooled log odds ratio;
-    ``measure`` of the result is "PETO". ``add``/``to``/``drop00`` (first element) only affect the
-    per-study Peto log odds ratios ``yi``/``vi``; the pooled estimate and Q use the raw tables.
+    The pooled log odds ratio is ``sum(O - E) / sum(V)`` over the 2x2 tables, with ``O - E``
+    the observed minus expected events in group 1 and ``V`` the hypergeometric variance
+    (Yusuf et al. 1985). ``add``/``to``/``drop00`` (first element) only affect the per-study
+    Peto log odds ratios ``yi``/``vi``; the pooled estimate and Q use the raw tables.
+
+    Parameters
+    ----------
+    ai, bi, ci, di : array_like or str, optional
+        Cells of the 2x2 tables: events and non-events in group 1 (``ai``, ``bi``) and in
+        group 2 (``ci``, ``di``).
+    n1i, n2i : array_like or str, optional
+        Group sizes, instead of ``bi`` and ``di``.
+    data : pandas.DataFrame, optional
+        Any per-study argument (and ``slab``) may then be a column name.
+    slab : array_like or str, optional
+        Study labels.
+    add, to, drop00 : float, str, bool or a pair of them
+        Continuity correction of the per-study ``yi``/``vi`` (as :func:`meta_mh`).
+    level : float, default 95
+        Confidence level in percent (95) or as a fraction (0.95).
+
+    Returns
+    -------
+    MHResult
+        The fit with ``measure`` "PETO": ``beta`` (the pooled log odds ratio), ``se``,
+        ``ci_lb``, ``ci_ub``, ``pval``, ``estimate_exp`` and its CI on the odds-ratio scale,
+        ``QE``, ``QEp``, ``I2``; ``summary()`` prints as metafor.
+
+    Raises
+    ------
+    InputError
+        For a count that is not a non-negative number (naming the study and the field).
+
+    See Also
+    --------
+    meta_mh : Mantel-Haenszel pooling.
+
+    References
+    ----------
+    .. [1] Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985). Beta blockade during and
+           after myocardial infarction: an overview of the randomized trials. *Prog Cardiovasc
+           Dis* 27(5):335-371. doi:10.1016/S0033-0620(85)80003-7
+    .. [2] Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+           *J Stat Softw* 36(3):1-48. doi:10.18637/jss.v036.i03
+
+    Examples
+    --------
+    >>> import evsynth
+    >>> tpos = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
+    >>> tneg = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
+    >>> cpos = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
+    >>> cneg = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+    >>> res = evsynth.meta_peto(ai=tpos, bi=tneg, ci=cpos, di=cneg)
+    >>> round(res.estimate, 4), round(res.estimate_exp, 4)
+    (-0.4744, 0.6222)
     """
     data = as_frame(data)
     a, b, c, d, labels = _binary_tables(ai, bi, ci, di, n1i, n2i, data, slab, "meta_peto")
