@@ -672,21 +672,80 @@ def fsn(yi: Any, vi: Any = None, *, sei: Any = None, type: str = "Rosenthal",
         test: str = "Stouffer") -> FsnResult:
     """Fail-safe N (metafor ``fsn``).
 
-    * ``Rosenthal`` (1979, Psychol Bull 86:638): studies with zero effect needed to make the
-      Stouffer combined z one-sided non-significant at ``alpha``:
-      ``max(0, k (z_avg / z_alpha)^2 - k)`` with ``z_avg = |sum z_i| / sqrt(k)``;
-      ``test="Fisher"`` uses Fisher's combined p (added studies have p = 0.5; Becker 2005):
-      the smallest whole number of added studies with combined p >= alpha. (Deliberate
-      difference: metafor 3.8.1 solves a mix of ``rep(0.5, n)``, which truncates a non-integer
-      n, and continuous chi^2 df, so its answer can be 1-2 studies lower.)
-    * ``Orwin`` (1983, J Educ Stat 8:157): studies with zero effect needed to reduce the
-      (unweighted, or ``weighted`` by 1/vi) mean effect to ``target`` (default: half of it):
+    * ``Rosenthal`` (1979): studies with zero effect needed to make the Stouffer combined z
+      one-sided non-significant at ``alpha``: ``max(0, k (z_avg / z_alpha)^2 - k)`` with
+      ``z_avg = |sum z_i| / sqrt(k)``; ``test="Fisher"`` uses Fisher's combined p (added studies
+      have p = 0.5; Becker 2005): the smallest whole number of added studies with combined
+      p >= alpha. (Deliberate difference: metafor 3.8.1 solves a mix of ``rep(0.5, n)``, which
+      truncates a non-integer n, and continuous chi^2 df, so its answer can be 1-2 studies lower.)
+    * ``Orwin`` (1983): studies with zero effect needed to reduce the (unweighted, or
+      ``weighted`` by 1/vi) mean effect to ``target`` (default: half of it):
       ``k (mean - target) / target``; vi is only needed when ``weighted``.
-    * ``Rosenberg`` (2005, Evolution 59:464): zero-effect studies (with the mean weight) needed
-      to make the fixed-effect estimate two-sided non-significant at ``alpha``.
+    * ``Rosenberg`` (2005): zero-effect studies (with the mean weight) needed to make the
+      fixed-effect estimate two-sided non-significant at ``alpha``.
 
-    Non-integer results are rounded up (as metafor). ``yi``/``vi``/``sei`` may be column names
-    with ``data=``.
+    Non-integer results are rounded up (as metafor).
+
+    Parameters
+    ----------
+    yi : array_like or str
+        Effect sizes (or a column name with ``data=``).
+    vi : array_like or str, optional
+        Sampling variances (or a column name); not needed for unweighted Orwin.
+    sei : array_like or str, optional
+        Standard errors instead of ``vi``.
+    type : {"Rosenthal", "Orwin", "Rosenberg"}, default "Rosenthal"
+        The fail-safe N approach (case-insensitive).
+    target : float, optional
+        Orwin: the effect to reduce the mean to (default: half the mean effect).
+    alpha : float, default 0.05
+        Significance level (Rosenthal, Rosenberg).
+    data : pandas.DataFrame, optional
+        Data frame whose columns the string arguments name.
+    weighted : bool, default False
+        Orwin: weight the mean effect by 1/vi.
+    test : {"Stouffer", "Fisher"}, default "Stouffer"
+        Rosenthal: how the p-values are combined.
+
+    Returns
+    -------
+    FsnResult
+        ``fsnum`` (the fail-safe N), ``type``, ``alpha``, ``pval`` (observed combined p-value),
+        ``meanes`` (mean effect, Orwin and Rosenberg), ``target``; ``summary()`` prints as metafor.
+
+    Raises
+    ------
+    InputError
+        For an unknown type or test, or invalid data (naming the study and the field).
+
+    References
+    ----------
+    .. [1] Rosenthal R (1979). The file drawer problem and tolerance for null results.
+           *Psychol Bull* 86(3):638-641. doi:10.1037/0033-2909.86.3.638
+    .. [2] Orwin RG (1983). A fail-safe N for effect size in meta-analysis. *J Educ Stat*
+           8(2):157-159. doi:10.3102/10769986008002157
+    .. [3] Rosenberg MS (2005). The file-drawer problem revisited: a general weighted method for
+           calculating fail-safe numbers in meta-analysis. *Evolution* 59(2):464-468.
+           doi:10.1111/j.0014-3820.2005.tb01004.x
+    .. [4] Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+           *J Stat Softw* 36(3):1-48. doi:10.18637/jss.v036.i03
+
+    Examples
+    --------
+    The BCG vaccine trials (metafor's ``dat.bcg``), log risk ratios:
+
+    >>> import evsynth
+    >>> tpos = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
+    >>> tneg = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
+    >>> cpos = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
+    >>> cneg = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+    >>> es = evsynth.effect_size("RR", ai=tpos, bi=tneg, ci=cpos, di=cneg)
+    >>> evsynth.fsn(es["yi"], es["vi"]).fsnum
+    598.0
+    >>> evsynth.fsn(es["yi"], es["vi"], type="Rosenberg").fsnum
+    370.0
+    >>> evsynth.fsn(es["yi"], type="Orwin").fsnum
+    13.0
     """
     types = {t.lower(): t for t in FSN_TYPES}
     if str(type).lower() not in types:
