@@ -14,7 +14,33 @@ import numpy as np
 
 
 class InputError(ValueError):
-    """Bad input: the message names the file/row/study, the field, and what was expected."""
+    """Bad input: the message names the file/row/study, the field, and what was expected.
+
+    Every public function raises it (a :class:`ValueError`, so existing ``except ValueError``
+    handlers keep working) for data or arguments it cannot use; the command-line interface
+    turns it into exit code 2 without a traceback.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and where: the file, row or study label, the field, and what was
+        expected.
+
+    See Also
+    --------
+    evsynth.validation : the checks shared by every entry point.
+
+    Examples
+    --------
+    >>> import evsynth
+    >>> try:
+    ...     evsynth.effect_size("RR", ai=[4, "six"], bi=[119, 300], ci=[11, 29], di=[128, 274])
+    ... except evsynth.InputError as exc:
+    ...     print(exc)
+    study in row 2: field 'ai' is 'six'; expected a number
+    >>> issubclass(evsynth.InputError, ValueError)
+    True
+    """
 
 
 def study_name(i: int, labels: Sequence | None = None) -> str:
