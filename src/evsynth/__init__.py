@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     # time. tests/test_typing.py checks that this block and ``_LAZY`` name the same objects.
     from evsynth import convert as convert
     from evsynth import records as records
+    from evsynth import simulate as simulate
     from evsynth.effects.escalc import effect_size as effect_size
     from evsynth.models.batch import meta_batch as meta_batch
     from evsynth.models.bias import fsn as fsn
+    from evsynth.models.dask_batch import meta_batch_parquet as meta_batch_parquet
     from evsynth.models.diagnostics.forest import forest as forest
     from evsynth.models.meta import meta as meta
     from evsynth.models.mh import meta_mh as meta_mh
@@ -37,9 +39,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "meta_mh": ("evsynth.models.mh", "meta_mh"),
     "meta_peto": ("evsynth.models.mh", "meta_peto"),
     "meta_batch": ("evsynth.models.batch", "meta_batch"),
+    "meta_batch_parquet": ("evsynth.models.dask_batch", "meta_batch_parquet"),
     "fsn": ("evsynth.models.bias", "fsn"),
     "forest": ("evsynth.models.diagnostics.forest", "forest"),
     "records": ("evsynth.records", None),
+    "simulate": ("evsynth.simulate", None),
 }
 
 __all__ = ["InputError", "__version__", *_LAZY]

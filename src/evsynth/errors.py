@@ -7,10 +7,12 @@ exit code 2 with no traceback.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where used, so that `evsynth --help` does not load it
+    import numpy as np
 
 
 class InputError(ValueError):
@@ -52,12 +54,16 @@ def study_name(i: int, labels: Sequence | None = None) -> str:
 
 def first_bad(mask: np.ndarray) -> int | None:
     """Index of the first True in ``mask`` or None."""
+    import numpy as np
+
     idx = np.flatnonzero(np.asarray(mask))
     return int(idx[0]) if idx.size else None
 
 
 def check_finite(x: np.ndarray, field: str, labels: Sequence | None = None) -> None:
     """Raise InputError naming the first study whose ``field`` is NaN or infinite."""
+    import numpy as np
+
     i = first_bad(~np.isfinite(x))
     if i is not None:
         raise InputError(f"{study_name(i, labels)}: field '{field}' is {x[i]!r}; expected a "
@@ -70,7 +76,7 @@ def nonnegative_number(field: str, value: Any) -> float:
         out = float(value)
     except (TypeError, ValueError):
         raise InputError(f"argument '{field}' is {value!r}; expected a number >= 0") from None
-    if not np.isfinite(out) or out < 0:
+    if not math.isfinite(out) or out < 0:
         raise InputError(f"argument '{field}' is {value!r}; expected a number >= 0")
     return out
 
@@ -93,7 +99,7 @@ def finite_number(value: Any, where: str, field: str, *, required: bool = False,
         out = float(value)
     except (TypeError, ValueError):
         raise InputError(f"{where}: field {field!r} is {value!r}; expected {expected}") from None
-    if not np.isfinite(out):
+    if not math.isfinite(out):
         raise InputError(f"{where}: field {field!r} is {value!r}; expected {expected}")
     if minimum is not None and out < minimum:
         raise InputError(f"{where}: field {field!r} is {value!r}; expected a number >= "

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from evsynth.errors import InputError, study_name
+
+if TYPE_CHECKING:  # pandas is imported where used: the CLI's validate needs none of it
+    import pandas as pd
 
 # --------------------------------------------------------------------------------------------
 # confidence level
@@ -169,6 +171,8 @@ def control_settings(control: Any, allowed: Mapping[str, type],
 # --------------------------------------------------------------------------------------------
 def as_frame(data: Any) -> pd.DataFrame | None:
     """``data=`` as a DataFrame (a dict of columns is accepted), or None."""
+    import pandas as pd
+
     if data is None or isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, Mapping):
@@ -217,6 +221,15 @@ def study_labels(slab: Any, data: pd.DataFrame | None, k: int) -> list[Any] | No
     return [lab.item() if isinstance(lab, np.generic) else lab for lab in labels]
 
 
+def _is_na(val: Any) -> bool:
+    """``pd.NA`` or ``pd.NaT`` (pandas only consulted when it is loaded: no pandas value can
+    exist otherwise)."""
+    import sys
+
+    pd_mod = sys.modules.get("pandas")
+    return pd_mod is not None and (val is pd_mod.NA or val is pd_mod.NaT)
+
+
 def numeric_vector(field: str, value: Any, data: pd.DataFrame | None = None, *,
                    labels: Sequence[Any] | None = None, allow_missing: bool = False
                    ) -> np.ndarray:
@@ -249,7 +262,7 @@ def numeric_vector(field: str, value: Any, data: pd.DataFrame | None = None, *,
             if isinstance(val, bool):
                 raise InputError(f"{study_name(i, labels)}: field '{field}' is {val!r}; "
                                  "expected a number (booleans are not numbers here)")
-            if val is None or val is pd.NA or val is pd.NaT:
+            if val is None or _is_na(val):
                 out[i] = np.nan
                 continue
             try:

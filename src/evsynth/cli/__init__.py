@@ -21,22 +21,63 @@ from evsynth.errors import InputError
 from evsynth.textsafe import echo
 
 #: modules under evsynth.cli that register subcommands (skipped if absent)
-SUBCOMMAND_MODULES = ("records", "screen", "search", "run")
+SUBCOMMAND_MODULES = ("records", "screen", "search", "run", "batch")
+
+#: command -> (module under evsynth.cli that registers it, its one-line help). Only the module
+#: of the command being run is imported (``evsynth --help`` imports none of them), so the
+#: help lines are kept here too; tests/test_cli_startup.py checks they equal the modules' own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "records": ("records", "import, deduplicate and track literature records"),
+    "screen": ("screen", "screen records interactively in the terminal"),
+    "search": ("search", "run and document literature searches"),
+    "run": ("run", "run a review folder: results.json, forest plots, Summary of Findings, "
+            "report.html and report.md"),
+    "validate": ("run", "check a review folder; print a summary or the errors (exit 2)"),
+    "batch": ("batch", "fit one meta-analysis per group of a partitioned Parquet dataset on "
+              "Dask (needs evsynth[dask])"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str] | None) -> str | None:
+    """The subcommand named in ``argv`` (the first argument that is not an option; the
+    top-level options take no values), or None."""
+    args = sys.argv[1:] if argv is None else argv
+    for a in args:
+        if a == "--":
+            return None
+        if not a.startswith("-"):
+            return a
+    return None
+
+
+def build_parser(argv: list[str] | None = None, *, full: bool = False) -> argparse.ArgumentParser:
+    """The ``evsynth`` parser. Only the module of the command named in ``argv`` is imported
+    and registers its full parser; the other commands get a stub with their help line (enough
+    for ``evsynth --help``). ``full=True`` imports and registers every command."""
     parser = argparse.ArgumentParser(prog="evsynth", description="Evidence synthesis.")
     parser.add_argument("--version", action="version", version=f"evsynth {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = _command_in(argv)
+    load = set(SUBCOMMAND_MODULES) if full else (
+        {COMMANDS[wanted][0]} if wanted in COMMANDS else set())
+    registered: set[str] = set()
     for name in SUBCOMMAND_MODULES:
+        if name not in load:
+            continue
         try:
             mod = importlib.import_module(f"evsynth.cli.{name}")
         except ModuleNotFoundError as exc:
             if exc.name == f"evsynth.cli.{name}":
                 continue
             raise
+        before = set(sub.choices)
         mod.register(sub)
+        registered |= set(sub.choices) - before
+    # stubs, in the order of COMMANDS, for the commands not loaded
+    for command, (_module, help_text) in COMMANDS.items():
+        if command not in registered:
+            sub.add_parser(command, help=help_text, add_help=False)
     return parser
 
 
@@ -46,7 +87,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -35,6 +35,7 @@ def _group_codes(df: pd.DataFrame, by: str | Sequence[str]) -> tuple[np.ndarray,
         mi = pd.MultiIndex.from_frame(df[cols])
         codes, uniques = pd.factorize(mi, sort=False)
         keys = uniques.to_frame(index=False)
+        keys.columns = cols  # factorize drops the MultiIndex names (pandas 3)
     if (codes < 0).any():
         i = int(np.flatnonzero(codes < 0)[0])
         raise InputError(f"meta_batch: row {i + 1}: group column(s) {cols} are missing")
@@ -125,7 +126,18 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     of :func:`evsynth.meta` on each group (same code path). A group with k = 1 gets tau^2 = 0
     and a note; under t-based tests its p-value and CI are undefined (NaN, with the note saying
     why).
+
+    ``df`` may also be a Dask DataFrame partitioned by the group key (every group's rows in
+    one partition; checked): the result is then a Dask DataFrame with the columns of
+    ``to_frame()``, fitted partition by partition where the rows live
+    (:mod:`evsynth.models.dask_batch`; optional extra ``evsynth[dask]``).
     """
+    from evsynth.models.dask_batch import is_dask_frame
+
+    if is_dask_frame(df):
+        from evsynth.models.dask_batch import meta_batch_dask
+
+        return meta_batch_dask(df, by, yi, vi, method, test, level, control)
     method = meta_method(method)
     test = test_code(test)
     if not isinstance(df, pd.DataFrame):

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 #: tau^2 estimators known to the kernels (metafor's ``rma.uni`` method codes)
 METHODS = ("EE", "FE", "CE", "DL", "DLIT", "HE", "HS", "HSk", "SJ", "SJIT", "ML", "REML", "EB",
@@ -588,6 +587,8 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         if method in ("EB", "PM"):
             target = k - p
         elif method == "PMM":
+            from scipy import stats  # imported here: scipy.stats takes ~0.3 s to import
+
             target = stats.chi2.ppf(0.5, k - p)
         if method in ("ML", "REML"):
             rss0, trPV, _ = ols_quantities(des)

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from evsynth.errors import InputError, check_finite, first_bad, study_name
 from evsynth.models.engine import (
@@ -44,6 +43,19 @@ from evsynth.validation import (
 PI_TYPES = ("default", "t", "riley", "simple")
 _PI_ALIASES = {"k-1": "t", "t(k-1)": "t", "k-2": "riley", "t(k-2)": "riley", "higgins": "riley",
                "metafor": "default", "z": "simple"}
+
+
+class _LazyStats:
+    """``scipy.stats`` loaded on first use (it takes ~0.3 s to import and a plain fit does not
+    need it: :func:`meta` uses ``scipy.special``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from scipy import stats as _stats
+
+        return getattr(_stats, name)
+
+
+stats = _LazyStats()
 
 
 # --------------------------------------------------------------------------------------------
