@@ -6,6 +6,38 @@ Public names: :func:`read` (any supported export -> normalised DataFrame, see
 (:func:`prisma_counts`, :func:`prisma_diagram`), search strategies and the PubMed query builder
 (:class:`SearchStrategy`, :class:`Concept`, :func:`build_query`) and the E-utilities client.
 Heavy submodules are imported lazily.
+
+Functions
+---------
+read, sniff_format
+    Read RIS, MEDLINE, PubMed XML, Web of Science, BibTeX, CSV, EndNote XML and Ovid exports.
+deduplicate, merge_duplicates
+    Find duplicate records and keep one per group.
+cohen_kappa
+    Agreement of two screeners.
+prisma_counts, prisma_diagram
+    The PRISMA 2020 flow diagram from the review store.
+build_query, cochrane_rct_filter
+    PubMed queries from search concepts.
+
+References
+----------
+.. [1] Page MJ, McKenzie JE, Bossuyt PM, et al. (2021). The PRISMA 2020 statement: an
+       updated guideline for reporting systematic reviews. *BMJ* 372:n71.
+       doi:10.1136/bmj.n71
+.. [2] Cohen J (1960). A coefficient of agreement for nominal scales. *Educ Psychol Meas*
+       20(1):37-46. doi:10.1177/001316446002000104
+
+Examples
+--------
+>>> import pandas as pd
+>>> from evsynth import records
+>>> df = pd.DataFrame({"record_id": ["r1", "r2"],
+...                    "title": ["BCG vaccination against tuberculosis",
+...                              "BCG Vaccination Against Tuberculosis."],
+...                    "year": [1948, 1948]})
+>>> len(records.merge_duplicates(records.deduplicate(df)))
+1
 """
 
 from __future__ import annotations

@@ -250,15 +250,44 @@ def deduplicate(df: pd.DataFrame, *, title_threshold: float = 0.95,
     """Mark duplicate records: a copy of ``df`` with an int column ``duplicate_group``.
 
     Records in one group are one reference; singletons get a group of their own. Groups are
-    numbered 0.. in order of their first record. Parameters (similarities in 0..1):
+    numbered 0.. in order of their first record.
 
-    title_threshold : normalised-title similarity (rapidfuzz ``ratio``) at which a pair with no
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Records, e.g. from :func:`read` (columns of :data:`RECORD_COLUMNS`; at least
+        ``record_id`` and ``title``).
+    title_threshold : float, default 0.95
+        Normalised-title similarity (rapidfuzz ``ratio``, 0..1) at which a pair with no
         conflicting detail (year within ``year_tolerance``, first author, first page, volume,
         DOI, erratum/comment markers) is a duplicate.
-    uncertain_threshold : lower end of the grey zone; pairs between it and the threshold (or
-        above it with one conflicting detail) are listed in ``attrs["uncertain_pairs"]``
-        (columns record_id_a, record_id_b, score, reason) and not merged.
-    max_block : blocks larger than this (very common title words) are not compared all-pairs.
+    uncertain_threshold : float, default 0.85
+        Lower end of the grey zone; pairs between it and the threshold (or above it with one
+        conflicting detail) are listed in ``attrs["uncertain_pairs"]`` (columns record_id_a,
+        record_id_b, score, reason) and not merged.
+    year_tolerance : int, default 1
+        Years by which the publication years of duplicates may differ.
+    max_block : int, default 300
+        Blocks larger than this (very common title words) are not compared all-pairs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``df`` with the int column ``duplicate_group``; :func:`merge_duplicates`
+        keeps one record per group.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from evsynth import records
+    >>> df = pd.DataFrame({
+    ...     "record_id": ["r1", "r2", "r3"],
+    ...     "title": ["BCG vaccination against tuberculosis: a trial",
+    ...               "BCG Vaccination Against Tuberculosis: A Trial.",
+    ...               "Isoniazid preventive therapy in contacts"],
+    ...     "first_author": ["Aronson", "Aronson", "Ferebee"], "year": [1948, 1948, 1962]})
+    >>> records.deduplicate(df)["duplicate_group"].tolist()
+    [0, 0, 1]
     """
     if not isinstance(df, pd.DataFrame):
         raise InputError("deduplicate(): expected a DataFrame from evsynth.records.read(), got "

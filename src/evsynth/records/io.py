@@ -261,19 +261,48 @@ def read(path: str | os.PathLike | Iterable[str | os.PathLike], format: str | No
 
     Parameters
     ----------
-    path : a file path, or a list of paths (their tables are concatenated).
-    format : ``"ris"``, ``"medline"``, ``"pubmed_xml"``, ``"wos"``, ``"bibtex"``, ``"csv"``,
+    path : str, os.PathLike or an iterable of them
+        A file path, or a list of paths (their tables are concatenated).
+    format : str, optional
+        ``"ris"``, ``"medline"``, ``"pubmed_xml"``, ``"wos"``, ``"bibtex"``, ``"csv"``,
         ``"endnote_xml"`` or ``"ovid"``; sniffed from the content when None. A format given
         that the content does not fit (it looks like another format) is an InputError naming
         the format the content looks like (:func:`check_format`).
-    database : fills ``source_database`` (e.g. ``"MEDLINE"``), overriding what the file says.
-    mapping : for CSV, record column -> CSV header (e.g. ``{"title": "Title"}``); built-in
+    database : str, optional
+        Fills ``source_database`` (e.g. ``"MEDLINE"``), overriding what the file says.
+    mapping : mapping of str to str, optional
+        For CSV, record column -> CSV header (e.g. ``{"title": "Title"}``); built-in
         mappings for Embase.com, PubMed, ASySD and bib-dedupe CSVs are used when None.
 
-    Returns a DataFrame with exactly the columns of :data:`RECORD_COLUMNS`;
-    ``attrs["problems"]`` lists malformed records and ``attrs["counts"]`` the records read per
-    file. Raises :class:`InputError` naming the file for empty, binary, undecodable or
-    unrecognised files.
+    Returns
+    -------
+    pandas.DataFrame
+        Exactly the columns of :data:`RECORD_COLUMNS`, one row per record;
+        ``attrs["problems"]`` lists malformed records and ``attrs["counts"]`` the records read
+        per file.
+
+    Raises
+    ------
+    InputError
+        Naming the file, for empty, binary, undecodable or unrecognised files.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from evsynth import records
+    >>> lines = ["TY  - JOUR", "TI  - BCG vaccination against tuberculosis", "AU  - Aronson, J. D.",
+    ...          "PY  - 1948", "DO  - 10.1000/bcg.1", "ER  - ", "",
+    ...          "TY  - JOUR", "TI  - Isoniazid preventive therapy in contacts",
+    ...          "AU  - Ferebee, S. H.", "PY  - 1962", "ER  - "]
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "export.ris"
+    >>> _ = path.write_text("\\n".join(lines) + "\\n")
+    >>> df = records.read(path)
+    >>> for row in df[["title", "year", "doi"]].values.tolist():
+    ...     print(row)
+    ['BCG vaccination against tuberculosis', 1948, '10.1000/bcg.1']
+    ['Isoniazid preventive therapy in contacts', 1962, None]
+    >>> df["source_format"].unique().tolist()
+    ['ris']
     """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths:

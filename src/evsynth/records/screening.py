@@ -246,8 +246,35 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str],
     ``psych::cohen.kappa``. kappa is None when p_e = 1 (both raters used one and the same
     category throughout: kappa is undefined).
 
-    Returns dict(n, agreement (proportion), percent_agreement, expected_agreement, kappa,
-    kappa_se, table (rows rater a, columns rater b, in ``categories`` order)).
+    Parameters
+    ----------
+    a, b : sequence of str
+        The two raters' decisions on the same records, in the same order.
+    categories : sequence of str, default ("include", "exclude", "maybe")
+        The possible decisions (the rows and columns of ``table``).
+
+    Returns
+    -------
+    dict
+        ``n``, ``agreement`` (proportion), ``percent_agreement``, ``expected_agreement``,
+        ``kappa``, ``kappa_se`` and ``table`` (a DataFrame: rows rater a, columns rater b, in
+        ``categories`` order).
+
+    References
+    ----------
+    .. [1] Cohen J (1960). A coefficient of agreement for nominal scales. *Educ Psychol Meas*
+           20(1):37-46. doi:10.1177/001316446002000104
+    .. [2] Fleiss JL, Cohen J, Everitt BS (1969). Large sample standard errors of kappa and
+           weighted kappa. *Psychol Bull* 72(5):323-327. doi:10.1037/h0028106
+
+    Examples
+    --------
+    >>> from evsynth import records
+    >>> a = ["include", "exclude", "exclude", "include", "exclude"]
+    >>> b = ["include", "exclude", "include", "include", "exclude"]
+    >>> k = records.cohen_kappa(a, b)
+    >>> k["percent_agreement"], round(k["kappa"], 4)
+    (80.0, 0.6154)
     """
     if len(a) != len(b):
         raise InputError(f"agreement: {len(a)} ratings against {len(b)}; expected pairs")

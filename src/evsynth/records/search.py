@@ -689,7 +689,31 @@ class PubMedQuery:
 
 
 def build_query(concepts: Sequence[Concept], **limits: Any) -> str:
-    """Shortcut: ``PubMedQuery(concepts, **limits).render()``."""
+    """A PubMed query from concepts: ``PubMedQuery(concepts, **limits).render()``.
+
+    Within a concept the MeSH terms and text words are combined with OR; concepts with AND.
+
+    Parameters
+    ----------
+    concepts : sequence of Concept
+        The search concepts (:class:`Concept`: name, MeSH terms, text words, fields).
+    **limits
+        Further :class:`PubMedQuery` settings: ``date_from``, ``date_to``, ``date_field``,
+        ``publication_types``, ``languages``, ``filters``, ``exclude``.
+
+    Returns
+    -------
+    str
+        The query, ready for PubMed's search box or :class:`EutilsClient`.
+
+    Examples
+    --------
+    >>> from evsynth import records
+    >>> bcg = records.Concept("BCG", mesh=["BCG Vaccine"], text_words=["BCG"])
+    >>> tb = records.Concept("Tuberculosis", mesh=["Tuberculosis"], text_words=["tuberculosis"])
+    >>> records.build_query([bcg, tb])
+    '("BCG Vaccine"[mh] OR BCG[tiab]) AND ("Tuberculosis"[mh] OR tuberculosis[tiab])'
+    """
     return PubMedQuery(tuple(concepts), **limits).render()
 
 
