@@ -119,18 +119,72 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
                control: dict[str, Any] | None = None) -> BatchResult:
     """Fit one intercept-only meta-analysis per group of ``df`` (grouped by column(s) ``by``).
 
-    Returns a :class:`BatchResult`: one row per group (in order of first appearance) with the
-    group key(s) and ``k``, ``estimate``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``,
-    ``pi_lb``, ``pi_ub`` (metafor's default prediction interval), ``tau2``, ``se_tau2``, ``tau``,
-    ``I2``, ``H2``, ``QE``, ``QEp``, ``converged``, ``iterations``, ``note``. Results equal those
-    of :func:`evsynth.meta` on each group (same code path). A group with k = 1 gets tau^2 = 0
-    and a note; under t-based tests its p-value and CI are undefined (NaN, with the note saying
-    why).
+    Every group is fitted by the same code path as :func:`evsynth.meta` (metafor ``rma.uni``), all
+    groups at once in flat arrays, so results equal those of ``meta`` on each group. A group with
+    k = 1 gets tau^2 = 0 and a note; under t-based tests its p-value and CI are undefined (NaN,
+    with the note saying why).
 
     ``df`` may also be a Dask DataFrame partitioned by the group key (every group's rows in
     one partition; checked): the result is then a Dask DataFrame with the columns of
     ``to_frame()``, fitted partition by partition where the rows live
     (:mod:`evsynth.models.dask_batch`; optional extra ``evsynth[dask]``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per study, with the group key(s) and the effect sizes and sampling variances.
+    by : str or sequence of str
+        Column(s) defining the groups (one meta-analysis per distinct key).
+    yi, vi : str, default "yi", "vi"
+        Columns of the effect sizes and sampling variances.
+    method : str, default "REML"
+        tau^2 estimator, as :func:`evsynth.meta` (case-insensitive).
+    test : str, default "z"
+        ``"z"``, ``"t"``, ``"knha"`` or ``"adhoc"``, as :func:`evsynth.meta`.
+    level : float, default 95
+        Confidence level in percent (95) or as a fraction (0.95).
+    control : dict, optional
+        Iteration settings, as :func:`evsynth.meta`.
+
+    Returns
+    -------
+    BatchResult
+        One row per group (in order of first appearance) with the group key(s) and ``k``,
+        ``estimate``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``, ``pi_lb``, ``pi_ub``
+        (metafor's default prediction interval), ``tau2``, ``se_tau2``, ``tau``, ``I2``, ``H2``,
+        ``QE``, ``QEp``, ``converged``, ``iterations``, ``note``; ``to_frame()`` gives them as a
+        DataFrame, ``method_info`` describes the model.
+
+    Raises
+    ------
+    InputError
+        For a missing column, a non-finite effect or a non-positive variance (naming the row and
+        its group), or an unknown method or test code.
+
+    References
+    ----------
+    .. [1] Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+           *J Stat Softw* 36(3):1-48. doi:10.18637/jss.v036.i03
+    .. [2] DerSimonian R, Laird N (1986). Meta-analysis in clinical trials. *Control Clin
+           Trials* 7(3):177-188. doi:10.1016/0197-2456(86)90046-2
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import evsynth
+    >>> df = pd.DataFrame({"outcome": ["pain"] * 3 + ["function"] * 3,
+    ...                    "yi": [-0.4, -0.2, -0.6, 0.1, 0.3, 0.2],
+    ...                    "vi": [0.04, 0.05, 0.06, 0.03, 0.04, 0.05]})
+    >>> res = evsynth.meta_batch(df, by="outcome", method="DL")
+    >>> print(res.to_frame()[["outcome", "k", "estimate", "ci_lb", "ci_ub"]].round(4))
+        outcome  k  estimate   ci_lb   ci_ub
+    0      pain  3   -0.3892 -0.6388 -0.1396
+    1  function  3    0.1894 -0.0321  0.4108
+
+    The same as one :func:`evsynth.meta` per group:
+
+    >>> round(evsynth.meta(df.yi[:3], df.vi[:3], method="DL").estimate, 4)
+    -0.3892
     """
     from evsynth.models.dask_batch import is_dask_frame
 
