@@ -272,7 +272,14 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
         out = _fit_core(scaled, method, test, level, control, btt, intercept, compute_r2,
                         row_weights, None if tau2_fixed is None else tau2_fixed / s2)
         _unscale(out, scale, des)
+        out["notes"].append(f"{int(np.sum(scale != 1.0))} group(s) fitted on y / s, v / s^2 "
+                            "with s a power of two (data outside the usual floating-point "
+                            "range; location/scale equivariance), results in the original "
+                            "units")
     if shift is not None:  # back to the original location: beta_0 + c, its tests and CI
+        out["notes"].append(f"{int(np.sum(shift != 0))} group(s) fitted on y - c (c = midrange "
+                            "of y; effects far from 0 relative to their SEs), the intercept "
+                            "shifted back")
         out["beta"][:, 0] += shift
         L = np.eye(des.p)[default_btt(des.p, intercept) if btt is None else np.asarray(btt)]
         tests = _coef_tests(out["beta"], out["vb"], out["df"], test, float(out["level"]), L)

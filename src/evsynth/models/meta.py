@@ -782,8 +782,9 @@ class MetaResult(FittedModel):
         lines = [f"{kind} model (k = {self.k}; tau^2 estimator: {self.method}; test: {self.test})",
                  ""]
         if not fixed:
-            lines.append(f"tau^2 (estimated amount of {'residual ' if self.p > 1 else ''}"
-                         f"heterogeneity): {self.tau2:.4f} (SE = {self.se_tau2:.4f})")
+            what = ("common to all subgroups" if self._common_df is not None else
+                    f"estimated amount of {'residual ' if self.p > 1 else ''}heterogeneity")
+            lines.append(f"tau^2 ({what}): {self.tau2:.4f} (SE = {self.se_tau2:.4f})")
             lines.append(f"tau (square root of estimated tau^2 value): {self.tau:.4f}")
         lines.append(f"I^2: {self.I2:.2f}%   H^2: {self.H2:.2f}"
                      + (f"   R^2: {self.R2:.2f}%" if np.isfinite(self.R2) else ""))
@@ -877,7 +878,11 @@ def meta(yi, vi=None, *, sei=None, method: str = "REML", test: str = "z", mods=N
         Subgroup labels: fits each level separately and adds the test for subgroup differences.
     subgroup_tau2 : {"separate", "common"}, default "separate"
         ``"separate"``: tau^2 per subgroup (RevMan); ``"common"``: a mixed-effects model with a
-        common tau^2 (the test is QM of the subgroup factor).
+        common tau^2 (the test is QM of the subgroup factor). Either way ``subgroups`` holds one
+        complete intercept-only fit per level (``predict()``, ``summary()``, ``to_dict()``); with
+        ``"common"`` it carries the common tau^2 and the level's coefficient from the common
+        model (metafor ``rma(yi, vi, mods = ~ 0 + factor(subgroup))``), and QE, I^2, weights
+        and logLik of the level's studies at that tau^2.
     btt : sequence of int, optional
         0-based indices of the coefficients in the omnibus test (default: all but the intercept).
 
