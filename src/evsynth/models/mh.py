@@ -271,7 +271,7 @@ class MHResult(FittedModel):
             test = "Cochran-Mantel-Haenszel Test:" if self.measure == "OR" else \
                 "Mantel-Haenszel Test:"
             lines += ["", f"{test:33s}CMH = {self.MH:.4f}, df = 1, p-val {_pfmt(self.MHp)}"]
-        if self.TA is not None and self.TAp is not None:
+        if self.TA is not None and self.TAp is not None and self.k_pos is not None:
             lines.append(f"{'Tarone' + chr(39) + 's Test for Heterogeneity:':33s}"
                          f"X^2 = {self.TA:.4f}, df = {self.k_pos - 1}, "
                          f"p-val {_pfmt(self.TAp)}")
@@ -438,7 +438,7 @@ def _rate_tables(x1i: Any, x2i: Any, t1i: Any, t2i: Any, data: pd.DataFrame | No
         if v is None:
             raise InputError(f"meta_mh: field '{n}' is required for person-time measures "
                              f"(give x1i, x2i, t1i, t2i)")
-    _check_lengths(cols)  # type: ignore[arg-type]
+    _check_lengths(cols)
     for n in ("x1i", "x2i"):
         _check_count(cols[n], n, labels)
     for n in ("x1i", "x2i"):
@@ -451,7 +451,7 @@ def _rate_tables(x1i: Any, x2i: Any, t1i: Any, t2i: Any, data: pd.DataFrame | No
         if i is not None:
             raise InputError(f"{study_name(i, labels)}: field '{n}' is {t[i]:g}; expected a "
                              f"positive person-time")
-    return cols["x1i"], cols["x2i"], cols["t1i"], cols["t2i"], labels  # type: ignore[return-value]
+    return cols["x1i"], cols["x2i"], cols["t1i"], cols["t2i"], labels
 
 
 def _add_to(cells: list[np.ndarray], add: float, to: str) -> list[np.ndarray]:
@@ -475,7 +475,7 @@ def _add_to(cells: list[np.ndarray], add: float, to: str) -> list[np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
-def _study_effects(measure: str, tables: dict[str, np.ndarray], add: float, to: str,
+def _study_effects(measure: str, tables: dict[str, Any], add: float, to: str,
                    drop00: bool, labels: list | None) -> tuple[np.ndarray, np.ndarray]:
     """Per-study yi, vi from :func:`evsynth.effect_size` (metafor ``escalc``), NaN where undefined.
 
@@ -760,22 +760,24 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
     fn = f"{'meta_peto' if method == 'PETO' else 'meta_mh'}(measure={measure!r})"
     supplied = dict(zip(("x1i", "x2i") if rates else ("ai", "bi", "ci", "di"), cells,
                         strict=False))
-    if rates:
+    # person-times of the tables in the model (IRR, IRD)
+    mtimes = [] if times is None else [t[in_model] for t in times]
+    if times is not None:
         supplied.update(t1i=times[0], t2i=times[1])
     try:
         with np.errstate(all="ignore"):
             if method == "PETO":
                 fit = _peto(*mcells)
             elif measure == "OR":
-                fit = _mh_or(*mcells, correct=bool(correct))
+                fit = _mh_or(mcells[0], mcells[1], mcells[2], mcells[3], correct=bool(correct))
             elif measure == "RR":
                 fit = _mh_rr(*mcells)
             elif measure == "RD":
                 fit = _mh_rd(*mcells)
             elif measure == "IRR":
-                fit = _mh_irr(*mcells, *(t[in_model] for t in times), correct=bool(correct))
+                fit = _mh_irr(mcells[0], mcells[1], mtimes[0], mtimes[1], correct=bool(correct))
             else:
-                fit = _mh_ird(*mcells, *(t[in_model] for t in times))
+                fit = _mh_ird(mcells[0], mcells[1], mtimes[0], mtimes[1])
     except (ArithmeticError, ValueError) as exc:  # math.log(0), float overflow, x / 0.0
         if isinstance(exc, InputError):
             raise
@@ -794,7 +796,7 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
 
     # per-study effect sizes (first element of add/to/drop00), after the pooled estimator so that
     # uninformative data are reported by the estimator's own message
-    if rates:
+    if times is not None:
         tables = {"x1i": cells[0], "x2i": cells[1], "t1i": times[0], "t2i": times[1]}
     else:
         tables = {"ai": cells[0], "bi": cells[1], "ci": cells[2], "di": cells[3]}
@@ -865,7 +867,9 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
         CO=fit.get("CO"), COp=fit.get("COp"), MH=fit.get("MH"), MHp=fit.get("MHp"),
         BD=fit.get("BD"), BDp=fit.get("BDp"), TA=fit.get("TA"), TAp=fit.get("TAp"),
         tables={name: np.asarray(col, dtype=float).copy() for name, col in tables.items()},
-        **wald,
+        beta=np.atleast_1d(wald["beta"]), se=np.atleast_1d(wald["se"]),
+        zval=np.atleast_1d(wald["zval"]), pval=np.atleast_1d(wald["pval"]),
+        ci_lb=np.atleast_1d(wald["ci_lb"]), ci_ub=np.atleast_1d(wald["ci_ub"]),
     )
 
 

@@ -69,7 +69,7 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def fmt_p(p: float) -> str:
+def fmt_p(p: float | None) -> str:
     """Format a p-value as metafor prints it (``<.0001`` below 1e-4)."""
     if p is None or not np.isfinite(p):
         return "NA"
