@@ -118,7 +118,12 @@ def wald(beta: np.ndarray, vb: np.ndarray, L: np.ndarray, test: str,
     return QM, m, special.fdtrc(m, df, QM)
 
 
-def fit_batch(*args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+#: a fit of a batch: per-group arrays, plus ``notes`` (list of str), ``method`` (str) and
+#: ``level`` (float), see :func:`_fit_batch`
+FitDict = dict[str, Any]
+
+
+def fit_batch(*args: Any, **kwargs: Any) -> FitDict:
     """Fit the model for every group (see :func:`_fit_batch`); edge cases such as k = 1 or
     Q = 0 divide by zero on the way and are resolved explicitly, so numpy's warnings are muted."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
@@ -243,7 +248,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
                control: Control | None = None, btt: np.ndarray | None = None,
                intercept: bool = True, compute_r2: bool = True,
                row_weights: bool = True, tau2_fixed: np.ndarray | None = None,
-               where: Callable[[int], str] | None = None) -> dict[str, np.ndarray]:
+               where: Callable[[int], str] | None = None) -> FitDict:
     """Fit the model for every group of ``des``; returns a dict of per-group arrays.
 
     Keys: ``k, p, beta (G,p), vb (G,p,p), se, zval, pval, ci_lb, ci_ub, df, tau2, se_tau2, I2,
@@ -289,7 +294,7 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     return out
 
 
-def _unscale(out: dict[str, np.ndarray], s: np.ndarray, des: Design) -> None:
+def _unscale(out: FitDict, s: np.ndarray, des: Design) -> None:
     """Results of the fit to ``y / s``, ``v / s^2`` in the original units (equivariance, see
     :func:`data_scale`)."""
     s2 = s * s
@@ -310,7 +315,7 @@ def _unscale(out: dict[str, np.ndarray], s: np.ndarray, des: Design) -> None:
         out["weights"] = out["weights"] / des.seg.expand(s2)
 
 
-def _check_finite_fit(out: dict[str, np.ndarray], des: Design,
+def _check_finite_fit(out: FitDict, des: Design,
                       where: Callable[[int], str]) -> None:
     """No fit returns a non-finite estimate, SE, tau^2, CI or Q from finite data: the first
     group where one is not finite raises an InputError (t-based CIs of a group with no degrees
@@ -369,7 +374,7 @@ def _location_shift(des: Design, intercept: bool) -> np.ndarray | None:
 
 def _fit_core(des: Design, method: str, test: str, level: float, control: Control | None,
               btt: np.ndarray | None, intercept: bool, compute_r2: bool, row_weights: bool,
-              tau2_fixed: np.ndarray | None) -> dict[str, np.ndarray]:
+              tau2_fixed: np.ndarray | None) -> FitDict:
     """:func:`_fit_batch` on data in a safe range."""
     control = control or Control()
     level = normalise_level(level)
