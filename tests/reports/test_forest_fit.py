@@ -299,11 +299,42 @@ def test_peto(bcg):
     got = texts(fig)
     for s in ["Peto, Fixed, 95% CI", "Peto Odds Ratio", "Favours vaccine", "Favours control"]:
         assert s in got, s
+    n1, n2 = bcg.tpos + bcg.tneg, bcg.cpos + bcg.cneg
     assert row_of(fig, "Total (95% CI)")[1:] == [
-        "100.0%", effect(f.beta[0], f.ci_lb[0], f.ci_ub[0])]
+        str(n1.sum()), str(n2.sum()), "100.0%", effect(f.beta[0], f.ci_lb[0], f.ci_ub[0])]
+    lb, ub = study_cis(f.yi, f.vi)
     for j, lab in enumerate(f.slab):
-        assert row_of(fig, lab)[1] == f"{f.weights[j]:.1f}%"
+        assert row_of(fig, lab)[-2:] == [f"{f.weights[j]:.1f}%",
+                                         effect(f.yi[j], lb[j], ub[j])]
     assert het_line(f, f.k_yi - 1, fixed=True) in got
+
+
+def test_mh_arm_data_from_the_fit(bcg):
+    f = evsynth.meta_mh("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=bcg,
+                        slab="study")
+    n1, n2 = bcg.tpos + bcg.tneg, bcg.cpos + bcg.cneg
+    fig = evsynth.forest(f)   # RevMan's Events/Total per arm, from the fit's tables
+    got = texts(fig)
+    assert {"Experimental", "Control", "Events", "Total", "Total events"} <= set(got)
+    assert row_of(fig, f.slab[0])[1:5] == [str(bcg.tpos[0]), str(n1[0]), str(bcg.cpos[0]),
+                                           str(n2[0])]
+    assert row_of(fig, "Total (95% CI)")[1:3] == [str(n1.sum()), str(n2.sum())]
+    assert row_of(fig, "Total events")[1:] == [str(bcg.tpos.sum()), str(bcg.cpos.sum())]
+    named = texts(evsynth.forest(f, arms=("Vaccine", "No vaccine")))
+    assert "Vaccine" in named and "No vaccine" in named and "Experimental" not in named
+    bare = texts(evsynth.forest(f, arms=False))
+    assert "Events" not in bare and "Total events" not in bare
+    with pytest.raises(InputError, match="arms"):
+        evsynth.forest(f, arms=("one",))
+    # person-time: events and person-time per arm, totals as entered
+    g = evsynth.meta_mh("IRR", x1i=[4, 6, 12], x2i=[3, 9, 20], t1i=[100, 200.5, 300],
+                        t2i=[120, 210, 280])
+    fig = evsynth.forest(g)
+    assert "Person-time" in texts(fig) and "Rate Ratio" in texts(fig)
+    assert row_of(fig, "Study 2")[1:5] == ["6", "200.5", "9", "210"]
+    assert row_of(fig, "Total (95% CI)")[1:3] == ["600.5", "610"]
+    assert row_of(fig, "Total events")[1:] == ["22", "32"]
+    assert_no_overlap(fig)
 
 
 def test_mh_without_labels_numbers_studies():

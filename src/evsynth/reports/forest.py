@@ -969,7 +969,8 @@ def _total_rows(d: ForestData, rows: list[_Row], label: str, group: list[ForestS
         vals = [s.counts.get(c.key) for s in group]
         if not vals or any(v is None for v in vals):
             continue
-        text = _fmt_int(sum(v for v in vals if v is not None))
+        total = sum(v for v in vals if v is not None)
+        text = _fmt_int(total) if float(total).is_integer() else _fmt_num(total)
         if c.total == "sum":
             cells[c.key] = text
         else:

@@ -47,6 +47,7 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
            slab: Sequence[Any] | None = None, labels: Sequence[Any] | None = None,
            ilab: Any = None, ilab_labels: Sequence[str] | None = None,
            ilab_groups: Sequence[str | None] | None = None,
+           arms: Sequence[str] | bool | None = None,
            favours: Sequence[str] | None = None, measure: str | None = None,
            title: str | None = None, level: float | None = None, prediction: bool = True,
            pi_type: str = "riley") -> Figure:
@@ -61,9 +62,10 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
     meta-regression (``meta`` with moderators) shows each study's fitted value with its CI as a
     grey diamond (metafor's polygons), no summary diamond, and the residual heterogeneity and the
     test of the moderators under the table. Mantel-Haenszel fits are labelled "M-H, Fixed" and
-    Peto fits "Peto, Fixed", with their own weights; studies the per-study effect cannot be
-    computed for (e.g. no events in either arm) show "Not estimable". Every number drawn is the
-    fit's own (per-study CIs are ``yi +/- z * sqrt(vi)``, as metafor and RevMan).
+    Peto fits "Peto, Fixed", with their own weights and, as RevMan, the arm data (events and
+    totals per arm, or events and person-time) with their totals; studies the per-study effect
+    cannot be computed for (e.g. no events in either arm) show "Not estimable". Every number
+    drawn is the fit's own (per-study CIs are ``yi +/- z * sqrt(vi)``, as metafor and RevMan).
 
     Parameters
     ----------
@@ -100,6 +102,11 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
     ilab_groups : sequence of str or None, optional
         A group header over each ``ilab`` column (e.g. the arm: ``["Vaccine", "Vaccine",
         "Control", "Control"]``); neighbouring columns with the same group share it.
+    arms : (str, str) or bool, optional
+        The arm data of a fit that holds it (Mantel-Haenszel and Peto fits: events and totals,
+        or events and person-time, per arm) under the arm names: a pair of names (default
+        RevMan's "Experimental" and "Control"), or False to leave them out. By default they are
+        shown unless ``ilab`` is given (whose columns then replace them).
     favours : (str, str), optional
         Labels under the axis, left and right of the null line (e.g. ``("Favours vaccine",
         "Favours control")``). Default: none (the fit does not know the direction of benefit).
@@ -162,7 +169,7 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
     True
     >>> mh = evsynth.meta_mh("RR", ai=[4, 6, 3], bi=[119, 300, 228], ci=[11, 29, 11],
     ...                      di=[128, 274, 209], slab=["Aronson", "Ferguson", "Rosenthal"])
-    >>> fig = mh.plot_forest(ilab={"Events": [4, 6, 3], "Total": [123, 306, 231]})
+    >>> fig = mh.plot_forest(arms=("Vaccine", "Control"), title="BCG vaccine")
     >>> fig.savefig(__import__("io").BytesIO(), format="svg")
     """
     if isinstance(fit, dict):
@@ -176,7 +183,7 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
                          "evsynth.meta, meta_mh or meta_peto)")
     return dispatch("forest", fit, transf=transf, xlim=xlim, order=order, slab=slab,
                     labels=labels, ilab=ilab, ilab_labels=ilab_labels, ilab_groups=ilab_groups,
-                    favours=favours, measure=measure, title=title, level=level,
+                    arms=arms, favours=favours, measure=measure, title=title, level=level,
                     prediction=prediction, pi_type=pi_type)
 
 
@@ -193,6 +200,7 @@ class _Options:
     ilab: Any = None
     ilab_labels: Any = None
     ilab_groups: Any = None
+    arms: Any = None
     favours: Any = None
     measure: Any = None
     title: Any = None
@@ -245,6 +253,8 @@ class _FitRows:
     extra_lines: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     binary: bool = False
+    #: per arm ("i" experimental, "c" control): (column header, one value per study)
+    arm_data: dict[str, list[tuple[str, np.ndarray]]] | None = None
 
 
 def _f(x: Any) -> float | None:
@@ -394,6 +404,13 @@ def _mh_rows(fit: MHResult, o: _Options) -> _FitRows:
                     weights=st["weight"].to_numpy(dtype=float), measure=fit.measure,
                     method="Peto, Fixed" if peto else "M-H, Fixed", level=level, fixed=True,
                     tstat=False, binary=True)
+    tab = getattr(fit, "tables", None) or {}
+    if {"ai", "bi", "ci", "di"} <= set(tab):
+        rows.arm_data = {"i": [("Events", tab["ai"]), ("Total", tab["ai"] + tab["bi"])],
+                         "c": [("Events", tab["ci"]), ("Total", tab["ci"] + tab["di"])]}
+    elif {"x1i", "x2i", "t1i", "t2i"} <= set(tab):
+        rows.arm_data = {"i": [("Events", tab["x1i"]), ("Person-time", tab["t1i"])],
+                         "c": [("Events", tab["x2i"]), ("Person-time", tab["t2i"])]}
     lb, ub = _ci(fit, level)
     rows.pooled = ForestPooled(est=float(fit.beta[0]), lb=lb, ub=ub, k=int(fit.k_yi),
                                stat=_f(fit.zval), pval=_f(fit.pval), qe=_f(fit.QE),
@@ -439,7 +456,13 @@ def _forest_data(rows: _FitRows, o: _Options) -> ForestData:
     labels = _labels(o, rows.labels, n)
     code = o.measure if o.measure is not None else rows.measure
     scale = _scale(o.transf, code)
-    columns, headers, cells, counts = _ilab(o, n)
+    columns, headers, cells, counts = _arms(o, rows, n)
+    i_cols, i_heads, i_cells, i_counts = _ilab(o, n)
+    columns += i_cols
+    headers.update(i_heads)
+    for i in range(n):
+        cells[i].update(i_cells[i])
+        counts[i].update(i_counts[i])
     crit = float(stats.norm.ppf(1 - (1 - rows.level / 100) / 2))
     studies = []
     for i in range(n):
@@ -522,7 +545,39 @@ def _cell(v: Any) -> tuple[str, float | None]:
     return str(v), None
 
 
-_TOTALS = {"total": "sum", "n": "sum", "events": "events"}
+_TOTALS = {"total": "sum", "n": "sum", "events": "events", "person-time": "sum"}
+
+
+def _arms(o: _Options, rows: _FitRows, n: int) -> tuple[list[Any], dict[str, str],
+                                                        list[dict[str, str]],
+                                                        list[dict[str, float | None]]]:
+    """The arm data columns of a fit that holds them (RevMan's Events/Total per arm)."""
+    from evsynth.reports.forest import Column
+
+    cells: list[dict[str, str]] = [{} for _ in range(n)]
+    counts: list[dict[str, float | None]] = [{} for _ in range(n)]
+    arms = o.arms
+    names = ("Experimental", "Control")
+    if arms is None:
+        show = o.ilab is None
+    elif isinstance(arms, (bool, np.bool_)):
+        show = bool(arms)
+    else:
+        pair = None if isinstance(arms, str) else list(arms)
+        if pair is None or len(pair) != 2 or not all(isinstance(a, str) for a in pair):
+            raise InputError(f"forest: arms is {arms!r}; expected two arm names (experimental, "
+                             "control), True or False")
+        names, show = (pair[0], pair[1]), True
+    if not show or rows.arm_data is None:
+        return [], {}, cells, counts
+    columns = []
+    for side in ("i", "c"):
+        for j, (header, values) in enumerate(rows.arm_data[side]):
+            key = f"{side}_arm{j}"
+            columns.append(Column(key, header, group=side, total=_TOTALS.get(header.lower())))
+            for i in range(n):
+                cells[i][key], counts[i][key] = _cell(values[i])
+    return columns, {"i": names[0], "c": names[1]}, cells, counts
 
 
 def _ilab(o: _Options, n: int) -> tuple[list[Any], dict[str, str], list[dict[str, str]],
