@@ -1,0 +1,176 @@
+"""The IntHout, Ioannidis & Borm (2014) grid end to end with evsynth.simulate, against what the
+same grid costs with a metafor loop (measured on a sample of it in this script).
+
+    python bench/bench_simulate.py [--replicates N] [--sample N] [--cluster] [--write]
+
+* evsynth: every scenario of :func:`evsynth.simulate.published.inthout2014` (60 scenarios:
+  k = 2..20, I^2 = 0..90%, equal / one large / a quarter large trials) x ``--replicates``
+  (10,000) meta-analyses x 2 methods (DL with the z test, HKSJ), seed 2014, in this process;
+  with ``--cluster`` also on a ``distributed.LocalCluster`` of the machine's cores (same
+  numbers, tested equal in tests/models/test_dask_batch.py).
+* metafor: ``rma(yi, vi, method = "DL")`` and ``rma(yi, vi, method = "DL", test = "knha")`` in
+  an R loop over ``--sample`` (200) simulated meta-analyses of each k (the "one large" pattern
+  at I^2 = 50%, the same data evsynth fits); the time per fit pair for each k, times the
+  replicates of the grid's scenarios with that k, estimates the grid's cost in metafor. The
+  p-values of the sample are compared with evsynth's.
+
+``--write`` replaces the table section of docs/simulation-inthout2014.md and the ``simulate``
+section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "simulation-inthout2014.md"
+SEED = 2014
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_section  # noqa: E402
+
+R_LOOP = r"""
+suppressMessages(library(metafor))
+args <- commandArgs(TRUE)
+d <- read.csv(args[1])
+ids <- unique(d$rep)
+p <- matrix(NA_real_, length(ids), 2)
+t0 <- proc.time()[["elapsed"]]
+for (j in seq_along(ids)) {
+  s <- d[d$rep == ids[j], ]
+  a <- try(rma(s$yi, s$vi, method = "DL"), silent = TRUE)
+  b <- try(rma(s$yi, s$vi, method = "DL", test = "knha"), silent = TRUE)
+  if (!inherits(a, "try-error")) p[j, 1] <- a$pval
+  if (!inherits(b, "try-error")) p[j, 2] <- b$pval
+}
+el <- proc.time()[["elapsed"]] - t0
+write.csv(data.frame(rep = ids, p_dl = p[, 1], p_hksj = p[, 2]), args[2], row.names = FALSE)
+cat(el, "\n")
+"""
+
+
+def markdown(table: pd.DataFrame) -> str:
+    cols = list(table.columns)
+    out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, r in table.iterrows():
+        out.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
+    return "\n".join(out)
+
+
+def metafor_sample(n_sample: int, tmp: Path) -> tuple[dict[int, float], float, int, int] | None:
+    """Seconds per (DL, HKSJ) fit pair in metafor for each k, the largest |p difference| from
+    evsynth on the sample and the number of differing 5% decisions (of 2 x fits)."""
+    if shutil.which("Rscript") is None:
+        return None
+    from evsynth.simulate import Method, fit_method, generate
+    from evsynth.simulate.published import inthout2014
+
+    scs, _ = inthout2014(i2s=(0.5,), patterns=("one large",))
+    script = tmp / "loop.R"
+    script.write_text(R_LOOP)
+    per_fit: dict[int, float] = {}
+    worst, flips, total = 0.0, 0, 0
+    for sc in scs:
+        d = generate(sc, n_sample, rng=np.random.default_rng([SEED, sc.k]))
+        rep = np.repeat(np.arange(n_sample), d["sizes"])
+        csv = tmp / f"k{sc.k}.csv"
+        pd.DataFrame({"rep": rep, "yi": d["yi"], "vi": d["vi"]}).to_csv(csv, index=False)
+        out = tmp / f"k{sc.k}_p.csv"
+        proc = subprocess.run(["Rscript", str(script), str(csv), str(out)], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            print("Rscript failed:", proc.stderr[-400:], file=sys.stderr)
+            return None
+        per_fit[sc.k] = float(proc.stdout.split()[-1]) / n_sample
+        r = pd.read_csv(out)
+        ours = [fit_method(Method("DL", t), d["yi"], d["vi"], d["sizes"])["pval"]
+                for t in ("z", "knha")]
+        for col, mine in zip(("p_dl", "p_hksj"), ours, strict=True):
+            diff = np.abs(r[col].to_numpy() - mine)
+            worst = max(worst, float(np.nanmax(diff)))
+            flips += int(((r[col].to_numpy() < 0.05) != (mine < 0.05)).sum())
+            total += n_sample
+    return per_fit, worst, flips, total
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--replicates", type=int, default=10_000)
+    ap.add_argument("--sample", type=int, default=200)
+    ap.add_argument("--cluster", action="store_true")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    from evsynth.simulate import run
+    from evsynth.simulate.published import inthout2014, inthout2014_table
+
+    load0 = os.getloadavg()[0]
+    scs, ms = inthout2014()
+    t0 = time.perf_counter()
+    res = run(scs, ms, replicates=args.replicates, seed=SEED, block=5000)
+    wall = time.perf_counter() - t0
+    frame = res.to_frame()
+    n_fits = len(scs) * args.replicates * len(ms)
+    print(f"evsynth: {len(scs)} scenarios x {args.replicates} x {len(ms)} methods = "
+          f"{n_fits:,} fits in {wall:.1f} s (load {load0:.1f})")
+    cluster_wall = None
+    if args.cluster:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=os.cpu_count() or 2, threads_per_worker=1,
+                          dashboard_address=None) as lc, Client(lc) as client:
+            t1 = time.perf_counter()
+            res2 = run(scs, ms, replicates=args.replicates, seed=SEED, block=5000,
+                       client=client)
+            cluster_wall = time.perf_counter() - t1
+        pd.testing.assert_frame_equal(frame, res2.to_frame(), check_exact=True)
+        print(f"LocalCluster ({os.cpu_count()} workers): {cluster_wall:.1f} s, same numbers")
+    table = inthout2014_table(frame)
+    with tempfile.TemporaryDirectory() as tmp:
+        mf = metafor_sample(args.sample, Path(tmp))
+    load1 = os.getloadavg()[0]
+    lines = [f"evsynth.simulate: {len(scs)} scenarios x {args.replicates:,} replicates x "
+             f"{len(ms)} methods = {n_fits:,} fits (plus the data generation) in "
+             f"**{wall:.1f} s** in one process (seed {SEED}; load average {load0:.1f} at the "
+             f"start, {load1:.1f} at the end, on {os.cpu_count()} cores shared with other "
+             "work)."]
+    if cluster_wall is not None:
+        lines.append(f"On a distributed.LocalCluster of {os.cpu_count()} worker processes: "
+                     f"{cluster_wall:.1f} s, identical numbers.")
+    if mf is not None:
+        per_fit, worst, flips, total = mf
+        reps_by_k: dict[int, int] = {}
+        for s in scs:
+            reps_by_k[s.k] = reps_by_k.get(s.k, 0) + args.replicates
+        est = sum(per_fit[k] * n for k, n in reps_by_k.items())
+        lines.append(
+            f"metafor loop (rma DL + rma DL knha per meta-analysis, {args.sample} meta-analyses "
+            "of each k measured): " + ", ".join(f"k = {k}: {1000 * t:.1f} ms"
+                                                for k, t in sorted(per_fit.items()))
+            + f" per pair; the whole grid would take about **{est / 60:.0f} min** "
+            f"({est:.0f} s), {est / wall:.0f}x evsynth's time. On the sample, the largest "
+            f"|p-value difference| from metafor is {worst:.1e} and {flips} of {total} "
+            "significance decisions at 5% differ.")
+        print(lines[-1])
+    body = "\n\n".join(lines)
+    print(markdown(table))
+    if args.write:
+        write_section("inthout-table", "Reproduced table: type I error (%) at the 5% level, "
+                      "with Monte-Carlo SE", markdown(table) + "\n\n" + body, path=DOC)
+        write_section("simulate", "Simulation study: IntHout et al. (2014) grid "
+                      "(bench/bench_simulate.py)", body + "\n\nThe table: "
+                      "docs/simulation-inthout2014.md.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
