@@ -206,6 +206,21 @@ def test_subgroups_subtotals_and_test_for_differences(es, bcg, tau2):
     assert_no_overlap(fig)
 
 
+@pytest.mark.parametrize("tau2", ["separate", "common"])
+def test_subgroups_order_and_level(es, bcg, tau2):
+    f = evsynth.meta(es, subgroup=bcg["alloc"], subgroup_tau2=tau2)
+    fig = evsynth.forest(f, measure="RR", order="obs", level=90)
+    firsts = [r[0] for r in table_rows(fig) if r]
+    yi = dict(zip(f.slab, f.yi, strict=True))
+    for lvl, sub in f.subgroups.items():
+        start = firsts.index(str(lvl))
+        members = firsts[start + 1:firsts.index("Subtotal (90% CI)", start)]
+        assert members == sorted(sub.slab, key=lambda s: yi[s])   # sorted within the subgroup
+        pr = sub.predict(level=90)
+        assert table_rows(fig)[firsts.index("Subtotal (90% CI)", start)][-1] == effect(
+            pr.pred, pr.ci_lb, pr.ci_ub)
+
+
 def test_subgroups_with_t_test_common_tau2_F(es, bcg):
     f = evsynth.meta(es, subgroup=bcg["alloc"], subgroup_tau2="common", test="t")
     got = texts(evsynth.forest(f, measure="RR"))
