@@ -72,7 +72,8 @@ def _column(x: Any, data: pd.DataFrame | None, field: str) -> np.ndarray | None:
     return arr
 
 
-def prepare_inputs(yi, vi, sei, data, slab) -> tuple[np.ndarray, np.ndarray, list | None]:
+def prepare_inputs(yi: Any, vi: Any, sei: Any, data: pd.DataFrame | None,
+                   slab: Any) -> tuple[np.ndarray, np.ndarray, list | None]:
     """Resolve and validate yi and vi (or sei); returns float arrays and study labels."""
     if isinstance(yi, pd.DataFrame) and vi is None and sei is None:
         frame = yi
@@ -153,7 +154,8 @@ class ModelMatrix:
     spec: Any = None  # formulaic ModelSpec for formula moderators
 
 
-def build_model_matrix(mods, data, intercept: bool, k: int, labels) -> ModelMatrix:
+def build_model_matrix(mods: Any, data: pd.DataFrame | None, intercept: bool, k: int,
+                       labels: list | None) -> ModelMatrix:
     """Model matrix from an array (k x p, no intercept column) or a formula string."""
     if mods is None:
         if not intercept:
@@ -175,7 +177,6 @@ def build_model_matrix(mods, data, intercept: bool, k: int, labels) -> ModelMatr
         X, names = _intercept_first(mm)
         return ModelMatrix(X, names, names[0] == "intrcpt", mm.model_spec)
     M = np.asarray(mods, dtype=float) if not isinstance(mods, pd.DataFrame) else mods
-    names: list[str]
     if isinstance(M, pd.DataFrame):
         names = [str(c) for c in M.columns]
         M = M.to_numpy(dtype=float)
@@ -330,7 +331,8 @@ class MetaResult(FittedModel):
                     "method_info", "yi", "vi", "slab")
 
     def __init__(self, out: dict, g: int, *, des: Design, mm: ModelMatrix, method: str,
-                 test: str, control: Control, labels, rows: np.ndarray, btt: np.ndarray):
+                 test: str, control: Control, labels: list | None, rows: np.ndarray,
+                 btt: np.ndarray) -> None:
         self._des = des.subset(np.arange(des.seg.G) == g) if des.seg.G > 1 else des
         self._mm = mm
         self._control = control
@@ -402,7 +404,10 @@ class MetaResult(FittedModel):
         if self.k == 1:
             self.method_info["notes"].append("k = 1: tau^2 set to 0; heterogeneity not estimable")
         self.subgroups: dict[Any, MetaResult] | None = None
-        self.Q_between = self.Q_between_df = self.Q_between_p = self.Q_between_I2 = None
+        self.Q_between: float | None = None
+        self.Q_between_df: int | None = None
+        self.Q_between_p: float | None = None
+        self.Q_between_I2: float | None = None
         self.subgroup_tau2: str | None = None
 
     # convenience ------------------------------------------------------------------------------
@@ -489,8 +494,9 @@ class MetaResult(FittedModel):
             return float(stats.norm.ppf(1 - (1 - level) / 2))
         return float(critical_values("t", level, np.array(self._t_df()[0] if df is None else df)))
 
-    def predict(self, newmods=None, transf: Callable | None = None, level: float | None = None,
-                pi_type: str = "default", intercept: bool | None = None) -> Prediction:
+    def predict(self, newmods: Any = None, transf: Callable | None = None,
+                level: float | None = None, pi_type: str = "default",
+                intercept: bool | None = None) -> Prediction:
         """Predicted average effect(s) with CI and prediction interval (metafor ``predict.rma``).
 
         ``pi_type``: ``"default"`` (metafor: z, or t(k-p) under t/knha/adhoc tests),
@@ -535,7 +541,7 @@ class MetaResult(FittedModel):
         return Prediction(out(pred), out(se), out(ci_lb), out(ci_ub), out(pi_lb), out(pi_ub),
                           round(100 * lvl, 10), pi_type, name)
 
-    def _new_rows(self, newmods, intercept: bool | None) -> np.ndarray:
+    def _new_rows(self, newmods: Any, intercept: bool | None) -> np.ndarray:
         """Rows of the model matrix to predict at, by metafor's ``predict.rma`` rule (3.8-1).
 
         The intercept column is never part of ``newmods``: predict adds 1 (or 0 with
@@ -633,7 +639,7 @@ class MetaResult(FittedModel):
         raise InputError(f"predict: newmods is {shape}; expected {expected}{hint}")
 
     @staticmethod
-    def _named_columns(newmods, mods: list[str]) -> np.ndarray:
+    def _named_columns(newmods: Any, mods: list[str]) -> np.ndarray:
         """A DataFrame or dict of moderator columns, put in the model's order by name (as
         metafor matches the column names of a newmods matrix)."""
         if isinstance(newmods, dict):
@@ -650,7 +656,7 @@ class MetaResult(FittedModel):
             raise InputError(f"predict: newmods columns {', '.join(mods)} must hold numbers; "
                              f"got {newmods.to_dict(orient='list')!r}") from None
 
-    def _formula_rows(self, newmods) -> np.ndarray:
+    def _formula_rows(self, newmods: Any) -> np.ndarray:
         """Model-matrix rows for new data of a formula model (formulaic's model spec of the fit;
         a category not seen in the fitted data, or a missing value, is an error: formulaic would
         turn it silently into the reference level or drop the row)."""
@@ -720,7 +726,7 @@ class MetaResult(FittedModel):
         return float(brentq(q, 0.0, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=1000))
 
     def anova(self, other: MetaResult | None = None, *, btt: Sequence[int] | None = None,
-              L=None) -> AnovaResult:
+              L: Any = None) -> AnovaResult:
         """Compare nested models by a likelihood-ratio test, or Wald-test coefficients.
 
         ``anova(other)``: LRT of nested ML or REML fits (both with the same method; with REML the
@@ -732,10 +738,8 @@ class MetaResult(FittedModel):
         """
         if other is not None:
             return self._lrt(other)
-        if btt is None and L is None:
-            btt = self._btt
         if L is None:
-            idx = np.atleast_1d(np.asarray(btt, dtype=int))
+            idx = np.atleast_1d(np.asarray(self._btt if btt is None else btt, dtype=int))
             if np.any((idx < 0) | (idx >= self.p)):
                 raise InputError(f"btt indices must be in 0..{self.p - 1}; got {list(idx)}")
             Lm = np.eye(self.p)[idx]
@@ -833,10 +837,11 @@ def _algorithm(method: str, fallback: bool) -> str:
 # --------------------------------------------------------------------------------------------
 # public entry point
 # --------------------------------------------------------------------------------------------
-def meta(yi, vi=None, *, sei=None, method: str = "REML", test: str = "z", mods=None,
-         intercept: bool = True, data: pd.DataFrame | None = None, level: float = 95,
-         control: dict | None = None, slab=None, subgroup=None,
-         subgroup_tau2: str = "separate", btt: Sequence[int] | None = None) -> MetaResult:
+def meta(yi: Any, vi: Any = None, *, sei: Any = None, method: str = "REML", test: str = "z",
+         mods: Any = None, intercept: bool = True, data: pd.DataFrame | None = None,
+         level: float = 95, control: dict[str, Any] | Control | None = None, slab: Any = None,
+         subgroup: Any = None, subgroup_tau2: str = "separate",
+         btt: Sequence[int] | None = None) -> MetaResult:
     """Fit an equal-, random- or mixed-effects meta-analysis model (metafor ``rma.uni``).
 
     The model is ``yi = x_i' beta + u_i + e_i`` with ``e_i ~ N(0, vi)`` and ``u_i ~ N(0, tau^2)``
@@ -995,7 +1000,8 @@ def _check_estimable(k: int, p: int, method: str, test: str, mm: ModelMatrix) ->
                          "no degrees of freedom")
 
 
-def _add_subgroups(res: MetaResult, y, v, labels, groups, method, test, level, con,
+def _add_subgroups(res: MetaResult, y: np.ndarray, v: np.ndarray, labels: list | None,
+                   groups: Any, method: str, test: str, level: float, con: Control,
                    subgroup_tau2: str) -> None:
     """Subgroup analysis: per-level fits and the test for subgroup differences.
 
@@ -1061,8 +1067,10 @@ def _add_subgroups(res: MetaResult, y, v, labels, groups, method, test, level, c
                                            test, level, con)
 
 
-def _common_tau2_subgroups(fitted: MetaResult, y, v, labels, levels, order, sizes, method, test,
-                           level, con) -> dict:
+def _common_tau2_subgroups(fitted: MetaResult, y: np.ndarray, v: np.ndarray,
+                           labels: list | None, levels: Any, order: np.ndarray,
+                           sizes: np.ndarray, method: str, test: str, level: float,
+                           con: Control) -> dict:
     """The subgroups of a common-tau^2 model (``fitted``, ``~ 0 + subgroup`` with one tau^2) as
     complete intercept-only fits, one per level (p = 1, model matrix a column of ones over that
     level's studies):
