@@ -136,3 +136,17 @@ def test_confint_result():
     assert math.isclose(frame.loc["tau", "ci_lb"] ** 2, frame.loc["tau2", "ci_lb"])
     json.dumps(ci.to_dict(), allow_nan=False)
     assert "Q-profile" in str(ci.summary())
+
+
+def test_common_tau2_subgroups_refuse_refits():
+    """A subgroup of a common-tau^2 model is a view of the joint model: refits of it alone would
+    re-estimate tau^2 from that subgroup, so refit-based diagnostics are refused."""
+    fit = evsynth.meta("yi", "vi", data=DATA, subgroup="alloc", subgroup_tau2="common")
+    sub = next(iter(fit.subgroups.values()))
+    assert not sub.refittable and fit.refittable
+    assert set(sub.supports()) == {"ranktest", "funnel", "forest"}
+    for name in ("leave1out", "influence", "trimfill", "regtest"):
+        with pytest.raises(evsynth.InputError, match="view of a joint model"):
+            getattr(sub, name)()
+    separate = evsynth.meta("yi", "vi", data=DATA, subgroup="alloc")
+    assert next(iter(separate.subgroups.values())).refittable

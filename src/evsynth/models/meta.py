@@ -321,6 +321,12 @@ class MetaResult(FittedModel):
 
     model_name = "meta() fit (rma.uni)"
 
+    @property
+    def refittable(self) -> bool:
+        """False for a subgroup of a common-tau^2 model (its tau^2 comes from all subgroups, so
+        leave-one-out and other refits of the subgroup alone would not be that model)."""
+        return self._common_df is None
+
     #: (residual df, number of variance parameters) of a subgroup of a common-tau^2 model: its
     #: t quantiles and prediction intervals use the common model's (see :meth:`_t_df`)
     _common_df: tuple[float, int] | None = None

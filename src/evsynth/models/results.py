@@ -150,6 +150,12 @@ class FittedModel(ResultMixin):
     #: human name of the model type, used in messages ("Mantel-Haenszel fit")
     model_name: str = "fitted model"
 
+    @property
+    def refittable(self) -> bool:
+        """Whether the model can be refitted on its own data (leave-one-out, influence, ...);
+        False for a view of a joint model such as a subgroup of a common-tau^2 model."""
+        return True
+
     k: int
     beta: np.ndarray
     se: np.ndarray

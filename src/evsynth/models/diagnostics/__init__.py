@@ -70,6 +70,15 @@ METHODS: dict[str, str] = {
     "forest": "forest",
 }
 
+#: methods that refit the model to subsets or transformations of its own data; they are not
+#: defined for a fit that is a view of a joint model (``fit.refittable`` False, e.g. a subgroup
+#: of a common-tau^2 model, whose tau^2 comes from all subgroups)
+REFITS = frozenset({"leave1out", "cumul", "influence", "baujat", "gosh", "permutest", "regtest",
+                    "trimfill", "pet_peese", "hc", "selmodel"})
+_VIEW_REQUIRES = ("fits that can be refitted on their own (this one is a view of a joint model, "
+                  "e.g. a subgroup of a common-tau^2 model: fit meta() to the subgroup's studies)")
+
+
 class _Entry(NamedTuple):
     func: Callable[..., Any]
     when: Callable[[Any], bool] | None
@@ -126,9 +135,15 @@ def implementation(name: str, fit: Any) -> Callable[..., Any] | None:
     """The function registered for ``name`` and the type of ``fit`` (nearest in its MRO), or
     None when there is none or ``fit`` does not meet its condition (see :func:`register`)."""
     entry = _entry(name, fit)
-    if entry is None or (entry.when is not None and not entry.when(fit)):
+    if entry is None or not _allowed(name, entry, fit):
         return None
     return entry.func
+
+
+def _allowed(name: str, entry: _Entry, fit: Any) -> bool:
+    if name in REFITS and not getattr(fit, "refittable", True):
+        return False
+    return entry.when is None or bool(entry.when(fit))
 
 
 def supported(fit: Any) -> list[str]:
@@ -140,11 +155,13 @@ def dispatch(name: str, fit: Any, *args: Any, **kwargs: Any) -> Any:
     """Call diagnostic ``name`` on ``fit``; an InputError naming the model and listing what it
     supports when the method is not defined for it."""
     entry = _entry(name, fit)
-    if entry is not None and (entry.when is None or entry.when(fit)):
+    if entry is not None and _allowed(name, entry, fit):
         return entry.func(fit, *args, **kwargs)
     model = getattr(fit, "model_name", type(fit).__name__)
     have = ", ".join(supported(fit)) or "no diagnostics"
     if entry is not None:
-        raise InputError(f"{name}() is defined only for {entry.requires}; this {model} is not "
+        requires = (_VIEW_REQUIRES if name in REFITS and not getattr(fit, "refittable", True)
+                    else entry.requires)
+        raise InputError(f"{name}() is defined only for {requires}; this {model} is not "
                          f"one (it supports: {have})")
     raise InputError(f"{name}() is not defined for a {model}; this model supports: {have}")
