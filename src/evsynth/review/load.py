@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from evsynth.errors import InputError
 from evsynth.files import inside_folder
@@ -101,7 +102,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _msg(err: dict[str, Any]) -> str:
+def _msg(err: ErrorDetails) -> str:
     msg = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
@@ -236,8 +237,11 @@ def file_sha256(raw: bytes) -> str:
 # ----------------------------------------------------------------------------- cross-checks
 def _config_checks(path: Path, cfg: ReviewConfig) -> list[str]:
     errors = []
-    for key, items in (("comparisons", cfg.comparisons), ("outcomes", cfg.outcomes),
-                       ("windows", cfg.windows), ("subgroups", cfg.subgroups)):
+    # the four lists hold different models, each with an ``id``
+    id_lists: list[tuple[str, list[Any]]] = [
+        ("comparisons", cfg.comparisons), ("outcomes", cfg.outcomes),
+        ("windows", cfg.windows), ("subgroups", cfg.subgroups)]
+    for key, items in id_lists:
         seen: set[str] = set()
         for i, it in enumerate(items):
             if it.id in seen:
@@ -262,10 +266,10 @@ def _config_checks(path: Path, cfg: ReviewConfig) -> list[str]:
             if val is not None and val not in ids:
                 errors.append(f"{path}: key 'grade[{i}].{fld}': {val!r} is not a defined "
                               f"{fld} id; expected one of {', '.join(sorted(ids))}")
-        key = (g.comparison, g.outcome, g.window)
-        if key in seen_g:
-            errors.append(f"{path}: key 'grade[{i}]': a second entry for {key}; expected one")
-        seen_g.add(key)
+        gkey = (g.comparison, g.outcome, g.window)
+        if gkey in seen_g:
+            errors.append(f"{path}: key 'grade[{i}]': a second entry for {gkey}; expected one")
+        seen_g.add(gkey)
     cs = cfg.change_scores
     if cs.correlation in cs.sensitivity:
         errors.append(f"{path}: key 'change_scores.sensitivity': contains the main correlation "

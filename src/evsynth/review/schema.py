@@ -358,7 +358,8 @@ class OutcomeRow(BaseModel):
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
             raise ValueError(f"value_type {vt!r} needs {', '.join(repr(m) for m in missing)}")
-        if vt == "events" and self.events > self.total:
+        events, total = self.events, self.total  # both given for events (checked above)
+        if vt == "events" and events is not None and total is not None and events > total:
             raise ValueError(f"events ({self.events}) exceed total ({self.total})")
         if vt == "contrast":
             self._contrast_checks()
@@ -376,9 +377,10 @@ class OutcomeRow(BaseModel):
         if self.se is None and not has_ci:
             raise ValueError("a contrast row needs 'se' or a confidence interval "
                              "('ci_lb', 'ci_ub')")
-        if has_ci and not self.ci_lb < self.ci_ub:
+        lb, ub, est = self.ci_lb, self.ci_ub, self.estimate  # has_ci: lb and ub both given
+        if lb is not None and ub is not None and not lb < ub:
             raise ValueError(f"ci_lb ({self.ci_lb}) must be below ci_ub ({self.ci_ub})")
-        if has_ci and not self.ci_lb <= self.estimate <= self.ci_ub:
+        if lb is not None and ub is not None and est is not None and not lb <= est <= ub:
             raise ValueError(f"estimate {self.estimate} is outside its CI "
                              f"[{self.ci_lb}, {self.ci_ub}]")
         if ratio:
