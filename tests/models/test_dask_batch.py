@@ -133,6 +133,18 @@ def test_parquet_in_and_out(tmp_path) -> None:
     with pytest.raises(InputError, match="column 'zz'"):
         evsynth.meta_batch_parquet(src, by="zz", out=tmp_path / "o2")
     assert not list(tmp_path.glob(".o2*"))  # no temporary folder left behind
+    # files that split a group: refused after the fit, nothing put in place
+    split = tmp_path / "split"
+    split.mkdir()
+    df.iloc[:700].to_parquet(split / "a.parquet", index=False)
+    df.iloc[700:].to_parquet(split / "b.parquet", index=False)
+    if df.g.iloc[699] == df.g.iloc[700]:
+        with pytest.raises(InputError, match="has rows in partitions 1 and 2"):
+            evsynth.meta_batch_parquet(split, by="g", out=tmp_path / "o3")
+        assert not (tmp_path / "o3").exists() and not list(tmp_path.glob(".o3*"))
+    # the same check for two key columns (no key ranges: the check pass runs)
+    with pytest.raises(InputError, match="has rows in partitions"):
+        evsynth.meta_batch_parquet(split, by=["site", "g"], out=tmp_path / "o4")
 
 
 @pytest.fixture(scope="module")

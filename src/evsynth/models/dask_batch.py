@@ -6,10 +6,14 @@ Requirement: the data are partitioned by the group key
     range of groups, ``to_parquet(partition_on=...)``, or a frame indexed by the key with
     known divisions). Each partition is then fitted where it lives by the pandas path
     (:func:`evsynth.meta_batch`, the same kernels), with no shuffle. The requirement is
-    checked before fitting by one pass over the key columns only (skipped when the frame is
-    indexed by the single key column with known divisions); a group found in two partitions
-    is an :class:`~evsynth.errors.InputError` naming the group and the partitions, and saying
-    how to repartition (``ddf.shuffle(on=by)``, a full shuffle, done once).
+    checked: :func:`meta_batch_dask` computes the distinct keys of each partition before it
+    returns (one pass over the data; skipped when the frame is indexed by the single key
+    column with known divisions); :func:`meta_batch_parquet` needs no extra pass: each
+    written partition reports its key range, disjoint ranges prove the requirement, and
+    otherwise the keys of the written partitions are read back before the output is put in
+    place. A group found in two partitions is an :class:`~evsynth.errors.InputError` naming
+    the group and the partitions, and saying how to repartition (``ddf.shuffle(on=by)``, a
+    full shuffle, done once).
 
 Results
     a Dask DataFrame with the columns and dtypes of ``meta_batch(...).to_frame()`` for pandas
@@ -105,39 +109,48 @@ def _fit_partition(part: pd.DataFrame, cols: list[str], yi: str, vi: str, method
         raise InputError(f"{where} (rows counted within it): {exc}") from None
 
 
-def check_partitioned(ddf: Any, by: str | Sequence[str]) -> None:
+def _raise_if_split(frames: list[pd.DataFrame], cols: list[str]) -> None:
+    """InputError naming a group whose keys occur in more than one of ``frames`` (the distinct
+    keys of each partition, in partition order)."""
+    tagged = [f[cols].drop_duplicates().assign(_evsynth_partition=i)
+              for i, f in enumerate(frames)]
+    allk = pd.concat(tagged, ignore_index=True)
+    dup = allk.duplicated(subset=cols, keep=False)
+    if not dup.any():
+        return
+    same = allk[dup]
+    first = same.iloc[0]
+    key = {c: (first[c].item() if hasattr(first[c], "item") else first[c]) for c in cols}
+    mask = np.ones(len(same), dtype=bool)
+    for c in cols:
+        mask &= (same[c] == first[c]).to_numpy()
+    where = sorted(int(x) + 1 for x in same["_evsynth_partition"][mask])
+    n_split = int(same.drop_duplicates(subset=cols).shape[0])
+    raise InputError(
+        f"meta_batch: group {key} has rows in partitions {where[0]} and {where[1]} "
+        f"({n_split} group(s) span partitions); a Dask DataFrame must hold each group in "
+        f"one partition (partitioned by the group key {cols}): repartition once, e.g. "
+        f"ddf.shuffle(on={cols}) (a full shuffle), or write the Parquet data partitioned "
+        f"by the key (to_parquet(partition_on={cols}))")
+
+
+def check_partitioned(ddf: Any, by: str | Sequence[str],
+                      columns: Sequence[str] | None = None) -> None:
     """Raise :class:`InputError` unless every group of ``ddf`` lies in one partition.
 
-    One pass over the key columns (the distinct keys of each partition); skipped when
-    ``ddf`` is indexed by the single key column with known divisions.
+    One pass over the data that computes the distinct keys of each partition. ``columns``:
+    the columns the fit reads (the check maps over the same projection, so that Dask's
+    optimiser partitions both alike). Skipped when ``ddf`` is indexed by the single key
+    column with known divisions.
     """
     cols = _cols(by)
     if len(cols) == 1 and ddf.index.name == cols[0] and ddf.known_divisions:
         return
-    if ddf.npartitions == 1:
-        return
     import dask
 
-    uniq = ddf[cols].map_partitions(lambda d: d.drop_duplicates(), meta=ddf._meta[cols])
-    parts = dask.compute(*uniq.to_delayed())
-    frames = [p.assign(__partition=i) for i, p in enumerate(parts)]
-    allk = pd.concat(frames, ignore_index=True)
-    dup = allk.duplicated(subset=cols, keep=False)
-    if dup.any():
-        first = allk[dup].iloc[0]
-        key = {c: (first[c].item() if hasattr(first[c], "item") else first[c]) for c in cols}
-        same = allk[dup]
-        mask = np.ones(len(same), dtype=bool)
-        for c in cols:
-            mask &= (same[c] == first[c]).to_numpy()
-        where = sorted(int(x) + 1 for x in same["__partition"][mask])
-        n_split = int(allk[dup].drop_duplicates(subset=cols).shape[0])
-        raise InputError(
-            f"meta_batch: group {key} has rows in partitions {where[0]} and {where[1]} "
-            f"({n_split} group(s) span partitions); a Dask DataFrame must hold each group in "
-            f"one partition (partitioned by the group key {cols}): repartition once, e.g. "
-            f"ddf.shuffle(on={cols}) (a full shuffle), or write the Parquet data partitioned "
-            f"by the key (to_parquet(partition_on={cols}))")
+    frame = ddf[list(columns)] if columns is not None else ddf
+    uniq = frame.map_partitions(lambda d: d[cols].drop_duplicates(), meta=ddf._meta[cols])
+    _raise_if_split(list(dask.compute(*uniq.to_delayed())), cols)
 
 
 def meta_batch_dask(ddf: Any, by: str | Sequence[str], yi: str = "yi", vi: str = "vi",
@@ -166,7 +179,7 @@ def meta_batch_dask(ddf: Any, by: str | Sequence[str], yi: str = "yi", vi: str =
         if col not in ddf.columns:
             raise InputError(f"meta_batch: column {col!r} is not in the data")
     if check:
-        check_partitioned(ddf, cols)
+        check_partitioned(ddf, cols, [*cols, yi, vi])
     meta = empty_result(ddf._meta[cols])
     return ddf[[*cols, yi, vi]].map_partitions(
         _fit_partition, cols, yi, vi, method, test, level, control, meta=meta,
@@ -181,10 +194,32 @@ def _is_dataset_dir(p: Path) -> bool:
         for f in p.iterdir())
 
 
-def _write_part(frame: pd.DataFrame, path: str) -> tuple[int, int]:
+def _write_part(frame: pd.DataFrame, path: str, key: str | None) -> tuple[int, int, Any, Any]:
+    """Write one partition's results; returns (groups, not converged, smallest key, largest
+    key) -- the key range (single key column only) lets the caller prove that no group spans
+    two partitions without a second pass over the data."""
     frame.to_parquet(path, index=False)
     conv = frame["converged"].to_numpy(dtype=bool) if len(frame) else np.zeros(0, bool)
-    return len(frame), int((~conv).sum())
+    lo = hi = None
+    if key is not None and len(frame):
+        try:
+            lo, hi = frame[key].min(), frame[key].max()
+            lo = lo.item() if hasattr(lo, "item") else lo
+            hi = hi.item() if hasattr(hi, "item") else hi
+        except TypeError:  # keys that cannot be ordered: the caller checks in a second pass
+            lo = hi = None
+    return len(frame), int((~conv).sum()), lo, hi
+
+
+def _disjoint(ranges: list[tuple[Any, Any]]) -> bool:
+    """True when the closed key ranges of the non-empty partitions do not overlap."""
+    if any(lo is None for lo, _ in ranges):
+        return False
+    try:
+        srt = sorted(ranges)
+        return all(a[1] < b[0] for a, b in zip(srt, srt[1:], strict=False))
+    except TypeError:
+        return False
 
 
 def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
@@ -259,8 +294,10 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
         raise InputError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc})"
                          ) from None
     cols = _cols(by)
+    if len(cols) == 1 and cols[0] not in ddf.columns and ddf.index.name == cols[0]:
+        ddf = ddf.reset_index()
     for c in [*cols, yi, vi]:
-        if c not in ddf.columns and ddf.index.name != c:
+        if c not in ddf.columns:
             raise InputError(f"{path}: column {c!r} is not in the data (columns: "
                              f"{', '.join(map(str, ddf.columns))})")
     cl = None
@@ -272,15 +309,10 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
             cl = Client(client)
     import dask
 
-    def run_check() -> Any:
-        return meta_batch_dask(ddf, cols, yi, vi, method, test, level, control)
-
-    if cl is not None:
-        with dask.config.set(scheduler=cl):
-            res = run_check()
-    else:
-        with dask.config.set(scheduler="threads"):
-            res = run_check()
+    # fitted without the separate partition-check pass: each written partition reports its
+    # key range, and disjoint ranges prove that no group spans partitions; otherwise (or for
+    # several key columns) the check pass runs before anything is put in place
+    res = meta_batch_dask(ddf, cols, yi, vi, method, test, level, control, check=False)
     from evsynth.files import make_dir
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -290,9 +322,10 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
     make_dir(tmp)
     parts = res.to_delayed()
     writer = dask.delayed(_write_part, pure=False)
-    tasks = [writer(p, str(tmp / f"part.{i:05d}.parquet")) for i, p in enumerate(parts)]
+    key = cols[0] if len(cols) == 1 else None
+    tasks = [writer(p, str(tmp / f"part.{i:05d}.parquet"), key) for i, p in enumerate(parts)]
     total = len(tasks)
-    stats: list[tuple[int, int]] = []
+    stats: list[tuple[int, int, Any, Any]] = []
     try:
         if cl is not None:
             from distributed import as_completed
@@ -318,6 +351,10 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
 
             with _Progress():
                 stats = list(dask.compute(*tasks, scheduler="threads"))
+        ranges = [(st[2], st[3]) for st in stats if st[0]]
+        if not _disjoint(ranges):  # the written partitions' keys, read back: exact
+            _raise_if_split([pd.read_parquet(f, columns=cols)
+                             for f in sorted(tmp.glob("part.*.parquet"))], cols)
         if force and os.path.lexists(dest):
             shutil.rmtree(dest)
         os.replace(tmp, dest)
