@@ -6,7 +6,6 @@ All groups are stacked in flat arrays with group offsets and fitted by the same 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import pandas as pd
 from evsynth.errors import InputError
 from evsynth.models.engine import Control, fit_batch
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments
-from evsynth.models.results import ResultMixin
+from evsynth.models.results import FrameResult
 from evsynth.validation import level_percent, meta_method, numeric_vector, test_code
 
 BATCH_COLUMNS = ("k", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "tau2",
@@ -42,7 +41,7 @@ def _group_codes(df: pd.DataFrame, by: str | Sequence[str]) -> tuple[np.ndarray,
     return codes.astype(np.int64), keys
 
 
-class BatchResult(ResultMixin):
+class BatchResult(FrameResult):
     """Many fitted meta-analyses: the results contract for a batch (one row per group).
 
     ``k``, ``estimate``, ``se``, ``zval``, ``pval``, ``ci_lb``, ``ci_ub``, ``pi_lb``, ``pi_ub``,
@@ -54,6 +53,7 @@ class BatchResult(ResultMixin):
     """
 
     _dict_fields = ("level", "method_info", "table")
+    _was_dataframe = "meta_batch()"
 
     def __init__(self, frame: pd.DataFrame, keys: list[str], level: float,
                  method_info: dict[str, Any]) -> None:
@@ -61,34 +61,6 @@ class BatchResult(ResultMixin):
         self.keys = keys
         self.level = level
         self.method_info = method_info
-
-    @property
-    def table(self) -> pd.DataFrame:
-        return self.frame
-
-    def to_frame(self) -> pd.DataFrame:
-        """The results as a DataFrame (a copy): group keys, then one column per field."""
-        return self.frame.copy()
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def __getitem__(self, key: Any) -> Any:
-        return self.frame[key]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name == "frame":
-            raise AttributeError(name)
-        frame = self.__dict__.get("frame")
-        if frame is None:
-            raise AttributeError(name)
-        if name in BATCH_COLUMNS or name in self.__dict__.get("keys", ()):
-            return frame[name].to_numpy()
-        if hasattr(frame, name):
-            warnings.warn(f"meta_batch() returns a BatchResult; DataFrame attribute {name!r} "
-                          "will be removed: use .to_frame()", DeprecationWarning, stacklevel=2)
-            return getattr(frame, name)
-        raise AttributeError(f"BatchResult has no attribute {name!r}")
 
     def summary_text(self) -> str:
         info = self.method_info

@@ -26,7 +26,6 @@ doi:10.18637/jss.v036.i03).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +36,7 @@ from scipy import special
 from evsynth.errors import InputError
 from evsynth.models.engine import fit_batch
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments
-from evsynth.models.results import ResultMixin, fmt_p
+from evsynth.models.results import FrameResult, ResultMixin, fmt_p
 
 if TYPE_CHECKING:  # pragma: no cover
     from evsynth.models.meta import MetaResult
@@ -148,52 +147,12 @@ def _renamed(key: str) -> str | None:
     return None
 
 
-def _warn_renamed(old: str, new: str) -> None:
-    warnings.warn(f"column {old!r} is now called {new!r} (Python names; the metafor name is "
-                  "accepted until the next release)", DeprecationWarning, stacklevel=3)
+class _FrameResult(FrameResult):
+    """A diagnostics table: old metafor column names (``res["cook.d"]``, ``res.Q``) still work
+    for one release with a DeprecationWarning (``res.frame["Q"]``, a plain DataFrame, cannot
+    warn: it fails)."""
 
-
-class _FrameResult(ResultMixin):
-    """A result whose main content is a table; its columns are also attributes (as arrays).
-
-    Old metafor column names (``res["cook.d"]``, ``res.Q``) still work for one release with a
-    DeprecationWarning (``res.frame["Q"]``, a plain DataFrame, cannot warn: it fails).
-    """
-
-    frame: pd.DataFrame
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        frame = self.__dict__.get("frame")
-        if frame is not None:
-            if name in frame.columns:
-                return frame[name].to_numpy()
-            new = _renamed(name)
-            if new is not None and new in frame.columns:
-                _warn_renamed(name, new)
-                return frame[new].to_numpy()
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
-    def __getitem__(self, key: str) -> pd.Series:
-        if key not in self.frame.columns:
-            new = _renamed(key)
-            if new is not None and new in self.frame.columns:
-                _warn_renamed(key, new)
-                return self.frame[new]
-        return self.frame[key]
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def to_frame(self) -> pd.DataFrame:
-        """The table as a DataFrame (a copy)."""
-        return self.frame.copy()
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """The table (the DataFrame itself, not a copy)."""
-        return self.frame
+    _renamed = staticmethod(_renamed)
 
 
 class CaseTable(_FrameResult):
@@ -274,24 +233,13 @@ class BaujatResult(_FrameResult):
     """
 
     _dict_fields = ("model", "int_only", "fixed", "table")
+    _was_dataframe = "baujat()"
 
     def __init__(self, frame: pd.DataFrame, model: str, int_only: bool, fixed: bool):
         self.frame = frame
         self.model = model
         self.int_only = int_only
         self.fixed = fixed
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            frame = self.__dict__.get("frame")
-            if name.startswith("_") or frame is None or not hasattr(frame, name):
-                raise
-            warnings.warn(f"baujat() returns a BaujatResult; use .frame.{name} (the DataFrame "
-                          "attributes on the result are accepted until the next release)",
-                          DeprecationWarning, stacklevel=2)
-            return getattr(frame, name)
 
     def summary_text(self) -> str:
         xlab = ("contribution to the overall heterogeneity" if self.fixed

@@ -28,7 +28,7 @@ from evsynth.models.engine import (
     wald,
 )
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments, WeightedFit
-from evsynth.models.results import FittedModel, ResultMixin, fmt_p, to_jsonable
+from evsynth.models.results import FittedModel, FrameResult, ResultMixin, fmt_p, to_jsonable
 from evsynth.validation import (
     as_frame,
     column,
@@ -224,7 +224,7 @@ class Prediction(ResultMixin):
         return self.to_frame().to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
-class ConfintResult(ResultMixin):
+class ConfintResult(FrameResult):
     """Confidence intervals for the heterogeneity parameters (metafor ``confint.rma.uni``).
 
     ``to_frame()``: one row per parameter (``tau2``, ``tau``, ``I2``, ``H2``) with ``estimate``,
@@ -234,7 +234,8 @@ class ConfintResult(ResultMixin):
     """
 
     _dict_fields = ("level", "method_info", "table")
-    ROWS = ("tau2", "tau", "I2", "H2")
+    _row_attributes = ("tau2", "tau", "I2", "H2")
+    _was_dataframe = "confint()"
 
     def __init__(self, frame: pd.DataFrame, level: float, method_info: dict[str, Any]) -> None:
         self.frame = frame
@@ -243,30 +244,8 @@ class ConfintResult(ResultMixin):
 
     @property
     def table(self) -> pd.DataFrame:
+        """The intervals with the parameter as a column."""
         return self.frame.reset_index(names="parameter")
-
-    def to_frame(self) -> pd.DataFrame:
-        """The intervals as a DataFrame indexed by parameter (a copy)."""
-        return self.frame.copy()
-
-    def __getitem__(self, key: Any) -> Any:
-        return self.frame[key]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name == "frame":
-            raise AttributeError(name)
-        frame = self.__dict__.get("frame")
-        if frame is None:
-            raise AttributeError(name)
-        if name in self.ROWS and name in frame.index:
-            return frame.loc[name]
-        if hasattr(frame, name):
-            import warnings
-
-            warnings.warn(f"confint() returns a ConfintResult; DataFrame attribute {name!r} will "
-                          "be removed: use .to_frame()", DeprecationWarning, stacklevel=2)
-            return getattr(frame, name)
-        raise AttributeError(f"ConfintResult has no attribute {name!r}")
 
     def summary_text(self) -> str:
         return (f"{self.level:g}% confidence intervals ({self.method_info['type']}, df = "

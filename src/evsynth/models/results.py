@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -317,3 +318,72 @@ class FittedModel(ResultMixin):
         """Forest plot of the fit in the RevMan layout (metafor ``forest``); returns a
         matplotlib Figure. Same as :func:`evsynth.forest`."""
         return self._diagnostic("forest", *args, **kwargs)
+
+
+class FrameResult(ResultMixin):
+    """A result whose main content is one table (:attr:`frame`): leave-one-out and influence
+    tables, batch results, confidence intervals of heterogeneity parameters, ...
+
+    ``res["col"]`` is a column and ``res.col`` its values as an array; ``len(res)`` the number of
+    rows; ``to_frame()`` a copy of the table. Subclasses may
+
+    * map old column names to new ones (:meth:`_renamed`): the old name still works for one
+      release with a DeprecationWarning;
+    * name rows reachable as attributes (``_row_attributes``, e.g. ``ci.tau2``);
+    * accept the DataFrame's own attributes for one release with a DeprecationWarning
+      (``_was_dataframe``: the results that used to be returned as DataFrames).
+    """
+
+    frame: pd.DataFrame
+    _row_attributes: tuple[str, ...] = ()
+    _was_dataframe: str | None = None  # e.g. "meta_batch()" for the deprecation message
+
+    @staticmethod
+    def _renamed(key: str) -> str | None:
+        """The current name of an old column name, or None."""
+        return None
+
+    @staticmethod
+    def _warn_renamed(old: str, new: str) -> None:
+        warnings.warn(f"column {old!r} is now called {new!r} (Python names; the old name is "
+                      "accepted until the next release)", DeprecationWarning, stacklevel=3)
+
+    def __getattr__(self, name: str) -> Any:
+        frame = self.__dict__.get("frame")
+        if name.startswith("_") or frame is None:
+            raise AttributeError(name)
+        if name in frame.columns:
+            return frame[name].to_numpy()
+        if name in self._row_attributes and name in frame.index:
+            return frame.loc[name]
+        new = self._renamed(name)
+        if new is not None and new in frame.columns:
+            self._warn_renamed(name, new)
+            return frame[new].to_numpy()
+        if self._was_dataframe and hasattr(frame, name):
+            warnings.warn(f"{self._was_dataframe} returns a {type(self).__name__}; DataFrame "
+                          f"attribute {name!r} on it is accepted until the next release: use "
+                          ".to_frame()", DeprecationWarning, stacklevel=2)
+            return getattr(frame, name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __getitem__(self, key: Any) -> Any:
+        frame = self.frame
+        if isinstance(key, str) and key not in frame.columns:
+            new = self._renamed(key)
+            if new is not None and new in frame.columns:
+                self._warn_renamed(key, new)
+                return frame[new]
+        return frame[key]
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a DataFrame (a copy)."""
+        return self.frame.copy()
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The table (the DataFrame itself, not a copy)."""
+        return self.frame
