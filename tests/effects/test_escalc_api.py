@@ -338,3 +338,13 @@ def test_bad_rates_and_means():
 def test_bad_slab():
     _raises("'slab' has 2 labels but there are 3 studies", "OR", slab=["a", "b"], **BIN)
     _raises("'slab' is missing", "OR", slab=["a", None, "c"], **BIN)
+
+
+def test_overflow_is_noted_as_overflow():
+    """Finite inputs whose yi or vi overflow give NaN with a note naming the cause (not 'undefined
+    for these data'), and the other studies are unaffected."""
+    out = evsynth.effect_size("MD", m1i=[1e300, 5], m2i=[-1e300, 4], sd1i=[1e300, 1],
+                              sd2i=[1e300, 1], n1i=[10, 10], n2i=[10, 10])
+    assert np.isnan(out["yi"][0]) and np.isnan(out["vi"][0])
+    assert "overflow" in out["note"][0]
+    assert out["yi"][1] == 1.0 and out["note"][1] == ""

@@ -1030,8 +1030,15 @@ def _finish(rows: _Rows, spec: Measure, code: str, yi: Arr, vi: Arr, bad: Arr,
         keep = np.zeros(rows.k, dtype=bool)
     undefined = ~bad & ~(np.isfinite(yi) & (np.isfinite(vi) | keep))
     why = np.where(zero_note != "", ": " + zero_note.astype(object), "")
+    # an infinite yi or vi from finite inputs is floating-point overflow (e.g. m1i = 1e300),
+    # not a property of the data: say so
+    overflow = undefined & (np.isinf(yi) | (np.isinf(vi) & ~keep))
     for i in np.flatnonzero(undefined & (rows.note == "")):
-        rows.note[i] = f"{code} undefined for these data{why[i]}"
+        if overflow[i]:
+            rows.note[i] = (f"{code} not computable: the values are too large for floating-point "
+                            "arithmetic (overflow); rescale the data (e.g. other units)")
+        else:
+            rows.note[i] = f"{code} undefined for these data{why[i]}"
     yi[undefined] = np.nan
     vi[undefined] = np.nan
     neg = vi < 0
