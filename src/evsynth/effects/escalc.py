@@ -1030,9 +1030,15 @@ def _finish(rows: _Rows, spec: Measure, code: str, yi: Arr, vi: Arr, bad: Arr,
         keep = np.zeros(rows.k, dtype=bool)
     undefined = ~bad & ~(np.isfinite(yi) & (np.isfinite(vi) | keep))
     why = np.where(zero_note != "", ": " + zero_note.astype(object), "")
-    # an infinite yi or vi from finite inputs is floating-point overflow (e.g. m1i = 1e300),
-    # not a property of the data: say so
-    overflow = undefined & (np.isinf(yi) | (np.isinf(vi) & ~keep))
+    # an infinite yi or vi where an input is beyond 1e150 in size (or below 1e-150, but not 0) is
+    # floating-point overflow (e.g. m1i = 1e300: squares and differences overflow), not a
+    # property of the data such as a zero cell: say so
+    extreme = np.zeros(rows.k, dtype=bool)
+    for arr in rows.x.values():
+        a = np.abs(np.broadcast_to(np.asarray(arr, dtype=float), (rows.k,)))
+        with np.errstate(invalid="ignore"):
+            extreme |= (a > 1e150) | ((a > 0) & (a < 1e-150))
+    overflow = undefined & extreme & (np.isinf(yi) | (np.isinf(vi) & ~keep))
     for i in np.flatnonzero(undefined & (rows.note == "")):
         if overflow[i]:
             rows.note[i] = (f"{code} not computable: the values are too large for floating-point "
