@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 import warnings
+from typing import TextIO
 
 from evsynth import __version__
 from evsynth.errors import InputError
@@ -81,7 +82,8 @@ def build_parser(argv: list[str] | None = None, *, full: bool = False) -> argpar
     return parser
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
     """Python warnings during a command: one line through the terminal-safe printer."""
     echo(f"evsynth: warning: {message}", err=True)
 

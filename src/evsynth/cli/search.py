@@ -16,9 +16,13 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evsynth.errors import InputError
 from evsynth.textsafe import echo
+
+if TYPE_CHECKING:
+    from evsynth.records.search import SearchStrategy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=cmd_list)
 
 
-def _pick_entry(args: argparse.Namespace):
+def _pick_entry(args: argparse.Namespace) -> tuple[SearchStrategy, str]:
     from evsynth.records.search import load_strategies
 
     strategies = load_strategies(args.review_dir, check_files=False)
@@ -162,7 +166,7 @@ def cmd_pubmed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _toml_entry(query: str, out: str, date_from, date_to) -> str:
+def _toml_entry(query: str, out: str, date_from: object, date_to: object) -> str:
     def lit(s: str) -> str:
         return json.dumps(s, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 

@@ -151,7 +151,9 @@ def split_medline(text: str) -> list[tuple[str, str]]:
     out = []
     for i, s in enumerate(starts):
         chunk = text[s:starts[i + 1] if i + 1 < len(starts) else len(text)].rstrip() + "\n"
-        out.append((_MEDLINE_START.match(chunk).group(1), chunk))
+        m = _MEDLINE_START.match(chunk)
+        assert m is not None  # the chunk starts where the pattern matched
+        out.append((m.group(1), chunk))
     return out
 
 
@@ -465,6 +467,7 @@ class EutilsClient:
                 f"{sr.count} records instead of {state['count']}; the saved batches cannot be "
                 "continued without gaps or duplicates. Start again with restart=True "
                 "(--restart)")
+        assert sr.webenv and sr.query_key  # esearch(usehistory=True) raises without them
         state.update(webenv=sr.webenv, query_key=sr.query_key)
         _save_state(state_path, state)
         return self.efetch(webenv=sr.webenv, query_key=sr.query_key, retstart=retstart,
@@ -576,7 +579,7 @@ def parse_esearch(body: bytes) -> SearchResult:
         node = root.find(parent)
         if node is not None:
             warnings.extend(f"{child.tag}: {(child.text or '').strip()}" for child in node)
-    return SearchResult(count=int(count_el.text), webenv=_text(root, "WebEnv"),
+    return SearchResult(count=int((count_el.text or "").strip()), webenv=_text(root, "WebEnv"),
                         query_key=_text(root, "QueryKey"),
                         ids=tuple(e.text.strip() for e in root.findall("IdList/Id") if e.text),
                         query_translation=_text(root, "QueryTranslation"),

@@ -149,8 +149,8 @@ def first_author_surname(authors: Iterable[str] | None) -> str | None:
     """Surname of the first author (text before the first comma, or last word), or None."""
     if not authors:
         return None
-    for a in authors:
-        a = clean_text(a)
+    for raw in authors:
+        a = clean_text(raw)
         if not a:
             continue
         if "," in a:

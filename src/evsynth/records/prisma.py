@@ -303,7 +303,7 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
     fill_side = "#f5f7fa"
     band_fill = "#aecbe8"
     header_fill = "#f2c14e"
-    font = dict(family="DejaVu Sans", color="#111111")
+    font: dict[str, Any] = dict(family="DejaVu Sans", color="#111111")
 
     def box(x: float, y: float, w: float, h: float, fc: str, lines: list[str],
             align: str = "left", size: float = 9.2, bold_first: bool = False) -> None:

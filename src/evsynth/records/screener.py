@@ -230,7 +230,7 @@ class Screener:
         lines = textwrap.wrap(title, width) or [title]
         for ln in lines:
             self._w(self._s(BOLD, *highlight_parts(ln, self.pattern, self.color, BOLD)))
-        authors = [_visible(x) for x in rec.get("authors") or []]
+        authors = [_visible(x) or "" for x in rec.get("authors") or []]
         a = "; ".join(authors[:6]) + ("; et al." if len(authors) > 6 else "")
         meta = [a or "(no authors)"]
         year = rec.get("year")
@@ -242,7 +242,7 @@ class Screener:
                f"PMID:{rec['pmid']}" if rec.get("pmid") else "", rec.get("record_id") or ""]
         meta.append("  ".join(x for x in ids if x))
         for m in meta:
-            for ln in textwrap.wrap(_visible(m), width) or [""]:
+            for ln in textwrap.wrap(_visible(m) or "", width) or [""]:
                 self._w(ln)
         if rec.get("group_size", 1) and int(rec.get("group_size", 1)) > 1:
             self._w(self._s(DIM, f"({rec['group_size']} duplicate records merged)"))
@@ -250,7 +250,7 @@ class Screener:
         abstract = _visible(rec.get("abstract")) or "(no abstract)"
         for ln in textwrap.wrap(abstract, width):
             self._w(highlight_parts(ln, self.pattern, self.color))
-        kw = [_visible(k) for k in rec.get("keywords") or []]
+        kw = [_visible(k) or "" for k in rec.get("keywords") or []]
         if kw:
             self._w()
             self._w(self._s(DIM, "Keywords: "),

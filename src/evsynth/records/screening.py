@@ -424,7 +424,9 @@ def read_decisions_csv(path: str | os.PathLike[str], store: Store,
         if kind not in DECISION_KINDS:
             raise InputError(f"{where}field 'kind' is {kind!r}; expected one of "
                              f"{list(DECISION_KINDS)}")
-        validate_decision(rec["stage"], rec["decision"], rec.get("reason"), settings, where)
+        stage, decision = rec["stage"], rec["decision"]
+        assert stage is not None and decision is not None  # CSV_REQUIRED, checked above
+        validate_decision(stage, decision, rec.get("reason"), settings, where)
         rows.append(dict(record_id=rec["record_id"], stage=rec["stage"],
                          decision=rec["decision"], reviewer=rec["reviewer"],
                          reason=rec.get("reason"), kind=kind, note=rec.get("note"),

@@ -616,6 +616,7 @@ def cochrane_rct_filter(version: str = "sensitivity-maximizing") -> Not:
     Box 6.4.b (sensitivity- and precision-maximizing), PubMed format.
     Terms are kept in the Handbook's order: lines #1-#8 OR-ed, NOT (animals [mh] NOT humans [mh]).
     """
+    terms: list[Term | MeshTerm]
     if version in ("sensitivity-maximizing", "sensitivity", "hsss"):
         terms = [Term("randomized controlled trial", "pt"), Term("controlled clinical trial", "pt"),
                  Term("randomized", "tiab"), Term("placebo", "tiab"), Term("drug therapy", "sh"),

@@ -33,7 +33,7 @@ import datetime as _dt
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from evsynth.errors import InputError
 from evsynth.files import inside_folder
@@ -134,6 +134,10 @@ def load_toml(review_dir: str | Path) -> tuple[dict[str, Any], Path]:
         raise InputError(f"{path}: not valid UTF-8 ({exc.reason}); expected a TOML file") from None
 
 
+@overload
+def _str(value: Any, where: str, key: str, optional: Literal[False]) -> str: ...
+@overload
+def _str(value: Any, where: str, key: str, optional: bool = True) -> str | None: ...
 def _str(value: Any, where: str, key: str, optional: bool = True) -> str | None:
     if value is None and optional:
         return None

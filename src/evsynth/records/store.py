@@ -451,10 +451,12 @@ class Store:
         fmt = b.source_format
         if fmt is None and len(df) and df["source_format"].notna().any():
             fmt = str(df["source_format"].dropna().iloc[0])
-        import_id = conn.execute(T["imports"].insert().values(
+        inserted = conn.execute(T["imports"].insert().values(
             file=str(b.file), file_name=Path(str(b.file)).name, database=b.database,
             kind=b.kind, source_format=fmt, sha256=sha, n_records=int(len(df)),
-            imported_at=ts)).inserted_primary_key[0]
+            imported_at=ts)).inserted_primary_key
+        assert inserted is not None  # a single-row INSERT returns its key
+        import_id = inserted[0]
         ids = [str(r) for r in df["record_id"]]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
@@ -535,7 +537,7 @@ class Store:
             raise InputError(f"duplicate method {method!r}; expected one of {DEDUP_METHODS}")
         order = {rid: i for i, rid in enumerate(self.record_ids())}
         self.check_record_ids(groups.keys(), "duplicate groups: ")
-        urows = None
+        urows: list[dict[str, Any]] | None = None
         ts = now()
         if uncertain is not None:
             urows = [dict(record_id_a=str(r["record_id_a"]), record_id_b=str(r["record_id_b"]),

@@ -10,7 +10,11 @@ that were skipped or repaired. The text is already decoded (see :mod:`evsynth.re
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
+
+#: a record's tagged lines: [(tag, value), ...]
+Tagged = list[tuple[str, str]]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -40,7 +44,10 @@ def first_value(fields: dict[str, list[str]], *tags: str) -> str | None:
     return None
 
 
-def parse_tagged(text: str, path: str, split_records, to_record
+def parse_tagged(text: str, path: str,
+                 split_records: Callable[[list[str], str],
+                                         tuple[list[tuple[int, Tagged]], list[dict[str, Any]]]],
+                 to_record: Callable[[Tagged], dict[str, Any]]
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Shared ``parse`` of the line-tagged formats: cut ``text`` into records with the format's
     ``split_records(lines, path)`` and map each with ``to_record(tagged)``, recording the line

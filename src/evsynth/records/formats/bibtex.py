@@ -78,15 +78,16 @@ def parse(text: str, path: str, **_: Any) -> tuple[list[dict[str, Any]], list[di
 
     lib = bibtexparser.parse_string(text.lstrip("\ufeff"))
     problems: list[dict[str, Any]] = []
-    blocks: list[tuple[int, Any]] = [(e.start_line, e) for e in lib.entries]
+    # bibtexparser types start_line as Optional; its parser always sets it
+    blocks: list[tuple[int, Any]] = [(e.start_line or 0, e) for e in lib.entries]
     for b in lib.failed_blocks:
         if isinstance(b, DuplicateFieldKeyBlock) and isinstance(b.ignore_error_block, Entry):
-            blocks.append((b.start_line, b.ignore_error_block))  # repeated field: keep entry
+            blocks.append((b.start_line or 0, b.ignore_error_block))  # repeated field: keep
         else:
             err = getattr(b, "error", None)
             lines = str(err).strip().splitlines() if err else []
             msg = lines[0] if lines else "syntax error, e.g. an unclosed brace"
-            problems.append(problem(path, b.start_line + 1,
+            problems.append(problem(path, (b.start_line or 0) + 1,
                                     f"BibTeX entry could not be parsed ({msg}); skipped"))
     blocks.sort(key=lambda x: x[0])
     records = []

@@ -190,8 +190,7 @@ def _record(row: list[str], cols: dict[str, int]) -> dict[str, Any]:
         "issue": issue,
         "pages": pages,
         "doi": get("doi") or doi_in(url, citation) or (
-            re.search(r"doi:(10\.[^&\s]+)", url).group(1) if url and "doi:10." in url
-            else None),
+            m.group(1) if url and (m := re.search(r"doi:(10\.[^&\s]+)", url)) else None),
         "pmid": get("pmid") or pmid_in(url),
         "other_ids": other,
         "keywords": keywords,

@@ -12,7 +12,7 @@ _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 
 
 def _authors(parent: Any) -> list[str]:
-    out = []
+    out: list[str] = []
     if parent is None:
         return out
     for au in parent.iter("Author"):

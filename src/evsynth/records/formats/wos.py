@@ -101,7 +101,7 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
     # Zoological Record writes "Surname, Given (email)"; drop the e-mail
     authors = [re.sub(r"\s*\([^)]*@[^)]*\)\s*", "", a).strip()
                for a in (f.get("AF") or f.get("AU") or [])]
-    keywords = []
+    keywords: list[str] = []
     for k in f.get("DE", []) + f.get("ID", []):
         keywords.extend(x.strip() for x in k.split(";") if x.strip())
     year = first("PY", "EA", "PD")
