@@ -277,11 +277,11 @@ class FusedInterceptFit(WeightedFit):
                        "sw3": sums["sw3"], "slv": sums["slv"], "YPPPY": sums["swuu"] - swu**2 / sw}
 
     @property
-    def w(self) -> np.ndarray:  # type: ignore[override]
+    def w(self) -> np.ndarray:  # type: ignore[override]  # lazy property for the base's attribute
         return self._row("w", lambda: 1.0 / self.des.seg.add(self.des.v, self.tau2))
 
     @property
-    def r(self) -> np.ndarray:  # type: ignore[override]
+    def r(self) -> np.ndarray:  # type: ignore[override]  # lazy property for the base's attribute
         return self._row("r", lambda: self.des.residuals(self.beta))
 
 
