@@ -99,7 +99,7 @@ def main() -> int:
         # Dask on a LocalCluster: one single-threaded worker process per core
         from distributed import Client, LocalCluster
 
-        os.environ["NUMBA_NUM_THREADS"] = "1"
+        os.environ["NUMBA_NUM_THREADS"] = os.environ.get("BENCH_NUMBA_THREADS", "1")
         n_workers = os.cpu_count() or 2
         with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                           dashboard_address=":0", memory_limit="4GB") as lc, \

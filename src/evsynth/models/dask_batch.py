@@ -211,6 +211,15 @@ def _write_part(frame: pd.DataFrame, path: str, key: str | None) -> tuple[int, i
     return len(frame), int((~conv).sum()), lo, hi
 
 
+def _fit_and_write(part: pd.DataFrame, path: str, key: str | None, number: int,
+                   cols: list[str], yi: str, vi: str, method: str, test: str, level: float,
+                   control: dict[str, Any] | None) -> tuple[int, int, Any, Any]:
+    """Fit one partition (:func:`_fit_partition`) and write it (:func:`_write_part`)."""
+    frame = _fit_partition(part, cols, yi, vi, method, test, level, control,
+                           partition_info={"number": number})
+    return _write_part(frame, path, key)
+
+
 def _disjoint(ranges: list[tuple[Any, Any]]) -> bool:
     """True when the closed key ranges of the non-empty partitions do not overlap."""
     if any(lo is None for lo, _ in ranges):
@@ -312,7 +321,7 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
     # fitted without the separate partition-check pass: each written partition reports its
     # key range, and disjoint ranges prove that no group spans partitions; otherwise (or for
     # several key columns) the check pass runs before anything is put in place
-    res = meta_batch_dask(ddf, cols, yi, vi, method, test, level, control, check=False)
+    meta_batch_dask(ddf, cols, yi, vi, method, test, level, control, check=False)  # arguments
     from evsynth.files import make_dir
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -320,10 +329,12 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
     if tmp.exists():
         shutil.rmtree(tmp)
     make_dir(tmp)
-    parts = res.to_delayed()
-    writer = dask.delayed(_write_part, pure=False)
+    # one task per partition: fit it where it was read and write its results (no transfer)
+    parts = ddf[[*cols, yi, vi]].to_delayed()
+    job = dask.delayed(_fit_and_write, pure=False)
     key = cols[0] if len(cols) == 1 else None
-    tasks = [writer(p, str(tmp / f"part.{i:05d}.parquet"), key) for i, p in enumerate(parts)]
+    tasks = [job(p, str(tmp / f"part.{i:05d}.parquet"), key, i, cols, yi, vi, method, test,
+                 level, control) for i, p in enumerate(parts)]
     total = len(tasks)
     stats: list[tuple[int, int, Any, Any]] = []
     try:
