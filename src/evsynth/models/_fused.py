@@ -10,6 +10,9 @@ equal to the numpy kernel. bench/bench_meta.py measured the need (bench/RESULTS.
 
 from __future__ import annotations
 
+import types
+from typing import Any
+
 import numpy as np
 
 try:  # pragma: no cover - exercised when numba is installed
@@ -20,6 +23,29 @@ except ImportError:  # pragma: no cover
     AVAILABLE = False
 
 METHOD_CODES = {"ML": 0, "REML": 1, "PM": 2}
+
+#: batches with fewer groups run the kernels on one thread: numba's thread pool costs ~10 ms a
+#: call on this 2-core machine under load (measured 8 ms parallel vs 0.8 ms serial for 10^4
+#: groups of 10; equal at 10^5; parallel 1.4x faster at 10^6: bench/RESULTS.md "kernels")
+PARALLEL_MIN_GROUPS = 100_000
+
+
+def _serial(kernel: Any) -> Any:
+    """A one-thread compiled copy of a parallel kernel: ``prange`` runs as ``range`` and every
+    group is computed by the same code, so results are bitwise those of the parallel kernel
+    (tests/models/test_fused_kernel.py). Its own name keeps numba's on-disk cache entries
+    apart."""
+    fn = kernel.py_func
+    name = fn.__name__ + "_serial"
+    copy = types.FunctionType(fn.__code__.replace(co_name=name), fn.__globals__, name,
+                              fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = name
+    return njit(cache=True)(copy)
+
+
+def _pick(parallel: Any, serial: Any, G: int) -> Any:
+    return parallel if G >= PARALLEL_MIN_GROUPS else serial
+
 
 if AVAILABLE:
 
@@ -236,7 +262,8 @@ def global_maxima(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.nd
     scan on (0, max(2 tau2, start, var y)], bisection of every other down-crossing and the
     likelihood comparison, group by group in one parallel call. Returns the new tau^2."""
     out = np.empty(starts.size)
-    _global_maxima(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+    kern = _pick(_global_maxima, _global_maxima_serial, starts.size)
+    kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
                    starts.astype(np.int64), sizes.astype(np.int64),
                    np.ascontiguousarray(init, dtype=float), np.ascontiguousarray(tau2, dtype=float),
                    method == "REML", float(tol), int(n_grid), out)
@@ -272,7 +299,8 @@ def ols_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray,
     """Per group: sum (y - mean y)^2, sum v and sum v^2 (the intercept-only OLS quantities of
     ``kernels.ols_quantities``) in one pass."""
     out = np.empty((starts.size, 3))
-    _ols_sums(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+    kern = _pick(_ols_sums, _ols_sums_serial, starts.size)
+    kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
               starts.astype(np.int64), sizes.astype(np.int64), out)
     return out[:, 0], out[:, 1], out[:, 2]
 
@@ -289,7 +317,8 @@ def weighted_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.nd
     ``slv = sum log(v + tau2)``; the same quantities as :class:`evsynth.models.kernels.WeightedFit`.
     """
     out = np.empty((starts.size, len(SUM_COLUMNS)))
-    _weighted_sums(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+    kern = _pick(_weighted_sums, _weighted_sums_serial, starts.size)
+    kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
                    starts.astype(np.int64), sizes.astype(np.int64),
                    np.ascontiguousarray(tau2, dtype=float), out)
     return {name: out[:, j] for j, name in enumerate(SUM_COLUMNS)}
@@ -304,7 +333,15 @@ def newton_intercept_only(y: np.ndarray, v: np.ndarray, starts: np.ndarray, size
     iters = np.empty(G, dtype=np.int64)
     conv = np.empty(G, dtype=np.bool_)
     tgt = np.zeros(G) if target is None else np.asarray(target, dtype=float)
-    _newton_groups(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+    kern = _pick(_newton_groups, _newton_groups_serial, starts.size)
+    kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
                    starts.astype(np.int64), sizes.astype(np.int64), init.astype(float), tgt,
                    METHOD_CODES[method], float(tol), int(maxiter), tau2, iters, conv)
     return tau2, iters, conv
+
+
+if AVAILABLE:
+    _newton_groups_serial = _serial(_newton_groups)
+    _weighted_sums_serial = _serial(_weighted_sums)
+    _global_maxima_serial = _serial(_global_maxima)
+    _ols_sums_serial = _serial(_ols_sums)

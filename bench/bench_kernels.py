@@ -1,0 +1,304 @@
+"""evsynth against PyMARE, statsmodels and R metafor, side by side (issue 17).
+
+    python bench/bench_kernels.py [--sizes 1000,10000,100000] [--full] [--repeat 3] [--no-r]
+                                  [--write]
+
+Every workload is timed for evsynth and its peers in the same process, interleaved (evsynth,
+peer, evsynth, peer, ...), ``--repeat`` times after one warm-up; the tables give medians.
+
+1. Batch, intercept-only, k = 10 and ragged k in 2..50, N meta-analyses: ``evsynth.meta_batch``
+   (every output column) against PyMARE's batched estimators called once on all N datasets
+   ("one call") and in chunks of 10,000 datasets ("chunks"; with ragged k PyMARE needs equal k
+   per call, so one call per k value and chunks of 10,000 within it). The ratio column is
+   PyMARE's best pattern / evsynth. ``--full`` adds N = 10^6.
+2. Single fits (G = 1, k = 10), every estimator: ``evsynth.meta`` (the full result) against
+   PyMARE (``DerSimonianLaird``, ``Hedges``, ``VarianceBasedLikelihoodEstimator``),
+   statsmodels (``combine_effects``, DL and PM) and metafor ``rma`` (Rscript, a loop of calls
+   timed inside R, default control).
+3. REML meta-regression, p = 10 (intercept + 9 moderators): evsynth.meta against PyMARE's
+   ``VarianceBasedLikelihoodEstimator(method="REML")``; each fit in a fresh child process so
+   that peak memory (ru_maxrss after the fit minus after building the data) is its own.
+
+``--write`` replaces the section ``kernels`` of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import evsynth
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import table as results_table  # noqa: E402
+from _results import write_section  # noqa: E402
+
+CHUNK = 10_000
+PYMARE_METHODS = {"DL": "DL", "HE": "HE", "ML": "ML", "REML": "REML"}
+
+
+def synthetic(G: int, k: int | None = 10, seed: int = 2026) -> pd.DataFrame:
+    """G meta-analyses: vi ~ U(0.01, 0.2), tau^2 ~ U(0, 0.1), mu = 0.3; k studies each, or
+    k ~ U{2..50} when ``k`` is None (ragged)."""
+    rng = np.random.default_rng(seed)
+    sizes = np.full(G, k) if k is not None else rng.integers(2, 51, G)
+    tau2 = np.repeat(rng.uniform(0, 0.1, G), sizes)
+    vi = rng.uniform(0.01, 0.2, int(sizes.sum()))
+    yi = rng.normal(0.3, np.sqrt(vi + tau2))
+    return pd.DataFrame({"g": np.repeat(np.arange(G), sizes), "yi": yi, "vi": vi})
+
+
+def pymare_estimator(method: str) -> Any:
+    from pymare.estimators import (
+        DerSimonianLaird,
+        Hedges,
+        VarianceBasedLikelihoodEstimator,
+    )
+
+    if method == "DL":
+        return DerSimonianLaird()
+    if method == "HE":
+        return Hedges()
+    return VarianceBasedLikelihoodEstimator(method=method)
+
+
+def pymare_blocks(df: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(y, v) arrays of shape (k, datasets), one per k value (PyMARE needs equal k per call)."""
+    sizes = df.groupby("g", sort=False).size().to_numpy()
+    y_all, v_all = df["yi"].to_numpy(), df["vi"].to_numpy()
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    blocks = []
+    for k in np.unique(sizes):
+        rows = (starts[sizes == k][:, None] + np.arange(k)).ravel()
+        blocks.append((y_all[rows].reshape(-1, k).T.copy(), v_all[rows].reshape(-1, k).T.copy()))
+    return blocks
+
+
+def pymare_fit(blocks: list[tuple[np.ndarray, np.ndarray]], method: str,
+               chunk: int | None) -> None:
+    for y, v in blocks:
+        k, G = y.shape
+        X = np.ones((k, 1))
+        step = G if chunk is None else chunk
+        for s in range(0, G, step):
+            pymare_estimator(method).fit(y=y[:, s:s + step], v=v[:, s:s + step], X=X)
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Median wall time of each function, the functions run in turn ``repeat`` times after one
+    warm-up round."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for r in range(repeat + 1):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if r:
+                times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def batch_rows(sizes: list[int], repeat: int) -> list[dict[str, Any]]:
+    rows = []
+    for ragged in (False, True):
+        for N in sizes:
+            df = synthetic(N, None if ragged else 10)
+            blocks = pymare_blocks(df)
+            for method in ("DL", "HE", "ML", "REML"):
+                fns: dict[str, Callable[[], Any]] = {
+                    "evsynth": lambda df=df, m=method: evsynth.meta_batch(df, by="g", method=m),
+                    "pymare_one_call": lambda b=blocks, m=method: pymare_fit(b, m, None),
+                }
+                if N > CHUNK:
+                    fns["pymare_chunks"] = lambda b=blocks, m=method: pymare_fit(b, m, CHUNK)
+                reps = repeat if N < 1_000_000 else 1
+                t = interleaved(fns, reps)
+                best = min(v for key, v in t.items() if key != "evsynth")
+                row = {"k": "2..50" if ragged else "10", "N": f"{N:,}", "method": method,
+                       "evsynth_s": t["evsynth"], "pymare_one_call_s": t["pymare_one_call"],
+                       "pymare_chunks_s": t.get("pymare_chunks", np.nan),
+                       "x_pymare_best": best / t["evsynth"], "repeats": reps}
+                rows.append(row)
+                print(row, flush=True)
+    return rows
+
+
+R_SINGLE = r"""
+suppressMessages(library(metafor))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1])
+n <- as.integer(args[2])
+out <- list()
+for (m in c("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")) {
+  rma(d$yi, d$vi, method = m)
+  t0 <- proc.time()[["elapsed"]]
+  for (i in seq_len(n)) rma(d$yi, d$vi, method = m)
+  out[[m]] <- (proc.time()[["elapsed"]] - t0) / n
+}
+cat(jsonlite::toJSON(out, digits = NA, auto_unbox = TRUE))
+"""
+
+
+def metafor_single(y: np.ndarray, v: np.ndarray, n: int = 300) -> dict[str, float] | None:
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        csv, script = Path(tmp) / "d.csv", Path(tmp) / "single.R"
+        pd.DataFrame({"yi": y, "vi": v}).to_csv(csv, index=False, float_format="%.17g")
+        script.write_text(R_SINGLE)
+        proc = subprocess.run(["Rscript", str(script), str(csv), str(n)], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            print("Rscript failed:", proc.stderr[-500:], file=sys.stderr)
+            return None
+        return {k: float(t) for k, t in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+
+
+def single_rows(repeat: int, use_r: bool) -> list[dict[str, Any]]:
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    d = synthetic(1, 10, seed=7)
+    y, v = d["yi"].to_numpy(), d["vi"].to_numpy()
+    yc, vc, X = y[:, None], v[:, None], np.ones((y.size, 1))
+    n = 200
+
+    def loop(fn: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(n):
+                fn()
+        return run
+
+    mf = metafor_single(y, v) if use_r else None
+    rows = []
+    for method in ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"):
+        fns: dict[str, Callable[[], Any]] = {
+            "evsynth": loop(lambda m=method: evsynth.meta(y, v, method=m))}
+        if method in PYMARE_METHODS:
+            fns["pymare"] = loop(lambda m=method: pymare_estimator(m).fit(y=yc, v=vc, X=X))
+        if method in ("DL", "PM"):
+            fns["statsmodels"] = loop(lambda m=method: combine_effects(y, v, method_re=m.lower()))
+        t = {key: s / n for key, s in interleaved(fns, repeat).items()}
+        row: dict[str, Any] = {"method": method, "evsynth_ms": 1e3 * t["evsynth"],
+                               "pymare_ms": 1e3 * t.get("pymare", np.nan),
+                               "statsmodels_ms": 1e3 * t.get("statsmodels", np.nan),
+                               "metafor_ms": 1e3 * mf[method] if mf else np.nan}
+        row["x_metafor"] = row["metafor_ms"] / row["evsynth_ms"]
+        peers = [row[c] for c in ("pymare_ms", "statsmodels_ms") if np.isfinite(row[c])]
+        row["x_fastest_python_peer"] = min(peers) / row["evsynth_ms"] if peers else np.nan
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+REG_CHILD = textwrap.dedent("""
+    import resource, sys, time, warnings
+    import numpy as np
+    warnings.filterwarnings("ignore")
+    tool, k, p = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    rng = np.random.default_rng(11)
+    mods = rng.normal(size=(k, p - 1))
+    vi = rng.uniform(0.01, 0.2, k)
+    beta = np.linspace(-0.2, 0.2, p - 1)
+    yi = 0.2 + mods @ beta + rng.normal(0, np.sqrt(vi + 0.05))
+    if tool == "evsynth":
+        import evsynth
+        evsynth.meta(yi[:50], vi[:50], mods=mods[:50])  # imports and kernels loaded
+    else:
+        from pymare.estimators import VarianceBasedLikelihoodEstimator
+        X = np.column_stack([np.ones(k), mods])
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    if tool == "evsynth":
+        tau2 = evsynth.meta(yi, vi, mods=mods, method="REML").tau2
+    else:
+        est = VarianceBasedLikelihoodEstimator(method="REML").fit(y=yi[:, None], v=vi[:, None],
+                                                                  X=X)
+        tau2 = float(np.ravel(est.params_["tau2"])[0])
+    t = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(t, (peak - base) / 1024, peak / 1024, repr(float(tau2)))
+""")
+
+
+def regression_rows(ks: list[int], repeat: int) -> list[dict[str, Any]]:
+    rows = []
+    p = 10
+    for k in ks:
+        res: dict[str, list[list[float]]] = {"evsynth": [], "pymare": []}
+        reps = repeat if k < 1_000_000 else 1
+        for _ in range(reps):
+            for tool in res:
+                out = subprocess.run([sys.executable, "-c", REG_CHILD, tool, str(k), str(p)],
+                                     capture_output=True, text=True, check=True)
+                res[tool].append([float(x) for x in out.stdout.split()])
+        med = {tool: np.median(np.array(r), axis=0) for tool, r in res.items()}
+        row = {"workload": f"REML meta-regression, k = {k:,}, p = {p}",
+               "evsynth_s": med["evsynth"][0], "pymare_s": med["pymare"][0],
+               "x_pymare": med["pymare"][0] / med["evsynth"][0],
+               "evsynth_extra_MB": med["evsynth"][1], "pymare_extra_MB": med["pymare"][1],
+               "evsynth_peak_MB": med["evsynth"][2], "pymare_peak_MB": med["pymare"][2],
+               "tau2_evsynth": med["evsynth"][3], "tau2_pymare": med["pymare"][3],
+               "repeats": reps}
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--full", action="store_true", help="add N = 10^6 and k = 10^6 regression")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-r", action="store_true")
+    ap.add_argument("--skip", default="", help="comma list of batch,single,regression")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")  # PyMARE / statsmodels runtime warnings
+    sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.full else [])
+    skip = set(args.skip.split(",")) - {""}
+    load0 = os.getloadavg()[0]
+    parts = []
+    import pymare
+    import statsmodels
+
+    header = (f"machine: {os.cpu_count()} cores; numpy {np.__version__}; evsynth "
+              f"{evsynth.__version__}; PyMARE {pymare.__version__}; statsmodels "
+              f"{statsmodels.__version__}")
+    if "single" not in skip:
+        rows = single_rows(max(args.repeat, 5), not args.no_r)
+        parts.append("### Single fits (k = 10), ms per fit, median of interleaved repeats\n\n"
+                     + results_table(pd.DataFrame(rows)))
+    if "batch" not in skip:
+        rows = batch_rows(sizes, args.repeat)
+        parts.append("### Batch, intercept-only (seconds; x_pymare_best = PyMARE's faster call "
+                     "pattern / evsynth)\n\n" + results_table(pd.DataFrame(rows)))
+    if "regression" not in skip:
+        ks = [100_000] + ([1_000_000] if args.full else [])
+        rows = regression_rows(ks, args.repeat)
+        parts.append("### REML meta-regression (fresh process per fit; extra_MB = peak RSS "
+                     "during the fit above the RSS with the data built)\n\n"
+                     + results_table(pd.DataFrame(rows)))
+    load1 = os.getloadavg()[0]
+    body = (header + f"; load average {load0:.1f} at the start, {load1:.1f} at the end\n\n"
+            + "\n\n".join(parts))
+    print(body)
+    if args.write:
+        write_section("kernels", "evsynth vs PyMARE, statsmodels, metafor "
+                      "(bench/bench_kernels.py)", body)
+
+
+if __name__ == "__main__":
+    main()
