@@ -175,7 +175,7 @@ def test_booleans_are_not_numbers(entry, bad):
     values[1] = bad
     with pytest.raises(InputError) as err:
         COLUMN_TAKERS[entry](**{field: values, "slab": "name"})
-    assert str(err.value) == (f"study 'B' (row 2): field '{field}' is {bad!r}; expected a number "
+    assert str(err.value) == (f"study 'B' (row 2): field '{field}' is {bool(bad)!r}; expected a number "
                               "(booleans are not numbers here)")
 
 
@@ -211,3 +211,13 @@ def test_data_must_be_a_frame(entry):
                                                    "DataFrame (or a dict of columns)")):
         DIRECT[entry]([1, 2])
     DIRECT[entry](DATA.to_dict(orient="list"))  # a dict of columns is accepted everywhere
+
+
+def test_messages_show_numbers_as_written():
+    """numpy 2 prints np.float64(-0.02); messages show the number as the user wrote it."""
+    with pytest.raises(InputError) as err:
+        evsynth.meta([0.1, 0.2], np.array([0.1, -0.02]))
+    assert "field 'vi' is -0.02;" in str(err.value) and "np." not in str(err.value)
+    with pytest.raises(InputError) as err:
+        evsynth.meta([0.1, 0.2], [0.1, float("nan")])
+    assert "field 'vi' is nan;" in str(err.value)

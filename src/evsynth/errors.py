@@ -48,8 +48,16 @@ class InputError(ValueError):
 def study_name(i: int, labels: Sequence | None = None) -> str:
     """Human name of study ``i`` (0-based): its label if given, else ``row i+1``."""
     if labels is not None:
-        return f"study {labels[i]!r} (row {i + 1})"
+        return f"study {shown(labels[i])} (row {i + 1})"
     return f"study in row {i + 1}"
+
+
+def shown(value: Any) -> str:
+    """``repr`` of a value as the user wrote it: numpy scalars as Python numbers (numpy 2 would
+    show ``np.float64(-0.02)``), so messages read ``field 'vi' is -0.02``."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):  # a numpy scalar
+        value = value.item()
+    return repr(value)
 
 
 def first_bad(mask: np.ndarray) -> int | None:
@@ -66,7 +74,7 @@ def check_finite(x: np.ndarray, field: str, labels: Sequence | None = None) -> N
 
     i = first_bad(~np.isfinite(x))
     if i is not None:
-        raise InputError(f"{study_name(i, labels)}: field '{field}' is {x[i]!r}; expected a "
+        raise InputError(f"{study_name(i, labels)}: field '{field}' is {shown(x[i])}; expected a "
                          "finite number")
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evsynth.errors import InputError, study_name
+from evsynth.errors import InputError, shown, study_name
 
 if TYPE_CHECKING:  # pandas is imported where used: the CLI's validate needs none of it
     import pandas as pd
@@ -241,7 +241,7 @@ def numeric_vector(field: str, value: Any, data: pd.DataFrame | None = None, *,
     raw = column(field, value, data)
     if isinstance(raw, (list, tuple)) and any(isinstance(x, (bool, np.bool_)) for x in raw):
         i = next(j for j, x in enumerate(raw) if isinstance(x, (bool, np.bool_)))
-        raise InputError(f"{study_name(i, labels)}: field '{field}' is {raw[i]!r}; expected a "
+        raise InputError(f"{study_name(i, labels)}: field '{field}' is {shown(raw[i])}; expected a "
                          "number (booleans are not numbers here)")
     arr = np.asarray(raw)
     if arr.ndim == 0:
@@ -274,6 +274,6 @@ def numeric_vector(field: str, value: Any, data: pd.DataFrame | None = None, *,
         bad = np.flatnonzero(~np.isfinite(out))
         if bad.size:
             i = int(bad[0])
-            raise InputError(f"{study_name(i, labels)}: field '{field}' is {out[i]!r}; "
+            raise InputError(f"{study_name(i, labels)}: field '{field}' is {shown(out[i])}; "
                              "expected a finite number")
     return out

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evsynth.errors import InputError
+from evsynth.errors import InputError, shown
 from evsynth.models.engine import Control, fit_batch
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments
 from evsynth.models.results import FrameResult
@@ -28,7 +28,12 @@ def _group_codes(df: pd.DataFrame, by: str | Sequence[str]) -> tuple[np.ndarray,
     if missing:
         raise InputError(f"meta_batch: column(s) {missing} named in by= are not in the data")
     if len(cols) == 1:
-        codes, uniques = pd.factorize(df[cols[0]], sort=False)
+        col = df[cols[0]]
+        runs = _sorted_runs(col)
+        if runs is not None:  # the common layout: integer keys, each group's rows together
+            codes, uniques = runs
+        else:
+            codes, uniques = pd.factorize(col, sort=False)
         keys = pd.DataFrame({cols[0]: np.asarray(uniques)})
     else:
         mi = pd.MultiIndex.from_frame(df[cols])
@@ -39,6 +44,27 @@ def _group_codes(df: pd.DataFrame, by: str | Sequence[str]) -> tuple[np.ndarray,
         i = int(np.flatnonzero(codes < 0)[0])
         raise InputError(f"meta_batch: row {i + 1}: group column(s) {cols} are missing")
     return codes.astype(np.int64), keys
+
+
+def _sorted_runs(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """``pd.factorize(col, sort=False)`` without hashing when ``col`` is a numpy integer column
+    in non-decreasing order (every group's rows together, groups in order of first appearance):
+    codes count the runs, the keys are the first value of each run. None otherwise."""
+    if not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "iu" or len(col) == 0:
+        return None
+    a = col.to_numpy()
+    new = np.empty(a.size, dtype=bool)
+    new[0] = True
+    np.greater(a[1:], a[:-1], out=new[1:])
+    if not np.all(new[1:] | (a[1:] == a[:-1])):
+        return None
+    return np.cumsum(new) - 1, a[new]
+
+
+#: the notes of a batch row (codes of :func:`meta_batch`'s ``note`` column)
+_NOTE_K1_Z = "k = 1: tau^2 set to 0"
+_NOTE_K1_T = "k = 1: no degrees of freedom for the t distribution"
+_NOTE_FALLBACK = "bracketing root finder used"
 
 
 class BatchResult(FrameResult):
@@ -185,7 +211,7 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
             key = keys.iloc[codes[i]].to_dict()
             want = "a finite number" if name == yi else "a positive finite sampling variance"
             raise InputError(f"meta_batch: row {i + 1} (group {key}): field '{name}' is "
-                             f"{arr[i]!r}; expected {want}")
+                             f"{shown(arr[i])}; expected {want}")
     if codes.size and np.all(codes[1:] >= codes[:-1]):
         order = None
     else:
@@ -206,31 +232,23 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     crit = out["crit"]
     with np.errstate(invalid="ignore"):
         pi_half = crit * np.sqrt(se**2 + tau2)
-    note = np.where(k == 1, "k = 1: tau^2 set to 0", "")
-    if test != "z":
-        note = np.where(k == 1, "k = 1: no degrees of freedom for the t distribution", note)
+    # notes as codes into the few distinct strings, taken once (a string per row built by
+    # np.where and converted by pandas cost more than the whole fit of a DL batch)
+    note_code = np.where(k == 1, 1, 0)
     if method not in FIXED_METHODS:
-        note = np.where(out["fallback"], "bracketing root finder used", note)
-    res = keys.copy()
-    res["k"] = k
-    res["estimate"] = est
-    res["se"] = se
-    res["zval"] = out["zval"][:, 0]
-    res["pval"] = out["pval"][:, 0]
-    res["ci_lb"] = out["ci_lb"][:, 0]
-    res["ci_ub"] = out["ci_ub"][:, 0]
-    res["pi_lb"] = est - pi_half
-    res["pi_ub"] = est + pi_half
-    res["tau2"] = tau2
-    res["se_tau2"] = out["se_tau2"]
-    res["tau"] = np.sqrt(tau2)
-    res["I2"] = out["I2"]
-    res["H2"] = out["H2"]
-    res["QE"] = out["QE"]
-    res["QEp"] = out["QEp"]
-    res["converged"] = out["converged"]
-    res["iterations"] = out["iterations"]
-    res["note"] = note
+        note_code[out["fallback"]] = 2
+    texts = pd.Series(["", _NOTE_K1_Z if test == "z" else _NOTE_K1_T, _NOTE_FALLBACK],
+                      dtype="str")
+    note = texts.take(note_code).reset_index(drop=True)
+    columns = {c: keys[c] for c in keys.columns}
+    columns.update({
+        "k": k, "estimate": est, "se": se, "zval": out["zval"][:, 0],
+        "pval": out["pval"][:, 0], "ci_lb": out["ci_lb"][:, 0], "ci_ub": out["ci_ub"][:, 0],
+        "pi_lb": est - pi_half, "pi_ub": est + pi_half, "tau2": tau2,
+        "se_tau2": out["se_tau2"], "tau": np.sqrt(tau2), "I2": out["I2"], "H2": out["H2"],
+        "QE": out["QE"], "QEp": out["QEp"], "converged": out["converged"],
+        "iterations": out["iterations"], "note": note})
+    res = pd.DataFrame(columns, copy=False)  # no consolidating copy of the float columns
     info = {"estimator": method, "test": test, "level": level, "tolerance": con.tol,
             "max_iterations": con.maxiter, "ll0check": con.ll0check,
             "prediction_interval": "metafor default: estimate +/- crit * sqrt(se^2 + tau^2)",

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from evsynth.errors import InputError, check_finite, first_bad, study_name
+from evsynth.errors import InputError, check_finite, first_bad, shown, study_name
 from evsynth.models.kernels import Design, Segments, WeightedFit
 from evsynth.models.results import ResultMixin, fmt_p
 from evsynth.validation import column, numeric_vector
@@ -484,7 +484,7 @@ def two_by_two(what: str, k: int, labels: Sequence[Any] | None, ai: Any, bi: Any
                       ("di" if di is not None else "n2i - ci", d)):
         i = first_bad(arr < 0)
         if i is not None:
-            raise InputError(f"{what}: {study_name(i, labels)}: count '{name}' is {arr[i]!r}; "
+            raise InputError(f"{what}: {study_name(i, labels)}: count '{name}' is {shown(arr[i])}; "
                              "expected a number >= 0")
     return a, b, c, d
 
@@ -776,8 +776,8 @@ def fsn(yi: Any, vi: Any = None, *, sei: Any = None, type: str = "Rosenthal",
         check_finite(v, field_name)
         i = first_bad(v <= 0)
         if i is not None:
-            raise InputError(f"fsn: {study_name(i)}: field '{field_name}' is {v[i]!r}; expected a "
-                             "positive number")
+            raise InputError(f"fsn: {study_name(i)}: field '{field_name}' is {shown(v[i])}; "
+                             "expected a positive number")
         if sei is not None and vi is None:
             v = v**2
     if need_v and v is None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evsynth.errors import InputError, check_finite, first_bad, study_name
+from evsynth.errors import InputError, check_finite, first_bad, shown, study_name
 from evsynth.models.engine import (
     Control,
     critical_values,
@@ -101,8 +101,9 @@ def prepare_inputs(yi: Any, vi: Any, sei: Any, data: pd.DataFrame | None,
     check_finite(v, field, labels)
     bad = first_bad(v <= 0)
     if bad is not None:
-        raise InputError(f"{study_name(bad, labels)}: field '{field}' is {v[bad]!r}; expected a "
-                         "positive sampling " + ("variance" if field == "vi" else "standard error"))
+        raise InputError(f"{study_name(bad, labels)}: field '{field}' is {shown(v[bad])}; "
+                         "expected a positive sampling "
+                         + ("variance" if field == "vi" else "standard error"))
     if sei is not None and vi is None:
         v = v**2
     return y, v, labels

@@ -50,6 +50,7 @@ from evsynth.errors import (
     InputError,
     first_bad,
     nonnegative_number,
+    shown,
     study_name,
 )
 from evsynth.models.engine import i2_from_q
@@ -359,7 +360,8 @@ def _check_count(x: np.ndarray, name: str, labels: list | None, what: str = "a c
                          f"(studies with missing data must be removed before pooling)")
     i = first_bad(~np.isfinite(x))
     if i is not None:
-        raise InputError(f"{study_name(i, labels)}: field '{name}' is {x[i]!r}; expected {what}")
+        raise InputError(f"{study_name(i, labels)}: field '{name}' is {shown(x[i])}; "
+                         f"expected {what}")
     i = first_bad(x < 0)
     if i is not None:
         raise InputError(f"{study_name(i, labels)}: field '{name}' is {x[i]:g}; expected {what} "

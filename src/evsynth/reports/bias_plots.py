@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import special
 
-from evsynth.errors import InputError, check_finite, first_bad, study_name
+from evsynth.errors import InputError, check_finite, first_bad, shown, study_name
 from evsynth.validation import level_fraction
 
 __all__ = ["funnel_plot", "radial_plot", "labbe_plot"]
@@ -161,11 +161,11 @@ def labbe_plot(ai: Any, n1i: Any, ci: Any, n2i: Any, *, measure: str = "OR",
         n, e = arrays[n_name], arrays[e_name]
         i = first_bad(n <= 0)
         if i is not None:
-            raise InputError(f"labbe_plot: {study_name(i, labels)}: '{n_name}' is {n[i]!r}; "
+            raise InputError(f"labbe_plot: {study_name(i, labels)}: '{n_name}' is {shown(n[i])}; "
                              "expected a positive group size")
         i = first_bad((e < 0) | (e > n))
         if i is not None:
-            raise InputError(f"labbe_plot: {study_name(i, labels)}: '{e_name}' is {e[i]!r}; "
+            raise InputError(f"labbe_plot: {study_name(i, labels)}: '{e_name}' is {shown(e[i])}; "
                              f"expected 0 <= {e_name} <= {n_name}")
     if measure not in ("OR", "RR", "RD"):
         raise InputError(f"labbe_plot: measure must be 'OR', 'RR' or 'RD'; got {measure!r}")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evsynth.errors import InputError, first_bad, study_name
+from evsynth.errors import InputError, first_bad, shown, study_name
 from evsynth.models.bias import (
     PREDICTORS,
     REGTEST_METHODS,
@@ -91,7 +91,7 @@ def regtest_rma(fit: MetaResult, model: str = "rma", predictor: str = "sei", ni:
         n = study_vector(ni, k, "ni", labels, what)
         i = first_bad(n <= 0)
         if i is not None:
-            raise InputError(f"{what}: {study_name(i, labels)}: field 'ni' is {n[i]!r}; "
+            raise InputError(f"{what}: {study_name(i, labels)}: field 'ni' is {shown(n[i])}; "
                              "expected a positive sample size")
         x = {"ni": n, "ninv": 1 / n, "sqrtni": np.sqrt(n), "sqrtninv": 1 / np.sqrt(n)}[
             predictor]
