@@ -175,8 +175,8 @@ def test_booleans_are_not_numbers(entry, bad):
     values[1] = bad
     with pytest.raises(InputError) as err:
         COLUMN_TAKERS[entry](**{field: values, "slab": "name"})
-    assert str(err.value) == (f"study 'B' (row 2): field '{field}' is {bool(bad)!r}; expected a number "
-                              "(booleans are not numbers here)")
+    assert str(err.value) == (f"study 'B' (row 2): field '{field}' is {bool(bad)!r}; expected a "
+                              "number (booleans are not numbers here)")
 
 
 @pytest.mark.parametrize("entry", list(COLUMN_TAKERS))
