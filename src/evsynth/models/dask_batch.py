@@ -198,7 +198,10 @@ def _write_part(frame: pd.DataFrame, path: str, key: str | None) -> tuple[int, i
     """Write one partition's results; returns (groups, not converged, smallest key, largest
     key) -- the key range (single key column only) lets the caller prove that no group spans
     two partitions without a second pass over the data."""
-    frame.to_parquet(path, index=False)
+    # dictionary encoding only for text columns: on the float columns it triples the time
+    text = [str(c) for c in frame.columns
+            if not pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool]
+    frame.to_parquet(path, index=False, use_dictionary=text)
     conv = frame["converged"].to_numpy(dtype=bool) if len(frame) else np.zeros(0, bool)
     lo = hi = None
     if key is not None and len(frame):
