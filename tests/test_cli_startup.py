@@ -39,9 +39,9 @@ def test_validate_needs_no_pandas_or_scipy() -> None:
         assert name not in loaded
 
 
-def test_a_plain_fit_does_not_import_scipy_stats_numba_or_matplotlib() -> None:
+def test_a_plain_fit_does_not_import_pandas_scipy_stats_numba_or_matplotlib() -> None:
     prog = ("import sys, evsynth\nevsynth.meta([0.1, 0.3, 0.2], [0.01, 0.02, 0.03])\n"
-            "print([m for m in ('scipy.stats', 'numba', 'matplotlib', 'formulaic')"
+            "print([m for m in ('pandas', 'scipy.stats', 'numba', 'matplotlib', 'formulaic')"
             " if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
                          check=True)

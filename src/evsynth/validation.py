@@ -171,9 +171,11 @@ def control_settings(control: Any, allowed: Mapping[str, type],
 # --------------------------------------------------------------------------------------------
 def as_frame(data: Any) -> pd.DataFrame | None:
     """``data=`` as a DataFrame (a dict of columns is accepted), or None."""
+    if data is None:
+        return None
     import pandas as pd
 
-    if data is None or isinstance(data, pd.DataFrame):
+    if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, Mapping):
         try:

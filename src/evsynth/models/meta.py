@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from evsynth._lazy import LazyModule, is_instance
 from evsynth.errors import InputError, check_finite, first_bad, shown, study_name
 from evsynth.models.engine import (
     Control,
@@ -39,6 +39,11 @@ from evsynth.validation import (
     study_labels,
     test_code,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:  # imported on first use: a plain fit does not need pandas (start-up time)
+    pd = LazyModule("pandas")
 
 PI_TYPES = ("default", "t", "riley", "simple")
 _PI_ALIASES = {"k-1": "t", "t(k-1)": "t", "k-2": "riley", "t(k-2)": "riley", "higgins": "riley",
@@ -75,7 +80,7 @@ def _column(x: Any, data: pd.DataFrame | None, field: str) -> np.ndarray | None:
 def prepare_inputs(yi: Any, vi: Any, sei: Any, data: pd.DataFrame | None,
                    slab: Any) -> tuple[np.ndarray, np.ndarray, list | None]:
     """Resolve and validate yi and vi (or sei); returns float arrays and study labels."""
-    if isinstance(yi, pd.DataFrame) and vi is None and sei is None:
+    if is_instance(yi, "pandas", "DataFrame") and vi is None and sei is None:
         frame = yi
         if not {"yi", "vi"} <= set(frame.columns):
             raise InputError("a DataFrame passed as yi must have columns 'yi' and 'vi'")
@@ -177,11 +182,11 @@ def build_model_matrix(mods: Any, data: pd.DataFrame | None, intercept: bool, k:
             raise InputError(f"mods formula {mods!r}: {exc}") from None
         X, names = _intercept_first(mm)
         return ModelMatrix(X, names, names[0] == "intrcpt", mm.model_spec)
-    M = np.asarray(mods, dtype=float) if not isinstance(mods, pd.DataFrame) else mods
-    if isinstance(M, pd.DataFrame):
-        names = [str(c) for c in M.columns]
-        M = M.to_numpy(dtype=float)
+    if is_instance(mods, "pandas", "DataFrame"):
+        names = [str(c) for c in mods.columns]
+        M = mods.to_numpy(dtype=float)
     else:
+        M = np.asarray(mods, dtype=float)
         if M.ndim == 1:
             M = M[:, None]
         names = [f"mod{j + 1}" for j in range(M.shape[1])]

@@ -21,9 +21,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+from evsynth._lazy import LazyModule, is_instance
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
     from matplotlib.figure import Figure
 
     from evsynth.models.bias import (
@@ -41,6 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
         InfluenceResult,
         PermutationTest,
     )
+else:  # imported on first use (start-up time of a plain fit)
+    pd = LazyModule("pandas")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -55,9 +59,9 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, pd.DataFrame):
+    if is_instance(value, "pandas", "DataFrame"):
         return to_jsonable(value.to_dict(orient="list"))
-    if isinstance(value, pd.Series):
+    if is_instance(value, "pandas", "Series"):
         return to_jsonable(value.tolist())
     if isinstance(value, np.ndarray):
         return to_jsonable(value.tolist())
