@@ -106,3 +106,37 @@ def test_fused_ols_quantities_equal_numpy(monkeypatch):
     plain = kernels.ols_quantities(des)
     for a, b in zip(fused, plain, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "PM", "EB", "DL", "HE"])
+def test_serial_kernels_equal_parallel(method, monkeypatch):
+    """Below PARALLEL_MIN_GROUPS the kernels run as one-thread copies: bitwise the same results
+    as the parallel kernels, also for groups with k = 1 and identical effects (divisions by zero
+    give IEEE inf/nan as in the parallel kernels, no ZeroDivisionError)."""
+    from evsynth.models import _fused
+
+    df = _batch(3000, seed=21)
+    one = pd.DataFrame({"g": [-1, -2, -2, -2], "yi": [0.3, 0.1, 0.1, 0.1],
+                        "vi": [0.02, 0.05, 0.05, 0.05]})
+    df = pd.concat([one, df], ignore_index=True)
+    serial = evsynth.meta_batch(df, by="g", method=method).to_frame()
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_GROUPS", 1)
+    parallel = evsynth.meta_batch(df, by="g", method=method).to_frame()
+    pd.testing.assert_frame_equal(serial, parallel, check_exact=True)
+
+
+def test_serial_kernels_gosh_k14():
+    """GOSH on 14 trials (16,383 subsets, one fused batch with k = 1 subsets) runs on the
+    one-thread kernels and equals the parallel kernels' results."""
+    from evsynth.models import _fused
+
+    egger = pd.read_csv(Path(__file__).parents[1] / "reference" / "data" / "infl_egger.csv")
+    fit = evsynth.meta(egger["yi"][:14].to_numpy(), egger["vi"][:14].to_numpy(), method="REML")
+    serial = fit.gosh().to_frame()
+    old = _fused.PARALLEL_MIN_GROUPS
+    try:
+        _fused.PARALLEL_MIN_GROUPS = 1
+        parallel = fit.gosh().to_frame()
+    finally:
+        _fused.PARALLEL_MIN_GROUPS = old
+    pd.testing.assert_frame_equal(serial, parallel, check_exact=True)

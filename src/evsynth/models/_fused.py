@@ -40,7 +40,9 @@ def _serial(kernel: Any) -> Any:
     copy = types.FunctionType(fn.__code__.replace(co_name=name), fn.__globals__, name,
                               fn.__defaults__, fn.__closure__)
     copy.__qualname__ = name
-    return njit(cache=True)(copy)
+    # error_model="numpy": IEEE results (inf, nan) for a division by zero, as in the parallel
+    # kernels (whose prange bodies do not raise), instead of Python's ZeroDivisionError
+    return njit(cache=True, error_model="numpy")(copy)
 
 
 def _pick(parallel: Any, serial: Any, G: int) -> Any:

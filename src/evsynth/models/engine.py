@@ -320,6 +320,8 @@ def _check_finite_fit(out: FitDict, des: Design,
     """No fit returns a non-finite estimate, SE, tau^2, CI or Q from finite data: the first
     group where one is not finite raises an InputError (t-based CIs of a group with no degrees
     of freedom, k = p, are undefined by design and left to the caller)."""
+    if all(np.isfinite(out[key]).all() for key in ("beta", "se", "ci_lb", "ci_ub", "tau2", "QE")):
+        return  # the usual case: nothing to name
     crit_ok = np.isfinite(out["crit"])[:, None]
     checks = (("the estimate", ~np.isfinite(out["beta"]).all(axis=1)),
               ("its standard error", ~np.isfinite(out["se"]).all(axis=1)),
@@ -410,7 +412,12 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
     ci_lb, ci_ub, QM, QMdf, QMp = (tests[key] for key in ("ci_lb", "ci_ub", "QM", "QMdf", "QMp"))
 
     # heterogeneity: Cochran's Q with fixed-effects weights (uncentred y; see meta() docs)
-    fe = t2.fe if t2.fe is not None else weighted_fit(des, np.zeros(des.seg.G))  # w = 1/v
+    if t2.fe is not None:
+        fe = t2.fe
+    elif method in FIXED_METHODS and tau2_fixed is None:
+        fe = fit  # the fit above is already the one at tau^2 = 0 (w = 1/v)
+    else:
+        fe = weighted_fit(des, np.zeros(des.seg.G))  # w = 1/v
     has_df = k > p
     QE = np.where(has_df, np.maximum(0.0, fe.RSS), 0.0)
     QEp = np.where(has_df, special.chdtrc(np.where(has_df, k - p, 1), QE), 1.0)

@@ -30,9 +30,15 @@ class Segments:
         self.sizes = sizes
         self.G = int(sizes.size)
         self.n = int(sizes.sum())
-        self.starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
-        self.equal_k = int(sizes[0]) if self.G and np.all(sizes == sizes[0]) else None
-        self.index = np.repeat(np.arange(self.G), sizes)
+        self.equal_k: int | None
+        if self.G == 1:  # a single fit: the same arrays, built without the general steps
+            self.starts = np.zeros(1, dtype=np.int64)
+            self.equal_k = int(sizes[0])
+            self.index = np.zeros(self.n, dtype=np.int64)
+        else:
+            self.starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+            self.equal_k = int(sizes[0]) if self.G and np.all(sizes == sizes[0]) else None
+            self.index = np.repeat(np.arange(self.G), sizes)
         self._ones = np.ones(self.equal_k or 0)
 
     def sum(self, x: np.ndarray) -> np.ndarray:
@@ -635,6 +641,12 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     return Tau2Result(tau2, se, conv, iters, fallback, notes, fit=final, fe=fe)
 
 
+#: rows of one stacked fit in the global-maximum scan of :func:`_other_maxima` (2^20 rows: a
+#: k = 10 fit or a batch of 6,500 such groups scans its 16 grid points in one fit; a
+#: meta-regression with k = 10^6 scans them one at a time without copying its rows)
+_SCAN_ROWS = 2**20
+
+
 def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, tol: float,
                   notes: list[str], n_grid: int = 16) -> np.ndarray:
     """Make the ML/REML estimate the global maximum on tau^2 >= 0, not just the root the
@@ -666,12 +678,22 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
     sub = des if live.all() else des.subset(live)
     up, cur = upper[live], tau2[live]
     grid = up[:, None] * (np.arange(1, n_grid + 1) / n_grid)[None, :] ** 2
-    # every grid point of every group in one stacked fit (grid-major copies of the rows)
-    rows = np.tile(np.arange(sub.y.size), n_grid)
-    stacked = Design(sub.y[rows], sub.v[rows], sub.X[rows],
-                     Segments(np.tile(sub.seg.sizes, n_grid)))
-    scores = _score(method, WeightedFit(stacked, grid.T.ravel()), None)[0].reshape(
-        n_grid, sub.seg.G).T
+    # the grid points of every group in stacked fits (grid-major copies of the rows), as many
+    # points per fit as keep the stacked rows within _SCAN_ROWS: all at once for small data,
+    # one point at a time on the data themselves (no copy) for a big meta-regression
+    G = sub.seg.G
+    per_fit = max(1, min(n_grid, _SCAN_ROWS // max(sub.y.size, 1)))
+    scores = np.empty((G, n_grid))
+    for j0 in range(0, n_grid, per_fit):
+        m = min(per_fit, n_grid - j0)
+        if m == 1:
+            stacked = sub
+        else:
+            rows = np.tile(np.arange(sub.y.size), m)
+            stacked = Design(sub.y[rows], sub.v[rows], sub.X[rows],
+                             Segments(np.tile(sub.seg.sizes, m)))
+        scores[:, j0:j0 + m] = _score(method, WeightedFit(stacked, grid[:, j0:j0 + m].T.ravel()),
+                                      None)[0].reshape(m, G).T
     reml = method == "REML"
     best_t = cur.copy()
     best_ll = loglik(sub, best_t, reml)

@@ -976,7 +976,8 @@ def meta(yi: Any, vi: Any = None, *, sei: Any = None, method: str = "REML", test
 
 
 def _check_estimable(k: int, p: int, method: str, test: str, mm: ModelMatrix) -> None:
-    if np.linalg.matrix_rank(mm.X) < p:
+    # an intercept-only model (one column of ones, k >= 1) has full rank: no SVD needed
+    if not (p == 1 and mm.intercept) and np.linalg.matrix_rank(mm.X) < p:
         raise InputError(f"the model matrix ({', '.join(mm.names)}) is not of full rank: some "
                          "moderators are constant or collinear")
     intercept_only = p == 1 and mm.intercept
