@@ -303,6 +303,18 @@ def run(scenarios: Scenario | Sequence[Scenario], methods: Method | Sequence[Met
             progress(len(raw), total, s)
 
     cl = _client(client)
+    try:
+        _execute(cl, todo, ms, int(replicates), int(seed), int(block), finish)
+    finally:
+        if cl is not None and isinstance(client, str):
+            cl.close()
+    return SimulationResult(scs, ms, int(replicates), int(seed), int(block), float(alpha), raw,
+                            time.perf_counter() - t0, resumed)
+
+
+def _execute(cl: Any, todo: list[Scenario], ms: list[Method], replicates: int, seed: int,
+             block: int, finish: Callable[[Scenario, dict[str, Any]], None]) -> None:
+    """Run the scenarios still to do, in this process (``cl`` None) or on a Dask client."""
     if cl is None:
         for s in todo:
             finish(s, run_scenario(s, ms, int(replicates), int(seed), int(block)))
@@ -328,8 +340,6 @@ def run(scenarios: Scenario | Sequence[Scenario], methods: Method | Sequence[Met
             if all(p is not None for p in slot):
                 finish(s, _merge(slot))
                 del pending[s.key()]
-    return SimulationResult(scs, ms, int(replicates), int(seed), int(block), float(alpha), raw,
-                            time.perf_counter() - t0, resumed)
 
 
 def grid(**axes: Any) -> list[Scenario]:
