@@ -166,3 +166,32 @@ def test_all_errors_listed(tmp_path):
     rows[2]["n"] = "0"
     msg = _err(tmp_path, outcomes=rows)
     assert "2 errors" in msg and "line 2" in msg and "line 4" in msg
+
+
+@pytest.mark.parametrize("key, value, call", [
+    ("level", "0.4", lambda: __import__("evsynth").meta([0.1, 0.2], [0.1, 0.1], level=0.4)),
+    ("level", "100", lambda: __import__("evsynth").meta([0.1, 0.2], [0.1, 0.1], level=100)),
+    ("method", '"reml2"', lambda: __import__("evsynth").meta([0.1, 0.2], [0.1, 0.1],
+                                                            method="reml2")),
+    ("test", '"wald"', lambda: __import__("evsynth").meta([0.1, 0.2], [0.1, 0.1], test="wald")),
+])
+def test_model_settings_checked_as_meta_checks_them(tmp_path, key, value, call):
+    """review.toml's [model] goes through evsynth.validation: the message is meta()'s, with the
+    file and key in front (one rule for every entry point, issue 10)."""
+    toml = REVIEW_TOML.replace("[model]\n", f"[model]\n{key} = {value}\n", 1)
+    toml = toml.replace('method = "REML"\n', "", 1) if key == "method" else toml
+    toml = toml.replace('test = "z"\n', "", 1) if key == "test" else toml
+    msg = _err(tmp_path, toml)
+    with pytest.raises(InputError) as direct:
+        call()
+    assert f"model.{key}" in msg and str(direct.value) in msg, msg
+
+
+@pytest.mark.parametrize("key, value, stored", [("level", "0.9", 90.0), ("method", '"dl"', "DL"),
+                                                ("test", '"HKSJ"', "knha")])
+def test_model_settings_aliases_as_meta(tmp_path, key, value, stored):
+    toml = REVIEW_TOML.replace("[model]\n", f"[model]\n{key} = {value}\n", 1)
+    toml = toml.replace('method = "REML"\n', "", 1) if key == "method" else toml
+    toml = toml.replace('test = "z"\n', "", 1) if key == "test" else toml
+    review = load_review(make_review(tmp_path / "r", toml))
+    assert getattr(review.config.model, key) == stored
