@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from evsynth.cli import COMMANDS, SUBCOMMAND_MODULES, build_parser
 
+EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "vertebroplasty")
 HEAVY = ("numpy", "pandas", "scipy", "matplotlib", "numba", "sqlalchemy", "pydantic", "dask",
          "pyarrow")
 
@@ -34,7 +36,7 @@ def test_import_evsynth_is_light() -> None:
 
 
 def test_validate_needs_no_pandas_or_scipy() -> None:
-    loaded = _loaded("from evsynth.cli import main\nmain(['validate', 'examples/vertebroplasty'])")
+    loaded = _loaded(f"from evsynth.cli import main\nmain(['validate', {EXAMPLE!r}])")
     for name in ("pandas", "scipy", "matplotlib", "numba", "sqlalchemy", "dask"):
         assert name not in loaded
 
