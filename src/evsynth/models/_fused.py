@@ -45,6 +45,12 @@ def _serial(kernel: Any) -> Any:
     return njit(cache=True, error_model="numpy")(copy)
 
 
+def _i64(a: np.ndarray) -> np.ndarray:
+    """``a`` as contiguous int64 without a copy when it already is (group offsets and sizes of
+    a million groups were copied on every kernel call)."""
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
 def _pick(parallel: Any, serial: Any, G: int) -> Any:
     return parallel if G >= PARALLEL_MIN_GROUPS else serial
 
@@ -266,7 +272,7 @@ def global_maxima(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.nd
     out = np.empty(starts.size)
     kern = _pick(_global_maxima, _global_maxima_serial, starts.size)
     kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
-                   starts.astype(np.int64), sizes.astype(np.int64),
+                   _i64(starts), _i64(sizes),
                    np.ascontiguousarray(init, dtype=float), np.ascontiguousarray(tau2, dtype=float),
                    method == "REML", float(tol), int(n_grid), out)
     return out
@@ -303,7 +309,7 @@ def ols_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray,
     out = np.empty((starts.size, 3))
     kern = _pick(_ols_sums, _ols_sums_serial, starts.size)
     kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
-              starts.astype(np.int64), sizes.astype(np.int64), out)
+              _i64(starts), _i64(sizes), out)
     return out[:, 0], out[:, 1], out[:, 2]
 
 
@@ -321,7 +327,7 @@ def weighted_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.nd
     out = np.empty((starts.size, len(SUM_COLUMNS)))
     kern = _pick(_weighted_sums, _weighted_sums_serial, starts.size)
     kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
-                   starts.astype(np.int64), sizes.astype(np.int64),
+                   _i64(starts), _i64(sizes),
                    np.ascontiguousarray(tau2, dtype=float), out)
     return {name: out[:, j] for j, name in enumerate(SUM_COLUMNS)}
 
@@ -337,7 +343,7 @@ def newton_intercept_only(y: np.ndarray, v: np.ndarray, starts: np.ndarray, size
     tgt = np.zeros(G) if target is None else np.asarray(target, dtype=float)
     kern = _pick(_newton_groups, _newton_groups_serial, starts.size)
     kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
-                   starts.astype(np.int64), sizes.astype(np.int64), init.astype(float), tgt,
+                   _i64(starts), _i64(sizes), np.ascontiguousarray(init, dtype=float), tgt,
                    METHOD_CODES[method], float(tol), int(maxiter), tau2, iters, conv)
     return tau2, iters, conv
 

@@ -641,9 +641,10 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     return Tau2Result(tau2, se, conv, iters, fallback, notes, fit=final, fe=fe)
 
 
-#: rows of one stacked fit in the global-maximum scan of :func:`_other_maxima` (2^20 rows: a
-#: k = 10 fit or a batch of 6,500 such groups scans its 16 grid points in one fit; a
-#: meta-regression with k = 10^6 scans them one at a time without copying its rows)
+#: size (rows x coefficients) of one stacked fit in the global-maximum scan of
+#: :func:`_other_maxima` (2^20: a k = 10 fit or a batch of 6,500 such groups scans its 16 grid
+#: points in one fit; a meta-regression with k * p >= 2^19 scans them one at a time without
+#: copying its rows)
 _SCAN_ROWS = 2**20
 
 
@@ -682,7 +683,7 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
     # points per fit as keep the stacked rows within _SCAN_ROWS: all at once for small data,
     # one point at a time on the data themselves (no copy) for a big meta-regression
     G = sub.seg.G
-    per_fit = max(1, min(n_grid, _SCAN_ROWS // max(sub.y.size, 1)))
+    per_fit = max(1, min(n_grid, _SCAN_ROWS // max(sub.y.size * sub.p, 1)))
     scores = np.empty((G, n_grid))
     for j0 in range(0, n_grid, per_fit):
         m = min(per_fit, n_grid - j0)
