@@ -696,13 +696,17 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
         scores[:, j0:j0 + m] = _score(method, WeightedFit(stacked, grid[:, j0:j0 + m].T.ravel()),
                                       None)[0].reshape(m, G).T
     reml = method == "REML"
+    # down-crossings of the score between neighbouring grid points, all at once (they depend on
+    # the scan only, not on the candidates found so far)
+    downs = (scores[:, :-1] > 0) & (scores[:, 1:] <= 0)
+    downs &= ~((grid[:, :-1] <= cur[:, None]) & (cur[:, None] <= grid[:, 1:]))  # own root
+    if not downs.any():
+        _note_moved(notes, 0)
+        return tau2
     best_t = cur.copy()
     best_ll = loglik(sub, best_t, reml)
-    for j in range(n_grid - 1):
-        down = (scores[:, j] > 0) & (scores[:, j + 1] <= 0)
-        down &= ~((grid[:, j] <= cur) & (cur <= grid[:, j + 1]))  # the estimate's own root
-        if not down.any():
-            continue
+    for j in np.flatnonzero(downs.any(axis=0)):
+        down = downs[:, j]
         sub2 = sub.subset(down)
         root, _ = _bracket_root(sub2, method, None, grid[down, j], grid[down, j + 1], tol)
         ll = loglik(sub2, root, reml)
