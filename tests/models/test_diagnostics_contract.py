@@ -74,10 +74,9 @@ ALL_RMA = {"leave1out", "cumul", "influence", "baujat", "gosh", "permutest", "re
 MH_PETO = {"leave1out", "cumul", "baujat", "regtest", "ranktest", "funnel", "forest"}
 MODELS = {
     "meta": (_meta, ALL_RMA),
-    # leave1out, cumul, trimfill, hc (metafor: int.only), pet_peese, funnel (residual funnel
-    # not drawn) need a model without moderators
-    "meta_mods": (_meta_mods, ALL_RMA - {"leave1out", "cumul", "trimfill", "hc", "pet_peese",
-                                         "funnel"}),
+    # leave1out, cumul, trimfill, hc (metafor: int.only) and pet_peese need a model without
+    # moderators (funnel draws the residuals of a meta-regression, as metafor)
+    "meta_mods": (_meta_mods, ALL_RMA - {"leave1out", "cumul", "trimfill", "hc", "pet_peese"}),
     "mh_OR": (_mh("OR"), MH_PETO),
     "mh_RR": (_mh("RR"), MH_PETO),
     "mh_RD": (_mh("RD"), MH_PETO),

@@ -86,8 +86,8 @@ def test_labbe_plot(magnesium, tmp_path):
 def test_bias_plot_errors(magnesium):
     d = pd.read_csv(DATA / "bias_bcg.csv")
     reg = evsynth.meta(d.yi, d.vi, mods=d[["ablat"]])
-    with pytest.raises(InputError, match="without moderators"):
-        funnel_plot(reg)
+    with pytest.raises(InputError, match="trim-and-fill applies to models without moderators"):
+        funnel_plot(reg, trimfill=evsynth.meta(d.yi, d.vi).trimfill())
     with pytest.raises(InputError, match="without moderators"):
         radial_plot(reg)
     fit = evsynth.meta(d.yi, d.vi)

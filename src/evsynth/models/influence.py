@@ -335,6 +335,23 @@ class PermutationTest(ResultMixin):
 # --------------------------------------------------------------------------------------------
 # helpers of the methods
 # --------------------------------------------------------------------------------------------
+def standardized_residuals(fit: MetaResult) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals ``e = y - X beta`` and their standard errors (metafor ``rstandard.rma.uni``,
+    marginal): ``Var(e) = (I - H) diag(v + tau^2) (I - H)'`` with the hat matrix
+    ``H = X (X'WX)^-1 X'W``, ``W = diag(1 / (v + tau^2))`` (Viechtbauer & Cheung 2010, Res Synth
+    Methods 1:112, doi:10.1002/jrsm.11). Used by the residual funnel plot of a
+    meta-regression."""
+    X, y, v = fit.model_matrix, fit.yi, fit.vi
+    total = v + fit.tau2
+    w = 1.0 / total
+    A = (X * w[:, None]).T @ X
+    H = X @ np.linalg.solve(A, (X * w[:, None]).T)
+    ImH = np.eye(fit.k) - H
+    ve = (ImH * total[None, :]) @ ImH.T
+    resid = y - X @ fit.beta
+    return resid, np.sqrt(np.clip(np.diag(ve), 0.0, None))
+
+
 def labels_of(fit: Any) -> list:
     """Study labels of a fit (its ``slab``, else "1", "2", ...) as metafor's ``slab``."""
     return list(fit.slab) if fit.slab is not None else [str(i + 1) for i in range(fit.k)]

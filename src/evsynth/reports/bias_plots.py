@@ -42,12 +42,26 @@ def _intercept_only(fit: Any, what: str) -> None:
         raise InputError(f"{what}: needs a model without moderators")
 
 
+def _has_moderators(fit: Any) -> bool:
+    """Whether ``fit`` is a meta-regression (metafor: not ``int.only``) with a model matrix."""
+    beta = np.atleast_1d(np.asarray(getattr(fit, "beta", [np.nan]), dtype=float))
+    int_only = bool(getattr(fit, "int_only", beta.size == 1))
+    if not int_only and getattr(fit, "model_matrix", None) is None:
+        raise InputError("funnel_plot: needs a model without moderators, or a meta() "
+                         "meta-regression (its residuals are drawn)")
+    return not int_only
+
+
 def funnel_plot(fit: Any, *, contours: bool | Sequence[float] = False, trimfill: Any = None,
                 level: float | None = None, xlabel: str = "Effect size",
                 title: str | None = None, width: float = 6.0, height: float = 5.0) -> Figure:
     """Funnel plot: effects against their standard errors (SE axis inverted, 0 at the top).
 
-    ``fit``: any fitted model without moderators that has per-study ``yi``, ``vi``, a pooled
+    For a meta-regression (a :func:`evsynth.meta` fit with moderators) the residuals
+    ``y_i - x_i' beta`` are drawn against their standard errors around 0, as metafor's
+    ``funnel.rma`` does (``rstandard.rma.uni``: Var(e) = (I - H) diag(v + tau^2) (I - H)').
+
+    ``fit``: any fitted model that has per-study ``yi``, ``vi``, a pooled
     ``estimate`` (or ``beta``) and ``level`` (percent), e.g. a :func:`evsynth.meta`,
     :func:`evsynth.meta_mh` or :func:`evsynth.meta_peto` fit (for these, the studies with a
     per-study effect, as metafor's ``funnel.rma`` draws ``x$yi``). The pseudo-confidence region
@@ -57,15 +71,27 @@ def funnel_plot(fit: Any, *, contours: bool | Sequence[float] = False, trimfill:
     study would be significant at 10/5/1%. ``trimfill``: a ``fit.trimfill()`` result; its
     filled studies are drawn as open points and its adjusted estimate as a dashed line.
     """
-    _intercept_only(fit, "funnel_plot")
     for name in ("yi", "vi", "level"):
         if getattr(fit, name, None) is None:
             raise InputError(f"funnel_plot: expected a fitted model with per-study yi and vi "
                              f"(this {type(fit).__name__} has no {name!r})")
-    y, se = np.asarray(fit.yi, float), np.sqrt(np.asarray(fit.vi, float))
+    residual = _has_moderators(fit)
+    if residual:
+        # metafor funnel.rma of a meta-regression: the residuals (rstandard.rma.uni) against
+        # their standard errors, around 0
+        from evsynth.models.influence import standardized_residuals
+
+        if trimfill is not None:
+            raise InputError("funnel_plot: trim-and-fill applies to models without moderators")
+        y, se = standardized_residuals(fit)
+        est = 0.0
+        if xlabel == "Effect size":
+            xlabel = "Residual value"
+    else:
+        y, se = np.asarray(fit.yi, float), np.sqrt(np.asarray(fit.vi, float))
+        est = float(np.ravel(fit.beta)[0])
     if y.size == 0:
         raise InputError("funnel_plot: the model has no per-study effects to draw")
-    est = float(np.ravel(fit.beta)[0])
     lvl = level_fraction(fit.level if level is None else level)
     extra_y = extra_se = np.empty(0)
     if trimfill is not None:

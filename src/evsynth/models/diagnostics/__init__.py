@@ -35,13 +35,14 @@ trimfill       without moderators              no (rma.uni only)
 pet_peese      without moderators              no
 hc             without moderators              no (rma.uni only)
 selmodel       yes                             no (rma.uni only)
-funnel         without moderators              yes (funnel.rma)
+funnel         yes (residuals with moderators)  yes (funnel.rma)
 forest         yes                             yes (forest.rma)
 =============  ==============================  ========================================
 
 "Without moderators" is a condition of the registration (``when=``): a meta-regression does
 not list the method in ``fit.supports()`` and asking for it is an InputError, as in metafor
-(``int.only``); for ``funnel`` metafor draws residuals instead, which evsynth does not yet.
+(``int.only``). ``funnel`` of a meta-regression draws the residuals (``rstandard``) against
+their standard errors, as metafor's ``funnel.rma`` does.
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 doi:10.1016/S0895-4356(01)00377-8; contours: Peters et al. 2008, J Clin Epidemiol 61:991,
 doi:10.1016/j.jclinepi.2007.11.010).
 
-Registered for :class:`~evsynth.models.meta.MetaResult` without moderators and for
+Registered for :class:`~evsynth.models.meta.MetaResult` (with or without moderators) and for
 Mantel-Haenszel and Peto fits (metafor's ``funnel.rma`` takes any ``rma`` object; for
 ``rma.mh`` / ``rma.peto`` it draws the per-study effects ``yi`` against their standard errors
-around the pooled estimate). For a meta-regression metafor draws the residuals instead; evsynth
-does not (yet), so the method needs a model without moderators. Drawn by
+around the pooled estimate). For a meta-regression the residuals (metafor ``rstandard``) are drawn
+against their standard errors around 0, as metafor does. Drawn by
 :func:`evsynth.reports.bias_plots.funnel_plot`; returns a matplotlib Figure.
 """
 
@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from evsynth.models.diagnostics import register
-from evsynth.models.diagnostics._common import int_only
 from evsynth.models.meta import MetaResult
 from evsynth.models.mh import MHResult
 
@@ -24,8 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 
-@register("funnel", MetaResult, when=int_only, requires="models without moderators (evsynth "
-          "does not draw metafor's residual funnel plot of a meta-regression)")
+@register("funnel", MetaResult)
 @register("funnel", MHResult)
 def funnel(fit: Any, *, contours: bool | Sequence[float] = False, trimfill: Any = None,
            level: float | None = None, xlabel: str = "Effect size", title: str | None = None,
