@@ -372,6 +372,12 @@ def _font(bold: bool, fallback: bool) -> Any:
                                        for f in fams)))
 
 
+# an FT2Font must not be used on both sides of a fork (its font file is read through a file
+# offset the processes share): a forked process opens its own, as matplotlib does for its cache
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_font.cache_clear)
+
+
 @lru_cache(maxsize=1)
 def _dejavu_chars() -> frozenset[int]:
     return frozenset(_font(False, False).get_charmap())

@@ -16,7 +16,10 @@ An existing output folder is replaced only when it is evsynth's (its results.jso
 nothing evsynth did not write or that changed since (the folder's :data:`MANIFEST` lists the
 files of the run with their SHA-256), unless ``force``. Figures are drawn on
 :class:`matplotlib.figure.Figure` objects, never through pyplot: the caller's matplotlib backend
-and open figures are left as they were. Files get the permissions of the user's umask.
+and open figures are left as they were. Files get the permissions of the user's umask. With
+four or more figures on a machine with two or more CPUs, and no other thread running, a forked
+helper process draws about half of them at the same time (:func:`_draw_figures`: the same files;
+it dies with the run: stopped, or killed and waited for when the run fails).
 
 Layers: this module calls the summaries (GRADE, Summary of Findings, plain language, study
 characteristics) and the reports (forest plots, HTML, Markdown); none of them calls back.
@@ -62,6 +65,8 @@ OUTPUT_FILES = (RESULTS_FILE, "report.html", "report.md", MARKER, MANIFEST)
 STALE_OTHER_HOST = 2 * 24 * 3600
 #: the signals that clean up the temporary folder before ending the run
 CLEANUP_SIGNALS = ("SIGTERM", "SIGINT")
+#: from this many figures on, a forked helper process draws about half of them
+FORK_MIN_FIGURES = 4
 
 
 def _optional(module: str, missing: list[str]) -> Any:
@@ -401,18 +406,23 @@ def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any]) -> 
     paths: dict[str, str] = {}
     funnel_svgs: dict[str, str] = {}
     funnel_paths: dict[str, str] = {}
+    fig_dir = tmp / FIGURES_DIR
+    jobs = [("forest", a) for a in results["analyses"] if mods["forest"] is not None]
+    jobs += [("funnel", a) for a in results["analyses"]
+             if (a.get("small_study") or {}).get("assessed")]
+    _draw_figures(jobs, fig_dir, mods)
     if mods["forest"] is not None:  # Figure objects: no pyplot, no backend switch
         for a in results["analyses"]:
             stem = f"{a['id']}.forest"
-            written = mods["forest"].write_forest(a, tmp / FIGURES_DIR, stem)
             a["figures"] = {"forest_svg": f"{FIGURES_DIR}/{stem}.svg",
                             "forest_png": f"{FIGURES_DIR}/{stem}.png"}
-            svgs[a["id"]] = Path(written["svg"]).read_text(encoding="utf-8")
+            svgs[a["id"]] = (fig_dir / f"{stem}.svg").read_text(encoding="utf-8")
             paths[a["id"]] = a["figures"]["forest_svg"]
     for a in results["analyses"]:
         if (a.get("small_study") or {}).get("assessed"):
             stem = f"{a['id']}.funnel"
-            svg = write_funnel(a, tmp / FIGURES_DIR, stem)
+            with open(fig_dir / f"{stem}.svg", encoding="utf-8", newline="") as fh:
+                svg = fh.read()   # as written, like write_funnel's return value
             a["figures"] = {**(a.get("figures") or {}),
                             "funnel_svg": f"{FIGURES_DIR}/{stem}.svg",
                             "funnel_png": f"{FIGURES_DIR}/{stem}.png"}
@@ -425,6 +435,141 @@ def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any]) -> 
     if mods["markdown"] is not None:
         atomic_write_text(tmp / "report.md", mods["markdown"].render_markdown(
             results, paths, funnel_paths=funnel_paths))
+
+
+def _draw_figure(job: tuple[str, dict[str, Any]], fig_dir: Path, mods: dict[str, Any]) -> None:
+    kind, a = job
+    if kind == "forest":
+        mods["forest"].write_forest(a, fig_dir, f"{a['id']}.forest")
+    else:
+        write_funnel(a, fig_dir, f"{a['id']}.funnel")
+
+
+def _job_cost(job: tuple[str, dict[str, Any]]) -> int:
+    """Rough drawing cost of a figure (its rows), to share the figures between processes."""
+    a = job[1]
+    studies, excluded = a.get("studies"), a.get("excluded")
+    sg = a.get("subgroups")
+    levels = sg.get("levels") if isinstance(sg, dict) else None
+    if not studies:   # the short "no studies could be pooled" plot
+        return 3 + (len(excluded) if isinstance(excluded, list) else 0)
+    return 8 + sum(len(r) for r in (studies, excluded) if isinstance(r, list)) \
+        + (4 * len(levels) if isinstance(levels, list) else 0)
+
+
+def _can_fork() -> bool:
+    """Whether figures may be drawn in a forked helper process: POSIX, at least two CPUs for
+    this process, and no other thread (a fork copies only the calling thread, so a lock held
+    by another thread would stay locked in the helper)."""
+    if not hasattr(os, "fork") or not hasattr(signal, "pthread_sigmask"):
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return (cpus >= 2 and threading.active_count() == 1
+            and threading.current_thread() is threading.main_thread())
+
+
+def _draw_figures(jobs: list[tuple[str, dict[str, Any]]], fig_dir: Path,
+                  mods: dict[str, Any]) -> None:
+    """Draw the figures (``(kind, analysis)`` jobs) into ``fig_dir``. From
+    :data:`FORK_MIN_FIGURES` figures on, and when :func:`_can_fork`, about half of them are
+    drawn by a forked helper process at the same time (each figure's files are written
+    atomically by whichever process draws it, so the files are the same either way). The
+    helper restores the default SIGTERM/SIGINT handling and ends with ``os._exit`` (none of
+    this process' cleanup runs in it); a failure in it is raised here; when this process fails
+    or is stopped, the helper is killed and waited for before the exception propagates, so
+    nothing writes into the temporary folder once it is being removed."""
+    if len(jobs) < FORK_MIN_FIGURES or not _can_fork():
+        for job in jobs:
+            _draw_figure(job, fig_dir, mods)
+        return
+    # longest first, each to the process with less work so far (this process: its own share)
+    mine: list[int] = []
+    theirs: list[int] = []
+    load = [0, 0]
+    for i in sorted(range(len(jobs)), key=lambda i: -_job_cost(jobs[i])):
+        side = 0 if load[0] <= load[1] else 1
+        (mine if side == 0 else theirs).append(i)
+        load[side] += _job_cost(jobs[i])
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    read_end, write_end = os.pipe()
+    # SIGTERM/SIGINT held back over the fork: the helper installs the default handlers first
+    sigs = {getattr(signal, n) for n in CLEANUP_SIGNALS if hasattr(signal, n)}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the helper process (coverage does not follow forks)
+            _figure_helper(read_end, write_end, mask, [jobs[i] for i in sorted(theirs)],
+                           fig_dir, mods)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(write_end)
+    done = False
+    status = 0
+    try:
+        for i in sorted(mine):
+            _draw_figure(jobs[i], fig_dir, mods)
+        with os.fdopen(read_end, "rb") as fh:
+            read_end = -1
+            report = fh.read()
+        status = os.waitpid(pid, 0)[1]
+        done = True
+    finally:
+        if read_end != -1:
+            os.close(read_end)
+        if not done:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+    if report != b"ok":
+        import pickle
+
+        try:
+            exc = pickle.loads(report)
+        except Exception:  # noqa: BLE001 - an unreadable report is itself the error
+            exc = None
+        if isinstance(exc, BaseException):
+            raise exc
+        raise RuntimeError("the figure helper process ended without finishing its figures "
+                           f"(wait status {status})")
+
+
+def _figure_helper(read_end: int, write_end: int, mask: Any,
+                   jobs: list[tuple[str, dict[str, Any]]], fig_dir: Path,
+                   mods: dict[str, Any]) -> None:  # pragma: no cover - forked
+    """The forked helper of :func:`_draw_figures`: draw ``jobs``, report ``ok`` or the pickled
+    exception on ``write_end``, and end the process (never returns)."""
+    code = 1
+    report = b""
+    try:
+        for name in CLEANUP_SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) not in (signal.SIG_IGN, None):
+                signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(read_end)
+        for job in jobs:
+            _draw_figure(job, fig_dir, mods)
+        report, code = b"ok", 0
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent process
+        import pickle
+        import traceback
+
+        try:
+            report = pickle.dumps(exc)
+        except Exception:  # noqa: BLE001
+            report = pickle.dumps(RuntimeError("figure helper process: " + "".join(
+                traceback.format_exception(exc))))
+    finally:
+        try:
+            view = memoryview(report)
+            while view:
+                view = view[os.write(write_end, view):]
+        finally:
+            os._exit(code)
 
 
 def write_funnel(analysis: dict[str, Any], fig_dir: Path, stem: str) -> str:
