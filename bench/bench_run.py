@@ -3,7 +3,9 @@
 Each repetition starts a new Python process (``python -m evsynth.cli run ... --quiet``), so the
 time includes interpreter start-up, imports, validation, the analyses, forest plots (SVG + PNG),
 results.json and the HTML/Markdown reports. Wall time and the child's CPU time (user + system)
-are reported; the CPU time is less sensitive to other load on a shared machine. Target: < 5 s.
+are reported; the CPU time is less sensitive to other load on a shared machine (it counts both
+processes when a helper process draws half of the figures). Target: median wall time < 2 s
+(issue 17, point 5).
 
     python bench/bench_run.py [--repeat N] [--write]
 
@@ -27,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "vertebroplasty"
-TARGET_S = 5.0
+TARGET_S = 2.0
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
@@ -45,14 +47,19 @@ def one_run(out: Path) -> tuple[float, float]:
     return wall, cpu
 
 
-def section(walls: list[float], cpus: list[float], n_analyses: int) -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    ok = "meets" if min(walls) < TARGET_S else "misses"
+def _load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def section(walls: list[float], cpus: list[float], n_analyses: int, load: float,
+            load_end: float) -> str:
+    ok = "meets" if statistics.median(walls) < TARGET_S else "misses"
     return "\n".join([
         f"`evsynth run examples/vertebroplasty --quiet` in a fresh process, {len(walls)} runs; "
         f"{n_analyses} analyses, each with a forest plot in SVG and PNG, plus results.json, "
         f"report.html and report.md. Machine: {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, load average {load:.1f} at the start.",
+        f"Python {platform.python_version()}, load average {load:.1f} at the start and "
+        f"{load_end:.1f} at the end.",
         "",
         "| measure | min | median | max |",
         "|---|---|---|---|",
@@ -61,8 +68,9 @@ def section(walls: list[float], cpus: list[float], n_analyses: int) -> str:
         f"| CPU time, user + system (s) | {min(cpus):.2f} | {statistics.median(cpus):.2f} | "
         f"{max(cpus):.2f} |",
         "",
-        f"Best wall time {ok} the {TARGET_S:g} s target. Wall times on this shared machine vary "
-        "with the other sessions' load; the CPU time is the steadier figure.",
+        f"Median wall time {ok} the {TARGET_S:g} s target (issue 17, point 5). Wall times on this "
+        "shared machine vary with the other sessions' load; the CPU time (both processes when a "
+        "helper process draws half of the figures) is the steadier figure.",
     ])
 
 
@@ -71,6 +79,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = ap.parse_args()
+    load = _load()
     tmp = Path(tempfile.mkdtemp(prefix="evsynth-bench-run-"))
     try:
         walls, cpus = [], []
@@ -84,7 +93,7 @@ def main() -> int:
         n = len(json.loads((tmp / "out" / "results.json").read_text())["analyses"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    text = section(walls, cpus, n)
+    text = section(walls, cpus, n, load, _load())
     print(text)
     if args.write:
         write_section("run", "End-to-end review run (bench/bench_run.py)", text)

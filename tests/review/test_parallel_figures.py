@@ -160,3 +160,27 @@ def test_no_helper_while_other_threads_run(tmp_path, monkeypatch):
         stop.set()
         t.join()
     assert len(list((tmp_path / "out" / "figures").glob("*.svg"))) == 4
+
+
+def test_progress_bar_starts_no_thread(monkeypatch):
+    """tqdm's monitor thread outlives the bar; the run's bar has none, so the figures can
+    still be shared with a helper process after an interactive run's progress bar."""
+
+    class Tty:
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            return len(s)
+
+        def flush(self):
+            pass
+
+    before = threading.active_count()
+    monkeypatch.setattr(pipeline.sys, "stderr", Tty())
+    update, bar = pipeline._progress(100, quiet=False)
+    assert update is not None
+    update(1)
+    assert threading.active_count() == before
+    bar.close()
+    assert threading.active_count() == before

@@ -334,7 +334,10 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None] | None, An
         return None, None
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc="analyses", unit="analysis", file=sys.stderr, leave=False)
+    class Bar(tqdm):
+        monitor_interval = 0   # no monitor thread: it would outlive the bar and stop the fork
+
+    bar = Bar(total=total, desc="analyses", unit="analysis", file=sys.stderr, leave=False)
     return bar.update, bar
 
 
