@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -502,7 +503,12 @@ def _draw_figures(jobs: list[tuple[str, dict[str, Any]]], fig_dir: Path,
     sigs = {getattr(signal, n) for n in CLEANUP_SIGNALS if hasattr(signal, n)}
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
     try:
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns about any OS thread: here only BLAS pools (numpy/scipy's
+            # OpenBLAS, which handle fork); Python threads were ruled out by _can_fork
+            warnings.filterwarnings("ignore", r"This process .* is multi-threaded",
+                                    DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # pragma: no cover - the helper process (coverage does not follow forks)
             _figure_helper(read_end, write_end, mask, [jobs[i] for i in sorted(theirs)],
                            fig_dir, mods)
