@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from evsynth.errors import InputError
+from evsynth.models.results import ResultMixin
 from evsynth.simulate.generators import Scenario, generate
 from evsynth.simulate.measures import performance
 from evsynth.simulate.methods import FIELDS, Method, fit_method
@@ -146,9 +147,11 @@ def _open_folder(out: Path, study: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- result
-class SimulationResult:
+class SimulationResult(ResultMixin):
     """Results of :func:`run`: raw per-replicate fits per scenario and method, and the
-    performance measures (:meth:`to_frame`).
+    performance measures (:meth:`to_frame`). Follows the results contract for result objects:
+    ``summary()``, ``to_dict()`` (JSON-safe: the settings and the performance table),
+    ``to_frame()``, HTML in Jupyter.
 
     Attributes: ``scenarios``, ``methods``, ``replicates``, ``seed``, ``block``, ``alpha``,
     ``seconds`` (wall time of this call) and ``raw`` (scenario key -> raw results).
@@ -197,10 +200,17 @@ class SimulationResult:
                 rows.append(row)
         return pd.DataFrame(rows)
 
-    def __repr__(self) -> str:
-        return (f"SimulationResult({len(self.scenarios)} scenarios x {len(self.methods)} "
+    _dict_fields = ("replicates", "seed", "block", "alpha", "seconds", "resumed", "table")
+
+    @property
+    def table(self) -> Any:
+        """The performance measures (as :meth:`to_frame`)."""
+        return self.to_frame()
+
+    def summary_text(self) -> str:
+        return (f"Simulation study: {len(self.scenarios)} scenarios x {len(self.methods)} "
                 f"methods x {self.replicates} replicates, seed {self.seed}; "
-                f"{self.seconds:.1f} s, {self.resumed} scenarios read back from disk)")
+                f"{self.seconds:.1f} s, {self.resumed} scenarios read back from disk")
 
 
 def _client(client: Any) -> Any:
