@@ -139,8 +139,13 @@ def check_overwrite(path: str | os.PathLike[str], *, force: bool = False,
 def figure_bytes(fig: Any, fmt: str, dpi: int = 150) -> bytes:
     """Render a matplotlib figure to SVG or PNG bytes (SVG without a date, so output is
     reproducible)."""
+    from matplotlib import rc_context
+
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
+    # a fixed hash salt makes SVG element ids reproducible (matplotlib salts them randomly);
+    # rc_context restores the caller's settings (a figure class may set its own salt inside)
+    with rc_context({"svg.hashsalt": "evsynth"}):
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
     return buf.getvalue()
 
 

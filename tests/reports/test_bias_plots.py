@@ -102,3 +102,18 @@ def test_bias_plot_errors(magnesium):
         labbe_plot(m.ai, m.ai + m.bi, m.ci, [5])
     with pytest.raises(InputError, match="measure"):
         labbe_plot([1], [10], [1], [10], measure="HR")
+
+
+def test_funnel_svg_is_reproducible():
+    """SVG element ids come from a fixed salt (files.figure_bytes), so two runs write identical
+    funnel plots, and the caller's rcParams are left as they were."""
+    import matplotlib
+
+    from evsynth.files import svg_string
+
+    rng = np.random.default_rng(1)
+    fit = evsynth.meta(rng.normal(size=12), rng.uniform(0.01, 0.1, 12))
+    before = matplotlib.rcParams["svg.hashsalt"]
+    assert svg_string(fit.plot_funnel(contours=True)) == svg_string(
+        fit.plot_funnel(contours=True))
+    assert matplotlib.rcParams["svg.hashsalt"] == before
