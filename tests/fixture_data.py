@@ -15,3 +15,30 @@ def load_fixture(relpath: str):
     """Load a JSON fixture written by an R script under tests/reference/."""
     with open(REFERENCE / relpath, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def fit_mh_fixture(dataset: str, fun: str, args: dict, *, warnings_as: str = "error"):
+    """The Mantel-Haenszel or Peto fit of an mh fixture case (mh_fixtures.R, mh_diag_fixtures.R):
+    ``dataset`` under tests/reference/data, ``fun`` "meta_mh" or "meta_peto", ``args`` the
+    fixture's Python keyword arguments; the table columns are found from the data (x1i/x2i/t1i/
+    t2i, ai/bi/ci/di or ai/n1i/ci/n2i). Warnings are raised (``"error"``) or ignored."""
+    import warnings
+
+    import pandas as pd
+
+    import evsynth
+
+    d = pd.read_csv(REFERENCE / "data" / dataset)
+    kw = dict(data=d, slab="study", add=args["add"], to=args["to"], drop00=args["drop00"],
+              level=args["level"])
+    if "x1i" in d:
+        kw.update(x1i="x1i", x2i="x2i", t1i="t1i", t2i="t2i")
+    elif "bi" in d:
+        kw.update(ai="ai", bi="bi", ci="ci", di="di")
+    else:
+        kw.update(ai="ai", n1i="n1i", ci="ci", n2i="n2i")
+    with warnings.catch_warnings():
+        warnings.simplefilter(warnings_as)
+        if fun == "meta_mh":
+            return evsynth.meta_mh(args["measure"], correct=args["correct"], **kw)
+        return evsynth.meta_peto(**kw)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from functools import cache
 
 import numpy as np
@@ -38,7 +37,7 @@ from numpy.testing import assert_allclose
 
 import evsynth
 from evsynth.errors import InputError
-from fixture_data import REFERENCE
+from fixture_data import REFERENCE, fit_mh_fixture
 
 RTOL, ATOL = 1e-6, 1e-10
 
@@ -64,21 +63,7 @@ def _ids(group: str, *keys: str) -> list[str]:
 
 @cache
 def _fit_cached(dataset: str, fun: str, args_json: str):
-    a = json.loads(args_json)
-    d = pd.read_csv(REFERENCE / "data" / dataset)
-    kw = dict(data=d, slab="study", add=a["add"], to=a["to"], drop00=a["drop00"],
-              level=a["level"])
-    if "x1i" in d:
-        kw.update(x1i="x1i", x2i="x2i", t1i="t1i", t2i="t2i")
-    elif "bi" in d:
-        kw.update(ai="ai", bi="bi", ci="ci", di="di")
-    else:
-        kw.update(ai="ai", n1i="n1i", ci="ci", n2i="n2i")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if fun == "meta_mh":
-            return evsynth.meta_mh(a["measure"], correct=a["correct"], **kw)
-        return evsynth.meta_peto(**kw)
+    return fit_mh_fixture(dataset, fun, json.loads(args_json), warnings_as="ignore")
 
 
 def _fit(case: dict):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 import evsynth
 from evsynth.errors import InputError
 from evsynth.models import mh
-from fixture_data import REFERENCE, load_fixture
+from fixture_data import REFERENCE, fit_mh_fixture, load_fixture
 
 CASES = sorted(p.stem for p in (REFERENCE / "mh").glob("*.json")
                if not p.stem.startswith("diag_"))  # diag_*: test_diagnostics_mh.py
@@ -42,22 +41,7 @@ def _close(got, exp, what: str) -> None:
 
 def _fit_case(case: str):
     fx = load_fixture(f"mh/{case}.json")
-    d = pd.read_csv(REFERENCE / "data" / fx["dataset"])
-    a = fx["args"]
-    kw = dict(data=d, slab="study", add=a["add"], to=a["to"], drop00=a["drop00"],
-              level=a["level"])
-    if "x1i" in d:
-        kw.update(x1i="x1i", x2i="x2i", t1i="t1i", t2i="t2i")
-    elif "bi" in d:
-        kw.update(ai="ai", bi="bi", ci="ci", di="di")
-    else:
-        kw.update(ai="ai", n1i="n1i", ci="ci", n2i="n2i")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        if fx["fun"] == "meta_mh":
-            res = evsynth.meta_mh(a["measure"], correct=a["correct"], **kw)
-        else:
-            res = evsynth.meta_peto(**kw)
+    res = fit_mh_fixture(fx["dataset"], fx["fun"], fx["args"])
     return fx, res
 
 
