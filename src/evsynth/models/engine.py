@@ -49,12 +49,6 @@ class Control:
         return cls(**settings)
 
 
-def normalise_level(level: float) -> float:
-    """Confidence level as a fraction (95 or 0.95 -> 0.95; :func:`evsynth.validation.level_percent`
-    states the rule and raises InputError outside it)."""
-    return level_fraction(level)
-
-
 def default_btt(p: int, intercept: bool) -> np.ndarray:
     """Coefficients tested by the omnibus test: all but the intercept when there are moderators."""
     if intercept and p > 1:
@@ -379,7 +373,7 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
               tau2_fixed: np.ndarray | None) -> FitDict:
     """:func:`_fit_batch` on data in a safe range."""
     control = control or Control()
-    level = normalise_level(level)
+    level = level_fraction(level)
     method = method.upper() if method.upper() in METHODS else method
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
