@@ -377,14 +377,17 @@ class Measure:
     required: tuple[str, ...] | None = None
     #: optional arguments beyond the family's (e.g. SMD's di, ti)
     more: tuple[str, ...] = ()
+    #: family arguments this measure does not take (e.g. n1i, n2i for paired tables)
+    drop: tuple[str, ...] = ()
 
     def args(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(required, optional) data arguments of this measure."""
         req, opt = _FAMILY_ARGS[self.family]
         if self.required is None:
-            return req, opt + self.more
+            return req, tuple(a for a in opt if a not in self.drop) + self.more
         return (self.required,
-                tuple(a for a in req + opt if a not in self.required) + self.more)
+                tuple(a for a in req + opt if a not in self.required and a not in self.drop)
+                + self.more)
 
 
 #: formula adapter: (parameters, vtype, correct) -> (yi, vi)
@@ -669,10 +672,13 @@ def _prep_2x2(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, A
     d = _fill_total(rows, "ci", "di", "n2i", "second")
     a, c = rows["ai"], rows["ci"]
     rows.x["bi"], rows.x["di"] = b, d
-    rows.fail((a + b) == 0, "ai", "a first group with at least one participant (ai + bi > 0)",
-              a + b)
-    rows.fail((c + d) == 0, "ci", "a second group with at least one participant (ci + di > 0)",
-              c + d)
+    if code in PAIRED or code == "RTET":  # cross-classifications: a margin may be empty
+        rows.fail((a + b + c + d) == 0, "ai", "a table with at least one count", a + b + c + d)
+    else:
+        rows.fail((a + b) == 0, "ai", "a first group with at least one participant (ai + bi > 0)",
+                  a + b)
+        rows.fail((c + d) == 0, "ci",
+                  "a second group with at least one participant (ci + di > 0)", c + d)
     bad = rows.missing("ai", "bi", "ci", "di")
     id00 = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
     if o.drop00:
@@ -732,6 +738,19 @@ def _prep_prop(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, 
             np.where(id0, "zero cell and no continuity correction", ""))
 
 
+#: measures of the "cont2" family that take Cohen's d (di) or t (ti) in place of the means
+D_INPUT = ("SMD", "RPB", "RBIS", "D2ORN", "D2ORL", "D2OR")
+#: measures whose means must be positive (the log of a mean or of a coefficient of variation)
+POSITIVE_MEANS = ("ROM", "CVR", "ROMC", "CVRC", "MNLN", "CVLN")
+#: paired (matched) 2x2 measures: a row or column of the table may be empty
+PAIRED = ("MPRD", "MPRR", "MPOR", "MPORC", "MPPETO")
+
+
+def _get(rows: _Rows, name: str) -> Arr:
+    """An input column, or all-NaN when the measure does not need it and it is not given."""
+    return rows[name] if rows.has(name) else np.full(rows.k, np.nan)
+
+
 def _smd_from_d_or_t(rows: _Rows) -> Arr:
     """SMD studies reported as Cohen's d (``di``) or a two-sample t statistic (``ti``, converted
     by ``d = t sqrt(1/n1 + 1/n2)``, Borenstein 2009 eq. 4.23; metafor ``escalc`` SMD): the d is
@@ -741,8 +760,8 @@ def _smd_from_d_or_t(rows: _Rows) -> Arr:
     means = ("m1i", "m2i", "sd1i", "sd2i")
     if not (rows.has("di") or rows.has("ti")) and not all(rows.has(n) for n in means):
         missing = [n for n in means if not rows.has(n)]
-        raise InputError(f"measure 'SMD' needs {', '.join(repr(n) for n in missing)} (or Cohen's "
-                         f"d 'di', or the t statistic 'ti')")
+        raise InputError(f"measure '{rows.measure}' needs {', '.join(repr(n) for n in missing)} "
+                         f"(or Cohen's d 'di', or the t statistic 'ti')")
     d = rows["di"] if rows.has("di") else np.full(k, np.nan)
     if rows.has("ti"):
         d = np.where(np.isnan(d), rows["ti"] * np.sqrt(1 / rows["n1i"] + 1 / rows["n2i"]), d)
@@ -757,13 +776,15 @@ def _smd_from_d_or_t(rows: _Rows) -> Arr:
 def _prep_cont2(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, Arr]:
     rows.positive("sd1i", "sd2i")
     rows.at_least(2, "n1i", "n2i")
-    if code == "ROM":
+    if code in POSITIVE_MEANS:
         rows.positive("m1i", "m2i")
-    if code == "SMD":
+    needed = MEASURES[code].args()[0]
+    if code in D_INPUT:
         _smd_from_d_or_t(rows)
-    bad = rows.missing("n1i", "n2i", "m1i", "m2i", "sd1i", "sd2i")
-    p = SimpleNamespace(m1=rows["m1i"], m2=rows["m2i"], sd1=rows["sd1i"], sd2=rows["sd2i"],
-                        n1=rows["n1i"], n2=rows["n2i"])
+        needed = ("n1i", "n2i", "m1i", "m2i", "sd1i", "sd2i")
+    bad = rows.missing(*needed)
+    p = SimpleNamespace(m1=_get(rows, "m1i"), m2=_get(rows, "m2i"), sd1=_get(rows, "sd1i"),
+                        sd2=_get(rows, "sd2i"), n1=rows["n1i"], n2=rows["n2i"])
     return p, bad, np.full(rows.k, "")
 
 
@@ -771,12 +792,14 @@ def _prep_change(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr
     rows.positive("sd1i", "sd2i")
     rows.at_least(2, "ni")
     rows.correlation("ri")
+    if code in POSITIVE_MEANS:
+        rows.positive("m1i", "m2i")
     bad = rows.missing(*MEASURES[code].args()[0])
     ok = ~bad
-    sd2 = rows["sd2i"][ok] if rows.has("sd2i") else np.full(int(ok.sum()), np.nan)
     # sd_change validates its inputs; give it only the complete studies
-    p = SimpleNamespace(m1=rows["m1i"][ok], m2=rows["m2i"][ok], sd1=rows["sd1i"][ok],
-                        sd2=sd2, n=rows["ni"][ok], r=rows["ri"][ok])
+    p = SimpleNamespace(m1=_get(rows, "m1i")[ok], m2=_get(rows, "m2i")[ok],
+                        sd1=rows["sd1i"][ok], sd2=_get(rows, "sd2i")[ok], n=rows["ni"][ok],
+                        r=rows["ri"][ok])
     return p, bad, np.full(rows.k, "")
 
 
@@ -797,14 +820,20 @@ def _prep_change2(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Ar
 def _prep_mean(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, Arr]:
     rows.positive("sdi")
     rows.at_least(2, "ni")
-    bad = rows.missing("mi", "sdi", "ni")
-    return SimpleNamespace(m=rows["mi"], sd=rows["sdi"], n=rows["ni"]), bad, np.full(rows.k, "")
+    if code in POSITIVE_MEANS:
+        rows.positive("mi")
+    bad = rows.missing(*MEASURES[code].args()[0])
+    return (SimpleNamespace(m=_get(rows, "mi"), sd=rows["sdi"], n=rows["ni"]), bad,
+            np.full(rows.k, ""))
 
 
 def _prep_cor(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, Arr]:
     rows.correlation("ri")
     rows.at_least(2, "ni")
     bad = rows.missing("ri", "ni")
+    if code == "UCOR":
+        rows.mark((rows["ni"] <= 4) & ~bad, "ni <= 4: the bias-corrected correlation (UCOR) is "
+                  "undefined (Olkin & Pratt 1958)")
     return SimpleNamespace(r=rows["ri"], n=rows["ni"]), bad, np.full(rows.k, "")
 
 
@@ -1026,6 +1055,12 @@ def _finish(rows: _Rows, spec: Measure, code: str, yi: Arr, vi: Arr, bad: Arr,
         vi[small] = np.nan
         rows.mark(small, "ni <= 3: sampling variance undefined")
         keep = small
+    elif code == "RTET":
+        # one zero cell: the ML estimate is on the boundary (+-1, as metafor) and has no sampling
+        # variance (metafor reports the inverse of a Hessian taken at the boundary, e.g. 6322)
+        keep = np.isfinite(yi) & np.isnan(vi) & ~bad
+        rows.mark(keep, "one zero cell: tetrachoric correlation at the boundary (+-1); its "
+                        "sampling variance is undefined")
     else:
         keep = np.zeros(rows.k, dtype=bool)
     undefined = ~bad & ~(np.isfinite(yi) & (np.isfinite(vi) | keep))
@@ -1097,3 +1132,7 @@ def measures() -> pd.DataFrame:
         [(c, m.family, m.description, ", ".join(m.vtypes), m.add) for c, m in MEASURES.items()],
         columns=["measure", "family", "description", "vtypes", "add"])
 
+
+# the further measures of metafor 3.8 (their module adds its rows to MEASURES, _FAMILY_ARGS and
+# _PREP: one registry); imported last, as it builds on the definitions above
+from evsynth.effects import escalc_more as _escalc_more  # noqa: E402,F401
