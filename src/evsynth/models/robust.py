@@ -1,0 +1,856 @@
+"""Cluster-robust inference for meta-analytic models: :func:`robust` and :func:`robu`.
+
+:func:`robust` is metafor's ``robust.rma.uni`` / ``robust.rma.mv`` (metafor 3.8): the
+sandwich estimator of the variance of the fixed effects of a fitted :func:`evsynth.meta` or
+``evsynth.meta_mv`` model with effects clustered in ``cluster``,
+
+* ``clubsandwich=False``: the CR1 estimator ``(X'WX)^-1 (sum_j X_j'W e_j e_j' W X_j)
+  (X'WX)^-1`` times ``n / (n - p)`` (``adjust=True``; n clusters, p coefficients), t tests and
+  intervals with ``n - p`` degrees of freedom and an F test of the moderators (Hedges, Tipton &
+  Johnson 2010; metafor's default);
+* ``clubsandwich=True``: the bias-reduced linearisation estimator CR2 (Bell & McCaffrey 2002;
+  Pustejovsky & Tipton 2018) with the fitted model as working model, Satterthwaite degrees of
+  freedom per coefficient and the Hotelling's T^2 "HTZ" test of several coefficients
+  (Tipton & Pustejovsky 2015), exactly as R's clubSandwich 0.5 (``vcovCR(type = "CR2")``,
+  ``coef_test(test = "Satterthwaite")``, ``Wald_test(test = "HTZ")``), which is what metafor's
+  ``robust(..., clubSandwich = TRUE)`` calls.
+
+:func:`robu` is R's robumeta ``robu()`` (Fisher & Tipton 2015): robust variance estimation
+with the correlated-effects (``"CE"``) or hierarchical (``"HIER"``) working models and their
+method-of-moments variance components (Hedges, Tipton & Johnson 2010), with the small-sample
+corrections of Tipton (2015) (``small=True``: CR2 with Satterthwaite df) or the CR1 estimator.
+
+Everything is computed cluster by cluster (clusters of equal size in one batched numpy call):
+no k x k matrix is formed, so memory is linear in k and time linear in the number of clusters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evsynth._lazy import LazyModule
+from evsynth.errors import InputError, shown
+from evsynth.models.results import FittedModel, fmt_p
+from evsynth.validation import as_frame, choice, column, level_percent, numeric_vector
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import scipy.sparse as sp
+else:
+    pd = LazyModule("pandas")
+
+__all__ = ["RobuResult", "RobustResult", "robu", "robust"]
+
+#: eigenvalue threshold of clubSandwich's ``matrix_power`` (values <= 1e-12 are set to 0)
+CS_EIGEN_TOL = 1e-12
+#: eigenvalue threshold of robumeta's small-sample adjustment matrices
+ROBU_EIGEN_TOL = 1e-10
+
+
+# --------------------------------------------------------------------------------------------
+# clusters
+# --------------------------------------------------------------------------------------------
+def cluster_codes(cluster: Any, k: int, data: Any = None, field: str = "cluster"
+                  ) -> tuple[np.ndarray, list[Any]]:
+    """Integer codes ``0..J-1`` of the clusters (in order of first appearance) and their labels.
+
+    ``cluster`` is one value per row (any hashable values) or the name of a column of ``data``;
+    missing values are an :class:`InputError` naming the row.
+    """
+    frame = as_frame(data)
+    raw = column(field, cluster, frame)
+    if isinstance(raw, (str, bytes)) or np.ndim(raw) == 0:
+        raise InputError(f"argument '{field}' is {raw!r}; expected one value per row (or a "
+                         "column name with data=)")
+    values = list(np.asarray(raw, dtype=object).ravel()) if not isinstance(raw, list) else raw
+    if len(values) != k:
+        raise InputError(f"argument '{field}' has {len(values)} values but the model has "
+                         f"{k} rows (effects)")
+    codes = np.empty(k, dtype=np.int64)
+    index: dict[Any, int] = {}
+    for i, val in enumerate(values):
+        if isinstance(val, np.generic):
+            val = val.item()
+        if val is None or (isinstance(val, float) and math.isnan(val)) or _is_na(val):
+            raise InputError(f"row {i + 1}: field '{field}' is missing; expected a cluster "
+                             "label (missing values are not allowed)")
+        try:
+            codes[i] = index.setdefault(val, len(index))
+        except TypeError:
+            raise InputError(f"row {i + 1}: field '{field}' is {shown(val)}, which cannot "
+                             "label a cluster; expected a number or a string") from None
+    return codes, list(index)
+
+
+def _is_na(val: Any) -> bool:
+    import sys
+
+    pd_mod = sys.modules.get("pandas")
+    return pd_mod is not None and (val is pd_mod.NA or val is pd_mod.NaT)
+
+
+@dataclass
+class Blocks:
+    """Rows grouped by cluster: for each cluster size n, the clusters of that size and their
+    rows (``rows[n]`` is a (J_n, n) array of row indices, in the data's order within a
+    cluster)."""
+
+    codes: np.ndarray
+    sizes: np.ndarray
+    groups: list[tuple[np.ndarray, np.ndarray]]  # (cluster ids, rows (J_n, n))
+    pos: np.ndarray  # position of each row within its cluster
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, J: int) -> Blocks:
+        order = np.argsort(codes, kind="stable")
+        sizes = np.bincount(codes, minlength=J)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        pos = np.empty(codes.size, dtype=np.int64)
+        pos[order] = np.arange(codes.size) - np.repeat(starts, sizes)
+        groups = []
+        for n in np.unique(sizes):
+            cl = np.flatnonzero(sizes == n)
+            rows = order[starts[cl][:, None] + np.arange(n)[None, :]]
+            groups.append((cl, rows))
+        return cls(codes, sizes, groups, pos)
+
+    @property
+    def J(self) -> int:
+        return int(self.sizes.size)
+
+
+def _group_sum(values: np.ndarray, codes: np.ndarray, J: int) -> np.ndarray:
+    """Sums of the rows of ``values`` (k x m) by cluster (J x m)."""
+    out = np.zeros((J,) + values.shape[1:])
+    np.add.at(out, codes, values)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the sandwich estimators
+# --------------------------------------------------------------------------------------------
+def matrix_power_sym(A: np.ndarray, power: float, tol: float) -> np.ndarray:
+    """``A^power`` of symmetric matrices (stacked in the last two axes) through their
+    eigendecomposition, eigenvalues <= ``tol`` set to 0 (clubSandwich's ``matrix_power``)."""
+    vals, vecs = np.linalg.eigh(A)
+    keep = vals > tol
+    vp = np.where(keep, np.abs(vals) ** power * keep, 0.0)
+    return np.einsum("...ij,...j,...kj->...ik", vecs, vp, vecs)
+
+
+@dataclass
+class CR2Parts:
+    """What the CR2 estimator leaves for the small-sample tests: ``bread`` M = (X'WX)^-1,
+    ``vcov``, and per cluster ``D_j = M E_j Phi_j E_j' M`` and ``H_j = M E_j X_j chol(M)``
+    (Pustejovsky & Tipton 2018, Theorem 2; the G and H arrays of clubSandwich's ``get_GH``)."""
+
+    bread: np.ndarray
+    vcov: np.ndarray
+    D: np.ndarray  # (J, p, p)
+    H: np.ndarray  # (J, p, p)
+
+
+def cr2(X: np.ndarray, e: np.ndarray, blocks: Blocks, phi: list[np.ndarray],
+        tol: float = CS_EIGEN_TOL) -> CR2Parts:
+    """The CR2 sandwich with inverse-variance weights ``W_j = Phi_j^-1`` (Bell & McCaffrey
+    2002; Pustejovsky & Tipton 2018, eq. 7): adjustment matrices
+    ``A_j = U_j' (U_j (Phi_j - X_j M X_j') U_j')^(-1/2) U_j`` with ``U_j`` the upper Cholesky
+    factor of the working covariance ``Phi_j`` (clubSandwich ``CR2``), and
+    ``V = M (sum_j X_j' W_j A_j e_j e_j' A_j' W_j X_j) M``.
+
+    ``phi[g]`` holds the working covariance blocks (J_g, n, n) of the clusters of size group g
+    of ``blocks``. Clusters of equal size are processed in one batched call.
+    """
+    p = X.shape[1]
+    J = blocks.J
+    XtWX = np.zeros((p, p))
+    W_list = []
+    for (_, rows), Phi in zip(blocks.groups, phi, strict=True):
+        Xn = X[rows]
+        Wn = np.linalg.inv(Phi)
+        W_list.append(Wn)
+        XtWX += np.einsum("jni,jnm,jmk->ik", Xn, Wn, Xn)
+    M = _inv_sym(XtWX)
+    LM = np.linalg.cholesky(M)
+    D = np.empty((J, p, p))
+    H = np.empty((J, p, p))
+    meat = np.zeros((p, p))
+    for (cl, rows), Phi, Wn in zip(blocks.groups, phi, W_list, strict=True):
+        Xn = X[rows]
+        L = np.linalg.cholesky(Phi)  # Phi = L L'; clubSandwich's chol() is U = L'
+        inner = Phi - np.einsum("jni,ik,jmk->jnm", Xn, M, Xn)
+        G = np.einsum("jan,jab,jbm->jnm", L, inner, L)  # U inner U'
+        Gm = matrix_power_sym(0.5 * (G + np.swapaxes(G, 1, 2)), -0.5, tol)
+        A = np.einsum("jna,jab,jmb->jnm", L, Gm, L)  # U' G^-1/2 U
+        E = np.einsum("jni,jnm,jmk->jik", Xn, Wn, A)  # X_j' W_j A_j  (J, p, n)
+        u = np.einsum("jin,jn->ji", E, e[rows])
+        meat += u.T @ u
+        ME = np.einsum("ab,jbn->jan", M, E)
+        MEL = np.einsum("jan,jnm->jam", ME, L)
+        D[cl] = np.einsum("jan,jbn->jab", MEL, MEL)
+        H[cl] = np.einsum("jan,jnb,bc->jac", ME, Xn, LM)
+    vcov = M @ meat @ M
+    return CR2Parts(M, 0.5 * (vcov + vcov.T), D, H)
+
+
+def _inv_sym(A: np.ndarray) -> np.ndarray:
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        raise InputError("the model matrix is not of full rank in the weighted fit (X'WX is "
+                         "singular); the fixed effects are not estimable") from None
+    Li = np.linalg.inv(L)
+    return Li.T @ Li
+
+
+def _t_sums(D: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """``T[a, b, c, d] = sum_ij P^ab_ij P^cd_ij`` with ``P^ab_ij = delta_ij D_i[a, b] -
+    H_i[a] . H_j[b]``: the moments of the quadratic forms in the clubSandwich P array
+    (``Satterthwaite``, ``total_variance_mat``) without forming the J x J arrays."""
+    Hd = np.einsum("jam,jbm->jab", H, H)
+    K = np.einsum("jam,jcn->acmn", H, H)
+    T = (np.einsum("jab,jcd->abcd", D, D) - np.einsum("jab,jcd->abcd", D, Hd)
+         - np.einsum("jab,jcd->abcd", Hd, D) + np.einsum("acmn,bdmn->abcd", K, K))
+    return T
+
+
+def satterthwaite_df(parts: CR2Parts) -> np.ndarray:
+    """Satterthwaite degrees of freedom of each coefficient under the working model
+    (Bell & McCaffrey 2002, sec. 3; Pustejovsky & Tipton 2018, eq. 11; clubSandwich
+    ``Satterthwaite``): ``df = 2 E[V]^2 / Var[V]``."""
+    D, H = parts.D, parts.H
+    E = np.einsum("jaa->a", D) - np.einsum("jam,jam->a", H, H)
+    T = _t_sums(D, H)
+    var = np.array([T[a, a, a, a] for a in range(D.shape[1])])
+    return E ** 2 / var
+
+
+def htz_test(parts: CR2Parts, beta: np.ndarray, C: np.ndarray) -> dict[str, float]:
+    """The HTZ test of ``C beta = 0`` (Tipton & Pustejovsky 2015, J Educ Behav Stat 40:604;
+    Pustejovsky & Tipton 2018, sec. 3.2; clubSandwich ``Wald_test(test = "HTZ")``): Hotelling's
+    T^2 with ``nu = q (q + 1) / sum_st Var(d_st)``, ``d = Omega^-1/2 C V C' Omega^-1/2`` and
+    ``Omega = E[C V C']`` under the working model; ``F = (nu - q + 1) / (nu q) Q`` on
+    ``(q, nu - q + 1)`` degrees of freedom."""
+    from scipy import special
+
+    q = C.shape[0]
+    D = np.einsum("ia,jab,kb->jik", C, parts.D, C)
+    H = np.einsum("ia,jam->jim", C, parts.H)
+    Omega = np.einsum("jab->ab", D) - np.einsum("jam,jbm->ab", H, H)
+    N = matrix_power_sym(Omega, -0.5, CS_EIGEN_TOL)
+    Dn = np.einsum("ia,jab,kb->jik", N, D, N)
+    Hn = np.einsum("ia,jam->jim", N, H)
+    T = _t_sums(Dn, Hn)
+    var_mat = np.einsum("sTTs->sT", T) + np.einsum("ssTT->sT", T)
+    nu = q * (q + 1) / var_mat.sum()
+    Cb = C @ beta
+    Q = float(Cb @ np.linalg.solve(C @ parts.vcov @ C.T, Cb))
+    delta = max((nu - q + 1) / nu, 0.0)
+    df2 = nu - q + 1
+    F = delta * Q / q
+    pval = float(special.fdtrc(q, df2, F)) if df2 > 0 else math.nan
+    return {"F": F, "df1": float(q), "df2": float(df2), "pval": pval, "Q": Q, "nu": nu,
+            "delta": delta}
+
+
+# --------------------------------------------------------------------------------------------
+# the working model of a fit
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Working:
+    """What robust() needs from a fit (an adapter over meta() and meta_mv() results)."""
+
+    kind: str
+    X: np.ndarray
+    y: np.ndarray
+    beta: np.ndarray
+    coef_names: list[str]
+    btt: np.ndarray
+    int_only: bool
+    level: float
+    diag_var: np.ndarray | None  # meta(): vi + tau^2
+    M: sp.csr_matrix | None  # meta_mv(): V + Z G Z'
+    W: sp.csr_matrix | None  # meta_mv(): M^-1
+    model_name: str
+    notes: list[str]
+
+
+def _working(fit: Any) -> _Working:
+    from evsynth.models.meta import MetaResult
+
+    notes: list[str] = []
+    if isinstance(fit, MetaResult):
+        X = np.asarray(fit.model_matrix, dtype=float)
+        if fit.test in ("knha", "adhoc"):
+            notes.append("the fit used the Knapp-Hartung test; the sandwich uses the unscaled "
+                         "(X'WX)^-1 (metafor 3.8 multiplies by its s^2 scale factor)")
+        if fit.subgroups is not None:
+            notes.append("the fit's subgroup fits are not made robust; only the overall model")
+        return _Working("meta", X, np.asarray(fit.yi, float), np.asarray(fit.beta, float),
+                        list(fit.coef_names), np.asarray(fit.btt), bool(fit.int_only),
+                        float(fit.level), np.asarray(fit.vi, float) + float(fit.tau2), None, None,
+                        fit.model_name, notes)
+    if all(hasattr(fit, a) for a in ("marginal_var", "model_matrix", "beta", "yi")):
+        import scipy.sparse as sp
+
+        X = np.asarray(fit.model_matrix, dtype=float)
+        p = X.shape[1]
+        names = list(getattr(fit, "coef_names", None) or [f"b{j}" for j in range(p)])
+        intercept = bool(np.allclose(X[:, 0], 1.0))
+        btt = getattr(fit, "btt", None)
+        if btt is None:
+            btt = np.arange(1, p) if (intercept and p > 1) else np.arange(p)
+        M = sp.csr_matrix(fit.marginal_var())
+        W = sp.csr_matrix(fit.weight_matrix()) if hasattr(fit, "weight_matrix") else None
+        if getattr(fit, "user_weights", None) is not None:
+            raise InputError("robust(): fits with user-specified weight matrices are not "
+                             "supported (the sandwich here assumes W = M^-1)")
+        beta = np.asarray(fit.beta, float).ravel()
+        return _Working("meta_mv", X, np.asarray(fit.yi, float), beta, names,
+                        np.asarray(btt), p == 1 and intercept, float(fit.level), None, M, W,
+                        getattr(fit, "model_name", "meta_mv() fit (rma.mv)"), notes)
+    raise InputError(f"robust(): 'fit' is a {type(fit).__name__}; expected a fit of "
+                     "evsynth.meta() or evsynth.meta_mv()")
+
+
+def _phi_blocks(w: _Working, blocks: Blocks) -> list[np.ndarray]:
+    """Working covariance blocks per cluster-size group: diag(vi + tau^2) for meta(), the
+    cluster blocks of the marginal covariance M for meta_mv() (which must be block-diagonal by
+    cluster: the random effects nested in the clusters, as clubSandwich requires)."""
+    out = []
+    if w.diag_var is not None:
+        for _, rows in blocks.groups:
+            n = rows.shape[1]
+            Phi = np.zeros((rows.shape[0], n, n))
+            idx = np.arange(n)
+            Phi[:, idx, idx] = w.diag_var[rows]
+            out.append(Phi)
+        return out
+    assert w.M is not None
+    coo = w.M.tocoo()
+    r, c, v = coo.row, coo.col, coo.data
+    nz = v != 0
+    r, c, v = r[nz], c[nz], v[nz]
+    cross = blocks.codes[r] != blocks.codes[c]
+    if cross.any():
+        i = int(np.flatnonzero(cross)[0])
+        raise InputError(f"robust(clubsandwich=True): rows {r[i] + 1} and {c[i] + 1} are in "
+                         "different clusters but correlated in the model (random effects or "
+                         "sampling covariances are not nested within 'cluster'); use a "
+                         "cluster that nests them (clubSandwich refuses the same)")
+    size_group = np.empty(blocks.J, dtype=np.int64)
+    slot = np.empty(blocks.J, dtype=np.int64)
+    for g, (cl, _) in enumerate(blocks.groups):
+        size_group[cl] = g
+        slot[cl] = np.arange(cl.size)
+        n = blocks.sizes[cl[0]]
+        out.append(np.zeros((cl.size, n, n)))
+    cl_of = blocks.codes[r]
+    for g in range(len(out)):
+        sel = size_group[cl_of] == g
+        out[g][slot[cl_of[sel]], blocks.pos[r[sel]], blocks.pos[c[sel]]] = v[sel]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# result
+# --------------------------------------------------------------------------------------------
+class RobustResult(FittedModel):
+    """Cluster-robust tests and confidence intervals of a fitted model (metafor
+    ``robust.rma``): the fit's coefficients with sandwich standard errors, t tests
+    (``zval`` holds the t statistics) with ``df`` degrees of freedom (one per coefficient), and
+    the F test of the moderators (``QM``, ``QMdf``, ``QMp``)."""
+
+    model_name = "robust() result"
+    _dict_fields = ("k", "coef_names", "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "df",
+                    "vb", "QM", "QMdf", "QMp", "n_clusters", "cluster_sizes", "level", "vcov_type",
+                    "method_info")
+
+    def __init__(self, *, k: int, coef_names: list[str], beta: np.ndarray, se: np.ndarray,
+                 zval: np.ndarray, pval: np.ndarray, ci_lb: np.ndarray, ci_ub: np.ndarray,
+                 df: np.ndarray, vb: np.ndarray, QM: float, QMdf: list[float], QMp: float,
+                 n_clusters: int, cluster_sizes: np.ndarray, level: float, vcov_type: str,
+                 method_info: dict[str, Any], btt: np.ndarray, fit: Any) -> None:
+        self.k = k
+        self.coef_names = coef_names
+        self.beta, self.se, self.zval, self.pval = beta, se, zval, pval
+        self.ci_lb, self.ci_ub, self.df, self.vb = ci_lb, ci_ub, df, vb
+        self.QM, self.QMdf, self.QMp = QM, QMdf, QMp
+        self.n_clusters = n_clusters
+        self.cluster_sizes = cluster_sizes
+        self.level = level
+        self.vcov_type = vcov_type
+        self.method_info = method_info
+        self.btt = btt
+        self.fit = fit
+        self.test = "t"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy coefficient table (``term, estimate, se, statistic, df, pval, ci_lb, ci_ub``)."""
+        frame = super().to_frame()
+        frame.insert(4, "df", self.df)
+        return frame
+
+    def summary_text(self) -> str:
+        sizes = self.cluster_sizes
+        cs = self.method_info.get("clubsandwich", False)
+        lines = [f"Cluster-robust inference for a {self.method_info['model']}", "",
+                 f"Number of estimates:   {self.k}",
+                 f"Number of clusters:    {self.n_clusters}",
+                 f"Estimates per cluster: {sizes.min()}-{sizes.max()} (mean: "
+                 f"{sizes.mean():.2f}, median: {np.median(sizes):g})", ""]
+        p = len(self.beta)
+        if p > 1 or not self.method_info.get("int_only", False):
+            coefs = _coef_range(self.btt)
+            df2 = self.QMdf[1]
+            df2s = f"{df2:.2f}" if cs else f"{df2:g}"
+            lines.append(f"Test of Moderators (coefficient{'s' if len(self.btt) > 1 else ''} "
+                         f"{coefs}):\u00b9")
+            lines.append(f"F(df1 = {self.QMdf[0]:g}, df2 = {df2s}) = {self.QM:.4f}, "
+                         f"p-val = {fmt_p(self.QMp)}")
+            lines.append("")
+        lines.append("Model Results:")
+        lines.append("")
+        table = pd.DataFrame({"estimate": self.beta, "se\u00b9": self.se, "tval\u00b9": self.zval,
+                              "df\u00b9": [f"{d:.2f}" if cs else f"{d:g}" for d in self.df],
+                              "pval\u00b9": [fmt_p(x) for x in self.pval],
+                              "ci.lb\u00b9": self.ci_lb, "ci.ub\u00b9": self.ci_ub},
+                             index=self.coef_names)
+        lines.append(table.to_string(float_format=lambda x: f"{x:.4f}"))
+        lines.append("")
+        dfm = "Satterthwaite approx" if cs else "residual method"
+        lines.append(f"1) results based on cluster-robust inference (var-cov estimator: "
+                     f"{self.vcov_type},")
+        lines.append(f"   approx t-test and confidence interval, df: {dfm})")
+        return "\n".join(lines)
+
+
+def _coef_range(btt: np.ndarray) -> str:
+    b = [int(i) + 1 for i in btt]
+    if len(b) > 1 and b == list(range(b[0], b[-1] + 1)):
+        return f"{b[0]}:{b[-1]}"
+    return ",".join(map(str, b))
+
+
+# --------------------------------------------------------------------------------------------
+# robust()
+# --------------------------------------------------------------------------------------------
+def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = False,
+           data: Any = None) -> RobustResult:
+    """Cluster-robust tests and confidence intervals for a fitted model (metafor ``robust``).
+
+    With ``clubsandwich=False`` (metafor's default) the variance of the coefficients is the
+    sandwich ``V = M (sum_j X_j' W r_j r_j' W X_j) M``, ``M = (X'WX)^-1``, with the fit's
+    weights ``W`` (``1 / (vi + tau^2)`` for :func:`evsynth.meta`, ``(V + Z G Z')^-1`` for
+    ``evsynth.meta_mv``), residuals ``r_j`` of cluster j and, with ``adjust=True``, the
+    small-sample factor ``n / (n - p)`` (n clusters, p coefficients; "CR1"); tests and intervals
+    use t distributions with ``n - p`` degrees of freedom and the moderators an F test
+    ``F = b' V^-1 b / m`` on ``(m, n - p)`` degrees of freedom (Hedges, Tipton & Johnson 2010;
+    metafor 3.8 ``robust.rma.uni``/``robust.rma.mv``).
+
+    With ``clubsandwich=True`` the bias-reduced linearisation estimator "CR2" (Bell &
+    McCaffrey 2002) with the fitted model as working model, t tests with Satterthwaite degrees
+    of freedom per coefficient and the HTZ F test of the moderators (Pustejovsky & Tipton 2018;
+    Tipton & Pustejovsky 2015), as R's clubSandwich 0.5 and metafor's ``robust(...,
+    clubSandwich = TRUE)``; ``adjust`` is then not used (as in metafor).
+
+    Parameters
+    ----------
+    fit : MetaResult or MultivariateResult
+        A fit of :func:`evsynth.meta` or ``evsynth.meta_mv``.
+    cluster : array_like or str
+        The cluster (e.g. study) of each effect, or a column name of ``data``.
+    adjust : bool, default True
+        Apply the small-sample factor ``n / (n - p)`` ("CR1"; else "CR0").
+    clubsandwich : bool, default False
+        CR2 with Satterthwaite and HTZ tests instead of CR1 with ``n - p`` df.
+    data : pandas.DataFrame, optional
+        Data frame in which ``cluster`` is looked up when it is a column name.
+
+    Returns
+    -------
+    RobustResult
+        ``beta``, ``se``, ``zval`` (t statistics), ``df``, ``pval``, ``ci_lb``, ``ci_ub``
+        (``level`` of the fit), ``vb``, ``QM``/``QMdf``/``QMp`` (F test of the coefficients
+        ``fit.btt``), ``n_clusters``, ``method_info``; ``summary()`` prints as metafor.
+
+    Raises
+    ------
+    InputError
+        If the number of clusters is not larger than the number of coefficients, the
+        clusters have missing values or the wrong length, or (CR2 of a ``meta_mv`` fit) the
+        model correlates effects of different clusters.
+
+    References
+    ----------
+    .. [1] Hedges LV, Tipton E, Johnson MC (2010). Robust variance estimation in
+           meta-regression with dependent effect size estimates. *Res Synth Methods*
+           1(1):39-65. doi:10.1002/jrsm.5
+    .. [2] Bell RM, McCaffrey DF (2002). Bias reduction in standard errors for linear
+           regression with multi-stage samples. *Surv Methodol* 28(2):169-181.
+    .. [3] Pustejovsky JE, Tipton E (2018). Small-sample methods for cluster-robust variance
+           estimation and hypothesis testing in fixed effects models. *J Bus Econ Stat*
+           36(4):672-683. doi:10.1080/07350015.2016.1247004
+    .. [4] Tipton E, Pustejovsky JE (2015). Small-sample adjustments for tests of moderators
+           and model fit using robust variance estimation in meta-regression. *J Educ Behav
+           Stat* 40(6):604-634. doi:10.3102/1076998615606099
+    .. [5] Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
+           *J Stat Softw* 36(3):1-48. doi:10.18637/jss.v036.i03
+
+    Examples
+    --------
+    Three studies contribute two effects each (made-up numbers):
+
+    >>> import evsynth
+    >>> yi = [0.30, 0.42, 0.11, 0.25, 0.52, 0.61, 0.05, 0.18]
+    >>> vi = [0.02, 0.03, 0.02, 0.04, 0.05, 0.03, 0.02, 0.03]
+    >>> fit = evsynth.meta(yi, vi)
+    >>> res = evsynth.robust(fit, cluster=[1, 1, 2, 2, 3, 3, 4, 4])
+    >>> res.n_clusters, res.df.tolist()
+    (4, [3.0])
+    >>> round(float(res.se[0]), 4)
+    0.1123
+    >>> cr2 = evsynth.robust(fit, cluster=[1, 1, 2, 2, 3, 3, 4, 4], clubsandwich=True)
+    >>> cr2.vcov_type
+    'CR2'
+    """
+    from scipy import special
+
+    if not isinstance(adjust, (bool, np.bool_)):
+        raise InputError(f"argument 'adjust' is {adjust!r}; expected True or False")
+    if not isinstance(clubsandwich, (bool, np.bool_)):
+        raise InputError(f"argument 'clubsandwich' is {clubsandwich!r}; expected True or False")
+    w = _working(fit)
+    k, p = w.X.shape
+    codes, _labels = cluster_codes(cluster, k, data)
+    J = len(_labels)
+    dfs_res = J - p
+    if dfs_res <= 0:
+        raise InputError(f"robust(): number of clusters ({J}) must be larger than the number "
+                         f"of coefficients ({p})")
+    blocks = Blocks.from_codes(codes, J)
+    e = w.y - w.X @ w.beta
+    level = w.level
+    alpha = 1 - level / 100
+    C = np.eye(p)[w.btt]
+    m = len(w.btt)
+    if clubsandwich:
+        parts = cr2(w.X, e, blocks, _phi_blocks(w, blocks))
+        vb = parts.vcov
+        se = np.sqrt(np.diag(vb))
+        tval = w.beta / se
+        df = satterthwaite_df(parts)
+        pval = 2 * special.stdtr(df, -np.abs(tval))
+        crit = special.stdtrit(df, 1 - alpha / 2)
+        if w.int_only:
+            QM, QMdf, QMp = float(max(0.0, tval[0] ** 2)), [1.0, float(df[0])], float(pval[0])
+        else:
+            ht = htz_test(parts, w.beta, C)
+            QM, QMdf, QMp = max(0.0, ht["F"]), [ht["df1"], ht["df2"]], ht["pval"]
+        vtype = "CR2"
+        ref = "clubSandwich 0.5 vcovCR(type='CR2'), coef_test(Satterthwaite), Wald_test(HTZ)"
+    else:
+        vb = _cr1(w, e, codes, J)
+        vtype = "CR0"
+        if adjust:
+            vb = vb * (J / dfs_res)
+            vtype = "CR1"
+        se = np.sqrt(np.diag(vb))
+        tval = w.beta / se
+        df = np.full(p, float(dfs_res))
+        pval = 2 * special.stdtr(df, -np.abs(tval))
+        crit = special.stdtrit(df, 1 - alpha / 2)
+        b = w.beta[w.btt]
+        try:
+            QM = float(b @ np.linalg.solve(vb[np.ix_(w.btt, w.btt)], b)) / m
+        except np.linalg.LinAlgError:
+            QM = math.nan
+        QMdf = [float(m), float(dfs_res)]
+        QMp = float(special.fdtrc(m, dfs_res, QM)) if math.isfinite(QM) else math.nan
+        ref = "metafor 3.8 robust.rma (Hedges, Tipton & Johnson 2010)"
+    info = {"model": w.model_name, "vcov": vtype, "clubsandwich": bool(clubsandwich),
+            "adjust": bool(adjust) if not clubsandwich else None,
+            "df": df.tolist() if clubsandwich else float(dfs_res),
+            "df_method": "Satterthwaite" if clubsandwich else "residual (clusters - p)",
+            "omnibus_test": "HTZ" if (clubsandwich and not w.int_only) else "Wald F",
+            "n_clusters": J, "level": level, "int_only": w.int_only,
+            "notes": w.notes, "reference": ref}
+    return RobustResult(k=k, coef_names=w.coef_names, beta=w.beta.copy(), se=se, zval=tval,
+                        pval=pval, ci_lb=w.beta - crit * se, ci_ub=w.beta + crit * se, df=df,
+                        vb=vb, QM=QM, QMdf=QMdf, QMp=QMp, n_clusters=J,
+                        cluster_sizes=blocks.sizes.copy(), level=level, vcov_type=vtype,
+                        method_info=info, btt=w.btt, fit=fit)
+
+
+def _cr1(w: _Working, e: np.ndarray, codes: np.ndarray, J: int) -> np.ndarray:
+    """CR0 sandwich with the fit's full weight matrix (metafor: ``vb X'W`` as bread)."""
+    if w.diag_var is not None:
+        WX = w.X / w.diag_var[:, None]
+    else:
+        if w.W is not None:
+            WX = np.asarray(w.W @ w.X)
+        else:
+            from scipy.sparse.linalg import splu
+
+            lu = splu(w.M.tocsc())  # type: ignore[union-attr]
+            WX = lu.solve(w.X)
+    M = _inv_sym(w.X.T @ WX)
+    u = _group_sum(WX * e[:, None], codes, J)
+    meat = u.T @ u
+    vb = M @ meat @ M
+    return 0.5 * (vb + vb.T)
+
+
+# --------------------------------------------------------------------------------------------
+# robumeta
+# --------------------------------------------------------------------------------------------
+class RobuResult(FittedModel):
+    """A robust variance estimation meta-regression (R robumeta ``robu``): coefficients,
+    robust SEs, t tests with ``df`` (Satterthwaite with ``small=True``), the variance
+    components of the working model (``tau2``, and ``omega2`` for ``"HIER"``) and, for
+    ``"CE"``, robumeta's I^2."""
+
+    model_name = "robu() fit (robumeta)"
+    _dict_fields = ("k", "n_clusters", "coef_names", "beta", "se", "zval", "pval", "ci_lb",
+                    "ci_ub", "df", "vb", "tau2", "omega2", "I2", "rho", "model", "small",
+                    "level", "weights", "method_info")
+
+    n_clusters: int
+    df: np.ndarray
+    vb: np.ndarray
+    tau2: float
+    omega2: float | None
+    I2: float | None
+    rho: float
+    model: str
+    small: bool
+    weights: np.ndarray
+    cluster_sizes: np.ndarray
+
+    def __init__(self, **kw: Any) -> None:
+        for key, val in kw.items():
+            setattr(self, key, val)
+        self.test = "t"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy coefficient table (``term, estimate, se, statistic, df, pval, ci_lb, ci_ub``)."""
+        frame = super().to_frame()
+        frame.insert(4, "df", self.df)
+        return frame
+
+    def summary_text(self) -> str:
+        label = ("RVE: Correlated Effects Model" if self.model == "CE"
+                 else "RVE: Hierarchical Effects Model")
+        if self.small:
+            label += " with Small-Sample Corrections"
+        lines = [label, "", f"Number of studies = {self.n_clusters}",
+                 f"Number of outcomes = {self.k} (min = {int(self.cluster_sizes.min())} , "
+                 f"mean = {self.cluster_sizes.mean():.2f} , median = "
+                 f"{np.median(self.cluster_sizes):g} , max = {int(self.cluster_sizes.max())} )"]
+        if self.model == "CE":
+            lines.append(f"Rho = {self.rho:g}")
+            lines.append(f"I.sq = {self.I2:g}")
+            lines.append(f"Tau.sq = {self.tau2:g}")
+        else:
+            lines.append(f"Omega.sq = {self.omega2:g}")
+            lines.append(f"Tau.sq = {self.tau2:g}")
+        lines.append("")
+        table = pd.DataFrame({"Estimate": self.beta, "StdErr": self.se, "t-value": self.zval,
+                              "dfs": self.df, "P(|t|>)": self.pval,
+                              f"{self.level:g}% CI.L": self.ci_lb,
+                              f"{self.level:g}% CI.U": self.ci_ub}, index=self.coef_names)
+        lines.append(table.to_string(float_format=lambda x: f"{x:.5g}"))
+        if self.small:
+            lines.append("---")
+            lines.append("Note: If df < 4, do not trust the results")
+        return "\n".join(lines)
+
+
+def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = True,
+         data: Any = None, model: str = "CE", rho: float = 0.8, small: bool = True,
+         level: float = 95) -> RobuResult:
+    """Robust variance estimation meta-regression with robumeta's working models.
+
+    The correlated-effects model (``"CE"``) weights effect i of study j by
+    ``1 / (k_j (mean(v_j) + tau^2))``; the hierarchical model (``"HIER"``) by
+    ``1 / (v_ij + tau^2 + omega^2)``; ``tau^2`` (and ``omega^2``) are the method-of-moments
+    estimates of Hedges, Tipton & Johnson (2010, eqs. for the CE and HIER models; CE with the
+    assumed within-study correlation ``rho``), computed as R's robumeta 2.0. The variance of the
+    coefficients is the sandwich with the CR2 adjustment and Satterthwaite degrees of freedom
+    (``small=True``, Tipton 2015) or CR1 with ``n - p`` degrees of freedom (``small=False``).
+
+    Parameters
+    ----------
+    yi, vi : array_like or str
+        Effect sizes and sampling variances (or column names of ``data``).
+    cluster : array_like or str
+        Study of each effect (robumeta's ``studynum``).
+    mods : array_like or str, optional
+        Moderators (a k x m array without intercept, or a formula such as ``"~ x1 + x2"``
+        with ``data=``), as in :func:`evsynth.meta`.
+    intercept : bool, default True
+        Add an intercept.
+    data : pandas.DataFrame, optional
+        Data frame for column names and formulas.
+    model : {"CE", "HIER"}, default "CE"
+        Working model (robumeta ``modelweights = "CORR"`` or ``"HIER"``; ``"CORR"`` is
+        accepted for ``"CE"``).
+    rho : float, default 0.8
+        Assumed correlation of effects within a study (CE model).
+    small : bool, default True
+        Small-sample corrections (Tipton 2015).
+    level : float, default 95
+        Confidence level (robumeta always prints 95%).
+
+    Returns
+    -------
+    RobuResult
+        ``beta``, ``se``, ``zval`` (t), ``df``, ``pval``, ``ci_lb``, ``ci_ub``, ``tau2``,
+        ``omega2`` (HIER), ``I2`` (CE), ``weights`` (per effect, in the input order).
+
+    References
+    ----------
+    .. [1] Hedges LV, Tipton E, Johnson MC (2010). Robust variance estimation in
+           meta-regression with dependent effect size estimates. *Res Synth Methods*
+           1(1):39-65. doi:10.1002/jrsm.5
+    .. [2] Tipton E (2015). Small sample adjustments for robust variance estimation with
+           meta-regression. *Psychol Methods* 20(3):375-393. doi:10.1037/met0000011
+    .. [3] Fisher Z, Tipton E (2015). robumeta: An R-package for robust variance estimation
+           in meta-analysis. arXiv:1503.02220.
+    .. [4] Tanner-Smith EE, Tipton E (2014). Robust variance estimation with dependent effect
+           sizes: practical considerations including a software tutorial in Stata and SPSS.
+           *Res Synth Methods* 5(1):13-30. doi:10.1002/jrsm.1091
+
+    Examples
+    --------
+    >>> import evsynth
+    >>> yi = [0.30, 0.42, 0.11, 0.25, 0.52, 0.61, 0.05, 0.18]
+    >>> vi = [0.02, 0.03, 0.02, 0.04, 0.05, 0.03, 0.02, 0.03]
+    >>> res = evsynth.robu(yi, vi, cluster=[1, 1, 2, 2, 3, 3, 4, 4])
+    >>> round(res.estimate, 4), round(float(res.df[0]), 2)
+    (0.3049, 2.95)
+    """
+    from scipy import special
+
+    from evsynth.models.meta import build_model_matrix
+
+    model_c = choice(model, ("CE", "HIER"), "model", {"CORR": "CE", "CORRELATED": "CE",
+                                                     "HIERARCHICAL": "HIER"})
+    level = level_percent(level)
+    if isinstance(rho, (bool, np.bool_)) or not isinstance(rho, (int, float, np.number)) \
+            or not 0 <= float(rho) <= 1:
+        raise InputError(f"argument 'rho' is {rho!r}; expected a correlation between 0 and 1")
+    if not isinstance(small, (bool, np.bool_)):
+        raise InputError(f"argument 'small' is {small!r}; expected True or False")
+    frame = as_frame(data)
+    y = numeric_vector("yi", yi, frame)
+    v = numeric_vector("vi", vi, frame)
+    k = y.size
+    if v.size != k:
+        raise InputError(f"argument 'vi' has {v.size} values but 'yi' has {k}")
+    bad = np.flatnonzero(v <= 0)
+    if bad.size:
+        raise InputError(f"row {bad[0] + 1}: field 'vi' is {shown(v[bad[0]])}; expected a "
+                         "positive sampling variance")
+    codes, _labels = cluster_codes(cluster, k, frame)
+    J = len(_labels)
+    mm = build_model_matrix(mods, frame, intercept, k, None)
+    X = mm.X
+    p = X.shape[1]
+    if J - p <= 0:
+        raise InputError(f"robu(): number of studies ({J}) must be larger than the number of "
+                         f"coefficients ({p})")
+    sizes = np.bincount(codes, minlength=J).astype(float)
+    kj = sizes[codes]
+    vbar = (np.bincount(codes, weights=v, minlength=J) / sizes)[codes]
+    w0 = 1 / v if model_c == "HIER" else 1 / (kj * vbar)
+    XtWX = X.T @ (X * w0[:, None])
+    Vi = _inv_sym(XtWX)
+    b0 = Vi @ (X.T @ (w0 * y))
+    e0 = y - X @ b0
+    tr = np.trace
+    s_w = _group_sum(X * w0[:, None], codes, J)  # X_j' W_j 1
+    t_x = _group_sum(X, codes, J)  # X_j' 1
+    sumXWJWX = s_w.T @ s_w
+    Qe = float(np.sum(w0 * e0 ** 2))
+    omega2 = None
+    I2 = None
+    if model_c == "CE":
+        wj = 1 / (sizes * np.bincount(codes, weights=v, minlength=J) / sizes)  # per study
+        sumW = float(w0.sum())
+        denom = sumW - tr(Vi @ sumXWJWX)
+        WK = X.T @ (X * (w0 / kj)[:, None])
+        # robumeta's (W/k)[1,1] (X'JX - X'X) summed over studies: w_j / k_j (t_j t_j' - X_j'X_j)
+        XtX_wk = X.T @ (X * ((wj / sizes)[codes])[:, None])
+        XJX_XX = np.einsum("j,ja,jb->ab", wj / sizes, t_x, t_x) - XtX_wk
+        termA = tr(Vi @ WK)
+        termB = tr(Vi @ XJX_XX)
+        tau2_raw = (Qe - J + termA) / denom + rho * termB / denom
+        tau2 = max(tau2_raw, 0.0)
+        dfI = J - termA - rho * termB
+        I2 = max((Qe - dfI) / Qe * 100, 0.0)
+        w = 1 / (kj * (vbar + tau2))
+    else:
+        sumXJX = t_x.T @ t_x
+        sumXWJJX = np.einsum("j,ja,jb->ab", sizes, s_w, t_x)
+        sumXJJWX = sumXWJJX.T
+        sumXWWX = X.T @ (X * (w0 ** 2)[:, None])
+        sumXJWX = t_x.T @ s_w
+        sumXWJX = s_w.T @ t_x
+        trJJ = float(np.sum(sizes ** 2))
+        sumW = float(w0.sum())
+        Qa = float(np.sum(np.bincount(codes, weights=e0, minlength=J) ** 2))
+        A1 = trJJ - tr(Vi @ sumXJJWX) - tr(Vi @ sumXWJJX) + tr(Vi @ sumXJX @ Vi @ sumXWJWX)
+        B1 = k - tr(Vi @ sumXWJX) - tr(Vi @ sumXJWX) + tr(Vi @ sumXJX @ Vi @ sumXWWX)
+        C1 = float(v.sum()) - tr(Vi @ sumXJX)
+        A2 = sumW - tr(Vi @ sumXWJWX)
+        B2 = sumW - tr(Vi @ sumXWWX)
+        C2 = k - p
+        om_raw = ((Qa - C1) * A2 - (Qe - C2) * A1) / (B1 * A2 - B2 * A1)
+        omega2 = max(om_raw, 0.0)
+        tau2_raw = (Qe - C2) / A2 - omega2 * (B2 / A2)
+        tau2 = max(tau2_raw, 0.0)
+        w = 1 / (v + tau2 + omega2)
+    # the fit with the working-model weights
+    M = _inv_sym(X.T @ (X * w[:, None]))
+    beta = M @ (X.T @ (w * y))
+    e = y - X @ beta
+    blocks = Blocks.from_codes(codes, J)
+    alpha = 1 - level / 100
+    if small:
+        phi = []
+        for _, rows in blocks.groups:
+            n = rows.shape[1]
+            P = np.zeros((rows.shape[0], n, n))
+            idx = np.arange(n)
+            P[:, idx, idx] = 1 / w[rows]
+            phi.append(P)
+        parts = cr2(X, e, blocks, phi, tol=ROBU_EIGEN_TOL)
+        vb = parts.vcov
+        df = satterthwaite_df(parts)
+        vtype = "CR2"
+    else:
+        u = _group_sum(X * (w * e)[:, None], codes, J)
+        vb = M @ (u.T @ u) @ M * (J / (J - p))
+        df = np.full(p, float(J - p))
+        vtype = "CR1"
+    se = np.sqrt(np.diag(vb))
+    tval = beta / se
+    pval = 2 * special.stdtr(df, -np.abs(tval))
+    crit = special.stdtrit(df, 1 - alpha / 2)
+    info = {"model": model_c, "rho": float(rho) if model_c == "CE" else None,
+            "small": bool(small), "vcov": vtype,
+            "df_method": "Satterthwaite (Tipton 2015)" if small else "clusters - p",
+            "tau2_raw": float(tau2_raw), "omega2_raw": None if omega2 is None else float(om_raw),
+            "level": level,
+            "reference": "robumeta 2.0 robu() (Hedges, Tipton & Johnson 2010; Tipton 2015)"}
+    return RobuResult(k=k, n_clusters=J, coef_names=list(mm.names), beta=beta, se=se,
+                      zval=tval, pval=pval, ci_lb=beta - crit * se, ci_ub=beta + crit * se,
+                      df=df, vb=vb, tau2=float(tau2), omega2=omega2, I2=I2,
+                      rho=float(rho), model=model_c, small=bool(small), level=level,
+                      weights=w, cluster_sizes=blocks.sizes.copy(), method_info=info)
+
