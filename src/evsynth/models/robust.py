@@ -27,6 +27,7 @@ no k x k matrix is formed, so memory is linear in k and time linear in the numbe
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -388,12 +389,39 @@ class RobustResult(FittedModel):
         self.btt = btt
         self.fit = fit
         self.test = "t"
+        self._parts: CR2Parts | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy coefficient table (``term, estimate, se, statistic, df, pval, ci_lb, ci_ub``)."""
         frame = super().to_frame()
         frame.insert(4, "df", self.df)
         return frame
+
+    def wald_test(self, coefs: Sequence[int]) -> dict[str, float]:
+        """Test that the coefficients ``coefs`` (0-based indices) are all 0: the HTZ test
+        for CR2 results (clubSandwich ``Wald_test(constraints = constrain_zero(coefs), test =
+        "HTZ")``), the Wald F test on ``(q, n - p)`` df otherwise (metafor's omnibus test).
+        Returns ``F``, ``df1``, ``df2``, ``pval``."""
+        from scipy import special
+
+        p = len(self.beta)
+        try:
+            idx = np.asarray([int(c) for c in coefs], dtype=np.int64)
+        except (TypeError, ValueError):
+            raise InputError(f"argument 'coefs' is {coefs!r}; expected 0-based coefficient "
+                             "indices") from None
+        if idx.size == 0 or np.any(idx < 0) or np.any(idx >= p) or np.unique(idx).size != idx.size:
+            raise InputError(f"argument 'coefs' is {coefs!r}; expected distinct indices in "
+                             f"0..{p - 1}")
+        C = np.eye(p)[idx]
+        if self._parts is not None:
+            out = htz_test(self._parts, self.beta, C)
+            return {key: out[key] for key in ("F", "df1", "df2", "pval")}
+        b = self.beta[idx]
+        q = idx.size
+        F = float(b @ np.linalg.solve(self.vb[np.ix_(idx, idx)], b)) / q
+        df2 = float(self.df[0])
+        return {"F": F, "df1": float(q), "df2": df2, "pval": float(special.fdtrc(q, df2, F))}
 
     def summary_text(self) -> str:
         sizes = self.cluster_sizes
@@ -503,7 +531,7 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
 
     Examples
     --------
-    Three studies contribute two effects each (made-up numbers):
+    Four studies contribute two effects each (made-up numbers):
 
     >>> import evsynth
     >>> yi = [0.30, 0.42, 0.11, 0.25, 0.52, 0.61, 0.05, 0.18]
@@ -513,10 +541,10 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
     >>> res.n_clusters, res.df.tolist()
     (4, [3.0])
     >>> round(float(res.se[0]), 4)
-    0.1123
+    0.0963
     >>> cr2 = evsynth.robust(fit, cluster=[1, 1, 2, 2, 3, 3, 4, 4], clubsandwich=True)
-    >>> cr2.vcov_type
-    'CR2'
+    >>> cr2.vcov_type, round(float(cr2.df[0]), 2)
+    ('CR2', 2.95)
     """
     from scipy import special
 
@@ -579,11 +607,14 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
             "omnibus_test": "HTZ" if (clubsandwich and not w.int_only) else "Wald F",
             "n_clusters": J, "level": level, "int_only": w.int_only,
             "notes": w.notes, "reference": ref}
-    return RobustResult(k=k, coef_names=w.coef_names, beta=w.beta.copy(), se=se, zval=tval,
-                        pval=pval, ci_lb=w.beta - crit * se, ci_ub=w.beta + crit * se, df=df,
-                        vb=vb, QM=QM, QMdf=QMdf, QMp=QMp, n_clusters=J,
-                        cluster_sizes=blocks.sizes.copy(), level=level, vcov_type=vtype,
-                        method_info=info, btt=w.btt, fit=fit)
+    res = RobustResult(k=k, coef_names=w.coef_names, beta=w.beta.copy(), se=se, zval=tval,
+                       pval=pval, ci_lb=w.beta - crit * se, ci_ub=w.beta + crit * se, df=df,
+                       vb=vb, QM=QM, QMdf=QMdf, QMp=QMp, n_clusters=J,
+                       cluster_sizes=blocks.sizes.copy(), level=level, vcov_type=vtype,
+                       method_info=info, btt=w.btt, fit=fit)
+    if clubsandwich:
+        res._parts = parts
+    return res
 
 
 def _cr1(w: _Working, e: np.ndarray, codes: np.ndarray, J: int) -> np.ndarray:
@@ -731,8 +762,8 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
     >>> yi = [0.30, 0.42, 0.11, 0.25, 0.52, 0.61, 0.05, 0.18]
     >>> vi = [0.02, 0.03, 0.02, 0.04, 0.05, 0.03, 0.02, 0.03]
     >>> res = evsynth.robu(yi, vi, cluster=[1, 1, 2, 2, 3, 3, 4, 4])
-    >>> round(res.estimate, 4), round(float(res.df[0]), 2)
-    (0.3049, 2.95)
+    >>> round(res.estimate, 4), round(res.tau2, 4)
+    (0.2879, 0.0111)
     """
     from scipy import special
 
