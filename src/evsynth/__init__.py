@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from evsynth import records as records
     from evsynth import simulate as simulate
     from evsynth.effects.escalc import effect_size as effect_size
+    from evsynth.effects.vcalc import impute_covariance as impute_covariance
+    from evsynth.effects.vcalc import vcalc as vcalc
     from evsynth.models.batch import meta_batch as meta_batch
     from evsynth.models.bias import fsn as fsn
     from evsynth.models.dask_batch import meta_batch_parquet as meta_batch_parquet
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from evsynth.models.meta import meta as meta
     from evsynth.models.mh import meta_mh as meta_mh
     from evsynth.models.mh import meta_peto as meta_peto
+    from evsynth.models.robust import robu as robu
+    from evsynth.models.robust import robust as robust
 
 #: public name -> "module:attribute" (attribute None means the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -41,6 +45,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "meta_batch": ("evsynth.models.batch", "meta_batch"),
     "meta_batch_parquet": ("evsynth.models.dask_batch", "meta_batch_parquet"),
     "fsn": ("evsynth.models.bias", "fsn"),
+    "vcalc": ("evsynth.effects.vcalc", "vcalc"),
+    "impute_covariance": ("evsynth.effects.vcalc", "impute_covariance"),
+    "robust": ("evsynth.models.robust", "robust"),
+    "robu": ("evsynth.models.robust", "robu"),
     "forest": ("evsynth.models.diagnostics.forest", "forest"),
     "records": ("evsynth.records", None),
     "simulate": ("evsynth.simulate", None),
