@@ -1,23 +1,50 @@
 """Plain-language key results, written from a Summary of Findings row.
 
-The wording follows the Cochrane plain language summaries (e.g. CD006349, 2018: "Pain improved by
-7% (3% better to 12% better), or 0.7 points (0.3 better to 1.2 better) on a 0 to 10-point scale.
-People who had vertebroplasty rated their pain as 4.3 points; people who had placebo, 5 points.")
-and the certainty-dependent statements of GRADE (Santesso et al. 2020, GRADE guidelines 26,
-J Clin Epidemiol 119:126; Cochrane "How to write a plain language summary"): high certainty
-"results in", moderate "probably results in", low "may result in", very low "the evidence is very
-uncertain about the effect".
+A between-group result is reported as a difference *between the groups*, never as a change over
+time: "Pain was 0.7 points lower (0.3 to 1.2 lower) with vertebroplasty than with placebo, 7% of
+the 0 to 10 scale." Binary outcomes: "With vertebroplasty, 184 per 1,000 people (138 to 246) had
+new vertebral fractures, versus 230 per 1,000 with usual care: 46 fewer per 1,000 (92 fewer to
+16 more); risk ratio 0.80 (0.60 to 1.07)." The lead sentence carries the certainty of the
+evidence in the words of GRADE guidelines 26 (Santesso et al. 2020): high "reduces", moderate
+"probably reduces", low "may reduce", very low "We are very uncertain whether ...", and
+"results in little to no difference in" when the effect is trivial (see
+:mod:`evsynth.summaries.wording`). Numbers of 1,000 and more have digit grouping.
+
+References
+----------
+.. [1] Santesso N, Glenton C, Dahm P, et al. (2020). GRADE guidelines 26: informative
+       statements to communicate the findings of systematic reviews of interventions. *J Clin
+       Epidemiol* 119:126-135. doi:10.1016/j.jclinepi.2019.10.014
+.. [2] Cochrane Handbook for Systematic Reviews of Interventions v6.4, chapter 14 (Summary of
+       findings) and chapter 15.6 (plain language: differences between groups).
+
+Examples
+--------
+>>> from evsynth.summaries.plain_language import difference_sentence
+>>> row = {"kind": "continuous", "measure": "MD",
+...        "points": {"estimate": -0.7, "ci_lb": -1.2, "ci_ub": -0.3, "decimals": 1},
+...        "percent_of_scale": {"estimate": -7.0, "decimals": 0, "scale_min": 0,
+...                             "scale_max": 10}}
+>>> a = {"comparison": {"intervention": "Vertebroplasty", "control": "Placebo"},
+...      "outcome": {"label": "Pain"}}
+>>> import textwrap
+>>> print(textwrap.fill(difference_sentence(a, row), 80))
+Pain was 0.7 points lower (0.3 to 1.2 lower) with vertebroplasty than with
+placebo, 7% of the 0 to 10 scale.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from evsynth.errors import InputError
 from evsynth.summaries.grade import analysis_name, interval_facts, pooled, thresholds
-from evsynth.summaries.sof import benefit_interval, format_number, magnitude_words, points_word
+from evsynth.summaries.wording import (
+    certainty_statement,
+    difference_words,
+    group_digits,
+)
 
-HEDGES = {"high": "results in", "moderate": "probably results in", "low": "may result in"}
+__all__ = ["certainty_lead", "difference_sentence", "effect_kind", "key_result", "lower_first",
+           "upper_first"]
 
 
 def lower_first(text: str) -> str:
@@ -40,117 +67,216 @@ def _names(analysis: dict) -> tuple[str, str, str]:
             str(o.get("label") or o.get("id") or "the outcome"))
 
 
-def _effect_phrase(analysis: dict, row: dict, outcome: str) -> str:
-    """"little or no difference in pain", "an improvement in pain", "a reduction in fractures".
+def effect_kind(analysis: dict) -> str:
+    """``"reduction"``, ``"increase"`` (of the outcome) or ``"none"`` (little to no difference).
 
-    With a threshold of importance (MID, or RR 0.75/1.25 for ratios) an estimate inside it is
-    "little or no difference" (GRADE 26); without one, a CI including no effect is.
+    With a threshold of importance (the MID, or GRADE's RR 0.75/1.25 for ratios) an estimate
+    inside it is "none" (GRADE 26); without one, an interval that includes no effect is.
+
+    Parameters
+    ----------
+    analysis : dict
+        An analysis of results.json (with ``pooled``).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> a = {"id": "x", "k": 2, "measure": "MD", "outcome": {"mid": 1.5},
+    ...      "pooled": {"estimate": -2.0, "ci_lb": -2.6, "ci_ub": -1.4}}
+    >>> effect_kind(a)
+    'reduction'
     """
     p = pooled(analysis)
-    assert p is not None
+    if p is None:
+        raise InputError(f"{analysis_name(analysis)}: no pooled result; expected k >= 1")
     est = float(p["estimate"])
     th = thresholds(analysis)
     if th is not None:
         lo, hi = sorted((th["benefit"], th["harm"]))
         small = lo < est < hi
     else:
-        small = interval_facts(analysis, float(p["ci_lb"]), float(p["ci_ub"]))["includes_null"]
+        small = bool(interval_facts(analysis, float(p["ci_lb"]),
+                                    float(p["ci_ub"]))["includes_null"])
     if small:
-        return f"little or no difference in {outcome}"
-    if row["kind"] == "binary":
-        null = 1.0 if row["measure"] in ("OR", "RR") and not analysis.get("log_scale") else 0.0
-        return f"{'a reduction' if est < null else 'an increase'} in {outcome}"
-    low_better = (analysis.get("outcome") or {}).get("direction") != "higher_is_better"
-    better = (est < 0) == low_better
-    return f"{'an improvement' if better else 'a worsening'} in {outcome}"
+        return "none"
+    null = 1.0 if str(analysis.get("measure", "")).upper() in ("OR", "RR") \
+        and not analysis.get("log_scale") else 0.0
+    return "reduction" if est < null else "increase"
 
 
-def _lead(analysis: dict, row: dict, grade_level: str | None) -> str:
+def certainty_lead(analysis: dict, sof_row: dict) -> str:
+    """The GRADE 26 statement for the analysis ("Vertebroplasty probably reduces pain compared
+    with placebo."); "" when the certainty was not assessed or no study contributed.
+
+    Parameters
+    ----------
+    analysis : dict
+        The analysis (results.json).
+    sof_row : dict
+        Its row from :func:`evsynth.summaries.sof.sof_row`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> a = {"id": "x", "k": 2, "measure": "MD", "outcome": {"label": "Pain", "mid": 1.5},
+    ...      "comparison": {"intervention": "Vertebroplasty", "control": "Placebo"},
+    ...      "pooled": {"estimate": -0.7, "ci_lb": -1.2, "ci_ub": -0.3}}
+    >>> certainty_lead(a, {"kind": "continuous", "certainty": {"level": "low"}})
+    'Vertebroplasty may result in little to no difference in pain compared with placebo.'
+    """
+    level = (sof_row.get("certainty") or {}).get("level")
+    if pooled(analysis) is None or level not in ("high", "moderate", "low", "very low"):
+        return ""
     intervention, control, label = _names(analysis)
     outcome = lower_first(label)
-    if grade_level == "very low":
-        return (f"The evidence is very uncertain about the effect of {intervention} on "
-                f"{outcome} compared with {control}.")
-    if grade_level in HEDGES:
-        return (f"Compared with {control}, {intervention} {HEDGES[grade_level]} "
-                f"{_effect_phrase(analysis, row, outcome)}.")
-    return ""
+    if sof_row.get("kind") == "binary":
+        outcome = f"the risk of {outcome}"
+    return certainty_statement(level, intervention, control, outcome, effect_kind(analysis))
+
+
+def _scale_text(pct: dict) -> str:
+    smin, smax = (group_digits(float(pct[k]), 3) for k in ("scale_min", "scale_max"))
+    return f"the {smin} to {smax} scale"
 
 
 def _continuous(analysis: dict, row: dict) -> list[str]:
     intervention, control, label = _names(analysis)
-    out = []
-    pts, pct = row.get("points"), row.get("percent_of_scale")
-    if row.get("smd"):
-        s = row["smd"]
-        low_better = (analysis.get("outcome") or {}).get("direction") != "higher_is_better"
-        b = benefit_interval(s["estimate"], s["ci_lb"], s["ci_ub"], low_better)
-        mag, ci = magnitude_words(*b, 2)
-        verb = "improved" if b[0] > 0 else "worsened" if b[0] < 0 else "changed"
-        out.append(f"{upper_first(label)} {verb} by {mag} standard deviations ({ci}; "
-                   "standardised mean difference).")
+    out: list[str] = []
+    pts, pct, smd = row.get("points"), row.get("percent_of_scale"), row.get("smd")
+    between = f"with {intervention} than with {control}"
+    change = " (difference in change from baseline)" if row.get("measure") in (
+        "MD_CHANGE", "SMD_CHANGE") else ""
+    if smd:
+        w = difference_words(smd["estimate"], smd["ci_lb"], smd["ci_ub"], 2,
+                             "standard deviations")
+        out.append(f"{upper_first(label)} was {w} {between}{change} (standardised mean "
+                   "difference).")
     if pts:
-        b = pts["benefit"]
-        est, lb, ub = b["estimate"], b["ci_lb"], b["ci_ub"]
-        mag, ci = magnitude_words(est, lb, ub, pts["decimals"])
-        verb = "improved" if est > 0 else "worsened" if est < 0 else "changed"
-        if format_number(abs(est), pts["decimals"]) == "0":
-            verb = "changed"
-        scale = ""
-        if pct:
-            smin, smax = (format_number(pct[k], 3) for k in ("scale_min", "scale_max"))
-            scale = f" on a {smin} to {smax}-point scale"
-        if row.get("smd"):
-            out.append(f"This is about {mag} {points_word(mag)} ({ci}){scale}, using the control "
-                       "group's "
-                       "standard deviation.")
-        elif pct:
-            pb = pct["benefit"]
-            pmag, pci = magnitude_words(pb["estimate"], pb["ci_lb"], pb["ci_ub"],
-                                        pct["decimals"], suffix="%")
-            out.append(f"{upper_first(label)} {verb} by {pmag} ({pci}), or {mag} "
-                       f"{points_word(mag)} ({ci}){scale}.")
+        w = difference_words(pts["estimate"], pts["ci_lb"], pts["ci_ub"], pts["decimals"],
+                             "points")
+        if smd:
+            scale = f" on {_scale_text(pct)}" if pct else ""
+            out.append(f"This is about {w}{scale}, using the control group's standard "
+                       "deviation.")
         else:
-            out.append(f"{upper_first(label)} {verb} by {mag} {points_word(mag)} ({ci}).")
+            tail = ""
+            if pct:
+                share = group_digits(abs(pct["estimate"]), pct["decimals"])
+                tail = f", {share}% of {_scale_text(pct)}"
+            out.append(f"{upper_first(label)} was {w} {between}{change}{tail}.")
     iv, cv = row.get("intervention"), row.get("control")
-    if iv and cv and "value" in iv:
+    if iv and cv and "value" in iv and "value" in cv:
         dec = iv["decimals"]
         about = "about " if iv.get("approximate") else ""
-        ivt, cvt = format_number(iv["value"], dec), format_number(cv["value"], dec)
-        out.append(f"People who had {intervention} rated their {lower_first(label)} as {about}"
-                   f"{ivt} {points_word(ivt)}; people who had {control}, {cvt} "
-                   f"{points_word(cvt)}.")
+        ivt = group_digits(iv["value"], dec)
+        ci = ""
+        if iv.get("ci_lb") is not None and iv.get("ci_ub") is not None:
+            ci = f" ({group_digits(iv['ci_lb'], dec)} to {group_digits(iv['ci_ub'], dec)})"
+        cvt = group_digits(cv["value"], dec)
+        unit_c = "point" if cvt == "1" else "points"
+        unit_i = "point" if ivt == "1" else "points"
+        out.append(f"The mean {lower_first(label)} score was {cvt} {unit_c} with {control} and "
+                   f"{about}{ivt} {unit_i}{ci} with {intervention}.")
     return out
+
+
+def _ratio_text(row: dict) -> str:
+    r = row.get("relative")
+    if not r:
+        return ""
+    return f"{row['measure_name']} {r['estimate']:.2f} ({r['ci_lb']:.2f} to {r['ci_ub']:.2f})"
 
 
 def _binary(analysis: dict, row: dict) -> list[str]:
     intervention, control, label = _names(analysis)
     outcome = lower_first(label)
     iv, cv, ab = row.get("intervention"), row.get("control"), row.get("absolute")
+    ratio = _ratio_text(row)
     if iv and cv and ab:
-        diff = row["difference_text"].replace(" per 1000 (", " per 1000; ", 1).rstrip(")")
-        return [f"{iv['per_1000']} per 1000 people who had {intervention} had {outcome} "
-                f"({iv['ci_lb']} to {iv['ci_ub']}), compared with {cv['per_1000']} per 1000 "
-                f"people who had {control} ({diff})."]
-    if row.get("relative"):
-        r = row["relative"]
-        return [f"The {row['measure_name']} of {outcome} with {intervention} compared with "
-                f"{control} was {r['estimate']:.2f} ({r['ci_lb']:.2f} to {r['ci_ub']:.2f}); "
-                "the control-group risk is unknown, so it is not shown per 1000 people."]
-    if row.get("difference_text"):
-        return [f"With {intervention} compared with {control}, {outcome} changed by "
-                f"{row['difference_text']} people."]
+        diff = difference_words(ab["difference_per_1000"], ab["ci_lb"], ab["ci_ub"], 0,
+                                "per 1,000", "more", "fewer")
+        ivt = group_digits(iv["per_1000"])
+        ci = f"({group_digits(iv['ci_lb'])} to {group_digits(iv['ci_ub'])})"
+        return [f"With {intervention}, {ivt} per 1,000 people {ci} had {outcome}, versus "
+                f"{group_digits(cv['per_1000'])} per 1,000 with {control}: {diff}"
+                + (f"; {ratio}." if ratio else ".")]
+    if ratio:
+        return [f"{upper_first(ratio)} for {outcome} with {intervention} versus {control}; "
+                "the risk without the intervention is unknown, so the effect is not shown per "
+                "1,000 people."]
+    r = row.get("rd_per_1000")
+    if r is None and row.get("measure") == "RD":
+        p = pooled(analysis)
+        if p is not None:
+            r = [1000 * float(p[k]) for k in ("estimate", "ci_lb", "ci_ub")]
+    if r:
+        diff = difference_words(r[0], r[1], r[2], 0, "per 1,000 people", "more", "fewer")
+        return [f"With {intervention}, {diff} had {outcome} than with {control}."]
     return []
+
+
+def difference_sentence(analysis: dict, sof_row: dict) -> str:
+    """The numbers of the key result as a difference between the groups.
+
+    Continuous: the mean difference in points with its CI and as a percentage of the scale
+    range, then the mean in each group; SMD with its re-expression in points. Binary: risks
+    per 1,000 in each group, the difference per 1,000 and the risk or odds ratio.
+
+    Parameters
+    ----------
+    analysis : dict
+        The analysis (results.json).
+    sof_row : dict
+        Its row from :func:`evsynth.summaries.sof.sof_row`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> row = {"kind": "binary", "measure": "RR", "measure_name": "risk ratio",
+    ...        "relative": {"estimate": 0.8, "ci_lb": 0.6, "ci_ub": 1.07},
+    ...        "intervention": {"per_1000": 184, "ci_lb": 138, "ci_ub": 246},
+    ...        "control": {"per_1000": 230},
+    ...        "absolute": {"difference_per_1000": -46, "ci_lb": -92, "ci_ub": 16}}
+    >>> a = {"comparison": {"intervention": "Vertebroplasty", "control": "Usual care"},
+    ...      "outcome": {"label": "New vertebral fractures"}}
+    >>> import textwrap
+    >>> print(textwrap.fill(difference_sentence(a, row), 80))
+    With vertebroplasty, 184 per 1,000 people (138 to 246) had new vertebral
+    fractures, versus 230 per 1,000 with usual care: 46 fewer per 1,000 (92 fewer to
+    16 more); risk ratio 0.80 (0.60 to 1.07).
+    """
+    parts = (_continuous(analysis, sof_row) if sof_row.get("kind") == "continuous"
+             else _binary(analysis, sof_row))
+    return " ".join(parts)
 
 
 def key_result(analysis: dict, sof_row: dict) -> str:
     """The plain-language key result of one analysis, written from its SoF row.
 
-    A certainty-hedged statement (GRADE 26; omitted when certainty was not assessed, which is then
-    said at the end), then the numbers in the words of the Cochrane plain language summaries:
-    continuous outcomes as % of the scale and points with the mean in each group; binary outcomes
-    as "x per 1000 people who had ... compared with y per 1000". k = 0: "No trial reported ... in
-    a form we could pool".
+    The certainty statement of GRADE 26 (:func:`certainty_lead`; omitted when certainty was
+    not assessed, which is then said at the end), then the numbers as a difference between
+    the groups (:func:`difference_sentence`). k = 0: "No trial reported ... in a form we could
+    pool".
+
+    Parameters
+    ----------
+    analysis : dict
+        The analysis (results.json).
+    sof_row : dict
+        Its row from :func:`evsynth.summaries.sof.sof_row`.
+
+    Returns
+    -------
+    str
     """
     if not isinstance(sof_row, dict) or "kind" not in sof_row:
         raise InputError(f"{analysis_name(analysis)}: sof_row is not a row of "
@@ -163,11 +289,7 @@ def key_result(analysis: dict, sof_row: dict) -> str:
         return (f"No trial reported {lower_first(label)}{when} for {intervention} compared with "
                 f"{control} in a form we could pool.")
     level = (sof_row.get("certainty") or {}).get("level")
-    parts: list[Any] = [_lead(analysis, sof_row, level)]
-    if sof_row["kind"] == "continuous":
-        parts += _continuous(analysis, sof_row)
-    else:
-        parts += _binary(analysis, sof_row)
+    parts = [certainty_lead(analysis, sof_row), difference_sentence(analysis, sof_row)]
     if level not in ("high", "moderate", "low", "very low"):
         parts.append("The certainty of the evidence was not assessed.")
     return " ".join(p for p in parts if p)
