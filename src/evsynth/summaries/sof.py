@@ -331,6 +331,13 @@ def sof_row(analysis: dict, grade: dict) -> dict[str, Any]:
     control mean + MD. SMD: re-expressed in points as SMD x control SD (approximate; Cochrane
     Handbook 15.5.3.1). Binary: per 1000 from the assumed control risk (Cochrane Handbook 14.1.5,
     15.4.4) and NNT (Altman 1998). Numbers only from ``analysis``; no pooling here.
+
+    As GRADEpro lays the table out, ``certainty_footnotes`` holds the reasons for rating down
+    (footnotes of the certainty cell), ``footnotes`` the computed prompts and notes (I², CI
+    against the thresholds, optimal information size, NNT with its interval, assumed control
+    risk, re-expression), and ``comments_short`` the short comment column (the reviewers'
+    comment, "Certainty not assessed", studies left out); ``comments`` / ``comments_text`` keep
+    all of them in one list, as before.
     """
     if not isinstance(analysis, dict):
         raise InputError(f"analysis is {type(analysis).__name__}; expected a dict")
@@ -372,17 +379,28 @@ def sof_row(analysis: dict, grade: dict) -> dict[str, Any]:
         _continuous(analysis, p, row)
     else:
         _binary(analysis, p, row)
+    # GRADEpro layout: the reasons for rating down are footnotes of the certainty cell, the
+    # computed prompts (I², CI, optimal information size, NNT, assumed risk) footnotes of the
+    # outcome; the comment column stays short. ``comments`` keeps everything (as before).
+    row["certainty_footnotes"] = list(grade.get("reasons") or []) if p is not None else []
+    row["footnotes"] = (_comment_from_facts(grade, analysis) + row["comments"]
+                        if p is not None else [])
+    short: list[str] = [] if p is not None else list(row["comments"])
     if p is not None:
         row["comments"] = list(grade.get("reasons") or []) + _comment_from_facts(
             grade, analysis) + row["comments"]
     if grade.get("comment"):
         row["comments"].append(str(grade["comment"]))
+        short.append(str(grade["comment"]))
     if not grade.get("assessed"):
         row["comments"].append("Certainty not assessed" + (f" ({grade['note']})"
                                                            if grade.get("note") else ""))
+        short.append("Certainty not assessed")
     excluded = analysis.get("excluded") or []
     if excluded:
         row["comments"].append(f"{len(excluded)} {'study' if len(excluded) == 1 else 'studies'} "
                                "left out (reasons listed with the analysis)")
+        short.append(row["comments"][-1])
     row["comments_text"] = "; ".join(c.strip().rstrip(".;") for c in row["comments"] if c)
+    row["comments_short"] = "; ".join(c.strip().rstrip(".;") for c in short if c)
     return row
