@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from evsynth import convert as convert
     from evsynth import records as records
     from evsynth import simulate as simulate
+    from evsynth import transf as transf
     from evsynth.effects.escalc import effect_size as effect_size
     from evsynth.effects.vcalc import impute_covariance as impute_covariance
     from evsynth.effects.vcalc import vcalc as vcalc
@@ -52,6 +53,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "forest": ("evsynth.models.diagnostics.forest", "forest"),
     "records": ("evsynth.records", None),
     "simulate": ("evsynth.simulate", None),
+    "transf": ("evsynth.transf", None),
 }
 
 __all__ = ["InputError", "__version__", *_LAZY]

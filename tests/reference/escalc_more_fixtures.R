@@ -197,3 +197,108 @@ for (m in c("MPRD", "MPRR", "MPOR", "MPORC", "MPPETO")) case(paste0("paired_", m
                                                               source = src)
 
 cat("wrote", length(list.files(out_dir, pattern = "\\.json$")), "fixtures to", out_dir, "\n")
+
+# ================================================================== transf (tests/effects/test_transf*)
+# metafor's transf.* functions on grids that include their boundaries, and predict.rma with
+# transf / targs / level. Written to tests/reference/escalc_more/transf/.
+tr_dir <- file.path(out_dir, "transf")
+dir.create(tr_dir, showWarnings = FALSE, recursive = TRUE)
+unlink(list.files(tr_dir, pattern = "\\.json$", full.names = TRUE))
+tcase <- function(fun, x, args = list(), targs = NULL) {
+  f <- get(paste0("transf.", fun), envir = asNamespace("metafor"))
+  val <- if (is.null(targs)) {
+    sapply(x, function(xx) do.call(f, c(list(xx), args)))
+  } else {
+    sapply(x, function(xx) f(xx, targs = targs))
+  }
+  # JSON has no infinity: `inf` is the sign of an infinite value (0 otherwise)
+  list(fun = fun, x = I(x), args = args, targs = targs, value = I(as.numeric(val)),
+       inf = I(ifelse(is.infinite(val), sign(val), 0)))
+}
+grid <- c(-3, -1, -0.2, 0, 0.1, 0.5, 0.9, 1, 2.5)
+props <- c(0, 1e-6, 0.05, 0.3, 0.5, 0.77, 0.999, 1)
+cases <- list(
+  tcase("rtoz", c(-1, -0.99, -0.3, 0, 0.5, 0.9999, 1)),
+  tcase("ztor", c(-50, -3, -0.5, 0, 0.3, 2, 19, 20, 400)),
+  tcase("logit", props),
+  tcase("ilogit", c(-800, -40, -2, 0, 1.5, 40, 800)),
+  tcase("arcsin", props),
+  tcase("iarcsin", c(-0.5, 0, 0.2, 0.7, asin(1) - 1e-9, asin(1), 1.6, 3)),
+  tcase("isqrt", c(-2, -1e-9, 0, 0.3, 4)),
+  tcase("ahw", c(-1, 0, 0.5, 0.875, 0.99, 1)),
+  tcase("iahw", c(-0.3, 0, 0.2, 0.5, 0.9, 1, 1.4)),
+  tcase("abt", c(-1, 0, 0.5, 0.75, 0.99)),
+  tcase("iabt", c(-0.5, 0, 0.7, 1.386294, 10)),
+  tcase("dtou1", grid), tcase("dtou2", grid), tcase("dtou3", grid),
+  tcase("dtocles", grid), tcase("dtobesd", grid), tcase("dtorpb", grid),
+  tcase("dtomd", grid, targs = list(sd = 12.5)),
+  tcase("logortord", grid, args = list(pc = 0.2)),
+  tcase("logortorr", grid, args = list(pc = 0.35)),
+  tcase("pft", props, args = list(ni = 20)),
+  tcase("irft", c(0, 0.001, 0.02, 0.4, 3), args = list(ti = 500))
+)
+for (n in c(1, 5, 20, 1000)) {
+  lo <- transf.pft(0, n)
+  hi <- transf.pft(1, n)
+  xs <- c(-0.1, 0, lo - 1e-9, lo, lo + 1e-6, 0.3, 0.7851, 1, hi - 1e-6, hi, hi + 1e-9, 1.6, 2)
+  cases[[length(cases) + 1]] <- tcase("ipft", xs, args = list(ni = n))
+}
+ni_hm <- c(12, 40, 7, 150, NA, 33)
+nh <- 1 / mean(1 / ni_hm, na.rm = TRUE)
+xs <- c(-0.1, 0, transf.pft(0, nh), 0.05, 0.3, 0.785, 1.2, transf.pft(1, nh), 1.6)
+cases[[length(cases) + 1]] <- tcase("ipft.hm", xs, targs = list(ni = ni_hm))
+for (t in c(10, 500)) {
+  lo <- transf.irft(0, t)
+  xs <- c(0, lo / 2, lo, lo + 1e-6, 0.1, 0.15, 0.6, 2)
+  cases[[length(cases) + 1]] <- tcase("iirft", xs, args = list(ti = t))
+}
+for (tg in list(list(tau2 = 0), list(tau2 = 0.05), list(tau2 = 0.6),
+                list(tau2 = 0.3, lower = -2, upper = 3))) {
+  cases[[length(cases) + 1]] <- tcase("exp.int", c(-2, -0.4, 0, 0.8), targs = tg)
+  cases[[length(cases) + 1]] <- tcase("ilogit.int", c(-4, -0.5, 0, 2.2), targs = tg)
+  cases[[length(cases) + 1]] <- tcase("ztor.int", c(-1.2, 0, 0.35, 2.5), targs = tg)
+}
+write_json(list(metafor_version = as.character(packageVersion("metafor")), cases = cases),
+           file.path(tr_dir, "transf_functions.json"), digits = NA, auto_unbox = TRUE,
+           pretty = TRUE, na = "null", null = "null")
+
+# predict.rma with transf, targs and level
+CTRL <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
+pcase <- function(name, dat, method, transf = NULL, targs = NULL, level = 95, test = "z") {
+  fit <- rma(yi, vi, data = dat, method = method, test = test, control = CTRL)
+  args <- list(fit, level = level)
+  if (!is.null(transf)) {
+    args$transf <- if (transf == "exp") exp else get(paste0("transf.", transf),
+                                                      envir = asNamespace("metafor"))
+  }
+  if (!is.null(targs)) args$targs <- targs
+  pr <- do.call(predict, args)
+  list(name = name, yi = I(as.numeric(dat$yi)), vi = I(as.numeric(dat$vi)), method = method,
+       test = test, transf = transf, targs = targs, level = level, tau2 = fit$tau2,
+       pred = pr$pred, se = if (is.null(pr$se)) NA else pr$se, ci_lb = pr$ci.lb,
+       ci_ub = pr$ci.ub, pi_lb = pr$pi.lb, pi_ub = pr$pi.ub)
+}
+pft_dat <- escalc("PFT", xi = dat.pritz1997$xi, ni = dat.pritz1997$ni)
+plo_dat <- escalc("PLO", xi = dat.pritz1997$xi, ni = dat.pritz1997$ni)
+bcg_rr <- escalc("RR", ai = dat.bcg$tpos, bi = dat.bcg$tneg, ci = dat.bcg$cpos, di = dat.bcg$cneg)
+zc <- escalc("ZCOR", ri = dat.molloy2014$ri, ni = dat.molloy2014$ni)
+fit_plo <- rma(yi, vi, data = plo_dat, control = CTRL)
+fit_z <- rma(yi, vi, data = zc, control = CTRL)
+fit_rr <- rma(yi, vi, data = bcg_rr, control = CTRL)
+pcases <- list(
+  pcase("pritz_pft_ipft_hm", pft_dat, "REML", "ipft.hm", list(ni = dat.pritz1997$ni)),
+  pcase("pritz_pft_ipft_hm_l90", pft_dat, "DL", "ipft.hm", list(ni = dat.pritz1997$ni), 90),
+  pcase("pritz_plo_ilogit", plo_dat, "REML", "ilogit"),
+  pcase("pritz_plo_ilogit_int", plo_dat, "REML", "ilogit.int", list(tau2 = fit_plo$tau2)),
+  pcase("bcg_rr_exp_l90", bcg_rr, "REML", "exp", NULL, 90),
+  pcase("bcg_rr_exp_int", bcg_rr, "REML", "exp.int", list(tau2 = fit_rr$tau2)),
+  pcase("bcg_rr_l80_knha", bcg_rr, "REML", NULL, NULL, 80, "knha"),
+  pcase("bcg_rr_l99", bcg_rr, "DL", NULL, NULL, 99),
+  pcase("molloy_ztor", zc, "REML", "ztor"),
+  pcase("molloy_ztor_int", zc, "REML", "ztor.int", list(tau2 = fit_z$tau2, lower = -3,
+                                                          upper = 3), 90)
+)
+write_json(list(metafor_version = as.character(packageVersion("metafor")), cases = pcases),
+           file.path(tr_dir, "predict_transf.json"), digits = NA, auto_unbox = TRUE,
+           pretty = TRUE, na = "null", null = "null")
+cat("wrote transf fixtures to", tr_dir, "\n")
