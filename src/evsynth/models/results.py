@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
         InfluenceResult,
         PermutationTest,
     )
+    from evsynth.models.robust import RobustResult
 else:  # imported on first use (start-up time of a plain fit)
     pd = LazyModule("pandas")
 
@@ -322,6 +323,15 @@ class FittedModel(ResultMixin):
         """Forest plot of the fit in the RevMan layout (metafor ``forest``); returns a
         matplotlib Figure. Same as :func:`evsynth.forest`."""
         return self._diagnostic("forest", *args, **kwargs)
+
+    def robust(self, cluster: Any, adjust: bool = True, clubsandwich: bool = False, *,
+               data: Any = None) -> RobustResult:
+        """Cluster-robust tests and confidence intervals (metafor ``robust``): CR1 with
+        ``n - p`` df, or CR2 with Satterthwaite df and the HTZ test (``clubsandwich=True``).
+        Same as :func:`evsynth.robust` (``evsynth.meta`` and ``evsynth.meta_mv`` fits)."""
+        from evsynth.models.robust import robust
+
+        return robust(self, cluster, adjust=adjust, clubsandwich=clubsandwich, data=data)
 
 
 class FrameResult(ResultMixin):
