@@ -85,8 +85,8 @@ def test_method_codes_rejected_with_one_message(entry, method):
 
 
 @pytest.mark.parametrize("entry", MODEL_FITTERS)
-def test_genq_is_refused_everywhere(entry):
-    with pytest.raises(InputError, match="'GENQ'.*not available yet"):
+def test_genq_without_weights_is_refused_everywhere(entry):
+    with pytest.raises(InputError, match="'GENQ'.*needs the study weights"):
         ENTRY_POINTS[entry](method="genq")
 
 

@@ -77,7 +77,7 @@ def level_fraction(level: Any, field: str = "level") -> float:
 # --------------------------------------------------------------------------------------------
 #: tau^2 estimators of :func:`evsynth.meta` / :func:`evsynth.meta_batch` (metafor's spellings)
 META_METHODS = ("EE", "FE", "CE", "DL", "DLIT", "HE", "HS", "HSk", "SJ", "SJIT", "ML", "REML",
-                "EB", "PM", "PMM")
+                "EB", "PM", "PMM", "GENQ", "GENQM")
 #: extra spellings accepted for the estimators (all matched case-insensitively)
 METHOD_ALIASES = {"FIXED": "FE", "COMMON": "CE", "EQUAL": "EE", "DERSIMONIAN-LAIRD": "DL",
                   "PAULE-MANDEL": "PM", "HEDGES": "HE", "SIDIK-JONKMAN": "SJ",
@@ -107,10 +107,8 @@ def choice(value: Any, choices: Sequence[str], field: str,
 
 
 def meta_method(method: Any) -> str:
-    """A tau^2 estimator code (``"reml"`` -> ``"REML"``)."""
-    if isinstance(method, str) and method.strip().upper() == "GENQ":
-        raise InputError("argument 'method' is 'GENQ' (generalised Q with user weights), which "
-                         f"is not available yet; expected one of {', '.join(META_METHODS)}")
+    """A tau^2 estimator code (``"reml"`` -> ``"REML"``; GENQ/GENQM need user weights, which
+    the fitting function checks)."""
     return choice(method, META_METHODS, "method", METHOD_ALIASES)
 
 

@@ -113,7 +113,7 @@ def test_column_missing_from_data():
 # ------------------------------------------------------------------------------------------------
 # model specification
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", ["XYZ", "", "GENQ", "REMLL"])
+@pytest.mark.parametrize("method", ["XYZ", "", "GENQX", "REMLL"])
 def test_unknown_method(method):
     with pytest.raises(InputError, match="method"):
         evsynth.meta(Y, V, method=method)

@@ -16,10 +16,11 @@ from typing import Any, overload
 import numpy as np
 from scipy import special
 
-from evsynth.errors import InputError, first_bad
+from evsynth.errors import InputError, first_bad, nonnegative_number
 from evsynth.models.kernels import (
     FIXED_METHODS,
     METHODS,
+    WEIGHTED_METHODS,
     Design,
     Tau2Result,
     WeightedFit,
@@ -37,16 +38,27 @@ class Control:
     tol: float = 1e-12  # convergence: |change in tau^2| <= tol * max(1, tau^2)
     maxiter: int = 100  # Fisher-scoring / Newton steps before the bracketing fallback
     ll0check: bool = True  # compare the ML/REML root with the boundary tau^2 = 0
+    tau2_init: float | None = None  # start of the iterative estimators (metafor tau2.init)
 
     @classmethod
     def from_any(cls, control: dict | Control | None) -> Control:
-        """Settings from a ``control=`` dict (metafor's ``threshold`` is an alias of ``tol``),
-        checked by :func:`evsynth.validation.control_settings`."""
+        """Settings from a ``control=`` dict (metafor's ``threshold`` is an alias of ``tol``,
+        ``tau2.init`` of ``tau2_init``), checked by
+        :func:`evsynth.validation.control_settings`; ``tau2_init`` is a number >= 0."""
         if isinstance(control, Control):
             return control
-        settings = control_settings(control, {"tol": float, "maxiter": int, "ll0check": bool},
+        init = None
+        if isinstance(control, dict):
+            control = dict(control)
+            keys = [key for key in ("tau2_init", "tau2.init") if key in control]
+            if len(keys) == 2:
+                raise InputError("control: give 'tau2_init' or its alias 'tau2.init', not both")
+            if keys:
+                init = nonnegative_number(f"control: setting {keys[0]!r}", control.pop(keys[0]))
+        settings = control_settings(control, {"tol": float, "maxiter": int, "ll0check": bool,
+                                              "tau2_init": float},
                                     aliases={"threshold": "tol"})
-        return cls(**settings)
+        return cls(**settings, tau2_init=init)
 
 
 def default_btt(p: int, intercept: bool) -> np.ndarray:
@@ -242,7 +254,8 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
                control: Control | None = None, btt: np.ndarray | None = None,
                intercept: bool = True, compute_r2: bool = True,
                row_weights: bool = True, tau2_fixed: np.ndarray | None = None,
-               where: Callable[[int], str] | None = None) -> FitDict:
+               where: Callable[[int], str] | None = None, weights: np.ndarray | None = None,
+               weighted: bool = True) -> FitDict:
     """Fit the model for every group of ``des``; returns a dict of per-group arrays.
 
     Keys: ``k, p, beta (G,p), vb (G,p,p), se, zval, pval, ci_lb, ci_ub, df, tau2, se_tau2, I2,
@@ -251,6 +264,10 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
 
     ``tau2_fixed`` (per group): tau^2 is not estimated but set to these values (metafor
     ``rma(..., tau2 = value)``: ``parms = p``, I^2 and H^2 from the fixed value).
+    ``weights`` (per row, >= 0): user weights ``a_i`` (metafor ``weights=``): ``beta =
+    (X'AX)^-1 X'Ay`` with the sandwich variance of :func:`fixed_effects`; GENQ/GENQM use them as
+    the weights of the generalised Q statistic. ``weighted=False``: unweighted least squares
+    (metafor ``weighted=FALSE``). Neither changes the other tau^2 estimators (as metafor).
     ``where(i)`` names row ``i`` in error messages (default "study in row i+1").
 
     The fit is done on data rescaled by :func:`data_scale` (exactly the data when they are in
@@ -263,13 +280,14 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     scale = data_scale(work, where, report=des)
     if np.all(scale == 1.0):
         out = _fit_core(work, method, test, level, control, btt, intercept, compute_r2,
-                        row_weights, tau2_fixed)
+                        row_weights, tau2_fixed, weights, weighted)
     else:
         s2 = scale * scale
         scaled = Design(work.y / des.seg.expand(scale), des.v / des.seg.expand(s2), des.X,
                         des.seg)
         out = _fit_core(scaled, method, test, level, control, btt, intercept, compute_r2,
-                        row_weights, None if tau2_fixed is None else tau2_fixed / s2)
+                        row_weights, None if tau2_fixed is None else tau2_fixed / s2,
+                        weights, weighted)
         _unscale(out, scale, des)
         out["notes"].append(f"{int(np.sum(scale != 1.0))} group(s) fitted on y / s, v / s^2 "
                             "with s a power of two (data outside the usual floating-point "
@@ -305,7 +323,7 @@ def _unscale(out: FitDict, s: np.ndarray, des: Design) -> None:
     out["ll"] = out["ll"] - shift
     for key in ("AIC", "BIC", "AICc"):  # -2 ll + penalty
         out[key] = out[key] + 2 * shift
-    if out["weights"] is not None:
+    if out["weights"] is not None and out["user_weights"] is False:
         out["weights"] = out["weights"] / des.seg.expand(s2)
 
 
@@ -370,7 +388,8 @@ def _location_shift(des: Design, intercept: bool) -> np.ndarray | None:
 
 def _fit_core(des: Design, method: str, test: str, level: float, control: Control | None,
               btt: np.ndarray | None, intercept: bool, compute_r2: bool, row_weights: bool,
-              tau2_fixed: np.ndarray | None) -> FitDict:
+              tau2_fixed: np.ndarray | None, weights: np.ndarray | None = None,
+              weighted: bool = True) -> FitDict:
     """:func:`_fit_batch` on data in a safe range."""
     control = control or Control()
     level = level_fraction(level)
@@ -379,11 +398,16 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
+    if method in WEIGHTED_METHODS and weights is None:
+        raise InputError(f"method {method!r} (generalised Q statistic) needs the study weights: "
+                         "give weights= (the a_i of Q_a = sum a_i (y_i - x_i'b_a)^2), as "
+                         "metafor requires")
     k = des.k.astype(float)
     p = des.p
     if tau2_fixed is None:
         t2 = estimate_tau2(des, method, tol=control.tol, maxiter=control.maxiter,
-                           reml_ll0check=control.ll0check)
+                           reml_ll0check=control.ll0check, init=control.tau2_init,
+                           a=weights)
     else:
         G = des.seg.G
         t2 = Tau2Result(np.asarray(tau2_fixed, dtype=float).copy(), np.full(G, np.nan),
@@ -391,8 +415,11 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
                         np.zeros(G, dtype=bool))
     tau2 = t2.tau2
     fit = t2.fit if t2.fit is not None else weighted_fit(des, tau2)
-    beta = fit.beta
-    vb = fit.Ainv.copy()
+    custom = weights is not None or not weighted
+    if custom:
+        beta, vb, rss_f = fixed_effects(des, tau2, weights, weighted)
+    else:
+        beta, vb, rss_f = fit.beta, fit.Ainv.copy(), fit.RSS
     df = k - p
     s2w = np.ones_like(k)
     if test in ("knha", "adhoc"):
@@ -424,9 +451,10 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
         I2 = np.where(has_df, 100 * tau2 / (vt + tau2), 0.0)
         H2 = np.where(has_df, tau2 / np.where(has_df, vt, 1) + 1, 1.0)
 
-    # fit statistics (metafor: ll.ML and ll.REML with REMLf = TRUE)
-    ll_ML = loglik(des, tau2, reml=False, fit=fit)
-    ll_REML = loglik(des, tau2, reml=True, fit=fit)
+    # fit statistics (metafor: ll.ML and ll.REML with REMLf = TRUE, at the estimated beta:
+    # RSS.f = sum w_i (y_i - x_i'beta)^2 with w_i = 1 / (v_i + tau^2))
+    ll_ML = loglik(des, tau2, reml=False, fit=fit) - 0.5 * (rss_f - fit.RSS)
+    ll_REML = loglik(des, tau2, reml=True, fit=fit) - 0.5 * (rss_f - fit.RSS)
     parms = p + (0 if method in FIXED_METHODS or tau2_fixed is not None else 1)
     if method == "REML":
         ll, n_ic = ll_REML, k - p
@@ -439,7 +467,7 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
 
     R2 = np.full(des.seg.G, np.nan)
     if compute_r2 and intercept and p > 1:
-        R2 = pseudo_r2(des, method, tau2, control)
+        R2 = pseudo_r2(des, method, tau2, control, weights, weighted)
 
     return {
         "k": des.k.copy(), "p": np.full(des.seg.G, p), "beta": beta, "vb": vb, "se": se,
@@ -448,27 +476,78 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
         "QM": QM, "QMdf": np.full(des.seg.G, QMdf), "QMp": QMp, "s2w": s2w,
         "ll_ML": ll_ML, "ll_REML": ll_REML, "ll": ll, "AIC": AIC, "BIC": BIC, "AICc": AICc,
         "parms": np.full(des.seg.G, parms), "R2": R2,
-        "weights": fit.w if row_weights else None,
+        "weights": (_row_weights(des, fit, weights, weighted) if row_weights else None),
+        "user_weights": custom,
         "converged": t2.converged, "iterations": t2.iterations, "fallback": t2.fallback,
         "notes": t2.notes, "level": level, "method": method,
     }
 
 
-def pseudo_r2(des: Design, method: str, tau2: np.ndarray, control: Control) -> np.ndarray:
+def pseudo_r2(des: Design, method: str, tau2: np.ndarray, control: Control,
+              weights: np.ndarray | None = None, weighted: bool = True) -> np.ndarray:
     """Pseudo R^2 (% of heterogeneity accounted for): (tau2_RE - tau2_ME) / tau2_RE, floored at 0
-    (Raudenbush 2009; metafor ``r2def = "1"``). For equal-effects models: the adjusted R^2 of the
-    weighted least-squares regression (metafor)."""
+    (Raudenbush 2009; metafor ``r2def = "1"``; tau2_RE from the intercept-only model with the
+    same estimator, weights and start value). For equal-effects models: the adjusted R^2 of the
+    (weighted: 1 / v_i or the user weights; or unweighted) least-squares regression (metafor)."""
     if method in FIXED_METHODS:
-        fit = WeightedFit(des, w=1.0 / des.v)
+        w_ls = (np.ones_like(des.v) if not weighted else
+                1.0 / des.v if weights is None else weights)
+        fit = WeightedFit(des, w=w_ls)
         null = Design(des.y, des.v, np.ones((des.y.size, 1)), des.seg)
-        fit0 = WeightedFit(null, w=1.0 / des.v)
+        fit0 = WeightedFit(null, w=w_ls)
         k = des.k.astype(float)
         r2 = 1 - fit.RSS / fit0.RSS
         adj = 1 - (1 - r2) * (k - 1) / (k - des.p)
         return np.maximum(0.0, 100 * adj)
     null = Design(des.y, des.v, np.ones((des.y.size, 1)), des.seg)
     t0 = estimate_tau2(null, method, tol=control.tol, maxiter=control.maxiter,
-                       reml_ll0check=control.ll0check).tau2
+                       reml_ll0check=control.ll0check, init=control.tau2_init, a=weights).tau2
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(t0 > 0, np.maximum(0.0, 100 * (t0 - tau2) / t0), 0.0)
     return r2
+
+
+def fixed_effects(des: Design, tau2: np.ndarray, weights: np.ndarray | None,
+                  weighted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients, their covariance and ``RSS.f`` with user weights or unweighted
+    (metafor ``rma.uni``, Viechtbauer 2010, J Stat Softw 36(3)).
+
+    With weights ``A = diag(a_i)`` (``A = I`` for ``weighted=False``): ``beta = (X'AX)^-1 X'Ay``
+    and, since ``A`` is not the inverse of the marginal covariance ``M = diag(v_i + tau^2)``,
+    the sandwich ``Var(beta) = (X'AX)^-1 X'AMAX (X'AX)^-1`` (exact under the model for fixed
+    ``tau^2``). ``RSS.f = sum (y_i - x_i'beta)^2 / (v_i + tau^2)`` enters metafor's
+    log-likelihoods. Returns per-group ``beta (G, p)``, ``vb (G, p, p)`` and ``RSS.f (G,)``.
+    """
+    a = np.ones_like(des.v) if not weighted or weights is None else weights
+    fa = WeightedFit(des, w=a)
+    m = des.seg.add(des.v, tau2)
+    meat = des.xtdx(a * a * m)
+    vb = np.einsum("gij,gjk,gkl->gil", fa.Ainv, meat, fa.Ainv)
+    rss_f = des.seg.sum(fa.r * fa.r / m)
+    return fa.beta, vb, rss_f
+
+
+def _row_weights(des: Design, fit: WeightedFit, weights: np.ndarray | None,
+                 weighted: bool) -> np.ndarray:
+    """The weight each row has in the fit (metafor ``weights.rma.uni`` before the scaling to
+    percent): ``1 / (v_i + tau^2)``, the user weights, or 1 (unweighted)."""
+    if not weighted:
+        return np.ones_like(des.v)
+    if weights is not None:
+        return np.asarray(weights, dtype=float)
+    return fit.w
+
+
+def loglik_at(des: Design, tau2: np.ndarray, reml: bool, weights: np.ndarray | None = None,
+              weighted: bool = True) -> np.ndarray:
+    """Log-likelihood (ML, or REML with metafor's ``REMLf = TRUE``) of every group at given tau^2
+    values, at the coefficients the model estimates there (GLS; with user weights or
+    ``weighted=False`` those of :func:`fixed_effects`, as metafor's ``ll.ML`` / ``ll.REML``).
+    The profile likelihood of :mod:`evsynth.models.profile` and the profile-likelihood CI of
+    :mod:`evsynth.models.heterogeneity`."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        fit = WeightedFit(des, tau2)
+        ll = loglik(des, tau2, reml, fit=fit)
+        if weights is not None or not weighted:
+            ll = ll - 0.5 * (fixed_effects(des, tau2, weights, weighted)[2] - fit.RSS)
+    return ll

@@ -18,7 +18,9 @@ import numpy as np
 
 #: tau^2 estimators known to the kernels (metafor's ``rma.uni`` method codes)
 METHODS = ("EE", "FE", "CE", "DL", "DLIT", "HE", "HS", "HSk", "SJ", "SJIT", "ML", "REML", "EB",
-           "PM", "PMM", "GENQ")
+           "PM", "PMM", "GENQ", "GENQM")
+#: estimators that need user weights a_i (the generalised Q statistic with weights a_i)
+WEIGHTED_METHODS = ("GENQ", "GENQM")
 FIXED_METHODS = ("EE", "FE", "CE")
 
 
@@ -239,6 +241,13 @@ class WeightedFit:
         D1 = np.einsum("gij,gjk->gik", self.Ainv, self.des.xtdx(w**2 * v))
         return (self.des.seg.sum((w * v) ** 2) - 2.0 * _tr(np.einsum(
             "gij,gjk->gik", self.Ainv, self.des.xtdx(w**3 * v**2))) + _tr_prod(D1, D1))
+
+    def tr_PV(self, v: np.ndarray) -> np.ndarray:
+        """tr(PV) = sum(w v) - tr(A^-1 X'W V W X) with V = diag(v), P built from these weights
+        (the expectation of the generalised Q statistic, DerSimonian & Kacker 2007)."""
+        w = self.w
+        return self.des.seg.sum(w * v) - _tr(np.einsum("gij,gjk->gik", self.Ainv,
+                                                       self.des.xtdx(w**2 * v)))
 
     def tr_PVP(self, v: np.ndarray) -> np.ndarray:
         """tr(PVP) = sum(PV * P) with V = diag(v)."""
@@ -533,14 +542,22 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
 
 
 def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int = 100,
-                  reml_ll0check: bool = True) -> Tau2Result:
+                  reml_ll0check: bool = True, init: float | None = None,
+                  a: np.ndarray | None = None) -> Tau2Result:
     """Estimate tau^2 for every group with the given method (metafor ``rma.uni`` codes).
 
     Closed forms: DL (DerSimonian & Laird 1986), HE (Hedges 1983; Hedges & Olkin 1985),
-    HS/HSk (Hunter & Schmidt 2004), SJ (Sidik & Jonkman 2005). Iterative: ML, REML (Fisher
+    HS/HSk (Hunter & Schmidt 2004), SJ (Sidik & Jonkman 2005), GENQ (generalised Q with user
+    weights ``a``; DerSimonian & Kacker 2007, Jackson 2013). Iterative: ML, REML (Fisher
     scoring; Viechtbauer 2005), PM (Paule & Mandel 1982), EB (Morris 1983; Berkey et al. 1995),
-    PMM (median-unbiased PM; Viechtbauer 2021, metafor), DLIT/SJIT (iterated DL/SJ).
-    SEs of tau^2 follow metafor's ``rma.uni``. Every estimate is >= 0.
+    PMM (median-unbiased PM; Viechtbauer 2021, metafor), GENQM (median-unbiased GENQ; metafor),
+    DLIT/SJIT (iterated DL/SJ). SEs of tau^2 follow metafor's ``rma.uni``. Every estimate is
+    >= 0.
+
+    ``init`` is metafor's ``control$tau2.init``: the start of ML/REML/EB/PM/PMM/DLIT/SJIT (the
+    estimate is the same root) and, as in metafor, the value ``tau2_0`` of the one-step SJ
+    estimator (which changes it). ``a`` (row weights) is needed by GENQ/GENQM only; no other
+    estimator depends on user weights (metafor 3.8 ``rma.uni``).
     """
     G = des.seg.G
     k = des.k.astype(float)
@@ -570,13 +587,16 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     elif method in ("DL", "DLIT"):
         tau2 = np.maximum(0.0, (fe.RSS - (k - p)) / fe.trP)
         if method == "DLIT":
+            start = tau2 if init is None else np.full(G, float(init))
             tau2, conv, iters = _fixed_point(
-                des, tau2, lambda f, t: (f.RSS - (f.des.k - p)) / f.trP, tol, maxiter)
+                des, start, lambda f, t: (f.RSS - (f.des.k - p)) / f.trP, tol, maxiter)
         fit = fe if method == "DL" else weighted_fit(des, tau2)
         se = np.sqrt(1 / fit.trP**2 * (2 * (k - p) + 4 * tau2 * fit.trP + 2 * tau2**2 * fit.trPP))
     elif method in ("SJ", "SJIT"):
         ybar = des.seg.sum(des.y) / k
         tau0 = des.seg.sum((des.y - des.seg.expand(ybar)) ** 2) / k
+        if init is not None:  # metafor: tau2.init is the SJ estimator's tau2_0
+            tau0 = np.full(G, float(init))
         if method == "SJ":
             fit0 = WeightedFit(des, tau0)
             tau2 = np.maximum(0.0, tau0 * fit0.RSS / (k - p))
@@ -596,15 +616,17 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
             from scipy import stats  # imported here: scipy.stats takes ~0.3 s to import
 
             target = stats.chi2.ppf(0.5, k - p)
-        if method in ("ML", "REML"):
+        if init is not None:  # metafor's control$tau2.init
+            start = np.full(G, float(init))
+        elif method in ("ML", "REML"):
             rss0, trPV, _ = ols_quantities(des)
-            init = np.maximum(0.0, (rss0 - trPV) / (k - p))  # HE start, as metafor
+            start = np.maximum(0.0, (rss0 - trPV) / (k - p))  # HE start, as metafor
         else:
-            init = zeros.copy()
+            start = zeros.copy()
         tau2, conv, iters, fallback = _iterative(des, "PM" if target is not None else method,
-                                                 init, target, tol, maxiter)
+                                                 start, target, tol, maxiter)
         if method in ("ML", "REML"):
-            tau2 = _other_maxima(des, method, init, tau2, tol, notes)
+            tau2 = _other_maxima(des, method, start, tau2, tol, notes)
         if method in ("ML", "REML") and reml_ll0check:
             # global check against the boundary (metafor's ll0check): keep tau2 = 0 when the
             # likelihood there is higher than at the interior root
@@ -627,8 +649,17 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
             se = np.sqrt(2 / fit.trPP)
         else:
             se = np.sqrt(2 * k**2 / (k - p) / fit.sum_w**2)
-    elif method == "GENQ":
-        raise ValueError("method 'GENQ' needs study weights; it is not available in this version")
+    elif method in WEIGHTED_METHODS:
+        if a is None:
+            raise ValueError(f"method {method!r} needs the user weights a")
+        fa = WeightedFit(des, w=a)  # P_A = A - A X (X'AX)^-1 X'A
+        trP, trPV = fa.trP, fa.tr_PV(v)
+        if method == "GENQ":  # E[Q_A] = tr(P_A V) + tau^2 tr(P_A) (DerSimonian & Kacker 2007)
+            tau2 = np.maximum(0.0, (fa.RSS - trPV) / trP)
+        else:
+            tau2, conv, iters = _genqm(des, a, fa.RSS, tol, maxiter)
+        se = np.sqrt(1 / trP**2 * (2 * fa.tr_PVPV(v) + 4 * tau2 * fa.tr_PVP(v)
+                                   + 2 * tau2**2 * fa.trPP))
     else:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     final = fit_at_tau2
@@ -778,3 +809,56 @@ def _fixed_point(des: Design, start: np.ndarray,
         solved = ok | (h_lo <= 0)
         active[idx[solved]] = False
     return tau2, ~active, iters
+
+
+def genq_lambdas(des: Design, a: np.ndarray, tau2: float, g: int = 0) -> np.ndarray:
+    """The k - p positive weights ``lambda`` of ``Q_A = sum lambda_j chi^2_1`` for group ``g`` at
+    ``tau2``: eigenvalues of ``S P_A S``, ``S = diag(sqrt(v + tau^2))``, ``P_A = A - A X
+    (X'AX)^-1 X'A`` (Biggerstaff & Jackson 2008; Jackson 2013; metafor ``.GENQ.func``)."""
+    s0, kg = int(des.seg.starts[g]), int(des.seg.sizes[g])
+    X = des.X[s0:s0 + kg]
+    ag = a[s0:s0 + kg]
+    AX = ag[:, None] * X
+    P = np.diag(ag) - AX @ np.linalg.solve(X.T @ AX, AX.T)
+    sd = np.sqrt(des.v[s0:s0 + kg] + tau2)
+    lam = np.linalg.eigvalsh(sd[:, None] * P * sd[None, :])[::-1]
+    return np.maximum(lam[:kg - des.p], 0.0)
+
+
+def _genqm(des: Design, a: np.ndarray, Q: np.ndarray, tol: float,
+           maxiter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GENQM: the median-unbiased generalised-Q estimate, the tau^2 at which the observed
+    ``Q_A`` is the median of its distribution, ``P(Q_A(tau^2) > Q_obs) = 0.5``, or 0 when that
+    probability already exceeds 0.5 at tau^2 = 0 (metafor ``rma.uni``, method "GENQM"; the
+    distribution of the quadratic form by :func:`evsynth.models.heterogeneity.qf_sf`)."""
+    from scipy.optimize import brentq
+
+    from evsynth.models.heterogeneity import qf_sf
+
+    G = des.seg.G
+    out = np.zeros(G)
+    conv = np.ones(G, dtype=bool)
+    iters = np.zeros(G, dtype=np.int64)
+    for g in range(G):
+        if des.seg.sizes[g] <= des.p:
+            continue
+
+        def f(t: float, g: int = g) -> float:
+            return qf_sf(float(Q[g]), genq_lambdas(des, a, t, g)) - 0.5
+
+        if f(0.0) >= 0:
+            continue
+        hi = max(1.0, float(np.var(des.y[des.seg.starts[g]:des.seg.starts[g]
+                                         + des.seg.sizes[g]])))
+        while f(hi) < 0:
+            hi *= 4.0
+            if hi > 1e300:
+                conv[g] = False
+                break
+        if not conv[g]:
+            out[g] = np.nan
+            continue
+        root, info = brentq(f, 0.0, hi, xtol=tol * 1e-3, rtol=4 * np.finfo(float).eps,
+                            maxiter=max(maxiter, 200), full_output=True, disp=False)
+        out[g], iters[g], conv[g] = root, info.iterations, info.converged
+    return out, conv, iters

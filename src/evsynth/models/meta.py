@@ -27,8 +27,9 @@ from evsynth.models.engine import (
     i2_from_q,
     wald,
 )
-from evsynth.models.kernels import FIXED_METHODS, Design, Segments, WeightedFit
-from evsynth.models.results import FittedModel, FrameResult, ResultMixin, fmt_p, to_jsonable
+from evsynth.models.heterogeneity import ConfintResult
+from evsynth.models.kernels import FIXED_METHODS, Design, Segments
+from evsynth.models.results import FittedModel, ResultMixin, fmt_p, to_jsonable
 from evsynth.validation import (
     as_frame,
     column,
@@ -42,6 +43,8 @@ from evsynth.validation import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from evsynth.models.profile import ProfileResult
 else:  # imported on first use: a plain fit does not need pandas (start-up time)
     pd = LazyModule("pandas")
 
@@ -230,40 +233,20 @@ class Prediction(ResultMixin):
         return self.to_frame().to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
-class ConfintResult(FrameResult):
-    """Confidence intervals for the heterogeneity parameters (metafor ``confint.rma.uni``).
-
-    ``to_frame()``: one row per parameter (``tau2``, ``tau``, ``I2``, ``H2``) with ``estimate``,
-    ``ci_lb``, ``ci_ub``; a row is also an attribute (``ci.tau2`` is a Series with those three);
-    ``level`` in percent; ``method_info`` (type "Q-profile", df). Other DataFrame attributes
-    (``ci.loc``) still work for one release with a DeprecationWarning.
-    """
-
-    _dict_fields = ("level", "method_info", "table")
-    _row_attributes = ("tau2", "tau", "I2", "H2")
-    _was_dataframe = "confint()"
-
-    def __init__(self, frame: pd.DataFrame, level: float, method_info: dict[str, Any]) -> None:
-        self.frame = frame
-        self.level = level
-        self.method_info = method_info
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """The intervals with the parameter as a column."""
-        return self.frame.reset_index(names="parameter")
-
-    def summary_text(self) -> str:
-        return (f"{self.level:g}% confidence intervals ({self.method_info['type']}, df = "
-                f"{self.method_info['df']})\n"
-                + self.frame.to_string(float_format=lambda x: f"{x:.4f}"))
-
-
 @dataclass(repr=False)
 class AnovaResult(ResultMixin):
-    """Likelihood-ratio test of nested models or Wald test of coefficients/contrasts."""
+    """Likelihood-ratio test of nested models, or Wald test of coefficients / linear
+    combinations (metafor ``anova.rma``).
 
-    kind: str  # "LRT" or "Wald"
+    ``kind``: ``"LRT"`` (two fits), ``"Wald"`` (``btt``, or a comparison of two fits with
+    ``test="Wald"``) or ``"Wald.L"`` (linear combinations ``L beta``). For ``"Wald.L"`` each
+    combination's ``estimate`` (``L beta - rhs``), ``se``, ``zval`` (z or t), ``pvals`` and CI are
+    given (``to_frame()``), with the joint test ``QM`` when ``L`` has full row rank. A comparison
+    of two fits carries the pseudo-R^2 ``R2`` (% of the reduced model's tau^2 accounted for by
+    the full model) and both tau^2 and QE values.
+    """
+
+    kind: str  # "LRT", "Wald" or "Wald.L"
     LRT: float = np.nan
     df: float = np.nan
     pval: float = np.nan
@@ -277,22 +260,77 @@ class AnovaResult(ResultMixin):
     QMp: float = np.nan
     test: str = "z"
     hypotheses: list[str] | None = None
+    estimate: Any = None
+    se: Any = None
+    zval: Any = None
+    pvals: Any = None
+    ci_lb: Any = None
+    ci_ub: Any = None
+    ddf: float | None = None
+    level: float = 95.0
+    QE_full: float = np.nan
+    QE_reduced: float = np.nan
+    parms_full: int | None = None
+    parms_reduced: int | None = None
+    notes: list[str] | None = None
 
     _dict_fields = ("kind", "LRT", "df", "pval", "R2", "ll_full", "ll_reduced", "tau2_full",
-                    "tau2_reduced", "QM", "QMdf", "QMp", "test", "hypotheses")
+                    "tau2_reduced", "QM", "QMdf", "QMp", "test", "hypotheses", "estimate", "se",
+                    "zval", "pvals", "ci_lb", "ci_ub", "ddf", "level", "QE_full", "QE_reduced",
+                    "parms_full", "parms_reduced", "notes")
+
+    def to_frame(self) -> pd.DataFrame:
+        """``Wald.L``: one row per linear combination (hypothesis, estimate, se, statistic,
+        pval, ci_lb, ci_ub); otherwise one row with the test."""
+        if self.kind == "Wald.L":
+            return pd.DataFrame({"hypothesis": self.hypotheses, "estimate": self.estimate,
+                                 "se": self.se, "statistic": self.zval, "pval": self.pvals,
+                                 "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
+        if self.kind == "LRT":
+            return pd.DataFrame({"model": ["full", "reduced"],
+                                 "parms": [self.parms_full, self.parms_reduced],
+                                 "logLik": [self.ll_full, self.ll_reduced],
+                                 "LRT": [self.LRT, np.nan], "pval": [self.pval, np.nan],
+                                 "QE": [self.QE_full, self.QE_reduced],
+                                 "tau2": [self.tau2_full, self.tau2_reduced],
+                                 "R2": [self.R2, np.nan]})
+        return pd.DataFrame({"QM": [self.QM], "QMdf": [self.QMdf], "QMp": [self.QMp],
+                             "R2": [self.R2], "tau2_full": [self.tau2_full],
+                             "tau2_reduced": [self.tau2_reduced]})
+
+    def _qm_line(self) -> str:
+        df = self.QMdf if np.ndim(self.QMdf) == 0 else ", ".join(
+            "NA" if d is None else f"{d:g}" for d in self.QMdf)
+        stat = "QM" if self.test == "z" else "F"
+        return f"Omnibus test: {stat}(df = {df}) = {self.QM:.4f}, p = {fmt_p(self.QMp)}"
 
     def summary_text(self) -> str:
+        notes = [f"Note: {n}" for n in (self.notes or [])]
         if self.kind == "LRT":
-            return (f"Likelihood-ratio test of nested models\n  full ll = {self.ll_full:.4f}, "
-                    f"reduced ll = {self.ll_reduced:.4f}\n  LRT = {self.LRT:.4f}, df = "
-                    f"{self.df:g}, p = {fmt_p(self.pval)}; tau^2 full = {self.tau2_full:.4f}, "
-                    f"reduced = {self.tau2_reduced:.4f}, pseudo-R^2 = {self.R2:.2f}%")
-        df = self.QMdf if np.ndim(self.QMdf) == 0 else ", ".join(f"{d:g}" for d in self.QMdf)
+            return "\n".join([
+                f"Likelihood-ratio test of nested models\n  full ll = {self.ll_full:.4f}, "
+                f"reduced ll = {self.ll_reduced:.4f}\n  LRT = {self.LRT:.4f}, df = "
+                f"{self.df:g}, p = {fmt_p(self.pval)}; tau^2 full = {self.tau2_full:.4f}, "
+                f"reduced = {self.tau2_reduced:.4f}, pseudo-R^2 = {self.R2:.2f}%", *notes])
+        if self.kind == "Wald.L":
+            frame = self.to_frame()
+            frame["pval"] = [fmt_p(p) for p in frame["pval"]]
+            lines = ["Hypotheses:"]
+            lines += [f"  {i + 1}: {h}" for i, h in enumerate(self.hypotheses or [])]
+            lines += ["", frame.to_string(index=False, float_format=lambda x: f"{x:.4f}")]
+            if np.isfinite(self.QM):
+                lines += ["", self._qm_line()]
+            return "\n".join(lines + notes)
+        df = self.QMdf if np.ndim(self.QMdf) == 0 else ", ".join(
+            "NA" if d is None else f"{d:g}" for d in self.QMdf)
         stat = "QM" if self.test == "z" else "F"
         lines = [f"Wald test ({stat}(df = {df}) = {self.QM:.4f}, p = {fmt_p(self.QMp)})"]
         if self.hypotheses:
             lines += [f"  H{i + 1}: {h} = 0" for i, h in enumerate(self.hypotheses)]
-        return "\n".join(lines)
+        if np.isfinite(self.tau2_full):
+            lines.append(f"  tau^2 full = {self.tau2_full:.4f}, reduced = "
+                         f"{self.tau2_reduced:.4f}, pseudo-R^2 = {self.R2:.2f}%")
+        return "\n".join(lines + notes)
 
 
 class MetaResult(FittedModel):
@@ -309,8 +347,18 @@ class MetaResult(FittedModel):
     @property
     def refittable(self) -> bool:
         """False for a subgroup of a common-tau^2 model (its tau^2 comes from all subgroups, so
-        leave-one-out and other refits of the subgroup alone would not be that model)."""
-        return self._common_df is None
+        leave-one-out and other refits of the subgroup alone would not be that model), and for
+        fits with user weights, ``weighted=False`` or a fixed tau^2 (the refitting diagnostics
+        do not carry these settings yet, so they would fit another model)."""
+        return (self._common_df is None and self.user_weights is None and self.weighted
+                and not self.tau2_fix)
+
+    #: user weights a_i of the fit (metafor ``weights=``), None for inverse-variance weights
+    user_weights: np.ndarray | None = None
+    #: False for an unweighted fit (metafor ``weighted=FALSE``)
+    weighted: bool = True
+    #: True when tau^2 was fixed by the user (metafor ``tau2=value``), not estimated
+    tau2_fix: bool = False
 
     #: (residual df, number of variance parameters) of a subgroup of a common-tau^2 model: its
     #: t quantiles and prediction intervals use the common model's (see :meth:`_t_df`)
@@ -319,11 +367,15 @@ class MetaResult(FittedModel):
     _dict_fields = ("k", "p", "coef_names", "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "vb",
                     "tau2", "se_tau2", "tau", "I2", "H2", "R2", "QE", "QEp", "QM", "QMp", "QMdf",
                     "weights", "ll", "AIC", "BIC", "AICc", "fit_stats", "method", "test", "level",
-                    "method_info", "yi", "vi", "slab")
+                    "method_info", "yi", "vi", "slab", "user_weights", "weighted", "tau2_fix")
 
     def __init__(self, out: dict, g: int, *, des: Design, mm: ModelMatrix, method: str,
                  test: str, control: Control, labels: list | None, rows: np.ndarray,
-                 btt: np.ndarray) -> None:
+                 btt: np.ndarray, user_weights: np.ndarray | None = None,
+                 weighted: bool = True, tau2_fix: bool = False) -> None:
+        self.user_weights = None if user_weights is None else np.array(user_weights, dtype=float)
+        self.weighted = bool(weighted)
+        self.tau2_fix = bool(tau2_fix)
         self._des = des.subset(np.arange(des.seg.G) == g) if des.seg.G > 1 else des
         self._mm = mm
         self._control = control
@@ -376,7 +428,13 @@ class MetaResult(FittedModel):
             "max_iterations": control.maxiter,
             "iterations": int(out["iterations"][g]),
             "converged": converged,
-            "algorithm": _algorithm(method, bool(out["fallback"][g])),
+            "algorithm": (f"tau^2 fixed at {self.tau2!r} (not estimated)" if tau2_fix else
+                          _algorithm(method, bool(out["fallback"][g]))),
+            "tau2_fixed": bool(tau2_fix),
+            "tau2_init": control.tau2_init,
+            "weights": ("user" if user_weights is not None else
+                        "inverse-variance" if weighted else "none"),
+            "weighted": bool(weighted),
             "boundary": bool(self.tau2 == 0 and method not in FIXED_METHODS),
             "ll0check": control.ll0check,
             "knha_scale": self.s2w if test in ("knha", "adhoc") else None,
@@ -392,8 +450,15 @@ class MetaResult(FittedModel):
             self.method_info["notes"].append(
                 "Knapp-Hartung scale factor is 0 (all weighted residuals are 0): standard errors "
                 "are 0 and the omnibus test is undefined (QM = NaN); test='adhoc' floors it at 1")
-        if self.k == 1:
+        if self.k == 1 and not tau2_fix:
             self.method_info["notes"].append("k = 1: tau^2 set to 0; heterogeneity not estimable")
+        if user_weights is not None or not weighted:
+            self.method_info["notes"].append(
+                ("user weights" if weighted and user_weights is not None else "unweighted "
+                 "least squares") + ": beta = (X'AX)^-1 X'Ay with the sandwich variance "
+                "(X'AX)^-1 X'A M A X (X'AX)^-1, M = diag(vi + tau^2) (metafor rma.uni)"
+                + ("; the Knapp-Hartung factor from the inverse-variance fit, as metafor"
+                   if test in ("knha", "adhoc") else ""))
         self.subgroups: dict[Any, MetaResult] | None = None
         self.Q_between: float | None = None
         self.Q_between_df: int | None = None
@@ -485,18 +550,26 @@ class MetaResult(FittedModel):
             return float(stats.norm.ppf(1 - (1 - level) / 2))
         return float(critical_values("t", level, np.array(self._t_df()[0] if df is None else df)))
 
-    def predict(self, newmods: Any = None, transf: Callable | None = None,
+    def predict(self, newmods: Any = None, transf: Callable | str | None = None,
                 level: float | None = None, pi_type: str = "default",
-                intercept: bool | None = None) -> Prediction:
+                intercept: bool | None = None, targs: dict[str, Any] | None = None
+                ) -> Prediction:
         """Predicted average effect(s) with CI and prediction interval (metafor ``predict.rma``).
 
         ``pi_type``: ``"default"`` (metafor: z, or t(k-p) under t/knha/adhoc tests),
         ``"t"`` (t with k-p df; k-1 for an intercept-only model), ``"riley"`` (t with k-p-1 df;
         k-2 for an intercept-only model; Higgins, Thompson & Spiegelhalter 2009; Riley 2011), or
         ``"simple"`` (z, ignoring the uncertainty of the estimate). The PI is
-        ``pred +/- crit * sqrt(se^2 + tau^2)``. ``transf`` (e.g. ``np.exp``) is applied to
-        pred and the bounds (the SE is then not reported).
+        ``pred +/- crit * sqrt(se^2 + tau^2)``. ``transf`` (a function such as ``np.exp``, or
+        the name of one in :mod:`evsynth.transf`: ``"exp"``, ``"ilogit"``, ``"ipft_hm"``,
+        ``"exp_int"``...) is applied to pred and the bounds (the SE is then not reported);
+        ``targs`` (a dict, metafor's ``targs``) is passed to it, e.g.
+        ``predict(transf="ipft_hm", targs={"ni": ni})`` or ``predict(transf="exp_int",
+        targs={"tau2": fit.tau2})``. ``level`` (percent, default the fit's) sets the CI and PI.
         """
+        from evsynth import transf as _transf
+
+        func, name = _transf.resolve(transf, targs, "predict")
         lvl = level_fraction(self.level if level is None else level)
         pi_type = _PI_ALIASES.get(str(pi_type).lower(), str(pi_type).lower())
         if pi_type not in PI_TYPES:
@@ -517,10 +590,8 @@ class MetaResult(FittedModel):
             pcrit, pvar = self._crit(lvl, max(ddf, 1)), vpred
         pi_lb = pred - pcrit * np.sqrt(pvar + self.tau2)
         pi_ub = pred + pcrit * np.sqrt(pvar + self.tau2)
-        name = None
-        if transf is not None:
-            name = getattr(transf, "__name__", repr(transf))
-            pred, ci_lb, ci_ub, pi_lb, pi_ub = (np.asarray(transf(a), dtype=float)
+        if func is not None:
+            pred, ci_lb, ci_ub, pi_lb, pi_ub = (np.asarray(func(a), dtype=float)
                                                 for a in (pred, ci_lb, ci_ub, pi_lb, pi_ub))
             ci_lb, ci_ub = np.minimum(ci_lb, ci_ub), np.maximum(ci_lb, ci_ub)
             pi_lb, pi_ub = np.minimum(pi_lb, pi_ub), np.maximum(pi_lb, pi_ub)
@@ -667,106 +738,235 @@ class MetaResult(FittedModel):
                              f"expected {', '.join(self._mm.names)}")
         return X
 
-    def confint(self, level: float | None = None) -> ConfintResult:
-        """Q-profile confidence intervals for tau^2, tau, I^2 and H^2 (Viechtbauer 2007,
-        Stat Med 26:37; metafor ``confint.rma.uni``, type "QP"): the bounds solve
-        ``Q_gen(tau2) = chi^2_{k-p}`` quantiles, with I^2 and H^2 transformed through the typical
-        within-study variance."""
-        if self.method in FIXED_METHODS:
-            raise InputError("confint: an equal-effects model has no tau^2 to bound")
-        if self._common_df is not None:
-            raise InputError("confint: this subgroup uses the common tau^2 of the subgroup "
-                             "model; expected confint() of that model, meta(..., mods='~ 0 + "
-                             "C(subgroup)', data=...)")
-        if self.k - self.p < 1:
-            raise InputError(f"confint: needs k > p (k = {self.k}, p = {self.p})")
-        lvl = level_fraction(self.level if level is None else level)
-        dfree = self.k - self.p
-        crit_u = stats.chi2.ppf(1 - (1 - lvl) / 2, dfree)  # bound for the lower limit
-        crit_l = stats.chi2.ppf((1 - lvl) / 2, dfree)  # bound for the upper limit
-        lb = self._q_profile(crit_u)
-        ub = self._q_profile(crit_l)
-        vt = self.vt
-        rows = {
-            "tau2": (self.tau2, lb, ub),
-            "tau": (self.tau, np.sqrt(lb), np.sqrt(ub)),
-            "I2": (self.I2, 100 * lb / (vt + lb), 100 * ub / (vt + ub)),
-            "H2": (self.H2, lb / vt + 1, ub / vt + 1),
-        }
-        frame = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "ci_lb", "ci_ub"])
-        pct = round(100 * lvl, 10)
-        return ConfintResult(frame, pct, {"type": "Q-profile", "level": pct, "df": dfree,
-                                          "reference": "Viechtbauer 2007, Stat Med 26:37"})
+    def confint(self, level: float | None = None, type: str | None = None) -> ConfintResult:
+        """Confidence intervals for tau^2, tau, I^2 and H^2 (metafor ``confint.rma.uni``).
 
-    def _q_profile(self, target: float) -> float:
-        """tau^2 solving the generalised Q statistic Q(tau2) = target (0 if Q(0) < target)."""
-        des = self._des
+        ``type``: ``"QP"`` Q-profile (Viechtbauer 2007; the default), ``"GENQ"`` generalised Q
+        (the default for GENQ/GENQM fits), ``"PL"`` profile likelihood (ML/REML fits),
+        ``"Wald"``, ``"Wald.log"`` (``exp(log tau^2 +/- z se / tau^2)``), ``"Wald.sqrt"``;
+        I^2 and H^2 are transformed through the typical within-study variance. Formulas and
+        references: :func:`evsynth.models.heterogeneity.tau2_confint`.
+        """
+        from evsynth.models.heterogeneity import tau2_confint
 
-        def q(t: float) -> float:
-            return float(WeightedFit(des, np.array([t])).RSS[0]) - target
+        return tau2_confint(self, type=type, level=level)
 
-        if q(0.0) <= 0:
-            return 0.0
-        hi = max(100.0, 10 * self.tau2, 10 * float(np.var(des.y)) + 1)
-        while q(hi) > 0:
-            hi *= 10
-            if hi > 1e300:
-                return np.inf
-        from scipy.optimize import brentq
+    def profile(self, xlim: Sequence[float] | None = None, steps: int = 20) -> ProfileResult:
+        """Profile of the (restricted) log-likelihood over tau^2 (metafor ``profile.rma.uni``):
+        see :func:`evsynth.models.profile.profile_tau2`; ``.plot()`` draws it."""
+        from evsynth.models.profile import profile_tau2
 
-        return float(brentq(q, 0.0, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=1000))
+        return profile_tau2(self, xlim=xlim, steps=steps)
 
     def anova(self, other: MetaResult | None = None, *, btt: Sequence[int] | None = None,
-              L: Any = None) -> AnovaResult:
-        """Compare nested models by a likelihood-ratio test, or Wald-test coefficients.
+              L: Any = None, X: Any = None, rhs: Any = None,
+              test: str | None = None) -> AnovaResult:
+        """Compare nested models, or Wald-test coefficients / linear combinations (metafor
+        ``anova.rma``).
 
-        ``anova(other)``: LRT of nested ML or REML fits (both with the same method; with REML the
-        fixed effects must be the same, as metafor warns); ``R2`` is the pseudo-R^2 of the
-        reduced vs the full model (% of the reduced tau^2 accounted for).
-        ``anova(btt=[...])`` tests coefficients ``beta[btt] = 0`` (0-based indices);
-        ``anova(L=matrix)`` tests the linear contrasts ``L beta = 0`` jointly (metafor ``anova.rma``
-        with ``btt`` / ``X``). Under t/knha/adhoc tests the statistic is F(m, k-p).
+        ``anova(other)``: likelihood-ratio test of nested fits of the same data with a
+        likelihood: both ML, both REML (same moderators; otherwise the REML comparison is not
+        meaningful, as metafor warns, and ``notes`` says so), or an equal-effects (EE/FE/CE)
+        reduced model. ``R2`` is the pseudo-R^2 (% of the reduced model's tau^2 accounted for
+        by the full model; for two equal-effects fits from the residual variances of the
+        weighted regressions, as metafor). Fits without a likelihood (DL, HE, SJ, PM, EB, ...)
+        are refused for the LRT; ``anova(other, test="Wald")`` compares them by the Wald test
+        of the full model's extra coefficients (metafor's ``test = "Wald"``), with the pseudo-R^2
+        and both tau^2.
+        ``anova(btt=[...])`` tests ``beta[btt] = 0`` (0-based indices) jointly.
+        ``anova(L=matrix)`` (metafor's ``X``/``L``; ``rhs`` the right-hand sides): each linear
+        combination ``L_j beta - rhs_j`` with its SE, z (or t with k - p df), p-value and CI,
+        and the joint Wald test when ``L`` has full row rank (F(m, k-p) under t/knha/adhoc).
+        A row of ``L`` with p - 1 entries gets the intercept's 1 in front, as metafor.
         """
+        if L is not None and X is not None:
+            raise InputError("anova: give L or its alias X, not both")
+        L = X if L is None else L
         if other is not None:
+            code = "LRT" if test is None else str(test).upper()
+            if code not in ("LRT", "WALD"):
+                raise InputError(f"anova: argument 'test' is {test!r}; expected 'LRT' or 'Wald'")
+            if code == "WALD":
+                return self._wald_compare(other)
             return self._lrt(other)
-        if L is None:
-            idx = np.atleast_1d(np.asarray(self._btt if btt is None else btt, dtype=int))
-            if np.any((idx < 0) | (idx >= self.p)):
-                raise InputError(f"btt indices must be in 0..{self.p - 1}; got {list(idx)}")
-            Lm = np.eye(self.p)[idx]
-            hyp = [self.coef_names[i] for i in idx]
-        else:
-            Lm = np.atleast_2d(np.asarray(L, dtype=float))
-            if Lm.shape[1] != self.p:
-                raise InputError(f"L must have {self.p} columns (one per coefficient); got "
-                                 f"{Lm.shape[1]}")
-            hyp = [" + ".join(f"{c:g}*{n}" for c, n in zip(row, self.coef_names, strict=True)
-                              if c != 0) for row in Lm]
-        if np.linalg.matrix_rank(Lm) < Lm.shape[0]:
-            raise InputError("the hypotheses in L are linearly dependent (L is not of full row "
-                             "rank)")
+        if test is not None:
+            raise InputError("anova: argument 'test' ('LRT' or 'Wald') applies to the comparison "
+                             "of two fits, anova(other, test=...)")
+        if L is not None:
+            return self._wald_L(L, rhs)
+        idx = np.atleast_1d(np.asarray(self._btt if btt is None else btt, dtype=int))
+        if np.any((idx < 0) | (idx >= self.p)):
+            raise InputError(f"btt indices must be in 0..{self.p - 1}; got {list(idx)}")
+        Lm = np.eye(self.p)[idx]
+        hyp = [self.coef_names[i] for i in idx]
+        rhs_v = self._rhs(rhs, len(idx))
+        beta = self.beta.copy()
+        beta[idx] = beta[idx] - rhs_v
         df = np.array([self._t_df()[0]], dtype=float)
-        QM, m, QMp = wald(self.beta[None, :], self.vb[None, :, :], Lm, self.test, df)
+        QM, m, QMp = wald(beta[None, :], self.vb[None, :, :], Lm, self.test, df)
         QMdf = m if self.test == "z" else [m, int(df[0])]
         return AnovaResult("Wald", QM=float(QM[0]), QMdf=QMdf, QMp=float(QMp[0]), test=self.test,
-                           hypotheses=hyp)
+                           hypotheses=hyp, level=self.level)
 
-    def _lrt(self, other: MetaResult) -> AnovaResult:
-        if self.method not in ("ML", "REML") or other.method != self.method:
-            raise InputError("likelihood-ratio tests need two fits with the same method, ML or "
-                             f"REML (got {self.method} and {other.method})")
-        if self.k != other.k or not np.allclose(self.yi, other.yi):
-            raise InputError("the two models were not fitted to the same data")
+    @staticmethod
+    def _rhs(rhs: Any, m: int) -> np.ndarray:
+        if rhs is None:
+            return np.zeros(m)
+        r = np.atleast_1d(np.asarray(rhs, dtype=float))
+        if r.size == 1:
+            r = np.repeat(r, m)
+        if r.size != m or not np.all(np.isfinite(r)):
+            raise InputError(f"anova: argument 'rhs' has {r.size} values; expected one finite "
+                             f"number or {m} (one per hypothesis)")
+        return r
+
+    def _wald_L(self, L: Any, rhs: Any) -> AnovaResult:
+        """Linear combinations ``L beta`` (metafor ``anova.rma`` with ``X``)."""
+        try:
+            Lm = np.atleast_2d(np.asarray(L, dtype=float))
+        except (TypeError, ValueError):
+            raise InputError(f"L must be a numeric vector or matrix; got {L!r}") from None
+        if Lm.ndim != 2:
+            raise InputError(f"L must be a vector or a matrix; got shape {Lm.shape}")
+        if self.intercept and Lm.shape[1] == self.p - 1 and self.p > 1:
+            Lm = np.column_stack([np.ones(Lm.shape[0]), Lm])
+        if Lm.shape[1] != self.p:
+            raise InputError(f"L must have {self.p} columns (one per coefficient); got "
+                             f"{Lm.shape[1]}")
+        if not np.all(np.isfinite(Lm)):
+            raise InputError("L must hold finite numbers")
+        m = Lm.shape[0]
+        r = self._rhs(rhs, m)
+        est = Lm @ self.beta - r
+        V = Lm @ self.vb @ Lm.T
+        se = np.sqrt(np.diag(V))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zval = est / se
+        ddf, _ = self._t_df()
+        lvl = level_fraction(self.level)
+        crit = self._crit(lvl)
+        if self.test == "z":
+            pvals = 2 * stats.norm.sf(np.abs(zval))
+        else:
+            pvals = 2 * stats.t.sf(np.abs(zval), ddf) if ddf > 0 else np.full(m, np.nan)
+        notes: list[str] = []
+        QM = QMp = np.nan
+        QMdf: Any = None
+        if np.linalg.matrix_rank(Lm) == m:
+            Vi = np.linalg.solve(V, est)
+            QM = float(est @ Vi)
+            if self.test == "z":
+                QMdf, QMp = m, float(stats.chi2.sf(QM, m))
+            else:
+                QM = QM / m
+                QMdf = [m, int(ddf)]
+                QMp = float(stats.f.sf(QM, m, ddf)) if ddf > 0 else np.nan
+        else:
+            notes.append("L is not of full row rank: the hypotheses are tested one by one; no "
+                         "joint test (as metafor)")
+        hyp = []
+        for row, rj in zip(Lm, r, strict=True):
+            terms = [(f"{c:g}*" if c != 1 else "") + n
+                     for c, n in zip(row, self.coef_names, strict=True) if c != 0]
+            hyp.append(" + ".join(terms).replace("+ -", "- ") + f" = {rj:g}")
+        return AnovaResult("Wald.L", QM=QM, QMdf=QMdf, QMp=QMp, test=self.test,
+                           hypotheses=hyp, estimate=est, se=se, zval=zval, pvals=pvals,
+                           ci_lb=est - crit * se, ci_ub=est + crit * se,
+                           ddf=None if self.test == "z" else float(ddf), level=self.level,
+                           notes=notes)
+
+    def _pair(self, other: MetaResult) -> tuple[MetaResult, MetaResult]:
+        """(full, reduced) of two fits of the same data, checked as metafor ``anova.rma``."""
+        if not isinstance(other, MetaResult):
+            raise InputError(f"anova: the other model is a {type(other).__name__}; expected a "
+                             "meta() fit of the same data")
+        if self.k != other.k or not (np.array_equal(self.yi, other.yi)
+                                     and np.array_equal(self.vi, other.vi)):
+            raise InputError("the two models were not fitted to the same data (yi and vi must "
+                             "be equal)")
         full, red = (self, other) if self.parms >= other.parms else (other, self)
         if full.parms == red.parms:
             raise InputError("the models have the same number of parameters; they are not nested")
-        LRT = max(0.0, 2 * (full.ll - red.ll))
+        return full, red
+
+    @staticmethod
+    def _pseudo_r2(full: MetaResult, red: MetaResult) -> float:
+        """metafor ``anova.rma``'s R^2: (tau2_r - tau2_f) / tau2_r (0 if tau2_r = 0); for an
+        equal-effects full model the relative drop of the residual variance of the weighted
+        regression (sigma^2 of ``lm(yi ~ X, weights)``), floored at 0, in percent."""
+        if full.method in FIXED_METHODS:
+            def sigma2(fit: MetaResult) -> float:
+                a = (np.ones(fit.k) if not fit.weighted else 1 / fit.vi
+                     if fit.user_weights is None else fit.user_weights)
+                Xm = fit.model_matrix
+                sw = np.sqrt(a)
+                coef = np.linalg.lstsq(Xm * sw[:, None], fit.yi * sw, rcond=None)[0]
+                res = fit.yi - Xm @ coef
+                return float(np.sum(a * res**2) / (fit.k - fit.p))
+
+            s2f, s2r = sigma2(full), sigma2(red)
+            return 100 * max(0.0, (s2r - s2f) / s2r) if s2r > 0 else 0.0
+        if red.tau2 == 0:
+            return 0.0
+        return 100 * max(0.0, (red.tau2 - full.tau2) / red.tau2)
+
+    def _lrt(self, other: MetaResult) -> AnovaResult:
+        likelihood = ("ML", "REML", *FIXED_METHODS)
+        if isinstance(other, MetaResult) and (self.method not in likelihood
+                                              or other.method not in likelihood):
+            bad = sorted({m for m in (self.method, other.method) if m not in likelihood})
+            raise InputError(
+                f"a likelihood-ratio test needs two fits with a likelihood; {' and '.join(bad)} "
+                f"{'is' if len(bad) == 1 else 'are'} not likelihood estimator(s) (got "
+                f"{self.method} and {other.method}). Comparable: two ML fits, two REML fits "
+                "(same moderators), or an ML/REML full model against an equal-effects "
+                "(EE/FE/CE) reduced model, all of the same data. For these fits use "
+                "anova(other, test='Wald') (Wald test of the extra coefficients, with the "
+                "pseudo-R^2 and both tau^2), or refit both with method='ML'")
+        full, red = self._pair(other)
+        if full.method in FIXED_METHODS and red.method not in FIXED_METHODS:
+            raise InputError("anova: the full model is an equal-effects model and the reduced "
+                             "model a random-effects model; they are not nested")
+        if {full.method, red.method} == {"ML", "REML"}:
+            raise InputError("likelihood-ratio tests need two fits with the same method, ML or "
+                             f"REML (got {full.method} and {red.method})")
+        reml = full.method == "REML"
+        key = "ll_REML" if reml else "ll_ML"
+        ll_f, ll_r = full.fit_stats[key], red.fit_stats[key]
+        notes = []
+        if reml and not np.array_equal(full.model_matrix, red.model_matrix):
+            notes.append("REML comparisons are not meaningful for models with different fixed "
+                         "effects (as metafor warns); refit both with method='ML'")
+        LRT = max(0.0, 2 * (ll_f - ll_r))
         df = full.parms - red.parms
-        with np.errstate(divide="ignore", invalid="ignore"):
-            R2 = max(0.0, 100 * (red.tau2 - full.tau2) / red.tau2) if red.tau2 > 0 else 0.0
         return AnovaResult("LRT", LRT=LRT, df=float(df), pval=float(stats.chi2.sf(LRT, df)),
-                           R2=R2, ll_full=full.ll, ll_reduced=red.ll, tau2_full=full.tau2,
-                           tau2_reduced=red.tau2, test=self.test)
+                           R2=self._pseudo_r2(full, red), ll_full=ll_f, ll_reduced=ll_r,
+                           tau2_full=full.tau2, tau2_reduced=red.tau2, test=self.test,
+                           level=self.level, QE_full=full.QE, QE_reduced=red.QE,
+                           parms_full=full.parms, parms_reduced=red.parms, notes=notes)
+
+    def _wald_compare(self, other: MetaResult) -> AnovaResult:
+        """metafor ``anova(full, reduced, test = "Wald")``: the Wald test of the full model's
+        coefficients that the reduced model does not have (matched by name), with the
+        pseudo-R^2 and both tau^2 (any estimator, same method for both, as metafor)."""
+        full, red = self._pair(other)
+        if full.method != red.method:
+            raise InputError("anova(test='Wald'): the full and the reduced model must use the "
+                             f"same method (got {full.method} and {red.method})")
+        extra = [i for i, n in enumerate(full.coef_names) if n not in red.coef_names]
+        missing = [n for n in red.coef_names if n not in full.coef_names]
+        if missing:
+            raise InputError(f"anova(test='Wald'): the reduced model has coefficients that the "
+                             f"full model does not have: {', '.join(missing)}")
+        if not extra:
+            raise InputError("anova(test='Wald'): the full and the reduced model appear to "
+                             "contain the same moderators")
+        res = full.anova(btt=extra)
+        res.R2 = self._pseudo_r2(full, red)
+        res.tau2_full, res.tau2_reduced = full.tau2, red.tau2
+        res.QE_full, res.QE_reduced = full.QE, red.QE
+        res.parms_full, res.parms_reduced = full.parms, red.parms
+        return res
 
     # printing ---------------------------------------------------------------------------------
     def summary_text(self) -> str:
@@ -832,7 +1032,8 @@ def meta(yi: Any, vi: Any = None, *, sei: Any = None, method: str = "REML", test
          mods: Any = None, intercept: bool = True, data: pd.DataFrame | None = None,
          level: float = 95, control: dict[str, Any] | Control | None = None, slab: Any = None,
          subgroup: Any = None, subgroup_tau2: str = "separate",
-         btt: Sequence[int] | None = None) -> MetaResult:
+         btt: Sequence[int] | None = None, weights: Any = None, weighted: bool = True,
+         tau2: float | None = None) -> MetaResult:
     """Fit an equal-, random- or mixed-effects meta-analysis model (metafor ``rma.uni``).
 
     The model is ``yi = x_i' beta + u_i + e_i`` with ``e_i ~ N(0, vi)`` and ``u_i ~ N(0, tau^2)``
@@ -852,7 +1053,8 @@ def meta(yi: Any, vi: Any = None, *, sei: Any = None, method: str = "REML", test
         Standard errors instead of ``vi``.
     method : str, default "REML"
         tau^2 estimator: ``EE``/``FE``/``CE`` (equal/common effect), ``DL``, ``DLIT``, ``REML``,
-        ``ML``, ``PM``, ``PMM``, ``EB``, ``HE``, ``SJ``, ``SJIT``, ``HS``, ``HSk``
+        ``ML``, ``PM``, ``PMM``, ``EB``, ``HE``, ``SJ``, ``SJIT``, ``HS``, ``HSk``, ``GENQ``,
+        ``GENQM`` (generalised Q with ``weights``: DerSimonian & Kacker 2007; median-unbiased)
         (case-insensitive).
     test : str, default "z"
         ``"z"``, ``"t"``, ``"knha"`` (Hartung-Knapp-Sidik-Jonkman) or ``"adhoc"`` (HKSJ with the
@@ -867,7 +1069,9 @@ def meta(yi: Any, vi: Any = None, *, sei: Any = None, method: str = "REML", test
     level : float, default 95
         Confidence level in percent (95) or as a fraction (0.95).
     control : dict, optional
-        ``{"tol": 1e-12, "maxiter": 100, "ll0check": True}`` (``threshold`` = ``tol``).
+        ``{"tol": 1e-12, "maxiter": 100, "ll0check": True, "tau2_init": None}``
+        (``threshold`` = ``tol``; ``tau2_init``, alias ``"tau2.init"``, the start value of the
+        iterative estimators, as metafor's ``tau2.init``).
     slab : array_like or str, optional
         Study labels (used in study tables, diagnostics and error messages).
     subgroup : array_like or str, optional
@@ -881,6 +1085,19 @@ def meta(yi: Any, vi: Any = None, *, sei: Any = None, method: str = "REML", test
         and logLik of the level's studies at that tau^2.
     btt : sequence of int, optional
         0-based indices of the coefficients in the omnibus test (default: all but the intercept).
+    weights : array_like or str, optional
+        User weights ``a_i >= 0`` (metafor ``weights=``; a column name with ``data=``):
+        ``beta = (X'AX)^-1 X'Ay`` with the sandwich variance
+        ``(X'AX)^-1 X'A M A X (X'AX)^-1``, ``M = diag(vi + tau^2)``. tau^2 is estimated as
+        without weights (as metafor), except by ``GENQ``/``GENQM``, which use them as the
+        weights of the generalised Q statistic (and need them).
+    weighted : bool, default True
+        False: unweighted (ordinary least squares) estimation of the coefficients, with the
+        variance ``(X'X)^-1 X'MX (X'X)^-1`` (metafor ``weighted=FALSE``; tau^2 estimation is
+        unchanged).
+    tau2 : float, optional
+        Fix tau^2 at this value (>= 0) instead of estimating it (metafor ``tau2=``); not for
+        equal-effects methods. ``method_info["tau2_fixed"]`` records it; ``parms = p``.
 
     Returns
     -------
@@ -917,6 +1134,12 @@ def meta(yi: Any, vi: Any = None, *, sei: Any = None, method: str = "REML", test
            clinical trials with binary outcome. *Stat Med* 20(24):3875-3889. doi:10.1002/sim.1009
     .. [5] Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis.
            *Stat Med* 21(11):1539-1558. doi:10.1002/sim.1186
+    .. [6] DerSimonian R, Kacker R (2007). Random-effects model for meta-analysis of clinical
+           trials: an update. *Contemp Clin Trials* 28(2):105-114.
+           doi:10.1016/j.cct.2006.04.004
+    .. [7] Jackson D (2013). Confidence intervals for the between-study variance in random
+           effects meta-analysis using generalised Cochran heterogeneity statistics. *Res Synth
+           Methods* 4(3):220-229. doi:10.1002/jrsm.1081
 
     Examples
     --------
@@ -948,6 +1171,15 @@ def meta(yi: Any, vi: Any = None, *, sei: Any = None, method: str = "REML", test
     >>> reg = evsynth.meta(es, mods=np.array(ablat, dtype=float))
     >>> reg.beta.round(4)
     array([ 0.2515, -0.0291])
+
+    User weights (here 1 / vi, the inverse-variance weights at tau^2 = 0) with the DL
+    estimate of tau^2, and the generalised Q estimator with the same weights:
+
+    >>> w = 1 / es["vi"]
+    >>> round(evsynth.meta(es, method="DL", weights=w).estimate, 4)
+    -0.4303
+    >>> round(evsynth.meta(es, method="GENQ", weights=w).tau2, 4)
+    0.3088
     """
     method_u = meta_method(method)
     test = test_code(test)
@@ -962,17 +1194,63 @@ def meta(yi: Any, vi: Any = None, *, sei: Any = None, method: str = "REML", test
     mm = build_model_matrix(mods, data, intercept, k, labels)
     X = mm.X
     p = X.shape[1]
-    _check_estimable(k, p, method_u, test, mm)
+    a, weighted, tau2_val = _weight_options(weights, weighted, tau2, data, labels, k, X,
+                                            method_u)
+    _check_estimable(k, p, "FE" if tau2_val is not None else method_u, test, mm)
     des = Design(y, v, X, Segments(np.array([k])))
     btt_arr = default_btt(p, mm.intercept) if btt is None else np.atleast_1d(np.asarray(btt))
     out = fit_batch(des, method_u, test, level, con, btt=btt_arr, intercept=mm.intercept,
-                    where=lambda i: study_name(i, labels))
+                    where=lambda i: study_name(i, labels), weights=a, weighted=weighted,
+                    tau2_fixed=None if tau2_val is None else np.array([tau2_val]))
     res = MetaResult(out, 0, des=des, mm=mm, method=method_u, test=test, control=con,
-                     labels=labels, rows=np.arange(k), btt=btt_arr)
+                     labels=labels, rows=np.arange(k), btt=btt_arr, user_weights=a,
+                     weighted=weighted, tau2_fix=tau2_val is not None)
+    if subgroup is not None and (a is not None or not weighted or tau2_val is not None):
+        raise InputError("subgroup= cannot be combined with weights=, weighted=False or tau2= "
+                         "(not supported yet): fit each subgroup with meta(..., subset) instead")
     if subgroup is not None:
         _add_subgroups(res, y, v, labels, _column(subgroup, data, "subgroup"), method_u, test,
                        level, con, subgroup_tau2)
     return res
+
+
+def _weight_options(weights: Any, weighted: Any, tau2: Any, data: pd.DataFrame | None,
+                    labels: list | None, k: int, X: np.ndarray,
+                    method: str) -> tuple[np.ndarray | None, bool, float | None]:
+    """Check ``weights`` (one number >= 0 per study, or one for all, as metafor; not all 0;
+    ``X'AX`` of full rank), ``weighted`` (a bool) and ``tau2`` (a number >= 0, not with an
+    equal-effects method). Returns (weights or None, weighted, tau2 or None)."""
+    if not isinstance(weighted, (bool, np.bool_)):
+        raise InputError(f"argument 'weighted' is {weighted!r}; expected True or False")
+    tau2_val = None
+    if tau2 is not None:
+        if method in FIXED_METHODS:
+            raise InputError(f"argument 'tau2' is {tau2!r} but method {method!r} is an "
+                             "equal-effects model (no tau^2); expected a random-effects method "
+                             "such as 'REML' or 'DL' with tau2=")
+        from evsynth.errors import nonnegative_number
+
+        if isinstance(tau2, (bool, np.bool_)):
+            raise InputError(f"argument 'tau2' is {tau2!r}; expected a number >= 0")
+        tau2_val = nonnegative_number("tau2", tau2)
+    if weights is None:
+        return None, bool(weighted), tau2_val
+    if np.ndim(weights) == 0 and not isinstance(weights, str):
+        weights = [weights] * k
+    a = numeric_vector("weights", weights, data, labels=labels)
+    if a.size != k:
+        raise InputError(f"argument 'weights' has {a.size} values but there are {k} studies")
+    bad = first_bad(a < 0)
+    if bad is not None:
+        raise InputError(f"{study_name(bad, labels)}: field 'weights' is {shown(a[bad])}; "
+                         "expected a weight >= 0")
+    if not np.any(a > 0):
+        raise InputError("argument 'weights' is 0 for every study; expected at least one "
+                         "positive weight")
+    if np.linalg.matrix_rank(X[a > 0]) < X.shape[1]:
+        raise InputError("the studies with positive weights do not identify every coefficient "
+                         "(X'AX is singular); expected positive weights for enough studies")
+    return a, bool(weighted), tau2_val
 
 
 def _check_estimable(k: int, p: int, method: str, test: str, mm: ModelMatrix) -> None:
