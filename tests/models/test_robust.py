@@ -60,7 +60,17 @@ def fit_of(c):
         X = arr(c["X"], len(c["yi"]))
         fit = evsynth.meta(c["yi"], c["vi"], mods=X[:, 1:] if X.shape[1] > 1 else None,
                            control={"tol": 1e-12})
-        close(fit.tau2, c["tau2"], rtol=1e-7, atol=1e-12)
+        if c.get("user_weights") is None and c.get("weighted", True):
+            close(fit.tau2, c["tau2"], rtol=1e-7, atol=1e-12)
+            return fit
+        # a weighted (user weights) or unweighted rma() fit: robust() reads the fit's
+        # user_weights / weighted / tau2 / beta, set here from metafor's fit
+        fit.tau2 = float(c["tau2"])
+        fit.beta = arr(c["beta"])
+        if c.get("user_weights") is not None:
+            fit.user_weights = arr(c["user_weights"])
+        else:
+            fit.weighted = False
         return fit
     return FakeMV(c)
 

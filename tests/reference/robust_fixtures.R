@@ -182,6 +182,8 @@ rob_case <- function(fit, cluster, label, kind, dataset, mods) {
   if (kind == "uni") {
     case$vi <- num(fit$vi)
     case$tau2 <- fit$tau2
+    case$weighted <- fit$weighted
+    case$user_weights <- num(fit$weights)
   } else {
     case$M <- trip(fit$M)
     case$sigma2 <- num(fit$sigma2)
@@ -211,8 +213,15 @@ fit <- rma.mv(yi, V, mods = ~ factor(deltype), random = ~ 1 | study/esid, data =
 rb[[length(rb) + 1]] <- rob_case(fit, dat$study, "assink_mv_vcalc_deltype", "mv", "dat.assink2016",
                                  "factor(deltype)")
 
-dat <- escalc(measure = "SMD", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i,
-              n2i = n2i, data = dat.gibson2002)
+# user weights and unweighted fits (clubSandwich's non-inverse-variance CR2)
+fit <- rma(yi, vi, mods = ~ factor(deltype) + year, weights = 1 / sqrt(vi), data = dat,
+           control = CTRL)
+rb[[length(rb) + 1]] <- rob_case(fit, dat$study, "assink_uni_userweights", "uni", "dat.assink2016",
+                                 "factor(deltype) + year")
+dat <- dat.konstantopoulos2011
+fit <- rma(yi, vi, mods = ~ year, weighted = FALSE, data = dat, control = CTRL)
+rb[[length(rb) + 1]] <- rob_case(fit, dat$district, "konst_uni_unweighted", "uni",
+                                 "dat.konstantopoulos2011", "year")
 dat <- dat.bangertdrowns2004
 dat <- dat[!is.na(dat$grade) & !is.na(dat$length), ]
 fit <- rma(yi, vi, mods = ~ length, data = dat, control = CTRL)

@@ -146,44 +146,64 @@ def matrix_power_sym(A: np.ndarray, power: float, tol: float) -> np.ndarray:
 @dataclass
 class CR2Parts:
     """What the CR2 estimator leaves for the small-sample tests: ``bread`` M = (X'WX)^-1,
-    ``vcov``, and per cluster ``D_j = M E_j Phi_j E_j' M`` and ``H_j = M E_j X_j chol(M)``
-    (Pustejovsky & Tipton 2018, Theorem 2; the G and H arrays of clubSandwich's ``get_GH``)."""
+    ``vcov``, per cluster ``D_j = M E_j Phi_j E_j' M`` and the low-rank terms of the
+    covariances of the cluster contributions under the working model: ``P^ab_ij =
+    delta_ij D_i[a, b] + sum_t c_t L_t,i[a] . R_t,j[b]`` (Pustejovsky & Tipton 2018, Theorem 2;
+    the G and H arrays of clubSandwich's ``get_GH``/``get_P_array``)."""
 
     bread: np.ndarray
     vcov: np.ndarray
     D: np.ndarray  # (J, p, p)
-    H: np.ndarray  # (J, p, p)
+    terms: list[tuple[float, np.ndarray, np.ndarray]]  # (c_t, L_t (J, p, m), R_t (J, p, m))
 
 
 def cr2(X: np.ndarray, e: np.ndarray, blocks: Blocks, phi: list[np.ndarray],
-        tol: float = CS_EIGEN_TOL) -> CR2Parts:
-    """The CR2 sandwich with inverse-variance weights ``W_j = Phi_j^-1`` (Bell & McCaffrey
-    2002; Pustejovsky & Tipton 2018, eq. 7): adjustment matrices
-    ``A_j = U_j' (U_j (Phi_j - X_j M X_j') U_j')^(-1/2) U_j`` with ``U_j`` the upper Cholesky
-    factor of the working covariance ``Phi_j`` (clubSandwich ``CR2``), and
-    ``V = M (sum_j X_j' W_j A_j e_j e_j' A_j' W_j X_j) M``.
+        weights: list[np.ndarray] | None = None, tol: float = CS_EIGEN_TOL) -> CR2Parts:
+    """The CR2 sandwich (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018, eq. 7; clubSandwich
+    ``CR2``) with working covariance blocks ``Phi_j`` and weight blocks ``W_j`` (default
+    ``Phi_j^-1``, the inverse-variance case).
 
-    ``phi[g]`` holds the working covariance blocks (J_g, n, n) of the clusters of size group g
-    of ``blocks``. Clusters of equal size are processed in one batched call.
+    Adjustment matrices ``A_j = U_j' G_j^(-1/2) U_j`` with ``U_j`` the upper Cholesky factor of
+    ``Phi_j`` and ``G_j = U_j (Phi_j - H_jj Phi_j - Phi_j H_jj' + X_j M X'W Phi W X M X_j')
+    U_j'``, ``H_jj = X_j M X_j' W_j``, ``M = (X'WX)^-1`` (``G_j = U_j (Phi_j - X_j M X_j')
+    U_j'`` with inverse-variance weights); ``V = M (sum_j X_j' W_j A_j e_j e_j' A_j' W_j X_j)
+    M``. ``phi[g]`` and ``weights[g]`` hold the blocks (J_g, n, n) of the clusters of size
+    group g of ``blocks``; clusters of equal size are processed in one batched call.
     """
     p = X.shape[1]
     J = blocks.J
+    inverse_var = weights is None
     XtWX = np.zeros((p, p))
     W_list = []
-    for (_, rows), Phi in zip(blocks.groups, phi, strict=True):
+    for g, ((_, rows), Phi) in enumerate(zip(blocks.groups, phi, strict=True)):
         Xn = X[rows]
-        Wn = np.linalg.inv(Phi)
+        Wn = np.linalg.inv(Phi) if weights is None else weights[g]
         W_list.append(Wn)
         XtWX += np.einsum("jni,jnm,jmk->ik", Xn, Wn, Xn)
     M = _inv_sym(XtWX)
     LM = np.linalg.cholesky(M)
+    if not inverse_var:
+        XWPWX = np.zeros((p, p))
+        for (_, rows), Phi, Wn in zip(blocks.groups, phi, W_list, strict=True):
+            WX = np.einsum("jnm,jmk->jnk", Wn, X[rows])
+            XWPWX += np.einsum("jni,jnm,jmk->ik", WX, Phi, WX)
+        MQM = M @ XWPWX @ M
+        L_O = np.linalg.cholesky(0.5 * (MQM + MQM.T))
     D = np.empty((J, p, p))
-    H = np.empty((J, p, p))
+    H1 = np.empty((J, p, p))
+    H2 = np.empty((J, p, p)) if not inverse_var else H1
+    H3 = np.empty((J, p, p)) if not inverse_var else H1
     meat = np.zeros((p, p))
     for (cl, rows), Phi, Wn in zip(blocks.groups, phi, W_list, strict=True):
         Xn = X[rows]
         L = np.linalg.cholesky(Phi)  # Phi = L L'; clubSandwich's chol() is U = L'
-        inner = Phi - np.einsum("jni,ik,jmk->jnm", Xn, M, Xn)
+        XMX = np.einsum("jni,ik,jmk->jnm", Xn, M, Xn)
+        if inverse_var:
+            inner = Phi - XMX
+        else:
+            HP = XMX @ Wn @ Phi  # H_jj Phi_j
+            inner = (Phi - HP - np.swapaxes(HP, 1, 2)
+                     + np.einsum("jni,ik,jmk->jnm", Xn, MQM, Xn))
         G = np.einsum("jan,jab,jbm->jnm", L, inner, L)  # U inner U'
         Gm = matrix_power_sym(0.5 * (G + np.swapaxes(G, 1, 2)), -0.5, tol)
         A = np.einsum("jna,jab,jmb->jnm", L, Gm, L)  # U' G^-1/2 U
@@ -193,9 +213,16 @@ def cr2(X: np.ndarray, e: np.ndarray, blocks: Blocks, phi: list[np.ndarray],
         ME = np.einsum("ab,jbn->jan", M, E)
         MEL = np.einsum("jan,jnm->jam", ME, L)
         D[cl] = np.einsum("jan,jbn->jab", MEL, MEL)
-        H[cl] = np.einsum("jan,jnb,bc->jac", ME, Xn, LM)
+        MEX = np.einsum("jan,jnb->jab", ME, Xn)
+        H1[cl] = MEX @ LM
+        if not inverse_var:
+            PWX = np.einsum("jnm,jmk,jkb->jnb", Phi, Wn, Xn)
+            H2[cl] = np.einsum("jan,jnb->jab", ME, PWX) @ LM
+            H3[cl] = MEX @ L_O
     vcov = M @ meat @ M
-    return CR2Parts(M, 0.5 * (vcov + vcov.T), D, H)
+    terms = ([(-1.0, H1, H1)] if inverse_var
+             else [(1.0, H3, H3), (-1.0, H1, H2), (-1.0, H2, H1)])
+    return CR2Parts(M, 0.5 * (vcov + vcov.T), D, terms)
 
 
 def _inv_sym(A: np.ndarray) -> np.ndarray:
@@ -208,14 +235,27 @@ def _inv_sym(A: np.ndarray) -> np.ndarray:
     return Li.T @ Li
 
 
-def _t_sums(D: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """``T[a, b, c, d] = sum_ij P^ab_ij P^cd_ij`` with ``P^ab_ij = delta_ij D_i[a, b] -
-    H_i[a] . H_j[b]``: the moments of the quadratic forms in the clubSandwich P array
-    (``Satterthwaite``, ``total_variance_mat``) without forming the J x J arrays."""
-    Hd = np.einsum("jam,jbm->jab", H, H)
-    K = np.einsum("jam,jcn->acmn", H, H)
-    T = (np.einsum("jab,jcd->abcd", D, D) - np.einsum("jab,jcd->abcd", D, Hd)
-         - np.einsum("jab,jcd->abcd", Hd, D) + np.einsum("acmn,bdmn->abcd", K, K))
+def _expected(D: np.ndarray, terms: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """``E[C V C'] = sum_i P_ii`` under the working model (clubSandwich's Omega)."""
+    out = np.einsum("jab->ab", D)
+    for c, Lt, Rt in terms:
+        out = out + c * np.einsum("jam,jbm->ab", Lt, Rt)
+    return out
+
+
+def _t_sums(D: np.ndarray, terms: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """``T[a, b, c, d] = sum_ij P^ab_ij P^cd_ij`` for ``P^ab_ij = delta_ij D_i[a, b] +
+    sum_t c_t L_t,i[a] . R_t,j[b]``: the moments of the quadratic forms of clubSandwich's P
+    array (``Satterthwaite``, ``total_variance_mat``) without forming J x J arrays."""
+    T = np.einsum("jab,jcd->abcd", D, D)
+    for c, Lt, Rt in terms:
+        Hd = c * np.einsum("jam,jbm->jab", Lt, Rt)
+        T = T + np.einsum("jab,jcd->abcd", D, Hd) + np.einsum("jab,jcd->abcd", Hd, D)
+    for c1, L1, R1 in terms:
+        for c2, L2, R2 in terms:
+            KL = np.einsum("jam,jcn->acmn", L1, L2)
+            KR = np.einsum("jbm,jdn->bdmn", R1, R2)
+            T = T + c1 * c2 * np.einsum("acmn,bdmn->abcd", KL, KR)
     return T
 
 
@@ -223,11 +263,18 @@ def satterthwaite_df(parts: CR2Parts) -> np.ndarray:
     """Satterthwaite degrees of freedom of each coefficient under the working model
     (Bell & McCaffrey 2002, sec. 3; Pustejovsky & Tipton 2018, eq. 11; clubSandwich
     ``Satterthwaite``): ``df = 2 E[V]^2 / Var[V]``."""
-    D, H = parts.D, parts.H
-    E = np.einsum("jaa->a", D) - np.einsum("jam,jam->a", H, H)
-    T = _t_sums(D, H)
-    var = np.array([T[a, a, a, a] for a in range(D.shape[1])])
+    E = np.diag(_expected(parts.D, parts.terms))
+    T = _t_sums(parts.D, parts.terms)
+    var = np.array([T[a, a, a, a] for a in range(parts.D.shape[1])])
     return E ** 2 / var
+
+
+def _transform(parts: CR2Parts, C: np.ndarray
+               ) -> tuple[np.ndarray, list[tuple[float, np.ndarray, np.ndarray]]]:
+    D = np.einsum("ia,jab,kb->jik", C, parts.D, C)
+    terms = [(c, np.einsum("ia,jam->jim", C, Lt), np.einsum("ia,jam->jim", C, Rt))
+             for c, Lt, Rt in parts.terms]
+    return D, terms
 
 
 def htz_test(parts: CR2Parts, beta: np.ndarray, C: np.ndarray) -> dict[str, float]:
@@ -239,13 +286,13 @@ def htz_test(parts: CR2Parts, beta: np.ndarray, C: np.ndarray) -> dict[str, floa
     from scipy import special
 
     q = C.shape[0]
-    D = np.einsum("ia,jab,kb->jik", C, parts.D, C)
-    H = np.einsum("ia,jam->jim", C, parts.H)
-    Omega = np.einsum("jab->ab", D) - np.einsum("jam,jbm->ab", H, H)
+    D, terms = _transform(parts, C)
+    Omega = _expected(D, terms)
     N = matrix_power_sym(Omega, -0.5, CS_EIGEN_TOL)
     Dn = np.einsum("ia,jab,kb->jik", N, D, N)
-    Hn = np.einsum("ia,jam->jim", N, H)
-    T = _t_sums(Dn, Hn)
+    terms_n = [(c, np.einsum("ia,jam->jim", N, Lt), np.einsum("ia,jam->jim", N, Rt))
+               for c, Lt, Rt in terms]
+    T = _t_sums(Dn, terms_n)
     var_mat = np.einsum("sTTs->sT", T) + np.einsum("ssTT->sT", T)
     nu = q * (q + 1) / var_mat.sum()
     Cb = C @ beta
@@ -278,6 +325,9 @@ class _Working:
     W: sp.csr_matrix | None  # meta_mv(): M^-1
     model_name: str
     notes: list[str]
+    #: meta(): the fit's weights when they are not 1 / (vi + tau^2) (user weights, or ones for
+    #: an unweighted fit); None for inverse-variance weights
+    weights: np.ndarray | None = None
 
 
 def _working(fit: Any) -> _Working:
@@ -291,10 +341,20 @@ def _working(fit: Any) -> _Working:
                          "(X'WX)^-1 (metafor 3.8 multiplies by its s^2 scale factor)")
         if fit.subgroups is not None:
             notes.append("the fit's subgroup fits are not made robust; only the overall model")
+        user = getattr(fit, "user_weights", None)
+        weights = None
+        if user is not None:
+            weights = np.asarray(user, dtype=float)
+            notes.append("user weights: the sandwich uses them (metafor), CR2 takes vi + tau^2 "
+                         "as working model (clubSandwich)")
+        elif not getattr(fit, "weighted", True):
+            weights = np.ones(X.shape[0])
+            notes.append("unweighted fit: the sandwich uses unit weights (metafor), CR2 takes "
+                         "vi + tau^2 as working model (clubSandwich)")
         return _Working("meta", X, np.asarray(fit.yi, float), np.asarray(fit.beta, float),
                         list(fit.coef_names), np.asarray(fit.btt), bool(fit.int_only),
                         float(fit.level), np.asarray(fit.vi, float) + float(fit.tau2), None, None,
-                        fit.model_name, notes)
+                        fit.model_name, notes, weights)
     if all(hasattr(fit, a) for a in ("marginal_var", "model_matrix", "beta", "yi")):
         import scipy.sparse as sp
 
@@ -354,6 +414,25 @@ def _phi_blocks(w: _Working, blocks: Blocks) -> list[np.ndarray]:
     for g in range(len(out)):
         sel = size_group[cl_of] == g
         out[g][slot[cl_of[sel]], blocks.pos[r[sel]], blocks.pos[c[sel]]] = v[sel]
+    return out
+
+
+def _weight_blocks(w: _Working, blocks: Blocks) -> list[np.ndarray] | None:
+    """Diagonal weight blocks for a meta() fit with user weights or no weights (clubSandwich's
+    non-inverse-variance CR2); None for inverse-variance weights."""
+    if w.weights is None:
+        return None
+    bad = np.flatnonzero(~(w.weights > 0))
+    if bad.size:
+        raise InputError(f"robust(clubsandwich=True): row {bad[0] + 1} has weight "
+                         f"{shown(w.weights[bad[0]])}; CR2 needs positive weights")
+    out = []
+    for _, rows in blocks.groups:
+        n = rows.shape[1]
+        B = np.zeros((rows.shape[0], n, n))
+        idx = np.arange(n)
+        B[:, idx, idx] = w.weights[rows]
+        out.append(B)
     return out
 
 
@@ -567,7 +646,7 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
     C = np.eye(p)[w.btt]
     m = len(w.btt)
     if clubsandwich:
-        parts = cr2(w.X, e, blocks, _phi_blocks(w, blocks))
+        parts = cr2(w.X, e, blocks, _phi_blocks(w, blocks), _weight_blocks(w, blocks))
         vb = parts.vcov
         se = np.sqrt(np.diag(vb))
         tval = w.beta / se
@@ -619,7 +698,9 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
 
 def _cr1(w: _Working, e: np.ndarray, codes: np.ndarray, J: int) -> np.ndarray:
     """CR0 sandwich with the fit's full weight matrix (metafor: ``vb X'W`` as bread)."""
-    if w.diag_var is not None:
+    if w.weights is not None:
+        WX = w.X * w.weights[:, None]
+    elif w.diag_var is not None:
         WX = w.X / w.diag_var[:, None]
     else:
         if w.W is not None:
