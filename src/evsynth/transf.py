@@ -1240,8 +1240,8 @@ def _by_name(name: str, what: str) -> Callable[..., Any]:
     key = key.replace(".", "_")
     key = {"plogis": "ilogit", "qlogis": "logit", "tanh": "ztor", "atanh": "rtoz"}.get(key, key)
     if key not in names():
-        raise InputError(f"{what}: unknown transformation {name!r}; expected a function or one "
-                         f"of {', '.join(names())}")
+        raise InputError(f"{what}: unknown transformation transf={name!r}; expected a function "
+                         f"or one of {', '.join(names())}")
     fn: Callable[..., Any] = globals()[key]
     return fn
 

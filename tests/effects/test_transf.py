@@ -169,7 +169,7 @@ def test_resolve_names_and_spellings():
 
 
 @pytest.mark.parametrize(("args", "msg"), [
-    (("expo",), "unknown transformation 'expo'"),
+    (("expo",), "unknown transformation transf='expo'"),
     ((3.0,), "expected a function"),
     ((None, {"tau2": 1}), "targs given without transf"),
     (("ilogit", {"tau2": 1}), "does not take 'tau2'"),

@@ -384,8 +384,10 @@ def test_transf_exp_auto_none_and_other(fit):
                                                        fit.ci_ub[0], lambda x: -x)
     with pytest.raises(InputError, match="transf=True.*ratio"):
         evsynth.forest(fit, transf=True)
+    # a name is a function of evsynth.transf (issue 13); an unknown name is refused
+    assert auto == texts(evsynth.forest(fit, measure="RR", transf="exp"))
     with pytest.raises(InputError, match="transf"):
-        evsynth.forest(fit, transf="exp")
+        evsynth.forest(fit, transf="expo")
     with pytest.raises(InputError, match="transf gives"):
         evsynth.forest(fit, transf=np.log)   # NaN for negative log risk ratios
 

@@ -50,7 +50,7 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
            arms: Sequence[str] | bool | None = None,
            favours: Sequence[str] | None = None, measure: str | None = None,
            title: str | None = None, level: float | None = None, prediction: bool = True,
-           pi_type: str = "riley") -> Figure:
+           pi_type: str = "riley", targs: dict[str, Any] | None = None) -> Figure:
     """Forest plot of a fitted model in the RevMan 5 layout (metafor ``forest``).
 
     One row per study with its data columns (``ilab``), weight (percent, from the fit), estimate
@@ -77,7 +77,10 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
         Peto fit, or ``measure=``), else none. ``True``: exp for a ratio measure (an error
         otherwise); ``None``/``False``: none. The exponential gives RevMan's ratio axis (log
         spacing, null line at 1); any other function (e.g. ``np.tanh`` for Fisher's z) plots
-        the transformed values on a linear axis, as metafor's ``transf``.
+        the transformed values on a linear axis, as metafor's ``transf``. A name of a function
+        in :mod:`evsynth.transf` (``"exp"``, ``"ztor"``, ``"ilogit"``, ``"ipft_hm"``, ...) is
+        that function; ``targs`` (a dict, metafor's ``targs``) is passed to it, e.g.
+        ``transf="ipft_hm", targs={"ni": ni}``.
     xlim : (float, float), optional
         Limits of the plot axis on the displayed scale (e.g. ``(0.05, 20)`` for risk ratios).
         Default: RevMan's symmetric axis around the null line holding every estimate, every
@@ -184,7 +187,7 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
     return dispatch("forest", fit, transf=transf, xlim=xlim, order=order, slab=slab,
                     labels=labels, ilab=ilab, ilab_labels=ilab_labels, ilab_groups=ilab_groups,
                     arms=arms, favours=favours, measure=measure, title=title, level=level,
-                    prediction=prediction, pi_type=pi_type)
+                    prediction=prediction, pi_type=pi_type, targs=targs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,6 +210,7 @@ class _Options:
     level: Any = None
     prediction: Any = True
     pi_type: Any = "riley"
+    targs: Any = None
 
 
 def _options(kwargs: dict[str, Any]) -> _Options:
@@ -455,7 +459,7 @@ def _forest_data(rows: _FitRows, o: _Options) -> ForestData:
     n = len(rows.yi)
     labels = _labels(o, rows.labels, n)
     code = o.measure if o.measure is not None else rows.measure
-    scale = _scale(o.transf, code)
+    scale = _scale(o.transf, code, o.targs)
     columns, headers, cells, counts = _arms(o, rows, n)
     i_cols, i_heads, i_cells, i_counts = _ilab(o, n)
     columns += i_cols
@@ -489,14 +493,17 @@ def _forest_data(rows: _FitRows, o: _Options) -> ForestData:
         notes=list(rows.notes), xlim=_xlim(o.xlim, scale.kind == "log"))
 
 
-def _scale(transf: Any, code: str | None) -> Any:
+def _scale(transf: Any, code: str | None, targs: Any = None) -> Any:
+    from evsynth import transf as _transf
     from evsynth.reports.forest import RATIO_MEASURES, Scale
 
     ratio = isinstance(code, str) and code.strip().upper() in RATIO_MEASURES
+    if targs is not None and (transf is None or isinstance(transf, bool) or transf == "auto"):
+        raise InputError("forest: targs given without a transformation function (transf)")
+    if (isinstance(transf, str) and transf != "auto") or targs is not None:
+        func, _ = _transf.resolve(transf, targs, "forest")
+        return Scale.of(func)
     if isinstance(transf, str):
-        if transf != "auto":
-            raise InputError(f"forest: argument 'transf' is {transf!r}; expected a function "
-                             "such as numpy.exp, 'auto', True, False or None")
         return Scale("log") if ratio else Scale("linear")
     if transf is True:
         if not ratio:
