@@ -978,7 +978,8 @@ class MetaResult(FittedModel):
                  ""]
         if not fixed:
             what = ("common to all subgroups" if self._common_df is not None else
-                    f"estimated amount of {'residual ' if self.p > 1 else ''}heterogeneity")
+                    f"{'specified' if self.tau2_fix else 'estimated'} amount of "
+                    f"{'residual ' if self.p > 1 else ''}heterogeneity")
             lines.append(f"tau^2 ({what}): {self.tau2:.4f} (SE = {self.se_tau2:.4f})")
             lines.append(f"tau (square root of estimated tau^2 value): {self.tau:.4f}")
         lines.append(f"I^2: {self.I2:.2f}%   H^2: {self.H2:.2f}"
