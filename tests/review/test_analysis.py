@@ -190,15 +190,24 @@ def test_only_one_arm_reported(tmp_path):
     assert ex["S2"] == "only the intervention arm is reported at 6 weeks"
 
 
-def test_not_estimable_study_is_excluded_with_note(tmp_path):
+def test_double_zero_study_excluded_as_revman_and_kept_with_drop00_false(tmp_path):
+    """RevMan 5's default (Deeks & Higgins 2010; Handbook 10.4.4): a study with no events in
+    either arm is left out of an OR analysis; with drop00 = false (metafor's escalc default) it
+    stays, with 1/2 added to every cell."""
     rows = [r for r in OUTCOMES if r["outcome"] == "fracture" and r["study_id"] != "S4"]
     rows = copy.deepcopy(rows)
-    for r in rows:  # S1: no events in either arm -> OR still estimable with the 1/2 correction
+    for r in rows:
         if r["study_id"] == "S1":
             r["events"] = 0
     d = make_review(tmp_path / "r", outcomes=rows)
     a = _analyses(d)["a_vs_b.fracture.late"]
-    s1 = _study(a, "S1")
+    assert "S1" not in [s["study_id"] for s in a["studies"]]
+    ex = {e["study_id"]: e["reason"] for e in a["excluded"]}
+    assert "no events" in ex["S1"] and "both groups" in ex["S1"]
+    toml = REVIEW_TOML.replace('measure = "OR"', 'measure = "OR"\ndrop00 = false')
+    d2 = make_review(tmp_path / "r2", toml=toml, outcomes=rows)
+    a2 = _analyses(d2)["a_vs_b.fracture.late"]
+    s1 = _study(a2, "S1")
     es = evsynth.effect_size("OR", ai=[0], n1i=[20], ci=[0], n2i=[20])
     assert_allclose([s1["yi"], s1["vi"]], [es.yi[0], es.vi[0]], **TOL)
 

@@ -79,7 +79,7 @@ def _outcomes_with(i: int, **change) -> list[dict]:
     (0, {"sd": "abc"}, ["line 2", "'sd'"]),
     (0, {"n": ""}, ["line 2", "needs 'n'"]),
     (1, {"arm": "both"}, ["line 3", "'arm'"]),
-    (0, {"arm": ""}, ["line 2", "needs 'arm'"]),
+    (0, {"arm": ""}, ["line 2", "needs 'treatment'"]),
     (0, {"timepoint_weeks": "0"}, ["line 2", "timepoint_weeks", "greater than 0"]),
     (0, {"value_type": "final_value"}, ["line 2", "value_type"]),
     (0, {"study_id": "S9"}, ["line 2", "'S9'", "studies.csv"]),

@@ -33,6 +33,8 @@ __all__ = [
     "combine_groups",
     "combine_groups_many",
     "correlation_from_change",
+    "loghr_from_logrank",
+    "loghr_from_oe",
     "mean_sd_from_median",
     "sd_change",
     "sd_from_ci",
@@ -273,6 +275,137 @@ def se_from_p(estimate: ArrayLike, p: ArrayLike, *, labels: Labels = None
     _probability(pp, "p", labels)
     z = -special.ndtri(pp / 2.0)   # stats.norm.isf without importing scipy.stats
     return _out(np.abs(est) / z, scalar)
+
+
+# --------------------------------------------------------------------------- time to event
+
+
+def loghr_from_oe(o_minus_e: ArrayLike, v: ArrayLike, *, labels: Labels = None
+                  ) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """Log hazard ratio and its variance from the log-rank O - E and its variance V.
+
+    ``log HR = (O - E) / V``, ``var(log HR) = 1 / V`` (Peto's one-step estimate; Yusuf et al.
+    1985; Cochrane Handbook v6.4 section 6.8.2; Tierney et al. 2007, "direct" method), where
+    O - E is the observed minus expected number of events in the group whose hazard is the
+    numerator of the ratio.
+
+    Parameters
+    ----------
+    o_minus_e : float or array_like
+        Observed minus expected events (log-rank) of the numerator group.
+    v : float or array_like
+        The log-rank variance V (> 0).
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    tuple
+        ``(yi, vi)``: the log hazard ratio(s) and their sampling variance(s).
+
+    References
+    ----------
+    .. [1] Tierney JF, Stewart LA, Ghersi D, Burdett S, Sydes MR (2007). Practical methods for
+           incorporating summary time-to-event data into meta-analysis. *Trials* 8:16.
+           doi:10.1186/1745-6215-8-16
+    .. [2] Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985). Beta blockade during and
+           after myocardial infarction. *Prog Cardiovasc Dis* 27(5):335-371.
+           doi:10.1016/S0033-0620(85)80003-7
+    .. [3] Higgins JPT, Thomas J, Chandler J, et al. (eds.) (2019). *Cochrane Handbook for
+           Systematic Reviews of Interventions*, 2nd edition (online version 6.4, 2023),
+           section 6.8.2. Wiley. doi:10.1002/9781119536604
+
+    Examples
+    --------
+    >>> from evsynth import convert
+    >>> yi, vi = convert.loghr_from_oe(-5.0, 20.0)
+    >>> round(yi, 4), round(vi, 4)
+    (-0.25, 0.05)
+    """
+    (oe, vv), scalar = _broadcast({"o_minus_e": o_minus_e, "v": v})
+    _finite(oe, "o_minus_e", labels)
+    _positive(vv, "v", labels)
+    return _out(oe / vv, scalar), _out(1.0 / vv, scalar)
+
+
+def loghr_from_logrank(p: ArrayLike, sign: ArrayLike, *, events1: ArrayLike | None = None,
+                       events2: ArrayLike | None = None, events: ArrayLike | None = None,
+                       n1: ArrayLike | None = None, n2: ArrayLike | None = None,
+                       labels: Labels = None
+                       ) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """Log hazard ratio and its variance from a two-sided log-rank P value and the events.
+
+    The variance of O - E is approximated from the events: with the events of each group,
+    ``V = O1 O2 / (O1 + O2)`` (Parmar et al. 1998; Tierney et al. 2007, method of
+    "events per arm"); with the total events ``O`` and the numbers randomised,
+    ``V = O n1 n2 / (n1 + n2)^2`` (Tierney et al. 2007; ``O / 4`` for 1:1 allocation). Then
+    ``O - E = sign * sqrt(V) * Phi^{-1}(1 - p/2)``, ``log HR = (O - E) / V`` and
+    ``var(log HR) = 1 / V``.
+
+    Parameters
+    ----------
+    p : float or array_like
+        Exact two-sided log-rank P value in (0, 1] (not a threshold such as "p < 0.05").
+    sign : float or array_like
+        -1 where group 1 had the lower hazard (log HR < 0), +1 where group 2 had.
+    events1, events2 : float or array_like, optional
+        Events in each group (> 0), for Parmar's variance.
+    events, n1, n2 : float or array_like, optional
+        Total events (> 0) and the numbers randomised to each group, for Tierney's variance
+        (used where ``events1``/``events2`` are not given).
+    labels : sequence of str, optional
+        Study labels used in error messages instead of ``row i``.
+
+    Returns
+    -------
+    tuple
+        ``(yi, vi)``: the log hazard ratio(s) of group 1 vs group 2 and their variance(s).
+
+    References
+    ----------
+    .. [1] Parmar MKB, Torri V, Stewart L (1998). Extracting summary statistics to perform
+           meta-analyses of the published literature for survival endpoints. *Stat Med*
+           17(24):2815-2834. doi:10.1002/(SICI)1097-0258(19981230)17:24<2815::AID-SIM110>3.0.CO;2-8
+    .. [2] Tierney JF, Stewart LA, Ghersi D, Burdett S, Sydes MR (2007). Practical methods for
+           incorporating summary time-to-event data into meta-analysis. *Trials* 8:16.
+           doi:10.1186/1745-6215-8-16
+
+    Examples
+    --------
+    A trial with 1:1 allocation, 100 deaths and log-rank P = 0.04 in favour of group 1:
+
+    >>> from evsynth import convert
+    >>> yi, vi = convert.loghr_from_logrank(0.04, -1, events=100, n1=150, n2=150)
+    >>> round(yi, 4), round(vi, 4)
+    (-0.4107, 0.04)
+    """
+    (pp, sg), scalar = _broadcast({"p": p, "sign": sign})
+    _finite(pp, "p", labels)
+    _fail((pp <= 0) | (pp > 1), pp, "p", "a P value in (0, 1]", labels)
+    _fail(~np.isin(sg, (-1.0, 1.0)), sg, "sign", "-1 or +1", labels)
+    shape = np.broadcast(pp, sg).shape
+    if events1 is not None or events2 is not None:
+        if events1 is None or events2 is None:
+            raise InputError("loghr_from_logrank: give both 'events1' and 'events2'")
+        o1 = np.broadcast_to(_as_float(events1, "events1"), shape)
+        o2 = np.broadcast_to(_as_float(events2, "events2"), shape)
+        _positive(o1, "events1", labels)
+        _positive(o2, "events2", labels)
+        v = o1 * o2 / (o1 + o2)
+    else:
+        if events is None or n1 is None or n2 is None:
+            raise InputError("loghr_from_logrank: give 'events1' and 'events2', or 'events' "
+                             "with 'n1' and 'n2'")
+        o = np.broadcast_to(_as_float(events, "events"), shape)
+        a = np.broadcast_to(_as_float(n1, "n1"), shape)
+        b = np.broadcast_to(_as_float(n2, "n2"), shape)
+        _positive(o, "events", labels)
+        _positive(a, "n1", labels)
+        _positive(b, "n2", labels)
+        v = o * a * b / (a + b) ** 2
+    z = -special.ndtri(pp / 2.0)
+    oe = sg * np.sqrt(v) * z
+    return _out(oe / v + 0.0, scalar), _out(1.0 / v, scalar)
 
 
 def _optional(x: ArrayLike | None) -> ArrayLike:

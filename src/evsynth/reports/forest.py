@@ -630,6 +630,8 @@ def _arm(study: dict, side: str, where: str) -> dict[str, float | None]:
     }
     if arm and out["n"] is None:
         out["n"] = _num(arm, "total", w, False, 0)
+    if arm and out["n"] is None:   # rate data: events per person-time (shown as "Person-time")
+        out["n"] = _num(arm, "person_time", w, False, 0)
     if out["n"] is None:   # contrast rows: n per arm beside the estimate, when reported
         contrast = study.get("contrast")
         src = contrast if isinstance(contrast, dict) and contrast.get(f"n_{key}") is not None \
@@ -701,8 +703,12 @@ def _model_label(analysis: dict) -> tuple[str, float, bool, bool]:
     fixed = method in FIXED_METHODS or method in ("MH", "PETO")
     kind = {"MH": "M-H", "PETO": "Peto"}.get(method, "IV")
     test = str(model.get("test") or "z").lower()
-    return (f"{kind}, {'Fixed' if fixed else 'Random'}", level, fixed,
-            test in ("t", "knha", "adhoc"))
+    label = f"{kind}, {'Fixed' if fixed else 'Random'}"
+    if isinstance(model.get("label"), str) and model["label"].strip():
+        # the review pipeline's pooling label (e.g. "M-H, Random": DL tau^2 from the M-H Q)
+        label = model["label"].strip()
+        fixed = label.endswith("Fixed")
+    return (label, level, fixed, test in ("t", "knha", "adhoc"))
 
 
 def _check_contract(analysis: Any) -> str:
@@ -799,6 +805,9 @@ def analysis_data(analysis: dict) -> ForestData | None:
     scale = Scale("log" if log else "linear")
     name = MEASURE_NAMES.get(measure.upper(), measure)
     columns = _analysis_columns(studies, binary, change, name, log)
+    if outcome.get("kind") == "rate":   # events / person-time per arm (review pipeline)
+        columns = [Column(c.key, "Person-time", group=c.group, total=c.total)
+                   if c.key in ("i_n", "c_n") and c.header == "Total" else c for c in columns]
     notes: list[str] = []
     fstudies = [_analysis_study(s, change, notes) for s in studies]
     pd_ = analysis["pooled"]
@@ -811,6 +820,9 @@ def analysis_data(analysis: dict) -> ForestData | None:
         colour=SQUARE_BINARY if binary else SQUARE_CONTINUOUS, excluded=excluded)
     if notes:
         data.notes.append(_change_note(analysis, notes))
+    for m in analysis.get("multiarm") or []:   # multi-arm trials (Cochrane Handbook 23.3.4)
+        if isinstance(m, dict) and isinstance(m.get("text"), str):
+            data.notes.append(f"Multi-arm trial: {m['text']}.")
     _analysis_subgroups(analysis, aid, studies, data)
     return data
 

@@ -26,6 +26,12 @@ ESTIMATORS = {"REML": "restricted maximum likelihood (REML)", "ML": "maximum lik
               "SJ": "Sidik-Jonkman", "EB": "empirical Bayes", "EE": "common (equal) effect",
               "FE": "common (fixed) effect", "DLIT": "iterated DerSimonian-Laird",
               "SJIT": "iterated Sidik-Jonkman"}
+#: Mantel-Haenszel / Peto pooling of the review pipeline (its model "label")
+POOLING_TEXT = {
+    "M-H, Fixed": "Mantel-Haenszel common effect (metafor rma.mh)",
+    "M-H, Random": "Mantel-Haenszel with DerSimonian-Laird random effects, tau² from the "
+                   "Mantel-Haenszel Q (RevMan 5; Deeks & Higgins 2010)",
+    "Peto, Fixed": "Peto one-step odds ratio, common effect (metafor rma.peto)"}
 TESTS = {"z": "z (normal) test and intervals", "t": "t test and intervals",
          "knha": "Hartung-Knapp-Sidik-Jonkman (Knapp-Hartung) adjustment",
          "adhoc": "Knapp-Hartung adjustment with the ad hoc floor of 1"}
@@ -171,6 +177,10 @@ def _model_text(model: dict) -> str:
     method = _s(model.get("method") or (model.get("method_info") or {}).get("estimator"))
     test = _s(model.get("test"))
     text = f"{ESTIMATORS.get(method, method)}; {TESTS.get(test, test)}"
+    if model.get("pooling") in ("MH", "PETO"):   # Mantel-Haenszel / Peto (review pipeline)
+        text = f"{model.get('label')}: {POOLING_TEXT.get(_s(model.get('label')), '')}".rstrip(": ")
+    elif isinstance(model.get("label"), str):
+        text = f"{model['label']}: {text}"
     if model.get("change_score_correlation") is not None:
         text += (f"; change-score SDs imputed with correlation "
                  f"{_num(model['change_score_correlation'])}")
@@ -340,11 +350,17 @@ def _methods(results: dict) -> list[Block]:
     models: dict[tuple[Any, ...], list[str]] = {}
     for a in analyses:
         m = a.get("model") or {}
-        key = (m.get("method"), m.get("test"), m.get("level"), m.get("prediction_interval"))
+        key = (m.get("method"), m.get("test"), m.get("level"), m.get("prediction_interval"),
+               m.get("label"))
         models.setdefault(key, []).append(_s(a.get("id")))
     items = []
-    for (method, test, level, pi), ids in models.items():
-        items.append(f"{ESTIMATORS.get(_s(method), _s(method))}; {TESTS.get(_s(test), _s(test))}; "
+    for (method, test, level, pi, label), ids in models.items():
+        what = f"{ESTIMATORS.get(_s(method), _s(method))}; {TESTS.get(_s(test), _s(test))}"
+        if label in POOLING_TEXT:
+            what = f"{label}: {POOLING_TEXT[label]}"
+        elif label:
+            what = f"{label}: {what}"
+        items.append(f"{what}; "
                      f"{_num(level)}% confidence intervals; prediction interval "
                      f"{'on' if pi else 'off'} ({len(ids)} "
                      f"{'analysis' if len(ids) == 1 else 'analyses'}).")

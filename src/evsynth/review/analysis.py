@@ -34,7 +34,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evsynth.errors import InputError
+from evsynth.review.arms import (
+    Group,
+    contrast_reversed,
+    group_of,
+    pair_arms,
+    pair_label,
+    rows_for,
+    side_of,
+)
 from evsynth.review.load import Review
+from evsynth.review.pooling import Pooled, fit_iv, method_label, pool, zero_options
 from evsynth.review.schema import (
     RATIO_MEASURES,
     Comparison,
@@ -53,6 +63,8 @@ Recipe = tuple[tuple[Any, ...], dict[str, float | None], bool] | str
 
 UNKNOWN_DIRECTION = "direction of effect not reported (sign convention unknown)"
 FIXED = ("EE", "FE", "CE")
+#: measures computed from 2x2 tables / person-time (zero-cell options apply)
+COUNT_MEASURES = ("OR", "RR", "RD", "IRR", "IRD")
 
 
 # ============================================================================ data selection
@@ -66,8 +78,13 @@ class StudyInput:
     args: dict[str, float | None]  # one value per effect_size argument (None: not reported)
     uses_r: bool  # the change-score SD is imputed with the review's correlation
     entry: dict[str, Any]  # the analysis "studies" entry, without yi/vi/weight
-    participants: int | None
+    participants: float | None
     lines: list[int] = field(default_factory=list)
+    #: unique label of the row in the analysis (the study id, or "id (A vs C)" for a split)
+    slab: str = ""
+
+    def __post_init__(self) -> None:
+        self.slab = self.slab or self.study_id
 
 
 def choose_timepoint(times: list[float], window: Window) -> float | None:
@@ -81,26 +98,28 @@ def choose_timepoint(times: list[float], window: Window) -> float | None:
     return min(inside, key=lambda t: (abs(t - target), -t))
 
 
-def _arm(row: OutcomeRow) -> dict[str, Any]:
-    if row.value_type == "events":
-        return {"events": row.events, "total": row.total}
-    out: dict[str, Any] = {"n": row.n, "mean": row.mean, "sd": row.sd}
-    if row.value_type == "baseline_followup":
-        out |= {"baseline_mean": row.baseline_mean, "baseline_sd": row.baseline_sd}
-    return out
-
-
-def _arm_recipe(measure: str, vt: str, i: OutcomeRow, c: OutcomeRow) -> Recipe:
-    """(recipe, effect_size arguments, uses_r) for a pair of arm rows, or the reason why the
+def _arm_recipe(measure: str, vt: str, i: Group, c: Group) -> Recipe:
+    """(recipe, effect_size arguments, uses_r) for a pair of groups, or the reason why the
     pair cannot enter an analysis of ``measure``."""
+    a, b = i.values, c.values
     if vt == "events":
-        return (measure,), {"ai": i.events, "n1i": i.total, "ci": c.events, "n2i": c.total}, False
-    means: dict[str, float | None] = {"m1i": i.mean, "m2i": c.mean, "sd1i": i.sd,
-                                      "sd2i": c.sd, "n1i": i.n, "n2i": c.n}
+        if measure not in ("OR", "RR", "RD"):
+            return f"events and totals cannot enter a {measure} analysis"
+        return (measure,), {"ai": a["events"], "n1i": a["total"], "ci": b["events"],
+                            "n2i": b["total"]}, False
+    if vt == "rate":
+        if measure not in ("IRR", "IRD"):
+            return f"events and person-time cannot enter a {measure} analysis"
+        return (measure,), {"x1i": a["events"], "t1i": a["person_time"], "x2i": b["events"],
+                            "t2i": b["person_time"]}, False
+    if measure not in ("MD", "SMD", "MD_CHANGE", "SMD_CHANGE"):
+        return f"means and SDs cannot enter a {measure} analysis"
+    means: dict[str, float | None] = {"m1i": a["mean"], "m2i": b["mean"], "sd1i": a["sd"],
+                                      "sd2i": b["sd"], "n1i": a["n"], "n2i": b["n"]}
     change: dict[str, float | None] = {
-        "m1i_pre": i.baseline_mean, "m1i_post": i.mean, "sd1i_pre": i.baseline_sd,
-        "sd1i_post": i.sd, "m2i_pre": c.baseline_mean, "m2i_post": c.mean,
-        "sd2i_pre": c.baseline_sd, "sd2i_post": c.sd, "n1i": i.n, "n2i": c.n}
+        "m1i_pre": a["baseline_mean"], "m1i_post": a["mean"], "sd1i_pre": a["baseline_sd"],
+        "sd1i_post": a["sd"], "m2i_pre": b["baseline_mean"], "m2i_post": b["mean"],
+        "sd2i_pre": b["baseline_sd"], "sd2i_post": b["sd"], "n1i": a["n"], "n2i": b["n"]}
     if measure == "MD":
         return ("MD",), means, False  # final, change, or the follow-up values
     if measure == "SMD":
@@ -117,112 +136,251 @@ def _arm_recipe(measure: str, vt: str, i: OutcomeRow, c: OutcomeRow) -> Recipe:
             f"(value_type baseline_followup) or change scores for {measure}")
 
 
-def _contrast_recipe(measure: str, row: OutcomeRow) -> Recipe:
-    """GEN recipe for a contrast row, oriented as intervention vs control."""
+def _turn(direction: str | None, reverse: bool) -> str | None:
+    """The direction of a contrast after swapping its two treatments (when ``reverse``)."""
+    if not reverse or direction in (None, "unknown"):
+        return direction
+    swap = {"intervention_minus_control": "control_minus_intervention",
+            "control_minus_intervention": "intervention_minus_control",
+            "intervention_over_control": "control_over_intervention",
+            "control_over_intervention": "intervention_over_control",
+            "lower_hazard_intervention": "lower_hazard_control",
+            "lower_hazard_control": "lower_hazard_intervention"}
+    return swap[direction]
+
+
+def _contrast_recipe(measure: str, row: OutcomeRow, reverse: bool,
+                     n_i: float | None, n_c: float | None) -> Recipe:
+    """GEN recipe for a contrast row, oriented as intervention vs control (``reverse``: the
+    row's ``treatment`` is the comparison's control)."""
     accepts = {"MD": ("MD",), "MD_CHANGE": ("MD",), "SMD": ("SMD",), "SMD_CHANGE": (),
-               "OR": ("OR",), "RR": ("RR",), "RD": ("RD",)}[measure]
+               "OR": ("OR",), "RR": ("RR",), "RD": ("RD",), "HR": ("HR",), "IRR": ("IRR",),
+               "IRD": ("IRD",)}[measure]
     if row.measure not in accepts:
-        return (f"contrast reported as {row.measure}; it cannot enter a {measure} analysis "
-                "(arm-level data would be needed)")
-    if row.direction == "unknown":
+        return (f"contrast reported as {row.measure}; it cannot enter a {measure} analysis"
+                + (" (arm-level data would be needed)" if measure not in ("HR",) else ""))
+    direction = _turn(row.direction, reverse)
+    if direction == "unknown":
         return UNKNOWN_DIRECTION
+    if row.value_type == "o_minus_e":
+        from evsynth.effects.conversions import loghr_from_oe
+
+        yi, vi = loghr_from_oe(float(row.o_minus_e or 0.0), float(row.variance or 0.0))
+        if direction == "control_over_intervention":
+            yi = -float(yi)
+        return ("GENV",), {"yi": float(yi), "vi": float(vi)}, False
+    if row.value_type == "logrank":
+        from evsynth.effects.conversions import loghr_from_logrank
+
+        sign = -1.0 if direction == "lower_hazard_intervention" else 1.0
+        e_i, e_c = row.events_intervention, row.events_control
+        if reverse:
+            e_i, e_c = e_c, e_i
+        if e_i is not None and e_c is not None:
+            yi, vi = loghr_from_logrank(float(row.p_value or 1.0), sign, events1=e_i,
+                                        events2=e_c)
+        elif n_i is None or n_c is None:
+            return ("log-rank P value with the total events: the numbers randomised "
+                    "(n_intervention, n_control) are needed for the variance (Tierney 2007)")
+        else:
+            yi, vi = loghr_from_logrank(float(row.p_value or 1.0), sign, events=row.events,
+                                        n1=n_i, n2=n_c)
+        return ("GENV",), {"yi": float(yi), "vi": float(vi)}, False
     est, lb, ub, se = row.estimate, row.ci_lb, row.ci_ub, row.se
     if est is None:  # the schema requires an estimate in a contrast row
         return "contrast row without an estimate"
     ratio = row.measure in RATIO_MEASURES
-    if row.direction == "control_minus_intervention":
+    if direction == "control_minus_intervention":
         est, lb, ub = -est, (None if ub is None else -ub), (None if lb is None else -lb)
-    elif row.direction == "control_over_intervention":
+    elif direction == "control_over_intervention":
         est, lb, ub = 1 / est, (None if ub is None else 1 / ub), (None if lb is None else 1 / lb)
     args: dict[str, float | None] = {"yi": est, "sei": np.nan if se is None else se,
             "ci_lb": np.nan if lb is None else lb, "ci_ub": np.nan if ub is None else ub}
     return ("GEN", ratio, float(row.ci_level or 95.0)), args, False
 
 
-def _participants(rows: list[OutcomeRow], study: StudyRow | None) -> int | None:
-    if rows[0].value_type == "contrast":
-        r = rows[0]
-        ni = r.n_intervention or (study.n_intervention if study else None)
-        nc = r.n_control or (study.n_control if study else None)
-        return ni + nc if ni and nc else None
-    return sum((r.total if r.value_type == "events" else r.n) or 0 for r in rows)
+def _contrast_sizes(r: OutcomeRow, reverse: bool, study: StudyRow | None
+                    ) -> tuple[float | None, float | None]:
+    """The contrast's group sizes as (intervention, control) of the comparison."""
+    ni: float | None = r.n_intervention
+    nc: float | None = r.n_control
+    if r.two_arm_format:  # studies.csv's sizes are those of the two-arm comparison
+        ni = ni or (study.n_intervention if study else None)
+        nc = nc or (study.n_control if study else None)
+    return (nc, ni) if reverse else (ni, nc)
+
+
+def _participants_of(groups: tuple[Group, Group]) -> float | None:
+    sizes = [g.size for g in groups]
+    if any(s is None for s in sizes):
+        return None
+    total = float(sum(s for s in sizes if s is not None))
+    return int(total) if total.is_integer() else total
+
+
+@dataclass
+class _Found:
+    """The studies of one analysis and what was done with them."""
+
+    used: list[StudyInput] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+    any_in_window: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 def select_studies(review: Review, comp: Comparison, outcome: Outcome, window: Window
                    ) -> tuple[list[StudyInput], list[dict[str, Any]], bool]:
     """Studies entering one analysis, those left out (with reasons), and whether any study of
     the comparison and outcome has an assessment in the window."""
-    by_study: dict[str, list[tuple[OutcomeRow, int]]] = {}
-    for row, line in zip(review.outcomes, review.outcome_lines, strict=True):
-        if row.comparison == comp.id and row.outcome == outcome.id:
-            by_study.setdefault(row.study_id, []).append((row, line))
+    f = _select(review, comp, outcome, window)
+    return f.used, f.excluded, f.any_in_window
+
+
+def _select(review: Review, comp: Comparison, outcome: Outcome, window: Window) -> _Found:
+    by_study = rows_for(review.outcomes, review.outcome_lines, comp, outcome.id)
     studies = review.study_by_id
-    used: list[StudyInput] = []
-    excluded: list[dict[str, Any]] = []
-    any_in_window = False
+    found = _Found()
+    pooling = _model_for(review, outcome)["pooling"]
     for sid in sorted(by_study):
         rows = by_study[sid]
         t = choose_timepoint([r.timepoint_weeks for r, _ in rows], window)
         if t is None:
             continue
-        any_in_window = True
+        found.any_in_window = True
         at_t = [(r, ln) for r, ln in rows if r.timepoint_weeks == t]
-        arms = {r.arm: (r, ln) for r, ln in at_t if r.value_type != "contrast"}
-        contrasts = [(r, ln) for r, ln in at_t if r.value_type == "contrast"]
+        sides: dict[str, list[Group]] = {"i": [], "c": []}
+        for r, ln in at_t:
+            side = side_of(r, comp, r.treatment)
+            if not r.is_contrast and side is not None:  # row_serves: always on a side
+                sides[side].append(group_of(r, ln))
+        contrasts = [(r, ln) for r, ln in at_t if r.is_contrast]
+        st = studies.get(sid)
         reasons: list[str] = []
-        choice = None
-        if "intervention" in arms and "control" in arms:
-            i, c = arms["intervention"][0], arms["control"][0]
-            got = _arm_recipe(outcome.measure, i.value_type, i, c)
-            if isinstance(got, str):
-                reasons.append(got)
-            else:
-                choice = (got, [i, c], [arms["intervention"][1], arms["control"][1]], "arm")
-        elif arms:
-            only = next(iter(arms))
-            reasons.append(f"only the {only} arm is reported at {t:g} weeks")
-        if choice is None:
+        chosen: list[StudyInput] = []
+        if sides["i"] and sides["c"]:
+            pairing = pair_arms(sides["i"], sides["c"], comp.multiarm)
+            vt = sides["i"][0].value_type
+            for gi, gc in pairing.pairs:
+                got = _arm_recipe(outcome.measure, vt, gi, gc)
+                if isinstance(got, str):
+                    reasons.append(got)
+                    break
+                recipe, args, uses_r = got
+                slab = sid if len(pairing.pairs) == 1 else f"{sid} ({pair_label(gi, gc)})"
+                entry = _entry(sid, slab, st, t, "arm", vt, gi, gc, pairing.multiarm)
+                chosen.append(StudyInput(sid, t, recipe, args, uses_r, entry,
+                                         _participants_of((gi, gc)), gi.lines + gc.lines,
+                                         slab))
+            if reasons:
+                chosen = []
+        elif sides["i"] or sides["c"]:
+            only = "intervention" if sides["i"] else "control"
+            names = ", ".join(t_ for g in sides["i"] + sides["c"] for t_ in g.treatments)
+            reasons.append(f"only the {only} arm is reported at {t:g} weeks"
+                           + (f" ({names})" if names not in ("intervention", "control") else ""))
+        if not chosen:
+            usable: list[tuple[OutcomeRow, int, Any, bool, tuple]] = []
             for r, ln in contrasts:
-                got = _contrast_recipe(outcome.measure, r)
+                rev = contrast_reversed(r, comp)
+                ni, nc = _contrast_sizes(r, rev, st)
+                got = _contrast_recipe(outcome.measure, r, rev, ni, nc)
                 if isinstance(got, str):
                     reasons.append(got)
                 else:
-                    choice = (got, [r], [ln], "contrast")
-                    break
-        if choice is None:
-            excluded.append({"study_id": sid, "timepoint_weeks": t,
-                             "reason": "; ".join(dict.fromkeys(reasons)),
-                             "lines": [ln for _, ln in at_t]})
+                    usable.append((r, ln, got, rev, (ni, nc)))
+            if pooling != "IV" and usable:
+                reasons.append(f"contrast-level data cannot enter a "
+                               f"{method_label(pooling, True).split(',')[0]} analysis (it "
+                               "needs events per group); use pooling 'IV' to include them")
+                usable = []
+            for r, ln, got, rev, (ni, nc) in usable:
+                recipe, args, uses_r = got
+                slab = sid if len(usable) == 1 else f"{sid} ({r.treatment} vs {r.comparator})"
+                entry = _entry(sid, slab, st, t, "contrast", r.value_type, None, None, None)
+                entry["source"] = r.source
+                entry["contrast"] = _contrast_entry(r, rev)
+                parts = ni + nc if ni and nc else None
+                chosen.append(StudyInput(sid, t, recipe, args, uses_r, entry,
+                                         int(parts) if parts and float(parts).is_integer()
+                                         else parts, [ln], slab))
+            if len(usable) > 1:
+                shared = _shared_groups(usable, comp)
+                info = {"option": "contrasts", "reference": "Cochrane Handbook v6.4, section "
+                        "23.3.4", "text": (f"{len(usable)} contrasts of this study enter the "
+                                           f"analysis; the shared group ({shared}) is counted "
+                                           f"{len(usable)} times (contrast-level data cannot be "
+                                           "combined or split)"),
+                        "double_counted": True}
+                for it in chosen:
+                    it.entry["multiarm"] = info
+                found.warnings.append(f"{sid}: {info['text']}")
+        if not chosen:
+            found.excluded.append({"study_id": sid, "timepoint_weeks": t,
+                                   "reason": "; ".join(dict.fromkeys(reasons)),
+                                   "lines": [ln for _, ln in at_t]})
             continue
-        (recipe, args, uses_r), used_rows, lines, level = choice
-        st = studies.get(sid)
-        first = used_rows[0]
-        entry = {
-            "study_id": sid, "label": (st.label if st and st.label else sid),
-            "year": st.year if st else None, "timepoint_weeks": t, "data_level": level,
-            "value_type": first.value_type,
-            "intervention": _arm(used_rows[0]) if level == "arm" else None,
-            "control": _arm(used_rows[1]) if level == "arm" else None,
+        found.used.extend(chosen)
+    return found
+
+
+def _shared_groups(usable: list[tuple[OutcomeRow, int, Any, bool, tuple]],
+                   comp: Comparison) -> str:
+    names: dict[str, int] = {}
+    for r, *_ in usable:
+        for t in (r.treatment, r.comparator):
+            if t:
+                names[t] = names.get(t, 0) + 1
+    shared = [t for t, k in names.items() if k > 1]
+    return ", ".join(shared) or comp.control_name
+
+
+def _contrast_entry(r: OutcomeRow, reverse: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"measure": r.measure, "value_type": r.value_type,
+                           "direction": r.direction, "n_intervention": r.n_intervention,
+                           "n_control": r.n_control}
+    if r.value_type == "contrast":
+        out |= {"estimate": r.estimate, "ci_lb": r.ci_lb, "ci_ub": r.ci_ub,
+                "ci_level": r.ci_level, "se": r.se}
+    elif r.value_type == "o_minus_e":
+        out |= {"o_minus_e": r.o_minus_e, "variance": r.variance,
+                "method": "log HR = (O - E) / V, var = 1 / V (Cochrane Handbook 6.8.2; "
+                          "Tierney 2007)"}
+    else:
+        per_arm = r.events_intervention is not None
+        out |= {"p_value": r.p_value, "events": r.events,
+                "events_intervention": r.events_intervention,
+                "events_control": r.events_control,
+                "method": ("V = O1 O2 / (O1 + O2) (Parmar 1998)" if per_arm else
+                           "V = O n1 n2 / (n1 + n2)^2 (Tierney 2007)")
+                + "; O - E = sign sqrt(V) z(p/2); log HR = (O - E) / V, var = 1 / V"}
+    if not r.two_arm_format:
+        out |= {"treatment": r.treatment, "comparator": r.comparator, "reversed": reverse}
+    return out
+
+
+def _entry(sid: str, slab: str, st: StudyRow | None, t: float, level: str, vt: str,
+           gi: Group | None, gc: Group | None, multiarm: dict[str, Any] | None
+           ) -> dict[str, Any]:
+    label = st.label if st and st.label else sid
+    if slab != sid:
+        label = f"{label}{slab[len(sid):]}"
+    sources = [*(gi.sources if gi else []), *(gc.sources if gc else [])]
+    return {"study_id": sid, "slab": slab, "label": label, "year": st.year if st else None,
+            "timepoint_weeks": t, "data_level": level, "value_type": vt,
+            "intervention": gi.as_entry() if gi else None,
+            "control": gc.as_entry() if gc else None,
             "risk_of_bias": st.rob_overall if st else None,
-            "source": "; ".join(dict.fromkeys(r.source for r in used_rows if r.source)) or None,
-        }
-        if level == "contrast":
-            entry["contrast"] = {"measure": first.measure, "estimate": first.estimate,
-                                 "ci_lb": first.ci_lb, "ci_ub": first.ci_ub,
-                                 "ci_level": first.ci_level, "se": first.se,
-                                 "direction": first.direction,
-                                 "n_intervention": first.n_intervention,
-                                 "n_control": first.n_control}
-        used.append(StudyInput(sid, t, recipe, args, uses_r, entry,
-                               _participants(used_rows, st), lines))
-    return used, excluded, any_in_window
+            "source": "; ".join(dict.fromkeys(sources)) or None, "multiarm": multiarm}
 
 
 # ============================================================================ effect sizes
-def compute_effects(items: list[StudyInput], r: float) -> tuple[np.ndarray, np.ndarray,
-                                                                list[str]]:
+def compute_effects(items: list[StudyInput], r: float,
+                    zero: dict[str, tuple[Any, Any]] | None = None, peto: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """yi, vi (analysis scale) and notes for each study, one :func:`evsynth.effect_size` call
-    per kind of data; ``r`` is the imputed baseline/follow-up correlation."""
+    per kind of data; ``r`` is the imputed baseline/follow-up correlation, ``zero`` the
+    zero-cell options (:func:`evsynth.review.pooling.zero_options`; first elements used) and
+    ``peto`` whether the per-study odds ratios are Peto's (Peto pooling, metafor rma.peto)."""
     from evsynth.effects.escalc import effect_size
 
     yi = np.full(len(items), np.nan)
@@ -235,11 +393,17 @@ def compute_effects(items: list[StudyInput], r: float) -> tuple[np.ndarray, np.n
         # Any: the data columns go to effect_size's **columns (mypy would match every keyword)
         cols: dict[str, Any] = {k: np.array([items[j].args[k] for j in idx], dtype=float)
                                 for k in items[idx[0]].args}
-        slab = [items[j].study_id for j in idx]
+        slab = [items[j].slab for j in idx]
         if recipe[0] == "GEN":
             out = effect_size("GEN", slab=slab, ratio=recipe[1], level=recipe[2], **cols)
+        elif recipe[0] == "GENV":
+            out = effect_size("GEN", slab=slab, **cols)
         elif recipe[0] in ("MD_CHANGE", "SMD_CHANGE"):
             out = effect_size(recipe[0], slab=slab, ri=np.full(len(idx), r), **cols)
+        elif recipe[0] in COUNT_MEASURES and zero is not None:
+            code = "PETO" if peto and recipe[0] == "OR" else recipe[0]
+            out = effect_size(code, slab=slab, add=zero["add"][0], to=zero["to"][0],
+                              drop00=zero["drop00"][0], **cols)
         else:
             out = effect_size(recipe[0], slab=slab, **cols)
         yi[idx] = out["yi"].to_numpy()
@@ -251,23 +415,69 @@ def compute_effects(items: list[StudyInput], r: float) -> tuple[np.ndarray, np.n
 
 # ============================================================================ model fits
 def _model_for(review: Review, outcome: Outcome) -> dict[str, Any]:
+    """The analysis model of an outcome: [model] with the outcome's overrides, the pooling
+    method (IV, MH, PETO), common or random effects, RevMan's label and the zero-cell
+    options."""
     m = review.config.model
-    return {"method": outcome.method or m.method, "test": outcome.test or m.test,
+    pooling = outcome.pooling or m.pooling
+    method = outcome.method or m.method
+    effects = outcome.effects or m.effects
+    if pooling not in ("IV",) and outcome.measure not in (
+            ("OR",) if pooling == "PETO" else ("OR", "RR", "RD", "IRR", "IRD")):
+        pooling = "IV"  # [model].pooling does not apply to this measure (e.g. MD)
+    if effects is None:
+        effects = "common" if (pooling != "IV" or method in FIXED) else "random"
+    if pooling == "PETO":
+        effects = "common"
+    common = effects == "common"
+    if pooling == "IV" and common and method not in FIXED:
+        method = "EE"
+    if pooling == "IV" and not common and method in FIXED:
+        method = "REML" if m.method in FIXED else m.method
+    if pooling == "MH":
+        method = "MH" if common else "DL"
+    elif pooling == "PETO":
+        method = "PETO"
+    zero = zero_options(pooling, outcome.measure,
+                        outcome.add if outcome.add is not None else m.add,
+                        outcome.to if outcome.to is not None else m.to,
+                        outcome.drop00 if outcome.drop00 is not None else m.drop00)
+    return {"method": method, "test": (outcome.test or m.test) if pooling == "IV" else "z",
             "level": m.level, "pi_type": m.pi_type,
             "prediction_interval": (m.prediction_interval if outcome.prediction_interval is None
-                                    else outcome.prediction_interval)}
+                                    else outcome.prediction_interval),
+            "pooling": pooling, "effects": effects, "common": common,
+            "label": method_label(pooling, common),
+            "zero_cells": ({k: list(v) for k, v in zero.items()}
+                           if outcome.measure in COUNT_MEASURES else None)}
 
 
 def _fit(yi: np.ndarray, vi: np.ndarray, labels: list[str], model: dict[str, Any],
          subgroup: list[str] | None = None) -> MetaResult:
-    """:func:`evsynth.meta` with the analysis model; k = 1 is fitted as a common-effect z model
-    (the study's own estimate and Wald CI)."""
-    from evsynth.models.meta import meta
+    """:func:`evsynth.meta` with the analysis model (inverse variance); k = 1 is fitted as a
+    common-effect z model (the study's own estimate and Wald CI)."""
+    return fit_iv(yi, vi, labels, {**model, "method": model["method"]
+                                   if model.get("pooling", "IV") == "IV" else "EE"}, subgroup)
 
-    if len(yi) == 1:
-        return meta(yi, vi, method="EE", test="z", level=model["level"], slab=labels)
-    return meta(yi, vi, method=model["method"], test=model["test"], level=model["level"],
-                slab=labels, subgroup=subgroup)
+
+def pooled_summary(fit: MetaResult, model: dict[str, Any]) -> dict[str, Any]:
+    """The ``pooled`` dict of an inverse-variance analysis from a fitted :class:`MetaResult`."""
+    from evsynth.review.pooling import _iv_summary
+
+    return _iv_summary(fit, {"common": model.get("common", False), **model})
+
+
+def _tables(items: list[StudyInput]) -> dict[str, np.ndarray] | None:
+    """The 2x2 / person-time data of the studies (Mantel-Haenszel and Peto pooling)."""
+    if not items:
+        return None
+    keys = {"ai": "ai", "n1i": "n1i", "ci": "ci", "n2i": "n2i", "x1i": "x1i", "t1i": "t1i",
+            "x2i": "x2i", "t2i": "t2i"}
+    first = items[0].args
+    if not all(k in first for k in ("ai", "n1i")) and "x1i" not in first:
+        return None
+    return {keys[k]: np.array([float(it.args[k] or 0) for it in items])
+            for k in first if k in keys}
 
 
 def _f(x: Any) -> float | None:
@@ -276,27 +486,6 @@ def _f(x: Any) -> float | None:
         return None
     x = float(np.asarray(x).ravel()[0]) if np.ndim(x) else float(x)
     return x if np.isfinite(x) else None
-
-
-def pooled_summary(fit: MetaResult, model: dict[str, Any]) -> dict[str, Any]:
-    """The ``pooled`` dict of an analysis from a fitted :class:`MetaResult`."""
-    k = fit.k
-    out: dict[str, Any] = {"estimate": _f(fit.beta), "se": _f(fit.se), "ci_lb": _f(fit.ci_lb),
-           "ci_ub": _f(fit.ci_ub), "zval": _f(fit.zval), "pval": _f(fit.pval),
-           "pi_lb": None, "pi_ub": None, "tau2": _f(fit.tau2), "tau": _f(fit.tau),
-           "I2": _f(fit.I2), "H2": _f(fit.H2), "QE": _f(fit.QE), "QE_df": k - 1,
-           "QEp": _f(fit.QEp), "df": _f(fit.df), "note": None}
-    if k == 1:
-        for key in ("tau2", "tau", "I2", "H2", "QE", "QE_df", "QEp"):
-            out[key] = None
-        out["note"] = ("k = 1: the study's own estimate and Wald CI; heterogeneity and a "
-                       "prediction interval cannot be estimated")
-    elif model["prediction_interval"] and k >= 3:
-        pred = fit.predict(pi_type=model["pi_type"])
-        out["pi_lb"], out["pi_ub"] = _f(pred.pi_lb), _f(pred.pi_ub)
-    elif model["prediction_interval"]:
-        out["note"] = f"k = {k}: no prediction interval (needs k >= 3)"
-    return out
 
 
 # ============================================================================ small-study effects
@@ -433,12 +622,25 @@ def robustness(fit: MetaResult, k: int, ratio: bool) -> tuple[dict[str, Any], di
 
 
 def refit(analysis: dict[str, Any]) -> MetaResult:
-    """The main model of an analysis refitted from its ``studies`` (yi, vi) and ``model``: the
-    same :func:`evsynth.meta` call as :func:`build_analysis` (for figures drawn from a fit)."""
+    """The inverse-variance model of an analysis refitted from its ``studies`` (yi, vi) and
+    ``model``: the same :func:`evsynth.meta` call as :func:`build_analysis` for IV pooling (for
+    figures drawn from a fit); for Mantel-Haenszel / Peto pooling the inverse-variance fit of
+    the same effects (common effect, or DerSimonian-Laird for M-H random effects), on which
+    the funnel plot and trim-and-fill are drawn."""
     studies = analysis["studies"]
     yi = np.array([s["yi"] for s in studies], dtype=float)
     vi = np.array([s["vi"] for s in studies], dtype=float)
-    return _fit(yi, vi, [s["study_id"] for s in studies], analysis["model"])
+    return _fit(yi, vi, [s.get("slab") or s["study_id"] for s in studies],
+                _iv_analogue(analysis["model"]))
+
+
+def _iv_analogue(model: dict[str, Any]) -> dict[str, Any]:
+    """The inverse-variance model closest to an MH/Peto model (for diagnostics that need
+    metafor's rma.uni: trim-and-fill, influence, funnel plot)."""
+    if model.get("pooling", "IV") == "IV":
+        return model
+    return {**model, "pooling": "IV", "method": "EE" if model.get("common", True) else "DL",
+            "test": "z"}
 
 
 def _short(fit: MetaResult) -> dict[str, Any]:
@@ -447,14 +649,38 @@ def _short(fit: MetaResult) -> dict[str, Any]:
             "I2": _f(fit.I2) if fit.k > 1 else None}
 
 
+def _short_pooled(p: Pooled, k: int) -> dict[str, Any]:
+    d = p.pooled
+    return {"k": k, "estimate": d["estimate"], "ci_lb": d["ci_lb"], "ci_ub": d["ci_ub"],
+            "tau2": d["tau2"] if k > 1 else None, "I2": d["I2"] if k > 1 else None}
+
+
+@dataclass
+class _Data:
+    """The per-study data of one analysis, for refits on subsets."""
+
+    yi: np.ndarray
+    vi: np.ndarray
+    labels: list[str]
+    tables: dict[str, np.ndarray] | None
+    model: dict[str, Any]
+    measure: str
+
+    def fit(self, rows: list[int] | np.ndarray, model: dict[str, Any] | None = None) -> Pooled:
+        from evsynth.review.pooling import refit_subset
+
+        return refit_subset(self.yi, self.vi, self.labels, model or self.model, self.measure,
+                            self.tables, rows)
+
+
 def _subgroups(review: Review, yi: np.ndarray, vi: np.ndarray, items: list[StudyInput],
-               model: dict[str, Any],
-               parts: list[int | None]) -> tuple[list[dict[str, Any]], list[str]]:
+               model: dict[str, Any], parts: list[float | None],
+               data: _Data | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Every pre-specified subgroup analysis that can be fitted (>= 2 levels, k >= 2)."""
     out: list[dict[str, Any]] = []
     notes: list[str] = []
     studies = review.study_by_id
-    labels = [it.study_id for it in items]
+    labels = [it.slab for it in items]
     for sg in review.config.subgroups:
         values = []
         for it in items:
@@ -464,6 +690,12 @@ def _subgroups(review: Review, yi: np.ndarray, vi: np.ndarray, items: list[Study
                 v = st.model_extra.get(sg.column)
             values.append("not reported" if v in (None, "") else str(v))
         if len(items) < 2 or len(set(values)) < 2:
+            continue
+        if data is not None and model["pooling"] != "IV":
+            try:
+                out.append(_subgroups_mh(sg, values, data, parts))
+            except InputError as exc:
+                notes.append(f"subgroup analysis by {sg.label or sg.id} not estimable: {exc}")
             continue
         try:
             fit = _fit(yi, vi, labels, model, subgroup=values)
@@ -477,7 +709,7 @@ def _subgroups(review: Review, yi: np.ndarray, vi: np.ndarray, items: list[Study
             members = [j for j, v in enumerate(values) if v == lvl]
             known = [n for n in (parts[j] for j in members) if n is not None]
             levels.append({"label": str(lvl), "k": int(sub.k),
-                           "participants": int(sum(known)) if known else None,
+                           "participants": _count(sum(known)) if known else None,
                            "estimate": _f(sub.beta), "ci_lb": _f(sub.ci_lb),
                            "ci_ub": _f(sub.ci_ub),
                            "tau2": _f(sub.tau2) if sub.k > 1 else None,
@@ -493,17 +725,65 @@ def _subgroups(review: Review, yi: np.ndarray, vi: np.ndarray, items: list[Study
     return out, notes
 
 
+def _subgroups_mh(sg: Any, values: list[str], data: _Data,
+                  parts: list[float | None]) -> dict[str, Any]:
+    """Subgroups of an M-H / Peto analysis: the same pooling within each subgroup, and RevMan's
+    test for subgroup differences, ``Q = sum w_g (theta_g - theta_w)^2`` with ``w_g = 1/SE_g^2``
+    and G - 1 degrees of freedom (Deeks & Higgins 2010; Cochrane Handbook 10.11.3.1)."""
+    from scipy import stats
+
+    levels = []
+    est, wts = [], []
+    for lvl in dict.fromkeys(values):
+        members = [j for j, v in enumerate(values) if v == lvl]
+        sub = data.fit(members)
+        d = sub.pooled
+        known = [n for n in (parts[j] for j in members) if n is not None]
+        levels.append({"label": lvl, "k": len(members),
+                       "participants": _count(sum(known)) if known else None,
+                       "estimate": d["estimate"], "ci_lb": d["ci_lb"], "ci_ub": d["ci_ub"],
+                       "tau2": d["tau2"] if len(members) > 1 else None,
+                       "I2": d["I2"] if len(members) > 1 else None,
+                       "QE": d["QE"] if len(members) > 1 else None, "QE_df": len(members) - 1,
+                       "QEp": d["QEp"] if len(members) > 1 else None, "pval": d["pval"],
+                       "study_ids": [data.labels[j] for j in members]})
+        est.append(d["estimate"])
+        wts.append(1.0 / d["se"] ** 2)
+    e, w = np.array(est, dtype=float), np.array(wts, dtype=float)
+    q = float(np.sum(w * (e - np.sum(w * e) / np.sum(w)) ** 2))
+    df = len(levels) - 1
+    return {"id": sg.id, "variable": sg.column, "label": sg.label or sg.column,
+            "levels": levels, "values": values, "Q_between": q, "Q_between_df": df,
+            "Q_between_p": float(stats.chi2.sf(q, df)),
+            "I2_between": max(0.0, (q - df) / q) * 100 if q > 0 else 0.0,
+            "method": f"{data.model['label']} within subgroups; test for subgroup differences "
+                      "from the subgroup estimates and SEs (RevMan 5; Cochrane Handbook "
+                      "10.11.3.1)"}
+
+
+def _count(x: float) -> float | int:
+    return int(round(x)) if abs(x - round(x)) < 1e-9 else float(x)
+
+
 def _sensitivity(review: Review, items: list[StudyInput], yi: np.ndarray, vi: np.ndarray,
-                 model: dict[str, Any], fit: MetaResult) -> list[dict[str, Any]]:
+                 model: dict[str, Any], fit: Any, data: _Data | None = None
+                 ) -> list[dict[str, Any]]:
     sens = review.config.sensitivity
     out: list[dict[str, Any]] = []
-    labels = [it.study_id for it in items]
+    labels = [it.slab for it in items]
     k = len(items)
-    if sens.common_effect and k >= 2 and model["method"] not in FIXED:
-        ce = _fit(yi, vi, labels, {**model, "method": "EE", "test": "z"})
-        out.append({"name": "common effect", **_short(ce),
-                    "note": f"common-effect (inverse-variance) model instead of random effects "
-                            f"({model['method']})"})
+    mh = data is not None and model["pooling"] != "IV"
+    if sens.common_effect and k >= 2 and not model.get("common", model["method"] in FIXED):
+        if mh and data is not None:
+            ce_p = data.fit(list(range(k)), {**model, "common": True,
+                                             "label": method_label(model["pooling"], True)})
+            out.append({"name": "common effect", **_short_pooled(ce_p, k),
+                        "note": f"{ce_p.method_info['pooling']} instead of {model['label']}"})
+        else:
+            ce = _fit(yi, vi, labels, {**model, "method": "EE", "test": "z"})
+            out.append({"name": "common effect", **_short(ce),
+                        "note": f"common-effect (inverse-variance) model instead of random "
+                                f"effects ({model['method']})"})
     if sens.change_score_correlations and any(it.uses_r for it in items):
         for r in review.config.change_scores.sensitivity:
             y2, v2, _ = compute_effects(items, r)
@@ -523,6 +803,10 @@ def _sensitivity(review: Review, items: list[StudyInput], yi: np.ndarray, vi: np
             out.append({"name": "excluding high risk of bias", "k": 0, "estimate": None,
                         "ci_lb": None, "ci_ub": None, "tau2": None, "I2": None,
                         "note": "every study is at high risk of bias"})
+        elif mh and data is not None:
+            p3 = data.fit(keep)
+            out.append({"name": "excluding high risk of bias", **_short_pooled(p3, len(keep)),
+                        "note": f"left out: {', '.join(dropped)}"})
         else:
             f3 = _fit(yi[keep], vi[keep], [labels[j] for j in keep], model)
             out.append({"name": "excluding high risk of bias", **_short(f3),
@@ -530,28 +814,74 @@ def _sensitivity(review: Review, items: list[StudyInput], yi: np.ndarray, vi: np
     return out
 
 
+def _robustness_mh(data: _Data, k: int, ratio: bool, full: dict[str, Any]
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Leave-one-out of an M-H / Peto analysis (the same pooling refitted without each study,
+    as metafor leave1out.rma.mh / .rma.peto for the common effect); influence diagnostics
+    are rma.uni's only (not computed)."""
+    why_inf = ("influence diagnostics (metafor influence.rma.uni) are defined for "
+               "inverse-variance models only; not computed for " + data.model["label"])
+    if k < MIN_K_ROBUSTNESS:
+        why = (f"k = {k}: leave-one-out and influence diagnostics need at least "
+               f"{MIN_K_ROBUSTNESS} studies (leaving one out must leave a meta-analysis of 2)")
+        return ({"k": k, "scale": None, "rows": None, "changes_conclusion": None, "note": why},
+                {"k": k, "rows": None, "flagged": None, "note": why})
+    sig_full = _significant(full["ci_lb"], full["ci_ub"])
+    rows: list[dict[str, Any]] = []
+    changes: list[str] = []
+    for j in range(k):
+        keep = [i for i in range(k) if i != j]
+        try:
+            d = data.fit(keep).pooled
+        except InputError:
+            rows.append({"study_id": data.labels[j], "estimate": None, "ci_lb": None,
+                         "ci_ub": None, "pval": None, "tau2": None, "I2": None,
+                         "excludes_null": None, "changes_conclusion": None})
+            continue
+        sig = _significant(d["ci_lb"], d["ci_ub"])
+        changed = None if sig is None or sig_full is None else sig != sig_full
+        if changed:
+            changes.append(data.labels[j])
+        rows.append({"study_id": data.labels[j], "estimate": _display(d["estimate"], ratio),
+                     "ci_lb": _display(d["ci_lb"], ratio), "ci_ub": _display(d["ci_ub"], ratio),
+                     "pval": d["pval"], "tau2": d["tau2"], "I2": d["I2"],
+                     "excludes_null": sig, "changes_conclusion": changed})
+    loo = {"k": k, "scale": "ratio (exp of the log scale)" if ratio else "analysis",
+           "full_excludes_null": sig_full, "rows": rows, "changes_conclusion": changes,
+           "method": f"leave-one-out, same pooling as the main analysis ({data.model['label']})",
+           "note": None}
+    return loo, {"k": k, "rows": None, "flagged": None, "note": why_inf}
+
+
 def control_summary(items: list[StudyInput], outcome: Outcome) -> dict[str, Any]:
     """Control-group values of the included arm-level studies (for the SoF table).
 
     Continuous: the n-weighted mean of the control arms' final or follow-up means and the median
     control SD (outcome units). Binary: each study's control-group risk (effect_size ``PR``,
-    metafor's raw proportion) and their median.
+    metafor's raw proportion) and their median (a study split into several comparisons counts
+    once). Rates and time-to-event outcomes: none (no assumed control risk is derived).
     """
     from evsynth.effects.escalc import effect_size
 
-    arms = [(it.study_id, it.entry["control"]) for it in items
-            if it.entry["data_level"] == "arm"]
+    arms: list[tuple[str, dict[str, Any], str]] = []
+    seen: set[str] = set()
+    for it in items:
+        if it.entry["data_level"] != "arm" or it.study_id in seen:
+            continue
+        seen.add(it.study_id)
+        arms.append((it.study_id, it.entry["control"], it.entry["value_type"]))
     if outcome.kind == "binary":
+        arms = [a for a in arms if a[2] == "events"]
         if not arms:
             return {"continuous": None, "binary": None}
-        pr = effect_size("PR", xi=[a["events"] for _, a in arms],
-                         ni=[a["total"] for _, a in arms])["yi"].to_numpy()
+        pr = effect_size("PR", xi=[a["events"] for _, a, _ in arms],
+                         ni=[a["total"] for _, a, _ in arms])["yi"].to_numpy()
         return {"continuous": None,
                 "binary": {"median_risk": float(np.median(pr)), "risks": [float(p) for p in pr],
-                           "study_ids": [s for s, _ in arms], "n_studies": len(arms)}}
-    vals = [(s, a) for s, a in arms if a is not None and
-            items[[it.study_id for it in items].index(s)].entry["value_type"] in
-            ("final", "baseline_followup")]
+                           "study_ids": [s for s, _, _ in arms], "n_studies": len(arms)}}
+    if outcome.kind != "continuous":
+        return {"continuous": None, "binary": None}
+    vals = [(s, a) for s, a, vt in arms if vt in ("final", "baseline_followup")]
     if not vals:
         return {"continuous": None, "binary": None}
     means = np.array([a["mean"] for _, a in vals], dtype=float)
@@ -566,19 +896,23 @@ def control_summary(items: list[StudyInput], outcome: Outcome) -> dict[str, Any]
 # ============================================================================ one analysis
 def _sort_key(it: StudyInput) -> tuple:
     y = it.entry["year"]
-    return (y is None, y or 0, it.study_id)
+    return (y is None, y or 0, it.study_id, it.slab)
 
 
 def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
                    window: Window) -> dict[str, Any] | None:
     """The analysis dict (see docs/results-schema.md) of one comparison x outcome x window, or
     None when no study has an assessment of the outcome in the window."""
-    items, excluded, any_in_window = select_studies(review, comp, outcome, window)
-    if not any_in_window:
+    found = _select(review, comp, outcome, window)
+    items, excluded = found.used, found.excluded
+    if not found.any_in_window:
         return None
     items.sort(key=_sort_key)
+    model = _model_for(review, outcome)
     r = review.config.change_scores.correlation
-    yi, vi, notes = compute_effects(items, r)
+    zero = ({k: tuple(v) for k, v in model["zero_cells"].items()}
+            if model["zero_cells"] else None)
+    yi, vi, notes = compute_effects(items, r, zero, peto=model["pooling"] == "PETO")
     bad = ~(np.isfinite(yi) & np.isfinite(vi) & (vi > 0))
     for j in map(int, np.flatnonzero(bad)):
         it = items[j]
@@ -589,8 +923,7 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
     items = [items[j] for j in keep]
     yi, vi = yi[keep], vi[keep]
     excluded.sort(key=lambda e: e["study_id"])
-    model = _model_for(review, outcome)
-    labels = [it.study_id for it in items]
+    labels = [it.slab for it in items]
     parts = [it.participants for it in items]
     k = len(items)
     analysis_notes: list[str] = []
@@ -600,25 +933,36 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
     sensitivity: list[dict[str, Any]] = []
     small = loo = infl = None
     weights: list[float | None] = [None] * k
-    fit = None
+    ratio = outcome.measure in RATIO_MEASURES
+    tables = _tables(items) if model["pooling"] != "IV" else None
+    data = _Data(yi, vi, labels, tables, model, outcome.measure)
     if k:
-        fit = _fit(yi, vi, labels, model)
-        pooled = pooled_summary(fit, model)
-        method_info = fit.method_info
-        weights = [float(w) for w in fit.weights]
-        subgroups, notes_sg = _subgroups(review, yi, vi, items, model, parts)
+        p = pool(yi, vi, labels, model, outcome.measure, tables)
+        pooled, method_info = p.pooled, p.method_info
+        weights = [float(w) if np.isfinite(w) else 0.0 for w in p.weights]
+        subgroups, notes_sg = _subgroups(review, yi, vi, items, model, parts, data)
         analysis_notes += notes_sg
-        sensitivity = _sensitivity(review, items, yi, vi, model, fit)
-        small = small_study(fit, k)
-        loo, infl = robustness(fit, k, outcome.measure in RATIO_MEASURES)
+        sensitivity = _sensitivity(review, items, yi, vi, model, p.fit, data)
+        if model["pooling"] == "IV":
+            small = small_study(p.fit, k)
+            loo, infl = robustness(p.fit, k, ratio)
+        else:
+            small = small_study(_fit(yi, vi, labels, _iv_analogue(model)), k)
+            if small["assessed"]:
+                small["notes"].append("tests and trim-and-fill on the inverse-variance fit of "
+                                      "the same per-study effects (metafor: rma.uni only)")
+            loo, infl = _robustness_mh(data, k, ratio, p.pooled)
     if k == 1:
         analysis_notes.append("k = 1: pooled values are the single study's estimate")
     if any(it.uses_r for it in items):
         analysis_notes.append(f"change-score SDs imputed with a baseline/follow-up correlation "
                               f"of {r:g} (Cochrane Handbook 6.5.2.8)")
-    missing_n = [it.study_id for it in items if it.participants is None]
+    missing_n = [it.slab for it in items if it.participants is None]
     if missing_n:
         analysis_notes.append(f"participants not known for {', '.join(missing_n)} (not counted)")
+    multiarm = _multiarm_summary(items)
+    analysis_notes += [m["text"] for m in multiarm]
+    warnings_ = list(found.warnings)
     first_sg = subgroups[0] if subgroups else None
     studies = []
     for j, it in enumerate(items):
@@ -628,7 +972,6 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
                         "subgroup": first_sg["values"][j] if first_sg else None,
                         "participants": it.participants, "lines": it.lines})
     _study_cis(studies, model["level"])
-    ratio = outcome.measure in RATIO_MEASURES
     return {
         "id": f"{comp.id}.{outcome.id}.{window.id}",
         "comparison": _comparison_dict(comp),
@@ -641,7 +984,7 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
         "studies": studies,
         "excluded": excluded,
         "k": k,
-        "participants": int(sum(p for p in parts if p is not None)),
+        "participants": _count(float(sum(p for p in parts if p is not None))),
         "pooled": pooled,
         "subgroups": ({kk: v for kk, v in first_sg.items() if kk != "values"}
                       if first_sg else None),
@@ -652,9 +995,25 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
         "leave_one_out": loo,
         "influence": infl,
         "control_summary": control_summary(items, outcome),
+        "multiarm": multiarm,
         "notes": analysis_notes,
+        "warnings": warnings_,
         "sof": None, "grade": None, "plain_language": None, "figures": None,
     }
+
+
+def _multiarm_summary(items: list[StudyInput]) -> list[dict[str, Any]]:
+    """One record per multi-arm study of the analysis: what was done (results.json
+    ``multiarm``; the forest plot's footnote is its ``text``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for it in items:
+        info = it.entry.get("multiarm")
+        if info and it.study_id not in out:
+            label = it.entry["label"].split(" (")[0] if it.slab != it.study_id \
+                else it.entry["label"]
+            out[it.study_id] = {"study_id": it.study_id, **info,
+                                "text": f"{label}: {info['text']}"}
+    return list(out.values())
 
 
 def _study_cis(studies: list[dict[str, Any]], level: float) -> None:
@@ -668,7 +1027,9 @@ def _study_cis(studies: list[dict[str, Any]], level: float) -> None:
 
 
 def _comparison_dict(c: Comparison) -> dict[str, Any]:
-    return {"id": c.id, "label": c.label, "intervention": c.intervention, "control": c.control}
+    return {"id": c.id, "label": c.label, "intervention": c.intervention_name,
+            "control": c.control_name, "intervention_treatments": c.intervention_treatments,
+            "control_treatments": c.control_treatments, "multiarm": c.multiarm}
 
 
 def outcome_dict(o: Outcome) -> dict[str, Any]:

@@ -301,60 +301,119 @@ def _study_checks(path: Path, studies: list[StudyRow], lines: list[int],
     return errors
 
 
+#: value types each outcome kind accepts (contrast rows: measures checked separately)
+KIND_VALUE_TYPES = {"continuous": ("final", "change", "baseline_followup", "contrast"),
+                    "binary": ("events", "contrast"),
+                    "time_to_event": ("contrast", "o_minus_e", "logrank"),
+                    "rate": ("rate", "contrast")}
+
+
 def _outcome_checks(path: Path, rows: list[OutcomeRow], lines: list[int],
                     cfg: ReviewConfig | None, study_ids: set[str] | None) -> list[str]:
     errors = []
-    comps = {c.id for c in cfg.comparisons} if cfg else None
+    comps = {c.id: c for c in cfg.comparisons} if cfg else None
     outs = {o.id: o for o in cfg.outcomes} if cfg else None
     seen: dict[tuple, int] = {}
+    fmt: dict[str, tuple[bool, int]] = {}
     for r, line in zip(rows, lines, strict=True):
         where = f"{path}: line {line} (study {r.study_id!r})"
         if study_ids is not None and r.study_id not in study_ids:
             errors.append(f"{where}: field 'study_id': {r.study_id!r} is not in "
                           f"{STUDIES_FILE}; expected a study_id listed there")
-        if comps is not None and r.comparison not in comps:
+        if comps is not None and r.comparison is not None and r.comparison not in comps:
             errors.append(f"{where}: field 'comparison': {r.comparison!r} is not a comparison "
                           f"id of {REVIEW_FILE}; expected one of {', '.join(sorted(comps))}")
+        elif comps is not None and r.comparison is not None and not r.two_arm_format:
+            c = comps[r.comparison]
+            names = [t for t in (r.treatment, r.comparator) if t]
+            known = c.intervention_treatments + c.control_treatments
+            bad = [t for t in names if t not in known]
+            if bad:
+                errors.append(f"{where}: field 'treatment': {', '.join(map(repr, bad))} is not "
+                              f"a treatment of comparison {c.id!r} (named in 'comparison'); "
+                              f"expected one of {', '.join(known)}, or leave 'comparison' "
+                              "empty")
+        first = fmt.setdefault(r.study_id, (r.two_arm_format, line))
+        if first[0] != r.two_arm_format:
+            errors.append(f"{where}: mixes the two-arm format (arm = intervention/control, or "
+                          f"a contrast without treatments; line "
+                          f"{line if r.two_arm_format else first[1]}) with treatment-named rows "
+                          f"(line {first[1] if r.two_arm_format else line}); expected one "
+                          "format per study")
         if outs is not None:
             o = outs.get(r.outcome)
             if o is None:
                 errors.append(f"{where}: field 'outcome': {r.outcome!r} is not an outcome id of "
                               f"{REVIEW_FILE}; expected one of {', '.join(sorted(outs))}")
             else:
-                binary = o.kind == "binary"
-                if r.value_type == "events" and not binary:
-                    errors.append(f"{where}: field 'value_type': 'events' for the continuous "
-                                  f"outcome {o.id!r}; expected final, change, baseline_followup "
-                                  "or contrast")
-                if r.value_type in ("final", "change", "baseline_followup") and binary:
+                ok_vt = KIND_VALUE_TYPES[o.kind]
+                if r.value_type not in ok_vt:
                     errors.append(f"{where}: field 'value_type': {r.value_type!r} for the "
-                                  f"binary outcome {o.id!r}; expected events or contrast")
-                if r.value_type == "contrast":
-                    ok = ("MD", "SMD") if not binary else ("OR", "RR", "RD")
+                                  f"{o.kind.replace('_', '-')} outcome {o.id!r}; expected "
+                                  f"{', '.join(ok_vt)}")
+                elif r.value_type == "contrast":
+                    ok = {"continuous": ("MD", "SMD"), "binary": ("OR", "RR", "RD"),
+                          "time_to_event": ("HR",), "rate": ("IRR", "IRD")}[o.kind]
                     if r.measure not in ok:
                         errors.append(f"{where}: field 'measure': {r.measure!r} for the "
-                                      f"{o.kind} outcome {o.id!r}; expected one of "
-                                      f"{', '.join(ok)}")
-        key = (r.study_id, r.comparison, r.outcome, r.timepoint_weeks, r.arm or "contrast",
-               r.value_type if r.value_type == "contrast" else "arm")
+                                      f"{o.kind.replace('_', '-')} outcome {o.id!r}; expected "
+                                      f"one of {', '.join(ok)}")
+        who: str
+        if r.two_arm_format:
+            who = r.arm or "contrast"
+        elif r.is_contrast:
+            who = "contrast " + " vs ".join(sorted((r.treatment or "", r.comparator or "")))
+        else:
+            who = r.treatment or ""
+        key = (r.study_id, r.comparison if r.two_arm_format else None, r.outcome,
+               r.timepoint_weeks, who, "contrast" if r.is_contrast else "arm")
         if key in seen:
-            errors.append(f"{where}: duplicate of line {seen[key]} (same study, comparison, "
-                          f"outcome, timepoint_weeks and arm); expected one row")
+            what = ("arm" if r.two_arm_format else "treatment") if not r.is_contrast \
+                else "pair of treatments"
+            errors.append(f"{where}: duplicate of line {seen[key]} (same study, "
+                          f"{'comparison, ' if r.two_arm_format else ''}outcome, "
+                          f"timepoint_weeks and {what}); expected one row")
         seen.setdefault(key, line)
     # arms of one assessment must agree on the kind of value
     arms: dict[tuple, list[tuple[OutcomeRow, int]]] = {}
     for r, line in zip(rows, lines, strict=True):
-        if r.value_type != "contrast":
-            arms.setdefault((r.study_id, r.comparison, r.outcome, r.timepoint_weeks),
-                            []).append((r, line))
+        if not r.is_contrast:
+            arms.setdefault((r.study_id, r.comparison if r.two_arm_format else None, r.outcome,
+                             r.timepoint_weeks), []).append((r, line))
     for (sid, _c, oid, t), group in arms.items():
         kinds = {r.value_type for r, _ in group}
         if len(kinds) > 1:
             errors.append(f"{path}: lines {', '.join(str(ln) for _, ln in group)} (study "
                           f"{sid!r}, outcome {oid!r}, {t:g} weeks): arms have different "
-                          f"value_type ({', '.join(sorted(kinds))}); expected the same in both "
+                          f"value_type ({', '.join(sorted(kinds))}); expected the same in all "
                           "arms")
     return errors
+
+
+def _treatment_warnings(rows: list[OutcomeRow], cfg: ReviewConfig | None) -> list[str]:
+    """Comparisons naming a treatment no arm-based row has (a typo, or no data yet)."""
+    import difflib
+
+    from evsynth.review.arms import treatments_in
+
+    if cfg is None:
+        return []
+    known = treatments_in(rows)
+    two_arm = {r.comparison for r in rows if r.two_arm_format}
+    out = []
+    for i, c in enumerate(cfg.comparisons):
+        if c.id in two_arm:
+            continue
+        for side in ("intervention", "control"):
+            for t in getattr(c, f"{side}_treatments"):
+                if t not in known:
+                    near = difflib.get_close_matches(t, list(known), n=1)
+                    hint = f" (did you mean {near[0]!r}?)" if near else ""
+                    out.append(f"{REVIEW_FILE}: key 'comparisons[{i}].{side}': treatment "
+                               f"{t!r} of comparison {c.id!r} has no rows in {OUTCOMES_FILE}"
+                               f"{hint}; expected a 'treatment' value of {OUTCOMES_FILE} (the "
+                               "comparison has no data for it)")
+    return out
 
 
 def _scale_checks(path: Path, rows: list[OutcomeRow], lines: list[int],
@@ -420,12 +479,13 @@ def load_review(path: str | Path) -> Review:
     errors += _study_checks(root / STUDIES_FILE, studies, s_lines, cfg)
     outcomes, o_lines, errs = read_csv_rows(
         root / OUTCOMES_FILE, raws[OUTCOMES_FILE], OutcomeRow,
-        ("study_id", "comparison", "outcome", "timepoint_weeks", "value_type"))
+        ("study_id", "outcome", "timepoint_weeks", "value_type"))
     errors += errs
     study_ids = {s.study_id for s in studies} if studies else None
     errors += _outcome_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg, study_ids)
     errs, warns = _scale_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg)
     errors += errs
+    warns += _treatment_warnings(outcomes, cfg)
     _raise(errors)
     assert cfg is not None
     return Review(path=root, config=cfg, studies=studies, outcomes=outcomes,
@@ -445,14 +505,25 @@ def validate(path: str | Path) -> list[str]:
              f"{len(cfg.comparisons)} comparisons, {len(cfg.outcomes)} outcomes, "
              f"{len(cfg.windows)} windows ({n_analyses} comparison x outcome x window "
              "combinations)"]
+    from evsynth.review.arms import rows_for, treatments_in
+
     per_pair: dict[tuple[str, str], set[str]] = {}
-    for x in r.outcomes:
-        per_pair.setdefault((x.comparison, x.outcome), set()).add(x.study_id)
+    for c in cfg.comparisons:
+        for o in cfg.outcomes:
+            got = rows_for(r.outcomes, r.outcome_lines, c, o.id)
+            if got:
+                per_pair[c.id, o.id] = set(got)
     for c in cfg.comparisons:
         for o in cfg.outcomes:
             if (c.id, o.id) in per_pair:
+                pooling = (o.pooling or cfg.model.pooling)
                 lines.append(f"  {c.id}.{o.id}: {len(per_pair[c.id, o.id])} studies with data "
-                             f"({o.measure})")
+                             f"({o.measure}{'' if pooling == 'IV' else ', ' + pooling})")
+    treatments = treatments_in(r.outcomes)
+    if treatments:
+        lines.append("  treatments: " + ", ".join(f"{t} ({len(s)} stud"
+                                                  f"{'y' if len(s) == 1 else 'ies'})"
+                                                  for t, s in sorted(treatments.items())))
     needs_r = [o.id for o in cfg.outcomes if o.measure in CONTINUOUS_MEASURES
                and o.measure.endswith("_CHANGE")]
     if needs_r:

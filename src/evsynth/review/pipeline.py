@@ -383,7 +383,8 @@ def run(review_dir: str | Path, out_dir: str | Path | None = None, *, quiet: boo
                 results["studies"], {k: c[k] for k in ("id", "label", "intervention", "control")},
                 c["study_ids"])
     results["provenance"]["missing_components"] = missing
-    results["warnings"] = list(review.warnings)
+    results["warnings"] = list(review.warnings) + [
+        f"{a['id']}: {w}" for a in analyses for w in a.get("warnings") or []]
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporary(out.parent)
     with _cleanup_on_signals():

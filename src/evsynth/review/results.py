@@ -16,7 +16,7 @@ from evsynth.review.load import Review
 
 SCHEMA = "evsynth.results"
 #: major.minor: the minor part grows when keys are added, the major part when keys change
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 def study_dicts(review: Review) -> list[dict[str, Any]]:
@@ -28,8 +28,11 @@ def comparison_summary(review: Review, cid: str) -> dict[str, Any]:
     """Trials and participants of one comparison: the studies with any row for it in
     outcomes.csv; participants = sum of studies.csv ``n_randomised`` (else n_intervention +
     n_control) over the studies where it is known."""
+    from evsynth.review.arms import rows_for
+
     c = review.comparison(cid)
-    ids = sorted({r.study_id for r in review.outcomes if r.comparison == cid})
+    ids = sorted({sid for o in review.config.outcomes
+                  for sid in rows_for(review.outcomes, review.outcome_lines, c, o.id)})
     by_id = review.study_by_id
     total, unknown = 0, []
     for sid in ids:
@@ -42,7 +45,9 @@ def comparison_summary(review: Review, cid: str) -> dict[str, Any]:
             unknown.append(sid)
         else:
             total += n
-    return {"id": c.id, "label": c.label, "intervention": c.intervention, "control": c.control,
+    return {"id": c.id, "label": c.label, "intervention": c.intervention_name,
+            "control": c.control_name, "intervention_treatments": c.intervention_treatments,
+            "control_treatments": c.control_treatments, "multiarm": c.multiarm,
             "k_trials": len(ids), "participants": total, "participants_unknown": unknown,
             "study_ids": ids, "characteristics": None}
 
@@ -50,7 +55,10 @@ def comparison_summary(review: Review, cid: str) -> dict[str, Any]:
 def not_analysed(review: Review, analyses: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Comparison x outcome x window combinations with no assessment in the window."""
     done = {a["id"] for a in analyses}
-    have = {(r.comparison, r.outcome) for r in review.outcomes}
+    from evsynth.review.arms import rows_for
+
+    have = {(c.id, o.id) for c in review.config.comparisons for o in review.config.outcomes
+            if rows_for(review.outcomes, review.outcome_lines, c, o.id)}
     out = []
     for c in review.config.comparisons:
         for o in review.config.outcomes:

@@ -22,13 +22,30 @@ from pydantic import (
 #: effect measures per outcome kind (codes of :func:`evsynth.effect_size`)
 CONTINUOUS_MEASURES = ("MD", "SMD", "SMD_CHANGE", "MD_CHANGE")
 BINARY_MEASURES = ("OR", "RR", "RD")
+TIME_TO_EVENT_MEASURES = ("HR",)
+RATE_MEASURES = ("IRR", "IRD")
+MEASURES_BY_KIND = {"continuous": CONTINUOUS_MEASURES, "binary": BINARY_MEASURES,
+                    "time_to_event": TIME_TO_EVENT_MEASURES, "rate": RATE_MEASURES}
 #: measures analysed on the log scale (estimates, CIs and yi are log values)
-RATIO_MEASURES = ("OR", "RR")
+RATIO_MEASURES = ("OR", "RR", "HR", "IRR")
 #: measures a contrast row (generic inverse variance) may report
-CONTRAST_MEASURES = ("MD", "SMD", "OR", "RR", "RD")
-VALUE_TYPES = ("final", "change", "baseline_followup", "events", "contrast")
+CONTRAST_MEASURES = ("MD", "SMD", "OR", "RR", "RD", "HR", "IRR", "IRD")
+#: value types of an arm row (one treatment group) and of a contrast row (two groups)
+ARM_VALUE_TYPES = ("final", "change", "baseline_followup", "events", "rate")
+CONTRAST_VALUE_TYPES = ("contrast", "o_minus_e", "logrank")
+VALUE_TYPES = ARM_VALUE_TYPES + CONTRAST_VALUE_TYPES
 DIFFERENCE_DIRECTIONS = ("intervention_minus_control", "control_minus_intervention", "unknown")
 RATIO_DIRECTIONS = ("intervention_over_control", "control_over_intervention", "unknown")
+#: which group had the lower hazard (log-rank P value rows: a P value has no sign)
+LOGRANK_DIRECTIONS = ("lower_hazard_intervention", "lower_hazard_control", "unknown")
+#: pooling methods of an outcome (RevMan's names: inverse variance, Mantel-Haenszel, Peto)
+POOLING_METHODS = ("IV", "MH", "PETO")
+#: measures each pooling method accepts
+POOLING_MEASURES = {"IV": CONTINUOUS_MEASURES + BINARY_MEASURES + TIME_TO_EVENT_MEASURES
+                    + RATE_MEASURES,
+                    "MH": ("OR", "RR", "RD", "IRR", "IRD"), "PETO": ("OR",)}
+#: Handbook 23.3.4 options for a study with several arms on one side of a comparison
+MULTIARM_OPTIONS = ("combine", "split")
 #: values of a risk-of-bias judgement (Cochrane RoB 2 wording, plus RoB 1's "unclear")
 ROB_VALUES = ("low", "some concerns", "unclear", "high")
 GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision",
@@ -81,14 +98,60 @@ class _Strict(BaseModel):
 
 
 # ============================================================================== review.toml
-class ModelConfig(_Strict):
-    """Meta-analysis model defaults (``[model]``); each outcome may override them."""
+def normalise_pooling(v: str | None) -> str | None:
+    """A pooling method code (``"iv"`` -> ``"IV"``, ``"M-H"``/``"mh"`` -> ``"MH"``,
+    ``"Peto"`` -> ``"PETO"``), case-insensitive."""
+    if v is None:
+        return None
+    code = str(v).strip().upper().replace("-", "")
+    if code not in POOLING_METHODS:
+        raise ValueError(f"pooling {v!r}: expected one of IV (inverse variance), MH "
+                         "(Mantel-Haenszel) or Peto")
+    return code
+
+
+class _ZeroCells(_Strict):
+    """Zero-cell options shared by ``[model]`` and ``[[outcomes]]`` (metafor's ``add``, ``to``,
+    ``drop00``; a pair applies to the per-study effects and to the Mantel-Haenszel/Peto tables,
+    as in metafor ``rma.mh``). None: RevMan 5's default (see :mod:`evsynth.review.pooling`)."""
+
+    add: float | tuple[float, float] | None = None
+    to: str | tuple[str, str] | None = None
+    drop00: bool | tuple[bool, bool] | None = None
+
+    @field_validator("add")
+    @classmethod
+    def _add(cls, v: Any) -> Any:
+        vals = v if isinstance(v, tuple) else (v,)
+        if v is not None and any(x < 0 for x in vals):
+            raise ValueError(f"add {v!r}: expected a number >= 0 (or a pair of them)")
+        return v
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: Any) -> Any:
+        vals = v if isinstance(v, tuple) else (v,)
+        allowed = ("only0", "all", "if0all", "none")
+        if v is not None and any(x not in allowed for x in vals):
+            raise ValueError(f"to {v!r}: expected one of {', '.join(allowed)} (or a pair)")
+        return v
+
+
+class ModelConfig(_ZeroCells):
+    """Meta-analysis model defaults (``[model]``); each outcome may override them.
+
+    ``method`` is the tau^2 estimator of inverse-variance random effects (``EE``/``FE``/``CE``:
+    common effect); ``pooling`` is ``IV``, ``MH`` or ``Peto``; ``effects`` ``random`` or
+    ``common`` (default: from ``method`` for IV, ``common`` for MH and Peto).
+    """
 
     method: str = "REML"
     test: str = "z"
     prediction_interval: bool = True
     pi_type: Literal["default", "t", "riley", "simple"] = "default"
     level: float = 95.0
+    pooling: str = "IV"
+    effects: Literal["random", "common"] | None = None
 
     @field_validator("method")
     @classmethod
@@ -105,44 +168,97 @@ class ModelConfig(_Strict):
     def _level(cls, v: float) -> float:
         return normalise_level(v)
 
+    @field_validator("pooling")
+    @classmethod
+    def _pooling(cls, v: str) -> str:
+        return normalise_pooling(v) or "IV"
+
+
+def _names(v: str | list[str], key: str) -> list[str]:
+    names = [v] if isinstance(v, str) else list(v)
+    names = [n.strip() for n in names]
+    if not names or any(not n for n in names):
+        raise ValueError(f"{key} {v!r}: expected a treatment name or a non-empty list of them")
+    if len(set(names)) < len(names):
+        raise ValueError(f"{key} {v!r}: a treatment is named twice")
+    return names
+
 
 class Comparison(_Strict):
-    """``[[comparisons]]``: intervention vs control."""
+    """``[[comparisons]]``: intervention vs control.
+
+    ``intervention`` and ``control`` each name a treatment, or a list of treatments lumped
+    together (e.g. ``["kyphoplasty", "kyphoplasty_highdose"]``), as in the ``treatment`` column
+    of outcomes.csv. Rows in the two-arm format (``arm = intervention/control`` with this
+    comparison's id) do not use the names. ``multiarm`` is the Cochrane Handbook (23.3.4) option
+    for a study with several arms on one side: ``combine`` them (Table 6.5.a) or ``split`` the
+    shared group across the pairwise comparisons.
+    """
 
     id: Id
-    intervention: str = Field(min_length=1)
-    control: str = Field(min_length=1)
+    intervention: str | list[str]
+    control: str | list[str]
     label: str | None = None
+    multiarm: Literal["combine", "split"] = "combine"
 
     @model_validator(mode="after")
     def _label(self) -> Comparison:
+        i = _names(self.intervention, "intervention")
+        c = _names(self.control, "control")
+        both = sorted(set(i) & set(c))
+        if both:
+            raise ValueError(f"treatment(s) {', '.join(both)} named on both sides; expected "
+                             "different treatments for intervention and control")
         if not self.label:
-            self.label = f"{self.intervention} vs {self.control}"
+            self.label = f"{self.intervention_name} vs {self.control_name}"
         return self
 
+    @property
+    def intervention_treatments(self) -> list[str]:
+        """The treatment names on the intervention side."""
+        return _names(self.intervention, "intervention")
 
-class Outcome(_Strict):
+    @property
+    def control_treatments(self) -> list[str]:
+        """The treatment names on the control side."""
+        return _names(self.control, "control")
+
+    @property
+    def intervention_name(self) -> str:
+        """The intervention side for display (lumped treatments joined by ' + ')."""
+        return " + ".join(self.intervention_treatments)
+
+    @property
+    def control_name(self) -> str:
+        """The control side for display (lumped treatments joined by ' + ')."""
+        return " + ".join(self.control_treatments)
+
+
+class Outcome(_ZeroCells):
     """``[[outcomes]]``: what is measured, on which scale, how it is pooled."""
 
     id: Id
     label: str | None = None
-    kind: Literal["continuous", "binary"]
+    kind: Literal["continuous", "binary", "time_to_event", "rate"]
     instrument: str | None = None
     scale: tuple[float, float] | None = None
     direction: Literal["lower_is_better", "higher_is_better"]
     mid: float | None = Field(None, gt=0)
-    measure: Literal["MD", "SMD", "SMD_CHANGE", "MD_CHANGE", "OR", "RR", "RD"]
+    measure: Literal["MD", "SMD", "SMD_CHANGE", "MD_CHANGE", "OR", "RR", "RD", "HR", "IRR",
+                     "IRD"]
     assumed_control_risk: float | None = Field(None, gt=0, lt=1)
     # optional per-outcome overrides of [model]
     method: str | None = None
     test: str | None = None
     prediction_interval: bool | None = None
+    pooling: str | None = None
+    effects: Literal["random", "common"] | None = None
 
     @model_validator(mode="after")
     def _checks(self) -> Outcome:
         if not self.label:
             self.label = self.id
-        allowed = CONTINUOUS_MEASURES if self.kind == "continuous" else BINARY_MEASURES
+        allowed = MEASURES_BY_KIND[self.kind]
         if self.measure not in allowed:
             raise ValueError(f"measure {self.measure!r} does not fit kind {self.kind!r}; "
                              f"expected one of {', '.join(allowed)}")
@@ -150,9 +266,26 @@ class Outcome(_Strict):
             raise ValueError(f"scale {list(self.scale)}: expected [min, max] with min < max")
         if self.assumed_control_risk is not None and self.kind != "binary":
             raise ValueError("assumed_control_risk applies to binary outcomes only")
+        if self.method is not None and self.method.strip().upper().replace("-", "") in \
+                POOLING_METHODS:
+            # method = "MH" / "Peto" / "IV": the pooling method (RevMan's wording)
+            if self.pooling is not None:
+                raise ValueError(f"method {self.method!r} and pooling {self.pooling!r}: give "
+                                 "the pooling method once")
+            self.pooling, self.method = self.method, None
         if self.method is not None:
             self.method = normalise_method(self.method)
         self.test = normalise_test(self.test)
+        self.pooling = normalise_pooling(self.pooling)
+        if self.pooling is not None:
+            ok = POOLING_MEASURES[self.pooling]
+            if self.measure not in ok:
+                raise ValueError(f"pooling {self.pooling!r} does not apply to measure "
+                                 f"{self.measure!r}; expected one of {', '.join(ok)} (or "
+                                 "pooling 'IV')")
+            if self.pooling == "PETO" and self.effects == "random":
+                raise ValueError("pooling 'Peto' is a common-effect method; expected effects "
+                                 "'common' (or pooling 'MH'/'IV' for random effects)")
         return self
 
 
@@ -300,17 +433,27 @@ class StudyRow(BaseModel):
 
 # ============================================================================== outcomes.csv
 class OutcomeRow(BaseModel):
-    """One row of ``outcomes.csv`` (tidy: one arm, or one contrast, at one time point)."""
+    """One row of ``outcomes.csv`` (tidy: one arm, or one contrast, at one time point).
+
+    Arm-based format: an arm row names its ``treatment`` (any number of arms per study); a
+    contrast row names its two treatments, ``treatment`` (the "intervention" of ``direction``)
+    and ``comparator`` (the "control"); ``comparison`` may be empty. Two-arm format (older
+    files): ``comparison`` with ``arm = intervention`` or ``control`` (a contrast row: the
+    comparison alone); ``treatment`` is then optional and only a label.
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     study_id: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
-    comparison: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
+    comparison: OptStr = None
     outcome: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
     timepoint_weeks: Annotated[float, BeforeValidator(_empty_to_none), Field(gt=0)]
     arm: Annotated[Literal["intervention", "control"] | None,
                    BeforeValidator(_empty_to_none)] = None
-    value_type: Annotated[Literal["final", "change", "baseline_followup", "events", "contrast"],
+    treatment: OptStr = None
+    comparator: OptStr = None
+    value_type: Annotated[Literal["final", "change", "baseline_followup", "events", "rate",
+                                  "contrast", "o_minus_e", "logrank"],
                           BeforeValidator(_empty_to_none)]
     n: OptInt = Field(None, ge=1)
     mean: OptFloat = None
@@ -319,39 +462,64 @@ class OutcomeRow(BaseModel):
     baseline_sd: OptFloat = Field(None, gt=0)
     events: OptInt = Field(None, ge=0)
     total: OptInt = Field(None, ge=1)
-    measure: Annotated[Literal["MD", "SMD", "OR", "RR", "RD"] | None,
+    person_time: OptFloat = Field(None, gt=0)
+    measure: Annotated[Literal["MD", "SMD", "OR", "RR", "RD", "HR", "IRR", "IRD"] | None,
                        BeforeValidator(_empty_to_none)] = None
     estimate: OptFloat = None
     ci_lb: OptFloat = None
     ci_ub: OptFloat = None
     ci_level: OptFloat = Field(None, gt=50, lt=100)
     se: OptFloat = Field(None, gt=0)
+    o_minus_e: OptFloat = None
+    variance: OptFloat = Field(None, gt=0)
+    p_value: OptFloat = Field(None, gt=0, le=1)
+    events_intervention: OptInt = Field(None, ge=0)
+    events_control: OptInt = Field(None, ge=0)
     direction: OptStr = None
     n_intervention: OptInt = Field(None, ge=1)
     n_control: OptInt = Field(None, ge=1)
     source: OptStr = None
     note: OptStr = None
 
+    @property
+    def is_contrast(self) -> bool:
+        """A between-group row (contrast, O - E and V, log-rank P)."""
+        return self.value_type in CONTRAST_VALUE_TYPES
+
+    @property
+    def two_arm_format(self) -> bool:
+        """A row of the older two-arm format (``arm`` or, for contrasts, no ``treatment``)."""
+        return self.arm is not None or (self.is_contrast and self.treatment is None)
+
     @model_validator(mode="after")
     def _fields_for_value_type(self) -> OutcomeRow:
         vt = self.value_type
+        self._format_checks()
+        arm_fields = ("n", "mean", "sd", "baseline_mean", "baseline_sd", "events", "total",
+                      "person_time")
+        contrast_fields = ("measure", "estimate", "ci_lb", "ci_ub", "se", "direction",
+                           "o_minus_e", "variance", "p_value", "events_intervention",
+                           "events_control")
         need: tuple[str, ...]
-        if vt == "contrast":
-            if self.arm is not None:
-                raise ValueError("value_type 'contrast' is a between-group estimate: leave "
-                                 "'arm' empty")
-            need = ("measure", "estimate", "direction")
-            for f in ("n", "mean", "sd", "baseline_mean", "baseline_sd", "events", "total"):
-                if getattr(self, f) is not None:
-                    raise ValueError(f"field '{f}' is for arm rows, not for value_type "
-                                     "'contrast'")
+        if self.is_contrast:
+            need = {"contrast": ("measure", "estimate", "direction"),
+                    "o_minus_e": ("o_minus_e", "variance", "direction"),
+                    "logrank": ("p_value", "direction")}[vt]
+            allowed = {"contrast": ("measure", "estimate", "ci_lb", "ci_ub", "se",
+                                    "direction"),
+                       "o_minus_e": ("measure", "o_minus_e", "variance", "direction"),
+                       "logrank": ("measure", "p_value", "direction", "events_intervention",
+                                   "events_control", "events")}[vt]
+            for f in arm_fields + contrast_fields:
+                if f not in allowed and getattr(self, f) is not None:
+                    kind = "arm rows" if f in arm_fields else "other value types"
+                    raise ValueError(f"field '{f}' is for {kind}, not for value_type {vt!r}")
         else:
-            if self.arm is None:
-                raise ValueError(f"value_type {vt!r} needs 'arm' (intervention or control)")
             need = {"final": ("n", "mean", "sd"), "change": ("n", "mean", "sd"),
                     "baseline_followup": ("n", "mean", "sd", "baseline_mean", "baseline_sd"),
-                    "events": ("events", "total")}[vt]
-            for f in ("measure", "estimate", "ci_lb", "ci_ub", "se", "direction"):
+                    "events": ("events", "total"),
+                    "rate": ("events", "person_time")}[vt]
+            for f in contrast_fields:
                 if getattr(self, f) is not None:
                     raise ValueError(f"field '{f}' is for contrast rows, not for value_type "
                                      f"{vt!r}")
@@ -363,7 +531,40 @@ class OutcomeRow(BaseModel):
             raise ValueError(f"events ({self.events}) exceed total ({self.total})")
         if vt == "contrast":
             self._contrast_checks()
+        elif vt in ("o_minus_e", "logrank"):
+            self._time_to_event_checks()
         return self
+
+    def _format_checks(self) -> None:
+        if self.is_contrast:
+            if self.arm is not None:
+                raise ValueError(f"value_type {self.value_type!r} is a between-group estimate: "
+                                 "leave 'arm' empty")
+            if self.treatment is None:
+                if self.comparator is not None:
+                    raise ValueError("'comparator' needs 'treatment' (the two treatments "
+                                     "compared)")
+                if self.comparison is None:
+                    raise ValueError("a contrast row needs 'treatment' and 'comparator' (the "
+                                     "two treatments compared), or 'comparison' (two-arm "
+                                     "format)")
+            elif self.comparator is None:
+                raise ValueError("a contrast row with 'treatment' needs 'comparator' (the "
+                                 "treatment it is compared with)")
+            elif self.treatment == self.comparator:
+                raise ValueError(f"'treatment' and 'comparator' are both {self.treatment!r}; "
+                                 "expected two different treatments")
+            return
+        if self.comparator is not None:
+            raise ValueError("field 'comparator' is for contrast rows; an arm row names its "
+                             "'treatment'")
+        if self.arm is not None and self.comparison is None:
+            raise ValueError("'arm' (intervention/control, two-arm format) needs "
+                             "'comparison'; or leave 'arm' empty and name the 'treatment'")
+        if self.arm is None and self.treatment is None:
+            raise ValueError(f"value_type {self.value_type!r} needs 'treatment' (the arm's "
+                             "treatment name), or 'arm' (intervention or control) with "
+                             "'comparison' (two-arm format)")
 
     def _contrast_checks(self) -> None:
         ratio = self.measure in RATIO_MEASURES
@@ -390,6 +591,39 @@ class OutcomeRow(BaseModel):
                     raise ValueError(f"field '{f}' is {v}: a {self.measure} must be > 0")
         if has_ci and self.ci_level is None:
             self.ci_level = 95.0
+
+    def _time_to_event_checks(self) -> None:
+        if self.measure not in (None, "HR"):
+            raise ValueError(f"value_type {self.value_type!r} gives a hazard ratio; expected "
+                             f"measure HR (or empty), got {self.measure!r}")
+        self.measure = "HR"
+        if self.value_type == "o_minus_e":
+            if self.direction not in RATIO_DIRECTIONS:
+                raise ValueError(f"direction {self.direction!r} for O - E and V; expected "
+                                 "intervention_over_control (O - E of the intervention group) "
+                                 "or control_over_intervention (O - E of the control group), "
+                                 "or unknown")
+            return
+        if self.direction not in LOGRANK_DIRECTIONS:
+            raise ValueError(f"direction {self.direction!r} for a log-rank P value; expected "
+                             f"one of {', '.join(LOGRANK_DIRECTIONS)}")
+        per_arm = (self.events_intervention, self.events_control)
+        if (per_arm[0] is None) != (per_arm[1] is None):
+            raise ValueError("give both 'events_intervention' and 'events_control' (or the "
+                             "total 'events')")
+        if per_arm[0] is None and self.events is None:
+            raise ValueError("a log-rank P value needs the events: 'events_intervention' and "
+                             "'events_control' (Parmar 1998), or the total 'events' with the "
+                             "numbers randomised (Tierney 2007)")
+        if per_arm[0] is not None and self.events is not None:
+            raise ValueError("give 'events_intervention' and 'events_control' or the total "
+                             "'events', not both")
+        if per_arm[0] is not None and per_arm[1] is not None and (per_arm[0] <= 0
+                                                                  or per_arm[1] <= 0):
+            raise ValueError("a log-rank variance from events per group needs events in both "
+                             "groups (> 0)")
+        if self.events is not None and self.events <= 0:
+            raise ValueError("'events' must be > 0 for a log-rank P value")
 
 
 #: the columns of outcomes.csv, in the documented order

@@ -35,7 +35,7 @@ START_SCORES = {"high": 4, "low": 2}
 #: GRADE's rough guide for appreciable benefit or harm on the relative scale: RR < 0.75 or > 1.25
 #: (Guyatt et al. 2011, GRADE guidelines 6, J Clin Epidemiol 64:1283)
 RELATIVE_THRESHOLDS = (0.75, 1.25)
-RATIO_MEASURES = ("OR", "RR")
+RATIO_MEASURES = ("OR", "RR", "HR", "IRR")
 SMD_MEASURES = ("SMD", "SMD_CHANGE")
 MD_MEASURES = ("MD", "MD_CHANGE")
 
@@ -265,14 +265,20 @@ def prompts(analysis: dict) -> dict[str, str]:
         if qp is not None:
             bits.append(f"Q test p = {qp:.3g}")
         lb, ub = (number(p.get(f), f"pooled.{f}", analysis) for f in ("pi_lb", "pi_ub"))
-        if lb is None or ub is None:
+        model = analysis.get("model") or {}
+        if (lb is None or ub is None) and model.get("common"):
+            bits.append(f"no prediction interval (common-effect model, "
+                        f"{model.get('label') or model.get('method')})")
+        elif lb is None or ub is None:
             bits.append("prediction interval not computed (k < 3 or switched off)")
         else:
             bits.append(_interval_vs(analysis, lb, ub, "prediction interval"))
         out["inconsistency"] = "; ".join(bits)
     # imprecision: CI against the null and MID, optimal information size
     level = (analysis.get("model") or {}).get("level", 95)
-    bits = [_interval_vs(analysis, float(p["ci_lb"]), float(p["ci_ub"]), f"{level:g}% CI")]
+    label = (analysis.get("model") or {}).get("label")
+    ci_name = f"{level:g}% CI" + (f" ({label})" if isinstance(label, str) and label else "")
+    bits = [_interval_vs(analysis, float(p["ci_lb"]), float(p["ci_ub"]), ci_name)]
     ois = optimal_information_size(analysis)
     n = analysis.get("participants")
     if ois is None:

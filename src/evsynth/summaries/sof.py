@@ -31,7 +31,8 @@ from evsynth.summaries.grade import (
 MEASURE_NAMES = {"MD": "mean difference", "MD_CHANGE": "mean difference in change from baseline",
                  "SMD": "standardised mean difference",
                  "SMD_CHANGE": "standardised mean difference in change from baseline",
-                 "OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference"}
+                 "OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference",
+                 "HR": "hazard ratio", "IRR": "rate ratio", "IRD": "rate difference"}
 
 
 # --- number formatting (one home for the summaries and reports) ------------------------------
@@ -213,6 +214,25 @@ def _continuous(analysis: dict, p: dict, row: dict) -> None:
         row["comments"].append("Absolute values not shown: control-group mean unknown")
 
 
+def _relative_only(analysis: dict, p: dict, row: dict) -> None:
+    """Time-to-event (HR) and rate (IRR, IRD) outcomes: the relative effect (or the rate
+    difference) only. Absolute effects would need a control-group risk at a stated time (HR;
+    Cochrane Handbook 15.4.4 / Skoetz 2020) or a control rate; none is derived here."""
+    m = row["measure"]
+    vals = [natural(analysis, float(p[f])) for f in ("estimate", "ci_lb", "ci_ub")]
+    if m in RATIO_MEASURES:
+        row["relative"] = {"measure": m, "estimate": vals[0], "ci_lb": vals[1], "ci_ub": vals[2]}
+        row["relative_text"] = (f"{m} {vals[0]:.2f} {_ci_text(f'{vals[1]:.2f}', f'{vals[2]:.2f}')}")
+        row["comments"].append("Absolute effects not shown: no control-group risk at a stated "
+                               "time (HR) or control rate (IRR) is derived by evsynth")
+    else:
+        row["difference_text"] = (f"{vals[0]:.3g} events per unit of person-time "
+                                  f"{_ci_text(f'{vals[1]:.3g}', f'{vals[2]:.3g}')}")
+        row["comments"].append("Rate difference per unit of person-time as entered in "
+                               "outcomes.csv")
+    row["control_text"] = "not derived"
+
+
 def _binary(analysis: dict, p: dict, row: dict) -> None:
     """Anticipated absolute effects of a binary outcome per 1000 (Cochrane Handbook 14.1.5,
     15.4.4): intervention risk = ACR x RR; OR x ACR / (1 - ACR + OR x ACR); ACR + RD."""
@@ -317,7 +337,8 @@ def _comment_from_facts(grade: dict, analysis: dict) -> list[str]:
                         if crossed else "crosses no important-effect threshold")
         out.append(", ".join(bits))
     if f.get("ois") is not None:
-        out.append(f"optimal information size {f['ois']} ({'met' if f['ois_met'] else 'not met'})")
+        out.append(f"optimal information size {f['ois']:,} "
+                   f"({'met' if f['ois_met'] else 'not met'})")
     return out
 
 
@@ -346,9 +367,9 @@ def sof_row(analysis: dict, grade: dict) -> dict[str, Any]:
                          "the dict of evsynth.summaries.grade.certainty")
     o = analysis.get("outcome") or {}
     kind = o.get("kind")
-    if kind not in ("continuous", "binary"):
+    if kind not in ("continuous", "binary", "time_to_event", "rate"):
         raise InputError(f"{analysis_name(analysis)}: field 'outcome.kind' is {kind!r}; expected "
-                         "'continuous' or 'binary'")
+                         "'continuous', 'binary', 'time_to_event' or 'rate'")
     k = int(analysis.get("k") or 0)
     n = analysis.get("participants")
     m = measure(analysis)
@@ -377,8 +398,11 @@ def sof_row(analysis: dict, grade: dict) -> dict[str, Any]:
         row["comments"].append("No study reported this outcome in a form that could be pooled")
     elif kind == "continuous":
         _continuous(analysis, p, row)
-    else:
+    elif kind == "binary":
         _binary(analysis, p, row)
+    else:
+        _relative_only(analysis, p, row)
+    row["method"] = (analysis.get("model") or {}).get("label")
     # GRADEpro layout: the reasons for rating down are footnotes of the certainty cell, the
     # computed prompts (I², CI, optimal information size, NNT, assumed risk) footnotes of the
     # outcome; the comment column stays short. ``comments`` keeps everything (as before).
