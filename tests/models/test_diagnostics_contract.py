@@ -70,10 +70,12 @@ def _peto():
 
 #: model name -> (constructor, what metafor defines for its class)
 ALL_RMA = {"leave1out", "cumul", "influence", "baujat", "gosh", "permutest", "regtest",
-           "ranktest", "trimfill", "pet_peese", "hc", "selmodel", "funnel", "forest"}
-MH_PETO = {"leave1out", "cumul", "baujat", "regtest", "ranktest", "funnel", "forest"}
+           "ranktest", "trimfill", "pet_peese", "hc", "selmodel", "funnel", "forest",
+           "rstandard", "rstudent", "fitted", "residuals", "blup", "ranef", "vif"}
+MH_PETO = {"leave1out", "cumul", "baujat", "regtest", "ranktest", "funnel", "forest",
+           "rstandard", "rstudent", "fitted", "residuals"}
 MODELS = {
-    "meta": (_meta, ALL_RMA),
+    "meta": (_meta, ALL_RMA - {"vif"}),  # vif: meta-regressions only (as metafor)
     # leave1out, cumul, trimfill, hc (metafor: int.only) and pet_peese need a model without
     # moderators (funnel draws the residuals of a meta-regression, as metafor)
     "meta_mods": (_meta_mods, ALL_RMA - {"leave1out", "cumul", "trimfill", "hc", "pet_peese"}),

@@ -285,10 +285,14 @@ class GoshResult(_FrameResult):
 
 
 class PermutationTest(ResultMixin):
-    """Permutation p-values of metafor's ``permutest.rma.uni`` (two-sided, test statistics)."""
+    """Permutation p-values of metafor's ``permutest.rma.uni`` (from the permutation
+    distribution of the test statistics, ``stat="test"``, or of the coefficients,
+    ``stat="coef"``), with permutation-based confidence intervals for the coefficients listed
+    in ``permci`` (0-based; the others keep the model's CIs)."""
 
     _dict_fields = ("coef_names", "beta", "se", "zval", "pval", "ci_lb", "ci_ub", "QM", "QMdf",
-                    "QMp", "exact", "iter", "exact_iter", "test", "btt")
+                    "QMp", "exact", "iter", "exact_iter", "test", "btt", "stat", "alternative",
+                    "permci", "level")
 
     coef_names: list[str]
     beta: np.ndarray
@@ -308,6 +312,10 @@ class PermutationTest(ResultMixin):
     zval_perm: np.ndarray
     beta_perm: np.ndarray
     QM_perm: np.ndarray
+    stat: str = "test"
+    alternative: str = "two.sided"
+    permci: list[int] = []  # noqa: RUF012 - replaced per instance
+    level: float = 95.0
 
     def __init__(self, **fields: Any):
         self.__dict__.update(fields)
@@ -325,31 +333,42 @@ class PermutationTest(ResultMixin):
         table["pval"] = [fmt_p(p) for p in table["pval"]]
         stat = "QM" if self.test == "z" else "F"
         df = self.QMdf[0] if self.test == "z" else f"{self.QMdf[0]}, {self.QMdf[1]}"
-        return (f"Permutation test ({kind}, {self.iter} permutations; p-values from the "
-                f"permutation distribution)\nTest of moderators (coefficients "
-                f"{', '.join(str(b + 1) for b in self.btt)}): {stat}(df = {df}) = "
-                f"{self.QM:.4f}, p-val* = {fmt_p(self.QMp)}\n"
-                + table.to_string(float_format=lambda x: f"{x:.4f}"))
+        dist = "test statistics" if self.stat == "test" else "coefficients"
+        lines = [f"Permutation test ({kind}, {self.iter} permutations; p-values "
+                 f"({self.alternative}) from the permutation distribution of the {dist})",
+                 f"Test of moderators (coefficients {', '.join(str(b + 1) for b in self.btt)}):"
+                 f" {stat}(df = {df}) = {self.QM:.4f}, p-val* = {fmt_p(self.QMp)}"]
+        if self.permci:
+            names = ", ".join(self.coef_names[j] for j in self.permci)
+            lines.append(f"{self.level:g}% CIs of {names}: permutation-based")
+        return "\n".join(lines) + "\n" + table.to_string(float_format=lambda x: f"{x:.4f}")
 
 
 # --------------------------------------------------------------------------------------------
 # helpers of the methods
 # --------------------------------------------------------------------------------------------
 def standardized_residuals(fit: MetaResult) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals ``e = y - X beta`` and their standard errors (metafor ``rstandard.rma.uni``,
-    marginal): ``Var(e) = (I - H) diag(v + tau^2) (I - H)'`` with the hat matrix
-    ``H = X (X'WX)^-1 X'W``, ``W = diag(1 / (v + tau^2))`` (Viechtbauer & Cheung 2010, Res Synth
-    Methods 1:112, doi:10.1002/jrsm.11). Used by the residual funnel plot of a
-    meta-regression."""
-    X, y, v = fit.model_matrix, fit.yi, fit.vi
-    total = v + fit.tau2
-    w = 1.0 / total
-    A = (X * w[:, None]).T @ X
-    H = X @ np.linalg.solve(A, (X * w[:, None]).T)
-    ImH = np.eye(fit.k) - H
-    ve = (ImH * total[None, :]) @ ImH.T
-    resid = y - X @ fit.beta
-    return resid, np.sqrt(np.clip(np.diag(ve), 0.0, None))
+    """Marginal residuals ``e = y - X beta`` and their standard errors (metafor
+    ``rstandard.rma.uni``; used by the residual funnel plot of a meta-regression). The formula
+    lives in :func:`evsynth.models.diagnostics.residuals.standardized`."""
+    from evsynth.models.diagnostics.residuals import standardized
+
+    return standardized(fit, "marginal")
+
+
+def deleted_residuals(fit: MetaResult) -> tuple[np.ndarray, np.ndarray]:
+    """Studentised deleted residuals' numerator and SE (metafor ``rstudent.rma.uni``, which is
+    ``influence.rma.uni``'s ``rstudent``): ``e_i = y_i - x_i' beta_(-i)`` and
+    ``SE_i = sqrt(v_i s2w_(-i) + x_i' vb_(-i) x_i + tau2_(-i) s2w_(-i))`` from the model refitted
+    without study i (Viechtbauer & Cheung 2010, Res Synth Methods 1:112, doi:10.1002/jrsm.11).
+    A deleted fit with Knapp-Hartung factor 0 gives SE NaN (undefined), as in ``influence``."""
+    d, delpred, vdelpred = deletion_fits(fit)
+    s2w, t2 = d["s2w"], d["tau2"]
+    resid = fit.yi - delpred
+    resid = np.where(np.abs(resid) < 100 * np.finfo(float).eps, 0.0, resid)
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(fit.vi * s2w + vdelpred + t2 * s2w)
+    return resid, np.where(s2w == 0, np.nan, se)
 
 
 def labels_of(fit: Any) -> list:

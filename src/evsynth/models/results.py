@@ -36,6 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
         SelmodelResult,
         TrimfillResult,
     )
+    from evsynth.models.diagnostics.blup import BlupResult
+    from evsynth.models.diagnostics.residuals import CaseResiduals, StudyValues
+    from evsynth.models.diagnostics.vif import VifResult
     from evsynth.models.influence import (
         BaujatResult,
         CaseTable,
@@ -254,10 +257,19 @@ class FittedModel(ResultMixin):
         return self._diagnostic("gosh", subsets=subsets, seed=seed)
 
     def permutest(self, exact: bool | None = None, iter: int = 1000,
-                  seed: int | None = None) -> PermutationTest:
+                  seed: int | None = None, *, permci: bool | int | Sequence[int] = False,
+                  stat: str = "test", alternative: str = "two.sided",
+                  tol: float = 1e-8) -> PermutationTest:
         """Permutation tests of the coefficients (metafor ``permutest``): exact when there
-        are at most ``iter`` permutations (or ``exact=True``), else ``iter`` random ones."""
-        return self._diagnostic("permutest", exact=exact, iter=iter, seed=seed)
+        are at most ``iter`` permutations (or ``exact=True``), else ``iter`` random ones.
+
+        ``stat="coef"`` uses the permutation distribution of the coefficients instead of the
+        test statistics; ``alternative`` ``"two.sided"``, ``"greater"`` or ``"less"``;
+        ``permci=True`` (or the 0-based indices of some coefficients) adds permutation-based
+        confidence intervals (metafor's ``permci``: the values beta_j = c at which the
+        permutation p-value equals alpha/2, found by root-finding to ``tol``)."""
+        return self._diagnostic("permutest", exact=exact, iter=iter, seed=seed, permci=permci,
+                                stat=stat, alternative=alternative, tol=tol)
 
     def regtest(self, model: str = "rma", predictor: str = "sei", ni: Any = None, *,
                 method: str | None = None, ai: Any = None, bi: Any = None, ci: Any = None,
@@ -307,6 +319,47 @@ class FittedModel(ResultMixin):
         likelihood."""
         return self._diagnostic("selmodel", type=type, steps=steps, alternative=alternative,
                                 delta_min=delta_min, delta_max=delta_max)
+
+    # case diagnostics (metafor rstandard, rstudent, fitted, residuals, blup, ranef, vif) ------
+    def rstandard(self, type: str = "marginal") -> CaseResiduals:
+        """Standardised residuals (metafor ``rstandard``): ``type="marginal"`` (about the
+        fitted values X b) or ``"conditional"`` (about the BLUPs; ``meta()`` fits only).
+        Columns ``slab, resid, se, z``."""
+        return self._diagnostic("rstandard", type=type)
+
+    def rstudent(self) -> CaseResiduals:
+        """Studentised deleted residuals (metafor ``rstudent``): each study against the model
+        refitted without it. Columns ``slab, resid, se, z``."""
+        return self._diagnostic("rstudent")
+
+    def fitted(self) -> StudyValues:
+        """Fitted values X b, one per study (metafor ``fitted``)."""
+        return self._diagnostic("fitted")
+
+    def residuals(self, type: str = "response") -> StudyValues:
+        """Residuals (metafor ``residuals``): ``"response"``, ``"rstandard"``, ``"rstudent"``,
+        ``"pearson"`` or ``"cholesky"`` (not for Mantel-Haenszel / Peto fits)."""
+        return self._diagnostic("residuals", type=type)
+
+    def blup(self, level: float | None = None,
+             transf: Callable[[Any], Any] | bool | None = None) -> BlupResult:
+        """Best linear unbiased predictions of the true effects with SEs and prediction
+        intervals (metafor ``blup``)."""
+        return self._diagnostic("blup", level=level, transf=transf)
+
+    def ranef(self, level: float | None = None,
+              transf: Callable[[Any], Any] | bool | None = None) -> BlupResult:
+        """Best linear unbiased predictions of the random effects u_i with SEs and prediction
+        intervals (metafor ``ranef``)."""
+        return self._diagnostic("ranef", level=level, transf=transf)
+
+    def vif(self, btt: Any = None, intercept: bool = False, reestimate: bool = False,
+            sim: bool | int = False, seed: int | None = None) -> VifResult:
+        """(Generalised) variance inflation factors of the moderator coefficients (metafor
+        ``vif``; Fox & Monette 1992): ``btt`` groups (0-based indices or name patterns),
+        ``reestimate``, and ``sim`` (simulated reference distribution, seeded by ``seed``)."""
+        return self._diagnostic("vif", btt=btt, intercept=intercept, reestimate=reestimate,
+                                sim=sim, seed=seed)
 
     def plot_funnel(self, *, contours: bool | Sequence[float] = False, trimfill: Any = None,
                     level: float | None = None, xlabel: str = "Effect size",

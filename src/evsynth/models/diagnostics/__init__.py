@@ -37,6 +37,14 @@ hc             without moderators              no (rma.uni only)
 selmodel       yes                             no (rma.uni only)
 funnel         yes (residuals with moderators)  yes (funnel.rma)
 forest         yes                             yes (forest.rma)
+rstandard      yes (marginal, conditional)     yes (rstandard.rma.mh / .rma.peto)
+rstudent       yes (refits without study i)    yes (rstudent.rma.mh / .rma.peto)
+fitted         yes                             yes (fitted.rma)
+residuals      yes (response, rstandard,        yes (response, rstandard, rstudent,
+               rstudent, pearson, cholesky)     pearson; no cholesky, as metafor)
+blup           yes (standard weights)          no (blup.rma.uni only)
+ranef          yes (standard weights)          no (ranef.rma.uni only)
+vif            with moderators                 no (no moderators)
 =============  ==============================  ========================================
 
 "Without moderators" is a condition of the registration (``when=``): a meta-regression does
@@ -69,13 +77,20 @@ METHODS: dict[str, str] = {
     "selmodel": "selmodel",
     "funnel": "funnel",
     "forest": "forest",
+    "rstandard": "residuals",
+    "rstudent": "residuals",
+    "fitted": "residuals",
+    "residuals": "residuals",
+    "blup": "blup",
+    "ranef": "blup",
+    "vif": "vif",
 }
 
 #: methods that refit the model to subsets or transformations of its own data; they are not
 #: defined for a fit that is a view of a joint model (``fit.refittable`` False, e.g. a subgroup
 #: of a common-tau^2 model, whose tau^2 comes from all subgroups)
 REFITS = frozenset({"leave1out", "cumul", "influence", "baujat", "gosh", "permutest", "regtest",
-                    "trimfill", "pet_peese", "hc", "selmodel"})
+                    "trimfill", "pet_peese", "hc", "selmodel", "rstudent"})
 _VIEW_REQUIRES = ("fits that can be refitted on their own (this one is a view of a joint model, "
                   "e.g. a subgroup of a common-tau^2 model: fit meta() to the subgroup's studies)")
 
