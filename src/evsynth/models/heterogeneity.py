@@ -375,8 +375,8 @@ def tau2_confint(fit: MetaResult, type: str | None = None,
             "tau2": (tau2, lb, ub),
             "tau": (fit.tau, math.sqrt(lb) if lb >= 0 else math.nan,
                     math.sqrt(ub) if ub >= 0 else math.nan),
-            "I2": (fit.I2, 100 * lb / (vt + lb), 100 * ub / (vt + ub) if math.isfinite(ub)
-                   else 100.0),
+            "I2": (fit.I2, 100 * lb / (vt + lb), 100.0 if ub == math.inf
+                   else 100 * ub / (vt + ub)),
             "H2": (fit.H2, lb / vt + 1, ub / vt + 1),
         }
     if ci_null:
