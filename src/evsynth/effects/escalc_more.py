@@ -162,7 +162,8 @@ def tetrachoric(a: float, b: float, c: float, d: float) -> tuple[float, float]:
     The table is a dichotomised standard bivariate normal with correlation ``rho``; the
     thresholds' ML estimates are the normal quantiles of the margins, so ``rho`` maximises the
     likelihood with the thresholds fixed there (Pearson 1900; Olsson 1979, Psychometrika 44:443;
-    Kirk 1973). The variance is the ``rho`` element of the inverse Hessian of the negative
+    Kirk 1973): the root of the score ``a/pa - b/pb - c/pc + d/pd`` (the cell probabilities
+    from :func:`bivariate_normal_cdf`; the derivative of each is +-the bivariate density). The variance is the ``rho`` element of the inverse Hessian of the negative
     log-likelihood in ``(rho, row cut, column cut)`` at the MLE (Olsson 1979), by central
     differences. metafor ``RTET`` (``.rtet``): a table with an empty margin gives ``yi = 0`` with
     infinite variance (both NA after ``escalc``'s clean-up); ``b = c = 0`` gives ``(1, 0)``,
@@ -185,16 +186,29 @@ def tetrachoric(a: float, b: float, c: float, d: float) -> tuple[float, float]:
         return -1.0, np.nan
     cr = float(stats.norm.ppf((a + b) / n))
     cc = float(stats.norm.ppf((a + c) / n))
-    res = optimize.minimize_scalar(
-        lambda r: _tetrachoric_nll(np.array([r, cr, cc]), a, b, c, d),
-        bounds=(-0.9999, 0.9999), method="bounded", options={"xatol": 1e-12})
-    par = np.array([float(res.x), cr, cc])
+
+    def score(r: float) -> float:
+        # d loglik / d rho = phi2(cc, cr; rho) (a/pa - b/pb - c/pc + d/pd): its root is the MLE
+        pa = np.float64(bivariate_normal_cdf(cc, cr, r))
+        fr, fc = np.float64(stats.norm.cdf(cr)), np.float64(stats.norm.cdf(cc))
+        with np.errstate(divide="ignore", invalid="ignore"):  # a cell probability of 0: +-inf
+            return float(a / pa - b / (fr - pa) - c / (fc - pa) + d / (1 - fr - fc + pa))
+
+    lo, hi = -0.9999, 0.9999
+    if score(lo) > 0 > score(hi):
+        rho = float(optimize.brentq(score, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps))
+    else:  # the maximum is at metafor's bound |rho| = 0.9999
+        res = optimize.minimize_scalar(
+            lambda r: _tetrachoric_nll(np.array([r, cr, cc]), a, b, c, d), bounds=(lo, hi),
+            method="bounded", options={"xatol": 1e-12})
+        rho = float(res.x)
+    par = np.array([rho, cr, cc])
     hess = _hessian(lambda p: _tetrachoric_nll(p, a, b, c, d), par)
     try:
         v = float(np.linalg.inv(hess)[0, 0])
     except np.linalg.LinAlgError:
         v = np.nan
-    return float(res.x), v if np.isfinite(v) and v > 0 else np.nan
+    return rho, v if np.isfinite(v) and v > 0 else np.nan
 
 
 def _hessian(fn: Callable[[Arr], float], x: Arr, h: float = 1e-4) -> Arr:
