@@ -310,3 +310,30 @@ def test_shares_sum_to_100_and_high_share_bounds(items):
     assert 0 <= r["share"] <= 1
     assert sum(r["shares"].values()) == pytest.approx(100.0)
     assert r["percent"] == pytest.approx(r["shares"].get("high", 0.0))
+
+
+def test_analysis_high_risk_share_from_results_json():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "summaries"))
+    import sof_samples
+
+    from evsynth.reports.rob import analysis_high_risk_share
+
+    a = sof_samples.binary("RR")                     # three trials at high risk, 33.3% each
+    r = analysis_high_risk_share(a)
+    assert r["percent"] == pytest.approx(100.0) and r["most_weight_high"]
+    a = sof_samples.continuous()                     # weights 40/35/25: low, low, some concerns
+    assert analysis_high_risk_share(a)["percent"] == 0.0
+    # with a RiskOfBias table: outcome-specific overall judgements win
+    rob = read_risk_of_bias(
+        [{"study_id": "Comstock 2013", "rob_overall": "low"},
+         {"study_id": "Firanescu 2018", "rob_overall": "low"},
+         {"study_id": "Clark 2016", "rob_tool": "robins-i", "rob_overall": "moderate"}],
+        [{"study": "Comstock 2013", "outcome": "pain", "domain": "overall",
+          "judgement": "high"}])
+    r = analysis_high_risk_share(a, rob)
+    assert r["percent"] == pytest.approx(40.0)
+    assert r["shares"] == {"high": 40.0, "low": 35.0, "moderate": 25.0}
+    assert analysis_high_risk_share({"studies": []}) is None

@@ -115,8 +115,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = ["COLOURS", "ROB2", "ROBINS_I", "TOOLS", "ForestRobColumns", "RiskOfBias", "RobTool",
-           "draw_forest_columns", "normalise_judgement", "read_risk_of_bias",
-           "share_of_weight_high_risk", "tool_of"]
+           "analysis_high_risk_share", "draw_forest_columns", "normalise_judgement",
+           "read_risk_of_bias", "share_of_weight_high_risk", "tool_of"]
 
 #: robvis's "cochrane" palette (robvis ``get_colour``; McGuinness & Higgins 2021)
 COLOURS: dict[str, str] = {"low": "#02C100", "concerns": "#E2DF07", "high": "#BF0000",
@@ -935,7 +935,7 @@ def _weights(weights: Any, studies: list[str]) -> list[float] | None:
     return out
 
 
-def share_of_weight_high_risk(weights: Sequence[float] | Mapping[str, float],
+def share_of_weight_high_risk(weights: Sequence[Any] | Mapping[str, Any],
                               judgements: Sequence[Any] | Mapping[str, Any],
                               *, tool: Any = None) -> dict[str, Any]:
     """The share of the meta-analysis weight from studies at high risk of bias (GRADE prompt).
@@ -1039,6 +1039,55 @@ def share_of_weight_high_risk(weights: Sequence[float] | Mapping[str, float],
         text += f"; {_pct(na)} from studies not assessed"
     return {"share": share, "percent": pct, "k": len(canon), "k_high": k_high,
             "shares": shares, "most_weight_high": share > 0.5, "text": text}
+
+
+def analysis_high_risk_share(analysis: Mapping[str, Any], rob: RiskOfBias | None = None
+                             ) -> dict[str, Any] | None:
+    """:func:`share_of_weight_high_risk` for one analysis of results.json.
+
+    The weights are the studies' ``weight`` (percent in the main model); the judgements the
+    overall risk of bias from ``rob`` for the analysis's outcome (outcome-specific where
+    given) or, without ``rob``, each study's ``risk_of_bias`` field.
+
+    Parameters
+    ----------
+    analysis : dict
+        An analysis of results.json (``studies`` with ``study_id``, ``weight`` and
+        ``risk_of_bias``; ``outcome.id``).
+    rob : RiskOfBias, optional
+        The review's risk-of-bias table.
+
+    Returns
+    -------
+    dict or None
+        As :func:`share_of_weight_high_risk`; None when no study contributed.
+
+    References
+    ----------
+    .. [1] Guyatt GH et al. (2011). GRADE guidelines 4. *J Clin Epidemiol* 64:407-415.
+           doi:10.1016/j.jclinepi.2010.07.017
+
+    Examples
+    --------
+    >>> a = {"outcome": {"id": "pain"}, "studies": [
+    ...     {"study_id": "A", "weight": 70.0, "risk_of_bias": "high"},
+    ...     {"study_id": "B", "weight": 30.0, "risk_of_bias": "low"}]}
+    >>> analysis_high_risk_share(a)["most_weight_high"]
+    True
+    """
+    studies = [s for s in (analysis.get("studies") or []) if isinstance(s, Mapping)]
+    if not studies:
+        return None
+    ids = [str(s.get("study_id")) for s in studies]
+    weights = {i: s.get("weight") for i, s in zip(ids, studies, strict=True)}
+    if rob is not None:
+        outcome = (analysis.get("outcome") or {}).get("id")
+        outcome = outcome if outcome in rob.outcomes else None
+        js = rob._judgements(outcome)      # studies of either tool (no one-tool table)
+        return share_of_weight_high_risk(weights, {i: js.get(i, {}).get("overall")
+                                                   for i in ids})
+    return share_of_weight_high_risk(weights, {i: s.get("risk_of_bias")
+                                               for i, s in zip(ids, studies, strict=True)})
 
 
 def _pct(x: float) -> str:
