@@ -154,7 +154,7 @@ def test_ucor_hypergeometric_fallback():
         assert np.isfinite(ref)
         # force the integral path
         from scipy import integrate
-        val = integrate.quad(lambda t: (1 - x * t) ** -0.5, 0, 1, weight="alg",
+        val = integrate.quad(lambda t, x=x: (1 - x * t) ** -0.5, 0, 1, weight="alg",
                              wvar=(-0.5, c - 1.5))[0] / special.beta(0.5, c - 0.5)
         assert val == pytest.approx(ref, rel=1e-10)
     # Olkin & Pratt (1958): u ~= r (1 + (1 - r^2) / (2 (n - 3))) for large n

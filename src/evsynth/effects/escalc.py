@@ -922,6 +922,21 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
         change means (post - pre) and SDs, so every SMD ``vtype`` is available. ``MD_CHANGE``
         does the same for the raw mean difference.
 
+        The further measures of metafor 3.8 (module :mod:`evsynth.effects.escalc_more`, where
+        each formula cites its source): 2x2 tables ``PHI`` (``vtype`` ``LS``/``ST``/``CS``),
+        ``YUQ YUY``, ``RTET`` (tetrachoric, by maximum likelihood), ``PBIT OR2DN OR2DL``
+        (``OR2D`` = ``OR2DL``); paired 2x2 tables ``MPRD MPRR MPOR MPORC MPPETO`` (``ai``
+        both, ``bi`` first only, ``ci`` second only, ``di`` neither); rates ``IRSD``
+        (two groups), ``IR IRS IRFT`` (``xi, ti``); ``PLN`` (log proportion); two-group means
+        ``CVR``, ``VR`` (``sd1i, sd2i, n1i, n2i``), ``RPB`` (``LS``/``ST``/``CS``), ``RBIS``,
+        ``D2ORN D2ORL`` (``D2OR`` = ``D2ORL``; these four also from ``di`` or ``ti``), ``SMD1
+        SMD1H`` (standardised by ``sd2i``); one-group change ``SMCRH ROMC CVRC``, ``VRC``
+        (``sd1i, sd2i, ni, ri``); one-group ``MNLN CVLN SMN`` (``mi, sdi, ni``), ``SDLN``
+        (``sdi, ni``); ``UCOR`` (``ri, ni``; ``LS``/``UB``/``AV``); partial correlations
+        ``PCOR ZPCOR`` (``ti, ni, mi``, ``mi`` = number of predictors) and ``SPCOR`` (also
+        ``r2i``); Cronbach's alpha ``ARAW AHW ABT`` (``ai, mi`` items, ``ni``); ``REH``
+        (genotype counts ``ai, bi, ci``). :mod:`evsynth.transf` back-transforms them.
+
         ``GEN`` (generic inverse variance): an estimate ``yi`` with ``sei`` or ``vi``, or with a
         confidence interval ``ci_lb, ci_ub`` at ``level`` percent (SE = (ub - lb) / (2 z)), or with
         a two-sided P value ``pval`` (SE = |yi| / z_{p/2}; Cochrane Handbook v6.4 section 6.3).
@@ -939,17 +954,17 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
         ``UB``/``LS2``/``AV`` and ``RM5`` (RevMan 5) for SMD and SMD_CHANGE; ``LS2`` for SMCC/SMCR.
     add, to
         Continuity correction for count measures (metafor): ``add`` (default 1/2; 0 for AS, PAS,
-        PFT) is added to every cell of the studies selected by ``to``: ``"only0"`` (default)
-        studies with a zero cell, ``"all"``, ``"if0all"`` all studies if any has a zero cell,
-        ``"none"``. ``to="revman"`` (2x2 measures OR, RR, RD, PETO) applies the Review Manager 5
-        rule (Deeks & Higgins 2010, *Statistical algorithms in Review Manager 5*; Cochrane
-        Handbook v6.4 section 10.4.4): 0.5 is added to all four cells of a study with a zero
-        cell; for OR and RR a study with no events in both groups, or only events in both groups,
-        is not estimable and is excluded (NaN, with the reason in ``note``); RD keeps such studies
-        (with 0.5 added to their cells, as any study with a zero cell, so that the variance is
-        positive); PETO gets no correction (Peto's method needs none) and double-zero studies
-        come out undefined. Note: the RD and PETO parts follow the RevMan 5 documentation and
-        the Handbook's description; they have not been checked against RevMan output.
+        PFT, PHI, RTET, IRSD, IRS, IRFT) is added to every cell of the studies selected by ``to``:
+        ``"only0"`` (default) studies with a zero cell, ``"all"``, ``"if0all"`` all studies if any
+        has a zero cell, ``"none"``. ``to="revman"`` (2x2 measures OR, RR, RD, PETO) applies the
+        Review Manager 5 rule (Deeks & Higgins 2010, *Statistical algorithms in Review Manager 5*;
+        Cochrane Handbook v6.4 section 10.4.4): 0.5 is added to all four cells of a study with a
+        zero cell; for OR and RR a study with no events in both groups, or only events in both
+        groups, is not estimable and is excluded (NaN, with the reason in ``note``); RD keeps such
+        studies (with 0.5 added to their cells, as any study with a zero cell, so that the variance
+        is positive); PETO gets no correction (Peto's method needs none) and double-zero studies
+        come out undefined. Note: the RD and PETO parts follow the RevMan 5 documentation and the
+        Handbook's description; they have not been checked against RevMan output.
     drop00
         Exclude (NaN, noted) studies with no events (or only events) in both groups (2x2 and
         two-group rate measures).

@@ -162,13 +162,14 @@ def tetrachoric(a: float, b: float, c: float, d: float) -> tuple[float, float]:
     The table is a dichotomised standard bivariate normal with correlation ``rho``; the
     thresholds' ML estimates are the normal quantiles of the margins, so ``rho`` maximises the
     likelihood with the thresholds fixed there (Pearson 1900; Olsson 1979, Psychometrika 44:443;
-    Kirk 1973): the root of the score ``a/pa - b/pb - c/pc + d/pd`` (the cell probabilities
-    from :func:`bivariate_normal_cdf`; the derivative of each is +-the bivariate density). The variance is the ``rho`` element of the inverse Hessian of the negative
-    log-likelihood in ``(rho, row cut, column cut)`` at the MLE (Olsson 1979), by central
-    differences. metafor ``RTET`` (``.rtet``): a table with an empty margin gives ``yi = 0`` with
-    infinite variance (both NA after ``escalc``'s clean-up); ``b = c = 0`` gives ``(1, 0)``,
-    ``a = d = 0`` gives ``(-1, 0)``; with one zero cell the estimate is ``+-1`` as in metafor, and
-    its variance (a Hessian at the boundary, not a sampling variance) is NaN here.
+    Kirk 1973): the root of the score ``a/pa - b/pb - c/pc + d/pd`` (the cell probabilities from
+    :func:`bivariate_normal_cdf`; the derivative of each is +-the bivariate density). The
+    variance is the ``rho`` element of the inverse Hessian of the negative log-likelihood in
+    ``(rho, row cut, column cut)`` at the MLE (Olsson 1979), by central differences. metafor
+    ``RTET`` (``.rtet``): a table with an empty margin gives ``yi = 0`` with infinite variance
+    (both NA after ``escalc``'s clean-up); ``b = c = 0`` gives ``(1, 0)``, ``a = d = 0`` gives
+    ``(-1, 0)``; with one zero cell the estimate is ``+-1`` as in metafor, and its variance (a
+    Hessian at the boundary, not a sampling variance) is NaN here.
 
     metafor maximises with ``optimize`` (tolerance 1.2e-4) followed by Nelder-Mead, so its
     estimates agree with these to about 1e-4; these are the exact maximisers.
