@@ -337,3 +337,46 @@ def test_analysis_high_risk_share_from_results_json():
     assert r["percent"] == pytest.approx(40.0)
     assert r["shares"] == {"high": 40.0, "low": 35.0, "moderate": 25.0}
     assert analysis_high_risk_share({"studies": []}) is None
+
+
+def test_columns_drawn_on_a_forest_plot_axes():
+    """The helper draws on the forest plot's own Axes (inches, y downwards) and survives the
+    forest figure's SVG export."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "summaries"))
+    import sof_samples
+
+    from evsynth.files import svg_string
+    from evsynth.reports.forest import forest_plot
+
+    a = sof_samples.continuous()
+    fig = forest_plot(a)
+    ax = fig.axes[0]
+    ids = [s["study_id"] for s in a["studies"]]
+    rob = read_risk_of_bias([{"study_id": i, "rob_overall": j, "rob_d1": j}
+                             for i, j in zip(ids, ["low", "low", "some concerns"], strict=True)])
+    cols = rob.forest_columns(ids)
+    x0 = ax.get_xlim()[1] - 1.3
+    draw_forest_columns(ax, [1.0, 1.2, 1.4], cols, x0=x0, dx=0.2, header_y=0.8)
+    svg = svg_string(fig)
+    assert 'id="rob-col-A"' in svg and 'id="rob-head-F"' in svg
+    assert svg == svg_string(fig)                    # reproducible
+
+
+def test_examples_of_docs_risk_of_bias_md_read():
+    import io
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "risk-of-bias.md").read_text()
+    blocks = re.findall(r"```csv\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    rob = read_risk_of_bias(pd.read_csv(io.StringIO(blocks[0]), dtype=str),
+                            pd.read_csv(io.StringIO(blocks[1]), dtype=str))
+    assert rob.tools == {"Kallmes 2009": "rob2", "Buchbinder 2009": "rob2",
+                         "Cohort 2020": "robins-i"}
+    assert rob.table("pain", ["Kallmes 2009"]).loc[0, "overall"] == "low"
+    assert rob.table("new_fracture", ["Kallmes 2009"]).loc[0, "D4"] == "high"
+    assert rob.table(studies=["Cohort 2020"]).loc[0, "D5"] == "no information"
