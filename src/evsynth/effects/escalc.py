@@ -951,7 +951,9 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
     vtype
         Variance type (metafor ``vtype``): ``LS`` everywhere by default; ``UB``/``AV`` for RD and
         PR; ``AV`` for PLO, COR; ``HO`` for MD (pooled SD), ``HO``/``AV``/``AVHO`` for ROM;
-        ``UB``/``LS2``/``AV`` and ``RM5`` (RevMan 5) for SMD and SMD_CHANGE; ``LS2`` for SMCC/SMCR.
+        ``UB``/``LS2``/``AV`` and ``RM5`` (RevMan 5) for SMD and SMD_CHANGE; ``LS2`` for SMCC/SMCR;
+        ``ST``/``CS`` for PHI and RPB; ``UB``/``AV`` for UCOR; ``AV`` for PLN, PCOR, SPCOR;
+        ``UB``/``LS2``/``AV`` for SMD1.
     add, to
         Continuity correction for count measures (metafor): ``add`` (default 1/2; 0 for AS, PAS,
         PFT, PHI, RTET, IRSD, IRS, IRFT) is added to every cell of the studies selected by ``to``:
@@ -970,8 +972,8 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
         two-group rate measures).
     correct
         Apply the small-sample correction to standardised measures (SMD, SMDH, SMCC, SMCR,
-        SMD_CHANGE); ``False`` gives uncorrected d (as metafor >= 4.0 ``correct=FALSE``; not
-        with ``vtype="UB"``, the unbiased variance of the corrected g).
+        SMD_CHANGE, SMD1, SMD1H, SMCRH, SMN); ``False`` gives uncorrected d (as metafor >= 4.0
+        ``correct=FALSE``; not with ``vtype="UB"``, the unbiased variance of the corrected g).
     level, ratio, log_scale
         ``GEN`` only, see above.
     **columns
