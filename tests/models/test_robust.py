@@ -302,3 +302,24 @@ def test_cr2_refuses_random_effects_crossing_clusters():
     with pytest.raises(InputError, match="not nested within 'cluster'"):
         robust(fit, fine, clubsandwich=True)
     robust(fit, coarse, clubsandwich=True)
+
+
+def test_fitted_model_robust_method():
+    c = ROBUST[1]
+    fit = fit_of(c)
+    a = fit.robust(c["cluster"], clubsandwich=True)
+    b = robust(fit, c["cluster"], clubsandwich=True)
+    close(a.vb, b.vb, rtol=0, atol=0)
+    close(a.df, b.df, rtol=0, atol=0)
+
+
+def test_cluster_labels_of_many_kinds():
+    """Strings, numbers, a pandas Categorical and tuples label clusters alike."""
+    import pandas as pd
+
+    c = ROBUST[0]
+    fit = fit_of(c)
+    base = robust(fit, c["cluster"])
+    for cl in (np.asarray(c["cluster"]), pd.Categorical(c["cluster"]),
+               [(x, "a") for x in c["cluster"]], pd.Series(c["cluster"]).astype(int)):
+        close(robust(fit, cl).vb, base.vb, rtol=0, atol=0)

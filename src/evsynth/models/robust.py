@@ -67,31 +67,35 @@ def cluster_codes(cluster: Any, k: int, data: Any = None, field: str = "cluster"
     if isinstance(raw, (str, bytes)) or np.ndim(raw) == 0:
         raise InputError(f"argument '{field}' is {raw!r}; expected one value per row (or a "
                          "column name with data=)")
-    values = list(np.asarray(raw, dtype=object).ravel()) if not isinstance(raw, list) else raw
+    if isinstance(raw, np.ndarray):
+        values = raw.ravel()
+    elif isinstance(raw, (list, tuple)):  # element by element: tuples are labels too
+        values = np.fromiter(raw, dtype=object, count=len(raw))
+    else:
+        values = np.asarray(raw, dtype=object).ravel()
     if len(values) != k:
         raise InputError(f"argument '{field}' has {len(values)} values but the model has "
                          f"{k} rows (effects)")
-    codes = np.empty(k, dtype=np.int64)
-    index: dict[Any, int] = {}
-    for i, val in enumerate(values):
-        if isinstance(val, np.generic):
-            val = val.item()
-        if val is None or (isinstance(val, float) and math.isnan(val)) or _is_na(val):
-            raise InputError(f"row {i + 1}: field '{field}' is missing; expected a cluster "
-                             "label (missing values are not allowed)")
-        try:
-            codes[i] = index.setdefault(val, len(index))
-        except TypeError:
-            raise InputError(f"row {i + 1}: field '{field}' is {shown(val)}, which cannot "
-                             "label a cluster; expected a number or a string") from None
-    return codes, list(index)
+    try:
+        codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
+    except TypeError:
+        bad = next(i for i, v in enumerate(values) if not _hashable(v))
+        raise InputError(f"row {bad + 1}: field '{field}' is {shown(values[bad])}, which "
+                         "cannot label a cluster; expected a number or a string") from None
+    missing = np.flatnonzero(codes < 0)
+    if missing.size:
+        raise InputError(f"row {missing[0] + 1}: field '{field}' is missing; expected a "
+                         "cluster label (missing values are not allowed)")
+    labels = [u.item() if isinstance(u, np.generic) else u for u in uniques]
+    return codes.astype(np.int64), labels
 
 
-def _is_na(val: Any) -> bool:
-    import sys
-
-    pd_mod = sys.modules.get("pandas")
-    return pd_mod is not None and (val is pd_mod.NA or val is pd_mod.NaT)
+def _hashable(val: Any) -> bool:
+    try:
+        hash(val)
+    except TypeError:
+        return False
+    return True
 
 
 @dataclass
@@ -140,7 +144,7 @@ def matrix_power_sym(A: np.ndarray, power: float, tol: float) -> np.ndarray:
     vals, vecs = np.linalg.eigh(A)
     keep = vals > tol
     vp = np.where(keep, np.abs(vals) ** power * keep, 0.0)
-    return np.einsum("...ij,...j,...kj->...ik", vecs, vp, vecs)
+    return (vecs * vp[..., None, :]) @ np.swapaxes(vecs, -1, -2)
 
 
 @dataclass
@@ -179,14 +183,14 @@ def cr2(X: np.ndarray, e: np.ndarray, blocks: Blocks, phi: list[np.ndarray],
         Xn = X[rows]
         Wn = np.linalg.inv(Phi) if weights is None else weights[g]
         W_list.append(Wn)
-        XtWX += np.einsum("jni,jnm,jmk->ik", Xn, Wn, Xn)
+        XtWX += (np.swapaxes(Xn, 1, 2) @ (Wn @ Xn)).sum(axis=0)
     M = _inv_sym(XtWX)
     LM = np.linalg.cholesky(M)
     if not inverse_var:
         XWPWX = np.zeros((p, p))
         for (_, rows), Phi, Wn in zip(blocks.groups, phi, W_list, strict=True):
-            WX = np.einsum("jnm,jmk->jnk", Wn, X[rows])
-            XWPWX += np.einsum("jni,jnm,jmk->ik", WX, Phi, WX)
+            WX = Wn @ X[rows]
+            XWPWX += (np.swapaxes(WX, 1, 2) @ (Phi @ WX)).sum(axis=0)
         MQM = M @ XWPWX @ M
         L_O = np.linalg.cholesky(0.5 * (MQM + MQM.T))
     D = np.empty((J, p, p))
@@ -196,28 +200,28 @@ def cr2(X: np.ndarray, e: np.ndarray, blocks: Blocks, phi: list[np.ndarray],
     meat = np.zeros((p, p))
     for (cl, rows), Phi, Wn in zip(blocks.groups, phi, W_list, strict=True):
         Xn = X[rows]
+        Xt = np.swapaxes(Xn, 1, 2)
         L = np.linalg.cholesky(Phi)  # Phi = L L'; clubSandwich's chol() is U = L'
-        XMX = np.einsum("jni,ik,jmk->jnm", Xn, M, Xn)
+        Lt = np.swapaxes(L, 1, 2)
+        XMX = (Xn @ M) @ Xt
         if inverse_var:
             inner = Phi - XMX
         else:
             HP = XMX @ Wn @ Phi  # H_jj Phi_j
-            inner = (Phi - HP - np.swapaxes(HP, 1, 2)
-                     + np.einsum("jni,ik,jmk->jnm", Xn, MQM, Xn))
-        G = np.einsum("jan,jab,jbm->jnm", L, inner, L)  # U inner U'
+            inner = Phi - HP - np.swapaxes(HP, 1, 2) + (Xn @ MQM) @ Xt
+        G = Lt @ inner @ L  # U inner U'
         Gm = matrix_power_sym(0.5 * (G + np.swapaxes(G, 1, 2)), -0.5, tol)
-        A = np.einsum("jna,jab,jmb->jnm", L, Gm, L)  # U' G^-1/2 U
-        E = np.einsum("jni,jnm,jmk->jik", Xn, Wn, A)  # X_j' W_j A_j  (J, p, n)
-        u = np.einsum("jin,jn->ji", E, e[rows])
+        A = L @ Gm @ Lt  # U' G^-1/2 U
+        E = (Xt @ Wn) @ A  # X_j' W_j A_j  (J, p, n)
+        u = (E @ e[rows][:, :, None])[:, :, 0]
         meat += u.T @ u
-        ME = np.einsum("ab,jbn->jan", M, E)
-        MEL = np.einsum("jan,jnm->jam", ME, L)
-        D[cl] = np.einsum("jan,jbn->jab", MEL, MEL)
-        MEX = np.einsum("jan,jnb->jab", ME, Xn)
+        ME = M @ E
+        MEL = ME @ L
+        D[cl] = MEL @ np.swapaxes(MEL, 1, 2)
+        MEX = ME @ Xn
         H1[cl] = MEX @ LM
         if not inverse_var:
-            PWX = np.einsum("jnm,jmk,jkb->jnb", Phi, Wn, Xn)
-            H2[cl] = np.einsum("jan,jnb->jab", ME, PWX) @ LM
+            H2[cl] = (ME @ (Phi @ (Wn @ Xn))) @ LM
             H3[cl] = MEX @ L_O
     vcov = M @ meat @ M
     terms = ([(-1.0, H1, H1)] if inverse_var
