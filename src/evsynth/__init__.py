@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from evsynth.models.meta import meta as meta
     from evsynth.models.mh import meta_mh as meta_mh
     from evsynth.models.mh import meta_peto as meta_peto
+    from evsynth.models.multivariate.fit import meta_mv as meta_mv
     from evsynth.models.robust import robu as robu
     from evsynth.models.robust import robust as robust
 
@@ -43,6 +44,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "meta": ("evsynth.models.meta", "meta"),
     "meta_mh": ("evsynth.models.mh", "meta_mh"),
     "meta_peto": ("evsynth.models.mh", "meta_peto"),
+    "meta_mv": ("evsynth.models.multivariate.fit", "meta_mv"),
     "meta_batch": ("evsynth.models.batch", "meta_batch"),
     "meta_batch_parquet": ("evsynth.models.dask_batch", "meta_batch_parquet"),
     "fsn": ("evsynth.models.bias", "fsn"),

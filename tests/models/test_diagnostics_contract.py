@@ -68,6 +68,11 @@ def _peto():
     return evsynth.meta_peto(ai="ai", bi="bi", ci="ci", di="di", data=_bcg_mh(), slab="study")
 
 
+def _meta_mv():
+    d = pd.read_csv(REFERENCE / "mv" / "data_konst.csv")
+    return evsynth.meta_mv("yi", "vi", random="~ 1 | district/school", data=d)
+
+
 #: model name -> (constructor, what metafor defines for its class)
 ALL_RMA = {"leave1out", "cumul", "influence", "baujat", "gosh", "permutest", "regtest",
            "ranktest", "trimfill", "pet_peese", "hc", "selmodel", "funnel", "forest",
@@ -85,6 +90,9 @@ MODELS = {
     "mh_IRR": (_mh("IRR"), MH_PETO),
     "mh_IRD": (_mh("IRD"), MH_PETO),
     "peto": (_peto, MH_PETO),
+    # rma.mv: metafor 3.8 defines rstandard, fitted, residuals and ranef for it (and
+    # cooks.distance / dfbetas / hatvalues, methods of the fit); blup gives the true effects
+    "meta_mv": (_meta_mv, {"rstandard", "fitted", "residuals", "blup", "ranef"}),
 }
 
 _FITS: dict[str, object] = {}

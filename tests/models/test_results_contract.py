@@ -34,6 +34,13 @@ def _fits() -> dict:
         "meta_mh_OR": lambda: evsynth.meta_mh("OR", **kw),
         "meta_mh_RD": lambda: evsynth.meta_mh("RD", **kw),
         "meta_peto": lambda: evsynth.meta_peto(**kw),
+        "meta_mv_three_level": lambda: evsynth.meta_mv(
+            "yi", "vi", random="~ 1 | district/school", data=pd.read_csv(
+                __import__("pathlib").Path(__file__).parents[1] / "reference" / "mv"
+                / "data_konst.csv")),
+        "meta_mv_struct": lambda: evsynth.meta_mv(
+            "yi", "vi", random="~ factor(alloc) | study", struct="DIAG", mods="~ ablat",
+            data=DATA, test="t"),
     }
 
 

@@ -171,6 +171,9 @@ def parse_random(random: Any, struct: Any, data: Any, k: int,
             raise InputError(f"argument 'random': {form!r} is not a random-effects formula; "
                              "expected '~ 1 | study', '~ 1 | study/es' or '~ inner | outer'")
         inner, outer = m.group(1), m.group(2)
+        wrapped = re.fullmatch(rf"(?:factor|as\.factor|C)\(\s*({_NAME})\s*\)", inner)
+        if wrapped:  # metafor users write factor(x); levels are factors here anyway
+            inner = wrapped.group(1)
         if inner == "1":
             parts = [p.strip() for p in outer.split("/")]
             if not all(re.fullmatch(_NAME, p) for p in parts):

@@ -177,10 +177,10 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
     >>> school = [1, 2, 1, 2, 1, 2, 1, 2]
     >>> fit = evsynth.meta_mv(yi, vi, random="~ 1 | district/school",
     ...                       data={"district": district, "school": school})
-    >>> fit.sigma2.round(4)
-    array([0.0262, 0.    ])
-    >>> round(fit.estimate, 4)
-    0.0459
+    >>> fit.sigma2.round(4)  # metafor rma.mv: 0.0132, 0.0228
+    array([0.0132, 0.0228])
+    >>> round(fit.estimate, 4), round(float(fit.se[0]), 4)
+    (0.0295, 0.1096)
     """
     from evsynth.models.meta import build_model_matrix
     from evsynth.models.multivariate._engine import Engine

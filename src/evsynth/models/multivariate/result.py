@@ -342,6 +342,9 @@ class MetaMVResult(FittedModel):
         for j, st_ in enumerate(self._eng.struct_terms):
             v = self.tau2 if j == 0 else self.gamma2
             lv_arg = tau2_levels if j == 0 else gamma2_levels
+            if lv_arg is None and newmods is None and m == self.k:
+                # the fitted rows: each at its own inner level (as metafor)
+                lv_arg = [str(st_.inner_levels[i]) for i in st_.inn]
             argname = "tau2_levels" if j == 0 else "gamma2_levels"
             if st_.n_var == 1:
                 extra = extra + v[0]
