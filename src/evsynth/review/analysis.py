@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from evsynth import transf
 from evsynth.errors import InputError
 from evsynth.review.arms import (
     Group,
@@ -564,10 +565,11 @@ def _significant(lb: float | None, ub: float | None) -> bool | None:
 
 
 def _display(x: float | None, ratio: bool) -> float | None:
-    """A value on the display scale: exp for ratio measures (OR, RR), as the forest plot."""
+    """A value on the display scale: :func:`evsynth.transf.exp` for ratio measures (OR, RR), as
+    the forest plot."""
     if x is None:
         return None
-    return float(np.exp(x)) if ratio else x
+    return float(transf.exp(x)) if ratio else x
 
 
 def robustness(fit: MetaResult, k: int, ratio: bool) -> tuple[dict[str, Any], dict[str, Any]]:
