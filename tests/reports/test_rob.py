@@ -380,3 +380,20 @@ def test_examples_of_docs_risk_of_bias_md_read():
     assert rob.table("pain", ["Kallmes 2009"]).loc[0, "overall"] == "low"
     assert rob.table("new_fracture", ["Kallmes 2009"]).loc[0, "D4"] == "high"
     assert rob.table(studies=["Cohort 2020"]).loc[0, "D5"] == "no information"
+
+
+def test_reads_the_studies_of_results_json_and_long_labels():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "summaries"))
+    import sof_samples
+
+    res = sof_samples.results()
+    rob = read_risk_of_bias(res["studies"])        # only rob_overall given: domains empty
+    tab = rob.table()
+    assert tab.set_index("study").loc["Clark 2016", "overall"] == "some concerns"
+    assert tab["D1"].isna().all()
+    long = "A very long study label that would not fit beside the circles (2020)"
+    texts = [t.get_text() for t in rob.traffic_light(labels={"Clark 2016": long}).axes[0].texts]
+    assert long[:39].rstrip() + "…" in texts

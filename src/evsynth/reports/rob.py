@@ -1132,6 +1132,8 @@ def _traffic_light(tab: pd.DataFrame, tool: RobTool, labels: Mapping[str, str],
 
     codes = list(tool.codes)
     shown = [str(labels.get(s, s)) for s in tab["study"]]
+    # labels longer than ~40 characters (3 inches at 8 pt) are shortened with an ellipsis
+    shown = [s if len(s) <= 40 else s[:39].rstrip() + "…" for s in shown]
     row_h, col_w = 0.32, 0.42
     label_w = min(3.2, max(1.0, 0.075 * max((len(s) for s in shown), default=5) + 0.2))
     left = 0.15 + label_w
