@@ -32,10 +32,9 @@ def test_registry_has_every_metafor_38_measure():
     metafor_38 = ("RR OR PETO RD AS PHI YUQ YUY RTET PBIT OR2D OR2DN OR2DL MPRD MPRR MPOR MPORC "
                   "MPPETO IRR IRD IRSD MD SMD SMDH SMD1 SMD1H ROM CVR VR RPB RBIS D2OR D2ORN "
                   "D2ORL COR UCOR ZCOR PCOR ZPCOR SPCOR PR PLN PLO PAS PFT IR IRLN IRS IRFT MN "
-                  "MNLN CVLN SDLN SMN MC SMCC SMCR SMCRH ROMC CVRC VRC ARAW AHW ABT REH GEN")
-    missing = set(metafor_38.split()) - set(MEASURES)
-    # MPORM (paired OR from marginal tables with a correlation) is the only one left out
-    assert missing == set()
+                  "MNLN CVLN SDLN SMN MC SMCC SMCR SMCRH ROMC CVRC VRC ARAW AHW ABT REH GEN "
+                  "MPORM")
+    assert set(metafor_38.split()) - set(MEASURES) == set()
     table = measures()
     assert {"PHI", "UCOR", "PCOR", "IRFT"} <= set(table["measure"])
 
@@ -197,6 +196,9 @@ def test_log_odds_and_smd_conversions_agree():
     ("ARAW", dict(ai=[1.2], mi=[5], ni=[40]), "Cronbach's alpha <= 1"),
     ("ARAW", dict(ai=[0.8], mi=[1], ni=[40]), "number of items >= 2"),
     ("MPRD", dict(ai=[1], bi=[2], ci=[3], di=[4], n1i=[3]), "'n1i' is not used"),
+    ("MPORM", dict(ai=[1], bi=[2], ci=[3], di=[4]), "needs argument 'ri'"),
+    ("MPORM", dict(ai=[1], bi=[2], ci=[3], di=[4], ri=[1.5]), "a correlation in [-1, 1]"),
+    ("OR", dict(ai=[1], bi=[2], ci=[3], di=[4], ri=[0.5]), "'ri' is not used by measure 'OR'"),
     ("RBIS", dict(n1i=[10], n2i=[12]), "(or Cohen's d 'di', or the t statistic 'ti')"),
 ])
 def test_bad_input(measure, kwargs, msg):

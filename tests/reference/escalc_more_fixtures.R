@@ -195,6 +195,14 @@ mp <- list(ai = c(20, 15, 40, 0), bi = c(10, 4, 12, 6), ci = c(5, 8, 3, 0),
 src <- "constructed paired 2x2 tables (both / first only / second only / neither)"
 for (m in c("MPRD", "MPRR", "MPOR", "MPORC", "MPPETO")) case(paste0("paired_", m), m, mp,
                                                               source = src)
+# MPORM: marginal tables of the two conditions (ai, bi first; ci, di second) with the
+# correlation ri of the paired responses
+mm <- list(ai = c(30, 12, 0, 45), bi = c(70, 38, 20, 15), ci = c(22, 9, 4, 40),
+           di = c(78, 41, 16, 20), ri = c(0.4, 0.2, 0.5, 0.65))
+src <- "constructed marginal tables of paired binary data with the within-pair correlation"
+for (to in c("only0", "all", "none")) {
+  case(paste0("marginal_MPORM_", to), "MPORM", mm, list(to = to), src)
+}
 
 cat("wrote", length(list.files(out_dir, pattern = "\\.json$")), "fixtures to", out_dir, "\n")
 

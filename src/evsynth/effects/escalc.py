@@ -695,7 +695,11 @@ def _prep_2x2(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, A
     suffix = " and no continuity correction" if o2.to == "none" else ""
     why = np.where(id00, "no events (or only events) in both groups", "zero cell(s)")
     zero_note = np.where(id0, np.char.add(why, suffix), "")
-    return SimpleNamespace(a=a, b=b, c=c, d=d), bad, zero_note
+    if rows.has("ri"):  # MPORM: the correlation of the paired responses
+        rows.correlation("ri")
+        miss = rows.missing("ri") & ~bad
+        bad |= miss
+    return SimpleNamespace(a=a, b=b, c=c, d=d, r=_get(rows, "ri")), bad, zero_note
 
 
 def _prep_ir2(rows: _Rows, o: _Opts, code: str) -> tuple[SimpleNamespace, Arr, Arr]:
@@ -926,7 +930,8 @@ def effect_size(measure: str, data: pd.DataFrame | None = None, *, slab: Any = N
         each formula cites its source): 2x2 tables ``PHI`` (``vtype`` ``LS``/``ST``/``CS``),
         ``YUQ YUY``, ``RTET`` (tetrachoric, by maximum likelihood), ``PBIT OR2DN OR2DL``
         (``OR2D`` = ``OR2DL``); paired 2x2 tables ``MPRD MPRR MPOR MPORC MPPETO`` (``ai``
-        both, ``bi`` first only, ``ci`` second only, ``di`` neither); rates ``IRSD``
+        both, ``bi`` first only, ``ci`` second only, ``di`` neither), ``MPORM`` (the two
+        marginal tables and the correlation ``ri``); rates ``IRSD``
         (two groups), ``IR IRS IRFT`` (``xi, ti``); ``PLN`` (log proportion); two-group means
         ``CVR``, ``VR`` (``sd1i, sd2i, n1i, n2i``), ``RPB`` (``LS``/``ST``/``CS``), ``RBIS``,
         ``D2ORN D2ORL`` (``D2OR`` = ``D2ORL``; these four also from ``di`` or ``ti``), ``SMD1

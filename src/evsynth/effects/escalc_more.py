@@ -11,7 +11,8 @@ docstring):
 * 2x2 tables (``ai, bi, ci, di``): ``PHI`` (phi coefficient), ``YUQ`` / ``YUY`` (Yule's Q and Y),
   ``RTET`` (tetrachoric correlation), ``PBIT`` (probit difference as an SMD), ``OR2DN`` /
   ``OR2DL`` (log odds ratio to SMD, normal / logistic; ``OR2D`` is metafor's older name of
-  ``OR2DL``); paired (matched) tables ``MPRD MPRR MPOR MPORC MPPETO``;
+  ``OR2DL``); paired (matched) tables ``MPRD MPRR MPOR MPORC MPPETO``, and ``MPORM`` from
+  the two marginal tables with the correlation ``ri`` of the paired responses;
 * two-group rates (``x1i, x2i, t1i, t2i``): ``IRSD``; one-group rates (``xi, ti``): ``IR IRS
   IRFT``;
 * proportions (``xi`` with ``mi`` or ``ni``): ``PLN``;
@@ -265,6 +266,20 @@ def paired(a: Arr, b: Arr, c: Arr, d: Arr, kind: str) -> tuple[Arr, Arr]:
         return np.log(b) - np.log(c), 1 / b + 1 / c
     e, v = (b + c) / 2, (b + c) / 4
     return (b - e) / v, 1 / v
+
+
+def paired_marginal_log_odds(a: Arr, b: Arr, c: Arr, d: Arr, r: Arr) -> tuple[Arr, Arr]:
+    """Marginal log odds ratio of paired binary data from the two marginal tables (``a, b``
+    events and non-events under the first condition, ``c, d`` under the second) and the
+    correlation ``r`` of the paired responses: ``log(a d / (b c))`` with variance ``1/a + 1/b +
+    1/c + 1/d - 2 delta / n``, ``n = round((a+b+c+d)/2)`` pairs, ``s = (r sqrt(abcd) + ab)/n``,
+    ``delta = n^2 (n s - ab) / (abcd)`` (Elbourne et al. 2002, Int J Epidemiol 31:140; Stedman
+    et al. 2011; metafor ``MPORM``). ``round`` halves to even, as R's."""
+    y, v = log_odds_ratio(a, b, c, d)
+    n = np.round((a + b + c + d) / 2)
+    s = (r * np.sqrt(a * b * c * d) + a * b) / n
+    delta = n**2 * (n * s - a * b) / (a * b * c * d)
+    return y, v - 2 * delta / n
 
 
 # =========================================================================== rates, proportions
@@ -652,6 +667,9 @@ MORE_MEASURES: dict[str, Measure] = {
     "MPPETO": Measure("2x2", _2x2(paired, "PETO"),
                       "Peto's conditional log odds ratio, paired binary data",
                       required=_PAIRED, drop=("n1i", "n2i")),
+    "MPORM": Measure("2x2", lambda p, v, c: paired_marginal_log_odds(p.a, p.b, p.c, p.d, p.r),
+                     "marginal log odds ratio, paired binary data from marginal tables",
+                     required=("ai", "ci", "ri"), more=("ri",)),
     # ---- rates
     "IRSD": Measure("ir2", lambda p, v, c: sqrt_rate_difference(p.x1, p.x2, p.t1, p.t2),
                     "square-root transformed incidence rate difference", add=0.0),
