@@ -256,6 +256,19 @@ def test_unit_weights_are_unweighted_and_iv_weights_are_default(y, method):
 
 
 @settings(max_examples=30, deadline=None)
+@given(ys, st.sampled_from(["DL", "REML", "HE"]))
+def test_unweighted_intercept_only_is_the_mean(y, method):
+    """Unweighted estimation (Hedges & Olkin 1985; metafor weighted=FALSE): the arithmetic
+    mean, with variance sum(v_i + tau^2) / k^2."""
+    v = np.linspace(0.02, 0.3, len(y))
+    fit = evsynth.meta(y, v, method=method, weighted=False)
+    k = len(y)
+    assert_allclose(fit.beta[0], np.mean(y), rtol=1e-12, atol=1e-14)
+    assert_allclose(fit.se[0] ** 2, np.sum(v + fit.tau2) / k**2, rtol=1e-12)
+    assert_allclose(fit.weights, np.full(k, 100 / k))
+
+
+@settings(max_examples=30, deadline=None)
 @given(ys)
 def test_fixed_tau2_at_the_estimate_reproduces_the_fit(y):
     v = np.linspace(0.02, 0.3, len(y))

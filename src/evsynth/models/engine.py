@@ -400,8 +400,8 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
         raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
     if method in WEIGHTED_METHODS and weights is None:
         raise InputError(f"method {method!r} (generalised Q statistic) needs the study weights: "
-                         "give weights= (the a_i of Q_a = sum a_i (y_i - x_i'b_a)^2), as "
-                         "metafor requires")
+                         "fit with meta(..., weights=...) (the a_i of Q_a = sum a_i (y_i - "
+                         "x_i'b_a)^2), as metafor requires")
     k = des.k.astype(float)
     p = des.p
     if tau2_fixed is None:
