@@ -205,7 +205,10 @@ def tetrachoric(a: float, b: float, c: float, d: float) -> tuple[float, float]:
             method="bounded", options={"xatol": 1e-12})
         rho = float(res.x)
     par = np.array([rho, cr, cc])
-    hess = _hessian(lambda p: _tetrachoric_nll(p, a, b, c, d), par)
+    # step 1e-4 (metafor's optimHess uses 1e-3: its variances differ by up to ~1% near
+    # |rho| = 1), smaller next to the bound |rho| = 0.9999 so that no step crosses it
+    step = np.array([min(1e-4, max((0.9999 - abs(rho)) / 4, 1e-8)), 1e-4, 1e-4])
+    hess = _hessian(lambda p: _tetrachoric_nll(p, a, b, c, d), par, step)
     try:
         v = float(np.linalg.inv(hess)[0, 0])
     except np.linalg.LinAlgError:
@@ -213,15 +216,17 @@ def tetrachoric(a: float, b: float, c: float, d: float) -> tuple[float, float]:
     return rho, v if np.isfinite(v) and v > 0 else np.nan
 
 
-def _hessian(fn: Callable[[Arr], float], x: Arr, h: float = 1e-4) -> Arr:
-    """Central-difference Hessian of the scalar function ``fn`` at ``x`` (step ``h``)."""
+def _hessian(fn: Callable[[Arr], float], x: Arr, h: Arr | float = 1e-4) -> Arr:
+    """Central-difference Hessian of the scalar function ``fn`` at ``x`` (steps ``h``, one per
+    coordinate or one for all)."""
     p = len(x)
+    hs = np.broadcast_to(np.asarray(h, dtype=float), (p,))
     out = np.empty((p, p))
     for i in range(p):
         for j in range(i, p):
-            ei, ej = np.eye(p)[i] * h, np.eye(p)[j] * h
+            ei, ej = np.eye(p)[i] * hs[i], np.eye(p)[j] * hs[j]
             val = (fn(x + ei + ej) - fn(x + ei - ej) - fn(x - ei + ej)
-                   + fn(x - ei - ej)) / (4 * h * h)
+                   + fn(x - ei - ej)) / (4 * hs[i] * hs[j])
             out[i, j] = out[j, i] = val
     return out
 
