@@ -176,3 +176,13 @@ def test_example_results_json_round_trip(tmp_path):
     assert len(doc.inline_shapes) == len(figs) > 0
     rows = sum(len(t.rows) - 3 for t in doc.tables)
     assert rows == len(results["analyses"])
+
+
+def test_column_widths_fit_a_landscape_page(tmp_path, results):
+    doc = docx.Document(write_docx(results, tmp_path / "w.docx"))
+    sec = doc.sections[0]
+    usable = sec.page_width - sec.left_margin - sec.right_margin
+    assert sec.page_width > sec.page_height                      # landscape
+    widths = [c.width for c in doc.tables[0].columns]
+    assert len(widths) == 7 and sum(widths) <= usable
+    assert widths[0] == max(widths)                              # the outcome column is widest

@@ -72,6 +72,8 @@ _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\u
 MARKER = "evsynth-docx"
 _PNG = b"\x89PNG\r\n\x1a\n"
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+#: column widths of the SoF table (cm; 26.1 cm between the margins of a landscape A4 page)
+_WIDTHS_CM = (5.2, 2.4, 2.6, 2.6, 3.2, 4.6, 4.6)
 
 
 def clean_text(value: Any) -> str:
@@ -171,7 +173,7 @@ def _sof_rows(analyses: list[dict]) -> list[tuple[dict, dict]]:
 
 def _sof_table(doc: Any, comp: dict, analyses: list[dict]) -> None:
     from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.shared import Pt
+    from docx.shared import Cm, Pt
 
     ctrl = clean_text(comp.get("control") or "control")
     interv = clean_text(comp.get("intervention") or "intervention")
@@ -204,6 +206,8 @@ def _sof_table(doc: Any, comp: dict, analyses: list[dict]) -> None:
         trials = "" if k is None else f"{k} RCT{'' if k == 1 else 's'}"
         part = (f"{int(n):,} ({trials})" if isinstance(n, (int, float)) and n == n
                 else str(r.get("participants_text") or "not reported"))
+        if k == 0:
+            part = "No studies"
         _cell_text(cells[1], part)
         _cell_text(cells[2], str(r.get("certainty_text") or "Not assessed"), sup=cert_notes)
         rel = r.get("relative_text") or ("—" if r.get("kind") == "binary" else "-")
@@ -215,8 +219,12 @@ def _sof_table(doc: Any, comp: dict, analyses: list[dict]) -> None:
         if short is None:
             short = r.get("comments_text") or ""
         _cell_text(cells[6], str(short))
+    table.autofit = False
+    for j, col in enumerate(table.columns):
+        col.width = Cm(_WIDTHS_CM[j])
     for row in table.rows:
-        for cell in row.cells:
+        for j, cell in enumerate(row.cells):
+            cell.width = Cm(_WIDTHS_CM[j])
             for par in cell.paragraphs:
                 par.paragraph_format.space_after = Pt(0)
     doc.add_paragraph()
