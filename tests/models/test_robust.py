@@ -323,3 +323,21 @@ def test_cluster_labels_of_many_kinds():
     for cl in (np.asarray(c["cluster"]), pd.Categorical(c["cluster"]),
                [(x, "a") for x in c["cluster"]], pd.Series(c["cluster"]).astype(int)):
         close(robust(fit, cl).vb, base.vb, rtol=0, atol=0)
+
+
+HTZ_ROBU = [c for c in ROBUMETA if c.get("htz")]
+
+
+@pytest.mark.parametrize("case", HTZ_ROBU, ids=[c["name"] for c in HTZ_ROBU])
+def test_robu_htz_matches_clubsandwich(case):
+    """clubSandwich Wald_test(robu fit, constrain_zero(slopes), vcov = "CR2", test = "HTZ")."""
+    k = len(case["yi"])
+    X = arr(case["X"], k)
+    model = "CE" if case["model"] == "CORR" else "HIER"
+    res = robu(case["yi"], case["vi"], case["cluster"], mods=X[:, 1:], model=model,
+               rho=case["rho"], small=True)
+    ref = case["htz"]
+    out = res.wald_test(np.asarray(ref["coefs"]) - 1)
+    close(out["F"], ref["Fstat"], rtol=1e-8)
+    close(out["df2"], ref["df_denom"], rtol=1e-8)
+    close(out["pval"], ref["p_val"], rtol=1e-7)

@@ -234,7 +234,14 @@ rm_case <- function(formula, d, modelweights, rho, small, label) {
   r <- robu(formula, data = d, studynum = studyid, var.eff.size = var,
             modelweights = modelweights, rho = rho, small = small)
   X <- model.matrix(formula, d)
-  list(name = label, model = modelweights, rho = rho, small = small,
+  htz <- NULL
+  if (small && ncol(X) > 2) {
+    # clubSandwich on the robu fit: CR2 with robumeta's working model, HTZ for all slopes
+    w <- Wald_test(r, constraints = constrain_zero(2:ncol(X)), vcov = "CR2", test = "HTZ")
+    htz <- list(coefs = 2:ncol(X), Fstat = w$Fstat, df_num = w$df_num, df_denom = w$df_denom,
+                p_val = w$p_val)
+  }
+  list(name = label, htz = htz, model = modelweights, rho = rho, small = small,
     yi = num(d$effectsize), vi = num(d$var), cluster = num(d$studyid), X = mat(X),
     coef_names = colnames(X),
     beta = num(r$reg_table$b.r), se = num(r$reg_table$SE), t = num(r$reg_table$t),

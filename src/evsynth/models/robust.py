@@ -485,26 +485,7 @@ class RobustResult(FittedModel):
         for CR2 results (clubSandwich ``Wald_test(constraints = constrain_zero(coefs), test =
         "HTZ")``), the Wald F test on ``(q, n - p)`` df otherwise (metafor's omnibus test).
         Returns ``F``, ``df1``, ``df2``, ``pval``."""
-        from scipy import special
-
-        p = len(self.beta)
-        try:
-            idx = np.asarray([int(c) for c in coefs], dtype=np.int64)
-        except (TypeError, ValueError):
-            raise InputError(f"argument 'coefs' is {coefs!r}; expected 0-based coefficient "
-                             "indices") from None
-        if idx.size == 0 or np.any(idx < 0) or np.any(idx >= p) or np.unique(idx).size != idx.size:
-            raise InputError(f"argument 'coefs' is {coefs!r}; expected distinct indices in "
-                             f"0..{p - 1}")
-        C = np.eye(p)[idx]
-        if self._parts is not None:
-            out = htz_test(self._parts, self.beta, C)
-            return {key: out[key] for key in ("F", "df1", "df2", "pval")}
-        b = self.beta[idx]
-        q = idx.size
-        F = float(b @ np.linalg.solve(self.vb[np.ix_(idx, idx)], b)) / q
-        df2 = float(self.df[0])
-        return {"F": F, "df1": float(q), "df2": df2, "pval": float(special.fdtrc(q, df2, F))}
+        return _wald(self.beta, self.vb, self._parts, float(self.df[0]), coefs)
 
     def summary_text(self) -> str:
         sizes = self.cluster_sizes
@@ -538,6 +519,29 @@ class RobustResult(FittedModel):
                      f"{self.vcov_type},")
         lines.append(f"   approx t-test and confidence interval, df: {dfm})")
         return "\n".join(lines)
+
+
+def _wald(beta: np.ndarray, vb: np.ndarray, parts: CR2Parts | None, df2: float,
+          coefs: Sequence[int]) -> dict[str, float]:
+    """HTZ test (CR2 ``parts``) or Wald F test on ``(q, df2)`` df of ``beta[coefs] = 0``."""
+    from scipy import special
+
+    p = len(beta)
+    try:
+        idx = np.asarray([int(c) for c in coefs], dtype=np.int64)
+    except (TypeError, ValueError):
+        raise InputError(f"argument 'coefs' is {coefs!r}; expected 0-based coefficient "
+                         "indices") from None
+    if idx.size == 0 or np.any(idx < 0) or np.any(idx >= p) or np.unique(idx).size != idx.size:
+        raise InputError(f"argument 'coefs' is {coefs!r}; expected distinct indices in "
+                         f"0..{p - 1}")
+    if parts is not None:
+        out = htz_test(parts, beta, np.eye(p)[idx])
+        return {key: out[key] for key in ("F", "df1", "df2", "pval")}
+    b = beta[idx]
+    q = idx.size
+    F = float(b @ np.linalg.solve(vb[np.ix_(idx, idx)], b)) / q
+    return {"F": F, "df1": float(q), "df2": df2, "pval": float(special.fdtrc(q, df2, F))}
 
 
 def _coef_range(btt: np.ndarray) -> str:
@@ -748,9 +752,18 @@ class RobuResult(FittedModel):
     cluster_sizes: np.ndarray
 
     def __init__(self, **kw: Any) -> None:
+        self._parts: CR2Parts | None = kw.pop("parts", None)
         for key, val in kw.items():
             setattr(self, key, val)
         self.test = "t"
+
+    def wald_test(self, coefs: Sequence[int]) -> dict[str, float]:
+        """Test that the coefficients ``coefs`` (0-based) are all 0: with ``small=True`` the
+        HTZ test with robumeta's working model (clubSandwich ``Wald_test(robu_fit,
+        constrain_zero(coefs), vcov = "CR2", test = "HTZ")``), else the Wald F test on
+        ``(q, n - p)`` df. Returns ``F``, ``df1``, ``df2``, ``pval``."""
+        df2 = float(self.n_clusters - len(self.beta))
+        return _wald(self.beta, self.vb, self._parts, df2, coefs)
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy coefficient table (``term, estimate, se, statistic, df, pval, ci_lb, ci_ub``)."""
@@ -954,6 +967,7 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
         vb = M @ (u.T @ u) @ M * (J / (J - p))
         df = np.full(p, float(J - p))
         vtype = "CR1"
+        parts = None
     se = np.sqrt(np.diag(vb))
     tval = beta / se
     pval = 2 * special.stdtr(df, -np.abs(tval))
@@ -968,5 +982,6 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
                       zval=tval, pval=pval, ci_lb=beta - crit * se, ci_ub=beta + crit * se,
                       df=df, vb=vb, tau2=float(tau2), omega2=omega2, I2=I2,
                       rho=float(rho), model=model_c, small=bool(small), level=level,
-                      weights=w, cluster_sizes=blocks.sizes.copy(), method_info=info)
+                      weights=w, cluster_sizes=blocks.sizes.copy(), method_info=info,
+                      parts=parts if small else None)
 
