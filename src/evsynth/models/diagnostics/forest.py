@@ -128,6 +128,10 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
         How the prediction interval is computed (:meth:`MetaResult.predict`): ``"riley"``
         (default: t with k - 2 df, Higgins, Thompson & Spiegelhalter 2009, as Cochrane Handbook
         section 10.10.4.3), ``"default"`` (metafor's), ``"t"`` or ``"simple"``.
+    targs : dict, optional
+        Extra arguments of ``transf`` (metafor's ``targs``; see :func:`evsynth.transf.resolve`),
+        e.g. ``{"ni": ni}`` for ``transf="ipft_hm"`` or ``{"tau2": fit.tau2}`` for
+        ``transf="exp_int"``.
 
     Returns
     -------
