@@ -305,3 +305,31 @@ def test_rates_back_transform(x, t):
 def test_pln_exponentiates_to_the_proportion(x, m):
     y = es("PLN", xi=[x], mi=[m], to="none")["yi"].iloc[0]
     assert math.exp(y) == pytest.approx(x / (x + m), rel=1e-12)
+
+
+def test_data_frame_columns_labels_and_index():
+    import pandas as pd
+
+    fx = load_fixture("escalc_more/aloe_SPCOR_LS.json")
+    df = pd.DataFrame({"t": fx["inputs"]["ti"], "n": fx["inputs"]["ni"],
+                       "p": fx["inputs"]["mi"], "R2": fx["inputs"]["r2i"]},
+                      index=range(100, 100 + len(fx["yi"])))
+    df["study"] = [f"S{i}" for i in range(len(df))]
+    res = es("SPCOR", data=df, ti="t", ni="n", mi="p", r2i="R2", slab="study")
+    assert list(res.index) == list(df.index) and res["slab"].tolist() == df["study"].tolist()
+    np.testing.assert_allclose(res["yi"], fx["yi"], rtol=1e-12)
+    df.loc[103, "n"] = 3  # n - mi - 1 <= 0: the message names the study
+    with pytest.raises(InputError, match="S3"):
+        es("SPCOR", data=df, ti="t", ni="n", mi="p", r2i="R2", slab="study")
+
+
+@settings(max_examples=60, deadline=None)
+@given(t=st.floats(-50, 50), n=st.integers(3, 5000), m=st.integers(0, 50),
+       r2=st.floats(0, 0.99))
+def test_partial_correlations_bounded(t, n, m, r2):
+    if n - m - 1 <= 0:
+        return
+    pc = es("PCOR", ti=[t], ni=[n], mi=[m])
+    assert -1 <= pc["yi"].iloc[0] <= 1 and pc["vi"].iloc[0] >= 0
+    z = es("ZPCOR", ti=[t], ni=[n], mi=[m])["yi"].iloc[0]
+    assert math.tanh(z) == pytest.approx(pc["yi"].iloc[0], abs=1e-12)
