@@ -316,10 +316,23 @@ def test_two_arm_rows_give_identical_results_to_arm_based_rows(tmp_path):
         assert a["pooled"] == b["pooled"]
 
 
-def test_example_two_arm_copy_still_runs(tmp_path):
-    """The vertebroplasty example as it was before the arm-based format (kept in
-    tests/review/data/vertebroplasty_two_arm) still validates and runs."""
-    d = Path(__file__).parent / "data" / "vertebroplasty_two_arm"
-    analyses = build_analyses(load_review(d))
-    assert len(analyses) == 15
-    assert np.isfinite([a["pooled"]["estimate"] for a in analyses if a["k"]]).all()
+def test_example_in_arm_based_format_equals_its_two_arm_version():
+    """examples/vertebroplasty (arm-based: treatments vertebroplasty, placebo, usual_care,
+    kyphoplasty, facet_injection) gives exactly the numbers of the same data in the older
+    two-arm format (kept in tests/review/data/vertebroplasty_two_arm)."""
+    here = Path(__file__).parent
+    old = {a["id"]: a for a in build_analyses(load_review(here / "data" /
+                                                          "vertebroplasty_two_arm"))}
+    new = {a["id"]: a for a in build_analyses(load_review(here.parents[1] / "examples" /
+                                                          "vertebroplasty"))}
+    assert old.keys() == new.keys() and len(old) == 15
+    for k, a in old.items():
+        b = new[k]
+        for key in ("yi", "vi", "weight", "study_id", "participants"):
+            assert [s[key] for s in a["studies"]] == [s[key] for s in b["studies"]], (k, key)
+        assert a["pooled"] == b["pooled"], k
+        assert a["participants"] == b["participants"]
+        assert [e["reason"] for e in a["excluded"]] == [e["reason"] for e in b["excluded"]]
+        assert a["comparison"]["intervention"] == b["comparison"]["intervention"]
+        assert a["comparison"]["control"] == b["comparison"]["control"]
+    assert np.isfinite([a["pooled"]["estimate"] for a in new.values() if a["k"]]).all()

@@ -976,7 +976,7 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
     _study_cis(studies, model["level"])
     return {
         "id": f"{comp.id}.{outcome.id}.{window.id}",
-        "comparison": _comparison_dict(comp),
+        "comparison": _comparison_dict(comp, review),
         "outcome": outcome_dict(outcome),
         "window": window_dict(window),
         "measure": outcome.measure,
@@ -1028,9 +1028,15 @@ def _study_cis(studies: list[dict[str, Any]], level: float) -> None:
         s["ci_lb"], s["ci_ub"] = _f(one.ci_lb), _f(one.ci_ub)
 
 
-def _comparison_dict(c: Comparison) -> dict[str, Any]:
-    return {"id": c.id, "label": c.label, "intervention": c.intervention_name,
-            "control": c.control_name, "intervention_treatments": c.intervention_treatments,
+def _comparison_dict(c: Comparison, review: Review | None = None) -> dict[str, Any]:
+    """The comparison of an analysis: display names (``[treatments]`` labels), the treatment
+    names of each side and the multi-arm option."""
+    i, k = c.intervention_name, c.control_name
+    if review is not None:
+        i = review.config.side_label(c, "intervention")
+        k = review.config.side_label(c, "control")
+    return {"id": c.id, "label": c.label, "intervention": i, "control": k,
+            "intervention_treatments": c.intervention_treatments,
             "control_treatments": c.control_treatments, "multiarm": c.multiarm}
 
 

@@ -406,13 +406,13 @@ def _treatment_warnings(rows: list[OutcomeRow], cfg: ReviewConfig | None) -> lis
             continue
         for side in ("intervention", "control"):
             for t in getattr(c, f"{side}_treatments"):
-                if t not in known:
+                if t not in known and t not in cfg.treatments:  # [treatments]: no data yet
                     near = difflib.get_close_matches(t, list(known), n=1)
                     hint = f" (did you mean {near[0]!r}?)" if near else ""
                     out.append(f"{REVIEW_FILE}: key 'comparisons[{i}].{side}': treatment "
                                f"{t!r} of comparison {c.id!r} has no rows in {OUTCOMES_FILE}"
-                               f"{hint}; expected a 'treatment' value of {OUTCOMES_FILE} (the "
-                               "comparison has no data for it)")
+                               f"{hint}; expected a 'treatment' value of {OUTCOMES_FILE}, "
+                               "or a name listed in [treatments] (a treatment without data)")
     return out
 
 
@@ -517,7 +517,8 @@ def validate(path: str | Path) -> list[str]:
         for o in cfg.outcomes:
             if (c.id, o.id) in per_pair:
                 pooling = (o.pooling or cfg.model.pooling)
-                lines.append(f"  {c.id}.{o.id}: {len(per_pair[c.id, o.id])} studies with data "
+                k = len(per_pair[c.id, o.id])
+                lines.append(f"  {c.id}.{o.id}: {k} stud{'y' if k == 1 else 'ies'} with data "
                              f"({o.measure}{'' if pooling == 'IV' else ', ' + pooling})")
     treatments = treatments_in(r.outcomes)
     if treatments:

@@ -45,8 +45,10 @@ def comparison_summary(review: Review, cid: str) -> dict[str, Any]:
             unknown.append(sid)
         else:
             total += n
-    return {"id": c.id, "label": c.label, "intervention": c.intervention_name,
-            "control": c.control_name, "intervention_treatments": c.intervention_treatments,
+    return {"id": c.id, "label": c.label,
+            "intervention": review.config.side_label(c, "intervention"),
+            "control": review.config.side_label(c, "control"),
+            "intervention_treatments": c.intervention_treatments,
             "control_treatments": c.control_treatments, "multiarm": c.multiarm,
             "k_trials": len(ids), "participants": total, "participants_unknown": unknown,
             "study_ids": ids, "characteristics": None}
@@ -97,7 +99,8 @@ def build_results(review: Review, analyses: list[dict[str, Any]],
                    "sensitivity": cfg.sensitivity.model_dump(),
                    "outcomes": [outcome_dict(o) for o in cfg.outcomes],
                    "windows": [window_dict(w) for w in cfg.windows],
-                   "subgroups": [s.model_dump() for s in cfg.subgroups]},
+                   "subgroups": [s.model_dump() for s in cfg.subgroups],
+                   "treatments": dict(cfg.treatments)},
         "comparisons": [comparison_summary(review, c.id) for c in cfg.comparisons],
         "studies": study_dicts(review),
         "analyses": analyses,

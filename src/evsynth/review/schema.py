@@ -377,6 +377,14 @@ class ReviewConfig(_Strict):
     grade: list[GradeEntry] = Field(default_factory=list)
     subgroups: list[Subgroup] = Field(default_factory=list)
     sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
+    #: display names of the treatments of outcomes.csv (``[treatments]``: name = "label")
+    treatments: dict[str, str] = Field(default_factory=dict)
+
+    def side_label(self, comp: Comparison, side: str) -> str:
+        """A comparison side for display: the treatments' labels joined by ' + '."""
+        names = comp.intervention_treatments if side == "intervention" \
+            else comp.control_treatments
+        return " + ".join(self.treatments.get(n, n) for n in names)
 
 
 # ============================================================================== studies.csv
