@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,38 +33,41 @@ class _Missing:
     """Sentinel group label (metafor's default grp1 = 1, grp2 = 2)."""
 
 
-def _values(field: str, value: Any, data: Any, k: int) -> list[Any]:
-    """A per-row argument (values or a column of ``data``) as a list of k labels; missing
-    values are an InputError naming the row."""
+def _values(field: str, value: Any, data: Any, k: int) -> np.ndarray:
+    """A per-row argument (values or a column of ``data``) as a 1-D array of k labels;
+    missing values are an InputError naming the row."""
+    import pandas as pd
+
     raw = column(field, value, data)
     if isinstance(raw, (str, bytes)) or np.ndim(raw) == 0:
         raise InputError(f"argument '{field}' is {raw!r}; expected one value per row (or a "
                          "column name with data=)")
-    vals = [v.item() if isinstance(v, np.generic) else v
-            for v in np.asarray(raw, dtype=object).ravel()]
+    if isinstance(raw, np.ndarray):
+        vals = raw.ravel()
+    elif isinstance(raw, (list, tuple)):  # element by element: tuples are labels too
+        vals = np.fromiter(raw, dtype=object, count=len(raw))
+    else:  # Series, Categorical, ...
+        vals = np.asarray(raw, dtype=object).ravel()
     if len(vals) != k:
         raise InputError(f"argument '{field}' has {len(vals)} values but 'vi' has {k}")
-    for i, v in enumerate(vals):
-        if v is None or (isinstance(v, float) and math.isnan(v)) or _is_na(v):
-            raise InputError(f"row {i + 1}: field '{field}' is missing; expected a value "
-                             "(missing values are not allowed)")
+    miss = np.flatnonzero(pd.isna(vals))
+    if miss.size:
+        raise InputError(f"row {miss[0] + 1}: field '{field}' is missing; expected a value "
+                         "(missing values are not allowed)")
     return vals
 
 
-def _is_na(val: Any) -> bool:
-    import sys
-
-    pd_mod = sys.modules.get("pandas")
-    return pd_mod is not None and (val is pd_mod.NA or val is pd_mod.NaT)
-
-
-def _codes(vals: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+def _codes(vals: Any) -> tuple[np.ndarray, list[Any]]:
     """Integer codes in order of first appearance, and the distinct values."""
-    index: dict[Any, int] = {}
-    out = np.empty(len(vals), dtype=np.int64)
-    for i, v in enumerate(vals):
-        out[i] = index.setdefault(v, len(index))
-    return out, list(index)
+    import pandas as pd
+
+    arr = vals if isinstance(vals, np.ndarray) else np.fromiter(vals, dtype=object,
+                                                                 count=len(vals))
+    try:
+        codes, uniq = pd.factorize(arr, sort=False)
+    except TypeError:
+        raise InputError("labels must be numbers or strings (hashable values)") from None
+    return codes.astype(np.int64), [u.item() if isinstance(u, np.generic) else u for u in uniq]
 
 
 def _vi(vi: Any, data: Any, k: int | None) -> np.ndarray:
@@ -312,15 +315,15 @@ def vcalc(vi: Any, cluster: Any, *, subgroup: Any = None, obs: Any = None, type:
     cl_vals = _values("cluster", cluster, frame, k)
     if subgroup is not None:
         sg = _values("subgroup", subgroup, frame, k)
-        cl_vals = [(c, s) for c, s in zip(cl_vals, sg, strict=True)]
+        cl_vals = np.fromiter(zip(cl_vals, sg, strict=True), dtype=object, count=k)
     codes, cl_labels = _codes(cl_vals)
     layout = _Layout(codes, len(cl_labels))
     if type is not None and rho is None:
         raise InputError("vcalc(): argument 'rho' is required when 'type' is given")
     if obs is not None and rho is None:
         raise InputError("vcalc(): argument 'rho' is required when 'obs' is given")
-    type_v = _values("type", type, frame, k) if type is not None else [1] * k
-    obs_v = _values("obs", obs, frame, k) if obs is not None else [1] * k
+    type_v = _values("type", type, frame, k) if type is not None else np.ones(k, dtype=int)
+    obs_v = _values("obs", obs, frame, k) if obs is not None else np.ones(k, dtype=int)
     if grp2 is not None and grp1 is None:
         raise InputError("vcalc(): give only 'grp1', both 'grp1' and 'grp2', or neither")
     if time2 is not None and time1 is None:
@@ -332,8 +335,8 @@ def vcalc(vi: Any, cluster: Any, *, subgroup: Any = None, obs: Any = None, type:
     if w2 is not None and grp2 is None:
         raise InputError("vcalc(): argument 'grp2' is required when 'w2' is given")
     g_first, g_second = _Missing(), _Missing()
-    g1 = _values("grp1", grp1, frame, k) if grp1 is not None else [g_first] * k
-    g2 = _values("grp2", grp2, frame, k) if grp2 is not None else [g_second] * k
+    g1 = _values("grp1", grp1, frame, k) if grp1 is not None else np.full(k, g_first)
+    g2 = _values("grp2", grp2, frame, k) if grp2 is not None else np.full(k, g_second)
     if time1 is not None or time2 is not None:
         if phi is None:
             raise InputError("vcalc(): argument 'phi' is required when 'time1' and/or 'time2' "
@@ -381,7 +384,7 @@ def vcalc(vi: Any, cluster: Any, *, subgroup: Any = None, obs: Any = None, type:
     tc, t_labels = _codes(type_v)
     R1 = _rho_matrix(rho_obs, o_labels, "rho", "obs")
     R2 = _rho_matrix(rho_type, t_labels, "rho", "type")
-    gc, _ = _codes([*g1, *g2])
+    gc, _ = _codes(np.concatenate([g1.astype(object), g2.astype(object)]))
     gc1, gc2 = gc[:k], gc[k:]
     sd = np.sqrt(v)
     blocks = []
@@ -493,13 +496,14 @@ def impute_covariance(vi: Any, cluster: Any, r: Any = None, *, ti: Any = None, a
     k = v.size
     cl_vals = _values("cluster", cluster, frame, k)
     # clubSandwich orders the clusters by their (sorted) factor levels
-    uniq = list(dict.fromkeys(cl_vals))
+    _, uniq = _codes(cl_vals)
     try:
         levels = sorted(uniq)
     except TypeError:
         levels = sorted(uniq, key=str)
+    first, _ = _codes(cl_vals)
     pos = {lab: a for a, lab in enumerate(levels)}
-    codes = np.array([pos[c] for c in cl_vals], dtype=np.int64)
+    codes = np.array([pos[u] for u in uniq], dtype=np.int64)[first]
     J = len(levels)
     layout = _Layout(codes, J)
     if r is None and ar1 is None:
