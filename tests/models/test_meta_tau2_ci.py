@@ -186,12 +186,9 @@ def test_qf_sf_equal_weights_is_chi_square(lam, m, q):
     assert_allclose(qf_sf(q, np.full(m, lam)), stats.chi2.sf(q / lam, m), atol=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(0.05, 1.0), min_size=2, max_size=6), st.floats(0.01, 10))
-def test_qf_sf_against_ruben_series(lam, q):
+def _ruben_sf(q: float, lam: np.ndarray) -> float:
     """Ruben's (1962) exact series (the method of CompQuadForm::farebrother) for weights
     within a factor 20: ratio of convergence <= 0.95, 1500 terms."""
-    lam = np.asarray(lam)
     beta = lam.min()
     n = 1500
     g = np.array([np.sum((1 - beta / lam) ** j) for j in range(n + 1)])
@@ -199,8 +196,25 @@ def test_qf_sf_against_ruben_series(lam, q):
     c[0] = np.prod(np.sqrt(beta / lam))
     for k in range(1, n):
         c[k] = np.dot(g[k:0:-1], c[:k]) / (2 * k)
-    ref = 1 - np.sum(c * stats.chi2.cdf(q / beta, lam.size + 2 * np.arange(n)))
-    assert_allclose(qf_sf(q, lam), ref, atol=1e-9)
+    return float(1 - np.sum(c * stats.chi2.cdf(q / beta, lam.size + 2 * np.arange(n))))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.05, 1.0), min_size=2, max_size=6), st.floats(0.01, 10))
+def test_qf_sf_against_ruben_series(lam, q):
+    lam = np.asarray(lam)
+    assert_allclose(qf_sf(q, lam), _ruben_sf(q, lam), atol=1e-9)
+
+
+@pytest.mark.parametrize("m, seed", [(30, 1), (150, 2)])
+@pytest.mark.parametrize("quantile", [0.01, 0.5, 0.99])
+def test_qf_sf_many_weights(m, seed, quantile):
+    """Many weights (the integrand decays fast; the truncated Gauss-Legendre route), at the
+    1%, 50% and 99% points of the distribution (Satterthwaite's approximation for x)."""
+    lam = np.random.default_rng(seed).uniform(0.05, 1.0, m)
+    scale = np.sum(lam**2) / np.sum(lam)
+    q = scale * stats.chi2.ppf(quantile, np.sum(lam) ** 2 / np.sum(lam**2))
+    assert_allclose(qf_sf(q, lam), _ruben_sf(q, lam), atol=1e-9)
 
 
 @settings(max_examples=25, deadline=None)
