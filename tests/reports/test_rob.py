@@ -397,3 +397,23 @@ def test_reads_the_studies_of_results_json_and_long_labels():
     long = "A very long study label that would not fit beside the circles (2020)"
     texts = [t.get_text() for t in rob.traffic_light(labels={"Clark 2016": long}).axes[0].texts]
     assert long[:39].rstrip() + "…" in texts
+
+
+def test_load_from_a_review_folder(tmp_path):
+    from evsynth.reports.rob import load_risk_of_bias
+
+    (tmp_path / "studies.csv").write_text("study_id,year,rob_d1,rob_overall\nA,2001,,\n")
+    assert load_risk_of_bias(tmp_path) is None       # no judgement anywhere
+    (tmp_path / "risk_of_bias.csv").write_text(
+        "study,outcome,domain,judgement,support\nA,pain,D1,high,\"sealed envelopes, opened\"\n"
+        "A,pain,overall,high,\n")
+    rob = load_risk_of_bias(tmp_path)
+    assert rob.table("pain").loc[0, "D1"] == "high"
+    (tmp_path / "risk_of_bias.csv").write_text(
+        "study,outcome,domain,judgement\nA,pain,D1,high\nA,pain,D2,terrible\n")
+    with pytest.raises(InputError, match=r"risk_of_bias.csv line 3 \(study 'A'\): field "
+                                         "'judgement' is 'terrible'"):
+        load_risk_of_bias(tmp_path)
+    (tmp_path / "studies.csv").write_bytes(b"study_id\n\xff\xfe\n")
+    with pytest.raises(InputError, match="cannot read"):
+        load_risk_of_bias(tmp_path)

@@ -101,9 +101,11 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evsynth.errors import InputError
@@ -115,7 +117,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = ["COLOURS", "ROB2", "ROBINS_I", "TOOLS", "ForestRobColumns", "RiskOfBias", "RobTool",
-           "analysis_high_risk_share", "draw_forest_columns", "normalise_judgement",
+           "analysis_high_risk_share", "draw_forest_columns", "load_risk_of_bias",
+           "normalise_judgement",
            "read_risk_of_bias", "share_of_weight_high_risk", "tool_of"]
 
 #: robvis's "cochrane" palette (robvis ``get_colour``; McGuinness & Higgins 2021)
@@ -900,6 +903,59 @@ def read_risk_of_bias(studies: Any, long: Any = None, *, tool: Any = "rob2",
     cols = ["study", "outcome", "tool", "domain", "domain_name", "judgement", "support"]
     frame = pd.DataFrame({c: pd.Series([r[c] for r in out], dtype=object) for c in cols})
     return RiskOfBias(frame, ids, tools)
+
+
+def load_risk_of_bias(folder: str | os.PathLike[str], *, tool: Any = "rob2",
+                      check_overall: bool = True) -> RiskOfBias | None:
+    """Read ``studies.csv`` and, when present, ``risk_of_bias.csv`` of a review folder.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The review folder.
+    tool : str
+        Tool of studies without ``rob_tool`` (see :func:`read_risk_of_bias`).
+    check_overall : bool
+        As :func:`read_risk_of_bias`.
+
+    Returns
+    -------
+    RiskOfBias or None
+        None when no study has a risk-of-bias judgement and there is no risk_of_bias.csv.
+
+    References
+    ----------
+    .. [1] Sterne JAC et al. (2019). RoB 2. *BMJ* 366:l4898. doi:10.1136/bmj.l4898
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (pathlib.Path(d) / "studies.csv").write_text("study_id,rob_overall\\nA,Low\\n")
+    ...     load_risk_of_bias(d).table().loc[0, "overall"]
+    'low'
+    """
+    import pandas as pd
+
+    base = Path(folder)
+    studies_path = base / "studies.csv"
+    long_path = base / "risk_of_bias.csv"
+
+    def read(path: Path) -> pd.DataFrame:
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise InputError(f"{path}: cannot read ({exc}); expected a UTF-8 CSV file") \
+                from None
+
+    studies = read(studies_path)
+    long = read(long_path) if long_path.exists() else None
+    rob_cols = [c for c in studies.columns
+                if str(c).lower() == "rob_overall" or re.fullmatch(r"rob_d\d+", str(c).lower())
+                or str(c).lower() in NAMED_COLUMNS]
+    if long is None and not any((studies[c].str.strip() != "").any() for c in rob_cols):
+        return None
+    return read_risk_of_bias(studies, long, tool=tool, check_overall=check_overall)
 
 
 # ============================================================================== weights
