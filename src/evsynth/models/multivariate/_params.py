@@ -187,6 +187,26 @@ class ParamSet:
         return np.concatenate(out)
 
 
+    def dM_blocks(self, theta: np.ndarray) -> list[list[np.ndarray]]:
+        """dM/dtheta_j (transformed scale) per size group and free parameter."""
+        parts = self.split(theta)
+        free = np.flatnonzero(np.isnan(self.sigma2_fix))
+        s2 = np.exp(parts[0])
+        jac = [sp_.G_jacobian(th) if th.size else None
+               for sp_, th in zip(self.structs, parts[1:], strict=True)]
+        out = []
+        for g in self.engine.groups:
+            blocks = [s2[a] * g.K[j] for a, j in enumerate(free)]
+            for t, J in enumerate(jac):
+                if J is None:
+                    continue
+                ii = g.inn[t]
+                for q in range(J.shape[2]):
+                    blocks.append(J[:, :, q][ii[:, :, None], ii[:, None, :]] * g.same[t])
+            out.append(blocks)
+        return out
+
+
 @dataclass
 class OptResult:
     theta: np.ndarray
@@ -231,16 +251,22 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
     if f0 >= 1e300:
         raise InputError("cannot compute the likelihood at the starting values (the marginal "
                          "covariance matrix is not positive definite)")
-    res = optimize.minimize(fg, theta0, jac=True, method="BFGS",
-                            options={"gtol": 1e-9, "maxiter": maxiter})
-    theta = np.asarray(res.x, dtype=float)
-    iters = int(res.nit)
+    theta, iters, ok = _ai_newton(ps, reml, theta0, fg, maxiter=min(maxiter, 200), tol=tol)
+    message = "average-information Newton converged"
+    res_success = ok
+    if not ok:  # fall back on BFGS from the best point found
+        res = optimize.minimize(fg, theta, jac=True, method="BFGS",
+                                options={"gtol": 1e-9, "maxiter": maxiter})
+        theta = np.asarray(res.x, dtype=float)
+        iters += int(res.nit)
+        message = "BFGS after average-information Newton: " + str(res.message)
+        res_success = bool(res.success)
     # boundary: variance components that ran off to zero (log scale -> -inf)
     theta, boundary = _boundary(ps, theta, reml, fg)
     # Newton polishing on the interior parameters
     active = np.ones(theta.size, dtype=bool)
     active[[i for i, _ in boundary]] = False
-    converged = bool(res.success)
+    converged = res_success
     for _ in range(50):
         f, g = fg(theta)
         ga = g[active]
@@ -272,8 +298,55 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
             break
     vals = ps.values(theta)
     ev = eng.evaluate(vals, reml)
-    return OptResult(theta, vals, ev, iters, converged, str(res.message),
+    return OptResult(theta, vals, ev, iters, converged, message,
                      [name for _, name in boundary])
+
+
+def _ai_newton(ps: ParamSet, reml: bool, theta: np.ndarray, fg: Any, *, maxiter: int,
+               tol: float) -> tuple[np.ndarray, int, bool]:
+    """Newton steps with the average information matrix (a Levenberg-type ridge when it is
+    singular) and step halving on the log-likelihood."""
+    eng = ps.engine
+    theta = theta.copy()
+    f, g = fg(theta)
+    for it in range(1, maxiter + 1):
+        if np.max(np.abs(g)) < tol:
+            return theta, it - 1, True
+        try:
+            ev = eng.evaluate(ps.values(theta), reml)
+        except NotPositiveDefinite:
+            return theta, it, False
+        AI = eng.average_information(ev, ps.dM_blocks(theta), reml)
+        score = -g
+        lam = 0.0
+        step = None
+        for _ in range(8):
+            try:
+                A = AI + lam * np.diag(np.maximum(np.diag(AI), 1e-12))
+                cand_step = np.linalg.solve(A, score)
+                if np.all(np.isfinite(cand_step)) and score @ cand_step > 0:
+                    step = cand_step
+                    break
+            except np.linalg.LinAlgError:
+                pass
+            lam = 1e-3 if lam == 0 else lam * 10
+        if step is None:
+            step = score
+        step = np.clip(step, -5, 5)  # at most a factor e^5 per step on the log scale
+        t = 1.0
+        while t > 1e-6:
+            cand = theta + t * step
+            fc, gc = fg(cand)
+            if fc <= f + 1e-12 * max(1.0, abs(f)):
+                break
+            t /= 2
+        else:
+            return theta, it, bool(np.max(np.abs(g)) < 1e-6)
+        small = np.max(np.abs(t * step)) < 1e-10
+        theta, f, g = cand, fc, gc
+        if small:
+            return theta, it, bool(np.max(np.abs(g)) < 1e-6)
+    return theta, maxiter, False
 
 
 def _fd_hessian(fg: Any, theta: np.ndarray, active: np.ndarray) -> np.ndarray:
