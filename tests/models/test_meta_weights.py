@@ -172,6 +172,20 @@ def test_genq_with_inverse_variance_weights_is_dl():
     assert_allclose(g.se_tau2, dl.se_tau2, rtol=1e-10)
 
 
+@pytest.mark.parametrize("mods", [None, "~ ablat"])
+def test_genq_with_unit_weights_is_hedges(mods):
+    """With a_i = 1 the generalised Q is the OLS residual sum of squares and GENQ is Hedges'
+    (HE) estimator (DerSimonian & Kacker 2007, Contemp Clin Trials 28:105, section 2.2)."""
+    d = _data("rma_bcg.csv")
+    kw = {"mods": mods, "data": d} if mods else {}
+    g = evsynth.meta("yi", "vi", data=d, method="GENQ", weights=np.ones(len(d)),
+                     **{k: v for k, v in kw.items() if k != "data"})
+    he = evsynth.meta("yi", "vi", data=d, method="HE",
+                      **{k: v for k, v in kw.items() if k != "data"})
+    assert_allclose(g.tau2, he.tau2, rtol=1e-12)
+    assert_allclose(g.se_tau2, he.se_tau2, rtol=1e-10)
+
+
 def _ruben_sf(q: float, lam: np.ndarray, terms: int = 4000) -> float:
     """P(sum lam_j chi2_1 > q) by Ruben's (1962) series in central chi-squares (the algorithm
     behind CompQuadForm::farebrother): beta = min(lam), c_0 = prod sqrt(beta/lam_j),
