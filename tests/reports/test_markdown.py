@@ -14,9 +14,9 @@ import sof_samples  # noqa: E402
 from evsynth.errors import InputError  # noqa: E402
 from evsynth.reports.markdown import md, render_markdown  # noqa: E402
 
-ISSUE = ("Pain improved by 7% (3% better to 12% better), or 0.7 points (0.3 better to 1.2 "
-         "better) on a 0 to 10-point scale. People who had vertebroplasty rated their pain as "
-         "4.3 points; people who had placebo, 5 points.")
+ISSUE = ("Pain was 0.7 points lower (0.3 to 1.2 lower) with vertebroplasty than with placebo, "
+         "7% of the 0 to 10 scale. The mean pain score was 5 points with placebo and 4.3 points "
+         "(3.8 to 4.7) with vertebroplasty.")
 
 
 def paths(r):
