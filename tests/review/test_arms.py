@@ -336,3 +336,34 @@ def test_example_in_arm_based_format_equals_its_two_arm_version():
         assert a["comparison"]["intervention"] == b["comparison"]["intervention"]
         assert a["comparison"]["control"] == b["comparison"]["control"]
     assert np.isfinite([a["pooled"]["estimate"] for a in new.values() if a["k"]]).all()
+
+
+# ------------------------------------------------------------------------ invariants
+_arm = st.tuples(st.integers(2, 200), st.floats(-50, 50), st.floats(0.1, 20))
+
+
+@given(i_arms=st.lists(_arm, min_size=1, max_size=3), c_arms=st.lists(_arm, min_size=1,
+                                                                        max_size=3))
+@settings(max_examples=60, deadline=None)
+def test_split_and_combine_conserve_participants(i_arms, c_arms):
+    """Split: every arm's n is shared out completely; combine: n is the sum, and the merged mean
+    and SD do not depend on the order of the arms (Handbook Table 6.5.a)."""
+    from evsynth.review.arms import Group, pair_arms
+
+    def groups(arms, prefix):
+        return [Group([f"{prefix}{j}"], "final", {"n": n, "mean": m, "sd": s,
+                                                  "baseline_mean": None, "baseline_sd": None,
+                                                  "events": None, "total": None,
+                                                  "person_time": None})
+                for j, (n, m, s) in enumerate(arms)]
+
+    gi, gc = groups(i_arms, "i"), groups(c_arms, "c")
+    total = sum(n for n, _, _ in i_arms + c_arms)
+    sp = pair_arms(gi, gc, "split")
+    assert_allclose(sum(a.size + b.size for a, b in sp.pairs), total, rtol=1e-12)
+    co = pair_arms(gi, gc, "combine")
+    (a, b), = co.pairs
+    assert_allclose(a.size + b.size, total, rtol=1e-12)
+    rev = pair_arms(gi[::-1], gc[::-1], "combine").pairs[0]
+    assert_allclose([a.values["mean"], a.values["sd"]], [rev[0].values["mean"],
+                                                        rev[0].values["sd"]], rtol=1e-9)

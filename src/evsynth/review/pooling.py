@@ -150,7 +150,9 @@ def _iv_summary(fit: MetaResult, model: dict[str, Any]) -> dict[str, Any]:
                            "tau": _f(fit.tau), "I2": _f(fit.I2), "H2": _f(fit.H2),
                            "QE": _f(fit.QE), "QE_df": k - 1, "QEp": _f(fit.QEp),
                            "df": _f(fit.df), "note": None}
-    _k1_and_pi(out, k, model, lambda: fit.predict(pi_type=model["pi_type"]))
+    # IV: as before 1.3, a prediction interval also for a common-effect fit (metafor's
+    # predict.rma: it equals the CI when tau^2 = 0)
+    _k1_and_pi(out, k, {**model, "common": False}, lambda: fit.predict(pi_type=model["pi_type"]))
     return out
 
 
