@@ -47,6 +47,7 @@ class FakeMV:
                                 shape=(t["n"], t["n"]))
         self.coef_names = [str(x) for x in np.atleast_1d(c["coef_names"])]
         self.btt = np.atleast_1d(np.asarray(c["btt"])) - 1
+        self.sigma2 = arr(c["sigma2"])
 
     def marginal_var(self):
         return self._M
@@ -253,8 +254,9 @@ def test_result_contract_and_printing():
     assert "Test of Moderators (coefficients 2:4)" in text
     assert res.level == 95.0
     frame = res.to_frame()
-    assert list(frame.columns) == ["term", "estimate", "se", "statistic", "df", "pval", "ci_lb",
+    assert list(frame.columns) == ["term", "estimate", "se", "statistic", "pval", "ci_lb",
                                    "ci_ub"]
+    assert list(res.coefficients["df"]) == list(res.df)
     json.dumps(res.to_dict(), allow_nan=False)
     assert res.method_info["vcov"] == "CR2" and res.method_info["n_clusters"] == 17
     cr1 = robust(fit_of(c), c["cluster"])
@@ -341,3 +343,32 @@ def test_robu_htz_matches_clubsandwich(case):
     close(out["F"], ref["Fstat"], rtol=1e-8)
     close(out["df2"], ref["df_denom"], rtol=1e-8)
     close(out["pval"], ref["p_val"], rtol=1e-7)
+
+
+PRED = [(c, r) for c in ROBUST for r in c["robust"]
+        if r.get("predict") and "error" not in r["predict"]]
+
+
+@pytest.mark.parametrize("case,ref", PRED, ids=[f"{c['name']}-{r['vbest']}" for c, r in PRED])
+def test_predict_matches_metafor(case, ref):
+    """metafor predict() of robust objects: CI with n - p df (CR1/CR0) or the Satterthwaite df
+    of each contrast (CR2; clubSandwich linear_contrast), PI with tau^2 / sum(sigma^2)."""
+    fit = fit_of(case)
+    res = robust(fit, case["cluster"], adjust=ref["adjust"], clubsandwich=ref["clubSandwich"])
+    pr = ref["predict"]
+    out = res.predict(pr["newmods"]) if pr.get("newmods") is not None else res.predict()
+    for name in ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
+        close(np.atleast_1d(getattr(out, name)), arr(pr[name]), rtol=1e-7, atol=1e-10)
+    assert out.level == 95.0
+    assert res.predict(level=90).level == 90.0
+
+
+def test_satterthwaite_contrast_equals_coefficient_df():
+    c = next(c for c in ROBUST if c["name"] == "assink_uni_deltype_year")
+    res = robust(fit_of(c), c["cluster"], clubsandwich=True)
+    from evsynth.models.robust import satterthwaite_df
+
+    p = len(res.beta)
+    close(satterthwaite_df(res._parts, np.eye(p)), res.df, rtol=1e-12)
+    for j in range(p):
+        close(res.wald_test([j])["df2"], res.df[j], rtol=1e-10)

@@ -61,6 +61,12 @@ def test_robust_meta_mv_matches_metafor(name, ref):
     np.testing.assert_allclose(res.QMdf, np.atleast_1d(ref["QMdf"]), rtol=RTOL)
     np.testing.assert_allclose(res.QMp, ref["QMp"], rtol=1e-5)
     assert "meta_mv" in res.method_info["model"] or "rma.mv" in res.method_info["model"]
+    pr = ref.get("predict")
+    if pr and "error" not in pr:  # metafor predict() of the robust object
+        out = res.predict(pr["newmods"]) if pr.get("newmods") is not None else res.predict()
+        for key in ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
+            np.testing.assert_allclose(np.atleast_1d(getattr(out, key)),
+                                       np.atleast_1d(pr[key]), rtol=RTOL, atol=1e-9)
 
 
 def test_cr2_refuses_clusters_that_do_not_nest_the_random_effects():

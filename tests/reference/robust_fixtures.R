@@ -147,7 +147,21 @@ rob_case <- function(fit, cluster, label, kind, dataset, mods) {
   for (v in list(list(adjust = TRUE, cs = FALSE), list(adjust = FALSE, cs = FALSE),
                  list(adjust = TRUE, cs = TRUE))) {
     r <- robust(fit, cluster = cluster, adjust = v$adjust, clubSandwich = v$cs)
+    p <- length(fit$beta)
+    pr <- NULL
+    if (p <= 2) {
+      newmods <- if (p == 2) as.numeric(quantile(fit$X[, 2], c(0.1, 0.5, 0.9))) else NULL
+      pp <- try(if (p == 2) predict(r, newmods = newmods) else predict(r), silent = TRUE)
+      if (inherits(pp, "try-error")) {
+        pr <- list(newmods = newmods, error = as.character(pp))
+      } else {
+        pr <- list(newmods = newmods, pred = num(pp$pred), se = num(pp$se),
+                   ci_lb = num(pp$ci.lb), ci_ub = num(pp$ci.ub), pi_lb = num(pp$pi.lb),
+                   pi_ub = num(pp$pi.ub))
+      }
+    }
     out[[length(out) + 1]] <- list(adjust = v$adjust, clubSandwich = v$cs, vbest = r$vbest,
+      predict = pr,
       beta = num(r$beta), se = num(r$se), tval = num(r$zval), pval = num(r$pval),
       df = num(r$dfs), ci_lb = num(r$ci.lb), ci_ub = num(r$ci.ub), vb = mat(r$vb),
       QM = num(r$QM), QMdf = num(r$QMdf), QMp = num(r$QMp), n = r$n)

@@ -41,6 +41,8 @@ from evsynth.validation import as_frame, choice, column, level_percent, numeric_
 if TYPE_CHECKING:
     import pandas as pd
     import scipy.sparse as sp
+
+    from evsynth.models.meta import Prediction
 else:
     pd = LazyModule("pandas")
 
@@ -263,14 +265,34 @@ def _t_sums(D: np.ndarray, terms: list[tuple[float, np.ndarray, np.ndarray]]) ->
     return T
 
 
-def satterthwaite_df(parts: CR2Parts) -> np.ndarray:
-    """Satterthwaite degrees of freedom of each coefficient under the working model
-    (Bell & McCaffrey 2002, sec. 3; Pustejovsky & Tipton 2018, eq. 11; clubSandwich
-    ``Satterthwaite``): ``df = 2 E[V]^2 / Var[V]``."""
-    E = np.diag(_expected(parts.D, parts.terms))
-    T = _t_sums(parts.D, parts.terms)
-    var = np.array([T[a, a, a, a] for a in range(parts.D.shape[1])])
-    return E ** 2 / var
+def satterthwaite_df(parts: CR2Parts, C: np.ndarray | None = None,
+                     chunk: int = 256) -> np.ndarray:
+    """Satterthwaite degrees of freedom of each coefficient (or of each contrast, a row of
+    ``C``) under the working model (Bell & McCaffrey 2002, sec. 3; Pustejovsky & Tipton 2018,
+    eq. 11; clubSandwich ``Satterthwaite`` and ``linear_contrast``): ``df = 2 E[c'Vc]^2 /
+    Var[c'Vc]``, with ``E = sum_i P_ii`` and ``Var = 2 sum_ij P_ij^2`` for the scalar P array
+    of the contrast; rows of ``C`` in chunks (memory J x chunk x p)."""
+    p = parts.D.shape[1]
+    C = np.eye(p) if C is None else np.atleast_2d(C)
+    out = np.empty(C.shape[0])
+    for s0 in range(0, C.shape[0], chunk):
+        Cc = C[s0:s0 + chunk]
+        d = np.einsum("ia,jab,ib->ji", Cc, parts.D, Cc)  # (J, q)
+        proj = [(c, np.einsum("ia,jam->jim", Cc, Lt), np.einsum("ia,jam->jim", Cc, Rt))
+                for c, Lt, Rt in parts.terms]
+        E = d.sum(axis=0)
+        T = np.einsum("ji,ji->i", d, d)
+        for c, lt, rt in proj:
+            lr = np.einsum("jim,jim->ji", lt, rt)
+            E = E + c * lr.sum(axis=0)
+            T = T + 2 * c * np.einsum("ji,ji->i", d, lr)
+        for c1, l1, r1 in proj:
+            for c2, l2, r2 in proj:
+                KL = np.einsum("jim,jin->imn", l1, l2)
+                KR = np.einsum("jim,jin->imn", r1, r2)
+                T = T + c1 * c2 * np.einsum("imn,imn->i", KL, KR)
+        out[s0:s0 + chunk] = E ** 2 / T
+    return out
 
 
 def _transform(parts: CR2Parts, C: np.ndarray
@@ -473,12 +495,68 @@ class RobustResult(FittedModel):
         self.fit = fit
         self.test = "t"
         self._parts: CR2Parts | None = None
+        self._X = np.empty((0, len(beta)))
+        self._intercept = False
+        self._pi_var: float | None = None
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy coefficient table (``term, estimate, se, statistic, df, pval, ci_lb, ci_ub``)."""
-        frame = super().to_frame()
-        frame.insert(4, "df", self.df)
-        return frame
+    @property
+    def coefficients(self) -> pd.DataFrame:
+        """Coefficient table (estimate, se, tval, df, pval, ci_lb, ci_ub) indexed by name;
+        ``to_frame()`` is the contract's tidy table (the df are in :attr:`df`)."""
+        return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.zval,
+                             "df": self.df, "pval": self.pval, "ci_lb": self.ci_lb,
+                             "ci_ub": self.ci_ub}, index=self.coef_names)
+
+    def predict(self, newmods: Any = None, *, level: float | None = None) -> Prediction:
+        """Predicted average effects with cluster-robust confidence intervals (metafor
+        ``predict`` of a ``robust.rma`` object): ``x' b`` with SE ``sqrt(x' V x)`` and t
+        quantiles on ``n - p`` df (CR1/CR0) or the Satterthwaite df of the contrast ``x``
+        (CR2, as clubSandwich ``linear_contrast``, which metafor calls); prediction intervals
+        add the fit's heterogeneity (tau^2 of a ``meta`` fit; the sum of the sigma^2 of a
+        ``meta_mv`` fit without ``inner | outer`` terms), as metafor.
+
+        ``newmods``: values of the moderators (m x (p - 1) without the intercept column, or
+        m x p), or None for the intercept of an intercept-only model and the fitted values
+        otherwise.
+        """
+        from scipy import special
+
+        from evsynth.models.meta import Prediction
+
+        lvl = self.level if level is None else level_percent(level)
+        p = len(self.beta)
+        if newmods is None:
+            Xn = np.ones((1, 1)) if p == 1 else self._X
+        else:
+            try:
+                Xn = np.asarray(newmods, dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(f"argument 'newmods' is {newmods!r}; expected numbers") from None
+            m = p - int(self._intercept)
+            if Xn.ndim <= 1:  # one moderator: one value per prediction; else one row
+                Xn = Xn.reshape(-1, 1) if m == 1 else Xn.reshape(1, -1)
+            if self._intercept and Xn.shape[1] == p - 1:
+                Xn = np.column_stack([np.ones(Xn.shape[0]), Xn])
+            if Xn.shape[1] != p or not np.all(np.isfinite(Xn)):
+                raise InputError(f"argument 'newmods' has shape {np.shape(newmods)}; expected "
+                                 f"finite values for the {p - int(self._intercept)} "
+                                 "moderator(s) (one row per prediction)")
+        pred = Xn @ self.beta
+        se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, self.vb, Xn))
+        if self._parts is not None:
+            df = satterthwaite_df(self._parts, Xn)
+        else:
+            df = np.full(Xn.shape[0], float(self.df[0]))
+        crit = special.stdtrit(df, 1 - (1 - lvl / 100) / 2)
+        pi_sd = np.sqrt(se ** 2 + self._pi_var) if self._pi_var is not None else np.nan * se
+        one = Xn.shape[0] == 1
+
+        def out(a: np.ndarray) -> Any:
+            return float(a[0]) if one else a
+
+        return Prediction(out(pred), out(se), out(pred - crit * se), out(pred + crit * se),
+                          out(pred - crit * pi_sd), out(pred + crit * pi_sd), lvl,
+                          "t (cluster-robust)")
 
     def wald_test(self, coefs: Sequence[int]) -> dict[str, float]:
         """Test that the coefficients ``coefs`` (0-based indices) are all 0: the HTZ test
@@ -701,7 +779,23 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
                        method_info=info, btt=w.btt, fit=fit)
     if clubsandwich:
         res._parts = parts
+    res._X = w.X
+    res._intercept = bool(np.all(w.X[:, 0] == 1.0))
+    res._pi_var = _pi_variance(fit, w)
     return res
+
+
+def _pi_variance(fit: Any, w: _Working) -> float | None:
+    """The heterogeneity a prediction interval adds (metafor ``predict.rma``/``predict.rma.mv``):
+    tau^2 of a meta() fit, the sum of the sigma^2 of a meta_mv() fit without structured
+    (``inner | outer``) terms; None otherwise."""
+    if w.kind == "meta":
+        return float(fit.tau2)
+    tau2 = np.atleast_1d(getattr(fit, "tau2", np.empty(0)))
+    sigma2 = getattr(fit, "sigma2", None)
+    if sigma2 is None or tau2.size:
+        return None
+    return float(np.sum(sigma2))
 
 
 def _cr1(w: _Working, e: np.ndarray, codes: np.ndarray, J: int) -> np.ndarray:
@@ -765,11 +859,13 @@ class RobuResult(FittedModel):
         df2 = float(self.n_clusters - len(self.beta))
         return _wald(self.beta, self.vb, self._parts, df2, coefs)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy coefficient table (``term, estimate, se, statistic, df, pval, ci_lb, ci_ub``)."""
-        frame = super().to_frame()
-        frame.insert(4, "df", self.df)
-        return frame
+    @property
+    def coefficients(self) -> pd.DataFrame:
+        """Coefficient table (estimate, se, tval, df, pval, ci_lb, ci_ub) indexed by name;
+        ``to_frame()`` is the contract's tidy table (the df are in :attr:`df`)."""
+        return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.zval,
+                             "df": self.df, "pval": self.pval, "ci_lb": self.ci_lb,
+                             "ci_ub": self.ci_ub}, index=self.coef_names)
 
     def summary_text(self) -> str:
         label = ("RVE: Correlated Effects Model" if self.model == "CE"
