@@ -519,44 +519,9 @@ class RobustResult(FittedModel):
         m x p), or None for the intercept of an intercept-only model and the fitted values
         otherwise.
         """
-        from scipy import special
-
-        from evsynth.models.meta import Prediction
-
         lvl = self.level if level is None else level_percent(level)
-        p = len(self.beta)
-        if newmods is None:
-            Xn = np.ones((1, 1)) if p == 1 else self._X
-        else:
-            try:
-                Xn = np.asarray(newmods, dtype=float)
-            except (TypeError, ValueError):
-                raise InputError(f"argument 'newmods' is {newmods!r}; expected numbers") from None
-            m = p - int(self._intercept)
-            if Xn.ndim <= 1:  # one moderator: one value per prediction; else one row
-                Xn = Xn.reshape(-1, 1) if m == 1 else Xn.reshape(1, -1)
-            if self._intercept and Xn.shape[1] == p - 1:
-                Xn = np.column_stack([np.ones(Xn.shape[0]), Xn])
-            if Xn.shape[1] != p or not np.all(np.isfinite(Xn)):
-                raise InputError(f"argument 'newmods' has shape {np.shape(newmods)}; expected "
-                                 f"finite values for the {p - int(self._intercept)} "
-                                 "moderator(s) (one row per prediction)")
-        pred = Xn @ self.beta
-        se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, self.vb, Xn))
-        if self._parts is not None:
-            df = satterthwaite_df(self._parts, Xn)
-        else:
-            df = np.full(Xn.shape[0], float(self.df[0]))
-        crit = special.stdtrit(df, 1 - (1 - lvl / 100) / 2)
-        pi_sd = np.sqrt(se ** 2 + self._pi_var) if self._pi_var is not None else np.nan * se
-        one = Xn.shape[0] == 1
-
-        def out(a: np.ndarray) -> Any:
-            return float(a[0]) if one else a
-
-        return Prediction(out(pred), out(se), out(pred - crit * se), out(pred + crit * se),
-                          out(pred - crit * pi_sd), out(pred + crit * pi_sd), lvl,
-                          "t (cluster-robust)")
+        return _predict(self.beta, self.vb, self._parts, float(self.df[0]), self._X,
+                        self._intercept, self._pi_var, lvl, newmods)
 
     def wald_test(self, coefs: Sequence[int]) -> dict[str, float]:
         """Test that the coefficients ``coefs`` (0-based indices) are all 0: the HTZ test
@@ -597,6 +562,50 @@ class RobustResult(FittedModel):
                      f"{self.vcov_type},")
         lines.append(f"   approx t-test and confidence interval, df: {dfm})")
         return "\n".join(lines)
+
+
+def _predict(beta: np.ndarray, vb: np.ndarray, parts: CR2Parts | None, df_const: float,
+             X: np.ndarray, intercept: bool, pi_var: float | None, lvl: float,
+             newmods: Any) -> Prediction:
+    """Predictions ``x' b`` with t intervals (Satterthwaite df per contrast with CR2 parts,
+    else ``df_const``) and, when ``pi_var`` is given, prediction intervals."""
+    from scipy import special
+
+    from evsynth.models.meta import Prediction
+
+    p = len(beta)
+    if newmods is None:
+        Xn = np.ones((1, 1)) if p == 1 else X
+    else:
+        try:
+            Xn = np.asarray(newmods, dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"argument 'newmods' is {newmods!r}; expected numbers") from None
+        m = p - int(intercept)
+        if Xn.ndim <= 1:  # one moderator: one value per prediction; else one row
+            Xn = Xn.reshape(-1, 1) if m == 1 else Xn.reshape(1, -1)
+        if intercept and Xn.shape[1] == p - 1:
+            Xn = np.column_stack([np.ones(Xn.shape[0]), Xn])
+        if Xn.shape[1] != p or not np.all(np.isfinite(Xn)):
+            raise InputError(f"argument 'newmods' has shape {np.shape(newmods)}; expected "
+                             f"finite values for the {p - int(intercept)} "
+                             "moderator(s) (one row per prediction)")
+    pred = Xn @ beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, vb, Xn))
+    if parts is not None:
+        df = satterthwaite_df(parts, Xn)
+    else:
+        df = np.full(Xn.shape[0], df_const)
+    crit = special.stdtrit(df, 1 - (1 - lvl / 100) / 2)
+    pi_sd = np.sqrt(se ** 2 + pi_var) if pi_var is not None else np.nan * se
+    one = Xn.shape[0] == 1
+
+    def out(a: np.ndarray) -> Any:
+        return float(a[0]) if one else a
+
+    return Prediction(out(pred), out(se), out(pred - crit * se), out(pred + crit * se),
+                      out(pred - crit * pi_sd), out(pred + crit * pi_sd), lvl,
+                      "t (cluster-robust)")
 
 
 def _wald(beta: np.ndarray, vb: np.ndarray, parts: CR2Parts | None, df2: float,
@@ -847,9 +856,20 @@ class RobuResult(FittedModel):
 
     def __init__(self, **kw: Any) -> None:
         self._parts: CR2Parts | None = kw.pop("parts", None)
+        self._X: np.ndarray = kw.pop("X")
+        self._intercept: bool = kw.pop("intercept")
         for key, val in kw.items():
             setattr(self, key, val)
         self.test = "t"
+
+    def predict(self, newmods: Any = None, *, level: float | None = None) -> Prediction:
+        """Predicted average effects ``x' b`` with robust confidence intervals: t quantiles on
+        the contrast's Satterthwaite df (``small=True``, as clubSandwich ``linear_contrast``
+        on a robu fit) or ``n - p`` df; no prediction interval (robumeta has none: NaN).
+        ``newmods`` as in :meth:`RobustResult.predict`."""
+        lvl = self.level if level is None else level_percent(level)
+        return _predict(self.beta, self.vb, self._parts, float(self.n_clusters - len(self.beta)),
+                        self._X, self._intercept, None, lvl, newmods)
 
     def wald_test(self, coefs: Sequence[int]) -> dict[str, float]:
         """Test that the coefficients ``coefs`` (0-based) are all 0: with ``small=True`` the
@@ -1079,5 +1099,5 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
                       df=df, vb=vb, tau2=float(tau2), omega2=omega2, I2=I2,
                       rho=float(rho), model=model_c, small=bool(small), level=level,
                       weights=w, cluster_sizes=blocks.sizes.copy(), method_info=info,
-                      parts=parts if small else None)
+                      parts=parts if small else None, X=X, intercept=bool(mm.intercept))
 
