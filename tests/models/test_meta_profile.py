@@ -1,7 +1,9 @@
 """``fit.profile()``: the (restricted) log-likelihood profiled over tau^2, against metafor 3.8.1
 ``profile.rma.uni`` (fixtures: tests/reference/uni_extra_fixtures.R, profile.json: the grid, the
 log-likelihood and the coefficients with their CIs at each value; default range from the
-Q-profile CI, user range, ML, REML, DL (ML likelihood), user weights)."""
+Q-profile CI, user range, ML, REML, DL (ML likelihood), user weights); ``fit.profile(coef=)``,
+the ML log-likelihood profiled over a coefficient (an evsynth extension; metafor profiles
+variance components only), against plain R algebra with optimize() (profile_coef.json)."""
 
 from __future__ import annotations
 
@@ -108,3 +110,42 @@ def test_bad_arguments(kw, match):
 def test_equal_effects_refused():
     with pytest.raises(InputError, match="equal-effects"):
         evsynth.meta([0.1, 0.5, 0.3], [0.01, 0.02, 0.03], method="FE").profile()
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["id"])
+                                  for c in _group("profile_coef")["cases"]])
+def test_coefficient_profile_matches_r_algebra(case):
+    d = pd.read_csv(DATA / case["dataset"])
+    a = case["args"]
+    kw = {"mods": a["mods"]} if a["mods"] else {}
+    fit = evsynth.meta("yi", "vi", data=d, method=a["method"], control={"tol": 1e-12}, **kw)
+    r = case["result"]
+    default = fit.profile(coef=a["coef"], steps=a["steps"])
+    assert_allclose(default.method_info["xlim"], r["xlim"], rtol=1e-7)
+    f = default.to_frame()
+    assert list(f.columns) == [a["coef"], "ll", "tau2"]
+    assert_allclose(f[a["coef"]], r["grid"], rtol=1e-7, atol=1e-12)
+    assert_allclose(f["ll"], r["ll"], rtol=1e-9, atol=1e-9)
+    assert_allclose(f["tau2"], r["tau2"], rtol=1e-5, atol=1e-8)  # optimize() tol
+    assert_allclose(default.estimate, r["beta"], rtol=1e-7)
+    assert_allclose(default.ll_max, r["ll_ML"], rtol=1e-9)
+    assert f["ll"].max() <= default.ll_max + 1e-9
+    assert isinstance(default.plot(), Figure)
+    with pytest.raises(InputError, match="use estimate"):
+        _ = default.tau2_hat
+
+
+def test_coefficient_profile_refusals():
+    d = pd.read_csv(DATA / "rma_bcg.csv")
+    reml = evsynth.meta("yi", "vi", data=d, mods="~ ablat")
+    with pytest.raises(InputError, match="REML likelihood does not contain"):
+        reml.profile(coef="ablat")
+    ml = evsynth.meta("yi", "vi", data=d, mods="~ ablat", method="ML")
+    for bad in ("year", 2, -1, True):
+        with pytest.raises(InputError, match="coef"):
+            ml.profile(coef=bad)
+    with pytest.raises(InputError, match="xlim"):
+        ml.profile(coef="ablat", xlim=(0, math.nan))
+    w = evsynth.meta("yi", "vi", data=d, method="ML", weights=1 / d["vi"])
+    with pytest.raises(InputError, match="inverse-variance"):
+        w.profile(coef=0)

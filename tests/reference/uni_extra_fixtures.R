@@ -334,3 +334,45 @@ for (m in c("ML", "REML")) {
                   pval = a$pval, QE_full = a$QE.f, QE_reduced = a$QE.r))
 }
 write_group("anova_compare", cases, note = "anova(full, reduced) and anova(full, reduced, test='Wald')")
+
+# ---- profile over a coefficient (an evsynth extension): plain algebra -------------------------
+# ML log-likelihood of y - b x_j on the other columns, maximised over tau^2 >= 0 by optimize()
+# (and compared with tau^2 = 0), the other coefficients by GLS (Hardy & Thompson 1996).
+ml_ll <- function(y, v, X, t) {
+  w <- 1 / (v + t)
+  r <- if (ncol(X) > 0) y - X %*% solve(t(X) %*% (w * X), t(X) %*% (w * y)) else y
+  -0.5 * sum(log(2 * pi * (v + t))) - 0.5 * sum(w * r^2)
+}
+coef_case <- function(id, method, mods, coef, steps) {
+  X <- if (is.null(mods)) cbind(intrcpt = rep(1, nrow(bcg))) else {
+    M <- model.matrix(as.formula(mods), data = bcg); colnames(M)[1] <- "intrcpt"; M }
+  res <- if (is.null(mods)) rma(bcg$yi, bcg$vi, method = method, control = CTRL) else
+    rma(bcg$yi, bcg$vi, mods = X[, -1, drop = FALSE], method = method, control = CTRL)
+  j <- match(coef, colnames(X))
+  xl <- c(res$beta[j] - qnorm(0.995) * res$se[j], res$beta[j] + qnorm(0.995) * res$se[j])
+  grid <- seq(xl[1], xl[2], length.out = steps)
+  lls <- t2s <- numeric(steps)
+  for (i in seq_len(steps)) {
+    y <- bcg$yi - grid[i] * X[, j]
+    Xr <- X[, -j, drop = FALSE]
+    if (method == "FE") {
+      t2s[i] <- 0
+    } else {
+      o <- optimize(function(t) ml_ll(y, bcg$vi, Xr, t), c(0, 10), maximum = TRUE, tol = 1e-13)
+      t2s[i] <- if (ml_ll(y, bcg$vi, Xr, 0) >= o$objective) 0 else o$maximum
+    }
+    lls[i] <- ml_ll(y, bcg$vi, Xr, t2s[i])
+  }
+  list(id = id, dataset = "rma_bcg.csv",
+       args = list(method = method, mods = mods, coef = coef, steps = steps),
+       result = list(xlim = xl, grid = grid, ll = lls, tau2 = t2s,
+                     beta = res$beta[j], ll_ML = res$fit.stats["ll", "ML"]))
+}
+cases <- list(
+  coef_case("bcg_ML_ablat_ablat", "ML", "~ ablat", "ablat", 9),
+  coef_case("bcg_ML_ablat_intrcpt", "ML", "~ ablat", "intrcpt", 9),
+  coef_case("bcg_ML_int", "ML", NULL, "intrcpt", 11),
+  coef_case("bcg_FE_ablat_ablat", "FE", "~ ablat", "ablat", 5),
+  coef_case("bcg_ML_ablat_year_year", "ML", "~ ablat + year", "year", 7)
+)
+write_group("profile_coef", cases, note = "ML profile over a coefficient by plain algebra")

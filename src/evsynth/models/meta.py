@@ -751,11 +751,16 @@ class MetaResult(FittedModel):
 
         return tau2_confint(self, type=type, level=level)
 
-    def profile(self, xlim: Sequence[float] | None = None, steps: int = 20) -> ProfileResult:
-        """Profile of the (restricted) log-likelihood over tau^2 (metafor ``profile.rma.uni``):
-        see :func:`evsynth.models.profile.profile_tau2`; ``.plot()`` draws it."""
-        from evsynth.models.profile import profile_tau2
+    def profile(self, xlim: Sequence[float] | None = None, steps: int = 20,
+                coef: str | int | None = None) -> ProfileResult:
+        """Profile of the (restricted) log-likelihood over tau^2 (metafor ``profile.rma.uni``;
+        :func:`evsynth.models.profile.profile_tau2`), or with ``coef`` (a coefficient's name or
+        index) of the ML log-likelihood over that coefficient (ML and equal-effects fits;
+        :func:`evsynth.models.profile.profile_coef`). ``.plot()`` draws it."""
+        from evsynth.models.profile import profile_coef, profile_tau2
 
+        if coef is not None:
+            return profile_coef(self, coef, xlim=xlim, steps=steps)
         return profile_tau2(self, xlim=xlim, steps=steps)
 
     def anova(self, other: MetaResult | None = None, *, btt: Sequence[int] | None = None,
