@@ -33,11 +33,11 @@ if TYPE_CHECKING:  # pragma: no cover
         PetPeeseResult,
         RanktestResult,
         RegtestResult,
-        SelmodelResult,
         TrimfillResult,
     )
     from evsynth.models.diagnostics.blup import BlupResult
     from evsynth.models.diagnostics.residuals import CaseResiduals, StudyValues
+    from evsynth.models.diagnostics.selmodel import SelectionModel
     from evsynth.models.diagnostics.vif import VifResult
     from evsynth.models.influence import (
         BaujatResult,
@@ -311,14 +311,25 @@ class FittedModel(ResultMixin):
         """Henmi & Copas (2010) confidence interval (metafor ``hc``)."""
         return self._diagnostic("hc", tol=tol)
 
-    def selmodel(self, type: str = "stepfun", steps: Sequence[float] | None = (0.025, 1),
-                 alternative: str = "greater", delta_min: float | None = None,
-                 delta_max: float = 100.0) -> SelmodelResult:
-        """Selection models (metafor ``selmodel``): the step function of Vevea & Hedges (1995,
-        cut-points ``steps``) or the beta model of Citkowicz & Vevea (2017), by maximum
-        likelihood."""
+    def selmodel(self, type: str = "stepfun", steps: Sequence[float] | float | None = None,
+                 alternative: str = "greater",
+                 delta_min: float | Sequence[float] | None = None,
+                 delta_max: float | Sequence[float] | None = None, *, prec: str | None = None,
+                 ni: Any = None, scaleprec: bool = True,
+                 delta: Sequence[float | None] | float | None = None) -> SelectionModel:
+        """Selection models (metafor ``selmodel``), fitted by maximum likelihood: the step
+        function of Vevea & Hedges (1995; cut-points ``steps``, default ``(0.025, 1)``), the
+        beta model of Citkowicz & Vevea (2017), and the ``"halfnorm"``, ``"negexp"``,
+        ``"logistic"``, ``"power"`` and ``"negexppow"`` families of Preston et al. (2004) with
+        an optional threshold ``steps`` (one p-value) and precision-dependent selection
+        ``prec`` (``"sei"``, ``"vi"``, ``"ninv"``, ``"sqrtninv"``; the last two need the sample
+        sizes ``ni``; scaled by their maximum unless ``scaleprec=False``). ``delta`` fixes
+        selection parameters (None entries are estimated). The result has Hessian SEs
+        (``vcov()``), the LRT of no selection and profile-likelihood CIs (``confint()``);
+        see :func:`evsynth.models.diagnostics.selmodel.selmodel_rma`."""
         return self._diagnostic("selmodel", type=type, steps=steps, alternative=alternative,
-                                delta_min=delta_min, delta_max=delta_max)
+                                delta_min=delta_min, delta_max=delta_max, prec=prec, ni=ni,
+                                scaleprec=scaleprec, delta=delta)
 
     # case diagnostics (metafor rstandard, rstudent, fitted, residuals, blup, ranef, vif) ------
     def rstandard(self, type: str = "marginal") -> CaseResiduals:
