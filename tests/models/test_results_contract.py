@@ -44,6 +44,11 @@ def _fits() -> dict:
             "yi", "vi", random="~ 1 | district/school", data=pd.read_csv(
                 __import__("pathlib").Path(__file__).parents[1] / "reference" / "mv"
                 / "data_konst.csv")),
+        "robust_CR1": lambda: evsynth.robust(evsynth.meta("yi", "vi", data=DATA, mods="~ ablat"),
+                                             cluster=DATA["alloc"]),
+        "robust_CR2": lambda: evsynth.robust(evsynth.meta("yi", "vi", data=DATA),
+                                             cluster=DATA["alloc"], clubsandwich=True),
+        "robu_CE": lambda: evsynth.robu("yi", "vi", "alloc", data=DATA),
         "meta_mv_struct": lambda: evsynth.meta_mv(
             "yi", "vi", random="~ factor(alloc) | study", struct="DIAG", mods="~ ablat",
             data=DATA, test="t"),
