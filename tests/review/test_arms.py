@@ -263,8 +263,10 @@ def test_duplicate_treatment_row(tmp_path):
 def test_unknown_treatment_in_comparison_is_a_warning_with_a_hint(tmp_path):
     toml = ARM_TOML.replace('control = "usual"', 'control = "usul"')
     lines = validate(make_arm_review(tmp_path / "r", toml=toml))
-    warn = [x for x in lines if x.startswith("warning:")]
-    assert len(warn) == 1 and "'usul'" in warn[0] and "did you mean 'usual'" in warn[0]
+    warn = sorted(x for x in lines if x.startswith("warning:"))
+    assert len(warn) == 2
+    assert "'usual'" in warn[0] and "is in no comparison" in warn[0]
+    assert "'usul'" in warn[1] and "did you mean 'usual'" in warn[1]
     assert any(x.startswith("  treatments: kp (6 studies)") for x in lines)
 
 
@@ -367,3 +369,16 @@ def test_split_and_combine_conserve_participants(i_arms, c_arms):
     rev = pair_arms(gi[::-1], gc[::-1], "combine").pairs[0]
     assert_allclose([a.values["mean"], a.values["sd"]], [rev[0].values["mean"],
                                                         rev[0].values["sd"]], rtol=1e-9)
+
+
+def test_validate_lists_multiarm_studies_and_unused_treatments(tmp_path):
+    rows = copy.deepcopy(ARM_OUTCOMES)
+    rows[2]["treatment"] = "kpp"   # T2's kp arm, a typo
+    lines = validate(make_arm_review(tmp_path / "r", outcomes=rows))
+    assert "  kp_vs_placebo: multi-arm T3, T5 (multiarm = 'combine')" in lines
+    assert "  kp_vs_placebo_split: multi-arm T3, T5 (multiarm = 'split')" in lines
+    warn = [x for x in lines if x.startswith("warning:")]
+    assert len(warn) == 1 and "'kpp'" in warn[0] and "did you mean 'kp'" in warn[0]
+    toml = ARM_TOML.replace("[model]", '[treatments]\nkpp = "Kyphoplasty (typo)"\n\n[model]')
+    lines = validate(make_arm_review(tmp_path / "r2", toml=toml, outcomes=rows))
+    assert not [x for x in lines if x.startswith("warning:")]

@@ -401,6 +401,15 @@ def _treatment_warnings(rows: list[OutcomeRow], cfg: ReviewConfig | None) -> lis
     known = treatments_in(rows)
     two_arm = {r.comparison for r in rows if r.two_arm_format}
     out = []
+    named = {t for c in cfg.comparisons for t in c.intervention_treatments + c.control_treatments}
+    for t, studies in sorted(known.items()):
+        if t not in named and t not in cfg.treatments:
+            near = difflib.get_close_matches(t, sorted(named), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            out.append(f"{OUTCOMES_FILE}: field 'treatment': {t!r} (studies "
+                       f"{', '.join(sorted(studies))}) is in no comparison of {REVIEW_FILE}"
+                       f"{hint}; its rows are not analysed (list it in [treatments] if that is "
+                       "intended)")
     for i, c in enumerate(cfg.comparisons):
         if c.id in two_arm:
             continue
@@ -520,6 +529,22 @@ def validate(path: str | Path) -> list[str]:
                 k = len(per_pair[c.id, o.id])
                 lines.append(f"  {c.id}.{o.id}: {k} stud{'y' if k == 1 else 'ies'} with data "
                              f"({o.measure}{'' if pooling == 'IV' else ', ' + pooling})")
+    from evsynth.review.arms import side_of
+
+    for c in cfg.comparisons:   # studies with several arms on one side (Handbook 23.3.4)
+        multi: set[str] = set()
+        for o in cfg.outcomes:
+            for sid, study_rows in rows_for(r.outcomes, r.outcome_lines, c, o.id).items():
+                per_side: dict[str, set[str]] = {}
+                for x, _ in study_rows:
+                    if not x.is_contrast and not x.two_arm_format and x.treatment:
+                        per_side.setdefault(side_of(x, c, x.treatment) or "", set()).add(
+                            x.treatment)
+                if any(len(v) > 1 for v in per_side.values()):
+                    multi.add(sid)
+        if multi:
+            lines.append(f"  {c.id}: multi-arm {', '.join(sorted(multi))} "
+                         f"(multiarm = {c.multiarm!r})")
     treatments = treatments_in(r.outcomes)
     if treatments:
         lines.append("  treatments: " + ", ".join(f"{t} ({len(s)} stud"
