@@ -7,6 +7,10 @@ A single fit is a batch of one through :func:`evsynth.models.engine.fit_batch`.
 Deliberate difference from metafor 3.8: for models *without* an intercept metafor centres ``yi``
 before computing Q_E and the moment estimators of tau^2, which changes those numbers; evsynth
 uses the uncentred ``yi`` (the textbook ``y'Py``). Models with an intercept are unaffected.
+Also deliberate: with tau^2 fixed (``tau2=``) metafor reports the estimator's SE formula at the
+fixed value, evsynth no SE (nothing was estimated); ``anova(other)`` between fits without a
+likelihood (DL, PM, EB, ...) is refused where metafor computes an "LRT" with a warning (use
+``anova(other, test="Wald")``, which also gives metafor's pseudo-R^2).
 """
 
 from __future__ import annotations
