@@ -208,7 +208,11 @@ def _fmt_num(x: float | None) -> str:
 
 
 def _fmt_int(x: float | None) -> str:
-    return "" if x is None else f"{int(round(x))}"
+    """A count; a non-integer count (e.g. a shared group split between comparisons) is shown as
+    entered, never rounded."""
+    if x is None:
+        return ""
+    return f"{int(round(x))}" if float(x).is_integer() else _fmt_num(x)
 
 
 def _fmt_tau2(t: float) -> str:
@@ -804,6 +808,8 @@ def analysis_data(analysis: dict) -> ForestData | None:
     method, level, fixed, tstat = _model_label(analysis)
     scale = Scale("log" if log else "linear")
     name = MEASURE_NAMES.get(measure.upper(), measure)
+    if method.startswith("Peto") and measure.upper() == "OR":
+        name = MEASURE_NAMES["PETO"]   # RevMan: "Peto Odds Ratio"
     columns = _analysis_columns(studies, binary, change, name, log)
     if outcome.get("kind") == "rate":   # events / person-time per arm (review pipeline)
         columns = [Column(c.key, "Person-time", group=c.group, total=c.total)
