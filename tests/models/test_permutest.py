@@ -21,6 +21,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from test_residuals import dataset, fit_case, load_cases, num
 
@@ -112,3 +114,24 @@ def test_stat_coef_alternatives_and_errors():
     small = evsynth.meta("yi", "vi", data=d.iloc[:4])
     with pytest.raises(InputError, match="too few"):
         small.permutest(permci=True)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.floats(-1.5, 1.5), st.floats(0.02, 0.5)), min_size=4, max_size=7))
+def test_property_exact_equal_effects_stat_coef_equals_test(rows):
+    """Equal-effects intercept-only model: a sign flip leaves the SE unchanged, so the
+    permutation distributions of b and of z = b / SE order the permutations identically and
+    stat="coef" gives the same p-values as stat="test"; p-values lie in (0, 1]; the exact
+    permutation CI of a sign-flip test contains the estimate."""
+    y = np.array([r[0] for r in rows])
+    v = np.array([r[1] for r in rows])
+    fit = evsynth.meta(y, v, method="EE")
+    a = fit.permutest(exact=True)
+    b = fit.permutest(exact=True, stat="coef")
+    assert_allclose(a.pval, b.pval)
+    assert 0 < a.pval[0] <= 1 and 0 < a.QMp <= 1
+    if 1 / a.iter <= 0.025:
+        ci = fit.permutest(exact=True, permci=True)
+        lb, ub = ci.ci_lb[0], ci.ci_ub[0]
+        assert np.isnan(lb) or lb <= fit.beta[0] + 1e-9
+        assert np.isnan(ub) or ub >= fit.beta[0] - 1e-9

@@ -176,3 +176,22 @@ def test_property_residual_identities(rows, method):
     assert_allclose(c.resid, m.resid * v / (v + fit.tau2), atol=1e-12)
     ok = m.se > 0
     assert_allclose(m.z[ok], m.resid[ok] / m.se[ok], rtol=1e-12)
+
+
+def test_subgroups():
+    """Each subgroup of a subgroup analysis is an rma.uni fit of its own studies (metafor:
+    rma(..., subset=)), so its residuals and BLUPs are those of that fit; a subgroup of a
+    common-tau^2 model is a view of the joint model and cannot be refitted (no rstudent)."""
+    d = dataset("bcg")
+    fit = evsynth.meta("yi", "vi", data=d, slab="study", subgroup="alloc")
+    for name, sub in fit.subgroups.items():
+        rows = d[d.alloc == name]
+        alone = evsynth.meta(rows.yi.to_numpy(), rows.vi.to_numpy())
+        assert_allclose(sub.rstandard().z, alone.rstandard().z, rtol=1e-10)
+        assert_allclose(sub.rstudent().z, alone.rstudent().z, rtol=1e-8)
+        assert_allclose(sub.blup().pred, alone.blup().pred, rtol=1e-10)
+    common = evsynth.meta("yi", "vi", data=d, subgroup="alloc", subgroup_tau2="common")
+    sub = next(iter(common.subgroups.values()))
+    assert len(sub.rstandard()) == sub.k
+    with pytest.raises(InputError, match="refitted"):
+        sub.rstudent()

@@ -12,6 +12,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from test_residuals import dataset, fit_case, load_cases
 
@@ -83,3 +85,21 @@ def test_errors():
         fit.vif(sim=1)
     with pytest.raises(InputError, match="meta-regressions"):
         evsynth.meta("yi", "vi", data=d).vif()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10**6), st.floats(0.01, 100), st.floats(-50, 50))
+def test_property_vif_invariant_to_rescaling_a_moderator(seed, scale, shift):
+    """A VIF depends on the column space only: rescaling or shifting a moderator (with an
+    intercept in the model) leaves every VIF and GVIF unchanged, and VIFs are >= 1."""
+    rng = np.random.default_rng(seed)
+    k = 12
+    x1 = rng.normal(size=k)
+    x2 = 0.6 * x1 + rng.normal(size=k)
+    y = rng.normal(size=k) * 0.3
+    v = rng.uniform(0.02, 0.2, size=k)
+    a = evsynth.meta(y, v, mods=np.column_stack([x1, x2]), method="DL")
+    b = evsynth.meta(y, v, mods=np.column_stack([x1 * scale + shift, x2]), method="DL")
+    assert_allclose(a.vif().vif, b.vif().vif, rtol=1e-7)
+    assert np.all(a.vif().vif >= 1 - 1e-12)
+    assert_allclose(a.vif(btt=[[1, 2]]).vif, 1.0, atol=1e-9)  # all moderators: GVIF 1
