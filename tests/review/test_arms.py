@@ -200,6 +200,8 @@ def test_unknown_keys_are_errors(tmp_path, extra, expect):
     ('measure = "MD"', 'measure = "MD"\npooling = "MH"', "does not apply to measure 'MD'"),
     ('method = "MH"', 'method = "MH"\npooling = "IV"', "give the pooling method once"),
     ('multiarm = "combine"', 'multiarm = "pool"', "multiarm"),
+    ('effects = "random"', 'effects = "random"\nmethod = "REML"', "applies to pooling 'IV'"),
+    ('effects = "random"', 'effects = "random"\ntest = "knha"', "M-H and Peto use z"),
     ('intervention = "kp"', 'intervention = ["kp", "usual"]', "named on both sides"),
 ])
 def test_config_errors(tmp_path, old, new, expect):

@@ -286,6 +286,14 @@ class Outcome(_ZeroCells):
             if self.pooling == "PETO" and self.effects == "random":
                 raise ValueError("pooling 'Peto' is a common-effect method; expected effects "
                                  "'common' (or pooling 'MH'/'IV' for random effects)")
+            if self.pooling != "IV" and self.method not in (None, "DL"):
+                raise ValueError(f"method {self.method!r} (a tau^2 estimator) applies to "
+                                 "pooling 'IV'; M-H random effects use DerSimonian-Laird from "
+                                 "the Mantel-Haenszel Q (RevMan 5), Peto is a common effect: "
+                                 "leave 'method' out (or use pooling 'IV')")
+            if self.pooling != "IV" and self.test not in (None, "z"):
+                raise ValueError(f"test {self.test!r} applies to pooling 'IV'; M-H and Peto use "
+                                 "z tests and intervals (RevMan 5)")
         return self
 
 
