@@ -372,3 +372,25 @@ def test_satterthwaite_contrast_equals_coefficient_df():
     close(satterthwaite_df(res._parts, np.eye(p)), res.df, rtol=1e-12)
     for j in range(p):
         close(res.wald_test([j])["df2"], res.df[j], rtol=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10 ** 6), J=st.integers(3, 10))
+def test_cr2_is_exactly_unbiased_under_the_working_model(seed, J):
+    """Bell & McCaffrey (2002) / Pustejovsky & Tipton (2018, sec. 2.2): with the adjustment
+    matrices A_j, E[V_CR2] = (X'WX)^-1 exactly when the working model is true, for any
+    (unbalanced) design: the expectation computed from the CR2 parts equals the model-based
+    variance."""
+    from evsynth.models.robust import _expected
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 6, J)
+    cluster = np.repeat(np.arange(J), sizes)
+    k = cluster.size
+    x = rng.normal(size=k)
+    vi = rng.uniform(0.01, 0.3, k)
+    yi = rng.normal(size=k)
+    fit = evsynth.meta(yi, vi, mods=x if J > 3 else None)
+    res = robust(fit, cluster, clubsandwich=True)
+    parts = res._parts
+    close(_expected(parts.D, parts.terms), parts.bread, rtol=1e-8, atol=1e-12)

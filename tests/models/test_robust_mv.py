@@ -74,3 +74,13 @@ def test_cr2_refuses_clusters_that_do_not_nest_the_random_effects():
     data = pd.read_csv(REF / "mv" / "data_konst.csv")
     with pytest.raises(evsynth.InputError, match="not nested within 'cluster'"):
         fit.robust(data["school"].to_numpy(), clubsandwich=True)
+
+
+def test_cr2_unbiased_under_the_meta_mv_working_model():
+    """E[V_CR2] = (X'M^-1 X)^-1 exactly for the fitted multilevel model (Bell & McCaffrey
+    2002): the expectation from the CR2 parts equals the model-based fit.vb."""
+    from evsynth.models.robust import _expected
+
+    fit, cluster = assink_fit()
+    res = fit.robust(cluster, clubsandwich=True)
+    np.testing.assert_allclose(_expected(res._parts.D, res._parts.terms), fit.vb, rtol=1e-8)
