@@ -180,7 +180,7 @@ def qf_sf(x: float, lam: np.ndarray) -> float:
 #: target absolute error of the truncated Imhof integral, and the most Gauss-Legendre panels
 #: used before the Fourier-integral route
 _QF_EPS = 1e-14
-_QF_PANELS = 20000
+_QF_PANELS = 2000
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
 
 
