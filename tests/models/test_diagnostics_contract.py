@@ -90,9 +90,9 @@ MODELS = {
     "mh_IRR": (_mh("IRR"), MH_PETO),
     "mh_IRD": (_mh("IRD"), MH_PETO),
     "peto": (_peto, MH_PETO),
-    # rma.mv: metafor 3.8 defines rstandard, fitted, residuals and ranef for it (and
+    # rma.mv: metafor 3.8 defines rstandard, rstudent, fitted, residuals and ranef (and
     # cooks.distance / dfbetas / hatvalues, methods of the fit); blup gives the true effects
-    "meta_mv": (_meta_mv, {"rstandard", "fitted", "residuals", "blup", "ranef"}),
+    "meta_mv": (_meta_mv, {"rstandard", "rstudent", "fitted", "residuals", "blup", "ranef"}),
     # cluster-robust inference (robust(), robumeta's robu()): tests of a fit, no diagnostics
     "robust": (lambda: evsynth.robust(_meta_mods(), cluster=np.arange(13) // 2), set()),
     "robu": (lambda: evsynth.robu("yi", "vi", np.arange(13) // 2, data=_bcg_rma()), set()),

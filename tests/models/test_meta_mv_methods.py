@@ -172,3 +172,15 @@ def test_cluster_deletion_and_predict_levels():
     assert np.all(np.isfinite(p.pi_lb))
     nopi = fit.predict(newmods=np.eye(2))
     assert np.all(np.isnan(nopi.pi_lb)) and nopi.notes
+
+
+@pytest.mark.parametrize("case", FULL, ids=[c["name"] for c in FULL])
+def test_rstudent_matches_metafor(case):
+    fit = fit_case(case)
+    rs = fit.rstudent()
+    ref_r, ref_se = _num(case["rstudent"]["resid"]), _num(case["rstudent"]["se"])
+    ok = np.isfinite(ref_r)  # NA where metafor's refit failed
+    assert ok.sum() >= 3
+    scale = float(np.max(np.abs(ref_r[ok])))
+    np.testing.assert_allclose(rs.resid[ok], ref_r[ok], rtol=1e-3, atol=1e-5 * scale)
+    np.testing.assert_allclose(rs.se[ok], ref_se[ok], rtol=1e-3)

@@ -111,7 +111,8 @@ extra_full <- function(res, d) {
   list(ranef = ranef_out(res, d), confint = cis,
        predict = list(pred = num(pr$pred), se = num(pr$se), ci_lb = num(pr$ci.lb),
                       ci_ub = num(pr$ci.ub), pi_lb = num(pr$pi.lb), pi_ub = num(pr$pi.ub)),
-       cooks = num(cooks.distance(res)), dfbetas = mat(dfbetas(res)))
+       cooks = num(cooks.distance(res)), dfbetas = mat(dfbetas(res)),
+       rstudent = list(resid = num(rstudent(res)$resid), se = num(rstudent(res)$se)))
 }
 
 cases_k <- list(

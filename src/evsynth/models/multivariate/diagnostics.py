@@ -98,6 +98,40 @@ def rstandard_mv(fit: MetaMVResult, type: str = "marginal") -> CaseResiduals:
                          "marginal standardized", fit.model_name)
 
 
+@register("rstudent", MetaMVResult)
+def rstudent_mv(fit: MetaMVResult) -> CaseResiduals:
+    """Studentised deleted residuals (metafor ``rstudent.rma.mv``): ``y_i - x_i' b_(-i)``
+    over ``sqrt(M_ii + x_i' Var(b_(-i)) x_i)`` with ``M`` at the variance components
+    re-estimated without effect i."""
+    import pandas as pd
+
+    eng = fit._eng
+    X = fit.model_matrix
+    resid = np.full(fit.k, np.nan)
+    se = np.full(fit.k, np.nan)
+    vdiag = eng.V.diagonal()
+    for i in range(fit.k):
+        keep = np.delete(np.arange(fit.k), i)
+        try:
+            sub = fit.refit(keep)
+        except (InputError, np.linalg.LinAlgError, ArithmeticError):
+            continue
+        if sub.p != fit.p:
+            continue
+        m_ii = vdiag[i]
+        for j, t in enumerate(eng.sigma_terms):
+            m_ii += sub.sigma2[j] * (1.0 if t.R is None else t.R[t.lev[i], t.lev[i]])
+        for j, st_ in enumerate(eng.struct_terms):
+            m_ii += sub._ev.G[j][st_.inn[i], st_.inn[i]]
+        resid[i] = fit.yi[i] - X[i] @ sub.beta
+        se[i] = np.sqrt(m_ii + X[i] @ sub.vb @ X[i])
+    resid = np.where(np.abs(resid) < _EPS100, 0.0, resid)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = resid / se
+    return CaseResiduals(pd.DataFrame({"slab": _slab(fit), "resid": resid, "se": se, "z": z}),
+                         "studentized deleted", fit.model_name)
+
+
 def hatvalues_mv(fit: MetaMVResult) -> np.ndarray:
     """Diagonal of ``H = X (X'WX)^-1 X'W``."""
     eng = fit._eng
