@@ -3,6 +3,11 @@
 ``load_review(path)`` reads and validates ``review.toml``, ``studies.csv`` and ``outcomes.csv``;
 ``validate(path)`` returns a summary or raises :class:`~evsynth.errors.InputError`;
 ``run(review_dir, out_dir)`` writes results.json, forest plots and the reports.
+
+The folder format (arm-based ``outcomes.csv`` with treatment names, multi-arm trials, hazard
+ratios and rates, inverse-variance / Mantel-Haenszel / Peto pooling) is documented in
+docs/review-folder.md; :mod:`evsynth.review.arms` selects and pairs the arms of a comparison,
+:mod:`evsynth.review.pooling` fits the pooling method.
 """
 
 from __future__ import annotations
