@@ -140,11 +140,12 @@ def _group_sum(values: np.ndarray, codes: np.ndarray, J: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # the sandwich estimators
 # --------------------------------------------------------------------------------------------
-def matrix_power_sym(A: np.ndarray, power: float, tol: float) -> np.ndarray:
+def matrix_power_sym(A: np.ndarray, power: float, tol: float | np.ndarray) -> np.ndarray:
     """``A^power`` of symmetric matrices (stacked in the last two axes) through their
-    eigendecomposition, eigenvalues <= ``tol`` set to 0 (clubSandwich's ``matrix_power``)."""
+    eigendecomposition, eigenvalues <= ``tol`` set to 0 (clubSandwich's ``matrix_power``);
+    ``tol`` may hold one threshold per stacked matrix."""
     vals, vecs = np.linalg.eigh(A)
-    keep = vals > tol
+    keep = vals > np.asarray(tol)[..., None]
     vp = np.where(keep, np.abs(vals) ** power * keep, 0.0)
     return (vecs * vp[..., None, :]) @ np.swapaxes(vecs, -1, -2)
 
@@ -164,7 +165,8 @@ class CR2Parts:
 
 
 def cr2(X: np.ndarray, e: np.ndarray, blocks: Blocks, phi: list[np.ndarray],
-        weights: list[np.ndarray] | None = None, tol: float = CS_EIGEN_TOL) -> CR2Parts:
+        weights: list[np.ndarray] | None = None,
+        tol: float | np.ndarray = CS_EIGEN_TOL) -> CR2Parts:
     """The CR2 sandwich (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018, eq. 7; clubSandwich
     ``CR2``) with working covariance blocks ``Phi_j`` and weight blocks ``W_j`` (default
     ``Phi_j^-1``, the inverse-variance case).
@@ -212,7 +214,8 @@ def cr2(X: np.ndarray, e: np.ndarray, blocks: Blocks, phi: list[np.ndarray],
             HP = XMX @ Wn @ Phi  # H_jj Phi_j
             inner = Phi - HP - np.swapaxes(HP, 1, 2) + (Xn @ MQM) @ Xt
         G = Lt @ inner @ L  # U inner U'
-        Gm = matrix_power_sym(0.5 * (G + np.swapaxes(G, 1, 2)), -0.5, tol)
+        tol_g = tol[cl] if isinstance(tol, np.ndarray) else tol
+        Gm = matrix_power_sym(0.5 * (G + np.swapaxes(G, 1, 2)), -0.5, tol_g)
         A = L @ Gm @ Lt  # U' G^-1/2 U
         E = (Xt @ Wn) @ A  # X_j' W_j A_j  (J, p, n)
         u = (E @ e[rows][:, :, None])[:, :, 0]
@@ -1074,7 +1077,14 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
             idx = np.arange(n)
             P[:, idx, idx] = 1 / w[rows]
             phi.append(P)
-        parts = cr2(X, e, blocks, phi, tol=ROBU_EIGEN_TOL)
+        # robumeta zeroes eigenvalues <= 1e-10 of I - H_jj (CE) and of
+        # D^1/2 (I - H_jj) D^3/2 (HIER); G = U (I - H_jj) Phi U' is c_j^2 (I - H_jj) for the
+        # CE working model Phi_j = c_j I and the HIER matrix itself
+        tol: float | np.ndarray = ROBU_EIGEN_TOL
+        if model_c == "CE":
+            tol = ROBU_EIGEN_TOL * (1 / (sizes * (np.bincount(codes, weights=v, minlength=J)
+                                                 / sizes + tau2))) ** -2
+        parts = cr2(X, e, blocks, phi, tol=tol)
         vb = parts.vcov
         df = satterthwaite_df(parts)
         vtype = "CR2"
