@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from evsynth.models.bias import fsn as fsn
     from evsynth.models.dask_batch import meta_batch_parquet as meta_batch_parquet
     from evsynth.models.diagnostics.forest import forest as forest
+    from evsynth.models.glmm import meta_glmm as meta_glmm
     from evsynth.models.meta import meta as meta
     from evsynth.models.mh import meta_mh as meta_mh
     from evsynth.models.mh import meta_peto as meta_peto
@@ -43,6 +44,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "convert": ("evsynth.convert", None),
     "meta": ("evsynth.models.meta", "meta"),
     "meta_mh": ("evsynth.models.mh", "meta_mh"),
+    "meta_glmm": ("evsynth.models.glmm", "meta_glmm"),
     "meta_peto": ("evsynth.models.mh", "meta_peto"),
     "meta_mv": ("evsynth.models.multivariate.fit", "meta_mv"),
     "meta_batch": ("evsynth.models.batch", "meta_batch"),
