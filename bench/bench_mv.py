@@ -136,6 +136,9 @@ def main() -> None:
     ap.add_argument("--no-r", action="store_true", help="skip metafor")
     a = ap.parse_args()
     n3, nm = (100, 60) if a.quick else (1000, 600)
+    # warm-up: imports (scipy.stats, pandas, formulaic) are not part of the fit's time
+    warm = three_level(5)
+    evsynth.meta_mv("yi", "vi", random="~ 1 | study/es", data=warm, mods="~ 0 + C(study)")
     d3 = three_level(n3)
     out = bench("three-level ~ 1 | study/es", d3, "three",
                 lambda: evsynth.meta_mv("yi", "vi", random="~ 1 | study/es", data=d3),

@@ -184,11 +184,15 @@ def parse_random(random: Any, struct: Any, data: Any, k: int,
                 name = "/".join(parts[:depth])
                 if depth == 1:
                     key = cols[0]
-                else:
-                    key = pd.Series(list(zip(*[c.astype(str) for c in cols[:depth]],
-                                             strict=True)))
-                    key = key.map(lambda t: "/".join(t))
-                lev, levels = _factor(key, name)
+                    lev, levels = _factor(key, name)
+                else:  # levels of the nesting: unique combinations (vectorised)
+                    coded = [_factor(c, p) for c, p in zip(cols[:depth], parts, strict=True)]
+                    mat = np.column_stack([c for c, _ in coded])
+                    uniq, inv = np.unique(mat, axis=0, return_inverse=True)
+                    lev = np.asarray(inv, dtype=np.intp).ravel()
+                    levels = ["/".join(str(coded[j][1][u]) for j, u in enumerate(row))
+                              for row in uniq]
+                    key = pd.Series(np.asarray(levels, dtype=object)[lev])
                 Rm = None
                 if name in Rd:
                     lev, levels, Rm = _with_R(name, key, Rd.pop(name))
