@@ -60,7 +60,10 @@ def test_transf_contract_and_errors():
     assert b.level == 95 and fit.blup(level=0.9).level == 90
     with pytest.raises(InputError, match="level"):
         fit.blup(level=120)
+    assert_allclose(fit.blup(transf="exp").pred, t.pred)
+    assert_allclose(fit.blup(transf="exp_int", targs={"tau2": fit.tau2}).pred,
+                    np.exp(b.pred + fit.tau2 / 2), rtol=1e-6)
     with pytest.raises(InputError, match="transf"):
-        fit.ranef(transf="exp")
+        fit.ranef(transf="no_such_function")
     assert "blup" not in evsynth.meta_mh("OR", ai=d.tpos, bi=d.tneg, ci=d.cpos,
                                          di=d.cneg).supports()

@@ -353,16 +353,21 @@ class FittedModel(ResultMixin):
         return self._diagnostic("residuals", type=type)
 
     def blup(self, level: float | None = None,
-             transf: Callable[[Any], Any] | bool | None = None) -> BlupResult:
+             transf: Callable[[Any], Any] | str | None = None,
+             targs: dict[str, Any] | None = None) -> BlupResult:
         """Best linear unbiased predictions of the true effects with SEs and prediction
-        intervals (metafor ``blup``)."""
-        return self._diagnostic("blup", level=level, transf=transf)
+        intervals (metafor ``blup``); ``transf`` a function or a name in
+        :mod:`evsynth.transf` (with ``targs``)."""
+        extra = {} if targs is None else {"targs": targs}  # implementations without targs
+        return self._diagnostic("blup", level=level, transf=transf, **extra)
 
     def ranef(self, level: float | None = None,
-              transf: Callable[[Any], Any] | bool | None = None) -> BlupResult:
+              transf: Callable[[Any], Any] | str | None = None,
+              targs: dict[str, Any] | None = None) -> BlupResult:
         """Best linear unbiased predictions of the random effects u_i with SEs and prediction
-        intervals (metafor ``ranef``)."""
-        return self._diagnostic("ranef", level=level, transf=transf)
+        intervals (metafor ``ranef``); ``transf``/``targs`` as in :meth:`blup`."""
+        extra = {} if targs is None else {"targs": targs}  # implementations without targs
+        return self._diagnostic("ranef", level=level, transf=transf, **extra)
 
     def vif(self, btt: Any = None, intercept: bool = False, reestimate: bool = False,
             sim: bool | int = False, seed: int | None = None) -> VifResult:

@@ -19,7 +19,7 @@ prediction intervals ``pred +- crit SE`` with the normal quantile, or the t quan
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from scipy import special
 
 from evsynth.errors import InputError
 from evsynth.models.diagnostics import register
-from evsynth.models.influence import apply_transf, labels_of, transf_function
+from evsynth.models.influence import labels_of
 from evsynth.models.kernels import FIXED_METHODS
 from evsynth.models.meta import MetaResult
 from evsynth.models.results import FrameResult
@@ -65,13 +65,15 @@ def _crit(fit: MetaResult, level: float) -> float:
     return float(special.stdtrit(df, 1 - alpha / 2))
 
 
-def _predictions(fit: MetaResult, what: str, level: Any,
-                 transf: Callable[[Any], Any] | bool | None) -> BlupResult:
+def _predictions(fit: MetaResult, what: str, level: Any, transf: Any,
+                 targs: Mapping[str, Any] | None) -> BlupResult:
     if getattr(fit, "user_weights", None) is not None or not getattr(fit, "weighted", True):
         raise InputError(f"{what}: not available for fits with user weights or weighted=False "
                          "(as in metafor)")
     lev = fit.level if level is None else level_percent(level)
-    func, fname = transf_function(transf, what)
+    from evsynth import transf as transf_module
+
+    func, fname = transf_module.resolve(None if transf is False else transf, targs, what)
     X = np.asarray(fit.model_matrix, dtype=float)
     y, v, tau2 = fit.yi, fit.vi, fit.tau2
     li = tau2 / (tau2 + v)
@@ -90,7 +92,7 @@ def _predictions(fit: MetaResult, what: str, level: Any,
     crit = _crit(fit, lev)
     lb, ub = pred - crit * se, pred + crit * se
     if func is not None:
-        pred, lb, ub = (apply_transf(func, a) for a in (pred, lb, ub))
+        pred, lb, ub = (np.asarray(func(a), dtype=float) for a in (pred, lb, ub))
         lb, ub = np.fmin(lb, ub), np.fmax(lb, ub)
         se = np.full_like(se, np.nan)
     frame = pd.DataFrame({"slab": labels_of(fit), "pred": pred, "se": se, "pi_lb": lb,
@@ -100,15 +102,20 @@ def _predictions(fit: MetaResult, what: str, level: Any,
 
 @register("blup", MetaResult)
 def blup_rma(fit: MetaResult, level: float | None = None,
-             transf: Callable[[Any], Any] | bool | None = None) -> BlupResult:
+             transf: Callable[[Any], Any] | str | None = None,
+             targs: Mapping[str, Any] | None = None) -> BlupResult:
     """BLUPs of the true effects with SEs and prediction intervals (metafor
-    ``blup.rma.uni``); see the module docstring for the formulas."""
-    return _predictions(fit, "blup", level, transf)
+    ``blup.rma.uni``); see the module docstring for the formulas. ``transf`` (a function or a
+    name in :mod:`evsynth.transf`, with ``targs``) is applied to the predictions and interval
+    bounds (then ``se`` is NaN), as metafor."""
+    return _predictions(fit, "blup", level, transf, targs)
 
 
 @register("ranef", MetaResult)
 def ranef_rma(fit: MetaResult, level: float | None = None,
-              transf: Callable[[Any], Any] | bool | None = None) -> BlupResult:
+              transf: Callable[[Any], Any] | str | None = None,
+              targs: Mapping[str, Any] | None = None) -> BlupResult:
     """BLUPs of the random effects u_i with SEs and prediction intervals (metafor
-    ``ranef.rma.uni``); all 0 for an equal-effects model."""
-    return _predictions(fit, "ranef", level, transf)
+    ``ranef.rma.uni``); all 0 for an equal-effects model. ``transf``/``targs`` as in
+    :func:`blup_rma`."""
+    return _predictions(fit, "ranef", level, transf, targs)
