@@ -91,11 +91,13 @@ mh_random <- function(sel) {
   stopifnot(abs(sum(w * (es$yi - mh$beta[1])^2) - mh$QE) < 1e-9)
   tau2 <- max(0, (mh$QE - (k - 1)) / (sum(w) - sum(w^2) / sum(w)))
   re <- rma(es$yi, es$vi, tau2 = tau2, method = "REML", control = CTRL)
+  pr <- predict(re)   # prediction interval estimate +/- z sqrt(tau^2 + SE^2)
   list(study_id = x$study_id, k = k, yi = as.numeric(es$yi), vi = as.numeric(es$vi),
        control_risk = x$xc / x$nc,
        random = list(estimate = as.numeric(re$beta), se = re$se, ci_lb = re$ci.lb,
                      ci_ub = re$ci.ub, pval = re$pval, tau2 = tau2, Q = mh$QE,
-                     Q_pval = mh$QEp, weights = as.numeric(weights(re))),
+                     Q_pval = mh$QEp, I2 = 100 * max(0, (mh$QE - (k - 1)) / mh$QE),
+                     pi_lb = pr$pi.lb, pi_ub = pr$pi.ub, weights = as.numeric(weights(re))),
        common = list(estimate = as.numeric(mh$beta), se = mh$se, ci_lb = mh$ci.lb,
                      ci_ub = mh$ci.ub, pval = mh$pval, Q = mh$QE))
 }
@@ -131,6 +133,8 @@ res <- list(
   metadat_version = as.character(packageVersion("metadat")),
   r_version = R.version.string,
   analysis = "tps_vs_none.rti.icu_stay",
+  # the metadat rows, to check that the CSVs of the example are these data unchanged
+  data = d[, c("study_id", "study", "year", "xt", "nt", "xc", "nc", "conceal", "blind")],
   main = main,
   iv_dl = list(estimate = as.numeric(iv$beta), se = iv$se, ci_lb = iv$ci.lb, ci_ub = iv$ci.ub,
                tau2 = iv$tau2, I2 = iv$I2, QE = iv$QE,
