@@ -41,7 +41,6 @@ from evsynth.review.arms import (
     group_of,
     pair_arms,
     pair_label,
-    rows_for,
     side_of,
 )
 from evsynth.review.load import Review
@@ -238,7 +237,7 @@ def select_studies(review: Review, comp: Comparison, outcome: Outcome, window: W
 
 
 def _select(review: Review, comp: Comparison, outcome: Outcome, window: Window) -> _Found:
-    by_study = rows_for(review.outcomes, review.outcome_lines, comp, outcome.id)
+    by_study = review.rows_for(comp, outcome.id)
     studies = review.study_by_id
     found = _Found()
     pooling = _model_for(review, outcome)["pooling"]

@@ -64,9 +64,34 @@ class Review:
     #: problems that do not stop the analysis but must be seen (file, line, field, why)
     warnings: list[str] = field(default_factory=list)
 
+    #: rows_for results by (comparison id, outcome id) (filled on first use)
+    _rows_cache: dict[tuple[str, str], dict[str, list[tuple[OutcomeRow, int]]]] = field(
+        default_factory=dict, repr=False, compare=False)
+    #: the outcomes.csv rows (with line numbers) by outcome id (filled on first use)
+    _by_outcome: dict[str, list[tuple[OutcomeRow, int]]] | None = field(
+        default=None, repr=False, compare=False)
+
     @property
     def study_by_id(self) -> dict[str, StudyRow]:
         return {s.study_id: s for s in self.studies}
+
+    def rows_for(self, comp: Comparison, outcome: str
+                 ) -> dict[str, list[tuple[OutcomeRow, int]]]:
+        """The outcomes.csv rows (with line numbers) of each study holding data for ``comp``
+        and ``outcome`` (:func:`evsynth.review.arms.rows_for`), computed once per pair from
+        the rows of that outcome."""
+        key = (comp.id, outcome)
+        if key not in self._rows_cache:
+            from evsynth.review.arms import rows_for
+
+            if self._by_outcome is None:
+                self._by_outcome = {}
+                for row, line in zip(self.outcomes, self.outcome_lines, strict=True):
+                    self._by_outcome.setdefault(row.outcome, []).append((row, line))
+            got = self._by_outcome.get(outcome, [])
+            self._rows_cache[key] = rows_for([r for r, _ in got], [ln for _, ln in got],
+                                             comp, outcome)
+        return self._rows_cache[key]
 
     def comparison(self, cid: str) -> Comparison:
         return next(c for c in self.config.comparisons if c.id == cid)
@@ -514,12 +539,12 @@ def validate(path: str | Path) -> list[str]:
              f"{len(cfg.comparisons)} comparisons, {len(cfg.outcomes)} outcomes, "
              f"{len(cfg.windows)} windows ({n_analyses} comparison x outcome x window "
              "combinations)"]
-    from evsynth.review.arms import rows_for, treatments_in
+    from evsynth.review.arms import treatments_in
 
     per_pair: dict[tuple[str, str], set[str]] = {}
     for c in cfg.comparisons:
         for o in cfg.outcomes:
-            got = rows_for(r.outcomes, r.outcome_lines, c, o.id)
+            got = r.rows_for(c, o.id)
             if got:
                 per_pair[c.id, o.id] = set(got)
     for c in cfg.comparisons:
@@ -534,7 +559,7 @@ def validate(path: str | Path) -> list[str]:
     for c in cfg.comparisons:   # studies with several arms on one side (Handbook 23.3.4)
         multi: set[str] = set()
         for o in cfg.outcomes:
-            for sid, study_rows in rows_for(r.outcomes, r.outcome_lines, c, o.id).items():
+            for sid, study_rows in r.rows_for(c, o.id).items():
                 per_side: dict[str, set[str]] = {}
                 for x, _ in study_rows:
                     if not x.is_contrast and not x.two_arm_format and x.treatment:

@@ -28,11 +28,8 @@ def comparison_summary(review: Review, cid: str) -> dict[str, Any]:
     """Trials and participants of one comparison: the studies with any row for it in
     outcomes.csv; participants = sum of studies.csv ``n_randomised`` (else n_intervention +
     n_control) over the studies where it is known."""
-    from evsynth.review.arms import rows_for
-
     c = review.comparison(cid)
-    ids = sorted({sid for o in review.config.outcomes
-                  for sid in rows_for(review.outcomes, review.outcome_lines, c, o.id)})
+    ids = sorted({sid for o in review.config.outcomes for sid in review.rows_for(c, o.id)})
     by_id = review.study_by_id
     total, unknown = 0, []
     for sid in ids:
@@ -57,10 +54,8 @@ def comparison_summary(review: Review, cid: str) -> dict[str, Any]:
 def not_analysed(review: Review, analyses: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Comparison x outcome x window combinations with no assessment in the window."""
     done = {a["id"] for a in analyses}
-    from evsynth.review.arms import rows_for
-
     have = {(c.id, o.id) for c in review.config.comparisons for o in review.config.outcomes
-            if rows_for(review.outcomes, review.outcome_lines, c, o.id)}
+            if review.rows_for(c, o.id)}
     out = []
     for c in review.config.comparisons:
         for o in review.config.outcomes:
