@@ -1,11 +1,16 @@
 """Assemble the analyses of a review: one per comparison x outcome x time window.
 
-For each study the assessment in the window is chosen by the window's rule, the arms are paired,
-and the effect and its variance come from :func:`evsynth.effect_size` (arm-level data) or its
-generic inverse-variance measure ``GEN`` (contrast-level data, from the CI or SE). The model is
-:func:`evsynth.meta` (metafor ``rma.uni``), with the prediction interval from
-:meth:`~evsynth.models.meta.MetaResult.predict` (metafor ``predict.rma``). This module adds no
-formulas of its own: it selects, pairs, orients and labels data, and reads fitted results.
+For each study the assessment in the window is chosen by the window's rule, the arms of the
+comparison are found and paired (:mod:`evsynth.review.arms`: treatment names, multi-arm trials
+combined or split, Cochrane Handbook 23.3.4), and the effect and its variance come from
+:func:`evsynth.effect_size` (arm-level data), its generic inverse-variance measure ``GEN``
+(contrast-level data, from the CI or SE) or :func:`evsynth.convert.loghr_from_oe` /
+:func:`~evsynth.convert.loghr_from_logrank` (O - E and V, log-rank P values). The pooling is
+:mod:`evsynth.review.pooling`: :func:`evsynth.meta` (metafor ``rma.uni``), with the prediction
+interval from :meth:`~evsynth.models.meta.MetaResult.predict` (metafor ``predict.rma``), or
+:func:`evsynth.meta_mh` / :func:`evsynth.meta_peto` (RevMan's M-H random effects there). This
+module adds no formulas of its own: it selects, pairs, orients and labels data, and reads
+fitted results.
 
 Choices (documented in docs/results-schema.md):
 
@@ -21,8 +26,12 @@ Choices (documented in docs/results-schema.md):
   and MD contrasts; ``SMD_CHANGE`` change and baseline_followup rows; ``OR``, ``RR``, ``RD``
   events and contrasts of the same measure. Anything else is excluded with the reason.
 - Contrast rows are turned to intervention minus control (or intervention over control) when
-  the source gives the other orientation; a row whose orientation is unknown is excluded with
-  the reason "direction of effect not reported (sign convention unknown)", never guessed.
+  the source gives the other orientation, or when an arm-based contrast compares the
+  comparison's control with its intervention; a row whose orientation is unknown is excluded
+  with the reason "direction of effect not reported (sign convention unknown)", never guessed.
+- ``HR`` takes HR contrasts, O - E and V rows and log-rank P rows; ``IRR``/``IRD`` take rate
+  rows (events, person-time) and contrasts of the same measure. M-H and Peto pooling need
+  events per group: contrast rows are excluded from them with the reason.
 """
 
 from __future__ import annotations
