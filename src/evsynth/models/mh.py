@@ -212,28 +212,29 @@ class MHResult(FittedModel):
         """Alias of ``beta`` (metafor's ``b``)."""
         return self.beta
 
-    def predict(self, transf: Callable[[Any], Any] | None = None,
-                level: float | None = None) -> MHPrediction:
-        """Pooled estimate with a confidence interval, optionally transformed (e.g. ``np.exp``).
+    def predict(self, transf: Callable[[Any], Any] | str | None = None,
+                level: float | None = None, targs: dict[str, Any] | None = None
+                ) -> MHPrediction:
+        """Pooled estimate with a confidence interval, optionally transformed (e.g. ``"exp"``).
 
-        As metafor's ``predict.rma``: with ``transf`` the estimate and CI limits are transformed
-        and ``se`` is None. ``level`` (percent, default the model's) recomputes the Wald CI
+        As metafor's ``predict.rma``: with ``transf`` (a function, or a name of
+        :mod:`evsynth.transf` with ``targs``) the estimate and CI limits are transformed and
+        ``se`` is None. ``level`` (percent, default the model's) recomputes the Wald CI
         beta +/- z_{1-alpha/2} se. No prediction interval is given (common-effect model, tau^2=0).
         """
+        from evsynth.transf import resolve
+
         alpha = 1 - level_fraction(self.level if level is None else level)
         crit = float(stats.norm.isf(alpha / 2))
         beta, se0 = float(self.beta[0]), float(self.se[0])
         pred, lb, ub = beta, beta - crit * se0, beta + crit * se0
         se: float | None = se0
-        name = None
-        if transf is not None:
-            if not callable(transf):
-                raise InputError(f"predict: 'transf' must be a callable such as numpy.exp, "
-                                 f"got {transf!r}")
-            pred, lb, ub = (float(transf(v)) for v in (pred, lb, ub))
+        func, name = resolve(transf, targs, what="predict")
+        if func is not None:
+            pred, lb, ub = (float(np.asarray(func(np.asarray([v], dtype=float)))[0])
+                            for v in (pred, lb, ub))
             lb, ub = min(lb, ub), max(lb, ub)
             se = None
-            name = getattr(transf, "__name__", repr(transf))
         return MHPrediction(pred=float(pred), se=se, ci_lb=float(lb), ci_ub=float(ub),
                             level=100 * (1 - alpha), transf=name)
 
