@@ -170,8 +170,9 @@ def test_predict_level_and_transf(injected):
     assert pe.pred == pytest.approx(res.estimate_exp) and pe.se is None
     assert res.predict(level=0.9).ci_lb == pytest.approx(p.ci_lb)
     json.dumps(pe.to_dict())
+    assert res.predict(transf="exp").pred == pytest.approx(pe.pred)  # a name of evsynth.transf
     with pytest.raises(InputError, match="transf"):
-        res.predict(transf="exp")
+        res.predict(transf="not_a_transformation")
     with pytest.raises(InputError, match="level"):
         res.predict(level=150)
 
