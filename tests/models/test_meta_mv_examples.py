@@ -170,3 +170,27 @@ def test_v_errors():
     with pytest.raises(InputError, match="CAR needs a numeric time|struct 'CAR'"):
         evsynth.meta_mv("yi", "vi", random="~ grp | district", struct="CAR",
                         data=d.assign(grp=np.where(d["school"] % 2, "a", "b")))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 100_000), st.sampled_from(["CS", "HCS", "UN", "AR", "HAR", "ID", "DIAG"]),
+       st.sampled_from(["REML", "ML"]))
+def test_converges_on_random_data(seed, struct, method):
+    """Random multivariate data (3 outcomes in 4 to 12 studies, some with true variance 0):
+    the fit converges, and no fixed set of components gives a higher likelihood."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 13))
+    study = np.repeat(np.arange(n), 3)
+    outcome = np.tile([1, 2, 3], n)
+    vi = rng.uniform(0.01, 0.2, 3 * n)
+    tau = rng.choice([0.0, 0.1, 0.4])
+    yi = rng.normal(0, tau, n)[study] + rng.normal(0, np.sqrt(vi))
+    d = pd.DataFrame({"yi": yi, "vi": vi, "study": study, "outcome": outcome})
+    fit = evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct=struct, data=d,
+                          method=method)
+    assert fit.method_info["converged"], fit.method_info
+    assert np.all(np.isfinite(fit.beta)) and np.all(fit.tau2 >= 0)
+    alt = evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct=struct, data=d,
+                          method=method, tau2=fit.tau2 * 1.5 + 0.01,
+                          rho=(None if fit.rho.size == 0 else fit.rho * 0.5))
+    assert alt.ll <= fit.ll + 1e-8

@@ -6,14 +6,18 @@ an unstructured (``UN``) matrix with every element free through its Cholesky fac
 diagonal), as metafor's default ``cholesky = TRUE``. The analytic gradient (see ``_engine``) is
 carried to the transformed scale by the chain rule, with the derivatives of the structured ``G``
 matrices by complex-step differentiation (Squire & Trapp 1998, SIAM Review 40:110,
-doi:10.1137/S003614459631241X), exact to rounding. BFGS from metafor's starting values is
-followed by Newton steps with a Hessian from central differences of the analytic gradient.
-A variance component that runs to zero is put at the boundary (exactly 0) when the derivative of
-the log-likelihood with respect to it is not positive there.
+doi:10.1137/S003614459631241X), exact to rounding. From metafor's starting values, Newton
+steps with the average information matrix (Gilmour, Thompson & Cullis 1995, Biometrics
+51:1440, doi:10.2307/2533274) and step halving; BFGS as a fallback. A variance component that
+runs to zero (a correlation to +/-1) is frozen at the boundary (variance exactly 0 after
+metafor's 10-eps rule, correlation +/-1) when the log-likelihood is not lower there; the fit is
+reported converged when the score of the free parameters is below ``tol`` (or below 1e-4 where
+no step improves the log-likelihood in double precision).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,73 +255,110 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
     if f0 >= 1e300:
         raise InputError("cannot compute the likelihood at the starting values (the marginal "
                          "covariance matrix is not positive definite)")
-    theta, iters, ok = _ai_newton(ps, reml, theta0, fg, maxiter=min(maxiter, 200), tol=tol)
-    message = "average-information Newton converged"
-    res_success = ok
-    if not ok:  # fall back on BFGS from the best point found
-        res = optimize.minimize(fg, theta, jac=True, method="BFGS",
+    kinds = _kinds(ps)
+    scale = float(np.mean(eng.V.diagonal()))
+    active = np.ones(theta0.size, dtype=bool)
+    theta, iters, ok = _ai_newton(ps, reml, theta0, fg, active, kinds, scale,
+                                  maxiter=min(maxiter, 300), tol=tol)
+    message = "average-information Newton"
+    if not ok:  # fall back on BFGS (active parameters) from the best point found
+        def fa(x: np.ndarray) -> tuple[float, np.ndarray]:
+            full = theta.copy()
+            full[active] = x
+            f, g = fg(full)
+            return f, g[active]
+
+        res = optimize.minimize(fa, theta[active], jac=True, method="BFGS",
                                 options={"gtol": 1e-9, "maxiter": maxiter})
-        theta = np.asarray(res.x, dtype=float)
+        theta = theta.copy()
+        theta[active] = res.x
         iters += int(res.nit)
-        message = "BFGS after average-information Newton: " + str(res.message)
-        res_success = bool(res.success)
-    # boundary: variance components that ran off to zero (log scale -> -inf)
-    theta, boundary = _boundary(ps, theta, reml, fg)
-    # Newton polishing on the interior parameters
-    active = np.ones(theta.size, dtype=bool)
-    active[[i for i, _ in boundary]] = False
-    converged = res_success
-    for _ in range(50):
-        f, g = fg(theta)
-        ga = g[active]
-        if ga.size == 0 or np.max(np.abs(ga)) < tol:
-            converged = True
-            break
-        H = _fd_hessian(fg, theta, active)
-        try:
-            step = -np.linalg.solve(H, ga)
-            if not np.all(np.isfinite(step)) or ga @ step >= 0:
-                raise np.linalg.LinAlgError
-        except np.linalg.LinAlgError:
-            step = -ga
-        t = 1.0
-        while t > 1e-8:
-            cand = theta.copy()
-            cand[active] += t * step
-            fc, _ = fg(cand)
-            if fc <= f + 1e-4 * t * (ga @ step) or (fc <= f and t < 1e-3):
-                break
-            t /= 2
-        else:
-            converged = converged or np.max(np.abs(ga)) < 1e-6
-            break
-        theta = cand
-        iters += 1
-        if np.max(np.abs(t * step)) < 1e-12:
-            converged = True
-            break
+        theta, it2, ok = _ai_newton(ps, reml, theta, fg, active, kinds, scale, maxiter=50,
+                                    tol=tol)
+        iters += it2
+        message = "average-information Newton, BFGS, average-information Newton"
+        if not ok:
+            g = fg(theta)[1][active]
+            ok = bool(g.size == 0 or np.max(np.abs(g)) < 1e-4)
+    boundary = [kinds[i][1] for i in np.flatnonzero(~active)]
     vals = ps.values(theta)
     ev = eng.evaluate(vals, reml)
-    return OptResult(theta, vals, ev, iters, converged, message,
-                     [name for _, name in boundary])
+    return OptResult(theta, vals, ev, iters, ok, message, boundary)
 
 
-def _ai_newton(ps: ParamSet, reml: bool, theta: np.ndarray, fg: Any, *, maxiter: int,
+#: transformed values at which a component is put at its boundary: a variance (or a diagonal of
+#: the log-Cholesky factor) at exp(-40) ~ 4e-18 (0 after metafor's 10 eps rule), a correlation
+#: at tanh(+/-20) = +/-1 in double precision (logistic(+/-40) for CAR)
+_AT_ZERO = -40.0
+_AT_ONE = 20.0
+
+
+def _kinds(ps: ParamSet) -> list[tuple[str, str]]:
+    """("var" | "chol" | "cor" | "car" | "off", name) of every free transformed parameter."""
+    out = [("var", f"sigma2[{i}]") for i in range(ps.n_sigma_free)]
+    for s in ps.structs:
+        L = s.term.L
+        if s.chol:
+            il = np.tril_indices(L)
+            out += [("chol" if a == b else "off", f"{s.term.which}-cholesky[{a},{b}]")
+                    for a, b in zip(il[0], il[1], strict=True)]
+            continue
+        nv = int(np.isnan(s.v_fix).sum())
+        nr = int(np.isnan(s.r_fix).sum())
+        out += [("var", f"{s.term.which}-variance[{i}]") for i in range(nv)]
+        kind = "car" if s.term.struct == "CAR" else "cor"
+        out += [(kind, f"{s.term.which}-correlation[{i}]") for i in range(nr)]
+    return out
+
+
+def _snap(theta: np.ndarray, active: np.ndarray, kinds: list[tuple[str, str]], scale: float,
+          fg: Any) -> bool:
+    """Freeze components that are running to a boundary (variance -> 0, correlation -> +/-1)
+    at the boundary when the log-likelihood is not lower there; True if any was frozen."""
+    changed = False
+    f = fg(theta)[0]
+    lo = math.log(1e-7 * scale)
+    for i in np.flatnonzero(active):
+        kind = kinds[i][0]
+        if kind in ("var", "chol") and theta[i] < (lo if kind == "var" else 0.5 * lo):
+            target = _AT_ZERO
+        elif kind == "cor" and abs(theta[i]) > 7:
+            target = math.copysign(_AT_ONE, theta[i])
+        elif kind == "car" and abs(theta[i]) > 14:
+            target = math.copysign(2 * _AT_ONE, theta[i])
+        else:
+            continue
+        trial = theta.copy()
+        trial[i] = target
+        if fg(trial)[0] <= f + 1e-10:
+            theta[i] = target
+            active[i] = False
+            f = fg(theta)[0]
+            changed = True
+    return changed
+
+
+def _ai_newton(ps: ParamSet, reml: bool, theta: np.ndarray, fg: Any, active: np.ndarray,
+               kinds: list[tuple[str, str]], scale: float, *, maxiter: int,
                tol: float) -> tuple[np.ndarray, int, bool]:
-    """Newton steps with the average information matrix (a Levenberg-type ridge when it is
-    singular) and step halving on the log-likelihood."""
+    """Newton steps with the average information matrix on the active parameters (a ridge
+    when it is singular), step halving on the log-likelihood, and components that run to a
+    boundary frozen there (``active`` is updated in place)."""
     eng = ps.engine
     theta = theta.copy()
     f, g = fg(theta)
     for it in range(1, maxiter + 1):
-        if np.max(np.abs(g)) < tol:
+        if it % 5 == 0 and _snap(theta, active, kinds, scale, fg):
+            f, g = fg(theta)
+        ga = g[active]
+        if ga.size == 0 or np.max(np.abs(ga)) < tol:
             return theta, it - 1, True
         try:
             ev = eng.evaluate(ps.values(theta), reml)
         except NotPositiveDefinite:
             return theta, it, False
-        AI = eng.average_information(ev, ps.dM_blocks(theta), reml)
-        score = -g
+        AI = eng.average_information(ev, ps.dM_blocks(theta), reml)[np.ix_(active, active)]
+        score = -ga
         lam = 0.0
         step = None
         for _ in range(8):
@@ -335,53 +376,21 @@ def _ai_newton(ps: ParamSet, reml: bool, theta: np.ndarray, fg: Any, *, maxiter:
         step = np.clip(step, -5, 5)  # at most a factor e^5 per step on the log scale
         t = 1.0
         while t > 1e-6:
-            cand = theta + t * step
+            cand = theta.copy()
+            cand[active] += t * step
             fc, gc = fg(cand)
             if fc <= f + 1e-12 * max(1.0, abs(f)):
                 break
             t /= 2
         else:
-            return theta, it, bool(np.max(np.abs(g)) < 1e-6)
+            if _snap(theta, active, kinds, scale, fg):
+                f, g = fg(theta)
+                continue
+            return theta, it, bool(np.max(np.abs(ga)) < 1e-4)
         small = np.max(np.abs(t * step)) < 1e-10
         theta, f, g = cand, fc, gc
         if small:
-            return theta, it, bool(np.max(np.abs(g)) < 1e-6)
+            _snap(theta, active, kinds, scale, fg)
+            g = fg(theta)[1]
+            return theta, it, bool(g[active].size == 0 or np.max(np.abs(g[active])) < 1e-4)
     return theta, maxiter, False
-
-
-def _fd_hessian(fg: Any, theta: np.ndarray, active: np.ndarray) -> np.ndarray:
-    idx = np.flatnonzero(active)
-    n = idx.size
-    H = np.empty((n, n))
-    for a, i in enumerate(idx):
-        h = 1e-5 * max(1.0, abs(theta[i]))
-        tp, tm = theta.copy(), theta.copy()
-        tp[i] += h
-        tm[i] -= h
-        H[:, a] = (fg(tp)[1][idx] - fg(tm)[1][idx]) / (2 * h)
-    return (H + H.T) / 2
-
-
-def _boundary(ps: ParamSet, theta: np.ndarray, reml: bool,
-              fg: Any) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Put variance components that ran to zero at exactly zero (-inf on the log scale) when the
-    log-likelihood does not increase away from zero."""
-    out: list[tuple[int, str]] = []
-    theta = theta.copy()
-    cand: list[tuple[int, str]] = [(i, f"sigma2[{i}]") for i in range(ps.n_sigma_free)]
-    pos = ps.n_sigma_free
-    for s in ps.structs:
-        if not s.chol:
-            nv = int(np.isnan(s.v_fix).sum())
-            cand += [(pos + i, f"{s.term.which}-variance[{i}]") for i in range(nv)]
-        pos += s.n_free
-    for i, name in cand:
-        if theta[i] < np.log(1e-7):
-            trial = theta.copy()
-            trial[i] = -np.inf
-            f_b, _ = fg(trial)
-            f_c, _ = fg(theta)
-            if f_b <= f_c + 1e-10:
-                theta = trial
-                out.append((i, name))
-    return theta, out
