@@ -35,17 +35,24 @@ import evsynth
 R_SCRIPT = r"""
 suppressMessages(library(metafor)); library(jsonlite)
 args <- commandArgs(TRUE); d <- read.csv(args[1]); model <- args[2]; sparse <- args[3] == "TRUE"
-if (model == "three") {
-  t <- system.time(res <- rma.mv(yi, vi, random = ~ 1 | study/es, data = d, sparse = sparse))
-} else {
+# tight: nlminb rel.tol 1e-12 (1e-11, 1e-10 when nlminb reports false convergence)
+tols <- if (args[4] == "TRUE") c(1e-12, 1e-11, 1e-10) else NA
+if (model != "three")
   V <- vcalc(vi, cluster = study, obs = outcome, rho = 0.5, data = d, sparse = sparse)
-  t <- system.time(res <- rma.mv(yi, V, mods = ~ 0 + outcome, random = ~ outcome | study,
-                                 struct = "CS", data = d, sparse = sparse))
+for (rt in tols) {
+  ctrl <- if (is.na(rt)) list() else list(rel.tol = rt, eval.max = 10000, iter.max = 10000)
+  t <- system.time(res <- try(if (model == "three") {
+    rma.mv(yi, vi, random = ~ 1 | study/es, data = d, sparse = sparse, control = ctrl)
+  } else {
+    rma.mv(yi, V, mods = ~ 0 + outcome, random = ~ outcome | study, struct = "CS", data = d,
+           sparse = sparse, control = ctrl)
+  }, silent = TRUE))
+  if (!inherits(res, "try-error")) break
 }
 out <- list(time = unname(t[3]), beta = as.numeric(res$beta), se = as.numeric(res$se),
             sigma2 = as.numeric(res$sigma2), tau2 = as.numeric(res$tau2),
-            rho = as.numeric(res$rho), ll = as.numeric(logLik(res)))
-cat(toJSON(out, digits = NA, auto_unbox = TRUE))
+            rho = as.numeric(res$rho), ll = as.numeric(logLik(res)), rel_tol = rt)
+cat(toJSON(out, digits = NA, auto_unbox = TRUE, na = "string"))
 """
 
 
@@ -80,7 +87,7 @@ def multivariate(n_studies: int, seed: int = 2) -> tuple[pd.DataFrame, sp.csr_ma
     return d, sp.block_diag(blocks, format="csr")
 
 
-def run_r(d: pd.DataFrame, model: str, sparse: bool) -> dict | None:
+def run_r(d: pd.DataFrame, model: str, sparse: bool, tight: bool = False) -> dict | None:
     if shutil.which("Rscript") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,10 +96,11 @@ def run_r(d: pd.DataFrame, model: str, sparse: bool) -> dict | None:
         d.to_csv(csv, index=False)
         script.write_text(R_SCRIPT)
         try:
-            out = subprocess.run(["Rscript", str(script), str(csv), model, str(sparse).upper()],
+            out = subprocess.run(["Rscript", str(script), str(csv), model, str(sparse).upper(),
+                                  str(tight).upper()],
                                  capture_output=True, text=True, timeout=3600, check=True)
         except (subprocess.SubprocessError, OSError) as exc:
-            print(f"  metafor run failed: {exc}")
+            print(f"  metafor run failed: {exc} {getattr(exc, 'stderr', '')}")
             return None
     return json.loads(out.stdout)
 
@@ -108,7 +116,7 @@ def rel_diff(fit, ref: dict) -> float:
 
 
 def bench(label: str, d: pd.DataFrame, model: str, fit_fn, r_sparse: tuple[bool, ...],
-          no_r: bool) -> list[str]:
+          no_r: bool, tight: bool = False) -> list[str]:
     t0 = time.perf_counter()
     fit = fit_fn()
     t_py = time.perf_counter() - t0
@@ -117,12 +125,14 @@ def bench(label: str, d: pd.DataFrame, model: str, fit_fn, r_sparse: tuple[bool,
              f"{fit.ll:.6f})"]
     print(lines[-1], flush=True)
     for sparse in r_sparse:
-        ref = None if no_r else run_r(d, model, sparse)
+        ref = None if no_r else run_r(d, model, sparse, tight)
         if ref is None:
             lines.append("  metafor: skipped (R/metafor not available or --no-r)")
             print(lines[-1])
             continue
-        lines.append(f"  metafor rma.mv (sparse = {sparse}): {ref['time']:.2f} s -> ratio "
+        tol = f", rel.tol = {ref['rel_tol']}" if tight else ""
+        lines.append(f"  metafor rma.mv (sparse = {sparse}{tol}): "
+                     f"{ref['time']:.2f} s -> ratio "
                      f"{ref['time'] / t_py:.1f}x; max relative difference of the estimates "
                      f"{rel_diff(fit, ref):.2e}; logLik metafor {ref['ll']:.6f} "
                      f"(evsynth - metafor = {fit.ll - ref['ll']:.2e})")
@@ -134,20 +144,28 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="10x smaller data")
     ap.add_argument("--no-r", action="store_true", help="skip metafor")
+    ap.add_argument("--only", choices=("three", "mv"), help="run one of the two models")
+    ap.add_argument("--r-tight", action="store_true",
+                    help="metafor with nlminb rel.tol = 1e-12 (its default stops earlier)")
+    ap.add_argument("--r-sparse-only", action="store_true",
+                    help="time metafor with sparse = TRUE only")
     a = ap.parse_args()
     n3, nm = (100, 60) if a.quick else (1000, 600)
     # warm-up: imports (scipy.stats, pandas, formulaic) are not part of the fit's time
     warm = three_level(5)
     evsynth.meta_mv("yi", "vi", random="~ 1 | study/es", data=warm, mods="~ 0 + C(study)")
-    d3 = three_level(n3)
-    out = bench("three-level ~ 1 | study/es", d3, "three",
-                lambda: evsynth.meta_mv("yi", "vi", random="~ 1 | study/es", data=d3),
-                (True,), a.no_r)
-    dm, Vm = multivariate(nm)
-    out += bench("multivariate ~ outcome | study (CS)", dm, "mv",
-                 lambda: evsynth.meta_mv("yi", Vm, mods="~ 0 + outcome",
-                                         random="~ outcome | study", struct="CS", data=dm),
-                 (True, False), a.no_r)
+    out: list[str] = []
+    if a.only in (None, "three"):
+        d3 = three_level(n3)
+        out += bench("three-level ~ 1 | study/es", d3, "three",
+                     lambda: evsynth.meta_mv("yi", "vi", random="~ 1 | study/es", data=d3),
+                     (True,), a.no_r, a.r_tight)
+    if a.only in (None, "mv"):
+        dm, Vm = multivariate(nm)
+        out += bench("multivariate ~ outcome | study (CS)", dm, "mv",
+                     lambda: evsynth.meta_mv("yi", Vm, mods="~ 0 + outcome",
+                                             random="~ outcome | study", struct="CS", data=dm),
+                     (True,) if a.r_sparse_only else (True, False), a.no_r, a.r_tight)
     print("\n".join(["", "Summary:", *out]))
 
 
