@@ -685,11 +685,11 @@ class MetaMVResult(FittedModel):
                                  str(counts[i]), "yes" if vfix[i] else "no",
                                  str(st_.inner_levels[i])])
                 lines += _table(["", "estim", "sqrt", "k.lvl", "fixed", "level"], rows)
-                if st_.n_cor == 1:
+                if st_.n_cor == 1 and st_.struct != "UN":
                     lines.append("")
                     lines += _table(["", "estim", "fixed"],
                                     [[rsym, f"{r[0]:.4f}", "yes" if rfix[0] else "no"]])
-                elif st_.n_cor > 1:
+                elif st_.n_cor >= 1:
                     lines.append("")
                     C = np.eye(st_.L)
                     for (a, b), val in zip(st_.cor_pairs(), r, strict=True):
