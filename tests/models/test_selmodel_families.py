@@ -46,7 +46,7 @@ def _fit(case):
 
 
 def _id(c):
-    return f"{c['data']}-{c['type']}-{c['prec']}-{c['steps']}"
+    return f"{c['data']}-{c['type']}-{c['prec']}-{c['steps']}-{c['alternative']}"
 
 
 _RES: dict[str, object] = {}
@@ -108,8 +108,8 @@ def test_where_metafor_stops_early():
     assert all(g > 0 for g in gains.values())
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["type"] not in ("stepfun",)][:12:3],
-                         ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if c["type"] not in ("stepfun",)][:12:3]
+                         + [c for c in CASES if c["alternative"] == "two.sided"], ids=_id)
 def test_quadrature_is_exact(case):
     """A_i against scipy's adaptive quadrature (split at the kinks of w(p(y)))."""
     res = _result(case)

@@ -124,7 +124,8 @@ perm_specs <- list(
   list("bcg", "REML", "z", "ablat", 1:6, "test", 2),
   list("bcg", "DL", "knha", "ablat", 1:6, "coef", FALSE),
   list("bcg", "EE", "z", "ablat", 1:7, "coef", FALSE),
-  list("hackshaw", "DL", "z", NULL, 1:9, "test", FALSE))
+  list("hackshaw", "DL", "z", NULL, 1:9, "test", FALSE),
+  list("bcg", "DL", "z", "ablat", 1:6, "test", TRUE))
 cases <- list()
 for (s in perm_specs) {
   r <- fit(s[[1]], s[[2]], s[[3]], s[[4]], s[[5]])
@@ -173,7 +174,10 @@ sel_specs <- list(
   list("hahn", "EE", NULL, "logistic", "less", NULL, NULL, TRUE, FALSE),
   list("hahn", "EE", NULL, "power", "less", NULL, NULL, TRUE, FALSE),
   list("hahn", "EE", NULL, "halfnorm", "less", "sei", NULL, FALSE, FALSE),
-  list("hahn", "EE", NULL, "power", "less", "sei", NULL, FALSE, FALSE))
+  list("hahn", "EE", NULL, "power", "less", "sei", NULL, FALSE, FALSE),
+  list("hackshaw", "ML", NULL, "halfnorm", "two.sided", NULL, NULL, TRUE, FALSE),
+  list("hackshaw", "ML", NULL, "negexp", "two.sided", "sei", 0.025, TRUE, FALSE),
+  list("hackshaw", "ML", NULL, "beta", "two.sided", NULL, NULL, TRUE, FALSE))
 cases <- list()
 for (s in sel_specs) {
   r <- fit(s[[1]], s[[2]], "z", s[[3]])

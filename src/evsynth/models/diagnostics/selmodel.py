@@ -161,6 +161,13 @@ class _Spec:
                 pts += [q, -q]
         if self.alternative == "two.sided":
             pts.append(0.0)
+            if self.type in ("beta", "power") and self.pval_min > 0:
+                # (1 - p)^a with p = 2 Phi(-|z|) behaves as |z|^a near z = 0: geometric
+                # breakpoints from the clamp point outwards resolve that power law
+                c = float(special.ndtri(0.5 + self.pval_min / 2))
+                grade = c * 2.0 ** np.arange(1, 40)
+                grade = grade[grade < 3.0]
+                pts += [*grade, *(-grade)]
         return np.unique(np.asarray(pts, dtype=float))
 
     def pval_z(self, z: np.ndarray) -> np.ndarray:
@@ -176,10 +183,11 @@ class _Spec:
         edges = np.sort(np.concatenate([np.full((mu.size, 1), -_T), np.clip(tk, -_T, _T),
                                         np.full((mu.size, 1), _T)], axis=1), axis=1)
         a, b = edges[:, :-1], edges[:, 1:]  # (k, segments)
-        width = (b - a) / _PIECES
-        u = (np.arange(_PIECES)[:, None] + (_GL_X[None, :] + 1) / 2).ravel()  # (P*10,)
+        pieces = _PIECES if a.shape[1] <= 8 else 6  # graded breakpoints: short segments
+        width = (b - a) / pieces
+        u = (np.arange(pieces)[:, None] + (_GL_X[None, :] + 1) / 2).ravel()  # (P*10,)
         t = a[:, :, None] + width[:, :, None] * u[None, None, :]
-        wq = width[:, :, None] * np.tile(_GL_W / 2, _PIECES)[None, None, :]
+        wq = width[:, :, None] * np.tile(_GL_W / 2, pieces)[None, None, :]
         z = mu[:, None, None] + sz[:, None, None] * t
         lw = self.log_w(self.pval_z(z), delta, self.preci[:, None, None])
         dens = np.exp(-0.5 * t**2 - _LOG_SQRT_2PI)
@@ -336,7 +344,8 @@ class SelectionModel(SelmodelResult):
             lines.insert(1, f"  precision measure: {self.prec}"
                          f"{' (scaled by its maximum)' if self.scaleprec else ''}")
         if np.isfinite(self.LRT_tau2):
-            lines.insert(2, f"  LRT of tau^2 = 0: {self.LRT_tau2:.4f} (df = 1), p = "
+            at = next(i for i, line in enumerate(lines) if line.startswith("  LRT against"))
+            lines.insert(at + 1, f"  LRT of tau^2 = 0: {self.LRT_tau2:.4f} (df = 1), p = "
                          f"{fmt_p(self.LRTp_tau2)}")
         return "\n".join(lines)
 
