@@ -37,6 +37,9 @@ def vcalc_args(case):
         a["rho"] = pd.DataFrame(a.pop("rho_matrix"), index=names, columns=names)
     elif isinstance(a.get("rho"), list):
         a["rho"] = tuple(a["rho"])
+    if "rvars" in a:  # the matrices are columns of a data frame
+        frame = pd.DataFrame(d)
+        return "vi", "cluster", {"rvars": a["rvars"], "data": frame}
     vi = d.pop("vi")
     cluster = d.pop("cluster")
     return vi, cluster, {**d, **a}
@@ -45,7 +48,8 @@ def vcalc_args(case):
 @pytest.mark.parametrize("case", VCALC, ids=[c["name"] for c in VCALC])
 def test_vcalc_matches_metafor(case):
     """metafor 3.8 vcalc() on the examples of its help page (dat.assink2016, dat.ishak2007,
-    dat.kalaian1996, dat.berkey1998, dat.knapp2017) and a made-up time x group design."""
+    dat.kalaian1996, dat.berkey1998 with type/rho and with rvars, dat.knapp2017) and a made-up
+    time x group design."""
     vi, cluster, kw = vcalc_args(case)
     R = dense(case["V"])
     with warnings.catch_warnings():
@@ -57,7 +61,7 @@ def test_vcalc_matches_metafor(case):
     np.testing.assert_allclose(V, R, rtol=0, atol=1e-13 * scale)
     assert sp.issparse(Vs)
     np.testing.assert_allclose(Vs.toarray(), R, rtol=0, atol=1e-13 * scale)
-    assert sum(b.shape[0] for b in blocks) == len(vi)
+    assert sum(b.shape[0] for b in blocks) == R.shape[0]
 
 
 def test_vcalc_warns_when_not_positive_definite():
@@ -152,6 +156,13 @@ def test_errors():
         evsynth.vcalc([0.1, 0.2], [1, 1], obs=["x", "y"],
                       rho=pd.DataFrame([[1, 0.2], [0.2, 1]], index=["x", "z"],
                                        columns=["x", "z"]))
+    with pytest.raises(InputError, match="largest cluster has 2 rows"):
+        evsynth.vcalc("v", "s", rvars=["a"], data=pd.DataFrame({"v": [1.0, 1.0], "s": [1, 1],
+                                                                  "a": [1.0, 0.5]}))
+    with pytest.warns(UserWarning, match="ignored when 'rvars'"):
+        evsynth.vcalc("v", "s", rvars=["a", "b"], rho=0.3,
+                      data=pd.DataFrame({"v": [1.0, 1.0], "s": [1, 1], "a": [1.0, 0.5],
+                                         "b": [0.5, 1.0]}))
     with pytest.raises(InputError, match="'r' or for 'ar1'"):
         evsynth.impute_covariance([0.1, 0.2], [1, 1])
     with pytest.raises(InputError, match="'ti' is required"):

@@ -54,6 +54,10 @@ vc[[length(vc) + 1]] <- list(name = "kalaian_type_rho0.66",
   args = list(rho = 0.66), V = trip(V))
 
 dat <- dat.berkey1998
+V <- vcalc(vi = 1, cluster = author, rvars = c(v1i, v2i), data = dat)
+vc[[length(vc) + 1]] <- list(name = "berkey_rvars", source = "metafor vcalc help, dat.berkey1998",
+  data = list(vi = rep(1, nrow(dat)), cluster = dat$author, v1i = dat$v1i, v2i = dat$v2i),
+  args = list(rvars = c("v1i", "v2i")), V = trip(V))
 V <- vcalc(vi = vi, cluster = trial, type = outcome, data = dat, rho = 0.4)
 vc[[length(vc) + 1]] <- list(name = "berkey_type_rho0.4", source = "metafor vcalc help, dat.berkey1998",
   data = list(vi = dat$vi, cluster = dat$trial, type = dat$outcome),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -212,8 +212,8 @@ def _rho_matrix(rho: Any, labels: list[Any], field: str, what: str) -> np.ndarra
 def vcalc(vi: Any, cluster: Any, *, subgroup: Any = None, obs: Any = None, type: Any = None,
           time1: Any = None, time2: Any = None, grp1: Any = None, grp2: Any = None,
           w1: Any = None, w2: Any = None, rho: Any = None, phi: float | None = None,
-          data: Any = None, sparse: bool = False, return_list: bool = False,
-          checkpd: bool = True) -> Any:
+          data: Any = None, rvars: Sequence[str] | None = None, sparse: bool = False,
+          return_list: bool = False, checkpd: bool = True) -> Any:
     """The variance-covariance matrix of dependent effect sizes (metafor ``vcalc``).
 
     Within a cluster, effects i and j have covariance ``sqrt(v_i v_j) r_ij`` with (metafor
@@ -257,6 +257,11 @@ def vcalc(vi: Any, cluster: Any, *, subgroup: Any = None, obs: Any = None, type:
         Autocorrelation of repeated measurements, in [-1, 1].
     data : pandas.DataFrame, optional
         Data frame in which column names are looked up.
+    rvars : sequence of str, optional
+        Names of ``data`` columns holding each cluster's correlation (or, with ``vi=1``,
+        covariance) matrix: row i of a cluster with n rows takes the first n columns, the
+        lower triangle is used (metafor's ``rvars``; the other structure arguments are then
+        ignored, with a warning).
     sparse : bool, default False
         Return a ``scipy.sparse`` CSR matrix (memory linear in k).
     return_list : bool, default False
@@ -318,6 +323,15 @@ def vcalc(vi: Any, cluster: Any, *, subgroup: Any = None, obs: Any = None, type:
         cl_vals = np.fromiter(zip(cl_vals, sg, strict=True), dtype=object, count=k)
     codes, cl_labels = _codes(cl_vals)
     layout = _Layout(codes, len(cl_labels))
+    if rvars is not None:
+        given = [name for name, val in (("type", type), ("obs", obs), ("grp1", grp1),
+                                        ("grp2", grp2), ("time1", time1), ("time2", time2),
+                                        ("w1", w1), ("w2", w2), ("rho", rho), ("phi", phi))
+                 if val is not None]
+        if given:
+            warnings.warn(f"vcalc(): argument(s) {', '.join(given)} ignored when 'rvars' is "
+                          "given (as metafor)", UserWarning, stacklevel=2)
+        return _vcalc_rvars(v, rvars, frame, layout, cl_labels, sparse, return_list, checkpd)
     if type is not None and rho is None:
         raise InputError("vcalc(): argument 'rho' is required when 'type' is given")
     if obs is not None and rho is None:
@@ -400,6 +414,33 @@ def vcalc(vi: Any, cluster: Any, *, subgroup: Any = None, obs: Any = None, type:
             blocks.append(R * sd[rows][:, :, None] * sd[rows][:, None, :])
     if checkpd:
         _check_pd(layout, R_blocks, cl_labels, "vcalc()")
+    return _assemble(layout, blocks, sparse, return_list)
+
+
+def _vcalc_rvars(v: np.ndarray, rvars: Sequence[str], frame: Any, layout: _Layout,
+                 labels: list[Any], sparse: bool, return_list: bool, checkpd: bool) -> Any:
+    """metafor's ``vcalc(..., rvars=)``: the correlation matrices stored in columns."""
+    if frame is None:
+        raise InputError("vcalc(): 'rvars' needs data= (the columns holding the matrices)")
+    if isinstance(rvars, str) or not all(isinstance(r, str) for r in rvars):
+        raise InputError(f"argument 'rvars' is {rvars!r}; expected a list of column names")
+    cols = np.column_stack([numeric_vector(r, r, frame, allow_missing=True) for r in rvars])
+    nmax = int(layout.sizes.max())
+    if nmax != cols.shape[1]:
+        raise InputError(f"argument 'rvars' names {cols.shape[1]} columns but the largest "
+                         f"cluster has {nmax} rows; expected as many columns as that")
+    sd = np.sqrt(v)
+    blocks = []
+    R_blocks = []
+    for _, rows in layout.groups:
+        n = rows.shape[1]
+        R = cols[rows][:, :, :n]  # (J_n, n, n): row a, column b
+        lower = np.tril(np.ones((n, n), dtype=bool))
+        R = np.where(lower, R, np.swapaxes(R, 1, 2))
+        R_blocks.append(R)
+        blocks.append(R * sd[rows][:, :, None] * sd[rows][:, None, :])
+    if checkpd:
+        _check_pd(layout, R_blocks, labels, "vcalc()")
     return _assemble(layout, blocks, sparse, return_list)
 
 
