@@ -2,12 +2,13 @@
 
 ::
 
-    evsynth run REVIEW_DIR [--out DIR] [--quiet] [--json] [--debug]
+    evsynth run REVIEW_DIR [--out DIR] [--docx] [--quiet] [--json] [--debug]
     evsynth validate REVIEW_DIR
 
 ``run`` writes DIR (default ``REVIEW_DIR/output``): results.json, figures/, report.html,
-report.md. Exit codes: 0 success, 2 invalid input (message naming file, line/key and field; no
-traceback), 1 internal error (``--debug`` shows the traceback).
+report.md (and report.docx with ``--docx``). Exit codes: 0 success, 2 invalid input (message
+naming file, line/key and field; no traceback), 1 internal error (``--debug`` shows the
+traceback).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def _fmt(x: float | None, log_scale: bool) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from evsynth.review.pipeline import RESULTS_FILE, run, summary_lines
 
-    results = run(args.review_dir, args.out, quiet=args.quiet or args.json, force=args.force)
+    results = run(args.review_dir, args.out, quiet=args.quiet or args.json, force=args.force,
+                  docx=args.docx)
     out = Path(results["output_dir"])
     lines = summary_lines(results)
     if args.json:
@@ -55,10 +57,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from evsynth.errors import InputError
     from evsynth.review.load import validate
+    from evsynth.review.records_section import check_folder
 
-    for line in validate(args.review_dir):
+    lines = validate(args.review_dir)
+    # the records stage: [[search]] files, the store, studies.csv <-> included reports
+    info, errors, warns = check_folder(args.review_dir)
+    if errors:
+        n = len(errors)
+        raise InputError(f"invalid review folder ({n} records error{'s' if n > 1 else ''}):\n  "
+                         + "\n  ".join(errors))
+    for line in lines[:1] + info + lines[1:]:
         echo(line)
+    for w in warns:
+        echo(f"warning: {w}")
     return 0
 
 
@@ -73,6 +86,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace the output folder even if it holds files evsynth did not "
                    "write (default: refuse)")
+    p.add_argument("--docx", action="store_true",
+                   help="also write report.docx (Summary of Findings tables in GRADEpro's "
+                   "layout, forest plots, key results; needs python-docx)")
     p.add_argument("--quiet", action="store_true", help="no progress display or summary")
     p.add_argument("--json", action="store_true",
                    help="print the results.json path and one JSON line per analysis")

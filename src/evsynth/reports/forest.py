@@ -48,7 +48,8 @@ from evsynth.errors import InputError, finite_number
 from evsynth.files import save_figure
 from evsynth.models.engine import i2_from_q
 
-__all__ = ["ForestData", "ForestGroup", "ForestPooled", "ForestStudy", "Scale", "analysis_data",
+__all__ = ["ForestData", "ForestGroup", "ForestPooled", "ForestRob", "ForestStudy", "Scale",
+           "analysis_data",
            "axis_ticks", "draw_forest", "favours_labels", "forest_plot", "format_effect",
            "format_p", "measure_name", "write_forest"]
 
@@ -82,6 +83,8 @@ FITTED = "#8c8c8c"              # fitted values of a meta-regression (metafor's 
 SQUARE_CONTINUOUS = "#2e7d32"   # RevMan draws continuous outcomes in green
 SQUARE_BINARY = "#1f4e9c"       # and dichotomous outcomes in blue
 PI_COLOUR = "#b03a2e"
+ROB_GAP = 0.35      # from the plot panel to the first risk-of-bias column, inches
+ROB_DX = 0.2        # between risk-of-bias columns, inches
 #: rc settings while saving: SVG text as text, reproducible SVG ids, and unhinted glyphs (a
 #: third less rendering time for PNG with matplotlib's glyph-by-glyph Agg text)
 _SAVE_RC: dict[Any, Any] = {"svg.fonttype": "none", "svg.hashsalt": "evsynth-forest",
@@ -489,6 +492,18 @@ class ForestStudy:
     counts: dict[str, float | None] = field(default_factory=dict)
     group: int | None = None
     fitted: tuple[float, float, float] | None = None
+    rob: list[tuple[str | None, str, str]] | None = None
+
+
+@dataclass
+class ForestRob:
+    """Risk-of-bias columns beside the plot (RevMan): the column letters (the domains, then
+    the overall judgement), the tool's name and the legend lines; each study's circles are in
+    :attr:`ForestStudy.rob` as ``(judgement or None, symbol, colour)`` per letter."""
+
+    tool: str
+    letters: list[str]
+    legend: list[str]
 
 
 @dataclass
@@ -554,6 +569,7 @@ class ForestData:
     notes: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
     xlim: tuple[float, float] | None = None
+    rob: ForestRob | None = None
 
     @property
     def model_label(self) -> str:
@@ -829,8 +845,32 @@ def analysis_data(analysis: dict) -> ForestData | None:
     for m in analysis.get("multiarm") or []:   # multi-arm trials (Cochrane Handbook 23.3.4)
         if isinstance(m, dict) and isinstance(m.get("text"), str):
             data.notes.append(f"Multi-arm trial: {m['text']}.")
+    _analysis_rob(analysis, aid, data)
     _analysis_subgroups(analysis, aid, studies, data)
     return data
+
+
+def _analysis_rob(analysis: dict, aid: str, data: ForestData) -> None:
+    """The risk-of-bias columns of the analysis (``risk_of_bias_columns``, from
+    :meth:`evsynth.reports.rob.RiskOfBias.forest_columns`), one row per study in order."""
+    cols = analysis.get("risk_of_bias_columns")
+    if not cols:
+        return
+    rows = cols.get("rows") if isinstance(cols, dict) else None
+    if not isinstance(rows, list) or len(rows) != len(data.studies):
+        raise InputError(f"analysis {aid!r}: field 'risk_of_bias_columns.rows' has "
+                         f"{len(rows) if isinstance(rows, list) else rows!r} rows for "
+                         f"{len(data.studies)} studies; expected one per study")
+    letters = [str(x) for x in cols.get("letters") or []]
+    for s, row in zip(data.studies, rows, strict=True):
+        if not isinstance(row, list) or len(row) != len(letters):
+            raise InputError(f"analysis {aid!r}, study {s.label!r}: field "
+                             "'risk_of_bias_columns.rows' has the wrong number of columns; "
+                             f"expected {len(letters)}")
+        s.rob = [(c.get("judgement"), str(c.get("symbol") or ""), str(c.get("colour")))
+                 for c in row]
+    data.rob = ForestRob(tool=str(cols.get("tool") or ""), letters=letters,
+                         legend=[str(x) for x in cols.get("legend") or []])
 
 
 def _analysis_columns(studies: list[_Study], binary: bool, change: bool, name: str,
@@ -939,6 +979,7 @@ class _Row:
     fitted: tuple[float, float, float] | None = None          # meta-regression fitted value
     pi: tuple[float, float] | None = None
     italic: bool = False
+    rob: list[tuple[str | None, str, str]] | None = None
 
 
 def _rows(d: ForestData) -> tuple[list[_Row], list[str]]:
@@ -978,9 +1019,10 @@ def _study_row(d: ForestData, s: ForestStudy) -> _Row:
     cells["weight"] = "" if s.weight is None else f"{s.weight:.1f}%"
     if s.yi is None or s.lb is None or s.ub is None:
         cells["effect"] = "Not estimable"
-        return _Row(cells=cells, fitted=s.fitted)
+        return _Row(cells=cells, fitted=s.fitted, rob=s.rob)
     cells["effect"] = d.scale.effect(s.yi, s.lb, s.ub)
-    return _Row(cells=cells, square=(s.yi, s.lb, s.ub, s.weight or 0.0), fitted=s.fitted)
+    return _Row(cells=cells, square=(s.yi, s.lb, s.ub, s.weight or 0.0), fitted=s.fitted,
+                rob=s.rob)
 
 
 def _total_rows(d: ForestData, rows: list[_Row], label: str, group: list[ForestStudy],
@@ -1057,6 +1099,8 @@ class _Layout:
                         + [Column("weight", "Weight"),
                            Column("effect", d.model_label, align="left")])
         self.notes = list(d.notes)
+        if d.rob is not None:
+            self.notes.append(f"Risk of bias ({d.rob.tool}): " + "; ".join(d.rob.legend))
 
     # ---- geometry -----------------------------------------------------------------------------
     def _measure(self) -> None:
@@ -1093,6 +1137,10 @@ class _Layout:
             x += c.width
         self.panel_x = x + PAD
         self.width = self.panel_x + PANEL_W + MARGIN
+        if self.d.rob is not None:   # RevMan's risk-of-bias columns right of the plot
+            self.rob_x = self.panel_x + PANEL_W + ROB_GAP
+            self.width = self.rob_x + (len(self.d.rob.letters) - 1) * ROB_DX + ROB_DX / 2 \
+                + MARGIN
 
     def _groups(self) -> list[str]:
         return list(dict.fromkeys(c.group for c in self.columns if c.group is not None))
@@ -1185,6 +1233,8 @@ class _Layout:
         for j, line in enumerate(self.bottom_lines):
             _text(ax, MARGIN + PAD, y_end + 0.08 + (j + 0.5) * ROW_H, line)
         self._draw_panel(fig, height, y_body, y_end, lo, hi, ticks, tick_labels)
+        if d.rob is not None:
+            self._draw_rob(ax, y_head, y_body)
         y0 = y_end + 0.08 + 0.2 + ROW_H * 0.5
         for j, line in enumerate(fav_l):
             _text(ax, null_x - 0.06, y0 + j * ROW_H * 0.9, line, size=SIZE - 0.5, ha="right",
@@ -1198,6 +1248,22 @@ class _Layout:
         if wrapped:
             _draw_footnotes(ax, y_end + band + h_note + ROW_H * 0.6, wrapped)
         return fig
+
+    def _draw_rob(self, ax: Any, y_head: float, y_body: float) -> None:
+        """The risk-of-bias circles of each study row and the letters above them
+        (:func:`evsynth.reports.rob.draw_forest_columns`)."""
+        from evsynth.reports.rob import ForestRobColumns, draw_forest_columns
+
+        rob = self.d.rob
+        assert rob is not None
+        ys = [y_body + (i + 0.5) * ROW_H for i, r in enumerate(self.rows) if r.rob]
+        rows = [r.rob for r in self.rows if r.rob]
+        cols = ForestRobColumns(tool=rob.tool, studies=[""] * len(rows), letters=rob.letters,
+                                codes=rob.letters, rows=rows, legend=rob.legend)
+        _text(ax, self.rob_x + (len(rob.letters) - 1) * ROB_DX / 2, y_head + 0.5 * ROW_H,
+              "Risk of Bias", bold=True, ha="center", gid="rob-header")
+        draw_forest_columns(ax, ys, cols, x0=self.rob_x, dx=ROB_DX,
+                            header_y=y_head + 1.5 * ROW_H, size=8.0, fontsize=5.5)
 
     def _null_fraction(self, lo: float, hi: float) -> float:
         """Where the null line is across the panel (0..1); the middle when it is not shown."""

@@ -119,29 +119,131 @@ def _characteristics(results: dict, comp: dict) -> dict:
     return summarise(results.get("studies") or [], base, _comparison_ids(results, comp))
 
 
-def _sof_table(comp: dict, analyses: list[dict]) -> Block:
+def _sof_table(comp: dict, analyses: list[dict]) -> tuple[Block, list[str]]:
+    """The Summary of Findings table in GRADEpro's layout and its footnotes: the reasons for
+    rating down are footnotes of the certainty cell, the computed prompts footnotes of the
+    outcome cell (``certainty_footnotes`` and ``footnotes`` of the SoF row), the comment
+    column short (``comments_short``); identical footnotes share a letter."""
     ctrl, interv = _s(comp.get("control")), _s(comp.get("intervention"))
     rows = []
+    notes: list[str] = []
+
+    def letters(texts: list[str]) -> str:
+        out = []
+        for t in texts:
+            t = _s(t).strip()
+            if not t:
+                continue
+            if t not in notes:
+                notes.append(t)
+            out.append(_letter(notes.index(t)))
+        return ",".join(dict.fromkeys(out))
+
     for a in analyses:
         _, r, _ = summaries_of(a)
         anticipated = {"lines": [t for t in (r.get("intervention_text"), r.get("difference_text"),
                                              r.get("percent_text")) if t] or ["—"]}
+        short = "certainty_footnotes" in r or "comments_short" in r
         cert = {"text": r.get("certainty_text") or "Not assessed",
                 "aria": f"{(r.get('certainty') or {}).get('label') or 'Not assessed'} "
                         "certainty", "cls": "certainty"}
-        rows.append([r.get("outcome_text") or _analysis_title(a), r.get("control_text") or "—",
+        outcome: Any = r.get("outcome_text") or _analysis_title(a)
+        if short:
+            cert["sup"] = letters(list(r.get("certainty_footnotes") or []))
+            outcome = {"text": outcome, "sup": letters(list(r.get("footnotes") or []))}
+        comment = r.get("comments_short") if short else r.get("comments_text")
+        rows.append([outcome, r.get("control_text") or "—",
                      anticipated, r.get("relative_text") or "—",
-                     r.get("participants_text"), cert, r.get("comments_text") or ""])
-    return {"type": "table", "cls": "sof",
-            "caption": f"Summary of findings: {interv} compared with {ctrl}",
-            "group_header": [("Outcomes", 1, 2), ("Anticipated absolute effects* (95% CI)", 2, 1),
-                             ("Relative effect (95% CI)", 1, 2),
-                             ("№ of participants (studies)", 1, 2),
-                             ("Certainty of the evidence (GRADE)", 1, 2), ("Comments", 1, 2)],
-            "header": ["Outcomes", f"With {ctrl}", f"With {interv}", "Relative effect (95% CI)",
-                       "№ of participants (studies)", "Certainty of the evidence (GRADE)",
-                       "Comments"],
-            "rows": rows, "row_header": True}
+                     r.get("participants_text"), cert, comment or ""])
+    block = {"type": "table", "cls": "sof",
+             "caption": f"Summary of findings: {interv} compared with {ctrl}",
+             "group_header": [("Outcomes", 1, 2),
+                              ("Anticipated absolute effects* (95% CI)", 2, 1),
+                              ("Relative effect (95% CI)", 1, 2),
+                              ("№ of participants (studies)", 1, 2),
+                              ("Certainty of the evidence (GRADE)", 1, 2), ("Comments", 1, 2)],
+             "header": ["Outcomes", f"With {ctrl}", f"With {interv}",
+                        "Relative effect (95% CI)", "№ of participants (studies)",
+                        "Certainty of the evidence (GRADE)", "Comments"],
+             "rows": rows, "row_header": True}
+    return block, [f"{_letter(i)}. {t}" for i, t in enumerate(notes)]
+
+
+def _letter(i: int) -> str:
+    """Footnote letters a ... z, then aa, ab, ... (GRADEpro's order)."""
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(ord("a") + r) + out
+    return out
+
+
+def _included_table(comp: dict) -> Block | None:
+    """"Characteristics of included studies" (Cochrane Handbook 5.4): one row per study."""
+    rows = comp.get("included_studies")
+    if not rows:
+        return None
+    heads = [("methods", "Methods"), ("participants", "Participants"),
+             ("interventions", "Interventions"), ("outcomes", "Outcomes"), ("notes", "Notes")]
+    body = []
+    for r in rows:
+        derived = set(r.get("derived") or [])
+        cells: list[Any] = [r.get("label") or r.get("study_id")]
+        for key, _ in heads:
+            text = r.get(key)
+            if text is None:
+                cells.append({"text": "not reported", "cls": "nr"})
+            elif key in derived:
+                cells.append({"text": text, "cls": "derived"})
+            else:
+                cells.append(text)
+        body.append(cells)
+    return {"type": "table", "cls": "included",
+            "caption": f"Characteristics of included studies: {_s(comp.get('label'))}",
+            "header": ["Study", *(h for _, h in heads)], "rows": body, "row_header": True}
+
+
+def _rob_blocks(results: dict, comp: dict) -> list[Block]:
+    """Risk of bias of the comparison's studies: the table (per tool, and per outcome with
+    outcome-specific judgements), the traffic-light and the summary plots."""
+    sec = results.get("risk_of_bias") or {}
+    entry = next((c for c in sec.get("comparisons") or []
+                  if c.get("comparison") == comp.get("id")), None)
+    if not entry or not entry.get("tables"):
+        return []
+    from evsynth.reports.rob import NOT_ASSESSED, TOOLS
+    from evsynth.review.results import rob_from_section
+
+    rob = rob_from_section(sec)
+    labels = {r.get("study_id"): r.get("label") for r in comp.get("included_studies") or []}
+    out: list[Block] = [{"type": "heading", "level": 3, "text": "Risk of bias"}]
+    legends: list[str] = []
+    for t in entry["tables"]:
+        b = rob.table_block(t.get("outcome"), t["studies"])
+        for row in b["rows"]:
+            row[0] = labels.get(row[0]) or row[0]
+            for c in row[1:]:
+                if isinstance(c, dict):
+                    c["text"] = (f"{c['text']} {c['aria']}".strip() if c.get("aria")
+                                 != NOT_ASSESSED else NOT_ASSESSED)
+        what = f", outcome {t['outcome']}" if t.get("outcome") else ""
+        out.append({"type": "table", "cls": "rob", "row_header": True,
+                    "caption": f"Risk of bias ({t['tool']}{what}): {_s(comp.get('label'))}",
+                    "header": b["header"], "rows": b["rows"]})
+        legends += b["legend"]
+    tools = {TOOLS[k].name for k in (sec.get("tool_keys") or {}).values()}
+    out.append({"type": "para", "cls": "note", "text": "; ".join(dict.fromkeys(legends))
+                + ". " + ("RoB 2: Sterne et al. 2019, doi:10.1136/bmj.l4898. " if "RoB 2" in tools
+                          else "")
+                + ("ROBINS-I: Sterne et al. 2016, doi:10.1136/bmj.i4919. "
+                   if "ROBINS-I" in tools else "")
+                + "An empty judgement is shown as not assessed."})
+    for f in sec.get("figures") or []:
+        if f.get("comparison") == comp.get("id") and f.get("analysis") is None:
+            out.append({"type": "figure", "kind": "rob", "key": f["id"],
+                        "analysis_id": f["id"], "caption": f["caption"]})
+    return out
 
 
 def _pooled_table(a: dict) -> Block:
@@ -206,7 +308,7 @@ def _grade_table(a: dict, g: dict) -> Block:
 
 
 def _analysis_blocks(a: dict, n_fig: list[int], figures: dict[str, str],
-                     funnels: dict[str, str]) -> list[Block]:
+                     funnels: dict[str, str], results_rob: dict | None = None) -> list[Block]:
     """The blocks of one analysis; ``n_fig`` is the running figure number (updated)."""
     aid = _s(a.get("id"))
     g, _, text = summaries_of(a)
@@ -220,6 +322,14 @@ def _analysis_blocks(a: dict, n_fig: list[int], figures: dict[str, str],
            f"{(a.get('comparison') or {}).get('label') or ''}".rstrip(", "))
     out.append({"type": "figure", "kind": "forest", "analysis_id": aid, "caption": cap,
                 "available": aid in figures})
+    if a.get("risk_of_bias_columns"):
+        out.append({"type": "para", "cls": "note", "text": "Risk of bias beside the forest "
+                    "plot: " + "; ".join(a["risk_of_bias_columns"].get("legend") or [])})
+    for f in (results_rob or {}).get("figures") or []:
+        if f.get("analysis") == aid:
+            n_fig[0] += 1
+            out.append({"type": "figure", "kind": "rob", "key": f["id"], "analysis_id": f["id"],
+                        "caption": f"Figure {n_fig[0]}. {f['caption']}"})
     if a.get("pooled") is None or not a.get("k"):
         out.append({"type": "para", "text": "No study contributed data to this analysis."})
     else:
@@ -441,6 +551,20 @@ def _provenance(results: dict) -> list[Block]:
             {"type": "end"}]
 
 
+def _records_blocks(records: dict) -> list[Block]:
+    """The records section (search table, PRISMA 2020 flow diagram, screening agreement,
+    excluded studies, reports per study, consistency) as rendered by
+    :mod:`evsynth.reports.records_html`: a raw block with its HTML and Markdown."""
+    try:
+        from evsynth.reports import records_html as rh  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return []
+    return [{"type": "section", "id": "records"},
+            {"type": "raw", "html": rh.records_html(records),
+             "markdown": rh.records_markdown(records)},
+            {"type": "end"}]
+
+
 def build_document(results: dict, figures: dict[str, str],
                    funnels: dict[str, str] | None = None) -> list[Block]:
     """The report's content as blocks (shared by the HTML and Markdown renderers).
@@ -467,9 +591,14 @@ def build_document(results: dict, figures: dict[str, str],
         doc.append({"type": "list", "items": [_s(w) for w in warns]})
     comps = results.get("comparisons") or []
     toc = [(c.get("label") or c.get("id"), _anchor("comparison", c.get("id"))) for c in comps]
+    records = results.get("records")
+    if records:
+        toc.insert(0, ("Search and selection of studies", "records"))
     doc.append({"type": "toc", "items": toc + [("Methods", "methods"),
                                                ("Provenance", "provenance")]})
     n_fig = [0]
+    if records:
+        doc += _records_blocks(records)
     for c in comps:
         mine = [a for a in analyses if (a.get("comparison") or {}).get("id") == c.get("id")]
         doc.append({"type": "section", "id": _anchor("comparison", c.get("id"))})
@@ -483,9 +612,23 @@ def build_document(results: dict, figures: dict[str, str],
         doc.append({"type": "table", "caption": f"Characteristics of the trials: {c.get('label')}",
                     "header": ["Characteristic", "Summary"], "rows": ch["rows"],
                     "row_header": True})
+        included = _included_table(c)
+        if included is not None:
+            doc.append({"type": "heading", "level": 3,
+                        "text": "Characteristics of included studies"})
+            doc.append(included)
+            if any(r.get("derived") for r in c.get("included_studies") or []):
+                doc.append({"type": "para", "cls": "note", "text": "Entries in italics are "
+                            "filled from other columns of studies.csv and outcomes.csv (design, "
+                            "country, numbers randomised, the comparison, the outcomes with "
+                            "data) where the free-text column is empty."})
+        doc += _rob_blocks(results, c)
         doc.append({"type": "heading", "level": 3, "text": "Summary of findings"})
         if mine:
-            doc.append(_sof_table(c, mine))
+            table, footnotes = _sof_table(c, mine)
+            doc.append(table)
+            if footnotes:
+                doc.append({"type": "list", "cls": "footnotes", "items": footnotes})
             doc.append({"type": "para", "cls": "note", "text":
                         "*The value in the intervention group (and its 95% CI) is based on the "
                         "assumed value in the control group and the relative effect (and its 95% "
@@ -499,7 +642,7 @@ def build_document(results: dict, figures: dict[str, str],
         else:
             doc.append({"type": "para", "text": "No analysis for this comparison."})
         for a in mine:
-            doc += _analysis_blocks(a, n_fig, figures, funnels)
+            doc += _analysis_blocks(a, n_fig, figures, funnels, results.get("risk_of_bias"))
         doc.append({"type": "end"})
     missing = results.get("not_analysed") or []
     if missing:
@@ -535,6 +678,17 @@ figure svg { display: block; max-width: 100%; height: auto; background: #fff; }
 figcaption { font-size: .9rem; color: #333; margin-top: .3rem; }
 .note { font-size: .85rem; color: #333; }
 .missing-figure { border: 1px dashed #999; padding: .5rem; }
+td.derived { font-style: italic; color: #333; }
+td.nr { color: #666; }
+table.included td { font-size: .88rem; }
+table.rob td { text-align: center; white-space: nowrap; font-size: .85rem; }
+td.rob-low { background: #02C100; color: #000; }
+td.rob-some-concerns, td.rob-moderate { background: #E2DF07; color: #000; }
+td.rob-high, td.rob-serious { background: #BF0000; color: #fff; }
+td.rob-critical { background: #820000; color: #fff; }
+td.rob-no-information { background: #4EA1F7; color: #000; }
+td.rob-na { background: #eeeeee; color: #444; }
+ul.footnotes { font-size: .85rem; list-style: none; padding-left: .5rem; }
 @media print { nav { display: none; } h2 { break-before: page; } figure { break-inside: avoid; } }
 """
 
@@ -579,6 +733,8 @@ def _cell(c: Any, tag: str, scope: str | None = None) -> str:
         inner = "<br>".join(e(t) for t in c["lines"]) if "lines" in c else e(c.get("text"))
         if c.get("aria"):
             inner = f'<span aria-label="{e(c["aria"])}" role="img">{inner}</span>'
+        if c.get("sup"):
+            inner += f"<sup>{e(c['sup'])}</sup>"
         text = inner
     else:
         attrs, text = "", e(c)
@@ -611,18 +767,24 @@ def _table_html(b: Block) -> str:
 
 
 def render_html(results: dict, figures_svg: dict[str, str],
-                funnel_svg: dict[str, str] | None = None) -> str:
+                funnel_svg: dict[str, str] | None = None,
+                rob_svg: dict[str, str] | None = None) -> str:
     """The whole report as one self-contained HTML document.
 
     ``figures_svg``: analysis id -> SVG text of its forest plot; ``funnel_svg``: analysis id ->
-    SVG text of its funnel plot (k >= 10). Both inlined through :func:`inline_svg`. No script,
+    SVG text of its funnel plot (k >= 10); ``rob_svg``: risk-of-bias figure id (results.json
+    ``risk_of_bias.figures``) -> SVG text. All inlined through :func:`inline_svg`. The records
+    section (PRISMA diagram) is rendered by :mod:`evsynth.reports.records_html`. No script,
     no external resource; every input text escaped.
     """
     if figures_svg is None:
         figures_svg = {}
     if funnel_svg is None:
         funnel_svg = {}
-    for name, d in (("figures_svg", figures_svg), ("funnel_svg", funnel_svg)):
+    if rob_svg is None:
+        rob_svg = {}
+    for name, d in (("figures_svg", figures_svg), ("funnel_svg", funnel_svg),
+                    ("rob_svg", rob_svg)):
         if not isinstance(d, dict):
             raise InputError(f"{name} is {type(d).__name__}; expected a dict of analysis id -> "
                              "SVG text")
@@ -655,13 +817,17 @@ def render_html(results: dict, figures_svg: dict[str, str],
             cls = f' class="{e(b["cls"])}"' if b.get("cls") else ""
             body.append(f"<p{cls}>{e(b['text'])}</p>")
         elif t == "list":
-            body.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in b["items"]) + "</ul>")
+            cls = f' class="{e(b["cls"])}"' if b.get("cls") else ""
+            body.append(f"<ul{cls}>" + "".join(f"<li>{e(i)}</li>" for i in b["items"])
+                        + "</ul>")
+        elif t == "raw":   # an HTML fragment built (and escaped) by a report module
+            body.append(b["html"])
         elif t == "table":
             body.append(_table_html(b))
         elif t == "figure":
             aid = b["analysis_id"]
             kind = b.get("kind", "forest")
-            source = funnel_svg if kind == "funnel" else figures_svg
+            source = {"funnel": funnel_svg, "rob": rob_svg}.get(kind, figures_svg)
             if aid in source and source[aid]:
                 n_svg += 1
                 svg = inline_svg(source[aid], f"f{n_svg}-", b["caption"])

@@ -32,7 +32,12 @@ def _cell(c: Any) -> str:
     if isinstance(c, dict):
         if "lines" in c:
             return "<br>".join(md(t) for t in c["lines"])
-        return md(c.get("text"))
+        text = md(c.get("text"))
+        if c.get("cls") == "derived" and text:
+            text = f"*{text}*"
+        if c.get("sup"):
+            text += f"<sup>{md(c['sup'])}</sup>"
+        return text
     return md(c)
 
 
@@ -43,17 +48,22 @@ def _link_target(path: str) -> str:
 
 
 def render_markdown(results: dict, figure_paths: dict[str, str],
-                    funnel_paths: dict[str, str] | None = None) -> str:
+                    funnel_paths: dict[str, str] | None = None,
+                    rob_paths: dict[str, str] | None = None) -> str:
     """The whole report as Markdown.
 
     ``figure_paths``: analysis id -> path of its forest plot, ``funnel_paths``: analysis id ->
-    path of its funnel plot (relative to report.md), shown as image links.
+    path of its funnel plot, ``rob_paths``: risk-of-bias figure id -> path (relative to
+    report.md), shown as image links.
     """
     if figure_paths is None:
         figure_paths = {}
     if funnel_paths is None:
         funnel_paths = {}
-    for name, d in (("figure_paths", figure_paths), ("funnel_paths", funnel_paths)):
+    if rob_paths is None:
+        rob_paths = {}
+    for name, d in (("figure_paths", figure_paths), ("funnel_paths", funnel_paths),
+                    ("rob_paths", rob_paths)):
         if not isinstance(d, dict):
             raise InputError(f"{name} is {type(d).__name__}; expected a dict of analysis id -> "
                              "path")
@@ -74,6 +84,8 @@ def render_markdown(results: dict, figure_paths: dict[str, str],
             out += [f"*{text}*" if b.get("cls") in ("question", "note") else text, ""]
         elif t == "list":
             out += [f"- {md(i)}" for i in b["items"]] + [""]
+        elif t == "raw":   # a Markdown fragment built (and escaped) by a report module
+            out += [b["markdown"].rstrip("\n"), ""]
         elif t == "table":
             out += [f"**{md(b.get('caption'))}**", ""]
             header = b["header"]
@@ -91,7 +103,8 @@ def render_markdown(results: dict, figure_paths: dict[str, str],
             out.append("")
         elif t == "figure":
             kind = b.get("kind", "forest")
-            path = (funnel_paths if kind == "funnel" else figure_paths).get(b["analysis_id"])
+            path = {"funnel": funnel_paths, "rob": rob_paths}.get(
+                kind, figure_paths).get(b["analysis_id"])
             if path:
                 cap = md(b["caption"])
                 out += [f"![{cap}]({_link_target(path)})", "", f"*{cap}*", ""]

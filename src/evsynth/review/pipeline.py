@@ -52,6 +52,8 @@ from evsynth.review.results import SCHEMA, build_results, write_results_json
 
 DEFAULT_OUT = "output"
 RESULTS_FILE = "results.json"
+#: the Word report ``evsynth run --docx`` writes into the output folder
+DOCX_FILE = "report.docx"
 FIGURES_DIR = "figures"
 #: a progress bar is shown from this many comparison x outcome x window combinations on
 PROGRESS_MIN = 12
@@ -61,7 +63,7 @@ MARKER = ".evsynth-run.json"
 MANIFEST = ".evsynth-output.json"
 #: files evsynth writes at the top of an output folder (figures/ holds the plots); used for
 #: output folders of versions without a manifest
-OUTPUT_FILES = (RESULTS_FILE, "report.html", "report.md", MARKER, MANIFEST)
+OUTPUT_FILES = (RESULTS_FILE, "report.html", "report.md", DOCX_FILE, MARKER, MANIFEST)
 #: a stale temporary folder from another host is removed after this many seconds
 STALE_OTHER_HOST = 2 * 24 * 3600
 #: the signals that clean up the temporary folder before ending the run
@@ -86,15 +88,17 @@ def default_out_dir(review_dir: str | Path) -> Path:
     return Path(review_dir) / DEFAULT_OUT
 
 
-def _check_out_dir(review: Review, out: Path, force: bool = False) -> None:
-    """Refuse an output folder that would replace the inputs, a folder evsynth did not write,
-    or (without ``force``) an evsynth output folder holding files evsynth did not write."""
-    src = review.path.resolve()
+def _check_out_dir(review_path: Path | None, out: Path, force: bool = False) -> None:
+    """Refuse an output folder that would replace the inputs (the review folder
+    ``review_path``), a folder evsynth did not write, or (without ``force``) an evsynth output
+    folder holding files evsynth did not write."""
     dst = out.resolve()
-    if dst == src or dst in src.parents:
-        raise InputError(f"--out {out}: the output folder would replace the review folder "
-                         f"{review.path}; expected a separate folder (default "
-                         f"{default_out_dir(review.path)})")
+    if review_path is not None:
+        src = review_path.resolve()
+        if dst == src or dst in src.parents:
+            raise InputError(f"--out {out}: the output folder would replace the review folder "
+                             f"{review_path}; expected a separate folder (default "
+                             f"{default_out_dir(review_path)})")
     if out.is_symlink():
         raise InputError(f"--out {out}: is a symlink (to {dst}); expected a folder path")
     if dst.exists():
@@ -342,11 +346,109 @@ def _progress(total: int, quiet: bool) -> tuple[Callable[[int], None] | None, An
     return bar.update, bar
 
 
+def modules() -> tuple[dict[str, Any], list[str]]:
+    """The summaries and reports modules the pipeline uses (None for one that does not exist
+    yet) and the names of the missing ones."""
+    missing: list[str] = []
+    mods = {"grade": _optional("evsynth.summaries.grade", missing),
+            "sof": _optional("evsynth.summaries.sof", missing),
+            "plain": _optional("evsynth.summaries.plain_language", missing),
+            "characteristics": _optional("evsynth.summaries.characteristics", missing),
+            "forest": _optional("evsynth.reports.forest", missing),
+            "html": _optional("evsynth.reports.html", missing),
+            "markdown": _optional("evsynth.reports.markdown", missing)}
+    return mods, missing
+
+
+def summarise_analyses(review: Review, analyses: list[dict[str, Any]],
+                       mods: dict[str, Any] | None = None) -> None:
+    """The GRADE / Summary of Findings / plain-language step: fill ``grade``, ``sof`` and
+    ``plain_language`` of every analysis (in place) from the review's ``[[grade]]``
+    judgements (:func:`evsynth.summaries.grade.certainty`, :func:`evsynth.summaries.sof.sof_row`,
+    :func:`evsynth.summaries.plain_language.key_result`)."""
+    if mods is None:
+        mods, _ = modules()
+    for a in analyses:
+        g = review.grade_for(a["comparison"]["id"], a["outcome"]["id"], a["window"]["id"])
+        _summarise(a, g.model_dump() if g is not None else None, mods)
+
+
+def analysis_results(review: Review, progress: Callable[[int], None] | None = None, *,
+                     started: datetime | None = None) -> dict[str, Any]:
+    """The results.json content of a loaded review, in memory: the analyses, their GRADE /
+    SoF / plain-language summaries, study characteristics, risk of bias, the records section
+    and the names of the figures :func:`write_output` draws. Writes nothing.
+
+    ``progress`` is called with 1 after each comparison x outcome x window combination."""
+    from evsynth.review.results import (
+        included_studies_section,
+        plan_figures,
+        records_section_of,
+        risk_of_bias_section,
+    )
+
+    started = started or datetime.now(UTC)
+    analyses = build_analyses(review, progress=progress)
+    results = build_results(review, analyses, started)
+    mods, missing = modules()
+    rob = risk_of_bias_section(review, results)    # also fills the RoB prompt's weights
+    summarise_analyses(review, analyses, mods)
+    if mods["characteristics"] is not None:
+        for c in results["comparisons"]:
+            c["characteristics"] = mods["characteristics"].summarise(
+                results["studies"], {k: c[k] for k in ("id", "label", "intervention", "control")},
+                c["study_ids"])
+    included_studies_section(review, results)
+    results["risk_of_bias"] = rob
+    records = records_section_of(review)
+    if records is not None:
+        results["records"] = records
+    results["provenance"]["missing_components"] = missing
+    results["warnings"] = list(review.warnings) + [
+        f"{a['id']}: {w}" for a in analyses for w in a.get("warnings") or []]
+    plan_figures(results, forest=mods["forest"] is not None)
+    return results
+
+
+def write_output(results: dict[str, Any], out_dir: str | Path, *, force: bool = False,
+                 review_path: str | Path | None = None, docx: bool = False) -> Path:
+    """Write the output folder of ``results`` (from :func:`analysis_results`): figures,
+    results.json, report.html and report.md (and report.docx when ``docx``), built in a
+    temporary folder and swapped into place atomically (see the module docstring).
+    ``review_path`` (the review folder) must not be replaced by the output. Returns the output
+    folder."""
+    out = Path(out_dir)
+    _check_out_dir(Path(review_path) if review_path is not None else None, out, force)
+    mods, _ = modules()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporary(out.parent)
+    with _cleanup_on_signals():
+        tmp: Path | None = None
+        try:
+            with _signals_blocked():  # the folder never exists without its marker
+                tmp = _new_dir(out.parent, f".{out.name}.tmp-")
+                _write_marker(tmp)
+            _write_outputs(results, tmp, mods, docx=docx)
+            _write_manifest(tmp)
+            with _signals_blocked():
+                _swap_into_place(tmp, out)
+        except BaseException:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return out
+
+
 def run(review_dir: str | Path, out_dir: str | Path | None = None, *, quiet: bool = False,
-        force: bool = False) -> dict[str, Any]:
+        force: bool = False, docx: bool = False) -> dict[str, Any]:
     """Run a review folder: write ``out_dir`` (default ``REVIEW_DIR/output``) with
     ``results.json``, ``figures/`` (forest plots, SVG and PNG), ``report.html`` and
     ``report.md``. Returns the results (the content of results.json).
+
+    The same as ``evsynth.review.analyse(evsynth.review.load(review_dir)).write(out_dir)``
+    (:mod:`evsynth.review.api`). ``docx``: write ``report.docx`` into the output folder too
+    (the Summary of Findings tables in GRADEpro's layout, forest plots and key results;
+    :func:`evsynth.reports.docx.write_docx`).
 
     Raises :class:`~evsynth.errors.InputError` for an invalid review folder (nothing is
     written), and for an ``out_dir`` that is not evsynth's output or (unless ``force``) holds
@@ -356,103 +458,109 @@ def run(review_dir: str | Path, out_dir: str | Path | None = None, *, quiet: boo
     started = datetime.now(UTC)
     review = load_review(review_dir)
     out = Path(out_dir) if out_dir is not None else default_out_dir(review.path)
-    _check_out_dir(review, out, force)
+    _check_out_dir(review.path, out, force)
     cfg = review.config
     total = len(cfg.comparisons) * len(cfg.outcomes) * len(cfg.windows)
     update, bar = _progress(total, quiet)
     try:
-        analyses = build_analyses(review, progress=update)
+        results = analysis_results(review, progress=update, started=started)
     finally:
         if bar is not None:
             bar.close()
-    results = build_results(review, analyses, started)
-    missing: list[str] = []
-    mods = {"grade": _optional("evsynth.summaries.grade", missing),
-            "sof": _optional("evsynth.summaries.sof", missing),
-            "plain": _optional("evsynth.summaries.plain_language", missing),
-            "characteristics": _optional("evsynth.summaries.characteristics", missing),
-            "forest": _optional("evsynth.reports.forest", missing),
-            "html": _optional("evsynth.reports.html", missing),
-            "markdown": _optional("evsynth.reports.markdown", missing)}
-    for a in analyses:
-        g = review.grade_for(a["comparison"]["id"], a["outcome"]["id"], a["window"]["id"])
-        _summarise(a, g.model_dump() if g is not None else None, mods)
-    if mods["characteristics"] is not None:
-        for c in results["comparisons"]:
-            c["characteristics"] = mods["characteristics"].summarise(
-                results["studies"], {k: c[k] for k in ("id", "label", "intervention", "control")},
-                c["study_ids"])
-    results["provenance"]["missing_components"] = missing
-    results["warnings"] = list(review.warnings) + [
-        f"{a['id']}: {w}" for a in analyses for w in a.get("warnings") or []]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporary(out.parent)
-    with _cleanup_on_signals():
-        tmp: Path | None = None
-        try:
-            with _signals_blocked():  # the folder never exists without its marker
-                tmp = _new_dir(out.parent, f".{out.name}.tmp-")
-                _write_marker(tmp)
-            _write_outputs(results, tmp, mods)
-            _write_manifest(tmp)
-            with _signals_blocked():
-                _swap_into_place(tmp, out)
-        except BaseException:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    write_output(results, out, force=force, review_path=review.path, docx=docx)
     results["output_dir"] = str(out)
     return results
 
 
-def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any]) -> None:
+def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any], *,
+                   docx: bool = False) -> None:
     """Figures, results.json and the reports, all inside the temporary folder ``tmp``."""
-    svgs: dict[str, str] = {}
-    paths: dict[str, str] = {}
-    funnel_svgs: dict[str, str] = {}
-    funnel_paths: dict[str, str] = {}
     fig_dir = tmp / FIGURES_DIR
-    jobs = [("forest", a) for a in results["analyses"] if mods["forest"] is not None]
-    jobs += [("funnel", a) for a in results["analyses"]
-             if (a.get("small_study") or {}).get("assessed")]
+    jobs = figure_jobs(results, mods)
     _draw_figures(jobs, fig_dir, mods)
-    if mods["forest"] is not None:  # Figure objects: no pyplot, no backend switch
-        for a in results["analyses"]:
-            stem = f"{a['id']}.forest"
-            a["figures"] = {"forest_svg": f"{FIGURES_DIR}/{stem}.svg",
-                            "forest_png": f"{FIGURES_DIR}/{stem}.png"}
-            svgs[a["id"]] = (fig_dir / f"{stem}.svg").read_text(encoding="utf-8")
-            paths[a["id"]] = a["figures"]["forest_svg"]
-    for a in results["analyses"]:
-        if (a.get("small_study") or {}).get("assessed"):
-            stem = f"{a['id']}.funnel"
-            with open(fig_dir / f"{stem}.svg", encoding="utf-8", newline="") as fh:
-                svg = fh.read()   # as written, like write_funnel's return value
-            a["figures"] = {**(a.get("figures") or {}),
-                            "funnel_svg": f"{FIGURES_DIR}/{stem}.svg",
-                            "funnel_png": f"{FIGURES_DIR}/{stem}.png"}
-            funnel_svgs[a["id"]] = svg
-            funnel_paths[a["id"]] = a["figures"]["funnel_svg"]
+    svgs = {kind: {key: _read_svg(tmp / path) for key, path in paths.items()}
+            for kind, paths in figure_paths(results, "svg").items()}
+    paths = figure_paths(results, "svg")
     write_results_json(results, tmp / RESULTS_FILE)
     if mods["html"] is not None:
-        atomic_write_text(tmp / "report.html",
-                          mods["html"].render_html(results, svgs, funnel_svg=funnel_svgs))
+        atomic_write_text(tmp / "report.html", mods["html"].render_html(
+            results, svgs["forest"], funnel_svg=svgs["funnel"], rob_svg=svgs["rob"]))
     if mods["markdown"] is not None:
         atomic_write_text(tmp / "report.md", mods["markdown"].render_markdown(
-            results, paths, funnel_paths=funnel_paths))
+            results, paths["forest"], funnel_paths=paths["funnel"], rob_paths=paths["rob"]))
+    if docx:
+        from evsynth.reports.docx import write_docx
+
+        pngs = {aid: (tmp / path).read_bytes()
+                for aid, path in figure_paths(results, "png")["forest"].items()}
+        write_docx(results, tmp / DOCX_FILE, figures=pngs)
+
+
+def _read_svg(path: Path) -> str:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return fh.read()   # as written, like svg_string's value
+
+
+def figure_paths(results: dict[str, Any], fmt: str = "svg") -> dict[str, dict[str, str]]:
+    """The figure files named in ``results`` (relative to the output folder), by kind:
+    ``forest`` and ``funnel`` (analysis id -> path), ``rob`` (figure id -> path)."""
+    out: dict[str, dict[str, str]] = {"forest": {}, "funnel": {}, "rob": {}}
+    for a in results["analyses"]:
+        figs = a.get("figures") or {}
+        for kind in ("forest", "funnel"):
+            if figs.get(f"{kind}_{fmt}"):
+                out[kind][a["id"]] = figs[f"{kind}_{fmt}"]
+    for f in (results.get("risk_of_bias") or {}).get("figures") or []:
+        out["rob"][f["id"]] = f[fmt]
+    return out
+
+
+def figure_jobs(results: dict[str, Any], mods: dict[str, Any]
+                ) -> list[tuple[str, dict[str, Any]]]:
+    """The figures of ``results`` as ``(kind, item)`` jobs: ``forest`` and ``funnel`` (the
+    analysis), ``rob`` (a figure entry of the ``risk_of_bias`` section with the section)."""
+    jobs = [("forest", a) for a in results["analyses"]
+            if mods["forest"] is not None and (a.get("figures") or {}).get("forest_svg")]
+    jobs += [("funnel", a) for a in results["analyses"]
+             if (a.get("figures") or {}).get("funnel_svg")]
+    rob = results.get("risk_of_bias") or {}
+    jobs += [("rob", {"figure": f, "section": rob}) for f in rob.get("figures") or []]
+    return jobs
+
+
+def figure_of(job: tuple[str, dict[str, Any]], mods: dict[str, Any]) -> Any:
+    """The matplotlib Figure of one job of :func:`figure_jobs` (nothing written)."""
+    kind, item = job
+    if kind == "forest":
+        return mods["forest"].forest_plot(item)
+    if kind == "funnel":
+        return funnel_figure(item)
+    from evsynth.review.results import rob_figure
+
+    return rob_figure(item["section"], item["figure"])
 
 
 def _draw_figure(job: tuple[str, dict[str, Any]], fig_dir: Path, mods: dict[str, Any]) -> None:
+    from evsynth.files import save_figure
+
     kind, a = job
     if kind == "forest":
         mods["forest"].write_forest(a, fig_dir, f"{a['id']}.forest")
-    else:
+    elif kind == "funnel":
         write_funnel(a, fig_dir, f"{a['id']}.funnel")
+    else:
+        fig = figure_of(job, mods)
+        stem = Path(a["figure"]["svg"]).stem
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        for fmt in ("svg", "png"):
+            save_figure(fig, fig_dir / f"{stem}.{fmt}")
 
 
 def _job_cost(job: tuple[str, dict[str, Any]]) -> int:
     """Rough drawing cost of a figure (its rows), to share the figures between processes."""
     a = job[1]
+    if job[0] == "rob":
+        return 4 + len(a["figure"].get("studies") or [])
     studies, excluded = a.get("studies"), a.get("excluded")
     sg = a.get("subgroups")
     levels = sg.get("levels") if isinstance(sg, dict) else None
@@ -582,15 +690,13 @@ def _figure_helper(read_end: int, write_end: int, mask: Any,
             os._exit(code)
 
 
-def write_funnel(analysis: dict[str, Any], fig_dir: Path, stem: str) -> str:
-    """Write the contour-enhanced funnel plot of an analysis with k >= 10 (trim-and-fill studies
-    as open points; :func:`evsynth.reports.bias_plots.funnel_plot`, after metafor ``funnel``) as
-    ``stem.svg`` and ``stem.png`` in ``fig_dir``; returns the SVG text.
+def funnel_figure(analysis: dict[str, Any]) -> Any:
+    """The contour-enhanced funnel plot of an analysis with k >= 10 (trim-and-fill studies as
+    open points; :func:`evsynth.reports.bias_plots.funnel_plot`, after metafor ``funnel``).
 
     The model is refitted from the analysis' yi/vi (:func:`evsynth.review.analysis.refit`) and
     trim-and-fill rerun on the side recorded in ``small_study``, so the figure shows the numbers
     of results.json; the x axis is on the analysis scale (log for OR/RR)."""
-    from evsynth.files import save_figure, svg_string
     from evsynth.reports.bias_plots import funnel_plot
 
     fit = refit(analysis)
@@ -598,8 +704,16 @@ def write_funnel(analysis: dict[str, Any], fig_dir: Path, stem: str) -> str:
     tf = fit.trimfill(side=tf_block["side"]) if tf_block else None
     m = analysis.get("measure") or "Effect"
     xlabel = f"log {m}" if analysis.get("log_scale") else m
-    fig = funnel_plot(fit, contours=True, trimfill=tf if tf is not None and tf.k0 else None,
-                      xlabel=xlabel)
+    return funnel_plot(fit, contours=True, trimfill=tf if tf is not None and tf.k0 else None,
+                       xlabel=xlabel)
+
+
+def write_funnel(analysis: dict[str, Any], fig_dir: Path, stem: str) -> str:
+    """Write the funnel plot of :func:`funnel_figure` as ``stem.svg`` and ``stem.png`` in
+    ``fig_dir``; returns the SVG text."""
+    from evsynth.files import save_figure, svg_string
+
+    fig = funnel_figure(analysis)
     fig_dir.mkdir(parents=True, exist_ok=True)
     save_figure(fig, fig_dir / f"{stem}.png")
     svg = svg_string(fig)

@@ -17,6 +17,9 @@ from evsynth.errors import InputError, finite_number
 from evsynth.summaries.sof import format_number
 
 MISSING = "not reported in studies.csv"
+#: free-text columns of studies.csv shown in "Characteristics of included studies" (Cochrane
+#: Handbook 5.4 / MECIR R101 table headings), in their order
+FREE_TEXT = ("methods", "participants", "interventions", "outcomes", "notes")
 
 
 def _value(row: dict, key: str) -> Any:
@@ -182,4 +185,74 @@ def summarise(studies: list[dict], comparison: dict, study_ids: list[str]) -> di
     ]
     if undescribed:
         out["rows"].append(["Not in studies.csv", ", ".join(undescribed)])
+    return out
+
+
+def _text(row: dict, key: str) -> str | None:
+    v = row.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    t = " ".join(str(v).split())
+    return t or None
+
+
+def included_studies(studies: list[dict], comparison: dict, study_ids: list[str],
+                     outcomes_by_study: dict[str, list[str]] | None = None
+                     ) -> list[dict[str, Any]]:
+    """"Characteristics of included studies" of one comparison: one row per study, with the
+    table headings of a Cochrane review (Cochrane Handbook v6.4 section 5.4 and MECIR R101):
+    Methods, Participants, Interventions, Outcomes, Notes.
+
+    Each heading is the study's free-text column of the same name in studies.csv
+    (``methods``, ``participants``, ``interventions``, ``outcomes``, ``notes``; ``note`` is
+    read for ``notes``). Where a column is empty, the facts studies.csv and outcomes.csv hold
+    are shown instead and marked as such in ``derived``: Methods from ``design`` and
+    ``country``; Participants from ``n_randomised`` (or n_intervention + n_control), ``mean_age``
+    and ``percent_female``; Interventions from the comparison's two sides; Outcomes from the
+    outcomes with data for the study (``outcomes_by_study``). Nothing else is filled in.
+
+    Returns a list of dicts: ``study_id``, ``label``, the five headings (text or None) and
+    ``derived`` (the headings filled from other columns).
+    """
+    by_id = {str(r.get("study_id")): r for r in studies if isinstance(r, dict)}
+    out = []
+    for sid in dict.fromkeys(str(s) for s in study_ids):
+        row = by_id.get(sid, {"study_id": sid})
+        entry: dict[str, Any] = {"study_id": sid, "label": _text(row, "label") or sid}
+        derived: list[str] = []
+        for key in FREE_TEXT:
+            entry[key] = _text(row, key)
+        if entry["notes"] is None:
+            entry["notes"] = _text(row, "note")
+        if entry["methods"] is None:
+            bits = [b for b in (_text(row, "design"),
+                                f"country: {_text(row, 'country')}" if _text(row, "country")
+                                else None) if b]
+            if bits:
+                entry["methods"] = "; ".join(bits)
+                derived.append("methods")
+        if entry["participants"] is None:
+            bits = []
+            n = _n(row)
+            if n is not None:
+                bits.append(f"{format_number(n, 0)} randomised")
+            age = _num(row, "mean_age")
+            if age is not None:
+                bits.append(f"mean age {format_number(age, 1)} years")
+            fem = _num(row, "percent_female")
+            if fem is not None:
+                bits.append(f"{format_number(fem, 1)}% female")
+            if bits:
+                entry["participants"] = "; ".join(bits)
+                derived.append("participants")
+        if entry["interventions"] is None and comparison.get("intervention"):
+            entry["interventions"] = (f"{comparison.get('intervention')} versus "
+                                      f"{comparison.get('control')}")
+            derived.append("interventions")
+        if entry["outcomes"] is None and outcomes_by_study and outcomes_by_study.get(sid):
+            entry["outcomes"] = ("with data in outcomes.csv: "
+                                 + "; ".join(dict.fromkeys(outcomes_by_study[sid])))
+            derived.append("outcomes")
+        entry["derived"] = derived
+        out.append(entry)
     return out

@@ -289,6 +289,9 @@ def prompts(analysis: dict) -> dict[str, str]:
         bits.append(f"optimal information size {ois['total']} participants ({ois['basis']}); "
                     f"{n} randomised in the analysis: {met}")
     out["imprecision"] = "; ".join(bits)
+    rob = _risk_of_bias_prompt(analysis)
+    if rob is not None:
+        out["risk_of_bias"] = rob
     _robustness_prompts(analysis, out)
     # publication bias: small-study effects need >= 10 studies (Cochrane Handbook 13.3.5.4)
     if k < 10:
@@ -314,6 +317,30 @@ def prompts(analysis: dict) -> dict[str, str]:
                 " (asymmetry tests have low power and other causes than publication bias; "
                 "Cochrane Handbook 13.3.5)")
     return out
+
+
+def _risk_of_bias_prompt(analysis: dict) -> str | None:
+    """The risk-of-bias prompt: the share of the analysis weight from studies at high risk of
+    bias (``risk_of_bias_weight``, computed by the review pipeline with
+    :func:`evsynth.reports.rob.analysis_high_risk_share`). GRADE rates down for study
+    limitations when most of the information comes from studies at high risk, looking at the
+    studies that carry the weight rather than counting studies (Guyatt et al. 2011, GRADE
+    guidelines 4, J Clin Epidemiol 64:407, doi:10.1016/j.jclinepi.2010.07.017). None when no
+    study has a risk-of-bias judgement."""
+    share = analysis.get("risk_of_bias_weight")
+    if not isinstance(share, dict) or not share.get("text"):
+        return None
+    pct = number(share.get("percent"), "risk_of_bias_weight.percent", analysis)
+    text = str(share["text"])
+    if pct is not None and pct > 50:
+        text += ("; most of the weight is at high risk of bias: consider rating down "
+                 "(GRADE guidelines 4)")
+    elif pct is not None and pct > 0:
+        text += ("; check whether the estimate changes without these studies (sensitivity "
+                 "analysis) before rating down (GRADE guidelines 4)")
+    else:
+        text += " (GRADE guidelines 4)"
+    return text
 
 
 def _names(ids: list) -> str:
