@@ -96,6 +96,12 @@ MODELS = {
     # cluster-robust inference (robust(), robumeta's robu()): tests of a fit, no diagnostics
     "robust": (lambda: evsynth.robust(_meta_mods(), cluster=np.arange(13) // 2), set()),
     "robu": (lambda: evsynth.robu("yi", "vi", np.arange(13) // 2, data=_bcg_rma()), set()),
+    # rma.glmm: metafor 3.8 defines funnel and ranktest (and forest, predict, fitted,
+    # residuals); leave1out, influence, regtest, trimfill, ... are "not available"
+    "glmm": (lambda: evsynth.meta_glmm("OR", ai="ai", bi="bi", ci="ci", di="di",
+                                       data=_bcg_mh(), slab="study"), {"ranktest", "funnel"}),
+    "glmm_mods": (lambda: evsynth.meta_glmm("PLO", xi="ai", mi="bi", data=_bcg_mh(),
+                                            mods=_bcg_rma()[["ablat"]]), set()),
 }
 
 _FITS: dict[str, object] = {}

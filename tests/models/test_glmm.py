@@ -325,6 +325,10 @@ def test_invariant_to_study_order(rows: list, seed: int) -> None:
         warnings.simplefilter("ignore")
         f1 = meta_glmm("OR", ai=a, n1i=n1, ci=c, n2i=n2, model="CM.EL")
         f2 = meta_glmm("OR", ai=a[perm], n1i=n1[perm], ci=c[perm], n2i=n2[perm], model="CM.EL")
+    if not (f1.method_info["converged"] and f2.method_info["converged"]):
+        # no finite maximum (tau^2 -> infinity): both say so
+        assert not f1.method_info["converged"] and not f2.method_info["converged"]
+        return
     assert f1.estimate == pytest.approx(f2.estimate, abs=1e-6)
     assert f1.tau2 == pytest.approx(f2.tau2, abs=1e-6)
     assert f1.ll == pytest.approx(f2.ll, abs=1e-8)
@@ -338,3 +342,25 @@ def test_swapped_groups_ml_um_fs() -> None:
         f2 = meta_glmm("OR", ai=d7.ci, n1i=d7.n2i, ci=d7.ai, n2i=d7.n1i)
     assert f1.estimate == pytest.approx(-f2.estimate, abs=1e-7)
     assert f1.tau2 == pytest.approx(f2.tau2, abs=1e-7)
+
+
+# ---- predict -------------------------------------------------------------------------------
+def test_predict_matches_metafor() -> None:
+    pz = pd.read_csv(DATA / "glmm_pritz1997.csv")
+    for case in _group("glmm_predict"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if case["name"].startswith("pritz"):
+                fit = meta_glmm("PLO", xi=pz.xi, ni=pz.ni, test=case["test"])
+            else:
+                fit = meta_glmm("PLO", xi=BCG.tpos, mi=BCG.tneg, mods=BCG[["ablat"]])
+        pred = fit.predict(newmods=case["newmods"], level=case["level"],
+                           transf=case.get("transf"))
+        for key in ("pred", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):  # bounds: lme4's SEs (1e-4)
+            np.testing.assert_allclose(np.atleast_1d(getattr(pred, key)), case["pred"][key],
+                                       rtol=1e-5 if key == "pred" else 5e-5,
+                                       err_msg=f"{case['name']}: {key}")
+        if case.get("transf") is None:
+            np.testing.assert_allclose(np.atleast_1d(pred.se), case["pred"]["se"], rtol=2e-4)
+    with pytest.raises(InputError, match="no moderators"):
+        meta_glmm("PLO", xi=pz.xi, ni=pz.ni).predict(newmods=[1.0])

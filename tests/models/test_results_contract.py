@@ -40,6 +40,9 @@ def _fits() -> dict:
         "meta_mh_OR": lambda: evsynth.meta_mh("OR", **kw),
         "meta_mh_RD": lambda: evsynth.meta_mh("RD", **kw),
         "meta_peto": lambda: evsynth.meta_peto(**kw),
+        "meta_glmm_UM.FS": lambda: evsynth.meta_glmm("OR", **kw),
+        "meta_glmm_PLO_mods": lambda: evsynth.meta_glmm("PLO", xi="tpos", mi="tneg", data=BCG,
+                                                        mods="~ ablat"),
         "meta_mv_three_level": lambda: evsynth.meta_mv(
             "yi", "vi", random="~ 1 | district/school", data=pd.read_csv(
                 __import__("pathlib").Path(__file__).parents[1] / "reference" / "mv"

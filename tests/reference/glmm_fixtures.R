@@ -163,3 +163,20 @@ cases <- list(
                                                 cbind(1, ablat)))))
 write_group("glmm_cmel_wald", cases,
             note = "double-zero studies are kept here (none is interior, so they drop out)")
+
+# ---- predict() on rma.glmm fits -----------------------------------------------------------
+pr <- function(p) list(pred = num(p$pred), se = num(p$se), ci_lb = num(p$ci.lb),
+                       ci_ub = num(p$ci.ub), pi_lb = num(p$pi.lb), pi_ub = num(p$pi.ub))
+r1 <- rma.glmm(measure = "PLO", xi = xi, ni = ni, data = pritz, control = TIGHT_CMEL)
+r2 <- rma.glmm(measure = "PLO", xi = xi, ni = ni, data = pritz, test = "t", control = TIGHT_CMEL)
+r3 <- rma.glmm(measure = "PLO", xi = tpos, mi = tneg, mods = ~ ablat, data = bcg,
+               control = TIGHT_CMEL)
+cases <- list(
+  list(name = "pritz PLO ML", test = "z", level = 95, newmods = NULL, pred = pr(predict(r1))),
+  list(name = "pritz PLO ML", test = "t", level = 90, newmods = NULL,
+       pred = pr(predict(r2, level = 90))),
+  list(name = "pritz PLO ML", test = "z", level = 95, newmods = NULL, transf = "exp",
+       pred = pr(predict(r1, transf = exp))),
+  list(name = "bcg PLO ML ablat", test = "z", level = 95, newmods = c(10, 40),
+       pred = pr(predict(r3, newmods = c(10, 40)))))
+write_group("glmm_predict", cases)

@@ -408,20 +408,20 @@ class _NCHG:
 # ============================================================================================
 # maximisation: damped Newton with derivatives in each study's local coordinates
 # ============================================================================================
-LocalFun = Callable[[np.ndarray, float], np.ndarray]
+LocalFun = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
 class _Problem:
     """A likelihood that is a sum over studies of ``f(F_i, rho)`` with ``F = off + A @ gamma``
-    (``F`` of shape (k, c), ``A`` (k, c, d)) and, for random-effects models, one variance
-    parameter ``rho``."""
+    (``F`` of shape (k, c), ``A`` (k, c, d)) and ``nvar`` variance parameters ``rho`` (log
+    scale) shared by the studies."""
 
     f: LocalFun
     A: np.ndarray
     off: np.ndarray
-    random: bool
-    curv: Callable[[np.ndarray, float], np.ndarray]  # rough curvature per cell
+    nvar: int
+    curv: Callable[[np.ndarray, np.ndarray], np.ndarray]  # rough curvature per cell
     h: float = 2e-3
 
     def F(self, gamma: np.ndarray) -> np.ndarray:
@@ -429,8 +429,7 @@ class _Problem:
 
     def value(self, par: np.ndarray) -> float:
         d = self.A.shape[2]
-        rho = float(par[d]) if self.random else 0.0
-        return float(np.sum(self.f(self.F(par[:d]), rho)))
+        return float(np.sum(self.f(self.F(par[:d]), np.asarray(par[d:], float))))
 
     def derivs(self, par: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Log-likelihood, gradient and Hessian in ``par``: central differences in the local
@@ -438,23 +437,23 @@ class _Problem:
         curvature and Richardson extrapolation (error O(h^4)), then the chain rule."""
         d = self.A.shape[2]
         k, c = self.off.shape
+        r = self.nvar
         F0 = self.F(par[:d])
-        rho0 = float(par[d]) if self.random else 0.0
-        q = c + (1 if self.random else 0)
+        rho0 = np.asarray(par[d:], float)
+        q = c + r
         steps = np.empty((k, q))
         steps[:, :c] = self.h / np.sqrt(1.0 + self.curv(F0, rho0))
-        if self.random:
-            steps[:, c] = self.h
+        steps[:, c:] = self.h
         f0 = self.f(F0, rho0)
 
         def ev(coef: dict[int, float], scale: float) -> np.ndarray:
             dF = np.zeros((k, c))
-            drho = 0.0
-            for a, s in coef.items():
+            drho = np.zeros(r)
+            for a, sgn in coef.items():
                 if a < c:
-                    dF[:, a] += s * scale * steps[:, a]
+                    dF[:, a] += sgn * scale * steps[:, a]
                 else:
-                    drho += s * scale * self.h
+                    drho[a - c] += sgn * scale * self.h
             return self.f(F0 + dF, rho0 + drho)
 
         def first(a: int, scale: float) -> np.ndarray:
@@ -475,15 +474,14 @@ class _Problem:
             for b in range(a + 1):
                 H[:, a, b] = H[:, b, a] = (4 * second(a, b, 1.0) - second(a, b, 2.0)) / 3
         A = self.A
-        n_par = d + (1 if self.random else 0)
-        grad = np.zeros(n_par)
-        hess = np.zeros((n_par, n_par))
+        grad = np.zeros(d + r)
+        hess = np.zeros((d + r, d + r))
         grad[:d] = np.einsum("icd,ic->d", A, g[:, :c])
         hess[:d, :d] = np.einsum("icd,ice,ief->df", A, H[:, :c, :c], A)
-        if self.random:
-            grad[d] = g[:, c].sum()
-            hess[:d, d] = hess[d, :d] = np.einsum("icd,ic->d", A, H[:, :c, c])
-            hess[d, d] = H[:, c, c].sum()
+        grad[d:] = g[:, c:].sum(axis=0)
+        hess[:d, d:] = np.einsum("icd,ice->de", A, H[:, :c, c:])
+        hess[d:, :d] = hess[:d, d:].T
+        hess[d:, d:] = H[:, c:, c:].sum(axis=0)
         return float(f0.sum()), grad, hess
 
 
@@ -495,6 +493,7 @@ def _newton(prob: _Problem, par0: np.ndarray, tol: float = 1e-10,
     par = par0.astype(float).copy()
     ll, g, H = prob.derivs(par)
     lam = 0.0
+    noise = 1e-13 * (1 + abs(ll))
     for it in range(1, maxiter + 1):
         negH = -H
         step = None
@@ -509,25 +508,30 @@ def _newton(prob: _Problem, par0: np.ndarray, tol: float = 1e-10,
                 lam_try = max(1e-4, lam_try * 10)
         if step is None:
             return par, ll, H, it, False
+        # Newton decrement: the predicted gain in log-likelihood; at the noise level of the
+        # numerical derivatives (with an undamped, positive definite Hessian) we are done
+        dec = float(g @ step)
+        if lam_try == 0 and dec < 0.1 * noise:
+            return par, ll, H, it, True
         t = 1.0
-        new_ll = -np.inf
         for _ in range(60):
             cand = par + t * step
             new_ll = prob.value(cand)
-            if np.isfinite(new_ll) and new_ll >= ll - 1e-12 * abs(ll):
+            if np.isfinite(new_ll) and new_ll >= ll - noise:
                 break
             t /= 2
         else:
-            return par, ll, H, it, False
+            return par, ll, H, it, dec < 1e3 * noise
         par = cand
-        # converged: a tiny step, or a Newton decrement (the predicted gain in log-likelihood)
-        # at the noise level of the numerical derivatives
-        done = (np.max(np.abs(t * step)) < tol
-                or float(g @ step) < 1e-12 * (1 + abs(ll)))
+        small = np.max(np.abs(t * step)) < tol
         ll, g, H = prob.derivs(par)
         lam = lam_try / 10 if lam_try > 0 else 0.0
-        if done:
-            return par, ll, H, it, True
+        if small:
+            try:
+                dec = float(g @ np.linalg.solve(-H, g))
+            except np.linalg.LinAlgError:
+                dec = np.inf
+            return par, ll, H, it, bool(0 <= dec < 1e3 * noise)
     return par, ll, H, maxiter, False
 
 
@@ -591,6 +595,8 @@ class GLMMResult(FittedModel):
     slab: list[Any]
     yi: np.ndarray
     vi: np.ndarray
+    X: np.ndarray = field(default_factory=lambda: np.ones((0, 1)))
+    intercept: bool = True
     sigma2: float = float("nan")
     rho: float = float("nan")
     dropped: list[Any] = field(default_factory=list)
@@ -613,6 +619,73 @@ class GLMMResult(FittedModel):
         """metafor's ``fitstats``: logLik, deviance, AIC, BIC, AICc (ML column)."""
         return {"ll": self.ll, "dev": self.dev, "AIC": self.AIC, "BIC": self.BIC,
                 "AICc": self.AICc}
+
+    @property
+    def model_matrix(self) -> np.ndarray:
+        """The model matrix X (k x p, intercept column first when there is one; read-only)."""
+        X = self.X.view()
+        X.flags.writeable = False
+        return X
+
+    def predict(self, newmods: Any = None, transf: Callable[..., Any] | str | None = None,
+                level: float | None = None, targs: dict[str, Any] | None = None) -> Any:
+        """Predicted average effect(s) with CI and prediction interval (metafor
+        ``predict.rma`` on an ``rma.glmm`` fit).
+
+        ``pred = x' beta`` with ``se = sqrt(x' vb x)``; CI ``pred +/- crit * se`` and PI ``pred
+        +/- crit * sqrt(se^2 + tau^2)``, ``crit`` from the normal (or, with ``test="t"``, the t
+        distribution with k - p df). Without ``newmods``: the pooled estimate (no moderators)
+        or the fitted value of each study. ``newmods``: moderator values (one per prediction
+        for one moderator, or rows of m values), the intercept added as in the model.
+        ``transf`` (a function or a name in :mod:`evsynth.transf`, e.g. ``"exp"``,
+        ``"ilogit"``) is applied to pred and the bounds (the SE is then NaN); ``level`` in
+        percent (default the fit's).
+        """
+        from scipy.stats import norm
+        from scipy.stats import t as tdist
+
+        from evsynth import transf as _transf
+        from evsynth.models.meta import Prediction
+        from evsynth.validation import level_fraction
+
+        func, name = _transf.resolve(transf, targs, "predict")
+        lvl = level_fraction(self.level if level is None else level)
+        p = self.p
+        m = p - (1 if self.intercept else 0)
+        if newmods is None:
+            Xn = np.ones((1, 1)) if self.int_only else np.asarray(self.X, float)
+        else:
+            if m == 0:
+                raise InputError("predict: the model has no moderators, so newmods cannot be "
+                                 "given; expected predict() without newmods")
+            M = np.asarray(newmods, dtype=float)
+            M = M.reshape(-1, 1) if (M.ndim <= 1 and m == 1) else np.atleast_2d(M)
+            if M.shape[1] != m or not np.all(np.isfinite(M)):
+                raise InputError(f"predict: newmods has shape {M.shape}; expected finite rows "
+                                 f"of {m} moderator value(s)")
+            Xn = np.column_stack([np.ones(M.shape[0]), M]) if self.intercept else M
+        pred = Xn @ self.beta
+        vpred = np.einsum("ij,jk,ik->i", Xn, self.vb, Xn)
+        se = np.sqrt(vpred)
+        if self.test == "t":
+            crit = float(tdist.isf((1 - lvl) / 2, self.k - p))
+        else:
+            crit = float(norm.isf((1 - lvl) / 2))
+        ci_lb, ci_ub = pred - crit * se, pred + crit * se
+        pi_lb = pred - crit * np.sqrt(vpred + self.tau2)
+        pi_ub = pred + crit * np.sqrt(vpred + self.tau2)
+        if func is not None:
+            pred, ci_lb, ci_ub, pi_lb, pi_ub = (np.asarray(func(a), dtype=float)
+                                                for a in (pred, ci_lb, ci_ub, pi_lb, pi_ub))
+            ci_lb, ci_ub = np.minimum(ci_lb, ci_ub), np.maximum(ci_lb, ci_ub)
+            pi_lb, pi_ub = np.minimum(pi_lb, pi_ub), np.maximum(pi_lb, pi_ub)
+            se = np.full_like(pred, np.nan)
+
+        def out(a: np.ndarray) -> Any:
+            return float(a[0]) if len(a) == 1 else np.asarray(a)
+
+        return Prediction(out(pred), out(se), out(ci_lb), out(ci_ub), out(pi_lb), out(pi_ub),
+                          round(100 * lvl, 10), "default", name)
 
     def summary_text(self) -> str:
         return _print_glmm(self)
@@ -982,6 +1055,12 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
 
     beta, vb = core["beta"], core["vb"]
     tau2 = core["tau2"]
+    if not core["converged"]:
+        msg = (f"meta_glmm: the maximisation did not converge ({core['iterations']} Newton "
+               "iterations); the likelihood may have no finite maximum (e.g. tau^2 growing "
+               "without bound with studies whose odds ratio is 0 or infinite)")
+        warnings.warn(msg, stacklevel=2)
+        notes.append(msg)
     # ---- heterogeneity tests ---------------------------------------------------------------
     from scipy.stats import chi2
 
@@ -1056,7 +1135,8 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
         QMdf=QMdf, btt=btt, ll=float(ll), dev=float(dev), AIC=float(AIC), BIC=float(BIC),
         AICc=float(AICc), ll_marginal=float(core["ll_marginal"]), ll_FE=float(core["ll_FE"]),
         ll_QE=float(core["ll_QE"]), parms=int(parms), k_eff=int(k_eff), p=p,
-        int_only=bool(int_only), slab=slab_used, yi=yi, vi=vi, dropped=dropped)
+        int_only=bool(int_only), slab=slab_used, yi=yi, vi=vi, X=X, intercept=bool(int_incl),
+        dropped=dropped)
 
 
 def _escalc(measure: str, cnt: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -1162,14 +1242,14 @@ def _fit_glmm(measure: str, model: str, cnt: dict[str, np.ndarray], X: np.ndarra
                    converged=fe.converged, iterations=fe.iterations)
         return out
 
-    def f(F: np.ndarray, rho: float) -> np.ndarray:
-        return agq.loglik(F, math.exp(rho))
+    def f(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        return agq.loglik(F, math.exp(rho[0]))
 
-    def curv(F: np.ndarray, rho: float) -> np.ndarray:
+    def curv(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
         w = _cell_d12(fam, y, n, F)[1]
-        return w / (1 + w * z ** 2 * math.exp(2 * rho))
+        return w / (1 + w * z ** 2 * math.exp(2 * rho[0]))
 
-    prob = _Problem(f, A, off, random=True, curv=curv)
+    prob = _Problem(f, A, off, 1, curv)
     par0 = np.concatenate([fe.coef, [math.log(st["tau0"])]])
     par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"])
     tau = math.exp(par[d])
@@ -1206,11 +1286,11 @@ def _fit_cmel(cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
     start = _glm_fit("binomial", a, a + c, X, off1, st["eps"], st["maxit"]).coef
     A = X[:, None, :]
     zero = np.zeros((k, 1))
-    def curv(F: np.ndarray, rho: float) -> np.ndarray:
+    def curv(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
         w = nch._moments(F)[2]
-        return w / (1 + w * math.exp(rho)) if rho else w
+        return w / (1 + w * math.exp(rho[0])) if rho.size else w
 
-    prob_fe = _Problem(lambda F, rho: nch.logp(F[:, 0]), A, zero, random=False, curv=curv)
+    prob_fe = _Problem(lambda F, rho: nch.logp(F[:, 0]), A, zero, 0, curv)
     gam, ll_fe, H_fe, it_fe, conv_fe = _newton(prob_fe, start, st["tol"], st["maxiter"])
     th, info, llq = nch.cmle()
     fin = np.isfinite(th)
@@ -1226,10 +1306,10 @@ def _fit_cmel(cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
                    parms=p, k_eff=k, optimizer="Newton", converged=conv_fe, iterations=it_fe)
         return out
 
-    def f(F: np.ndarray, rho: float) -> np.ndarray:
-        return nch.loglik(F[:, 0], math.exp(rho))
+    def f(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        return nch.loglik(F[:, 0], math.exp(rho[0]))
 
-    prob = _Problem(f, A, zero, random=True, curv=curv)
+    prob = _Problem(f, A, zero, 1, curv)
     par0 = np.concatenate([gam, [math.log(st["tau0"] ** 2)]])
     par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"])
     tau2 = math.exp(par[p])
@@ -1243,3 +1323,7 @@ def _fit_cmel(cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
                    ll_marginal=llm)
     out.update(parms=p + 1, k_eff=k, optimizer="Newton", converged=conv, iterations=it)
     return out
+
+
+# the diagnostics metafor defines for rma.glmm (registered on import of this module)
+from evsynth.models.diagnostics import glmm_diag as _glmm_diag  # noqa: E402,F401
