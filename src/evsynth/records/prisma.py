@@ -218,6 +218,24 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
     The figure is a :class:`matplotlib.figure.Figure` drawn without pyplot: the caller's
     backend, current figure and open figures are left as they were.
     """
+    fig = prisma_figure(counts, title=title)
+    save_figure(fig, Path(path_svg), dpi)
+    if path_png is not None:
+        save_figure(fig, Path(path_png), dpi)
+
+
+def prisma_svg(counts: dict[str, Any], title: str | None = None) -> str:
+    """The PRISMA 2020 flow diagram of ``counts`` as an SVG document (text), for inlining
+    into HTML (same drawing as :func:`prisma_diagram`; reproducible: fixed SVG ids, no
+    date)."""
+    from evsynth.files import svg_string
+
+    return svg_string(prisma_figure(counts, title=title))
+
+
+def prisma_figure(counts: dict[str, Any], title: str | None = None) -> Any:
+    """The PRISMA 2020 flow diagram of ``counts`` as a :class:`matplotlib.figure.Figure`
+    (drawn without pyplot); see :func:`prisma_diagram`."""
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
@@ -370,6 +388,4 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
                 "\n".join(note_lines), ha="left", va="top", fontsize=8, color="#a33",
                 style="italic", linespacing=1.3)
 
-    save_figure(fig, Path(path_svg), dpi)
-    if path_png is not None:
-        save_figure(fig, Path(path_png), dpi)
+    return fig

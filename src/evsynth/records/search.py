@@ -40,7 +40,7 @@ from evsynth.errors import InputError
 
 #: keys allowed in a ``[[searches]]`` entry of review.toml
 SEARCH_KEYS = ("database", "interface", "date_searched", "date_from", "date_to", "query", "files",
-               "kind")
+               "kind", "limits")
 _DATE_KEYS = ("date_searched", "date_from", "date_to")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -64,6 +64,8 @@ class SearchStrategy:
     date_to: _dt.date | None = None
     kind: str = "database"
     index: int | None = None
+    #: limits other than the dates (language, publication type, filters), free text
+    limits: str | None = None
     review_dir: Path | None = None
     counts: Mapping[str, int] | None = None
 
@@ -74,7 +76,8 @@ class SearchStrategy:
         return cls(database=spec.database, query=spec.query, files=tuple(spec.files),
                    interface=spec.interface, date_searched=spec.date_searched,
                    date_from=spec.date_from, date_to=spec.date_to, kind=spec.kind, index=index,
-                   review_dir=getattr(spec, "review_dir", None))
+                   review_dir=getattr(spec, "review_dir", None),
+                   limits=getattr(spec, "limits", None))
 
     def paths(self) -> list[Path]:
         """Paths of the export files: ``review_dir / file``, each checked to resolve inside the
@@ -161,6 +164,8 @@ class SearchStrategy:
         limits = self.date_limits()
         if limits:
             head.append(limits)
+        if self.limits:
+            head.append(self.limits)
         query = self.query if self.query else "(query not recorded)"
         query = " ".join(query.split())
         return f"{', '.join(head)}: {query} -> {self._records_text()}"
@@ -219,28 +224,30 @@ def _check_strategy(s: SearchStrategy, where: str, check_files: bool) -> None:
                                  "review folder")
 
 
-def parse_strategies(data: Mapping[str, Any], path: str | Path = "review.toml",
+def parse_strategies(data: Mapping[str, Any], path: str | Path | None = "review.toml",
                      review_dir: str | Path | None = None,
                      check_files: bool = True) -> tuple[SearchStrategy, ...]:
     """Validate the parsed ``[[searches]]`` array of review.toml and build strategies.
 
     On top of :func:`evsynth.records.settings.parse_searches` (required ``database``, ``kind``,
     value types) this rejects unknown keys, dates not written as ISO ``YYYY-MM-DD``, date limits
-    in the wrong order, and (``check_files``) export files that do not exist.
+    in the wrong order, and (``check_files``) export files that do not exist. The array may be
+    spelled ``[[searches]]`` or ``[[search]]``; ``path`` prefixes messages (None: no prefix).
     """
-    from evsynth.records.settings import parse_searches
+    from evsynth.records.settings import parse_searches, searches_raw
 
-    raw = data.get("searches", [])
+    key, raw = searches_raw(data, path)
+    pre = f"{path}: " if path else ""
     entries = [raw] if isinstance(raw, dict) else raw
     if isinstance(entries, list):
         for i, entry in enumerate(entries, start=1):
-            _check_entry(entry, f"{path}: [[searches]] entry {i}")
+            _check_entry(entry, f"{pre}[[{key}]] entry {i}")
     rdir = Path(review_dir) if review_dir is not None else None
     specs = parse_searches(dict(data), path, rdir)
     out = []
     for i, spec in enumerate(specs, start=1):
         s = SearchStrategy.from_spec(spec, index=i)
-        _check_strategy(s, f"{path}: [[searches]] entry {i} ({s.database})", check_files)
+        _check_strategy(s, f"{pre}[[{key}]] entry {i} ({s.database})", check_files)
         out.append(s)
     return tuple(out)
 

@@ -1,7 +1,9 @@
 """Reading the records-layer settings from ``REVIEW_DIR/review.toml``.
 
-Only the keys of this layer are read (``[[searches]]`` and ``[screening]``); every other section
-of ``review.toml`` belongs to other parts of the pipeline and is ignored here.
+Only the keys of this layer are read (``[[searches]]``, also spelled ``[[search]]``, and
+``[screening]``); every other section of ``review.toml`` belongs to other parts of the pipeline
+and is ignored here. :mod:`evsynth.review.schema` validates the whole file with these same
+functions (one definition of each key).
 
 Every path in ``files`` must resolve, symlinks resolved, inside the review folder: ``..``, an
 absolute path elsewhere or a symlink pointing out is an :class:`~evsynth.errors.InputError`
@@ -16,6 +18,7 @@ Example::
     date_from = 1980-01-01
     date_to = 2011-07-31
     query = '("vertebroplasty"[MeSH Terms] OR vertebroplasty[tiab]) AND ...'
+    limits = "humans; randomised controlled trial filter"   # other limits, free text
     files = ["searches/pubmed_2011-07-31.nbib"]   # inside REVIEW_DIR (relative to it)
     kind = "database"                             # or "register"
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -65,6 +69,8 @@ class SearchSpec:
     date_to: _dt.date | None = None
     query: str | None = None
     kind: str = "database"
+    #: limits other than the dates (language, publication type, filters), free text
+    limits: str | None = None
     #: review folder the relative ``files`` are resolved against (None: current directory)
     review_dir: Path | None = None
 
@@ -171,17 +177,38 @@ def _str_list(value: Any, where: str, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_searches(data: dict[str, Any], path: Path | str = REVIEW_TOML,
+#: the two spellings of the search array in review.toml (``[[search]]`` as in the issue
+#: tracker and docs, ``[[searches]]`` as the records layer first wrote it)
+SEARCH_TABLES = ("searches", "search")
+
+
+def searches_raw(data: Mapping[str, Any], path: Path | str | None = REVIEW_TOML
+                 ) -> tuple[str, Any]:
+    """The search array of parsed review.toml ``data``: ``(table name, raw value)``; the name
+    is ``"searches"`` or ``"search"`` (both spellings are accepted, not both at once:
+    InputError). ``([]`` when neither is present)."""
+    given = [k for k in SEARCH_TABLES if k in data]
+    if len(given) > 1:
+        pre = f"{path}: " if path else ""
+        raise InputError(f"{pre}both [[search]] and [[searches]] are given; expected one "
+                         "spelling for all search entries")
+    key = given[0] if given else "searches"
+    return key, data.get(key, [])
+
+
+def parse_searches(data: Mapping[str, Any], path: Path | str | None = REVIEW_TOML,
                    review_dir: Path | None = None) -> tuple[SearchSpec, ...]:
-    """Build :class:`SearchSpec` objects from the parsed ``[[searches]]`` array."""
-    raw = data.get("searches", [])
+    """Build :class:`SearchSpec` objects from the parsed ``[[searches]]`` (or ``[[search]]``)
+    array. ``path`` prefixes messages (None: no prefix)."""
+    key, raw = searches_raw(data, path)
+    pre = f"{path}: " if path else ""
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
-        raise InputError(f"{path}: 'searches' must be an array of tables ([[searches]])")
+        raise InputError(f"{pre}'{key}' must be an array of tables ([[{key}]])")
     out = []
     for i, entry in enumerate(raw, start=1):
-        where = f"{path}: [[searches]] entry {i}"
+        where = f"{pre}[[{key}]] entry {i}"
         if not isinstance(entry, dict):
             raise InputError(f"{where}: expected a table")
         database = _str(entry.get("database"), where, "database", optional=False)
@@ -202,19 +229,26 @@ def parse_searches(data: dict[str, Any], path: Path | str = REVIEW_TOML,
             date_to=_date(entry.get("date_to"), where, "date_to"),
             query=_str(entry.get("query"), where, "query"),
             kind=kind,
+            limits=_str(entry.get("limits"), where, "limits"),
             review_dir=review_dir,
         ))
     return tuple(out)
 
 
-def parse_screening(data: dict[str, Any], path: Path | str = REVIEW_TOML) -> ScreeningSettings:
-    """Build :class:`ScreeningSettings` from the parsed ``[screening]`` table."""
+def parse_screening(data: Mapping[str, Any], path: Path | str | None = REVIEW_TOML
+                    ) -> ScreeningSettings:
+    """Build :class:`ScreeningSettings` from the parsed ``[screening]`` table (``path``
+    prefixes messages; None: no prefix). Unknown keys are errors."""
     raw = data.get("screening", {})
-    where = f"{path}: [screening]"
+    where = f"{path}: [screening]" if path else "[screening]"
     if not isinstance(raw, dict):
         raise InputError(f"{where}: expected a table")
     keys = ("exclusion_reasons_title_abstract", "exclusion_reasons_full_text", "reviewers",
             "highlight_terms")
+    unknown = [k for k in raw if k not in (*keys, "reviewers_per_record")]
+    if unknown:
+        raise InputError(f"{where}: unknown key {unknown[0]!r}; expected one of "
+                         f"{[*keys, 'reviewers_per_record']}")
     values = {k: _str_list(raw.get(k), where, k) for k in keys}
     for k in ("exclusion_reasons_title_abstract", "exclusion_reasons_full_text", "reviewers"):
         seen: set[str] = set()

@@ -11,13 +11,18 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     field_validator,
     model_validator,
 )
+
+from evsynth.records.search import SearchStrategy
+from evsynth.records.settings import ScreeningSettings
 
 #: effect measures per outcome kind (codes of :func:`evsynth.effect_size`)
 CONTINUOUS_MEASURES = ("MD", "SMD", "SMD_CHANGE", "MD_CHANGE")
@@ -372,8 +377,31 @@ class SensitivityConfig(_Strict):
     common_effect: bool = True
 
 
+def _searches(v: Any) -> tuple[SearchStrategy, ...]:
+    """``[[search]]``/``[[searches]]``: validated by the records layer
+    (:func:`evsynth.records.search.parse_strategies`: the keys, types, ISO dates and date order
+    of :mod:`evsynth.records.settings`), so each key has one definition. Whether the export
+    files exist is checked with the folder (:func:`evsynth.review.records_section.check_records`).
+    """
+    if isinstance(v, tuple) and all(isinstance(x, SearchStrategy) for x in v):
+        return v
+    from evsynth.records.search import parse_strategies
+
+    return parse_strategies({"searches": v}, path=None, check_files=False)
+
+
+def _screening(v: Any) -> ScreeningSettings:
+    """``[screening]``: validated by :func:`evsynth.records.settings.parse_screening`."""
+    if isinstance(v, ScreeningSettings):
+        return v
+    from evsynth.records.settings import parse_screening
+
+    return parse_screening({"screening": v}, path=None)
+
+
 class ReviewConfig(_Strict):
-    """The whole ``review.toml``."""
+    """The whole ``review.toml``: the analysis sections and the records layer's
+    ``[[search]]`` (or ``[[searches]]``) and ``[screening]`` tables."""
 
     title: str = Field(min_length=1)
     question: str = ""
@@ -387,6 +415,20 @@ class ReviewConfig(_Strict):
     sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
     #: display names of the treatments of outcomes.csv (``[treatments]``: name = "label")
     treatments: dict[str, str] = Field(default_factory=dict)
+    #: ``[[search]]`` / ``[[searches]]``: the searches as run (records layer)
+    searches: Annotated[tuple[SearchStrategy, ...], PlainValidator(_searches)] = Field(
+        default=(), validation_alias=AliasChoices("searches", "search"))
+    #: ``[screening]``: reviewers and exclusion reasons (records layer)
+    screening: Annotated[ScreeningSettings, PlainValidator(_screening)] = Field(
+        default_factory=ScreeningSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_search_spelling(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "search" in data and "searches" in data:
+            raise ValueError("both [[search]] and [[searches]] are given; expected one "
+                             "spelling for all search entries")
+        return data
 
     def side_label(self, comp: Comparison, side: str) -> str:
         """A comparison side for display: the treatments' labels joined by ' + '."""
