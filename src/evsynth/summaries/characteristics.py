@@ -207,9 +207,10 @@ def included_studies(studies: list[dict], comparison: dict, study_ids: list[str]
     (``methods``, ``participants``, ``interventions``, ``outcomes``, ``notes``; ``note`` is
     read for ``notes``). Where a column is empty, the facts studies.csv and outcomes.csv hold
     are shown instead and marked as such in ``derived``: Methods from ``design`` and
-    ``country``; Participants from ``n_randomised`` (or n_intervention + n_control), ``mean_age``
-    and ``percent_female``; Interventions from the comparison's two sides; Outcomes from the
-    outcomes with data for the study (``outcomes_by_study``). Nothing else is filled in.
+    ``country``; Participants from ``n_randomised`` (else n_intervention and n_control),
+    ``mean_age`` and ``percent_female``; Interventions from the comparison's two sides;
+    Outcomes from the outcomes with data for the study (``outcomes_by_study``). Nothing else is
+    filled in.
 
     Returns a list of dicts: ``study_id``, ``label``, the five headings (text or None) and
     ``derived`` (the headings filled from other columns).
@@ -233,9 +234,13 @@ def included_studies(studies: list[dict], comparison: dict, study_ids: list[str]
                 derived.append("methods")
         if entry["participants"] is None:
             bits = []
-            n = _n(row)
+            n = _num(row, "n_randomised")
+            ni, nc = _num(row, "n_intervention"), _num(row, "n_control")
             if n is not None:
                 bits.append(f"{format_number(n, 0)} randomised")
+            elif ni is not None and nc is not None:
+                bits.append(f"{format_number(ni, 0)} intervention, {format_number(nc, 0)} "
+                            "control")
             age = _num(row, "mean_age")
             if age is not None:
                 bits.append(f"mean age {format_number(age, 1)} years")
