@@ -195,3 +195,30 @@ def test_subgroups():
     assert len(sub.rstandard()) == sub.k
     with pytest.raises(InputError, match="refitted"):
         sub.rstudent()
+
+
+WEIGHTS = load_cases("residuals_weights")
+
+
+@pytest.mark.parametrize("case", WEIGHTS, ids=lambda c: f"{c['method']}-{c['weights']}-"
+                         f"{c['mods']}")
+def test_residuals_with_user_weights_or_unweighted_match_metafor(case):
+    """The hat matrix with W = diag(user weights) or W = I (metafor weights=, weighted=FALSE):
+    marginal standardised residuals; Pearson and Cholesky residuals use M = diag(v + tau^2)."""
+    d = dataset("bcg")
+    kw = {"weights": 1 / np.sqrt(d.vi.to_numpy())} if case["weights"] == "user" else {
+        "weighted": False}
+    if case["mods"]:
+        kw["mods"] = r_formula(case["mods"])
+    fit = evsynth.meta("yi", "vi", data=d, method=case["method"],
+                       control={"tol": 1e-12, "maxiter": 1000}, **kw)
+    res = fit.rstandard()
+    for col in ("resid", "se", "z"):
+        assert_allclose(getattr(res, col), num(case["rstandard"][col]), rtol=1e-6, atol=1e-9)
+    assert_allclose(fit.fitted().value, num(case["fitted"]), rtol=1e-7)
+    for kind, ref in case["residuals"].items():
+        assert_allclose(fit.residuals(kind).value, num(ref), rtol=1e-6, atol=1e-9)
+    with pytest.raises(InputError, match="conditional residuals are not available"):
+        fit.rstandard(type="conditional")
+    with pytest.raises(InputError, match="user weights"):
+        fit.blup()

@@ -73,6 +73,23 @@ for (s in uni_specs) {
 }
 write_group("residuals_uni", cases)
 
+# ---- user weights and unweighted fits: the hat matrix with W = diag(weights) or I -----------------
+cases <- list()
+d <- datasets$bcg
+for (s in list(list("REML", "user", NULL), list("DL", "user", "ablat"), list("REML", "none", NULL),
+               list("ML", "none", "ablat"))) {
+  args <- list(yi = d$yi, vi = d$vi, method = s[[1]], control = CTRL)
+  if (s[[2]] == "user") args$weights <- 1 / sqrt(d$vi) else args$weighted <- FALSE
+  if (!is.null(s[[3]])) args$mods <- as.formula(paste("~", s[[3]]))
+  args$data <- d
+  r <- do.call(rma, args)
+  cases[[length(cases) + 1]] <- list(data = "bcg", method = s[[1]], weights = s[[2]],
+    mods = s[[3]], rstandard = lst(rstandard(r)), fitted = num(fitted(r)),
+    residuals = list(response = num(residuals(r)), pearson = num(residuals(r, "pearson")),
+                     cholesky = num(residuals(r, "cholesky"))))
+}
+write_group("residuals_weights", cases)
+
 # ---- residuals of Mantel-Haenszel and Peto fits ------------------------------------------------
 d <- datasets$bcg
 mh_cases <- list()
