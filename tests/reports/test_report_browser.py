@@ -136,3 +136,56 @@ def test_small_study_report_in_chromium(browser, tmp_path):
     assert sum(c.startswith("Leave-one-out analysis") for c in captions) == n
     assert sum(c.startswith("Influence diagnostics") for c in captions) == n
     page.close()
+
+
+def _visible_svgs(page, selector: str) -> int:
+    """Every SVG matching ``selector`` is visible, has a size and drawn content; returns the
+    count."""
+    svgs = page.locator(selector)
+    for i in range(svgs.count()):
+        svg = svgs.nth(i)
+        svg.scroll_into_view_if_needed()
+        assert svg.is_visible(), f"{selector} {i + 1} not visible"
+        box = svg.bounding_box()
+        assert box["width"] > 50 and box["height"] > 50, (selector, box)
+        assert page.evaluate("e => e.querySelectorAll('path, use, text').length",
+                             svg.element_handle()) > 0
+    return svgs.count()
+
+
+@pytest.mark.parametrize("name", ["antibiotic_prophylaxis", "vertebroplasty"])
+def test_example_rob_and_study_tables_in_chromium(browser, tmp_path, name):
+    """Both examples through the in-memory API: the forest plots pass check_report; the
+    per-study tables are visible; with risk-of-bias judgements the RoB table, traffic-light and
+    summary plots (inline SVG) are visible; with a records store the PRISMA diagram is."""
+    import evsynth.review
+
+    src = tmp_path / name
+    shutil.copytree(EXAMPLE.parent / name, src, ignore=shutil.ignore_patterns("output"))
+    res = evsynth.review.analyse(evsynth.review.load(src))
+    out = res.write(tmp_path / "out")
+    results = res.to_dict()
+    report = out / "report.html"
+    n = sum(1 for a in results["analyses"] if (a.get("figures") or {}).get("forest_svg"))
+    check_report(browser, report, tmp_path / f"{name}.png", n)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(report.resolve().as_uri(), wait_until="load")
+    tables = page.locator("table.included")
+    assert tables.count() == sum(1 for c in results["comparisons"] if c["included_studies"])
+    for i in range(tables.count()):
+        tables.nth(i).scroll_into_view_if_needed()
+        assert tables.nth(i).is_visible()
+    rob = results.get("risk_of_bias")
+    n_rob = _visible_svgs(page, "figure.rob svg")
+    if rob:
+        assert n_rob == len(rob["figures"]) > 0
+        assert page.locator("table.rob").first.is_visible()
+        colour = page.evaluate("getComputedStyle(document.querySelector('td.rob-high'))"
+                               ".backgroundColor")
+        assert colour == "rgb(191, 0, 0)"
+    else:
+        assert n_rob == 0
+    if results.get("records"):
+        assert page.locator("section#records").count() == 1
+        assert _visible_svgs(page, "section#records svg") >= 1    # the PRISMA 2020 diagram
+    page.close()

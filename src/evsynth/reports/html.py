@@ -204,7 +204,7 @@ def _included_table(comp: dict) -> Block | None:
             "header": ["Study", *(h for _, h in heads)], "rows": body, "row_header": True}
 
 
-def _rob_blocks(results: dict, comp: dict) -> list[Block]:
+def _rob_blocks(results: dict, comp: dict, n_fig: list[int]) -> list[Block]:
     """Risk of bias of the comparison's studies: the table (per tool, and per outcome with
     outcome-specific judgements), the traffic-light and the summary plots."""
     sec = results.get("risk_of_bias") or {}
@@ -241,8 +241,9 @@ def _rob_blocks(results: dict, comp: dict) -> list[Block]:
                 + "An empty judgement is shown as not assessed."})
     for f in sec.get("figures") or []:
         if f.get("comparison") == comp.get("id") and f.get("analysis") is None:
+            n_fig[0] += 1
             out.append({"type": "figure", "kind": "rob", "key": f["id"],
-                        "analysis_id": f["id"], "caption": f["caption"]})
+                        "analysis_id": f["id"], "caption": f"Figure {n_fig[0]}. {f['caption']}"})
     return out
 
 
@@ -322,9 +323,6 @@ def _analysis_blocks(a: dict, n_fig: list[int], figures: dict[str, str],
            f"{(a.get('comparison') or {}).get('label') or ''}".rstrip(", "))
     out.append({"type": "figure", "kind": "forest", "analysis_id": aid, "caption": cap,
                 "available": aid in figures})
-    if a.get("risk_of_bias_columns"):
-        out.append({"type": "para", "cls": "note", "text": "Risk of bias beside the forest "
-                    "plot: " + "; ".join(a["risk_of_bias_columns"].get("legend") or [])})
     for f in (results_rob or {}).get("figures") or []:
         if f.get("analysis") == aid:
             n_fig[0] += 1
@@ -622,7 +620,7 @@ def build_document(results: dict, figures: dict[str, str],
                             "filled from other columns of studies.csv and outcomes.csv (design, "
                             "country, numbers randomised, the comparison, the outcomes with "
                             "data) where the free-text column is empty."})
-        doc += _rob_blocks(results, c)
+        doc += _rob_blocks(results, c, n_fig)
         doc.append({"type": "heading", "level": 3, "text": "Summary of findings"})
         if mine:
             table, footnotes = _sof_table(c, mine)

@@ -223,6 +223,12 @@ def _by_tool(rob: Any, ids: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def _title(a: dict[str, Any]) -> str:
+    o, w = a.get("outcome") or {}, a.get("window") or {}
+    title = str(o.get("label") or o.get("id"))
+    return f"{title}: {w['label']}" if w.get("label") else title
+
+
 def _rob_figure(fid: str, kind: str, tool: str, studies: list[str], caption: str, *,
                 comparison: str | None, analysis: str | None = None, outcome: str | None = None,
                 weights: dict[str, float] | None = None) -> dict[str, Any]:
@@ -301,7 +307,7 @@ def risk_of_bias_section(review: Review, results: dict[str, Any]) -> dict[str, A
                 figures.append(_rob_figure(
                     f"rob.{_slug(a['id'])}.{key}.weighted", "summary", tool.name, group,
                     f"Risk of bias ({tool.name}) weighted by the meta-analysis weights "
-                    f"(percentage of the weight): {a['id']}", comparison=a["comparison"]["id"],
+                    f"(percentage of the weight): {_title(a)}", comparison=a["comparison"]["id"],
                     analysis=a["id"], outcome=outcome, weights=w))
     return {"tools": {s: TOOLS[k].name for s, k in rob.tools.items()},
             "tool_keys": dict(rob.tools),
