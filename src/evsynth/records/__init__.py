@@ -45,8 +45,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from evsynth.records.model import RECORD_COLUMNS, empty_records
-
 if TYPE_CHECKING:
     # The real objects behind the lazy names, for type checkers only (never run);
     # tests/test_typing.py checks that this block and ``_LAZY`` agree.
@@ -56,6 +54,8 @@ if TYPE_CHECKING:
     from evsynth.records.io import FORMATS as FORMATS
     from evsynth.records.io import read as read
     from evsynth.records.io import sniff_format as sniff_format
+    from evsynth.records.model import RECORD_COLUMNS as RECORD_COLUMNS
+    from evsynth.records.model import empty_records as empty_records
     from evsynth.records.prisma import prisma_counts as prisma_counts
     from evsynth.records.prisma import prisma_diagram as prisma_diagram
     from evsynth.records.screening import cohen_kappa as cohen_kappa
@@ -67,7 +67,11 @@ if TYPE_CHECKING:
     from evsynth.records.search import load_strategies as load_strategies
     from evsynth.records.store import Store as Store
 
+# lazy too (pandas): reading review.toml's [[search]]/[screening] through
+# evsynth.records.settings must not load pandas (`evsynth validate` stays light)
 _LAZY: dict[str, tuple[str, str]] = {
+    "RECORD_COLUMNS": ("evsynth.records.model", "RECORD_COLUMNS"),
+    "empty_records": ("evsynth.records.model", "empty_records"),
     "read": ("evsynth.records.io", "read"),
     "sniff_format": ("evsynth.records.io", "sniff_format"),
     "FORMATS": ("evsynth.records.io", "FORMATS"),
@@ -86,7 +90,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "EutilsClient": ("evsynth.records.eutils", "EutilsClient"),
 }
 
-__all__ = ["RECORD_COLUMNS", "empty_records", *_LAZY]
+__all__ = [*_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -56,6 +56,7 @@ that name, Cochrane Handbook v6, chapter 4, Lefebvre C et al., section 4.6).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,8 +175,6 @@ def _import_counts(store: Store) -> list[dict[str, Any]]:
 def _search_rows(review: Review, store: Store | None
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[str]]:
     """Search table rows, imports matched to no [[search]] entry, errors, warnings."""
-    from evsynth.records.store import file_sha256
-
     errors: list[str] = []
     warns: list[str] = []
     imports = _import_counts(store) if store is not None else []
@@ -193,8 +192,9 @@ def _search_rows(review: Review, store: Store | None
                 continue
             match = None
             if p.is_file():
-                sha = file_sha256(p)
-                match = next((i for i in imports if i["sha256"] == sha), None)
+                if imports:
+                    sha = hashlib.sha256(p.read_bytes()).hexdigest()  # as the store keys imports
+                    match = next((i for i in imports if i["sha256"] == sha), None)
             else:
                 errors.append(f"{where}: key 'files' names {f!r}, which does not exist (looked "
                               f"for {p}); expected an export file inside the review folder")

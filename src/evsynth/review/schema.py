@@ -8,7 +8,7 @@ cross-checks between files (ids that must exist, overlapping windows, ...).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -21,8 +21,15 @@ from pydantic import (
     model_validator,
 )
 
-from evsynth.records.search import SearchStrategy
-from evsynth.records.settings import ScreeningSettings
+if TYPE_CHECKING:
+    from evsynth.records.search import SearchStrategy
+    from evsynth.records.settings import ScreeningSettings
+
+    Searches = tuple[SearchStrategy, ...]
+    Screening = ScreeningSettings
+else:  # the records layer is imported when review.toml has these tables (keeps validate light)
+    Searches = Any
+    Screening = Any
 
 #: effect measures per outcome kind (codes of :func:`evsynth.effect_size`)
 CONTINUOUS_MEASURES = ("MD", "SMD", "SMD_CHANGE", "MD_CHANGE")
@@ -258,11 +265,20 @@ class Outcome(_ZeroCells):
     prediction_interval: bool | None = None
     pooling: str | None = None
     effects: Literal["random", "common"] | None = None
+    # several effects per study (evsynth.review.dependence; docs/review-folder.md)
+    dependence: Literal["one_per_study", "multilevel", "robust"] = "one_per_study"
+    rho: float = Field(0.6, ge=0, lt=1)
+    rho_sensitivity: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
+        default_factory=lambda: [0.3, 0.9])
 
     @model_validator(mode="after")
     def _checks(self) -> Outcome:
         if not self.label:
             self.label = self.id
+        if self.dependence != "one_per_study" and (self.pooling or "IV") != "IV":
+            raise ValueError(f"dependence {self.dependence!r} fits an inverse-variance "
+                             f"multilevel model; pooling {self.pooling!r} needs one effect per "
+                             "study: use pooling 'IV' or dependence 'one_per_study'")
         allowed = MEASURES_BY_KIND[self.kind]
         if self.measure not in allowed:
             raise ValueError(f"measure {self.measure!r} does not fit kind {self.kind!r}; "
@@ -377,26 +393,34 @@ class SensitivityConfig(_Strict):
     common_effect: bool = True
 
 
-def _searches(v: Any) -> tuple[SearchStrategy, ...]:
+def _searches(v: Any) -> Searches:
     """``[[search]]``/``[[searches]]``: validated by the records layer
     (:func:`evsynth.records.search.parse_strategies`: the keys, types, ISO dates and date order
     of :mod:`evsynth.records.settings`), so each key has one definition. Whether the export
     files exist is checked with the folder (:func:`evsynth.review.records_section.check_records`).
     """
+    from evsynth.records.search import SearchStrategy, parse_strategies
+
     if isinstance(v, tuple) and all(isinstance(x, SearchStrategy) for x in v):
         return v
-    from evsynth.records.search import parse_strategies
 
     return parse_strategies({"searches": v}, path=None, check_files=False)
 
 
-def _screening(v: Any) -> ScreeningSettings:
+def _screening(v: Any) -> Screening:
     """``[screening]``: validated by :func:`evsynth.records.settings.parse_screening`."""
+    from evsynth.records.settings import ScreeningSettings, parse_screening
+
     if isinstance(v, ScreeningSettings):
         return v
-    from evsynth.records.settings import parse_screening
 
     return parse_screening({"screening": v}, path=None)
+
+
+def _default_screening() -> Screening:
+    from evsynth.records.settings import ScreeningSettings
+
+    return ScreeningSettings()
 
 
 class ReviewConfig(_Strict):
@@ -416,11 +440,11 @@ class ReviewConfig(_Strict):
     #: display names of the treatments of outcomes.csv (``[treatments]``: name = "label")
     treatments: dict[str, str] = Field(default_factory=dict)
     #: ``[[search]]`` / ``[[searches]]``: the searches as run (records layer)
-    searches: Annotated[tuple[SearchStrategy, ...], PlainValidator(_searches)] = Field(
+    searches: Annotated[Searches, PlainValidator(_searches)] = Field(
         default=(), validation_alias=AliasChoices("searches", "search"))
     #: ``[screening]``: reviewers and exclusion reasons (records layer)
-    screening: Annotated[ScreeningSettings, PlainValidator(_screening)] = Field(
-        default_factory=ScreeningSettings)
+    screening: Annotated[Screening, PlainValidator(_screening)] = Field(
+        default_factory=_default_screening)
 
     @model_validator(mode="before")
     @classmethod
