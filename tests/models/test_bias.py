@@ -561,7 +561,7 @@ def test_selmodel_errors():
     d = _data("hackshaw")
     fit = evsynth.meta(d.yi, d.vi)
     with pytest.raises(InputError, match="type"):
-        fit.selmodel(type="halfnorm")
+        fit.selmodel(type="halfnorm2")
     with pytest.raises(InputError, match="alternative"):
         fit.selmodel(alternative="up")
     with pytest.raises(InputError, match="steps must be"):

@@ -165,9 +165,21 @@ def test_common_tau2_subgroups_refuse_refits():
     fit = evsynth.meta("yi", "vi", data=DATA, subgroup="alloc", subgroup_tau2="common")
     sub = next(iter(fit.subgroups.values()))
     assert not sub.refittable and fit.refittable
-    assert set(sub.supports()) == {"ranktest", "funnel", "forest"}
+    # what uses the joint model's tau^2 without refitting stays: residuals, BLUPs, plots
+    assert set(sub.supports()) == {"ranktest", "funnel", "forest", "residuals", "rstandard",
+                                   "fitted", "blup", "ranef"}
     for name in ("leave1out", "influence", "trimfill", "regtest"):
         with pytest.raises(evsynth.InputError, match="view of a joint model"):
             getattr(sub, name)()
     separate = evsynth.meta("yi", "vi", data=DATA, subgroup="alloc")
     assert next(iter(separate.subgroups.values())).refittable
+
+
+def test_weighted_fit_refusal_names_the_setting():
+    """Refits of a fit with user weights are refused with a message naming the setting (not a
+    'view of a joint model')."""
+    fit = evsynth.meta("yi", "vi", data=DATA, weights=1 / DATA["vi"] ** 0.5)
+    assert fit.refit_obstacle is not None and "weights=" in fit.refit_obstacle
+    with pytest.raises(evsynth.InputError, match="user weights"):
+        fit.leave1out()
+    assert evsynth.meta("yi", "vi", data=DATA).refit_obstacle is None

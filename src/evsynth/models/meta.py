@@ -357,6 +357,21 @@ class MetaResult(FittedModel):
         return (self._common_df is None and self.user_weights is None and self.weighted
                 and not self.tau2_fix)
 
+    @property
+    def refit_obstacle(self) -> str | None:
+        """Why the refitting diagnostics are refused for this fit (None when they work)."""
+        if self._common_df is not None:
+            return ("this one is a view of a joint model, a subgroup of a common-tau^2 model: "
+                    "fit meta() to the subgroup's studies")
+        settings = [name for name, used in (("user weights (weights=)", self.user_weights
+                                             is not None),
+                                            ("weighted=False", not self.weighted),
+                                            ("a fixed tau^2 (tau2=)", self.tau2_fix)) if used]
+        if settings:
+            return ("this fit uses " + " and ".join(settings) + ", which evsynth's refits do "
+                    "not carry over yet; refit without them")
+        return None
+
     #: user weights a_i of the fit (metafor ``weights=``), None for inverse-variance weights
     user_weights: np.ndarray | None = None
     #: False for an unweighted fit (metafor ``weighted=FALSE``)

@@ -165,6 +165,14 @@ class FittedModel(ResultMixin):
         False for a view of a joint model such as a subgroup of a common-tau^2 model."""
         return True
 
+    @property
+    def refit_obstacle(self) -> str | None:
+        """Why the refitting diagnostics are not defined for this fit (None when
+        ``refittable``); quoted in the error message."""
+        return None if self.refittable else ("this one is a view of a joint model, e.g. a "
+                                             "subgroup of a common-tau^2 model: fit meta() to "
+                                             "the subgroup's studies")
+
     k: int
     beta: np.ndarray
     se: np.ndarray

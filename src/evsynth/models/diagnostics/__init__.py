@@ -91,8 +91,9 @@ METHODS: dict[str, str] = {
 #: of a common-tau^2 model, whose tau^2 comes from all subgroups)
 REFITS = frozenset({"leave1out", "cumul", "influence", "baujat", "gosh", "permutest", "regtest",
                     "trimfill", "pet_peese", "hc", "selmodel", "rstudent"})
-_VIEW_REQUIRES = ("fits that can be refitted on their own (this one is a view of a joint model, "
-                  "e.g. a subgroup of a common-tau^2 model: fit meta() to the subgroup's studies)")
+def _refit_requires(fit: Any) -> str:
+    why = getattr(fit, "refit_obstacle", None) or "this one cannot be refitted"
+    return f"fits that can be refitted on their own ({why})"
 
 
 class _Entry(NamedTuple):
@@ -176,7 +177,7 @@ def dispatch(name: str, fit: Any, *args: Any, **kwargs: Any) -> Any:
     model = getattr(fit, "model_name", type(fit).__name__)
     have = ", ".join(supported(fit)) or "no diagnostics"
     if entry is not None:
-        requires = (_VIEW_REQUIRES if name in REFITS and not getattr(fit, "refittable", True)
+        requires = (_refit_requires(fit) if name in REFITS and not getattr(fit, "refittable", True)
                     else entry.requires)
         raise InputError(f"{name}() is defined only for {requires}; this {model} is not "
                          f"one (it supports: {have})")
