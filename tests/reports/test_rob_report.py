@@ -145,3 +145,31 @@ def test_outcome_specific_and_robins_i(tmp_path: Path) -> None:
     html = res.report_html()
     assert "Risk of bias (RoB 2, outcome pain)" in html
     assert "<b>30% lost</b>" not in html
+
+
+def test_mixed_tools_one_table_per_tool(tmp_path: Path) -> None:
+    """A ROBINS-I study beside RoB 2 studies: one table and plot pair per tool, no forest
+    columns for an analysis that mixes tools (one legend per column set), and the weight share
+    counts ROBINS-I 'serious' as high risk."""
+    studies = [dict(s) for s in STUDIES]
+    studies[1].update(rob_tool="ROBINS-I", rob_overall="", rob_d1="serious")
+    d = make_review(tmp_path / "review", studies=studies)
+    write_csv(d / "risk_of_bias.csv", [
+        {"study": "S2", "outcome": "", "domain": "overall", "judgement": "Serious risk"}])
+    res = evsynth.review.analyse(evsynth.review.load(d))
+    r = res.to_dict()
+    tables = r["risk_of_bias"]["comparisons"][0]["tables"]
+    assert [(t["tool"], t["studies"]) for t in tables] == [("RoB 2", ["S1", "S3", "S4"]),
+                                                           ("ROBINS-I", ["S2"])]
+    ids = [f["id"] for f in r["risk_of_bias"]["figures"] if f["analysis"] is None]
+    assert ids == ["rob.a_vs_b.rob2.traffic_light", "rob.a_vs_b.rob2.summary",
+                   "rob.a_vs_b.robins-i.traffic_light", "rob.a_vs_b.robins-i.summary"]
+    for a in r["analyses"]:
+        sids = {s["study_id"] for s in a["studies"]}
+        if "S2" in sids and len(sids) > 1:
+            assert "risk_of_bias_columns" not in a
+            high = [s for s in a["studies"] if s["study_id"] in ("S2", "S4")]
+            assert a["risk_of_bias_weight"]["percent"] == pytest.approx(
+                sum(s["weight"] for s in high) / sum(s["weight"] for s in a["studies"]) * 100)
+    html = res.report_html()
+    assert html.count('<table class="rob">') == 2 and "ROBINS-I: Sterne et al. 2016" in html
