@@ -8,9 +8,10 @@ directly from the counts (no continuity corrections, studies with a zero cell ke
   random effect, random-effect coefficient +1/2 / -1/2 in the two arms), the conditional model
   with the exact likelihood (``"CM.EL"``: the non-central hypergeometric distribution of the
   events of the treatment arm given the totals, the random effect integrated out) and its
-  binomial approximation (``"CM.AL"``);
+  binomial approximation (``"CM.AL"``), and the unconditional model with random study effects
+  (``"UM.RS"``: a random study effect and an independent random treatment effect, Laplace);
 * incidence rate ratios (``"IRR"``): ``"UM.FS"`` (Poisson with study dummies and log
-  person-time offsets) and the conditional model (``"CM.EL"``, which is exact for rates: the
+  person-time offsets), ``"UM.RS"`` and the conditional model (``"CM.EL"``, which is exact for rates: the
   events of arm 1 given the total are binomial with offset log(t1i/t2i); ``"CM.AL"`` means
   the same, as in metafor);
 * logit proportions (``"PLO"``: binomial with a random intercept) and log incidence rates
@@ -867,9 +868,10 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
         Data frame whose columns the string arguments name.
     slab : array_like or str, optional
         Study labels.
-    model : {"UM.FS", "CM.EL", "CM.AL"}, default "UM.FS"
+    model : {"UM.FS", "UM.RS", "CM.EL", "CM.AL"}, default "UM.FS"
         Model for OR and IRR (see the module description); ignored, with a warning, for PLO and
-        IRLN. ``"UM.RS"`` (random study effects) is not available yet.
+        IRLN. ``"UM.RS"``: random study effects (variance ``sigma2``) and an independent
+        random treatment effect (metafor's default ``cor=FALSE``), Laplace approximation.
     method : {"ML", "EE"}, default "ML"
         ``"ML"``: random/mixed effects, tau^2 by maximum likelihood; ``"EE"`` (``"FE"``,
         ``"CE"``): tau^2 = 0.
@@ -934,9 +936,13 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
     if measure == "IRR" and model == "CM.AL":
         model = "CM.EL"
         notes.append("model CM.AL for IRR is the conditional binomial model CM.EL (metafor)")
-    if model == "UM.RS":
-        raise InputError("model 'UM.RS' (random study effects) is not available yet in "
-                         "evsynth; expected 'UM.FS', 'CM.EL' or 'CM.AL'")
+    if model == "UM.RS" and method == "ML" and nAGQ > 1:
+        msg = ("model 'UM.RS' with two random effects per study uses the Laplace "
+               "approximation: nAGQ set to 1 (as metafor, whose glmer() allows nAGQ > 1 only "
+               "for one scalar random effect)")
+        warnings.warn(msg, stacklevel=2)
+        notes.append(msg)
+        nAGQ = 1
 
     # ---- data ---------------------------------------------------------------------------
     given = _given(ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i, x1i=x1i, x2i=x2i, t1i=t1i,
@@ -1050,6 +1056,8 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
                 "maxit": ctrl.get("glm_maxit", 25), "tau0": ctrl.get("tau_start", 0.3)}
     if model == "CM.EL" and measure == "OR":
         core = _fit_cmel(cnt, X, ee, settings)
+    elif model == "UM.RS":
+        core = _fit_umrs(measure, cnt, X, ee, nAGQ, settings)
     else:
         core = _fit_glmm(measure, model, cnt, X, ee, nAGQ, settings)
 
@@ -1136,7 +1144,7 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
         AICc=float(AICc), ll_marginal=float(core["ll_marginal"]), ll_FE=float(core["ll_FE"]),
         ll_QE=float(core["ll_QE"]), parms=int(parms), k_eff=int(k_eff), p=p,
         int_only=bool(int_only), slab=slab_used, yi=yi, vi=vi, X=X, intercept=bool(int_incl),
-        dropped=dropped)
+        sigma2=float(core.get("sigma2", np.nan)), dropped=dropped)
 
 
 def _escalc(measure: str, cnt: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -1327,3 +1335,160 @@ def _fit_cmel(cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
 
 # the diagnostics metafor defines for rma.glmm (registered on import of this module)
 from evsynth.models.diagnostics import glmm_diag as _glmm_diag  # noqa: E402,F401
+
+
+# ============================================================================================
+# UM.RS: random study effects (lme4 formula ~ X.fit + const + (group || study))
+# ============================================================================================
+@dataclass
+class _Laplace2:
+    """Laplace approximation of a study's likelihood with two independent random effects: an
+    intercept ``u ~ N(0, sigma^2)`` (coefficient 1 in both arms) and a treatment effect
+    ``v ~ N(0, tau^2)`` (coefficient +1/2 / -1/2), as ``glmer`` with ``(group || study)``."""
+
+    family: str
+    y: np.ndarray
+    n: np.ndarray
+    const: np.ndarray = field(init=False)
+    _last: np.ndarray | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.const = np.sum(_log_const(self.family, self.y, self.n), axis=1)
+        self.z2 = np.array([0.5, -0.5])
+
+    def loglik(self, F: np.ndarray, sigma2: float, tau2: float) -> np.ndarray:
+        k = F.shape[0]
+        b = self._last if self._last is not None and self._last.shape == (k, 2) \
+            else np.zeros((k, 2))
+        z2 = self.z2[None, :]
+        extra = 0
+        for _ in range(200):
+            eta = F + b[:, :1] + z2 * b[:, 1:]
+            d1, w = _cell_d12(self.family, self.y, self.n, eta)
+            g1 = d1.sum(axis=1) - b[:, 0] / sigma2
+            g2 = (z2 * d1).sum(axis=1) - b[:, 1] / tau2
+            h11 = w.sum(axis=1) + 1 / sigma2
+            h12 = (z2 * w).sum(axis=1)
+            h22 = (z2 ** 2 * w).sum(axis=1) + 1 / tau2
+            det = h11 * h22 - h12 ** 2
+            s1 = (h22 * g1 - h12 * g2) / det
+            s2 = (h11 * g2 - h12 * g1) / det
+            move = np.maximum(np.abs(s1 + 0.5 * s2), np.abs(s1 - 0.5 * s2))
+            scale = np.minimum(1.0, 1.0 / np.maximum(move, 1e-300))
+            b = b + np.column_stack([s1, s2]) * scale[:, None]
+            if np.all(move <= 1e-11 * (1 + np.abs(b).max(axis=1))):
+                extra += 1
+                if extra > 2:
+                    break
+        self._last = b
+        eta = F + b[:, :1] + z2 * b[:, 1:]
+        _, w = _cell_d12(self.family, self.y, self.n, eta)
+        h11 = w.sum(axis=1) + 1 / sigma2
+        h12 = (z2 * w).sum(axis=1)
+        h22 = (z2 ** 2 * w).sum(axis=1) + 1 / tau2
+        ll = np.sum(_cell_ll(self.family, self.y, self.n, eta), axis=1)
+        return (self.const + ll - b[:, 0] ** 2 / (2 * sigma2) - b[:, 1] ** 2 / (2 * tau2)
+                - 0.5 * np.log(sigma2 * tau2 * (h11 * h22 - h12 ** 2)))
+
+
+def _sat_cells_ll(fam: str, y: np.ndarray, n: np.ndarray) -> float:
+    """Log-likelihood of the saturated model of the cells (with constants): lme4 reports the
+    log-likelihood of a GLMM fitted by AGQ with nAGQ > 1 relative to it."""
+    mu = np.divide(y, n, out=np.zeros_like(y), where=n > 0) if fam == "binomial" else y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if fam == "binomial":
+            ll = (np.where(y > 0, y * np.log(np.where(mu > 0, mu, 1)), 0.0)
+                  + np.where(n - y > 0, (n - y) * np.log(np.where(mu < 1, 1 - mu, 1)), 0.0))
+        else:
+            ll = np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0.0) - y
+    return float(np.sum(ll + _log_const(fam, y, n)))
+
+
+def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool, nagq: int,
+              st: dict[str, Any]) -> dict[str, Any]:
+    k, p = X.shape
+    if measure == "OR":
+        fam = "binomial"
+        y = np.column_stack([cnt["ai"], cnt["ci"]])
+        n = np.column_stack([cnt["ai"] + cnt["bi"], cnt["ci"] + cnt["di"]])
+        off = np.zeros((k, 2))
+    else:
+        fam = "poisson"
+        y = np.column_stack([cnt["x1i"], cnt["x2i"]])
+        n = np.ones((k, 2))
+        off = np.log(np.column_stack([cnt["t1i"], cnt["t2i"]]))
+    sat_ll = _sat_cells_ll(fam, y, n)
+
+    def lme4_ll(ll_marg: float) -> float:
+        return ll_marg - (sat_ll if nagq > 1 else 0.0)
+
+    z1 = np.ones((k, 2))
+    # equal-effects model: X.fit + const + (1 | study)
+    A = np.zeros((k, 2, p + 1))
+    A[:, 0, :p] = X
+    A[:, :, p] = 1.0
+    agq = _AGQ(fam, y, n, z1, nagq)
+
+    def curv1(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        w = _cell_d12(fam, y, n, F)[1]
+        return w / (1 + w * math.exp(2 * rho[0]))
+
+    def f1(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        return agq.loglik(F, math.exp(rho[0]))
+
+    glm0 = _glm_fit(fam, y.ravel(), n.ravel(), A.reshape(2 * k, p + 1), off.ravel(),
+                    st["eps"], st["maxit"])
+    prob1 = _Problem(f1, A, off, 1, curv1)
+    par1, ll1, H1, it1, conv1 = _newton(prob1, np.concatenate([glm0.coef, [math.log(0.5)]]),
+                                        st["tol"], st["maxiter"])
+    V1 = np.linalg.inv(-H1)
+    ll_fe = lme4_ll(ll1)
+    # saturated model: X.fit + const + study:group1 (the last p aliased, as R's QR) + (1 | study)
+    d2 = k + 1
+    A2 = np.zeros((k, 2, d2))
+    A2[:, :, :p + 1] = A
+    free = np.arange(k - p)
+    A2[free, 0, p + 1 + free] = 1.0
+    glm2 = _glm_fit(fam, y.ravel(), n.ravel(), A2.reshape(2 * k, d2), off.ravel(), st["eps"],
+                    st["maxit"])
+    prob2 = _Problem(f1, A2, off, 1, curv1)
+    par2, ll2, H2, it2, conv2 = _newton(prob2, np.concatenate([glm2.coef, [par1[p + 1]]]),
+                                        st["tol"], st["maxiter"])
+    ll_qe = lme4_ll(ll2)
+    try:
+        V2 = np.linalg.inv(-H2)
+        b2 = par2[p + 1:d2]
+        QE_Wld = float(b2 @ np.linalg.solve(V2[p + 1:d2, p + 1:d2], b2)) if k > p else 0.0
+    except np.linalg.LinAlgError:
+        QE_Wld = float("nan")
+    out: dict[str, Any] = {"ll_FE": ll_fe, "ll_QE": ll_qe, "QE_Wld": QE_Wld,
+                           "QE_LRT": -2 * (ll_fe - ll_qe), "nAGQ": nagq,
+                           "likelihood": ("binomial" if fam == "binomial" else "Poisson")
+                           + " GLMM with random study effects"
+                           + (", two random effects, Laplace approximation" if not ee else
+                              f", {'Laplace' if nagq == 1 else f'AGQ ({nagq} nodes)'}")}
+    if ee:
+        out.update(beta=par1[:p], vb=V1[:p, :p], tau2=0.0, sigma2=math.exp(2 * par1[p + 1]),
+                   ll=ll_fe, ll_marginal=ll1, parms=p + 2, k_eff=2 * k,
+                   optimizer="Newton", converged=conv1, iterations=it1)
+        return out
+    lap = _Laplace2(fam, y, n)
+
+    def f(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        return lap.loglik(F, math.exp(2 * rho[0]), math.exp(2 * rho[1]))
+
+    def curv(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        w = _cell_d12(fam, y, n, F)[1]
+        return w / (1 + w * (math.exp(2 * rho[0]) + 0.25 * math.exp(2 * rho[1])))
+
+    prob = _Problem(f, A, off, 2, curv)
+    start = np.concatenate([par1, [math.log(st["tau0"])]])
+    par, llm, H, it, conv = _newton(prob, start, st["tol"], st["maxiter"])
+    try:
+        V = np.linalg.inv(-H)
+    except np.linalg.LinAlgError:
+        V = np.full(H.shape, np.nan)
+    out.update(beta=par[:p], vb=V[:p, :p], tau2=math.exp(2 * par[p + 2]),
+               sigma2=math.exp(2 * par[p + 1]), ll=llm, ll_marginal=llm, parms=p + 3,
+               k_eff=2 * k, optimizer="Newton", converged=conv, iterations=it)
+    return out
