@@ -144,3 +144,28 @@ def test_grade_step_is_public(tmp_path: Path) -> None:
     pain = next(a for a in analyses if a["outcome"]["id"] == "pain" and a["k"])
     assert pain["grade"]["downgrades"]["imprecision"]["downgrade"] == 1
     assert pain["sof"]["outcome_id"] == "pain" and pain["plain_language"]
+
+
+def test_sof_in_report_uses_short_comments_and_footnotes() -> None:
+    """GRADEpro's layout in the report: the comment column holds ``comments_short``; the
+    reasons for rating down and the computed prompts are lettered footnotes under the table
+    (identical texts share a letter)."""
+    res = evsynth.review.analyse(evsynth.review.load(ROOT / "examples" / "antibiotic_prophylaxis"))
+    a = res.to_dict()["analyses"][0]
+    sof = a["sof"]
+    html = res.report_html()
+    table = html[html.index('<table class="sof">'):]
+    table = table[:table.index("</table>")]
+    assert f"<td>{sof['comments_short']}</td>" in table
+    assert sof["comments_text"] not in table
+    notes = sof["certainty_footnotes"] + sof["footnotes"]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    assert f"<sup>{','.join(letters[:len(sof['certainty_footnotes'])])}</sup>" in table
+    block = html[html.index('<ul class="footnotes">'):]
+    block = block[:block.index("</ul>")]
+    import html as h
+
+    for i, note in enumerate(notes):
+        assert f"<li>{letters[i]}. {h.escape(note)}</li>" in block
+    md = res.report_markdown()
+    assert f"- {letters[0]}. " in md and "<sup>a,b</sup>" in md
