@@ -245,8 +245,14 @@ def prisma_figure(counts: dict[str, Any], title: str | None = None) -> Any:
     scr = counts["screening"]
     inc = counts["included"]
 
-    def listing(d: dict[str, int], indent: str = "  ") -> list[str]:
-        return [f"{indent}{k} (n = {_n(v)})" for k, v in d.items()]
+    def listing(d: dict[str, int], indent: str = "  ", width: int = 44) -> list[str]:
+        # long names (databases, exclusion reasons) wrap inside the box (about 44 characters
+        # of 9.2 pt text fit in a 3.3 inch box), continuation lines indented
+        out = []
+        for k, v in d.items():
+            out += textwrap.wrap(f"{k} (n = {_n(v)})", width, initial_indent=indent,
+                                 subsequent_indent=indent + "  ", break_long_words=True)
+        return out
 
     id_lines = ["Records identified from:"]
     id_lines += [f"  Databases (n = {_n(sum(ident['databases'].values()))})"]
