@@ -136,8 +136,10 @@ def test_transf_options():
     rd = evsynth.meta_mh("RD", ai=d.ai, bi=d.bi, ci=d.ci, di=d.di)
     with pytest.raises(InputError, match="not a ratio"):
         rd.leave1out(transf=True)
-    with pytest.raises(InputError, match="function"):
-        rd.cumul(transf="exp")
+    with pytest.raises(InputError, match="transformation"):
+        rd.cumul(transf="not_a_transformation")
+    assert_allclose(rd.cumul(transf="exp").to_frame()["estimate"],
+                    np.exp(rd.cumul().to_frame()["estimate"]))  # a name of evsynth.transf
     scaled = rd.leave1out(transf=lambda x: 100 * x).to_frame()
     plain = rd.leave1out().to_frame()
     assert_allclose(scaled["estimate"], 100 * plain["estimate"])

@@ -356,13 +356,16 @@ def standardized_residuals(fit: MetaResult) -> tuple[np.ndarray, np.ndarray]:
     return standardized(fit, "marginal")
 
 
-def deleted_residuals(fit: MetaResult) -> tuple[np.ndarray, np.ndarray]:
+def deleted_residuals(fit: MetaResult, fits: tuple[dict[str, np.ndarray], np.ndarray,
+                                                  np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Studentised deleted residuals' numerator and SE (metafor ``rstudent.rma.uni``, which is
     ``influence.rma.uni``'s ``rstudent``): ``e_i = y_i - x_i' beta_(-i)`` and
     ``SE_i = sqrt(v_i s2w_(-i) + x_i' vb_(-i) x_i + tau2_(-i) s2w_(-i))`` from the model refitted
     without study i (Viechtbauer & Cheung 2010, Res Synth Methods 1:112, doi:10.1002/jrsm.11).
-    A deleted fit with Knapp-Hartung factor 0 gives SE NaN (undefined), as in ``influence``."""
-    d, delpred, vdelpred = deletion_fits(fit)
+    A deleted fit with Knapp-Hartung factor 0 gives SE NaN (undefined), as in ``influence``.
+    ``fits`` takes :func:`deletion_fits`' result when the caller has it already."""
+    d, delpred, vdelpred = deletion_fits(fit) if fits is None else fits
     s2w, t2 = d["s2w"], d["tau2"]
     resid = fit.yi - delpred
     resid = np.where(np.abs(resid) < 100 * np.finfo(float).eps, 0.0, resid)
@@ -425,9 +428,14 @@ def transf_function(transf: Any, what: str, ratio: bool | None = None
                else "this model does not know its measure")
         raise InputError(f"{what}: transf=True means exp for ratio measures, but {why}; pass "
                          "a function such as numpy.exp")
+    if isinstance(transf, str):  # a name of evsynth.transf ("exp", "ilogit", ...)
+        from evsynth.transf import resolve
+
+        return resolve(transf, None, what=what)
     if not callable(transf):
-        raise InputError(f"{what}: transf must be a function such as numpy.exp (or True for exp "
-                         f"on a ratio measure); got {transf!r}")
+        raise InputError(f"{what}: transf must be a function such as numpy.exp, a name of "
+                         f"evsynth.transf such as 'exp' (or True for exp on a ratio measure); "
+                         f"got {transf!r}")
     return transf, getattr(transf, "__name__", repr(transf))
 
 

@@ -14,7 +14,13 @@ from scipy import special
 
 from evsynth.errors import InputError
 from evsynth.models.diagnostics import register
-from evsynth.models.influence import InfluenceResult, deletion_fits, labels_of, safe_inv
+from evsynth.models.influence import (
+    InfluenceResult,
+    deleted_residuals,
+    deletion_fits,
+    labels_of,
+    safe_inv,
+)
 from evsynth.models.meta import MetaResult
 
 
@@ -36,16 +42,15 @@ def influence_rma(fit: MetaResult) -> InfluenceResult:
     if fit.k == 1:
         raise InputError("influence: the model has k = 1 study; case deletion is undefined")
     k, p = fit.k, fit.p
-    X, y, v = fit.model_matrix, fit.yi, fit.vi
+    X, v = fit.model_matrix, fit.vi
     d, delpred, vdelpred = deletion_fits(fit)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = 1.0 / (v + fit.tau2)
         A = np.einsum("i,ij,ik->jk", w, X, X)
         hat = w * np.einsum("ij,jk,ik->i", X, np.linalg.inv(A), X)
         s2w, t2 = d["s2w"], d["tau2"]
-        resid = y - delpred
-        resid = np.where(np.abs(resid) < 100 * np.finfo(float).eps, 0.0, resid)
-        rstudent = resid / np.sqrt(v * s2w + vdelpred + t2 * s2w)
+        resid, se_del = deleted_residuals(fit, (d, delpred, vdelpred))  # one home: rstudent
+        rstudent = resid / se_del
         dffits = (X @ fit.beta - delpred) / np.sqrt(s2w * hat * (t2 + v))
         dfb = fit.beta[None, :] - d["beta"]
         cook = np.einsum("ij,jk,ik->i", dfb, safe_inv(fit.vb), dfb)
