@@ -245,7 +245,10 @@ def select_studies(review: Review, comp: Comparison, outcome: Outcome, window: W
     return f.used, f.excluded, f.any_in_window
 
 
-def _select(review: Review, comp: Comparison, outcome: Outcome, window: Window) -> _Found:
+def _select(review: Review, comp: Comparison, outcome: Outcome, window: Window,
+            pair: Callable[..., Any] | None = None) -> _Found:
+    # pair: how arms are paired (default pair_arms with the comparison's multiarm option;
+    # evsynth.review.dependence keeps shared groups whole, their covariance in V)
     by_study = review.rows_for(comp, outcome.id)
     studies = review.study_by_id
     found = _Found()
@@ -267,7 +270,7 @@ def _select(review: Review, comp: Comparison, outcome: Outcome, window: Window) 
         reasons: list[str] = []
         chosen: list[StudyInput] = []
         if sides["i"] and sides["c"]:
-            pairing = pair_arms(sides["i"], sides["c"], comp.multiarm)
+            pairing = (pair or pair_arms)(sides["i"], sides["c"], comp.multiarm)
             vt = sides["i"][0].value_type
             for gi, gc in pairing.pairs:
                 got = _arm_recipe(outcome.measure, vt, gi, gc)
@@ -913,6 +916,10 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
                    window: Window) -> dict[str, Any] | None:
     """The analysis dict (see docs/results-schema.md) of one comparison x outcome x window, or
     None when no study has an assessment of the outcome in the window."""
+    if outcome.dependence != "one_per_study":  # several effects per study
+        from evsynth.review.dependence import build_dependent_analysis
+
+        return build_dependent_analysis(review, comp, outcome, window)
     found = _select(review, comp, outcome, window)
     items, excluded = found.used, found.excluded
     if not found.any_in_window:
