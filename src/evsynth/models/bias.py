@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from evsynth.errors import InputError, check_finite, first_bad, shown, study_name
 from evsynth.models.kernels import Design, Segments, WeightedFit
@@ -568,52 +568,6 @@ def p_below(s: float, sei: np.ndarray, yhat: np.ndarray, sd: np.ndarray,
         return special.ndtr((sei * special.ndtri(s) - yhat) / sd)
     c = sei * special.ndtri(1 - s / 2)
     return special.ndtr((yhat - c) / sd) + special.ndtr((-c - yhat) / sd)
-
-
-def beta_weight(pv: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Citkowicz & Vevea (2017) weight p^(d1-1) (1-p)^(d2-1)."""
-    return pv ** (delta[0] - 1) * (1 - pv) ** (delta[1] - 1)
-
-
-def beta_norm_const(delta: np.ndarray, sei: np.ndarray, yhat: np.ndarray, sd: np.ndarray,
-                     alternative: str) -> np.ndarray:
-    """A_i = E[w(p_i)] under y_i ~ N(yhat_i, sd_i^2), p clamped to [1e-5, 1 - 1e-5] (metafor):
-    integrated on the z = y / sei scale, where p depends on z only, by 24-point Gauss-Legendre
-    rules on 160 pieces of [-U, U] split at the kinks of the clamped p; beyond |z| = U the
-    weight is constant and the tails are normal probabilities."""
-    U = float(special.ndtri(1 - 0.25e-5))
-    pmin = 1e-5
-
-    def pz(z):
-        return np.clip(selmodel_pval(z, np.ones_like(z), alternative), pmin, 1 - pmin)
-
-    z, wq = _beta_nodes(alternative)
-    dens = stats.norm.pdf((sei[:, None] * z[None, :] - yhat[:, None]) / sd[:, None])
-    mid = (dens * (sei / sd)[:, None]) @ (wq * beta_weight(pz(z), delta))
-    w_hi = beta_weight(pz(np.array([U + 1.0])), delta)[0]
-    w_lo = beta_weight(pz(np.array([-U - 1.0])), delta)[0]
-    upper = special.ndtr((yhat - sei * U) / sd)  # P(z > U)
-    lower = special.ndtr((-sei * U - yhat) / sd)  # P(z < -U)
-    return mid + w_hi * upper + w_lo * lower
-
-
-_NODES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _beta_nodes(alternative: str) -> tuple[np.ndarray, np.ndarray]:
-    """Quadrature nodes and weights on [-U, U] for :func:`_beta_norm_const` (cached)."""
-    if alternative not in _NODES:
-        pmin = 1e-5
-        U = float(special.ndtri(1 - 0.25e-5))
-        kinks = [special.ndtri(1 - pmin), special.ndtri(1 - pmin / 2),
-                 special.ndtri(0.5 + pmin / 2), 0.0]
-        edges = np.unique(np.r_[np.linspace(-U, U, 161), kinks, -np.asarray(kinks)])
-        x, w = np.polynomial.legendre.leggauss(24)
-        a, b = edges[:-1, None], edges[1:, None]
-        z = ((b - a) / 2 * x[None, :] + (a + b) / 2).ravel()
-        wq = ((b - a) / 2 * w[None, :]).ravel()
-        _NODES[alternative] = (z, wq)
-    return _NODES[alternative]
 
 
 def central_grad(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
