@@ -11,9 +11,9 @@ directly from the counts (no continuity corrections, studies with a zero cell ke
   binomial approximation (``"CM.AL"``), and the unconditional model with random study effects
   (``"UM.RS"``: a random study effect and an independent random treatment effect, Laplace);
 * incidence rate ratios (``"IRR"``): ``"UM.FS"`` (Poisson with study dummies and log
-  person-time offsets), ``"UM.RS"`` and the conditional model (``"CM.EL"``, which is exact for rates: the
-  events of arm 1 given the total are binomial with offset log(t1i/t2i); ``"CM.AL"`` means
-  the same, as in metafor);
+  person-time offsets), ``"UM.RS"`` and the conditional model (``"CM.EL"``, which is exact
+  for rates: the events of arm 1 given the total are binomial with offset log(t1i/t2i);
+  ``"CM.AL"`` means the same, as in metafor);
 * logit proportions (``"PLO"``: binomial with a random intercept) and log incidence rates
   (``"IRLN"``: Poisson with a random intercept and offset log(ti)).
 
@@ -486,8 +486,9 @@ class _Problem:
         return float(f0.sum()), grad, hess
 
 
-def _newton(prob: _Problem, par0: np.ndarray, tol: float = 1e-10,
-            maxiter: int = 200) -> tuple[np.ndarray, float, np.ndarray, int, bool]:
+def _newton(prob: _Problem, par0: np.ndarray, tol: float = 1e-10, maxiter: int = 200,
+            stop: Callable[[np.ndarray], bool] | None = None
+            ) -> tuple[np.ndarray, float, np.ndarray, int, bool]:
     """Maximise by Newton steps (Levenberg damping where the Hessian is not negative definite,
     step halving until the log-likelihood increases). Returns the maximiser, the maximum, the
     Hessian of the log-likelihood there, the iterations and convergence."""
@@ -524,6 +525,9 @@ def _newton(prob: _Problem, par0: np.ndarray, tol: float = 1e-10,
         else:
             return par, ll, H, it, dec < 1e3 * noise
         par = cand
+        if stop is not None and stop(par):  # e.g. heading for the boundary tau = 0
+            ll = new_ll
+            return par, ll, H, it, True
         small = np.max(np.abs(t * step)) < tol
         ll, g, H = prob.derivs(par)
         lam = lam_try / 10 if lam_try > 0 else 0.0
@@ -1259,9 +1263,12 @@ def _fit_glmm(measure: str, model: str, cnt: dict[str, np.ndarray], X: np.ndarra
 
     prob = _Problem(f, A, off, 1, curv)
     par0 = np.concatenate([fe.coef, [math.log(st["tau0"])]])
-    par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"])
+    # tau below 1e-4 (tau^2 < 1e-8): the maximum is at the boundary tau = 0 (lme4 stops there
+    # with tau^2 ~ 1e-14), where the model is the equal-effects glm
+    par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"],
+                                    stop=lambda q: q[d] < math.log(1e-4))
     tau = math.exp(par[d])
-    boundary = tau < 1e-5
+    boundary = tau < 1e-4
     if boundary or not llm > fe.ll:
         gamma, tau, llm = fe.coef, 0.0, fe.ll
         vfull = fe.vcov
