@@ -137,3 +137,12 @@ def test_report_lists_the_mismatches(tmp_path):
     assert "Study Wang 2016 (studies.csv) has no included report linked to it." in html
     assert "Included report Wang 2016 (trial\\_reports.ris:14) is linked to no study" in (
         records_markdown(sec))
+
+
+def test_damaged_store_is_an_input_error(tmp_path, capsys):
+    folder = copy_example(tmp_path / "vp")
+    (folder / "evsynth.sqlite").write_bytes(b"not a database " * 100)
+    rc, out, err = _validate(folder, capsys)
+    assert rc == 2 and out == ""
+    assert "evsynth.sqlite: cannot read the records store (file is not a database)" in err
+    assert "Traceback" not in err

@@ -355,9 +355,10 @@ def _open(review: Review) -> Store:
     except InputError:
         raise
     except Exception as exc:  # a damaged file: say which and why, no traceback
+        why = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise InputError(f"{review.path / STORE_FILE}: cannot read the records store "
-                         f"({type(exc).__name__}: {exc}); expected a store written by "
-                         "'evsynth records'") from None
+                         f"({why}); expected a SQLite store written by 'evsynth records'"
+                         ) from None
 
 
 def records_section(review: Review, *, svg: bool = True) -> dict[str, Any] | None:
