@@ -404,7 +404,12 @@ def _searches(v: Any) -> Searches:
     if isinstance(v, tuple) and all(isinstance(x, SearchStrategy) for x in v):
         return v
 
-    return parse_strategies({"searches": v}, path=None, check_files=False)
+    from evsynth.errors import InputError
+
+    try:
+        return parse_strategies({"searches": v}, path=None, check_files=False)
+    except InputError as exc:  # the key path (search or searches) is added by the loader
+        raise ValueError(str(exc).replace("[[searches]] entry", "entry")) from None
 
 
 def _screening(v: Any) -> Screening:
