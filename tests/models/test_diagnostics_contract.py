@@ -99,9 +99,10 @@ MODELS = {
     # rma.glmm: metafor 3.8 defines funnel and ranktest (and forest, predict, fitted,
     # residuals); leave1out, influence, regtest, trimfill, ... are "not available"
     "glmm": (lambda: evsynth.meta_glmm("OR", ai="ai", bi="bi", ci="ci", di="di",
-                                       data=_bcg_mh(), slab="study"), {"ranktest", "funnel"}),
+                                       data=_bcg_mh(), slab="study"),
+             {"ranktest", "funnel", "forest"}),
     "glmm_mods": (lambda: evsynth.meta_glmm("PLO", xi="ai", mi="bi", data=_bcg_mh(),
-                                            mods=_bcg_rma()[["ablat"]]), set()),
+                                            mods=_bcg_rma()[["ablat"]]), {"forest"}),
 }
 
 _FITS: dict[str, object] = {}
