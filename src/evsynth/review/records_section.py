@@ -102,7 +102,23 @@ def _text(v: Any) -> str | None:
 
 
 def study_label(rec: dict[str, Any]) -> str:
-    """A short label of a record: first author's surname and year (``"Kallmes 2009"``)."""
+    """A short label of a record: first author's surname and year.
+
+    Parameters
+    ----------
+    rec : dict
+        A stored record (columns of :data:`evsynth.records.RECORD_COLUMNS`).
+
+    Returns
+    -------
+    str
+        ``"Kallmes 2009"``; the start of the title (or the record id) without authors.
+
+    Examples
+    --------
+    >>> study_label({"record_id": "r1", "authors": ["Kallmes, D.F."], "year": 2009})
+    'Kallmes 2009'
+    """
     authors = rec.get("authors") or []
     first = _text(rec.get("first_author")) or (authors[0] if authors else None)
     year = rec.get("year")
@@ -112,8 +128,33 @@ def study_label(rec: dict[str, Any]) -> str:
 
 
 def citation(rec: dict[str, Any]) -> str:
-    """A Vancouver-style reference of a record: up to six authors (then "et al."), title,
-    journal year;volume(issue):pages, DOI."""
+    """A Vancouver-style reference of a record.
+
+    Up to six authors (surname and initials; "et al." after six, as the ICMJE/NLM Vancouver
+    style), title, journal year;volume(issue):pages, and the DOI.
+
+    Parameters
+    ----------
+    rec : dict
+        A stored record (columns of :data:`evsynth.records.RECORD_COLUMNS`).
+
+    Returns
+    -------
+    str
+        The reference text (plain, unescaped).
+
+    References
+    ----------
+    .. [1] Patrias K (2007). *Citing Medicine: The NLM Style Guide for Authors, Editors, and
+           Publishers*, 2nd ed. National Library of Medicine. (NBK7256)
+
+    Examples
+    --------
+    >>> citation({"record_id": "r1", "authors": ["Farrokhi, M.R.", "Alibai, E."],
+    ...           "title": "A trial", "journal": "J Neurosurg Spine", "year": 2011,
+    ...           "volume": "14", "issue": "5", "pages": "561-569"})
+    'Farrokhi MR, Alibai E. A trial. J Neurosurg Spine 2011;14(5):561-569.'
+    """
     authors = [_initials(a) for a in (rec.get("authors") or [])]
     who = ", ".join(authors[:6]) + (", et al" if len(authors) > 6 else "")
     title = (_text(rec.get("title")) or "").rstrip(".")
@@ -424,10 +465,21 @@ def records_section(review: Review, *, svg: bool = True) -> dict[str, Any] | Non
 
 
 def check_records(review: Review) -> tuple[list[str], list[str], list[str]]:
-    """The records checks of ``evsynth validate``: ``(summary lines, errors, warnings)``.
+    """The records checks of ``evsynth validate``.
 
     Without a store only the ``[[search]]`` export files are checked. See the module
     docstring for which problems are errors and which are warnings.
+
+    Parameters
+    ----------
+    review : evsynth.review.load.Review
+        A loaded review folder.
+
+    Returns
+    -------
+    tuple of list of str
+        ``(summary lines, errors, warnings)``: the lines ``evsynth validate`` prints, the
+        problems that make it exit with code 2, and the warnings it prints.
     """
     if not has_store(review.path):
         rows, _other, errors, warns = _search_rows(review, None)
@@ -458,10 +510,22 @@ def check_records(review: Review) -> tuple[list[str], list[str], list[str]]:
 
 
 def check_folder(path: str | Path) -> tuple[list[str], list[str], list[str]]:
-    """:func:`check_records` for a review folder (``evsynth validate``): with a store the
-    folder is loaded (:func:`evsynth.review.load.load_review`); without one only review.toml
-    is read (its ``[[search]]`` export files are checked), so that a folder without records
-    is not read twice."""
+    """:func:`check_records` for a review folder (``evsynth validate``).
+
+    With a store the folder is loaded (:func:`evsynth.review.load.load_review`); without one
+    only review.toml is read (its ``[[search]]`` export files are checked), so that a folder
+    without records is not read twice and nothing heavy (pandas, SQLAlchemy) is imported.
+
+    Parameters
+    ----------
+    path : str or Path
+        The review folder.
+
+    Returns
+    -------
+    tuple of list of str
+        ``(summary lines, errors, warnings)`` as :func:`check_records`.
+    """
     from types import SimpleNamespace
 
     from evsynth.review.load import REVIEW_FILE, load_review, read_config
