@@ -847,7 +847,30 @@ def analysis_data(analysis: dict) -> ForestData | None:
             data.notes.append(f"Multi-arm trial: {m['text']}.")
     _analysis_rob(analysis, aid, data)
     _analysis_subgroups(analysis, aid, studies, data)
+    if analysis.get("variance_components") and not data.groups:
+        _group_by_study(analysis, data)   # several effects per study (review dependence)
     return data
+
+
+def _group_by_study(analysis: dict, data: ForestData) -> None:
+    """Rows of the same study under the study's label (a study with several effects: time
+    points, arm pairs), and the variance components of the multilevel model under the
+    plot (evsynth.review.dependence)."""
+    groups: list[ForestGroup] = []
+    index: dict[str, int] = {}
+    for fs, s in zip(data.studies, analysis["studies"], strict=True):
+        sid = str(s.get("study_id"))
+        if sid not in index:
+            index[sid] = len(groups)
+            groups.append(ForestGroup(label=str(s.get("study_label") or sid), subtotal=False))
+        fs.group = index[sid]
+        fs.counts = {}   # groups in several effects: no column totals (counted in the report)
+        if s.get("effect"):
+            fs.label = f"  {s['effect']}"
+    data.groups = groups
+    vc = analysis["variance_components"]
+    if isinstance(vc.get("text"), str):
+        data.extra_lines.append(f"Variance components: {vc['text']}")
 
 
 def _analysis_rob(analysis: dict, aid: str, data: ForestData) -> None:

@@ -260,6 +260,13 @@ def _pooled_table(a: dict) -> Block:
             [f"Pooled {m} ({level}% CI)", _effect(a, p)],
             ["Test for overall effect",
              f"{stat} = {_num(p.get('zval'), 2, True)}{df} ({_p(p.get('pval'))})"]]
+    vc = a.get("variance_components")
+    if vc:   # several effects per study (evsynth.review.dependence)
+        rows[0] = ["Studies (effects; participants)",
+                   f"{a.get('k_studies')} ({a.get('k')} effects; {a.get('participants')})"]
+        rows.insert(3, ["Variance components",
+                        f"{_s(vc.get('text'))} (within-study correlation rho = "
+                        f"{_num(vc.get('rho'))})"])
     if p.get("pi_lb") is not None and p.get("pi_ub") is not None:
         pi = {"estimate": p["estimate"], "ci_lb": p["pi_lb"], "ci_ub": p["pi_ub"]}
         rows.append([f"{level}% prediction interval", _effect(a, pi).split(" ", 1)[1]])
@@ -284,6 +291,11 @@ def _model_text(model: dict) -> str:
         text = f"{model.get('label')}: {POOLING_TEXT.get(_s(model.get('label')), '')}".rstrip(": ")
     elif isinstance(model.get("label"), str):
         text = f"{model['label']}: {text}"
+    if model.get("dependence") in ("multilevel", "robust"):   # evsynth.review.dependence
+        text += (f"; several effects per study, random effects {model.get('random') or 'none'}"
+                 " (metafor rma.mv)"
+                 + ("; CR2 cluster-robust SEs by study, Satterthwaite df (clubSandwich)"
+                    if model.get("dependence") == "robust" else ""))
     if model.get("change_score_correlation") is not None:
         text += (f"; change-score SDs imputed with correlation "
                  f"{_num(model['change_score_correlation'])}")
