@@ -100,9 +100,10 @@ MODELS = {
     # residuals); leave1out, influence, regtest, trimfill, ... are "not available"
     "glmm": (lambda: evsynth.meta_glmm("OR", ai="ai", bi="bi", ci="ci", di="di",
                                        data=_bcg_mh(), slab="study"),
-             {"ranktest", "funnel", "forest"}),
+             {"ranktest", "funnel", "forest", "fitted", "residuals"}),
     "glmm_mods": (lambda: evsynth.meta_glmm("PLO", xi="ai", mi="bi", data=_bcg_mh(),
-                                            mods=_bcg_rma()[["ablat"]]), {"forest"}),
+                                            mods=_bcg_rma()[["ablat"]]),
+                  {"forest", "fitted", "residuals"}),
 }
 
 _FITS: dict[str, object] = {}

@@ -401,3 +401,15 @@ def test_um_rs_laplace(name: str) -> None:
     _check(fit, ref, {"beta": 1e-3, "tau2": 2e-3, "sigma2": 1e-3, "se": 2e-2}, name)
     assert fit.parms == ref["parms"] and np.isfinite(fit.sigma2)
     assert "sigma^2 (estimated amount of study level variability)" in str(fit.summary())
+
+
+def test_fitted_and_residuals() -> None:
+    """metafor: fitted(res) = X b, residuals(res) = yi - X b (escalc yi); other residual types
+    are not available for rma.glmm."""
+    fit = _fit(CASES["bcg PLO ML ablat tight"])
+    X = np.column_stack([np.ones(13), BCG.ablat])
+    np.testing.assert_allclose(fit.fitted().value, X @ fit.beta, rtol=1e-12)
+    yi = np.log(BCG.tpos / BCG.tneg)
+    np.testing.assert_allclose(fit.residuals().value, yi - X @ fit.beta, rtol=1e-10)
+    with pytest.raises(InputError, match="not available"):
+        fit.residuals(type="pearson")

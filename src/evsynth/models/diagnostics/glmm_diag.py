@@ -4,7 +4,8 @@ metafor 3.8 defines few methods for ``rma.glmm`` objects: ``funnel`` and ``rankt
 per-study ``escalc`` effects ``yi``/``vi`` that the fit keeps, as for ``rma.uni``), ``forest``,
 ``predict``, ``fitted``, ``residuals``, ``vcov`` and ``logLik``; ``leave1out``, ``influence``,
 ``baujat``, ``regtest``, ``trimfill``, ``gosh``, ``confint``, ``anova`` and the selection models
-are "not available for objects of class rma.glmm". Registered here: ``forest`` (every fit:
+are "not available for objects of class rma.glmm". Registered here: ``fitted`` and
+``residuals`` (``type="response"`` only, as metafor), ``forest`` (every fit:
 the per-study escalc effects with their CIs, no weights since a GLMM has none, and the pooled
 estimate or, for a meta-regression, the fitted values, as ``forest.rma``), ``funnel`` and
 ``ranktest`` for models without moderators (the residual funnel of a meta-regression needs
@@ -89,3 +90,32 @@ def forest_glmm(fit: GLMMResult, **options: Any) -> Any:
                       "(1/2 added to tables with a zero cell); heterogeneity: Wald-type test "
                       "of the saturated model (metafor's QE.Wld).")
     return fo._draw(rows, o)
+
+
+@register("fitted", GLMMResult)
+def fitted_glmm(fit: GLMMResult) -> Any:
+    """Fitted values ``X b`` (metafor ``fitted.rma`` on an ``rma.glmm`` fit)."""
+    import pandas as pd
+
+    from evsynth.models.diagnostics.residuals import StudyValues
+
+    value = np.asarray(fit.model_matrix, float) @ fit.beta
+    return StudyValues(pd.DataFrame({"slab": list(fit.slab), "value": value}),
+                       "fitted values", fit.model_name)
+
+
+@register("residuals", GLMMResult)
+def residuals_glmm(fit: GLMMResult, type: str = "response") -> Any:
+    """Residuals ``y_i - x_i' b`` of the escalc effects (metafor ``residuals.rma`` on an
+    ``rma.glmm`` fit; the other types are "not available for objects of class rma.glmm")."""
+    import pandas as pd
+
+    from evsynth.errors import InputError
+    from evsynth.models.diagnostics.residuals import StudyValues
+
+    if not (isinstance(type, str) and type.lower() == "response"):
+        raise InputError(f"residuals: type {type!r} is not available for a {fit.model_name} "
+                         "(as in metafor); expected 'response'")
+    value = np.asarray(fit.yi, float) - np.asarray(fit.model_matrix, float) @ fit.beta
+    return StudyValues(pd.DataFrame({"slab": list(fit.slab), "value": value}),
+                       "response residuals", fit.model_name)
