@@ -1,7 +1,10 @@
-"""The IntHout, Ioannidis & Borm (2014) grid end to end with evsynth.simulate, against what the
-same grid costs with a metafor loop (measured on a sample of it in this script).
+"""Published simulation grids end to end with evsynth.simulate, against what the same grid
+costs with a metafor loop (measured on a sample of it in this script).
 
     python bench/bench_simulate.py [--replicates N] [--sample N] [--cluster] [--write]
+    python bench/bench_simulate.py --study friedrich2008 [--sample N] [--write]
+
+``--study inthout2014`` (the default):
 
 * evsynth: every scenario of :func:`evsynth.simulate.published.inthout2014` (60 scenarios:
   k = 2..20, I^2 = 0..90%, equal / one large / a quarter large trials) x ``--replicates``
@@ -16,6 +19,16 @@ same grid costs with a metafor loop (measured on a sample of it in this script).
 
 ``--write`` replaces the table section of docs/simulation-inthout2014.md and the ``simulate``
 section of bench/RESULTS.md.
+
+``--study friedrich2008``: Table 3 of Friedrich, Adhikari & Beyene (2008, BMC Med Res Methodol
+8:32; :func:`evsynth.simulate.published.friedrich2008`): 72 scenarios x 10,000 meta-analyses,
+DL random effects, MD and SMD, plus the re-analysis of the SMD scenarios with Review Manager's
+SMD variance (the same simulated data); ours beside the published cells. metafor:
+``rma(yi, vi, method = "DL")`` in an R loop over ``--sample`` meta-analyses of each k (MD and
+SMD data of the grid), the time per fit times the grid's fits estimating its cost in metafor,
+the estimates and p-values compared with evsynth's. ``--write`` replaces the tables of
+docs/simulation-friedrich2008.md and the ``simulate-friedrich2008`` section of
+bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -103,13 +116,158 @@ def metafor_sample(n_sample: int, tmp: Path) -> tuple[dict[int, float], float, i
     return per_fit, worst, flips, total
 
 
+R_LOOP_DL = r"""
+suppressMessages(library(metafor))
+args <- commandArgs(TRUE)
+d <- read.csv(args[1])
+ids <- unique(d$rep)
+out <- matrix(NA_real_, length(ids), 2)
+t0 <- proc.time()[["elapsed"]]
+for (j in seq_along(ids)) {
+  s <- d[d$rep == ids[j], ]
+  a <- try(rma(s$yi, s$vi, method = "DL"), silent = TRUE)
+  if (!inherits(a, "try-error")) out[j, ] <- c(a$beta[1], a$pval)
+}
+el <- proc.time()[["elapsed"]] - t0
+write.csv(data.frame(rep = ids, est = out[, 1], pval = out[, 2]), args[2], row.names = FALSE)
+cat(el, "\n")
+"""
+
+FRIEDRICH_DOC = REPO / "docs" / "simulation-friedrich2008.md"
+FRIEDRICH_SEED = 2008
+
+
+def metafor_dl_sample(scs: list, n_sample: int, tmp: Path
+                      ) -> tuple[dict[int, float], float, float, int] | None:
+    """Seconds per DL fit in metafor for each k (MD and SMD data of the given scenarios,
+    ``n_sample`` meta-analyses each), the largest |estimate| and |p-value| differences from
+    evsynth, and the number of meta-analyses compared."""
+    if shutil.which("Rscript") is None:
+        return None
+    from evsynth.simulate import Method, fit_method, generate
+
+    script = tmp / "loop_dl.R"
+    script.write_text(R_LOOP_DL)
+    secs: dict[int, list[float]] = {}
+    worst_est, worst_p, total = 0.0, 0.0, 0
+    for i, sc in enumerate(scs):
+        d = generate(sc, n_sample, rng=np.random.default_rng([FRIEDRICH_SEED, i]))
+        rep = np.repeat(np.arange(n_sample), d["sizes"])
+        csv = tmp / f"s{i}.csv"
+        pd.DataFrame({"rep": rep, "yi": d["yi"], "vi": d["vi"]}).to_csv(csv, index=False,
+                                                                       float_format="%.17g")
+        out = tmp / f"s{i}_out.csv"
+        proc = subprocess.run(["Rscript", str(script), str(csv), str(out)], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            print("Rscript failed:", proc.stderr[-400:], file=sys.stderr)
+            return None
+        secs.setdefault(sc.k, []).append(float(proc.stdout.split()[-1]) / n_sample)
+        r = pd.read_csv(out)
+        fit = fit_method(Method("DL", "z"), d["yi"], d["vi"], d["sizes"])
+        worst_est = max(worst_est, float(np.nanmax(np.abs(r["est"].to_numpy() - fit["estimate"]))))
+        worst_p = max(worst_p, float(np.nanmax(np.abs(r["pval"].to_numpy() - fit["pval"]))))
+        total += n_sample
+    return {k: float(np.mean(v)) for k, v in secs.items()}, worst_est, worst_p, total
+
+
+
+def main_friedrich(args: argparse.Namespace) -> int:
+    from evsynth.simulate import run
+    from evsynth.simulate.published import (
+        FRIEDRICH2008_SEED,
+        friedrich2008,
+        friedrich2008_compare,
+        friedrich2008_table,
+    )
+
+    load0 = os.getloadavg()[0]
+    scs, ms = friedrich2008()
+    t0 = time.perf_counter()
+    res = run(scs, ms, replicates=args.replicates, seed=FRIEDRICH2008_SEED, block=5000)
+    wall_run = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    rev = friedrich2008_compare(res, "revman")
+    wall_rev = time.perf_counter() - t1
+    met = friedrich2008_compare(res, "metafor")
+    n_smd = sum(s.measure == "SMD" for s in scs)
+    n_fits = len(scs) * args.replicates + n_smd * args.replicates
+    wall = wall_run + wall_rev
+    print(f"evsynth: run {wall_run:.1f} s + re-analysis and I2 {wall_rev:.1f} s")
+    pub = rev[rev["published"].notna()]
+    pub_m = met[met["published"].notna()]
+    out_m = pub_m[~pub_m["within"]]
+    summary = [
+        f"Cells compared: {len(pub)} (15 rows x 7 quantities x MD and SMD). With the SMD "
+        f"variance of Review Manager 5: **{int(pub['within'].sum())} of {len(pub)}** within "
+        f"0.5 + 3 sqrt(2) MCSE, largest z = {pub['z'].max():.2f} (z = (|ours - published| - "
+        "0.5)+ / (sqrt(2) MCSE)). With metafor's SMD variance (evsynth's default, "
+        f"`escalc`): {int(pub_m['within'].sum())} of {len(pub_m)}; outside: "
+        + "; ".join(f"{r.measure} SMD={r.SMD:g} n={r.n} k={r.k} {r.quantity}: {r.ours:.1f} "
+                    f"vs {r.published:.0f} (z = {r.z:.1f})" for r in out_m.itertuples())
+        + "."]
+    load1 = os.getloadavg()[0]
+    lines = [f"evsynth.simulate: {len(scs)} scenarios x {args.replicates:,} replicates, DL, "
+             f"plus the Review Manager SMD re-analysis of the {n_smd} SMD scenarios (the same "
+             f"simulated data regenerated from their streams) = {n_fits:,} fits, and Cochran's "
+             f"Q / I^2 of every replicate: **{wall:.1f} s** in one process ({wall_run:.1f} s "
+             f"run + {wall_rev:.1f} s re-analysis; seed {FRIEDRICH2008_SEED}; load average "
+             f"{load0:.1f} at the start, {load1:.1f} at the end, on {os.cpu_count()} cores "
+             "shared with other work)."]
+    with tempfile.TemporaryDirectory() as tmp:
+        sample_scs = [s for s in scs if s.label.endswith("tau=0.5s") and " SMD=0.5 " in s.label
+                      and " n=10 " in s.label]
+        mf = metafor_dl_sample(sample_scs, args.sample, Path(tmp))
+    if mf is not None:
+        per_fit, worst_est, worst_p, total = mf
+        fits_by_k: dict[int, int] = {}
+        for s in scs:
+            fits_by_k[s.k] = fits_by_k.get(s.k, 0) + args.replicates * (
+                2 if s.measure == "SMD" else 1)
+        est = sum(per_fit[k] * n for k, n in fits_by_k.items())
+        lines.append(
+            f"metafor loop (`rma(yi, vi, method = \"DL\")` per meta-analysis, {args.sample} "
+            "meta-analyses of each k and measure measured): "
+            + ", ".join(f"k = {k}: {1000 * t:.1f} ms" for k, t in sorted(per_fit.items()))
+            + f" per fit; the same {n_fits:,} fits would take about **{est / 60:.0f} min** "
+            f"({est:.0f} s), {est / wall:.0f}x evsynth's time. On the sample ({total} "
+            f"meta-analyses), the largest |estimate difference| from metafor is {worst_est:.1e} "
+            f"and the largest |p-value difference| {worst_p:.1e}.")
+    body = "\n\n".join(lines)
+    print(body)
+    print("\n".join(summary))
+    tables = {name: markdown(friedrich2008_table(c, m))
+              for name, c, m in (("friedrich-md", rev, "MD"), ("friedrich-smd", rev, "SMD"),
+                                 ("friedrich-smd-metafor", met, "SMD"))}
+    for t in tables.values():
+        print(t)
+    if args.write:
+        titles = {"friedrich-md": "MD: ours (MCSE) / published, percent",
+                  "friedrich-smd": "SMD with Review Manager 5's variance: ours (MCSE) / "
+                                   "published, percent",
+                  "friedrich-smd-metafor": "SMD with metafor's variance (same data): ours "
+                                           "(MCSE) / published, percent"}
+        for name, t in tables.items():
+            write_section(name, titles[name], t, path=FRIEDRICH_DOC)
+        write_section("friedrich-summary", "Agreement and wall time",
+                      "\n\n".join(summary) + "\n\n" + body, path=FRIEDRICH_DOC)
+        write_section("simulate-friedrich2008", "Simulation study: Friedrich et al. (2008) "
+                      "Table 3 grid (bench/bench_simulate.py --study friedrich2008)",
+                      body + "\n\n" + "\n\n".join(summary)
+                      + "\n\nThe tables: docs/simulation-friedrich2008.md.")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", choices=("inthout2014", "friedrich2008"), default="inthout2014")
     ap.add_argument("--replicates", type=int, default=10_000)
     ap.add_argument("--sample", type=int, default=200)
     ap.add_argument("--cluster", action="store_true")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
+    if args.study == "friedrich2008":
+        return main_friedrich(args)
     from evsynth.simulate import run
     from evsynth.simulate.published import inthout2014, inthout2014_table
 

@@ -8,6 +8,12 @@ of the mean effect, at a 5% level, in meta-analyses of 2 to 20 trials of a conti
 with no true effect, heterogeneity given as I^2, and trials of equal or unequal size (one trial,
 or a quarter of the trials, 10 times larger than the others). Choices the paper's abstract does
 not fix are ours and stated in the docstring; docs/simulation-inthout2014.md compares.
+
+:func:`friedrich2008` follows Table 3 of Friedrich, Adhikari & Beyene (2008, BMC Med Res
+Methodol 8:32, doi:10.1186/1471-2288-8-32): bias, coverage, power and I^2 of DerSimonian-Laird
+meta-analyses of mean differences and standardised mean differences; the published cells are
+in :data:`FRIEDRICH2008_TABLE3` and :func:`friedrich2008_compare` puts ours beside them
+(docs/simulation-friedrich2008.md).
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from evsynth.errors import InputError
 from evsynth.simulate.generators import Scenario
 from evsynth.simulate.methods import Method
 
@@ -92,5 +101,235 @@ def inthout2014_table(frame: Any) -> Any:
             for _, r in g[g["method"] == method].sort_values("I2").iterrows():
                 row[f"{method} I2={int(round(100 * r['I2']))}%"] = (
                     f"{100 * r['rejection']:.1f} ({100 * r['rejection_mcse']:.1f})")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- Friedrich 2008
+#: Friedrich, Adhikari & Beyene (2008), BMC Med Res Methodol 8:32, Table 3 ("Simulation
+#: Results (Normal Distribution, Equal Experimental and Control Groups, Standard Deviation 40%
+#: of Control Mean Value)"), the MD and SMD columns, transcribed from
+#: https://bmcmedresmethodol.biomedcentral.com/articles/10.1186/1471-2288-8-32/tables/3 .
+#: Key (SMD, n per arm, k); values in the order of :data:`FRIEDRICH2008_COLUMNS`, each a pair
+#: (MD, SMD), all in percent, rounded to whole numbers as published. The table's last three
+#: rows (SMD = 0.8, 100/100) could not be retrieved completely and are not transcribed.
+FRIEDRICH2008_COLUMNS = ("bias tau=0", "bias tau=0.5s", "coverage tau=0", "coverage tau=0.5s",
+                         "power tau=0", "power tau=0.5s", "I2 tau=0.5s")
+FRIEDRICH2008_TABLE3: dict[tuple[float, int, int], tuple[tuple[int, int], ...]] = {
+    (0.2, 10, 5): ((0, -4), (0, -5), (95, 97), (90, 92), (15, 11), (15, 13), (59, 48)),
+    (0.2, 10, 10): ((0, -5), (1, -5), (95, 97), (92, 93), (27, 22), (19, 18), (60, 48)),
+    (0.2, 10, 30): ((0, -5), (1, -6), (94, 96), (94, 94), (66, 61), (39, 38), (60, 48)),
+    (0.2, 100, 5): ((0, 0), (0, 0), (96, 97), (88, 88), (82, 82), (21, 21), (93, 92)),
+    (0.2, 100, 10): ((0, 0), (0, 0), (96, 96), (92, 92), (99, 99), (27, 27), (93, 92)),
+    (0.2, 100, 30): ((0, 0), (0, 0), (96, 96), (94, 94), (100, 100), (56, 58), (93, 92)),
+    (0.5, 10, 5): ((0, -4), (0, -5), (95, 97), (90, 92), (64, 57), (43, 40), (59, 48)),
+    (0.5, 10, 10): ((0, -5), (0, -5), (95, 97), (92, 93), (91, 89), (66, 64), (60, 48)),
+    (0.5, 10, 30): ((0, -5), (0, -6), (94, 96), (94, 93), (100, 100), (98, 97), (60, 47)),
+    (0.5, 100, 5): ((0, 0), (0, 0), (96, 97), (88, 88), (100, 100), (61, 61), (93, 92)),
+    (0.5, 100, 10): ((0, 0), (0, 0), (96, 96), (92, 92), (100, 100), (85, 86), (93, 92)),
+    (0.5, 100, 30): ((0, 0), (0, -1), (96, 96), (94, 94), (100, 100), (100, 100), (93, 92)),
+    (0.8, 10, 5): ((0, -4), (0, -5), (95, 97), (90, 92), (95, 94), (75, 72), (59, 47)),
+    (0.8, 10, 10): ((0, -5), (0, -5), (95, 96), (92, 92), (100, 100), (95, 95), (60, 47)),
+    (0.8, 10, 30): ((0, -5), (0, -6), (94, 94), (94, 92), (100, 100), (100, 100), (60, 46)),
+}
+FRIEDRICH2008_SEED = 2008
+
+
+def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] = (10, 100),
+                  ks: Sequence[int] = (5, 10, 30), taus: Sequence[float] = (0.0, 0.5),
+                  control_mean: float = 100.0, sd_fraction: float = 0.4,
+                  measures: Sequence[str] = ("MD", "SMD")
+                  ) -> tuple[list[Scenario], list[Method]]:
+    """Scenarios and method of Table 3 of Friedrich, Adhikari & Beyene (2008), MD and SMD.
+
+    The design, as the table states it: outcomes normally distributed with SD ``s`` = 40% of
+    the control-group mean (``control_mean`` = 100, so ``s`` = 40), equal arms of ``n`` = 10
+    or 100 participants, ``k`` = 5, 10 or 30 trials, true effects SMD = 0.2, 0.5, 0.8 (MD =
+    8, 20, 32), between-trial SD ``tau`` = 0 or 0.5 ``s``, 10,000 meta-analyses per scenario.
+    The trial effects are ``theta_i ~ N(Delta, tau^2)``: on the MD scale ``tau = 0.5 s`` (tau^2
+    = 400); on the SMD scale (outcome in units of ``s``) ``tau = 0.5`` -- the same data-
+    generating model, since the SD is the same in both arms. The control mean does not enter
+    the MD or the SMD. MD: arm means and SDs simulated, ``vi = s1^2/n + s2^2/n``
+    (``measure="MD"``); SMD: Hedges' g with its large-sample variance (``measure="SMD"``,
+    metafor ``escalc``). Method: DerSimonian-Laird random effects with the Wald z interval and
+    test (``Method("DL", "z")``), the standard analysis of the time (RevMan).
+
+    Returns (scenarios, [DL]); labels ``"<measure> SMD=<d> n=<n> k=<k> tau=<t>s"``.
+
+    References
+    ----------
+    Friedrich JO, Adhikari NKJ, Beyene J (2008). The ratio of means method as an alternative to
+    mean differences for analyzing continuous outcome variables in meta-analysis: a simulation
+    study. BMC Med Res Methodol 8:32. doi:10.1186/1471-2288-8-32
+    """
+    s = sd_fraction * control_mean
+    scenarios: list[Scenario] = []
+    for d in deltas:
+        for n in ns:
+            for k in ks:
+                for tau in taus:
+                    for measure in measures:
+                        scale = s if measure == "MD" else 1.0
+                        scenarios.append(Scenario(
+                            k=k, tau2=round((tau * scale) ** 2, 12), mu=round(d * scale, 12),
+                            measure=measure, n=n, sigma=scale if measure == "MD" else 1.0,
+                            label=f"{measure} SMD={d:g} n={n} k={k} tau={tau:g}s"))
+    return scenarios, [Method("DL", "z", name="DL")]
+
+
+def _blocks(scenario: Scenario, replicates: int, seed: int, block: int) -> Any:
+    """The data of every block of a scenario, drawn exactly as :func:`evsynth.simulate.run`
+    draws them (same seed, block size and streams)."""
+    from evsynth.simulate.generators import generate
+    from evsynth.simulate.runner import block_rng
+
+    for b in range(-(-replicates // block)):
+        reps = min(block, replicates - b * block)
+        yield generate(scenario, reps, block_rng(seed, scenario, b))
+
+
+def revman_smd(yi: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hedges' g and its variance as Review Manager 5 computes them, from evsynth's g of two
+    arms of ``n``: ``g = d (1 - 3 / (4N - 9))`` and ``SE^2 = N / n^2 + g^2 / (2 (N - 3.94))``,
+    ``N = 2n`` (Deeks JJ, Higgins JPT (2010). Statistical algorithms in Review Manager 5, section
+    on standardised mean differences; the Cochrane Collaboration), where evsynth (as metafor
+    ``escalc``) uses the exact correction J and ``g^2 / (2N)`` (Hedges & Olkin 1985)."""
+    from evsynth.simulate.generators import hedges_j
+
+    N = 2.0 * n
+    g = yi / hedges_j(np.asarray(N - 2.0)) * (1 - 3 / (4 * N - 9))
+    return g, N / (n * n) + g**2 / (2 * (N - 3.94))
+
+
+def heterogeneity(yi: np.ndarray, vi: np.ndarray, sizes: np.ndarray) -> dict[str, float]:
+    """Heterogeneity over the replicates of a stacked batch, with Monte-Carlo SEs.
+
+    Cochran's Q with inverse-variance weights per replicate (vectorised), then (percent)
+    ``I2_mean``, the mean of Higgins & Thompson's per-replicate ``I^2 = max(0, (Q - (k - 1)) /
+    Q)``, and ``I2_of_mean_Q`` = ``max(0, (Qbar - (k - 1)) / Qbar)``, the I^2 of the average Q,
+    each with its ``_mcse`` (the second by the delta method). References: Higgins JPT,
+    Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. Stat Med 21:1539-1558.
+    doi:10.1002/sim.1186; Morris, White & Crowther (2019), doi:10.1002/sim.8086.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    w = 1.0 / vi
+    mu = np.add.reduceat(w * yi, starts) / np.add.reduceat(w, starts)
+    q = np.add.reduceat(w * (yi - np.repeat(mu, sizes)) ** 2, starts)
+    df = (sizes - 1).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        i2 = 100 * np.where(q > 0, np.maximum(0.0, (q - df) / q), 0.0)
+    n = q.size
+    qbar, dfbar = float(q.mean()), float(df.mean())
+    q_se = float(q.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    i2_se = float(i2.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return {"I2_mean": float(i2.mean()), "I2_mean_mcse": i2_se,
+            "I2_of_mean_Q": 100 * max(0.0, (qbar - dfbar) / qbar),
+            "I2_of_mean_Q_mcse": 100 * dfbar / qbar**2 * q_se}
+
+
+def reanalyse(scenario: Scenario, method: Method, replicates: int, seed: int, block: int,
+              smd_variance: str = "metafor") -> tuple[dict[str, Any], dict[str, float]]:
+    """Fit ``method`` again to the data :func:`evsynth.simulate.run` simulated for one
+    scenario (regenerated from the same streams), optionally with the SMD and its variance
+    recomputed as Review Manager 5 does (``smd_variance="revman"``, :func:`revman_smd`; SMD
+    scenarios only). Returns (performance measures as :func:`evsynth.simulate.performance`,
+    :func:`heterogeneity`). With ``"metafor"`` the fits are those of ``run`` itself."""
+    from evsynth.simulate.measures import performance
+    from evsynth.simulate.methods import FIELDS, fit_method
+
+    parts: dict[str, list[np.ndarray]] = {f: [] for f in FIELDS}
+    ys, vs, ss = [], [], []
+    for d in _blocks(scenario, replicates, seed, block):
+        yi, vi = d["yi"], d["vi"]
+        if smd_variance == "revman" and scenario.measure == "SMD":
+            yi, vi = revman_smd(yi, int(scenario.n))
+        fit = fit_method(method, yi, vi, d["sizes"])
+        for f in FIELDS:
+            parts[f].append(fit[f])
+        ys.append(yi)
+        vs.append(vi)
+        ss.append(d["sizes"])
+    fits = {f: np.concatenate(a) for f, a in parts.items()}
+    return (performance(fits, scenario.mu, scenario.tau2),
+            heterogeneity(np.concatenate(ys), np.concatenate(vs), np.concatenate(ss)))
+
+
+def friedrich2008_compare(result: Any, smd_variance: str = "revman") -> Any:
+    """Ours beside Table 3 of Friedrich et al. (2008), one row per cell.
+
+    ``result`` is the :class:`~evsynth.simulate.SimulationResult` of :func:`friedrich2008`
+    scenarios. MD cells are ``result``'s own measures; SMD cells are those of ``result``
+    (``smd_variance="metafor"``) or of the same simulated data analysed with Review Manager
+    5's SMD variance (``"revman"``, :func:`reanalyse`). I^2 is compared as the I^2 of the
+    average Q over replicates (``mean I2`` is the mean of the per-replicate I^2, shown, not
+    compared). Columns: ``SMD, n, k, measure, quantity``, ``ours`` and ``mcse`` (percent; bias
+    relative to the true effect, ``100 bias / Delta``), ``published`` (NaN where not
+    transcribed), ``diff``, ``tolerance`` = 0.5 (the published rounding) + 3 sqrt(2) MCSE
+    (ours, and the paper's own Monte-Carlo error with the same 10,000 replicates), ``z`` =
+    (|diff| - 0.5)+ / (sqrt(2) MCSE) and ``within``.
+    """
+    import pandas as pd
+
+    if smd_variance not in ("metafor", "revman"):
+        raise InputError(f"argument 'smd_variance' is {smd_variance!r}; expected 'metafor' or "
+                         "'revman'")
+    frame = result.to_frame()
+    method = result.methods[0]
+    rows = []
+    for sc, (_, r) in zip(result.scenarios, frame.iterrows(), strict=True):
+        measure, d, n, k, tau = _parse_label(sc.label)
+        perf, het = reanalyse(sc, method, result.replicates, result.seed, result.block,
+                              smd_variance if measure == "SMD" else "metafor")
+        if measure == "MD" or smd_variance == "metafor":
+            perf = r
+        cells = {"bias": (100 * perf["bias"] / sc.mu, 100 * perf["bias_mcse"] / abs(sc.mu)),
+                 "coverage": (100 * perf["coverage"], 100 * perf["coverage_mcse"]),
+                 "power": (100 * perf["rejection"], 100 * perf["rejection_mcse"])}
+        if tau > 0:
+            cells["I2"] = (het["I2_of_mean_Q"], het["I2_of_mean_Q_mcse"])
+            cells["mean I2"] = (het["I2_mean"], het["I2_mean_mcse"])
+        for what, (val, se) in cells.items():
+            q = f"{what} tau={'0' if tau == 0 else f'{tau:g}s'}"
+            pub = FRIEDRICH2008_TABLE3.get((d, n, k)) if q in FRIEDRICH2008_COLUMNS else None
+            p = (float(pub[FRIEDRICH2008_COLUMNS.index(q)][0 if measure == "MD" else 1])
+                 if pub is not None else float("nan"))
+            rows.append({"SMD": d, "n": n, "k": k, "measure": measure, "quantity": q,
+                         "ours": val, "mcse": se, "published": p})
+    out = pd.DataFrame(rows)
+    out["diff"] = out["ours"] - out["published"]
+    out["tolerance"] = 0.5 + 3 * np.sqrt(2) * out["mcse"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["z"] = np.maximum(0.0, out["diff"].abs() - 0.5) / (np.sqrt(2) * out["mcse"])
+    out.loc[out["z"].isna() & out["published"].notna(), "z"] = 0.0
+    out["within"] = (out["diff"].abs() <= out["tolerance"]) | out["published"].isna()
+    return out
+
+
+def _parse_label(label: str) -> tuple[str, float, int, int, float]:
+    measure, d, n, k, tau = label.split(" ")
+    return (measure, float(d.split("=")[1]), int(n.split("=")[1]), int(k.split("=")[1]),
+            float(tau.split("=")[1].rstrip("s")))
+
+
+def friedrich2008_table(compare: Any, measure: str) -> Any:
+    """The layout of Table 3 for one measure from :func:`friedrich2008_compare`: one row per
+    (SMD, n, k), one column per quantity, cells ``"ours (MCSE) / published"`` (one decimal;
+    ``-`` where the published value was not transcribed; ``*`` marks a cell outside the
+    tolerance)."""
+    import pandas as pd
+
+    c = compare[compare["measure"] == measure]
+    rows = []
+    for (d, n, k), g in c.groupby(["SMD", "n", "k"], sort=True):
+        row: dict[str, object] = {"SMD": f"{d:g}", "n/arm": int(n), "k": int(k)}
+        for q in (*FRIEDRICH2008_COLUMNS, "mean I2 tau=0.5s"):
+            x = g[g["quantity"] == q]
+            if x.empty:
+                continue
+            r = x.iloc[0]
+            pub = "-" if np.isnan(r["published"]) else f"{r['published']:.0f}"
+            flag = "" if r["within"] else " *"
+            row[q] = f"{r['ours']:.1f} ({r['mcse']:.1f}) / {pub}{flag}"
         rows.append(row)
     return pd.DataFrame(rows)
