@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evsynth.errors import InputError
 from evsynth.simulate import Method, Scenario, generate, run
@@ -201,3 +203,39 @@ def test_revman_smd_matches_a_direct_simulation() -> None:
     rel = 100 * (est.mean() - 0.5) / 0.5
     mcse = 100 * est.std(ddof=1) / math.sqrt(est.size) / 0.5
     assert abs(rel - (-5)) <= 0.5 + 4 * mcse
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 8), st.integers(1, 5), st.floats(0.1, 10.0), st.integers(0, 2**31 - 1))
+def test_heterogeneity_invariants(k: int, reps: int, scale: float, seed: int) -> None:
+    """I^2 is in [0, 100], does not depend on the units of the effect (y -> c y, v -> c^2 v),
+    and the I^2 of the average Q of identical replicates is their common I^2."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=k * reps)
+    v = rng.uniform(0.05, 2.0, size=k * reps)
+    sizes = np.full(reps, k)
+    h = heterogeneity(y, v, sizes)
+    h2 = heterogeneity(scale * y, scale**2 * v, sizes)
+    for key in ("I2_mean", "I2_of_mean_Q"):
+        assert 0.0 <= h[key] <= 100.0
+        assert h2[key] == pytest.approx(h[key], abs=1e-9)
+    same = heterogeneity(np.tile(y[:k], 3), np.tile(v[:k], 3), np.full(3, k))
+    assert same["I2_of_mean_Q"] == pytest.approx(same["I2_mean"], abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-3.0, 3.0), st.integers(2, 500))
+def test_revman_smd_variance_exceeds_metafor_s(g: float, n: int) -> None:
+    """Review Manager's variance g^2 / (2 (N - 3.94)) is never below metafor's g^2 / (2N)
+    for the same data, and both have the sampling part N / n^2."""
+    from evsynth.simulate.generators import hedges_j, smd_from_summary
+
+    gr, vr = revman_smd(np.array([g]), n)
+    d = g / float(hedges_j(np.array(2.0 * n - 2)))
+    _, vm = smd_from_summary(np.array([d]), np.array([0.0]), np.array([1.0]),
+                             np.array([float(n)]), np.array([float(n)]))
+    assert vr[0] >= 2 / n - 1e-15
+    assert vr[0] >= vm[0] - 1e-12
+    assert vr[0] - gr[0] ** 2 / (2 * (2 * n - 3.94)) == pytest.approx(2 / n, rel=1e-12)
+    if abs(g) > 1e-3 and n > 3:
+        assert vr[0] > 2 / n and vm[0] > 2 / n

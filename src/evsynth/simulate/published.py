@@ -154,13 +154,35 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
     metafor ``escalc``). Method: DerSimonian-Laird random effects with the Wald z interval and
     test (``Method("DL", "z")``), the standard analysis of the time (RevMan).
 
-    Returns (scenarios, [DL]); labels ``"<measure> SMD=<d> n=<n> k=<k> tau=<t>s"``.
+    Parameters
+    ----------
+    deltas, ns, ks, taus : sequences
+        True SMDs, participants per arm, trials per meta-analysis and between-trial SDs (in
+        units of ``s``) of the grid (default: Table 3's).
+    control_mean, sd_fraction : float
+        Control-group mean and the outcome SD as its fraction (``s = sd_fraction *
+        control_mean``; 100 and 0.4 in Table 3).
+    measures : sequence of str
+        ``"MD"`` and/or ``"SMD"``.
+
+    Returns
+    -------
+    tuple
+        (list of :class:`~evsynth.simulate.Scenario`, [``Method("DL", "z", name="DL")``]);
+        labels ``"<measure> SMD=<d> n=<n> k=<k> tau=<t>s"``.
 
     References
     ----------
     Friedrich JO, Adhikari NKJ, Beyene J (2008). The ratio of means method as an alternative to
     mean differences for analyzing continuous outcome variables in meta-analysis: a simulation
     study. BMC Med Res Methodol 8:32. doi:10.1186/1471-2288-8-32
+
+    Examples
+    --------
+    >>> from evsynth.simulate.published import friedrich2008
+    >>> scenarios, methods = friedrich2008()
+    >>> len(scenarios), scenarios[0].label, (scenarios[0].mu, scenarios[0].sigma)
+    (72, 'MD SMD=0.2 n=10 k=5 tau=0s', (8.0, 40.0))
     """
     s = sd_fraction * control_mean
     scenarios: list[Scenario] = []
@@ -193,7 +215,33 @@ def revman_smd(yi: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     arms of ``n``: ``g = d (1 - 3 / (4N - 9))`` and ``SE^2 = N / n^2 + g^2 / (2 (N - 3.94))``,
     ``N = 2n`` (Deeks JJ, Higgins JPT (2010). Statistical algorithms in Review Manager 5, section
     on standardised mean differences; the Cochrane Collaboration), where evsynth (as metafor
-    ``escalc``) uses the exact correction J and ``g^2 / (2N)`` (Hedges & Olkin 1985)."""
+    ``escalc``) uses the exact correction J and ``g^2 / (2N)`` (Hedges & Olkin 1985).
+
+    Parameters
+    ----------
+    yi : numpy.ndarray
+        Hedges' g with the exact correction (``measure="SMD"`` of the generators).
+    n : int
+        Participants per arm (both arms).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (g, variance) as Review Manager 5 computes them.
+
+    References
+    ----------
+    Hedges LV (1981). Distribution theory for Glass's estimator of effect size and related
+    estimators. J Educ Stat 6:107-128. doi:10.3102/10769986006002107
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsynth.simulate.published import revman_smd
+    >>> g, v = revman_smd(np.array([0.0]), 10)
+    >>> float(v[0])
+    0.2
+    """
     from evsynth.simulate.generators import hedges_j
 
     N = 2.0 * n
@@ -210,6 +258,26 @@ def heterogeneity(yi: np.ndarray, vi: np.ndarray, sizes: np.ndarray) -> dict[str
     each with its ``_mcse`` (the second by the delta method). References: Higgins JPT,
     Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. Stat Med 21:1539-1558.
     doi:10.1002/sim.1186; Morris, White & Crowther (2019), doi:10.1002/sim.8086.
+
+    Parameters
+    ----------
+    yi, vi : numpy.ndarray
+        Stacked estimates and sampling variances, replicate after replicate.
+    sizes : numpy.ndarray
+        Studies per replicate.
+
+    Returns
+    -------
+    dict
+        ``I2_mean``, ``I2_mean_mcse``, ``I2_of_mean_Q``, ``I2_of_mean_Q_mcse`` (percent).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsynth.simulate.published import heterogeneity
+    >>> h = heterogeneity(np.array([0.0, 3.0, 0.0, 0.1]), np.ones(4), np.array([2, 2]))
+    >>> round(h["I2_mean"], 1), round(h["I2_of_mean_Q"], 1)
+    (38.9, 55.6)
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
