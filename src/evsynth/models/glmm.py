@@ -1503,8 +1503,10 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
     glm2 = _glm_fit(fam, y.ravel(), n.ravel(), A2.reshape(2 * k, d2), off.ravel(), st["eps"],
                     st["maxit"])
     prob2 = _Problem(f1, A2, off, 1, curv1)
+    # with a zero cell a study's log odds ratio in the saturated model has no finite maximum:
+    # its estimate drifts (as in lme4) while the log-likelihood gains nothing after ~30 steps
     par2, ll2, H2, it2, conv2 = _newton(prob2, np.concatenate([glm2.coef, [par1[p + 1]]]),
-                                        st["tol"], st["maxiter"])
+                                        st["tol"], min(st["maxiter"], 40))
     ll_qe = lme4_ll(ll2)
     try:
         V2 = np.linalg.inv(-H2)
