@@ -55,17 +55,29 @@ target_weeks = 12
 """
 
 
-def make(root: Path, extra: str = "", method: str = "REML", test: str = "z") -> Path:
+def make(root: Path, extra: str = "", method: str = "REML", test: str = "z",
+         more: list[dict] | None = None, instrument: str | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "review.toml").write_text(TOML.format(extra=extra, method=method, test=test))
     arms = FIX["arms"]
     years = {a["study"]: a["year"] for a in arms}
     write_csv(root / "studies.csv", [{"study_id": s, "year": y} for s, y in years.items()])
-    write_csv(root / "outcomes.csv", [
-        {"study_id": a["study"], "outcome": "pain", "timepoint_weeks": a["week"],
-         "treatment": a["treatment"], "value_type": "final", "n": a["n"], "mean": a["mean"],
-         "sd": a["sd"]} for a in arms])
+    rows = [{"study_id": a["study"], "outcome": "pain", "timepoint_weeks": a["week"],
+             "treatment": a["treatment"], "value_type": "final", "n": a["n"],
+             "mean": a["mean"], "sd": a["sd"], "instrument": instrument or ""} for a in arms]
+    write_csv(root / "outcomes.csv", rows + (more or []))
     return root
+
+
+#: a second instrument (NRS) in S3 and S7 at their time point (the others measured with VAS)
+NRS = [{"study_id": "S3", "outcome": "pain", "timepoint_weeks": 12, "treatment": "drugA",
+        "value_type": "final", "n": 125, "mean": 4.1, "sd": 2.4, "instrument": "NRS"},
+       {"study_id": "S3", "outcome": "pain", "timepoint_weeks": 12, "treatment": "placebo",
+        "value_type": "final", "n": 124, "mean": 4.7, "sd": 2.3, "instrument": "NRS"},
+       {"study_id": "S7", "outcome": "pain", "timepoint_weeks": 16, "treatment": "drugA",
+        "value_type": "final", "n": 55, "mean": 3.2, "sd": 2.1, "instrument": "NRS"},
+       {"study_id": "S7", "outcome": "pain", "timepoint_weeks": 16, "treatment": "placebo",
+        "value_type": "final", "n": 54, "mean": 4.4, "sd": 2.2, "instrument": "NRS"}]
 
 
 def analysis(tmp_path: Path, extra: str = "", **kw: str) -> dict:
@@ -244,6 +256,47 @@ def test_effect_labels_group_by_study(tmp_path):
         max(x["n"] for x in FIX["arms"] if x["study"] == s and x["treatment"] == t
             and 8 <= x["week"] <= 26)
         for s, t in {(x["study"], x["treatment"]) for x in FIX["arms"] if 8 <= x["week"] <= 26})
+
+
+# ------------------------------------------------------------------------ instruments
+def test_several_instruments_are_dependent_effects(tmp_path):
+    """Two instruments in one study and time point: two effects correlated by rho (same
+    groups), pooled as evsynth.meta_mv on V from evsynth.vcalc built here independently."""
+    d = make(tmp_path / "review", 'dependence = "multilevel"', more=NRS, instrument="VAS")
+    a = build_analyses(load_review(d))[0]
+    assert a["k"] == 15 and a["k_studies"] == 7
+    s3 = [s for s in a["studies"] if s["study_id"] == "S3"]
+    assert [(s["effect"], s["instrument"]) for s in s3] == [("NRS", "NRS"), ("VAS", "VAS")]
+    yi = np.array([s["yi"] for s in a["studies"]])
+    vi = np.array([s["vi"] for s in a["studies"]])
+    es = evsynth.effect_size("MD", m1i=[4.1], m2i=[4.7], sd1i=[2.4], sd2i=[2.3], n1i=[125],
+                             n2i=[124])
+    assert_allclose([s3[0]["yi"], s3[0]["vi"]], [es.yi[0], es.vi[0]], rtol=1e-12)
+    st = [s["study_id"] for s in a["studies"]]
+    V = evsynth.vcalc(vi, cluster=st,
+                      obs=[f"{s['timepoint_weeks']}-{s['instrument']}" for s in a["studies"]],
+                      rho=0.6, grp1=[s["intervention"]["treatment"] for s in a["studies"]],
+                      grp2=["placebo"] * len(st),
+                      w1=[s["intervention"]["n"] for s in a["studies"]],
+                      w2=[s["control"]["n"] for s in a["studies"]])
+    j = st.index("S3")
+    assert_allclose(V[j, j + 1], 0.6 * np.sqrt(vi[j] * vi[j + 1]), rtol=1e-12)
+    fit = evsynth.meta_mv(yi, V, random="~ 1 | study/es",
+                          data={"study": st, "es": list(range(len(st)))})
+    assert_allclose([a["pooled"]["estimate"], a["pooled"]["se"]],
+                    [float(fit.beta[0]), float(fit.se[0])], **TOL)
+    assert_allclose([c["variance"] for c in a["variance_components"]["components"]],
+                    fit.sigma2, **TOL)
+
+
+def test_several_instruments_need_a_dependence_model(tmp_path):
+    d = make(tmp_path / "review", more=NRS, instrument="VAS")
+    with pytest.raises(InputError, match=r"'instrument'.*'NRS'.*outcome 'pain'.*multilevel"):
+        validate(d)
+    # one instrument per study: one_per_study unchanged by the column
+    a = analysis(tmp_path / "one")
+    b = build_analyses(load_review(make(tmp_path / "vas", instrument="VAS")))[0]
+    assert_allclose(b["pooled"]["estimate"], a["pooled"]["estimate"], rtol=1e-14)
 
 
 # ------------------------------------------------------------------------ validation

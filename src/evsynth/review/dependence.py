@@ -8,12 +8,14 @@ comparison x outcome x time window enters the analysis (``dependence``):
     picks one time point, the comparison's ``multiarm`` option combines or splits the arms
     (:mod:`evsynth.review.analysis`; nothing in this module is used).
 ``multilevel``
-    Every assessment in the window enters (each time point of a study is one effect), and with
+    Every assessment in the window enters (each time point of a study, and each instrument
+    when outcomes.csv names several in its ``instrument`` column, is one effect), and with
     ``multiarm = "split"`` every intervention arm is compared with every control arm with the
     shared group kept whole (not divided): the effects of a study are dependent. Their sampling
     covariance matrix ``V`` is :func:`evsynth.vcalc` (metafor ``vcalc``) with the study as
-    cluster, the time point as observation and the outcome's ``rho`` as the correlation of two
-    effects of the same participants measured at different times, and the two groups of each
+    cluster, the time point x instrument as observation and the outcome's ``rho`` as the
+    correlation of two effects of the same participants measured at different times or with
+    different instruments (one value for both, as the CHE model), and the two groups of each
     effect (``grp1``/``grp2`` with their sizes ``w1``/``w2``), so effects sharing a group are
     correlated as Gleser & Olkin (2009) derive. The model is the three-level model of
     Konstantopoulos (2011) and Van den Noortgate et al. (2013), random intercepts for studies
@@ -33,7 +35,8 @@ comparison x outcome x time window enters the analysis (``dependence``):
     of freedom below 4 make the test unreliable (Tipton 2015), which is noted.
 
 ``rho`` (default 0.6, in [0, 1)) is the assumed correlation between the sampling errors of two
-effects of one study that share participants (different time points). It is rarely reported;
+effects of one study that share participants (different time points or instruments). It is
+rarely reported;
 0.6 follows the worked examples of Pustejovsky & Tipton (2022) and metafor's ``vcalc``
 documentation. The analysis is refitted with each value of ``rho_sensitivity`` (default 0.3
 and 0.9; Pustejovsky & Tipton 2022 recommend this check) and with one effect per study (the
@@ -99,11 +102,11 @@ MIN_SATTERTHWAITE_DF = 4.0
 
 # ============================================================================ effect rows
 class _AtTime:
-    """A view of a review whose rows are those at one time point (so the window's rule
-    picks exactly that time point for every study that has it)."""
+    """A view of a review whose rows are those at one time point and of one instrument (so
+    the window's rule picks exactly that time point for every study that has it)."""
 
-    def __init__(self, review: Review, t: float) -> None:
-        self._review, self._t = review, t
+    def __init__(self, review: Review, t: float, instrument: str | None = None) -> None:
+        self._review, self._t, self._instrument = review, t, instrument
         self.config = review.config
 
     @property
@@ -114,7 +117,8 @@ class _AtTime:
                  ) -> dict[str, list[tuple[OutcomeRow, int]]]:
         out = {}
         for sid, rows in self._review.rows_for(comp, outcome).items():
-            at = [(r, ln) for r, ln in rows if r.timepoint_weeks == self._t]
+            at = [(r, ln) for r, ln in rows if r.timepoint_weeks == self._t
+                  and r.instrument == self._instrument]
             if at:
                 out[sid] = at
         return out
@@ -205,14 +209,16 @@ def collect_effects(review: Review, comp: Comparison, outcome: Outcome, window: 
     from evsynth.review.analysis import _select, _sort_key, choose_timepoint, compute_effects
 
     by_study = review.rows_for(comp, outcome.id)
-    times = sorted({r.timepoint_weeks for rows in by_study.values() for r, _ in rows
-                    if window.contains(r.timepoint_weeks)})
+    times = sorted({(r.timepoint_weeks, r.instrument or "") for rows in by_study.values()
+                    for r, _ in rows if window.contains(r.timepoint_weeks)})
     items: list[StudyInput] = []
     excluded: dict[str, list[dict[str, Any]]] = {}
     warnings: list[str] = []
-    for t in times:
-        view = cast("Review", _AtTime(review, t))
+    for t, instrument in times:
+        view = cast("Review", _AtTime(review, t, instrument or None))
         found = _select(view, comp, outcome, window, pair=pair_separately)
+        for it in found.used:
+            it.entry["instrument"] = instrument or None
         items += found.used
         for e in found.excluded:
             excluded.setdefault(e["study_id"], []).append(e)
@@ -230,7 +236,8 @@ def collect_effects(review: Review, comp: Comparison, outcome: Outcome, window: 
              "reason": f"effect not estimable: {notes_e[j] or 'undefined'}", "lines": it.lines})
     keep = [j for j in range(len(items)) if not bad[j]]
     items, yi, vi = [items[j] for j in keep], yi[keep], vi[keep]
-    order = sorted(range(len(items)), key=lambda j: (*_sort_key(items[j]), items[j].t))
+    order = sorted(range(len(items)), key=lambda j: (*_sort_key(items[j]), items[j].t,
+                                                     items[j].entry["instrument"] or ""))
     items, yi, vi = [items[j] for j in order], yi[order], vi[order]
     used = {it.study_id for it in items}
     out_ex: list[dict[str, Any]] = []
@@ -262,6 +269,7 @@ def _label_effects(items: list[StudyInput]) -> None:
         by_study.setdefault(it.study_id, []).append(it)
     for group in by_study.values():
         several_t = len({it.t for it in group}) > 1
+        several_m = len({it.entry.get("instrument") for it in group}) > 1
         for it in group:
             e = it.entry
             study_label = e["label"][: len(e["label"]) - (len(it.slab) - len(it.study_id))] \
@@ -269,6 +277,8 @@ def _label_effects(items: list[StudyInput]) -> None:
             parts = []
             if it.slab != it.study_id:
                 parts.append(it.slab[len(it.study_id):].strip().strip("()"))
+            if several_m:
+                parts.append(str(it.entry.get("instrument") or "instrument not named"))
             if several_t:
                 parts.append(f"{it.t:g} weeks")
             what = ", ".join(parts)
@@ -283,7 +293,8 @@ def _label_effects(items: list[StudyInput]) -> None:
 def sampling_covariance(items: list[StudyInput], vi: np.ndarray, rho: float
                         ) -> tuple[Any, dict[str, Any]]:
     """The sampling covariance matrix of the effects (:func:`evsynth.vcalc`, metafor
-    ``vcalc``): cluster = study, ``obs`` = time point with correlation ``rho``, and the two
+    ``vcalc``): cluster = study, ``obs`` = time point x instrument with correlation ``rho``
+    between different observations, and the two
     groups of each effect (``grp1``/``grp2``) with their sizes (``w1``/``w2``; equal sizes
     when a size is not known, with a note). Returns the sparse matrix and what was used."""
     from scipy import sparse
@@ -292,7 +303,7 @@ def sampling_covariance(items: list[StudyInput], vi: np.ndarray, rho: float
 
     k = len(items)
     info: dict[str, Any] = {"function": "evsynth.vcalc (metafor vcalc)", "cluster": "study",
-                            "obs": "time point", "rho": rho,
+                            "obs": "time point x instrument", "rho": rho,
                             "groups": "grp1/grp2 (intervention and control group of each "
                                       "effect), w1/w2 their sizes", "equal_sizes": False}
     if k < 2:
@@ -303,7 +314,8 @@ def sampling_covariance(items: list[StudyInput], vi: np.ndarray, rho: float
     w1 = [gi[2] if known else 1.0 for gi in g]
     w2 = [gi[3] if known else 1.0 for gi in g]
     info["equal_sizes"] = not known
-    V = vcalc(vi, cluster=[it.study_id for it in items], obs=[f"{it.t:g}" for it in items],
+    obs = [f"{it.t:g}|{it.entry.get('instrument') or ''}" for it in items]
+    V = vcalc(vi, cluster=[it.study_id for it in items], obs=obs,
               rho=rho, grp1=[gi[0] for gi in g], grp2=[gi[1] for gi in g], w1=w1, w2=w2,
               sparse=True)
     return V, info

@@ -339,6 +339,7 @@ def _outcome_checks(path: Path, rows: list[OutcomeRow], lines: list[int],
     comps = {c.id: c for c in cfg.comparisons} if cfg else None
     outs = {o.id: o for o in cfg.outcomes} if cfg else None
     seen: dict[tuple, int] = {}
+    instruments: dict[tuple[str, str, float], tuple[str | None, int]] = {}
     fmt: dict[str, tuple[bool, int]] = {}
     for r, line in zip(rows, lines, strict=True):
         where = f"{path}: line {line} (study {r.study_id!r})"
@@ -391,14 +392,25 @@ def _outcome_checks(path: Path, rows: list[OutcomeRow], lines: list[int],
         else:
             who = r.treatment or ""
         key = (r.study_id, r.comparison if r.two_arm_format else None, r.outcome,
-               r.timepoint_weeks, who, "contrast" if r.is_contrast else "arm")
+               r.timepoint_weeks, who, "contrast" if r.is_contrast else "arm", r.instrument)
         if key in seen:
             what = ("arm" if r.two_arm_format else "treatment") if not r.is_contrast \
                 else "pair of treatments"
             errors.append(f"{where}: duplicate of line {seen[key]} (same study, "
                           f"{'comparison, ' if r.two_arm_format else ''}outcome, "
-                          f"timepoint_weeks and {what}); expected one row")
+                          f"timepoint_weeks{', instrument' if r.instrument else ''} and "
+                          f"{what}); expected one row")
         seen.setdefault(key, line)
+        if outs is not None and r.outcome in outs:   # several instruments: dependence models
+            o_ = outs[r.outcome]
+            first_i = instruments.setdefault((r.study_id, r.outcome, r.timepoint_weeks),
+                                             (r.instrument, line))
+            if first_i[0] != r.instrument and o_.dependence == "one_per_study":
+                errors.append(f"{where}: field 'instrument': {r.instrument!r} and "
+                              f"{first_i[0]!r} (line {first_i[1]}) for outcome {o_.id!r}, "
+                              "which takes one effect per study; expected one instrument per "
+                              "study and time point, or dependence = \"multilevel\" or "
+                              f"\"robust\" for outcome {o_.id!r}")
     # arms of one assessment must agree on the kind of value
     arms: dict[tuple, list[tuple[OutcomeRow, int]]] = {}
     for r, line in zip(rows, lines, strict=True):

@@ -565,6 +565,9 @@ class OutcomeRow(BaseModel):
     direction: OptStr = None
     n_intervention: OptInt = Field(None, ge=1)
     n_control: OptInt = Field(None, ge=1)
+    #: the instrument of this measurement, when an outcome is measured with several (an outcome
+    #: with dependence "multilevel"/"robust" takes one effect per instrument)
+    instrument: OptStr = None
     source: OptStr = None
     note: OptStr = None
 
