@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from review_helpers import write_csv
 
@@ -338,3 +340,44 @@ def test_report_and_results_json_state_the_model(tmp_path):
     assert "between studies" in html and "between effects within studies" in html
     md = next(out.glob("*.md")).read_text()
     assert "Variance components" in md and "between studies" in md
+
+
+# ------------------------------------------------------------------------ invariants
+def test_one_effect_per_study_multilevel_is_rma_uni(tmp_path):
+    """When every study has one effect the model is two-level (~ 1 | study) and equals
+    rma.uni REML (metafor: sigma^2 = tau^2), whatever rho."""
+    arms = [a for a in FIX["arms"] if a["treatment"] in ("drugA", "placebo")
+            and a["week"] in (12, 10, 16)]
+    keep = {a["study"] for a in arms if a["treatment"] == "drugA"}
+    rows = [{"study_id": a["study"], "outcome": "pain", "timepoint_weeks": a["week"],
+             "treatment": a["treatment"], "value_type": "final", "n": a["n"],
+             "mean": a["mean"], "sd": a["sd"]} for a in arms if a["study"] in keep]
+    out = {}
+    for dep in ("one_per_study", "multilevel"):
+        d = make(tmp_path / dep, f'dependence = "{dep}"\nrho = 0.2')
+        write_csv(d / "outcomes.csv", rows)
+        out[dep] = build_analyses(load_review(d))[0]
+    a, b = out["one_per_study"], out["multilevel"]
+    assert b["model"]["random"] == "~ 1 | study" and b["k"] == a["k"] == b["k_studies"]
+    assert_allclose([b["pooled"]["estimate"], b["pooled"]["se"], b["pooled"]["tau2"]],
+                    [a["pooled"]["estimate"], a["pooled"]["se"], a["pooled"]["tau2"]],
+                    rtol=1e-6)
+    assert_allclose([s["weight"] for s in b["studies"]], [s["weight"] for s in a["studies"]],
+                    rtol=1e-6)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.permutations(range(len(FIX["arms"]))))
+def test_row_order_does_not_matter(perm):
+    """Shuffling outcomes.csv changes nothing (effects sorted by study, V block-diagonal)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = make(Path(tmp) / "review", 'dependence = "robust"')
+        rows = (d / "outcomes.csv").read_text().splitlines()
+        head, body = rows[0], rows[1:]
+        (d / "outcomes.csv").write_text("\n".join([head, *[body[j] for j in perm]]) + "\n")
+        a = build_analyses(load_review(d))[0]
+    r = FIX["cases"]["reml_z"]["robust"]
+    assert_allclose([a["pooled"]["estimate"], a["pooled"]["se"], a["pooled"]["df"]],
+                    [_v(r["beta"]), _v(r["se"]), _v(r["df"])], **TOL)
