@@ -340,6 +340,7 @@ def test_report_and_results_json_state_the_model(tmp_path):
     assert "between studies" in html and "between effects within studies" in html
     md = next(out.glob("*.md")).read_text()
     assert "Variance components" in md and "between studies" in md
+    assert "(7 RCTs)" in md and "7 (13 effects; " in md   # studies, not effects, in the SoF
 
 
 # ------------------------------------------------------------------------ invariants

@@ -248,7 +248,7 @@ def optimal_information_size(analysis: dict, alpha: float = 0.05, power: float =
 def prompts(analysis: dict) -> dict[str, str]:
     """Computed prompts for inconsistency, imprecision and publication bias (never judgements)."""
     p = pooled(analysis)
-    k = int(analysis.get("k") or 0)
+    k = int(analysis.get("k_studies") or analysis.get("k") or 0)  # studies, not effects
     if p is None:
         none = "no study contributed data: nothing to assess"
         return {"inconsistency": none, "imprecision": none, "publication_bias": none}

@@ -370,7 +370,7 @@ def sof_row(analysis: dict, grade: dict) -> dict[str, Any]:
     if kind not in ("continuous", "binary", "time_to_event", "rate"):
         raise InputError(f"{analysis_name(analysis)}: field 'outcome.kind' is {kind!r}; expected "
                          "'continuous', 'binary', 'time_to_event' or 'rate'")
-    k = int(analysis.get("k") or 0)
+    k = int(analysis.get("k_studies") or analysis.get("k") or 0)  # studies, not effects
     n = analysis.get("participants")
     m = measure(analysis)
     trials = f"{k} RCT" + ("" if k == 1 else "s")
