@@ -42,6 +42,12 @@ documentation. The analysis is refitted with each value of ``rho_sensitivity`` (
 and 0.9; Pustejovsky & Tipton 2022 recommend this check) and with one effect per study (the
 ``one_per_study`` analysis), listed under ``sensitivity``.
 
+The correlation from a shared group is vcalc's, which uses the group sizes only (metafor's
+approximation for any measure). For raw mean differences the exact covariance of two effects
+sharing a control group is that group's SD^2 / n (Gleser & Olkin 2009); vcalc's value equals
+it when the arms' SDs are equal and differs otherwise (e.g. by 8% for study S2 of
+tests/review/test_dependence.py). evsynth follows metafor here.
+
 Funnel-plot tests, trim-and-fill, leave-one-out, influence diagnostics and subgroup analyses
 assume independent effects (metafor ``rma.uni``); they are not computed for these analyses
 (each block says why).
