@@ -45,7 +45,7 @@ and 0.9; Pustejovsky & Tipton 2022 recommend this check) and with one effect per
 The correlation from a shared group is vcalc's, which uses the group sizes only (metafor's
 approximation for any measure). For raw mean differences the exact covariance of two effects
 sharing a control group is that group's SD^2 / n (Gleser & Olkin 2009); vcalc's value equals
-it when the arms' SDs are equal and differs otherwise (e.g. by 8% for study S2 of
+it when the arms' SDs are equal and differs otherwise (e.g. 7% lower for study S2 of
 tests/review/test_dependence.py). evsynth follows metafor here.
 
 Funnel-plot tests, trim-and-fill, leave-one-out, influence diagnostics and subgroup analyses
