@@ -137,7 +137,24 @@ def bench(label: str, d: pd.DataFrame, model: str, fit_fn, r_sparse: tuple[bool,
                      f"{rel_diff(fit, ref):.2e}; logLik metafor {ref['ll']:.6f} "
                      f"(evsynth - metafor = {fit.ll - ref['ll']:.2e})")
         print(lines[-1], flush=True)
+        # which maximum is higher: evsynth's log-likelihood at metafor's estimates
+        fixed = {k: ref[k] for k in ("sigma2", "tau2", "rho")
+                 if getattr(fit, k).size and isinstance(ref.get(k), (list, float))}
+        at_ref = fit.refit(None, **fixed)
+        lines.append(f"    evsynth's logLik at metafor's variance components: {at_ref.ll:.9f} "
+                     f"(metafor {ref['ll']:.9f}; at evsynth's own estimates {fit.ll:.9f}); "
+                     f"components evsynth {_vc(fit)} vs metafor {_vc_ref(ref)}")
+        print(lines[-1], flush=True)
     return lines
+
+
+def _vc(fit) -> str:
+    return ", ".join(f"{x:.10g}" for k in ("sigma2", "tau2", "rho") for x in getattr(fit, k))
+
+
+def _vc_ref(ref: dict) -> str:
+    return ", ".join(f"{x:.10g}" for k in ("sigma2", "tau2", "rho")
+                     for x in np.atleast_1d(ref.get(k, [])) if isinstance(x, float))
 
 
 def main() -> None:
