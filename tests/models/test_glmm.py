@@ -413,3 +413,22 @@ def test_fitted_and_residuals() -> None:
     np.testing.assert_allclose(fit.residuals().value, yi - X @ fit.beta, rtol=1e-10)
     with pytest.raises(InputError, match="not available"):
         fit.residuals(type="pearson")
+
+
+def test_degenerate_data_warn_instead_of_failing() -> None:
+    """No events in group 1 of any study: the MLE of the log odds ratio is -infinity; every
+    model returns where its iterations stopped with a warning (as metafor/glm), never a
+    traceback; a UM.RS fit whose variances go to 0 reports them as 0."""
+    for model in ("UM.FS", "CM.EL", "CM.AL", "UM.RS"):
+        with pytest.warns(UserWarning, match="beyond"):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*(nAGQ|converge).*")
+                fit = meta_glmm("OR", ai=[0, 0, 0], n1i=[10, 20, 30], ci=[3, 2, 5],
+                                n2i=[10, 20, 30], model=model)
+        assert fit.estimate < -15
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = meta_glmm("IRR", x1i=[0, 3, 5], t1i=[100, 200, 300], x2i=[2, 0, 4],
+                        t2i=[100, 200, 300], model="UM.RS")
+    assert fit.tau2 == 0 and fit.sigma2 == 0 and np.isfinite(fit.se[0])
+    assert fit.method_info["converged"]

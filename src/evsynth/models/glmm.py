@@ -1105,6 +1105,12 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
 
     beta, vb = core["beta"], core["vb"]
     tau2 = core["tau2"]
+    if np.any(np.abs(beta) > 15):
+        msg = ("meta_glmm: a coefficient is beyond +/-15 on the model scale: its maximum "
+               "likelihood estimate is probably infinite (e.g. no events in one group of every "
+               "study); the numbers are where the iterations stopped, as in metafor")
+        warnings.warn(msg, stacklevel=2)
+        notes.append(msg)
     if not core["converged"]:
         msg = (f"meta_glmm: the maximisation did not converge ({core['iterations']} Newton "
                "iterations); the likelihood may have no finite maximum (e.g. tau^2 growing "
@@ -1209,6 +1215,15 @@ def _escalc(measure: str, cnt: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
     return np.log(x / cnt["ti"]), 1 / x
 
 
+def _inv_neg(H: np.ndarray) -> np.ndarray:
+    """(-H)^-1, or NaN where the Hessian is singular (a parameter at infinity or not
+    identified; metafor: "Cannot invert Hessian")."""
+    try:
+        return np.linalg.inv(-H)
+    except np.linalg.LinAlgError:
+        return np.full(H.shape, np.nan)
+
+
 def _wrss(theta: np.ndarray, var: np.ndarray, X: np.ndarray) -> float:
     """Weighted residual sum of squares of ``theta`` on ``X`` with weights ``1/var``: the Wald
     statistic of the saturated model against the model (invariant to how the saturated model
@@ -1304,7 +1319,7 @@ def _fit_glmm(measure: str, model: str, cnt: dict[str, np.ndarray], X: np.ndarra
     # tau below 1e-4 (tau^2 < 1e-8): the maximum is at the boundary tau = 0 (lme4 stops there
     # with tau^2 ~ 1e-14), where the model is the equal-effects glm
     par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"],
-                                    stop=lambda q: q[d] < math.log(1e-4))
+                                    stop=lambda q: bool(q[d] < math.log(1e-4)))
     tau = math.exp(par[d])
     boundary = tau < 1e-4
     if boundary or not llm > fe.ll:
@@ -1358,7 +1373,7 @@ def _fit_cmel(cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
                            + ("" if ee else f", integrated by adaptive Gauss-Hermite "
                               f"quadrature ({st['nodes']} nodes)")}
     if ee:
-        out.update(beta=gam, vb=np.linalg.inv(-H_fe), tau2=0.0, ll=ll_fe, ll_marginal=ll_fe,
+        out.update(beta=gam, vb=_inv_neg(H_fe), tau2=0.0, ll=ll_fe, ll_marginal=ll_fe,
                    parms=p, k_eff=k, optimizer="Newton", converged=conv_fe, iterations=it_fe)
         return out
 
@@ -1370,13 +1385,15 @@ def _fit_cmel(cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
 
     prob = _Problem(f, A, zero, 1, curv, local=local)
     par0 = np.concatenate([gam, [math.log(st["tau0"] ** 2)]])
-    par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"])
+    par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"],
+                                    stop=lambda q: bool(q[p] < math.log(1e-8)))
     tau2 = math.exp(par[p])
-    if tau2 < 1e-10 or not llm > ll_fe:
-        out.update(beta=gam, vb=np.linalg.inv(-H_fe), tau2=0.0, se_tau2=float("nan"),
+    if tau2 < 1e-8 or not llm > ll_fe:  # the boundary tau^2 = 0: the equal-effects model
+        conv = conv or tau2 < 1e-8
+        out.update(beta=gam, vb=_inv_neg(H_fe), tau2=0.0, se_tau2=float("nan"),
                    ll=ll_fe, ll_marginal=ll_fe)
     else:
-        V = np.linalg.inv(-H)
+        V = _inv_neg(H)
         se_tau2 = math.sqrt(V[p, p]) * tau2 if V[p, p] >= 0 else float("nan")
         out.update(beta=par[:p], vb=V[:p, :p], tau2=tau2, se_tau2=se_tau2, ll=llm,
                    ll_marginal=llm)
@@ -1485,14 +1502,22 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
         return w / (1 + w * math.exp(2 * rho[0]))
 
     def f1(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        return agq.loglik(F, math.exp(rho[0]))
+        return agq.loglik(F, math.exp(min(float(rho[0]), 20.0)))
 
     glm0 = _glm_fit(fam, y.ravel(), n.ravel(), A.reshape(2 * k, p + 1), off.ravel(),
                     st["eps"], st["maxit"])
     prob1 = _Problem(f1, A, off, 1, curv1)
     par1, ll1, H1, it1, conv1 = _newton(prob1, np.concatenate([glm0.coef, [math.log(0.5)]]),
-                                        st["tol"], st["maxiter"])
-    V1 = np.linalg.inv(-H1)
+                                        st["tol"], st["maxiter"],
+                                        stop=lambda q: bool(q[p + 1] < math.log(1e-4)))
+    if par1[p + 1] < math.log(1e-4):  # sigma^2 at the boundary 0: the glm
+        par1 = np.concatenate([glm0.coef, [-20.0]])
+        ll1, _, H1 = prob1.derivs(par1)
+        conv1 = glm0.converged
+    V1 = _inv_neg(H1)
+    if par1[p + 1] < -19:  # sigma^2 = 0: the glm's covariance
+        V1 = np.full((p + 2, p + 2), np.nan)
+        V1[:p + 1, :p + 1] = glm0.vcov
     ll_fe = lme4_ll(ll1)
     # saturated model: X.fit + const + study:group1 (the last p aliased, as R's QR) + (1 | study)
     d2 = k + 1
@@ -1509,7 +1534,7 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
                                         st["tol"], min(st["maxiter"], 40))
     ll_qe = lme4_ll(ll2)
     try:
-        V2 = np.linalg.inv(-H2)
+        V2 = _inv_neg(H2)
         b2 = par2[p + 1:d2]
         QE_Wld = float(b2 @ np.linalg.solve(V2[p + 1:d2, p + 1:d2], b2)) if k > p else 0.0
     except np.linalg.LinAlgError:
@@ -1521,27 +1546,37 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
                            + (", two random effects, Laplace approximation" if not ee else
                               f", {'Laplace' if nagq == 1 else f'AGQ ({nagq} nodes)'}")}
     if ee:
-        out.update(beta=par1[:p], vb=V1[:p, :p], tau2=0.0, sigma2=math.exp(2 * par1[p + 1]),
+        out.update(beta=par1[:p], vb=V1[:p, :p], tau2=0.0,
+                   sigma2=math.exp(2 * par1[p + 1]) if par1[p + 1] > -19 else 0.0,
                    ll=ll_fe, ll_marginal=ll1, parms=p + 2, k_eff=2 * k,
                    optimizer="Newton", converged=conv1, iterations=it1)
         return out
     lap = _Laplace2(fam, y, n)
 
     def f(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        return lap.loglik(F, math.exp(2 * rho[0]), math.exp(2 * rho[1]))
+        r = np.clip(rho, -20.0, 20.0)
+        return lap.loglik(F, math.exp(2 * r[0]), math.exp(2 * r[1]))
 
     def curv(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
         w = _cell_d12(fam, y, n, F)[1]
         return w / (1 + w * (math.exp(2 * rho[0]) + 0.25 * math.exp(2 * rho[1])))
 
     prob = _Problem(f, A, off, 2, curv)
-    start = np.concatenate([par1, [math.log(st["tau0"])]])
-    par, llm, H, it, conv = _newton(prob, start, st["tol"], st["maxiter"])
-    try:
-        V = np.linalg.inv(-H)
-    except np.linalg.LinAlgError:
-        V = np.full(H.shape, np.nan)
+    start = np.concatenate([par1[:p + 1], [max(par1[p + 1], math.log(0.1)),
+                                           math.log(st["tau0"])]])
+    par, llm, H, it, conv = _newton(prob, start, st["tol"], st["maxiter"],
+                                    stop=lambda q: bool(q[p + 2] < math.log(1e-4)))
+    if par[p + 2] < math.log(1e-4) or not llm > ll1:
+        # the boundary tau^2 = 0: the model with the random study effects only (Laplace)
+        out.update(beta=par1[:p], vb=V1[:p, :p], tau2=0.0,
+                   sigma2=math.exp(2 * par1[p + 1]) if par1[p + 1] > -19 else 0.0,
+                   ll=ll1, ll_marginal=ll1, parms=p + 3, k_eff=2 * k, optimizer="Newton",
+                   converged=conv1, iterations=it)
+        return out
+    V = _inv_neg(H)
+    sig = float(np.clip(par[p + 1], -20, 20))
     out.update(beta=par[:p], vb=V[:p, :p], tau2=math.exp(2 * par[p + 2]),
-               sigma2=math.exp(2 * par[p + 1]), ll=llm, ll_marginal=llm, parms=p + 3,
-               k_eff=2 * k, optimizer="Newton", converged=conv, iterations=it)
+               sigma2=math.exp(2 * sig) if sig > math.log(1e-4) else 0.0, ll=llm,
+               ll_marginal=llm, parms=p + 3, k_eff=2 * k, optimizer="Newton", converged=conv,
+               iterations=it)
     return out
