@@ -184,3 +184,17 @@ def test_rstudent_matches_metafor(case):
     scale = float(np.max(np.abs(ref_r[ok])))
     np.testing.assert_allclose(rs.resid[ok], ref_r[ok], rtol=1e-3, atol=1e-5 * scale)
     np.testing.assert_allclose(rs.se[ok], ref_se[ok], rtol=1e-3)
+
+
+def test_cluster_deletion_matches_metafor():
+    """cooks.distance / dfbetas with cluster = trial (metafor default control: its refits fail
+    at rel.tol 1e-12, so the tolerance is that of nlminb's default)."""
+    ref = json.loads((REF / "cluster.json").read_text())["cases"][0]
+    d = pd.read_csv(REF / "data_berkey.csv")
+    V = np.array(json.loads((REF / "V_berkey.json").read_text()))
+    fit = meta_mv(d["yi"], V, mods="~ 0 + outcome", random="~ outcome | trial", struct="UN",
+                  data=d)
+    np.testing.assert_allclose(fit.cooks_distance(cluster="trial").to_numpy(), ref["cooks"],
+                               rtol=2e-3)
+    np.testing.assert_allclose(fit.dfbetas(cluster=d["trial"]).to_numpy(),
+                               np.array(ref["dfbetas"]), rtol=2e-3, atol=2e-5)

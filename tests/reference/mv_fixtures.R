@@ -232,3 +232,11 @@ write_group("anova", list(list(name = "konst_lrt", LRT = a$LRT, pval = a$pval,
                                wald_QM = aw$QM, wald_QMp = aw$QMp, wald_Xb = num(aw$Xb),
                                wald_se = num(aw$se))),
             note = "anova.rma (LRT of nested fits, Wald with contrasts), profile log-likelihood")
+
+# ---- cluster-level deletion diagnostics (cooks.distance / dfbetas with cluster = trial) --------
+rb <- rma.mv(yi, V_berkey, mods = ~ outcome - 1, random = ~ outcome | trial, struct = "UN",
+             data = berkey)  # default control: its refits fail at rel.tol 1e-12
+write_group("cluster", list(list(name = "berkey_UN_cluster_trial",
+                                 cooks = num(cooks.distance(rb, cluster = berkey$trial)),
+                                 dfbetas = mat(dfbetas(rb, cluster = berkey$trial)))),
+            note = "cooks.distance.rma.mv / dfbetas.rma.mv with cluster = trial (dat.berkey1998)")
