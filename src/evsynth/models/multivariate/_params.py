@@ -322,7 +322,7 @@ def _snap(theta: np.ndarray, active: np.ndarray, kinds: list[tuple[str, str]], s
         kind = kinds[i][0]
         if kind in ("var", "chol") and theta[i] < (lo if kind == "var" else 0.5 * lo):
             target = _AT_ZERO
-        elif kind == "cor" and abs(theta[i]) > 7:
+        elif kind == "cor" and abs(theta[i]) > 3.8:  # |rho| > 0.999
             target = math.copysign(_AT_ONE, theta[i])
         elif kind == "car" and abs(theta[i]) > 14:
             target = math.copysign(2 * _AT_ONE, theta[i])

@@ -181,6 +181,11 @@ class MetaMVResult(FittedModel):
         if opt.boundary:
             notes.append("variance component(s) estimated at the boundary 0: "
                          + ", ".join(opt.boundary))
+        if not opt.converged:
+            notes.append("the optimiser did not converge: the (restricted) likelihood may have "
+                         "no maximum inside the parameter space (e.g. a correlation at -1 with "
+                         "the marginal covariance nearly singular; G is not constrained to be "
+                         "positive semi-definite, as in metafor); do not use these estimates")
         if self.dfs == "contain" and st.get("test_given") == "z":
             notes.append("dfs='contain' implies t tests (as metafor)")
         self.method_info = {
