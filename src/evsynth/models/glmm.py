@@ -551,7 +551,7 @@ def _newton(prob: _Problem, par0: np.ndarray, tol: float = 1e-10, maxiter: int =
         # Newton decrement: the predicted gain in log-likelihood; at the noise level of the
         # numerical derivatives (with an undamped, positive definite Hessian) we are done
         dec = float(g @ step)
-        if lam_try == 0 and dec < 0.1 * noise:
+        if lam_try == 0 and dec < 10 * noise:
             return par, ll, H, it, True
         t = 1.0
         for _ in range(60):
@@ -560,8 +560,8 @@ def _newton(prob: _Problem, par0: np.ndarray, tol: float = 1e-10, maxiter: int =
             if np.isfinite(new_ll) and new_ll >= ll - noise:
                 break
             t /= 2
-        else:
-            return par, ll, H, it, dec < 1e3 * noise
+        else:  # no step improves: at the numerical maximum if the predicted gain is tiny
+            return par, ll, H, it, bool(dec < 1e5 * noise)
         par = cand
         if stop is not None and stop(par):  # e.g. heading for the boundary tau = 0
             ll = new_ll
@@ -574,8 +574,12 @@ def _newton(prob: _Problem, par0: np.ndarray, tol: float = 1e-10, maxiter: int =
                 dec = float(g @ np.linalg.solve(-H, g))
             except np.linalg.LinAlgError:
                 dec = np.inf
-            return par, ll, H, it, bool(0 <= dec < 1e3 * noise)
-    return par, ll, H, maxiter, False
+            return par, ll, H, it, bool(0 <= dec < 1e5 * noise)
+    try:  # out of iterations: converged if the predicted gain is at the noise level
+        dec = float(g @ np.linalg.solve(-H, g))
+    except np.linalg.LinAlgError:
+        dec = np.inf
+    return par, ll, H, maxiter, bool(0 <= dec < 1e5 * noise)
 
 
 # ============================================================================================
@@ -1308,11 +1312,11 @@ def _fit_glmm(measure: str, model: str, cnt: dict[str, np.ndarray], X: np.ndarra
         return out
 
     def f(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        return agq.loglik(F, math.exp(rho[0]))
+        return agq.loglik(F, math.exp(min(float(rho[0]), 20.0)))
 
     def curv(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
         w = _cell_d12(fam, y, n, F)[1]
-        return w / (1 + w * z ** 2 * math.exp(2 * rho[0]))
+        return w / (1 + w * z ** 2 * math.exp(2 * min(float(rho[0]), 20.0)))
 
     prob = _Problem(f, A, off, 1, curv)
     par0 = np.concatenate([fe.coef, [math.log(st["tau0"])]])
@@ -1320,7 +1324,7 @@ def _fit_glmm(measure: str, model: str, cnt: dict[str, np.ndarray], X: np.ndarra
     # with tau^2 ~ 1e-14), where the model is the equal-effects glm
     par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"],
                                     stop=lambda q: bool(q[d] < math.log(1e-4)))
-    tau = math.exp(par[d])
+    tau = math.exp(min(float(par[d]), 30.0))
     boundary = tau < 1e-4
     if boundary or not llm > fe.ll:
         gamma, tau, llm = fe.coef, 0.0, fe.ll
@@ -1356,7 +1360,7 @@ def _fit_cmel(cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
     zero = np.zeros((k, 1))
     def curv(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
         w = nch._moments(F)[2]
-        return w / (1 + w * math.exp(rho[0])) if rho.size else w
+        return w / (1 + w * math.exp(min(float(rho[0]), 30.0))) if rho.size else w
 
     def local_fe(F: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return nch.loglik_derivs(F[:, 0], 0.0)
@@ -1378,16 +1382,16 @@ def _fit_cmel(cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
         return out
 
     def f(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        return nch.loglik(F[:, 0], math.exp(rho[0]))
+        return nch.loglik(F[:, 0], math.exp(min(float(rho[0]), 30.0)))
 
     def local(F: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return nch.loglik_derivs(F[:, 0], math.exp(rho[0]))
+        return nch.loglik_derivs(F[:, 0], math.exp(min(float(rho[0]), 30.0)))
 
     prob = _Problem(f, A, zero, 1, curv, local=local)
     par0 = np.concatenate([gam, [math.log(st["tau0"] ** 2)]])
     par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"],
                                     stop=lambda q: bool(q[p] < math.log(1e-8)))
-    tau2 = math.exp(par[p])
+    tau2 = math.exp(min(float(par[p]), 60.0))
     if tau2 < 1e-8 or not llm > ll_fe:  # the boundary tau^2 = 0: the equal-effects model
         conv = conv or tau2 < 1e-8
         out.update(beta=gam, vb=_inv_neg(H_fe), tau2=0.0, se_tau2=float("nan"),
@@ -1499,7 +1503,7 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
 
     def curv1(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
         w = _cell_d12(fam, y, n, F)[1]
-        return w / (1 + w * math.exp(2 * rho[0]))
+        return w / (1 + w * math.exp(2 * min(float(rho[0]), 20.0)))
 
     def f1(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
         return agq.loglik(F, math.exp(min(float(rho[0]), 20.0)))
@@ -1530,11 +1534,18 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
     prob2 = _Problem(f1, A2, off, 1, curv1)
     # with a zero cell a study's log odds ratio in the saturated model has no finite maximum:
     # its estimate drifts (as in lme4) while the log-likelihood gains nothing after ~30 steps
-    par2, ll2, H2, it2, conv2 = _newton(prob2, np.concatenate([glm2.coef, [par1[p + 1]]]),
-                                        st["tol"], min(st["maxiter"], 40))
+    par2, ll2, H2, it2, conv2 = _newton(prob2, np.concatenate(
+        [glm2.coef, [max(par1[p + 1], math.log(0.3))]]), st["tol"], min(st["maxiter"], 40),
+        stop=lambda q: bool(q[d2] < math.log(1e-4)))
+    if par2[d2] < math.log(1e-4):  # sigma^2 = 0 in the saturated model: its glm
+        par2 = np.concatenate([glm2.coef, [-20.0]])
+        ll2 = prob2.value(par2)
+        V2 = np.full((d2 + 1, d2 + 1), np.nan)
+        V2[:d2, :d2] = glm2.vcov
+    else:
+        V2 = _inv_neg(H2)
     ll_qe = lme4_ll(ll2)
     try:
-        V2 = _inv_neg(H2)
         b2 = par2[p + 1:d2]
         QE_Wld = float(b2 @ np.linalg.solve(V2[p + 1:d2, p + 1:d2], b2)) if k > p else 0.0
     except np.linalg.LinAlgError:
@@ -1547,7 +1558,7 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
                               f", {'Laplace' if nagq == 1 else f'AGQ ({nagq} nodes)'}")}
     if ee:
         out.update(beta=par1[:p], vb=V1[:p, :p], tau2=0.0,
-                   sigma2=math.exp(2 * par1[p + 1]) if par1[p + 1] > -19 else 0.0,
+                   sigma2=math.exp(2 * min(par1[p + 1], 20.0)) if par1[p + 1] > -19 else 0.0,
                    ll=ll_fe, ll_marginal=ll1, parms=p + 2, k_eff=2 * k,
                    optimizer="Newton", converged=conv1, iterations=it1)
         return out
@@ -1559,7 +1570,8 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
 
     def curv(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
         w = _cell_d12(fam, y, n, F)[1]
-        return w / (1 + w * (math.exp(2 * rho[0]) + 0.25 * math.exp(2 * rho[1])))
+        r = np.clip(rho, -20.0, 20.0)
+        return w / (1 + w * (math.exp(2 * r[0]) + 0.25 * math.exp(2 * r[1])))
 
     prob = _Problem(f, A, off, 2, curv)
     start = np.concatenate([par1[:p + 1], [max(par1[p + 1], math.log(0.1)),
@@ -1569,13 +1581,13 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
     if par[p + 2] < math.log(1e-4) or not llm > ll1:
         # the boundary tau^2 = 0: the model with the random study effects only (Laplace)
         out.update(beta=par1[:p], vb=V1[:p, :p], tau2=0.0,
-                   sigma2=math.exp(2 * par1[p + 1]) if par1[p + 1] > -19 else 0.0,
+                   sigma2=math.exp(2 * min(par1[p + 1], 20.0)) if par1[p + 1] > -19 else 0.0,
                    ll=ll1, ll_marginal=ll1, parms=p + 3, k_eff=2 * k, optimizer="Newton",
                    converged=conv1, iterations=it)
         return out
     V = _inv_neg(H)
     sig = float(np.clip(par[p + 1], -20, 20))
-    out.update(beta=par[:p], vb=V[:p, :p], tau2=math.exp(2 * par[p + 2]),
+    out.update(beta=par[:p], vb=V[:p, :p], tau2=math.exp(2 * min(par[p + 2], 20.0)),
                sigma2=math.exp(2 * sig) if sig > math.log(1e-4) else 0.0, ll=llm,
                ll_marginal=llm, parms=p + 3, k_eff=2 * k, optimizer="Newton", converged=conv,
                iterations=it)
