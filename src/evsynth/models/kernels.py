@@ -11,6 +11,7 @@ Notation follows Viechtbauer (2005, J Educ Behav Stat 30:261) and metafor's ``rm
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -449,6 +450,108 @@ def _use_fused(des: Design, method: str) -> bool:
     return method in ("ML", "REML", "PM") and _fusable(des)
 
 
+#: single intercept-only fits iterate in Python floats (:func:`_newton_one`; bitwise the same
+#: iterates as the array code, which the tests check by switching this off)
+_SINGLE_FAST = True
+
+
+def _score_one(method: str, y: np.ndarray, v: np.ndarray, ones: np.ndarray, t: float,
+               target: float | None) -> tuple[float, float]:
+    """:func:`_score` (``newton=True``) of one intercept-only group at tau^2 = ``t``, in Python
+    floats: the same floating-point operations in the same order as :class:`WeightedFit` and
+    :func:`_score` on a batch of one (the sums are the same BLAS products ``(1, k) @ ones``), so
+    bitwise the same values, without ~100 numpy calls on arrays of one element per step."""
+    k = y.size
+
+    def s(x: np.ndarray) -> float:
+        return float((x.reshape(1, k) @ ones)[0])
+
+    w = 1.0 / (v + t)
+    sw = s(w)
+    ainv = _div(1.0, sw)
+    beta = ainv * s(w * y)  # einsum(A^-1, X'Wy) of 1 x 1 matrices
+    r = y + -beta
+    u = w * r
+    if method == "PM":
+        assert target is not None
+        num = s(u * r) - target
+        return num, _div(num, s(u * u))
+    YPPY = s(u * u)
+    w2 = w * w
+    sw2 = s(w2)
+    if method == "ML":
+        num, info = YPPY - sw, sw2
+    else:
+        m2 = _div(sw2, sw)  # A^-1 X'W^2X
+        num = YPPY - (sw - m2)  # Y'PPY - tr(P)
+        info = sw2 - 2.0 * _div(s(w2 * w), sw) + m2 * m2  # tr(PP)
+    wu = w * u
+    swu = s(wu)
+    obs = 2.0 * (s(wu * u) - swu * ainv * swu) - info  # 2 Y'PPPY - info
+    if obs > 0:
+        info = obs
+    return num, _div(num, info)
+
+
+def _div(a: float, b: float) -> float:
+    """``a / b`` with numpy's IEEE semantics (+-inf or NaN for a zero divisor, no exception)."""
+    if b == 0:
+        if a == 0 or a != a:
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
+def _mx(a: float, b: float) -> float:
+    """``np.maximum`` of two floats (NaN propagates; ``a`` on ties)."""
+    return a if (a >= b or a != a) else b
+
+
+def _mn(a: float, b: float) -> float:
+    """``np.minimum`` of two floats (NaN propagates; ``a`` on ties)."""
+    return a if (a <= b or a != a) else b
+
+
+def _newton_one(des: Design, method: str, t: float, target: float | None, tol: float,
+                maxiter: int) -> tuple[float, int, bool]:
+    """The safeguarded Newton iteration of :func:`_iterative` for one intercept-only group in
+    Python floats (same steps, same order of operations; bitwise the same iterates).
+    Returns (tau2, iterations, converged)."""
+    y, v = des.y, des.v
+    ones = des.seg._ones
+    lo_all, hi_all, tried0, iters = 0.0, np.inf, False, 0
+    t = _mx(t, 0.0)
+    for _ in range(maxiter):
+        score, step = _score_one(method, y, v, ones, t, target)
+        if not math.isfinite(step):
+            step = 0.0
+        pos = score > 0
+        lo = _mx(lo_all, t) if pos else lo_all
+        hi = _mn(hi_all, t) if not pos else hi_all
+        at0 = t == 0 and not pos
+        new = t + step
+        small_step = abs(step) <= tol * _mx(1.0, t)
+        outside = (new < lo or new > hi) and not small_step
+        finite_hi = math.isfinite(hi)
+        mid = 0.5 * (lo + hi) if finite_hi else lo
+        try0 = outside and new < lo and lo == 0 and not tried0
+        tried0 = tried0 or try0
+        if try0:
+            mid = 0.0
+        if outside:
+            new = mid
+        new = 0.0 if at0 else _mx(new, 0.0)
+        narrow = (finite_hi and hi - lo <= tol * _mx(1.0, hi) and not small_step and not at0)
+        if narrow:
+            new = 0.5 * (lo + hi)
+        t = new
+        lo_all, hi_all = lo, hi
+        iters += 1
+        if small_step or at0 or narrow:
+            return t, iters, True
+    return t, iters, False
+
+
 def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | None,
                tol: float, maxiter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Safeguarded Newton / Fisher scoring on the estimating equation, for all groups at once.
@@ -469,7 +572,12 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
     iters = np.zeros(G, dtype=np.int64)
     idx, sub = np.arange(G), des
     steps = maxiter
-    if _use_fused(des, method):
+    if _SINGLE_FAST and G == 1 and des.intercept_only and method in ("ML", "REML", "PM"):
+        t1, it1, conv1 = _newton_one(des, method, float(tau2[0]),
+                                     None if target is None else float(target[0]), tol, maxiter)
+        tau2, iters, active = np.array([t1]), np.array([it1], dtype=np.int64), np.array([not conv1])
+        steps = 0
+    elif _use_fused(des, method):
         from evsynth.models import _fused
 
         tau2, iters, conv = _fused.newton_intercept_only(
@@ -716,7 +824,10 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
     G = sub.seg.G
     per_fit = max(1, min(n_grid, _SCAN_ROWS // max(sub.y.size * sub.p, 1)))
     scores = np.empty((G, n_grid))
-    for j0 in range(0, n_grid, per_fit):
+    if _SINGLE_FAST and G == 1 and sub.intercept_only and per_fit == n_grid:
+        scores[0] = _scan_one(method, sub.y, sub.v, grid[0])
+        per_fit = n_grid + 1  # done: skip the stacked fits below
+    for j0 in range(0, n_grid if per_fit <= n_grid else 0, per_fit):
         m = min(per_fit, n_grid - j0)
         if m == 1:
             stacked = sub
@@ -751,6 +862,24 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
     out = tau2.copy()
     out[np.flatnonzero(live)[moved]] = best_t[moved]
     return out
+
+
+def _scan_one(method: str, y: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """ML/REML scores of one intercept-only group at every grid point: the stacked fit of
+    :func:`_other_maxima` (grid-major rows, one group per grid point) as a (points, k) array,
+    the same operations in the same order (bitwise the same scores), without building the
+    stacked design."""
+    k = y.size
+    ones = np.ones(k)
+    w = 1.0 / (v[None, :] + 1.0 * grid[:, None])
+    sw = w @ ones
+    A = sw[:, None, None]
+    beta = np.einsum("gij,gj->gi", 1.0 / A, ((w * y[None, :]) @ ones)[:, None])
+    u = w * (y[None, :] + -1.0 * beta[:, 0][:, None])
+    YPPY = (u * u) @ ones
+    if method == "ML":
+        return YPPY - sw
+    return YPPY - (sw - _tr((((w * w) @ ones) / A[:, 0, 0])[:, None, None]))
 
 
 def _note_moved(notes: list[str], n: int) -> None:
