@@ -159,7 +159,7 @@ def test_no_helper_while_other_threads_run(tmp_path, monkeypatch):
     finally:
         stop.set()
         t.join()
-    assert len(list((tmp_path / "out" / "figures").glob("*.svg"))) == 4
+    assert len(list((tmp_path / "out" / "figures").glob("*.forest.svg"))) == 4
 
 
 def test_progress_bar_starts_no_thread(monkeypatch):

@@ -428,7 +428,9 @@ def write_output(results: dict[str, Any], out_dir: str | Path, *, force: bool = 
             with _signals_blocked():  # the folder never exists without its marker
                 tmp = _new_dir(out.parent, f".{out.name}.tmp-")
                 _write_marker(tmp)
-            _write_outputs(results, tmp, mods, docx=docx)
+            _write_outputs(results, tmp, mods)
+            if docx:
+                _write_docx(results, tmp)
             _write_manifest(tmp)
             with _signals_blocked():
                 _swap_into_place(tmp, out)
@@ -472,8 +474,7 @@ def run(review_dir: str | Path, out_dir: str | Path | None = None, *, quiet: boo
     return results
 
 
-def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any], *,
-                   docx: bool = False) -> None:
+def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any]) -> None:
     """Figures, results.json and the reports, all inside the temporary folder ``tmp``."""
     fig_dir = tmp / FIGURES_DIR
     jobs = figure_jobs(results, mods)
@@ -488,12 +489,15 @@ def _write_outputs(results: dict[str, Any], tmp: Path, mods: dict[str, Any], *,
     if mods["markdown"] is not None:
         atomic_write_text(tmp / "report.md", mods["markdown"].render_markdown(
             results, paths["forest"], funnel_paths=paths["funnel"], rob_paths=paths["rob"]))
-    if docx:
-        from evsynth.reports.docx import write_docx
 
-        pngs = {aid: (tmp / path).read_bytes()
-                for aid, path in figure_paths(results, "png")["forest"].items()}
-        write_docx(results, tmp / DOCX_FILE, figures=pngs)
+
+def _write_docx(results: dict[str, Any], tmp: Path) -> None:
+    """report.docx in the temporary folder ``tmp``, with the forest plots drawn there (PNG)."""
+    from evsynth.reports.docx import write_docx
+
+    pngs = {aid: (tmp / path).read_bytes()
+            for aid, path in figure_paths(results, "png")["forest"].items()}
+    write_docx(results, tmp / DOCX_FILE, figures=pngs)
 
 
 def _read_svg(path: Path) -> str:
