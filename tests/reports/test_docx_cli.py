@@ -87,3 +87,23 @@ def test_run_docx_matches_write_docx(tmp_path: Path) -> None:
     assert _text(a) == _text(b)
     assert [[c.text for c in r.cells] for t in a.tables for r in t.rows] == \
         [[c.text for c in r.cells] for t in b.tables for r in t.rows]
+
+
+def test_readme_first_command(tmp_path: Path) -> None:
+    """The README's first command (``evsynth run <example> --docx``) runs on a copy of the
+    example it names and writes the report, results.json and report.docx."""
+    import re
+
+    readme = (EXAMPLE.parents[1] / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"```bash\n(.*?)\n```", readme, re.S)
+    assert first is not None
+    m = re.search(r"evsynth run (examples/\S+)((?: --\w+)*)", first.group(1))
+    assert m is not None, first.group(1)
+    src = tmp_path / "example"
+    shutil.copytree(EXAMPLE.parents[1] / m.group(1), src,
+                    ignore=shutil.ignore_patterns("output", "evsynth.sqlite"))
+    assert main(["run", str(src), *m.group(2).split(), "--quiet"]) == 0
+    out = src / "output"
+    assert {"report.html", "report.md", "results.json"} <= {p.name for p in out.iterdir()}
+    if "--docx" in m.group(2):
+        assert len(docx.Document(str(out / "report.docx")).tables) >= 1
