@@ -99,7 +99,7 @@ def test_report_shows_rob(example, tmp_path: Path) -> None:
 def test_weighted_summary_shares(example) -> None:
     """The weighted summary plot's numbers: the overall bar's high share is the analysis'
     share of weight at high risk (robvis weighted = TRUE)."""
-    from evsynth.review.results import rob_from_section
+    from evsynth.reports.html import rob_from_section
 
     d = example.to_dict()
     rob = rob_from_section(d["risk_of_bias"])

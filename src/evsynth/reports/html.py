@@ -204,6 +204,19 @@ def _included_table(comp: dict) -> Block | None:
             "header": ["Study", *(h for _, h in heads)], "rows": body, "row_header": True}
 
 
+def rob_from_section(section: dict[str, Any]) -> Any:
+    """The :class:`~evsynth.reports.rob.RiskOfBias` of a results.json ``risk_of_bias``
+    section (for its tables and figures)."""
+    import pandas as pd
+
+    from evsynth.reports.rob import RiskOfBias
+
+    cols = ["study", "outcome", "tool", "domain", "domain_name", "judgement", "support"]
+    recs = section["judgements"]
+    frame = pd.DataFrame({c: pd.Series([r.get(c) for r in recs], dtype=object) for c in cols})
+    return RiskOfBias(frame, section["studies"], section["tool_keys"])
+
+
 def _rob_blocks(results: dict, comp: dict, n_fig: list[int]) -> list[Block]:
     """Risk of bias of the comparison's studies: the table (per tool, and per outcome with
     outcome-specific judgements), the traffic-light and the summary plots."""
@@ -213,7 +226,6 @@ def _rob_blocks(results: dict, comp: dict, n_fig: list[int]) -> list[Block]:
     if not entry or not entry.get("tables"):
         return []
     from evsynth.reports.rob import NOT_ASSESSED, TOOLS
-    from evsynth.review.results import rob_from_section
 
     rob = rob_from_section(sec)
     labels = {r.get("study_id"): r.get("label") for r in comp.get("included_studies") or []}

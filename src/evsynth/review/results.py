@@ -320,22 +320,11 @@ def risk_of_bias_section(review: Review, results: dict[str, Any]) -> dict[str, A
             "comparisons": comps, "figures": figures}
 
 
-def rob_from_section(section: dict[str, Any]) -> Any:
-    """The :class:`~evsynth.reports.rob.RiskOfBias` of a results.json ``risk_of_bias``
-    section (for its tables and figures)."""
-    import pandas as pd
-
-    from evsynth.reports.rob import RiskOfBias
-
-    cols = ["study", "outcome", "tool", "domain", "domain_name", "judgement", "support"]
-    recs = section["judgements"]
-    frame = pd.DataFrame({c: pd.Series([r.get(c) for r in recs], dtype=object) for c in cols})
-    return RiskOfBias(frame, section["studies"], section["tool_keys"])
-
-
 def rob_figure(section: dict[str, Any], figure: dict[str, Any]) -> Any:
     """The matplotlib Figure of one entry of the section's ``figures`` (traffic-light or
     summary plot, weighted when the entry has ``weights``)."""
+    from evsynth.reports.html import rob_from_section
+
     rob = rob_from_section(section)
     if figure["kind"] == "traffic_light":
         return rob.traffic_light(figure.get("outcome"), figure["studies"])
