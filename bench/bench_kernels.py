@@ -14,8 +14,9 @@ peer, evsynth, peer, ...), ``--repeat`` times after one warm-up; the tables give
    warm-up round).
 2. Single fits (G = 1, k = 10), every estimator: ``evsynth.meta`` (the full result) against
    PyMARE (``DerSimonianLaird``, ``Hedges``, ``VarianceBasedLikelihoodEstimator``),
-   statsmodels (``combine_effects``, DL and PM) and metafor ``rma`` (Rscript, a loop of calls
-   timed inside R, default control).
+   statsmodels (``combine_effects``, DL and PM) and metafor ``rma`` (Rscript, 5 blocks of 200
+   calls timed inside R, default control); CPU time (``time.process_time``; R's user + system
+   time), since the machine is shared and every tool runs single-threaded here.
 3. REML meta-regression, p = 10 (intercept + 9 moderators): evsynth.meta against PyMARE's
    ``VarianceBasedLikelihoodEstimator(method="REML")``; each fit in a fresh child process so
    that peak memory (ru_maxrss after the fit minus after building the data) is its own.
@@ -102,16 +103,17 @@ def pymare_fit(blocks: list[tuple[np.ndarray, np.ndarray]], method: str,
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeat: int,
-                warmup: bool = True) -> dict[str, float]:
-    """Median wall time of each function, the functions run in turn ``repeat`` times (after one
-    warm-up round unless ``warmup`` is False)."""
+                warmup: bool = True, clock: Callable[[], float] = time.perf_counter
+                ) -> dict[str, float]:
+    """Median time (wall, or ``clock``) of each function, the functions run in turn ``repeat``
+    times (after one warm-up round unless ``warmup`` is False)."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for r in range(repeat + warmup):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
             if r or not warmup:
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(clock() - t0)
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
@@ -147,18 +149,23 @@ suppressMessages(library(metafor))
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1])
 n <- as.integer(args[2])
+cpu <- function() { t <- proc.time(); t[["user.self"]] + t[["sys.self"]] }
 out <- list()
 for (m in c("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")) {
-  rma(d$yi, d$vi, method = m)
-  t0 <- proc.time()[["elapsed"]]
-  for (i in seq_len(n)) rma(d$yi, d$vi, method = m)
-  out[[m]] <- (proc.time()[["elapsed"]] - t0) / n
+  for (i in 1:20) rma(d$yi, d$vi, method = m)
+  blocks <- numeric(5)  # 5 blocks of n / 5 calls, CPU time; the median block
+  for (b in 1:5) {
+    t0 <- cpu()
+    for (i in seq_len(n %/% 5)) rma(d$yi, d$vi, method = m)
+    blocks[b] <- (cpu() - t0) / (n %/% 5)
+  }
+  out[[m]] <- median(blocks)
 }
 cat(jsonlite::toJSON(out, digits = NA, auto_unbox = TRUE))
 """
 
 
-def metafor_single(y: np.ndarray, v: np.ndarray, n: int = 300) -> dict[str, float] | None:
+def metafor_single(y: np.ndarray, v: np.ndarray, n: int = 1000) -> dict[str, float] | None:
     if shutil.which("Rscript") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
@@ -196,7 +203,7 @@ def single_rows(repeat: int, use_r: bool) -> list[dict[str, Any]]:
             fns["pymare"] = loop(lambda m=method: pymare_estimator(m).fit(y=yc, v=vc, X=X))
         if method in ("DL", "PM"):
             fns["statsmodels"] = loop(lambda m=method: combine_effects(y, v, method_re=m.lower()))
-        t = {key: s / n for key, s in interleaved(fns, repeat).items()}
+        t = {key: s / n for key, s in interleaved(fns, repeat, clock=time.process_time).items()}
         row: dict[str, Any] = {"method": method, "evsynth_ms": 1e3 * t["evsynth"],
                                "pymare_ms": 1e3 * t.get("pymare", np.nan),
                                "statsmodels_ms": 1e3 * t.get("statsmodels", np.nan),
@@ -358,8 +365,9 @@ def main() -> None:
     if "single" not in skip:
         rows = single_rows(max(args.repeat, 5), not args.no_r)
         record("single", "Single fits (k = 10): evsynth vs PyMARE, statsmodels, metafor",
-               "ms per fit, medians of interleaved repeats (metafor: a loop of 300 rma() calls "
-               "timed inside R, default control)\n\n" + results_table(pd.DataFrame(rows)))
+               "ms of CPU time per fit (every tool single-threaded here), medians of interleaved "
+               "repeats of 200 fits; metafor: the median of 5 blocks of 200 rma() calls timed "
+               "inside R (CPU time, default control)\n\n" + results_table(pd.DataFrame(rows)))
     if "batch" not in skip:
         rows = batch_rows(sizes, args.repeat)
         record("batch", "Batch, intercept-only: evsynth.meta_batch vs PyMARE",

@@ -93,3 +93,32 @@ def test_single_fast_path_edge_cases(method: str, monkeypatch: pytest.MonkeyPatc
     fast = _fits(cases, method)
     monkeypatch.setattr(kernels, "_SINGLE_FAST", False)
     assert fast == _fits(cases, method)
+
+
+def _old_traces(fit: kernels.WeightedFit, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """tr(PVPV), tr(PVP) by the general matrix formulas (the code before the intercept-only
+    shortcut)."""
+    des, w, ein = fit.des, fit.w, np.einsum
+    D1 = ein("gij,gjk->gik", fit.Ainv, des.xtdx(w**2 * v))
+    pvpv = (des.seg.sum((w * v) ** 2) - 2.0 * kernels._tr(ein(
+        "gij,gjk->gik", fit.Ainv, des.xtdx(w**3 * v**2))) + kernels._tr_prod(D1, D1))
+    M2 = fit._AinvB(2)
+    pvp = (des.seg.sum(w**2 * v) - 2.0 * kernels._tr(ein(
+        "gij,gjk->gik", fit.Ainv, des.xtdx(w**3 * v))) + kernels._tr_prod(M2, D1))
+    return pvpv, pvp
+
+
+@pytest.mark.parametrize("sizes", [[10], [2, 7, 30], [5, 5, 5, 5]])
+def test_intercept_only_traces_equal_general_formulas(sizes: list[int]) -> None:
+    """tr(PVPV) and tr(PVP) of intercept-only fits (SJ, GENQ standard errors) without einsum:
+    bitwise the general matrix formulas."""
+    rng = np.random.default_rng(len(sizes))
+    n = sum(sizes)
+    for _ in range(50):
+        y, v = rng.normal(size=n), rng.uniform(0.001, 2.0, n)
+        des = kernels.Design(y, v, np.ones((n, 1)), kernels.Segments(np.array(sizes)))
+        for fit in (kernels.WeightedFit(des, rng.uniform(0, 1, len(sizes))),
+                    kernels.WeightedFit(des, w=rng.uniform(0.1, 3.0, n))):
+            pvpv, pvp = _old_traces(fit, v)
+            np.testing.assert_array_equal(fit.tr_PVPV(v), pvpv)
+            np.testing.assert_array_equal(fit.tr_PVP(v), pvp)

@@ -239,6 +239,10 @@ class WeightedFit:
     def tr_PVPV(self, v: np.ndarray) -> np.ndarray:
         """tr(PVPV) with V = diag(v), P built from these weights (for SE of tau^2, metafor)."""
         w = self.w
+        if self.des.intercept_only:  # 1 x 1 matrices: the same products without einsum
+            seg, ainv = self.des.seg, self.Ainv[:, 0, 0]
+            d1 = ainv * seg.sum(w**2 * v)
+            return seg.sum((w * v) ** 2) - 2.0 * (ainv * seg.sum(w**3 * v**2)) + d1 * d1
         D1 = np.einsum("gij,gjk->gik", self.Ainv, self.des.xtdx(w**2 * v))
         return (self.des.seg.sum((w * v) ** 2) - 2.0 * _tr(np.einsum(
             "gij,gjk->gik", self.Ainv, self.des.xtdx(w**3 * v**2))) + _tr_prod(D1, D1))
@@ -254,6 +258,10 @@ class WeightedFit:
         """tr(PVP) = sum(PV * P) with V = diag(v)."""
         w = self.w
         M2 = self._AinvB(2)
+        if self.des.intercept_only:  # 1 x 1 matrices: the same products without einsum
+            seg, ainv = self.des.seg, self.Ainv[:, 0, 0]
+            return (seg.sum(w**2 * v) - 2.0 * (ainv * seg.sum(w**3 * v))
+                    + M2[:, 0, 0] * (ainv * seg.sum(w**2 * v)))
         D1 = np.einsum("gij,gjk->gik", self.Ainv, self.des.xtdx(w**2 * v))
         return (self.des.seg.sum(w**2 * v) - 2.0 * _tr(np.einsum(
             "gij,gjk->gik", self.Ainv, self.des.xtdx(w**3 * v))) + _tr_prod(M2, D1))
