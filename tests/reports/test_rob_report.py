@@ -145,6 +145,8 @@ def test_outcome_specific_and_robins_i(tmp_path: Path) -> None:
     html = res.report_html()
     assert "Risk of bias (RoB 2, outcome pain)" in html
     assert "<b>30% lost</b>" not in html
+    assert "Support for the risk-of-bias judgements (RoB 2, outcome pain)" in html
+    assert "&lt;b&gt;30% lost&lt;/b&gt;" in html
 
 
 def test_mixed_tools_one_table_per_tool(tmp_path: Path) -> None:

@@ -244,6 +244,18 @@ def _rob_blocks(results: dict, comp: dict, n_fig: list[int]) -> list[Block]:
                     "caption": f"Risk of bias ({t['tool']}{what}): {_s(comp.get('label'))}",
                     "header": b["header"], "rows": b["rows"]})
         legends += b["legend"]
+        support = [r for r in sec.get("judgements") or []
+                   if r.get("study") in t["studies"] and r.get("outcome") == t.get("outcome")
+                   and r.get("support")]
+        if support:   # the reviewers' reasons (Cochrane's "Support for judgement")
+            out.append({"type": "table", "cls": "rob-support", "row_header": True,
+                        "caption": f"Support for the risk-of-bias judgements ({t['tool']}{what})"
+                                   f": {_s(comp.get('label'))}",
+                        "header": ["Study", "Domain", "Judgement", "Support for judgement"],
+                        "rows": [[labels.get(r["study"]) or r["study"],
+                                  f"{r['domain']} {_s(r.get('domain_name'))}".strip(),
+                                  r.get("judgement") or NOT_ASSESSED, r["support"]]
+                                 for r in support]})
     tools = {TOOLS[k].name for k in (sec.get("tool_keys") or {}).values()}
     out.append({"type": "para", "cls": "note", "text": "; ".join(dict.fromkeys(legends))
                 + ". " + ("RoB 2: Sterne et al. 2019, doi:10.1136/bmj.l4898. " if "RoB 2" in tools
