@@ -815,6 +815,9 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
                                    tau2, tol, n_grid)
         _note_moved(notes, int(np.sum(out != tau2)))
         return out
+    if _SINGLE_FAST and des.seg.G == 1 and des.intercept_only and des.y.size > 1 and not (
+            _one_has_other_maxima(des, method, float(init[0]), float(tau2[0]), n_grid)):
+        return tau2  # one group, no down-crossing of the score away from the estimate
     k = des.k.astype(float)
     seg = des.seg
     ybar = seg.sum(des.y) / k
@@ -870,6 +873,29 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
     out = tau2.copy()
     out[np.flatnonzero(live)[moved]] = best_t[moved]
     return out
+
+
+def _one_has_other_maxima(des: Design, method: str, init: float, tau2: float,
+                          n_grid: int) -> bool:
+    """Whether the scan of :func:`_other_maxima` finds a down-crossing of the score away from
+    the estimate for one intercept-only group (k > 1): its first steps in Python floats, the
+    same operations in the same order (bitwise the same grid and scores). When it does, the
+    general code refines the crossings."""
+    y, v, ones = des.y, des.v, des.seg._ones
+    k = y.size
+    ybar = float((y.reshape(1, k) @ ones)[0]) / k
+    d = y + -1.0 * ybar
+    s2 = float(((d**2).reshape(1, k) @ ones)[0]) / _mx(k - 1.0, 1.0)
+    upper = _mx(_mx(2 * tau2, init), s2)
+    if not upper > 0:
+        return False
+    grid = upper * (np.arange(1, n_grid + 1) / n_grid) ** 2
+    if n_grid * k > _SCAN_ROWS:
+        return True  # the general code's point-by-point scan
+    scores = _scan_one(method, y, v, grid)
+    downs = (scores[:-1] > 0) & (scores[1:] <= 0)
+    downs &= ~((grid[:-1] <= tau2) & (tau2 <= grid[1:]))
+    return bool(downs.any())
 
 
 def _scan_one(method: str, y: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarray:
