@@ -99,11 +99,17 @@ def rstandard_mv(fit: MetaMVResult, type: str = "marginal") -> CaseResiduals:
 
 
 @register("rstudent", MetaMVResult)
-def rstudent_mv(fit: MetaMVResult) -> CaseResiduals:
+def rstudent_mv(fit: MetaMVResult, cluster: Any = None, reestimate: bool = True) -> Any:
     """Studentised deleted residuals (metafor ``rstudent.rma.mv``): ``y_i - x_i' b_(-i)``
     over ``sqrt(M_ii + x_i' Var(b_(-i)) x_i)`` with ``M`` at the variance components
-    re-estimated without effect i."""
+    re-estimated without effect i. With ``cluster`` (or ``reestimate=False``): clusters
+    deleted, with their multivariate X^2 (:mod:`evsynth.models.multivariate.influence`)."""
     import pandas as pd
+
+    if cluster is not None or reestimate is not True:
+        from evsynth.models.multivariate.influence import rstudent_cluster
+
+        return rstudent_cluster(fit, cluster, reestimate)
 
     eng = fit._eng
     X = fit.model_matrix

@@ -639,6 +639,13 @@ class MetaMVResult(FittedModel):
         """Leverages: the diagonal of ``H = X (X'WX)^-1 X'W`` (metafor ``hatvalues.rma.mv``)."""
         return _diagnostics.hatvalues_mv(self)
 
+    def rstudent(self, cluster: Any = None, reestimate: bool = True) -> Any:
+        """Studentised deleted residuals (metafor ``rstudent.rma.mv``), deleting each effect
+        size or, with ``cluster`` (values or a column of ``data``), each cluster: then a
+        :class:`~evsynth.models.multivariate.influence.ClusterRStudent` with the per-cluster
+        ``X2``. ``reestimate=False`` holds the variance components at the full-data values."""
+        return self._diagnostic("rstudent", cluster=cluster, reestimate=reestimate)
+
     def cooks_distance(self, cluster: Any = None) -> Any:
         """Cook's distances (metafor ``cooks.distance.rma.mv``): the model refitted without
         each effect size, or each level of ``cluster`` (values or a column of ``data``);
