@@ -149,3 +149,15 @@ def test_single_fast_path_with_several_maxima(method: str,
     assert sum(hits) >= 5  # the general refinement was reached from the fast check
     monkeypatch.setattr(kernels, "_SINGLE_FAST", False)
     assert fast == _fits(cases, method)
+
+
+def test_ols_quantities_single_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HE estimator and the ML/REML start: bitwise the array code for one group."""
+    for y, v in _cases(8, 200):
+        des = kernels.Design(y, v, np.ones((y.size, 1)), kernels.Segments(np.array([y.size])))
+        fast = kernels.ols_quantities(des)
+        monkeypatch.setattr(kernels, "_SINGLE_FAST", False)
+        slow = kernels.ols_quantities(des)
+        monkeypatch.setattr(kernels, "_SINGLE_FAST", True)
+        for a, b in zip(fast, slow, strict=True):
+            np.testing.assert_array_equal(a, b)

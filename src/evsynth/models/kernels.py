@@ -321,6 +321,16 @@ def ols_quantities(des: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """OLS residual sum of squares, tr(PV) and tr(PVPV) with P = I - X(X'X)^-1X' (HE estimator)."""
     if des.intercept_only:  # P = I - J/k: closed forms of the same traces, no matrices
         seg, k = des.seg, des.k.astype(float)
+        if _SINGLE_FAST and seg.G == 1:  # the same operations in Python floats (bitwise)
+            n1, ones, y, v = seg.n, seg._ones, des.y, des.v
+            kf = float(n1)
+            ybar = float((y.reshape(1, n1) @ ones)[0]) / kf
+            rss1 = float((((y + -1.0 * ybar) ** 2).reshape(1, n1) @ ones)[0])
+            sv1 = float((v.reshape(1, n1) @ ones)[0])
+            sv21 = float(((v**2).reshape(1, n1) @ ones)[0])
+            m = sv1 / kf
+            return (np.array([rss1]), np.array([sv1 - m]),
+                    np.array([sv21 - 2.0 * sv21 / kf + m * m]))
         if _fusable(des):
             from evsynth.models import _fused
 
