@@ -394,8 +394,18 @@ def _score(method: str, fit: WeightedFit, target: np.ndarray | None,
 
 
 def loglik(des: Design, tau2: np.ndarray, reml: bool, fit: WeightedFit | None = None) -> np.ndarray:
-    """Log-likelihood per group (metafor's ``ll.ML`` / ``ll.REML`` with ``REMLf=TRUE``)."""
-    fit = fit or weighted_fit(des, tau2)
+    """Log-likelihood per group (metafor's ``ll.ML`` / ``ll.REML`` with ``REMLf=TRUE``); with a
+    given ``fit`` (its tau^2 is the one used) the value is kept with the fit, so the
+    boundary check and the fit statistics compute it once."""
+    if fit is not None and fit.des is des:
+        key = "ll_REML" if reml else "ll_ML"
+        if key not in fit._cache:
+            fit._cache[key] = _loglik(des, reml, fit)
+        return fit._cache[key]
+    return _loglik(des, reml, fit or weighted_fit(des, tau2))
+
+
+def _loglik(des: Design, reml: bool, fit: WeightedFit) -> np.ndarray:
     k = des.k
     slv = fit.sum_log_vt
     if not reml:
