@@ -440,13 +440,21 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
     else:
         fe = weighted_fit(des, np.zeros(des.seg.G))  # w = 1/v
     has_df = k > p
-    QE = np.where(has_df, np.maximum(0.0, fe.RSS), 0.0)
-    QEp = np.where(has_df, special.chdtrc(np.where(has_df, k - p, 1), QE), 1.0)
-    vt = np.where(has_df, (k - p) / fe.trP, 0.0)
+    if has_df.all():  # the usual case: the same values without the masks
+        QE = np.maximum(0.0, fe.RSS)
+        QEp = special.chdtrc(k - p, QE)
+        vt = (k - p) / fe.trP
+    else:
+        QE = np.where(has_df, np.maximum(0.0, fe.RSS), 0.0)
+        QEp = np.where(has_df, special.chdtrc(np.where(has_df, k - p, 1), QE), 1.0)
+        vt = np.where(has_df, (k - p) / fe.trP, 0.0)
     if method in FIXED_METHODS:
         with np.errstate(divide="ignore", invalid="ignore"):
             I2 = np.where(has_df, i2_from_q(QE, k - p), 0.0)
             H2 = np.where(has_df, QE / np.where(has_df, k - p, 1), 1.0)
+    elif has_df.all():
+        I2 = 100 * tau2 / (vt + tau2)
+        H2 = tau2 / vt + 1
     else:
         I2 = np.where(has_df, 100 * tau2 / (vt + tau2), 0.0)
         H2 = np.where(has_df, tau2 / np.where(has_df, vt, 1) + 1, 1.0)
