@@ -73,6 +73,10 @@ def _meta_mv():
     return evsynth.meta_mv("yi", "vi", random="~ 1 | district/school", data=d)
 
 
+def _meta_mv_cluster():
+    return pd.read_csv(REFERENCE / "mv" / "data_konst.csv")["district"]
+
+
 #: model name -> (constructor, what metafor defines for its class)
 ALL_RMA = {"leave1out", "cumul", "influence", "baujat", "gosh", "permutest", "regtest",
            "ranktest", "trimfill", "pet_peese", "hc", "selmodel", "funnel", "forest",
@@ -91,11 +95,16 @@ MODELS = {
     "mh_IRD": (_mh("IRD"), MH_PETO),
     "peto": (_peto, MH_PETO),
     # rma.mv: metafor 3.8 defines rstandard, rstudent, fitted, residuals and ranef (and
-    # cooks.distance / dfbetas / hatvalues, methods of the fit); blup gives the true effects
-    "meta_mv": (_meta_mv, {"rstandard", "rstudent", "fitted", "residuals", "blup", "ranef"}),
-    # cluster-robust inference (robust(), robumeta's robu()): tests of a fit, no diagnostics
-    "robust": (lambda: evsynth.robust(_meta_mods(), cluster=np.arange(13) // 2), set()),
-    "robu": (lambda: evsynth.robu("yi", "vi", np.arange(13) // 2, data=_bcg_rma()), set()),
+    # cooks.distance / dfbetas / hatvalues, methods of the fit); blup gives the true effects;
+    # forest (forest.rma), effects grouped by study
+    "meta_mv": (_meta_mv, {"rstandard", "rstudent", "fitted", "residuals", "blup", "ranef",
+                           "forest"}),
+    # cluster-robust inference (robust(), robumeta's robu()): tests of a fit; the forest plot
+    # with the robust CIs (forest.rma of robust.rma objects, robumeta's forest.robu)
+    "robust": (lambda: evsynth.robust(_meta_mods(), cluster=np.arange(13) // 2), {"forest"}),
+    "robust_mv": (lambda: evsynth.robust(_meta_mv(), cluster=_meta_mv_cluster()), {"forest"}),
+    "robu": (lambda: evsynth.robu("yi", "vi", np.arange(13) // 2, data=_bcg_rma()),
+             {"forest"}),
     # rma.glmm: metafor 3.8 defines funnel and ranktest (and forest, predict, fitted,
     # residuals); leave1out, influence, regtest, trimfill, ... are "not available"
     "glmm": (lambda: evsynth.meta_glmm("OR", ai="ai", bi="bi", ci="ci", di="di",
@@ -128,8 +137,6 @@ def test_every_model_and_diagnostic(model, name):
     fit = _fit(model)
     expected = MODELS[model][1]
     supported = fit.supports()
-    if name == "forest" and diagnostics.implementation("forest", fit) is None:
-        pytest.skip("forest plots are not registered in this tree")
     assert (name in supported) == (name in expected), (model, name, supported)
     method = getattr(fit, "plot_" + name if name in PLOTS else name)
     if name not in supported:
@@ -161,7 +168,7 @@ def test_supports_lists_the_registry_in_order(model):
     names = [n for n in diagnostics.METHODS
              if diagnostics.implementation(n, fit) is not None]
     assert fit.supports() == names
-    assert set(names) - {"forest"} == MODELS[model][1] - {"forest"}
+    assert set(names) == MODELS[model][1]
 
 
 def test_unknown_diagnostic_and_new_model_type():

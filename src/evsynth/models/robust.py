@@ -856,6 +856,10 @@ class RobuResult(FittedModel):
     small: bool
     weights: np.ndarray
     cluster_sizes: np.ndarray
+    #: the data (for the forest plot): effect sizes, sampling variances, each one's cluster
+    yi: np.ndarray
+    vi: np.ndarray
+    cluster: list[Any]
 
     def __init__(self, **kw: Any) -> None:
         self._parts: CR2Parts | None = kw.pop("parts", None)
@@ -1109,5 +1113,6 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
                       df=df, vb=vb, tau2=float(tau2), omega2=omega2, I2=I2,
                       rho=float(rho), model=model_c, small=bool(small), level=level,
                       weights=w, cluster_sizes=blocks.sizes.copy(), method_info=info,
-                      parts=parts if small else None, X=X, intercept=bool(mm.intercept))
+                      parts=parts if small else None, X=X, intercept=bool(mm.intercept),
+                      yi=y, vi=v, cluster=[_labels[c] for c in codes])
 

@@ -1064,7 +1064,8 @@ def _total_rows(d: ForestData, rows: list[_Row], label: str, group: list[ForestS
             cells[c.key] = text
         else:
             events[c.key] = text
-    cells["weight"] = f"{sum(s.weight or 0.0 for s in group):.1f}%"
+    cells["weight"] = ("" if all(s.weight is None for s in group)   # no weights (rma.glmm)
+                       else f"{sum(s.weight or 0.0 for s in group):.1f}%")
     if p is not None:
         cells["effect"] = d.scale.effect(p.est, p.lb, p.ub)
         rows.append(_Row(cells=cells, bold=True, diamond=(p.est, p.lb, p.ub)))

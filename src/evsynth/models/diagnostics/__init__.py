@@ -128,13 +128,18 @@ def register(name: str, *model_types: type, when: Callable[[Any], bool] | None =
     return deco
 
 
+#: further modules registering a method for more model types (loaded with the method's own)
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {"forest": ("forest_more",)}
+
+
 def _load(name: str) -> None:
-    module = f"{__name__}.{METHODS[name]}"
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:  # a method whose module is not written yet: no types
-        if exc.name != module:
-            raise
+    for mod in (METHODS[name], *EXTRA_MODULES.get(name, ())):
+        module = f"{__name__}.{mod}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a module not written yet: no types
+            if exc.name != module:
+                raise
 
 
 def _entry(name: str, fit: Any) -> _Entry | None:
