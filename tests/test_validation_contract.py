@@ -38,6 +38,10 @@ ENTRY_POINTS = {
     "predict": lambda **kw: evsynth.meta(YI, VI).predict(**kw),
     "confint": lambda **kw: evsynth.meta(YI, VI).confint(**kw),
     "mh_predict": lambda **kw: evsynth.meta_mh("OR", **BIN).predict(**kw),
+    "meta_mv": lambda **kw: evsynth.meta_mv(YI, VI, **kw),
+    "mv_predict": lambda **kw: evsynth.meta_mv(YI, VI).predict(**kw),
+    "meta_glmm": lambda **kw: evsynth.meta_glmm("OR", **BIN, **kw),
+    "robu": lambda **kw: evsynth.robu(YI, VI, [1, 1, 2, 2], **kw),
 }
 LEVEL_TAKERS = list(ENTRY_POINTS)
 MODEL_FITTERS = ["meta", "meta_batch"]  # take method=, test=, control=
@@ -61,7 +65,7 @@ def test_levels_accepted_and_stored_in_percent(entry, level, percent):
 @pytest.mark.parametrize("entry", LEVEL_TAKERS)
 @pytest.mark.parametrize("level", [0.4, 1, 100, 0, -5, 150, True, "95", float("nan"), None])
 def test_levels_rejected_with_one_message(entry, level):
-    if level is None and entry in ("predict", "confint", "mh_predict"):
+    if level is None and entry in ("predict", "confint", "mh_predict", "mv_predict"):
         pytest.skip("level=None means the fit's own level there")
     with pytest.raises(InputError) as err:
         ENTRY_POINTS[entry](level=level)
@@ -121,6 +125,50 @@ def test_control_rejected_with_one_message(entry, control, message):
         ENTRY_POINTS[entry](control=control)
 
 
+#: the other model fitters: their own method codes and z/t tests (metafor rma.mv, rma.glmm)
+OTHER_FITTERS = {"meta_mv": ("ML", "REML"), "meta_glmm": ("ML", "EE", "FE", "CE")}
+
+
+@pytest.mark.parametrize("entry", list(OTHER_FITTERS))
+def test_other_fitters_codes_case_insensitive(entry):
+    for method in OTHER_FITTERS[entry]:
+        res = ENTRY_POINTS[entry](method=method.lower())
+        assert res.method == method
+    for given, canonical in [("Z", "z"), ("T", "t"), ("t", "t")]:
+        assert ENTRY_POINTS[entry](test=given).test == canonical
+
+
+@pytest.mark.parametrize("entry", list(OTHER_FITTERS))
+@pytest.mark.parametrize("method", ["XYZ", "", 3, None])
+def test_other_fitters_methods_rejected_with_one_message(entry, method):
+    with pytest.raises(InputError) as err:
+        ENTRY_POINTS[entry](method=method)
+    assert str(err.value) == (f"argument 'method' is {method!r}; expected one of "
+                              f"{', '.join(OTHER_FITTERS[entry])} (case-insensitive)")
+
+
+@pytest.mark.parametrize("entry", ["meta_mv"])
+@pytest.mark.parametrize("test", ["wald", "", "Z ", 1, "knha", "adhoc"])
+def test_mv_test_codes_rejected_with_one_message(entry, test):
+    """rma.mv has z and t tests only: the message lists what meta_mv accepts."""
+    with pytest.raises(InputError) as err:
+        ENTRY_POINTS[entry](test=test)
+    assert str(err.value) == f"argument 'test' is {test!r}; expected one of z, t (case-insensitive)"
+
+
+@pytest.mark.parametrize("entry", list(OTHER_FITTERS))
+@pytest.mark.parametrize("control, message", [
+    ({"bogus": 1}, "control: unknown setting 'bogus'; expected one of"),
+    ({"maxiter": "a"}, "control: setting 'maxiter' is 'a'; expected a whole number >= 1"),
+    ({"maxiter": 0}, "control: setting 'maxiter' is 0; expected a whole number >= 1"),
+    ({"tol": -1}, "control: setting 'tol' is -1; expected a positive number"),
+    ([1, 2], "argument 'control' is [1, 2]; expected a dict of settings"),
+])
+def test_other_fitters_control_rejected_with_one_message(entry, control, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        ENTRY_POINTS[entry](control=control)
+
+
 @pytest.mark.parametrize("entry", MODEL_FITTERS)
 def test_control_accepted(entry):
     res = ENTRY_POINTS[entry](control={"threshold": 1e-10, "maxiter": 500, "ll0check": False})
@@ -141,8 +189,47 @@ COLUMN_TAKERS = {
         "OR", data=DATA, **{"ai": "tp", "bi": "tn", "ci": "cp", "di": "cn", **kw}),
     "meta_peto": lambda **kw: evsynth.meta_peto(
         data=DATA, **{"ai": "tp", "bi": "tn", "ci": "cp", "di": "cn", **kw}),
+    "meta_mv": lambda **kw: evsynth.meta_mv(**{"yi": "yi", "V": "vi", "data": DATA, **kw}),
+    "meta_glmm": lambda **kw: evsynth.meta_glmm(
+        "OR", data=DATA, **{"ai": "tp", "bi": "tn", "ci": "cp", "di": "cn", **kw}),
 }
-FIRST_FIELD = {"effect_size": "ai", "meta": "yi", "meta_mh": "ai", "meta_peto": "ai"}
+FIRST_FIELD = {"effect_size": "ai", "meta": "yi", "meta_mh": "ai", "meta_peto": "ai",
+               "meta_mv": "yi", "meta_glmm": "ai"}
+
+#: entry points with data columns but no study labels (effects in clusters)
+DATA_CL = DATA.assign(cl=[1, 1, 2, 2])
+CLUSTERED = {
+    "robu": (lambda **kw: evsynth.robu(**{"yi": "yi", "vi": "vi", "cluster": "cl",
+                                          "data": DATA_CL, **kw}), "yi"),
+    "vcalc": (lambda **kw: evsynth.vcalc(**{"vi": "vi", "cluster": "cl", "data": DATA_CL,
+                                            **kw}), "vi"),
+    "impute_covariance": (lambda **kw: evsynth.impute_covariance(
+        **{"vi": "vi", "cluster": "cl", "r": 0.5, "data": DATA_CL, **kw}), "vi"),
+    "robust": (lambda **kw: evsynth.robust(evsynth.meta("yi", "vi", data=DATA_CL),
+                                           **{"cluster": "cl", "data": DATA_CL, **kw}),
+               "cluster"),
+}
+
+
+@pytest.mark.parametrize("entry", list(CLUSTERED))
+def test_clustered_missing_column_one_message(entry):
+    call, field = CLUSTERED[entry]
+    with pytest.raises(InputError) as err:
+        call(**{field: "nope"})
+    assert str(err.value).startswith(f"argument '{field}': column 'nope' is not in data "
+                                     "(columns: tp, tn, cp, cn, yi, vi, name, cl)")
+
+
+@pytest.mark.parametrize("entry", ["robu", "vcalc", "impute_covariance"])
+def test_clustered_numbers(entry):
+    call, field = CLUSTERED[entry]
+    for bad, tail in [(True, "True; expected a number (booleans are not numbers here)"),
+                      ("ten", "'ten'; expected a number")]:
+        values = list(DATA_CL[field])
+        values[1] = bad
+        with pytest.raises(InputError) as err:
+            call(**{field: values})
+        assert str(err.value) == f"study in row 2: field '{field}' is {tail}"
 
 
 @pytest.mark.parametrize("entry", list(COLUMN_TAKERS))
@@ -167,9 +254,21 @@ def test_slab_column_and_length(entry):
                               "label")
 
 
+#: entry points whose number messages do not name the study label yet (glmm.py passes no
+#: labels to evsynth.validation.numeric_vector; it says "study in row 2")
+UNLABELLED = {"meta_glmm"}
+
+
+def _unlabelled(request, entry):
+    if entry in UNLABELLED:
+        request.applymarker(pytest.mark.xfail(reason=f"{entry}: numbers are validated without "
+                                               "the study labels", strict=False))
+
+
 @pytest.mark.parametrize("entry", list(COLUMN_TAKERS))
 @pytest.mark.parametrize("bad", [True, np.bool_(False)])
-def test_booleans_are_not_numbers(entry, bad):
+def test_booleans_are_not_numbers(entry, bad, request):
+    _unlabelled(request, entry)
     field = FIRST_FIELD[entry]
     values = list(DATA["tp"] if field == "ai" else DATA["yi"])
     values[1] = bad
@@ -180,7 +279,8 @@ def test_booleans_are_not_numbers(entry, bad):
 
 
 @pytest.mark.parametrize("entry", list(COLUMN_TAKERS))
-def test_text_is_not_a_number(entry):
+def test_text_is_not_a_number(entry, request):
+    _unlabelled(request, entry)
     field = FIRST_FIELD[entry]
     values = list(DATA["tp"] if field == "ai" else DATA["yi"])
     values[2] = "ten"
@@ -202,6 +302,13 @@ DIRECT = {
     "meta": lambda data: evsynth.meta("yi", "vi", data=data),
     "meta_mh": lambda data: evsynth.meta_mh("OR", data=data, ai="tp", bi="tn", ci="cp", di="cn"),
     "meta_peto": lambda data: evsynth.meta_peto(data=data, ai="tp", bi="tn", ci="cp", di="cn"),
+    "meta_mv": lambda data: evsynth.meta_mv("yi", "vi", data=data),
+    "meta_glmm": lambda data: evsynth.meta_glmm("OR", data=data, ai="tp", bi="tn", ci="cp",
+                                                di="cn"),
+    "robu": lambda data: evsynth.robu("yi", "vi", "cl", data=data),
+    "vcalc": lambda data: evsynth.vcalc("vi", "cl", data=data),
+    "impute_covariance": lambda data: evsynth.impute_covariance("vi", "cl", 0.5, data=data),
+    "robust": lambda data: evsynth.robust(evsynth.meta(YI, VI), "cl", data=data),
 }
 
 
@@ -210,7 +317,7 @@ def test_data_must_be_a_frame(entry):
     with pytest.raises(InputError, match=re.escape("argument 'data' is a list; expected a pandas "
                                                    "DataFrame (or a dict of columns)")):
         DIRECT[entry]([1, 2])
-    DIRECT[entry](DATA.to_dict(orient="list"))  # a dict of columns is accepted everywhere
+    DIRECT[entry](DATA_CL.to_dict(orient="list"))  # a dict of columns is accepted everywhere
 
 
 def test_messages_show_numbers_as_written():

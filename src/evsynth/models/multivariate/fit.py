@@ -18,7 +18,6 @@ from evsynth.validation import (
     level_percent,
     numeric_vector,
     study_labels,
-    test_code,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,10 +187,7 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
     from evsynth.models.multivariate._terms import parse_random
 
     method_u = choice(method, MV_METHODS, "method")
-    test_u = test_code(test)
-    if test_u not in ("z", "t"):
-        raise InputError(f"argument 'test' is {test!r}; expected 'z' or 't' for meta_mv "
-                         "(metafor rma.mv)")
+    test_u = choice(test, ("z", "t"), "test")   # metafor rma.mv: no knha/adhoc
     dfs_u = choice(dfs, ("residual", "contain"), "dfs")
     if dfs_u == "contain":
         test_u = "t"
