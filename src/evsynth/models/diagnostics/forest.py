@@ -69,8 +69,11 @@ def forest(fit: Any, *, transf: Callable[[Any], Any] | str | bool | None = "auto
 
     Parameters
     ----------
-    fit : MetaResult or MHResult
-        A fit from :func:`evsynth.meta`, :func:`evsynth.meta_mh` or :func:`evsynth.meta_peto`.
+    fit : MetaResult, MHResult, MetaMVResult, RobustResult, RobuResult or GLMMResult
+        A fit from :func:`evsynth.meta`, :func:`evsynth.meta_mh`, :func:`evsynth.meta_peto`,
+        :func:`evsynth.meta_mv` (effects grouped by study), :func:`evsynth.robust` (robust
+        pooled CI), :func:`evsynth.robu` or :func:`evsynth.meta_glmm` (see
+        :mod:`evsynth.models.diagnostics.forest_more`).
     transf : callable, "auto", True, False or None, optional
         Transformation of the estimates and limits for display. ``"auto"`` (default): ``np.exp``
         for ratio measures (OR, RR, Peto OR, HR, IRR, ROM; the measure of a Mantel-Haenszel or
