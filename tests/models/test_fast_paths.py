@@ -161,3 +161,14 @@ def test_ols_quantities_single_group(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(kernels, "_SINGLE_FAST", True)
         for a, b in zip(fast, slow, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kw", [{}, {"test": "knha"}, {"control": {"tau2_init": 0.3}}])
+def test_single_sj_bitwise_identical(kw: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = _cases(21, 200) + [(np.array([0.3, 0.3, 0.3]), np.array([0.1, 0.2, 0.3])),
+                               (np.zeros(4), np.ones(4))]
+    if not kw:
+        cases.append((np.array([0.5]), np.array([0.1])))  # k = 1 (no t-based test)
+    fast = _fits(cases, "SJ", **kw)
+    monkeypatch.setattr(kernels, "_SINGLE_FAST", False)
+    assert fast == _fits(cases, "SJ", **kw)

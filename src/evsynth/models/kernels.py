@@ -530,6 +530,36 @@ def _div(a: float, b: float) -> float:
     return a / b
 
 
+def _sj_one(des: Design, tau0: float) -> tuple[np.ndarray, np.ndarray]:
+    """SJ estimate and its SE (:func:`estimate_tau2`) for one intercept-only group (k > 1) at
+    the start value ``tau0``: the operations of :class:`WeightedFit` (``RSS``, ``tr_PVPV``,
+    ``tr_PVP``, ``trPP``) in the same order, per-group quantities in Python floats (squares as
+    products, as numpy's ``**2``), so bitwise the same values."""
+    y, v, ones = des.y, des.v, des.seg._ones
+    n = y.size
+
+    def s(x: np.ndarray) -> float:
+        return float((x.reshape(1, n) @ ones)[0])
+
+    km = float(n) - 1.0  # k - p
+    w = 1.0 / (v + tau0)
+    sw = s(w)
+    ainv = _div(1.0, sw)
+    r = y + -(ainv * s(w * y))
+    u = w * r
+    tau2 = _mx(0.0, _div(tau0 * s(u * r), km))
+    w2 = w * w
+    sw2v = s(w**2 * v)
+    m2 = _div(s(w2), sw)
+    d1 = ainv * sw2v
+    pvpv = s((w * v) ** 2) - 2.0 * (ainv * s(w**3 * v**2)) + d1 * d1
+    pvp = sw2v - 2.0 * (ainv * s(w**3 * v)) + m2 * (ainv * sw2v)
+    trpp = s(w2) - 2.0 * _div(s(w2 * w), sw) + m2 * m2
+    x = _div(tau0 * tau0, km * km) * (2 * pvpv + 4 * tau2 * pvp + 2 * (tau2 * tau2) * trpp)
+    se = math.sqrt(x) if x >= 0 else math.nan
+    return np.array([tau2]), np.array([se])
+
+
 def _mx(a: float, b: float) -> float:
     """``np.maximum`` of two floats (NaN propagates; ``a`` on ties)."""
     return a if (a >= b or a != a) else b
@@ -733,7 +763,9 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         tau0 = des.seg.sum((des.y - des.seg.expand(ybar)) ** 2) / k
         if init is not None:  # metafor: tau2.init is the SJ estimator's tau2_0
             tau0 = np.full(G, float(init))
-        if method == "SJ":
+        if method == "SJ" and _SINGLE_FAST and G == 1 and des.intercept_only and des.y.size > 1:
+            tau2, se = _sj_one(des, float(tau0[0]))
+        elif method == "SJ":
             fit0 = WeightedFit(des, tau0)
             tau2 = np.maximum(0.0, tau0 * fit0.RSS / (k - p))
             se = np.sqrt(tau0**2 / (k - p) ** 2 * (2 * fit0.tr_PVPV(v)
