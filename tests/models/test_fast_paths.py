@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import evsynth
@@ -78,6 +79,22 @@ def test_scan_one_equals_stacked_fit(method: str) -> None:
         stacked = kernels.Design(y[rows], v[rows], np.ones((16 * k, 1)),
                                  kernels.Segments(np.full(16, k)))
         ref = kernels._score(method, kernels.WeightedFit(stacked, grid), None)[0]
+        np.testing.assert_array_equal(kernels._scan_one(method, y, v, grid[None, :])[0], ref)
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_scan_equal_k_batch_equals_stacked_fit(method: str) -> None:
+    """The scan of a batch of equal-k groups: bitwise the scores of the stacked fit."""
+    rng = np.random.default_rng(4)
+    for G, k in ((1, 10), (7, 5), (300, 10)):
+        v = rng.uniform(0.001, 1.0, G * k)
+        y = rng.normal(0, np.sqrt(v + 0.1))
+        grid = rng.uniform(0.01, 2.0, (G, 1)) * (np.arange(1, 17) / 16) ** 2
+        rows = np.tile(np.arange(G * k), 16)
+        stacked = kernels.Design(y[rows], v[rows], np.ones((16 * G * k, 1)),
+                                 kernels.Segments(np.tile(np.full(G, k), 16)))
+        ref = kernels._score(method, kernels.WeightedFit(stacked, grid.T.ravel()),
+                             None)[0].reshape(16, G).T
         np.testing.assert_array_equal(kernels._scan_one(method, y, v, grid), ref)
 
 
@@ -172,3 +189,23 @@ def test_single_sj_bitwise_identical(kw: dict, monkeypatch: pytest.MonkeyPatch) 
     fast = _fits(cases, "SJ", **kw)
     monkeypatch.setattr(kernels, "_SINGLE_FAST", False)
     assert fast == _fits(cases, "SJ", **kw)
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_batch_scan_fast_path_identical(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """meta_batch below the fused-kernel size (equal k, and ragged k for the general code):
+    every column identical with the array scan."""
+    rng = np.random.default_rng(9)
+    frames = []
+    for sizes in (np.full(600, 10), rng.integers(2, 12, 300)):
+        G = sizes.size
+        v = np.where(rng.random(sizes.sum()) < 0.5, rng.uniform(0.001, 0.01, sizes.sum()),
+                     rng.uniform(0.5, 2, sizes.sum()))
+        y = rng.normal(0, np.sqrt(v + np.repeat(rng.choice([0, 0.05, 0.3], G), sizes)))
+        frames.append(pd.DataFrame({"g": np.repeat(np.arange(G), sizes), "yi": y, "vi": v}))
+    for d in frames:
+        fast = evsynth.meta_batch(d, by="g", method=method)
+        monkeypatch.setattr(kernels, "_SINGLE_FAST", False)
+        slow = evsynth.meta_batch(d, by="g", method=method)
+        monkeypatch.setattr(kernels, "_SINGLE_FAST", True)
+        pd.testing.assert_frame_equal(fast.to_frame(), slow.to_frame(), check_exact=True)

@@ -478,8 +478,10 @@ def _use_fused(des: Design, method: str) -> bool:
     return method in ("ML", "REML", "PM") and _fusable(des)
 
 
-#: single intercept-only fits iterate in Python floats (:func:`_newton_one`; bitwise the same
-#: iterates as the array code, which the tests check by switching this off)
+#: fast paths with bitwise the same results as the array code (the tests check this by
+#: switching them off): single intercept-only fits in Python floats (:func:`_newton_one`,
+#: :func:`_sj_one`, ...) and the global-maximum scan of equal-k intercept-only batches on a
+#: (points x groups, k) array (:func:`_scan_one`)
 _SINGLE_FAST = True
 
 
@@ -887,8 +889,8 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
     G = sub.seg.G
     per_fit = max(1, min(n_grid, _SCAN_ROWS // max(sub.y.size * sub.p, 1)))
     scores = np.empty((G, n_grid))
-    if _SINGLE_FAST and G == 1 and sub.intercept_only and per_fit == n_grid:
-        scores[0] = _scan_one(method, sub.y, sub.v, grid[0])
+    if _SINGLE_FAST and sub.intercept_only and sub.seg.equal_k is not None and per_fit == n_grid:
+        scores[:] = _scan_one(method, sub.y, sub.v, grid)
         per_fit = n_grid + 1  # done: skip the stacked fits below
     for j0 in range(0, n_grid if per_fit <= n_grid else 0, per_fit):
         m = min(per_fit, n_grid - j0)
@@ -944,28 +946,33 @@ def _one_has_other_maxima(des: Design, method: str, init: float, tau2: float,
     grid = upper * (np.arange(1, n_grid + 1) / n_grid) ** 2
     if n_grid * k > _SCAN_ROWS:
         return True  # the general code's point-by-point scan
-    scores = _scan_one(method, y, v, grid)
+    scores = _scan_one(method, y, v, grid[None, :])[0]
     downs = (scores[:-1] > 0) & (scores[1:] <= 0)
     downs &= ~((grid[:-1] <= tau2) & (tau2 <= grid[1:]))
     return bool(downs.any())
 
 
 def _scan_one(method: str, y: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """ML/REML scores of one intercept-only group at every grid point: the stacked fit of
-    :func:`_other_maxima` (grid-major rows, one group per grid point) as a (points, k) array,
-    the same operations in the same order (bitwise the same scores), without building the
-    stacked design."""
-    k = y.size
+    """ML/REML scores at every grid point of intercept-only groups of equal size k (``y``,
+    ``v`` flat, G * k rows; ``grid`` (G, m)): the stacked fit of :func:`_other_maxima`
+    (grid-major rows, one group per grid point and group) as an (m * G, k) array, the same
+    operations in the same order (bitwise the same scores), without building the stacked
+    design. Returns (G, m)."""
+    G, m = grid.shape
+    k = y.size // G
     ones = np.ones(k)
-    w = 1.0 / (v[None, :] + 1.0 * grid[:, None])
+    w = (1.0 / (v.reshape(1, G, k) + 1.0 * grid.T[:, :, None])).reshape(m * G, k)
+    yy = np.broadcast_to(y.reshape(1, G, k), (m, G, k)).reshape(m * G, k)
     sw = w @ ones
     A = sw[:, None, None]
-    beta = np.einsum("gij,gj->gi", 1.0 / A, ((w * y[None, :]) @ ones)[:, None])
-    u = w * (y[None, :] + -1.0 * beta[:, 0][:, None])
+    beta = np.einsum("gij,gj->gi", 1.0 / A, ((w * yy) @ ones)[:, None])
+    u = w * (yy + -1.0 * beta[:, 0][:, None])
     YPPY = (u * u) @ ones
     if method == "ML":
-        return YPPY - sw
-    return YPPY - (sw - _tr((((w * w) @ ones) / A[:, 0, 0])[:, None, None]))
+        out = YPPY - sw
+    else:
+        out = YPPY - (sw - _tr((((w * w) @ ones) / A[:, 0, 0])[:, None, None]))
+    return out.reshape(m, G).T
 
 
 def _note_moved(notes: list[str], n: int) -> None:
