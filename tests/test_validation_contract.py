@@ -254,9 +254,8 @@ def test_slab_column_and_length(entry):
                               "label")
 
 
-#: entry points whose number messages do not name the study label yet (glmm.py passes no
-#: labels to evsynth.validation.numeric_vector; it says "study in row 2")
-UNLABELLED = {"meta_glmm"}
+#: entry points whose number messages do not name the study label yet (none)
+UNLABELLED: set[str] = set()
 
 
 def _unlabelled(request, entry):

@@ -113,7 +113,9 @@ def test_bad_outcome_rows(tmp_path, i, change, expect):
 
 @pytest.mark.parametrize("change,expect", [
     ({"year": "19"}, ["line 2", "'year'"]),
-    ({"rob_overall": "medium"}, ["line 2", "rob_overall", "risk-of-bias judgement"]),
+    ({"rob_overall": "medium"}, ["line 2", "rob_overall", "'medium'", "some concerns, high (RoB 2"]),
+    ({"rob_tool": "ROBINS-I", "rob_overall": "some concerns"},
+     ["line 2", "rob_overall", "moderate, serious, critical"]),
     ({"percent_female": "120"}, ["line 2", "percent_female"]),
     ({"study_id": "S2"}, ["line 3", "duplicate"]),
 ])
@@ -195,3 +197,52 @@ def test_model_settings_aliases_as_meta(tmp_path, key, value, stored):
     toml = toml.replace('test = "z"\n', "", 1) if key == "test" else toml
     review = load_review(make_review(tmp_path / "r", toml))
     assert getattr(review.config.model, key) == stored
+
+
+def test_robins_i_judgements_and_multiline_cells(tmp_path):
+    """ROBINS-I words are read for a study whose rob_tool says so (RoB 2 words are refused
+    there), and a quoted studies.csv cell keeps its line break (csv read with newline='')."""
+    studies = copy.deepcopy(STUDIES)
+    studies[1].update({"rob_tool": "ROBINS-I", "rob_overall": "Serious",
+                       "participants": "40 adults\nwith pain"})
+    for s in studies[:1] + studies[2:]:
+        s.update({"rob_tool": "", "participants": ""})
+    review = load_review(make_review(tmp_path / "r", studies=studies))
+    s2 = review.study_by_id["S2"]
+    assert s2.rob_overall == "serious"
+    assert s2.participants == "40 adults\nwith pain"
+    assert review.study_by_id["S1"].rob_overall == "low"
+
+
+def test_serious_and_critical_count_as_high_risk_in_the_sensitivity_analysis(tmp_path):
+    """ROBINS-I 'serious'/'critical' are left out by "excluding high risk of bias" as RoB 2's
+    'high' is (schema.HIGH_RISK)."""
+    import evsynth.review as rv
+
+    def dropped(studies):
+        res = rv.analyse(rv.load(make_review(tmp_path / str(len(list(tmp_path.iterdir()))),
+                                             studies=studies))).to_dict()
+        notes = [s.get("note") or "" for a in res["analyses"]
+                 for s in a.get("sensitivity", []) if s["name"] == "excluding high risk of bias"]
+        return notes
+
+    base = dropped(copy.deepcopy(STUDIES))
+    studies = copy.deepcopy(STUDIES)
+    studies[1].update({"rob_tool": "ROBINS-I", "rob_overall": "serious"})
+    studies[3].update({"rob_tool": "ROBINS-I", "rob_overall": "critical"})
+    for s in (studies[0], studies[2]):
+        s["rob_tool"] = ""
+    assert base and dropped(studies) == base
+
+
+def test_validate_checks_risk_of_bias_csv(tmp_path):
+    """A bad judgement in risk_of_bias.csv fails `validate` (not first `run`), naming the file
+    and the value."""
+    d = make_review(tmp_path / "r")
+    (d / "risk_of_bias.csv").write_text("study,outcome,domain,judgement\nS1,pain,D1,dreadful\n",
+                                        encoding="utf-8")
+    with pytest.raises(InputError, match="risk_of_bias.csv.*'dreadful'"):
+        validate(d)
+    (d / "risk_of_bias.csv").write_text("study,outcome,domain,judgement\nS1,pain,D1,low\n",
+                                        encoding="utf-8")
+    assert any("risk of bias: " in line for line in validate(d))

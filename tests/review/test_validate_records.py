@@ -146,3 +146,14 @@ def test_damaged_store_is_an_input_error(tmp_path, capsys):
     assert rc == 2 and out == ""
     assert "evsynth.sqlite: cannot read the records store (file is not a database)" in err
     assert "Traceback" not in err
+
+
+def test_records_mismatches_reach_the_run_warnings(tmp_path):
+    """The records checks' warnings are also run warnings (printed by `evsynth run`, listed in
+    results.json's ``warnings``), prefixed "records: "."""
+    import evsynth.review as rv
+
+    folder = build_example_store(tmp_path / "vp", drop_link("Wang 2016"))
+    warnings = rv.analyse(rv.load(folder)).to_dict()["warnings"]
+    records = [w for w in warnings if w.startswith("records: ")]
+    assert any("Wang 2016" in w and "no included" in w for w in records), records

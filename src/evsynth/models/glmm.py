@@ -70,6 +70,7 @@ from evsynth.models.results import FittedModel, fmt_p
 from evsynth.validation import (
     as_frame,
     choice,
+    column,
     control_settings,
     level_percent,
     numeric_vector,
@@ -1000,7 +1001,8 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
         raise InputError(f"measure {measure!r} needs {', '.join(missing)}; got "
                          f"{', '.join(given) or 'no data'}")
     first = {"OR": ai, "IRR": x1i, "PLO": xi, "IRLN": xi}[measure]
-    k_all = int(np.size(numeric_vector(need[0], first, frame, allow_missing=True)))
+    # the number of studies from the raw column (validated below with the study labels)
+    k_all = int(np.size(np.asarray(column(need[0], first, frame), dtype=object)))
     labels = study_labels(slab, frame, k_all)
     if measure == "OR":
         a = _counts("ai", ai, frame, labels)

@@ -55,6 +55,7 @@ from evsynth.review.arms import (
 from evsynth.review.load import Review
 from evsynth.review.pooling import Pooled, fit_iv, method_label, pool, zero_options
 from evsynth.review.schema import (
+    HIGH_RISK,
     RATIO_MEASURES,
     Comparison,
     Outcome,
@@ -808,7 +809,7 @@ def _sensitivity(review: Review, items: list[StudyInput], yi: np.ndarray, vi: np
                         "note": f"change-score SDs imputed with r = {r:g} instead of "
                                 f"{review.config.change_scores.correlation:g}"})
     if sens.exclude_high_risk_of_bias and k >= 1:
-        keep = [j for j, it in enumerate(items) if it.entry["risk_of_bias"] != "high"]
+        keep = [j for j, it in enumerate(items) if it.entry["risk_of_bias"] not in HIGH_RISK]
         dropped = [labels[j] for j in range(k) if j not in keep]
         if not dropped:
             pass  # nothing to leave out: the main analysis is the sensitivity analysis

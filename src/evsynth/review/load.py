@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,9 @@ def read_csv_rows(path: Path, raw: bytes, model: type[BaseModel],
                   required: tuple[str, ...]) -> tuple[list[Any], list[int], list[str]]:
     """Validate each CSV row with ``model``; returns rows, their line numbers and the errors."""
     text = _decode(path, raw)
-    reader = csv.DictReader(text.splitlines())
+    # newline="" keeps line breaks inside quoted cells (csv module docs); splitting the text
+    # into lines first would join "40 adults\nwith pain" into "40 adultswith pain"
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     missing = [c for c in required if c not in header]
     if missing:
@@ -593,8 +596,31 @@ def validate(path: str | Path) -> list[str]:
         lines.append(f"  change-score correlation {cfg.change_scores.correlation} "
                      f"(sensitivity: {cfg.change_scores.sensitivity or 'none'}) for "
                      f"{', '.join(needs_r)}")
+    lines += _rob_lines(r)
     lines += [f"warning: {w}" for w in r.warnings]
     return lines
+
+
+def _rob_lines(r: Review) -> list[str]:
+    """Check the risk-of-bias judgements as `evsynth run` reads them (``risk_of_bias.csv`` and
+    the ``rob_d1``... columns, against each study's tool: an InputError naming file, line,
+    study and field), so that a bad judgement fails in ``validate``, not first in ``run``.
+    pandas is loaded only when the folder has such judgements."""
+    import re
+
+    long_table = (r.path / "risk_of_bias.csv").exists()
+    domain_cols = any(re.fullmatch(r"rob_d\d+", str(k).lower())
+                      for s in r.studies for k in (s.model_extra or {}))
+    if not (long_table or domain_cols or any(s.rob_overall for s in r.studies)):
+        return []
+    from evsynth.reports.rob import load_risk_of_bias
+
+    rob = load_risk_of_bias(r.path)
+    if rob is None:
+        return []
+    judged = rob.table()["study"].nunique()
+    return [f"  risk of bias: {judged} studies judged"
+            + (" (with risk_of_bias.csv)" if long_table else "")]
 
 
 __all__ = ["GRADE_DOMAINS", "INPUT_FILES", "Review", "load_review", "validate"]

@@ -405,7 +405,9 @@ def analysis_results(review: Review, progress: Callable[[int], None] | None = No
         results["records"] = records
     results["provenance"]["missing_components"] = missing
     results["warnings"] = list(review.warnings) + [
-        f"{a['id']}: {w}" for a in analyses for w in a.get("warnings") or []]
+        f"{a['id']}: {w}" for a in analyses for w in a.get("warnings") or []] + [
+        f"records: {w}" for w in ((records or {}).get("errors") or [])
+        + ((records or {}).get("warnings") or [])]
     plan_figures(results, forest=mods["forest"] is not None)
     return results
 

@@ -148,13 +148,9 @@ def plan_figures(results: dict[str, Any], *, forest: bool = True) -> None:
 def records_section_of(review: Review) -> dict[str, Any] | None:
     """The ``records`` section (search table, PRISMA counts, screening agreement, excluded
     studies, reports per study, consistency) from :mod:`evsynth.review.records_section`;
-    None when the folder has no records store or that module is not installed."""
-    try:
-        from evsynth.review.records_section import records_section  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError as exc:
-        if exc.name == "evsynth.review.records_section":
-            return None
-        raise
+    None when the folder has no records store."""
+    from evsynth.review.records_section import records_section
+
     section: dict[str, Any] | None = records_section(review)
     return section
 

@@ -58,8 +58,13 @@ POOLING_MEASURES = {"IV": CONTINUOUS_MEASURES + BINARY_MEASURES + TIME_TO_EVENT_
                     "MH": ("OR", "RR", "RD", "IRR", "IRD"), "PETO": ("OR",)}
 #: Handbook 23.3.4 options for a study with several arms on one side of a comparison
 MULTIARM_OPTIONS = ("combine", "split")
-#: values of a risk-of-bias judgement (Cochrane RoB 2 wording, plus RoB 1's "unclear")
-ROB_VALUES = ("low", "some concerns", "unclear", "high")
+#: the risk-of-bias columns of studies.csv (judgements checked against the study's tool,
+#: ``rob_tool``, by evsynth.reports.rob; RoB 1's "unclear" is read as RoB 2's "some concerns")
+ROB_FIELDS = ("rob_randomisation", "rob_deviations", "rob_missing", "rob_measurement",
+              "rob_selection", "rob_overall")
+#: overall judgements counted as high risk of bias (RoB 2 "high"; ROBINS-I "serious" and
+#: "critical"): the studies the "excluding high risk of bias" sensitivity analysis leaves out
+HIGH_RISK = ("high", "serious", "critical")
 GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision",
                  "publication_bias")
 
@@ -501,14 +506,25 @@ class StudyRow(BaseModel):
     source: OptStr = None
     note: OptStr = None
 
-    @field_validator("rob_randomisation", "rob_deviations", "rob_missing", "rob_measurement",
-                     "rob_selection", "rob_overall")
-    @classmethod
-    def _rob(cls, v: str | None) -> str | None:
-        if v is not None and v.lower() not in ROB_VALUES:
-            raise ValueError(f"{v!r} is not a risk-of-bias judgement; expected one of "
-                             f"{', '.join(ROB_VALUES)} (or empty)")
-        return None if v is None else v.lower()
+    @model_validator(mode="after")
+    def _rob(self) -> StudyRow:
+        """Risk-of-bias judgements in the canonical spelling of the study's tool (``rob_tool``:
+        RoB 2 by default, or ROBINS-I), with the synonyms of :mod:`evsynth.reports.rob`, the
+        one home of both tools' vocabularies."""
+        from evsynth.errors import InputError
+        from evsynth.reports.rob import normalise_judgement, tool_of
+
+        extra = self.model_extra or {}
+        raw_tool = extra.get("rob_tool")
+        try:
+            tool = tool_of(raw_tool if raw_tool else "rob2", "field 'rob_tool'")
+            for name in ROB_FIELDS:
+                value = getattr(self, name)
+                if value is not None:
+                    setattr(self, name, normalise_judgement(value, tool, f"field {name!r}"))
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="before")
     @classmethod
