@@ -113,7 +113,8 @@ def test_bad_outcome_rows(tmp_path, i, change, expect):
 
 @pytest.mark.parametrize("change,expect", [
     ({"year": "19"}, ["line 2", "'year'"]),
-    ({"rob_overall": "medium"}, ["line 2", "rob_overall", "'medium'", "some concerns, high (RoB 2"]),
+    ({"rob_overall": "medium"},
+     ["line 2", "rob_overall", "'medium'", "some concerns, high (RoB 2"]),
     ({"rob_tool": "ROBINS-I", "rob_overall": "some concerns"},
      ["line 2", "rob_overall", "moderate, serious, critical"]),
     ({"percent_female": "120"}, ["line 2", "percent_female"]),
