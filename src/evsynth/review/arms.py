@@ -209,20 +209,33 @@ class Pairing:
     multiarm: dict[str, Any] | None
 
 
-def pair_arms(arms_i: list[Group], arms_c: list[Group], option: str) -> Pairing:
-    """Pair the arms of one study (both sides non-empty) by the comparison's ``multiarm``."""
-    if len(arms_i) == 1 and len(arms_c) == 1:
-        return Pairing([(arms_i[0], arms_c[0])], None)
-    info: dict[str, Any] = {
+def multiarm_info(arms_i: list[Group], arms_c: list[Group], option: str) -> dict[str, Any]:
+    """The note on how a multi-arm study's arms were paired: the option, the arms on each side
+    and the Cochrane Handbook reference (its ``"text"`` is added by the caller)."""
+    return {
         "option": option,
         "intervention_arms": [t for g in arms_i for t in g.treatments],
         "control_arms": [t for g in arms_c for t in g.treatments],
         "reference": HANDBOOK_MULTIARM}
-    if option == "combine":
-        info["text"] = (f"arms combined: {' + '.join(info['intervention_arms'])} vs "
-                        f"{' + '.join(info['control_arms'])} (Cochrane Handbook Table 6.5.a; "
-                        "events and totals summed)")
-        return Pairing([(combine(arms_i), combine(arms_c))], info)
+
+
+def pair_combined(arms_i: list[Group], arms_c: list[Group], option: str) -> Pairing:
+    """One arm against one (no note), or the arms of each side combined (Cochrane Handbook
+    Table 6.5.a: events and totals summed)."""
+    if len(arms_i) == 1 and len(arms_c) == 1:
+        return Pairing([(arms_i[0], arms_c[0])], None)
+    info = multiarm_info(arms_i, arms_c, option)
+    info["text"] = (f"arms combined: {' + '.join(info['intervention_arms'])} vs "
+                    f"{' + '.join(info['control_arms'])} (Cochrane Handbook Table 6.5.a; "
+                    "events and totals summed)")
+    return Pairing([(combine(arms_i), combine(arms_c))], info)
+
+
+def pair_arms(arms_i: list[Group], arms_c: list[Group], option: str) -> Pairing:
+    """Pair the arms of one study (both sides non-empty) by the comparison's ``multiarm``."""
+    if option == "combine" or (len(arms_i) == 1 and len(arms_c) == 1):
+        return pair_combined(arms_i, arms_c, option)
+    info = multiarm_info(arms_i, arms_c, option)
     pairs = [(split(gi, len(arms_c)), split(gc, len(arms_i))) for gi in arms_i for gc in arms_c]
     shared = [("/".join(g.treatments), len(arms_c)) for g in arms_i if len(arms_c) > 1] + \
              [("/".join(g.treatments), len(arms_i)) for g in arms_c if len(arms_i) > 1]

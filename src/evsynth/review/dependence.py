@@ -89,7 +89,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from evsynth.errors import InputError
-from evsynth.review.arms import HANDBOOK_MULTIARM, Group, Pairing, combine, pair_label
+from evsynth.review.arms import Group, Pairing, multiarm_info, pair_combined, pair_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,18 +135,9 @@ def pair_separately(arms_i: list[Group], arms_c: list[Group], option: str) -> Pa
     :func:`evsynth.review.arms.pair_arms`; ``split``: every intervention arm against every
     control arm with the groups whole (not divided: the correlation of effects sharing a group
     is in ``V``, Gleser & Olkin 2009)."""
-    if len(arms_i) == 1 and len(arms_c) == 1:
-        return Pairing([(arms_i[0], arms_c[0])], None)
-    info: dict[str, Any] = {
-        "option": option,
-        "intervention_arms": [t for g in arms_i for t in g.treatments],
-        "control_arms": [t for g in arms_c for t in g.treatments],
-        "reference": HANDBOOK_MULTIARM}
-    if option == "combine":
-        info["text"] = (f"arms combined: {' + '.join(info['intervention_arms'])} vs "
-                        f"{' + '.join(info['control_arms'])} (Cochrane Handbook Table 6.5.a; "
-                        "events and totals summed)")
-        return Pairing([(combine(arms_i), combine(arms_c))], info)
+    if option == "combine" or (len(arms_i) == 1 and len(arms_c) == 1):
+        return pair_combined(arms_i, arms_c, option)
+    info = multiarm_info(arms_i, arms_c, option)
     pairs = [(gi, gc) for gi in arms_i for gc in arms_c]
     info["pairs"] = len(pairs)
     info["shared_group_whole"] = True
