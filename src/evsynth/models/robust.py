@@ -407,19 +407,25 @@ def _working(fit: Any) -> _Working:
                      "evsynth.meta() or evsynth.meta_mv()")
 
 
+def _diagonal_blocks(values: np.ndarray, blocks: Blocks) -> list[np.ndarray]:
+    """Diagonal matrices per cluster-size group: ``diag(values[rows])`` for each cluster's
+    rows, stacked as ``(clusters, n, n)``."""
+    out = []
+    for _, rows in blocks.groups:
+        n = rows.shape[1]
+        D = np.zeros((rows.shape[0], n, n))
+        idx = np.arange(n)
+        D[:, idx, idx] = values[rows]
+        out.append(D)
+    return out
+
+
 def _phi_blocks(w: _Working, blocks: Blocks) -> list[np.ndarray]:
     """Working covariance blocks per cluster-size group: diag(vi + tau^2) for meta(), the
     cluster blocks of the marginal covariance M for meta_mv() (which must be block-diagonal by
     cluster: the random effects nested in the clusters, as clubSandwich requires)."""
-    out = []
     if w.diag_var is not None:
-        for _, rows in blocks.groups:
-            n = rows.shape[1]
-            Phi = np.zeros((rows.shape[0], n, n))
-            idx = np.arange(n)
-            Phi[:, idx, idx] = w.diag_var[rows]
-            out.append(Phi)
-        return out
+        return _diagonal_blocks(w.diag_var, blocks)
     assert w.M is not None
     coo = w.M.tocoo()
     r, c, v = coo.row, coo.col, coo.data
@@ -434,6 +440,7 @@ def _phi_blocks(w: _Working, blocks: Blocks) -> list[np.ndarray]:
                          "cluster that nests them (clubSandwich refuses the same)")
     size_group = np.empty(blocks.J, dtype=np.int64)
     slot = np.empty(blocks.J, dtype=np.int64)
+    out = []
     for g, (cl, _) in enumerate(blocks.groups):
         size_group[cl] = g
         slot[cl] = np.arange(cl.size)
@@ -455,14 +462,7 @@ def _weight_blocks(w: _Working, blocks: Blocks) -> list[np.ndarray] | None:
     if bad.size:
         raise InputError(f"robust(clubsandwich=True): row {bad[0] + 1} has weight "
                          f"{shown(w.weights[bad[0]])}; CR2 needs positive weights")
-    out = []
-    for _, rows in blocks.groups:
-        n = rows.shape[1]
-        B = np.zeros((rows.shape[0], n, n))
-        idx = np.arange(n)
-        B[:, idx, idx] = w.weights[rows]
-        out.append(B)
-    return out
+    return _diagonal_blocks(w.weights, blocks)
 
 
 # --------------------------------------------------------------------------------------------
