@@ -42,7 +42,24 @@ RESIDUAL_TYPES = ("response", "rstandard", "rstudent", "pearson", "cholesky")
 _EPS100 = 100 * np.finfo(float).eps
 
 
-class CaseResiduals(FrameResult):
+class _PerStudy(FrameResult):
+    """A table with one row per study (column ``slab``), what it holds (``kind``) and the model
+    it came from; printed as a titled table to 4 decimals."""
+
+    _title_suffix = ""
+
+    def __init__(self, frame: pd.DataFrame, kind: str, model: str) -> None:
+        self.frame = frame
+        self.kind = kind
+        self.model = model
+
+    def summary_text(self) -> str:
+        table = self.frame.set_index("slab")
+        return (f"{self.kind.capitalize()}{self._title_suffix} ({self.model}; "
+                f"k = {len(table)})\n" + table.to_string(float_format=lambda x: f"{x:.4f}"))
+
+
+class CaseResiduals(_PerStudy):
     """Residuals with standard errors, one row per study (metafor's ``list.rma`` of
     ``rstandard`` / ``rstudent``): columns ``slab, resid, se, z``.
 
@@ -51,34 +68,15 @@ class CaseResiduals(FrameResult):
     """
 
     _dict_fields = ("kind", "model", "slab", "resid", "se", "z")
-
-    def __init__(self, frame: pd.DataFrame, kind: str, model: str) -> None:
-        self.frame = frame
-        self.kind = kind
-        self.model = model
-
-    def summary_text(self) -> str:
-        table = self.frame.set_index("slab")
-        return (f"{self.kind.capitalize()} residuals ({self.model}; k = {len(table)})\n"
-                + table.to_string(float_format=lambda x: f"{x:.4f}"))
+    _title_suffix = " residuals"
 
 
-class StudyValues(FrameResult):
+class StudyValues(_PerStudy):
     """One value per study (metafor's named vectors of ``residuals`` and ``fitted``): columns
     ``slab`` and ``value``; ``kind`` says what they are ("response residuals", "fitted values",
     ...). ``res.value`` is the array."""
 
     _dict_fields = ("kind", "model", "slab", "value")
-
-    def __init__(self, frame: pd.DataFrame, kind: str, model: str) -> None:
-        self.frame = frame
-        self.kind = kind
-        self.model = model
-
-    def summary_text(self) -> str:
-        table = self.frame.set_index("slab")
-        return (f"{self.kind.capitalize()} ({self.model}; k = {len(table)})\n"
-                + table.to_string(float_format=lambda x: f"{x:.4f}"))
 
 
 def _zero_small(e: np.ndarray) -> np.ndarray:
