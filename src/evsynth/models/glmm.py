@@ -881,6 +881,21 @@ def _check_le(a: np.ndarray, b: np.ndarray, fa: str, fb: str, labels: list | Non
                          f"{b[i]:g}; expected {fa} <= {fb} (events cannot exceed the total)")
 
 
+def _non_events(events: np.ndarray, fields: tuple[str, str, str], non: Any, total: Any,
+                data: pd.DataFrame | None, labels: list | None, missing: str) -> np.ndarray:
+    """Non-events given directly (``fields[1]``) or as total (``fields[2]``) minus events
+    (``fields[0]``, checked not to exceed the total); ``missing`` is the message when neither
+    is given."""
+    fe, fn, ft = fields
+    if non is not None:
+        return _counts(fn, non, data, labels)
+    if total is not None:
+        n = _counts(ft, total, data, labels)
+        _check_le(events, n, fe, ft, labels)
+        return n - events
+    raise InputError(missing)
+
+
 def _given(**kw: Any) -> list[str]:
     return [k for k, v in kw.items() if v is not None]
 
@@ -1007,22 +1022,10 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
     if measure == "OR":
         a = _counts("ai", ai, frame, labels)
         c = _counts("ci", ci, frame, labels)
-        if bi is not None:
-            b = _counts("bi", bi, frame, labels)
-        elif n1i is not None:
-            n1 = _counts("n1i", n1i, frame, labels)
-            _check_le(a, n1, "ai", "n1i", labels)
-            b = n1 - a
-        else:
-            raise InputError("measure 'OR' needs bi (non-events of group 1) or n1i (its total)")
-        if di is not None:
-            d = _counts("di", di, frame, labels)
-        elif n2i is not None:
-            n2 = _counts("n2i", n2i, frame, labels)
-            _check_le(c, n2, "ci", "n2i", labels)
-            d = n2 - c
-        else:
-            raise InputError("measure 'OR' needs di (non-events of group 2) or n2i (its total)")
+        b = _non_events(a, ("ai", "bi", "n1i"), bi, n1i, frame, labels,
+                        "measure 'OR' needs bi (non-events of group 1) or n1i (its total)")
+        d = _non_events(c, ("ci", "di", "n2i"), di, n2i, frame, labels,
+                        "measure 'OR' needs di (non-events of group 2) or n2i (its total)")
         for arr, f1, f2 in ((a + b, "ai", "bi"), (c + d, "ci", "di")):
             for i in np.flatnonzero(arr <= 0):
                 raise InputError(f"{study_name(int(i), labels)}: fields '{f1}' and '{f2}' are "
@@ -1043,14 +1046,8 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
         counts = {"x1i": x1, "x2i": x2, "t1i": t1, "t2i": t2}
     elif measure == "PLO":
         x = _counts("xi", xi, frame, labels)
-        if mi is not None:
-            mm = _counts("mi", mi, frame, labels)
-        elif ni is not None:
-            nn = _counts("ni", ni, frame, labels)
-            _check_le(x, nn, "xi", "ni", labels)
-            mm = nn - x
-        else:
-            raise InputError("measure 'PLO' needs mi (non-events) or ni (totals)")
+        mm = _non_events(x, ("xi", "mi", "ni"), mi, ni, frame, labels,
+                         "measure 'PLO' needs mi (non-events) or ni (totals)")
         if x.size != mm.size:
             raise InputError("xi and mi/ni have different lengths")
         for i in np.flatnonzero(x + mm <= 0):
