@@ -693,7 +693,7 @@ class GLMMResult(FittedModel):
         from scipy.stats import t as tdist
 
         from evsynth import transf as _transf
-        from evsynth.models.meta import Prediction
+        from evsynth.models.meta import make_prediction
         from evsynth.validation import level_fraction
 
         func, name = _transf.resolve(transf, targs, "predict")
@@ -722,18 +722,8 @@ class GLMMResult(FittedModel):
         ci_lb, ci_ub = pred - crit * se, pred + crit * se
         pi_lb = pred - crit * np.sqrt(vpred + self.tau2)
         pi_ub = pred + crit * np.sqrt(vpred + self.tau2)
-        if func is not None:
-            pred, ci_lb, ci_ub, pi_lb, pi_ub = (np.asarray(func(a), dtype=float)
-                                                for a in (pred, ci_lb, ci_ub, pi_lb, pi_ub))
-            ci_lb, ci_ub = np.minimum(ci_lb, ci_ub), np.maximum(ci_lb, ci_ub)
-            pi_lb, pi_ub = np.minimum(pi_lb, pi_ub), np.maximum(pi_lb, pi_ub)
-            se = np.full_like(pred, np.nan)
-
-        def out(a: np.ndarray) -> Any:
-            return float(a[0]) if len(a) == 1 else np.asarray(a)
-
-        return Prediction(out(pred), out(se), out(ci_lb), out(ci_ub), out(pi_lb), out(pi_ub),
-                          round(100 * lvl, 10), "default", name)
+        return make_prediction(pred, se, (ci_lb, ci_ub), (pi_lb, pi_ub), lvl, "default", func,
+                               name)
 
     def summary_text(self) -> str:
         return _print_glmm(self)

@@ -237,6 +237,29 @@ class Prediction(ResultMixin):
         return self.to_frame().to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
+def make_prediction(pred: np.ndarray, se: np.ndarray, ci: tuple[np.ndarray, np.ndarray],
+                    pi: tuple[np.ndarray, np.ndarray], lvl: float, pi_type: str,
+                    func: Callable[[Any], Any] | None, name: str | None) -> Prediction:
+    """A :class:`Prediction` from per-row arrays (``lvl`` a fraction): with ``func`` the
+    estimates and bounds are transformed (bounds re-sorted, SEs NaN, as metafor's
+    ``predict(..., transf=)``); a single row gives floats."""
+    ci_lb, ci_ub = ci
+    pi_lb, pi_ub = pi
+    if func is not None:
+        pred, ci_lb, ci_ub, pi_lb, pi_ub = (np.asarray(func(a), dtype=float)
+                                            for a in (pred, ci_lb, ci_ub, pi_lb, pi_ub))
+        ci_lb, ci_ub = np.minimum(ci_lb, ci_ub), np.maximum(ci_lb, ci_ub)
+        pi_lb, pi_ub = np.minimum(pi_lb, pi_ub), np.maximum(pi_lb, pi_ub)
+        se = np.full_like(pred, np.nan)
+
+    def out(a: np.ndarray) -> Any:
+        return float(a[0]) if len(a) == 1 else np.asarray(a)
+
+    return Prediction(out(pred), out(se), out(ci_lb), out(ci_ub), out(pi_lb), out(pi_ub),
+                      round(100 * lvl, 10), pi_type, name)
+
+
+
 @dataclass(repr=False)
 class AnovaResult(ResultMixin):
     """Likelihood-ratio test of nested models, or Wald test of coefficients / linear
@@ -609,18 +632,8 @@ class MetaResult(FittedModel):
             pcrit, pvar = self._crit(lvl, max(ddf, 1)), vpred
         pi_lb = pred - pcrit * np.sqrt(pvar + self.tau2)
         pi_ub = pred + pcrit * np.sqrt(pvar + self.tau2)
-        if func is not None:
-            pred, ci_lb, ci_ub, pi_lb, pi_ub = (np.asarray(func(a), dtype=float)
-                                                for a in (pred, ci_lb, ci_ub, pi_lb, pi_ub))
-            ci_lb, ci_ub = np.minimum(ci_lb, ci_ub), np.maximum(ci_lb, ci_ub)
-            pi_lb, pi_ub = np.minimum(pi_lb, pi_ub), np.maximum(pi_lb, pi_ub)
-            se = np.full_like(pred, np.nan)
-
-        def out(a):
-            return float(a[0]) if len(a) == 1 else np.asarray(a)
-
-        return Prediction(out(pred), out(se), out(ci_lb), out(ci_ub), out(pi_lb), out(pi_ub),
-                          round(100 * lvl, 10), pi_type, name)
+        return make_prediction(pred, se, (ci_lb, ci_ub), (pi_lb, pi_ub), lvl, pi_type, func,
+                               name)
 
     def _new_rows(self, newmods: Any, intercept: bool | None) -> np.ndarray:
         """Rows of the model matrix to predict at, by metafor's ``predict.rma`` rule (3.8-1).
