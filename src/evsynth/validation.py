@@ -201,6 +201,23 @@ def column(field: str, value: Any, data: pd.DataFrame | None) -> Any:
     return data[value]
 
 
+def label_vector(field: str, value: Any, data: pd.DataFrame | None) -> np.ndarray:
+    """A per-row label argument (values, or a column of ``data``) as a 1-D object array.
+
+    A single value (or string that is not a column) is an :class:`InputError`: one value per
+    row is expected. Tuples in a list stay whole labels.
+    """
+    raw = column(field, value, data)
+    if isinstance(raw, (str, bytes)) or np.ndim(raw) == 0:
+        raise InputError(f"argument '{field}' is {raw!r}; expected one value per row (or a "
+                         "column name with data=)")
+    if isinstance(raw, np.ndarray):
+        return raw.ravel()
+    if isinstance(raw, (list, tuple)):  # element by element: tuples are labels too
+        return np.fromiter(raw, dtype=object, count=len(raw))
+    return np.asarray(raw, dtype=object).ravel()  # Series, Categorical, ...
+
+
 def study_labels(slab: Any, data: pd.DataFrame | None, k: int) -> list[Any] | None:
     """Study labels from ``slab`` (a sequence, or a column name of ``data``), or None.
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from evsynth.errors import InputError, shown
-from evsynth.validation import as_frame, column, numeric_vector
+from evsynth.validation import as_frame, column, label_vector, numeric_vector
 
 __all__ = ["impute_covariance", "vcalc"]
 
@@ -38,16 +38,7 @@ def _values(field: str, value: Any, data: Any, k: int) -> np.ndarray:
     missing values are an InputError naming the row."""
     import pandas as pd
 
-    raw = column(field, value, data)
-    if isinstance(raw, (str, bytes)) or np.ndim(raw) == 0:
-        raise InputError(f"argument '{field}' is {raw!r}; expected one value per row (or a "
-                         "column name with data=)")
-    if isinstance(raw, np.ndarray):
-        vals = raw.ravel()
-    elif isinstance(raw, (list, tuple)):  # element by element: tuples are labels too
-        vals = np.fromiter(raw, dtype=object, count=len(raw))
-    else:  # Series, Categorical, ...
-        vals = np.asarray(raw, dtype=object).ravel()
+    vals = label_vector(field, value, data)
     if len(vals) != k:
         raise InputError(f"argument '{field}' has {len(vals)} values but 'vi' has {k}")
     miss = np.flatnonzero(pd.isna(vals))

@@ -36,7 +36,7 @@ import numpy as np
 from evsynth._lazy import LazyModule
 from evsynth.errors import InputError, shown
 from evsynth.models.results import FittedModel, fmt_p
-from evsynth.validation import as_frame, choice, column, level_percent, numeric_vector
+from evsynth.validation import as_frame, choice, label_vector, level_percent, numeric_vector
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,16 +65,7 @@ def cluster_codes(cluster: Any, k: int, data: Any = None, field: str = "cluster"
     missing values are an :class:`InputError` naming the row.
     """
     frame = as_frame(data)
-    raw = column(field, cluster, frame)
-    if isinstance(raw, (str, bytes)) or np.ndim(raw) == 0:
-        raise InputError(f"argument '{field}' is {raw!r}; expected one value per row (or a "
-                         "column name with data=)")
-    if isinstance(raw, np.ndarray):
-        values = raw.ravel()
-    elif isinstance(raw, (list, tuple)):  # element by element: tuples are labels too
-        values = np.fromiter(raw, dtype=object, count=len(raw))
-    else:
-        values = np.asarray(raw, dtype=object).ravel()
+    values = label_vector(field, cluster, frame)
     if len(values) != k:
         raise InputError(f"argument '{field}' has {len(values)} values but the model has "
                          f"{k} rows (effects)")
