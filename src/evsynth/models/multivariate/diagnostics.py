@@ -31,12 +31,15 @@ from scipy import stats
 from evsynth.errors import InputError
 from evsynth.models.diagnostics import register
 from evsynth.models.diagnostics.blup import BlupResult
-from evsynth.models.diagnostics.residuals import CaseResiduals, StudyValues
+from evsynth.models.diagnostics.residuals import (
+    CaseResiduals,
+    StudyValues,
+    _case_table,
+    _zero_small,
+)
 from evsynth.models.multivariate.result import MetaMVResult
 from evsynth.models.results import ResultMixin
 from evsynth.validation import level_percent
-
-_EPS100 = 100 * np.finfo(float).eps
 
 
 def _slab(fit: MetaMVResult) -> list[Any]:
@@ -75,27 +78,33 @@ def residuals_mv(fit: MetaMVResult, type: str = "response") -> StudyValues:
     else:
         raise InputError(f"argument 'type' is {type!r}; expected 'response', 'rstandard' or "
                          "'pearson' for meta_mv fits")
-    val = np.where(np.abs(val) < _EPS100, 0.0, val)
+    val = _zero_small(val)
     return StudyValues(pd.DataFrame({"slab": _slab(fit), "value": val}), f"{t} residuals",
                        fit.model_name)
 
 
 @register("rstandard", MetaMVResult)
 def rstandard_mv(fit: MetaMVResult, type: str = "marginal") -> CaseResiduals:
-    import pandas as pd
 
     if str(type).lower() != "marginal":
         raise InputError("rstandard(): meta_mv fits have marginal standardised residuals only "
                          "(as metafor's rstandard.rma.mv without cluster)")
     X = fit.model_matrix
     e = fit.yi - X @ fit.beta
-    e = np.where(np.abs(e) < _EPS100, 0.0, e)
+    e = _zero_small(e)
     var = fit.marginal_var().diagonal() - np.einsum("ij,jk,ik->i", X, fit.vb, X)
     se = np.sqrt(np.maximum(var, 0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = e / se
-    return CaseResiduals(pd.DataFrame({"slab": _slab(fit), "resid": e, "se": se, "z": z}),
-                         "marginal standardized", fit.model_name)
+    return _case_table(_slab(fit), e, se, "marginal standardized", fit.model_name)
+
+
+def _refit_on(fit: MetaMVResult, keep: np.ndarray) -> MetaMVResult | None:
+    """The fit refitted to the rows ``keep``; None when it fails or loses a coefficient (the
+    deletion diagnostics are then NA for it, as metafor)."""
+    try:
+        sub = fit.refit(keep)
+    except (InputError, np.linalg.LinAlgError, ArithmeticError):
+        return None
+    return sub if sub.p == fit.p else None
 
 
 @register("rstudent", MetaMVResult)
@@ -104,8 +113,6 @@ def rstudent_mv(fit: MetaMVResult, cluster: Any = None, reestimate: bool = True)
     over ``sqrt(M_ii + x_i' Var(b_(-i)) x_i)`` with ``M`` at the variance components
     re-estimated without effect i. With ``cluster`` (or ``reestimate=False``): clusters
     deleted, with their multivariate X^2 (:mod:`evsynth.models.multivariate.influence`)."""
-    import pandas as pd
-
     if cluster is not None or reestimate is not True:
         from evsynth.models.multivariate.influence import rstudent_cluster
 
@@ -118,11 +125,8 @@ def rstudent_mv(fit: MetaMVResult, cluster: Any = None, reestimate: bool = True)
     vdiag = eng.V.diagonal()
     for i in range(fit.k):
         keep = np.delete(np.arange(fit.k), i)
-        try:
-            sub = fit.refit(keep)
-        except (InputError, np.linalg.LinAlgError, ArithmeticError):
-            continue
-        if sub.p != fit.p:
+        sub = _refit_on(fit, keep)
+        if sub is None:
             continue
         m_ii = vdiag[i]
         for j, t in enumerate(eng.sigma_terms):
@@ -131,11 +135,8 @@ def rstudent_mv(fit: MetaMVResult, cluster: Any = None, reestimate: bool = True)
             m_ii += sub._ev.G[j][st_.inn[i], st_.inn[i]]
         resid[i] = fit.yi[i] - X[i] @ sub.beta
         se[i] = np.sqrt(m_ii + X[i] @ sub.vb @ X[i])
-    resid = np.where(np.abs(resid) < _EPS100, 0.0, resid)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = resid / se
-    return CaseResiduals(pd.DataFrame({"slab": _slab(fit), "resid": resid, "se": se, "z": z}),
-                         "studentized deleted", fit.model_name)
+    return _case_table(_slab(fit), _zero_small(resid), se, "studentized deleted",
+                       fit.model_name)
 
 
 def hatvalues_mv(fit: MetaMVResult) -> np.ndarray:
@@ -177,11 +178,8 @@ def _deletions(fit: MetaMVResult, cluster: Any) -> tuple[list[Any], np.ndarray, 
     VB = np.full((n, fit.p), np.nan)
     for c in range(n):
         keep = np.flatnonzero(codes != c)
-        try:
-            sub = fit.refit(keep)
-        except (InputError, np.linalg.LinAlgError, ArithmeticError):
-            continue
-        if sub.p != fit.p:
+        sub = _refit_on(fit, keep)
+        if sub is None:
             continue
         B[c] = sub.beta
         try:
@@ -286,7 +284,7 @@ def ranef_mv(fit: MetaMVResult, level: float | None = None, transf: Any = None) 
             pred = D @ zwe
             ZPZ = ZWZ - zwx @ vb @ zwx.T
             var = np.diag(D) - np.einsum("la,ab,lb->l", D, ZPZ, D)
-        pred = np.where(np.abs(pred) < _EPS100, 0.0, pred)
+        pred = _zero_small(pred)
         se = np.sqrt(np.maximum(var, 0))
         crit = _ranef_crit(fit, lv, L)
         tables[t.name] = pd.DataFrame({"level": [str(x) for x in t.levels], "intrcpt": pred,
@@ -307,7 +305,7 @@ def ranef_mv(fit: MetaMVResult, level: float | None = None, transf: Any = None) 
                                                                       gwx)
             pred_o[g.idx.ravel()] = pred.ravel()
             var_o[g.idx.ravel()] = var.ravel()
-        pred_o = np.where(np.abs(pred_o) < _EPS100, 0.0, pred_o)
+        pred_o = _zero_small(pred_o)
         se = np.sqrt(np.maximum(var_o, 0))
         crit = _ranef_crit(fit, lv, len(st.outer_levels))
         names = [f"{st.inner_levels[a]} | {st.outer_levels[o]}" for a, o in zip(st.inn, st.out,
