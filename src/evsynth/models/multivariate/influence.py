@@ -29,11 +29,9 @@ from typing import Any
 import numpy as np
 
 from evsynth.errors import InputError
-from evsynth.models.diagnostics.residuals import CaseResiduals
+from evsynth.models.diagnostics.residuals import CaseResiduals, _zero_small
 from evsynth.models.multivariate.result import MetaMVResult
 from evsynth.models.results import ResultMixin
-
-_EPS100 = 100 * np.finfo(float).eps
 
 
 class ClusterRStudent(ResultMixin):
@@ -154,7 +152,7 @@ def rstudent_cluster(fit: MetaMVResult, cluster: Any = None,
             continue
         u = np.linalg.solve(L, e)
         X2[c] = float(u @ u)
-    resid = np.where(np.abs(resid) < _EPS100, 0.0, resid)
+    resid = _zero_small(resid)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = resid / se
     obs = pd.DataFrame({"slab": _slab(fit), "resid": resid, "se": se, "z": z})
