@@ -408,6 +408,17 @@ class SelectionModel(SelmodelResult):
         return SelmodelConfint(frame, lev)
 
 
+def _halve(f: Callable[[float, _Opt], tuple[float, _Opt]], a: float, b: float, o_a: _Opt
+           ) -> tuple[float, float, _Opt]:
+    """One bisection step of :func:`_bound`: the midpoint replaces ``a`` (its fit the next
+    warm start) where the criterion is finite and below 0, otherwise ``b``."""
+    m = 0.5 * (a + b)
+    fm, om = f(m, o_a)
+    if np.isfinite(fm) and fm < 0:
+        return m, b, om
+    return a, m, o_a
+
+
 def _bound(f: Callable[[float, _Opt], tuple[float, _Opt]], mle: _Opt, end: float, est: float,
            tol: float, steps: int = 20) -> tuple[float, str]:
     """The profile-likelihood bound between the estimate and ``end``: the first crossing of
@@ -427,12 +438,7 @@ def _bound(f: Callable[[float, _Opt], tuple[float, _Opt]], mle: _Opt, end: float
             for _ in range(200):  # bisection with warm starts, then Brent to tol
                 if abs(b - a) <= tol * max(1.0, abs(a)):
                     break
-                m = 0.5 * (a + b)
-                fm, om = f(m, o_a)
-                if np.isfinite(fm) and fm < 0:
-                    a, o_a = m, om
-                else:
-                    b = m
+                a, b, o_a = _halve(f, a, b, o_a)
                 if abs(b - a) < 1e-3 * abs(end - est):
                     break
             fa, fb = f(a, o_a)[0], f(b, o_a)[0]
@@ -447,12 +453,7 @@ def _bound(f: Callable[[float, _Opt], tuple[float, _Opt]], mle: _Opt, end: float
                 except (ValueError, RuntimeError):
                     pass
             while abs(b - a) > tol * max(1.0, abs(a)):
-                m = 0.5 * (a + b)
-                fm, om = f(m, o_a)
-                if np.isfinite(fm) and fm < 0:
-                    a, o_a = m, om
-                else:
-                    b = m
+                a, b, o_a = _halve(f, a, b, o_a)
             return 0.5 * (a + b), ""
         prev_x, prev_o = float(x), ox
     return end, (("<" if end > 0 else "") if end < est else ">")
