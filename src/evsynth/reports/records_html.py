@@ -113,6 +113,26 @@ def _table(caption: str, header: list[str], rows: list[list[str]], cls: str = ""
     return "\n".join(out)
 
 
+_AGREEMENT_HEADER = ["Stage", "Reviewers", "Records", "Agreement", "Kappa"]
+_CONSISTENT = ("Every study in studies.csv traces to at least one included report, and every "
+              "included report to a study.")
+
+
+def _consistency_head(ok: bool) -> str:
+    return ("Every study traces to an included report and every included report to a study; "
+            "notes:" if ok else "Mismatches between studies.csv and the included reports:")
+
+
+def _agreement_rows(agreement: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per screening stage: stage, reviewers, records, percent agreement, kappa
+    (Cohen's with its CI, or Fleiss')."""
+    return [[STAGE_NAMES.get(a["stage"], a["stage"]), a["reviewers"], _n(a["n"]),
+             "NA" if a.get("percent_agreement") is None else f"{a['percent_agreement']:.1f}%",
+             _kappa(a) if a.get("method") == "Cohen" else
+             ("NA" if a.get("kappa") is None else f"Fleiss' kappa {a['kappa']:.2f}")]
+            for a in agreement]
+
+
 def records_html(section: dict[str, Any]) -> str:
     """The records section as an HTML fragment (every string escaped, PRISMA SVG inline).
 
@@ -175,16 +195,10 @@ def records_html(section: dict[str, Any]) -> str:
     agreement = sec.get("agreement") or []
     if agreement:
         out.append("<h3>Screening agreement</h3>")
-        rows = [[STAGE_NAMES.get(a["stage"], a["stage"]), a["reviewers"], _n(a["n"]),
-                 "NA" if a.get("percent_agreement") is None
-                 else f"{a['percent_agreement']:.1f}%",
-                 _kappa(a) if a.get("method") == "Cohen" else
-                 f"Fleiss' kappa {a['kappa']:.2f}" if a.get("kappa") is not None else "NA"]
-                for a in agreement]
+        rows = _agreement_rows(agreement)
         out.append(_table("Agreement between reviewers screening independently (Cohen's "
                           "kappa; Fleiss' kappa for more than two reviewers)",
-                          ["Stage", "Reviewers", "Records", "Agreement", "Kappa"], rows,
-                          "agreement"))
+                          _AGREEMENT_HEADER, rows, "agreement"))
         if any("*" in r[-1] for r in rows):
             out.append('<p class="note">* Wald confidence interval truncated to the range of '
                        "kappa (-1 to 1).</p>")
@@ -217,14 +231,10 @@ def records_html(section: dict[str, Any]) -> str:
         ok, lines = _consistency_lines(c)
         out.append("<h3>Studies and included reports</h3>")
         if ok and not lines:
-            out.append("<p>Every study in studies.csv traces to at least one included report, "
-                       "and every included report to a study.</p>")
+            out.append(f"<p>{e(_CONSISTENT)}</p>")
         else:
-            head = ("Every study traces to an included report and every included report to a "
-                    "study; notes:" if ok else "Mismatches between studies.csv and the "
-                    "included reports:")
-            out.append(f"<p>{e(head)}</p><ul>" + "".join(f"<li>{e(x)}</li>" for x in lines)
-                       + "</ul>")
+            out.append(f"<p>{e(_consistency_head(ok))}</p><ul>"
+                       + "".join(f"<li>{e(x)}</li>" for x in lines) + "</ul>")
     return "\n".join(out)
 
 
@@ -279,13 +289,7 @@ def records_markdown(section: dict[str, Any]) -> str:
     agreement = sec.get("agreement") or []
     if agreement:
         out += ["### Screening agreement", ""]
-        out += _md_table(["Stage", "Reviewers", "Records", "Agreement", "Kappa"],
-                         [[STAGE_NAMES.get(a["stage"], a["stage"]), a["reviewers"],
-                           _n(a["n"]), "NA" if a.get("percent_agreement") is None
-                           else f"{a['percent_agreement']:.1f}%",
-                           _kappa(a) if a.get("method") == "Cohen" else
-                           ("NA" if a.get("kappa") is None
-                            else f"Fleiss' kappa {a['kappa']:.2f}")] for a in agreement])
+        out += _md_table(_AGREEMENT_HEADER, _agreement_rows(agreement))
     out += ["### Characteristics of excluded studies", ""]
     excluded = sec.get("excluded_studies") or []
     if excluded:
@@ -311,12 +315,9 @@ def records_markdown(section: dict[str, Any]) -> str:
         ok, lines = _consistency_lines(c)
         out += ["### Studies and included reports", ""]
         if ok and not lines:
-            out += ["Every study in studies.csv traces to at least one included report, and "
-                    "every included report to a study.", ""]
+            out += [_CONSISTENT, ""]
         else:
-            out += [md("Every study traces to an included report and every included report to "
-                       "a study; notes:" if ok else "Mismatches between studies.csv and the "
-                       "included reports:"), ""]
+            out += [md(_consistency_head(ok)), ""]
             out += [f"- {md(x)}" for x in lines] + [""]
     return "\n".join(out)
 
