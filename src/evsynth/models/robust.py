@@ -459,6 +459,13 @@ def _weight_blocks(w: _Working, blocks: Blocks) -> list[np.ndarray] | None:
 # --------------------------------------------------------------------------------------------
 # result
 # --------------------------------------------------------------------------------------------
+def _t_coefficients(res: Any) -> pd.DataFrame:
+    """The coefficient table of a t-based robust result (``zval`` holds the t statistics)."""
+    return pd.DataFrame({"estimate": res.beta, "se": res.se, "tval": res.zval, "df": res.df,
+                         "pval": res.pval, "ci_lb": res.ci_lb, "ci_ub": res.ci_ub},
+                        index=res.coef_names)
+
+
 class RobustResult(FittedModel):
     """Cluster-robust tests and confidence intervals of a fitted model (metafor
     ``robust.rma``): the fit's coefficients with sandwich standard errors, t tests
@@ -497,9 +504,7 @@ class RobustResult(FittedModel):
     def coefficients(self) -> pd.DataFrame:
         """Coefficient table (estimate, se, tval, df, pval, ci_lb, ci_ub) indexed by name;
         ``to_frame()`` is the contract's tidy table (the df are in :attr:`df`)."""
-        return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.zval,
-                             "df": self.df, "pval": self.pval, "ci_lb": self.ci_lb,
-                             "ci_ub": self.ci_ub}, index=self.coef_names)
+        return _t_coefficients(self)
 
     def predict(self, newmods: Any = None, *, level: float | None = None) -> Prediction:
         """Predicted average effects with cluster-robust confidence intervals (metafor
@@ -881,9 +886,7 @@ class RobuResult(FittedModel):
     def coefficients(self) -> pd.DataFrame:
         """Coefficient table (estimate, se, tval, df, pval, ci_lb, ci_ub) indexed by name;
         ``to_frame()`` is the contract's tidy table (the df are in :attr:`df`)."""
-        return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.zval,
-                             "df": self.df, "pval": self.pval, "ci_lb": self.ci_lb,
-                             "ci_ub": self.ci_ub}, index=self.coef_names)
+        return _t_coefficients(self)
 
     def summary_text(self) -> str:
         label = ("RVE: Correlated Effects Model" if self.model == "CE"
