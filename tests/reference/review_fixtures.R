@@ -50,10 +50,14 @@ bl_vi <- ((log(7.62) - log(1.02)) / (2 * z))^2
 cases[[length(cases) + 1]] <- fit_case("vp_vs_usual_care.new_fracture.late",
                                        c(kl$yi, bl_yi), c(kl$vi, bl_vi))
 
-# --- vp_vs_placebo.pain.late: Comstock 2013 MD 1.02 (0.04, 2.01), positive = lower pain with VP
+# --- vp_vs_placebo.pain.late (studies in the pipeline's order):
+# Buchbinder 2009 (Kroon 2014, 12 months) adjusted MD of improvement 0.3 (-0.9, 1.5), positive =
+# greater pain reduction with VP -> intervention minus control = -0.3 (-1.5, 0.9);
+# Comstock 2013 MD 1.02 (0.04, 2.01), positive = lower pain with VP
 # -> intervention minus control = -1.02 (-2.01, -0.04)
-cases[[length(cases) + 1]] <- fit_case("vp_vs_placebo.pain.late", -1.02,
-                                       ((-0.04 - -2.01) / (2 * z))^2)
+cases[[length(cases) + 1]] <- fit_case("vp_vs_placebo.pain.late", c(-0.3, -1.02),
+                                       c(((0.9 - -1.5) / (2 * z))^2,
+                                         ((-0.04 - -2.01) / (2 * z))^2))
 
 # --- vp_vs_placebo.treatment_success.early (RR): VAPOUR 24/61 vs 12/59
 va <- escalc("RR", ai = 24, n1i = 61, ci = 12, n2i = 59)

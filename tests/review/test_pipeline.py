@@ -276,14 +276,17 @@ def test_bundled_example_validates():
 
     example = Path(__file__).resolve().parents[2] / "examples" / "vertebroplasty"
     lines = validate(example)
-    assert lines[0].startswith("OK: ") and "10 studies" in lines[0]   # + Wang 2016 (no data)
+    assert lines[0].startswith("OK: ") and "11 studies" in lines[0]   # + Wang 2016 (no data)
     an = {a["id"]: a for a in build_analyses(load_review(example))}
     # unknown-sign contrasts are left out with the reason, never guessed
     early = an["vp_vs_placebo.pain.early"]
     assert early["k"] == 0
     assert {e["study_id"] for e in early["excluded"]} == {"Kallmes 2009", "Firanescu 2018"}
     # Comstock 2013 (positive = lower pain with vertebroplasty) is turned to VP minus placebo
-    assert an["vp_vs_placebo.pain.late"]["studies"][0]["yi"] == pytest.approx(-1.02)
+    late = {s["study_id"]: s for s in an["vp_vs_placebo.pain.late"]["studies"]}
+    assert late["Kallmes 2009"]["yi"] == pytest.approx(-1.02)
+    # so is Kroon 2014's adjusted MD of improvement (Buchbinder 2009 trial, 12 months)
+    assert late["Buchbinder 2009"]["yi"] == pytest.approx(-0.3)
     # arm-level continuous, events, contrast and mixed arm + contrast analyses are all present
     levels = {s["data_level"] for s in an["vp_vs_usual_care.new_fracture.late"]["studies"]}
     assert levels == {"arm", "contrast"}

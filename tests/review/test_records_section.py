@@ -3,8 +3,8 @@ PRISMA 2020 counts and diagram, screening agreement, excluded studies, reports p
 
 The PRISMA counts are checked against counts computed here directly from the SQLite store with
 SQL (independently of evsynth.records.prisma), and against the numbers of the example's input
-files (18 records typed from the publications, 2 excluded on title and abstract, 2 full texts
-excluded, 14 reports of 10 studies included)."""
+files (19 records typed from the publications, 2 excluded on title and abstract, 2 full texts
+excluded, 15 reports of 11 studies included)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_results_json_prisma_counts_equal_sql_counts_of_the_store(vp, results):
     _check_prisma(results["records"]["prisma"], sql)
     # the example's own numbers (review.toml, records/*.csv)
     assert (sql["total"], sql["records_excluded"], sql["sought"], sql["reports_excluded"],
-            sql["reports"], sql["studies"]) == (18, 2, 16, 2, 14, 10)
+            sql["reports"], sql["studies"]) == (19, 2, 17, 2, 15, 11)
 
 
 def test_section_prisma_counts_equal_sql_counts(vp, section):
@@ -122,24 +122,24 @@ def test_section_prisma_counts_equal_sql_counts(vp, section):
 def test_search_table_counts_records_per_export_from_the_store(vp, section):
     (row,) = section["searches"]
     assert row["database"] == "Trial reports typed from the publications"
-    assert row["exports"] == [{"file": "records/trial_reports.ris", "records": 18,
+    assert row["exports"] == [{"file": "records/trial_reports.ris", "records": 19,
                                "imported": True}]
-    assert row["records"] == 18 and row["query"] is None
+    assert row["records"] == 19 and row["query"] is None
     assert row["limits"].startswith("not a database search")
     assert section["imports_not_in_review_toml"] == []
 
 
 def test_agreement_per_stage_is_cohens_kappa_of_the_two_reviewers(section):
     ta, ft = section["agreement"]
-    # title-abstract, 18 records: R1 include 15 / maybe 1 / exclude 2; R2 include 13 /
-    # maybe 1 / exclude 4; 15 agree. Cohen (1960): (po - pe) / (1 - pe)
-    po, pe = 15 / 18, (15 * 13 + 1 * 1 + 2 * 4) / 18 ** 2
-    assert ta["stage"] == "title-abstract" and ta["reviewers"] == "R1 and R2" and ta["n"] == 18
+    # title-abstract, 19 records: R1 include 16 / maybe 1 / exclude 2; R2 include 14 /
+    # maybe 1 / exclude 4; 16 agree. Cohen (1960): (po - pe) / (1 - pe)
+    po, pe = 16 / 19, (16 * 14 + 1 * 1 + 2 * 4) / 19 ** 2
+    assert ta["stage"] == "title-abstract" and ta["reviewers"] == "R1 and R2" and ta["n"] == 19
     assert ta["percent_agreement"] == pytest.approx(100 * po)
     assert ta["kappa"] == pytest.approx((po - pe) / (1 - pe), abs=1e-12)
-    # full text, 16 reports: R1 include 14 / exclude 2; R2 include 13 / exclude 3
-    po, pe = 15 / 16, (14 * 13 + 2 * 3) / 16 ** 2
-    assert ft["stage"] == "full-text" and ft["n"] == 16
+    # full text, 17 reports: R1 include 15 / exclude 2; R2 include 14 / exclude 3
+    po, pe = 16 / 17, (15 * 14 + 2 * 3) / 17 ** 2
+    assert ft["stage"] == "full-text" and ft["n"] == 17
     assert ft["kappa"] == pytest.approx((po - pe) / (1 - pe), abs=1e-12)
 
 
@@ -155,7 +155,7 @@ def test_reports_linked_per_included_study(vp, section):
     assert list(studies) == [s.study_id for s in load_review(vp).studies]
     n = {sid: len(s["reports"]) for sid, s in studies.items()}
     assert n["Kallmes 2009"] == n["Klazen 2010"] == n["Wardlaw 2009"] == 2
-    assert n["Firanescu 2018"] == 2 and sum(n.values()) == 14
+    assert n["Firanescu 2018"] == 2 and sum(n.values()) == 15
     assert all(v >= 1 for v in n.values())
     kallmes = [r["study"] for r in studies["Kallmes 2009"]["reports"]]
     assert kallmes == ["Kallmes 2009", "Comstock 2013"]
@@ -178,7 +178,7 @@ def test_report_html_and_md_show_the_records(results):
     assert "Characteristics of excluded studies" in html and "Diamond 2003" in html
     assert "Comstock BA, Sitlani CM" in html
     text = (out / "report.md").read_text(encoding="utf-8")
-    assert "| Reports of included studies | 14 |" in text
+    assert "| Reports of included studies | 15 |" in text
     assert "Staples 2011" in text
 
 

@@ -56,7 +56,7 @@ def test_records_section_visible_in_the_browser(browser, tmp_path):  # type: ign
         assert t.count() == 1, table
         t.scroll_into_view_if_needed()
         assert t.is_visible(), table
-    assert page.locator("section#records dl.study-reports dt").count() == 10
+    assert page.locator("section#records dl.study-reports dt").count() == 11
     text = sec.inner_text()
     assert "Characteristics of excluded studies" in text and "Diamond 2003" in text
     page.screenshot(path=str(tmp_path / "records.png"), full_page=True)

@@ -17,7 +17,7 @@ from evsynth.records.store import Store
 from evsynth.review.load import load_review
 from evsynth.review.records_section import records_section
 
-N = 18  # records in examples/vertebroplasty/records/trial_reports.ris
+N = 19  # records in examples/vertebroplasty/records/trial_reports.ris
 DECISION = st.sampled_from(["include", "exclude", "maybe", None])
 STUDIES = ["Kallmes 2009", "Clark 2016", "Wang 2016", "Unknown 2020", None]
 
