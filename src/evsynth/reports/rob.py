@@ -367,6 +367,19 @@ def _check_overall(values: dict[str, str | None], tool: RobTool, where: str) -> 
                          "check_overall=False)")
 
 
+def _table_caption(tool: RobTool, outcome: str | None) -> str:
+    return f"Risk of bias ({tool.name})" + (f" for {outcome}" if outcome else "")
+
+
+def _plot_title(tool: RobTool, outcome: str | None) -> str:
+    return f"Risk of bias ({tool.name})" + (f": {outcome}" if outcome else "")
+
+
+def _domain_legend(tool: RobTool) -> list[str]:
+    """``"D1: <domain>"`` for each domain of the tool."""
+    return [f"{c}: {d}" for c, d in zip(tool.codes, tool.domains, strict=False)]
+
+
 # ============================================================================== the result
 class RiskOfBias(ResultMixin):
     """Risk-of-bias judgements per study (and per outcome where given), validated.
@@ -494,11 +507,10 @@ class RiskOfBias(ResultMixin):
                               "cls": "rob-" + (j or "na").replace(" ", "-"),
                               "aria": j or NOT_ASSESSED})
             rows.append(cells)
-        what = f" for {outcome}" if outcome else ""
         return {"kind": "table", "cls": "rob",
-                "caption": caption or f"Risk of bias ({tool.name}){what}",
+                "caption": caption or _table_caption(tool, outcome),
                 "header": self._header(tool), "rows": rows, "row_header": True,
-                "legend": [f"{c}: {d}" for c, d in zip(tool.codes, tool.domains, strict=False)]}
+                "legend": _domain_legend(tool)}
 
     def to_html(self, outcome: str | None = None, studies: Sequence[str] | None = None) -> str:
         """The table as an HTML ``<table>`` (every text escaped; judgements as coloured cells
@@ -515,8 +527,7 @@ class RiskOfBias(ResultMixin):
         tab = self.table(outcome, studies)
         tool = self.tool_for(list(tab["study"]))
         e = html.escape
-        what = f" for {outcome}" if outcome else ""
-        out = ['<table class="rob">', f"<caption>{e(f'Risk of bias ({tool.name}){what}')}"
+        out = ['<table class="rob">', f"<caption>{e(_table_caption(tool, outcome))}"
                "</caption>", "<thead><tr>"
                + "".join(f'<th scope="col">{e(h)}</th>' for h in self._header(tool))
                + "</tr></thead>", "<tbody>"]
@@ -532,7 +543,7 @@ class RiskOfBias(ResultMixin):
                              f'<span class="rob-word">{e(j or NOT_ASSESSED)}</span></td>')
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</tbody></table>")
-        legend = "; ".join(f"{c}: {d}" for c, d in zip(tool.codes, tool.domains, strict=False))
+        legend = "; ".join(_domain_legend(tool))
         out.append(f'<p class="rob-legend">{e(legend)}</p>')
         return "\n".join(out)
 
@@ -562,8 +573,7 @@ class RiskOfBias(ResultMixin):
                 cells.append(md(f"{tool.symbols[j]} {j}") if j else md(NOT_ASSESSED))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-        lines.append(md("; ".join(f"{c}: {d}" for c, d in
-                                  zip(tool.codes, tool.domains, strict=False))))
+        lines.append(md("; ".join(_domain_legend(tool))))
         return "\n".join(lines) + "\n"
 
     # ---------------------------------------------------------------- plots
@@ -1199,7 +1209,7 @@ def _traffic_light(tab: pd.DataFrame, tool: RobTool, labels: Mapping[str, str],
     width = max(left + col_w * len(codes) + 0.3, 5.2)
     height = head + row_h * len(shown) + 0.2 + legend_h
     fig, ax = _figure(width, height)
-    title = f"Risk of bias ({tool.name})" + (f": {outcome}" if outcome else "")
+    title = _plot_title(tool, outcome)
     ax.text(0.15, 0.22, title, fontsize=10, fontweight="bold", va="center", gid="rob-title")
     # panel frame and headers (robvis: grey header band with D1 ... Overall)
     top = head - 0.05
@@ -1283,7 +1293,7 @@ def _summary_plot(tab: pd.DataFrame, tool: RobTool, w: list[float] | None, overa
         ax.spines[side].set_visible(False)
     basis = "of the weight" if w is not None else "of studies"
     ax.set_xlabel(f"Percentage {basis}", fontsize=8)
-    title = f"Risk of bias ({tool.name})" + (f": {outcome}" if outcome else "")
+    title = _plot_title(tool, outcome)
     ax.set_title(title, fontsize=10, fontweight="bold", loc="left")
     ax.legend(loc="upper center", bbox_to_anchor=(0.3, -0.22), ncol=len(cats), fontsize=7.5,
               frameon=False)
