@@ -36,7 +36,7 @@ placebo, 7% of the 0 to 10 scale.
 from __future__ import annotations
 
 from evsynth.errors import InputError
-from evsynth.summaries.grade import analysis_name, interval_facts, pooled, thresholds
+from evsynth.summaries.grade import LEVELS, analysis_name, interval_facts, pooled, thresholds
 from evsynth.summaries.wording import (
     certainty_statement,
     difference_words,
@@ -65,6 +65,11 @@ def _names(analysis: dict) -> tuple[str, str, str]:
     return (lower_first(str(c.get("intervention") or "the intervention")),
             lower_first(str(c.get("control") or "the control")),
             str(o.get("label") or o.get("id") or "the outcome"))
+
+
+def _assessed(level: object) -> bool:
+    """Whether ``level`` is a GRADE certainty level (else certainty was not assessed)."""
+    return level in {lv for lv, _, _ in LEVELS.values()}
 
 
 def effect_kind(analysis: dict) -> str:
@@ -131,7 +136,7 @@ def certainty_lead(analysis: dict, sof_row: dict) -> str:
     'Vertebroplasty may result in little to no difference in pain compared with placebo.'
     """
     level = (sof_row.get("certainty") or {}).get("level")
-    if pooled(analysis) is None or level not in ("high", "moderate", "low", "very low"):
+    if pooled(analysis) is None or not _assessed(level):
         return ""
     intervention, control, label = _names(analysis)
     outcome = lower_first(label)
@@ -290,6 +295,6 @@ def key_result(analysis: dict, sof_row: dict) -> str:
                 f"{control} in a form we could pool.")
     level = (sof_row.get("certainty") or {}).get("level")
     parts = [certainty_lead(analysis, sof_row), difference_sentence(analysis, sof_row)]
-    if level not in ("high", "moderate", "low", "very low"):
+    if not _assessed(level):
         parts.append("The certainty of the evidence was not assessed.")
     return " ".join(p for p in parts if p)
