@@ -430,10 +430,16 @@ def _outcome_checks(path: Path, rows: list[OutcomeRow], lines: list[int],
     return errors
 
 
-def _treatment_warnings(rows: list[OutcomeRow], cfg: ReviewConfig | None) -> list[str]:
-    """Comparisons naming a treatment no arm-based row has (a typo, or no data yet)."""
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest candidate (difflib), or ""."""
     import difflib
 
+    near = difflib.get_close_matches(name, candidates, n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def _treatment_warnings(rows: list[OutcomeRow], cfg: ReviewConfig | None) -> list[str]:
+    """Comparisons naming a treatment no arm-based row has (a typo, or no data yet)."""
     from evsynth.review.arms import treatments_in
 
     if cfg is None:
@@ -444,8 +450,7 @@ def _treatment_warnings(rows: list[OutcomeRow], cfg: ReviewConfig | None) -> lis
     named = {t for c in cfg.comparisons for t in c.intervention_treatments + c.control_treatments}
     for t, studies in sorted(known.items()):
         if t not in named and t not in cfg.treatments:
-            near = difflib.get_close_matches(t, sorted(named), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            hint = _did_you_mean(t, sorted(named))
             out.append(f"{OUTCOMES_FILE}: field 'treatment': {t!r} (studies "
                        f"{', '.join(sorted(studies))}) is in no comparison of {REVIEW_FILE}"
                        f"{hint}; its rows are not analysed (list it in [treatments] if that is "
@@ -456,8 +461,7 @@ def _treatment_warnings(rows: list[OutcomeRow], cfg: ReviewConfig | None) -> lis
         for side in ("intervention", "control"):
             for t in getattr(c, f"{side}_treatments"):
                 if t not in known and t not in cfg.treatments:  # [treatments]: no data yet
-                    near = difflib.get_close_matches(t, list(known), n=1)
-                    hint = f" (did you mean {near[0]!r}?)" if near else ""
+                    hint = _did_you_mean(t, list(known))
                     out.append(f"{REVIEW_FILE}: key 'comparisons[{i}].{side}': treatment "
                                f"{t!r} of comparison {c.id!r} has no rows in {OUTCOMES_FILE}"
                                f"{hint}; expected a 'treatment' value of {OUTCOMES_FILE}, "
