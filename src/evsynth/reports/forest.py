@@ -1405,8 +1405,11 @@ class _Layout:
                             linewidths=0, zorder=4, clip_on=False, gid="ci-arrows-right")
 
 
-def _new_figure(width: float, height: float) -> tuple[Figure, Any]:
-    fig = ForestFigure(figsize=(width, height))
+def _new_figure(width: float, height: float, figure_class: type[Figure] | None = None
+                ) -> tuple[Figure, Any]:
+    """A white figure of ``width`` x ``height`` inches with one axes spanning it in inch
+    coordinates (y down, no frame); a :class:`ForestFigure` unless ``figure_class``."""
+    fig = (figure_class or ForestFigure)(figsize=(width, height))
     FigureCanvasAgg(fig)
     fig.patch.set_facecolor("white")
     ax = fig.add_axes((0, 0, 1, 1))

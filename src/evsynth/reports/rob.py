@@ -1179,17 +1179,11 @@ def _shares(tab: pd.DataFrame, tool: RobTool, w: list[float] | None) -> pd.DataF
 
 # ============================================================================== drawing
 def _figure(width: float, height: float) -> tuple[Figure, Any]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    fig.patch.set_facecolor("white")
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)
-    ax.set_axis_off()
-    return fig, ax
+    from evsynth.reports.forest import _new_figure
+
+    return _new_figure(width, height, Figure)
 
 
 def _traffic_light(tab: pd.DataFrame, tool: RobTool, labels: Mapping[str, str],
