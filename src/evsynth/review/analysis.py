@@ -584,6 +584,38 @@ def _display(x: float | None, ratio: bool) -> float | None:
     return float(transf.exp(x)) if ratio else x
 
 
+def _too_few_for_robustness(k: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The leave-one-out and influence blocks when k < :data:`MIN_K_ROBUSTNESS`."""
+    why = (f"k = {k}: leave-one-out and influence diagnostics need at least "
+           f"{MIN_K_ROBUSTNESS} studies (leaving one out must leave a meta-analysis of 2)")
+    return ({"k": k, "scale": None, "rows": None, "changes_conclusion": None, "note": why},
+            {"k": k, "rows": None, "flagged": None, "note": why})
+
+
+def _loo_row(study_id: str, ci: tuple[Any, Any, Any], het: tuple[Any, Any, Any], ratio: bool,
+             full: bool | None, changes: list[str]) -> dict[str, Any]:
+    """One leave-one-out row: ``ci`` is (estimate, ci_lb, ci_ub) on the analysis scale, ``het``
+    (pval, tau2, I2); the study is added to ``changes`` when omitting it moves the CI across
+    the null compared with the full analysis (``full``)."""
+    est, lb, ub = ci
+    pval, tau2, i2 = het
+    sig = _significant(lb, ub)
+    changed = None if sig is None or full is None else sig != full
+    if changed:
+        changes.append(study_id)
+    return {"study_id": study_id, "estimate": _display(est, ratio),
+            "ci_lb": _display(lb, ratio), "ci_ub": _display(ub, ratio),
+            "pval": pval, "tau2": tau2, "I2": i2,
+            "excludes_null": sig, "changes_conclusion": changed}
+
+
+def _loo_block(k: int, ratio: bool, full: bool | None, rows: list[dict[str, Any]],
+               changes: list[str], method: str) -> dict[str, Any]:
+    return {"k": k, "scale": "ratio (exp of the log scale)" if ratio else "analysis",
+            "full_excludes_null": full, "rows": rows, "changes_conclusion": changes,
+            "method": method, "note": None}
+
+
 def robustness(fit: MetaResult, k: int, ratio: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``leave_one_out`` and ``influence`` blocks of an analysis (k >= 1).
 
@@ -596,27 +628,16 @@ def robustness(fit: MetaResult, k: int, ratio: bool) -> tuple[dict[str, Any], di
     says why.
     """
     if k < MIN_K_ROBUSTNESS:
-        why = (f"k = {k}: leave-one-out and influence diagnostics need at least "
-               f"{MIN_K_ROBUSTNESS} studies (leaving one out must leave a meta-analysis of 2)")
-        return ({"k": k, "scale": None, "rows": None, "changes_conclusion": None, "note": why},
-                {"k": k, "rows": None, "flagged": None, "note": why})
+        return _too_few_for_robustness(k)
     full = _significant(_f(fit.ci_lb), _f(fit.ci_ub))
     loo = fit.leave1out().frame
-    rows, changes = [], []
+    rows: list[dict[str, Any]] = []
+    changes: list[str] = []
     for r in loo.itertuples(index=False):
-        lb, ub = _f(r.ci_lb), _f(r.ci_ub)
-        sig = _significant(lb, ub)
-        changed = None if sig is None or full is None else sig != full
-        if changed:
-            changes.append(str(r.slab))
-        rows.append({"study_id": str(r.slab), "estimate": _display(_f(r.estimate), ratio),
-                     "ci_lb": _display(lb, ratio), "ci_ub": _display(ub, ratio),
-                     "pval": _f(r.pval), "tau2": _f(r.tau2), "I2": _f(r.I2),
-                     "excludes_null": sig, "changes_conclusion": changed})
-    loo_block = {"k": k, "scale": "ratio (exp of the log scale)" if ratio else "analysis",
-                 "full_excludes_null": full, "rows": rows, "changes_conclusion": changes,
-                 "method": "leave-one-out (metafor leave1out), same model as the main analysis",
-                 "note": None}
+        rows.append(_loo_row(str(r.slab), (_f(r.estimate), _f(r.ci_lb), _f(r.ci_ub)),
+                             (_f(r.pval), _f(r.tau2), _f(r.I2)), ratio, full, changes))
+    loo_block = _loo_block(k, ratio, full, rows, changes,
+                           "leave-one-out (metafor leave1out), same model as the main analysis")
     inf = fit.influence()
     fr = inf.frame
     irows = []
@@ -836,10 +857,7 @@ def _robustness_mh(data: _Data, k: int, ratio: bool, full: dict[str, Any]
     why_inf = ("influence diagnostics (metafor influence.rma.uni) are defined for "
                "inverse-variance models only; not computed for " + data.model["label"])
     if k < MIN_K_ROBUSTNESS:
-        why = (f"k = {k}: leave-one-out and influence diagnostics need at least "
-               f"{MIN_K_ROBUSTNESS} studies (leaving one out must leave a meta-analysis of 2)")
-        return ({"k": k, "scale": None, "rows": None, "changes_conclusion": None, "note": why},
-                {"k": k, "rows": None, "flagged": None, "note": why})
+        return _too_few_for_robustness(k)
     sig_full = _significant(full["ci_lb"], full["ci_ub"])
     rows: list[dict[str, Any]] = []
     changes: list[str] = []
@@ -852,18 +870,10 @@ def _robustness_mh(data: _Data, k: int, ratio: bool, full: dict[str, Any]
                          "ci_ub": None, "pval": None, "tau2": None, "I2": None,
                          "excludes_null": None, "changes_conclusion": None})
             continue
-        sig = _significant(d["ci_lb"], d["ci_ub"])
-        changed = None if sig is None or sig_full is None else sig != sig_full
-        if changed:
-            changes.append(data.labels[j])
-        rows.append({"study_id": data.labels[j], "estimate": _display(d["estimate"], ratio),
-                     "ci_lb": _display(d["ci_lb"], ratio), "ci_ub": _display(d["ci_ub"], ratio),
-                     "pval": d["pval"], "tau2": d["tau2"], "I2": d["I2"],
-                     "excludes_null": sig, "changes_conclusion": changed})
-    loo = {"k": k, "scale": "ratio (exp of the log scale)" if ratio else "analysis",
-           "full_excludes_null": sig_full, "rows": rows, "changes_conclusion": changes,
-           "method": f"leave-one-out, same pooling as the main analysis ({data.model['label']})",
-           "note": None}
+        rows.append(_loo_row(data.labels[j], (d["estimate"], d["ci_lb"], d["ci_ub"]),
+                             (d["pval"], d["tau2"], d["I2"]), ratio, sig_full, changes))
+    loo = _loo_block(k, ratio, sig_full, rows, changes,
+                     f"leave-one-out, same pooling as the main analysis ({data.model['label']})")
     return loo, {"k": k, "rows": None, "flagged": None, "note": why_inf}
 
 
