@@ -86,3 +86,15 @@ def test_cr2_unbiased_under_the_meta_mv_working_model():
     fit, cluster = konst_fit(True)
     res = fit.robust(cluster, clubsandwich=True)
     np.testing.assert_allclose(_expected(res._parts.D, res._parts.terms), fit.vb, rtol=1e-8)
+
+
+def test_cluster_column_is_looked_up_in_the_fits_data():
+    """robust(fit, cluster="district") finds the column in the meta_mv fit's data= frame, as
+    metafor's robust() evaluates cluster in the model's data; same result as the values."""
+    fit, district = konst_fit(mods=True)
+    by_name = evsynth.robust(fit, cluster="district", clubsandwich=True)
+    by_values = evsynth.robust(fit, cluster=district, clubsandwich=True)
+    np.testing.assert_array_equal(by_name.se, by_values.se)
+    assert fit.data is not None and "district" in fit.data
+    fit.data.loc[0, "district"] = -1  # a copy: the fit's data cannot be changed from outside
+    assert fit.data.loc[0, "district"] != -1

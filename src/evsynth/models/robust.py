@@ -727,6 +727,8 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
         raise InputError(f"argument 'clubsandwich' is {clubsandwich!r}; expected True or False")
     w = _working(fit)
     k, p = w.X.shape
+    if data is None and isinstance(cluster, str):
+        data = getattr(fit, "data", None)  # the fit's own data= frame (metafor's behaviour)
     codes, _labels = cluster_codes(cluster, k, data)
     J = len(_labels)
     dfs_res = J - p

@@ -317,6 +317,13 @@ class MetaMVResult(FittedModel):
             self._mm.names = list(names)
         return self
 
+    @property
+    def data(self) -> Any:
+        """A copy of the ``data=`` frame the model was fitted with (None without one); e.g.
+        ``robust(fit, cluster="study")`` looks the column up here, as metafor does."""
+        frame = self._settings.get("_data")
+        return None if frame is None else frame.reset_index(drop=True).copy()
+
     def _data_frame(self) -> Any:
         """The data frame the model was fitted with (for refits)."""
         frame = self._settings.get("_data")
