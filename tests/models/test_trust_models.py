@@ -543,3 +543,11 @@ def test_meta_is_scale_and_location_equivariant_over_the_float_range(studies, e,
     assert_allclose(fit.se[0] / c, ref.se[0], rtol=1e-6 * (1 + abs(shift)))
     assert abs(fit.tau2 / c**2 - ref.tau2) <= tol * max(ref.tau2, float(np.mean(v)))
     assert abs(fit.QE - ref.QE) <= tol * (1 + ref.QE)
+
+
+def test_weights_too_unequal_for_tr_p_are_refused():
+    """tr(P) = sum w - sum w^2 / sum w cancels to <= 0 when one weight is ~1e174 times the
+    other (found by hypothesis: DL gave tau^2 = 1.2e142 and I^2 = inf); an InputError names both
+    studies instead of a meaningless tau^2."""
+    with pytest.raises(evsynth.InputError, match="row 2: its sampling variance.*row 1"):
+        evsynth.meta([8.744295591576398e-278, 0.0], [1e300, 1.90234375e126], method="DL")

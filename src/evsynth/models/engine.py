@@ -332,8 +332,24 @@ def _check_finite_fit(out: FitDict, des: Design,
     """No fit returns a non-finite estimate, SE, tau^2, CI or Q from finite data: the first
     group where one is not finite raises an InputError (t-based CIs of a group with no degrees
     of freedom, k = p, are undefined by design and left to the caller)."""
-    if all(np.isfinite(out[key]).all() for key in ("beta", "se", "ci_lb", "ci_ub", "tau2", "QE")):
+    vt = out.get("vt")
+    vt_bad = None if vt is None else ~(np.isfinite(vt) & (vt >= 0))
+    if (all(np.isfinite(out[key]).all() for key in ("beta", "se", "ci_lb", "ci_ub", "tau2", "QE"))
+            and (vt_bad is None or not vt_bad.any())):
         return  # the usual case: nothing to name
+    # tr(P) = sum w - sum w^2 / sum w > 0 in exact arithmetic; with one weight more than ~1e16
+    # times the others it cancels to <= 0 in floating point, and tau^2 (DL, HE, ...), the
+    # typical sampling variance and I^2 built on it are meaningless: refuse, naming the studies
+    g = None if vt_bad is None else first_bad(vt_bad)
+    if g is not None:
+        s0 = int(des.seg.starts[g])
+        v = des.v[s0:s0 + des.seg.sizes[g]]
+        lo, hi = int(np.argmin(v)), int(np.argmax(v))
+        raise InputError(f"{where(s0 + lo)}: its sampling variance vi = {v[lo]:.3g} is "
+                         f"{v[hi] / v[lo]:.3g} times smaller than that of {where(s0 + hi)} "
+                         f"(vi = {v[hi]:.3g}); with weights this unequal the heterogeneity "
+                         "statistics (tau^2, I^2) are lost in rounding: check the variances "
+                         "(units, SE given as variance?)")
     crit_ok = np.isfinite(out["crit"])[:, None]
     checks = (("the estimate", ~np.isfinite(out["beta"]).all(axis=1)),
               ("its standard error", ~np.isfinite(out["se"]).all(axis=1)),
