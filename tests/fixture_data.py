@@ -42,3 +42,27 @@ def fit_mh_fixture(dataset: str, fun: str, args: dict, *, warnings_as: str = "er
         if fun == "meta_mh":
             return evsynth.meta_mh(args["measure"], correct=args["correct"], **kw)
         return evsynth.meta_peto(**kw)
+
+
+_R_SPECIAL = {"NaN": float("nan"), "Inf": float("inf"), "-Inf": float("-inf")}
+
+
+def decode_r(x, na=None):
+    """R values in fixtures written with jsonlite's ``na = "string"``: "NA" becomes ``na``
+    (None: metafor reports no value), "NaN"/"Inf"/"-Inf" floats; dicts and lists recursively."""
+    if isinstance(x, dict):
+        return {k: decode_r(v, na) for k, v in x.items()}
+    if isinstance(x, list):
+        return [decode_r(v, na) for v in x]
+    if isinstance(x, str):
+        if x == "NA":
+            return na
+        if x in _R_SPECIAL:
+            return _R_SPECIAL[x]
+    return x
+
+
+def load_r_group(folder: Path, name: str, na=None) -> dict:
+    """One JSON group written by a fixture script (``folder/name.json``), R values decoded."""
+    with open(folder / f"{name}.json", encoding="utf-8") as fh:
+        return decode_r(json.load(fh), na)

@@ -30,6 +30,7 @@ from numpy.testing import assert_allclose
 import evsynth
 from evsynth.errors import InputError
 from evsynth.models.results import Summary
+from fixture_data import load_r_group
 
 REF = Path(__file__).resolve().parents[1] / "reference"
 RMA = REF / "rma"
@@ -42,25 +43,9 @@ ATOL = 1e-10
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
-_SPECIAL = {"NA": None, "NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}
-
-
-def _decode(x):
-    """The fixtures are written with jsonlite's na = "string": R's NA/NaN/Inf/-Inf arrive as
-    strings. NA becomes None (metafor reports no value), the others floats."""
-    if isinstance(x, dict):
-        return {k: _decode(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_decode(v) for v in x]
-    if isinstance(x, str) and x in _SPECIAL:
-        return _SPECIAL[x]
-    return x
-
-
 @cache
 def _group(name: str) -> dict:
-    with open(RMA / f"{name}.json", encoding="utf-8") as fh:
-        return _decode(json.load(fh))
+    return load_r_group(RMA, name, na=None)
 
 
 @cache

@@ -26,27 +26,14 @@ from scipy import stats
 import evsynth
 from evsynth.errors import InputError
 from evsynth.models.heterogeneity import ConfintResult, qf_sf, tau2_confint
+from fixture_data import load_r_group
 
 REF = Path(__file__).resolve().parents[1] / "reference"
 UNI = REF / "uni_extra"
 DATA = REF / "data"
-_SPECIAL = {"NA": math.nan, "NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}
-
-
-def _decode(x):
-    if isinstance(x, dict):
-        return {k: _decode(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_decode(v) for v in x]
-    if isinstance(x, str) and x in _SPECIAL:
-        return _SPECIAL[x]
-    return x
-
-
 @cache
 def _group(name: str) -> dict:
-    with open(UNI / f"{name}.json", encoding="utf-8") as fh:
-        return _decode(json.load(fh))
+    return load_r_group(UNI, name, na=math.nan)
 
 
 @cache
