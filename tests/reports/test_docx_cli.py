@@ -107,3 +107,5 @@ def test_readme_first_command(tmp_path: Path) -> None:
     assert {"report.html", "report.md", "results.json"} <= {p.name for p in out.iterdir()}
     if "--docx" in m.group(2):
         assert len(docx.Document(str(out / "report.docx")).tables) >= 1
+        # python-docx is an extra: a fresh machine's install line must ask for it
+        assert re.search(r"pip install \S*\[[^\]]*docx", first.group(1)), first.group(1)
