@@ -109,3 +109,16 @@ def test_readme_first_command(tmp_path: Path) -> None:
         assert len(docx.Document(str(out / "report.docx")).tables) >= 1
         # python-docx is an extra: a fresh machine's install line must ask for it
         assert re.search(r"pip install \S*\[[^\]]*docx", first.group(1)), first.group(1)
+
+
+def test_docx_without_python_docx_is_a_clear_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Without the optional python-docx, `evsynth run --docx` exits 2 with a message naming
+    the extra to install (no traceback, no 'internal error')."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "docx", None)  # import docx now raises ModuleNotFoundError
+    src = tmp_path / "example"
+    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("output", "evsynth.sqlite"))
+    assert main(["run", str(src), "--docx", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "evsynth[docx]" in err and "internal error" not in err and "Traceback" not in err

@@ -134,9 +134,11 @@ class _Footnotes:
 def _require_docx() -> Any:
     try:
         import docx
-    except ModuleNotFoundError:  # pragma: no cover - depends on the environment
-        raise ModuleNotFoundError("Word export needs python-docx: pip install 'evsynth[docx]' "
-                                  "(or pip install python-docx)") from None
+    except ModuleNotFoundError:
+        # an InputError: the CLI prints it as "evsynth: error: ..." with exit code 2
+        raise InputError("Word export (--docx) needs python-docx, an optional extra; expected "
+                         "it installed: pip install 'evsynth[docx]' (or pip install "
+                         "python-docx)") from None
     return docx
 
 
