@@ -55,17 +55,23 @@ COMPTOL = float(np.sqrt(np.finfo(float).eps))
 _FIT_KEYS = ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "vb", "tau2", "I2", "H2", "QE",
              "QEp", "QM", "QMp", "s2w")
 
-Builder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+#: ``build(groups)`` -> stacked ``(y, v, X)`` of the data sets, or ``(y, v, X, idx)`` with
+#: ``idx`` the fit's study behind each stacked row (needed to carry user weights, see
+#: :func:`fit_groups`)
+Builder = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
 # --------------------------------------------------------------------------------------------
 # batch refits
 # --------------------------------------------------------------------------------------------
-def _full_rank(des: Design, tol: float = 1e-13) -> np.ndarray:
-    """Per group: is X of full column rank? (eigenvalues of X'X relative to the largest)."""
-    if des.p == 1:
+def _full_rank(des: Design, tol: float = 1e-13, d: np.ndarray | None = None) -> np.ndarray:
+    """Per group: is X of full column rank? (eigenvalues of X'X relative to the largest; of
+    X'DX with ``d`` the diagonal of D, e.g. 0/1 for the rows with positive user weights)."""
+    if des.p == 1 and d is None:
         return np.ones(des.seg.G, dtype=bool)
-    XtX = des.xtdx(np.ones_like(des.y))
+    XtX = des.xtdx(np.ones_like(des.y) if d is None else d)
+    if des.p == 1:
+        return XtX[:, 0, 0] > 0
     scale = np.abs(XtX).max(axis=(1, 2), keepdims=True)
     ev = np.linalg.eigvalsh(XtX / np.where(scale > 0, scale, 1.0))
     return ev[:, 0] > tol * np.maximum(ev[:, -1], 0.0)
@@ -85,11 +91,21 @@ def fit_groups(fit: MetaResult, sizes: np.ndarray, build: Builder, *, p: int | N
     """Refit ``fit``'s model (method, test, level, control) on many data sets in one batch.
 
     ``sizes[g]`` is the number of studies of data set ``g``; ``build(groups)`` returns the
-    stacked ``(y, v, X)`` rows of the given data sets in order. Data sets that metafor's
-    ``rma.uni`` refuses (fewer than p studies, or p + 1 with tau^2, except an intercept-only
-    k = 1; a rank-deficient X) come back as NaN. Under t/knha/adhoc tests an intercept-only
-    k = 1 data set is fitted with the z test, as ``rma.uni`` switches to test = "z" when k = 1.
-    Returns per-group arrays for the keys in ``_FIT_KEYS``.
+    stacked ``(y, v, X)`` rows of the given data sets in order, or ``(y, v, X, idx)`` with
+    ``idx`` the fit's study (0-based) behind each row. Data sets that metafor's ``rma.uni``
+    refuses (fewer than p studies, or p + 1 with an estimated tau^2, except an intercept-only
+    k = 1; a rank-deficient X, or X'AX with user weights A) come back as NaN. Under
+    t/knha/adhoc tests an intercept-only k = 1 data set is fitted with the z test, as
+    ``rma.uni`` switches to test = "z" when k = 1. Returns per-group arrays for the keys in
+    ``_FIT_KEYS``.
+
+    The refits carry the fit's settings as metafor's refitting functions do (``leave1out``,
+    ``cumul``, ``influence.rma.uni``, ``gosh``, ``permutest`` pass ``weights=x$weights``
+    (subset with the studies), ``weighted=x$weighted`` and ``tau2=ifelse(x$tau2.fix, x$tau2,
+    NA)`` to ``rma.uni``): the user weights of the rows (``idx`` required), unweighted
+    estimation, and a fixed tau^2 that stays fixed (then only p studies are needed, as in
+    ``rma.uni``). References: Viechtbauer (2010, J Stat Softw 36(3),
+    doi:10.18637/jss.v036.i03); metafor ``leave1out.rma.uni``, ``influence.rma.uni``.
     """
     G = sizes.size
     p = fit.p if p is None else p
@@ -97,15 +113,30 @@ def fit_groups(fit: MetaResult, sizes: np.ndarray, build: Builder, *, p: int | N
     shapes = {"beta": (p,), "se": (p,), "zval": (p,), "pval": (p,), "ci_lb": (p,),
               "ci_ub": (p,), "vb": (p, p)}
     out = {key: np.full((G, *shapes.get(key, ())), np.nan) for key in _FIT_KEYS}
-    need = p if fit.method in FIXED_METHODS else p + 1
+    user = getattr(fit, "user_weights", None)
+    weighted = bool(getattr(fit, "weighted", True))
+    tau2_fix = bool(getattr(fit, "tau2_fix", False))
+    need = p if fit.method in FIXED_METHODS or tau2_fix else p + 1
     ok = (sizes >= need) | (int_only & (sizes == 1))
     budget = max(CHUNK_ROWS // (p * p), 1000)
     for groups in _chunks(sizes, np.flatnonzero(ok), budget):
-        y, v, X = build(groups)
+        built = build(groups)
+        y, v, X = built[:3]
+        a = None
+        if user is not None:
+            if len(built) < 4:
+                raise RuntimeError("fit_groups: a fit with user weights needs the builder to "
+                                   "return the study index of each row")
+            a = np.asarray(user, dtype=float)[np.asarray(built[3])]
         des = Design(y, v, X, Segments(sizes[groups]))
         good = _full_rank(des)
+        if a is not None:  # rma.uni also needs X'AX invertible (and some weight > 0)
+            pos = des.seg.sum((a > 0).astype(float)) > 0
+            good &= pos & _full_rank(des, d=(a > 0).astype(float))
         if not good.all():
+            keep = des.seg.expand(good).astype(bool)
             des, groups = des.subset(good), groups[good]
+            a = None if a is None else a[keep]
             if groups.size == 0:
                 continue
         parts = [(np.ones(groups.size, dtype=bool), fit.test)]
@@ -117,8 +148,11 @@ def fit_groups(fit: MetaResult, sizes: np.ndarray, build: Builder, *, p: int | N
             if not mask.any():
                 continue
             sub = des if mask.all() else des.subset(mask)
+            sub_a = a if a is None or mask.all() else a[des.seg.expand(mask).astype(bool)]
             res = fit_batch(sub, fit.method, test, fit.level, fit.control, btt=btt,
-                            intercept=fit.intercept, compute_r2=False)
+                            intercept=fit.intercept, compute_r2=False, weights=sub_a,
+                            weighted=weighted,
+                            tau2_fixed=np.full(sub.seg.G, fit.tau2) if tau2_fix else None)
             for key in _FIT_KEYS:
                 out[key][groups[mask]] = res[key]
     return out
@@ -543,9 +577,9 @@ def deletion_fits(fit: MetaResult) -> tuple[dict[str, np.ndarray], np.ndarray, n
     k = fit.k
     X, y, v = fit.model_matrix, fit.yi, fit.vi
 
-    def build(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def build(groups: np.ndarray) -> tuple[np.ndarray, ...]:
         idx = leave_out_rows(k, groups)
-        return y[idx], v[idx], X[idx]
+        return y[idx], v[idx], X[idx], idx
 
     d = fit_groups(fit, np.full(k, k - 1), build)
     delpred = np.einsum("ij,ij->i", X, d["beta"])

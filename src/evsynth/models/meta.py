@@ -375,10 +375,18 @@ class MetaResult(FittedModel):
     def refittable(self) -> bool:
         """False for a subgroup of a common-tau^2 model (its tau^2 comes from all subgroups, so
         leave-one-out and other refits of the subgroup alone would not be that model), and for
-        fits with user weights, ``weighted=False`` or a fixed tau^2 (the refitting diagnostics
-        do not carry these settings yet, so they would fit another model)."""
+        fits with user weights, ``weighted=False`` or a fixed tau^2 (only the refits in
+        :data:`evsynth.models.diagnostics.CARRY_SETTINGS` carry these settings, see
+        :attr:`refittable_with_settings`; the others would fit another model)."""
         return (self._common_df is None and self.user_weights is None and self.weighted
                 and not self.tau2_fix)
+
+    @property
+    def refittable_with_settings(self) -> bool:
+        """True unless the fit is a view of a joint model: refits that carry the user weights,
+        ``weighted=False`` and a fixed tau^2 (leave1out, cumul, influence, rstudent, baujat,
+        gosh, permutest, as metafor's refits of ``rma.uni``) are defined."""
+        return self._common_df is None
 
     @property
     def refit_obstacle(self) -> str | None:
@@ -391,8 +399,9 @@ class MetaResult(FittedModel):
                                             ("weighted=False", not self.weighted),
                                             ("a fixed tau^2 (tau2=)", self.tau2_fix)) if used]
         if settings:
-            return ("this fit uses " + " and ".join(settings) + ", which evsynth's refits do "
-                    "not carry over yet; refit without them")
+            return ("this fit uses " + " and ".join(settings) + ", which this method's refits "
+                    "do not carry over yet (leave1out, cumul, influence, rstudent, baujat, gosh "
+                    "and permutest do); refit without them")
         return None
 
     #: user weights a_i of the fit (metafor ``weights=``), None for inverse-variance weights

@@ -91,6 +91,21 @@ METHODS: dict[str, str] = {
 #: of a common-tau^2 model, whose tau^2 comes from all subgroups)
 REFITS = frozenset({"leave1out", "cumul", "influence", "baujat", "gosh", "permutest", "regtest",
                     "trimfill", "pet_peese", "hc", "selmodel", "rstudent"})
+#: refitting methods whose refits carry a ``meta()`` fit's user weights, ``weighted=False`` and
+#: fixed tau^2 (as metafor's ``leave1out.rma.uni``, ``cumul.rma.uni``, ``influence.rma.uni``,
+#: ``baujat.rma``, ``gosh.rma`` and ``permutest.rma.uni`` pass ``weights``, ``weighted`` and
+#: ``tau2=ifelse(x$tau2.fix, x$tau2, NA)`` to ``rma.uni``): allowed for such fits
+#: (``fit.refittable_with_settings``); the other refits still refuse them
+CARRY_SETTINGS = frozenset({"leave1out", "cumul", "influence", "baujat", "gosh", "permutest",
+                            "rstudent"})
+
+
+def _can_refit(name: str, fit: Any) -> bool:
+    if getattr(fit, "refittable", True):
+        return True
+    return name in CARRY_SETTINGS and bool(getattr(fit, "refittable_with_settings", False))
+
+
 def _refit_requires(fit: Any) -> str:
     why = getattr(fit, "refit_obstacle", None) or "this one cannot be refitted"
     return f"fits that can be refitted on their own ({why})"
@@ -163,7 +178,7 @@ def implementation(name: str, fit: Any) -> Callable[..., Any] | None:
 
 
 def _allowed(name: str, entry: _Entry, fit: Any) -> bool:
-    if name in REFITS and not getattr(fit, "refittable", True):
+    if name in REFITS and not _can_refit(name, fit):
         return False
     return entry.when is None or bool(entry.when(fit))
 
@@ -182,7 +197,7 @@ def dispatch(name: str, fit: Any, *args: Any, **kwargs: Any) -> Any:
     model = getattr(fit, "model_name", type(fit).__name__)
     have = ", ".join(supported(fit)) or "no diagnostics"
     if entry is not None:
-        requires = (_refit_requires(fit) if name in REFITS and not getattr(fit, "refittable", True)
+        requires = (_refit_requires(fit) if name in REFITS and not _can_refit(name, fit)
                     else entry.requires)
         raise InputError(f"{name}() is defined only for {requires}; this {model} is not "
                          f"one (it supports: {have})")

@@ -39,10 +39,10 @@ def cumul_rma(fit: MetaResult, order: Any = None, decreasing: bool = False, *,
     pos = np.arange(k) if order is None else sort_order(order, k, decreasing)
     y, v = fit.yi[pos], fit.vi[pos]
 
-    def build(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def build(groups: np.ndarray) -> tuple[np.ndarray, ...]:
         tri = np.arange(k)[None, :] <= groups[:, None]
         idx = np.broadcast_to(np.arange(k), tri.shape)[tri]
-        return y[idx], v[idx], np.ones((idx.size, 1))
+        return y[idx], v[idx], np.ones((idx.size, 1)), pos[idx]
 
     res = fit_groups(fit, np.arange(1, k + 1), build)
     labels = labels_of(fit)

@@ -34,7 +34,10 @@ def gosh_rma(fit: MetaResult, subsets: int | None = None, seed: int | None = Non
     Returns per subset k, QE, I2, H2, tau2 and the estimate(s), plus the incidence matrix.
     For DL and equal-effects intercept-only models metafor uses closed forms in which
     H2 = QE/(k-1) even when tau2 = 0; that convention is kept so the numbers match.
-    k > 30 needs an explicit ``subsets``.
+    k > 30 needs an explicit ``subsets``. User weights (the subset's), ``weighted=False`` and a
+    fixed tau^2 are carried to every subset fit, as metafor's ``.profile.rma.uni``; metafor's
+    closed form applies to standard weights only, and evsynth keeps a fixed tau^2 fixed there
+    too (metafor's DL closed form re-estimates it).
     """
     if fit.k == 1:
         raise InputError("gosh: the model has k = 1 study; there are no subsets to compare")
@@ -48,14 +51,15 @@ def gosh_rma(fit: MetaResult, subsets: int | None = None, seed: int | None = Non
     incl, exact = gosh_subsets(k, p, subsets, rng)
     X, y, v = fit.model_matrix, fit.yi, fit.vi
 
-    def build(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def build(groups: np.ndarray) -> tuple[np.ndarray, ...]:
         idx = np.nonzero(incl[groups])[1]
-        return y[idx], v[idx], X[idx]
+        return y[idx], v[idx], X[idx], idx
 
     sizes = incl.sum(axis=1)
     res = fit_groups(fit, sizes, build)
     H2 = res["H2"]
-    if fit.method == "DL" and fit.int_only:  # metafor's closed form
+    if (fit.method == "DL" and fit.int_only and fit.user_weights is None and fit.weighted
+            and not fit.tau2_fix):  # metafor's closed form (its gosh.rma 'model 2')
         with np.errstate(divide="ignore", invalid="ignore"):
             H2 = np.where(sizes > 1, res["QE"] / (sizes - 1), 1.0)
     frame = pd.DataFrame({"k": sizes, "QE": res["QE"], "I2": res["I2"], "H2": H2,

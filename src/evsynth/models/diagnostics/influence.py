@@ -14,6 +14,7 @@ from scipy import special
 
 from evsynth.errors import InputError
 from evsynth.models.diagnostics import register
+from evsynth.models.diagnostics.residuals import hat_matrix
 from evsynth.models.influence import (
     InfluenceResult,
     deleted_residuals,
@@ -28,39 +29,61 @@ from evsynth.models.meta import MetaResult
 def influence_rma(fit: MetaResult) -> InfluenceResult:
     """Case-deletion diagnostics (Viechtbauer & Cheung 2010; metafor ``influence.rma.uni``).
 
-    For each study i the model is refitted without it (one batch). With x_i its row of X,
-    ``hat`` the diagonal of X (X'WX)^-1 X'W, and (beta, vb, tau2, s2w)_(-i) the deleted fit:
+    For each study i the model is refitted without it (one batch; with the fit's user
+    weights, ``weighted=False`` or fixed tau^2 carried over, as metafor). With x_i its row of
+    X, ``hat`` the diagonal of H = X (X'WX)^-1 X'W (hat values of 1 - 10 eps or more set to 1,
+    as metafor and ``lm.influence``), and (beta, vb, tau2, s2w)_(-i) the deleted fit:
     rstudent = (y_i - x_i'beta_(-i)) / sqrt(v_i s2w_(-i) + x_i' vb_(-i) x_i
     + tau2_(-i) s2w_(-i)); dffits = x_i'(beta - beta_(-i)) / sqrt(s2w_(-i) hat_i
     (tau2_(-i) + v_i)); cook_d = (beta - beta_(-i))' vb^-1 (beta - beta_(-i));
     cov_r = det vb_(-i) / det vb; dfbetas_j = (beta_j - beta_(-i)j) / sqrt(s2w_(-i)
     [(X'W_(-i)X)^-1]_jj) with W_(-i) = diag(1/(v + tau2_(-i))) over all k studies;
-    tau2_del = tau2_(-i), QE_del = Q_E(-i). A study is flagged influential (metafor's rules)
+    tau2_del = tau2_(-i), QE_del = Q_E(-i). With user weights A = diag(a) (A = I for
+    ``weighted=False``), H = X (X'AX)^-1 X'A and, with M_(-i) = diag(v + tau2_(-i)) over all
+    k studies, dffits has denominator sqrt(s2w_(-i) [H M_(-i) H']_ii) and dfbetas uses the
+    sandwich (X'AX)^-1 X'A M_(-i) A X (X'AX)^-1 in place of (X'W_(-i)X)^-1 (metafor
+    ``influence.rma.uni``). A study is flagged influential (metafor's rules)
     when |dffits| > 3 sqrt(p/(k-p)), P(chi^2_p <= cook_d) > 0.5, hat > 3p/k, or any
     |dfbetas| > 1. Works for meta-regression.
+
+    References
+    ----------
+    Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for meta-analysis.
+    Res Synth Methods 1:112-125, doi:10.1002/jrsm.11. metafor ``influence.rma.uni`` and
+    ``hatvalues.rma.uni`` (weighted / user-weighted / unweighted branches).
     """
     if fit.k == 1:
         raise InputError("influence: the model has k = 1 study; case deletion is undefined")
     k, p = fit.k, fit.p
     X, v = fit.model_matrix, fit.vi
     d, delpred, vdelpred = deletion_fits(fit)
+    standard = fit.user_weights is None and fit.weighted
     with np.errstate(divide="ignore", invalid="ignore"):
-        w = 1.0 / (v + fit.tau2)
-        A = np.einsum("i,ij,ik->jk", w, X, X)
-        hat = w * np.einsum("ij,jk,ik->i", X, np.linalg.inv(A), X)
+        H = hat_matrix(fit)
+        hat = np.diag(H).copy()
+        hat[hat > 1 - 10 * np.finfo(float).eps] = 1.0
         s2w, t2 = d["s2w"], d["tau2"]
         resid, se_del = deleted_residuals(fit, (d, delpred, vdelpred))  # one home: rstudent
         rstudent = resid / se_del
-        dffits = (X @ fit.beta - delpred) / np.sqrt(s2w * hat * (t2 + v))
+        Mdel = v[None, :] + t2[:, None]  # (deleted fit i, study j): v_j + tau2_(-i)
+        if standard:
+            dffits = (X @ fit.beta - delpred) / np.sqrt(s2w * hat * (t2 + v))
+        else:  # [H M_(-i) H']_ii = sum_j H_ij^2 (v_j + tau2_(-i))
+            dffits = (X @ fit.beta - delpred) / np.sqrt(s2w * np.einsum("ij,ij->i", H * H,
+                                                                         Mdel))
         dfb = fit.beta[None, :] - d["beta"]
         cook = np.einsum("ij,jk,ik->i", dfb, safe_inv(fit.vb), dfb)
         cov_r = np.linalg.det(d["vb"]) / np.linalg.det(fit.vb)
-        Wdel = 1.0 / (v[None, :] + t2[:, None])  # (deleted fit i, study j)
-        Adel = np.einsum("ij,jk,jl->ikl", Wdel, X, X)
         fine = np.isfinite(t2)
         diag = np.full((k, p), np.nan)
-        if fine.any():
+        if fine.any() and standard:
+            Adel = np.einsum("ij,jk,jl->ikl", 1.0 / Mdel, X, X)
             diag[fine] = np.einsum("ijj->ij", np.linalg.inv(Adel[fine]))
+        elif fine.any():  # sandwich B X'A M_(-i) A X B, B = (X'AX)^-1 (A = I unweighted)
+            a = fit.user_weights if fit.weighted and fit.user_weights is not None else np.ones(k)
+            B = np.linalg.inv(np.einsum("j,jk,jl->kl", a, X, X))
+            meat = np.einsum("ij,jk,jl->ikl", a * a * Mdel[fine], X, X)
+            diag[fine] = np.einsum("ijj->ij", B[None] @ meat @ B[None])
         dfbs = dfb / np.sqrt(s2w[:, None] * diag)
         # a Knapp-Hartung scale factor of 0 (all deleted-fit residuals 0) leaves the scaled
         # statistics undefined: NaN, not the +-inf of a rounding-level difference over 0

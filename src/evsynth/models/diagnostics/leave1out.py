@@ -39,9 +39,9 @@ def leave1out_rma(fit: MetaResult, *, transf: Callable[[Any], Any] | bool | None
     func, name = transf_function(transf, "leave1out")
     k, y, v = fit.k, fit.yi, fit.vi
 
-    def build(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def build(groups: np.ndarray) -> tuple[np.ndarray, ...]:
         idx = leave_out_rows(k, groups)
-        return y[idx], v[idx], np.ones((idx.size, 1))
+        return y[idx], v[idx], np.ones((idx.size, 1)), idx
 
     res = fit_groups(fit, np.full(k, k - 1), build)
     return CaseTable(case_frame(res, labels_of(fit), transf=func), "leave1out", fit.method,

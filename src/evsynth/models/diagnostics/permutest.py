@@ -89,9 +89,9 @@ def permutest_rma(fit: MetaResult, exact: bool | None = None, iter: int = 1000,
         signs = np.vstack([signs, np.ones((1, k))])  # last: the observed data
 
         def make_build(yy: np.ndarray) -> Builder:
-            def build(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            def build(groups: np.ndarray) -> tuple[np.ndarray, ...]:
                 return ((signs[groups] * yy[None, :]).ravel(), np.tile(v, groups.size),
-                        np.ones((groups.size * k, 1)))
+                        np.ones((groups.size * k, 1)), np.tile(np.arange(k), groups.size))
             return build
 
         n = signs.shape[0]
@@ -104,9 +104,10 @@ def permutest_rma(fit: MetaResult, exact: bool | None = None, iter: int = 1000,
         perms = np.vstack([perms, np.arange(k)[None, :]])  # last: the observed data
 
         def make_build(yy: np.ndarray) -> Builder:
-            def build(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            def build(groups: np.ndarray) -> tuple[np.ndarray, ...]:
+                # y, v and the weights stay with the studies, the rows of X move (metafor)
                 return (np.tile(yy, groups.size), np.tile(v, groups.size),
-                        X[perms[groups].ravel()])
+                        X[perms[groups].ravel()], np.tile(np.arange(k), groups.size))
             return build
 
         n = perms.shape[0]

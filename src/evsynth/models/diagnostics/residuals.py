@@ -98,13 +98,14 @@ def _case_table(slab: list, resid: np.ndarray, se: np.ndarray, kind: str,
 def hat_matrix(fit: MetaResult) -> np.ndarray:
     """The hat matrix ``H = X (X'WX)^-1 X'W`` of a :func:`evsynth.meta` fit (metafor
     ``hatvalues.rma.uni(type="matrix")``): ``W = diag(1 / (v_i + tau^2))``, the user's weights,
-    or the identity for an unweighted fit."""
+    or the identity for an unweighted fit (also when it has user weights: ``weighted=FALSE``
+    ignores them in the estimation, as metafor)."""
     X = np.asarray(fit.model_matrix, dtype=float)
     user = getattr(fit, "user_weights", None)
-    if user is not None:
-        w = np.asarray(user, dtype=float)
-    elif not getattr(fit, "weighted", True):
+    if not getattr(fit, "weighted", True):
         w = np.ones(fit.k)
+    elif user is not None:
+        w = np.asarray(user, dtype=float)
     else:
         w = 1.0 / (fit.vi + fit.tau2)
     XtW = (X * w[:, None]).T
