@@ -6,7 +6,7 @@
 #
 # CompQuadForm is not in Debian. It is installed from its CRAN source (GitHub mirror
 # cran/CompQuadForm, version as recorded in the JSON) into a private library:
-#   R CMD INSTALL -l /work/R-lib CompQuadForm
+#   tests/reference/install_r_packages.sh (R CMD INSTALL -l /work/R-lib CompQuadForm)
 # Run from the repository root:  R_LIBS=/work/R-lib Rscript tests/reference/genqm_metafor_fixtures.R
 # Reads tests/reference/data/rma_<name>.csv; writes tests/reference/uni_extra/genqm_metafor.json.
 
