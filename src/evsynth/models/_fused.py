@@ -280,26 +280,117 @@ def global_maxima(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.nd
 
 if AVAILABLE:
 
+    @njit(cache=True, inline="always")
+    def _ols_one(y, v, s, k):  # pragma: no cover - compiled
+        """sum (y - mean y)^2, sum v and sum v^2 of one group (see :func:`ols_sums`)."""
+        ybar = 0.0
+        sv = 0.0
+        sv2 = 0.0
+        for i in range(s, s + k):
+            ybar += y[i]
+            sv += v[i]
+            sv2 += v[i] * v[i]
+        ybar /= k
+        rss = 0.0
+        for i in range(s, s + k):
+            rss += (y[i] - ybar) ** 2
+        return rss, sv, sv2
+
     @njit(cache=True, parallel=True)
     def _ols_sums(y, v, starts, sizes, out):  # pragma: no cover - compiled
         G = starts.shape[0]
         for g in prange(G):
-            s = starts[g]
-            k = sizes[g]
-            ybar = 0.0
-            sv = 0.0
-            sv2 = 0.0
-            for i in range(s, s + k):
-                ybar += y[i]
-                sv += v[i]
-                sv2 += v[i] * v[i]
-            ybar /= k
-            rss = 0.0
-            for i in range(s, s + k):
-                rss += (y[i] - ybar) ** 2
+            rss, sv, sv2 = _ols_one(y, v, starts[g], sizes[g])
             out[g, 0] = rss
             out[g, 1] = sv
             out[g, 2] = sv2
+
+
+#: rows of :func:`closed_form_fits`' output (``pval`` and ``QEp`` are left for the caller:
+#: scipy's ``ndtr`` and ``chdtrc``)
+CLOSED_FORM_ROWS = ("tau2", "se_tau2", "estimate", "se", "zval", "ci_lb", "ci_ub", "pi_lb",
+                    "pi_ub", "tau", "I2", "H2", "QE", "vt", "pval", "QEp")
+
+
+if AVAILABLE:
+
+    @njit(cache=True, inline="always")
+    def _max0(x):  # pragma: no cover - compiled
+        """``np.maximum(0.0, x)``: 0.0 on ties, NaN propagates."""
+        return 0.0 if 0.0 >= x else x
+
+    @njit(cache=True, parallel=True)
+    def _closed_form(y, v, starts, sizes, he, crit, out):  # pragma: no cover - compiled
+        G = starts.shape[0]
+        for g in prange(G):
+            s = starts[g]
+            k = sizes[g]
+            kf = float(k)
+            df = kf - 1.0
+            # fixed-effects fit (w = 1 / v): Q, tr(P), tr(PP)
+            sw, b, sw2, sw3, rss0, yppy, swu, swuu, slv = _sums(y, v, s, k, 0.0, False)
+            m2 = sw2 / sw
+            trP = sw - m2
+            if he:  # Hedges: OLS residuals and traces (kernels.ols_quantities)
+                orss, sv, sv2 = _ols_one(y, v, s, k)
+                trPV = sv - sv / kf
+                mv = sv / kf
+                trPVPV = sv2 - 2.0 * sv2 / kf + mv * mv
+                tau2 = _max0((orss - trPV) / df)
+                se_tau2 = np.sqrt(1 / (df * df) * (2.0 * trPVPV + 4.0 * tau2 * trPV
+                                                   + 2.0 * (tau2 * tau2) * df))
+            else:  # DerSimonian-Laird
+                trPP = sw2 - 2.0 * (sw3 / sw) + m2 * m2
+                tau2 = _max0((rss0 - df) / trP)
+                se_tau2 = np.sqrt(1 / (trP * trP) * (2.0 * df + 4.0 * tau2 * trP
+                                                     + 2.0 * (tau2 * tau2) * trPP))
+            if k == 1:
+                tau2 = 0.0
+                se_tau2 = np.nan
+            # the random-effects fit at tau2
+            swt, beta, sw2t, sw3t, rsst, ypt, swut, swuut, slvt = _sums(y, v, s, k, tau2, False)
+            se = np.sqrt(1.0 / swt)
+            ch = crit * se
+            pi_half = crit * np.sqrt(se * se + tau2)
+            if k > 1:
+                QE = _max0(rss0)
+                vt = df / trP
+                I2 = 100.0 * tau2 / (vt + tau2)
+                H2 = tau2 / vt + 1.0
+            else:
+                QE = 0.0
+                vt = 0.0
+                I2 = 0.0
+                H2 = 1.0
+            out[0, g] = tau2
+            out[1, g] = se_tau2
+            out[2, g] = beta
+            out[3, g] = se
+            out[4, g] = beta / se
+            out[5, g] = beta - ch
+            out[6, g] = beta + ch
+            out[7, g] = beta - pi_half
+            out[8, g] = beta + pi_half
+            out[9, g] = np.sqrt(tau2)
+            out[10, g] = I2
+            out[11, g] = H2
+            out[12, g] = QE
+            out[13, g] = vt
+
+
+def closed_form_fits(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                     method: str, crit: float) -> np.ndarray:
+    """DL or HE fits of intercept-only groups (z tests) in one fused kernel: per group the
+    fixed-effects sums, tau^2 and its SE, the sums at tau^2 and every statistic of a
+    :func:`evsynth.meta_batch` row but the p-values, with the floating-point operations of
+    ``kernels.estimate_tau2`` and ``engine._fit_core`` in their order (bitwise the same values:
+    tests/models/test_fused_kernel.py). Returns an array (len(CLOSED_FORM_ROWS), G); its rows
+    ``pval`` and ``QEp`` are not filled."""
+    out = np.empty((len(CLOSED_FORM_ROWS), starts.size))
+    kern = _pick(_closed_form, _closed_form_serial, starts.size)
+    kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+         _i64(starts), _i64(sizes), method == "HE", float(crit), out)
+    return out
 
 
 def ols_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray,
@@ -353,3 +444,4 @@ if AVAILABLE:
     _weighted_sums_serial = _serial(_weighted_sums)
     _global_maxima_serial = _serial(_global_maxima)
     _ols_sums_serial = _serial(_ols_sums)
+    _closed_form_serial = _serial(_closed_form)

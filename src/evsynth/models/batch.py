@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from evsynth.errors import InputError, shown
-from evsynth.models.engine import Control, fit_batch
+from evsynth.models.engine import Control, fit_batch, fused_batch
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments
 from evsynth.models.results import FrameResult
 from evsynth.validation import level_percent, meta_method, numeric_vector, test_code
@@ -59,6 +59,33 @@ def _sorted_runs(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     if not np.all(new[1:] | (a[1:] == a[:-1])):
         return None
     return np.cumsum(new) - 1, a[new]
+
+
+def _run_starts(df: pd.DataFrame,
+                by: str | Sequence[str]) -> tuple[np.ndarray, pd.DataFrame] | None:
+    """The first row of every group and the keys when ``by`` is one numpy integer column in
+    strictly increasing runs (the groups of :func:`_sorted_runs`, without a code per row);
+    None otherwise."""
+    if not isinstance(by, str) or by not in df.columns:
+        return None
+    col = df[by]
+    if not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "iu" or len(col) == 0:
+        return None
+    a = col.to_numpy()
+    if not np.all(a[1:] >= a[:-1]):
+        return None
+    starts = np.flatnonzero(a[1:] != a[:-1])
+    starts += 1
+    starts = np.concatenate(([0], starts))
+    return starts, pd.DataFrame({by: a[starts]})
+
+
+def _float_column(name: str, col: pd.Series) -> np.ndarray:
+    """A float64 column's values as they are (no copy; the fit only reads them), any other
+    column through :func:`numeric_vector`."""
+    if col.dtype == np.float64:
+        return col.to_numpy()
+    return numeric_vector(name, col, allow_missing=True)
 
 
 #: the notes of a batch row (codes of :func:`meta_batch`'s ``note`` column)
@@ -201,29 +228,54 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     level = level_percent(level)
     lvl = level / 100
     con = Control.from_any(control)
-    codes, keys = _group_codes(df, by)
-    y = numeric_vector(yi, df[yi], allow_missing=True)
-    v = numeric_vector(vi, df[vi], allow_missing=True)
+    runs = _run_starts(df, by)
+    codes: np.ndarray | None = None
+    if runs is not None:  # integer keys in runs: the groups without a code per row
+        run_starts, keys = runs
+
+        def code(i: int) -> int:
+            return int(np.searchsorted(run_starts, i, side="right")) - 1
+    else:
+        codes, keys = _group_codes(df, by)
+
+        def code(i: int) -> int:
+            assert codes is not None
+            return int(codes[i])
+    y = _float_column(yi, df[yi])
+    v = _float_column(vi, df[vi])
     for arr, name in ((y, yi), (v, vi)):
-        bad = ~np.isfinite(arr) if name == yi else ~(np.isfinite(arr) & (arr > 0))
+        if name == yi:  # a sum is finite only if every value is (or on overflow: look closer)
+            if np.isfinite(np.sum(arr)):
+                continue
+            bad = ~np.isfinite(arr)
+        else:
+            if arr.size and arr.min() > 0 and np.isfinite(arr.max()):
+                continue
+            bad = ~(np.isfinite(arr) & (arr > 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            key = keys.iloc[codes[i]].to_dict()
+            key = keys.iloc[code(i)].to_dict()
             want = "a finite number" if name == yi else "a positive finite sampling variance"
             raise InputError(f"meta_batch: row {i + 1} (group {key}): field '{name}' is "
                              f"{shown(arr[i])}; expected {want}")
-    if codes.size and np.all(codes[1:] >= codes[:-1]):
-        order = None
+    order = None
+    if codes is None:
+        sizes = np.diff(np.append(run_starts, y.size))
     else:
-        order = np.argsort(codes, kind="stable")
-        codes, y, v = codes[order], y[order], v[order]
-    sizes = np.bincount(codes, minlength=len(keys))
-    des = Design(y, v, np.ones((y.size, 1)), Segments(sizes))
+        if not (codes.size and np.all(codes[1:] >= codes[:-1])):
+            order = np.argsort(codes, kind="stable")
+            codes, y, v = codes[order], y[order], v[order]
+        sizes = np.bincount(codes, minlength=len(keys))
+    des = Design(y, v, np.broadcast_to(np.ones(1), (y.size, 1)), Segments(sizes))
 
     def where(i: int) -> str:  # row i of the sorted data, named as in the input
         row = int(order[i]) if order is not None else i
-        return f"meta_batch: row {row + 1} (group {keys.iloc[codes[i]].to_dict()})"
+        return f"meta_batch: row {row + 1} (group {keys.iloc[code(i)].to_dict()})"
 
+    fused = fused_batch(des, method, test, lvl, where)
+    if fused is not None:  # DL/HE, z tests, big batch: every column from one fused kernel
+        res = pd.DataFrame(_frame_columns(keys, sizes, fused, method, test), copy=False)
+        return BatchResult(res, list(keys.columns), level, _info(method, test, level, con))
     out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
                     where=where)
     k = out["k"]
@@ -249,8 +301,26 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         "QE": out["QE"], "QEp": out["QEp"], "converged": out["converged"],
         "iterations": out["iterations"], "note": note})
     res = pd.DataFrame(columns, copy=False)  # no consolidating copy of the float columns
-    info = {"estimator": method, "test": test, "level": level, "tolerance": con.tol,
+    return BatchResult(res, list(keys.columns), level, _info(method, test, level, con))
+
+
+def _info(method: str, test: str, level: float, con: Control) -> dict[str, Any]:
+    return {"estimator": method, "test": test, "level": level, "tolerance": con.tol,
             "max_iterations": con.maxiter, "ll0check": con.ll0check,
             "prediction_interval": "metafor default: estimate +/- crit * sqrt(se^2 + tau^2)",
             "reference": "metafor rma.uni, one fit per group"}
-    return BatchResult(res, list(keys.columns), level, info)
+
+
+def _frame_columns(keys: pd.DataFrame, k: np.ndarray, cols: dict[str, np.ndarray], method: str,
+                   test: str) -> dict[str, Any]:
+    """The columns of a batch frame from :func:`evsynth.models.engine.fused_batch` (closed-form
+    estimators: converged, no iterations, no bracketing; the k = 1 note)."""
+    G = k.size
+    note_code = (k == 1).astype(np.int64)
+    texts = pd.Series(["", _NOTE_K1_Z if test == "z" else _NOTE_K1_T], dtype="str")
+    columns: dict[str, Any] = {c: keys[c] for c in keys.columns}
+    columns["k"] = k
+    columns.update({c: cols[c] for c in BATCH_COLUMNS[1:16]})
+    columns.update({"converged": np.ones(G, dtype=bool), "iterations": np.zeros(G, dtype=np.int64),
+                    "note": texts.take(note_code).reset_index(drop=True)})
+    return columns

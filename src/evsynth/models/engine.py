@@ -136,6 +136,57 @@ def fit_batch(*args: Any, **kwargs: Any) -> FitDict:
         return _fit_batch(*args, **kwargs)
 
 
+#: :func:`fused_batch` is used (switched off by the tests that compare it with the general
+#: path, bitwise)
+_FUSED_BATCH = True
+
+
+def fused_batch(des: Design, method: str, test: str, level: float,
+                where: Callable[[int], str] | None = None) -> dict[str, np.ndarray] | None:
+    """The columns of :func:`evsynth.meta_batch` for a big intercept-only batch (>= 2,048
+    groups, numba) fitted by DL or HE with z tests, from one fused kernel per group
+    (:func:`evsynth.models._fused.closed_form_fits`): the floating-point operations of
+    :func:`_fit_batch` in the same order, so bitwise the same values, without the arrays of
+    the general path or the statistics meta_batch does not report (likelihoods, information
+    criteria, the omnibus test). None when the general path is needed: other methods or tests,
+    data needing a location shift or rescaling, or a fit that is not finite (which the general
+    path then reports)."""
+    from evsynth.models.kernels import _fusable
+
+    if not (_FUSED_BATCH and method in ("DL", "HE") and test == "z" and _fusable(des)):
+        return None
+    if _location_shift(des, True) is not None:
+        return None
+    if not np.all(data_scale(des, where) == 1.0):
+        return None
+    from evsynth.models import _fused
+
+    lvl = level_fraction(level)
+    crit = float(special.ndtri(1 - (1 - lvl) / 2))
+    out = _fused.closed_form_fits(des.y, des.v, des.seg.starts, des.seg.sizes, method, crit)
+    cols = dict(zip(_fused.CLOSED_FORM_ROWS, out, strict=True))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        vt = cols["vt"]
+        if not (np.isfinite(cols["estimate"]).all() and np.isfinite(cols["se"]).all()
+                and np.isfinite(cols["ci_lb"]).all() and np.isfinite(cols["ci_ub"]).all()
+                and np.isfinite(cols["tau2"]).all() and np.isfinite(cols["QE"]).all()
+                and (np.isfinite(vt) & (vt >= 0)).all()):
+            return None
+        pval = cols["pval"]
+        np.negative(np.abs(cols["zval"]), out=pval)
+        special.ndtr(pval, out=pval)
+        pval *= 2
+        k = des.k
+        qep = cols["QEp"]
+        if des.seg.equal_k is not None and des.seg.equal_k > 1:
+            special.chdtrc(float(des.seg.equal_k) - 1.0, cols["QE"], out=qep)
+        else:
+            has_df = k > 1
+            qep[:] = np.where(has_df, special.chdtrc(np.where(has_df, k - 1.0, 1), cols["QE"]),
+                              1.0)
+    return cols
+
+
 def _row_name(i: int) -> str:
     return f"study in row {i + 1}"
 

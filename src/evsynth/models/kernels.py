@@ -34,15 +34,22 @@ class Segments:
         self.G = int(sizes.size)
         self.n = int(sizes.sum())
         self.equal_k: int | None
+        self._index: np.ndarray | None = None
         if self.G == 1:  # a single fit: the same arrays, built without the general steps
             self.starts = np.zeros(1, dtype=np.int64)
             self.equal_k = int(sizes[0])
-            self.index = np.zeros(self.n, dtype=np.int64)
         else:
             self.starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
             self.equal_k = int(sizes[0]) if self.G and np.all(sizes == sizes[0]) else None
-            self.index = np.repeat(np.arange(self.G), sizes)
         self._ones = np.ones(self.equal_k or 0)
+
+    @property
+    def index(self) -> np.ndarray:
+        """The group of every row (formed on first use: equal-size groups rarely need it)."""
+        if self._index is None:
+            self._index = (np.zeros(self.n, dtype=np.int64) if self.G == 1
+                           else np.repeat(np.arange(self.G), self.sizes))
+        return self._index
 
     def sum(self, x: np.ndarray) -> np.ndarray:
         """Per-group sums of ``x`` (first axis = rows); returns shape (G, ...)."""
@@ -85,7 +92,11 @@ class Design:
     intercept_only: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.intercept_only = self.X.shape[1] == 1 and bool(np.all(self.X == 1.0))
+        X = self.X
+        if X.shape[1] == 1 and X.shape[0] > 1 and X.strides[0] == 0:  # one value broadcast
+            self.intercept_only = bool(X[0, 0] == 1.0)
+        else:
+            self.intercept_only = X.shape[1] == 1 and bool(np.all(X == 1.0))
 
     @property
     def p(self) -> int:
