@@ -18,6 +18,19 @@ simulated participant-level summaries, as an analyst would compute them from a p
     ``cc`` (0.5) added to every cell (metafor ``escalc`` default ``add = 1/2, to = "only0"``);
     tables with no events (or only events) in both arms are kept (``drop00 = False``, the
     escalc default) unless ``drop00=True``. Zero cells do occur with small ``n`` or ``p0``.
+``"ROM"``
+    log ratio of means (Friedrich, Adhikari & Beyene 2008, BMC Med Res Methodol 8:32,
+    doi:10.1186/1471-2288-8-32; metafor ``escalc(measure = "ROM")``): the true log ratio
+    ``theta_i = log(E_i / C_i)`` of trial ``i`` is split equally between its arms, ``log C_i =
+    log m0 + v_i`` and ``log E_i = log m0 + mu + u_i`` with ``u_i, v_i`` independent ``N(0,
+    tau2 / 2)`` (so ``theta_i ~ N(mu, tau2)``; both arm means vary between trials); arm means
+    ``N(E_i, sigma^2 / n)`` and ``N(C_i, sigma^2 / n)`` (the same SD ``sigma`` in both arms),
+    arm SDs ``sigma sqrt(chi^2_{n-1} / (n - 1))``; ``yi = log(m1 / m2)`` with the delta-method
+    variance ``sd1^2 / (n1 m1^2) + sd2^2 / (n2 m2^2)`` (Hedges, Gurevitch & Curtis 1999,
+    Ecology 80:1150; :func:`evsynth.effects.escalc.log_ratio_of_means`, ``vtype = "LS"``). A
+    trial with a simulated arm mean <= 0 has no log ratio and is left out (as escalc gives NA),
+    so the meta-analysis then has fewer than ``k`` studies; with ``m0`` several ``sigma /
+    sqrt(n)`` above 0 this does not happen in practice.
 ``"known"``
     the textbook model with known variances: ``vi = sigma^2 (1/n1 + 1/n2)`` and
     ``yi ~ N(theta_i, vi)``.
@@ -53,7 +66,7 @@ from scipy import special
 
 from evsynth.errors import InputError
 
-MEASURES = ("MD", "SMD", "logOR", "known")
+MEASURES = ("MD", "SMD", "logOR", "ROM", "known")
 
 
 @dataclass(frozen=True)
@@ -69,12 +82,13 @@ class Scenario:
     mu : float
         Mean true effect (the estimand).
     measure : str
-        ``"MD"``, ``"SMD"``, ``"logOR"`` or ``"known"`` (see :mod:`evsynth.simulate.generators`).
+        ``"MD"``, ``"SMD"``, ``"logOR"``, ``"ROM"`` or ``"known"`` (see
+        :mod:`evsynth.simulate.generators`).
     n : int, sequence of int or tuple
         Per-arm sample sizes: an int, ``k`` ints, ``("uniform", lo, hi)`` or
         ``("lognormal", median, sdlog)``.
     sigma : float
-        Within-arm SD (``"MD"``, ``"known"``).
+        Within-arm SD (``"MD"``, ``"ROM"``, ``"known"``).
     p0 : float
         Control-arm risk (``"logOR"``).
     cc : float
@@ -82,6 +96,9 @@ class Scenario:
     drop00 : bool
         Drop tables with no events (or only events) in both arms (``"logOR"``); the
         meta-analysis then has fewer than ``k`` studies.
+    m0 : float or None
+        Control-arm mean (median over trials) of ``"ROM"`` (required there, > 0; unused
+        otherwise).
     selection : tuple or None
         ``("pvalue", alpha, weight)`` or ``("effect", threshold, weight)``: publication bias.
     label : str
@@ -114,6 +131,7 @@ class Scenario:
     cc: float = 0.5
     drop00: bool = False
     selection: Any = None
+    m0: float | None = None
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +163,13 @@ class Scenario:
             raise InputError(f"{where}: field 'measure' is {self.measure!r}; expected one of "
                              f"{', '.join(MEASURES)}")
         _size_spec(self.n, int(self.k), where)
+        m0 = self.m0
+        if m0 is not None and (isinstance(m0, bool) or not isinstance(m0, (int, float, np.number))
+                               or not math.isfinite(float(m0)) or m0 <= 0):
+            raise InputError(f"{where}: field 'm0' is {m0!r}; expected None or a finite number > 0")
+        if self.measure == "ROM" and m0 is None:
+            raise InputError(f"{where}: field 'm0' is None; measure 'ROM' needs the control-arm "
+                             "mean m0 > 0")
         sel = self.selection
         if sel is not None:
             ok = (isinstance(sel, tuple) and len(sel) == 3 and sel[0] in ("pvalue", "effect")
@@ -156,9 +181,13 @@ class Scenario:
                                  "threshold, weight), with 0 <= weight <= 1")
 
     def params(self) -> dict[str, Any]:
-        """The scenario's fields (without ``label``) as JSON-ready values."""
+        """The scenario's fields (without ``label``; without ``m0`` when it is None, so that
+        scenarios of other measures keep the keys, hence the random streams, they had before
+        ``m0`` existed) as JSON-ready values."""
         d = asdict(self)
         d.pop("label")
+        if d["m0"] is None:
+            d.pop("m0")
         d["n"] = list(self.n) if isinstance(self.n, tuple) else self.n
         d["selection"] = list(self.selection) if self.selection is not None else None
         return {key: (val.item() if isinstance(val, np.generic) else val)
@@ -270,6 +299,24 @@ def _studies(sc: Scenario, shape: tuple[int, int],
         df = 2 * nn - 2
         sp = np.sqrt(rng.chisquare(df) / df)
         yi, vi = smd_from_summary(m1, m2, sp, nn, nn)
+    elif sc.measure == "ROM":
+        from evsynth.effects.escalc import log_ratio_of_means
+
+        s, m0 = sc.sigma, float(sc.m0 if sc.m0 is not None else 1.0)
+        # theta - mu = u - v with u, v iid N(0, tau2 / 2): u = dev / 2 + e, v = -dev / 2 + e,
+        # e ~ N(0, tau2 / 4) independent of dev (jointly normal, Cov(u, v) = 0)
+        dev = theta - sc.mu
+        e = math.sqrt(sc.tau2 / 4) * rng.standard_normal(shape)
+        c_mean = m0 * np.exp(e - dev / 2)
+        e_mean = m0 * np.exp(sc.mu + dev / 2 + e)
+        m1 = e_mean + s / np.sqrt(nn) * rng.standard_normal(shape)
+        m2 = c_mean + s / np.sqrt(nn) * rng.standard_normal(shape)
+        sd1 = s * np.sqrt(rng.chisquare(nn - 1) / (nn - 1))
+        sd2 = s * np.sqrt(rng.chisquare(nn - 1) / (nn - 1))
+        keep = (m1 > 0) & (m2 > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            yi, vi = log_ratio_of_means(m1, m2, sd1, sd2, nn, nn)
+        yi, vi = np.where(keep, yi, 0.0), np.where(keep, vi, 1.0)
     else:  # logOR
         lp0 = math.log(sc.p0 / (1 - sc.p0))
         p1 = special.expit(lp0 + theta)

@@ -11,13 +11,14 @@ not fix are ours and stated in the docstring; docs/simulation-inthout2014.md com
 
 :func:`friedrich2008` follows Table 3 of Friedrich, Adhikari & Beyene (2008, BMC Med Res
 Methodol 8:32, doi:10.1186/1471-2288-8-32): bias, coverage, power and I^2 of DerSimonian-Laird
-meta-analyses of mean differences and standardised mean differences; the published cells are
-in :data:`FRIEDRICH2008_TABLE3` and :func:`friedrich2008_compare` puts ours beside them
-(docs/simulation-friedrich2008.md).
+meta-analyses of mean differences, standardised mean differences and log ratios of means; the
+published cells are in :data:`FRIEDRICH2008_TABLE3` and :func:`friedrich2008_compare` puts ours
+beside them (docs/simulation-friedrich2008.md).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,29 +109,46 @@ def inthout2014_table(frame: Any) -> Any:
 # ----------------------------------------------------------------------------- Friedrich 2008
 #: Friedrich, Adhikari & Beyene (2008), BMC Med Res Methodol 8:32, Table 3 ("Simulation
 #: Results (Normal Distribution, Equal Experimental and Control Groups, Standard Deviation 40%
-#: of Control Mean Value)"), the MD and SMD columns, transcribed from
+#: of Control Mean Value)"), the MD, SMD and RoM columns, transcribed from
 #: https://bmcmedresmethodol.biomedcentral.com/articles/10.1186/1471-2288-8-32/tables/3 .
-#: Key (SMD, n per arm, k); values in the order of :data:`FRIEDRICH2008_COLUMNS`, each a pair
-#: (MD, SMD), all in percent, rounded to whole numbers as published. The table's last three
-#: rows (SMD = 0.8, 100/100) could not be retrieved completely and are not transcribed.
+#: Key (SMD, n per arm, k); values in the order of :data:`FRIEDRICH2008_COLUMNS`, each a triple
+#: (MD, SMD, RoM), all in percent, rounded to whole numbers as published. The table's last three
+#: rows (SMD = 0.8, 100/100; k = 5, 10, 30) are cut off in every copy of the table we could
+#: retrieve (the article's table page, its PMC and proxy copies) and are not transcribed.
 FRIEDRICH2008_COLUMNS = ("bias tau=0", "bias tau=0.5s", "coverage tau=0", "coverage tau=0.5s",
                          "power tau=0", "power tau=0.5s", "I2 tau=0.5s")
-FRIEDRICH2008_TABLE3: dict[tuple[float, int, int], tuple[tuple[int, int], ...]] = {
-    (0.2, 10, 5): ((0, -4), (0, -5), (95, 97), (90, 92), (15, 11), (15, 13), (59, 48)),
-    (0.2, 10, 10): ((0, -5), (1, -5), (95, 97), (92, 93), (27, 22), (19, 18), (60, 48)),
-    (0.2, 10, 30): ((0, -5), (1, -6), (94, 96), (94, 94), (66, 61), (39, 38), (60, 48)),
-    (0.2, 100, 5): ((0, 0), (0, 0), (96, 97), (88, 88), (82, 82), (21, 21), (93, 92)),
-    (0.2, 100, 10): ((0, 0), (0, 0), (96, 96), (92, 92), (99, 99), (27, 27), (93, 92)),
-    (0.2, 100, 30): ((0, 0), (0, 0), (96, 96), (94, 94), (100, 100), (56, 58), (93, 92)),
-    (0.5, 10, 5): ((0, -4), (0, -5), (95, 97), (90, 92), (64, 57), (43, 40), (59, 48)),
-    (0.5, 10, 10): ((0, -5), (0, -5), (95, 97), (92, 93), (91, 89), (66, 64), (60, 48)),
-    (0.5, 10, 30): ((0, -5), (0, -6), (94, 96), (94, 93), (100, 100), (98, 97), (60, 47)),
-    (0.5, 100, 5): ((0, 0), (0, 0), (96, 97), (88, 88), (100, 100), (61, 61), (93, 92)),
-    (0.5, 100, 10): ((0, 0), (0, 0), (96, 96), (92, 92), (100, 100), (85, 86), (93, 92)),
-    (0.5, 100, 30): ((0, 0), (0, -1), (96, 96), (94, 94), (100, 100), (100, 100), (93, 92)),
-    (0.8, 10, 5): ((0, -4), (0, -5), (95, 97), (90, 92), (95, 94), (75, 72), (59, 47)),
-    (0.8, 10, 10): ((0, -5), (0, -5), (95, 96), (92, 92), (100, 100), (95, 95), (60, 47)),
-    (0.8, 10, 30): ((0, -5), (0, -6), (94, 94), (94, 92), (100, 100), (100, 100), (60, 46)),
+FRIEDRICH2008_MEASURES = ("MD", "SMD", "ROM")
+FRIEDRICH2008_TABLE3: dict[tuple[float, int, int], tuple[tuple[int, int, int], ...]] = {
+    (0.2, 10, 5): ((0, -4, 0), (0, -5, 1), (95, 97, 95), (90, 92, 90), (15, 11, 14),
+                   (15, 13, 14), (59, 48, 55)),
+    (0.2, 10, 10): ((0, -5, 0), (1, -5, 0), (95, 97, 95), (92, 93, 92), (27, 22, 26),
+                    (19, 18, 19), (60, 48, 56)),
+    (0.2, 10, 30): ((0, -5, 0), (1, -6, 0), (94, 96, 95), (94, 94, 94), (66, 61, 64),
+                    (39, 38, 38), (60, 48, 56)),
+    (0.2, 100, 5): ((0, 0, 0), (0, 0, 1), (96, 97, 96), (88, 88, 87), (82, 82, 82),
+                    (21, 21, 21), (93, 92, 92)),
+    (0.2, 100, 10): ((0, 0, 0), (0, 0, 0), (96, 96, 96), (92, 92, 91), (99, 99, 99),
+                     (27, 27, 28), (93, 92, 92)),
+    (0.2, 100, 30): ((0, 0, 0), (0, 0, 0), (96, 96, 96), (94, 94, 94), (100, 100, 100),
+                     (56, 58, 59), (93, 92, 92)),
+    (0.5, 10, 5): ((0, -4, 0), (0, -5, 0), (95, 97, 95), (90, 92, 90), (64, 57, 62),
+                   (43, 40, 42), (59, 48, 56)),
+    (0.5, 10, 10): ((0, -5, 0), (0, -5, 0), (95, 97, 95), (92, 93, 92), (91, 89, 90),
+                    (66, 64, 65), (60, 48, 56)),
+    (0.5, 10, 30): ((0, -5, 0), (0, -6, 0), (94, 96, 94), (94, 93, 93), (100, 100, 100),
+                    (98, 97, 97), (60, 47, 57)),
+    (0.5, 100, 5): ((0, 0, 0), (0, 0, 1), (96, 97, 96), (88, 88, 88), (100, 100, 100),
+                    (61, 61, 61), (93, 92, 92)),
+    (0.5, 100, 10): ((0, 0, 0), (0, 0, 0), (96, 96, 96), (92, 92, 91), (100, 100, 100),
+                     (85, 86, 86), (93, 92, 92)),
+    (0.5, 100, 30): ((0, 0, 0), (0, -1, 0), (96, 96, 96), (94, 94, 93), (100, 100, 100),
+                     (100, 100, 100), (93, 92, 92)),
+    (0.8, 10, 5): ((0, -4, 0), (0, -5, 0), (95, 97, 95), (90, 92, 90), (95, 94, 95),
+                   (75, 72, 73), (59, 47, 56)),
+    (0.8, 10, 10): ((0, -5, 0), (0, -5, 0), (95, 96, 95), (92, 92, 92), (100, 100, 100),
+                    (95, 95, 95), (60, 47, 57)),
+    (0.8, 10, 30): ((0, -5, -1), (0, -6, 0), (94, 94, 94), (94, 92, 93), (100, 100, 100),
+                    (100, 100, 100), (60, 46, 57)),
 }
 FRIEDRICH2008_SEED = 2008
 
@@ -138,9 +156,9 @@ FRIEDRICH2008_SEED = 2008
 def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] = (10, 100),
                   ks: Sequence[int] = (5, 10, 30), taus: Sequence[float] = (0.0, 0.5),
                   control_mean: float = 100.0, sd_fraction: float = 0.4,
-                  measures: Sequence[str] = ("MD", "SMD")
+                  measures: Sequence[str] = FRIEDRICH2008_MEASURES
                   ) -> tuple[list[Scenario], list[Method]]:
-    """Scenarios and method of Table 3 of Friedrich, Adhikari & Beyene (2008), MD and SMD.
+    """Scenarios and method of Table 3 of Friedrich, Adhikari & Beyene (2008), MD, SMD, RoM.
 
     The design, as the table states it: outcomes normally distributed with SD ``s`` = 40% of
     the control-group mean (``control_mean`` = 100, so ``s`` = 40), equal arms of ``n`` = 10
@@ -151,8 +169,19 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
     generating model, since the SD is the same in both arms. The control mean does not enter
     the MD or the SMD. MD: arm means and SDs simulated, ``vi = s1^2/n + s2^2/n``
     (``measure="MD"``); SMD: Hedges' g with its large-sample variance (``measure="SMD"``,
-    metafor ``escalc``). Method: DerSimonian-Laird random effects with the Wald z interval and
-    test (``Method("DL", "z")``), the standard analysis of the time (RevMan).
+    metafor ``escalc``). RoM (``measure="ROM"``): the log ratio of means with its delta-method
+    variance (the paper's RoM; :mod:`evsynth.simulate.generators`), control mean ``C`` =
+    ``control_mean``, experimental mean ``E = C + Delta s``, the same SD ``s`` in both arms;
+    estimand ``log(E / C)`` (log 1.08, 1.2, 1.32); heterogeneity on the log scale, split
+    equally between the arms, with ``tau_R^2 = (tau s)^2 (1/E^2 + 1/C^2) / 2``: the trials'
+    MD-scale heterogeneity ``(tau s)^2`` carried to the log scale by the same delta method as
+    the within-trial variance, so that RoM and MD trials have the same ratio of between- to
+    within-trial variance. This heterogeneity model is our reading of the table (the
+    article's methods text was not available to us): docs/simulation-friedrich2008.md shows
+    that it reproduces the table and that the simplest alternative (only the experimental
+    mean varies, ``E_i = C + theta_i``) does not. Method: DerSimonian-Laird random effects
+    with the Wald z interval and test (``Method("DL", "z")``), the standard analysis of the
+    time (RevMan).
 
     Parameters
     ----------
@@ -163,7 +192,7 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
         Control-group mean and the outcome SD as its fraction (``s = sd_fraction *
         control_mean``; 100 and 0.4 in Table 3).
     measures : sequence of str
-        ``"MD"`` and/or ``"SMD"``.
+        Any of ``"MD"``, ``"SMD"``, ``"ROM"``.
 
     Returns
     -------
@@ -182,8 +211,15 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
     >>> from evsynth.simulate.published import friedrich2008
     >>> scenarios, methods = friedrich2008()
     >>> len(scenarios), scenarios[0].label, (scenarios[0].mu, scenarios[0].sigma)
-    (72, 'MD SMD=0.2 n=10 k=5 tau=0s', (8.0, 40.0))
+    (108, 'MD SMD=0.2 n=10 k=5 tau=0s', (8.0, 40.0))
+    >>> rom = scenarios[2]
+    >>> rom.label, round(rom.mu, 6), rom.m0
+    ('ROM SMD=0.2 n=10 k=5 tau=0s', 0.076961, 100.0)
     """
+    bad = [m for m in measures if m not in FRIEDRICH2008_MEASURES]
+    if bad:
+        raise InputError(f"argument 'measures' has {bad[0]!r}; expected any of "
+                         f"{', '.join(FRIEDRICH2008_MEASURES)}")
     s = sd_fraction * control_mean
     scenarios: list[Scenario] = []
     for d in deltas:
@@ -191,11 +227,19 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
             for k in ks:
                 for tau in taus:
                     for measure in measures:
+                        label = f"{measure} SMD={d:g} n={n} k={k} tau={tau:g}s"
+                        if measure == "ROM":
+                            c, e = control_mean, control_mean + d * s
+                            scenarios.append(Scenario(
+                                k=k, tau2=round((tau * s) ** 2 * (1 / e**2 + 1 / c**2) / 2, 15),
+                                mu=round(math.log(e / c), 15), measure="ROM", n=n, sigma=s,
+                                m0=c, label=label))
+                            continue
                         scale = s if measure == "MD" else 1.0
                         scenarios.append(Scenario(
                             k=k, tau2=round((tau * scale) ** 2, 12), mu=round(d * scale, 12),
                             measure=measure, n=n, sigma=scale if measure == "MD" else 1.0,
-                            label=f"{measure} SMD={d:g} n={n} k={k} tau={tau:g}s"))
+                            label=label))
     return scenarios, [Method("DL", "z", name="DL")]
 
 
@@ -319,8 +363,37 @@ def reanalyse(scenario: Scenario, method: Method, replicates: int, seed: int, bl
         vs.append(vi)
         ss.append(d["sizes"])
     fits = {f: np.concatenate(a) for f, a in parts.items()}
-    return (performance(fits, scenario.mu, scenario.tau2),
+    perf = performance(fits, scenario.mu, scenario.tau2)
+    if scenario.measure == "ROM":
+        perf.update(rom_bias(fits["estimate"][fits["converged"].astype(bool)], scenario.mu))
+    return (perf,
             heterogeneity(np.concatenate(ys), np.concatenate(vs), np.concatenate(ss)))
+
+
+def rom_bias(estimates: np.ndarray, mu: float) -> dict[str, float]:
+    """Bias of pooled ratios of means as a percentage of the true ratio, the way we read
+    Friedrich et al.'s (2008) RoM "% bias": ``100 (mean(exp(t)) - R) / R`` over the pooled log
+    ratios ``t``, ``R = exp(mu)``, with its Monte-Carlo SE ``100 sd(exp(t)) / (sqrt(n) R)``
+    (Morris, White & Crowther 2019, doi:10.1002/sim.8086, Table 6). ``rom_bias_log`` is the
+    bias of ``t`` itself as a percentage of ``mu`` (the effect on the log scale), with MCSE.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from evsynth.simulate.published import rom_bias
+    >>> b = rom_bias(np.log(np.array([1.1, 1.1])), float(np.log(1.1)))
+    >>> round(b["rom_bias"], 12), round(b["rom_bias_log"], 12)
+    (0.0, 0.0)
+    """
+    t = estimates[np.isfinite(estimates)]
+    r = math.exp(mu)
+    n = t.size
+    root = math.sqrt(n) if n else math.nan
+    return {"rom_bias": 100 * (float(np.exp(t).mean()) - r) / r,
+            "rom_bias_mcse": 100 * float(np.exp(t).std(ddof=1)) / root / r if n > 1 else math.nan,
+            "rom_bias_log": 100 * (float(t.mean()) - mu) / mu,
+            "rom_bias_log_mcse": 100 * float(t.std(ddof=1)) / root / abs(mu) if n > 1
+            else math.nan}
 
 
 def friedrich2008_compare(result: Any, smd_variance: str = "revman") -> Any:
@@ -331,8 +404,11 @@ def friedrich2008_compare(result: Any, smd_variance: str = "revman") -> Any:
     (``smd_variance="metafor"``) or of the same simulated data analysed with Review Manager
     5's SMD variance (``"revman"``, :func:`reanalyse`). I^2 is compared as the I^2 of the
     average Q over replicates (``mean I2`` is the mean of the per-replicate I^2, shown, not
-    compared). Columns: ``SMD, n, k, measure, quantity``, ``ours`` and ``mcse`` (percent; bias
-    relative to the true effect, ``100 bias / Delta``), ``published`` (NaN where not
+    compared). RoM cells (``measure="ROM"``) are ``result``'s own fits; their bias is
+    :func:`rom_bias`, a percentage of the true ratio of means (``log bias``, the bias of the
+    pooled log ratio as a percentage of the true log ratio, is shown, not compared). Columns:
+    ``SMD, n, k, measure, quantity``, ``ours`` and ``mcse`` (percent; MD and SMD bias relative
+    to the true effect, ``100 bias / Delta``), ``published`` (NaN where not
     transcribed), ``diff``, ``tolerance`` = 0.5 (the published rounding) + 3 sqrt(2) MCSE
     (ours, and the paper's own Monte-Carlo error with the same 10,000 replicates), ``z`` =
     (|diff| - 0.5)+ / (sqrt(2) MCSE) and ``within``.
@@ -349,18 +425,24 @@ def friedrich2008_compare(result: Any, smd_variance: str = "revman") -> Any:
         measure, d, n, k, tau = _parse_label(sc.label)
         perf, het = reanalyse(sc, method, result.replicates, result.seed, result.block,
                               smd_variance if measure == "SMD" else "metafor")
-        if measure == "MD" or smd_variance == "metafor":
+        if measure == "MD" or (measure == "SMD" and smd_variance == "metafor"):
             perf = r
-        cells = {"bias": (100 * perf["bias"] / sc.mu, 100 * perf["bias_mcse"] / abs(sc.mu)),
+        if measure == "ROM":
+            bias = (perf["rom_bias"], perf["rom_bias_mcse"])
+        else:
+            bias = (100 * perf["bias"] / sc.mu, 100 * perf["bias_mcse"] / abs(sc.mu))
+        cells = {"bias": bias,
                  "coverage": (100 * perf["coverage"], 100 * perf["coverage_mcse"]),
                  "power": (100 * perf["rejection"], 100 * perf["rejection_mcse"])}
+        if measure == "ROM":
+            cells["log bias"] = (perf["rom_bias_log"], perf["rom_bias_log_mcse"])
         if tau > 0:
             cells["I2"] = (het["I2_of_mean_Q"], het["I2_of_mean_Q_mcse"])
             cells["mean I2"] = (het["I2_mean"], het["I2_mean_mcse"])
         for what, (val, se) in cells.items():
             q = f"{what} tau={'0' if tau == 0 else f'{tau:g}s'}"
             pub = FRIEDRICH2008_TABLE3.get((d, n, k)) if q in FRIEDRICH2008_COLUMNS else None
-            p = (float(pub[FRIEDRICH2008_COLUMNS.index(q)][0 if measure == "MD" else 1])
+            p = (float(pub[FRIEDRICH2008_COLUMNS.index(q)][FRIEDRICH2008_MEASURES.index(measure)])
                  if pub is not None else float("nan"))
             rows.append({"SMD": d, "n": n, "k": k, "measure": measure, "quantity": q,
                          "ours": val, "mcse": se, "published": p})
@@ -391,7 +473,8 @@ def friedrich2008_table(compare: Any, measure: str) -> Any:
     rows = []
     for (d, n, k), g in c.groupby(["SMD", "n", "k"], sort=True):
         row: dict[str, object] = {"SMD": f"{d:g}", "n/arm": int(n), "k": int(k)}
-        for q in (*FRIEDRICH2008_COLUMNS, "mean I2 tau=0.5s"):
+        for q in (*FRIEDRICH2008_COLUMNS, "mean I2 tau=0.5s", "log bias tau=0",
+                  "log bias tau=0.5s"):
             x = g[g["quantity"] == q]
             if x.empty:
                 continue
