@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -103,3 +104,117 @@ def test_property_vif_invariant_to_rescaling_a_moderator(seed, scale, shift):
     assert_allclose(a.vif().vif, b.vif().vif, rtol=1e-7)
     assert np.all(a.vif().vif >= 1 - 1e-12)
     assert_allclose(a.vif(btt=[[1, 2]]).vif, 1.0, atol=1e-9)  # all moderators: GVIF 1
+
+
+# ---- sim: metafor's permutation distribution (tests/reference/refit_weights_fixtures.R) --------
+def _vif_sim_cases() -> list[dict]:
+    from fixture_data import REFERENCE, load_r_group
+
+    return load_r_group(REFERENCE / "refit_weights", "vif_sim", na=None)["cases"]
+
+
+def _vif_sim_fit(case: dict):
+    from fixture_data import REFERENCE
+
+    d = pd.read_csv(REFERENCE / "data" / "rma_bcg.csv")
+    if case["data"] == "bcg8":
+        d = d.iloc[:8].reset_index(drop=True)
+        d["x1"] = [1, 1, 1, 0, 0, 0, 1, 0]
+        d["x2"] = [1, 1, 0, 0, 0, 1, 0, 0]
+    w = 1 / np.sqrt(d["vi"].to_numpy()) if case["weights"] == "isd" else None
+    formula = case["mods"].replace("alloc", "C(alloc)")
+    if case["matrix_mods"]:
+        from formulaic import model_matrix
+
+        mm = model_matrix(formula, d).drop(columns="Intercept")
+        return evsynth.meta("yi", "vi", data=d, mods=mm, weights=w, control={"tol": 1e-12})
+    return evsynth.meta("yi", "vi", data=d, mods=formula, weights=w, control={"tol": 1e-12})
+
+
+@pytest.mark.parametrize("case", _vif_sim_cases(), ids=lambda c: c["id"])
+def test_sim_distribution_matches_metafor(case):
+    """The non-random parts (observed VIFs) agree to rtol 1e-6; the simulated distribution of
+    4000 evsynth draws against metafor's 4000 (R's draws cannot be reproduced): at each of
+    metafor's quantiles q_p the evsynth ECDF is within 5 standard errors of p, and ``prop``
+    and the share of refits without a VIF within 5 SE (+ 0.005 for metafor's Fisher-scoring
+    failures, 0.2% in the first case, which evsynth's tau^2 algorithm fits).
+
+    metafor 3.8.1 (the fixture) returns NA for a shuffled model matrix without full rank and
+    leaves it out of ``prop``; metafor's current source (``.compvifsim``) and evsynth return inf
+    for the groups holding the dropped coefficient (NaN for the others) and count them in
+    ``prop``: the comparison recomputes the 3.8.1 convention from evsynth's draws."""
+    fit = _vif_sim_fit(case)
+    btt = None if case["btt"] is None else [np.atleast_1d(b) - 1 for b in case["btt"]]
+    n = 4000
+    res = fit.vif(btt=btt, sim=n, seed=11)
+    assert_allclose(res.vif, case["vif"], rtol=1e-6)
+    sims = res.sim_vifs
+    assert sims.shape == (n, len(case["vif"]))
+    n_r = case["nsim"]
+    bad = ~np.isfinite(sims)
+    for j in range(sims.shape[1]):
+        na_r = case["share_na"][j] + case["share_inf"][j]
+        se = np.sqrt(max(na_r * (1 - na_r), 1e-4) * (1 / n + 1 / n_r))
+        assert abs(bad[:, j].mean() - na_r) <= 5 * se + 0.005
+        fin = sims[~bad[:, j], j]
+        for p, q in zip(case["probs"], case["quantiles"][j], strict=True):
+            se = np.sqrt(p * (1 - p) * (1 / fin.size + 1 / (n_r * (1 - na_r))))
+            assert abs(np.mean(fin <= q) - p) <= 5 * se + 1e-9, (j, p)
+        prop_38 = np.mean(res.vif[j] >= fin)  # NA and inf left out, as metafor 3.8.1
+        pr = case["prop"][j]
+        se = np.sqrt(max(pr * (1 - pr), 1e-4) * (1 / fin.size + 1 / n_r))
+        assert abs(prop_38 - pr) <= 5 * se
+
+
+def test_sim_shuffles_data_columns_not_model_matrix_columns():
+    """As metafor's .compvifsim for a formula model: each variable is shuffled and the model
+    matrix rebuilt, so a factor's dummies stay one valid coding per row and an interaction
+    column is the product of its shuffled variables (shuffling model-matrix columns would break
+    both); every variable keeps its values (a permutation)."""
+    from evsynth.models.diagnostics.vif import simulated_model_matrices
+
+    d = dataset("bcg")
+    fit = evsynth.meta("yi", "vi", mods="~ ablat * year + C(alloc)", data=d)
+    names = fit.coef_names
+    Xs = simulated_model_matrices(fit, 500, np.random.default_rng(1))
+    ia, iy, ix = names.index("ablat"), names.index("year"), names.index("ablat:year")
+    dummies = [j for j, nm in enumerate(names) if nm.startswith("C(alloc)")]
+    assert_allclose(Xs[:, :, ix], Xs[:, :, ia] * Xs[:, :, iy])
+    assert np.all(Xs[:, :, dummies].sum(axis=2) <= 1)
+    assert np.all(np.sort(Xs[:, :, ia], axis=1) == np.sort(d["ablat"].to_numpy()))
+    counts = Xs[:, :, dummies].sum(axis=1)  # each level keeps its number of studies
+    assert np.all(counts == fit.model_matrix[:, dummies].sum(axis=0))
+    # the variables are shuffled independently: ablat and year are no longer correlated
+    r = [np.corrcoef(x[:, ia], x[:, iy])[0, 1] for x in Xs]
+    assert abs(np.mean(r)) < 0.05
+    # matrix moderators: each column of the model matrix shuffled (apply(X, 2, sample))
+    mat = evsynth.meta("yi", "vi", data=d, mods=fit.model_matrix[:, 1:])
+    Xm = simulated_model_matrices(mat, 200, np.random.default_rng(2))
+    assert not np.allclose(Xm[:, :, ix], Xm[:, :, ia] * Xm[:, :, iy])
+
+
+def test_sim_rank_deficient_draws_are_inf_for_the_dropped_coefficient():
+    """A shuffled design without full rank: inf for the coefficient R would drop (here the
+    interaction, in the span of the columns before it), counted in prop (metafor's source)."""
+    d = dataset("bcg").iloc[:8].reset_index(drop=True)
+    d["x1"] = [1, 1, 1, 0, 0, 0, 1, 0]
+    d["x2"] = [1, 1, 0, 0, 0, 1, 0, 0]
+    fit = evsynth.meta("yi", "vi", mods="~ x1 * x2", data=d)
+    res = fit.vif(sim=300, seed=4)
+    inf = np.isinf(res.sim_vifs)
+    assert inf[:, 2].any() and not inf[:, :2].any()
+    nan = np.isnan(res.sim_vifs)
+    assert np.array_equal(nan[:, 0], inf[:, 2]) and np.array_equal(nan[:, 1], inf[:, 2])
+    ok = ~np.isnan(res.sim_vifs[:, 2])
+    assert_allclose(res.prop[2], np.mean(res.vif[2] >= res.sim_vifs[ok, 2]))
+
+
+def test_sim_and_reestimate_carry_user_weights():
+    """vif(sim=, reestimate=) refit with the fit's weights (metafor passes weights=x$weights):
+    reestimate with all moderators kept reproduces the fit's own covariance (GVIF 1)."""
+    d = dataset("bcg")
+    w = 1 / np.sqrt(d["vi"].to_numpy())
+    fit = evsynth.meta("yi", "vi", mods="~ ablat + year", data=d, weights=w, tau2=0.1)
+    assert_allclose(fit.vif(btt=[[1, 2]], reestimate=True).vif, 1.0, rtol=1e-10)
+    plain = evsynth.meta("yi", "vi", mods="~ ablat + year", data=d)
+    assert not np.allclose(fit.vif(sim=50, seed=1).sim_vifs, plain.vif(sim=50, seed=1).sim_vifs)

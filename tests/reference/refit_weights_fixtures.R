@@ -114,3 +114,38 @@ cases[[length(cases) + 1]] <- one_case("bcg_REML_tau2_0.2_iv01_ablat_knha", "bcg
 cases[[length(cases) + 1]] <- one_case("bcg_REML_tau2_0.2_unweighted_int_z", "bcg", "REML",
                                        weighted = FALSE, tau2 = 0.2)
 write_group("tau2_fixed", cases, note = "rma(yi, vi, tau2 = value) refitting diagnostics")
+
+# ---- vif(sim = n): the permutation distribution of the (G)VIFs ---------------------------------
+# metafor's .compvifsim shuffles each data column the formula uses (lapply(data, sample)) and
+# rebuilds the model matrix (or shuffles the model-matrix columns for matrix moderators), then
+# refits with the fit's weights / weighted / tau2. R's draws cannot be reproduced in Python: the
+# fixture records the distribution (quantiles, shares of Inf and NA, prop) of a large run.
+PROBS <- c(0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+NSIM <- 4000
+bcg8 <- DATA$bcg[1:8, ]
+bcg8$x1 <- c(1, 1, 1, 0, 0, 0, 1, 0)
+bcg8$x2 <- c(1, 1, 0, 0, 0, 1, 0, 0)
+vif_case <- function(id, data, mods, weights = NULL, matrix_mods = FALSE, btt = NULL) {
+  d <- if (data == "bcg8") bcg8 else DATA[[data]]
+  args <- list(yi = d$yi, vi = d$vi, control = CTRL)
+  if (matrix_mods) args$mods <- model.matrix(as.formula(mods), d)[, -1, drop = FALSE]
+  else { args$mods <- as.formula(mods); args$data <- d }
+  if (!is.null(weights)) args$weights <- wts(weights, d)
+  fit <- do.call(rma, args)
+  v <- if (is.null(btt)) vif(fit, sim = NSIM, seed = 1, progbar = FALSE)
+       else vif(fit, btt = btt, sim = NSIM, seed = 1, progbar = FALSE)
+  s <- v$sim
+  fin <- function(x) x[is.finite(x)]
+  list(id = id, data = data, mods = mods, weights = weights, matrix_mods = matrix_mods,
+       btt = btt, nsim = NSIM, type = attr(s, "type"), vif = num(v$vifs), prop = num(v$prop),
+       probs = PROBS,
+       quantiles = lapply(seq_len(ncol(s)), function(j) num(quantile(fin(s[, j]), PROBS))),
+       share_inf = num(colMeans(is.infinite(s))), share_na = num(colMeans(is.na(s))))
+}
+cases <- list(
+  vif_case("bcg_ablat_x_year_alloc", "bcg", "~ ablat * year + alloc"),
+  vif_case("bcg_ablat_year_isd", "bcg", "~ ablat + year", weights = "isd"),
+  vif_case("bcg_matrix_ablat_x_year", "bcg", "~ ablat * year", matrix_mods = TRUE),
+  vif_case("bcg8_x1_x_x2", "bcg8", "~ x1 * x2"),
+  vif_case("bcg_alloc_group", "bcg", "~ ablat + alloc", btt = list(2, 3:4)))
+write_group("vif_sim", cases, note = "vif(rma(...), sim = 4000, seed = 1): distribution summary")

@@ -66,15 +66,24 @@ Builder = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 # --------------------------------------------------------------------------------------------
 def _full_rank(des: Design, tol: float = 1e-13, d: np.ndarray | None = None) -> np.ndarray:
     """Per group: is X of full column rank? (eigenvalues of X'X relative to the largest; of
-    X'DX with ``d`` the diagonal of D, e.g. 0/1 for the rows with positive user weights)."""
+    X'DX with ``d`` the diagonal of D, e.g. 0/1 for the rows with positive user weights).
+    The columns are first scaled to unit length, so that the check does not depend on the
+    units of the moderators (as R's QR in ``lm``, which metafor uses to find redundant ones,
+    compares each column with its own norm)."""
     if des.p == 1 and d is None:
         return np.ones(des.seg.G, dtype=bool)
     XtX = des.xtdx(np.ones_like(des.y) if d is None else d)
     if des.p == 1:
         return XtX[:, 0, 0] > 0
-    scale = np.abs(XtX).max(axis=(1, 2), keepdims=True)
-    ev = np.linalg.eigvalsh(XtX / np.where(scale > 0, scale, 1.0))
-    return ev[:, 0] > tol * np.maximum(ev[:, -1], 0.0)
+    diag = np.einsum("gii->gi", XtX)
+    if np.any(diag <= 0):  # a column of zeros (in the rows with weight): rank deficient
+        bad = np.any(diag <= 0, axis=1)
+        diag = np.where(diag > 0, diag, 1.0)
+    else:
+        bad = np.zeros(des.seg.G, dtype=bool)
+    sd = np.sqrt(diag)
+    ev = np.linalg.eigvalsh(XtX / (sd[:, :, None] * sd[:, None, :]))
+    return ~bad & (ev[:, 0] > tol * np.maximum(ev[:, -1], 0.0))
 
 
 def _chunks(sizes: np.ndarray, groups: np.ndarray, budget: int) -> list[np.ndarray]:

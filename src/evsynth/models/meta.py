@@ -165,6 +165,9 @@ class ModelMatrix:
     names: list[str]
     intercept: bool
     spec: Any = None  # formulaic ModelSpec for formula moderators
+    #: the data columns a formula uses (one row per study), for refits that rebuild X from
+    #: permuted data (vif(sim=...), as metafor's ``get_all_vars(formula.mods, data)``)
+    frame: pd.DataFrame | None = None
 
 
 def build_model_matrix(mods: Any, data: pd.DataFrame | None, intercept: bool, k: int,
@@ -188,7 +191,9 @@ def build_model_matrix(mods: Any, data: pd.DataFrame | None, intercept: bool, k:
         except Exception as exc:  # formulaic raises many types; report which part failed
             raise InputError(f"mods formula {mods!r}: {exc}") from None
         X, names = _intercept_first(mm)
-        return ModelMatrix(X, names, names[0] == "intrcpt", mm.model_spec)
+        used = set(mm.model_spec.required_variables)
+        frame = data[[c for c in data.columns if c in used]].reset_index(drop=True)
+        return ModelMatrix(X, names, names[0] == "intrcpt", mm.model_spec, frame)
     if is_instance(mods, "pandas", "DataFrame"):
         names = [str(c) for c in mods.columns]
         M = mods.to_numpy(dtype=float)

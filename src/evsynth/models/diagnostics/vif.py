@@ -15,12 +15,24 @@ coefficients in ``b`` (and the intercept) and ``GVIF = det(Var(b)_full) / det(Va
 (so tau^2 is re-estimated; metafor's ``reestimate``).
 
 ``sim=True`` (or a number of simulations, default 1000) adds metafor's simulation-based
-reference distribution: each column of the model matrix is permuted independently (breaking
-the correlation between moderators), the model refitted, and the VIFs recomputed; ``prop`` is
-the share of simulated VIFs at or below the observed one (metafor's ``prop``; ``na.rm``).
-Seeded through ``seed`` (numpy's generator: R's draws cannot be reproduced). metafor permutes
-the columns of the data (not of the model matrix) when the model was specified by a formula;
-evsynth always permutes the model matrix (metafor's choice for matrix moderators).
+reference distribution (``.compvifsim``): the moderators are made independent by permutation,
+the model refitted (with the fit's user weights, ``weighted`` and fixed tau^2, as metafor), and
+the VIFs recomputed. What is permuted follows metafor: for a formula model the *data columns*
+the formula uses (metafor's ``get_all_vars(formula, data)``, each column shuffled on its own,
+``lapply(data, sample)``) and the model matrix is rebuilt from them (so a factor's dummies,
+an interaction and ``np.log(x)`` move with their variable; ``model.matrix`` of the shuffled
+data); for matrix moderators each column of the model matrix (``apply(X, 2, sample)``). A
+simulated model matrix without full rank gives, as metafor, ``inf`` for the groups holding a
+coefficient R would drop (a column in the span of the columns before it) and NaN for the
+others. ``prop`` is the share of simulated VIFs at or below the observed one, ``mean(vifs >=
+sim, na.rm = TRUE)``: NaN left out, ``inf`` counted. Seeded through ``seed`` (numpy's
+generator: R's draws cannot be reproduced, so only the distribution agrees with metafor).
+
+References
+----------
+Fox J, Monette G (1992). Generalized collinearity diagnostics. J Am Stat Assoc 87:178-183,
+doi:10.1080/01621459.1992.10475190. metafor ``vif.rma`` and ``.compvifsim``
+(misc.func.hidden.vif.r).
 """
 
 from __future__ import annotations
@@ -159,10 +171,9 @@ def vif_rma(fit: MetaResult, btt: Any = None, intercept: bool = False,
     n_sim = 0
     if sim is not False and sim is not None:
         n_sim = 1000 if sim is True else whole_number(sim, "vif: sim", 2)
-    if (reestimate or n_sim) and not fit.refittable:
+    if (reestimate or n_sim) and not fit.refittable_with_settings:
         raise InputError("vif: reestimate and sim refit the model, which is not possible for "
-                         "this fit (user weights, weighted=False, fixed tau^2 or a subgroup of a "
-                         "common-tau^2 model)")
+                         "this fit (a subgroup of a common-tau^2 model)")
     if reestimate and n_sim:
         raise InputError("vif: sim is available with reestimate=False only")
     vb = fit.vb
@@ -182,7 +193,7 @@ def vif_rma(fit: MetaResult, btt: Any = None, intercept: bool = False,
     if n_sim and not np.all(vifs[np.isfinite(vifs)] == 1):
         sims = _simulate(fit, groups, keep, pos, n_sim, seed)
         with np.errstate(invalid="ignore"):
-            ok = np.isfinite(sims)
+            ok = ~np.isnan(sims)  # metafor: mean(vifs >= sim, na.rm = TRUE); inf counts
             frame["prop"] = (np.sum((vifs[None, :] >= sims) & ok, axis=0) / ok.sum(axis=0))
     return VifResult(frame, reestimate=bool(reestimate), intercept=bool(intercept),
                      sim_vifs=sims, seed=seed)
@@ -193,31 +204,40 @@ def _gvif_reestimate(fit: MetaResult, g: np.ndarray, drop_int: bool) -> float:
     intercept): metafor's ``.compvif`` with ``reestimate=TRUE``."""
     X = np.asarray(fit.model_matrix, dtype=float)
     cols = np.r_[0, g] if drop_int else g
-    try:
-        red = fit.refit(fit.yi, fit.vi, mods=X[:, cols], intercept=False)
-    except InputError:
+    k = fit.k
+
+    def build(gr: np.ndarray) -> tuple[np.ndarray, ...]:
+        return fit.yi, fit.vi, X[:, cols], np.arange(k)
+
+    # the fit's weights, weighted and fixed tau^2 carried, as metafor's .compvif
+    vb = fit_groups(fit, np.array([k]), build, p=cols.size)["vb"][0]
+    if not np.all(np.isfinite(vb)):
         return np.nan
-    vr = red.vb[1:, 1:] if drop_int else red.vb
+    vr = vb[1:, 1:] if drop_int else vb
     return float(np.linalg.det(fit.vb[np.ix_(g, g)]) / np.linalg.det(vr))
 
 
 def _simulate(fit: MetaResult, groups: list[np.ndarray], keep: np.ndarray, pos: dict[int, int],
               n_sim: int, seed: int | None) -> np.ndarray:
-    """VIFs of ``n_sim`` refits with independently permuted model-matrix columns (one batch)."""
+    """VIFs of ``n_sim`` refits with independently permuted moderators (one batch): the
+    formula's data columns, or the model-matrix columns for matrix moderators (metafor
+    ``.compvifsim``; see the module docstring)."""
     k, p = fit.k, fit.p
-    X = np.asarray(fit.model_matrix, dtype=float)
     rng = np.random.default_rng(seed)
-    order = np.argsort(rng.random((n_sim, k, p)), axis=1)  # per simulation and column
-    Xs = np.take_along_axis(np.broadcast_to(X, (n_sim, k, p)), order, axis=1)
+    Xs = simulated_model_matrices(fit, n_sim, rng)
     y, v = fit.yi, fit.vi
 
-    def build(gr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return np.tile(y, gr.size), np.tile(v, gr.size), Xs[gr].reshape(-1, p)
+    def build(gr: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (np.tile(y, gr.size), np.tile(v, gr.size), Xs[gr].reshape(-1, p),
+                np.tile(np.arange(k), gr.size))
 
     res = fit_groups(fit, np.full(n_sim, k), build)
     vbs = res["vb"][:, keep][:, :, keep]
     out = np.full((n_sim, len(groups)), np.nan)
     ok = np.all(np.isfinite(vbs.reshape(n_sim, -1)), axis=1)
+    dropped = _redundant_columns(Xs)  # (n_sim, p): the coefficients R's lm() would drop
+    for i, g in enumerate(groups):
+        out[:, i] = np.where(dropped[:, g].any(axis=1), np.inf, np.nan)
     sd = np.sqrt(np.einsum("gii->gi", vbs[ok]))
     R = vbs[ok] / (sd[:, :, None] * sd[:, None, :])
     det_all = np.linalg.det(R)
@@ -228,4 +248,61 @@ def _simulate(fit: MetaResult, groups: list[np.ndarray], keep: np.ndarray, pos: 
         d_b = np.linalg.det(R[:, idx][:, :, idx])
         d_r = np.linalg.det(R[:, rest][:, :, rest]) if rest.size else 1.0
         out[ok, i] = d_b * d_r / det_all
+    return out
+
+
+def simulated_model_matrices(fit: MetaResult, n_sim: int, rng: np.random.Generator
+                             ) -> np.ndarray:
+    """``n_sim`` model matrices (n_sim, k, p) with the moderators made independent by
+    permutation, as metafor's ``.compvifsim``: for a formula model each data column the formula
+    uses is shuffled on its own (``lapply(get_all_vars(formula, data), sample)``) and the
+    model matrix rebuilt by the fit's formula spec (``model.matrix(formula, shuffled)``); for
+    matrix moderators each model-matrix column is shuffled (``apply(X, 2, sample)``).
+
+    The rebuilt rows are the fit's encoding of the shuffled values (same factor levels and
+    stateful transforms), which for R's row-wise terms (and permutation-equivariant ones such
+    as ``scale()``) is what ``model.matrix`` gives on the shuffled data.
+
+    References
+    ----------
+    metafor ``.compvifsim`` (misc.func.hidden.vif.r); Viechtbauer W (2010), J Stat Softw
+    36(3), doi:10.18637/jss.v036.i03.
+    """
+    k, p = fit.k, fit.p
+    mm = fit._mm
+    frame = getattr(mm, "frame", None)
+    if mm.spec is None or frame is None or frame.shape[1] == 0:
+        X = np.asarray(fit.model_matrix, dtype=float)
+        order = np.argsort(rng.random((n_sim, k, p)), axis=1)  # per simulation and column
+        return np.take_along_axis(np.broadcast_to(X, (n_sim, k, p)), order, axis=1)
+    from evsynth.models.meta import _intercept_first
+
+    cols = {}
+    for name in frame.columns:  # each variable shuffled on its own, per simulation
+        order = np.argsort(rng.random((n_sim, k)), axis=1)
+        cols[name] = frame[name].to_numpy()[order.ravel()]
+    shuffled = pd.DataFrame(cols)
+    X, names = _intercept_first(mm.spec.get_model_matrix(shuffled, na_action="raise"))
+    if names != list(fit.coef_names):
+        raise InputError(f"vif: the shuffled data give the model columns {', '.join(names)}; "
+                         f"expected {', '.join(fit.coef_names)}")
+    return np.asarray(X, dtype=float).reshape(n_sim, k, p)
+
+
+def _redundant_columns(Xs: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Per matrix of ``Xs`` (n, k, p): which columns lie in the span of the columns before them
+    (the coefficients R's ``lm()`` reports as NA and metafor's ``rma.uni`` drops as
+    ``coef.na``; ``tol`` as ``lm``'s QR tolerance, relative to the column norm)."""
+    n, _, p = Xs.shape
+    out = np.zeros((n, p), dtype=bool)
+    norms = np.linalg.norm(Xs, axis=1)  # (n, p)
+    Q = np.zeros_like(Xs)
+    for j in range(p):  # Gram-Schmidt twice over the kept columns, vectorised over matrices
+        r = Xs[:, :, j].copy()
+        for _ in range(2):
+            r -= np.einsum("nkj,nj->nk", Q, np.einsum("nkj,nk->nj", Q, r))
+        rn = np.linalg.norm(r, axis=1)
+        red = rn <= tol * np.where(norms[:, j] > 0, norms[:, j], 1.0)
+        out[:, j] = red
+        Q[:, :, j] = np.where(red[:, None], 0.0, r / np.where(red, 1.0, rn)[:, None])
     return out
