@@ -21,14 +21,14 @@ costs with a metafor loop (measured on a sample of it in this script).
 section of bench/RESULTS.md.
 
 ``--study friedrich2008``: Table 3 of Friedrich, Adhikari & Beyene (2008, BMC Med Res Methodol
-8:32; :func:`evsynth.simulate.published.friedrich2008`): 72 scenarios x 10,000 meta-analyses,
-DL random effects, MD and SMD, plus the re-analysis of the SMD scenarios with Review Manager's
-SMD variance (the same simulated data); ours beside the published cells. metafor:
-``rma(yi, vi, method = "DL")`` in an R loop over ``--sample`` meta-analyses of each k (MD and
-SMD data of the grid), the time per fit times the grid's fits estimating its cost in metafor,
-the estimates and p-values compared with evsynth's. ``--write`` replaces the tables of
-docs/simulation-friedrich2008.md and the ``simulate-friedrich2008`` section of
-bench/RESULTS.md.
+8:32; :func:`evsynth.simulate.published.friedrich2008`): 108 scenarios x 10,000
+meta-analyses, DL random effects, MD, SMD and RoM (log ratio of means), plus the re-analysis of
+the SMD scenarios with Review Manager's SMD variance (the same simulated data); ours beside the
+published cells. metafor: ``rma(yi, vi, method = "DL")`` in an R loop over ``--sample``
+meta-analyses of each k (MD, SMD and RoM data of the grid), the time per fit times the grid's
+fits estimating its cost in metafor, the estimates and p-values compared with evsynth's.
+``--write`` replaces the tables of docs/simulation-friedrich2008.md and the
+``simulate-friedrich2008`` section of bench/RESULTS.md (``--doc-only``: the document only).
 """
 
 from __future__ import annotations
@@ -197,11 +197,21 @@ def main_friedrich(args: argparse.Namespace) -> int:
     pub = rev[rev["published"].notna()]
     pub_m = met[met["published"].notna()]
     out_m = pub_m[~pub_m["within"]]
+    out_r = pub[~pub["within"]]
+
+    def per(c: pd.DataFrame, m: str) -> str:
+        x = c[c["measure"] == m]
+        return (f"{m} {int(x['within'].sum())} of {len(x)} (largest z = {x['z'].max():.2f})")
+
     summary = [
-        f"Cells compared: {len(pub)} (15 rows x 7 quantities x MD and SMD). With the SMD "
+        f"Cells compared: {len(pub)} (15 rows x 7 quantities x MD, SMD and RoM). With the SMD "
         f"variance of Review Manager 5: **{int(pub['within'].sum())} of {len(pub)}** within "
-        f"0.5 + 3 sqrt(2) MCSE, largest z = {pub['z'].max():.2f} (z = (|ours - published| - "
-        "0.5)+ / (sqrt(2) MCSE)). With metafor's SMD variance (evsynth's default, "
+        f"0.5 + 3 sqrt(2) MCSE: {per(pub, 'MD')}, {per(pub, 'SMD')}, {per(pub, 'ROM')} (z = "
+        "(|ours - published| - 0.5)+ / (sqrt(2) MCSE)); outside: "
+        + ("; ".join(f"{r.measure} SMD={r.SMD:g} n={r.n} k={r.k} {r.quantity}: {r.ours:.1f} "
+                     f"vs {r.published:.0f} (z = {r.z:.1f})" for r in out_r.itertuples())
+           or "none")
+        + ". With metafor's SMD variance (evsynth's default, "
         f"`escalc`): {int(pub_m['within'].sum())} of {len(pub_m)}; outside: "
         + "; ".join(f"{r.measure} SMD={r.SMD:g} n={r.n} k={r.k} {r.quantity}: {r.ours:.1f} "
                     f"vs {r.published:.0f} (z = {r.z:.1f})" for r in out_m.itertuples())
@@ -238,7 +248,8 @@ def main_friedrich(args: argparse.Namespace) -> int:
     print("\n".join(summary))
     tables = {name: markdown(friedrich2008_table(c, m))
               for name, c, m in (("friedrich-md", rev, "MD"), ("friedrich-smd", rev, "SMD"),
-                                 ("friedrich-smd-metafor", met, "SMD"))}
+                                 ("friedrich-smd-metafor", met, "SMD"),
+                                 ("friedrich-rom", rev, "ROM"))}
     for t in tables.values():
         print(t)
     if args.write:
@@ -246,15 +257,18 @@ def main_friedrich(args: argparse.Namespace) -> int:
                   "friedrich-smd": "SMD with Review Manager 5's variance: ours (MCSE) / "
                                    "published, percent",
                   "friedrich-smd-metafor": "SMD with metafor's variance (same data): ours "
-                                           "(MCSE) / published, percent"}
+                                           "(MCSE) / published, percent",
+                  "friedrich-rom": "RoM (log ratio of means): ours (MCSE) / published, "
+                                   "percent"}
         for name, t in tables.items():
             write_section(name, titles[name], t, path=FRIEDRICH_DOC)
         write_section("friedrich-summary", "Agreement and wall time",
                       "\n\n".join(summary) + "\n\n" + body, path=FRIEDRICH_DOC)
-        write_section("simulate-friedrich2008", "Simulation study: Friedrich et al. (2008) "
-                      "Table 3 grid (bench/bench_simulate.py --study friedrich2008)",
-                      body + "\n\n" + "\n\n".join(summary)
-                      + "\n\nThe tables: docs/simulation-friedrich2008.md.")
+        if not args.doc_only:
+            write_section("simulate-friedrich2008", "Simulation study: Friedrich et al. (2008) "
+                          "Table 3 grid (bench/bench_simulate.py --study friedrich2008)",
+                          body + "\n\n" + "\n\n".join(summary)
+                          + "\n\nThe tables: docs/simulation-friedrich2008.md.")
     return 0
 
 
@@ -265,6 +279,9 @@ def main() -> int:
     ap.add_argument("--sample", type=int, default=200)
     ap.add_argument("--cluster", action="store_true")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--doc-only", action="store_true",
+                    help="with --write and --study friedrich2008: the document only, not "
+                         "bench/RESULTS.md")
     args = ap.parse_args()
     if args.study == "friedrich2008":
         return main_friedrich(args)
