@@ -117,23 +117,27 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int,
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def batch_rows(sizes: list[int], repeat: int) -> list[dict[str, Any]]:
+def batch_rows(sizes: list[int], repeat: int, methods: list[str], layouts: list[str],
+               clock: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
     rows = []
     for ragged in (False, True):
+        if ("ragged" if ragged else "10") not in layouts:
+            continue
         for N in sizes:
             if ragged and N >= 1_000_000:
                 continue  # 26 million rows: beyond this machine's memory with PyMARE's copies
             df = synthetic(N, None if ragged else 10)
             blocks = pymare_blocks(df)
-            for method in ("DL", "HE", "ML", "REML"):
+            for method in methods:
                 fns: dict[str, Callable[[], Any]] = {
+                    # the result holds its frame, every column computed
                     "evsynth": lambda df=df, m=method: evsynth.meta_batch(df, by="g", method=m),
                     "pymare_one_call": lambda b=blocks, m=method: pymare_fit(b, m, None),
                 }
                 if N > CHUNK:
                     fns["pymare_chunks"] = lambda b=blocks, m=method: pymare_fit(b, m, CHUNK)
-                reps = repeat if N < 1_000_000 else 1
-                t = interleaved(fns, reps, warmup=N < 1_000_000)
+                reps = repeat if N < 1_000_000 else max(1, repeat // 3)
+                t = interleaved(fns, reps, warmup=N < 1_000_000, clock=clock)
                 best = min(v for key, v in t.items() if key != "evsynth")
                 row = {"k": "2..50" if ragged else "10", "N": f"{N:,}", "method": method,
                        "evsynth_s": t["evsynth"], "pymare_one_call_s": t["pymare_one_call"],
@@ -338,6 +342,10 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="comma list of batch,single,regression")
     ap.add_argument("--gosh", action="store_true", help="re-check GOSH k = 14 against metafor")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--methods", default="DL,HE,ML,REML", help="batch part: estimators")
+    ap.add_argument("--layouts", default="10,ragged", help="batch part: k = 10 and/or ragged")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="batch part: CPU time (time.process_time, all threads) or wall time")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")  # PyMARE / statsmodels runtime warnings
     sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.full else [])
@@ -369,11 +377,15 @@ def main() -> None:
                "repeats of 200 fits; metafor: the median of 5 blocks of 200 rma() calls timed "
                "inside R (CPU time, default control)\n\n" + results_table(pd.DataFrame(rows)))
     if "batch" not in skip:
-        rows = batch_rows(sizes, args.repeat)
+        clock = time.process_time if args.clock == "cpu" else time.perf_counter
+        rows = batch_rows(sizes, args.repeat, args.methods.split(","), args.layouts.split(","),
+                          clock)
+        what = ("CPU seconds (time.process_time: every thread of the process)"
+                if args.clock == "cpu" else "seconds (wall time)")
         record("batch", "Batch, intercept-only: evsynth.meta_batch vs PyMARE",
-               "seconds, medians of interleaved repeats; x_pymare_best = PyMARE's faster call "
-               "pattern (one call, or chunks of 10,000 datasets) / evsynth\n\n"
-               + results_table(pd.DataFrame(rows)))
+               f"{what}, medians of interleaved repeats; evsynth = meta_batch(...) (its frame "
+               "built, every column computed); x_pymare_best = PyMARE's faster call pattern (one call, or "
+               "chunks of 10,000 datasets) / evsynth\n\n" + results_table(pd.DataFrame(rows)))
     if "regression" not in skip:
         ks = [100_000] + ([1_000_000] if args.full else [])
         rows = regression_rows(ks, args.repeat)

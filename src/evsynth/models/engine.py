@@ -9,6 +9,7 @@ at 1 (Knapp & Hartung 2003; Röver, Knapp & Friede 2015).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, overload
@@ -17,6 +18,7 @@ import numpy as np
 from scipy import special
 
 from evsynth.errors import InputError, first_bad, nonnegative_number
+from evsynth.models import kernels as _kernels
 from evsynth.models.kernels import (
     FIXED_METHODS,
     METHODS,
@@ -481,6 +483,10 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
                         np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64),
                         np.zeros(G, dtype=bool))
     tau2 = t2.tau2
+    if (_kernels._SINGLE_FAST and tau2_fixed is None and weights is None and weighted
+            and des.seg.G == 1 and des.intercept_only and des.y.size > 0
+            and (btt is None or list(np.asarray(btt)) == [0])):
+        return _fit_core_one(des, method, test, level, t2, row_weights)
     fit = t2.fit if t2.fit is not None else weighted_fit(des, tau2)
     custom = weights is not None or not weighted
     if custom:
@@ -553,6 +559,136 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
         "parms": np.full(des.seg.G, parms), "R2": R2,
         "weights": (_row_weights(des, fit, weights, weighted) if row_weights else None),
         "user_weights": custom,
+        "converged": t2.converged, "iterations": t2.iterations, "fallback": t2.fallback,
+        "notes": t2.notes, "level": level, "method": method,
+    }
+
+
+_LOG_2PI = float(np.log(2 * np.pi))
+
+
+def _sqrt(x: float) -> float:
+    """``np.sqrt`` of a float (NaN for a negative value, no exception)."""
+    if x >= 0 or x != x:
+        return math.sqrt(x)
+    return _kernels._INVALID_NAN
+
+
+def _fit_core_one(des: Design, method: str, test: str, level: float, t2: Tau2Result,
+                  row_weights: bool) -> FitDict:
+    """:func:`_fit_core` after tau^2 is estimated, for one intercept-only group without user
+    weights or a fixed tau^2: the same floating-point operations in the same order on Python
+    floats (sums as the same BLAS products ``(1, k) @ ones``, squares as products, numpy's
+    maximum and division semantics, scipy's functions on the same values), so bitwise the same
+    values (tests/models/test_fast_paths.py), without ~100 numpy calls on arrays of one
+    element."""
+    from evsynth.models.kernels import _div, _mx
+
+    y, v, ones = des.y, des.v, des.seg._ones
+    n = y.size
+
+    def s(x: np.ndarray) -> float:
+        return float((x.reshape(1, n) @ ones)[0])
+
+    kf = float(n)
+    df = kf - 1.0  # k - p
+    t = float(t2.tau2[0])
+    fit = t2.fit
+    if fit is None:  # WeightedFit at tau^2, its sums in floats
+        w = 1.0 / (v + t)
+        sw = s(w)
+        ainv = _div(1.0, sw)
+        beta = ainv * s(w * y)
+        r = y + -beta
+        u = w * r
+        rss = s(u * r)
+        slv = s(np.log(v + t))
+    else:
+        w = fit.w
+        sw = float(fit.A[0, 0, 0])
+        ainv = float(fit.Ainv[0, 0, 0])
+        beta = float(fit.beta[0, 0])
+        rss = float(fit.RSS[0])
+        slv = float(fit.sum_log_vt[0])
+    fixed = method in FIXED_METHODS
+    if t2.fe is not None:
+        fe_rss, fe_trp = float(t2.fe.RSS[0]), float(t2.fe.trP[0])
+    elif fixed:  # the fit above is the one at tau^2 = 0
+        fe_rss, fe_trp = rss, sw - _div(s(w * w), sw)
+    else:
+        fe = weighted_fit(des, np.zeros(1))
+        fe_rss, fe_trp = float(fe.RSS[0]), float(fe.trP[0])
+    # coefficient tests (_coef_tests, wald, critical_values)
+    vb = ainv
+    s2w = 1.0
+    if test in ("knha", "adhoc"):
+        s2w = 0.0 if rss <= np.finfo(float).eps else rss / (df if df > 0 else 1.0)
+        if test == "adhoc":
+            s2w = _mx(s2w, 1.0)
+        vb = vb * s2w
+    se = _sqrt(vb)
+    zval = _div(beta, se)
+    alpha = 1 - level
+    if test == "z":
+        pval = 2 * float(special.ndtr(-abs(zval)))
+        crit = float(special.ndtri(1 - alpha / 2))
+    else:
+        pval = 2 * float(special.stdtr(df, -abs(zval)))
+        crit = float(special.stdtrit(df, 1 - alpha / 2))
+    if vb > 0:
+        q = beta / math.sqrt(vb)
+        QM = q * q
+    else:
+        QM = math.nan
+    if test == "z":
+        QMp = float(special.erfc(_sqrt(QM / 2)))
+    else:
+        QMp = float(special.fdtrc(1, df, QM))
+    # heterogeneity
+    if n > 1:
+        QE = _mx(0.0, fe_rss)
+        QEp = float(special.chdtrc(df, QE))
+        vt = _div(df, fe_trp)
+    else:
+        QE, QEp, vt = 0.0, 1.0, 0.0
+    if fixed:
+        if n > 1:
+            I2 = _mx(0.0, _div(100 * (QE - df), QE)) if QE > 0 else 0.0
+            H2 = _div(QE, df)
+        else:
+            I2, H2 = 0.0, 1.0
+    elif n > 1:
+        I2 = _div(100 * t, vt + t)
+        H2 = _div(t, vt) + 1
+    else:
+        I2, H2 = 0.0, 1.0
+    # fit statistics (_loglik on the floats)
+    ll_ML = -0.5 * kf * _LOG_2PI - 0.5 * slv - 0.5 * rss
+    ll_REML = (-0.5 * df * _LOG_2PI + 0.5 * float(np.log(kf)) - 0.5 * slv
+               - 0.5 * float(np.log(sw)) - 0.5 * rss)
+    parms = 1 + (0 if fixed else 1)
+    if method == "REML":
+        ll, n_ic = ll_REML, df
+    else:
+        ll, n_ic = ll_ML, kf
+    AIC = -2 * ll + 2 * parms
+    BIC = -2 * ll + parms * float(np.log(n_ic))
+    m_ = _mx(n_ic, float(parms + 2))
+    AICc = -2 * ll + 2 * parms * m_ / (m_ - parms - 1)
+    f = np.array([beta, vb, se, zval, pval, beta - crit * se, beta + crit * se])
+    g = np.array([df, crit, I2, H2, vt, QE, QEp, QM, QMp, s2w, ll_ML, ll_REML, ll, AIC, BIC,
+                  AICc, math.nan])
+    return {
+        "k": des.k.copy(), "p": np.ones(1, dtype=np.int64), "beta": f[0:1].reshape(1, 1),
+        "vb": f[1:2].reshape(1, 1, 1), "se": f[2:3].reshape(1, 1), "zval": f[3:4].reshape(1, 1),
+        "pval": f[4:5].reshape(1, 1), "ci_lb": f[5:6].reshape(1, 1),
+        "ci_ub": f[6:7].reshape(1, 1), "df": g[0:1], "crit": g[1:2], "tau2": t2.tau2,
+        "se_tau2": t2.se_tau2, "I2": g[2:3], "H2": g[3:4], "vt": g[4:5], "QE": g[5:6],
+        "QEp": g[6:7], "QM": g[7:8], "QMdf": np.ones(1, dtype=np.int64), "QMp": g[8:9],
+        "s2w": g[9:10], "ll_ML": g[10:11], "ll_REML": g[11:12], "ll": g[12:13],
+        "AIC": g[13:14], "BIC": g[14:15], "AICc": g[15:16],
+        "parms": np.full(1, parms), "R2": g[16:17],
+        "weights": w if row_weights else None, "user_weights": False,
         "converged": t2.converged, "iterations": t2.iterations, "fallback": t2.fallback,
         "notes": t2.notes, "level": level, "method": method,
     }

@@ -534,11 +534,19 @@ def _score_one(method: str, y: np.ndarray, v: np.ndarray, ones: np.ndarray, t: f
     return num, _div(num, info)
 
 
+#: the NaN the hardware gives for an invalid operation (0 / 0, inf - inf: on x86 its sign bit
+#: is set, unlike ``math.nan``), computed at run time as numpy's arrays get it
+_INVALID_NAN = math.inf - math.inf
+
+
 def _div(a: float, b: float) -> float:
-    """``a / b`` with numpy's IEEE semantics (+-inf or NaN for a zero divisor, no exception)."""
+    """``a / b`` with numpy's IEEE semantics (+-inf or NaN for a zero divisor, no exception;
+    the NaN's bits as numpy's: ``a`` itself when it is NaN, else the hardware's)."""
     if b == 0:
-        if a == 0 or a != a:
-            return math.nan
+        if a != a:
+            return a
+        if a == 0:
+            return _INVALID_NAN
         return math.copysign(math.inf, a) * math.copysign(1.0, b)
     return a / b
 
