@@ -432,3 +432,76 @@ def test_degenerate_data_warn_instead_of_failing() -> None:
                         t2i=[100, 200, 300], model="UM.RS")
     assert fit.tau2 == 0 and fit.sigma2 == 0 and np.isfinite(fit.se[0])
     assert fit.method_info["converged"]
+
+
+# ---- UM.RS with correlated random effects (metafor cor=TRUE) --------------------------------
+COR_CASES = {c["name"]: c for c in _group("glmm_umrs_cor")}
+
+
+def _cor_fit(a: dict, case: dict) -> GLMMResult:
+    assert a.pop("cor") is True
+    measure = a.pop("measure")
+    kw = {k: a[k] for k in ("model", "method") if k in a}
+    counts = {k: np.asarray(a[k], dtype=float) for k in
+              ("ai", "bi", "ci", "di", "n1i", "n2i", "x1i", "x2i", "t1i", "t2i") if k in a}
+    mods = BCG[["ablat"]] if case["mods"] is not None else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return meta_glmm(measure, mods=mods, cor=True, **counts, **kw)
+
+
+@pytest.mark.parametrize("name", [n for n in COR_CASES if " ML " in n])
+def test_um_rs_correlated_matches_metafor_lme4(name: str) -> None:
+    """UM.RS with cor=TRUE: glmer(~ 0 + X.fit + const + (group | study)), Laplace, against
+    metafor with glmer's PIRLS tolerance tightened to 1e-11 (at its default 1e-7 lme4's
+    Laplace value is ~1e-4 off, see glmm_fixtures.R). Agreement: log-likelihood within 1e-5
+    (evsynth's never lower), beta 1e-4, tau^2 2e-4 and sigma^2 1e-5 relative, rho 1e-5
+    absolute, SEs 1e-4 relative, except where lme4's finite-difference Hessian was not positive
+    definite and it fell back to the RX-based covariance, which ignores the variance
+    parameters' uncertainty (then 3%)."""
+    case = COR_CASES[name]
+    fit = _cor_fit(dict(case["args"]), case)
+    ref = case["fit"]
+    assert fit.method_info["converged"] and fit.method_info["cor"]
+    assert fit.ll >= ref["ll"] - 1e-8
+    assert fit.ll - ref["ll"] < 1e-5
+    rx = any("falling back to var-cov estimated from RX" in w for w in case["warnings"])
+    _check(fit, ref, {"beta": 1e-4, "tau2": 2e-4, "sigma2": 1e-5,
+                      "se": 3e-2 if rx else 1e-4}, name)
+    assert abs(fit.rho - ref["rho"]) < 1e-5
+    assert fit.parms == ref["parms"]  # metafor does not count rho
+    _check(fit, ref, {"AIC": 1e-7}, name)  # (QE tests: the cor-free FE/saturated fits)
+    d = fit.to_dict()
+    assert d["rho"] == fit.rho and -1 < d["rho"] < 1
+    assert "rho (correlation of the random study and treatment effects)" in str(fit.summary())
+
+
+def test_um_rs_correlated_beats_independent_and_ee_ignores_cor() -> None:
+    """The correlated model nests the independent one (rho = 0): its maximised log-likelihood is
+    at least as high; with rho fixed at 0 the Laplace approximation is the independent one. EE
+    has no treatment-effect variance: cor is ignored (rho NaN, as metafor's NA)."""
+    case = COR_CASES["bcg UM.RS cor ML tight"]
+    cor = _cor_fit(dict(case["args"]), case)
+    ind = _fit(next(c for n, c in CASES.items() if n == "bcg UM.RS ML tight"))
+    assert cor.ll >= ind.ll - 1e-9 and np.isnan(ind.rho)
+    ee_case = COR_CASES["bcg UM.RS cor EE tight"]
+    ee = _cor_fit(dict(ee_case["args"]), ee_case)
+    assert np.isnan(ee.rho) and np.isnan(_num(ee_case["fit"]["rho"]))
+    np.testing.assert_allclose(ee.beta, ee_case["fit"]["beta"], rtol=5e-6)
+    # the Laplace approximation with cov = 0 is the independent one
+    from evsynth.models.glmm import _Laplace2
+
+    y = np.column_stack([BCG.tpos, BCG.cpos]).astype(float)
+    n = np.column_stack([BCG.tpos + BCG.tneg, BCG.cpos + BCG.cneg]).astype(float)
+    F = np.full((13, 2), -4.0)
+    a = _Laplace2("binomial", y, n).loglik(F, 1.5, 0.3)
+    b = _Laplace2("binomial", y, n).loglik(F, 1.5, 0.3, 0.0)
+    np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+def test_cor_only_with_um_rs() -> None:
+    with pytest.raises(InputError, match="UM.RS"):
+        meta_glmm("OR", ai=BCG.tpos, bi=BCG.tneg, ci=BCG.cpos, di=BCG.cneg, cor=True)
+    with pytest.raises(InputError, match="cor"):
+        meta_glmm("OR", ai=BCG.tpos, bi=BCG.tneg, ci=BCG.cpos, di=BCG.cneg, model="UM.RS",
+                  cor="yes")

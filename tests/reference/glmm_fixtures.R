@@ -69,6 +69,30 @@ orn <- function(model, method = "ML", ...) list(measure = "OR", ai = niel7$ai, n
 orb <- function(model, method = "ML", ...) list(measure = "OR", ai = bcg$tpos, bi = bcg$tneg,
                                                ci = bcg$cpos, di = bcg$cneg, model = model,
                                                method = method, ...)
+
+# ---- UM.RS with correlated random effects (cor = TRUE) --------------------------------------
+# rma.glmm(model = "UM.RS", cor = TRUE): glmer(y ~ 0 + X.fit + const + (group | study)) by the
+# Laplace approximation (nAGQ forced to 1), with tight glmer settings; rho is metafor's
+# VarCorr[1, 2] / sqrt(tau2 * sigma2). glmer's default PIRLS tolerance (tolPwrss = 1e-7) leaves
+# its Laplace value up to ~1e-4 off (lme4's devFunOnly at fixed parameters moves by 7e-5 on the
+# Niel-Weise 2008 data between 1e-7 and 1e-11), which moves the optimum by ~1e-3: the reference
+# uses tolPwrss = 1e-11.
+# Run alone:  Rscript tests/reference/glmm_fixtures.R glmm_umrs_cor
+TIGHT_COR <- modifyList(TIGHT_CMEL, list(glmerCtrl = list(optimizer = "bobyqa", tolPwrss = 1e-11,
+                                                          optCtrl = list(rhoend = 1e-10,
+                                                                         maxfun = 1e5))))
+irr_cor <- list(measure = "IRR", x1i = niel8$x1i, t1i = niel8$t1i, x2i = niel8$x2i,
+                t2i = niel8$t2i, model = "UM.RS", method = "ML", cor = TRUE)
+cor_cases <- list(
+  run("bcg UM.RS cor ML tight", orb("UM.RS", cor = TRUE), "bcg", TIGHT_COR),
+  run("bcg UM.RS cor ML ablat tight", orb("UM.RS", cor = TRUE, mods = bcg$ablat), "bcg",
+      TIGHT_COR),
+  run("niel7 UM.RS cor ML tight", orn("UM.RS", cor = TRUE), "nielweise2007", TIGHT_COR),
+  run("niel8 UM.RS cor ML tight", irr_cor, "nielweise2008", TIGHT_COR),
+  run("bcg UM.RS cor EE tight", orb("UM.RS", "EE", cor = TRUE), "bcg", TIGHT_COR))
+write_group("glmm_umrs_cor", cor_cases,
+            note = "rma.glmm(model = 'UM.RS', cor = TRUE) with tight glmer settings")
+if ("glmm_umrs_cor" %in% commandArgs(trailingOnly = TRUE)) quit(save = "no")
 for (model in c("UM.FS", "CM.EL", "CM.AL", "UM.RS")) {
   for (method in c("ML", "EE")) {
     add(run(paste("niel7", model, method, "default"), orn(model, method), "nielweise2007"))

@@ -789,6 +789,9 @@ def _print_glmm(fit: GLMMResult) -> str:
                    f"{fit.sigma2:.{dig}f}")
         out.append("sigma (square root of estimated sigma^2 value):        "
                    f"{math.sqrt(max(fit.sigma2, 0)):.{dig}f}")
+        if np.isfinite(fit.rho):  # cor=True (metafor stores rho but does not print it)
+            out.append("rho (correlation of the random study and treatment effects): "
+                       f"{fit.rho:.4f}")
         out.append("")
     if np.isfinite(fit.QE_Wld) or np.isfinite(fit.QE_LRT):
         w, lr = _fcf(fit.QE_Wld), _fcf(fit.QE_LRT)
@@ -899,7 +902,7 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
               ti: Any = None, ni: Any = None, mods: Any = None, intercept: bool = True,
               data: Any = None, slab: Any = None, model: str = "UM.FS", method: str = "ML",
               test: str = "z", level: float = 95, nAGQ: int = 7, drop00: bool = True,
-              control: dict[str, Any] | None = None) -> GLMMResult:
+              cor: bool = False, control: dict[str, Any] | None = None) -> GLMMResult:
     """Meta-analysis of counts by a generalised linear (mixed-effects) model (metafor
     ``rma.glmm``; Stijnen, Hamza & Ozdemir 2010).
 
@@ -936,6 +939,13 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
     drop00 : bool, default True
         Drop studies without events in both arms (OR; and for IRR no events in either arm), as
         metafor; they carry no information on the (conditional) treatment effect.
+    cor : bool, default False
+        ``model="UM.RS"``: let the random study effect and the random treatment effect be
+        correlated (metafor's ``cor``; lme4's ``(group | study)`` instead of ``(group ||
+        study)``). The estimated correlation is ``rho`` (with ``sigma2`` and ``tau2``; in
+        ``to_dict()`` and ``summary()``); ``parms`` does not count it, as metafor's. Ignored for
+        ``method="EE"`` (as metafor, whose equal-effects UM.RS fit has no treatment effect
+        variance); an InputError for other models (metafor ignores it there silently).
     control : dict, optional
         ``tol`` (Newton step tolerance, 1e-10), ``maxiter`` (200), ``nodes`` (quadrature nodes
         of the CM.EL integral, 24), ``glm_epsilon`` / ``glm_maxit`` (R's glm settings for the
@@ -988,6 +998,12 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
     if measure == "IRR" and model == "CM.AL":
         model = "CM.EL"
         notes.append("model CM.AL for IRR is the conditional binomial model CM.EL (metafor)")
+    if not isinstance(cor, (bool, np.bool_)):
+        raise InputError(f"argument 'cor' is {cor!r}; expected True or False")
+    if cor and model != "UM.RS":
+        raise InputError(f"argument 'cor' is True but model is {model!r}; correlated random "
+                         "study and treatment effects exist only in model='UM.RS' (metafor "
+                         "ignores cor for the other models)")
     if model == "UM.RS" and method == "ML" and nAGQ > 1:
         msg = ("model 'UM.RS' with two random effects per study uses the Laplace "
                "approximation: nAGQ set to 1 (as metafor, whose glmer() allows nAGQ > 1 only "
@@ -1092,7 +1108,7 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
     if model == "CM.EL" and measure == "OR":
         core = _fit_cmel(cnt, X, ee, settings)
     elif model == "UM.RS":
-        core = _fit_umrs(measure, cnt, X, ee, nAGQ, settings)
+        core = _fit_umrs(measure, cnt, X, ee, nAGQ, settings, cor=bool(cor) and not ee)
     else:
         core = _fit_glmm(measure, model, cnt, X, ee, nAGQ, settings)
 
@@ -1169,6 +1185,7 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
     AICc = -2 * ll + 2 * parms * kk / (kk - parms - 1)
     info = {"measure": measure, "model": model, "method": method, "test": test,
             "level": level, "nAGQ": core.get("nAGQ"), "optimizer": core["optimizer"],
+            "cor": bool(cor) and model == "UM.RS",
             "converged": core["converged"], "iterations": core["iterations"],
             "tol": settings["tol"], "drop00": drop00, "k_all": k_all, "notes": notes,
             "likelihood": core["likelihood"],
@@ -1185,7 +1202,8 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
         AICc=float(AICc), ll_marginal=float(core["ll_marginal"]), ll_FE=float(core["ll_FE"]),
         ll_QE=float(core["ll_QE"]), parms=int(parms), k_eff=int(k_eff), p=p,
         int_only=bool(int_only), slab=slab_used, yi=yi, vi=vi, X=X, intercept=bool(int_incl),
-        sigma2=float(core.get("sigma2", np.nan)), dropped=dropped)
+        sigma2=float(core.get("sigma2", np.nan)), rho=float(core.get("rho", np.nan)),
+        dropped=dropped)
 
 
 def _escalc(measure: str, cnt: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -1403,9 +1421,14 @@ from evsynth.models.diagnostics import glmm_diag as _glmm_diag  # noqa: E402,F40
 # ============================================================================================
 @dataclass
 class _Laplace2:
-    """Laplace approximation of a study's likelihood with two independent random effects: an
-    intercept ``u ~ N(0, sigma^2)`` (coefficient 1 in both arms) and a treatment effect
-    ``v ~ N(0, tau^2)`` (coefficient +1/2 / -1/2), as ``glmer`` with ``(group || study)``."""
+    """Laplace approximation of a study's likelihood with two random effects: an intercept
+    ``u ~ N(0, sigma^2)`` (coefficient 1 in both arms) and a treatment effect ``v ~ N(0,
+    tau^2)`` (coefficient +1/2 / -1/2), independent as ``glmer`` with ``(group || study)``, or
+    with covariance ``cov = rho sigma tau`` as ``(group | study)`` (metafor's ``cor=TRUE``).
+
+    With ``G`` the 2x2 covariance and ``b`` the conditional mode, the approximation is
+    ``log p(y | b) - b'G^-1 b / 2 - log det(G (Z'WZ + G^-1)) / 2`` (Bates et al. 2015, J Stat
+    Softw 67(1), doi:10.18637/jss.v067.i01, section 5: lme4's Laplace deviance)."""
 
     family: str
     y: np.ndarray
@@ -1417,20 +1440,23 @@ class _Laplace2:
         self.const = np.sum(_log_const(self.family, self.y, self.n), axis=1)
         self.z2 = np.array([0.5, -0.5])
 
-    def loglik(self, F: np.ndarray, sigma2: float, tau2: float) -> np.ndarray:
+    def loglik(self, F: np.ndarray, sigma2: float, tau2: float,
+               cov: float = 0.0) -> np.ndarray:
         k = F.shape[0]
         b = self._last if self._last is not None and self._last.shape == (k, 2) \
             else np.zeros((k, 2))
         z2 = self.z2[None, :]
+        detG = sigma2 * tau2 - cov * cov
+        p11, p22, p12 = tau2 / detG, sigma2 / detG, -cov / detG  # G^-1
         extra = 0
         for _ in range(200):
             eta = F + b[:, :1] + z2 * b[:, 1:]
             d1, w = _cell_d12(self.family, self.y, self.n, eta)
-            g1 = d1.sum(axis=1) - b[:, 0] / sigma2
-            g2 = (z2 * d1).sum(axis=1) - b[:, 1] / tau2
-            h11 = w.sum(axis=1) + 1 / sigma2
-            h12 = (z2 * w).sum(axis=1)
-            h22 = (z2 ** 2 * w).sum(axis=1) + 1 / tau2
+            g1 = d1.sum(axis=1) - p11 * b[:, 0] - p12 * b[:, 1]
+            g2 = (z2 * d1).sum(axis=1) - p12 * b[:, 0] - p22 * b[:, 1]
+            h11 = w.sum(axis=1) + p11
+            h12 = (z2 * w).sum(axis=1) + p12
+            h22 = (z2 ** 2 * w).sum(axis=1) + p22
             det = h11 * h22 - h12 ** 2
             s1 = (h22 * g1 - h12 * g2) / det
             s2 = (h11 * g2 - h12 * g1) / det
@@ -1444,12 +1470,12 @@ class _Laplace2:
         self._last = b
         eta = F + b[:, :1] + z2 * b[:, 1:]
         _, w = _cell_d12(self.family, self.y, self.n, eta)
-        h11 = w.sum(axis=1) + 1 / sigma2
-        h12 = (z2 * w).sum(axis=1)
-        h22 = (z2 ** 2 * w).sum(axis=1) + 1 / tau2
+        h11 = w.sum(axis=1) + p11
+        h12 = (z2 * w).sum(axis=1) + p12
+        h22 = (z2 ** 2 * w).sum(axis=1) + p22
         ll = np.sum(_cell_ll(self.family, self.y, self.n, eta), axis=1)
-        return (self.const + ll - b[:, 0] ** 2 / (2 * sigma2) - b[:, 1] ** 2 / (2 * tau2)
-                - 0.5 * np.log(sigma2 * tau2 * (h11 * h22 - h12 ** 2)))
+        quad = p11 * b[:, 0] ** 2 + 2 * p12 * b[:, 0] * b[:, 1] + p22 * b[:, 1] ** 2
+        return (self.const + ll - quad / 2 - 0.5 * np.log(detG * (h11 * h22 - h12 ** 2)))
 
 
 def _sat_cells_ll(fam: str, y: np.ndarray, n: np.ndarray) -> float:
@@ -1466,7 +1492,12 @@ def _sat_cells_ll(fam: str, y: np.ndarray, n: np.ndarray) -> float:
 
 
 def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool, nagq: int,
-              st: dict[str, Any]) -> dict[str, Any]:
+              st: dict[str, Any], cor: bool = False) -> dict[str, Any]:
+    """UM.RS (metafor ``rma.glmm(model="UM.RS")``): ``glmer(y ~ 0 + X.fit + const + (group ||
+    study))``, or with ``cor`` the correlated ``(group | study)``: a random study intercept
+    (variance sigma^2) and a random treatment effect (tau^2, coefficient +1/2 / -1/2) with
+    correlation rho (Turner et al. 2000, Stat Med 19:3417; Jackson et al. 2018, Stat Med
+    37:1059, model 6/7), Laplace approximation (:class:`_Laplace2`)."""
     k, p = X.shape
     if measure == "OR":
         fam = "binomial"
@@ -1580,4 +1611,41 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
                sigma2=math.exp(2 * sig) if sig > math.log(1e-4) else 0.0, ll=llm,
                ll_marginal=llm, parms=p + 3, k_eff=2 * k, optimizer="Newton", converged=conv,
                iterations=it)
+    if cor:
+        _fit_umrs_cor(out, lap, A, off, curv, np.concatenate([par, [0.0]]), p, st)
     return out
+
+
+def _fit_umrs_cor(out: dict[str, Any], lap: _Laplace2, A: np.ndarray, off: np.ndarray,
+                  curv: Callable[[np.ndarray, np.ndarray], np.ndarray], start: np.ndarray,
+                  p: int, st: dict[str, Any]) -> None:
+    """The UM.RS model with correlated random effects (metafor ``cor=TRUE``, lme4's ``(group |
+    study)``), started at the independent fit: parameters (fixed effects, log sigma, log tau,
+    atanh rho); fills ``out`` with beta, vb (the fixed-effects block of the inverse negative
+    Hessian, as lme4's ``vcov``), tau^2, sigma^2, rho and the log-likelihood. metafor reports
+    ``rho = VarCorr[1, 2] / sqrt(tau^2 sigma^2)`` and counts ``parms = p + 3`` (rho not
+    counted, so AIC/BIC/AICc as metafor's); a fit at tau^2 = 0 has no defined rho (NaN)."""
+
+    def f(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        r = np.clip(rho[:2], -20.0, 20.0)
+        s2, t2 = math.exp(2 * r[0]), math.exp(2 * r[1])
+        c = math.tanh(float(np.clip(rho[2], -12.0, 12.0))) * math.sqrt(s2 * t2)
+        return lap.loglik(F, s2, t2, c)
+
+    def curv3(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        return curv(F, rho[:2])
+
+    prob = _Problem(f, A, off, 3, curv3)
+    q = p + 1
+    par, llm, H, it, conv = _newton(prob, start, st["tol"], st["maxiter"],
+                                    stop=lambda x: bool(x[q + 1] < math.log(1e-4)))
+    if par[q + 1] < math.log(1e-4) or not llm >= out["ll"]:
+        out.update(rho=float("nan"), converged=bool(out["converged"] and conv),
+                   iterations=out["iterations"] + it)
+        return
+    V = _inv_neg(H)
+    sig = float(np.clip(par[q], -20, 20))
+    out.update(beta=par[:p], vb=V[:p, :p], tau2=math.exp(2 * min(par[q + 1], 20.0)),
+               sigma2=math.exp(2 * sig) if sig > math.log(1e-4) else 0.0,
+               rho=math.tanh(float(np.clip(par[q + 2], -12.0, 12.0))), ll=llm,
+               ll_marginal=llm, converged=conv, iterations=out["iterations"] + it)
