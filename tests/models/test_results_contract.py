@@ -176,10 +176,13 @@ def test_common_tau2_subgroups_refuse_refits():
 
 
 def test_weighted_fit_refusal_names_the_setting():
-    """Refits of a fit with user weights are refused with a message naming the setting (not a
-    'view of a joint model')."""
+    """A method that cannot use a fit with user weights (a selection model, as metafor's
+    ``selmodel``: "Cannot fit selection model for unweighted models or models with custom
+    weights") is refused with a message naming the setting (not a 'view of a joint model');
+    the refits that carry the weights (leave1out, influence, ...) run."""
     fit = evsynth.meta("yi", "vi", data=DATA, weights=1 / DATA["vi"] ** 0.5)
     assert fit.refit_obstacle is not None and "weights=" in fit.refit_obstacle
     with pytest.raises(evsynth.InputError, match="user weights"):
-        fit.leave1out()
+        fit.selmodel("beta")
+    assert len(fit.leave1out().to_frame()) == fit.k
     assert evsynth.meta("yi", "vi", data=DATA).refit_obstacle is None
