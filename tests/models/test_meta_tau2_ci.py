@@ -118,9 +118,9 @@ def test_pl_bounds_are_where_the_lrt_reaches_the_quantile():
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c["id"]) for c in _group("genqm")["cases"]])
 def test_genq_ci_matches_metafor_algorithm(case):
-    """GENQ CI (Jackson 2013): metafor's algorithm with Imhof's formula via R's integrate()
-    (CompQuadForm, which metafor uses, is not installed); tolerance 1e-6 as integrate() reaches
-    only 1e-6 to 1e-11 on these integrals."""
+    """GENQ CI (Jackson 2013): metafor's algorithm with Imhof's formula via R's integrate();
+    tolerance 1e-6 as integrate() reaches only 1e-6 to 1e-11 on these integrals (metafor's own
+    confint with CompQuadForm: test_genqm_metafor.py)."""
     a = case["args"]
     d = _data(case["dataset"])
     w = {"iv": 1 / d["vi"], "iv01": 1 / (d["vi"] + 0.1), "isd": 1 / np.sqrt(d["vi"])}[

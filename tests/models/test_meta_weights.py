@@ -3,11 +3,12 @@ estimators of :func:`evsynth.meta` against metafor 3.8.1 (fixtures written by
 tests/reference/uni_extra_fixtures.R: ``rma(yi, vi, weights=, weighted=, tau2=, method="GENQ",
 control=list(tau2.init=))``, run tight).
 
-Agreement target: rtol 1e-6 (atol 1e-10 for values that may be 0). GENQM needs the R package
-CompQuadForm, which is not installed: its reference is metafor's algorithm with Imhof's formula
-integrated by R's ``integrate()`` (genqm.json; tolerance 1e-6 because ``integrate()`` reaches only
-1e-6 to 1e-11 there), and the defining equation ``P(Q_a(tau^2) > Q_obs) = 1/2`` is checked with
-an independent series for the quadratic form (Ruben 1962).
+Agreement target: rtol 1e-6 (atol 1e-10 for values that may be 0). GENQM: here its reference is
+metafor's algorithm with Imhof's formula integrated by R's ``integrate()`` (genqm.json; tolerance
+1e-6 because ``integrate()`` reaches only 1e-6 to 1e-11 there), and the defining equation
+``P(Q_a(tau^2) > Q_obs) = 1/2`` is checked with an independent series for the quadratic form
+(Ruben 1962); metafor's own GENQM with CompQuadForm is compared in test_genqm_metafor.py
+(1e-11).
 
 Deliberate differences from metafor: with tau^2 fixed (``tau2=``) metafor still reports the
 estimator's SE formula evaluated at the fixed value; evsynth reports no SE for a value that was

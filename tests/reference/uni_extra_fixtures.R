@@ -9,7 +9,7 @@
 # tests/reference/uni_extra/<group>.json.
 #
 # NOTE: metafor's GENQM estimator and its GENQ confidence interval need the R package
-# CompQuadForm (farebrother(), accuracy 1e-6), which is not installed here. Their reference
+# CompQuadForm (farebrother(); now checked directly by genqm_metafor_fixtures.R). Here their reference
 # values are therefore computed below by metafor's own algorithm (.GENQ.func's eigenvalues of
 # S P S and uniroot) with the distribution of the quadratic form from Imhof's (1961) formula
 # integrated by R's integrate() (rel.tol 1e-11, or down to 1e-6 where it stops): an independent implementation of the same
