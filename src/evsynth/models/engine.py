@@ -157,9 +157,10 @@ def fused_batch(des: Design, method: str, test: str, level: float,
 
     if not (_FUSED_BATCH and method in ("DL", "HE") and test == "z" and _fusable(des)):
         return None
-    if _location_shift(des, True) is not None:
+    ext = _extremes(des)
+    if _location_shift(des, True, ext) is not None:
         return None
-    if not np.all(data_scale(des, where) == 1.0):
+    if not np.all(data_scale(des, where, ext=ext) == 1.0):
         return None
     from evsynth.models import _fused
 
@@ -204,7 +205,8 @@ _SD_LOW, _SD_HIGH = -16.0, 100.0
 
 
 def data_scale(des: Design, where: Callable[[int], str] | None = None,
-               report: Design | None = None) -> np.ndarray:
+               report: Design | None = None,
+               ext: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """Per-group power-of-two scale ``s`` at which the model is fitted: ``y / s``, ``v / s^2``.
 
     The rma.uni model is location/scale equivariant (Viechtbauer 2010, J Stat Softw 36(3):
@@ -230,7 +232,7 @@ def data_scale(des: Design, where: Callable[[int], str] | None = None,
     where = where or _row_name
     y, v, seg = des.y, des.v, des.seg
     tiny = np.finfo(float).tiny
-    vlo, vhi, ylo, yhi = float(v.min()), float(v.max()), float(y.min()), float(y.max())
+    ylo, yhi, vlo, vhi = _extremes(des) if ext is None else ext
     if vlo < tiny:
         i = int(np.argmax(v < tiny))
         raise InputError(f"{where(i)}: field 'vi' is {float(v[i])!r}, below the smallest normal "
@@ -328,9 +330,10 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     finite raises an :class:`InputError` naming the study most responsible.
     """
     where = where or _row_name
-    shift = _location_shift(des, intercept)
+    ext = _extremes(des)
+    shift = _location_shift(des, intercept, ext)
     work = des if shift is None else Design(des.y - des.seg.expand(shift), des.v, des.X, des.seg)
-    scale = data_scale(work, where, report=des)
+    scale = data_scale(work, where, report=des, ext=ext if shift is None else None)
     if np.all(scale == 1.0):
         out = _fit_core(work, method, test, level, control, btt, intercept, compute_r2,
                         row_weights, tau2_fixed, weights, weighted)
@@ -386,6 +389,12 @@ def _check_finite_fit(out: FitDict, des: Design,
     group where one is not finite raises an InputError (t-based CIs of a group with no degrees
     of freedom, k = p, are undefined by design and left to the caller)."""
     vt = out.get("vt")
+    keys = ("beta", "se", "ci_lb", "ci_ub", "tau2", "QE")
+    if out["beta"].size == 1:  # one group, one coefficient: the same test on floats
+        vt1 = 0.0 if vt is None else vt.item()
+        if all(math.isfinite(out[key].item()) for key in keys) and (
+                math.isfinite(vt1) and vt1 >= 0):
+            return
     vt_bad = None if vt is None else ~(np.isfinite(vt) & (vt >= 0))
     if (all(np.isfinite(out[key]).all() for key in ("beta", "se", "ci_lb", "ci_ub", "tau2", "QE"))
             and (vt_bad is None or not vt_bad.any())):
@@ -434,7 +443,14 @@ def _coef_tests(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, test: str, lev
             "QM": QM, "QMdf": QMdf, "QMp": QMp}
 
 
-def _location_shift(des: Design, intercept: bool) -> np.ndarray | None:
+def _extremes(des: Design) -> tuple[float, float, float, float]:
+    """min y, max y, min v, max v."""
+    y, v = des.y, des.v
+    return float(y.min()), float(y.max()), float(v.min()), float(v.max())
+
+
+def _location_shift(des: Design, intercept: bool,
+                    ext: tuple[float, float, float, float] | None = None) -> np.ndarray | None:
     """Per-group shift ``c`` of the effects, or None: the midrange of y for groups whose effects
     lie more than 2^32 smallest standard errors from 0 in a model with an intercept column.
 
@@ -444,7 +460,8 @@ def _location_shift(des: Design, intercept: bool) -> np.ndarray | None:
     show up as spurious heterogeneity; the midrange is exact for identical effects and keeps
     |y - c| at half the spread."""
     y, v = des.y, des.v
-    if max(abs(float(y.min())), abs(float(y.max()))) <= 2.0**32 * np.sqrt(float(v.min())):
+    ylo, yhi, vlo, _ = _extremes(des) if ext is None else ext
+    if max(abs(ylo), abs(yhi)) <= 2.0**32 * np.sqrt(vlo):
         return None
     if not intercept or not (des.intercept_only or np.all(des.X[:, 0] == 1.0)):
         return None
@@ -611,7 +628,9 @@ def _fit_core_one(des: Design, method: str, test: str, level: float, t2: Tau2Res
         rss = float(fit.RSS[0])
         slv = float(fit.sum_log_vt[0])
     fixed = method in FIXED_METHODS
-    if t2.fe is not None:
+    if t2.fe_stats is not None:
+        fe_rss, fe_trp = t2.fe_stats
+    elif t2.fe is not None:
         fe_rss, fe_trp = float(t2.fe.RSS[0]), float(t2.fe.trP[0])
     elif fixed:  # the fit above is the one at tau^2 = 0
         fe_rss, fe_trp = rss, sw - _div(s(w * w), sw)

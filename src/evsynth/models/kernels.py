@@ -373,6 +373,8 @@ class Tau2Result:
     notes: list[str] = field(default_factory=list)
     fit: WeightedFit | None = None  # the weighted fit at tau2, when it was formed on the way
     fe: WeightedFit | None = None  # the fit with fixed-effects weights 1 / v
+    #: (Q, tr(P)) of the fixed-effects fit when only those were formed (one group, in floats)
+    fe_stats: tuple[float, float] | None = None
 
 
 def _score(method: str, fit: WeightedFit, target: np.ndarray | None,
@@ -757,6 +759,11 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     if method in FIXED_METHODS:
         return Tau2Result(zeros.copy(), np.full(G, np.nan), conv, iters, fallback)
 
+    if _SINGLE_FAST and G == 1 and des.intercept_only and des.y.size > 0:
+        if method in ("DL", "HE"):
+            return _closed_form_one(des, method)
+        if method in ("EB", "PM", "PMM"):
+            return _pm_one(des, method, tol, maxiter, init)
     v = des.v
     fe = weighted_fit(des, zeros)  # fixed-effects weights 1 / v
     se = np.full(G, np.nan)
@@ -859,6 +866,75 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         se = np.where(one, np.nan, se)
         final = None
     return Tau2Result(tau2, se, conv, iters, fallback, notes, fit=final, fe=fe)
+
+
+def _closed_form_one(des: Design, method: str) -> Tau2Result:
+    """DL or HE (:func:`estimate_tau2`) of one intercept-only group in Python floats: the
+    operations of :class:`WeightedFit` at tau^2 = 0 (sums as the same BLAS products
+    ``(1, k) @ ones``) and of the estimator's formulas in their order, so bitwise the same
+    tau^2 and SE; the fixed-effects Q and tr(P) are kept in ``fe_stats``."""
+    y, v, ones = des.y, des.v, des.seg._ones
+    n = y.size
+
+    def s(x: np.ndarray) -> float:
+        return float((x.reshape(1, n) @ ones)[0])
+
+    df = float(n) - 1.0  # k - p
+    w = 1.0 / (v + 0.0)
+    sw = s(w)
+    beta = _div(1.0, sw) * s(w * y)
+    r = y + -beta
+    u = w * r
+    rss = s(u * r)
+    w2 = w * w
+    sw2 = s(w2)
+    m2 = _div(sw2, sw)
+    trp = sw - m2
+    if method in ("EB", "PM", "PMM"):  # (Q, tr(P)) for _pm_one
+        return Tau2Result(np.zeros(1), np.zeros(1), np.ones(1, dtype=bool),
+                          np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool),
+                          fe_stats=(rss, trp))
+    if method == "HE":
+        rss0, trpv, trpvpv = (float(x[0]) for x in ols_quantities(des))
+        tau2 = _mx(0.0, _div(rss0 - trpv, df))
+        x = _div(1, df * df) * (2 * trpvpv + 4 * tau2 * trpv + 2 * (tau2 * tau2) * df)
+    else:
+        trpp = sw2 - 2.0 * _div(s(w2 * w), sw) + m2 * m2
+        tau2 = _mx(0.0, _div(rss - df, trp))
+        x = _div(1, trp * trp) * (2 * df + 4 * tau2 * trp + 2 * (tau2 * tau2) * trpp)
+    se = math.sqrt(x) if (x >= 0 or x != x) else _INVALID_NAN
+    if n == 1:  # k = 1: tau^2 = 0 as metafor
+        tau2, se = 0.0, math.nan
+    return Tau2Result(np.array([tau2]), np.array([se]), np.ones(1, dtype=bool),
+                      np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool), [],
+                      fe_stats=(rss, trp))
+
+
+def _pm_one(des: Design, method: str, tol: float, maxiter: int,
+            init: float | None) -> Tau2Result:
+    """EB, PM or PMM (:func:`estimate_tau2`) of one intercept-only group: the same iteration
+    (:func:`_iterative`, whose one-group steps run in floats) and the SE of tau^2 from the
+    weights at the estimate in Python floats (the same BLAS sum, the same operations), so
+    bitwise the same values; the fixed-effects Q and tr(P) in ``fe_stats``."""
+    n = des.y.size
+    k = des.k.astype(float)
+    if method == "PMM":
+        from scipy import stats  # imported here: scipy.stats takes ~0.3 s to import
+
+        target = stats.chi2.ppf(0.5, k - 1)
+    else:
+        target = k - 1
+    start = np.zeros(1) if init is None else np.full(1, float(init))
+    tau2, conv, iters, fallback = _iterative(des, "PM", start, target, tol, maxiter)
+    t = float(tau2[0])
+    kf = float(n)
+    sw = float(((1.0 / (des.v + t)).reshape(1, n) @ des.seg._ones)[0])
+    x = _div(_div(2 * (kf * kf), kf - 1.0), sw * sw)
+    se = math.sqrt(x) if (x >= 0 or x != x) else _INVALID_NAN
+    if n == 1:  # k = 1: tau^2 = 0 as metafor
+        tau2, se = np.zeros(1), math.nan
+    fe_stats = _closed_form_one(des, method).fe_stats
+    return Tau2Result(tau2, np.array([se]), conv, iters, fallback, [], fe_stats=fe_stats)
 
 
 #: size (rows x coefficients) of one stacked fit in the global-maximum scan of
