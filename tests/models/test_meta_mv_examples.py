@@ -192,12 +192,6 @@ def test_converges_on_random_data(seed, struct, method):
     # -1/(L-1) = -1/2 (CS, HCS) the likelihood can increase without bound towards a singular
     # marginal covariance (no maximum exists); evsynth then reports converged = False
     assume(not (struct in ("CS", "HCS") and fit.rho[0] < -0.5))
-    # KNOWN GAP (issue 14, left open): an UN fit whose maximum lies on the boundary of the
-    # positive semi-definite cone (rank-deficient G, correlations at +-1; e.g. seed 15917, ML)
-    # is reported converged = False with a "do not use" note instead of the boundary estimate;
-    # metafor's UN also struggles there. Excluded here until the optimiser handles it.
-    assume(not (struct == "UN" and fit.rho.size and np.nanmax(np.abs(fit.rho)) > 0.999
-                and not fit.method_info["converged"]))
     assert fit.method_info["converged"], fit.method_info
     assert np.all(np.isfinite(fit.beta)) and np.all(fit.tau2 >= 0)
     alt = evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct=struct, data=d,

@@ -203,7 +203,7 @@ class MetaMVResult(FittedModel):
                                                                                dtype=object))],
                 dtype=float))) for key, val in st["fixed"].items() if val is not None},
             "parametrisation": "log variances, tanh correlations (CAR: logistic), UN via "
-                               "log-Cholesky (metafor's transformations)",
+                               "unconstrained Cholesky (metafor's transformations)",
             "optimizer": "BFGS with analytic gradient, then Newton (Hessian by central "
                          "differences of the gradient)",
             "tolerance": self._settings["control"].get("tol", 1e-10),

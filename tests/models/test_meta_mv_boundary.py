@@ -1,0 +1,102 @@
+"""meta_mv (rma.mv) fits whose maximum lies on the boundary of the parameter space.
+
+With ``struct="UN"`` the maximum can lie on the boundary of the positive semi-definite cone
+(a rank-deficient G: correlations at +-1, a variance at 0). evsynth, like metafor's default
+``cholesky=TRUE``, optimises the unconstrained Cholesky factor of G, where such a maximum is an
+ordinary stationary point, so the fit must converge there, leak no numpy warnings, and reach a
+(restricted) log-likelihood at least as high as metafor's ``rma.mv``.
+
+The metafor values were computed with metafor 4.x, ``rma.mv(yi, vi, random = ~ outcome |
+study, struct = "UN", method = ..., control = list(optimizer = "optim", reltol = 1e-12,
+maxit = 10000))`` on the data built below (nlminb, the default optimiser, stopped with
+"did not achieve convergence" on all four fits).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import evsynth
+
+
+def _random_data(seed: int) -> pd.DataFrame:
+    """The generator of test_meta_mv_examples.test_converges_on_random_data."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 13))
+    study = np.repeat(np.arange(n), 3)
+    outcome = np.tile([1, 2, 3], n)
+    vi = rng.uniform(0.01, 0.2, 3 * n)
+    tau = rng.choice([0.0, 0.1, 0.4])
+    yi = rng.normal(0, tau, n)[study] + rng.normal(0, np.sqrt(vi))
+    return pd.DataFrame({"yi": yi, "vi": vi, "study": study, "outcome": outcome})
+
+
+def _hand_built() -> pd.DataFrame:
+    """Two outcomes with the second an exact linear function of the first (0.5 a + 0.1) and
+    small equal sampling variances: the true G has rank 1 (correlation +1)."""
+    a = np.array([-0.6, -0.3, -0.1, 0.0, 0.15, 0.35, 0.5, 0.8])
+    n = a.size
+    return pd.DataFrame({"study": np.repeat(np.arange(n), 2),
+                         "outcome": np.tile(["math", "verbal"], n),
+                         "yi": np.column_stack([a, 0.5 * a + 0.1]).ravel(),
+                         "vi": np.full(2 * n, 0.01)})
+
+
+def _fit(d: pd.DataFrame, method: str, struct: str = "UN") -> evsynth.MetaMVResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow / invalid-value RuntimeWarning may leak
+        return evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct=struct, data=d,
+                               method=method)
+
+
+@pytest.mark.parametrize(("method", "ll_metafor"), [("ML", -3.3844530008),
+                                                    ("REML", -3.6061034567)])
+def test_seed_15917_reaches_the_boundary_maximum(method, ll_metafor):
+    """Seed 15917 of the hypothesis property test (issue 14): G's maximum is singular."""
+    fit = _fit(_random_data(15917), method)
+    assert fit.method_info["converged"], fit.method_info
+    assert fit.ll >= ll_metafor - 1e-8
+    assert np.all(np.isfinite(fit.beta)) and np.all(fit.tau2 >= 0)
+    assert np.all(np.abs(fit.rho) <= 1)
+    eig = np.linalg.eigvalsh(fit.G)
+    assert eig[0] > -1e-10 and eig[0] < 1e-8 * eig[-1]  # rank deficient, not indefinite
+
+
+@pytest.mark.parametrize(("method", "ll_metafor", "tau2_metafor"),
+                         [("ML", 5.5964547272, [0.17462, 0.0428421]),
+                          ("REML", 5.2048631975, [0.179459, 0.0467974])])
+def test_hand_built_rank_one_G(method, ll_metafor, tau2_metafor):
+    fit = _fit(_hand_built(), method)
+    assert fit.method_info["converged"], fit.method_info
+    assert fit.ll >= ll_metafor - 1e-8
+    assert fit.rho[0] == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(fit.tau2, tau2_metafor, rtol=1e-4)
+    # the fixed effects of a rank-one G: finite, with finite standard errors
+    assert np.all(np.isfinite(fit.se)) and np.all(fit.se > 0)
+
+
+def test_boundary_fit_is_a_maximum():
+    """Moving G off the boundary (fixing the components elsewhere) lowers the likelihood."""
+    d = _hand_built()
+    fit = _fit(d, "REML")
+    for rho in (0.9, 0.99):
+        alt = evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct="UN", data=d,
+                              rho=rho)
+        assert alt.ll < fit.ll
+
+
+@pytest.mark.parametrize(("seed", "struct", "method", "ll_metafor"), [
+    (102, "CS", "REML", -8.7592397320),   # a rho = -1 local maximum below the interior one
+    (86, "HCS", "REML", -6.0130004415),   # all variances near 0 against one at 0, rho = -1
+    (49, "HCS", "ML", -0.9794287883),     # a variance frozen at 0 too early
+])
+def test_cs_hcs_leave_a_worse_boundary(seed, struct, method, ll_metafor):
+    """CS/HCS likelihoods are not concave: a fit first reaching a boundary restarts off it and
+    keeps the best maximum (metafor optim/nlminb values as in the module docstring)."""
+    fit = _fit(_random_data(seed), method, struct)
+    assert fit.method_info["converged"], fit.method_info
+    assert fit.ll >= ll_metafor - 1e-6
