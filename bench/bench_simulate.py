@@ -2,7 +2,8 @@
 costs with a metafor loop (measured on a sample of it in this script).
 
     python bench/bench_simulate.py [--replicates N] [--sample N] [--cluster] [--write]
-    python bench/bench_simulate.py --study friedrich2008 [--sample N] [--write]
+    python bench/bench_simulate.py --study friedrich2008 [--table 3|5|both] [--sample N]
+        [--write [--doc-only]]
 
 ``--study inthout2014`` (the default):
 
@@ -20,7 +21,10 @@ costs with a metafor loop (measured on a sample of it in this script).
 ``--write`` replaces the table section of docs/simulation-inthout2014.md and the ``simulate``
 section of bench/RESULTS.md.
 
-``--study friedrich2008``: Table 3 of Friedrich, Adhikari & Beyene (2008, BMC Med Res Methodol
+``--study friedrich2008``: Table 3 (and, with ``--table 5`` or ``both``, the default, Table 5:
+SD 70% of the control mean, ``friedrich2008(table=5)``, every cell with its z, the signs our
+bias cells give the sign-less published ones, and the log-normal RoM heterogeneity model for
+contrast) of Friedrich, Adhikari & Beyene (2008, BMC Med Res Methodol
 8:32; :func:`evsynth.simulate.published.friedrich2008`): 108 scenarios x 10,000
 meta-analyses, DL random effects, MD, SMD and RoM (log ratio of means), plus the re-analysis of
 the SMD scenarios with Review Manager's SMD variance (the same simulated data); ours beside the
@@ -173,6 +177,137 @@ def metafor_dl_sample(scs: list, n_sample: int, tmp: Path
 
 
 def main_friedrich(args: argparse.Namespace) -> int:
+    """Table 3, Table 5 or both (``--table``)."""
+    rc = 0
+    if args.table in ("3", "both"):
+        rc |= friedrich_table3(args)
+    if args.table in ("5", "both"):
+        rc |= friedrich_table5(args)
+    return rc
+
+
+def _outside(c: pd.DataFrame) -> str:
+    return "; ".join(f"{r.measure} SMD={r.SMD:g} n={r.n} k={r.k} {r.quantity}: {r.ours:.1f} "
+                     f"vs {r.published:.0f} (z = {r.z:.1f})" for r in c.itertuples()) or "none"
+
+
+def _rom_lognormal(table: int, replicates: int) -> tuple[int, int, float, float]:
+    """RoM cells of Table ``table`` within tolerance when the RoM trials' arm means vary
+    log-normally (``rom_arms="lognormal"``) instead: (within, cells, largest z, seconds)."""
+    from evsynth.simulate import run
+    from evsynth.simulate.published import (
+        FRIEDRICH2008_SEED,
+        friedrich2008,
+        friedrich2008_compare,
+    )
+
+    t0 = time.perf_counter()
+    scs, ms = friedrich2008(table=table, measures=("ROM",), rom_arms="lognormal")
+    res = run(scs, ms, replicates=replicates, seed=FRIEDRICH2008_SEED, block=5000)
+    c = friedrich2008_compare(res, "revman", table=table)
+    pub = c[c["published"].notna()]
+    return (int(pub["within"].sum()), len(pub), float(pub["z"].max()),
+            time.perf_counter() - t0)
+
+
+def friedrich_table5(args: argparse.Namespace) -> int:
+    """Table 5 (SD 70% of the control mean): all 18 rows, MD, SMD and RoM, ours beside the
+    published cells (bias as magnitudes: the table page lost its minus signs), the signs ours
+    give the bias cells, and the log-normal RoM heterogeneity model for contrast."""
+    from evsynth.simulate import run
+    from evsynth.simulate.published import (
+        FRIEDRICH2008_SEED,
+        friedrich2008,
+        friedrich2008_compare,
+        friedrich2008_signs,
+        friedrich2008_table,
+    )
+
+    load0 = os.getloadavg()[0]
+    scs, ms = friedrich2008(table=5)
+    t0 = time.perf_counter()
+    res = run(scs, ms, replicates=args.replicates, seed=FRIEDRICH2008_SEED, block=5000)
+    wall_run = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    rev = friedrich2008_compare(res, "revman", table=5)
+    wall_rev = time.perf_counter() - t1
+    load1 = os.getloadavg()[0]
+    pub = rev[rev["published"].notna()]
+    n_smd = sum(s.measure == "SMD" for s in scs)
+    n_fits = (len(scs) + n_smd) * args.replicates
+
+    def per(m: str) -> str:
+        x = pub[pub["measure"] == m]
+        return f"{m} {int(x['within'].sum())} of {len(x)} (largest z = {x['z'].max():.2f})"
+
+    signs = friedrich2008_signs(rev)
+    nz = signs[signs["published"] > 0]
+    sure = nz[nz["our_sign"] != "?"]
+    smd = sure[sure["measure"] == "SMD"]
+    rom = sure[sure["measure"] == "ROM"]
+    unsure = nz[nz["our_sign"] == "?"]
+    rom_neg = rom[rom["our_sign"] == "-"]
+    rom_pos = rom[rom["our_sign"] == "+"]
+    ln5 = _rom_lognormal(5, args.replicates)
+    ln3 = _rom_lognormal(3, args.replicates)
+    summary = [
+        f"Cells compared: {len(pub)} (18 rows x 7 quantities x MD, SMD and RoM; the bias "
+        f"cells as magnitudes, |ours| against the printed value). With the SMD variance of "
+        f"Review Manager 5: **{int(pub['within'].sum())} of {len(pub)}** within 0.5 + 3 sqrt(2) "
+        f"MCSE: {per('MD')}, {per('SMD')}, {per('ROM')}; largest z overall "
+        f"{pub['z'].max():.2f}; outside: {_outside(pub[~pub['within']])}.",
+        f"Signs of the {len(nz)} published bias cells that are not 0 (the page lost them): ours "
+        f"is more than 3 MCSE from 0 in {len(sure)}: all {len(smd)} SMD cells negative "
+        f"({int((smd['our_sign'] == '-').sum())} of {len(smd)}; towards no effect, as Table 3 "
+        f"prints them and the abstract says); RoM negative in {len(rom_neg)} cells (n/arm = "
+        f"{', '.join(sorted({str(x) for x in rom_neg['n']}))}) and positive in {len(rom_pos)} "
+        f"(n/arm = {', '.join(sorted({str(x) for x in rom_pos['n']}))}, "
+        f"{', '.join(sorted(set(rom_pos['quantity'])))}), so the RoM bias read with our signs "
+        f"runs from {rom['restored'].min():.0f} to {rom['restored'].max():.0f}% -- the abstract's "
+        f"\"bias ranged from -4 to 2% (negative sign denotes bias towards no effect)\". "
+        f"Undetermined (|ours| < 3 MCSE): {len(unsure)} cells ("
+        + "; ".join(f"{r.measure} SMD={r.SMD:g} n={r.n} k={r.k} {r.quantity}: ours "
+                    f"{r.ours:.1f} ({r.mcse:.1f}), published {r.published:.0f}"
+                    for r in unsure.itertuples())
+        + ").",
+        f"The RoM heterogeneity model: with the trials' arm means varying log-normally "
+        f"(`rom_arms=\"lognormal\"`, same tau_R^2) instead of normally, {ln5[0]} of {ln5[1]} "
+        f"Table 5 RoM cells are within tolerance (largest z = {ln5[2]:.1f}) and {ln3[0]} of "
+        f"{ln3[1]} Table 3 RoM cells (largest z = {ln3[2]:.1f}); with the normal model "
+        f"(the default) {per('ROM')} here.",
+    ]
+    lines = [f"evsynth.simulate, Table 5: {len(scs)} scenarios x {args.replicates:,} replicates, "
+             f"DL, plus the Review Manager SMD re-analysis of the {n_smd} SMD scenarios = "
+             f"{n_fits:,} fits, and Cochran's Q / I^2 of every replicate: "
+             f"**{wall_run + wall_rev:.1f} s** in one process ({wall_run:.1f} s run + "
+             f"{wall_rev:.1f} s re-analysis; seed {FRIEDRICH2008_SEED}; load average "
+             f"{load0:.1f} at the start, {load1:.1f} at the end, on {os.cpu_count()} cores "
+             f"shared with other work). The two log-normal contrast runs (36 RoM scenarios "
+             f"each): {ln5[3]:.1f} s and {ln3[3]:.1f} s."]
+    body = "\n\n".join(summary + lines)
+    print(body)
+    tables = {name: markdown(friedrich2008_table(rev, m, z=True))
+              for name, m in (("friedrich5-md", "MD"), ("friedrich5-smd", "SMD"),
+                              ("friedrich5-rom", "ROM"))}
+    for t in tables.values():
+        print(t)
+    if args.write:
+        titles = {"friedrich5-md": "Table 5, MD: ours (MCSE) / published z=..",
+                  "friedrich5-smd": "Table 5, SMD with Review Manager 5's variance: ours "
+                                    "(MCSE) / published z=..",
+                  "friedrich5-rom": "Table 5, RoM: ours (MCSE) / published z=.."}
+        write_section("friedrich5-summary", "Table 5: agreement, signs and wall time", body,
+                      path=FRIEDRICH_DOC)
+        for name, t in tables.items():
+            write_section(name, titles[name], t, path=FRIEDRICH_DOC)
+        if not args.doc_only:
+            write_section("simulate-friedrich2008-table5", "Simulation study: Friedrich et al. "
+                          "(2008) Table 5 grid (bench/bench_simulate.py --study friedrich2008)",
+                          body + "\n\nThe tables: docs/simulation-friedrich2008.md.")
+    return 0
+
+
+def friedrich_table3(args: argparse.Namespace) -> int:
     from evsynth.simulate import run
     from evsynth.simulate.published import (
         FRIEDRICH2008_SEED,
@@ -279,6 +414,8 @@ def main() -> int:
     ap.add_argument("--sample", type=int, default=200)
     ap.add_argument("--cluster", action="store_true")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--table", choices=("3", "5", "both"), default="both",
+                    help="with --study friedrich2008: which published table (default both)")
     ap.add_argument("--doc-only", action="store_true",
                     help="with --write and --study friedrich2008: the document only, not "
                          "bench/RESULTS.md")

@@ -30,7 +30,11 @@ simulated participant-level summaries, as an analyst would compute them from a p
     Ecology 80:1150; :func:`evsynth.effects.escalc.log_ratio_of_means`, ``vtype = "LS"``). A
     trial with a simulated arm mean <= 0 has no log ratio and is left out (as escalc gives NA),
     so the meta-analysis then has fewer than ``k`` studies; with ``m0`` several ``sigma /
-    sqrt(n)`` above 0 this does not happen in practice.
+    sqrt(n)`` above 0 this does not happen in practice. With ``rom_arms="normal"`` the trials'
+    true arm means vary normally on the outcome's own scale instead: ``C_i = m0 + a_i``,
+    ``E_i = m0 e^mu + b_i``, ``a_i, b_i`` independent ``N(0, w2)`` with ``w2 = tau2 / (1/m0^2
+    + 1/(m0 e^mu)^2)``, so that the delta-method variance of ``log(E_i / C_i)`` is ``tau2``
+    (the same draws as the log-normal model, rescaled; equal to it as ``tau2 -> 0``).
 ``"known"``
     the textbook model with known variances: ``vi = sigma^2 (1/n1 + 1/n2)`` and
     ``yi ~ N(theta_i, vi)``.
@@ -67,6 +71,7 @@ from scipy import special
 from evsynth.errors import InputError
 
 MEASURES = ("MD", "SMD", "logOR", "ROM", "known")
+ROM_ARMS = ("lognormal", "normal")
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ class Scenario:
     m0 : float or None
         Control-arm mean (median over trials) of ``"ROM"`` (required there, > 0; unused
         otherwise).
+    rom_arms : str
+        How the true arm means of ``"ROM"`` trials vary between trials: ``"lognormal"``
+        (default) or ``"normal"`` (see :mod:`evsynth.simulate.generators`).
     selection : tuple or None
         ``("pvalue", alpha, weight)`` or ``("effect", threshold, weight)``: publication bias.
     label : str
@@ -132,6 +140,7 @@ class Scenario:
     drop00: bool = False
     selection: Any = None
     m0: float | None = None
+    rom_arms: str = "lognormal"
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -167,6 +176,9 @@ class Scenario:
         if m0 is not None and (isinstance(m0, bool) or not isinstance(m0, (int, float, np.number))
                                or not math.isfinite(float(m0)) or m0 <= 0):
             raise InputError(f"{where}: field 'm0' is {m0!r}; expected None or a finite number > 0")
+        if self.rom_arms not in ROM_ARMS:
+            raise InputError(f"{where}: field 'rom_arms' is {self.rom_arms!r}; expected one of "
+                             f"{', '.join(ROM_ARMS)}")
         if self.measure == "ROM" and m0 is None:
             raise InputError(f"{where}: field 'm0' is None; measure 'ROM' needs the control-arm "
                              "mean m0 > 0")
@@ -181,13 +193,15 @@ class Scenario:
                                  "threshold, weight), with 0 <= weight <= 1")
 
     def params(self) -> dict[str, Any]:
-        """The scenario's fields (without ``label``; without ``m0`` when it is None, so that
-        scenarios of other measures keep the keys, hence the random streams, they had before
-        ``m0`` existed) as JSON-ready values."""
+        """The scenario's fields (without ``label``; without ``m0`` when it is None and
+        without ``rom_arms`` when it is ``"lognormal"``, so that scenarios keep the keys, hence
+        the random streams, they had before these fields existed) as JSON-ready values."""
         d = asdict(self)
         d.pop("label")
         if d["m0"] is None:
             d.pop("m0")
+        if d["rom_arms"] == "lognormal":
+            d.pop("rom_arms")
         d["n"] = list(self.n) if isinstance(self.n, tuple) else self.n
         d["selection"] = list(self.selection) if self.selection is not None else None
         return {key: (val.item() if isinstance(val, np.generic) else val)
@@ -307,8 +321,15 @@ def _studies(sc: Scenario, shape: tuple[int, int],
         # e ~ N(0, tau2 / 4) independent of dev (jointly normal, Cov(u, v) = 0)
         dev = theta - sc.mu
         e = math.sqrt(sc.tau2 / 4) * rng.standard_normal(shape)
-        c_mean = m0 * np.exp(e - dev / 2)
-        e_mean = m0 * np.exp(sc.mu + dev / 2 + e)
+        if sc.rom_arms == "normal":
+            # a_i, b_i = (e - dev/2, dev/2 + e) / sqrt(tau2 / 2) * sqrt(w2): iid N(0, w2)
+            e0 = m0 * math.exp(sc.mu)
+            scale = math.sqrt(2 / (1 / m0**2 + 1 / e0**2))
+            c_mean = m0 + scale * (e - dev / 2)
+            e_mean = e0 + scale * (dev / 2 + e)
+        else:
+            c_mean = m0 * np.exp(e - dev / 2)
+            e_mean = m0 * np.exp(sc.mu + dev / 2 + e)
         m1 = e_mean + s / np.sqrt(nn) * rng.standard_normal(shape)
         m2 = c_mean + s / np.sqrt(nn) * rng.standard_normal(shape)
         sd1 = s * np.sqrt(rng.chisquare(nn - 1) / (nn - 1))

@@ -150,15 +150,70 @@ FRIEDRICH2008_TABLE3: dict[tuple[float, int, int], tuple[tuple[int, int, int], .
     (0.8, 10, 30): ((0, -5, -1), (0, -6, 0), (94, 94, 94), (94, 92, 93), (100, 100, 100),
                     (100, 100, 100), (60, 46, 57)),
 }
+#: Friedrich, Adhikari & Beyene (2008), Table 5: the design of Table 3 with the outcome SD
+#: 70% of the control mean (its rows read "MD = 14 / RoM = 1.14", "MD = 35 / RoM = 1.35", "MD =
+#: 56 / RoM = 1.56": SMD 0.2, 0.5, 0.8 times s = 70; its footnote begins "Results of 10,000
+#: simulations per scenario with a standard deviation equal ..."), all 18 rows, MD, SMD and RoM
+#: columns, transcribed from
+#: https://bmcmedresmethodol.biomedcentral.com/articles/10.1186/1471-2288-8-32/tables/5 ; layout
+#: as :data:`FRIEDRICH2008_TABLE3`. That copy has lost every minus sign (its SMD bias reads
+#: "4", "5", "6" where Table 3 prints -4, -5, -6), so the two bias columns are the published
+#: magnitudes, transcribed as printed (>= 0): :func:`friedrich2008_compare` compares them with
+#: our |bias| (:data:`FRIEDRICH2008_UNSIGNED`). Coverage, power and I^2 cannot be negative.
+FRIEDRICH2008_TABLE5: dict[tuple[float, int, int], tuple[tuple[int, int, int], ...]] = {
+    (0.2, 10, 5): ((0, 4, 0), (1, 5, 0), (95, 97, 96), (90, 92, 91), (15, 11, 12),
+                   (15, 13, 12), (59, 48, 45)),
+    (0.2, 10, 10): ((0, 5, 1), (0, 5, 1), (95, 97, 96), (92, 93, 93), (27, 22, 23),
+                    (19, 18, 16), (60, 48, 45)),
+    (0.2, 10, 30): ((0, 5, 1), (0, 6, 1), (94, 96, 95), (94, 94, 93), (66, 61, 60),
+                    (38, 38, 34), (60, 47, 46)),
+    (0.2, 100, 5): ((0, 0, 0), (0, 1, 2), (96, 97, 96), (88, 88, 87), (82, 82, 82),
+                    (21, 21, 22), (93, 92, 91)),
+    (0.2, 100, 10): ((0, 0, 0), (0, 0, 1), (96, 96, 96), (92, 92, 90), (99, 99, 99),
+                     (27, 27, 31), (93, 92, 91)),
+    (0.2, 100, 30): ((0, 0, 0), (0, 0, 1), (96, 96, 96), (94, 94, 92), (100, 100, 100),
+                     (56, 58, 62), (93, 92, 91)),
+    (0.5, 10, 5): ((0, 4, 1), (0, 5, 1), (95, 97, 95), (90, 92, 91), (64, 57, 58),
+                   (43, 40, 38), (59, 48, 47)),
+    (0.5, 10, 10): ((0, 5, 2), (0, 5, 2), (95, 97, 95), (92, 93, 92), (91, 89, 88),
+                    (66, 64, 61), (60, 47, 47)),
+    (0.5, 10, 30): ((0, 5, 2), (0, 6, 3), (94, 96, 92), (94, 93, 91), (100, 100, 100),
+                    (98, 97, 97), (60, 47, 48)),
+    (0.5, 100, 5): ((0, 0, 0), (0, 0, 2), (96, 97, 96), (88, 88, 87), (100, 100, 100),
+                    (61, 61, 63), (93, 92, 91)),
+    (0.5, 100, 10): ((0, 0, 0), (0, 0, 1), (96, 96, 96), (92, 92, 90), (100, 100, 100),
+                     (85, 86, 88), (93, 92, 91)),
+    (0.5, 100, 30): ((0, 0, 0), (0, 1, 1), (96, 96, 95), (94, 94, 92), (100, 100, 100),
+                     (100, 100, 100), (93, 92, 91)),
+    (0.8, 10, 5): ((0, 4, 1), (0, 5, 2), (95, 97, 95), (90, 92, 90), (95, 94, 93),
+                   (74, 72, 71), (59, 47, 48)),
+    (0.8, 10, 10): ((0, 5, 2), (0, 5, 3), (95, 96, 94), (92, 92, 91), (100, 100, 100),
+                    (95, 95, 94), (60, 46, 48)),
+    (0.8, 10, 30): ((0, 5, 3), (0, 6, 4), (94, 94, 90), (94, 92, 89), (100, 100, 100),
+                    (100, 100, 100), (60, 46, 49)),
+    (0.8, 100, 5): ((0, 0, 0), (0, 0, 2), (96, 96, 96), (88, 88, 87), (100, 100, 100),
+                    (91, 91, 92), (93, 92, 91)),
+    (0.8, 100, 10): ((0, 0, 0), (0, 0, 2), (96, 96, 96), (92, 92, 90), (100, 100, 100),
+                     (100, 100, 100), (93, 91, 91)),
+    (0.8, 100, 30): ((0, 0, 0), (0, 1, 1), (96, 96, 95), (94, 94, 92), (100, 100, 100),
+                     (100, 100, 100), (93, 91, 91)),
+}
+#: The published tables by number, the outcome SD of each as a fraction of the control mean,
+#: and the columns whose sign the retrieved copy lost (compared as magnitudes).
+FRIEDRICH2008_TABLES = {3: FRIEDRICH2008_TABLE3, 5: FRIEDRICH2008_TABLE5}
+FRIEDRICH2008_SD_FRACTION = {3: 0.4, 5: 0.7}
+FRIEDRICH2008_UNSIGNED: dict[int, tuple[str, ...]] = {3: (), 5: ("bias tau=0",
+                                                                 "bias tau=0.5s")}
 FRIEDRICH2008_SEED = 2008
 
 
 def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] = (10, 100),
                   ks: Sequence[int] = (5, 10, 30), taus: Sequence[float] = (0.0, 0.5),
-                  control_mean: float = 100.0, sd_fraction: float = 0.4,
-                  measures: Sequence[str] = FRIEDRICH2008_MEASURES
-                  ) -> tuple[list[Scenario], list[Method]]:
-    """Scenarios and method of Table 3 of Friedrich, Adhikari & Beyene (2008), MD, SMD, RoM.
+                  control_mean: float = 100.0, sd_fraction: float | None = None,
+                  measures: Sequence[str] = FRIEDRICH2008_MEASURES, table: int = 3,
+                  rom_arms: str = "normal") -> tuple[list[Scenario], list[Method]]:
+    """Scenarios and method of Table 3 (``table=3``) or Table 5 (``table=5``) of Friedrich,
+    Adhikari & Beyene (2008), MD, SMD, RoM.
 
     The design, as the table states it: outcomes normally distributed with SD ``s`` = 40% of
     the control-group mean (``control_mean`` = 100, so ``s`` = 40), equal arms of ``n`` = 10
@@ -172,16 +227,23 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
     metafor ``escalc``). RoM (``measure="ROM"``): the log ratio of means with its delta-method
     variance (the paper's RoM; :mod:`evsynth.simulate.generators`), control mean ``C`` =
     ``control_mean``, experimental mean ``E = C + Delta s``, the same SD ``s`` in both arms;
-    estimand ``log(E / C)`` (log 1.08, 1.2, 1.32); heterogeneity on the log scale, split
-    equally between the arms, with ``tau_R^2 = (tau s)^2 (1/E^2 + 1/C^2) / 2``: the trials'
-    MD-scale heterogeneity ``(tau s)^2`` carried to the log scale by the same delta method as
-    the within-trial variance, so that RoM and MD trials have the same ratio of between- to
-    within-trial variance. This heterogeneity model is our reading of the table (the
+    estimand ``log(E / C)`` (log 1.08, 1.2, 1.32). Heterogeneity (``rom_arms="normal"``, the
+    default): both arms' true means vary between trials, normally on the outcome's own scale,
+    ``C_i = C + a_i``, ``E_i = E + b_i``, ``a_i, b_i ~ N(0, (tau s)^2 / 2)`` independent -- the
+    trials' MD-scale heterogeneity ``(tau s)^2`` split equally between the arms; in the
+    generator's terms ``tau_R^2 = (tau s)^2 (1/E^2 + 1/C^2) / 2``, the delta-method variance of
+    ``log(E_i / C_i)``, so that RoM and MD trials have about the same ratio of between- to
+    within-trial variance. ``rom_arms="lognormal"`` varies the arm means log-normally with the
+    same ``tau_R^2`` instead. Which one the authors used is our reading of the tables (the
     article's methods text was not available to us): docs/simulation-friedrich2008.md shows
-    that it reproduces the table and that the simplest alternative (only the experimental
-    mean varies, ``E_i = C + theta_i``) does not. Method: DerSimonian-Laird random effects
-    with the Wald z interval and test (``Method("DL", "z")``), the standard analysis of the
-    time (RevMan).
+    that the normal model reproduces every RoM cell of Tables 3 and 5, that the log-normal
+    one misses Table 5's RoM I^2, power and bias with heterogeneity, and that the simplest
+    alternative (only the experimental mean varies, ``E_i = C + theta_i``) misses Table 3.
+    Method: DerSimonian-Laird random effects with the Wald z interval and test
+    (``Method("DL", "z")``), the standard analysis of the time (RevMan). Table 5 is the same
+    design with ``s`` = 70% of the control mean (``s`` = 70: MD = 14, 35, 56, RoM = 1.14,
+    1.35, 1.56, as its rows state); ``table=5`` sets ``sd_fraction`` = 0.7, nothing else
+    changes.
 
     Parameters
     ----------
@@ -190,9 +252,14 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
         units of ``s``) of the grid (default: Table 3's).
     control_mean, sd_fraction : float
         Control-group mean and the outcome SD as its fraction (``s = sd_fraction *
-        control_mean``; 100 and 0.4 in Table 3).
+        control_mean``; 100 and 0.4 in Table 3, 0.7 in Table 5; None: the table's).
     measures : sequence of str
         Any of ``"MD"``, ``"SMD"``, ``"ROM"``.
+    table : int
+        3 or 5, the published table whose design (its SD fraction) is wanted.
+    rom_arms : str
+        ``"normal"`` (default) or ``"lognormal"``: how the RoM trials' true arm means vary
+        (:class:`~evsynth.simulate.Scenario` ``rom_arms``).
 
     Returns
     -------
@@ -215,12 +282,16 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
     >>> rom = scenarios[2]
     >>> rom.label, round(rom.mu, 6), rom.m0
     ('ROM SMD=0.2 n=10 k=5 tau=0s', 0.076961, 100.0)
+    >>> t5, _ = friedrich2008(table=5)
+    >>> t5[0].sigma, t5[0].mu, round(math.exp(t5[2].mu), 12)
+    (70.0, 14.0, 1.14)
     """
     bad = [m for m in measures if m not in FRIEDRICH2008_MEASURES]
     if bad:
         raise InputError(f"argument 'measures' has {bad[0]!r}; expected any of "
                          f"{', '.join(FRIEDRICH2008_MEASURES)}")
-    s = sd_fraction * control_mean
+    _check_table(table)
+    s = (FRIEDRICH2008_SD_FRACTION[table] if sd_fraction is None else sd_fraction) * control_mean
     scenarios: list[Scenario] = []
     for d in deltas:
         for n in ns:
@@ -233,7 +304,7 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
                             scenarios.append(Scenario(
                                 k=k, tau2=round((tau * s) ** 2 * (1 / e**2 + 1 / c**2) / 2, 15),
                                 mu=round(math.log(e / c), 15), measure="ROM", n=n, sigma=s,
-                                m0=c, label=label))
+                                m0=c, rom_arms=rom_arms, label=label))
                             continue
                         scale = s if measure == "MD" else 1.0
                         scenarios.append(Scenario(
@@ -241,6 +312,12 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
                             measure=measure, n=n, sigma=scale if measure == "MD" else 1.0,
                             label=label))
     return scenarios, [Method("DL", "z", name="DL")]
+
+
+def _check_table(table: object) -> None:
+    if isinstance(table, bool) or table not in FRIEDRICH2008_TABLES:
+        raise InputError(f"argument 'table' is {table!r}; expected one of "
+                         f"{', '.join(map(str, FRIEDRICH2008_TABLES))}")
 
 
 def _blocks(scenario: Scenario, replicates: int, seed: int, block: int) -> Any:
@@ -396,11 +473,13 @@ def rom_bias(estimates: np.ndarray, mu: float) -> dict[str, float]:
             else math.nan}
 
 
-def friedrich2008_compare(result: Any, smd_variance: str = "revman") -> Any:
-    """Ours beside Table 3 of Friedrich et al. (2008), one row per cell.
+def friedrich2008_compare(result: Any, smd_variance: str = "revman", table: int = 3) -> Any:
+    """Ours beside Table 3 (``table=3``) or Table 5 (``table=5``) of Friedrich et al. (2008),
+    one row per cell.
 
     ``result`` is the :class:`~evsynth.simulate.SimulationResult` of :func:`friedrich2008`
-    scenarios. MD cells are ``result``'s own measures; SMD cells are those of ``result``
+    scenarios of the same ``table`` (checked on the RoM scenarios' SD / control mean). MD
+    cells are ``result``'s own measures; SMD cells are those of ``result``
     (``smd_variance="metafor"``) or of the same simulated data analysed with Review Manager
     5's SMD variance (``"revman"``, :func:`reanalyse`). I^2 is compared as the I^2 of the
     average Q over replicates (``mean I2`` is the mean of the per-replicate I^2, shown, not
@@ -411,13 +490,24 @@ def friedrich2008_compare(result: Any, smd_variance: str = "revman") -> Any:
     to the true effect, ``100 bias / Delta``), ``published`` (NaN where not
     transcribed), ``diff``, ``tolerance`` = 0.5 (the published rounding) + 3 sqrt(2) MCSE
     (ours, and the paper's own Monte-Carlo error with the same 10,000 replicates), ``z`` =
-    (|diff| - 0.5)+ / (sqrt(2) MCSE) and ``within``.
+    (|diff| - 0.5)+ / (sqrt(2) MCSE) and ``within``. ``signed`` is False for the cells whose
+    published sign was lost (:data:`FRIEDRICH2008_UNSIGNED`: Table 5's bias): there
+    ``compared`` = |ours| and ``diff`` = |ours| - published (``ours`` keeps our sign);
+    elsewhere ``compared`` = ``ours``.
     """
     import pandas as pd
 
     if smd_variance not in ("metafor", "revman"):
         raise InputError(f"argument 'smd_variance' is {smd_variance!r}; expected 'metafor' or "
                          "'revman'")
+    _check_table(table)
+    published, unsigned = FRIEDRICH2008_TABLES[table], FRIEDRICH2008_UNSIGNED[table]
+    for sc in result.scenarios:
+        if sc.measure == "ROM" and sc.m0 is not None and not math.isclose(
+                sc.sigma / sc.m0, FRIEDRICH2008_SD_FRACTION[table], rel_tol=1e-9):
+            raise InputError(f"argument 'table' is {table!r}, but scenario {sc.label!r} has SD "
+                             f"{sc.sigma:g} / control mean {sc.m0:g}; Table {table} has "
+                             f"{FRIEDRICH2008_SD_FRACTION[table]:g}")
     frame = result.to_frame()
     method = result.methods[0]
     rows = []
@@ -441,13 +531,14 @@ def friedrich2008_compare(result: Any, smd_variance: str = "revman") -> Any:
             cells["mean I2"] = (het["I2_mean"], het["I2_mean_mcse"])
         for what, (val, se) in cells.items():
             q = f"{what} tau={'0' if tau == 0 else f'{tau:g}s'}"
-            pub = FRIEDRICH2008_TABLE3.get((d, n, k)) if q in FRIEDRICH2008_COLUMNS else None
+            pub = published.get((d, n, k)) if q in FRIEDRICH2008_COLUMNS else None
             p = (float(pub[FRIEDRICH2008_COLUMNS.index(q)][FRIEDRICH2008_MEASURES.index(measure)])
                  if pub is not None else float("nan"))
             rows.append({"SMD": d, "n": n, "k": k, "measure": measure, "quantity": q,
-                         "ours": val, "mcse": se, "published": p})
+                         "ours": val, "mcse": se, "published": p, "signed": q not in unsigned})
     out = pd.DataFrame(rows)
-    out["diff"] = out["ours"] - out["published"]
+    out["compared"] = out["ours"].where(out["signed"], out["ours"].abs())
+    out["diff"] = out["compared"] - out["published"]
     out["tolerance"] = 0.5 + 3 * np.sqrt(2) * out["mcse"]
     with np.errstate(divide="ignore", invalid="ignore"):
         out["z"] = np.maximum(0.0, out["diff"].abs() - 0.5) / (np.sqrt(2) * out["mcse"])
@@ -456,17 +547,34 @@ def friedrich2008_compare(result: Any, smd_variance: str = "revman") -> Any:
     return out
 
 
+def friedrich2008_signs(compare: Any, nsigma: float = 3.0) -> Any:
+    """The published bias cells whose sign was lost (``signed`` False in
+    :func:`friedrich2008_compare`), with the sign ours gives them: ``our_sign`` is ``"-"`` or
+    ``"+"`` where our bias is more than ``nsigma`` MCSE from 0, else ``"?"``; ``restored`` =
+    our sign times the published magnitude (NaN where ``"?"`` and the magnitude is not 0).
+    The abstract's convention: a negative bias is towards no effect (all effects here are
+    positive)."""
+    c = compare[~compare["signed"] & compare["published"].notna()].copy()
+    sure = c["ours"].abs() > nsigma * c["mcse"]
+    c["our_sign"] = np.where(sure, np.where(c["ours"] < 0, "-", "+"), "?")
+    sign = np.where(sure, np.sign(c["ours"]), np.nan)
+    c["restored"] = np.where(c["published"] == 0, 0.0, sign * c["published"])
+    return c[["SMD", "n", "k", "measure", "quantity", "ours", "mcse", "published", "our_sign",
+              "restored"]]
+
+
 def _parse_label(label: str) -> tuple[str, float, int, int, float]:
     measure, d, n, k, tau = label.split(" ")
     return (measure, float(d.split("=")[1]), int(n.split("=")[1]), int(k.split("=")[1]),
             float(tau.split("=")[1].rstrip("s")))
 
 
-def friedrich2008_table(compare: Any, measure: str) -> Any:
-    """The layout of Table 3 for one measure from :func:`friedrich2008_compare`: one row per
-    (SMD, n, k), one column per quantity, cells ``"ours (MCSE) / published"`` (one decimal;
-    ``-`` where the published value was not transcribed; ``*`` marks a cell outside the
-    tolerance)."""
+def friedrich2008_table(compare: Any, measure: str, z: bool = False) -> Any:
+    """The layout of Table 3 (or 5) for one measure from :func:`friedrich2008_compare`: one
+    row per (SMD, n, k), one column per quantity, cells ``"ours (MCSE) / published"`` (one
+    decimal; ``-`` where the published value was not transcribed; ``±`` before a published
+    value whose sign was lost, compared with |ours|; ``*`` marks a cell outside the
+    tolerance; with ``z``, `` z=..`` after each compared cell)."""
     import pandas as pd
 
     c = compare[compare["measure"] == measure]
@@ -480,7 +588,10 @@ def friedrich2008_table(compare: Any, measure: str) -> Any:
                 continue
             r = x.iloc[0]
             pub = "-" if np.isnan(r["published"]) else f"{r['published']:.0f}"
+            if not r["signed"] and pub not in ("-", "0"):
+                pub = "±" + pub
             flag = "" if r["within"] else " *"
-            row[q] = f"{r['ours']:.1f} ({r['mcse']:.1f}) / {pub}{flag}"
+            zs = f" z={r['z']:.1f}" if z and not np.isnan(r["published"]) else ""
+            row[q] = f"{r['ours']:.1f} ({r['mcse']:.1f}) / {pub}{zs}{flag}"
         rows.append(row)
     return pd.DataFrame(rows)
