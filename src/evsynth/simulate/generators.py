@@ -34,7 +34,9 @@ simulated participant-level summaries, as an analyst would compute them from a p
     true arm means vary normally on the outcome's own scale instead: ``C_i = m0 + a_i``,
     ``E_i = m0 e^mu + b_i``, ``a_i, b_i`` independent ``N(0, w2)`` with ``w2 = tau2 / (1/m0^2
     + 1/(m0 e^mu)^2)``, so that the delta-method variance of ``log(E_i / C_i)`` is ``tau2``
-    (the same draws as the log-normal model, rescaled; equal to it as ``tau2 -> 0``).
+    (the same draws as the log-normal model, rescaled; equal to it as ``tau2 -> 0``). This is
+    our reading of Friedrich et al.'s (2008) design: it reproduces their Tables 3 and 5
+    (docs/simulation-friedrich2008.md), the log-normal one does not reproduce Table 5.
 ``"known"``
     the textbook model with known variances: ``vi = sigma^2 (1/n1 + 1/n2)`` and
     ``yi ~ N(theta_i, vi)``.
