@@ -90,74 +90,108 @@ if AVAILABLE:
             swuu += w * u * u
         return sw, b, sw2, sw3, rss, yppy, swu, swuu, slv
 
+    @njit(cache=True, inline="always")
+    def _sums_w(y, v, s, k, t, wb):  # pragma: no cover - compiled
+        """:func:`_sums` without the logs, the weights of the first pass kept in ``wb`` for
+        the second (the same values, half the divisions)."""
+        sw = 0.0
+        swy = 0.0
+        for i in range(k):
+            w = 1.0 / (v[s + i] + t)
+            wb[i] = w
+            sw += w
+            swy += w * y[s + i]
+        b = swy / sw
+        sw2 = 0.0
+        sw3 = 0.0
+        rss = 0.0
+        yppy = 0.0
+        swu = 0.0
+        swuu = 0.0
+        for i in range(k):
+            w = wb[i]
+            r = y[s + i] - b
+            u = w * r
+            w2 = w * w
+            sw2 += w2
+            sw3 += w2 * w
+            rss += u * r
+            yppy += u * u
+            swu += w * u
+            swuu += w * u * u
+        return sw, b, sw2, sw3, rss, yppy, swu, swuu
+
     @njit(cache=True, parallel=True)
-    def _newton_groups(y, v, starts, sizes, init, target, code, tol, maxiter, tau2_out,
+    def _newton_groups(y, v, starts, sizes, init, target, code, tol, maxiter, kmax, tau2_out,
                        iters_out, conv_out):  # pragma: no cover - compiled
         G = starts.shape[0]
-        for g in prange(G):
-            s = starts[g]
-            k = sizes[g]
-            t = init[g] if init[g] > 0.0 else 0.0
-            lo = 0.0
-            hi = np.inf
-            tried0 = False
-            conv = False
-            it = 0
-            while it < maxiter:
-                sw, b, sw2, sw3, rss, yppy, swu, swuu, _ = _sums(y, v, s, k, t, False)
-                if code == 2:
-                    score = rss - target[g]
-                    info = yppy
-                else:
-                    if code == 0:
-                        score = yppy - sw
-                        info = sw2
+        chunk = 512  # groups per task: the weight buffer is allocated once per chunk
+        for c0 in prange((G + chunk - 1) // chunk):
+            wb = np.empty(kmax)
+            for g in range(c0 * chunk, min(G, (c0 + 1) * chunk)):
+                s = starts[g]
+                k = sizes[g]
+                t = init[g] if init[g] > 0.0 else 0.0
+                lo = 0.0
+                hi = np.inf
+                tried0 = False
+                conv = False
+                it = 0
+                while it < maxiter:
+                    sw, b, sw2, sw3, rss, yppy, swu, swuu = _sums_w(y, v, s, k, t, wb)
+                    if code == 2:
+                        score = rss - target[g]
+                        info = yppy
                     else:
-                        m2 = sw2 / sw
-                        score = yppy - (sw - m2)
-                        info = sw2 - 2.0 * sw3 / sw + m2 * m2
-                    obs = 2.0 * (swuu - swu * swu / sw) - info
-                    if obs > 0.0:
-                        info = obs
-                step = score / info
-                if not np.isfinite(step):
-                    step = 0.0
-                pos = score > 0.0
-                if pos:
-                    if t > lo:
-                        lo = t
-                else:
-                    if t < hi:
-                        hi = t
-                at0 = (t == 0.0) and (not pos)
-                new = t + step
-                small = abs(step) <= tol * max(1.0, t)
-                outside = ((new < lo) or (new > hi)) and not small
-                if outside:
-                    if np.isfinite(hi):
-                        mid = 0.5 * (lo + hi)
+                        if code == 0:
+                            score = yppy - sw
+                            info = sw2
+                        else:
+                            m2 = sw2 / sw
+                            score = yppy - (sw - m2)
+                            info = sw2 - 2.0 * sw3 / sw + m2 * m2
+                        obs = 2.0 * (swuu - swu * swu / sw) - info
+                        if obs > 0.0:
+                            info = obs
+                    step = score / info
+                    if not np.isfinite(step):
+                        step = 0.0
+                    pos = score > 0.0
+                    if pos:
+                        if t > lo:
+                            lo = t
                     else:
-                        mid = lo
-                    if new < lo and lo == 0.0 and not tried0:
-                        tried0 = True
-                        mid = 0.0
-                    new = mid
-                if at0:
-                    new = 0.0
-                elif new < 0.0:
-                    new = 0.0
-                narrow = np.isfinite(hi) and (hi - lo <= tol * max(1.0, hi)) and not small \
-                    and not at0
-                if narrow:
-                    new = 0.5 * (lo + hi)
-                t = new
-                it += 1
-                if small or at0 or narrow:
-                    conv = True
-                    break
-            tau2_out[g] = t
-            iters_out[g] = it
-            conv_out[g] = conv
+                        if t < hi:
+                            hi = t
+                    at0 = (t == 0.0) and (not pos)
+                    new = t + step
+                    small = abs(step) <= tol * max(1.0, t)
+                    outside = ((new < lo) or (new > hi)) and not small
+                    if outside:
+                        if np.isfinite(hi):
+                            mid = 0.5 * (lo + hi)
+                        else:
+                            mid = lo
+                        if new < lo and lo == 0.0 and not tried0:
+                            tried0 = True
+                            mid = 0.0
+                        new = mid
+                    if at0:
+                        new = 0.0
+                    elif new < 0.0:
+                        new = 0.0
+                    narrow = np.isfinite(hi) and (hi - lo <= tol * max(1.0, hi)) and not small \
+                        and not at0
+                    if narrow:
+                        new = 0.5 * (lo + hi)
+                    t = new
+                    it += 1
+                    if small or at0 or narrow:
+                        conv = True
+                        break
+                tau2_out[g] = t
+                iters_out[g] = it
+                conv_out[g] = conv
 
 
 if AVAILABLE:
@@ -213,54 +247,97 @@ if AVAILABLE:
                     - 0.5 * np.log(sw) - 0.5 * rss)
         return -0.5 * k * np.log(2 * np.pi) - 0.5 * slv - 0.5 * rss
 
+    @njit(cache=True, inline="always")
+    def _grid_scores(y, v, s, k, tg, c, reml, acc, sc):  # pragma: no cover - compiled
+        """:func:`_score_at` at every grid point ``tg`` at once: the rows are read once and
+        the points form the inner loop, so the compiler can use vector instructions across
+        points; each point's sums still run over the rows in order (the same values)."""
+        n = tg.shape[0]
+        for j in range(n):
+            for q in range(5):
+                acc[q, j] = 0.0
+        for i in range(s, s + k):
+            yc = y[i] - c
+            vi = v[i]
+            for j in range(n):
+                w = 1.0 / (vi + tg[j])
+                w2 = w * w
+                acc[0, j] += w
+                acc[1, j] += w * yc
+                acc[2, j] += w2
+                acc[3, j] += w2 * yc
+                acc[4, j] += w2 * yc * yc
+        for j in range(n):
+            sw = acc[0, j]
+            sw2 = acc[2, j]
+            b = acc[1, j] / sw
+            yppy = acc[4, j] - 2.0 * b * acc[3, j] + b * b * sw2
+            if reml:
+                sc[j] = yppy - (sw - sw2 / sw)
+            else:
+                sc[j] = yppy - sw
+
     @njit(cache=True, parallel=True)
     def _global_maxima(y, v, starts, sizes, init, tau2, reml, tol, n_grid,
                        out):  # pragma: no cover - compiled
         G = starts.shape[0]
-        for g in prange(G):
-            s = starts[g]
-            k = sizes[g]
-            cur = tau2[g]
-            out[g] = cur
-            if k <= 1:
-                continue
-            ybar = 0.0
-            for i in range(s, s + k):
-                ybar += y[i]
-            ybar /= k
-            s2 = 0.0
-            for i in range(s, s + k):
-                s2 += (y[i] - ybar) ** 2
-            s2 /= k - 1
-            upper = max(max(2.0 * cur, init[g]), s2)
-            if not upper > 0.0:
-                continue
-            best_t = cur
-            best_ll = _loglik_at(y, v, s, k, cur, reml)
-            t0 = upper / (n_grid * n_grid)
-            sc0 = _score_at(y, v, s, k, t0, ybar, reml)
-            for j in range(2, n_grid + 1):
-                t1 = upper * (j / n_grid) ** 2
-                sc1 = _score_at(y, v, s, k, t1, ybar, reml)
-                if sc0 > 0.0 and sc1 <= 0.0 and not (t0 <= cur and cur <= t1):
-                    lo = t0
-                    hi = t1
-                    for _ in range(200):  # bisection on the score
-                        if hi - lo <= tol * max(1.0, hi):
-                            break
-                        mid = 0.5 * (lo + hi)
-                        if _score_at(y, v, s, k, mid, ybar, reml) > 0.0:
-                            lo = mid
-                        else:
-                            hi = mid
-                    root = 0.5 * (lo + hi)
-                    ll = _loglik_at(y, v, s, k, root, reml)
-                    if ll > best_ll + 1e-10 * max(1.0, abs(ll)):
-                        best_t = root
-                        best_ll = ll
-                t0 = t1
-                sc0 = sc1
-            out[g] = best_t
+        chunk = 512  # groups per task: the scratch arrays are allocated once per chunk
+        for c0 in prange((G + chunk - 1) // chunk):
+            tg = np.empty(n_grid)
+            sc = np.empty(n_grid)
+            acc = np.empty((5, n_grid))
+            for g in range(c0 * chunk, min(G, (c0 + 1) * chunk)):
+                s = starts[g]
+                k = sizes[g]
+                cur = tau2[g]
+                out[g] = cur
+                if k <= 1:
+                    continue
+                ybar = 0.0
+                for i in range(s, s + k):
+                    ybar += y[i]
+                ybar /= k
+                s2 = 0.0
+                for i in range(s, s + k):
+                    s2 += (y[i] - ybar) ** 2
+                s2 /= k - 1
+                upper = max(max(2.0 * cur, init[g]), s2)
+                if not upper > 0.0:
+                    continue
+                best_t = cur
+                best_ll = 0.0
+                have_ll = False  # the likelihood at cur, formed at the first other root
+                tg[0] = upper / (n_grid * n_grid)
+                for j in range(2, n_grid + 1):
+                    tg[j - 1] = upper * (j / n_grid) ** 2
+                _grid_scores(y, v, s, k, tg, ybar, reml, acc, sc)
+                t0 = tg[0]
+                sc0 = sc[0]
+                for j in range(2, n_grid + 1):
+                    t1 = tg[j - 1]
+                    sc1 = sc[j - 1]
+                    if sc0 > 0.0 and sc1 <= 0.0 and not (t0 <= cur and cur <= t1):
+                        lo = t0
+                        hi = t1
+                        for _ in range(200):  # bisection on the score
+                            if hi - lo <= tol * max(1.0, hi):
+                                break
+                            mid = 0.5 * (lo + hi)
+                            if _score_at(y, v, s, k, mid, ybar, reml) > 0.0:
+                                lo = mid
+                            else:
+                                hi = mid
+                        root = 0.5 * (lo + hi)
+                        if not have_ll:
+                            best_ll = _loglik_at(y, v, s, k, cur, reml)
+                            have_ll = True
+                        ll = _loglik_at(y, v, s, k, root, reml)
+                        if ll > best_ll + 1e-10 * max(1.0, abs(ll)):
+                            best_t = root
+                            best_ll = ll
+                    t0 = t1
+                    sc0 = sc1
+                out[g] = best_t
 
 
 def global_maxima(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
@@ -349,33 +426,104 @@ if AVAILABLE:
                 se_tau2 = np.nan
             # the random-effects fit at tau2
             swt, beta, sw2t, sw3t, rsst, ypt, swut, swuut, slvt = _sums(y, v, s, k, tau2, False)
-            se = np.sqrt(1.0 / swt)
-            ch = crit * se
-            pi_half = crit * np.sqrt(se * se + tau2)
-            if k > 1:
-                QE = _max0(rss0)
-                vt = df / trP
-                I2 = 100.0 * tau2 / (vt + tau2)
-                H2 = tau2 / vt + 1.0
+            _row_stats(out, g, k, tau2, se_tau2, swt, beta, rss0, trP, crit)
+
+    @njit(cache=True, inline="always")
+    def _row_stats(out, g, k, tau2, se_tau2, swt, beta, rss0, trP,
+                   crit):  # pragma: no cover - compiled
+        """One row of :data:`CLOSED_FORM_ROWS` (``engine._fit_core``'s z tests, Q, I^2, H^2 and
+        meta_batch's prediction interval, in their order of operations) from tau^2, its SE,
+        sum w and beta at tau^2, and Q and tr(P) of the fixed-effects fit."""
+        df = float(k) - 1.0
+        se = np.sqrt(1.0 / swt)
+        ch = crit * se
+        pi_half = crit * np.sqrt(se * se + tau2)
+        if k > 1:
+            QE = _max0(rss0)
+            vt = df / trP
+            I2 = 100.0 * tau2 / (vt + tau2)
+            H2 = tau2 / vt + 1.0
+        else:
+            QE = 0.0
+            vt = 0.0
+            I2 = 0.0
+            H2 = 1.0
+        out[0, g] = tau2
+        out[1, g] = se_tau2
+        out[2, g] = beta
+        out[3, g] = se
+        out[4, g] = beta / se
+        out[5, g] = beta - ch
+        out[6, g] = beta + ch
+        out[7, g] = beta - pi_half
+        out[8, g] = beta + pi_half
+        out[9, g] = np.sqrt(tau2)
+        out[10, g] = I2
+        out[11, g] = H2
+        out[12, g] = QE
+        out[13, g] = vt
+
+    @njit(cache=True, parallel=True)
+    def _two_sums(y, v, starts, sizes, tau2, logs, out0, out1):  # pragma: no cover - compiled
+        """The sums of :func:`_weighted_sums` at tau^2 = 0 (``out0``) and at ``tau2``
+        (``out1``), rows sw, beta, sw2, sw3, RSS, slv, in one call (each group's rows read
+        once from memory); slv only with ``logs`` and tau^2 > 0 (else 0)."""
+        G = starts.shape[0]
+        for g in prange(G):
+            s = starts[g]
+            k = sizes[g]
+            # the logs only where the boundary check can use them (tau^2 > 0)
+            lg = logs and tau2[g] > 0.0
+            sw, b, sw2, sw3, rss, yppy, swu, swuu, slv = _sums(y, v, s, k, 0.0, lg)
+            out0[0, g] = sw
+            out0[1, g] = b
+            out0[2, g] = sw2
+            out0[3, g] = sw3
+            out0[4, g] = rss
+            out0[5, g] = slv
+            sw, b, sw2, sw3, rss, yppy, swu, swuu, slv = _sums(y, v, s, k, tau2[g], lg)
+            out1[0, g] = sw
+            out1[1, g] = b
+            out1[2, g] = sw2
+            out1[3, g] = sw3
+            out1[4, g] = rss
+            out1[5, g] = slv
+
+    @njit(cache=True, parallel=True)
+    def _finish(sizes, tau2, at0, s0, s1, code, crit, out):  # pragma: no cover - compiled
+        """The rows of :data:`CLOSED_FORM_ROWS` of ML (code 0), REML (1) or PM/EB/PMM (2)
+        fits from the sums of :func:`_two_sums`, the final fit's taken at tau^2 = 0 where
+        ``at0`` (boundary kept by the likelihood check, k = 1). SE of tau^2 as
+        ``kernels.estimate_tau2``."""
+        G = sizes.shape[0]
+        for g in prange(G):
+            k = sizes[g]
+            kf = float(k)
+            t = tau2[g]
+            j = 0 if at0[g] else 1
+            if j == 0:
+                sw = s0[0, g]
+                beta = s0[1, g]
+                sw2 = s0[2, g]
+                sw3 = s0[3, g]
             else:
-                QE = 0.0
-                vt = 0.0
-                I2 = 0.0
-                H2 = 1.0
-            out[0, g] = tau2
-            out[1, g] = se_tau2
-            out[2, g] = beta
-            out[3, g] = se
-            out[4, g] = beta / se
-            out[5, g] = beta - ch
-            out[6, g] = beta + ch
-            out[7, g] = beta - pi_half
-            out[8, g] = beta + pi_half
-            out[9, g] = np.sqrt(tau2)
-            out[10, g] = I2
-            out[11, g] = H2
-            out[12, g] = QE
-            out[13, g] = vt
+                sw = s1[0, g]
+                beta = s1[1, g]
+                sw2 = s1[2, g]
+                sw3 = s1[3, g]
+            if code == 0:
+                se_tau2 = np.sqrt(2.0 / sw2)
+            elif code == 1:
+                m2 = sw2 / sw
+                se_tau2 = np.sqrt(2.0 / (sw2 - 2.0 * (sw3 / sw) + m2 * m2))
+            else:
+                se_tau2 = np.sqrt(2.0 * (kf * kf) / (kf - 1.0) / (sw * sw))
+            if k == 1:
+                t = 0.0
+                se_tau2 = np.nan
+            fe_sw = s0[0, g]
+            _row_stats(out, g, k, t, se_tau2, sw, beta, s0[4, g], fe_sw - s0[2, g] / fe_sw,
+                       crit)
 
 
 def closed_form_fits(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
@@ -390,6 +538,33 @@ def closed_form_fits(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np
     kern = _pick(_closed_form, _closed_form_serial, starts.size)
     kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
          _i64(starts), _i64(sizes), method == "HE", float(crit), out)
+    return out
+
+
+def two_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+             tau2: np.ndarray, logs: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group sums at tau^2 = 0 and at ``tau2`` (:func:`weighted_sums`' per-group values),
+    each an array (6, G) of rows sw, beta, sw2, sw3, RSS, slv (slv 0 unless ``logs`` and
+    tau^2 > 0: the boundary check of ML/REML compares only such groups)."""
+    G = starts.size
+    out0, out1 = np.empty((6, G)), np.empty((6, G))
+    kern = _pick(_two_sums, _two_sums_serial, G)
+    kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+         _i64(starts), _i64(sizes), np.ascontiguousarray(tau2, dtype=float), bool(logs), out0,
+         out1)
+    return out0, out1
+
+
+def finish_iterative(sizes: np.ndarray, tau2: np.ndarray, at0: np.ndarray, s0: np.ndarray,
+                     s1: np.ndarray, method: str, crit: float) -> np.ndarray:
+    """The :data:`CLOSED_FORM_ROWS` of ML/REML/PM-type fits from :func:`two_sums` (rows
+    ``pval`` and ``QEp`` not filled)."""
+    G = sizes.size
+    out = np.empty((len(CLOSED_FORM_ROWS), G))
+    code = {"ML": 0, "REML": 1}.get(method, 2)
+    kern = _pick(_finish, _finish_serial, G)
+    kern(_i64(sizes), np.ascontiguousarray(tau2, dtype=float),
+         np.ascontiguousarray(at0, dtype=np.bool_), s0, s1, code, float(crit), out)
     return out
 
 
@@ -433,9 +608,11 @@ def newton_intercept_only(y: np.ndarray, v: np.ndarray, starts: np.ndarray, size
     conv = np.empty(G, dtype=np.bool_)
     tgt = np.zeros(G) if target is None else np.asarray(target, dtype=float)
     kern = _pick(_newton_groups, _newton_groups_serial, starts.size)
+    sizes = _i64(sizes)
+    kmax = int(sizes.max()) if G else 0
     kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
-                   _i64(starts), _i64(sizes), np.ascontiguousarray(init, dtype=float), tgt,
-                   METHOD_CODES[method], float(tol), int(maxiter), tau2, iters, conv)
+         _i64(starts), sizes, np.ascontiguousarray(init, dtype=float), tgt,
+         METHOD_CODES[method], float(tol), int(maxiter), kmax, tau2, iters, conv)
     return tau2, iters, conv
 
 
@@ -445,3 +622,5 @@ if AVAILABLE:
     _global_maxima_serial = _serial(_global_maxima)
     _ols_sums_serial = _serial(_ols_sums)
     _closed_form_serial = _serial(_closed_form)
+    _two_sums_serial = _serial(_two_sums)
+    _finish_serial = _serial(_finish)

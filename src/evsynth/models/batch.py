@@ -272,8 +272,8 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         row = int(order[i]) if order is not None else i
         return f"meta_batch: row {row + 1} (group {keys.iloc[code(i)].to_dict()})"
 
-    fused = fused_batch(des, method, test, lvl, where)
-    if fused is not None:  # DL/HE, z tests, big batch: every column from one fused kernel
+    fused = fused_batch(des, method, test, lvl, where, con)
+    if fused is not None:  # z tests, big batch: every column from fused kernels
         res = pd.DataFrame(_frame_columns(keys, sizes, fused, method, test), copy=False)
         return BatchResult(res, list(keys.columns), level, _info(method, test, level, con))
     out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
@@ -313,14 +313,18 @@ def _info(method: str, test: str, level: float, con: Control) -> dict[str, Any]:
 
 def _frame_columns(keys: pd.DataFrame, k: np.ndarray, cols: dict[str, np.ndarray], method: str,
                    test: str) -> dict[str, Any]:
-    """The columns of a batch frame from :func:`evsynth.models.engine.fused_batch` (closed-form
-    estimators: converged, no iterations, no bracketing; the k = 1 note)."""
+    """The columns of a batch frame from :func:`evsynth.models.engine.fused_batch` (for the
+    closed-form estimators: converged, no iterations, no bracketing; the notes)."""
     G = k.size
-    note_code = (k == 1).astype(np.int64)
-    texts = pd.Series(["", _NOTE_K1_Z if test == "z" else _NOTE_K1_T], dtype="str")
+    note_code = np.where(k == 1, 1, 0)
+    if "fallback" in cols:
+        note_code[cols["fallback"]] = 2
+    texts = pd.Series(["", _NOTE_K1_Z if test == "z" else _NOTE_K1_T, _NOTE_FALLBACK],
+                      dtype="str")
     columns: dict[str, Any] = {c: keys[c] for c in keys.columns}
     columns["k"] = k
     columns.update({c: cols[c] for c in BATCH_COLUMNS[1:16]})
-    columns.update({"converged": np.ones(G, dtype=bool), "iterations": np.zeros(G, dtype=np.int64),
+    columns.update({"converged": cols.get("converged", np.ones(G, dtype=bool)),
+                    "iterations": cols.get("iterations", np.zeros(G, dtype=np.int64)),
                     "note": texts.take(note_code).reset_index(drop=True)})
     return columns

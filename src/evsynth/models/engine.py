@@ -144,7 +144,8 @@ _FUSED_BATCH = True
 
 
 def fused_batch(des: Design, method: str, test: str, level: float,
-                where: Callable[[int], str] | None = None) -> dict[str, np.ndarray] | None:
+                where: Callable[[int], str] | None = None,
+                control: Control | None = None) -> dict[str, np.ndarray] | None:
     """The columns of :func:`evsynth.meta_batch` for a big intercept-only batch (>= 2,048
     groups, numba) fitted by DL or HE with z tests, from one fused kernel per group
     (:func:`evsynth.models._fused.closed_form_fits`): the floating-point operations of
@@ -155,7 +156,9 @@ def fused_batch(des: Design, method: str, test: str, level: float,
     path then reports)."""
     from evsynth.models.kernels import _fusable
 
-    if not (_FUSED_BATCH and method in ("DL", "HE") and test == "z" and _fusable(des)):
+    iterative = method in ("ML", "REML", "EB", "PM", "PMM")
+    if not (_FUSED_BATCH and (method in ("DL", "HE") or iterative) and test == "z"
+            and _fusable(des)):
         return None
     ext = _extremes(des)
     if _location_shift(des, True, ext) is not None:
@@ -166,7 +169,13 @@ def fused_batch(des: Design, method: str, test: str, level: float,
 
     lvl = level_fraction(level)
     crit = float(special.ndtri(1 - (1 - lvl) / 2))
-    out = _fused.closed_form_fits(des.y, des.v, des.seg.starts, des.seg.sizes, method, crit)
+    extra: dict[str, np.ndarray] = {}
+    if iterative:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            out, extra = _fused_iterative(des, method, control or Control(), crit)
+    else:
+        out = _fused.closed_form_fits(des.y, des.v, des.seg.starts, des.seg.sizes, method,
+                                      crit)
     cols = dict(zip(_fused.CLOSED_FORM_ROWS, out, strict=True))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         vt = cols["vt"]
@@ -187,7 +196,61 @@ def fused_batch(des: Design, method: str, test: str, level: float,
             has_df = k > 1
             qep[:] = np.where(has_df, special.chdtrc(np.where(has_df, k - 1.0, 1), cols["QE"]),
                               1.0)
+    cols.update(extra)
     return cols
+
+
+def _fused_iterative(des: Design, method: str, control: Control,
+                     crit: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """ML/REML/EB/PM/PMM for :func:`fused_batch`: tau^2 as :func:`estimate_tau2` finds it
+    (start, fused iteration with its fallback, the global-maximum scan, the boundary check on
+    the same log-likelihoods), then the sums at 0 and at tau^2 in one pass and every statistic
+    from them in one kernel (bitwise the general path's values)."""
+    from evsynth.models import _fused
+    from evsynth.models.kernels import (
+        FusedInterceptFit,
+        _iterative,
+        _loglik,
+        _other_maxima,
+        ols_quantities,
+    )
+
+    G = des.seg.G
+    k = des.k.astype(float)
+    target = None
+    if method in ("EB", "PM"):
+        target = k - 1
+    elif method == "PMM":
+        from scipy import stats
+
+        target = stats.chi2.ppf(0.5, k - 1)
+    if control.tau2_init is not None:
+        start = np.full(G, float(control.tau2_init))
+    elif method in ("ML", "REML"):
+        rss0, trPV, _ = ols_quantities(des)
+        start = np.maximum(0.0, (rss0 - trPV) / (k - 1))
+    else:
+        start = np.zeros(G)
+    tau2, conv, iters, fallback = _iterative(des, "PM" if target is not None else method,
+                                             start, target, control.tol, control.maxiter)
+    check = method in ("ML", "REML") and control.ll0check
+    if method in ("ML", "REML"):
+        tau2 = _other_maxima(des, method, start, tau2, control.tol, [])
+    s0, s1 = _fused.two_sums(des.y, des.v, des.seg.starts, des.seg.sizes, tau2, check)
+    at0 = des.k == 1
+    if check:
+        reml = method == "REML"
+        names = ("sw", "beta", "sw2", "sw3", "RSS", "slv")
+        ll_est = _loglik(des, reml, FusedInterceptFit.from_sums(des, tau2, dict(zip(
+            names, s1, strict=True))))
+        ll_0 = _loglik(des, reml, FusedInterceptFit.from_sums(des, np.zeros(G), dict(zip(
+            names, s0, strict=True))))
+        worse = (ll_0 > ll_est + 1e-10 * np.maximum(1.0, np.abs(ll_est))) & (tau2 > 0)
+        if worse.any():
+            tau2 = np.where(worse, 0.0, tau2)
+            at0 = at0 | worse
+    out = _fused.finish_iterative(des.k, tau2, at0, s0, s1, method, crit)
+    return out, {"converged": conv, "iterations": iters, "fallback": fallback}
 
 
 def _row_name(i: int) -> str:

@@ -304,6 +304,23 @@ class FusedInterceptFit(WeightedFit):
         self.des = des
         self.tau2 = np.asarray(tau2, dtype=float)
         sums = _fused.weighted_sums(des.y, des.v, des.seg.starts, des.seg.sizes, self.tau2)
+        self._set(sums)
+
+    @classmethod
+    def from_sums(cls, des: Design, tau2: np.ndarray,
+                  sums: dict[str, np.ndarray]) -> FusedInterceptFit:
+        """The fit from per-group sums already formed (keys ``sw``, ``beta``, ``RSS``,
+        ``slv``, ...; :func:`evsynth.models._fused.two_sums`)."""
+        fit = cls.__new__(cls)
+        fit.des = des
+        fit.tau2 = np.asarray(tau2, dtype=float)
+        fit.A = sums["sw"][:, None, None]
+        fit.Ainv = 1.0 / fit.A
+        fit.beta = sums["beta"][:, None]
+        fit._cache = {key: sums[key] for key in ("RSS", "slv", "sw2", "sw3") if key in sums}
+        return fit
+
+    def _set(self, sums: dict[str, np.ndarray]) -> None:
         self.A = sums["sw"][:, None, None]
         self.Ainv = 1.0 / self.A
         self.beta = sums["beta"][:, None]
