@@ -384,8 +384,9 @@ def main() -> None:
                 if args.clock == "cpu" else "seconds (wall time)")
         record("batch", "Batch, intercept-only: evsynth.meta_batch vs PyMARE",
                f"{what}, medians of interleaved repeats; evsynth = meta_batch(...) (its frame "
-               "built, every column computed); x_pymare_best = PyMARE's faster call pattern (one call, or "
-               "chunks of 10,000 datasets) / evsynth\n\n" + results_table(pd.DataFrame(rows)))
+               "built, every column computed); x_pymare_best = PyMARE's faster call pattern "
+               "(one call, or chunks of 10,000 datasets) / evsynth\n\n"
+               + results_table(pd.DataFrame(rows)))
     if "regression" not in skip:
         ks = [100_000] + ([1_000_000] if args.full else [])
         rows = regression_rows(ks, args.repeat)

@@ -77,6 +77,8 @@ def test_fused_batch_several_maxima_and_boundary(method: str,
     y = rng.normal(0, np.sqrt(v + np.repeat(rng.choice([0, 0.05, 0.3], sizes.size), sizes)))
     df = pd.DataFrame({"g": np.repeat(np.arange(sizes.size), sizes), "yi": y, "vi": v})
     fast = evsynth.meta_batch(df, by="g", method=method).to_frame()
+    monkeypatch.setattr(engine, "_FINISH_CHUNK", 700)  # the last stage in chunks of groups
+    _same_bits(fast, evsynth.meta_batch(df, by="g", method=method).to_frame())
     monkeypatch.setattr(engine, "_FUSED_BATCH", False)
     _same_bits(fast, evsynth.meta_batch(df, by="g", method=method).to_frame())
 

@@ -24,6 +24,7 @@ from evsynth.models.kernels import (
     METHODS,
     WEIGHTED_METHODS,
     Design,
+    Segments,
     Tau2Result,
     WeightedFit,
     estimate_tau2,
@@ -236,21 +237,33 @@ def _fused_iterative(des: Design, method: str, control: Control,
     check = method in ("ML", "REML") and control.ll0check
     if method in ("ML", "REML"):
         tau2 = _other_maxima(des, method, start, tau2, control.tol, [])
-    s0, s1 = _fused.two_sums(des.y, des.v, des.seg.starts, des.seg.sizes, tau2, check)
-    at0 = des.k == 1
-    if check:
-        reml = method == "REML"
-        names = ("sw", "beta", "sw2", "sw3", "RSS", "slv")
-        ll_est = _loglik(des, reml, FusedInterceptFit.from_sums(des, tau2, dict(zip(
-            names, s1, strict=True))))
-        ll_0 = _loglik(des, reml, FusedInterceptFit.from_sums(des, np.zeros(G), dict(zip(
-            names, s0, strict=True))))
-        worse = (ll_0 > ll_est + 1e-10 * np.maximum(1.0, np.abs(ll_est))) & (tau2 > 0)
-        if worse.any():
-            tau2 = np.where(worse, 0.0, tau2)
-            at0 = at0 | worse
-    out = _fused.finish_iterative(des.k, tau2, at0, s0, s1, method, crit)
+    out = np.empty((len(_fused.CLOSED_FORM_ROWS), G))
+    names = ("sw", "beta", "sw2", "sw3", "RSS", "slv")
+    ones = np.broadcast_to(np.ones(1), (des.y.size, 1))
+    for lo in range(0, G, _FINISH_CHUNK):  # chunks of groups: the sums need little memory
+        c = slice(lo, min(G, lo + _FINISH_CHUNK))
+        sizes, t = des.seg.sizes[c], tau2[c]
+        s0, s1 = _fused.two_sums(des.y, des.v, des.seg.starts[c], sizes, t, check)
+        at0 = sizes == 1
+        if check:
+            # the log-likelihoods of kernels._loglik from these sums (a design naming the
+            # chunk's groups: _loglik reads only their sizes)
+            part = Design(des.y, des.v, ones, Segments(sizes))
+            reml = method == "REML"
+            ll_est = _loglik(part, reml, FusedInterceptFit.from_sums(part, t, dict(zip(
+                names, s1, strict=True))))
+            ll_0 = _loglik(part, reml, FusedInterceptFit.from_sums(part, np.zeros(t.size), dict(
+                zip(names, s0, strict=True))))
+            worse = (ll_0 > ll_est + 1e-10 * np.maximum(1.0, np.abs(ll_est))) & (t > 0)
+            if worse.any():
+                t = np.where(worse, 0.0, t)
+                at0 = at0 | worse
+        out[:, c] = _fused.finish_iterative(sizes, t, at0, s0, s1, method, crit)
     return out, {"converged": conv, "iterations": iters, "fallback": fallback}
+
+
+#: groups per chunk in the last stage of :func:`_fused_iterative`
+_FINISH_CHUNK = 2**17
 
 
 def _row_name(i: int) -> str:
