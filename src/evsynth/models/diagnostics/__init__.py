@@ -93,11 +93,15 @@ REFITS = frozenset({"leave1out", "cumul", "influence", "baujat", "gosh", "permut
                     "trimfill", "pet_peese", "hc", "selmodel", "rstudent"})
 #: refitting methods whose refits carry a ``meta()`` fit's user weights, ``weighted=False`` and
 #: fixed tau^2 (as metafor's ``leave1out.rma.uni``, ``cumul.rma.uni``, ``influence.rma.uni``,
-#: ``baujat.rma``, ``gosh.rma`` and ``permutest.rma.uni`` pass ``weights``, ``weighted`` and
-#: ``tau2=ifelse(x$tau2.fix, x$tau2, NA)`` to ``rma.uni``): allowed for such fits
-#: (``fit.refittable_with_settings``); the other refits still refuse them
+#: ``baujat.rma``, ``gosh.rma``, ``permutest.rma.uni`` and ``regtest`` pass ``weights``,
+#: ``weighted`` and ``tau2=ifelse(x$tau2.fix, x$tau2, NA)`` to ``rma.uni``), or handle such fits
+#: as metafor 3.8.1 does: ``trimfill.rma.uni`` carries weights and ``weighted`` but re-estimates
+#: a fixed tau^2; ``hc.rma.uni`` ignores them (1/vi weights, DL); ``pet_peese`` is built on
+#: ``regtest(model="lm")`` (1/vi weights, as metafor's); ``selmodel.rma.uni`` keeps a fixed
+#: tau^2 and refuses user weights and ``weighted=False`` itself (its own InputError, as
+#: metafor's stop). Allowed for such fits (``fit.refittable_with_settings``)
 CARRY_SETTINGS = frozenset({"leave1out", "cumul", "influence", "baujat", "gosh", "permutest",
-                            "rstudent"})
+                            "rstudent", "regtest", "trimfill", "hc", "pet_peese", "selmodel"})
 
 
 def _can_refit(name: str, fit: Any) -> bool:

@@ -1,7 +1,11 @@
 """Henmi & Copas (2010, Stat Med 29:2969, doi:10.1002/sim.4029) confidence interval (metafor
 ``hc.rma.uni``).
 
-Registered for :class:`~evsynth.models.meta.MetaResult` without moderators, as metafor.
+Registered for :class:`~evsynth.models.meta.MetaResult` without moderators, as metafor. For fits
+with user weights, ``weighted=False`` or a fixed tau^2 it is computed as metafor 3.8.1's
+``hc.rma.uni`` does: from ``yi``/``vi`` alone (inverse-variance weights ``1/vi``, DerSimonian-Laird
+tau^2), the fit's settings ignored; only the comparison columns (``beta_rma``, ``se_rma``, CI,
+``tau2_rma``) are the fit's own.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ def hc_rma(fit: MetaResult, tol: float = 1e-12) -> HcResult:
     random-effects model, ``se^2 = (tau2 W2 + 1)/W1``; the CI is ``beta -/+ u0 se``, where
     ``u0 = sqrt(1 + tau2 W2) t0`` and t0 solves ``int_t0^inf P(Q <= f(r/t0)) phi(r) dr =
     alpha/2`` with Q approximated by a gamma distribution given the standardised estimate
-    r (Henmi & Copas 2010, section 3; W_j = sum(w^j)/sum(w)).
+    r (Henmi & Copas 2010, section 3; W_j = sum(w^j)/sum(w)). User weights, ``weighted=False``
+    and a fixed tau^2 of the fit are not used (metafor: ``wi <- 1/vi``).
+
+    References
+    ----------
+    Henmi M, Copas JB (2010). Confidence intervals for random effects meta-analysis and
+    robustness to publication bias. Stat Med 29:2969-2983, doi:10.1002/sim.4029. metafor 3.8.1
+    ``hc.rma.uni``.
     """
     k = fit.k
     if k < 2:

@@ -7,6 +7,13 @@ and for Mantel-Haenszel and Peto fits: metafor's ``regtest`` accepts ``rma.mh`` 
 objects and then tests the per-study effects ``yi``/``vi`` of the fit in an equal-effects
 ("FE") model with the fit's level (its ``regtest`` code sets ``X`` to an intercept for these
 classes).
+
+Fits with user weights, ``weighted=False`` or a fixed tau^2 are tested as metafor 3.8.1's
+``regtest`` does: ``model="rma"`` refits the model with the predictor added and passes
+``weights = x$weights``, ``weighted = x$weighted`` and ``tau2 = ifelse(x$tau2.fix, x$tau2,
+NA)`` (so a fixed tau^2 stays fixed); ``model="lm"`` is ``lm(yi ~ X + predictor, weights =
+1/vi)`` whatever the fit's weights (metafor ignores them there, and so do Egger's and Peters'
+named variants, which are ``lm`` regressions).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from evsynth.models.bias import (
     weighted_lm,
 )
 from evsynth.models.diagnostics import register
+from evsynth.models.diagnostics._common import refit_carrying
 from evsynth.models.kernels import FIXED_METHODS
 from evsynth.models.meta import MetaResult, meta
 from evsynth.models.mh import MHResult
@@ -57,6 +65,15 @@ def regtest_rma(fit: MetaResult, model: str = "rma", predictor: str = "sei", ni:
       n2i``): the efficient score ``Z = ai - n1 m1 / N`` and its variance ``V = n1 n2 m1 m2 /
       (N^2 (N - 1))`` under OR = 1; ``Z/sqrt(V)`` is regressed on ``sqrt(V)`` (unweighted) and
       the intercept is tested with t(k - 2). The fit's yi are not used.
+
+    User weights, ``weighted=False`` and a fixed tau^2 of the fit are carried into the
+    ``model="rma"`` refit; ``model="lm"`` uses ``1/vi`` (metafor 3.8.1 ``regtest``).
+
+    References
+    ----------
+    Egger M, Davey Smith G, Schneider M, Minder C (1997). BMJ 315:629-634,
+    doi:10.1136/bmj.315.7109.629. Sterne JAC, Egger M (2005), in Publication Bias in
+    Meta-Analysis, Wiley, doi:10.1002/0470870168.ch6. metafor 3.8.1 ``regtest``.
     """
     what = "regtest"
     k, labels = fit.k, fit.slab
@@ -102,7 +119,9 @@ def regtest_rma(fit: MetaResult, model: str = "rma", predictor: str = "sei", ni:
         raise InputError(f"{what}: the model matrix is no longer of full rank after adding "
                          f"the predictor '{predictor}' (e.g. all studies have the same "
                          f"{predictor})")
-    need = p + 2 if (model == "lm" or fit.method not in FIXED_METHODS) else p + 1
+    tau2_fix = bool(getattr(fit, "tau2_fix", False))
+    need = p + 2 if (model == "lm" or (fit.method not in FIXED_METHODS and not tau2_fix)) \
+        else p + 1
     if k < need:
         raise InputError(f"{what}: too few studies (k = {k}); the {model} regression with "
                          f"{p + 1} coefficient(s) needs at least {need}")
@@ -112,7 +131,10 @@ def regtest_rma(fit: MetaResult, model: str = "rma", predictor: str = "sei", ni:
     if model == "rma":
         frame = pd.DataFrame(X[:, 1:] if fit.intercept else X,
                              columns=names[1:] if fit.intercept else names)
-        reg = fit.refit(y, v, mods=frame, intercept=fit.intercept, slab=labels)
+        # metafor: weights = x$weights, weighted = x$weighted, tau2 = ifelse(x$tau2.fix, ...)
+        reg = refit_carrying(fit, y, v, getattr(fit, "user_weights", None),
+                             tau2=fit.tau2 if tau2_fix else None, mods=frame,
+                             intercept=fit.intercept, slab=labels)
         zval, pval = float(reg.zval[p]), float(reg.pval[p])
         dfs = None if fit.test == "z" else int(fit.k - p - 1)
     else:

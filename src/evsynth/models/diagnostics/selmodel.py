@@ -505,8 +505,13 @@ def selmodel_rma(fit: MetaResult, type: str = "stepfun",
     typ = choice(type, TYPES, "type")
     alternative = choice(alternative, ALTERNATIVES, "alternative")
     if getattr(fit, "user_weights", None) is not None or not getattr(fit, "weighted", True):
-        raise InputError(f"{what}: not available for fits with user weights or weighted=False "
-                         "(as in metafor)")
+        used = " and ".join(n for n, u in (("user weights (weights=)",
+                                            getattr(fit, "user_weights", None) is not None),
+                                           ("weighted=False", not getattr(fit, "weighted", True)))
+                            if u)
+        raise InputError(f"{what}: not available for fits with user weights or weighted=False; "
+                         f"this fit uses {used} (as in metafor: 'Cannot fit selection model for "
+                         "unweighted models or models with custom weights'); refit without it")
     des = fit.design
     y, v, X = des.y, des.v, des.X
     k, p = X.shape

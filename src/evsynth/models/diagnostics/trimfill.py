@@ -3,6 +3,13 @@ and J Am Stat Assoc 95:89, doi:10.1080/01621459.2000.10473905; metafor ``trimfil
 
 Registered for :class:`~evsynth.models.meta.MetaResult` without moderators, as metafor (which
 has no ``trimfill`` method for ``rma.mh`` / ``rma.peto`` fits).
+
+Fits with user weights, ``weighted=False`` or a fixed tau^2 are handled as metafor 3.8.1's
+``trimfill.rma.uni``: its refits (the side regression, the trimmed fits and the fit to the
+filled data) pass ``weights`` (the studies' own, sorted and trimmed with them; an imputed study
+gets the weight of the study it mirrors, ``c(x$weights.f, wi[(k-k0+1):k])``) and ``weighted =
+x$weighted``, but no ``tau2``: a fixed tau^2 is re-estimated by the fit's method in every refit
+(with k0 = 0 the result is the fit itself, its tau^2 still fixed).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from scipy import stats
 from evsynth.errors import InputError
 from evsynth.models.bias import TrimfillResult, round_half_even
 from evsynth.models.diagnostics import register
-from evsynth.models.diagnostics._common import INT_ONLY
+from evsynth.models.diagnostics._common import INT_ONLY, refit_carrying
 from evsynth.models.meta import MetaResult
 
 
@@ -32,6 +39,16 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
     most extreme ones about the last trimmed estimate; the model is refitted to the filled
     data with this fit's estimator, test and level (metafor refits with test "z" and level
     95). ``p_k0`` (R0 only) = ``0.5^(k0+1)``. With R0 and all ranks positive, k0 = k - 1.
+
+    User weights and ``weighted=False`` are carried into every refit and an imputed study
+    takes the weight of the study it mirrors; a fixed tau^2 is not carried (re-estimated by the
+    fit's method), all as metafor 3.8.1's ``trimfill.rma.uni`` (see the module docstring).
+
+    References
+    ----------
+    Duval S, Tweedie R (2000). Biometrics 56:455-463, doi:10.1111/j.0006-341X.2000.00455.x;
+    J Am Stat Assoc 95:89-98, doi:10.1080/01621459.2000.10473905. metafor 3.8.1
+    ``trimfill.rma.uni``.
     """
     what = "trimfill"
     if estimator not in ("L0", "R0", "Q0"):
@@ -40,9 +57,11 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
     if k < 2:
         raise InputError(f"{what}: needs at least 2 studies (k = {k})")
     y0, v0 = fit.yi, fit.vi
+    w0 = fit.user_weights  # metafor: wi <- x$weights, passed with weighted = x$weighted
     if side is None:
         try:
-            slope = fit.refit(y0, v0, mods=np.sqrt(v0)[:, None], test="z").beta[1]
+            slope = refit_carrying(fit, y0, v0, w0, mods=np.sqrt(v0)[:, None],
+                                   test="z").beta[1]
         except InputError as exc:
             raise InputError(f"{what}: cannot choose the side from the regression on "
                              f"sqrt(vi) ({exc}); give side='left' or 'right'") from None
@@ -53,6 +72,7 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
     ys = sgn * y0
     order = np.argsort(ys, kind="stable")
     ys, vs = ys[order], v0[order]
+    ws = None if w0 is None else w0[order]
     k0, k0_prev, it = 0, -1, 0
     beta, se_k0 = 0.0, 0.0
     while k0 != k0_prev:
@@ -62,7 +82,8 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
             raise InputError(f"{what}: the trim-and-fill algorithm did not converge in "
                              f"{maxiter} iterations (maxiter)")
         m = k - k0
-        beta = float(fit.refit(ys[:m], vs[:m], test="z").beta[0])
+        beta = float(refit_carrying(fit, ys[:m], vs[:m], None if ws is None else ws[:m],
+                                    test="z").beta[0])
         c = ys - beta
         ranks = stats.rankdata(np.abs(c), method="ordinal")
         srank = np.sign(c) * ranks
@@ -102,7 +123,8 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
         yi = np.concatenate([y0, y_fill])
         vi = np.concatenate([v0, v0[idx]])
         slab = [*labels, *[f"Filled {j + 1}" for j in range(k0)]]
-        refitted = fit.refit(yi, vi, slab=slab)
+        wi = None if w0 is None else np.concatenate([w0, w0[idx]])
+        refitted = refit_carrying(fit, yi, vi, wi, slab=slab)
     else:
         yi, vi, slab, refitted = y0.copy(), v0.copy(), list(labels), fit
     fill = np.r_[np.zeros(k, bool), np.ones(k0, bool)]
