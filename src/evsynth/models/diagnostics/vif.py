@@ -12,7 +12,8 @@ correlation matrix ``R`` of ``Var(b)`` (without the intercept, unless ``intercep
 which is the ordinary VIF for a single coefficient; the generalised standard-error inflation
 factor is ``GSIF = GVIF^(1/(2m))``. With ``reestimate=True`` the model is refitted with only the
 coefficients in ``b`` (and the intercept) and ``GVIF = det(Var(b)_full) / det(Var(b)_reduced)``
-(so tau^2 is re-estimated; metafor's ``reestimate``).
+(so tau^2 is re-estimated; metafor's ``reestimate``). ``reestimate=True`` with ``sim`` (allowed
+by metafor 3.8.1's ``vif.rma``) computes the simulated VIFs the same way on each simulated fit.
 
 ``sim=True`` (or a number of simulations, default 1000) adds metafor's simulation-based
 reference distribution (``.compvifsim``): the moderators are made independent by permutation,
@@ -174,8 +175,6 @@ def vif_rma(fit: MetaResult, btt: Any = None, intercept: bool = False,
     if (reestimate or n_sim) and not fit.refittable_with_settings:
         raise InputError("vif: reestimate and sim refit the model, which is not possible for "
                          "this fit (a subgroup of a common-tau^2 model)")
-    if reestimate and n_sim:
-        raise InputError("vif: sim is available with reestimate=False only")
     vb = fit.vb
     keep = np.arange(1, p) if drop_int else np.arange(p)
     vbk = vb[np.ix_(keep, keep)]
@@ -191,7 +190,7 @@ def vif_rma(fit: MetaResult, btt: Any = None, intercept: bool = False,
                           "vif": vifs, "sif": vifs ** (1 / (2 * m))})
     sims = None
     if n_sim and not np.all(vifs[np.isfinite(vifs)] == 1):
-        sims = _simulate(fit, groups, keep, pos, n_sim, seed)
+        sims = _simulate(fit, groups, keep, pos, n_sim, seed, bool(reestimate), drop_int)
         with np.errstate(invalid="ignore"):
             ok = ~np.isnan(sims)  # metafor: mean(vifs >= sim, na.rm = TRUE); inf counts
             frame["prop"] = (np.sum((vifs[None, :] >= sims) & ok, axis=0) / ok.sum(axis=0))
@@ -218,10 +217,21 @@ def _gvif_reestimate(fit: MetaResult, g: np.ndarray, drop_int: bool) -> float:
 
 
 def _simulate(fit: MetaResult, groups: list[np.ndarray], keep: np.ndarray, pos: dict[int, int],
-              n_sim: int, seed: int | None) -> np.ndarray:
+              n_sim: int, seed: int | None, reestimate: bool = False,
+              drop_int: bool = True) -> np.ndarray:
     """VIFs of ``n_sim`` refits with independently permuted moderators (one batch): the
     formula's data columns, or the model-matrix columns for matrix moderators (metafor
-    ``.compvifsim``; see the module docstring)."""
+    ``.compvifsim``; see the module docstring). With ``reestimate`` each simulated fit's VIFs
+    are those of ``reestimate=True`` on it (metafor's ``.compvifsim`` hands the refit to
+    ``.compvif`` with ``obj = tmp``): ``det(Var(b_g))`` of the simulated fit over that of its
+    refit with only the columns g (and the intercept), the fit's weights, ``weighted`` and fixed
+    tau^2 carried; a reduced refit that fails is NaN (metafor: ``NA`` from ``try``).
+
+    References
+    ----------
+    metafor 3.8.1 ``.compvifsim`` and ``.compvif`` (misc.func.hidden.vif.r); Fox J, Monette G
+    (1992). J Am Stat Assoc 87:178-183, doi:10.1080/01621459.1992.10475190.
+    """
     k, p = fit.k, fit.p
     rng = np.random.default_rng(seed)
     Xs = simulated_model_matrices(fit, n_sim, rng)
@@ -238,6 +248,24 @@ def _simulate(fit: MetaResult, groups: list[np.ndarray], keep: np.ndarray, pos: 
     dropped = _redundant_columns(Xs)  # (n_sim, p): the coefficients R's lm() would drop
     for i, g in enumerate(groups):
         out[:, i] = np.where(dropped[:, g].any(axis=1), np.inf, np.nan)
+    if reestimate:
+        idx_ok = np.flatnonzero(ok)
+        vb_full = res["vb"][idx_ok]
+        for i, g in enumerate(groups if idx_ok.size else []):
+            cols = np.r_[0, g] if drop_int else g
+
+            def build_g(gr: np.ndarray, cols: np.ndarray = cols) -> tuple[np.ndarray, ...]:
+                return (np.tile(y, gr.size), np.tile(v, gr.size),
+                        Xs[idx_ok[gr]][:, :, cols].reshape(-1, cols.size),
+                        np.tile(np.arange(k), gr.size))
+
+            vb_r = fit_groups(fit, np.full(idx_ok.size, k), build_g, p=cols.size)["vb"]
+            vr = vb_r[:, 1:, 1:] if drop_int else vb_r
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gv = np.linalg.det(vb_full[:, g][:, :, g]) / np.linalg.det(vr)
+            fine = np.all(np.isfinite(vb_r.reshape(idx_ok.size, -1)), axis=1)
+            out[idx_ok, i] = np.where(fine, gv, np.nan)
+        return out
     sd = np.sqrt(np.einsum("gii->gi", vbs[ok]))
     R = vbs[ok] / (sd[:, :, None] * sd[:, None, :])
     det_all = np.linalg.det(R)
