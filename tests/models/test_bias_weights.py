@@ -219,3 +219,4 @@ def test_supported_lists_the_bias_methods():
         have = fit.supports() if callable(getattr(fit, "supports", None)) else []
         for name in ("trimfill", "regtest", "hc", "pet_peese"):
             assert name in have, (kw, name)
+        assert ("selmodel" in have) == ("tau2" in kw)  # metafor refuses the other two

@@ -475,7 +475,16 @@ def _vector(x: Any, n: int, name: str, default: float) -> np.ndarray:
     return arr
 
 
-@register("selmodel", MetaResult)
+def _standard_weights(fit: Any) -> bool:
+    """No user weights and not ``weighted=False`` (metafor's ``selmodel.rma.uni`` stops
+    otherwise); a fixed tau^2 is allowed (it stays fixed)."""
+    return getattr(fit, "user_weights", None) is None and bool(getattr(fit, "weighted", True))
+
+
+@register("selmodel", MetaResult, when=_standard_weights,
+          requires="fits without user weights (weights=) and without weighted=False (as in "
+                   "metafor: 'Cannot fit selection model for unweighted models or models with "
+                   "custom weights'; refit without them)")
 def selmodel_rma(fit: MetaResult, type: str = "stepfun",
                  steps: Sequence[float] | float | None = None, alternative: str = "greater",
                  delta_min: float | Sequence[float] | None = None,
