@@ -26,8 +26,10 @@ METHOD_CODES = {"ML": 0, "REML": 1, "PM": 2}
 
 #: batches with fewer groups run the kernels on one thread: numba's thread pool costs ~10 ms a
 #: call on this 2-core machine under load (measured 8 ms parallel vs 0.8 ms serial for 10^4
-#: groups of 10; equal at 10^5; parallel 1.4x faster at 10^6: bench/RESULTS.md "kernels")
-PARALLEL_MIN_GROUPS = 100_000
+#: groups of 10; equal at 10^5; parallel 1.4x faster at 10^6: bench/RESULTS.md "kernels").
+#: With the leaner kernels of issue 17's last round, a REML batch of 10^5 groups of 10 took
+#: 0.097 s parallel and 0.080 s serial (CPU and wall, load 2.2), so 10^5 runs serially now
+PARALLEL_MIN_GROUPS = 200_000
 
 
 def _serial(kernel: Any) -> Any:

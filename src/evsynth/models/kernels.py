@@ -662,6 +662,13 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
     finder. Returns (tau2, converged, iterations, used_fallback).
     """
     G = des.seg.G
+    single = _SINGLE_FAST and G == 1 and des.intercept_only and method in ("ML", "REML", "PM")
+    if single:
+        t1, it1, conv1 = _newton_one(des, method, _mx(float(init[0]), 0.0),
+                                     None if target is None else float(target[0]), tol, maxiter)
+        if conv1:  # the usual case: nothing left for the loop or the fallback below
+            return (np.array([t1]), np.ones(1, dtype=bool), np.array([it1], dtype=np.int64),
+                    np.zeros(1, dtype=bool))
     tau2 = np.maximum(init, 0.0)
     lo_all = np.zeros(G)
     hi_all = np.full(G, np.inf)
@@ -670,9 +677,7 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
     iters = np.zeros(G, dtype=np.int64)
     idx, sub = np.arange(G), des
     steps = maxiter
-    if _SINGLE_FAST and G == 1 and des.intercept_only and method in ("ML", "REML", "PM"):
-        t1, it1, conv1 = _newton_one(des, method, float(tau2[0]),
-                                     None if target is None else float(target[0]), tol, maxiter)
+    if single:
         tau2, iters, active = np.array([t1]), np.array([it1], dtype=np.int64), np.array([not conv1])
         steps = 0
     elif _use_fused(des, method):
