@@ -354,16 +354,23 @@ def test_method_codes_case_insensitive():
 @pytest.mark.parametrize("kw", [{"weights": [1, 2, 3, 4, 5]}, {"weighted": False},
                                 {"tau2": 0.05}, {"method": "GENQM", "weights": [1, 2, 3, 4, 5]}])
 def test_contract_and_refits(kw):
-    """The refits that carry the settings (as metafor's) work; the others are still refused,
-    naming the method (tests/models/test_refit_weights.py checks the values against metafor)."""
+    """The refits carry the settings as metafor's do (leave1out, trimfill, ...; values against
+    metafor in test_refit_weights.py and test_bias_weights.py); a selection model is refused
+    for user weights and weighted=False (metafor: "Cannot fit selection model for unweighted
+    models or models with custom weights") and fitted with a fixed tau^2."""
     fit = evsynth.meta(Y, V, **kw)
     d = fit.to_dict()
     json.dumps(d, allow_nan=False)
     assert d["weighted"] == kw.get("weighted", True)
-    assert "leave1out" in fit.supports() and "trimfill" not in fit.supports()
+    assert {"leave1out", "trimfill", "regtest"} <= set(fit.supports())
     assert len(fit.leave1out().frame) == 5
-    with pytest.raises(InputError, match="trimfill"):
-        fit.trimfill()
+    assert fit.trimfill().k >= 5
+    if "tau2" in kw:
+        assert "selmodel" in fit.supports()
+    else:
+        assert "selmodel" not in fit.supports()
+        with pytest.raises(InputError, match="selmodel"):
+            fit.selmodel("beta")
     assert "Random-effects" in str(fit.summary())
     assert list(fit.to_frame().columns)[:2] == ["term", "estimate"]
 

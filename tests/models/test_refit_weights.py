@@ -142,16 +142,15 @@ def test_weights_are_carried_with_their_studies():
 
 
 def test_other_refits_still_refuse_custom_settings():
-    """Refits that do not carry the settings yet (trimfill, regtest, hc, selmodel, ...) keep
-    refusing these fits, naming the setting."""
+    """Every refit carries weighted=False as metafor's does, except a selection model, which
+    metafor refuses for unweighted fits: refused too, naming the setting."""
     d = pd.read_csv(REFERENCE / "data" / "rma_bcg.csv")
     fit = evsynth.meta("yi", "vi", data=d, weighted=False)
-    assert {"leave1out", "cumul", "influence", "rstudent", "baujat", "gosh",
-            "permutest"} <= set(fit.supports())
-    for name in ("trimfill", "regtest", "hc", "selmodel"):
-        assert name not in fit.supports()
-        with pytest.raises(InputError, match="weighted=False"):
-            getattr(fit, name)()
+    assert {"leave1out", "cumul", "influence", "rstudent", "baujat", "gosh", "permutest",
+            "trimfill", "regtest", "hc"} <= set(fit.supports())
+    assert "selmodel" not in fit.supports()
+    with pytest.raises(InputError, match="weighted=False"):
+        fit.selmodel("beta")
 
 
 def test_permutest_and_gosh_carry_weights():
