@@ -389,8 +389,9 @@ class MetaResult(FittedModel):
     @property
     def refittable_with_settings(self) -> bool:
         """True unless the fit is a view of a joint model: refits that carry the user weights,
-        ``weighted=False`` and a fixed tau^2 (leave1out, cumul, influence, rstudent, baujat,
-        gosh, permutest, as metafor's refits of ``rma.uni``) are defined."""
+        ``weighted=False`` and a fixed tau^2 as metafor's refits of ``rma.uni`` do (every
+        refitting diagnostic; see ``CARRY_SETTINGS`` in :mod:`evsynth.models.diagnostics`) are
+        defined."""
         return self._common_df is None
 
     @property
@@ -404,9 +405,9 @@ class MetaResult(FittedModel):
                                             ("weighted=False", not self.weighted),
                                             ("a fixed tau^2 (tau2=)", self.tau2_fix)) if used]
         if settings:
-            return ("this fit uses " + " and ".join(settings) + ", which this method's refits "
-                    "do not carry over yet (leave1out, cumul, influence, rstudent, baujat, gosh "
-                    "and permutest do); refit without them")
+            return ("this fit uses " + " and ".join(settings) + "; the refitting diagnostics "
+                    "carry them as metafor's do, except a selection model (refused for user "
+                    "weights and weighted=False, as metafor); refit without them for that")
         return None
 
     #: user weights a_i of the fit (metafor ``weights=``), None for inverse-variance weights
