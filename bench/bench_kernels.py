@@ -279,6 +279,81 @@ def regression_rows(ks: list[int], repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
+FLOOR_CHILD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    sys.path.insert(0, sys.argv[1])
+    from bench_kernels import synthetic
+    import evsynth
+    from evsynth.models import _fused, kernels
+
+    def hwm():
+        with open("/proc/self/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmHWM")) / 1024
+
+    def rss():
+        with open("/proc/self/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmRSS")) / 1024
+
+    N, reps = int(sys.argv[2]), int(sys.argv[3])
+    evsynth.meta_batch(synthetic(3000, 10), by="g", method="REML")  # kernels loaded
+    df = synthetic(N, 10)
+    y, v = df["yi"].to_numpy(), df["vi"].to_numpy()
+    sizes = np.full(N, 10)
+    starts = np.arange(N) * 10
+    des = kernels.Design(y, v, np.broadcast_to(np.ones(1), (y.size, 1)),
+                         kernels.Segments(sizes))
+    k = des.k.astype(float)
+    rss0, trPV, _ = kernels.ols_quantities(des)
+    start = np.maximum(0.0, (rss0 - trPV) / (k - 1))
+    tau2 = _fused.newton_intercept_only(y, v, starts, sizes, "REML", start, None, 1e-12, 100)[0]
+    steps = {
+        "one pass (sums at a given tau^2)":
+            lambda: _fused.two_sums(y, v, starts, sizes, tau2, False),
+        "Newton iteration": lambda: _fused.newton_intercept_only(
+            y, v, starts, sizes, "REML", start, None, 1e-12, 100),
+        "global-maximum scan": lambda: _fused.global_maxima(
+            y, v, starts, sizes, "REML", start, tau2, 1e-12, 16),
+        "meta_batch (every column)": lambda: evsynth.meta_batch(df, by="g", method="REML"),
+    }
+    out = {}
+    for name, fn in steps.items():
+        t = []
+        for _ in range(reps):
+            c = time.process_time()
+            fn()
+            t.append(time.process_time() - c)
+        out[name] = float(np.median(t))
+    frame = df.memory_usage(deep=True).sum() / 2**20
+    open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM)
+    base = rss()
+    evsynth.meta_batch(df, by="g", method="REML")
+    out["peak_extra_MB"] = hwm() - base
+    out["frame_MB"] = frame
+    print(repr(out))
+""")
+
+
+def floor_text(N: int, repeat: int) -> str:
+    """REML on N x k = 10 against its parts, each timed alone (CPU time, fresh process)."""
+    here = str(Path(__file__).resolve().parent)
+    proc = subprocess.run([sys.executable, "-c", FLOOR_CHILD, here, str(N), str(repeat)],
+                          capture_output=True, text=True, check=True)
+    r = eval(proc.stdout.strip().splitlines()[-1])  # noqa: S307 - our own child's dict
+    full = r["meta_batch (every column)"]
+    newton, scan = r["Newton iteration"], r["global-maximum scan"]
+    rows = [{"step": name, "cpu_s": r[name], "share_of_meta_batch": r[name] / full}
+            for name in ("one pass (sums at a given tau^2)", "Newton iteration",
+                         "global-maximum scan", "meta_batch (every column)")]
+    return (f"REML, N = {N:,} meta-analyses of k = 10; CPU seconds, medians of {repeat} runs "
+            "in one fresh process\n\n" + results_table(pd.DataFrame(rows)) + "\n\n"
+            f"meta_batch / Newton iteration alone: {full / newton:.2f}; meta_batch / (Newton + "
+            f"scan): {full / (newton + scan):.2f}. Peak memory of the meta_batch call above "
+            f"the process before it (VmHWM reset): {r['peak_extra_MB']:.0f} MB = "
+            f"{r['peak_extra_MB'] / r['frame_MB']:.2f} x the input frame "
+            f"({r['frame_MB']:.0f} MB; the result frame itself is ~146 MB).")
+
+
 R_GOSH = r"""
 suppressMessages(library(metafor))
 d <- read.csv(commandArgs(trailingOnly = TRUE)[1])
@@ -341,6 +416,8 @@ def main() -> None:
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--skip", default="", help="comma list of batch,single,regression")
     ap.add_argument("--gosh", action="store_true", help="re-check GOSH k = 14 against metafor")
+    ap.add_argument("--floor", action="store_true",
+                    help="REML 10^6 x k = 10 against its parts timed alone, and its peak memory")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--methods", default="DL,HE,ML,REML", help="batch part: estimators")
     ap.add_argument("--layouts", default="10,ragged", help="batch part: k = 10 and/or ragged")
@@ -396,6 +473,9 @@ def main() -> None:
                + results_table(pd.DataFrame(rows)))
     if args.gosh:
         record("gosh", "GOSH k = 14: evsynth vs metafor", gosh_check())
+    if args.floor:
+        record("floor", "REML 10^6 x k = 10: the whole batch against its parts",
+               floor_text(1_000_000, max(args.repeat, 3)))
 
 
 if __name__ == "__main__":

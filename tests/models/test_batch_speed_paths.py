@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import evsynth
-from evsynth.models import _fused, engine
+from evsynth.models import _fused, batch, engine
 
 pytest.importorskip("numba")
 
@@ -293,6 +293,46 @@ def test_newton_weight_buffer_identical_to_previous_kernel(code: int) -> None:
         for kern in (_fused._newton_groups, _fused._newton_groups_serial):
             new = (np.empty(sizes.size), np.empty(sizes.size, np.int64),
                    np.empty(sizes.size, bool))
-            kern(y, v, starts, sz, init, target, code, 1e-12, maxiter, int(sz.max()), *new)
+            kern(y, v, starts, sz, init, target, code, 1e-12, maxiter, int(sz.max()), *new,
+                 False)
             assert np.array_equal(new[0].view(np.int64), ref[0].view(np.int64))
             assert np.array_equal(new[1], ref[1]) and np.array_equal(new[2], ref[2])
+        if code == 2:
+            continue
+        # the HE start computed in the kernel: the start of estimate_tau2, the same iterates
+        rss0, sv, _ = _fused.ols_sums(y, v, starts, sz)  # kernels.ols_quantities, fused
+        kf = sizes.astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            he = np.maximum(0.0, (rss0 - (sv - sv / kf)) / (kf - 1))
+        old(y, v, starts, sz, he, target, code, 1e-12, maxiter, *ref)
+        method = "ML" if code == 0 else "REML"
+        got = _fused.newton_he_start(y, v, starts, sz, method, 1e-12, maxiter)
+        assert np.array_equal(got[0].view(np.int64), he.view(np.int64))
+        assert np.array_equal(got[1].view(np.int64), ref[0].view(np.int64))
+        assert np.array_equal(got[2], ref[1]) and np.array_equal(got[3], ref[2])
+
+
+@pytest.mark.parametrize("method", ["DL", "REML"])
+def test_one_pass_grouping_and_checks_identical(method: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-pass (numba) run starts and extremes of big inputs: the same frames and the same
+    errors as the numpy steps (switched on here for small data)."""
+    df = _random_batch(np.random.default_rng(8), 2600, ragged=True)
+    small = df[df.g < 30].reset_index(drop=True)
+    shuffled = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    plain = [evsynth.meta_batch(d, by="g", method=method).to_frame()
+             for d in (df, small, shuffled)]
+    monkeypatch.setattr(batch, "_FUSED_MIN_ROWS", 1)
+    for d, ref in zip((df, small, shuffled), plain, strict=True):
+        _same_bits(evsynth.meta_batch(d, by="g", method=method).to_frame(), ref)
+    bad = pd.DataFrame({"g": [1, 1, 2, 2, 2], "yi": [0.1, 0.2, 0.3, np.inf, 0.1],
+                        "vi": [0.1, 0.1, 0.1, 0.1, 0.1]})
+    with pytest.raises(evsynth.InputError, match=r"row 4 \(group \{'g': 2\}\): field 'yi'"):
+        evsynth.meta_batch(bad, by="g")
+    bad.loc[3, "yi"] = 0.2
+    bad.loc[0, "vi"] = -1.0
+    with pytest.raises(evsynth.InputError, match=r"row 1 \(group \{'g': 1\}\): field 'vi'"):
+        evsynth.meta_batch(bad, by="g")
+    bad.loc[0, "vi"] = 0.1
+    bad.loc[2, "g"] = 0  # not in runs: the general grouping
+    assert len(evsynth.meta_batch(bad, by="g").to_frame()) == 3

@@ -125,7 +125,7 @@ if AVAILABLE:
 
     @njit(cache=True, parallel=True)
     def _newton_groups(y, v, starts, sizes, init, target, code, tol, maxiter, kmax, tau2_out,
-                       iters_out, conv_out):  # pragma: no cover - compiled
+                       iters_out, conv_out, he_start):  # pragma: no cover - compiled
         G = starts.shape[0]
         chunk = 512  # groups per task: the weight buffer is allocated once per chunk
         for c0 in prange((G + chunk - 1) // chunk):
@@ -133,6 +133,10 @@ if AVAILABLE:
             for g in range(c0 * chunk, min(G, (c0 + 1) * chunk)):
                 s = starts[g]
                 k = sizes[g]
+                if he_start:  # the HE start of ML/REML (estimate_tau2), written into init
+                    orss, sv, sv2 = _ols_one(y, v, s, k)
+                    kf = float(k)
+                    init[g] = _max0((orss - (sv - sv / kf)) / (kf - 1.0))
                 t = init[g] if init[g] > 0.0 else 0.0
                 lo = 0.0
                 hi = np.inf
@@ -543,6 +547,33 @@ def closed_form_fits(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np
     return out
 
 
+if AVAILABLE:
+
+    @njit(cache=True)
+    def _runs(a, starts):  # pragma: no cover - compiled
+        """Write the first index of every run of equal values of ``a`` into ``starts``;
+        returns the number of runs, or -1 when ``a`` decreases somewhere."""
+        n = 0
+        if a.shape[0]:
+            starts[0] = 0
+            n = 1
+        for i in range(1, a.shape[0]):
+            if a[i] != a[i - 1]:
+                if a[i] < a[i - 1]:
+                    return -1
+                starts[n] = i
+                n += 1
+        return n
+
+
+def run_starts(a: np.ndarray) -> np.ndarray | None:
+    """The first index of every run of equal values of the integer array ``a`` in one pass
+    (the runs of ``batch._run_starts``), or None when ``a`` is not non-decreasing."""
+    starts = np.empty(a.size, dtype=np.int64)
+    n = _runs(a, starts)
+    return None if n < 0 else starts[:n].copy()
+
+
 def two_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
              tau2: np.ndarray, logs: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per-group sums at tau^2 = 0 and at ``tau2`` (:func:`weighted_sums`' per-group values),
@@ -614,8 +645,27 @@ def newton_intercept_only(y: np.ndarray, v: np.ndarray, starts: np.ndarray, size
     kmax = int(sizes.max()) if G else 0
     kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
          _i64(starts), sizes, np.ascontiguousarray(init, dtype=float), tgt,
-         METHOD_CODES[method], float(tol), int(maxiter), kmax, tau2, iters, conv)
+         METHOD_CODES[method], float(tol), int(maxiter), kmax, tau2, iters, conv, False)
     return tau2, iters, conv
+
+
+def newton_he_start(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                    method: str, tol: float,
+                    maxiter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`newton_intercept_only` for ML/REML from the HE start of ``estimate_tau2``
+    (``max(0, (RSS_OLS - tr(PV)) / (k - 1))``, the operations of ``kernels.ols_quantities``),
+    computed in the same pass; returns (start, tau2, iterations, converged)."""
+    G = starts.size
+    tau2 = np.empty(G)
+    iters = np.empty(G, dtype=np.int64)
+    conv = np.empty(G, dtype=np.bool_)
+    start = np.empty(G)
+    sizes = _i64(sizes)
+    kern = _pick(_newton_groups, _newton_groups_serial, G)
+    kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+         _i64(starts), sizes, start, np.zeros(G), METHOD_CODES[method], float(tol),
+         int(maxiter), int(sizes.max()) if G else 0, tau2, iters, conv, True)
+    return start, tau2, iters, conv
 
 
 if AVAILABLE:

@@ -72,12 +72,33 @@ def _run_starts(df: pd.DataFrame,
     if not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "iu" or len(col) == 0:
         return None
     a = col.to_numpy()
-    if not np.all(a[1:] >= a[:-1]):
-        return None
-    starts = np.flatnonzero(a[1:] != a[:-1])
-    starts += 1
-    starts = np.concatenate(([0], starts))
+    fused = _fused_module(a.size)
+    if fused is not None:  # one pass, no temporaries of the data's size
+        found = fused.run_starts(a)
+        if found is None:
+            return None
+        starts = found
+    else:
+        if not np.all(a[1:] >= a[:-1]):
+            return None
+        starts = np.flatnonzero(a[1:] != a[:-1])
+        starts += 1
+        starts = np.concatenate(([0], starts))
     return starts, pd.DataFrame({by: a[starts]})
+
+
+#: rows from which meta_batch finds the groups' first rows in one pass (numba)
+_FUSED_MIN_ROWS = 1 << 20
+
+
+def _fused_module(n: int) -> Any:
+    """:mod:`evsynth.models._fused` for data of ``n`` rows when its one-pass helpers pay
+    (numba installed, n >= 2^20); None otherwise (small data do not load numba)."""
+    if n < _FUSED_MIN_ROWS:
+        return None
+    from evsynth.models import _fused
+
+    return _fused if _fused.AVAILABLE else None
 
 
 def _float_column(name: str, col: pd.Series) -> np.ndarray:
@@ -243,15 +264,13 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
             return int(codes[i])
     y = _float_column(yi, df[yi])
     v = _float_column(vi, df[vi])
-    for arr, name in ((y, yi), (v, vi)):
-        if name == yi:  # a sum is finite only if every value is (or on overflow: look closer)
-            if np.isfinite(np.sum(arr)):
-                continue
-            bad = ~np.isfinite(arr)
-        else:
-            if arr.size and arr.min() > 0 and np.isfinite(arr.max()):
-                continue
-            bad = ~(np.isfinite(arr) & (arr > 0))
+    ext = None
+    if y.size:  # min and max propagate NaN: finite extremes mean finite data
+        ext = (float(y.min()), float(y.max()), float(v.min()), float(v.max()))
+        if not (np.isfinite(ext).all() and ext[2] > 0):
+            ext = None
+    for arr, name in (() if ext is not None else ((y, yi), (v, vi))):
+        bad = ~np.isfinite(arr) if name == yi else ~(np.isfinite(arr) & (arr > 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             key = keys.iloc[code(i)].to_dict()
@@ -272,7 +291,7 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         row = int(order[i]) if order is not None else i
         return f"meta_batch: row {row + 1} (group {keys.iloc[code(i)].to_dict()})"
 
-    fused = fused_batch(des, method, test, lvl, where, con)
+    fused = fused_batch(des, method, test, lvl, where, con, ext=ext)
     if fused is not None:  # z tests, big batch: every column from fused kernels
         res = pd.DataFrame(_frame_columns(keys, sizes, fused, method, test), copy=False)
         return BatchResult(res, list(keys.columns), level, _info(method, test, level, con))

@@ -146,7 +146,9 @@ _FUSED_BATCH = True
 
 def fused_batch(des: Design, method: str, test: str, level: float,
                 where: Callable[[int], str] | None = None,
-                control: Control | None = None) -> dict[str, np.ndarray] | None:
+                control: Control | None = None,
+                ext: tuple[float, float, float, float] | None = None
+                ) -> dict[str, np.ndarray] | None:
     """The columns of :func:`evsynth.meta_batch` for a big intercept-only batch (>= 2,048
     groups, numba) fitted by DL or HE with z tests, from one fused kernel per group
     (:func:`evsynth.models._fused.closed_form_fits`): the floating-point operations of
@@ -154,14 +156,14 @@ def fused_batch(des: Design, method: str, test: str, level: float,
     the general path or the statistics meta_batch does not report (likelihoods, information
     criteria, the omnibus test). None when the general path is needed: other methods or tests,
     data needing a location shift or rescaling, or a fit that is not finite (which the general
-    path then reports)."""
+    path then reports). ``ext``: min y, max y, min v, max v when already known."""
     from evsynth.models.kernels import _fusable
 
     iterative = method in ("ML", "REML", "EB", "PM", "PMM")
     if not (_FUSED_BATCH and (method in ("DL", "HE") or iterative) and test == "z"
             and _fusable(des)):
         return None
-    ext = _extremes(des)
+    ext = _extremes(des) if ext is None else ext
     if _location_shift(des, True, ext) is not None:
         return None
     if not np.all(data_scale(des, where, ext=ext) == 1.0):
@@ -213,7 +215,6 @@ def _fused_iterative(des: Design, method: str, control: Control,
         _iterative,
         _loglik,
         _other_maxima,
-        ols_quantities,
     )
 
     G = des.seg.G
@@ -225,15 +226,19 @@ def _fused_iterative(des: Design, method: str, control: Control,
         from scipy import stats
 
         target = stats.chi2.ppf(0.5, k - 1)
+    done = False
     if control.tau2_init is not None:
         start = np.full(G, float(control.tau2_init))
-    elif method in ("ML", "REML"):
-        rss0, trPV, _ = ols_quantities(des)
-        start = np.maximum(0.0, (rss0 - trPV) / (k - 1))
+    elif method in ("ML", "REML"):  # the HE start computed in the iteration's pass
+        start, tau2, iters, conv = _fused.newton_he_start(
+            des.y, des.v, des.seg.starts, des.seg.sizes, method, control.tol, control.maxiter)
+        done = bool(conv.all())
+        fallback = np.zeros(G, dtype=bool)
     else:
         start = np.zeros(G)
-    tau2, conv, iters, fallback = _iterative(des, "PM" if target is not None else method,
-                                             start, target, control.tol, control.maxiter)
+    if not done:  # (groups left unconverged: the iteration again with its fallback)
+        tau2, conv, iters, fallback = _iterative(des, "PM" if target is not None else method,
+                                                 start, target, control.tol, control.maxiter)
     check = method in ("ML", "REML") and control.ll0check
     if method in ("ML", "REML"):
         tau2 = _other_maxima(des, method, start, tau2, control.tol, [])
