@@ -261,6 +261,7 @@ class OptResult:
     converged: bool
     message: str
     boundary: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 1000,
@@ -303,6 +304,9 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
                          "covariance matrix is not positive definite)")
     kinds = _kinds(ps)
     scale = float(np.mean(eng.V.diagonal()))
+    nk = _nat_kinds(ps)
+    if nk is not None:  # CS/HCS: metafor's parameter space on the natural scale, KKT check
+        return _optimise_natural(ps, reml, theta0, kinds, nk, scale, maxiter)
     theta, active, iters, ok, message = _run(ps, reml, theta0, fg, kinds, scale, maxiter, tol)
     if not ok or _near_boundary(theta, active, kinds, scale):
         # A component frozen at (or running to) a boundary (variance 0, correlation +/-1) may
@@ -521,3 +525,471 @@ def _ai_newton(ps: ParamSet, reml: bool, theta: np.ndarray, fg: Any, active: np.
             g = fg(theta)[1]
             return theta, it, bool(g[active].size == 0 or np.max(np.abs(g[active])) < 1e-4)
     return theta, maxiter, False
+
+
+# --- CS / HCS: metafor's parameter space on the natural scale, with a KKT check -------------
+#
+# metafor optimises log(tau^2) and atanh(rho) (``rma.mv``, ``.ll.rma.mv``); the boundary
+# values (tau^2 = 0, rho = +/-1) are approached only in the limit, and a point there need not
+# be a maximum: with G_ab = rho tau_a tau_b the log-likelihood behaves like
+# ``c sqrt(tau_a^2)`` near tau_a^2 = 0, so its derivative in log(tau_a^2) vanishes at 0 even
+# when c > 0 (the likelihood rises steeply into the interior). The stage below works on the
+# natural scale of metafor's parameter space - variances (CS) or standard deviations (HCS)
+# >= 0 and rho in [-1, 1], G not required to be positive semi-definite, the marginal
+# covariance positive definite - where the log-likelihood is smooth up to the bounds, checks
+# the Karush-Kuhn-Tucker conditions (Nocedal & Wright, Numerical Optimization, 2nd ed.,
+# 2006, thm. 12.1; a component at a bound must have no ascent direction into the feasible
+# region) and releases components that violate them.
+
+#: natural-scale (scaled) gradient below which a component at a bound satisfies the KKT
+#: conditions
+_KKT_TOL = 1e-6
+_TINY = float(np.finfo(float).eps) * 10  # metafor's 10-eps rule for variances
+
+
+def _nat_kinds(ps: ParamSet) -> list[str] | None:
+    """Natural coordinate of every free parameter: "v" (a variance >= 0: sigma2, the CS
+    tau^2), "sd" (an HCS standard deviation >= 0), "rho" (a CS/HCS correlation in [-1, 1]),
+    "raw" (other terms: the transformed parameter, unbounded); None without free CS/HCS
+    components."""
+    out = ["v"] * ps.n_sigma_free
+    found = False
+    for s in ps.structs:
+        if s.chol or s.term.struct not in ("CS", "HCS"):
+            out += ["raw"] * s.n_free
+            continue
+        nv = int(np.isnan(s.v_fix).sum())
+        out += ["sd" if s.term.struct == "HCS" else "v"] * nv
+        out += ["rho"] * (s.n_free - nv)
+        found = found or s.n_free > 0
+    return out if found else None
+
+
+def _to_nat(theta: np.ndarray, nk: list[str]) -> np.ndarray:
+    x = theta.astype(float).copy()
+    for i, k in enumerate(nk):
+        if k in ("v", "sd"):
+            v = math.exp(min(theta[i], 700.0))
+            v = 0.0 if v <= _TINY else v
+            x[i] = v if k == "v" else math.sqrt(v)
+        elif k == "rho":
+            x[i] = math.tanh(theta[i])
+    return x
+
+
+def _to_theta(x: np.ndarray, nk: list[str]) -> np.ndarray:
+    t = x.astype(float).copy()
+    for i, k in enumerate(nk):
+        if k in ("v", "sd"):
+            v = x[i] if k == "v" else x[i] * x[i]
+            t[i] = math.log(v) if v > _TINY else _AT_ZERO
+        elif k == "rho":
+            t[i] = (math.copysign(_AT_ONE, x[i]) if abs(x[i]) >= 1.0
+                    else max(-_AT_ONE, min(_AT_ONE, math.atanh(x[i]))))
+    return t
+
+
+def _bounds(nk: list[str]) -> list[tuple[float | None, float | None]]:
+    return [(0.0, None) if k in ("v", "sd") else (-1.0, 1.0) if k == "rho" else (None, None)
+            for k in nk]
+
+
+@dataclass
+class _NatPoint:
+    x: np.ndarray
+    ll: float
+    g: np.ndarray          # natural-scale gradient of the log-likelihood
+    gG: list[np.ndarray]   # dl/dG per struct term
+    vals: Values
+
+
+def _nat_eval(ps: ParamSet, reml: bool, x: np.ndarray, nk: list[str]) -> _NatPoint | None:
+    """Log-likelihood and natural-scale gradient at ``x``; None where the marginal covariance
+    is not positive definite (metafor: log-likelihood -Inf)."""
+    eng = ps.engine
+    theta = _to_theta(x, nk)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            vals = ps.values(theta)
+            ev = eng.evaluate(vals, reml)
+        except NotPositiveDefinite:
+            return None
+        gs, gG = eng.raw_gradient(ev, reml)
+        parts = ps.split(theta)
+        g = [gs[np.isnan(ps.sigma2_fix)]]
+        pos = ps.n_sigma_free
+        for j, (s, th) in enumerate(zip(ps.structs, parts[1:], strict=True)):
+            if th.size == 0:
+                continue
+            if nk[pos] == "raw":
+                g.append(np.einsum("ab,abj->j", gG[j], s.G_jacobian(th)))
+            else:
+                g.append(np.array([float(np.sum(gG[j] * d))
+                                   for d in _nat_dG(s, vals.v[j], vals.r[j])]))
+            pos += th.size
+        grad = np.concatenate(g)
+    if not (math.isfinite(ev.ll) and np.all(np.isfinite(grad))):
+        return None
+    return _NatPoint(x.copy(), float(ev.ll), grad, gG, vals)
+
+
+def _nat_dG(s: StructParams, v: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
+    """dG/dx for the free natural coordinates of a CS/HCS term (``G = D C D``, ``D`` the
+    standard deviations, ``C`` the correlation matrix): CS d/dtau^2 = ``C``; HCS d/dtau_i =
+    ``e_i tau' o C + tau e_i' o C``; d/drho = ``tau tau'`` off the diagonal."""
+    L = s.term.L
+    sd = np.sqrt(np.broadcast_to(np.asarray(v, dtype=float), (L,)))
+    C = s.term.G(np.ones(s.term.n_var), np.asarray(r, dtype=float))
+    out = []
+    for i in np.flatnonzero(np.isnan(s.v_fix)).tolist():
+        if s.term.struct == "CS":
+            out.append(C)
+        else:
+            d = np.zeros((L, L))
+            d[i, :] += sd * C[i, :]
+            d[:, i] += sd * C[:, i]
+            out.append(d)
+    for _ in np.flatnonzero(np.isnan(s.r_fix)).tolist():
+        d = np.outer(sd, sd)
+        d[np.diag_indices(L)] = 0.0
+        out.append(d)
+    return out
+
+
+def _scaled(g: np.ndarray, nk: list[str], scale: float) -> np.ndarray:
+    """The gradient per unit of the sampling-variance scale (variances by ``scale``,
+    standard deviations by its root)."""
+    f = np.array([scale if k == "v" else math.sqrt(scale) if k == "sd" else 1.0 for k in nk])
+    return g * f
+
+
+def _struct_slices(ps: ParamSet, nk: list[str]) -> list[tuple[int, StructParams, int, int]]:
+    """(struct index, term, start, n variances) of the CS/HCS terms with free components."""
+    out = []
+    pos = ps.n_sigma_free
+    for j, s in enumerate(ps.structs):
+        if s.n_free and nk[pos] != "raw":
+            out.append((j, s, pos, int(np.isnan(s.v_fix).sum())))
+        pos += s.n_free
+    return out
+
+
+def _violations(ps: ParamSet, reml: bool, pt: _NatPoint, nk: list[str],
+                scale: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Feasible ascent directions at components on a bound (KKT conditions violated), as
+    (start point, direction) pairs on the natural scale; empty at a KKT point.
+
+    Beyond the first-order conditions: an HCS standard deviation (CS variance) at 0 whose
+    first derivative vanishes is released when the second-order term ``dl/dG_ii`` (a pair
+    of them when the quadratic form ``sum dl/dG_ab tau_a tau_b`` has an ascent direction) is
+    positive; and where rho is not identified (fewer than two positive variances) the
+    conditions are checked at rho = -1 and +1 (the first-order terms are linear in rho)."""
+    lo = [b[0] for b in _bounds(nk)]
+    hi = [b[1] for b in _bounds(nk)]
+    gs = _scaled(pt.g, nk, scale)
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for i in range(len(nk)):
+        e = np.zeros(pt.x.size)
+        if lo[i] is not None and pt.x[i] <= lo[i] and gs[i] > _KKT_TOL:
+            e[i] = 1.0
+        elif hi[i] is not None and pt.x[i] >= hi[i] and gs[i] < -_KKT_TOL:
+            e[i] = -1.0
+        else:
+            continue
+        out.append((pt.x, e))
+    for j, s, pos, nv in _struct_slices(ps, nk):
+        free_v = np.flatnonzero(np.isnan(s.v_fix))
+        v = np.broadcast_to(pt.vals.v[j], (s.term.L,))
+        has_rho = s.n_free > nv
+        # HCS: rho identified by two positive variances; CS: by tau^2 > 0
+        unident = has_rho and (np.sum(v > 0) < 2 if s.term.struct == "HCS" else v[0] == 0)
+        rhos = [None] if not unident else [-1.0, 1.0]
+        for rho in rhos:
+            x = pt.x.copy()
+            if rho is not None:
+                x[pos + nv] = rho
+                q = _nat_eval(ps, reml, x, nk)
+                if q is None:
+                    continue
+                g = _scaled(q.g, nk, scale)
+                gG = q.gG[j]
+                for a in range(nv):
+                    if x[pos + a] <= 0 and g[pos + a] > _KKT_TOL:
+                        e = np.zeros(x.size)
+                        e[pos + a] = 1.0
+                        out.append((x, e))
+            else:
+                g, gG = gs, pt.gG[j]
+            if s.term.struct != "HCS":
+                continue
+            r = x[pos + nv] if has_rho else float(np.asarray(pt.vals.r[j])[0])
+            zero = [a for a in range(nv) if x[pos + a] <= 0 and abs(g[pos + a]) <= _KKT_TOL]
+            for a in zero:  # second order: ll ~ dl/dG_ii tau_i^2
+                ia = int(free_v[a])
+                if gG[ia, ia] * scale > _KKT_TOL:
+                    e = np.zeros(x.size)
+                    e[pos + a] = 1.0
+                    out.append((x, e))
+            for a in zero:  # pairs: dl/dG_ii a^2 + dl/dG_kk b^2 + 2 rho dl/dG_ik a b
+                for b in zero:
+                    if b <= a:
+                        continue
+                    ia, ib = int(free_v[a]), int(free_v[b])
+                    gii, gkk, gik = gG[ia, ia], gG[ib, ib], r * gG[ia, ib]
+                    if gii > 0 or gkk > 0 or gik <= 0 or gik * gik <= gii * gkk * (1 + 1e-9):
+                        continue
+                    e = np.zeros(x.size)
+                    e[pos + a], e[pos + b] = math.sqrt(-gkk) + 1e-300, math.sqrt(-gii) + 1e-300
+                    out.append((x, e / np.linalg.norm(e)))
+    return out
+
+
+def _nat_local(ps: ParamSet, reml: bool, x0: np.ndarray, nk: list[str], scale: float,
+               maxiter: int) -> tuple[_NatPoint | None, int]:
+    """Bound-constrained quasi-Newton (L-BFGS-B, Byrd, Lu, Nocedal & Zhu 1995, SIAM J Sci
+    Comput 16:1190, doi:10.1137/0916069) on the natural scale (scaled coordinates); points
+    where the marginal covariance is not positive definite are rejected (a high objective)."""
+    f_scale = np.array([scale if k == "v" else math.sqrt(scale) if k == "sd" else 1.0
+                        for k in nk])
+    start = _nat_eval(ps, reml, x0, nk)
+    if start is None:
+        return None, 0
+    best = [start]
+    big = abs(start.ll) + 1e8
+
+    def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+        x = z * f_scale
+        b = _bounds(nk)
+        x = np.array([min(max(xi, lo if lo is not None else -np.inf),
+                          hi if hi is not None else np.inf)
+                      for xi, (lo, hi) in zip(x, b, strict=True)])
+        pt = _nat_eval(ps, reml, x, nk)
+        if pt is None:
+            return big, np.zeros_like(z)
+        if pt.ll > best[0].ll:
+            best[0] = pt
+        return -pt.ll, -pt.g * f_scale
+
+    bz = [(None if lo is None else lo / f, None if hi is None else hi / f)
+          for (lo, hi), f in zip(_bounds(nk), f_scale, strict=True)]
+    res = optimize.minimize(fun, x0 / f_scale, jac=True, method="L-BFGS-B", bounds=bz,
+                            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-11})
+    return best[0], int(res.nit)
+
+
+def _release(ps: ParamSet, reml: bool, x: np.ndarray, e: np.ndarray, nk: list[str],
+             scale: float, ll0: float) -> np.ndarray | None:
+    """The best feasible point of a few steps from ``x`` along the ascent direction ``e``
+    (standard deviations and variances by fractions of the sampling-variance scale,
+    correlations by up to 1), if it improves on ``ll0``."""
+    f_scale = np.array([scale if k == "v" else math.sqrt(scale) if k == "sd" else 1.0
+                        for k in nk])
+    best, best_ll = None, ll0
+    b = _bounds(nk)
+    for c in (1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0):
+        cand = x + c * e * f_scale
+        cand = np.array([min(max(xi, lo if lo is not None else -np.inf),
+                             hi if hi is not None else np.inf)
+                         for xi, (lo, hi) in zip(cand, b, strict=True)])
+        pt = _nat_eval(ps, reml, cand, nk)
+        if pt is not None and pt.ll > best_ll:
+            best, best_ll = cand, pt.ll
+    return best
+
+
+def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
+                      kinds: list[tuple[str, str]], nk: list[str], scale: float,
+                      maxiter: int) -> OptResult:
+    """Maximise over metafor's parameter space on the natural scale (CS/HCS terms): L-BFGS-B
+    from metafor's start and from each free correlation started at -1, -1/2, 0, 1/2 and 1
+    (the likelihood is not concave in rho; boundary maxima at rho = +/-1 and interior ones
+    compete); from the best point, components on a bound that violate the KKT conditions are
+    released and the likelihood maximised again, until none does; Newton steps finish. The
+    fit is converged only at a KKT point (interior gradient below 1e-6 per unit of the
+    sampling-variance scale)."""
+    eng = ps.engine
+    x0 = _to_nat(theta0, nk)
+    starts = [x0]
+    for i, k in enumerate(nk):
+        if k == "rho":
+            for r0 in (-1.0, -0.5, 0.0, 0.5, 1.0):
+                c = x0.copy()
+                c[i] = r0
+                starts.append(c)
+    pt: _NatPoint | None = None
+    iters = 0
+    for s0 in starts:
+        q, it = _nat_local(ps, reml, s0, nk, scale, maxiter)
+        iters += it
+        if q is not None and (pt is None or q.ll > pt.ll + 1e-12):
+            pt = q
+    if pt is None:
+        raise InputError("cannot compute the likelihood at the starting values (the marginal "
+                         "covariance matrix is not positive definite)")
+    pt = _nat_newton(ps, reml, pt, nk, scale)
+    message = "L-BFGS-B on the natural scale (metafor's parameter space), Newton"
+    for _ in range(8):
+        viol = _violations(ps, reml, pt, nk, scale)
+        if not viol:
+            break
+        rel = [r for r in (_release(ps, reml, x, e, nk, scale, pt.ll) for x, e in viol)
+               if r is not None]
+        new = None
+        for r in rel[:6]:
+            q, it = _nat_local(ps, reml, r, nk, scale, maxiter)
+            iters += it
+            if q is not None and (new is None or q.ll > new.ll):
+                new = q
+        if new is None or new.ll <= pt.ll:
+            break
+        pt = _nat_newton(ps, reml, new, nk, scale)
+        message += "; KKT conditions violated at a bound: components released"
+    ok = (not _violations(ps, reml, pt, nk, scale)
+          and _interior_gradient(pt, nk, scale) < _KKT_TOL)
+    notes: list[str] = []
+    if not ok:
+        # stopped short of a maximum, typically at the wall where the marginal covariance
+        # becomes singular (rho -> -1 with growing variances): follow the gradient up to
+        # that wall; if the likelihood keeps rising there, no maximum exists
+        for _ in range(5):
+            q = _march(ps, reml, pt, nk, scale)
+            if q is None:
+                break
+            pt = q
+            q, it = _nat_local(ps, reml, pt.x, nk, scale, maxiter)
+            iters += it
+            if q is not None and q.ll > pt.ll:
+                pt = q
+        ok = (not _violations(ps, reml, pt, nk, scale)
+              and _interior_gradient(pt, nk, scale) < _KKT_TOL)
+        notes = [] if ok else _singular_note(ps, pt)
+    theta = _to_theta(pt.x, nk)
+    active = ~_at_bound(pt.x, nk)
+    boundary = [kinds[i][1] for i in np.flatnonzero(~active)]
+    vals = ps.values(theta)
+    ev = eng.evaluate(vals, reml)
+    return OptResult(theta, vals, ev, iters, ok, message, boundary, notes)
+
+
+def _at_bound(x: np.ndarray, nk: list[str]) -> np.ndarray:
+    return np.array([(lo is not None and xi <= lo) or (hi is not None and xi >= hi)
+                     for xi, (lo, hi) in zip(x, _bounds(nk), strict=True)], dtype=bool)
+
+
+def _nat_newton(ps: ParamSet, reml: bool, pt: _NatPoint, nk: list[str], scale: float,
+                maxiter: int = 30) -> _NatPoint:
+    """Newton steps on the components off their bounds (scaled natural coordinates, the
+    Hessian by central differences of the analytic gradient), with step halving; a
+    component that comes within rounding of a bound with its gradient pointing out is put
+    on the bound (if the log-likelihood is not lower there). Stops where the Hessian is not
+    negative definite (L-BFGS-B's point is kept)."""
+    f = np.array([scale if k == "v" else math.sqrt(scale) if k == "sd" else 1.0 for k in nk])
+    b = _bounds(nk)
+    lo = np.array([-np.inf if lb is None else lb for lb, _ in b]) / f
+    hi = np.array([np.inf if ub is None else ub for _, ub in b]) / f
+    for _ in range(maxiter):
+        z = pt.x / f
+        gz = pt.g * f
+        # snap components within rounding of a bound whose gradient points out of the space
+        near = ((z - lo < 1e-7) & (gz < 0)) | ((hi - z < 1e-9) & (gz > 0))
+        near &= ~_at_bound(pt.x, nk)
+        if np.any(near):
+            zs = np.where(near & (gz < 0), lo, np.where(near, hi, z))
+            q = _nat_eval(ps, reml, zs * f, nk)
+            if q is not None and q.ll >= pt.ll - 1e-12:
+                pt = q
+                continue
+        act = np.flatnonzero(~_at_bound(pt.x, nk))
+        if act.size == 0 or np.max(np.abs(gz[act])) < 1e-12:
+            break
+        H = np.empty((act.size, act.size))
+        ok = True
+        for c, i in enumerate(act):
+            h = 1e-5 * max(1.0, abs(z[i]))
+            up, dn = z.copy(), z.copy()
+            up[i] = min(z[i] + h, hi[i])
+            dn[i] = max(z[i] - h, lo[i])
+            qu, qd = _nat_eval(ps, reml, up * f, nk), _nat_eval(ps, reml, dn * f, nk)
+            if qu is None or qd is None or up[i] == dn[i]:
+                ok = False
+                break
+            H[:, c] = ((qu.g - qd.g) * f)[act] / (up[i] - dn[i])
+        if not ok:
+            break
+        H = (H + H.T) / 2
+        if not np.all(np.isfinite(H)) or np.max(np.linalg.eigvalsh(H)) >= 0:
+            break
+        step = -np.linalg.solve(H, gz[act])
+        t, moved = 1.0, False
+        while t > 1e-4:
+            zc = z.copy()
+            zc[act] = np.clip(z[act] + t * step, lo[act], hi[act])
+            q = _nat_eval(ps, reml, zc * f, nk)
+            if q is not None and q.ll >= pt.ll:
+                moved = q.ll > pt.ll or not np.array_equal(zc, z)
+                pt = q
+                break
+            t /= 2
+        if not moved or np.max(np.abs(t * step)) < 1e-13:
+            break
+    return pt
+
+
+def _interior_gradient(pt: _NatPoint, nk: list[str], scale: float) -> float:
+    """Largest scaled natural-scale gradient of the components off their bounds."""
+    g = [gi for gi, xi, (lo, hi) in zip(_scaled(pt.g, nk, scale), pt.x, _bounds(nk), strict=True)
+         if not ((lo is not None and xi <= lo) or (hi is not None and xi >= hi))]
+    return float(np.max(np.abs(g))) if g else 0.0
+
+
+def _march(ps: ParamSet, reml: bool, pt: _NatPoint, nk: list[str],
+           scale: float) -> _NatPoint | None:
+    """Along the projected gradient (scaled natural coordinates), the best point before the
+    marginal covariance matrix stops being positive definite (or a bound is reached); None
+    if it does not improve on ``pt``."""
+    f = np.array([scale if k == "v" else math.sqrt(scale) if k == "sd" else 1.0 for k in nk])
+    b = _bounds(nk)
+    lo = np.array([-np.inf if lb is None else lb for lb, _ in b]) / f
+    hi = np.array([np.inf if ub is None else ub for _, ub in b]) / f
+    z = pt.x / f
+    d = pt.g * f
+    d[((z <= lo) & (d < 0)) | ((z >= hi) & (d > 0))] = 0.0
+    if not np.any(d):
+        return None
+    d = d / np.max(np.abs(d))
+
+    def at(t: float) -> _NatPoint | None:
+        return _nat_eval(ps, reml, np.clip(z + t * d, lo, hi) * f, nk)
+
+    good, bad = 0.0, 1.0
+    while at(bad) is not None and bad < 1e6:
+        good, bad = bad, bad * 2
+    for _ in range(60):  # the feasibility wall to rounding
+        mid = (good + bad) / 2
+        if at(mid) is not None:
+            good = mid
+        else:
+            bad = mid
+    best = pt
+    for k in range(1, 16):
+        q = at(good * (1 - 10.0 ** -k)) if k < 15 else at(good)
+        if q is not None and q.ll > best.ll:
+            best = q
+    return best if best.ll > pt.ll + 1e-12 else None
+
+
+def _singular_note(ps: ParamSet, pt: _NatPoint) -> list[str]:
+    """A note when the fit stopped next to a singular marginal covariance matrix."""
+    eng = ps.engine
+    G = [st.G(pt.vals.v[j], pt.vals.r[j]) for j, st in enumerate(eng.struct_terms)]
+    worst = np.inf
+    for g in eng.groups:
+        M = eng.block_M(g, pt.vals, G)
+        ev = np.linalg.eigvalsh(M)
+        worst = min(worst, float(np.min(ev[:, 0] / ev[:, -1])))
+    if worst < 1e-6:
+        return [f"the (restricted) log-likelihood increases towards a singular marginal "
+                f"covariance matrix (smallest eigenvalue ratio {worst:.1e}): no maximum exists "
+                f"in metafor's parameter space (variances >= 0, correlations in [-1, 1], G not "
+                f"required to be positive semi-definite)"]
+    return []

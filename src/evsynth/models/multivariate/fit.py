@@ -152,6 +152,39 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
         Invalid data, an unknown formula variable or structure, a model with more variance
         parameters than levels to estimate them from, or collinear moderators.
 
+    Notes
+    -----
+    Parameter space. As in metafor's ``rma.mv``, the variance components range over
+    variances ``>= 0`` and correlations in ``[-1, 1]`` (CAR: ``[0, 1]``); the only joint
+    constraint is that the marginal covariance matrix ``V + Z G Z'`` be positive definite
+    (metafor's ``.ll.rma.mv`` sets the log-likelihood to ``-Inf`` where its Cholesky
+    decomposition fails). In particular a CS or HCS matrix ``G`` need not be positive
+    semi-definite: for three inner levels ``rho`` may lie below ``-1/2``, and maxima with
+    ``rho = -1`` and an indefinite ``G`` occur. UN (all components free) is the exception,
+    optimised through the Cholesky factor of ``G`` (metafor's ``cholesky=TRUE``), so
+    positive semi-definite.
+
+    For CS and HCS the fit ends with a check of the Karush-Kuhn-Tucker conditions on the
+    natural scale (CS ``tau^2``, HCS ``tau``, ``rho``; Nocedal & Wright [5]_, thm. 12.1): a
+    component at a bound (``tau^2 = 0``, ``rho = +/-1``) must have no ascent direction into
+    the parameter space, else it is released and the likelihood maximised again
+    (bound-constrained quasi-Newton, Byrd et al. [6]_). The check is needed because with
+    ``G_ab = rho tau_a tau_b`` the log-likelihood changes like ``tau_a = sqrt(tau_a^2)`` near
+    ``tau_a^2 = 0``: on metafor's ``log(tau^2)`` scale its derivative vanishes there even
+    where it rises steeply into the interior. Where ``rho`` is not identified (HCS with fewer
+    than two positive variances, CS with ``tau^2 = 0``) the conditions must hold for
+    ``rho = -1`` and ``+1``; a standard deviation at 0 with a vanishing first derivative is
+    also released when the second-order term is positive. ``method_info["converged"]`` is
+    True only at a point satisfying these conditions.
+
+    Where the (restricted) log-likelihood increases without bound (or towards its supremum)
+    as the marginal covariance matrix becomes singular - possible when ``G`` may be
+    indefinite, e.g. ``rho = -1`` with variances growing until a block of ``V + G`` is
+    singular - no maximum exists. metafor then either reports its optimiser's stopping point
+    or stops with a convergence error; evsynth returns its last point with
+    ``converged = False`` and a note naming the singular marginal covariance. Such estimates
+    should not be used.
+
     References
     ----------
     .. [1] Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package.
@@ -164,6 +197,10 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
     .. [4] Harville DA (1977). Maximum likelihood approaches to variance component estimation
            and to related problems. *J Am Stat Assoc* 72(358):320-338.
            doi:10.1080/01621459.1977.10480998
+    .. [5] Nocedal J, Wright SJ (2006). *Numerical Optimization*, 2nd ed. Springer, New York.
+           doi:10.1007/978-0-387-40065-5
+    .. [6] Byrd RH, Lu P, Nocedal J, Zhu C (1995). A limited memory algorithm for bound
+           constrained optimization. *SIAM J Sci Comput* 16(5):1190-1208. doi:10.1137/0916069
 
     Examples
     --------

@@ -181,6 +181,7 @@ class MetaMVResult(FittedModel):
         if opt.boundary:
             notes.append("variance component(s) estimated at the boundary 0: "
                          + ", ".join(opt.boundary))
+        notes.extend(opt.notes)
         if not opt.converged:
             notes.append("the optimiser did not converge: the (restricted) likelihood may have "
                          "no maximum inside the parameter space (e.g. a correlation at -1 with "
