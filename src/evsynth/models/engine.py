@@ -212,6 +212,7 @@ def _fused_iterative(des: Design, method: str, control: Control,
     from evsynth.models import _fused
     from evsynth.models.kernels import (
         FusedInterceptFit,
+        _bracket_fallback,
         _iterative,
         _loglik,
         _other_maxima,
@@ -226,17 +227,15 @@ def _fused_iterative(des: Design, method: str, control: Control,
         from scipy import stats
 
         target = stats.chi2.ppf(0.5, k - 1)
-    done = False
-    if control.tau2_init is not None:
-        start = np.full(G, float(control.tau2_init))
-    elif method in ("ML", "REML"):  # the HE start computed in the iteration's pass
+    if control.tau2_init is None and method in ("ML", "REML"):
+        # the HE start computed in the iteration's pass; then _iterative's fallback
         start, tau2, iters, conv = _fused.newton_he_start(
             des.y, des.v, des.seg.starts, des.seg.sizes, method, control.tol, control.maxiter)
-        done = bool(conv.all())
-        fallback = np.zeros(G, dtype=bool)
+        tau2, conv, iters, fallback = _bracket_fallback(des, method, None, tau2, iters, ~conv,
+                                                        control.tol)
     else:
-        start = np.zeros(G)
-    if not done:  # (groups left unconverged: the iteration again with its fallback)
+        start = (np.zeros(G) if control.tau2_init is None
+                 else np.full(G, float(control.tau2_init)))
         tau2, conv, iters, fallback = _iterative(des, "PM" if target is not None else method,
                                                  start, target, control.tol, control.maxiter)
     check = method in ("ML", "REML") and control.ll0check

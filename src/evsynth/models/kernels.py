@@ -720,6 +720,16 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
         iters[idx] += was
         done = small_step | at0 | narrow
         active[idx[done]] = False
+    return _bracket_fallback(des, method, target, tau2, iters, active, tol)
+
+
+def _bracket_fallback(des: Design, method: str, target: np.ndarray | None, tau2: np.ndarray,
+                      iters: np.ndarray, active: np.ndarray,
+                      tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The end of :func:`_iterative`: groups still ``active`` (not converged) get the root of
+    the estimating equation from the bracketing root finder (``tau2`` and ``iters`` updated in
+    place). Returns (tau2, converged, iterations, used_fallback)."""
+    G = des.seg.G
     converged = ~active
     fallback = np.zeros(G, dtype=bool)
     if active.any():
