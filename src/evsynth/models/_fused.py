@@ -93,9 +93,10 @@ if AVAILABLE:
         return sw, b, sw2, sw3, rss, yppy, swu, swuu, slv
 
     @njit(cache=True, inline="always")
-    def _sums_w(y, v, s, k, t, wb):  # pragma: no cover - compiled
+    def _sums_w(y, v, s, k, t, wb, code):  # pragma: no cover - compiled
         """:func:`_sums` without the logs, the weights of the first pass kept in ``wb`` for
-        the second (the same values, half the divisions)."""
+        the second (the same values, half the divisions); only the sums the method's step
+        uses (code 0 ML, 1 REML, 2 PM; the others stay 0)."""
         sw = 0.0
         swy = 0.0
         for i in range(k):
@@ -110,17 +111,24 @@ if AVAILABLE:
         yppy = 0.0
         swu = 0.0
         swuu = 0.0
-        for i in range(k):
-            w = wb[i]
-            r = y[s + i] - b
-            u = w * r
-            w2 = w * w
-            sw2 += w2
-            sw3 += w2 * w
-            rss += u * r
-            yppy += u * u
-            swu += w * u
-            swuu += w * u * u
+        if code == 2:
+            for i in range(k):
+                r = y[s + i] - b
+                u = wb[i] * r
+                rss += u * r
+                yppy += u * u
+        else:
+            for i in range(k):
+                w = wb[i]
+                r = y[s + i] - b
+                u = w * r
+                w2 = w * w
+                sw2 += w2
+                if code == 1:
+                    sw3 += w2 * w
+                yppy += u * u
+                swu += w * u
+                swuu += w * u * u
         return sw, b, sw2, sw3, rss, yppy, swu, swuu
 
     @njit(cache=True, parallel=True)
@@ -144,7 +152,7 @@ if AVAILABLE:
                 conv = False
                 it = 0
                 while it < maxiter:
-                    sw, b, sw2, sw3, rss, yppy, swu, swuu = _sums_w(y, v, s, k, t, wb)
+                    sw, b, sw2, sw3, rss, yppy, swu, swuu = _sums_w(y, v, s, k, t, wb, code)
                     if code == 2:
                         score = rss - target[g]
                         info = yppy
