@@ -100,3 +100,56 @@ def test_cs_hcs_leave_a_worse_boundary(seed, struct, method, ll_metafor):
     fit = _fit(_random_data(seed), method, struct)
     assert fit.method_info["converged"], fit.method_info
     assert fit.ll >= ll_metafor - 1e-6
+
+
+# CS/HCS: metafor's parameter space (variances >= 0, rho in [-1, 1], G not required to be
+# positive semi-definite, the marginal covariance positive definite). The metafor values below
+# were computed with metafor 3.8.1 (R 4.2) on the data of _random_data(seed):
+#   seed 121: rma.mv(yi, vi, random = ~ outcome | study, struct = "HCS", data = d,
+#             method = "ML" / "REML")   (nlminb, converged; rho = -1, G indefinite)
+#   seed 6:   the same with method = "ML"; nlminb stops with "did not achieve convergence",
+#             control = list(optimizer = "optim", optmethod = "Nelder-Mead") gives
+#             -2.3420186366 (tau2 0, 0.000932, 2.27e-05; rho 1), optmethod = "BFGS"
+#             -2.3423437188. evsynth's maximum is higher (-2.3388724746, rho = -1): metafor's
+#             log-likelihood at evsynth's estimates (tau2 = c(0.00021954772901043967,
+#             0.0039465776430967475, 0), rho = -1) is -2.3388724746, and Nelder-Mead started
+#             there (tau2.init = c(0.0002, 0.004, 0.00001), rho.init = -0.99) stays there.
+# Before the KKT check, evsynth reported converged = True at tau2 = (0, tau2_2, 0), rho = -1
+# (log-likelihoods -1.487600, -1.809422, -2.342184): on the log(tau^2) scale the derivative of
+# a variance at 0 vanishes although the likelihood rises like tau into the interior.
+
+@pytest.mark.parametrize(("seed", "method", "ll_metafor", "tau2_metafor"), [
+    (121, "ML", -1.4214176360, [0.00201633, 0.0211475, 0.00112972]),
+    (121, "REML", -1.7711832069, [0.00115896, 0.0207682, 0.000496847]),
+    (6, "ML", -2.3420186366, None),
+])
+def test_hcs_kkt_at_rho_minus_one(seed, method, ll_metafor, tau2_metafor):
+    d = _random_data(seed)
+    fit = _fit(d, method, "HCS")
+    assert fit.method_info["converged"], fit.method_info
+    assert fit.ll >= ll_metafor - 1e-7
+    assert fit.rho[0] == -1.0 and np.all(fit.tau2 >= 0)
+    if tau2_metafor is not None:
+        np.testing.assert_allclose(fit.tau2, tau2_metafor, rtol=2e-3)
+        assert np.linalg.eigvalsh(fit.G)[0] < -1e-3  # G indefinite, as metafor's
+    else:
+        assert fit.ll == pytest.approx(-2.3388724746, abs=1e-7)
+    # a maximum: moving any variance into the interior (rho fixed) lowers the likelihood
+    for i in range(3):
+        t2 = fit.tau2.copy()
+        t2[i] += 1e-6
+        alt = evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct="HCS", data=d,
+                              method=method, tau2=t2, rho=-1)
+        assert alt.ll <= fit.ll + 1e-10
+
+
+def test_cs_unbounded_likelihood_is_not_converged():
+    """Seed 35, CS, ML: with rho = -1 the log-likelihood rises without bound as a block of the
+    marginal covariance V + G becomes singular; no maximum exists. metafor's nlminb stops there
+    (logLik 10.702433, rho -0.959, smallest eigenvalue ratio of a block of M 1.8e-15) and
+    reports convergence; its optim BFGS / Nelder-Mead fail. evsynth follows the gradient to the
+    wall and reports converged = False with a note."""
+    fit = _fit(_random_data(35), "ML", "CS")
+    assert not fit.method_info["converged"]
+    assert any("no maximum exists" in n for n in fit.method_info["notes"])
+    assert fit.ll > 10.0
