@@ -692,8 +692,11 @@ def _fit_core_one(des: Design, method: str, test: str, level: float, t2: Tau2Res
     t = float(t2.tau2[0])
     fit = t2.fit
     if fit is None:  # WeightedFit at tau^2, its sums in floats
-        w = 1.0 / (v + t)
-        sw = s(w)
+        if t2.w_sw is not None:  # formed with the estimate
+            w, sw = t2.w_sw
+        else:
+            w = 1.0 / (v + t)
+            sw = s(w)
         ainv = _div(1.0, sw)
         beta = ainv * s(w * y)
         r = y + -beta

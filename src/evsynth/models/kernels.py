@@ -392,6 +392,8 @@ class Tau2Result:
     fe: WeightedFit | None = None  # the fit with fixed-effects weights 1 / v
     #: (Q, tr(P)) of the fixed-effects fit when only those were formed (one group, in floats)
     fe_stats: tuple[float, float] | None = None
+    #: (w, sum w) at tau^2 when formed for one group in floats (no ``fit``)
+    w_sw: tuple[np.ndarray, float] | None = None
 
 
 def _score(method: str, fit: WeightedFit, target: np.ndarray | None,
@@ -900,18 +902,15 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     return Tau2Result(tau2, se, conv, iters, fallback, notes, fit=final, fe=fe)
 
 
-def _closed_form_one(des: Design, method: str) -> Tau2Result:
-    """DL or HE (:func:`estimate_tau2`) of one intercept-only group in Python floats: the
-    operations of :class:`WeightedFit` at tau^2 = 0 (sums as the same BLAS products
-    ``(1, k) @ ones``) and of the estimator's formulas in their order, so bitwise the same
-    tau^2 and SE; the fixed-effects Q and tr(P) are kept in ``fe_stats``."""
+def _fe_one(des: Design) -> tuple[np.ndarray, float, float, np.ndarray, float, float, float]:
+    """The fixed-effects fit (w = 1 / v) of one intercept-only group as :class:`WeightedFit`
+    computes it, in floats: (w, sum w, Q = RSS, w^2, sum w^2, sum w^2 / sum w, tr(P))."""
     y, v, ones = des.y, des.v, des.seg._ones
     n = y.size
 
     def s(x: np.ndarray) -> float:
         return float((x.reshape(1, n) @ ones)[0])
 
-    df = float(n) - 1.0  # k - p
     w = 1.0 / (v + 0.0)
     sw = s(w)
     beta = _div(1.0, sw) * s(w * y)
@@ -921,11 +920,22 @@ def _closed_form_one(des: Design, method: str) -> Tau2Result:
     w2 = w * w
     sw2 = s(w2)
     m2 = _div(sw2, sw)
-    trp = sw - m2
-    if method in ("EB", "PM", "PMM"):  # (Q, tr(P)) for _pm_one
-        return Tau2Result(np.zeros(1), np.zeros(1), np.ones(1, dtype=bool),
-                          np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool),
-                          fe_stats=(rss, trp))
+    return w, sw, rss, w2, sw2, m2, sw - m2
+
+
+def _closed_form_one(des: Design, method: str) -> Tau2Result:
+    """DL or HE (:func:`estimate_tau2`) of one intercept-only group in Python floats: the
+    operations of :class:`WeightedFit` at tau^2 = 0 (sums as the same BLAS products
+    ``(1, k) @ ones``) and of the estimator's formulas in their order, so bitwise the same
+    tau^2 and SE; the fixed-effects Q and tr(P) are kept in ``fe_stats``."""
+    ones = des.seg._ones
+    n = des.y.size
+
+    def s(x: np.ndarray) -> float:
+        return float((x.reshape(1, n) @ ones)[0])
+
+    df = float(n) - 1.0  # k - p
+    w, sw, rss, w2, sw2, m2, trp = _fe_one(des)
     if method == "HE":
         rss0, trpv, trpvpv = (float(x[0]) for x in ols_quantities(des))
         tau2 = _mx(0.0, _div(rss0 - trpv, df))
@@ -960,13 +970,16 @@ def _pm_one(des: Design, method: str, tol: float, maxiter: int,
     tau2, conv, iters, fallback = _iterative(des, "PM", start, target, tol, maxiter)
     t = float(tau2[0])
     kf = float(n)
-    sw = float(((1.0 / (des.v + t)).reshape(1, n) @ des.seg._ones)[0])
+    w = 1.0 / (des.v + t)
+    sw = float((w.reshape(1, n) @ des.seg._ones)[0])
     x = _div(_div(2 * (kf * kf), kf - 1.0), sw * sw)
     se = math.sqrt(x) if (x >= 0 or x != x) else _INVALID_NAN
+    w_sw: tuple[np.ndarray, float] | None = (w, sw)
     if n == 1:  # k = 1: tau^2 = 0 as metafor
-        tau2, se = np.zeros(1), math.nan
-    fe_stats = _closed_form_one(des, method).fe_stats
-    return Tau2Result(tau2, np.array([se]), conv, iters, fallback, [], fe_stats=fe_stats)
+        tau2, se, w_sw = np.zeros(1), math.nan, None
+    fe = _fe_one(des)
+    return Tau2Result(tau2, np.array([se]), conv, iters, fallback, [], fe_stats=(fe[2], fe[6]),
+                      w_sw=w_sw)
 
 
 #: size (rows x coefficients) of one stacked fit in the global-maximum scan of
