@@ -19,6 +19,13 @@ runs to zero (a correlation to +/-1) is frozen at the boundary (variance exactly
 metafor's 10-eps rule, correlation +/-1) when the log-likelihood is not lower there; the fit is
 reported converged when the score of the free parameters is below ``tol`` (or below 1e-4 where
 no step improves the log-likelihood in double precision).
+
+Models with free CS/HCS components are optimised differently (``_optimise_natural``): on the
+natural scale of metafor's parameter space (CS ``tau^2`` and HCS ``tau`` >= 0, ``rho`` in
+[-1, 1], ``G`` not required to be positive semi-definite, the marginal covariance positive
+definite), by L-BFGS-B from several starting correlations, with the Karush-Kuhn-Tucker
+conditions checked at the bounds (see the section below ``_ai_newton``); the fit is converged
+only at a KKT point.
 """
 
 from __future__ import annotations
