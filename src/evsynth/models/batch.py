@@ -14,7 +14,7 @@ import pandas as pd
 
 from evsynth.errors import InputError, shown
 from evsynth.models.engine import Control, fit_batch, fused_batch
-from evsynth.models.kernels import FIXED_METHODS, Design, Segments
+from evsynth.models.kernels import FIXED_METHODS, Design, Segments, pinned_kernels
 from evsynth.models.results import FrameResult
 from evsynth.validation import level_percent, meta_method, numeric_vector, test_code
 
@@ -264,6 +264,11 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
             return int(codes[i])
     y = _float_column(yi, df[yi])
     v = _float_column(vi, df[vi])
+    if y.size == 0:  # no rows, no groups: an empty result with every column
+        from evsynth.models.dask_batch import empty_result
+
+        return BatchResult(empty_result(keys), list(keys.columns), level,
+                           _info(method, test, level, con))
     ext = None
     if y.size:  # min and max propagate NaN: finite extremes mean finite data
         ext = (float(y.min()), float(y.max()), float(v.min()), float(v.max()))
@@ -291,12 +296,15 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         row = int(order[i]) if order is not None else i
         return f"meta_batch: row {row + 1} (group {keys.iloc[code(i)].to_dict()})"
 
-    fused = fused_batch(des, method, test, lvl, where, con, ext=ext)
-    if fused is not None:  # z tests, big batch: every column from fused kernels
-        res = pd.DataFrame(_frame_columns(keys, sizes, fused, method, test), copy=False)
-        return BatchResult(res, list(keys.columns), level, _info(method, test, level, con))
-    out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
-                    where=where)
+    # one choice of kernels for the whole batch (and for a Dask partition, the whole frame's):
+    # every group's result independent of the batch around it
+    with pinned_kernels(des.seg.G):
+        fused = fused_batch(des, method, test, lvl, where, con, ext=ext)
+        if fused is not None:  # z tests, big batch: every column from fused kernels
+            res = pd.DataFrame(_frame_columns(keys, sizes, fused, method, test), copy=False)
+            return BatchResult(res, list(keys.columns), level, _info(method, test, level, con))
+        out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
+                        where=where)
     k = out["k"]
     est, se = out["beta"][:, 0], out["se"][:, 0]
     tau2 = out["tau2"]

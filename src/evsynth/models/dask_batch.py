@@ -96,13 +96,21 @@ def empty_result(keys: pd.DataFrame) -> pd.DataFrame:
 
 def _fit_partition(part: pd.DataFrame, cols: list[str], yi: str, vi: str, method: str,
                    test: str, level: float, control: dict[str, Any] | None,
+                   groups: int | None = None,
                    partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One partition by the pandas path, its kernels pinned to those of a batch of ``groups``
+    groups (the whole frame's; :func:`evsynth.models.kernels.pinned_kernels`): then every group
+    gets bitwise the result of the pandas path on the whole frame."""
     from evsynth.models.batch import meta_batch
+    from evsynth.models.kernels import pinned_kernels
 
     if len(part) == 0:
         return empty_result(part[cols])
     try:
-        return meta_batch(part, cols, yi, vi, method, test, level, control).to_frame()
+        if groups is None:
+            return meta_batch(part, cols, yi, vi, method, test, level, control).to_frame()
+        with pinned_kernels(int(groups)):
+            return meta_batch(part, cols, yi, vi, method, test, level, control).to_frame()
     except InputError as exc:
         num = partition_info.get("number") if partition_info else None
         where = f"partition {num + 1}" if num is not None else "a partition"
@@ -135,22 +143,29 @@ def _raise_if_split(frames: list[pd.DataFrame], cols: list[str]) -> None:
 
 
 def check_partitioned(ddf: Any, by: str | Sequence[str],
-                      columns: Sequence[str] | None = None) -> None:
-    """Raise :class:`InputError` unless every group of ``ddf`` lies in one partition.
+                      columns: Sequence[str] | None = None) -> int | None:
+    """Raise :class:`InputError` unless every group of ``ddf`` lies in one partition; return
+    the number of groups.
 
     One pass over the data that computes the distinct keys of each partition. ``columns``:
     the columns the fit reads (the check maps over the same projection, so that Dask's
-    optimiser partitions both alike). Skipped when ``ddf`` is indexed by the single key
-    column with known divisions.
+    optimiser partitions both alike). Skipped (None returned) when ``ddf`` is indexed by the
+    single key column with known divisions.
     """
     cols = _cols(by)
     if len(cols) == 1 and ddf.index.name == cols[0] and ddf.known_divisions:
-        return
+        return None
     import dask
 
     frame = ddf[list(columns)] if columns is not None else ddf
     uniq = frame.map_partitions(lambda d: d[cols].drop_duplicates(), meta=ddf._meta[cols])
-    _raise_if_split(list(dask.compute(*uniq.to_delayed())), cols)
+    frames = list(dask.compute(*uniq.to_delayed()))
+    _raise_if_split(frames, cols)
+    return int(sum(len(f) for f in frames))
+
+
+def _count_groups(part: pd.DataFrame, cols: list[str]) -> int:
+    return int(len(part[cols].drop_duplicates())) if len(part) else 0
 
 
 def meta_batch_dask(ddf: Any, by: str | Sequence[str], yi: str = "yi", vi: str = "vi",
@@ -178,11 +193,16 @@ def meta_batch_dask(ddf: Any, by: str | Sequence[str], yi: str = "yi", vi: str =
     for col in (yi, vi):
         if col not in ddf.columns:
             raise InputError(f"meta_batch: column {col!r} is not in the data")
-    if check:
-        check_partitioned(ddf, cols, [*cols, yi, vi])
+    groups: Any = check_partitioned(ddf, cols, [*cols, yi, vi]) if check else None
+    if groups is None:  # the number of groups, in the graph: one more pass over the keys
+        import dask
+
+        counts = [dask.delayed(_count_groups, pure=True)(p, cols)
+                  for p in ddf[cols].to_delayed()]
+        groups = dask.delayed(sum, pure=True)(counts)
     meta = empty_result(ddf._meta[cols])
     return ddf[[*cols, yi, vi]].map_partitions(
-        _fit_partition, cols, yi, vi, method, test, level, control, meta=meta,
+        _fit_partition, cols, yi, vi, method, test, level, control, groups, meta=meta,
         enforce_metadata=False, align_dataframes=False)
 
 
@@ -216,9 +236,10 @@ def _write_part(frame: pd.DataFrame, path: str, key: str | None) -> tuple[int, i
 
 def _fit_and_write(part: pd.DataFrame, path: str, key: str | None, number: int,
                    cols: list[str], yi: str, vi: str, method: str, test: str, level: float,
-                   control: dict[str, Any] | None) -> tuple[int, int, Any, Any]:
+                   control: dict[str, Any] | None,
+                   groups: int | None = None) -> tuple[int, int, Any, Any]:
     """Fit one partition (:func:`_fit_partition`) and write it (:func:`_write_part`)."""
-    frame = _fit_partition(part, cols, yi, vi, method, test, level, control,
+    frame = _fit_partition(part, cols, yi, vi, method, test, level, control, groups,
                            partition_info={"number": number})
     return _write_part(frame, path, key)
 
@@ -345,10 +366,13 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
             from distributed import as_completed
 
             futs = cl.compute(tasks)
+            where = {f.key: j for j, f in enumerate(futs)}
+            got: list[Any] = [None] * total
             for i, fut in enumerate(as_completed(futs), 1):
-                stats.append(fut.result())
+                got[where[fut.key]] = fut.result()  # in partition order
                 if progress is not None:
                     progress(i, total)
+            stats = got
         else:
             from dask.callbacks import Callback
 
@@ -365,6 +389,20 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
 
             with _Progress():
                 stats = list(dask.compute(*tasks, scheduler="threads"))
+        # the kernels of the whole data set (fused from 2,048 groups), as the pandas path on
+        # all of it: partitions with fewer groups were fitted with the numpy kernels and are
+        # fitted again, pinned (small by definition; no pass over the data beforehand)
+        from evsynth.models.kernels import FUSED_MIN_GROUPS
+
+        n_groups = int(sum(st[0] for st in stats))
+        small = [i for i, st in enumerate(stats) if 0 < st[0] < FUSED_MIN_GROUPS <= n_groups]
+        if small:
+            redo = [job(parts[i], str(tmp / f"part.{i:05d}.parquet"), key, i, cols, yi, vi,
+                        method, test, level, control, n_groups) for i in small]
+            again = (cl.gather(cl.compute(redo)) if cl is not None
+                     else list(dask.compute(*redo, scheduler="threads")))
+            for i, st in zip(small, again, strict=True):
+                stats[i] = st
         ranges = [(st[2], st[3]) for st in stats if st[0]]
         if not _disjoint(ranges):  # the written partitions' keys, read back: exact
             _raise_if_split([pd.read_parquet(f, columns=cols)

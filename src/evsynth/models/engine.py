@@ -580,8 +580,8 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
                         np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64),
                         np.zeros(G, dtype=bool))
     tau2 = t2.tau2
-    if (_kernels._SINGLE_FAST and tau2_fixed is None and weights is None and weighted
-            and des.seg.G == 1 and des.intercept_only and des.y.size > 0
+    if (_kernels._single_fast(des) and tau2_fixed is None and weights is None and weighted
+            and des.intercept_only and des.y.size > 0
             and (btt is None or list(np.asarray(btt)) == [0])):
         return _fit_core_one(des, method, test, level, t2, row_weights)
     fit = t2.fit if t2.fit is not None else weighted_fit(des, tau2)
@@ -675,17 +675,16 @@ def _fit_core_one(des: Design, method: str, test: str, level: float, t2: Tau2Res
                   row_weights: bool) -> FitDict:
     """:func:`_fit_core` after tau^2 is estimated, for one intercept-only group without user
     weights or a fixed tau^2: the same floating-point operations in the same order on Python
-    floats (sums as the same BLAS products ``(1, k) @ ones``, squares as products, numpy's
-    maximum and division semantics, scipy's functions on the same values), so bitwise the same
+    floats (sums by :func:`~evsynth.models.kernels.sum1`, as the batch code's; squares as
+    products; numpy's maximum and division semantics; scipy's functions on the same values), so
+    bitwise the same
     values (tests/models/test_fast_paths.py), without ~100 numpy calls on arrays of one
     element."""
-    from evsynth.models.kernels import _div, _mx
+    from evsynth.models.kernels import _div, _mx, sum1
 
-    y, v, ones = des.y, des.v, des.seg._ones
+    y, v = des.y, des.v
     n = y.size
-
-    def s(x: np.ndarray) -> float:
-        return float((x.reshape(1, n) @ ones)[0])
+    s = sum1
 
     kf = float(n)
     df = kf - 1.0  # k - p

@@ -12,7 +12,9 @@ Notation follows Viechtbauer (2005, J Educ Behav Stat 30:261) and metafor's ``rm
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +25,23 @@ METHODS = ("EE", "FE", "CE", "DL", "DLIT", "HE", "HS", "HSk", "SJ", "SJIT", "ML"
 #: estimators that need user weights a_i (the generalised Q statistic with weights a_i)
 WEIGHTED_METHODS = ("GENQ", "GENQM")
 FIXED_METHODS = ("EE", "FE", "CE")
+
+#: the start offset of a single group for ``np.add.reduceat``
+_ONE_START = np.zeros(1, dtype=np.intp)
+
+
+def sum1(x: np.ndarray) -> float:
+    """The sum of one group's rows as :meth:`Segments.sum` computes it (``np.add.reduceat``),
+    as a Python float: the single-group fast paths use it to stay bitwise equal to the batch
+    code."""
+    return float(np.add.reduceat(x, _ONE_START)[0])
+
+
+def row_sums(M: np.ndarray) -> np.ndarray:
+    """Per-row sums of a C-contiguous (R, k) array as :meth:`Segments.sum` computes a group of
+    k rows (``np.add.reduceat``), bitwise."""
+    R, k = M.shape
+    return np.add.reduceat(M.reshape(-1), np.arange(0, R * k, k)) if R * k else np.zeros(R)
 
 
 class Segments:
@@ -41,7 +60,6 @@ class Segments:
         else:
             self.starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
             self.equal_k = int(sizes[0]) if self.G and np.all(sizes == sizes[0]) else None
-        self._ones = np.ones(self.equal_k or 0)
 
     @property
     def index(self) -> np.ndarray:
@@ -52,12 +70,13 @@ class Segments:
         return self._index
 
     def sum(self, x: np.ndarray) -> np.ndarray:
-        """Per-group sums of ``x`` (first axis = rows); returns shape (G, ...)."""
-        if self.equal_k is not None:
-            xr = x.reshape(self.G, self.equal_k, *x.shape[1:])
-            if x.ndim == 1:  # BLAS matrix-vector product: several times faster than .sum
-                return xr @ self._ones
-            return np.einsum("gk...->g...", xr)
+        """Per-group sums of ``x`` (first axis = rows); returns shape (G, ...).
+
+        Always ``np.add.reduceat``: a group's sum then depends only on its own values, not on
+        which other groups share the batch or where it sits in memory, so a group fitted alone,
+        in a pandas batch or in a Dask partition gets bitwise the same result. (A BLAS
+        matrix-vector product ``(G, k) @ ones`` is faster, but its rounding depends on the
+        number of rows and the row's position: 44 of 396 sub-batches differed in a test.)"""
         return np.add.reduceat(x, self.starts, axis=0)
 
     def expand(self, g: np.ndarray) -> np.ndarray:
@@ -349,13 +368,13 @@ def ols_quantities(des: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """OLS residual sum of squares, tr(PV) and tr(PVPV) with P = I - X(X'X)^-1X' (HE estimator)."""
     if des.intercept_only:  # P = I - J/k: closed forms of the same traces, no matrices
         seg, k = des.seg, des.k.astype(float)
-        if _SINGLE_FAST and seg.G == 1:  # the same operations in Python floats (bitwise)
-            n1, ones, y, v = seg.n, seg._ones, des.y, des.v
+        if _single_fast(des):  # the same operations in Python floats (bitwise)
+            n1, y, v = seg.n, des.y, des.v
             kf = float(n1)
-            ybar = float((y.reshape(1, n1) @ ones)[0]) / kf
-            rss1 = float((((y + -1.0 * ybar) ** 2).reshape(1, n1) @ ones)[0])
-            sv1 = float((v.reshape(1, n1) @ ones)[0])
-            sv21 = float(((v**2).reshape(1, n1) @ ones)[0])
+            ybar = sum1(y) / kf
+            rss1 = sum1((y + -1.0 * ybar) ** 2)
+            sv1 = sum1(v)
+            sv21 = sum1(v**2)
             m = sv1 / kf
             return (np.array([rss1]), np.array([sv1 - m]),
                     np.array([sv21 - 2.0 * sv21 / kf + m * m]))
@@ -497,13 +516,48 @@ def _bracket_root(des: Design, method: str, target: np.ndarray | None, lo: np.nd
 FUSED_MIN_GROUPS = 2048
 
 
+#: the kernels pinned for every fit of the current top-level batch ("fused" or "numpy"; None:
+#: chosen by each call's size), see :func:`pinned_kernels`
+_PINNED: ContextVar[str | None] = ContextVar("evsynth_pinned_kernels", default=None)
+
+
+@contextmanager
+def pinned_kernels(groups: int) -> Iterator[None]:
+    """Pin the kernels of every fit inside to those a batch of ``groups`` groups gets (fused
+    from :data:`FUSED_MIN_GROUPS` groups, numpy below), unless an outer call pinned them already.
+
+    The fused (numba) and numpy kernels agree only to ~1e-12 (their sums run in different
+    orders); pinned, a group's result no longer depends on the batch around it: the working
+    subsets of an iteration, a pandas batch and the Dask partitions of the same data
+    (:func:`evsynth.models.dask_batch.meta_batch_dask` pins the whole frame's number of
+    groups) all give bitwise the same values."""
+    if _PINNED.get() is not None:
+        yield
+        return
+    token = _PINNED.set("fused" if groups >= FUSED_MIN_GROUPS else "numpy")
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+
+
 def _fusable(des: Design) -> bool:
-    """Fused kernels only for big intercept-only batches, when numba is importable."""
-    if not des.intercept_only or des.seg.G < FUSED_MIN_GROUPS:
+    """Fused kernels for big intercept-only batches (or as pinned by :func:`pinned_kernels`),
+    when numba is importable."""
+    if not des.intercept_only:
+        return False
+    pinned = _PINNED.get()
+    if pinned == "numpy" or (pinned is None and des.seg.G < FUSED_MIN_GROUPS):
         return False
     from evsynth.models import _fused
 
     return _fused.AVAILABLE
+
+
+def _single_fast(des: Design) -> bool:
+    """Whether the one-group fast paths (Python floats, bitwise the numpy kernels) apply: one
+    group, unless the fused kernels are pinned (their results differ in the last bits)."""
+    return _SINGLE_FAST and des.seg.G == 1 and _PINNED.get() != "fused"
 
 
 def _use_fused(des: Design, method: str) -> bool:
@@ -517,16 +571,13 @@ def _use_fused(des: Design, method: str) -> bool:
 _SINGLE_FAST = True
 
 
-def _score_one(method: str, y: np.ndarray, v: np.ndarray, ones: np.ndarray, t: float,
+def _score_one(method: str, y: np.ndarray, v: np.ndarray, t: float,
                target: float | None) -> tuple[float, float]:
     """:func:`_score` (``newton=True``) of one intercept-only group at tau^2 = ``t``, in Python
     floats: the same floating-point operations in the same order as :class:`WeightedFit` and
-    :func:`_score` on a batch of one (the sums are the same BLAS products ``(1, k) @ ones``), so
+    :func:`_score` on a batch of one (the sums are :func:`sum1`, as :meth:`Segments.sum`), so
     bitwise the same values, without ~100 numpy calls on arrays of one element per step."""
-    k = y.size
-
-    def s(x: np.ndarray) -> float:
-        return float((x.reshape(1, k) @ ones)[0])
+    s = sum1
 
     w = 1.0 / (v + t)
     sw = s(w)
@@ -577,11 +628,9 @@ def _sj_one(des: Design, tau0: float) -> tuple[np.ndarray, np.ndarray]:
     the start value ``tau0``: the operations of :class:`WeightedFit` (``RSS``, ``tr_PVPV``,
     ``tr_PVP``, ``trPP``) in the same order, per-group quantities in Python floats (squares as
     products, as numpy's ``**2``), so bitwise the same values."""
-    y, v, ones = des.y, des.v, des.seg._ones
+    y, v = des.y, des.v
     n = y.size
-
-    def s(x: np.ndarray) -> float:
-        return float((x.reshape(1, n) @ ones)[0])
+    s = sum1
 
     km = float(n) - 1.0  # k - p
     w = 1.0 / (v + tau0)
@@ -618,11 +667,10 @@ def _newton_one(des: Design, method: str, t: float, target: float | None, tol: f
     Python floats (same steps, same order of operations; bitwise the same iterates).
     Returns (tau2, iterations, converged)."""
     y, v = des.y, des.v
-    ones = des.seg._ones
     lo_all, hi_all, tried0, iters = 0.0, np.inf, False, 0
     t = _mx(t, 0.0)
     for _ in range(maxiter):
-        score, step = _score_one(method, y, v, ones, t, target)
+        score, step = _score_one(method, y, v, t, target)
         if not math.isfinite(step):
             step = 0.0
         pos = score > 0
@@ -664,7 +712,7 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
     finder. Returns (tau2, converged, iterations, used_fallback).
     """
     G = des.seg.G
-    single = _SINGLE_FAST and G == 1 and des.intercept_only and method in ("ML", "REML", "PM")
+    single = _single_fast(des) and des.intercept_only and method in ("ML", "REML", "PM")
     if single:
         t1, it1, conv1 = _newton_one(des, method, _mx(float(init[0]), 0.0),
                                      None if target is None else float(target[0]), tol, maxiter)
@@ -793,7 +841,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
     if method in FIXED_METHODS:
         return Tau2Result(zeros.copy(), np.full(G, np.nan), conv, iters, fallback)
 
-    if _SINGLE_FAST and G == 1 and des.intercept_only and des.y.size > 0:
+    if _single_fast(des) and des.intercept_only and des.y.size > 0:
         if method in ("DL", "HE"):
             return _closed_form_one(des, method)
         if method in ("EB", "PM", "PMM"):
@@ -825,7 +873,7 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
         tau0 = des.seg.sum((des.y - des.seg.expand(ybar)) ** 2) / k
         if init is not None:  # metafor: tau2.init is the SJ estimator's tau2_0
             tau0 = np.full(G, float(init))
-        if method == "SJ" and _SINGLE_FAST and G == 1 and des.intercept_only and des.y.size > 1:
+        if method == "SJ" and _single_fast(des) and des.intercept_only and des.y.size > 1:
             tau2, se = _sj_one(des, float(tau0[0]))
         elif method == "SJ":
             fit0 = WeightedFit(des, tau0)
@@ -905,11 +953,8 @@ def estimate_tau2(des: Design, method: str, *, tol: float = 1e-12, maxiter: int 
 def _fe_one(des: Design) -> tuple[np.ndarray, float, float, np.ndarray, float, float, float]:
     """The fixed-effects fit (w = 1 / v) of one intercept-only group as :class:`WeightedFit`
     computes it, in floats: (w, sum w, Q = RSS, w^2, sum w^2, sum w^2 / sum w, tr(P))."""
-    y, v, ones = des.y, des.v, des.seg._ones
-    n = y.size
-
-    def s(x: np.ndarray) -> float:
-        return float((x.reshape(1, n) @ ones)[0])
+    y, v = des.y, des.v
+    s = sum1
 
     w = 1.0 / (v + 0.0)
     sw = s(w)
@@ -926,13 +971,11 @@ def _fe_one(des: Design) -> tuple[np.ndarray, float, float, np.ndarray, float, f
 def _closed_form_one(des: Design, method: str) -> Tau2Result:
     """DL or HE (:func:`estimate_tau2`) of one intercept-only group in Python floats: the
     operations of :class:`WeightedFit` at tau^2 = 0 (sums as the same BLAS products
-    ``(1, k) @ ones``) and of the estimator's formulas in their order, so bitwise the same
-    tau^2 and SE; the fixed-effects Q and tr(P) are kept in ``fe_stats``."""
-    ones = des.seg._ones
+    :func:`sum1`, as :meth:`Segments.sum`) and of the estimator's formulas in their order, so
+    bitwise the same tau^2 and SE; the fixed-effects Q and tr(P) are kept in ``fe_stats``."""
     n = des.y.size
 
-    def s(x: np.ndarray) -> float:
-        return float((x.reshape(1, n) @ ones)[0])
+    s = sum1
 
     df = float(n) - 1.0  # k - p
     w, sw, rss, w2, sw2, m2, trp = _fe_one(des)
@@ -971,7 +1014,7 @@ def _pm_one(des: Design, method: str, tol: float, maxiter: int,
     t = float(tau2[0])
     kf = float(n)
     w = 1.0 / (des.v + t)
-    sw = float((w.reshape(1, n) @ des.seg._ones)[0])
+    sw = sum1(w)
     x = _div(_div(2 * (kf * kf), kf - 1.0), sw * sw)
     se = math.sqrt(x) if (x >= 0 or x != x) else _INVALID_NAN
     w_sw: tuple[np.ndarray, float] | None = (w, sw)
@@ -1009,7 +1052,7 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
                                    tau2, tol, n_grid)
         _note_moved(notes, int(np.sum(out != tau2)))
         return out
-    if _SINGLE_FAST and des.seg.G == 1 and des.intercept_only and des.y.size > 1 and not (
+    if _single_fast(des) and des.intercept_only and des.y.size > 1 and not (
             _one_has_other_maxima(des, method, float(init[0]), float(tau2[0]), n_grid)):
         return tau2  # one group, no down-crossing of the score away from the estimate
     k = des.k.astype(float)
@@ -1075,11 +1118,11 @@ def _one_has_other_maxima(des: Design, method: str, init: float, tau2: float,
     the estimate for one intercept-only group (k > 1): its first steps in Python floats, the
     same operations in the same order (bitwise the same grid and scores). When it does, the
     general code refines the crossings."""
-    y, v, ones = des.y, des.v, des.seg._ones
+    y, v = des.y, des.v
     k = y.size
-    ybar = float((y.reshape(1, k) @ ones)[0]) / k
+    ybar = sum1(y) / k
     d = y + -1.0 * ybar
-    s2 = float(((d**2).reshape(1, k) @ ones)[0]) / _mx(k - 1.0, 1.0)
+    s2 = sum1(d**2) / _mx(k - 1.0, 1.0)
     upper = _mx(_mx(2 * tau2, init), s2)
     if not upper > 0:
         return False
@@ -1100,18 +1143,17 @@ def _scan_one(method: str, y: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np
     design. Returns (G, m)."""
     G, m = grid.shape
     k = y.size // G
-    ones = np.ones(k)
     w = (1.0 / (v.reshape(1, G, k) + 1.0 * grid.T[:, :, None])).reshape(m * G, k)
     yy = np.broadcast_to(y.reshape(1, G, k), (m, G, k)).reshape(m * G, k)
-    sw = w @ ones
+    sw = row_sums(w)
     A = sw[:, None, None]
-    beta = np.einsum("gij,gj->gi", 1.0 / A, ((w * yy) @ ones)[:, None])
+    beta = np.einsum("gij,gj->gi", 1.0 / A, row_sums(w * yy)[:, None])
     u = w * (yy + -1.0 * beta[:, 0][:, None])
-    YPPY = (u * u) @ ones
+    YPPY = row_sums(u * u)
     if method == "ML":
         out = YPPY - sw
     else:
-        out = YPPY - (sw - _tr((((w * w) @ ones) / A[:, 0, 0])[:, None, None]))
+        out = YPPY - (sw - _tr((row_sums(w * w) / A[:, 0, 0])[:, None, None]))
     return out.reshape(m, G).T
 
 
