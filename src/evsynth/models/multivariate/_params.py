@@ -20,16 +20,21 @@ metafor's 10-eps rule, correlation +/-1) when the log-likelihood is not lower th
 reported converged when the score of the free parameters is below ``tol`` (or below 1e-4 where
 no step improves the log-likelihood in double precision).
 
-Models with free CS/HCS components are optimised differently (``_optimise_natural``): on the
-natural scale of metafor's parameter space (CS ``tau^2`` and HCS ``tau`` >= 0, ``rho`` in
-[-1, 1], ``G`` not required to be positive semi-definite, the marginal covariance positive
-definite), by L-BFGS-B from several starting correlations, with the Karush-Kuhn-Tucker
-conditions checked at the bounds (see the section below ``_ai_newton``); the fit is converged
-only at a KKT point.
+Models with free components of a structured term other than UN with every element free are
+optimised differently (``_optimise_natural``): on the natural scale of metafor's parameter
+space (variances >= 0: ``sigma^2`` and the ``tau^2`` of CS/AR/CAR/ID/DIAG; standard
+deviations ``tau`` >= 0 where ``G_ab = c tau_a tau_b`` with separate variances: HCS, HAR, UN
+with some components fixed; correlations in [-1, 1], CAR in [0, 1]; ``G`` not required to be
+positive semi-definite, the marginal covariance positive definite), by L-BFGS-B from several
+starting correlations, with the Karush-Kuhn-Tucker conditions checked at the bounds (see the
+section below ``_ai_newton``); the fit is converged only at a KKT point. The log-scale path
+above (components frozen at a boundary) remains for models with ``sigma^2`` components and
+UN Cholesky factors only.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -312,8 +317,21 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
     kinds = _kinds(ps)
     scale = float(np.mean(eng.V.diagonal()))
     nk = _nat_kinds(ps)
-    if nk is not None:  # CS/HCS: metafor's parameter space on the natural scale, KKT check
-        return _optimise_natural(ps, reml, theta0, kinds, nk, scale, maxiter)
+    if nk is not None:  # metafor's parameter space on the natural scale, KKT check
+        warm, it0 = None, 0
+        if not any(s.n_free and not s.chol and s.term.struct in ("CS", "HCS", "UN")
+                   for s in ps.structs):
+            # G positive semi-definite over the whole box (AR, HAR, CAR, ID, DIAG): the
+            # log-scale Newton iteration (at most 30 steps) is a cheap first stage; the
+            # natural-scale stage starts from its point (and from metafor's start if it did not
+            # converge)
+            warm, it0, ok0 = _ai_newton(ps, reml, theta0, fg, np.ones(theta0.size, dtype=bool),
+                                        kinds, scale, maxiter=30, tol=tol)
+            if not ok0:
+                warm = np.stack([warm, theta0])
+        res = _optimise_natural(ps, reml, theta0, kinds, nk, scale, maxiter, warm)
+        res.iterations += it0
+        return res
     theta, active, iters, ok, message = _run(ps, reml, theta0, fg, kinds, scale, maxiter, tol)
     if not ok or _near_boundary(theta, active, kinds, scale):
         # A component frozen at (or running to) a boundary (variance 0, correlation +/-1) may
@@ -534,19 +552,23 @@ def _ai_newton(ps: ParamSet, reml: bool, theta: np.ndarray, fg: Any, active: np.
     return theta, maxiter, False
 
 
-# --- CS / HCS: metafor's parameter space on the natural scale, with a KKT check -------------
+# --- structured terms: metafor's parameter space on the natural scale, with a KKT check ----
 #
 # metafor optimises log(tau^2) and atanh(rho) (``rma.mv``, ``.ll.rma.mv``); the boundary
 # values (tau^2 = 0, rho = +/-1) are approached only in the limit, and a point there need not
 # be a maximum: with G_ab = rho tau_a tau_b the log-likelihood behaves like
 # ``c sqrt(tau_a^2)`` near tau_a^2 = 0, so its derivative in log(tau_a^2) vanishes at 0 even
-# when c > 0 (the likelihood rises steeply into the interior). The stage below works on the
-# natural scale of metafor's parameter space - variances (CS) or standard deviations (HCS)
-# >= 0 and rho in [-1, 1], G not required to be positive semi-definite, the marginal
-# covariance positive definite - where the log-likelihood is smooth up to the bounds, checks
-# the Karush-Kuhn-Tucker conditions (Nocedal & Wright, Numerical Optimization, 2nd ed.,
-# 2006, thm. 12.1; a component at a bound must have no ascent direction into the feasible
-# region) and releases components that violate them.
+# when c > 0 (the likelihood rises steeply into the interior; HCS, HAR and UN with fixed
+# components). Even where G is linear in tau^2 (CS, AR, CAR, ID, DIAG) the log-scale
+# derivative tau^2 dl/dtau^2 vanishes at 0 whatever the sign of dl/dtau^2, so a variance
+# frozen there is not checked. The stage below works on the natural scale of metafor's
+# parameter space - variances (CS, AR, CAR, ID, DIAG, sigma^2) or standard deviations (HCS,
+# HAR, UN with fixed components) >= 0, rho in [-1, 1] (CAR [0, 1]), G not required to be
+# positive semi-definite, the marginal covariance positive definite - where the
+# log-likelihood is smooth up to the bounds, checks the Karush-Kuhn-Tucker conditions
+# (Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, thm. 12.1; a component at a
+# bound must have no ascent direction into the feasible region) and releases components that
+# violate them.
 
 #: natural-scale (scaled) gradient below which a component at a bound satisfies the KKT
 #: conditions
@@ -555,21 +577,29 @@ _TINY = float(np.finfo(float).eps) * 10  # metafor's 10-eps rule for variances
 
 
 def _nat_kinds(ps: ParamSet) -> list[str] | None:
-    """Natural coordinate of every free parameter: "v" (a variance >= 0: sigma2, the CS
-    tau^2), "sd" (an HCS standard deviation >= 0), "rho" (a CS/HCS correlation in [-1, 1]),
-    "raw" (other terms: the transformed parameter, unbounded); None without free CS/HCS
-    components."""
+    """Natural coordinate of every free parameter: "v" (a variance >= 0: sigma2, the tau^2
+    of CS/AR/CAR/ID and each DIAG tau^2, on which G depends linearly), "sd" (a standard
+    deviation >= 0 where off-diagonal entries of G are ``c tau_a tau_b``: HCS, HAR and UN
+    with some components fixed), "rho" (a correlation in [-1, 1]), "car" (a CAR
+    correlation in [0, 1]), "raw" (a UN Cholesky element, unbounded); None without free
+    components of a structured term outside the UN Cholesky parametrisation."""
     out = ["v"] * ps.n_sigma_free
     found = False
     for s in ps.structs:
-        if s.chol or s.term.struct not in ("CS", "HCS"):
+        if s.chol:
             out += ["raw"] * s.n_free
             continue
         nv = int(np.isnan(s.v_fix).sum())
-        out += ["sd" if s.term.struct == "HCS" else "v"] * nv
-        out += ["rho"] * (s.n_free - nv)
+        out += ["sd" if s.term.struct in _SD_STRUCTS else "v"] * nv
+        out += ["car" if s.term.struct == "CAR" else "rho"] * (s.n_free - nv)
         found = found or s.n_free > 0
     return out if found else None
+
+
+#: structures whose off-diagonal entries are ``c tau_a tau_b`` with separate variances: their
+#: natural coordinates are the standard deviations (the likelihood changes like tau_a, not
+#: tau_a^2, near 0)
+_SD_STRUCTS = ("HCS", "HAR", "UN")
 
 
 def _to_nat(theta: np.ndarray, nk: list[str]) -> np.ndarray:
@@ -581,6 +611,8 @@ def _to_nat(theta: np.ndarray, nk: list[str]) -> np.ndarray:
             x[i] = v if k == "v" else math.sqrt(v)
         elif k == "rho":
             x[i] = math.tanh(theta[i])
+        elif k == "car":
+            x[i] = 1.0 / (1.0 + math.exp(-max(-700.0, min(700.0, theta[i]))))
     return x
 
 
@@ -593,12 +625,15 @@ def _to_theta(x: np.ndarray, nk: list[str]) -> np.ndarray:
         elif k == "rho":
             t[i] = (math.copysign(_AT_ONE, x[i]) if abs(x[i]) >= 1.0
                     else max(-_AT_ONE, min(_AT_ONE, math.atanh(x[i]))))
+        elif k == "car":  # logistic(+/-40): 1 in double precision, 4e-18
+            t[i] = (2 * _AT_ONE if x[i] >= 1.0 else -2 * _AT_ONE if x[i] <= 0.0
+                    else max(-2 * _AT_ONE, min(2 * _AT_ONE, math.log(x[i] / (1 - x[i])))))
     return t
 
 
 def _bounds(nk: list[str]) -> list[tuple[float | None, float | None]]:
-    return [(0.0, None) if k in ("v", "sd") else (-1.0, 1.0) if k == "rho" else (None, None)
-            for k in nk]
+    return [(0.0, None) if k in ("v", "sd") else (-1.0, 1.0) if k == "rho"
+            else (0.0, 1.0) if k == "car" else (None, None) for k in nk]
 
 
 @dataclass
@@ -641,23 +676,35 @@ def _nat_eval(ps: ParamSet, reml: bool, x: np.ndarray, nk: list[str]) -> _NatPoi
 
 
 def _nat_dG(s: StructParams, v: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
-    """dG/dx for the free natural coordinates of a CS/HCS term (``G = D C D``, ``D`` the
-    standard deviations, ``C`` the correlation matrix): CS d/dtau^2 = ``C``; HCS d/dtau_i =
-    ``e_i tau' o C + tau e_i' o C``; d/drho = ``tau tau'`` off the diagonal."""
+    """dG/dx for the free natural coordinates of a term (``G = D C D``, ``D`` the standard
+    deviations, ``C`` the correlation matrix): a single tau^2 (CS, AR, CAR, ID) ``C``; a DIAG
+    tau_i^2 ``e_i e_i'``; a standard deviation ("sd": HCS, HAR, UN) ``e_i tau' o C + tau
+    e_i' o C``; a correlation ``D (dC/drho) D``, ``dC/drho`` by complex step (CS/HCS: 1 off
+    the diagonal, AR/HAR: ``lag rho^(lag - 1)``)."""
     L = s.term.L
     sd = np.sqrt(np.broadcast_to(np.asarray(v, dtype=float), (L,)))
-    C = s.term.G(np.ones(s.term.n_var), np.asarray(r, dtype=float))
+    r = np.asarray(r, dtype=float)
+    ones = np.ones(s.term.n_var)
+    C = s.term.G(ones, r)
     out = []
     for i in np.flatnonzero(np.isnan(s.v_fix)).tolist():
-        if s.term.struct == "CS":
-            out.append(C)
+        if s.term.struct not in _SD_STRUCTS:
+            if s.term.struct == "DIAG":
+                d = np.zeros((L, L))
+                d[i, i] = 1.0
+                out.append(d)
+            else:
+                out.append(C)
         else:
             d = np.zeros((L, L))
             d[i, :] += sd * C[i, :]
             d[:, i] += sd * C[:, i]
             out.append(d)
-    for _ in np.flatnonzero(np.isnan(s.r_fix)).tolist():
-        d = np.outer(sd, sd)
+    for k in np.flatnonzero(np.isnan(s.r_fix)).tolist():
+        rc = r.astype(complex)
+        rc[k] += 1j * _H
+        dC = s.term.G(ones, rc).imag / _H
+        d = sd[:, None] * dC * sd[None, :]
         d[np.diag_indices(L)] = 0.0
         out.append(d)
     return out
@@ -686,11 +733,15 @@ def _violations(ps: ParamSet, reml: bool, pt: _NatPoint, nk: list[str],
     """Feasible ascent directions at components on a bound (KKT conditions violated), as
     (start point, direction) pairs on the natural scale; empty at a KKT point.
 
-    Beyond the first-order conditions: an HCS standard deviation (CS variance) at 0 whose
-    first derivative vanishes is released when the second-order term ``dl/dG_ii`` (a pair
-    of them when the quadratic form ``sum dl/dG_ab tau_a tau_b`` has an ascent direction) is
-    positive; and where rho is not identified (fewer than two positive variances) the
-    conditions are checked at rho = -1 and +1 (the first-order terms are linear in rho)."""
+    Beyond the first-order conditions: a standard deviation (HCS, HAR, UN with fixed
+    components) at 0 whose first derivative vanishes is released when the second-order term
+    ``dl/dG_ii`` (a pair of them when the quadratic form ``sum C_ab dl/dG_ab tau_a tau_b``
+    has an ascent direction) is positive; and a correlation on which G does not depend (its
+    entries of G multiply a variance at 0: HCS/HAR with fewer than two positive variances,
+    CS/AR/CAR with tau^2 = 0) is not identified, so the conditions must hold for every value
+    of it: they are checked on a grid over its range (the first-order terms are polynomials
+    in rho: linear for CS/HCS/UN, of degree max lag for AR/HAR/CAR) and, for several such
+    correlations, at the corners of their range."""
     lo = [b[0] for b in _bounds(nk)]
     hi = [b[1] for b in _bounds(nk)]
     gs = _scaled(pt.g, nk, scale)
@@ -706,30 +757,39 @@ def _violations(ps: ParamSet, reml: bool, pt: _NatPoint, nk: list[str],
         out.append((pt.x, e))
     for j, s, pos, nv in _struct_slices(ps, nk):
         free_v = np.flatnonzero(np.isnan(s.v_fix))
-        v = np.broadcast_to(pt.vals.v[j], (s.term.L,))
-        has_rho = s.n_free > nv
-        # HCS: rho identified by two positive variances; CS: by tau^2 > 0
-        unident = has_rho and (np.sum(v > 0) < 2 if s.term.struct == "HCS" else v[0] == 0)
-        rhos = [None] if not unident else [-1.0, 1.0]
-        for rho in rhos:
-            x = pt.x.copy()
-            if rho is not None:
-                x[pos + nv] = rho
-                q = _nat_eval(ps, reml, x, nk)
+        nr = s.n_free - nv
+        dG = _nat_dG(s, pt.vals.v[j], pt.vals.r[j])[nv:]
+        unid = [pos + nv + c for c in range(nr) if not np.any(dG[c])]
+        cands: list[np.ndarray | None] = [None]
+        if unid:
+            r_lo = lo[unid[0]]
+            assert r_lo is not None
+            cands = []
+            for val in np.linspace(r_lo, 1.0, 9):
+                x = pt.x.copy()
+                x[unid] = val
+                cands.append(x)
+            if 1 < len(unid) <= 3:
+                for corner in itertools.product((r_lo, 1.0), repeat=len(unid)):
+                    x = pt.x.copy()
+                    x[unid] = corner
+                    cands.append(x)
+        for cand in cands:
+            if cand is None:
+                x, g, gG, rr = pt.x, gs, pt.gG[j], pt.vals.r[j]
+            else:
+                q = _nat_eval(ps, reml, cand, nk)
                 if q is None:
                     continue
-                g = _scaled(q.g, nk, scale)
-                gG = q.gG[j]
+                x, g, gG, rr = cand, _scaled(q.g, nk, scale), q.gG[j], q.vals.r[j]
                 for a in range(nv):
                     if x[pos + a] <= 0 and g[pos + a] > _KKT_TOL:
                         e = np.zeros(x.size)
                         e[pos + a] = 1.0
                         out.append((x, e))
-            else:
-                g, gG = gs, pt.gG[j]
-            if s.term.struct != "HCS":
+            if nv == 0 or nk[pos] != "sd":
                 continue
-            r = x[pos + nv] if has_rho else float(np.asarray(pt.vals.r[j])[0])
+            C = s.term.G(np.ones(s.term.n_var), np.asarray(rr, dtype=float))
             zero = [a for a in range(nv) if x[pos + a] <= 0 and abs(g[pos + a]) <= _KKT_TOL]
             for a in zero:  # second order: ll ~ dl/dG_ii tau_i^2
                 ia = int(free_v[a])
@@ -737,12 +797,12 @@ def _violations(ps: ParamSet, reml: bool, pt: _NatPoint, nk: list[str],
                     e = np.zeros(x.size)
                     e[pos + a] = 1.0
                     out.append((x, e))
-            for a in zero:  # pairs: dl/dG_ii a^2 + dl/dG_kk b^2 + 2 rho dl/dG_ik a b
+            for a in zero:  # pairs: dl/dG_ii a^2 + dl/dG_kk b^2 + 2 C_ik dl/dG_ik a b
                 for b in zero:
                     if b <= a:
                         continue
                     ia, ib = int(free_v[a]), int(free_v[b])
-                    gii, gkk, gik = gG[ia, ia], gG[ib, ib], r * gG[ia, ib]
+                    gii, gkk, gik = gG[ia, ia], gG[ib, ib], C[ia, ib] * gG[ia, ib]
                     if gii > 0 or gkk > 0 or gik <= 0 or gik * gik <= gii * gkk * (1 + 1e-9):
                         continue
                     e = np.zeros(x.size)
@@ -806,23 +866,28 @@ def _release(ps: ParamSet, reml: bool, x: np.ndarray, e: np.ndarray, nk: list[st
 
 def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
                       kinds: list[tuple[str, str]], nk: list[str], scale: float,
-                      maxiter: int) -> OptResult:
-    """Maximise over metafor's parameter space on the natural scale (CS/HCS terms): L-BFGS-B
-    from metafor's start and from each free correlation started at -1, -1/2, 0, 1/2 and 1
-    (the likelihood is not concave in rho; boundary maxima at rho = +/-1 and interior ones
-    compete); from the best point, components on a bound that violate the KKT conditions are
-    released and the likelihood maximised again, until none does; Newton steps finish. The
-    fit is converged only at a KKT point (interior gradient below 1e-6 per unit of the
+                      maxiter: int, warm: np.ndarray | None = None) -> OptResult:
+    """Maximise over metafor's parameter space on the natural scale (every structure but UN
+    with all elements free): L-BFGS-B from metafor's start and from each free correlation
+    started at -1, -1/2, 0, 1/2 and 1 (the likelihood is not concave in rho; with CS, HCS or
+    UN with fixed components G may be indefinite, and boundary maxima at rho = +/-1 and
+    interior ones compete), or only from the rows of ``warm`` (the log-scale fit of a model
+    whose G is positive semi-definite over the whole box: AR, HAR, CAR, ID, DIAG); from the
+    best point, components on a bound that violate the KKT conditions are released and the
+    likelihood maximised again, until none does; Newton steps finish. The fit is converged
+    only at a KKT point (interior gradient below 1e-6 per unit of the
     sampling-variance scale)."""
     eng = ps.engine
     x0 = _to_nat(theta0, nk)
     starts = [x0]
     for i, k in enumerate(nk):
-        if k == "rho":
+        if k == "rho" and warm is None:
             for r0 in (-1.0, -0.5, 0.0, 0.5, 1.0):
                 c = x0.copy()
                 c[i] = r0
                 starts.append(c)
+    if warm is not None:
+        starts = [_to_nat(w, nk) for w in np.atleast_2d(warm)]
     pt: _NatPoint | None = None
     iters = 0
     for s0 in starts:
