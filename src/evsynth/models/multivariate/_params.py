@@ -611,8 +611,9 @@ def _to_nat(theta: np.ndarray, nk: list[str]) -> np.ndarray:
             x[i] = v if k == "v" else math.sqrt(v)
         elif k == "rho":
             x[i] = math.tanh(theta[i])
-        elif k == "car":
-            x[i] = 1.0 / (1.0 + math.exp(-max(-700.0, min(700.0, theta[i]))))
+        elif k == "car":  # logistic(+/-40) as the bounds 1 and 0 (frozen components)
+            x[i] = (1.0 if theta[i] >= 2 * _AT_ONE else 0.0 if theta[i] <= -2 * _AT_ONE
+                    else 1.0 / (1.0 + math.exp(-theta[i])))
     return x
 
 
@@ -871,23 +872,24 @@ def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
     with all elements free): L-BFGS-B from metafor's start and from each free correlation
     started at -1, -1/2, 0, 1/2 and 1 (the likelihood is not concave in rho; with CS, HCS or
     UN with fixed components G may be indefinite, and boundary maxima at rho = +/-1 and
-    interior ones compete), or only from the rows of ``warm`` (the log-scale fit of a model
-    whose G is positive semi-definite over the whole box: AR, HAR, CAR, ID, DIAG); from the
+    interior ones compete), or from the rows of ``warm`` (the log-scale fit of a model whose
+    G is positive semi-definite over the whole box: AR, HAR, CAR, ID, DIAG; CAR correlations
+    started at 0, 1/2, 0.9 and 1) with the correlation starts added only if the best point
+    has a component on or near a bound; from the
     best point, components on a bound that violate the KKT conditions are released and the
     likelihood maximised again, until none does; Newton steps finish. The fit is converged
     only at a KKT point (interior gradient below 1e-6 per unit of the
     sampling-variance scale)."""
     eng = ps.engine
     x0 = _to_nat(theta0, nk)
-    starts = [x0]
+    rho_starts = [x0]
     for i, k in enumerate(nk):
-        if k == "rho" and warm is None:
-            for r0 in (-1.0, -0.5, 0.0, 0.5, 1.0):
+        if k in ("rho", "car"):
+            for r0 in ((-1.0, -0.5, 0.0, 0.5, 1.0) if k == "rho" else (0.0, 0.5, 0.9, 1.0)):
                 c = x0.copy()
                 c[i] = r0
-                starts.append(c)
-    if warm is not None:
-        starts = [_to_nat(w, nk) for w in np.atleast_2d(warm)]
+                rho_starts.append(c)
+    starts = rho_starts if warm is None else [_to_nat(w, nk) for w in np.atleast_2d(warm)]
     pt: _NatPoint | None = None
     iters = 0
     for s0 in starts:
@@ -895,6 +897,14 @@ def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
         iters += it
         if q is not None and (pt is None or q.ll > pt.ll + 1e-12):
             pt = q
+    if warm is not None and pt is not None and _near_bound(pt.x, nk, scale):
+        # a component on a bound may mark a local maximum only (e.g. CAR with rho = 0 against
+        # an interior rho): the correlation starts as for CS/HCS
+        for s0 in rho_starts[1:]:
+            q, it = _nat_local(ps, reml, s0, nk, scale, maxiter)
+            iters += it
+            if q is not None and q.ll > pt.ll + 1e-12:
+                pt = q
     if pt is None:
         raise InputError("cannot compute the likelihood at the starting values (the marginal "
                          "covariance matrix is not positive definite)")
@@ -941,6 +951,18 @@ def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
     vals = ps.values(theta)
     ev = eng.evaluate(vals, reml)
     return OptResult(theta, vals, ev, iters, ok, message, boundary, notes)
+
+
+def _near_bound(x: np.ndarray, nk: list[str], scale: float) -> bool:
+    """A component on or near a bound: a variance below 1e-4 times the sampling-variance
+    scale (a standard deviation below 1e-2 times its root), a correlation within 1e-3 of a
+    bound."""
+    for xi, k, (lo, hi) in zip(x, nk, _bounds(nk), strict=True):
+        tol = 1e-4 * scale if k == "v" else 1e-2 * math.sqrt(scale) if k == "sd" else 1e-3
+        if k != "raw" and ((lo is not None and xi - lo < tol)
+                           or (hi is not None and hi - xi < tol)):
+            return True
+    return False
 
 
 def _at_bound(x: np.ndarray, nk: list[str]) -> np.ndarray:

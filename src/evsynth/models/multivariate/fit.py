@@ -164,18 +164,29 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
     optimised through the Cholesky factor of ``G`` (metafor's ``cholesky=TRUE``), so
     positive semi-definite.
 
-    For CS and HCS the fit ends with a check of the Karush-Kuhn-Tucker conditions on the
-    natural scale (CS ``tau^2``, HCS ``tau``, ``rho``; Nocedal & Wright [5]_, thm. 12.1): a
-    component at a bound (``tau^2 = 0``, ``rho = +/-1``) must have no ascent direction into
-    the parameter space, else it is released and the likelihood maximised again
-    (bound-constrained quasi-Newton, Byrd et al. [6]_). The check is needed because with
-    ``G_ab = rho tau_a tau_b`` the log-likelihood changes like ``tau_a = sqrt(tau_a^2)`` near
-    ``tau_a^2 = 0``: on metafor's ``log(tau^2)`` scale its derivative vanishes there even
-    where it rises steeply into the interior. Where ``rho`` is not identified (HCS with fewer
-    than two positive variances, CS with ``tau^2 = 0``) the conditions must hold for
-    ``rho = -1`` and ``+1``; a standard deviation at 0 with a vanishing first derivative is
-    also released when the second-order term is positive. ``method_info["converged"]`` is
-    True only at a point satisfying these conditions.
+    For every structured term except UN with all components free (CS, HCS, AR, HAR, CAR,
+    ID, DIAG, and UN, CS or HCS with components fixed by the user, e.g. ``tau2=[nan, 0.1,
+    nan]`` or ``rho=0.5``) the fit ends with a check of the Karush-Kuhn-Tucker conditions on
+    the natural scale (variances ``tau^2``, ``sigma^2`` for CS, AR, CAR, ID, DIAG; standard
+    deviations ``tau`` for HCS, HAR and UN with fixed components; ``rho``; Nocedal & Wright
+    [5]_, thm. 12.1): a component at a bound (``tau^2 = 0``, ``rho = +/-1``, CAR ``rho = 0``
+    or ``1``) must have no ascent direction into the parameter space, else it is released
+    and the likelihood maximised again (bound-constrained quasi-Newton, Byrd et al. [6]_).
+    The check is needed because metafor's transformed scale hides such directions: with
+    ``G_ab = c tau_a tau_b`` (HCS, HAR, UN) the log-likelihood changes like ``tau_a =
+    sqrt(tau_a^2)`` near ``tau_a^2 = 0``, and for any variance the derivative on the
+    ``log(tau^2)`` scale, ``tau^2 dl/dtau^2``, vanishes at 0 whatever the sign of
+    ``dl/dtau^2``, so a component that ran to 0 was once reported converged where the
+    likelihood still rose into the interior. Where a correlation is not identified (HCS or
+    HAR with fewer than two positive variances, CS, AR or CAR with ``tau^2 = 0``, a UN
+    correlation of a variance at 0) the conditions must hold for every value of it; they
+    are checked on a grid of its range (the first-order terms are polynomials in ``rho``). A
+    standard deviation at 0 with a vanishing first derivative is also released when the
+    second-order term is positive. ``method_info["converged"]`` is True only at a point
+    satisfying these conditions. CS, HCS and UN with fixed components, whose ``G`` may be
+    indefinite, are maximised from several starting correlations; AR, HAR, CAR, ID and DIAG
+    from a short Newton stage on metafor's transformed scale. Models with ``sigma^2``
+    components only, and UN with all components free, keep metafor's transformed scale.
 
     Where the (restricted) log-likelihood increases without bound (or towards its supremum)
     as the marginal covariance matrix becomes singular - possible when ``G`` may be

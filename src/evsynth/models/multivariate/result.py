@@ -205,9 +205,9 @@ class MetaMVResult(FittedModel):
                                                                                dtype=object))],
                 dtype=float))) for key, val in st["fixed"].items() if val is not None},
             "parametrisation": "log variances, tanh correlations (CAR: logistic), UN via "
-                               "unconstrained Cholesky (metafor's transformations); CS/HCS "
-                               "on the natural scale (tau^2 or tau >= 0, rho in [-1, 1]) "
-                               "with a KKT check at the bounds",
+                               "unconstrained Cholesky (metafor's transformations); other "
+                               "structured terms on the natural scale (tau^2 or tau >= 0, "
+                               "rho in [-1, 1], CAR [0, 1]) with a KKT check at the bounds",
             "optimizer": "BFGS with analytic gradient, then Newton (Hessian by central "
                          "differences of the gradient)",
             "tolerance": self._settings["control"].get("tol", 1e-10),
