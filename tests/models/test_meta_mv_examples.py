@@ -173,11 +173,13 @@ def test_v_errors():
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(0, 100_000), st.sampled_from(["CS", "HCS", "UN", "AR", "HAR", "ID", "DIAG"]),
+@given(st.integers(0, 100_000),
+       st.sampled_from(["CS", "HCS", "UN", "AR", "HAR", "CAR", "ID", "DIAG"]),
        st.sampled_from(["REML", "ML"]))
 def test_converges_on_random_data(seed, struct, method):
-    """Random multivariate data (3 outcomes in 4 to 12 studies, some with true variance 0):
-    the fit converges, and no fixed set of components gives a higher likelihood."""
+    """Random multivariate data (3 outcomes in 4 to 12 studies, some with true variance 0;
+    CAR on the irregular times 0, 1, 3): the fit converges, and no fixed set of components
+    gives a higher likelihood."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(4, 13))
     study = np.repeat(np.arange(n), 3)
@@ -185,9 +187,10 @@ def test_converges_on_random_data(seed, struct, method):
     vi = rng.uniform(0.01, 0.2, 3 * n)
     tau = rng.choice([0.0, 0.1, 0.4])
     yi = rng.normal(0, tau, n)[study] + rng.normal(0, np.sqrt(vi))
-    d = pd.DataFrame({"yi": yi, "vi": vi, "study": study, "outcome": outcome})
-    fit = evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct=struct, data=d,
-                          method=method)
+    d = pd.DataFrame({"yi": yi, "vi": vi, "study": study, "outcome": outcome,
+                      "time": np.tile([0.0, 1.0, 3.0], n)})
+    random = "~ time | study" if struct == "CAR" else "~ outcome | study"
+    fit = evsynth.meta_mv("yi", "vi", random=random, struct=struct, data=d, method=method)
     # as in metafor, G is not constrained to be positive semi-definite (CS/HCS: variances
     # >= 0, rho in [-1, 1], only the marginal covariance positive definite): with rho below
     # -1/(L-1) = -1/2 the likelihood can increase without bound (REML: towards a supremum not
@@ -198,7 +201,16 @@ def test_converges_on_random_data(seed, struct, method):
     assume(not any("no maximum exists" in n for n in fit.method_info["notes"]))
     assert fit.method_info["converged"], fit.method_info
     assert np.all(np.isfinite(fit.beta)) and np.all(fit.tau2 >= 0)
-    alt = evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct=struct, data=d,
+    alt = evsynth.meta_mv("yi", "vi", random=random, struct=struct, data=d,
                           method=method, tau2=fit.tau2 * 1.5 + 0.01,
                           rho=(None if fit.rho.size == 0 else fit.rho * 0.5))
     assert alt.ll <= fit.ll + 1e-8
+    # a variance at 0 is a KKT point: moving it into the interior (the other components as
+    # fitted) does not raise the likelihood (on metafor's log(tau^2) scale the derivative
+    # vanishes at 0 whatever its sign on the natural scale)
+    for i in np.flatnonzero(fit.tau2 == 0):
+        t2 = fit.tau2.copy()
+        t2[i] = 1e-5
+        alt = evsynth.meta_mv("yi", "vi", random=random, struct=struct, data=d, method=method,
+                              tau2=t2, rho=(None if fit.rho.size == 0 else fit.rho))
+        assert alt.ll <= fit.ll + 1e-8, (i, alt.ll, fit.ll)
