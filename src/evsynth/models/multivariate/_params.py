@@ -318,18 +318,17 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
     scale = float(np.mean(eng.V.diagonal()))
     nk = _nat_kinds(ps)
     if nk is not None:  # metafor's parameter space on the natural scale, KKT check
-        warm, it0 = None, 0
-        if not any(s.n_free and not s.chol and s.term.struct in ("CS", "HCS", "UN")
-                   for s in ps.structs):
-            # G positive semi-definite over the whole box (AR, HAR, CAR, ID, DIAG): the
-            # log-scale Newton iteration (at most 30 steps) is a cheap first stage; the
-            # natural-scale stage starts from its point (and from metafor's start if it did not
-            # converge)
-            warm, it0, ok0 = _ai_newton(ps, reml, theta0, fg, np.ones(theta0.size, dtype=bool),
-                                        kinds, scale, maxiter=30, tol=tol)
-            if not ok0:
-                warm = np.stack([warm, theta0])
-        res = _optimise_natural(ps, reml, theta0, kinds, nk, scale, maxiter, warm)
+        # a short log-scale Newton stage (at most 30 steps) first: cheap, and its point (with
+        # metafor's start if it did not converge) starts the natural-scale stage
+        warm, it0, ok0 = _ai_newton(ps, reml, theta0, fg, np.ones(theta0.size, dtype=bool),
+                                    kinds, scale, maxiter=30, tol=tol)
+        if not ok0:
+            warm = np.stack([warm, theta0])
+        # CS, HCS, UN with fixed components: G may be indefinite, local maxima at rho = +/-1
+        # compete with interior ones; every fit also starts from several correlations
+        multi = any(s.n_free and not s.chol and s.term.struct in ("CS", "HCS", "UN")
+                    for s in ps.structs)
+        res = _optimise_natural(ps, reml, theta0, kinds, nk, scale, maxiter, warm, multi)
         res.iterations += it0
         return res
     theta, active, iters, ok, message = _run(ps, reml, theta0, fg, kinds, scale, maxiter, tol)
@@ -867,15 +866,15 @@ def _release(ps: ParamSet, reml: bool, x: np.ndarray, e: np.ndarray, nk: list[st
 
 def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
                       kinds: list[tuple[str, str]], nk: list[str], scale: float,
-                      maxiter: int, warm: np.ndarray | None = None) -> OptResult:
+                      maxiter: int, warm: np.ndarray, multi: bool) -> OptResult:
     """Maximise over metafor's parameter space on the natural scale (every structure but UN
-    with all elements free): L-BFGS-B from metafor's start and from each free correlation
-    started at -1, -1/2, 0, 1/2 and 1 (the likelihood is not concave in rho; with CS, HCS or
-    UN with fixed components G may be indefinite, and boundary maxima at rho = +/-1 and
-    interior ones compete), or from the rows of ``warm`` (the log-scale fit of a model whose
-    G is positive semi-definite over the whole box: AR, HAR, CAR, ID, DIAG; CAR correlations
-    started at 0, 1/2, 0.9 and 1) with the correlation starts added only if the best point
-    has a component on or near a bound; from the
+    with all elements free): L-BFGS-B from the rows of ``warm`` (the point of a short
+    log-scale Newton stage, and metafor's start if that did not converge) and, where G may
+    be indefinite (``multi``: CS, HCS, UN with fixed components; local maxima at rho = +/-1
+    compete with interior ones), from metafor's start with each free correlation set to
+    -1, -1/2, 0, 1/2 and 1 (two or three correlations: also at each corner of their
+    box); for AR, HAR, CAR, ID and DIAG those correlation starts (CAR: 0,
+    1/2, 0.9, 1) are added only if the best point has a component on or near a bound; from the
     best point, components on a bound that violate the KKT conditions are released and the
     likelihood maximised again, until none does; Newton steps finish. The fit is converged
     only at a KKT point (interior gradient below 1e-6 per unit of the
@@ -889,7 +888,13 @@ def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
                 c = x0.copy()
                 c[i] = r0
                 rho_starts.append(c)
-    starts = rho_starts if warm is None else [_to_nat(w, nk) for w in np.atleast_2d(warm)]
+    cors = [i for i, k in enumerate(nk) if k == "rho"]
+    if multi and 1 < len(cors) <= 3:  # UN with fixed components: the corners as well
+        for corner in itertools.product((-1.0, 1.0), repeat=len(cors)):
+            c = x0.copy()
+            c[cors] = corner
+            rho_starts.append(c)
+    starts = [_to_nat(w, nk) for w in np.atleast_2d(warm)] + (rho_starts if multi else [])
     pt: _NatPoint | None = None
     iters = 0
     for s0 in starts:
@@ -897,7 +902,7 @@ def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
         iters += it
         if q is not None and (pt is None or q.ll > pt.ll + 1e-12):
             pt = q
-    if warm is not None and pt is not None and _near_bound(pt.x, nk, scale):
+    if not multi and pt is not None and _near_bound(pt.x, nk, scale):
         # a component on a bound may mark a local maximum only (e.g. CAR with rho = 0 against
         # an interior rho): the correlation starts as for CS/HCS
         for s0 in rho_starts[1:]:
