@@ -153,3 +153,67 @@ def test_cs_unbounded_likelihood_is_not_converged():
     assert not fit.method_info["converged"]
     assert any("no maximum exists" in n for n in fit.method_info["notes"])
     assert fit.ll > 10.0
+
+
+# The other structures (HAR, AR, CAR, ID, DIAG, and UN/CS/HCS with components fixed by the
+# user) on metafor's natural parameter space with the same KKT check. Before, they were
+# optimised on the log(tau^2) / atanh(rho) / logit(rho) scale and a component running to a
+# bound was frozen there: at tau^2 -> 0 the log-scale derivative tau^2 dl/dtau^2 vanishes
+# whatever the sign of dl/dtau^2 (and with G_ab = c tau_a tau_b the likelihood rises like
+# tau_a), so fits were reported converged below metafor's maximum. metafor 3.8.1 (R 4.2) on
+# the data of _random_data(seed) (CAR: with time = 0, 1, 3 within each study):
+
+def _fit_fixed(d: pd.DataFrame, method: str, struct: str, random: str = "~ outcome | study",
+               **fixed) -> evsynth.MetaMVResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return evsynth.meta_mv("yi", "vi", random=random, struct=struct, data=d,
+                               method=method, **fixed)
+
+
+#   rma.mv(yi, vi, random = ~ time | study, struct = "CAR", data = d, method = "ML" / "REML")
+#   (nlminb, converged; d$time <- rep(c(0, 1, 3), n)). Before: converged = True at tau2 =
+#   6.7e-06, rho = 0.0067 (ML -1.717763, REML -2.063887), a restart point never left.
+@pytest.mark.parametrize(("method", "ll_metafor", "tau2_metafor"), [
+    ("ML", -1.7132086121, 0.00245681),
+    ("REML", -2.0148700636, 0.0086943),
+])
+def test_car_seed_142_reaches_metafor(method, ll_metafor, tau2_metafor):
+    d = _random_data(142)
+    d["time"] = np.tile([0.0, 1.0, 3.0], len(d) // 3)
+    fit = _fit_fixed(d, method, "CAR", "~ time | study")
+    assert fit.method_info["converged"], fit.method_info
+    assert fit.ll >= ll_metafor - 1e-8
+    np.testing.assert_allclose(fit.tau2, [tau2_metafor], rtol=2e-3)
+    assert 0 <= fit.rho[0] < 1e-3  # metafor: rho 1.6e-08 (ML), 1.6e-07 (REML): at the bound 0
+
+
+#   rma.mv(yi, vi, random = ~ outcome | study, struct = "UN", rho = 0.5, data = d,
+#          method = "REML", control = list(optimizer = "optim", optmethod = "BFGS",
+#          reltol = 1e-12, maxit = 10000))
+#   gives -8.4302302878 (tau2 0.00026625, 2.9e-29, 0.0097784); Nelder-Mead -8.4302307127;
+#   nlminb stops with "did not achieve convergence" (with cholesky = FALSE: -8.446139).
+#   Before: converged = True at tau2 = (7.4e-10, 0, 2.8e-05), -8.446101: the first standard
+#   deviation frozen at 0 where the likelihood rises like tau_1 into the interior.
+def test_un_fixed_rho_seed_3_standard_deviation_released():
+    d = _random_data(3)
+    fit = _fit_fixed(d, "REML", "UN", rho=0.5)
+    assert fit.method_info["converged"], fit.method_info
+    assert fit.ll >= -8.4302302878 - 1e-8
+    np.testing.assert_allclose(fit.tau2[[0, 2]], [0.00026625, 0.0097784], rtol=2e-3)
+    assert fit.tau2[1] == 0.0
+    # KKT at the bound: moving the zero variance into the interior lowers the likelihood
+    alt = _fit_fixed(d, "REML", "UN", rho=0.5, tau2=fit.tau2 + np.array([0, 1e-6, 0]))
+    assert alt.ll < fit.ll
+
+
+#   rma.mv(yi, vi, random = ~ outcome | study, struct = "UN", tau2 = c(NA, 0.01, NA),
+#          data = d, method = "ML", control = list(cholesky = FALSE))
+#   gives -2.3098980544 (tau2 0.00058831, 0.01, 0.015923; rho 0.12488, -1, -0.78902);
+#   the default cholesky = TRUE and optim BFGS/Nelder-Mead -2.3111099034 (rho 0.770,
+#   -0.9987, -0.802). Before: converged = True at -2.311935 (two correlations frozen at -1).
+def test_un_fixed_variance_seed_7_correlation_released():
+    fit = _fit_fixed(_random_data(7), "ML", "UN", tau2=[np.nan, 0.01, np.nan])
+    assert fit.method_info["converged"], fit.method_info
+    assert fit.ll >= -2.3098980544 - 1e-8
+    np.testing.assert_allclose(fit.rho, [0.12488, -1.0, -0.78902], atol=2e-4)
