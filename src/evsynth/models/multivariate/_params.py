@@ -317,20 +317,38 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
     kinds = _kinds(ps)
     scale = float(np.mean(eng.V.diagonal()))
     nk = _nat_kinds(ps)
-    if nk is not None:  # metafor's parameter space on the natural scale, KKT check
+    # CS, HCS, UN with fixed components: G may be indefinite, local maxima at rho = +/-1
+    # compete with interior ones; every fit also starts from several correlations
+    multi = nk is not None and any(s.n_free and not s.chol
+                                   and s.term.struct in ("CS", "HCS", "UN") for s in ps.structs)
+    if multi:
         # a short log-scale Newton stage (at most 30 steps) first: cheap, and its point (with
         # metafor's start if it did not converge) starts the natural-scale stage
-        warm, it0, ok0 = _ai_newton(ps, reml, theta0, fg, np.ones(theta0.size, dtype=bool),
-                                    kinds, scale, maxiter=30, tol=tol)
-        if not ok0:
-            warm = np.stack([warm, theta0])
-        # CS, HCS, UN with fixed components: G may be indefinite, local maxima at rho = +/-1
-        # compete with interior ones; every fit also starts from several correlations
-        multi = any(s.n_free and not s.chol and s.term.struct in ("CS", "HCS", "UN")
-                    for s in ps.structs)
+        theta, iters, ok = _ai_newton(ps, reml, theta0, fg, np.ones(theta0.size, dtype=bool),
+                                      kinds, scale, maxiter=30, tol=tol)
+    else:
+        theta, active, iters, ok, message = _log_scale_fit(ps, reml, theta0, fg, kinds, scale,
+                                                           maxiter, tol)
+    if nk is not None:  # metafor's parameter space on the natural scale, KKT check
+        # AR, HAR, CAR, ID, DIAG: the log-scale fit (with its restarts off the boundary) is
+        # the first stage; it may have frozen a component at a bound where the KKT
+        # conditions do not hold (or stopped short of the maximum): the natural-scale stage
+        # starts from its point
+        warm = theta if ok else np.stack([theta, theta0])
         res = _optimise_natural(ps, reml, theta0, kinds, nk, scale, maxiter, warm, multi)
-        res.iterations += it0
+        res.iterations += iters
         return res
+    boundary = [kinds[i][1] for i in np.flatnonzero(~active)]
+    vals = ps.values(theta)
+    ev = eng.evaluate(vals, reml)
+    return OptResult(theta, vals, ev, iters, ok, message, boundary)
+
+
+def _log_scale_fit(ps: ParamSet, reml: bool, theta0: np.ndarray, fg: Any,
+                   kinds: list[tuple[str, str]], scale: float, maxiter: int, tol: float
+                   ) -> tuple[np.ndarray, np.ndarray, int, bool, str]:
+    """The fit on metafor's transformed scale (``_run``), restarted off the boundary;
+    (theta, active, iterations, converged, message)."""
     theta, active, iters, ok, message = _run(ps, reml, theta0, fg, kinds, scale, maxiter, tol)
     if not ok or _near_boundary(theta, active, kinds, scale):
         # A component frozen at (or running to) a boundary (variance 0, correlation +/-1) may
@@ -351,10 +369,7 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
                                                             and f2 <= best_f + 1e-9):
                 theta, active, ok, best_f = th2, act2, ok2, f2
                 message += "; restarted off the boundary"
-    boundary = [kinds[i][1] for i in np.flatnonzero(~active)]
-    vals = ps.values(theta)
-    ev = eng.evaluate(vals, reml)
-    return OptResult(theta, vals, ev, iters, ok, message, boundary)
+    return theta, active, iters, ok, message
 
 
 #: the objective at points where the marginal covariance is not positive definite
@@ -868,8 +883,9 @@ def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
                       kinds: list[tuple[str, str]], nk: list[str], scale: float,
                       maxiter: int, warm: np.ndarray, multi: bool) -> OptResult:
     """Maximise over metafor's parameter space on the natural scale (every structure but UN
-    with all elements free): L-BFGS-B from the rows of ``warm`` (the point of a short
-    log-scale Newton stage, and metafor's start if that did not converge) and, where G may
+    with all elements free): L-BFGS-B from the rows of ``warm`` (the point of the fit on
+    metafor's transformed scale - a short Newton stage where ``multi``, else ``_run`` with
+    its restarts off the boundary - and metafor's start if that did not converge) and, where G may
     be indefinite (``multi``: CS, HCS, UN with fixed components; local maxima at rho = +/-1
     compete with interior ones), from metafor's start with each free correlation set to
     -1, -1/2, 0, 1/2 and 1 (two or three correlations: also at each corner of their
