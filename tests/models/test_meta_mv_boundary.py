@@ -217,3 +217,31 @@ def test_un_fixed_variance_seed_7_correlation_released():
     assert fit.method_info["converged"], fit.method_info
     assert fit.ll >= -2.3098980544 - 1e-8
     np.testing.assert_allclose(fit.rho, [0.12488, -1.0, -0.78902], atol=2e-4)
+
+
+#   rma.mv(yi, vi, random = ~ outcome | study, struct = "HAR", data = d, method = "ML",
+#          control = list(optimizer = "optim", optmethod = ...))   (reltol 1e-12, maxit 1e4)
+#   seed 69: Nelder-Mead -1.2014261722 (tau2 0, 0.00470871, 0.00177048; rho -1); BFGS
+#            -1.2092570068 (every tau2 ~ 0); nlminb "did not achieve convergence".
+#   seed 185: BFGS 2.5599111645 (tau2 3.28e-05, 0.00571473, 4.75e-05; rho -1); nlminb
+#            2.5565335471 (tau2 0, 0.0051641, 0; rho -1), Nelder-Mead 2.5574628589.
+# Before: converged = True at every tau2 = 0 (seed 69, -1.209257) and at tau2 = (0, 0.00516,
+# 0), rho = 1 (seed 185, 2.556534). With one positive variance rho is not identified, and
+# the first derivative in tau_1 (2 rho tau_2 dl/dG_12) is positive for rho = -1 only: the
+# KKT conditions must hold for every rho.
+@pytest.mark.parametrize(("seed", "ll_metafor", "tau2_metafor"), [
+    (69, -1.2014261722, [0.0, 0.00470871, 0.00177048]),
+    (185, 2.5599111645, [3.28e-05, 0.00571473, 4.75e-05]),
+])
+def test_har_zero_variances_released(seed, ll_metafor, tau2_metafor):
+    d = _random_data(seed)
+    fit = _fit_fixed(d, "ML", "HAR")
+    assert fit.method_info["converged"], fit.method_info
+    assert fit.ll >= ll_metafor - 1e-8
+    assert fit.rho[0] == -1.0
+    np.testing.assert_allclose(fit.tau2, tau2_metafor, rtol=5e-3, atol=2e-7)
+    for i in range(3):  # a maximum: no variance gains by moving into the interior
+        t2 = fit.tau2.copy()
+        t2[i] += 1e-6
+        alt = _fit_fixed(d, "ML", "HAR", tau2=t2, rho=-1)
+        assert alt.ll <= fit.ll + 1e-10
