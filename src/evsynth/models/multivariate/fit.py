@@ -185,8 +185,17 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
     second-order term is positive. ``method_info["converged"]`` is True only at a point
     satisfying these conditions. CS, HCS and UN with fixed components, whose ``G`` may be
     indefinite, are maximised from several starting correlations; AR, HAR, CAR, ID and DIAG
-    from a short Newton stage on metafor's transformed scale. Models with ``sigma^2``
-    components only, and UN with all components free, keep metafor's transformed scale.
+    from the fit on metafor's transformed scale (with restarts off the boundary), and from
+    several starting correlations when that fit lies on or near a bound. Models with
+    ``sigma^2`` components only, and UN with all components free, keep metafor's
+    transformed scale.
+
+    UN with some components fixed ranges over variances ``>= 0`` and each free correlation
+    in ``[-1, 1]`` (metafor's ``control = list(cholesky = FALSE)``), so ``G`` may be
+    indefinite and, as for CS/HCS below, the likelihood may have no maximum. metafor's
+    default ``cholesky = TRUE`` draws the free components from a positive semi-definite
+    ``G`` before putting in the fixed ones, a smaller space with fixed variances (its
+    maximum can then be lower than evsynth's).
 
     Where the (restricted) log-likelihood increases without bound (or towards its supremum)
     as the marginal covariance matrix becomes singular - possible when ``G`` may be
