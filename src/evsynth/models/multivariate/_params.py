@@ -317,10 +317,10 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
     kinds = _kinds(ps)
     scale = float(np.mean(eng.V.diagonal()))
     nk = _nat_kinds(ps)
-    # CS, HCS, UN with fixed components: G may be indefinite, local maxima at rho = +/-1
-    # compete with interior ones; every fit also starts from several correlations
-    multi = nk is not None and any(s.n_free and not s.chol
-                                   and s.term.struct in ("CS", "HCS", "UN") for s in ps.structs)
+    # CS, HCS: G may be indefinite, local maxima at rho = +/-1 compete with interior ones;
+    # every fit also starts from several correlations
+    multi = nk is not None and any(s.n_free and s.term.struct in ("CS", "HCS")
+                                   for s in ps.structs)
     if multi:
         # a short log-scale Newton stage (at most 30 steps) first: cheap, and its point (with
         # metafor's start if it did not converge) starts the natural-scale stage
@@ -330,10 +330,10 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
         theta, active, iters, ok, message = _log_scale_fit(ps, reml, theta0, fg, kinds, scale,
                                                            maxiter, tol)
     if nk is not None:  # metafor's parameter space on the natural scale, KKT check
-        # AR, HAR, CAR, ID, DIAG: the log-scale fit (with its restarts off the boundary) is
-        # the first stage; it may have frozen a component at a bound where the KKT
-        # conditions do not hold (or stopped short of the maximum): the natural-scale stage
-        # starts from its point
+        # AR, HAR, CAR, ID, DIAG, UN with fixed components: the log-scale fit (with its
+        # restarts off the boundary) is the first stage; it may have frozen a component at
+        # a bound where the KKT conditions do not hold (or stopped short of the maximum): the
+        # natural-scale stage starts from its point
         warm = theta if ok else np.stack([theta, theta0])
         res = _optimise_natural(ps, reml, theta0, kinds, nk, scale, maxiter, warm, multi)
         res.iterations += iters
@@ -885,12 +885,13 @@ def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
     """Maximise over metafor's parameter space on the natural scale (every structure but UN
     with all elements free): L-BFGS-B from the rows of ``warm`` (the point of the fit on
     metafor's transformed scale - a short Newton stage where ``multi``, else ``_run`` with
-    its restarts off the boundary - and metafor's start if that did not converge) and, where G may
-    be indefinite (``multi``: CS, HCS, UN with fixed components; local maxima at rho = +/-1
-    compete with interior ones), from metafor's start with each free correlation set to
-    -1, -1/2, 0, 1/2 and 1 (two or three correlations: also at each corner of their
-    box); for AR, HAR, CAR, ID and DIAG those correlation starts (CAR: 0,
-    1/2, 0.9, 1) are added only if the best point has a component on or near a bound; from the
+    its restarts off the boundary, taken as it is when it converged inside the space - and
+    metafor's start if that did not converge) and, where G may be indefinite (``multi``:
+    CS, HCS; local maxima at rho = +/-1 compete with interior ones), from metafor's start
+    with each free correlation set to -1, -1/2, 0, 1/2 and 1 (two or three correlations:
+    also at each corner of their box); for AR, HAR, CAR, ID, DIAG and UN with fixed
+    components those correlation starts (CAR: 0, 1/2, 0.9, 1) are added only if the best
+    point has a component on or near a bound; from the
     best point, components on a bound that violate the KKT conditions are released and the
     likelihood maximised again, until none does; Newton steps finish. The fit is converged
     only at a KKT point (interior gradient below 1e-6 per unit of the
@@ -905,7 +906,7 @@ def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
                 c[i] = r0
                 rho_starts.append(c)
     cors = [i for i, k in enumerate(nk) if k == "rho"]
-    if multi and 1 < len(cors) <= 3:  # UN with fixed components: the corners as well
+    if 1 < len(cors) <= 3:  # e.g. UN with fixed components: the corners as well
         for corner in itertools.product((-1.0, 1.0), repeat=len(cors)):
             c = x0.copy()
             c[cors] = corner
@@ -913,8 +914,12 @@ def _optimise_natural(ps: ParamSet, reml: bool, theta0: np.ndarray,
     starts = [_to_nat(w, nk) for w in np.atleast_2d(warm)] + (rho_starts if multi else [])
     pt: _NatPoint | None = None
     iters = 0
-    for s0 in starts:
-        q, it = _nat_local(ps, reml, s0, nk, scale, maxiter)
+    for j, s0 in enumerate(starts):
+        if j == 0 and np.ndim(warm) == 1 and not _near_bound(s0, nk, scale):
+            # a converged log-scale fit inside the space: Newton steps and the KKT check below
+            q, it = _nat_eval(ps, reml, s0, nk), 0
+        else:
+            q, it = _nat_local(ps, reml, s0, nk, scale, maxiter)
         iters += it
         if q is not None and (pt is None or q.ll > pt.ll + 1e-12):
             pt = q
