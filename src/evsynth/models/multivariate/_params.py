@@ -25,11 +25,12 @@ optimised differently (``_optimise_natural``): on the natural scale of metafor's
 space (variances >= 0: ``sigma^2`` and the ``tau^2`` of CS/AR/CAR/ID/DIAG; standard
 deviations ``tau`` >= 0 where ``G_ab = c tau_a tau_b`` with separate variances: HCS, HAR, UN
 with some components fixed; correlations in [-1, 1], CAR in [0, 1]; ``G`` not required to be
-positive semi-definite, the marginal covariance positive definite), by L-BFGS-B from several
-starting correlations, with the Karush-Kuhn-Tucker conditions checked at the bounds (see the
-section below ``_ai_newton``); the fit is converged only at a KKT point. The log-scale path
-above (components frozen at a boundary) remains for models with ``sigma^2`` components and
-UN Cholesky factors only.
+positive semi-definite, the marginal covariance positive definite), by L-BFGS-B from the
+log-scale fit above and from several starting correlations (CS/HCS always, other structures
+when the fit is on or near a bound), with the Karush-Kuhn-Tucker conditions checked at the
+bounds (see the section below ``_ai_newton``); the fit is converged only at a KKT point. The
+log-scale path alone (components frozen at a boundary) remains for models with ``sigma^2``
+components and UN Cholesky factors only.
 """
 
 from __future__ import annotations
