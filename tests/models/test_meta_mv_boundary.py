@@ -6,7 +6,7 @@ With ``struct="UN"`` the maximum can lie on the boundary of the positive semi-de
 ordinary stationary point, so the fit must converge there, leak no numpy warnings, and reach a
 (restricted) log-likelihood at least as high as metafor's ``rma.mv``.
 
-The metafor values were computed with metafor 4.x, ``rma.mv(yi, vi, random = ~ outcome |
+The metafor values were computed with metafor 3.8.1 (R 4.2), ``rma.mv(yi, vi, random = ~ outcome |
 study, struct = "UN", method = ..., control = list(optimizer = "optim", reltol = 1e-12,
 maxit = 10000))`` on the data built below (nlminb, the default optimiser, stopped with
 "did not achieve convergence" on all four fits).
@@ -24,7 +24,9 @@ import evsynth
 
 
 def _random_data(seed: int) -> pd.DataFrame:
-    """The generator of test_meta_mv_examples.test_converges_on_random_data."""
+    """Random multivariate data, the generator of test_meta_mv_examples'
+    test_converges_on_random_data: 3 outcomes in 4 to 12 studies, true variance 0, 0.1^2 or
+    0.4^2, and ``time`` 0, 1, 3 within each study (for CAR)."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(4, 13))
     study = np.repeat(np.arange(n), 3)
@@ -32,7 +34,8 @@ def _random_data(seed: int) -> pd.DataFrame:
     vi = rng.uniform(0.01, 0.2, 3 * n)
     tau = rng.choice([0.0, 0.1, 0.4])
     yi = rng.normal(0, tau, n)[study] + rng.normal(0, np.sqrt(vi))
-    return pd.DataFrame({"yi": yi, "vi": vi, "study": study, "outcome": outcome})
+    return pd.DataFrame({"yi": yi, "vi": vi, "study": study, "outcome": outcome,
+                         "time": np.tile([0.0, 1.0, 3.0], n)})
 
 
 def _hand_built() -> pd.DataFrame:
@@ -180,7 +183,6 @@ def _fit_fixed(d: pd.DataFrame, method: str, struct: str, random: str = "~ outco
 ])
 def test_car_seed_142_reaches_metafor(method, ll_metafor, tau2_metafor):
     d = _random_data(142)
-    d["time"] = np.tile([0.0, 1.0, 3.0], len(d) // 3)
     fit = _fit_fixed(d, method, "CAR", "~ time | study")
     assert fit.method_info["converged"], fit.method_info
     assert fit.ll >= ll_metafor - 1e-8

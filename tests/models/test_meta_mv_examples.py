@@ -28,6 +28,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from test_meta_mv_boundary import _random_data
 from test_meta_mv_reference import REF
 
 import evsynth
@@ -180,15 +181,7 @@ def test_converges_on_random_data(seed, struct, method):
     """Random multivariate data (3 outcomes in 4 to 12 studies, some with true variance 0;
     CAR on the irregular times 0, 1, 3): the fit converges, and no fixed set of components
     gives a higher likelihood."""
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(4, 13))
-    study = np.repeat(np.arange(n), 3)
-    outcome = np.tile([1, 2, 3], n)
-    vi = rng.uniform(0.01, 0.2, 3 * n)
-    tau = rng.choice([0.0, 0.1, 0.4])
-    yi = rng.normal(0, tau, n)[study] + rng.normal(0, np.sqrt(vi))
-    d = pd.DataFrame({"yi": yi, "vi": vi, "study": study, "outcome": outcome,
-                      "time": np.tile([0.0, 1.0, 3.0], n)})
+    d = _random_data(seed)
     random = "~ time | study" if struct == "CAR" else "~ outcome | study"
     fit = evsynth.meta_mv("yi", "vi", random=random, struct=struct, data=d, method=method)
     # as in metafor, G is not constrained to be positive semi-definite (CS/HCS: variances
