@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from test_refit_weights import _fit as _refit_fit
 
 import evsynth
 from evsynth.errors import InputError
@@ -47,25 +48,9 @@ def _cases(group: str) -> list[dict]:
     return load_r_group(FOLDER, group, na=float("nan"))["cases"]
 
 
-def _weights(spec: str | None, d: pd.DataFrame) -> np.ndarray | None:
-    v = d["vi"].to_numpy()
-    if spec is None:
-        return None
-    if spec == "zero1":
-        w = 1 / np.sqrt(v)
-        w[0] = 0.0
-        return w
-    return {"iv01": 1 / (v + 0.1), "isd": 1 / np.sqrt(v)}[spec]
-
-
 def _fit(case: dict):
-    a = case["args"]
-    d = pd.read_csv(REFERENCE / "data" / case["dataset"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # knha with FE: metafor warns as well
-        return evsynth.meta("yi", "vi", data=d, method=a["method"], test=a["test"],
-                            mods=a["mods"], weights=_weights(a["weights"], d),
-                            weighted=a["weighted"], tau2=a["tau2"], slab="study", control=CTRL)
+    """The fit of a fixture case, built as test_refit_weights builds it (one home)."""
+    return _refit_fit(case)[0]
 
 
 def _close(actual, expected, rtol=RTOL, atol=ATOL):
