@@ -61,7 +61,7 @@ def test_new_store_has_schema_and_wal(tmp_path, store):
     con = sqlite3.connect(tmp_path / "evsynth.sqlite")
     rows = con.execute("SELECT version, description FROM schema_version").fetchall()
     con.close()
-    assert [r[0] for r in rows] == [1]
+    assert [r[0] for r in rows] == [m[0] for m in MIGRATIONS]
 
 
 def test_store_url_forms(tmp_path):
@@ -85,7 +85,8 @@ def test_reopen_does_not_reapply_migrations(tmp_path, store):
     s2 = Store(tmp_path)
     assert s2.n_records() == 2
     with s2.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() == 1
+        assert conn.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() \
+            == len(MIGRATIONS)
     s2.close()
 
 
@@ -97,14 +98,15 @@ def test_added_migration_is_applied_once(tmp_path, store):
         calls.append(1)
         conn.exec_driver_sql("ALTER TABLE records ADD COLUMN extra TEXT")
 
-    migs = [*MIGRATIONS, (2, "add records.extra", m2)]
+    nxt = SCHEMA_VERSION + 1
+    migs = [*MIGRATIONS, (nxt, "add records.extra", m2)]
     engine = make_engine(tmp_path)
-    assert migrate(engine, migs) == 2
-    assert migrate(engine, migs) == 2
+    assert migrate(engine, migs) == nxt
+    assert migrate(engine, migs) == nxt
     assert calls == [1]
     assert "extra" in [c["name"] for c in sa.inspect(engine).get_columns("records")]
     engine.dispose()
-    # this code only knows version 1: a version-2 store is refused, not misread
+    # this code only knows up to SCHEMA_VERSION: a newer store is refused, not misread
     with pytest.raises(InputError, match="newer"):
         Store(tmp_path)
 
@@ -118,8 +120,8 @@ def test_failed_migration_rolls_back(tmp_path, store):
 
     engine = make_engine(tmp_path)
     with pytest.raises(RuntimeError):
-        migrate(engine, [*MIGRATIONS, (2, "bad", bad)])
-    assert schema_version(engine) == 1
+        migrate(engine, [*MIGRATIONS, (SCHEMA_VERSION + 1, "bad", bad)])
+    assert schema_version(engine) == SCHEMA_VERSION
     assert not sa.inspect(engine).has_table("half_done")
     engine.dispose()
 

@@ -43,6 +43,12 @@ Tables (schema version 1)
     report belongs to one study), ``study_id`` (a study may have several reports),
     ``linked_by``, ``linked_at``.
 
+Version 2 adds the web app's tables (:mod:`evsynth.web`): ``users`` (``username``,
+``password_hash`` (argon2), ``role`` in this review: owner, reviewer or viewer), ``web_sessions``
+(SHA-256 of the session token, CSRF token, expiry), ``login_attempts`` (for rate limiting) and
+``fulltexts`` (PDFs attached to records: ``record_id``, ``file`` relative to the review folder,
+``sha256``, ``size``, ``uploaded_by``, ``uploaded_at``; append-only, the latest row counts).
+
 Schema versioning
 -----------------
 :data:`MIGRATIONS` is the ordered list of ``(version, description, function)``; each function
@@ -187,6 +193,54 @@ def _schema_v1(md: sa.MetaData) -> dict[str, sa.Table]:
     return t
 
 
+#: account roles of the web app (``evsynth serve``), per review
+ROLES = ("owner", "reviewer", "viewer")
+
+
+def _schema_v2(md: sa.MetaData) -> dict[str, sa.Table]:
+    """Tables added by schema version 2 (frozen) for the web app (:mod:`evsynth.web`):
+    accounts, their role in this review, login sessions, login attempts (rate limiting) and
+    full-text PDFs attached to records. ``md`` must already hold the version-1 tables."""
+    t: dict[str, sa.Table] = {}
+    t["users"] = sa.Table(
+        "users", md,
+        sa.Column("username", sa.String(64), primary_key=True),
+        sa.Column("password_hash", sa.Text, nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.CheckConstraint(_in("role", ROLES), name="ck_users_role"),
+    )
+    t["web_sessions"] = sa.Table(
+        "web_sessions", md,
+        sa.Column("token_hash", sa.String(64), primary_key=True),
+        sa.Column("username", sa.String(64), sa.ForeignKey("users.username", ondelete="CASCADE"),
+                  nullable=False, index=True),
+        sa.Column("csrf_token", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.Column("expires_at", sa.String(40), nullable=False),
+    )
+    t["login_attempts"] = sa.Table(
+        "login_attempts", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("username", sa.String(255), nullable=False, index=True),
+        sa.Column("client", sa.String(64), nullable=False, index=True),
+        sa.Column("succeeded", sa.Boolean, nullable=False),
+        sa.Column("attempted_at", sa.String(40), nullable=False),
+    )
+    t["fulltexts"] = sa.Table(
+        "fulltexts", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("record_id", sa.String(255), sa.ForeignKey("records.record_id"),
+                  nullable=False, index=True),
+        sa.Column("file", sa.Text, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("uploaded_by", sa.Text),
+        sa.Column("uploaded_at", sa.String(40), nullable=False),
+    )
+    return t
+
+
 def _version_table(md: sa.MetaData) -> sa.Table:
     return sa.Table(
         "schema_version", md,
@@ -199,6 +253,7 @@ def _version_table(md: sa.MetaData) -> sa.Table:
 #: the current schema (module-level Table objects used by the queries below)
 metadata = sa.MetaData()
 T = _schema_v1(metadata)
+T.update(_schema_v2(metadata))
 VERSION_TABLE = _version_table(metadata)
 
 
@@ -209,11 +264,20 @@ def _migration_1(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _migration_2(conn: Connection) -> None:
+    """Create the version-2 tables (web app: users, sessions, login attempts, full texts)."""
+    md = sa.MetaData()
+    _schema_v1(md)
+    for table in _schema_v2(md).values():
+        table.create(conn)
+
+
 #: ordered migrations: (version, description, function(connection))
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial schema: imports, records, duplicates, screening, retrieval, study links",
      _migration_1),
+    (2, "web app: users and roles, sessions, login attempts, full-text files", _migration_2),
 ]
 #: schema version written by this code
 SCHEMA_VERSION = MIGRATIONS[-1][0]
