@@ -27,6 +27,7 @@ Example::
     exclusion_reasons_full_text = ["wrong comparator", "wrong outcome", "not retrieved"]
     reviewers = ["AB", "CD"]
     highlight_terms = ["vertebroplasty", "randomi*"]
+    highlight_exclusion_terms = ["cadaver*", "case report"]   # shown apart (web screener)
     reviewers_per_record = 2      # optional; default 2 if two or more reviewers, else 1
 """
 
@@ -89,6 +90,9 @@ class ScreeningSettings:
     exclusion_reasons_full_text: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     highlight_terms: tuple[str, ...] = ()
+    #: terms suggesting exclusion, highlighted differently from ``highlight_terms`` by the web
+    #: screener (evsynth serve)
+    highlight_exclusion_terms: tuple[str, ...] = ()
     #: reviewers whose agreeing decisions make a record's outcome final (None: 2 when two or
     #: more reviewers are listed, else 1); optional key of this layer
     reviewers_per_record: int | None = None
@@ -244,7 +248,7 @@ def parse_screening(data: Mapping[str, Any], path: Path | str | None = REVIEW_TO
     if not isinstance(raw, dict):
         raise InputError(f"{where}: expected a table")
     keys = ("exclusion_reasons_title_abstract", "exclusion_reasons_full_text", "reviewers",
-            "highlight_terms")
+            "highlight_terms", "highlight_exclusion_terms")
     unknown = [k for k in raw if k not in (*keys, "reviewers_per_record")]
     if unknown:
         raise InputError(f"{where}: unknown key {unknown[0]!r}; expected one of "
