@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from evsynth.models.mh import meta_mh as meta_mh
     from evsynth.models.mh import meta_peto as meta_peto
     from evsynth.models.multivariate.fit import meta_mv as meta_mv
+    from evsynth.models.network.fit import netmeta as netmeta
+    from evsynth.models.network.pairwise import pairwise as pairwise
     from evsynth.models.robust import robu as robu
     from evsynth.models.robust import robust as robust
 
@@ -48,6 +50,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "meta_peto": ("evsynth.models.mh", "meta_peto"),
     "meta_mv": ("evsynth.models.multivariate.fit", "meta_mv"),
     "meta_batch": ("evsynth.models.batch", "meta_batch"),
+    "netmeta": ("evsynth.models.network.fit", "netmeta"),
+    "pairwise": ("evsynth.models.network.pairwise", "pairwise"),
     "meta_batch_parquet": ("evsynth.models.dask_batch", "meta_batch_parquet"),
     "fsn": ("evsynth.models.bias", "fsn"),
     "vcalc": ("evsynth.effects.vcalc", "vcalc"),

@@ -1,0 +1,102 @@
+"""Graph algebra of a network meta-analysis (Rücker 2012): incidence matrices, the Laplacian and
+its pseudoinverse, and the reduced weights of multi-arm studies.
+
+References
+----------
+Rücker G (2012). Network meta-analysis, electrical networks and graph theory. Res Synth Methods
+3:312-324. doi:10.1002/jrsm.1058
+Rücker G, Schwarzer G (2014). Reduce dimension or reduce weights? Comparing two approaches to
+multi-arm studies in network meta-analysis. Stat Med 33:4353-4369. doi:10.1002/sim.6236
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def incidence(pos1: np.ndarray, pos2: np.ndarray, n: int) -> np.ndarray:
+    """Edge-vertex incidence matrix B (m x n): row e has +1 at ``pos1[e]`` and -1 at
+    ``pos2[e]`` (Rücker 2012, sec. 3), so that ``B theta`` are the contrasts treat1 - treat2 of
+    the treatment "potentials" ``theta``."""
+    m = len(pos1)
+    B = np.zeros((m, n))
+    rows = np.arange(m)
+    B[rows, pos1] = 1.0
+    B[rows, pos2] = -1.0
+    return B
+
+
+def laplacian_pinv(L: np.ndarray) -> np.ndarray:
+    """Moore-Penrose pseudoinverse of a Laplacian (or of any symmetric matrix whose null space
+    is spanned by the vector of ones and whose rank is n - 1): ``(L - J/n)^-1 + J/n``
+    (Rücker 2012, eq. 7; the graph must be connected)."""
+    n = L.shape[0]
+    J = np.full((n, n), 1.0 / n)
+    return np.linalg.inv(L - J) + J
+
+
+def resistance(Lplus: np.ndarray) -> np.ndarray:
+    """Effective resistances ``R_ab = L+_aa + L+_bb - 2 L+_ab``: the variances of the network
+    estimates of every treatment pair (Rücker 2012, eq. 8)."""
+    d = np.diag(Lplus)
+    return np.maximum(d[:, None] + d[None, :] - 2.0 * Lplus, 0.0)
+
+
+def multiarm_variances(v: np.ndarray, i: np.ndarray, j: np.ndarray, k: int) -> np.ndarray:
+    """Reduced-weight variances of the pairwise comparisons of one multi-arm study.
+
+    The ``k (k - 1) / 2`` comparisons of a ``k``-arm study are not independent. Rücker (2012,
+    sec. 5; Rücker & Schwarzer 2014) replaces them by independent comparisons with inflated
+    variances that reproduce the study's within-study information exactly: with ``R`` the
+    k x k matrix of the observed comparison variances ``v_ij`` and ``P = I - J/k``,
+
+        L = (-1/2 P R P)^+,     W_ij = -L_ij (i != j),     v~_ij = 1 / W_ij.
+
+    Weights that come out negative by rounding (relative size below 1e-3, netmeta's rule) are
+    set to 0, i.e. an infinite variance.
+
+    Parameters
+    ----------
+    v : variances of the study's comparisons (``seTE^2``, plus ``tau^2`` for the
+        random-effects model), one per comparison.
+    i, j : 0-based arm indices of each comparison (every pair exactly once).
+    k : number of arms.
+
+    Returns
+    -------
+    ndarray
+        The adjusted variances ``v~`` in the order of ``v`` (``inf`` for a zero weight).
+    """
+    R = np.zeros((k, k))
+    R[i, j] = v
+    R[j, i] = v
+    P = np.eye(k) - 1.0 / k
+    W = -laplacian_pinv(-0.5 * P @ R @ P)
+    np.fill_diagonal(W, 0.0)
+    low = W[np.tril_indices(k, -1)]
+    total = np.abs(low).sum()
+    if total > 0:
+        W[(W < 0) & (np.abs(W) / total < 1e-3)] = 0.0
+    w = W[i, j]
+    with np.errstate(divide="ignore"):
+        return np.where(w != 0, 1.0 / w, np.inf)
+
+
+def connected_components(pos1: np.ndarray, pos2: np.ndarray, n: int) -> np.ndarray:
+    """Component label (0, 1, ...) of each of the ``n`` treatments in the graph with edges
+    ``(pos1[e], pos2[e])`` (union-find; netmeta's ``netconnection``)."""
+    parent = np.arange(n)
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return int(a)
+
+    for a, b in zip(pos1.tolist(), pos2.tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(a) for a in range(n)])
+    _, labels = np.unique(roots, return_inverse=True)
+    return labels
