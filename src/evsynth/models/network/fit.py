@@ -600,11 +600,11 @@ def _direct(net: _Network, tau2: float) -> tuple[np.ndarray, np.ndarray]:
     has = sw > 0
     te[has] = swy[has] / sw[has]
     se[has] = 1.0 / np.sqrt(sw[has])
-    te, se = te.reshape(n, n), se.reshape(n, n)
-    low = ~np.isnan(te)
-    te.T[low] = -te[low]
-    se.T[low] = se[low]
-    return te, se
+    te_m, se_m = te.reshape(n, n), se.reshape(n, n)
+    upper = ~np.isnan(te_m)  # pos1 < pos2: the upper triangle; mirror it
+    te_m.T[upper] = -te_m[upper]
+    se_m.T[upper] = se_m[upper]
+    return te_m, se_m
 
 
 def _estimates(model: str, net: _Network, sol: _Solution, tau2: float, level: float,
