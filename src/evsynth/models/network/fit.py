@@ -41,7 +41,7 @@ from evsynth.models.network._graph import (
     multiarm_variances,
     resistance,
 )
-from evsynth.models.results import FittedModel, ResultMixin, fmt_p
+from evsynth.models.results import FittedModel, FrameResult, ResultMixin, fmt_p
 from evsynth.validation import (
     as_frame,
     choice,
@@ -272,15 +272,27 @@ class NetmetaResult(FittedModel):
                              f"treatments: {', '.join(self.treatments)}")
         return _assemble(self, reference)
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per treatment versus the reference: ``term, estimate, se, statistic, pval,
-        ci_lb, ci_ub`` of the reported model, with ``pi_lb, pi_ub`` (random model) and
-        ``model``."""
-        out = super().to_frame()
-        out["pi_lb"] = self.pi_lb
-        out["pi_ub"] = self.pi_ub
-        out["model"] = self.main.model
-        return out
+    def predict(self, level: float | None = None) -> NetworkPrediction:
+        """Each treatment versus the reference with its confidence interval and (random
+        model) prediction interval at ``level`` percent (default the fit's levels; netmeta's
+        PI: ``TE +/- t_{df_Q} sqrt(se^2 + tau^2)``, needing ``df_Q >= 2``)."""
+        lv = self.level if level is None else level_percent(level)
+        lvp = self.level_predict if level is None else lv
+        est = self.main
+        others = self.coef_names
+        te = est.TE.loc[others, self.reference].to_numpy(float)
+        se = est.seTE.loc[others, self.reference].to_numpy(float)
+        z = _crit(level_fraction(lv))
+        frame = pd.DataFrame({"term": others, "pred": te, "se": se, "ci_lb": te - z * se,
+                              "ci_ub": te + z * se})
+        if est.model == "random" and self.df_Q >= 2 and math.isfinite(self.tau2):
+            t = float(stats.t.ppf(1 - (1 - level_fraction(lvp)) / 2, self.df_Q))
+            sp = np.sqrt(se ** 2 + self.tau2)
+            frame["pi_lb"], frame["pi_ub"] = te - t * sp, te + t * sp
+        else:
+            frame["pi_lb"] = frame["pi_ub"] = np.nan
+        return NetworkPrediction(frame=frame, level=lv, level_predict=lvp,
+                                 reference=self.reference, model=est.model)
 
     def summary_text(self) -> str:
         ratio = self.is_ratio
@@ -318,6 +330,26 @@ class NetmetaResult(FittedModel):
                   f"p = {fmt_p(self.pval_Q)}"]
         for note in self.method_info.get("notes", []):
             lines.append(f"Note: {note}")
+        return "\n".join(lines)
+
+
+@dataclass(repr=False)
+class NetworkPrediction(FrameResult):
+    """Treatments versus the reference with CI and PI (:meth:`NetmetaResult.predict`)."""
+
+    frame: pd.DataFrame
+    level: float
+    level_predict: float
+    reference: str
+    model: str
+    _dict_fields = ("frame", "level", "level_predict", "reference", "model")
+
+    def summary_text(self) -> str:
+        lines = [f"{self.model.capitalize()} effects model, versus {self.reference!r} "
+                 f"({self.level:g}% CI, {self.level_predict:g}% PI):"]
+        for row in self.frame.itertuples(index=False):
+            lines.append(f"  {row.term}: {row.pred:.4f} [{row.ci_lb:.4f}; {row.ci_ub:.4f}] "
+                         f"PI [{row.pi_lb:.4f}; {row.pi_ub:.4f}]")
         return "\n".join(lines)
 
 
