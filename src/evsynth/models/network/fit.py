@@ -415,7 +415,7 @@ def _validate(TE: Any, seTE: Any, treat1: Any, treat2: Any, studlab: Any, data: 
     bad = np.flatnonzero(se <= 0)
     if bad.size:
         i = int(bad[0])
-        raise InputError(f"study {s[i]!r} ({t1[i]} vs {t2[i]}): field 'seTE' is {se[i]!r}; "
+        raise InputError(f"study {s[i]!r} ({t1[i]} vs {t2[i]}): field 'seTE' is {float(se[i])!r}; "
                          "expected a standard error > 0")
     same = np.flatnonzero(t1 == t2)
     if same.size:
