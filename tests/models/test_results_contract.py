@@ -52,6 +52,11 @@ def _fits() -> dict:
         "robust_CR2": lambda: evsynth.robust(evsynth.meta("yi", "vi", data=DATA),
                                              cluster=DATA["alloc"], clubsandwich=True),
         "robu_CE": lambda: evsynth.robu("yi", "vi", "alloc", data=DATA),
+        "netmeta": lambda: evsynth.netmeta(data=pd.DataFrame({
+            "studlab": ["s1", "s2", "s3", "s3", "s3", "s4"],
+            "treat1": ["A", "A", "A", "A", "B", "B"],
+            "treat2": ["B", "C", "B", "C", "C", "C"], "TE": [-0.5, -0.3, -0.4, -0.2, 0.2, 0.1],
+            "seTE": [0.2, 0.25, 0.3, 0.32, 0.31, 0.3]}), sm="MD"),
         "meta_mv_struct": lambda: evsynth.meta_mv(
             "yi", "vi", random="~ factor(alloc) | study", struct="DIAG", mods="~ ablat",
             data=DATA, test="t"),
