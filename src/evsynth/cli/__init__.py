@@ -22,7 +22,7 @@ from evsynth.errors import InputError
 from evsynth.textsafe import echo
 
 #: modules under evsynth.cli that register subcommands (skipped if absent)
-SUBCOMMAND_MODULES = ("records", "screen", "search", "run", "batch")
+SUBCOMMAND_MODULES = ("records", "screen", "search", "run", "batch", "serve")
 
 #: command -> (module under evsynth.cli that registers it, its one-line help). Only the module
 #: of the command being run is imported (``evsynth --help`` imports none of them), so the
@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("run", "check a review folder; print a summary or the errors (exit 2)"),
     "batch": ("batch", "fit one meta-analysis per group of a partitioned Parquet dataset on "
               "Dask (needs evsynth[dask])"),
+    "serve": ("serve", "run the web app for a review folder (import, deduplicate, screen in a "
+              "browser)"),
+    "users": ("serve", "manage the web app's accounts of a review (add, list, remove, role, "
+              "password)"),
 }
 
 

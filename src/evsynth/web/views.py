@@ -1,0 +1,399 @@
+"""What the web pages show and do, apart from HTTP: plain functions of the store and the
+review settings (testable without a server). The screening logic is that of
+:mod:`evsynth.records.screening`, so the web app, the terminal screener, the CLI, the PRISMA
+diagram and the report read and write the same decisions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import shutil
+import warnings
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+
+from evsynth.errors import InputError
+from evsynth.files import atomic_write, inside_folder
+from evsynth.records.settings import STAGES, ScreeningSettings, check_stage
+from evsynth.records.store import ImportBatch, Store, T
+from evsynth.web.accounts import User
+
+#: folder (inside the review folder) where uploaded exports are kept
+UPLOAD_DIR = "uploads"
+#: export formats offered on the upload form (evsynth.records.read's)
+FORMATS = ("ris", "medline", "pubmed_xml", "wos", "bibtex", "csv", "endnote_xml", "ovid")
+
+
+def safe_file_name(name: str) -> str:
+    """The last component of an uploaded file's name, reduced to letters, digits and
+    ``. _ -`` (no path, no leading dot), at most 100 characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")[:100]
+    return base or "upload"
+
+
+# ----------------------------------------------------------------------------- overview
+def overview(store: Store, settings: ScreeningSettings, user: User) -> dict[str, Any]:
+    """Counts for the home page (no per-record decisions of other reviewers)."""
+    groups = store.duplicate_groups()
+    n, n_groups = len(groups), len(set(groups.values()))
+    mine = {}
+    from evsynth.records.screening import eligible_groups, latest_decisions
+
+    for stage in STAGES:
+        lat = latest_decisions(store, stage, kind="screen")
+        eligible = eligible_groups(store, stage, settings)
+        done = set(lat.loc[lat["reviewer"] == user.username, "group_id"])
+        mine[stage] = dict(eligible=len(eligible), done=len(done & set(eligible)))
+    return dict(n_records=n, n_unique=n_groups, n_imports=len(store.imports()),
+                n_uncertain=len(store.uncertain_pairs()), mine=mine)
+
+
+def records_overview(store: Store, review_dir: Path) -> dict[str, Any]:
+    """Import batches and deduplication status for the records page."""
+    from evsynth.cli.records import dedup_status
+    from evsynth.records.settings import read_searches
+
+    imp = store.imports()
+    rows = [dict(file=Path(str(r["file"])).name, database=r["database"], kind=r["kind"],
+                 source_format=r["source_format"], n_records=int(r["n_records"]),
+                 imported_at=r["imported_at"]) for r in imp.to_dict("records")]
+    groups = store.duplicate_groups()
+    n = len(groups)
+    try:
+        databases = sorted({s.database for s in read_searches(review_dir)})
+    except InputError:
+        databases = []
+    return dict(imports=rows, n_records=n, n_unique=len(set(groups.values())),
+                dedup=dedup_status(n, len(store.undeduplicated())),
+                n_uncertain=len(store.uncertain_pairs()), formats=FORMATS,
+                databases=databases)
+
+
+# ----------------------------------------------------------------------------- import
+def import_uploads(store: Store, review_dir: Path, files: list[tuple[str, IO[bytes]]],
+                   database: str, kind: str, fmt: str | None, max_bytes: int
+                   ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Store uploaded export files as ``REVIEW_DIR/uploads/<sha256 prefix>/<name>`` and import
+    them all in one transaction, as ``evsynth records import`` does: every file is read first
+    and nothing is stored if one fails. Returns ``(results, problems, errors)``: per-file
+    counts, malformed-record warnings and error messages naming the uploaded file."""
+    from evsynth.records import read
+
+    results: list[dict[str, Any]] = []
+    problems: list[str] = []
+    errors: list[str] = []
+    batches: list[ImportBatch] = []
+    created: list[Path] = []
+    names: list[str] = []
+    for original, fh in files:
+        name = safe_file_name(original)
+        data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            errors.append(f"{original}: larger than {max_bytes} bytes; expected a smaller "
+                          "export file")
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        rel = f"{UPLOAD_DIR}/{sha[:16]}/{name}"
+        dest = inside_folder(review_dir, rel, "upload")
+        if not dest.exists():
+            atomic_write(dest, data)
+            created.append(dest)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                df = read(dest, fmt, database=database)
+        except InputError as exc:
+            errors.append(str(exc).replace(str(dest), original))
+            continue
+        for p in df.attrs.get("problems", []) or []:
+            if isinstance(p, dict):
+                problems.append(f"{original}, line {p.get('line')}: {p.get('message')} "
+                                "(record skipped or repaired)")
+            else:
+                problems.append(str(p))
+        batches.append(ImportBatch(df, rel, database, kind, sha256=sha))
+        names.append(original)
+    if errors:
+        for d in created:  # nothing stored: remove this request's new files again
+            shutil.rmtree(d.parent, ignore_errors=True)
+        return results, problems, errors
+    try:
+        stored = store.add_imports(batches)
+    except InputError as exc:
+        for d in created:
+            shutil.rmtree(d.parent, ignore_errors=True)
+        return results, problems, [str(exc)]
+    for original, r in zip(names, stored, strict=True):
+        results.append(dict(file=original, n_records=r.n_records, database=r.database,
+                            new=r.new))
+    return results, problems, errors
+
+
+def run_dedup(store: Store) -> str:
+    """Automatic deduplication of the whole store, as ``evsynth records dedup``."""
+    from evsynth.records import RECORD_COLUMNS, deduplicate
+
+    if store.n_records() == 0:
+        raise InputError("the store holds no records; expected an upload first")
+    df = store.records()
+    out = deduplicate(df[list(RECORD_COLUMNS)])
+    groups = dict(zip(out["record_id"], out["duplicate_group"].astype(int), strict=True))
+    unc = out.attrs.get("uncertain_pairs")
+    store.set_duplicate_groups(groups, method="auto", uncertain=unc)
+    g = store.duplicate_groups()
+    n, n_groups = len(g), len(set(g.values()))
+    n_unc = 0 if unc is None else len(unc)
+    return (f"{n} records; {n_groups} unique after deduplication; {n - n_groups} duplicates "
+            f"removed; {n_unc} uncertain pairs to check")
+
+
+# ----------------------------------------------------------------------------- duplicates
+RECORD_FIELDS = ("title", "authors", "year", "journal", "volume", "issue", "pages", "doi",
+                 "pmid", "source_database", "abstract")
+
+
+def _display(rec: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k in RECORD_FIELDS:
+        v = rec.get(k)
+        if isinstance(v, list):
+            v = "; ".join(str(x) for x in v)
+        if v is None or (isinstance(v, float) and v != v):
+            v = ""
+        out[k] = str(v)
+    out["record_id"] = rec["record_id"]
+    return out
+
+
+def _manual_ids(store: Store) -> set[str]:
+    d = T["duplicates"]
+    with store.engine.connect() as conn:
+        return set(conn.execute(sa.select(d.c.record_id).where(d.c.method == "manual"))
+                   .scalars())
+
+
+def duplicate_pairs(store: Store) -> dict[str, Any]:
+    """Uncertain pairs with both records side by side; a pair is decided once both records
+    carry a manual duplicate decision (merged: same group; kept apart: different groups)."""
+    pairs = store.uncertain_pairs()
+    recs = {r["record_id"]: r for r in store.records().to_dict("records")} if len(pairs) else {}
+    groups = store.duplicate_groups()
+    manual = _manual_ids(store)
+    pending: list[dict[str, Any]] = []
+    decided: list[dict[str, Any]] = []
+    for p in pairs.to_dict("records"):
+        a, b = p["record_id_a"], p["record_id_b"]
+        if a not in recs or b not in recs:
+            continue
+        item = dict(a=_display(recs[a]), b=_display(recs[b]),
+                    score=None if p["score"] is None else float(p["score"]), reason=p["reason"],
+                    same=groups[a] == groups[b])
+        (decided if a in manual and b in manual else pending).append(item)
+    return dict(pending=pending, decided=decided, fields=RECORD_FIELDS)
+
+
+def keep_apart(store: Store, a: str, b: str, by: str) -> None:
+    """Declare the records ``a`` and ``b`` (with their current groups) different references:
+    two manual groups, which later automatic runs keep."""
+    store.check_record_ids([a, b], "keep apart: ")
+    groups = store.duplicate_groups()
+    if groups[a] == groups[b]:
+        ga = {r: 0 for r, g in groups.items() if g == groups[a] and r != b}
+        gb = {b: 1}
+    else:
+        ga = {r: 0 for r, g in groups.items() if g == groups[a]}
+        gb = {r: 1 for r, g in groups.items() if g == groups[b]}
+    store.set_duplicate_groups({**ga, **gb}, method="manual", decided_by=by)
+
+
+# ----------------------------------------------------------------------------- screening
+def highlight_segments(text: str, include: re.Pattern[str] | None,
+                       exclude: re.Pattern[str] | None) -> list[tuple[str, str]]:
+    """``text`` cut into ``(kind, piece)`` with kind "" (plain), "include" or "exclude" (a
+    match of the inclusion or exclusion terms); the template escapes every piece."""
+    spans: list[tuple[int, int, str]] = []
+    for pat, kind in ((include, "include"), (exclude, "exclude")):
+        if pat is None:
+            continue
+        spans += [(m.start(), m.end(), kind) for m in pat.finditer(text) if m.end() > m.start()]
+    spans.sort()
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for s, e, kind in spans:
+        if s < pos:
+            continue
+        if s > pos:
+            out.append(("", text[pos:s]))
+        out.append((kind, text[s:e]))
+        pos = e
+    if pos < len(text):
+        out.append(("", text[pos:]))
+    return out
+
+
+def _my_history(store: Store, stage: str, reviewer: str, groups: dict[str, str]
+                ) -> dict[str, dict[str, Any]]:
+    """This reviewer's latest own decision per group at ``stage``, in decision order."""
+    d = T["screening_decisions"]
+    q = (sa.select(d.c.record_id, d.c.decision, d.c.reason, d.c.note, d.c.decision_id)
+         .where(d.c.stage == stage, d.c.reviewer == reviewer, d.c.kind == "screen")
+         .order_by(d.c.decision_id))
+    with store.engine.connect() as conn:
+        rows = conn.execute(q).all()
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        g = groups.get(r.record_id, r.record_id)
+        out.pop(g, None)
+        out[g] = dict(decision=r.decision, reason=r.reason, note=r.note)
+    return out
+
+
+def _check_reviewer(settings: ScreeningSettings, user: User) -> None:
+    if settings.reviewers and user.username not in settings.reviewers:
+        raise InputError(f"user {user.username!r} is not one of the reviewers in review.toml "
+                         f"[screening] {list(settings.reviewers)}; expected the owner to add "
+                         "the name there")
+
+
+def screen_context(store: Store, settings: ScreeningSettings, stage: str, user: User,
+                   rid: str | None, after: str | None, review_dir: Path
+                   ) -> dict[str, Any] | None:
+    """Everything the screening page shows: the record (``rid``, else the first record of
+    the user's queue after ``after``, else the first), the user's own decision on it, the
+    neighbours for back/next, progress and the stage's exclusion reasons. None: ``rid`` is
+    not a record to screen at this stage."""
+    from evsynth.records.screener import highlight_pattern
+    from evsynth.records.screening import eligible_groups
+
+    check_stage(stage)
+    groups = store.duplicate_groups()
+    eligible = eligible_groups(store, stage, settings)
+    eligible_set = set(eligible)
+    mine = _my_history(store, stage, user.username, groups)
+    done = [g for g in mine if g in eligible_set]
+    todo = [g for g in eligible if g not in mine]
+    current: str | None
+    if rid is not None:
+        if rid not in eligible_set:
+            return None
+        current = rid
+    elif after is not None and after in eligible_set:
+        pos = eligible.index(after)
+        later = [g for g in eligible[pos + 1:] if g not in mine]
+        current = later[0] if later else (todo[0] if todo else None)
+    else:
+        current = todo[0] if todo else None
+    record = None
+    fulltexts: list[dict[str, Any]] = []
+    if current is not None:
+        r = T["records"]
+        with store.engine.connect() as conn:
+            row = conn.execute(sa.select(r).where(r.c.record_id == current)).mappings().first()
+        assert row is not None
+        from evsynth.records.store import _from_db
+
+        rec = {k: _from_db(k, v) if k in ("authors", "keywords") else v for k, v in row.items()}
+        record = _display(rec)
+        record["keywords"] = "; ".join(rec.get("keywords") or [])
+        inc = highlight_pattern(settings.highlight_terms)
+        exc = highlight_pattern(settings.highlight_exclusion_terms)
+        record["title_parts"] = highlight_segments(record["title"], inc, exc)
+        record["abstract_parts"] = highlight_segments(record["abstract"], inc, exc)
+        record["n_duplicates"] = sum(1 for g in groups.values() if g == current) - 1
+        f = T["fulltexts"]
+        members = [k for k, g in groups.items() if g == current]
+        with store.engine.connect() as conn:
+            frows = conn.execute(sa.select(f).where(f.c.record_id.in_(members))
+                                 .order_by(f.c.id.desc())).mappings().all()
+        fulltexts = [dict(name=Path(x["file"]).name, size=x["size"],
+                          uploaded_by=x["uploaded_by"], uploaded_at=x["uploaded_at"])
+                     for x in frows]
+    # back: the decision made before the current one (or the last one made)
+    if current is not None and current in mine:
+        order = list(mine)
+        i = order.index(current)
+        back = order[i - 1] if i > 0 else None
+    else:
+        back = done[-1] if done else None
+    nxt = None
+    if current is not None:
+        pos = eligible.index(current)
+        nxt_list = [g for g in eligible[pos + 1:] if g not in mine]
+        nxt = nxt_list[0] if nxt_list else None
+    return dict(stage=stage, record=record, mine=mine.get(current) if current else None,
+                reasons=settings.reasons(stage), back=back, next=nxt, n_eligible=len(eligible),
+                n_done=len(done), n_todo=len(todo), fulltexts=fulltexts,
+                can_screen=user.can_screen and (not settings.reviewers
+                                                or user.username in settings.reviewers),
+                in_reviewers=not settings.reviewers or user.username in settings.reviewers)
+
+
+def decide(store: Store, settings: ScreeningSettings, stage: str, user: User, rid: str,
+           decision: str, reason: str | None, note: str | None) -> None:
+    """Record ``user``'s decision (committed before returning): checked against the stage's
+    eligible records and review.toml's reasons and reviewers."""
+    from evsynth.records.screening import eligible_groups, record_decision
+
+    check_stage(stage)
+    _check_reviewer(settings, user)
+    if decision != "exclude":
+        reason = None
+    if rid not in set(eligible_groups(store, stage, settings)):
+        raise InputError(f"record {rid!r} is not to be screened at the {stage} stage")
+    record_decision(store, rid, stage, decision, user.username, reason, settings=settings,
+                    note=note, source="web")
+
+
+def progress(store: Store, settings: ScreeningSettings) -> dict[str, Any]:
+    """Per stage: outcome counts, records decided per reviewer, agreement (percent and Cohen's
+    kappa of each pair of reviewers, :func:`evsynth.records.agreement.screening_agreement`)."""
+    from evsynth.records.agreement import screening_agreement
+    from evsynth.records.screening import latest_decisions, screening_table
+
+    stages = []
+    for stage in STAGES:
+        tab = screening_table(store, stage, settings)
+        finals = tab["final"].value_counts().to_dict()
+        lat = latest_decisions(store, stage, kind="screen")
+        eligible = set(tab["group_id"])
+        per = []
+        for reviewer, sub in lat.groupby("reviewer"):
+            n = len(set(sub["group_id"]) & eligible)
+            per.append(dict(reviewer=str(reviewer), done=n, eligible=len(eligible),
+                            percent=100.0 * n / len(eligible) if eligible else 0.0))
+        ag = screening_agreement(store, stage).frame
+        agreement = [dict(method=r["method"], reviewers=r["reviewers"], n=r["n"],
+                          percent=r["percent_agreement"], kappa=r["kappa"],
+                          ci_lb=r["ci_lb"], ci_ub=r["ci_ub"])
+                     for r in ag.to_dict("records")]
+        stages.append(dict(stage=stage, n=len(tab), include=finals.get("include", 0),
+                           exclude=finals.get("exclude", 0), maybe=finals.get("maybe", 0),
+                           pending=int((tab["status"] == "pending").sum()),
+                           conflicts=int(tab["conflict"].sum()), reviewers=per,
+                           agreement=agreement))
+    return dict(progress=stages)
+
+
+def conflict_list(store: Store, settings: ScreeningSettings, user: User) -> dict[str, Any]:
+    """Unresolved conflicts visible to ``user``: owners and viewers see all; a reviewer sees
+    only records they have decided themselves (blind screening)."""
+    from evsynth.records.screening import conflicts
+
+    c = conflicts(store, None, settings)
+    rows = []
+    for r in c.to_dict("records"):
+        if user.role == "reviewer" and user.username not in r["decisions"]:
+            continue
+        rows.append(dict(group_id=r["group_id"], stage=r["stage"], title=r["title"] or "",
+                         votes=[dict(reviewer=k, decision=v, reason=r["reasons"].get(k) or "")
+                                for k, v in r["decisions"].items()],
+                         reasons=settings.reasons(r["stage"])))
+    return dict(conflicts=rows, hidden=len(c) - len(rows))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(16)
