@@ -325,15 +325,17 @@ def test_rankogram_bars_are_the_probabilities():
 
 
 def test_rankogram_of_the_fit(fit):
-    if not hasattr(fit, "rank_probabilities"):
-        pytest.skip("rank_probabilities() is not implemented yet")
-    try:
-        rp = fit.rank_probabilities(nsim=200, seed=1)
-    except (NotImplementedError, ImportError, AttributeError):
-        pytest.skip("rank_probabilities() is not available yet")
+    ranking = pytest.importorskip("evsynth.models.network.ranking")
+    rp = ranking.rank_probabilities(fit, nsim=400, seed=1)
     fig = rankogram(rp)
-    assert len(fig.axes) == fit.n
-    assert {a.get_title() for a in fig.axes} == set(fit.treatments)
+    assert [a.get_title() for a in fig.axes] == fit.treatments
+    for ax, t in zip(fig.axes, fit.treatments, strict=True):
+        assert_allclose([r.get_height() for r in ax.patches],
+                        rp.probabilities.loc[t].to_numpy())
+    cum = rankogram(rp, cumulative=True)
+    sucra = rp.sucra
+    assert [a.get_title() for a in cum.axes] == \
+        [f"{t} (SUCRA {sucra[t]:.2f})" for t in fit.treatments]
 
 
 # ------------------------------------------------------------------------------- net heat plot
@@ -363,14 +365,20 @@ def test_netheat_plot_from_a_matrix():
 
 
 def test_netheat_plot_of_the_fit(fit):
-    if not hasattr(fit, "netheat"):
+    inconsistency = pytest.importorskip("evsynth.models.network.inconsistency")
+    if not hasattr(inconsistency, "netheat"):
         pytest.skip("netheat() is not implemented yet")
-    try:
-        nh = fit.netheat()
-    except (NotImplementedError, ImportError, AttributeError):
-        pytest.skip("netheat() is not available yet")
+    nh = inconsistency.netheat(fit)
     fig = netheat_plot(nh)
-    assert fig.axes[0].images
+    ax = fig.axes[0]
+    labels = [nh.q_diff.index[i] for i in nh.order]
+    assert [t.get_text() for t in _texts(ax, "row-label")] == labels
+    # colours: netmeta's -diff (positive = the column design supports the row: blue)
+    assert_allclose(np.asarray(ax.images[0].get_array()),
+                    np.clip(-nh.q_diff.loc[labels, labels].to_numpy(), -8, 8))
+    squares = [p for p in ax.patches if p.get_gid() == "contribution"]
+    h = np.abs(nh.hat.to_numpy())
+    assert len(squares) == int((h > 1e-10 * h.max()).sum())
 
 
 # ---------------------------------------------------------------- comparison-adjusted funnel

@@ -931,9 +931,11 @@ def _rank_matrix(ranks: Any, what: str) -> pd.DataFrame:
         m = ranks
     else:
         m = None
-        for name in ("frame", "probabilities", "rank_probabilities", "matrix"):
+        # RankProbabilities.probabilities (treatments x ranks); a .frame that is such a matrix
+        for name in ("probabilities", "rank_probabilities", "matrix", "frame"):
             cand = getattr(ranks, name, None)
-            if isinstance(cand, pd.DataFrame):
+            if isinstance(cand, pd.DataFrame) and all(
+                    pd.api.types.is_numeric_dtype(t) for t in cand.dtypes):
                 m = cand
                 break
         if m is None:
@@ -961,8 +963,8 @@ def rankogram(ranks: Any, *, treatments: Sequence[str] | None = None, cumulative
     Parameters
     ----------
     ranks : RankProbabilities or pandas.DataFrame
-        ``fit.rank_probabilities()`` (its ``frame``: index = treatments, columns = ranks 1..n)
-        or such a DataFrame.
+        ``fit.rank_probabilities()`` (its ``probabilities``: index = treatments, columns =
+        ranks 1..n) or such a DataFrame.
     treatments : sequence of str, optional
         The treatments drawn and their order (default: all, in the table's order).
     cumulative : bool
@@ -1042,10 +1044,19 @@ def _heat_colours() -> mcolors.LinearSegmentedColormap:
                             (0.5, "#ffffff"), (1.0, "#2c4fd6")])
 
 
-def _heat_parts(heat: Any, what: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """(heat values, contributions or None) from a NetHeat result or a DataFrame."""
+def _heat_parts(heat: Any, what: str
+                ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[int] | None]:
+    """(heat values, contributions or None, clustering order or None) from a NetHeat result
+    (:func:`evsynth.models.network.inconsistency.netheat`: ``-q_diff``, ``hat``, ``order``) or
+    a DataFrame."""
     if isinstance(heat, pd.DataFrame):
-        return heat, None
+        return heat, None, None
+    q_diff = getattr(heat, "q_diff", None)
+    if isinstance(q_diff, pd.DataFrame):
+        hat = getattr(heat, "hat", None)
+        order = getattr(heat, "order", None)
+        return (-q_diff, hat if isinstance(hat, pd.DataFrame) else None,
+                [int(i) for i in order] if order is not None else None)
     values = None
     for name in ("heat", "frame", "matrix", "values"):
         cand = getattr(heat, name, None)
@@ -1061,7 +1072,7 @@ def _heat_parts(heat: Any, what: str) -> tuple[pd.DataFrame, pd.DataFrame | None
         if isinstance(cand, pd.DataFrame):
             contrib = cand
             break
-    return values, contrib
+    return values, contrib, None
 
 
 def netheat_plot(heat: Any, *, contributions: pd.DataFrame | None = None, cluster: bool = True,
@@ -1080,9 +1091,10 @@ def netheat_plot(heat: Any, *, contributions: pd.DataFrame | None = None, cluste
     Parameters
     ----------
     heat : NetHeat or pandas.DataFrame
-        ``fit.netheat()`` (its heat matrix, and its contribution matrix when it has one) or a
-        square DataFrame of designs (index = rows, columns = detached designs), with positive
-        values for an increase of inconsistency (netmeta's plotted ``-diff``).
+        ``fit.netheat()`` (the colours are its ``-q_diff``, the grey squares its ``hat``, the
+        order its clustering ``order``) or a square DataFrame of design rows (index = rows,
+        columns = detached designs) with positive values for an increase of inconsistency
+        (netmeta's plotted ``-diff``).
     contributions : pandas.DataFrame, optional
         Absolute contributions (hat matrix entries) of the column designs to the row designs,
         drawn as grey squares (overrides those of ``heat``).
@@ -1118,7 +1130,7 @@ def netheat_plot(heat: Any, *, contributions: pd.DataFrame | None = None, cluste
     ['A:B', 'B:C']
     """
     what = "netheat_plot"
-    values, contrib = _heat_parts(heat, what)
+    values, contrib, given_order = _heat_parts(heat, what)
     if contributions is not None:
         contrib = contributions
     values = values.copy()
@@ -1137,7 +1149,9 @@ def netheat_plot(heat: Any, *, contributions: pd.DataFrame | None = None, cluste
         raise InputError(f"{what}: limit must be positive; got {limit!r}")
     labels = list(values.index)
     order = np.arange(len(labels))
-    if cluster and len(labels) > 2:
+    if cluster and given_order is not None and sorted(given_order) == list(order):
+        order = np.asarray(given_order, dtype=int)
+    elif cluster and len(labels) > 2:
         from scipy.cluster.hierarchy import leaves_list, linkage
         from scipy.spatial.distance import pdist
 
@@ -1180,7 +1194,7 @@ def netheat_plot(heat: Any, *, contributions: pd.DataFrame | None = None, cluste
             for a in common:
                 for b in common:
                     val = float(np.abs(cm.loc[a, b]))
-                    if np.isfinite(val) and val > 0:
+                    if np.isfinite(val) and val > 1e-10 * hmax:   # not rounding noise
                         s = 0.9 * math.sqrt(val / hmax)
                         ax.add_patch(_square(pos[b], pos[a], s))
     for k in range(n + 1):
