@@ -110,6 +110,15 @@ MODELS = {
     "glmm": (lambda: evsynth.meta_glmm("OR", ai="ai", bi="bi", ci="ci", di="di",
                                        data=_bcg_mh(), slab="study"),
              {"ranktest", "funnel", "forest", "fitted", "residuals"}),
+    # network meta-analysis: the forest plot against the reference and the
+    # comparison-adjusted funnel plot (netmeta's forest.netmeta and funnel.netmeta); the
+    # case-deletion methods of pairwise models are not defined for it
+    "netmeta": (lambda: evsynth.netmeta(data=pd.DataFrame({
+        "studlab": ["s1", "s2", "s3", "s3", "s3", "s4", "s5"],
+        "treat1": ["A", "A", "A", "A", "B", "B", "A"],
+        "treat2": ["B", "C", "B", "C", "C", "C", "B"],
+        "TE": [-0.5, -0.3, -0.4, -0.2, 0.2, 0.1, -0.6],
+        "seTE": [0.2, 0.25, 0.3, 0.32, 0.31, 0.3, 0.22]}), sm="MD"), {"forest", "funnel"}),
     "glmm_mods": (lambda: evsynth.meta_glmm("PLO", xi="ai", mi="bi", data=_bcg_mh(),
                                             mods=_bcg_rma()[["ablat"]]),
                   {"forest", "fitted", "residuals"}),

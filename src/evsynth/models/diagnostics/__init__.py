@@ -148,7 +148,8 @@ def register(name: str, *model_types: type, when: Callable[[Any], bool] | None =
 
 
 #: further modules registering a method for more model types (loaded with the method's own)
-EXTRA_MODULES: dict[str, tuple[str, ...]] = {"forest": ("forest_more",)}
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {"forest": ("forest_more", "network"),
+                                              "funnel": ("network",)}
 
 
 def _load(name: str) -> None:

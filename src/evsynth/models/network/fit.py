@@ -53,6 +53,12 @@ from evsynth.validation import (
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    from matplotlib.figure import Figure
+
+    from evsynth.models.network.contribution import ContributionMatrix
+    from evsynth.models.network.inconsistency import DesignDecomposition, NetHeat, NetSplit
+    from evsynth.models.network.ranking import Ranking, RankProbabilities
+    from evsynth.reports.network_plots import LeagueTable
 else:
     pd = LazyModule("pandas")
 
@@ -263,6 +269,110 @@ class NetmetaResult(FittedModel):
             return self.main
         model = choice(model, ("common", "random"), "model", aliases={"fixed": "common"})
         return self.common if model == "common" else self.random
+
+    def _model(self, model: str | None) -> str:
+        return self.estimates(model).model
+
+    # inconsistency (evsynth.models.network.inconsistency) ----------------------------------
+    def decomp_design(self) -> DesignDecomposition:
+        """Q split into within-design and between-design parts, with the between-design Q
+        after detaching each design and under the full design-by-treatment interaction model
+        (netmeta's ``decomp.design``; Krahn, Binder & König 2013; Higgins et al. 2012).
+        See :func:`evsynth.models.network.inconsistency.decomp_design`."""
+        from evsynth.models.network.inconsistency import decomp_design
+
+        return decomp_design(self)
+
+    def netsplit(self, method: str = "back-calculation", tol_direct: float = 0.0005
+                 ) -> NetSplit:
+        """Direct, indirect and network estimates of every comparison with the test of
+        their difference (netmeta's ``netsplit``: ``"back-calculation"`` or ``"SIDE"``).
+        See :func:`evsynth.models.network.inconsistency.netsplit`."""
+        from evsynth.models.network.inconsistency import netsplit
+
+        return netsplit(self, method=method, tol_direct=tol_direct)
+
+    def netheat(self, model: str | None = None) -> NetHeat:
+        """The matrices of the net heat plot (Krahn, Binder & König 2013). See
+        :func:`evsynth.models.network.inconsistency.netheat`."""
+        from evsynth.models.network.inconsistency import netheat
+
+        return netheat(self, model=self._model(model))
+
+    # ranking and contributions -------------------------------------------------------------
+    def p_scores(self, model: str | None = None, small_values: str | None = None) -> Ranking:
+        """P-scores (Rücker & Schwarzer 2015); ``small_values`` defaults to the fit's. See
+        :func:`evsynth.models.network.ranking.p_scores`."""
+        from evsynth.models.network.ranking import p_scores
+
+        return p_scores(self, model=self._model(model), small_values=small_values)
+
+    def rank_probabilities(self, nsim: int = 1000, seed: int | None = None,
+                           model: str | None = None, small_values: str | None = None
+                           ) -> RankProbabilities:
+        """Rank probabilities, SUCRA and mean ranks from ``nsim`` draws of the treatment
+        effects (seeded). See :func:`evsynth.models.network.ranking.rank_probabilities`."""
+        from evsynth.models.network.ranking import rank_probabilities
+
+        return rank_probabilities(self, nsim=nsim, seed=seed, model=self._model(model),
+                                  small_values=small_values)
+
+    def contribution(self, model: str | None = None, method: str = "randomwalk"
+                     ) -> ContributionMatrix:
+        """Contribution of each direct comparison to each network estimate (Papakonstantinou
+        et al. 2018; Davies et al. 2022). See
+        :func:`evsynth.models.network.contribution.contribution`."""
+        from evsynth.models.network.contribution import contribution
+
+        return contribution(self, model=self._model(model), method=method)
+
+    # presentation (evsynth.reports.network_plots) --------------------------------------------
+    def league_table(self, model: str | None = None, digits: int = 2, transf: Any = None,
+                     order: Any = None) -> LeagueTable:
+        """League table: network estimates in the lower triangle, direct estimates in the
+        upper (netmeta's ``netleague``). See :func:`evsynth.reports.network_plots.league_table`."""
+        from evsynth.reports.network_plots import league_table
+
+        return league_table(self, model=self._model(model), digits=digits, transf=transf,
+                            order=order)
+
+    def plot_network(self, **kwargs: Any) -> Figure:
+        """Network graph (nodes sized by participants, edges by studies, multi-arm trials
+        shaded). Keywords of :func:`evsynth.reports.network_plots.network_graph`."""
+        from evsynth.reports.network_plots import network_graph
+
+        return network_graph(self, **kwargs)
+
+    def plot_rankogram(self, nsim: int = 1000, seed: int | None = None,
+                       model: str | None = None, **kwargs: Any) -> Figure:
+        """Rankogram of the rank probabilities (``nsim`` draws, ``seed``). Keywords of
+        :func:`evsynth.reports.network_plots.rankogram`."""
+        from evsynth.reports.network_plots import rankogram
+
+        return rankogram(self.rank_probabilities(nsim=nsim, seed=seed, model=model), **kwargs)
+
+    def plot_netheat(self, model: str | None = None, **kwargs: Any) -> Figure:
+        """Net heat plot (Krahn, Binder & König 2013). Keywords of
+        :func:`evsynth.reports.network_plots.netheat_plot`."""
+        from evsynth.reports.network_plots import netheat_plot
+
+        return netheat_plot(self.netheat(model=model), **kwargs)
+
+    def plot_funnel(self, *, order: Any = None, model: str = "common",
+                    level: float | None = None, xlabel: str | None = None,
+                    title: str | None = None, width: float = 6.5, height: float = 5.0,
+                    **kwargs: Any) -> Figure:
+        """Comparison-adjusted funnel plot (Chaimani & Salanti 2012), ``order`` the
+        treatments from oldest to newest. See
+        :func:`evsynth.reports.network_plots.funnel_comparison_adjusted`."""
+        return self._diagnostic("funnel", order=order, model=model, level=level,
+                                xlabel=xlabel, title=title, width=width, height=height,
+                                **kwargs)
+
+    def plot_forest(self, *args: Any, **kwargs: Any) -> Any:
+        """Forest plot of every treatment against the reference. Keywords of
+        :func:`evsynth.reports.network_plots.forest_network`."""
+        return self._diagnostic("forest", *args, **kwargs)
 
     def with_reference(self, reference: str) -> NetmetaResult:
         """The same fit reported against another reference treatment (netmeta's
