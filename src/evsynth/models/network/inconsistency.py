@@ -450,6 +450,7 @@ class DesignDecomposition(ResultMixin):
                       f"(influential designs have p-value markedly different from "
                       f"{fmt_p(p_inc)})", ""]
             det = self.q_inc_detach.rename(columns={"design": "Detached design"})
+            det = det.sort_values("Q", kind="stable")
             lines += [_table(qtab(det, "Detached design")), ""]
         r = self.q_inc_random.iloc[0]
         lines += ["Q statistic to assess consistency under the assumption of",
@@ -533,6 +534,7 @@ def decomp_design(fit: NetmetaResult) -> DesignDecomposition:
                         "pval": _chi2_p(Q_det, df_det)})
     det = det[np.isfinite(det["Q"])].reset_index(drop=True)
     contrib = F.resid * F.Vinv_resid
+    contrib[np.abs(contrib) < 1e-12 * max(1.0, Q_inc)] = 0.0  # rounding noise of exact fits
     q_design = pd.Series(np.bincount(F.rows_design, contrib, minlength=nd), index=D.labels)
     # design-by-treatment interaction random-effects model
     tau2w = _tau2_within(D, F)
@@ -549,3 +551,377 @@ def decomp_design(fit: NetmetaResult) -> DesignDecomposition:
     return DesignDecomposition(q_decomp=dec, q_het_design=het, q_inc_detach=det,
                                q_inc_design=q_design, q_inc_random=rnd, residuals_detach=res,
                                method_info=info)
+
+
+# ----------------------------------------------------------------------------------------------
+# netsplit
+# ----------------------------------------------------------------------------------------------
+def _comparisons(fit: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """All treatment pairs (i < j in treatment order), the reference treatment second (netmeta's
+    ``baseline.reference``); labels ``"a:b"`` meaning a versus b."""
+    n = len(fit.treatments)
+    i, j = np.triu_indices(n, 1)
+    ref = fit.treatments.index(fit.reference) if fit.reference in fit.treatments else -1
+    swap = i == ref
+    a, b = np.where(swap, j, i), np.where(swap, i, j)
+    labels = [f"{fit.treatments[x]}:{fit.treatments[y]}" for x, y in zip(a, b, strict=True)]
+    return a, b, labels
+
+
+def _n_direct(fit: Any) -> np.ndarray:
+    """Number of studies with each pair compared directly (n x n; netmeta's ``A.matrix``)."""
+    p1, p2, s, _ = _positions(fit)
+    n = len(fit.treatments)
+    key = np.unique(np.stack([np.minimum(p1, p2), np.maximum(p1, p2), s]), axis=1)
+    A = np.zeros((n, n))
+    np.add.at(A, (key[0], key[1]), 1.0)
+    return A + A.T
+
+
+def _side_indirect(fit: Any, A: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Indirect estimates by SIDE: the network refitted without the studies that compare the
+    pair directly (all comparisons of such multi-arm studies dropped), tau^2 re-estimated with
+    the fit's method (netmeta's ``sidde``)."""
+    from evsynth.models.network.fit import netmeta as _netmeta
+    from evsynth.models.network.fit import subnetworks
+
+    n = len(fit.treatments)
+    data = fit.data[["studlab", "treat1", "treat2", "TE", "seTE"]]
+    p1, p2, s, _ = _positions(fit)
+    lo, hi = np.minimum(p1, p2), np.maximum(p1, p2)
+    out = {m: (np.full((n, n), np.nan), np.full((n, n), np.nan)) for m in _MODELS}
+    for i, j in zip(*np.nonzero(np.triu(A > 0)), strict=True):
+        studies = np.unique(s[(lo == i) & (hi == j)])
+        sub = data[~np.isin(s, studies)]
+        ti, tj = fit.treatments[i], fit.treatments[j]
+        if sub.empty:
+            continue
+        trts = set(sub["treat1"].astype(str)) | set(sub["treat2"].astype(str))
+        if ti not in trts or tj not in trts or len(subnetworks(sub)) != 1:
+            continue
+        # tau^2 re-estimated with the fit's method, a preset one included (as netmeta)
+        kw: dict[str, Any] = {"method_tau": fit.method_tau}
+        ref = fit.reference if fit.reference in trts else ti
+        try:
+            f = _netmeta(data=sub, sm=fit.sm, reference=ref, level=fit.level, **kw)
+        except (InputError, np.linalg.LinAlgError):  # pragma: no cover - defensive
+            continue
+        for m in _MODELS:
+            est = getattr(f, m)
+            TE, se = out[m]
+            TE[i, j] = est.TE.loc[ti, tj]
+            TE[j, i] = -TE[i, j]
+            se[i, j] = se[j, i] = est.seTE.loc[ti, tj]
+    return out
+
+
+@dataclass(repr=False)
+class NetSplit(FrameResult):
+    r"""Direct, indirect and network estimates of every comparison (netmeta ``netsplit``).
+
+    ``frame`` has one row per comparison and model (``model`` "common" / "random") with
+    ``comparison, treat1, treat2, k, prop`` (proportion of direct evidence), the network
+    (``TE_nma, seTE_nma, lower_nma, upper_nma``), direct (``*_direct``) and indirect
+    (``*_indirect``) estimates of treat1 versus treat2, and their difference direct - indirect
+    (``diff, seTE_diff, lower_diff, upper_diff, zval, pval``). ``common`` and ``random`` are
+    the two models' rows.
+    """
+
+    frame: pd.DataFrame
+    method: str
+    level: float
+    sm: str
+    method_info: dict[str, Any]
+    show_common: bool = True
+    show_random: bool = True
+    _dict_fields = ("frame", "method", "level", "sm", "method_info")
+
+    @property
+    def common(self) -> pd.DataFrame:
+        """The common-effects rows."""
+        return self.frame[self.frame["model"] == "common"].reset_index(drop=True)
+
+    @property
+    def random(self) -> pd.DataFrame:
+        """The random-effects rows."""
+        return self.frame[self.frame["model"] == "random"].reset_index(drop=True)
+
+    def summary_text(self) -> str:
+        title = ("Separate indirect from direct evidence (SIDE) using back-calculation "
+                 "method" if self.method == "back-calculation" else
+                 "Separate indirect from direct design evidence (SIDDE)")
+        lines = [title]
+        for m, show in (("common", self.show_common), ("random", self.show_random)):
+            if not show:
+                continue
+            f = getattr(self, m)
+            f = f[np.isfinite(f["TE_direct"]) & np.isfinite(f["TE_indirect"])]
+            t = pd.DataFrame({
+                "comparison": f["comparison"], "k": f["k"].astype(int),
+                "prop": [_fmt(x, 2) for x in f["prop"]],
+                "nma": [_fmt(x) for x in f["TE_nma"]],
+                "direct": [_fmt(x) for x in f["TE_direct"]],
+                "indir.": [_fmt(x) for x in f["TE_indirect"]],
+                "Diff": [_fmt(x) for x in f["diff"]],
+                "z": [_fmt(x, 2) for x in f["zval"]],
+                "p-value": [fmt_p(x) for x in f["pval"]]})
+            lines += ["", f"{'Common' if m == 'common' else 'Random'} effects model: ", "",
+                      _table(t) if len(t) else " (no comparison with direct and indirect "
+                      "evidence)"]
+        sm = self.sm or "TE"
+        lines += ["", "Legend:",
+                  " comparison - Treatment comparison",
+                  " k          - Number of studies providing direct evidence",
+                  " prop       - Direct evidence proportion",
+                  f" nma        - Estimated treatment effect ({sm}) in network meta-analysis",
+                  f" direct     - Estimated treatment effect ({sm}) derived from direct "
+                  "evidence",
+                  f" indir.     - Estimated treatment effect ({sm}) derived from indirect "
+                  "evidence",
+                  " Diff       - Difference between direct and indirect treatment estimates",
+                  " z          - z-value of test for disagreement (direct versus indirect)",
+                  " p-value    - p-value of test for disagreement (direct versus indirect)"]
+        return "\n".join(lines)
+
+
+def netsplit(fit: NetmetaResult, method: str = "back-calculation",
+             tol_direct: float = 0.0005) -> NetSplit:
+    r"""Split every network estimate into its direct and indirect evidence (netmeta
+    ``netsplit``; Dias et al. 2010; König, Krahn & Binder 2013).
+
+    *Back-calculation* (default; König et al. 2013): with the direct estimate
+    :math:`\hat\theta_D` (inverse-variance pooling of the studies comparing the pair, with
+    the network's tau^2 in the random-effects model), the network estimate
+    :math:`\hat\theta_N` and the proportion of direct evidence
+    :math:`p = \mathrm{se}_N^2 / \mathrm{se}_D^2`, the network estimate is the
+    inverse-variance combination of direct and indirect evidence, so
+
+    .. math::
+
+        \hat\theta_I = \frac{\hat\theta_N - p\,\hat\theta_D}{1 - p}, \qquad
+        \mathrm{se}_I = \frac{\mathrm{se}_N}{\sqrt{1 - p}}.
+
+    *SIDE* (``method="SIDE"``; Dias et al. 2010, netmeta's ``"SIDDE"``): the indirect estimate
+    is the network estimate of the pair after removing every study that compares it directly
+    (a multi-arm study with all its comparisons), tau^2 re-estimated; NaN where the remaining
+    network does not connect the pair. One refit per directly compared pair.
+
+    The test of disagreement is :math:`z = (\hat\theta_D - \hat\theta_I) /
+    \sqrt{\mathrm{se}_D^2 + \mathrm{se}_I^2}`. As in netmeta, the direct estimate is NaN when
+    :math:`p <` ``tol_direct``, the indirect one when :math:`|p - 1| <` ``tol_direct`` (or
+    :math:`p > 1`), and the indirect estimate of a pair without direct evidence is the
+    network estimate.
+
+    Parameters
+    ----------
+    fit : NetmetaResult
+    method : {"back-calculation", "SIDE"}
+        ``"SIDDE"`` is accepted for SIDE (netmeta's name).
+    tol_direct : float
+        Tolerance on the proportion of direct evidence (netmeta's ``tol.direct``).
+
+    Returns
+    -------
+    NetSplit
+
+    References
+    ----------
+    Dias S, Welton NJ, Caldwell DM, Ades AE (2010). Stat Med 29:932-944. doi:10.1002/sim.3767
+    König J, Krahn U, Binder H (2013). Stat Med 32:5414-5429. doi:10.1002/sim.5941
+    """
+    method = choice(method, ("back-calculation", "SIDE"), "method",
+                    {"SIDDE": "SIDE", "backcalculation": "back-calculation",
+                     "back calculation": "back-calculation"})
+    if isinstance(tol_direct, bool) or not isinstance(tol_direct, (int, float)) \
+            or not (0 <= tol_direct < 1):
+        raise InputError(f"argument 'tol_direct' is {tol_direct!r}; expected a number in "
+                         "[0, 1)")
+    n = len(fit.treatments)
+    A = _n_direct(fit)
+    a, b, labels = _comparisons(fit)
+    z = _zcrit(fit.level)
+    side = _side_indirect(fit, A) if method == "SIDE" else None
+    frames = []
+    for m in _MODELS:
+        est = getattr(fit, m)
+        TE = _matrix(est.TE, n)
+        se = _matrix(est.seTE, n)
+        TEd = _matrix(est.TE_direct, n)
+        sed = _matrix(est.seTE_direct, n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            P = np.where(A > 0, se ** 2 / sed ** 2, 0.0)
+            if side is None:
+                Pi = np.where((np.abs(P - 1) < tol_direct) | (P > 1), np.nan, P)
+                TEi = (TE - Pi * np.nan_to_num(TEd)) / (1 - Pi)
+                sei = se / np.sqrt(1 - Pi)
+            else:
+                TEi, sei = side[m]
+                TEi, sei = TEi.copy(), sei.copy()
+        TEi = np.where(A == 0, TE, TEi)
+        sei = np.where(A == 0, se, sei)
+        direct_na = np.abs(P) < tol_direct
+        TEd = np.where(direct_na, np.nan, TEd)
+        sed = np.where(direct_na, np.nan, sed)
+        d = TEd[a, b] - TEi[a, b]
+        sd = np.sqrt(sed[a, b] ** 2 + sei[a, b] ** 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zv = d / sd
+        f = pd.DataFrame({
+            "model": m, "comparison": labels,
+            "treat1": [fit.treatments[x] for x in a], "treat2": [fit.treatments[x] for x in b],
+            "k": A[a, b].astype(int), "prop": P[a, b],
+            "TE_nma": TE[a, b], "seTE_nma": se[a, b],
+            "lower_nma": TE[a, b] - z * se[a, b], "upper_nma": TE[a, b] + z * se[a, b],
+            "TE_direct": TEd[a, b], "seTE_direct": sed[a, b],
+            "lower_direct": TEd[a, b] - z * sed[a, b], "upper_direct": TEd[a, b] + z * sed[a, b],
+            "TE_indirect": TEi[a, b], "seTE_indirect": sei[a, b],
+            "lower_indirect": TEi[a, b] - z * sei[a, b],
+            "upper_indirect": TEi[a, b] + z * sei[a, b],
+            "diff": d, "seTE_diff": sd, "lower_diff": d - z * sd, "upper_diff": d + z * sd,
+            "zval": zv, "pval": 2 * stats.norm.sf(np.abs(zv))})
+        frames.append(f)
+    info = {"method": method, "tol_direct": float(tol_direct), "level": fit.level,
+            "reference": fit.reference,
+            "direct": "inverse-variance pooling of the direct comparisons (network tau^2 in "
+                      "the random-effects model)",
+            "tau2": "re-estimated in every refit" if method == "SIDE" else "the fit's"}
+    return NetSplit(frame=pd.concat(frames, ignore_index=True), method=method,
+                    level=fit.level, sm=fit.sm, method_info=info,
+                    show_common=bool(getattr(fit, "show_common", True)),
+                    show_random=bool(getattr(fit, "show_random", True)))
+
+
+# ----------------------------------------------------------------------------------------------
+# netheat
+# ----------------------------------------------------------------------------------------------
+@dataclass(repr=False)
+class NetHeat(ResultMixin):
+    r"""The matrices of Krahn et al.'s (2013) net heat plot.
+
+    Rows and columns are the design rows (the basic comparisons of each design: ``"a:b"`` for
+    a two-arm design, ``"a:b_design"`` for a multi-arm one) that the plot shows: designs whose
+    detaching leaves their comparisons estimable.
+
+    Attributes
+    ----------
+    hat : DataFrame
+        The design-level hat matrix :math:`H = X (X'V^{-1}X)^+ X' V^{-1}`: the contribution of
+        the direct estimate of column ``j`` to the network estimate of row ``i`` (netmeta draws
+        grey squares of area proportional to ``|H|``).
+    q_diff : DataFrame
+        :math:`Q^{inc}_i - Q^{inc}_{i,(-j)}`: how much the inconsistency contribution of row
+        ``i`` decreases when design ``j`` is detached (netmeta's ``diff``; the plot colours
+        ``-q_diff``: red where detaching ``j`` reduces the inconsistency at ``i``).
+    q_inc : Series
+        Contribution of each design row to the between-designs Q.
+    order : list[int]
+        Row order from complete-linkage clustering of ``-q_diff`` (Manhattan distance of rows
+        plus columns, as netmeta); leaf orientation may differ from R's ``hclust``.
+    tau2 : float
+        tau^2 used (0 for ``model="common"``; the full design-by-treatment interaction
+        estimate ``tau2_within`` for ``"random"``, as netmeta).
+    """
+
+    hat: pd.DataFrame
+    q_diff: pd.DataFrame
+    q_inc: pd.Series
+    order: list[int]
+    model: str
+    tau2: float
+    method_info: dict[str, Any]
+    _dict_fields = ("hat", "q_diff", "q_inc", "order", "model", "tau2", "method_info")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["rows"] = list(self.hat.index)
+        out["q_inc"] = dict(zip(self.q_inc.index.astype(str), out["q_inc"], strict=True))
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table: ``row, column, hat, q_diff``."""
+        h = self.hat.stack(future_stack=True).rename("hat")
+        q = self.q_diff.stack(future_stack=True).rename("q_diff")
+        out = pd.concat([h, q], axis=1).reset_index()
+        out.columns = ["row", "column", "hat", "q_diff"]
+        return out
+
+    def summary_text(self) -> str:
+        labels = [self.q_diff.index[i] for i in self.order]
+        lines = [f"Net heat plot matrices ({self.model} effects model, tau^2 = "
+                 f"{self.tau2:.4f}): {len(labels)} design rows", "",
+                 "Q-difference matrix (row's inconsistency contribution minus its "
+                 "contribution after detaching the column's design):", ""]
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            lines.append(self.q_diff.loc[labels, labels].round(2).to_string())
+        return "\n".join(lines)
+
+
+def netheat(fit: NetmetaResult, model: str = "common") -> NetHeat:
+    r"""The matrices underlying the net heat plot (netmeta ``netheat``; Krahn, Binder & König
+    2013).
+
+    For each pair of design rows ``(i, j)``: the hat-matrix element :math:`H_{ij}` (how much
+    the direct evidence of ``j`` contributes to the network estimate of ``i``) and the change
+    of ``i``'s contribution :math:`r_i (V^{-1} r)_i` to the between-designs Q when design ``j``
+    is detached, :math:`Q_i - Q_{i,(-j)}` (see :func:`decomp_design`).
+
+    Parameters
+    ----------
+    fit : NetmetaResult
+    model : {"common", "random"}
+        ``"random"`` inflates every study covariance by the full design-by-treatment
+        interaction tau^2 (``tau2_within`` of :func:`decomp_design`), as netmeta's
+        ``netheat(random = TRUE)``.
+
+    Returns
+    -------
+    NetHeat
+
+    References
+    ----------
+    Krahn U, Binder H, König J (2013). BMC Med Res Methodol 13:35. doi:10.1186/1471-2288-13-35
+    """
+    mod = choice(model, _MODELS, "model", {"fixed": "common"})
+    D = _designs(fit)
+    if len(D.labels) <= 2:
+        raise InputError(f"netheat: the net heat plot needs more than two designs; this "
+                         f"network has {len(D.labels)}")
+    tau2 = 0.0
+    if mod == "random":
+        tau2 = _tau2_within(D, _design_fit(D, 0.0))
+    F = _design_fit(D, tau2)
+    if int((D.size - 1).sum() - (D.n - 1)) == 0:
+        raise InputError("netheat: the network has no loop of evidence between designs "
+                         "(between-designs df = 0)")
+    G = _gram(F)
+    R, _ = _detach(F, G)
+    labels = _row_labels(D, F)
+    # hat matrix X M^+ X' V^-1 over design rows
+    H = np.empty_like(G)
+    for b, Wi in zip(F.blocks, F.Vinv, strict=True):
+        H[:, b] = G[:, b] @ Wi
+    inc = F.resid * F.Vinv_resid
+    VR = F.vinv_apply(np.nan_to_num(R))
+    typ = np.where(np.isnan(R), np.nan, np.nan_to_num(R) * VR)
+    # columns per design row (netmeta repeats a multi-arm design's column per row)
+    typ_rows = typ[:, F.rows_design]
+    diff = inc[:, None] - typ_rows
+    keep = ~np.all(np.isnan(diff), axis=0)
+    idx = np.flatnonzero(keep)
+    lab = [labels[i] for i in idx]
+    diff_k = diff[np.ix_(idx, idx)]
+    hat_k = H[np.ix_(idx, idx)]
+    order = list(range(len(idx)))
+    if len(idx) > 2:
+        from scipy.cluster.hierarchy import leaves_list, linkage
+        from scipy.spatial.distance import pdist
+
+        t1 = np.nan_to_num(-diff_k)
+        dist = pdist(t1, "cityblock") + pdist(t1.T, "cityblock")
+        order = [int(i) for i in leaves_list(linkage(dist, "complete"))]
+    return NetHeat(hat=pd.DataFrame(hat_k, index=lab, columns=lab),
+                   q_diff=pd.DataFrame(diff_k, index=lab, columns=lab),
+                   q_inc=pd.Series(inc[idx], index=lab), order=order, model=mod, tau2=tau2,
+                   method_info={"model": mod, "tau2": tau2,
+                                "tau2_source": "none" if mod == "common" else
+                                "tau.within (full design-by-treatment interaction model)"})
