@@ -628,6 +628,8 @@ def build_document(results: dict, figures: dict[str, str],
     records = results.get("records")
     if records:
         toc.insert(0, ("Search and selection of studies", "records"))
+    if results.get("networks"):
+        toc.append(("Network meta-analyses", "networks"))
     doc.append({"type": "toc", "items": toc + [("Methods", "methods"),
                                                ("Provenance", "provenance")]})
     n_fig = [0]
@@ -678,6 +680,10 @@ def build_document(results: dict, figures: dict[str, str],
         for a in mine:
             doc += _analysis_blocks(a, n_fig, figures, funnels, results.get("risk_of_bias"))
         doc.append({"type": "end"})
+    if results.get("networks"):   # [[network]] (evsynth.reports.network_section)
+        from evsynth.reports.network_section import network_blocks
+
+        doc += network_blocks(results, n_fig)
     missing = results.get("not_analysed") or []
     if missing:
         doc.append({"type": "heading", "level": 2, "text": "Not analysed"})

@@ -222,7 +222,8 @@ class ReviewResults(ResultMixin):
             mods, _ = modules()
             for k, item in figure_jobs(self.results, mods):
                 ident = item["figure"]["id"] if k == "rob" else item["id"]
-                if k == kind and ident == key:
+                # network figures are listed with the forest plots (figure_paths)
+                if (k == kind or (k, kind) == ("network", "forest")) and ident == key:
                     self._figures[cache] = figure_bytes(figure_of((k, item), mods), fmt)
                     break
             else:

@@ -536,6 +536,10 @@ def load_review(path: str | Path) -> Review:
     errors += errs
     study_ids = {s.study_id for s in studies} if studies else None
     errors += _outcome_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg, study_ids)
+    if cfg is not None and cfg.network:   # [[network]] tables (evsynth.review.network)
+        from evsynth.review.network import check_networks
+
+        errors += check_networks(root / REVIEW_FILE, cfg, outcomes if outcomes else None)
     errs, warns = _scale_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg)
     errors += errs
     warns += _treatment_warnings(outcomes, cfg)

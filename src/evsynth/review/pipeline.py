@@ -409,6 +409,11 @@ def analysis_results(review: Review, progress: Callable[[int], None] | None = No
         f"records: {w}" for w in ((records or {}).get("errors") or [])
         + ((records or {}).get("warnings") or [])]
     plan_figures(results, forest=mods["forest"] is not None)
+    if review.config.network:   # [[network]]: network meta-analyses (evsynth.review.network)
+        from evsynth.review.network import network_sections, plan_network_figures
+
+        results["networks"] = network_sections(review)
+        plan_network_figures(results)
     return results
 
 
@@ -518,6 +523,10 @@ def figure_paths(results: dict[str, Any], fmt: str = "svg") -> dict[str, dict[st
                 out[kind][a["id"]] = figs[f"{kind}_{fmt}"]
     for f in (results.get("risk_of_bias") or {}).get("figures") or []:
         out["rob"][f["id"]] = f[fmt]
+    if results.get("networks"):  # keys "network:<id>:<kind>" never clash with analysis ids
+        from evsynth.review.network import figure_paths as network_paths
+
+        out["forest"].update(network_paths(results, fmt))
     return out
 
 
@@ -531,6 +540,10 @@ def figure_jobs(results: dict[str, Any], mods: dict[str, Any]
              if (a.get("figures") or {}).get("funnel_svg")]
     rob = results.get("risk_of_bias") or {}
     jobs += [("rob", {"figure": f, "section": rob}) for f in rob.get("figures") or []]
+    if results.get("networks"):
+        from evsynth.review.network import figure_jobs as network_jobs
+
+        jobs += network_jobs(results)
     return jobs
 
 
@@ -541,6 +554,10 @@ def figure_of(job: tuple[str, dict[str, Any]], mods: dict[str, Any]) -> Any:
         return mods["forest"].forest_plot(item)
     if kind == "funnel":
         return funnel_figure(item)
+    if kind == "network":
+        from evsynth.review.network import figure_of as network_figure
+
+        return network_figure(item)
     from evsynth.review.results import rob_figure
 
     return rob_figure(item["section"], item["figure"])
@@ -554,6 +571,10 @@ def _draw_figure(job: tuple[str, dict[str, Any]], fig_dir: Path, mods: dict[str,
         mods["forest"].write_forest(a, fig_dir, f"{a['id']}.forest")
     elif kind == "funnel":
         write_funnel(a, fig_dir, f"{a['id']}.funnel")
+    elif kind == "network":
+        from evsynth.review.network import draw as draw_network
+
+        draw_network(a, fig_dir)
     else:
         fig = figure_of(job, mods)
         stem = Path(a["figure"]["svg"]).stem

@@ -382,6 +382,42 @@ class GradeEntry(_Strict):
     comment: str | None = None
 
 
+class NetworkEntry(_Strict):
+    """``[[network]]``: a network meta-analysis of one outcome in one time window
+    (:mod:`evsynth.review.network`). ``time`` is a window id; ``treatments`` default to every
+    treatment with arm-based data for the outcome; ``measure``, ``model`` and ``method_tau``
+    default to the outcome's and ``[model]``'s; ``small_values`` follows the outcome's
+    direction; ``mid`` is the range of equivalence of the CINeMA prompts (outcome units, or a
+    ratio for OR/RR/HR/IRR; default the outcome's mid); ``cinema`` holds the reviewer's CINeMA
+    judgements (checked by :func:`evsynth.summaries.cinema.reviewer_judgements`)."""
+
+    id: Id
+    label: str | None = None
+    outcome: Id
+    time: Id = Field(validation_alias=AliasChoices("time", "window"))
+    treatments: list[Annotated[str, Field(min_length=1)]] | None = None
+    measure: Literal["MD", "SMD", "SMD_CHANGE", "MD_CHANGE", "OR", "RR", "RD", "HR", "IRR",
+                     "IRD"] | None = None
+    reference: str | None = None
+    model: Literal["random", "common"] | None = None
+    method_tau: Literal["DL", "REML", "ML"] | None = None
+    small_values: Literal["desirable", "undesirable"] | None = None
+    mid: float | None = Field(None, gt=0)
+    cinema: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("method_tau", mode="before")
+    @classmethod
+    def _tau(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("treatments")
+    @classmethod
+    def _treatments(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            _names(v, "treatments")
+        return v
+
+
 class Subgroup(_Strict):
     """``[[subgroups]]``: a pre-specified subgroup variable, a column of studies.csv."""
 
@@ -446,6 +482,8 @@ class ReviewConfig(_Strict):
     change_scores: ChangeScores = Field(default_factory=ChangeScores)
     grade: list[GradeEntry] = Field(default_factory=list)
     subgroups: list[Subgroup] = Field(default_factory=list)
+    #: ``[[network]]``: network meta-analyses (evsynth.review.network)
+    network: list[NetworkEntry] = Field(default_factory=list)
     sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
     #: display names of the treatments of outcomes.csv (``[treatments]``: name = "label")
     treatments: dict[str, str] = Field(default_factory=dict)
