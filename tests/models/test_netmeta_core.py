@@ -167,6 +167,20 @@ def test_pairwise_from_arm_data_matches_effect_size():
     assert fit.k == 5 and fit.narms["t1"] == 3
 
 
+@pytest.mark.parametrize("measure", ["MD", "SMD", "ROM"])
+def test_pairwise_means(measure):
+    arms = {"study": ["a", "a", "a", "b", "b"], "treat": ["X", "Y", "Z", "X", "Y"],
+            "m": [1.0, 2.0, 3.0, 1.5, 2.5], "sd": [1.0, 1.2, 0.9, 1.1, 1.0],
+            "n": [10, 12, 11, 20, 21]}
+    pw = evsynth.pairwise(measure, treat="treat", mean="m", sd="sd", n="n", studlab="study",
+                          data=arms)
+    es = evsynth.effect_size(measure, m1i=[2.0], sd1i=[1.2], n1i=[12], m2i=[3.0], sd2i=[0.9],
+                             n2i=[11])
+    yz = pw[(pw.studlab == "a") & (pw.treat1 == "Y")].iloc[0]
+    assert yz.TE == pytest.approx(es["yi"].iat[0], rel=1e-12)
+    assert yz.seTE == pytest.approx(math.sqrt(es["vi"].iat[0]), rel=1e-12)
+
+
 def test_pairwise_zero_cells_correct_the_whole_study():
     arms = pd.DataFrame({"study": ["a", "a", "a", "b", "b", "c", "c"],
                          "treat": ["X", "Y", "Z", "X", "Y", "X", "Y"],
