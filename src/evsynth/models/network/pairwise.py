@@ -140,8 +140,9 @@ def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event:
         _, kw1, kw2 = _ARM_FIELDS[measure]
         kwargs = {key: cols[f][i1] for key, f in kw1.items()}
         kwargs.update({key: cols[f][i2] for key, f in kw2.items()})
-        extra = {"to": "none"} if measure in _ZERO_CORRECTED + ("RD", "IRD") else {}
-        es = effect_size(measure, **extra, **kwargs)
+        if measure in _ZERO_CORRECTED + ("RD", "IRD"):  # zeros were corrected above
+            kwargs["to"] = "none"
+        es = effect_size(measure, **kwargs)
         te = es["yi"].to_numpy()
         se = np.sqrt(es["vi"].to_numpy())
     out["TE"] = te
