@@ -170,7 +170,12 @@ def test_example_results_json_round_trip(tmp_path):
         f = (a.get("figures") or {}).get("forest_png")
         if f and (out / f).exists():
             figs[a["id"]] = (out / f).read_bytes()
-    doc = docx.Document(write_docx(results, tmp_path / "example.docx", figures=figs))
+    with_net = docx.Document(write_docx(results, tmp_path / "net.docx", figures=figs))
+    assert "Network meta-analyses" in [p.text for p in with_net.paragraphs]
+    # the Summary of Findings tables: the document without the network section
+    doc = docx.Document(write_docx({**results, "networks": []}, tmp_path / "example.docx",
+                                   figures=figs))
+    assert len(with_net.tables) > len(doc.tables)
     n_comp = len({a["comparison"]["id"] for a in results["analyses"]})
     assert len(doc.tables) == n_comp
     assert len(doc.inline_shapes) == len(figs) > 0

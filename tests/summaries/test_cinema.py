@@ -49,22 +49,51 @@ def test_heterogeneity_without_pi_says_why() -> None:
     assert p.level is None and p.reason == "df_Q = 0"
 
 
-@pytest.mark.parametrize(("p", "level"), [(0.5, "no concerns"), (0.05, "some concerns"),
-                                          (0.005, "major concerns")])
-def test_incoherence_node_split_bands(p: float, level: str) -> None:
-    got = cinema.incoherence(has_direct=True, has_indirect=True, split_p=p,
-                             direct=(-1.0, 0.5), indirect=(0.2, 2.0), bounds=B)
+@pytest.mark.parametrize(("direct", "indirect", "level"), [
+    ((-1.0, 0.5), (-0.8, 1.0), "no concerns"),      # both within the range: agree on 3 areas
+    ((-1.0, 0.5), (0.2, 2.0), "some concerns"),     # the indirect CI also above: 2 areas
+    ((-3.0, -2.0), (2.0, 3.0), "major concerns"),   # below versus above: 1 area (within)
+    ((-3.0, 0.0), (1.0, 3.0), "major concerns"),    # {below, within} vs {within, above}: 1
+])
+def test_incoherence_mixed_evidence_agreement_of_cis(direct: tuple[float, float],
+                                                     indirect: tuple[float, float],
+                                                     level: str) -> None:
+    # CINeMA documentation: areas below / within / above the range of equivalence on which
+    # the direct and indirect CIs agree: 3 no, 2 some, 0 or 1 major concerns
+    got = cinema.incoherence(has_direct=True, has_indirect=True, split_p=0.5,
+                             direct=direct, indirect=indirect, bounds=B)
     assert got.level == level
     assert "direct CI" in got.reason and "indirect CI" in got.reason
+    assert "node-split (SIDE) difference p = 0.5" in got.reason
 
 
-def test_incoherence_direct_only_uses_global_test_or_says_not_assessable() -> None:
-    got = cinema.incoherence(has_direct=True, has_indirect=False, global_p=0.03, global_df=2)
-    assert got.level == "some concerns" and "design-by-treatment" in got.reason
-    none = cinema.incoherence(has_direct=True, has_indirect=False, global_p=None, global_df=0)
+@pytest.mark.parametrize(("p", "level"), [(0.5, "no concerns"), (0.10, "some concerns"),
+                                          (0.05, "some concerns"), (0.01, "some concerns"),
+                                          (0.005, "major concerns")])
+def test_incoherence_p_value_bands(p: float, level: str) -> None:
+    # indirect evidence only: the design-by-treatment test (p > 0.10 no, 0.01 to 0.10 some,
+    # < 0.01 major concerns)
+    got = cinema.incoherence(has_direct=False, has_indirect=True, global_p=p, global_df=2)
+    assert got.level == level and "design-by-treatment" in got.reason
+    # mixed evidence without a range of equivalence: the node-split p in the same bands,
+    # marked as evsynth's reading
+    mixed = cinema.incoherence(has_direct=True, has_indirect=True, split_p=p)
+    assert mixed.level == level and "evsynth's reading" in mixed.reason
+
+
+def test_incoherence_direct_only_and_no_loop() -> None:
+    got = cinema.incoherence(has_direct=True, has_indirect=False, global_p=0.003, global_df=2)
+    assert got.level == "no concerns" and "only direct evidence" in got.reason
+    none = cinema.incoherence(has_direct=False, has_indirect=True, global_p=None, global_df=0)
     assert none.level is None and "no closed loop" in none.reason
     missing = cinema.incoherence(has_direct=True, has_indirect=True, split_note="x")
     assert missing.level is None and "not available" in missing.reason
+
+
+def test_agreement_areas() -> None:
+    assert cinema.areas((-2.0, 0.0), -1.5, 1.5) == (True, True, False)
+    assert cinema.agreement((-1.0, 1.0), (-0.5, 0.5), -1.5, 1.5) == 3
+    assert cinema.agreement((-2.0, 2.0), (-0.5, 0.5), -1.5, 1.5) == 1
 
 
 def test_within_study_bias_majority_rule() -> None:
@@ -82,10 +111,13 @@ def test_within_study_bias_majority_rule() -> None:
 
 
 def test_equivalence_range_ratio_and_difference() -> None:
-    lo, hi, note = cinema.equivalence_range("OR", mid=1.25, log_scale=True)
+    got = cinema.equivalence_range("OR", mid=1.25, log_scale=True)
+    assert got is not None
+    lo, hi, note = got
     assert math.isclose(lo, -math.log(1.25)) and math.isclose(hi, math.log(1.25))
     assert "0.8 to 1.25" in note
-    assert cinema.equivalence_range("MD", mid=2)[:2] == (-2, 2)
+    md = cinema.equivalence_range("MD", mid=2)
+    assert md is not None and md[:2] == (-2, 2)
     assert cinema.equivalence_range("MD") is None
     with pytest.raises(InputError, match="ratio other than 1"):
         cinema.equivalence_range("OR", mid=1, log_scale=True)
@@ -109,7 +141,7 @@ def test_build_shows_reviewer_beside_suggestion() -> None:
     assert imp["suggested"] == "no concerns" and imp["reviewer"] == "major concerns"
     assert imp["reviewer_reason"] == "few events" and row["confidence"] == "low"
     assert row["domains"]["indirectness"]["suggested"] is None
-    assert row["domains"]["incoherence"]["suggested"] == "no concerns"  # global p = 0.4
+    assert row["domains"]["incoherence"]["suggested"] == "no concerns"  # direct only
     frame = res.to_frame()
     assert list(frame["imprecision_reviewer"]) == ["major concerns"]
     assert "Imprecision" in res.summary_text() and "reviewer: major concerns" in str(res)

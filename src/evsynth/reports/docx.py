@@ -349,6 +349,12 @@ def docx_bytes(results: dict, *, figures: Mapping[str, bytes] | None = None) -> 
                 cap = doc.add_paragraph()
                 cap.add_run(f"Figure {n_fig}. ").bold = True
                 cap.add_run(clean_text(f"Forest plot: {_analysis_title(a)}, {name}"))
+    if results.get("networks"):   # [[network]]: the report's network blocks
+        from evsynth.reports.network_section import network_blocks
+
+        counter = [n_fig]
+        _blocks(doc, network_blocks(results, counter), figs, used)
+        n_fig = counter[0]
     rest = [k for k in figs if k not in used]
     if rest:
         doc.add_heading("Figures", level=1)
@@ -361,6 +367,43 @@ def docx_bytes(results: dict, *, figures: Mapping[str, bytes] | None = None) -> 
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
+
+
+def _blocks(doc: Any, blocks: list[dict], figs: Mapping[str, bytes], used: set[str]) -> None:
+    """Blocks of :func:`evsynth.reports.html.build_document` (headings, paragraphs, lists,
+    tables, figures) into the document; figures from ``figs`` by the block's ``analysis_id``
+    (added to ``used``). Every text through :func:`clean_text`."""
+    from docx.shared import Cm
+
+    def text(c: Any) -> str:
+        return str(c.get("text", "")) if isinstance(c, Mapping) else str(c)
+
+    for b in blocks:
+        t = b["type"]
+        if t == "heading":
+            doc.add_heading(clean_text(b["text"]), level=min(int(b["level"]) - 1, 4))
+        elif t == "para":
+            doc.add_paragraph(clean_text(b["text"]))
+        elif t == "list":
+            for item in b["items"]:
+                doc.add_paragraph(clean_text(item), style="List Bullet")
+        elif t == "table":
+            doc.add_paragraph().add_run(clean_text(b.get("caption") or "")).bold = True
+            rows = [list(b["header"]), *b["rows"]]
+            ncol = max(len(r) for r in rows)
+            table = doc.add_table(rows=len(rows), cols=ncol)
+            table.style = "Table Grid"
+            for i, row in enumerate(rows):
+                for j, c in enumerate(row):
+                    _cell_text(table.cell(i, j), text(c), bold=i == 0)
+        elif t == "figure":
+            aid = str(b["analysis_id"])
+            if aid in figs:
+                used.add(aid)
+                doc.add_picture(io.BytesIO(figs[aid]), width=Cm(20))
+                doc.add_paragraph(clean_text(b["caption"]))
+            else:
+                doc.add_paragraph(clean_text(f"{b['caption']}: not available."))
 
 
 def _is_ours(path: Path) -> bool:

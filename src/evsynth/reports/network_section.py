@@ -5,10 +5,13 @@ Returned as blocks of :func:`evsynth.reports.html.build_document` (headings, par
 tables, figures), so the HTML and Markdown renderers escape every text -- treatment names and
 study labels come from the user's files. Each part shows what the data could estimate (studies
 used and left out, sub-networks not connected to the reference), the network graph, the forest
-plot against the reference, the league table (lower triangle: network estimates, row versus
-column; upper triangle: direct estimates, column versus row... as netmeta's ``netleague``),
-the rankings, the inconsistency checks and the CINeMA prompts beside the reviewer's
-judgements; whatever is not available is said.
+plot against the reference, the league table as
+:class:`~evsynth.reports.network_plots.LeagueTable` formats it (netmeta's ``netleague``), the
+rankings (P-scores, SUCRA, rank probabilities, rankogram), the inconsistency checks (Q by
+design with the design-by-treatment test, node-splitting where a comparison has direct and
+indirect evidence, the net heat plot where there is a loop between designs), the contribution
+matrix and the CINeMA prompts beside the reviewer's judgements; whatever is not available is
+said. The same blocks feed the Word report (:mod:`evsynth.reports.docx`).
 """
 
 from __future__ import annotations
@@ -42,56 +45,112 @@ def _p(x: Any) -> str:
     return "< 0.001" if v < 0.001 else f"{v:.3f}"
 
 
-def _cell(v: Any) -> str:
-    if isinstance(v, float):
-        return "" if not math.isfinite(v) else f"{v:.4g}"
-    return "" if v is None else str(v)
-
-
-def _generic_table(tab: dict[str, Any] | None, caption: str) -> Block | None:
-    if not tab or not tab.get("rows"):
-        return None
-    return {"type": "table", "caption": caption, "header": list(tab["columns"]),
-            "rows": [[_cell(v) for v in row] for row in tab["rows"]]}
-
-
 def _league(sec: dict[str, Any], label: dict[str, str]) -> Block | None:
-    m = sec.get("matrices") or {}
-    names = m.get("treatments") or []
-    if not names:
+    """The league table as :class:`~evsynth.reports.network_plots.LeagueTable` formatted it
+    (results.json ``league``): the diagonal cells are the treatments, shown by their labels."""
+    lt = sec.get("league")
+    if not lt:
         return None
+    names = lt["treatments"]
+    rows = [[{"text": label.get(a, a)} if i == j else cell
+             for j, cell in enumerate(lt["cells"][i])] for i, a in enumerate(names)]
+    return {"type": "table", "caption": lt["caption"], "header": ["" for _ in names],
+            "rows": rows}
+
+
+def _rankings(sec: dict[str, Any], label: dict[str, str]) -> list[Block]:
+    rk = sec.get("rankings")
+    if not rk:
+        return [{"type": "para", "text": "Rankings not computed (see the notes)."}]
+    sucra = {r["treatment"]: r for r in rk["sucra"]}
+    order = sorted(rk["p_scores"], key=lambda r: (r["rank"], str(r["treatment"])))
+    better = ("smaller" if rk["small_values"] == "desirable" else "larger")
+    rows = [[label.get(r["treatment"], r["treatment"]), str(r["rank"]), _dec(r["pscore"], 3),
+             _dec(sucra[r["treatment"]]["sucra"], 3),
+             _dec(sucra[r["treatment"]]["mean_rank"], 2)] for r in order]
+    out: list[Block] = [{"type": "table", "caption": f"Ranking ({rk['model']} effects; "
+                         f"{better} values are better): P-scores (Rücker & Schwarzer 2015) and "
+                         f"SUCRA and mean rank from {rk['nsim']} simulations (seed "
+                         f"{rk['seed']})", "header": ["Treatment", "Rank (P-score)", "P-score",
+                                                      "SUCRA", "Mean rank"], "rows": rows}]
+    pr = rk.get("probabilities") or {}
+    if pr.get("values"):
+        out.append({"type": "table", "caption": "Rank probabilities (rank 1 = best)",
+                    "header": ["Treatment", *[f"Rank {r}" for r in pr["ranks"]]],
+                    "rows": [[label.get(t, t), *[_dec(v, 3) for v in row]]
+                             for t, row in zip(pr["treatments"], pr["values"], strict=True)]})
+    return out
+
+
+def _comparison(text: str, label: dict[str, str], a: str | None = None,
+                b: str | None = None) -> str:
+    if a is not None and b is not None:
+        return f"{label.get(a, a)} vs {label.get(b, b)}"
+    return text
+
+
+def _inconsistency(sec: dict[str, Any], label: dict[str, str]) -> list[Block]:
+    inc = sec.get("inconsistency") or {}
     ratio = bool(sec["settings"]["log_scale"])
-    rows = []
-    for i, a in enumerate(names):
-        row: list[Any] = []
-        for j in range(len(names)):
-            if i == j:
-                row.append({"text": label.get(a, a)})
-            elif i > j:   # lower triangle: network estimate of column vs row... netmeta
-                te, lo, hi = (m[k][j][i] for k in ("TE", "lower", "upper"))
-                row.append(f"{_num(te, ratio)} ({_num(lo, ratio)} to {_num(hi, ratio)})")
-            else:         # upper triangle: direct estimate of row vs column
-                te = m["TE_direct"][i][j]
-                se = m["seTE_direct"][i][j]
-                if te is None or se is None:
-                    row.append("-")
-                else:
-                    z = 1.959963984540054 if float(sec["settings"]["level"]) == 95 else \
-                        _z(float(sec["settings"]["level"]))
-                    row.append(f"{_num(te, ratio)} ({_num(te - z * se, ratio)} to "
-                               f"{_num(te + z * se, ratio)})")
-        rows.append(row)
-    return {"type": "table", "caption": f"League table ({m.get('model')} effects, "
-            f"{sec['settings']['measure']}{', ratio scale' if ratio else ''}): lower triangle "
-            "network estimates of the column treatment versus the row treatment; upper triangle "
-            "direct estimates of the row treatment versus the column treatment (- : no direct "
-            "evidence)", "header": ["" for _ in names], "rows": rows}
+    out: list[Block] = []
+    dd = inc.get("decomp_design")
+    if dd:
+        dbt = dd["design_by_treatment"]
+        rows = [[q["term"], _dec(q["Q"], 2), str(q["df"]), _p(q["pval"]) or "-"]
+                for q in dd["q"]]
+        rows.append(["Design-by-treatment interaction (random effects, tau² within "
+                     f"{_dec(dbt['tau2_within'], 4)})", _dec(dbt["Q"], 2), str(dbt["df"]),
+                     _p(dbt["pval"]) or "-"])
+        out.append({"type": "table", "caption": "Design-based decomposition of Q and the "
+                    "design-by-treatment interaction test (Higgins et al. 2012)",
+                    "header": ["", "Q", "df", "p"], "rows": rows})
+        if dbt["df"] == 0:
+            out.append({"type": "para", "cls": "note", "text": "No loop of evidence between "
+                        "designs (between-designs df = 0): the design-by-treatment test and "
+                        "the node-split are not defined for this network."})
+    ns = inc.get("netsplit")
+    if ns:
+        both = [r for r in ns["rows"] if r["both"]]
+        if both:
+            def ci(r: dict[str, Any], k: str) -> str:
+                return (f"{_num(r[k], ratio)} ({_num(r[k + '_lower'], ratio)} to "
+                        f"{_num(r[k + '_upper'], ratio)})")
+            out.append({"type": "table", "caption": f"Node-splitting ({ns['method']}, "
+                        f"{ns['model']} effects{', ratio scale' if ratio else ''}): direct, "
+                        "indirect and network estimates of each comparison with both kinds "
+                        "of evidence, and the test of their difference",
+                        "header": ["Comparison", "Studies", "Direct proportion", "Network",
+                                   "Direct", "Indirect", "Difference (direct - indirect)",
+                                   "p"],
+                        "rows": [[_comparison(r["comparison"], label, r["treat1"],
+                                              r["treat2"]), str(r["k"]), _dec(r["prop"], 2),
+                                  ci(r, "nma"), ci(r, "direct"), ci(r, "indirect"),
+                                  ci(r, "diff"), _p(r["p"])] for r in both]})
+        else:
+            out.append({"type": "para", "text": "Node-splitting: no comparison has both "
+                        "direct and indirect evidence."})
+    return out or [{"type": "para", "text": "Inconsistency checks not computed (see the "
+                    "notes)."}]
 
 
-def _z(level: float) -> float:
-    from statistics import NormalDist
+def _contribution(sec: dict[str, Any], label: dict[str, str]) -> Block | None:
+    cm = sec.get("contribution")
+    if not cm or not cm.get("values"):
+        return None
+    return {"type": "table", "caption": f"Contribution matrix ({cm['method']}, {cm['model']} "
+            "effects): percentage contribution of each direct comparison (columns) to each "
+            "network estimate (rows; Papakonstantinou et al. 2018)",
+            "header": ["Network estimate", *cm["columns"]],
+            "rows": [[name, *[_dec(v, 1) for v in row]]
+                     for name, row in zip(cm["rows"], cm["values"], strict=True)]}
 
-    return NormalDist().inv_cdf(1 - (1 - level / 100) / 2)
+
+def _dec(x: Any, digits: int) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return f"{v:.{digits}f}" if math.isfinite(v) else ""
 
 
 def _cinema_table(sec: dict[str, Any], label: dict[str, str]) -> list[Block]:
@@ -117,12 +176,16 @@ def _cinema_table(sec: dict[str, Any], label: dict[str, str]) -> list[Block]:
              "suggestions are prompts, never judgements",
              "header": ["Comparison", "Domain", "Suggested", "Why", "Reviewer"], "rows": rows},
             {"type": "para", "cls": "note", "text": "Range of equivalence: "
-             f"{cin.get('range_note')}. Rules of Nikolakopoulou et al. 2020 (PLoS Med "
-             "17:e1003082): imprecision from the CI against the range of equivalence, "
-             "heterogeneity from the prediction interval against the CI, incoherence from the "
-             "node-split and design-by-treatment tests (p < 0.10 some, p < 0.01 major "
+             f"{cin.get('range_note')}. Rules of CINeMA (Nikolakopoulou et al. 2020, PLoS Med "
+             "17:e1003082, and the CINeMA documentation): imprecision from the CI against the "
+             "range of equivalence, heterogeneity from the prediction interval against the CI, "
+             "incoherence from the agreement of the direct and indirect CIs about the range of "
+             "equivalence (mixed evidence) or the design-by-treatment test (indirect evidence "
+             "only: p <= 0.10 some, p < 0.01 major concerns; direct evidence only: no "
              "concerns), within-study bias from the risk-of-bias contributions (majority "
-             "rule); reporting bias and indirectness are the reviewer's."}]
+             "rule); reporting bias and indirectness are the reviewer's."},
+            *({"type": "para", "cls": "note", "text": f"CINeMA: {n}"}
+              for n in cin.get("notes") or [])]
 
 
 def network_blocks(results: dict[str, Any], n_fig: list[int]) -> list[Block]:
@@ -202,27 +265,12 @@ def network_blocks(results: dict[str, Any], n_fig: list[int]) -> list[Block]:
         if league is not None:
             out.append(league)
         out.append({"type": "heading", "level": 4, "text": "Rankings"})
-        rk = sec.get("rankings") or {}
-        got = [b for b in (_generic_table(rk.get("p_scores"), "P-scores (Rücker & Schwarzer "
-                                                               "2015)"),
-                           _generic_table(rk.get("rank_probabilities"),
-                                          f"Rank probabilities, SUCRA and mean rank "
-                                          f"({rk.get('nsim')} simulations, seed "
-                                          f"{rk.get('seed')})")) if b is not None]
-        out += got or [{"type": "para", "text": "Rankings not available (see the notes)."}]
+        out += _rankings(sec, label)
         out.append({"type": "heading", "level": 4, "text": "Inconsistency"})
-        inc = sec.get("inconsistency") or {}
-        got = [b for b in (_generic_table(inc.get("decomp_design"), "Design-based "
-                                          "decomposition of Q (within and between designs)"),
-                           _generic_table(inc.get("netsplit"), "Node-splitting: direct, "
-                                          "indirect and their difference per comparison"))
-               if b is not None]
-        out += got or [{"type": "para", "text": "Inconsistency checks not available (see the "
-                        "notes)."}]
-        contrib = _generic_table(sec.get("contribution"), "Contribution matrix (percentage "
-                                 "contribution of each direct comparison; Papakonstantinou "
-                                 "2018)")
+        out += _inconsistency(sec, label)
+        contrib = _contribution(sec, label)
         if contrib is not None:
+            out.append({"type": "heading", "level": 4, "text": "Contribution matrix"})
             out.append(contrib)
         out.append({"type": "heading", "level": 4, "text": "Confidence in the results (CINeMA)"})
         out += _cinema_table(sec, label)

@@ -26,20 +26,25 @@ and the others are listed as left out, with their treatments and studies.
 
 The section of results.json (``networks``, one entry per ``[[network]]``) holds the fit
 (estimates of every treatment against the reference with CI and prediction interval,
-heterogeneity), the league table's matrices, the rankings, the inconsistency checks, the
-contribution matrix and the CINeMA prompts (:mod:`evsynth.summaries.cinema`). The rankings,
-inconsistency checks, contributions and network plots come from the network package's modules;
-any of them that is not available (or fails) is recorded with the reason in the section's
-``notes`` and shown in the report -- never left out silently.
+heterogeneity), the estimate matrices, the league table (``LeagueTable``), the rankings
+(``Ranking``: P-scores; ``RankProbabilities``: SUCRA, mean rank, rank probabilities), the
+inconsistency checks (``NetSplit``: direct, indirect and their difference per comparison;
+``DesignDecomposition``: Q by design and the design-by-treatment interaction test), the
+contribution matrix (``ContributionMatrix``, per comparison and per study) and the CINeMA
+prompts (:mod:`evsynth.summaries.cinema`; within-study bias from the review's risk-of-bias
+judgements and the per-study contributions). A check the data do not allow (an InputError,
+e.g. no decomposition for two treatments) is recorded with the reason in the section's
+``notes`` and shown in the report; any other failure surfaces.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -53,14 +58,18 @@ from evsynth.review.schema import (
 )
 
 if TYPE_CHECKING:
+    from evsynth.models.network.contribution import ContributionMatrix
+    from evsynth.models.network.inconsistency import DesignDecomposition, NetSplit
+    from evsynth.models.network.ranking import Ranking, RankProbabilities
+    from evsynth.reports.network_plots import LeagueTable
     from evsynth.review.load import Review
+
+T = TypeVar("T")
 
 #: seed of the simulated rank probabilities (SUCRA), fixed so that a rerun gives the same report
 RANK_SEED = 20_200_401
 #: simulations for the rank probabilities
 RANK_NSIM = 1000
-#: netsplit's tolerance for "direct evidence only" (netmeta ``tol.direct``)
-TOL_DIRECT = 5e-4
 FIGURES_DIR = "figures"
 #: the network figures (evsynth.reports.network_plots): kind -> (function, caption)
 FIGURE_KINDS: dict[str, tuple[str, str]] = {
@@ -213,33 +222,6 @@ def _arm_reason(measure: str, arms: dict[str, list[tuple[OutcomeRow, int]]]) -> 
     return got if isinstance(got, str) else None
 
 
-def _pairs_fallback(code: str, arm: Any, kw: dict[str, Any]) -> Any:
-    """Every pair of arms within each study (data order), as pairwise(), for a measure
-    without continuity corrections (MD, SMD): :func:`evsynth.effect_size` on the pairs."""
-    import pandas as pd
-
-    from evsynth.effects.escalc import effect_size
-
-    fields = {"m1i": "mean", "sd1i": "sd", "n1i": "n"}
-    recs = []
-    for sid, g in arm.groupby("studlab", sort=False):
-        rows = g.to_dict("records")
-        for ia, a in enumerate(rows):
-            for b in rows[ia + 1:]:
-                recs.append((sid, a, b))
-    if any(f not in kw for f in fields.values()):
-        raise InputError(f"pairs of arms for measure {code!r} need means, SDs and sizes")
-    cols: dict[str, Any] = {k: np.array([a[f] for _, a, _ in recs], dtype=float)
-                            for k, f in fields.items()}
-    cols |= {k.replace("1", "2"): np.array([b[f] for _, _, b in recs], dtype=float)
-             for k, f in fields.items()}
-    es = effect_size(code, **cols)
-    return pd.DataFrame({"studlab": [s for s, _, _ in recs],
-                         "treat1": [a["treat"] for _, a, _ in recs],
-                         "treat2": [b["treat"] for _, _, b in recs],
-                         "TE": es["yi"].to_numpy(), "seTE": np.sqrt(es["vi"].to_numpy())})
-
-
 def select(review: Review, entry: NetworkEntry) -> NetworkData:
     """The comparisons of a network from outcomes.csv (module docstring)."""
     import pandas as pd
@@ -353,12 +335,7 @@ def select(review: Review, entry: NetworkEntry) -> NetworkData:
         code = measure.removesuffix("_CHANGE")
         kw: dict[str, Any] = {k: k for k in ("event", "n", "mean", "sd", "time")
                               if k in arm.columns}
-        try:
-            pw = pairwise(code, treat="treat", studlab="studlab", data=arm, **kw)
-        except InputError as exc:   # pairwise() of this evsynth version rejects the measure
-            pw = _pairs_fallback(code, arm, kw)
-            data.notes.append(f"pairwise() failed ({exc}); the pairs of arms were built with "
-                              f"evsynth.effect_size({code!r}) directly (same pairs and order)")
+        pw = pairwise(code, treat="treat", studlab="studlab", data=arm, **kw)
         times = {u["study_id"]: u["timepoint_weeks"] for u in data.used}
         pw["timepoint_weeks"] = [times[s] for s in pw["studlab"]]
         pw["data_level"] = "arm"
@@ -422,28 +399,27 @@ def refit(section: dict[str, Any]) -> Any:
     return fit_network(frame, section["settings"], section["fitted_treatments"])
 
 
-def _try(notes: list[str], what: str, fn: Any) -> Any:
-    """``fn()``, or None with a note saying why (a method not available yet, or a failure)."""
+def _noted(notes: list[str], what: str, fn: Callable[[], T]) -> T | None:
+    """``fn()``, or None with a note saying why when the data do not allow it (an
+    :class:`~evsynth.errors.InputError`); any other failure is a bug and surfaces."""
     try:
         return fn()
-    except (AttributeError, ImportError, NotImplementedError) as exc:
-        notes.append(f"{what}: not available in this version of evsynth ({exc})")
     except InputError as exc:
         notes.append(f"{what}: not computed: {exc}")
-    except Exception as exc:  # noqa: BLE001 - recorded in the report, not swallowed silently
-        notes.append(f"{what}: failed ({type(exc).__name__}: {exc})")
     return None
 
 
-def _table(obj: Any) -> dict[str, Any] | None:
-    """A result object (or DataFrame) as {"columns", "rows"} for results.json and the report."""
-    if obj is None:
+def _num(x: Any) -> float | None:
+    """A finite float, else None (JSON has no NaN)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
         return None
-    import pandas as pd
+    return v if math.isfinite(v) else None
 
-    frame = obj if isinstance(obj, pd.DataFrame) else obj.to_frame()
-    frame = frame.reset_index() if frame.index.name or not isinstance(
-        frame.index, pd.RangeIndex) else frame
+
+def _table(frame: Any) -> dict[str, Any]:
+    """A DataFrame as {"columns", "rows"} for results.json and the report."""
     from evsynth.models.results import to_jsonable
 
     return {"columns": [str(c) for c in frame.columns],
@@ -453,139 +429,106 @@ def _table(obj: Any) -> dict[str, Any] | None:
 def _matrix(df: Any) -> list[list[float | None]] | None:
     if df is None:
         return None
-    return [[None if v is None or not math.isfinite(float(v)) else float(v) for v in row]
-            for row in df.to_numpy(dtype=float).tolist()]
+    return [[_num(v) for v in row] for row in df.to_numpy(dtype=float).tolist()]
 
 
-# ============================================================================ CINeMA adapters
-def _pair_of(label: Any, treatments: list[str]) -> tuple[str, str] | None:
-    """(a, b) from a comparison label "a:b", "a vs b" or a pair."""
-    if isinstance(label, (tuple, list)) and len(label) == 2:
-        return str(label[0]), str(label[1])
-    text = str(label)
-    for sep in (" vs ", ":", " - "):
-        if sep in text:
-            a, b = text.split(sep, 1)
-            if a.strip() in treatments and b.strip() in treatments:
-                return a.strip(), b.strip()
-    return None
+# ============================================================================ result sections
+def _records(frame: Any, cols: dict[str, str]) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as dicts of the named columns (``cols``: output key -> column), NaN as
+    None."""
+    return [{k: (rec[c] if isinstance(rec[c], str) else _num(rec[c])) for k, c in cols.items()}
+            for rec in frame.to_dict("records")]
 
 
-def _col(frame: Any, *names: str) -> str | None:
-    low = {str(c).lower(): c for c in frame.columns}
-    for n in names:
-        if n.lower() in low:
-            return str(low[n.lower()])
-    return None
+def netsplit_section(split: NetSplit, model: str) -> dict[str, Any]:
+    """The node-split of every comparison (``NetSplit`` rows of ``model``): direct, indirect
+    and network estimates with CIs (analysis scale), the difference and its test."""
+    rows = _records(getattr(split, model), {
+        "comparison": "comparison", "treat1": "treat1", "treat2": "treat2", "k": "k",
+        "prop": "prop", "nma": "TE_nma", "nma_lower": "lower_nma", "nma_upper": "upper_nma",
+        "direct": "TE_direct", "direct_lower": "lower_direct", "direct_upper": "upper_direct",
+        "indirect": "TE_indirect", "indirect_lower": "lower_indirect",
+        "indirect_upper": "upper_indirect", "diff": "diff", "diff_lower": "lower_diff",
+        "diff_upper": "upper_diff", "z": "zval", "p": "pval"})
+    for r in rows:
+        r["k"] = int(r["k"] or 0)
+        r["both"] = r["direct"] is not None and r["indirect"] is not None and r["k"] > 0
+    return {"method": split.method, "model": model, "rows": rows}
 
 
-def split_by_comparison(ns: Any, treatments: list[str], model: str
-                        ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Node-split results by comparison: p-value of the difference and the direct and indirect
-    CIs (oriented as the key), from a netsplit result's ``to_frame()`` (netmeta's column
-    names, with or without the model suffix)."""
-    from evsynth.summaries.cinema import comparison_key
-
-    frame = ns.to_frame() if hasattr(ns, "to_frame") else ns
-    if "model" in frame.columns:
-        frame = frame[frame["model"] == model]
-    t1c, t2c = _col(frame, "treat1"), _col(frame, "treat2")
-    cc = _col(frame, "comparison")
-    pc = _col(frame, f"p_{model}", f"pval_{model}", "p", "pval", "p_value", "pval_diff",
-              "p_diff")
-    if pc is None or (cc is None and (t1c is None or t2c is None)):
-        raise InputError(f"netsplit result without a p-value or comparison column (columns: "
-                         f"{', '.join(map(str, frame.columns))})")
-    cols = {k: _col(frame, f"{k}_{model}", k) for k in
-            ("lower_direct", "upper_direct", "lower_indirect", "upper_indirect")}
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for rec in frame.to_dict("records"):
-        pair = ((str(rec[t1c]), str(rec[t2c])) if t1c and t2c
-                else _pair_of(rec[cc], treatments))
-        if pair is None:
-            continue
-        key = comparison_key(*pair)
-        flip = key != pair
-        entry: dict[str, Any] = {"p": rec[pc]}
-        for kind in ("direct", "indirect"):
-            lo, hi = cols[f"lower_{kind}"], cols[f"upper_{kind}"]
-            if lo and hi and rec[lo] is not None and rec[hi] is not None:
-                a, b = float(rec[lo]), float(rec[hi])
-                if math.isfinite(a) and math.isfinite(b):
-                    entry[kind] = (-b, -a) if flip else (a, b)
-        out[key] = entry
-    return out
+def decomp_section(dd: DesignDecomposition) -> dict[str, Any]:
+    """Q split by design (``DesignDecomposition``) and the design-by-treatment interaction
+    test under the full interaction random-effects model (netmeta's ``Q.inc.random``)."""
+    dec = dd.q_decomp
+    r = dd.q_inc_random.iloc[0]
+    return {
+        "q": [{"term": str(t), "Q": _num(dec.loc[t, "Q"]), "df": int(dec.loc[t, "df"]),
+               "pval": _num(dec.loc[t, "pval"])} for t in dec.index],
+        "design_by_treatment": {"Q": _num(r["Q"]), "df": int(r["df"]), "pval": _num(r["pval"]),
+                                "tau2_within": _num(r["tau2_within"]),
+                                "tau_within": _num(r["tau_within"])},
+        "within_design": _records(dd.q_het_design[dd.q_het_design["df"] > 0],
+                                  {"design": "design", "Q": "Q", "df": "df", "pval": "pval"}),
+        "detached": _records(dd.q_inc_detach, {"design": "design", "Q": "Q", "df": "df",
+                                               "pval": "pval"})}
 
 
-def global_test(dd: Any) -> tuple[float | None, int | None, str]:
-    """(p, df, note) of the design-by-treatment interaction test from a decomp_design result
-    (netmeta's ``Q.inc.random``: between-designs Q under the full design-by-treatment
-    interaction random-effects model; else the between-designs Q)."""
-    for attr in ("Q_inc_random", "Q_inc"):
-        got = getattr(dd, attr, None)
-        if got is not None:
-            p = _get(got, "pval")
-            df = _get(got, "df")
-            if p is not None and df is not None:
-                return float(p), int(df), attr
-    frame = dd.to_frame() if hasattr(dd, "to_frame") else None
-    if frame is not None:
-        for rec in frame.to_dict("records"):
-            name = str(rec.get("type") or rec.get("name") or rec.get("index") or "").lower()
-            if "between" in name and rec.get("pval") is not None:
-                return float(rec["pval"]), int(rec["df"]), "between-designs Q"
-    raise InputError("decomp_design result without a design-by-treatment test")
+def ranking_section(ps: Ranking, rp: RankProbabilities) -> dict[str, Any]:
+    """P-scores (``Ranking``) and SUCRA, mean and median rank and the rank probabilities
+    (``RankProbabilities``), treatments in the fit's order."""
+    prob = rp.probabilities
+    return {"model": ps.model, "small_values": ps.small_values, "nsim": rp.nsim,
+            "seed": rp.seed,
+            "p_scores": [{**r, "rank": int(r["rank"])} for r in _records(
+                ps.frame, {"treatment": "treatment", "pscore": "pscore", "rank": "rank"})],
+            "sucra": _records(rp.frame, {"treatment": "treatment", "sucra": "sucra",
+                                         "mean_rank": "mean_rank",
+                                         "median_rank": "median_rank"}),
+            "probabilities": {"treatments": [str(t) for t in prob.index],
+                              "ranks": [str(c) for c in prob.columns],
+                              "values": _matrix(prob)}}
 
 
-def _get(obj: Any, key: str) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(key)
-    if hasattr(obj, "iloc") and key in getattr(obj, "columns", []):
-        return obj[key].iloc[0]
-    return getattr(obj, key, None)
+def contribution_section(cm: ContributionMatrix) -> dict[str, Any]:
+    """The contribution matrix in percent: rows every network comparison ("a:b"), columns the
+    direct comparisons; and per study (``ContributionMatrix.study``)."""
+    return {"model": cm.model, "method": cm.method,
+            "rows": [str(i) for i in cm.frame.index],
+            "columns": [str(c) for c in cm.frame.columns],
+            "values": _matrix(100 * cm.frame),
+            "studies": [str(c) for c in cm.study.columns],
+            "study_values": _matrix(100 * cm.study)}
 
 
-def study_contributions(contrib: Any, fit: Any, model: str
-                        ) -> dict[tuple[str, str], dict[str, float]]:
-    """Percentage contribution of each study to each comparison (CINeMA): the contribution
-    matrix (rows: network comparisons; columns: direct comparisons, as netmeta's
-    ``netcontrib``) with each direct comparison's share divided between its studies in
-    proportion to their weights (``W`` of the model, Rücker's adjusted weights)."""
-    from evsynth.summaries.cinema import comparison_key
-
-    frame = contrib.to_frame() if hasattr(contrib, "to_frame") else contrib
-    frame = getattr(contrib, "matrix", frame) if not hasattr(frame, "index") else frame
-    treatments = list(fit.treatments)
-    est = fit.estimates(model)
-    data = fit.data
-    edge_w: dict[tuple[str, str], dict[str, float]] = {}
-    for s, a, b, w in zip(data["studlab"], data["treat1"], data["treat2"], est.W, strict=True):
-        d = edge_w.setdefault(comparison_key(str(a), str(b)), {})
-        d[str(s)] = d.get(str(s), 0.0) + float(w)
-    out: dict[tuple[str, str], dict[str, float]] = {}
-    for row_label, row in frame.iterrows():
-        pair = _pair_of(row_label, treatments)
-        if pair is None:
-            continue
-        shares: dict[str, float] = {}
-        total = float(np.nansum(row.to_numpy(dtype=float)))
-        scale = 100.0 if total <= 1.0 + 1e-9 else 100.0 / total if total > 0 else 0.0
-        for col, v in row.items():
-            edge = _pair_of(col, treatments)
-            if edge is None or not v or not math.isfinite(float(v)):
-                continue
-            ws = edge_w.get(comparison_key(*edge), {})
-            wsum = sum(ws.values())
-            for s, w in ws.items():
-                shares[s] = shares.get(s, 0.0) + float(v) * scale * w / wsum
-        out[comparison_key(*pair)] = shares
-    return out
+def league_section(lt: LeagueTable) -> dict[str, Any]:
+    """The league table's cells as :class:`~evsynth.reports.network_plots.LeagueTable`
+    formats them (one home for the formatting), with its caption."""
+    return {"model": lt.model, "digits": lt.digits, "transf": lt.transf,
+            "caption": lt.caption, "treatments": list(lt.treatments),
+            "cells": [[str(v) for v in row] for row in lt.table.to_numpy().tolist()]}
 
 
-def cinema_prompts(fit: Any, s: dict[str, Any], *, split: Any, decomp: Any, contrib: Any,
-                   rob: dict[str, Any], judgements: Any, notes: list[str]) -> Any:
+def rob_judgements(review: Review, outcome: str) -> dict[str, Any]:
+    """Study -> overall risk-of-bias judgement for ``outcome`` (outcome-specific where given)
+    from the review's risk-of-bias table (studies.csv ``rob_*`` columns, risk_of_bias.csv);
+    empty when the review has none."""
+    from evsynth.review.results import review_risk_of_bias
+
+    rob = review_risk_of_bias(review)
+    if rob is None:
+        return {}
+    js = rob._judgements(outcome if outcome in rob.outcomes else None)
+    return {s: v.get("overall") for s, v in js.items()}
+
+
+# ============================================================================ CINeMA
+def cinema_prompts(fit: Any, s: dict[str, Any], *, split: NetSplit | None,
+                   decomp: DesignDecomposition | None, contrib: ContributionMatrix | None,
+                   rob: dict[str, Any], judgements: Any) -> Any:
     """The CINeMA prompts of every comparison of the fitted network
-    (:func:`evsynth.summaries.cinema.build`), with what is missing said in the reasons."""
+    (:func:`evsynth.summaries.cinema.build`) from the node-split (``NetSplit``), the
+    design-by-treatment test (``DesignDecomposition.q_inc_random``) and the per-study
+    contributions (``ContributionMatrix.study``); what is missing is said in the reasons."""
     from evsynth.summaries import cinema, grade
 
     model = s["model"]
@@ -599,39 +542,45 @@ def cinema_prompts(fit: Any, s: dict[str, Any], *, split: Any, decomp: Any, cont
         s["measure"], mid=s["mid"], log_scale=s["log_scale"],
         fallback=None if th is None else (th["benefit"], th["harm"]),
         fallback_note="" if th is None else f"thresholds {th['note']}")
-    split_map: dict[tuple[str, str], dict[str, Any]] | str
-    try:
-        split_map = (split_by_comparison(split, treatments, model) if split is not None
-                     else "node-split (netsplit) not available")
-    except InputError as exc:
-        split_map = f"node-split results not readable: {exc}"
-        notes.append(f"CINeMA incoherence: {split_map}")
-    try:
-        gtest = global_test(decomp) if decomp is not None else (
-            None, None, "design-by-treatment test not available")
-    except InputError as exc:
-        gtest = (None, None, str(exc))
-        notes.append(f"CINeMA incoherence: {exc}")
-    contribs: dict[tuple[str, str], dict[str, float]] | str
-    try:
-        contribs = (study_contributions(contrib, fit, model) if contrib is not None
-                    else "contribution matrix not available")
-    except (InputError, KeyError, ValueError, TypeError) as exc:
-        contribs = f"contribution matrix not readable: {exc}"
-        notes.append(f"CINeMA within-study bias: {contribs}")
+    splits: dict[tuple[str, str], dict[str, Any]] = {}
+    if split is not None:
+        for rec in getattr(split, model).to_dict("records"):
+            splits[(str(rec["treat1"]), str(rec["treat2"]))] = rec
+    gtest: tuple[float | None, int | None, str]
+    if decomp is None:
+        gtest = (None, None, "design-by-treatment test not computed (see the notes)")
+    else:
+        r = decomp.q_inc_random.iloc[0]
+        gtest = (_num(r["pval"]), int(r["df"]),
+                 "no loop of evidence between designs (df 0)" if int(r["df"]) == 0 else "")
+    contribs: dict[str, Any] = {}
+    if contrib is not None:
+        contribs = {str(i): {str(st): 100 * float(v) for st, v in row.items() if v > 0}
+                    for i, row in contrib.study.iterrows()}
     comps = []
     pi_ok = model == "random" and est.lower_predict is not None
     for ia, a in enumerate(treatments):
         for b in treatments[ia + 1:]:
-            key = cinema.comparison_key(a, b)
-            d_te = est.TE_direct.loc[a, b]
-            has_direct = bool(np.isfinite(d_te))
-            prop = (float(est.seTE.loc[a, b]) ** 2 / float(est.seTE_direct.loc[a, b]) ** 2
-                    if has_direct else 0.0)
-            sp: Any = split_map if isinstance(split_map, str) else split_map.get(key)
-            if isinstance(sp, dict) and key != (a, b):
-                sp = {**sp, **{k: (-sp[k][1], -sp[k][0]) for k in ("direct", "indirect")
-                               if k in sp}}
+            rec, flip = splits.get((a, b)), False
+            if rec is None and (b, a) in splits:
+                rec, flip = splits[(b, a)], True
+            sp: dict[str, Any] | str
+            if rec is None:
+                sp = "node-split not computed (see the notes)"
+                has_direct = bool(np.isfinite(est.TE_direct.loc[a, b]))
+                has_indirect = not has_direct
+            else:
+                d = (_num(rec["lower_direct"]), _num(rec["upper_direct"]))
+                i = (_num(rec["lower_indirect"]), _num(rec["upper_indirect"]))
+                has_direct = int(rec["k"]) > 0 and None not in d
+                has_indirect = None not in i
+                sp = {"p": _num(rec["pval"])}
+                for kind, (lo, hi) in (("direct", d), ("indirect", i)):
+                    if lo is not None and hi is not None:
+                        sp[kind] = (-hi, -lo) if flip else (lo, hi)
+            c: Any = (contribs.get(f"{a}:{b}") or "no contributions for this comparison"
+                      ) if contrib is not None else "contribution matrix not computed (see " \
+                                                     "the notes)"
             comps.append({
                 "treat1": a, "treat2": b, "estimate": est.TE.loc[a, b],
                 "ci_lb": est.lower.loc[a, b], "ci_ub": est.upper.loc[a, b],
@@ -639,16 +588,15 @@ def cinema_prompts(fit: Any, s: dict[str, Any], *, split: Any, decomp: Any, cont
                 "pi_ub": est.upper_predict.loc[a, b] if pi_ok else None,
                 "no_pi": ("common-effect model: no prediction interval" if model == "common"
                           else f"no prediction interval (needs df_Q >= 2; df_Q = {fit.df_Q})"),
-                "has_direct": has_direct,
-                "has_indirect": (not has_direct) or prop < 1 - TOL_DIRECT,
-                "split": sp if sp is not None else "no node-split for this comparison",
-                "contributions": (contribs if isinstance(contribs, str)
-                                  else contribs.get(key) or "no contributions for this "
-                                                              "comparison")})
+                "has_direct": has_direct, "has_indirect": has_indirect, "split": sp,
+                "contributions": c})
+    notes = [] if rob else ["within-study bias: the review has no risk-of-bias judgements "
+                            "(studies.csv rob_* columns or risk_of_bias.csv), so every "
+                            "contribution is 'not assessed'"]
     return cinema.build(comps, measure=s["measure"], log_scale=s["log_scale"],
                         reference=fit.reference, model=model, bounds=bounds,
                         global_test=gtest, rob=rob, judgements=judgements, level=s["level"],
-                        notes=[])
+                        notes=notes)
 
 
 # ============================================================================ the section
@@ -728,27 +676,29 @@ def analyse_network(review: Review, entry: NetworkEntry) -> dict[str, Any]:
         "lower_predict": _matrix(est.lower_predict), "upper_predict": _matrix(est.upper_predict),
         "TE_direct": _matrix(est.TE_direct), "seTE_direct": _matrix(est.seTE_direct)}
     section["method_info"] = fit.method_info
-    split = _try(notes, "node-splitting (netsplit)", lambda: fit.netsplit())
-    decomp = _try(notes, "design-based decomposition of Q (decomp_design)",
-                  lambda: fit.decomp_design())
-    contrib = _try(notes, "contribution matrix", lambda: fit.contribution(model=model))
-    pscores = _try(notes, "P-scores", lambda: fit.p_scores(model=model))
-    ranks = _try(notes, "rank probabilities and SUCRA", lambda: fit.rank_probabilities(
-        nsim=RANK_NSIM, seed=RANK_SEED, model=model))
-    section["inconsistency"] = {"netsplit": _try(notes, "netsplit table", lambda: _table(split)),
-                                "decomp_design": _try(notes, "decomp_design table",
-                                                      lambda: _table(decomp))}
-    section["rankings"] = {"p_scores": _try(notes, "P-score table", lambda: _table(pscores)),
-                           "rank_probabilities": _try(notes, "rank table",
-                                                      lambda: _table(ranks)),
-                           "seed": RANK_SEED, "nsim": RANK_NSIM}
-    section["contribution"] = _try(notes, "contribution table", lambda: _table(contrib))
-    section["netheat_available"] = _try(
-        notes, "net heat matrix (netheat)", lambda: fit.netheat(model=model)) is not None
-    rob = {st.study_id: st.rob_overall for st in review.studies}
+    section["league"] = league_section(fit.league_table(model=model))
+    split = fit.netsplit()
+    decomp = _noted(notes, "design-based decomposition of Q (decomp_design)",
+                    fit.decomp_design)
+    contrib = fit.contribution(model=model)
+    pscores = fit.p_scores(model=model)
+    ranks = fit.rank_probabilities(nsim=RANK_NSIM, seed=RANK_SEED, model=model)
+    section["inconsistency"] = {
+        "netsplit": netsplit_section(split, model),
+        "decomp_design": None if decomp is None else decomp_section(decomp)}
+    section["rankings"] = ranking_section(pscores, ranks)
+    section["contribution"] = contribution_section(contrib)
+    loops = decomp is not None and int(decomp.q_decomp.loc["Between designs", "df"]) > 0
+    if loops:
+        section["netheat_available"] = _noted(
+            notes, "net heat plot (netheat)", lambda: fit.netheat(model=model)) is not None
+    else:
+        section["netheat_available"] = False
+        notes.append("net heat plot: not needed (no loop of evidence between designs: "
+                     "between-designs df = 0)")
     judged = reviewer_judgements(entry.cinema)
-    cin = cinema_prompts(fit, s, split=split, decomp=decomp, contrib=contrib, rob=rob,
-                         judgements=judged, notes=notes)
+    cin = cinema_prompts(fit, s, split=split, decomp=decomp, contrib=contrib,
+                         rob=rob_judgements(review, entry.outcome), judgements=judged)
     section["cinema"] = cin.to_dict()
     return section
 
@@ -761,30 +711,14 @@ def network_sections(review: Review) -> list[dict[str, Any]]:
 # ============================================================================ figures
 def plan_network_figures(results: dict[str, Any]) -> None:
     """Name the figure files of each fitted network (``figures``: kind -> {key, caption, svg,
-    png}) for the plots :mod:`evsynth.reports.network_plots` provides and the section can
-    feed (the rankogram needs the rank probabilities, the net heat plot the netheat matrix);
-    a plot that cannot be drawn is noted in the section."""
-    import importlib
-
-    try:
-        plots: Any = importlib.import_module("evsynth.reports.network_plots")
-    except ImportError as exc:
-        plots = None
-        why = f"evsynth.reports.network_plots not available ({exc})"
+    png}): the graph, the forest plot, the rankogram and, where the network has a loop of
+    evidence between designs, the net heat plot."""
     for sec in results.get("networks") or []:
         if not sec.get("fitted"):
             continue
         figs = {}
-        for kind, (func, caption) in FIGURE_KINDS.items():
-            if plots is None or not hasattr(plots, func):
-                sec["notes"].append(f"{caption}: not drawn ("
-                                    f"{why if plots is None else func + ' not available'})")
-                continue
-            if kind == "rankogram" and not (sec.get("rankings") or {}).get("rank_probabilities"):
-                sec["notes"].append(f"{caption}: not drawn (no rank probabilities)")
-                continue
+        for kind, (_, caption) in FIGURE_KINDS.items():
             if kind == "netheat" and not sec.get("netheat_available"):
-                sec["notes"].append(f"{caption}: not drawn (no net heat matrix)")
                 continue
             stem = f"network.{sec['id']}.{kind}"
             figs[kind] = {"key": f"network:{sec['id']}:{kind}", "caption": caption,
@@ -807,8 +741,8 @@ def figure_jobs(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def figure_of(item: dict[str, Any]) -> Any:
     """The matplotlib Figure of one network figure job (the network refitted from its
-    comparisons, :func:`refit`); a figure that fails is replaced by one saying why, so the
-    report shows the reason instead of stopping the run."""
+    comparisons, :func:`refit`); a figure the data do not allow (an InputError) is replaced
+    by one saying why; any other failure surfaces."""
     from evsynth.reports import network_plots as plots
 
     sec, kind = item["section"], item["kind"]
@@ -823,7 +757,7 @@ def figure_of(item: dict[str, Any]) -> Any:
             return plots.rankogram(fit.rank_probabilities(nsim=RANK_NSIM, seed=RANK_SEED,
                                                           model=s["model"]))
         return plots.netheat_plot(fit.netheat(model=s["model"]))
-    except Exception as exc:  # noqa: BLE001 - shown in the figure and its section
+    except InputError as exc:  # the data do not allow it: shown in the figure and section
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(6, 1.2))

@@ -25,12 +25,21 @@ heterogeneity
     that the CI does not adds a level: none -> no concerns, one -> some, two -> major concerns
     (CINeMA's heterogeneity rule, comparing where the CI and the prediction interval lead).
 incoherence
-    Comparisons with direct and indirect evidence: the p-value of the node-split difference
-    (SIDE, back-calculation): p >= 0.10 -> no concerns, 0.01 <= p < 0.10 -> some, p < 0.01 ->
-    major concerns. Comparisons with only direct or only indirect evidence: the same bands of
-    the global design-by-treatment interaction test (Higgins et al. 2012); not assessable
-    without a closed loop. The direct and indirect CIs against the range of equivalence are
-    reported with the p-value, for the reviewer to weigh.
+    The rules of the CINeMA web application's documentation (esm-ispm-unibe-ch/cinema,
+    ``docs/documentation.md``, section "Incoherence"; Nikolakopoulou et al. 2020 describe the
+    same two tests, the design-by-treatment interaction model globally and SIDE locally):
+    a comparison with *only direct* evidence -> no concerns; with *only indirect* evidence ->
+    the p-value of the design-by-treatment interaction test (Higgins et al. 2012): p > 0.10
+    no concerns, 0.01 <= p <= 0.10 some concerns, p < 0.01 major concerns (not assessable
+    without a closed loop, df = 0); with *direct and indirect* evidence -> the agreement of
+    the direct and the indirect CI (node-split, SIDE by back-calculation) about the three
+    areas "below the range of equivalence", "within it" and "above it": each CI is the set
+    of areas it touches, and the number of the three areas on which the two sets agree
+    (touched by both or by neither) gives 3 -> no concerns, 2 -> some concerns, 1 or 0 ->
+    major concerns. The node-split p-value is shown beside it. Without a range of
+    equivalence (no MID) the mixed comparisons get the p-value bands of the global test
+    applied to the node-split p-value -- evsynth's reading, not CINeMA's rule, and said so
+    in the reason.
 within-study bias
     The percentage contribution of each study to the comparison (the contribution matrix,
     Papakonstantinou et al. 2018, F1000Research 7:610; a direct comparison's share divided
@@ -40,7 +49,8 @@ within-study bias
     worse level); low -> no concerns, some -> some concerns, high -> major concerns. When the
     largest share comes from studies without a judgement, no judgement is suggested.
 
-The p-value bands of the incoherence rule (0.10, 0.01) are :data:`P_SOME` and :data:`P_MAJOR`.
+The p-value bands of the incoherence rule (0.10, 0.01) are :data:`P_SOME` and :data:`P_MAJOR`;
+:data:`AGREEMENT_LEVELS` maps the agreement of the direct and indirect CIs to the level.
 """
 
 from __future__ import annotations
@@ -66,9 +76,14 @@ COMPUTED: tuple[str, ...] = ("within_study_bias", "imprecision", "heterogeneity"
 LEVELS: tuple[str, ...] = ("no concerns", "some concerns", "major concerns")
 #: CINeMA's overall confidence levels (the reviewer's)
 CONFIDENCE: tuple[str, ...] = ("high", "moderate", "low", "very low")
-#: p-value bands of the incoherence rule: below P_SOME some concerns, below P_MAJOR major
+#: p-value bands of the incoherence rule (CINeMA documentation): p > P_SOME no concerns,
+#: P_MAJOR <= p <= P_SOME some concerns, p < P_MAJOR major concerns
 P_SOME = 0.10
 P_MAJOR = 0.01
+#: areas (of below / within / above the range of equivalence) on which the direct and the
+#: indirect CI agree -> CINeMA's incoherence level (CINeMA documentation, "Incoherence")
+AGREEMENT_LEVELS: dict[int, str] = {3: "no concerns", 2: "some concerns", 1: "major concerns",
+                                    0: "major concerns"}
 #: risk-of-bias levels of the within-study-bias rule, best first
 ROB_LEVELS: tuple[str, ...] = ("low", "some", "high")
 _ROB_TO_LEVEL = {"low": "no concerns", "some": "some concerns", "high": "major concerns"}
@@ -203,7 +218,22 @@ def heterogeneity(estimate: float | None, ci_lb: float | None, ci_ub: float | No
 
 
 def _p_level(p: float) -> str:
-    return LEVELS[2] if p < P_MAJOR else LEVELS[1] if p < P_SOME else LEVELS[0]
+    return LEVELS[2] if p < P_MAJOR else LEVELS[1] if p <= P_SOME else LEVELS[0]
+
+
+def areas(ci: tuple[float, float], lo: float, hi: float) -> tuple[bool, bool, bool]:
+    """Which of the areas below, within and above the range of equivalence ``(lo, hi)`` the
+    interval ``ci`` touches (CINeMA's boolean vector {a, b, c})."""
+    lb, ub = ci
+    return lb < lo, lb <= hi and ub >= lo, ub > hi
+
+
+def agreement(direct: tuple[float, float], indirect: tuple[float, float], lo: float,
+              hi: float) -> int:
+    """On how many of the three areas (:func:`areas`) the direct and the indirect CI agree
+    (0 to 3)."""
+    return sum(a == b for a, b in zip(areas(direct, lo, hi), areas(indirect, lo, hi),
+                                      strict=True))
 
 
 def incoherence(*, has_direct: bool, has_indirect: bool, split_p: float | None = None,
@@ -221,28 +251,39 @@ def incoherence(*, has_direct: bool, has_indirect: bool, split_p: float | None =
         glob = f"design-by-treatment interaction test p = {gp_:.3g} (df {global_df})"
     if has_direct and has_indirect:
         p = _finite(split_p)
+        bits = [] if p is None else [f"node-split (SIDE) difference p = {p:.3g}"]
+        if glob:
+            bits.append(glob)
+        if direct is not None and indirect is not None and bounds is not None:
+            lo, hi, note = bounds
+            n = agreement(direct, indirect, lo, hi)
+            zones = [_zone(ci, lo, hi) for ci in (direct, indirect)]
+            text = (f"direct CI {_interval(*direct, ratio)} ({zones[0]}), indirect CI "
+                    f"{_interval(*indirect, ratio)} ({zones[1]}): they agree on {n} of the 3 "
+                    "areas (below, within, above the range of equivalence)")
+            return Prompt(AGREEMENT_LEVELS[n], "; ".join([text, *bits, note]),
+                          {"agreement": n, "split_p": p, "global_p": gp_})
         if p is None:
             return Prompt(None, "direct and indirect evidence, but the node-split test is not "
                                 f"available{': ' + split_note if split_note else ''}"
                                 + (f"; {glob}" if glob else ""))
-        bits = [f"node-split (SIDE) difference p = {p:.3g}"]
-        if direct is not None and indirect is not None and bounds is not None:
-            lo, hi, _ = bounds
-            zones = [_zone(ci, lo, hi) for ci in (direct, indirect)]
-            bits.append(f"direct CI {_interval(*direct, ratio)} ({zones[0]}), indirect CI "
-                        f"{_interval(*indirect, ratio)} ({zones[1]})")
-        if glob:
-            bits.append(glob)
-        return Prompt(_p_level(p), "; ".join(bits), {"split_p": p, "global_p": global_p})
-    source = "direct" if has_direct else "indirect" if has_indirect else "no"
+        return Prompt(_p_level(p), "; ".join(bits) + "; no range of equivalence (no MID), so "
+                      "the CIs cannot be compared with it: the node-split p-value in the "
+                      "global test's bands (evsynth's reading, not CINeMA's rule)",
+                      {"split_p": p, "global_p": gp_})
+    if has_direct:
+        return Prompt(LEVELS[0], "only direct evidence (CINeMA: no concerns)"
+                      + (f"; {glob}" if glob else ""), {"global_p": gp_})
+    if not has_indirect:
+        return Prompt(None, "no evidence")
     if glob is None:
-        reason = (f"only {source} evidence and no closed loop in the network: incoherence "
+        reason = ("only indirect evidence and no closed loop in the network: incoherence "
                   "cannot be assessed")
         if global_note:
             reason += f" ({global_note})"
         return Prompt(None, reason)
     assert gp_ is not None   # glob is set
-    return Prompt(_p_level(gp_), f"only {source} evidence: {glob} (the global test)",
+    return Prompt(_p_level(gp_), f"only indirect evidence: {glob} (the global test)",
                   {"global_p": gp_, "global_df": global_df})
 
 
@@ -460,6 +501,7 @@ def build(comparisons: list[dict[str, Any]], *, measure: str, log_scale: bool, r
                         notes=list(notes or []))
 
 
-__all__ = ["COMPUTED", "DOMAINS", "LEVELS", "CinemaResult", "Prompt", "build", "crossings",
+__all__ = ["AGREEMENT_LEVELS", "COMPUTED", "DOMAINS", "LEVELS", "CinemaResult", "Prompt",
+           "agreement", "areas", "build", "crossings",
            "equivalence_range", "heterogeneity", "imprecision", "incoherence",
            "reviewer_judgements", "rob_level", "within_study_bias"]
