@@ -106,7 +106,9 @@ def _finite(x: Any) -> float | None:
 
 def _fmt(x: float, ratio: bool) -> str:
     v = math.exp(x) if ratio else x
-    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    if v != 0 and abs(v) < 0.1:  # two significant digits for small values (OR 0.045)
+        return f"{v:.2g}"
+    return f"{v:.2f}"  # two decimals, as the league table and forest plots
 
 
 def _interval(lb: float, ub: float, ratio: bool) -> str:
