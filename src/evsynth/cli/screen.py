@@ -2,6 +2,10 @@
 
 See :mod:`evsynth.records.screener` for the keys (i include, e exclude + reason number,
 m maybe, b back, q quit). Every decision is committed to ``REVIEW_DIR/evsynth.sqlite`` at once.
+
+``--prioritised`` shows the records most likely relevant first (a classifier retrained every
+``--retrain-every`` decisions; :mod:`evsynth.records.prioritise`) with the estimated relevant
+records remaining and the buscar stopping p-value; the plain (import) order is the default.
 """
 
 from __future__ import annotations
@@ -40,8 +44,15 @@ def cmd_screen(args: argparse.Namespace) -> int:
                  "have not been checked for duplicates (run 'evsynth records dedup'); they are "
                  "shown as they are", err=True)
         color = {"always": True, "never": False, "auto": None}[args.color]
-        screener = Screener(store, args.stage, args.reviewer, settings, color=color,
-                            out=sys.stdout)
+        if args.prioritised:
+            from evsynth.records.prioritise import prioritised_screener
+
+            screener = prioritised_screener(store, args.stage, args.reviewer, settings,
+                                            color=color, out=sys.stdout,
+                                            retrain_every=args.retrain_every)
+        else:
+            screener = Screener(store, args.stage, args.reviewer, settings, color=color,
+                                out=sys.stdout)
         screener.run()
     finally:
         store.close()
@@ -57,4 +68,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--reviewer", required=True, help="your name or initials (as in review.toml)")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                    help="ANSI colours and highlighting (default: when writing to a terminal)")
+    p.add_argument("--prioritised", action="store_true",
+                   help="show the records most likely relevant first (retrained as you screen)")
+    p.add_argument("--retrain-every", type=int, default=1, metavar="N",
+                   help="with --prioritised: refit the ranking every N decisions (default 1)")
     p.set_defaults(func=cmd_screen)

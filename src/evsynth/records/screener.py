@@ -316,6 +316,15 @@ class Screener:
                 buf += k
                 self._out(k)
 
+    def arrange(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The order to show the records in (hook; here the queue's import order)."""
+        return records
+
+    def decided(self, records: list[dict[str, Any]], i: int, rec: dict[str, Any],
+                decision: str) -> None:
+        """Called after each recorded decision on ``rec``; ``records[i:]`` are still to show
+        and may be reordered in place (hook; here nothing)."""
+
     def run(self) -> int:
         """Screen until the queue is empty, ``q`` or end of input; returns decisions made."""
         with self.keys.session():
@@ -323,7 +332,7 @@ class Screener:
 
     def _run(self) -> int:
         todo = queue(self.store, self.stage, self.reviewer, self.settings)
-        records = todo.to_dict("records")
+        records = self.arrange(todo.to_dict("records"))
         total = len(eligible_groups(self.store, self.stage, self.settings))
         lat = latest_decisions(self.store, self.stage, kind="screen")
         done_before = int((lat["reviewer"] == self.reviewer).sum()) if len(lat) else 0
@@ -372,6 +381,7 @@ class Screener:
             history.append(_Done(rec["record_id"], decision, reason))
             previous = None
             i += 1
+            self.decided(records, i, rec, decision)
         remaining = len(records) - i
         self._w()
         self._w(f"{self.recorded} decisions recorded in this session; {remaining} records left "
