@@ -10,6 +10,9 @@ from hypothesis import HealthCheck, settings
 
 from fixture_data import SHARED
 
+# postgres_server / postgres_url fixtures: a throwaway PostgreSQL server for the store tests
+pytest_plugins = ["postgres_server"]
+
 # CI machines are small and shared: no per-example deadline, and no failure for slow data generation
 settings.register_profile("evsynth", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -24,10 +24,11 @@ def add(store: Store, file: str, n: int, database: str, kind: str = "database") 
 
 
 @pytest.fixture
-def scenario(tmp_path):
+def scenario(store_target):
     """12 records (MEDLINE 6, Embase 4, register 2), 2 duplicates, a full single-reviewer
-    screening with every PRISMA box non-trivial."""
-    s = Store(tmp_path)
+    screening with every PRISMA box non-trivial; on SQLite and on PostgreSQL
+    (tests/postgres_server.py)."""
+    s = Store(store_target)
     med = add(s, "med.nbib", 6, "MEDLINE")
     emb = add(s, "emb.ris", 4, "Embase")
     reg = add(s, "ctgov.ris", 2, "ClinicalTrials.gov", kind="register")

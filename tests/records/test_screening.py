@@ -54,8 +54,8 @@ def make_store(path, n: int = 6) -> Store:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = make_store(tmp_path)
+def store(store_target):  # SQLite and PostgreSQL (tests/postgres_server.py)
+    s = make_store(store_target)
     yield s
     s.close()
 

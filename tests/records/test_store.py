@@ -1,4 +1,9 @@
-"""Tests of the review-folder store (evsynth.records.store)."""
+"""Tests of the review-folder store (evsynth.records.store).
+
+The tests taking the ``target`` fixture (directly or through ``store``) run twice: on a SQLite
+file in a review folder and on a PostgreSQL database (``tests/postgres_server.py``: a throwaway
+server from the installed binaries, or ``EVSYNTH_TEST_POSTGRES_URL``; skipped when neither).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from evsynth.records.store import (
     schema_version,
     store_url,
 )
+from postgres_server import reset_database
 
 
 def make_records(n: int, file: str = "a.ris", **extra) -> pd.DataFrame:
@@ -42,22 +48,38 @@ def write_file(tmp_path, name: str, content: str):
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path)
+def target(store_target):
+    """Where the store lives: a review folder (SQLite) or an empty PostgreSQL database URL
+    (``store_target`` in tests/postgres_server.py)."""
+    return store_target
+
+
+@pytest.fixture
+def store(target):
+    s = Store(target)
     yield s
     s.close()
 
 
-def test_new_store_has_schema_and_wal(tmp_path, store):
-    assert (tmp_path / "evsynth.sqlite").exists()
+def test_new_store_has_schema(store):
     assert store.version == SCHEMA_VERSION == MIGRATIONS[-1][0]
     insp = sa.inspect(store.engine)
     for t in ("imports", "records", "duplicates", "duplicate_uncertain", "screening_decisions",
-              "retrieval", "study_links", "schema_version"):
+              "retrieval", "study_links", "schema_version", "users", "web_sessions",
+              "login_attempts", "fulltexts"):
         assert insp.has_table(t), t
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT version FROM schema_version ORDER BY version"))
+        assert [r[0] for r in rows] == [m[0] for m in MIGRATIONS]
+
+
+def test_sqlite_store_is_wal(tmp_path):
+    store = Store(tmp_path)
+    assert (tmp_path / "evsynth.sqlite").exists()
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    store.close()
     con = sqlite3.connect(tmp_path / "evsynth.sqlite")
     rows = con.execute("SELECT version, description FROM schema_version").fetchall()
     con.close()
@@ -74,15 +96,24 @@ def test_store_url_forms(tmp_path):
     assert (tmp_path / "other.db").exists()
 
 
+def test_plain_postgresql_url_uses_psycopg(postgres_url):
+    """``--db postgresql://...`` (no driver named) reaches the server through psycopg."""
+    pytest.importorskip("psycopg")
+    plain = sa.engine.make_url(postgres_url).set(drivername="postgresql")
+    with Store(plain.render_as_string(hide_password=False)) as s:
+        assert s.engine.dialect.driver == "psycopg"
+        assert s.n_records() == 0 and s.version == SCHEMA_VERSION
+
+
 def test_missing_review_folder(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         Store(tmp_path / "nope")
 
 
-def test_reopen_does_not_reapply_migrations(tmp_path, store):
+def test_reopen_does_not_reapply_migrations(target, store):
     store.add_import(make_records(2), "a.ris", "MEDLINE", sha256="s1")
     store.close()
-    s2 = Store(tmp_path)
+    s2 = Store(target)
     assert s2.n_records() == 2
     with s2.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() \
@@ -90,7 +121,7 @@ def test_reopen_does_not_reapply_migrations(tmp_path, store):
     s2.close()
 
 
-def test_added_migration_is_applied_once(tmp_path, store):
+def test_added_migration_is_applied_once(target, store):
     store.close()
     calls = []
 
@@ -100,7 +131,7 @@ def test_added_migration_is_applied_once(tmp_path, store):
 
     nxt = SCHEMA_VERSION + 1
     migs = [*MIGRATIONS, (nxt, "add records.extra", m2)]
-    engine = make_engine(tmp_path)
+    engine = make_engine(target)
     assert migrate(engine, migs) == nxt
     assert migrate(engine, migs) == nxt
     assert calls == [1]
@@ -108,17 +139,17 @@ def test_added_migration_is_applied_once(tmp_path, store):
     engine.dispose()
     # this code only knows up to SCHEMA_VERSION: a newer store is refused, not misread
     with pytest.raises(InputError, match="newer"):
-        Store(tmp_path)
+        Store(target)
 
 
-def test_failed_migration_rolls_back(tmp_path, store):
+def test_failed_migration_rolls_back(target, store):
     store.close()
 
     def bad(conn):
         conn.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
         raise RuntimeError("boom")
 
-    engine = make_engine(tmp_path)
+    engine = make_engine(target)
     with pytest.raises(RuntimeError):
         migrate(engine, [*MIGRATIONS, (SCHEMA_VERSION + 1, "bad", bad)])
     assert schema_version(engine) == SCHEMA_VERSION
@@ -297,9 +328,13 @@ text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_ch
 @given(titles=st.lists(text, min_size=1, max_size=5),
        authors=st.lists(st.lists(text.filter(lambda s: s.strip()), max_size=3), min_size=5,
                         max_size=5))
-def test_round_trip_property(tmp_path_factory, titles, authors):
+def test_round_trip_property(target, tmp_path_factory, titles, authors):
     """Whatever text a record holds comes back unchanged (after the model's normalisation)."""
-    d = tmp_path_factory.mktemp("rt")
+    if isinstance(target, str):  # PostgreSQL: one database, emptied for each example
+        reset_database(target)
+        d = target
+    else:
+        d = tmp_path_factory.mktemp("rt")
     df = records_frame([dict(record_id=f"f:{i}", title=t, authors=authors[i])
                         for i, t in enumerate(titles)])
     with Store(d) as s:
@@ -320,13 +355,13 @@ s.close()
 """
 
 
-def test_concurrent_writers(tmp_path, store):
+def test_concurrent_writers(target, store):
     """Two processes recording decisions at the same time (two reviewers): none is lost."""
     import subprocess
     import sys
 
     store.add_import(make_records(40), "a.ris", "MEDLINE", sha256="1")
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name],
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(target), name],
                               stderr=subprocess.PIPE) for name in ("AB", "CD")]
     for p in procs:
         _, err = p.communicate(timeout=120)

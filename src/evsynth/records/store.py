@@ -364,7 +364,18 @@ def make_engine(target: str | os.PathLike[str]) -> Engine:
         sa.event.listen(engine, "begin",
                         lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return sa.create_engine(url)
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername == "postgresql" and _has_module("psycopg"):
+        # a plain postgresql:// URL means psycopg2 under SQLAlchemy 2.0 and psycopg (3) under
+        # 2.1; use psycopg when it is installed, whichever SQLAlchemy version is
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(parsed)
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
 
 
 # ----------------------------------------------------------------------------------------------
