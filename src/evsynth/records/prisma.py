@@ -63,6 +63,27 @@ from evsynth.records.store import Store
 NOT_RETRIEVED = "not retrieved"
 
 
+def prisma_rows(p: dict[str, Any]) -> list[tuple[str, int]]:
+    """The counts of :func:`prisma_counts` as labelled rows in the order of the flow diagram
+    (one home for the table under the diagram in the report and the web app)."""
+    ident, rem, scr, inc = (p["identification"], p["removed_before_screening"],
+                            p["screening"], p["included"])
+    rows = [(f"Records identified from {name}", v) for name, v in ident["databases"].items()]
+    rows += [(f"Records identified from {name} (register)", v)
+             for name, v in ident["registers"].items()]
+    rows += [("Duplicate records removed", rem["duplicates"]),
+             ("Records screened", scr["records_screened"]),
+             ("Records excluded", scr["records_excluded"]),
+             ("Reports sought for retrieval", scr["reports_sought"]),
+             ("Reports not retrieved", scr["reports_not_retrieved"]),
+             ("Reports assessed for eligibility", scr["reports_assessed"])]
+    rows += [(f"Reports excluded: {reason}", v)
+             for reason, v in (scr.get("reports_excluded_reasons") or {}).items()]
+    rows += [("Studies included in review", inc["studies"]),
+             ("Reports of included studies", inc["reports"])]
+    return rows
+
+
 def prisma_counts(store: Store, settings: ScreeningSettings | None = None) -> dict[str, Any]:
     """PRISMA 2020 counts from the store (structure in the module docstring).
 

@@ -73,22 +73,9 @@ SEARCH_HEADER = ["Source", "Date searched", "Limits", "Query", "Records per expo
 
 
 def _prisma_rows(p: dict[str, Any]) -> list[tuple[str, str]]:
-    ident, rem, scr, inc = (p["identification"], p["removed_before_screening"],
-                            p["screening"], p["included"])
-    rows = [(f"Records identified from {name}", _n(v)) for name, v in ident["databases"].items()]
-    rows += [(f"Records identified from {name} (register)", _n(v))
-             for name, v in ident["registers"].items()]
-    rows += [("Duplicate records removed", _n(rem["duplicates"])),
-             ("Records screened", _n(scr["records_screened"])),
-             ("Records excluded", _n(scr["records_excluded"])),
-             ("Reports sought for retrieval", _n(scr["reports_sought"])),
-             ("Reports not retrieved", _n(scr["reports_not_retrieved"])),
-             ("Reports assessed for eligibility", _n(scr["reports_assessed"]))]
-    rows += [(f"Reports excluded: {reason}", _n(v))
-             for reason, v in (scr.get("reports_excluded_reasons") or {}).items()]
-    rows += [("Studies included in review", _n(inc["studies"])),
-             ("Reports of included studies", _n(inc["reports"]))]
-    return rows
+    from evsynth.records.prisma import prisma_rows
+
+    return [(label, _n(v)) for label, v in prisma_rows(p)]
 
 
 def _consistency_lines(c: dict[str, Any]) -> tuple[bool, list[str]]:

@@ -514,10 +514,11 @@ def conflicts_resolve(request: Request, user: User, form: FormData) -> Response:
 
 @page()
 def prisma_page(request: Request, user: User) -> Response:
-    from evsynth.records.prisma import prisma_counts
+    from evsynth.records.prisma import prisma_counts, prisma_rows
 
     counts = prisma_counts(cfg(request).store, settings_of(request))
-    return render(request, "prisma.html", counts=counts)
+    pending = {k: v for k, v in counts.get("pending", {}).items() if v}
+    return render(request, "prisma.html", rows=prisma_rows(counts), pending=pending)
 
 
 @page()
