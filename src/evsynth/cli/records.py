@@ -34,7 +34,7 @@ from typing import Any
 from evsynth.errors import InputError
 from evsynth.files import atomic_write_text, check_overwrite, inside_folder, make_dir
 from evsynth.records.settings import STAGES, SearchSpec, read_settings
-from evsynth.records.store import STORE_FILE, ImportBatch, Store, file_sha256
+from evsynth.records.store import STORE_FILE, ImportBatch, RecordSpool, Store, file_sha256
 from evsynth.textsafe import echo
 
 
@@ -103,19 +103,29 @@ def cmd_import(args: argparse.Namespace) -> int:
                              f"{args.database!r}")
     batches = []
     problems: list[str] = []
-    for path, database, kind in jobs:  # read everything first: nothing is stored on error
-        if not path.is_file():
-            raise InputError(f"{path}: file not found; expected an export file")
-        with warnings.catch_warnings():  # reported below from attrs["problems"]
-            warnings.simplefilter("ignore")
-            df = read(path, args.format, database=database)
-        for p in df.attrs.get("problems", []) or []:
-            problems.append(f"{p.get('file')}, line {p.get('line')}: {p.get('message')} "
-                            "(record skipped or repaired)" if isinstance(p, dict) else str(p))
-        batches.append(ImportBatch(df, str(path), database, kind,
-                                   sha256=file_sha256(path)))
-    with Store(review) as store:
-        results = store.add_imports(batches)
+    try:
+        # read everything first: nothing is stored on error; each file's records wait in a
+        # temporary file (RecordSpool), so memory holds one file's records at a time
+        for path, database, kind in jobs:
+            if not path.is_file():
+                raise InputError(f"{path}: file not found; expected an export file")
+            with warnings.catch_warnings():  # reported below from attrs["problems"]
+                warnings.simplefilter("ignore")
+                df = read(path, args.format, database=database)
+            for p in df.attrs.get("problems", []) or []:
+                problems.append(f"{p.get('file')}, line {p.get('line')}: {p.get('message')} "
+                                "(record skipped or repaired)" if isinstance(p, dict)
+                                else str(p))
+            spool = RecordSpool(df, str(path))
+            del df
+            batches.append(ImportBatch(spool, str(path), database, kind,
+                                       sha256=file_sha256(path)))
+        with Store(review) as store:
+            results = store.add_imports(batches)
+    finally:
+        for b in batches:
+            if isinstance(b.records, RecordSpool):
+                b.records.close()
     for r, b in zip(results, batches, strict=True):
         note = "" if r.new else " (already imported; not added again)"
         echo(f"{r.file}: {r.n_records} records read [{b.database}]{note}")

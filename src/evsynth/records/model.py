@@ -109,7 +109,8 @@ def clean_text(value: Any) -> str | None:
     s = str(value)
     if "<" in s:
         s = _TAG.sub("", s)
-    s = _WS.sub(" ", s).strip()
+    # str.split() splits at the characters re's \s matches (str.isspace); faster than _WS.sub
+    s = " ".join(s.split())
     return s or None
 
 

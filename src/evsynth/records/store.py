@@ -49,6 +49,12 @@ Version 2 adds the web app's tables (:mod:`evsynth.web`): ``users`` (``username`
 ``fulltexts`` (PDFs attached to records: ``record_id``, ``file`` relative to the review folder,
 ``sha256``, ``size``, ``uploaded_by``, ``uploaded_at``; append-only, the latest row counts).
 
+Version 3 adds ``change_counters`` (``name``, ``counter``): the row "groups" is incremented in
+the transaction of every import and every change of duplicate groups, so that readers (the web
+app's screening pages) can cache what depends only on the records and their groups
+(:meth:`Store.groups_version`); and an index of ``screening_decisions`` by ``(stage,
+decision_id)``, so that a reader fetches only the decisions added since it last looked.
+
 Schema versioning
 -----------------
 :data:`MIGRATIONS` is the ordered list of ``(version, description, function)``; each function
@@ -71,7 +77,10 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import pickle
+import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -241,6 +250,24 @@ def _schema_v2(md: sa.MetaData) -> dict[str, sa.Table]:
     return t
 
 
+def _schema_v3(md: sa.MetaData, t: Mapping[str, sa.Table]
+               ) -> tuple[dict[str, sa.Table], list[sa.Index]]:
+    """Objects added by schema version 3 (frozen) for fast screening pages: the table
+    ``change_counters`` (``name``, ``counter``; the row "groups" counts the writes that change
+    the records or their duplicate groups, so a reader can cache what depends on them) and an
+    index of the decisions by stage and id (a reader fetches only the decisions added since
+    it last looked). ``t`` holds the version-1 and -2 tables of ``md``."""
+    new: dict[str, sa.Table] = {}
+    new["change_counters"] = sa.Table(
+        "change_counters", md,
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("counter", sa.Integer, nullable=False),
+    )
+    d = t["screening_decisions"]
+    indexes = [sa.Index("ix_screening_decisions_stage_id", d.c.stage, d.c.decision_id)]
+    return new, indexes
+
+
 def _version_table(md: sa.MetaData) -> sa.Table:
     return sa.Table(
         "schema_version", md,
@@ -254,7 +281,10 @@ def _version_table(md: sa.MetaData) -> sa.Table:
 metadata = sa.MetaData()
 T = _schema_v1(metadata)
 T.update(_schema_v2(metadata))
+T.update(_schema_v3(metadata, T)[0])
 VERSION_TABLE = _version_table(metadata)
+#: the change counter of the records and their duplicate groups (see :meth:`Store.groups_version`)
+GROUPS_COUNTER = "groups"
 
 
 def _migration_1(conn: Connection) -> None:
@@ -272,12 +302,27 @@ def _migration_2(conn: Connection) -> None:
         table.create(conn)
 
 
+def _migration_3(conn: Connection) -> None:
+    """Create the version-3 objects (change counter, index of decisions by stage and id)."""
+    md = sa.MetaData()
+    t = _schema_v1(md)
+    t.update(_schema_v2(md))
+    tables, indexes = _schema_v3(md, t)
+    for table in tables.values():
+        table.create(conn)
+    for index in indexes:
+        index.create(conn)
+    conn.execute(tables["change_counters"].insert().values(name=GROUPS_COUNTER, counter=0))
+
+
 #: ordered migrations: (version, description, function(connection))
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "initial schema: imports, records, duplicates, screening, retrieval, study links",
      _migration_1),
     (2, "web app: users and roles, sessions, login attempts, full-text files", _migration_2),
+    (3, "change counter of records and duplicate groups; decisions indexed by stage and id",
+     _migration_3),
 ]
 #: schema version written by this code
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -412,11 +457,87 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+#: columns of an imported record row besides ``record_id`` and ``import_id``, in this order
+ROW_COLUMNS: tuple[str, ...] = tuple(c for c in RECORD_COLUMNS if c != "record_id")
+#: records converted and inserted at a time by an import
+INSERT_CHUNK = 5000
+
+
+def _check_columns(df: pd.DataFrame, file: str) -> None:
+    missing = [c for c in RECORD_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{file}: record table lacks column(s) {missing}; expected the "
+                         "columns of evsynth.records.RECORD_COLUMNS")
+
+
+def _first_format(df: pd.DataFrame) -> str | None:
+    if len(df) and df["source_format"].notna().any():
+        return str(df["source_format"].dropna().iloc[0])
+    return None
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
+
+
+def _db_column(col: str, values: list[Any]) -> list[Any]:
+    """:func:`_to_db` of every value of one column (without its per-value dispatch)."""
+    if col in LIST_COLUMNS:
+        return [json.dumps(list(v) if v is not None else [], ensure_ascii=False)
+                for v in values]
+    if col in DICT_COLUMNS:
+        return [json.dumps(dict(v) if v is not None else {}, ensure_ascii=False)
+                for v in values]
+    if col in ("year", "source_line"):
+        return [None if _missing(v) else int(v) for v in values]
+    return [v if type(v) is str else None if _missing(v) else str(v) for v in values]
+
+
+def _frame_rows(df: pd.DataFrame, size: int = INSERT_CHUNK) -> Iterator[list[tuple[Any, ...]]]:
+    """The database values of ``df``'s records (:data:`ROW_COLUMNS` order), ``size`` rows at a
+    time."""
+    for start in range(0, len(df), size):
+        part = df.iloc[start:start + size]
+        cols = [_db_column(c, part[c].tolist()) for c in ROW_COLUMNS]
+        yield list(zip(*cols, strict=True))
+
+
+class RecordSpool:
+    """One file's records converted to database rows and kept in an anonymous temporary file
+    (pickled chunks of :data:`INSERT_CHUNK` rows), so that ``evsynth records import`` can read
+    every file before one transaction stores them all without keeping every record in memory.
+    Use as ``ImportBatch(RecordSpool(df, file), ...)`` and :meth:`close` afterwards."""
+
+    def __init__(self, records: pd.DataFrame, file: str) -> None:
+        _check_columns(records, file)
+        self.file = file
+        self.record_ids = [str(r) for r in records["record_id"]]
+        self.source_format = _first_format(records)
+        self._fh = tempfile.TemporaryFile()
+        self._n_chunks = 0
+        for rows in _frame_rows(records):
+            pickle.dump(rows, self._fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._n_chunks += 1
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    def rows(self) -> Iterator[list[tuple[Any, ...]]]:
+        """The chunks of rows (:data:`ROW_COLUMNS` order), in record order."""
+        self._fh.seek(0)
+        for _ in range(self._n_chunks):
+            yield pickle.load(self._fh)  # noqa: S301 (our own temporary file)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 @dataclass(frozen=True)
 class ImportBatch:
-    """One file's records ready to be stored (see :meth:`Store.add_imports`)."""
+    """One file's records ready to be stored (see :meth:`Store.add_imports`): a record table
+    or a :class:`RecordSpool` of one."""
 
-    records: pd.DataFrame
+    records: pd.DataFrame | RecordSpool
     file: str
     database: str
     kind: str = "database"
@@ -433,6 +554,31 @@ class ImportResult:
     import_id: int
     n_records: int
     new: bool
+
+
+def _insert_records(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """INSERT record rows ``(record_id, import_id, *ROW_COLUMNS)`` with one executemany of
+    the driver when its parameters are positional (SQLite), else through SQLAlchemy."""
+    if not rows:
+        return
+    cols = ["record_id", "import_id", *ROW_COLUMNS]
+    ins = T["records"].insert()
+    compiled = ins.compile(dialect=conn.dialect, column_keys=cols)
+    if compiled.positional and compiled.positiontup is not None \
+            and sorted(compiled.positiontup) == sorted(cols):
+        order = [cols.index(k) for k in compiled.positiontup]
+        if order != list(range(len(cols))):
+            rows = [tuple(r[j] for j in order) for r in rows]
+        conn.exec_driver_sql(compiled.string, rows)
+    else:
+        conn.execute(ins, [dict(zip(cols, r, strict=True)) for r in rows])
+
+
+def _bump_groups(conn: Connection) -> None:
+    """Count a change of the records or duplicate groups (in the writer's transaction)."""
+    cc = T["change_counters"]
+    conn.execute(cc.update().where(cc.c.name == GROUPS_COUNTER)
+                 .values(counter=cc.c.counter + 1))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -506,6 +652,7 @@ class Store:
                                        row["n_records"], new=False)
                 else:
                     res = self._insert_batch(conn, b, sha, ts)
+                    _bump_groups(conn)
                 seen[sha] = res
                 results.append(res)
         return results
@@ -518,41 +665,48 @@ class Store:
                                              sha256)])[0]
 
     def _insert_batch(self, conn: Connection, b: ImportBatch, sha: str, ts: str) -> ImportResult:
-        df = b.records
-        missing = [c for c in RECORD_COLUMNS if c not in df.columns]
-        if missing:
-            raise InputError(f"{b.file}: record table lacks column(s) {missing}; expected the "
-                             "columns of evsynth.records.RECORD_COLUMNS")
-        fmt = b.source_format
-        if fmt is None and len(df) and df["source_format"].notna().any():
-            fmt = str(df["source_format"].dropna().iloc[0])
+        src = b.records
+        if isinstance(src, RecordSpool):
+            ids = list(src.record_ids)
+            fmt = b.source_format if b.source_format is not None else src.source_format
+            chunks = src.rows()
+        else:
+            _check_columns(src, b.file)
+            ids = [str(r) for r in src["record_id"]]
+            fmt = b.source_format if b.source_format is not None else _first_format(src)
+            chunks = _frame_rows(src)
         inserted = conn.execute(T["imports"].insert().values(
             file=str(b.file), file_name=Path(str(b.file)).name, database=b.database,
-            kind=b.kind, source_format=fmt, sha256=sha, n_records=int(len(df)),
+            kind=b.kind, source_format=fmt, sha256=sha, n_records=len(ids),
             imported_at=ts)).inserted_primary_key
         assert inserted is not None  # a single-row INSERT returns its key
         import_id = inserted[0]
-        ids = [str(r) for r in df["record_id"]]
         if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
+            counts = Counter(ids)
+            dup = next(i for i in ids if counts[i] > 1)
             raise InputError(f"{b.file}: record_id {dup!r} occurs twice; expected unique ids")
-        clash = conn.execute(sa.select(T["records"].c.record_id).where(
-            T["records"].c.record_id.in_(ids))).first() if ids else None
-        if clash is not None:
-            ids = [f"{import_id}/{i}" for i in ids]
-        rows = []
-        for rid, rec in zip(ids, df.to_dict("records"), strict=True):
-            row = {c: _to_db(c, rec.get(c)) for c in RECORD_COLUMNS if c != "record_id"}
-            row["record_id"] = rid
-            row["import_id"] = import_id
-            if row["source_database"] is None:
-                row["source_database"] = b.database
-            if row["source_file"] is None:
-                row["source_file"] = str(b.file)
-            rows.append(row)
-        if rows:
-            conn.execute(T["records"].insert(), rows)
-        return ImportResult(str(b.file), b.database, int(import_id), len(rows), new=True)
+        rc = T["records"].c.record_id
+        for i in range(0, len(ids), INSERT_CHUNK):
+            if conn.execute(sa.select(rc).where(rc.in_(ids[i:i + INSERT_CHUNK]))).first():
+                ids = [f"{import_id}/{x}" for x in ids]
+                break
+        i_db = ROW_COLUMNS.index("source_database")
+        i_file = ROW_COLUMNS.index("source_file")
+        n = 0
+        for rows in chunks:
+            out = []
+            for row in rows:
+                if row[i_db] is None or row[i_file] is None:
+                    fixed = list(row)
+                    if fixed[i_db] is None:
+                        fixed[i_db] = b.database
+                    if fixed[i_file] is None:
+                        fixed[i_file] = str(b.file)
+                    row = tuple(fixed)
+                out.append((ids[n], import_id, *row))
+                n += 1
+            _insert_records(conn, out)
+        return ImportResult(str(b.file), b.database, int(import_id), n, new=True)
 
     def imports(self) -> pd.DataFrame:
         """The import batches, in import order."""
@@ -644,6 +798,7 @@ class Store:
                               decided_at=ts) for r in ids]
             if rows:
                 conn.execute(T["duplicates"].insert(), rows)
+            _bump_groups(conn)
             if urows is not None:
                 conn.execute(T["duplicate_uncertain"].delete())
                 if urows:
@@ -686,6 +841,15 @@ class Store:
         for rid in ids:  # first member in import order represents its group
             rep.setdefault(raw[rid], rid)
         return {rid: rep[raw[rid]] for rid in ids}
+
+    def groups_version(self) -> int:
+        """A number that changes with every write changing the records or their duplicate
+        groups (imports, deduplication, merges and splits): what depends only on them (e.g.
+        :meth:`duplicate_groups`) may be cached as long as it stays the same."""
+        cc = T["change_counters"]
+        with self.engine.connect() as conn:
+            v = conn.execute(sa.select(cc.c.counter).where(cc.c.name == GROUPS_COUNTER)).scalar()
+        return int(v or 0)
 
     def uncertain_pairs(self) -> pd.DataFrame:
         """Stored uncertain duplicate pairs (record_id_a, record_id_b, score, reason)."""
