@@ -614,7 +614,7 @@ def rank(store: Any, stage: str = "title-abstract", reviewer: str | None = None,
 # The terminal screener in predicted-relevance order (``evsynth screen --prioritised``)
 # ----------------------------------------------------------------------------------------------
 def _screener_class() -> type:
-    from evsynth.records.screener import Screener
+    from evsynth.records.screener import DIM, Screener
 
     class PrioritisedScreener(Screener):
         """:class:`~evsynth.records.screener.Screener` showing the records most likely
@@ -633,7 +633,7 @@ def _screener_class() -> type:
             self.retrain_every, self.seed = int(retrain_every), int(seed)
             self.target, self.window = float(target), int(window)
             self.since = 0
-            self.ranking_note: str | None = None
+            self.status = ""
 
         def arrange(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             from evsynth.records.screening import eligible_groups
@@ -656,7 +656,14 @@ def _screener_class() -> type:
             rest = records[i:]
             s = np.asarray([scores[self.prio.index[r["record_id"]]] for r in rest])
             records[i:] = [rest[j] for j in np.argsort(-s, kind="stable")]
-            self._w(self._status(len(rest)))
+            self.status = self._status(len(rest))
+
+        def show(self, rec: dict[str, Any], position: int, total: int,
+                 previous: Any = None) -> None:
+            """The record, then the ranking's status line (below it: the screen may be
+            cleared before each record)."""
+            super().show(rec, position, total, previous)
+            self._w(self._s(DIM, self.status))
 
         def _status(self, n_left: int) -> str:
             n1 = sum(self.labels.values())
@@ -672,13 +679,14 @@ def _screener_class() -> type:
             if seq:
                 last = seq[-self.window:]
                 est = float(np.mean(last)) * n_left
-                parts.append(f"{n_found} relevant found; about {est:.1f} relevant "
-                             f"remaining at most (at the rate of the last {len(last)} "
-                             "decisions)")
+                parts.append(f"{n_found} relevant found; about {est:.1f} relevant remaining "
+                             f"(at the rate of the last {len(last)} decisions; fewer while the "
+                             "ranking works)")
                 p = buscar_pvalue_ranked(seq, max(self.n_total, len(seq)), self.target)
                 if p is not None and n_found:
                     parts.append(f"buscar p-value for recall < {self.target:.0%}: {p:.3g}"
-                                 + (" (p < 0.05: stopping is supported)" if p < 0.05 else ""))
+                                 + (" (below 0.05: stopping is supported at 95% confidence)"
+                                    if p < 0.05 else ""))
             return "; ".join(parts)
 
         def decided(self, records: list[dict[str, Any]], i: int, rec: dict[str, Any],
