@@ -112,6 +112,8 @@ def test_screening_metrics_by_hand():
     assert m["recall10"] == 0.5 and m["recall20"] == 1.0
     m = screening_metrics(list(range(10)), y)  # import order: last relevant at record 4
     assert m["wss100"] == pytest.approx(0.6)
+    with pytest.raises(InputError, match="finds 1 of 2"):
+        screening_metrics([0, 1, 2], y)
 
 
 # ------------------------------------------------------------------------------ buscar

@@ -335,6 +335,9 @@ def screening_metrics(order: Sequence[int] | np.ndarray, labels: Sequence[int] |
     n, r = len(y), int(y.sum())
     o = np.asarray(order, dtype=int)
     hits = np.cumsum(y[o])
+    if r == 0 or not len(o) or hits[-1] < r:
+        raise InputError(f"screening_metrics: the order finds {int(hits[-1]) if len(o) else 0} "
+                         f"of {r} relevant records; expected an order that finds them all")
     out: dict[str, float] = {}
     for name, q in (("wss95", 0.95), ("wss100", 1.0)):
         need = math.ceil(q * r - 1e-9)
