@@ -307,9 +307,11 @@ def free_port() -> int:
 
 def add_users(review: Path) -> None:
     for name in REVIEWERS:
-        subprocess.run([sys.executable, "-m", "evsynth.cli", "users", "add", str(review), name,
-                        "--role", "reviewer", "--password-stdin"], input=PASSWORD + "\n",
-                       text=True, check=True, capture_output=True)
+        p = subprocess.run([sys.executable, "-m", "evsynth.cli", "users", "add", str(review),
+                            name, "--role", "reviewer", "--password-stdin"],
+                           input=PASSWORD + "\n", text=True, capture_output=True)
+        if p.returncode != 0 and "exists" not in p.stderr:  # --reuse: the accounts are there
+            raise SystemExit(f"evsynth users add {name} failed: {p.stderr}")
 
 
 def start_server(review: Path, port: int) -> subprocess.Popen[bytes]:
@@ -482,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep the store of an earlier run (no exports, import, seeding)")
     ap.add_argument("--import-only", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    ap.add_argument("--note", default="", help="a paragraph added to the RESULTS.md section "
+                    "(e.g. the numbers before a change)")
     a = ap.parse_args(argv)
     work = Path(a.workdir)
     review = work / "review"
@@ -529,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             "(GET the next page, POST a decision, 303 not followed), then jumping to random "
             "records (GET `?rid=`); client-side latencies. Target: screening page p95 < 100 ms."
             "\n\n" + text + f"\n\nFirst page after the server starts (caches built): "
-            f"{cold:.0f} ms.\n")
+            f"{cold:.0f} ms.\n" + (f"\n{a.note}\n" if a.note else ""))
         write_section("web", "Web app at 200,000 records (bench/bench_web.py)", body)
     return 0
 

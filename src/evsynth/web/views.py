@@ -267,26 +267,13 @@ def screen_context(store: Store, settings: ScreeningSettings, stage: str, user: 
     neighbours for back/next, progress and the stage's exclusion reasons. None: ``rid`` is
     not a record to screen at this stage."""
     from evsynth.records.screener import highlight_pattern
-    from evsynth.records.screening import eligible_groups
+    from evsynth.web.screenindex import screening_index
 
     check_stage(stage)
-    groups = store.duplicate_groups()
-    eligible = eligible_groups(store, stage, settings)
-    eligible_set = set(eligible)
-    mine = _my_history(store, stage, user.username, groups)
-    done = [g for g in mine if g in eligible_set]
-    todo = [g for g in eligible if g not in mine]
-    current: str | None
-    if rid is not None:
-        if rid not in eligible_set:
-            return None
-        current = rid
-    elif after is not None and after in eligible_set:
-        pos = eligible.index(after)
-        later = [g for g in eligible[pos + 1:] if g not in mine]
-        current = later[0] if later else (todo[0] if todo else None)
-    else:
-        current = todo[0] if todo else None
+    nav = screening_index(store).state(settings, stage, user.username, rid, after)
+    if nav is None:
+        return None
+    current: str | None = nav["current"]
     record = None
     fulltexts: list[dict[str, Any]] = []
     if current is not None:
@@ -303,30 +290,19 @@ def screen_context(store: Store, settings: ScreeningSettings, stage: str, user: 
         exc = highlight_pattern(settings.highlight_exclusion_terms)
         record["title_parts"] = highlight_segments(record["title"], inc, exc)
         record["abstract_parts"] = highlight_segments(record["abstract"], inc, exc)
-        record["n_duplicates"] = sum(1 for g in groups.values() if g == current) - 1
+        members = nav["members"]
+        record["n_duplicates"] = len(members) - 1
         f = T["fulltexts"]
-        members = [k for k, g in groups.items() if g == current]
         with store.engine.connect() as conn:
             frows = conn.execute(sa.select(f).where(f.c.record_id.in_(members))
                                  .order_by(f.c.id.desc())).mappings().all()
         fulltexts = [dict(name=Path(x["file"]).name, size=x["size"],
                           uploaded_by=x["uploaded_by"], uploaded_at=x["uploaded_at"])
                      for x in frows]
-    # back: the decision made before the current one (or the last one made)
-    if current is not None and current in mine:
-        order = list(mine)
-        i = order.index(current)
-        back = order[i - 1] if i > 0 else None
-    else:
-        back = done[-1] if done else None
-    nxt = None
-    if current is not None:
-        pos = eligible.index(current)
-        nxt_list = [g for g in eligible[pos + 1:] if g not in mine]
-        nxt = nxt_list[0] if nxt_list else None
-    return dict(stage=stage, record=record, mine=mine.get(current) if current else None,
-                reasons=settings.reasons(stage), back=back, next=nxt, n_eligible=len(eligible),
-                n_done=len(done), n_todo=len(todo), fulltexts=fulltexts,
+    return dict(stage=stage, record=record, mine=nav["mine"],
+                reasons=settings.reasons(stage), back=nav["back"], next=nav["next"],
+                n_eligible=nav["n_eligible"], n_done=nav["n_done"], n_todo=nav["n_todo"],
+                fulltexts=fulltexts,
                 can_screen=user.can_screen and (not settings.reviewers
                                                 or user.username in settings.reviewers),
                 in_reviewers=not settings.reviewers or user.username in settings.reviewers)
@@ -336,13 +312,14 @@ def decide(store: Store, settings: ScreeningSettings, stage: str, user: User, ri
            decision: str, reason: str | None, note: str | None) -> None:
     """Record ``user``'s decision (committed before returning): checked against the stage's
     eligible records and review.toml's reasons and reviewers."""
-    from evsynth.records.screening import eligible_groups, record_decision
+    from evsynth.records.screening import record_decision
+    from evsynth.web.screenindex import screening_index
 
     check_stage(stage)
     _check_reviewer(settings, user)
     if decision != "exclude":
         reason = None
-    if rid not in set(eligible_groups(store, stage, settings)):
+    if not screening_index(store).is_eligible(settings, stage, rid):
         raise InputError(f"record {rid!r} is not to be screened at the {stage} stage")
     record_decision(store, rid, stage, decision, user.username, reason, settings=settings,
                     note=note, source="web")

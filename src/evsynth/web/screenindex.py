@@ -1,0 +1,286 @@
+"""What the screening page needs, kept in memory and brought up to date incrementally.
+
+The screening page and a decision need, for a stage and a reviewer: the eligible duplicate
+groups in import order, the reviewer's own latest decisions (in decision order), the next
+record to screen, the record before. Computing them from the store per request
+(:func:`evsynth.records.screening.eligible_groups`, the whole decision history) takes seconds
+at 200,000 records. :class:`ScreeningIndex` instead keeps
+
+* the duplicate groups (representatives in import order, members of each group): invariant
+  while the store's :meth:`~evsynth.records.store.Store.groups_version` stays the same,
+  rebuilt when it changes (an import, a deduplication, a merge or split);
+* per stage, the decisions seen so far, folded into what counts (the latest decision of each
+  reviewer per group and kind, as :func:`evsynth.records.screening.latest_decisions`); each
+  request fetches only the decisions with a larger ``decision_id`` (decisions are append-only;
+  index ``(stage, decision_id)``). On SQLite writers are serialised, so ids become visible in
+  order; elsewhere (PostgreSQL) a transaction may commit a smaller id after a larger one was
+  seen, so the number of decisions up to the largest id seen is compared with the number seen
+  and the stage is read again when they differ;
+* the title-abstract outcome of each group with decisions (for the full-text stage's
+  eligibility), as :func:`evsynth.records.screening.screening_table` decides it: a resolution
+  settles, otherwise agreeing decisions of at least ``reviewers_required`` reviewers, a
+  disagreement is a conflict.
+
+The results are those of :func:`evsynth.web.views.screen_context`'s definitions (tests compare
+them with the store-wide computations of :mod:`evsynth.records.screening`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from evsynth.records.settings import ScreeningSettings, check_stage
+from evsynth.records.store import Store, T
+
+#: title-abstract outcomes that send a group on to the full-text stage
+PASSING = ("include", "maybe")
+
+
+@dataclass
+class _Groups:
+    version: int
+    rep_of: dict[str, str]
+    reps: list[str]
+    pos: dict[str, int]
+    members: dict[str, list[str]]  # only groups of two or more records
+
+
+@dataclass
+class _History:
+    """One reviewer's latest own ("screen") decision per group at one stage."""
+
+    latest: dict[str, tuple[int, str, str | None, str | None]] = field(default_factory=dict)
+    ids: list[int] = field(default_factory=list)  # the latest decisions' ids, ascending
+    group_of: dict[int, str] = field(default_factory=dict)
+    hint: int = 0  # title-abstract: every representative before this index is decided
+
+    def add(self, g: str, did: int, decision: str, reason: str | None, note: str | None) -> None:
+        old = self.latest.get(g)
+        if old is not None:
+            i = bisect.bisect_left(self.ids, old[0])
+            del self.ids[i]
+            del self.group_of[old[0]]
+        self.latest[g] = (did, decision, reason, note)
+        self.ids.append(did)  # ids arrive in ascending order
+        self.group_of[did] = g
+
+    def before(self, g: str) -> str | None:
+        """The group decided (latest) just before ``g``'s latest decision."""
+        i = bisect.bisect_left(self.ids, self.latest[g][0])
+        return self.group_of[self.ids[i - 1]] if i > 0 else None
+
+
+@dataclass
+class _StageLog:
+    last_id: int = 0
+    n_seen: int = 0
+    mine: dict[str, _History] = field(default_factory=dict)
+    # title-abstract outcome inputs: group -> {reviewer: decision}; group -> latest resolution
+    screens: dict[str, dict[str, str]] = field(default_factory=dict)
+    resolution: dict[str, str] = field(default_factory=dict)
+
+
+class ScreeningIndex:
+    """The screening state of one store (see the module docstring); thread-safe."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.lock = threading.Lock()
+        self.groups: _Groups | None = None
+        self.logs: dict[str, _StageLog] = {}
+        self.passed: set[str] = set()  # groups whose title-abstract outcome passes
+        self.passed_pos: list[int] = []  # their positions, ascending
+        self.need: int | None = None  # reviewers_required the outcomes were computed with
+        self.sqlite = store.engine.dialect.name == "sqlite"
+
+    # ------------------------------------------------------------------ keeping up to date
+    def _sync_groups(self) -> _Groups:
+        v = self.store.groups_version()  # read before the groups: a change in between only
+        if self.groups is not None and self.groups.version == v:  # makes a later rebuild
+            return self.groups
+        rep_of = self.store.duplicate_groups()
+        reps = [r for r, g in rep_of.items() if r == g]
+        members: dict[str, list[str]] = {}
+        for r, g in rep_of.items():
+            if r != g:
+                members.setdefault(g, [g]).append(r)
+        self.groups = _Groups(v, rep_of, reps, {r: i for i, r in enumerate(reps)}, members)
+        self.logs = {}
+        self.passed, self.passed_pos, self.need = set(), [], None
+        return self.groups
+
+    def _sync_stage(self, stage: str, need: int) -> _StageLog:
+        assert self.groups is not None
+        log = self.logs.get(stage)
+        d = T["screening_decisions"]
+        with self.store.engine.connect() as conn:
+            if log is not None and not self.sqlite and log.last_id:
+                n = conn.execute(sa.select(sa.func.count()).select_from(d).where(
+                    d.c.stage == stage, d.c.decision_id <= log.last_id)).scalar()
+                if n != log.n_seen:  # a smaller id committed late: read the stage again
+                    log = None
+            if log is None:
+                log = self.logs[stage] = _StageLog()
+                if stage == "title-abstract":
+                    self.passed, self.passed_pos, self.need = set(), [], None
+            rows = conn.execute(
+                sa.select(d.c.decision_id, d.c.record_id, d.c.reviewer, d.c.kind, d.c.decision,
+                          d.c.reason, d.c.note)
+                .where(d.c.stage == stage, d.c.decision_id > log.last_id)
+                .order_by(d.c.decision_id)).all()
+        rep_of = self.groups.rep_of
+        touched: set[str] = set()
+        for did, rid, reviewer, kind, decision, reason, note in rows:
+            g = rep_of.get(rid, rid)
+            if kind == "screen":
+                h = log.mine.get(reviewer)
+                if h is None:
+                    h = log.mine[reviewer] = _History()
+                h.add(g, did, decision, reason, note)
+                log.screens.setdefault(g, {})[reviewer] = decision
+            else:
+                log.resolution[g] = decision
+            touched.add(g)
+            log.last_id = did
+        log.n_seen += len(rows)
+        if stage == "title-abstract":
+            if self.need != need:
+                touched = set(log.screens) | set(log.resolution)
+                self.passed, self.passed_pos, self.need = set(), [], need
+            self._update_passed(log, touched, need)
+        return log
+
+    def _update_passed(self, log: _StageLog, groups: set[str], need: int) -> None:
+        assert self.groups is not None
+        pos = self.groups.pos
+        for g in groups:
+            ok = self._outcome(log, g, need) in PASSING and g in pos
+            if ok and g not in self.passed:
+                self.passed.add(g)
+                bisect.insort(self.passed_pos, pos[g])
+            elif not ok and g in self.passed:
+                self.passed.discard(g)
+                del self.passed_pos[bisect.bisect_left(self.passed_pos, pos[g])]
+
+    @staticmethod
+    def _outcome(log: _StageLog, g: str, need: int) -> str | None:
+        """The final title-abstract decision of group ``g`` (None: pending or conflict), as
+        :func:`evsynth.records.screening.screening_table`."""
+        res = log.resolution.get(g)
+        if res is not None:
+            return res
+        screens = log.screens.get(g, {})
+        vals = set(screens.values())
+        if len(vals) == 1 and len(screens) >= need:
+            return next(iter(vals))
+        return None
+
+    def _sync(self, stage: str, settings: ScreeningSettings) -> _StageLog:
+        from evsynth.records.screening import reviewers_required
+
+        check_stage(stage)
+        need = reviewers_required(settings)
+        self._sync_groups()
+        if stage == "full-text":
+            self._sync_stage("title-abstract", need)
+        return self._sync_stage(stage, need)
+
+    # ------------------------------------------------------------------ questions
+    def _eligible(self, stage: str, g: str) -> bool:
+        assert self.groups is not None
+        if stage == "title-abstract":
+            return g in self.groups.pos
+        return g in self.passed
+
+    def _positions(self, stage: str) -> range | list[int]:
+        assert self.groups is not None
+        return range(len(self.groups.reps)) if stage == "title-abstract" else self.passed_pos
+
+    def _first_todo(self, stage: str, h: _History, after: int) -> str | None:
+        """The first eligible representative at a position > ``after`` not decided in ``h``
+        (title-abstract: starting at ``h.hint`` when that is later, and moving it on)."""
+        assert self.groups is not None
+        reps, seq = self.groups.reps, self._positions(stage)
+        start = bisect.bisect_right(seq, after)
+        from_hint = stage == "title-abstract" and start <= h.hint
+        if from_hint:
+            start = h.hint
+        for k in range(start, len(seq)):
+            g = reps[seq[k]]
+            if g not in h.latest:
+                if from_hint:
+                    h.hint = k
+                return g
+        if from_hint:
+            h.hint = len(seq)
+        return None
+
+    def is_eligible(self, settings: ScreeningSettings, stage: str, rid: str) -> bool:
+        """Is ``rid`` a group (its representative) to screen at ``stage``?"""
+        with self.lock:
+            self._sync(stage, settings)
+            return self._eligible(stage, rid)
+
+    def state(self, settings: ScreeningSettings, stage: str, reviewer: str, rid: str | None,
+              after: str | None) -> dict[str, Any] | None:
+        """The screening page's navigation for ``reviewer``: ``current`` (``rid``, else the
+        first undecided eligible record after ``after``, else the first undecided one),
+        ``mine`` (the reviewer's decision on it), ``back``, ``next``, ``n_eligible``,
+        ``n_done``, ``n_todo`` and ``members`` (of the current group). None: ``rid`` is not
+        eligible at ``stage``."""
+        with self.lock:
+            log = self._sync(stage, settings)
+            groups = self.groups
+            assert groups is not None
+            h = log.mine.get(reviewer) or _History()
+            if stage == "title-abstract":
+                n_eligible, n_done = len(groups.reps), len(h.latest)
+            else:
+                n_eligible = len(self.passed)
+                n_done = sum(1 for g in h.latest if g in self.passed)
+            current: str | None
+            if rid is not None:
+                if not self._eligible(stage, rid):
+                    return None
+                current = rid
+            elif after is not None and self._eligible(stage, after):
+                current = self._first_todo(stage, h, groups.pos[after])
+                if current is None:
+                    current = self._first_todo(stage, h, -1)
+            else:
+                current = self._first_todo(stage, h, -1)
+            back: str | None = None
+            if current is not None and current in h.latest:
+                back = h.before(current)
+            else:
+                for did in reversed(h.ids):
+                    g = h.group_of[did]
+                    if self._eligible(stage, g):
+                        back = g
+                        break
+            nxt = None if current is None else self._first_todo(stage, h, groups.pos[current])
+            m = h.latest.get(current) if current is not None else None
+            return dict(current=current, back=back, next=nxt, n_eligible=n_eligible,
+                        n_done=n_done, n_todo=n_eligible - n_done,
+                        mine=None if m is None else dict(decision=m[1], reason=m[2], note=m[3]),
+                        members=[] if current is None else groups.members.get(current,
+                                                                              [current]))
+
+
+_INDEXES: weakref.WeakKeyDictionary[Store, ScreeningIndex] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def screening_index(store: Store) -> ScreeningIndex:
+    """The :class:`ScreeningIndex` of ``store`` (one per Store object)."""
+    with _LOCK:
+        idx = _INDEXES.get(store)
+        if idx is None:
+            idx = _INDEXES[store] = ScreeningIndex(store)
+        return idx

@@ -1,0 +1,154 @@
+"""The screening page's incremental index (evsynth.web.screenindex) answers as the store-wide
+computations of evsynth.records.screening do: eligible groups per stage (duplicates excluded,
+full text after a passing title-abstract outcome), the reviewer's own decisions only (blind),
+the next and previous records, progress counts; across decisions, resolutions, imports,
+merges and splits made through the store (also by another Store object, as another process)."""
+
+from __future__ import annotations
+
+import tempfile
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evsynth.records.model import records_frame
+from evsynth.records.screening import eligible_groups, latest_decisions
+from evsynth.records.settings import STAGES, ScreeningSettings
+from evsynth.records.store import Store
+from evsynth.web.screenindex import ScreeningIndex
+
+REVIEWERS = ("ann", "bob", "cy")
+
+
+def records(n: int, file: str):
+    return records_frame([dict(record_id=f"{file}:{i}", title=f"T{i}", source_file=file,
+                               source_format="ris") for i in range(1, n + 1)])
+
+
+def reference(store: Store, cfg: ScreeningSettings, stage: str, reviewer: str,
+              rid: str | None, after: str | None):
+    """The screening page's navigation computed from the whole store (the definition the
+    web app used before the index)."""
+    groups = store.duplicate_groups()
+    eligible = eligible_groups(store, stage, cfg)
+    eligible_set = set(eligible)
+    h = store.decision_history(stage)
+    mine: dict[str, dict] = {}
+    for r in h[(h["reviewer"] == reviewer) & (h["kind"] == "screen")].sort_values(
+            "decision_id").to_dict("records"):
+        g = groups.get(r["record_id"], r["record_id"])
+        mine.pop(g, None)
+        mine[g] = dict(decision=r["decision"], reason=r["reason"], note=r["note"])
+    done = [g for g in mine if g in eligible_set]
+    todo = [g for g in eligible if g not in mine]
+    if rid is not None:
+        if rid not in eligible_set:
+            return None
+        current = rid
+    elif after is not None and after in eligible_set:
+        later = [g for g in eligible[eligible.index(after) + 1:] if g not in mine]
+        current = later[0] if later else (todo[0] if todo else None)
+    else:
+        current = todo[0] if todo else None
+    if current is not None and current in mine:
+        order = list(mine)
+        i = order.index(current)
+        back = order[i - 1] if i > 0 else None
+    else:
+        back = done[-1] if done else None
+    nxt = None
+    if current is not None:
+        rest = [g for g in eligible[eligible.index(current) + 1:] if g not in mine]
+        nxt = rest[0] if rest else None
+    members = sorted(k for k, g in groups.items() if g == current)
+    return dict(current=current, back=back, next=nxt, n_eligible=len(eligible),
+                n_done=len(done), n_todo=len(todo), mine=mine.get(current) if current else None,
+                members=members)
+
+
+def check_all(store: Store, idx: ScreeningIndex, cfg: ScreeningSettings, probes: list[str]):
+    for stage in STAGES:
+        for who in REVIEWERS:
+            for rid, after in [(None, None)] + [(p, None) for p in probes] \
+                    + [(None, p) for p in probes]:
+                want = reference(store, cfg, stage, who, rid, after)
+                got = idx.state(cfg, stage, who, rid, after)
+                if got is not None:
+                    got["members"] = sorted(got["members"]) if got["current"] else []
+                assert got == want, (stage, who, rid, after)
+                if rid is not None:
+                    assert idx.is_eligible(cfg, stage, rid) == (want is not None)
+
+
+op = st.one_of(
+    st.tuples(st.just("decide"), st.sampled_from(STAGES), st.sampled_from(REVIEWERS),
+              st.integers(0, 30), st.sampled_from(["include", "exclude", "maybe"]),
+              st.sampled_from(["screen", "screen", "screen", "resolution"])),
+    st.tuples(st.just("merge"), st.integers(0, 30), st.integers(0, 30)),
+    st.tuples(st.just("split"), st.integers(0, 30)),
+    st.tuples(st.just("import"), st.integers(1, 3)),
+    st.tuples(st.just("need"), st.sampled_from([None, 1, 2, 3])),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(n=st.integers(3, 8), ops=st.lists(op, min_size=1, max_size=14), seed=st.integers(0, 99))
+def test_index_matches_store_wide_screening(n, ops, seed):
+    import random
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(d)
+        other = Store(d)  # another writer (another process, the CLI)
+        store.add_import(records(n, "a.ris"), "a.ris", "MEDLINE", sha256="a")
+        idx = ScreeningIndex(store)
+        cfg = ScreeningSettings(reviewers=("ann", "bob"))
+        k = 0
+        for o in ops:
+            ids = store.record_ids()
+            pick = lambda i: ids[i % len(ids)]  # noqa: E731
+            w = rng.choice([store, other])
+            if o[0] == "decide":
+                _, stage, who, i, dec, kind = o
+                w.add_decision(pick(i), stage, dec, who, kind=kind, note=f"n{k}")
+            elif o[0] == "merge" and pick(o[1]) != pick(o[2]):
+                w.merge_records([pick(o[1]), pick(o[2])])
+            elif o[0] == "split":
+                w.split_record(pick(o[1]))
+            elif o[0] == "import":
+                w.add_import(records(o[1], f"b{k}.ris"), f"b{k}.ris", "Embase", sha256=f"b{k}")
+            elif o[0] == "need":
+                cfg = ScreeningSettings(reviewers=("ann", "bob"), reviewers_per_record=o[1])
+            k += 1
+            ids = store.record_ids()
+            check_all(store, idx, cfg, rng.sample(ids, min(3, len(ids))))
+        store.close()
+        other.close()
+
+
+def test_index_full_text_follows_title_abstract_outcomes(tmp_path):
+    with Store(tmp_path) as store:
+        store.add_import(records(5, "a.ris"), "a.ris", "MEDLINE", sha256="a")
+        idx = ScreeningIndex(store)
+        cfg = ScreeningSettings(reviewers=("ann", "bob"))
+        ft = "full-text"
+        assert idx.state(cfg, ft, "ann", None, None)["n_eligible"] == 0
+        store.add_decision("a.ris:2", "title-abstract", "include", "ann")
+        assert idx.state(cfg, ft, "ann", None, None)["n_eligible"] == 0  # one of two
+        store.add_decision("a.ris:2", "title-abstract", "maybe", "bob")  # conflict
+        assert idx.state(cfg, ft, "ann", None, None)["current"] is None
+        store.add_decision("a.ris:2", "title-abstract", "include", "bob")  # agree now
+        s = idx.state(cfg, ft, "ann", None, None)
+        assert s["current"] == "a.ris:2" and s["n_eligible"] == 1
+        store.add_decision("a.ris:2", "title-abstract", "exclude", "olga", kind="resolution")
+        assert idx.state(cfg, ft, "ann", "a.ris:2", None) is None
+        # one reviewer is enough when review.toml says so
+        one = ScreeningSettings(reviewers=("ann", "bob"), reviewers_per_record=1)
+        store.add_decision("a.ris:4", "title-abstract", "maybe", "bob")
+        assert idx.state(one, ft, "ann", None, None)["current"] == "a.ris:4"
+        assert idx.state(cfg, ft, "ann", None, None)["current"] is None
+        # a duplicate of the passed record is not screened again
+        store.merge_records(["a.ris:4", "a.ris:5"])
+        s = idx.state(one, ft, "bob", None, None)
+        assert s["current"] == "a.ris:4" and sorted(s["members"]) == ["a.ris:4", "a.ris:5"]
+        assert idx.state(one, "title-abstract", "bob", "a.ris:5", None) is None
