@@ -478,15 +478,7 @@ def test_p_scores(name, tau, model, small_values):
 
 # known differences from netmeta, reported to the owner of the module (non-strict xfail so
 # that a fix shows up as XPASS)
-KNOWN_CONTRIB_MISMATCH = {
-    ("senn2013", "shortestpath"): "evsynth's shortest-path contributions differ from netmeta "
-    "3.4-0 netcontrib(method='shortestpath') by up to 7e-5 in the rows through rosi "
-    "(e.g. plac:rosi from rosi:sulf 0.019084 vs 0.019151): path order / tie-breaking?",
-    ("linde2015", "shortestpath"): "evsynth's shortest-path contributions differ from netmeta "
-    "3.4-0 netcontrib(method='shortestpath') in 11 of 36 rows, by up to 0.0085 (e.g. row "
-    "Low-dose SARI:SNRI, column Placebo:TCA 0.00895 vs 0.01741; row Hypericum:Low-dose SARI, "
-    "column Low-dose SARI:NaSSa 0.11745 vs 0.11411); randomwalk agrees to 1e-7",
-}
+KNOWN_CONTRIB_MISMATCH: dict[tuple[str, str], str] = {}
 CONTRIB = [pytest.param(d, t, m, meth, id=f"{d}-{t}-{m}-{meth}",
                         marks=[pytest.mark.xfail(reason=KNOWN_CONTRIB_MISMATCH[(d, meth)],
                                                  strict=False)]
