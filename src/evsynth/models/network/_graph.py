@@ -11,6 +11,9 @@ multi-arm studies in network meta-analysis. Stat Med 33:4353-4369. doi:10.1002/s
 
 from __future__ import annotations
 
+import unicodedata
+from typing import Any
+
 import numpy as np
 
 
@@ -100,3 +103,32 @@ def connected_components(pos1: np.ndarray, pos2: np.ndarray, n: int) -> np.ndarr
     roots = np.array([find(a) for a in range(n)])
     _, labels = np.unique(roots, return_inverse=True)
     return labels
+
+
+# R's sort() (and so netmeta's treatment order) uses ICU's root collation on most systems:
+# spaces and punctuation first (in this order), then digits, then letters ignoring case and
+# accents; then accents; then case (lower before upper).
+_ICU_ASCII = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$"
+
+
+def r_sort_key(label: str) -> tuple[Any, ...]:
+    """Sort key approximating ICU root collation (R's ``sort()`` in a UTF-8 locale with ICU,
+    hence netmeta's ``trts``) for Latin labels: exact for ASCII."""
+    prim: list[tuple[int, Any]] = []
+    sec: list[str] = []
+    ter: list[int] = []
+    for ch in unicodedata.normalize("NFD", label):
+        if unicodedata.combining(ch) and prim:
+            sec[-1] += ch
+            continue
+        if ch in _ICU_ASCII:
+            prim.append((0, _ICU_ASCII.index(ch)))
+        elif ch.isdigit():
+            prim.append((2, unicodedata.digit(ch, 0)))
+        elif ch.isalpha():
+            prim.append((3, ch.casefold()))
+        else:  # other spaces, punctuation and symbols: after the ASCII ones, before digits
+            prim.append((1, ord(ch)))
+        sec.append("")
+        ter.append(int(ch.isupper()))
+    return tuple(prim), tuple(sec), tuple(ter), label

@@ -12,13 +12,13 @@ meta-analysis and random walks. Stat Med 41:2091-2114. doi:10.1002/sim.9346
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from evsynth.models.network._graph import r_sort_key
 from evsynth.models.network.inconsistency import _model, _positions
 from evsynth.models.results import FrameResult
 from evsynth.validation import choice
@@ -132,34 +132,6 @@ def _randomwalk(H: np.ndarray, ri: np.ndarray, rj: np.ndarray, e: np.ndarray,
     out[out < _EPS] = 0.0
     return out
 
-
-# R's sort() (and so netmeta's treatment order) uses ICU's root collation on most systems:
-# spaces and punctuation first (in this order), then digits, then letters ignoring case and
-# accents; then accents; then case (lower before upper).
-_ICU_ASCII = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$"
-
-
-def _collation_key(label: str) -> tuple[Any, ...]:
-    """Sort key approximating ICU root collation (R's ``sort()`` in a UTF-8 locale with ICU,
-    hence netmeta's ``trts``) for Latin labels: exact for ASCII."""
-    prim: list[tuple[int, Any]] = []
-    sec: list[str] = []
-    ter: list[int] = []
-    for ch in unicodedata.normalize("NFD", label):
-        if unicodedata.combining(ch) and prim:
-            sec[-1] += ch
-            continue
-        if ch in _ICU_ASCII:
-            prim.append((0, _ICU_ASCII.index(ch)))
-        elif ch.isdigit():
-            prim.append((2, unicodedata.digit(ch, 0)))
-        elif ch.isalpha():
-            prim.append((3, ch.casefold()))
-        else:  # other spaces, punctuation and symbols: after the ASCII ones, before digits
-            prim.append((1, ord(ch)))
-        sec.append("")
-        ter.append(int(ch.isupper()))
-    return tuple(prim), tuple(sec), tuple(ter), label
 
 
 def _shortestpath(H: np.ndarray, ri: np.ndarray, rj: np.ndarray, e: np.ndarray, n: int,
@@ -387,7 +359,7 @@ def contribution(fit: NetmetaResult, model: str = "random", method: str = "rando
         weights = _randomwalk(H, ri, rj, e, n)
     else:
         labels = [str(t) for t in trt]
-        order = (sorted(labels, key=_collation_key) if treatment_order is None
+        order = (sorted(labels, key=r_sort_key) if treatment_order is None
                  else [str(t) for t in treatment_order])
         if sorted(order) != sorted(labels):
             raise ValueError("treatment_order must list each treatment of the network once")

@@ -39,6 +39,7 @@ from evsynth.models.network._graph import (
     connected_components,
     laplacian_pinv,
     multiarm_variances,
+    r_sort_key,
     resistance,
 )
 from evsynth.models.results import FittedModel, FrameResult, ResultMixin, fmt_p
@@ -532,12 +533,13 @@ def _validate(TE: Any, seTE: Any, treat1: Any, treat2: Any, studlab: Any, data: 
         i = int(same[0])
         raise InputError(f"study {s[i]!r}: treat1 and treat2 are both {t1[i]!r}; a comparison "
                          "needs two different treatments")
-    found = sorted(set(t1.tolist()) | set(t2.tolist()))
+    # netmeta's order: R's sort() (ICU collation in a UTF-8 locale: case-insensitive first)
+    found = sorted(set(t1.tolist()) | set(t2.tolist()), key=r_sort_key)
     if seq is None:
         treatments = found
     else:
         treatments = [str(x) for x in seq]
-        if sorted(treatments) != found or len(set(treatments)) != len(treatments):
+        if set(treatments) != set(found) or len(set(treatments)) != len(treatments):
             raise InputError(f"argument 'seq' must list every treatment exactly once; the data "
                              f"have {', '.join(found)}")
     pos = {t: i for i, t in enumerate(treatments)}
@@ -609,7 +611,7 @@ def subnetworks(data: Any, treat1: str = "treat1", treat2: str = "treat2") -> li
     frame = as_frame(data)
     t1 = [str(x) for x in label_vector("treat1", treat1, frame)]
     t2 = [str(x) for x in label_vector("treat2", treat2, frame)]
-    treatments = sorted(set(t1) | set(t2))
+    treatments = sorted(set(t1) | set(t2), key=r_sort_key)
     pos = {t: i for i, t in enumerate(treatments)}
     comp = connected_components(np.array([pos[x] for x in t1], dtype=np.int64),
                                 np.array([pos[x] for x in t2], dtype=np.int64), len(treatments))
@@ -814,7 +816,9 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
         default, and need ``df_Q >= 2``).
     small_values : ``"desirable"`` (smaller values are better, e.g. an adverse outcome on
         a ratio scale) or ``"undesirable"``; used by the rankings.
-    seq : order of the treatments in matrices and tables (default sorted).
+    seq : order of the treatments in matrices and tables (default: sorted as R's ``sort()``
+        sorts them in a UTF-8 locale, i.e. netmeta's order: case-insensitive, ``"NaSSa"``
+        before ``"NRI"``; :func:`evsynth.models.network._graph.r_sort_key`).
     control : settings of the (RE)ML fit (see :func:`evsynth.meta_mv`).
 
     Returns
