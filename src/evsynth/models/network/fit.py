@@ -842,7 +842,7 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
     ...      "seTE": [0.2, 0.25, 0.3, 0.2]}
     >>> fit = evsynth.netmeta(data=d, reference="A")
     >>> round(float(fit.common.TE.loc["B", "A"]), 4)
-    0.4185
+    0.4442
     """
     level_pct = level_percent(level)
     lvl = level_fraction(level_pct)

@@ -62,6 +62,13 @@ def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event:
         treat2, arms in data order within a study) and the arm data (``event1, n1, event2,
         n2``, ``mean1, sd1, ...``), ready for :func:`evsynth.netmeta`.
 
+    References
+    ----------
+    Rücker G, Krahn U, König J, et al. netmeta: Network meta-analysis using frequentist methods.
+    R package (function ``pairwise``). https://cran.r-project.org/package=netmeta
+    Higgins JPT, et al. (eds). Cochrane Handbook for Systematic Reviews of Interventions v6.4,
+    sections 6.4.1 and 10.4.4.2 (continuity corrections for zero cells).
+
     Examples
     --------
     >>> import evsynth
