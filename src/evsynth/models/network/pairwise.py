@@ -46,6 +46,7 @@ def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event:
         ``seTE = sqrt(seTE1^2 + seTE2^2)``.
     treat, studlab : treatment and study of each arm (values or columns of ``data``); one row
         per arm (long format).
+    data : DataFrame (or dict of columns) that the string arguments name.
     event, n, mean, sd, time, TE, seTE : arm-level data as the measure needs: events and
         participants (OR, RR, RD), means, SDs and participants (MD, SMD, ROM), events and
         person-time (IRR, IRD).
