@@ -65,8 +65,9 @@ def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event:
 
     References
     ----------
-    Rücker G, Krahn U, König J, et al. netmeta: Network meta-analysis using frequentist methods.
-    R package (function ``pairwise``). https://cran.r-project.org/package=netmeta
+    Balduzzi S, Rücker G, Nikolakopoulou A, et al. (2023). netmeta: an R package for network
+    meta-analysis using frequentist methods. J Stat Softw 106(2):1-40.
+    doi:10.18637/jss.v106.i02 (function ``pairwise``)
     Higgins JPT, et al. (eds). Cochrane Handbook for Systematic Reviews of Interventions v6.4,
     sections 6.4.1 and 10.4.4.2 (continuity corrections for zero cells).
 
