@@ -46,7 +46,7 @@ def resistance(Lplus: np.ndarray) -> np.ndarray:
 
 
 def multiarm_variances(v: np.ndarray, i: np.ndarray, j: np.ndarray, k: int) -> np.ndarray:
-    """Reduced-weight variances of the pairwise comparisons of one multi-arm study.
+    """Reduced-weight variances of the pairwise comparisons of multi-arm studies.
 
     The ``k (k - 1) / 2`` comparisons of a ``k``-arm study are not independent. Rücker (2012,
     sec. 5; Rücker & Schwarzer 2014) replaces them by independent comparisons with inflated
@@ -60,29 +60,37 @@ def multiarm_variances(v: np.ndarray, i: np.ndarray, j: np.ndarray, k: int) -> n
 
     Parameters
     ----------
-    v : variances of the study's comparisons (``seTE^2``, plus ``tau^2`` for the
-        random-effects model), one per comparison.
-    i, j : 0-based arm indices of each comparison (every pair exactly once).
+    v : variances of the comparisons (``seTE^2``, plus ``tau^2`` for the random-effects
+        model): one study's (shape ``(m,)``) or ``g`` studies' with ``k`` arms each (shape
+        ``(g, m)``, all computed at once), ``m = k (k - 1) / 2``.
+    i, j : 0-based arm indices of each comparison (every pair exactly once), shaped as ``v``.
     k : number of arms.
 
     Returns
     -------
     ndarray
-        The adjusted variances ``v~`` in the order of ``v`` (``inf`` for a zero weight).
+        The adjusted variances ``v~``, shaped as ``v`` (``inf`` for a zero weight).
     """
-    R = np.zeros((k, k))
-    R[i, j] = v
-    R[j, i] = v
+    v2, i2, j2 = np.atleast_2d(v), np.atleast_2d(i), np.atleast_2d(j)
+    g, m = v2.shape
+    gi = np.repeat(np.arange(g), m)
+    R = np.zeros((g, k, k))
+    R[gi, i2.ravel(), j2.ravel()] = v2.ravel()
+    R[gi, j2.ravel(), i2.ravel()] = v2.ravel()
     P = np.eye(k) - 1.0 / k
-    W = -laplacian_pinv(-0.5 * P @ R @ P)
-    np.fill_diagonal(W, 0.0)
-    low = W[np.tril_indices(k, -1)]
-    total = np.abs(low).sum()
-    if total > 0:
-        W[(W < 0) & (np.abs(W) / total < 1e-3)] = 0.0
-    w = W[i, j]
+    J = np.full((k, k), 1.0 / k)
+    W = -(np.linalg.inv(-0.5 * P @ R @ P - J) + J)  # -pinv(Lt), batched (Rücker 2012, eq. 7)
+    diag = np.arange(k)
+    W[:, diag, diag] = 0.0
+    low = np.tril_indices(k, -1)
+    total = np.abs(W[:, low[0], low[1]]).sum(axis=1)[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        small = (W < 0) & (total > 0) & (np.abs(W) / total < 1e-3)
+    W[small] = 0.0
+    w = W[gi, i2.ravel(), j2.ravel()].reshape(g, m)
     with np.errstate(divide="ignore"):
-        return np.where(w != 0, 1.0 / w, np.inf)
+        out = np.where(w != 0, 1.0 / w, np.inf)
+    return out.reshape(np.shape(v))
 
 
 def connected_components(pos1: np.ndarray, pos2: np.ndarray, n: int) -> np.ndarray:

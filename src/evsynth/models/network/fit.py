@@ -199,6 +199,8 @@ class NetmetaResult(FittedModel):
     method_tau: str
     show_common: bool
     show_random: bool
+    #: the validated comparisons (for refits such as SIDE node-splitting); not exported
+    _network: _Network | None = field(default=None, repr=False)
     model_name = "network meta-analysis"
     _dict_fields = ("k", "m", "n", "treatments", "reference", "sm", "beta", "se", "zval",
                     "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "level", "level_predict",
@@ -494,9 +496,19 @@ class _Network:
         """Variances of the comparisons with ``tau2`` added and the multi-arm reduction
         (Rücker 2012) applied."""
         v = self.se ** 2 + tau2
-        for rows, ai, aj, k in self.multiarm:
+        for rows, ai, aj, k in self._multiarm_groups:  # all k-arm studies at once
             v[rows] = multiarm_variances(v[rows], ai, aj, k)
         return v
+
+    @cached_property
+    def _multiarm_groups(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+        """The multi-arm studies grouped by their number of arms: (rows, arm i, arm j, k)
+        with ``(g, m)`` arrays, for :func:`multiarm_variances` in one call per k."""
+        by_k: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        for rows, ai, aj, k in self.multiarm:
+            by_k.setdefault(k, []).append((rows, ai, aj))
+        return [(np.stack([r for r, _, _ in grp]), np.stack([a for _, a, _ in grp]),
+                 np.stack([b for _, _, b in grp]), k) for k, grp in sorted(by_k.items())]
 
 
 def _validate(TE: Any, seTE: Any, treat1: Any, treat2: Any, studlab: Any, data: Any,
@@ -784,6 +796,105 @@ def _estimates(model: str, net: _Network, sol: _Solution, tau2: float, level: fl
     return est
 
 
+@dataclass
+class _Core:
+    """Both models of one network (shared by :func:`netmeta` and the SIDE refits)."""
+
+    common: _Solution
+    random: _Solution
+    v_common: np.ndarray
+    v_random: np.ndarray
+    Q: float
+    df_Q: int
+    tau2: float  # NaN when not estimable
+    tau2_used: float  # 0 in place of NaN
+    tau_source: str
+    tau_info: dict[str, Any]
+    notes: list[str]
+
+
+def _fit_network(net: _Network, method_tau: str, tau2: float | None, reference: str,
+                 control: dict[str, Any] | None) -> _Core:
+    """Common-effect solution, Q on ``sum(arms - 1) - (n - 1)`` df, tau^2 (preset, DL, or
+    (RE)ML) and the random-effects solution of a validated network."""
+    v_common = net.adjusted_variances(0.0)
+    sol_c = _solve(net, v_common)
+    resid = net.te - sol_c.fitted
+    Q = float(np.sum(sol_c.W * resid ** 2))
+    first = np.unique(net.study_index, return_index=True)[1]
+    df_Q = int(np.sum(net.narms[first] - 1) - (net.n - 1))
+    notes: list[str] = []
+    tau_info: dict[str, Any] = {}
+    if tau2 is not None:
+        tau2_hat = float(tau2)
+        tau_source = "preset"
+    elif df_Q == 0:
+        tau2_hat = math.nan
+        tau_source = "not estimable (df = 0)"
+        notes.append("df_Q = 0: tau^2 cannot be estimated; the random-effects model equals "
+                     "the common-effect model")
+    elif method_tau == "DL":
+        tau2_hat = _dl_tau2(net, sol_c, Q, df_Q)
+        tau_source = "generalised DerSimonian-Laird (Jackson et al. 2012)"
+    else:
+        tau2_hat, tau_info = _likelihood_tau2(net, reference, method_tau, control)
+        tau_source = f"{method_tau} (contrast-based multivariate model)"
+    tau2_used = tau2_hat if math.isfinite(tau2_hat) else 0.0
+    v_random = net.adjusted_variances(tau2_used)
+    sol_r = _solve(net, v_random)
+    return _Core(common=sol_c, random=sol_r, v_common=v_common, v_random=v_random, Q=Q,
+                 df_Q=df_Q, tau2=tau2_hat, tau2_used=tau2_used, tau_source=tau_source,
+                 tau_info=tau_info, notes=notes)
+
+
+def _subnetwork(net: _Network, keep: np.ndarray, anchor: int) -> tuple[_Network, np.ndarray]:
+    """The rows ``keep`` (whole studies) restricted to the connected component holding
+    treatment ``anchor``, treatments renumbered in their order; and the old positions of the
+    treatments kept."""
+    comp = connected_components(net.pos1[keep], net.pos2[keep], net.n)
+    in_comp = comp == comp[anchor]
+    rows = np.flatnonzero(keep & in_comp[net.pos1])
+    old = np.flatnonzero(in_comp)
+    newpos = np.full(net.n, -1, dtype=np.int64)
+    newpos[old] = np.arange(len(old))
+    rowmap = np.full(len(net.te), -1, dtype=np.int64)
+    rowmap[rows] = np.arange(len(rows))
+    multiarm = [(rowmap[r], ai, aj, k) for r, ai, aj, k in net.multiarm if rowmap[r[0]] >= 0]
+    _, study_index = np.unique(net.study_index[rows], return_inverse=True)
+    sub = _Network(studlab=net.studlab[rows], pos1=newpos[net.pos1[rows]],
+                   pos2=newpos[net.pos2[rows]], te=net.te[rows], se=net.se[rows],
+                   treatments=[net.treatments[i] for i in old], study_index=study_index,
+                   narms=net.narms[rows], multiarm=multiarm)
+    return sub, old
+
+
+def indirect_without(fit: NetmetaResult, drop: np.ndarray, a: str, b: str
+                     ) -> dict[str, tuple[float, float]] | None:
+    """The estimate of ``a`` versus ``b`` (and its SE) in each model when the comparisons
+    ``drop`` (a boolean mask over ``fit.data``, whole studies) are left out: the network
+    refitted on the rest, restricted to the sub-network holding ``a``, with tau^2
+    re-estimated by the fit's method (a preset tau^2 too, as netmeta's SIDE). None when ``a``
+    and ``b`` are no longer connected. Used by SIDE node-splitting
+    (:func:`evsynth.models.network.inconsistency.netsplit`)."""
+    net = fit._network
+    if net is None:  # pragma: no cover - every fit made by netmeta() has it
+        raise InputError("this network fit has no data to refit")
+    ia, ib = net.treatments.index(a), net.treatments.index(b)
+    keep = ~np.asarray(drop, dtype=bool)
+    if not keep.any():
+        return None
+    sub, old = _subnetwork(net, keep, ia)
+    if ib not in old or len(sub.te) == 0:
+        return None
+    ref = fit.reference if fit.reference in sub.treatments else a
+    core = _fit_network(sub, fit.method_tau, None, ref, None)
+    pa, pb = int(np.searchsorted(old, ia)), int(np.searchsorted(old, ib))
+    out = {}
+    for name, sol in (("common", core.common), ("random", core.random)):
+        out[name] = (float(sol.theta[pa] - sol.theta[pb]), float(math.sqrt(sol.R[pa, pb])))
+    return out
+
+
 def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: Any = "treat2",
             studlab: Any = "studlab", data: Any = None, *, sm: str = "",
             reference: str | None = None, common: bool = True, random: bool = True,
@@ -871,31 +982,12 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
     B = np.zeros((len(net.te), net.n))
     B[np.arange(len(net.te)), net.pos1] = 1.0
     B[np.arange(len(net.te)), net.pos2] = -1.0
-    v_common = net.adjusted_variances(0.0)
-    sol_c = _solve(net, v_common)
-    resid = net.te - sol_c.fitted
-    Q = float(np.sum(sol_c.W * resid ** 2))
-    df_Q = int(sum(net.narms[np.unique(net.study_index, return_index=True)[1]] - 1) - (net.n - 1))
+    core = _fit_network(net, method_tau, tau2, reference, control)
+    sol_c, sol_r, Q, df_Q = core.common, core.random, core.Q, core.df_Q
+    tau2_hat, tau2_used, notes = core.tau2, core.tau2_used, core.notes
+    tau_source, tau_info = core.tau_source, core.tau_info
+    v_common, v_random = core.v_common, core.v_random
     pval_Q = float(stats.chi2.sf(Q, df_Q)) if df_Q > 0 else math.nan
-    notes: list[str] = []
-    tau_info: dict[str, Any] = {}
-    if tau2 is not None:
-        tau2_hat = float(tau2)
-        tau_source = "preset"
-    elif df_Q == 0:
-        tau2_hat = math.nan
-        tau_source = "not estimable (df = 0)"
-        notes.append("df_Q = 0: tau^2 cannot be estimated; the random-effects model equals "
-                     "the common-effect model")
-    elif method_tau == "DL":
-        tau2_hat = _dl_tau2(net, sol_c, Q, df_Q)
-        tau_source = "generalised DerSimonian-Laird (Jackson et al. 2012)"
-    else:
-        tau2_hat, tau_info = _likelihood_tau2(net, reference, method_tau, control)
-        tau_source = f"{method_tau} (contrast-based multivariate model)"
-    tau2_used = tau2_hat if math.isfinite(tau2_hat) else 0.0
-    v_random = net.adjusted_variances(tau2_used)
-    sol_r = _solve(net, v_random)
     H, I2, I2_lo, I2_hi = i2_higgins_thompson(Q, df_Q, lvl)
 
     est_c = _estimates("common", net, sol_c, 0.0, lvl, None, df_Q, B)
@@ -927,7 +1019,7 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
         tau=math.sqrt(tau2_hat) if math.isfinite(tau2_hat) else math.nan, I2=I2,
         I2_lower=I2_lo, I2_upper=I2_hi, H=H, level_predict=lvl_pred_pct,
         small_values=small_values, method_tau=method_tau, show_common=common,
-        show_random=random)
+        show_random=random, _network=net)
     return _assemble(res, reference)
 
 

@@ -581,37 +581,25 @@ def _n_direct(fit: Any) -> np.ndarray:
 def _side_indirect(fit: Any, A: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Indirect estimates by SIDE: the network refitted without the studies that compare the
     pair directly (all comparisons of such multi-arm studies dropped), tau^2 re-estimated with
-    the fit's method (netmeta's ``sidde``)."""
-    from evsynth.models.network.fit import netmeta as _netmeta
-    from evsynth.models.network.fit import subnetworks
+    the fit's method (netmeta's ``sidde``), through
+    :func:`evsynth.models.network.fit.indirect_without` (no re-validation of the data)."""
+    from evsynth.models.network.fit import indirect_without
 
     n = len(fit.treatments)
-    data = fit.data[["studlab", "treat1", "treat2", "TE", "seTE"]]
     p1, p2, s, _ = _positions(fit)
     lo, hi = np.minimum(p1, p2), np.maximum(p1, p2)
     out = {m: (np.full((n, n), np.nan), np.full((n, n), np.nan)) for m in _MODELS}
     for i, j in zip(*np.nonzero(np.triu(A > 0)), strict=True):
         studies = np.unique(s[(lo == i) & (hi == j)])
-        sub = data[~np.isin(s, studies)]
         ti, tj = fit.treatments[i], fit.treatments[j]
-        if sub.empty:
-            continue
-        trts = set(sub["treat1"].astype(str)) | set(sub["treat2"].astype(str))
-        if ti not in trts or tj not in trts or len(subnetworks(sub)) != 1:
-            continue
-        # tau^2 re-estimated with the fit's method, a preset one included (as netmeta)
-        kw: dict[str, Any] = {"method_tau": fit.method_tau}
-        ref = fit.reference if fit.reference in trts else ti
-        try:
-            f = _netmeta(data=sub, sm=fit.sm, reference=ref, level=fit.level, **kw)
-        except (InputError, np.linalg.LinAlgError):  # pragma: no cover - defensive
+        got = indirect_without(fit, np.isin(s, studies), ti, tj)
+        if got is None:
             continue
         for m in _MODELS:
-            est = getattr(f, m)
             TE, se = out[m]
-            TE[i, j] = est.TE.loc[ti, tj]
+            TE[i, j], se[i, j] = got[m]
             TE[j, i] = -TE[i, j]
-            se[i, j] = se[j, i] = est.seTE.loc[ti, tj]
+            se[j, i] = se[i, j]
     return out
 
 
