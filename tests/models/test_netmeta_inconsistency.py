@@ -10,30 +10,12 @@ R calls (R 4.x, netmeta 3.4-0):
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 
 from evsynth.errors import InputError
 from evsynth.models.network.contribution import contribution
-from evsynth.models.network.fit import netmeta
 from evsynth.models.network.inconsistency import decomp_design, netheat, netsplit
-
-CSV = Path(__file__).parents[1] / "reference" / "network" / "senn2013_pairwise.csv"
-
-NAMES = {"acar": "Acarbose", "benf": "Benfluorex", "metf": "Metformin", "migl": "Miglitol",
-         "piog": "Pioglitazone", "plac": "Placebo", "rosi": "Rosiglitazone",
-         "sita": "Sitagliptin", "sulf": "Sulfonylurea", "vild": "Vildagliptin"}
-
-
-@pytest.fixture(scope="module")
-def senn():
-    d = pd.read_csv(CSV)
-    d["treat1"] = d["treat1"].map(NAMES)
-    d["treat2"] = d["treat2"].map(NAMES)
-    return netmeta(data=d, sm="MD", reference="Placebo")
 
 
 def test_decomp_design_senn(senn):

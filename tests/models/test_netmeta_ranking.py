@@ -8,8 +8,6 @@ R calls (netmeta 3.4-0):
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,25 +20,12 @@ from evsynth.models.network.fit import netmeta
 from evsynth.models.network.inconsistency import netsplit
 from evsynth.models.network.ranking import p_scores, rank_probabilities
 
-CSV = Path(__file__).parents[1] / "reference" / "network" / "senn2013_pairwise.csv"
-NAMES = {"acar": "Acarbose", "benf": "Benfluorex", "metf": "Metformin", "migl": "Miglitol",
-         "piog": "Pioglitazone", "plac": "Placebo", "rosi": "Rosiglitazone",
-         "sita": "Sitagliptin", "sulf": "Sulfonylurea", "vild": "Vildagliptin"}
-
 # print(netrank(net)): P-score (common), P-score (random)
 PSCORE = {"Rosiglitazone": (0.9789, 0.8934), "Metformin": (0.8513, 0.7818),
           "Pioglitazone": (0.7686, 0.7746), "Miglitol": (0.6200, 0.6137),
           "Acarbose": (0.4792, 0.5203), "Benfluorex": (0.5727, 0.4358),
           "Vildagliptin": (0.3512, 0.4232), "Sitagliptin": (0.2386, 0.3331),
           "Sulfonylurea": (0.1395, 0.2103), "Placebo": (0.0000, 0.0139)}
-
-
-@pytest.fixture(scope="module")
-def senn():
-    d = pd.read_csv(CSV)
-    d["treat1"] = d["treat1"].map(NAMES)
-    d["treat2"] = d["treat2"].map(NAMES)
-    return netmeta(data=d, sm="MD", reference="Placebo")
 
 
 @pytest.mark.parametrize("model,col", [("common", 0), ("random", 1)])
