@@ -40,30 +40,18 @@ def app(review):
     a.state.config.store.close()
 
 
-def _client(app, name):
-    c = TestClient(app, follow_redirects=False)
-    return login(c, name)
+def _logged_in(name: str):
+    """A fixture: a TestClient of ``app`` logged in as ``name``."""
+
+    @pytest.fixture
+    def client(app):
+        with login(TestClient(app, follow_redirects=False), name) as c:
+            yield c
+
+    return client
 
 
-@pytest.fixture
-def owner(app):
-    with _client(app, "olga") as c:
-        yield c
-
-
-@pytest.fixture
-def ann(app):
-    with _client(app, "ann") as c:
-        yield c
-
-
-@pytest.fixture
-def bob(app):
-    with _client(app, "bob") as c:
-        yield c
-
-
-@pytest.fixture
-def viewer(app):
-    with _client(app, "vic") as c:
-        yield c
+owner = _logged_in("olga")
+ann = _logged_in("ann")
+bob = _logged_in("bob")
+viewer = _logged_in("vic")

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evsynth.records.model import records_frame
-from evsynth.records.screening import eligible_groups, latest_decisions
+from evsynth.records.screening import eligible_groups
 from evsynth.records.settings import STAGES, ScreeningSettings
 from evsynth.records.store import Store
 from evsynth.web.screenindex import ScreeningIndex
@@ -106,7 +106,7 @@ def test_index_matches_store_wide_screening(n, ops, seed):
         k = 0
         for o in ops:
             ids = store.record_ids()
-            pick = lambda i: ids[i % len(ids)]  # noqa: E731
+            pick = lambda i, ids=ids: ids[i % len(ids)]  # noqa: E731
             w = rng.choice([store, other])
             if o[0] == "decide":
                 _, stage, who, i, dec, kind = o

@@ -42,22 +42,16 @@ def test_login_required_and_wrong_password(app):
 def test_session_cookie_flags(app):
     from starlette.testclient import TestClient
 
-    with TestClient(app, follow_redirects=False) as c:
-        r = c.get("/login")
-        token = r.text.split('name="csrf_token" value="')[1].split('"')[0]
-        r = c.post("/login", data={"username": "ann", "password": PASSWORD,
-                                   "csrf_token": token})
-        cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie"
-                  and v.startswith("evsynth_session")][0].lower()
-        assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
-    with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
-        r = c.get("/login")
-        token = r.text.split('name="csrf_token" value="')[1].split('"')[0]
-        r = c.post("/login", data={"username": "ann", "password": PASSWORD,
-                                   "csrf_token": token})
-        cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie"
-                  and v.startswith("evsynth_session")][0].lower()
-        assert "secure" in cookie
+    for base, secure in (("http://testserver", False), ("https://testserver", True)):
+        with TestClient(app, base_url=base, follow_redirects=False) as c:
+            r = c.get("/login")
+            token = r.text.split('name="csrf_token" value="')[1].split('"')[0]
+            r = c.post("/login", data={"username": "ann", "password": PASSWORD,
+                                       "csrf_token": token})
+            cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie"
+                      and v.startswith("evsynth_session")][0].lower()
+            assert "httponly" in cookie and "samesite=strict" in cookie
+            assert ("secure" in cookie) is secure
 
 
 def test_login_rate_limit(app):

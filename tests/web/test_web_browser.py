@@ -19,16 +19,14 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import PASSWORD
+from web_helpers import PASSWORD, live_server
 
 from evsynth.records.store import Store
 from fixture_data import SHARED
@@ -84,12 +82,6 @@ CSP_LISTENER = """document.addEventListener('securitypolicyviolation', e =>
   window.__evsynthCsp(e.violatedDirective + ' blocked ' + e.blockedURI));"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _add_user(review: Path, name: str, role: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """``evsynth users add REVIEW NAME --role ROLE --password-stdin``, in process."""
     from evsynth.cli import main
@@ -124,23 +116,11 @@ def server(review: Path) -> Iterator[str]:
     from evsynth.web.app import create_app
 
     app = create_app(review, max_upload=5 << 20, max_pdf=1 << 20)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                        lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with live_server(app) as base:
+            yield base
     finally:
-        srv.should_exit = True
-        thread.join(15)
         app.state.config.store.close()
-        assert not thread.is_alive()
 
 
 @pytest.fixture

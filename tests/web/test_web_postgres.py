@@ -9,19 +9,9 @@ skipped when neither is available.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
-
-import httpx
 import pytest
 from starlette.testclient import TestClient
-from test_web_live import _free_port, _login, live_server
-from web_helpers import PASSWORD, TOML, login, ris
+from web_helpers import PASSWORD, TOML, concurrent_decisions, decide_then_kill_9, login, ris
 
 
 @pytest.fixture
@@ -80,39 +70,8 @@ def test_concurrent_decisions_on_postgres(pg_review):
     review, url = pg_review
     app = create_app(review, url)
     ids = app.state.config.store.record_ids()
-    acked: list[tuple[str, str, str]] = []
-    failures: list[str] = []
-    lock = threading.Lock()
     try:
-        with live_server(app) as base:
-            clients = {n: _login(base, n) for n in ("ann", "bob")}
-
-            def work(name, part):
-                c, csrf = clients[name]
-                for rid in part:
-                    decision = "include" if hash((name, rid)) % 2 else "maybe"
-                    try:
-                        r = c.post("/screen/title-abstract/decide",
-                                   data={"csrf_token": csrf, "record_id": rid,
-                                         "decision": decision})
-                    except httpx.HTTPError as exc:  # not acknowledged: may be lost
-                        with lock:
-                            failures.append(repr(exc))
-                        continue
-                    with lock:
-                        if r.status_code == 303:
-                            acked.append((name, rid, decision))
-                        else:
-                            failures.append(f"{r.status_code} {r.text[:200]}")
-
-            ts = [threading.Thread(target=work, args=(n, ids[k::3]))
-                  for n in ("ann", "bob") for k in range(3)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join(120)
-            for c, _ in clients.values():
-                c.close()
+        acked, failures = concurrent_decisions(app, ids)
     finally:
         app.state.config.store.close()
     assert not failures, failures[:3]
@@ -131,39 +90,7 @@ def test_acknowledged_decisions_survive_kill_9_on_postgres(pg_review):
     review, url = pg_review
     with Store(url) as s:
         ids = s.record_ids()
-    port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.Popen([sys.executable, "-m", "evsynth.cli", "serve", str(review),
-                             "--port", str(port), "--db", url], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 40
-        while True:
-            try:
-                httpx.get(base + "/login", timeout=1)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "") \
-                        from None
-                time.sleep(0.1)
-        client, csrf = _login(base, "ann")
-        for rid in ids[:5]:
-            r = client.post("/screen/title-abstract/decide",
-                            data={"csrf_token": csrf, "record_id": rid, "decision": "include"})
-            assert r.status_code == 303
-        client.close()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
+    decide_then_kill_9(review, ids[:5], "--db", url)
     with Store(url) as s:
         h = s.decision_history()
     assert sorted(h["record_id"]) == sorted(ids[:5])

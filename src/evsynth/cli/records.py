@@ -135,19 +135,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    from evsynth.records import RECORD_COLUMNS, deduplicate
+    from evsynth.records.dedup import deduplicate_store
 
     with _open_existing(args.review_dir) as store:
-        df = store.records()
-        out = deduplicate(df[list(RECORD_COLUMNS)])
-        groups = dict(zip(out["record_id"], out["duplicate_group"].astype(int), strict=True))
-        unc = out.attrs.get("uncertain_pairs")
-        store.set_duplicate_groups(groups, method="auto", uncertain=unc)
-        g = store.duplicate_groups()
-        n, n_groups = len(g), len(set(g.values()))
-        n_unc = 0 if unc is None else len(unc)
-    echo(f"{n} records; {n_groups} unique after deduplication; {n - n_groups} duplicates "
-         f"removed; {n_unc} uncertain pairs to check")
+        summary = deduplicate_store(store)
+    echo(summary)
     return 0
 
 

@@ -25,6 +25,7 @@ from rapidfuzz import fuzz
 
 from evsynth.errors import InputError
 from evsynth.records.model import (
+    RECORD_COLUMNS,
     normalise_author,
     normalise_doi,
     normalise_pages,
@@ -333,6 +334,23 @@ def deduplicate(df: pd.DataFrame, *, title_threshold: float = 0.95,
         unc = unc[~np.array(same)].reset_index(drop=True)
     out.attrs["uncertain_pairs"] = unc
     return out
+
+
+def deduplicate_store(store: Any) -> str:
+    """Automatic deduplication of a whole :class:`~evsynth.records.store.Store` (``evsynth
+    records dedup`` and the web app's records page): :func:`deduplicate` over every stored
+    record, the groups and uncertain pairs stored (``method="auto"``; manual decisions are
+    kept). Returns the summary line: records, unique, duplicates removed, uncertain pairs."""
+    df = store.records()
+    out = deduplicate(df[list(RECORD_COLUMNS)])
+    groups = dict(zip(out["record_id"], out["duplicate_group"].astype(int), strict=True))
+    unc = out.attrs.get("uncertain_pairs")
+    store.set_duplicate_groups(groups, method="auto", uncertain=unc)
+    g = store.duplicate_groups()
+    n, n_groups = len(g), len(set(g.values()))
+    n_unc = 0 if unc is None else len(unc)
+    return (f"{n} records; {n_groups} unique after deduplication; {n - n_groups} duplicates "
+            f"removed; {n_unc} uncertain pairs to check")
 
 
 def _merge_values(values: Iterable[Any]) -> Any:

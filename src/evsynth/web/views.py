@@ -135,20 +135,11 @@ def import_uploads(store: Store, review_dir: Path, files: list[tuple[str, IO[byt
 
 def run_dedup(store: Store) -> str:
     """Automatic deduplication of the whole store, as ``evsynth records dedup``."""
-    from evsynth.records import RECORD_COLUMNS, deduplicate
+    from evsynth.records.dedup import deduplicate_store
 
     if store.n_records() == 0:
         raise InputError("the store holds no records; expected an upload first")
-    df = store.records()
-    out = deduplicate(df[list(RECORD_COLUMNS)])
-    groups = dict(zip(out["record_id"], out["duplicate_group"].astype(int), strict=True))
-    unc = out.attrs.get("uncertain_pairs")
-    store.set_duplicate_groups(groups, method="auto", uncertain=unc)
-    g = store.duplicate_groups()
-    n, n_groups = len(g), len(set(g.values()))
-    n_unc = 0 if unc is None else len(unc)
-    return (f"{n} records; {n_groups} unique after deduplication; {n - n_groups} duplicates "
-            f"removed; {n_unc} uncertain pairs to check")
+    return deduplicate_store(store)
 
 
 # ----------------------------------------------------------------------------- duplicates
@@ -232,23 +223,6 @@ def highlight_segments(text: str, include: re.Pattern[str] | None,
         pos = e
     if pos < len(text):
         out.append(("", text[pos:]))
-    return out
-
-
-def _my_history(store: Store, stage: str, reviewer: str, groups: dict[str, str]
-                ) -> dict[str, dict[str, Any]]:
-    """This reviewer's latest own decision per group at ``stage``, in decision order."""
-    d = T["screening_decisions"]
-    q = (sa.select(d.c.record_id, d.c.decision, d.c.reason, d.c.note, d.c.decision_id)
-         .where(d.c.stage == stage, d.c.reviewer == reviewer, d.c.kind == "screen")
-         .order_by(d.c.decision_id))
-    with store.engine.connect() as conn:
-        rows = conn.execute(q).all()
-    out: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        g = groups.get(r.record_id, r.record_id)
-        out.pop(g, None)
-        out[g] = dict(decision=r.decision, reason=r.reason, note=r.note)
     return out
 
 
