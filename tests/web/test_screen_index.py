@@ -75,6 +75,7 @@ def check_all(store: Store, idx: ScreeningIndex, cfg: ScreeningSettings, probes:
                 got = idx.state(cfg, stage, who, rid, after)
                 if got is not None:
                     got["members"] = sorted(got["members"]) if got["current"] else []
+                    del got["version"]  # what a ranking depends on (test_web_prioritised)
                 assert got == want, (stage, who, rid, after)
                 if rid is not None:
                     assert idx.is_eligible(cfg, stage, rid) == (want is not None)

@@ -48,14 +48,18 @@ def ris(titles: list[str], start: int = 1) -> str:
     return "\n".join(out)
 
 
-def make_review(path: Path, n: int = 6, users: dict[str, str] | None = None) -> Path:
+def make_review(path: Path, n: int = 6, users: dict[str, str] | None = None,
+                titles: list[str] | None = None) -> Path:
+    """A review folder: review.toml, an RIS import of ``titles`` (default ``n`` numbered
+    vertebroplasty trials) and the accounts ``users`` (name: role)."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "review.toml").write_text(TOML, encoding="utf-8")
     from evsynth.records import read
 
     f = path / "pubmed.ris"
-    f.write_text(ris([f"Trial number {i} of vertebroplasty" for i in range(1, n + 1)]),
-                 encoding="utf-8")
+    if titles is None:
+        titles = [f"Trial number {i} of vertebroplasty" for i in range(1, n + 1)]
+    f.write_text(ris(titles), encoding="utf-8")
     with Store(path) as store:
         store.add_import(read(f, database="MEDLINE"), str(f), "MEDLINE")
         for name, role in (users or {"olga": "owner", "ann": "reviewer", "bob": "reviewer",

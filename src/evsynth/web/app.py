@@ -450,6 +450,19 @@ def duplicates_decide(request: Request, user: User, form: FormData) -> Response:
     return redirect("/duplicates")
 
 
+def screen_order(request: Request, user: User, stage: str, asked: str | None) -> str:
+    """The screening order of ``user`` at ``stage``: ``asked`` (the ``order`` query parameter
+    or form field: "plain" or "prioritised"), remembered per user and stage while the server
+    runs; else the remembered one; else the plain order."""
+    from evsynth.web.ranking import ORDERS
+
+    chosen: dict[tuple[str, str], str] = cfg(request).extra.setdefault("order", {})
+    if asked in ORDERS:
+        chosen[(user.username, stage)] = asked
+        return asked
+    return chosen.get((user.username, stage), ORDERS[0])
+
+
 @page()
 def screen_page(request: Request, user: User) -> Response:
     from evsynth.web import views
@@ -457,7 +470,9 @@ def screen_page(request: Request, user: User) -> Response:
     stage = check_stage_param(request.path_params["stage"])
     ctx = views.screen_context(cfg(request).store, settings_of(request), stage, user,
                                request.query_params.get("rid"), request.query_params.get("after"),
-                               cfg(request).review_dir)
+                               cfg(request).review_dir,
+                               order=screen_order(request, user, stage,
+                                                  request.query_params.get("order")))
     if ctx is None:
         raise HTTPException(404, "no such record at this stage")
     return render(request, "screen.html", **ctx)
@@ -477,7 +492,9 @@ def screen_decide(request: Request, user: User, form: FormData) -> Response:
         from starlette.responses import JSONResponse
 
         return JSONResponse({"ok": True, "record_id": rid, "decision": decision})
-    return redirect(f"/screen/{stage}?after={quote(rid, safe='')}")
+    order = screen_order(request, user, stage, _text(form, "order"))
+    return redirect(f"/screen/{stage}?after={quote(rid, safe='')}"
+                    + ("&order=prioritised" if order == "prioritised" else ""))
 
 
 @page()

@@ -30,8 +30,9 @@ from __future__ import annotations
 import bisect
 import threading
 import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -227,13 +228,55 @@ class ScreeningIndex:
             self._sync(stage, settings)
             return self._eligible(stage, rid)
 
+    def _first_ranked(self, stage: str, h: _History, ranked: Sequence[str], start: int,
+                      skip: str | None) -> str | None:
+        """The first record of ``ranked`` from index ``start`` on that is eligible, not decided
+        in ``h`` and not ``skip``."""
+        for k in range(max(start, 0), len(ranked)):
+            g = ranked[k]
+            if g != skip and g not in h.latest and self._eligible(stage, g):
+                return g
+        return None
+
+    @staticmethod
+    def _version(groups: _Groups, h: _History, n_eligible: int) -> tuple[int, int, int, int]:
+        """What a ranking trained on ``h`` depends on: the groups, the reviewer's latest
+        decision id and count, the number of eligible records."""
+        return (groups.version, h.ids[-1] if h.ids else 0, len(h.ids), n_eligible)
+
+    def reviewer_snapshot(self, settings: ScreeningSettings, stage: str, reviewer: str
+                          ) -> dict[str, Any]:
+        """What prioritised screening trains on for ``reviewer`` (:mod:`evsynth.web.ranking`):
+        ``eligible`` (the stage's representatives, import order), ``labels`` (the reviewer's
+        *own* latest decision per eligible group: 1 include or maybe, 0 exclude), ``order`` (those
+        groups in the order of their latest decision) and ``version`` (as in :meth:`state`)."""
+        from evsynth.records.prioritise import RELEVANT
+
+        with self.lock:
+            log = self._sync(stage, settings)
+            groups = self.groups
+            assert groups is not None
+            h = log.mine.get(reviewer) or _History()
+            eligible = [groups.reps[i] for i in self._positions(stage)]
+            order = [g for g in (h.group_of[d] for d in h.ids) if self._eligible(stage, g)]
+            labels = {g: int(h.latest[g][1] in RELEVANT) for g in order}
+            return dict(eligible=eligible, labels=labels, order=order,
+                        version=self._version(groups, h, len(eligible)))
+
     def state(self, settings: ScreeningSettings, stage: str, reviewer: str, rid: str | None,
-              after: str | None) -> dict[str, Any] | None:
+              after: str | None, ranked: Sequence[str] | None = None,
+              ranked_pos: Mapping[str, int] | None = None) -> dict[str, Any] | None:
         """The screening page's navigation for ``reviewer``: ``current`` (``rid``, else the
         first undecided eligible record after ``after``, else the first undecided one),
         ``mine`` (the reviewer's decision on it), ``back``, ``next``, ``n_eligible``,
-        ``n_done``, ``n_todo`` and ``members`` (of the current group). None: ``rid`` is not
-        eligible at ``stage``."""
+        ``n_done``, ``n_todo``, ``members`` (of the current group) and ``version`` (of the
+        reviewer's decisions, for :mod:`evsynth.web.ranking`). None: ``rid`` is not eligible at
+        ``stage``.
+
+        With ``ranked`` (record ids, most likely relevant first; ``ranked_pos`` their
+        positions), the current record (without ``rid``) is the first undecided eligible one of
+        ``ranked`` and ``next`` the first after the current one there; the plain order serves
+        when ``ranked`` has none left (e.g. records added since it was computed)."""
         with self.lock:
             log = self._sync(stage, settings)
             groups = self.groups
@@ -244,17 +287,18 @@ class ScreeningIndex:
             else:
                 n_eligible = len(self.passed)
                 n_done = sum(1 for g in h.latest if g in self.passed)
-            current: str | None
+            current: str | None = None
             if rid is not None:
                 if not self._eligible(stage, rid):
                     return None
                 current = rid
-            elif after is not None and self._eligible(stage, after):
-                current = self._first_todo(stage, h, groups.pos[after])
+            else:
+                if ranked is not None:
+                    current = self._first_ranked(stage, h, ranked, 0, None)
+                if current is None and after is not None and self._eligible(stage, after):
+                    current = self._first_todo(stage, h, groups.pos[after])
                 if current is None:
                     current = self._first_todo(stage, h, -1)
-            else:
-                current = self._first_todo(stage, h, -1)
             back: str | None = None
             if current is not None and current in h.latest:
                 back = h.before(current)
@@ -264,23 +308,37 @@ class ScreeningIndex:
                     if self._eligible(stage, g):
                         back = g
                         break
-            nxt = None if current is None else self._first_todo(stage, h, groups.pos[current])
+            nxt = None
+            if current is not None and ranked is not None:
+                start = (ranked_pos or {}).get(current, -1) + 1
+                nxt = self._first_ranked(stage, h, ranked, start, current)
+            if nxt is None and current is not None:
+                nxt = self._first_todo(stage, h, groups.pos[current])
             m = h.latest.get(current) if current is not None else None
             return dict(current=current, back=back, next=nxt, n_eligible=n_eligible,
                         n_done=n_done, n_todo=n_eligible - n_done,
                         mine=None if m is None else dict(decision=m[1], reason=m[2], note=m[3]),
                         members=[] if current is None else groups.members.get(current,
-                                                                              [current]))
+                                                                              [current]),
+                        version=self._version(groups, h, n_eligible))
 
 
+V = TypeVar("V")
 _INDEXES: weakref.WeakKeyDictionary[Store, ScreeningIndex] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
+def one_per_store(registry: weakref.WeakKeyDictionary[Store, V], store: Store,
+                  make: Callable[[Store], V]) -> V:
+    """``registry``'s object for ``store``, made by ``make(store)`` the first time (thread-safe;
+    forgotten with the Store object)."""
+    with _LOCK:
+        obj = registry.get(store)
+        if obj is None:
+            obj = registry[store] = make(store)
+        return obj
+
+
 def screening_index(store: Store) -> ScreeningIndex:
     """The :class:`ScreeningIndex` of ``store`` (one per Store object)."""
-    with _LOCK:
-        idx = _INDEXES.get(store)
-        if idx is None:
-            idx = _INDEXES[store] = ScreeningIndex(store)
-        return idx
+    return one_per_store(_INDEXES, store, ScreeningIndex)

@@ -234,17 +234,37 @@ def _check_reviewer(settings: ScreeningSettings, user: User) -> None:
 
 
 def screen_context(store: Store, settings: ScreeningSettings, stage: str, user: User,
-                   rid: str | None, after: str | None, review_dir: Path
-                   ) -> dict[str, Any] | None:
+                   rid: str | None, after: str | None, review_dir: Path,
+                   order: str = "plain") -> dict[str, Any] | None:
     """Everything the screening page shows: the record (``rid``, else the first record of
     the user's queue after ``after``, else the first), the user's own decision on it, the
     neighbours for back/next, progress and the stage's exclusion reasons. None: ``rid`` is
-    not a record to screen at this stage."""
+    not a record to screen at this stage.
+
+    ``order="prioritised"``: the next record comes from the user's ranking by predicted
+    relevance (:mod:`evsynth.web.ranking`, trained in the background on the user's own
+    decisions only; the plain order until it is ready), and ``prio`` holds the status panel's
+    numbers."""
     from evsynth.records.screener import highlight_pattern
+    from evsynth.web import ranking
     from evsynth.web.screenindex import screening_index
 
     check_stage(stage)
-    nav = screening_index(store).state(settings, stage, user.username, rid, after)
+    if order not in ranking.ORDERS:
+        raise InputError(f"order {order!r}; expected one of {list(ranking.ORDERS)}")
+    prio: dict[str, Any] | None = None
+    if order == "prioritised":
+        cache = ranking.ranking_cache(store)
+        rk = cache.get(stage, user.username)
+        nav = screening_index(store).state(
+            settings, stage, user.username, rid, after,
+            ranked=None if rk is None else rk.ranked, ranked_pos=None if rk is None else rk.pos)
+        if nav is None:
+            return None
+        cache.refresh(settings, stage, user.username, nav["version"])
+        prio = ranking.status(rk, nav["version"])
+    else:
+        nav = screening_index(store).state(settings, stage, user.username, rid, after)
     if nav is None:
         return None
     current: str | None = nav["current"]
@@ -273,7 +293,7 @@ def screen_context(store: Store, settings: ScreeningSettings, stage: str, user: 
         fulltexts = [dict(name=Path(x["file"]).name, size=x["size"],
                           uploaded_by=x["uploaded_by"], uploaded_at=x["uploaded_at"])
                      for x in frows]
-    return dict(stage=stage, record=record, mine=nav["mine"],
+    return dict(stage=stage, record=record, mine=nav["mine"], order=order, prio=prio,
                 reasons=settings.reasons(stage), back=nav["back"], next=nav["next"],
                 n_eligible=nav["n_eligible"], n_done=nav["n_done"], n_todo=nav["n_todo"],
                 fulltexts=fulltexts,
