@@ -3,7 +3,9 @@ loading live in fixture_data.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -17,6 +19,29 @@ pytest_plugins = ["postgres_server"]
 settings.register_profile("evsynth", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("evsynth")
+
+
+#: Debian's Chromium, driven by Playwright in the browser tests (.ci/run installs it)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Debian Chromium (Playwright); skipped with the reason when either is
+    missing."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is missing (Debian package 'chromium'; .ci/run installs "
+                    "it)")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is missing (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
 
 @pytest.fixture
 def shared_dir() -> Path:

@@ -22,23 +22,9 @@ import sof_samples  # noqa: E402
 from evsynth.files import atomic_write_text, svg_string  # noqa: E402
 from evsynth.reports.html import render_html  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vertebroplasty"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (Debian package 'chromium'; .ci/run installs "
-                    "it)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is missing (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def check_report(browser, report: Path, shot: Path, n_figures: int) -> None:

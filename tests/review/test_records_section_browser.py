@@ -5,28 +5,9 @@ Skipped with a reason when /usr/bin/chromium or playwright is missing."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from records_store_helpers import build_example_store
 
 from evsynth.cli import main
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (Debian package 'chromium')")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is missing (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def test_records_section_visible_in_the_browser(browser, tmp_path):  # type: ignore[no-untyped-def]

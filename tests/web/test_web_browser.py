@@ -33,9 +33,6 @@ from fixture_data import SHARED
 
 uvicorn = pytest.importorskip("uvicorn")
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: a real PubMed (MEDLINE nbib) export with 20 records (MIT, hash-bang/Reflib-Node)
 EXPORT = SHARED / "data" / "records" / "medline" / "reflib_node" / "cancer.nbib"
 N_EXPORT = 20
@@ -123,17 +120,6 @@ def server(review: Path) -> Iterator[str]:
         app.state.config.store.close()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (Debian package 'chromium'; .ci/run installs "
-                    "it)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is missing (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 class Session:
