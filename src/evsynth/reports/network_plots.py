@@ -68,7 +68,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
-from scipy import special
 
 from evsynth.errors import InputError
 from evsynth.models.results import ResultMixin
@@ -163,9 +162,9 @@ def _transf(fit: Any, transf: Any, what: str) -> tuple[Callable[[Any], np.ndarra
 
 
 def _z(level: float) -> float:
-    lvl = float(level)
-    lvl = lvl / 100 if lvl > 1 else lvl
-    return float(special.ndtri(0.5 + lvl / 2))
+    from evsynth.models.network.fit import z_critical
+
+    return z_critical(level)
 
 
 def _level_pct(level: float) -> str:

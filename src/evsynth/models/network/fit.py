@@ -84,7 +84,7 @@ def i2_higgins_thompson(Q: float, df: int, level: float) -> tuple[float, float, 
         se = math.sqrt(1 / (2 * (k - 2)) * (1 - 1 / (3 * (k - 2) ** 2)))
     else:
         se = math.nan
-    z = float(stats.norm.ppf(1 - (1 - level) / 2))
+    z = z_critical(level)
     logh = math.log(max(H, 1.0))
 
     def i2(h: float) -> float:
@@ -395,11 +395,11 @@ class NetmetaResult(FittedModel):
         others = self.coef_names
         te = est.TE.loc[others, self.reference].to_numpy(float)
         se = est.seTE.loc[others, self.reference].to_numpy(float)
-        z = _crit(level_fraction(lv))
+        z = z_critical(lv)
         frame = pd.DataFrame({"term": others, "pred": te, "se": se, "ci_lb": te - z * se,
                               "ci_ub": te + z * se})
         if est.model == "random" and self.df_Q >= 2 and math.isfinite(self.tau2):
-            t = float(stats.t.ppf(1 - (1 - level_fraction(lvp)) / 2, self.df_Q))
+            t = t_critical(lvp, self.df_Q)
             sp = np.sqrt(se ** 2 + self.tau2)
             frame["pi_lb"], frame["pi_ub"] = te - t * sp, te + t * sp
         else:
@@ -466,8 +466,20 @@ class NetworkPrediction(FrameResult):
         return "\n".join(lines)
 
 
-def _crit(level: float) -> float:
-    return float(stats.norm.ppf(1 - (1 - level) / 2))
+def z_critical(level: float) -> float:
+    """Two-sided normal critical value at ``level`` (a fraction or percent), through the
+    project's one home :func:`evsynth.models.engine.critical_values`."""
+    from evsynth.models.engine import critical_values
+
+    return float(critical_values("z", level_fraction(level), np.zeros(())))
+
+
+def t_critical(level: float, df: int) -> float:
+    """Two-sided t critical value on ``df`` degrees of freedom (prediction intervals: netmeta's
+    ``t_{df_Q}``), through :func:`evsynth.models.engine.critical_values`."""
+    from evsynth.models.engine import critical_values
+
+    return float(critical_values("t", level_fraction(level), np.asarray(float(df))))
 
 
 def _matrix(values: np.ndarray, treatments: list[str]) -> pd.DataFrame:
@@ -768,7 +780,7 @@ def _estimates(model: str, net: _Network, sol: _Solution, tau2: float, level: fl
     tr = net.treatments
     diff = sol.theta[:, None] - sol.theta[None, :]
     se = np.sqrt(sol.R)
-    z = _crit(level)
+    z = z_critical(level)
     with np.errstate(divide="ignore", invalid="ignore"):
         zval = diff / se
     pval = 2 * stats.norm.sf(np.abs(zval))
@@ -782,7 +794,7 @@ def _estimates(model: str, net: _Network, sol: _Solution, tau2: float, level: fl
     if model == "random" and level_predict is not None:
         sp = np.sqrt(sol.R + (tau2 if math.isfinite(tau2) else 0.0))
         if df_Q >= 2:
-            t = float(stats.t.ppf(1 - (1 - level_predict) / 2, df_Q))
+            t = t_critical(level_predict, df_Q)
             lo, hi = diff - t * sp, diff + t * sp
             np.fill_diagonal(lo, 0.0)
             np.fill_diagonal(hi, 0.0)

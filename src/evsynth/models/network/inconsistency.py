@@ -89,7 +89,9 @@ def _matrix(frame: Any, n: int) -> np.ndarray:
 
 
 def _zcrit(level: float) -> float:
-    return float(stats.norm.ppf(0.5 + level / 200.0))
+    from evsynth.models.network.fit import z_critical
+
+    return z_critical(level)
 
 
 def _fmt(x: float, digits: int = 4) -> str:
