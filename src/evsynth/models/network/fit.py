@@ -37,6 +37,7 @@ from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
 from evsynth.models.network._graph import (
     connected_components,
+    incidence,
     laplacian_pinv,
     multiarm_variances,
     r_sort_key,
@@ -991,9 +992,7 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
                              or not math.isfinite(tau2) or tau2 < 0):
         raise InputError(f"argument 'tau2' is {tau2!r}; expected a number >= 0")
 
-    B = np.zeros((len(net.te), net.n))
-    B[np.arange(len(net.te)), net.pos1] = 1.0
-    B[np.arange(len(net.te)), net.pos2] = -1.0
+    B = incidence(net.pos1, net.pos2, net.n)
     core = _fit_network(net, method_tau, tau2, reference, control)
     sol_c, sol_r, Q, df_Q = core.common, core.random, core.Q, core.df_Q
     tau2_hat, tau2_used, notes = core.tau2, core.tau2_used, core.notes
