@@ -28,6 +28,13 @@ def _batch_frame() -> pd.DataFrame:
 
 
 #: entry point name -> callable taking keyword overrides
+#: a small network with a three-arm trial (evsynth.netmeta)
+NET = pd.DataFrame({"studlab": ["s1", "s2", "s3", "s3", "s3", "s4"],
+                    "treat1": ["A", "A", "A", "A", "B", "B"],
+                    "treat2": ["B", "C", "B", "C", "C", "C"],
+                    "TE": [-0.5, -0.3, -0.4, -0.2, 0.2, 0.1],
+                    "seTE": [0.2, 0.25, 0.3, 0.32, 0.31, 0.3]})
+
 ENTRY_POINTS = {
     "meta": lambda **kw: evsynth.meta(YI, VI, **kw),
     "meta_mh": lambda **kw: evsynth.meta_mh("OR", **BIN, **kw),
@@ -42,6 +49,8 @@ ENTRY_POINTS = {
     "mv_predict": lambda **kw: evsynth.meta_mv(YI, VI).predict(**kw),
     "meta_glmm": lambda **kw: evsynth.meta_glmm("OR", **BIN, **kw),
     "robu": lambda **kw: evsynth.robu(YI, VI, [1, 1, 2, 2], **kw),
+    "netmeta": lambda **kw: evsynth.netmeta(data=NET, **kw),
+    "netmeta_predict": lambda **kw: evsynth.netmeta(data=NET).predict(**kw),
 }
 LEVEL_TAKERS = list(ENTRY_POINTS)
 MODEL_FITTERS = ["meta", "meta_batch"]  # take method=, test=, control=
@@ -65,7 +74,8 @@ def test_levels_accepted_and_stored_in_percent(entry, level, percent):
 @pytest.mark.parametrize("entry", LEVEL_TAKERS)
 @pytest.mark.parametrize("level", [0.4, 1, 100, 0, -5, 150, True, "95", float("nan"), None])
 def test_levels_rejected_with_one_message(entry, level):
-    if level is None and entry in ("predict", "confint", "mh_predict", "mv_predict"):
+    if level is None and entry in ("predict", "confint", "mh_predict", "mv_predict",
+                                   "netmeta_predict"):
         pytest.skip("level=None means the fit's own level there")
     with pytest.raises(InputError) as err:
         ENTRY_POINTS[entry](level=level)
