@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 import shutil
 import warnings
 from pathlib import Path
@@ -365,6 +364,3 @@ def conflict_list(store: Store, settings: ScreeningSettings, user: User) -> dict
                          reasons=settings.reasons(r["stage"])))
     return dict(conflicts=rows, hidden=len(c) - len(rows))
 
-
-def new_token() -> str:
-    return secrets.token_urlsafe(16)
