@@ -13,6 +13,7 @@ tau = 0.2, about 15% of the studies with 3 or 4 arms): 50 treatments and 1,000 s
 * metafor (R) rma.mv on the contrast-based model (each study's comparisons with its baseline
   arm, block-diagonal V, random = ~ comparison | study, rho = 1/2), REML: the model behind
   netmeta's and evsynth's REML; on both networks;
+* evsynth's SIDE node-splitting (one refit per directly compared pair; a single run);
 * netmeta (R) netmeta() (DL), and with netsplit(), netrank() and decomp.design(): on the
   medium network only (netmeta 3.4 loops in R over all pairs of comparisons; one fit of the
   large network did not finish within 50 minutes on this machine).
@@ -175,7 +176,10 @@ def main() -> None:
         r_all = {"network": name, "task": "fit + netsplit + decomp_design + P-scores + "
                  "1,000-draw ranks", "evsynth_s": t_all}
         r_reml = {"network": name, "task": "REML fit", "evsynth_s": t_reml}
-        rows += [r_fit, r_all, r_reml]
+        t_side, _ = _median_time(lambda f=fit: f.netsplit(method="SIDE"), 1)
+        r_side = {"network": name, "task": "netsplit(method='SIDE') (one refit per compared "
+                  "pair)", "evsynth_s": t_side}
+        rows += [r_fit, r_all, r_reml, r_side]
         if args.no_r:
             continue
         # rma.mv (the model of the REML fit) on both networks; netmeta on the medium one
