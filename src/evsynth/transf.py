@@ -41,9 +41,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from scipy import integrate, stats
 
+from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
+
+stats = LazyModule("scipy.stats")
+integrate = LazyModule("scipy.integrate")
 
 __all__ = [
     "abt", "ahw", "arcsin", "dtobesd", "dtocles", "dtolnor_logis", "dtolnor_norm", "dtomd",

@@ -31,8 +31,9 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special
 
+from evsynth._lazy import LazyModule
 from evsynth.effects import escalc as _e
 from evsynth.effects.escalc import (
     Formula,
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 Arr = np.ndarray
+stats = LazyModule("scipy.stats")
+optimize = LazyModule("scipy.optimize")
 
 
 # =========================================================================== 2x2 tables

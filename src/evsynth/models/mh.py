@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from evsynth.errors import (
     InputError,
@@ -53,7 +53,7 @@ from evsynth.errors import (
     shown,
     study_name,
 )
-from evsynth.models.engine import i2_from_q
+from evsynth.models.engine import chi2_upper, i2_from_q
 from evsynth.models.results import FittedModel, ResultMixin, fmt_p
 from evsynth.validation import (
     as_frame,
@@ -225,7 +225,7 @@ class MHResult(FittedModel):
         from evsynth.transf import resolve
 
         alpha = 1 - level_fraction(self.level if level is None else level)
-        crit = float(stats.norm.isf(alpha / 2))
+        crit = float(-special.ndtri(alpha / 2))
         beta, se0 = float(self.beta[0]), float(self.se[0])
         pred, lb, ub = beta, beta - crit * se0, beta + crit * se0
         se: float | None = se0
@@ -509,7 +509,7 @@ def _heterogeneity(yi: np.ndarray, vi: np.ndarray, beta: float) -> tuple[float, 
 
 
 def _q_stats(qe: float, df: int) -> tuple[float, float, float, float]:
-    qep = float(stats.chi2.sf(qe, df))
+    qep = float(chi2_upper(qe, df))
     i2 = i2_from_q(qe, df)
     return qe, qep, i2, qe / df
 
@@ -521,9 +521,9 @@ def _q_stats(qe: float, df: int) -> tuple[float, float, float, float]:
 
 def _wald(beta: float, se: float, alpha: float) -> dict[str, float]:
     """Wald z test and (1 - alpha) CI: z = beta/se, p = 2(1 - Phi(|z|)), beta -/+ z_{a/2} se."""
-    crit = float(stats.norm.isf(alpha / 2))
+    crit = float(-special.ndtri(alpha / 2))
     z = beta / se
-    return {"beta": beta, "se": se, "zval": z, "pval": float(2 * stats.norm.sf(abs(z))),
+    return {"beta": beta, "se": se, "zval": z, "pval": float(2 * special.ndtr(-abs(z))),
             "ci_lb": beta - crit * se, "ci_ub": beta + crit * se}
 
 
@@ -566,9 +566,9 @@ def _mh_or(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
     v_co = float(np.sum(n1 / n * (n2 / n) * (xt * (yt / n))))
     v_mh = float(np.sum(n1 / n * (n2 / n) * (xt * (yt / (n - 1)))))
     out["CO"] = dev**2 / v_co
-    out["COp"] = float(stats.chi2.sf(out["CO"], 1))
+    out["COp"] = float(chi2_upper(out["CO"], 1))
     out["MH"] = dev**2 / v_mh
-    out["MHp"] = float(stats.chi2.sf(out["MH"], 1))
+    out["MHp"] = float(chi2_upper(out["MH"], 1))
 
     with np.errstate(divide="ignore", invalid="ignore"):
         # the admissible root of (OR-1) x^2 - aa x + OR n1 xt = 0 in its rationalised form
@@ -593,8 +593,8 @@ def _mh_or(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
         sv = float(np.sum(v_i))
         ta = max(0.0, bd - float(np.sum(resid)) ** 2 / sv) if k_pos and sv > 0 else 0.0
     out.update(BD=bd, TA=ta, k_pos=k_pos,
-               BDp=float(stats.chi2.sf(bd, k_pos - 1)) if k_pos > 1 else None,
-               TAp=float(stats.chi2.sf(ta, k_pos - 1)) if k_pos > 1 else None)
+               BDp=float(chi2_upper(bd, k_pos - 1)) if k_pos > 1 else None,
+               TAp=float(chi2_upper(ta, k_pos - 1)) if k_pos > 1 else None)
     return out
 
 
@@ -659,7 +659,7 @@ def _mh_irr(x1: np.ndarray, x2: np.ndarray, t1: np.ndarray, t2: np.ndarray,
     mh = (abs(float(np.sum(x1 - xt * (t1 / tt)))) - cc) ** 2 / float(
         np.sum(xt * (t1 / tt) * (t2 / tt)))
     return {"beta": math.log(r / s), "se": math.sqrt(var), "MH": mh,
-            "MHp": float(stats.chi2.sf(mh, 1)), "weights_raw": x2 / tt * t1}
+            "MHp": float(chi2_upper(mh, 1)), "weights_raw": x2 / tt * t1}
 
 
 def _mh_ird(x1: np.ndarray, x2: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> dict[str, Any]:

@@ -55,7 +55,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from evsynth.files import save_figure
+from evsynth.files import save_figures
 from evsynth.records.screening import screening_table
 from evsynth.records.settings import ScreeningSettings
 from evsynth.records.store import Store
@@ -240,9 +240,7 @@ def prisma_diagram(counts: dict[str, Any], path_svg: str | os.PathLike[str],
     backend, current figure and open figures are left as they were.
     """
     fig = prisma_figure(counts, title=title)
-    save_figure(fig, Path(path_svg), dpi)
-    if path_png is not None:
-        save_figure(fig, Path(path_png), dpi)
+    save_figures(fig, [Path(path_svg)] + ([] if path_png is None else [Path(path_png)]), dpi)
 
 
 def prisma_svg(counts: dict[str, Any], title: str | None = None) -> str:

@@ -45,7 +45,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from evsynth.errors import InputError, finite_number
-from evsynth.files import save_figure
+from evsynth.files import save_figures
 from evsynth.models.engine import i2_from_q
 
 __all__ = ["ForestData", "ForestGroup", "ForestPooled", "ForestRob", "ForestStudy", "Scale",
@@ -1483,9 +1483,9 @@ def forest_plot(analysis: dict) -> Figure:
 def write_forest(analysis: dict, out_dir: str | os.PathLike[str], stem: str, *,
                  dpi: int = 150) -> dict[str, str]:
     """Draw the forest plot and save ``stem.svg`` and ``stem.png`` (at ``dpi``) in ``out_dir``
-    atomically (:func:`evsynth.files.save_figure`). Returns ``{"svg": path, "png": path}``."""
+    atomically (:func:`evsynth.files.save_figures`). Returns ``{"svg": path, "png": path}``."""
     fig = forest_plot(analysis)
     out_dir = Path(out_dir)
-    return {fmt: str(save_figure(fig, out_dir / f"{stem}.{fmt}", dpi=dpi))
-            for fmt in ("svg", "png")}
+    svg, png = save_figures(fig, [out_dir / f"{stem}.svg", out_dir / f"{stem}.png"], dpi=dpi)
+    return {"svg": str(svg), "png": str(png)}
 

@@ -19,10 +19,12 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from scipy import stats
 
+from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
 from evsynth.models.influence import BaujatResult
+
+stats = LazyModule("scipy.stats")
 
 __all__ = ["baujat_plot", "gosh_plot", "influence_plot", "cumul_forest_plot"]
 

@@ -40,7 +40,9 @@ e.g. no decomposition for two treatments) is recorded with the reason in the sec
 from __future__ import annotations
 
 import difflib
+import json
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,13 +392,40 @@ def fit_network(frame: Any, s: dict[str, Any], treatments: list[str]) -> Any:
                    small_values=s["small_values"], seq=seq)
 
 
+#: The fits of the last few sections (key: :func:`_fit_key`), so that the figures of a section
+#: do not refit the network its analysis has just fitted (a REML fit takes ~0.1 s; a forked
+#: figure process inherits them). Bounded: old entries are dropped first.
+_FITS: OrderedDict[str, Any] = OrderedDict()
+_FITS_MAX = 16
+
+
+def _fit_key(section: dict[str, Any]) -> str:
+    """What a section's fit depends on: its comparisons, settings and fitted treatments."""
+    return json.dumps([section["comparisons"], section["settings"],
+                       section["fitted_treatments"]], sort_keys=True, default=repr)
+
+
+def _remember(section: dict[str, Any], fit: Any) -> None:
+    key = _fit_key(section)
+    _FITS[key] = fit
+    _FITS.move_to_end(key)
+    while len(_FITS) > _FITS_MAX:
+        _FITS.popitem(last=False)
+
+
 def refit(section: dict[str, Any]) -> Any:
-    """The fitted network of a results.json ``networks`` entry, refitted from its comparisons
-    (for the figures; the same numbers as the section)."""
+    """The fitted network of a results.json ``networks`` entry: the fit its analysis made in
+    this process when remembered, else refitted from its comparisons (for the figures; the same
+    numbers as the section)."""
     import pandas as pd
 
+    fit = _FITS.get(_fit_key(section))
+    if fit is not None:
+        return fit
     frame = pd.DataFrame(section["comparisons"])
-    return fit_network(frame, section["settings"], section["fitted_treatments"])
+    fit = fit_network(frame, section["settings"], section["fitted_treatments"])
+    _remember(section, fit)
+    return fit
 
 
 def _noted(notes: list[str], what: str, fn: Callable[[], T]) -> T | None:
@@ -659,6 +688,7 @@ def analyse_network(review: Review, entry: NetworkEntry) -> dict[str, Any]:
     if len(chosen) < 2:
         return section
     fit = fit_network(frame, s, section["fitted_treatments"])
+    _remember(section, fit)
     model = s["model"]
     est = fit.estimates(model)
     section["fitted"] = True
@@ -739,6 +769,22 @@ def figure_jobs(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             for kind, f in (sec.get("figures") or {}).items()]
 
 
+def figure_cost(item: dict[str, Any]) -> int:
+    """Rough drawing cost of one network figure job, in the units of the pipeline's forest-plot
+    cost (about one forest row each, ~9 ms for SVG + PNG): measured on the vertebroplasty
+    example, a rankogram (one panel per treatment) costs about two forest plots, so that the
+    figures are shared evenly between processes."""
+    n = len(item["section"].get("fitted_treatments") or [])
+    kind = item["kind"]
+    if kind == "rankogram":
+        return 6 + 6 * n
+    if kind == "forest":
+        return 8 + n
+    if kind == "graph":
+        return 4 + n
+    return 8 + 2 * len(item["section"].get("designs") or [])
+
+
 def figure_of(item: dict[str, Any]) -> Any:
     """The matplotlib Figure of one network figure job (the network refitted from its
     comparisons, :func:`refit`); a figure the data do not allow (an InputError) is replaced
@@ -769,12 +815,11 @@ def figure_of(item: dict[str, Any]) -> Any:
 
 def draw(item: dict[str, Any], fig_dir: Path) -> None:
     """Write one network figure as SVG and PNG into ``fig_dir``."""
-    from evsynth.files import save_figure
+    from evsynth.files import save_figures
 
     fig = figure_of(item)
     fig_dir.mkdir(parents=True, exist_ok=True)
-    for fmt in ("svg", "png"):
-        save_figure(fig, fig_dir / Path(item["figure"][fmt]).name)
+    save_figures(fig, [fig_dir / Path(item["figure"][fmt]).name for fmt in ("svg", "png")])
 
 
 __all__ = ["analyse_network", "check_networks", "network_sections", "plan_network_figures",

@@ -564,7 +564,7 @@ def figure_of(job: tuple[str, dict[str, Any]], mods: dict[str, Any]) -> Any:
 
 
 def _draw_figure(job: tuple[str, dict[str, Any]], fig_dir: Path, mods: dict[str, Any]) -> None:
-    from evsynth.files import save_figure
+    from evsynth.files import save_figures
 
     kind, a = job
     if kind == "forest":
@@ -579,13 +579,16 @@ def _draw_figure(job: tuple[str, dict[str, Any]], fig_dir: Path, mods: dict[str,
         fig = figure_of(job, mods)
         stem = Path(a["figure"]["svg"]).stem
         fig_dir.mkdir(parents=True, exist_ok=True)
-        for fmt in ("svg", "png"):
-            save_figure(fig, fig_dir / f"{stem}.{fmt}")
+        save_figures(fig, [fig_dir / f"{stem}.{fmt}" for fmt in ("svg", "png")])
 
 
 def _job_cost(job: tuple[str, dict[str, Any]]) -> int:
     """Rough drawing cost of a figure (its rows), to share the figures between processes."""
     a = job[1]
+    if job[0] == "network":
+        from evsynth.review.network import figure_cost
+
+        return figure_cost(a)
     if job[0] == "rob":
         return 4 + len(a["figure"].get("studies") or [])
     studies, excluded = a.get("studies"), a.get("excluded")

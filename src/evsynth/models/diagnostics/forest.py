@@ -22,14 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
 from evsynth.models.diagnostics import dispatch, register
 from evsynth.models.kernels import FIXED_METHODS
 from evsynth.models.meta import MetaResult
 from evsynth.models.mh import MHResult
 from evsynth.validation import level_percent
+
+stats = LazyModule("scipy.stats")
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

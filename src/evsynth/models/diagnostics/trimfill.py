@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
+from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
 from evsynth.models.bias import TrimfillResult, round_half_even
 from evsynth.models.diagnostics import register
 from evsynth.models.diagnostics._common import INT_ONLY, refit_carrying
 from evsynth.models.meta import MetaResult
+
+stats = LazyModule("scipy.stats")
 
 
 @register("trimfill", MetaResult, **INT_ONLY)

@@ -41,11 +41,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
+from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
 from evsynth.models.multivariate._engine import Engine, Evaluation, NotPositiveDefinite, Values
 from evsynth.models.multivariate._terms import StructTerm
+
+optimize = LazyModule("scipy.optimize")
 
 _H = 1e-20  # complex step
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
 from evsynth.models.diagnostics import register
 from evsynth.models.diagnostics.blup import BlupResult
@@ -40,6 +40,8 @@ from evsynth.models.diagnostics.residuals import (
 from evsynth.models.multivariate.result import MetaMVResult
 from evsynth.models.results import ResultMixin
 from evsynth.validation import level_percent
+
+stats = LazyModule("scipy.stats")
 
 
 def _slab(fit: MetaMVResult) -> list[Any]:

@@ -9,23 +9,26 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import optimize, stats
+from scipy import special
 
 from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
+from evsynth.models.engine import chi2_upper
 from evsynth.models.multivariate._engine import Engine, Evaluation, NotPositiveDefinite, Values
 from evsynth.models.multivariate._params import ParamSet, optimise
 from evsynth.models.results import FittedModel, FrameResult, ResultMixin, fmt_p, to_jsonable
 from evsynth.validation import level_fraction, level_percent
 
 pd = LazyModule("pandas")
+optimize = LazyModule("scipy.optimize")
+stats = LazyModule("scipy.stats")
 
 
 def _crit(test: str, level: float, df: Any = None) -> Any:
     """Two-sided critical value(s) at ``level`` (a fraction)."""
     if test == "z":
-        return float(stats.norm.ppf(1 - (1 - level) / 2))
-    return stats.t.ppf(1 - (1 - level) / 2, df)
+        return float(special.ndtri(1 - (1 - level) / 2))
+    return special.stdtrit(df, 1 - (1 - level) / 2)
 
 
 class MetaMVResult(FittedModel):
@@ -147,9 +150,9 @@ class MetaMVResult(FittedModel):
         lvl = self.level / 100
         crit = _crit(self.test, lvl, self.ddf)
         if self.test == "z":
-            self.pval = 2 * stats.norm.sf(np.abs(self.zval))
+            self.pval = 2 * special.ndtr(-np.abs(self.zval))
         else:
-            self.pval = 2 * stats.t.sf(np.abs(self.zval), self.ddf)
+            self.pval = 2 * special.stdtr(self.ddf, -np.abs(self.zval))
         self.ci_lb = self.beta - crit * self.se
         self.ci_ub = self.beta + crit * self.se
         btt = st["btt"]
@@ -159,14 +162,14 @@ class MetaMVResult(FittedModel):
         m = int(btt.size)
         if self.test == "z":
             self.QM, self.QMdf = QM, [m, None]
-            self.QMp = float(stats.chi2.sf(QM, m))
+            self.QMp = float(chi2_upper(QM, m))
         else:
             d2 = float(np.min(self.ddf[btt]))
             self.QM, self.QMdf = QM / m, [m, d2]
-            self.QMp = float(stats.f.sf(QM / m, m, d2))
+            self.QMp = float(special.fdtrc(m, d2, QM / m))
         if self.k > self.p:
             self.QE = eng.qe()
-            self.QEp = float(stats.chi2.sf(self.QE, self.k - self.p))
+            self.QEp = float(chi2_upper(self.QE, self.k - self.p))
         else:
             self.QE, self.QEp = 0.0, 1.0
         self.ll = float(ev.ll)
@@ -450,7 +453,7 @@ class MetaMVResult(FittedModel):
                                  "they are not nested")
             lrt = max(2 * (full.ll - red.ll), 0.0)
             df = full.parms - red.parms
-            return MVAnova("LRT", lrt, float(df), float(stats.chi2.sf(lrt, df)), full.ll,
+            return MVAnova("LRT", lrt, float(df), float(chi2_upper(lrt, df)), full.ll,
                            red.ll, None, None)
         if L is not None:
             Lm = np.atleast_2d(np.asarray(L, dtype=float))
@@ -464,7 +467,7 @@ class MetaMVResult(FittedModel):
         m = int(np.linalg.matrix_rank(LvL))
         QM = float(Lb @ np.linalg.pinv(LvL) @ Lb)
         if self.test == "z":
-            pval = float(stats.chi2.sf(QM, m))
+            pval = float(chi2_upper(QM, m))
             df2 = None
         else:
             QM = QM / m

@@ -31,10 +31,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
+from evsynth.models.engine import chi2_upper
 from evsynth.models.network._graph import (
     connected_components,
     incidence,
@@ -784,7 +785,7 @@ def _estimates(model: str, net: _Network, sol: _Solution, tau2: float, level: fl
     z = z_critical(level)
     with np.errstate(divide="ignore", invalid="ignore"):
         zval = diff / se
-    pval = 2 * stats.norm.sf(np.abs(zval))
+    pval = 2 * special.ndtr(-np.abs(zval))
     te_d, se_d = _direct(net, tau2 if model == "random" else 0.0)
     est = NetworkEstimates(
         model=model, treatments=list(tr), TE=_matrix(diff, tr), seTE=_matrix(se, tr),
@@ -998,7 +999,7 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
     tau2_hat, tau2_used, notes = core.tau2, core.tau2_used, core.notes
     tau_source, tau_info = core.tau_source, core.tau_info
     v_common, v_random = core.v_common, core.v_random
-    pval_Q = float(stats.chi2.sf(Q, df_Q)) if df_Q > 0 else math.nan
+    pval_Q = float(chi2_upper(Q, df_Q)) if df_Q > 0 else math.nan
     H, I2, I2_lo, I2_hi = i2_higgins_thompson(Q, df_Q, lvl)
 
     est_c = _estimates("common", net, sol_c, 0.0, lvl, None, df_Q, B)

@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from evsynth.errors import InputError
+from evsynth.models.engine import chi2_upper
 from evsynth.models.results import FrameResult, ResultMixin, fmt_p
 from evsynth.validation import choice
 
@@ -112,7 +113,7 @@ def _chi2_p(Q: np.ndarray, df: np.ndarray) -> np.ndarray:
     Q = np.asarray(Q, dtype=float)
     df = np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore"):
-        p = stats.chi2.sf(Q, np.where(df > 0, df, 1.0))
+        p = chi2_upper(Q, np.where(df > 0, df, 1.0))
     return np.where((df > 0) & np.isfinite(Q), p, np.nan)
 
 
@@ -768,7 +769,7 @@ def netsplit(fit: NetmetaResult, method: str = "back-calculation",
             "lower_indirect": TEi[a, b] - z * sei[a, b],
             "upper_indirect": TEi[a, b] + z * sei[a, b],
             "diff": d, "seTE_diff": sd, "lower_diff": d - z * sd, "upper_diff": d + z * sd,
-            "zval": zv, "pval": 2 * stats.norm.sf(np.abs(zv))})
+            "zval": zv, "pval": 2 * special.ndtr(-np.abs(zv))})
         frames.append(f)
     info = {"method": method, "tol_direct": float(tol_direct), "level": fit.level,
             "reference": fit.reference,
