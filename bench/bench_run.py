@@ -51,13 +51,14 @@ def _load() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
-def section(walls: list[float], cpus: list[float], n_analyses: int, load: float,
-            load_end: float) -> str:
+def section(walls: list[float], cpus: list[float], n_analyses: int, n_figures: int,
+            n_networks: int, n_network_figures: int, load: float, load_end: float) -> str:
     ok = "meets" if statistics.median(walls) < TARGET_S else "misses"
     return "\n".join([
         f"`evsynth run examples/vertebroplasty --quiet` in a fresh process, {len(walls)} runs; "
-        f"{n_analyses} analyses, each with a forest plot in SVG and PNG, plus results.json, "
-        f"report.html and report.md. Machine: {os.cpu_count()} cores, "
+        f"{n_analyses} analyses and {n_networks} network meta-analyses; {n_figures} figures "
+        f"({n_network_figures} of them of the networks), each in SVG and PNG, plus "
+        f"results.json, report.html and report.md. Machine: {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, load average {load:.1f} at the start and "
         f"{load_end:.1f} at the end.",
         "",
@@ -90,10 +91,14 @@ def main() -> int:
             print(f"run {i + 1}: wall {w:.2f} s, cpu {c:.2f} s", flush=True)
         import json
 
-        n = len(json.loads((tmp / "out" / "results.json").read_text())["analyses"])
+        res = json.loads((tmp / "out" / "results.json").read_text())
+        n = len(res["analyses"])
+        n_networks = len(res.get("networks") or [])
+        n_figures = len(list((tmp / "out" / "figures").glob("*.svg")))
+        n_network_figures = len(list((tmp / "out" / "figures").glob("network.*.svg")))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    text = section(walls, cpus, n, load, _load())
+    text = section(walls, cpus, n, n_figures, n_networks, n_network_figures, load, _load())
     print(text)
     if args.write:
         write_section("run", "End-to-end review run (bench/bench_run.py)", text)
