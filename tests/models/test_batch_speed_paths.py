@@ -83,6 +83,42 @@ def test_fused_batch_several_maxima_and_boundary(method: str,
     _same_bits(fast, evsynth.meta_batch(df, by="g", method=method).to_frame())
 
 
+@pytest.mark.parametrize("method", ["ML", "REML"])
+@pytest.mark.parametrize("near_zero", [False, True])
+def test_boundary_check_bound_identical(method: str, near_zero: bool,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The boundary check of fused ML/REML batches takes logs only for the groups the bound of
+    engine._ll0_undecided leaves open: the same columns as with the logs of every group, on
+    data where the check keeps tau^2 = 0 for some groups (counted), serial and parallel."""
+    rng = np.random.default_rng(9)
+    sizes = rng.integers(2, 14, 3000)
+    n = int(sizes.sum())
+    v = np.where(rng.random(n) < 0.5, rng.uniform(0.001, 0.01, n), rng.uniform(0.5, 2, n))
+    tau2 = 0.0 if near_zero else np.repeat(rng.choice([0, 0.05, 0.3], sizes.size), sizes)
+    y = rng.normal(0, np.sqrt(v + tau2))
+    df = pd.DataFrame({"g": np.repeat(np.arange(sizes.size), sizes), "yi": y, "vi": v})
+    undecided: list[np.ndarray] = []
+    real = engine._ll0_undecided
+
+    def counted(*args: object) -> np.ndarray:
+        out = real(*args)  # type: ignore[arg-type]
+        undecided.append(out)
+        return out
+
+    monkeypatch.setattr(engine, "_ll0_undecided", counted)
+    fast = evsynth.meta_batch(df, by="g", method=method).to_frame()
+    monkeypatch.setattr(_fused, "PARALLEL_MIN_GROUPS", 1)
+    _same_bits(fast, evsynth.meta_batch(df, by="g", method=method).to_frame())
+    open_groups = int(undecided[0].sum())
+    assert 0 < open_groups < 0.5 * sizes.size
+    monkeypatch.setattr(engine, "_LL0_BOUND", False)
+    every = evsynth.meta_batch(df, by="g", method=method).to_frame()
+    _same_bits(fast, every)
+    if not near_zero:  # the check kept tau^2 = 0 for some groups it had to decide exactly
+        fe = evsynth.meta_batch(df, by="g", method=method, control={"ll0check": False})
+        assert int((fe.to_frame()["tau2"].to_numpy() != every["tau2"].to_numpy()).sum()) > 0
+
+
 @pytest.mark.parametrize("method", ["DL", "HE", "REML", "PM"])
 def test_fused_batch_parallel_identical(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
     df = _random_batch(np.random.default_rng(99), 2500, ragged=True)

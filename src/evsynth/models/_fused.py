@@ -504,6 +504,73 @@ if AVAILABLE:
             out1[5, g] = slv
 
     @njit(cache=True, parallel=True)
+    def _two_sums_bound(y, v, starts, sizes, tau2, kmax, out0, out1,
+                        swb):  # pragma: no cover - compiled
+        """:func:`_two_sums` without logs (slv rows 0), each weight computed once and kept for
+        its second loop (the values of :func:`_sums`, bitwise: the same operations in the same
+        order), and per group ``swb[g] = sum(w0 w1)``, w0 = 1/v, w1 = 1/(v + tau^2): the
+        term of the bound ``sum log(1 + tau^2/v) <= tau^2 sum w1 + tau^2^2/2 sum w0 w1`` that
+        spares :func:`evsynth.models.engine._fused_iterative` the logs of most groups."""
+        G = starts.shape[0]
+        chunk = 512  # groups per task: the weight buffers are allocated once per chunk
+        for c0 in prange((G + chunk - 1) // chunk):
+            w0 = np.empty(kmax)
+            w1 = np.empty(kmax)
+            for g in range(c0 * chunk, min(G, (c0 + 1) * chunk)):
+                s = starts[g]
+                k = sizes[g]
+                for j in range(2):
+                    t = 0.0 if j == 0 else tau2[g]
+                    wb = w0 if j == 0 else w1
+                    out = out0 if j == 0 else out1
+                    sw = 0.0
+                    swy = 0.0
+                    for i in range(k):
+                        w = 1.0 / (v[s + i] + t)
+                        wb[i] = w
+                        sw += w
+                        swy += w * y[s + i]
+                    b = swy / sw
+                    sw2 = 0.0
+                    sw3 = 0.0
+                    rss = 0.0
+                    for i in range(k):
+                        w = wb[i]
+                        r = y[s + i] - b
+                        u = w * r
+                        w2 = w * w
+                        sw2 += w2
+                        sw3 += w2 * w
+                        rss += u * r
+                    out[0, g] = sw
+                    out[1, g] = b
+                    out[2, g] = sw2
+                    out[3, g] = sw3
+                    out[4, g] = rss
+                    out[5, g] = 0.0
+                acc = 0.0
+                for i in range(k):
+                    acc += w0[i] * w1[i]
+                swb[g] = acc
+
+    @njit(cache=True, parallel=True)
+    def _group_logs(v, starts, sizes, tau2, idx, out0, out1):  # pragma: no cover - compiled
+        """The slv rows of :func:`_two_sums` (sum log(v + t) in row order, as :func:`_sums`)
+        of the groups ``idx`` only, at t = 0 (``out0``) and at their tau^2 (``out1``)."""
+        for j in prange(idx.shape[0]):
+            g = idx[j]
+            s = starts[g]
+            k = sizes[g]
+            t = tau2[g]
+            a = 0.0
+            b = 0.0
+            for i in range(s, s + k):
+                a += np.log(v[i] + 0.0)
+                b += np.log(v[i] + t)
+            out0[5, g] = a
+            out1[5, g] = b
+
+    @njit(cache=True, parallel=True)
     def _finish(sizes, tau2, at0, s0, s1, code, crit, out):  # pragma: no cover - compiled
         """The rows of :data:`CLOSED_FORM_ROWS` of ML (code 0), REML (1) or PM/EB/PMM (2)
         fits from the sums of :func:`_two_sums`, the final fit's taken at tau^2 = 0 where
@@ -596,6 +663,29 @@ def two_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray
     return out0, out1
 
 
+def two_sums_bound(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                   tau2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`two_sums` without the logs (slv rows 0), and per group ``sum(w0 w1)`` for the
+    log bound of the ML/REML boundary check (:func:`_two_sums_bound`)."""
+    G = starts.size
+    out0, out1, swb = np.empty((6, G)), np.empty((6, G)), np.empty(G)
+    sizes = _i64(sizes)
+    kern = _pick(_two_sums_bound, _two_sums_bound_serial, G)
+    kern(np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(v, dtype=float),
+         _i64(starts), sizes, np.ascontiguousarray(tau2, dtype=float),
+         int(sizes.max()) if G else 0, out0, out1, swb)
+    return out0, out1, swb
+
+
+def group_logs(v: np.ndarray, starts: np.ndarray, sizes: np.ndarray, tau2: np.ndarray,
+               idx: np.ndarray, out0: np.ndarray, out1: np.ndarray) -> None:
+    """Fill the slv rows of ``out0``/``out1`` (:func:`two_sums_bound`) for the groups ``idx``
+    with the values :func:`two_sums` would give them (:func:`_group_logs`)."""
+    kern = _pick(_group_logs, _group_logs_serial, starts.size)
+    kern(np.ascontiguousarray(v, dtype=float), _i64(starts), _i64(sizes),
+         np.ascontiguousarray(tau2, dtype=float), _i64(idx), out0, out1)
+
+
 def finish_iterative(sizes: np.ndarray, tau2: np.ndarray, at0: np.ndarray, s0: np.ndarray,
                      s1: np.ndarray, method: str, crit: float) -> np.ndarray:
     """The :data:`CLOSED_FORM_ROWS` of ML/REML/PM-type fits from :func:`two_sums` (rows
@@ -683,4 +773,6 @@ if AVAILABLE:
     _ols_sums_serial = _serial(_ols_sums)
     _closed_form_serial = _serial(_closed_form)
     _two_sums_serial = _serial(_two_sums)
+    _two_sums_bound_serial = _serial(_two_sums_bound)
+    _group_logs_serial = _serial(_group_logs)
     _finish_serial = _serial(_finish)

@@ -185,7 +185,7 @@ def fused_batch(des: Design, method: str, test: str, level: float,
     extra: dict[str, np.ndarray] = {}
     if iterative:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            out, extra = _fused_iterative(des, method, control or Control(), crit)
+            out, extra = _fused_iterative(des, method, control or Control(), crit, ext)
     else:
         out = _fused.closed_form_fits(des.y, des.v, des.seg.starts, des.seg.sizes, method,
                                       crit)
@@ -213,8 +213,9 @@ def fused_batch(des: Design, method: str, test: str, level: float,
     return cols
 
 
-def _fused_iterative(des: Design, method: str, control: Control,
-                     crit: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _fused_iterative(des: Design, method: str, control: Control, crit: float,
+                     ext: tuple[float, float, float, float] | None = None
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """ML/REML/EB/PM/PMM for :func:`fused_batch`: tau^2 as :func:`estimate_tau2` finds it
     (start, fused iteration with its fallback, the global-maximum scan, the boundary check on
     the same log-likelihoods), then the sums at 0 and at tau^2 in one pass and every statistic
@@ -254,30 +255,79 @@ def _fused_iterative(des: Design, method: str, control: Control,
     out = np.empty((len(_fused.CLOSED_FORM_ROWS), G))
     names = ("sw", "beta", "sw2", "sw3", "RSS", "slv")
     ones = np.broadcast_to(np.ones(1), (des.y.size, 1))
+    reml = method == "REML"
+    log_max = 0.0
+    if check and _LL0_BOUND:
+        v_lo, v_hi = (float(np.min(des.v)), float(np.max(des.v))) if ext is None else ext[2:]
+        log_max = max(abs(math.log(v_lo)), abs(math.log(v_hi + float(np.max(tau2, initial=0)))))
     for lo in range(0, G, _FINISH_CHUNK):  # chunks of groups: the sums need little memory
         c = slice(lo, min(G, lo + _FINISH_CHUNK))
         sizes, t = des.seg.sizes[c], tau2[c]
-        s0, s1 = _fused.two_sums(des.y, des.v, des.seg.starts[c], sizes, t, check)
+        starts = des.seg.starts[c]
         at0 = sizes == 1
-        if check:
-            # the log-likelihoods of kernels._loglik from these sums (a design naming the
-            # chunk's groups: _loglik reads only their sizes)
-            part = Design(des.y, des.v, ones, Segments(sizes))
-            reml = method == "REML"
-            ll_est = _loglik(part, reml, FusedInterceptFit.from_sums(part, t, dict(zip(
-                names, s1, strict=True))))
-            ll_0 = _loglik(part, reml, FusedInterceptFit.from_sums(part, np.zeros(t.size), dict(
-                zip(names, s0, strict=True))))
-            worse = (ll_0 > ll_est + 1e-10 * np.maximum(1.0, np.abs(ll_est))) & (t > 0)
+        if check and _LL0_BOUND:
+            s0, s1, swb = _fused.two_sums_bound(des.y, des.v, starts, sizes, t)
+            idx = np.flatnonzero(_ll0_undecided(sizes, t, s0, s1, swb, reml, log_max))
+            if idx.size:
+                _fused.group_logs(des.v, starts, sizes, t, idx, s0, s1)
+        else:
+            s0, s1 = _fused.two_sums(des.y, des.v, starts, sizes, t, check)
+            idx = np.arange(sizes.size)
+        if check and idx.size:
+            # the log-likelihoods of kernels._loglik from these sums for the groups whose
+            # check the bound left open (a design naming them: _loglik reads only their sizes;
+            # its values are elementwise, so the same for a group in any subset)
+            ti = t[idx]
+            part = Design(des.y, des.v, ones, Segments(sizes[idx]))
+            ll_est = _loglik(part, reml, FusedInterceptFit.from_sums(part, ti, dict(zip(
+                names, s1[:, idx], strict=True))))
+            ll_0 = _loglik(part, reml, FusedInterceptFit.from_sums(part, np.zeros(ti.size), dict(
+                zip(names, s0[:, idx], strict=True))))
+            worse = (ll_0 > ll_est + 1e-10 * np.maximum(1.0, np.abs(ll_est))) & (ti > 0)
             if worse.any():
-                t = np.where(worse, 0.0, t)
-                at0 = at0 | worse
+                t = t.copy()
+                t[idx[worse]] = 0.0
+                at0[idx[worse]] = True
         out[:, c] = _fused.finish_iterative(sizes, t, at0, s0, s1, method, crit)
     return out, {"converged": conv, "iterations": iters, "fallback": fallback}
 
 
 #: groups per chunk in the last stage of :func:`_fused_iterative`
 _FINISH_CHUNK = 2**17
+
+#: the boundary check of fused ML/REML batches computes the logs of a group only when the
+#: bound of :func:`_ll0_undecided` leaves its outcome open (False: the logs of every group with
+#: tau^2 > 0, as before; the tests compare both)
+_LL0_BOUND = True
+
+
+def _ll0_undecided(k: np.ndarray, t: np.ndarray, s0: np.ndarray, s1: np.ndarray,
+                   swb: np.ndarray, reml: bool, log_max: float) -> np.ndarray:
+    """Groups (mask) whose ML/REML boundary check needs the exact log-likelihoods.
+
+    The check keeps tau^2 = 0 when ``ll(0) > ll(tau^2) + 1e-10 max(1, |ll(tau^2)|)``. With
+    ``x_i = tau^2 / v_i``, ``ll(0) - ll(tau^2) = (A + R [+ log sw_t - log sw_0]) / 2`` (REML's
+    term in brackets), ``A = sum log(1 + x_i)`` and ``R = RSS_t - RSS_0``, and
+    ``log(1 + x) <= x (2 + x) / (2 (1 + x))`` (x >= 0; its derivative difference is
+    ``x^2 / (2 (1 + x)^2) >= 0``) gives ``A <= tau^2 sum w1 + tau^4 / 2 sum w0 w1`` (w0 = 1/v,
+    w1 = 1/(v + tau^2)) with no logarithm. Where that upper bound of ``ll(0) - ll(tau^2)`` is
+    below ``-1e-12 k M`` (M: the sum of the magnitudes of the terms of both log-likelihoods,
+    |log(v + tau^2)| <= ``log_max``), the computed check cannot keep 0, its rounding being at
+    most ~k eps M; the other groups (and none with tau^2 = 0, which the check skips) are
+    returned."""
+    kf = k.astype(float)
+    sw0, sw1 = s0[0], s1[0]
+    U = t * sw1 + 0.5 * (t * t) * swb
+    R = s1[4] - s0[4]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_hi = U + R
+        mag = kf * (2.0 * log_max + 1.0 + np.log(2 * np.pi)) + np.abs(s0[4]) + np.abs(s1[4]) + U + 1.0
+        if reml:
+            l0, l1 = np.log(sw0), np.log(sw1)
+            d_hi = d_hi + (l1 - l0)
+            mag = mag + np.abs(l0) + np.abs(l1) + np.log(kf)
+        safe = 0.5 * d_hi < -1e-12 * kf * mag
+    return (t > 0) & ~safe
 
 
 def _row_name(i: int) -> str:
