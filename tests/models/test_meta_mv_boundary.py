@@ -6,10 +6,11 @@ With ``struct="UN"`` the maximum can lie on the boundary of the positive semi-de
 ordinary stationary point, so the fit must converge there, leak no numpy warnings, and reach a
 (restricted) log-likelihood at least as high as metafor's ``rma.mv``.
 
-The metafor values were computed with metafor 3.8.1 (R 4.2), ``rma.mv(yi, vi, random = ~ outcome |
-study, struct = "UN", method = ..., control = list(optimizer = "optim", reltol = 1e-12,
-maxit = 10000))`` on the data built below (nlminb, the default optimiser, stopped with
-"did not achieve convergence" on all four fits).
+The metafor values come from tests/reference/mv_boundary_fixtures.R (metafor's ``rma.mv`` on
+the data built below, written to tests/reference/mv_boundary/data_*.csv; each case fitted as
+documented at its test, the best converged attempt of the optimisers named there; for UN,
+nlminb, the default optimiser, stops with "did not achieve convergence" on all four fits, so
+optim's BFGS and Nelder-Mead at reltol 1e-12 are used).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 import pytest
 
 import evsynth
+from fixture_data import REFERENCE, load_fixture
 
 
 def _random_data(seed: int) -> pd.DataFrame:
@@ -49,6 +51,14 @@ def _hand_built() -> pd.DataFrame:
                          "vi": np.full(2 * n, 0.01)})
 
 
+_CASES = load_fixture("mv_boundary/boundary.json")["cases"]
+
+
+def _metafor(case: str) -> dict:
+    """The fixture values of one case: ``ll``, ``tau2``, ``rho`` (metafor's best attempt)."""
+    return _CASES[case]
+
+
 def _fit(d: pd.DataFrame, method: str, struct: str = "UN") -> evsynth.MetaMVResult:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow / invalid-value RuntimeWarning may leak
@@ -56,10 +66,10 @@ def _fit(d: pd.DataFrame, method: str, struct: str = "UN") -> evsynth.MetaMVResu
                                method=method)
 
 
-@pytest.mark.parametrize(("method", "ll_metafor"), [("ML", -3.3844530008),
-                                                    ("REML", -3.6061034567)])
-def test_seed_15917_reaches_the_boundary_maximum(method, ll_metafor):
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_seed_15917_reaches_the_boundary_maximum(method):
     """Seed 15917 of the hypothesis property test (issue 14): G's maximum is singular."""
+    ll_metafor = _metafor(f"un_15917_{method}")["ll"]
     fit = _fit(_random_data(15917), method)
     assert fit.method_info["converged"], fit.method_info
     assert fit.ll >= ll_metafor - 1e-8
@@ -69,10 +79,10 @@ def test_seed_15917_reaches_the_boundary_maximum(method, ll_metafor):
     assert eig[0] > -1e-10 and eig[0] < 1e-8 * eig[-1]  # rank deficient, not indefinite
 
 
-@pytest.mark.parametrize(("method", "ll_metafor", "tau2_metafor"),
-                         [("ML", 5.5964547272, [0.17462, 0.0428421]),
-                          ("REML", 5.2048631975, [0.179459, 0.0467974])])
-def test_hand_built_rank_one_G(method, ll_metafor, tau2_metafor):
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_hand_built_rank_one_G(method):
+    ref = _metafor(f"un_hand_{method}")
+    ll_metafor, tau2_metafor = ref["ll"], ref["tau2"]
     fit = _fit(_hand_built(), method)
     assert fit.method_info["converged"], fit.method_info
     assert fit.ll >= ll_metafor - 1e-8
@@ -92,22 +102,23 @@ def test_boundary_fit_is_a_maximum():
         assert alt.ll < fit.ll
 
 
-@pytest.mark.parametrize(("seed", "struct", "method", "ll_metafor"), [
-    (102, "CS", "REML", -8.7592397320),   # a rho = -1 local maximum below the interior one
-    (86, "HCS", "REML", -6.0130004415),   # all variances near 0 against one at 0, rho = -1
-    (49, "HCS", "ML", -0.9794287883),     # a variance frozen at 0 too early
+@pytest.mark.parametrize(("seed", "struct", "method"), [
+    (102, "CS", "REML"),   # a rho = -1 local maximum below the interior one
+    (86, "HCS", "REML"),   # all variances near 0 against one at 0, rho = -1
+    (49, "HCS", "ML"),     # a variance frozen at 0 too early
 ])
-def test_cs_hcs_leave_a_worse_boundary(seed, struct, method, ll_metafor):
+def test_cs_hcs_leave_a_worse_boundary(seed, struct, method):
     """CS/HCS likelihoods are not concave: a fit first reaching a boundary restarts off it and
-    keeps the best maximum (metafor optim/nlminb values as in the module docstring)."""
+    keeps the best maximum (metafor: the best of nlminb, optim BFGS and Nelder-Mead)."""
+    ll_metafor = _metafor(f"{struct.lower()}_{seed}_{method}")["ll"]
     fit = _fit(_random_data(seed), method, struct)
     assert fit.method_info["converged"], fit.method_info
     assert fit.ll >= ll_metafor - 1e-6
 
 
 # CS/HCS: metafor's parameter space (variances >= 0, rho in [-1, 1], G not required to be
-# positive semi-definite, the marginal covariance positive definite). The metafor values below
-# were computed with metafor 3.8.1 (R 4.2) on the data of _random_data(seed):
+# positive semi-definite, the marginal covariance positive definite). The metafor values (fixture
+# cases hcs_121_ML, hcs_121_REML, hcs_6_ML) on the data of _random_data(seed):
 #   seed 121: rma.mv(yi, vi, random = ~ outcome | study, struct = "HCS", data = d,
 #             method = "ML" / "REML")   (nlminb, converged; rho = -1, G indefinite)
 #   seed 6:   the same with method = "ML"; nlminb stops with "did not achieve convergence",
@@ -121,12 +132,11 @@ def test_cs_hcs_leave_a_worse_boundary(seed, struct, method, ll_metafor):
 # (log-likelihoods -1.487600, -1.809422, -2.342184): on the log(tau^2) scale the derivative of
 # a variance at 0 vanishes although the likelihood rises like tau into the interior.
 
-@pytest.mark.parametrize(("seed", "method", "ll_metafor", "tau2_metafor"), [
-    (121, "ML", -1.4214176360, [0.00201633, 0.0211475, 0.00112972]),
-    (121, "REML", -1.7711832069, [0.00115896, 0.0207682, 0.000496847]),
-    (6, "ML", -2.3420186366, None),
-])
-def test_hcs_kkt_at_rho_minus_one(seed, method, ll_metafor, tau2_metafor):
+@pytest.mark.parametrize(("seed", "method"), [(121, "ML"), (121, "REML"), (6, "ML")])
+def test_hcs_kkt_at_rho_minus_one(seed, method):
+    ref = _metafor(f"hcs_{seed}_{method}")
+    ll_metafor = ref["ll"]
+    tau2_metafor = ref["tau2"] if seed == 121 else None
     d = _random_data(seed)
     fit = _fit(d, method, "HCS")
     assert fit.method_info["converged"], fit.method_info
@@ -136,7 +146,9 @@ def test_hcs_kkt_at_rho_minus_one(seed, method, ll_metafor, tau2_metafor):
         np.testing.assert_allclose(fit.tau2, tau2_metafor, rtol=2e-3)
         assert np.linalg.eigvalsh(fit.G)[0] < -1e-3  # G indefinite, as metafor's
     else:
-        assert fit.ll == pytest.approx(-2.3388724746, abs=1e-7)
+        # higher than metafor's best attempt; metafor's own log-likelihood at these estimates
+        assert fit.ll == pytest.approx(ref["ll_at_evsynth"], abs=1e-7)
+        assert fit.ll > ll_metafor + 1e-3
     # a maximum: moving any variance into the interior (rho fixed) lowers the likelihood
     for i in range(3):
         t2 = fit.tau2.copy()
@@ -177,11 +189,10 @@ def _fit_fixed(d: pd.DataFrame, method: str, struct: str, random: str = "~ outco
 #   rma.mv(yi, vi, random = ~ time | study, struct = "CAR", data = d, method = "ML" / "REML")
 #   (nlminb, converged; d$time <- rep(c(0, 1, 3), n)). Before: converged = True at tau2 =
 #   6.7e-06, rho = 0.0067 (ML -1.717763, REML -2.063887), a restart point never left.
-@pytest.mark.parametrize(("method", "ll_metafor", "tau2_metafor"), [
-    ("ML", -1.7132086121, 0.00245681),
-    ("REML", -2.0148700636, 0.0086943),
-])
-def test_car_seed_142_reaches_metafor(method, ll_metafor, tau2_metafor):
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_car_seed_142_reaches_metafor(method):
+    ref = _metafor(f"car_142_{method}")
+    ll_metafor, tau2_metafor = ref["ll"], ref["tau2"]
     d = _random_data(142)
     fit = _fit_fixed(d, method, "CAR", "~ time | study")
     assert fit.method_info["converged"], fit.method_info
@@ -201,8 +212,9 @@ def test_un_fixed_rho_seed_3_standard_deviation_released():
     d = _random_data(3)
     fit = _fit_fixed(d, "REML", "UN", rho=0.5)
     assert fit.method_info["converged"], fit.method_info
-    assert fit.ll >= -8.4302302878 - 1e-8
-    np.testing.assert_allclose(fit.tau2[[0, 2]], [0.00026625, 0.0097784], rtol=2e-3)
+    ref = _metafor("un_rho_3_REML")
+    assert fit.ll >= ref["ll"] - 1e-8
+    np.testing.assert_allclose(fit.tau2[[0, 2]], np.array(ref["tau2"])[[0, 2]], rtol=2e-3)
     assert fit.tau2[1] == 0.0
     # KKT at the bound: moving the zero variance into the interior lowers the likelihood
     alt = _fit_fixed(d, "REML", "UN", rho=0.5, tau2=fit.tau2 + np.array([0, 1e-6, 0]))
@@ -217,8 +229,9 @@ def test_un_fixed_rho_seed_3_standard_deviation_released():
 def test_un_fixed_variance_seed_7_correlation_released():
     fit = _fit_fixed(_random_data(7), "ML", "UN", tau2=[np.nan, 0.01, np.nan])
     assert fit.method_info["converged"], fit.method_info
-    assert fit.ll >= -2.3098980544 - 1e-8
-    np.testing.assert_allclose(fit.rho, [0.12488, -1.0, -0.78902], atol=2e-4)
+    ref = _metafor("un_tau2_7_ML")
+    assert fit.ll >= ref["ll"] - 1e-8
+    np.testing.assert_allclose(fit.rho, ref["rho"], atol=2e-4)
 
 
 #   rma.mv(yi, vi, random = ~ outcome | study, struct = "HAR", data = d, method = "ML",
@@ -231,11 +244,10 @@ def test_un_fixed_variance_seed_7_correlation_released():
 # 0), rho = 1 (seed 185, 2.556534). With one positive variance rho is not identified, and
 # the first derivative in tau_1 (2 rho tau_2 dl/dG_12) is positive for rho = -1 only: the
 # KKT conditions must hold for every rho.
-@pytest.mark.parametrize(("seed", "ll_metafor", "tau2_metafor"), [
-    (69, -1.2014261722, [0.0, 0.00470871, 0.00177048]),
-    (185, 2.5599111645, [3.28e-05, 0.00571473, 4.75e-05]),
-])
-def test_har_zero_variances_released(seed, ll_metafor, tau2_metafor):
+@pytest.mark.parametrize("seed", [69, 185])
+def test_har_zero_variances_released(seed):
+    ref = _metafor(f"har_{seed}_ML")
+    ll_metafor, tau2_metafor = ref["ll"], ref["tau2"]
     d = _random_data(seed)
     fit = _fit_fixed(d, "ML", "HAR")
     assert fit.method_info["converged"], fit.method_info
@@ -247,3 +259,30 @@ def test_har_zero_variances_released(seed, ll_metafor, tau2_metafor):
         t2[i] += 1e-6
         alt = _fit_fixed(d, "ML", "HAR", tau2=t2, rho=-1)
         assert alt.ll <= fit.ll + 1e-10
+
+
+#: the data sets of the fixture script tests/reference/mv_boundary_fixtures.R
+FIXTURE_SEEDS = (15917, 102, 86, 49, 121, 6, 142, 3, 7, 69, 185)
+
+
+def _fixture_frames() -> dict[str, pd.DataFrame]:
+    out = {f"seed{s}": _random_data(s) for s in FIXTURE_SEEDS}
+    out["hand_built"] = _hand_built()
+    return out
+
+
+def test_fixture_data_are_the_generators() -> None:
+    """The CSV files the R script read hold exactly the data these tests fit."""
+    for name, frame in _fixture_frames().items():
+        saved = pd.read_csv(REFERENCE / "mv_boundary" / f"data_{name}.csv")
+        pd.testing.assert_frame_equal(saved, frame, check_exact=True, check_dtype=False)
+
+
+if __name__ == "__main__":  # python tests/models/test_meta_mv_boundary.py --write-data
+    import sys
+
+    if sys.argv[1:] != ["--write-data"]:
+        raise SystemExit("usage: python tests/models/test_meta_mv_boundary.py --write-data")
+    for name, frame in _fixture_frames().items():
+        frame.to_csv(REFERENCE / "mv_boundary" / f"data_{name}.csv", index=False,
+                     float_format="%.17g")
