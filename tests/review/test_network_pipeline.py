@@ -195,6 +195,9 @@ def test_example_builds_network_section(tmp_path: Path) -> None:
         assert "P-score" in text and "SUCRA" in text and "Rank probabilities" in text
         assert "Design-by-treatment interaction" in text and "Contribution matrix" in text
         assert "Node-splitting: no comparison has both direct and indirect evidence" in text
+        # the contribution matrix names comparisons by the treatments' display labels
+        assert "Vertebroplasty vs Placebo (sham procedure)" in text
+        assert "vertebroplasty:placebo" not in text
     assert "League table, random effects model" in html
     assert "network.pain_late.graph" not in html  # inlined SVG
     for kind in ("graph", "forest", "rankogram"):

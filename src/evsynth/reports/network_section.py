@@ -84,9 +84,15 @@ def _rankings(sec: dict[str, Any], label: dict[str, str]) -> list[Block]:
 
 def _comparison(text: str, label: dict[str, str], a: str | None = None,
                 b: str | None = None) -> str:
-    if a is not None and b is not None:
-        return f"{label.get(a, a)} vs {label.get(b, b)}"
-    return text
+    """"A vs B" in the treatments' display labels, from the two treatments or, without them,
+    from a comparison written ``a:b`` (netmeta's separator) when both parts are treatments;
+    otherwise the text as it is."""
+    if a is None or b is None:
+        parts = text.split(":")
+        if len(parts) != 2 or not all(p in label for p in parts):
+            return text
+        a, b = parts
+    return f"{label.get(a, a)} vs {label.get(b, b)}"
 
 
 def _inconsistency(sec: dict[str, Any], label: dict[str, str]) -> list[Block]:
@@ -140,8 +146,8 @@ def _contribution(sec: dict[str, Any], label: dict[str, str]) -> Block | None:
     return {"type": "table", "caption": f"Contribution matrix ({cm['method']}, {cm['model']} "
             "effects): percentage contribution of each direct comparison (columns) to each "
             "network estimate (rows; Papakonstantinou et al. 2018)",
-            "header": ["Network estimate", *cm["columns"]],
-            "rows": [[name, *[_dec(v, 1) for v in row]]
+            "header": ["Network estimate", *[_comparison(c, label) for c in cm["columns"]]],
+            "rows": [[_comparison(name, label), *[_dec(v, 1) for v in row]]
                      for name, row in zip(cm["rows"], cm["values"], strict=True)]}
 
 
