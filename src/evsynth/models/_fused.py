@@ -96,7 +96,8 @@ if AVAILABLE:
     def _sums_w(y, v, s, k, t, wb, code):  # pragma: no cover - compiled
         """:func:`_sums` without the logs, the weights of the first pass kept in ``wb`` for
         the second (the same values, half the divisions); only the sums the method's step
-        uses (code 0 ML, 1 REML, 2 PM; the others stay 0)."""
+        uses (code 0 ML, 1 REML, 2 PM; the others stay 0), or with code 3 those of
+        :func:`_two_sums` (sw2, sw3, RSS)."""
         sw = 0.0
         swy = 0.0
         for i in range(k):
@@ -117,6 +118,15 @@ if AVAILABLE:
                 u = wb[i] * r
                 rss += u * r
                 yppy += u * u
+        elif code == 3:
+            for i in range(k):
+                w = wb[i]
+                r = y[s + i] - b
+                u = w * r
+                w2 = w * w
+                sw2 += w2
+                sw3 += w2 * w
+                rss += u * r
         else:
             for i in range(k):
                 w = wb[i]
@@ -523,25 +533,7 @@ if AVAILABLE:
                     t = 0.0 if j == 0 else tau2[g]
                     wb = w0 if j == 0 else w1
                     out = out0 if j == 0 else out1
-                    sw = 0.0
-                    swy = 0.0
-                    for i in range(k):
-                        w = 1.0 / (v[s + i] + t)
-                        wb[i] = w
-                        sw += w
-                        swy += w * y[s + i]
-                    b = swy / sw
-                    sw2 = 0.0
-                    sw3 = 0.0
-                    rss = 0.0
-                    for i in range(k):
-                        w = wb[i]
-                        r = y[s + i] - b
-                        u = w * r
-                        w2 = w * w
-                        sw2 += w2
-                        sw3 += w2 * w
-                        rss += u * r
+                    sw, b, sw2, sw3, rss, yppy, swu, swuu = _sums_w(y, v, s, k, t, wb, 3)
                     out[0, g] = sw
                     out[1, g] = b
                     out[2, g] = sw2
