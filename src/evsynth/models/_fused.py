@@ -118,15 +118,6 @@ if AVAILABLE:
                 u = wb[i] * r
                 rss += u * r
                 yppy += u * u
-        elif code == 3:
-            for i in range(k):
-                w = wb[i]
-                r = y[s + i] - b
-                u = w * r
-                w2 = w * w
-                sw2 += w2
-                sw3 += w2 * w
-                rss += u * r
         else:
             for i in range(k):
                 w = wb[i]
@@ -134,11 +125,14 @@ if AVAILABLE:
                 u = w * r
                 w2 = w * w
                 sw2 += w2
-                if code == 1:
+                if code != 0:
                     sw3 += w2 * w
-                yppy += u * u
-                swu += w * u
-                swuu += w * u * u
+                if code == 3:
+                    rss += u * r
+                else:
+                    yppy += u * u
+                    swu += w * u
+                    swuu += w * u * u
         return sw, b, sw2, sw3, rss, yppy, swu, swuu
 
     @njit(cache=True, parallel=True)
