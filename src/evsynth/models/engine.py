@@ -321,7 +321,8 @@ def _ll0_undecided(k: np.ndarray, t: np.ndarray, s0: np.ndarray, s1: np.ndarray,
     R = s1[4] - s0[4]
     with np.errstate(divide="ignore", invalid="ignore"):
         d_hi = U + R
-        mag = kf * (2.0 * log_max + 1.0 + np.log(2 * np.pi)) + np.abs(s0[4]) + np.abs(s1[4]) + U + 1.0
+        mag = (kf * (2.0 * log_max + 1.0 + np.log(2 * np.pi)) + np.abs(s0[4]) + np.abs(s1[4])
+               + U + 1.0)
         if reml:
             l0, l1 = np.log(sw0), np.log(sw1)
             d_hi = d_hi + (l1 - l0)
