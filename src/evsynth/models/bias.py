@@ -17,12 +17,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import special
 
+from evsynth._lazy import LazyModule
 from evsynth.errors import InputError, check_finite, first_bad, shown, study_name
 from evsynth.models.kernels import Design, Segments, WeightedFit
 from evsynth.models.results import ResultMixin, fmt_p
 from evsynth.validation import column, numeric_vector
+
+optimize = LazyModule("scipy.optimize")
 
 PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
 REGTEST_METHODS = ("egger", "peters", "harbord")

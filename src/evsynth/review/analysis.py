@@ -765,7 +765,7 @@ def _subgroups_mh(sg: Any, values: list[str], data: _Data,
     """Subgroups of an M-H / Peto analysis: the same pooling within each subgroup, and RevMan's
     test for subgroup differences, ``Q = sum w_g (theta_g - theta_w)^2`` with ``w_g = 1/SE_g^2``
     and G - 1 degrees of freedom (Deeks & Higgins 2010; Cochrane Handbook 10.11.3.1)."""
-    from scipy import stats
+    from evsynth.models.engine import chi2_upper
 
     levels = []
     est, wts = [], []
@@ -789,7 +789,7 @@ def _subgroups_mh(sg: Any, values: list[str], data: _Data,
     df = len(levels) - 1
     return {"id": sg.id, "variable": sg.column, "label": sg.label or sg.column,
             "levels": levels, "values": values, "Q_between": q, "Q_between_df": df,
-            "Q_between_p": float(stats.chi2.sf(q, df)),
+            "Q_between_p": float(chi2_upper(q, df)),
             "I2_between": max(0.0, (q - df) / q) * 100 if q > 0 else 0.0,
             "method": f"{data.model['label']} within subgroups; test for subgroup differences "
                       "from the subgroup estimates and SEs (RevMan 5; Cochrane Handbook "

@@ -18,14 +18,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evsynth._lazy import LazyModule
 from evsynth.errors import InputError
 from evsynth.models.bias import TrimfillResult, round_half_even
 from evsynth.models.diagnostics import register
 from evsynth.models.diagnostics._common import INT_ONLY, refit_carrying
 from evsynth.models.meta import MetaResult
-
-stats = LazyModule("scipy.stats")
 
 
 @register("trimfill", MetaResult, **INT_ONLY)
@@ -87,7 +84,10 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
         beta = float(refit_carrying(fit, ys[:m], vs[:m], None if ws is None else ws[:m],
                                     test="z").beta[0])
         c = ys - beta
-        ranks = stats.rankdata(np.abs(c), method="ordinal")
+        # ordinal ranks of |c|, ties in data order (scipy.stats.rankdata(method="ordinal"),
+        # a stable sort; metafor's rank(ties.method = "first"))
+        ranks = np.empty(c.size, dtype=np.int64)
+        ranks[np.argsort(np.abs(c), kind="stable")] = np.arange(1, c.size + 1)
         srank = np.sign(c) * ranks
         if estimator == "R0":
             neg = -srank[srank < 0]
