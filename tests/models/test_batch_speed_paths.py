@@ -193,3 +193,19 @@ def test_one_pass_grouping_and_checks_identical(method: str,
     bad.loc[0, "vi"] = 0.1
     bad.loc[2, "g"] = 0  # not in runs: the general grouping
     assert len(evsynth.meta_batch(bad, by="g").to_frame()) == 3
+
+
+def test_segments_subset_rows_by_index_or_mask() -> None:
+    """Segments.subset gives the rows of the selected groups in order, as indices when few
+    groups are selected and as a mask otherwise: the same rows either way."""
+    from evsynth.models.kernels import Segments
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        sizes = rng.integers(1, 6, int(rng.integers(1, 80)))
+        seg = Segments(sizes)
+        mask = rng.random(sizes.size) < rng.choice([0.0, 0.01, 0.1, 0.5, 1.0])
+        sub, rows = seg.subset(mask)
+        got = np.flatnonzero(rows) if rows.dtype == bool else rows
+        assert np.array_equal(got, np.flatnonzero(np.repeat(mask, sizes)))
+        assert np.array_equal(sub.sizes, sizes[mask])

@@ -95,9 +95,17 @@ class Segments:
         return x + sign * self.expand(g)
 
     def subset(self, groups: np.ndarray) -> tuple[Segments, np.ndarray]:
-        """Segments for the selected groups (bool mask of length G) and the row mask."""
-        rows = np.repeat(groups, self.sizes)
-        return Segments(self.sizes[groups]), rows
+        """Segments for the selected groups (bool mask of length G) and their rows: a row mask,
+        or the row indices in order when few groups are selected (the rows of 2 groups out of
+        10^6 were found through a mask of 10^7 rows: ~20 ms per call)."""
+        idx = np.flatnonzero(groups)
+        sizes = self.sizes[idx]
+        if 8 * idx.size >= self.G:
+            return Segments(sizes), np.repeat(groups, self.sizes)
+        ends = np.cumsum(sizes)
+        rows = np.repeat(self.starts[idx] - (ends - sizes), sizes) + np.arange(
+            int(ends[-1]) if idx.size else 0)
+        return Segments(sizes), rows
 
 
 @dataclass
