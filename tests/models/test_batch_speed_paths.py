@@ -209,3 +209,52 @@ def test_segments_subset_rows_by_index_or_mask() -> None:
         got = np.flatnonzero(rows) if rows.dtype == bool else rows
         assert np.array_equal(got, np.flatnonzero(np.repeat(mask, sizes)))
         assert np.array_equal(sub.sizes, sizes[mask])
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_other_maxima_refined_in_one_call(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The down-crossings of the global-maximum scan (numpy path) are refined in one call of
+    the root finder: the same tau^2 as one call per grid column (the previous code, kept here
+    as the oracle), on data prone to several maxima, ragged and equal k."""
+    from evsynth.models import kernels
+
+    def per_column(sub, method, grid, downs, cur, tol, reml):
+        best_t = cur.copy()
+        best_ll = kernels.loglik(sub, best_t, reml)
+        for j in np.flatnonzero(downs.any(axis=0)):
+            down = downs[:, j]
+            sub2 = sub.subset(down)
+            root, _ = kernels._bracket_root(sub2, method, None, grid[down, j],
+                                            grid[down, j + 1], tol)
+            ll = kernels.loglik(sub2, root, reml)
+            better = ll > best_ll[down] + 1e-10 * np.maximum(1.0, np.abs(ll))
+            idx = np.flatnonzero(down)[better]
+            best_t[idx], best_ll[idx] = root[better], ll[better]
+        return best_t
+
+    rng = np.random.default_rng(21)
+    checked = 0
+    for ragged in (False, True):
+        sizes = rng.integers(2, 14, 1500) if ragged else np.full(1500, 6)
+        n = int(sizes.sum())
+        v = np.where(rng.random(n) < 0.5, rng.uniform(0.001, 0.01, n), rng.uniform(0.5, 2, n))
+        y = rng.normal(0, np.sqrt(v + np.repeat(rng.choice([0, 0.05, 0.3], sizes.size), sizes)))
+        des = kernels.Design(y, v, np.ones((n, 1)), kernels.Segments(sizes))
+        with kernels.pinned_kernels(1):  # the numpy path
+            tau2, *_ = kernels._iterative(des, method, np.zeros(sizes.size), None, 1e-10, 100)
+            got = kernels._other_maxima(des, method, np.zeros(sizes.size), tau2, 1e-10, [])
+        # the oracle, from the same scan
+        k = des.k.astype(float)
+        seg = des.seg
+        ybar = seg.sum(des.y) / k
+        s2 = seg.sum(seg.add(des.y, ybar, -1.0) ** 2) / np.maximum(k - 1, 1)
+        upper = np.maximum(np.maximum(2 * tau2, 0.0), s2)
+        grid = upper[:, None] * (np.arange(1, 17) / 16)[None, :] ** 2
+        scores = np.column_stack([kernels._score(method, kernels.WeightedFit(
+            des, grid[:, j]), None)[0] for j in range(16)])
+        downs = (scores[:, :-1] > 0) & (scores[:, 1:] <= 0)
+        downs &= ~((grid[:, :-1] <= tau2[:, None]) & (tau2[:, None] <= grid[:, 1:]))
+        want = per_column(des, method, grid, downs, tau2, 1e-10, method == "REML")
+        assert np.array_equal(got, want)
+        checked += int(np.sum(downs.any(axis=1)))
+    assert checked > 10  # groups with another down-crossing were refined

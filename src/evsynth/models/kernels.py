@@ -99,9 +99,14 @@ class Segments:
         or the row indices in order when few groups are selected (the rows of 2 groups out of
         10^6 were found through a mask of 10^7 rows: ~20 ms per call)."""
         idx = np.flatnonzero(groups)
-        sizes = self.sizes[idx]
         if 8 * idx.size >= self.G:
-            return Segments(sizes), np.repeat(groups, self.sizes)
+            return Segments(self.sizes[idx]), np.repeat(groups, self.sizes)
+        return self.take(idx)
+
+    def take(self, idx: np.ndarray) -> tuple[Segments, np.ndarray]:
+        """Segments for the groups ``idx`` (indices, in that order, repeats allowed) and the
+        indices of their rows."""
+        sizes = self.sizes[idx]
         ends = np.cumsum(sizes)
         rows = np.repeat(self.starts[idx] - (ends - sizes), sizes) + np.arange(
             int(ends[-1]) if idx.size else 0)
@@ -135,6 +140,11 @@ class Design:
 
     def subset(self, groups: np.ndarray) -> Design:
         seg, rows = self.seg.subset(groups)
+        return Design(self.y[rows], self.v[rows], self.X[rows], seg)
+
+    def take(self, idx: np.ndarray) -> Design:
+        """The groups ``idx`` (indices; repeats allowed) stacked in that order."""
+        seg, rows = self.seg.take(idx)
         return Design(self.y[rows], self.v[rows], self.X[rows], seg)
 
     # -- weighted cross products, per group ---------------------------------------------------
@@ -1103,14 +1113,23 @@ def _other_maxima(des: Design, method: str, init: np.ndarray, tau2: np.ndarray, 
         return tau2
     best_t = cur.copy()
     best_ll = loglik(sub, best_t, reml)
-    for j in np.flatnonzero(downs.any(axis=0)):
-        down = downs[:, j]
-        sub2 = sub.subset(down)
-        root, _ = _bracket_root(sub2, method, None, grid[down, j], grid[down, j + 1], tol)
-        ll = loglik(sub2, root, reml)
-        better = ll > best_ll[down] + 1e-10 * np.maximum(1.0, np.abs(ll))
-        idx = np.flatnonzero(down)[better]
-        best_t[idx], best_ll[idx] = root[better], ll[better]
+    # every down-crossing refined in one call of the root finder, the groups stacked column by
+    # column (each group's iteration and log-likelihood depend on its own rows only: the same
+    # values as one call per grid column, in far fewer steps); then the candidates compared
+    # column by column, in the grid's order
+    cols = np.flatnonzero(downs.any(axis=0))
+    which = [np.flatnonzero(downs[:, j]) for j in cols]
+    groups = np.concatenate(which)
+    jj = np.repeat(cols, [w.size for w in which])
+    sub2 = sub.take(groups)
+    root, _ = _bracket_root(sub2, method, None, grid[groups, jj], grid[groups, jj + 1], tol)
+    ll = loglik(sub2, root, reml)
+    at = 0
+    for idx in which:
+        r, lj = root[at:at + idx.size], ll[at:at + idx.size]
+        at += idx.size
+        better = lj > best_ll[idx] + 1e-10 * np.maximum(1.0, np.abs(lj))
+        best_t[idx[better]], best_ll[idx[better]] = r[better], lj[better]
     moved = best_t != cur
     _note_moved(notes, int(moved.sum()))
     if not moved.any():
