@@ -51,7 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for w in results.get("warnings") or []:
             echo(f"warning: {w}", err=True)
         report = out / "report.html"
-        echo(f"Wrote {out} ({len(lines)} analyses)" +
+        n = len(lines)
+        echo(f"Wrote {out} ({n} {'analysis' if n == 1 else 'analyses'})" +
              (f"; report: {report}" if report.exists() else ""))
     return 0
 
