@@ -81,7 +81,7 @@ def _meta_mv_cluster():
 ALL_RMA = {"leave1out", "cumul", "influence", "baujat", "gosh", "permutest", "regtest",
            "ranktest", "trimfill", "pet_peese", "hc", "selmodel", "funnel", "forest",
            "rstandard", "rstudent", "fitted", "residuals", "blup", "ranef", "vif"}
-MH_PETO = {"leave1out", "cumul", "baujat", "regtest", "ranktest", "funnel", "forest",
+MH_PETO = {"leave1out", "cumul", "baujat", "gosh", "regtest", "ranktest", "funnel", "forest",
            "rstandard", "rstudent", "fitted", "residuals"}
 MODELS = {
     "meta": (_meta, ALL_RMA - {"vif"}),  # vif: meta-regressions only (as metafor)

@@ -2,8 +2,8 @@
 (Olkin, Dahabreh & Trikalinos 2012, Res Synth Methods 3:214, doi:10.1002/jrsm.1053; metafor
 ``gosh.rma``).
 
-Registered for :class:`~evsynth.models.meta.MetaResult`. (metafor's ``gosh.rma`` also accepts
-``rma.mh`` / ``rma.peto`` fits; evsynth does not offer that yet.) Draw the result with
+Registered for :class:`~evsynth.models.meta.MetaResult` and, as metafor's ``gosh.rma`` for
+``rma.mh`` / ``rma.peto``, for :class:`~evsynth.models.mh.MHResult`. Draw the result with
 :func:`evsynth.reports.influence_plots.gosh_plot`.
 """
 
@@ -22,6 +22,7 @@ from evsynth.models.influence import (
     whole_number,
 )
 from evsynth.models.meta import MetaResult
+from evsynth.models.mh import MHResult
 
 
 @register("gosh", MetaResult)
@@ -70,3 +71,52 @@ def gosh_rma(fit: MetaResult, subsets: int | None = None, seed: int | None = Non
     fitted = np.isfinite(res["beta"]).all(axis=1)
     return GoshResult(frame, incl, fitted, exact, fit.method, names,
                       list(fit.slab) if fit.slab is not None else None)
+
+
+@register("gosh", MHResult)
+def gosh_mh(fit: MHResult, subsets: int | None = None, seed: int | None = None) -> GoshResult:
+    """metafor ``gosh.rma`` for ``rma.mh`` / ``rma.peto`` fits: the fit's estimator
+    (Mantel-Haenszel with its measure, or Peto; its ``add``/``to``/``drop00``, ``correct`` and
+    level) refitted on every non-empty subset of the k studies it uses (all subsets when there
+    are at most ``subsets``, default 10^6, as metafor; else a random sample, subset sizes ~
+    Binomial(k, 1/2)). Each refit is the public :func:`evsynth.meta_mh` /
+    :func:`evsynth.meta_peto` call on the subset's tables (``diagnostics._mh.refit``), one per
+    subset, as metafor's ``.profile.rma.mh``.
+
+    Columns ``k`` (studies in the subset), ``QE``, ``I2``, ``H2``, ``tau2`` (0: a common-effect
+    model) and ``estimate`` (log scale for ratio measures). Where the estimator is not defined
+    on a subset (e.g. no events) the estimate is NaN and Q, I^2, H^2 are those of its studies,
+    as metafor's ``rma.mh``; where the refit fails altogether (always so for Peto) the row is
+    NaN, as metafor's NA. A risk difference on double-zero tables only is 0, as metafor gives
+    it (meta_mh refuses such a fit: its variance is 0).
+    """
+    from evsynth.models.diagnostics import _mh
+
+    if fit.k == 1:
+        raise InputError("gosh: the model has k = 1 study; there are no subsets to compare")
+    if subsets is None and fit.k > GOSH_MAX_K:
+        raise InputError(f"gosh: k = {fit.k} studies have 2^{fit.k} - 1 subsets; give "
+                         "subsets= (the number of random subsets to fit, e.g. 100000)")
+    if subsets is not None:
+        subsets = whole_number(subsets, "gosh: subsets", 2)
+    rows = _mh.in_model(fit)
+    incl, exact = gosh_subsets(int(rows.size), 1, subsets, np.random.default_rng(seed))
+    res = _mh.refits(fit, [rows[m] for m in incl])
+    sizes = incl.sum(axis=1)
+    beta = res["beta"]
+    if fit.method == "PETO":  # rma.peto fails on such a subset: every column NA
+        tau2 = np.where(np.isfinite(res["QE"]), 0.0, np.nan)
+    else:  # rma.mh always returns a fit (estimate NA where undefined), tau^2 = 0
+        tau2 = np.zeros(sizes.size)
+        if fit.measure == "RD":
+            # double-zero tables only: the Mantel-Haenszel risk difference is 0 (its variance is
+            # 0 too, so meta_mh refuses the fit); metafor reports the estimate 0
+            t = _mh.tables_of(fit)
+            dz = (np.asarray(t["ai"]) == 0) & (np.asarray(t["ci"]) == 0)
+            only_dz = ~(incl & ~dz[rows][None, :]).any(axis=1)
+            beta = np.where(only_dz & np.isnan(beta), 0.0, beta)
+    frame = pd.DataFrame({"k": sizes, "QE": res["QE"], "I2": res["I2"], "H2": res["H2"],
+                          "tau2": tau2, "estimate": beta})
+    labels = _mh.labels_all(fit)
+    return GoshResult(frame, incl, np.isfinite(frame.to_numpy()).all(axis=1), exact,
+                      fit.method, ["estimate"], [labels[i] for i in rows])
