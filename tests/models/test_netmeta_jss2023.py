@@ -20,6 +20,8 @@ error.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,38 @@ def _printed(value: float, printed: float, digits: int) -> None:
 
 def _data(name: str) -> pd.DataFrame:
     return pd.read_csv(REFERENCE / "data" / f"netmeta_{name}.csv")
+
+
+def _against_reference(est: Any, ref: str, printed: dict[str, tuple[Any, ...]],
+                       scale: Callable[[float], float]) -> None:
+    """The printout's table of each treatment against ``ref``: estimate and CI on the printed
+    scale (2 dp), z (2 dp) and p (4 dp; None where "< 0.0001" is printed)."""
+    for t, (value, lo, hi, z, p) in printed.items():
+        _printed(scale(est.TE.loc[t, ref]), value, 2)
+        _printed(scale(est.lower.loc[t, ref]), lo, 2)
+        _printed(scale(est.upper.loc[t, ref]), hi, 2)
+        _printed(est.zval.loc[t, ref], z, 2)
+        if p is None:
+            assert est.pval.loc[t, ref] < 0.0001
+        else:
+            _printed(est.pval.loc[t, ref], p, 4)
+
+
+def _heterogeneity(fit: evsynth.NetmetaResult, printed: tuple[float, ...],
+                   q_table: dict[str, tuple[float, int, float]]) -> None:
+    """The printout's "tau^2 = ...; tau = ...; I^2 = ...% [lower; upper]" line and its Q table
+    (Q to 2 dp, df, p to 4 dp)."""
+    tau2, tau, i2, i2_lo, i2_hi = printed
+    _printed(fit.tau2, tau2, 4)
+    _printed(fit.tau, tau, 4)
+    _printed(100 * fit.I2, i2, 1)  # I^2 as a proportion, as netmeta stores it
+    _printed(100 * fit.I2_lower, i2_lo, 1)
+    _printed(100 * fit.I2_upper, i2_hi, 1)
+    q = fit.decomp_design().q_decomp
+    for row, (Q, df, p) in q_table.items():
+        _printed(q.loc[row, "Q"], Q, 2)
+        assert q.loc[row, "df"] == df
+        _printed(q.loc[row, "pval"], p, 4)
 
 
 @pytest.fixture(scope="module")
@@ -74,26 +108,10 @@ def test_stowe_network_estimates_p19(stowe) -> None:
     printed = {"COMTI": (-0.95, -1.27, -0.63, -5.79, None),
                "Dopamine Agonist": (-1.49, -1.86, -1.12, -7.88, None),
                "MAOBI": (-1.03, -1.56, -0.50, -3.81, 0.0001)}
-    for t, (md, lo, hi, z, p) in printed.items():
-        _printed(est.TE.loc[t, "Placebo"], md, 2)
-        _printed(est.lower.loc[t, "Placebo"], lo, 2)
-        _printed(est.upper.loc[t, "Placebo"], hi, 2)
-        _printed(est.zval.loc[t, "Placebo"], z, 2)
-        if p is None:  # printed "< 0.0001"
-            assert est.pval.loc[t, "Placebo"] < 0.0001
-        else:
-            _printed(est.pval.loc[t, "Placebo"], p, 4)
-    _printed(fit.tau2, 0.1518, 4)
-    _printed(fit.tau, 0.3896, 4)
-    _printed(100 * fit.I2, 43.9, 1)  # I^2 as a proportion, as netmeta stores it
-    _printed(100 * fit.I2_lower, 12.3, 1)
-    _printed(100 * fit.I2_upper, 64.2, 1)
-    q = fit.decomp_design().q_decomp
-    for row, (Q, df, p) in {"Total": (48.15, 27, 0.0074), "Within designs": (46.91, 25, 0.0050),
-                            "Between designs": (1.24, 2, 0.5376)}.items():
-        _printed(q.loc[row, "Q"], Q, 2)
-        assert q.loc[row, "df"] == df
-        _printed(q.loc[row, "pval"], p, 4)
+    _against_reference(est, "Placebo", printed, lambda x: x)
+    _heterogeneity(fit, (0.1518, 0.3896, 43.9, 12.3, 64.2), {
+        "Total": (48.15, 27, 0.0074), "Within designs": (46.91, 25, 0.0050),
+        "Between designs": (1.24, 2, 0.5376)})
 
 
 def test_stowe_adjusted_standard_errors_p20(stowe) -> None:
@@ -298,26 +316,10 @@ def test_baker_network_p30_p31(baker) -> None:
                "Formoterol": (1.00, 0.80, 1.25, -0.00, 1.0000),
                "Salmeterol": (0.80, 0.72, 0.89, -4.06, None),
                "Tiotropium": (0.69, 0.61, 0.77, -6.39, None)}
-    for t, (o, lo, hi, z, p) in printed.items():
-        _printed(math.exp(est.TE.loc[t, "Placebo"]), o, 2)
-        _printed(math.exp(est.lower.loc[t, "Placebo"]), lo, 2)
-        _printed(math.exp(est.upper.loc[t, "Placebo"]), hi, 2)
-        _printed(est.zval.loc[t, "Placebo"], z, 2)
-        if p is None:
-            assert est.pval.loc[t, "Placebo"] < 0.0001
-        else:
-            _printed(est.pval.loc[t, "Placebo"], p, 4)
-    _printed(fit.tau2, 0.0111, 4)
-    _printed(fit.tau, 0.1055, 4)
-    _printed(100 * fit.I2, 24.4, 1)
-    _printed(100 * fit.I2_lower, 0.0, 1)
-    _printed(100 * fit.I2_upper, 47.7, 1)
-    q = fit.decomp_design().q_decomp
-    for row, (Q, df, p) in {"Total": (60.86, 46, 0.0700), "Within designs": (43.20, 34, 0.1340),
-                            "Between designs": (17.66, 12, 0.1264)}.items():
-        _printed(q.loc[row, "Q"], Q, 2)
-        assert q.loc[row, "df"] == df
-        _printed(q.loc[row, "pval"], p, 4)
+    _against_reference(est, "Placebo", printed, math.exp)
+    _heterogeneity(fit, (0.0111, 0.1055, 24.4, 0.0, 47.7), {
+        "Total": (60.86, 46, 0.0700), "Within designs": (43.20, 34, 0.1340),
+        "Between designs": (17.66, 12, 0.1264)})
 
 
 def test_baker_p_scores_p33(baker) -> None:

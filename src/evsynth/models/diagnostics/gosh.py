@@ -25,6 +25,16 @@ from evsynth.models.meta import MetaResult
 from evsynth.models.mh import MHResult
 
 
+def _subsets_argument(k: int, subsets: int | None) -> int | None:
+    """``subsets`` checked for a fit of ``k`` studies (the checks of every ``gosh``)."""
+    if k == 1:
+        raise InputError("gosh: the model has k = 1 study; there are no subsets to compare")
+    if subsets is None and k > GOSH_MAX_K:
+        raise InputError(f"gosh: k = {k} studies have 2^{k} - 1 subsets; give "
+                         "subsets= (the number of random subsets to fit, e.g. 100000)")
+    return None if subsets is None else whole_number(subsets, "gosh: subsets", 2)
+
+
 @register("gosh", MetaResult)
 def gosh_rma(fit: MetaResult, subsets: int | None = None, seed: int | None = None
              ) -> GoshResult:
@@ -40,13 +50,7 @@ def gosh_rma(fit: MetaResult, subsets: int | None = None, seed: int | None = Non
     closed form applies to standard weights only, and evsynth keeps a fixed tau^2 fixed there
     too (metafor's DL closed form re-estimates it).
     """
-    if fit.k == 1:
-        raise InputError("gosh: the model has k = 1 study; there are no subsets to compare")
-    if subsets is None and fit.k > GOSH_MAX_K:
-        raise InputError(f"gosh: k = {fit.k} studies have 2^{fit.k} - 1 subsets; give "
-                         "subsets= (the number of random subsets to fit, e.g. 100000)")
-    if subsets is not None:
-        subsets = whole_number(subsets, "gosh: subsets", 2)
+    subsets = _subsets_argument(fit.k, subsets)
     k, p = fit.k, fit.p
     rng = np.random.default_rng(seed)
     incl, exact = gosh_subsets(k, p, subsets, rng)
@@ -92,13 +96,7 @@ def gosh_mh(fit: MHResult, subsets: int | None = None, seed: int | None = None) 
     """
     from evsynth.models.diagnostics import _mh
 
-    if fit.k == 1:
-        raise InputError("gosh: the model has k = 1 study; there are no subsets to compare")
-    if subsets is None and fit.k > GOSH_MAX_K:
-        raise InputError(f"gosh: k = {fit.k} studies have 2^{fit.k} - 1 subsets; give "
-                         "subsets= (the number of random subsets to fit, e.g. 100000)")
-    if subsets is not None:
-        subsets = whole_number(subsets, "gosh: subsets", 2)
+    subsets = _subsets_argument(fit.k, subsets)
     rows = _mh.in_model(fit)
     incl, exact = gosh_subsets(int(rows.size), 1, subsets, np.random.default_rng(seed))
     res = _mh.refits(fit, [rows[m] for m in incl])
