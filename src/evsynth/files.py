@@ -146,8 +146,9 @@ def figure_bytes(fig: Any, fmt: str, dpi: int = 150) -> bytes:
     # rc_context restores the caller's settings (a figure class may set its own salt inside)
     with rc_context({"svg.hashsalt": "evsynth"}):
         if fmt == "png":
-            # zlib level 1 instead of PIL's 6: the same pixels, written ~3x faster (the
-            # encoder was a fifth of a forest plot's PNG time), and no larger for plots
+            # zlib level 1 instead of PIL's 6: the same pixels, the encoder 1.7x faster (6.3
+            # -> 3.8 ms for a forest plot at 150 dpi, a third of its PNG time) and the file
+            # smaller (39 vs 46 kB): plots compress better with less effort
             fig.savefig(buf, format=fmt, dpi=dpi, pil_kwargs={"compress_level": 1})
         else:
             fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None})

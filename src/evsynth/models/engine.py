@@ -79,25 +79,26 @@ def critical_values(test: str, level: float, df: np.ndarray) -> np.ndarray:
     return special.stdtrit(df, 1 - alpha / 2)
 
 
-def chi2_sf(df: float | np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Upper tail of the chi-square distribution; with 1 df through ``erfc(sqrt(x / 2))``
-    (P(chi^2_1 > x) = P(|Z| > sqrt(x))), which is exact and far faster than the incomplete gamma
-    function for millions of values."""
-    df = np.asarray(df)
-    if df.ndim == 0 and df == 1:
-        return special.erfc(np.sqrt(np.asarray(x) / 2))
-    return special.chdtrc(df, x)
-
-
-
 def chi2_upper(x: Any, df: Any) -> np.ndarray:
     """``P(X > x)`` for ``X ~ chi^2(df)``: the values of ``scipy.stats.chi2.sf(x, df)`` bit for
     bit (``chdtrc``; 1 for ``x <= 0``, NaN for ``df <= 0`` or NaN), without importing
-    scipy.stats (about 0.4 s of every command's start-up)."""
+    scipy.stats (about 0.4 s of every command's start-up). The one home of the chi-square tail;
+    :func:`chi2_sf` is its form for the batch Wald tests."""
     x = np.asarray(x, dtype=float)
     df = np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore"):
         return special.chdtrc(np.where(df > 0, df, np.nan), np.maximum(x, 0.0))
+
+
+def chi2_sf(df: float | np.ndarray, x: np.ndarray) -> np.ndarray:
+    """:func:`chi2_upper` for the omnibus Wald tests of a batch (x >= 0 or NaN): with 1 df
+    through ``erfc(sqrt(x / 2))`` (P(chi^2_1 > x) = P(|Z| > sqrt(x))), exact and far faster
+    than the incomplete gamma function for millions of values."""
+    df = np.asarray(df)
+    if df.ndim == 0 and df == 1:
+        return special.erfc(np.sqrt(np.asarray(x) / 2))
+    return chi2_upper(x, df)
+
 
 @overload
 def i2_from_q(Q: float, df: float) -> float: ...
