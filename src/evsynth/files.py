@@ -170,7 +170,8 @@ def save_figures(fig: Any, paths: Iterable[str | os.PathLike[str]], dpi: int = 1
     """Save one figure in several formats (:func:`save_figure` each). A layout engine
     (constrained or tight) positions the axes during the first save only; the later formats
     keep those positions, so every format shows the same layout and the solver runs once
-    (it was ~40% of a multi-panel figure's time). The figure keeps no layout engine after."""
+    (it was ~40% of a multi-panel figure's PNG time). Afterwards the figure's layout is fixed
+    (matplotlib's placeholder engine)."""
     out = []
     for i, path in enumerate(paths):
         out.append(save_figure(fig, path, dpi))

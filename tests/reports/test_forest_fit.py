@@ -581,3 +581,26 @@ def test_weights_shown_sum_to_100(data):
     assert sum(ws) == pytest.approx(100, abs=0.05 * k + 1e-9)
     assert row_of(fig, "Total (95% CI)")[-2] == "100.0%"
     assert not any(re.search(r"\bnan\b", s) for s in texts(fig))
+
+
+def test_save_figures_lays_out_once_and_writes_every_format(tmp_path) -> None:
+    """files.save_figures: SVG and PNG of a constrained-layout figure, the layout solved by the
+    first save and kept (constrained layout off afterwards), the PNG (zlib level 1) the same
+    pixels as matplotlib's default PNG of the same figure."""
+    import io
+
+    import numpy as np
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from evsynth.files import save_figures
+
+    fig = Figure(figsize=(4, 3), layout="constrained")
+    for i in range(4):
+        fig.add_subplot(2, 2, i + 1).bar([1, 2, 3], [0.2, 0.5, 0.3])
+    svg, png = save_figures(fig, [tmp_path / "f.svg", tmp_path / "f.png"])
+    assert not fig.get_constrained_layout()
+    assert svg.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    default = io.BytesIO()
+    fig.savefig(default, format="png", dpi=150)  # PIL's default compression
+    assert np.array_equal(np.asarray(Image.open(png)), np.asarray(Image.open(default)))
