@@ -96,8 +96,8 @@ def gosh_mh(fit: MHResult, subsets: int | None = None, seed: int | None = None) 
     """
     from evsynth.models.diagnostics import _mh
 
-    subsets = _subsets_argument(fit.k, subsets)
-    rows = _mh.in_model(fit)
+    rows = _mh.in_model(fit)  # the k studies the estimator uses (metafor's not.na)
+    subsets = _subsets_argument(int(rows.size), subsets)
     incl, exact = gosh_subsets(int(rows.size), 1, subsets, np.random.default_rng(seed))
     res = _mh.refits(fit, [rows[m] for m in incl])
     sizes = incl.sum(axis=1)
