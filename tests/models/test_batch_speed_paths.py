@@ -8,6 +8,8 @@ equal and ragged k, k = 1 groups, identical effects, several scales and levels.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -177,8 +179,11 @@ def test_one_pass_grouping_and_checks_identical(method: str,
     df = _random_batch(np.random.default_rng(8), 2600, ragged=True)
     small = df[df.g < 30].reset_index(drop=True)
     shuffled = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    plain = [evsynth.meta_batch(d, by="g", method=method).to_frame()
-             for d in (df, small, shuffled)]
+    with monkeypatch.context() as m:  # numpy's steps, numba loaded or not
+        m.setattr(batch, "_FUSED_MIN_ROWS", 1 << 62)
+        m.setattr(batch, "_FUSED_MIN_ROWS_LOADED", 1 << 62)
+        plain = [evsynth.meta_batch(d, by="g", method=method).to_frame()
+                 for d in (df, small, shuffled)]
     monkeypatch.setattr(batch, "_FUSED_MIN_ROWS", 1)
     for d, ref in zip((df, small, shuffled), plain, strict=True):
         _same_bits(evsynth.meta_batch(d, by="g", method=method).to_frame(), ref)
@@ -193,6 +198,19 @@ def test_one_pass_grouping_and_checks_identical(method: str,
     bad.loc[0, "vi"] = 0.1
     bad.loc[2, "g"] = 0  # not in runs: the general grouping
     assert len(evsynth.meta_batch(bad, by="g").to_frame()) == 3
+
+
+def test_one_pass_run_starts_once_numba_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below 2^20 rows the one-pass run starts are used only once numba is loaded (from
+    2^14 rows): small data never load it for them."""
+    monkeypatch.setattr(batch, "_FUSED_MIN_ROWS_LOADED", 100)
+    monkeypatch.delitem(sys.modules, "evsynth.models._fused", raising=False)
+    assert batch._fused_module(5_000) is None
+    from evsynth.models import _fused
+
+    monkeypatch.setitem(sys.modules, "evsynth.models._fused", _fused)
+    assert batch._fused_module(99) is None
+    assert batch._fused_module(100) is (_fused if _fused.AVAILABLE else None)
 
 
 def test_segments_subset_rows_by_index_or_mask() -> None:
