@@ -187,6 +187,10 @@ def test_one_pass_grouping_and_checks_identical(method: str,
     monkeypatch.setattr(batch, "_FUSED_MIN_ROWS", 1)
     for d, ref in zip((df, small, shuffled), plain, strict=True):
         _same_bits(evsynth.meta_batch(d, by="g", method=method).to_frame(), ref)
+    narrow = df.assign(g=df.g.astype(np.uint16))  # the keys keep their dtype in the one pass
+    got = evsynth.meta_batch(narrow, by="g", method=method).to_frame()
+    assert got["g"].dtype == np.uint16
+    _same_bits(got.assign(g=got.g.astype(np.int64)), plain[0])
     bad = pd.DataFrame({"g": [1, 1, 2, 2, 2], "yi": [0.1, 0.2, 0.3, np.inf, 0.1],
                         "vi": [0.1, 0.1, 0.1, 0.1, 0.1]})
     with pytest.raises(evsynth.InputError, match=r"row 4 \(group \{'g': 2\}\): field 'yi'"):

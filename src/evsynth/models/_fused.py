@@ -627,28 +627,33 @@ def closed_form_fits(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np
 if AVAILABLE:
 
     @njit(cache=True)
-    def _runs(a, starts):  # pragma: no cover - compiled
-        """Write the first index of every run of equal values of ``a`` into ``starts``;
-        returns the number of runs, or -1 when ``a`` decreases somewhere."""
+    def _runs(a, starts, firsts):  # pragma: no cover - compiled
+        """Write the first index of every run of equal values of ``a`` into ``starts`` and
+        its value into ``firsts``; returns the number of runs, or -1 when ``a`` decreases
+        somewhere."""
         n = 0
         if a.shape[0]:
             starts[0] = 0
+            firsts[0] = a[0]
             n = 1
         for i in range(1, a.shape[0]):
             if a[i] != a[i - 1]:
                 if a[i] < a[i - 1]:
                     return -1
                 starts[n] = i
+                firsts[n] = a[i]
                 n += 1
         return n
 
 
-def run_starts(a: np.ndarray) -> np.ndarray | None:
-    """The first index of every run of equal values of the integer array ``a`` in one pass
-    (the runs of ``batch._run_starts``), or None when ``a`` is not non-decreasing."""
+def run_starts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first index and the value of every run of equal values of the integer array ``a``
+    in one pass (the runs of ``batch._run_starts``; the values without a gather of ``a``), or
+    None when ``a`` is not non-decreasing."""
     starts = np.empty(a.size, dtype=np.int64)
-    n = _runs(a, starts)
-    return None if n < 0 else starts[:n].copy()
+    firsts = np.empty(a.size, dtype=a.dtype)
+    n = _runs(a, starts, firsts)
+    return None if n < 0 else (starts[:n].copy(), firsts[:n].copy())
 
 
 def two_sums(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,

@@ -78,14 +78,15 @@ def _run_starts(df: pd.DataFrame,
         found = fused.run_starts(a)
         if found is None:
             return None
-        starts = found
+        starts, firsts = found
     else:
         if not np.all(a[1:] >= a[:-1]):
             return None
         starts = np.flatnonzero(a[1:] != a[:-1])
         starts += 1
         starts = np.concatenate(([0], starts))
-    return starts, pd.DataFrame({by: a[starts]})
+        firsts = a[starts]
+    return starts, pd.DataFrame({by: firsts})
 
 
 #: rows from which meta_batch finds the groups' first rows in one pass (numba)
