@@ -460,6 +460,22 @@ def test_regtest_affine_invariance(rows, shift, scale):
     assert_allclose(c.est, a.est + shift, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("value", [3.383380438992901e-279, 0.3, -0.3, 1.0, 1e-300, 7.1e12])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_trimfill_equal_effects_nothing_to_fill(value: float, side: str) -> None:
+    """Equal effects are symmetric: k0 = 0 on either side. The pooled estimate of equal
+    effects can be an ulp off (3.383380438992901e-279 pools to 3.3833804389929006e-279), and
+    metafor's trimfill, ranking the residuals' rounding noise, then trims 3 of 4 studies, finds
+    k0 = 0 on the one left and alternates until "did not converge" (a falsifying example of
+    test_ranktest_and_trimfill_mirror). Residuals within the rounding error count as 0."""
+    y = np.full(4, value)
+    v = np.array([1.0, 1.0, 0.75, 1.0])
+    for method in ("FE", "REML"):
+        res = evsynth.meta(y, v, method=method).trimfill(side=side)
+        assert res.k0 == 0
+        assert res.iterations <= 2
+
+
 @settings(max_examples=25)
 @given(effects)
 def test_ranktest_and_trimfill_mirror(rows):

@@ -38,6 +38,9 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
     most extreme ones about the last trimmed estimate; the model is refitted to the filled
     data with this fit's estimator, test and level (metafor refits with test "z" and level
     95). ``p_k0`` (R0 only) = ``0.5^(k0+1)``. With R0 and all ranks positive, k0 = k - 1.
+    Residuals within ``4 k eps max|yi|`` of the trimmed estimate (its rounding error) count as
+    0, as in exact arithmetic, so equal effects give k0 = 0 on either side where metafor's
+    ranks follow the signs of rounding noise (and may not converge).
 
     User weights and ``weighted=False`` are carried into every refit and an imputed study
     takes the weight of the study it mirrors; a fixed tau^2 is not carried (re-estimated by the
@@ -72,6 +75,7 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
     order = np.argsort(ys, kind="stable")
     ys, vs = ys[order], v0[order]
     ws = None if w0 is None else w0[order]
+    noise = 4 * k * np.finfo(float).eps * float(np.max(np.abs(ys)))
     k0, k0_prev, it = 0, -1, 0
     beta, se_k0 = 0.0, 0.0
     while k0 != k0_prev:
@@ -84,6 +88,11 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
         beta = float(refit_carrying(fit, ys[:m], vs[:m], None if ws is None else ws[:m],
                                     test="z").beta[0])
         c = ys - beta
+        # a residual within the rounding error of the pooled estimate (a few ulps of the
+        # largest effect) is 0, as in exact arithmetic: otherwise equal effects get the signs
+        # of rounding noise and k0 can oscillate between two values (metafor then stops with
+        # "did not converge"; a deliberate difference, tests/models/test_bias.py)
+        c[np.abs(c) <= noise] = 0.0
         # ordinal ranks of |c|, ties in data order (scipy.stats.rankdata(method="ordinal"),
         # a stable sort; metafor's rank(ties.method = "first"))
         ranks = np.empty(c.size, dtype=np.int64)
