@@ -133,6 +133,22 @@ def test_trimfill_batch_equals_single_fit_trimfill() -> None:
         assert out["ci_ub"][g] == pytest.approx(float(tf.fit.ci_ub[0]), rel=1e-7, abs=1e-10)
 
 
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_trimfill_batch_equal_effects_nothing_to_fill(side: str) -> None:
+    """Replicates of equal effects (whose pooled estimate is an ulp off) give k0 = 0, as
+    evsynth.trimfill: residuals within the rounding error count as 0."""
+    vals = [3.383380438992901e-279, 0.3, -0.3, 1.0]
+    y = np.repeat(vals, 4)
+    v = np.tile([1.0, 1.0, 0.75, 1.0], len(vals))
+    sizes = np.full(len(vals), 4)
+    m = Method("FE", "z", correction="trimfill", side=side)
+    out = fit_method(m, y, v, sizes)
+    assert (out["k0"] == 0).all()
+    for g, val in enumerate(vals):
+        assert evsynth.meta(y[4 * g:4 * g + 4], v[4 * g:4 * g + 4], method="FE").trimfill(
+            side=side).k0 == out["k0"][g] == 0, val
+
+
 def test_petpeese_batch_equals_single_fit() -> None:
     d = generate(Scenario(k=12, tau2=0.02, mu=0.1, measure="known", n=("uniform", 10, 300),
                           selection=("pvalue", 0.05, 0.2)), 20, rng=12)

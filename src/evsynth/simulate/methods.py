@@ -220,6 +220,8 @@ def _padded(x: np.ndarray, sizes: np.ndarray, fill: float) -> np.ndarray:
 def _trimfill(method: Method, yi: np.ndarray, vi: np.ndarray, sizes: np.ndarray,
               con: Control) -> dict[str, np.ndarray]:
     """Trim-and-fill (L0) for every group; metafor's algorithm (see the module docstring)."""
+    from evsynth.models.diagnostics.trimfill import rounding_noise
+
     G = sizes.size
     if method.side is None:
         # metafor: the sign of the slope of rma(yi, vi, mods = sqrt(vi)) with the method's
@@ -243,6 +245,8 @@ def _trimfill(method: Method, yi: np.ndarray, vi: np.ndarray, sizes: np.ndarray,
     k0 = np.zeros(G, dtype=np.int64)
     beta = np.zeros(G)
     active = np.ones(G, dtype=bool)
+    # residuals within the rounding error of the trimmed estimate are 0 (as evsynth.trimfill)
+    noise = rounding_noise(sizes, np.where(valid, np.abs(Ys), 0.0).max(axis=1))
     for _ in range(con.maxiter):
         idx = np.flatnonzero(active)
         if not idx.size:
@@ -253,6 +257,7 @@ def _trimfill(method: Method, yi: np.ndarray, vi: np.ndarray, sizes: np.ndarray,
                  con)["beta"][:, 0]
         beta[idx] = b
         c = Ys[idx] - b[:, None]
+        c[np.abs(c) <= noise[idx, None]] = 0.0
         a = np.where(valid[idx], np.abs(c), np.inf)
         ranks = np.empty_like(a)
         np.put_along_axis(ranks, np.argsort(a, axis=1, kind="stable"),

@@ -25,6 +25,12 @@ from evsynth.models.diagnostics._common import INT_ONLY, refit_carrying
 from evsynth.models.meta import MetaResult
 
 
+def rounding_noise(k: np.ndarray | int, max_abs_y: np.ndarray | float) -> np.ndarray | float:
+    """Bound of the rounding error of a pooled estimate of ``k`` effects of magnitude at most
+    ``max_abs_y``: ``4 k eps max|y|``. trim-and-fill counts residuals within it as 0."""
+    return 4 * k * np.finfo(float).eps * max_abs_y
+
+
 @register("trimfill", MetaResult, **INT_ONLY)
 def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0",
                  maxiter: int = 100, ilim: Sequence[float] | None = None) -> TrimfillResult:
@@ -75,7 +81,7 @@ def trimfill_rma(fit: MetaResult, side: str | None = None, estimator: str = "L0"
     order = np.argsort(ys, kind="stable")
     ys, vs = ys[order], v0[order]
     ws = None if w0 is None else w0[order]
-    noise = 4 * k * np.finfo(float).eps * float(np.max(np.abs(ys)))
+    noise = rounding_noise(k, float(np.max(np.abs(ys))))
     k0, k0_prev, it = 0, -1, 0
     beta, se_k0 = 0.0, 0.0
     while k0 != k0_prev:
