@@ -519,6 +519,92 @@ def _q_stats(qe: float, df: int) -> tuple[float, float, float, float]:
 # --------------------------------------------------------------------------------------------
 
 
+def _pooled_terms(kind: str, cells: list[np.ndarray],
+                  times: list[np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Per-study terms of a pooled estimator whose sums over the pooled studies give the
+    estimate, its variance and (Peto) Q: :func:`_pooled_from_sums`. A fit sums over its
+    studies; ``gosh()`` sums over every subset at once (one matrix product). ``kind``: "OR",
+    "RR", "RD", "IRR", "IRD" (Mantel-Haenszel) or "PETO"; ``cells`` are the tables after the
+    estimator's continuity correction (a, b, c, d; or x1, x2 with ``times`` t1, t2). The
+    formulas and their sources are in the docstrings of :func:`_mh_or`, :func:`_mh_rr`,
+    :func:`_mh_rd`, :func:`_mh_irr`, :func:`_mh_ird` and :func:`_peto`."""
+    if kind in ("IRR", "IRD"):
+        assert times is not None
+        x1, x2 = cells[0], cells[1]
+        t1, t2 = times
+        tt = t1 + t2
+        if kind == "IRR":
+            return {"r": x1 * (t2 / tt), "s": x2 * (t1 / tt),
+                    "v": (t1 / tt) * (t2 / tt) * (x1 + x2), "x1": x1, "x2": x2}
+        w = (t1 / tt) * t2
+        return {"num": (x1 * t2 - x2 * t1) / tt, "w": w,
+                "v": w**2 * (x1 / t1**2 + x2 / t2**2)}
+    a, b, c, d = cells
+    n = a + b + c + d
+    n1, n2 = a + b, c + d
+    if kind == "OR":
+        r, s = a * d / n, b * c / n
+        p, q = (a + d) / n, (b + c) / n
+        return {"r": r, "s": s, "pr": p * r, "ps_qr": p * s + q * r, "qs": q * s}
+    if kind == "RR":
+        return {"r": a * (n2 / n), "s": c * (n1 / n),
+                "v": n1 / n * (n2 / n) * (a + c) - a / n * c, "x1": a, "x2": c}
+    if kind == "RD":
+        return {"num": a * (n2 / n) - c * (n1 / n), "w": n1 * (n2 / n),
+                "t1": c * (n1 / n) ** 2 - a * (n2 / n) ** 2 + (n1 / n) * (n2 / n) * (n2 - n1) / 2,
+                "t2": a * (n2 - c) / n + c * (n1 - a) / n}
+    xt, yt = a + c, b + d  # Peto
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = xt * yt * (n1 / n) * (n2 / n) / (n - 1)
+    v = np.where(np.isfinite(v), v, 0.0)
+    oe = a - xt * n1 / n
+    pos = v > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        oe2v = np.where(pos, oe**2 / v, 0.0)
+    return {"oe": oe, "v": v, "oe2v": oe2v, "pos": pos.astype(float)}
+
+
+def _study_sums(terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The sums of :func:`_pooled_terms` over all the studies (one fit)."""
+    return {name: np.sum(t) for name, t in terms.items()}
+
+
+def _pooled_from_sums(kind: str, sums: dict[str, np.ndarray]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(estimate, SE, not estimable) from the sums of :func:`_pooled_terms` over one or more
+    sets of studies (arrays or scalars). Not estimable: the Mantel-Haenszel ratio has a zero sum
+    (OR: sum a d / N or sum b c / N; RR: no events in a group; IRR: no events in a group), or
+    Peto's sum of V is 0; a fit then refuses. Peto's Q is :func:`_peto_q`."""
+    S = sums
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if kind == "OR":
+            rs, ss = S["r"], S["s"]
+            var = 0.5 * (S["pr"] / rs**2 + S["ps_qr"] / (rs * ss) + S["qs"] / ss**2)
+            return np.log(rs / ss), np.sqrt(var), (rs == 0) | (ss == 0)
+        if kind in ("RR", "IRR"):
+            r, s = S["r"], S["s"]
+            var = S["v"] / (r * s)
+            se = np.sqrt(np.maximum(var, 0.0)) if kind == "RR" else np.sqrt(var)
+            return np.log(r / s), se, (S["x1"] == 0) | (S["x2"] == 0)
+        if kind == "RD":
+            w = S["w"]
+            beta = S["num"] / w
+            num = beta * S["t1"] + S["t2"] / 2
+            return beta, np.sqrt(np.maximum(num, 0.0) / w**2), np.zeros(np.shape(w), bool)
+        if kind == "IRD":
+            w = S["w"]
+            return S["num"] / w, np.sqrt(S["v"]) / w, np.zeros(np.shape(w), bool)
+        vs = S["v"]  # Peto
+        return S["oe"] / vs, np.sqrt(1 / vs), vs == 0
+
+
+def _peto_q(sums: dict[str, np.ndarray]) -> np.ndarray:
+    """Peto's Q = sum((O - E)^2 / V) - (sum(O - E))^2 / sum(V) over the tables with V > 0,
+    floored at 0 (metafor ``rma.peto``), from the sums of :func:`_pooled_terms`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.maximum(0.0, sums["oe2v"] - sums["oe"] ** 2 / sums["v"])
+
+
 def _wald(beta: float, se: float, alpha: float) -> dict[str, float]:
     """Wald z test and (1 - alpha) CI: z = beta/se, p = 2(1 - Phi(|z|)), beta -/+ z_{a/2} se."""
     crit = float(-special.ndtri(alpha / 2))
@@ -543,9 +629,11 @@ def _mh_or(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
     """
     n = a + b + c + d
     n1, n2 = a + b, c + d
-    r_i, s_i = a * d / n, b * c / n
-    rsum, ssum = float(r_i.sum()), float(s_i.sum())
-    if rsum == 0 or ssum == 0:
+    terms = _pooled_terms("OR", [a, b, c, d])
+    sums = _study_sums(terms)
+    beta, se, undefined = _pooled_from_sums("OR", sums)
+    if undefined:
+        rsum = float(sums["r"])
         which = ("every study has ai = 0 or di = 0 (sum of ai*di/ni is 0), so the pooled OR "
                  "would be 0") if rsum == 0 else ("every study has bi = 0 or ci = 0 (sum of "
                                                   "bi*ci/ni is 0), so the pooled OR would be "
@@ -553,12 +641,8 @@ def _mh_or(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
         raise InputError(f"meta_mh(measure='OR'): all studies are uninformative: {which}; the "
                          f"Mantel-Haenszel odds ratio is not estimable (fields 'ai'/'bi'/'ci'/"
                          f"'di')")
-    p_i, q_i = (a + d) / n, (b + c) / n
-    var = 0.5 * (float(np.sum(p_i * r_i)) / rsum**2
-                 + float(np.sum(p_i * s_i + q_i * r_i)) / (rsum * ssum)
-                 + float(np.sum(q_i * s_i)) / ssum**2)
-    or_mh = rsum / ssum
-    out: dict[str, Any] = {"beta": math.log(or_mh), "se": math.sqrt(var), "weights_raw": s_i}
+    or_mh = float(sums["r"] / sums["s"])
+    out: dict[str, Any] = {"beta": float(beta), "se": float(se), "weights_raw": terms["s"]}
 
     xt, yt = a + c, b + d
     cc = 0.5 if correct else 0.0
@@ -605,18 +689,15 @@ def _mh_rr(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict[s
     with R = sum(a n2/N), S = sum(c n1/N). As metafor ``rma.mh(measure="RR")``.
     Weights (%): c n1 / N (RevMan MH).
     """
-    n = a + b + c + d
-    n1, n2 = a + b, c + d
-    if float(a.sum()) == 0 or float(c.sum()) == 0:
+    terms = _pooled_terms("RR", [a, b, c, d])
+    beta, se, undefined = _pooled_from_sums("RR", _study_sums(terms))
+    if undefined:
         fld = "ai" if float(a.sum()) == 0 else "ci"
         grp = 1 if fld == "ai" else 2
         raise InputError(f"meta_mh(measure='RR'): all studies are uninformative: field '{fld}' "
                          f"is 0 in every study (no events in group {grp}), so the "
                          f"Mantel-Haenszel risk ratio is not estimable")
-    r, s = float(np.sum(a * (n2 / n))), float(np.sum(c * (n1 / n)))
-    var = float(np.sum(n1 / n * (n2 / n) * (a + c) - a / n * c)) / (r * s)
-    return {"beta": math.log(r / s), "se": math.sqrt(max(var, 0.0)),
-            "weights_raw": c / n * n1}
+    return {"beta": float(beta), "se": float(se), "weights_raw": c / (a + b + c + d) * (a + b)}
 
 
 def _mh_rd(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict[str, Any]:
@@ -627,15 +708,9 @@ def _mh_rd(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict[s
     Var = [RD_MH sum(c (n1/N)^2 - a (n2/N)^2 + (n1/N)(n2/N)(n2 - n1)/2)
            + sum(a (n2 - c)/N + c (n1 - a)/N)/2] / W^2.  Weights (%): n1 n2 / N.
     """
-    n = a + b + c + d
-    n1, n2 = a + b, c + d
-    w = n1 * (n2 / n)
-    wsum = float(w.sum())
-    beta = float(np.sum(a * (n2 / n) - c * (n1 / n))) / wsum
-    num = (beta * float(np.sum(c * (n1 / n) ** 2 - a * (n2 / n) ** 2
-                               + (n1 / n) * (n2 / n) * (n2 - n1) / 2))
-           + float(np.sum(a * (n2 - c) / n + c * (n1 - a) / n)) / 2)
-    return {"beta": beta, "se": math.sqrt(max(num, 0.0) / wsum**2), "weights_raw": w}
+    terms = _pooled_terms("RD", [a, b, c, d])
+    beta, se, _ = _pooled_from_sums("RD", _study_sums(terms))
+    return {"beta": float(beta), "se": float(se), "weights_raw": terms["w"]}
 
 
 def _mh_irr(x1: np.ndarray, x2: np.ndarray, t1: np.ndarray, t2: np.ndarray,
@@ -648,17 +723,17 @@ def _mh_irr(x1: np.ndarray, x2: np.ndarray, t1: np.ndarray, t2: np.ndarray,
     cc = 1/2 if ``correct``. Weights (%): x2 t1 / T.
     """
     tt = t1 + t2
-    if float(x1.sum()) == 0 or float(x2.sum()) == 0:
+    terms = _pooled_terms("IRR", [x1, x2], [t1, t2])
+    beta, se, undefined = _pooled_from_sums("IRR", _study_sums(terms))
+    if undefined:
         fld = "x1i" if float(x1.sum()) == 0 else "x2i"
         raise InputError(f"meta_mh(measure='IRR'): all studies are uninformative: field '{fld}' "
                          f"is 0 in every study, so the incidence rate ratio is not estimable")
-    r, s = float(np.sum(x1 * (t2 / tt))), float(np.sum(x2 * (t1 / tt)))
-    var = float(np.sum((t1 / tt) * (t2 / tt) * (x1 + x2))) / (r * s)
     xt = x1 + x2
     cc = 0.5 if correct else 0.0
     mh = (abs(float(np.sum(x1 - xt * (t1 / tt)))) - cc) ** 2 / float(
         np.sum(xt * (t1 / tt) * (t2 / tt)))
-    return {"beta": math.log(r / s), "se": math.sqrt(var), "MH": mh,
+    return {"beta": float(beta), "se": float(se), "MH": mh,
             "MHp": float(chi2_upper(mh, 1)), "weights_raw": x2 / tt * t1}
 
 
@@ -667,12 +742,9 @@ def _mh_ird(x1: np.ndarray, x2: np.ndarray, t1: np.ndarray, t2: np.ndarray) -> d
     ``rma.mh(measure="IRD")``: IRD = sum((x1 t2 - x2 t1)/T) / W, W = sum(t1 t2/T),
     Var = sum((t1 t2/T)^2 (x1/t1^2 + x2/t2^2)) / W^2. Weights (%): t1 t2 / T.
     """
-    tt = t1 + t2
-    w = (t1 / tt) * t2
-    wsum = float(w.sum())
-    beta = float(np.sum((x1 * t2 - x2 * t1) / tt)) / wsum
-    se = math.sqrt(float(np.sum(w**2 * (x1 / t1**2 + x2 / t2**2)))) / wsum
-    return {"beta": beta, "se": se, "weights_raw": w}
+    terms = _pooled_terms("IRD", [x1, x2], [t1, t2])
+    beta, se, _ = _pooled_from_sums("IRD", _study_sums(terms))
+    return {"beta": float(beta), "se": float(se), "weights_raw": terms["w"]}
 
 
 def _peto(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict[str, Any]:
@@ -683,23 +755,15 @@ def _peto(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict[st
     log OR = sum(O - E) / sum(V), se = 1/sqrt(sum V). Heterogeneity:
     Q = sum((O - E)^2 / V) - (sum(O - E))^2 / sum(V) over tables with V > 0. Weights (%): V.
     """
-    n = a + b + c + d
-    n1, n2 = a + b, c + d
-    xt, yt = a + c, b + d
-    e = xt * n1 / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = xt * yt * (n1 / n) * (n2 / n) / (n - 1)
-    v = np.where(np.isfinite(v), v, 0.0)
-    vsum = float(v.sum())
-    if vsum == 0:
+    terms = _pooled_terms("PETO", [a, b, c, d])
+    sums = _study_sums(terms)
+    beta, se, undefined = _pooled_from_sums("PETO", sums)
+    if undefined:
         raise InputError("meta_peto: all studies are uninformative: one of the two outcomes "
                          "never occurs in any table (fields 'ai'+'ci' or 'bi'+'di' are 0 in "
                          "every study), so Peto's method cannot be used")
-    oe = a - e
-    pos = v > 0
-    qe = max(0.0, float(np.sum(oe[pos] ** 2 / v[pos])) - float(np.sum(oe)) ** 2 / vsum)
-    return {"beta": float(np.sum(oe)) / vsum, "se": math.sqrt(1 / vsum), "weights_raw": v,
-            "QE_peto": qe, "k_pos": int(pos.sum())}
+    return {"beta": float(beta), "se": float(se), "weights_raw": terms["v"],
+            "QE_peto": float(_peto_q(sums)), "k_pos": int(sums["pos"])}
 
 
 # --------------------------------------------------------------------------------------------
