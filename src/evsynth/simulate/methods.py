@@ -246,7 +246,7 @@ def _trimfill(method: Method, yi: np.ndarray, vi: np.ndarray, sizes: np.ndarray,
     beta = np.zeros(G)
     active = np.ones(G, dtype=bool)
     # residuals within the rounding error of the trimmed estimate are 0 (as evsynth.trimfill)
-    noise = rounding_noise(sizes, np.where(valid, np.abs(Ys), 0.0).max(axis=1))
+    noise = np.asarray(rounding_noise(sizes, np.where(valid, np.abs(Ys), 0.0).max(axis=1)))
     for _ in range(con.maxiter):
         idx = np.flatnonzero(active)
         if not idx.size:
