@@ -11,6 +11,7 @@ exactly those of the original fit.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -92,4 +93,84 @@ def refits(fit: MHResult, subsets: Sequence[np.ndarray]) -> dict[str, np.ndarray
         for key in KEYS:
             out[key][g] = float(np.ravel(getattr(res, key))[0])
     out["vb"] = out["se"] ** 2
+    return out
+
+
+#: subsets per block of :func:`pooled_subsets` (bounds its temporary arrays)
+_BLOCK = 1 << 15
+
+
+def pooled_subsets(fit: MHResult, rows: np.ndarray,
+                   incl: np.ndarray) -> dict[str, np.ndarray] | None:
+    """The estimate, QE, I^2 and H^2 of the fit's estimator on every subset of the studies at
+    positions ``rows`` (``incl``: subsets x len(rows), bool) at once, with the values (up to
+    rounding) and the failures of :func:`refits` (NaN rows; Q = 0, I^2 = 0, H^2 = 1 for a
+    Mantel-Haenszel subset with at most one per-study effect): the estimators are sums of
+    per-study terms (``mh._pooled_terms``), so every subset's sums are one matrix product.
+    None when a continuity correction depends on the set of studies (``to="if0all"`` with
+    ``add`` > 0): then each subset is refitted."""
+    from scipy import special
+
+    from evsynth.models.engine import i2_from_q
+    from evsynth.models.mh import (
+        _RATIO_MEASURES,
+        _add_to,
+        _peto_q,
+        _pooled_from_sums,
+        _pooled_terms,
+    )
+
+    info = fit.method_info
+    if any(t == "if0all" and a != 0 for a, t in zip(info["add"], info["to"], strict=True)):
+        return None
+    tables = tables_of(fit)
+    rates = "x1i" in tables
+    names = ("x1i", "x2i") if rates else ("ai", "bi", "ci", "di")
+    cells = _add_to([np.asarray(tables[n], dtype=float)[rows] for n in names],
+                    info["add"][1], info["to"][1])
+    times = ([np.asarray(tables[n], dtype=float)[rows] for n in ("t1i", "t2i")] if rates
+             else None)
+    kind = "PETO" if fit.method == "PETO" else fit.measure
+    terms = _pooled_terms(kind, cells, times)
+    keys = list(terms)
+    T = np.column_stack([np.broadcast_to(terms[key], (rows.size,)) for key in keys])
+    yi = np.asarray(fit.studies["yi"], dtype=float)[rows]
+    vi = np.asarray(fit.studies["vi"], dtype=float)[rows]
+    in_q = np.isfinite(yi)
+    y_q, v_q = np.where(in_q, yi, 0.0), np.where(in_q, vi, 1.0)
+    crit = float(-special.ndtri((1 - fit.level / 100) / 2))
+    exp_limit = math.log(np.finfo(float).max)
+    n = incl.shape[0]
+    out = {key: np.full(n, np.nan) for key in ("beta", "QE", "I2", "H2")}
+    for lo in range(0, n, _BLOCK):
+        blk = slice(lo, min(n, lo + _BLOCK))
+        m = incl[blk].astype(float)
+        sums = dict(zip(keys, (m @ T).T, strict=True))
+        beta, se, undefined = _pooled_from_sums(kind, sums)
+        k_yi = m @ in_q.astype(float)
+        with np.errstate(all="ignore"):
+            lb, ub = beta - crit * se, beta + crit * se
+            ok = ~undefined & np.isfinite(se) & (se > 0) & np.isfinite(beta)
+            ok &= np.isfinite(lb) & np.isfinite(ub)
+            if kind in _RATIO_MEASURES:
+                ok &= np.maximum(np.abs(lb), np.abs(ub)) < exp_limit
+            df = k_yi - 1
+            if kind == "PETO":  # metafor rma.peto: Q from (O - E) and V
+                qe = _peto_q(sums)
+                use = (sums["pos"] > 1) & (k_yi > 1)
+            else:  # Cochran's Q of the per-study effects around the pooled estimate
+                resid = (y_q[None, :] - beta[:, None]) ** 2 / v_q[None, :]
+                qe = np.maximum(0.0, np.sum(np.where(m.astype(bool) & in_q, resid, 0.0),
+                                            axis=1))
+                use = k_yi > 1
+                qe = np.where(use, qe, 0.0)
+            i2 = np.where(use, i2_from_q(qe, np.where(use, df, 1.0)), 0.0)
+            h2 = np.where(use, qe / np.where(use, df, 1.0), 1.0)
+        ok &= np.isfinite(qe)
+        out["beta"][blk] = np.where(ok, beta, np.nan)
+        for key, val in (("QE", qe), ("I2", i2), ("H2", h2)):
+            out[key][blk] = np.where(ok, val, np.nan)
+        if kind != "PETO":  # refused fit with at most one per-study effect: as refits()
+            few = ~ok & (k_yi <= 1)
+            out["QE"][blk][few], out["I2"][blk][few], out["H2"][blk][few] = 0.0, 0.0, 1.0
     return out

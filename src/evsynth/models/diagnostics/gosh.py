@@ -83,9 +83,12 @@ def gosh_mh(fit: MHResult, subsets: int | None = None, seed: int | None = None) 
     (Mantel-Haenszel with its measure, or Peto; its ``add``/``to``/``drop00``, ``correct`` and
     level) refitted on every non-empty subset of the k studies it uses (all subsets when there
     are at most ``subsets``, default 10^6, as metafor; else a random sample, subset sizes ~
-    Binomial(k, 1/2)). Each refit is the public :func:`evsynth.meta_mh` /
-    :func:`evsynth.meta_peto` call on the subset's tables (``diagnostics._mh.refit``), one per
-    subset, as metafor's ``.profile.rma.mh``.
+    Binomial(k, 1/2)). The estimators are sums of per-study terms, so all subsets are pooled
+    at once by a matrix product (``diagnostics._mh.pooled_subsets``), with the values and the
+    failures of the public :func:`evsynth.meta_mh` / :func:`evsynth.meta_peto` call on each
+    subset's tables (tested against those refits); with ``to="if0all"`` (a correction that
+    depends on the subset) each subset is refitted that way, as metafor's
+    ``.profile.rma.mh``.
 
     Columns ``k`` (studies in the subset), ``QE``, ``I2``, ``H2``, ``tau2`` (0: a common-effect
     model) and ``estimate`` (log scale for ratio measures). Where the estimator is not defined
@@ -99,7 +102,9 @@ def gosh_mh(fit: MHResult, subsets: int | None = None, seed: int | None = None) 
     rows = _mh.in_model(fit)  # the k studies the estimator uses (metafor's not.na)
     subsets = _subsets_argument(int(rows.size), subsets)
     incl, exact = gosh_subsets(int(rows.size), 1, subsets, np.random.default_rng(seed))
-    res = _mh.refits(fit, [rows[m] for m in incl])
+    res = _mh.pooled_subsets(fit, rows, incl)  # every subset in one matrix product
+    if res is None:  # a continuity correction that depends on the subset: one refit each
+        res = _mh.refits(fit, [rows[m] for m in incl])
     sizes = incl.sum(axis=1)
     beta = res["beta"]
     if fit.method == "PETO":  # rma.peto fails on such a subset: every column NA
