@@ -11,8 +11,9 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evsynth.records.agreement import agreement_table, screening_agreement
 from evsynth.records.model import records_frame
-from evsynth.records.screening import eligible_groups
+from evsynth.records.screening import eligible_groups, latest_decisions, screening_table
 from evsynth.records.settings import STAGES, ScreeningSettings
 from evsynth.records.store import Store
 from evsynth.web.screenindex import ScreeningIndex
@@ -66,7 +67,37 @@ def reference(store: Store, cfg: ScreeningSettings, stage: str, reviewer: str,
                 members=members)
 
 
+def check_tables(store: Store, idx: ScreeningIndex, cfg: ScreeningSettings):
+    """The progress, conflicts and agreement the web pages show, from the index, equal the
+    store-wide tables of evsynth.records.screening and evsynth.records.agreement."""
+    groups = store.duplicate_groups()
+    assert idx.group_counts() == (len(groups), len(set(groups.values())))
+    for stage in STAGES:
+        tab = screening_table(store, stage, cfg)
+        lat = latest_decisions(store, stage, kind="screen")
+        eligible = set(tab["group_id"])
+        got = idx.progress(cfg, stage)
+        assert got["n"] == len(tab)
+        assert got["final"] == {k: int(v) for k, v in tab["final"].value_counts().items()}
+        assert got["pending"] == int((tab["status"] == "pending").sum())
+        assert got["conflicts"] == int(tab["conflict"].sum())
+        assert got["done"] == {str(rv): len(set(sub["group_id"]) & eligible)
+                               for rv, sub in lat.groupby("reviewer")}
+        want = [dict(r) for r in tab[tab["conflict"]].to_dict("records")]
+        assert idx.conflicts(cfg, stage) == want
+        by_rev: dict[str, dict[str, str]] = {}
+        for r in lat.to_dict("records"):
+            by_rev.setdefault(r["reviewer"], {})[r["group_id"]] = r["decision"]
+        mine = idx.latest_screens(cfg, stage)
+        assert mine == by_rev
+        assert all(list(mine[rv]) == list(by_rev[rv]) for rv in by_rev)  # decision order
+        a = agreement_table({stage: mine}).frame
+        b = screening_agreement(store, stage).frame
+        assert a.astype(str).equals(b.astype(str))
+
+
 def check_all(store: Store, idx: ScreeningIndex, cfg: ScreeningSettings, probes: list[str]):
+    check_tables(store, idx, cfg)
     for stage in STAGES:
         for who in REVIEWERS:
             for rid, after in [(None, None)] + [(p, None) for p in probes] \
@@ -84,7 +115,8 @@ def check_all(store: Store, idx: ScreeningIndex, cfg: ScreeningSettings, probes:
 op = st.one_of(
     st.tuples(st.just("decide"), st.sampled_from(STAGES), st.sampled_from(REVIEWERS),
               st.integers(0, 30), st.sampled_from(["include", "exclude", "maybe"]),
-              st.sampled_from(["screen", "screen", "screen", "resolution"])),
+              st.sampled_from(["screen", "screen", "screen", "resolution"]),
+              st.sampled_from([None, "wrong population", "wrong design"])),
     st.tuples(st.just("merge"), st.integers(0, 30), st.integers(0, 30)),
     st.tuples(st.just("split"), st.integers(0, 30)),
     st.tuples(st.just("import"), st.integers(1, 3)),
@@ -110,8 +142,9 @@ def test_index_matches_store_wide_screening(n, ops, seed):
             pick = lambda i, ids=ids: ids[i % len(ids)]  # noqa: E731
             w = rng.choice([store, other])
             if o[0] == "decide":
-                _, stage, who, i, dec, kind = o
-                w.add_decision(pick(i), stage, dec, who, kind=kind, note=f"n{k}")
+                _, stage, who, i, dec, kind, why = o
+                w.add_decision(pick(i), stage, dec, who, reason=why if dec == "exclude" else None,
+                               kind=kind, note=f"n{k}")
             elif o[0] == "merge" and pick(o[1]) != pick(o[2]):
                 w.merge_records([pick(o[1]), pick(o[2])])
             elif o[0] == "split":
@@ -153,3 +186,42 @@ def test_index_full_text_follows_title_abstract_outcomes(tmp_path):
         s = idx.state(one, ft, "bob", None, None)
         assert s["current"] == "a.ris:4" and sorted(s["members"]) == ["a.ris:4", "a.ris:5"]
         assert idx.state(one, "title-abstract", "bob", "a.ris:5", None) is None
+
+
+def test_index_tables_conflicts_reasons_and_resolutions(tmp_path):
+    """Conflicts in decisions and (full text) in exclusion reasons, a resolution that settles
+    one, a reviewer changing their mind (the order of the reviewers follows their latest
+    decisions): the index's tables equal the store-wide ones, with the expected content."""
+    with Store(tmp_path) as store:
+        store.add_import(records(6, "a.ris"), "a.ris", "MEDLINE", sha256="a")
+        idx = ScreeningIndex(store)
+        cfg = ScreeningSettings(reviewers=("ann", "bob"))
+        ta, ft = "title-abstract", "full-text"
+        for rid in ("a.ris:1", "a.ris:2", "a.ris:3"):
+            store.add_decision(rid, ta, "include", "ann")
+            store.add_decision(rid, ta, "include", "bob")
+        store.add_decision("a.ris:4", ta, "include", "ann")
+        store.add_decision("a.ris:4", ta, "exclude", "bob", reason="wrong population")
+        store.add_decision("a.ris:5", ta, "exclude", "bob", reason="wrong design")
+        store.add_decision("a.ris:5", ta, "include", "ann")  # bob first, then ann
+        store.add_decision("a.ris:5", ta, "exclude", "bob", reason="wrong design")  # bob again
+        store.add_decision("a.ris:1", ft, "exclude", "ann", reason="wrong population")
+        store.add_decision("a.ris:1", ft, "exclude", "bob", reason="wrong design")
+        store.add_decision("a.ris:2", ft, "include", "ann")
+        store.add_decision("a.ris:2", ft, "exclude", "bob", reason="wrong design")
+        store.add_decision("a.ris:2", ft, "include", "olga", kind="resolution")
+        check_tables(store, idx, cfg)
+        c_ta = idx.conflicts(cfg, ta)
+        assert [r["group_id"] for r in c_ta] == ["a.ris:4", "a.ris:5"]
+        assert list(c_ta[1]["decisions"]) == ["ann", "bob"]  # by their latest decisions
+        assert c_ta[1]["reasons"] == {"ann": None, "bob": "wrong design"}
+        c_ft = idx.conflicts(cfg, ft)
+        assert [r["group_id"] for r in c_ft] == ["a.ris:1"]  # excluded for different reasons
+        p = idx.progress(cfg, ft)
+        assert p == dict(n=3, final={"include": 1}, pending=1, conflicts=1,
+                         done={"ann": 2, "bob": 2})
+        assert idx.progress(cfg, ft) == p  # cached: the same until a decision comes
+        store.add_decision("a.ris:1", ft, "exclude", "ann", reason="wrong design")
+        check_tables(store, idx, cfg)
+        assert idx.conflicts(cfg, ft) == []
+        assert idx.progress(cfg, ft)["final"] == {"include": 1, "exclude": 1}

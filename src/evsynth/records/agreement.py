@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
@@ -428,21 +428,33 @@ def screening_agreement(store: Store, stage: str | None = None, *,
     >>> res.frame.loc[0, ["n", "percent_agreement", "kappa"]].tolist()
     [4, 75.0, 0.5]
     """
-    import pandas as pd
-
     from evsynth.records.screening import latest_decisions
     from evsynth.records.settings import STAGES, check_stage
 
-    lv = level_percent(level)
     stages = [check_stage(stage)] if stage is not None else list(STAGES)
-    cats = ["include", "exclude"] if merge_maybe else ["include", "exclude", "maybe"]
-    rows: list[dict[str, Any]] = []
+    latest: dict[str, dict[str, dict[str, str]]] = {}
     for st in stages:
         lat = latest_decisions(store, st, kind="screen")
-        by_rev: dict[str, dict[str, str]] = {}
+        by_rev = latest[st] = {}
         for r in lat.to_dict("records"):
-            d = "include" if merge_maybe and r["decision"] == "maybe" else r["decision"]
-            by_rev.setdefault(str(r["reviewer"]), {})[str(r["group_id"])] = d
+            by_rev.setdefault(str(r["reviewer"]), {})[str(r["group_id"])] = r["decision"]
+    return agreement_table(latest, reviewers=reviewers, merge_maybe=merge_maybe, level=level)
+
+
+def agreement_table(latest: Mapping[str, Mapping[str, Mapping[str, str]]], *,
+                    reviewers: Sequence[str] | None = None, merge_maybe: bool = False,
+                    level: float = 95) -> AgreementTable:
+    """:func:`screening_agreement` from the reviewers' latest decisions: per stage,
+    ``{reviewer: {group_id: decision}}`` (as :func:`evsynth.records.screening.latest_decisions`
+    with ``kind="screen"`` gives them; the web app's screening index keeps them up to date)."""
+    import pandas as pd
+
+    lv = level_percent(level)
+    cats = ["include", "exclude"] if merge_maybe else ["include", "exclude", "maybe"]
+    rows: list[dict[str, Any]] = []
+    for st, given in latest.items():
+        by_rev = {rv: {g: "include" if merge_maybe and d == "maybe" else d
+                       for g, d in ds.items()} for rv, ds in given.items()}
         names = list(reviewers) if reviewers is not None else sorted(by_rev)
         for ra, rb in combinations(names, 2):
             da, db = by_rev.get(ra, {}), by_rev.get(rb, {})

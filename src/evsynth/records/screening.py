@@ -154,37 +154,48 @@ def screening_table(store: Store, stage: str,
         rs = by_group.get(g, [])
         screens = {r["reviewer"]: r for r in rs if r["kind"] == "screen"}
         res = [r for r in rs if r["kind"] == "resolution"]
-        resolution = max(res, key=lambda r: r["decision_id"]) if res else None
-        decisions = {k: v["decision"] for k, v in screens.items()}
-        reasons = {k: v["reason"] for k, v in screens.items()}
-        final: str | None = None
-        reason: str | None = None
-        conflict = False
-        if resolution is not None:
-            final, reason, status = resolution["decision"], resolution["reason"], "resolved"
-        else:
-            vals = set(decisions.values())
-            if stage == "full-text" and vals == {"exclude"}:
-                vals = {("exclude", r) for r in reasons.values()}
-            if len(vals) > 1:
-                conflict, status = True, "conflict"
-            elif len(decisions) >= need and decisions:
-                final = next(iter(decisions.values()))
-                reason = next((r for r in reasons.values() if r), None) \
-                    if final == "exclude" else None
-                status = "decided"
-            else:
-                status = "pending"
-        rows.append(dict(group_id=g, n_decisions=len(decisions), decisions=decisions,
-                         reasons=reasons,
-                         resolution=None if resolution is None else resolution["decision"],
-                         final=final, reason=reason, conflict=conflict, status=status))
+        latest = max(res, key=lambda r: r["decision_id"]) if res else None
+        rows.append(group_outcome(g, stage, {k: v["decision"] for k, v in screens.items()},
+                                  {k: v["reason"] for k, v in screens.items()},
+                                  None if latest is None else (latest["decision"],
+                                                               latest["reason"]), need))
     cols = ["group_id", "n_decisions", "decisions", "reasons", "resolution", "final", "reason",
             "conflict", "status"]
     out = _frame(rows, cols)
     out["conflict"] = out["conflict"].astype(bool)
     out["n_decisions"] = out["n_decisions"].astype(int)
     return out
+
+
+def group_outcome(group_id: str, stage: str, decisions: dict[str, str],
+                  reasons: dict[str, str | None], resolution: tuple[str, str | None] | None,
+                  need: int) -> dict[str, Any]:
+    """The screening outcome of one duplicate group (a row of :func:`screening_table`) from its
+    reviewers' latest decisions and reasons (in the order of those decisions), its latest
+    resolution ``(decision, reason)`` and the number of reviewers required: a resolution
+    settles; else reviewers who disagree (at full text also excluding for different reasons)
+    are a conflict; else ``need`` agreeing reviewers decide; else it is pending."""
+    final: str | None = None
+    reason: str | None = None
+    conflict = False
+    if resolution is not None:
+        final, reason, status = resolution[0], resolution[1], "resolved"
+    else:
+        vals: set[Any] = set(decisions.values())
+        if stage == "full-text" and vals == {"exclude"}:
+            vals = {("exclude", r) for r in reasons.values()}
+        if len(vals) > 1:
+            conflict, status = True, "conflict"
+        elif len(decisions) >= need and decisions:
+            final = next(iter(decisions.values()))
+            reason = next((r for r in reasons.values() if r), None) \
+                if final == "exclude" else None
+            status = "decided"
+        else:
+            status = "pending"
+    return dict(group_id=group_id, n_decisions=len(decisions), decisions=decisions,
+                reasons=reasons, resolution=None if resolution is None else resolution[0],
+                final=final, reason=reason, conflict=conflict, status=status)
 
 
 def eligible_groups(store: Store, stage: str, settings: ScreeningSettings | None = None,

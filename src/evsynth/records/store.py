@@ -736,6 +736,19 @@ class Store:
             return list(conn.execute(sa.select(T["records"].c.record_id)
                                      .order_by(T["records"].c.id)).scalars())
 
+    def titles(self, record_ids: Sequence[str]) -> dict[str, str | None]:
+        """The titles of the records ``record_ids`` (those stored), read in chunks of 500 ids
+        (without loading every record)."""
+        r = T["records"]
+        ids = list(dict.fromkeys(record_ids))
+        out: dict[str, str | None] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                for rid, title in conn.execute(sa.select(r.c.record_id, r.c.title).where(
+                        r.c.record_id.in_(ids[i:i + 500]))).all():
+                    out[rid] = title
+        return out
+
     def n_records(self) -> int:
         """Number of stored records."""
         with self.engine.connect() as conn:

@@ -28,6 +28,7 @@ them with the store-wide computations of :mod:`evsynth.records.screening`).
 from __future__ import annotations
 
 import bisect
+import copy
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +37,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from evsynth.records.settings import ScreeningSettings, check_stage
+from evsynth.records.settings import STAGES, ScreeningSettings, check_stage
 from evsynth.records.store import Store, T
 
 #: title-abstract outcomes that send a group on to the full-text stage
@@ -82,9 +83,10 @@ class _StageLog:
     last_id: int = 0
     n_seen: int = 0
     mine: dict[str, _History] = field(default_factory=dict)
-    # title-abstract outcome inputs: group -> {reviewer: decision}; group -> latest resolution
+    # outcome inputs: group -> {reviewer: latest decision} (in the order of those decisions);
+    # group -> latest resolution (decision, reason)
     screens: dict[str, dict[str, str]] = field(default_factory=dict)
-    resolution: dict[str, str] = field(default_factory=dict)
+    resolution: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 class ScreeningIndex:
@@ -98,6 +100,9 @@ class ScreeningIndex:
         self.passed: set[str] = set()  # groups whose title-abstract outcome passes
         self.passed_pos: list[int] = []  # their positions, ascending
         self.need: int | None = None  # reviewers_required the outcomes were computed with
+        # progress() per stage: (what it depends on, its result)
+        self._progress: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._conflicts: dict[str, tuple[tuple[Any, ...], list[dict[str, Any]]]] = {}
         self.sqlite = store.engine.dialect.name == "sqlite"
 
     # ------------------------------------------------------------------ keeping up to date
@@ -144,9 +149,11 @@ class ScreeningIndex:
                 if h is None:
                     h = log.mine[reviewer] = _History()
                 h.add(g, did, decision, reason, note)
-                log.screens.setdefault(g, {})[reviewer] = decision
+                screens = log.screens.setdefault(g, {})
+                screens.pop(reviewer, None)  # ordered by each reviewer's latest decision
+                screens[reviewer] = decision
             else:
-                log.resolution[g] = decision
+                log.resolution[g] = (decision, reason)
             touched.add(g)
             log.last_id = did
         log.n_seen += len(rows)
@@ -170,17 +177,25 @@ class ScreeningIndex:
                 del self.passed_pos[bisect.bisect_left(self.passed_pos, pos[g])]
 
     @staticmethod
+    def _row(log: _StageLog, stage: str, g: str, need: int) -> dict[str, Any]:
+        """Group ``g``'s row of :func:`evsynth.records.screening.screening_table` (its
+        :func:`~evsynth.records.screening.group_outcome`) from the decisions seen."""
+        from evsynth.records.screening import group_outcome
+
+        decisions = dict(log.screens.get(g, {}))
+        reasons = {rv: log.mine[rv].latest[g][2] for rv in decisions}
+        return group_outcome(g, stage, decisions, reasons, log.resolution.get(g), need)
+
+    @staticmethod
     def _outcome(log: _StageLog, g: str, need: int) -> str | None:
-        """The final title-abstract decision of group ``g`` (None: pending or conflict), as
-        :func:`evsynth.records.screening.screening_table`."""
-        res = log.resolution.get(g)
-        if res is not None:
-            return res
-        screens = log.screens.get(g, {})
-        vals = set(screens.values())
-        if len(vals) == 1 and len(screens) >= need:
-            return next(iter(vals))
-        return None
+        """The final title-abstract decision of group ``g`` (None: pending or conflict); the
+        reasons do not change it at this stage."""
+        from evsynth.records.screening import group_outcome
+
+        row = group_outcome(g, "title-abstract", log.screens.get(g, {}), {},
+                            log.resolution.get(g), need)
+        final: str | None = row["final"]
+        return final
 
     def _sync(self, stage: str, settings: ScreeningSettings) -> _StageLog:
         from evsynth.records.screening import reviewers_required
@@ -262,6 +277,89 @@ class ScreeningIndex:
             labels = {g: int(h.latest[g][1] in RELEVANT) for g in order}
             return dict(eligible=eligible, labels=labels, order=order,
                         version=self._version(groups, h, len(eligible)))
+
+    def group_counts(self) -> tuple[int, int]:
+        """(records, duplicate groups) of the store."""
+        with self.lock:
+            groups = self._sync_groups()
+            return len(groups.rep_of), len(groups.reps)
+
+    def _key(self, stage: str, need: int) -> tuple[Any, ...]:
+        """What the answers about ``stage`` depend on: the groups, the number of reviewers
+        required and the decisions seen at that stage (and at title-abstract, which decides
+        the full-text stage's groups)."""
+        assert self.groups is not None
+        stages = ("title-abstract",) if stage == "title-abstract" else STAGES
+        return (self.groups.version, need,
+                tuple((self.logs[st].last_id, self.logs[st].n_seen) for st in stages))
+
+    def progress(self, settings: ScreeningSettings, stage: str) -> dict[str, Any]:
+        """The progress of ``stage``: ``n`` (eligible groups), ``final`` (counts of the final
+        decisions), ``pending``, ``conflicts`` and ``done`` (per reviewer with a decision at the
+        stage: eligible groups decided), as :func:`evsynth.records.screening.screening_table`
+        and :func:`~evsynth.records.screening.latest_decisions` give them; only the groups with
+        decisions are looked at."""
+        from evsynth.records.screening import reviewers_required
+
+        need = reviewers_required(settings)
+        with self.lock:
+            log = self._sync(stage, settings)
+            assert self.groups is not None
+            key = self._key(stage, need)
+            cached = self._progress.get(stage)
+            if cached is not None and cached[0] == key:  # nothing new since
+                return copy.deepcopy(cached[1])
+            n = len(self._positions(stage))
+            final: dict[str, int] = {}
+            settled = conflicts = 0
+            for g in set(log.screens) | set(log.resolution):
+                if not self._eligible(stage, g):
+                    continue
+                row = self._row(log, stage, g, need)
+                if row["final"] is not None:
+                    final[row["final"]] = final.get(row["final"], 0) + 1
+                if row["status"] != "pending":
+                    settled += 1
+                conflicts += row["conflict"]
+            done = {rv: sum(1 for g in h.latest if self._eligible(stage, g))
+                    for rv, h in sorted(log.mine.items())}
+            out = dict(n=n, final=final, pending=n - settled, conflicts=conflicts, done=done)
+            self._progress[stage] = (key, out)
+            return copy.deepcopy(out)
+
+    def conflicts(self, settings: ScreeningSettings, stage: str) -> list[dict[str, Any]]:
+        """The conflict rows of :func:`~evsynth.records.screening.screening_table` for
+        ``stage`` (eligible groups whose reviewers disagree, unresolved), in import order."""
+        from evsynth.records.screening import reviewers_required
+
+        need = reviewers_required(settings)
+        with self.lock:
+            log = self._sync(stage, settings)
+            assert self.groups is not None
+            key = self._key(stage, need)
+            cached = self._conflicts.get(stage)
+            if cached is not None and cached[0] == key:  # nothing new since
+                return copy.deepcopy(cached[1])
+            pos = self.groups.pos
+            # a conflict needs two reviewers who differ (in the decision, or at full text in
+            # the reason of an exclusion) and no resolution: the other groups are passed over
+            found = [g for g, sc in log.screens.items() if len(sc) > 1
+                     and (stage == "full-text" or len(set(sc.values())) > 1)
+                     and g not in log.resolution and self._eligible(stage, g)]
+            rows = [self._row(log, stage, g, need) for g in sorted(found, key=pos.__getitem__)]
+            out = [r for r in rows if r["conflict"]]
+            self._conflicts[stage] = (key, out)
+            return copy.deepcopy(out)
+
+    def latest_screens(self, settings: ScreeningSettings, stage: str
+                       ) -> dict[str, dict[str, str]]:
+        """Per reviewer, their latest own decision on every group at ``stage`` (in the order
+        of those decisions), as :func:`~evsynth.records.screening.latest_decisions` with
+        ``kind="screen"``: what :func:`evsynth.records.agreement.agreement_table` compares."""
+        with self.lock:
+            log = self._sync(stage, settings)
+            return {rv: {h.group_of[d]: h.latest[h.group_of[d]][1] for d in h.ids}
+                    for rv, h in log.mine.items()}
 
     def state(self, settings: ScreeningSettings, stage: str, reviewer: str, rid: str | None,
               after: str | None, ranked: Sequence[str] | None = None,
