@@ -24,7 +24,8 @@ written into the repository but this script's section of bench/RESULTS.md):
    the 303 is not followed), repeat. A second phase GETs ``/screen/title-abstract?rid=<random
    unique record>`` (jumping around: back/next links). Latencies are measured on the client:
    p50/p95/p99 per kind of request. The first page after the server starts (caches cold) is
-   reported apart.
+   reported apart. Last, one client GETs the overview, records, progress, conflicts and PRISMA
+   pages 5 times each (their latency and size).
 
     python bench/bench_web.py [--n 200000] [--requests 600] [--workers 4] [--no-write]
                               [--reuse]   # keep an existing workdir store (skip steps 1-3)
@@ -420,6 +421,12 @@ def summary(name: str, xs: list[float]) -> dict[str, object]:
             "max ms": max(xs) if xs else float("nan")}
 
 
+#: the pages timed after the screening phase (path: what it shows)
+PAGES = {"/": "overview", "/records": "imports and deduplication", "/progress":
+         "progress and agreement", "/conflicts": "every unresolved conflict",
+         "/prisma": "PRISMA flow"}
+
+
 def load(review: Path, requests: int, workers: int) -> tuple[list[dict[str, object]], float]:
     from evsynth.records.store import Store
 
@@ -437,6 +444,8 @@ def load(review: Path, requests: int, workers: int) -> tuple[list[dict[str, obje
         assert r.status_code == 200, r.text[:300]
         clients[1 % workers].get(f"/screen/{STAGE}")
         get_ms: list[float] = []
+        page_ms: dict[str, list[float]] = {}
+        page_kb: dict[str, float] = {}
         post_ms: list[float] = []
         jump_ms: list[float] = []
         lock = threading.Lock()
@@ -455,6 +464,15 @@ def load(review: Path, requests: int, workers: int) -> tuple[list[dict[str, obje
                     for i in range(workers)]
             for f in futs:
                 f.result()
+        # the other pages (overview, records, progress, conflicts, PRISMA), one client
+        # after the other, each page 5 times
+        for path in PAGES:
+            for _ in range(5):
+                t0 = time.perf_counter()
+                r = clients[0].get(path)
+                page_ms.setdefault(path, []).append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200, (path, r.status_code, r.text[:300])
+                page_kb[path] = len(r.content) / 1024
         for c in clients:
             c.close()
     finally:
@@ -467,6 +485,8 @@ def load(review: Path, requests: int, workers: int) -> tuple[list[dict[str, obje
             summary(f"POST /screen/{STAGE}/decide", post_ms),
             summary(f"GET /screen/{STAGE}?rid=... (jump to a record)", jump_ms),
             summary("all screening page GETs", get_ms + jump_ms)]
+    rows += [summary(f"GET {path} ({PAGES[path]}, {page_kb[path]:,.0f} kB)", page_ms[path])
+             for path in PAGES]
     return rows, cold
 
 
@@ -531,7 +551,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{share[1]:.0%} by bob): `evsynth serve` (uvicorn, one process), {a.workers} "
             "concurrent httpx clients logged in as the two reviewers, each screening "
             "(GET the next page, POST a decision, 303 not followed), then jumping to random "
-            "records (GET `?rid=`); client-side latencies. Target: screening page p95 < 100 ms."
+            "records (GET `?rid=`); then the other pages, 5 times each, one after the other; "
+            "client-side latencies. Target: screening page p95 < 100 ms."
             "\n\n" + text + f"\n\nFirst page after the server starts (caches built): "
             f"{cold:.0f} ms.\n" + (f"\n{a.note}\n" if a.note else ""))
         write_section("web", "Web app at 200,000 records (bench/bench_web.py)", body)
