@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from evsynth.records.agreement import agreement_table, screening_agreement
 from evsynth.records.model import records_frame
+from evsynth.records.prisma import prisma_counts, prisma_from_outcomes
 from evsynth.records.screening import eligible_groups, latest_decisions, screening_table
 from evsynth.records.settings import STAGES, ScreeningSettings
 from evsynth.records.store import Store
@@ -72,6 +73,7 @@ def check_tables(store: Store, idx: ScreeningIndex, cfg: ScreeningSettings):
     store-wide tables of evsynth.records.screening and evsynth.records.agreement."""
     groups = store.duplicate_groups()
     assert idx.group_counts() == (len(groups), len(set(groups.values())))
+    assert prisma_from_outcomes(store, **idx.prisma_inputs(cfg)) == prisma_counts(store, cfg)
     for stage in STAGES:
         tab = screening_table(store, stage, cfg)
         lat = latest_decisions(store, stage, kind="screen")
@@ -210,7 +212,14 @@ def test_index_tables_conflicts_reasons_and_resolutions(tmp_path):
         store.add_decision("a.ris:2", ft, "include", "ann")
         store.add_decision("a.ris:2", ft, "exclude", "bob", reason="wrong design")
         store.add_decision("a.ris:2", ft, "include", "olga", kind="resolution")
+        store.set_retrieval("a.ris:3", "not retrieved")
+        store.link_study("a.ris:2", "S1")
         check_tables(store, idx, cfg)
+        counts = prisma_from_outcomes(store, **idx.prisma_inputs(cfg))
+        assert counts["screening"]["reports_sought"] == 3
+        assert counts["screening"]["reports_not_retrieved"] == 1
+        assert counts["included"] == {"studies": 1, "reports": 1, "reports_unlinked": 0}
+        assert counts["pending"]["full_text_conflicts"] == 1
         c_ta = idx.conflicts(cfg, ta)
         assert [r["group_id"] for r in c_ta] == ["a.ris:4", "a.ris:5"]
         assert list(c_ta[1]["decisions"]) == ["ann", "bob"]  # by their latest decisions

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,30 @@ def prisma_counts(store: Store, settings: ScreeningSettings | None = None) -> di
     ``settings`` decides how many reviewers make a decision final (see
     :func:`evsynth.records.screening.reviewers_required`); None means one.
     """
+    groups = store.duplicate_groups()
+    members: dict[str, list[str]] = {}
+    for rid, g in groups.items():
+        members.setdefault(g, []).append(rid)
+    ta = screening_table(store, "title-abstract", settings)
+    ft = screening_table(store, "full-text", settings)
+    return prisma_from_outcomes(
+        store, len(members), members, len(ta),
+        {r["group_id"]: r for r in ta.to_dict("records") if r["status"] != "pending"},
+        list(ta.loc[ta["final"].isin(["include", "maybe"]), "group_id"]),
+        {r["group_id"]: r for r in ft.to_dict("records")})
+
+
+def prisma_from_outcomes(store: Store, n_groups: int, members: Mapping[str, list[str]],
+                         n_screened: int, ta_rows: Mapping[str, Mapping[str, Any]],
+                         sought_ids: list[str],
+                         ft_rows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """:func:`prisma_counts` from the screening outcomes: ``n_groups`` duplicate groups
+    (``members``: the records of each group, at least of those with two or more);
+    ``n_screened`` groups eligible at title-abstract and ``ta_rows`` the rows of
+    :func:`~evsynth.records.screening.screening_table` of those not pending, in import order;
+    ``sought_ids`` the groups passed to full text (import order); ``ft_rows`` the full-text
+    rows (those of the groups without one are pending). The web app passes its screening
+    index's outcomes (:mod:`evsynth.web.screenindex`)."""
     imp = store.imports()
     dbs: dict[str, int] = {}
     regs: dict[str, int] = {}
@@ -97,22 +122,14 @@ def prisma_counts(store: Store, settings: ScreeningSettings | None = None) -> di
         target = regs if r["kind"] == "register" else dbs
         target[r["database"]] = target.get(r["database"], 0) + int(r["n_records"])
     n_records = store.n_records()
-    groups = store.duplicate_groups()
-    n_groups = len(set(groups.values()))
 
-    ta = screening_table(store, "title-abstract", settings)
-    ta_final = ta["final"]
-    excluded = ta[ta_final == "exclude"]
+    excluded = [r for r in ta_rows.values() if r["final"] == "exclude"]
     ta_reasons: dict[str, int] = {}
-    for reason in excluded["reason"]:
-        if reason:
-            ta_reasons[reason] = ta_reasons.get(reason, 0) + 1
-    sought_ids = list(ta.loc[ta_final.isin(["include", "maybe"]), "group_id"])
-
+    for r in excluded:
+        if r["reason"]:
+            ta_reasons[r["reason"]] = ta_reasons.get(r["reason"], 0) + 1
     retrieval = store.retrieval()
-    member_of: dict[str, list[str]] = {}
-    for rid, g in groups.items():
-        member_of.setdefault(g, []).append(rid)
+    member_of = members
 
     def latest_retrieval(g: str) -> str | None:
         st = [retrieval[m] for m in member_of.get(g, [g]) if m in retrieval]
@@ -120,8 +137,7 @@ def prisma_counts(store: Store, settings: ScreeningSettings | None = None) -> di
             return "retrieved"
         return st[0] if st else None
 
-    ft = screening_table(store, "full-text", settings)
-    ft_by = {r["group_id"]: r for r in ft.to_dict("records")}
+    ft_by = ft_rows
     not_retrieved = 0
     ft_excluded = 0
     ft_reasons: dict[str, int] = {}
@@ -170,7 +186,7 @@ def prisma_counts(store: Store, settings: ScreeningSettings | None = None) -> di
         },
         "screening": {
             "records_screened": n_groups,
-            "records_excluded": int(len(excluded)),
+            "records_excluded": len(excluded),
             "records_excluded_reasons": ta_reasons,
             "reports_sought": len(sought_ids),
             "reports_not_retrieved": not_retrieved,
@@ -182,8 +198,8 @@ def prisma_counts(store: Store, settings: ScreeningSettings | None = None) -> di
             "studies": len(studies), "reports": len(included), "reports_unlinked": unlinked,
         },
         "pending": {
-            "title_abstract_undecided": int((ta["status"] == "pending").sum()),
-            "title_abstract_conflicts": int(ta["conflict"].sum()),
+            "title_abstract_undecided": n_screened - len(ta_rows),
+            "title_abstract_conflicts": sum(1 for r in ta_rows.values() if r["conflict"]),
             "full_text_undecided": ft_undecided,
             "full_text_conflicts": ft_conflicts,
             "full_text_awaiting": ft_awaiting,

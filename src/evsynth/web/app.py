@@ -531,19 +531,20 @@ def conflicts_resolve(request: Request, user: User, form: FormData) -> Response:
 
 @page()
 def prisma_page(request: Request, user: User) -> Response:
-    from evsynth.records.prisma import prisma_counts, prisma_rows
+    from evsynth.records.prisma import prisma_rows
+    from evsynth.web import views
 
-    counts = prisma_counts(cfg(request).store, settings_of(request))
+    counts = views.prisma(cfg(request).store, settings_of(request))
     pending = {k: v for k, v in counts.get("pending", {}).items() if v}
     return render(request, "prisma.html", rows=prisma_rows(counts), pending=pending)
 
 
 @page()
 def prisma_svg(request: Request, user: User) -> Response:
-    from evsynth.records.prisma import prisma_counts
     from evsynth.records.prisma import prisma_svg as draw
+    from evsynth.web import views
 
-    svg = draw(prisma_counts(cfg(request).store, settings_of(request)))
+    svg = draw(views.prisma(cfg(request).store, settings_of(request)))
     return Response(svg, media_type="image/svg+xml",
                     headers={"content-security-policy": SVG_CSP})
 

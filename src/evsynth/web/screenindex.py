@@ -103,6 +103,7 @@ class ScreeningIndex:
         # progress() per stage: (what it depends on, its result)
         self._progress: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self._conflicts: dict[str, tuple[tuple[Any, ...], list[dict[str, Any]]]] = {}
+        self._prisma: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self.sqlite = store.engine.dialect.name == "sqlite"
 
     # ------------------------------------------------------------------ keeping up to date
@@ -329,7 +330,9 @@ class ScreeningIndex:
 
     def conflicts(self, settings: ScreeningSettings, stage: str) -> list[dict[str, Any]]:
         """The conflict rows of :func:`~evsynth.records.screening.screening_table` for
-        ``stage`` (eligible groups whose reviewers disagree, unresolved), in import order."""
+        ``stage`` (eligible groups whose reviewers disagree, unresolved), in import order. The
+        rows are kept for the next call while no decision comes: read them, do not modify
+        them."""
         from evsynth.records.screening import reviewers_required
 
         need = reviewers_required(settings)
@@ -339,7 +342,7 @@ class ScreeningIndex:
             key = self._key(stage, need)
             cached = self._conflicts.get(stage)
             if cached is not None and cached[0] == key:  # nothing new since
-                return copy.deepcopy(cached[1])
+                return list(cached[1])
             pos = self.groups.pos
             # a conflict needs two reviewers who differ (in the decision, or at full text in
             # the reason of an exclusion) and no resolution: the other groups are passed over
@@ -349,7 +352,41 @@ class ScreeningIndex:
             rows = [self._row(log, stage, g, need) for g in sorted(found, key=pos.__getitem__)]
             out = [r for r in rows if r["conflict"]]
             self._conflicts[stage] = (key, out)
-            return copy.deepcopy(out)
+            return list(out)
+
+    def prisma_inputs(self, settings: ScreeningSettings) -> dict[str, Any]:
+        """The arguments of :func:`evsynth.records.prisma.prisma_from_outcomes` but the store:
+        the groups, and the outcome rows of the groups with decisions at each stage (import
+        order), as :func:`~evsynth.records.screening.screening_table` gives them. The rows
+        are kept for the next call while no decision comes: read them, do not modify them."""
+        from evsynth.records.screening import reviewers_required
+
+        need = reviewers_required(settings)
+        with self.lock:
+            self._sync("full-text", settings)  # both stages
+            key = self._key("full-text", need)
+            if self._prisma is not None and self._prisma[0] == key:  # nothing new since
+                return dict(self._prisma[1])
+            rows: dict[str, dict[str, dict[str, Any]]] = {}
+            for stage in STAGES:
+                log = self.logs[stage]
+                assert self.groups is not None
+                pos = self.groups.pos
+                seen = [g for g in set(log.screens) | set(log.resolution)
+                        if self._eligible(stage, g)]
+                rows[stage] = {g: self._row(log, stage, g, need)
+                               for g in sorted(seen, key=pos.__getitem__)}
+            groups = self.groups
+            assert groups is not None
+            ta = rows["title-abstract"]
+            out = dict(n_groups=len(groups.reps),
+                       members={g: list(m) for g, m in groups.members.items()},
+                       n_screened=len(groups.reps),
+                       ta_rows={g: r for g, r in ta.items() if r["status"] != "pending"},
+                       sought_ids=[groups.reps[i] for i in self.passed_pos],
+                       ft_rows=rows["full-text"])
+            self._prisma = (key, out)
+            return dict(out)
 
     def latest_screens(self, settings: ScreeningSettings, stage: str
                        ) -> dict[str, dict[str, str]]:
