@@ -279,3 +279,32 @@ def test_second_login_gives_new_session(app):
         login(c1, "ann")
         login(c2, "ann")
         assert csrf_of(c1) != csrf_of(c2)
+
+
+def test_conflicts_page_in_pages(app, ann, bob, owner, monkeypatch):
+    """Conflicts are listed a page at a time (the view's CONFLICTS_PER_PAGE) with previous and
+    next links; a page number out of range is clamped, one that is not a number means page 1;
+    resolving a conflict returns to its page."""
+    from evsynth.web import views
+
+    monkeypatch.setattr(views, "CONFLICTS_PER_PAGE", 2)
+    store = _store(app)
+    ids = store.record_ids()[:5]
+    for rid in ids:
+        store.add_decision(rid, "title-abstract", "include", "ann")
+        store.add_decision(rid, "title-abstract", "exclude", "bob", "not a trial")
+    r = owner.get("/conflicts")
+    assert "Conflicts 1&ndash;2 of 5 (page 1 of 3)" in r.text
+    assert 'href="/conflicts?page=2"' in r.text and "Previous page" not in r.text
+    assert ids[0] in r.text and ids[1] in r.text and ids[2] not in r.text
+    r = owner.get("/conflicts?page=3")
+    assert "Conflicts 5&ndash;5 of 5 (page 3 of 3)" in r.text and ids[4] in r.text
+    assert "Next page" not in r.text and 'href="/conflicts?page=2"' in r.text
+    assert "page 3 of 3" in owner.get("/conflicts?page=99").text
+    assert "page 1 of 3" in owner.get("/conflicts?page=abc").text
+    t = csrf_of(owner, "/conflicts?page=2")
+    r = owner.post("/conflicts/resolve", data={"csrf_token": t, "record_id": ids[2],
+                                               "stage": "title-abstract", "decision": "include",
+                                               "page": "2"})
+    assert r.status_code == 303 and r.headers["location"].endswith("/conflicts?page=2")
+    assert "of 4 (page 2 of 2)" in owner.get("/conflicts?page=2").text

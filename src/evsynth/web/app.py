@@ -511,7 +511,13 @@ def conflicts_page(request: Request, user: User) -> Response:
 
     s = settings_of(request)
     return render(request, "conflicts.html",
-                  **views.conflict_list(cfg(request).store, s, user))
+                  **views.conflict_list(cfg(request).store, s, user,
+                                        _page_number(request.query_params.get("page"))))
+
+
+def _page_number(value: str | None) -> int:
+    """A ``?page=`` number: a whole number from 1, else 1 (too large is clamped by the view)."""
+    return int(value) if value is not None and value.isdigit() and len(value) < 10 else 1
 
 
 @action(OWNER_ROLES)
@@ -526,7 +532,8 @@ def conflicts_resolve(request: Request, user: User, form: FormData) -> Response:
     store.check_record_ids([rid], "resolve: ")
     resolve(store, rid, stage, decision, user.username, _text(form, "reason"),
             settings=settings_of(request), note=_text(form, "note"))
-    return redirect("/conflicts")
+    page = _page_number(_text(form, "page"))  # back to the page the conflict was on
+    return redirect("/conflicts" if page == 1 else f"/conflicts?page={page}")
 
 
 @page()

@@ -347,18 +347,31 @@ def prisma(store: Store, settings: ScreeningSettings) -> dict[str, Any]:
     return prisma_from_outcomes(store, **screening_index(store).prisma_inputs(settings))
 
 
-def conflict_list(store: Store, settings: ScreeningSettings, user: User) -> dict[str, Any]:
-    """Unresolved conflicts visible to ``user``: owners and viewers see all; a reviewer sees
-    only records they have decided themselves (blind screening)."""
+#: conflicts shown per page of the conflicts page
+CONFLICTS_PER_PAGE = 50
+
+
+def conflict_list(store: Store, settings: ScreeningSettings, user: User,
+                  page: int = 1, per_page: int | None = None) -> dict[str, Any]:
+    """Unresolved conflicts visible to ``user``, ``per_page`` (default
+    :data:`CONFLICTS_PER_PAGE`) at a time (page ``page``,
+    1-based, clamped to the pages there are): owners and viewers see all; a reviewer sees only
+    records they have decided themselves (blind screening). Also ``total`` (visible),
+    ``hidden``, ``page``, ``pages`` and ``first`` (the number of the page's first conflict)."""
+    per_page = per_page or CONFLICTS_PER_PAGE
     idx = screening_index(store)  # the store-wide tables took 18 s at 200,000 records
     found = [(stage, r) for stage in STAGES for r in idx.conflicts(settings, stage)]
-    shown = [(stage, r) for stage, r in found
-             if not (user.role == "reviewer" and user.username not in r["decisions"])]
-    titles = store.titles(sorted({r["group_id"] for _, r in shown}))
+    visible = [(stage, r) for stage, r in found
+               if not (user.role == "reviewer" and user.username not in r["decisions"])]
+    pages = max(1, -(-len(visible) // per_page))
+    page = min(max(1, page), pages)
+    shown = visible[(page - 1) * per_page:page * per_page]
+    titles = store.titles([r["group_id"] for _, r in shown])
     rows = [dict(group_id=r["group_id"], stage=stage, title=titles.get(r["group_id"]) or "",
                  votes=[dict(reviewer=k, decision=v, reason=r["reasons"].get(k) or "")
                         for k, v in r["decisions"].items()],
                  reasons=settings.reasons(stage))
             for stage, r in shown]
-    return dict(conflicts=rows, hidden=len(found) - len(rows))
+    return dict(conflicts=rows, hidden=len(found) - len(visible), total=len(visible),
+                page=page, pages=pages, first=(page - 1) * per_page + 1)
 
