@@ -423,7 +423,7 @@ def summary(name: str, xs: list[float]) -> dict[str, object]:
 
 #: the pages timed after the screening phase (path: what it shows)
 PAGES = {"/": "overview", "/records": "imports and deduplication", "/progress":
-         "progress and agreement", "/conflicts": "every unresolved conflict",
+         "progress and agreement", "/conflicts": "unresolved conflicts, first page",
          "/prisma": "PRISMA flow"}
 
 
