@@ -64,8 +64,10 @@ def first_bad(mask: np.ndarray) -> int | None:
     """Index of the first True in ``mask`` or None."""
     import numpy as np
 
-    idx = np.flatnonzero(np.asarray(mask))
-    return int(idx[0]) if idx.size else None
+    mask = np.asarray(mask)
+    if not mask.any():  # the usual case, without an index array
+        return None
+    return int(np.flatnonzero(mask)[0])
 
 
 def check_finite(x: np.ndarray, field: str, labels: Sequence | None = None) -> None:
