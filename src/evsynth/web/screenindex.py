@@ -40,6 +40,8 @@ import sqlalchemy as sa
 from evsynth.records.settings import STAGES, ScreeningSettings, check_stage
 from evsynth.records.store import Store, T
 
+V = TypeVar("V")
+
 #: title-abstract outcomes that send a group on to the full-text stage
 PASSING = ("include", "maybe")
 
@@ -101,9 +103,8 @@ class ScreeningIndex:
         self.passed_pos: list[int] = []  # their positions, ascending
         self.need: int | None = None  # reviewers_required the outcomes were computed with
         # progress() per stage: (what it depends on, its result)
-        self._progress: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
-        self._conflicts: dict[str, tuple[tuple[Any, ...], list[dict[str, Any]]]] = {}
-        self._prisma: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        # the answers of _kept: (what, stage) -> (what they depend on, answer)
+        self._answers: dict[tuple[str, str], tuple[tuple[Any, ...], Any]] = {}
         self.sqlite = store.engine.dialect.name == "sqlite"
 
     # ------------------------------------------------------------------ keeping up to date
@@ -294,22 +295,31 @@ class ScreeningIndex:
         return (self.groups.version, need,
                 tuple((self.logs[st].last_id, self.logs[st].n_seen) for st in stages))
 
+    def _kept(self, what: str, settings: ScreeningSettings, stage: str,
+              compute: Callable[[_StageLog, int], V]) -> V:
+        """``compute(log, need)`` for ``stage`` (brought up to date first), under the lock;
+        its answer is kept and given again while no decision, import or regrouping comes
+        (:meth:`_key`)."""
+        from evsynth.records.screening import reviewers_required
+
+        need = reviewers_required(settings)
+        with self.lock:
+            log = self._sync(stage, settings)
+            key = self._key(stage, need)
+            hit = self._answers.get((what, stage))
+            if hit is not None and hit[0] == key:  # nothing new since
+                return hit[1]
+            out = compute(log, need)
+            self._answers[(what, stage)] = (key, out)
+            return out
+
     def progress(self, settings: ScreeningSettings, stage: str) -> dict[str, Any]:
         """The progress of ``stage``: ``n`` (eligible groups), ``final`` (counts of the final
         decisions), ``pending``, ``conflicts`` and ``done`` (per reviewer with a decision at the
         stage: eligible groups decided), as :func:`evsynth.records.screening.screening_table`
         and :func:`~evsynth.records.screening.latest_decisions` give them; only the groups with
         decisions are looked at."""
-        from evsynth.records.screening import reviewers_required
-
-        need = reviewers_required(settings)
-        with self.lock:
-            log = self._sync(stage, settings)
-            assert self.groups is not None
-            key = self._key(stage, need)
-            cached = self._progress.get(stage)
-            if cached is not None and cached[0] == key:  # nothing new since
-                return copy.deepcopy(cached[1])
+        def compute(log: _StageLog, need: int) -> dict[str, Any]:
             n = len(self._positions(stage))
             final: dict[str, int] = {}
             settled = conflicts = 0
@@ -324,25 +334,17 @@ class ScreeningIndex:
                 conflicts += row["conflict"]
             done = {rv: sum(1 for g in h.latest if self._eligible(stage, g))
                     for rv, h in sorted(log.mine.items())}
-            out = dict(n=n, final=final, pending=n - settled, conflicts=conflicts, done=done)
-            self._progress[stage] = (key, out)
-            return copy.deepcopy(out)
+            return dict(n=n, final=final, pending=n - settled, conflicts=conflicts, done=done)
+
+        return copy.deepcopy(self._kept("progress", settings, stage, compute))
 
     def conflicts(self, settings: ScreeningSettings, stage: str) -> list[dict[str, Any]]:
         """The conflict rows of :func:`~evsynth.records.screening.screening_table` for
         ``stage`` (eligible groups whose reviewers disagree, unresolved), in import order. The
         rows are kept for the next call while no decision comes: read them, do not modify
         them."""
-        from evsynth.records.screening import reviewers_required
-
-        need = reviewers_required(settings)
-        with self.lock:
-            log = self._sync(stage, settings)
+        def compute(log: _StageLog, need: int) -> list[dict[str, Any]]:
             assert self.groups is not None
-            key = self._key(stage, need)
-            cached = self._conflicts.get(stage)
-            if cached is not None and cached[0] == key:  # nothing new since
-                return list(cached[1])
             pos = self.groups.pos
             # a conflict needs two reviewers who differ (in the decision, or at full text in
             # the reason of an exclusion) and no resolution: the other groups are passed over
@@ -350,43 +352,34 @@ class ScreeningIndex:
                      and (stage == "full-text" or len(set(sc.values())) > 1)
                      and g not in log.resolution and self._eligible(stage, g)]
             rows = [self._row(log, stage, g, need) for g in sorted(found, key=pos.__getitem__)]
-            out = [r for r in rows if r["conflict"]]
-            self._conflicts[stage] = (key, out)
-            return list(out)
+            return [r for r in rows if r["conflict"]]
+
+        return list(self._kept("conflicts", settings, stage, compute))
 
     def prisma_inputs(self, settings: ScreeningSettings) -> dict[str, Any]:
         """The arguments of :func:`evsynth.records.prisma.prisma_from_outcomes` but the store:
         the groups, and the outcome rows of the groups with decisions at each stage (import
         order), as :func:`~evsynth.records.screening.screening_table` gives them. The rows
         are kept for the next call while no decision comes: read them, do not modify them."""
-        from evsynth.records.screening import reviewers_required
-
-        need = reviewers_required(settings)
-        with self.lock:
-            self._sync("full-text", settings)  # both stages
-            key = self._key("full-text", need)
-            if self._prisma is not None and self._prisma[0] == key:  # nothing new since
-                return dict(self._prisma[1])
+        def compute(_: _StageLog, need: int) -> dict[str, Any]:  # both stages are in sync
+            groups = self.groups
+            assert groups is not None
             rows: dict[str, dict[str, dict[str, Any]]] = {}
             for stage in STAGES:
                 log = self.logs[stage]
-                assert self.groups is not None
-                pos = self.groups.pos
                 seen = [g for g in set(log.screens) | set(log.resolution)
                         if self._eligible(stage, g)]
                 rows[stage] = {g: self._row(log, stage, g, need)
-                               for g in sorted(seen, key=pos.__getitem__)}
-            groups = self.groups
-            assert groups is not None
+                               for g in sorted(seen, key=groups.pos.__getitem__)}
             ta = rows["title-abstract"]
-            out = dict(n_groups=len(groups.reps),
-                       members={g: list(m) for g, m in groups.members.items()},
-                       n_screened=len(groups.reps),
-                       ta_rows={g: r for g, r in ta.items() if r["status"] != "pending"},
-                       sought_ids=[groups.reps[i] for i in self.passed_pos],
-                       ft_rows=rows["full-text"])
-            self._prisma = (key, out)
-            return dict(out)
+            return dict(n_groups=len(groups.reps),
+                        members={g: list(m) for g, m in groups.members.items()},
+                        n_screened=len(groups.reps),
+                        ta_rows={g: r for g, r in ta.items() if r["status"] != "pending"},
+                        sought_ids=[groups.reps[i] for i in self.passed_pos],
+                        ft_rows=rows["full-text"])
+
+        return dict(self._kept("prisma", settings, "full-text", compute))
 
     def latest_screens(self, settings: ScreeningSettings, stage: str
                        ) -> dict[str, dict[str, str]]:
@@ -458,7 +451,6 @@ class ScreeningIndex:
                         version=self._version(groups, h, n_eligible))
 
 
-V = TypeVar("V")
 _INDEXES: weakref.WeakKeyDictionary[Store, ScreeningIndex] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
