@@ -374,3 +374,27 @@ def test_concurrent_writers(target, store):
 def test_missing_file_import(tmp_path, store):
     with pytest.raises(InputError, match="nope.ris"):
         store.add_import(make_records(1), str(tmp_path / "nope.ris"), "MEDLINE")
+
+
+def test_groups_and_history_read_again_only_after_a_change(tmp_path):
+    """duplicate_groups() and decision_history() are kept between calls and read again when
+    the store changed, also through another Store object (another process); each call returns
+    a new object."""
+    recs = records_frame([dict(record_id=f"r{i}", title=f"T{i}") for i in range(4)])
+    with Store(tmp_path) as a, Store(tmp_path) as b:
+        a.add_import(recs, "x.ris", "MEDLINE", sha256="x")
+        g1 = a.duplicate_groups()
+        g1["r0"] = "changed"  # a copy: the next call is not affected
+        assert a.duplicate_groups() == {f"r{i}": f"r{i}" for i in range(4)}
+        b.merge_records(["r1", "r2"])  # another writer
+        assert a.duplicate_groups()["r2"] == "r1"
+        assert a.decision_history().empty
+        b.add_decision("r0", "title-abstract", "include", "ann")
+        h = a.decision_history("title-abstract")
+        assert list(h["record_id"]) == ["r0"]
+        h.loc[0, "decision"] = "exclude"  # a copy
+        assert list(a.decision_history("title-abstract")["decision"]) == ["include"]
+        assert a.decision_history("full-text").empty
+        b.add_decision("r3", "title-abstract", "exclude", "bob", "not a trial")
+        assert list(a.decision_history()["record_id"]) == ["r0", "r3"]
+        assert list(a.decision_history("title-abstract")["reviewer"]) == ["ann", "bob"]

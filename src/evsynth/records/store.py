@@ -79,6 +79,7 @@ import json
 import os
 import pickle
 import tempfile
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -595,6 +596,12 @@ class Store:
         self.target = os.fspath(target)
         self.engine = make_engine(target)
         self.version = migrate(self.engine)
+        # duplicate_groups() and decision_history() read again only when the store changed
+        # (every screening command used to read them several times: 0.9 s and 1.2 s each at
+        # 200,000 records and 130,000 decisions)
+        self._cache_lock = threading.Lock()
+        self._groups_cache: tuple[int, dict[str, str]] | None = None
+        self._history_cache: dict[str | None, tuple[tuple[int, int], pd.DataFrame]] = {}
 
     def __enter__(self) -> Store:
         return self
@@ -842,8 +849,19 @@ class Store:
         """``{record_id: representative record_id}`` for every record, in import order.
 
         The representative of a duplicate group is its first-imported member; a record in no
-        group represents itself.
-        """
+        group represents itself. Read again only when :meth:`groups_version` changed since the
+        last call (a new dict each time)."""
+        version = self.groups_version()  # before the groups: a write in between only makes
+        with self._cache_lock:           # the next call read them again
+            hit = self._groups_cache
+        if hit is not None and hit[0] == version:
+            return dict(hit[1])
+        groups = self._read_duplicate_groups()
+        with self._cache_lock:
+            self._groups_cache = (version, groups)
+        return dict(groups)
+
+    def _read_duplicate_groups(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             ids = list(conn.execute(sa.select(T["records"].c.record_id)
                                     .order_by(T["records"].c.id)).scalars())
@@ -944,15 +962,32 @@ class Store:
                                  source=source)])
 
     def decision_history(self, stage: str | None = None) -> pd.DataFrame:
-        """Every screening decision row, oldest first (optionally one stage)."""
+        """Every screening decision row, oldest first (optionally one stage). Decisions are
+        only ever appended: the rows are read again only when their number or largest id
+        changed since the last call (a new DataFrame each time)."""
         d = T["screening_decisions"]
+        counted = sa.select(sa.func.count(), sa.func.max(d.c.decision_id)).select_from(d)
+        if stage is not None:
+            counted = counted.where(d.c.stage == stage)
+        with self.engine.connect() as conn:
+            n, top = conn.execute(counted).one()
+        key = (int(n or 0), int(top or 0))
+        with self._cache_lock:
+            hit = self._history_cache.get(stage)
+        if hit is not None and hit[0] == key:
+            return hit[1].copy()
         q = sa.select(d).order_by(d.c.decision_id)
         if stage is not None:
             q = q.where(d.c.stage == stage)
         df = self._read_sql(q)
         if df.empty:
             df = pd.DataFrame({c.name: pd.Series([], dtype=object) for c in d.columns})
-        return df
+        # the rows read may include decisions committed after the count: keyed by what was
+        # read, so that those are not taken for the counted state
+        key = (len(df), int(df["decision_id"].max()) if len(df) else 0)
+        with self._cache_lock:
+            self._history_cache[stage] = (key, df)
+        return df.copy()
 
     # ------------------------------------------------------------------ retrieval, studies
     def set_retrieval(self, record_id: str, status: str, recorded_by: str | None = None,
