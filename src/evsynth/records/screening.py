@@ -232,14 +232,13 @@ def conflicts(store: Store, stage: str | None = None,
     """Unresolved conflicts: groups whose reviewers disagree. Columns: group_id, stage,
     title, decisions ``{reviewer: decision}``, reasons ``{reviewer: reason}``."""
     stages = [check_stage(stage)] if stage is not None else list(STAGES)
-    titles = dict(zip(*store.records()[["record_id", "title"]].T.values, strict=True)) \
-        if store.n_records() else {}
-    rows = []
+    found = []
     for st in stages:
         tab = screening_table(store, st, settings)
-        for r in tab[tab["conflict"]].to_dict("records"):
-            rows.append(dict(group_id=r["group_id"], stage=st, title=titles.get(r["group_id"]),
-                             decisions=r["decisions"], reasons=r["reasons"]))
+        found += [(st, r) for r in tab[tab["conflict"]].to_dict("records")]
+    titles = store.titles([r["group_id"] for _, r in found])  # not every record's text
+    rows = [dict(group_id=r["group_id"], stage=st, title=titles.get(r["group_id"]),
+                 decisions=r["decisions"], reasons=r["reasons"]) for st, r in found]
     return _frame(rows, ["group_id", "stage", "title", "decisions", "reasons"])
 
 
