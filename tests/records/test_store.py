@@ -398,3 +398,21 @@ def test_groups_and_history_read_again_only_after_a_change(tmp_path):
         b.add_decision("r3", "title-abstract", "exclude", "bob", "not a trial")
         assert list(a.decision_history()["record_id"]) == ["r0", "r3"]
         assert list(a.decision_history("title-abstract")["reviewer"]) == ["ann", "bob"]
+
+
+def test_records_of_some_ids_equal_the_rows_of_all(tmp_path):
+    """records(ids) gives the rows of records() for those ids (stored ones, import order, each
+    once, every column converted the same), also across chunks of 500 ids; titles(ids) their
+    titles."""
+    recs = records_frame([dict(record_id=f"r{i}", title=f"T{i}", year=2000 + i % 20,
+                               authors=[f"A{i}"], source_line=i + 1) for i in range(1200)])
+    with Store(tmp_path) as store:
+        store.add_import(recs, "x.ris", "MEDLINE", sha256="x")
+        every = store.records()
+        ids = ["r1100", "r3", "nope", "r3", "r700", "r0", *[f"r{i}" for i in range(600, 40, -1)]]
+        got = store.records(ids)
+        want = every[every["record_id"].isin(ids)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want)
+        assert list(got["record_id"][:3]) == ["r0", "r3", "r41"]
+        assert store.records([]).empty and list(store.records([]).columns) == list(every.columns)
+        assert store.titles(["r5", "nope", "r5"]) == {"r5": "T5"}

@@ -367,8 +367,7 @@ def export_decisions(store: Store, path: str | os.PathLike[str], stage: str | No
         check_stage(stage)
     check_overwrite(path, force=force, what="CSV")
     df = store.decision_history(stage) if history else latest_decisions(store, stage)
-    titles = dict(zip(*store.records()[["record_id", "title"]].T.values, strict=True)) \
-        if store.n_records() else {}
+    titles = store.titles(list(df["record_id"]))  # not every record's text
     rows = [[r.get(c) for c in CSV_COLUMNS[:-1]] + [titles.get(r["record_id"])]
             for r in df.sort_values("decision_id").to_dict("records")]
     write_csv(Path(path), rows, CSV_COLUMNS)

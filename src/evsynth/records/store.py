@@ -719,10 +719,21 @@ class Store:
         """The import batches, in import order."""
         return self._read_sql(sa.select(T["imports"]).order_by(T["imports"].c.import_id))
 
-    def records(self) -> pd.DataFrame:
-        """All stored records (columns RECORD_COLUMNS + ``import_id``), in import order."""
-        cols = [T["records"].c[c] for c in RECORD_COLUMNS] + [T["records"].c.import_id]
-        df = self._read_sql(sa.select(*cols).order_by(T["records"].c.id))
+    def records(self, record_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """All stored records (columns RECORD_COLUMNS + ``import_id``), in import order; with
+        ``record_ids``, only those of them that are stored (read in chunks of 500 ids)."""
+        r = T["records"]
+        cols = [r.c[c] for c in RECORD_COLUMNS] + [r.c.import_id]
+        if record_ids is None:
+            df = self._read_sql(sa.select(*cols).order_by(r.c.id))
+        else:
+            ids = list(dict.fromkeys(record_ids))
+            parts = [self._read_sql(sa.select(r.c.id.label("_order"), *cols)
+                                    .where(r.c.record_id.in_(ids[i:i + 500])))
+                     for i in range(0, len(ids), 500)]
+            parts = [p for p in parts if not p.empty]
+            df = (pd.concat(parts, ignore_index=True).sort_values("_order")
+                  .drop(columns="_order").reset_index(drop=True) if parts else pd.DataFrame())
         if df.empty:
             df = pd.DataFrame({c: pd.Series([], dtype=object)
                                for c in [*RECORD_COLUMNS, "import_id"]})

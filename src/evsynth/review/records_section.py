@@ -292,7 +292,6 @@ def _collect(review: Review, store: Store) -> dict[str, Any]:
 
     settings = review.config.screening
     counts = prisma_counts(store, settings)
-    recs = {r["record_id"]: r for r in store.records().to_dict("records")}
     groups = store.duplicate_groups()
     members: dict[str, list[str]] = {}
     for rid, g in groups.items():
@@ -303,6 +302,9 @@ def _collect(review: Review, store: Store) -> dict[str, Any]:
     ta = screening_table(store, "title-abstract", settings)
     sought = set(ta.loc[ta["final"].isin(["include", "maybe"]), "group_id"])
     ft = screening_table(store, "full-text", settings)
+    # the records this section cites: the reports sought and the records linked to studies
+    recs = {r["record_id"]: r for r in store.records([*sorted(sought), *sorted(links)])
+            .to_dict("records")}
     excluded, not_retrieved, included = [], [], []
     for r in ft.to_dict("records"):
         g = r["group_id"]

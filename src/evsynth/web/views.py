@@ -168,7 +168,8 @@ def duplicate_pairs(store: Store) -> dict[str, Any]:
     """Uncertain pairs with both records side by side; a pair is decided once both records
     carry a manual duplicate decision (merged: same group; kept apart: different groups)."""
     pairs = store.uncertain_pairs()
-    recs = {r["record_id"]: r for r in store.records().to_dict("records")} if len(pairs) else {}
+    ids = [*pairs["record_id_a"], *pairs["record_id_b"]] if len(pairs) else []
+    recs = {r["record_id"]: r for r in store.records(ids).to_dict("records")} if ids else {}
     groups = store.duplicate_groups()
     manual = _manual_ids(store)
     pending: list[dict[str, Any]] = []
