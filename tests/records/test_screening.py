@@ -324,3 +324,27 @@ def test_csv_import_bad_files(tmp_path, store):
     with pytest.raises(InputError, match="cannot read"):
         import_decisions(store, tmp_path / "missing.csv")
     assert store.decision_history().empty
+
+
+def test_screening_table_kept_until_the_store_changes(tmp_path):
+    """screening_table is kept per store and computed again after a decision (also one made
+    through another Store object), a merge or another number of reviewers; each call returns a
+    new frame."""
+    recs = records_frame([dict(record_id=f"r{i}", title=f"T{i}") for i in range(4)])
+    with Store(tmp_path) as a, Store(tmp_path) as b:
+        a.add_import(recs, "x.ris", "MEDLINE", sha256="x")
+        t1 = screening_table(a, "title-abstract")
+        assert (t1["status"] == "pending").all()
+        t1.loc[0, "status"] = "changed"  # a copy
+        assert screening_table(a, "title-abstract").loc[0, "status"] == "pending"
+        b.add_decision("r0", "title-abstract", "include", "ann")
+        assert screening_table(a, "title-abstract").set_index("group_id").loc[
+            "r0", "status"] == "decided"
+        two = ScreeningSettings(reviewers_per_record=2)
+        assert screening_table(a, "title-abstract", two).set_index("group_id").loc[
+            "r0", "status"] == "pending"
+        assert len(screening_table(a, "full-text")) == 1
+        b.merge_records(["r0", "r1"])
+        assert len(screening_table(a, "title-abstract")) == 3
+        b.add_decision("r0", "full-text", "exclude", "ann", "wrong design")
+        assert screening_table(a, "full-text").loc[0, "final"] == "exclude"

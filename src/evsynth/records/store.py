@@ -972,17 +972,23 @@ class Store:
                                  reviewer=reviewer, reason=reason, kind=kind, note=note,
                                  source=source)])
 
-    def decision_history(self, stage: str | None = None) -> pd.DataFrame:
-        """Every screening decision row, oldest first (optionally one stage). Decisions are
-        only ever appended: the rows are read again only when their number or largest id
-        changed since the last call (a new DataFrame each time)."""
+    def decisions_version(self, stage: str | None = None) -> tuple[int, int]:
+        """(number, largest id) of the screening decisions (of one stage): decisions are only
+        ever appended, so what depends only on them may be kept while this stays the same."""
         d = T["screening_decisions"]
         counted = sa.select(sa.func.count(), sa.func.max(d.c.decision_id)).select_from(d)
         if stage is not None:
             counted = counted.where(d.c.stage == stage)
         with self.engine.connect() as conn:
             n, top = conn.execute(counted).one()
-        key = (int(n or 0), int(top or 0))
+        return int(n or 0), int(top or 0)
+
+    def decision_history(self, stage: str | None = None) -> pd.DataFrame:
+        """Every screening decision row, oldest first (optionally one stage). Decisions are
+        only ever appended: the rows are read again only when their number or largest id
+        changed since the last call (a new DataFrame each time)."""
+        d = T["screening_decisions"]
+        key = self.decisions_version(stage)
         with self._cache_lock:
             hit = self._history_cache.get(stage)
         if hit is not None and hit[0] == key:
