@@ -605,9 +605,32 @@ def _peto_q(sums: dict[str, np.ndarray]) -> np.ndarray:
         return np.maximum(0.0, sums["oe2v"] - sums["oe"] ** 2 / sums["v"])
 
 
+#: exp() of a ratio measure's confidence bounds must be finite
+_EXP_LIMIT = math.log(np.finfo(float).max)
+
+
+def _crit(alpha: float) -> float:
+    """z_{alpha/2}, the critical value of a (1 - alpha) Wald CI."""
+    return float(-special.ndtri(alpha / 2))
+
+
+def _estimate_ok(beta: Any, se: Any) -> Any:
+    """A pooled estimate a fit can report: finite, with a finite SE > 0 (scalars or arrays)."""
+    return np.isfinite(se) & (se > 0) & np.isfinite(beta)
+
+
+def _ci_ok(lb: Any, ub: Any, measure: str) -> Any:
+    """Confidence bounds a fit can report: finite and, for ratio measures, with finite exp()
+    (scalars or arrays)."""
+    ok = np.isfinite(lb) & np.isfinite(ub)
+    if measure in _RATIO_MEASURES:
+        ok = ok & (np.maximum(np.abs(lb), np.abs(ub)) < _EXP_LIMIT)
+    return ok
+
+
 def _wald(beta: float, se: float, alpha: float) -> dict[str, float]:
     """Wald z test and (1 - alpha) CI: z = beta/se, p = 2(1 - Phi(|z|)), beta -/+ z_{a/2} se."""
-    crit = float(-special.ndtri(alpha / 2))
+    crit = _crit(alpha)
     z = beta / se
     return {"beta": beta, "se": se, "zval": z, "pval": float(2 * special.ndtr(-abs(z))),
             "ci_lb": beta - crit * se, "ci_ub": beta + crit * se}
@@ -849,16 +872,13 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
         if isinstance(exc, InputError):
             raise
         _raise_not_representable(fn, "the pooled estimate", supplied, labels)
-    if not (math.isfinite(fit["se"]) and fit["se"] > 0 and math.isfinite(fit["beta"])):
+    if not _estimate_ok(fit["beta"], fit["se"]):
         _raise_not_representable(fn, "the pooled estimate", supplied, labels, strict=True)
         raise InputError(f"{fn}: the pooled estimate has standard error {fit['se']!r}; the data "
                          "are uninformative (e.g. no events, or only events, in every study)")
 
     wald = _wald(fit["beta"], fit["se"], alpha)
-    exp_limit = math.log(np.finfo(float).max)  # exp() of the bounds must be finite for ratios
-    if not (math.isfinite(wald["ci_lb"]) and math.isfinite(wald["ci_ub"])) or (
-            measure in _RATIO_MEASURES and max(abs(wald["ci_lb"]), abs(wald["ci_ub"]))
-            >= exp_limit):
+    if not _ci_ok(wald["ci_lb"], wald["ci_ub"], measure):
         _raise_not_representable(fn, "the confidence interval", supplied, labels)
 
     # per-study effect sizes (first element of add/to/drop00), after the pooled estimator so that

@@ -11,7 +11,6 @@ exactly those of the original fit.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -109,12 +108,12 @@ def pooled_subsets(fit: MHResult, rows: np.ndarray,
     per-study terms (``mh._pooled_terms``), so every subset's sums are one matrix product.
     None when a continuity correction depends on the set of studies (``to="if0all"`` with
     ``add`` > 0): then each subset is refitted."""
-    from scipy import special
-
     from evsynth.models.engine import i2_from_q
     from evsynth.models.mh import (
-        _RATIO_MEASURES,
         _add_to,
+        _ci_ok,
+        _crit,
+        _estimate_ok,
         _peto_q,
         _pooled_from_sums,
         _pooled_terms,
@@ -138,8 +137,7 @@ def pooled_subsets(fit: MHResult, rows: np.ndarray,
     vi = np.asarray(fit.studies["vi"], dtype=float)[rows]
     in_q = np.isfinite(yi)
     y_q, v_q = np.where(in_q, yi, 0.0), np.where(in_q, vi, 1.0)
-    crit = float(-special.ndtri((1 - fit.level / 100) / 2))
-    exp_limit = math.log(np.finfo(float).max)
+    crit = _crit(1 - fit.level / 100)
     n = incl.shape[0]
     out = {key: np.full(n, np.nan) for key in ("beta", "QE", "I2", "H2")}
     for lo in range(0, n, _BLOCK):
@@ -149,11 +147,9 @@ def pooled_subsets(fit: MHResult, rows: np.ndarray,
         beta, se, undefined = _pooled_from_sums(kind, sums)
         k_yi = m @ in_q.astype(float)
         with np.errstate(all="ignore"):
-            lb, ub = beta - crit * se, beta + crit * se
-            ok = ~undefined & np.isfinite(se) & (se > 0) & np.isfinite(beta)
-            ok &= np.isfinite(lb) & np.isfinite(ub)
-            if kind in _RATIO_MEASURES:
-                ok &= np.maximum(np.abs(lb), np.abs(ub)) < exp_limit
+            # the checks of a fit (meta_mh / meta_peto refuse the others)
+            ok = ~undefined & _estimate_ok(beta, se) & _ci_ok(beta - crit * se,
+                                                              beta + crit * se, kind)
             df = k_yi - 1
             if kind == "PETO":  # metafor rma.peto: Q from (O - E) and V
                 qe = _peto_q(sums)
