@@ -104,6 +104,23 @@ def prisma_counts(store: Store, settings: ScreeningSettings | None = None) -> di
         {r["group_id"]: r for r in ft.to_dict("records")})
 
 
+def latest_retrieval(retrieval: Mapping[str, str], members: Mapping[str, list[str]],
+                     group_id: str) -> str | None:
+    """The retrieval status of a report (duplicate group): "retrieved" when any of its
+    records was retrieved, else the first status recorded for one of them, else None."""
+    st = [retrieval[m] for m in members.get(group_id, [group_id]) if m in retrieval]
+    if "retrieved" in st:
+        return "retrieved"
+    return st[0] if st else None
+
+
+def is_not_retrieved(status: str | None, final: str | None, reason: str | None) -> bool:
+    """A sought report counted as not retrieved: its retrieval status says so and it was not
+    included anyway, or it was excluded at full text with the reason "not retrieved"."""
+    return (status == NOT_RETRIEVED and final != "include") or bool(
+        final == "exclude" and reason and reason.strip().lower() == NOT_RETRIEVED)
+
+
 def prisma_from_outcomes(store: Store, n_groups: int, members: Mapping[str, list[str]],
                          n_screened: int, ta_rows: Mapping[str, Mapping[str, Any]],
                          sought_ids: list[str],
@@ -129,26 +146,16 @@ def prisma_from_outcomes(store: Store, n_groups: int, members: Mapping[str, list
         if r["reason"]:
             ta_reasons[r["reason"]] = ta_reasons.get(r["reason"], 0) + 1
     retrieval = store.retrieval()
-    member_of = members
-
-    def latest_retrieval(g: str) -> str | None:
-        st = [retrieval[m] for m in member_of.get(g, [g]) if m in retrieval]
-        if "retrieved" in st:
-            return "retrieved"
-        return st[0] if st else None
-
-    ft_by = ft_rows
     not_retrieved = 0
     ft_excluded = 0
     ft_reasons: dict[str, int] = {}
     included: list[str] = []
     ft_undecided = ft_conflicts = ft_awaiting = 0
     for g in sought_ids:
-        r = ft_by.get(g)
+        r = ft_rows.get(g)
         final = r["final"] if r else None
         reason = r["reason"] if r else None
-        if latest_retrieval(g) == NOT_RETRIEVED and final != "include" or (
-                final == "exclude" and reason and reason.strip().lower() == NOT_RETRIEVED):
+        if is_not_retrieved(latest_retrieval(retrieval, members, g), final, reason):
             not_retrieved += 1
             continue
         if final == "exclude":
@@ -168,7 +175,7 @@ def prisma_from_outcomes(store: Store, n_groups: int, members: Mapping[str, list
     studies: set[str] = set()
     unlinked = 0
     for g in included:
-        linked = {links[m] for m in member_of.get(g, [g]) if m in links}
+        linked = {links[m] for m in members.get(g, [g]) if m in links}
         if linked:
             studies |= linked
         else:

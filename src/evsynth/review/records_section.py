@@ -287,7 +287,7 @@ def _agreement(store: Store) -> list[dict[str, Any]]:
 
 def _collect(review: Review, store: Store) -> dict[str, Any]:
     """Everything of the section except the searches and the SVG."""
-    from evsynth.records.prisma import NOT_RETRIEVED, prisma_counts
+    from evsynth.records.prisma import is_not_retrieved, latest_retrieval, prisma_counts
     from evsynth.records.screening import screening_table
 
     settings = review.config.screening
@@ -310,13 +310,10 @@ def _collect(review: Review, store: Store) -> dict[str, Any]:
         g = r["group_id"]
         if g not in sought:
             continue
-        st = [retrieval[m] for m in members.get(g, [g]) if m in retrieval]
-        latest = "retrieved" if "retrieved" in st else (st[0] if st else None)
         rec = recs[g]
         entry = {"record_id": g, "study": study_label(rec), "citation": citation(rec)}
         reason = r["reason"]
-        if (latest == NOT_RETRIEVED and r["final"] != "include") or (
-                r["final"] == "exclude" and reason and reason.strip().lower() == NOT_RETRIEVED):
+        if is_not_retrieved(latest_retrieval(retrieval, members, g), r["final"], reason):
             not_retrieved.append(entry)
         elif r["final"] == "exclude":
             excluded.append({**entry, "reason": reason or "reason not given"})
