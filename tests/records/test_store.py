@@ -416,3 +416,6 @@ def test_records_of_some_ids_equal_the_rows_of_all(tmp_path):
         assert list(got["record_id"][:3]) == ["r0", "r3", "r41"]
         assert store.records([]).empty and list(store.records([]).columns) == list(every.columns)
         assert store.titles(["r5", "nope", "r5"]) == {"r5": "T5"}
+        for fn in (store.records, store.titles):
+            with pytest.raises(InputError, match="record_ids is the string 'r5'; expected a list"):
+                fn("r5")

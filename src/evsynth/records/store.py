@@ -338,6 +338,15 @@ def schema_version(engine: Engine) -> int:
     return int(v or 0)
 
 
+def _id_list(record_ids: Sequence[str], what: str) -> list[str]:
+    """``record_ids`` once each, in order; an InputError for a single string (a sequence of
+    record ids is expected, not one id)."""
+    if isinstance(record_ids, (str, bytes)):
+        raise InputError(f"Store.{what}: record_ids is the string {record_ids!r}; expected a "
+                         "list of record ids")
+    return list(dict.fromkeys(str(r) for r in record_ids))
+
+
 def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Apply the pending ``migrations`` in order; returns the resulting version.
 
@@ -727,7 +736,7 @@ class Store:
         if record_ids is None:
             df = self._read_sql(sa.select(*cols).order_by(r.c.id))
         else:
-            ids = list(dict.fromkeys(record_ids))
+            ids = _id_list(record_ids, "records")
             parts = [self._read_sql(sa.select(r.c.id.label("_order"), *cols)
                                     .where(r.c.record_id.in_(ids[i:i + 500])))
                      for i in range(0, len(ids), 500)]
@@ -758,7 +767,7 @@ class Store:
         """The titles of the records ``record_ids`` (those stored), read in chunks of 500 ids
         (without loading every record)."""
         r = T["records"]
-        ids = list(dict.fromkeys(record_ids))
+        ids = _id_list(record_ids, "titles")
         out: dict[str, str | None] = {}
         with self.engine.connect() as conn:
             for i in range(0, len(ids), 500):
