@@ -280,3 +280,26 @@ def test_other_maxima_refined_in_one_call(method: str, monkeypatch: pytest.Monke
         assert np.array_equal(got, want)
         checked += int(np.sum(downs.any(axis=1)))
     assert checked > 10  # groups with another down-crossing were refined
+
+
+@pytest.mark.parametrize("k", [1, 2, 10, 37])
+@pytest.mark.parametrize("he", [False, True])
+def test_closed_form_lanes_bitwise_the_group_kernel(k: int, he: bool) -> None:
+    """Groups of one size run side by side (_closed_form_lanes, serial and parallel, chunks of
+    4,096 groups and a remainder that is not a multiple of the lanes): every output row
+    bitwise that of the one-group-at-a-time kernel."""
+    rng = np.random.default_rng(k)
+    G = 2 * 4096 + 13
+    v = rng.uniform(0.001, 2.0, G * k)
+    y = rng.normal(0.1, np.sqrt(v + np.repeat(rng.choice([0.0, 0.05, 1.0], G), k)))
+    starts = np.arange(G, dtype=np.int64) * k
+    sizes = np.full(G, k, dtype=np.int64)
+    want = np.empty((len(_fused.CLOSED_FORM_ROWS), G))
+    _fused._closed_form_serial(y, v, starts, sizes, he, 1.959963984540054, want)
+    for kern in (_fused._closed_form_lanes_serial, _fused._closed_form_lanes):
+        got = np.empty_like(want)
+        kern(y, v, starts, k, he, 1.959963984540054, got)
+        rows = slice(0, 14)  # the rows the kernels fill (pval and QEp are the caller's)
+        assert np.array_equal(np.isnan(got[rows]), np.isnan(want[rows]))
+        ok = ~np.isnan(want[rows])
+        assert np.array_equal(got[rows][ok].view(np.int64), want[rows][ok].view(np.int64))

@@ -63,8 +63,8 @@ def _sorted_runs(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _run_starts(df: pd.DataFrame,
-                by: str | Sequence[str]) -> tuple[np.ndarray, pd.DataFrame] | None:
-    """The first row of every group and the keys when ``by`` is one numpy integer column in
+                by: str | Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first row of every group and its key when ``by`` is one numpy integer column in
     strictly increasing runs (the groups of :func:`_sorted_runs`, without a code per row);
     None otherwise."""
     if not isinstance(by, str) or by not in df.columns:
@@ -86,7 +86,7 @@ def _run_starts(df: pd.DataFrame,
         starts += 1
         starts = np.concatenate(([0], starts))
         firsts = a[starts]
-    return starts, pd.DataFrame({by: firsts})
+    return starts, firsts
 
 
 #: rows from which meta_batch finds the groups' first rows in one pass (numba)
@@ -141,6 +141,11 @@ def _note_column(k: np.ndarray, fallback: np.ndarray | None, test: str) -> Any:
 def _key_columns(keys: pd.DataFrame) -> dict[str, Any]:
     """The group keys as the first columns of a batch frame (their arrays: no index to align)."""
     return {c: keys[c].array for c in keys.columns}
+
+
+def _key_of(keys: dict[str, Any], g: int) -> dict[str, Any]:
+    """Group ``g``'s key as a dict of Python values (for messages)."""
+    return {c: (a[g].item() if isinstance(a[g], np.generic) else a[g]) for c, a in keys.items()}
 
 
 class BatchResult(FrameResult):
@@ -279,13 +284,16 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     con = Control.from_any(control)
     runs = _run_starts(df, by)
     codes: np.ndarray | None = None
+    keys: dict[str, Any]  # the key column(s) of the groups, in order of first appearance
     if runs is not None:  # integer keys in runs: the groups without a code per row
-        run_starts, keys = runs
+        run_starts, firsts = runs
+        keys = {str(by): firsts}
 
         def code(i: int) -> int:
             return int(np.searchsorted(run_starts, i, side="right")) - 1
     else:
-        codes, keys = _group_codes(df, by)
+        codes, key_frame = _group_codes(df, by)
+        keys = _key_columns(key_frame)
 
         def code(i: int) -> int:
             assert codes is not None
@@ -295,7 +303,7 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     if y.size == 0:  # no rows, no groups: an empty result with every column
         from evsynth.models.dask_batch import empty_result
 
-        return BatchResult(empty_result(keys), list(keys.columns), level,
+        return BatchResult(empty_result(pd.DataFrame(keys)), list(keys), level,
                            _info(method, test, level, con))
     ext = None
     if y.size:  # min and max propagate NaN: finite extremes mean finite data
@@ -306,7 +314,7 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         bad = ~np.isfinite(arr) if name == yi else ~(np.isfinite(arr) & (arr > 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            key = keys.iloc[code(i)].to_dict()
+            key = _key_of(keys, code(i))
             want = "a finite number" if name == yi else "a positive finite sampling variance"
             raise InputError(f"meta_batch: row {i + 1} (group {key}): field '{name}' is "
                              f"{shown(arr[i])}; expected {want}")
@@ -317,12 +325,12 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         if not (codes.size and np.all(codes[1:] >= codes[:-1])):
             order = np.argsort(codes, kind="stable")
             codes, y, v = codes[order], y[order], v[order]
-        sizes = np.bincount(codes, minlength=len(keys))
+        sizes = np.bincount(codes, minlength=len(next(iter(keys.values()))))
     des = Design(y, v, np.broadcast_to(np.ones(1), (y.size, 1)), Segments(sizes))
 
     def where(i: int) -> str:  # row i of the sorted data, named as in the input
         row = int(order[i]) if order is not None else i
-        return f"meta_batch: row {row + 1} (group {keys.iloc[code(i)].to_dict()})"
+        return f"meta_batch: row {row + 1} (group {_key_of(keys, code(i))})"
 
     # one choice of kernels for the whole batch (and for a Dask partition, the whole frame's):
     # every group's result independent of the batch around it
@@ -330,7 +338,7 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         fused = fused_batch(des, method, test, lvl, where, con, ext=ext)
         if fused is not None:  # z tests, big batch: every column from fused kernels
             res = pd.DataFrame(_frame_columns(keys, sizes, fused, method, test), copy=False)
-            return BatchResult(res, list(keys.columns), level, _info(method, test, level, con))
+            return BatchResult(res, list(keys), level, _info(method, test, level, con))
         out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
                         where=where)
     k = out["k"]
@@ -340,7 +348,7 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     with np.errstate(invalid="ignore"):
         pi_half = crit * np.sqrt(se**2 + tau2)
     note = _note_column(k, None if method in FIXED_METHODS else out["fallback"], test)
-    columns = _key_columns(keys)
+    columns = dict(keys)
     columns.update({
         "k": k, "estimate": est, "se": se, "zval": out["zval"][:, 0],
         "pval": out["pval"][:, 0], "ci_lb": out["ci_lb"][:, 0], "ci_ub": out["ci_ub"][:, 0],
@@ -349,7 +357,7 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         "QE": out["QE"], "QEp": out["QEp"], "converged": out["converged"],
         "iterations": out["iterations"], "note": note})
     res = pd.DataFrame(columns, copy=False)  # no consolidating copy of the float columns
-    return BatchResult(res, list(keys.columns), level, _info(method, test, level, con))
+    return BatchResult(res, list(keys), level, _info(method, test, level, con))
 
 
 def _info(method: str, test: str, level: float, con: Control) -> dict[str, Any]:
@@ -359,12 +367,12 @@ def _info(method: str, test: str, level: float, con: Control) -> dict[str, Any]:
             "reference": "metafor rma.uni, one fit per group"}
 
 
-def _frame_columns(keys: pd.DataFrame, k: np.ndarray, cols: dict[str, np.ndarray], method: str,
+def _frame_columns(keys: dict[str, Any], k: np.ndarray, cols: dict[str, np.ndarray], method: str,
                    test: str) -> dict[str, Any]:
     """The columns of a batch frame from :func:`evsynth.models.engine.fused_batch` (for the
     closed-form estimators: converged, no iterations, no bracketing; the notes)."""
     G = k.size
-    columns = _key_columns(keys)
+    columns = dict(keys)
     columns["k"] = k
     columns.update({c: cols[c] for c in BATCH_COLUMNS[1:16]})
     columns.update({"converged": cols.get("converged", np.ones(G, dtype=bool)),
