@@ -140,3 +140,76 @@ def test_serial_kernels_gosh_k14():
     finally:
         _fused.PARALLEL_MIN_GROUPS = old
     pd.testing.assert_frame_equal(serial, parallel, check_exact=True)
+
+
+def _equal_k_data(G: int, k: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    v = np.where(rng.random(G * k) < 0.3, rng.uniform(0.001, 0.01, G * k),
+                 rng.uniform(0.05, 2.0, G * k))
+    tau2 = np.repeat(rng.choice([0.0, 0.01, 0.2, 5.0], G), k)
+    y = rng.normal(0.3, np.sqrt(v + tau2))
+    starts = np.arange(G, dtype=np.int64) * k
+    return y, v, starts, np.full(G, k, dtype=np.int64)
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+@pytest.mark.parametrize("k", [2, 3, 10, 41])
+@pytest.mark.parametrize("maxiter", [100, 3, 0])
+@pytest.mark.parametrize("he_start", [True, False])
+def test_newton_lanes_bitwise_the_group_kernel(method, k, maxiter, he_start):
+    """ML/REML groups of one size iterated 8 side by side (_newton_lanes, serial and on
+    chunks in parallel) give bitwise the starts, estimates, iteration counts and convergence
+    flags of the one-group-at-a-time kernel, also when maxiter stops them."""
+    from evsynth.models import _fused
+
+    G = 2 * 4096 + 5
+    y, v, starts, sizes = _equal_k_data(G, k, seed=k + maxiter)
+    code = _fused.METHOD_CODES[method]
+    want = [np.empty(G), np.empty(G, dtype=np.int64), np.empty(G, dtype=np.bool_)]
+    given = np.random.default_rng(k).choice([0.0, 0.05, 1.0, np.nan], G)  # starts given
+    want_init = given.copy()
+    _fused._newton_groups_serial(y, v, starts, sizes, want_init, np.zeros(G), code, 1e-10,
+                                 maxiter, k, *want, he_start)
+    for parallel in (False, True):
+        got = [np.empty(G), np.empty(G, dtype=np.int64), np.empty(G, dtype=np.bool_)]
+        init = given.copy()
+        redo = np.zeros(G, dtype=np.bool_)
+        if parallel:
+            _fused._newton_lanes_parallel(y, v, starts, k, init, code, 1e-10, maxiter, *got,
+                                          redo, he_start, _fused._LANE_T_MAX)
+        else:
+            _fused._newton_lanes(y, v, starts, k, init, code, 1e-10, maxiter, *got, redo,
+                                 he_start, 0, G, _fused._LANE_T_MAX)
+        assert not redo.any()
+        assert np.array_equal(init, want_init, equal_nan=True)
+        for a, b in zip(got, want, strict=True):
+            assert np.array_equal(a.view(np.int64) if a.dtype == float else a,
+                                  b.view(np.int64) if b.dtype == float else b)
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_newton_lanes_hand_back_groups_out_of_range(method, monkeypatch):
+    """Groups whose iterate leaves the lanes' range (here forced by a small bound) are marked
+    and refitted by the group kernel from their start: newton_he_start's values stay bitwise
+    those of the group kernel."""
+    from evsynth.models import _fused
+
+    G, k = 3000, 6
+    y, v, starts, sizes = _equal_k_data(G, k, seed=4)
+    code = _fused.METHOD_CODES[method]
+    want = [np.empty(G), np.empty(G, dtype=np.int64), np.empty(G, dtype=np.bool_)]
+    want_init = np.empty(G)
+    _fused._newton_groups_serial(y, v, starts, sizes, want_init, np.zeros(G), code, 1e-10, 100,
+                                 k, *want, True)
+    got = [np.empty(G), np.empty(G, dtype=np.int64), np.empty(G, dtype=np.bool_)]
+    redo = np.zeros(G, dtype=np.bool_)
+    _fused._newton_lanes(y, v, starts, k, np.empty(G), code, 1e-10, 100, *got, redo, True, 0, G,
+                         0.05)
+    assert 0.05 * G < redo.sum() < G  # some groups handed back, the others finished
+    ok = ~redo
+    assert np.array_equal(got[0][ok], want[0][ok]) and np.array_equal(got[1][ok], want[1][ok])
+    monkeypatch.setattr(_fused, "_LANE_T_MAX", 0.05)
+    start, tau2, iters, conv = _fused.newton_he_start(y, v, starts, sizes, method, 1e-10, 100)
+    assert np.array_equal(start, want_init)
+    assert np.array_equal(tau2, want[0]) and np.array_equal(iters, want[1])
+    assert np.array_equal(conv, want[2])
