@@ -230,13 +230,30 @@ if AVAILABLE:
                 conv_out[g] = conv
 
 
-#: groups iterated side by side by :func:`_newton_lanes`
+#: groups computed side by side by :func:`_newton_lanes` and :func:`_closed_form_lanes`
 _LANES = 8
 #: an iterate above this (or not finite) hands the group back to :func:`_newton_groups`
 _LANE_T_MAX = 1e300
 
 
 if AVAILABLE:
+
+    @njit(cache=True, inline="always")
+    def _lanes_mean(y, v, S, T, k, W, sw, b):  # pragma: no cover - compiled
+        """The first loop of :func:`_sums` for :data:`_LANES` groups side by side (rows
+        ``S[q] ..``, tau^2 ``T[q]``): ``W[i, q] = 1 / (v + T[q])``, ``sw[q] = sum W`` and
+        ``b[q] = sum W y / sw[q]``, each lane's sums in the rows' order."""
+        for q in range(_LANES):
+            sw[q] = 0.0
+            b[q] = 0.0
+        for i in range(k):
+            for q in range(_LANES):
+                w = 1.0 / (v[S[q] + i] + T[q])
+                W[i, q] = w
+                sw[q] += w
+                b[q] += w * y[S[q] + i]
+        for q in range(_LANES):
+            b[q] = b[q] / sw[q]
 
     @njit(cache=True, inline="always")
     def _lane_load(y, v, starts, init, he_start, maxiter, k, nxt, g1, tau2_out, iters_out,
@@ -306,17 +323,8 @@ if AVAILABLE:
                 active += 1
         while active > 0:
             # the sums of _sums_w (codes 0 and 1) of every lane, row by row
+            _lanes_mean(y, v, S, T, k, W, sw, swy)  # swy: b
             for q in range(L):
-                sw[q] = 0.0
-                swy[q] = 0.0
-            for i in range(k):
-                for q in range(L):
-                    w = 1.0 / (v[S[q] + i] + T[q])
-                    W[i, q] = w
-                    sw[q] += w
-                    swy[q] += w * y[S[q] + i]
-            for q in range(L):
-                swy[q] = swy[q] / sw[q]  # b
                 sw2[q] = 0.0
                 sw3[q] = 0.0
                 yppy[q] = 0.0
@@ -697,9 +705,6 @@ if AVAILABLE:
         for g in prange(G):
             _closed_one(y, v, starts[g], sizes[g], he, crit, out, g)
 
-    #: groups computed side by side by :func:`_closed_form_lanes`
-    _LANES = 8
-
     @njit(cache=True, parallel=True)
     def _closed_form_lanes(y, v, starts, k, he, crit, out):  # pragma: no cover - compiled
         """:func:`_closed_form` for groups of one size ``k``, :data:`_LANES` groups side by
@@ -714,6 +719,8 @@ if AVAILABLE:
             g0 = c * chunk
             g1 = min(G, g0 + chunk)
             S = np.empty(L, dtype=np.int64)
+            W = np.empty((k, L))
+            zero = np.zeros(L)
             sw = np.empty(L)
             swy = np.empty(L)
             sw2 = np.empty(L)
@@ -724,22 +731,15 @@ if AVAILABLE:
             for h in range(g0, full, L):
                 for q in range(L):
                     S[q] = starts[h + q]
-                    sw[q] = 0.0
-                    swy[q] = 0.0
                 # the loops of _sums at tau^2 = 0
-                for i in range(k):
-                    for q in range(L):
-                        w = 1.0 / (v[S[q] + i] + 0.0)
-                        sw[q] += w
-                        swy[q] += w * y[S[q] + i]
+                _lanes_mean(y, v, S, zero, k, W, sw, swy)  # swy: b
                 for q in range(L):
-                    swy[q] = swy[q] / sw[q]  # b
                     sw2[q] = 0.0
                     sw3[q] = 0.0
                     rss[q] = 0.0
                 for i in range(k):
                     for q in range(L):
-                        w = 1.0 / (v[S[q] + i] + 0.0)
+                        w = W[i, q]
                         r = y[S[q] + i] - swy[q]
                         u = w * r
                         w2 = w * w
@@ -755,17 +755,11 @@ if AVAILABLE:
                     tau[q] = t
                     sw2[q] = se_t  # kept for the row
                     sw3[q] = trP
-                    sw[q] = 0.0
-                    swy[q] = 0.0
                 # the first loop of _sums at tau^2
-                for i in range(k):
-                    for q in range(L):
-                        w = 1.0 / (v[S[q] + i] + tau[q])
-                        sw[q] += w
-                        swy[q] += w * y[S[q] + i]
+                _lanes_mean(y, v, S, tau, k, W, sw, swy)
                 for q in range(L):
-                    _row_stats(out, h + q, k, tau[q], sw2[q], sw[q], swy[q] / sw[q], rss[q],
-                               sw3[q], crit)
+                    _row_stats(out, h + q, k, tau[q], sw2[q], sw[q], swy[q], rss[q], sw3[q],
+                               crit)
             for g in range(full, g1):
                 _closed_one(y, v, starts[g], k, he, crit, out, g)
 
