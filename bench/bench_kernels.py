@@ -2,7 +2,8 @@
 
     python bench/bench_kernels.py [--sizes 1000,10000,100000] [--full] [--repeat 3] [--no-r]
                                   [--skip batch,single,regression] [--methods DL,HE,ML,REML]
-                                  [--layouts 10,ragged] [--clock cpu|wall] [--floor] [--gosh]
+                                  [--layouts 10,ragged] [--tests z,knha] [--clock cpu|wall]
+                                  [--floor] [--gosh]
                                   [--write]
 
 Every workload is timed for evsynth and its peers in the same process, interleaved (evsynth,
@@ -18,6 +19,8 @@ global-maximum scan, one pass of the sums) and measures its peak memory (section
    per call, so one call per k value and chunks of 10,000 within it). The ratio column is
    PyMARE's best pattern / evsynth. ``--full`` adds N = 10^6 (k = 10 only; ``--repeat`` // 3
    runs, no warm-up round for PyMARE, one call for evsynth to load its parallel kernels).
+   ``--tests`` (default z and knha): one evsynth row per test, timed in the same interleaved
+   round against the same PyMARE calls (PyMARE's batched estimators have no t-based tests).
 2. Single fits (G = 1, k = 10), every estimator: ``evsynth.meta`` (the full result) against
    PyMARE (``DerSimonianLaird``, ``Hedges``, ``VarianceBasedLikelihoodEstimator``),
    statsmodels (``combine_effects``, DL and PM) and metafor ``rma`` (Rscript, 5 blocks of 200
@@ -124,7 +127,8 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int,
 
 
 def batch_rows(sizes: list[int], repeat: int, methods: list[str], layouts: list[str],
-               clock: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
+               clock: Callable[[], float] = time.perf_counter,
+               tests: tuple[str, ...] = ("z",)) -> list[dict[str, Any]]:
     rows = []
     for ragged in (False, True):
         if ("ragged" if ragged else "10") not in layouts:
@@ -135,24 +139,29 @@ def batch_rows(sizes: list[int], repeat: int, methods: list[str], layouts: list[
             df = synthetic(N, None if ragged else 10)
             blocks = pymare_blocks(df)
             for method in methods:
+                # the result holds its frame, every column computed; each test timed against
+                # the same PyMARE calls (PyMARE's estimators compute tau^2 and beta only)
                 fns: dict[str, Callable[[], Any]] = {
-                    # the result holds its frame, every column computed
-                    "evsynth": lambda df=df, m=method: evsynth.meta_batch(df, by="g", method=m),
-                    "pymare_one_call": lambda b=blocks, m=method: pymare_fit(b, m, None),
-                }
+                    f"evsynth:{test}": lambda df=df, m=method, t=test: evsynth.meta_batch(
+                        df, by="g", method=m, test=t) for test in tests}
+                fns["pymare_one_call"] = lambda b=blocks, m=method: pymare_fit(b, m, None)
                 if N > CHUNK:
                     fns["pymare_chunks"] = lambda b=blocks, m=method: pymare_fit(b, m, CHUNK)
                 reps = repeat if N < 1_000_000 else max(1, repeat // 3)
                 if N >= 1_000_000:  # evsynth's parallel kernels loaded (PyMARE: no warm-up)
-                    fns["evsynth"]()
+                    for test in tests:
+                        fns[f"evsynth:{test}"]()
                 t = interleaved(fns, reps, warmup=N < 1_000_000, clock=clock)
-                best = min(v for key, v in t.items() if key != "evsynth")
-                row = {"k": "2..50" if ragged else "10", "N": f"{N:,}", "method": method,
-                       "evsynth_s": t["evsynth"], "pymare_one_call_s": t["pymare_one_call"],
-                       "pymare_chunks_s": t.get("pymare_chunks", np.nan),
-                       "x_pymare_best": best / t["evsynth"], "repeats": reps}
-                rows.append(row)
-                print(row, flush=True)
+                best = min(v for key, v in t.items() if key.startswith("pymare"))
+                for test in tests:
+                    mine = t[f"evsynth:{test}"]
+                    row = {"k": "2..50" if ragged else "10", "N": f"{N:,}", "method": method,
+                           "test": test, "evsynth_s": mine,
+                           "pymare_one_call_s": t["pymare_one_call"],
+                           "pymare_chunks_s": t.get("pymare_chunks", np.nan),
+                           "x_pymare_best": best / mine, "repeats": reps}
+                    rows.append(row)
+                    print(row, flush=True)
     return rows
 
 
@@ -429,6 +438,8 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--methods", default="DL,HE,ML,REML", help="batch part: estimators")
     ap.add_argument("--layouts", default="10,ragged", help="batch part: k = 10 and/or ragged")
+    ap.add_argument("--tests", default="z,knha",
+                    help="batch part: meta_batch tests timed (z, t, knha, adhoc)")
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                     help="batch part: CPU time (time.process_time, all threads) or wall time")
     args = ap.parse_args()
@@ -464,13 +475,15 @@ def main() -> None:
     if "batch" not in skip:
         clock = time.process_time if args.clock == "cpu" else time.perf_counter
         rows = batch_rows(sizes, args.repeat, args.methods.split(","), args.layouts.split(","),
-                          clock)
+                          clock, tuple(args.tests.split(",")))
         what = ("CPU seconds (time.process_time: every thread of the process)"
                 if args.clock == "cpu" else "seconds (wall time)")
         record("batch", "Batch, intercept-only: evsynth.meta_batch vs PyMARE",
-               f"{what}, medians of interleaved repeats; evsynth = meta_batch(...) (its frame "
-               "built, every column computed); x_pymare_best = PyMARE's faster call pattern "
-               "(one call, or chunks of 10,000 datasets) / evsynth\n\n"
+               f"{what}, medians of interleaved repeats; evsynth = meta_batch(..., test=test) "
+               "(its frame built, every column computed); the PyMARE columns are the same "
+               "calls for every test (its estimators give tau^2 and beta only); x_pymare_best "
+               "= PyMARE's faster call pattern (one call, or chunks of 10,000 datasets) / "
+               "evsynth\n\n"
                + results_table(pd.DataFrame(rows)))
     if "regression" not in skip:
         ks = [100_000] + ([1_000_000] if args.full else [])

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import evsynth
-from evsynth.models import _fused, batch, engine
+from evsynth.models import _fused, batch, engine, kernels
 
 pytest.importorskip("numba")
 
@@ -52,17 +52,30 @@ def _random_batch(rng: np.random.Generator, G: int, ragged: bool) -> pd.DataFram
 
 @pytest.mark.parametrize("method", ["DL", "HE", "ML", "REML", "EB", "PM", "PMM"])
 @pytest.mark.parametrize("seed", range(6))
-def test_fused_batch_bitwise_identical(method: str, seed: int,
+@pytest.mark.parametrize("test", ["z", "t", "knha", "adhoc"])
+def test_fused_batch_bitwise_identical(method: str, seed: int, test: str,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every column of the fused path bitwise the general path's, under every test (t, knha
+    and adhoc: the t-based SE, p-value, CI and prediction interval from the fit's vb and RSS
+    at tau^2; k = 1 groups with their undefined t-based values)."""
     rng = np.random.default_rng(seed)
     df = _random_batch(rng, int(rng.integers(2100, 4000)), ragged=seed % 2 == 1)
     level = [95, 90, 99.5][seed % 3]
     control = [None, {"ll0check": False}, {"tau2_init": 0.2}, {"maxiter": 3}, None,
                {"tol": 1e-8}][seed]
-    fast = evsynth.meta_batch(df, by="g", method=method, level=level,
+    called: list[bool] = []
+    real = engine._t_based
+
+    def spy(*args: object) -> bool:
+        called.append(True)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_t_based", spy)
+    fast = evsynth.meta_batch(df, by="g", method=method, level=level, test=test,
                               control=control).to_frame()
+    assert bool(called) == (test != "z")  # the fused path ran
     monkeypatch.setattr(engine, "_FUSED_BATCH", False)
-    slow = evsynth.meta_batch(df, by="g", method=method, level=level,
+    slow = evsynth.meta_batch(df, by="g", method=method, level=level, test=test,
                               control=control).to_frame()
     _same_bits(fast, slow)
 
@@ -284,10 +297,11 @@ def test_other_maxima_refined_in_one_call(method: str, monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize("k", [1, 2, 10, 37])
 @pytest.mark.parametrize("he", [False, True])
-def test_closed_form_lanes_bitwise_the_group_kernel(k: int, he: bool) -> None:
+@pytest.mark.parametrize("want_rss", [False, True])
+def test_closed_form_lanes_bitwise_the_group_kernel(k: int, he: bool, want_rss: bool) -> None:
     """Groups of one size run side by side (_closed_form_lanes, serial and parallel, chunks of
     4,096 groups and a remainder that is not a multiple of the lanes): every output row
-    bitwise that of the one-group-at-a-time kernel."""
+    bitwise that of the one-group-at-a-time kernel, the RSS at tau^2 too when asked."""
     rng = np.random.default_rng(k)
     G = 2 * 4096 + 13
     v = rng.uniform(0.001, 2.0, G * k)
@@ -295,11 +309,19 @@ def test_closed_form_lanes_bitwise_the_group_kernel(k: int, he: bool) -> None:
     starts = np.arange(G, dtype=np.int64) * k
     sizes = np.full(G, k, dtype=np.int64)
     want = np.empty((len(_fused.CLOSED_FORM_ROWS), G))
-    _fused._closed_form_serial(y, v, starts, sizes, he, 1.959963984540054, want)
+    _fused._closed_form_serial(y, v, starts, sizes, he, 1.959963984540054, want_rss, want)
+    rows = [r for r in range(want.shape[0]) if _fused.CLOSED_FORM_ROWS[r] not in
+            ("pval", "QEp")]  # the rows the kernels fill (the p-values are the caller's)
+    if want_rss:  # the RSS at tau^2 of the weighted fit (kernels.FusedInterceptFit's)
+        fit = kernels.FusedInterceptFit(kernels.Design(y, v, np.ones((y.size, 1)),
+                                                       kernels.Segments(sizes)), want[0])
+        assert np.array_equal(want[_fused.CLOSED_FORM_ROWS.index("RSS_t")], fit.RSS)
+        assert np.array_equal(want[_fused.CLOSED_FORM_ROWS.index("vb")], fit.Ainv[:, 0, 0])
+    else:
+        rows.remove(_fused.CLOSED_FORM_ROWS.index("RSS_t"))
     for kern in (_fused._closed_form_lanes_serial, _fused._closed_form_lanes):
         got = np.empty_like(want)
-        kern(y, v, starts, k, he, 1.959963984540054, got)
-        rows = slice(0, 14)  # the rows the kernels fill (pval and QEp are the caller's)
+        kern(y, v, starts, k, he, 1.959963984540054, want_rss, got)
         assert np.array_equal(np.isnan(got[rows]), np.isnan(want[rows]))
         ok = ~np.isnan(want[rows])
         assert np.array_equal(got[rows][ok].view(np.int64), want[rows][ok].view(np.int64))

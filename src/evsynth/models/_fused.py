@@ -651,7 +651,7 @@ def chi2_upper_int(x: np.ndarray, df: np.ndarray | int) -> np.ndarray:
 #: rows of :func:`closed_form_fits`' output (``pval`` and ``QEp`` are left for the caller:
 #: scipy's ``ndtr`` and :func:`evsynth.models.engine.q_pvalue`)
 CLOSED_FORM_ROWS = ("tau2", "se_tau2", "estimate", "se", "zval", "ci_lb", "ci_ub", "pi_lb",
-                    "pi_ub", "tau", "I2", "H2", "QE", "vt", "pval", "QEp")
+                    "pi_ub", "tau", "I2", "H2", "QE", "vt", "pval", "QEp", "vb", "RSS_t")
 
 
 if AVAILABLE:
@@ -688,25 +688,31 @@ if AVAILABLE:
         return tau2, se_tau2, trP
 
     @njit(cache=True, inline="always")
-    def _closed_one(y, v, s, k, he, crit, out, g):  # pragma: no cover - compiled
+    def _closed_one(y, v, s, k, he, crit, want_rss, out, g):  # pragma: no cover - compiled
         """One group of :func:`_closed_form`: the fixed-effects sums, tau^2, the sums at tau^2
-        and the row of statistics."""
+        (their RSS only when ``want_rss``: the second loop is dropped otherwise) and the row of
+        statistics."""
         sw, b, sw2, sw3, rss0, yppy, swu, swuu, slv = _sums(y, v, s, k, 0.0, False)
         orss = sv = sv2 = 0.0
         if he:
             orss, sv, sv2 = _ols_one(y, v, s, k)
         tau2, se_tau2, trP = _closed_tau2(he, k, sw, sw2, sw3, rss0, orss, sv, sv2)
-        swt, beta, sw2t, sw3t, rsst, ypt, swut, swuut, slvt = _sums(y, v, s, k, tau2, False)
-        _row_stats(out, g, k, tau2, se_tau2, swt, beta, rss0, trP, crit)
+        if want_rss:
+            swt, beta, sw2t, sw3t, rsst, ypt, swut, swuut, slvt = _sums(y, v, s, k, tau2, False)
+        else:  # the same call, its RSS unused (the compiler drops the loop forming it)
+            swt, beta, sw2t, sw3t, rss_unused, ypt, swut, swuut, slvt = _sums(y, v, s, k, tau2,
+                                                                             False)
+            rsst = 0.0
+        _row_stats(out, g, k, tau2, se_tau2, swt, beta, rss0, trP, crit, rsst)
 
     @njit(cache=True, parallel=True)
-    def _closed_form(y, v, starts, sizes, he, crit, out):  # pragma: no cover - compiled
+    def _closed_form(y, v, starts, sizes, he, crit, want_rss, out):  # pragma: no cover
         G = starts.shape[0]
         for g in prange(G):
-            _closed_one(y, v, starts[g], sizes[g], he, crit, out, g)
+            _closed_one(y, v, starts[g], sizes[g], he, crit, want_rss, out, g)
 
     @njit(cache=True, parallel=True)
-    def _closed_form_lanes(y, v, starts, k, he, crit, out):  # pragma: no cover - compiled
+    def _closed_form_lanes(y, v, starts, k, he, crit, want_rss, out):  # pragma: no cover
         """:func:`_closed_form` for groups of one size ``k``, :data:`_LANES` groups side by
         side: each sum runs over the rows of all lanes in one loop, so the lanes' chains of
         additions (each waiting on its previous addition) overlap in the processor. Every group
@@ -726,6 +732,7 @@ if AVAILABLE:
             sw2 = np.empty(L)
             sw3 = np.empty(L)
             rss = np.empty(L)
+            rss_t = np.zeros(L)
             tau = np.empty(L)
             full = g1 - (g1 - g0) % L
             for h in range(g0, full, L):
@@ -755,20 +762,29 @@ if AVAILABLE:
                     tau[q] = t
                     sw2[q] = se_t  # kept for the row
                     sw3[q] = trP
-                # the first loop of _sums at tau^2
+                # the first loop of _sums at tau^2 (and its RSS when asked)
                 _lanes_mean(y, v, S, tau, k, W, sw, swy)
+                if want_rss:
+                    for q in range(L):
+                        rss_t[q] = 0.0
+                    for i in range(k):
+                        for q in range(L):
+                            r = y[S[q] + i] - swy[q]
+                            u = W[i, q] * r
+                            rss_t[q] += u * r
                 for q in range(L):
                     _row_stats(out, h + q, k, tau[q], sw2[q], sw[q], swy[q], rss[q], sw3[q],
-                               crit)
+                               crit, rss_t[q])
             for g in range(full, g1):
-                _closed_one(y, v, starts[g], k, he, crit, out, g)
+                _closed_one(y, v, starts[g], k, he, crit, want_rss, out, g)
 
     @njit(cache=True, inline="always")
-    def _row_stats(out, g, k, tau2, se_tau2, swt, beta, rss0, trP,
-                   crit):  # pragma: no cover - compiled
+    def _row_stats(out, g, k, tau2, se_tau2, swt, beta, rss0, trP, crit,
+                   rss_t):  # pragma: no cover - compiled
         """One row of :data:`CLOSED_FORM_ROWS` (``engine._fit_core``'s z tests, Q, I^2, H^2 and
         meta_batch's prediction interval, in their order of operations) from tau^2, its SE,
-        sum w and beta at tau^2, and Q and tr(P) of the fixed-effects fit."""
+        sum w, beta and the RSS at tau^2, and Q and tr(P) of the fixed-effects fit; ``vb`` =
+        1 / sum w (the fit's ``Ainv``) and ``RSS_t`` for the t-based tests."""
         df = float(k) - 1.0
         se = np.sqrt(1.0 / swt)
         ch = crit * se
@@ -797,6 +813,8 @@ if AVAILABLE:
         out[11, g] = H2
         out[12, g] = QE
         out[13, g] = vt
+        out[16, g] = 1.0 / swt
+        out[17, g] = rss_t
 
     @njit(cache=True, parallel=True)
     def _two_sums(y, v, starts, sizes, tau2, logs, out0, out1):  # pragma: no cover - compiled
@@ -927,27 +945,29 @@ if AVAILABLE:
                 se_tau2 = np.nan
             fe_sw = s0[0, g]
             _row_stats(out, g, k, t, se_tau2, sw, beta, s0[4, g], fe_sw - s0[2, g] / fe_sw,
-                       crit)
+                       crit, s0[4, g] if j == 0 else s1[4, g])
 
 
 def closed_form_fits(y: np.ndarray, v: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
-                     method: str, crit: float) -> np.ndarray:
-    """DL or HE fits of intercept-only groups (z tests) in one fused kernel: per group the
+                     method: str, crit: float, want_rss: bool = False) -> np.ndarray:
+    """DL or HE fits of intercept-only groups in one fused kernel: per group the
     fixed-effects sums, tau^2 and its SE, the sums at tau^2 and every statistic of a
-    :func:`evsynth.meta_batch` row but the p-values, with the floating-point operations of
-    ``kernels.estimate_tau2`` and ``engine._fit_core`` in their order (bitwise the same values:
-    tests/models/test_fused_kernel.py). Returns an array (len(CLOSED_FORM_ROWS), G); its rows
-    ``pval`` and ``QEp`` are not filled."""
+    :func:`evsynth.meta_batch` row under z tests but the p-values, with the floating-point
+    operations of ``kernels.estimate_tau2`` and ``engine._fit_core`` in their order (bitwise
+    the same values: tests/models/test_fused_kernel.py). Returns an array
+    (len(CLOSED_FORM_ROWS), G); its rows ``pval`` and ``QEp`` are not filled, ``RSS_t`` (the
+    weighted RSS at tau^2, for Knapp-Hartung) only with ``want_rss``."""
     out = np.empty((len(CLOSED_FORM_ROWS), starts.size))
     y = np.ascontiguousarray(y, dtype=float)
     v = np.ascontiguousarray(v, dtype=float)
     G = starts.size
     if G and int(sizes.min()) == int(sizes.max()):  # one size: the groups side by side
         kern = _pick(_closed_form_lanes, _closed_form_lanes_serial, G)
-        kern(y, v, _i64(starts), int(sizes[0]), method == "HE", float(crit), out)
+        kern(y, v, _i64(starts), int(sizes[0]), method == "HE", float(crit), bool(want_rss),
+             out)
     else:
         kern = _pick(_closed_form, _closed_form_serial, G)
-        kern(y, v, _i64(starts), _i64(sizes), method == "HE", float(crit), out)
+        kern(y, v, _i64(starts), _i64(sizes), method == "HE", float(crit), bool(want_rss), out)
     return out
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from evsynth.errors import InputError, shown
-from evsynth.models.engine import Control, fit_batch, fused_batch
+from evsynth.models.engine import Control, fit_batch, fused_batch, prediction_half
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments, pinned_kernels
 from evsynth.models.results import FrameResult
 from evsynth.validation import level_percent, meta_method, numeric_vector, test_code
@@ -336,7 +336,7 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     # every group's result independent of the batch around it
     with pinned_kernels(des.seg.G):
         fused = fused_batch(des, method, test, lvl, where, con, ext=ext)
-        if fused is not None:  # z tests, big batch: every column from fused kernels
+        if fused is not None:  # big batch: every column from fused kernels
             res = pd.DataFrame(_frame_columns(keys, sizes, fused, method, test), copy=False)
             return BatchResult(res, list(keys), level, _info(method, test, level, con))
         out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
@@ -344,9 +344,7 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     k = out["k"]
     est, se = out["beta"][:, 0], out["se"][:, 0]
     tau2 = out["tau2"]
-    crit = out["crit"]
-    with np.errstate(invalid="ignore"):
-        pi_half = crit * np.sqrt(se**2 + tau2)
+    pi_half = prediction_half(out["crit"], se, tau2)
     note = _note_column(k, None if method in FIXED_METHODS else out["fallback"], test)
     columns = dict(keys)
     columns.update({

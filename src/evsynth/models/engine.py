@@ -72,11 +72,35 @@ def default_btt(p: int, intercept: bool) -> np.ndarray:
 
 
 def critical_values(test: str, level: float, df: np.ndarray) -> np.ndarray:
-    """Two-sided critical values: normal for ``z``, t(df) otherwise."""
+    """Two-sided critical values: normal for ``z``, t(df) otherwise (the t quantile computed
+    once per distinct df: a batch has few, and each costs microseconds)."""
     alpha = 1 - level
     if test == "z":
         return np.full(np.shape(df), special.ndtri(1 - alpha / 2))
+    df = np.asarray(df, dtype=float)
+    if df.size > 64:
+        values, index = np.unique(df, return_inverse=True)
+        return special.stdtrit(values, 1 - alpha / 2)[index.reshape(df.shape)]
     return special.stdtrit(df, 1 - alpha / 2)
+
+
+def knha_scale(rss: np.ndarray, df: np.ndarray, test: str) -> np.ndarray:
+    """The factor of the coefficients' covariance under Knapp & Hartung (2003) ``"knha"``:
+    ``s^2 = RSS / (k - p)`` of the weighted fit at tau^2 (0 when RSS <= machine epsilon, as
+    metafor), with ``"adhoc"`` ``max(1, s^2)`` (Jackson et al. 2017); 1 under ``z`` and ``t``."""
+    if test not in ("knha", "adhoc"):
+        return np.ones_like(df)
+    s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / np.where(df > 0, df, 1))
+    if test == "adhoc":
+        s2w = np.maximum(s2w, 1.0)
+    return s2w
+
+
+def prediction_half(crit: np.ndarray, se: np.ndarray, tau2: np.ndarray) -> np.ndarray:
+    """Half-width of metafor's default prediction interval: ``crit * sqrt(se^2 + tau^2)``
+    (Riley et al. 2011 with metafor's critical value)."""
+    with np.errstate(invalid="ignore"):
+        return crit * np.sqrt(se**2 + tau2)
 
 
 def chi2_upper(x: Any, df: Any) -> np.ndarray:
@@ -175,17 +199,21 @@ def fused_batch(des: Design, method: str, test: str, level: float,
                 ext: tuple[float, float, float, float] | None = None
                 ) -> dict[str, np.ndarray] | None:
     """The columns of :func:`evsynth.meta_batch` for a big intercept-only batch (>= 2,048
-    groups, numba) fitted by DL or HE with z tests, from one fused kernel per group
-    (:func:`evsynth.models._fused.closed_form_fits`): the floating-point operations of
+    groups, numba): DL or HE from one fused kernel per group
+    (:func:`evsynth.models._fused.closed_form_fits`), ML/REML/EB/PM/PMM from the fused
+    iteration (:func:`_fused_iterative`), under any test: the floating-point operations of
     :func:`_fit_batch` in the same order, so bitwise the same values, without the arrays of
     the general path or the statistics meta_batch does not report (likelihoods, information
-    criteria, the omnibus test). None when the general path is needed: other methods or tests,
-    data needing a location shift or rescaling, or a fit that is not finite (which the general
-    path then reports). ``ext``: min y, max y, min v, max v when already known."""
+    criteria, the omnibus test). Under t, knha and adhoc the coefficient's SE, t value,
+    p-value, CI and prediction interval are formed from the fit's ``vb`` and RSS at tau^2 by
+    the general path's own functions (:func:`knha_scale`, :func:`_coef_stats`,
+    :func:`prediction_half`). None when the general path is needed: other methods, data
+    needing a location shift or rescaling, or a fit that is not finite (which the general path
+    then reports). ``ext``: min y, max y, min v, max v when already known."""
     from evsynth.models.kernels import _fusable
 
     iterative = method in ("ML", "REML", "EB", "PM", "PMM")
-    if not (_FUSED_BATCH and (method in ("DL", "HE") or iterative) and test == "z"
+    if not (_FUSED_BATCH and (method in ("DL", "HE") or iterative) and test in TESTS
             and _fusable(des)):
         return None
     ext = _extremes(des) if ext is None else ext
@@ -203,7 +231,7 @@ def fused_batch(des: Design, method: str, test: str, level: float,
             out, extra = _fused_iterative(des, method, control or Control(), crit, ext)
     else:
         out = _fused.closed_form_fits(des.y, des.v, des.seg.starts, des.seg.sizes, method,
-                                      crit)
+                                      crit, want_rss=test in ("knha", "adhoc"))
     cols = dict(zip(_fused.CLOSED_FORM_ROWS, out, strict=True))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         vt = cols["vt"]
@@ -212,10 +240,13 @@ def fused_batch(des: Design, method: str, test: str, level: float,
                 and np.isfinite(cols["tau2"]).all() and np.isfinite(cols["QE"]).all()
                 and (np.isfinite(vt) & (vt >= 0)).all()):
             return None
-        pval = cols["pval"]
-        np.negative(np.abs(cols["zval"]), out=pval)
-        special.ndtr(pval, out=pval)
-        pval *= 2
+        if test == "z":
+            pval = cols["pval"]
+            np.negative(np.abs(cols["zval"]), out=pval)
+            special.ndtr(pval, out=pval)
+            pval *= 2
+        elif not _t_based(cols, des.k, test, lvl):
+            return None
         k = des.k
         if des.seg.equal_k is not None and des.seg.equal_k > 1:
             cols["QEp"] = q_pvalue(cols["QE"], des.seg.equal_k - 1, True)
@@ -225,6 +256,28 @@ def fused_batch(des: Design, method: str, test: str, level: float,
                                    1.0)
     cols.update(extra)
     return cols
+
+
+def _t_based(cols: dict[str, np.ndarray], k: np.ndarray, test: str, level: float) -> bool:
+    """Replace the z-based columns of :func:`fused_batch` (``se``, ``zval``, ``pval``, CI and
+    prediction interval) by those of test t, knha or adhoc with df = k - 1, as :func:`_fit_core`
+    and meta_batch form them; False when one is not finite where the general path requires
+    it (which then reports it)."""
+    df = k.astype(float) - 1
+    vb = cols["vb"]
+    if test in ("knha", "adhoc"):
+        vb = vb * knha_scale(cols["RSS_t"], df, test)
+    beta = cols["estimate"]
+    st = _coef_stats(beta[:, None], vb[:, None, None], df, test, level)
+    se, crit = st["se"][:, 0], st["crit"]
+    if not (np.isfinite(se).all() and (np.isfinite(st["ci_lb"]) & np.isfinite(st["ci_ub"])
+                                       | ~np.isfinite(crit)[:, None]).all()):
+        return False
+    pi_half = prediction_half(crit, se, cols["tau2"])
+    cols.update({"se": se, "zval": st["zval"][:, 0], "pval": st["pval"][:, 0],
+                 "ci_lb": st["ci_lb"][:, 0], "ci_ub": st["ci_ub"][:, 0],
+                 "pi_lb": beta - pi_half, "pi_ub": beta + pi_half})
+    return True
 
 
 def _fused_iterative(des: Design, method: str, control: Control, crit: float,
@@ -583,10 +636,10 @@ def _check_finite_fit(out: FitDict, des: Design,
             _raise_range(des, g, where, what)
 
 
-def _coef_tests(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, test: str, level: float,
-                L: np.ndarray) -> dict[str, np.ndarray]:
-    """SEs, Wald z (or t with df = k - p), two-sided p-values, CIs ``beta -/+ crit se`` and the
-    omnibus Wald test of ``L beta = 0`` (metafor rma.uni; Knapp & Hartung 2003 for t/knha)."""
+def _coef_stats(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, test: str,
+                level: float) -> dict[str, np.ndarray]:
+    """SEs, Wald z (or t with df = k - p), two-sided p-values and CIs ``beta -/+ crit se``
+    of each coefficient (metafor rma.uni; Knapp & Hartung 2003 for t/knha)."""
     se = np.sqrt(np.einsum("gii->gi", vb))
     with np.errstate(divide="ignore", invalid="ignore"):
         zval = beta / se
@@ -595,10 +648,17 @@ def _coef_tests(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, test: str, lev
     else:
         pval = 2 * special.stdtr(df[:, None], -np.abs(zval))
     crit = critical_values(test, level, df)
-    QM, QMdf, QMp = wald(beta, vb, L, test, df)
     return {"se": se, "zval": zval, "pval": pval, "crit": crit,
-            "ci_lb": beta - crit[:, None] * se, "ci_ub": beta + crit[:, None] * se,
-            "QM": QM, "QMdf": QMdf, "QMp": QMp}
+            "ci_lb": beta - crit[:, None] * se, "ci_ub": beta + crit[:, None] * se}
+
+
+def _coef_tests(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, test: str, level: float,
+                L: np.ndarray) -> dict[str, Any]:
+    """:func:`_coef_stats` and the omnibus Wald test of ``L beta = 0`` (``QM``, ``QMdf``: its
+    numerator df, ``QMp``)."""
+    out: dict[str, Any] = dict(_coef_stats(beta, vb, df, test, level))
+    out["QM"], out["QMdf"], out["QMp"] = wald(beta, vb, L, test, df)
+    return out
 
 
 def _extremes(des: Design) -> tuple[float, float, float, float]:
@@ -669,11 +729,8 @@ def _fit_core(des: Design, method: str, test: str, level: float, control: Contro
     else:
         beta, vb, rss_f = fit.beta, fit.Ainv.copy(), fit.RSS
     df = k - p
-    s2w = np.ones_like(k)
+    s2w = knha_scale(fit.RSS, df, test)
     if test in ("knha", "adhoc"):
-        s2w = np.where(fit.RSS <= np.finfo(float).eps, 0.0, fit.RSS / np.where(df > 0, df, 1))
-        if test == "adhoc":
-            s2w = np.maximum(s2w, 1.0)
         vb = vb * s2w[:, None, None]
     btt = default_btt(p, intercept) if btt is None else np.asarray(btt)
     tests = _coef_tests(beta, vb, df, test, level, np.eye(p)[btt])
