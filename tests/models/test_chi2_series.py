@@ -92,3 +92,19 @@ def test_batch_q_pvalue_from_series_only_on_fused_kernels(monkeypatch: pytest.Mo
             m.setattr(kernels, "FUSED_MIN_GROUPS", 10**12)
             small = evsynth.meta_batch(df, "g", method=method).to_frame()
         np.testing.assert_allclose(big["QEp"], small["QEp"], rtol=1e-12, atol=1e-300)
+
+
+def test_series_into_out_and_in_place() -> None:
+    """Written into ``out``, also when ``out`` is x itself (values beyond the series still
+    from scipy), with df one for all or one per value, x of any shape."""
+    x = np.array([[1.0, 1500.0], [2.0, 3000.0]])
+    want = special.chdtrc(3.0, x)
+    out = np.empty_like(x)
+    assert _fused.chi2_upper_int(x, 3, out=out) is out
+    np.testing.assert_allclose(out, want, rtol=1e-14)
+    same = x.copy()
+    _fused.chi2_upper_int(same, 3, out=same)
+    np.testing.assert_allclose(same, want, rtol=1e-14)
+    dfs = np.array([[1, 2], [3, 2000]])
+    np.testing.assert_allclose(_fused.chi2_upper_int(x, dfs),
+                               special.chdtrc(dfs.astype(float), x), rtol=1e-14, atol=1e-300)

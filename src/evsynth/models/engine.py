@@ -114,18 +114,19 @@ def chi2_upper(x: Any, df: Any) -> np.ndarray:
         return special.chdtrc(np.where(df > 0, df, np.nan), np.maximum(x, 0.0))
 
 
-def q_pvalue(QE: np.ndarray, df: np.ndarray | int, fused: bool) -> np.ndarray:
+def q_pvalue(QE: np.ndarray, df: np.ndarray | int, fused: bool,
+             out: np.ndarray | None = None) -> np.ndarray:
     """P-value of Cochran's Q on ``df`` = k - p >= 1 degrees of freedom (``df``: one per value
     or one for all): :func:`chi2_upper`, or in fits on the fused (numba) kernels the finite
     series :func:`evsynth.models._fused.chi2_upper_int` (a fourth of the time; within ~1e-14
     relative of chdtrc and closer to the exact value). Which one is fixed per batch with the
     kernels (:func:`evsynth.models.kernels.pinned_kernels`), so a group's p-value does not
-    depend on the batch around it."""
+    depend on the batch around it. ``out``: an array to write into."""
     if fused:
         from evsynth.models import _fused
 
-        return _fused.chi2_upper_int(QE, df)
-    return special.chdtrc(np.asarray(df, dtype=float), QE)
+        return _fused.chi2_upper_int(QE, df, out)
+    return special.chdtrc(np.asarray(df, dtype=float), QE, out=out)
 
 
 def chi2_sf(df: float | np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -249,7 +250,7 @@ def fused_batch(des: Design, method: str, test: str, level: float,
             return None
         k = des.k
         if des.seg.equal_k is not None and des.seg.equal_k > 1:
-            cols["QEp"] = q_pvalue(cols["QE"], des.seg.equal_k - 1, True)
+            q_pvalue(cols["QE"], des.seg.equal_k - 1, True, out=cols["QEp"])
         else:
             has_df = k > 1
             cols["QEp"] = np.where(has_df, q_pvalue(cols["QE"], np.where(has_df, k - 1, 1), True),
