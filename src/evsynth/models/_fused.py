@@ -924,10 +924,11 @@ if AVAILABLE:
             out1[5, g] = b
 
     @njit(cache=True, parallel=True)
-    def _finish(sizes, tau2, at0, s0, s1, code, crit, out):  # pragma: no cover - compiled
+    def _finish(sizes, tau2, at0, s0, s1, code, crit, out, lo):  # pragma: no cover - compiled
         """The rows of :data:`CLOSED_FORM_ROWS` of ML (code 0), REML (1) or PM/EB/PMM (2)
-        fits from the sums of :func:`_two_sums`, the final fit's taken at tau^2 = 0 where
-        ``at0`` (boundary kept by the likelihood check, k = 1). SE of tau^2 as
+        fits from the sums of :func:`_two_sums` (written into columns ``lo ..`` of ``out``),
+        the final fit's taken at tau^2 = 0 where ``at0`` (boundary kept by the likelihood
+        check, k = 1). SE of tau^2 as
         ``kernels.estimate_tau2``."""
         G = sizes.shape[0]
         for g in prange(G):
@@ -956,7 +957,7 @@ if AVAILABLE:
                 t = 0.0
                 se_tau2 = np.nan
             fe_sw = s0[0, g]
-            _row_stats(out, g, k, t, se_tau2, sw, beta, s0[4, g], fe_sw - s0[2, g] / fe_sw,
+            _row_stats(out, lo + g, k, t, se_tau2, sw, beta, s0[4, g], fe_sw - s0[2, g] / fe_sw,
                        crit, s0[4, g] if j == 0 else s1[4, g])
 
 
@@ -1053,15 +1054,18 @@ def group_logs(v: np.ndarray, starts: np.ndarray, sizes: np.ndarray, tau2: np.nd
 
 
 def finish_iterative(sizes: np.ndarray, tau2: np.ndarray, at0: np.ndarray, s0: np.ndarray,
-                     s1: np.ndarray, method: str, crit: float) -> np.ndarray:
+                     s1: np.ndarray, method: str, crit: float, out: np.ndarray | None = None,
+                     lo: int = 0) -> np.ndarray:
     """The :data:`CLOSED_FORM_ROWS` of ML/REML/PM-type fits from :func:`two_sums` (rows
-    ``pval`` and ``QEp`` not filled)."""
+    ``pval`` and ``QEp`` not filled), in columns ``lo ..`` of ``out`` when given (a chunk of
+    groups written into the table of all of them, no copy to gather the chunks)."""
     G = sizes.size
-    out = np.empty((len(CLOSED_FORM_ROWS), G))
+    if out is None:
+        out = np.empty((len(CLOSED_FORM_ROWS), G))
     code = {"ML": 0, "REML": 1}.get(method, 2)
     kern = _pick(_finish, _finish_serial, G)
     kern(_i64(sizes), np.ascontiguousarray(tau2, dtype=float),
-         np.ascontiguousarray(at0, dtype=np.bool_), s0, s1, code, float(crit), out)
+         np.ascontiguousarray(at0, dtype=np.bool_), s0, s1, code, float(crit), out, int(lo))
     return out
 
 

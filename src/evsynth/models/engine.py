@@ -320,7 +320,8 @@ def _fused_iterative(des: Design, method: str, control: Control, crit: float,
     check = method in ("ML", "REML") and control.ll0check
     if method in ("ML", "REML"):
         tau2 = _other_maxima(des, method, start, tau2, control.tol, [])
-    parts: list[np.ndarray] = []  # the statistics of each chunk of groups
+    # the statistics of every group, each chunk's written in place
+    out = np.empty((len(_fused.CLOSED_FORM_ROWS), G))
     names = ("sw", "beta", "sw2", "sw3", "RSS", "slv")
     ones = np.broadcast_to(np.ones(1), (des.y.size, 1))
     reml = method == "REML"
@@ -356,10 +357,7 @@ def _fused_iterative(des: Design, method: str, control: Control, crit: float,
                 t = t.copy()
                 t[idx[worse]] = 0.0
                 at0[idx[worse]] = True
-        parts.append(_fused.finish_iterative(sizes, t, at0, s0, s1, method, crit))
-    # one chunk (G <= _FINISH_CHUNK) is the whole table: no copy
-    out = (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1) if parts
-           else np.empty((len(_fused.CLOSED_FORM_ROWS), 0)))
+        _fused.finish_iterative(sizes, t, at0, s0, s1, method, crit, out=out, lo=lo)
     return out, {"converged": conv, "iterations": iters, "fallback": fallback}
 
 
