@@ -85,9 +85,11 @@ def critical_values(test: str, level: float, df: np.ndarray) -> np.ndarray:
 
 
 def knha_scale(rss: np.ndarray, df: np.ndarray, test: str) -> np.ndarray:
-    """The factor of the coefficients' covariance under Knapp & Hartung (2003) ``"knha"``:
-    ``s^2 = RSS / (k - p)`` of the weighted fit at tau^2 (0 when RSS <= machine epsilon, as
-    metafor), with ``"adhoc"`` ``max(1, s^2)`` (Jackson et al. 2017); 1 under ``z`` and ``t``."""
+    """The factor of the coefficients' covariance under ``"knha"``: ``s^2 = RSS / (k - p)`` of
+    the weighted fit at tau^2 (Knapp & Hartung 2003, Stat Med 22:2693, doi:10.1002/sim.1482;
+    0 when RSS <= machine epsilon, as metafor), under ``"adhoc"`` ``max(1, s^2)`` (the ad hoc
+    modification of the same paper; Roever, Knapp & Friede 2015, BMC Med Res Methodol 15:99,
+    doi:10.1186/s12874-015-0091-1); 1 under ``z`` and ``t``."""
     if test not in ("knha", "adhoc"):
         return np.ones_like(df)
     s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / np.where(df > 0, df, 1))
