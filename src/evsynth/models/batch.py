@@ -337,24 +337,21 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     with pinned_kernels(des.seg.G):
         fused = fused_batch(des, method, test, lvl, where, con, ext=ext)
         if fused is not None:  # big batch: every column from fused kernels
-            res = pd.DataFrame(_frame_columns(keys, sizes, fused, method, test), copy=False)
+            res = pd.DataFrame(_frame_columns(keys, sizes, fused, test), copy=False)
             return BatchResult(res, list(keys), level, _info(method, test, level, con))
         out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
                         where=where)
-    k = out["k"]
     est, se = out["beta"][:, 0], out["se"][:, 0]
     tau2 = out["tau2"]
     pi_half = prediction_half(out["crit"], se, tau2)
-    note = _note_column(k, None if method in FIXED_METHODS else out["fallback"], test)
-    columns = dict(keys)
-    columns.update({
-        "k": k, "estimate": est, "se": se, "zval": out["zval"][:, 0],
-        "pval": out["pval"][:, 0], "ci_lb": out["ci_lb"][:, 0], "ci_ub": out["ci_ub"][:, 0],
-        "pi_lb": est - pi_half, "pi_ub": est + pi_half, "tau2": tau2,
-        "se_tau2": out["se_tau2"], "tau": np.sqrt(tau2), "I2": out["I2"], "H2": out["H2"],
-        "QE": out["QE"], "QEp": out["QEp"], "converged": out["converged"],
-        "iterations": out["iterations"], "note": note})
-    res = pd.DataFrame(columns, copy=False)  # no consolidating copy of the float columns
+    cols = {"estimate": est, "se": se, "zval": out["zval"][:, 0], "pval": out["pval"][:, 0],
+            "ci_lb": out["ci_lb"][:, 0], "ci_ub": out["ci_ub"][:, 0], "pi_lb": est - pi_half,
+            "pi_ub": est + pi_half, "tau2": tau2, "se_tau2": out["se_tau2"],
+            "tau": np.sqrt(tau2), "I2": out["I2"], "H2": out["H2"], "QE": out["QE"],
+            "QEp": out["QEp"], "converged": out["converged"], "iterations": out["iterations"]}
+    if method not in FIXED_METHODS:
+        cols["fallback"] = out["fallback"]
+    res = pd.DataFrame(_frame_columns(keys, out["k"], cols, test), copy=False)
     return BatchResult(res, list(keys), level, _info(method, test, level, con))
 
 
@@ -365,10 +362,14 @@ def _info(method: str, test: str, level: float, con: Control) -> dict[str, Any]:
             "reference": "metafor rma.uni, one fit per group"}
 
 
-def _frame_columns(keys: dict[str, Any], k: np.ndarray, cols: dict[str, np.ndarray], method: str,
+def _frame_columns(keys: dict[str, Any], k: np.ndarray, cols: dict[str, np.ndarray],
                    test: str) -> dict[str, Any]:
-    """The columns of a batch frame from :func:`evsynth.models.engine.fused_batch` (for the
-    closed-form estimators: converged, no iterations, no bracketing; the notes)."""
+    """The columns of a batch frame, in :data:`BATCH_COLUMNS`' order after the group keys,
+    from the per-group arrays of either path (:func:`evsynth.models.engine.fused_batch` or the
+    general fit): ``converged``/``iterations`` default to a closed form's (converged, no
+    iterations), ``fallback`` (groups the bracketing root finder solved) to none; the notes
+    from k, the fallback and the test. Arrays are taken without copies (``pd.DataFrame(...,
+    copy=False)`` does not consolidate them)."""
     G = k.size
     columns = dict(keys)
     columns["k"] = k
