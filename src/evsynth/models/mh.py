@@ -504,8 +504,22 @@ def _heterogeneity(yi: np.ndarray, vi: np.ndarray, beta: float) -> tuple[float, 
     kyi = len(yi)
     if kyi <= 1:
         return 0.0, 1.0, 0.0, 1.0
-    qe = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
-    return _q_stats(qe, kyi - 1)
+    qe, _ = _cochran_q(yi, vi, np.array([beta]), np.ones((1, kyi), dtype=bool))
+    return _q_stats(float(qe[0]), kyi - 1)
+
+
+def _cochran_q(yi: np.ndarray, vi: np.ndarray, beta: np.ndarray,
+               member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cochran's Q of the per-study effects of each set of studies (rows of the boolean
+    ``member``, sets x studies) around that set's pooled ``beta``, as metafor ``rma.mh``:
+    ``max(0, sum((yi - beta)^2 / vi))``, 0 with at most one effect; and each set's number of
+    effects k_yi. ``yi``/``vi`` must be finite where ``member`` is set. One fit is one set;
+    ``gosh()`` passes every subset at once (``diagnostics._mh.pooled_subsets``)."""
+    k_yi = member.sum(axis=1)
+    with np.errstate(all="ignore"):
+        resid = (yi[None, :] - beta[:, None]) ** 2 / vi[None, :]
+        qe = np.maximum(0.0, np.sum(np.where(member, resid, 0.0), axis=1))
+    return np.where(k_yi > 1, qe, 0.0), k_yi
 
 
 def _q_stats(qe: float, df: int) -> tuple[float, float, float, float]:

@@ -112,6 +112,7 @@ def pooled_subsets(fit: MHResult, rows: np.ndarray,
     from evsynth.models.mh import (
         _add_to,
         _ci_ok,
+        _cochran_q,
         _crit,
         _estimate_ok,
         _peto_q,
@@ -145,21 +146,17 @@ def pooled_subsets(fit: MHResult, rows: np.ndarray,
         m = incl[blk].astype(float)
         sums = dict(zip(keys, (m @ T).T, strict=True))
         beta, se, undefined = _pooled_from_sums(kind, sums)
-        k_yi = m @ in_q.astype(float)
+        qe, k_yi = _cochran_q(y_q, v_q, beta, m.astype(bool) & in_q)
         with np.errstate(all="ignore"):
             # the checks of a fit (meta_mh / meta_peto refuse the others)
             ok = ~undefined & _estimate_ok(beta, se) & _ci_ok(beta - crit * se,
                                                               beta + crit * se, kind)
-            df = k_yi - 1
+            df = k_yi - 1.0
             if kind == "PETO":  # metafor rma.peto: Q from (O - E) and V
                 qe = _peto_q(sums)
                 use = (sums["pos"] > 1) & (k_yi > 1)
             else:  # Cochran's Q of the per-study effects around the pooled estimate
-                resid = (y_q[None, :] - beta[:, None]) ** 2 / v_q[None, :]
-                qe = np.maximum(0.0, np.sum(np.where(m.astype(bool) & in_q, resid, 0.0),
-                                            axis=1))
                 use = k_yi > 1
-                qe = np.where(use, qe, 0.0)
             i2 = np.where(use, i2_from_q(qe, np.where(use, df, 1.0)), 0.0)
             h2 = np.where(use, qe / np.where(use, df, 1.0), 1.0)
         ok &= np.isfinite(qe)
