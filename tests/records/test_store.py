@@ -416,6 +416,12 @@ def test_records_of_some_ids_equal_the_rows_of_all(tmp_path):
         assert list(got["record_id"][:3]) == ["r0", "r3", "r41"]
         assert store.records([]).empty and list(store.records([]).columns) == list(every.columns)
         assert store.titles(["r5", "nope", "r5"]) == {"r5": "T5"}
+        import evsynth.records.store as store_module  # both read ID_CHUNK ids per query
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(store_module, "ID_CHUNK", 7)
+            pd.testing.assert_frame_equal(store.records(ids), want)
+            assert store.titles(ids[:20]) == {r: f"T{r[1:]}" for r in ids[:20] if r != "nope"}
         for fn in (store.records, store.titles):
             with pytest.raises(InputError, match="record_ids is the string 'r5'; expected a list"):
                 fn("r5")

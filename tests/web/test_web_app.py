@@ -301,7 +301,9 @@ def test_conflicts_page_in_pages(app, ann, bob, owner, monkeypatch):
     assert "Conflicts 5&ndash;5 of 5 (page 3 of 3)" in r.text and ids[4] in r.text
     assert "Next page" not in r.text and 'href="/conflicts?page=2"' in r.text
     assert "page 3 of 3" in owner.get("/conflicts?page=99").text
-    assert "page 1 of 3" in owner.get("/conflicts?page=abc").text
+    for bad in ("abc", "-1", "0", "%C2%B2", "%D9%A2", "1e3", "99999999999999999999"):
+        r = owner.get(f"/conflicts?page={bad}")  # "²" passes str.isdigit but not int()
+        assert r.status_code == 200 and "page 1 of 3" in r.text, bad
     t = csrf_of(owner, "/conflicts?page=2")
     r = owner.post("/conflicts/resolve", data={"csrf_token": t, "record_id": ids[2],
                                                "stage": "title-abstract", "decision": "include",

@@ -338,6 +338,10 @@ def schema_version(engine: Engine) -> int:
     return int(v or 0)
 
 
+#: record ids per ``IN (...)`` query of :meth:`Store.records` and :meth:`Store.titles`
+ID_CHUNK = 500
+
+
 def _id_list(record_ids: Sequence[str], what: str) -> list[str]:
     """``record_ids`` once each, in order; an InputError for a single string (a sequence of
     record ids is expected, not one id)."""
@@ -730,7 +734,8 @@ class Store:
 
     def records(self, record_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """All stored records (columns RECORD_COLUMNS + ``import_id``), in import order; with
-        ``record_ids``, only those of them that are stored (read in chunks of 500 ids)."""
+        ``record_ids``, only those of them that are stored (read :data:`ID_CHUNK` ids at a
+        time)."""
         r = T["records"]
         cols = [r.c[c] for c in RECORD_COLUMNS] + [r.c.import_id]
         if record_ids is None:
@@ -738,8 +743,8 @@ class Store:
         else:
             ids = _id_list(record_ids, "records")
             parts = [self._read_sql(sa.select(r.c.id.label("_order"), *cols)
-                                    .where(r.c.record_id.in_(ids[i:i + 500])))
-                     for i in range(0, len(ids), 500)]
+                                    .where(r.c.record_id.in_(ids[i:i + ID_CHUNK])))
+                     for i in range(0, len(ids), ID_CHUNK)]
             parts = [p for p in parts if not p.empty]
             df = (pd.concat(parts, ignore_index=True).sort_values("_order")
                   .drop(columns="_order").reset_index(drop=True) if parts else pd.DataFrame())
@@ -764,15 +769,15 @@ class Store:
                                      .order_by(T["records"].c.id)).scalars())
 
     def titles(self, record_ids: Sequence[str]) -> dict[str, str | None]:
-        """The titles of the records ``record_ids`` (those stored), read in chunks of 500 ids
-        (without loading every record)."""
+        """The titles of the records ``record_ids`` (those stored), read :data:`ID_CHUNK` ids at
+        a time (without loading every record)."""
         r = T["records"]
         ids = _id_list(record_ids, "titles")
         out: dict[str, str | None] = {}
         with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
+            for i in range(0, len(ids), ID_CHUNK):
                 for rid, title in conn.execute(sa.select(r.c.record_id, r.c.title).where(
-                        r.c.record_id.in_(ids[i:i + 500]))).all():
+                        r.c.record_id.in_(ids[i:i + ID_CHUNK]))).all():
                     out[rid] = title
         return out
 

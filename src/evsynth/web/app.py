@@ -516,8 +516,11 @@ def conflicts_page(request: Request, user: User) -> Response:
 
 
 def _page_number(value: str | None) -> int:
-    """A ``?page=`` number: a whole number from 1, else 1 (too large is clamped by the view)."""
-    return int(value) if value is not None and value.isdigit() and len(value) < 10 else 1
+    """A ``?page=`` number: a whole number from 1 in ASCII digits, else 1 (too large is
+    clamped by the view; ``str.isdigit`` alone accepts "²", which ``int`` refuses)."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) >= 10:
+        return 1
+    return int(value)
 
 
 @action(OWNER_ROLES)

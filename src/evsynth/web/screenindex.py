@@ -102,7 +102,6 @@ class ScreeningIndex:
         self.passed: set[str] = set()  # groups whose title-abstract outcome passes
         self.passed_pos: list[int] = []  # their positions, ascending
         self.need: int | None = None  # reviewers_required the outcomes were computed with
-        # progress() per stage: (what it depends on, its result)
         # the answers of _kept: (what, stage) -> (what they depend on, answer)
         self._answers: dict[tuple[str, str], tuple[tuple[Any, ...], Any]] = {}
         self.sqlite = store.engine.dialect.name == "sqlite"
