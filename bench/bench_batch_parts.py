@@ -8,6 +8,8 @@ be re-measured at any commit:
 
 1. the p-value of Q: scipy's ``chdtrc`` against the finite series
    ``evsynth.models._fused.chi2_upper_int`` (df = 9, one value per group);
+   and the two-sided p-value of the t-based tests: scipy's ``2 * stdtr(df, -|t|)`` against
+   ``evsynth.models._fused.t_two_sided_int`` (df = 9);
 2. DL and HE: the one-group-at-a-time kernel ``_closed_form_serial`` against the 8-lane kernel
    ``_closed_form_lanes_serial`` (bitwise the same rows);
 3. ML and REML: the Newton iteration one group at a time (``_newton_groups_serial``) against
@@ -89,6 +91,10 @@ def rows(sizes: list[int], repeat: int) -> list[dict[str, Any]]:
         add("p-value of Q (df = 9)", G, "scipy chdtrc", "chi2_upper_int series",
             pair(partial(special.chdtrc, K - 1.0, q), partial(_fused.chi2_upper_int, q, K - 1),
                  repeat))
+        tval = np.random.default_rng(3).normal(2.5, 1.0, G)
+        add("t p-value (df = 9)", G, "scipy 2 stdtr", "t_two_sided_int",
+            pair(lambda tval=tval: 2 * special.stdtr(K - 1.0, -np.abs(tval)),
+                 partial(_fused.t_two_sided_int, tval, K - 1), repeat))
         for he in (False, True):
             o = np.empty((len(_fused.CLOSED_FORM_ROWS), G))
             add("HE kernel" if he else "DL kernel", G, "one group at a time", "8 lanes",

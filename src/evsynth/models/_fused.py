@@ -664,6 +664,111 @@ def chi2_upper_int(x: np.ndarray, df: np.ndarray | int,
     return out
 
 
+#: :func:`t_two_sided_int` runs its series and continued fraction up to this many degrees of
+#: freedom; beyond it, and for |t| >= 1e150, scipy's ``stdtr`` answers
+T_SERIES_MAX_DF = 1000
+#: 2 / pi
+_TWO_OVER_PI = 0.6366197723675814
+
+
+if AVAILABLE:
+
+    @njit(cache=True)
+    def _t_two_sided(nu, t):  # pragma: no cover - compiled
+        """P(|T_nu| >= |t|) for an integer nu >= 1, i.e. the regularised incomplete beta
+        function I_x(nu/2, 1/2) with x = nu / (nu + t^2) (Abramowitz & Stegun 1964, 26.7.1).
+
+        With y = 1 - x = t^2 / (nu + t^2), n = floor(nu/2) and e_j the coefficients of
+        (1 - x)^(-1/2) = sum (1/2)_j / j! x^j (even nu) or of arcsin's series
+        j! / (3/2)_j (odd nu), the probability splits into a finite head and a positive tail
+        (A&S 26.7.3-26.7.4, the tail written out): even nu, 1 - p = sqrt(y) sum_{j<n} e_j x^j;
+        odd nu, 1 - p = (2/pi) (atan(|t| / sqrt(nu)) + sqrt(xy) sum_{j<n} e_j x^j); and
+        p = C e_n x^n / K with C = sqrt(y) (even) or (2/pi) sqrt(xy) (odd), where C e_n x^n
+        is the prefactor x^a (1-x)^b / (a B(a, b)) of the continued fraction
+        K^-1 = 1 / (1 + d_1 / (1 + d_2 / (1 + ...))) of DLMF 8.17.22 (a = nu/2, b = 1/2).
+        Where the fraction converges fast, x < (a + 1) / (a + b + 2) (Press et al., Numerical
+        Recipes, 6.4), p comes from it, evaluated forward by the Wallis recurrences (no
+        division in the dependency chain; the convergents' difference is the product of the
+        d's, so the stopping rule costs one multiplication); elsewhere p >= 0.083 and comes
+        from the head, 1 - (1 - p), losing at most a few units in the last place. NaN where
+        it does not answer (nu outside 1..T_SERIES_MAX_DF, |t| >= 1e150, NaN t)."""
+        if t != t:
+            return np.nan
+        at = abs(t)
+        if at == 0.0:
+            return 1.0
+        if nu < 1 or nu > T_SERIES_MAX_DF or not (at < 1e150):
+            return np.nan
+        fn = float(nu)
+        tt = at * at
+        x = fn / (fn + tt)
+        y = tt / (fn + tt)
+        n = nu // 2
+        odd = nu - 2 * n
+        term = 1.0  # e_j x^j
+        head = 0.0
+        for j in range(n):
+            head += term
+            term *= x * (2 * j + 1 + odd) / (2 * j + 2 + odd)
+        c = math.sqrt(x * y) * _TWO_OVER_PI if odd else math.sqrt(y)
+        if x >= (fn + 2.0) / (fn + 5.0):
+            if odd:
+                return 1.0 - (_TWO_OVER_PI * math.atan2(at, math.sqrt(fn)) + c * head)
+            return 1.0 - c * head
+        a = 0.5 * fn
+        a2, a1 = 1.0, 1.0  # Wallis numerators A_{m-2}, A_{m-1} (K = lim A_m / B_m)
+        b2, b1 = 0.0, 1.0
+        diff = -1.0  # A_m B_{m-1} - A_{m-1} B_m = -d_m (previous one)
+        for m in range(1, 2 * T_SERIES_MAX_DF):
+            h = m // 2
+            if m % 2 == 1:
+                d = -(a + h) * (a + 0.5 + h) * x / ((a + 2 * h) * (a + 2 * h + 1.0))
+            else:
+                d = h * (0.5 - h) * x / ((a + 2 * h - 1.0) * (a + 2 * h))
+            a2, a1 = a1, a1 + d * a2
+            b2, b1 = b1, b1 + d * b2
+            diff = -d * diff
+            if abs(diff) <= 1e-17 * abs(a1 * b2):
+                break
+        return c * term * b1 / a1
+
+    @njit(cache=True)
+    def _t_two_sided_many(t, df, out):  # pragma: no cover - compiled
+        """:func:`_t_two_sided` of each t (df: one per t, or one for all); returns how many
+        are NaN where t is not (left to scipy)."""
+        missing = 0
+        one = df.shape[0] == 1
+        for i in range(t.shape[0]):
+            ti = t[i]  # read before writing: ``out`` may be ``t``
+            p = _t_two_sided(df[0] if one else df[i], ti)
+            out[i] = p
+            if p != p and ti == ti:
+                missing += 1
+        return missing
+
+
+def t_two_sided_int(t: np.ndarray, df: np.ndarray | int) -> np.ndarray:
+    """Two-sided p-value P(|T_df| >= |t|) of Student's t for integer degrees of freedom
+    (``df``: one int, or one per t): :func:`_t_two_sided` (A&S 26.7.3-26.7.4 and the
+    incomplete-beta continued fraction, DLMF 8.17.22), a third of the time of scipy's
+    ``2 * stdtr(df, -|t|)`` (~90 vs 220-280 ns a value), which answers where it does not
+    (df < 1 or > :data:`T_SERIES_MAX_DF`, |t| >= 1e150). Against 40-digit mpmath on 3,000
+    random df <= 60 and |t| in 1e-3..200: worst relative error 8.4e-15 (stdtr: 1.3e-14);
+    tests/models/test_t_series.py. 1 for t = 0, NaN for NaN t."""
+    t = np.ascontiguousarray(t, dtype=float)
+    d = np.asarray(df, dtype=np.int64)
+    d = np.ascontiguousarray(d if d.ndim == 0 or d.shape == t.shape
+                             else np.broadcast_to(d, t.shape)).reshape(-1)
+    out = np.empty(t.shape)
+    if _t_two_sided_many(t.reshape(-1), d, out.reshape(-1)):
+        from scipy import special
+
+        left = np.isnan(out) & ~np.isnan(t)
+        dfs = d.reshape(t.shape) if d.size > 1 else np.broadcast_to(d.reshape(()), t.shape)
+        out[left] = 2 * special.stdtr(dfs[left].astype(float), -np.abs(t[left]))
+    return out
+
+
 #: rows of :func:`closed_form_fits`' output (``pval`` and ``QEp`` are left for the caller:
 #: scipy's ``ndtr`` and :func:`evsynth.models.engine.q_pvalue`)
 CLOSED_FORM_ROWS = ("tau2", "se_tau2", "estimate", "se", "zval", "ci_lb", "ci_ub", "pi_lb",
