@@ -74,8 +74,7 @@ def _worst(cases: list[tuple[int, float]]) -> tuple[float, float]:
 
 def test_at_least_as_accurate_as_stdtr() -> None:
     """600 random df <= 60 and |t| log-uniform in 1e-3..200: the series within 1e-14 of the
-    40-digit value and no worse than stdtr (measured: 5.3e-15 vs 6.0e-14, stdtr's worst
-    near t = 0 with df = 1)."""
+    40-digit value and no worse than stdtr (measured: 5.0e-15 vs 8.0e-15)."""
     pytest.importorskip("mpmath")
     rng = np.random.default_rng(7)
     cases = [(int(df), float(t)) for df, t in zip(
@@ -89,7 +88,7 @@ def test_at_least_as_accurate_as_stdtr() -> None:
 def test_accurate_at_the_switch_to_the_head() -> None:
     """df 1..60 just either side of the switch between the continued fraction and the head,
     x = (a + 1) / (a + b + 2), where the head's 1 - (1 - p) (p >= 0.083) loses most:
-    within 1e-14 of the 40-digit value (measured: 9.0e-15; stdtr 8.0e-15 there)."""
+    within 1e-14 of the 40-digit value (measured: 9.0e-15; stdtr 1.5e-15 there)."""
     pytest.importorskip("mpmath")
     cases = [(df, math.sqrt(df * 3 / (df + 2)) * (1 + side))
              for df in range(1, 61) for side in (-1e-9, 1e-9)]
@@ -143,3 +142,23 @@ def test_batch_t_pvalue_from_series_only_on_fused_kernels(
             m.setattr(kernels, "FUSED_MIN_GROUPS", 10**12)
             small = evsynth.meta_batch(df, "g", method=method, test=test).to_frame()
         np.testing.assert_array_equal(small["pval"], _stdtr2(k - 1, small["zval"]))
+
+
+@pytest.mark.parametrize("kind", ["one", "integers", "fractions", "nan", "2d", "small"])
+def test_critical_values_once_per_distinct_df(kind: str) -> None:
+    """engine.critical_values computes each distinct df's t quantile once (one df for all; a
+    table for integer df, no sort; np.unique otherwise): bitwise scipy's stdtrit of each."""
+    from evsynth.models.engine import critical_values
+
+    rng = np.random.default_rng(4)
+    df = {"one": np.full(5000, 9.0),
+          "integers": rng.integers(0, 60, 5000).astype(float),
+          "fractions": rng.uniform(1, 5, 300),
+          "nan": np.array([3.0] * 100 + [np.nan]),
+          "2d": rng.integers(1, 40, (70, 3)).astype(float),
+          "small": np.array([1.0, 4.0, 4.0])}[kind]
+    for level in (0.95, 0.9, 0.995):
+        got = critical_values("knha", level, df)
+        want = special.stdtrit(df, 1 - (1 - level) / 2)
+        assert got.shape == df.shape
+        np.testing.assert_array_equal(got, want)

@@ -78,10 +78,22 @@ def critical_values(test: str, level: float, df: np.ndarray) -> np.ndarray:
     if test == "z":
         return np.full(np.shape(df), special.ndtri(1 - alpha / 2))
     df = np.asarray(df, dtype=float)
+    q = 1 - alpha / 2
     if df.size > 64:
+        lo, hi = float(df.min()), float(df.max())
+        if lo == hi:  # one df for all (NaN compares unequal)
+            return np.full(df.shape, special.stdtrit(lo, q))
+        if 0 <= lo and hi - lo <= 1e6:  # integer df (k - p): a table, no sort
+            ints = df.astype(np.int64)
+            if np.array_equal(ints, df):
+                ints -= int(lo)
+                values = np.flatnonzero(np.bincount(ints.reshape(-1)))
+                table = np.empty(int(hi - lo) + 1)
+                table[values] = special.stdtrit(values + lo, q)
+                return table[ints]
         values, index = np.unique(df, return_inverse=True)
-        return special.stdtrit(values, 1 - alpha / 2)[index.reshape(df.shape)]
-    return special.stdtrit(df, 1 - alpha / 2)
+        return special.stdtrit(values, q)[index.reshape(df.shape)]
+    return special.stdtrit(df, q)
 
 
 def knha_scale(rss: np.ndarray, df: np.ndarray, test: str) -> np.ndarray:
