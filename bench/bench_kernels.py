@@ -147,7 +147,9 @@ def batch_rows(sizes: list[int], repeat: int, methods: list[str], layouts: list[
                 fns["pymare_one_call"] = lambda b=blocks, m=method: pymare_fit(b, m, None)
                 if N > CHUNK:
                     fns["pymare_chunks"] = lambda b=blocks, m=method: pymare_fit(b, m, CHUNK)
-                reps = repeat if N < 1_000_000 else max(1, repeat // 3)
+                # 10^6: three interleaved runs at least (one run varied by +-0.3 s with the
+                # memory state PyMARE left behind)
+                reps = repeat if N < 1_000_000 else max(3, repeat // 3)
                 if N >= 1_000_000:  # evsynth's parallel kernels loaded (PyMARE: no warm-up)
                     for test in tests:
                         fns[f"evsynth:{test}"]()
