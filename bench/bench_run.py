@@ -8,7 +8,12 @@ HTML/Markdown reports. The examples run interleaved. Wall time and the child's C
 counts both processes when a helper process draws half of the figures). Target: median wall
 time < 2 s (issue 17, point 5).
 
-    python bench/bench_run.py [--repeat N] [--examples a,b] [--write]
+    python bench/bench_run.py [--repeat N] [--examples a,b] [--readme-venv DIR] [--write]
+
+``--readme-venv DIR`` also times the runs in a virtual environment made as the README's first
+command makes it (``python -m venv DIR`` and ``pip install ".[docx]"``; created when DIR does
+not exist yet): no optional extras, so no pyarrow for pandas to import (~70 ms), unlike a
+development environment with ``.[test,dask]``.
 
 ``--write`` replaces the section between ``<!-- run:start -->`` and ``<!-- run:end -->`` in
 bench/RESULTS.md (appending the markers if absent) and touches nothing else in the file.
@@ -37,12 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section  # noqa: E402
 
 
-def one_run(example: str, out: Path) -> tuple[float, float]:
+def one_run(example: str, out: Path, python: str = sys.executable) -> tuple[float, float]:
     """(wall seconds, child CPU seconds) of one fresh-process run."""
     shutil.rmtree(out, ignore_errors=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "evsynth.cli", "run", str(REPO / "examples" / example),
+    subprocess.run([python, "-m", "evsynth.cli", "run", str(REPO / "examples" / example),
                     "--out", str(out), "--quiet"], check=True, capture_output=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -70,23 +75,35 @@ def _load() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
-def section(rows: dict[str, tuple[list[float], list[float], str]], load: float,
+def readme_venv(path: Path) -> str:
+    """The interpreter of a venv made as the README's first command makes it (created if
+    ``path`` does not exist)."""
+    python = path / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"{REPO}[docx]"], check=True)
+    return str(python)
+
+
+def section(rows: dict[tuple[str, str], tuple[list[float], list[float], str]], load: float,
             load_end: float) -> str:
     n = len(next(iter(rows.values()))[0])
     lines = [
         f"`evsynth run examples/<name> --quiet`, each run in a fresh process, {n} runs per "
-        "example, interleaved; every figure in SVG and PNG, plus results.json, report.html and "
-        f"report.md. Machine: {os.cpu_count()} cores, Python {platform.python_version()}, load "
-        f"average {load:.1f} at the start and {load_end:.1f} at the end.",
+        "example and environment, interleaved; every figure in SVG and PNG, plus results.json, "
+        f"report.html and report.md. Machine: {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, load average {load:.1f} at the start and "
+        f"{load_end:.1f} at the end.",
         "",
-        "| example | what it computes | wall s (min / median / max) | CPU s, user + system "
-        "(median) | median wall < 2 s |",
-        "|---|---|---|---|---|",
+        "| environment | example | what it computes | wall s (min / median / max) | CPU s, "
+        "user + system (median) | median wall < 2 s |",
+        "|---|---|---|---|---|---|",
     ]
-    for ex, (walls, cpus, what) in rows.items():
+    for (env, ex), (walls, cpus, what) in rows.items():
         med = statistics.median(walls)
-        lines.append(f"| {ex} | {what} | {min(walls):.2f} / {med:.2f} / {max(walls):.2f} | "
-                     f"{statistics.median(cpus):.2f} | {'yes' if med < TARGET_S else 'no'} |")
+        lines.append(f"| {env} | {ex} | {what} | {min(walls):.2f} / {med:.2f} / "
+                     f"{max(walls):.2f} | {statistics.median(cpus):.2f} | "
+                     f"{'yes' if med < TARGET_S else 'no'} |")
     lines += ["", "Issue 17, point 5 (the example review end to end in under 2 s). Wall times "
               "on this shared machine vary with the other sessions' load; the CPU time (both "
               "processes when a helper process draws half of the figures) is the steadier "
@@ -98,21 +115,27 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--examples", default=",".join(EXAMPLES))
+    ap.add_argument("--readme-venv", type=Path, default=None,
+                    help="also run in this venv with `pip install .[docx]` (made if missing)")
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = ap.parse_args()
     examples = [e for e in args.examples.split(",") if e]
+    envs = {"this environment (.[test,bench,dask,...])": sys.executable}
+    if args.readme_venv is not None:
+        envs["venv, pip install .[docx] (README)"] = readme_venv(args.readme_venv)
     load = _load()
     tmp = Path(tempfile.mkdtemp(prefix="evsynth-bench-run-"))
     try:
-        walls: dict[str, list[float]] = {e: [] for e in examples}
-        cpus: dict[str, list[float]] = {e: [] for e in examples}
+        keys = [(env, ex) for env in envs for ex in examples]
+        walls: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
+        cpus: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
         for i in range(args.repeat):
-            for ex in examples:
-                w, c = one_run(ex, tmp / ex)
-                walls[ex].append(w)
-                cpus[ex].append(c)
-                print(f"{ex} run {i + 1}: wall {w:.2f} s, cpu {c:.2f} s", flush=True)
-        rows = {ex: (walls[ex], cpus[ex], contents(tmp / ex)) for ex in examples}
+            for env, ex in keys:
+                w, c = one_run(ex, tmp / ex, envs[env])
+                walls[env, ex].append(w)
+                cpus[env, ex].append(c)
+                print(f"{env} {ex} run {i + 1}: wall {w:.2f} s, cpu {c:.2f} s", flush=True)
+        rows = {key: (walls[key], cpus[key], contents(tmp / key[1])) for key in keys}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     text = section(rows, load, _load())
