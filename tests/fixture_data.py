@@ -66,3 +66,16 @@ def load_r_group(folder: Path, name: str, na=None) -> dict:
     """One JSON group written by a fixture script (``folder/name.json``), R values decoded."""
     with open(folder / f"{name}.json", encoding="utf-8") as fh:
         return decode_r(json.load(fh), na)
+
+
+def ragged_batch(seed: int, groups: int, k_max: int, mu: float):
+    """A frame of ``groups`` meta-analyses (columns g, yi, vi) of k ~ U{1..k_max-1} studies each:
+    vi ~ U(0.01, 0.3), yi ~ N(mu, vi + 0.05)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, k_max, groups)
+    v = rng.uniform(0.01, 0.3, int(sizes.sum()))
+    y = rng.normal(mu, np.sqrt(v + 0.05))
+    return pd.DataFrame({"g": np.repeat(np.arange(groups), sizes), "yi": y, "vi": v})

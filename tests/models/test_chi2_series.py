@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +14,7 @@ from scipy import special
 
 import evsynth
 from evsynth.models import kernels
+from fixture_data import ragged_batch
 
 _fused = pytest.importorskip("evsynth.models._fused")
 pytest.importorskip("numba")
@@ -76,12 +76,7 @@ def test_series_at_least_as_accurate_as_chdtrc() -> None:
 def test_batch_q_pvalue_from_series_only_on_fused_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     """A big batch (fused kernels) takes QEp from the series, a small one from chdtrc; both
     agree to ~1e-14, and each group's value is that of its kernel family."""
-    rng = np.random.default_rng(2)
-    G = 3000
-    sizes = rng.integers(1, 20, G)
-    v = rng.uniform(0.01, 0.3, int(sizes.sum()))
-    y = rng.normal(0, np.sqrt(v + 0.05))
-    df = pd.DataFrame({"g": np.repeat(np.arange(G), sizes), "yi": y, "vi": v})
+    df = ragged_batch(2, 3000, 20, 0)
     for method in ("DL", "REML"):
         big = evsynth.meta_batch(df, "g", method=method).to_frame()
         k = big["k"].to_numpy()

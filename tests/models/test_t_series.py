@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +15,7 @@ from scipy import special
 
 import evsynth
 from evsynth.models import kernels
+from fixture_data import ragged_batch
 
 _fused = pytest.importorskip("evsynth.models._fused")
 pytest.importorskip("numba")
@@ -124,12 +124,7 @@ def test_batch_t_pvalue_from_series_only_on_fused_kernels(
     """A big batch (fused kernels) takes the t-based p-values from the series, a small one
     from stdtr; the two agree to 1e-13 on the same t, and each group's value is that of
     its kernel family (k = 1 groups: NaN either way)."""
-    rng = np.random.default_rng(3)
-    G = 3000
-    sizes = rng.integers(1, 25, G)
-    v = rng.uniform(0.01, 0.3, int(sizes.sum()))
-    y = rng.normal(0.2, np.sqrt(v + 0.05))
-    df = pd.DataFrame({"g": np.repeat(np.arange(G), sizes), "yi": y, "vi": v})
+    df = ragged_batch(3, 3000, 25, 0.2)
     for method in ("DL", "REML"):
         big = evsynth.meta_batch(df, "g", method=method, test=test).to_frame()
         k = big["k"].to_numpy()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import types
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -581,6 +582,8 @@ if AVAILABLE:
             out[g, 2] = sv2
 
 
+#: the kinds of :func:`_per_value_kernel`: the chi-square upper tail, Student t's two tails
+_CHI2, _T2 = 0, 1
 #: the series of :func:`chi2_upper_int` runs up to this many degrees of freedom (at most
 #: df / 2 terms); beyond it, and where e^(-x/2) would underflow, scipy's ``chdtrc`` answers
 CHI2_SERIES_MAX_DF = 1000
@@ -618,20 +621,6 @@ if AVAILABLE:
                 s += term
         return math.erfc(c) + s
 
-    @njit(cache=True)
-    def _chi2_upper_many(x, df, out):  # pragma: no cover - compiled
-        """:func:`_chi2_upper_series` of each x (df: one per x, or one for all); returns how
-        many are NaN where x is not (left to scipy)."""
-        missing = 0
-        one = df.shape[0] == 1
-        for i in range(x.shape[0]):
-            xi = x[i]  # read before writing: ``out`` may be ``x``
-            q = _chi2_upper_series(df[0] if one else df[i], xi)
-            out[i] = q
-            if q != q and xi == xi:
-                missing += 1
-        return missing
-
 
 def chi2_upper_int(x: np.ndarray, df: np.ndarray | int,
                    out: np.ndarray | None = None) -> np.ndarray:
@@ -644,24 +633,9 @@ def chi2_upper_int(x: np.ndarray, df: np.ndarray | int,
     worst relative error 1.1e-15 against chdtrc's 3.4e-14 on 3,000 random df <= 60;
     tests/models/test_chi2_series.py). 1 for x <= 0, NaN for NaN x. ``out``: a contiguous
     float array of x's shape to write into."""
-    x = np.ascontiguousarray(x, dtype=float)
-    d = np.asarray(df, dtype=np.int64)
-    d = np.ascontiguousarray(d if d.ndim == 0 or d.shape == x.shape
-                             else np.broadcast_to(d, x.shape)).reshape(-1)
-    target = out
-    if out is None or np.shares_memory(out, x):  # the fallback below reads x after the kernel
-        out = np.empty(x.shape)
-    if _chi2_upper_many(x.reshape(-1), d, out.reshape(-1)):
-        from scipy import special
+    from scipy import special
 
-        left = np.isnan(out) & ~np.isnan(x)
-        dfs = (d.reshape(x.shape) if d.size > 1
-               else np.broadcast_to(d.reshape(()), x.shape))
-        out[left] = special.chdtrc(dfs[left].astype(float), x[left])
-    if target is not None and target is not out:
-        target[...] = out
-        return target
-    return out
+    return _per_value(_CHI2, special.chdtrc, x, df, out)
 
 
 #: :func:`t_two_sided_int` runs its series and continued fraction up to this many degrees of
@@ -734,18 +708,42 @@ if AVAILABLE:
         return c * term * b1 / a1
 
     @njit(cache=True)
-    def _t_two_sided_many(t, df, out):  # pragma: no cover - compiled
-        """:func:`_t_two_sided` of each t (df: one per t, or one for all); returns how many
-        are NaN where t is not (left to scipy)."""
+    def _per_value_kernel(kind, x, df, out):  # pragma: no cover - compiled
+        """:func:`_chi2_upper_series` (``kind`` :data:`_CHI2`) or :func:`_t_two_sided`
+        (:data:`_T2`) of each x (df: one per x, or one for all); returns how many are NaN
+        where x is not (left to scipy)."""
         missing = 0
         one = df.shape[0] == 1
-        for i in range(t.shape[0]):
-            ti = t[i]  # read before writing: ``out`` may be ``t``
-            p = _t_two_sided(df[0] if one else df[i], ti)
-            out[i] = p
-            if p != p and ti == ti:
+        for i in range(x.shape[0]):
+            xi = x[i]  # read before writing: ``out`` may be ``x``
+            d = df[0] if one else df[i]
+            q = _chi2_upper_series(d, xi) if kind == _CHI2 else _t_two_sided(d, xi)
+            out[i] = q
+            if q != q and xi == xi:
                 missing += 1
         return missing
+
+
+def _per_value(kind: int, fallback: Callable[[np.ndarray, np.ndarray], np.ndarray],
+               x: np.ndarray, df: np.ndarray | int, out: np.ndarray | None) -> np.ndarray:
+    """:func:`_per_value_kernel` over ``x`` of any shape with integer ``df`` (one, or one per
+    x); the values it leaves to scipy from ``fallback(df as float, x)``. ``out``: a contiguous
+    float array of x's shape to write into."""
+    x = np.ascontiguousarray(x, dtype=float)
+    d = np.asarray(df, dtype=np.int64)
+    d = np.ascontiguousarray(d if d.ndim == 0 or d.shape == x.shape
+                             else np.broadcast_to(d, x.shape)).reshape(-1)
+    target = out
+    if out is None or np.shares_memory(out, x):  # the fallback below reads x after the kernel
+        out = np.empty(x.shape)
+    if _per_value_kernel(kind, x.reshape(-1), d, out.reshape(-1)):
+        left = np.isnan(out) & ~np.isnan(x)
+        dfs = d.reshape(x.shape) if d.size > 1 else np.broadcast_to(d.reshape(()), x.shape)
+        out[left] = fallback(dfs[left].astype(float), x[left])
+    if target is not None and target is not out:
+        target[...] = out
+        return target
+    return out
 
 
 def t_two_sided_int(t: np.ndarray, df: np.ndarray | int) -> np.ndarray:
@@ -758,18 +756,12 @@ def t_two_sided_int(t: np.ndarray, df: np.ndarray | int) -> np.ndarray:
     the switch to the head (p >= 0.083) 9.0e-15 (stdtr: 1.5e-15); near t = 0 stdtr loses
     (df = 1, t = 1e-10: exactly 1 instead of 1 - 6.4e-11, which this gives);
     tests/models/test_t_series.py. 1 for t = 0, NaN for NaN t."""
-    t = np.ascontiguousarray(t, dtype=float)
-    d = np.asarray(df, dtype=np.int64)
-    d = np.ascontiguousarray(d if d.ndim == 0 or d.shape == t.shape
-                             else np.broadcast_to(d, t.shape)).reshape(-1)
-    out = np.empty(t.shape)
-    if _t_two_sided_many(t.reshape(-1), d, out.reshape(-1)):
-        from scipy import special
+    from scipy import special
 
-        left = np.isnan(out) & ~np.isnan(t)
-        dfs = d.reshape(t.shape) if d.size > 1 else np.broadcast_to(d.reshape(()), t.shape)
-        out[left] = 2 * special.stdtr(dfs[left].astype(float), -np.abs(t[left]))
-    return out
+    def fallback(d: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return 2 * special.stdtr(d, -np.abs(x))
+
+    return _per_value(_T2, fallback, t, df, None)
 
 
 #: rows of :func:`closed_form_fits`' output (``pval`` and ``QEp`` are left for the caller:
