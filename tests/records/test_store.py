@@ -265,6 +265,9 @@ def test_duplicate_groups_auto_manual(store):
     u = store.unique_records()
     assert list(u["record_id"]) == ["a.ris:1", "a.ris:2", "a.ris:3", "b.ris:1", "b.ris:2"]
     assert list(u["group_size"]) == [1, 1, 2, 1, 1]
+    assert store.group_members() == {"a.ris:1": ["a.ris:1"], "a.ris:2": ["a.ris:2"],
+                                     "a.ris:3": ["a.ris:3", "a.ris:4"], "b.ris:1": ["b.ris:1"],
+                                     "b.ris:2": ["b.ris:2"]}
 
 
 def test_duplicate_groups_bad_input(store):

@@ -3,6 +3,7 @@ deduplicate, screen (both stages), blind dual screening, agreement, conflicts, P
 
 from __future__ import annotations
 
+import pytest
 from web_helpers import PASSWORD, csrf_of, login, ris
 
 from evsynth.records.screening import latest_decisions, screening_table
@@ -310,3 +311,13 @@ def test_conflicts_page_in_pages(app, ann, bob, owner, monkeypatch):
                                                "page": "2"})
     assert r.status_code == 303 and r.headers["location"].endswith("/conflicts?page=2")
     assert "of 4 (page 2 of 2)" in owner.get("/conflicts?page=2").text
+
+
+@pytest.mark.parametrize("bad", [0, -3])
+def test_conflict_list_refuses_a_page_size_below_one(bad):
+    """views.conflict_list takes ``per_page`` from its callers only (the app passes none): 0
+    or a negative size is a programming error, named, not a page of odd slices."""
+    from evsynth.web import views
+
+    with pytest.raises(ValueError, match="per_page must be at least 1"):
+        views.conflict_list(None, None, None, 1, bad)  # type: ignore[arg-type]

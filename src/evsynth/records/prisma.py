@@ -91,10 +91,7 @@ def prisma_counts(store: Store, settings: ScreeningSettings | None = None) -> di
     ``settings`` decides how many reviewers make a decision final (see
     :func:`evsynth.records.screening.reviewers_required`); None means one.
     """
-    groups = store.duplicate_groups()
-    members: dict[str, list[str]] = {}
-    for rid, g in groups.items():
-        members.setdefault(g, []).append(rid)
+    members = store.group_members()
     ta = screening_table(store, "title-abstract", settings)
     ft = screening_table(store, "full-text", settings)
     return prisma_from_outcomes(

@@ -886,6 +886,14 @@ class Store:
             self._groups_cache = (version, groups)
         return dict(groups)
 
+    def group_members(self) -> dict[str, list[str]]:
+        """``{representative record_id: [its records]}`` for every duplicate group (a report in
+        PRISMA's terms), records and groups in import order; from :meth:`duplicate_groups`."""
+        members: dict[str, list[str]] = {}
+        for rid, g in self.duplicate_groups().items():
+            members.setdefault(g, []).append(rid)
+        return members
+
     def _read_duplicate_groups(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             ids = list(conn.execute(sa.select(T["records"].c.record_id)

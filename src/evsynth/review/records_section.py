@@ -293,9 +293,7 @@ def _collect(review: Review, store: Store) -> dict[str, Any]:
     settings = review.config.screening
     counts = prisma_counts(store, settings)
     groups = store.duplicate_groups()
-    members: dict[str, list[str]] = {}
-    for rid, g in groups.items():
-        members.setdefault(g, []).append(rid)
+    members = store.group_members()
     retrieval = store.retrieval()
     links = store.study_links()
 

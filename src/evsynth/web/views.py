@@ -358,8 +358,12 @@ def conflict_list(store: Store, settings: ScreeningSettings, user: User,
     :data:`CONFLICTS_PER_PAGE`) at a time (page ``page``,
     1-based, clamped to the pages there are): owners and viewers see all; a reviewer sees only
     records they have decided themselves (blind screening). Also ``total`` (visible),
-    ``hidden``, ``page``, ``pages`` and ``first`` (the number of the page's first conflict)."""
-    per_page = per_page or CONFLICTS_PER_PAGE
+    ``hidden``, ``page``, ``pages`` and ``first`` (the number of the page's first conflict).
+    A ``per_page`` below 1 is a ValueError."""
+    if per_page is None:
+        per_page = CONFLICTS_PER_PAGE
+    if per_page < 1:
+        raise ValueError(f"conflict_list: per_page must be at least 1, not {per_page}")
     idx = screening_index(store)  # the store-wide tables took 18 s at 200,000 records
     found = [(stage, r) for stage in STAGES for r in idx.conflicts(settings, stage)]
     visible = [(stage, r) for stage, r in found
