@@ -639,8 +639,10 @@ def chi2_upper_int(x: np.ndarray, df: np.ndarray | int,
 
 
 #: :func:`t_two_sided_int` runs its series and continued fraction up to this many degrees of
-#: freedom; beyond it, and for |t| >= 1e150, scipy's ``stdtr`` answers
-T_SERIES_MAX_DF = 1000
+#: freedom; beyond it, and for |t| >= 1e150, scipy's ``stdtr`` answers. Both the head (df/2
+#: terms) and the continued fraction near the switch lose about df * 1e-16 relative: 1.2e-14
+#: at df <= 50, 2.3e-14 at 50-100, 1.7e-13 at 400-1,000 (worst of 400,000 random t each)
+T_SERIES_MAX_DF = 100
 #: 2 / pi
 _TWO_OVER_PI = 0.6366197723675814
 
@@ -693,7 +695,7 @@ if AVAILABLE:
         a2, a1 = 1.0, 1.0  # Wallis numerators A_{m-2}, A_{m-1} (K = lim A_m / B_m)
         b2, b1 = 0.0, 1.0
         diff = -1.0  # A_m B_{m-1} - A_{m-1} B_m = -d_m (the previous one)
-        for h in range(T_SERIES_MAX_DF):  # d_{2h+1} and d_{2h+2} (b = 1/2), then the test
+        for h in range(20 * T_SERIES_MAX_DF):  # d_{2h+1} and d_{2h+2} (b = 1/2), the test
             e = a + 2.0 * h
             d = -(a + h) * (a + h + 0.5) * x / (e * (e + 1.0))
             a2, a1 = a1, a1 + d * a2
