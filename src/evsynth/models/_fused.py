@@ -666,8 +666,10 @@ if AVAILABLE:
         Recipes, 6.4), p comes from it, evaluated forward by the Wallis recurrences (no
         division in the dependency chain; the convergents' difference is the product of the
         d's, so the stopping rule costs one multiplication); elsewhere p >= 0.083 and comes
-        from the head, 1 - (1 - p), losing at most a few units in the last place. NaN where
-        it does not answer (nu outside 1..T_SERIES_MAX_DF, |t| >= 1e150, NaN t)."""
+        from the head, 1 - (1 - p). Both lose about nu units in the last place (the head's
+        rounding over nu/2 terms; the fraction's cancellation near the switch), hence
+        :data:`T_SERIES_MAX_DF`. NaN where it does not answer (nu outside
+        1..T_SERIES_MAX_DF, |t| >= 1e150, NaN t, a fraction not converged)."""
         if t != t:
             return np.nan
         at = abs(t)
@@ -695,6 +697,7 @@ if AVAILABLE:
         a2, a1 = 1.0, 1.0  # Wallis numerators A_{m-2}, A_{m-1} (K = lim A_m / B_m)
         b2, b1 = 0.0, 1.0
         diff = -1.0  # A_m B_{m-1} - A_{m-1} B_m = -d_m (the previous one)
+        converged = False
         for h in range(20 * T_SERIES_MAX_DF):  # d_{2h+1} and d_{2h+2} (b = 1/2), the test
             e = a + 2.0 * h
             d = -(a + h) * (a + h + 0.5) * x / (e * (e + 1.0))
@@ -706,7 +709,10 @@ if AVAILABLE:
             b2, b1 = b1, b1 + d * b2
             diff = -d * diff
             if abs(diff) <= 1e-17 * abs(a1 * b2):
+                converged = True
                 break
+        if not converged:  # never seen: at most 40 passes up to 100 df (measured at the
+            return np.nan  # switch, where it converges slowest); scipy's value then
         return c * term * b1 / a1
 
     @njit(cache=True)

@@ -149,7 +149,7 @@ def t_pvalue(stat: np.ndarray, df: np.ndarray, fused: bool) -> np.ndarray:
     df :func:`evsynth.models._fused.t_two_sided_int` (a third of the time; within ~1e-14
     relative of stdtr and closer to the exact value). As :func:`q_pvalue`, which one is fixed
     per batch with the kernels. ``stat`` is (groups, coefficients), ``df`` one per group."""
-    if fused and stat.shape[1] == 1 and np.array_equal(df, np.round(df)):
+    if fused and np.array_equal(df, np.round(df)):
         from evsynth.models import _fused
 
         return _fused.t_two_sided_int(stat, df.astype(np.int64)[:, None])

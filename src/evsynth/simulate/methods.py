@@ -27,7 +27,7 @@ import numpy as np
 from scipy import special
 
 from evsynth.errors import InputError
-from evsynth.models.engine import Control, fit_batch
+from evsynth.models.engine import Control, fit_batch, prediction_half
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments
 from evsynth.validation import level_percent, meta_method, test_code
 
@@ -134,7 +134,7 @@ def _pi(method: Method, est: np.ndarray, se: np.ndarray, tau2: np.ndarray, crit:
         alpha = 1 - method.level / 100
         with np.errstate(invalid="ignore"):
             crit = np.where(k > 2, special.stdtrit(np.maximum(k - 2, 1), 1 - alpha / 2), np.nan)
-    half = crit * np.sqrt(se**2 + tau2)
+    half = prediction_half(crit, se, tau2)
     return est - half, est + half
 
 
