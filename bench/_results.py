@@ -41,3 +41,11 @@ def write_section(name: str, title: str, body: str, path: Path = RESULTS) -> Non
     else:
         new = old.rstrip() + "\n\n" + section + "\n"
     atomic_write_text(path, new)
+
+
+def publish(name: str, title: str, body: str, write: bool) -> None:
+    """Print ``body``; with ``write`` also make it the section ``name`` of bench/RESULTS.md
+    (:func:`write_section`)."""
+    print(body)
+    if write:
+        write_section(name, title, body)

@@ -38,8 +38,8 @@ import evsynth
 from evsynth.models import _fused, engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import publish  # noqa: E402
 from _results import table as results_table  # noqa: E402
-from _results import write_section  # noqa: E402
 
 K = 10
 
@@ -132,10 +132,8 @@ def main() -> None:
             "CPU milliseconds, medians of interleaved runs, k = 10; both sides are current "
             "code on the same data (the module docstring says what each pair is)\n\n"
             + results_table(pd.DataFrame(found)))
-    print(body)
-    if args.write:
-        write_section("batch_parts", "Parts of a fused batch against what they replaced "
-                      "(bench/bench_batch_parts.py)", body)
+    publish("batch_parts", "Parts of a fused batch against what they replaced "
+            "(bench/bench_batch_parts.py)", body, args.write)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "reference" / "data" / "mh_bcg.csv"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_section  # noqa: E402
+from _results import publish  # noqa: E402
 
 R_SCRIPT = """
 suppressMessages(library(metafor)); library(jsonlite)
@@ -95,9 +95,8 @@ def main() -> int:
     else:
         lines += ["", "metafor not run (Rscript or metafor not installed)."]
     text = "\n".join(lines)
-    print(text)
-    if args.write:
-        write_section("gosh_mh", "GOSH of a Mantel-Haenszel fit (bench/bench_gosh_mh.py)", text)
+    publish("gosh_mh", "GOSH of a Mantel-Haenszel fit (bench/bench_gosh_mh.py)", text,
+            args.write)
     return 0
 
 

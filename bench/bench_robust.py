@@ -44,8 +44,8 @@ import scipy.sparse as sp
 import evsynth
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import publish  # noqa: E402
 from _results import table as results_table  # noqa: E402
-from _results import write_section  # noqa: E402
 
 
 def synthetic(studies: int, effects: int, seed: int = 14) -> pd.DataFrame:
@@ -261,10 +261,8 @@ def main() -> None:
                  "of equal size in one batched numpy call, and the Satterthwaite/HTZ moments "
                  "from p x p per-cluster terms (no k x k or J x J matrix).")
     body = "\n".join(lines)
-    print(body)
-    if a.write:
-        write_section("robust_cr2", "Cluster-robust CR2 test, three-level model: evsynth vs "
-                      "metafor + clubSandwich (bench/bench_robust.py)", body)
+    publish("robust_cr2", "Cluster-robust CR2 test, three-level model: evsynth vs "
+            "metafor + clubSandwich (bench/bench_robust.py)", body, a.write)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ EXAMPLES = ("antibiotic_prophylaxis", "vertebroplasty")
 TARGET_S = 2.0
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_section  # noqa: E402
+from _results import publish  # noqa: E402
 
 
 def one_run(example: str, out: Path, python: str = sys.executable) -> tuple[float, float]:
@@ -139,9 +139,7 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     text = section(rows, load, _load())
-    print(text)
-    if args.write:
-        write_section("run", "End-to-end review runs (bench/bench_run.py)", text)
+    publish("run", "End-to-end review runs (bench/bench_run.py)", text, args.write)
     return 0
 
 

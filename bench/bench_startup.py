@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_section  # noqa: E402
+from _results import publish  # noqa: E402
 
 
 def _script() -> list[str]:
@@ -76,10 +76,8 @@ def main() -> int:
         lines.append(f"| {label} | {best:.3f} | {med:.3f} | "
                      f"{'' if target is None else f'< {target}'} | {verdict} |")
     body = "\n".join(lines)
-    print(body)
-    if args.write:
-        write_section("startup", "Start-up: command line and first fit (bench/bench_startup.py)",
-                      body)
+    publish("startup", "Start-up: command line and first fit (bench/bench_startup.py)", body,
+            args.write)
     return 0
 
 
