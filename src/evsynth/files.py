@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from evsynth.errors import InputError
+from evsynth.textsafe import document_text
 
 
 def current_umask() -> int:
@@ -152,6 +153,10 @@ def figure_bytes(fig: Any, fmt: str, dpi: int = 150) -> bytes:
             fig.savefig(buf, format=fmt, dpi=dpi, pil_kwargs={"compress_level": 1})
         else:
             fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None})
+            # matplotlib writes a label's control characters into the SVG as they are, which
+            # makes it not well-formed XML (a browser shows an error instead of the figure)
+            text = buf.getvalue().decode("utf-8")
+            return document_text(text).encode("utf-8")
     return buf.getvalue()
 
 

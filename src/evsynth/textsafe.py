@@ -25,6 +25,18 @@ Terminal output (escape-sequence injection)
     ``M-^[``). So ``"\\x1b[2J"`` in a record title is shown as ``^[[2J`` and cannot clear the
     screen or change colours. evsynth's own styling (colours, clearing the screen in the
     screener) is passed as :class:`Style` parts, which are the only escape sequences kept.
+    The Unicode bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+    U+2066-U+2069), which reorder the text around them on screen ("Trojan Source", CVE-2021-42574),
+    are shown as ``[U+202E]``.
+
+Documents (HTML, SVG, XML)
+    :func:`document_text` applies the same caret notation to text bound for a report or a
+    figure: XML 1.0 forbids the C0 controls other than tab, newline and carriage return (one
+    ESC in a label made an SVG figure not well-formed XML, so a browser showed an error
+    instead of the plot), HTML 5 calls them parse errors. Surrogates and the noncharacters
+    U+FFFE/U+FFFF, which no XML document may hold either, become U+FFFD, and the bidi
+    controls are shown as on a terminal. :func:`html_text` is :func:`document_text` then
+    ``html.escape`` (quotes too): the escaping of every text in evsynth's HTML.
 """
 
 from __future__ import annotations
@@ -150,7 +162,12 @@ def read_csv_cells(text: str) -> list[list[str]]:
 
 
 # ============================================================================ terminal text
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: C0 (not tab, newline), DEL and C1 controls, and the bidi embeddings, overrides and isolates
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: what a document cannot hold or should not show raw: C0 (not tab, newline, carriage return),
+#: DEL, C1, the bidi controls, surrogates and U+FFFE/U+FFFF
+_DOC_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+                          "\ud800-\udfff\ufffe\uffff]")
 #: the escape sequences :class:`Style` accepts: SGR (colours), cursor movement and home, erase
 #: display/line
 _STYLE = re.compile(r"(?:\x1b\[[0-9;]*[mABCDHJK])*")
@@ -158,6 +175,10 @@ _STYLE = re.compile(r"(?:\x1b\[[0-9;]*[mABCDHJK])*")
 
 def _caret(m: re.Match[str]) -> str:
     c = ord(m.group(0))
+    if 0xD800 <= c <= 0xDFFF or c in (0xFFFE, 0xFFFF):
+        return "\ufffd"
+    if c > 0x9F:  # a bidi control
+        return f"[U+{c:04X}]"
     if c == 0x7F:
         return "^?"
     if c >= 0x80:
@@ -189,6 +210,22 @@ def terminal_text(*parts: Any) -> str:
     return "".join(out)
 
 
+def document_text(text: Any) -> str:
+    """``text`` (``str`` of it; ``""`` for None) for an HTML, SVG or XML document: controls as
+    :func:`terminal_text` shows them (ESC -> ``^[``; tab, newline and carriage return kept),
+    the bidi controls as ``[U+202E]``, surrogates and U+FFFE/U+FFFF as U+FFFD. Not escaped:
+    see :func:`html_text`."""
+    s = "" if text is None else text if isinstance(text, str) else str(text)
+    return _DOC_CONTROL.sub(_caret, s)
+
+
+def html_text(text: Any) -> str:
+    """``text`` for HTML: :func:`document_text`, then ``html.escape`` with quotes."""
+    import html
+
+    return html.escape(document_text(text), quote=True)
+
+
 def echo(*parts: Any, err: bool = False, end: str = "\n", file: IO[str] | None = None) -> None:
     """Print ``parts`` (joined, through :func:`terminal_text`) to stdout, or stderr with
     ``err=True``, or ``file``."""
@@ -197,5 +234,5 @@ def echo(*parts: Any, err: bool = False, end: str = "\n", file: IO[str] | None =
     stream.flush()
 
 
-__all__ = ["CSV_TRIGGERS", "Style", "csv_cell", "csv_text", "csv_uncell", "echo",
-           "read_csv_cells", "terminal_text", "write_csv"]
+__all__ = ["CSV_TRIGGERS", "Style", "csv_cell", "csv_text", "csv_uncell", "document_text", "echo",
+           "html_text", "read_csv_cells", "terminal_text", "write_csv"]

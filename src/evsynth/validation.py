@@ -283,6 +283,10 @@ def numeric_vector(field: str, value: Any, data: pd.DataFrame | None = None, *,
                 out[i] = np.nan
                 continue
             try:
+                if isinstance(val, str) and "_" in val:
+                    # float() reads "1_0" as 10: a digit separator no spreadsheet or
+                    # statistics package accepts in a number, so a typing slip, not a value
+                    raise ValueError(val)
                 out[i] = float(val)
             except (TypeError, ValueError):
                 raise InputError(f"{study_name(i, labels)}: field '{field}' is {val!r}; "

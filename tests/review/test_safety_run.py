@@ -24,7 +24,7 @@ from evsynth.cli import main
 from evsynth.errors import InputError
 from evsynth.files import atomic_write, atomic_write_text, make_dir
 from evsynth.review import pipeline
-from evsynth.review.pipeline import MARKER, remove_stale_temporary, run
+from evsynth.review.pipeline import MARKER, MARKER_TEXT, remove_stale_temporary, run
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "vertebroplasty"
@@ -148,30 +148,39 @@ def test_killed_run_leftovers_removed_by_the_next_run_and_nothing_else(tmp_path)
     (foreign / "data.txt").write_text("keep")
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        busy = tmp_path / ".out.tmp-busy"
-        busy.mkdir()
-        (busy / MARKER).write_text(json.dumps({"pid": alive.pid, "host": socket.gethostname(),
-                                               "created": time.time()}))
-        far_old = tmp_path / ".other.tmp-far-old"
-        far_old.mkdir()
-        (far_old / MARKER).write_text(json.dumps({"pid": 1, "host": "elsewhere.invalid",
-                                                  "created": time.time() - 3 * 86400}))
-        far_new = tmp_path / ".other.tmp-far-new"
-        far_new.mkdir()
-        (far_new / MARKER).write_text(json.dumps({"pid": 1, "host": "elsewhere.invalid",
-                                                  "created": time.time() - 3600}))
-        bad_marker = tmp_path / ".out.old-bad"
+        def marked(name: str, pid: int, host: str, age: float, text: str = MARKER_TEXT) -> Path:
+            folder = tmp_path / name
+            folder.mkdir()
+            (folder / MARKER).write_text(json.dumps({"evsynth": text, "pid": pid, "host": host,
+                                                     "created": time.time() - age}))
+            return folder
+
+        here = socket.gethostname()
+        busy = marked(".out.tmp-0123456789ab", alive.pid, here, 0)
+        far_old = marked(".out.tmp-00000000000a", 1, "elsewhere.invalid", 3 * 86400)
+        far_new = marked(".out.old-00000000000b", 1, "elsewhere.invalid", 3600)
+        # a stale marker on folders that are not this output's temporary folders: another
+        # output's name, a name evsynth does not make, or a marker of something else
+        other_output = marked(".other.tmp-00000000000c", 1, "elsewhere.invalid", 3 * 86400)
+        not_a_name = marked(".out.tmp-far-old", 1, "elsewhere.invalid", 3 * 86400)
+        not_ours = marked(".out.tmp-00000000000d", 1, "elsewhere.invalid", 3 * 86400,
+                          text="something else")
+        (other_output / "precious.csv").write_text("keep")
+        bad_marker = tmp_path / ".out.old-00000000000e"
         bad_marker.mkdir()
         (bad_marker / MARKER).write_text("not json")
         run(d, out, quiet=True)
         assert not tmp.exists() and not far_old.exists()
         assert (foreign / "data.txt").read_text() == "keep"
         assert busy.is_dir() and far_new.is_dir() and bad_marker.is_dir()
+        assert not_a_name.is_dir() and not_ours.is_dir()
+        assert (other_output / "precious.csv").read_text() == "keep"
         assert (out / "results.json").is_file()
     finally:
         alive.kill()
         alive.wait()
-    assert remove_stale_temporary(tmp_path) == [busy]  # its process has ended now
+    assert remove_stale_temporary(tmp_path, "out") == [busy]  # its process has ended now
+    assert remove_stale_temporary(tmp_path, "other") == [other_output]  # only when asked
 
 
 def test_handlers_restored_after_run(tmp_path):

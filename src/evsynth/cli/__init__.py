@@ -15,11 +15,11 @@ import importlib
 import os
 import sys
 import warnings
-from typing import TextIO
+from typing import IO, TextIO
 
 from evsynth import __version__
 from evsynth.errors import InputError
-from evsynth.textsafe import echo
+from evsynth.textsafe import echo, terminal_text
 
 #: modules under evsynth.cli that register subcommands (skipped if absent)
 SUBCOMMAND_MODULES = ("records", "screen", "search", "run", "batch", "serve")
@@ -55,11 +55,22 @@ def _command_in(argv: list[str] | None) -> str | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, printing its usage, help and error messages through the
+    terminal-safe printer: an unrecognised argument (``evsynth validate DIR $'\\e]0;x\\a'``) is
+    echoed in argparse's error message, whose escape sequences would otherwise reach the
+    terminal as they are. Its subparsers are of this class too (argparse's default)."""
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        if message:
+            (file if file is not None else sys.stderr).write(terminal_text(message))
+
+
 def build_parser(argv: list[str] | None = None, *, full: bool = False) -> argparse.ArgumentParser:
     """The ``evsynth`` parser. Only the module of the command named in ``argv`` is imported
     and registers its full parser; the other commands get a stub with their help line (enough
     for ``evsynth --help``). ``full=True`` imports and registers every command."""
-    parser = argparse.ArgumentParser(prog="evsynth", description="Evidence synthesis.")
+    parser = _Parser(prog="evsynth", description="Evidence synthesis.")
     parser.add_argument("--version", action="version", version=f"evsynth {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

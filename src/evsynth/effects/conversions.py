@@ -57,7 +57,11 @@ Labels = Sequence | None
 def _as_float(x: ArrayLike, field: str) -> np.ndarray:
     """``x`` as a float array; InputError naming ``field`` if it is not numeric."""
     try:
-        return np.asarray(x, dtype=float)
+        raw = np.asarray(x)
+        if raw.dtype.kind in "USO" and any(isinstance(v, str) and "_" in v
+                                            for v in raw.ravel().tolist()):
+            raise ValueError("a digit separator '_'")  # numpy reads "1_0" as 10: a slip
+        return raw.astype(float)
     except (TypeError, ValueError):
         raise InputError(f"field '{field}': {x!r} is not a number or array of numbers") from None
 

@@ -2,14 +2,14 @@
 
 The content is built once as a list of blocks by :func:`build_document` (headings, paragraphs,
 lists, tables, figures), which :mod:`evsynth.reports.markdown` renders too, so both reports say
-the same. Every text from the input is escaped (``html.escape``); inlined forest-plot SVGs lose any
-XML prolog, script, foreignObject, event attribute or external reference, and their ids are
-prefixed per figure so several plots can share one page.
+the same. Every text from the input is escaped (:func:`evsynth.textsafe.html_text`: control
+characters in caret notation, then ``html.escape``); inlined forest-plot SVGs lose any XML
+prolog, script, foreignObject, event attribute or external reference, and their ids are prefixed
+per figure so several plots can share one page.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -19,6 +19,7 @@ from evsynth.summaries.characteristics import summarise
 from evsynth.summaries.grade import DOMAIN_LABELS, DOMAINS, certainty
 from evsynth.summaries.plain_language import key_result
 from evsynth.summaries.sof import MEASURE_NAMES, format_number, sof_row
+from evsynth.textsafe import html_text
 
 ESTIMATORS = {"REML": "restricted maximum likelihood (REML)", "ML": "maximum likelihood (ML)",
               "DL": "DerSimonian-Laird", "PM": "Paule-Mandel", "HE": "Hedges",
@@ -734,8 +735,9 @@ ul.footnotes { font-size: .85rem; list-style: none; padding-left: .5rem; }
 
 
 def e(x: Any) -> str:
-    """HTML-escaped text (quotes too)."""
-    return html.escape(_s(x), quote=True)
+    """HTML-escaped text (quotes too; control characters in caret notation:
+    :func:`evsynth.textsafe.html_text`)."""
+    return html_text(_s(x))
 
 
 _PROLOG = re.compile(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->", re.S | re.I)

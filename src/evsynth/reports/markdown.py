@@ -13,13 +13,14 @@ from typing import Any
 
 from evsynth.errors import InputError
 from evsynth.reports.html import build_document
+from evsynth.textsafe import document_text
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md(text: Any) -> str:
     """Markdown-escaped single-line text (``&``, ``<``, ``>`` as entities)."""
-    s = "" if text is None else str(text)
+    s = document_text(text)  # controls in caret notation, as in the HTML report
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     s = _MD_SPECIAL.sub(r"\\\1", s)
     # no list item, heading, rule or ordered list at the start of a line

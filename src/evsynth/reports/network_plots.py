@@ -53,7 +53,6 @@ Examples
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -72,6 +71,7 @@ from matplotlib.patches import Polygon
 from evsynth.errors import InputError
 from evsynth.models.results import ResultMixin
 from evsynth.reports.forest import RATIO_MEASURES, ForestFigure, font_families, text_width
+from evsynth.textsafe import html_text
 
 __all__ = ["LeagueTable", "comparison_adjusted", "forest_network", "funnel_comparison_adjusted",
            "league_table", "netheat_plot", "network_graph", "rankogram"]
@@ -808,7 +808,7 @@ class LeagueTable(ResultMixin):
         -------
         str
         """
-        e = html.escape
+        e = html_text
         out = ['<table class="league">', f"<caption>{e(self.caption)}</caption>", "<tbody>"]
         n = len(self.treatments)
         for i in range(n):

@@ -8,9 +8,9 @@ Temporary folders (``.NAME.tmp-*``, and ``.NAME.old-*`` holding the previous out
 swapped out) carry a marker file, :data:`MARKER`, with the process id and host of the run. A
 run stopped by SIGTERM or SIGINT removes its temporary folder at once (a signal handler, active
 only while the folder exists, that then hands the signal on to the previous handler); a run
-killed outright (SIGKILL, power loss) leaves it behind, and the next run in the same place
-removes such folders when their marker names a process that is gone -- folders without
-evsynth's marker are never touched.
+killed outright (SIGKILL, power loss) leaves it behind, and the next run to the same output
+folder removes such folders when their marker names a process that is gone -- only the
+temporary folders of that output folder's name, and never folders without evsynth's marker.
 
 An existing output folder is replaced only when it is evsynth's (its results.json) and holds
 nothing evsynth did not write or that changed since (the folder's :data:`MANIFEST` lists the
@@ -31,6 +31,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -59,6 +60,8 @@ FIGURES_DIR = "figures"
 PROGRESS_MIN = 12
 #: marker file inside evsynth's temporary folders (JSON: pid, host, created)
 MARKER = ".evsynth-run.json"
+#: what the marker says it is (a folder whose marker says anything else is not evsynth's)
+MARKER_TEXT = "temporary folder of 'evsynth run'"
 #: list of the files a run wrote, with their SHA-256 (JSON), kept in the output folder
 MANIFEST = ".evsynth-output.json"
 #: files evsynth writes at the top of an output folder (figures/ holds the plots); used for
@@ -184,7 +187,7 @@ def _new_dir(parent: Path, prefix: str) -> Path:
 
 def _write_marker(folder: Path) -> None:
     """Mark ``folder`` as a temporary folder of this evsynth process."""
-    info = {"evsynth": "temporary folder of 'evsynth run'", "pid": os.getpid(),
+    info = {"evsynth": MARKER_TEXT, "pid": os.getpid(),
             "host": socket.gethostname(), "created": time.time()}
     (folder / MARKER).write_text(json.dumps(info) + "\n", encoding="utf-8")
 
@@ -210,6 +213,8 @@ def _is_stale(folder: Path, now: float | None = None) -> bool:
             return False
         info = json.loads((folder / MARKER).read_text(encoding="utf-8"))
         pid, host, created = int(info["pid"]), str(info["host"]), float(info["created"])
+        if info.get("evsynth") != MARKER_TEXT:
+            return False
     except (OSError, ValueError, KeyError, TypeError):
         return False
     if host == socket.gethostname():
@@ -217,17 +222,20 @@ def _is_stale(folder: Path, now: float | None = None) -> bool:
     return (now if now is not None else time.time()) - created > STALE_OTHER_HOST
 
 
-def remove_stale_temporary(parent: str | Path) -> list[Path]:
-    """Remove the temporary folders (``.*.tmp-*``, ``.*.old-*``) in ``parent`` that killed
-    evsynth runs left behind (see :func:`_is_stale`); returns those removed. Folders without
-    evsynth's marker, and those of runs still going, are left alone."""
+def remove_stale_temporary(parent: str | Path, name: str) -> list[Path]:
+    """Remove the temporary folders of the output folder ``parent / name``
+    (``.NAME.tmp-*`` and ``.NAME.old-*`` as :func:`_new_dir` names them: twelve hexadecimal
+    digits) that killed evsynth runs left behind (see :func:`_is_stale`); returns those
+    removed. Nothing else in ``parent`` is looked at, since ``parent`` is the user's folder
+    (the review folder for the default output): a folder of another name, without evsynth's
+    marker, or of a run still going is left alone."""
     parent = Path(parent)
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
+    own = re.compile(rf"\.{re.escape(name)}\.(?:tmp|old)-[0-9a-f]{{12}}")
     for p in sorted(parent.iterdir()):
-        if p.name.startswith(".") and (".tmp-" in p.name or ".old-" in p.name) \
-                and _is_stale(p):
+        if own.fullmatch(p.name) and _is_stale(p):
             shutil.rmtree(p, ignore_errors=True)
             if not p.exists():
                 removed.append(p)
@@ -428,7 +436,7 @@ def write_output(results: dict[str, Any], out_dir: str | Path, *, force: bool = 
     _check_out_dir(Path(review_path) if review_path is not None else None, out, force)
     mods, _ = modules()
     out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporary(out.parent)
+    remove_stale_temporary(out.parent, out.name)
     with _cleanup_on_signals():
         tmp: Path | None = None
         try:

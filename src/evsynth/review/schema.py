@@ -80,9 +80,21 @@ def _empty_to_none(v: Any) -> Any:
     return v
 
 
+def _number_cell(v: Any) -> Any:
+    """A number cell (CSV, or a number given as a string): empty means missing (as
+    :func:`_empty_to_none`); a digit separator is refused. Python's and pydantic's number
+    parsing accept ``_`` between digits (``"1_0"`` is 10, ``"19_88"`` 1988), but no
+    spreadsheet or statistics package reads such a cell as a number: it is a typing slip, and
+    taking it would silently change the data."""
+    v = _empty_to_none(v)
+    if isinstance(v, str) and "_" in v:
+        raise ValueError("not a number: a digit separator '_' is not accepted")
+    return v
+
+
 OptStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
-OptFloat = Annotated[float | None, BeforeValidator(_empty_to_none)]
-OptInt = Annotated[int | None, BeforeValidator(_empty_to_none)]
+OptFloat = Annotated[float | None, BeforeValidator(_number_cell)]
+OptInt = Annotated[int | None, BeforeValidator(_number_cell)]
 
 
 def normalise_method(v: str) -> str:
@@ -588,7 +600,7 @@ class OutcomeRow(BaseModel):
     study_id: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
     comparison: OptStr = None
     outcome: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
-    timepoint_weeks: Annotated[float, BeforeValidator(_empty_to_none), Field(gt=0)]
+    timepoint_weeks: Annotated[float, BeforeValidator(_number_cell), Field(gt=0)]
     arm: Annotated[Literal["intervention", "control"] | None,
                    BeforeValidator(_empty_to_none)] = None
     treatment: OptStr = None
