@@ -165,6 +165,22 @@ def test_bibtex_broken_entry(tmp_path):
     assert df["title"].tolist() == ["One", "Three"]
 
 
+def test_bibtex_parser_logs_nothing_past_the_safe_printer(tmp_path, capfd):
+    """bibtexparser logs each failed block; with no logging handler set (the command line)
+    Python's last-resort handler printed it raw to stderr, text of the file included."""
+    import logging
+
+    text = "@article{a, title={One \x1b[2J\x07, year=2002\n\n@article{c, title={Three}}\n"
+    p = write(tmp_path, "b.bib", text)
+    level = logging.getLogger("bibtexparser").level
+    with pytest.warns(RecordsWarning, match="b.bib, line 1"):
+        df = read(p)
+    assert df["title"].tolist() == ["Three"]
+    captured = capfd.readouterr()
+    assert "Parsing of" not in captured.err and "\x1b" not in captured.err
+    assert logging.getLogger("bibtexparser").level == level  # restored
+
+
 def test_medline_missing_blank_line(tmp_path):
     text = "PMID- 1\nTI  - One\nPMID- 2\nTI  - Two\n"
     p = write(tmp_path, "m.nbib", text)

@@ -73,10 +73,21 @@ def _record(entry: Any) -> dict[str, Any]:
 
 def parse(text: str, path: str, **_: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Parse BibTeX into record dicts (``@string``/``@comment``/``@preamble`` skipped)."""
+    import logging
+
     import bibtexparser
     from bibtexparser.model import DuplicateFieldKeyBlock, Entry
 
-    lib = bibtexparser.parse_string(text.lstrip("\ufeff"))
+    # bibtexparser also logs each failed block (to stderr through logging's last-resort
+    # handler when the program set none): raw text of the file, past the terminal-safe printer,
+    # and numbered from 0. The failures are reported below as problems instead.
+    log = logging.getLogger("bibtexparser")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        lib = bibtexparser.parse_string(text.lstrip("\ufeff"))
+    finally:
+        log.setLevel(level)
     problems: list[dict[str, Any]] = []
     # bibtexparser types start_line as Optional; its parser always sets it
     blocks: list[tuple[int, Any]] = [(e.start_line or 0, e) for e in lib.entries]
