@@ -212,8 +212,18 @@ def _evil_store(path: Path) -> Store:
     return s
 
 
+@pytest.fixture
+def legacy_names(monkeypatch):
+    """Reviewer names with control characters, as a store written before names were checked
+    may hold (the store refuses them now: test_reviewer_names_and_times_are_checked): the
+    display must still show them inert."""
+    import re
+
+    monkeypatch.setattr("evsynth.records.store._NAME_CONTROL", re.compile("(?!)"))
+
+
 @pytest.mark.parametrize("color", [False, True])
-def test_screener_shows_control_characters_inert(tmp_path, color):
+def test_screener_shows_control_characters_inert(tmp_path, color, legacy_names):
     store = _evil_store(tmp_path)
     out = io.StringIO()
     Screener(store, "title-abstract", "A\x1b[8mB", ScreeningSettings(highlight_terms=("title",)),
@@ -230,7 +240,8 @@ def test_screener_shows_control_characters_inert(tmp_path, color):
     store.close()
 
 
-def test_screen_and_conflicts_cli_escape_record_text(tmp_path, capsys, monkeypatch):
+def test_screen_and_conflicts_cli_escape_record_text(tmp_path, capsys, monkeypatch,
+                                                    legacy_names):
     _evil_store(tmp_path).close()
     monkeypatch.setattr("sys.stdin", io.StringIO("q\n"))
     code, out, err = run(capsys, "screen", tmp_path, "--stage", "title-abstract",
@@ -242,6 +253,32 @@ def test_screen_and_conflicts_cli_escape_record_text(tmp_path, capsys, monkeypat
     code, out, err = run(capsys, "records", "conflicts", tmp_path)
     assert code == 0 and "\x1b" not in out and "\x07" not in out
     assert "C^[]0;pwned^GD: exclude" in out and "^[[2J^[[31mEvil title" in out
+
+
+def test_reviewer_names_and_times_are_checked(tmp_path, capsys):
+    """A reviewer name with a control character (NUL, ESC, bidi override) or a decided_at
+    that is not a date and time is refused on the way in (the decisions import stored
+    "yesterday" and "R\\x001" before), and an imported screening decision must name a
+    configured reviewer, as the screener requires (a resolution may come from an arbiter)."""
+    store = _evil_store(tmp_path)
+    for name in ("R\x001", "A\x1b[8mB", "Eve\u202e"):
+        with pytest.raises(InputError, match="expected a name without control characters"):
+            store.add_decision("e.ris:1", "title-abstract", "include", name)
+    settings = ScreeningSettings(reviewers=("AB", "CD"))
+    header = "record_id,stage,reviewer,decision,kind,decided_at\n"
+    cases = [("e.ris:1,title-abstract,AB,include,screen,yesterday\n", "field 'decided_at' is "
+              "'yesterday'; expected an ISO 8601"),
+             ("e.ris:1,title-abstract,ZZ,include,screen,\n", "field 'reviewer' is 'ZZ', not one "
+              "of the reviewers")]
+    for row, msg in cases:
+        path = tmp_path / "d.csv"
+        path.write_text(header + row, encoding="utf-8")
+        with pytest.raises(InputError, match=msg):
+            import_decisions(store, path, settings)
+    path.write_text(header + "e.ris:1,title-abstract,ZZ,include,resolution,"
+                    "2026-12-04T10:30:00+00:00\n", encoding="utf-8")
+    assert import_decisions(store, path, settings) == 1  # an arbiter's resolution
+    store.close()
 
 
 def test_cli_errors_and_warnings_escape_file_content(tmp_path, capsys):

@@ -23,15 +23,13 @@ from evsynth.textsafe import echo
 def cmd_screen(args: argparse.Namespace) -> int:
     from evsynth.cli.records import _open_existing
     from evsynth.records.screener import Screener
+    from evsynth.records.screening import check_reviewer
 
     settings = read_settings(args.review_dir).screening if os.path.isdir(args.review_dir) \
         else None
     store = _open_existing(args.review_dir)
     try:
-        if settings is not None and settings.reviewers and args.reviewer not in settings.reviewers:
-            raise InputError(f"--reviewer {args.reviewer!r} is not one of the reviewers in "
-                             f"{os.path.join(args.review_dir, 'review.toml')} [screening] "
-                             f"{list(settings.reviewers)}")
+        check_reviewer(args.reviewer, settings, field="--reviewer")
         if store.n_records() == 0:
             raise InputError(f"{args.review_dir}: the store holds no records; expected "
                              "'evsynth records import' first")

@@ -65,14 +65,29 @@ def reviewers_required(settings: ScreeningSettings | None) -> int:
     return 2 if len(settings.reviewers) >= 2 else 1
 
 
+def check_reviewer(reviewer: str, settings: ScreeningSettings | None, where: str = "",
+                   field: str = "field 'reviewer'") -> None:
+    """A reviewer must be one of the reviewers configured in review.toml ``[screening]`` when
+    any are (the screener and imported screening decisions alike: a name outside the team
+    would count in the agreement statistics as one more screener). Resolutions are not
+    checked: a third author may arbitrate (see :func:`resolve`)."""
+    if settings is not None and settings.reviewers and reviewer not in settings.reviewers:
+        raise InputError(f"{where}{field} is {reviewer!r}, not one of the reviewers in "
+                         f"review.toml [screening] {list(settings.reviewers)}")
+
+
 def validate_decision(stage: str, decision: str, reason: str | None,
-                      settings: ScreeningSettings | None, where: str = "") -> None:
-    """Check stage, decision and reason against the allowed values and configured reasons.
+                      settings: ScreeningSettings | None, where: str = "",
+                      reviewer: str | None = None) -> None:
+    """Check stage, decision and reason against the allowed values and configured reasons,
+    and ``reviewer`` (when given) with :func:`check_reviewer`.
 
     A reason, when given, must be one of the stage's configured exclusion reasons (if any are
     configured), and only an exclusion has a reason. At the full-text stage an exclusion needs
     a reason when reasons are configured (PRISMA 2020 item 16a reports them).
     """
+    if reviewer is not None:
+        check_reviewer(reviewer, settings, where)
     if stage not in STAGES:
         raise InputError(f"{where}field 'stage' is {stage!r}; expected one of {list(STAGES)}")
     if decision not in DECISIONS:
@@ -95,14 +110,16 @@ def record_decision(store: Store, record_id: str, stage: str, decision: str, rev
                     reason: str | None = None, *, settings: ScreeningSettings | None = None,
                     note: str | None = None, source: str = "api") -> None:
     """Record a reviewer's screening decision (committed before returning)."""
-    validate_decision(stage, decision, reason, settings)
+    validate_decision(stage, decision, reason, settings, reviewer=reviewer)
     store.add_decision(record_id, stage, decision, reviewer, reason, note=note, source=source)
 
 
 def resolve(store: Store, record_id: str, stage: str, decision: str, reviewer: str,
             reason: str | None = None, *, settings: ScreeningSettings | None = None,
             note: str | None = None) -> None:
-    """Record the decision settling a conflict (kind "resolution"); it overrides reviewers."""
+    """Record the decision settling a conflict (kind "resolution"); it overrides reviewers.
+    ``reviewer`` may be someone outside ``[screening] reviewers`` (a third author who
+    arbitrates); a resolution does not count in the agreement between screeners."""
     validate_decision(stage, decision, reason, settings)
     store.add_decision(record_id, stage, decision, reviewer, reason, kind="resolution",
                        note=note, source="resolution")
@@ -455,7 +472,8 @@ def read_decisions_csv(path: str | os.PathLike[str], store: Store,
                              f"{list(DECISION_KINDS)}")
         stage, decision = rec["stage"], rec["decision"]
         assert stage is not None and decision is not None  # CSV_REQUIRED, checked above
-        validate_decision(stage, decision, rec.get("reason"), settings, where)
+        validate_decision(stage, decision, rec.get("reason"), settings, where,
+                          reviewer=rec["reviewer"] if kind == "screen" else None)
         rows.append(dict(record_id=rec["record_id"], stage=rec["stage"],
                          decision=rec["decision"], reviewer=rec["reviewer"],
                          reason=rec.get("reason"), kind=kind, note=rec.get("note"),

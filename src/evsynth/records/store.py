@@ -78,6 +78,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import tempfile
 import threading
 import uuid
@@ -1067,6 +1068,10 @@ class Store:
             return dict(conn.execute(sa.select(s.c.record_id, s.c.study_id)).all())
 
 
+#: control characters (C0, DEL, C1) and bidi controls, which no reviewer name holds
+_NAME_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def _check_decision(r: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Validate one decision row and fill defaults."""
     out: dict[str, Any] = {}
@@ -1092,7 +1097,18 @@ def _check_decision(r: Mapping[str, Any], where: str) -> dict[str, Any]:
     note = r.get("note")
     out["note"] = None if note is None or (isinstance(note, float) and note != note) \
         or not str(note).strip() else str(note)
+    if _NAME_CONTROL.search(out["reviewer"]):
+        raise InputError(f"{where}field 'reviewer' is {out['reviewer']!r}; expected a name "
+                         "without control characters")
     out["source"] = r.get("source") or "api"
     at = r.get("decided_at")
-    out["decided_at"] = str(at) if at is not None and str(at).strip() else now()
+    if at is not None and str(at).strip():
+        try:  # the form now() writes and exports carry; also dates and other offsets
+            _dt.datetime.fromisoformat(str(at).strip())
+        except ValueError:
+            raise InputError(f"{where}field 'decided_at' is {str(at)!r}; expected an ISO 8601 "
+                             "date and time such as 2026-12-04T10:30:00+00:00") from None
+        out["decided_at"] = str(at).strip()
+    else:
+        out["decided_at"] = now()
     return out
