@@ -219,6 +219,16 @@ def document_text(text: Any) -> str:
     return _DOC_CONTROL.sub(_caret, s)
 
 
+#: control characters (C0 including tab and newline, DEL, C1) and the bidi controls
+_ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (C0 including tab and newline, DEL, C1) or a
+    bidi control: what no name or identifier (a reviewer, a study id) should hold."""
+    return _ANY_CONTROL.search(text) is not None
+
+
 def html_text(text: Any) -> str:
     """``text`` for HTML: :func:`document_text`, then ``html.escape`` with quotes."""
     import html
@@ -235,4 +245,4 @@ def echo(*parts: Any, err: bool = False, end: str = "\n", file: IO[str] | None =
 
 
 __all__ = ["CSV_TRIGGERS", "Style", "csv_cell", "csv_text", "csv_uncell", "document_text", "echo",
-           "html_text", "read_csv_cells", "terminal_text", "write_csv"]
+           "has_control", "html_text", "read_csv_cells", "terminal_text", "write_csv"]

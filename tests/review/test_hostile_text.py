@@ -109,3 +109,30 @@ def test_figure_bytes_svg_is_well_formed_with_hostile_text():
     svg = figure_bytes(fig, "svg")
     ET.fromstring(svg)
     assert b"t^[[31m^G" in svg
+
+
+def test_control_characters_in_study_ids_are_refused(tmp_path, capsys):
+    studies = [dict(r) for r in STUDIES]
+    outcomes = [dict(r) for r in OUTCOMES]
+    studies[0]["study_id"] = "S\x001"
+    for r in outcomes:
+        if r["study_id"] == "S1":
+            r["study_id"] = "S\x001"
+    d = make_review(tmp_path / "review", studies=studies, outcomes=outcomes)
+    assert main(["validate", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert "studies.csv: line 2" in err and "field 'study_id': holds a control character" in err
+
+
+def test_screening_settings_refuse_impossible_or_hostile_reviewers():
+    from evsynth.records.settings import parse_screening
+
+    with pytest.raises(InputError, match=r"'reviewers_per_record' is 5, more than the 2 "
+                                         r"reviewer\(s\)"):
+        parse_screening({"screening": {"reviewers": ["A", "B"], "reviewers_per_record": 5}})
+    with pytest.raises(InputError, match="expected names without control characters"):
+        parse_screening({"screening": {"reviewers": ["A", "B\x1b[2J"]}})
+    ok = parse_screening({"screening": {"reviewers": ["A", "B"], "reviewers_per_record": 2}})
+    assert ok.reviewers_per_record == 2
+    # without a list of reviewers the number cannot be checked (any team size)
+    assert parse_screening({"screening": {"reviewers_per_record": 3}}).reviewers_per_record == 3

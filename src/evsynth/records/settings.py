@@ -42,6 +42,7 @@ from typing import Any, Literal, overload
 
 from evsynth.errors import InputError
 from evsynth.files import inside_folder
+from evsynth.textsafe import has_control
 
 #: file name of the review settings inside a review folder
 REVIEW_TOML = "review.toml"
@@ -264,6 +265,15 @@ def parse_screening(data: Mapping[str, Any], path: Path | str | None = REVIEW_TO
     if rpr is not None and (isinstance(rpr, bool) or not isinstance(rpr, int) or rpr < 1):
         raise InputError(f"{where}: key 'reviewers_per_record' is {rpr!r}; expected an integer "
                          ">= 1")
+    if rpr is not None and values["reviewers"] and rpr > len(values["reviewers"]):
+        # no record could ever be decided: every one would stay pending
+        raise InputError(f"{where}: key 'reviewers_per_record' is {rpr}, more than the "
+                         f"{len(values['reviewers'])} reviewer(s) listed in 'reviewers'; expected "
+                         f"at most {len(values['reviewers'])}")
+    for name in values["reviewers"]:
+        if has_control(name):
+            raise InputError(f"{where}: key 'reviewers' lists {name!r}; expected names without "
+                             "control characters")
     return ScreeningSettings(**values, reviewers_per_record=rpr)
 
 

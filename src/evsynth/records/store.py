@@ -78,7 +78,6 @@ import hashlib
 import json
 import os
 import pickle
-import re
 import tempfile
 import threading
 import uuid
@@ -96,6 +95,7 @@ from sqlalchemy.engine import Connection, Engine
 from evsynth.errors import InputError
 from evsynth.records.model import DICT_COLUMNS, LIST_COLUMNS, RECORD_COLUMNS, TEXT_COLUMNS
 from evsynth.records.settings import SEARCH_KINDS, STAGES
+from evsynth.textsafe import has_control
 
 #: file name of the default SQLite store inside a review folder
 STORE_FILE = "evsynth.sqlite"
@@ -1068,10 +1068,6 @@ class Store:
             return dict(conn.execute(sa.select(s.c.record_id, s.c.study_id)).all())
 
 
-#: control characters (C0, DEL, C1) and bidi controls, which no reviewer name holds
-_NAME_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
 def _check_decision(r: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Validate one decision row and fill defaults."""
     out: dict[str, Any] = {}
@@ -1097,7 +1093,7 @@ def _check_decision(r: Mapping[str, Any], where: str) -> dict[str, Any]:
     note = r.get("note")
     out["note"] = None if note is None or (isinstance(note, float) and note != note) \
         or not str(note).strip() else str(note)
-    if _NAME_CONTROL.search(out["reviewer"]):
+    if has_control(out["reviewer"]):
         raise InputError(f"{where}field 'reviewer' is {out['reviewer']!r}; expected a name "
                          "without control characters")
     out["source"] = r.get("source") or "api"

@@ -80,6 +80,18 @@ def _empty_to_none(v: Any) -> Any:
     return v
 
 
+def _identifier_cell(v: Any) -> Any:
+    """A study id cell: as :func:`_empty_to_none`; a control or bidi character is refused (an
+    id names the study in every table, figure and message)."""
+    v = _empty_to_none(v)
+    if isinstance(v, str):
+        from evsynth.textsafe import has_control
+
+        if has_control(v):
+            raise ValueError("holds a control character; expected printable text")
+    return v
+
+
 def _number_cell(v: Any) -> Any:
     """A number cell (CSV, or a number given as a string): empty means missing (as
     :func:`_empty_to_none`); a digit separator is refused. Python's and pydantic's number
@@ -530,7 +542,7 @@ class StudyRow(BaseModel):
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    study_id: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
+    study_id: Annotated[str, BeforeValidator(_identifier_cell), Field(min_length=1)]
     label: OptStr = None
     year: OptInt = Field(None, ge=1900, le=2100)
     comparison: OptStr = None
@@ -597,7 +609,7 @@ class OutcomeRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    study_id: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
+    study_id: Annotated[str, BeforeValidator(_identifier_cell), Field(min_length=1)]
     comparison: OptStr = None
     outcome: Annotated[str, BeforeValidator(_empty_to_none), Field(min_length=1)]
     timepoint_weeks: Annotated[float, BeforeValidator(_number_cell), Field(gt=0)]
