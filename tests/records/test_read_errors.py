@@ -156,6 +156,18 @@ def test_csv_ragged_row(tmp_path):
     assert df["source_line"].tolist() == [2, 4]
 
 
+def test_csv_long_field_is_read(tmp_path):
+    """A field above Python's csv default limit (131,072 characters) was skipped, and a file of
+    such rows reported only "no records found"."""
+    import csv
+
+    before = csv.field_size_limit()
+    p = write(tmp_path, "l.csv", "Title,Abstract\nA," + "x" * 200_000 + "\nB,short\n")
+    df = read(p)
+    assert df["title"].tolist() == ["A", "B"] and len(df["abstract"][0]) == 200_000
+    assert csv.field_size_limit() == before  # the module-wide limit is restored
+
+
 def test_bibtex_broken_entry(tmp_path):
     text = ("@article{a, title={One}, year={2001}}\n\n@article{b, title={Two, year=2002\n\n"
             "@article{c, title={Three}, year={2003}}\n")

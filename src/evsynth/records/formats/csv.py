@@ -103,9 +103,24 @@ def _resolve(headers: list[str], mapping: Mapping[str, str] | None, path: str
     return cols
 
 
+#: the largest field read (characters): Python's csv default, 131,072, is less than some
+#: exports' author lists or abstracts with markup; a larger field is reported as a problem
+FIELD_SIZE_LIMIT = 1 << 24
+
+
 def parse(text: str, path: str, mapping: Mapping[str, str] | None = None, **_: Any
           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Parse a delimited export into record dicts, one per data row."""
+    """Parse a delimited export into record dicts, one per data row (fields of up to
+    :data:`FIELD_SIZE_LIMIT` characters)."""
+    limit = csv.field_size_limit(FIELD_SIZE_LIMIT)  # the csv module's limit is global
+    try:
+        return _parse(text, path, mapping)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _parse(text: str, path: str, mapping: Mapping[str, str] | None
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     text = text.lstrip("\ufeff")
     first = text.split("\n", 1)[0]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(first))
