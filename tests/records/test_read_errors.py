@@ -168,6 +168,19 @@ def test_csv_long_field_is_read(tmp_path):
     assert csv.field_size_limit() == before  # the module-wide limit is restored
 
 
+def test_no_records_error_says_why_every_record_was_skipped(tmp_path):
+    """An XML export whose records all use an entity the DOCTYPE declares (an XXE attempt:
+    entities are never expanded) said only "no records found"."""
+    text = ('<?xml version="1.0"?>\n<!DOCTYPE PubmedArticleSet [<!ENTITY xxe SYSTEM '
+            '"file:///etc/passwd">]>\n<PubmedArticleSet>\n<PubmedArticle><MedlineCitation>'
+            "<PMID>1</PMID><Article><ArticleTitle>&xxe;</ArticleTitle></Article>"
+            "</MedlineCitation></PubmedArticle>\n</PubmedArticleSet>\n")
+    p = write(tmp_path, "a.xml", text)
+    with pytest.raises(InputError, match=r"no records found in this pubmed_xml file; every "
+                                         r"record was skipped, e.g. line 4: .*undefined entity"):
+        read(p)
+
+
 def test_bibtex_broken_entry(tmp_path):
     text = ("@article{a, title={One}, year={2001}}\n\n@article{b, title={Two, year=2002\n\n"
             "@article{c, title={Three}, year={2003}}\n")

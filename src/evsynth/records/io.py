@@ -296,7 +296,13 @@ def _read_one(path: str | os.PathLike, fmt: str | None, database: str | None,
     pieces, problems = _parse_pieces(text, fmt, name, options, PIECE_CHARS)
     del text
     if not any(pieces):
-        raise InputError(f"{name}: no records found in this {fmt} file")
+        why = ""
+        if problems:  # every record was skipped: say why (the warnings would never be shown)
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            why = (f"; every record was skipped, e.g. line {first.get('line')}: "
+                   f"{first.get('message')}{more}")
+        raise InputError(f"{name}: no records found in this {fmt} file{why}")
     frames = []
     n = 0
     while pieces:
