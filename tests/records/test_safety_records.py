@@ -279,6 +279,21 @@ def test_reviewer_names_and_times_are_checked(tmp_path, capsys):
     store.close()
 
 
+def test_import_names_what_a_path_is_when_it_is_not_a_file(tmp_path, capsys):
+    """A folder or a device was reported as "file not found"."""
+    (tmp_path / "review").mkdir()
+    Store(tmp_path / "review").close()
+    (tmp_path / "dir.ris").mkdir()
+    for path, what in ((tmp_path / "dir.ris", "a folder"),
+                       (Path("/dev/null"), "not a regular file"),
+                       (tmp_path / "missing.ris", "file not found")):
+        code, _, err = run(capsys, "records", "import", tmp_path / "review", path,
+                           "--database", "X")
+        assert code == 2 and f"{path}: {what}" in err, err
+    with pytest.raises(InputError, match="not a regular file"):
+        read(Path("/dev/null"))
+
+
 def test_cli_errors_and_warnings_escape_file_content(tmp_path, capsys):
     bad = tmp_path / "bad\x1b[2J.ris"
     bad.write_text("TY  - JOUR\nTI  - x\nER  - \n", encoding="utf-8")

@@ -279,6 +279,9 @@ def _read_one(path: str | os.PathLike, fmt: str | None, database: str | None,
         raise InputError(f"{name}: no such file")
     if p.is_dir():
         raise InputError(f"{name}: is a directory; expected an export file")
+    if not p.is_file():
+        raise InputError(f"{name}: not a regular file (a device, pipe or socket); expected an "
+                         "export file")
     data = p.read_bytes()
     text, _enc = decode_bytes(data, name)
     del data
