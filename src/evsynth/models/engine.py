@@ -974,7 +974,11 @@ def pseudo_r2(des: Design, method: str, tau2: np.ndarray, control: Control,
         k = des.k.astype(float)
         r2 = 1 - fit.RSS / fit0.RSS
         adj = 1 - (1 - r2) * (k - 1) / (k - des.p)
-        return np.maximum(0.0, 100 * adj)
+        # identical effects: nothing to account for, R^2 = 0 as metafor (its RSS ratio is 0/0
+        # or rounding noise, which gave NaN or 100)
+        starts = des.seg.starts
+        constant = np.minimum.reduceat(des.y, starts) == np.maximum.reduceat(des.y, starts)
+        return np.where(constant, 0.0, np.maximum(0.0, 100 * adj))
     null = Design(des.y, des.v, np.ones((des.y.size, 1)), des.seg)
     t0 = estimate_tau2(null, method, tol=control.tol, maxiter=control.maxiter,
                        reml_ll0check=control.ll0check, init=control.tau2_init, a=weights).tau2
