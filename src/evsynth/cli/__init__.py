@@ -15,11 +15,14 @@ import importlib
 import os
 import sys
 import warnings
-from typing import IO, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from evsynth import __version__
 from evsynth.errors import InputError
 from evsynth.textsafe import echo, terminal_text
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 #: modules under evsynth.cli that register subcommands (skipped if absent)
 SUBCOMMAND_MODULES = ("records", "screen", "search", "run", "batch", "serve")
@@ -61,7 +64,7 @@ class _Parser(argparse.ArgumentParser):
     echoed in argparse's error message, whose escape sequences would otherwise reach the
     terminal as they are. Its subparsers are of this class too (argparse's default)."""
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         if message:
             (file if file is not None else sys.stderr).write(terminal_text(message))
 

@@ -6,10 +6,11 @@
                   --out OUT.parquet [--scheduler ADDRESS] [--force] [--quiet]
 
 ``IN`` is a Parquet file or dataset folder whose files (Dask partitions) each hold whole groups
-(:mod:`evsynth.models.dask_batch`: checked, with a clear error otherwise). ``OUT`` is written as
-a Parquet dataset folder (one file per input partition) with the columns of
-``meta_batch(...).to_frame()``; an existing OUT is replaced only with ``--force`` and only if
-it holds nothing but Parquet files. Without ``--scheduler`` the work runs on Dask's threads in
+(:mod:`evsynth.models.dask_batch`: checked, with a clear error otherwise). ``--by``, ``--yi``
+and ``--vi`` name different columns. ``OUT`` is written as a Parquet dataset folder (one file
+per input partition) with the columns of ``meta_batch(...).to_frame()``; it must lie outside
+``IN`` (and not hold it); an existing OUT is replaced only with ``--force`` and only if it
+holds nothing but Parquet files. Without ``--scheduler`` the work runs on Dask's threads in
 this process; with it, on the Dask cluster at ADDRESS (e.g. ``tcp://10.0.0.5:8786``).
 Progress (partitions written) is shown on stderr unless ``--quiet``. Needs the optional extra
 ``evsynth[dask]``. Exit codes: 0 success, 2 invalid input, 1 internal error.
@@ -33,12 +34,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
         from evsynth.models.dask_batch import DASK_MISSING
 
         raise InputError(DASK_MISSING) from None
-    from evsynth.models.dask_batch import meta_batch_parquet
+    from evsynth.models.dask_batch import check_columns, meta_batch_parquet
 
     by = [c.strip() for c in args.by.split(",") if c.strip()]
     if not by:
         raise InputError(f"--by {args.by!r}: expected one or more column names separated by "
                          "commas")
+    check_columns(by, args.yi, args.vi, ("--by", "--yi", "--vi"))
+    if args.out.strip() == "":
+        raise InputError(f"--out {args.out!r}: empty; expected the path of the output folder")
     level: float
     try:
         level = float(args.level)
@@ -60,6 +64,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         info = meta_batch_parquet(args.input, by, args.out, yi=args.yi, vi=args.vi,
                                   method=args.method, test=args.test, level=level,
                                   client=args.scheduler, force=args.force, progress=progress)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:   # e.g. the output cannot be written: a message, not a traceback
+        raise InputError(f"{exc.filename or args.out}: {exc.strerror or exc}; expected a "
+                         f"readable input {args.input} and an output folder --out "
+                         f"{args.out} you can write to") from None
     finally:
         if bar is not None:
             bar.close()
@@ -77,14 +87,15 @@ def register(subparsers: Any) -> None:
                    "hold whole groups")
     p.add_argument("--by", required=True, metavar="COLS",
                    help="group key column(s), comma-separated")
-    p.add_argument("--yi", required=True, metavar="COL", help="column of the effect sizes")
+    p.add_argument("--yi", required=True, metavar="COL",
+                   help="column of the effect sizes (not a --by column)")
     p.add_argument("--vi", required=True, metavar="COL",
-                   help="column of the sampling variances")
+                   help="column of the sampling variances (not --yi or a --by column)")
     p.add_argument("--method", default="REML", help="tau^2 estimator (default REML)")
     p.add_argument("--test", default="z", help="z, t, knha (HKSJ) or adhoc (default z)")
     p.add_argument("--level", default="95", help="confidence level (default 95)")
     p.add_argument("--out", required=True, metavar="OUT.parquet",
-                   help="output Parquet dataset folder")
+                   help="output Parquet dataset folder (outside IN)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="Dask scheduler address (default: threads in this process)")
     p.add_argument("--force", action="store_true",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,85 @@ def _fmt(x: float | None, log_scale: bool) -> str:
     return f"{math.exp(x):.2f}" if log_scale else f"{x:.2f}"
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from evsynth.review.pipeline import RESULTS_FILE, run, summary_lines
+def _resolved(path: Path) -> Path:
+    from evsynth.errors import InputError
 
-    results = run(args.review_dir, args.out, quiet=args.quiet or args.json, force=args.force,
-                  docx=args.docx)
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise InputError(f"--out {path}: cannot be resolved ({exc}); expected a folder "
+                         "path") from None
+
+
+def check_out_arg(out: str) -> None:
+    """Refuse an ``--out`` value that cannot be an output folder, before the run starts: an
+    empty value, a path ending in ``.``/``..`` or resolving to the current folder or a folder
+    holding it (the output folder is replaced as a whole), a path under an existing file, or
+    one whose deepest existing folder is not writable. (A folder holding the review folder is
+    refused by :func:`evsynth.review.pipeline.run`.)"""
+    from evsynth.errors import InputError
+
+    if out.strip() == "":
+        raise InputError(f"--out {out!r}: empty; expected a folder path (without --out the "
+                         "output goes to REVIEW_DIR/output)")
+    path = Path(out)
+    if path.name in ("", ".."):   # ".", "..", "/", "x/..": pathlib drops a trailing "."
+        raise InputError(f"--out {out}: expected a path ending in a folder name (the output "
+                         "folder is replaced as a whole), e.g. --out output")
+    dst = _resolved(path)
+    try:
+        cwd: Path | None = Path.cwd().resolve()
+    except OSError:  # the current folder was removed: nothing there to replace
+        cwd = None
+    if cwd is not None and (dst == cwd or dst in cwd.parents):
+        what = "is the current folder" if dst == cwd else "holds the current folder"
+        raise InputError(f"--out {out}: {what} ({dst}), which the output would replace as a "
+                         "whole; expected a separate folder, e.g. --out output")
+    deepest = None
+    for q in reversed(dst.parents):   # from the root down to the output's parent
+        if not os.path.lexists(q):
+            break
+        if not q.is_dir():
+            what = "a file" if q.is_file() else "not a folder"
+            raise InputError(f"--out {out}: {q} is {what}, not a folder; expected a path whose "
+                             "parent folders are folders")
+        deepest = q
+    if deepest is not None and not os.access(deepest, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: cannot create the output folder: no permission to "
+                         f"write in {deepest}; expected a folder you can write to")
+
+
+def _os_error(exc: OSError, out: Path) -> Exception:
+    """An OSError of a run as an InputError naming the path (the output folder when the
+    error concerns it or the folders beside it)."""
+    from evsynth.errors import InputError
+
+    why = exc.strerror or str(exc)
+    names = [Path(os.path.abspath(f)) for f in (exc.filename, exc.filename2)
+             if isinstance(f, (str, os.PathLike))]
+    target = Path(os.path.abspath(out))
+    if not names or any(n == target or n in target.parents or target in n.parents
+                        or (n.parent == target.parent and n.name.startswith(f".{target.name}."))
+                        for n in names):   # the folder, its parents, its temporary folders
+        return InputError(f"cannot create the output folder {out}: {why}"
+                          + (f" ({exc.filename})" if exc.filename else "")
+                          + "; expected a folder path you can write to")
+    return InputError(f"{exc.filename}: {why}; expected a readable file or folder")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from evsynth.review.pipeline import RESULTS_FILE, default_out_dir, run, summary_lines
+
+    if args.out is not None:
+        check_out_arg(args.out)
+    try:
+        results = run(args.review_dir, args.out, quiet=args.quiet or args.json,
+                      force=args.force, docx=args.docx)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:   # e.g. the output folder cannot be created where --out says
+        out = Path(args.out) if args.out is not None else default_out_dir(args.review_dir)
+        raise _os_error(exc, out) from None
     out = Path(results["output_dir"])
     lines = summary_lines(results)
     if args.json:

@@ -81,6 +81,23 @@ def _cols(by: str | Sequence[str]) -> list[str]:
     return cols
 
 
+def check_columns(cols: Sequence[str], yi: str, vi: str,
+                  names: tuple[str, str, str] = ("by=", "yi=", "vi=")) -> None:
+    """Refuse a column named in two roles (a group key that is also ``yi`` or ``vi``, ``yi``
+    the same as ``vi``, or a key column named twice): an :class:`InputError` naming the
+    column and the roles; ``names`` are the roles' names in messages (the CLI's options)."""
+    roles: dict[str, str] = {}
+    for role, columns in zip(names, (list(cols), [yi], [vi]), strict=True):
+        for c in columns:
+            if c in roles:
+                two = (f"twice in {role}" if roles[c] == role
+                       else f"in both {roles[c]} and {role}")
+                raise InputError(f"column {c!r} is named {two}; expected different columns "
+                                 f"for the group key(s) ({names[0]}), the effect sizes "
+                                 f"({names[1]}) and the sampling variances ({names[2]})")
+            roles[c] = role
+
+
 def empty_result(keys: pd.DataFrame) -> pd.DataFrame:
     """The empty result table for group-key columns typed as ``keys``."""
     from evsynth.models.batch import _group_codes
@@ -183,6 +200,7 @@ def meta_batch_dask(ddf: Any, by: str | Sequence[str], yi: str = "yi", vi: str =
     level = level_percent(level)
     Control.from_any(control)
     cols = _cols(by)
+    check_columns(cols, yi, vi)
     if len(cols) == 1 and cols[0] not in ddf.columns and ddf.index.name == cols[0]:
         # indexed by the key: sorted with known divisions means partitioned by the key
         check = check and not ddf.known_divisions
@@ -212,6 +230,63 @@ def _is_dataset_dir(p: Path) -> bool:
     return p.is_dir() and all(
         f.is_file() and (f.suffix == ".parquet" or f.name in ("_metadata", "_common_metadata"))
         for f in p.iterdir())
+
+
+def _input_paths(path: str | os.PathLike[str]) -> list[Path]:
+    """The input as absolute paths (symlinks resolved): the file or folder, or for a glob
+    the files it matches."""
+    import glob
+
+    text = os.fspath(path)
+    names = glob.glob(text) if any(ch in text for ch in "*?[") else [text]
+    return [Path(n).resolve() for n in names]
+
+
+def _check_out(path: str | os.PathLike[str], dest: Path) -> None:
+    """Refuse an output folder that is, holds or lies inside the input (a run would read its
+    own output back, or replace its input), that is the current folder or holds it, or whose
+    parent path runs through a file."""
+    import fnmatch
+
+    if dest.name in ("", ".."):
+        raise InputError(f"{dest}: expected a path ending in a folder name for the output "
+                         "(it is written as a whole), e.g. out.parquet")
+    try:
+        dst = dest.resolve()
+        inputs = _input_paths(path)
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise InputError(f"{dest}: cannot be resolved ({exc}); expected a folder path") \
+            from None
+    try:
+        cwd: Path | None = Path.cwd().resolve()
+    except OSError:  # the current folder was removed: nothing there to replace
+        cwd = None
+    if cwd is not None and (dst == cwd or dst in cwd.parents):
+        raise InputError(f"{dest}: is the current folder or holds it ({dst}); expected a "
+                         "separate output folder")
+    text = os.fspath(path)
+    for src in inputs:
+        if dst == src:
+            raise InputError(f"{dest}: is the input {path}; expected a separate output "
+                             "folder")
+        if src in dst.parents:
+            raise InputError(f"{dest}: the output folder would be inside the input {path}; "
+                             "expected an output folder outside the input dataset (the next "
+                             "run would read the output as input)")
+        if dst in src.parents:
+            raise InputError(f"{dest}: the output folder holds the input {path}; expected a "
+                             "separate folder (it would replace the input)")
+    if any(ch in text for ch in "*?[") and fnmatch.fnmatchcase(
+            os.fspath(dst), os.fspath(Path(os.path.abspath(text)))):
+        raise InputError(f"{dest}: matches the input pattern {path}; expected an output "
+                         "folder that the input pattern does not match")
+    for q in reversed(dst.parents):   # from the root down to the output's parent
+        if not os.path.lexists(q):
+            break
+        if not q.is_dir():
+            raise InputError(f"{dest}: {q} is {'a file' if q.is_file() else 'not a folder'}"
+                             ", not a folder; expected a path whose parent folders are "
+                             "folders")
 
 
 def _write_part(frame: pd.DataFrame, path: str, key: str | None) -> tuple[int, int, Any, Any]:
@@ -314,6 +389,7 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
     if not any(ch in str(path) for ch in "*?[") and not src.exists():
         raise InputError(f"{path}: no such file or folder; expected a Parquet file or dataset")
     dest = Path(out)
+    _check_out(path, dest)
     if os.path.lexists(dest):
         if not force:
             raise InputError(f"{dest}: exists; expected a new output path, or --force "
@@ -327,6 +403,7 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
         raise InputError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc})"
                          ) from None
     cols = _cols(by)
+    check_columns(cols, yi, vi)
     if len(cols) == 1 and cols[0] not in ddf.columns and ddf.index.name == cols[0]:
         ddf = ddf.reset_index()
     for c in [*cols, yi, vi]:
@@ -348,11 +425,16 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
     meta_batch_dask(ddf, cols, yi, vi, method, test, level, control, check=False)  # arguments
     from evsynth.files import make_dir
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    make_dir(tmp)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        make_dir(tmp)
+    except OSError as exc:
+        raise InputError(f"{dest}: cannot create the output folder: "
+                         f"{exc.strerror or exc} ({exc.filename or tmp}); expected a folder "
+                         "path you can write to") from None
     # one task per partition: fit it where it was read and write its results (no transfer)
     parts = ddf[[*cols, yi, vi]].to_delayed()
     job = dask.delayed(_fit_and_write, pure=False)

@@ -39,7 +39,8 @@ One row per study x outcome x domain: ``study`` (a ``study_id`` of studies.csv),
 reviewers' reasons, optional free text), and an optional ``tool``. Per-outcome rows override
 the study-level judgement of that domain for that outcome (RoB 2 is an assessment per result;
 Higgins et al., Cochrane Handbook v6.4 chapter 8.2); domains not given for the outcome keep the
-study-level judgement.
+study-level judgement. The header row must name ``study``, ``domain`` and ``judgement``; an
+empty file (no header row) is an error.
 
 Outputs
 -------
@@ -99,7 +100,6 @@ Examples
 
 from __future__ import annotations
 
-import html
 import math
 import os
 import re
@@ -109,7 +109,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evsynth.errors import InputError
+from evsynth.files import inside_folder
 from evsynth.models.results import ResultMixin
+from evsynth.textsafe import html_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -118,12 +120,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["COLOURS", "ROB2", "ROBINS_I", "TOOLS", "ForestRobColumns", "RiskOfBias", "RobTool",
            "analysis_high_risk_share", "draw_forest_columns", "load_risk_of_bias",
-           "normalise_judgement",
+           "long_table_path", "normalise_judgement",
            "read_risk_of_bias", "share_of_weight_high_risk", "tool_of"]
 
 #: robvis's "cochrane" palette (robvis ``get_colour``; McGuinness & Higgins 2021)
 COLOURS: dict[str, str] = {"low": "#02C100", "concerns": "#E2DF07", "high": "#BF0000",
                            "critical": "#820000", "ni": "#4EA1F7", "na": "#CCCCCC"}
+#: the optional long table of a review folder
+LONG_FILE = "risk_of_bias.csv"
+#: the columns risk_of_bias.csv must have (``outcome``, ``support`` and ``tool`` are optional)
+LONG_COLUMNS = ("study", "domain", "judgement")
 #: colour and label of a judgement left empty ("not assessed")
 NOT_ASSESSED = "not assessed"
 
@@ -526,7 +532,7 @@ class RiskOfBias(ResultMixin):
         """
         tab = self.table(outcome, studies)
         tool = self.tool_for(list(tab["study"]))
-        e = html.escape
+        e = html_text
         out = ['<table class="rob">', f"<caption>{e(_table_caption(tool, outcome))}"
                "</caption>", "<thead><tr>"
                + "".join(f'<th scope="col">{e(h)}</th>' for h in self._header(tool))
@@ -915,6 +921,38 @@ def read_risk_of_bias(studies: Any, long: Any = None, *, tool: Any = "rob2",
     return RiskOfBias(frame, ids, tools)
 
 
+def _empty_file(path: Path, columns: Sequence[str], rows: str) -> str:
+    return (f"{path}: the file is empty; expected a header row with the columns "
+            f"{', '.join(columns)} (then one row per {rows})")
+
+
+def long_table_path(folder: str | os.PathLike[str]) -> Path | None:
+    """``risk_of_bias.csv`` of the review folder ``folder``, or None when it has none.
+
+    Checked without reading it as a table, so that every reader (``evsynth validate``,
+    ``evsynth run``, :func:`load_risk_of_bias`) refuses the same files with the same message:
+    it must resolve inside the folder (like the other input files: no symlink pointing out),
+    be a file, and hold at least a header row (an empty file is an
+    :class:`~evsynth.errors.InputError` naming it and the columns expected).
+    """
+    base = Path(folder)
+    path = base / LONG_FILE
+    if not os.path.lexists(path):
+        return None
+    inside_folder(base, LONG_FILE, str(path))
+    if not path.is_file():
+        raise InputError(f"{path}: is not a file; expected a CSV file with the columns "
+                         f"{', '.join(LONG_COLUMNS)}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc}); expected a UTF-8 CSV "
+                         "file") from None
+    if not raw.removeprefix(b"\xef\xbb\xbf").strip():
+        raise InputError(_empty_file(path, LONG_COLUMNS, "judgement"))
+    return path
+
+
 def load_risk_of_bias(folder: str | os.PathLike[str], *, tool: Any = "rob2",
                       check_overall: bool = True) -> RiskOfBias | None:
     """Read ``studies.csv`` and, when present, ``risk_of_bias.csv`` of a review folder.
@@ -948,18 +986,26 @@ def load_risk_of_bias(folder: str | os.PathLike[str], *, tool: Any = "rob2",
     import pandas as pd
 
     base = Path(folder)
-    studies_path = base / "studies.csv"
-    long_path = base / "risk_of_bias.csv"
 
-    def read(path: Path) -> pd.DataFrame:
+    def read(path: Path, columns: tuple[str, ...], rows: str) -> pd.DataFrame:
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:  # 0 bytes, or blank lines only: not even a header
+            raise InputError(_empty_file(path, columns, rows)) from None
         except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise InputError(f"{path}: cannot read ({exc}); expected a UTF-8 CSV file") \
                 from None
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise InputError(f"{path}: line 1 (header): missing column(s) "
+                             f"{', '.join(repr(m) for m in missing)}; found "
+                             f"{', '.join(map(str, frame.columns))}; expected a header row "
+                             f"with the columns {', '.join(columns)}")
+        return frame
 
-    studies = read(studies_path)
-    long = read(long_path) if long_path.exists() else None
+    studies = read(base / "studies.csv", ("study_id",), "study")
+    long_path = long_table_path(base)
+    long = read(long_path, LONG_COLUMNS, "judgement") if long_path is not None else None
     rob_cols = [c for c in studies.columns
                 if str(c).lower() == "rob_overall" or re.fullmatch(r"rob_d\d+", str(c).lower())
                 or str(c).lower() in NAMED_COLUMNS]

@@ -11,7 +11,9 @@ than the scale's range (max - min) is a warning (:attr:`Review.warnings`), shown
 ``evsynth validate`` and in the report.
 
 The input files must be regular files inside the review folder (a symlink pointing out of it
-is an error).
+is an error); so must the optional ``risk_of_bias.csv`` (not empty: at least its header row)
+and every ``files`` entry of ``[[search]]``. Counts and group sizes (the integer columns) above
+2^53, which the analysis cannot hold exactly, are errors naming the file, line and column.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,10 +45,17 @@ from evsynth.review.schema import (
     Window,
 )
 
+#: the largest whole number a double holds exactly (2^53, as
+#: :data:`evsynth.models.mh.MAX_COUNT`): no count or group size may be larger, since the
+#: analysis holds them as floating-point numbers
+MAX_COUNT = 2**53
+
 REVIEW_FILE = "review.toml"
 STUDIES_FILE = "studies.csv"
 OUTCOMES_FILE = "outcomes.csv"
 INPUT_FILES = (REVIEW_FILE, STUDIES_FILE, OUTCOMES_FILE)
+#: the optional long table of risk-of-bias judgements (:mod:`evsynth.reports.rob`)
+ROB_FILE = "risk_of_bias.csv"
 #: at most this many errors are listed in one message
 MAX_ERRORS = 50
 
@@ -211,10 +221,17 @@ def read_config(path: Path, raw: bytes) -> tuple[ReviewConfig | None, list[str]]
         data = tomllib.loads(_decode(path, raw))
     except tomllib.TOMLDecodeError as exc:
         return None, [f"{path}: not valid TOML: {exc}"]
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        return None, [f"{path}: not valid TOML: arrays or inline tables nested too deeply "
+                      "for the parser; expected a review.toml as documented (a few levels "
+                      "of nesting)"]
     try:
         return ReviewConfig.model_validate(data), []
     except ValidationError as exc:
         return None, _toml_errors(path, exc, data)
+    except RecursionError:
+        return None, [f"{path}: values nested too deeply to be checked; expected a review.toml "
+                      "as documented (a few levels of nesting)"]
 
 
 def read_csv_rows(path: Path, raw: bytes, model: type[BaseModel],
@@ -256,6 +273,27 @@ def read_csv_rows(path: Path, raw: bytes, model: type[BaseModel],
     if not rows and not errors:
         errors.append(f"{path}: no data rows; expected at least one row after the header")
     return rows, lines, errors
+
+
+def _int_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The integer columns (counts, group sizes, year) of a CSV row model."""
+    return tuple(name for name, f in model.model_fields.items()
+                 if f.annotation in (int, int | None))
+
+
+def _count_checks(path: Path, rows: list[BaseModel], lines: list[int]) -> list[str]:
+    """Whole numbers above 2^53 (:data:`MAX_COUNT`): the analysis holds counts and group sizes
+    as floating-point numbers, which cannot store such a number exactly."""
+    errors = []
+    fields = _int_fields(type(rows[0])) if rows else ()
+    for r, line in zip(rows, lines, strict=True):
+        for fld in fields:
+            v = getattr(r, fld)
+            if v is not None and abs(v) > MAX_COUNT:
+                errors.append(f"{path}: line {line} (study {getattr(r, 'study_id', '')!r}): "
+                              f"field '{fld}' is {v}; expected a whole number <= 2^53 "
+                              f"({MAX_COUNT}), the largest stored exactly")
+    return errors
 
 
 def file_sha256(raw: bytes) -> str:
@@ -302,6 +340,24 @@ def _config_checks(path: Path, cfg: ReviewConfig) -> list[str]:
     if cs.correlation in cs.sensitivity:
         errors.append(f"{path}: key 'change_scores.sensitivity': contains the main correlation "
                       f"{cs.correlation}; expected other values")
+    return errors
+
+
+def search_file_checks(root: Path, cfg: ReviewConfig) -> list[str]:
+    """Each ``files`` entry of ``[[search]]`` resolves inside the review folder ``root`` (no
+    '..', no absolute path elsewhere, no symlink pointing out): the records layer's own check
+    (:meth:`evsynth.records.search.SearchStrategy.paths`), made here so that every command
+    loading the folder (``validate``, ``run``, the web app) refuses such a path alike. Whether
+    the files exist is checked by the records stage
+    (:func:`evsynth.review.records_section.check_records`)."""
+    import dataclasses
+
+    errors = []
+    for s in cfg.searches:
+        try:
+            dataclasses.replace(s, review_dir=root).paths()
+        except InputError as exc:
+            errors.append(str(exc))
     return errors
 
 
@@ -526,14 +582,17 @@ def load_review(path: str | Path) -> Review:
     errors += errs
     if cfg is not None:
         errors += _config_checks(root / REVIEW_FILE, cfg)
+        errors += search_file_checks(root, cfg)
     studies, s_lines, errs = read_csv_rows(root / STUDIES_FILE, raws[STUDIES_FILE], StudyRow,
                                            ("study_id",))
     errors += errs
+    errors += _count_checks(root / STUDIES_FILE, studies, s_lines)
     errors += _study_checks(root / STUDIES_FILE, studies, s_lines, cfg)
     outcomes, o_lines, errs = read_csv_rows(
         root / OUTCOMES_FILE, raws[OUTCOMES_FILE], OutcomeRow,
         ("study_id", "outcome", "timepoint_weeks", "value_type"))
     errors += errs
+    errors += _count_checks(root / OUTCOMES_FILE, outcomes, o_lines)
     study_ids = {s.study_id for s in studies} if studies else None
     errors += _outcome_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg, study_ids)
     if cfg is not None and cfg.network:   # [[network]] tables (evsynth.review.network)
@@ -542,6 +601,7 @@ def load_review(path: str | Path) -> Review:
         errors += check_networks(root / REVIEW_FILE, cfg, outcomes if outcomes else None)
     errs, warns = _scale_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg)
     errors += errs
+    errors += _rob_file_checks(root)
     warns += _treatment_warnings(outcomes, cfg)
     _raise(errors)
     assert cfg is not None
@@ -609,6 +669,21 @@ def validate(path: str | Path) -> list[str]:
     return lines
 
 
+def _rob_file_checks(root: Path) -> list[str]:
+    """The optional ``risk_of_bias.csv`` as a file (inside the folder, not empty:
+    :func:`evsynth.reports.rob.long_table_path`), checked on loading so that ``run`` refuses
+    it as ``validate`` does; its rows are checked by :func:`_rob_lines`."""
+    if not os.path.lexists(root / ROB_FILE):
+        return []   # the usual case, without importing the risk-of-bias module
+    from evsynth.reports.rob import long_table_path
+
+    try:
+        long_table_path(root)
+    except InputError as exc:
+        return [str(exc)]
+    return []
+
+
 def _rob_lines(r: Review) -> list[str]:
     """Check the risk-of-bias judgements as `evsynth run` reads them (``risk_of_bias.csv`` and
     the ``rob_d1``... columns, against each study's tool: an InputError naming file, line,
@@ -616,7 +691,7 @@ def _rob_lines(r: Review) -> list[str]:
     pandas is loaded only when the folder has such judgements."""
     import re
 
-    long_table = (r.path / "risk_of_bias.csv").exists()
+    long_table = (r.path / ROB_FILE).exists()
     domain_cols = any(re.fullmatch(r"rob_d\d+", str(k).lower())
                       for s in r.studies for k in (s.model_extra or {}))
     if not (long_table or domain_cols or any(s.rob_overall for s in r.studies)):
