@@ -133,7 +133,9 @@ class MHResult(FittedModel):
         p-value and ``level`` % confidence limits.
     estimate_exp, ci_lb_exp, ci_ub_exp : exp() of beta and limits for ratio measures, else None.
     tau2 : always 0 (common-effect model).
-    QE, QEp, I2 (percent), H2 : Cochran's Q test of heterogeneity and derived statistics.
+    QE, QEp, I2 (percent), H2 : Cochran's Q test of heterogeneity and derived statistics; NaN
+        (undefined) when a per-study effect in Q has sampling variance 0 (see
+        ``method_info["zero_variance_studies"]``; metafor reports QE = Inf there).
     CO, COp : Cochran's (1954) test (OR only); MH, MHp : Cochran-Mantel-Haenszel test (OR) or
         Mantel-Haenszel person-time test (IRR); BD, BDp : Breslow-Day; TA, TAp : Tarone-corrected
         Breslow-Day (OR only). ``None`` where not applicable (e.g. BDp when k_pos < 2).
@@ -143,7 +145,7 @@ class MHResult(FittedModel):
         ``slab`` their labels.
     studies : one row per supplied study: label, yi, vi, weight, in_model, in_q.
     method_info : every choice made (measure, add, to, drop00, correct, level, variance estimator,
-        studies dropped and why).
+        studies dropped and why, studies with a zero sampling variance, ``notes``).
     tables : the supplied per-study data, all ``k_all`` studies (``ai, bi, ci, di`` or ``x1i,
         x2i, t1i, t2i``): the diagnostics refit the estimator on subsets of them (metafor's
         ``outdat.f``).
@@ -244,7 +246,13 @@ class MHResult(FittedModel):
         scale = {"OR": "log OR", "RR": "log RR", "IRR": "log IRR", "PETO": "log OR",
                  "RD": "RD", "IRD": "IRD"}[self.measure]
         lines = [f"{title}, measure {self.measure} (k = {self.k})", ""]
-        if self.k_yi > 1:
+        if self.k_yi > 1 and math.isnan(self.QE):  # a zero-variance study: Q undefined
+            lines += ["I^2 (total heterogeneity / total variability):  NA",
+                      "H^2 (total variability / sampling variability): NA", "",
+                      "Test for Heterogeneity:",
+                      f"Q(df = {self.k_yi - 1}) = NA, p-val NA (a per-study effect has "
+                      "sampling variance 0)", ""]
+        elif self.k_yi > 1:
             lines += [
                 f"I^2 (total heterogeneity / total variability):  {self.I2:.2f}%",
                 f"H^2 (total variability / sampling variability): {self.H2:.2f}",
@@ -278,6 +286,7 @@ class MHResult(FittedModel):
                          f"X^2 = {self.TA:.4f}, df = {self.k_pos - 1}, "
                          f"p-val {_pfmt(self.TAp)}")
         lines += ["", "tau^2 = 0 (common-effect model); no prediction interval is reported."]
+        lines += [f"Note: {n}" for n in self.method_info.get("notes", [])]
         return "\n".join(lines)
 
 
@@ -906,16 +915,24 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
     in_q = np.isfinite(yi_f)
     yi, vi = yi_f[in_q], vi_f[in_q]
     k_yi = int(in_q.sum())
+    # studies whose per-study effect has sampling variance 0 (risk or rate difference without a
+    # continuity correction where both groups have no events, or only events: yi = 0 or +-1,
+    # vi = 0 exactly): the inverse-variance weight 1/vi is infinite and Cochran's Q undefined.
+    # The MH / Peto estimate and its variance do not use Q, so they are reported; QE, QEp, I2,
+    # H2 are NaN (metafor's rma.mh reports QE = Inf, QEp = 0, I2 = NaN, H2 = Inf here).
+    zero_v = [names[i] for i in np.flatnonzero(in_q & (vi_f == 0))]
     if method == "PETO":
         # metafor rma.peto: Q from (O - E) and V, df = k_yi - 1, applied when k_pos > 1
         if fit["k_pos"] > 1 and k_yi > 1:
             qe, qep, i2, h2 = _q_stats(fit["QE_peto"], k_yi - 1)
         else:
             qe, qep, i2, h2 = fit["QE_peto"], 1.0, 0.0, 1.0
+    elif zero_v and k_yi > 1:
+        qe = qep = i2 = h2 = math.nan
     else:
         with np.errstate(all="ignore"):
             qe, qep, i2, h2 = _heterogeneity(yi, vi, fit["beta"])
-    if not math.isfinite(qe):
+    if not math.isfinite(qe) and not (zero_v and method != "PETO"):
         _raise_not_representable(fn, "Cochran's Q", supplied, labels)
 
     wraw = np.asarray(fit["weights_raw"], dtype=float)
@@ -957,7 +974,18 @@ def _fit(method: str, measure: str, cells: list[np.ndarray], times: list[np.ndar
                                     "IRD": "t1*t2/T"}["PETO" if method == "PETO" else measure],
         "prediction_interval": "none (common-effect model, tau2 = 0)",
         "reference": "metafor::rma.peto" if method == "PETO" else "metafor::rma.mh",
+        "zero_variance_studies": zero_v,
+        "notes": [],
     }
+    if zero_v and method != "PETO" and k_yi > 1:
+        cause = ("no events in either group, no continuity correction" if rates else
+                 "no events or only events in each group, no continuity correction")
+        info["heterogeneity"] += "; undefined (QE, QEp, I2, H2 = NaN): zero sampling variance"
+        info["notes"].append(
+            f"per-study effect with sampling variance 0 ({cause}): "
+            f"{', '.join(str(x) for x in zero_v)}; its inverse-variance weight is infinite, "
+            f"so Cochran's Q, I^2 and H^2 are undefined (NaN; metafor: QE = Inf, I2 = NaN); "
+            f"the pooled estimate and its SE do not depend on Q")
     return MHResult(
         measure=measure, method=method, k=k, k_yi=k_yi, k_all=k_all,
         k_pos=fit.get("k_pos"), level=100 * (1 - alpha),
@@ -1019,7 +1047,14 @@ def meta_mh(measure: str, ai: Any = None, bi: Any = None, ci: Any = None, di: An
         The fit: ``beta``, ``estimate``, ``se``, ``ci_lb``, ``ci_ub``, ``pval`` on the log scale
         for OR/RR/IRR (raw for RD/IRD), exponentiated ``estimate_exp``, ``ci_lb_exp``,
         ``ci_ub_exp`` for ratio measures, heterogeneity ``QE``, ``QEp``, ``I2``, ``H2``, the
-        per-study ``yi``/``vi``; ``summary()`` prints as metafor.
+        per-study ``yi``/``vi``; ``summary()`` prints as metafor. When a per-study effect has
+        sampling variance 0 (RD with no events or only events in each group, IRD with no
+        events, RR with only events in both groups, all without continuity correction:
+        ``add=0``, ``drop00=False``), Cochran's Q is undefined (an infinite weight 1/vi):
+        ``QE``, ``QEp``, ``I2``, ``H2`` are NaN (metafor: QE = Inf, QEp = 0, I2 = NaN,
+        H2 = Inf), ``method_info["zero_variance_studies"]`` names the studies and
+        ``method_info["notes"]`` says so; the MH estimate and its SE do not use Q and are
+        reported as usual.
 
     Raises
     ------

@@ -1,0 +1,56 @@
+"""ranktest when Kendall's tau is undefined (all variances equal): p is NaN, not 1.
+
+metafor 3.8-1: ranktest(rma(y, rep(0.5, 22), method = "DL")) gives tau = NA, pval = NA (R's
+cor.test: the correlation with a constant is NA). The tie-corrected variance of Kendall's S is
+exactly 0 then; in floating point it came out as rounding noise > 0, so z = 0 and p = 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import evsynth
+from evsynth.models.bias import _var_s_exact, kendall_test
+
+Y = [1.5, 1.3, 0.7, 0.9, -0.5, 1.1, 1.1, 0.4, 1.9, -0.9, -0.3, 1.9, -0.7, -0.3, 1.3, 1.3, 0, 0,
+     -1.3, 0.5, 0.7, 0.1]
+
+
+def test_ranktest_equal_variances_gives_nan() -> None:
+    res = evsynth.meta(Y, [0.5] * 22, method="DL").ranktest()
+    assert math.isnan(res.tau)
+    assert math.isnan(res.pval)
+    text = res.summary_text()
+    assert "Kendall's tau = NA, p = NA" in text
+    d = res.to_dict()
+    assert d["tau"] is None and d["pval"] is None
+    json.dumps(d)  # serialisable (NaN -> null)
+    frame = res.to_frame()
+    assert frame["tau"].isna().all() and frame["pval"].isna().all()
+
+
+def test_kendall_constant_x_or_y() -> None:
+    rng = np.random.default_rng(3)
+    y = np.round(rng.normal(size=22), 1)
+    for x, yy in ((np.full(22, 0.7), y), (y, np.full(22, -1.0))):
+        tau, p, exact = kendall_test(x, yy)
+        assert math.isnan(tau) and math.isnan(p) and not exact
+    # the exact variance is 0 with a constant x whatever the ties of y; the float one is not
+    _, counts = np.unique(y, return_counts=True)
+    ty = counts[counts > 1].astype(float)
+    assert _var_s_exact(22, np.array([22.0]), ty) == 0
+
+
+def test_kendall_with_ties_unchanged() -> None:
+    """Ordinary tied data: the p-value of the normal approximation as before (R 4:
+    cor.test(c(1,2,2,3,4,5,5,6), c(2,1,3,3,5,4,6,7), method = "kendall", exact = FALSE)$p.value
+    = 0.007852676525, tau 0.7925939239)."""
+    tau, p, exact = kendall_test(np.array([1, 2, 2, 3, 4, 5, 5, 6.0]),
+                                 np.array([2, 1, 3, 3, 5, 4, 6, 7.0]))
+    assert not exact
+    assert p == pytest.approx(0.007852676525, rel=1e-9)
+    assert tau == pytest.approx(0.7925939239, rel=1e-9)
