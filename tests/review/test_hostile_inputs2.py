@@ -91,10 +91,11 @@ def test_deeply_nested_review_toml(example, capsys, tail):
     toml = example / "review.toml"
     with open(toml, "a", encoding="utf-8") as fh:
         fh.write("\n" + tail + "\n")
-    for command in ("validate", "run"):
-        code, _, err = cli(capsys, command, example)
+    # every command that reads review.toml (one parse: records.settings.parse_toml)
+    for command in (("validate",), ("run",), ("search", "list"), ("records", "import")):
+        code, _, err = cli(capsys, *command, example)
         _clean(code, err)
-        assert f"{toml}: not valid TOML" in err and "nested too deeply" in err
+        assert f"{toml}: not valid TOML" in err and "nested too deeply" in err, command
     cfg, errors = read_config(toml, toml.read_bytes())
     assert cfg is None and len(errors) == 1
     assert sys.getrecursionlimit() >= 1000  # the handler did not change the limit

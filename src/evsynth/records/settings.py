@@ -138,11 +138,24 @@ def load_toml(review_dir: str | Path) -> tuple[dict[str, Any], Path]:
         return {}, path
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh), path
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from None
+            raw = fh.read()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not valid UTF-8 ({exc.reason}); expected a TOML file") from None
+    return parse_toml(text, path), path
+
+
+def parse_toml(text: str, path: Path | str) -> dict[str, Any]:
+    """``text`` of the TOML file ``path`` as a dict; an :class:`InputError` naming ``path``
+    when it is not valid TOML (the one parse of review.toml, for every command)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise InputError(f"{path}: not valid TOML: arrays or inline tables nested too deeply "
+                         "for the parser; expected a review.toml as documented (a few levels "
+                         "of nesting)") from None
 
 
 @overload

@@ -953,6 +953,27 @@ def long_table_path(folder: str | os.PathLike[str]) -> Path | None:
     return path
 
 
+def read_table(path: Path, columns: tuple[str, ...], rows: str) -> Any:
+    """A review CSV (all cells text) as a DataFrame; an :class:`InputError` naming ``path``
+    when it cannot be read, is empty (no header; ``rows``: what each row holds) or lacks one
+    of ``columns``. The reader of studies.csv and risk_of_bias.csv for risk of bias."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:  # 0 bytes, or blank lines only: not even a header
+        raise InputError(_empty_file(path, columns, rows)) from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: cannot read ({exc}); expected a UTF-8 CSV file") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: line 1 (header): missing column(s) "
+                         f"{', '.join(repr(m) for m in missing)}; found "
+                         f"{', '.join(map(str, frame.columns))}; expected a header row "
+                         f"with the columns {', '.join(columns)}")
+    return frame
+
+
 def load_risk_of_bias(folder: str | os.PathLike[str], *, tool: Any = "rob2",
                       check_overall: bool = True) -> RiskOfBias | None:
     """Read ``studies.csv`` and, when present, ``risk_of_bias.csv`` of a review folder.
@@ -983,29 +1004,10 @@ def load_risk_of_bias(folder: str | os.PathLike[str], *, tool: Any = "rob2",
     ...     load_risk_of_bias(d).table().loc[0, "overall"]
     'low'
     """
-    import pandas as pd
-
     base = Path(folder)
-
-    def read(path: Path, columns: tuple[str, ...], rows: str) -> pd.DataFrame:
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except pd.errors.EmptyDataError:  # 0 bytes, or blank lines only: not even a header
-            raise InputError(_empty_file(path, columns, rows)) from None
-        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise InputError(f"{path}: cannot read ({exc}); expected a UTF-8 CSV file") \
-                from None
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise InputError(f"{path}: line 1 (header): missing column(s) "
-                             f"{', '.join(repr(m) for m in missing)}; found "
-                             f"{', '.join(map(str, frame.columns))}; expected a header row "
-                             f"with the columns {', '.join(columns)}")
-        return frame
-
-    studies = read(base / "studies.csv", ("study_id",), "study")
+    studies = read_table(base / "studies.csv", ("study_id",), "study")
     long_path = long_table_path(base)
-    long = read(long_path, LONG_COLUMNS, "judgement") if long_path is not None else None
+    long = read_table(long_path, LONG_COLUMNS, "judgement") if long_path is not None else None
     rob_cols = [c for c in studies.columns
                 if str(c).lower() == "rob_overall" or re.fullmatch(r"rob_d\d+", str(c).lower())
                 or str(c).lower() in NAMED_COLUMNS]

@@ -22,7 +22,6 @@ import csv
 import hashlib
 import io
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,14 +216,12 @@ def _decode(path: Path, raw: bytes) -> str:
 
 def read_config(path: Path, raw: bytes) -> tuple[ReviewConfig | None, list[str]]:
     """Parse and validate ``review.toml``; returns the config (None on error) and the errors."""
+    from evsynth.records.settings import parse_toml
+
     try:
-        data = tomllib.loads(_decode(path, raw))
-    except tomllib.TOMLDecodeError as exc:
-        return None, [f"{path}: not valid TOML: {exc}"]
-    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        return None, [f"{path}: not valid TOML: arrays or inline tables nested too deeply "
-                      "for the parser; expected a review.toml as documented (a few levels "
-                      "of nesting)"]
+        data = parse_toml(_decode(path, raw), path)
+    except InputError as exc:
+        return None, [str(exc)]
     try:
         return ReviewConfig.model_validate(data), []
     except ValidationError as exc:

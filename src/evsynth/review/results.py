@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evsynth.errors import InputError
 from evsynth.files import atomic_write_text
 from evsynth.models.results import to_jsonable
 from evsynth.review.analysis import outcome_dict, window_dict
@@ -182,18 +181,12 @@ def review_risk_of_bias(review: Review) -> Any:
     a judgement."""
     import pandas as pd
 
-    from evsynth.reports.rob import read_risk_of_bias
+    from evsynth.reports.rob import LONG_COLUMNS, long_table_path, read_risk_of_bias, read_table
 
     studies = pd.DataFrame([{k: ("" if v is None else str(v)) for k, v in s.model_dump().items()}
                             for s in review.studies])
-    long_path = review.path / "risk_of_bias.csv"
-    long = None
-    if long_path.exists():
-        try:
-            long = pd.read_csv(long_path, dtype=str, keep_default_na=False)
-        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise InputError(f"{long_path}: cannot read ({exc}); expected a UTF-8 CSV file") \
-                from None
+    long_path = long_table_path(review.path)  # checked as load_review and validate check it
+    long = read_table(long_path, LONG_COLUMNS, "judgement") if long_path is not None else None
     rob_cols = [c for c in studies.columns if str(c).lower().startswith("rob_")
                 and str(c).lower() != "rob_tool"]
     if long is None and not any((studies[c].str.strip() != "").any() for c in rob_cols):
