@@ -257,3 +257,22 @@ def test_search_files_inside_still_load(example, capsys):
     assert load_review(example).config.searches[0].files == ("searches/medline.ris",)
     code, _, err = cli(capsys, "validate", example)
     assert code == 0, err
+
+
+def test_api_run_refuses_the_same_output_paths_as_the_cli(example, tmp_path, monkeypatch):
+    """evsynth.review.run(out_dir=...) gets the --out checks too (pipeline.check_out_path)."""
+    from evsynth.review.pipeline import run
+
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for out, msg in ((".", "expected a path ending in a folder name"),
+                     ("", "expected a path ending in a folder name"),
+                     (str(here), "is the current folder"),
+                     (str(tmp_path), "holds the current folder"),
+                     (str(example / "studies.csv" / "out"), "is a file, not a folder")):
+        with pytest.raises(InputError, match=msg):
+            run(example, out, quiet=True)
+    assert list(here.iterdir()) == []
+    run(example, here / "out", quiet=True)
+    assert (here / "out" / "results.json").is_file()

@@ -30,52 +30,18 @@ def _fmt(x: float | None, log_scale: bool) -> str:
     return f"{math.exp(x):.2f}" if log_scale else f"{x:.2f}"
 
 
-def _resolved(path: Path) -> Path:
-    from evsynth.errors import InputError
-
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise InputError(f"--out {path}: cannot be resolved ({exc}); expected a folder "
-                         "path") from None
-
-
 def check_out_arg(out: str) -> None:
     """Refuse an ``--out`` value that cannot be an output folder, before the run starts: an
-    empty value, a path ending in ``.``/``..`` or resolving to the current folder or a folder
-    holding it (the output folder is replaced as a whole), a path under an existing file, or
-    one whose deepest existing folder is not writable. (A folder holding the review folder is
-    refused by :func:`evsynth.review.pipeline.run`.)"""
+    empty value here, the rest by :func:`evsynth.review.pipeline.check_out_path` (a path
+    ending in ``.``/``..``, the current folder or a folder holding it, a path under a file, an
+    unwritable parent), which API callers get too."""
     from evsynth.errors import InputError
+    from evsynth.review.pipeline import check_out_path
 
     if out.strip() == "":
         raise InputError(f"--out {out!r}: empty; expected a folder path (without --out the "
                          "output goes to REVIEW_DIR/output)")
-    path = Path(out)
-    if path.name in ("", ".."):   # ".", "..", "/", "x/..": pathlib drops a trailing "."
-        raise InputError(f"--out {out}: expected a path ending in a folder name (the output "
-                         "folder is replaced as a whole), e.g. --out output")
-    dst = _resolved(path)
-    try:
-        cwd: Path | None = Path.cwd().resolve()
-    except OSError:  # the current folder was removed: nothing there to replace
-        cwd = None
-    if cwd is not None and (dst == cwd or dst in cwd.parents):
-        what = "is the current folder" if dst == cwd else "holds the current folder"
-        raise InputError(f"--out {out}: {what} ({dst}), which the output would replace as a "
-                         "whole; expected a separate folder, e.g. --out output")
-    deepest = None
-    for q in reversed(dst.parents):   # from the root down to the output's parent
-        if not os.path.lexists(q):
-            break
-        if not q.is_dir():
-            what = "a file" if q.is_file() else "not a folder"
-            raise InputError(f"--out {out}: {q} is {what}, not a folder; expected a path whose "
-                             "parent folders are folders")
-        deepest = q
-    if deepest is not None and not os.access(deepest, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: cannot create the output folder: no permission to "
-                         f"write in {deepest}; expected a folder you can write to")
+    check_out_path(Path(out))
 
 
 def _os_error(exc: OSError, out: Path) -> Exception:
