@@ -13,22 +13,12 @@ import pandas as pd
 import pytest
 
 import evsynth
+from cli_helpers import assert_clean_error, cli
 from evsynth.cli import main
 from evsynth.errors import InputError
 
 pytest.importorskip("dask.dataframe")
 pytest.importorskip("pyarrow")
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _clean(code: int, err: str) -> None:
-    assert code == 2, err
-    assert "internal error" not in err and "Traceback" not in err
 
 
 def _frame() -> pd.DataFrame:
@@ -69,7 +59,7 @@ def _listing(folder: Path) -> list[str]:
 def test_batch_column_in_two_roles(good, tmp_path, capsys, by, yi, vi, message):
     code, _, err = cli(capsys, "batch", good, "--by", by, "--yi", yi, "--vi", vi,
                        "--out", tmp_path / "o", "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert message in err and "expected different columns" in err
     assert not (tmp_path / "o").exists()
 
@@ -99,7 +89,7 @@ def test_batch_out_inside_the_input_dataset(ds, tmp_path, capsys):
     before = _listing(ds)
     code, _, err = cli(capsys, "batch", ds, "--by", "g", "--yi", "yi", "--vi", "vi",
                        "--out", ds / "out", "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert f"{ds / 'out'}: the output folder would be inside the input {ds}" in err
     assert _listing(ds) == before  # nothing written, no temporary folder
     # the next run on the dataset works (the fuzzer's second run failed)
@@ -114,7 +104,7 @@ def test_batch_out_is_or_holds_the_input(ds, tmp_path, capsys):
     for inp, out in ((ds, ds), (ds / "part0.parquet", ds), (ds, tmp_path)):
         code, _, err = cli(capsys, "batch", inp, "--by", "g", "--yi", "yi", "--vi", "vi",
                            "--out", out, "--quiet", "--force")
-        _clean(code, err)
+        assert_clean_error(code, err)
         assert f"{out}: " in err and ("is the input" in err or "holds the input" in err), err
     assert _listing(ds) == before  # --force replaced nothing
 
@@ -123,7 +113,7 @@ def test_batch_out_matched_by_the_input_glob(ds, capsys):
     pattern = f"{ds}/*.parquet"
     code, _, err = cli(capsys, "batch", pattern, "--by", "g", "--yi", "yi", "--vi", "vi",
                        "--out", ds / "res.parquet", "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert "matches the input pattern" in err or "inside the input" in err
     assert not (ds / "res.parquet").exists()
 
@@ -133,11 +123,11 @@ def test_batch_out_under_a_file_or_empty(good, tmp_path, capsys):
     other.write_text("x")
     code, _, err = cli(capsys, "batch", good, "--by", "g", "--yi", "yi", "--vi", "vi",
                        "--out", other / "o", "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert f"{other} is a file, not a folder" in err
     code, _, err = cli(capsys, "batch", good, "--by", "g", "--yi", "yi", "--vi", "vi",
                        "--out", "", "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert "--out '': empty" in err
 
 
@@ -149,7 +139,7 @@ def test_batch_out_current_folder_refused(good, tmp_path, capsys, monkeypatch):
     for out in (".", str(here), ".."):
         code, _, err = cli(capsys, "batch", good, "--by", "g", "--yi", "yi", "--vi", "vi",
                            "--out", out, "--quiet", "--force")
-        _clean(code, err)
+        assert_clean_error(code, err)
     assert _listing(here) == ["old.parquet"]
 
 
@@ -157,5 +147,5 @@ def test_batch_out_current_folder_refused(good, tmp_path, capsys, monkeypatch):
 def test_batch_out_that_cannot_be_created(good, capsys):
     code, _, err = cli(capsys, "batch", good, "--by", "g", "--yi", "yi", "--vi", "vi",
                        "--out", "/proc/x", "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert "/proc/x: cannot create the output folder" in err

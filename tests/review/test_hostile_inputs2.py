@@ -11,23 +11,12 @@ from pathlib import Path
 import pytest
 from review_helpers import OUTCOMES, make_review
 
-from evsynth.cli import main
+from cli_helpers import assert_clean_error, cli
 from evsynth.errors import InputError
 from evsynth.review.load import MAX_COUNT, load_review, read_config
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "antibiotic_prophylaxis"
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _clean(code: int, err: str) -> None:
-    assert code == 2, err
-    assert "internal error" not in err and "Traceback" not in err
 
 
 @pytest.fixture
@@ -47,7 +36,7 @@ def test_empty_risk_of_bias_csv_is_named(example, capsys, content):
     rob.write_bytes(content)
     for command in ("validate", "run"):
         code, _, err = cli(capsys, command, example, *(["--quiet"] if command == "run" else []))
-        _clean(code, err)
+        assert_clean_error(code, err)
         assert f"{rob}: the file is empty; expected a header row with the columns study, " \
                "domain, judgement" in err
     assert not (example / "output").exists()
@@ -61,7 +50,7 @@ def test_risk_of_bias_csv_header_only_works_and_missing_columns_are_named(exampl
     assert "risk of bias" in out
     rob.write_text("study,outcome,domain\nKerver 1988,,D1\n", encoding="utf-8")
     code, _, err = cli(capsys, "validate", example)
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert f"{rob}: line 1 (header): missing column(s) 'judgement'" in err
 
 
@@ -80,7 +69,7 @@ def test_risk_of_bias_csv_symlinked_out_is_refused(example, tmp_path, capsys):
     secret.write_text("study,domain,judgement\nKerver 1988,D1,low\n", encoding="utf-8")
     (example / "risk_of_bias.csv").symlink_to(secret)
     code, _, err = cli(capsys, "validate", example)
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert "outside the review folder" in err
 
 
@@ -94,7 +83,7 @@ def test_deeply_nested_review_toml(example, capsys, tail):
     # every command that reads review.toml (one parse: records.settings.parse_toml)
     for command in (("validate",), ("run",), ("search", "list"), ("records", "import")):
         code, _, err = cli(capsys, *command, example)
-        _clean(code, err)
+        assert_clean_error(code, err)
         assert f"{toml}: not valid TOML" in err and "nested too deeply" in err, command
     cfg, errors = read_config(toml, toml.read_bytes())
     assert cfg is None and len(errors) == 1
@@ -107,7 +96,7 @@ def test_run_out_empty_is_refused(example, tmp_path, capsys, monkeypatch):
     here.mkdir()
     monkeypatch.chdir(here)
     code, _, err = cli(capsys, "run", example, "--out", "", "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert "--out '': empty; expected a folder path" in err
     assert here.is_dir() and sorted(tmp_path.iterdir()) == [here, example]
     assert list(here.iterdir()) == []
@@ -120,7 +109,7 @@ def test_run_out_current_folder_or_above_is_refused(example, tmp_path, capsys, m
     (here / "sub").mkdir(parents=True)
     monkeypatch.chdir(here)
     code, _, err = cli(capsys, "run", example, "--out", name.format(cwd=here), "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert "--out " in err
     assert ("expected a path ending in a folder name" in err
             or "current folder" in err), err
@@ -130,7 +119,7 @@ def test_run_out_current_folder_or_above_is_refused(example, tmp_path, capsys, m
 
 def test_run_out_review_folder_ancestor_still_refused(example, capsys):
     code, _, err = cli(capsys, "run", example, "--out", example.parent, "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert "would replace the review folder" in err
 
 
@@ -138,7 +127,7 @@ def test_run_out_review_folder_ancestor_still_refused(example, capsys):
 @pytest.mark.parametrize("sub", ["studies.csv/out", "studies.csv/a/b"])
 def test_run_out_under_a_file(example, capsys, sub):
     code, _, err = cli(capsys, "run", example, "--out", example / sub, "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert f"--out {example / sub}: {example / 'studies.csv'} is a file, not a folder" in err
     assert (example / "studies.csv").is_file()
 
@@ -146,7 +135,7 @@ def test_run_out_under_a_file(example, capsys, sub):
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
 def test_run_out_that_cannot_be_created(review_dir, capsys):
     code, _, err = cli(capsys, "run", review_dir, "--out", "/proc/x", "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert "cannot create the output folder /proc/x" in err
 
 
@@ -160,7 +149,7 @@ def test_run_out_in_a_read_only_folder(review_dir, tmp_path, capsys):
         code, _, err = cli(capsys, "run", review_dir, "--out", ro / "a" / "out", "--quiet")
     finally:
         ro.chmod(0o755)
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert f"no permission to write in {ro}" in err
 
 
@@ -175,7 +164,7 @@ def test_run_os_error_while_writing_names_the_output(review_dir, tmp_path, capsy
 
     monkeypatch.setattr(pipeline, "write_output", fail)
     code, _, err = cli(capsys, "run", review_dir, "--out", out, "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert f"cannot create the output folder {out}: No space left on device" in err
 
     def fail_elsewhere(results, out_dir, **kw):
@@ -183,7 +172,7 @@ def test_run_os_error_while_writing_names_the_output(review_dir, tmp_path, capsy
 
     monkeypatch.setattr(pipeline, "write_output", fail_elsewhere)
     code, _, err = cli(capsys, "run", review_dir, "--out", out, "--quiet")
-    _clean(code, err)
+    assert_clean_error(code, err)
     assert "/some/input.csv: Permission denied" in err
 
 
@@ -196,7 +185,7 @@ def test_count_above_2_53_fails_validate_naming_file_line_and_column(example, ca
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     for command in ("validate", "run"):
         code, _, err = cli(capsys, command, example)
-        _clean(code, err)
+        assert_clean_error(code, err)
         assert f"{path}: line 2 (study 'Kerver 1988'): field 'total' is " \
                "999999999999999999999999999999; expected a whole number <= 2^53" in err
         assert "n1i" not in err
@@ -238,7 +227,7 @@ def test_run_refuses_search_files_outside_like_validate(example, capsys, name):
     messages = []
     for command in ("validate", "run"):
         code, _, err = cli(capsys, command, example)
-        _clean(code, err)
+        assert_clean_error(code, err)
         assert "review.toml" in err and f"'{name}'" in err and "'files'" in err
         assert "outside the review folder" in err
         messages.append(err)
