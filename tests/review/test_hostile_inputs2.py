@@ -263,5 +263,8 @@ def test_api_run_refuses_the_same_output_paths_as_the_cli(example, tmp_path, mon
         with pytest.raises(InputError, match=msg):
             run(example, out, quiet=True)
     assert list(here.iterdir()) == []
+    if Path("/proc/self").is_dir():  # a folder no one can create anything in
+        with pytest.raises(InputError, match=r"cannot create the output folder /proc/x"):
+            run(example, "/proc/x", quiet=True)
     run(example, here / "out", quiet=True)
     assert (here / "out" / "results.json").is_file()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -44,26 +43,14 @@ def check_out_arg(out: str) -> None:
     check_out_path(Path(out))
 
 
-def _os_error(exc: OSError, out: Path) -> Exception:
-    """An OSError of a run as an InputError naming the path (the output folder when the
-    error concerns it or the folders beside it)."""
-    from evsynth.errors import InputError
-
-    why = exc.strerror or str(exc)
-    names = [Path(os.path.abspath(f)) for f in (exc.filename, exc.filename2)
-             if isinstance(f, (str, os.PathLike))]
-    target = Path(os.path.abspath(out))
-    if not names or any(n == target or n in target.parents or target in n.parents
-                        or (n.parent == target.parent and n.name.startswith(f".{target.name}."))
-                        for n in names):   # the folder, its parents, its temporary folders
-        return InputError(f"cannot create the output folder {out}: {why}"
-                          + (f" ({exc.filename})" if exc.filename else "")
-                          + "; expected a folder path you can write to")
-    return InputError(f"{exc.filename}: {why}; expected a readable file or folder")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from evsynth.review.pipeline import RESULTS_FILE, default_out_dir, run, summary_lines
+    from evsynth.review.pipeline import (
+        RESULTS_FILE,
+        default_out_dir,
+        output_os_error,
+        run,
+        summary_lines,
+    )
 
     if args.out is not None:
         check_out_arg(args.out)
@@ -74,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     except OSError as exc:   # e.g. the output folder cannot be created where --out says
         out = Path(args.out) if args.out is not None else default_out_dir(args.review_dir)
-        raise _os_error(exc, out) from None
+        raise output_os_error(exc, out) from None
     out = Path(results["output_dir"])
     lines = summary_lines(results)
     if args.json:

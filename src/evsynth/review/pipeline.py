@@ -91,6 +91,23 @@ def default_out_dir(review_dir: str | Path) -> Path:
     return Path(review_dir) / DEFAULT_OUT
 
 
+def output_os_error(exc: OSError, out: Path) -> InputError:
+    """An OSError of a run as an InputError naming the path (the output folder when the
+    error concerns it or the folders beside it, e.g. one that cannot be created): what
+    :func:`run` raises for an output it cannot write, and the command line for any OSError."""
+    why = exc.strerror or str(exc)
+    names = [Path(os.path.abspath(f)) for f in (exc.filename, exc.filename2)
+             if isinstance(f, (str, os.PathLike))]
+    target = Path(os.path.abspath(out))
+    if not names or any(n == target or n in target.parents or target in n.parents
+                        or (n.parent == target.parent and n.name.startswith(f".{target.name}."))
+                        for n in names):   # the folder, its parents, its temporary folders
+        return InputError(f"cannot create the output folder {out}: {why}"
+                          + (f" ({exc.filename})" if exc.filename else "")
+                          + "; expected a folder path you can write to")
+    return InputError(f"{exc.filename}: {why}; expected a readable file or folder")
+
+
 def check_out_path(out: Path) -> None:
     """Refuse an output folder path that cannot be one, before anything is written: a path
     ending in ``.``/``..`` or resolving to the current folder or a folder holding it (the output
@@ -521,7 +538,12 @@ def run(review_dir: str | Path, out_dir: str | Path | None = None, *, quiet: boo
     finally:
         if bar is not None:
             bar.close()
-    write_output(results, out, force=force, review_path=review.path, docx=docx)
+    try:
+        write_output(results, out, force=force, review_path=review.path, docx=docx)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # e.g. the output folder cannot be created where out_dir says
+        raise output_os_error(exc, out) from None
     results["output_dir"] = str(out)
     return results
 
