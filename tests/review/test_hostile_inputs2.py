@@ -268,3 +268,16 @@ def test_api_run_refuses_the_same_output_paths_as_the_cli(example, tmp_path, mon
             run(example, "/proc/x", quiet=True)
     run(example, here / "out", quiet=True)
     assert (here / "out" / "results.json").is_file()
+
+
+def test_a_short_row_is_refused_like_a_long_one(tmp_path, capsys):
+    """A studies.csv or outcomes.csv row with fewer cells than the header was padded silently
+    (a missing separator shifts the values into other columns); a longer row was refused."""
+    d = make_review(tmp_path / "review")
+    lines = (d / "studies.csv").read_text(encoding="utf-8").splitlines()
+    n_cols = len(lines[0].split(","))
+    lines[1] = ",".join(lines[1].split(",")[:2])
+    (d / "studies.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, err = cli(capsys, "validate", d)
+    assert_clean_error(code, err)
+    assert f"studies.csv: line 2: 2 cells for the {n_cols} header columns" in err

@@ -261,6 +261,12 @@ def read_csv_rows(path: Path, raw: bytes, model: type[BaseModel],
             continue
         if all((v or "").strip() == "" for v in row.values()):
             continue  # blank line
+        if any(v is None for v in row.values()):  # csv gives None for cells after the last
+            n = sum(v is not None for v in row.values())
+            errors.append(f"{path}: line {line}: {n} cells for the {len(header)} header "
+                          "columns; expected one value per column (an empty value as an empty "
+                          "cell: a missing separator shifts the values into other columns)")
+            continue
         clean = {k: v for k, v in row.items() if k is not None}
         try:
             rows.append(model.model_validate(clean))
