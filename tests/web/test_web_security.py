@@ -17,6 +17,8 @@ from evsynth.records.store import Store
 from evsynth.web.app import CSP, create_app
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+#: terminal and bidi controls in record text: shown inert on the pages, as in the reports
+CONTROLS = "\x1b[2J\x07\u202eevil"
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "evsynth" / "web" / "templates"
 
 
@@ -35,7 +37,7 @@ def test_xss_titles_and_abstracts_are_text(tmp_path):
     with Store(review) as s:
         with s.transaction() as conn:
             conn.execute(T["records"].update().values(
-                title=XSS, abstract=XSS + " trial", journal=XSS,
+                title=XSS + CONTROLS, abstract=XSS + " trial", journal=XSS,
                 authors='["<b>Mallory</b>"]'))
         f = tmp_path / "two.ris"
         f.write_text(ris(["Second"]), encoding="utf-8")
@@ -57,6 +59,8 @@ def test_xss_titles_and_abstracts_are_text(tmp_path):
             assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
         first = c.get(f"/screen/title-abstract?rid={ids[0]}").text
         assert "&lt;b&gt;Mallory&lt;/b&gt;" in first and "<b>Mallory" not in first
+        assert "^[[2J^G[U+202E]evil" in first
+        assert not any(ch in first for ch in "\x1b\x07\u202e")
     app.state.config.store.close()
 
 

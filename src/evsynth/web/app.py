@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -46,6 +47,7 @@ from evsynth.errors import InputError
 from evsynth.files import atomic_write, inside_folder
 from evsynth.records.settings import STAGES, ScreeningSettings, read_settings
 from evsynth.records.store import Store, T
+from evsynth.textsafe import document_text
 from evsynth.web.accounts import (
     OWNER_ROLES,
     SCREEN_ROLES,
@@ -157,12 +159,23 @@ class BodyLimit:
 _env: Environment | None = None
 
 
+def _shown(value: Any) -> Any:
+    """Every text a template prints, before Jinja escapes it: control and bidi characters in
+    caret notation (:func:`evsynth.textsafe.document_text`), as in the reports. Markup built
+    by the templates themselves is left alone."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return document_text(value)
+    return value
+
+
 def templates() -> Environment:
-    """The Jinja2 environment (templates from the package; autoescaping always on)."""
+    """The Jinja2 environment (templates from the package; autoescaping always on; control
+    characters shown inert, :func:`_shown`)."""
     global _env
     if _env is None:
         _env = Environment(loader=PackageLoader("evsynth.web", "templates"),
-                           autoescape=select_autoescape(default=True, default_for_string=True))
+                           autoescape=select_autoescape(default=True, default_for_string=True),
+                           finalize=_shown)
     return _env
 
 
