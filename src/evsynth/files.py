@@ -115,6 +115,46 @@ def inside_folder(folder: str | os.PathLike[str], name: str | os.PathLike[str],
     return full
 
 
+def check_output_folder(out: str | os.PathLike[str], label: str) -> Path:
+    """Refuse a path that cannot be an output folder written as a whole, before anything is
+    written; returns it resolved. ``label`` starts each message (e.g. ``--out OUT``). Refused:
+    a path ending in ``.``/``..`` (or empty), one that cannot be resolved (a symlink loop),
+    the current folder or a folder holding it (it would be replaced), a path whose parents run
+    through a file, and one whose deepest existing parent is not writable. The output checks
+    of ``evsynth run`` (:func:`evsynth.review.pipeline.check_out_path`) and ``evsynth batch``
+    (:mod:`evsynth.models.dask_batch`)."""
+    path = Path(out)
+    if path.name in ("", ".."):   # ".", "..", "/", "x/..": pathlib drops a trailing "."
+        raise InputError(f"{label}: expected a path ending in a folder name (the output "
+                         "folder is replaced as a whole), e.g. --out output")
+    try:
+        dst = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise InputError(f"{label}: cannot be resolved ({exc}); expected a folder path") \
+            from None
+    try:
+        cwd: Path | None = Path.cwd().resolve()
+    except OSError:  # the current folder was removed: nothing there to replace
+        cwd = None
+    if cwd is not None and (dst == cwd or dst in cwd.parents):
+        what = "is the current folder" if dst == cwd else "holds the current folder"
+        raise InputError(f"{label}: {what} ({dst}), which the output would replace as a "
+                         "whole; expected a separate folder, e.g. --out output")
+    deepest = None
+    for q in reversed(dst.parents):   # from the root down to the output's parent
+        if not os.path.lexists(q):
+            break
+        if not q.is_dir():
+            what = "a file" if q.is_file() else "not a folder"
+            raise InputError(f"{label}: {q} is {what}, not a folder; expected a path whose "
+                             "parent folders are folders")
+        deepest = q
+    if deepest is not None and not os.access(deepest, os.W_OK | os.X_OK):
+        raise InputError(f"{label}: cannot create the output folder: no permission to "
+                         f"write in {deepest}; expected a folder you can write to")
+    return dst
+
+
 def check_overwrite(path: str | os.PathLike[str], *, force: bool = False,
                     owned: Callable[[Path], bool] | None = None, option: str = "--force",
                     what: str = "file") -> None:

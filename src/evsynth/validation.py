@@ -238,6 +238,11 @@ def study_labels(slab: Any, data: pd.DataFrame | None, k: int) -> list[Any] | No
     return [lab.item() if isinstance(lab, np.generic) else lab for lab in labels]
 
 
+#: the largest whole number a double holds exactly (2^53): no count or group size may be
+#: larger, since the analyses hold them as floating-point numbers
+MAX_COUNT = 2**53
+
+
 def _is_na(val: Any) -> bool:
     """``pd.NA`` or ``pd.NaT`` (pandas only consulted when it is loaded: no pandas value can
     exist otherwise)."""

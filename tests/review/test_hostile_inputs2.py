@@ -281,3 +281,10 @@ def test_a_short_row_is_refused_like_a_long_one(tmp_path, capsys):
     code, _, err = cli(capsys, "validate", d)
     assert_clean_error(code, err)
     assert f"studies.csv: line 2: 2 cells for the {n_cols} header columns" in err
+
+
+def test_the_risk_of_bias_file_name_has_one_value():
+    from evsynth.reports.rob import LONG_FILE
+    from evsynth.review.load import ROB_FILE
+
+    assert ROB_FILE == LONG_FILE

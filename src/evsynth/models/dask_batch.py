@@ -244,26 +244,19 @@ def _input_paths(path: str | os.PathLike[str]) -> list[Path]:
 
 def _check_out(path: str | os.PathLike[str], dest: Path) -> None:
     """Refuse an output folder that is, holds or lies inside the input (a run would read its
-    own output back, or replace its input), that is the current folder or holds it, or whose
-    parent path runs through a file."""
+    own output back, or replace its input), or that the input pattern matches; and what
+    :func:`evsynth.files.check_output_folder` refuses (the current folder or one holding it, a
+    path under a file, ...)."""
     import fnmatch
 
-    if dest.name in ("", ".."):
-        raise InputError(f"{dest}: expected a path ending in a folder name for the output "
-                         "(it is written as a whole), e.g. out.parquet")
+    from evsynth.files import check_output_folder
+
+    dst = check_output_folder(dest, str(dest))
     try:
-        dst = dest.resolve()
         inputs = _input_paths(path)
     except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise InputError(f"{dest}: cannot be resolved ({exc}); expected a folder path") \
-            from None
-    try:
-        cwd: Path | None = Path.cwd().resolve()
-    except OSError:  # the current folder was removed: nothing there to replace
-        cwd = None
-    if cwd is not None and (dst == cwd or dst in cwd.parents):
-        raise InputError(f"{dest}: is the current folder or holds it ({dst}); expected a "
-                         "separate output folder")
+        raise InputError(f"{path}: cannot be resolved ({exc}); expected the input "
+                         "dataset") from None
     text = os.fspath(path)
     for src in inputs:
         if dst == src:
@@ -280,13 +273,6 @@ def _check_out(path: str | os.PathLike[str], dest: Path) -> None:
             os.fspath(dst), os.fspath(Path(os.path.abspath(text)))):
         raise InputError(f"{dest}: matches the input pattern {path}; expected an output "
                          "folder that the input pattern does not match")
-    for q in reversed(dst.parents):   # from the root down to the output's parent
-        if not os.path.lexists(q):
-            break
-        if not q.is_dir():
-            raise InputError(f"{dest}: {q} is {'a file' if q.is_file() else 'not a folder'}"
-                             ", not a folder; expected a path whose parent folders are "
-                             "folders")
 
 
 def _write_part(frame: pd.DataFrame, path: str, key: str | None) -> tuple[int, int, Any, Any]:

@@ -56,6 +56,7 @@ from evsynth.errors import (
 from evsynth.models.engine import chi2_upper, i2_from_q
 from evsynth.models.results import FittedModel, ResultMixin, fmt_p
 from evsynth.validation import (
+    MAX_COUNT,
     as_frame,
     column,
     level_fraction,
@@ -355,10 +356,6 @@ def _check_lengths(cols: dict[str, np.ndarray]) -> int:
     if k == 0:
         raise InputError("no studies supplied (all per-study fields are empty)")
     return k
-
-
-#: the largest whole number a double holds exactly (2^53): no count can be larger
-MAX_COUNT = float(2**53)
 
 
 def _check_count(x: np.ndarray, name: str, labels: list | None, what: str = "a count") -> None:

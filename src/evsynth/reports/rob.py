@@ -769,7 +769,7 @@ def _ink(colour: str) -> str:
 
 # ============================================================================== reading
 def read_risk_of_bias(studies: Any, long: Any = None, *, tool: Any = "rob2",
-                      studies_file: str = "studies.csv", long_file: str = "risk_of_bias.csv",
+                      studies_file: str = "studies.csv", long_file: str = LONG_FILE,
                       check_overall: bool = True) -> RiskOfBias:
     """Read and validate risk-of-bias judgements from studies.csv (and risk_of_bias.csv).
 

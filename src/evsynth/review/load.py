@@ -43,17 +43,15 @@ from evsynth.review.schema import (
     StudyRow,
     Window,
 )
-
-#: the largest whole number a double holds exactly (2^53, as
-#: :data:`evsynth.models.mh.MAX_COUNT`): no count or group size may be larger, since the
-#: analysis holds them as floating-point numbers
-MAX_COUNT = 2**53
+from evsynth.validation import MAX_COUNT
 
 REVIEW_FILE = "review.toml"
 STUDIES_FILE = "studies.csv"
 OUTCOMES_FILE = "outcomes.csv"
 INPUT_FILES = (REVIEW_FILE, STUDIES_FILE, OUTCOMES_FILE)
-#: the optional long table of risk-of-bias judgements (:mod:`evsynth.reports.rob`)
+#: the optional long table of risk-of-bias judgements: :data:`evsynth.reports.rob.LONG_FILE`
+#: (named here too so that loading a folder without it does not import that module; a test
+#: keeps the two equal)
 ROB_FILE = "risk_of_bias.csv"
 #: at most this many errors are listed in one message
 MAX_ERRORS = 50

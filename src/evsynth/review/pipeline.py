@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from evsynth.errors import InputError
-from evsynth.files import atomic_write_text
+from evsynth.files import atomic_write_text, check_output_folder
 from evsynth.review.analysis import build_analyses, refit
 from evsynth.review.load import Review, load_review
 from evsynth.review.results import SCHEMA, build_results, write_results_json
@@ -109,39 +109,11 @@ def output_os_error(exc: OSError, out: Path) -> InputError:
 
 
 def check_out_path(out: Path) -> None:
-    """Refuse an output folder path that cannot be one, before anything is written: a path
-    ending in ``.``/``..`` or resolving to the current folder or a folder holding it (the output
-    folder is replaced as a whole), a path under an existing file, or one whose deepest
-    existing folder is not writable. (A folder holding the review folder is refused by
-    :func:`_check_out_dir`.)"""
-    if out.name in ("", ".."):   # ".", "..", "/", "x/..": pathlib drops a trailing "."
-        raise InputError(f"--out {out}: expected a path ending in a folder name (the output "
-                         "folder is replaced as a whole), e.g. --out output")
-    try:
-        dst = out.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise InputError(f"--out {out}: cannot be resolved ({exc}); expected a folder "
-                         "path") from None
-    try:
-        cwd: Path | None = Path.cwd().resolve()
-    except OSError:  # the current folder was removed: nothing there to replace
-        cwd = None
-    if cwd is not None and (dst == cwd or dst in cwd.parents):
-        what = "is the current folder" if dst == cwd else "holds the current folder"
-        raise InputError(f"--out {out}: {what} ({dst}), which the output would replace as a "
-                         "whole; expected a separate folder, e.g. --out output")
-    deepest = None
-    for q in reversed(dst.parents):   # from the root down to the output's parent
-        if not os.path.lexists(q):
-            break
-        if not q.is_dir():
-            what = "a file" if q.is_file() else "not a folder"
-            raise InputError(f"--out {out}: {q} is {what}, not a folder; expected a path whose "
-                             "parent folders are folders")
-        deepest = q
-    if deepest is not None and not os.access(deepest, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: cannot create the output folder: no permission to "
-                         f"write in {deepest}; expected a folder you can write to")
+    """Refuse an output folder path that cannot be one, before anything is written
+    (:func:`evsynth.files.check_output_folder`: a path ending in ``.``/``..``, the current
+    folder or a folder holding it, a path under a file, an unwritable parent). A folder
+    holding the review folder is refused by :func:`_check_out_dir`."""
+    check_output_folder(out, f"--out {out}")
 
 
 def _check_out_dir(review_path: Path | None, out: Path, force: bool = False) -> None:
