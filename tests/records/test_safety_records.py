@@ -280,13 +280,13 @@ def test_reviewer_names_and_times_are_checked(tmp_path, capsys):
 
 
 def test_import_names_what_a_path_is_when_it_is_not_a_file(tmp_path, capsys):
-    """A folder or a device was reported as "file not found"."""
+    """A folder or a device was reported as "file not found" (one check: records.io)."""
     (tmp_path / "review").mkdir()
     Store(tmp_path / "review").close()
     (tmp_path / "dir.ris").mkdir()
     for path, what in ((tmp_path / "dir.ris", "a folder"),
                        (Path("/dev/null"), "not a regular file"),
-                       (tmp_path / "missing.ris", "file not found")):
+                       (tmp_path / "missing.ris", "no such file")):
         code, _, err = run(capsys, "records", "import", tmp_path / "review", path,
                            "--database", "X")
         assert code == 2 and f"{path}: {what}" in err, err

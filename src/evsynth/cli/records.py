@@ -107,10 +107,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         # read everything first: nothing is stored on error; each file's records wait in a
         # temporary file (RecordSpool), so memory holds one file's records at a time
         for path, database, kind in jobs:
-            if not path.is_file():
-                what = ("a folder" if path.is_dir() else "not a regular file (a device, pipe "
-                        "or socket)" if path.exists() else "file not found")
-                raise InputError(f"{path}: {what}; expected an export file")
             with warnings.catch_warnings():  # reported below from attrs["problems"]
                 warnings.simplefilter("ignore")
                 df = read(path, args.format, database=database)

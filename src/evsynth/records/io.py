@@ -275,13 +275,10 @@ def _read_one(path: str | os.PathLike, fmt: str | None, database: str | None,
               mapping: Mapping[str, str] | None, start_problems: list) -> pd.DataFrame:
     p = Path(path)
     name = str(path)
-    if not p.exists():
-        raise InputError(f"{name}: no such file")
-    if p.is_dir():
-        raise InputError(f"{name}: is a directory; expected an export file")
-    if not p.is_file():
-        raise InputError(f"{name}: not a regular file (a device, pipe or socket); expected an "
-                         "export file")
+    if not p.is_file():  # the one check of an export's path (the command line's too)
+        what = ("a folder" if p.is_dir() else "not a regular file (a device, pipe or socket)"
+                if p.exists() else "no such file")
+        raise InputError(f"{name}: {what}; expected an export file")
     data = p.read_bytes()
     text, _enc = decode_bytes(data, name)
     del data
