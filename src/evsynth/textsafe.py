@@ -162,12 +162,14 @@ def read_csv_cells(text: str) -> list[list[str]]:
 
 
 # ============================================================================ terminal text
-#: C0 (not tab, newline), DEL and C1 controls, and the bidi embeddings, overrides and isolates
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: the character ranges the checks below are built from: DEL and the C1 controls, and the
+#: bidi embeddings, overrides and isolates
+_C1_BIDI = "\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+#: C0 (not tab, newline), DEL and C1 controls, and the bidi controls
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f{_C1_BIDI}]")
 #: what a document cannot hold or should not show raw: C0 (not tab, newline, carriage return),
 #: DEL, C1, the bidi controls, surrogates and U+FFFE/U+FFFF
-_DOC_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
-                          "\ud800-\udfff\ufffe\uffff]")
+_DOC_CONTROL = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f{_C1_BIDI}\ud800-\udfff\ufffe\uffff]")
 #: the escape sequences :class:`Style` accepts: SGR (colours), cursor movement and home, erase
 #: display/line
 _STYLE = re.compile(r"(?:\x1b\[[0-9;]*[mABCDHJK])*")
@@ -220,7 +222,7 @@ def document_text(text: Any) -> str:
 
 
 #: control characters (C0 including tab and newline, DEL, C1) and the bidi controls
-_ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_ANY_CONTROL = re.compile(f"[\x00-\x1f{_C1_BIDI}]")
 
 
 def has_control(text: str) -> bool:
