@@ -121,7 +121,7 @@ def check_output_folder(out: str | os.PathLike[str], label: str) -> Path:
     a path ending in ``.``/``..`` (or empty), one that cannot be resolved (a symlink loop),
     the current folder or a folder holding it (it would be replaced), a path whose parents run
     through a file, and one whose deepest existing parent is not writable. The output checks
-    of ``evsynth run`` (:func:`evsynth.review.pipeline.check_out_path`) and ``evsynth batch``
+    of ``evsynth run`` (:func:`evsynth.review.pipeline.run`) and ``evsynth batch``
     (:mod:`evsynth.models.dask_batch`)."""
     path = Path(out)
     if path.name in ("", ".."):   # ".", "..", "/", "x/..": pathlib drops a trailing "."

@@ -249,7 +249,7 @@ def test_search_files_inside_still_load(example, capsys):
 
 
 def test_api_run_refuses_the_same_output_paths_as_the_cli(example, tmp_path, monkeypatch):
-    """evsynth.review.run(out_dir=...) gets the --out checks too (pipeline.check_out_path)."""
+    """evsynth.review.run(out_dir=...) gets the --out checks too (files.check_output_folder)."""
     from evsynth.review.pipeline import run
 
     here = tmp_path / "here"

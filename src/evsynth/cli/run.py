@@ -29,21 +29,8 @@ def _fmt(x: float | None, log_scale: bool) -> str:
     return f"{math.exp(x):.2f}" if log_scale else f"{x:.2f}"
 
 
-def check_out_arg(out: str) -> None:
-    """Refuse an ``--out`` value that cannot be an output folder, before the run starts: an
-    empty value here, the rest by :func:`evsynth.review.pipeline.check_out_path` (a path
-    ending in ``.``/``..``, the current folder or a folder holding it, a path under a file, an
-    unwritable parent), which API callers get too."""
-    from evsynth.errors import InputError
-    from evsynth.review.pipeline import check_out_path
-
-    if out.strip() == "":
-        raise InputError(f"--out {out!r}: empty; expected a folder path (without --out the "
-                         "output goes to REVIEW_DIR/output)")
-    check_out_path(Path(out))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    from evsynth.errors import InputError
     from evsynth.review.pipeline import (
         RESULTS_FILE,
         default_out_dir,
@@ -52,8 +39,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary_lines,
     )
 
-    if args.out is not None:
-        check_out_arg(args.out)
+    if args.out is not None and args.out.strip() == "":  # Path("") would be "."
+        raise InputError(f"--out {args.out!r}: empty; expected a folder path (without --out "
+                         "the output goes to REVIEW_DIR/output)")
     try:
         results = run(args.review_dir, args.out, quiet=args.quiet or args.json,
                       force=args.force, docx=args.docx)

@@ -108,19 +108,13 @@ def output_os_error(exc: OSError, out: Path) -> InputError:
     return InputError(f"{exc.filename}: {why}; expected a readable file or folder")
 
 
-def check_out_path(out: Path) -> None:
-    """Refuse an output folder path that cannot be one, before anything is written
-    (:func:`evsynth.files.check_output_folder`: a path ending in ``.``/``..``, the current
-    folder or a folder holding it, a path under a file, an unwritable parent). A folder
-    holding the review folder is refused by :func:`_check_out_dir`."""
-    check_output_folder(out, f"--out {out}")
-
-
 def _check_out_dir(review_path: Path | None, out: Path, force: bool = False) -> None:
     """Refuse an output folder that would replace the inputs (the review folder
     ``review_path``), a folder evsynth did not write, or (without ``force``) an evsynth output
-    folder holding files evsynth did not write; and what :func:`check_out_path` refuses."""
-    check_out_path(out)
+    folder holding files evsynth did not write; and a path that cannot be an output folder
+    (:func:`evsynth.files.check_output_folder`: ending in ``.``/``..``, the current folder or
+    one holding it, under a file, an unwritable parent)."""
+    check_output_folder(out, f"--out {out}")
     dst = out.resolve()
     if review_path is not None:
         src = review_path.resolve()
