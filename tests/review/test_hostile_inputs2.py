@@ -288,3 +288,13 @@ def test_the_risk_of_bias_file_name_has_one_value():
     from evsynth.review.load import ROB_FILE
 
     assert ROB_FILE == LONG_FILE
+
+
+def test_review_toml_with_a_byte_order_mark_reads_alike_in_every_command(example, capsys):
+    """validate accepted a review.toml starting with a UTF-8 byte-order mark, while the records
+    and search commands called it not valid TOML."""
+    toml = example / "review.toml"
+    toml.write_bytes(b"\xef\xbb\xbf" + toml.read_bytes())
+    for command in (("validate",), ("search", "list")):
+        code, _, err = cli(capsys, *command, example)
+        assert code == 0, (command, err)

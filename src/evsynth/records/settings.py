@@ -139,7 +139,7 @@ def load_toml(review_dir: str | Path) -> tuple[dict[str, Any], Path]:
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as review.load accepts it
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not valid UTF-8 ({exc.reason}); expected a TOML file") from None
     return parse_toml(text, path), path

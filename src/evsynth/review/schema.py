@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from evsynth.textsafe import has_control
+
 if TYPE_CHECKING:
     from evsynth.records.search import SearchStrategy
     from evsynth.records.settings import ScreeningSettings
@@ -84,11 +86,8 @@ def _identifier_cell(v: Any) -> Any:
     """A study id cell: as :func:`_empty_to_none`; a control or bidi character is refused (an
     id names the study in every table, figure and message)."""
     v = _empty_to_none(v)
-    if isinstance(v, str):
-        from evsynth.textsafe import has_control
-
-        if has_control(v):
-            raise ValueError("holds a control character; expected printable text")
+    if isinstance(v, str) and has_control(v):
+        raise ValueError("holds a control character; expected printable text")
     return v
 
 
