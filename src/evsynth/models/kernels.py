@@ -256,8 +256,8 @@ def _trace_pdpd(des: Design, w: np.ndarray, A: np.ndarray, Ainv: np.ndarray,
     differential fuzz against metafor found 6 % errors and negative traces (NaN SEs) with
     weights 1e4..2e5 apart; uncentred moderators (e.g. a year, kappa ~ 1e5..1e7) lose
     1e-10..1e-5 relative with ordinary weights: those above ~1e-8 are refined. A smaller C
-    (1e4, ~2e-11) refined most year-moderator fits, 1.6x their time and 3x that of their
-    influence diagnostics (k = 30, measured), to move their values by ~1e-9.
+    (1e4, ~2e-11) refined most year-moderator fits (a QR in every fit and every refit of
+    their diagnostics) to move their values by ~1e-9.
 
     Only meta-regressions are refined, never the intercept-only model: its expansion is what
     the compiled (numba) and single-fit fast paths compute bitwise, and it is ill-conditioned
