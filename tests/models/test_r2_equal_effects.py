@@ -7,16 +7,20 @@ import numpy as np
 import pytest
 
 import evsynth
+from fixture_data import load_fixture
 
 V = [0.1, 0.2, 0.3, 0.1, 0.5]
 X = np.array([1.0, 2, 3, 4, 5])
 
 
-def test_r2_matches_metafor():
-    # R 4, metafor 3.8.1: rma(c(0.1,0.25,0.3,0.45,0.62), c(0.1,0.2,0.3,0.1,0.5), mods = 1:5,
-    # method = "EE")$R2
-    fit = evsynth.meta([0.1, 0.25, 0.3, 0.45, 0.62], V, mods=X, method="EE")
-    assert fit.R2 == pytest.approx(97.799901109629, rel=1e-11)
+@pytest.mark.parametrize("case", load_fixture("fuzz_findings/r2_equal_effects.json")["cases"],
+                         ids=lambda c: c["id"])
+def test_r2_matches_metafor(case):
+    """metafor 3.8.1 (tests/reference/fuzz_findings_fixtures.R): 97.80 for ordinary effects, 0
+    for identical ones (0.1 + 0.2, where the RSS ratio is rounding noise)."""
+    fit = evsynth.meta(case["yi"], case["vi"], mods=np.array(case["mods"], dtype=float),
+                       method="EE")
+    assert fit.R2 == pytest.approx(case["R2"], rel=1e-11, abs=1e-12)
 
 
 @pytest.mark.parametrize("y", [0.3, 0.1 + 0.2, 1 / 3, -7.25])

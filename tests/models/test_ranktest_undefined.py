@@ -15,6 +15,7 @@ import pytest
 
 import evsynth
 from evsynth.models.bias import kendall_test
+from fixture_data import load_fixture
 
 Y = [1.5, 1.3, 0.7, 0.9, -0.5, 1.1, 1.1, 0.4, 1.9, -0.9, -0.3, 1.9, -0.7, -0.3, 1.3, 1.3, 0, 0,
      -1.3, 0.5, 0.7, 0.1]
@@ -42,11 +43,12 @@ def test_kendall_constant_x_or_y() -> None:
 
 
 def test_kendall_with_ties_unchanged() -> None:
-    """Ordinary tied data: the p-value of the normal approximation as before (R 4:
-    cor.test(c(1,2,2,3,4,5,5,6), c(2,1,3,3,5,4,6,7), method = "kendall", exact = FALSE)$p.value
-    = 0.007852676525, tau 0.7925939239)."""
-    tau, p, exact = kendall_test(np.array([1, 2, 2, 3, 4, 5, 5, 6.0]),
-                                 np.array([2, 1, 3, 3, 5, 4, 6, 7.0]))
+    """Ordinary tied data: the p-value of the normal approximation as before, against R's
+    cor.test(x, y, method = "kendall", exact = FALSE) (tests/reference/
+    fuzz_findings_fixtures.R)."""
+    case = load_fixture("fuzz_findings/kendall_ties.json")["cases"][0]
+    tau, p, exact = kendall_test(np.array(case["x"], dtype=float),
+                                 np.array(case["y"], dtype=float))
     assert not exact
-    assert p == pytest.approx(0.007852676525, rel=1e-9)
-    assert tau == pytest.approx(0.7925939239, rel=1e-9)
+    assert p == pytest.approx(case["pval"], rel=1e-9)
+    assert tau == pytest.approx(case["tau"], rel=1e-9)
