@@ -1,7 +1,10 @@
 # Reference values for the cases a differential fuzz against metafor found (session 11):
 # meta_mh with a zero-variance study (tests/models/test_mh_zero_variance.py), the R^2 of an
 # equal-effects meta-regression (tests/models/test_r2_equal_effects.py) and Kendall's test
-# with ties (tests/models/test_ranktest_undefined.py).
+# with ties (tests/models/test_ranktest_undefined.py); and (session 12, a fuzz against
+# metafor, clubSandwich and robumeta) robumeta's hierarchical model with one effect per study
+# and cluster-robust variances that are 0 or singular up to rounding
+# (tests/models/test_robust_degenerate.py).
 #
 # Run from the repository root:  Rscript tests/reference/fuzz_findings_fixtures.R
 # Writes tests/reference/fuzz_findings/<group>.json; the Python tests never need R.
@@ -44,3 +47,46 @@ ct <- suppressWarnings(cor.test(kx, ky, method = "kendall", exact = FALSE))
 write_group("kendall_ties", list(list(id = "ties", x = kx, y = ky, tau = num(ct$estimate),
                                       pval = num(ct$p.value))),
             "cor.test(x, y, method = 'kendall', exact = FALSE)")
+
+# robumeta HIER with one effect per study: omega^2 is not identified (the moment equations
+# coincide); robumeta's 0/0 lands at omega^2 = 0 here by the sign of rounding noise
+suppressMessages(library(robumeta))
+hier <- data.frame(
+  yi = c(1.0371, 0.3413, 0.4058, 0.9131, 0.3677, 0.1716, 0.0789, 0.7097, -0.2894, 0.0002,
+         0.3577, 0.6114, 0.4244, -0.4937, -0.0933, 0.007, 0.816, 0.894, 0.1392),
+  vi = c(0.05454, 0.14201, 0.08672, 0.23623, 0.04491, 0.16248, 0.12427, 0.27425, 0.19812,
+         0.17103, 0.04821, 0.03568, 0.18353, 0.27653, 0.02912, 0.12946, 0.11413, 0.01157,
+         0.18915),
+  x = c(2.433, -0.206, 0.77, -0.277, 0.936, 0.286, -0.442, -1.171, -0.613, 0.397, 1.627,
+        0.931, -1.041, -0.334, 0.184, 0.011, 0.19, 0.891, 0.314), s = 1:19)
+rb <- robu(yi ~ x, data = hier, studynum = s, var.eff.size = vi, modelweights = "HIER",
+           small = TRUE)
+write_group("robu_hier_one_effect", list(list(
+  id = "hier_x", yi = hier$yi, vi = hier$vi, x = hier$x,
+  tau2 = num(rb$mod_info$tau.sq), omega2 = num(rb$mod_info$omega.sq),
+  beta = num(rb$reg_table$b.r), se = num(rb$reg_table$SE), df = num(rb$reg_table$dfs))),
+  "robumeta::robu(yi ~ x, studynum = 1:k, modelweights = 'HIER', small = TRUE)")
+
+# cluster-robust variance 0 up to rounding (the intercept, level 'a' of f, is one effect of
+# one cluster) and a singular robust covariance of the tested coefficients
+deg <- list(
+  list(id = "zero_variance",
+       yi = c(-0.5908, 0.5411, -0.3744, -0.5118, 0.6837, -0.2923, 1.0043, 1.0614, 0.0166,
+              -0.8054, -0.2238),
+       vi = c(0.29983, 0.18295, 0.23079, 0.28143, 0.23905, 0.12413, 0.10662, 0.26507,
+              0.25175, 0.16889, 0.21615),
+       study = c(1, 2, 2, 3, 3, 4, 4, 4, 5, 5, 5),
+       f = c("b", "b", "b", "b", "b", "c", "a", "c", "b", "c", "c")),
+  list(id = "singular_block",
+       yi = c(0.1084, -0.053, -0.3785, 0.391, 0.6905, 0.5152),
+       vi = c(0.2853, 0.06021, 0.13036, 0.26017, 0.28356, 0.20715),
+       study = c(1, 2, 3, 4, 4, 4), f = c("b", "a", "a", "a", "c", "c")))
+cases <- lapply(deg, function(d) {
+  dat <- data.frame(yi = d$yi, vi = d$vi, study = d$study, f = d$f)
+  fit <- rma(yi, vi, mods = ~ f, data = dat, method = "ML", control = CTRL)
+  r <- robust(fit, cluster = dat$study, adjust = TRUE)
+  c(d, list(beta = num(r$beta), se = num(r$se), pval = num(r$pval), QM = num(r$QM),
+            QMp = num(r$QMp), vb_diag = num(diag(r$vb))))
+})
+write_group("robust_degenerate", cases,
+            "robust(rma(yi, vi, mods = ~ f, method = 'ML'), cluster = study, adjust = TRUE)")

@@ -52,6 +52,57 @@ __all__ = ["RobuResult", "RobustResult", "robu", "robust"]
 CS_EIGEN_TOL = 1e-12
 #: eigenvalue threshold of robumeta's small-sample adjustment matrices
 ROBU_EIGEN_TOL = 1e-10
+#: a cluster-robust variance (or an eigenvalue of a tested block of coefficients, relative to
+#: the model-based variance) at or below this fraction of the model-based variance is 0 up to
+#: rounding: the sandwich cannot estimate it (its rounding noise is ~1e-16 of it)
+ROBUST_ZERO = 1e-10
+
+
+def _t_inference(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, level: float,
+                 v_model: np.ndarray, names: Sequence[str]
+                 ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """SEs, t statistics, two-sided p-values and ``level``% CIs ``beta -/+ t_(df) se`` of the
+    coefficients from a cluster-robust ``vb`` (Hedges, Tipton & Johnson 2010, eq. 6-8).
+
+    A coefficient whose robust variance is 0 up to rounding (<= :data:`ROBUST_ZERO` times its
+    model-based variance ``v_model``; e.g. a moderator level observed in one cluster only,
+    whose residuals are 0) has no estimable robust SE: its SE, t, p-value and CI are NaN and a
+    note names it (metafor reports a SE of ~1e-16 and p ~ 0, rounding noise)."""
+    from scipy import special
+
+    d = np.diag(vb)
+    zero = ~(d > ROBUST_ZERO * np.diag(v_model))
+    se = np.sqrt(np.where(zero, np.nan, d))
+    tval = beta / se
+    out = {"se": se, "tval": tval, "pval": 2 * special.stdtr(df, -np.abs(tval)),
+           "crit": special.stdtrit(df, 1 - (1 - level / 100) / 2)}
+    out["ci_lb"], out["ci_ub"] = beta - out["crit"] * se, beta + out["crit"] * se
+    notes = [f"coefficient {names[i]!r}: its cluster-robust variance is 0 up to rounding "
+             f"({d[i]:.3g}; model-based {np.diag(v_model)[i]:.3g}), as when the coefficient is "
+             "determined by the effects of one cluster alone: its robust SE, test and CI are "
+             "undefined (NaN)" for i in np.flatnonzero(zero).tolist()]
+    return out, notes
+
+
+def _singular_block(vb: np.ndarray, v_model: np.ndarray, idx: np.ndarray) -> bool:
+    """Whether the cluster-robust variance of the coefficients ``idx`` is singular up to
+    rounding: its smallest eigenvalue relative to the model-based variance (the generalised
+    eigenvalue of the pair) is <= :data:`ROBUST_ZERO`. Its Wald/HTZ test is then undefined
+    (``b' V^-1 b`` would divide by rounding noise; metafor reports NA)."""
+    A = vb[np.ix_(idx, idx)]
+    try:
+        L = np.linalg.cholesky(v_model[np.ix_(idx, idx)])
+    except np.linalg.LinAlgError:
+        return False  # no model-based reference: leave the test to the solver
+    Li = np.linalg.solve(L, np.eye(L.shape[0]))
+    S = Li @ A @ Li.T
+    return bool(np.linalg.eigvalsh(0.5 * (S + S.T)).min() <= ROBUST_ZERO)
+
+
+def _singular_note(idx: np.ndarray, names: Sequence[str]) -> str:
+    return (f"the test of coefficient(s) {', '.join(repr(names[int(i)]) for i in idx)} is "
+            "undefined (NaN): their cluster-robust covariance matrix is singular up to rounding "
+            "(fewer clusters inform them than there are coefficients)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,6 +550,8 @@ class RobustResult(FittedModel):
         self._X = np.empty((0, len(beta)))
         self._intercept = False
         self._pi_var: float | None = None
+        #: model-based variance of the coefficients (the reference of ROBUST_ZERO)
+        self._v_model = np.full((len(beta), len(beta)), np.nan)
 
     @property
     def coefficients(self) -> pd.DataFrame:
@@ -527,7 +580,8 @@ class RobustResult(FittedModel):
         for CR2 results (clubSandwich ``Wald_test(constraints = constrain_zero(coefs), test =
         "HTZ")``), the Wald F test on ``(q, n - p)`` df otherwise (metafor's omnibus test).
         Returns ``F``, ``df1``, ``df2``, ``pval``."""
-        return _wald(self.beta, self.vb, self._parts, float(self.df[0]), coefs)
+        return _wald(self.beta, self.vb, self._parts, float(self.df[0]), coefs,
+                     self._v_model)
 
     def summary_text(self) -> str:
         sizes = self.cluster_sizes
@@ -544,7 +598,8 @@ class RobustResult(FittedModel):
             df2s = f"{df2:.2f}" if cs else f"{df2:g}"
             lines.append(f"Test of Moderators (coefficient{'s' if len(self.btt) > 1 else ''} "
                          f"{coefs}):\u00b9")
-            lines.append(f"F(df1 = {self.QMdf[0]:g}, df2 = {df2s}) = {self.QM:.4f}, "
+            qm = f"{self.QM:.4f}" if math.isfinite(self.QM) else "NA"
+            lines.append(f"F(df1 = {self.QMdf[0]:g}, df2 = {df2s}) = {qm}, "
                          f"p-val = {fmt_p(self.QMp)}")
             lines.append("")
         lines.append("Model Results:")
@@ -554,12 +609,13 @@ class RobustResult(FittedModel):
                               "pval\u00b9": [fmt_p(x) for x in self.pval],
                               "ci.lb\u00b9": self.ci_lb, "ci.ub\u00b9": self.ci_ub},
                              index=self.coef_names)
-        lines.append(table.to_string(float_format=lambda x: f"{x:.4f}"))
+        lines.append(table.to_string(float_format=lambda x: f"{x:.4f}", na_rep="NA"))
         lines.append("")
         dfm = "Satterthwaite approx" if cs else "residual method"
         lines.append(f"1) results based on cluster-robust inference (var-cov estimator: "
                      f"{self.vcov_type},")
         lines.append(f"   approx t-test and confidence interval, df: {dfm})")
+        lines += [f"Note: {n}" for n in self.method_info.get("notes", [])]
         return "\n".join(lines)
 
 
@@ -608,8 +664,10 @@ def _predict(beta: np.ndarray, vb: np.ndarray, parts: CR2Parts | None, df_const:
 
 
 def _wald(beta: np.ndarray, vb: np.ndarray, parts: CR2Parts | None, df2: float,
-          coefs: Sequence[int]) -> dict[str, float]:
-    """HTZ test (CR2 ``parts``) or Wald F test on ``(q, df2)`` df of ``beta[coefs] = 0``."""
+          coefs: Sequence[int], v_model: np.ndarray) -> dict[str, float]:
+    """HTZ test (CR2 ``parts``) or Wald F test on ``(q, df2)`` df of ``beta[coefs] = 0``;
+    NaN when the robust covariance of those coefficients is singular (:func:`_singular_block`
+    against the model-based ``v_model``)."""
     from scipy import special
 
     p = len(beta)
@@ -621,12 +679,18 @@ def _wald(beta: np.ndarray, vb: np.ndarray, parts: CR2Parts | None, df2: float,
     if idx.size == 0 or np.any(idx < 0) or np.any(idx >= p) or np.unique(idx).size != idx.size:
         raise InputError(f"argument 'coefs' is {coefs!r}; expected distinct indices in "
                          f"0..{p - 1}")
+    if _singular_block(vb, v_model, idx):
+        df2_out = htz_test(parts, beta, np.eye(p)[idx])["df2"] if parts is not None else df2
+        return {"F": math.nan, "df1": float(idx.size), "df2": float(df2_out), "pval": math.nan}
     if parts is not None:
         out = htz_test(parts, beta, np.eye(p)[idx])
         return {key: out[key] for key in ("F", "df1", "df2", "pval")}
     b = beta[idx]
     q = idx.size
-    F = float(b @ np.linalg.solve(vb[np.ix_(idx, idx)], b)) / q
+    try:
+        F = float(b @ np.linalg.solve(vb[np.ix_(idx, idx)], b)) / q
+    except np.linalg.LinAlgError:
+        return {"F": math.nan, "df1": float(q), "df2": df2, "pval": math.nan}
     return {"F": F, "df1": float(q), "df2": df2, "pval": float(special.fdtrc(q, df2, F))}
 
 
@@ -658,6 +722,13 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
     of freedom per coefficient and the HTZ F test of the moderators (Pustejovsky & Tipton 2018;
     Tipton & Pustejovsky 2015), as R's clubSandwich 0.5 and metafor's ``robust(...,
     clubSandwich = TRUE)``; ``adjust`` is then not used (as in metafor).
+
+    A coefficient whose robust variance is 0 up to rounding (at most ``ROBUST_ZERO = 1e-10``
+    times its model-based variance, e.g. a moderator level observed in one cluster only) has
+    no estimable robust SE: its SE, t, p-value and CI are NaN and ``method_info["notes"]``
+    names it (metafor prints a SE of ~1e-16 and p < .0001, rounding noise). Likewise the test
+    of the moderators is NaN when their robust covariance is singular up to rounding (metafor:
+    QM = NA).
 
     Parameters
     ----------
@@ -719,8 +790,6 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
     >>> cr2.vcov_type, round(float(cr2.df[0]), 2)
     ('CR2', 2.95)
     """
-    from scipy import special
-
     if not isinstance(adjust, (bool, np.bool_)):
         raise InputError(f"argument 'adjust' is {adjust!r}; expected True or False")
     if not isinstance(clubsandwich, (bool, np.bool_)):
@@ -738,22 +807,11 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
     blocks = Blocks.from_codes(codes, J)
     e = w.y - w.X @ w.beta
     level = w.level
-    alpha = 1 - level / 100
-    C = np.eye(p)[w.btt]
-    m = len(w.btt)
+    v_model = _model_vcov(w)
     if clubsandwich:
         parts = cr2(w.X, e, blocks, _phi_blocks(w, blocks), _weight_blocks(w, blocks))
         vb = parts.vcov
-        se = np.sqrt(np.diag(vb))
-        tval = w.beta / se
         df = satterthwaite_df(parts)
-        pval = 2 * special.stdtr(df, -np.abs(tval))
-        crit = special.stdtrit(df, 1 - alpha / 2)
-        if w.int_only:
-            QM, QMdf, QMp = float(max(0.0, tval[0] ** 2)), [1.0, float(df[0])], float(pval[0])
-        else:
-            ht = htz_test(parts, w.beta, C)
-            QM, QMdf, QMp = max(0.0, ht["F"]), [ht["df1"], ht["df2"]], ht["pval"]
         vtype = "CR2"
         ref = "clubSandwich 0.5 vcovCR(type='CR2'), coef_test(Satterthwaite), Wald_test(HTZ)"
     else:
@@ -762,28 +820,28 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
         if adjust:
             vb = vb * (J / dfs_res)
             vtype = "CR1"
-        se = np.sqrt(np.diag(vb))
-        tval = w.beta / se
         df = np.full(p, float(dfs_res))
-        pval = 2 * special.stdtr(df, -np.abs(tval))
-        crit = special.stdtrit(df, 1 - alpha / 2)
-        b = w.beta[w.btt]
-        try:
-            QM = float(b @ np.linalg.solve(vb[np.ix_(w.btt, w.btt)], b)) / m
-        except np.linalg.LinAlgError:
-            QM = math.nan
-        QMdf = [float(m), float(dfs_res)]
-        QMp = float(special.fdtrc(m, dfs_res, QM)) if math.isfinite(QM) else math.nan
         ref = "metafor 3.8 robust.rma (Hedges, Tipton & Johnson 2010)"
+    st, notes = _t_inference(w.beta, vb, df, level, v_model, w.coef_names)
+    se, tval, pval = st["se"], st["tval"], st["pval"]
+    if clubsandwich and w.int_only:
+        QM, QMdf, QMp = float(max(0.0, tval[0] ** 2)), [1.0, float(df[0])], float(pval[0])
+    else:
+        ht = _wald(w.beta, vb, parts if clubsandwich else None, float(dfs_res),
+                   w.btt.tolist(), v_model)
+        QM, QMdf, QMp = max(0.0, ht["F"]), [ht["df1"], ht["df2"]], ht["pval"]
+        if math.isnan(ht["F"]):
+            QM = math.nan
+            notes.append(_singular_note(w.btt, w.coef_names))
     info = {"model": w.model_name, "vcov": vtype, "clubsandwich": bool(clubsandwich),
             "adjust": bool(adjust) if not clubsandwich else None,
             "df": df.tolist() if clubsandwich else float(dfs_res),
             "df_method": "Satterthwaite" if clubsandwich else "residual (clusters - p)",
             "omnibus_test": "HTZ" if (clubsandwich and not w.int_only) else "Wald F",
             "n_clusters": J, "level": level, "int_only": w.int_only,
-            "notes": w.notes, "reference": ref}
+            "notes": w.notes + notes, "reference": ref}
     res = RobustResult(k=k, coef_names=w.coef_names, beta=w.beta.copy(), se=se, zval=tval,
-                       pval=pval, ci_lb=w.beta - crit * se, ci_ub=w.beta + crit * se, df=df,
+                       pval=pval, ci_lb=st["ci_lb"], ci_ub=st["ci_ub"], df=df,
                        vb=vb, QM=QM, QMdf=QMdf, QMp=QMp, n_clusters=J,
                        cluster_sizes=blocks.sizes.copy(), level=level, vcov_type=vtype,
                        method_info=info, btt=w.btt, fit=fit)
@@ -792,7 +850,26 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
     res._X = w.X
     res._intercept = bool(np.all(w.X[:, 0] == 1.0))
     res._pi_var = _pi_variance(fit, w)
+    res._v_model = v_model
     return res
+
+
+def _model_vcov(w: _Working) -> np.ndarray:
+    """The model-based variance of the fit's coefficients without a Knapp-Hartung scale
+    factor, the reference of :data:`ROBUST_ZERO`: ``(X'WX)^-1`` with inverse-variance weights
+    (``W = M^-1``), the sandwich ``B X'A D A X B``, ``B = (X'AX)^-1``, with user weights ``A``
+    (metafor ``rma.uni``, ``D = diag(vi + tau^2)``)."""
+    if w.diag_var is not None:  # meta()
+        if w.weights is None:
+            return _inv_sym(w.X.T @ (w.X / w.diag_var[:, None]))
+        AX = w.X * w.weights[:, None]
+        B = _inv_sym(w.X.T @ AX)
+        return B @ (AX.T @ (AX * w.diag_var[:, None])) @ B
+    if w.W is not None:
+        return _inv_sym(w.X.T @ np.asarray(w.W @ w.X))
+    from scipy.sparse.linalg import splu
+
+    return _inv_sym(w.X.T @ splu(w.M.tocsc()).solve(w.X))  # type: ignore[union-attr]
 
 
 def _pi_variance(fit: Any, w: _Working) -> float | None:
@@ -861,6 +938,9 @@ class RobuResult(FittedModel):
 
     def __init__(self, **kw: Any) -> None:
         self._parts: CR2Parts | None = kw.pop("parts", None)
+        #: model-based variance of the coefficients under the working weights (the reference
+        #: of ROBUST_ZERO)
+        self._v_model = np.full((len(kw["beta"]),) * 2, np.nan)
         self._X: np.ndarray = kw.pop("X")
         self._intercept: bool = kw.pop("intercept")
         for key, val in kw.items():
@@ -882,7 +962,7 @@ class RobuResult(FittedModel):
         constrain_zero(coefs), vcov = "CR2", test = "HTZ")``), else the Wald F test on
         ``(q, n - p)`` df. Returns ``F``, ``df1``, ``df2``, ``pval``."""
         df2 = float(self.n_clusters - len(self.beta))
-        return _wald(self.beta, self.vb, self._parts, df2, coefs)
+        return _wald(self.beta, self.vb, self._parts, df2, coefs, self._v_model)
 
     @property
     def coefficients(self) -> pd.DataFrame:
@@ -911,10 +991,11 @@ class RobuResult(FittedModel):
                               "dfs": self.df, "P(|t|>)": self.pval,
                               f"{self.level:g}% CI.L": self.ci_lb,
                               f"{self.level:g}% CI.U": self.ci_ub}, index=self.coef_names)
-        lines.append(table.to_string(float_format=lambda x: f"{x:.5g}"))
+        lines.append(table.to_string(float_format=lambda x: f"{x:.5g}", na_rep="NA"))
         if self.small:
             lines.append("---")
             lines.append("Note: If df < 4, do not trust the results")
+        lines += [f"Note: {n}" for n in self.method_info.get("notes", [])]
         return "\n".join(lines)
 
 
@@ -930,6 +1011,10 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
     assumed within-study correlation ``rho``), computed as R's robumeta 2.0. The variance of the
     coefficients is the sandwich with the CR2 adjustment and Satterthwaite degrees of freedom
     (``small=True``, Tipton 2015) or CR1 with ``n - p`` degrees of freedom (``small=False``).
+    With one effect per study the hierarchical model's two moment equations coincide:
+    ``omega^2`` is not identified and set to 0, and ``tau^2`` is the DerSimonian-Laird estimate
+    (robumeta divides 0 by 0 there). Coefficients without an estimable robust variance are NaN
+    as in :func:`robust`.
 
     Parameters
     ----------
@@ -982,7 +1067,6 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
     >>> round(res.estimate, 4), round(res.tau2, 4)
     (0.2879, 0.0111)
     """
-    from scipy import special
 
     from evsynth.models.meta import build_model_matrix
 
@@ -1027,6 +1111,7 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
     Qe = float(np.sum(w0 * e0 ** 2))
     omega2 = None
     I2 = None
+    notes: list[str] = []
     if model_c == "CE":
         wj = 1 / (sizes * np.bincount(codes, weights=v, minlength=J) / sizes)  # per study
         sumW = float(w0.sum())
@@ -1058,8 +1143,19 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
         A2 = sumW - tr(Vi @ sumXWJWX)
         B2 = sumW - tr(Vi @ sumXWWX)
         C2 = k - p
-        om_raw = ((Qa - C1) * A2 - (Qe - C2) * A1) / (B1 * A2 - B2 * A1)
-        omega2 = max(om_raw, 0.0)
+        if J == k:
+            # one effect per study: J_j = 1, so A1 = B1 and A2 = B2 and the two moment
+            # equations are one equation in tau^2 + omega^2; omega^2 (within studies) is not
+            # identified and is 0, tau^2 carries all the heterogeneity (robumeta's formula
+            # divides 0 by 0 and lands here or elsewhere by the sign of rounding noise)
+            om_raw = math.nan
+            omega2 = 0.0
+            notes.append("every study has one effect: the within-study variance omega^2 is "
+                         "not identified (the moment equations coincide) and is set to 0; "
+                         "tau^2 = (Qe - (k - p)) / A2 holds all the heterogeneity")
+        else:
+            om_raw = ((Qa - C1) * A2 - (Qe - C2) * A1) / (B1 * A2 - B2 * A1)
+            omega2 = max(om_raw, 0.0)
         tau2_raw = (Qe - C2) / A2 - omega2 * (B2 / A2)
         tau2 = max(tau2_raw, 0.0)
         w = 1 / (v + tau2 + omega2)
@@ -1068,7 +1164,6 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
     beta = M @ (X.T @ (w * y))
     e = y - X @ beta
     blocks = Blocks.from_codes(codes, J)
-    alpha = 1 - level / 100
     if small:
         phi = []
         for _, rows in blocks.groups:
@@ -1094,21 +1189,21 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
         df = np.full(p, float(J - p))
         vtype = "CR1"
         parts = None
-    se = np.sqrt(np.diag(vb))
-    tval = beta / se
-    pval = 2 * special.stdtr(df, -np.abs(tval))
-    crit = special.stdtrit(df, 1 - alpha / 2)
+    st, zero_notes = _t_inference(beta, vb, df, level, M, list(mm.names))
+    notes += zero_notes
     info = {"model": model_c, "rho": float(rho) if model_c == "CE" else None,
             "small": bool(small), "vcov": vtype,
             "df_method": "Satterthwaite (Tipton 2015)" if small else "clusters - p",
             "tau2_raw": float(tau2_raw), "omega2_raw": None if omega2 is None else float(om_raw),
-            "level": level,
+            "level": level, "notes": notes,
             "reference": "robumeta 2.0 robu() (Hedges, Tipton & Johnson 2010; Tipton 2015)"}
-    return RobuResult(k=k, n_clusters=J, coef_names=list(mm.names), beta=beta, se=se,
-                      zval=tval, pval=pval, ci_lb=beta - crit * se, ci_ub=beta + crit * se,
+    res = RobuResult(k=k, n_clusters=J, coef_names=list(mm.names), beta=beta, se=st["se"],
+                      zval=st["tval"], pval=st["pval"], ci_lb=st["ci_lb"], ci_ub=st["ci_ub"],
                       df=df, vb=vb, tau2=float(tau2), omega2=omega2, I2=I2,
                       rho=float(rho), model=model_c, small=bool(small), level=level,
                       weights=w, cluster_sizes=blocks.sizes.copy(), method_info=info,
                       parts=parts if small else None, X=X, intercept=bool(mm.intercept),
                       yi=y, vi=v, cluster=[_labels[c] for c in codes])
+    res._v_model = M
+    return res
 
