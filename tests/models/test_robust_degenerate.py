@@ -125,3 +125,21 @@ def test_regular_data_are_untouched():
     assert ratio.min() > 1e6 * ROBUST_ZERO
     assert np.all(np.isfinite(r.se)) and np.isfinite(r.QM)
     assert not any("rounding" in n for n in r.method_info["notes"])
+
+
+@pytest.mark.parametrize("kind", ["robust", "robust_cr2", "robu_hier"])
+def test_prediction_with_zero_robust_variance_is_undefined(kind):
+    """The prediction at the reference level is the intercept: NaN SE and intervals (no sqrt of
+    a negative rounding residue, no RuntimeWarning); the other level's prediction is finite."""
+    d = _frame(DEGENERATE["zero_variance"])
+    if kind.startswith("robust"):
+        fit = evsynth.meta("yi", "vi", mods="~ f", data=d, method="ML")
+        r = evsynth.robust(fit, "study", data=d, clubsandwich=kind == "robust_cr2")
+    else:
+        r = evsynth.robu("yi", "vi", "study", mods="~ f", data=d, model="HIER")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pred = r.predict(newmods=[[0, 0], [1, 0]])
+    assert pred.pred[0] == pytest.approx(r.beta[0], rel=1e-12)
+    assert np.isnan(pred.se[0]) and np.isnan(pred.ci_lb[0]) and np.isnan(pred.ci_ub[0])
+    assert np.isfinite(pred.se[1]) and np.isfinite(pred.ci_lb[1])

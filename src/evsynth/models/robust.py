@@ -551,7 +551,7 @@ class RobustResult(FittedModel):
         self._intercept = False
         self._pi_var: float | None = None
         #: model-based variance of the coefficients (the reference of ROBUST_ZERO)
-        self._v_model = np.full((len(beta), len(beta)), np.nan)
+        self._v_model = np.zeros((len(beta), len(beta)))
 
     @property
     def coefficients(self) -> pd.DataFrame:
@@ -573,7 +573,7 @@ class RobustResult(FittedModel):
         """
         lvl = self.level if level is None else level_percent(level)
         return _predict(self.beta, self.vb, self._parts, float(self.df[0]), self._X,
-                        self._intercept, self._pi_var, lvl, newmods)
+                        self._intercept, self._pi_var, lvl, newmods, self._v_model)
 
     def wald_test(self, coefs: Sequence[int]) -> dict[str, float]:
         """Test that the coefficients ``coefs`` (0-based indices) are all 0: the HTZ test
@@ -621,9 +621,11 @@ class RobustResult(FittedModel):
 
 def _predict(beta: np.ndarray, vb: np.ndarray, parts: CR2Parts | None, df_const: float,
              X: np.ndarray, intercept: bool, pi_var: float | None, lvl: float,
-             newmods: Any) -> Prediction:
+             newmods: Any, v_model: np.ndarray) -> Prediction:
     """Predictions ``x' b`` with t intervals (Satterthwaite df per contrast with CR2 parts,
-    else ``df_const``) and, when ``pi_var`` is given, prediction intervals."""
+    else ``df_const``) and, when ``pi_var`` is given, prediction intervals; NaN SE and
+    intervals for a contrast whose robust variance is 0 up to rounding (:data:`ROBUST_ZERO` of
+    its model-based variance under ``v_model``)."""
     from scipy import special
 
     from evsynth.models.meta import Prediction
@@ -646,7 +648,9 @@ def _predict(beta: np.ndarray, vb: np.ndarray, parts: CR2Parts | None, df_const:
                              f"finite values for the {p - int(intercept)} "
                              "moderator(s) (one row per prediction)")
     pred = Xn @ beta
-    se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, vb, Xn))
+    var = np.einsum("ij,jk,ik->i", Xn, vb, Xn)
+    se = np.sqrt(np.where(var > ROBUST_ZERO * np.einsum("ij,jk,ik->i", Xn, v_model, Xn),
+                          var, np.nan))
     if parts is not None:
         df = satterthwaite_df(parts, Xn)
     else:
@@ -940,7 +944,7 @@ class RobuResult(FittedModel):
         self._parts: CR2Parts | None = kw.pop("parts", None)
         #: model-based variance of the coefficients under the working weights (the reference
         #: of ROBUST_ZERO)
-        self._v_model = np.full((len(kw["beta"]),) * 2, np.nan)
+        self._v_model = np.zeros((len(kw["beta"]),) * 2)
         self._X: np.ndarray = kw.pop("X")
         self._intercept: bool = kw.pop("intercept")
         for key, val in kw.items():
@@ -954,7 +958,7 @@ class RobuResult(FittedModel):
         ``newmods`` as in :meth:`RobustResult.predict`."""
         lvl = self.level if level is None else level_percent(level)
         return _predict(self.beta, self.vb, self._parts, float(self.n_clusters - len(self.beta)),
-                        self._X, self._intercept, None, lvl, newmods)
+                        self._X, self._intercept, None, lvl, newmods, self._v_model)
 
     def wald_test(self, coefs: Sequence[int]) -> dict[str, float]:
         """Test that the coefficients ``coefs`` (0-based) are all 0: with ``small=True`` the
