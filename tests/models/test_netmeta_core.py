@@ -119,7 +119,11 @@ def test_row_order_and_orientation_do_not_matter(seed, flip):
     """Turning comparisons round (TE negated) and shuffling rows changes nothing."""
     rng = np.random.default_rng(seed)
     d = NET.copy()
-    d["TE"] = rng.normal(0, 0.5, len(d))
+    # random arm effects per study: multi-arm effects stay consistent (TE_ac = TE_ab + TE_bc)
+    arm = {(st, t): rng.normal(0, 0.35) for st, t in
+           zip(np.r_[d.studlab, d.studlab], np.r_[d.treat1, d.treat2], strict=True)}
+    d["TE"] = [arm[st, a] - arm[st, b] for st, a, b in zip(d.studlab, d.treat1, d.treat2,
+                                                           strict=True)]
     fit = evsynth.netmeta(data=d)
     f = np.array(flip)
     e = d.copy()

@@ -74,13 +74,14 @@ def networks(draw):
         else:
             na = 3 if rng.random() < 0.25 else 2
             arms = list(rng.choice(trts, size=na, replace=False))
-        mu = {t: rng.normal() for t in arms}
+        # arm effects with study-level noise: a multi-arm study's effects stay consistent
+        mu = {t: rng.normal() + rng.normal(scale=0.3) for t in arms}
         se_arm = {t: rng.uniform(0.1, 0.5) for t in arms}
         for i in range(len(arms)):
             for j in range(i + 1, len(arms)):
                 a, b = arms[i], arms[j]
                 rows.append({"studlab": f"s{s}", "treat1": a, "treat2": b,
-                             "TE": mu[a] - mu[b] + rng.normal(scale=0.3),
+                             "TE": mu[a] - mu[b],
                              "seTE": float(np.hypot(se_arm[a], se_arm[b]))})
     return pd.DataFrame(rows)
 

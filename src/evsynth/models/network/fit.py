@@ -38,8 +38,8 @@ from evsynth.errors import InputError
 from evsynth.models.engine import chi2_upper
 from evsynth.models.network._graph import (
     connected_components,
+    grounded_inverse,
     incidence,
-    laplacian_pinv,
     multiarm_variances,
     r_sort_key,
     resistance,
@@ -525,8 +525,45 @@ class _Network:
                  np.stack([b for _, _, b in grp]), k) for k, grp in sorted(by_k.items())]
 
 
+def _check_multiarm(study: str, arms: list[str], ai: np.ndarray, aj: np.ndarray,
+                    te: np.ndarray, se: np.ndarray, tol: float) -> None:
+    """The comparisons of one multi-arm study must come from its arms (netmeta's
+    ``chkmultiarm``): effects consistent, ``TE_ab = theta_a - theta_b`` up to ``tol`` (least
+    squares residuals; netmeta's ``tol.multiarm = 0.001``), and variances ``seTE_ab^2 = s_a +
+    s_b`` with arm variances ``s >= 0`` (least squares on ``|B|``; a negative arm variance
+    makes the within-study covariance indefinite: Rücker & Schwarzer 2014, sec. 2)."""
+    c, k = te.size, len(arms)
+    rows = np.arange(c)
+    B = np.zeros((c, k))
+    B[rows, ai] = 1.0
+    B[rows, aj] = -1.0
+    theta = np.linalg.lstsq(B, te, rcond=None)[0]
+    resid = te - B @ theta
+    pair = [f"{arms[a]} vs {arms[b]}" for a, b in zip(ai.tolist(), aj.tolist(), strict=True)]
+    if np.max(np.abs(resid)) > tol:
+        shown_r = ", ".join(f"{pr}: {r:+.4g}" for pr, r in zip(pair, resid.tolist(),
+                                                                  strict=True))
+        raise InputError(f"study {study!r} ({k} arms: {', '.join(arms)}): its effects are not "
+                         "consistent: the effects of a multi-arm study must satisfy TE(a vs c) "
+                         "= TE(a vs b) + TE(b vs c); least-squares residuals "
+                         f"{shown_r} exceed tol_multiarm = {tol:g} (netmeta's chkmultiarm). "
+                         "Check the signs and the direction (treat1 vs treat2) of its effects")
+    v = se * se
+    s2 = np.linalg.lstsq(np.abs(B), v, rcond=None)[0]
+    neg = np.flatnonzero(s2 < -1e-12 * float(v.max()))
+    if neg.size:
+        shown_v = ", ".join(f"{arms[a]}: {s2[a]:.4g}" for a in range(k))
+        raise InputError(f"study {study!r} ({k} arms: {', '.join(arms)}): its standard errors "
+                         f"imply a negative variance for arm {arms[int(neg[0])]} (arm "
+                         f"variances {shown_v}); the comparisons of a multi-arm study must "
+                         "have seTE(a vs b)^2 = s_a + s_b with arm variances s >= 0 "
+                         "(netmeta's chkmultiarm). Check the standard errors of "
+                         + ", ".join(f"{pr} ({x:.4g})" for pr, x in zip(pair, se.tolist(),
+                                                                       strict=True)))
+
+
 def _validate(TE: Any, seTE: Any, treat1: Any, treat2: Any, studlab: Any, data: Any,
-              seq: Any) -> tuple[_Network, pd.DataFrame]:
+              seq: Any, tol_multiarm: float = 0.001) -> tuple[_Network, pd.DataFrame]:
     frame = as_frame(data)
     s = label_vector("studlab", studlab, frame)
     t1 = label_vector("treat1", treat1, frame)
@@ -605,6 +642,8 @@ def _validate(TE: Any, seTE: Any, treat1: Any, treat2: Any, studlab: Any, data: 
         local = {a: i for i, a in enumerate(arms)}
         ai = np.array([local[a] for a in p1[rows]])
         aj = np.array([local[b] for b in p2[rows]])
+        _check_multiarm(str(study_names[j]), [treatments[a] for a in arms], ai, aj, te[rows],
+                        se[rows], tol_multiarm)
         multiarm.append((rows, ai, aj, k))
 
     comp = connected_components(p1, p2, len(treatments))
@@ -652,6 +691,9 @@ class _Solution:
     theta: np.ndarray
     fitted: np.ndarray
     R: np.ndarray
+    #: the grounded inverse of the Laplacian (_graph.grounded_inverse): contrasts and traces
+    #: against matrices with zero row sums are read from it without the centring's rounding
+    G: np.ndarray
 
 
 def _solve(net: _Network, v_adj: np.ndarray) -> _Solution:
@@ -664,13 +706,15 @@ def _solve(net: _Network, v_adj: np.ndarray) -> _Solution:
     np.add.at(L, (net.pos2, net.pos2), W)
     np.add.at(L, (net.pos1, net.pos2), -W)
     np.add.at(L, (net.pos2, net.pos1), -W)
-    Lplus = laplacian_pinv(L)
+    G = grounded_inverse(L)
+    P = np.eye(n) - 1.0 / n
     rhs = np.zeros(n)
     np.add.at(rhs, net.pos1, W * net.te)
     np.add.at(rhs, net.pos2, -W * net.te)
-    theta = Lplus @ rhs
+    theta = G @ rhs
+    theta = theta - theta.mean()  # L+ rhs: the potentials centred at 0 (Rücker 2012, eq. 7)
     fitted = theta[net.pos1] - theta[net.pos2]
-    return _Solution(W=W, Lplus=Lplus, theta=theta, fitted=fitted, R=resistance(Lplus))
+    return _Solution(W=W, Lplus=P @ G @ P, theta=theta, fitted=fitted, R=resistance(G), G=G)
 
 
 def _dl_tau2(net: _Network, sol: _Solution, Q: float, df: int) -> float:
@@ -697,8 +741,19 @@ def _dl_tau2(net: _Network, sol: _Solution, Q: float, df: int) -> float:
         np.add.at(M, (p1e, p2f), -c)
         np.add.at(M, (p2e, p1f), -c)
         np.add.at(M, (p2e, p2f), c)
-    denom = W.sum() - float(np.sum(sol.Lplus * M))
-    return max(0.0, (Q - df) / denom)
+    if Q <= df:  # the denominator tr((I - H) K W) is > 0: tau^2 = 0 exactly
+        return 0.0
+    # tr(L+ M) = tr(G M): M has zero row sums, like L
+    denom = W.sum() - float(np.sum(sol.G * M))
+    if not denom > 0:
+        lo, hi = int(np.argmin(net.se)), int(np.argmax(net.se))
+        raise InputError(f"study {net.studlab[lo]!r}: its standard error {net.se[lo]:.3g} is "
+                         f"{net.se[hi] / net.se[lo]:.3g} times smaller than that of study "
+                         f"{net.studlab[hi]!r} ({net.se[hi]:.3g}); with weights this unequal the "
+                         "DerSimonian-Laird denominator tr((I - H) K W) is lost in rounding: "
+                         "check the standard errors (units, variance given as SE?), or use "
+                         "method_tau='REML'")
+    return (Q - df) / denom
 
 
 def _likelihood_tau2(net: _Network, reference: str, method: str,
@@ -914,7 +969,8 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
             reference: str | None = None, common: bool = True, random: bool = True,
             method_tau: str = "DL", tau2: float | None = None, level: float = 95,
             level_predict: float | None = None, small_values: str = "desirable",
-            seq: Any = None, control: dict[str, Any] | None = None) -> NetmetaResult:
+            seq: Any = None, control: dict[str, Any] | None = None,
+            tol_multiarm: float = 0.001) -> NetmetaResult:
     """Frequentist network meta-analysis (R's netmeta; Rücker 2012).
 
     Parameters
@@ -945,6 +1001,10 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
         sorts them in a UTF-8 locale, i.e. netmeta's order: case-insensitive, ``"NaSSa"``
         before ``"NRI"``; :func:`evsynth.models.network._graph.r_sort_key`).
     control : settings of the (RE)ML fit (see :func:`evsynth.meta_mv`).
+    tol_multiarm : largest least-squares residual allowed when checking that the effects of a
+        multi-arm study are consistent (``TE_ac = TE_ab + TE_bc``; netmeta's ``tol.multiarm``,
+        on the analysis scale). Its standard errors must also come from arm variances >= 0.
+        Either failure is an :class:`~evsynth.InputError` naming the study, as netmeta stops.
 
     Returns
     -------
@@ -981,7 +1041,10 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
     if not (common or random):
         raise InputError("arguments 'common' and 'random' are both False; report at least one "
                          "model")
-    net, rows = _validate(TE, seTE, treat1, treat2, studlab, data, seq)
+    if isinstance(tol_multiarm, bool) or not isinstance(tol_multiarm, (int, float)) or not (
+            math.isfinite(tol_multiarm) and tol_multiarm > 0):
+        raise InputError(f"argument 'tol_multiarm' is {tol_multiarm!r}; expected a number > 0")
+    net, rows = _validate(TE, seTE, treat1, treat2, studlab, data, seq, float(tol_multiarm))
     tr = net.treatments
     if reference is None:
         reference = tr[0]
