@@ -4,7 +4,8 @@
 # with ties (tests/models/test_ranktest_undefined.py); and (session 12, a fuzz against
 # metafor, clubSandwich and robumeta) robumeta's hierarchical model with one effect per study
 # and cluster-robust variances that are 0 or singular up to rounding
-# (tests/models/test_robust_degenerate.py).
+# (tests/models/test_robust_degenerate.py); rma.glmm cases where evsynth crashed, stopped at a
+# local maximum or mis-integrated (tests/models/test_glmm_fuzz_findings.py).
 #
 # Run from the repository root:  Rscript tests/reference/fuzz_findings_fixtures.R
 # Writes tests/reference/fuzz_findings/<group>.json; the Python tests never need R.
@@ -90,3 +91,45 @@ cases <- lapply(deg, function(d) {
 })
 write_group("robust_degenerate", cases,
             "robust(rma(yi, vi, mods = ~ f, method = 'ML'), cluster = study, adjust = TRUE)")
+
+# rma.glmm: glmer with bobyqa (rhoend 1e-10); CM.EL for OR with optim BFGS and integrate()
+suppressMessages({library(lme4); library(BiasedUrn)})
+TIGHT_GLMER <- list(glmerCtrl = list(optimizer = "bobyqa",
+                                     optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
+TIGHT_CMEL <- list(optimizer = "optim", optmethod = "BFGS",
+                   optCtrl = list(reltol = 1e-12, maxit = 1e4), intCtrl = list(rel.tol = 1e-10),
+                   glmerCtrl = list(optimizer = "bobyqa",
+                                    optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
+glmm_cases <- list(
+  # evsynth's Newton step took log tau to -593: 1 / tau^2 raised ZeroDivisionError
+  list(id = "irr_cmel_underflow", measure = "IRR", model = "CM.EL", nAGQ = 10,
+       ctrl = TIGHT_GLMER, data = list(
+  x1i = c(21, 0, 3, 8, 11, 4, 17, 5, 6, 17, 5, 1, 0, 13, 1, 10, 0, 10, 7, 1, 4, 1, 0, 32, 8,
+    4, 11, 80, 45, 17, 0, 17, 12, 19, 4, 546, 4, 34, 214, 2),
+  t1i = c(1890.55, 2899.72, 708.14, 2984.27, 2493.33, 871.47, 2549.54, 3563.19, 4144.61,
+    4972.53, 976.45, 224.61, 100.18, 2896.8, 398.57, 926.02, 624.61, 3245.2, 2395.39, 844.68,
+    3989.36, 4465.07, 1356.59, 3185.91, 1983.26, 3746.09, 2197.88, 3308.84, 1565.06, 3048.29,
+    205.18, 4670.19, 3292.6, 4337.96, 3883.35, 3364.61, 1287.05, 3043.7, 2487.68, 551.23),
+  x2i = c(11, 1, 5, 7, 2, 25, 6, 0, 10, 6, 2, 0, 1, 5, 5, 48, 19, 11, 10, 3, 15, 8, 4, 1, 34,
+    4, 2, 20, 19, 12, 9, 8, 6, 0, 14, 25, 2, 25, 4, 7),
+  t2i = c(3699.57, 2673.06, 2755.52, 3257.75, 728.17, 4697.71, 1976.48, 142.54, 2488.98,
+    1571.25, 1503.32, 235.94, 868.57, 1228.93, 3422.77, 2988.99, 4118.3, 2207.11, 4191.19,
+    4539.29, 2244.29, 3940.97, 1419.9, 354.43, 4805.35, 3835.64, 302.24, 2084.05, 1998.5,
+    2760.79, 4023.06, 4366.89, 2283.6, 416.85, 3211.89, 3445.28, 4955.35, 4041.43, 1155.43,
+    2370.31))),
+  # two maxima of the profile likelihood of tau: 0 (local) and 2.49 (global)
+  list(id = "irr_umfs_two_maxima", measure = "IRR", model = "UM.FS", nAGQ = 10,
+       ctrl = TIGHT_GLMER, data = list(x1i = c(0, 2, 0), t1i = c(60.89, 197.4, 164.15),
+                                       x2i = c(9, 0, 9), t2i = c(128.81, 154.4, 193.25))),
+  # large tau^2: the conditional modes of the integrand far in the tails
+  list(id = "or_cmel_large_tau2", measure = "OR", model = "CM.EL", nAGQ = 7,
+       ctrl = TIGHT_CMEL, data = list(ai = c(7, 0, 0), n1i = c(32, 24, 17), ci = c(5, 22, 34),
+                                      n2i = c(8, 37, 40))))
+cases <- lapply(glmm_cases, function(g) {
+  fit <- do.call(rma.glmm, c(g$data, list(measure = g$measure, model = g$model, nAGQ = g$nAGQ,
+                                          control = g$ctrl)))
+  list(id = g$id, measure = g$measure, model = g$model, nAGQ = g$nAGQ, data = g$data,
+       beta = num(fit$beta), se = num(fit$se), tau2 = num(fit$tau2),
+       ll = num(logLik(fit)))
+})
+write_group("glmm_fuzz", cases, "rma.glmm(..., control = tight settings), as glmm_fixtures.R")

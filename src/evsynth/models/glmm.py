@@ -220,7 +220,8 @@ def _glm_fit(family: str, y: np.ndarray, n: np.ndarray, X: np.ndarray | None,
         devold = dev
     if X is None:
         coef = eta - offset
-        vcov = np.diag(1 / w2)
+        with np.errstate(divide="ignore"):  # a cell without trials: infinite variance
+            vcov = np.diag(1 / w2)
     else:
         vcov = np.linalg.inv(X.T @ (X * w2[:, None]))
     if family == "binomial":
@@ -381,14 +382,27 @@ class _NCHG:
             val = self.logc_x + self.ai * mu - lz[:, 0]
             g = (self.ai - mean[:, 0])[:, None]
             return val, g, -var[:, 0][:, None, None]
+        # the mode of the log integrand (strictly concave in theta) by Newton steps kept inside
+        # the bracket of the sign changes of its derivative seen so far (bisection otherwise):
+        # with a large tau^2, Var(U) ~ 0 in the tails makes the plain step ~ tau^2 g, which
+        # cycled (theta 152 <-> -248) and centred the quadrature far from the mode
         th = mu.copy()
+        lo = np.full(k, -np.inf)
+        hi = np.full(k, np.inf)
         extra = 0
-        for _ in range(100):
+        for _ in range(200):
             _, mean, var = self._moments(th[:, None])
             g = self.ai - mean[:, 0] - (th - mu) / tau2
             H = var[:, 0] + 1 / tau2
-            step = g / H
-            th = th + step
+            lo = np.where(g > 0, th, lo)
+            hi = np.where(g < 0, th, hi)
+            new = th + g / H
+            # a step past a bound already seen (both bounds known: it can only overshoot
+            # towards a bound on the far side) is replaced by the bracket's midpoint
+            outside = ((new <= lo) | (new >= hi)) & (new != th) & np.isfinite(lo + hi)
+            new = np.where(outside, 0.5 * lo + 0.5 * hi, new)
+            step = new - th
+            th = new
             if np.all(np.abs(step) <= 1e-11 * (1 + np.abs(th))):
                 extra += 1
                 if extra > 2:
@@ -949,7 +963,9 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
     control : dict, optional
         ``tol`` (Newton step tolerance, 1e-10), ``maxiter`` (200), ``nodes`` (quadrature nodes
         of the CM.EL integral, 24), ``glm_epsilon`` / ``glm_maxit`` (R's glm settings for the
-        fixed-effects and saturated models, 1e-8 / 25), ``tau_start`` (start value of tau, 0.3).
+        fixed-effects and saturated models, 1e-8 / 25), ``tau_start`` (start value of tau, 0.3;
+        UM.FS, CM.AL, PLO, IRLN and CM.EL for IRR: a fit that ends at tau^2 = 0 is repeated
+        from glmer's tau = 1, and the higher maximum is kept, with a note).
 
     Returns
     -------
@@ -1114,6 +1130,7 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
 
     beta, vb = core["beta"], core["vb"]
     tau2 = core["tau2"]
+    notes += core.get("notes", [])
     if np.any(np.abs(beta) > 15):
         msg = ("meta_glmm: a coefficient is beyond +/-15 on the model scale: its maximum "
                "likelihood estimate is probably infinite (e.g. no events in one group of every "
@@ -1318,19 +1335,36 @@ def _fit_glmm(measure: str, model: str, cnt: dict[str, np.ndarray], X: np.ndarra
                    converged=fe.converged, iterations=fe.iterations)
         return out
 
+    def log_tau(rho: np.ndarray) -> float:
+        # a trial step may take log tau to -600: tau^2 would underflow to 0 (and 1 / tau^2
+        # fail); below e^-30 the likelihood is the equal-effects one to machine precision
+        return min(max(float(rho[0]), -30.0), 20.0)
+
     def f(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        return agq.loglik(F, math.exp(min(float(rho[0]), 20.0)))
+        return agq.loglik(F, math.exp(log_tau(rho)))
 
     def curv(F: np.ndarray, rho: np.ndarray) -> np.ndarray:
         w = _cell_d12(fam, y, n, F)[1]
-        return w / (1 + w * z ** 2 * math.exp(2 * min(float(rho[0]), 20.0)))
+        return w / (1 + w * z ** 2 * math.exp(2 * log_tau(rho)))
 
     prob = _Problem(f, A, off, 1, curv)
-    par0 = np.concatenate([fe.coef, [math.log(st["tau0"])]])
-    # tau below 1e-4 (tau^2 < 1e-8): the maximum is at the boundary tau = 0 (lme4 stops there
-    # with tau^2 ~ 1e-14), where the model is the equal-effects glm
-    par, llm, H, it, conv = _newton(prob, par0, st["tol"], st["maxiter"],
-                                    stop=lambda q: bool(q[d] < math.log(1e-4)))
+
+    def fit_from(tau0: float) -> tuple[np.ndarray, float, np.ndarray, int, bool]:
+        # tau below 1e-4 (tau^2 < 1e-8): the maximum is at the boundary tau = 0 (lme4 stops
+        # there with tau^2 ~ 1e-14), where the model is the equal-effects glm
+        return _newton(prob, np.concatenate([fe.coef, [math.log(tau0)]]), st["tol"],
+                       st["maxiter"], stop=lambda q: bool(q[d] < math.log(1e-4)))
+
+    par, llm, H, it, conv = fit_from(st["tau0"])
+    if (par[d] < math.log(1e-4) or not llm > fe.ll) and st["tau0"] != 1.0:
+        # the profile likelihood of tau can have a second, higher maximum inside: try glmer's
+        # start (theta = 1) before settling for the boundary
+        second = fit_from(1.0)
+        if second[0][d] >= math.log(1e-4) and second[1] > fe.ll:
+            par, llm, H, it, conv = second
+            out["notes"] = [f"the fit from tau = {st['tau0']:g} ended at tau^2 = 0, a local "
+                            "maximum of the likelihood; a second start at tau = 1 (glmer's) "
+                            "found the higher maximum reported"]
     tau = math.exp(min(float(par[d]), 30.0))
     boundary = tau < 1e-4
     if boundary or not llm > fe.ll:
@@ -1562,16 +1596,32 @@ def _fit_umrs(measure: str, cnt: dict[str, np.ndarray], X: np.ndarray, ee: bool,
         ll2 = prob2.value(par2)
         V2 = np.full((d2 + 1, d2 + 1), np.nan)
         V2[:d2, :d2] = glm2.vcov
+        drifted = np.zeros(0, dtype=np.int64)
     else:
-        V2 = _inv_neg(H2)
+        # a study dummy whose log odds ratio drifted to +-infinity (a zero cell) has lost all
+        # curvature (its Hessian row underflows to 0): in the limit its contribution b^2 /
+        # Var(b) to the Wald statistic is 0, so it is left out, and the others' covariance is
+        # the inverse of the remaining block
+        dummies = np.arange(p + 1, d2)
+        dH = np.abs(np.diag(H2))
+        drifted = dummies[dH[dummies] <= 1e-10 * dH.max()]
+        keep = np.setdiff1d(np.arange(d2 + 1), drifted)
+        V2 = np.full((d2 + 1, d2 + 1), np.nan)
+        V2[np.ix_(keep, keep)] = _inv_neg(H2[np.ix_(keep, keep)])
     ll_qe = lme4_ll(ll2)
+    inner = np.setdiff1d(np.arange(p + 1, d2), drifted)
     try:
-        b2 = par2[p + 1:d2]
-        QE_Wld = float(b2 @ np.linalg.solve(V2[p + 1:d2, p + 1:d2], b2)) if k > p else 0.0
+        b2 = par2[inner]
+        QE_Wld = float(b2 @ np.linalg.solve(V2[np.ix_(inner, inner)], b2)) if k > p else 0.0
     except np.linalg.LinAlgError:
         QE_Wld = float("nan")
+    notes = [] if not drifted.size else [
+        f"QE_Wld leaves out {drifted.size} stud{'y' if drifted.size == 1 else 'ies'} whose "
+        f"log {'odds' if measure == 'OR' else 'rate'} ratio in the saturated model has no "
+        "finite estimate (a zero cell; its "
+        "contribution b^2 / Var(b) tends to 0; metafor's value depends on where glmer stopped)"]
     out: dict[str, Any] = {"ll_FE": ll_fe, "ll_QE": ll_qe, "QE_Wld": QE_Wld,
-                           "QE_LRT": -2 * (ll_fe - ll_qe), "nAGQ": nagq,
+                           "QE_LRT": -2 * (ll_fe - ll_qe), "nAGQ": nagq, "notes": notes,
                            "likelihood": ("binomial" if fam == "binomial" else "Poisson")
                            + " GLMM with random study effects"
                            + (", two random effects, Laplace approximation" if not ee else
