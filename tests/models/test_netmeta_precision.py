@@ -7,6 +7,8 @@ with a tiny SE pins its contrast), so a mistake shared with netmeta, whose pseud
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,3 +131,37 @@ def test_tol_multiarm_admits_rounded_effects():
 def test_tol_multiarm_must_be_positive(bad):
     with pytest.raises(InputError, match="tol_multiarm"):
         evsynth.netmeta(data=MULTI, tol_multiarm=bad)
+
+
+# ------------------------------------------------------------------ negative reduced weights
+FOUR_ARM = pd.DataFrame({
+    "studlab": ["S11"] * 6, "treat1": ["t4", "t1", "t6", "t4", "t6", "t7"],
+    "treat2": ["t1", "t7", "t1", "t7", "t4", "t6"],
+    "TE": [0.528008, -0.038363, -1.280619, 0.489645, -1.808626, 1.318981],
+    "seTE": [0.969221, 0.417347, 0.548940, 0.729154, 0.702362, 0.622757]})
+
+
+@pytest.mark.parametrize("method", ["randomwalk", "shortestpath"])
+def test_contribution_rows_with_negative_reduced_weights_are_named(method):
+    """A four-arm study (its SEs do not come exactly from arm variances, which netmeta does not
+    require either) whose Rücker reduced weights include -10.1: a flow runs against the
+    potential on that edge, so the flow graph has a cycle and the rows do not sum to 1 (random
+    walk 0.66 .. 1, shortest path 3.4 .. 10.5). The rows are named in a note; the
+    docstring said every row sums to 1. The adjusted SE of the negative weight is NaN, without
+    a RuntimeWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit = evsynth.netmeta(data=FOUR_ARM)
+    assert np.asarray(fit.common.W).min() < 0
+    cm = fit.contribution(model="common", method=method)
+    sums = cm.frame.sum(axis=1)
+    assert not np.allclose(sums, 1, atol=1e-8)  # random walk 0.66 .. 1, shortest path 3.4 .. 10.5
+    note = " ".join(cm.method_info["notes"])
+    assert "do not sum to 1" in note and "negative aggregated weight" in note
+
+
+def test_regular_contribution_rows_sum_to_one_without_note():
+    d = MULTI.assign(seTE=[0.3, 0.32, 0.31, 0.2, 0.25])
+    cm = evsynth.netmeta(data=d).contribution(model="common")
+    np.testing.assert_allclose(cm.frame.sum(axis=1), 1, atol=1e-12)
+    assert "notes" not in cm.method_info

@@ -296,7 +296,11 @@ def contribution(fit: NetmetaResult, model: str = "random", method: str = "rando
     2022) gives each direct comparison the expected share of a random walk from ``i`` to
     ``j`` that follows the flow, :math:`\sum_{\pi \ni e} P(\pi)/|\pi|`; ``"shortestpath"``
     (Papakonstantinou et al. 2018) decomposes the flow into paths, shortest first. Each row
-    sums to 1.
+    sums to 1 when every direct comparison's (aggregated) weight is positive. Rücker's reduced
+    weights of a multi-arm study can be negative even for valid data; a flow then runs
+    against the potential on that edge, the flow graph has a cycle, and neither method (nor
+    netmeta's, which follows simple paths) carries exactly one unit: such rows are named in
+    ``method_info["notes"]`` with their sums.
 
     The shortest-path decomposition depends on which of several equally short paths is taken
     first (it changes the flow left for later paths: contributions can differ by several
@@ -371,6 +375,20 @@ def contribution(fit: NetmetaResult, model: str = "random", method: str = "rando
         info["treatment_order"] = order
     rows = [f"{trt[a]}:{trt[b]}" for a, b in zip(ri, rj, strict=True)]
     cols = [f"{trt[a]}:{trt[b]}" for a, b in zip(e[0], e[1], strict=True)]
+    sums = weights.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1) > 1e-8)
+    if off.size:
+        W_edges = np.bincount(inv, np.asarray(getattr(fit, mod).W, dtype=float),
+                              minlength=len(cols))
+        neg = [cols[i] for i in np.flatnonzero(W_edges < 0)]
+        info["notes"] = [
+            f"{off.size} row(s) do not sum to 1 ("
+            + ", ".join(f"{rows[i]}: {sums[i]:.4f}" for i in off[:5])
+            + (", ..." if off.size > 5 else "") + "): "
+            + (f"the direct comparison(s) {', '.join(neg)} have a negative aggregated weight "
+               "(Rücker's reduced weights of a multi-arm study), so the flow has a cycle and "
+               f"the {meth} method does not carry exactly one unit (as in netmeta)" if neg else
+               "the flow was not fully decomposed")]
     frame = pd.DataFrame(weights, index=pd.Index(rows, name="comparison"), columns=cols)
     # study contributions: each edge's share split by the studies' weights on it
     W = np.asarray(getattr(fit, mod).W, dtype=float)

@@ -1070,8 +1070,9 @@ def netmeta(TE: Any = "TE", seTE: Any = "seTE", treat1: Any = "treat1", treat2: 
                        df_Q, B)
     rows["narms"] = net.narms
     rows["design"] = _design_labels(net)
-    rows["seTE_adj_common"] = np.sqrt(v_common)
-    rows["seTE_adj_random"] = np.sqrt(v_random)
+    with np.errstate(invalid="ignore"):  # a negative reduced weight: no adjusted SE (NaN)
+        rows["seTE_adj_common"] = np.sqrt(v_common)
+        rows["seTE_adj_random"] = np.sqrt(v_random)
     rows["TE_nma_common"] = sol_c.fitted
     rows["TE_nma_random"] = sol_r.fitted
     rows["leverage_common"] = est_c.leverage
