@@ -5,7 +5,8 @@
 # metafor, clubSandwich and robumeta) robumeta's hierarchical model with one effect per study
 # and cluster-robust variances that are 0 or singular up to rounding
 # (tests/models/test_robust_degenerate.py); rma.glmm cases where evsynth crashed, stopped at a
-# local maximum or mis-integrated (tests/models/test_glmm_fuzz_findings.py).
+# local maximum or mis-integrated (tests/models/test_glmm_fuzz_findings.py); rma.mv t tests
+# with containment df and deletion diagnostics (tests/models/test_meta_mv_fuzz_findings.py).
 #
 # Run from the repository root:  Rscript tests/reference/fuzz_findings_fixtures.R
 # Writes tests/reference/fuzz_findings/<group>.json; the Python tests never need R.
@@ -133,3 +134,39 @@ cases <- lapply(glmm_cases, function(g) {
        ll = num(logLik(fit)))
 })
 write_group("glmm_fuzz", cases, "rma.glmm(..., control = tight settings), as glmm_fixtures.R")
+
+# rma.mv: t tests with containment df (each linear combination takes the smallest df of the
+# coefficients it involves) and a deletion that removes an inner level's only effect
+contain <- data.frame(
+  yi = c(-0.304, -0.067, 0.237, 0.484, 0.477, 0.363, -0.785, -0.933, -0.0, 0.279, 0.555, -0.031, -0.982, 0.467, -0.365, -0.361, 0.137, -0.796),
+  vi = c(0.021, 0.095, 0.027, 0.088, 0.049, 0.096, 0.052, 0.095, 0.064, 0.039, 0.079, 0.074, 0.075, 0.057, 0.038, 0.071, 0.029, 0.075),
+  study = c(0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5),
+  es = c(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17),
+  x1 = c(-0.8, -1.32, -0.25, 0.42, 1.14, 0.11, -0.55, -0.78, 0.75, 1.63, 0.27, -1.23, -0.96, 1.6, 0.2, -1.73, -0.08, -1.16))
+CTRL_MV <- list(rel.tol = 1e-10, iter.max = 10000, eval.max = 10000)
+fc <- rma.mv(yi, vi, random = ~ 1 | study/es, mods = ~ x1, data = contain, dfs = "contain",
+             test = "t", control = CTRL_MV)
+a1 <- anova(fc, btt = 2)
+a2 <- anova(fc, X = rbind(c(0, 1)))
+pr1 <- predict(fc, newmods = rbind(c(0, 1)), intercept = FALSE)  # the slope alone: df 16
+pr2 <- predict(fc, newmods = 0.5)  # intercept + 0.5 slope: df min(4, 16)
+vanish <- data.frame(
+  study = c(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8),
+  outcome = c("o0", "o1", "o0", "o1", "o0", "o1", "o0", "o1", "o0", "o1", "o0", "o1", "o0", "o1", "o0", "o1", "o2"),
+  yi = c(0.31, 0.708, 0.667, 0.147, 0.211, 0.142, 0.471, 0.283, 0.524, -0.254, 0.77, 0.271, 0.504, 0.259, 0.186, 0.439, 0.547),
+  vi = c(0.061, 0.085, 0.064, 0.098, 0.036, 0.064, 0.059, 0.048, 0.067, 0.039, 0.084, 0.089, 0.03, 0.057, 0.042, 0.027, 0.092))
+f_cs <- rma.mv(yi, vi, random = ~ outcome | study, struct = "CS", data = vanish,
+               control = CTRL_MV)
+f_un <- rma.mv(yi, vi, random = ~ outcome | study, struct = "UN", data = vanish,
+               control = CTRL_MV)
+rs_cs <- rstudent(f_cs)
+rs_un <- suppressWarnings(rstudent(f_un))
+write_group("mv_df_and_deletions", list(
+  list(id = "contain", data = as.list(contain), ddf = num(fc$ddf), QMdf = num(fc$QMdf),
+       anova_btt_F = num(a1$QM), anova_btt_df2 = num(a1$QMdf[2]), anova_btt_p = num(a1$QMp),
+       anova_L_df2 = num(a2$QMdf[2]), anova_L_p = num(a2$QMp),
+       pred = num(c(pr1$pred, pr2$pred)), ci_lb = num(c(pr1$ci.lb, pr2$ci.lb)),
+       ci_ub = num(c(pr1$ci.ub, pr2$ci.ub))),
+  list(id = "vanishing_level", data = as.list(vanish), cs_z = num(rs_cs$z),
+       un_z = num(rs_un$z))),
+  "rma.mv(..., dfs = 'contain'): anova(btt), anova(X = L), predict; rstudent() of CS and UN")

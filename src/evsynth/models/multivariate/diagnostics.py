@@ -100,13 +100,24 @@ def rstandard_mv(fit: MetaMVResult, type: str = "marginal") -> CaseResiduals:
 
 
 def _refit_on(fit: MetaMVResult, keep: np.ndarray) -> MetaMVResult | None:
-    """The fit refitted to the rows ``keep``; None when it fails or loses a coefficient (the
-    deletion diagnostics are then NA for it, as metafor)."""
+    """The fit refitted to the rows ``keep``; None when it fails, does not converge (e.g. its
+    likelihood keeps rising towards a singular marginal covariance: its estimates say nothing)
+    or loses a coefficient (the deletion diagnostics are then NA for it, as metafor's when a
+    refit fails)."""
     try:
         sub = fit.refit(keep)
     except (InputError, np.linalg.LinAlgError, ArithmeticError):
         return None
-    return sub if sub.p == fit.p else None
+    return sub if sub.p == fit.p and sub.converged else None
+
+
+def _same_shape(fit: MetaMVResult, sub: MetaMVResult) -> bool:
+    """Whether the refit's variance components apply to the full data as they are: the same
+    number of variances and correlations in every ``inner | outer`` term (a deletion that
+    removes an inner level's last effect drops its variance and correlations from HCS, UN,
+    DIAG, HAR fits; CS, ID, AR keep one variance and correlation)."""
+    return all(len(a) == len(b) for a, b in zip(sub._vals.v + sub._vals.r,
+                                                 fit._vals.v + fit._vals.r, strict=True))
 
 
 @register("rstudent", MetaMVResult)
@@ -133,8 +144,15 @@ def rstudent_mv(fit: MetaMVResult, cluster: Any = None, reestimate: bool = True)
         m_ii = vdiag[i]
         for j, t in enumerate(eng.sigma_terms):
             m_ii += sub.sigma2[j] * (1.0 if t.R is None else t.R[t.lev[i], t.lev[i]])
+        if not _same_shape(fit, sub):  # an inner level's variance not estimated (metafor NA)
+            continue
         for j, st_ in enumerate(eng.struct_terms):
-            m_ii += sub._ev.G[j][st_.inn[i], st_.inn[i]]
+            sub_levels = list(sub._eng.struct_terms[j].inner_levels)
+            if st_.inner_levels[st_.inn[i]] in sub_levels:
+                lev = sub_levels.index(st_.inner_levels[st_.inn[i]])
+                m_ii += sub._ev.G[j][lev, lev]
+            else:  # the effect's inner level left with it: one common variance (CS, ID, AR)
+                m_ii += sub._vals.v[j][0]
         resid[i] = fit.yi[i] - X[i] @ sub.beta
         se[i] = np.sqrt(m_ii + X[i] @ sub.vb @ X[i])
     return _case_table(_slab(fit), _zero_small(resid), se, "studentized deleted",
@@ -182,6 +200,8 @@ def _deletions(fit: MetaMVResult, cluster: Any) -> tuple[list[Any], np.ndarray, 
         keep = np.flatnonzero(codes != c)
         sub = _refit_on(fit, keep)
         if sub is None:
+            continue
+        if not _same_shape(fit, sub):  # variances of a vanished inner level: NA (as metafor)
             continue
         B[c] = sub.beta
         try:

@@ -238,6 +238,17 @@ class MetaMVResult(FittedModel):
                 "AICc": -2 * ll + 2 * parms * max(n, parms + 2) / aicc_den,
                 "ll_ML": ev.ll_ml, "ll_REML": ev.ll_reml}
 
+    def _row_ddf(self, Lm: np.ndarray) -> np.ndarray:
+        """The t/F denominator df of each linear combination (row of ``Lm``): the smallest
+        df of the coefficients it involves (metafor's ``predict.rma`` and ``anova.rma`` with
+        ``dfs = "contain"``; the omnibus F of several rows takes the smallest); ``k - p`` for
+        every row with residual df."""
+        out = np.empty(Lm.shape[0])
+        for i, row in enumerate(Lm):
+            used = row != 0
+            out[i] = np.min(self.ddf[used]) if used.any() else np.min(self.ddf)
+        return out
+
     def _ddf(self) -> np.ndarray:
         """Degrees of freedom of the t tests (metafor ``.ddf.calc``): ``k - p``, or the
         "containment" rule: for each coefficient the smallest number of levels among the
@@ -354,8 +365,7 @@ class MetaMVResult(FittedModel):
         m = Xn.shape[0]
         pred = Xn @ self.beta
         se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, self.vb, Xn))
-        df = float(self.k - self.p) if self.dfs == "residual" else float(np.min(self.ddf))
-        crit = _crit(self.test, lvl, df)
+        crit = _crit(self.test, lvl, self._row_ddf(Xn))
         extra = np.full(m, float(np.sum(self.sigma2)))
         notes = []
         for j, st_ in enumerate(self._eng.struct_terms):
@@ -471,7 +481,7 @@ class MetaMVResult(FittedModel):
             df2 = None
         else:
             QM = QM / m
-            df2 = float(np.min(self.ddf))
+            df2 = float(np.min(self._row_ddf(Lm)))
             pval = float(stats.f.sf(QM, m, df2))
         se = np.sqrt(np.diag(LvL))
         return MVAnova("Wald", QM, float(m), pval, None, None, (Lb, se), df2)

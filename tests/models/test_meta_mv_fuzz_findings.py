@@ -1,0 +1,104 @@
+"""meta_mv post-fit methods where a differential fuzz against metafor 3.8.1 (session 12) found
+faults: t tests of linear combinations under containment df, and deletion diagnostics when a
+deletion removes an inner level's only effect or the refit does not converge.
+
+metafor's values: tests/reference/fuzz_findings_fixtures.R."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import evsynth
+from evsynth.models.multivariate import diagnostics as mv_diag
+from fixture_data import load_fixture
+
+CASES = {c["id"]: c for c in load_fixture("fuzz_findings/mv_df_and_deletions.json")["cases"]}
+
+
+def _contain_fit():
+    d = pd.DataFrame(CASES["contain"]["data"])
+    return evsynth.meta_mv("yi", "vi", random="~ 1 | study/es", mods="~ x1", data=d,
+                           dfs="contain", test="t")
+
+
+def test_anova_uses_the_df_of_the_tested_coefficients():
+    """ddf = (4, 16): the test of the slope has 16 df (metafor F(1, 16), p = 0.00085), where
+    evsynth took the smallest df of all coefficients (4; p = 0.015)."""
+    case = CASES["contain"]
+    fit = _contain_fit()
+    np.testing.assert_allclose(fit.ddf, case["ddf"])
+    for res in (fit.anova(btt=[1]), fit.anova(L=[[0, 1]])):
+        assert res.df2 == case["anova_btt_df2"] == 16
+        assert res.stat == pytest.approx(case["anova_btt_F"], rel=1e-6)
+        assert res.pval == pytest.approx(case["anova_btt_p"], rel=1e-5)
+    both = fit.anova(L=[[1, 0], [0, 1]])  # the omnibus F of two rows: the smaller df
+    assert both.df2 == 4
+
+
+def test_predict_uses_the_df_of_each_combination():
+    """The slope alone (intercept=False, row (0, 1)) has 16 df: metafor's CI [0.1635, 0.5149]
+    (evsynth's was [0.1091, 0.5693] on 4 df); intercept + 0.5 slope has min(4, 16) = 4."""
+    case = CASES["contain"]
+    fit = _contain_fit()
+    slope = fit.predict(newmods=[[0, 1.0]], intercept=False).frame
+    assert slope["ci_lb"].iloc[0] == pytest.approx(case["ci_lb"][1], rel=1e-5)
+    assert slope["ci_ub"].iloc[0] == pytest.approx(case["ci_ub"][1], rel=1e-5)
+    mixed = fit.predict(newmods=[[0.5]]).frame
+    assert mixed["ci_lb"].iloc[0] == pytest.approx(case["ci_lb"][2], rel=1e-5)
+    assert mixed["ci_ub"].iloc[0] == pytest.approx(case["ci_ub"][2], rel=1e-5)
+    # by hand: pred -/+ t_(0.975, df) se with each row's df
+    two = fit.predict(newmods=[[0, 1.0], [1, 0.5]], intercept=False).frame
+    t = stats.t.ppf(0.975, [16, 4])
+    np.testing.assert_allclose(two["ci_ub"] - two["pred"], t * two["se"], rtol=1e-12)
+
+
+def _vanish_fit(struct: str):
+    d = pd.DataFrame(CASES["vanishing_level"]["data"])
+    return evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct=struct, data=d)
+
+
+def test_deleting_an_inner_levels_only_effect_cs():
+    """Effect 17 is the only one of outcome o2: deleting it dropped a level, and rstudent()
+    raised IndexError (the refit's smaller G indexed with the full data's codes). CS keeps one
+    variance: metafor's z for every row, 0.6335 for that one."""
+    fit = _vanish_fit("CS")
+    z = fit.rstudent().to_frame()["z"].to_numpy()
+    np.testing.assert_allclose(z, CASES["vanishing_level"]["cs_z"], rtol=2e-4, atol=1e-5)
+    # the refit's variance components apply to the full data (one variance, one correlation)
+    labels, B, VB = mv_diag._deletions(fit, np.where(np.arange(fit.k) == fit.k - 1, 1, 0))
+    assert np.all(np.isfinite(B[1])) and np.all(np.isfinite(VB[1]))  # cluster 1: effect 17
+
+
+def test_deleting_an_inner_levels_only_effect_un():
+    """UN: the refit has no variance for o2, so the row is NA as in metafor (evsynth raised
+    IndexError / ValueError 'operands could not be broadcast')."""
+    fit = _vanish_fit("UN")
+    z = fit.rstudent().to_frame()["z"].to_numpy()
+    ref = np.array([np.nan if x == "NA" else x for x in CASES["vanishing_level"]["un_z"]],
+                   dtype=float)
+    assert np.isnan(z[-1]) and np.isnan(ref[-1])
+    assert np.isnan(fit.cooks_distance().iloc[-1])
+    assert np.isnan(fit.dfbetas().iloc[-1]).all()
+    assert np.all(np.isfinite(z[:-1]))
+
+
+def test_non_converged_refits_give_na(monkeypatch):
+    """A refit flagged converged=False (its likelihood rising towards a singular marginal
+    covariance) gave dfbetas 5.39 where metafor's refit gives 0.646; such rows are now NA."""
+    fit = _vanish_fit("CS")
+    real = type(fit).refit
+
+    def refit(self, rows=None, **kw):
+        sub = real(self, rows, **kw)
+        if rows is not None and 0 not in rows:  # the deletion of effect 1 "fails to converge"
+            monkeypatch.setattr(sub, "method_info", {**sub.method_info, "converged": False})
+        return sub
+
+    monkeypatch.setattr(type(fit), "refit", refit)
+    sub = mv_diag._refit_on(fit, np.arange(1, fit.k))
+    assert sub is None
+    assert np.isnan(fit.cooks_distance().iloc[0])
+    assert np.isfinite(fit.cooks_distance().iloc[1])
