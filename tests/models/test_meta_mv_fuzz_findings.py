@@ -102,3 +102,33 @@ def test_non_converged_refits_give_na(monkeypatch):
     assert sub is None
     assert np.isnan(fit.cooks_distance().iloc[0])
     assert np.isfinite(fit.cooks_distance().iloc[1])
+
+
+CS_DATA = pd.DataFrame({
+    "yi": [0.0243, 0.2944, -0.1164, 0.9902, -0.0227, 0.8741, 0.2797, 1.0261, 1.0861, 0.4161,
+           0.1499, 0.4468, 1.1322, 0.5699, 0.2379, 0.3624, 0.4353, 1.1936, 0.1945],
+    "vi": [0.227606, 0.091319, 0.150705, 0.294414, 0.288881, 0.220189, 0.166956, 0.090298,
+           0.056589, 0.291278, 0.15966, 0.043601, 0.190812, 0.235238, 0.187771, 0.276016,
+           0.021482, 0.163291, 0.143207],
+    "study": ["s00", "s01", "s01", "s01", "s02", "s02", "s03", "s03", "s04", "s05", "s05",
+              "s05", "s06", "s06", "s07", "s08", "s08", "s08", "s09"],
+    "outcome": ["o0", "o0", "o1", "o2", "o0", "o2", "o1", "o2", "o2", "o0", "o1", "o2", "o0",
+                "o1", "o1", "o0", "o1", "o2", "o1"]})
+
+
+def test_confint_bound_is_a_root_of_the_profile():
+    """The profile at tau^2 = 0.216 was computed from the fit's rho = -0.81, where the marginal
+    covariance is not positive definite: it came out -inf, and brentq returned the jump
+    (0.21587) as the upper bound although the profile is 0.29 above the target there. A second
+    start gives the finite profile; the bound (0.241265) is where a fit with tau^2 fixed
+    there (an independent refit) is exactly qchisq(0.95, 1) / 2 below the maximum (metafor's
+    0.23620 is 0.057 above the target)."""
+    fit = evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct="CS", data=CS_DATA)
+    ci = fit.confint().frame
+    ub = float(ci.loc["tau2", "ci_ub"])
+    assert ub == pytest.approx(0.241265, abs=2e-6)
+    target = fit.ll - stats.chi2.ppf(0.95, 1) / 2
+    at = evsynth.meta_mv("yi", "vi", random="~ outcome | study", struct="CS", data=CS_DATA,
+                         tau2=ub)
+    assert at.ll - target == pytest.approx(0.0, abs=1e-6)
+    assert "upper" not in ci.loc["tau2", "note"]  # the lower bound is at the limit 0

@@ -531,17 +531,18 @@ class MetaMVResult(FittedModel):
 
         new = ParamSet(self._eng, s2, [StructParams(sp_.term, v, r)
                                        for sp_, (v, r) in zip(ps.structs, structs, strict=True)])
-        vals = self._vals
-        try:
-            th0 = new.theta_of(vals)
-        except np.linalg.LinAlgError:
-            th0 = new.start(max(float(np.mean(self.sigma2)) if self.sigma2.size else 0.1,
-                                1e-4))
-        try:
-            res = optimise(new, self.method == "REML", th0, maxiter=500, tol=1e-8)
-        except (InputError, NotPositiveDefinite):
-            return -np.inf
-        return float(res.ev.ll)
+        scale = max(float(np.mean(self.sigma2)) if self.sigma2.size else 0.1, 1e-4)
+        # from the fit's other components, then (where the marginal covariance is not positive
+        # definite there, e.g. a correlation moved towards -1) from the default start: a
+        # failed start is not a profile of -inf (brentq then took the jump for a root)
+        for start in ("fit", "default"):
+            try:
+                th0 = new.theta_of(self._vals) if start == "fit" else new.start(scale)
+                res = optimise(new, self.method == "REML", th0, maxiter=500, tol=1e-8)
+            except (InputError, NotPositiveDefinite, np.linalg.LinAlgError):
+                continue
+            return float(res.ev.ll)
+        return -np.inf
 
     def profile(self, component: str | None = None, values: Any = None,
                 steps: int = 20) -> MVProfile:
@@ -594,22 +595,38 @@ class MetaMVResult(FittedModel):
             is_cor = comp[1] in ("rho", "phi")
             lo_b = (0.0 if self._is_car(comp) else -1.0) if is_cor else 0.0
 
-            def f(x: float, comp: tuple = comp) -> float:
-                return self._profile_ll(comp, x) - target
+            seen = [-np.inf]  # the highest profile value met
 
-            notes = []
+            def f(x: float, comp: tuple = comp, seen: list[float] = seen) -> float:
+                val = self._profile_ll(comp, x)
+                seen[0] = max(seen[0], val)
+                return val - target
+
+            notes: list[str] = []
+
+            def root(a: float, b: float, xtol: float, side: str, f: Any = f,
+                     notes: list[str] = notes) -> float:
+                # a bound must be a root of the profile: a jump (a profile that cannot be
+                # evaluated on part of the range) is reported, not returned as a bound
+                x = optimize.brentq(f, a, b, xtol=xtol)
+                if abs(f(x)) <= 1e-4:
+                    return x
+                notes.append(f"{side} bound not found: the profile jumps across the target "
+                             "there (not computable on part of the range)")
+                return math.nan
+
             if f(lo_b) >= 0 or est <= lo_b:
                 lb = lo_b
                 notes.append("lower bound at the limit")
             else:
-                lb = optimize.brentq(f, lo_b, est, xtol=1e-10)
+                lb = root(lo_b, est, 1e-10, "lower")
             if is_cor:
                 hi = 1.0
                 if f(hi) >= 0:
                     ub = hi
                     notes.append("upper bound at the limit")
                 else:
-                    ub = optimize.brentq(f, est, hi, xtol=1e-10)
+                    ub = root(est, hi, 1e-10, "upper")
             else:
                 hi = max(est, 1e-4) * 2
                 ok = True
@@ -619,10 +636,14 @@ class MetaMVResult(FittedModel):
                         ok = False
                         break
                 if ok:
-                    ub = optimize.brentq(f, est, hi, xtol=1e-10 * max(1.0, est))
+                    ub = root(est, hi, 1e-10 * max(1.0, est), "upper")
                 else:
                     ub = np.inf
                     notes.append("no upper bound found")
+            if seen[0] > self.ll + 1e-6 * max(1.0, abs(self.ll)):
+                notes.append(f"the profile reaches {seen[0]:.6g}, above the fit's "
+                             f"log-likelihood {self.ll:.6g}: the fit is not the maximum (the "
+                             "likelihood may be unbounded near a singular marginal covariance)")
             rows.append({"parameter": comp[0], "estimate": est, "ci_lb": lb, "ci_ub": ub,
                          "note": "; ".join(notes)})
             if not is_cor:
