@@ -6,7 +6,9 @@
 # and cluster-robust variances that are 0 or singular up to rounding
 # (tests/models/test_robust_degenerate.py); rma.glmm cases where evsynth crashed, stopped at a
 # local maximum or mis-integrated (tests/models/test_glmm_fuzz_findings.py); rma.mv t tests
-# with containment df and deletion diagnostics (tests/models/test_meta_mv_fuzz_findings.py).
+# with containment df and deletion diagnostics (tests/models/test_meta_mv_fuzz_findings.py);
+# selection models where evsynth's integral underflowed or its search stalled
+# (tests/models/test_selmodel_fuzz_findings.py).
 #
 # Run from the repository root:  Rscript tests/reference/fuzz_findings_fixtures.R
 # Writes tests/reference/fuzz_findings/<group>.json; the Python tests never need R.
@@ -170,3 +172,26 @@ write_group("mv_df_and_deletions", list(
   list(id = "vanishing_level", data = as.list(vanish), cs_z = num(rs_cs$z),
        un_z = num(rs_un$z))),
   "rma.mv(..., dfs = 'contain'): anova(btt), anova(X = L), predict; rstudent() of CS and UN")
+
+# selmodel: a beta model whose densities all sit in the weight's far tail, and a
+# negative-exponential-power model on the ridge delta1 ~ 0
+sel_a <- list(
+  yi = c(0.5635, 0.2439, 0.693, 0.1846, 1.0077, 0.7389, 0.9304, 0.7263, 1.1994, 0.4002, 1.1577,
+         0.6722, 0.1711, 0.6428, 0.7064, 0.5403, 0.9055, 0.565, 1.0214, 0.4992, 0.7178, 0.6069,
+         0.7551, 0.3041, 0.1804, 0.512, 0.708, 1.1132, 0.4959, 0.4206, 0.3642, 0.2686, 0.6867,
+         0.3843),
+  vi = c(0.03054, 0.0276, 0.03625, 0.04521, 0.03355, 0.02516, 0.01848, 0.03273, 0.14974,
+         0.05165, 0.01537, 0.02482, 0.11786, 0.02842, 0.0163, 0.01321, 0.07668, 0.01495,
+         0.03846, 0.23535, 0.03381, 0.0203, 0.03256, 0.01165, 0.03592, 0.03058, 0.025,
+         0.03884, 0.01974, 0.02053, 0.03133, 0.0147, 0.01262, 0.0205))
+sa <- selmodel(rma(sel_a$yi, sel_a$vi, method = "ML"), type = "beta", alternative = "less",
+               delta = c(NA, 0.5))
+sel_b <- list(yi = c(-0.0853, 0.4326, -0.0169, -0.5789, 0.0546, -0.0487, 0.7117),
+              vi = c(0.01637, 0.01641, 0.02613, 0.07886, 0.04702, 0.01702, 0.25925))
+sb <- selmodel(rma(sel_b$yi, sel_b$vi, method = "ML"), type = "negexppow")
+write_group("selmodel_fuzz", list(
+  list(id = "beta_far_tail", yi = sel_a$yi, vi = sel_a$vi, beta = num(sa$beta),
+       tau2 = num(sa$tau2), delta = num(sa$delta), ll = num(logLik(sa))),
+  list(id = "negexppow_ridge", yi = sel_b$yi, vi = sel_b$vi, beta = num(sb$beta),
+       tau2 = num(sb$tau2), delta = num(sb$delta), ll = num(logLik(sb)))),
+  "selmodel(rma(yi, vi, method = 'ML'), type = 'beta' (alternative 'less', delta2 = 0.5) / 'negexppow')")

@@ -191,7 +191,18 @@ class _Spec:
         z = mu[:, None, None] + sz[:, None, None] * t
         lw = self.log_w(self.pval_z(z), delta, self.preci[:, None, None])
         dens = np.exp(-0.5 * t**2 - _LOG_SQRT_2PI)
-        return np.sum(np.exp(lw) * dens * wq, axis=(1, 2))
+        A = np.sum(np.exp(lw) * dens * wq, axis=(1, 2))
+        # the range +-_T SD holds the integral only where the weight does not outgrow the
+        # density's tail: the integrand at both ends must be negligible (< 1e-10 of A, for
+        # ordinary weights it is ~1e-18 of it). Otherwise (e.g. a beta weight p^64 with every
+        # density far in the tail: A underflowed to 2e-323 and the log-likelihood read +23630)
+        # the integral is unknown here and the likelihood is refused (NaN)
+        ends = np.stack([np.full(mu.size, -_T), np.full(mu.size, _T)], axis=1)
+        lw_end = self.log_w(self.pval_z(mu[:, None] + sz[:, None] * ends), delta,
+                            self.preci[:, None])
+        with np.errstate(over="ignore", invalid="ignore"):
+            tail = np.max(np.exp(lw_end - 0.5 * _T**2 - _LOG_SQRT_2PI), axis=1)
+            return np.where(tail <= 1e-10 * A, A, np.nan)
 
     def loglik(self, beta: np.ndarray, tau2: float, delta: np.ndarray) -> float:
         """The log-likelihood of the selection model (module docstring)."""
@@ -243,7 +254,8 @@ def _optimise(spec: _Spec, beta0: np.ndarray, tau20: float, *,
             tau2 = float(tau2_fixed)  # type: ignore[arg-type]
         x = theta[p + (1 if est_tau2 else 0):]
         delta = delta_fixed.copy()
-        delta[free] = lo + (hi - lo) / (1 + np.exp(-x))
+        with np.errstate(over="ignore"):  # exp(-x) = inf: delta at its lower limit
+            delta[free] = lo + (hi - lo) / (1 + np.exp(-x))
         return beta, tau2, delta
 
     def negll(theta: np.ndarray) -> float:
@@ -254,6 +266,14 @@ def _optimise(spec: _Spec, beta0: np.ndarray, tau20: float, *,
     init = np.clip(start[free], lo + 1e-8 * (hi - lo), hi - 1e-8 * (hi - lo))
     theta0 = np.r_[beta0, [np.log(tau20 + 0.001)] if est_tau2 else [],
                    np.log((init - lo) / (hi - init))]
+    with np.errstate(over="ignore", invalid="ignore"):  # refused points: 1e300
+        return _search(spec, negll, unpack, theta0, polish)
+
+
+def _search(spec: _Spec, negll: Callable[[np.ndarray], float],
+            unpack: Callable[[np.ndarray], tuple[np.ndarray, float, np.ndarray]],
+            theta0: np.ndarray, polish: bool) -> _Opt:
+    """BFGS, then the Nelder-Mead polish of :func:`_optimise`."""
     opt = optimize.minimize(negll, theta0, method="BFGS",
                             jac=lambda t: central_grad(negll, t),
                             options={"gtol": 1e-9, "maxiter": 10000})
@@ -642,6 +662,16 @@ def selmodel_rma(fit: MetaResult, type: str = "stepfun",
                  np.full(n_delta, init))
     # fit --------------------------------------------------------------------------------------
     o = _optimise(spec, beta0, tau20, delta_fixed=dfix, tau2_fixed=fixed_tau2)
+    if typ == "negexppow" and n_delta > 1 and np.isnan(dfix[1]):
+        # with delta1 near 0 the likelihood hardly depends on delta2: from (1, 1) the search
+        # can stall on that ridge (ll -1.8406 where delta2 = 100 reaches -1.497); larger
+        # delta2 starts, the best kept
+        for d2 in (10.0, 100.0):
+            start = np.array([1.0, min(d2, float(dmax[1]))])
+            other = _optimise(spec, beta0, tau20, delta_fixed=dfix, tau2_fixed=fixed_tau2,
+                              delta_start=start)
+            if other.ll > o.ll + 1e-9:
+                o = other
     if not o.converged:
         notes.append("the optimiser did not report convergence")
     beta, tau2, dlt, ll = o.beta, o.tau2, o.delta, o.ll
@@ -659,7 +689,8 @@ def selmodel_rma(fit: MetaResult, type: str = "stepfun",
         return -spec.loglik(b, max(t2, 0.0), d)
 
     z0 = np.r_[beta, [tau2] if tau2_in else [], dlt[free]]
-    H = richardson_hessian(negll_nat, z0)
+    with np.errstate(invalid="ignore", over="ignore"):  # a refused step: a NaN Hessian, below
+        H = richardson_hessian(negll_nat, z0)
     try:
         cov = np.linalg.inv(H)
         if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
