@@ -58,6 +58,12 @@ ROBU_EIGEN_TOL = 1e-10
 ROBUST_ZERO = 1e-10
 
 
+def _zero_variance(var: np.ndarray, var_model: np.ndarray) -> np.ndarray:
+    """Where a cluster-robust variance (of coefficients or of contrasts) is 0 up to rounding:
+    at most :data:`ROBUST_ZERO` times the model-based one (or negative, or NaN)."""
+    return ~(var > ROBUST_ZERO * var_model)
+
+
 def _t_inference(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, level: float,
                  v_model: np.ndarray, names: Sequence[str]
                  ) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -71,7 +77,7 @@ def _t_inference(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, level: float,
     from scipy import special
 
     d = np.diag(vb)
-    zero = ~(d > ROBUST_ZERO * np.diag(v_model))
+    zero = _zero_variance(d, np.diag(v_model))
     se = np.sqrt(np.where(zero, np.nan, d))
     tval = beta / se
     out = {"se": se, "tval": tval, "pval": 2 * special.stdtr(df, -np.abs(tval)),
@@ -649,8 +655,8 @@ def _predict(beta: np.ndarray, vb: np.ndarray, parts: CR2Parts | None, df_const:
                              "moderator(s) (one row per prediction)")
     pred = Xn @ beta
     var = np.einsum("ij,jk,ik->i", Xn, vb, Xn)
-    se = np.sqrt(np.where(var > ROBUST_ZERO * np.einsum("ij,jk,ik->i", Xn, v_model, Xn),
-                          var, np.nan))
+    zero = _zero_variance(var, np.einsum("ij,jk,ik->i", Xn, v_model, Xn))
+    se = np.sqrt(np.where(zero, np.nan, var))
     if parts is not None:
         df = satterthwaite_df(parts, Xn)
     else:

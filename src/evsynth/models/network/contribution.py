@@ -375,12 +375,12 @@ def contribution(fit: NetmetaResult, model: str = "random", method: str = "rando
         info["treatment_order"] = order
     rows = [f"{trt[a]}:{trt[b]}" for a, b in zip(ri, rj, strict=True)]
     cols = [f"{trt[a]}:{trt[b]}" for a, b in zip(e[0], e[1], strict=True)]
+    W = np.asarray(getattr(fit, mod).W, dtype=float)
+    Wagg = np.bincount(inv, W, minlength=len(cols))  # each direct comparison's summed weight
     sums = weights.sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1) > 1e-8)
     if off.size:
-        W_edges = np.bincount(inv, np.asarray(getattr(fit, mod).W, dtype=float),
-                              minlength=len(cols))
-        neg = [cols[i] for i in np.flatnonzero(W_edges < 0)]
+        neg = [cols[i] for i in np.flatnonzero(Wagg < 0)]
         info["notes"] = [
             f"{off.size} row(s) do not sum to 1 ("
             + ", ".join(f"{rows[i]}: {sums[i]:.4f}" for i in off[:5])
@@ -391,9 +391,7 @@ def contribution(fit: NetmetaResult, model: str = "random", method: str = "rando
                "the flow was not fully decomposed")]
     frame = pd.DataFrame(weights, index=pd.Index(rows, name="comparison"), columns=cols)
     # study contributions: each edge's share split by the studies' weights on it
-    W = np.asarray(getattr(fit, mod).W, dtype=float)
     _, _, sidx, studies = _positions(fit)
-    Wagg = np.bincount(inv, W, minlength=len(cols))
     share = np.zeros((len(cols), len(studies)))
     np.add.at(share, (inv, sidx), W / Wagg[inv])
     study = pd.DataFrame(weights @ share, index=frame.index, columns=studies)
