@@ -165,3 +165,29 @@ def test_regular_contribution_rows_sum_to_one_without_note():
     cm = evsynth.netmeta(data=d).contribution(model="common")
     np.testing.assert_allclose(cm.frame.sum(axis=1), 1, atol=1e-12)
     assert "notes" not in cm.method_info
+
+
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_multiarm_arm_variances_are_the_least_squares_fit(k):
+    """The closed form of the arm variances (complete graph of k arms) against numpy's least
+    squares on |B| (netmeta: ginv): a study whose SEs imply a negative arm variance is refused
+    with that variance, whatever the number of arms."""
+    import itertools
+    import re
+
+    rng = np.random.default_rng(k)
+    arms = [f"T{i}" for i in range(k)]
+    s_arm = rng.uniform(0.02, 0.2, k)
+    s_arm[1] = -0.015  # arm T1: negative, yet every comparison variance stays positive
+    pairs = list(itertools.combinations(range(k), 2))
+    v = np.array([s_arm[a] + s_arm[b] for a, b in pairs]) * rng.uniform(0.97, 1.03, len(pairs))
+    B = np.zeros((len(pairs), k))
+    for r, (a, b) in enumerate(pairs):
+        B[r, a], B[r, b] = 1, -1
+    expected = np.linalg.lstsq(np.abs(B), v, rcond=None)[0]
+    d = pd.DataFrame({"studlab": "m", "treat1": [arms[a] for a, _ in pairs],
+                      "treat2": [arms[b] for _, b in pairs], "TE": 0.0, "seTE": np.sqrt(v)})
+    with pytest.raises(InputError, match="negative variance for arm T1") as err:
+        evsynth.netmeta(data=d)
+    got = float(re.search(r"T1: (-?[0-9.e-]+)", str(err.value)).group(1))
+    assert got == pytest.approx(expected[1], rel=1e-3)

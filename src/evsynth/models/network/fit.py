@@ -26,6 +26,7 @@ Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. S
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -516,50 +517,78 @@ class _Network:
 
     @cached_property
     def _multiarm_groups(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-        """The multi-arm studies grouped by their number of arms: (rows, arm i, arm j, k)
-        with ``(g, m)`` arrays, for :func:`multiarm_variances` in one call per k."""
-        by_k: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-        for rows, ai, aj, k in self.multiarm:
-            by_k.setdefault(k, []).append((rows, ai, aj))
-        return [(np.stack([r for r, _, _ in grp]), np.stack([a for _, a, _ in grp]),
-                 np.stack([b for _, _, b in grp]), k) for k, grp in sorted(by_k.items())]
+        """The multi-arm studies grouped by their number of arms (:func:`_by_arms`), for
+        :func:`multiarm_variances` in one call per k."""
+        return [(rows, ai, aj, k) for rows, ai, aj, k, _ in _by_arms(self.multiarm)]
 
 
-def _check_multiarm(study: str, arms: list[str], ai: np.ndarray, aj: np.ndarray,
-                    te: np.ndarray, se: np.ndarray, tol: float) -> None:
-    """The comparisons of one multi-arm study must come from its arms (netmeta's
+def _by_arms(multiarm: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]
+             ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, list[int]]]:
+    """Multi-arm studies ``(rows, arm i, arm j, k)`` grouped by their number of arms: ``(g,
+    m)`` arrays of rows and arm indices, k, and the studies' positions in ``multiarm``."""
+    by_k: dict[int, list[int]] = {}
+    for j, (_, _, _, k) in enumerate(multiarm):
+        by_k.setdefault(k, []).append(j)
+    return [(np.stack([multiarm[j][0] for j in js]), np.stack([multiarm[j][1] for j in js]),
+             np.stack([multiarm[j][2] for j in js]), k, js) for k, js in sorted(by_k.items())]
+
+
+def _check_multiarm(multiarm: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]],
+                    te: np.ndarray, se: np.ndarray, tol: float, studies: np.ndarray,
+                    arm_labels: Callable[[int], list[str]]) -> None:
+    """The comparisons of every multi-arm study must come from its arms (netmeta's
     ``chkmultiarm``): effects consistent, ``TE_ab = theta_a - theta_b`` up to ``tol`` (least
     squares residuals; netmeta's ``tol.multiarm = 0.001``), and variances ``seTE_ab^2 = s_a +
     s_b`` with arm variances ``s >= 0`` (least squares on ``|B|``; a negative arm variance
-    makes the within-study covariance indefinite: Rücker & Schwarzer 2014, sec. 2)."""
-    c, k = te.size, len(arms)
-    rows = np.arange(c)
-    B = np.zeros((c, k))
-    B[rows, ai] = 1.0
-    B[rows, aj] = -1.0
-    theta = np.linalg.lstsq(B, te, rcond=None)[0]
-    resid = te - B @ theta
-    pair = [f"{arms[a]} vs {arms[b]}" for a, b in zip(ai.tolist(), aj.tolist(), strict=True)]
-    if np.max(np.abs(resid)) > tol:
-        shown_r = ", ".join(f"{pr}: {r:+.4g}" for pr, r in zip(pair, resid.tolist(),
+    makes the within-study covariance indefinite: Rücker & Schwarzer 2014, sec. 2). The first
+    study that fails raises an InputError naming it (``studies``: the study of each row;
+    ``arm_labels(j)``: the arms of multi-arm study j).
+
+    Both least-squares fits on the complete graph of k arms have closed forms (netmeta solves
+    them with ``ginv``): ``theta_a = sum_b TE_ab / k`` (centred), and with ``r_a = sum_b
+    v_ab``, ``(|B|'|B|)^-1 = (I - J / (2k - 2)) / (k - 2)``, so ``s_a = (r_a - sum(r) /
+    (2k - 2)) / (k - 2)`` (k = 3: ``(v_ab + v_ac - v_bc) / 2``); computed for all studies with
+    k arms at once."""
+    failed: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for rows, ai, aj, k, js in _by_arms(multiarm):
+        g = np.arange(len(js))[:, None]
+        t, v = te[rows], se[rows] ** 2
+        T = np.zeros((len(js), k, k))
+        T[g, ai, aj] = t
+        T[g, aj, ai] = -t
+        theta = T.sum(axis=2) / k
+        resid = t - (np.take_along_axis(theta, ai, 1) - np.take_along_axis(theta, aj, 1))
+        Vm = np.zeros((len(js), k, k))
+        Vm[g, ai, aj] = v
+        Vm[g, aj, ai] = v
+        r = Vm.sum(axis=2)
+        s2 = (r - r.sum(axis=1, keepdims=True) / (2 * k - 2)) / (k - 2)
+        fail = (np.max(np.abs(resid), axis=1) > tol) | np.any(
+            s2 < -1e-12 * v.max(axis=1, keepdims=True), axis=1)
+        failed += [(js[i], resid[i], s2[i]) for i in np.flatnonzero(fail)]
+    if not failed:
+        return
+    j, resid_j, s2_j = min(failed, key=lambda f: f[0])
+    rows, ai, aj, k = multiarm[j]
+    arms = arm_labels(j)
+    what = f"study {str(studies[rows[0]])!r} ({k} arms: {', '.join(arms)})"
+    pairs = [f"{arms[a]} vs {arms[b]}" for a, b in zip(ai.tolist(), aj.tolist(), strict=True)]
+    if np.max(np.abs(resid_j)) > tol:
+        shown_r = ", ".join(f"{pr}: {x:+.4g}" for pr, x in zip(pairs, resid_j.tolist(),
                                                                   strict=True))
-        raise InputError(f"study {study!r} ({k} arms: {', '.join(arms)}): its effects are not "
-                         "consistent: the effects of a multi-arm study must satisfy TE(a vs c) "
-                         "= TE(a vs b) + TE(b vs c); least-squares residuals "
-                         f"{shown_r} exceed tol_multiarm = {tol:g} (netmeta's chkmultiarm). "
-                         "Check the signs and the direction (treat1 vs treat2) of its effects")
-    v = se * se
-    s2 = np.linalg.lstsq(np.abs(B), v, rcond=None)[0]
-    neg = np.flatnonzero(s2 < -1e-12 * float(v.max()))
-    if neg.size:
-        shown_v = ", ".join(f"{arms[a]}: {s2[a]:.4g}" for a in range(k))
-        raise InputError(f"study {study!r} ({k} arms: {', '.join(arms)}): its standard errors "
-                         f"imply a negative variance for arm {arms[int(neg[0])]} (arm "
-                         f"variances {shown_v}); the comparisons of a multi-arm study must "
-                         "have seTE(a vs b)^2 = s_a + s_b with arm variances s >= 0 "
-                         "(netmeta's chkmultiarm). Check the standard errors of "
-                         + ", ".join(f"{pr} ({x:.4g})" for pr, x in zip(pair, se.tolist(),
-                                                                       strict=True)))
+        raise InputError(f"{what}: its effects are not consistent: the effects of a multi-arm "
+                         "study must satisfy TE(a vs c) = TE(a vs b) + TE(b vs c); "
+                         f"least-squares residuals {shown_r} exceed tol_multiarm = {tol:g} "
+                         "(netmeta's chkmultiarm). Check the signs and the direction (treat1 "
+                         "vs treat2) of its effects")
+    neg = int(np.argmin(s2_j))
+    shown_v = ", ".join(f"{arms[a]}: {s2_j[a]:.4g}" for a in range(k))
+    raise InputError(f"{what}: its standard errors imply a negative variance for arm "
+                     f"{arms[neg]} (arm variances {shown_v}); the comparisons of a multi-arm "
+                     "study must have seTE(a vs b)^2 = s_a + s_b with arm variances s >= 0 "
+                     "(netmeta's chkmultiarm). Check the standard errors of "
+                     + ", ".join(f"{pr} ({x:.4g})" for pr, x in zip(pairs, se[rows].tolist(),
+                                                                   strict=True)))
 
 
 def _validate(TE: Any, seTE: Any, treat1: Any, treat2: Any, studlab: Any, data: Any,
@@ -642,9 +671,10 @@ def _validate(TE: Any, seTE: Any, treat1: Any, treat2: Any, studlab: Any, data: 
         local = {a: i for i, a in enumerate(arms)}
         ai = np.array([local[a] for a in p1[rows]])
         aj = np.array([local[b] for b in p2[rows]])
-        _check_multiarm(str(study_names[j]), [treatments[a] for a in arms], ai, aj, te[rows],
-                        se[rows], tol_multiarm)
         multiarm.append((rows, ai, aj, k))
+    _check_multiarm(multiarm, te, se, tol_multiarm, s, lambda j: [
+        treatments[a] for a in sorted(set(p1[multiarm[j][0]].tolist())
+                                      | set(p2[multiarm[j][0]].tolist()))])
 
     comp = connected_components(p1, p2, len(treatments))
     if comp.max() > 0:
