@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from arm_helpers import ARM_OUTCOMES, ARM_TOML, make_arm_review
+from arm_helpers import ARM_OUTCOMES, ARM_STUDIES, ARM_TOML, make_arm_review
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -270,6 +270,22 @@ def test_unknown_treatment_in_comparison_is_a_warning_with_a_hint(tmp_path):
     assert "'usual'" in warn[0] and "is in no comparison" in warn[0]
     assert "'usul'" in warn[1] and "did you mean 'usual'" in warn[1]
     assert any(x.startswith("  treatments: kp (6 studies)") for x in lines)
+
+
+def test_unknown_comparison_in_studies_csv_is_a_warning_with_a_hint(tmp_path):
+    from review_helpers import write_csv
+
+    d = make_arm_review(tmp_path / "r")
+    studies = [dict(s) for s in ARM_STUDIES]
+    studies[2]["comparison"] = "kp_vs_placbo"   # a typo: line 4 of studies.csv
+    studies[3]["comparison"] = "kp_vs_placebo"  # known: no warning
+    write_csv(d / "studies.csv", studies)
+    warn = [x for x in validate(d) if x.startswith("warning:")]
+    assert warn == [
+        "warning: studies.csv: line 4 (study 'T3'): field 'comparison': 'kp_vs_placbo' is not "
+        "a comparison id of review.toml (did you mean 'kp_vs_placebo'?); expected one of "
+        "kp_vs_placebo, kp_vs_placebo_split, kp_vs_usual or an empty cell (the column is "
+        "descriptive: the study's analyses follow outcomes.csv)"]
 
 
 def test_run_writes_footnote_and_labels(tmp_path):

@@ -526,6 +526,22 @@ def _treatment_warnings(rows: list[OutcomeRow], cfg: ReviewConfig | None) -> lis
     return out
 
 
+def _study_comparison_warnings(path: Path, studies: list[StudyRow], lines: list[int],
+                               cfg: ReviewConfig | None) -> list[str]:
+    """studies.csv ``comparison`` values that are no comparison id of review.toml (a typo: the
+    column is descriptive, the analyses follow outcomes.csv, so nothing else would show it)."""
+    if cfg is None or not studies:
+        return []
+    ids = [c.id for c in cfg.comparisons]
+    return [f"{path.name}: line {line} (study {s.study_id!r}): field 'comparison': "
+            f"{s.comparison!r} is not a comparison id of {REVIEW_FILE}"
+            f"{_did_you_mean(s.comparison, ids)}; expected one of {', '.join(ids)} or an "
+            "empty cell (the column is descriptive: the study's analyses follow "
+            f"{OUTCOMES_FILE})"
+            for s, line in zip(studies, lines, strict=True)
+            if s.comparison is not None and s.comparison not in ids]
+
+
 def _scale_checks(path: Path, rows: list[OutcomeRow], lines: list[int],
                   cfg: ReviewConfig | None) -> tuple[list[str], list[str]]:
     """Values against the outcome's declared scale: (errors, warnings)."""
@@ -604,6 +620,7 @@ def load_review(path: str | Path) -> Review:
     errors += errs
     errors += _rob_file_checks(root)
     warns += _treatment_warnings(outcomes, cfg)
+    warns += _study_comparison_warnings(root / STUDIES_FILE, studies, s_lines, cfg)
     _raise(errors)
     assert cfg is not None
     return Review(path=root, config=cfg, studies=studies, outcomes=outcomes,
