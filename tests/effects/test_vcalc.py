@@ -35,6 +35,10 @@ def vcalc_args(case):
     if "rho_matrix" in a:
         names = a.pop("rho_names")
         a["rho"] = pd.DataFrame(a.pop("rho_matrix"), index=names, columns=names)
+    elif "rho_pair_matrix" in a:  # rho = (scalar within types, labelled matrix between)
+        names = a.pop("rho_pair_names")
+        a["rho"] = (a.pop("rho_pair_scalar"),
+                    pd.DataFrame(a.pop("rho_pair_matrix"), index=names, columns=names))
     elif isinstance(a.get("rho"), list):
         a["rho"] = tuple(a["rho"])
     if "rvars" in a:  # the matrices are columns of a data frame
@@ -169,3 +173,23 @@ def test_errors():
         evsynth.impute_covariance([0.1, 0.2], [1, 1], ar1=0.5)
     with pytest.raises(InputError, match="one per cluster"):
         evsynth.impute_covariance([0.1, 0.2, 0.3], [1, 1, 2], r=[0.1, 0.2, 0.3])
+
+
+@pytest.mark.parametrize("rho, match", [
+    ("0.5", r"argument 'rho' is '0\.5'; expected a correlation in \[-1, 1\] or a square matrix"),
+    ((0.5,), "when only 'obs' is given, 'rho' must be a scalar or a matrix"),
+    (((0.5, 0.2), np.eye(2)), "when only 'obs' is given, 'rho' must be a scalar or a matrix"),
+])
+def test_vcalc_rho_forms_are_named_errors(rho, match):
+    with pytest.raises(InputError, match=match):
+        evsynth.vcalc([0.1, 0.2, 0.3], [1, 1, 1], obs=["a", "b", "a"], rho=rho)
+
+
+@pytest.mark.parametrize("rho, match", [
+    (0.5, "must give both the within- and the between-type correlations"),
+    ((0.5, np.eye(2), 0.1), r"must have two elements \(it has 3\)"),
+])
+def test_vcalc_type_and_obs_need_two_parts(rho, match):
+    with pytest.raises(InputError, match=match):
+        evsynth.vcalc([0.1, 0.2, 0.3], [1, 1, 1], obs=["a", "b", "a"], type=["x", "x", "y"],
+                      rho=rho)

@@ -34,6 +34,18 @@ vc[[length(vc) + 1]] <- list(name = "assink_type_obs_rho0.7_0.5",
   source = "metafor vcalc help, dat.assink2016",
   data = list(vi = dat$vi, cluster = dat$study, obs = dat$esid, type = chr(dat$deltype)),
   args = list(rho = c(0.7, 0.5)), V = trip(V))
+# a scalar within-type and a labelled between-type matrix: rho = list(scalar, matrix)
+# (evsynth raised a numpy ValueError on this form; session 13 fuzz)
+rho_type <- matrix(c(1, 0.3, 0.2, 0.3, 1, 0.4, 0.2, 0.4, 1), 3,
+                   dimnames = list(c("general", "overt", "covert"),
+                                   c("general", "overt", "covert")))
+V <- vcalc(vi, cluster = study, type = deltype, obs = esid, data = dat,
+           rho = list(0.5, rho_type))
+vc[[length(vc) + 1]] <- list(name = "assink_type_obs_rho_scalar_matrix",
+  source = "metafor vcalc help, dat.assink2016, rho = list(0.5, matrix)",
+  data = list(vi = dat$vi, cluster = dat$study, obs = dat$esid, type = chr(dat$deltype)),
+  args = list(rho_pair_scalar = 0.5, rho_pair_matrix = mat(rho_type),
+              rho_pair_names = rownames(rho_type)), V = trip(V))
 
 dat <- dat.ishak2007
 dat <- reshape(dat, direction = "long", idvar = "study", v.names = c("yi", "vi"),

@@ -141,13 +141,28 @@ def _check_pd(layout: _Layout, R_blocks: list[np.ndarray], labels: list[Any],
                           f"cluster {labels[c]!r}", UserWarning, stacklevel=3)
 
 
+def _rho_form(rho: Any) -> str:
+    """How ``rho`` is given: ``"pair"`` (a list, tuple or 1-D array of parts, as metafor's
+    ``list(rho_obs, rho_type)``; the parts may be a scalar and a matrix) or ``"single"`` (a
+    scalar, a DataFrame, a mapping of mappings, a 2-D array or anything else, which
+    :func:`_rho_matrix` then checks)."""
+    if isinstance(rho, (list, tuple, np.ndarray)):
+        try:
+            nd = np.asarray(rho, dtype=float).ndim
+        except (ValueError, TypeError):  # parts of different shapes, e.g. (0.5, DataFrame)
+            return "pair"
+        return "pair" if nd == 1 else "single"
+    return "single"
+
+
 def _rho_matrix(rho: Any, labels: list[Any], field: str, what: str) -> np.ndarray:
     """The correlation matrix among the distinct values ``labels`` of ``obs`` or ``type``:
     from a scalar (1 on the diagonal), a labelled pandas DataFrame, a mapping of mappings, or a
     square array whose rows follow the sorted distinct values."""
     m = len(labels)
-    if isinstance(rho, (bool, np.bool_)):
-        raise InputError(f"argument '{field}' is {rho!r}; expected a correlation")
+    if isinstance(rho, (bool, np.bool_, str, bytes)):
+        raise InputError(f"argument '{field}' is {rho!r}; expected a correlation in [-1, 1] or "
+                         f"a square matrix of correlations among the {what} values")
     if isinstance(rho, (int, float, np.number)):
         r = float(rho)
         if not -1 <= r <= 1:
@@ -169,7 +184,12 @@ def _rho_matrix(rho: Any, labels: list[Any], field: str, what: str) -> np.ndarra
             raise InputError(f"argument '{field}': a mapping must give the correlation of "
                              "every pair of labels (rho[a][b])") from None
     else:
-        mat = np.asarray(rho, dtype=float)
+        try:
+            mat = np.asarray(rho, dtype=float)
+        except (ValueError, TypeError):
+            raise InputError(f"argument '{field}' is not numeric or not rectangular; expected a "
+                             f"scalar or a square matrix of correlations among the {what} "
+                             "values") from None
         if mat.ndim != 2:
             raise InputError(f"argument '{field}' has shape {mat.shape}; expected a scalar or a "
                              f"square matrix of correlations among the {what} values")
@@ -365,21 +385,23 @@ def vcalc(vi: Any, cluster: Any, *, subgroup: Any = None, obs: Any = None, type:
             raise InputError(f"row {bad[0] + 1}: field '{name}' is {shown(arr[bad[0]])}; "
                              "expected a group size > 0")
     # the two correlation matrices (obs within a type; between types), as metafor
+    form = _rho_form(rho)
     if type is not None and obs is not None:
-        if isinstance(rho, (int, float, np.number)) or (np.ndim(rho) == 2):
+        if form != "pair":
             raise InputError("vcalc(): when 'type' and 'obs' are both given, 'rho' must give "
-                             "both the within- and the between-type correlations (two values)")
+                             "both the within- and the between-type correlations: a list of "
+                             "two parts, each a scalar or a matrix")
         if len(rho) != 2:
-            raise InputError("vcalc(): when 'type' and 'obs' are both given, 'rho' must have "
-                             "two elements")
+            raise InputError(f"vcalc(): when 'type' and 'obs' are both given, 'rho' must have "
+                             f"two elements (it has {len(rho)})")
         rho_obs, rho_type = rho[0], rho[1]
     elif type is not None:
-        if not isinstance(rho, (int, float, np.number)) and np.ndim(rho) == 1:
+        if form == "pair":
             raise InputError("vcalc(): when only 'type' is given, 'rho' must be a scalar or a "
                              "matrix")
         rho_obs, rho_type = 0.0, rho
     elif obs is not None:
-        if not isinstance(rho, (int, float, np.number)) and np.ndim(rho) == 1:
+        if form == "pair":
             raise InputError("vcalc(): when only 'obs' is given, 'rho' must be a scalar or a "
                              "matrix")
         rho_obs, rho_type = rho, 0.0
