@@ -635,9 +635,14 @@ def _targs_int(targs: Any, fun: str) -> tuple[float, float | None, float | None]
         if v is None:
             out.append(None)
             continue
-        if np.ndim(v) != 0:
-            raise InputError(f"transf.{fun}: targs[{name!r}] must be a single number")
-        fv = float(v)
+        if np.ndim(v) != 0 or isinstance(v, (str, bytes, bool, np.bool_)):
+            raise InputError(f"transf.{fun}: targs[{name!r}] is {v!r}; expected a single "
+                             "number")
+        try:
+            fv = float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"transf.{fun}: targs[{name!r}] is {v!r}; expected a single "
+                             "number") from None
         if not math.isfinite(fv):
             raise InputError(f"transf.{fun}: targs[{name!r}] is {v!r}; expected a finite number")
         out.append(fv)
@@ -650,7 +655,14 @@ def _targs_int(targs: Any, fun: str) -> tuple[float, float | None, float | None]
 def _integral(f: Callable[[float], float], x: Any, targs: Any, fun: str) -> Arr:
     """``E[f(Z)]`` for ``Z ~ N(x, tau2)``, integrated over ``[lower, upper]`` (default ``x -+ 10
     tau``), as metafor's ``transf.*.int`` (R ``integrate``; here adaptive Gauss-Kronrod,
-    :func:`scipy.integrate.quad`). With ``tau2 = 0`` it is ``f(x)``."""
+    :func:`scipy.integrate.quad`). With ``tau2 = 0`` it is ``f(x)``; at ``x = +-inf`` without
+    bounds it is the limit ``f(x)``.
+
+    The interval is split at ``x``, ``x -+ 3 tau`` and ``x -+ 10 tau`` where they fall inside
+    it: over user bounds much wider than ``tau`` the normal density is a narrow peak that the
+    rule's first nodes can all miss, which read as an integral of ~0 (``ilogit_int(1, tau2 =
+    1e-4, lower = -5, upper = 5)`` gave 1.4e-18 for 0.7311; R's ``integrate`` misses it as
+    well)."""
     tau2, lower, upper = _targs_int(targs, fun)
     xs = _arr(x)
     out = np.full(xs.shape, np.nan)
@@ -658,11 +670,15 @@ def _integral(f: Callable[[float], float], x: Any, targs: Any, fun: str) -> Arr:
     for idx, xi in np.ndenumerate(xs):
         if np.isnan(xi):
             continue
-        if tau2 == 0:
+        if tau2 == 0 or (math.isinf(xi) and lower is None and upper is None):
             out[idx] = f(float(xi))
             continue
         lo = float(xi) - 10 * tau if lower is None else lower
         hi = float(xi) + 10 * tau if upper is None else upper
+        if math.isinf(xi):  # the density's mass lies beyond the finite bound: 0
+            out[idx] = 0.0
+            continue
+        breaks = [b for b in (float(xi) + c * tau for c in (-10, -3, 0, 3, 10)) if lo < b < hi]
 
         def dens(z: float, m: float = float(xi)) -> float:
             return f(z) * math.exp(-0.5 * ((z - m) / tau) ** 2) / (tau * math.sqrt(2 * math.pi))
@@ -670,7 +686,8 @@ def _integral(f: Callable[[float], float], x: Any, targs: Any, fun: str) -> Arr:
         with np.errstate(over="ignore"), warnings.catch_warnings():
             # a value near 0 (ztor_int at 0) cannot meet the relative tolerance: epsabs does
             warnings.simplefilter("ignore", integrate.IntegrationWarning)
-            out[idx] = integrate.quad(dens, lo, hi, epsabs=1e-14, epsrel=1e-11, limit=200)[0]
+            out[idx] = integrate.quad(dens, lo, hi, epsabs=1e-14, epsrel=1e-11, limit=200,
+                                      points=breaks or None)[0]
     return out
 
 
@@ -1306,16 +1323,25 @@ def resolve(transf: Any, targs: Mapping[str, Any] | None = None, what: str = "tr
     else:
         raise InputError(f"{what}: argument 'transf' is {transf!r}; expected a function such as "
                          "numpy.exp or the name of one in evsynth.transf (e.g. 'exp')")
-    if targs is None:
-        def apply(x: Any) -> Arr:
-            return np.asarray(fn(x), dtype=float)
-        return apply, name
-    if not isinstance(targs, Mapping):
+    if targs is not None and not isinstance(targs, Mapping):
         raise InputError(f"{what}: targs must be a dict (metafor's list), e.g. {{'tau2': 0.1}}")
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):  # builtins / ufuncs without a signature
         params = {}  # type: ignore[assignment]
+    # arguments the function needs besides the values (ipft's ni, dtorpb's n1i and n2i)
+    needed = [p.name for p in list(params.values())[1:]
+              if p.default is inspect.Parameter.empty
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    missing = [a for a in needed if targs is None or a not in targs]
+    if missing:
+        raise InputError(f"{what}: transf {name!r} needs {', '.join(map(repr, missing))}; give "
+                         f"{'it' if len(missing) == 1 else 'them'} in targs, e.g. "
+                         f"targs={{{missing[0]!r}: ...}}")
+    if targs is None:
+        def apply(x: Any) -> Arr:
+            return np.asarray(fn(x), dtype=float)
+        return apply, name
     if "targs" in params:
         kwargs: dict[str, Any] = {"targs": dict(targs)}
     else:

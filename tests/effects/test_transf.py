@@ -103,6 +103,36 @@ def test_exp_int_is_the_lognormal_mean(mu, tau2):
                                rtol=1e-10)
 
 
+@pytest.mark.parametrize("name, x, tau2, lower, upper", [
+    ("ilogit_int", 1.0, 1e-4, -5.0, 5.0),   # gave 1.4e-18 (session 13 fuzz; R alike)
+    ("exp_int", 0.0, 1e-6, -5.0, 5.0),      # gave 5.9e-25
+    ("ztor_int", 0.5, 1e-8, -5.0, 5.0),
+    ("exp_int", 0.3, 0.5, -3.0, 2.0),       # bounds inside the default window
+    ("ilogit_int", -2.0, 0.01, -40.0, 3.0),
+])
+def test_integral_transforms_find_a_narrow_peak_within_wide_bounds(name, x, tau2, lower, upper):
+    """E[f(Z)] over [lower, upper] against 30-digit mpmath quadrature split at the peak."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 30
+    f = {"ilogit_int": lambda z: 1 / (1 + mpmath.exp(-z)), "exp_int": mpmath.exp,
+         "ztor_int": mpmath.tanh}[name]
+    sd = mpmath.sqrt(tau2)
+    pts = sorted({lower, upper} | {p for p in (x - 10 * sd, x, x + 10 * sd) if lower < p < upper})
+    ref = mpmath.quad(lambda z: f(z) * mpmath.npdf(z, x, sd), pts)
+    got = getattr(T, name)(x, targs={"tau2": tau2, "lower": lower, "upper": upper})
+    np.testing.assert_allclose(got, float(ref), rtol=1e-10)
+
+
+def test_integral_transforms_at_infinity():
+    # without bounds: the limit f(+-inf); with finite bounds the density's mass lies beyond
+    # them (metafor's unnormalised integral): 0
+    t = {"tau2": 0.1}
+    assert T.exp_int([np.inf, -np.inf], targs=t).tolist() == [np.inf, 0.0]
+    assert T.ilogit_int([np.inf, -np.inf], targs=t).tolist() == [1.0, 0.0]
+    assert T.ztor_int([np.inf, -np.inf], targs=t).tolist() == [1.0, -1.0]
+    assert T.exp_int(np.inf, targs={"tau2": 0.1, "lower": -5, "upper": 5}).tolist() == 0.0
+
+
 def test_ilogit_int_and_ztor_int_symmetry():
     # the logistic and tanh functions are odd about (0, 1/2) and (0, 0)
     np.testing.assert_allclose(T.ilogit_int(0.0, targs={"tau2": 2.0}), 0.5, atol=1e-13)
@@ -224,3 +254,17 @@ def test_numpydoc_and_doctest(name):
 def test_module_doctest():
     res = doctest.testmod(T, optionflags=doctest.ELLIPSIS)
     assert res.failed == 0
+
+
+def test_resolve_names_a_missing_extra_argument():
+    # ipft needs the sample size: a named error, not Python's TypeError when first applied
+    with pytest.raises(InputError, match=r"predict: transf 'ipft' needs 'ni'; give it in targs"):
+        T.resolve("ipft", what="predict")
+    fn, _ = T.resolve("ipft", targs={"ni": 50})
+    assert fn is not None and np.isfinite(fn(0.5)).all()
+
+
+@pytest.mark.parametrize("tau2", ["a", [1.0, 2.0], True, object()])
+def test_integral_targs_must_be_numbers(tau2):
+    with pytest.raises(InputError, match=r"targs\['tau2'\] is .*; expected a single number"):
+        T.exp_int(0.0, targs={"tau2": tau2})
