@@ -607,7 +607,7 @@ def iabt(x: Any) -> Arr:
     [0.0, 0.75]
     """
     x = _arr(x)
-    return np.asarray(np.where(x < 0, 0.0, -np.expm1(-x)), dtype=float)
+    return np.asarray(np.where(x < 0, 0.0, -np.expm1(-np.maximum(x, 0.0))), dtype=float)
 
 
 # =========================================================================== integral transforms

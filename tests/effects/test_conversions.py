@@ -413,7 +413,7 @@ def test_bad_sd_change():
 def test_bad_sd_from_se():
     with raises(r"'se'.*>= 0"):
         convert.sd_from_se(-1, 10)
-    with raises(r"row 2.*'n'.*positive"):
+    with raises(r"row 2.*'n'.*group size >= 1"):
         convert.sd_from_se([1, 1], [10, 0])
 
 
@@ -423,7 +423,7 @@ def test_bad_sd_from_ci():
     with raises(r"'n'.*n >= 2"):
         convert.sd_from_ci(1, 3, 1)  # t quantile with 0 df
     assert convert.sd_from_ci(1, 3, 1, dist="z") > 0  # fine with the normal quantile
-    with raises(r"'n'.*positive"):
+    with raises(r"'n'.*group size >= 1"):
         convert.sd_from_ci(1, 3, -4)
     with raises("'level'"):
         convert.sd_from_ci(1, 3, 10, level=100)
@@ -436,7 +436,7 @@ def test_bad_sd_from_ci():
 def test_bad_two_group_inputs():
     with raises(r"'n1 \+ n2'.*degrees of freedom"):
         convert.sd_from_ci_md(1, 3, 1, 1)
-    with raises(r"row 2.*'n2'.*positive"):
+    with raises(r"row 2.*'n2'.*group size >= 1"):
         convert.sd_from_ci_md([1, 1], [3, 3], [10, 10], [10, -1])
     with raises(r"'t'.*non-zero"):
         convert.sd_from_t(0, 10, 10, 1.0)
@@ -524,3 +524,43 @@ def test_bad_mean_sd_from_median():
                                     max=[9, nan], n=10, method="hozo")
     with raises(r"covers only S2"):
         convert.mean_sd_from_median(5, q1=3, q3=7, n=10, method="bland")
+
+
+def test_loghr_from_logrank_broadcasts_every_argument():
+    # events (and n1, n2) as vectors against scalar p and sign, as the module promises: each
+    # study as if converted alone (it raised numpy's "cannot broadcast" before; session 13)
+    yi, vi = convert.loghr_from_logrank(0.04, -1, events=[100, 50], n1=150, n2=[150, 100])
+    for i, (ev, n2) in enumerate(((100, 150), (50, 100))):
+        y1, v1 = convert.loghr_from_logrank(0.04, -1, events=ev, n1=150, n2=n2)
+        assert (yi[i], vi[i]) == (y1, v1)
+    yi, vi = convert.loghr_from_logrank([0.04, 0.2], 1, events1=[50, 20], events2=40)
+    assert vi.tolist() == [1 / (50 * 40 / 90), 1 / (20 * 40 / 60)]  # var = 1 / V
+    with raises(r"incompatible shapes: p\(3,\), sign\(\), events\(2,\)"):
+        convert.loghr_from_logrank([0.1, 0.2, 0.3], -1, events=[100, 50], n1=150, n2=150)
+
+
+def test_loghr_from_logrank_events_at_most_the_participants():
+    with raises(r"row 2: field 'events' is 30\.0; expected at most n1 \+ n2 events"):
+        convert.loghr_from_logrank(0.04, -1, events=[10, 30], n1=[10, 10], n2=10)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: convert.sd_from_se(1.0, 0.5),
+    lambda: convert.sd_from_ci(1.0, 2.0, n=0.9, dist="z"),
+    lambda: convert.sd_from_t(2.0, n1=0.2, n2=10, md=1.0),
+    lambda: convert.sd_from_ci_md(0.1, 1.0, n1=0.5, n2=3),
+    lambda: convert.combine_groups(0.5, 1.0, 1.0, 10, 2.0, 1.0),
+])
+def test_group_sizes_below_one_are_refused(call):
+    with raises(r"expected a group size >= 1"):
+        call()
+    # an effective sample size need not be whole
+    assert np.isfinite(convert.sd_from_se(1.0, 12.5))
+
+
+def test_correlation_at_minus_one_by_rounding_does_not_warn():
+    # (0.3^2 + 0.7^2 - 1) / (2 * 0.3 * 0.7) is -1 - 2.2e-16 in floating point: exactly -1,
+    # not "rounded SDs"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert convert.correlation_from_change(0.3, 0.7, 1.0) == -1.0

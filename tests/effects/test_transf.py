@@ -8,6 +8,7 @@ import doctest
 import inspect
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -268,3 +269,9 @@ def test_resolve_names_a_missing_extra_argument():
 def test_integral_targs_must_be_numbers(tau2):
     with pytest.raises(InputError, match=r"targs\['tau2'\] is .*; expected a single number"):
         T.exp_int(0.0, targs={"tau2": tau2})
+
+
+def test_iabt_of_large_negative_values_is_quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert T.iabt([-800.0, -1.0]).tolist() == [0.0, 0.0]

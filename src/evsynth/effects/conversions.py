@@ -101,6 +101,13 @@ def _positive(x: np.ndarray, field: str, labels: Labels) -> None:
     _fail(x <= 0, x, field, "a positive number", labels)
 
 
+def _group_size(n: np.ndarray, field: str, labels: Labels) -> None:
+    """A number of participants: finite and >= 1 (not necessarily whole: an effective sample
+    size after a design-effect adjustment, Cochrane Handbook 23.1.4, need not be)."""
+    _finite(n, field, labels)
+    _fail(n < 1, n, field, "a group size >= 1", labels)
+
+
 def _correlation(r: np.ndarray, field: str, labels: Labels) -> None:
     _finite(r, field, labels)
     _fail((r < -1) | (r > 1), r, field, "a correlation in [-1, 1]", labels)
@@ -355,7 +362,8 @@ def loghr_from_logrank(p: ArrayLike, sign: ArrayLike, *, events1: ArrayLike | No
     events1, events2 : float or array_like, optional
         Events in each group (> 0), for Parmar's variance.
     events, n1, n2 : float or array_like, optional
-        Total events (> 0) and the numbers randomised to each group, for Tierney's variance
+        Total events (> 0, at most n1 + n2) and the numbers randomised to each group (>= 1),
+        for Tierney's variance
         (used where ``events1``/``events2`` are not given).
     labels : sequence of str, optional
         Study labels used in error messages instead of ``row i``.
@@ -383,29 +391,29 @@ def loghr_from_logrank(p: ArrayLike, sign: ArrayLike, *, events1: ArrayLike | No
     >>> round(yi, 4), round(vi, 4)
     (-0.4107, 0.04)
     """
-    (pp, sg), scalar = _broadcast({"p": p, "sign": sign})
-    _finite(pp, "p", labels)
-    _fail((pp <= 0) | (pp > 1), pp, "p", "a P value in (0, 1]", labels)
-    _fail(~np.isin(sg, (-1.0, 1.0)), sg, "sign", "-1 or +1", labels)
-    shape = np.broadcast(pp, sg).shape
     if events1 is not None or events2 is not None:
         if events1 is None or events2 is None:
             raise InputError("loghr_from_logrank: give both 'events1' and 'events2'")
-        o1 = np.broadcast_to(_as_float(events1, "events1"), shape)
-        o2 = np.broadcast_to(_as_float(events2, "events2"), shape)
-        _positive(o1, "events1", labels)
-        _positive(o2, "events2", labels)
-        v = o1 * o2 / (o1 + o2)
+        (pp, sg, o1, o2), scalar = _broadcast({"p": p, "sign": sign, "events1": events1,
+                                               "events2": events2})
     else:
         if events is None or n1 is None or n2 is None:
             raise InputError("loghr_from_logrank: give 'events1' and 'events2', or 'events' "
                              "with 'n1' and 'n2'")
-        o = np.broadcast_to(_as_float(events, "events"), shape)
-        a = np.broadcast_to(_as_float(n1, "n1"), shape)
-        b = np.broadcast_to(_as_float(n2, "n2"), shape)
+        (pp, sg, o, a, b), scalar = _broadcast({"p": p, "sign": sign, "events": events,
+                                                "n1": n1, "n2": n2})
+    _finite(pp, "p", labels)
+    _fail((pp <= 0) | (pp > 1), pp, "p", "a P value in (0, 1]", labels)
+    _fail(~np.isin(sg, (-1.0, 1.0)), sg, "sign", "-1 or +1", labels)
+    if events1 is not None:
+        _positive(o1, "events1", labels)
+        _positive(o2, "events2", labels)
+        v = o1 * o2 / (o1 + o2)
+    else:
         _positive(o, "events", labels)
-        _positive(a, "n1", labels)
-        _positive(b, "n2", labels)
+        _group_size(a, "n1", labels)
+        _group_size(b, "n2", labels)
+        _fail(o > a + b, o, "events", "at most n1 + n2 events (one per participant)", labels)
         v = o * a * b / (a + b) ** 2
     z = -special.ndtri(pp / 2.0)
     oe = sg * np.sqrt(v) * z
@@ -535,7 +543,7 @@ def sd_from_se(se: ArrayLike, n: ArrayLike, *, labels: Labels = None) -> float |
     se : float or array_like
         Standard error of the group mean (>= 0), in the outcome's units.
     n : float or array_like
-        Group size (> 0).
+        Group size (>= 1; need not be whole, e.g. an effective sample size).
     labels : sequence of str, optional
         Study labels used in error messages instead of ``row i``.
 
@@ -558,7 +566,7 @@ def sd_from_se(se: ArrayLike, n: ArrayLike, *, labels: Labels = None) -> float |
     """
     (s, nn), scalar = _broadcast({"se": se, "n": n})
     _nonneg(s, "se", labels)
-    _positive(nn, "n", labels)
+    _group_size(nn, "n", labels)
     return _out(s * np.sqrt(nn), scalar)
 
 
@@ -608,7 +616,7 @@ def sd_from_ci(lower: ArrayLike, upper: ArrayLike, n: ArrayLike, level: float = 
     lower, upper : float or array_like
         Confidence limits of the group mean (``lower < upper``).
     n : float or array_like
-        Group size.
+        Group size (>= 1).
     level : float, default 95
         Confidence level in percent (95) or as a fraction (0.95).
     dist : {"auto", "t", "z"}, default "auto"
@@ -643,7 +651,7 @@ def sd_from_ci(lower: ArrayLike, upper: ArrayLike, n: ArrayLike, level: float = 
     lv = level_fraction(level)
     dist = _check_dist(dist)
     _check_ci(lo, up, labels)
-    _positive(nn, "n", labels)
+    _group_size(nn, "n", labels)
     use_t = _use_t(dist, nn < 60)
     _fail(use_t & (nn < 2), nn, "n",
           "n >= 2 (a t quantile needs n - 1 >= 1 degrees of freedom)", labels)
@@ -652,8 +660,8 @@ def sd_from_ci(lower: ArrayLike, upper: ArrayLike, n: ArrayLike, level: float = 
 
 
 def _check_two_groups(n1: np.ndarray, n2: np.ndarray, labels: Labels) -> None:
-    _positive(n1, "n1", labels)
-    _positive(n2, "n2", labels)
+    _group_size(n1, "n1", labels)
+    _group_size(n2, "n2", labels)
 
 
 def _pooled_factor(n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
@@ -674,7 +682,7 @@ def sd_from_ci_md(lower: ArrayLike, upper: ArrayLike, n1: ArrayLike, n2: ArrayLi
     lower, upper : float or array_like
         Confidence limits of the mean difference (``lower < upper``).
     n1, n2 : float or array_like
-        Group sizes.
+        Group sizes (>= 1).
     level : float, default 95
         Confidence level in percent (95) or as a fraction (0.95).
     dist : {"auto", "t", "z"}, default "auto"
@@ -726,7 +734,7 @@ def sd_from_t(t: ArrayLike, n1: ArrayLike, n2: ArrayLike, md: ArrayLike, *,
     t : float or array_like
         Two-sample t statistic (non-zero).
     n1, n2 : float or array_like
-        Group sizes.
+        Group sizes (>= 1).
     md : float or array_like
         Mean difference (non-zero), in the outcome's units.
     labels : sequence of str, optional
@@ -771,7 +779,7 @@ def sd_from_p(p: ArrayLike, n1: ArrayLike, n2: ArrayLike, md: ArrayLike, dist: s
     p : float or array_like
         Exact two-sided P value in (0, 1), not a threshold such as "p < 0.05".
     n1, n2 : float or array_like
-        Group sizes.
+        Group sizes (>= 1).
     md : float or array_like
         Mean difference (non-zero), in the outcome's units.
     dist : {"t", "z"}, default "t"
@@ -871,7 +879,9 @@ def correlation_from_change(sd_baseline: ArrayLike, sd_followup: ArrayLike,
             f"{study_name(i, labels)}: field 'sd_change' is {c!r}; expected a value between "
             f"|sd_baseline - sd_followup| = {abs(b - f)!r} and sd_baseline + sd_followup = "
             f"{b + f!r} (the implied correlation {float(np.ravel(r)[i]):.4g} is outside [-1, 1])")
-    out = np.ravel(np.abs(r) > 1.0)
+    # beyond 1 by more than the formula's own rounding (a few ulp; sd = (0.3, 0.7, 1.0) gives
+    # r = -1 - 2.2e-16): rounded SDs, worth a warning
+    out = np.ravel(np.abs(r) > 1.0 + 8 * np.finfo(float).eps)
     if out.any():
         names = ", ".join(study_name(int(j), labels) for j in np.flatnonzero(out))
         warnings.warn(f"implied correlation slightly outside [-1, 1] (rounded SDs?) clipped to "
@@ -949,8 +959,7 @@ def combine_groups(n1: ArrayLike, m1: ArrayLike, sd1: ArrayLike, n2: ArrayLike, 
     (a, ma, sa, b, mb, sb), scalar = _broadcast(
         {"n1": n1, "m1": m1, "sd1": sd1, "n2": n2, "m2": m2, "sd2": sd2})
     for x, f in ((a, "n1"), (b, "n2")):
-        _finite(x, f, labels)
-        _fail(x < 1, x, f, "a group size >= 1", labels)
+        _group_size(x, f, labels)
     _finite(ma, "m1", labels)
     _finite(mb, "m2", labels)
     _nonneg(sa, "sd1", labels)
