@@ -193,3 +193,9 @@ def test_vcalc_type_and_obs_need_two_parts(rho, match):
     with pytest.raises(InputError, match=match):
         evsynth.vcalc([0.1, 0.2, 0.3], [1, 1, 1], obs=["a", "b", "a"], type=["x", "x", "y"],
                       rho=rho)
+
+
+def test_vcalc_refuses_a_group_contrasted_with_itself():
+    # metafor gives an all-NaN matrix; before, evsynth kept vi with NaN covariances
+    with pytest.raises(InputError, match=r"row 2: fields 'grp1' and 'grp2' are both 'a'"):
+        evsynth.vcalc([0.1, 0.2], [1, 1], grp1=["a", "a"], grp2=["b", "a"])

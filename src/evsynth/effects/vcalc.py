@@ -362,6 +362,12 @@ def vcalc(vi: Any, cluster: Any, *, subgroup: Any = None, obs: Any = None, type:
     g_first, g_second = _Missing(), _Missing()
     g1 = _values("grp1", grp1, frame, k) if grp1 is not None else np.full(k, g_first)
     g2 = _values("grp2", grp2, frame, k) if grp2 is not None else np.full(k, g_second)
+    if grp2 is not None:
+        same = [i for i in range(k) if g1[i] == g2[i]]
+        if same:
+            raise InputError(f"row {same[0] + 1}: fields 'grp1' and 'grp2' are both "
+                             f"{shown(g1[same[0]])}; expected two different groups (an effect "
+                             "contrasting a group with itself has no sampling variance)")
     if time1 is not None or time2 is not None:
         if phi is None:
             raise InputError("vcalc(): argument 'phi' is required when 'time1' and/or 'time2' "
