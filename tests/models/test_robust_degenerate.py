@@ -82,6 +82,10 @@ def test_coefficient_with_zero_robust_variance_is_undefined(kind):
     table = text.split("Note:")[0]
     assert "NaN" not in table and "nan" not in table and " NA " in table  # NA, as metafor
     assert r.to_dict()["se"][0] is None
+    # Satterthwaite df (CR2, robu's small-sample default) of a zero variance: a ratio of
+    # rounding noise, NaN; the residual df of CR1 (clusters - p) stays, a property of the design
+    assert np.isnan(r.df[0]) == (kind != "robust")
+    assert np.all(np.isfinite(r.df[1:]))
     if kind == "robust":  # CR1: metafor's values for the estimable coefficients and the F test
         np.testing.assert_allclose(r.se[1:], case["se"][1:], rtol=1e-9)
         np.testing.assert_allclose(r.pval[1:], case["pval"][1:], rtol=1e-8)

@@ -81,7 +81,7 @@ def _t_inference(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, level: float,
     se = np.sqrt(np.where(zero, np.nan, d))
     tval = beta / se
     out = {"se": se, "tval": tval, "pval": 2 * special.stdtr(df, -np.abs(tval)),
-           "crit": special.stdtrit(df, 1 - (1 - level / 100) / 2)}
+           "crit": special.stdtrit(df, 1 - (1 - level / 100) / 2), "zero": zero}
     out["ci_lb"], out["ci_ub"] = beta - out["crit"] * se, beta + out["crit"] * se
     notes = [f"coefficient {names[i]!r}: its cluster-robust variance is 0 up to rounding "
              f"({d[i]:.3g}; model-based {np.diag(v_model)[i]:.3g}), as when the coefficient is "
@@ -601,7 +601,7 @@ class RobustResult(FittedModel):
         if p > 1 or not self.method_info.get("int_only", False):
             coefs = _coef_range(self.btt)
             df2 = self.QMdf[1]
-            df2s = f"{df2:.2f}" if cs else f"{df2:g}"
+            df2s = "NA" if not math.isfinite(df2) else f"{df2:.2f}" if cs else f"{df2:g}"
             lines.append(f"Test of Moderators (coefficient{'s' if len(self.btt) > 1 else ''} "
                          f"{coefs}):\u00b9")
             qm = f"{self.QM:.4f}" if math.isfinite(self.QM) else "NA"
@@ -611,7 +611,8 @@ class RobustResult(FittedModel):
         lines.append("Model Results:")
         lines.append("")
         table = pd.DataFrame({"estimate": self.beta, "se\u00b9": self.se, "tval\u00b9": self.zval,
-                              "df\u00b9": [f"{d:.2f}" if cs else f"{d:g}" for d in self.df],
+                              "df\u00b9": ["NA" if not math.isfinite(d) else f"{d:.2f}" if cs
+                                           else f"{d:g}" for d in self.df],
                               "pval\u00b9": [fmt_p(x) for x in self.pval],
                               "ci.lb\u00b9": self.ci_lb, "ci.ub\u00b9": self.ci_ub},
                              index=self.coef_names)
@@ -834,6 +835,8 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
         ref = "metafor 3.8 robust.rma (Hedges, Tipton & Johnson 2010)"
     st, notes = _t_inference(w.beta, vb, df, level, v_model, w.coef_names)
     se, tval, pval = st["se"], st["tval"], st["pval"]
+    if clubsandwich:  # Satterthwaite df of a variance that is 0 up to rounding: a noise ratio
+        df = np.where(st["zero"], np.nan, df)
     if clubsandwich and w.int_only:
         QM, QMdf, QMp = float(max(0.0, tval[0] ** 2)), [1.0, float(df[0])], float(pval[0])
     else:
@@ -1201,6 +1204,8 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
         parts = None
     st, zero_notes = _t_inference(beta, vb, df, level, M, list(mm.names))
     notes += zero_notes
+    if small:  # Satterthwaite df of a variance that is 0 up to rounding: a noise ratio
+        df = np.where(st["zero"], np.nan, df)
     info = {"model": model_c, "rho": float(rho) if model_c == "CE" else None,
             "small": bool(small), "vcov": vtype,
             "df_method": "Satterthwaite (Tipton 2015)" if small else "clusters - p",
