@@ -132,3 +132,33 @@ def test_confint_bound_is_a_root_of_the_profile():
                          tau2=ub)
     assert at.ll - target == pytest.approx(0.0, abs=1e-6)
     assert "upper" not in ci.loc["tau2", "note"]  # the lower bound is at the limit 0
+
+
+# ------------------------------------------------- UN: inner levels that never co-occur
+NEVER = load_fixture("fuzz_findings/mv_un_never_together.json")["cases"]
+
+
+@pytest.mark.parametrize("case", NEVER, ids=[c["id"] for c in NEVER])
+def test_un_correlation_of_levels_never_together_is_fixed_to_zero(case):
+    """Outcomes B and C never occur in one study: their correlation does not enter the
+    likelihood. metafor fixes it to 0 (with a warning) and does not count it as a parameter;
+    evsynth estimated it (an arbitrary +/-0.64 in the fuzz, parms one too many). Now fixed to
+    0 with a note (tests/reference/fuzz3_findings_fixtures.R)."""
+    d = pd.DataFrame(case["data"])
+    fit = evsynth.meta_mv("yi", "vi", mods="~ outcome - 1", random="~ outcome | study",
+                          struct="UN", data=d, method=case["method"])
+    assert fit.rho[2] == 0.0  # B-C in metafor's order (A-B, A-C, B-C)
+    assert fit.parms == case["parms"] == 8
+    assert any("levels 'B'-'C' never occur in one study: their rho fixed to 0" in n
+               for n in fit.method_info["notes"])
+    np.testing.assert_allclose(fit.rho, case["rho"], atol=1e-6)
+    np.testing.assert_allclose(fit.tau2, case["tau2"], rtol=1e-4)
+    np.testing.assert_allclose(np.ravel(fit.beta), case["beta"], atol=1e-6)
+    assert fit.ll >= case["ll"] - 1e-9  # at least metafor's maximum
+    assert fit.AIC == pytest.approx(-2 * fit.ll + 2 * case["parms"], rel=1e-12)
+    # a correlation the user fixes is left as given, without the note
+    fixed = evsynth.meta_mv("yi", "vi", mods="~ outcome - 1", random="~ outcome | study",
+                            struct="UN", data=d, method=case["method"],
+                            rho=[float("nan"), float("nan"), 0.3])
+    assert fixed.rho[2] == 0.3
+    assert not any("never occur" in n for n in fixed.method_info["notes"])

@@ -277,6 +277,7 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
     if np.any(s2_fix < 0):
         raise InputError("argument 'sigma2': fixed values must be >= 0")
     structs = []
+    fixed_notes: list[str] = []
     for j, st in enumerate(st_terms):
         vname, rname = ("tau2", "rho") if j == 0 else ("gamma2", "phi")
         vfix = _spec(tau2 if j == 0 else gamma2, st.n_var, vname)
@@ -286,6 +287,18 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
         lo = 0.0 if st.struct == "CAR" else -1.0
         if np.any((rfix < lo) | (rfix > 1)):
             raise InputError(f"argument '{rname}': fixed correlations must be in [{lo:g}, 1]")
+        if st.struct == "UN" and st.L > 1:
+            # metafor (.process.G.afterrmna): a correlation between inner levels that never
+            # occur in one cluster does not enter the likelihood; it is fixed to 0, not estimated
+            never = _never_together(st) & np.isnan(rfix)
+            if never.any():
+                rfix = np.where(never, 0.0, rfix)
+                pairs = [f"{st.inner_levels[b]!r}-{st.inner_levels[a]!r}"
+                         for (a, b), n in zip(st.cor_pairs(), never, strict=True) if n]
+                fixed_notes.append(
+                    f"'~ {st.inner_name} | {st.outer_name}': levels {', '.join(pairs)} never "
+                    f"occur in one {st.outer_name}: their {rname} fixed to 0 (not identifiable; "
+                    "as metafor)")
         structs.append(StructParams(st, vfix, rfix))
     for name, val in (("tau2", tau2), ("rho", rho)):
         if val is not None and not st_terms:
@@ -308,8 +321,17 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
                 "control": con, "btt": btt_arr, "random": random, "struct": struct_list,
                 "R": R, "fixed": {"sigma2": sigma2, "tau2": tau2, "rho": rho,
                                   "gamma2": gamma2, "phi": phi},
-                "_data": frame, "test_given": test}
+                "_data": frame, "test_given": test, "fixed_notes": fixed_notes}
     return MetaMVResult._fit(eng, ps, mm, Vm, labels, settings)
+
+
+def _never_together(st: Any) -> np.ndarray:
+    """Per correlation of a UN term (metafor's order, ``cor_pairs``): whether its two inner
+    levels never occur within one level of the outer factor."""
+    present = np.zeros((len(st.outer_levels), st.L), dtype=np.int64)
+    present[st.out, st.inn] = 1
+    together = present.T @ present
+    return np.array([together[a, b] == 0 for a, b in st.cor_pairs()], dtype=bool)
 
 
 def _check_identifiable(sig_terms: list, st_terms: list, s2_fix: np.ndarray,

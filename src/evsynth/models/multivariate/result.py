@@ -180,7 +180,7 @@ class MetaMVResult(FittedModel):
         self.AIC, self.BIC, self.AICc = (self.fit_stats["AIC"], self.fit_stats["BIC"],
                                          self.fit_stats["AICc"])
         opt = self._opt
-        notes = []
+        notes = list(st.get("fixed_notes", []))
         if opt.boundary:
             notes.append("variance component(s) estimated at a bound (variance 0, "
                          "correlation +/-1): "
