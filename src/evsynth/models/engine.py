@@ -101,10 +101,13 @@ def knha_scale(rss: np.ndarray, df: np.ndarray, test: str) -> np.ndarray:
     the weighted fit at tau^2 (Knapp & Hartung 2003, Stat Med 22:2693, doi:10.1002/sim.1482;
     0 when RSS <= machine epsilon, as metafor), under ``"adhoc"`` ``max(1, s^2)`` (the ad hoc
     modification of the same paper; Roever, Knapp & Friede 2015, BMC Med Res Methodol 15:99,
-    doi:10.1186/s12874-015-0091-1); 1 under ``z`` and ``t``."""
+    doi:10.1186/s12874-015-0091-1); 1 under ``z`` and ``t``, and where ``k - p <= 0`` (no
+    residual df: s^2 is undefined, the SE stays the model-based one, as metafor's switch to a
+    z test for k = 1; the t p-value and CI are undefined there)."""
     if test not in ("knha", "adhoc"):
         return np.ones_like(df)
-    s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / np.where(df > 0, df, 1))
+    s2w = np.where(df <= 0, 1.0,
+                   np.where(rss <= np.finfo(float).eps, 0.0, rss / np.where(df > 0, df, 1)))
     if test == "adhoc":
         s2w = np.maximum(s2w, 1.0)
     return s2w
@@ -337,6 +340,8 @@ def _fused_iterative(des: Design, method: str, control: Control, crit: float,
         # the HE start computed in the iteration's pass; then _iterative's fallback
         start, tau2, iters, conv = _fused.newton_he_start(
             des.y, des.v, des.seg.starts, des.seg.sizes, method, control.tol, control.maxiter)
+        one = des.k == 1  # no equation to solve (as in _iterative): tau^2 = 0, no iterations
+        conv, iters = conv | one, np.where(one, 0, iters)
         tau2, conv, iters, fallback = _bracket_fallback(des, method, None, tau2, iters, ~conv,
                                                         control.tol)
     else:
@@ -887,7 +892,7 @@ def _fit_core_one(des: Design, method: str, test: str, level: float, t2: Tau2Res
     vb = ainv
     s2w = 1.0
     if test in ("knha", "adhoc"):
-        s2w = 0.0 if rss <= np.finfo(float).eps else rss / (df if df > 0 else 1.0)
+        s2w = 1.0 if df <= 0 else 0.0 if rss <= np.finfo(float).eps else rss / df
         if test == "adhoc":
             s2w = _mx(s2w, 1.0)
         vb = vb * s2w

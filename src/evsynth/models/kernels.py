@@ -895,6 +895,12 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
     finder. Returns (tau2, converged, iterations, used_fallback).
     """
     G = des.seg.G
+    # k = 1 (intercept-only): no equation to solve (the ML/REML score is 0/0); tau^2 = 0 as
+    # metafor, without iterations (estimate_tau2 sets it), not 100 steps and the fallback
+    one = (des.k == 1) if des.intercept_only else np.zeros(G, dtype=bool)
+    if one.all():
+        return (np.zeros(G), np.ones(G, dtype=bool), np.zeros(G, dtype=np.int64),
+                np.zeros(G, dtype=bool))
     single = _single_fast(des) and des.intercept_only and method in ("ML", "REML", "PM")
     if single:
         t1, it1, conv1 = _newton_one(des, method, _mx(float(init[0]), 0.0),
@@ -902,11 +908,11 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
         if conv1:  # the usual case: nothing left for the loop or the fallback below
             return (np.array([t1]), np.ones(1, dtype=bool), np.array([it1], dtype=np.int64),
                     np.zeros(1, dtype=bool))
-    tau2 = np.maximum(init, 0.0)
+    tau2 = np.where(one, 0.0, np.maximum(init, 0.0))
     lo_all = np.zeros(G)
     hi_all = np.full(G, np.inf)
     tried0 = np.zeros(G, dtype=bool)
-    active = np.ones(G, dtype=bool)
+    active = ~one
     iters = np.zeros(G, dtype=np.int64)
     idx, sub = np.arange(G), des
     steps = maxiter
@@ -918,7 +924,8 @@ def _iterative(des: Design, method: str, init: np.ndarray, target: np.ndarray | 
 
         tau2, iters, conv = _fused.newton_intercept_only(
             des.y, des.v, des.seg.starts, des.seg.sizes, method, tau2, target, tol, maxiter)
-        active = ~conv
+        active = ~conv & ~one
+        iters = np.where(one, 0, iters)  # k = 1: the kernel counts one pass
         steps = 0
     for _ in range(steps):
         if not active.any():
