@@ -205,6 +205,63 @@ def test_pairwise_zero_cells_correct_the_whole_study():
     assert arms["r"].tolist() == [0, 3, 4, 2, 5, 0, 0]  # the input is not modified
 
 
+def test_pairwise_risk_and_rate_differences_with_zero_cells():
+    """RD and IRD of a study with a zero cell: the estimate from the data as they are, the SE
+    from the cells with 0.5 added to every arm of the study (meta's metabin and metainc, which
+    netmeta's pairwise calls; Cooper & Hedges 1994 for RD). Before, the whole call failed
+    ("no finite RD with a positive standard error"); session 13 fuzz."""
+    pw = evsynth.pairwise("RD", treat=["A", "B", "C"], studlab=["s"] * 3, event=[0, 0, 4],
+                          n=[20, 20, 20])
+    ab, ac = pw.iloc[0], pw.iloc[1]
+    c0, c4 = (0.5 * 20.5) / 21**3, (4.5 * 16.5) / 21**3   # (e + .5)(n - e + .5) / (n + 1)^3
+    assert (ab.TE, ac.TE) == (0.0, pytest.approx(-0.2, abs=1e-15))
+    assert ab.seTE == pytest.approx(math.sqrt(2 * c0), rel=1e-14)
+    assert ac.seTE == pytest.approx(math.sqrt(c0 + c4), rel=1e-14)
+    # a study with no events in any arm stays (RD is defined), as in metabin
+    both = evsynth.pairwise("RD", treat=["A", "B"], studlab=["t", "t"], event=[0, 0],
+                            n=[10, 30])
+    assert both.TE.iat[0] == 0.0
+    assert both.seTE.iat[0] == pytest.approx(
+        math.sqrt(0.5 * 10.5 / 11**3 + 0.5 * 30.5 / 31**3), rel=1e-14)
+    ird = evsynth.pairwise("IRD", treat=["A", "B"], studlab=["s", "s"], event=[0, 0],
+                           time=[10.0, 5.0])
+    assert ird.TE.iat[0] == 0.0
+    assert ird.seTE.iat[0] == pytest.approx(math.sqrt(0.5 / 10**2 + 0.5 / 5**2), rel=1e-14)
+    # without zero cells: escalc's values, uncorrected
+    plain = evsynth.pairwise("RD", treat=["A", "B"], studlab=["s", "s"], event=[3, 5],
+                             n=[20, 25])
+    es = evsynth.effect_size("RD", ai=[3], n1i=[20], ci=[5], n2i=[25])
+    assert plain.TE.iat[0] == es["yi"].iat[0]
+    assert plain.seTE.iat[0] == pytest.approx(math.sqrt(es["vi"].iat[0]), rel=1e-15)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"event": [1, 2], "n": [-20, 20]},
+     r"study 's', treatment 'A' \(arm in row 1\): field 'n' is -20\.0; expected a number of "
+     "participants > 0"),
+    ({"event": [1, 25], "n": [20, 20]},
+     r"treatment 'B' \(arm in row 2\): field 'event' is 25\.0; expected at most n events"),
+    ({"event": [0, 2], "n": [0, 20]}, r"field 'n' is 0\.0"),
+    ({"event": [1, 2], "n": [20, 20], "incr": "a"}, r"argument 'incr' is 'a'"),
+    ({"event": [1, 2], "n": [20, 20], "incr": -1}, r"argument 'incr' is -1"),
+    ({"event": [1, 2], "n": [20, 20], "treat": ["A", None]},
+     r"arm in row 2: field 'treat' is missing"),
+    ({"event": [1, 2], "n": [20, 20], "studlab": ["s", float("nan")]},
+     r"arm in row 2: field 'studlab' is missing"),
+    ({"event": [1, 2], "n": [20, 20], "treat": [1, "1"]}, r"treatment '1' appears in two arms"),
+])
+def test_pairwise_names_the_arm_and_field(kw, message):
+    args = {"treat": ["A", "B"], "studlab": ["s", "s"]} | kw
+    with pytest.raises(evsynth.InputError, match=message):
+        evsynth.pairwise("OR", **args)
+
+
+def test_pairwise_generic_needs_positive_standard_errors():
+    with pytest.raises(evsynth.InputError, match=r"field 'seTE' is -0\.1; expected a standard"):
+        evsynth.pairwise("GEN", treat=["A", "B"], studlab=["s", "s"], TE=[1.0, 2.0],
+                         seTE=[-0.1, 0.2])
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.drop(index=4), "study 's3' has 2 comparisons"),
     (lambda d: d.assign(seTE=d.seTE.where(d.index != 1, 0.0)), "field 'seTE' is 0.0"),

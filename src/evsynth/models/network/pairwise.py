@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evsynth.errors import InputError
+from evsynth.errors import InputError, nonnegative_number, shown
 from evsynth.validation import as_frame, choice, label_vector, numeric_vector
 
 #: measure -> (arm fields it needs, effect_size keywords for arm 1 and arm 2)
@@ -31,6 +31,10 @@ _ARM_FIELDS: dict[str, tuple[tuple[str, ...], dict[str, str], dict[str, str]]] =
 
 #: measures for which a zero cell in any arm adds ``incr`` to every arm of the study
 _ZERO_CORRECTED = ("OR", "RR", "IRR")
+#: measures whose estimate comes from the data as they are and whose standard error from the
+#: corrected cells of such a study (meta's metabin/metainc, which netmeta's pairwise calls:
+#: Cooper & Hedges 1994 for RD)
+_SE_CORRECTED = ("RD", "IRD")
 
 
 def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event: Any = None,
@@ -50,11 +54,15 @@ def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event:
     event, n, mean, sd, time, TE, seTE : arm-level data as the measure needs: events and
         participants (OR, RR, RD), means, SDs and participants (MD, SMD, ROM), events and
         person-time (IRR, IRD).
-    incr : continuity correction for OR, RR and IRR: where any arm of a study has zero events
-        (or only events), ``incr`` is added to the events and non-events of **every** arm of the
-        study, so that the study's comparisons stay consistent (netmeta's default). Studies with
-        zero events (or only events) in all arms carry no information on these ratio measures
-        and are left out, as netmeta does; the result's ``attrs["dropped"]`` names them.
+    incr : continuity correction (>= 0): where any arm of a study has zero events (or, for
+        OR, RR and RD, only events), ``incr`` is added to the events (and non-events) of
+        **every** arm of the study, so that the study's comparisons stay consistent (netmeta's
+        default). OR, RR and IRR are computed from the corrected cells; RD and IRD take their
+        estimate from the data as they are and only their standard error from the corrected
+        cells (meta's ``metabin``/``metainc``, which netmeta calls; a double-zero study has
+        RD = 0 with a positive SE). Studies with zero events (or only events) in all arms carry
+        no information on the ratio measures and are left out, as netmeta does; the result's
+        ``attrs["dropped"]`` names them.
 
     Returns
     -------
@@ -92,6 +100,12 @@ def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event:
     if len(treats) != len(studies):
         raise InputError(f"arguments 'treat' ({len(treats)} values) and 'studlab' "
                          f"({len(studies)}) must have one value per arm")
+    for field, values in (("studlab", studies), ("treat", treats)):
+        for i, val in enumerate(values):
+            if val is None or (isinstance(val, float) and val != val) or pd.isna(val) is True:
+                raise InputError(f"arm in row {i + 1}: field '{field}' is missing; expected "
+                                 f"a {'study label' if field == 'studlab' else 'treatment'}")
+    incr_f = nonnegative_number("incr", incr)
     given = {"event": event, "n": n, "mean": mean, "sd": sd, "time": time, "TE": TE,
              "seTE": seTE}
     needed, _, _ = _ARM_FIELDS[measure]
@@ -108,6 +122,7 @@ def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event:
     for field, value in given.items():  # extra arm data that is given is carried along
         if value is not None and field not in arm:
             arm[field] = numeric_vector(field, value, frame, labels=labels, allow_missing=True)
+    _check_arms(measure, arm, studies, treats)
 
     # the pairs of arms within each study, in data order
     order: dict[Any, list[int]] = {}
@@ -120,7 +135,7 @@ def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event:
         if len(rows) < 2:
             dropped.append(f"{s} (one arm)")
             continue
-        seen = [treats[r] for r in rows]
+        seen = [str(treats[r]) for r in rows]  # 1 and "1" name one treatment in the output
         if len(set(seen)) != len(seen):
             raise InputError(f"study {s!r}: treatment {_first_repeat(seen)!r} appears in two "
                              "arms; merge the arms or give them distinct treatment names")
@@ -143,16 +158,24 @@ def pairwise(measure: str, *, treat: Any, studlab: Any, data: Any = None, event:
         te = arm["TE"][i1] - arm["TE"][i2]
         se = np.sqrt(arm["seTE"][i1] ** 2 + arm["seTE"][i2] ** 2)
     else:
-        cols = {k: v.astype(float).copy() for k, v in arm.items()}
-        if measure in _ZERO_CORRECTED:
-            _add_increment(cols, studies, measure, incr)
         _, kw1, kw2 = _ARM_FIELDS[measure]
-        kwargs = {key: cols[f][i1] for key, f in kw1.items()}
-        kwargs.update({key: cols[f][i2] for key, f in kw2.items()})
-        if measure in _ZERO_CORRECTED + ("RD", "IRD"):  # zeros were corrected above
-            kwargs["to"] = "none"
-        es = effect_size(measure, **kwargs)
-        te = es["yi"].to_numpy()
+
+        def sizes(cols: dict[str, np.ndarray]) -> pd.DataFrame:
+            kwargs: dict[str, Any] = {key: cols[f][i1] for key, f in kw1.items()}
+            kwargs.update({key: cols[f][i2] for key, f in kw2.items()})
+            if measure in _ZERO_CORRECTED + _SE_CORRECTED:  # zeros are corrected here
+                kwargs["to"] = "none"
+            return effect_size(measure, **kwargs)
+
+        cols = {k: v.astype(float).copy() for k, v in arm.items()}
+        if measure in _ZERO_CORRECTED + _SE_CORRECTED:
+            corrected = {k: v.copy() for k, v in cols.items()}
+            _add_increment(corrected, studies, measure, incr_f)
+            es = sizes(corrected)
+            te = (sizes(cols) if measure in _SE_CORRECTED else es)["yi"].to_numpy()
+        else:
+            es = sizes(cols)
+            te = es["yi"].to_numpy()
         se = np.sqrt(es["vi"].to_numpy())
     out["TE"] = te
     out["seTE"] = se
@@ -186,7 +209,8 @@ def _add_increment(cols: dict[str, np.ndarray], studies: np.ndarray, measure: st
     """Add ``incr`` to every arm of a study with a zero cell in any arm (in place; the
     arrays are copies of the user's data)."""
     ev = cols["event"]
-    if measure == "IRR":
+    rates = measure in ("IRR", "IRD")  # events over person-time: no non-events
+    if rates:
         zero = ev == 0
     else:
         zero = (ev == 0) | (ev == cols["n"])
@@ -195,5 +219,39 @@ def _add_increment(cols: dict[str, np.ndarray], studies: np.ndarray, measure: st
         return
     rows = np.fromiter((s in flagged for s in studies), dtype=bool, count=len(studies))
     ev[rows] += incr
-    if measure != "IRR":
+    if not rates:
         cols["n"][rows] += 2 * incr
+
+
+def _check_arms(measure: str, arm: dict[str, np.ndarray], studies: np.ndarray,
+                treats: np.ndarray) -> None:
+    """The arm data a measure needs, checked arm by arm before any pair is formed: an
+    InputError names the study, treatment and row of the arm, the field as the user gave it
+    and what was expected (not a comparison row with effect_size's field names and corrected
+    values)."""
+    def fail(i: int, field: str, what: str) -> None:
+        raise InputError(f"study {studies[i]!r}, treatment {treats[i]!r} (arm in row {i + 1}): "
+                         f"field '{field}' is {shown(arm[field][i])}; expected {what}")
+
+    # counts need not be whole (an effective sample size, Cochrane Handbook 23.1.4)
+    checks: list[tuple[str, Any, str]] = []
+    if "n" in arm and measure in ("OR", "RR", "RD", "MD", "SMD", "ROM"):
+        checks.append(("n", ~(arm["n"] > 0), "a number of participants > 0"))
+    if "event" in arm and measure in ("OR", "RR", "RD", "IRR", "IRD"):
+        ev = arm["event"]
+        checks.append(("event", ev < 0, "a number of events >= 0"))
+        if "n" in arm and measure in ("OR", "RR", "RD"):
+            checks.append(("event", ev > arm["n"], "at most n events (one per participant)"))
+    if "sd" in arm and measure in ("MD", "SMD", "ROM"):
+        checks.append(("sd", ~(arm["sd"] > 0), "a standard deviation > 0"))
+    if "mean" in arm and measure == "ROM":
+        checks.append(("mean", ~(arm["mean"] > 0), "a mean > 0 (ratio of means)"))
+    if "time" in arm and measure in ("IRR", "IRD"):
+        checks.append(("time", ~(arm["time"] > 0), "a person-time > 0"))
+    if "seTE" in arm and measure == "GEN":
+        checks.append(("seTE", ~(arm["seTE"] > 0), "a standard error > 0"))
+    bad = [(int(np.flatnonzero(mask)[0]), field, what) for field, mask, what in checks
+           if np.any(mask)]
+    if bad:
+        i, field, what = min(bad, key=lambda b: b[0])
+        fail(i, field, what)
