@@ -41,3 +41,36 @@ def test_single_fit_of_one_study_does_not_iterate():
     fit = evsynth.meta([0.3], [0.04], method="REML")
     assert fit.tau2 == 0.0 and fit.se == pytest.approx(0.2, rel=1e-15)
     assert fit.method_info["iterations"] == 0 and fit.method_info["converged"]
+
+
+DATA = pd.DataFrame({"g": [1, 1, 2, 2], "h": ["a", None, "b", "b"], "yi": [0.3, 0.1, 0.5, 0.2],
+                     "vi": [0.04, 0.01, 0.02, 0.03]})
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"by": []}, r"argument 'by' is \[\]; expected a column name or a list"),
+    ({"by": "yi"}, r"column 'yi' is named in both by= and yi="),
+    ({"by": ["g", "g"]}, r"column 'g' is named twice in by="),
+    ({"by": ["g", "h"]}, r"meta_batch: row 2: group column 'h' is missing"),
+    ({"by": "g", "method": "GENQ"}, r"method 'GENQ' needs the study weights.*evsynth\.meta\("),
+])
+def test_meta_batch_input_errors(kw, message):
+    """Inputs the pandas path took silently or answered with a raw ValueError (by=[]); the
+    Dask path already refused a column in two roles: one check now (batch.check_columns)."""
+    with pytest.raises(evsynth.InputError, match=message):
+        evsynth.meta_batch(DATA, **kw)
+
+
+def test_meta_batch_refuses_duplicate_column_names():
+    d = pd.concat([DATA[["g", "yi"]], DATA[["yi", "vi"]]], axis=1)
+    with pytest.raises(evsynth.InputError, match="two columns named 'yi'"):
+        evsynth.meta_batch(d, "g")
+
+
+def test_meta_batch_names_rows_once():
+    d = DATA.assign(vi=[0.04, 1e-300, 0.02, 1e300])
+    with pytest.raises(evsynth.InputError) as err:
+        evsynth.meta_batch(d, "g")
+    msg = str(err.value)
+    assert msg.startswith("meta_batch: row 2 (group {'g': 1}): its sampling variance")
+    assert msg.count("meta_batch") == 1 and "than that of row 1 (group {'g': 1})" in msg

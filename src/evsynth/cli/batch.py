@@ -34,7 +34,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         from evsynth.models.dask_batch import DASK_MISSING
 
         raise InputError(DASK_MISSING) from None
-    from evsynth.models.dask_batch import check_columns, meta_batch_parquet
+    from evsynth.models.batch import check_columns
+    from evsynth.models.dask_batch import meta_batch_parquet
 
     by = [c.strip() for c in args.by.split(",") if c.strip()]
     if not by:

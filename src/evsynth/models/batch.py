@@ -23,11 +23,48 @@ BATCH_COLUMNS = ("k", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub", "pi_lb
                  "se_tau2", "tau", "I2", "H2", "QE", "QEp", "converged", "iterations", "note")
 
 
+def key_columns(by: str | Sequence[str]) -> list[str]:
+    """The group key column(s) named by ``by``: a column name or a non-empty list of names."""
+    if isinstance(by, str):
+        return [by]
+    try:
+        cols = list(by)
+    except TypeError:
+        cols = []
+    if not cols or not all(isinstance(c, str) for c in cols):
+        raise InputError(f"argument 'by' is {by!r}; expected a column name or a list of column "
+                         "names")
+    return cols
+
+
+def check_columns(cols: Sequence[str], yi: str, vi: str,
+                  names: tuple[str, str, str] = ("by=", "yi=", "vi=")) -> None:
+    """Refuse a column named in two roles (a group key that is also ``yi`` or ``vi``, ``yi``
+    the same as ``vi``, or a key column named twice): an :class:`InputError` naming the
+    column and the roles; ``names`` are the roles' names in messages (the CLI's options). The
+    one check of meta_batch, its Dask path and ``evsynth batch``."""
+    roles: dict[str, str] = {}
+    for role, columns in zip(names, (list(cols), [yi], [vi]), strict=True):
+        for c in columns:
+            if c in roles:
+                two = (f"twice in {role}" if roles[c] == role
+                       else f"in both {roles[c]} and {role}")
+                raise InputError(f"column {c!r} is named {two}; expected different columns "
+                                 f"for the group key(s) ({names[0]}), the effect sizes "
+                                 f"({names[1]}) and the sampling variances ({names[2]})")
+            roles[c] = role
+
+
 def _group_codes(df: pd.DataFrame, by: str | Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    cols = [by] if isinstance(by, str) else list(by)
+    cols = key_columns(by)
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise InputError(f"meta_batch: column(s) {missing} named in by= are not in the data")
+    if len(cols) > 1:  # factorize would make a missing key part of a group of its own
+        na = df[cols].isna().to_numpy()
+        if na.any():
+            i, j = (int(x[0]) for x in np.nonzero(na))
+            raise InputError(f"meta_batch: row {i + 1}: group column {cols[j]!r} is missing")
     if len(cols) == 1:
         col = df[cols[0]]
         runs = _sorted_runs(col)
@@ -276,9 +313,20 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"meta_batch: argument 'df' is a {type(df).__name__}; expected a pandas "
                          "DataFrame")
+    if method in ("GENQ", "GENQM"):
+        raise InputError(f"meta_batch: method {method!r} needs the study weights (the a_i of the "
+                         "generalised Q statistic), which meta_batch does not take; fit each "
+                         "group with evsynth.meta(..., weights=...)")
+    cols = key_columns(by)
+    check_columns(cols, yi, vi)
     for col in (yi, vi):
         if col not in df.columns:
             raise InputError(f"meta_batch: column {col!r} is not in the data")
+    twice = sorted({c for c in (*cols, yi, vi) if c in df.columns
+                    and np.count_nonzero(df.columns == c) > 1})
+    if twice:
+        raise InputError(f"meta_batch: the data have two columns named {twice[0]!r}; expected "
+                         "one column per name")
     level = level_percent(level)
     lvl = level / 100
     con = Control.from_any(control)
@@ -330,17 +378,20 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
 
     def where(i: int) -> str:  # row i of the sorted data, named as in the input
         row = int(order[i]) if order is not None else i
-        return f"meta_batch: row {row + 1} (group {_key_of(keys, code(i))})"
+        return f"row {row + 1} (group {_key_of(keys, code(i))})"
 
     # one choice of kernels for the whole batch (and for a Dask partition, the whole frame's):
     # every group's result independent of the batch around it
-    with pinned_kernels(des.seg.G):
-        fused = fused_batch(des, method, test, lvl, where, con, ext=ext)
-        if fused is not None:  # big batch: every column from fused kernels
-            res = pd.DataFrame(_frame_columns(keys, sizes, fused, test), copy=False)
-            return BatchResult(res, list(keys), level, _info(method, test, level, con))
-        out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
-                        where=where)
+    try:
+        with pinned_kernels(des.seg.G):
+            fused = fused_batch(des, method, test, lvl, where, con, ext=ext)
+            if fused is not None:  # big batch: every column from fused kernels
+                res = pd.DataFrame(_frame_columns(keys, sizes, fused, test), copy=False)
+                return BatchResult(res, list(keys), level, _info(method, test, level, con))
+            out = fit_batch(des, method, test, lvl, con, compute_r2=False, row_weights=False,
+                            where=where)
+    except InputError as exc:  # the rows and groups it names are meta_batch's
+        raise InputError(f"meta_batch: {exc}") from None
     est, se = out["beta"][:, 0], out["se"][:, 0]
     tau2 = out["tau2"]
     pi_half = prediction_half(out["crit"], se, tau2)

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from evsynth.errors import InputError
+from evsynth.models.batch import check_columns, key_columns
 
 #: dtypes of the result columns after the group keys (the pandas path's)
 RESULT_DTYPES: dict[str, Any] = {
@@ -69,33 +70,6 @@ def _import_dd() -> Any:
     except ImportError:
         raise InputError(DASK_MISSING) from None
     return dd
-
-
-def _cols(by: str | Sequence[str]) -> list[str]:
-    if isinstance(by, str):
-        return [by]
-    cols = list(by)
-    if not cols or not all(isinstance(c, str) for c in cols):
-        raise InputError(f"argument 'by' is {by!r}; expected a column name or a list of column "
-                         "names")
-    return cols
-
-
-def check_columns(cols: Sequence[str], yi: str, vi: str,
-                  names: tuple[str, str, str] = ("by=", "yi=", "vi=")) -> None:
-    """Refuse a column named in two roles (a group key that is also ``yi`` or ``vi``, ``yi``
-    the same as ``vi``, or a key column named twice): an :class:`InputError` naming the
-    column and the roles; ``names`` are the roles' names in messages (the CLI's options)."""
-    roles: dict[str, str] = {}
-    for role, columns in zip(names, (list(cols), [yi], [vi]), strict=True):
-        for c in columns:
-            if c in roles:
-                two = (f"twice in {role}" if roles[c] == role
-                       else f"in both {roles[c]} and {role}")
-                raise InputError(f"column {c!r} is named {two}; expected different columns "
-                                 f"for the group key(s) ({names[0]}), the effect sizes "
-                                 f"({names[1]}) and the sampling variances ({names[2]})")
-            roles[c] = role
 
 
 def empty_result(keys: pd.DataFrame) -> pd.DataFrame:
@@ -169,7 +143,7 @@ def check_partitioned(ddf: Any, by: str | Sequence[str],
     optimiser partitions both alike). Skipped (None returned) when ``ddf`` is indexed by the
     single key column with known divisions.
     """
-    cols = _cols(by)
+    cols = key_columns(by)
     if len(cols) == 1 and ddf.index.name == cols[0] and ddf.known_divisions:
         return None
     import dask
@@ -199,7 +173,7 @@ def meta_batch_dask(ddf: Any, by: str | Sequence[str], yi: str = "yi", vi: str =
     test = test_code(test)
     level = level_percent(level)
     Control.from_any(control)
-    cols = _cols(by)
+    cols = key_columns(by)
     check_columns(cols, yi, vi)
     if len(cols) == 1 and cols[0] not in ddf.columns and ddf.index.name == cols[0]:
         # indexed by the key: sorted with known divisions means partitioned by the key
@@ -388,7 +362,7 @@ def meta_batch_parquet(path: str | os.PathLike[str], by: str | Sequence[str],
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input here
         raise InputError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc})"
                          ) from None
-    cols = _cols(by)
+    cols = key_columns(by)
     check_columns(cols, yi, vi)
     if len(cols) == 1 and cols[0] not in ddf.columns and ddf.index.name == cols[0]:
         ddf = ddf.reset_index()
