@@ -170,6 +170,20 @@ def test_lrt_rules():
         _meta("~ ablat", "ML").anova(test="Wald")
 
 
+def test_wald_comparison_refuses_names_that_hold_different_moderators():
+    """Unnamed moderators are mod1, mod2, ... in every fit: a reduced model whose mod1 is the
+    full model's second column was matched to the wrong coefficient and gave a wrong test
+    without a word (session 13 fuzz). The columns behind each matched name must agree."""
+    rng = np.random.default_rng(2)
+    x1, x2 = rng.normal(size=12), rng.normal(size=12)
+    yi, vi = 0.2 + 0.3 * x1 + rng.normal(0, 0.2, 12), rng.uniform(0.01, 0.05, 12)
+    full = evsynth.meta(yi, vi, mods=np.column_stack([x1, x2]), method="DL")
+    with pytest.raises(InputError, match="coefficient 'mod1' holds different values"):
+        full.anova(evsynth.meta(yi, vi, mods=x2, method="DL"), test="Wald")
+    same = full.anova(evsynth.meta(yi, vi, mods=x1, method="DL"), test="Wald")
+    assert same.QM == pytest.approx(full.anova(btt=[2]).QM, rel=1e-15)
+
+
 def test_wald_comparison_rules():
     with pytest.raises(InputError, match="same method"):
         _meta("~ ablat", "DL").anova(_meta(None, "PM"), test="Wald")

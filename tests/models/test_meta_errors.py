@@ -314,3 +314,21 @@ def test_batch_unknown_method_and_test():
         evsynth.meta_batch(df, by="g", method="NOPE")
     with pytest.raises(InputError, match="test"):
         evsynth.meta_batch(df, by="g", test="NOPE")
+
+
+@pytest.mark.parametrize("mods, message", [
+    (["a", "b", "c", "d", "e"], r"moderator 'mod1' is not numeric.*C\(mod1\)"),
+    (pd.DataFrame({"g": list("ababa")}), r"moderator 'g' is not numeric.*mods='~ C\(g\)'"),
+    (np.zeros((5, 2, 2)), r"mods has shape \(5, 2, 2\)"),
+])
+def test_non_numeric_moderators_are_named(mods, message):
+    # a raw ValueError/TypeError from numpy before (session 13)
+    with pytest.raises(InputError, match=message):
+        evsynth.meta([0.1, 0.3, 0.5, 0.2, 0.4], [0.01, 0.02, 0.03, 0.04, 0.02], mods=mods)
+
+
+def test_moderators_as_a_dict_of_columns():
+    y, v, x = [0.1, 0.3, 0.5, 0.2, 0.4], [0.01, 0.02, 0.03, 0.04, 0.02], [1.0, 2, 3, 4, 5]
+    fit = evsynth.meta(y, v, mods={"dose": x})
+    assert fit.coef_names == ["intrcpt", "dose"]
+    assert fit.beta.tolist() == evsynth.meta(y, v, mods=np.array(x)).beta.tolist()

@@ -15,7 +15,7 @@ likelihood (DL, PM, EB, ...) is refused where metafor computes an "LRT" with a w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -194,14 +194,29 @@ def build_model_matrix(mods: Any, data: pd.DataFrame | None, intercept: bool, k:
         used = set(mm.model_spec.required_variables)
         frame = data[[c for c in data.columns if c in used]].reset_index(drop=True)
         return ModelMatrix(X, names, names[0] == "intrcpt", mm.model_spec, frame)
+    if isinstance(mods, Mapping):  # named columns, as a DataFrame
+        mods = pd.DataFrame({str(c): np.asarray(v) if np.ndim(v) else [v]
+                             for c, v in mods.items()})
     if is_instance(mods, "pandas", "DataFrame"):
         names = [str(c) for c in mods.columns]
-        M = mods.to_numpy(dtype=float)
+        cols = [mods.iloc[:, j] for j in range(mods.shape[1])]
     else:
-        M = np.asarray(mods, dtype=float)
-        if M.ndim == 1:
-            M = M[:, None]
-        names = [f"mod{j + 1}" for j in range(M.shape[1])]
+        arr = np.asarray(mods, dtype=object)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2:
+            raise InputError(f"mods has shape {arr.shape}; expected a k x p array, a DataFrame, "
+                             "a dict of columns or a formula")
+        names = [f"mod{j + 1}" for j in range(arr.shape[1])]
+        cols = [arr[:, j] for j in range(arr.shape[1])]
+    M = np.empty((len(cols[0]) if cols else k, len(cols)))
+    for j, col in enumerate(cols):
+        try:
+            M[:, j] = np.asarray(col, dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"moderator '{names[j]}' is not numeric; expected numbers (a "
+                             f"categorical moderator goes into a formula, e.g. mods='~ "
+                             f"C({names[j]})' with data=)") from None
     if M.shape[0] != k:
         raise InputError(f"mods has {M.shape[0]} rows but there are {k} studies")
     bad = np.argwhere(~np.isfinite(M))
@@ -1013,6 +1028,16 @@ class MetaResult(FittedModel):
         if not extra:
             raise InputError("anova(test='Wald'): the full and the reduced model appear to "
                              "contain the same moderators")
+        # matched by name (as metafor): the names must stand for the same columns; unnamed
+        # moderators are mod1, mod2, ... in both fits, whatever they hold
+        Xf, Xr = full.model_matrix, red.model_matrix
+        for j, name in enumerate(red.coef_names):
+            if not np.allclose(Xf[:, full.coef_names.index(name)], Xr[:, j], rtol=1e-12,
+                               atol=0.0):
+                raise InputError(f"anova(test='Wald'): coefficient {name!r} holds different "
+                                 "values in the two models; the coefficients are matched by "
+                                 "name, so give the moderators names (a DataFrame, a dict or a "
+                                 "formula) that identify them in both fits")
         res = full.anova(btt=extra)
         res.R2 = self._pseudo_r2(full, red)
         res.tau2_full, res.tau2_reduced = full.tau2, red.tau2
