@@ -222,3 +222,18 @@ def test_residuals_with_user_weights_or_unweighted_match_metafor(case):
         fit.rstandard(type="conditional")
     with pytest.raises(InputError, match="user weights"):
         fit.blup()
+
+
+@pytest.mark.parametrize("kind", ["marginal", "conditional"])
+def test_study_fitted_exactly_has_no_standardised_residual(kind):
+    """Study 'c' is alone in moderator level 1 (h_ii = 1): its residual and their SE are 0,
+    and z = 0/0 is undefined. Rounding left a residual of ~1e-13 on effects ~90 over an SE of
+    ~1e-15, which read as z = 107 (session 13 fuzz; metafor prints such noise too)."""
+    yi = [90.1, 91.3, 89.7, 88.2, 92.4, 90.8]
+    vi = [0.4, 0.3, 0.5, 0.2, 0.6, 0.35]
+    x = [0, 0, 1, 0, 0, 0]
+    fit = evsynth.meta(yi, vi, mods=x, method="REML")
+    r = fit.rstandard(type=kind).to_frame()
+    assert r["resid"].iat[2] == 0.0 and r["se"].iat[2] == 0.0 and np.isnan(r["z"].iat[2])
+    others = r.drop(index=2)
+    assert np.isfinite(others["z"]).all() and (others["se"] > 0).all()

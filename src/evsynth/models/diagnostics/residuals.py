@@ -79,6 +79,10 @@ class StudyValues(_PerStudy):
     _dict_fields = ("kind", "model", "slab", "value")
 
 
+#: 1 - h_ii at or below this: the study is fitted exactly up to rounding (h_ii = 1)
+_EXACT_FIT = 1e-10
+
+
 def _zero_small(e: np.ndarray) -> np.ndarray:
     """metafor sets residuals below 100 machine epsilons (in absolute value) to 0."""
     return np.where(np.abs(e) < _EPS100, 0.0, e)
@@ -118,14 +122,20 @@ def standardized(fit: MetaResult, type: str = "marginal") -> tuple[np.ndarray, n
     ``rstandard.rma.uni``). The one home of these formulas (the residual funnel plot uses it)."""
     H = hat_matrix(fit)
     y, v, X = fit.yi, fit.vi, np.asarray(fit.model_matrix, dtype=float)
+    # a study the model fits exactly (h_ii = 1, e.g. alone in its moderator level): its
+    # residual and their variance are 0, what remains is rounding (a residual of 1e-13 on
+    # y ~ 90 over an SE of 1e-15 read as z = 107; metafor prints such noise too): 0 and 0,
+    # so z = 0/0 is undefined (NaN)
+    exact = 1 - np.diag(H) <= _EXACT_FIT
     if type == "marginal":
         ImH = np.eye(fit.k) - H
         ve = (ImH * (v + fit.tau2)[None, :]) @ ImH.T
-        return _zero_small(y - X @ fit.beta), np.sqrt(np.clip(np.diag(ve), 0.0, None))
+        resid = np.where(exact, 0.0, _zero_small(y - X @ fit.beta))
+        return resid, np.where(exact, 0.0, np.sqrt(np.clip(np.diag(ve), 0.0, None)))
     li = fit.tau2 / (fit.tau2 + v)
     pred = li * y + (1 - li) * (X @ fit.beta)
     se = np.sqrt(np.clip(v**2 / (v + fit.tau2) * (1 - np.diag(H)), 0.0, None))
-    return y - pred, se
+    return np.where(exact, 0.0, y - pred), np.where(exact, 0.0, se)
 
 
 def _standard_weights(fit: Any) -> bool:
