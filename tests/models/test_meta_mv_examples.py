@@ -145,7 +145,6 @@ def test_estimate_maximises_the_likelihood(s1, s2):
     ({"random": "~ school | district", "struct": "CAR"}, None),
     ({"random": "~ 1 | one"}, "single level"),
     ({"random": "~ one | district", "struct": "CS"}, "single level"),
-    ({"random": "~ district | study", "struct": "UN"}, "not identifiable"),
     ({"random": "~ 1 | district", "control": {"nosuch": 1}}, "unknown setting"),
 ])
 def test_input_errors(kwargs, match):

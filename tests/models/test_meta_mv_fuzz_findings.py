@@ -162,3 +162,37 @@ def test_un_correlation_of_levels_never_together_is_fixed_to_zero(case):
                             rho=[float("nan"), float("nan"), 0.3])
     assert fixed.rho[2] == 0.3
     assert not any("never occur" in n for n in fixed.method_info["notes"])
+
+
+def test_un_leaves_a_rank_deficient_sign_pattern_for_a_better_one():
+    """UN with 3 outcomes in 8 effects: the fit stopped at rho = (1, -1, -1) (ll -3.1377,
+    'converged'), a rank-deficient G the Cholesky path cannot leave, where rho = (1, 1, 1)
+    reaches metafor's maximum (-2.79228). Restarts from each sign pattern of the levels
+    (tests/reference/fuzz3_findings_fixtures.R)."""
+    case = load_fixture("fuzz_findings/mv_un_sign_pattern.json")["cases"][0]
+    d = pd.DataFrame(case["data"])
+    fit = evsynth.meta_mv("yi", "vi", mods="~ x1 + x2", random="~ outcome | study",
+                          struct="UN", data=d, method="REML")
+    assert fit.converged
+    assert fit.ll >= case["ll"] - 1e-9
+    np.testing.assert_allclose(fit.rho, case["rho"], atol=1e-6)
+    np.testing.assert_allclose(fit.tau2, case["tau2"], rtol=1e-5)
+    np.testing.assert_allclose(np.ravel(fit.beta), case["beta"], rtol=1e-5, atol=1e-8)
+
+
+def test_un_with_no_two_levels_together_is_fitted_as_metafor():
+    """Districts within studies, each study in one district: all 55 correlations are fixed to
+    0, leaving 11 variances for 56 effects. evsynth counted the correlations as parameters
+    and refused the model as not identifiable; metafor fits it."""
+    case = load_fixture("fuzz_findings/mv_un_all_never_together.json")["cases"][0]
+    from pathlib import Path
+
+    d = pd.read_csv(Path(__file__).resolve().parents[1] / "reference" / "mv" / "data_konst.csv")
+    fit = evsynth.meta_mv("yi", "vi", random="~ district | study", struct="UN", data=d)
+    assert fit.parms == case["parms"] == 12
+    assert np.all(fit.rho == 0.0)
+    assert fit.ll >= case["ll"] - 1e-8
+    np.testing.assert_allclose(np.ravel(fit.beta)[0], case["beta"], rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(fit.se)[0], case["se"], rtol=1e-5)
+    note = next(n for n in fit.method_info["notes"] if "never occur" in n)
+    assert "and 50 more pairs never occur in one study" in note

@@ -30,3 +30,30 @@ fits <- lapply(c("REML", "ML"), function(m) {
 })
 write_group("mv_un_never_together", fits,
             "rma.mv(yi, vi, mods = ~ outcome - 1, random = ~ outcome | study, struct = 'UN')")
+
+# UN whose maximum has every correlation at +1, while a fit can stop at the rank-deficient G of
+# another sign pattern (evsynth stopped at rho = (1, -1, -1), ll -3.1377)
+signs <- data.frame(
+  yi = c(1.5355, 0.9831, 0.485, 1.071, -0.5886, 0.7955, 1.1857, 1.1656),
+  vi = c(0.246855, 0.031089, 0.289148, 0.109675, 0.061474, 0.053115, 0.109778, 0.074333),
+  study = c("s00", "s00", "s00", "s01", "s02", "s04", "s04", "s04"),
+  outcome = c("o0", "o1", "o2", "o2", "o1", "o0", "o1", "o2"),
+  x1 = c(1.401, 0.375, -0.989, -0.812, -0.749, 0.152, 0.358, -0.789),
+  x2 = c(1, 1, 0, 1, 1, 1, 1, 0))
+fs <- rma.mv(yi, vi, mods = ~ x1 + x2, random = ~ outcome | study, struct = "UN",
+             data = signs, method = "REML")
+write_group("mv_un_sign_pattern", list(
+  list(id = "un_rho_all_plus", data = as.list(signs), tau2 = num(fs$tau2), rho = num(fs$rho),
+       beta = num(fs$beta), ll = num(logLik(fs)))),
+  "rma.mv(yi, vi, mods = ~ x1 + x2, random = ~ outcome | study, struct = 'UN') (default control)")
+
+# UN over districts within studies (each study in one district): every correlation is fixed to
+# 0 (no two districts share a study), so the model is identifiable and metafor fits it;
+# evsynth counted the 55 correlations as parameters and refused it as not identifiable
+dk <- dat.konstantopoulos2011
+fk <- suppressWarnings(rma.mv(yi, vi, random = ~ factor(district) | study, struct = "UN",
+                              data = dk))
+write_group("mv_un_all_never_together", list(
+  list(id = "konstantopoulos2011_district_in_study", beta = num(fk$b), se = num(fk$se),
+       tau2 = num(fk$tau2), ll = num(logLik(fk)), parms = num(fk$parms))),
+  "rma.mv(yi, vi, random = ~ factor(district) | study, struct = 'UN', data = dat.konstantopoulos2011)")

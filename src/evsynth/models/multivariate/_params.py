@@ -332,6 +332,9 @@ def optimise(ps: ParamSet, reml: bool, theta0: np.ndarray, *, maxiter: int = 100
     else:
         theta, active, iters, ok, message = _log_scale_fit(ps, reml, theta0, fg, kinds, scale,
                                                            maxiter, tol)
+        if nk is None:
+            theta, active, iters, ok, message = _un_sign_restarts(
+                ps, reml, theta, active, iters, ok, message, fg, kinds, scale, maxiter, tol)
     if nk is not None:  # metafor's parameter space on the natural scale, KKT check
         # AR, HAR, CAR, ID, DIAG, UN with fixed components: the log-scale fit (with its
         # restarts off the boundary) is the first stage; it may have frozen a component at
@@ -408,6 +411,49 @@ def _run(ps: ParamSet, reml: bool, theta0: np.ndarray, fg: Any, kinds: list[tupl
         if not ok:
             g = fg(theta)[1][active]
             ok = bool(g.size == 0 or np.max(np.abs(g)) < 1e-4)
+    return theta, active, iters, ok, message
+
+
+def _un_sign_restarts(ps: ParamSet, reml: bool, theta: np.ndarray, active: np.ndarray,
+                      iters: int, ok: bool, message: str, fg: Any,
+                      kinds: list[tuple[str, str]], scale: float, maxiter: int, tol: float
+                      ) -> tuple[np.ndarray, np.ndarray, int, bool, str]:
+    """UN (Cholesky parameters) whose fitted G has a correlation at +/-1: G is then of lower
+    rank, and the rank-deficient G of one sign pattern of the levels is a local maximum that
+    the Cholesky path cannot leave for another pattern's (a fuzz case stopped at rho = (1, -1,
+    -1), ll -3.1377, where rho = (1, 1, 1) reaches -2.7923, metafor's point). The fit is
+    restarted from each pattern ``rho_ab = 0.9 s_a s_b`` (s_1 = +1; every pattern up to 4
+    inner levels, else each level's sign flipped alone), the variances as fitted (at least
+    1e-2 times the mean sampling variance); the highest converged likelihood is kept."""
+    slices = []
+    pos = ps.n_sigma_free
+    for sp_ in ps.structs:
+        if sp_.chol:
+            slices.append((sp_, slice(pos, pos + sp_.n_free)))
+        pos += sp_.n_free
+    best_f = fg(theta)[0]
+    for sp_, sl in slices:
+        v, r = sp_.values(theta[sl])
+        if not np.any(np.abs(np.asarray(r, dtype=float)) > 0.999):
+            continue
+        L = sp_.term.L
+        if L <= 4:
+            signs = [np.array((1.0, *t)) for t in itertools.product((1.0, -1.0), repeat=L - 1)]
+        else:
+            signs = [np.ones(L)] + [np.where(np.arange(L) == a, -1.0, 1.0) for a in range(1, L)]
+        v0 = np.maximum(np.asarray(v, dtype=float), 1e-2 * scale)
+        for sg in signs:
+            r0 = np.array([0.9 * sg[a] * sg[b] for a, b in sp_.term.cor_pairs()])
+            cand = theta.copy()
+            cand[sl] = sp_.theta_of(v0, r0)
+            if fg(cand)[0] >= _INFEASIBLE:
+                continue
+            th2, act2, it2, ok2, _ = _run(ps, reml, cand, fg, kinds, scale, maxiter, tol)
+            iters += it2
+            f2 = fg(th2)[0]
+            if ok2 and f2 < best_f - 1e-9:
+                theta, active, ok, best_f = th2, act2, ok2, f2
+                message += "; restarted from the sign patterns of a correlation at +/-1"
     return theta, active, iters, ok, message
 
 

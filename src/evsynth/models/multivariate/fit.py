@@ -295,8 +295,10 @@ def meta_mv(yi: Any, V: Any, *, random: str | Sequence[str] | None = None,
                 rfix = np.where(never, 0.0, rfix)
                 pairs = [f"{st.inner_levels[b]!r}-{st.inner_levels[a]!r}"
                          for (a, b), n in zip(st.cor_pairs(), never, strict=True) if n]
+                shown_pairs = ", ".join(pairs[:5]) + (f" and {len(pairs) - 5} more pairs"
+                                                     if len(pairs) > 5 else "")
                 fixed_notes.append(
-                    f"'~ {st.inner_name} | {st.outer_name}': levels {', '.join(pairs)} never "
+                    f"'~ {st.inner_name} | {st.outer_name}': levels {shown_pairs} never "
                     f"occur in one {st.outer_name}: their {rname} fixed to 0 (not identifiable; "
                     "as metafor)")
         structs.append(StructParams(st, vfix, rfix))
