@@ -209,7 +209,7 @@ def build_model_matrix(mods: Any, data: pd.DataFrame | None, intercept: bool, k:
                              "a dict of columns or a formula")
         names = [f"mod{j + 1}" for j in range(arr.shape[1])]
         cols = [arr[:, j] for j in range(arr.shape[1])]
-    M = np.empty((len(cols[0]) if cols else k, len(cols)))
+    M = np.empty((len(cols[0]) if cols else k, len(cols)), order="F")  # column by column
     for j, col in enumerate(cols):
         try:
             M[:, j] = np.asarray(col, dtype=float)
