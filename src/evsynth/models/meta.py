@@ -1371,7 +1371,7 @@ def _add_subgroups(res: MetaResult, y: np.ndarray, v: np.ndarray, labels: list |
     if subgroup_tau2 == "separate":
         des = Design(y[order], v[order], np.ones((y.size, 1)), Segments(sizes))
         for g in range(G):
-            if method not in FIXED_METHODS and test != "z" and sizes[g] < 2:
+            if test != "z" and sizes[g] < 2:  # t, knha, adhoc: no df (common effect too)
                 raise InputError(f"subgroup {levels[g]!r} has k = 1: test '{test}' cannot be used")
         out = fit_batch(des, method, test, level, con, compute_r2=False,
                         where=lambda i: study_name(int(order[i]), labels))

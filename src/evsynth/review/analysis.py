@@ -36,6 +36,7 @@ Choices (documented in docs/results-schema.md):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -192,6 +193,9 @@ def _contrast_recipe(measure: str, row: OutcomeRow, reverse: bool,
         elif n_i is None or n_c is None:
             return ("log-rank P value with the total events: the numbers randomised "
                     "(n_intervention, n_control) are needed for the variance (Tierney 2007)")
+        elif row.events is not None and row.events > n_i + n_c:
+            return (f"log-rank row: {row.events:g} events exceed the {n_i + n_c:g} "
+                    "participants randomised (n_intervention + n_control); check the counts")
         else:
             yi, vi = loghr_from_logrank(float(row.p_value or 1.0), sign, events=row.events,
                                         n1=n_i, n2=n_c)
@@ -387,6 +391,10 @@ def _entry(sid: str, slab: str, st: StudyRow | None, t: float, level: str, vt: s
 
 
 # ============================================================================ effect sizes
+#: "MD: study 'S1 (A vs B)' (row 1): " at the start of an effect_size error about one study
+_STUDY_PREFIX = re.compile(r"^(?:[A-Z_0-9]+: )?study .*?\(row \d+\): ")
+
+
 def compute_effects(items: list[StudyInput], r: float,
                     zero: dict[str, tuple[Any, Any]] | None = None, peto: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -402,27 +410,43 @@ def compute_effects(items: list[StudyInput], r: float,
     groups: dict[tuple, list[int]] = {}
     for j, it in enumerate(items):
         groups.setdefault(it.recipe, []).append(j)
-    for recipe, idx in groups.items():
+    def sizes(recipe: tuple, idx: list[int]) -> Any:
         # Any: the data columns go to effect_size's **columns (mypy would match every keyword)
         cols: dict[str, Any] = {k: np.array([items[j].args[k] for j in idx], dtype=float)
                                 for k in items[idx[0]].args}
         slab = [items[j].slab for j in idx]
         if recipe[0] == "GEN":
-            out = effect_size("GEN", slab=slab, ratio=recipe[1], level=recipe[2], **cols)
-        elif recipe[0] == "GENV":
-            out = effect_size("GEN", slab=slab, **cols)
-        elif recipe[0] in ("MD_CHANGE", "SMD_CHANGE"):
-            out = effect_size(recipe[0], slab=slab, ri=np.full(len(idx), r), **cols)
-        elif recipe[0] in COUNT_MEASURES and zero is not None:
+            return effect_size("GEN", slab=slab, ratio=recipe[1], level=recipe[2], **cols)
+        if recipe[0] == "GENV":
+            return effect_size("GEN", slab=slab, **cols)
+        if recipe[0] in ("MD_CHANGE", "SMD_CHANGE"):
+            return effect_size(recipe[0], slab=slab, ri=np.full(len(idx), r), **cols)
+        if recipe[0] in COUNT_MEASURES and zero is not None:
             code = "PETO" if peto and recipe[0] == "OR" else recipe[0]
-            out = effect_size(code, slab=slab, add=zero["add"][0], to=zero["to"][0],
-                              drop00=zero["drop00"][0], **cols)
-        else:
-            out = effect_size(recipe[0], slab=slab, **cols)
-        yi[idx] = out["yi"].to_numpy()
-        vi[idx] = out["vi"].to_numpy()
-        for j, note in zip(idx, out["note"], strict=True):
-            notes[j] = note
+            return effect_size(code, slab=slab, add=zero["add"][0], to=zero["to"][0],
+                               drop00=zero["drop00"][0], **cols)
+        return effect_size(recipe[0], slab=slab, **cols)
+
+    for recipe, idx in groups.items():
+        try:
+            parts = [(idx, sizes(recipe, idx))]
+        except InputError:
+            # one study's data the measure cannot use (arms of one participant, a split
+            # shared group below escalc's minimum, ...): that study is left out with the
+            # reason, the others are computed; one study no longer stops the whole run
+            parts = []
+            for j in idx:
+                try:
+                    parts.append(([j], sizes(recipe, [j])))
+                except InputError as exc:
+                    # the study is named by the caller: its label and row in this call go
+                    reason = _STUDY_PREFIX.sub("", str(exc), count=1)
+                    notes[j] = f"its data give no {recipe[0]}: {reason}"
+        for ids, out in parts:
+            yi[ids] = out["yi"].to_numpy()
+            vi[ids] = out["vi"].to_numpy()
+            for j, note in zip(ids, out["note"], strict=True):
+                notes[j] = note
     return yi, vi, notes
 
 
