@@ -36,6 +36,7 @@ Choices (documented in docs/results-schema.md):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -901,13 +902,18 @@ def _robustness_mh(data: _Data, k: int, ratio: bool, full: dict[str, Any]
     return loo, {"k": k, "rows": None, "flagged": None, "note": why_inf}
 
 
-def control_summary(items: list[StudyInput], outcome: Outcome) -> dict[str, Any]:
+def control_summary(items: list[StudyInput], outcome: Outcome,
+                    r: float | None = None) -> dict[str, Any]:
     """Control-group values of the included arm-level studies (for the SoF table).
 
     Continuous: the n-weighted mean of the control arms' final or follow-up means and the median
-    control SD (outcome units). Binary: each study's control-group risk (effect_size ``PR``,
-    metafor's raw proportion) and their median (a study split into several comparisons counts
-    once). Rates and time-to-event outcomes: none (no assumed control risk is derived).
+    control SD (outcome units); for a change-score measure (MD_CHANGE, SMD_CHANGE) also the
+    median SD of the control arms' change, ``sd_change`` (reported, or from baseline and
+    follow-up SDs with the review's correlation ``r``: sqrt(sd_b^2 + sd_f^2 - 2 r sd_b sd_f),
+    Cochrane Handbook 6.5.2.8), the SD an SMD of change is in units of. Binary: each study's
+    control-group risk (effect_size ``PR``, metafor's raw proportion) and their median (a study
+    split into several comparisons counts once). Rates and time-to-event outcomes: none (no
+    assumed control risk is derived).
     """
     from evsynth.effects.escalc import effect_size
 
@@ -929,15 +935,27 @@ def control_summary(items: list[StudyInput], outcome: Outcome) -> dict[str, Any]
                            "study_ids": [s for s, _, _ in arms], "n_studies": len(arms)}}
     if outcome.kind != "continuous":
         return {"continuous": None, "binary": None}
+    sd_change: float | None = None
+    if outcome.measure in ("MD_CHANGE", "SMD_CHANGE"):
+        change_sds = [float(a["sd"]) for _, a, vt in arms if vt == "change"]
+        if r is not None:
+            change_sds += [math.sqrt(max(0.0, a["baseline_sd"] ** 2 + a["sd"] ** 2
+                                         - 2 * r * a["baseline_sd"] * a["sd"]))
+                           for _, a, vt in arms if vt == "baseline_followup"]
+        change_sds = [x for x in change_sds if x > 0]
+        sd_change = float(np.median(change_sds)) if change_sds else None
     vals = [(s, a) for s, a, vt in arms if vt in ("final", "baseline_followup")]
     if not vals:
-        return {"continuous": None, "binary": None}
+        if sd_change is None:
+            return {"continuous": None, "binary": None}
+        return {"continuous": {"mean": None, "sd": None, "sd_change": sd_change,
+                               "n_studies": 0, "study_ids": []}, "binary": None}
     means = np.array([a["mean"] for _, a in vals], dtype=float)
     n = np.array([a["n"] for _, a in vals], dtype=float)
     sds = np.array([a["sd"] for _, a in vals], dtype=float)
     return {"continuous": {"mean": float(np.average(means, weights=n)),
-                           "sd": float(np.median(sds)), "n_studies": len(vals),
-                           "study_ids": [s for s, _ in vals]},
+                           "sd": float(np.median(sds)), "sd_change": sd_change,
+                           "n_studies": len(vals), "study_ids": [s for s, _ in vals]},
             "binary": None}
 
 
@@ -1046,7 +1064,8 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
         "small_study": small,
         "leave_one_out": loo,
         "influence": infl,
-        "control_summary": control_summary(items, outcome),
+        "control_summary": control_summary(items, outcome,
+                                           review.config.change_scores.correlation),
         "multiarm": multiarm,
         "notes": analysis_notes,
         "warnings": warnings_,

@@ -98,9 +98,13 @@ def natural(analysis: dict, value: float | None) -> float | None:
 
 
 def control_sd(analysis: dict) -> float | None:
-    """The control-group SD of a continuous outcome from ``control_summary`` (None if unknown)."""
+    """The control-group SD of a continuous outcome from ``control_summary`` (None if unknown):
+    for a change-score measure (MD_CHANGE, SMD_CHANGE) the SD of the change, the SD an SMD of
+    change is standardised by and a MID of change is compared with (Cochrane Handbook 6.5.2.8,
+    15.5.3.1), else the SD of the final values."""
     cont = (analysis.get("control_summary") or {}).get("continuous") or {}
-    sd = number(cont.get("sd"), "control_summary.continuous.sd", analysis)
+    key = "sd_change" if measure(analysis) in ("MD_CHANGE", "SMD_CHANGE") else "sd"
+    sd = number(cont.get(key), f"control_summary.continuous.{key}", analysis)
     return sd if sd is not None and sd > 0 else None
 
 
@@ -158,7 +162,8 @@ def thresholds(analysis: dict) -> dict[str, Any] | None:
         if sd is None:
             return None
         lo, hi = -mid / sd, mid / sd
-        note = f"MID {mid:g} / control SD {sd:g} = SMD {mid / sd:.2f} (approximate)"
+        what = "control SD of change" if m == "SMD_CHANGE" else "control SD"
+        note = f"MID {mid:g} / {what} {sd:g} = SMD {mid / sd:.2f} (approximate)"
     else:
         lo, hi = -mid, mid
         note = f"MID {mid:g}"
@@ -240,8 +245,10 @@ def optimal_information_size(analysis: dict, alpha: float = 0.05, power: float =
     if mid is None or mid <= 0 or sd is None:
         return None
     per_arm = math.ceil(2 * z * z * sd * sd / (mid * mid))
+    what = "control SD of change" if measure(analysis) in ("MD_CHANGE", "SMD_CHANGE") \
+        else "control SD"
     return {"total": 2 * per_arm, "per_arm": per_arm, "basis":
-            f"difference of MID {mid:g} with control SD {sd:g}, alpha 0.05 two-sided, power 0.8 "
+            f"difference of MID {mid:g} with {what} {sd:g}, alpha 0.05 two-sided, power 0.8 "
             "(GRADE 6)"}
 
 

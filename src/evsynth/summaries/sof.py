@@ -164,7 +164,8 @@ def _continuous(analysis: dict, p: dict, row: dict) -> None:
         # Cochrane Handbook 15.5.3.1: multiply the SMD by a typical control-group SD
         est, lb, ub = est * csd, lb * csd, ub * csd
         approximate = True
-        row["comments"].append(f"Points re-expressed as SMD x control SD {csd:g} (approximate; "
+        what = "control SD of change" if m == "SMD_CHANGE" else "control SD"
+        row["comments"].append(f"Points re-expressed as SMD x {what} {csd:g} (approximate; "
                                "Cochrane Handbook 15.5.3.1)")
     elif m not in MD_MEASURES:
         raise InputError(f"{analysis_name(analysis)}: field 'measure' is {m!r} for a continuous "
