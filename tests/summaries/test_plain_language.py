@@ -136,10 +136,22 @@ def test_risk_difference_without_control_risk():
 
 
 def test_no_trials():
-    a = continuous(k=0, pooled=None, participants=0)
+    a = continuous(k=0, pooled=None, participants=0, excluded=[])
     assert text(a, judgements()) == ("No trial reported pain (6 to 12 months) for "
                                      "vertebroplasty compared with placebo in a form we could "
                                      "pool.")
+    # trials that reported the outcome but could not be pooled are not "no trial reported"
+    b = continuous(k=0, pooled=None, participants=0)
+    assert text(b, judgements()) == ("The trial that reported pain (6 to 12 months) for "
+                                     "vertebroplasty compared with placebo did not report it in "
+                                     "a form we could pool.")
+    zero = [{"study_id": s, "reason": "effect not estimable: dropped: no events"}
+            for s in ("A", "B")]
+    c = continuous(k=0, pooled=None, participants=0, excluded=zero)
+    assert text(c, judgements()) == ("The 2 trials that reported pain (6 to 12 months) for "
+                                     "vertebroplasty compared with placebo had no events in "
+                                     "either group; such trials give no estimate of a relative "
+                                     "effect, so none was pooled.")
     assert certainty_lead(a, {"kind": "continuous", "certainty": {"level": "high"}}) == ""
     with pytest.raises(InputError, match="no pooled result"):
         effect_kind(a)

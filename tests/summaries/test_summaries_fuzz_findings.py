@@ -65,3 +65,60 @@ def test_smd_of_change_uses_the_sd_of_change(tmp_path):
     assert f"control SD of change {sd_change:g} = SMD {10 / sd_change:.2f}" in prompt
     assert "crosses the threshold of important benefit" in prompt
     assert a["plain_language"].startswith("Drug results in little to no difference in pain")
+
+
+def test_nnt_interval_has_the_analysis_level(tmp_path):
+    # the NNT's interval is the risk difference's, at the analysis' level (it read "95% CI"
+    # at level 90)
+    from evsynth.summaries.sof import number_needed_to_treat
+
+    nnt = number_needed_to_treat(-0.25, -0.3, -0.2, True, 90)
+    assert nnt is not None and nnt["text"] == "NNTB 4 (90% CI 4 to 5)"
+    wide = number_needed_to_treat(-0.1, -0.3, 0.1, True, 99)
+    assert wide is not None and wide["text"].startswith("NNTB 10 (99% CI NNTB 4 to ∞ to NNTH 10")
+
+
+def test_rate_difference_and_unknown_participants(tmp_path):
+    toml = (HEAD + '[[outcomes]]\nid = "ex"\nlabel = "Exacerbations"\nkind = "rate"\n'
+            'measure = "IRD"\ndirection = "lower_is_better"\n')
+    rows = ("study_id,outcome,timepoint_weeks,treatment,value_type,events,person_time\n"
+            "A,ex,10,drug,rate,10,100\nA,ex,10,placebo,rate,20,100\n"
+            "B,ex,10,drug,rate,12,120\nB,ex,10,placebo,rate,25,110\n")
+    (a,) = _analyses(tmp_path, toml, rows)
+    # person-time data give no participants: not reported, not 0
+    assert a["participants"] is None
+    assert a["sof"]["participants_text"] == "not reported (2 RCTs)"
+    p = a["pooled"]
+    assert a["plain_language"].startswith(
+        f"With drug, the rate of exacerbations was {abs(p['estimate']):.3f} fewer per unit of "
+        "person-time (")
+
+
+def test_one_study_with_two_effects_has_no_i2_comment(tmp_path):
+    # a multilevel analysis of one study (two time points): k counts effects; I^2 of a single
+    # study is no statement about inconsistency between studies
+    toml = (HEAD + '[[outcomes]]\nid = "f"\nlabel = "Function"\nkind = "continuous"\n'
+            'measure = "MD"\ndirection = "higher_is_better"\ndependence = "multilevel"\n')
+    rows = ("study_id,outcome,timepoint_weeks,treatment,value_type,n,mean,sd\n"
+            "A,f,4,drug,final,50,15,4\nA,f,4,placebo,final,50,12,4\n"
+            "A,f,8,drug,final,50,12.5,4\nA,f,8,placebo,final,50,12,4\n")
+    (a,) = _analyses(tmp_path, toml, rows)
+    assert a["k"] == 2 and a["k_studies"] == 1
+    assert not any("I²" in c for c in a["sof"]["comments"] + a["sof"].get("footnotes", []))
+
+
+def test_ratio_measures_on_the_ratio_scale_and_tiny_ratios():
+    from evsynth.errors import InputError
+    from evsynth.summaries import grade
+    from evsynth.summaries.plain_language import effect_kind
+    from evsynth.summaries.wording import format_ratio
+
+    a = {"id": "x", "k": 2, "measure": "HR", "log_scale": False,
+         "comparison": {"intervention": "Drug", "control": "Placebo"},
+         "outcome": {"label": "Death", "kind": "time_to_event", "direction": "lower_is_better"},
+         "pooled": {"estimate": 0.5, "ci_lb": 0.4, "ci_ub": 0.6}}
+    assert grade.null_value(a) == 1.0 and effect_kind(a) == "reduction"  # was "increase"
+    assert format_ratio(0.004) == "0.0040" and format_ratio(0.0123) == "0.012"
+    assert format_ratio(0.8) == "0.80" and format_ratio(12.345) == "12.35"
+    with pytest.raises(InputError, match="a pooled value on the log scale is 710"):
+        grade.natural({"id": "x", "log_scale": True}, 710.0)

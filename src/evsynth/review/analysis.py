@@ -1054,7 +1054,10 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
         "studies": studies,
         "excluded": excluded,
         "k": k,
-        "participants": _count(float(sum(p for p in parts if p is not None))),
+        # None when studies are included but none gives its group sizes (reports print "not
+        # reported", not 0); 0 when no study is included
+        "participants": (_count(float(sum(p for p in parts if p is not None)))
+                         if not parts or any(p is not None for p in parts) else None),
         "pooled": pooled,
         "subgroups": ({kk: v for kk, v in first_sg.items() if kk != "values"}
                       if first_sg else None),

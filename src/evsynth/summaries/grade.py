@@ -75,6 +75,13 @@ def measure(analysis: dict) -> str:
     return str(m).upper()
 
 
+def ci_level(analysis: dict) -> float:
+    """The confidence level (percent) of the analysis' intervals (its model's ``level``; 95
+    when not recorded)."""
+    level = number((analysis.get("model") or {}).get("level"), "model.level", analysis)
+    return 95.0 if level is None else level
+
+
 def lower_is_better(analysis: dict) -> bool:
     """True when lower outcome values are better (the outcome's ``direction``)."""
     direction = (analysis.get("outcome") or {}).get("direction", "lower_is_better")
@@ -94,7 +101,13 @@ def natural(analysis: dict, value: float | None) -> float | None:
     """A value on the analysis scale back on the natural scale (exp for log OR/RR)."""
     if value is None:
         return None
-    return math.exp(value) if analysis.get("log_scale") else value
+    if not analysis.get("log_scale"):
+        return value
+    if value > 709.0:  # exp would overflow: a ratio above 1e308 is no result
+        raise InputError(f"{analysis_name(analysis)}: a pooled value on the log scale is "
+                         f"{value:g}, a ratio above 1e308; expected a finite ratio (check the "
+                         "data: a standard error in the hundreds?)")
+    return math.exp(value)
 
 
 def control_sd(analysis: dict) -> float | None:
@@ -187,7 +200,8 @@ def _fmt(x: float) -> str:
 
 
 def null_value(analysis: dict) -> float:
-    """The value of no effect on the analysis scale (1 for OR/RR kept on the ratio scale)."""
+    """The value of no effect on the analysis scale (1 for a ratio measure kept on the ratio
+    scale: OR, RR, HR, IRR)."""
     return 1.0 if measure(analysis) in RATIO_MEASURES and not analysis.get("log_scale") else 0.0
 
 
@@ -282,7 +296,7 @@ def prompts(analysis: dict) -> dict[str, str]:
             bits.append(_interval_vs(analysis, lb, ub, "prediction interval"))
         out["inconsistency"] = "; ".join(bits)
     # imprecision: CI against the null and MID, optimal information size
-    level = (analysis.get("model") or {}).get("level", 95)
+    level = ci_level(analysis)
     label = (analysis.get("model") or {}).get("label")
     ci_name = f"{level:g}% CI" + (f" ({label})" if isinstance(label, str) and label else "")
     bits = [_interval_vs(analysis, float(p["ci_lb"]), float(p["ci_ub"]), ci_name)]
@@ -292,9 +306,13 @@ def prompts(analysis: dict) -> dict[str, str]:
         bits.append("optimal information size not computed (MID, control SD or control risk "
                     "unknown)")
     else:
-        met = "met" if n is not None and n >= ois["total"] else "not met"
-        bits.append(f"optimal information size {ois['total']} participants ({ois['basis']}); "
-                    f"{n} randomised in the analysis: {met}")
+        if n is None:
+            bits.append(f"optimal information size {ois['total']} participants "
+                        f"({ois['basis']}); participants randomised not reported: not checked")
+        else:
+            met = "met" if n >= ois["total"] else "not met"
+            bits.append(f"optimal information size {ois['total']} participants "
+                        f"({ois['basis']}); {n} randomised in the analysis: {met}")
     out["imprecision"] = "; ".join(bits)
     rob = _risk_of_bias_prompt(analysis)
     if rob is not None:
@@ -387,7 +405,8 @@ def prompt_facts(analysis: dict) -> dict[str, Any]:
     lb, ub = (number(p.get(f), f"pooled.{f}", analysis) for f in ("pi_lb", "pi_ub"))
     ois = optimal_information_size(analysis)
     n = analysis.get("participants")
-    return {"k": int(analysis.get("k") or 0),
+    # studies, not effects (a multilevel analysis counts effects in k), as the prompts do
+    return {"k": int(analysis.get("k_studies") or analysis.get("k") or 0),
             "I2": number(p.get("I2"), "pooled.I2", analysis),
             "pi": None if lb is None or ub is None else interval_facts(analysis, lb, ub),
             "ci": interval_facts(analysis, float(p["ci_lb"]), float(p["ci_ub"])),

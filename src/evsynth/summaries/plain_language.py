@@ -35,11 +35,21 @@ placebo, 7% of the 0 to 10 scale.
 
 from __future__ import annotations
 
+import math
+
 from evsynth.errors import InputError
-from evsynth.summaries.grade import LEVELS, analysis_name, interval_facts, pooled, thresholds
+from evsynth.summaries.grade import (
+    LEVELS,
+    analysis_name,
+    interval_facts,
+    null_value,
+    pooled,
+    thresholds,
+)
 from evsynth.summaries.wording import (
     certainty_statement,
     difference_words,
+    format_ratio,
     group_digits,
 )
 
@@ -107,9 +117,7 @@ def effect_kind(analysis: dict) -> str:
                                     float(p["ci_ub"]))["includes_null"])
     if small:
         return "none"
-    null = 1.0 if str(analysis.get("measure", "")).upper() in ("OR", "RR") \
-        and not analysis.get("log_scale") else 0.0
-    return "reduction" if est < null else "increase"
+    return "reduction" if est < null_value(analysis) else "increase"
 
 
 def certainty_lead(analysis: dict, sof_row: dict) -> str:
@@ -195,7 +203,8 @@ def _ratio_text(row: dict) -> str:
     r = row.get("relative")
     if not r:
         return ""
-    return f"{row['measure_name']} {r['estimate']:.2f} ({r['ci_lb']:.2f} to {r['ci_ub']:.2f})"
+    return (f"{row['measure_name']} {format_ratio(r['estimate'])} ({format_ratio(r['ci_lb'])} "
+            f"to {format_ratio(r['ci_ub'])})")
 
 
 def _binary(analysis: dict, row: dict) -> list[str]:
@@ -215,6 +224,17 @@ def _binary(analysis: dict, row: dict) -> list[str]:
         return [f"{upper_first(ratio)} for {outcome} with {intervention} versus {control}; "
                 "the risk without the intervention is unknown, so the effect is not shown per "
                 "1,000 people."]
+    if row.get("measure") == "IRD":  # a rate difference, per unit of person-time as entered
+        p = pooled(analysis)
+        if p is None:
+            return []
+        v = [float(p[k]) for k in ("estimate", "ci_lb", "ci_ub")]
+        top = max(abs(x) for x in v)
+        dec = 2 if top == 0 else max(0, 2 - math.floor(math.log10(top)))  # 3 significant
+        diff = difference_words(v[0], v[1], v[2], dec, "per unit of person-time",
+                                "more", "fewer")
+        return [f"With {intervention}, the rate of {outcome} was {diff} than with {control} "
+                "(events per unit of person-time as entered)."]
     r = row.get("rd_per_1000")
     if r is None and row.get("measure") == "RD":
         p = pooled(analysis)
@@ -291,8 +311,20 @@ def key_result(analysis: dict, sof_row: dict) -> str:
         window = (analysis.get("window") or {}).get("label")
         when = ("" if not window else f" ({window})" if "(" not in window
                 else f", {lower_first(window)},")
-        return (f"No trial reported {lower_first(label)}{when} for {intervention} compared with "
-                f"{control} in a form we could pool.")
+        excluded = [e for e in analysis.get("excluded") or [] if isinstance(e, dict)]
+        trials = len({e.get("study_id") for e in excluded})
+        if not trials:
+            return (f"No trial reported {lower_first(label)}{when} for {intervention} compared "
+                    f"with {control} in a form we could pool.")
+        which = ("The trial that reported" if trials == 1
+                 else f"The {trials} trials that reported")
+        if all("no events" in str(e.get("reason")) for e in excluded):
+            # double-zero trials: reported, but no estimate of a ratio (Handbook 10.4.4.2)
+            return (f"{which} {lower_first(label)}{when} for {intervention} compared with "
+                    f"{control} had no events in either group; such trials give no estimate of "
+                    "a relative effect, so none was pooled.")
+        return (f"{which} {lower_first(label)}{when} for {intervention} compared with "
+                f"{control} did not report it in a form we could pool.")
     level = (sof_row.get("certainty") or {}).get("level")
     parts = [certainty_lead(analysis, sof_row), difference_sentence(analysis, sof_row)]
     if not _assessed(level):

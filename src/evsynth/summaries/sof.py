@@ -19,6 +19,7 @@ from evsynth.summaries.grade import (
     SMD_MEASURES,
     analysis_name,
     assumed_control_risk,
+    ci_level,
     control_mean,
     control_sd,
     lower_is_better,
@@ -27,6 +28,7 @@ from evsynth.summaries.grade import (
     number,
     pooled,
 )
+from evsynth.summaries.wording import format_ratio
 
 MEASURE_NAMES = {"MD": "mean difference", "MD_CHANGE": "mean difference in change from baseline",
                  "SMD": "standardised mean difference",
@@ -223,7 +225,8 @@ def _relative_only(analysis: dict, p: dict, row: dict) -> None:
     vals = [natural(analysis, float(p[f])) for f in ("estimate", "ci_lb", "ci_ub")]
     if m in RATIO_MEASURES:
         row["relative"] = {"measure": m, "estimate": vals[0], "ci_lb": vals[1], "ci_ub": vals[2]}
-        row["relative_text"] = (f"{m} {vals[0]:.2f} {_ci_text(f'{vals[1]:.2f}', f'{vals[2]:.2f}')}")
+        row["relative_text"] = (f"{m} {format_ratio(vals[0])} "
+                                f"{_ci_text(format_ratio(vals[1]), format_ratio(vals[2]))}")
         row["comments"].append("Absolute effects not shown: no control-group risk at a stated "
                                "time (HR) or control rate (IRR) is derived by evsynth")
     else:
@@ -246,7 +249,8 @@ def _binary(analysis: dict, p: dict, row: dict) -> None:
     row["assumed_control_risk"] = {"risk": acr, "source": source}
     if m in RATIO_MEASURES:
         row["relative"] = {"measure": m, "estimate": vals[0], "ci_lb": vals[1], "ci_ub": vals[2]}
-        row["relative_text"] = (f"{m} {vals[0]:.2f} {_ci_text(f'{vals[1]:.2f}', f'{vals[2]:.2f}')}")
+        row["relative_text"] = (f"{m} {format_ratio(vals[0])} "
+                                f"{_ci_text(format_ratio(vals[1]), format_ratio(vals[2]))}")
     if acr is None:
         row["control_text"] = "control risk unknown"
         row["comments"].append("Absolute effects not shown: no control-group risk (contrast-level "
@@ -282,20 +286,22 @@ def _binary(analysis: dict, p: dict, row: dict) -> None:
     w = [signed_words(1000 * v, 0, "more", "fewer") for v in (ard[0], d_lo, d_hi)]
     row["difference_text"] = f"{w[0]} per 1000 {_ci_text(w[1], w[2])}"
     if acr not in (0.0, 1.0):
-        row["nnt"] = number_needed_to_treat(ard[0], d_lo, d_hi, lower_is_better(analysis))
+        row["nnt"] = number_needed_to_treat(ard[0], d_lo, d_hi, lower_is_better(analysis),
+                                            ci_level(analysis))
     if row.get("nnt"):
         row["comments"].append(row["nnt"]["text"])
     row["comments"].append(f"Assumed control risk: {source}")
 
 
-def number_needed_to_treat(ard: float, lb: float, ub: float, low_better: bool
-                           ) -> dict[str, Any] | None:
+def number_needed_to_treat(ard: float, lb: float, ub: float, low_better: bool,
+                           level: float = 95) -> dict[str, Any] | None:
     """NNTB or NNTH from the absolute risk difference at the assumed control risk.
 
     NNT = 1 / |ARD| rounded up (Cochrane Handbook 15.4.4); benefit when the risk falls for an
     outcome where lower is better (adverse events) or rises where higher is better. The CI is the
     reciprocal of the ARD's limits when the ARD's CI excludes 0; otherwise it runs from NNTB
-    through infinity to NNTH (``ci_text``; Altman 1998 BMJ 317:1309). None when the ARD is 0.
+    through infinity to NNTH (``ci_text``; Altman 1998 BMJ 317:1309). ``level`` (percent) is
+    that of the ARD's CI, for the text. None when the ARD is 0.
     """
     if ard == 0:
         return None
@@ -306,7 +312,7 @@ def number_needed_to_treat(ard: float, lb: float, ub: float, low_better: bool
     if lb > 0 or ub < 0:
         a, b = sorted((math.ceil(round(1 / abs(lb), 9)), math.ceil(round(1 / abs(ub), 9))))
         out.update(ci_lb=a, ci_ub=b)
-        out["text"] = f"{kind} {value} (95% CI {a} to {b})"
+        out["text"] = f"{kind} {value} ({level:g}% CI {a} to {b})"
     else:  # the CI of the ARD includes 0: NNTB x to infinity to NNTH y (Altman 1998)
         ends = {}
         for d in (lb, ub):
@@ -315,8 +321,8 @@ def number_needed_to_treat(ard: float, lb: float, ub: float, low_better: bool
         parts = [f"NNTB {ends['NNTB']}" if "NNTB" in ends else None, "∞",
                  f"NNTH {ends['NNTH']}" if "NNTH" in ends else None]
         out["ci_text"] = " to ".join(p for p in parts if p)
-        out["text"] = (f"{kind} {value} (95% CI {out['ci_text']}: the CI of the risk difference "
-                       "includes no difference)")
+        out["text"] = (f"{kind} {value} ({level:g}% CI {out['ci_text']}: the CI of the risk "
+                       "difference includes no difference)")
     return out
 
 

@@ -26,10 +26,12 @@ Examples
 
 from __future__ import annotations
 
+import math
+
 from evsynth.errors import InputError
 
 __all__ = ["CERTAINTY_VERBS", "certainty_statement", "difference_words", "format_count",
-           "group_digits"]
+           "format_ratio", "group_digits"]
 
 #: GRADE 26 (Santesso 2020, Table 2) verbs by certainty and kind of effect
 CERTAINTY_VERBS: dict[str, dict[str, str]] = {
@@ -64,6 +66,20 @@ def group_digits(x: float, decimals: int = 0) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def format_ratio(x: float) -> str:
+    """A ratio (RR, OR, HR, ...) for display: two decimals (GRADEpro's 0.80, 1.07), or two
+    significant digits below 0.1, where two decimals would print 0.00.
+
+    Examples
+    --------
+    >>> format_ratio(0.8), format_ratio(1.234), format_ratio(0.004), format_ratio(0.0123)
+    ('0.80', '1.23', '0.0040', '0.012')
+    """
+    if not math.isfinite(x) or x >= 0.1 or x <= 0:
+        return f"{x:.2f}"
+    return f"{x:.{1 - math.floor(math.log10(x))}f}"
 
 
 def format_count(n: int | float | None, singular: str, plural: str | None = None) -> str:
