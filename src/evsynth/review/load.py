@@ -163,7 +163,7 @@ def _toml_errors(path: Path, exc: ValidationError, data: dict[str, Any]) -> list
             got = f" (got {err['input']!r})"
         if err["type"] == "extra_forbidden":
             out.append(f"{path}: {where}{ident}: unknown key; expected one of the documented "
-                       "keys (see docs/results-schema.md / the example review.toml)")
+                       "keys (see docs/review-folder.md / the example review.toml)")
         else:
             out.append(f"{path}: {where}{ident}: {_msg(err)}{got}")
     return out
