@@ -74,3 +74,22 @@ def test_logrank_events_above_the_participants_exclude_the_study(tmp_path):
     (ex,) = [e for e in a["excluded"] if e["study_id"] == "S1"]
     assert ex["reason"] == ("log-rank row: 47 events exceed the 46 participants randomised "
                             "(n_intervention + n_control); check the counts")
+
+
+def test_a_bad_studies_row_does_not_orphan_its_outcome_rows(tmp_path):
+    import pytest
+
+    from evsynth.errors import InputError
+    from evsynth.review.load import validate
+
+    toml = ('title = "p"\n' + COMPARISON + '[[outcomes]]\nid = "o"\nkind = "continuous"\n'
+            'measure = "MD"\ndirection = "lower_is_better"\n' + WINDOW)
+    folder = _folder(tmp_path / "r", toml, "study_id,rob_overall\nS1,medium\nS2,low\n",
+                     "study_id,outcome,timepoint_weeks,treatment,value_type,n,mean,sd\n"
+                     "S1,o,4,A,final,20,5,2\nS1,o,4,B,final,20,6,2\n"
+                     "S2,o,4,A,final,20,5,2\nS2,o,4,B,final,20,6,2\n")
+    with pytest.raises(InputError) as err:
+        validate(folder)
+    msg = str(err.value)
+    assert "field 'rob_overall' is 'medium'" in msg
+    assert "not in studies.csv" not in msg  # S1 is listed; only its rob_overall is wrong

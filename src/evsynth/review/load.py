@@ -230,8 +230,11 @@ def read_config(path: Path, raw: bytes) -> tuple[ReviewConfig | None, list[str]]
 
 
 def read_csv_rows(path: Path, raw: bytes, model: type[BaseModel],
-                  required: tuple[str, ...]) -> tuple[list[Any], list[int], list[str]]:
-    """Validate each CSV row with ``model``; returns rows, their line numbers and the errors."""
+                  required: tuple[str, ...], failed_ids: set[str] | None = None
+                  ) -> tuple[list[Any], list[int], list[str]]:
+    """Validate each CSV row with ``model``; returns rows, their line numbers and the errors.
+    ``failed_ids`` collects the ``study_id`` of the rows that failed validation (the study
+    exists; it is its other fields that are wrong)."""
     text = _decode(path, raw)
     # newline="" keeps line breaks inside quoted cells (csv module docs); splitting the text
     # into lines first would join "40 adults\nwith pain" into "40 adultswith pain"
@@ -271,6 +274,8 @@ def read_csv_rows(path: Path, raw: bytes, model: type[BaseModel],
             lines.append(line)
         except ValidationError as exc:
             errors.extend(_row_errors(path, line, clean, exc))
+            if failed_ids is not None and (clean.get("study_id") or "").strip():
+                failed_ids.add(clean["study_id"].strip())
     if not rows and not errors:
         errors.append(f"{path}: no data rows; expected at least one row after the header")
     return rows, lines, errors
@@ -600,8 +605,9 @@ def load_review(path: str | Path) -> Review:
     if cfg is not None:
         errors += _config_checks(root / REVIEW_FILE, cfg)
         errors += search_file_checks(root, cfg)
+    failed_studies: set[str] = set()
     studies, s_lines, errs = read_csv_rows(root / STUDIES_FILE, raws[STUDIES_FILE], StudyRow,
-                                           ("study_id",))
+                                           ("study_id",), failed_studies)
     errors += errs
     errors += _count_checks(root / STUDIES_FILE, studies, s_lines)
     errors += _study_checks(root / STUDIES_FILE, studies, s_lines, cfg)
@@ -610,7 +616,9 @@ def load_review(path: str | Path) -> Review:
         ("study_id", "outcome", "timepoint_weeks", "value_type"))
     errors += errs
     errors += _count_checks(root / OUTCOMES_FILE, outcomes, o_lines)
-    study_ids = {s.study_id for s in studies} if studies else None
+    # a study whose studies.csv row has errors of its own is still listed there
+    study_ids = ({s.study_id for s in studies} | failed_studies
+                 if studies or failed_studies else None)
     errors += _outcome_checks(root / OUTCOMES_FILE, outcomes, o_lines, cfg, study_ids)
     if cfg is not None and cfg.network:   # [[network]] tables (evsynth.review.network)
         from evsynth.review.network import check_networks
