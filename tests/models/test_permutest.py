@@ -147,3 +147,17 @@ def test_property_exact_equal_effects_stat_coef_equals_test(rows):
         lb, ub = ci.ci_lb[0], ci.ci_ub[0]
         assert np.isnan(lb) or lb <= fit.beta[0] + 1e-9
         assert np.isnan(ub) or ub >= fit.beta[0] - 1e-9
+
+
+def test_ties_are_judged_relative_to_large_statistics():
+    """Two fits of the same data give statistics equal up to ~1e-12 relative: for a QM near
+    6e4 that exceeds metafor's absolute sqrt(eps), so an exact tie counted or not by chance
+    (session 13 fuzz). The tolerance is sqrt(eps) relative above 1."""
+    from evsynth.models.diagnostics.permutest import _pvalues, _tie
+
+    obs = np.array([6.0e4, 0.5])
+    dist = np.array([[6.0e4 * (1 - 3e-12), 0.5 - 1e-9], [1.0, 0.1]])
+    p = _pvalues(dist, obs, "greater")
+    assert p.tolist() == [0.5, 0.5]  # the near-equal values tie with the observed ones
+    assert _tie(0.5) == _tie(1.0) == pytest.approx(1.4901161193847656e-08)
+    assert _tie(6.0e4) == pytest.approx(6.0e4 * 1.4901161193847656e-08)

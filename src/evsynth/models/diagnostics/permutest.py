@@ -132,7 +132,7 @@ def permutest_rma(fit: MetaResult, exact: bool | None = None, iter: int = 1000,
     pval = _pvalues(dist, obs, alternative)
     with np.errstate(invalid="ignore"):
         okq = ~np.isnan(qp)
-        QMp = float(np.sum((qp >= fit.QM - COMPTOL) & okq) / okq.sum())
+        QMp = float(np.sum((qp >= fit.QM - _tie(fit.QM)) & okq) / okq.sum())
     ci_lb, ci_ub = fit.ci_lb.copy(), fit.ci_ub.copy()
     coefs = _permci_coefs(permci, fit.p)
     if coefs:
@@ -170,17 +170,26 @@ def permutest_rma(fit: MetaResult, exact: bool | None = None, iter: int = 1000,
         permci=[int(j) for j in coefs], level=fit.level)
 
 
+def _tie(stat: Any) -> Any:
+    """The tolerance within which a permuted statistic ties with the observed one: metafor's
+    sqrt(eps), relative to the statistic above 1 (a QM of 6e4 computed by two fits differs
+    in its last ~1e-12 relative, more than an absolute 1.5e-8: an exact tie could fall either
+    way; session 13 fuzz)."""
+    return COMPTOL * np.maximum(1.0, np.abs(stat))
+
+
 def _pvalues(dist: np.ndarray, obs: np.ndarray, alternative: str) -> np.ndarray:
-    """Permutation p-values of each coefficient (metafor's definitions, tolerance sqrt(eps);
+    """Permutation p-values of each coefficient (metafor's definitions, tolerance :func:`_tie`;
     permutations that could not be fitted are left out)."""
     with np.errstate(invalid="ignore"):
         ok = ~np.isnan(dist)
+        tol = _tie(obs)[None, :]
         if alternative == "two.sided":
-            hit = np.abs(dist) >= np.abs(obs)[None, :] - COMPTOL
+            hit = np.abs(dist) >= np.abs(obs)[None, :] - tol
         elif alternative == "greater":
-            hit = dist >= obs[None, :] - COMPTOL
+            hit = dist >= obs[None, :] - tol
         else:
-            hit = dist <= obs[None, :] + COMPTOL
+            hit = dist <= obs[None, :] + tol
         return np.minimum(np.sum(hit & ok, axis=0) / ok.sum(axis=0), 1.0)
 
 
