@@ -317,12 +317,12 @@ def meta_batch(df: pd.DataFrame, by: str | Sequence[str], yi: str = "yi", vi: st
         raise InputError(f"meta_batch: method {method!r} needs the study weights (the a_i of the "
                          "generalised Q statistic), which meta_batch does not take; fit each "
                          "group with evsynth.meta(..., weights=...)")
-    cols = key_columns(by)
-    check_columns(cols, yi, vi)
+    key_cols = key_columns(by)
+    check_columns(key_cols, yi, vi)
     for col in (yi, vi):
         if col not in df.columns:
             raise InputError(f"meta_batch: column {col!r} is not in the data")
-    twice = sorted({c for c in (*cols, yi, vi) if c in df.columns
+    twice = sorted({c for c in (*key_cols, yi, vi) if c in df.columns
                     and np.count_nonzero(df.columns == c) > 1})
     if twice:
         raise InputError(f"meta_batch: the data have two columns named {twice[0]!r}; expected "
