@@ -209,14 +209,19 @@ def build_model_matrix(mods: Any, data: pd.DataFrame | None, intercept: bool, k:
                              "a dict of columns or a formula")
         names = [f"mod{j + 1}" for j in range(arr.shape[1])]
         cols = [arr[:, j] for j in range(arr.shape[1])]
-    M = np.empty((len(cols[0]) if cols else k, len(cols)), order="F")  # column by column
-    for j, col in enumerate(cols):
+    for j, col in enumerate(cols):  # a named error for a column that is not numeric
         try:
-            M[:, j] = np.asarray(col, dtype=float)
+            np.asarray(col, dtype=float)
         except (TypeError, ValueError):
             raise InputError(f"moderator '{names[j]}' is not numeric; expected numbers (a "
                              f"categorical moderator goes into a formula, e.g. mods='~ "
                              f"C({names[j]})' with data=)") from None
+    # the values in the input's own memory order (a fit of an ill-conditioned design moves in
+    # its last bits with the layout of X, which the formula path gets from pandas)
+    M = (mods.to_numpy(dtype=float) if is_instance(mods, "pandas", "DataFrame")
+         else np.asarray(mods, dtype=float))
+    if M.ndim == 1:
+        M = M[:, None]
     if M.shape[0] != k:
         raise InputError(f"mods has {M.shape[0]} rows but there are {k} studies")
     bad = np.argwhere(~np.isfinite(M))
