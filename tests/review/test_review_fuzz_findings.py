@@ -93,3 +93,22 @@ def test_a_bad_studies_row_does_not_orphan_its_outcome_rows(tmp_path):
     msg = str(err.value)
     assert "field 'rob_overall' is 'medium'" in msg
     assert "not in studies.csv" not in msg  # S1 is listed; only its rob_overall is wrong
+
+
+def test_a_zero_change_sd_is_named_as_the_reason(tmp_path):
+    # correlation 1 with equal baseline and follow-up SDs imputes a change SD of 0: the study
+    # has a sampling variance of 0 (the reason read "effect not estimable: undefined")
+    toml = ('title = "p"\n' + COMPARISON + '[[outcomes]]\nid = "o"\nkind = "continuous"\n'
+            'measure = "MD_CHANGE"\ndirection = "lower_is_better"\n' + WINDOW
+            + "[change_scores]\ncorrelation = 1\n")
+    folder = _folder(
+        tmp_path / "r", toml, "study_id\nS1\nS2\n",
+        "study_id,outcome,timepoint_weeks,treatment,value_type,n,mean,sd,baseline_mean,"
+        "baseline_sd\n"
+        "S1,o,4,A,baseline_followup,20,5,2,6,2\nS1,o,4,B,baseline_followup,20,6,2,6,2\n"
+        "S2,o,4,A,baseline_followup,20,5,2,6,3\nS2,o,4,B,baseline_followup,20,6,2,6,3\n")
+    a = _analysis(tmp_path, folder)
+    (ex,) = [e for e in a["excluded"] if e["study_id"] == "S1"]
+    assert ex["reason"].startswith("effect not estimable: its sampling variance is 0 (no "
+                                   "spread in its data")
+    assert a["k"] == 1

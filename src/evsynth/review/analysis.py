@@ -396,6 +396,18 @@ def _entry(sid: str, slab: str, st: StudyRow | None, t: float, level: str, vt: s
 _STUDY_PREFIX = re.compile(r"^(?:[A-Z_0-9]+: )?study .*?\(row \d+\): ")
 
 
+def unestimable_reason(note: str, yi: float, vi: float) -> str:
+    """The exclusion reason of a study whose effect size cannot enter the analysis (a value
+    of :func:`compute_effects` that is not finite, or a sampling variance of 0)."""
+    if note:
+        return f"effect not estimable: {note}"
+    if math.isfinite(yi) and vi == 0:
+        return ("effect not estimable: its sampling variance is 0 (no spread in its data: SDs "
+                "of 0, or a change-score SD imputed as 0 from a correlation of 1 with equal "
+                "baseline and follow-up SDs)")
+    return "effect not estimable: undefined"
+
+
 def compute_effects(items: list[StudyInput], r: float,
                     zero: dict[str, tuple[Any, Any]] | None = None, peto: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -987,7 +999,7 @@ def build_analysis(review: Review, comp: Comparison, outcome: Outcome,
     for j in map(int, np.flatnonzero(bad)):
         it = items[j]
         excluded.append({"study_id": it.study_id, "timepoint_weeks": it.t,
-                         "reason": f"effect not estimable: {notes[j] or 'undefined'}",
+                         "reason": unestimable_reason(notes[j], yi[j], vi[j]),
                          "lines": it.lines})
     keep = np.flatnonzero(~bad)
     items = [items[j] for j in keep]

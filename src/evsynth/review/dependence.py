@@ -203,7 +203,13 @@ def collect_effects(review: Review, comp: Comparison, outcome: Outcome, window: 
     :func:`pair_separately`), effect sizes by :func:`evsynth.review.analysis.compute_effects`.
     A study none of whose assessments gives an effect is excluded (reasons joined); an
     assessment left out of a study that has other effects is listed in the notes."""
-    from evsynth.review.analysis import _select, _sort_key, choose_timepoint, compute_effects
+    from evsynth.review.analysis import (
+        _select,
+        _sort_key,
+        choose_timepoint,
+        compute_effects,
+        unestimable_reason,
+    )
 
     by_study = review.rows_for(comp, outcome.id)
     times = sorted({(r.timepoint_weeks, r.instrument or "") for rows in by_study.values()
@@ -230,7 +236,7 @@ def collect_effects(review: Review, comp: Comparison, outcome: Outcome, window: 
         it = items[j]
         excluded.setdefault(it.study_id, []).append(
             {"study_id": it.study_id, "timepoint_weeks": it.t,
-             "reason": f"effect not estimable: {notes_e[j] or 'undefined'}", "lines": it.lines})
+             "reason": unestimable_reason(notes_e[j], yi[j], vi[j]), "lines": it.lines})
     keep = [j for j in range(len(items)) if not bad[j]]
     items, yi, vi = [items[j] for j in keep], yi[keep], vi[keep]
     order = sorted(range(len(items)), key=lambda j: (*_sort_key(items[j]), items[j].t,
