@@ -65,7 +65,7 @@ def _zero_variance(var: np.ndarray, var_model: np.ndarray) -> np.ndarray:
 
 
 def _t_inference(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, level: float,
-                 v_model: np.ndarray, names: Sequence[str]
+                 v_model: np.ndarray, names: Sequence[str], satterthwaite: bool = False
                  ) -> tuple[dict[str, np.ndarray], list[str]]:
     """SEs, t statistics, two-sided p-values and ``level``% CIs ``beta -/+ t_(df) se`` of the
     coefficients from a cluster-robust ``vb`` (Hedges, Tipton & Johnson 2010, eq. 6-8).
@@ -73,7 +73,9 @@ def _t_inference(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, level: float,
     A coefficient whose robust variance is 0 up to rounding (<= :data:`ROBUST_ZERO` times its
     model-based variance ``v_model``; e.g. a moderator level observed in one cluster only,
     whose residuals are 0) has no estimable robust SE: its SE, t, p-value and CI are NaN and a
-    note names it (metafor reports a SE of ~1e-16 and p ~ 0, rounding noise)."""
+    note names it (metafor reports a SE of ~1e-16 and p ~ 0, rounding noise); so are its df
+    when they are ``satterthwaite`` (estimated from that variance: a ratio of rounding noise),
+    while residual df (clusters - p) stay. ``out["df"]`` holds the df to report."""
     from scipy import special
 
     d = np.diag(vb)
@@ -81,7 +83,8 @@ def _t_inference(beta: np.ndarray, vb: np.ndarray, df: np.ndarray, level: float,
     se = np.sqrt(np.where(zero, np.nan, d))
     tval = beta / se
     out = {"se": se, "tval": tval, "pval": 2 * special.stdtr(df, -np.abs(tval)),
-           "crit": special.stdtrit(df, 1 - (1 - level / 100) / 2), "zero": zero}
+           "crit": special.stdtrit(df, 1 - (1 - level / 100) / 2),
+           "df": np.where(zero, np.nan, df) if satterthwaite else df}
     out["ci_lb"], out["ci_ub"] = beta - out["crit"] * se, beta + out["crit"] * se
     notes = [f"coefficient {names[i]!r}: its cluster-robust variance is 0 up to rounding "
              f"({d[i]:.3g}; model-based {np.diag(v_model)[i]:.3g}), as when the coefficient is "
@@ -833,10 +836,9 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
             vtype = "CR1"
         df = np.full(p, float(dfs_res))
         ref = "metafor 3.8 robust.rma (Hedges, Tipton & Johnson 2010)"
-    st, notes = _t_inference(w.beta, vb, df, level, v_model, w.coef_names)
-    se, tval, pval = st["se"], st["tval"], st["pval"]
-    if clubsandwich:  # Satterthwaite df of a variance that is 0 up to rounding: a noise ratio
-        df = np.where(st["zero"], np.nan, df)
+    st, notes = _t_inference(w.beta, vb, df, level, v_model, w.coef_names,
+                             satterthwaite=bool(clubsandwich))
+    se, tval, pval, df = st["se"], st["tval"], st["pval"], st["df"]
     if clubsandwich and w.int_only:
         QM, QMdf, QMp = float(max(0.0, tval[0] ** 2)), [1.0, float(df[0])], float(pval[0])
     else:
@@ -1202,10 +1204,10 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
         df = np.full(p, float(J - p))
         vtype = "CR1"
         parts = None
-    st, zero_notes = _t_inference(beta, vb, df, level, M, list(mm.names))
+    st, zero_notes = _t_inference(beta, vb, df, level, M, list(mm.names),
+                                  satterthwaite=bool(small))
     notes += zero_notes
-    if small:  # Satterthwaite df of a variance that is 0 up to rounding: a noise ratio
-        df = np.where(st["zero"], np.nan, df)
+    df = st["df"]
     info = {"model": model_c, "rho": float(rho) if model_c == "CE" else None,
             "small": bool(small), "vcov": vtype,
             "df_method": "Satterthwaite (Tipton 2015)" if small else "clusters - p",

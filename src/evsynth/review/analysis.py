@@ -921,7 +921,7 @@ def control_summary(items: list[StudyInput], outcome: Outcome,
     Continuous: the n-weighted mean of the control arms' final or follow-up means and the median
     control SD (outcome units); for a change-score measure (MD_CHANGE, SMD_CHANGE) also the
     median SD of the control arms' change, ``sd_change`` (reported, or from baseline and
-    follow-up SDs with the review's correlation ``r``: sqrt(sd_b^2 + sd_f^2 - 2 r sd_b sd_f),
+    follow-up SDs with the review's correlation ``r`` by :func:`evsynth.convert.sd_change`,
     Cochrane Handbook 6.5.2.8), the SD an SMD of change is in units of. Binary: each study's
     control-group risk (effect_size ``PR``, metafor's raw proportion) and their median (a study
     split into several comparisons counts once). Rates and time-to-event outcomes: none (no
@@ -949,11 +949,13 @@ def control_summary(items: list[StudyInput], outcome: Outcome,
         return {"continuous": None, "binary": None}
     sd_change: float | None = None
     if outcome.measure in ("MD_CHANGE", "SMD_CHANGE"):
+        from evsynth.effects.conversions import sd_change as change_sd
+
         change_sds = [float(a["sd"]) for _, a, vt in arms if vt == "change"]
-        if r is not None:
-            change_sds += [math.sqrt(max(0.0, a["baseline_sd"] ** 2 + a["sd"] ** 2
-                                         - 2 * r * a["baseline_sd"] * a["sd"]))
-                           for _, a, vt in arms if vt == "baseline_followup"]
+        bf = [a for _, a, vt in arms if vt == "baseline_followup"]
+        if r is not None and bf:
+            change_sds += np.atleast_1d(change_sd([a["baseline_sd"] for a in bf],
+                                                  [a["sd"] for a in bf], r)).tolist()
         change_sds = [x for x in change_sds if x > 0]
         sd_change = float(np.median(change_sds)) if change_sds else None
     vals = [(s, a) for s, a, vt in arms if vt in ("final", "baseline_followup")]

@@ -110,13 +110,22 @@ def natural(analysis: dict, value: float | None) -> float | None:
     return math.exp(value)
 
 
+#: continuous measures of change from baseline: their control SD is the SD of the change
+CHANGE_MEASURES = ("MD_CHANGE", "SMD_CHANGE")
+
+
+def control_sd_name(analysis: dict) -> str:
+    """How :func:`control_sd` is named in prompts and comments."""
+    return "control SD of change" if measure(analysis) in CHANGE_MEASURES else "control SD"
+
+
 def control_sd(analysis: dict) -> float | None:
     """The control-group SD of a continuous outcome from ``control_summary`` (None if unknown):
     for a change-score measure (MD_CHANGE, SMD_CHANGE) the SD of the change, the SD an SMD of
     change is standardised by and a MID of change is compared with (Cochrane Handbook 6.5.2.8,
     15.5.3.1), else the SD of the final values."""
     cont = (analysis.get("control_summary") or {}).get("continuous") or {}
-    key = "sd_change" if measure(analysis) in ("MD_CHANGE", "SMD_CHANGE") else "sd"
+    key = "sd_change" if measure(analysis) in CHANGE_MEASURES else "sd"
     sd = number(cont.get(key), f"control_summary.continuous.{key}", analysis)
     return sd if sd is not None and sd > 0 else None
 
@@ -175,8 +184,8 @@ def thresholds(analysis: dict) -> dict[str, Any] | None:
         if sd is None:
             return None
         lo, hi = -mid / sd, mid / sd
-        what = "control SD of change" if m == "SMD_CHANGE" else "control SD"
-        note = f"MID {mid:g} / {what} {sd:g} = SMD {mid / sd:.2f} (approximate)"
+        note = (f"MID {mid:g} / {control_sd_name(analysis)} {sd:g} = SMD {mid / sd:.2f} "
+                "(approximate)")
     else:
         lo, hi = -mid, mid
         note = f"MID {mid:g}"
@@ -259,11 +268,9 @@ def optimal_information_size(analysis: dict, alpha: float = 0.05, power: float =
     if mid is None or mid <= 0 or sd is None:
         return None
     per_arm = math.ceil(2 * z * z * sd * sd / (mid * mid))
-    what = "control SD of change" if measure(analysis) in ("MD_CHANGE", "SMD_CHANGE") \
-        else "control SD"
     return {"total": 2 * per_arm, "per_arm": per_arm, "basis":
-            f"difference of MID {mid:g} with {what} {sd:g}, alpha 0.05 two-sided, power 0.8 "
-            "(GRADE 6)"}
+            f"difference of MID {mid:g} with {control_sd_name(analysis)} {sd:g}, alpha 0.05 "
+            "two-sided, power 0.8 (GRADE 6)"}
 
 
 def prompts(analysis: dict) -> dict[str, str]:

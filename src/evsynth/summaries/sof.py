@@ -14,6 +14,7 @@ from typing import Any
 
 from evsynth.errors import InputError
 from evsynth.summaries.grade import (
+    CHANGE_MEASURES,
     MD_MEASURES,
     RATIO_MEASURES,
     SMD_MEASURES,
@@ -22,6 +23,7 @@ from evsynth.summaries.grade import (
     ci_level,
     control_mean,
     control_sd,
+    control_sd_name,
     lower_is_better,
     measure,
     natural,
@@ -166,9 +168,8 @@ def _continuous(analysis: dict, p: dict, row: dict) -> None:
         # Cochrane Handbook 15.5.3.1: multiply the SMD by a typical control-group SD
         est, lb, ub = est * csd, lb * csd, ub * csd
         approximate = True
-        what = "control SD of change" if m == "SMD_CHANGE" else "control SD"
-        row["comments"].append(f"Points re-expressed as SMD x {what} {csd:g} (approximate; "
-                               "Cochrane Handbook 15.5.3.1)")
+        row["comments"].append(f"Points re-expressed as SMD x {control_sd_name(analysis)} "
+                               f"{csd:g} (approximate; Cochrane Handbook 15.5.3.1)")
     elif m not in MD_MEASURES:
         raise InputError(f"{analysis_name(analysis)}: field 'measure' is {m!r} for a continuous "
                          "outcome; expected MD, MD_CHANGE, SMD or SMD_CHANGE")
@@ -209,7 +210,7 @@ def _continuous(analysis: dict, p: dict, row: dict) -> None:
         row["intervention"] = iv
         ci = _ci_text(format_number(iv["ci_lb"], dec), format_number(iv["ci_ub"], dec))
         row["intervention_text"] = f"{approx}mean {format_number(iv['value'], dec)} points {ci}"
-        if m in ("MD_CHANGE", "SMD_CHANGE"):
+        if m in CHANGE_MEASURES:
             row["comments"].append("Intervention value: difference in change added to the "
                                    "control group's follow-up mean")
     else:
