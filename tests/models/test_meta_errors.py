@@ -320,6 +320,7 @@ def test_batch_unknown_method_and_test():
     (["a", "b", "c", "d", "e"], r"moderator 'mod1' is not numeric.*C\(mod1\)"),
     (pd.DataFrame({"g": list("ababa")}), r"moderator 'g' is not numeric.*mods='~ C\(g\)'"),
     (np.zeros((5, 2, 2)), r"mods has shape \(5, 2, 2\)"),
+    ([[1, 2], [3], [4, 5], [6, 7], [8, 9]], r"rows of different lengths"),
 ])
 def test_non_numeric_moderators_are_named(mods, message):
     # a raw ValueError/TypeError from numpy before (session 13)

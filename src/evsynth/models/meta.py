@@ -197,31 +197,21 @@ def build_model_matrix(mods: Any, data: pd.DataFrame | None, intercept: bool, k:
     if isinstance(mods, Mapping):  # named columns, as a DataFrame
         mods = pd.DataFrame({str(c): np.asarray(v) if np.ndim(v) else [v]
                              for c, v in mods.items()})
-    if is_instance(mods, "pandas", "DataFrame"):
-        names = [str(c) for c in mods.columns]
-        cols = [mods.iloc[:, j] for j in range(mods.shape[1])]
-    else:
-        arr = np.asarray(mods, dtype=object)
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2:
-            raise InputError(f"mods has shape {arr.shape}; expected a k x p array, a DataFrame, "
-                             "a dict of columns or a formula")
-        names = [f"mod{j + 1}" for j in range(arr.shape[1])]
-        cols = [arr[:, j] for j in range(arr.shape[1])]
-    for j, col in enumerate(cols):  # a named error for a column that is not numeric
-        try:
-            np.asarray(col, dtype=float)
-        except (TypeError, ValueError):
-            raise InputError(f"moderator '{names[j]}' is not numeric; expected numbers (a "
-                             f"categorical moderator goes into a formula, e.g. mods='~ "
-                             f"C({names[j]})' with data=)") from None
+    is_frame = is_instance(mods, "pandas", "DataFrame")
     # the values in the input's own memory order (a fit of an ill-conditioned design moves in
     # its last bits with the layout of X, which the formula path gets from pandas)
-    M = (mods.to_numpy(dtype=float) if is_instance(mods, "pandas", "DataFrame")
-         else np.asarray(mods, dtype=float))
+    try:
+        M = mods.to_numpy(dtype=float) if is_frame else np.asarray(mods, dtype=float)
+    except (TypeError, ValueError):
+        _non_numeric_moderators(mods, is_frame)
+        raise  # pragma: no cover - _non_numeric_moderators raises
     if M.ndim == 1:
         M = M[:, None]
+    if M.ndim != 2:
+        raise InputError(f"mods has shape {M.shape}; expected a k x p array, a DataFrame, a "
+                         "dict of columns or a formula")
+    names = ([str(c) for c in mods.columns] if is_frame
+             else [f"mod{j + 1}" for j in range(M.shape[1])])
     if M.shape[0] != k:
         raise InputError(f"mods has {M.shape[0]} rows but there are {k} studies")
     bad = np.argwhere(~np.isfinite(M))
@@ -232,6 +222,31 @@ def build_model_matrix(mods: Any, data: pd.DataFrame | None, intercept: bool, k:
     if intercept:
         return ModelMatrix(np.column_stack([np.ones(k), M]), ["intrcpt", *names], True)
     return ModelMatrix(M, names, False)
+
+
+def _non_numeric_moderators(mods: Any, frame: bool) -> None:
+    """InputError for moderators that do not convert to a table of numbers: the first column
+    holding something else, or rows of different lengths (only called on failure: the object
+    conversion costs a Python object per value)."""
+    if frame:
+        names, cols = [str(c) for c in mods.columns], [mods.iloc[:, j]
+                                                      for j in range(mods.shape[1])]
+    else:
+        arr = np.asarray(mods, dtype=object)
+        arr = arr[:, None] if arr.ndim == 1 else arr
+        if arr.ndim != 2 or any(np.ndim(x) for x in arr.ravel()):
+            raise InputError(f"mods has shape {arr.shape} or rows of different lengths; "
+                             "expected a k x p array, a DataFrame, a dict of columns or a "
+                             "formula")
+        names = [f"mod{j + 1}" for j in range(arr.shape[1])]
+        cols = [arr[:, j] for j in range(arr.shape[1])]
+    for name, col in zip(names, cols, strict=True):
+        try:
+            np.asarray(col, dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"moderator '{name}' is not numeric; expected numbers (a "
+                             f"categorical moderator goes into a formula, e.g. mods='~ "
+                             f"C({name})' with data=)") from None
 
 
 # --------------------------------------------------------------------------------------------
