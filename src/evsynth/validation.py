@@ -26,6 +26,7 @@ study vectors
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -94,16 +95,22 @@ def choice(value: Any, choices: Sequence[str], field: str,
     """``value`` matched case-insensitively against ``choices`` (and ``aliases``); the canonical
     spelling, or an :class:`InputError` listing what is accepted."""
     if isinstance(value, str):
-        key = value
-        by_upper = {c.upper(): c for c in choices}
-        if key.upper() in by_upper:
-            return by_upper[key.upper()]
-        if aliases:
-            for alias, target in aliases.items():
-                if alias.upper() == key.upper():
-                    return target
+        found = _choice_table(tuple(choices), tuple(aliases.items()) if aliases else ()
+                              ).get(value.upper())
+        if found is not None:
+            return found
     raise InputError(f"argument '{field}' is {value!r}; expected one of {', '.join(choices)} "
                      "(case-insensitive)")
+
+
+@functools.lru_cache(maxsize=64)
+def _choice_table(choices: tuple[str, ...],
+                  aliases: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Upper-case spelling -> canonical value for :func:`choice` (built once per set of
+    choices: the methods and tests are matched on every fit)."""
+    table = {alias.upper(): target for alias, target in reversed(aliases)}
+    table.update({c.upper(): c for c in choices})
+    return table
 
 
 def meta_method(method: Any) -> str:

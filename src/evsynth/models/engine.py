@@ -436,6 +436,9 @@ def _row_name(i: int) -> str:
     return f"study in row {i + 1}"
 
 
+_TINY = float(np.finfo(float).tiny)  # the smallest normal double
+_EPS = float(np.finfo(float).eps)
+
 # exponent budget (base 2) for the products formed by the kernels: sums of w^3 (tr(PP)),
 # (w r)^2 (Y'PPY), w^3 r^2 (Y'PPPY), v^2 (HE, SJ), tau^4 (SE of tau^2), with room for k terms
 _BUDGET = 960.0
@@ -473,7 +476,7 @@ def data_scale(des: Design, where: Callable[[int], str] | None = None,
     """
     where = where or _row_name
     y, v, seg = des.y, des.v, des.seg
-    tiny = np.finfo(float).tiny
+    tiny = _TINY
     ylo, yhi, vlo, vhi = _extremes(des) if ext is None else ext
     if vlo < tiny:
         i = int(np.argmax(v < tiny))
@@ -481,9 +484,7 @@ def data_scale(des: Design, where: Callable[[int], str] | None = None,
                          f"floating-point number ({tiny:.3g}): its precision is already lost; "
                          "express the effects in other units so that the sampling variances "
                          "are larger")
-    ymag = max(abs(ylo), abs(yhi))
-    ok = _scale_bounds(vlo, vhi, 2.0 * ymag, ymag)
-    if ok is not None and ok[0] <= 0.0 <= ok[1] and _SD_LOW <= ok[2] and ok[3] <= _SD_HIGH:
+    if _usual_range(ylo, yhi, vlo, vhi):
         return np.ones(seg.G)  # the usual case: one pass over the data, no scaling
     starts = seg.starts
     vmin, vmax = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
@@ -505,13 +506,23 @@ def data_scale(des: Design, where: Callable[[int], str] | None = None,
     return np.exp2(np.round(sigma))
 
 
+def _usual_range(ylo: float, yhi: float, vlo: float, vhi: float) -> bool:
+    """Whether data with these extremes (min y, max y, min v, max v; ``vlo`` >= the smallest
+    normal double) are fitted as they are: :func:`data_scale`'s scale 1 for every group (each
+    group's extremes lie within these)."""
+    ymag = max(abs(ylo), abs(yhi))
+    ok = _scale_bounds(vlo, vhi, 2.0 * ymag, ymag)
+    return ok is not None and ok[0] <= 0.0 <= ok[1] and _SD_LOW <= ok[2] and ok[3] <= _SD_HIGH
+
+
 def _scale_bounds(vmin: float, vmax: float, spread: float,
                   ymax: float) -> tuple[float, float, float, float] | None:
     """(lowest, highest) feasible log2 scale, log2 of the smallest and of the largest SD, for one
-    set of extremes (the bounds of :func:`data_scale`), or None if there is none."""
-    la, lb = np.log2(vmin), np.log2(vmax)
-    ld = np.log2(spread) if spread > 0 else la / 2 - 1
-    ly = np.log2(max(ymax, np.finfo(float).tiny))
+    set of extremes (the bounds of :func:`data_scale`), or None if there is none (``math.log2``
+    on the floats: these bounds only decide whether to scale)."""
+    la, lb = math.log2(vmin), math.log2(vmax)
+    ld = math.log2(spread) if spread > 0 else la / 2 - 1
+    ly = math.log2(max(ymax, _TINY))
     E = _BUDGET
     hi = min((la + E / 3) / 2, E / 2 - ld + la, (E - 2 * ld + 3 * la) / 4, E - ly + la)
     lo = max((lb - E / 2) / 2, ld - E / 4, ly - E)
@@ -575,8 +586,11 @@ def _fit_batch(des: Design, method: str = "REML", test: str = "z", level: float 
     ext = _extremes(des)
     shift = _location_shift(des, intercept, ext)
     work = des if shift is None else Design(des.y - des.seg.expand(shift), des.v, des.X, des.seg)
-    scale = data_scale(work, where, report=des, ext=ext if shift is None else None)
-    if np.all(scale == 1.0):
+    if shift is None and ext[2] >= _TINY and _usual_range(*ext):
+        scale = None  # data_scale's usual case (scale 1 for every group), decided on floats
+    else:
+        scale = data_scale(work, where, report=des, ext=ext if shift is None else None)
+    if scale is None or np.all(scale == 1.0):
         out = _fit_core(work, method, test, level, control, btt, intercept, compute_r2,
                         row_weights, tau2_fixed, weights, weighted)
     else:
@@ -892,7 +906,7 @@ def _fit_core_one(des: Design, method: str, test: str, level: float, t2: Tau2Res
     vb = ainv
     s2w = 1.0
     if test in ("knha", "adhoc"):
-        s2w = 1.0 if df <= 0 else 0.0 if rss <= np.finfo(float).eps else rss / df
+        s2w = 1.0 if df <= 0 else 0.0 if rss <= _EPS else rss / df
         if test == "adhoc":
             s2w = _mx(s2w, 1.0)
         vb = vb * s2w

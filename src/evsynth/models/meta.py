@@ -499,7 +499,7 @@ class MetaResult(FittedModel):
         self.QMp = float(out["QMp"][g])
         self.QMdf = [int(out["QMdf"][g]), None if test == "z" else int(self.k - self.p)]
         self.s2w = float(out["s2w"][g])
-        w = out["weights"][rows]
+        w = out["weights"] if des.seg.G == 1 else out["weights"][rows]  # one group: all rows
         self.weights = 100 * w / w.sum()
         self.ll = float(out["ll"][g])
         self.AIC = float(out["AIC"][g])
