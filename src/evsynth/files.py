@@ -182,6 +182,7 @@ def figure_bytes(fig: Any, fmt: str, dpi: int = 150) -> bytes:
     reproducible)."""
     from matplotlib import rc_context
 
+    _show_controls(fig)
     buf = io.BytesIO()
     # a fixed hash salt makes SVG element ids reproducible (matplotlib salts them randomly);
     # rc_context restores the caller's settings (a figure class may set its own salt inside)
@@ -198,6 +199,30 @@ def figure_bytes(fig: Any, fmt: str, dpi: int = 150) -> bytes:
             text = buf.getvalue().decode("utf-8")
             return document_text(text).encode("utf-8")
     return buf.getvalue()
+
+
+def _show_controls(fig: Any) -> None:
+    """Every text of ``fig`` with its control and bidi characters shown as the reports show
+    them (:func:`evsynth.textsafe.document_text`), before any format is drawn: a PNG drawn from
+    the raw text let a U+202E in a label reverse it on screen ('Drug \\u202eA sv B' read
+    'Drug B vs A'), and controls drew as boxes."""
+    from matplotlib.text import Text
+
+    for artist in fig.findobj(Text):
+        text = artist.get_text()
+        if text:
+            shown = document_text(text)
+            if shown != text:
+                artist.set_text(shown)
+    for ax in fig.get_axes():  # tick labels are formatted again at every draw: fix them
+        for axis in (ax.xaxis, ax.yaxis):
+            for minor in (False, True):
+                locs = axis.get_minorticklocs() if minor else axis.get_majorticklocs()
+                formatter = axis.get_minor_formatter() if minor else axis.get_major_formatter()
+                labels = [str(t) for t in formatter.format_ticks(locs)]
+                shown = [document_text(t) for t in labels]
+                if shown != labels:
+                    axis.set_ticks(locs, labels=shown, minor=minor)
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 150) -> Path:

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from evsynth.errors import InputError  # noqa: E402
 from evsynth.files import figure_bytes  # noqa: E402
 from evsynth.reports.docx import clean_text, docx_bytes, write_docx  # noqa: E402
+from evsynth.textsafe import document_text  # noqa: E402
 
 
 def png(label: str) -> bytes:
@@ -106,9 +107,21 @@ def test_hostile_text_is_sanitised_and_kept_as_text(tmp_path):
     path = write_docx(r, tmp_path / "h.docx")
     doc = docx.Document(path)
     body = body_text(doc)
-    assert "Review[2J <w:p>& title" in body
-    assert "Key result <script>x</script>" in body
-    assert clean_text("a\x0bb\x9bc\ufffe") == "abc"
+    # controls shown in caret notation and U+FFFD, as the HTML report shows them
+    assert "Review^[[2J^@ <w:p>&\ufffd title" in body
+    assert "Key^G result <script>x</script>" in body
+    assert clean_text("a\x0bb\x9bc\ufffe") == "a^Kb" + document_text("\x9b") + "c\ufffd"
+    assert clean_text("a\x0bb\x9bc\ufffe") == document_text("a\x0bb\x9bc\ufffe")
+
+
+def test_direction_override_cannot_reorder_a_label(tmp_path):
+    # fuzz round 4: 'Drug \u202eA sv B' displayed as 'Drug B vs A' (the comparison reversed)
+    r = sof_samples.results()
+    r["comparisons"][0]["label"] = "Drug \u202eA sv B"
+    r["review"]["title"] = "Smith 2001 \u202eevil"
+    body = body_text(docx.Document(write_docx(r, tmp_path / "b.docx")))
+    assert "\u202e" not in body
+    assert "Smith 2001 [U+202E]evil" in body
 
 
 def test_figures_other_keys_and_bad_figures(tmp_path, results):

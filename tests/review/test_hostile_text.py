@@ -136,3 +136,34 @@ def test_screening_settings_refuse_impossible_or_hostile_reviewers():
     assert ok.reviewers_per_record == 2
     # without a list of reviewers the number cannot be checked (any team size)
     assert parse_screening({"screening": {"reviewers_per_record": 3}}).reviewers_per_record == 3
+
+
+def test_png_figures_show_controls_as_the_svg_does():
+    """Fuzz round 4: the control and bidi characters were filtered out of the SVG text only, so
+    a PNG was drawn from the raw label: 'Drug \\u202eA sv B' displayed as 'Drug B vs A' (the
+    comparison reversed on screen) and controls drew as boxes. Every text artist is now shown
+    as document_text shows it, before any format is drawn; the forest plot also measures and
+    truncates the label as shown."""
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    import evsynth
+    from evsynth.files import figure_bytes
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.set_title("Drug \u202eA sv B" + HOSTILE)
+    ax.set_xticks([0, 1], ["a\x07", "b"])
+    png = figure_bytes(fig, "png")
+    assert png.startswith(b"\x89PNG")
+    texts = [t.get_text() for t in fig.findobj(Text)]
+    assert "Drug [U+202E]A sv B^[[31m^G^[]0;title^G[U+202E]" + document_text("\x9b") in texts
+    assert "a^G" in texts
+    assert not any(c in t for t in texts for c in "\x1b\x07\u202e\x9b")
+
+    fit = evsynth.meta([0.1, 0.3, -0.2], [0.01, 0.02, 0.03],
+                       slab=["Smith 2001 \u202eevil", "x\x1b[2J", "c"])
+    forest = evsynth.forest(fit)
+    figure_bytes(forest, "png")
+    texts = [t.get_text() for t in forest.findobj(Text)]
+    assert "Smith 2001 [U+202E]evil" in texts and "x^[[2J" in texts

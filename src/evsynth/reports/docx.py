@@ -22,11 +22,12 @@ Then, per analysis, the key result (``plain_language``) and the forest plot (PNG
 in ``figures``, keyed by analysis id); figures under other keys are appended at the end with
 the key as caption.
 
-Every text from the input is sanitised: characters XML cannot hold (C0 controls other than tab,
-newline and carriage return, C1 controls, U+FFFE/U+FFFF, lone surrogates) are removed, so no
-input can corrupt the document, and Word shows text as text (no fields or markup are
-interpreted). The file is written atomically (:func:`evsynth.files.atomic_write`); an
-existing file that evsynth did not write is not replaced unless ``force=True``.
+Every text from the input is sanitised as in the HTML report (:func:`clean_text`): control
+characters in caret notation, bidi controls as ``[U+202E]``, characters XML cannot hold as
+U+FFFD, so no input can corrupt the document or reorder what it shows, and Word shows text as
+text (no fields or markup are interpreted). The file is written atomically
+(:func:`evsynth.files.atomic_write`); an existing file that evsynth did not write is not
+replaced unless ``force=True``.
 
 Input: the results.json dict (``docs/results-schema.md``): ``review`` (``title``,
 ``question``), ``comparisons`` (``id``, ``label``, ``intervention``, ``control``) and
@@ -55,7 +56,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,11 +63,10 @@ from typing import Any
 
 from evsynth.errors import InputError
 from evsynth.files import atomic_write, check_overwrite
+from evsynth.textsafe import document_text
 
 __all__ = ["clean_text", "docx_bytes", "write_docx"]
 
-#: characters XML 1.0 cannot hold, and C1 controls (removed from every input text)
-_BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 #: marker written into the document's core properties: the file is evsynth's output
 MARKER = "evsynth-docx"
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -77,7 +76,10 @@ _WIDTHS_CM = (5.2, 2.4, 2.6, 2.6, 3.2, 4.6, 4.6)
 
 
 def clean_text(value: Any) -> str:
-    """Input text made safe for the document: None -> "", control characters removed.
+    """Input text made safe for the document: None -> "", control characters shown as the
+    HTML report shows them (:func:`evsynth.textsafe.document_text`: caret notation, bidi
+    controls as ``[U+202E]``, characters XML cannot hold as U+FFFD), so a hidden direction
+    override cannot reorder a label.
 
     Parameters
     ----------
@@ -91,11 +93,11 @@ def clean_text(value: Any) -> str:
     Examples
     --------
     >>> clean_text("Pain\\x1b[2J\\x00 score")
-    'Pain[2J score'
+    'Pain^[[2J^@ score'
+    >>> clean_text("Drug \\u202eA sv B")
+    'Drug [U+202E]A sv B'
     """
-    if value is None:
-        return ""
-    return _BAD_XML.sub("", value if isinstance(value, str) else str(value))
+    return document_text(value)
 
 
 def _letter(i: int) -> str:

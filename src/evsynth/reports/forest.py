@@ -47,6 +47,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from evsynth.errors import InputError, finite_number
 from evsynth.files import save_figures
 from evsynth.models.engine import i2_from_q
+from evsynth.textsafe import document_text
 
 __all__ = ["ForestData", "ForestGroup", "ForestPooled", "ForestRob", "ForestStudy", "Scale",
            "analysis_data",
@@ -422,8 +423,9 @@ def text_width(s: str, size: float = SIZE, bold: bool = False) -> float:
 
 
 def _truncate(s: str, width: float, size: float = SIZE, bold: bool = False) -> str:
-    """``s`` cut with an ellipsis to fit ``width`` inches."""
-    s = " ".join(s.split())
+    """``s`` cut with an ellipsis to fit ``width`` inches (controls measured as they are shown,
+    :func:`evsynth.textsafe.document_text`)."""
+    s = document_text(" ".join(s.split()))
     if text_width(s, size, bold) <= width:
         return s
     lo, hi = 0, len(s)
@@ -440,7 +442,7 @@ def _wrap(s: str, width: float, size: float = SMALL, bold: bool = False) -> list
     """Greedy word wrap of ``s`` to ``width`` inches (over-long words truncated)."""
     lines: list[str] = []
     cur = ""
-    for word in s.split():
+    for word in document_text(s).split():
         trial = f"{cur} {word}" if cur else word
         if text_width(trial, size, bold) <= width:
             cur = trial
