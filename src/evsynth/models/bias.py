@@ -496,22 +496,40 @@ def two_by_two(what: str, k: int, labels: Sequence[Any] | None, ai: Any, bi: Any
 
 
 def _mahonian(n: int) -> np.ndarray:
-    """Number of permutations of n items with each number of inversions 0..n(n-1)/2: the exact
-    null distribution of Kendall's statistic without ties (Kendall 1938; as R's ``ckendall``)."""
-    counts = np.array([1.0])
+    """Weights of each number of inversions 0..N = n(n-1)/2 among the permutations of n items:
+    the exact null distribution of Kendall's statistic without ties (Kendall 1938; R's
+    ``ckendall``), as counts up to n = 170 and as probabilities beyond (the counts pass the
+    double range at n = 171, 171! > 1.8e308, where R's ``cor.test`` and so metafor's
+    ``ranktest`` give NaN; each step then divides by m). The distribution is symmetric
+    (j <-> N - j): the upper half is copied from the lower half, whose windowed sums subtract
+    numbers of their own size (the upper tail's subtract numbers near the total and lose its
+    relative precision)."""
+    probs = np.array([1.0])
+    scale = n > 170
     for m in range(2, n + 1):
         # convolve with a block of m ones: counts'[j] = sum_{i=0}^{m-1} counts[j - i]
-        c = np.concatenate((counts, np.zeros(m - 1)))
+        c = np.concatenate((probs, np.zeros(m - 1)))
         cs = np.cumsum(c)
         shifted = np.concatenate((np.zeros(m), cs[:-m]))
-        counts = cs - shifted
-    return counts
+        probs = cs - shifted
+        if scale:
+            probs /= m
+    N = probs.size - 1
+    probs[N - N // 2:] = probs[N // 2::-1]
+    return probs
+
+
+#: largest n for which :func:`kendall_test` computes the exact distribution (O(n^3) work:
+#: ~0.1 s at n = 400); beyond it the normal approximation is used, with the tie correction
+KENDALL_EXACT_MAX_N = 400
 
 
 def kendall_test(x: np.ndarray, y: np.ndarray, exact: bool = True) -> tuple[float, float, bool]:
     """Kendall's tau-b with a two-sided p-value as R's ``cor.test(method = "kendall")``:
-    exact (Kendall 1938) when ``exact`` and there are no ties, else the normal approximation
-    with the tie-corrected variance of S (Kendall 1948, ch. 4; R stats ``cor.test``).
+    exact (Kendall 1938) when ``exact``, there are no ties and n <= :data:`KENDALL_EXACT_MAX_N`
+    (R gives NaN from n = 171 on, its counts past the double range), else the normal
+    approximation with the tie-corrected variance of S (Kendall 1948, ch. 4; R stats
+    ``cor.test``).
     Returns (tau, p, exact_used)."""
     n = x.size
     dx = np.sign(x[:, None] - x[None, :])
@@ -529,14 +547,13 @@ def kendall_test(x: np.ndarray, y: np.ndarray, exact: bool = True) -> tuple[floa
     T2 = float(np.sum(ty * (ty - 1)) / 2)
     denom = np.sqrt((T0 - T1) * (T0 - T2))
     tau = S / denom if denom > 0 else np.nan
-    if exact and tx.size == 0 and ty.size == 0:
-        counts = _mahonian(n)
-        cdf = np.cumsum(counts) / counts.sum()
+    if exact and tx.size == 0 and ty.size == 0 and n <= KENDALL_EXACT_MAX_N:
+        probs = _mahonian(n)
+        cdf = np.cumsum(probs) / probs.sum()
         q = int(round((tau + 1) * n * (n - 1) / 4))  # number of concordant pairs
-        if q > n * (n - 1) / 4:
-            p = 1 - (cdf[q - 1] if q >= 1 else 0.0)
-        else:
-            p = cdf[q]
+        N = n * (n - 1) // 2
+        # P(T >= q) = P(T <= N - q) by symmetry, without the cancellation of 1 - P(T < q)
+        p = cdf[N - q] if 2 * q > N else cdf[q]
         return float(tau), float(min(2 * p, 1.0)), True
     v0 = n * (n - 1) * (2 * n + 5)
     vt = float(np.sum(tx * (tx - 1) * (2 * tx + 5)))
