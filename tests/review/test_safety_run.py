@@ -283,3 +283,43 @@ def test_run_out_symlink_is_refused(tmp_path):
     with pytest.raises(InputError, match="is a symlink"):
         run(d, quiet=True)
     assert list(elsewhere.iterdir()) == []
+
+
+@posix_only
+def test_output_moved_aside_by_a_killed_swap_is_restored(tmp_path):
+    """Fuzz round 4: a run killed between _swap_into_place's two renames left the previous
+    output only as '.out.old-*'; the next run deleted it as stale, and if that run was
+    interrupted too, the last complete output was gone. The moved-aside folder of a run that is
+    gone is now put back when the output folder is missing (the latest one if several)."""
+    d = make_review(tmp_path / "review")
+    out = tmp_path / "out"
+    run(d, out, quiet=True)
+    before = (out / "results.json").read_bytes()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    here = socket.gethostname()
+
+    def move_aside(folder: Path, name: str, age: float) -> Path:
+        (folder / MARKER).write_text(json.dumps({"evsynth": MARKER_TEXT, "pid": dead.pid,
+                                                 "host": here, "created": time.time() - age}))
+        aside = tmp_path / name
+        os.replace(folder, aside)
+        return aside
+
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "results.json").write_text("older output")
+    move_aside(older, ".out.old-0000000000aa", 60)
+    move_aside(out, ".out.old-0000000000bb", 1)  # the killed swap's: the latest
+    assert not out.exists()
+    removed = remove_stale_temporary(tmp_path, "out")
+    assert (out / "results.json").read_bytes() == before  # restored, not removed
+    assert not (out / MARKER).exists()
+    assert [p.name for p in removed] == [".out.old-0000000000aa"]
+    assert _temporaries(tmp_path) == []
+    # with the output in place, a moved-aside folder is stale and removed as before
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    move_aside(extra, ".out.old-0000000000cc", 1)
+    assert remove_stale_temporary(tmp_path, "out") == [tmp_path / ".out.old-0000000000cc"]
+    assert (out / "results.json").read_bytes() == before

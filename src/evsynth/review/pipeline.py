@@ -253,6 +253,7 @@ def remove_stale_temporary(parent: str | Path, name: str) -> list[Path]:
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
+    _restore_moved_aside(parent, name)
     own = re.compile(rf"\.{re.escape(name)}\.(?:tmp|old)-[0-9a-f]{{12}}")
     for p in sorted(parent.iterdir()):
         if own.fullmatch(p.name) and _is_stale(p):
@@ -260,6 +261,35 @@ def remove_stale_temporary(parent: str | Path, name: str) -> list[Path]:
             if not p.exists():
                 removed.append(p)
     return removed
+
+
+def _restore_moved_aside(parent: Path, name: str) -> Path | None:
+    """Put back the previous output that :func:`_swap_into_place` had moved aside
+    (``.NAME.old-*``) when a run was killed between its two renames: the output folder is then
+    missing, and removing the stale folder would lose the last complete output (fuzz round 4).
+    The most recently moved-aside folder of a run that is gone is renamed back to ``NAME`` and
+    its marker removed; returns it, or None when ``NAME`` exists or nothing was moved aside."""
+    out = parent / name
+    if out.exists() or out.is_symlink():
+        return None
+    own = re.compile(rf"\.{re.escape(name)}\.old-[0-9a-f]{{12}}")
+    best: tuple[float, Path] | None = None
+    for p in parent.iterdir():
+        if own.fullmatch(p.name) and _is_stale(p):
+            try:
+                created = float(json.loads((p / MARKER).read_text(encoding="utf-8"))["created"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if best is None or created > best[0]:
+                best = (created, p)
+    if best is None:
+        return None
+    try:
+        os.replace(best[1], out)
+    except OSError:
+        return None
+    (out / MARKER).unlink(missing_ok=True)
+    return out
 
 
 class _Stopped(BaseException):
