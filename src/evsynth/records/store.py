@@ -944,10 +944,12 @@ class Store:
         ``group_size`` column."""
         groups = self.duplicate_groups()
         df = self.records()
+        # two reads: a record imported in between is in ``df`` but not in ``groups``; it has
+        # no duplicate decision yet, so it is a group of its own (as _read_duplicate_groups)
         sizes = pd.Series(list(groups.values())).value_counts()
-        keep = df["record_id"].map(lambda r: groups[r] == r)
+        keep = df["record_id"].map(lambda r: groups.get(r, r) == r)
         out = df[keep].reset_index(drop=True)
-        out["group_size"] = [int(sizes[r]) for r in out["record_id"]]
+        out["group_size"] = [int(sizes.get(r, 1)) for r in out["record_id"]]
         return out
 
     # ------------------------------------------------------------------ screening decisions
