@@ -129,9 +129,12 @@ class RankingCache:
                 r = self.train(settings, stage, reviewer)
             with self.lock:
                 self.rankings[key] = r
-        except Exception:  # the page keeps the plain order; the next decision tries again
-            log.exception("prioritised screening: training failed for %s at %s", reviewer,
-                          stage)
+        except Exception as exc:  # the page keeps the plain order; the next page tries again
+            # one line, no traceback: a failed run (e.g. the store changing under it) is
+            # harmless, and the server log is no place for a stack per page view
+            log.warning("prioritised screening: training failed for %s at %s (%s: %s); "
+                        "the plain order serves until the next run", reviewer, stage,
+                        type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
         finally:
             with self.lock:
                 self.running.pop(key, None)
