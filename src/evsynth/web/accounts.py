@@ -9,9 +9,21 @@ Everything lives in the review's store (schema version 2, :mod:`evsynth.records.
 * ``web_sessions``: a session is a random 256-bit token held by the browser in an HttpOnly
   cookie; the store keeps only its SHA-256, so a copy of the database does not hand out
   sessions. Each session has its own CSRF token and an absolute expiry.
-* ``login_attempts``: failed logins per user name and per client address within
-  :data:`WINDOW` are counted; past :data:`MAX_FAILURES_USER` / :data:`MAX_FAILURES_CLIENT` the
-  login is refused (HTTP 429) until the window has passed.
+* ``login_attempts``: failed logins within :data:`WINDOW` are counted per *(user name, client
+  address)* and per client address; past :data:`MAX_FAILURES_USER` failures for one name from
+  one address, or :data:`MAX_FAILURES_CLIENT` from one address (any names), that address's
+  logins (for that name, or at all) are refused (HTTP 429) until the window has passed. The
+  lockout is per address so that someone elsewhere cannot lock an account (the owner's
+  included) by typing wrong passwords for its name: the account's own user, from another
+  address, still logs in. (A password guesser with many addresses gets
+  :data:`MAX_FAILURES_USER` tries per address and window, each costing an argon2id
+  verification; the passwords are at least :data:`MIN_PASSWORD` characters.)
+
+  The client address is the one the server sees. Behind a reverse proxy every request comes
+  from the proxy's address, so all users would share one per-address count (and one user's
+  typos would lock everyone out): run ``evsynth serve --proxy-headers`` there, so the address
+  is taken from the proxy's ``X-Forwarded-For`` (uvicorn trusts it only from the addresses in
+  ``FORWARDED_ALLOW_IPS``, default 127.0.0.1: a proxy on another machine must be listed there).
 
 Because accounts are stored with the review, a user of one review has no account in another
 review's store, and a session token of one review is unknown to another.
@@ -35,7 +47,8 @@ from evsynth.records.store import ROLES, Store, T, now
 SESSION_LIFETIME = _dt.timedelta(hours=12)
 #: window of the login rate limit
 WINDOW = _dt.timedelta(minutes=15)
-#: failed logins for one user name within WINDOW before further attempts are refused
+#: failed logins for one user name from one client address within WINDOW before further
+#: attempts at that name from that address are refused
 MAX_FAILURES_USER = 5
 #: failed logins from one client address within WINDOW before further attempts are refused
 MAX_FAILURES_CLIENT = 20
@@ -162,7 +175,8 @@ def get_role(store: Store, username: str) -> str | None:
 
 # ----------------------------------------------------------------------------- login
 class RateLimited(Exception):
-    """Too many failed logins (for the user name or the client) within WINDOW."""
+    """Too many failed logins (for the user name from this client, or from this client)
+    within WINDOW."""
 
 
 def _since(delta: _dt.timedelta) -> str:
@@ -171,7 +185,8 @@ def _since(delta: _dt.timedelta) -> str:
 
 def recent_failures(store: Store, *, username: str | None = None,
                     client: str | None = None) -> int:
-    """Failed login attempts within WINDOW for a user name or a client address."""
+    """Failed login attempts within WINDOW for a user name, a client address, or (both
+    given) that user name from that client address."""
     a = T["login_attempts"]
     q = sa.select(sa.func.count()).select_from(a).where(
         a.c.succeeded.is_(False), a.c.attempted_at >= _since(WINDOW))
@@ -189,15 +204,16 @@ _DUMMY_HASH: list[str] = []
 def authenticate(store: Store, username: str, password: str, client: str) -> User | None:
     """Check a login; returns the user or None (wrong name or password).
 
-    Raises :class:`RateLimited` when the user name or the client has too many recent
-    failures (checked before the password, so guessing goes no faster). Every attempt is
+    Raises :class:`RateLimited` when the user name has too many recent failures from this
+    client, or the client has too many (checked before the password, so guessing goes no
+    faster); failures from other addresses do not lock the name here. Every attempt is
     logged; an unknown user name costs the same argon2 verification as a known one.
     """
     from argon2.exceptions import InvalidHashError, VerificationError
 
     username = str(username)[:255]
     client = str(client)[:64]
-    if (recent_failures(store, username=username) >= MAX_FAILURES_USER
+    if (recent_failures(store, username=username, client=client) >= MAX_FAILURES_USER
             or recent_failures(store, client=client) >= MAX_FAILURES_CLIENT):
         raise RateLimited(username)
     u = T["users"]

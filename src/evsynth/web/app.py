@@ -127,9 +127,18 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+#: key of the ASGI scope where a route sets its own, smaller, body limit (bytes) before it
+#: reads the body; :class:`BodyLimit` enforces it while the body streams in
+BODY_LIMIT_KEY = "evsynth.body_limit"
+#: body limit of the login form
+LOGIN_BODY = 16 << 10
+
+
 class BodyLimit:
-    """Counts the bytes of a request body and raises :class:`BodyTooLarge` past ``limit``
-    (the route handlers turn it into 413), whatever Content-Length says."""
+    """Counts the bytes of a request body and raises :class:`BodyTooLarge` past ``limit``, or
+    past the route's own limit (``scope[BODY_LIMIT_KEY]``, set before the route reads the
+    body), whatever Content-Length says or when there is none (chunked); the route handlers
+    turn it into 413."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -146,7 +155,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > min(self.limit, scope.get(BODY_LIMIT_KEY, self.limit)):
                     raise BodyTooLarge
             return message
 
@@ -258,7 +267,12 @@ def action(roles: Sequence[str] | None = None, limit: int | str | None = None
     """A state-changing POST: needs a session, its CSRF token, a same-site Origin and one of
     ``roles``; the body is limited to ``limit`` bytes (default :data:`SMALL_BODY`; a callable
     of the config for the upload routes). The handler ``fn(request, user, form)`` runs in a
-    worker thread."""
+    worker thread.
+
+    What the headers decide is decided before the body is read: the session (401), the
+    Origin, an ``X-CSRF-Token`` header when one is sent, the role (403) and Content-Length
+    (413); the body then streams in under the route's limit (also when it comes chunked,
+    without Content-Length), and the form field ``csrf_token`` is checked last."""
 
     def deco(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -267,12 +281,23 @@ def action(roles: Sequence[str] | None = None, limit: int | str | None = None
                 max_bytes = int(getattr(cfg(request), limit))
             elif limit is not None:
                 max_bytes = limit
+            user = await run_in_threadpool(current_user, request)
+            if user is None:
+                return error(request, 401, "Not logged in (or the session has expired).")
+            request.state.user = user
+            header_token = request.headers.get("x-csrf-token")
+            if not _origin_ok(request) or (header_token is not None and not _same(
+                    header_token, user.csrf_token)):
+                return _csrf_refused(request)
+            if roles is not None and user.role not in roles:
+                return error(request, 403, f"Your role ({user.role}) may not do this.")
             try:
                 n = int(request.headers.get("content-length", "0") or 0)
             except ValueError:
                 return Response("bad Content-Length", 400)
             if n > max_bytes + 64 * 1024:
                 return error(request, 413, f"Request too large: at most {max_bytes} bytes.")
+            request.scope[BODY_LIMIT_KEY] = max_bytes + 64 * 1024  # multipart framing
             try:
                 form = await request.form(max_files=50, max_fields=200)
             except BodyTooLarge:
@@ -280,22 +305,14 @@ def action(roles: Sequence[str] | None = None, limit: int | str | None = None
             except HTTPException as exc:
                 return error(request, exc.status_code, str(exc.detail))
             try:
-                return await run_in_threadpool(run, request, form)
+                return await run_in_threadpool(run, request, user, form)
             finally:
                 await form.close()
 
-        def run(request: Request, form: FormData) -> Response:
-            user = current_user(request)
-            if user is None:
-                return error(request, 401, "Not logged in (or the session has expired).")
-            request.state.user = user
+        def run(request: Request, user: User, form: FormData) -> Response:
             token = form.get("csrf_token") or request.headers.get("x-csrf-token") or ""
-            if (not isinstance(token, str) or not _origin_ok(request)
-                    or not hmac.compare_digest(token.encode(), user.csrf_token.encode())):
-                return error(request, 403, "Missing or wrong CSRF token; reload the page and "
-                             "try again.")
-            if roles is not None and user.role not in roles:
-                return error(request, 403, f"Your role ({user.role}) may not do this.")
+            if not isinstance(token, str) or not _same(token, user.csrf_token):
+                return _csrf_refused(request)
             try:
                 return fn(request, user, form)
             except InputError as exc:
@@ -304,6 +321,14 @@ def action(roles: Sequence[str] | None = None, limit: int | str | None = None
         return endpoint
 
     return deco
+
+
+def _same(token: str, expected: str) -> bool:
+    return hmac.compare_digest(token.encode(), expected.encode())
+
+
+def _csrf_refused(request: Request) -> Response:
+    return error(request, 403, "Missing or wrong CSRF token; reload the page and try again.")
 
 
 def _text(form: FormData, key: str, required: bool = False) -> str | None:
@@ -348,6 +373,7 @@ async def login_get(request: Request) -> Response:
 
 
 async def login_post(request: Request) -> Response:
+    request.scope[BODY_LIMIT_KEY] = LOGIN_BODY
     try:
         form = await request.form(max_files=0, max_fields=10)
     except (BodyTooLarge, HTTPException):

@@ -9,10 +9,12 @@
     evsynth users role REVIEW_DIR NAME ROLE [--db URL]
     evsynth users password REVIEW_DIR NAME [--password-stdin] [--db URL]
 
-The server binds to 127.0.0.1 unless ``--host`` says otherwise; behind an https reverse proxy
-give ``--proxy-headers`` so session cookies are marked Secure. Accounts belong to the review
-(they are stored in its store); the password is asked twice on a terminal, or read from the
-first line of standard input with ``--password-stdin``.
+The server binds to 127.0.0.1 unless ``--host`` says otherwise; behind a reverse proxy give
+``--proxy-headers`` so session cookies are marked Secure (https) and the login rate limit,
+which counts failed logins per client address, sees each user's address rather than the
+proxy's (uvicorn trusts X-Forwarded-For only from FORWARDED_ALLOW_IPS, default 127.0.0.1).
+Accounts belong to the review (they are stored in its store); the password is asked twice on
+a terminal, or read from the first line of standard input with ``--password-stdin``.
 """
 
 from __future__ import annotations
@@ -124,7 +126,8 @@ def register(subparsers: Any) -> None:
                    help="largest full-text PDF in MB (default 50)")
     p.add_argument("--proxy-headers", action="store_true",
                    help="trust X-Forwarded-Proto/For from a reverse proxy (https: Secure "
-                   "cookies)")
+                   "cookies; the client address of the login rate limit); needed behind a "
+                   "proxy")
     p.set_defaults(func=cmd_serve)
 
     u = subparsers.add_parser("users", help=USERS_HELP, description=__doc__,
