@@ -4,7 +4,7 @@ Method (after the rule-based deduplicators evaluated by Rathbone et al. 2015, Sy
 "A comparison of the performance of seven key bibliographic database deduplication tools",
 and ASySD, Hair et al. 2023, BMC Biology 21:189):
 
-1. exact identifiers: same PMID, or same DOI with compatible titles;
+1. exact identifiers: same PMID, or same DOI with compatible titles, years, volumes and pages;
 2. fuzzy matching of normalised titles (rapidfuzz Levenshtein ratio) inside blocks (title
    start, title end, first author + year, first page + year), checked against year, first
    author, pages, volume and "erratum/comment/reply" markers;
@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from difflib import SequenceMatcher
 from typing import Any
 
 import numpy as np
@@ -45,8 +46,30 @@ _TRAILING_NOTE = re.compile(r"\s*[\[(][^\[\]()]{2,40}[\])]\s*\.?\s*$")
 _APPENDED = re.compile(r"(?:(?<=.{20})\s*\.?\s*\[(?:erratum|comment|retraction|update|summary"
                        r"|see|note|corrected)[^\n]*$|\s*\((?:vol|New England)[^()]*(?:\([^()]*\)"
                        r"[^()]*)*\)\s*$|\.\.\..*$)", re.IGNORECASE)
+#: notices recognised only with their colon on the raw title ("Withdrawal: <title>"): the
+#: bare words also start ordinary titles ("Withdrawal of antidepressants ...")
+_NOTICE_COLON = re.compile(r"^\W*(?:withdrawal|withdrawn|retraction|retracted|notice of "
+                           r"retraction|retraction note|letter|erratum|correction)\s*:",
+                           re.IGNORECASE)
 _CONFERENCE = re.compile(r"\b(?:conference|congress|meeting|symposium|abstracts?|proceedings)\b")
 _STOP = frozenset("a an the of in on for and or to with by at from as is are be".split())
+#: spellings of one discriminating token ("phase ii" = "phase 2", "vs" = "versus")
+_TOKEN_EQUIV = {r: str(n) for n, r in enumerate(
+    "i ii iii iv v vi vii viii ix x xi xii xiii xiv xv xvi xvii xviii xix xx".split(), start=1)}
+_TOKEN_EQUIV.update({w: str(n) for n, w in enumerate(
+    "one two three four five six seven eight nine ten".split(), start=1)})
+_TOKEN_EQUIV.update({"vs": "versus", "v": "versus", "first": "1", "second": "2",
+                     "third": "3", "1st": "1", "2nd": "2", "3rd": "3"})
+#: titles that name a kind of item, not a paper: equal titles say nothing about identity
+_GENERIC_TITLE = re.compile(
+    r"^(?:editorial|editorials|introduction|foreword|preface|commentary|comment|letter|letters|"
+    r"letter to the editor|letters to the editor|correspondence|in this issue|this issue|"
+    r"news|news in brief|obituary|book reviews?|reviews?|abstracts?|summary|highlights|"
+    r"announcements?|errata|erratum|correction|corrections|reply|response|editor s note|"
+    r"editors note|guest editorial|preamble|acknowledg(?:e)?ments?|reviewers|contents|index|"
+    r"table of contents|notes|case reports?|images in \w+(?: \w+)?|from the editor|"
+    r"from the editors|president s message|message from the \w+|year in review|"
+    r"conference report|meeting report)$")
 
 UNCERTAIN_COLUMNS = ["record_id_a", "record_id_b", "score", "reason"]
 
@@ -99,7 +122,9 @@ def _prepare(df: pd.DataFrame) -> dict[str, list[Any]]:
     k: dict[str, list[Any]] = {}
     k["title"] = [title_key(t) for t in col("title")]
     k["words"] = [frozenset(t.split()) for t in k["title"]]
-    k["notice"] = [bool(_NOTICE.search(t)) for t in k["title"]]
+    k["notice"] = [bool(_NOTICE.search(t) or _NOTICE_COLON.match(str(raw)))
+                   for t, raw in zip(k["title"], col("title"), strict=True)]
+    k["generic"] = [_generic_title(t) for t in k["title"]]
     first = col("first_author")
     if all(a is None for a in first) and "authors" in df.columns:
         from evsynth.records.model import first_author_surname
@@ -154,15 +179,116 @@ def _candidate_pairs(blocks: dict[str, list[int]], max_block: int) -> set[tuple[
     return pairs
 
 
-def _word_conflict(wi: frozenset[str], wj: frozenset[str]) -> bool:
+def _generic_title(t: str) -> bool:
+    """True for a title that names a kind of item ("Editorial", "Introduction", "Letter to
+    the editor") or is too short to identify a paper (one or two content words)."""
+    if not t:
+        return False
+    return bool(_GENERIC_TITLE.match(t)) or len([w for w in t.split() if w not in _STOP]) <= 2
+
+
+def _discriminating(w: str) -> bool:
+    """A short token that changes what a title is about when it changes: a number, a roman
+    numeral, a single letter or a word of <= 3 letters ("type 1"/"type 2", "phase ii"/"iii",
+    "vitamin d"/"e", "il 6"/"il 8", "men"/"women", "pre"/"post")."""
+    return len(w) <= 3 or any(c.isdigit() for c in w)
+
+
+def _short_token_conflict(ti: str, tj: str) -> bool:
+    """True when the titles' word sequences differ by a substitution that involves a short
+    discriminating token (:func:`_discriminating`): "type 1"/"type 2", "phase ii"/"iii",
+    "vitamin d"/"e", "il 6"/"il 8", "men"/"women", "pre"/"post operative", "part 1"/"part
+    2". Roman numerals, number words and "vs"/"versus" are equated first. Not conflicts:
+    words added on one side (subtitles, "[abstract]", an acronym in brackets), the same
+    letters split differently ("p16ink4a"/"p16 ink4a"), a misspelling of a long run
+    ("p6ink4a"/"p16ink4a") and a title cut short in its last word ("... fac"/"... fact")."""
+    a = [_TOKEN_EQUIV.get(w, w) for w in ti.split() if w not in _STOP]
+    b = [_TOKEN_EQUIV.get(w, w) for w in tj.split() if w not in _STOP]
+    sm = SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        if op != "replace":
+            continue
+        wa, wb = a[i1:i2], b[j1:j2]
+        if not any(_discriminating(w) for w in wa + wb):
+            continue
+        ja, jb = "".join(wa), "".join(wb)
+        if ja == jb:
+            continue
+        if min(len(ja), len(jb)) >= 5 and fuzz.ratio(ja, jb) >= 90:
+            continue
+        if (i2 == len(a) or j2 == len(b)) and len(min(ja, jb, key=len)) >= 3 and (
+                ja.startswith(jb) or jb.startswith(ja)):
+            continue  # truncated title
+        return True
+    return False
+
+
+def _word_conflict(wi: frozenset[str], wj: frozenset[str], ti: str = "", tj: str = "") -> bool:
     """True when each title has a content word the other lacks that is not a spelling
-    variant of one of the other's words ("adult" vs "pediatric", not "centre" vs "center")."""
+    variant of one of the other's words ("adult" vs "pediatric", not "centre" vs "center"),
+    or when a short discriminating token was substituted (:func:`_short_token_conflict`).
+    Titles equal once spaces are removed ("il 6" vs "il6") do not conflict."""
+    if ti and tj:
+        if ti.replace(" ", "") == tj.replace(" ", ""):
+            return False
+        if _short_token_conflict(ti, tj):
+            return True
     only_i = [w for w in wi - wj if len(w) > 3 and w not in _STOP]
     only_j = [w for w in wj - wi if len(w) > 3 and w not in _STOP]
     if not only_i or not only_j:
         return False
     unmatched = [w for w in only_i if not any(fuzz.ratio(w, v) >= 75 for v in only_j)]
     return bool(unmatched)
+
+
+_PAGE_NUMBER = re.compile(r"^[a-z]{0,2}(\d+)$")
+
+
+def _pages_conflict(pi: str, pj: str) -> bool:
+    """True when two first pages are both page numbers (``123``, ``S299``, ``e1234``) and
+    differ (and neither is the other's tail); text such as "na" or "nov 19" is no
+    evidence."""
+    if not pi or not pj or pi == pj:
+        return False
+    mi, mj = _PAGE_NUMBER.match(pi), _PAGE_NUMBER.match(pj)
+    if not (mi and mj):
+        return False
+    a, b = mi.group(1), mj.group(1)
+    # "i428" vs "1428" (a misread digit): one number the tail of the other is no evidence
+    return not (a.endswith(b) or b.endswith(a))
+
+
+def _journal_words(j: str) -> list[str]:
+    return [w for w in j.split() if w not in _STOP]
+
+
+def _journal_conflict(ji: str, jj: str) -> bool:
+    """True when two (normalised) journal names are clearly different journals: neither is an
+    abbreviation (ISO/NLM word prefixes, "am j clin dermatol" = "american journal of
+    clinical dermatology") or acronym ("bmj") of the other, and they are not near-equal."""
+    if not ji or not jj or ji == jj:
+        return False
+    if fuzz.token_set_ratio(ji, jj) >= 90:
+        return False
+    a, b = _journal_words(ji), _journal_words(jj)
+    if not a or not b:
+        return False
+    for short, long_ in ((a, b), (b, a)):
+        # every word of the short form a prefix of the next matching word of the long form
+        pos = 0
+        for w in short:
+            while pos < len(long_) and not long_[pos].startswith(w):
+                pos += 1
+            if pos == len(long_):
+                break
+            pos += 1
+        else:
+            return False
+        if len(short) == 1 and len(short[0]) >= 2:
+            initials = "".join(w[0] for w in long_)
+            if initials.startswith(short[0]) or short[0] in initials:
+                return False
+    return True
 
 
 def _compare(k: dict[str, list[Any]], i: int, j: int, title_threshold: float,
@@ -197,11 +323,27 @@ def _compare(k: dict[str, list[Any]], i: int, j: int, title_threshold: float,
             return "uncertain", t_sim, "similar titles but different PMIDs"
         return "no", t_sim, ""
     if d_i and d_i == d_j:
-        if not (ti and tj) or t_sim >= 0.75 or same_place:
+        # a DOI is shared by the abstracts of a supplement and mis-keyed in exports: a shared
+        # DOI with clearly conflicting details goes to review, not into one group
+        if ti and tj and t_sim < 0.75 and not same_place:
+            if pi and pj and pi != pj:
+                return "no", t_sim, ("same DOI (of a supplement/issue) but different titles "
+                                     "and pages")
+            return "uncertain", t_sim, "same DOI but different titles"
+        doi_conflicts = []
+        if not year_ok:
+            doi_conflicts.append(f"years {yi} vs {yj}")
+        if _pages_conflict(pi, pj):
+            # electronic vs print pagination differ in real duplicates: a page conflict
+            # counts with a second discrepancy (volume, a title word)
+            if vi.isdigit() and vj.isdigit() and vi != vj:
+                doi_conflicts.append(f"volumes {vi} vs {vj}; pages {pi} vs {pj}")
+            elif ti and tj and t_sim < 1.0 and _word_conflict(k["words"][i], k["words"][j],
+                                                              ti, tj):
+                doi_conflicts.append(f"titles differ in a content word; pages {pi} vs {pj}")
+        if not doi_conflicts:
             return "dup", max(t_sim, 0.99), "same DOI"
-        if pi and pj and pi != pj:
-            return "no", t_sim, "same DOI (of a supplement/issue) but different titles and pages"
-        return "uncertain", t_sim, "same DOI but different titles"
+        return "uncertain", t_sim, "same DOI but " + "; ".join(doi_conflicts)
     if not (ti and tj):
         return "no", 0.0, ""
     conflicts = []
@@ -219,10 +361,20 @@ def _compare(k: dict[str, list[Any]], i: int, j: int, title_threshold: float,
         conflicts.append("different DOIs")
     if k["conference"][i] != k["conference"][j] and not same_place:
         conflicts.append("conference abstract vs article")
-    if t_sim < 1.0 and t_sim >= uncertain_threshold and _word_conflict(k["words"][i],
-                                                                       k["words"][j]):
+    if t_sim < 1.0 and t_sim >= uncertain_threshold and _word_conflict(
+            k["words"][i], k["words"][j], ti, tj):
         conflicts.append("titles differ in a content word")
+    # equal generic titles ("Editorial") or recurring column titles with nothing else in
+    # common (no first author, page or volume agreeing) are told apart by their journals
+    unsupported = not (same_page or same_volume or (author_sim is not None
+                                                     and author_sim >= 0.8))
+    if (k["generic"][i] or k["generic"][j] or unsupported) and _journal_conflict(
+            k["journal"][i], k["journal"][j]):
+        conflicts.append(f"journals {k['journal'][i]} vs {k['journal'][j]}")
     if t_sim >= title_threshold and not conflicts:
+        if (k["generic"][i] or k["generic"][j]) and unsupported and not (d_i and d_i == d_j):
+            # "Editorial" 2019 twice: nothing says it is the same editorial
+            return "uncertain", t_sim, "same generic title, no author/page/volume to compare"
         return "dup", t_sim, "same title"
     # agreeing bibliographic details rescue a slightly different title
     # (translations, subtitles, section headings, typos)

@@ -1,0 +1,129 @@
+"""Faults found by fuzzing round 4 of the records layer: each test reproduces one fault and
+asserts the right behaviour."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from evsynth.records import deduplicate
+from evsynth.records.model import records_frame
+
+
+def _dedup(*rows: dict) -> pd.DataFrame:
+    return deduplicate(records_frame([dict(r, record_id=f"r{n}")
+                                      for n, r in enumerate(rows, start=1)]))
+
+
+def _merged(out: pd.DataFrame) -> bool:
+    return out["duplicate_group"].nunique() == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. titles differing only in a short token are not merged automatically
+# ---------------------------------------------------------------------------------------------
+_T1 = ("Efficacy of intensive insulin therapy in patients with type 1 diabetes mellitus: a "
+       "randomised controlled trial")
+SHORT_TOKEN_PAIRS = [
+    (_T1, _T1.replace("type 1", "type 2")),
+    ("Guidelines for the management of acute ischaemic stroke in adults. Part 1: prehospital "
+     "care", "Guidelines for the management of acute ischaemic stroke in adults. Part 2: "
+     "prehospital care"),
+    ("A phase II trial of drug X in metastatic breast cancer",
+     "A phase III trial of drug X in metastatic breast cancer"),
+    ("Vitamin D supplementation and the risk of fractures in older adults: a cohort study",
+     "Vitamin E supplementation and the risk of fractures in older adults: a cohort study"),
+    ("Serum IL-6 levels predict mortality in patients with sepsis admitted to intensive care",
+     "Serum IL-8 levels predict mortality in patients with sepsis admitted to intensive care"),
+    ("Vitamin D supplementation for preventing fractures in men",
+     "Vitamin D supplementation for preventing fractures in women"),
+    ("Outcomes of pre-operative chemotherapy for gastric cancer in a population cohort",
+     "Outcomes of post-operative chemotherapy for gastric cancer in a population cohort"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), SHORT_TOKEN_PAIRS)
+def test_short_token_difference_is_not_merged(a, b):
+    out = _dedup(dict(title=a, authors=["Smith, J"], year=2019),
+                 dict(title=b, authors=["Smith, J"], year=2019))
+    assert not _merged(out)
+    unc = out.attrs["uncertain_pairs"]
+    assert len(unc) == 1 and "content word" in unc["reason"].iloc[0]
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("A phase II trial of drug X in breast cancer", "A phase 2 trial of drug X in breast cancer"),
+    ("Serum IL-6 levels predict mortality in sepsis",
+     "Serum IL6 levels predict mortality in sepsis"),
+    ("Outcomes of pre-operative chemotherapy for gastric cancer",
+     "Outcomes of preoperative chemotherapy for gastric cancer."),
+    ("Drug A vs placebo for chronic low back pain in adults",
+     "Drug A versus placebo for chronic low back pain in adults"),
+    ("Is p16INK4A expression useful in atypical squamous cells of undetermined significance",
+     "Is p16(INK4A) expression useful in atypical squamous cells of undetermined significance"),
+])
+def test_spelling_variants_of_short_tokens_still_merge(a, b):
+    assert _merged(_dedup(dict(title=a, authors=["Smith, J"], year=2019),
+                          dict(title=b, authors=["Smith, J"], year=2019)))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. a shared DOI does not override conflicting year / volume / pages
+# ---------------------------------------------------------------------------------------------
+def test_same_doi_with_conflicting_details_goes_to_review():
+    supp = "10.1200/JCO.2019.37.15_suppl"
+    a = dict(title="A phase II trial of nivolumab in advanced melanoma", authors=["Smith, J"],
+             year=2019, journal="J Clin Oncol", volume="37", pages="9510", doi=supp)
+    b = dict(title="A phase II trial of dasatinib in advanced melanoma", authors=["Lee, K"],
+             year=2019, journal="J Clin Oncol", volume="37", pages="9521", doi=supp)
+    out = _dedup(a, b)
+    assert not _merged(out)
+    assert out.attrs["uncertain_pairs"]["reason"].iloc[0].startswith("same DOI but")
+    c = dict(title="Prospective randomized trial of silver nitrate vs talc slurry in pleurodesis",
+             year=2005, volume="128", pages="684-689", doi="10.9999/x")
+    d = dict(title="Prospective randomized trial of talc slurry vs bleomycin in pleurodesis",
+             year=1997, volume="112", pages="430-434", doi="10.9999/x")
+    out = _dedup(c, d)
+    assert not _merged(out)
+    assert "years 2005 vs 1997" in out.attrs["uncertain_pairs"]["reason"].iloc[0]
+
+
+def test_same_doi_with_minor_differences_still_merges():
+    a = dict(title="Linagliptin and renal outcomes", year=2019, volume="37", pages="e1234",
+             doi="10.1016/j.abc.2019.01.002")
+    b = dict(title="Linagliptin and renal outcomes.", year=2020, volume="37", pages="567",
+             doi="10.1016/j.abc.2019.01.002")  # online year and electronic article number vs print
+    assert _merged(_dedup(a, b))
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. generic titles from different journals; 'Withdrawal:' notices
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("a", "b"), [
+    (dict(title="Editorial", year=2019, journal="Lancet"),
+     dict(title="Editorial", year=2019, journal="BMJ")),
+    (dict(title="Introduction", year=2019, journal="Lancet"),
+     dict(title="Introduction", year=2019, journal="Nature")),
+    (dict(title="Cutaneous drug reaction case reports: from the world literature.", year=2002,
+          journal="Am J Clin Dermatol"),
+     dict(title="Cutaneous drug reaction case reports: from the world literature.", year=2002,
+          journal="Drug Saf")),
+    (dict(title=_T1, authors=["Smith, J"], year=2019),
+     dict(title="Withdrawal: " + _T1, authors=["Smith, J"], year=2020)),
+    (dict(title="Editorial", year=2019, journal="Lancet"),
+     dict(title="Editorial", year=2019, journal="The Lancet")),  # no author/page: review
+])
+def test_generic_titles_and_notices_are_not_merged(a, b):
+    assert not _merged(_dedup(a, b))
+
+
+def test_journal_abbreviations_do_not_conflict():
+    t = "Cutaneous drug reaction case reports: from the world literature."
+    for ja, jb in (("Am J Clin Dermatol", "American Journal of Clinical Dermatology"),
+                   ("JAMA", "Journal of the American Medical Association"),
+                   ("N Engl J Med", "The New England journal of medicine")):
+        assert _merged(_dedup(dict(title=t, year=2002, journal=ja),
+                              dict(title=t, year=2002, journal=jb))), (ja, jb)
+    # an ordinary title starting with the word is no notice
+    assert _merged(_dedup(dict(title="Withdrawal of antidepressants in primary care", year=2019),
+                          dict(title="Withdrawal of antidepressants in primary care.", year=2019)))
