@@ -79,9 +79,15 @@ def f2(x: float) -> str:
     return "0.00" if s == "-0.00" else s
 
 
+def ratio2(x: float) -> str:
+    """A ratio as shown: two decimals, two significant digits between 0 and 0.1."""
+    return f"{x:.{1 - math.floor(math.log10(x))}f}" if 0 < x < 0.1 else f2(x)
+
+
 def effect(est: float, lb: float, ub: float, tr=math.exp) -> str:
     lo, hi = sorted((tr(lb), tr(ub)))
-    return f"{f2(tr(est))} [{f2(lo)}, {f2(hi)}]"
+    fmt = ratio2 if tr is math.exp else f2
+    return f"{fmt(tr(est))} [{fmt(lo)}, {fmt(hi)}]"
 
 
 def study_cis(yi, vi, level=95.0):

@@ -47,6 +47,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from evsynth.errors import InputError, finite_number
 from evsynth.files import save_figures
 from evsynth.models.engine import i2_from_q
+from evsynth.summaries.wording import format_ratio
 from evsynth.textsafe import document_text
 
 __all__ = ["ForestData", "ForestGroup", "ForestPooled", "ForestRob", "ForestStudy", "Scale",
@@ -134,6 +135,14 @@ def _fixed2(x: float) -> str:
     return "0.00" if s == "-0.00" else s
 
 
+def _ratio_text(x: float) -> str:
+    """A ratio: :func:`_fixed2`, with two significant digits between 0 and 0.1 (where two
+    decimals read 0.00 or lose the value: the SoF's :func:`format_ratio`)."""
+    if 0 < x < 0.1:
+        return format_ratio(x)
+    return _fixed2(x)
+
+
 def _is_exp(f: Callable[..., Any]) -> bool:
     """True when ``f`` is the exponential function (numpy.exp, math.exp or an equivalent)."""
     try:
@@ -184,9 +193,13 @@ class Scale:
         return (a, b) if a <= b else (b, a)
 
     def effect(self, est: float, lb: float, ub: float) -> str:
-        """``"-0.90 [-1.80, 0.00]"`` on the displayed scale."""
+        """``"-0.90 [-1.80, 0.00]"`` on the displayed scale; ratios below 0.1 with two
+        significant digits, as the Summary of Findings shows them
+        (:func:`evsynth.summaries.wording.format_ratio`: ``0.00023 [0.000046, 0.0012]``, not
+        ``0.00 [0.00, 0.00]``)."""
         lo, hi = self.interval(lb, ub)
-        return f"{_fixed2(self.show(est))} [{_fixed2(lo)}, {_fixed2(hi)}]"
+        fmt = _ratio_text if self.kind == "log" else _fixed2
+        return f"{fmt(self.show(est))} [{fmt(lo)}, {fmt(hi)}]"
 
     @property
     def null(self) -> float | None:

@@ -68,7 +68,16 @@ def _num(x: Any, digits: int = 2, fixed: bool = False) -> str:
         return "NA"
     if v.is_integer() and abs(v) < 1e6:
         return str(int(v))
-    return f"{v:.{digits}f}" if fixed else format_number(v, digits)
+    if fixed:
+        text = f"{v:.{digits}f}"
+        return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no -0.00
+    return format_number(v, digits)
+
+
+def _participants(n: Any) -> str:
+    """The participants of an analysis: a count, or "not reported" (None: no included study
+    gives group sizes, e.g. hazard ratios entered as contrasts; it printed 'None')."""
+    return "not reported" if n is None else _num(n)
 
 
 def _effect(a: dict, d: dict) -> str:
@@ -279,7 +288,8 @@ def _pooled_table(a: dict) -> Block:
     stat = "t" if model.get("test") in ("t", "knha", "adhoc") else "z"
     df = f", df = {_num(p.get('df'))}" if p.get("df") is not None else ""
     level = _num(model.get("level", 95))
-    rows = [["Studies (participants)", f"{a.get('k')} ({a.get('participants')})"],
+    participants = _participants(a.get("participants"))
+    rows = [["Studies (participants)", f"{a.get('k')} ({participants})"],
             ["Effect measure", f"{m} ({MEASURE_NAMES.get(m, m)})"],
             ["Model", _model_text(model)],
             [f"Pooled {m} ({level}% CI)", _effect(a, p)],
@@ -288,7 +298,7 @@ def _pooled_table(a: dict) -> Block:
     vc = a.get("variance_components")
     if vc:   # several effects per study (evsynth.review.dependence)
         rows[0] = ["Studies (effects; participants)",
-                   f"{a.get('k_studies')} ({a.get('k')} effects; {a.get('participants')})"]
+                   f"{a.get('k_studies')} ({a.get('k')} effects; {participants})"]
         rows.insert(3, ["Variance components",
                         f"{_s(vc.get('text'))} (within-study correlation rho = "
                         f"{_num(vc.get('rho'))})"])
@@ -392,7 +402,7 @@ def _analysis_blocks(a: dict, n_fig: list[int], figures: dict[str, str],
                                                 f"{_analysis_title(a)}",
                     "header": ["Subgroup", "k", "Participants", "Estimate (95% CI)", "I²"],
                     "row_header": True,
-                    "rows": [[lv.get("label"), _num(lv.get("k")), _num(lv.get("participants")),
+                    "rows": [[lv.get("label"), _num(lv.get("k")), _participants(lv.get("participants")),
                               _effect(a, lv),
                               "NA" if lv.get("I2") is None else f"{_num(lv.get('I2'), 0)}%"]
                              for lv in sg.get("levels") or []]})
