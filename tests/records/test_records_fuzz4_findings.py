@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from tests.conftest import SHARED
 
-from evsynth.records import deduplicate
+from evsynth.records import deduplicate, read
+from evsynth.records.io import decode_bytes
 from evsynth.records.model import records_frame
+
+R = SHARED / "data" / "records"
 
 
 def _dedup(*rows: dict) -> pd.DataFrame:
@@ -127,3 +131,31 @@ def test_journal_abbreviations_do_not_conflict():
     # an ordinary title starting with the word is no notice
     assert _merged(_dedup(dict(title="Withdrawal of antidepressants in primary care", year=2019),
                           dict(title="Withdrawal of antidepressants in primary care.", year=2019)))
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. bare-CR and CRLF line endings are read like LF
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("rel", "fmt"), [
+    ("wos/synthesisr/WoS_ciw_example.ciw", "wos"),
+    ("ovid/knh11545/Embase_citavi_r3001-3002.ovd", "ovid"),
+    ("ris/msm_scoping_review/medline.ris", "ris"),
+    ("csv/colrev/pubmed-chatbot.csv", "csv"),
+    ("bibtex/synthesisr/Scopus_bib_example.bib", "bibtex"),
+])
+@pytest.mark.parametrize("eol", ["\r", "\r\n"])
+def test_line_endings_do_not_change_what_is_read(tmp_path, rel, fmt, eol):
+    src = R / rel
+    text = src.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    p = tmp_path / src.name
+    p.write_bytes(text.replace("\n", eol).encode("utf-8"))
+    ref = read(src)
+    cols = ["title", "year", "doi", "source_line", "abstract"]
+    for f in (None, fmt):
+        got = read(p, format=f)
+        pd.testing.assert_frame_equal(got[cols], ref[cols])
+
+
+def test_decode_bytes_normalises_line_endings():
+    text, _ = decode_bytes(b"TY  - JOUR\rTI  - A\r\nER  - \r", "f")
+    assert text == "TY  - JOUR\nTI  - A\nER  - \n"

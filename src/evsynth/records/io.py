@@ -64,10 +64,19 @@ _BINARY_MAGIC = {
 
 
 def decode_bytes(data: bytes, path: str) -> tuple[str, str]:
-    """Decode an export file: BOM first, then UTF-8, then cp1252, then Latin-1.
+    """Decode an export file: BOM first, then UTF-8, then cp1252, then Latin-1; line endings
+    (CRLF and the bare CR of classic Mac exports) become LF, so that sniffing, parsing and
+    line numbers all see one kind of line break.
 
     Returns ``(text, encoding)``. Raises :class:`InputError` for empty or binary files.
     """
+    text, enc = _decode(data, path)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text, enc
+
+
+def _decode(data: bytes, path: str) -> tuple[str, str]:
     if not data.strip():
         raise InputError(f"{path}: the file is empty; expected a literature-database export")
     for magic, what in _BINARY_MAGIC.items():
