@@ -220,9 +220,9 @@ def _show_controls(fig: Any) -> None:
                 locs = axis.get_minorticklocs() if minor else axis.get_majorticklocs()
                 formatter = axis.get_minor_formatter() if minor else axis.get_major_formatter()
                 labels = [str(t) for t in formatter.format_ticks(locs)]
-                shown = [document_text(t) for t in labels]
-                if shown != labels:
-                    axis.set_ticks(locs, labels=shown, minor=minor)
+                safe = [document_text(t) for t in labels]
+                if safe != labels:
+                    axis.set_ticks(locs, labels=safe, minor=minor)
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 150) -> Path:

@@ -402,8 +402,8 @@ def _analysis_blocks(a: dict, n_fig: list[int], figures: dict[str, str],
                                                 f"{_analysis_title(a)}",
                     "header": ["Subgroup", "k", "Participants", "Estimate (95% CI)", "I²"],
                     "row_header": True,
-                    "rows": [[lv.get("label"), _num(lv.get("k")), _participants(lv.get("participants")),
-                              _effect(a, lv),
+                    "rows": [[lv.get("label"), _num(lv.get("k")),
+                              _participants(lv.get("participants")), _effect(a, lv),
                               "NA" if lv.get("I2") is None else f"{_num(lv.get('I2'), 0)}%"]
                              for lv in sg.get("levels") or []]})
         out.append({"type": "para", "text":
