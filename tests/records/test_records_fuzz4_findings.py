@@ -159,3 +159,16 @@ def test_line_endings_do_not_change_what_is_read(tmp_path, rel, fmt, eol):
 def test_decode_bytes_normalises_line_endings():
     text, _ = decode_bytes(b"TY  - JOUR\rTI  - A\r\nER  - \r", "f")
     assert text == "TY  - JOUR\nTI  - A\nER  - \n"
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. MEDLINE group authors (CN) are kept as authors
+# ---------------------------------------------------------------------------------------------
+def test_medline_group_author_is_kept(tmp_path):
+    p = tmp_path / "x.nbib"
+    p.write_text("PMID- 123\nOWN - NLM\nDP  - 2019 Mar-Apr\nTI  - A group-authored trial.\n"
+                 "CN  - Stroke Trialists' Collaboration\nJT  - Lancet\n", encoding="utf-8")
+    assert read(p).authors[0] == ["Stroke Trialists' Collaboration"]
+    real = read(R / "medline/revtools_restoration/restoration_pubmed.nbib")
+    assert real[real.pmid == "30269335"].authors.iloc[0] == [
+        "Olsson, Sara R", "Pigg, Maria", "Isberg, Per-Erik", "EndoReCo", "Fransson, Helena"]

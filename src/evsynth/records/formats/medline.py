@@ -83,9 +83,9 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
         other_ids["eric"] = first("OID") or ""
     owner = first("OWN")
     # Full author names (FAU, "Surname, Given") when present, else AU ("Surname IN")
-    authors = f.get("FAU") or f.get("AU") or []
-    if not f.get("FAU") and authors and owner == "ERIC":
-        authors = f.get("AU", [])
+    # and group (corporate) authors, CN, in their place in the list, as PubMed shows them
+    name_tag = "FAU" if f.get("FAU") else "AU"
+    authors = [v for t, v in tagged if (t == name_tag or t == "CN") and v]
     keywords = [re.sub(r"^\*", "", k) for k in f.get("MH", []) + f.get("OT", [])]
     return {
         "title": first("TI", "BTI"),
