@@ -74,6 +74,24 @@ def level_fraction(level: Any, field: str = "level") -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# yes/no options
+# --------------------------------------------------------------------------------------------
+def flag(field: str, value: Any) -> bool:
+    """A yes/no argument: ``True`` or ``False`` (numpy's too), anything else an
+    :class:`InputError` (``"no"``, ``None`` or ``0`` would otherwise be read by truth value:
+    ``drop00="no"`` dropped studies).
+
+    Examples
+    --------
+    >>> flag("drop00", False), flag("correct", np.True_)
+    (False, True)
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"argument '{field}' is {value!r}; expected True or False")
+    return bool(value)
+
+
+# --------------------------------------------------------------------------------------------
 # method and test codes
 # --------------------------------------------------------------------------------------------
 #: tau^2 estimators of :func:`evsynth.meta` / :func:`evsynth.meta_batch` (metafor's spellings)

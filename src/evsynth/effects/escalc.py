@@ -39,6 +39,7 @@ from evsynth.validation import (
     as_frame,
     choice,
     column,
+    flag,
     level_fraction,
     numeric_vector,
     study_labels,
@@ -1112,6 +1113,9 @@ def _finish(rows: _Rows, spec: Measure, code: str, yi: Arr, vi: Arr, bad: Arr,
 def _options(code: str, spec: Measure, vtype: str, add: float | None, to: str, drop00: bool,
              correct: bool, level: float, ratio: bool, log_scale: bool | None) -> _Opts:
     """Validate the options against the measure (InputError for one that does not apply)."""
+    drop00, correct, ratio = flag("drop00", drop00), flag("correct", correct), flag("ratio", ratio)
+    if log_scale is not None:
+        log_scale = flag("log_scale", log_scale)
     if not isinstance(vtype, str) or vtype.upper() not in spec.vtypes:
         raise InputError(f"vtype {vtype!r} is not available for measure '{code}'; expected one "
                          f"of {', '.join(spec.vtypes)}")

@@ -72,6 +72,7 @@ from evsynth.validation import (
     choice,
     column,
     control_settings,
+    flag,
     level_percent,
     numeric_vector,
     study_labels,
@@ -1014,8 +1015,7 @@ def meta_glmm(measure: str, *, ai: Any = None, bi: Any = None, ci: Any = None, d
     if measure == "IRR" and model == "CM.AL":
         model = "CM.EL"
         notes.append("model CM.AL for IRR is the conditional binomial model CM.EL (metafor)")
-    if not isinstance(cor, (bool, np.bool_)):
-        raise InputError(f"argument 'cor' is {cor!r}; expected True or False")
+    cor = flag("cor", cor)
     if cor and model != "UM.RS":
         raise InputError(f"argument 'cor' is True but model is {model!r}; correlated random "
                          "study and treatment effects exist only in model='UM.RS' (metafor "

@@ -37,6 +37,7 @@ from evsynth.models.results import FittedModel, ResultMixin, fmt_p, to_jsonable
 from evsynth.validation import (
     as_frame,
     column,
+    flag,
     level_fraction,
     level_percent,
     meta_method,
@@ -1318,8 +1319,7 @@ def _weight_options(weights: Any, weighted: Any, tau2: Any, data: pd.DataFrame |
     """Check ``weights`` (one number >= 0 per study, or one for all, as metafor; not all 0;
     ``X'AX`` of full rank), ``weighted`` (a bool) and ``tau2`` (a number >= 0, not with an
     equal-effects method). Returns (weights or None, weighted, tau2 or None)."""
-    if not isinstance(weighted, (bool, np.bool_)):
-        raise InputError(f"argument 'weighted' is {weighted!r}; expected True or False")
+    weighted = flag("weighted", weighted)
     tau2_val = None
     if tau2 is not None:
         if method in FIXED_METHODS:

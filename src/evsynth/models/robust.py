@@ -36,7 +36,14 @@ import numpy as np
 from evsynth._lazy import LazyModule
 from evsynth.errors import InputError, shown
 from evsynth.models.results import FittedModel, fmt_p
-from evsynth.validation import as_frame, choice, label_vector, level_percent, numeric_vector
+from evsynth.validation import (
+    as_frame,
+    choice,
+    flag,
+    label_vector,
+    level_percent,
+    numeric_vector,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -804,10 +811,7 @@ def robust(fit: Any, cluster: Any, *, adjust: bool = True, clubsandwich: bool = 
     >>> cr2.vcov_type, round(float(cr2.df[0]), 2)
     ('CR2', 2.95)
     """
-    if not isinstance(adjust, (bool, np.bool_)):
-        raise InputError(f"argument 'adjust' is {adjust!r}; expected True or False")
-    if not isinstance(clubsandwich, (bool, np.bool_)):
-        raise InputError(f"argument 'clubsandwich' is {clubsandwich!r}; expected True or False")
+    adjust, clubsandwich = flag("adjust", adjust), flag("clubsandwich", clubsandwich)
     w = _working(fit)
     k, p = w.X.shape
     if data is None and isinstance(cluster, str):
@@ -1091,8 +1095,7 @@ def robu(yi: Any, vi: Any, cluster: Any, *, mods: Any = None, intercept: bool = 
     if isinstance(rho, (bool, np.bool_)) or not isinstance(rho, (int, float, np.number)) \
             or not 0 <= float(rho) <= 1:
         raise InputError(f"argument 'rho' is {rho!r}; expected a correlation between 0 and 1")
-    if not isinstance(small, (bool, np.bool_)):
-        raise InputError(f"argument 'small' is {small!r}; expected True or False")
+    small = flag("small", small)
     frame = as_frame(data)
     y = numeric_vector("yi", yi, frame)
     v = numeric_vector("vi", vi, frame)

@@ -32,6 +32,7 @@ from evsynth.errors import InputError
 from evsynth.models.diagnostics.residuals import CaseResiduals, _zero_small
 from evsynth.models.multivariate.result import MetaMVResult
 from evsynth.models.results import ResultMixin
+from evsynth.validation import flag
 
 
 class ClusterRStudent(ResultMixin):
@@ -116,8 +117,7 @@ def rstudent_cluster(fit: MetaMVResult, cluster: Any = None,
 
     from evsynth.models.multivariate.diagnostics import _clusters, _slab
 
-    if not isinstance(reestimate, (bool, np.bool_)):
-        raise InputError(f"argument 'reestimate' is {reestimate!r}; expected True or False")
+    reestimate = flag("reestimate", reestimate)
     codes, labels = _clusters(fit, cluster)
     X, y = fit.model_matrix, fit.yi
     n = len(labels)
