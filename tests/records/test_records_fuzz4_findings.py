@@ -172,3 +172,37 @@ def test_medline_group_author_is_kept(tmp_path):
     real = read(R / "medline/revtools_restoration/restoration_pubmed.nbib")
     assert real[real.pmid == "30269335"].authors.iloc[0] == [
         "Olsson, Sara R", "Pigg, Maria", "Isberg, Per-Erik", "EndoReCo", "Fransson, Helena"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. no quadratic regex time on one long crafted field
+# ---------------------------------------------------------------------------------------------
+# A guard against a quadratic blow-up, not a speed claim: a 100 KB field took 7-30 s before
+# (time x4 per doubling) and takes ~0.01 s now; the bound leaves a margin of ~100x.
+_N = 100_000
+_LONG_FIELDS = {
+    "csv citation ';('": ("x.csv", 'title,citation\n"A title","' + ";(" * (_N // 2) + '"\n'),
+    "csv keywords ','": ("x.csv", 'title,keywords\n"A title","' + "," * _N + '"\n'),
+    "csv authors spaces": ("x.csv", 'title,authors\n"A title","a' + " " * _N + 'b"\n'),
+    "csv source spaces": ("x.csv", 'title,source\n"A title","J' + " " * _N + '(2019) 1"\n'),
+    "wos AU '('": ("x.txt", "FN Clarivate Analytics Web of Science\nVR 1.0\nPT J\nAU "
+                   + "(" * _N + "\nTI x\nER\nEF\n"),
+    "wos AU '(@'": ("x.txt", "FN Clarivate Analytics Web of Science\nVR 1.0\nPT J\nAU "
+                    + "(@" * (_N // 2) + "\nTI x\nER\nEF\n"),
+    "bibtex author spaces": ("x.bib", "@article{k, title={x}, author={a" + " " * _N + "b}}\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_LONG_FIELDS))
+def test_long_crafted_field_parses_in_linear_time(tmp_path, case):
+    import time
+    import warnings
+
+    name, text = _LONG_FIELDS[case]
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.process_time()
+        read(p)
+        assert time.process_time() - t < 2.0, case

@@ -17,6 +17,9 @@ from typing import Any
 Tagged = list[tuple[str, str]]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: " and " between author names; tried only at the first space of a run of spaces (a bare
+#: ``\s+and\s+`` rescans the run from each of its spaces: quadratic in a long run)
+AUTHOR_AND = re.compile(r"(?<!\s)\s+and\s+")
 
 
 def split_lines(text: str) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evsynth.records.formats import doi_in, pmid_in, problem
+from evsynth.records.formats import AUTHOR_AND, doi_in, pmid_in, problem
 
 
 def _decode_latex(s: str) -> str:
@@ -38,7 +38,7 @@ def _fields(entry: Any) -> dict[str, str]:
 
 def _record(entry: Any) -> dict[str, Any]:
     f = _fields(entry)
-    authors = [a.strip() for a in re.split(r"\s+and\s+", f.get("author", "")) if a.strip()]
+    authors = [a.strip() for a in AUTHOR_AND.split(f.get("author", "")) if a.strip()]
     kw = f.get("keywords") or f.get("author_keywords") or ""
     keywords = [k.strip() for k in re.split(r"[;,]", kw) if k.strip()]
     other: dict[str, str] = {}

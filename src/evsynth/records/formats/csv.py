@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from evsynth.errors import InputError
-from evsynth.records.formats import doi_in, join_pages, pmid_in, problem
+from evsynth.records.formats import AUTHOR_AND, doi_in, join_pages, pmid_in, problem
 
 #: record column -> header names tried in order (compared case-insensitively)
 BUILTIN: dict[str, tuple[str, ...]] = {
@@ -48,10 +48,34 @@ BUILTIN: dict[str, tuple[str, ...]] = {
     "record_key": ("record_id", "id", "key"),
 }
 
+#: "Journal (2019) 12:3 (45-67)"; one "\s" before "(year)" (the journal's trailing spaces are
+#: stripped after), since ".+?\s+\(" rescans a run of spaces from each of its positions
 _EMBASE_SOURCE = re.compile(
-    r"^(?P<journal>.+?)\s+\((?P<year>\d{4})\)\s*(?P<volume>[^:\s(]+)?(?::(?P<issue>[^\s(]+))?"
+    r"^(?P<journal>.+?)\s\((?P<year>\d{4})\)\s*(?P<volume>[^:\s(]+)?(?::(?P<issue>[^\s(]+))?"
     r"\s*(?:\((?P<pages>[^)]*)\))?")
-_PUBMED_CITATION = re.compile(r";(?P<volume>[^(:;]+)?(?:\((?P<issue>[^)]+)\))?:(?P<pages>[^.\s]+)")
+#: "Lancet. 2019;393(10170):1-10." -- volume and issue bounded and free of "(" so that each
+#: ";" is tried in constant time (";(" repeated was quadratic)
+_PUBMED_CITATION = re.compile(
+    r";(?P<volume>[^(:;]{1,40})?(?:\((?P<issue>[^()]{1,40})\))?:(?P<pages>[^.\s]+)")
+
+
+def _split_keywords(kw: str) -> list[str]:
+    """Split a keyword cell on ";" and on "," outside parentheses (a "," whose next
+    parenthesis is ")"), in one pass (the look-ahead regex was quadratic)."""
+    out: list[str] = []
+    closing_next = [False] * len(kw)
+    nxt = False
+    for i in range(len(kw) - 1, -1, -1):
+        closing_next[i] = nxt
+        if kw[i] in "()":
+            nxt = kw[i] == ")"
+    start = 0
+    for i, ch in enumerate(kw):
+        if ch == ";" or (ch == "," and not closing_next[i]):
+            out.append(kw[start:i])
+            start = i + 1
+    out.append(kw[start:])
+    return [k.strip() for k in out if k.strip()]
 
 
 def _sniff_delimiter(first_line: str) -> str:
@@ -67,8 +91,8 @@ def _split_authors(s: str | None) -> list[str]:
     s = s.strip()
     if ";" in s:
         return [a.strip() for a in s.split(";") if a.strip()]
-    if re.search(r"\s+and\s+", s):
-        return [a.strip() for a in re.split(r"\s+and\s+", s) if a.strip()]
+    if AUTHOR_AND.search(s):
+        return [a.strip() for a in AUTHOR_AND.split(s) if a.strip()]
     if "," in s:
         parts = [p.strip() for p in s.rstrip(".").split(",") if p.strip()]
         # "Surname Initials" items (PubMed, Embase) vs a single "Surname, Given"
@@ -172,7 +196,7 @@ def _record(row: list[str], cols: dict[str, int]) -> dict[str, Any]:
     if journal:
         m = _EMBASE_SOURCE.match(journal)
         if m and "Date of Publication" in journal or (m and m.group("volume")):
-            journal = m.group("journal")
+            journal = m.group("journal").rstrip()
             year = year or m.group("year")
             volume = volume or m.group("volume")
             issue = issue or m.group("issue")
@@ -193,7 +217,7 @@ def _record(row: list[str], cols: dict[str, int]) -> dict[str, Any]:
         other["source_id"] = get("record_key") or ""
     url = get("url")
     kw = get("keywords") or ""
-    keywords = [k.strip() for k in re.split(r";|,(?![^()]*\))", kw) if k.strip()]
+    keywords = _split_keywords(kw)
     ptype = get("publication_type")
     return {
         "title": get("title"),

@@ -78,6 +78,19 @@ _DATABASES = {"WOS": "Web of Science", "ZOOREC": "Zoological Record", "MEDLINE":
               "SCIELO": "SciELO", "CSCD": "Chinese Science Citation Database"}
 
 
+#: "(name@host)": neither part may hold "(", so each "(" is tried in time up to the next one
+#: (the former pattern, with [^)]* and \s* around it, was quadratic in "(((...")
+_EMAIL_NOTE = re.compile(r"\([^()@]*@[^()]*\)")
+
+
+def _strip_email(author: str) -> str:
+    """An author name without its "(e-mail)" note; the spaces around the note collapse."""
+    if "@" not in author:
+        return author.strip()
+    out = _EMAIL_NOTE.sub(" ", author)
+    return re.sub(r"\s{2,}", " ", out).strip()
+
+
 def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
     """Map WoS field tags to the record model."""
     f = group_tags(tagged)
@@ -99,8 +112,7 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
     if an:
         other_ids.setdefault("accession", an)
     # Zoological Record writes "Surname, Given (email)"; drop the e-mail
-    authors = [re.sub(r"\s*\([^)]*@[^)]*\)\s*", "", a).strip()
-               for a in (f.get("AF") or f.get("AU") or [])]
+    authors = [_strip_email(a) for a in (f.get("AF") or f.get("AU") or [])]
     keywords: list[str] = []
     for k in f.get("DE", []) + f.get("ID", []):
         keywords.extend(x.strip() for x in k.split(";") if x.strip())
