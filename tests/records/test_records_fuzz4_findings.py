@@ -206,3 +206,53 @@ def test_long_crafted_field_parses_in_linear_time(tmp_path, case):
         t = time.process_time()
         read(p)
         assert time.process_time() - t < 2.0, case
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. RIS: no field text lost silently
+# ---------------------------------------------------------------------------------------------
+def _read_ris(tmp_path, text: str) -> tuple[pd.DataFrame, int]:
+    import warnings
+
+    p = tmp_path / "x.ris"
+    p.write_text(text, encoding="utf-8")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        df = read(p)
+    return df, len(w)
+
+
+def test_ris_tag_like_continuation_line_stays_in_the_field(tmp_path):
+    df, nw = _read_ris(tmp_path, "TY  - JOUR\nTI  - A trial\nAB  - Results were significant.\n"
+                                 "CI - 0.5 to 0.9 was the interval.\nER  - \n")
+    assert df.abstract[0] == "Results were significant. CI - 0.5 to 0.9 was the interval."
+    assert nw == 0
+
+
+def test_ris_framing_like_lines_inside_a_field_are_kept(tmp_path):
+    df, _ = _read_ris(tmp_path, "TY  - JOUR\nTI  - A trial\nAB  - We list two aims:\n1.\n"
+                                "improve care\nContent: five sessions were given\nER  - \n")
+    assert df.abstract[0] == "We list two aims: 1. improve care Content: five sessions were given"
+    # between records (before the next TY) they are numbering, not text
+    df, _ = _read_ris(tmp_path, "1.\nTY  - JOUR\nTI  - A\nER  - \n\n2.\nTY  - JOUR\nTI  - B\n"
+                                "AB  - text\n3.\nTY  - JOUR\nTI  - C\nER  - \n")
+    assert df.title.tolist() == ["A", "B", "C"] and df.abstract[1] == "text"
+
+
+def test_ris_tag_without_space_after_hyphen(tmp_path):
+    df, _ = _read_ris(tmp_path, "TY  - JOUR\nTI  -A trial without space\nAU  - Smith, J\n"
+                                "ER  - \n")
+    assert df.title[0] == "A trial without space"
+    assert df.publication_type[0] == ["JOUR"]
+
+
+def test_ris_one_space_tags_in_a_file_written_that_way(tmp_path):
+    df, _ = _read_ris(tmp_path, "TY - JOUR\nTI - A one-space file\nPY - 2001\nER -\n")
+    assert df.title[0] == "A one-space file" and df.year[0] == 2001
+
+
+def test_ris_year_taken_from_the_first_date_that_has_one(tmp_path):
+    df, _ = _read_ris(tmp_path, "TY  - JOUR\nTI  - B\nPY  - [Epub ahead of print]\n"
+                                "Y1  - 2018///\nER  - \nTY  - JOUR\nTI  - C\nPY  - ///\n"
+                                "DA  - 2017/05/01\nER  - \n")
+    assert df.year.tolist() == [2018, 2017]

@@ -21,9 +21,17 @@ from evsynth.records.formats import (
     pmid_in,
     problem,
 )
+from evsynth.records.model import parse_year
 
-_TAG = re.compile(r"^([A-Z][A-Z0-9])\s{1,2}-(?:\s(.*))?$")
-#: Lines that frame records in some exports and carry no data ("1.", "Record #1 of 2", ...)
+#: a tag line of the RIS specification: two characters, two spaces, a hyphen (the value
+#: usually after one space; "TI  -Title" without it is read too). Other lines, such as an
+#: abstract line "CI - 0.5 to 0.9", continue the previous tag.
+_TAG = re.compile(r"^([A-Z][A-Z0-9])  -(.*)$")
+#: tag lines with one space before the hyphen, read as tags only in a file that has no tag
+#: line of the specification's form
+_TAG_ONE_SPACE = re.compile(r"^([A-Z][A-Z0-9]) -(?:\s(.*))?$")
+#: Lines that frame records in some exports and carry no data ("1.", "Record #1 of 2", ...);
+#: inside a record (not followed by the next record's TY) they are text of the field
 _NOISE = re.compile(r"^\s*(?:\d+\.\s*|Record #\d+ of \d+|Provider:.*|Content:.*|Database:.*)$")
 
 #: Tags whose continuation lines are separate list items (keywords).
@@ -39,6 +47,7 @@ def split_records(lines: list[str], path: str) -> tuple[list[tuple[int, list[tup
     previous tag. Records without ``ER`` are kept and reported.
     """
     has_ty = any(line.startswith("TY  -") or line.startswith("TY -") for line in lines)
+    tag_re = _TAG if any(_TAG.match(line.lstrip("\ufeff")) for line in lines) else _TAG_ONE_SPACE
     records: list[tuple[int, list[tuple[str, str]]]] = []
     problems: list[dict[str, Any]] = []
     current: list[tuple[str, str]] | None = None
@@ -53,12 +62,28 @@ def split_records(lines: list[str], path: str) -> tuple[list[tuple[int, list[tup
         current = None
 
     orphan = False  # current block started with a tag other than TY in a file with TY
+    #: framing-like lines ("1.", "Content: ...") inside a record, kept unless the next
+    #: record's TY follows them (then they number that record)
+    pending: list[str] = []
+
+    def continue_field(text: str) -> None:
+        if not current:
+            return
+        tag, value = current[-1]
+        if tag in _LIST_TAGS:
+            current.append((tag, text))
+        else:
+            current[-1] = (tag, f"{value} {text}" if value else text)
 
     for i, raw in enumerate(lines, start=1):
         line = raw.lstrip("\ufeff")
-        m = _TAG.match(line)
+        m = tag_re.match(line)
         if m:
             tag, value = m.group(1), (m.group(2) or "").strip()
+            if pending and current and tag != "TY":
+                for text in pending:
+                    continue_field(text)
+            pending = []
             if tag == "ER":
                 if current is None:
                     problems.append(problem(path, i, "'ER' end tag without a record; ignored"))
@@ -89,14 +114,14 @@ def split_records(lines: list[str], path: str) -> tuple[list[tuple[int, list[tup
         if not stripped:
             continue
         if _NOISE.match(line) and not line.startswith(" "):
+            pending.append(stripped)
             continue
         # continuation of the previous tag
         if current:
-            tag, value = current[-1]
-            if tag in _LIST_TAGS:
-                current.append((tag, stripped))
-            else:
-                current[-1] = (tag, f"{value} {stripped}" if value else stripped)
+            for text in pending:
+                continue_field(text)
+            pending = []
+            continue_field(stripped)
     if current is not None:
         if orphan and records:
             records[-1][1].extend(current)
@@ -187,7 +212,10 @@ def to_record(tagged: list[tuple[str, str]]) -> dict[str, Any]:
         "title": title,
         "abstract": _first(f, "AB", "N2"),
         "authors": _all(f, "AU", "A1"),
-        "year": _first(f, "PY", "Y1", "DA", "Y2"),
+        # the first date that holds a year: "PY  - [Epub ahead of print]" or "PY  - ///"
+        # must not hide "Y1  - 2018///"
+        "year": next((v for v in _all(f, "PY", "Y1", "DA", "Y2") if parse_year(v)),
+                     _first(f, "PY", "Y1", "DA", "Y2")),
         "journal": journal,
         "volume": _first(f, "VL"),
         "issue": _first(f, "IS", "CP"),
