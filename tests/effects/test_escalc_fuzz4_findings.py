@@ -27,7 +27,7 @@ def f21(a: float, b: float, c: mp.mpf, x: mp.mpf) -> mp.mpf:
     return total
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ucor_exact(r: float, n: float) -> tuple[float, float]:
     """Olkin & Pratt (1958, eq. 2.3) r 2F1(1/2, 1/2; (n-2)/2; 1 - r^2) and Hedges' (1989)
     unbiased variance u^2 - [1 - (n-3)/(n-2) (1 - r^2) 2F1(1, 1; n/2; 1 - r^2)]."""
@@ -51,7 +51,7 @@ def test_ucor_of_large_studies_is_finite_and_exact():
         ls = evsynth.effect_size("UCOR", ri=R, ni=N)
         ub = evsynth.effect_size("UCOR", ri=R, ni=N, vtype="UB")
     assert (ls["note"] == "").all()
-    for i, (r, n) in enumerate(zip(R, N)):
+    for i, (r, n) in enumerate(zip(R, N, strict=True)):
         u, v = ucor_exact(r, n)
         assert ls["yi"][i] == pytest.approx(u, rel=1e-14, abs=1e-300)
         assert ls["vi"][i] == pytest.approx((1 - u * u) ** 2 / (n - 1), rel=1e-13)
@@ -64,7 +64,7 @@ def test_ucor_av_variance_uses_every_study():
     """A NaN study left the n-weighted mean of vtype='AV': vi of the other study 17% low."""
     r, n = np.array([0.3, -0.06]), np.array([100, 1e7])
     av = evsynth.effect_size("UCOR", ri=r, ni=n, vtype="AV")
-    u = np.array([ucor_exact(a, b)[0] for a, b in zip(r, n)])
+    u = np.array([ucor_exact(a, b)[0] for a, b in zip(r, n, strict=True)])
     ubar = np.sum(n * u) / np.sum(n)
     np.testing.assert_allclose(av["vi"], (1 - ubar**2) ** 2 / (n - 1), rtol=1e-13)
 

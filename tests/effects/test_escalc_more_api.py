@@ -16,7 +16,6 @@ from scipy import stats
 import evsynth
 from evsynth.effects.escalc import MEASURES, measures
 from evsynth.effects.escalc_more import (
-    _tetrachoric_nll,
     bivariate_normal_cdf,
     hyp2f1,
     tetrachoric,
@@ -101,12 +100,42 @@ def test_aloe2013_first_study():
     assert fx["yi"][0] == pytest.approx(4.61 / math.sqrt(4.61**2 + df), rel=1e-12)
 
 
-def test_tetrachoric_median_split_closed_form():
+def tetrachoric_nll(par: np.ndarray, a: float, b: float, c: float, d: float) -> float:
+    """Negative multinomial log-likelihood of a 2x2 table under a dichotomised bivariate
+    normal, ``par = (rho, row cut, column cut)`` (metafor's ``.rtet``), for the checks."""
+    rho, cr, cc = (float(x) for x in par)
+    pa = float(bivariate_normal_cdf(cc, cr, rho))
+    fr, fc = float(stats.norm.cdf(cr)), float(stats.norm.cdf(cc))
+    p = np.array([pa, fr - pa, fc - pa, 1 - fr - fc + pa])
+    if np.any(p <= 0):
+        return np.inf
+    return -float(np.sum(np.array([a, b, c, d]) * np.log(p)))
+
+
+def central_hessian(fn, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian (steps ``h``), an independent check of the information."""
+    p = len(x)
+    out = np.empty((p, p))
+    for i in range(p):
+        for j in range(i, p):
+            ei, ej = np.eye(p)[i] * h[i], np.eye(p)[j] * h[j]
+            out[i, j] = out[j, i] = (fn(x + ei + ej) - fn(x + ei - ej) - fn(x - ei + ej)
+                                     + fn(x - ei - ej)) / (4 * h[i] * h[j])
+    return out
+
+
+@pytest.mark.parametrize("a, b", [(35, 15), (12, 30), (90, 2)])
+def test_tetrachoric_median_split_closed_form(a, b):
     # both cut points at 0: P(both below) = 1/4 + asin(rho)/(2 pi) (Sheppard 1899), so
-    # rho = sin(2 pi (a/n - 1/4)); table a = d = 35, b = c = 15 gives sin(pi/5)
-    y, v = tetrachoric(35, 15, 15, 35)
-    assert y == pytest.approx(math.sin(math.pi / 5), abs=1e-9)
-    assert 0 < v < 0.05
+    # rho = sin(2 pi (a/n - 1/4)); with a = d and b = c the information of rho and of the cuts
+    # separate, and var(rho) = 1 / (n sum_i f^2 / p_i) with f = 1 / (2 pi sqrt(1 - rho^2)) the
+    # bivariate density at the origin and p_i the cell proportions
+    n = 2 * (a + b)
+    y, v = tetrachoric(a, b, b, a)
+    rho = math.sin(2 * math.pi * (a / n - 0.25))
+    assert y == pytest.approx(rho, rel=1e-13, abs=1e-15)
+    f = 1 / (2 * math.pi * math.sqrt(1 - rho * rho))
+    assert v == pytest.approx(1 / (n * f * f * (2 * n / a + 2 * n / b)), rel=1e-12)
 
 
 def test_rtet_is_the_exact_maximiser():
@@ -120,22 +149,51 @@ def test_rtet_is_the_exact_maximiser():
             continue
         n = a + b + c + d
         cuts = [stats.norm.ppf((a + b) / n), stats.norm.ppf((a + c) / n)]
-        assert (_tetrachoric_nll(np.array([mine, *cuts]), a, b, c, d)
-                <= _tetrachoric_nll(np.array([theirs, *cuts]), a, b, c, d) + 1e-12)
+        assert (tetrachoric_nll(np.array([mine, *cuts]), a, b, c, d)
+                <= tetrachoric_nll(np.array([theirs, *cuts]), a, b, c, d) + 1e-12)
 
 
-def test_rtet_variance_does_not_depend_on_the_step():
-    # metafor's Hessian uses steps of 1e-3 (optimHess): up to 0.7% off at rho = 0.98 (fixture
-    # table 8); evsynth's step 1e-4 agrees with 1e-5 to 1e-4
-    from evsynth.effects.escalc_more import _hessian
-    for cells in [(15, 10, 5, 20), (5, 7, 6, 9), (40, 3, 2, 35)]:
+def test_rtet_fits_every_cell_to_rounding():
+    """The model is saturated: the MLE reproduces the cell proportions. Fuzz round 4: near
+    |rho| = 0.9999 a cell probability rounded to 0 gave the score a wrong sign at the bound,
+    and the bounded minimiser's ~1e-8 answer was used ((7, 13, 2, 9): 0.3094904208 for
+    0.3094904342; (6, 6, 35, 35), ad = bc: -1.05e-8 for 0)."""
+    for cells in [(7, 13, 2, 9), (6, 6, 35, 35), (5, 500, 400, 5), (15, 10, 5, 20),
+                  (1, 1000, 2, 3), (250, 1, 2, 300)]:
         a, b, c, d = cells
         n = sum(cells)
-        y, v = tetrachoric(*cells)
+        y, v = tetrachoric(*map(float, cells))
+        cr, cc = stats.norm.ppf((a + b) / n), stats.norm.ppf((a + c) / n)
+        assert float(bivariate_normal_cdf(cc, cr, y)) == pytest.approx(a / n, rel=1e-13)
+        assert np.isfinite(v) and v > 0
+    assert abs(tetrachoric(6, 6, 35, 35)[0]) < 1e-14  # ad = bc: independence
+
+
+def test_rtet_variance_is_the_inverse_information():
+    """The analytic information n J' diag(1/p) J against a central-difference Hessian of the
+    log-likelihood (steps 1e-5). Fuzz round 4: the finite-difference variance was 7.5% low at
+    rho = -0.9994 ((5, 500, 400, 5): 1.3501e-7 for 1.45882e-7; metafor 6.06e-7)."""
+    # next to the bound the steps must be small and the differences' truncation error grows:
+    # 1e-3 relative at rho = -0.9994 (a 40-digit numerical Hessian gives 1.45882e-7 there)
+    for cells, tol in [((15, 10, 5, 20), 2e-4), ((5, 7, 6, 9), 2e-4), ((40, 3, 2, 35), 2e-4),
+                       ((7, 13, 2, 9), 2e-4), ((5, 500, 400, 5), 1.5e-3)]:
+        a, b, c, d = cells
+        n = sum(cells)
+        y, v = tetrachoric(*map(float, cells))
         par = np.array([y, stats.norm.ppf((a + b) / n), stats.norm.ppf((a + c) / n)])
-        fine = np.linalg.inv(_hessian(lambda p, t=cells: _tetrachoric_nll(p, *t), par,
-                                      1e-5))[0, 0]
-        assert v == pytest.approx(fine, rel=1e-4)
+        step = np.array([min(1e-5, (1 - abs(y)) / 8), 1e-5, 1e-5])
+        fine = np.linalg.inv(central_hessian(lambda p, t=cells: tetrachoric_nll(p, *t), par,
+                                             step))[0, 0]
+        assert v == pytest.approx(fine, rel=tol)
+
+
+def test_rtet_beyond_metafors_range_is_reported_at_the_bound():
+    """(1e6, 10, 10, 1e6): rho = cos(pi 1e-5) = 1 - 4.9e-10, beyond |rho| <= 0.9999: the bound,
+    as metafor, without a variance and with that reason (it said 'one zero cell')."""
+    res = es("RTET", ai=[1e6, 10], bi=[10, 1e6], ci=[10, 1e6], di=[1e6, 10])
+    assert res["yi"].tolist() == [0.9999, -0.9999]
+    assert res["vi"].isna().all()
+    assert res["note"].str.contains("beyond metafor's range").all()
 
 
 def test_rtet_one_zero_cell_differs_from_metafor_on_purpose():

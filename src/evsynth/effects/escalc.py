@@ -1080,10 +1080,13 @@ def _finish(rows: _Rows, spec: Measure, code: str, yi: Arr, vi: Arr, bad: Arr,
         keep = small
     elif code == "RTET":
         # one zero cell: the ML estimate is on the boundary (+-1, as metafor) and has no sampling
-        # variance (metafor reports the inverse of a Hessian taken at the boundary, e.g. 6322)
+        # variance (metafor reports the inverse of a Hessian taken at the boundary, e.g. 6322);
+        # a maximum beyond metafor's range |rho| <= 0.9999 is reported at that bound
         keep = np.isfinite(yi) & np.isnan(vi) & ~bad
-        rows.mark(keep, "one zero cell: tetrachoric correlation at the boundary (+-1); its "
-                        "sampling variance is undefined")
+        rows.mark(keep & (np.abs(yi) == 1), "one zero cell: tetrachoric correlation at the "
+                  "boundary (+-1); its sampling variance is undefined")
+        rows.mark(keep & (np.abs(yi) < 1), "tetrachoric correlation beyond metafor's range "
+                  "|rho| <= 0.9999: reported at that bound, with no sampling variance")
     else:
         keep = np.zeros(rows.k, dtype=bool)
     undefined = ~bad & ~(np.isfinite(yi) & (np.isfinite(vi) | keep))

@@ -164,20 +164,26 @@ def _tetrachoric_nll(par: Arr, a: float, b: float, c: float, d: float,
 def tetrachoric(a: float, b: float, c: float, d: float) -> tuple[float, float]:
     """Tetrachoric correlation of one 2x2 table by maximum likelihood, with its variance.
 
-    The table is a dichotomised standard bivariate normal with correlation ``rho``; the
-    thresholds' ML estimates are the normal quantiles of the margins, so ``rho`` maximises the
-    likelihood with the thresholds fixed there (Pearson 1900; Olsson 1979, Psychometrika 44:443;
-    Kirk 1973): the root of the score ``a/pa - b/pb - c/pc + d/pd`` (the cell probabilities from
-    :func:`bivariate_normal_cdf`; the derivative of each is +-the bivariate density). The
-    variance is the ``rho`` element of the inverse Hessian of the negative log-likelihood in
-    ``(rho, row cut, column cut)`` at the MLE (Olsson 1979), by central differences. metafor
-    ``RTET`` (``.rtet``): a table with an empty margin gives ``yi = 0`` with infinite variance
-    (both NA after ``escalc``'s clean-up); ``b = c = 0`` gives ``(1, 0)``, ``a = d = 0`` gives
-    ``(-1, 0)``; with one zero cell the estimate is ``+-1`` as in metafor, and its variance (a
-    Hessian at the boundary, not a sampling variance) is NaN here.
+    The table is a dichotomised standard bivariate normal with correlation ``rho`` (Pearson
+    1900; Olsson 1979, Psychometrika 44:443; Kirk 1973). With three parameters (``rho``, row
+    cut, column cut) for three free cell probabilities the model is saturated: the ML cuts are
+    the normal quantiles of the margins and ``rho`` makes the first cell's probability
+    ``Phi2(column cut, row cut; rho)`` (:func:`bivariate_normal_cdf`) equal ``a / n``, which
+    fits every cell. That probability increases with ``rho`` (its derivative is the bivariate
+    density), so the root is bracketed on metafor's range ``|rho| <= 0.9999`` and found to
+    rounding. Beyond that range the estimate is the bound, as metafor's, with no variance (not
+    a maximum of the likelihood). The variance is the ``rho`` element of the inverse
+    information ``n J' diag(1/p) J`` (``J``: derivatives of the four cell probabilities with
+    respect to the three parameters, ``p`` the cell proportions), which in a saturated model
+    equals the observed information at the MLE (Olsson 1979).
 
-    metafor maximises with ``optimize`` (tolerance 1.2e-4) followed by Nelder-Mead, so its
-    estimates agree with these to about 1e-4; these are the exact maximisers.
+    metafor ``RTET`` (``.rtet``): a table with an empty margin gives ``yi = 0`` with infinite
+    variance (both NA after ``escalc``'s clean-up); ``b = c = 0`` gives ``(1, 0)``, ``a = d = 0``
+    gives ``(-1, 0)``; with one zero cell the estimate is ``+-1`` as in metafor, and its
+    variance (a Hessian at the boundary, not a sampling variance) is NaN here. metafor maximises
+    with ``optimize`` (tolerance 1.2e-4) and Nelder-Mead and takes a finite-difference Hessian,
+    so its estimates agree with these to about 1e-4 and its variances near ``|rho| = 1`` can be
+    several times off.
     """
     n = a + b + c + d
     if (a + b) == 0 or (c + d) == 0 or (a + c) == 0 or (b + d) == 0:
@@ -192,32 +198,49 @@ def tetrachoric(a: float, b: float, c: float, d: float) -> tuple[float, float]:
         return -1.0, np.nan
     cr = float(stats.norm.ppf((a + b) / n))
     cc = float(stats.norm.ppf((a + c) / n))
+    target = a / n
 
-    def score(r: float) -> float:
-        # d loglik / d rho = phi2(cc, cr; rho) (a/pa - b/pb - c/pc + d/pd): its root is the MLE
-        pa = np.float64(bivariate_normal_cdf(cc, cr, r))
-        fr, fc = np.float64(stats.norm.cdf(cr)), np.float64(stats.norm.cdf(cc))
-        with np.errstate(divide="ignore", invalid="ignore"):  # a cell probability of 0: +-inf
-            return float(a / pa - b / (fr - pa) - c / (fc - pa) + d / (1 - fr - fc + pa))
+    def gap(r: float) -> float:
+        return float(bivariate_normal_cdf(cc, cr, r)) - target
 
-    lo, hi = -0.9999, 0.9999
-    if score(lo) > 0 > score(hi):
-        rho = float(optimize.brentq(score, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps))
-    else:  # the maximum is at metafor's bound |rho| = 0.9999
-        res = optimize.minimize_scalar(
-            lambda r: _tetrachoric_nll(np.array([r, cr, cc]), a, b, c, d), bounds=(lo, hi),
-            method="bounded", options={"xatol": 1e-12})
-        rho = float(res.x)
-    par = np.array([rho, cr, cc])
-    # step 1e-4 (metafor's optimHess uses 1e-3: its variances differ by up to ~1% near
-    # |rho| = 1), smaller next to the bound |rho| = 0.9999 so that no step crosses it
-    step = np.array([min(1e-4, max((0.9999 - abs(rho)) / 4, 1e-8)), 1e-4, 1e-4])
-    hess = _hessian(lambda p: _tetrachoric_nll(p, a, b, c, d), par, step)
+    lo, hi = -TETRACHORIC_BOUND, TETRACHORIC_BOUND
+    if gap(lo) >= 0:
+        return lo, np.nan
+    if gap(hi) <= 0:
+        return hi, np.nan
+    rho = float(optimize.brentq(gap, lo, hi, xtol=1e-16, rtol=4 * np.finfo(float).eps,
+                                maxiter=200))
+    return rho, _tetrachoric_variance(rho, cr, cc, np.array([a, b, c, d]))
+
+
+#: metafor's bound of the tetrachoric correlation (``.rtet``: ``maxcor = 0.9999``)
+TETRACHORIC_BOUND = 0.9999
+
+
+def _tetrachoric_variance(rho: float, cr: float, cc: float, cells: Arr) -> float:
+    """``[I^-1]_rho,rho`` with ``I = n J' diag(1/p) J`` at the saturated MLE (see
+    :func:`tetrachoric`): ``p`` the cell proportions; ``J`` the derivatives of the cell
+    probabilities ``(pa, fr - pa, fc - pa, 1 - fr - fc + pa)`` (``pa = Phi2(cc, cr; rho)``,
+    ``fr = Phi(cr)``, ``fc = Phi(cc)``) with respect to ``(rho, cr, cc)``: ``dpa/drho`` is the
+    bivariate normal density, ``dpa/dcr = phi(cr) Phi((cc - rho cr) / s)`` and ``dpa/dcc =
+    phi(cc) Phi((cr - rho cc) / s)``, ``s = sqrt(1 - rho^2)``."""
+    s = math.sqrt(1 - rho * rho)
+    q = (cr * cr - 2 * rho * cr * cc + cc * cc) / (s * s)
+    dens = math.exp(-q / 2) / (2 * math.pi * s)
+    f_r, f_c = float(stats.norm.pdf(cr)), float(stats.norm.pdf(cc))
+    a_r = f_r * float(stats.norm.cdf((cc - rho * cr) / s))
+    a_c = f_c * float(stats.norm.cdf((cr - rho * cc) / s))
+    J = np.array([[dens, a_r, a_c],
+                  [-dens, f_r - a_r, -a_c],
+                  [-dens, -a_r, f_c - a_c],
+                  [dens, a_r - f_r, a_c - f_c]])
+    n = float(cells.sum())
+    info = n * (J.T / (cells / n)) @ J
     try:
-        v = float(np.linalg.inv(hess)[0, 0])
+        v = float(np.linalg.inv(info)[0, 0])
     except np.linalg.LinAlgError:
-        v = np.nan
-    return rho, v if np.isfinite(v) and v > 0 else np.nan
+        return np.nan
+    return v if np.isfinite(v) and v > 0 else np.nan
 
 
 def _hessian(fn: Callable[[Arr], float], x: Arr, h: Arr | float = 1e-4) -> Arr:
