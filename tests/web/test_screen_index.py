@@ -109,6 +109,11 @@ def check_all(store: Store, idx: ScreeningIndex, cfg: ScreeningSettings, probes:
                 if got is not None:
                     got["members"] = sorted(got["members"]) if got["current"] else []
                     del got["version"]  # what a ranking depends on (test_web_prioritised)
+                    # locked: the reviewer decided the record and it is no longer pending
+                    locked = got.pop("locked")
+                    tab = screening_table(store, stage, cfg).set_index("group_id")
+                    assert locked == (got["mine"] is not None
+                                      and tab.loc[got["current"], "status"] != "pending")
                 assert got == want, (stage, who, rid, after)
                 if rid is not None:
                     assert idx.is_eligible(cfg, stage, rid) == (want is not None)

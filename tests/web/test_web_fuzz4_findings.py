@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from starlette.testclient import TestClient
-from web_helpers import csrf_of, ris
+from web_helpers import csrf_of, login, make_review, ris
+
+from evsynth.web.app import create_app
 
 TA = "title-abstract"
 FT = "full-text"
@@ -162,3 +165,217 @@ def test_f7_body_not_read_before_the_session_is_checked(app, ann):
     # the login form's body is small
     status, read = _asgi_post(app, "/login", 1000, b"a" * 65536, [])
     assert status == 400 and read <= 2 * 65536
+
+
+# ----------------------------------------------------------------------------- F1
+def test_f1_full_text_does_not_tell_a_reviewer_the_others_title_abstract_decisions(
+        app, ann, bob, owner):
+    """bob and olga include X1 and exclude X2 at title-abstract; ann has decided neither.
+    ann got 200 for X1 and 404 for X2 at full text (and X1 in her full-text queue)."""
+    x1, x2, x3 = _ids(app)[:3]
+    for c in (bob, owner):
+        assert _decide(c, x1, "include").status_code == 303
+        assert _decide(c, x2, "exclude").status_code == 303
+    r1, r2 = ann.get(f"/screen/{FT}?rid={x1}"), ann.get(f"/screen/{FT}?rid={x3}")
+    r3 = ann.get(f"/screen/{FT}?rid={x2}")
+    assert r1.status_code == r2.status_code == r3.status_code == 404
+    assert r1.text == r3.text
+    queue = ann.get(f"/screen/{FT}").text
+    assert x1 not in queue
+    # a decision or a PDF at full text: the same refusal as for a record that did not pass
+    d1, d2 = _decide(ann, x1, "include", FT), _decide(ann, x2, "include", FT)
+    assert d1.status_code == d2.status_code == 400
+    assert d1.text.replace(x1, "X") == d2.text.replace(x2, "X")
+    # the counts do not tell either
+    row = '<a href="/screen/full-text">full-text</a></th>\n      <td>0</td><td>{}</td>'
+    assert row.format(0) in ann.get("/").text
+    assert row.format(1) in owner.get("/").text
+    # owners see the record at full text; so does ann once she has decided it herself
+    assert owner.get(f"/screen/{FT}?rid={x1}").status_code == 200
+    assert _decide(ann, x1, "include").status_code == 303
+    assert ann.get(f"/screen/{FT}?rid={x1}").status_code == 200
+    assert x1 in ann.get(f"/screen/{FT}").text
+
+
+# ----------------------------------------------------------------------------- F2
+def test_f2_decision_final_once_the_record_has_its_decisions(app, ann, bob, owner):
+    """Peek-and-revise: ann cast a throwaway vote, read bob's on /conflicts and decided again;
+    the conflict vanished and agreement showed 100%."""
+    x, y = _ids(app)[:2]
+    assert _decide(bob, x, "include").status_code == 303
+    assert _decide(ann, x, "exclude").status_code == 303  # the record is now in conflict
+    assert "ann: exclude" in ann.get("/conflicts").text  # ann may see bob's vote now ...
+    r = _decide(ann, x, "include")  # ... but not change hers
+    assert r.status_code == 409 and "final" in r.text and "owner" in r.text
+    assert "bob" not in r.text
+    assert "It is final" in ann.get(f"/screen/{TA}?rid={x}").text
+    assert x in ann.get("/conflicts").text
+    page = owner.get("/progress").text
+    assert "ann and bob</th><td>Cohen</td><td>1</td>" in page and "0.0%" in page
+    # agreed records are final too
+    for c in (ann, bob):
+        assert _decide(c, y, "include").status_code == 303
+    assert _decide(bob, y, "exclude").status_code == 409
+    # a decision the others have not completed can still be changed
+    z = _ids(app)[2]
+    assert _decide(ann, z, "exclude").status_code == 303
+    assert _decide(ann, z, "include").status_code == 303
+    assert "Deciding again replaces it" in ann.get(f"/screen/{TA}?rid={z}").text
+
+
+def test_f2_agreement_counts_the_decision_that_stood_when_the_others_could_be_seen(app):
+    """A decision changed after the record had its decisions (the terminal screener, or the
+    web app before decisions were locked) does not count in the agreement; a reviewer who
+    first decides later counts with that first decision."""
+    from evsynth.records.settings import read_settings
+    from evsynth.web.screenindex import screening_index
+
+    store = app.state.config.store
+    settings = read_settings(app.state.config.review_dir).screening
+    x, y, z = _ids(app)[:3]
+    store.add_decision(x, TA, "include", "bob")
+    store.add_decision(x, TA, "exclude", "ann", "not a trial")  # conflict: complete
+    store.add_decision(x, TA, "include", "ann")  # peek-and-revise
+    store.add_decision(x, TA, "exclude", "olga", "not a trial")  # late, first decision
+    store.add_decision(x, TA, "include", "olga")  # revised after seeing
+    store.add_decision(y, TA, "exclude", "ann", "not a trial")  # pending: may change
+    store.add_decision(y, TA, "include", "ann")
+    store.add_decision(z, TA, "maybe", "bob")
+    got = screening_index(store).agreement_screens(settings, TA)
+    assert got == {"ann": {x: "exclude", y: "include"}, "bob": {x: "include", z: "maybe"},
+                   "olga": {x: "exclude"}}
+
+
+def test_f2_reviewers_see_no_counts_of_the_others_undecided_records(app, ann, bob, owner):
+    """/progress showed a reviewer the outcome counts of every record and every pair's
+    agreement; /conflicts counted the conflicts hidden from them."""
+    x1, x2, x3 = _ids(app)[:3]
+    for c in (bob, owner):
+        _decide(c, x1, "include")
+    _decide(bob, x2, "include")
+    _decide(owner, x2, "exclude")
+    before = ann.get("/conflicts").text
+    assert "other conflict" not in before and x2 not in before
+    prog = ann.get("/progress").text
+    assert "bob and olga" not in prog and "Fleiss" not in prog
+    assert "Of the records you decided: include 0, exclude 0, maybe 0" in prog
+    assert "0 for you to screen" in prog.split('id="h-full-text"')[1]
+    full = owner.get("/progress").text
+    assert "bob and olga" in full and "include 1" in full
+    # once ann has decided x1 it counts for her, with her agreement with the others
+    _decide(ann, x1, "include")
+    prog = ann.get("/progress").text
+    assert "Of the records you decided: include 1" in prog
+    assert "ann and bob" in prog and "ann and olga" in prog and "bob and olga" not in prog
+    assert "1 for you to screen" in prog.split('id="h-full-text"')[1]
+
+
+# ----------------------------------------------------------------------------- F4
+def test_f4_full_text_upload_needs_a_reviewer_and_a_full_text_record(tmp_path):
+    import sqlalchemy as sa
+
+    from evsynth.records.store import T
+
+    review = make_review(tmp_path / "r", n=3, users={"olga": "owner", "ann": "reviewer",
+                                                       "bob": "reviewer", "zed": "reviewer"})
+    app = create_app(review, max_upload=200_000, max_pdf=50_000)
+    pdf = b"%PDF-1.4 a paper"
+    try:
+        x, y = _ids(app)[:2]
+        with TestClient(app, follow_redirects=False) as zed, \
+                TestClient(app, follow_redirects=False) as ann, \
+                TestClient(app, follow_redirects=False) as bob:
+            login(zed, "zed"), login(ann, "ann"), login(bob, "bob")
+            for c in (ann, bob):
+                _decide(c, x, "include")
+
+            def upload(c: TestClient, rid: str):
+                return c.post("/fulltext/upload", data={"csrf_token": csrf_of(c),
+                                                        "record_id": rid},
+                              files={"pdf": ("a.pdf", pdf)})
+
+            r = upload(zed, x)  # not in review.toml's reviewers, as for /decide
+            assert r.status_code == 400 and "not one of the reviewers" in r.text
+            r = upload(ann, y)  # not at the full-text stage
+            assert r.status_code == 400 and "not to be screened at the full-text" in r.text
+            with app.state.config.store.engine.connect() as conn:
+                assert conn.execute(sa.select(T["fulltexts"])).all() == []
+            assert upload(ann, x).status_code == 303
+    finally:
+        app.state.config.store.close()
+
+
+# ----------------------------------------------------------------------------- F5
+def test_f5_resolve_only_records_with_their_decisions(app, ann, bob, owner):
+    """A full-text 'exclude' resolution filed for a record nobody screened waited and
+    excluded it once it passed title-abstract."""
+    x, y = _ids(app)[:2]
+
+    def resolve(rid: str, stage: str, decision: str, reason: str | None = None):
+        data = {"csrf_token": csrf_of(owner), "record_id": rid, "stage": stage,
+                "decision": decision}
+        if reason:
+            data["reason"] = reason
+        return owner.post("/conflicts/resolve", data=data)
+
+    r = resolve(x, FT, "exclude", "wrong outcome")
+    assert r.status_code == 400 and "not at the full-text stage" in r.text
+    r = resolve(x, TA, "include")  # nobody screened it
+    assert r.status_code == 400 and "still waiting" in r.text
+    _decide(ann, x, "include")
+    assert resolve(x, TA, "include").status_code == 400  # one of two decisions
+    _decide(bob, x, "exclude")
+    assert resolve(x, TA, "include").status_code == 303  # the conflict
+    assert resolve(x, FT, "exclude", "wrong outcome").status_code == 400  # not screened
+    for c in (ann, bob):
+        _decide(c, y, "include")
+    assert resolve(y, TA, "exclude", "not a trial").status_code == 303  # owner overrides
+    prisma = owner.get("/prisma").text
+    assert "Reports excluded: wrong outcome" not in prisma
+
+
+# ----------------------------------------------------------------------------- /progress
+@pytest.mark.parametrize("state", ["nothing", "one reviewer", "no shared record",
+                                   "one category", "perfect", "three reviewers"])
+def test_progress_page_renders_every_agreement_state(app, ann, bob, owner, viewer, state):
+    """/progress once answered 500 (not reproduced): every state of the agreement table
+    renders, for every role (kappa undefined, no shared record, a single reviewer)."""
+    x, y, z = _ids(app)[:3]
+    plan = {"nothing": [],
+            "one reviewer": [(ann, x, "include")],
+            "no shared record": [(ann, x, "include"), (bob, y, "exclude")],
+            "one category": [(ann, x, "include"), (bob, x, "include"), (ann, y, "include"),
+                             (bob, y, "include")],
+            "perfect": [(ann, x, "include"), (bob, x, "include"), (ann, y, "exclude"),
+                        (bob, y, "exclude")],
+            "three reviewers": [(ann, x, "include"), (bob, x, "exclude"),
+                                (owner, x, "maybe"), (owner, z, "include")]}[state]
+    for c, rid, d in plan:
+        assert _decide(c, rid, d).status_code == 303
+    for c in (ann, bob, owner, viewer):
+        r = c.get("/progress")
+        assert r.status_code == 200, (state, r.text[-500:])
+        assert "nan" not in r.text.lower().replace("nanc", "")
+    full = owner.get("/progress").text
+    if state == "no shared record":
+        assert "ann and bob</th><td>Cohen</td><td>0</td>" in full and "undefined" in full
+    if state == "one category":
+        assert "100.0%" in full and "undefined" in full
+
+
+def test_progress_numbers_that_are_not_finite_are_shown_as_undefined(app, owner, monkeypatch):
+    import pandas as pd
+
+    from evsynth.records import agreement
+
+    def odd(latest, **kw):
+        frame = pd.DataFrame({"stage": [TA], "method": ["Cohen"], "reviewers": ["ann and bob"],
+                              "n": [None], "percent_agreement": [float("nan")],
+                              "kappa": [float("inf")], "ci_lb": [None],
+                              "ci_ub": [float("nan")]}, dtype=object)
+        return agreement.AgreementTable(frame)
+
+    monkeypatch.setattr(agreement, "agreement_table", odd)
+    r = owner.get("/progress")
+    assert r.status_code == 200 and "undefined" in r.text
+    assert "ann and bob</th><td>Cohen</td><td>0</td>" in r.text

@@ -180,6 +180,8 @@ def test_csrf_enforced_on_every_post(app, owner):
 def test_upload_types_and_sizes_refused(app, ann, owner, review):
     store = app.state.config.store
     rid = store.record_ids()[0]
+    for who in ("ann", "bob"):  # a full text belongs to a record at the full-text stage
+        store.add_decision(rid, "title-abstract", "include", who)
     token = csrf_of(ann)
     # not a PDF (HTML named .pdf, served with a PDF type)
     r = ann.post("/fulltext/upload", data={"csrf_token": token, "record_id": rid},

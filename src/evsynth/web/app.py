@@ -11,9 +11,27 @@ Request handling
   whose ``Origin`` header names another site is refused;
 * roles: viewers read; reviewers also screen and attach full texts; owners also import,
   deduplicate and resolve conflicts;
-* blind screening: the screening pages show a reviewer only their own decisions; other
-  reviewers' decisions on a record appear in the conflicts view, and there only to owners and
-  to reviewers who have themselves decided that record;
+* blind screening (role reviewer; owners and viewers see everything): the screening pages
+  show a reviewer only their own decisions; other reviewers' decisions on a record appear in
+  the conflicts view, and there only to reviewers who have themselves decided that record.
+  Nothing else a reviewer is shown depends on the others' decisions on records the reviewer
+  has not decided: at full text a reviewer screens the records that passed title-abstract
+  *and* that they decided there (a record that passed without them is answered like one that
+  did not pass); the progress page shows them the outcomes of the records they decided, their
+  own count and their agreement with each other reviewer; the conflicts page does not count
+  the conflicts it hides;
+* decisions are final once the record has all its required decisions (agreed or in
+  conflict) or a resolution: a reviewer may change a decision while the record waits for
+  the others' (as in Covidence, where a vote can be changed until the record moves on), not
+  after, when they may have seen the others' votes; such a request is refused (409) and a
+  change goes through the owner's resolution, which is accepted for records that have all
+  their required decisions at that stage (not for records still waiting for their screeners,
+  nor for records not at that stage). The store keeps every decision (append-only, with
+  time); the outcome counts each reviewer's latest decision (:mod:`evsynth.records.screening`)
+  and the agreement on the progress page counts, per reviewer and record, the decision that
+  stood when the reviewer could first see the others' (a change made afterwards elsewhere,
+  e.g. in the terminal screener, or in this app before decisions were final, does not count:
+  kappa measures independent decisions), :mod:`evsynth.web.screenindex`;
 * the store work runs in a worker thread, and a decision is committed (one transaction; SQLite
   with ``synchronous=FULL``) before its response is sent.
 """
@@ -525,8 +543,11 @@ def screen_decide(request: Request, user: User, form: FormData) -> Response:
     rid = _text(form, "record_id", required=True)
     decision = _text(form, "decision", required=True)
     assert rid is not None and decision is not None
-    views.decide(cfg(request).store, settings_of(request), stage, user, rid, decision,
-                 _text(form, "reason"), _text(form, "note"))
+    try:
+        views.decide(cfg(request).store, settings_of(request), stage, user, rid, decision,
+                     _text(form, "reason"), _text(form, "note"))
+    except views.DecisionLocked as exc:
+        return error(request, 409, str(exc))
     if request.headers.get("accept", "").startswith("application/json"):
         from starlette.responses import JSONResponse
 
@@ -541,7 +562,7 @@ def progress_page(request: Request, user: User) -> Response:
     from evsynth.web import views
 
     return render(request, "progress.html", **views.progress(cfg(request).store,
-                                                              settings_of(request)))
+                                                              settings_of(request), user))
 
 
 @page()
@@ -570,10 +591,14 @@ def conflicts_resolve(request: Request, user: User, form: FormData) -> Response:
     stage = _text(form, "stage", required=True)
     decision = _text(form, "decision", required=True)
     assert rid is not None and stage is not None and decision is not None
+    from evsynth.web import views
+
     store = cfg(request).store
     store.check_record_ids([rid], "resolve: ")
+    settings = settings_of(request)
+    views.check_resolvable(store, settings, stage, rid)
     resolve(store, rid, stage, decision, user.username, _text(form, "reason"),
-            settings=settings_of(request), note=_text(form, "note"))
+            settings=settings, note=_text(form, "note"))
     page = _page_number(_text(form, "page"))  # back to the page the conflict was on
     return redirect("/conflicts" if page == 1 else f"/conflicts?page={page}")
 
@@ -603,6 +628,10 @@ def prisma_svg(request: Request, user: User) -> Response:
 # ----------------------------------------------------------------------------------------------
 @action(SCREEN_ROLES, limit="max_pdf")
 def fulltext_upload(request: Request, user: User, form: FormData) -> Response:
+    """Attach a PDF to a record at the full-text stage: by a reviewer of review.toml who may
+    screen the record there, as for a decision (:func:`evsynth.web.views.check_screenable`)."""
+    from evsynth.web import views
+
     rid = _text(form, "record_id", required=True)
     assert rid is not None
     f = form.get("pdf")
@@ -610,6 +639,7 @@ def fulltext_upload(request: Request, user: User, form: FormData) -> Response:
         raise InputError("no PDF chosen; expected a PDF file")
     c = cfg(request)
     c.store.check_record_ids([rid], "full text: ")
+    views.check_screenable(c.store, settings_of(request), "full-text", user, rid)
     data = f.file.read(c.max_pdf + 1)
     if len(data) > c.max_pdf:
         return error(request, 413, f"PDF too large: at most {c.max_pdf} bytes.")

@@ -100,15 +100,16 @@ class RankingCache:
             return self.rankings.get((stage, reviewer))
 
     def refresh(self, settings: ScreeningSettings, stage: str, reviewer: str,
-                version: tuple[int, ...]) -> bool:
+                version: tuple[int, ...], blind: bool = False) -> bool:
         """Start a background training run unless the ranking is of ``version`` or a run is
-        under way. True: a run was started."""
+        under way. True: a run was started. ``blind``: the reviewer screens blind (at full
+        text only the records they passed themselves, :mod:`evsynth.web.screenindex`)."""
         key = (stage, reviewer)
         with self.lock:
             r = self.rankings.get(key)
             if (r is not None and r.version == version) or key in self.running:
                 return False
-            t = threading.Thread(target=self._run, args=(settings, stage, reviewer),
+            t = threading.Thread(target=self._run, args=(settings, stage, reviewer, blind),
                                  name=f"evsynth-ranking-{stage}-{reviewer}", daemon=True)
             self.running[key] = t
         t.start()
@@ -122,11 +123,12 @@ class RankingCache:
             t.join(timeout)
 
     # ------------------------------------------------------------------ training
-    def _run(self, settings: ScreeningSettings, stage: str, reviewer: str) -> None:
+    def _run(self, settings: ScreeningSettings, stage: str, reviewer: str,
+             blind: bool = False) -> None:
         key = (stage, reviewer)
         try:
             with self.train_lock:
-                r = self.train(settings, stage, reviewer)
+                r = self.train(settings, stage, reviewer, blind)
             with self.lock:
                 self.rankings[key] = r
         except Exception as exc:  # the page keeps the plain order; the next page tries again
@@ -148,13 +150,14 @@ class RankingCache:
             self._prio = (groups_version, Prioritiser(self.store.unique_records()))
         return self._prio[1]
 
-    def train(self, settings: ScreeningSettings, stage: str, reviewer: str) -> Ranking:
+    def train(self, settings: ScreeningSettings, stage: str, reviewer: str,
+              blind: bool = False) -> Ranking:
         """Train ``reviewer``'s ranking at ``stage`` now (in the calling thread) on the
         reviewer's own decisions (module docstring)."""
         from evsynth.records.prioritise import buscar_pvalue_ranked
         from evsynth.web.screenindex import screening_index
 
-        snap = screening_index(self.store).reviewer_snapshot(settings, stage, reviewer)
+        snap = screening_index(self.store).reviewer_snapshot(settings, stage, reviewer, blind)
         labels: dict[str, int] = snap["labels"]
         eligible: list[str] = snap["eligible"]
         p = self._prioritiser(snap["version"][0])

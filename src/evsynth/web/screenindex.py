@@ -23,6 +23,17 @@ at 200,000 records. :class:`ScreeningIndex` instead keeps
 
 The results are those of :func:`evsynth.web.views.screen_context`'s definitions (tests compare
 them with the store-wide computations of :mod:`evsynth.records.screening`).
+
+Blind screening (``blind=True``, a reviewer's view): at the full-text stage a reviewer reaches
+only the groups that passed title-abstract *and* that the reviewer decided there; whether a
+group the reviewer has not decided passed depends on the others' decisions, which the reviewer
+must not learn. Such a group is answered exactly as one that did not pass.
+
+Agreement (:meth:`ScreeningIndex.agreement_screens`) counts, per reviewer and group, the
+decision that stood when the reviewer could first see the others' (the group had all its
+required decisions, agreeing or in conflict, and the reviewer had decided it): a decision
+changed afterwards (possible in the terminal screener, or in the web app before decisions
+were locked) does not count; groups still pending count with the latest decisions.
 """
 
 from __future__ import annotations
@@ -89,6 +100,8 @@ class _StageLog:
     # group -> latest resolution (decision, reason)
     screens: dict[str, dict[str, str]] = field(default_factory=dict)
     resolution: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # group -> every screen decision (reviewer, decision, reason), in decision order
+    seq: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
 
 
 class ScreeningIndex:
@@ -153,6 +166,7 @@ class ScreeningIndex:
                 screens = log.screens.setdefault(g, {})
                 screens.pop(reviewer, None)  # ordered by each reviewer's latest decision
                 screens[reviewer] = decision
+                log.seq.setdefault(g, []).append((reviewer, decision, reason))
             else:
                 log.resolution[g] = (decision, reason)
             touched.add(g)
@@ -209,21 +223,36 @@ class ScreeningIndex:
         return self._sync_stage(stage, need)
 
     # ------------------------------------------------------------------ questions
-    def _eligible(self, stage: str, g: str) -> bool:
+    def _only(self, stage: str, reviewer: str, blind: bool) -> Mapping[str, Any] | None:
+        """Blind full-text screening: the groups ``reviewer`` decided at title-abstract (only
+        those of them that passed are the reviewer's to screen); None: no such restriction."""
+        if stage == "title-abstract" or not blind:
+            return None
+        h = self.logs["title-abstract"].mine.get(reviewer)
+        return {} if h is None else h.latest
+
+    def _eligible(self, stage: str, g: str, only: Mapping[str, Any] | None = None) -> bool:
         assert self.groups is not None
         if stage == "title-abstract":
             return g in self.groups.pos
-        return g in self.passed
+        return g in self.passed and (only is None or g in only)
 
-    def _positions(self, stage: str) -> range | list[int]:
+    def _positions(self, stage: str, only: Mapping[str, Any] | None = None
+                   ) -> range | list[int]:
         assert self.groups is not None
-        return range(len(self.groups.reps)) if stage == "title-abstract" else self.passed_pos
+        if stage == "title-abstract":
+            return range(len(self.groups.reps))
+        if only is None:
+            return self.passed_pos
+        reps = self.groups.reps
+        return [p for p in self.passed_pos if reps[p] in only]
 
-    def _first_todo(self, stage: str, h: _History, after: int) -> str | None:
+    def _first_todo(self, stage: str, h: _History, after: int,
+                    only: Mapping[str, Any] | None = None) -> str | None:
         """The first eligible representative at a position > ``after`` not decided in ``h``
         (title-abstract: starting at ``h.hint`` when that is later, and moving it on)."""
         assert self.groups is not None
-        reps, seq = self.groups.reps, self._positions(stage)
+        reps, seq = self.groups.reps, self._positions(stage, only)
         start = bisect.bisect_right(seq, after)
         from_hint = stage == "title-abstract" and start <= h.hint
         if from_hint:
@@ -238,19 +267,40 @@ class ScreeningIndex:
             h.hint = len(seq)
         return None
 
-    def is_eligible(self, settings: ScreeningSettings, stage: str, rid: str) -> bool:
-        """Is ``rid`` a group (its representative) to screen at ``stage``?"""
+    def is_eligible(self, settings: ScreeningSettings, stage: str, rid: str,
+                    reviewer: str | None = None, blind: bool = False) -> bool:
+        """Is ``rid`` a group (its representative) to screen at ``stage`` (by ``reviewer``,
+        screening blind: module docstring)?"""
         with self.lock:
             self._sync(stage, settings)
-            return self._eligible(stage, rid)
+            return self._eligible(stage, rid, self._only(stage, reviewer or "", blind))
+
+    def status(self, settings: ScreeningSettings, stage: str, rid: str,
+               reviewer: str | None = None) -> str | None:
+        """The outcome status of group ``rid`` at ``stage`` ("pending", "conflict", "decided"
+        or "resolved", as :func:`~evsynth.records.screening.group_outcome`); None: ``rid`` is
+        not eligible at ``stage``, or ``reviewer`` (when given) has no decision on it there."""
+        from evsynth.records.screening import reviewers_required
+
+        need = reviewers_required(settings)
+        with self.lock:
+            log = self._sync(stage, settings)
+            if not self._eligible(stage, rid):
+                return None
+            if reviewer is not None:
+                h = log.mine.get(reviewer)
+                if h is None or rid not in h.latest:
+                    return None
+            status: str = self._row(log, stage, rid, need)["status"]
+            return status
 
     def _first_ranked(self, stage: str, h: _History, ranked: Sequence[str], start: int,
-                      skip: str | None) -> str | None:
+                      skip: str | None, only: Mapping[str, Any] | None = None) -> str | None:
         """The first record of ``ranked`` from index ``start`` on that is eligible, not decided
         in ``h`` and not ``skip``."""
         for k in range(max(start, 0), len(ranked)):
             g = ranked[k]
-            if g != skip and g not in h.latest and self._eligible(stage, g):
+            if g != skip and g not in h.latest and self._eligible(stage, g, only):
                 return g
         return None
 
@@ -260,8 +310,8 @@ class ScreeningIndex:
         decision id and count, the number of eligible records."""
         return (groups.version, h.ids[-1] if h.ids else 0, len(h.ids), n_eligible)
 
-    def reviewer_snapshot(self, settings: ScreeningSettings, stage: str, reviewer: str
-                          ) -> dict[str, Any]:
+    def reviewer_snapshot(self, settings: ScreeningSettings, stage: str, reviewer: str,
+                          blind: bool = False) -> dict[str, Any]:
         """What prioritised screening trains on for ``reviewer`` (:mod:`evsynth.web.ranking`):
         ``eligible`` (the stage's representatives, import order), ``labels`` (the reviewer's
         *own* latest decision per eligible group: 1 include or maybe, 0 exclude), ``order`` (those
@@ -273,8 +323,9 @@ class ScreeningIndex:
             groups = self.groups
             assert groups is not None
             h = log.mine.get(reviewer) or _History()
-            eligible = [groups.reps[i] for i in self._positions(stage)]
-            order = [g for g in (h.group_of[d] for d in h.ids) if self._eligible(stage, g)]
+            only = self._only(stage, reviewer, blind)
+            eligible = [groups.reps[i] for i in self._positions(stage, only)]
+            order = [g for g in (h.group_of[d] for d in h.ids) if self._eligible(stage, g, only)]
             labels = {g: int(h.latest[g][1] in RELEVANT) for g in order}
             return dict(eligible=eligible, labels=labels, order=order,
                         version=self._version(groups, h, len(eligible)))
@@ -380,6 +431,65 @@ class ScreeningIndex:
 
         return dict(self._kept("prisma", settings, "full-text", compute))
 
+    def reviewer_progress(self, settings: ScreeningSettings, stage: str, reviewer: str,
+                          blind: bool = True) -> dict[str, Any]:
+        """:meth:`progress` as ``reviewer`` may see it screening blind: ``n`` (the groups the
+        reviewer may screen at ``stage``), and ``final``, ``pending``, ``conflicts`` and
+        ``done`` over the groups the reviewer has decided there (nothing about the others)."""
+        from evsynth.records.screening import reviewers_required
+
+        need = reviewers_required(settings)
+        with self.lock:
+            log = self._sync(stage, settings)
+            only = self._only(stage, reviewer, blind)
+            h = log.mine.get(reviewer) or _History()
+            mine = [g for g in h.latest if self._eligible(stage, g, only)]
+            final: dict[str, int] = {}
+            pending = conflicts = 0
+            for g in mine:
+                row = self._row(log, stage, g, need)
+                if row["final"] is not None:
+                    final[row["final"]] = final.get(row["final"], 0) + 1
+                pending += row["status"] == "pending"
+                conflicts += row["conflict"]
+            return dict(n=len(self._positions(stage, only)), final=final, pending=pending,
+                        conflicts=conflicts, done={reviewer: len(mine)} if mine else {})
+
+    def agreement_screens(self, settings: ScreeningSettings, stage: str
+                          ) -> dict[str, dict[str, str]]:
+        """Per reviewer, the decision on each eligible group at ``stage`` that agreement
+        counts (:func:`evsynth.records.agreement.agreement_table`'s input): the decision that
+        stood when the reviewer could first see the others' (when the group first had all its
+        required decisions or a conflict, or the reviewer's first decision after that); the
+        latest one while the group is pending. Kept like :meth:`progress`."""
+        from evsynth.records.screening import group_outcome
+
+        def compute(log: _StageLog, need: int) -> dict[str, dict[str, str]]:
+            out: dict[str, dict[str, str]] = {}
+            for g, seq in log.seq.items():
+                if not self._eligible(stage, g):
+                    continue
+                dec: dict[str, str] = {}
+                reasons: dict[str, str | None] = {}
+                frozen: set[str] = set()
+                complete = False
+                for rv, d, r in seq:
+                    if rv in frozen:
+                        continue  # changed after seeing the others': not counted
+                    dec.pop(rv, None)
+                    dec[rv], reasons[rv] = d, r
+                    if complete:
+                        frozen.add(rv)
+                    elif group_outcome(g, stage, dec, reasons, None, need)["status"] != \
+                            "pending":
+                        complete = True
+                        frozen.update(dec)
+                for rv, d in dec.items():
+                    out.setdefault(rv, {})[g] = d
+            return out
+
+        return copy.deepcopy(self._kept("agreement", settings, stage, compute))
+
     def latest_screens(self, settings: ScreeningSettings, stage: str
                        ) -> dict[str, dict[str, str]]:
         """Per reviewer, their latest own decision on every group at ``stage`` (in the order
@@ -392,7 +502,8 @@ class ScreeningIndex:
 
     def state(self, settings: ScreeningSettings, stage: str, reviewer: str, rid: str | None,
               after: str | None, ranked: Sequence[str] | None = None,
-              ranked_pos: Mapping[str, int] | None = None) -> dict[str, Any] | None:
+              ranked_pos: Mapping[str, int] | None = None, blind: bool = False
+              ) -> dict[str, Any] | None:
         """The screening page's navigation for ``reviewer``: ``current`` (``rid``, else the
         first undecided eligible record after ``after``, else the first undecided one),
         ``mine`` (the reviewer's decision on it), ``back``, ``next``, ``n_eligible``,
@@ -403,47 +514,62 @@ class ScreeningIndex:
         With ``ranked`` (record ids, most likely relevant first; ``ranked_pos`` their
         positions), the current record (without ``rid``) is the first undecided eligible one of
         ``ranked`` and ``next`` the first after the current one there; the plain order serves
-        when ``ranked`` has none left (e.g. records added since it was computed)."""
+        when ``ranked`` has none left (e.g. records added since it was computed).
+
+        ``blind``: the reviewer screens blind (module docstring); ``locked``: the reviewer's
+        decision on the current record is final (the record has all its required decisions, or
+        a conflict, or a resolution)."""
+        from evsynth.records.screening import reviewers_required
+
+        need = reviewers_required(settings)
         with self.lock:
             log = self._sync(stage, settings)
             groups = self.groups
             assert groups is not None
             h = log.mine.get(reviewer) or _History()
+            only = self._only(stage, reviewer, blind)
             if stage == "title-abstract":
                 n_eligible, n_done = len(groups.reps), len(h.latest)
             else:
-                n_eligible = len(self.passed)
-                n_done = sum(1 for g in h.latest if g in self.passed)
+                n_eligible = len(self.passed) if only is None else \
+                    sum(1 for g in self.passed if g in only)
+                n_done = sum(1 for g in h.latest if self._eligible(stage, g, only))
             current: str | None = None
             if rid is not None:
-                if not self._eligible(stage, rid):
+                if not self._eligible(stage, rid, only):
                     return None
                 current = rid
             else:
                 if ranked is not None:
-                    current = self._first_ranked(stage, h, ranked, 0, None)
-                if current is None and after is not None and self._eligible(stage, after):
-                    current = self._first_todo(stage, h, groups.pos[after])
+                    current = self._first_ranked(stage, h, ranked, 0, None, only)
+                if current is None and after is not None and self._eligible(stage, after,
+                                                                            only):
+                    current = self._first_todo(stage, h, groups.pos[after], only)
                 if current is None:
-                    current = self._first_todo(stage, h, -1)
+                    current = self._first_todo(stage, h, -1, only)
             back: str | None = None
             if current is not None and current in h.latest:
                 back = h.before(current)
+                if back is not None and only is not None and not self._eligible(stage, back,
+                                                                                 only):
+                    back = None
             else:
                 for did in reversed(h.ids):
                     g = h.group_of[did]
-                    if self._eligible(stage, g):
+                    if self._eligible(stage, g, only):
                         back = g
                         break
             nxt = None
             if current is not None and ranked is not None:
                 start = (ranked_pos or {}).get(current, -1) + 1
-                nxt = self._first_ranked(stage, h, ranked, start, current)
+                nxt = self._first_ranked(stage, h, ranked, start, current, only)
             if nxt is None and current is not None:
-                nxt = self._first_todo(stage, h, groups.pos[current])
+                nxt = self._first_todo(stage, h, groups.pos[current], only)
             m = h.latest.get(current) if current is not None else None
+            locked = m is not None and current is not None and \
+                self._row(log, stage, current, need)["status"] != "pending"
             return dict(current=current, back=back, next=nxt, n_eligible=n_eligible,
-                        n_done=n_done, n_todo=n_eligible - n_done,
+                        n_done=n_done, n_todo=n_eligible - n_done, locked=locked,
                         mine=None if m is None else dict(decision=m[1], reason=m[2], note=m[3]),
                         members=[] if current is None else groups.members.get(current,
                                                                               [current]),

@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import threading
 import warnings
+import weakref
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,7 +46,10 @@ def overview(store: Store, settings: ScreeningSettings, user: User) -> dict[str,
     n, n_groups = idx.group_counts()
     mine = {}
     for stage in STAGES:
-        p = idx.progress(settings, stage)
+        if blind(user):  # the full-text count must not tell what the others passed
+            p = idx.reviewer_progress(settings, stage, user.username)
+        else:
+            p = idx.progress(settings, stage)
         mine[stage] = dict(eligible=p["n"], done=p["done"].get(user.username, 0))
     return dict(n_records=n, n_unique=n_groups, n_imports=len(store.imports()),
                 n_uncertain=len(store.uncertain_pairs()), mine=mine)
@@ -224,6 +229,16 @@ def highlight_segments(text: str, include: re.Pattern[str] | None,
     return out
 
 
+def blind(user: User) -> bool:
+    """Does ``user`` screen blind (role reviewer: sees others' decisions only on records they
+    decided themselves; owners and viewers see everything)?"""
+    return user.role == "reviewer"
+
+
+class DecisionLocked(InputError):
+    """A reviewer's decision on a record that has all its required decisions (HTTP 409)."""
+
+
 def _check_reviewer(settings: ScreeningSettings, user: User) -> None:
     if settings.reviewers and user.username not in settings.reviewers:
         raise InputError(f"user {user.username!r} is not one of the reviewers in review.toml "
@@ -255,13 +270,15 @@ def screen_context(store: Store, settings: ScreeningSettings, stage: str, user: 
         rk = cache.get(stage, user.username)
         nav = screening_index(store).state(
             settings, stage, user.username, rid, after,
-            ranked=None if rk is None else rk.ranked, ranked_pos=None if rk is None else rk.pos)
+            ranked=None if rk is None else rk.ranked, ranked_pos=None if rk is None else rk.pos,
+            blind=blind(user))
         if nav is None:
             return None
-        cache.refresh(settings, stage, user.username, nav["version"])
+        cache.refresh(settings, stage, user.username, nav["version"], blind=blind(user))
         prio = ranking.status(rk, nav["version"])
     else:
-        nav = screening_index(store).state(settings, stage, user.username, rid, after)
+        nav = screening_index(store).state(settings, stage, user.username, rid, after,
+                                           blind=blind(user))
     if nav is None:
         return None
     current: str | None = nav["current"]
@@ -290,7 +307,8 @@ def screen_context(store: Store, settings: ScreeningSettings, stage: str, user: 
         fulltexts = [dict(name=Path(x["file"]).name, size=x["size"],
                           uploaded_by=x["uploaded_by"], uploaded_at=x["uploaded_at"])
                      for x in frows]
-    return dict(stage=stage, record=record, mine=nav["mine"], order=order, prio=prio,
+    return dict(stage=stage, record=record, mine=nav["mine"], locked=nav["locked"],
+                order=order, prio=prio,
                 reasons=settings.reasons(stage), back=nav["back"], next=nav["next"],
                 n_eligible=nav["n_eligible"], n_done=nav["n_done"], n_todo=nav["n_todo"],
                 fulltexts=fulltexts,
@@ -299,45 +317,123 @@ def screen_context(store: Store, settings: ScreeningSettings, stage: str, user: 
                 in_reviewers=not settings.reviewers or user.username in settings.reviewers)
 
 
+_DECIDE_LOCKS: weakref.WeakKeyDictionary[Store, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def _decide_lock(store: Store) -> threading.Lock:
+    from evsynth.web.screenindex import one_per_store
+
+    return one_per_store(_DECIDE_LOCKS, store, lambda _s: threading.Lock())
+
+
+def check_screenable(store: Store, settings: ScreeningSettings, stage: str, user: User,
+                     rid: str) -> None:
+    """InputError unless ``user`` is one of review.toml's reviewers and ``rid`` is a record
+    ``user`` may screen at ``stage`` (blind: at full text only records the user decided at
+    title-abstract; a record that did not pass and one the user may not know about get the
+    same answer)."""
+    check_stage(stage)
+    _check_reviewer(settings, user)
+    if not screening_index(store).is_eligible(settings, stage, rid, user.username,
+                                              blind(user)):
+        raise InputError(f"record {rid!r} is not to be screened at the {stage} stage"
+                         + (" by you" if stage == "full-text" and blind(user) else ""))
+
+
 def decide(store: Store, settings: ScreeningSettings, stage: str, user: User, rid: str,
            decision: str, reason: str | None, note: str | None) -> None:
     """Record ``user``'s decision (committed before returning): checked against the stage's
-    eligible records and review.toml's reasons and reviewers."""
+    eligible records (:func:`check_screenable`) and review.toml's reasons and reviewers.
+
+    A decision can be changed while the record waits for other reviewers' decisions; once it
+    has all its required decisions (agreed or in conflict) or a resolution, the reviewer's
+    decision is final (:class:`DecisionLocked`; a change goes through the owner's conflict
+    resolution): the reviewer may now see the others' decisions, so a change would no longer
+    be independent."""
     from evsynth.records.screening import record_decision
 
-    check_stage(stage)
-    _check_reviewer(settings, user)
     if decision != "exclude":
         reason = None
-    if not screening_index(store).is_eligible(settings, stage, rid):
-        raise InputError(f"record {rid!r} is not to be screened at the {stage} stage")
-    record_decision(store, rid, stage, decision, user.username, reason, settings=settings,
-                    note=note, source="web")
+    with _decide_lock(store):  # the check and the decision, one at a time (this process)
+        check_screenable(store, settings, stage, user, rid)
+        status = screening_index(store).status(settings, stage, rid, user.username)
+        if status is not None and status != "pending":
+            raise DecisionLocked(
+                f"your {stage} decision on record {rid!r} is final: the record has all the "
+                "decisions it needs (agreed, in conflict or resolved), so it can no longer be "
+                "changed here; ask the review owner to settle it on the conflicts page")
+        record_decision(store, rid, stage, decision, user.username, reason,
+                        settings=settings, note=note, source="web")
 
 
-def progress(store: Store, settings: ScreeningSettings) -> dict[str, Any]:
+#: outcome statuses of a record that the owner may resolve
+RESOLVABLE = ("conflict", "decided", "resolved")
+
+
+def check_resolvable(store: Store, settings: ScreeningSettings, stage: str, rid: str) -> None:
+    """InputError unless ``rid`` is eligible at ``stage`` and has all its required decisions
+    there (in conflict; or agreed, or resolved before, when the owner overrides the outcome,
+    e.g. for a reviewer whose decision is final): a resolution of a record still waiting for
+    its screeners (or not at the stage at all) would settle it before anyone screened it."""
+    check_stage(stage)
+    status = screening_index(store).status(settings, stage, rid)
+    if status is None:
+        raise InputError(f"record {rid!r} is not at the {stage} stage; expected a record in "
+                         "conflict there")
+    if status not in RESOLVABLE:
+        raise InputError(f"record {rid!r} is still waiting for its reviewers' {stage} "
+                         "decisions; expected a record in conflict (a resolution settles a "
+                         "conflict, it does not replace screening)")
+
+
+def _number(x: Any) -> float | None:
+    """A finite float, else None (the template prints None as "-" or "undefined")."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v and v not in (float("inf"), float("-inf")) else None
+
+
+def progress(store: Store, settings: ScreeningSettings, user: User | None = None
+             ) -> dict[str, Any]:
     """Per stage: outcome counts, records decided per reviewer, agreement (percent and Cohen's
-    kappa of each pair of reviewers, :func:`evsynth.records.agreement.screening_agreement`)."""
+    kappa of each pair of reviewers, :func:`evsynth.records.agreement.agreement_table`, on the
+    decisions of :meth:`~evsynth.web.screenindex.ScreeningIndex.agreement_screens`).
+
+    A ``user`` screening blind (:func:`blind`) sees only what concerns their own decisions:
+    the records they may screen, the outcomes of the records they decided, their own count
+    and their agreement with each other reviewer (on records both decided); not the other
+    reviewers' counts or agreement, nor outcomes of records they have not decided."""
     from evsynth.records.agreement import agreement_table
 
     idx = screening_index(store)  # the store-wide tables took 18 s at 200,000 records
+    me = user.username if user is not None and blind(user) else None
     stages = []
     for stage in STAGES:
-        p = idx.progress(settings, stage)
+        if me is not None:
+            p = idx.reviewer_progress(settings, stage, me)
+        else:
+            p = idx.progress(settings, stage)
         n_eligible, finals = p["n"], p["final"]
         per = [dict(reviewer=str(reviewer), done=n, eligible=n_eligible,
                     percent=100.0 * n / n_eligible if n_eligible else 0.0)
                for reviewer, n in p["done"].items()]
-        ag = agreement_table({stage: idx.latest_screens(settings, stage)}).frame
-        agreement = [dict(method=r["method"], reviewers=r["reviewers"], n=r["n"],
-                          percent=r["percent_agreement"], kappa=r["kappa"],
-                          ci_lb=r["ci_lb"], ci_ub=r["ci_ub"])
-                     for r in ag.to_dict("records")]
+        screens = idx.agreement_screens(settings, stage)
+        if me is None:
+            frames = [agreement_table({stage: screens}).frame]
+        else:
+            frames = [agreement_table({stage: screens}, reviewers=[me, other]).frame
+                      for other in sorted(screens) if other != me and me in screens]
+        agreement = [dict(method=r["method"], reviewers=r["reviewers"], n=int(r["n"] or 0),
+                          percent=_number(r["percent_agreement"]), kappa=_number(r["kappa"]),
+                          ci_lb=_number(r["ci_lb"]), ci_ub=_number(r["ci_ub"]))
+                     for f in frames for r in f.to_dict("records")]
         stages.append(dict(stage=stage, n=n_eligible, include=finals.get("include", 0),
                            exclude=finals.get("exclude", 0), maybe=finals.get("maybe", 0),
                            pending=p["pending"], conflicts=p["conflicts"], reviewers=per,
                            agreement=agreement))
-    return dict(progress=stages)
+    return dict(progress=stages, blind=me is not None)
 
 
 def prisma(store: Store, settings: ScreeningSettings) -> dict[str, Any]:
@@ -358,7 +454,8 @@ def conflict_list(store: Store, settings: ScreeningSettings, user: User,
     :data:`CONFLICTS_PER_PAGE`) at a time (page ``page``,
     1-based, clamped to the pages there are): owners and viewers see all; a reviewer sees only
     records they have decided themselves (blind screening). Also ``total`` (visible),
-    ``hidden``, ``page``, ``pages`` and ``first`` (the number of the page's first conflict).
+    ``blind`` (conflicts of records the reviewer has not decided are left out, and not counted),
+    ``page``, ``pages`` and ``first`` (the number of the page's first conflict).
     A ``per_page`` below 1 is a ValueError."""
     if per_page is None:
         per_page = CONFLICTS_PER_PAGE
@@ -367,7 +464,7 @@ def conflict_list(store: Store, settings: ScreeningSettings, user: User,
     idx = screening_index(store)  # the store-wide tables took 18 s at 200,000 records
     found = [(stage, r) for stage in STAGES for r in idx.conflicts(settings, stage)]
     visible = [(stage, r) for stage, r in found
-               if not (user.role == "reviewer" and user.username not in r["decisions"])]
+               if not (blind(user) and user.username not in r["decisions"])]
     pages = max(1, -(-len(visible) // per_page))
     page = min(max(1, page), pages)
     shown = visible[(page - 1) * per_page:page * per_page]
@@ -377,6 +474,9 @@ def conflict_list(store: Store, settings: ScreeningSettings, user: User,
                         for k, v in r["decisions"].items()],
                  reasons=settings.reasons(stage))
             for stage, r in shown]
-    return dict(conflicts=rows, hidden=len(found) - len(visible), total=len(visible),
+    # the number of hidden conflicts is not given: it would tell a reviewer about the others'
+    # decisions on records they have not decided (the page says that such conflicts exist
+    # only in general, :func:`blind`)
+    return dict(conflicts=rows, blind=blind(user), total=len(visible),
                 page=page, pages=pages, first=(page - 1) * per_page + 1)
 
