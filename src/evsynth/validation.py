@@ -277,6 +277,21 @@ def _is_na(val: Any) -> bool:
     return pd_mod is not None and (val is pd_mod.NA or val is pd_mod.NaT)
 
 
+def as_array(field: str, values: Any, labels: Sequence[Any] | None = None) -> np.ndarray:
+    """``np.asarray(values)``, with values that do not form an array (a list among numbers)
+    an :class:`InputError` naming the study and the field instead of numpy's ValueError."""
+    try:
+        return np.asarray(values)
+    except (ValueError, TypeError):
+        if isinstance(values, (list, tuple)):
+            i = next((j for j, x in enumerate(values) if isinstance(x, (list, tuple, dict, set))
+                      or np.ndim(x) != 0), 0)
+            raise InputError(f"{study_name(i, labels)}: field '{field}' is {shown(values[i])}; "
+                             "expected one number per study") from None
+        raise InputError(f"argument '{field}' is {shown(values)}; expected one number per "
+                         "study (a 1-D sequence)") from None
+
+
 def numeric_vector(field: str, value: Any, data: pd.DataFrame | None = None, *,
                    labels: Sequence[Any] | None = None, allow_missing: bool = False
                    ) -> np.ndarray:
@@ -290,12 +305,18 @@ def numeric_vector(field: str, value: Any, data: pd.DataFrame | None = None, *,
         i = next(j for j, x in enumerate(raw) if isinstance(x, (bool, np.bool_)))
         raise InputError(f"{study_name(i, labels)}: field '{field}' is {shown(raw[i])}; expected a "
                          "number (booleans are not numbers here)")
-    arr = np.asarray(raw)
+    arr = as_array(field, raw, labels)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
         raise InputError(f"argument '{field}' has shape {arr.shape}; expected one value per "
                          "study (a 1-D sequence)")
+    if arr.dtype.kind == "c":  # complex numbers: name the first one the user gave as complex
+        given = list(raw) if isinstance(raw, (list, tuple)) else list(arr)
+        i = next((j for j, x in enumerate(given)
+                  if isinstance(x, (complex, np.complexfloating))), 0)
+        raise InputError(f"{study_name(i, labels)}: field '{field}' is {shown(given[i])}; "
+                         "expected a real number")
     if arr.dtype == bool:
         raise InputError(f"{study_name(0, labels)}: field '{field}' is {bool(arr[0])!r}; "
                          "expected a number (booleans are not numbers here)")

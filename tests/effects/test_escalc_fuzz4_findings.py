@@ -88,3 +88,27 @@ def test_yes_no_options_accept_numpy_booleans():
     es = evsynth.effect_size("OR", ai=[0, 5], bi=[10, 12], ci=[0, 4], di=[11, 9],
                              drop00=np.True_)
     assert np.isnan(es["yi"][0]) and np.isfinite(es["yi"][1])
+
+
+def test_values_that_are_not_one_number_per_study_are_named():
+    """A nested list raised numpy's 'setting an array element with a sequence' (the only raw
+    error of the hostile sweep); a complex number was blamed on row 1 with another value."""
+    base = dict(ai=[1, 2], bi=[3, 4], ci=[5, 6], di=[7, 8])
+    with pytest.raises(InputError, match=r"study in row 2: field 'ai' is \[1, 2\]; expected one "
+                                         "number per study"):
+        evsynth.effect_size("OR", **{**base, "ai": [5, [1, 2]]})
+    with pytest.raises(InputError, match=r"study in row 2: field 'ai' is \(3\+0j\); expected a "
+                                         "real number"):
+        evsynth.effect_size("OR", **{**base, "ai": [5, 3 + 0j]})
+    with pytest.raises(InputError, match=r"study in row 2: field 'yi' is \[2, 3\]"):
+        evsynth.meta([1, [2, 3]], [1, 1])
+
+
+def test_a_missing_d_is_named_as_given():
+    """RPB from Cohen's d with a missing d noted "missing value for 'm1i'", a field the user
+    never gave (d is put in as m1i internally)."""
+    res = evsynth.effect_size("RPB", di=[0.5, np.nan], n1i=[10, 10], n2i=[12, 12])
+    assert res["note"].tolist() == ["", "missing value for 'di'"]
+    res = evsynth.effect_size("SMD", di=[0.5, np.nan], ti=[1, np.nan], n1i=[10, 10],
+                              n2i=[12, 12])
+    assert res["note"].tolist() == ["", "missing value for 'di' and 'ti'"]

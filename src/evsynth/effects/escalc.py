@@ -36,6 +36,7 @@ from evsynth.errors import (
     study_name,
 )
 from evsynth.validation import (
+    as_array,
     as_frame,
     choice,
     column,
@@ -596,7 +597,7 @@ def _collect(code: str, spec: Measure, data: pd.DataFrame | None, slab: Any,
                              f"{', '.join(req + opt)}")
     raw = {n: _column(n, v, data) for n, v in columns.items() if v is not None}
     for n, v in raw.items():
-        if np.ndim(v) > 1:
+        if np.ndim(as_array(n, v)) > 1:
             raise InputError(f"field '{n}': expected a one-dimensional column, got shape "
                              f"{np.shape(v)}")
     lengths = {n: len(v) for n, v in raw.items() if np.ndim(v) > 0}
@@ -771,6 +772,9 @@ def _smd_from_d_or_t(rows: _Rows) -> Arr:
     if rows.has("ti"):
         d = np.where(np.isnan(d), rows["ti"] * np.sqrt(1 / rows["n1i"] + 1 / rows["n2i"]), d)
     use = ~np.isnan(d)
+    if not all(rows.has(n) for n in means):  # the user gave d or t only: name those
+        given = [repr(n) for n in ("di", "ti") if rows.has(n)]
+        rows.mark(~use, f"missing value for {' and '.join(given)}")
     fills: tuple[Arr | float, ...] = (d, 0.0, 1.0, 1.0)  # d, and neutral means and SDs
     for n, fill in zip(means, fills, strict=True):
         x = rows[n] if rows.has(n) else np.full(k, np.nan)

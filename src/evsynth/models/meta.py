@@ -35,6 +35,7 @@ from evsynth.models.heterogeneity import ConfintResult
 from evsynth.models.kernels import FIXED_METHODS, Design, Segments
 from evsynth.models.results import FittedModel, ResultMixin, fmt_p, to_jsonable
 from evsynth.validation import (
+    as_array,
     as_frame,
     column,
     flag,
@@ -102,7 +103,8 @@ def prepare_inputs(yi: Any, vi: Any, sei: Any, data: pd.DataFrame | None,
     field = "vi" if vi is not None else "sei"
     y_raw = column("yi", yi, data)
     v_raw = column(field, vi if vi is not None else sei, data)
-    k_y, k_v = (1 if np.ndim(x) == 0 else len(x) for x in (y_raw, v_raw))
+    k_y, k_v = (1 if np.ndim(as_array(f, x)) == 0 else len(x)
+                for f, x in (("yi", y_raw), (field, v_raw)))
     if k_v != k_y:
         raise InputError(f"yi has {k_y} values but {field} has {k_v}; they must match")
     labels = study_labels(slab, data, k_y)
