@@ -51,3 +51,22 @@ def test_participants_not_reported_instead_of_none():
 def test_fixed_numbers_never_show_minus_zero(value, digits, shown):
     """The influence table showed '-0.00' (studentised residual, DFFITS)."""
     assert html._num(value, digits, fixed=True) == shown
+
+
+def test_leave_one_out_and_influence_tables_name_studies_by_label():
+    """They used the data files' study ids where the forest plot and the study tables use the
+    labels ('Kallmes 2009' beside 'Kallmes 2009 (INVEST)')."""
+    a = sof_samples.results()["analyses"][0]
+    a["studies"] = [{"study_id": "S1", "label": "Smith 2001 (TRIAL)"},
+                    {"study_id": "S2", "label": None}]
+    a["leave_one_out"] = {"rows": [
+        {"study_id": sid, "estimate": 0.1, "ci_lb": -0.1, "ci_ub": 0.3, "tau2": 0.0, "I2": 0.0,
+         "excludes_null": False, "changes_conclusion": False} for sid in ("S1", "S2", "S3")]}
+    a["influence"] = {"rows": [
+        {"study_id": sid, "rstudent": 0.5, "dffits": 0.1, "cook_d": 0.01, "hat": 0.3,
+         "weight": 50.0, "flagged": False} for sid in ("S1", "S2")]}
+    blocks = html._robustness_blocks(a, [0], {})
+    tables = {b["caption"].split(":")[0]: b for b in blocks if b.get("type") == "table"}
+    assert [r[0] for r in tables["Leave-one-out analysis"]["rows"]] == [
+        "Smith 2001 (TRIAL)", "S2", "S3"]
+    assert [r[0] for r in tables["Influence diagnostics"]["rows"]] == ["Smith 2001 (TRIAL)", "S2"]

@@ -465,12 +465,17 @@ def _robustness_blocks(a: dict, n_fig: list[int], funnels: dict[str, str]) -> li
         out.append({"type": "para", "cls": "note", "text": _s(ss.get("text"))})
     elif ss.get("text"):
         out.append({"type": "para", "text": _s(ss.get("text"))})
+    # the studies by their labels, as in the forest plot and the study tables (the ids of the
+    # data files read differently: 'Kallmes 2009' beside 'Kallmes 2009 (INVEST)')
+    names = {st.get("study_id"): st.get("label") or st.get("study_id")
+             for st in a.get("studies") or []}
     loo = a.get("leave_one_out") or {}
     if loo.get("rows"):
         out.append({"type": "table", "caption": f"Leave-one-out analysis: {title}",
                     "header": ["Study omitted", f"{_s(a.get('measure'))} ({level}% CI)",
                                "Tau²", "I²", "Conclusion"], "row_header": True,
-                    "rows": [[r.get("study_id"), _effect({"log_scale": False}, r),
+                    "rows": [[names.get(r.get("study_id"), r.get("study_id")),
+                              _effect({"log_scale": False}, r),
                               _stat(r.get("tau2"), 4),
                               "NA" if r.get("I2") is None else f"{_num(r.get('I2'), 0)}%",
                               ("changes" if r.get("changes_conclusion") else "same")
@@ -484,7 +489,8 @@ def _robustness_blocks(a: dict, n_fig: list[int], funnels: dict[str, str]) -> li
         out.append({"type": "table", "caption": f"Influence diagnostics: {title}",
                     "header": ["Study", "Studentised residual", "DFFITS", "Cook's distance",
                                "Hat", "Weight (%)", "Influential"], "row_header": True,
-                    "rows": [[r.get("study_id"), _stat(r.get("rstudent")),
+                    "rows": [[names.get(r.get("study_id"), r.get("study_id")),
+                              _stat(r.get("rstudent")),
                               _stat(r.get("dffits")), _stat(r.get("cook_d")),
                               _stat(r.get("hat"), 3), _stat(r.get("weight"), 1),
                               "yes" if r.get("flagged") else "no"] for r in inf["rows"]]})
