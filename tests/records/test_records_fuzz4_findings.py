@@ -256,3 +256,61 @@ def test_ris_year_taken_from_the_first_date_that_has_one(tmp_path):
                                 "Y1  - 2018///\nER  - \nTY  - JOUR\nTI  - C\nPY  - ///\n"
                                 "DA  - 2017/05/01\nER  - \n")
     assert df.year.tolist() == [2018, 2017]
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. a report (duplicate group) whose records are linked to different studies
+# ---------------------------------------------------------------------------------------------
+_PRISMA_TOML = """title = "x"
+[[search]]
+database = "MEDLINE"
+files = ["searches/a.ris"]
+[[search]]
+database = "Embase"
+files = ["searches/b.ris"]
+[screening]
+reviewers = ["AB"]
+"""
+_NEJM = ("TY  - JOUR\nTI  - Vertebroplasty for painful osteoporotic fractures{dot}\n"
+         "AU  - Buchbinder, R\nPY  - 2009\nDO  - 10.1056/NEJMoa0900429\nER  - \n")
+
+
+def test_duplicate_records_linked_to_different_studies_warn(tmp_path, capsys):
+    """PRISMA 2020 counts the distinct studies of the included reports; a report linked to
+    two studies counts for both (a paper may report two trials), so studies may exceed
+    reports. Two copies of one paper linked to different studies are usually a mistake:
+    link-study and prisma say so on stderr, and the counts follow the links."""
+    import json
+
+    from evsynth.cli import main
+
+    d = tmp_path / "review"
+    (d / "searches").mkdir(parents=True)
+    (d / "review.toml").write_text(_PRISMA_TOML, encoding="utf-8")
+    (d / "searches" / "a.ris").write_text(_NEJM.format(dot=""), encoding="utf-8")
+    (d / "searches" / "b.ris").write_text(_NEJM.format(dot="."), encoding="utf-8")
+
+    def run(*argv: str) -> tuple[int, str]:
+        code = main(["records", *argv])
+        return code, capsys.readouterr().err
+
+    assert run("import", str(d))[0] == 0
+    assert run("dedup", str(d))[0] == 0
+    for stage in ("title-abstract", "full-text"):
+        assert run("resolve", str(d), "a.ris:1", "--stage", stage, "--decision", "include",
+                   "--reviewer", "AB")[0] == 0
+    code, err = run("link-study", str(d), "a.ris:1", "S1")
+    assert code == 0 and "warning" not in err
+    code, err = run("link-study", str(d), "b.ris:1", "S2")
+    assert code == 0 and "warning: b.ris:1 is a duplicate" in err and "a.ris:1 -> study S1" in err
+    code, err = run("prisma", str(d), "--out", str(tmp_path / "out"))
+    assert code == 0 and "included report a.ris:1" in err and "b.ris:1 -> S2" in err
+    inc = json.loads((tmp_path / "out" / "prisma_counts.json").read_text())["included"]
+    assert inc == {"studies": 2, "reports": 1, "reports_unlinked": 0}
+    # linked to one study: no warning, one study
+    code, err = run("link-study", str(d), "b.ris:1", "S1")
+    assert code == 0 and "warning" not in err
+    code, err = run("prisma", str(d), "--out", str(tmp_path / "out"))
+    assert code == 0 and "warning" not in err
+    inc = json.loads((tmp_path / "out" / "prisma_counts.json").read_text())["included"]
+    assert inc == {"studies": 1, "reports": 1, "reports_unlinked": 0}

@@ -280,9 +280,19 @@ def cmd_link_study(args: argparse.Namespace) -> int:
     if known is not None and args.study_id.strip() not in known:
         raise InputError(f"{Path(args.review_dir) / 'studies.csv'}: study id "
                          f"{args.study_id!r} is not listed; expected one of its study ids")
+    from evsynth.records.prisma import study_link_conflicts
+
     with _open_existing(args.review_dir) as store:
         store.link_study(args.record_id, args.study_id, args.by)
+        group = store.duplicate_groups().get(args.record_id, args.record_id)
+        conflicts = study_link_conflicts(store.group_members(), store.study_links(), [group])
     echo(f"{args.record_id} -> study {args.study_id}")
+    for by in conflicts.values():
+        others = "; ".join(f"{', '.join(r)} -> study {sid}" for sid, r in by.items()
+                           if sid != args.study_id.strip())
+        echo(f"warning: {args.record_id} is a duplicate of records linked to another study "
+             f"({others}); the report now counts for {len(by)} studies in PRISMA. If it is "
+             "one report of one study, link its records to the same study id", err=True)
     return 0
 
 
@@ -311,8 +321,11 @@ def cmd_prisma(args: argparse.Namespace) -> int:
     ours = out.is_dir() and _prisma_output(out)
     for name in PRISMA_FILES:
         check_overwrite(out / name, force=args.force, owned=lambda _p: ours)
-    with _open_existing(args.review_dir) as store:
+    with _open_existing(args.review_dir) as store, warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
         counts = prisma_counts(store, settings)
+    for m in w:
+        echo(f"warning: {m.message}", err=True)
     make_dir(out)
     svg, png = out / "prisma.svg", out / "prisma.png"
     prisma_diagram(counts, svg, png, title=args.title)

@@ -31,7 +31,9 @@ Structure of :func:`prisma_counts` (all counts are int)::
       },
       "included": {
         "studies": 6,                   # distinct study ids of included reports (a report
-                                        #  not linked to a study counts as its own study)
+                                        #  not linked to a study counts as its own study;
+                                        #  one linked to several counts for each, with a
+                                        #  RecordsWarning: see study_link_conflicts)
         "reports": 9,                   # reports with final full-text outcome "include"
         "reports_unlinked": 0,          # included reports with no study link
       },
@@ -52,14 +54,17 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from evsynth.files import save_figures
+from evsynth.records.io import RecordsWarning
 from evsynth.records.screening import screening_table
 from evsynth.records.settings import ScreeningSettings
 from evsynth.records.store import Store
+from evsynth.textsafe import terminal_text
 
 NOT_RETRIEVED = "not retrieved"
 
@@ -118,6 +123,30 @@ def is_not_retrieved(status: str | None, final: str | None, reason: str | None) 
         final == "exclude" and reason and reason.strip().lower() == NOT_RETRIEVED)
 
 
+def study_link_conflicts(members: Mapping[str, list[str]], links: Mapping[str, str],
+                         groups: Iterable[str] | None = None) -> dict[str, dict[str, list[str]]]:
+    """Reports (duplicate groups; all of them, or those of ``groups``) whose records are
+    linked to more than one study: ``{group_id: {study_id: [record ids]}}``.
+
+    One report may describe several studies (PRISMA 2020 counts the distinct studies of the
+    included reports, so they count for each), but two copies of one paper linked to
+    different studies are more often a mistake: :func:`prisma_counts` and ``evsynth records
+    link-study`` warn about them."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for g in (members if groups is None else groups):
+        by: dict[str, list[str]] = {}
+        for m in members.get(g, [g]):
+            if m in links:
+                by.setdefault(links[m], []).append(m)
+        if len(by) > 1:
+            out[g] = by
+    return out
+
+
+def _describe_links(by: Mapping[str, list[str]]) -> str:
+    return "; ".join(f"{', '.join(recs)} -> {sid}" for sid, recs in by.items())
+
+
 def prisma_from_outcomes(store: Store, n_groups: int, members: Mapping[str, list[str]],
                          n_screened: int, ta_rows: Mapping[str, Mapping[str, Any]],
                          sought_ids: list[str],
@@ -169,6 +198,12 @@ def prisma_from_outcomes(store: Store, n_groups: int, members: Mapping[str, list
             ft_undecided += 1
 
     links = store.study_links()
+    for g, by in study_link_conflicts(members, links, included).items():
+        warnings.warn(terminal_text(
+            f"included report {g}: its duplicate records are linked to {len(by)} different "
+            f"studies ({_describe_links(by)}); each counts as a study of the review. If they "
+            "are copies of one report of one study, link them to the same study id"),
+            RecordsWarning, stacklevel=3)
     studies: set[str] = set()
     unlinked = 0
     for g in included:
