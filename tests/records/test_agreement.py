@@ -181,7 +181,9 @@ def test_screening_agreement_two_reviewers_per_stage(tmp_path):
     try:
         _decide(s, "title-abstract", "AB", "iiieeeem")
         _decide(s, "title-abstract", "CD", "iieeeeii")
-        _decide(s, "title-abstract", "AB", "e.......")    # AB changes her mind: latest counts
+        # AB changes her mind after both had decided (she could see CD's decision): her
+        # decision as it stood then counts, not the change (peek and revise; fuzz round 4)
+        _decide(s, "title-abstract", "AB", "e.......")
         s.add_decision("m.nbib:1", "title-abstract", "include", "EF", kind="resolution")
         _decide(s, "full-text", "AB", "ii......")
         _decide(s, "full-text", "CD", "ie......")
@@ -189,16 +191,16 @@ def test_screening_agreement_two_reviewers_per_stage(tmp_path):
         f = res.to_frame()
         assert list(f["stage"]) == ["title-abstract", "full-text"]
         ta = f.iloc[0]
-        # AB: e i i e e e e m ; CD: i i e e e e i i -> agree on records 2, 4, 5, 6
-        expected = cohen_kappa(list("eiieeeem"), list("iieeeeii"), ["i", "e", "m"])
-        assert ta["n"] == 8 and ta["percent_agreement"] == pytest.approx(50.0)
+        # AB: i i i e e e e m ; CD: i i e e e e i i -> agree on records 1, 2, 4, 5, 6
+        expected = cohen_kappa(list("iiieeeem"), list("iieeeeii"), ["i", "e", "m"])
+        assert ta["n"] == 8 and ta["percent_agreement"] == pytest.approx(62.5)
         assert ta["kappa"] == pytest.approx(expected.kappa)
         assert ta["ci_lb"] == pytest.approx(expected.ci_lb)
         assert ta["reviewers"] == "AB and CD" and ta["method"] == "Cohen"
         ft = f.iloc[1]
         assert ft["n"] == 2 and ft["percent_agreement"] == 50.0
         merged = screening_agreement(s, "title-abstract", merge_maybe=True).to_frame()
-        exp2 = cohen_kappa(list("eiieeeei"), list("iieeeeii"), ["i", "e"])
+        exp2 = cohen_kappa(list("iiieeeei"), list("iieeeeii"), ["i", "e"])
         assert merged.loc[0, "kappa"] == pytest.approx(exp2.kappa)
         assert "title-abstract: Cohen (AB and CD; n = 8)" in str(res.summary())
         json.dumps(res.to_dict(), allow_nan=False)
@@ -222,3 +224,32 @@ def test_screening_agreement_three_reviewers_fleiss(tmp_path):
         assert screening_agreement(s, "full-text").to_frame().empty
     finally:
         s.close()
+
+
+def test_counted_decisions_peek_and_revise_and_single_screening():
+    """The decision agreement counts (records.screening.counted_decisions, shared with the
+    web app's index and its decision lock through decisions_visible): as it stood when the
+    reviewer could first see another's decision; a lone decision under single screening
+    (need = 1) stays the reviewer's own to change until another decision comes."""
+    from evsynth.records.screening import counted_decisions, decisions_visible
+
+    ta = "title-abstract"
+    # dual screening: ann's change after the conflict does not count; cy's late first
+    # decision counts, her revision does not
+    seq = [("bob", "include", None), ("ann", "exclude", "x"), ("ann", "include", None),
+           ("cy", "exclude", "x"), ("cy", "include", None)]
+    assert counted_decisions("g", ta, seq, 2) == {"bob": "include", "ann": "exclude",
+                                                 "cy": "exclude"}
+    # pending: the latest counts
+    assert counted_decisions("g", ta, [("ann", "exclude", "x"), ("ann", "include", None)],
+                             2) == {"ann": "include"}
+    # single screening: ann alone may change her mind; once bob decides, both are fixed
+    seq1 = [("ann", "exclude", "x"), ("ann", "include", None), ("bob", "exclude", "x"),
+            ("ann", "exclude", "x"), ("bob", "include", None)]
+    assert counted_decisions("g", ta, seq1, 1) == {"ann": "include", "bob": "exclude"}
+    row = {"status": "decided", "n_decisions": 1}
+    assert not decisions_visible(row)
+    assert decisions_visible({"status": "decided", "n_decisions": 2})
+    assert decisions_visible({"status": "conflict", "n_decisions": 2})
+    assert decisions_visible({"status": "resolved", "n_decisions": 0})
+    assert not decisions_visible({"status": "pending", "n_decisions": 1})

@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from evsynth.records.agreement import agreement_table, screening_agreement
 from evsynth.records.model import records_frame
 from evsynth.records.prisma import prisma_counts, prisma_from_outcomes
-from evsynth.records.screening import eligible_groups, latest_decisions, screening_table
+from evsynth.records.screening import (
+    counted_screens,
+    eligible_groups,
+    latest_decisions,
+    screening_table,
+)
 from evsynth.records.settings import STAGES, ScreeningSettings
 from evsynth.records.store import Store
 from evsynth.web.screenindex import ScreeningIndex
@@ -93,8 +98,12 @@ def check_tables(store: Store, idx: ScreeningIndex, cfg: ScreeningSettings):
         mine = idx.latest_screens(cfg, stage)
         assert mine == by_rev
         assert all(list(mine[rv]) == list(by_rev[rv]) for rv in by_rev)  # decision order
-        a = agreement_table({stage: mine}).frame
-        b = screening_agreement(store, stage).frame
+        # agreement: each decision as it stood when the others' could be seen
+        # (records.screening.counted_decisions), the index's and the store-wide alike
+        counted = idx.agreement_screens(cfg, stage)
+        assert counted == counted_screens(store, stage, cfg)
+        a = agreement_table({stage: counted}).frame
+        b = screening_agreement(store, stage, settings=cfg).frame
         assert a.astype(str).equals(b.astype(str))
 
 

@@ -191,7 +191,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 for reviewer, sub in lat[lat["kind"] == "screen"].groupby("reviewer"):
                     done = len(set(sub["record_id"].map(groups)))
                     echo(f"  {reviewer}: {done} decided")
-            ag = agreement(store, stage)
+            ag = agreement(store, stage, settings=settings)
             for r in ag.to_dict("records"):
                 if r["n"]:
                     echo(f"  agreement {r['reviewer_a']} vs {r['reviewer_b']}: n = {r['n']}, "

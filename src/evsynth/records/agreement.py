@@ -38,9 +38,11 @@ variance has no closed form; the z test is what the literature reports).
 
 Screening data
 --------------
-:func:`screening_agreement` reads each reviewer's latest own decision ("screen" kind, not a
-resolution) per duplicate group and stage from a :class:`evsynth.records.store.Store` through
-:func:`evsynth.records.screening.latest_decisions`. Two reviewers: Cohen's kappa on the groups
+:func:`screening_agreement` reads each reviewer's own decision ("screen" kind, not a
+resolution) per duplicate group and stage from a :class:`evsynth.records.store.Store` as it
+stood when the reviewer could first see the others' (:func:`evsynth.records.screening.
+counted_screens`: a decision changed after the record had all its required decisions does not
+count). Two reviewers: Cohen's kappa on the groups
 both decided. More than two: Cohen's kappa for each pair, and Fleiss' kappa on the groups
 decided by the most common number m >= 2 of reviewers (groups with another number of
 decisions are counted in ``n_left_out``). ``merge_maybe=True`` counts "maybe" as "include"
@@ -85,6 +87,7 @@ from evsynth.validation import level_percent
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from evsynth.records.settings import ScreeningSettings
     from evsynth.records.store import Store
 
 __all__ = ["AgreementTable", "FleissKappa", "KappaResult", "cohen_kappa", "fleiss_kappa",
@@ -386,8 +389,15 @@ class AgreementTable(FrameResult):
 
 def screening_agreement(store: Store, stage: str | None = None, *,
                         reviewers: Sequence[str] | None = None, merge_maybe: bool = False,
-                        level: float = 95) -> AgreementTable:
+                        level: float = 95,
+                        settings: ScreeningSettings | None = None) -> AgreementTable:
     """Agreement between reviewers at each screening stage, from the store's decisions.
+
+    Each reviewer's decision on a record counts as it stood when the reviewer could first see
+    the others' (:func:`evsynth.records.screening.counted_decisions`: a decision changed after
+    the record had all its required decisions does not count; pending records count with the
+    latest decisions), as in the web app. Full-text agreement covers the records eligible for
+    full text (title-abstract outcome include or maybe).
 
     Parameters
     ----------
@@ -401,6 +411,9 @@ def screening_agreement(store: Store, stage: str | None = None, *,
         Count "maybe" as "include".
     level : float
         Confidence level of the kappa CI.
+    settings : ScreeningSettings, optional
+        The review's ``[screening]`` settings: the number of reviewers each record needs
+        (:func:`evsynth.records.screening.reviewers_required`; 1 without settings).
 
     Returns
     -------
@@ -428,25 +441,20 @@ def screening_agreement(store: Store, stage: str | None = None, *,
     >>> res.frame.loc[0, ["n", "percent_agreement", "kappa"]].tolist()
     [4, 75.0, 0.5]
     """
-    from evsynth.records.screening import latest_decisions
+    from evsynth.records.screening import counted_screens
     from evsynth.records.settings import STAGES, check_stage
 
     stages = [check_stage(stage)] if stage is not None else list(STAGES)
-    latest: dict[str, dict[str, dict[str, str]]] = {}
-    for st in stages:
-        lat = latest_decisions(store, st, kind="screen")
-        by_rev = latest[st] = {}
-        for r in lat.to_dict("records"):
-            by_rev.setdefault(str(r["reviewer"]), {})[str(r["group_id"])] = r["decision"]
-    return agreement_table(latest, reviewers=reviewers, merge_maybe=merge_maybe, level=level)
+    counted = {st: counted_screens(store, st, settings) for st in stages}
+    return agreement_table(counted, reviewers=reviewers, merge_maybe=merge_maybe, level=level)
 
 
 def agreement_table(latest: Mapping[str, Mapping[str, Mapping[str, str]]], *,
                     reviewers: Sequence[str] | None = None, merge_maybe: bool = False,
                     level: float = 95) -> AgreementTable:
-    """:func:`screening_agreement` from the reviewers' latest decisions: per stage,
-    ``{reviewer: {group_id: decision}}`` (as :func:`evsynth.records.screening.latest_decisions`
-    with ``kind="screen"`` gives them; the web app's screening index keeps them up to date)."""
+    """:func:`screening_agreement` from the reviewers' decisions: per stage,
+    ``{reviewer: {group_id: decision}}`` (as :func:`evsynth.records.screening.counted_screens`
+    gives them; the web app's screening index keeps them up to date)."""
     import pandas as pd
 
     lv = level_percent(level)

@@ -29,7 +29,7 @@ import csv
 import io
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,70 @@ def _screening_table(store: Store, stage: str, settings: ScreeningSettings | Non
     return out
 
 
+def counted_decisions(group_id: str, stage: str,
+                      sequence: Iterable[tuple[str, str, str | None]],
+                      need: int) -> dict[str, str]:
+    """The decision of each reviewer on one group that agreement statistics count, from the
+    group's screening decisions in the order made (``(reviewer, decision, reason)``): the
+    decision that stood when the reviewer could first see the others' (the group had all its
+    required decisions, agreeing or in conflict, and the reviewer had decided it); a decision
+    changed after that (peek and revise) does not count. While the group is pending, every
+    reviewer's latest decision counts. The web app's agreement and
+    :func:`evsynth.records.agreement.screening_agreement` both count these."""
+    dec: dict[str, str] = {}
+    reasons: dict[str, str | None] = {}
+    frozen: set[str] = set()
+    complete = False
+    for reviewer, decision, reason in sequence:
+        if reviewer in frozen:
+            continue  # changed after seeing the others': not counted
+        dec.pop(reviewer, None)
+        dec[reviewer], reasons[reviewer] = decision, reason
+        if complete:
+            frozen.add(reviewer)
+        elif decisions_visible(group_outcome(group_id, stage, dec, reasons, None, need)):
+            complete = True
+            frozen.update(dec)
+    return dec
+
+
+def decisions_visible(outcome: Mapping[str, Any]) -> bool:
+    """Whether the reviewers of a group (a row of :func:`screening_table`,
+    :func:`group_outcome`) may now see one another's decisions, so that a change of their own
+    would no longer be independent: the group is in conflict or resolved, or decided by two or
+    more reviewers. A single reviewer's decision that settles a group under single screening
+    stays theirs to change until another decision or a resolution comes."""
+    status = outcome["status"]
+    return status in ("conflict", "resolved") or (
+        status == "decided" and int(outcome["n_decisions"]) >= 2)
+
+
+def counted_screens(store: Store, stage: str, settings: ScreeningSettings | None = None
+                    ) -> dict[str, dict[str, str]]:
+    """Per reviewer, the decision on each duplicate group at ``stage`` that agreement counts
+    (:func:`counted_decisions`, from the store's screening decisions in the order made; the
+    groups eligible for the stage, as :func:`screening_table`)."""
+    check_stage(stage)
+    need = reviewers_required(settings)
+    groups = store.duplicate_groups()
+    h = store.decision_history(stage)
+    h = h[h["kind"] == "screen"].sort_values("decision_id")
+    eligible = (set(screening_table(store, stage, settings)["group_id"])
+                if stage == "full-text" else None)
+    seqs: dict[str, list[tuple[str, str, str | None]]] = {}
+    for rec, rev, dec, why in zip(h["record_id"], h["reviewer"], h["decision"], h["reason"],
+                                  strict=True):
+        g = str(groups.get(rec, rec))
+        if eligible is None or g in eligible:
+            seqs.setdefault(g, []).append(
+                (str(rev), str(dec), None if why is None or why != why else str(why)))
+    out: dict[str, dict[str, str]] = {}
+    for g, seq in seqs.items():
+        for rev, dec in counted_decisions(g, stage, seq, need).items():
+            out.setdefault(rev, {})[g] = dec
+    return out
+
+
 def group_outcome(group_id: str, stage: str, decisions: dict[str, str],
                   reasons: dict[str, str | None], resolution: tuple[str, str | None] | None,
                   need: int) -> dict[str, Any]:
@@ -360,18 +424,17 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str],
     return out
 
 
-def agreement(store: Store, stage: str, reviewers: Sequence[str] | None = None) -> pd.DataFrame:
+def agreement(store: Store, stage: str, reviewers: Sequence[str] | None = None,
+              settings: ScreeningSettings | None = None) -> pd.DataFrame:
     """Inter-rater agreement per pair of reviewers at ``stage``.
 
-    Uses each reviewer's latest own ("screen") decision per duplicate group; only groups both
-    reviewers decided count. Columns: reviewer_a, reviewer_b, n, percent_agreement,
-    expected_agreement, kappa, kappa_se (see :func:`cohen_kappa`; kappa None if undefined).
+    Uses each reviewer's own ("screen") decision per duplicate group as it stood when the
+    others' could be seen (:func:`counted_screens`; ``settings`` give the reviewers each
+    record needs); only groups both reviewers decided count. Columns: reviewer_a, reviewer_b,
+    n, percent_agreement, expected_agreement, kappa, kappa_se (see :func:`cohen_kappa`; kappa
+    None if undefined).
     """
-    check_stage(stage)
-    lat = latest_decisions(store, stage, kind="screen")
-    by_rev: dict[str, dict[str, str]] = {}
-    for r in lat.to_dict("records"):
-        by_rev.setdefault(r["reviewer"], {})[r["group_id"]] = r["decision"]
+    by_rev = counted_screens(store, stage, settings)
     names = list(reviewers) if reviewers is not None else sorted(by_rev)
     rows = []
     for ra, rb in combinations(names, 2):

@@ -64,6 +64,7 @@ from evsynth.errors import InputError
 
 if TYPE_CHECKING:
     from evsynth.records.search import SearchStrategy
+    from evsynth.records.settings import ScreeningSettings
     from evsynth.records.store import Store
     from evsynth.review.load import Review
 
@@ -269,10 +270,10 @@ def _search_rows(review: Review, store: Store | None
     return rows, other, errors, warns
 
 
-def _agreement(store: Store) -> list[dict[str, Any]]:
+def _agreement(store: Store, settings: ScreeningSettings | None) -> list[dict[str, Any]]:
     from evsynth.records.agreement import screening_agreement
 
-    tab = screening_agreement(store).frame
+    tab = screening_agreement(store, settings=settings).frame
     out = []
     for r in tab.to_dict("records"):
         if not r["n"]:
@@ -441,7 +442,7 @@ def records_section(review: Review, *, svg: bool = True) -> dict[str, Any] | Non
     with _open(review) as store:
         rows, other, s_errors, s_warns = _search_rows(review, store)
         body = _collect(review, store)
-        agreement = _agreement(store)
+        agreement = _agreement(store, review.config.screening)
         n_records = store.n_records()
     errors, warns = _messages(review, body)
     out: dict[str, Any] = {

@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from evsynth.records.screening import decisions_visible
 from evsynth.records.settings import STAGES, ScreeningSettings, check_stage
 from evsynth.records.store import Store, T
 
@@ -275,11 +276,12 @@ class ScreeningIndex:
             self._sync(stage, settings)
             return self._eligible(stage, rid, self._only(stage, reviewer or "", blind))
 
-    def status(self, settings: ScreeningSettings, stage: str, rid: str,
-               reviewer: str | None = None) -> str | None:
-        """The outcome status of group ``rid`` at ``stage`` ("pending", "conflict", "decided"
-        or "resolved", as :func:`~evsynth.records.screening.group_outcome`); None: ``rid`` is
-        not eligible at ``stage``, or ``reviewer`` (when given) has no decision on it there."""
+    def outcome(self, settings: ScreeningSettings, stage: str, rid: str,
+                reviewer: str | None = None) -> dict[str, Any] | None:
+        """The outcome row of group ``rid`` at ``stage`` (:func:`~evsynth.records.screening.
+        group_outcome`: ``status`` "pending", "conflict", "decided" or "resolved",
+        ``n_decisions``, ...); None: ``rid`` is not eligible at ``stage``, or ``reviewer``
+        (when given) has no decision on it there."""
         from evsynth.records.screening import reviewers_required
 
         need = reviewers_required(settings)
@@ -291,8 +293,13 @@ class ScreeningIndex:
                 h = log.mine.get(reviewer)
                 if h is None or rid not in h.latest:
                     return None
-            status: str = self._row(log, stage, rid, need)["status"]
-            return status
+            return self._row(log, stage, rid, need)
+
+    def status(self, settings: ScreeningSettings, stage: str, rid: str,
+               reviewer: str | None = None) -> str | None:
+        """The outcome status of group ``rid`` at ``stage`` (:meth:`outcome`'s ``status``)."""
+        row = self.outcome(settings, stage, rid, reviewer)
+        return None if row is None else str(row["status"])
 
     def _first_ranked(self, stage: str, h: _History, ranked: Sequence[str], start: int,
                       skip: str | None, only: Mapping[str, Any] | None = None) -> str | None:
@@ -462,29 +469,14 @@ class ScreeningIndex:
         stood when the reviewer could first see the others' (when the group first had all its
         required decisions or a conflict, or the reviewer's first decision after that); the
         latest one while the group is pending. Kept like :meth:`progress`."""
-        from evsynth.records.screening import group_outcome
+        from evsynth.records.screening import counted_decisions
 
         def compute(log: _StageLog, need: int) -> dict[str, dict[str, str]]:
             out: dict[str, dict[str, str]] = {}
             for g, seq in log.seq.items():
                 if not self._eligible(stage, g):
                     continue
-                dec: dict[str, str] = {}
-                reasons: dict[str, str | None] = {}
-                frozen: set[str] = set()
-                complete = False
-                for rv, d, r in seq:
-                    if rv in frozen:
-                        continue  # changed after seeing the others': not counted
-                    dec.pop(rv, None)
-                    dec[rv], reasons[rv] = d, r
-                    if complete:
-                        frozen.add(rv)
-                    elif group_outcome(g, stage, dec, reasons, None, need)["status"] != \
-                            "pending":
-                        complete = True
-                        frozen.update(dec)
-                for rv, d in dec.items():
+                for rv, d in counted_decisions(g, stage, seq, need).items():
                     out.setdefault(rv, {})[g] = d
             return out
 
@@ -567,7 +559,7 @@ class ScreeningIndex:
                 nxt = self._first_todo(stage, h, groups.pos[current], only)
             m = h.latest.get(current) if current is not None else None
             locked = m is not None and current is not None and \
-                self._row(log, stage, current, need)["status"] != "pending"
+                decisions_visible(self._row(log, stage, current, need))
             return dict(current=current, back=back, next=nxt, n_eligible=n_eligible,
                         n_done=n_done, n_todo=n_eligible - n_done, locked=locked,
                         mine=None if m is None else dict(decision=m[1], reason=m[2], note=m[3]),

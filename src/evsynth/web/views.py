@@ -346,18 +346,20 @@ def decide(store: Store, settings: ScreeningSettings, stage: str, user: User, ri
     eligible records (:func:`check_screenable`) and review.toml's reasons and reviewers.
 
     A decision can be changed while the record waits for other reviewers' decisions; once it
-    has all its required decisions (agreed or in conflict) or a resolution, the reviewer's
-    decision is final (:class:`DecisionLocked`; a change goes through the owner's conflict
-    resolution): the reviewer may now see the others' decisions, so a change would no longer
-    be independent."""
-    from evsynth.records.screening import record_decision
+    has all its required decisions (agreed by two or more reviewers, or in conflict) or a
+    resolution, the reviewer's decision is final (:class:`DecisionLocked`; a change goes
+    through the owner's conflict resolution): the reviewer may now see the others' decisions,
+    so a change would no longer be independent
+    (:func:`evsynth.records.screening.decisions_visible`). Under single screening the one
+    decision that settles a record stays the reviewer's to change."""
+    from evsynth.records.screening import decisions_visible, record_decision
 
     if decision != "exclude":
         reason = None
     with _decide_lock(store):  # the check and the decision, one at a time (this process)
         check_screenable(store, settings, stage, user, rid)
-        status = screening_index(store).status(settings, stage, rid, user.username)
-        if status is not None and status != "pending":
+        row = screening_index(store).outcome(settings, stage, rid, user.username)
+        if row is not None and decisions_visible(row):
             raise DecisionLocked(
                 f"your {stage} decision on record {rid!r} is final: the record has all the "
                 "decisions it needs (agreed, in conflict or resolved), so it can no longer be "
