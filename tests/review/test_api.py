@@ -77,7 +77,7 @@ def test_run_is_load_analyse_write(name: str, tmp_path: Path) -> None:
     assert res.report_html() == (tmp_path / "api" / "report.html").read_text(encoding="utf-8")
     assert res.report_markdown() == (tmp_path / "api" / "report.md").read_text(
         encoding="utf-8")
-    assert saved["schema_version"] == "1.4"
+    assert saved["schema_version"] == "1.5"
 
 
 def test_analyse_writes_nothing_and_keeps_no_state(tmp_path: Path, monkeypatch) -> None:

@@ -61,7 +61,7 @@ def test_output_folder(finished):
     d, out, results, _ = finished
     assert (out / "results.json").is_file()
     data = json.loads((out / "results.json").read_text())
-    assert data["schema"] == "evsynth.results" and data["schema_version"] == "1.4"
+    assert data["schema"] == "evsynth.results" and data["schema_version"] == "1.5"
     assert data["review"]["title"] == "Test review"
     assert [a["id"] for a in data["analyses"]] == [a["id"] for a in results["analyses"]]
     prov = data["provenance"]

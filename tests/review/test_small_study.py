@@ -88,7 +88,7 @@ def test_funnel_files_written(finished):
         assert svg.lstrip().startswith(("<?xml", "<svg")) and "</svg>" in svg
         assert (out / f["funnel_png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert saved["schema_version"] == "1.4"
+    assert saved["schema_version"] == "1.5"
     assert saved["analyses"][0]["figures"]["funnel_svg"].endswith(".funnel.svg")
 
 

@@ -787,7 +787,8 @@ def _subgroups(review: Review, yi: np.ndarray, vi: np.ndarray, items: list[Study
                            "tau2": _f(sub.tau2) if sub.k > 1 else None,
                            "I2": _f(sub.I2) if sub.k > 1 else None,
                            "QE": _f(sub.QE) if sub.k > 1 else None, "QE_df": int(sub.k) - 1,
-                           "QEp": _f(sub.QEp) if sub.k > 1 else None, "pval": _f(sub.pval),
+                           "QEp": _f(sub.QEp) if sub.k > 1 else None, "zval": _f(sub.zval),
+                           "df": None if sub.df is None else _f(sub.df), "pval": _f(sub.pval),
                            "study_ids": [labels[j] for j in members]})
         out.append({"id": sg.id, "variable": sg.column, "label": sg.label or sg.column,
                     "levels": levels, "values": values, "Q_between": _f(fit.Q_between),
@@ -817,7 +818,8 @@ def _subgroups_mh(sg: Any, values: list[str], data: _Data,
                        "tau2": d["tau2"] if len(members) > 1 else None,
                        "I2": d["I2"] if len(members) > 1 else None,
                        "QE": d["QE"] if len(members) > 1 else None, "QE_df": len(members) - 1,
-                       "QEp": d["QEp"] if len(members) > 1 else None, "pval": d["pval"],
+                       "QEp": d["QEp"] if len(members) > 1 else None,
+                       "zval": d.get("zval"), "df": d.get("df"), "pval": d["pval"],
                        "study_ids": [data.labels[j] for j in members]})
         est.append(d["estimate"])
         wts.append(1.0 / d["se"] ** 2)

@@ -25,7 +25,7 @@ from evsynth.review.load import Review
 
 SCHEMA = "evsynth.results"
 #: major.minor: the minor part grows when keys are added, the major part when keys change
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 
 
 def study_dicts(review: Review) -> list[dict[str, Any]]:
