@@ -70,3 +70,16 @@ def test_leave_one_out_and_influence_tables_name_studies_by_label():
     assert [r[0] for r in tables["Leave-one-out analysis"]["rows"]] == [
         "Smith 2001 (TRIAL)", "S2", "S3"]
     assert [r[0] for r in tables["Influence diagnostics"]["rows"]] == ["Smith 2001 (TRIAL)", "S2"]
+
+
+def test_a_window_without_target_weeks_shows_a_dash():
+    """The 'latest' rule needs no target: the methods table printed 'NA' as if a value were
+    missing."""
+    r = sof_samples.results()
+    r.setdefault("review", {})["windows"] = [
+        {"id": "w1", "label": "Latest", "from_weeks": 0, "to_weeks": 12, "include_upper": True,
+         "target_weeks": None, "rule": "latest"},
+        {"id": "w2", "label": "Closest to 26", "from_weeks": 12, "to_weeks": 52,
+         "include_upper": True, "target_weeks": 26, "rule": "closest"}]
+    table = next(b for b in html._methods(r) if b.get("caption") == "Time windows")
+    assert [row[2] for row in table["rows"]] == ["—", "26"]

@@ -549,7 +549,8 @@ def _methods(results: dict) -> list[Block]:
                               f"{_num(w.get('from_weeks'))} to {_num(w.get('to_weeks'))} "
                               "(upper bound " + ("included" if w.get("include_upper")
                                                  else "excluded") + ")",
-                              _num(w.get("target_weeks")), w.get("rule")] for w in windows]})
+                              "—" if w.get("target_weeks") is None else _num(w["target_weeks"]),
+                              w.get("rule")] for w in windows]})
     cs = rv.get("change_scores") or {}
     text = []
     if cs:
