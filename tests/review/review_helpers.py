@@ -70,7 +70,11 @@ label = "Risk of bias"
 [[grade]]
 comparison = "a_vs_b"
 outcome = "pain"
+risk_of_bias = { downgrade = 0 }
+inconsistency = { downgrade = 0 }
+indirectness = { downgrade = 0 }
 imprecision = { downgrade = 1, reason = "wide CI" }
+publication_bias = { downgrade = 0 }
 """
 
 STUDIES = [

@@ -31,3 +31,4 @@ def test_subgroup_levels_carry_z_and_the_forest_prints_it():
     for lv in levels:
         assert any(t.startswith(f"Test for overall effect: Z = {abs(lv['zval']):.2f} (")
                    for t in texts), lv["label"]
+

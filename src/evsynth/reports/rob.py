@@ -357,15 +357,27 @@ def _text(v: Any) -> str | None:
 
 
 def _check_overall(values: dict[str, str | None], tool: RobTool, where: str) -> None:
-    """The overall judgement may not be milder than the most severe domain judgement."""
+    """The overall judgement may not be milder than the most severe domain judgement; an
+    overall "no information" (ROBINS-I) only where no domain is at serious or critical risk
+    (Sterne et al. 2016, BMJ 355:i4919, Table 3: "no clear indication that the study is at
+    serious or critical risk of bias"), else a critical domain hid behind it and the study
+    counted as not at high risk (fuzz round 5)."""
     overall = values.get("overall")
-    if overall is None or overall not in tool.severity:
+    if overall is None:
         return
     ranked = [(tool.severity[v], code) for code, v in values.items()
               if code != "overall" and v in tool.severity]
     if not ranked:
         return
     worst, code = max(ranked)
+    if overall not in tool.severity:
+        if overall == "no information" and values[code] in tool.high:
+            raise InputError(f"{where}: overall judgement 'no information' but {code} is "
+                             f"{values[code]!r}; {tool.name}'s overall 'no information' is "
+                             "for studies with no clear indication of serious or critical "
+                             "risk (Sterne 2016, Table 3): expected an overall judgement of at "
+                             f"least {values[code]!r}")
+        return
     if tool.severity[overall] < worst:
         raise InputError(f"{where}: overall judgement {overall!r} is milder than {code} "
                          f"({values[code]!r}); {tool.name}'s overall risk of bias is at least as "
@@ -1193,7 +1205,15 @@ def analysis_high_risk_share(analysis: Mapping[str, Any], rob: RiskOfBias | None
     if not studies:
         return None
     ids = [str(s.get("study_id")) for s in studies]
-    weights = {i: s.get("weight") for i, s in zip(ids, studies, strict=True)}
+    # a study with several effects (multilevel and robust analyses: one row per effect)
+    # carries the sum of its rows' weights (one row per study kept only the last row's)
+    weights: dict[str, Any] = {}
+    for i, s in zip(ids, studies, strict=True):
+        w = s.get("weight")
+        if i not in weights:
+            weights[i] = w
+        elif weights[i] is not None and w is not None:
+            weights[i] = float(weights[i]) + float(w)
     if rob is not None:
         outcome = (analysis.get("outcome") or {}).get("id")
         outcome = outcome if outcome in rob.outcomes else None

@@ -257,6 +257,7 @@ def _select(review: Review, comp: Comparison, outcome: Outcome, window: Window,
     # evsynth.review.dependence keeps shared groups whole, their covariance in V)
     by_study = review.rows_for(comp, outcome.id)
     studies = review.study_by_id
+    rob = review.rob_overall(outcome.id)
     found = _Found()
     pooling = _model_for(review, outcome)["pooling"]
     for sid in sorted(by_study):
@@ -285,7 +286,8 @@ def _select(review: Review, comp: Comparison, outcome: Outcome, window: Window,
                     break
                 recipe, args, uses_r = got
                 slab = sid if len(pairing.pairs) == 1 else f"{sid} ({pair_label(gi, gc)})"
-                entry = _entry(sid, slab, st, t, "arm", vt, gi, gc, pairing.multiarm)
+                entry = _entry(sid, slab, st, t, "arm", vt, gi, gc, pairing.multiarm,
+                               rob.get(sid))
                 chosen.append(StudyInput(sid, t, recipe, args, uses_r, entry,
                                          _participants_of((gi, gc)), gi.lines + gc.lines,
                                          slab))
@@ -314,7 +316,8 @@ def _select(review: Review, comp: Comparison, outcome: Outcome, window: Window,
             for r, ln, got, rev, (ni, nc) in usable:
                 recipe, args, uses_r = got
                 slab = sid if len(usable) == 1 else f"{sid} ({r.treatment} vs {r.comparator})"
-                entry = _entry(sid, slab, st, t, "contrast", r.value_type, None, None, None)
+                entry = _entry(sid, slab, st, t, "contrast", r.value_type, None, None, None,
+                               rob.get(sid))
                 entry["source"] = r.source
                 entry["contrast"] = _contrast_entry(r, rev)
                 parts = ni + nc if ni and nc else None
@@ -377,8 +380,8 @@ def _contrast_entry(r: OutcomeRow, reverse: bool) -> dict[str, Any]:
 
 
 def _entry(sid: str, slab: str, st: StudyRow | None, t: float, level: str, vt: str,
-           gi: Group | None, gc: Group | None, multiarm: dict[str, Any] | None
-           ) -> dict[str, Any]:
+           gi: Group | None, gc: Group | None, multiarm: dict[str, Any] | None,
+           rob_overall: str | None = None) -> dict[str, Any]:
     label = st.label if st and st.label else sid
     if slab != sid:
         label = f"{label}{slab[len(sid):]}"
@@ -387,7 +390,7 @@ def _entry(sid: str, slab: str, st: StudyRow | None, t: float, level: str, vt: s
             "timepoint_weeks": t, "data_level": level, "value_type": vt,
             "intervention": gi.as_entry() if gi else None,
             "control": gc.as_entry() if gc else None,
-            "risk_of_bias": st.rob_overall if st else None,
+            "risk_of_bias": rob_overall,
             "source": "; ".join(dict.fromkeys(sources)) or None, "multiarm": multiarm}
 
 

@@ -119,6 +119,9 @@ class _AtTime:
     def study_by_id(self) -> dict[str, StudyRow]:
         return self._review.study_by_id
 
+    def rob_overall(self, outcome: str) -> dict[str, str | None]:
+        return self._review.rob_overall(outcome)
+
     def rows_for(self, comp: Comparison, outcome: str
                  ) -> dict[str, list[tuple[OutcomeRow, int]]]:
         out = {}

@@ -79,9 +79,43 @@ class Review:
     _by_outcome: dict[str, list[tuple[OutcomeRow, int]]] | None = field(
         default=None, repr=False, compare=False)
 
+    #: the overall risk-of-bias judgement per study, by outcome id (filled on first use)
+    _rob_cache: dict[str, dict[str, str | None]] = field(default_factory=dict, repr=False,
+                                                          compare=False)
+    #: the review's RiskOfBias table, once read (``_rob_read``); None without judgements
+    _rob_table: Any = field(default=None, repr=False, compare=False)
+    _rob_read: bool = field(default=False, repr=False, compare=False)
+
     @property
     def study_by_id(self) -> dict[str, StudyRow]:
         return {s.study_id: s for s in self.studies}
+
+    def risk_of_bias(self) -> Any:
+        """The review's :class:`~evsynth.reports.rob.RiskOfBias` (studies.csv's ``rob_*``
+        columns and risk_of_bias.csv; :func:`evsynth.review.results.review_risk_of_bias`),
+        read once; None when no study has a judgement."""
+        if not self._rob_read:
+            from evsynth.review.results import review_risk_of_bias
+
+            self._rob_table, self._rob_read = review_risk_of_bias(self), True
+        return self._rob_table
+
+    def rob_overall(self, outcome: str) -> dict[str, str | None]:
+        """Each study's overall risk of bias for ``outcome``: the outcome-specific judgement of
+        risk_of_bias.csv where given, else the study-level one (risk_of_bias.csv or
+        studies.csv's ``rob_overall``), as the tables, figures and the GRADE prompt read them
+        (:func:`evsynth.review.results.review_risk_of_bias`). The "excluding high risk of
+        bias" sensitivity analysis leaves out the studies these put at high risk (it read
+        studies.csv only, so judgements given in risk_of_bias.csv were ignored; fuzz round
+        5)."""
+        if outcome not in self._rob_cache:
+            rob = self.risk_of_bias()
+            if rob is None:
+                self._rob_cache[outcome] = {s.study_id: s.rob_overall for s in self.studies}
+            else:
+                js = rob._judgements(outcome if outcome in rob.outcomes else None)
+                self._rob_cache[outcome] = {sid: j.get("overall") for sid, j in js.items()}
+        return self._rob_cache[outcome]
 
     def rows_for(self, comp: Comparison, outcome: str
                  ) -> dict[str, list[tuple[OutcomeRow, int]]]:
@@ -727,6 +761,9 @@ def _rob_lines(r: Review) -> list[str]:
     rob = load_risk_of_bias(r.path)
     if rob is None:
         return []
+    from evsynth.review.results import check_rob_outcomes
+
+    check_rob_outcomes(rob, [o.id for o in r.config.outcomes])
     judged = rob.table()["study"].nunique()
     return [f"  risk of bias: {judged} studies judged"
             + (" (with risk_of_bias.csv)" if long_table else "")]

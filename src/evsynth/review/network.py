@@ -541,9 +541,8 @@ def rob_judgements(review: Review, outcome: str) -> dict[str, Any]:
     """Study -> overall risk-of-bias judgement for ``outcome`` (outcome-specific where given)
     from the review's risk-of-bias table (studies.csv ``rob_*`` columns, risk_of_bias.csv);
     empty when the review has none."""
-    from evsynth.review.results import review_risk_of_bias
 
-    rob = review_risk_of_bias(review)
+    rob = review.risk_of_bias()
     if rob is None:
         return {}
     js = rob._judgements(outcome if outcome in rob.outcomes else None)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evsynth.errors import InputError
 from evsynth.files import atomic_write_text
 from evsynth.models.results import to_jsonable
 from evsynth.review.analysis import outcome_dict, window_dict
@@ -191,7 +192,24 @@ def review_risk_of_bias(review: Review) -> Any:
                 and str(c).lower() != "rob_tool"]
     if long is None and not any((studies[c].str.strip() != "").any() for c in rob_cols):
         return None
-    return read_risk_of_bias(studies, long)
+    rob = read_risk_of_bias(studies, long)
+    check_rob_outcomes(rob, [o.id for o in review.config.outcomes])
+    return rob
+
+
+def check_rob_outcomes(rob: Any, outcome_ids: list[str]) -> None:
+    """Every outcome of an outcome-specific judgement in risk_of_bias.csv is an outcome id of
+    review.toml (docs/risk-of-bias.md): an unknown one ('RTI' for 'rti', a typo) was dropped
+    silently and its judgements never applied (fuzz round 5)."""
+    from evsynth.reports.rob import LONG_FILE
+
+    unknown = [o for o in rob.outcomes if o not in outcome_ids]
+    if unknown:
+        frame = rob.frame
+        study = frame.loc[frame["outcome"] == unknown[0], "study"].iloc[0]
+        raise InputError(f"{LONG_FILE}: study {study!r}: field 'outcome' is {unknown[0]!r}; "
+                         f"expected an outcome id of review.toml ({', '.join(outcome_ids)}) or "
+                         "empty (a judgement for every outcome)")
 
 
 def _slug(x: str) -> str:
@@ -242,7 +260,7 @@ def risk_of_bias_section(review: Review, results: dict[str, Any]) -> dict[str, A
     beside its forest plot)."""
     from evsynth.reports.rob import TOOLS, analysis_high_risk_share
 
-    rob = review_risk_of_bias(review)
+    rob = review.risk_of_bias()
     if rob is None:
         return None
     figures: list[dict[str, Any]] = []

@@ -397,11 +397,14 @@ class GradeEntry(_Strict):
     outcome: Id
     window: Id | None = None
     start: Literal["high", "low"] = "high"  # randomised trials start high (GRADE)
-    risk_of_bias: Judgement = Field(default_factory=Judgement)
-    inconsistency: Judgement = Field(default_factory=Judgement)
-    indirectness: Judgement = Field(default_factory=Judgement)
-    imprecision: Judgement = Field(default_factory=Judgement)
-    publication_bias: Judgement = Field(default_factory=Judgement)
+    # a domain left out is not judged (None): the certainty is then "not assessed", with the
+    # missing domains named (evsynth.summaries.grade.certainty); it was filled with
+    # downgrade = 0, so an entry with no judgements gave High certainty (fuzz round 5)
+    risk_of_bias: Judgement | None = None
+    inconsistency: Judgement | None = None
+    indirectness: Judgement | None = None
+    imprecision: Judgement | None = None
+    publication_bias: Judgement | None = None
     comment: str | None = None
 
 
