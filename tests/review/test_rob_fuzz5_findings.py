@@ -95,3 +95,23 @@ def test_an_unknown_outcome_in_risk_of_bias_csv_is_refused(example, outcome):
     from evsynth.review.load import validate
     with pytest.raises(InputError, match="field 'outcome' is"):
         validate(example)
+
+
+def test_a_multilevel_outcome_with_one_effect_does_not_stop_the_run(tmp_path):
+    """Fuzz round 5: an outcome with dependence = "multilevel" and an analysis of one effect
+    stopped the whole run ('REML needs more effect sizes than coefficients (k = 1, p = 1)');
+    the one effect is now reported as it is (ML, z test), with a note, as meta() reports k = 1."""
+    src = Path(__file__).resolve().parents[2] / "examples" / "vertebroplasty"
+    d = tmp_path / "vp"
+    shutil.copytree(src, d, ignore=shutil.ignore_patterns("output", "*.sqlite"))
+    toml = (d / "review.toml").read_text(encoding="utf-8")
+    head, sep, rest = toml.partition('id = "pain"\n')
+    assert sep
+    toml = head + sep + 'dependence = "multilevel"\n' + rest
+    (d / "review.toml").write_text(toml, encoding="utf-8")
+    data = evsynth.review.analyse(evsynth.review.load(d)).to_dict()
+    one = [a for a in data["analyses"] if a["outcome"]["id"] == "pain" and a["k"] == 1]
+    assert one
+    for a in one:
+        assert a["pooled"]["estimate"] == pytest.approx(a["studies"][0]["yi"], rel=1e-12)
+        assert any(n.startswith("one effect: reported as it is") for n in a["notes"])

@@ -390,6 +390,15 @@ def fit_dependent(items: list[StudyInput], yi: np.ndarray, V: Any, model: dict[s
         notes.append("every study contributes one effect: two-level model (~ 1 | study)")
     if random is None and dfs == "contain":
         dfs = "residual"
+    if random is None and len(items) == 1:
+        # one effect and no variance component: the estimate is that effect (GLS); REML has
+        # no residual degrees of freedom (meta_mv refuses k = p) and a t test none either,
+        # so the one effect is reported by ML with a z test, as meta() reports k = 1 (the
+        # whole run stopped here; fuzz round 5)
+        if method == "REML" or test != "z":
+            notes.append("one effect: reported as it is (ML, z test; REML and t-based tests "
+                         "have no residual degrees of freedom)")
+        method, test = "ML", "z"
     fit = meta_mv("yi", V, random=random, data=df, method=method, test=test, dfs=dfs,
                   level=model["level"], slab=[it.slab for it in items])
     rob = None
