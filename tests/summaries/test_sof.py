@@ -191,3 +191,14 @@ def test_nnt_ci_through_infinity_when_ard_includes_zero():
     NNTH 50)."""
     n = number_needed_to_treat(-0.05, -0.10, 0.02, True)
     assert (n["kind"], n["value"], n["ci_text"]) == ("NNTB", 20, "NNTB 10 to ∞ to NNTH 50")
+
+
+def test_participants_name_the_design_the_certainty_started_from():
+    """GRADEpro writes '(k RCTs)' or '(k observational studies)'; the SoF always wrote RCTs,
+    also for cohort studies rated from start = 'low' (fuzz round 5)."""
+    a = continuous()
+    j = judgements()
+    assert row(a, j)["participants_text"].endswith(" RCTs)")
+    j["start"] = "low"
+    low = row(a, j)["participants_text"]
+    assert low.endswith(f"({a['k']} observational studies)")

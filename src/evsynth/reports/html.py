@@ -566,8 +566,10 @@ def _methods(results: dict) -> list[Block]:
                                      ("change_score_correlations",
                                       "other change-score correlations")) if sc.get(key)]
         text.append("Sensitivity analyses: " + (", ".join(on) if on else "none") + ".")
-    text.append("Certainty of the evidence: GRADE, starting at high for randomised trials and "
-                "rated down by the reviewers' judgements in review.toml (GRADE Handbook 5); the "
+    text.append("Certainty of the evidence: GRADE, starting at high for randomised trials (at "
+                "low for observational studies, [[grade]] start = \"low\") and rated down by the "
+                "reviewers' judgements in review.toml (GRADE Handbook 5; rating up is not "
+                "supported); the "
                 "I², prediction interval, confidence interval against the minimal important "
                 "difference and the optimal information size are computed prompts shown beside "
                 "the judgements, not judgements (Guyatt 2011, GRADE guidelines 6 and 7).")

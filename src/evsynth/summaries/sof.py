@@ -381,7 +381,12 @@ def sof_row(analysis: dict, grade: dict) -> dict[str, Any]:
     k = int(analysis.get("k_studies") or analysis.get("k") or 0)  # studies, not effects
     n = analysis.get("participants")
     m = measure(analysis)
-    trials = f"{k} RCT" + ("" if k == 1 else "s")
+    # GRADEpro's "(k RCTs)" / "(k observational studies)": the design the certainty started
+    # from (GRADE start 'low' = observational studies; it always read RCTs)
+    if grade.get("start") == "low":
+        trials = f"{k} observational stud" + ("y" if k == 1 else "ies")
+    else:
+        trials = f"{k} RCT" + ("" if k == 1 else "s")
     row: dict[str, Any] = {
         "analysis_id": analysis.get("id"),
         "comparison_id": (analysis.get("comparison") or {}).get("id"),
