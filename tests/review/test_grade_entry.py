@@ -24,3 +24,14 @@ indirectness = { downgrade = 0 }
     full = evsynth.review.analyse(evsynth.review.load(make_review(tmp_path / "full"))).to_dict()
     g = next(a["grade"] for a in full["analyses"] if a["outcome"]["id"] == "pain")
     assert g["level"] == "moderate"
+
+
+def test_validate_warns_about_a_grade_entry_with_domains_left_out(tmp_path):
+    from evsynth.review.load import load_review
+
+    toml = REVIEW_TOML.replace("indirectness = { downgrade = 0 }\n", "")
+    assert toml != REVIEW_TOML
+    review = load_review(make_review(tmp_path / "review", toml=toml))
+    assert any("key 'grade[0]' (comparison 'a_vs_b', outcome 'pain') has no judgement for "
+               "indirectness; its certainty is 'not assessed'" in w for w in review.warnings)
+    assert not any("grade[" in w for w in load_review(make_review(tmp_path / "ok")).warnings)

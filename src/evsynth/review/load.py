@@ -534,6 +534,21 @@ def _did_you_mean(name: str, candidates: list[str]) -> str:
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
+def _grade_warnings(cfg: ReviewConfig | None) -> list[str]:
+    """``[[grade]]`` entries that leave a domain out: their certainty is "not assessed"
+    (:func:`evsynth.summaries.grade.certainty`), said before the run."""
+    if cfg is None:
+        return []
+    out = []
+    for i, g in enumerate(cfg.grade):
+        missing = [d for d in GRADE_DOMAINS if getattr(g, d) is None]
+        if missing:
+            out.append(f"{REVIEW_FILE}: key 'grade[{i}]' (comparison {g.comparison!r}, outcome "
+                       f"{g.outcome!r}) has no judgement for {', '.join(missing)}; its "
+                       "certainty is 'not assessed' until all five domains are judged")
+    return out
+
+
 def _treatment_warnings(rows: list[OutcomeRow], cfg: ReviewConfig | None) -> list[str]:
     """Comparisons naming a treatment no arm-based row has (a typo, or no data yet)."""
     from evsynth.review.arms import treatments_in
@@ -663,6 +678,7 @@ def load_review(path: str | Path) -> Review:
     errors += _rob_file_checks(root)
     warns += _treatment_warnings(outcomes, cfg)
     warns += _study_comparison_warnings(root / STUDIES_FILE, studies, s_lines, cfg)
+    warns += _grade_warnings(cfg)
     _raise(errors)
     assert cfg is not None
     return Review(path=root, config=cfg, studies=studies, outcomes=outcomes,
