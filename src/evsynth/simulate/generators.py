@@ -43,8 +43,9 @@ simulated participant-level summaries, as an analyst would compute them from a p
 
 Sample sizes (per arm, both arms equal) are given by ``n``: an int (every study), a sequence
 of ``k`` ints (study ``i`` gets ``n[i]``: e.g. one large trial), ``("uniform", lo, hi)``
-(integers drawn uniformly in ``[lo, hi]``) or ``("lognormal", median, sdlog)`` (rounded,
-at least 2).
+(whole numbers drawn uniformly in ``[lo, hi]``; ``lo`` and ``hi`` must be whole numbers) or
+``("lognormal", median, sdlog)`` (rounded, at least 2 and at most :data:`MAX_N`). Every size is
+at most :data:`MAX_N` (10^9) per arm.
 
 Small-study selection (publication bias), ``selection``:
 ``("pvalue", alpha, weight)``
@@ -53,7 +54,24 @@ Small-study selection (publication bias), ``selection``:
     function; 0 = only significant studies are published);
 ``("effect", threshold, weight)``
     a study with ``yi < threshold`` is published with probability ``weight``.
-Studies are drawn until every replicate has ``k`` published studies.
+Studies are drawn until every replicate has ``k`` published studies. With per-study sizes
+(``n`` a sequence of ``k`` ints) the published meta-analysis keeps that design: published study
+``i`` has ``n[i]`` participants per arm, its candidates are drawn with ``n[i]`` until one is
+published (so a large trial that is not published is replaced by another large trial).
+A replicate may draw at most :data:`CANDIDATES_PER_STUDY` x ``k`` candidate studies (1,000 per
+published study); a selection that publishes fewer is refused with an :class:`InputError`
+naming it (it publishes well under 1 in 1,000 studies: no realistic model of publication).
+Each round of candidates is limited to :data:`ROUND_CELLS` studies over all replicates still
+drawing, so memory stays bounded.
+
+Size limit: one call draws at most :data:`MAX_STUDIES` (10^7) studies ``replicates x k``
+(before selection); larger studies are refused (:func:`evsynth.simulate.run` generates and
+fits ``block`` replicates at a time, so there the limit is ``block x k``).
+
+Scenario identity: :meth:`Scenario.key` hashes the fields written canonically -- the
+real-valued fields (``tau2``, ``mu``, ``sigma``, ``p0``, ``cc``, ``m0`` and the numbers of
+``selection``) as floats (``0`` and ``-0.0`` as ``0.0``, the form of the defaults), sizes as
+ints, numpy scalars as Python numbers -- so equal scenarios have equal keys and streams.
 
 References: Morris, White & Crowther (2019), Stat Med 38:2074, doi:10.1002/sim.8086 (planning
 simulation studies); Hedges (1992), Stat Sci 7:246, doi:10.1214/ss/1177011364 (selection by
@@ -74,6 +92,47 @@ from evsynth.errors import InputError
 
 MEASURES = ("MD", "SMD", "logOR", "ROM", "known")
 ROM_ARMS = ("lognormal", "normal")
+#: largest per-arm sample size of a study
+MAX_N = 10**9
+#: most studies (replicates x k, before selection) one call of :func:`generate` draws
+MAX_STUDIES = 10**7
+#: most candidate studies a replicate may draw per published study under selection
+CANDIDATES_PER_STUDY = 1000
+#: most candidate studies (over all replicates) in one round of selection after the first
+ROUND_CELLS = 1 << 22
+#: fields that are real numbers (written as floats in the key)
+REAL_FIELDS = ("tau2", "mu", "sigma", "p0", "cc", "m0")
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
+        x, (bool, np.bool_))
+
+
+def _is_whole(x: Any) -> bool:
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    if isinstance(x, (int, np.integer)):
+        return True
+    return isinstance(x, (float, np.floating)) and math.isfinite(x) and float(x).is_integer()
+
+
+def _finite(x: Any) -> bool:
+    """A real number that is finite as a float."""
+    try:
+        return _is_real(x) and math.isfinite(float(x))
+    except OverflowError:
+        return False
+
+
+def _real(x: Any) -> Any:
+    """A real number as a Python float, -0.0 as 0.0 (anything else unchanged)."""
+    return float(x) + 0.0 if _finite(x) else x
+
+
+def _whole(x: Any) -> Any:
+    """A whole number as a Python int (anything else unchanged)."""
+    return int(x) if _is_whole(x) else x
 
 
 @dataclass(frozen=True)
@@ -159,8 +218,7 @@ class Scenario:
             raise InputError(f"{where}: field 'k' is {self.k!r}; expected a whole number >= 1")
         for name in ("tau2", "mu", "sigma", "p0", "cc"):
             val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, (int, float, np.number)) \
-                    or not math.isfinite(float(val)):
+            if not _finite(val):
                 raise InputError(f"{where}: field '{name}' is {val!r}; expected a finite number")
         if self.tau2 < 0:
             raise InputError(f"{where}: field 'tau2' is {self.tau2!r}; expected >= 0")
@@ -173,10 +231,12 @@ class Scenario:
         if self.measure not in MEASURES:
             raise InputError(f"{where}: field 'measure' is {self.measure!r}; expected one of "
                              f"{', '.join(MEASURES)}")
+        if not isinstance(self.drop00, (bool, np.bool_)):
+            raise InputError(f"{where}: field 'drop00' is {self.drop00!r}; expected True or "
+                             "False")
         _size_spec(self.n, int(self.k), where)
         m0 = self.m0
-        if m0 is not None and (isinstance(m0, bool) or not isinstance(m0, (int, float, np.number))
-                               or not math.isfinite(float(m0)) or m0 <= 0):
+        if m0 is not None and (not _finite(m0) or m0 <= 0):
             raise InputError(f"{where}: field 'm0' is {m0!r}; expected None or a finite number > 0")
         if self.rom_arms not in ROM_ARMS:
             raise InputError(f"{where}: field 'rom_arms' is {self.rom_arms!r}; expected one of "
@@ -187,25 +247,49 @@ class Scenario:
         sel = self.selection
         if sel is not None:
             ok = (isinstance(sel, tuple) and len(sel) == 3 and sel[0] in ("pvalue", "effect")
-                  and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                          for x in sel[1:]) and 0 <= sel[2] <= 1)
+                  and all(_is_real(x) and not math.isnan(x) for x in sel[1:])
+                  and 0 <= sel[2] <= 1)
             if not ok or (sel[0] == "pvalue" and not 0 < sel[1] < 1):
                 raise InputError(f"{where}: field 'selection' is {sel!r}; expected None, "
                                  "('pvalue', alpha, weight) with 0 < alpha < 1, or ('effect', "
-                                 "threshold, weight), with 0 <= weight <= 1")
+                                 "threshold, weight) with a threshold that is not NaN, with "
+                                 "0 <= weight <= 1")
 
     def params(self) -> dict[str, Any]:
         """The scenario's fields (without ``label``; without ``m0`` when it is None and
         without ``rom_arms`` when it is ``"lognormal"``, so that scenarios keep the keys, hence
-        the random streams, they had before these fields existed) as JSON-ready values."""
+        the random streams, they had before these fields existed) as JSON-ready values,
+        written canonically: real-valued fields as Python floats (``0`` and ``-0.0`` as
+        ``0.0``, the form of the defaults), ``k`` and sample sizes as Python ints (the
+        ``"lognormal"`` median as an int when it is whole, its ``sdlog`` as a float), the
+        numbers of ``selection`` as floats, numpy scalars as Python values. Equal scenarios
+        therefore have equal keys; the scenarios written as the defaults are (floats in the
+        real-valued fields) keep the keys they had before the canonical form."""
         d = asdict(self)
         d.pop("label")
         if d["m0"] is None:
             d.pop("m0")
         if d["rom_arms"] == "lognormal":
             d.pop("rom_arms")
-        d["n"] = list(self.n) if isinstance(self.n, tuple) else self.n
-        d["selection"] = list(self.selection) if self.selection is not None else None
+        for name in REAL_FIELDS:
+            if name in d:
+                d[name] = _real(d[name])
+        d["k"] = _whole(self.k)
+        if isinstance(self.drop00, np.bool_):
+            d["drop00"] = bool(self.drop00)
+        n = self.n
+        if isinstance(n, tuple) and n and isinstance(n[0], str):
+            if n[0] == "lognormal" and len(n) == 3:
+                d["n"] = [n[0], _whole(n[1]), _real(n[2])]
+            else:
+                d["n"] = [n[0], *(_whole(x) for x in n[1:])]
+        elif isinstance(n, tuple):
+            d["n"] = [_whole(x) for x in n]
+        else:
+            d["n"] = _whole(n)
+        sel = self.selection
+        d["selection"] = ([_real(x) for x in sel] if isinstance(sel, tuple)
+                          else (list(sel) if sel is not None else None))
         return {key: (val.item() if isinstance(val, np.generic) else val)
                 for key, val in d.items()}
 
@@ -220,20 +304,28 @@ class Scenario:
 
 
 def _size_spec(n: Any, k: int, where: str) -> None:
-    bad = (f"{where}: field 'n' is {n!r}; expected an int >= 2, {k} ints >= 2, ('uniform', lo, "
-           "hi) with 2 <= lo <= hi, or ('lognormal', median, sdlog)")
+    bad = (f"{where}: field 'n' is {n!r}; expected a whole number 2 <= n <= {MAX_N:.0e}, {k} "
+           "such numbers, ('uniform', lo, hi) with whole numbers 2 <= lo <= hi <= "
+           f"{MAX_N:.0e}, or ('lognormal', median, sdlog) with a finite median 2 <= median <= "
+           f"{MAX_N:.0e} and a finite sdlog >= 0")
+
+    def size(x: Any) -> bool:
+        return bool(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+                    and 2 <= x <= MAX_N)
+
     if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
-        if n < 2:
+        if not size(n):
             raise InputError(bad)
         return
     if isinstance(n, tuple) and n and isinstance(n[0], str):
-        if n[0] == "uniform" and len(n) == 3 and 2 <= n[1] <= n[2]:
+        if len(n) == 3 and n[0] == "uniform" and all(_is_whole(x) for x in n[1:]) \
+                and 2 <= n[1] <= n[2] <= MAX_N:
             return
-        if n[0] == "lognormal" and len(n) == 3 and n[1] >= 2 and n[2] >= 0:
+        if len(n) == 3 and n[0] == "lognormal" and all(_finite(x) for x in n[1:]) \
+                and 2 <= n[1] <= MAX_N and n[2] >= 0:
             return
         raise InputError(bad)
-    if isinstance(n, Sequence) and len(n) == k and all(
-            isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 2 for x in n):
+    if isinstance(n, Sequence) and len(n) == k and all(size(x) for x in n):
         return
     raise InputError(bad)
 
@@ -246,8 +338,9 @@ def draw_sizes(n: Any, shape: tuple[int, int], rng: np.random.Generator) -> np.n
         if n[0] == "uniform":
             return rng.integers(int(n[1]), int(n[2]) + 1, size=shape)
         med, sdlog = float(n[1]), float(n[2])
-        return np.maximum(2, np.rint(med * np.exp(sdlog * rng.standard_normal(shape)))
-                          ).astype(np.int64)
+        with np.errstate(over="ignore"):
+            raw = med * np.exp(sdlog * rng.standard_normal(shape))
+        return np.clip(np.rint(np.minimum(raw, MAX_N)), 2, MAX_N).astype(np.int64)
     return np.broadcast_to(np.asarray(n, dtype=np.int64), shape).copy()
 
 
@@ -289,12 +382,13 @@ def log_or_from_counts(a: np.ndarray, c: np.ndarray, n1: np.ndarray, n2: np.ndar
 
 
 def _studies(sc: Scenario, shape: tuple[int, int],
-             rng: np.random.Generator
+             rng: np.random.Generator, sizes: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Draw ``shape`` = (replicates, studies) studies: (yi, vi, keep, zero) where ``keep``
     marks the studies that exist (False only for double-zero tables under ``drop00``) and
-    ``zero`` the 2x2 tables with a zero cell."""
-    nn = draw_sizes(sc.n, shape, rng).astype(float)
+    ``zero`` the 2x2 tables with a zero cell. ``sizes`` (of ``shape``) gives the per-arm
+    sizes instead of drawing them from ``sc.n``."""
+    nn = (draw_sizes(sc.n, shape, rng) if sizes is None else sizes).astype(float)
     theta = sc.mu + math.sqrt(sc.tau2) * rng.standard_normal(shape)
     keep = np.ones(shape, dtype=bool)
     zero = np.zeros(shape, dtype=bool)
@@ -400,14 +494,23 @@ def generate(scenario: Scenario, replicates: int,
             or replicates < 1:
         raise InputError(f"argument 'replicates' is {replicates!r}; expected a whole number "
                          ">= 1")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if not isinstance(scenario, Scenario):
+        raise InputError(f"argument 'scenario' is {scenario!r}; expected a Scenario")
     k, R = int(scenario.k), int(replicates)
+    if R * k > MAX_STUDIES:
+        raise InputError(f"argument 'replicates' is {R} with k = {k} studies per replicate: "
+                         f"{R * k:,} studies; expected replicates x k <= {MAX_STUDIES:,} per "
+                         "call (draw fewer replicates at a time: run() does so in blocks of "
+                         "'block' replicates)")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     if scenario.selection is None:
         yi, vi, keep, zero = _studies(scenario, (R, k), gen)
         drawn = np.full(R, k, dtype=np.int64)
         sizes = keep.sum(axis=1)
         return {"yi": yi[keep], "vi": vi[keep], "sizes": sizes, "drawn": drawn,
                 "zero_cells": (zero & keep).sum(axis=1)}
+    if isinstance(scenario.n, tuple) and not isinstance(scenario.n[0], str):
+        return _select_per_study(scenario, R, gen)
     # selection: draw rounds of candidate studies until each replicate has k published ones
     ys = np.empty((R, k))
     vs = np.empty((R, k))
@@ -416,10 +519,17 @@ def generate(scenario: Scenario, replicates: int,
     have = np.zeros(R, dtype=np.int64)
     drawn = np.zeros(R, dtype=np.int64)
     need = np.arange(R)
-    width = k
-    for _ in range(10_000):
-        if not need.size:
-            break
+    cap = CANDIDATES_PER_STUDY * k
+    total = 0  # candidates drawn so far by each replicate still drawing
+    base = k
+    first = True
+    while need.size:
+        if total >= cap:
+            _too_few(scenario, cap)
+        width = min(base, cap - total)
+        if not first and need.size * width > ROUND_CELLS:
+            width = max(1, ROUND_CELLS // need.size)
+        first = False
         y, v, kp, z0 = _studies(scenario, (need.size, width), gen)
         pub = _published(scenario, y, v, gen)
         # take published studies in draw order until each replicate has k
@@ -437,9 +547,60 @@ def generate(scenario: Scenario, replicates: int,
         zs[need[rows], slot] = z0[rows, cols]
         have[need] = np.minimum(rank[:, -1], k)
         need = need[have[need] < k]
-        width = min(4 * width, 1 << 16)
-    else:  # pragma: no cover - only with weight 0 and a scenario that never publishes
-        raise InputError(f"scenario {scenario.params()}: selection {scenario.selection!r} "
-                         "published too few studies (fewer than k after 10,000 rounds)")
+        total += width
+        base = min(4 * base, 1 << 16)
     return {"yi": ys[ks], "vi": vs[ks], "sizes": ks.sum(axis=1), "drawn": drawn,
             "zero_cells": (zs & ks).sum(axis=1)}
+
+
+def _too_few(scenario: Scenario, cap: int) -> None:
+    raise InputError(f"scenario {scenario.params()}: field 'selection' is "
+                     f"{scenario.selection!r}: a replicate drew {cap:,} candidate studies "
+                     f"({CANDIDATES_PER_STUDY:,} per published study) without publishing "
+                     f"k = {scenario.k}; expected a selection that publishes well over 1 in "
+                     f"{CANDIDATES_PER_STUDY:,} studies (raise the weight or alpha, or "
+                     "change mu)")
+
+
+def _select_per_study(scenario: Scenario, R: int,
+                      gen: np.random.Generator) -> dict[str, np.ndarray]:
+    """Selection with per-study sizes: slot ``i`` of every replicate is filled by the first
+    published candidate of size ``n[i]`` (see the module docstring)."""
+    k = int(scenario.k)
+    n_slot = np.asarray(scenario.n, dtype=np.int64)
+    ys = np.empty(R * k)
+    vs = np.empty(R * k)
+    ks = np.ones(R * k, dtype=bool)
+    zs = np.zeros(R * k, dtype=bool)
+    drawn = np.zeros(R * k, dtype=np.int64)
+    need = np.arange(R * k)  # (replicate, slot) pairs, replicate-major
+    cap = CANDIDATES_PER_STUDY
+    total = 0
+    base = 1
+    first = True
+    while need.size:
+        if total >= cap:
+            _too_few(scenario, cap * k)
+        width = min(base, cap - total)
+        if not first and need.size * width > ROUND_CELLS:
+            width = max(1, ROUND_CELLS // need.size)
+        first = False
+        nn = np.broadcast_to(n_slot[need % k][:, None], (need.size, width))
+        y, v, kp, z0 = _studies(scenario, (need.size, width), gen, nn)
+        pub = _published(scenario, y, v, gen)
+        done = pub.any(axis=1)
+        col = np.argmax(pub, axis=1)
+        drawn[need] += np.where(done, col + 1, width)
+        rows = np.flatnonzero(done)
+        at = need[rows]
+        ys[at] = y[rows, col[rows]]
+        vs[at] = v[rows, col[rows]]
+        ks[at] = kp[rows, col[rows]]
+        zs[at] = z0[rows, col[rows]]
+        need = need[~done]
+        total += width
+        base = min(4 * base, 1 << 16)
+    ks2, zs2 = ks.reshape(R, k), zs.reshape(R, k)
+    keep = ks2.ravel()
+    return {"yi": ys[keep], "vi": vs[keep], "sizes": ks2.sum(axis=1),
+            "drawn": drawn.reshape(R, k).sum(axis=1), "zero_cells": (zs2 & ks2).sum(axis=1)}

@@ -18,9 +18,14 @@ doi:10.1002/sim.8086, Table 6), for ``n`` replicates with estimates ``t_i`` of t
   theta_new ~ N(theta, tau^2), computed exactly per replicate; MCSE = sd / sqrt(n)
 
 The same for tau^2 (``tau2_bias``, ``tau2_empse``, ``tau2_mse``). Replicates whose fit did not
-converge are counted (``failures``) and left out of every measure (``n_used``), as Morris et
-al. recommend reporting; a replicate with a missing value of a measure (e.g. a t-based CI with
-no degrees of freedom) is left out of that measure only.
+converge (and replicates left with no study) are counted (``failures``) and left out of every
+measure (``n_used``), as Morris et al. recommend reporting; a replicate with a missing value of
+a measure (e.g. a t-based CI with no degrees of freedom, k = 1) is left out of that measure
+only, and each measure reports the replicates it used in ``<name>_n``.
+
+Sums of squares are taken about the first value (``t - t[0]``, then about their mean), so that
+constant estimates have an empirical SE of exactly 0; the relative error of the model SE is
+then undefined (NaN), as it is when fewer than two replicates are left.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from typing import Any
 
 import numpy as np
 from scipy import special
+
+from evsynth.errors import InputError
 
 #: (measure, Monte-Carlo SE column) in the order of the results table
 MEASURES = ("bias", "empse", "mse", "modse", "relerr_modse", "coverage", "rejection",
@@ -57,12 +64,14 @@ def _prop(x: np.ndarray) -> tuple[float, float, int]:
 def _location(t: np.ndarray, theta: float) -> dict[str, float]:
     t = t[np.isfinite(t)]
     n = t.size
-    out: dict[str, float] = {}
+    out: dict[str, float] = {"bias_n": n, "empse_n": n, "mse_n": n}
     if n < 2:
-        return {key: math.nan for key in ("bias", "bias_mcse", "empse", "empse_mcse", "mse",
-                                          "mse_mcse")}
+        out.update({key: math.nan for key in ("bias", "bias_mcse", "empse", "empse_mcse",
+                                              "mse", "mse_mcse")})
+        return out
     m = float(t.mean())
-    ss = float(((t - m) ** 2).sum())
+    d = t - t[0]  # about the first value: exactly 0 for constant estimates
+    ss = float(((d - d.mean()) ** 2).sum())
     out["bias"] = m - theta
     out["bias_mcse"] = math.sqrt(ss / (n * (n - 1)))
     out["empse"] = math.sqrt(ss / (n - 1))
@@ -95,8 +104,9 @@ def performance(fits: dict[str, np.ndarray], theta: float, tau2: float = 0.0,
     Returns
     -------
     dict
-        ``n_rep``, ``failures``, ``n_used`` and, for each name in :data:`MEASURES`, the value
-        and ``<name>_mcse``.
+        ``n_rep``, ``failures``, ``n_used`` and, for each name in :data:`MEASURES`, the value,
+        ``<name>_mcse`` and ``<name>_n`` (the replicates the measure used: converged ones
+        with a finite value). Arrays of different lengths are an :class:`InputError`.
 
     References
     ----------
@@ -116,47 +126,69 @@ def performance(fits: dict[str, np.ndarray], theta: float, tau2: float = 0.0,
     >>> round(m["bias"], 4), m["coverage"], m["rejection"]
     (-0.0125, 1.0, 0.25)
     """
-    conv = np.asarray(fits["converged"], dtype=bool)
+    conv = np.asarray(fits["converged"], dtype=bool).ravel()
     n_rep = int(conv.size)
+    for name in ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "pi_lb", "pi_ub"):
+        if name not in fits:
+            raise InputError(f"argument 'fits' has no {name!r}; expected the per-replicate "
+                             "arrays of fit_method")
+        size = np.asarray(fits[name]).size
+        if size != n_rep:
+            raise InputError(f"argument 'fits': {name!r} has {size} values and 'converged' "
+                             f"{n_rep}; expected one value per replicate in every array")
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(
+            alpha, (int, float, np.integer, np.floating)) or not 0 < alpha < 1:
+        raise InputError(f"argument 'alpha' is {alpha!r}; expected a number 0 < alpha < 1")
     ok = conv
-    est = np.asarray(fits["estimate"], dtype=float)[ok]
+    est = np.asarray(fits["estimate"], dtype=float).ravel()[ok]
     res: dict[str, Any] = {"n_rep": n_rep, "failures": int((~conv).sum()),
                            "n_used": int(ok.sum())}
-    res.update(_location(est, theta))
-    se = np.asarray(fits["se"], dtype=float)[ok]
-    se2 = se[np.isfinite(se)] ** 2
-    if se2.size > 1 and res["empse"] > 0:
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(fits[name], dtype=float).ravel()[ok]
+
+    loc = _location(est, theta)
+    res.update(loc)
+    se2 = col("se")
+    se2 = se2[np.isfinite(se2)] ** 2
+    n_se = int(se2.size)
+    res["modse_n"] = n_se
+    res["relerr_modse_n"] = min(n_se, int(loc["empse_n"]))
+    res["modse"] = res["modse_mcse"] = res["relerr_modse"] = res["relerr_modse_mcse"] = math.nan
+    if n_se >= 1:
         modse = math.sqrt(float(se2.mean()))
-        v = float(se2.var(ddof=1))
-        n = se2.size
         res["modse"] = modse
-        res["modse_mcse"] = math.sqrt(v / (4 * n * modse**2)) if modse > 0 else math.nan
-        ratio = modse / res["empse"]
-        res["relerr_modse"] = 100 * (ratio - 1)
-        res["relerr_modse_mcse"] = 100 * ratio * math.sqrt(
-            v / (4 * n * modse**4) + 1 / (2 * (res["n_used"] - 1))) if modse > 0 else math.nan
-    else:
-        for key in ("modse", "relerr_modse"):
-            res[key] = res[f"{key}_mcse"] = math.nan
-    lb = np.asarray(fits["ci_lb"], dtype=float)[ok]
-    ub = np.asarray(fits["ci_ub"], dtype=float)[ok]
+        if n_se > 1 and modse > 0:
+            v = float(se2.var(ddof=1))
+            res["modse_mcse"] = math.sqrt(v / (4 * n_se * modse**2))
+            empse = res["empse"]
+            if empse > 0:  # False for NaN and for an empirical SE of 0 (ratio undefined)
+                ratio = modse / empse
+                res["relerr_modse"] = 100 * (ratio - 1)
+                res["relerr_modse_mcse"] = 100 * ratio * math.sqrt(
+                    v / (4 * n_se * modse**4) + 1 / (2 * (int(loc["empse_n"]) - 1)))
+    lb, ub = col("ci_lb"), col("ci_ub")
     fin = np.isfinite(lb) & np.isfinite(ub)
-    res["coverage"], res["coverage_mcse"], _ = _prop(((lb <= theta) & (theta <= ub))[fin])
-    res["ci_width"], res["ci_width_mcse"], _ = _mean_se((ub - lb)[fin])
-    p = np.asarray(fits["pval"], dtype=float)[ok]
-    res["rejection"], res["rejection_mcse"], _ = _prop((p < alpha)[np.isfinite(p)])
-    plb = np.asarray(fits["pi_lb"], dtype=float)[ok]
-    pub = np.asarray(fits["pi_ub"], dtype=float)[ok]
+    res["coverage"], res["coverage_mcse"], res["coverage_n"] = _prop(
+        ((lb <= theta) & (theta <= ub))[fin])
+    res["ci_width"], res["ci_width_mcse"], res["ci_width_n"] = _mean_se((ub - lb)[fin])
+    p = col("pval")
+    res["rejection"], res["rejection_mcse"], res["rejection_n"] = _prop(
+        (p < alpha)[np.isfinite(p)])
+    plb, pub = col("pi_lb"), col("pi_ub")
     pfin = np.isfinite(plb) & np.isfinite(pub)
     if tau2 > 0:
         sd = math.sqrt(tau2)
         pc = special.ndtr((pub - theta) / sd) - special.ndtr((plb - theta) / sd)
     else:
         pc = ((plb <= theta) & (theta <= pub)).astype(float)
-    res["pi_coverage"], res["pi_coverage_mcse"], _ = _mean_se(np.where(pfin, pc, np.nan))
-    res["pi_width"], res["pi_width_mcse"], _ = _mean_se(np.where(pfin, pub - plb, np.nan))
-    t2 = _location(np.asarray(fits["tau2"], dtype=float)[ok], tau2)
+    res["pi_coverage"], res["pi_coverage_mcse"], res["pi_coverage_n"] = _mean_se(
+        np.where(pfin, pc, np.nan))
+    res["pi_width"], res["pi_width_mcse"], res["pi_width_n"] = _mean_se(
+        np.where(pfin, pub - plb, np.nan))
+    t2 = _location(col("tau2"), tau2)
     for key in ("bias", "empse", "mse"):
         res[f"tau2_{key}"] = t2[key]
         res[f"tau2_{key}_mcse"] = t2[f"{key}_mcse"]
+        res[f"tau2_{key}_n"] = t2[f"{key}_n"]
     return res

@@ -143,10 +143,23 @@ def fit_method(method: Method, yi: np.ndarray, vi: np.ndarray, sizes: np.ndarray
     """Fit ``method`` to every meta-analysis of a stacked batch (``sizes`` studies each).
 
     Returns the per-replicate arrays of :data:`FIELDS` (``k0``: studies filled by
-    trim-and-fill, 1 when PET-PEESE chose PEESE, else 0).
+    trim-and-fill, 1 when PET-PEESE chose PEESE, else 0). A replicate with no study (every
+    2x2 table dropped by ``drop00``, every ROM trial without a log ratio) has nothing to fit:
+    it is a failure (``converged`` False, NaN results; Morris, White & Crowther 2019, section
+    5.3), as are the replicates the method cannot fit.
     """
     con = control or Control()
     sizes = np.asarray(sizes, dtype=np.int64)
+    empty = sizes == 0
+    if empty.any():
+        out = {f: np.full(sizes.size, np.nan) for f in FIELDS}
+        out["converged"] = np.zeros(sizes.size, dtype=bool)
+        out["k0"] = np.zeros(sizes.size, dtype=np.int64)
+        if not empty.all():
+            sub = fit_method(method, yi, vi, sizes[~empty], control)
+            for f in FIELDS:
+                out[f][~empty] = sub[f]
+        return out
     if method.correction == "petpeese":
         return _petpeese(method, yi, vi, sizes, con)
     if method.correction == "trimfill":

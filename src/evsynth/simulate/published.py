@@ -66,8 +66,11 @@ def inthout2014(ks: Sequence[int] = (2, 3, 5, 10, 20),
     pattern (k = 2, 3: one large = a quarter large) is listed once.
 
     Returns (scenarios, [DL with the z test, DL with HKSJ]); each scenario's ``label`` is
-    ``"k=.. I2=.. pattern"``.
+    ``"k=.. I2=.. pattern"``. Arguments out of range (``ks`` not whole numbers >= 1, ``i2s``
+    outside [0, 1), an unknown pattern, ``small`` < 2, ``ratio`` not a whole number >= 1,
+    ``measure`` not ``"MD"`` or ``"known"``) are an :class:`~evsynth.errors.InputError`.
     """
+    _check_inthout(ks, i2s, patterns, small, ratio, measure)
     scenarios: list[Scenario] = []
     seen: set[tuple[int, tuple[int, ...], float]] = set()
     for k in ks:
@@ -83,6 +86,37 @@ def inthout2014(ks: Sequence[int] = (2, 3, 5, 10, 20),
                                           label=f"k={k} I2={i2:g} {pattern}"))
     methods = [Method("DL", "z", name="DL"), Method("DL", "knha", name="HKSJ")]
     return scenarios, methods
+
+
+def _whole(x: object, low: int) -> bool:
+    return bool(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+                and x >= low)
+
+
+def _real(x: object) -> bool:
+    return (isinstance(x, (int, float, np.integer, np.floating))
+            and not isinstance(x, (bool, np.bool_)) and math.isfinite(float(x)))
+
+
+def _check_inthout(ks: Sequence[int], i2s: Sequence[float], patterns: Sequence[str],
+                   small: int, ratio: int, measure: str) -> None:
+    for name, vals, ok, what in (
+            ("ks", ks, lambda x: _whole(x, 1), "whole numbers >= 1"),
+            ("i2s", i2s, lambda x: _real(x) and 0 <= x < 1, "numbers 0 <= I^2 < 1"),
+            ("patterns", patterns, lambda x: x in PATTERNS, f"any of {', '.join(PATTERNS)}")):
+        if isinstance(vals, str) or not isinstance(vals, Sequence) or not vals:
+            raise InputError(f"argument '{name}' is {vals!r}; expected a non-empty sequence "
+                             f"of {what}")
+        bad = [x for x in vals if not ok(x)]
+        if bad:
+            raise InputError(f"argument '{name}' has {bad[0]!r}; expected {what}")
+    if not _whole(small, 2):
+        raise InputError(f"argument 'small' is {small!r}; expected a whole number >= 2")
+    if not _whole(ratio, 1):
+        raise InputError(f"argument 'ratio' is {ratio!r}; expected a whole number >= 1")
+    if measure not in ("MD", "known"):
+        raise InputError(f"argument 'measure' is {measure!r}; expected 'MD' or 'known' (the "
+                         "design is one of mean differences)")
 
 
 def inthout2014_table(frame: Any) -> Any:
@@ -291,7 +325,27 @@ def friedrich2008(deltas: Sequence[float] = (0.2, 0.5, 0.8), ns: Sequence[int] =
         raise InputError(f"argument 'measures' has {bad[0]!r}; expected any of "
                          f"{', '.join(FRIEDRICH2008_MEASURES)}")
     _check_table(table)
+    for name, vals, ok, what in (
+            ("deltas", deltas, _real, "finite numbers"),
+            ("ns", ns, lambda x: _whole(x, 2), "whole numbers >= 2"),
+            ("ks", ks, lambda x: _whole(x, 1), "whole numbers >= 1"),
+            ("taus", taus, lambda x: _real(x) and x >= 0, "finite numbers >= 0")):
+        if isinstance(vals, str) or not isinstance(vals, Sequence):
+            raise InputError(f"argument '{name}' is {vals!r}; expected a sequence of {what}")
+        wrong = [x for x in vals if not ok(x)]
+        if wrong:
+            raise InputError(f"argument '{name}' has {wrong[0]!r}; expected {what}")
+    for name, val in (("control_mean", control_mean), ("sd_fraction", sd_fraction)):
+        if val is not None and not (_real(val) and val > 0):
+            raise InputError(f"argument '{name}' is {val!r}; expected a finite number > 0")
     s = (FRIEDRICH2008_SD_FRACTION[table] if sd_fraction is None else sd_fraction) * control_mean
+    if "ROM" in measures:
+        low = [d for d in deltas if not control_mean + d * s > 0]
+        if low:
+            raise InputError(f"argument 'deltas' has {low[0]!r}; with measure 'ROM' the "
+                             f"experimental mean control_mean + delta s = {control_mean:g} + "
+                             f"{low[0]!r} x {s:g} must be > 0 (a ratio of means needs "
+                             "positive means)")
     scenarios: list[Scenario] = []
     for d in deltas:
         for n in ns:
@@ -401,6 +455,11 @@ def heterogeneity(yi: np.ndarray, vi: np.ndarray, sizes: np.ndarray) -> dict[str
     (38.9, 55.6)
     """
     sizes = np.asarray(sizes, dtype=np.int64)
+    sizes = sizes[sizes > 0]  # a replicate with no study has no Q (it has no rows either)
+    if not sizes.size:
+        nan = float("nan")
+        return {"I2_mean": nan, "I2_mean_mcse": nan, "I2_of_mean_Q": nan,
+                "I2_of_mean_Q_mcse": nan}
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     w = 1.0 / vi
     mu = np.add.reduceat(w * yi, starts) / np.add.reduceat(w, starts)

@@ -29,12 +29,15 @@ import numpy as np
 
 from evsynth.errors import InputError
 from evsynth.models.results import ResultMixin
-from evsynth.simulate.generators import Scenario, generate
+from evsynth.simulate.generators import MAX_STUDIES, Scenario, generate
 from evsynth.simulate.measures import performance
 from evsynth.simulate.methods import FIELDS, Method, fit_method
 
 STUDY_FILE = "study.json"
 FORMAT = 1
+#: most replicates x methods per scenario of one run (their results are kept in memory:
+#: about 80 bytes per replicate and method)
+MAX_FITS = 20_000_000
 
 
 def _words(key: str) -> tuple[int, int]:
@@ -177,9 +180,11 @@ class SimulationResult(ResultMixin):
 
     def to_frame(self) -> Any:
         """Performance measures: one row per scenario x method (scenario fields, ``method``,
-        ``n_rep``, ``failures``, ``n_used``, each measure and its ``_mcse``, the mean number
-        of studies drawn per meta-analysis before selection, ``mean_drawn``, and of 2x2 tables
-        with a zero cell, ``mean_zero_cells``)."""
+        ``n_rep``, ``failures``, ``n_used``, each measure, its ``_mcse`` and its ``_n`` (the
+        replicates it used), ``empty`` (replicates left with no study, e.g. every 2x2 table
+        dropped by ``drop00``: counted in ``failures`` and left out of the measures), the mean
+        number of studies drawn per meta-analysis before selection, ``mean_drawn``, and of 2x2
+        tables with a zero cell, ``mean_zero_cells``)."""
         import pandas as pd
 
         rows = []
@@ -194,6 +199,7 @@ class SimulationResult(ResultMixin):
                 row = dict(base)
                 row["method"] = m.name
                 row.update(performance(raw["fits"][m.name], sc.mu, sc.tau2, self.alpha))
+                row["empty"] = int((np.asarray(raw["sizes"]) == 0).sum())
                 row["mean_drawn"] = float(np.mean(raw["drawn"])) if raw["drawn"].size else 0.0
                 row["mean_zero_cells"] = (float(np.mean(raw["zero_cells"]))
                                           if raw["zero_cells"].size else 0.0)
@@ -286,8 +292,21 @@ def run(scenarios: Scenario | Sequence[Scenario], methods: Method | Sequence[Met
             raise InputError(f"argument '{name}' is {val!r}; expected a whole number >= {low}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"argument 'seed' is {seed!r}; expected a whole number >= 0")
-    if not 0 < alpha < 1:
-        raise InputError(f"argument 'alpha' is {alpha!r}; expected 0 < alpha < 1")
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(
+            alpha, (int, float, np.integer, np.floating)) or not 0 < alpha < 1:
+        raise InputError(f"argument 'alpha' is {alpha!r}; expected a number 0 < alpha < 1")
+    if int(replicates) * len(ms) > MAX_FITS:
+        raise InputError(f"argument 'replicates' is {replicates} with {len(ms)} methods: "
+                         f"{int(replicates) * len(ms):,} fits per scenario; expected "
+                         f"replicates x methods <= {MAX_FITS:,} (the per-replicate results "
+                         "are kept in memory: split the study into several runs)")
+    for s in scs:
+        per_block = min(int(block), int(replicates)) * int(s.k)
+        if per_block > MAX_STUDIES:
+            raise InputError(f"argument 'block' is {block} with k = {s.k} studies per "
+                             f"replicate (scenario {s.params()}): {per_block:,} studies per "
+                             f"block; expected min(block, replicates) x k <= {MAX_STUDIES:,} "
+                             "(use a smaller block)")
     keys = [s.key() for s in scs]
     if len(set(keys)) != len(keys):
         raise InputError("argument 'scenarios': the same scenario occurs more than once")
