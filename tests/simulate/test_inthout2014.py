@@ -11,7 +11,9 @@ doi:10.1186/1471-2288-14-25; Abstract, Results, page 1 of the article):
   unequal sizes and between-study heterogeneity".
 
 The per-scenario numbers of the paper's figures and tables are not written here: we could not
-retrieve them in a form we could state with confidence (see the document).
+retrieve them in a form we could state with confidence (see the document). The first statement
+holds only approximately in our design: the worst HKSJ cell (k = 3, one large trial, I^2 = 50%)
+is 10.3% with MCSE 0.07% at 200,000 replicates (fuzz round 5), slightly above 10%.
 """
 
 from __future__ import annotations
@@ -57,11 +59,32 @@ def test_document_table_is_what_the_code_gives(study) -> None:
         assert doc_row == [str(v) for v in row.tolist()]
 
 
-def test_published_hksj_error_rates_at_most_doubled(study) -> None:
+#: the worst HKSJ cell rerun at high precision (docs/simulation-inthout2014.md)
+WORST = "k=3 I2=0.5 one large"
+HIGH_REPLICATES, HIGH_SEED = 200_000, 555
+
+
+def test_published_hksj_error_rates_about_doubled(study) -> None:
     hk = study[study.method == "HKSJ"]
-    # every cell within 3 Monte-Carlo SEs of the published bound
+    # at 10,000 replicates every cell is within 3 Monte-Carlo SEs of the published bound,
+    # and the largest rate is about double the 5% level
     assert (hk.rejection <= PUBLISHED_HKSJ_MAX + 3 * hk.rejection_mcse).all()
     assert hk.rejection.max() == pytest.approx(PUBLISHED_HKSJ_MAX, abs=0.01)
+    assert hk.loc[hk.rejection.idxmax(), "label"] == WORST
+
+
+def test_worst_hksj_cell_slightly_exceeds_10_percent_at_high_precision(study) -> None:
+    # what is true with a small Monte-Carlo error: the worst cell is 10.3% (MCSE 0.07%), above
+    # the published bound by about 4 MCSE, and consistent with its 10,000-replicate value
+    scenarios, methods = inthout2014()
+    sc = [s for s in scenarios if s.label == WORST]
+    hi = run(sc, methods[1], replicates=HIGH_REPLICATES, seed=HIGH_SEED,
+             block=5000).to_frame().iloc[0]
+    assert (f"{100 * hi.rejection:.1f}", f"{100 * hi.rejection_mcse:.2f}") == ("10.3", "0.07")
+    assert hi.rejection - PUBLISHED_HKSJ_MAX > 3 * hi.rejection_mcse
+    lo = study[(study.method == "HKSJ") & (study.label == WORST)].iloc[0]
+    assert abs(lo.rejection - hi.rejection) <= 3 * np.hypot(lo.rejection_mcse,
+                                                            hi.rejection_mcse)
 
 
 def test_published_dl_error_rates_over_30_percent(study) -> None:
