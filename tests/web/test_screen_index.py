@@ -16,6 +16,7 @@ from evsynth.records.model import records_frame
 from evsynth.records.prisma import prisma_counts, prisma_from_outcomes
 from evsynth.records.screening import (
     counted_screens,
+    decisions_visible,
     eligible_groups,
     latest_decisions,
     screening_table,
@@ -118,11 +119,12 @@ def check_all(store: Store, idx: ScreeningIndex, cfg: ScreeningSettings, probes:
                 if got is not None:
                     got["members"] = sorted(got["members"]) if got["current"] else []
                     del got["version"]  # what a ranking depends on (test_web_prioritised)
-                    # locked: the reviewer decided the record and it is no longer pending
+                    # locked: the reviewer decided the record and the reviewers may see one
+                    # another's decisions (records.screening.decisions_visible)
                     locked = got.pop("locked")
                     tab = screening_table(store, stage, cfg).set_index("group_id")
-                    assert locked == (got["mine"] is not None
-                                      and tab.loc[got["current"], "status"] != "pending")
+                    assert locked == (got["mine"] is not None and decisions_visible(
+                        tab.loc[got["current"]].to_dict()))
                 assert got == want, (stage, who, rid, after)
                 if rid is not None:
                     assert idx.is_eligible(cfg, stage, rid) == (want is not None)
