@@ -224,3 +224,17 @@ def test_result_object_contract():
     assert "Wald (sqrt scale)" in str(ci.summary())
     assert "<pre>" in ci._repr_html_()
     assert list(ci.table.columns) == ["parameter", "estimate", "ci_lb", "ci_ub"]
+
+
+def test_wald_log_of_a_tiny_tau2_is_zero_to_infinity():
+    """Fuzz round 5: tau^2 = 3.8e-9 with SE 1.7e-5 made exp(log(tau^2) + z se / tau^2) raise
+    OverflowError; the bounds are 0 and +inf (metafor: 0 and Inf)."""
+    import warnings
+
+    fit = evsynth.meta([0.86651321, 0.87339186], [0.07199883, 0.076596], method="SJ")
+    assert 0 < fit.tau2 < 1e-8 and fit.se_tau2 / fit.tau2 > 1e3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ci = fit.confint(type="Wald.log").to_frame()
+    assert ci.loc["tau2", "ci_lb"] == 0.0 and ci.loc["tau2", "ci_ub"] == float("inf")
+    assert ci.loc["I2", "ci_ub"] == 100.0

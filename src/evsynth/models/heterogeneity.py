@@ -418,8 +418,12 @@ def tau2_confint(fit: MetaResult, type: str | None = None,
             notes.append(f"tau^2 = 0: the {_TYPE_NAMES[code]} interval is undefined at the "
                          "boundary (the transformation has no derivative there)")
         elif code == "Wald.log":
-            lb = math.exp(math.log(tau2) - z * se / tau2)
-            ub = max(tau2, math.exp(math.log(tau2) + z * se / tau2))
+            # exp of log(tau^2) -+ z se / tau^2: beyond the double range for a tiny tau^2 with a
+            # large SE (0 and +inf, as metafor; math.exp raised OverflowError, fuzz round 5)
+            half = z * se / tau2
+            lb = float(np.exp(math.log(tau2) - half))
+            with np.errstate(over="ignore"):
+                ub = max(tau2, float(np.exp(math.log(tau2) + half)))
         else:
             tau = math.sqrt(tau2)
             lb = max(0.0, tau - z * se / (2 * tau)) ** 2
