@@ -78,6 +78,12 @@ def login(client: TestClient, name: str, password: str = PASSWORD) -> TestClient
     return client
 
 
+def without_tokens(text: str) -> str:
+    """A page without its CSRF token values (random letters and digits that may spell a
+    reviewer's name), for checks that a name or word does not appear."""
+    return re.sub(r'name="csrf_token" value="[^"]*"', 'name="csrf_token"', text)
+
+
 def csrf_of(client: TestClient, url: str = "/") -> str:
     r = client.get(url)
     m = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
